@@ -1,0 +1,50 @@
+"""Entry point of the ``lstmkit`` command.
+
+Each subcommand lives in its own module of this package and exposes two functions:
+``add_parser(parser)`` registers its arguments and ``run(args) -> int`` does the work by
+calling library functions. Subcommand modules import only argparse at the top; heavy imports
+(torch, lightning, an application) happen inside ``run``, so ``lstmkit --help`` is instant and
+a missing optional dependency of one application never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("lstmkit.cli.demo", "train a small LSTM on a generated task and show its gates"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmkit", description="The LSTM toolkit: layers, fast kernels and applications."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
