@@ -1,0 +1,135 @@
+"""Callbacks and the checkpoint writer that make training repeatable and restartable.
+
+- :class:`AtomicCheckpointIO` writes a checkpoint to a temporary file in the same folder,
+  flushes it to disk and renames it over the target, so a crash never leaves a half-written
+  ``last.ckpt``.
+- :class:`RNGState` stores the Python, NumPy and torch random states in every checkpoint and
+  restores them on resume, so the data order and dropout masks after a resume are the ones the
+  uninterrupted run would have drawn.
+- :class:`BestWeights` keeps the weights of the best validation check in memory (and in the
+  checkpoint) and loads them when training ends.
+- :class:`History` records the logged values of every epoch as a list of dicts.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to ``.<name>.tmp-<pid>``, fsync, then ``os.replace`` onto the target."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(
+                "AtomicCheckpointIO takes no storage_options, got "
+                f"{type(storage_options).__name__}"
+            )
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+class RNGState(pl.Callback):
+    """Save and restore the global random states with each checkpoint."""
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, gauss, cached = np.random.get_state()  # type: ignore[misc]
+        state: dict[str, Any] = {
+            "python": random.getstate(),
+            # as plain values and a tensor: checkpoints load with weights_only=True
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(gauss),
+                      float(cached)],
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(state_dict["python"])
+        name, keys, pos, gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, gauss, cached))
+        torch.set_rng_state(state_dict["torch"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
+class BestWeights(pl.Callback):
+    """Track ``monitor`` after each validation; load the best weights at the end of fit."""
+
+    def __init__(self, monitor: str, mode: str = "min", restore: bool = True) -> None:
+        self.monitor = monitor
+        self.mode = mode
+        self.restore = restore
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _better(self, score: float) -> bool:
+        if self.best_score is None:
+            return True
+        return score < self.best_score if self.mode == "min" else score > self.best_score
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if self._better(score):
+            self.best_score = score
+            self.best_epoch = trainer.current_epoch
+            self.best_state = {k: v.detach().clone()
+                               for k, v in pl_module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.restore and self.best_state is not None:
+            pl_module.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict["best_score"]
+        self.best_epoch = state_dict["best_epoch"]
+        self.best_state = state_dict["best_state"]
+
+
+class History(pl.Callback):
+    """One dict of logged values per finished training epoch (``epoch`` included)."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": float(trainer.current_epoch)}
+        for key, value in trainer.callback_metrics.items():
+            row[key] = float(value)
+        self.epochs.append(row)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": copy.deepcopy(self.epochs)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs = list(state_dict["epochs"])

@@ -1,0 +1,232 @@
+"""``fit`` and ``evaluate``: one call from (model, loss, data, config) to a trained model."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lstmkit.training.callbacks import AtomicCheckpointIO, BestWeights, History, RNGState
+from lstmkit.training.config import TrainConfig
+from lstmkit.training.task import BatchFn, LossFn, MetricFn, Task
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model (best validation weights when ``restore_best`` and validation
+            data were given), in eval mode.
+        task: the Lightning module wrapping it.
+        trainer: the Lightning trainer (for ``trainer.test`` and friends).
+        history: one dict of logged values per epoch.
+        best_score: best value of ``config.monitor`` (``None`` without validation).
+        best_epoch: epoch (0-based) of the best validation check.
+        epochs_run: epochs completed, counting those before a resume.
+        wall_time_s: seconds spent in this call.
+        last_checkpoint: path of ``last.ckpt`` when checkpointing, else ``None``.
+    """
+
+    model: nn.Module
+    task: Task
+    trainer: pl.Trainer
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_score: float | None = None
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    wall_time_s: float = 0.0
+    last_checkpoint: Path | None = None
+
+
+@contextlib.contextmanager
+def _quiet(enabled: bool) -> Iterator[None]:
+    """Silence Lightning's start-up chatter and hints that do not apply to in-memory data."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and torch (and dataloader workers); ``None`` does nothing."""
+    if seed is not None:
+        pl.seed_everything(seed, workers=True, verbose=False)
+
+
+def build_trainer(
+    config: TrainConfig,
+    *,
+    has_validation: bool,
+    callbacks: Sequence[pl.Callback] = (),
+) -> tuple[pl.Trainer, BestWeights, History]:
+    """A Lightning ``Trainer`` configured from ``config``.
+
+    Adds early stopping (when ``early_stopping_patience`` is set and there is validation),
+    best-weight tracking, history, RNG-state checkpointing, atomic checkpoints in
+    ``checkpoint_dir`` and CSV + TensorBoard loggers in ``log_dir``.
+    Returns ``(trainer, best_weights_callback, history_callback)``.
+    """
+    if config.early_stopping_patience is not None and not has_validation:
+        raise ValueError(
+            f"early_stopping_patience={config.early_stopping_patience} needs validation data, "
+            "got val_data=None; pass val_data or set early_stopping_patience=None"
+        )
+    if config.scheduler == "plateau" and not has_validation and config.monitor.startswith("val"):
+        raise ValueError(
+            f"scheduler='plateau' monitors {config.monitor!r}, which needs validation data; "
+            "got val_data=None"
+        )
+    best = BestWeights(config.monitor, config.monitor_mode,
+                       restore=config.restore_best and has_validation)
+    history = History()
+    all_callbacks: list[pl.Callback] = [RNGState(), best, history, *callbacks]
+    if config.early_stopping_patience is not None:
+        all_callbacks.append(EarlyStopping(monitor=config.monitor, mode=config.monitor_mode,
+                                           patience=config.early_stopping_patience))
+    if config.checkpoint_dir is not None:
+        all_callbacks.append(ModelCheckpoint(
+            dirpath=str(config.checkpoint_dir), filename="best",
+            monitor=config.monitor if has_validation else None, mode=config.monitor_mode,
+            save_top_k=1, save_last=True, enable_version_counter=False))
+    loggers: list[Any] = []
+    if config.log_dir is not None:
+        loggers = [CSVLogger(str(config.log_dir), name="csv"),
+                   TensorBoardLogger(str(config.log_dir), name="tb", default_hp_metric=False)]
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,  # type: ignore[arg-type]
+        gradient_clip_val=config.grad_clip,
+        deterministic=config.deterministic,
+        callbacks=all_callbacks,
+        logger=loggers if loggers else False,
+        enable_checkpointing=config.checkpoint_dir is not None,
+        enable_progress_bar=config.progress_bar,
+        enable_model_summary=config.progress_bar,
+        log_every_n_steps=config.log_every_n_steps,
+        limit_train_batches=config.limit_train_batches,
+        limit_val_batches=config.limit_val_batches,
+        fast_dev_run=config.fast_dev_run,
+        num_sanity_val_steps=0,
+        default_root_dir=str(config.log_dir or config.checkpoint_dir or Path.cwd()),
+        plugins=[AtomicCheckpointIO()] if config.checkpoint_dir is not None else None,
+    )
+    return trainer, best, history
+
+
+def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | None:
+    if resume is False:
+        return None
+    if resume is True:
+        if config.checkpoint_dir is None:
+            raise ValueError("resume=True needs config.checkpoint_dir, got None")
+        last = Path(config.checkpoint_dir) / LAST_CHECKPOINT
+        return str(last) if last.exists() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
+    return str(path)
+
+
+def fit(
+    model: nn.Module,
+    loss: LossFn,
+    train_data: DataLoader,
+    val_data: DataLoader | None = None,
+    config: TrainConfig | None = None,
+    *,
+    metrics: Mapping[str, MetricFn] | None = None,
+    batch_fn: BatchFn | None = None,
+    resume: bool | str | Path = False,
+    callbacks: Sequence[pl.Callback] = (),
+) -> FitResult:
+    """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
+
+    Args:
+        model: any ``nn.Module``; trained in place.
+        loss: ``loss(output, target) -> scalar``.
+        train_data, val_data: dataloaders of batches that ``batch_fn`` understands
+            (by default ``(inputs, target)`` pairs).
+        config: a :class:`TrainConfig`; defaults to ``TrainConfig()``.
+        metrics: see :class:`Task`.
+        batch_fn: see :class:`Task`.
+        resume: ``True`` continues from ``<checkpoint_dir>/last.ckpt`` when it exists (and
+            starts fresh otherwise), a path continues from that checkpoint, ``False`` starts
+            fresh. Model, optimiser, scheduler, epoch, early-stopping state, best weights and
+            random states are all restored, so the result equals an uninterrupted run.
+        callbacks: extra Lightning callbacks.
+    """
+    config = config if config is not None else TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    ckpt_path = _resolve_resume(resume, config)
+    start = time.perf_counter()
+    with _quiet(not config.progress_bar):
+        seed_everything(config.seed)
+        task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
+        trainer, best, history = build_trainer(
+            config, has_validation=val_data is not None, callbacks=callbacks)
+        trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
+                    ckpt_path=ckpt_path)
+    model.eval()
+    last = None
+    if config.checkpoint_dir is not None:
+        candidate = Path(config.checkpoint_dir) / LAST_CHECKPOINT
+        last = candidate if candidate.exists() else None
+    return FitResult(
+        model=model, task=task, trainer=trainer, history=history.epochs,
+        best_score=best.best_score, best_epoch=best.best_epoch,
+        epochs_run=trainer.current_epoch, wall_time_s=time.perf_counter() - start,
+        last_checkpoint=last,
+    )
+
+
+def evaluate(
+    model: nn.Module,
+    loss: LossFn,
+    data: DataLoader,
+    config: TrainConfig | None = None,
+    *,
+    metrics: Mapping[str, MetricFn] | None = None,
+    batch_fn: BatchFn | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` over ``data`` (keys ``test_loss``, ``test_<metric>``)."""
+    config = config if config is not None else TrainConfig()
+    with _quiet(not config.progress_bar):
+        task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
+        trainer = pl.Trainer(accelerator=config.accelerator, devices=config.devices,
+                             strategy=config.strategy, logger=False,
+                             enable_checkpointing=False,
+                             enable_progress_bar=config.progress_bar,
+                             enable_model_summary=False)
+        out = trainer.test(task, dataloaders=data, verbose=False)
+    model.eval()
+    return {k: float(v) for k, v in out[0].items()}

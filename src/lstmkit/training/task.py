@@ -1,0 +1,202 @@
+"""The Lightning task: a model, a loss and metrics composed, with the optimiser from a config.
+
+The task builds no architecture and knows nothing about the data beyond how a batch splits into
+model inputs and a target (see :func:`default_batch_fn`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from lstmkit.training.config import TrainConfig
+
+LossFn = Callable[[Any, Any], Tensor]
+BatchFn = Callable[[nn.Module, Any], tuple[Any, Any]]
+
+
+@runtime_checkable
+class StatefulMetric(Protocol):
+    """A metric that accumulates over an epoch (the torchmetrics protocol)."""
+
+    def update(self, output: Any, target: Any) -> None: ...
+    def compute(self) -> Any: ...
+    def reset(self) -> None: ...
+
+
+MetricFn = Callable[[Any, Any], Tensor] | StatefulMetric
+
+
+def default_batch_fn(model: nn.Module, batch: Any) -> tuple[Any, Any]:
+    """Split ``batch = (inputs, target)`` and call the model on the inputs.
+
+    ``inputs`` may be a tensor (``model(inputs)``), a tuple or list (``model(*inputs)``) or a
+    mapping (``model(**inputs)``). Returns ``(output, target)``.
+    """
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise TypeError(
+            "batch must be a pair (inputs, target) for the default batch_fn, got "
+            f"{type(batch).__name__}" + (f" of length {len(batch)}" if hasattr(batch, "__len__")
+                                         else "")
+            + "; pass batch_fn=... to unpack other batch layouts"
+        )
+    inputs, target = batch
+    if isinstance(inputs, Mapping):
+        return model(**inputs), target
+    if isinstance(inputs, tuple | list):
+        return model(*inputs), target
+    return model(inputs), target
+
+
+def _batch_size(target: Any) -> int:
+    if isinstance(target, Tensor) and target.dim() > 0:
+        return int(target.shape[0])
+    if isinstance(target, tuple | list) and target:
+        return _batch_size(target[0])
+    if isinstance(target, Mapping) and target:
+        return _batch_size(next(iter(target.values())))
+    return 1
+
+
+class Task(pl.LightningModule):
+    """Train ``model`` to minimise ``loss(output, target)``; report ``metrics`` per epoch.
+
+    Args:
+        model: any ``nn.Module``.
+        loss: ``loss(output, target) -> scalar tensor``.
+        config: the optimiser and scheduler settings are read from it.
+        metrics: name -> metric. A plain callable ``metric(output, target) -> scalar`` is
+            averaged over batches weighted by batch size; an object with ``update``,
+            ``compute`` and ``reset`` (a torchmetrics metric) accumulates over the epoch.
+            Logged as ``val_<name>`` and ``test_<name>``.
+        batch_fn: ``batch_fn(model, batch) -> (output, target)``; defaults to
+            :func:`default_batch_fn`.
+
+    Logged: ``train_loss`` (per epoch), ``val_loss``, ``val_<metric>``, ``test_loss``,
+    ``test_<metric>``, ``lr``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: LossFn,
+        config: TrainConfig | None = None,
+        metrics: Mapping[str, MetricFn] | None = None,
+        batch_fn: BatchFn | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not callable(loss):
+            raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+        self.model = model
+        self.loss_fn = loss
+        self.config = config if config is not None else TrainConfig()
+        self.metrics = dict(metrics or {})
+        for name, metric in self.metrics.items():
+            if not (callable(metric) or isinstance(metric, StatefulMetric)):
+                raise TypeError(f"metrics[{name!r}] must be callable or a stateful metric")
+        # stateful metrics that are modules must move with the model
+        self._metric_modules = nn.ModuleDict(
+            {k: m for k, m in self.metrics.items() if isinstance(m, nn.Module)}
+        )
+        self.batch_fn = batch_fn or default_batch_fn
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    # -- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        output, target = self.batch_fn(self.model, batch)
+        loss = self.loss_fn(output, target)
+        if not isinstance(loss, Tensor) or loss.dim() != 0:
+            raise TypeError("loss must return a scalar tensor, got "
+                            f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=_batch_size(target))
+        return loss
+
+    def _eval_step(self, batch: Any, stage: str) -> None:
+        output, target = self.batch_fn(self.model, batch)
+        n = _batch_size(target)
+        loss = self.loss_fn(output, target)
+        self._sums[f"{stage}_loss"] = self._sums.get(f"{stage}_loss", 0.0) + float(loss) * n
+        for name, metric in self.metrics.items():
+            if isinstance(metric, StatefulMetric):
+                metric.update(output, target)
+            else:
+                key = f"{stage}_{name}"
+                self._sums[key] = self._sums.get(key, 0.0) + float(metric(output, target)) * n
+        self._count += n
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        if self._count == 0:
+            return
+        values = {k: v / self._count for k, v in self._sums.items()}
+        for name, metric in self.metrics.items():
+            if isinstance(metric, StatefulMetric):
+                values[f"{stage}_{name}"] = float(metric.compute())
+                metric.reset()
+        for key, value in values.items():
+            self.log(key, value, prog_bar=key == f"{stage}_loss", sync_dist=True)
+        self._sums, self._count = {}, 0
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        output, _ = self.batch_fn(self.model, batch)
+        return output
+
+    def on_train_epoch_start(self) -> None:
+        optimizer = self.optimizers()
+        if not isinstance(optimizer, list):
+            self.log("lr", optimizer.param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    # -- optimisation ----------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if cfg.optimizer == "adam":
+            optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        elif cfg.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9,
+                                        weight_decay=cfg.weight_decay)
+        if cfg.scheduler == "none":
+            return optimizer
+        if cfg.scheduler == "cosine":
+            scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=cfg.max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        if cfg.scheduler == "exponential":
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        if cfg.scheduler == "onecycle":
+            total = int(self.trainer.estimated_stepping_batches)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.3)
+            return {"optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=cfg.monitor_mode, factor=cfg.lr_gamma,
+            patience=cfg.scheduler_patience)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": cfg.monitor}}
