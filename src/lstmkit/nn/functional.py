@@ -100,6 +100,9 @@ class StepMasks(NamedTuple):
     zoneout_h: Tensor | None = None
 
 
+NO_MASKS = StepMasks()
+
+
 class Gates(NamedTuple):
     """Gate activations of one step, each (B, H)."""
 
@@ -202,13 +205,13 @@ def lstm_scan(
     c0: Tensor,
     w: CellWeights,
     options: CellOptions,
-    masks: StepMasks = StepMasks(),
+    masks: StepMasks = NO_MASKS,
     trace: bool = False,
 ) -> ScanResult:
     """Run one layer in one direction over time, forward in ``x``'s order.
 
-    ``x`` (T, B, I) with T >= 1, ``h0`` (B, R), ``c0`` (B, H). The reverse direction is obtained by the
-    caller by reversing each sequence within its own length before and after.
+    ``x`` (T, B, I) with T >= 1, ``h0`` (B, R), ``c0`` (B, H). The reverse direction is
+    obtained by the caller by reversing each sequence within its own length before and after.
     """
     x_proj = input_projection(x, w, options)  # (T, B, G*H)
     h, c = h0, c0

@@ -1,0 +1,49 @@
+"""Plain configurations on torch's own fused LSTM op: oneDNN on CPU, cuDNN on GPU.
+
+This is the op behind ``torch.nn.LSTM``; called with the same weights it computes the same
+numbers, so a plain :class:`lstmkit.nn.LSTM` costs what an ``nn.LSTM`` costs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+
+def run_stack(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    flat_weights: list[Tensor],
+    *,
+    has_biases: bool,
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+    lengths: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``x`` (T, B, I), ``h0`` (L*D, B, R), ``c0`` (L*D, B, H) -> output (T, B, D*R), h_n, c_n.
+
+    ``flat_weights`` in ``nn.LSTM``'s order: per layer and direction w_ih, w_hh, [b_ih, b_hh],
+    [w_hr]. With ``lengths`` the batch is packed, so each sequence stops at its own end.
+    """
+    if lengths is None:
+        output, h_n, c_n = torch.lstm(
+            x, (h0, c0), flat_weights, has_biases, num_layers, dropout, training,
+            bidirectional, False,
+        )
+        return output, h_n, c_n
+    packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    order = packed.sorted_indices
+    data, h_n, c_n = torch.lstm(
+        packed.data, packed.batch_sizes, (h0.index_select(1, order), c0.index_select(1, order)),
+        flat_weights, has_biases, num_layers, dropout, training, bidirectional,
+    )
+    output, _ = pad_packed_sequence(
+        PackedSequence(data, packed.batch_sizes, order, packed.unsorted_indices),
+        total_length=x.shape[0],
+    )
+    unsorted = packed.unsorted_indices
+    return output, h_n.index_select(1, unsorted), c_n.index_select(1, unsorted)

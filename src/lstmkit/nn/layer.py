@@ -1,0 +1,499 @@
+r"""``LSTM``: a drop-in for ``torch.nn.LSTM`` with the classic variants it lacks.
+
+The cell's equations are in :mod:`lstmkit.nn.functional`; this module owns what is written once
+for every variant: layers, directions, inter-layer dropout, the dropout-family masks, lengths,
+resets, packed input, ``batch_first``, unbatched input, and the choice of backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from lstmkit.kernels.dispatch import BackendChoice, choose_backend
+from lstmkit.nn import init as lstm_init
+from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.functional import (
+    CellWeights,
+    ScanResult,
+    StepMasks,
+    input_projection,
+    lstm_cell,
+    lstm_scan,
+)
+from lstmkit.nn.state import LSTMState, check_state, zero_state
+from lstmkit.nn.trace import LSTMTrace
+
+logger = logging.getLogger(__name__)
+
+ScanFn = Callable[..., ScanResult]
+
+
+class LSTM(nn.Module):
+    r"""A multi-layer LSTM, parameter- and call-compatible with ``torch.nn.LSTM``.
+
+    Without keyword options it computes exactly what ``torch.nn.LSTM`` computes (and runs on
+    the same fused op); its ``state_dict`` loads into an ``nn.LSTM`` and back. Each layer and
+    direction computes, for every step t (see :mod:`lstmkit.nn.functional` for the variants):
+
+    .. math::
+
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t &= o_t \odot \tanh(c_t)
+
+    Args (as ``torch.nn.LSTM``): ``input_size`` I, ``hidden_size`` H, ``num_layers`` L,
+    ``bias``, ``batch_first``, ``dropout`` (on each layer's output but the last, in training),
+    ``bidirectional`` (D = 2), ``proj_size`` P (h_t = W_hr h_t, Sak et al. 2014).
+
+    Keyword-only options, each composable with the others, with layers, directions, lengths
+    and resets:
+
+    - ``peephole`` (Gers & Schmidhuber 2000): i and f see c_{t-1}, o sees c_t, through
+      diagonal weights ``weight_peephole_l{k}`` of shape (3, H), rows i, f, o ((2, H), rows
+      i, o, with coupled gates).
+    - ``coupled_gates`` (CIFG, Greff et al. 2015): f_t = 1 - i_t; the f rows are dropped, so
+      ``weight_ih_l{k}`` is (3H, I) in the order i, g, o (likewise ``weight_hh``, biases).
+    - ``layer_norm`` (Ba et al. 2016): LN(W_ih x) + LN(W_hh h) + b, and h = o * tanh(LN(c));
+      parameters ``ln_ih_weight_l{k}``, ``ln_ih_bias_l{k}``, ``ln_hh_*``, ``ln_c_*``.
+    - ``zoneout`` z or (z_c, z_h) (Krueger et al. 2016): in training each unit of c (h) keeps
+      its previous value with probability z_c (z_h); in evaluation, the expectation
+      c_t = z_c c_{t-1} + (1 - z_c) c_t^{new}.
+    - ``recurrent_dropout`` p (Gal & Ghahramani 2016): one dropout mask on h_{t-1}, sampled
+      per sequence and fixed across time, in training.
+    - ``weight_drop`` p (Merity et al. 2017, AWD-LSTM): DropConnect on ``weight_hh``, one mask
+      per forward call, in training; the parameter itself is untouched.
+    - ``forget_bias`` b (Jozefowicz et al. 2015): forget-gate bias set to b at init.
+    - ``init="chrono"`` with ``chrono_max_len`` T_max (Tallec & Ollivier 2018):
+      b_f = log(U(1, T_max - 1)), b_i = -b_f.
+    - ``recurrent_init="orthogonal"``: each gate block of ``weight_hh`` orthogonal.
+    - ``backend``: ``"auto"`` (default), ``"reference"``, ``"torch"`` or ``"fused"``; see
+      :mod:`lstmkit.kernels.dispatch`. After a call, :attr:`last_backend` says which backend
+      ran and why.
+
+    Call: ``output, (h_n, c_n) = lstm(input, hx=None, *, lengths=None, reset=None)``.
+
+    - ``input`` (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
+      ``PackedSequence`` (then ``output`` is packed too).
+    - ``hx`` = (h_0 (L*D, B, R), c_0 (L*D, B, H)), zeros if None (no B dim when unbatched).
+    - ``lengths`` (B,) ints in [1, T]: an alternative to packing. Output is zero past each
+      sequence's end, ``h_n``/``c_n`` are the states at each sequence's own last step, and the
+      reverse direction starts at each sequence's own end.
+    - ``reset`` (T, B) bool ((B, T) with ``batch_first``): where true, the state is reset to
+      h_0/c_0 before that step (episode or document boundaries within one stream).
+
+    Shape: ``output`` (T, B, D*R), ``h_n`` (L*D, B, R), ``c_n`` (L*D, B, H), where R = P with a
+    projection, else H.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        peephole: bool = False,
+        coupled_gates: bool = False,
+        layer_norm: bool = False,
+        zoneout: float | tuple[float, float] = 0.0,
+        recurrent_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        forget_bias: float | None = None,
+        init: str = "default",
+        chrono_max_len: int | None = None,
+        recurrent_init: str = "default",
+        backend: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = LSTMConfig(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            proj_size, peephole, coupled_gates, layer_norm, zoneout, recurrent_dropout,
+            weight_drop, forget_bias, init, chrono_max_len, recurrent_init, backend,  # type: ignore[arg-type]
+        )
+        self.last_backend: BackendChoice | None = None
+        cfg = self.config
+        factory = {"device": device, "dtype": dtype}
+        gh = cfg.num_gates * hidden_size
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else cfg.recurrent_size * cfg.num_directions
+            for direction in range(cfg.num_directions):
+                sfx = self._suffix(layer, direction)
+                shapes: list[tuple[str, tuple[int, ...]]] = [
+                    ("weight_ih", (gh, layer_input)),
+                    ("weight_hh", (gh, cfg.recurrent_size)),
+                ]
+                if bias:
+                    shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+                if proj_size > 0:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
+                if peephole:
+                    shapes.append(("weight_peephole", (cfg.num_gates - 1, hidden_size)))
+                if layer_norm:
+                    shapes += [("ln_ih_weight", (gh,)), ("ln_ih_bias", (gh,)),
+                               ("ln_hh_weight", (gh,)), ("ln_hh_bias", (gh,)),
+                               ("ln_c_weight", (hidden_size,)), ("ln_c_bias", (hidden_size,))]
+                for name, shape in shapes:
+                    self.register_parameter(name + sfx, nn.Parameter(torch.empty(shape, **factory)))
+        self.reset_parameters()
+
+    # --- nn.LSTM's attributes, so code written for it keeps working -------------------------
+    input_size = property(lambda self: self.config.input_size)
+    hidden_size = property(lambda self: self.config.hidden_size)
+    num_layers = property(lambda self: self.config.num_layers)
+    bias = property(lambda self: self.config.bias)
+    batch_first = property(lambda self: self.config.batch_first)
+    dropout = property(lambda self: self.config.dropout)
+    bidirectional = property(lambda self: self.config.bidirectional)
+    proj_size = property(lambda self: self.config.proj_size)
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every parameter as configured (see :mod:`lstmkit.nn.init`)."""
+        cfg = self.config
+        for name, param in self.named_parameters():
+            if name.startswith(("ln_ih_weight", "ln_hh_weight", "ln_c_weight")):
+                nn.init.ones_(param)
+            elif name.startswith("ln_"):
+                nn.init.zeros_(param)
+            else:
+                lstm_init.default_(param, cfg.hidden_size)
+        for layer in range(cfg.num_layers):
+            for direction in range(cfg.num_directions):
+                sfx = self._suffix(layer, direction)
+                if cfg.recurrent_init == "orthogonal":
+                    lstm_init.orthogonal_recurrent_(getattr(self, "weight_hh" + sfx), cfg.num_gates)
+                if cfg.forget_bias is not None:
+                    lstm_init.forget_bias_(getattr(self, "bias_ih" + sfx),
+                                           getattr(self, "bias_hh" + sfx), cfg.forget_bias,
+                                           cfg.coupled_gates)
+                if cfg.init == "chrono":
+                    lstm_init.chrono_(getattr(self, "bias_ih" + sfx),
+                                      getattr(self, "bias_hh" + sfx),
+                                      cfg.chrono_max_len, cfg.coupled_gates)  # type: ignore[arg-type]
+
+    def cell_weights(self, layer: int, direction: int,
+                     weight_hh: Tensor | None = None) -> CellWeights:
+        """The parameters of one layer-direction; ``weight_hh`` overrides (weight drop)."""
+        sfx = self._suffix(layer, direction)
+
+        def get(name: str) -> Tensor | None:
+            return getattr(self, name + sfx, None)
+
+        return CellWeights(
+            get("weight_ih"), get("weight_hh") if weight_hh is None else weight_hh,
+            get("bias_ih"), get("bias_hh"), get("weight_hr"), get("weight_peephole"),
+            get("ln_ih_weight"), get("ln_ih_bias"), get("ln_hh_weight"), get("ln_hh_bias"),
+            get("ln_c_weight"), get("ln_c_bias"),
+        )  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        text = f"{cfg.input_size}, {cfg.hidden_size}"
+        defaults = LSTMConfig(cfg.input_size, cfg.hidden_size)
+        for name in LSTMConfig.__dataclass_fields__:
+            if name not in ("input_size", "hidden_size") and getattr(cfg, name) != getattr(
+                    defaults, name):
+                text += f", {name}={getattr(cfg, name)!r}"
+        return text
+
+    # --- the call ----------------------------------------------------------------------------
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: tuple[Tensor, Tensor] | None = None,
+        *,
+        lengths: Tensor | Sequence[int] | None = None,
+        reset: Tensor | None = None,
+    ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
+        packed = input if isinstance(input, PackedSequence) else None
+        x, h0, c0, lengths_t, reset_t, unbatched = self._prepare(input, hx, lengths, reset)
+        choice = choose_backend(self.config, has_reset=reset_t is not None)
+        if choice != self.last_backend:
+            logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
+        self.last_backend = choice
+        if choice.name == "torch":
+            output, h_n, c_n = self._run_torch(x, h0, c0, lengths_t)
+        else:
+            output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t, lstm_scan)
+        return self._finish(output, h_n, c_n, packed, unbatched)
+
+    def trace(
+        self,
+        x: Tensor,
+        hx: tuple[Tensor, Tensor] | None = None,
+        lengths: Tensor | Sequence[int] | None = None,
+        reset: Tensor | None = None,
+    ) -> LSTMTrace:
+        """Run the reference path and record every step's gates and states.
+
+        Returns an :class:`~lstmkit.nn.trace.LSTMTrace` whose fields ``i, f, g, o, c`` are
+        (L*D, T, B, H) and ``h`` is (L*D, T, B, R), in the input's time order for both
+        directions, zero on padding (B = 1 for unbatched input). Runs without autograd, in the
+        module's current mode (call ``eval()`` first to trace inference).
+        """
+        if isinstance(x, PackedSequence):
+            raise TypeError("trace takes a padded Tensor (with lengths=), got a PackedSequence")
+        x_t, h0, c0, lengths_t, reset_t, _ = self._prepare(x, hx, lengths, reset)
+        with torch.no_grad():
+            *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, lstm_scan, trace=True)
+        return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()})
+
+    def step(self, x_t: Tensor, state: LSTMState | tuple[Tensor, Tensor] | None = None
+             ) -> tuple[Tensor, LSTMState]:
+        """Advance a unidirectional stack by one time step, for streaming inference.
+
+        ``x_t`` (B, I) or (I,), ``state`` (h (L, B, R), c (L, B, H)) or None for zeros.
+        Returns the top layer's output (B, R) and the new state. Evaluation semantics: no
+        dropout of any kind, zoneout as its expectation.
+        """
+        cfg = self.config
+        if cfg.bidirectional:
+            raise ValueError("step needs a unidirectional LSTM (the reverse direction needs the "
+                             "whole sequence), got bidirectional=True")
+        if not isinstance(x_t, Tensor) or x_t.dim() not in (1, 2):
+            raise ValueError(f"x_t must be a Tensor of shape (B, {cfg.input_size}) or "
+                             f"({cfg.input_size},), got {getattr(x_t, 'shape', type(x_t))}")
+        unbatched = x_t.dim() == 1
+        x = x_t.unsqueeze(0) if unbatched else x_t  # (B, I)
+        if x.shape[-1] != cfg.input_size:
+            raise ValueError(f"x_t must have {cfg.input_size} features (input_size), "
+                             f"got {x.shape[-1]}")
+        batch = x.shape[0]
+        if state is None:
+            h0, c0 = zero_state(cfg.num_layers, batch, cfg.recurrent_size, cfg.hidden_size, x)
+        else:
+            if unbatched:
+                state = (state[0].unsqueeze(1), state[1].unsqueeze(1))
+            h0, c0 = check_state(state, (cfg.num_layers, batch, cfg.recurrent_size),
+                                 (cfg.num_layers, batch, cfg.hidden_size), x)
+        z_c, z_h = cfg.zoneout
+        hs, cs = [], []
+        layer_input = x
+        for layer in range(cfg.num_layers):
+            w = self.cell_weights(layer, 0)
+            x_proj = input_projection(layer_input, w, cfg.cell_options)
+            h, c, _ = lstm_cell(x_proj, h0[layer], c0[layer], w, cfg.cell_options)
+            if z_c > 0:
+                c = torch.lerp(c, c0[layer], z_c)
+            if z_h > 0:
+                h = torch.lerp(h, h0[layer], z_h)
+            hs.append(h)
+            cs.append(c)
+            layer_input = h
+        new_state = LSTMState(torch.stack(hs), torch.stack(cs))
+        if unbatched:
+            return layer_input.squeeze(0), LSTMState(new_state.h.squeeze(1), new_state.c.squeeze(1))
+        return layer_input, new_state
+
+    # --- internals ---------------------------------------------------------------------------
+    def _prepare(self, input, hx, lengths, reset):
+        """Validate the call; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B)."""
+        cfg = self.config
+        unbatched = False
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths must be None with a PackedSequence input (the packed "
+                                 f"sequence carries its lengths), got {lengths!r}")
+            x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
+            lengths_t = lengths_t.to(x.device)
+        else:
+            if not isinstance(input, Tensor):
+                raise TypeError(f"input must be a Tensor or PackedSequence, got "
+                                f"{type(input).__name__}")
+            if input.dim() not in (2, 3):
+                raise ValueError(
+                    f"input must be 3-D (T, B, I){' [batch_first: (B, T, I)]' * cfg.batch_first}"
+                    f" or 2-D (T, I) unbatched, got {input.dim()}-D with shape "
+                    f"{tuple(input.shape)}")
+            unbatched = input.dim() == 2
+            x = input.unsqueeze(1) if unbatched else input
+            if cfg.batch_first and not unbatched:
+                x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
+            lengths_t = None
+        if not x.is_floating_point():
+            raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+        if x.shape[-1] != cfg.input_size:
+            raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
+                             f"last dimension, got {x.shape[-1]}")
+        steps, batch = x.shape[0], x.shape[1]
+        if steps == 0:
+            raise ValueError("input must have at least one time step, got T=0")
+        if lengths is not None:
+            lengths_t = self._check_lengths(lengths, steps, batch, x.device)
+        if reset is not None:
+            reset = self._check_reset(reset, steps, batch, unbatched, x.device)
+        n_states = cfg.num_layers * cfg.num_directions
+        h_shape = (n_states, batch, cfg.recurrent_size)
+        c_shape = (n_states, batch, cfg.hidden_size)
+        if hx is None:
+            h0, c0 = zero_state(n_states, batch, cfg.recurrent_size, cfg.hidden_size, x)
+        elif unbatched:
+            h0, c0 = check_state(hx, (n_states, cfg.recurrent_size), (n_states, cfg.hidden_size),
+                                 x)
+            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+        else:
+            h0, c0 = check_state(hx, h_shape, c_shape, x)
+        return x, h0, c0, lengths_t, reset, unbatched
+
+    @staticmethod
+    def _check_lengths(lengths, steps: int, batch: int, device: torch.device) -> Tensor:
+        lengths_t = torch.as_tensor(lengths)
+        if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
+            raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
+        if tuple(lengths_t.shape) != (batch,):
+            raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
+                             f"got {tuple(lengths_t.shape)}")
+        low, high = int(lengths_t.min()), int(lengths_t.max())
+        if low < 1 or high > steps:
+            raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
+        return lengths_t.to(device=device, dtype=torch.long)
+
+    def _check_reset(self, reset, steps: int, batch: int, unbatched: bool,
+                     device: torch.device) -> Tensor:
+        if not isinstance(reset, Tensor) or reset.dtype != torch.bool:
+            raise TypeError(f"reset must be a bool Tensor, got "
+                            f"{getattr(reset, 'dtype', type(reset).__name__)}")
+        if unbatched:
+            expected = (steps,)
+        else:
+            expected = (batch, steps) if self.config.batch_first else (steps, batch)
+        if tuple(reset.shape) != expected:
+            raise ValueError(f"reset must have shape {expected}, got {tuple(reset.shape)}")
+        if unbatched:
+            reset = reset.unsqueeze(1)
+        elif self.config.batch_first:
+            reset = reset.t()
+        return reset.to(device)  # (T, B)
+
+    def _dropped_weights_hh(self) -> list[Tensor | None]:
+        """Weight drop: one DropConnect mask per layer-direction for this forward call."""
+        cfg = self.config
+        drop = cfg.weight_drop > 0 and self.training
+        return [
+            F.dropout(getattr(self, "weight_hh" + self._suffix(layer, d)), cfg.weight_drop)
+            if drop else None
+            for layer in range(cfg.num_layers) for d in range(cfg.num_directions)
+        ]
+
+    def _run_torch(self, x, h0, c0, lengths):
+        from lstmkit.kernels import torch_fused
+
+        cfg = self.config
+        dropped = self._dropped_weights_hh()
+        flat: list[Tensor] = []
+        for idx, (layer, d) in enumerate(self._layer_directions()):
+            w = self.cell_weights(layer, d, dropped[idx])
+            flat += [t for t in (w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, w.weight_hr)
+                     if t is not None]
+        return torch_fused.run_stack(
+            x, h0, c0, flat, has_biases=cfg.bias, num_layers=cfg.num_layers,
+            dropout=cfg.dropout, training=self.training, bidirectional=cfg.bidirectional,
+            lengths=lengths,
+        )
+
+    def _layer_directions(self) -> list[tuple[int, int]]:
+        return [(layer, d) for layer in range(self.config.num_layers)
+                for d in range(self.config.num_directions)]
+
+    def _masks(self, steps: int, batch: int, like: Tensor, valid: Tensor | None,
+               reset: Tensor | None) -> StepMasks:
+        """Sample the recurrent dropout and zoneout masks of one layer-direction."""
+        cfg = self.config
+        z_c, z_h = cfg.zoneout
+        p = cfg.recurrent_dropout
+        h_dropout = None
+        if p > 0 and self.training:
+            h_dropout = like.new_empty(batch, cfg.recurrent_size).bernoulli_(1 - p) / (1 - p)
+
+        def zoneout(z: float, width: int) -> Tensor | None:
+            if z == 0:
+                return None
+            if self.training:  # 1 keeps the previous value
+                return like.new_empty(steps, batch, width).bernoulli_(z)
+            return like.new_full((1, 1, 1), z).expand(steps, batch, width)
+
+        return StepMasks(valid, reset, h_dropout, zoneout(z_c, cfg.hidden_size),
+                         zoneout(z_h, cfg.recurrent_size))
+
+    def _run_stack(self, x, h0, c0, lengths, reset, scan: ScanFn, trace: bool = False):
+        """Layers and directions around a per-layer-direction ``scan`` (reference or fused)."""
+        cfg = self.config
+        steps, batch = x.shape[0], x.shape[1]
+        valid = None
+        reverse_index = None
+        if lengths is not None:
+            time = torch.arange(steps, device=x.device).unsqueeze(1)  # (T, 1)
+            valid = time < lengths.unsqueeze(0)  # (T, B)
+            # position t of sequence b, read backwards within its own length; padding stays put
+            reverse_index = torch.where(valid, lengths.unsqueeze(0) - 1 - time, time)  # (T, B)
+        reverse_reset = None
+        if reset is not None and cfg.bidirectional:
+            # a reset before step t is, read backwards, a reset before step t - 1
+            reverse_reset = torch.cat([reset[1:], torch.zeros_like(reset[:1])])
+
+        def reverse(seq: Tensor) -> Tensor:
+            if reverse_index is None:
+                return seq.flip(0)
+            index = reverse_index.unsqueeze(-1).expand(-1, -1, seq.shape[-1])  # (T, B, F)
+            return seq.gather(0, index)
+
+        dropped = self._dropped_weights_hh()
+        h_n, c_n = [], []
+        records: dict[str, list[Tensor]] = {k: [] for k in ("i", "f", "g", "o", "c", "h")}
+        layer_input = x
+        for idx, (layer, d) in enumerate(self._layer_directions()):
+            if d == 0:
+                outputs = []
+            step_reset = reset if d == 0 else (
+                None if reverse_reset is None else reverse(reverse_reset.unsqueeze(-1)).squeeze(-1))
+            masks = self._masks(steps, batch, x, valid, step_reset)
+            w = self.cell_weights(layer, d, dropped[idx])
+            seq = layer_input if d == 0 else reverse(layer_input)
+            extra = {"trace": True} if trace else {}  # fast kernels do not trace
+            result = scan(seq, h0[idx], c0[idx], w, cfg.cell_options, masks, **extra)
+            outputs.append(result.output if d == 0 else reverse(result.output))
+            h_n.append(result.h_n)
+            c_n.append(result.c_n)
+            if trace:
+                for name, value in result.trace.items():
+                    records[name].append(value if d == 0 else reverse(value))
+            if d == cfg.num_directions - 1:
+                layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+                if cfg.dropout > 0 and self.training and layer < cfg.num_layers - 1:
+                    layer_input = F.dropout(layer_input, cfg.dropout, training=True)
+        return layer_input, torch.stack(h_n), torch.stack(c_n), records
+
+    def _finish(self, output, h_n, c_n, packed: PackedSequence | None, unbatched: bool):
+        if packed is not None:
+            # back to the input's packing: rows sorted by length as batch_sizes expects
+            if packed.sorted_indices is not None:
+                output = output.index_select(1, packed.sorted_indices)  # (T, B, D*R)
+            by_length = output
+            data = torch.cat([by_length[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())])
+            out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                                 packed.unsorted_indices)
+            return out, (h_n, c_n)
+        if unbatched:
+            return output.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        if self.config.batch_first:
+            output = output.transpose(0, 1)  # (T, B, ·) -> (B, T, ·)
+        return output, (h_n, c_n)
+

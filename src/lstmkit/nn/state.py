@@ -1,0 +1,47 @@
+"""The LSTM state (h, c): a named pair, a zero state and the checks a user's state must pass."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class LSTMState(NamedTuple):
+    """``h`` (L*D, B, R) and ``c`` (L*D, B, H); the pair ``(h_n, c_n)`` an LSTM returns."""
+
+    h: Tensor
+    c: Tensor
+
+
+def zero_state(
+    num_states: int, batch: int, recurrent_size: int, hidden_size: int, like: Tensor
+) -> LSTMState:
+    """Zeros of ``like``'s dtype and device: h (num_states, B, R), c (num_states, B, H)."""
+    h = torch.zeros(num_states, batch, recurrent_size, dtype=like.dtype, device=like.device)
+    c = torch.zeros(num_states, batch, hidden_size, dtype=like.dtype, device=like.device)
+    return LSTMState(h, c)
+
+
+def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, ...],
+                like: Tensor) -> LSTMState:
+    """Validate a user's ``hx = (h_0, c_0)`` against the shapes, dtype and device expected."""
+    if not isinstance(hx, tuple | list) or len(hx) != 2:
+        raise TypeError(
+            f"hx must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}"
+        )
+    for name, value, shape in (("h_0", hx[0], expected_h), ("c_0", hx[1], expected_c)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"hx {name} must be a Tensor, got {type(value).__name__}")
+        if tuple(value.shape) != shape:
+            raise ValueError(
+                f"hx {name} must have shape {shape}, got {tuple(value.shape)}"
+            )
+        if value.dtype != like.dtype:
+            raise TypeError(f"hx {name} must have dtype {like.dtype} (the input's), "
+                            f"got {value.dtype}")
+        if value.device != like.device:
+            raise ValueError(f"hx {name} must be on device {like.device} (the input's), "
+                             f"got {value.device}")
+    return LSTMState(hx[0], hx[1])

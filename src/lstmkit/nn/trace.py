@@ -1,0 +1,77 @@
+"""Gate and cell tracing: what every gate did at every step, and a picture of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import Tensor
+
+FIELDS = ("i", "f", "g", "o", "c", "h")
+
+
+@dataclass(frozen=True)
+class LSTMTrace:
+    """Every step's gate activations and states, from :meth:`lstmkit.nn.LSTM.trace`.
+
+    ``i, f, g, o, c`` are (L*D, T, B, H) and ``h`` is (L*D, T, B, R); index 0 of the first
+    dimension is layer 0 forward, then layer 0 reverse (if bidirectional), layer 1, and so on.
+    Positions past a sequence's length are zero. ``c`` holds c(t) after zoneout, so without
+    zoneout ``c[:, t] == f[:, t] * c[:, t-1] + i[:, t] * g[:, t]``.
+    """
+
+    i: Tensor
+    f: Tensor
+    g: Tensor
+    o: Tensor
+    c: Tensor
+    h: Tensor
+
+
+def plot_trace(
+    trace: LSTMTrace,
+    path: str | Path,
+    *,
+    layer_direction: int = 0,
+    batch_index: int = 0,
+    fields: tuple[str, ...] = FIELDS,
+    title: str | None = None,
+) -> Path:
+    """Draw one sequence's trace as heatmaps (one panel per field: units x time) into a PNG.
+
+    The forget-gate panel shows, unit by unit, when the cell keeps its memory (near 1, bright)
+    and when it forgets (near 0, dark).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name in fields:
+        if name not in FIELDS:
+            raise ValueError(f"fields must be among {FIELDS}, got {name!r}")
+    n_ld, _, n_batch = trace.i.shape[:3]
+    if not 0 <= layer_direction < n_ld:
+        raise ValueError(f"layer_direction must be in [0, {n_ld - 1}], got {layer_direction}")
+    if not 0 <= batch_index < n_batch:
+        raise ValueError(f"batch_index must be in [0, {n_batch - 1}], got {batch_index}")
+    fig, axes = plt.subplots(len(fields), 1, figsize=(10, 1.8 * len(fields)), sharex=True,
+                             squeeze=False)
+    for ax, name in zip(axes[:, 0], fields, strict=True):
+        values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu()  # (T, H)
+        gate = name in ("i", "f", "o")
+        limits = (0.0, 1.0) if gate else (-1.0, 1.0) if name == "g" else (None, None)
+        image = ax.imshow(values.t().numpy(), aspect="auto", origin="lower",
+                          interpolation="nearest",
+                          cmap="viridis" if gate else "RdBu_r", vmin=limits[0], vmax=limits[1])
+        ax.set_ylabel(f"{name}\nunit")
+        fig.colorbar(image, ax=ax, pad=0.01)
+    axes[-1, 0].set_xlabel("time step")
+    fig.suptitle(title or f"LSTM gates and states (layer-direction {layer_direction}, "
+                          f"sequence {batch_index})")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
