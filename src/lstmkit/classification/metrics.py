@@ -1,0 +1,89 @@
+"""Classification metrics and the confusion-matrix plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+    """``(K, K)`` counts; row = true class, column = predicted class."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return matrix
+
+
+def accuracy(matrix: np.ndarray) -> float:
+    total = matrix.sum()
+    return float(np.trace(matrix) / total) if total else 0.0
+
+
+def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class (0 where undefined, as scikit-learn)."""
+    tp = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0)
+    support = matrix.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def macro_f1(matrix: np.ndarray) -> float:
+    """Unweighted mean F1 over the classes that occur in the truth or the predictions."""
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    f1 = per_class_scores(matrix)["f1"]
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
+    """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1."""
+    scores = per_class_scores(matrix)
+    width = max(len(str(label)) for label in [*labels, "macro F1"])
+    lines = [f"{'':{width}}  precision  recall      f1  support"]
+    for k, label in enumerate(labels):
+        lines.append(
+            f"{label:{width}}  {scores['precision'][k]:9.4f}  {scores['recall'][k]:6.4f}  "
+            f"{scores['f1'][k]:6.4f}  {int(scores['support'][k]):7d}"
+        )
+    lines.append(f"{'accuracy':{width}}  {accuracy(matrix):.4f}  (n={int(matrix.sum())})")
+    lines.append(f"{'macro F1':{width}}  {macro_f1(matrix):.4f}")
+    return "\n".join(lines)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = ""
+) -> Path:
+    """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    K = len(labels)
+    rows = matrix.sum(axis=1, keepdims=True)
+    norm = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * K, 1.0 + 0.7 * K))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(K), [str(label) for label in labels], rotation=45, ha="right")
+    ax.set_yticks(range(K), [str(label) for label in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(K):
+        for j in range(K):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(title or f"accuracy {accuracy(matrix):.3f}")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

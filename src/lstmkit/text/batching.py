@@ -1,0 +1,105 @@
+"""Padding with lengths (for the core LSTM's ``lengths=``) and length-bucketed batching."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+
+def pad_sequences(
+    sequences: Sequence[Sequence[int]], pad_index: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad index sequences.
+
+    Returns:
+        ``(padded, lengths)``: a ``(B, T)`` long tensor, ``T`` the longest length, and the
+        ``(B,)`` long tensor of lengths.
+    """
+    if len(sequences) == 0:
+        raise ValueError("sequences must hold at least one sequence, got none")
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # (B,)
+    if int(lengths.min()) == 0:
+        raise ValueError("every sequence must hold at least one token, got an empty one")
+    padded = torch.full((len(sequences), int(lengths.max())), pad_index, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        padded[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    return padded, lengths
+
+
+def pad_characters(
+    words: Sequence[Sequence[Sequence[int]]], pad_index: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad character indices of each word of each sentence.
+
+    Returns:
+        ``(chars, char_lengths)``: ``(B, T, C)`` and ``(B, T)``; padding words have length 0.
+    """
+    B = len(words)
+    T = max(len(sentence) for sentence in words)
+    C = max(len(word) for sentence in words for word in sentence)
+    chars = torch.full((B, T, C), pad_index, dtype=torch.long)
+    char_lengths = torch.zeros((B, T), dtype=torch.long)
+    for b, sentence in enumerate(words):
+        for t, word in enumerate(sentence):
+            chars[b, t, : len(word)] = torch.as_tensor(word, dtype=torch.long)
+            char_lengths[b, t] = len(word)
+    return chars, char_lengths
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """``(B,)`` lengths -> ``(B, T)`` bool mask, True at real positions."""
+    T = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of examples of similar length, so that little compute goes to padding.
+
+    Examples are shuffled, cut into pools of ``pool_batches`` batches, each pool sorted by
+    length and cut into batches; the batch order is shuffled again. With ``shuffle=False`` the
+    batches are the examples sorted by length (deterministic; for evaluation).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        pool_batches: int = 50,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.pool_batches = pool_batches
+        self.seed = seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(range(len(self.lengths)))
+        if not self.shuffle:
+            indices.sort(key=lambda i: self.lengths[i])
+            yield from (
+                indices[s : s + self.batch_size] for s in range(0, len(indices), self.batch_size)
+            )
+            return
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        rng.shuffle(indices)
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for p in range(0, len(indices), pool):
+            chunk = sorted(indices[p : p + pool], key=lambda i: self.lengths[i])
+            step = self.batch_size
+            batches += [chunk[s : s + step] for s in range(0, len(chunk), step)]
+        rng.shuffle(batches)
+        yield from batches
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size

@@ -1,0 +1,139 @@
+"""Vocabularies: token <-> index maps built from training data only and saved with a model."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+PAD = "<pad>"
+UNK = "<unk>"
+
+
+class Vocabulary:
+    """An ordered token list with its index.
+
+    The padding token, when present, is index 0; the unknown token, when present, index 1.
+    Label vocabularies have neither (``pad=None, unk=None``), so an unknown label is an error.
+
+    Args:
+        tokens: the regular tokens, in index order (after the specials).
+        pad: padding token, or None for none.
+        unk: unknown token, or None: then :meth:`encode` raises on unseen tokens.
+    """
+
+    def __init__(
+        self, tokens: Iterable[str] = (), pad: str | None = PAD, unk: str | None = UNK
+    ) -> None:
+        self.pad = pad
+        self.unk = unk
+        self.itos: list[str] = [s for s in (pad, unk) if s is not None]
+        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
+        for token in tokens:
+            self.add(token)
+
+    @classmethod
+    def build(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        *,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        pad: str | None = PAD,
+        unk: str | None = UNK,
+    ) -> Vocabulary:
+        """Vocabulary of the tokens occurring at least ``min_freq`` times, most frequent first
+        (ties in first-seen order), at most ``max_size`` regular tokens."""
+        if not isinstance(min_freq, int) or min_freq < 1:
+            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
+        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
+            raise ValueError(f"max_size must be None or an int >= 1, got {max_size!r}")
+        counts: Counter[str] = Counter()
+        for seq in sequences:
+            counts.update(seq)
+        kept = [t for t, n in counts.most_common() if n >= min_freq]
+        if max_size is not None:
+            kept = kept[:max_size]
+        return cls(kept, pad=pad, unk=unk)
+
+    def add(self, token: str) -> int:
+        """Index of ``token``, adding it if new."""
+        if token not in self.stoi:
+            self.stoi[token] = len(self.itos)
+            self.itos.append(token)
+        return self.stoi[token]
+
+    @property
+    def pad_index(self) -> int:
+        if self.pad is None:
+            raise ValueError("this vocabulary has no padding token")
+        return self.stoi[self.pad]
+
+    @property
+    def unk_index(self) -> int | None:
+        return None if self.unk is None else self.stoi[self.unk]
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def index(self, token: str) -> int:
+        """Index of ``token``; the unknown index if unseen, or a ValueError without one."""
+        idx = self.stoi.get(token)
+        if idx is None:
+            if self.unk is None:
+                known = ", ".join(repr(t) for t in self.itos[:20])
+                raise ValueError(
+                    f"unknown label {token!r}: expected one of the {len(self.itos)} seen in "
+                    f"training ({known}{', ...' if len(self.itos) > 20 else ''})"
+                )
+            return self.stoi[self.unk]
+        return idx
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        return [self.index(t) for t in tokens]
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        return [self.itos[int(i)] for i in indices]
+
+    def to_dict(self) -> dict[str, Any]:
+        specials = {self.pad, self.unk} - {None}
+        return {
+            "pad": self.pad,
+            "unk": self.unk,
+            "tokens": [t for t in self.itos if t not in specials],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
+        return cls(data["tokens"], pad=data["pad"], unk=data["unk"])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Vocabulary)
+            and self.itos == other.itos
+            and (self.pad, self.unk) == (other.pad, other.unk)
+        )
+
+    def __repr__(self) -> str:
+        return f"Vocabulary(size={len(self)}, pad={self.pad!r}, unk={self.unk!r})"
+
+
+def char_vocabulary(
+    sentences: Iterable[Sequence[str]], *, min_freq: int = 1
+) -> Vocabulary:
+    """Vocabulary of the characters of the tokens of ``sentences``."""
+    return Vocabulary.build(
+        (token for sentence in sentences for token in sentence), min_freq=min_freq
+    )
