@@ -1,0 +1,116 @@
+"""The tagger's configuration: one frozen dataclass, validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from lstmkit.tagging.schemes import Scheme, check_scheme
+from lstmkit.text.layers import check_lstm_options
+from lstmkit.text.tokenize import TokenizerName
+
+CharEncoderKind = Literal["lstm", "cnn", "none"]
+Decoder = Literal["crf", "softmax"]
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def _probability(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Model and data settings of a sequence tagger (BiLSTM-CRF, Lample et al. 2016).
+
+    Attributes:
+        tag_scheme: the scheme the model predicts in (data in any scheme is converted to it
+            on reading; BIOES gives the CRF the most structure).
+        tokenizer: for :meth:`Tagger.predict` on raw text: ``"regex"`` or ``"whitespace"``.
+        lowercase: look words up lower-cased (casing is kept by the character encoder and
+            the casing feature).
+        min_freq, max_vocab: word vocabulary cut-offs (training data only).
+        vectors, vectors_vocab, embedding_dim, freeze_embeddings: as in ``ClassifierConfig``.
+        char_encoder: ``"lstm"`` (a character BiLSTM per token), ``"cnn"`` (convolution and
+            max pooling, Ma & Hovy 2016) or ``"none"``.
+        char_dim: character embedding size; char_hidden: per-direction character LSTM size
+            (or the number of CNN filters).
+        casing: add a learned embedding of each token's casing pattern (all lower, Initial,
+            ALL CAPS, mixed, numeric, has digit, punctuation, @mention, #hashtag, URL).
+        hidden_size, num_layers, bidirectional, lstm: the word-level ``lstmkit.nn.LSTM``
+            (``lstm`` takes any variant option).
+        decoder: ``"crf"`` (Viterbi over scheme-constrained transitions) or ``"softmax"``.
+        dropout: on the word representations and on the LSTM output.
+        word_dropout: probability of replacing a training word by ``<unk>``.
+        batch_size: sentences per batch.
+    """
+
+    tag_scheme: Scheme = "BIOES"
+    tokenizer: TokenizerName = "regex"
+    lowercase: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    vectors: str | None = None
+    vectors_vocab: int = 0
+    embedding_dim: int | None = None
+    freeze_embeddings: bool = False
+    char_encoder: CharEncoderKind = "lstm"
+    char_dim: int = 25
+    char_hidden: int = 25
+    casing: bool = True
+    hidden_size: int = 100
+    num_layers: int = 1
+    bidirectional: bool = True
+    lstm: Mapping[str, Any] = field(default_factory=dict)
+    decoder: Decoder = "crf"
+    dropout: float = 0.5
+    word_dropout: float = 0.05
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag_scheme", check_scheme(self.tag_scheme, "tag_scheme"))
+        if self.tokenizer not in ("regex", "whitespace"):
+            raise ValueError(
+                f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
+            )
+        for name in ("min_freq", "char_dim", "char_hidden", "hidden_size", "num_layers",
+                     "batch_size"):
+            _positive_int(name, getattr(self, name))
+        for name in ("max_vocab", "embedding_dim"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
+                or self.vectors_vocab < 0:
+            raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
+        if self.vectors_vocab and self.vectors is None:
+            raise ValueError(f"vectors_vocab={self.vectors_vocab} needs vectors, got None")
+        for name, literal in (("char_encoder", CharEncoderKind), ("decoder", Decoder)):
+            if getattr(self, name) not in get_args(literal):
+                raise ValueError(f"{name} must be one of {list(get_args(literal))}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("dropout", "word_dropout"):
+            _probability(name, getattr(self, name))
+        object.__setattr__(self, "lstm", check_lstm_options(self.lstm))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TaggerConfig:
+        """Build from a plain mapping (a YAML section); unknown keys list the valid ones."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"model config must be a mapping, got {type(values).__name__}")
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown model config key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TaggerConfig:
+        return self.from_dict({**self.to_dict(), **changes})

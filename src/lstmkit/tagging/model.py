@@ -1,0 +1,174 @@
+"""The tagger network: word embeddings + character encoder + casing -> BiLSTM -> emissions,
+decoded by a scheme-constrained CRF (or a softmax per token)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lstmkit.tagging.crf import CRF
+from lstmkit.text.batching import lengths_to_mask
+from lstmkit.text.layers import WordEmbedding, build_lstm
+
+
+class CharLSTM(nn.Module):
+    """Each word's characters through a BiLSTM; the word vector is the two final states.
+
+    Only the real words of a batch are run (padding positions get zeros).
+
+    Shape:
+        chars: (B, T, C) long, char_lengths: (B, T) long -> (B, T, 2 * hidden)
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, hidden: int, pad_index: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=pad_index)
+        self.lstm = build_lstm(char_dim, hidden, 1, True, 0.0, {})
+        self.output_size = 2 * hidden
+
+    def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        B, T = chars.shape[:2]
+        real = char_lengths > 0  # (B, T)
+        words = chars[real]  # (N, C)
+        x = self.embed(words)  # (N, C, char_dim)
+        _, (h_n, _) = self.lstm(x, lengths=char_lengths[real])  # h_n: (2, N, hidden)
+        vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (N, 2*hidden)
+        out = vectors.new_zeros(B, T, self.output_size)
+        out[real] = vectors
+        return out  # (B, T, 2*hidden)
+
+
+class CharCNN(nn.Module):
+    """Convolution over each word's characters (width 3) and max pooling over positions.
+
+    Shape:
+        chars: (B, T, C) long, char_lengths: (B, T) long -> (B, T, filters)
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int, pad_index: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=pad_index)
+        self.conv = nn.Conv1d(char_dim, filters, kernel_size=3, padding=1)
+        self.output_size = filters
+
+    def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        B, T, C = chars.shape
+        x = self.embed(chars.reshape(B * T, C)).transpose(1, 2)  # (B*T, char_dim, C)
+        h = self.conv(x)  # (B*T, F, C)
+        mask = lengths_to_mask(char_lengths.reshape(-1), C)  # (B*T, C)
+        h = h.masked_fill(~mask[:, None, :], float("-inf")).amax(dim=2)  # (B*T, F)
+        h = torch.where(torch.isfinite(h), h, torch.zeros_like(h))  # padding words -> 0
+        return h.reshape(B, T, -1)  # (B, T, F)
+
+
+class LSTMCRFTagger(nn.Module):
+    """BiLSTM(-CRF) sequence tagger network.
+
+    Args:
+        vocab_size, embedding_dim, pad_index, unk_index: the word embeddings.
+        num_tags: K.
+        num_chars: character vocabulary size (0 for no character encoder).
+        char_encoder: ``"lstm"``, ``"cnn"`` or ``"none"``.
+        num_casings: number of casing classes (0 for no casing feature).
+        allowed, allowed_start, allowed_end: CRF constraints (see :class:`CRF`).
+
+    Shape:
+        words, casing: (B, T) long; lengths: (B,); chars: (B, T, C); char_lengths: (B, T)
+        -> emissions (B, T, K)
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        num_tags: int,
+        *,
+        pad_index: int,
+        unk_index: int | None,
+        num_chars: int = 0,
+        char_encoder: str = "lstm",
+        char_dim: int = 25,
+        char_hidden: int = 25,
+        num_casings: int = 0,
+        casing_dim: int = 8,
+        hidden_size: int = 100,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        lstm_options: Mapping[str, Any] | None = None,
+        decoder: str = "crf",
+        dropout: float = 0.5,
+        word_dropout: float = 0.0,
+        embedding_weights: torch.Tensor | None = None,
+        freeze: bool = False,
+        allowed: Sequence[Sequence[bool]] | None = None,
+        allowed_start: Sequence[bool] | None = None,
+        allowed_end: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__()
+        self.embed = WordEmbedding(
+            vocab_size, embedding_dim, pad_index=pad_index, unk_index=unk_index,
+            weights=embedding_weights, freeze=freeze, word_dropout=word_dropout,
+        )
+        size = embedding_dim
+        self.chars: nn.Module | None = None
+        if char_encoder == "lstm" and num_chars:
+            self.chars = CharLSTM(num_chars, char_dim, char_hidden, pad_index=0)
+        elif char_encoder == "cnn" and num_chars:
+            self.chars = CharCNN(num_chars, char_dim, char_hidden, pad_index=0)
+        if self.chars is not None:
+            size += self.chars.output_size
+        self.casing = nn.Embedding(num_casings, casing_dim) if num_casings else None
+        if self.casing is not None:
+            size += casing_dim
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = build_lstm(size, hidden_size, num_layers, bidirectional, dropout,
+                               lstm_options or {})
+        D = 2 if bidirectional else 1
+        out_size = (lstm_options or {}).get("proj_size") or hidden_size
+        self.emit = nn.Linear(D * out_size, num_tags)
+        self.decoder = decoder
+        self.crf = CRF(num_tags, allowed, allowed_start, allowed_end) if decoder == "crf" \
+            else None
+
+    def forward(
+        self,
+        words: torch.Tensor,
+        lengths: torch.Tensor,
+        chars: torch.Tensor | None = None,
+        char_lengths: torch.Tensor | None = None,
+        casing: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        parts = [self.embed(words)]  # (B, T, E)
+        if self.chars is not None:
+            if chars is None or char_lengths is None:
+                raise ValueError("this tagger has a character encoder: pass chars and "
+                                 "char_lengths, got None")
+            parts.append(self.chars(chars, char_lengths))  # (B, T, Fc)
+        if self.casing is not None:
+            if casing is None:
+                raise ValueError("this tagger uses casing features: pass casing, got None")
+            parts.append(self.casing(casing))  # (B, T, 8)
+        x = self.dropout(torch.cat(parts, dim=-1))  # (B, T, E + Fc + 8)
+        states, _ = self.lstm(x, lengths=lengths)  # (B, T, D*H)
+        return self.emit(self.dropout(states))  # (B, T, K)
+
+    def loss(self, emissions: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
+             ) -> torch.Tensor:
+        """CRF negative log-likelihood, or token cross-entropy over real tokens."""
+        tags, lengths = target
+        if self.crf is not None:
+            return self.crf.nll(emissions, tags, lengths)
+        mask = lengths_to_mask(lengths, emissions.shape[1])  # (B, T)
+        return F.cross_entropy(emissions[mask], tags[mask])
+
+    @torch.no_grad()
+    def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Best tag indices per sentence (Viterbi, or per-token argmax for softmax)."""
+        if self.crf is not None:
+            return self.crf.decode(emissions, lengths)
+        best = emissions.argmax(dim=-1).tolist()  # (B, T)
+        return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]
