@@ -1,0 +1,817 @@
+// Fused CPU LSTM: one layer in one direction, every variant of lstmkit.nn.functional.lstm_scan,
+// forward and a hand-written backward; plus one inference step for streaming.
+//
+// The Python side (lstmkit.kernels.cpu.scan) computes the input part of the gates for all steps
+// with one GEMM and hands this file `xg` (T, B, G*H): x W_ih^T + b_ih + b_hh, with LN_ih already
+// applied under layer norm. Here live the time loop, the recurrent GEMM per step, the cell as one
+// vectorised pass per batch row, and the backward. Shapes: T time, B batch, H hidden, R
+// recurrent width (P with a projection, else H), G gates (4, or 3 with coupled gates).
+//
+// Gate layout in a row of G*H: i, f, g, o (coupled: i, g, o), as torch.nn.LSTM.
+// Peephole rows: i, f, o (coupled: i, o).
+//
+// Built with -ffast-math so that glibc's vector exp/tanh (libmvec) are used in `omp simd` loops;
+// there is no NaN/Inf test in this file that fast-math could remove.
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using at::Tensor;
+
+// BLAS from the MKL that libtorch_cpu links statically. Weak, so that a torch build without these
+// symbols still loads this extension and takes the at::addmm_ route below instead.
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc) __attribute__((weak));
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b,
+            const int* ldb, const double* beta, double* c, const int* ldc)
+    __attribute__((weak));
+}
+
+namespace {
+
+template <typename T>
+void gemm_aten(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor a = ta ? at::from_blob(const_cast<T*>(A), {K, M}, {lda, 1}, opts).t()
+                : at::from_blob(const_cast<T*>(A), {M, K}, {lda, 1}, opts);
+  Tensor b = tb ? at::from_blob(const_cast<T*>(B), {N, K}, {ldb, 1}, opts).t()
+                : at::from_blob(const_cast<T*>(B), {K, N}, {ldb, 1}, opts);
+  Tensor c = at::from_blob(C, {M, N}, {ldc, 1}, opts);
+  c.addmm_(a, b, beta, alpha);
+}
+
+// Row-major C (M, N) = alpha * op(A) op(B) + beta * C; a row-major product is the column-major
+// product of the transposes, hence B before A in the BLAS call.
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const char ca = ta ? 'T' : 'N', cb = tb ? 'T' : 'N';
+  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+  if constexpr (std::is_same_v<T, float>) {
+    if (sgemm_ != nullptr) {
+      sgemm_(&cb, &ca, &m, &n, &k, &alpha, B, &la, A, &lb, &beta, C, &lc);
+      return;
+    }
+  } else {
+    if (dgemm_ != nullptr) {
+      dgemm_(&cb, &ca, &m, &n, &k, &alpha, B, &la, A, &lb, &beta, C, &lc);
+      return;
+    }
+  }
+  gemm_aten<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+template <typename T>
+const T* ptr_or(const Tensor& t, const T* fallback) {
+  return t.defined() ? t.data_ptr<T>() : fallback;
+}
+
+template <typename T>
+T* mut_ptr(Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// Rows of the batch per parallel task: enough work per task that the fork pays.
+int64_t grain_for(int64_t row_width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_width)); }
+
+// Normalise `a` (n) in place of `xhat` and return 1/std; mean and variance in two passes.
+template <typename T>
+inline T normalise(const T* a, T* xhat, int64_t n, double eps, T* mean_out) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < n; ++j) s += a[j];
+  const T mean = s / T(n);
+  T v = 0;
+#pragma omp simd reduction(+ : v)
+  for (int64_t j = 0; j < n; ++j) {
+    const T d = a[j] - mean;
+    v += d * d;
+  }
+  const T rstd = T(1) / std::sqrt(v / T(n) + T(eps));
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) xhat[j] = (a[j] - mean) * rstd;
+  if (mean_out != nullptr) *mean_out = mean;
+  return rstd;
+}
+
+// The cell from its pre-activations `a` (G*H) and c_prev: activations into `act` (G*H), c_new,
+// tanh of the (normalised) cell `tc` and hy = o * tc. `chat` gets the normalised cell under
+// layer norm (stats into mean_c/rstd_c).
+template <typename T>
+inline void cell_row(const T* __restrict a, const T* __restrict cp, const T* __restrict pi,
+                     const T* __restrict pf, const T* __restrict po, bool coupled,
+                     bool layer_norm, const T* lnc_w, const T* lnc_b, double eps, int64_t H,
+                     T* __restrict act, T* __restrict cn, T* __restrict tc, T* __restrict hy,
+                     T* __restrict chat, T* mean_c, T* rstd_c) {
+  if (coupled) {
+    const T* a_i = a;
+    const T* a_g = a + H;
+    const T* a_o = a + 2 * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = sigmoid(a_i[j] + pi[j] * cp[j]);
+      const T g = std::tanh(a_g[j]);
+      const T c = (T(1) - i) * cp[j] + i * g;
+      act[j] = i;
+      act[H + j] = g;
+      act[2 * H + j] = sigmoid(a_o[j] + po[j] * c);
+      cn[j] = c;
+    }
+  } else {
+    const T* a_i = a;
+    const T* a_f = a + H;
+    const T* a_g = a + 2 * H;
+    const T* a_o = a + 3 * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T i = sigmoid(a_i[j] + pi[j] * cp[j]);
+      const T f = sigmoid(a_f[j] + pf[j] * cp[j]);
+      const T g = std::tanh(a_g[j]);
+      const T c = f * cp[j] + i * g;
+      act[j] = i;
+      act[H + j] = f;
+      act[2 * H + j] = g;
+      act[3 * H + j] = sigmoid(a_o[j] + po[j] * c);
+      cn[j] = c;
+    }
+  }
+  const T* o = act + (coupled ? 2 : 3) * H;
+  if (layer_norm) {
+    *rstd_c = normalise(cn, chat, H, eps, mean_c);
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T t = std::tanh(chat[j] * lnc_w[j] + lnc_b[j]);
+      tc[j] = t;
+      hy[j] = o[j] * t;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      const T t = std::tanh(cn[j]);
+      tc[j] = t;
+      hy[j] = o[j] * t;
+    }
+  }
+}
+
+struct Options {
+  bool coupled;
+  bool layer_norm;
+  double eps;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------------------------
+
+template <typename T>
+std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tensor& c0,
+                                 const Tensor& w_hh, const Tensor& peep, const Tensor& lnh_w,
+                                 const Tensor& lnh_b, const Tensor& lnc_w, const Tensor& lnc_b,
+                                 const Tensor& w_hr, const Tensor& valid, const Tensor& reset,
+                                 const Tensor& h_drop, const Tensor& zc, const Tensor& zh,
+                                 Options op, bool save) {
+  const int64_t Tn = xg.size(0), B = xg.size(1), GH = xg.size(2);
+  const int64_t G = op.coupled ? 3 : 4, H = GH / G, R = h0.size(1);
+  const bool proj = w_hr.defined();
+  const auto opt = xg.options();
+  const int64_t Ts = save ? Tn : 1;  // saved buffers hold every step only for backward
+
+  Tensor out = at::empty({Tn, B, R}, opt);
+  Tensor h = h0.clone(), c = c0.clone();
+  Tensor Hin = at::empty({Ts, B, R}, opt);    // h_prev * m_h: the recurrent GEMM's input
+  Tensor HH = at::empty({B, GH}, opt);        // recurrent product, then the pre-activations
+  Tensor Act = at::empty({Ts, B, GH}, opt);   // i, f, g, o
+  Tensor Cp = at::empty({Ts, B, H}, opt);     // c_prev after reset
+  Tensor Cn = at::empty({Ts, B, H}, opt);     // c_new before zoneout
+  Tensor TC = at::empty({Ts, B, H}, opt);     // tanh(c_new) or tanh(LN_c(c_new))
+  Tensor HY = at::empty({proj ? Ts : 1, B, H}, opt);  // o * TC, the projection's input
+  Tensor HN = proj ? at::empty({B, R}, opt) : Tensor();  // projected h_new
+  Tensor XH, RH, MC, RC, CH;
+  if (op.layer_norm) {
+    XH = at::empty({Ts, B, GH}, opt);  // normalised recurrent product
+    RH = at::empty({Ts, B}, opt);      // its 1/std
+    MC = at::empty({Ts, B}, opt);      // mean of c_new
+    RC = at::empty({Ts, B}, opt);      // 1/std of c_new
+    CH = at::empty({B, H}, opt);       // normalised c_new (scratch)
+  }
+  const int64_t W = std::max({GH, R, H});
+  Tensor zeros = at::zeros({W}, opt), ones = at::ones({W}, opt);
+  const T* z0 = zeros.data_ptr<T>();
+  const T* one = ones.data_ptr<T>();
+
+  const T* xg_p = xg.data_ptr<T>();
+  const T* h0_p = h0.data_ptr<T>();
+  const T* c0_p = c0.data_ptr<T>();
+  const T* whh = w_hh.data_ptr<T>();
+  const T* whr = proj ? w_hr.data_ptr<T>() : nullptr;
+  const T* pi = peep.defined() ? peep.data_ptr<T>() : z0;
+  const T* pf = (peep.defined() && !op.coupled) ? pi + H : z0;
+  const T* po = peep.defined() ? pi + (op.coupled ? 1 : 2) * H : z0;
+  const T* gh_w = ptr_or<T>(lnh_w, one);
+  const T* gh_b = ptr_or<T>(lnh_b, z0);
+  const T* gc_w = ptr_or<T>(lnc_w, one);
+  const T* gc_b = ptr_or<T>(lnc_b, z0);
+  const bool* valid_p = valid.defined() ? valid.data_ptr<bool>() : nullptr;
+  const bool* reset_p = reset.defined() ? reset.data_ptr<bool>() : nullptr;
+  const T* drop_p = h_drop.defined() ? h_drop.data_ptr<T>() : nullptr;
+  const T* zc_p = zc.defined() ? zc.data_ptr<T>() : nullptr;
+  const T* zh_p = zh.defined() ? zh.data_ptr<T>() : nullptr;
+
+  T* out_p = out.data_ptr<T>();
+  T* h_p = h.data_ptr<T>();
+  T* c_p = c.data_ptr<T>();
+  T* hin_p = Hin.data_ptr<T>();
+  T* hh_p = HH.data_ptr<T>();
+  T* act_p = Act.data_ptr<T>();
+  T* cp_p = Cp.data_ptr<T>();
+  T* cn_p = Cn.data_ptr<T>();
+  T* tc_p = TC.data_ptr<T>();
+  T* hy_p = HY.data_ptr<T>();
+  T* hn_p = mut_ptr<T>(HN);
+  T* xh_p = mut_ptr<T>(XH);
+  T* rh_p = mut_ptr<T>(RH);
+  T* mc_p = mut_ptr<T>(MC);
+  T* rc_p = mut_ptr<T>(RC);
+  T* ch_p = mut_ptr<T>(CH);
+
+  // h_in of step t for row b, from the state after step t-1.
+  auto prep_hin = [&](int64_t t, int64_t b) {
+    const bool rs = reset_p != nullptr && reset_p[t * B + b];
+    const T* src = rs ? h0_p + b * R : h_p + b * R;
+    T* dst = hin_p + ((save ? t : 0) * B + b) * R;
+    if (drop_p != nullptr) {
+      const T* m = drop_p + b * R;
+#pragma omp simd
+      for (int64_t j = 0; j < R; ++j) dst[j] = src[j] * m[j];
+    } else {
+      std::copy(src, src + R, dst);
+    }
+  };
+
+  // Zoneout, padding and the output for row b, from h_new (R).
+  auto update_h = [&](int64_t t, int64_t b, const T* hnew) {
+    const bool rs = reset_p != nullptr && reset_p[t * B + b];
+    const bool v = valid_p == nullptr || valid_p[t * B + b];
+    T* hb = h_p + b * R;
+    T* ob = out_p + (t * B + b) * R;
+    if (!v) {
+      std::fill(ob, ob + R, T(0));
+      return;
+    }
+    const T* hp = rs ? h0_p + b * R : hb;
+    const T* z = zh_p != nullptr ? zh_p + (t * B + b) * R : z0;
+#pragma omp simd
+    for (int64_t j = 0; j < R; ++j) {
+      const T hz = hnew[j] + z[j] * (hp[j] - hnew[j]);
+      ob[j] = hz;
+      hb[j] = hz;
+    }
+  };
+
+  for (int64_t b = 0; b < B; ++b) prep_hin(0, b);
+  const int64_t grain = grain_for(GH);
+
+  for (int64_t t = 0; t < Tn; ++t) {
+    const int64_t ts = save ? t : 0;
+    T* hin_t = hin_p + ts * B * R;
+    // (B, G*H) = (B, R) @ (R, G*H)
+    gemm<T>(false, true, B, GH, R, T(1), hin_t, R, whh, R, T(0), hh_p, GH);
+
+    at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = ts * B + b;
+        T* a = hh_p + b * GH;
+        const T* xr = xg_p + (t * B + b) * GH;
+        if (op.layer_norm) {
+          T* xh = xh_p + row * GH;
+          rh_p[row] = normalise(a, xh, GH, op.eps, static_cast<T*>(nullptr));
+#pragma omp simd
+          for (int64_t j = 0; j < GH; ++j) a[j] = xr[j] + xh[j] * gh_w[j] + gh_b[j];
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < GH; ++j) a[j] += xr[j];
+        }
+        const bool rs = reset_p != nullptr && reset_p[t * B + b];
+        T* cpr = cp_p + row * H;
+        const T* csrc = rs ? c0_p + b * H : c_p + b * H;
+        std::copy(csrc, csrc + H, cpr);
+        T* cnr = cn_p + row * H;
+        T* hyr = hy_p + (proj ? row : b) * H;
+        cell_row<T>(a, cpr, pi, pf, po, op.coupled, op.layer_norm, gc_w, gc_b, op.eps, H,
+                    act_p + row * GH, cnr, tc_p + row * H, hyr,
+                    op.layer_norm ? ch_p + b * H : nullptr,
+                    op.layer_norm ? mc_p + row : nullptr, op.layer_norm ? rc_p + row : nullptr);
+        const bool v = valid_p == nullptr || valid_p[t * B + b];
+        if (v) {
+          T* cb = c_p + b * H;
+          const T* z = zc_p != nullptr ? zc_p + (t * B + b) * H : z0;
+#pragma omp simd
+          for (int64_t j = 0; j < H; ++j) cb[j] = cnr[j] + z[j] * (cpr[j] - cnr[j]);
+        }
+        if (!proj) {
+          update_h(t, b, hyr);
+          if (t + 1 < Tn) prep_hin(t + 1, b);
+        }
+      }
+    });
+
+    if (proj) {
+      // (B, P) = (B, H) @ (H, P)
+      gemm<T>(false, true, B, R, H, T(1), hy_p + ts * B * H, H, whr, H, T(0), hn_p, R);
+      at::parallel_for(0, B, grain_for(R), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          update_h(t, b, hn_p + b * R);
+          if (t + 1 < Tn) prep_hin(t + 1, b);
+        }
+      });
+    }
+  }
+  if (!save) return {out, h, c};
+  return {out, h, c, Hin, Act, Cp, Cn, TC, proj ? HY : Tensor(), XH, RH, MC, RC};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+// ---------------------------------------------------------------------------------------------
+
+template <typename T>
+std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const Tensor& g_cn,
+                                  const Tensor& Hin, const Tensor& Act, const Tensor& Cp,
+                                  const Tensor& Cn, const Tensor& TC, const Tensor& HY,
+                                  const Tensor& XH, const Tensor& RH, const Tensor& MC,
+                                  const Tensor& RC, const Tensor& w_hh, const Tensor& peep,
+                                  const Tensor& lnh_w, const Tensor& lnc_w, const Tensor& w_hr,
+                                  const Tensor& valid, const Tensor& reset, const Tensor& h_drop,
+                                  const Tensor& zc, const Tensor& zh, Options op) {
+  const int64_t Tn = Act.size(0), B = Act.size(1), GH = Act.size(2);
+  const int64_t H = Cp.size(2), R = Hin.size(2);
+  const bool proj = w_hr.defined();
+  const bool peephole = peep.defined();
+  const auto opt = Act.options();
+
+  Tensor DG = at::empty({Tn, B, GH}, opt);                        // d pre-activations = d xg
+  Tensor DHH = op.layer_norm ? at::empty({Tn, B, GH}, opt) : DG;  // d recurrent product
+  Tensor DHN = proj ? at::empty({Tn, B, R}, opt) : Tensor();      // d projected h_new
+  Tensor DHY = at::empty({B, H}, opt);   // d (o * tanh c)
+  Tensor DHZ = at::empty({B, R}, opt);   // d h after zoneout, before padding
+  Tensor DCZ = at::empty({B, H}, opt);   // d c after zoneout, before padding
+  Tensor DCP = at::empty({B, H}, opt);   // d c_prev of this step
+  Tensor DHIN = at::empty({B, R}, opt);  // d h_in
+  Tensor dh = g_hn.clone(), dc = g_cn.clone();  // d of the carried state
+  Tensor dh0 = at::zeros({B, R}, opt), dc0 = at::zeros({B, H}, opt);
+  const int64_t np = op.coupled ? 2 : 3;
+  Tensor acc_p = at::zeros({B, peephole ? np * H : 1}, opt);
+  Tensor acc_hw, acc_hb, acc_cw, acc_cb;
+  if (op.layer_norm) {
+    acc_hw = at::zeros({B, GH}, opt);
+    acc_hb = at::zeros({B, GH}, opt);
+    acc_cw = at::zeros({B, H}, opt);
+    acc_cb = at::zeros({B, H}, opt);
+  }
+  const int64_t W = std::max({GH, R, H});
+  Tensor zeros = at::zeros({W}, opt), ones = at::ones({W}, opt);
+  const T* z0 = zeros.data_ptr<T>();
+  const T* one = ones.data_ptr<T>();
+
+  const T* gout = g_out.data_ptr<T>();
+  const T* hin_p = Hin.data_ptr<T>();
+  const T* act_p = Act.data_ptr<T>();
+  const T* cp_p = Cp.data_ptr<T>();
+  const T* cn_p = Cn.data_ptr<T>();
+  const T* tc_p = TC.data_ptr<T>();
+  const T* xh_p = op.layer_norm ? XH.data_ptr<T>() : nullptr;
+  const T* rh_p = op.layer_norm ? RH.data_ptr<T>() : nullptr;
+  const T* mc_p = op.layer_norm ? MC.data_ptr<T>() : nullptr;
+  const T* rc_p = op.layer_norm ? RC.data_ptr<T>() : nullptr;
+  const T* whh = w_hh.data_ptr<T>();
+  const T* whr = proj ? w_hr.data_ptr<T>() : nullptr;
+  const T* pi = peephole ? peep.data_ptr<T>() : z0;
+  const T* pf = (peephole && !op.coupled) ? pi + H : z0;
+  const T* po = peephole ? pi + (op.coupled ? 1 : 2) * H : z0;
+  const T* gh_w = ptr_or<T>(lnh_w, one);
+  const T* gc_w = ptr_or<T>(lnc_w, one);
+  const bool* valid_p = valid.defined() ? valid.data_ptr<bool>() : nullptr;
+  const bool* reset_p = reset.defined() ? reset.data_ptr<bool>() : nullptr;
+  const T* drop_p = h_drop.defined() ? h_drop.data_ptr<T>() : nullptr;
+  const T* zc_p = zc.defined() ? zc.data_ptr<T>() : nullptr;
+  const T* zh_p = zh.defined() ? zh.data_ptr<T>() : nullptr;
+
+  T* dg_p = DG.data_ptr<T>();
+  T* dhh_p = DHH.data_ptr<T>();
+  T* dhn_p = mut_ptr<T>(DHN);
+  T* dhy_p = DHY.data_ptr<T>();
+  T* dhz_p = DHZ.data_ptr<T>();
+  T* dcz_p = DCZ.data_ptr<T>();
+  T* dcp_p = DCP.data_ptr<T>();
+  T* dhin_p = DHIN.data_ptr<T>();
+  T* dh_p = dh.data_ptr<T>();
+  T* dc_p = dc.data_ptr<T>();
+  T* dh0_p = dh0.data_ptr<T>();
+  T* dc0_p = dc0.data_ptr<T>();
+  T* accp = acc_p.data_ptr<T>();
+  T* acc_hw_p = mut_ptr<T>(acc_hw);
+  T* acc_hb_p = mut_ptr<T>(acc_hb);
+  T* acc_cw_p = mut_ptr<T>(acc_cw);
+  T* acc_cb_p = mut_ptr<T>(acc_cb);
+
+  // Padding and zoneout of step t, row b: split the carried gradient into this step's part.
+  auto pass_a = [&](int64_t t, int64_t b) {
+    const bool v = valid_p == nullptr || valid_p[t * B + b];
+    T* dhz = dhz_p + b * R;
+    T* dcz = dcz_p + b * H;
+    T* dhb = dh_p + b * R;
+    T* dcb = dc_p + b * H;
+    const T* go = gout + (t * B + b) * R;
+    if (v) {
+#pragma omp simd
+      for (int64_t j = 0; j < R; ++j) {
+        dhz[j] = dhb[j] + go[j];
+        dhb[j] = T(0);
+      }
+      std::copy(dcb, dcb + H, dcz);
+      std::fill(dcb, dcb + H, T(0));
+    } else {
+      std::fill(dhz, dhz + R, T(0));
+      std::fill(dcz, dcz + H, T(0));
+    }
+    T* dnew = proj ? dhn_p + (t * B + b) * R : dhy_p + b * H;
+    const T* z = zh_p != nullptr ? zh_p + (t * B + b) * R : z0;
+#pragma omp simd
+    for (int64_t j = 0; j < R; ++j) dnew[j] = (T(1) - z[j]) * dhz[j];
+  };
+
+  // Through the recurrent GEMM, zoneout and reset into the carried gradient (or into d h0, d c0).
+  auto pass_c = [&](int64_t t, int64_t b) {
+    const bool rs = reset_p != nullptr && reset_p[t * B + b];
+    T* dhp = dhin_p + b * R;
+    const T* dhz = dhz_p + b * R;
+    const T* z = zh_p != nullptr ? zh_p + (t * B + b) * R : z0;
+    if (drop_p != nullptr) {
+      const T* m = drop_p + b * R;
+#pragma omp simd
+      for (int64_t j = 0; j < R; ++j) dhp[j] = dhp[j] * m[j] + z[j] * dhz[j];
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < R; ++j) dhp[j] += z[j] * dhz[j];
+    }
+    T* dh_dst = rs ? dh0_p + b * R : dh_p + b * R;
+    T* dc_dst = rs ? dc0_p + b * H : dc_p + b * H;
+    const T* dcp = dcp_p + b * H;
+#pragma omp simd
+    for (int64_t j = 0; j < R; ++j) dh_dst[j] += dhp[j];
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) dc_dst[j] += dcp[j];
+  };
+
+  // The cell backward for row b of step t: d pre-activations, d c_prev, parameter accumulators.
+  auto pass_b = [&](int64_t t, int64_t b) {
+    const int64_t row = t * B + b;
+    const T* act = act_p + row * GH;
+    const T* cp = cp_p + row * H;
+    const T* cn = cn_p + row * H;
+    const T* tc = tc_p + row * H;
+    const T* dhy = dhy_p + b * H;
+    const T* dcz = dcz_p + b * H;
+    const T* z = zc_p != nullptr ? zc_p + row * H : z0;
+    T* dcp = dcp_p + b * H;
+    T* dg = dg_p + row * GH;
+    const T* o = act + (op.coupled ? 2 : 3) * H;
+
+    // d c_new from the output path, into dcp as scratch.
+    if (op.layer_norm) {
+      const T mean = mc_p[row], rstd = rc_p[row];
+      T* aw = acc_cw_p + b * H;
+      T* ab = acc_cb_p + b * H;
+      T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t j = 0; j < H; ++j) {
+        const T chat = (cn[j] - mean) * rstd;
+        const T dco = dhy[j] * o[j] * (T(1) - tc[j] * tc[j]);
+        aw[j] += dco * chat;
+        ab[j] += dco;
+        const T dchat = dco * gc_w[j];
+        dcp[j] = dchat;
+        s1 += dchat;
+        s2 += dchat * chat;
+      }
+      s1 /= T(H);
+      s2 /= T(H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T chat = (cn[j] - mean) * rstd;
+        dcp[j] = rstd * (dcp[j] - s1 - chat * s2);
+      }
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) dcp[j] = dhy[j] * o[j] * (T(1) - tc[j] * tc[j]);
+    }
+
+    if (op.coupled) {
+      const T* ig = act;
+      const T* gg = act + H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T i = ig[j], g = gg[j], oj = o[j];
+        const T dao = dhy[j] * tc[j] * oj * (T(1) - oj);
+        const T dcn = dcp[j] + (T(1) - z[j]) * dcz[j] + dao * po[j];
+        const T df = dcn * cp[j];
+        const T di = dcn * g - df;
+        const T dai = di * i * (T(1) - i);
+        const T dag = dcn * i * (T(1) - g * g);
+        dg[j] = dai;
+        dg[H + j] = dag;
+        dg[2 * H + j] = dao;
+        dcp[j] = dcn * (T(1) - i) + dai * pi[j] + z[j] * dcz[j];
+      }
+    } else {
+      const T* ig = act;
+      const T* fg = act + H;
+      const T* gg = act + 2 * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        const T i = ig[j], f = fg[j], g = gg[j], oj = o[j];
+        const T dao = dhy[j] * tc[j] * oj * (T(1) - oj);
+        const T dcn = dcp[j] + (T(1) - z[j]) * dcz[j] + dao * po[j];
+        const T dai = dcn * g * i * (T(1) - i);
+        const T daf = dcn * cp[j] * f * (T(1) - f);
+        const T dag = dcn * i * (T(1) - g * g);
+        dg[j] = dai;
+        dg[H + j] = daf;
+        dg[2 * H + j] = dag;
+        dg[3 * H + j] = dao;
+        dcp[j] = dcn * f + dai * pi[j] + daf * pf[j] + z[j] * dcz[j];
+      }
+    }
+    if (peephole) {
+      T* ap = accp + b * np * H;
+      const T* dao = dg + (op.coupled ? 2 : 3) * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        ap[j] += dg[j] * cp[j];
+        ap[(np - 1) * H + j] += dao[j] * cn[j];
+      }
+      if (!op.coupled) {
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) ap[H + j] += dg[H + j] * cp[j];
+      }
+    }
+    if (op.layer_norm) {
+      const T* xh = xh_p + row * GH;
+      const T rstd = rh_p[row];
+      T* aw = acc_hw_p + b * GH;
+      T* ab = acc_hb_p + b * GH;
+      T* dhh = dhh_p + row * GH;
+      T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t j = 0; j < GH; ++j) {
+        aw[j] += dg[j] * xh[j];
+        ab[j] += dg[j];
+        const T dx = dg[j] * gh_w[j];
+        s1 += dx;
+        s2 += dx * xh[j];
+      }
+      s1 /= T(GH);
+      s2 /= T(GH);
+#pragma omp simd
+      for (int64_t j = 0; j < GH; ++j) dhh[j] = rstd * (dg[j] * gh_w[j] - s1 - xh[j] * s2);
+    }
+  };
+
+  const int64_t grain = grain_for(GH);
+  for (int64_t b = 0; b < B; ++b) pass_a(Tn - 1, b);
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    if (proj) {
+      // (B, H) = (B, P) @ (P, H)
+      gemm<T>(false, false, B, H, R, T(1), dhn_p + t * B * R, R, whr, H, T(0), dhy_p, H);
+    }
+    at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) pass_b(t, b);
+    });
+    // (B, R) = (B, G*H) @ (G*H, R)
+    gemm<T>(false, false, B, R, GH, T(1), dhh_p + t * B * GH, GH, whh, R, T(0), dhin_p, R);
+    at::parallel_for(0, B, grain_for(R + H), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        pass_c(t, b);
+        if (t > 0) pass_a(t - 1, b);
+      }
+    });
+  }
+  dh0.add_(dh);
+  dc0.add_(dc);
+
+  // Weight gradients: one GEMM over all steps each.
+  Tensor dw_hh = at::empty({GH, R}, opt);
+  // (G*H, R) = (G*H, T*B) @ (T*B, R)
+  gemm<T>(true, false, GH, R, Tn * B, T(1), dhh_p, GH, hin_p, R, T(0), dw_hh.data_ptr<T>(), R);
+  Tensor dw_hr;
+  if (proj) {
+    dw_hr = at::empty({R, H}, opt);
+    // (P, H) = (P, T*B) @ (T*B, H)
+    gemm<T>(true, false, R, H, Tn * B, T(1), dhn_p, R, HY.data_ptr<T>(), H, T(0),
+            dw_hr.data_ptr<T>(), H);
+  }
+  Tensor dpeep = peephole ? acc_p.sum(0).view({np, H}) : Tensor();
+  Tensor dlnh_w, dlnh_b, dlnc_w, dlnc_b;
+  if (op.layer_norm) {
+    dlnh_w = acc_hw.sum(0);
+    dlnh_b = acc_hb.sum(0);
+    dlnc_w = acc_cw.sum(0);
+    dlnc_b = acc_cb.sum(0);
+  }
+  return {DG, dh0, dc0, dw_hh, dpeep, dlnh_w, dlnh_b, dlnc_w, dlnc_b, dw_hr};
+}
+
+// ---------------------------------------------------------------------------------------------
+// One inference step (streaming)
+// ---------------------------------------------------------------------------------------------
+
+template <typename T>
+std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
+                              const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
+                              const Tensor& peep, const Tensor& lni_w, const Tensor& lni_b,
+                              const Tensor& lnh_w, const Tensor& lnh_b, const Tensor& lnc_w,
+                              const Tensor& lnc_b, const Tensor& w_hr, double zone_c,
+                              double zone_h, Options op) {
+  const int64_t B = x.size(0), I = x.size(1), R = h.size(1), H = c.size(1);
+  const int64_t GH = w_hh.size(0);
+  const bool proj = w_hr.defined();
+  const auto opt = x.options();
+  const int64_t W = std::max({GH, R, H});
+  // scratch: gates (B, GH), LN scratch (B, GH), activations (GH), hy (B, H), chat (H), zeros, ones
+  Tensor scratch = at::empty({2 * B * GH + GH + B * H + H + 2 * W}, opt);
+  T* gates = scratch.data_ptr<T>();
+  T* tmp = gates + B * GH;
+  T* act = tmp + B * GH;
+  T* hy = act + GH;
+  T* chat = hy + B * H;
+  T* z0 = chat + H;
+  T* one = z0 + W;
+  std::fill(z0, z0 + W, T(0));
+  std::fill(one, one + W, T(1));
+  Tensor h_new = at::empty({B, R}, opt), c_new = at::empty({B, H}, opt);
+
+  const T* xp = x.data_ptr<T>();
+  const T* hp = h.data_ptr<T>();
+  const T* cp = c.data_ptr<T>();
+  const T* bias_p = ptr_or<T>(bias, z0);
+  const T* pi = peep.defined() ? peep.data_ptr<T>() : z0;
+  const T* pf = (peep.defined() && !op.coupled) ? pi + H : z0;
+  const T* po = peep.defined() ? pi + (op.coupled ? 1 : 2) * H : z0;
+  T* hn = h_new.data_ptr<T>();
+  T* cn = c_new.data_ptr<T>();
+
+  if (op.layer_norm) {
+    const T* ai_w = ptr_or<T>(lni_w, one);
+    const T* ai_b = ptr_or<T>(lni_b, z0);
+    const T* ah_w = ptr_or<T>(lnh_w, one);
+    const T* ah_b = ptr_or<T>(lnh_b, z0);
+    gemm<T>(false, true, B, GH, I, T(1), xp, I, w_ih.data_ptr<T>(), I, T(0), gates, GH);
+    gemm<T>(false, true, B, GH, R, T(1), hp, R, w_hh.data_ptr<T>(), R, T(0), tmp, GH);
+    for (int64_t b = 0; b < B; ++b) {
+      T* g = gates + b * GH;
+      T* u = tmp + b * GH;
+      normalise(g, g, GH, op.eps, static_cast<T*>(nullptr));
+      normalise(u, u, GH, op.eps, static_cast<T*>(nullptr));
+#pragma omp simd
+      for (int64_t j = 0; j < GH; ++j)
+        g[j] = g[j] * ai_w[j] + ai_b[j] + u[j] * ah_w[j] + ah_b[j] + bias_p[j];
+    }
+  } else {
+    for (int64_t b = 0; b < B; ++b) std::copy(bias_p, bias_p + GH, gates + b * GH);
+    gemm<T>(false, true, B, GH, I, T(1), xp, I, w_ih.data_ptr<T>(), I, T(1), gates, GH);
+    gemm<T>(false, true, B, GH, R, T(1), hp, R, w_hh.data_ptr<T>(), R, T(1), gates, GH);
+  }
+  const T* gc_w = ptr_or<T>(lnc_w, one);
+  const T* gc_b = ptr_or<T>(lnc_b, z0);
+  const T zc = T(zone_c), zh = T(zone_h);
+  for (int64_t b = 0; b < B; ++b) {
+    T mean_c, rstd_c;
+    T* cnb = cn + b * H;
+    const T* cpb = cp + b * H;
+    T* tcb = chat;  // tanh(c) is not kept; the normalised cell scratch is reused
+    cell_row<T>(gates + b * GH, cpb, pi, pf, po, op.coupled, op.layer_norm, gc_w, gc_b, op.eps,
+                H, act, cnb, op.layer_norm ? tmp : tcb, hy + b * H, chat, &mean_c, &rstd_c);
+    if (zc != T(0)) {
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) cnb[j] += zc * (cpb[j] - cnb[j]);
+    }
+  }
+  const T* hsrc = hy;
+  if (proj) {
+    gemm<T>(false, true, B, R, H, T(1), hy, H, w_hr.data_ptr<T>(), H, T(0), hn, R);
+    hsrc = hn;
+  }
+  const int64_t n = B * R;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) hn[j] = hsrc[j] + zh * (hp[j] - hsrc[j]);
+  return {h_new, c_new};
+}
+
+Tensor opt_tensor(const c10::optional<Tensor>& t) { return t.has_value() ? *t : Tensor(); }
+
+void check_cpu_contiguous(const Tensor& t, const char* name, at::ScalarType dtype) {
+  if (!t.defined()) return;
+  TORCH_CHECK(t.device().is_cpu(), "lstmkit fused kernel: ", name, " must be on the CPU, got ",
+              t.device());
+  TORCH_CHECK(t.is_contiguous(), "lstmkit fused kernel: ", name, " must be contiguous");
+  TORCH_CHECK(t.scalar_type() == dtype, "lstmkit fused kernel: ", name, " must be ", dtype,
+              ", got ", t.scalar_type());
+}
+
+using OptT = c10::optional<Tensor>;
+
+std::vector<Tensor> scan_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0,
+                                 const Tensor& w_hh, const OptT& peep, const OptT& lnh_w,
+                                 const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b,
+                                 const OptT& w_hr, const OptT& valid, const OptT& reset,
+                                 const OptT& h_drop, const OptT& zc, const OptT& zh,
+                                 bool coupled, bool layer_norm, double eps, bool save) {
+  const auto dt = xg.scalar_type();
+  const std::vector<std::pair<Tensor, const char*>> float_args = {
+      {xg, "xg"}, {h0, "h0"}, {c0, "c0"}, {w_hh, "weight_hh"},
+      {opt_tensor(peep), "weight_peephole"}, {opt_tensor(lnh_w), "ln_hh_weight"},
+      {opt_tensor(lnh_b), "ln_hh_bias"}, {opt_tensor(lnc_w), "ln_c_weight"},
+      {opt_tensor(lnc_b), "ln_c_bias"}, {opt_tensor(w_hr), "weight_hr"},
+      {opt_tensor(h_drop), "h_dropout"}, {opt_tensor(zc), "zoneout_c"},
+      {opt_tensor(zh), "zoneout_h"}};
+  for (const auto& [t, name] : float_args) check_cpu_contiguous(t, name, dt);
+  check_cpu_contiguous(opt_tensor(valid), "valid", at::kBool);
+  check_cpu_contiguous(opt_tensor(reset), "reset", at::kBool);
+  TORCH_CHECK(xg.dim() == 3 && xg.size(0) >= 1, "lstmkit fused kernel: xg must be (T, B, G*H)");
+  Options op{coupled, layer_norm, eps};
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(dt, "lstmkit_scan_forward", [&] {
+    res = forward_impl<scalar_t>(xg, h0, c0, w_hh, opt_tensor(peep), opt_tensor(lnh_w),
+                                 opt_tensor(lnh_b), opt_tensor(lnc_w), opt_tensor(lnc_b),
+                                 opt_tensor(w_hr), opt_tensor(valid), opt_tensor(reset),
+                                 opt_tensor(h_drop), opt_tensor(zc), opt_tensor(zh), op, save);
+  });
+  return res;
+}
+
+std::vector<Tensor> scan_backward(const Tensor& g_out, const Tensor& g_hn, const Tensor& g_cn,
+                                  const std::vector<Tensor>& saved, const Tensor& w_hh,
+                                  const OptT& peep, const OptT& lnh_w, const OptT& lnc_w,
+                                  const OptT& w_hr, const OptT& valid, const OptT& reset,
+                                  const OptT& h_drop, const OptT& zc, const OptT& zh,
+                                  bool coupled, bool layer_norm) {
+  TORCH_CHECK(saved.size() == 10, "lstmkit fused kernel: expected 10 saved tensors");
+  Options op{coupled, layer_norm, 0.0};
+  const Tensor go = g_out.contiguous(), gh = g_hn.contiguous(), gc = g_cn.contiguous();
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "lstmkit_scan_backward", [&] {
+    res = backward_impl<scalar_t>(go, gh, gc, saved[0], saved[1], saved[2], saved[3], saved[4],
+                                  saved[5], saved[6], saved[7], saved[8], saved[9], w_hh,
+                                  opt_tensor(peep), opt_tensor(lnh_w), opt_tensor(lnc_w),
+                                  opt_tensor(w_hr), opt_tensor(valid), opt_tensor(reset),
+                                  opt_tensor(h_drop), opt_tensor(zc), opt_tensor(zh), op);
+  });
+  return res;
+}
+
+std::vector<Tensor> step(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
+                         const Tensor& w_hh, const OptT& bias, const OptT& peep,
+                         const OptT& lni_w, const OptT& lni_b, const OptT& lnh_w,
+                         const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b,
+                         const OptT& w_hr, double zone_c, double zone_h, bool coupled,
+                         bool layer_norm, double eps) {
+  const auto dt = x.scalar_type();
+  TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && c.dim() == 2,
+              "lstmkit step: x_t (B, I), h (B, R) and c (B, H) must be 2-d");
+  for (const auto& [t, name] : std::vector<std::pair<Tensor, const char*>>{
+           {x, "x_t"}, {h, "h"}, {c, "c"}, {w_ih, "weight_ih"}, {w_hh, "weight_hh"}})
+    check_cpu_contiguous(t, name, dt);
+  Options op{coupled, layer_norm, eps};
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(dt, "lstmkit_step", [&] {
+    res = step_impl<scalar_t>(x, h, c, w_ih, w_hh, opt_tensor(bias), opt_tensor(peep),
+                              opt_tensor(lni_w), opt_tensor(lni_b), opt_tensor(lnh_w),
+                              opt_tensor(lnh_b), opt_tensor(lnc_w), opt_tensor(lnc_b),
+                              opt_tensor(w_hr), zone_c, zone_h, op);
+  });
+  return res;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("scan_forward", &scan_forward, "fused LSTM scan, forward");
+  m.def("scan_backward", &scan_backward, "fused LSTM scan, backward");
+  m.def("step", &step, "one LSTM step for inference");
+}

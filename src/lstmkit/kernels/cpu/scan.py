@@ -1,0 +1,131 @@
+"""``fused_scan``: :func:`lstmkit.nn.functional.lstm_scan` on the fused C++ kernel.
+
+Same arguments, same :class:`~lstmkit.nn.functional.ScanResult` (without trace), same outputs
+and gradients w.r.t. ``x``, ``h0``, ``c0`` and every weight; masks are constants.
+
+The input part of the gates is computed here for all steps with one GEMM (its gradients follow
+from autograd as one GEMM each); the kernel runs the time loop and a hand-written backward in a
+:class:`torch.autograd.Function`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from lstmkit.nn.functional import CellOptions, CellWeights, ScanResult, StepMasks
+
+from .loader import load_extension
+
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+NO_MASKS = StepMasks()
+
+
+def _gate_inputs(x: Tensor, w: CellWeights, options: CellOptions) -> Tensor:
+    """x W_ih^T (+ LN_ih) + b_ih + b_hh for all steps: (T, B, I) -> (T, B, G*H)."""
+    T, B = x.shape[:2]
+    GH = w.weight_ih.shape[0]
+    x2 = x.reshape(T * B, x.shape[2])  # (T*B, I)
+    biases = [b for b in (w.bias_ih, w.bias_hh) if b is not None]
+    bias = None if not biases else biases[0] if len(biases) == 1 else biases[0] + biases[1]
+    if options.layer_norm:
+        x_proj = F.layer_norm(x2 @ w.weight_ih.t(), (GH,), w.ln_ih_weight, w.ln_ih_bias,
+                              options.layer_norm_eps)  # (T*B, G*H)
+        if bias is not None:
+            x_proj = x_proj + bias
+    elif bias is not None:
+        x_proj = torch.addmm(bias, x2, w.weight_ih.t())  # (T*B, G*H)
+    else:
+        x_proj = x2 @ w.weight_ih.t()  # (T*B, G*H)
+    return x_proj.view(T, B, GH)
+
+
+def check_inputs(x: Tensor, h0: Tensor, c0: Tensor, w: CellWeights) -> None:
+    """Raise ValueError/TypeError when the kernel cannot take these tensors."""
+    if x.dim() != 3 or x.shape[0] < 1:
+        raise ValueError(f"x must be (T, B, I) with T >= 1, got shape {tuple(x.shape)}")
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"the fused CPU kernel takes float32 or float64, got x of {x.dtype}")
+    for name, t in (("x", x), ("h0", h0), ("c0", c0), *((f, v) for f, v in
+                                                         zip(w._fields, w, strict=True)
+                                                         if v is not None)):
+        if t.device.type != "cpu":
+            raise ValueError(f"the fused CPU kernel needs CPU tensors, got {name} on {t.device}")
+        if t.dtype != x.dtype:
+            raise TypeError(f"{name} must have x's dtype {x.dtype}, got {t.dtype}")
+
+
+def fused_scan(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w: CellWeights,
+    options: CellOptions,
+    masks: StepMasks = NO_MASKS,
+) -> ScanResult:
+    """Drop-in for :func:`~lstmkit.nn.functional.lstm_scan` (``trace=False``).
+
+    Shape: ``x`` (T, B, I), ``h0`` (B, R), ``c0`` (B, H) -> ``output`` (T, B, R),
+    ``h_n`` (B, R), ``c_n`` (B, H).
+    """
+    check_inputs(x, h0, c0, w)
+    T, B, _ = x.shape
+    H, R = c0.shape[-1], h0.shape[-1]
+    xg = _gate_inputs(x, w, options)  # (T, B, G*H)
+
+    def mask(m: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
+        return None if m is None else m.detach().to(dtype).expand(shape).contiguous()
+
+    output, h_n, c_n = _FusedScan.apply(
+        xg, h0.contiguous(), c0.contiguous(), w.weight_hh.contiguous(),
+        _contig(w.weight_peephole), _contig(w.ln_hh_weight), _contig(w.ln_hh_bias),
+        _contig(w.ln_c_weight), _contig(w.ln_c_bias), _contig(w.weight_hr),
+        mask(masks.valid, (T, B), torch.bool), mask(masks.reset, (T, B), torch.bool),
+        mask(masks.h_dropout, (B, R), x.dtype), mask(masks.zoneout_c, (T, B, H), x.dtype),
+        mask(masks.zoneout_h, (T, B, R), x.dtype), options,
+    )
+    return ScanResult(output, h_n, c_n, None)
+
+
+def _contig(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.contiguous()
+
+
+class _FusedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xg, h0, c0, weight_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, weight_hr,
+                valid, reset, h_dropout, zoneout_c, zoneout_h, options: CellOptions):
+        ext = load_extension()
+        save = torch.is_grad_enabled() or any(ctx.needs_input_grad)
+        res = ext.scan_forward(xg, h0, c0, weight_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b,
+                               weight_hr, valid, reset, h_dropout, zoneout_c, zoneout_h,
+                               options.coupled_gates, options.layer_norm,
+                               options.layer_norm_eps, save)
+        output, h_n, c_n = res[:3]
+        if save:
+            empty = xg.new_empty(0)
+            saved = [empty if t is None else t for t in res[3:]]
+            ctx.num_saved = len(saved)
+            ctx.save_for_backward(*saved, weight_hh, peep, lnh_w, lnc_w, weight_hr, valid,
+                                  reset, h_dropout, zoneout_c, zoneout_h)
+        ctx.options = options
+        return output, h_n, c_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, g_hn, g_cn):
+        ext = load_extension()
+        tensors = ctx.saved_tensors
+        saved, rest = list(tensors[:ctx.num_saved]), tensors[ctx.num_saved:]
+        weight_hh, peep, lnh_w, lnc_w, weight_hr, valid, reset, h_dropout, zc, zh = rest
+        options = ctx.options
+        (d_xg, d_h0, d_c0, d_whh, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b,
+         d_whr) = ext.scan_backward(g_out, g_hn, g_cn, saved, weight_hh, peep, lnh_w, lnc_w,
+                                    weight_hr, valid, reset, h_dropout, zc, zh,
+                                    options.coupled_gates, options.layer_norm)
+        need = ctx.needs_input_grad
+        grads = (d_xg, d_h0, d_c0, d_whh, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b, d_whr)
+        grads = tuple(g if n else None for g, n in zip(grads, need[:10], strict=True))
+        return (*grads, None, None, None, None, None, None)
