@@ -146,4 +146,4 @@ def write_conll(
             lines.append("\t".join(cells))
         lines.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text("\n".join(lines), encoding="utf-8")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

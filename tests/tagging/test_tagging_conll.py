@@ -1,0 +1,116 @@
+"""CoNLL reading and writing, including the bad inputs users meet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmkit.tagging import read_conll, write_conll
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_tab_separated_with_whitespace_only_breaks(tmp_path) -> None:
+    path = _write(tmp_path / "w.conll",
+                  "@paul\tO\nEmpire\tB-location\nState\tI-location\n\t\n"
+                  "From\tO\nGreen\tB-person\n   \nlast\tO\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["@paul", "Empire", "State"], ["From", "Green"],
+                                             ["last"]]
+    assert sentences[0].tags == ["O", "B-location", "I-location"]
+    assert sentences[1].line == 5 and sentences[1].source == str(path)
+
+
+def test_conll2003_four_columns_iob1_docstart_and_conversion(tmp_path) -> None:
+    path = _write(tmp_path / "c.txt",
+                  "-DOCSTART- -X- -X- O\n\n"
+                  "EU NNP B-NP I-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP I-MISC\n\n"
+                  "-DOCSTART- -X- -X- O\n"
+                  "Peter NNP B-NP I-PER\nBlackburn NNP I-NP I-PER\n")
+    sentences = read_conll(path, tag_column=3, scheme="IOB1")
+    assert len(sentences) == 2
+    assert sentences[0].tags == ["I-ORG", "O", "I-MISC"]
+    assert sentences[0].columns[1] == ["rejects", "VBZ", "B-VP", "O"]
+    bioes = read_conll(path, tag_column=-1, scheme="IOB1", target_scheme="BIOES")
+    assert bioes[0].tags == ["S-ORG", "O", "S-MISC"] and bioes[1].tags == ["B-PER", "E-PER"]
+    pos = read_conll(path, tag_column=None)
+    assert pos[0].tags is None
+
+
+def test_write_then_read_round_trip_in_another_scheme(tmp_path) -> None:
+    path = _write(tmp_path / "a.conll", "A B-X\nb I-X\nc O\nD B-Y\n")
+    sentences = read_conll(path, target_scheme="BIOES")
+    out = tmp_path / "out.conll"
+    write_conll(out, sentences, [["S-X", "O", "O", "S-Y"]], tags_scheme="BIOES",
+                output_scheme="IOB2")
+    assert out.read_text().splitlines() == ["A\tB-X\tB-X", "b\tI-X\tO", "c\tO\tO", "D\tB-Y\tB-Y",
+                                            ""]
+    again = read_conll(out, tag_column=1)
+    assert again[0].tags == ["B-X", "I-X", "O", "B-Y"]
+    with pytest.raises(ValueError, match=r"predictions\[0\] must have one tag per token"):
+        write_conll(out, sentences, [["O"]])
+
+
+def test_wrong_column_count_names_file_and_line(tmp_path) -> None:
+    path = _write(tmp_path / "bad.conll", "a\tO\nb\tO\n\nc\tB-X\textra\n")
+    with pytest.raises(ValueError, match=r"bad\.conll:4: expected 2 columns \(as on line 1\), "
+                                         r"got 3"):
+        read_conll(path)
+
+
+def test_invalid_tag_sequence_names_file_line_and_scheme(tmp_path) -> None:
+    path = _write(tmp_path / "t.conll", "a O\n\nb O\nc I-X\n")
+    with pytest.raises(ValueError, match=r"t\.conll:3: tag sequence invalid for scheme IOB2 at "
+                                         r"token 2: 'I-X'"):
+        read_conll(path, scheme="IOB2")
+    assert read_conll(path, scheme="IOB1")[1].tags == ["O", "I-X"]  # fine in IOB1
+
+
+def test_empty_file_and_docstart_only_file(tmp_path) -> None:
+    with pytest.raises(ValueError, match="the file is empty"):
+        read_conll(_write(tmp_path / "e.conll", "\n\t\n"))
+    with pytest.raises(ValueError, match="no sentences found"):
+        read_conll(_write(tmp_path / "d.conll", "-DOCSTART- O\n\n"))
+
+
+def test_non_utf8_input_says_which_encoding_and_how_to_choose(tmp_path) -> None:
+    path = tmp_path / "l.conll"
+    path.write_bytes("Z\xfcrich B-LOC\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"as utf-8; .*encoding="):
+        read_conll(path)
+    assert read_conll(path, encoding="latin-1")[0].tokens == ["Zürich"]
+
+
+def test_single_column_and_bad_tag_column(tmp_path) -> None:
+    path = _write(tmp_path / "one.conll", "word\n")
+    with pytest.raises(ValueError, match="expected a token and a tag column, got 1 column"):
+        read_conll(path)
+    assert read_conll(path, tag_column=None)[0].tokens == ["word"]
+    with pytest.raises(ValueError, match="tag_column must index one of the 2 columns, got 5"):
+        read_conll(_write(tmp_path / "two.conll", "a O\n"), tag_column=5)
+
+
+WNUT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner" / "wnut17"
+
+
+def _wnut_dir() -> Path:
+    try:
+        from lstmkit.datasets import data_dir
+
+        return data_dir() / "ner" / "wnut17"
+    except FileNotFoundError:
+        return WNUT
+
+
+@pytest.mark.skipif(not _wnut_dir().is_dir(), reason="WNUT-17 data folder not found "
+                    "(set LSTMKIT_DATA_DIR)")
+def test_real_wnut17_counts() -> None:
+    folder = _wnut_dir()
+    counts = {name: read_conll(folder / name) for name in
+              ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated")}
+    assert [len(v) for v in counts.values()] == [3394, 1009, 1287]
+    assert [sum(len(s.tokens) for s in v) for v in counts.values()] == [62730, 15733, 23394]

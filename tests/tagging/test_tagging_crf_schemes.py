@@ -1,0 +1,165 @@
+"""CRF against brute-force enumeration; tag schemes against their definitions."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import pytest
+import torch
+
+from lstmkit.tagging import (
+    CRF,
+    SCHEMES,
+    Span,
+    allowed_transitions,
+    convert,
+    spans_from_tags,
+    tag_set,
+    tags_from_spans,
+    validate,
+)
+
+
+def _brute_force(crf: CRF, emissions: torch.Tensor, n: int) -> dict[tuple[int, ...], float]:
+    K = emissions.shape[-1]
+    scores = {}
+    for path in itertools.product(range(K), repeat=n):
+        tags = torch.tensor(list(path) + [0] * (emissions.shape[1] - n))[None]  # (1, T)
+        scores[path] = crf.score(emissions, tags, torch.tensor([n])).item()
+    return scores
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_crf_log_partition_and_viterbi_match_brute_force(constrained: bool) -> None:
+    torch.manual_seed(1)
+    K, T = 3, 4
+    kwargs = {}
+    if constrained:
+        kwargs = {"allowed": [[1, 1, 0], [1, 1, 1], [1, 0, 1]],
+                  "allowed_start": [1, 0, 1], "allowed_end": [1, 1, 0]}
+    crf = CRF(K, **kwargs).double()
+    with torch.no_grad():
+        crf.transitions.normal_()
+        crf.start.normal_()
+        crf.end.normal_()
+    emissions = torch.randn(3, T, K, dtype=torch.double)
+    lengths = torch.tensor([4, 2, 1])
+    log_z = crf.log_partition(emissions, lengths)
+    paths = crf.decode(emissions, lengths)
+    for b in range(3):
+        n = int(lengths[b])
+        scores = _brute_force(crf, emissions[b : b + 1], n)
+        expected = math.log(sum(math.exp(s) for s in scores.values()))
+        assert log_z[b].item() == pytest.approx(expected, rel=1e-10)
+        best = max(scores, key=scores.get)
+        assert tuple(paths[b]) == best
+        if constrained:  # forbidden moves are never chosen
+            assert kwargs["allowed_start"][best[0]] and kwargs["allowed_end"][best[-1]]
+            assert all(kwargs["allowed"][a][c] for a, c in itertools.pairwise(best))
+
+
+def test_crf_nll_is_minus_log_probability_and_trains() -> None:
+    torch.manual_seed(0)
+    crf = CRF(4)
+    emissions = torch.randn(2, 5, 4, requires_grad=True)
+    tags = torch.randint(0, 4, (2, 5))
+    lengths = torch.tensor([5, 3])
+    nll = crf.nll(emissions, tags, lengths)
+    expected = (crf.log_partition(emissions, lengths) - crf.score(emissions, tags, lengths))
+    assert nll.item() == pytest.approx(expected.mean().item())
+    assert nll.item() > 0
+    optimizer = torch.optim.Adam([*crf.parameters(), emissions], lr=0.1)
+    for _ in range(100):
+        optimizer.zero_grad()
+        crf.nll(emissions, tags, lengths).backward()
+        optimizer.step()
+    decoded = crf.decode(emissions, lengths)
+    assert decoded[0] == tags[0].tolist() and decoded[1] == tags[1, :3].tolist()
+
+
+def test_crf_gradcheck() -> None:
+    crf = CRF(3).double()
+    emissions = torch.randn(2, 3, 3, dtype=torch.double, requires_grad=True)
+    lengths = torch.tensor([3, 2])
+    assert torch.autograd.gradcheck(lambda e: crf.log_partition(e, lengths), (emissions,))
+
+
+def test_crf_errors() -> None:
+    crf = CRF(3)
+    with pytest.raises(ValueError, match=r"emissions must have shape \(B, T, 3\), got \(2, 4\)"):
+        crf.log_partition(torch.zeros(2, 4), torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match=r"lengths must have shape \(2,\) with values in"):
+        crf.log_partition(torch.zeros(2, 4, 3), torch.tensor([5, 1]))
+    with pytest.raises(ValueError, match=r"allowed must have shape \(3, 3\), got \(2, 2\)"):
+        CRF(3, allowed=[[True, True], [True, True]])
+
+
+IOB2 = ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "O", "B-ORG"]
+SPANS = [Span(0, 2, "PER"), Span(3, 4, "LOC"), Span(4, 6, "LOC"), Span(7, 8, "ORG")]
+ENCODED = {
+    "IOB1": ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-LOC", "O", "I-ORG"],
+    "IOB2": IOB2,
+    "IOE1": ["I-PER", "I-PER", "O", "E-LOC", "I-LOC", "I-LOC", "O", "I-ORG"],
+    "IOE2": ["I-PER", "E-PER", "O", "E-LOC", "I-LOC", "E-LOC", "O", "E-ORG"],
+    "BIOES": ["B-PER", "E-PER", "O", "S-LOC", "B-LOC", "E-LOC", "O", "S-ORG"],
+}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_scheme_encodes_and_decodes_the_same_spans(scheme: str) -> None:
+    assert tags_from_spans(SPANS, 8, scheme) == ENCODED[scheme]  # type: ignore[arg-type]
+    assert spans_from_tags(ENCODED[scheme]) == SPANS
+    validate(ENCODED[scheme], scheme)  # type: ignore[arg-type]
+    for target in SCHEMES:
+        assert convert(ENCODED[scheme], scheme, target) == ENCODED[target]  # type: ignore
+
+
+@pytest.mark.parametrize(("tags", "scheme", "message"), [
+    (["O", "I-PER"], "IOB2", r"at token 2: 'I-PER' between 'O' and 'the sentence end' "
+                             r"\(expected 'B-PER'\)"),
+    (["B-PER", "I-LOC"], "IOB2", r"at token 2: 'I-LOC'"),
+    (["B-PER", "O"], "BIOES", r"at token 1: 'B-PER' .*\(expected 'S-PER'\)"),
+    (["O", "B-PER"], "IOB1", r"at token 2: 'B-PER'"),
+    (["I-PER", "O"], "IOE2", r"at token 1"),
+    (["S-PER"], "IOB2", r"tag 'S-PER' at token 1 is not valid in IOB2"),
+])
+def test_invalid_sequences_are_rejected_with_position(tags, scheme, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate(tags, scheme, where="f.conll:3")
+    with pytest.raises(ValueError, match=r"f\.conll:3: "):
+        validate(tags, scheme, where="f.conll:3")
+
+
+def test_malformed_tags_and_unknown_scheme() -> None:
+    with pytest.raises(ValueError, match=re.escape("tag must be 'O' or '<B|I|E|S>-<type>', got 'PER'")):
+        spans_from_tags(["PER"])
+    with pytest.raises(ValueError, match=r"scheme must be one of \['IOB1'"):
+        validate(["O"], "IOX")  # type: ignore[arg-type]
+    assert convert(["B-X"], "BIO", "IOBES") == ["S-X"]  # type: ignore[arg-type]
+
+
+def test_lenient_decoding_follows_conlleval() -> None:
+    # predictions that break IOB2 are read as conlleval reads them
+    assert spans_from_tags(["O", "I-PER", "I-LOC"]) == [Span(1, 2, "PER"), Span(2, 3, "LOC")]
+    assert spans_from_tags(["B-creative-work", "I-creative-work"]) == [
+        Span(0, 2, "creative-work")]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_allowed_transitions_agree_with_validation_by_enumeration(scheme: str) -> None:
+    tags = tag_set(["X", "Y"], scheme)  # type: ignore[arg-type]
+    allowed, start, end = allowed_transitions(tags, scheme)  # type: ignore[arg-type]
+    assert not all(all(row) for row in allowed)  # something is forbidden in every scheme
+    for n in (1, 2, 3):
+        for path in itertools.product(range(len(tags)), repeat=n):
+            sequence = [tags[i] for i in path]
+            try:
+                validate(sequence, scheme)  # type: ignore[arg-type]
+                valid = True
+            except ValueError:
+                valid = False
+            chain = start[path[0]] and end[path[-1]] and all(
+                allowed[a][b] for a, b in itertools.pairwise(path))
+            assert chain == valid, (scheme, sequence)
