@@ -133,7 +133,8 @@ def test_invalid_sequences_are_rejected_with_position(tags, scheme, message) -> 
 
 
 def test_malformed_tags_and_unknown_scheme() -> None:
-    with pytest.raises(ValueError, match=re.escape("tag must be 'O' or '<B|I|E|S>-<type>', got 'PER'")):
+    message = re.escape("tag must be 'O' or '<B|I|E|S>-<type>', got 'PER'")
+    with pytest.raises(ValueError, match=message):
         spans_from_tags(["PER"])
     with pytest.raises(ValueError, match=r"scheme must be one of \['IOB1'"):
         validate(["O"], "IOX")  # type: ignore[arg-type]
