@@ -1,0 +1,202 @@
+"""Readers, metrics, the network and the Classifier end to end on tiny generated data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lstmkit.classification import (
+    Classifier,
+    ClassifierConfig,
+    Example,
+    LSTMClassifier,
+    confusion_matrix,
+    macro_f1,
+    read_examples,
+    read_raw_texts,
+)
+from lstmkit.classification.metrics import accuracy, plot_confusion_matrix
+from lstmkit.training import TrainConfig
+
+FAST = TrainConfig(max_epochs=6, lr=0.02, progress_bar=False, seed=0)
+
+
+def _toy(n: int, seed: int = 0) -> list[Example]:
+    """Label 'pos' iff the text holds more 'good'-like than 'bad'-like words."""
+    rng = random.Random(seed)
+    fill = ["the", "film", "was", "a", "plot", "and", "it", "actors"]
+    examples = []
+    for _ in range(n):
+        positive = rng.random() < 0.5
+        cue = rng.choice(["good", "great", "fine"] if positive else ["bad", "awful", "dull"])
+        words = [rng.choice(fill) for _ in range(rng.randint(2, 8))]
+        words.insert(rng.randint(0, len(words)), cue)
+        examples.append(Example(" ".join(words), "pos" if positive else "neg"))
+    return examples
+
+
+def test_read_lines_csv_tsv_and_folders(tmp_path) -> None:
+    lines = tmp_path / "sst.txt"
+    lines.write_text("1 a stirring , funny film\n\n0 dull\n", encoding="utf-8")
+    assert read_examples(lines) == [Example("a stirring , funny film", "1"), Example("dull", "0")]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text('review,stars\n"good, really",5\nbad,1\n', encoding="utf-8")
+    assert read_examples(csv_path, text_column="review", label_column="stars") == [
+        Example("good, really", "5"), Example("bad", "1")]
+    tsv_path = tmp_path / "d.tsv"
+    tsv_path.write_text("text\tlabel\nok\tpos\n", encoding="utf-8")
+    assert read_examples(tsv_path) == [Example("ok", "pos")]
+    for label, text in (("neg", "awful"), ("pos", "great")):
+        (tmp_path / "imdb" / label).mkdir(parents=True)
+        (tmp_path / "imdb" / label / "1.txt").write_text(text + "\n", encoding="utf-8")
+    assert read_examples(tmp_path / "imdb") == [Example("awful", "neg"), Example("great", "pos")]
+
+
+def test_reader_errors(tmp_path) -> None:
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("review,stars\nx,1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"text_column must name a column of the header "
+                                         r"\['review', 'stars'\], got 'text'"):
+        read_examples(csv_path)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 fine\nlonely\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.txt:2: expected '<label> <text>'"):
+        read_examples(bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="the file is empty"):
+        read_examples(empty)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("1 tr\xe8s bien\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="as utf-8; the file is in another encoding"):
+        read_examples(latin)
+    assert read_examples(latin, encoding="latin-1")[0].text == "très bien"
+    with pytest.raises(ValueError, match="format must be one of"):
+        read_examples(latin, format="json")  # type: ignore[arg-type]
+
+
+def test_read_raw_texts_from_stdin(monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("first text\n\nsecond\n"))
+    assert read_raw_texts("-") == ["first text", "second"]
+
+
+def test_metrics_against_hand_computed_values(tmp_path) -> None:
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [0, 1, 1, 1, 2, 0]
+    matrix = confusion_matrix(y_true, y_pred, 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert accuracy(matrix) == pytest.approx(4 / 6)
+    # per-class F1: 0: p=1/2 r=1/2 -> 1/2; 1: p=2/3 r=1 -> 4/5; 2: p=1 r=1/2 -> 2/3
+    assert macro_f1(matrix) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    png = plot_confusion_matrix(matrix, ["a", "b", "c"], tmp_path / "cm.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
+def test_network_ignores_padding(pooling: str) -> None:
+    net = LSTMClassifier(20, 3, 8, pad_index=0, unk_index=1, hidden_size=6, pooling=pooling,
+                         dropout=0.0).eval()
+    tokens = torch.tensor([[5, 6, 7, 0, 0]])
+    out_padded = net(tokens, torch.tensor([3]))
+    out_plain = net(tokens[:, :3], torch.tensor([3]))
+    assert out_padded.shape == (1, 3)
+    assert torch.allclose(out_padded, out_plain, atol=1e-6)
+
+
+def test_config_validation_messages() -> None:
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        ClassifierConfig(pooling="sum")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.5"):
+        ClassifierConfig(dropout=1.5)
+    with pytest.raises(ValueError, match=r"unknown model config key\(s\) \['hiden_size'\]"):
+        ClassifierConfig.from_dict({"hiden_size": 3})
+    with pytest.raises(ValueError, match="vectors_vocab=5 needs vectors, got None"):
+        ClassifierConfig(vectors_vocab=5)
+
+
+def test_classifier_learns_saves_loads_and_predicts(tmp_path) -> None:
+    config = ClassifierConfig(hidden_size=16, embedding_dim=16, batch_size=16, dropout=0.1,
+                              embedding_dropout=0.0, lstm={"forget_bias": 1.0})
+    clf = Classifier.train(_toy(240), _toy(60, seed=1), config, FAST)
+    assert clf.history and "val_accuracy" in clf.history[-1]
+    evaluation = clf.evaluate(_toy(100, seed=2))
+    assert evaluation.accuracy > 0.9  # chance is 0.5
+    assert evaluation.confusion.sum() == 100
+    assert evaluation.labels == ["neg", "pos"]
+    evaluation.plot_confusion(tmp_path / "cm.png")
+    evaluation.write_predictions(tmp_path / "pred.tsv")
+    header = (tmp_path / "pred.tsv").read_text().splitlines()[0]
+    assert header == "gold\tpredicted\tp_neg\tp_pos\ttext"
+
+    clf.save(tmp_path / "model")
+    loaded = Classifier.load(tmp_path / "model")
+    texts = ["a great film", "awful plot", "never seen words here"]
+    assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
+    predictions = loaded.predict(texts)
+    assert predictions[0].label == "pos" and predictions[1].label == "neg"
+    assert sum(predictions[0].probabilities.values()) == pytest.approx(1.0)
+    # longer than any training text (<= 9 tokens): documented to work, the LSTM runs on
+    long_text = " ".join(["the film"] * 200 + ["great"])
+    assert loaded.predict([long_text])[0].label in ("pos", "neg")
+    with pytest.raises(TypeError, match="texts must be a sequence of str, got a single str"):
+        loaded.predict("great")  # type: ignore[arg-type]
+
+
+def test_unknown_label_in_test_set_is_an_error() -> None:
+    clf = Classifier.build(_toy(20), ClassifierConfig(hidden_size=4, embedding_dim=4))
+    with pytest.raises(ValueError, match="test: example 2: unknown label 'neutral': expected "
+                                         "one of the 2 seen in training"):
+        clf.evaluate([Example("fine", "pos"), Example("meh", "neutral")], source="test")
+
+
+def test_build_errors() -> None:
+    with pytest.raises(ValueError, match="train must hold at least 2 labels"):
+        Classifier.build([Example("a", "x"), Example("b", "x")], ClassifierConfig())
+    with pytest.raises(ValueError, match="train: example 1 has no label"):
+        Classifier.build([Example("a")], ClassifierConfig())
+
+
+def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="is not a saved classifier"):
+        Classifier.load(tmp_path)
+
+
+def test_text_vectors_file_initialises_embeddings(tmp_path) -> None:
+    vec = tmp_path / "v.txt"
+    vec.write_text("good 1 0 0 0\nbad 0 1 0 0\n", encoding="utf-8")
+    clf = Classifier.build(_toy(10), ClassifierConfig(vectors=str(vec), hidden_size=4))
+    weight = clf.model.embed.embedding.weight
+    assert weight.shape[1] == 4
+    if "good" in clf.words:
+        assert weight[clf.words.index("good")].tolist() == [1, 0, 0, 0]
+    with pytest.raises(ValueError, match="embedding_dim must equal the vectors' size 4"):
+        Classifier.build(_toy(10), ClassifierConfig(vectors=str(vec), embedding_dim=8))
+
+
+SST = Path("sentiment") / "sst"
+
+
+def _sst_dir() -> Path | None:
+    try:
+        from lstmkit.datasets import data_dir
+
+        folder = data_dir() / SST
+    except FileNotFoundError:
+        return None
+    return folder if folder.is_dir() else None
+
+
+@pytest.mark.skipif(_sst_dir() is None, reason="SST data folder not found (set LSTMKIT_DATA_DIR)")
+def test_real_sst_files_read_with_expected_sizes() -> None:
+    folder = _sst_dir()
+    assert folder is not None
+    sizes = [len(read_examples(folder / f"stsa.binary.{s}")) for s in ("train", "dev", "test")]
+    assert sizes == [6920, 872, 1821]
+    fine = read_examples(folder / "stsa.fine.train")
+    assert len(fine) == 8544 and {e.label for e in fine} == {"0", "1", "2", "3", "4"}
