@@ -1,0 +1,197 @@
+"""Gate order and weight layouts, and converters to and from other frameworks' LSTMs.
+
+=============  =================================  ==========  ==========================
+framework      weights                            gate order  biases
+=============  =================================  ==========  ==========================
+lstmkit/torch  weight_ih (4H, I), weight_hh (4H,   i f g o     bias_ih + bias_hh (4H each)
+               R), weight_hr (P, H)
+Keras          kernel (I, 4H), recurrent_kernel   i f c o     one bias (4H)
+               (H, 4H)
+ONNX ``LSTM``  W (D, 4H, I), R (D, 4H, H)          i o f c     B (D, 8H) = [Wb, Rb];
+                                                              P (D, 3H) peepholes i o f
+=============  =================================  ==========  ==========================
+
+(g and c name the same candidate gate.) A plain :class:`~lstmkit.nn.LSTM` has exactly
+``torch.nn.LSTM``'s parameters, so :func:`to_torch` and :func:`from_torch` copy state dicts.
+Keras and ONNX hold one layer per object: their converters take a ``layer`` of a stack.
+Keras has one bias, so importing puts it in ``bias_ih`` and zeros ``bias_hh`` (same sum, same
+outputs); exporting sums the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lstmkit.nn.layer import LSTM
+
+TORCH_GATES = "ifgo"
+KERAS_GATES = "ifgo"  # Keras calls g "c": i, f, c, o
+ONNX_GATES = "iofg"  # ONNX calls g "c": i, o, f, c
+ONNX_FROM_TORCH = [TORCH_GATES.index(gate) for gate in ONNX_GATES]  # [0, 3, 1, 2]
+ONNX_PEEPHOLE_FROM_LSTMKIT = [0, 2, 1]  # lstmkit rows i, f, o -> ONNX i, o, f
+
+
+def _reorder_gates(tensor: Tensor, order: list[int]) -> Tensor:
+    """Permute the gate blocks along dim 0: ``tensor`` (4H, ...) in ``order``."""
+    return torch.cat([tensor.chunk(4, dim=0)[k] for k in order], dim=0)
+
+
+def _inverse(order: list[int]) -> list[int]:
+    return [order.index(k) for k in range(len(order))]
+
+
+def _require(lstm: LSTM, target: str, *, peephole_ok: bool = False,
+             projection_ok: bool = False) -> None:
+    cfg = lstm.config
+    blockers = []
+    if cfg.peephole and not peephole_ok:
+        blockers.append("peephole=True")
+    if cfg.coupled_gates:
+        blockers.append("coupled_gates=True")
+    if cfg.layer_norm:
+        blockers.append("layer_norm=True")
+    if cfg.proj_size and not projection_ok:
+        blockers.append(f"proj_size={cfg.proj_size}")
+    if blockers:
+        raise ValueError(f"{target} has no parameters for {', '.join(blockers)}: "
+                         "export a configuration without them")
+
+
+def _check_layer(lstm: LSTM, layer: int) -> None:
+    if not 0 <= layer < lstm.config.num_layers:
+        raise ValueError(f"layer must be in [0, {lstm.config.num_layers - 1}], got {layer}")
+
+
+# --- torch.nn.LSTM ---------------------------------------------------------------------------
+def to_torch(lstm: LSTM) -> nn.LSTM:
+    """An ``nn.LSTM`` with the same weights (plain configurations, projection included)."""
+    _require(lstm, "torch.nn.LSTM", projection_ok=True)
+    cfg = lstm.config
+    weight = next(lstm.parameters())
+    module = nn.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers, cfg.bias, cfg.batch_first,
+                     cfg.dropout, cfg.bidirectional, cfg.proj_size, device=weight.device,
+                     dtype=weight.dtype)
+    module.load_state_dict(lstm.state_dict())
+    return module
+
+
+def from_torch(module: nn.LSTM, **options: object) -> LSTM:
+    """An :class:`LSTM` with ``module``'s weights; ``options`` add variants (keyword options).
+
+    Variants that add parameters (peephole, layer norm) keep those at their initial values
+    (zero peepholes would be the exact ``nn.LSTM``; the defaults are PyTorch's uniform init).
+    ``coupled_gates`` changes the weight shapes and cannot be loaded from an ``nn.LSTM``.
+    """
+    if not isinstance(module, nn.LSTM):
+        raise TypeError(f"module must be a torch.nn.LSTM, got {type(module).__name__}")
+    if options.get("coupled_gates"):
+        raise ValueError("coupled_gates=True has (3H, I) weights and cannot load an nn.LSTM's "
+                         "(4H, I) weights")
+    weight = module.weight_ih_l0
+    lstm = LSTM(module.input_size, module.hidden_size, module.num_layers, module.bias,
+                module.batch_first, module.dropout, module.bidirectional, module.proj_size,
+                device=weight.device, dtype=weight.dtype, **options)  # type: ignore[arg-type]
+    _, unexpected = lstm.load_state_dict(module.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"module has parameters lstmkit.LSTM does not: {unexpected}")
+    return lstm
+
+
+# --- Keras -----------------------------------------------------------------------------------
+def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
+    """Keras ``LSTM`` weights of one layer-direction: ``kernel`` (I, 4H),
+    ``recurrent_kernel`` (H, 4H), ``bias`` (4H,), in ``layer.set_weights`` order."""
+    _require(lstm, "Keras' LSTM")
+    _check_layer(lstm, layer)
+    w = lstm.cell_weights(layer, direction)
+    with torch.no_grad():
+        bias = (w.bias_ih + w.bias_hh) if w.bias_ih is not None else None
+        out = {"kernel": w.weight_ih.t().cpu().numpy().copy(),
+               "recurrent_kernel": w.weight_hh.t().cpu().numpy().copy()}
+        if bias is not None:
+            out["bias"] = bias.cpu().numpy().copy()
+    return out
+
+
+def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
+                direction: int = 0) -> None:
+    """Copy Keras weights (see :func:`to_keras`) into one layer-direction of ``lstm``."""
+    _require(lstm, "Keras' LSTM")
+    _check_layer(lstm, layer)
+    w = lstm.cell_weights(layer, direction)
+    expected = {"kernel": tuple(w.weight_ih.t().shape),
+                "recurrent_kernel": tuple(w.weight_hh.t().shape)}
+    if w.bias_ih is not None:
+        expected["bias"] = tuple(w.bias_ih.shape)
+    if set(weights) != set(expected):
+        raise ValueError(f"weights must have keys {sorted(expected)}, got {sorted(weights)}")
+    for key, shape in expected.items():
+        if tuple(np.shape(weights[key])) != shape:
+            raise ValueError(f"weights[{key!r}] must have shape {shape}, "
+                             f"got {tuple(np.shape(weights[key]))}")
+    with torch.no_grad():
+        w.weight_ih.copy_(torch.as_tensor(weights["kernel"]).t())
+        w.weight_hh.copy_(torch.as_tensor(weights["recurrent_kernel"]).t())
+        if w.bias_ih is not None:
+            w.bias_ih.copy_(torch.as_tensor(weights["bias"]))
+            w.bias_hh.zero_()
+
+
+# --- ONNX ------------------------------------------------------------------------------------
+def to_onnx(lstm: LSTM, layer: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of the ONNX ``LSTM`` operator for one layer (both directions):
+    ``W`` (D, 4H, I), ``R`` (D, 4H, H), ``B`` (D, 8H) and, with peepholes, ``P`` (D, 3H)."""
+    _require(lstm, "the ONNX LSTM operator", peephole_ok=True)
+    _check_layer(lstm, layer)
+    arrays: dict[str, list[Tensor]] = {"W": [], "R": [], "B": [], "P": []}
+    with torch.no_grad():
+        for direction in range(lstm.config.num_directions):
+            w = lstm.cell_weights(layer, direction)
+            arrays["W"].append(_reorder_gates(w.weight_ih, ONNX_FROM_TORCH))
+            arrays["R"].append(_reorder_gates(w.weight_hh, ONNX_FROM_TORCH))
+            if w.bias_ih is not None:
+                arrays["B"].append(torch.cat([_reorder_gates(w.bias_ih, ONNX_FROM_TORCH),
+                                              _reorder_gates(w.bias_hh, ONNX_FROM_TORCH)]))
+            if w.weight_peephole is not None:
+                arrays["P"].append(w.weight_peephole[ONNX_PEEPHOLE_FROM_LSTMKIT].reshape(-1))
+    return {k: torch.stack(v).cpu().numpy().copy() for k, v in arrays.items() if v}
+
+
+def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = None,
+               P: np.ndarray | None = None, layer: int = 0) -> None:
+    """Copy ONNX ``LSTM`` operator inputs (see :func:`to_onnx`) into one layer of ``lstm``."""
+    _require(lstm, "the ONNX LSTM operator", peephole_ok=True)
+    _check_layer(lstm, layer)
+    cfg = lstm.config
+    if (B is None) == cfg.bias:
+        raise ValueError(f"B must be given exactly when bias=True (bias={cfg.bias}), "
+                         f"got B={'None' if B is None else 'an array'}")
+    if (P is None) == cfg.peephole:
+        raise ValueError(f"P must be given exactly when peephole=True (peephole={cfg.peephole}), "
+                         f"got P={'None' if P is None else 'an array'}")
+    back = _inverse(ONNX_FROM_TORCH)
+    peephole_back = _inverse(ONNX_PEEPHOLE_FROM_LSTMKIT)
+    with torch.no_grad():
+        for direction in range(cfg.num_directions):
+            w = lstm.cell_weights(layer, direction)
+            for name, array, target in (("W", W, w.weight_ih), ("R", R, w.weight_hh)):
+                expected = (cfg.num_directions, *target.shape)
+                if tuple(np.shape(array)) != expected:
+                    raise ValueError(f"{name} must have shape {expected}, "
+                                     f"got {tuple(np.shape(array))}")
+                target.copy_(_reorder_gates(torch.as_tensor(array[direction]), back))
+            if B is not None:
+                expected = (cfg.num_directions, 2 * w.bias_ih.shape[0])
+                if tuple(np.shape(B)) != expected:
+                    raise ValueError(f"B must have shape {expected}, got {tuple(np.shape(B))}")
+                w_b, r_b = torch.as_tensor(B[direction]).chunk(2)
+                w.bias_ih.copy_(_reorder_gates(w_b, back))
+                w.bias_hh.copy_(_reorder_gates(r_b, back))
+            if P is not None:
+                expected = (cfg.num_directions, 3 * cfg.hidden_size)
+                if tuple(np.shape(P)) != expected:
+                    raise ValueError(f"P must have shape {expected}, got {tuple(np.shape(P))}")
+                rows = torch.as_tensor(P[direction]).reshape(3, cfg.hidden_size)
+                w.weight_peephole.copy_(rows[peephole_back])
