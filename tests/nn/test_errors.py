@@ -1,0 +1,112 @@
+"""Every wrong argument a user can give the core raises an error naming it, expected and actual."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from lstmkit import LSTM, LSTMCell
+
+T, B, I, H = 4, 3, 5, 6
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"hidden_size": -3}, ValueError, "hidden_size must be an int >= 1, got -3"),
+    ({"hidden_size": 2.5}, TypeError, "hidden_size must be an int, got float 2.5"),
+    ({"num_layers": 0}, ValueError, "num_layers must be an int >= 1, got 0"),
+    ({"proj_size": 6}, ValueError, "proj_size must be smaller than hidden_size (6), got 6"),
+    ({"proj_size": -1}, ValueError, "proj_size must be an int >= 0, got -1"),
+    ({"dropout": 1.0, "num_layers": 2}, ValueError, "dropout must be a float in [0, 1), got 1.0"),
+    ({"zoneout": -0.1}, ValueError, "zoneout must be a float in [0, 1), got -0.1"),
+    ({"zoneout": (0.1, 1.2)}, ValueError,
+     "zoneout[1] (hidden) must be a float in [0, 1), got 1.2"),
+    ({"zoneout": (0.1, 0.2, 0.3)}, ValueError,
+     "zoneout must be a float or a pair (z_c, z_h), got 3"),
+    ({"recurrent_dropout": 1.5}, ValueError,
+     "recurrent_dropout must be a float in [0, 1), got 1.5"),
+    ({"weight_drop": "a"}, TypeError, "weight_drop must be a float in [0, 1), got str 'a'"),
+    ({"peephole": 1}, TypeError, "peephole must be a bool, got int 1"),
+    ({"init": "xavier"}, ValueError, "init must be one of 'default', 'chrono', got 'xavier'"),
+    ({"init": "chrono"}, ValueError, "init='chrono' needs chrono_max_len"),
+    ({"chrono_max_len": 50}, ValueError, "chrono_max_len is used only with init='chrono'"),
+    ({"init": "chrono", "chrono_max_len": 50, "forget_bias": 1.0}, ValueError,
+     "forget_bias and init='chrono' cannot combine"),
+    ({"forget_bias": 1.0, "bias": False}, ValueError, "need bias=True, got bias=False"),
+    ({"backend": "cuda"}, ValueError,
+     "backend must be one of 'auto', 'reference', 'torch', 'fused', got 'cuda'"),
+    ({"backend": "torch", "peephole": True}, ValueError,
+     "backend='torch' cannot serve this configuration: torch's fused op computes only the plain "
+     "LSTM, but peephole"),
+])
+def test_constructor_errors(kwargs, error, message):
+    args = {"input_size": I, "hidden_size": H, **kwargs}
+    with pytest.raises(error, match=re.escape(message)):
+        LSTM(**args)(torch.randn(T, B, I))
+
+
+def test_dropout_with_one_layer_warns():
+    with pytest.warns(UserWarning, match="dropout applies between layers"):
+        LSTM(I, H, dropout=0.5)
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda m: m(torch.randn(B, I, T, 2)), ValueError,
+     "input must be 3-D (T, B, I) or 2-D (T, I) unbatched, got 4-D with shape (3, 5, 4, 2)"),
+    (lambda m: m(torch.randn(T, B, 7)), ValueError,
+     "input must have 5 features (input_size) in its last dimension, got 7"),
+    (lambda m: m(torch.ones(T, B, I, dtype=torch.long)), TypeError,
+     "input must be a floating-point tensor, got dtype torch.int64"),
+    (lambda m: m([[1.0]]), TypeError, "input must be a Tensor or PackedSequence, got list"),
+    (lambda m: m(torch.randn(0, B, I)), ValueError, "input must have at least one time step"),
+    (lambda m: m(torch.randn(T, B, I), (torch.zeros(1, B, H), torch.zeros(2, B, H))),
+     ValueError, "hx c_0 must have shape (1, 3, 6), got (2, 3, 6)"),
+    (lambda m: m(torch.randn(T, B, I), (torch.zeros(1, B, H, dtype=torch.float64),
+                                        torch.zeros(1, B, H))),
+     TypeError, "hx h_0 must have dtype torch.float32 (the input's), got torch.float64"),
+    (lambda m: m(torch.randn(T, B, I), (torch.zeros(1, B, H),)), TypeError,
+     "hx must be a tuple (h_0, c_0) of two tensors"),
+    (lambda m: m(torch.randn(T, B, I), lengths=[4, 2]), ValueError,
+     "lengths must have shape (3,) (one per sequence), got (2,)"),
+    (lambda m: m(torch.randn(T, B, I), lengths=[4, 5, 1]), ValueError,
+     "lengths must be in [1, 4] (T), got values in [1, 5]"),
+    (lambda m: m(torch.randn(T, B, I), lengths=[4, 0, 1]), ValueError,
+     "lengths must be in [1, 4] (T), got values in [0, 4]"),
+    (lambda m: m(torch.randn(T, B, I), lengths=torch.tensor([1.0, 2.0, 3.0])), TypeError,
+     "lengths must hold integers, got dtype torch.float32"),
+    (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(B, T, dtype=torch.bool)), ValueError,
+     "reset must have shape (4, 3), got (3, 4)"),
+    (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(T, B)), TypeError,
+     "reset must be a bool Tensor, got torch.float32"),
+])
+def test_call_errors(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call(LSTM(I, H))
+
+
+def test_hx_on_wrong_device_is_named():
+    meta = torch.zeros(1, B, H, device="meta")
+    with pytest.raises(ValueError, match=re.escape("hx h_0 must be on device cpu")):
+        LSTM(I, H)(torch.randn(T, B, I), (meta, torch.zeros(1, B, H)))
+
+
+def test_torch_backend_refuses_resets():
+    with pytest.raises(ValueError, match=re.escape("but reset= is given")):
+        LSTM(I, H, backend="torch")(torch.randn(T, B, I), reset=torch.zeros(T, B, dtype=bool))
+
+
+def test_step_errors():
+    with pytest.raises(ValueError, match="step needs a unidirectional LSTM"):
+        LSTM(I, H, bidirectional=True).step(torch.randn(B, I))
+    with pytest.raises(ValueError, match=re.escape("x_t must have 5 features (input_size), got 4")):
+        LSTM(I, H).step(torch.randn(B, 4))
+
+
+def test_cell_errors():
+    cell = LSTMCell(I, H)
+    message = "input must have 5 features (input_size), got 2"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cell(torch.randn(B, 2))
+    with pytest.raises(ValueError, match=re.escape("hx h_0 must have shape (3, 6), got (3, 5)")):
+        cell(torch.randn(B, I), (torch.zeros(B, 5), torch.zeros(B, H)))

@@ -1,0 +1,72 @@
+"""Tracing is consistent with the equations and the outputs; step equals the full call."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmkit import LSTM, plot_trace
+
+T, B, I, H = 4, 3, 5, 6
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"coupled_gates": True}])
+def test_trace_obeys_the_cell_update_and_matches_outputs(options):
+    module = LSTM(I, H, num_layers=2, bidirectional=True, **options).double().eval()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    lengths = torch.tensor([4, 2, 3])
+    trace = module.trace(x, lengths=lengths)
+    assert trace.i.shape == (4, T, B, H) and trace.h.shape == (4, T, B, H)
+    valid = (torch.arange(T).unsqueeze(1) < lengths).unsqueeze(-1)  # (T, B, 1)
+    # forward directions (0 and 2) run forward in time, reverse ones (1 and 3) backward
+    for ld in range(4):
+        for t in range(T):
+            prev = t - 1 if ld % 2 == 0 else t + 1
+            c_prev = trace.c[ld, prev] if 0 <= prev < T else torch.zeros(B, H, dtype=x.dtype)
+            c_prev = torch.where(valid[prev] if 0 <= prev < T else valid[t], c_prev, 0)
+            expected = trace.f[ld, t] * c_prev + trace.i[ld, t] * trace.g[ld, t]
+            torch.testing.assert_close(torch.where(valid[t], trace.c[ld, t], 0),
+                                       torch.where(valid[t], expected, 0), atol=1e-12, rtol=0)
+        torch.testing.assert_close(trace.h[ld], trace.o[ld] * torch.tanh(trace.c[ld]),
+                                   atol=1e-12, rtol=0)
+    if options.get("coupled_gates"):
+        torch.testing.assert_close(torch.where(valid, trace.f[0], 0),
+                                   torch.where(valid, 1 - trace.i[0], 0), atol=1e-12, rtol=0)
+    out, _ = module(x, lengths=lengths)
+    torch.testing.assert_close(out, torch.cat([trace.h[2], trace.h[3]], dim=-1), atol=1e-12,
+                               rtol=0)
+
+
+def test_plot_trace_writes_a_png(tmp_path):
+    module = LSTM(I, H)
+    path = plot_trace(module.trace(torch.randn(T, B, I)), tmp_path / "gates.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"batch_index must be in \[0, 2\], got 3"):
+        plot_trace(module.trace(torch.randn(T, B, I)), tmp_path / "x.png", batch_index=3)
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True, "layer_norm": True, "proj_size": 2},
+                                     {"zoneout": 0.3, "coupled_gates": True}])
+def test_step_by_step_equals_the_whole_sequence(options):
+    module = LSTM(I, H, num_layers=2, **options).double().eval()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    out, (h_n, c_n) = module(x)
+    state = None
+    for t in range(T):
+        y, state = module.step(x[t], state)
+        torch.testing.assert_close(y, out[t], atol=1e-12, rtol=0)
+    torch.testing.assert_close(state.h, h_n, atol=1e-12, rtol=0)
+    torch.testing.assert_close(state.c, c_n, atol=1e-12, rtol=0)
+    y1, _ = module.step(x[0, 0])
+    torch.testing.assert_close(y1, out[0, 0], atol=1e-12, rtol=0)
+
+
+def test_auto_backend_says_what_it_picked():
+    plain = LSTM(I, H)
+    plain(torch.randn(T, B, I))
+    assert plain.last_backend.name == "torch"
+    assert "plain configuration" in plain.last_backend.reason
+    variant = LSTM(I, H, peephole=True)
+    variant(torch.randn(T, B, I))
+    assert variant.last_backend.name != "torch"
+    assert "peephole" in variant.last_backend.reason

@@ -1,0 +1,104 @@
+"""Weight layout converters: torch, Keras and ONNX, each round-tripped and checked numerically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmkit import LSTM
+from lstmkit.nn import weights
+
+T, B, I, H = 4, 3, 5, 6
+
+
+def test_torch_round_trip():
+    ours = LSTM(I, H, num_layers=2, bidirectional=True, proj_size=3)
+    theirs = weights.to_torch(ours)
+    back = weights.from_torch(theirs)
+    x = torch.randn(T, B, I)
+    torch.testing.assert_close(theirs(x)[0], ours(x)[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(back(x)[0], ours(x)[0], atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"torch\.nn\.LSTM has no parameters for peephole=True"):
+        weights.to_torch(LSTM(I, H, peephole=True))
+    with pytest.raises(ValueError, match="coupled_gates=True has"):
+        weights.from_torch(theirs, coupled_gates=True)
+    zoned = weights.from_torch(theirs, zoneout=0.1)
+    assert zoned.config.zoneout == (0.1, 0.1)
+
+
+def _keras_lstm(x: np.ndarray, kernel, recurrent_kernel, bias) -> np.ndarray:
+    """Keras' LSTM equations with its own layout (I, 4H) and gate order i, f, c, o."""
+    h = np.zeros((x.shape[1], recurrent_kernel.shape[0]))
+    c = np.zeros_like(h)
+    outputs = []
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for x_t in x:
+        z = x_t @ kernel + h @ recurrent_kernel + bias
+        i, f, cc, o = np.split(z, 4, axis=-1)
+        c = sig(f) * c + sig(i) * np.tanh(cc)
+        h = sig(o) * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs)
+
+
+def test_keras_layout_computes_the_same_and_round_trips():
+    ours = LSTM(I, H, num_layers=2).double()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    first = weights.to_keras(ours, layer=0)
+    assert first["kernel"].shape == (I, 4 * H) and first["recurrent_kernel"].shape == (H, 4 * H)
+    expected = _keras_lstm(x.numpy(), **first)
+    single = LSTM(I, H).double()
+    weights.load_keras_(single, first)
+    np.testing.assert_allclose(single(x)[0].detach().numpy(), expected, atol=1e-12)
+    again = weights.to_keras(single)
+    for key in first:
+        np.testing.assert_array_equal(again[key], first[key])
+    with pytest.raises(ValueError, match=r"weights\['kernel'\] must have shape \(5, 24\)"):
+        weights.load_keras_(single, {**first, "kernel": first["kernel"].T})
+    with pytest.raises(ValueError, match=r"layer must be in \[0, 1\], got 2"):
+        weights.to_keras(ours, layer=2)
+
+
+def _onnx_model(W, R, Bias, P, hidden, direction):
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = ["X", "W", "R", "B", "", "", "", "P"]
+    node = helper.make_node("LSTM", inputs, ["Y"], hidden_size=hidden, direction=direction)
+    graph = helper.make_graph(
+        [node], "lstm", [helper.make_tensor_value_info("X", TensorProto.DOUBLE, None)],
+        [helper.make_tensor_value_info("Y", TensorProto.DOUBLE, None)],
+        [numpy_helper.from_array(a, name) for name, a in (("W", W), ("R", R), ("B", Bias),
+                                                           ("P", P))],
+    )
+    return helper.make_model(graph)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_onnx_layout_matches_the_onnx_reference_runtime(bidirectional):
+    pytest.importorskip("onnx", reason="the onnx package (dev extra) runs the ONNX LSTM operator")
+    from onnx.reference import ReferenceEvaluator
+
+    ours = LSTM(I, H, peephole=True, bidirectional=bidirectional).double().eval()
+    arrays = weights.to_onnx(ours)
+    model = _onnx_model(arrays["W"], arrays["R"], arrays["B"], arrays["P"], H,
+                        "bidirectional" if bidirectional else "forward")
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    (y,) = ReferenceEvaluator(model).run(None, {"X": x.numpy()})  # (T, D, B, H)
+    ours_out = ours(x)[0].detach().numpy().reshape(T, B, -1, H).transpose(0, 2, 1, 3)
+    np.testing.assert_allclose(ours_out, y, atol=1e-10)
+    back = LSTM(I, H, peephole=True, bidirectional=bidirectional).double()
+    weights.load_onnx_(back, **arrays)
+    for name, value in ours.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[name], value, atol=0, rtol=0)
+
+
+def test_onnx_errors():
+    with pytest.raises(ValueError, match="the ONNX LSTM operator has no parameters for "
+                                         "layer_norm=True"):
+        weights.to_onnx(LSTM(I, H, layer_norm=True))
+    arrays = weights.to_onnx(LSTM(I, H))
+    with pytest.raises(ValueError, match="P must be given exactly when peephole=True"):
+        weights.load_onnx_(LSTM(I, H, peephole=True), **arrays)
+    with pytest.raises(ValueError, match=r"W must have shape \(1, 24, 5\), got \(1, 24, 4\)"):
+        weights.load_onnx_(LSTM(I, H), arrays["W"][..., :4], arrays["R"], arrays["B"])
