@@ -1,0 +1,167 @@
+"""fused_scan against the reference lstm_scan: outputs and every gradient, over the variant grid."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+import torch
+
+from lstmkit.nn.functional import CellOptions, CellWeights, StepMasks, lstm_scan
+
+T, B, I, H, P = 4, 3, 5, 6, 4
+# float32: layer norm's backward divides by per-row standard deviations, and the two paths round
+# in different orders; 5e-5 (relative to the tensor's scale) leaves room for that, 1e-5 did not.
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 5e-5}
+MASK_SETS = {
+    "none": (),
+    "valid": ("valid",),
+    "reset": ("reset",),
+    "h_dropout": ("h_dropout",),
+    "zoneout": ("zoneout",),
+    "all": ("valid", "reset", "h_dropout", "zoneout"),
+}
+VARIANTS = list(itertools.product([False, True], repeat=4))  # peephole, coupled, LN, projection
+
+
+def variant_id(v: tuple[bool, ...]) -> str:
+    names = [n for n, on in zip(("peephole", "coupled", "layer_norm", "proj"), v, strict=True)
+             if on]
+    return "+".join(names) or "plain"
+
+
+def make_case(options: CellOptions, proj: int, masks: tuple[str, ...], dtype: torch.dtype,
+              steps: int = T, batch: int = B, n_in: int = I, hidden: int = H):
+    """Random weights (asymmetric, biases and LN params away from their defaults) and masks."""
+    G = options.num_gates
+    R = proj or hidden
+
+    def param(*shape: int, scale: float = 0.4, shift: float = 0.0) -> torch.Tensor:
+        return (torch.randn(*shape, dtype=dtype) * scale + shift).requires_grad_()
+
+    ln = ((param(G * hidden, shift=1.0), param(G * hidden), param(G * hidden, shift=1.0),
+           param(G * hidden), param(hidden, shift=1.0), param(hidden))
+          if options.layer_norm else (None,) * 6)
+    w = CellWeights(
+        param(G * hidden, n_in), param(G * hidden, R), param(G * hidden), param(G * hidden),
+        param(proj, hidden) if proj else None,
+        param(G - 1, hidden) if options.peephole else None, *ln,
+    )
+    x = param(steps, batch, n_in, scale=1.0)
+    h0, c0 = param(batch, R, scale=0.5), param(batch, hidden, scale=0.5)
+    valid = reset = h_dropout = zoneout_c = zoneout_h = None
+    if "valid" in masks:
+        lengths = torch.randint(1, steps + 1, (batch,))
+        lengths[0] = steps
+        valid = torch.arange(steps).unsqueeze(1) < lengths  # (T, B)
+    if "reset" in masks:
+        reset = torch.rand(steps, batch) < 0.3
+    if "h_dropout" in masks:
+        h_dropout = (torch.rand(batch, R) > 0.3).to(dtype) / 0.7
+    if "zoneout" in masks:
+        zoneout_c = (torch.rand(steps, batch, hidden) < 0.3).to(dtype)
+        zoneout_h = (torch.rand(steps, batch, R) < 0.3).to(dtype)
+    return x, h0, c0, w, StepMasks(valid, reset, h_dropout, zoneout_c, zoneout_h)
+
+
+def run(scan, x, h0, c0, w, options, masks):
+    """Outputs and the gradients of a loss that weighs every output differently."""
+    result = scan(x, h0, c0, w, options, masks)
+    gen = torch.Generator().manual_seed(1)
+    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum()
+               for t in (result.output, result.h_n, result.c_n))
+    leaves = [x, h0, c0, *(t for t in w if t is not None)]
+    names = ["x", "h0", "c0", *(f for f, t in zip(w._fields, w, strict=True) if t is not None)]
+    grads = torch.autograd.grad(loss, leaves)
+    values = {"output": result.output, "h_n": result.h_n, "c_n": result.c_n}
+    values.update({f"grad {n}": g for n, g in zip(names, grads, strict=True)})
+    return values
+
+
+def max_errors(ref: dict, fused: dict) -> dict[str, float]:
+    """Max abs error of each tensor, relative to the tensor's scale where that exceeds 1.
+
+    Gradients of weights sum over T*B terms and reach tens; float32 rounding grows with them.
+    """
+    assert ref.keys() == fused.keys()
+    return {k: (ref[k] - fused[k]).abs().max().item() / max(1.0, ref[k].abs().max().item())
+            for k in ref}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("mask_set", list(MASK_SETS))
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_fused_scan_matches_reference(fused_ext, variant, mask_set, dtype):
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    peephole, coupled, layer_norm, proj = variant
+    options = CellOptions(peephole=peephole, coupled_gates=coupled, layer_norm=layer_norm)
+    case = make_case(options, P if proj else 0, MASK_SETS[mask_set], dtype)
+    errors = max_errors(run(lstm_scan, *case[:4], options, case[4]),
+                        run(fused_scan, *case[:4], options, case[4]))
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= TOLERANCE[dtype], f"{worst}: max scaled error {errors[worst]:.3g}"
+
+
+def test_fused_scan_wide_batch_runs_parallel_and_vectorised(fused_ext):
+    """Rows split across threads and H beyond one vector width, with every option on."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True, layer_norm=True)
+    case = make_case(options, 24, MASK_SETS["all"], torch.float64, steps=3, batch=130,
+                     n_in=7, hidden=67)
+    errors = max_errors(run(lstm_scan, *case[:4], options, case[4]),
+                        run(fused_scan, *case[:4], options, case[4]))
+    assert max(errors.values()) <= 1e-10, errors
+
+
+def test_fused_scan_gradcheck(fused_ext):
+    """An external oracle: finite differences on a tiny float64 problem, every option on."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True, coupled_gates=True, layer_norm=True)
+    x, h0, c0, w, masks = make_case(options, 2, MASK_SETS["all"], torch.float64, steps=3,
+                                    batch=2, n_in=3, hidden=3)
+    names = [f for f, t in zip(w._fields, w, strict=True) if t is not None]
+
+    def f(x, h0, c0, *params):
+        ws = CellWeights(**dict(zip(names, params, strict=True)))
+        r = fused_scan(x, h0, c0, ws, options, masks)
+        return r.output, r.h_n, r.c_n
+
+    assert torch.autograd.gradcheck(f, (x, h0, c0, *(getattr(w, n) for n in names)))
+
+
+def test_fused_scan_without_grad_matches(fused_ext):
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True)
+    x, h0, c0, w, masks = make_case(options, 0, MASK_SETS["all"], torch.float64)
+    with torch.no_grad():
+        ref = lstm_scan(x, h0, c0, w, options, masks)
+        out = fused_scan(x, h0, c0, w, options, masks)
+    assert not out.output.requires_grad
+    for a, b in zip(ref[:3], out[:3], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_fused_scan_rejects_other_dtypes(fused_ext):
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    x, h0, c0, w, _ = make_case(CellOptions(), 0, (), torch.float64)
+    with pytest.raises(TypeError, match=re.escape("the fused CPU kernel takes float32 or float64, "
+                                                  "got x of torch.float16")):
+        fused_scan(x.detach().half(), h0, c0, w, CellOptions())
+    with pytest.raises(TypeError, match=re.escape("h0 must have x's dtype torch.float64, got "
+                                                  "torch.float32")):
+        fused_scan(x, h0.detach().float(), c0, w, CellOptions())
+
+
+def test_disabled_extension_says_why(monkeypatch):
+    from lstmkit.kernels.cpu.loader import ExtensionUnavailableError, load_extension
+
+    monkeypatch.setenv("LSTMKIT_DISABLE_FUSED", "1")
+    with pytest.raises(ExtensionUnavailableError,
+                       match="the fused CPU kernel cannot be built: LSTMKIT_DISABLE_FUSED is set"):
+        load_extension()
