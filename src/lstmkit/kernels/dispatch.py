@@ -7,16 +7,34 @@ Backends:
 - ``"torch"``: torch's own fused LSTM op (oneDNN on CPU, cuDNN on GPU) for configurations that
   compute exactly what ``torch.nn.LSTM`` computes: no cell variant, no resets. Weight drop is
   served (it only changes the weights handed to the op); ``lengths`` are served by packing.
+- ``"fused"``: the C++ CPU kernel (:mod:`lstmkit.kernels.cpu`), one layer-direction at a time;
+  serves every configuration on CPU in float32/float64. It is compiled on first use, so it
+  needs a C++ compiler and ninja.
 
-``"auto"`` picks the fastest backend that serves the configuration. A backend named explicitly
-that cannot serve raises a ``ValueError`` naming the condition that failed.
+``"auto"`` picks the fastest backend that serves the configuration: torch's op for plain
+configurations without lengths; the fused kernel for everything else on CPU (with lengths it
+masks padded steps, which is several times faster than torch's packed op on CPU); the reference
+path where neither serves, with one warning when the reason is a missing compiler. A backend
+named explicitly that cannot serve raises a ``ValueError`` naming the condition that failed.
+
+Nothing here imports the kernels at module import time: the reference path works everywhere.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.functional import ScanResult
+
+ScanFn = Callable[..., ScanResult]
+FUSED_DTYPES = (torch.float32, torch.float64)
+
+_warned_no_fused = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +53,31 @@ def torch_blockers(config: LSTMConfig, has_reset: bool) -> list[str]:
     return blockers
 
 
-def choose_backend(config: LSTMConfig, *, has_reset: bool) -> BackendChoice:
+def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> list[str]:
+    """Conditions that keep the fused CPU kernel from running here (compiler included)."""
+    blockers = []
+    if device is not None and device.type != "cpu":
+        blockers.append(f"the input is on {device}, and the fused kernel is CPU-only")
+    if dtype is not None and dtype not in FUSED_DTYPES:
+        blockers.append(f"the input is {dtype}, and the fused kernel takes float32 or float64")
+    if not blockers:
+        from lstmkit.kernels.cpu.loader import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            blockers.append(f"the fused kernel cannot be built ({reason})")
+    return blockers
+
+
+def choose_backend(
+    config: LSTMConfig,
+    *,
+    has_reset: bool,
+    has_lengths: bool = False,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> BackendChoice:
+    """The backend for a call with this configuration on inputs of this device and dtype."""
     requested = config.backend
     blockers = torch_blockers(config, has_reset)
     if requested == "reference":
@@ -49,12 +91,50 @@ def choose_backend(config: LSTMConfig, *, has_reset: bool) -> BackendChoice:
             )
         return BackendChoice("torch", "backend='torch' was requested")
     if requested == "fused":
-        raise ValueError(
-            "backend='fused' cannot serve this configuration: the fused CPU kernel is not part "
-            "of this build; use backend='auto' or 'reference'"
-        )
-    if not blockers:
+        cannot = fused_blockers(device, dtype)
+        if cannot:
+            raise ValueError(
+                f"backend='fused' cannot serve this call: {'; '.join(cannot)}; use "
+                "backend='auto' or 'reference'"
+            )
+        return BackendChoice("fused", "backend='fused' was requested")
+    if not blockers and not has_lengths:
         return BackendChoice("torch", "plain configuration: torch's own fused op computes it "
                                       "exactly and is the fastest path")
-    return BackendChoice("reference", f"torch's fused op cannot serve {', '.join(blockers)}; "
-                                      "no fused kernel in this build, so the reference path runs")
+    cannot = fused_blockers(device, dtype)
+    if not blockers:
+        if cannot:
+            return BackendChoice("torch", "plain configuration with lengths: torch's op on a "
+                                          f"packed batch ({'; '.join(cannot)})")
+        return BackendChoice("fused", "plain configuration with lengths: the fused kernel masks "
+                                      "padded steps, faster than torch's op on a packed batch")
+    if not cannot:
+        return BackendChoice("fused", f"torch's fused op cannot serve {', '.join(blockers)}; "
+                                      "the fused CPU kernel serves every variant")
+    reason = (f"torch's fused op cannot serve {', '.join(blockers)}, and {'; '.join(cannot)}, "
+              "so the reference path runs")
+    if any("cannot be built" in c for c in cannot):
+        _warn_once(reason)
+    return BackendChoice("reference", reason)
+
+
+def _warn_once(reason: str) -> None:
+    global _warned_no_fused
+    if not _warned_no_fused:
+        _warned_no_fused = True
+        warnings.warn(f"lstmkit backend='auto': {reason} (slower; this warning is shown once)",
+                      RuntimeWarning, stacklevel=4)
+
+
+def scan_function(choice: BackendChoice) -> ScanFn:
+    """The per-layer-direction scan of a non-torch backend; imports the kernel only when chosen."""
+    if choice.name == "fused":
+        from lstmkit.kernels.cpu.scan import fused_scan
+
+        return fused_scan
+    if choice.name == "reference":
+        from lstmkit.nn.functional import lstm_scan
+
+        return lstm_scan
+    raise ValueError(f"backend {choice.name!r} runs the whole stack, not one scan per "
+                     "layer-direction")

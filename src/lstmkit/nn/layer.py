@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from lstmkit.kernels.dispatch import BackendChoice, choose_backend
+from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
 from lstmkit.nn.config import LSTMConfig
 from lstmkit.nn.functional import (
@@ -225,14 +225,17 @@ class LSTM(nn.Module):
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         packed = input if isinstance(input, PackedSequence) else None
         x, h0, c0, lengths_t, reset_t, unbatched = self._prepare(input, hx, lengths, reset)
-        choice = choose_backend(self.config, has_reset=reset_t is not None)
+        choice = choose_backend(self.config, has_reset=reset_t is not None,
+                                has_lengths=lengths_t is not None, device=x.device,
+                                dtype=x.dtype)
         if choice != self.last_backend:
             logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
         self.last_backend = choice
         if choice.name == "torch":
             output, h_n, c_n = self._run_torch(x, h0, c0, lengths_t)
         else:
-            output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t, lstm_scan)
+            output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t,
+                                                  scan_function(choice))
         return self._finish(output, h_n, c_n, packed, unbatched)
 
     def trace(
