@@ -1,0 +1,100 @@
+"""LSTM(backend="fused") against backend="reference": whole stacks, and the dispatch rules."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+import torch
+
+from lstmkit.kernels import dispatch
+from lstmkit.nn import LSTM
+
+T, B, I, H = 4, 3, 5, 6
+VARIANTS = {
+    "plain": {},
+    "peephole": {"peephole": True},
+    "coupled": {"coupled_gates": True},
+    "layer_norm": {"layer_norm": True},
+    "zoneout": {"zoneout": (0.3, 0.2)},
+    "recurrent_dropout": {"recurrent_dropout": 0.3},
+    "weight_drop": {"weight_drop": 0.3},
+    "everything": {"peephole": True, "coupled_gates": True, "layer_norm": True,
+                   "zoneout": 0.2, "recurrent_dropout": 0.2, "weight_drop": 0.2,
+                   "proj_size": 4, "dropout": 0.2},
+}
+
+
+def outputs_and_grads(model: LSTM, x: torch.Tensor, seed: int, **call) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)  # the same dropout/zoneout masks on both backends
+    x = x.clone().requires_grad_()
+    out, (h_n, c_n) = model(x, **call)
+    gen = torch.Generator().manual_seed(2)
+    loss = sum((t * torch.randn(t.shape, generator=gen, dtype=t.dtype)).sum()
+               for t in (out, h_n, c_n))
+    names, params = zip(*model.named_parameters(), strict=True)
+    grads = torch.autograd.grad(loss, [x, *params])
+    result = {"output": out, "h_n": h_n, "c_n": c_n, "grad x": grads[0]}
+    result.update({f"grad {n}": g for n, g in zip(names, grads[1:], strict=True)})
+    return result
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_fused_stack_matches_reference(fused_ext, variant, training):
+    kwargs = {"num_layers": 2, "bidirectional": True, **VARIANTS[variant]}
+    ref = LSTM(I, H, backend="reference", **kwargs).double()
+    fused = LSTM(I, H, backend="fused", **kwargs).double()
+    fused.load_state_dict(ref.state_dict())
+    ref.train(training)
+    fused.train(training)
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    lengths = torch.tensor([T, 2, 3])
+    reset = torch.rand(T, B) < 0.3
+    a = outputs_and_grads(ref, x, seed=5, lengths=lengths, reset=reset)
+    b = outputs_and_grads(fused, x, seed=5, lengths=lengths, reset=reset)
+    assert fused.last_backend.name == "fused"
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-10, msg=key)
+
+
+def test_auto_picks_fused_for_variants_and_lengths(fused_ext):
+    x = torch.randn(T, B, I)
+    variant = LSTM(I, H, peephole=True)
+    variant(x)
+    assert variant.last_backend.name == "fused"
+    assert "peephole" in variant.last_backend.reason
+    plain = LSTM(I, H)
+    plain(x)
+    assert plain.last_backend.name == "torch"
+    plain(x, lengths=torch.tensor([T, 2, 1]))
+    assert plain.last_backend.name == "fused"
+    assert "lengths" in plain.last_backend.reason
+
+
+def test_without_compiler_auto_warns_once_and_fused_raises(monkeypatch):
+    monkeypatch.setenv("LSTMKIT_DISABLE_FUSED", "1")
+    monkeypatch.setattr(dispatch, "_warned_no_fused", False)
+    x = torch.randn(T, B, I)
+    model = LSTM(I, H, layer_norm=True)
+    with pytest.warns(RuntimeWarning, match="the fused kernel cannot be built "
+                                            r"\(LSTMKIT_DISABLE_FUSED is set\)"):
+        model(x)
+    assert model.last_backend.name == "reference"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(x)  # once only
+    explicit = LSTM(I, H, layer_norm=True, backend="fused")
+    with pytest.raises(ValueError, match=re.escape(
+            "backend='fused' cannot serve this call: the fused kernel cannot be built "
+            "(LSTMKIT_DISABLE_FUSED is set); use backend='auto' or 'reference'")):
+        explicit(x)
+
+
+def test_fused_rejects_half_precision():
+    model = LSTM(I, H, peephole=True, backend="fused").half()
+    with pytest.raises(ValueError, match=re.escape(
+            "backend='fused' cannot serve this call: the input is torch.float16, and the fused "
+            "kernel takes float32 or float64")):
+        model(torch.randn(T, B, I).half())
