@@ -36,11 +36,13 @@ def plot_trace(
     batch_index: int = 0,
     fields: tuple[str, ...] = FIELDS,
     title: str | None = None,
+    events: list[int] | None = None,
 ) -> Path:
     """Draw one sequence's trace as heatmaps (one panel per field: units x time) into a PNG.
 
     The forget-gate panel shows, unit by unit, when the cell keeps its memory (near 1, bright)
-    and when it forgets (near 0, dark).
+    and when it forgets (near 0, dark). ``events`` are time steps to mark with dashed lines
+    (episode boundaries, marked inputs).
     """
     import matplotlib
 
@@ -64,6 +66,8 @@ def plot_trace(
         image = ax.imshow(values.t().numpy(), aspect="auto", origin="lower",
                           interpolation="nearest",
                           cmap="viridis" if gate else "RdBu_r", vmin=limits[0], vmax=limits[1])
+        for t in events or ():
+            ax.axvline(t, color="white", linestyle="--", linewidth=0.8)
         ax.set_ylabel(f"{name}\nunit")
         fig.colorbar(image, ax=ax, pad=0.01)
     axes[-1, 0].set_xlabel("time step")
