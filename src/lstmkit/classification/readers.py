@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lstmkit.text.io import read_text
+from lstmkit.text.io import read_raw_texts, read_text
 
 Format = Literal["auto", "lines", "csv", "tsv", "folders"]
 FORMATS: tuple[str, ...] = ("auto", "lines", "csv", "tsv", "folders")
+
+__all__ = ["Example", "read_csv_format", "read_examples", "read_folders_format",
+           "read_lines_format", "read_raw_texts"]
 
 
 @dataclass(frozen=True)
@@ -121,16 +124,3 @@ def read_examples(
             encoding=encoding,
         )
     return read_lines_format(path, encoding)
-
-
-def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str]:
-    """Unlabelled texts, one a line, from a file or (``path`` None or ``"-"``) stdin."""
-    if path is None or str(path) == "-":
-        import sys
-
-        text = sys.stdin.read()
-        if not text.strip():
-            raise ValueError("stdin is empty (expected one text a line)")
-    else:
-        text = read_text(path, encoding)
-    return [line for line in text.splitlines() if line.strip()]

@@ -17,6 +17,10 @@ from collections.abc import Sequence
 # subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lstmkit.cli.demo", "train a small LSTM on a generated task and show its gates"),
+    "forecast": ("lstmkit.cli.forecast", "train, evaluate, predict and backtest forecasters"),
+    "classify": ("lstmkit.cli.classify", "text classification (sentiment): train, evaluate, "
+                 "predict"),
+    "tag": ("lstmkit.cli.tag", "sequence tagging (NER): train, evaluate, predict"),
 }
 
 

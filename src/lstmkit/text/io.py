@@ -38,3 +38,63 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
 def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
     """Lines of a non-empty text file, without line terminators."""
     return read_text(path, encoding).splitlines()
+
+
+def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str]:
+    """Unlabelled texts, one a non-blank line, from a file or (``path`` None or ``"-"``)
+    stdin."""
+    if path is None or str(path) == "-":
+        import sys
+
+        text = sys.stdin.read()
+        if not text.strip():
+            raise ValueError("stdin is empty (expected one text a line)")
+    else:
+        text = read_text(path, encoding)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, dict]:
+    """A YAML file of named sections (each a mapping), e.g. ``model:``, ``training:``,
+    ``data:``. Unknown sections are an error listing the valid ones."""
+    import yaml
+
+    text = read_text(path)
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of sections {list(sections)}, "
+                         f"got {type(values).__name__}")
+    unknown = sorted(set(values) - set(sections))
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {unknown}; valid sections: {list(sections)}")
+    out: dict[str, dict] = {}
+    for name in sections:
+        section = values.get(name) or {}
+        if not isinstance(section, dict):
+            raise ValueError(f"{path}: section {name!r} must be a mapping, "
+                             f"got {type(section).__name__}")
+        out[name] = dict(section)
+    return out
+
+
+def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, dict]:
+    """Apply ``section.key=value`` (or ``section.key.sub=value``) overrides; values are parsed
+    as YAML (``true``, ``0.5``, ``[1, 2]``)."""
+    import yaml
+
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.split(".")
+        if not sep or len(parts) < 2 or parts[0] not in config:
+            raise ValueError(
+                f"--set must look like SECTION.KEY=VALUE with SECTION one of {list(config)}, "
+                f"got {item!r}"
+            )
+        target = config[parts[0]]
+        for part in parts[1:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = yaml.safe_load(raw)
+    return config

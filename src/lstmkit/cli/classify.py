@@ -1,0 +1,170 @@
+"""``lstmkit classify train|evaluate|predict``: text classification from the command line.
+
+Settings come from an optional YAML file with sections ``data``, ``model``
+(:class:`~lstmkit.classification.ClassifierConfig`) and ``training``
+(:class:`~lstmkit.training.TrainConfig`), then from flags, then from ``--set
+SECTION.KEY=VALUE`` (e.g. ``--set model.lstm.layer_norm=true``), later ones winning.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+SECTIONS = ("data", "model", "training")
+# flag dest -> (section, key)
+FLAG_KEYS = {
+    "train": ("data", "train"), "dev": ("data", "dev"), "test": ("data", "test"),
+    "format": ("data", "format"), "text_column": ("data", "text_column"),
+    "label_column": ("data", "label_column"), "encoding": ("data", "encoding"),
+    "vectors": ("model", "vectors"), "pooling": ("model", "pooling"),
+    "hidden_size": ("model", "hidden_size"), "batch_size": ("model", "batch_size"),
+    "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
+    "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
+}
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = actions.add_parser("train", help="train a classifier and save it")
+    train.add_argument("--config", help="YAML file with sections data, model, training")
+    train.add_argument("--train", help="training data (lines 'label text', .csv/.tsv, or a "
+                                       "folder per class)")
+    train.add_argument("--dev", help="validation data: early stopping and best weights")
+    train.add_argument("--test", help="test data: scored after training")
+    train.add_argument("--out", required=True, help="directory for the saved model")
+    _data_flags(train)
+    train.add_argument("--vectors", help="'glove-6b-50d' or a word2vec/GloVe text file")
+    train.add_argument("--pooling", choices=["last", "max", "mean", "attention"])
+    train.add_argument("--hidden-size", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override any setting, e.g. model.lstm.zoneout=0.1")
+    train.add_argument("--progress", action="store_true", help="show a progress bar")
+
+    evaluate = actions.add_parser("evaluate", help="score a saved classifier on labelled data")
+    evaluate.add_argument("--model", required=True, help="saved model directory")
+    evaluate.add_argument("--data", required=True, help="labelled data")
+    evaluate.add_argument("--out", help="write metrics.json, confusion.png and "
+                                        "predictions.tsv here")
+    _data_flags(evaluate)
+
+    predict = actions.add_parser("predict", help="classify raw texts, one a line")
+    predict.add_argument("--model", required=True, help="saved model directory")
+    predict.add_argument("--input", default="-", help="text file, one text a line; '-' for "
+                                                      "stdin (default)")
+    predict.add_argument("--output", help="write a TSV here instead of printing")
+    predict.add_argument("--encoding", default=None, help="input encoding (default utf-8)")
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["auto", "lines", "csv", "tsv", "folders"])
+    parser.add_argument("--text-column", help="CSV/TSV text column (default 'text')")
+    parser.add_argument("--label-column", help="CSV/TSV label column (default 'label')")
+    parser.add_argument("--encoding", help="input encoding (default utf-8)")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, dict]:
+    from lstmkit.text.io import apply_overrides, read_config_file
+
+    config = read_config_file(args.config, SECTIONS) if getattr(args, "config", None) else \
+        {name: {} for name in SECTIONS}
+    for dest, (section, key) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            config[section][key] = value
+    return apply_overrides(config, getattr(args, "set", []))
+
+
+def _read(path: str, data: dict) -> list:
+    from lstmkit.classification import read_examples
+
+    return read_examples(path, data.get("format", "auto"),
+                         text_column=data.get("text_column", "text"),
+                         label_column=data.get("label_column", "label"),
+                         encoding=data.get("encoding", "utf-8"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "train":
+        return _train(args)
+    if args.action == "evaluate":
+        return _evaluate(args)
+    return _predict(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from lstmkit.classification import Classifier, ClassifierConfig
+    from lstmkit.training import TrainConfig
+
+    settings = _settings(args)
+    data = settings["data"]
+    unknown = sorted(set(data) - {"train", "dev", "test", "format", "text_column",
+                                  "label_column", "encoding"})
+    if unknown:
+        raise ValueError(f"unknown data key(s) {unknown}")
+    if not data.get("train"):
+        raise ValueError("training data is required: pass --train or data.train in --config")
+    model_config = ClassifierConfig.from_dict(settings["model"])
+    training = {"progress_bar": bool(args.progress), **settings["training"]}
+    train_config = TrainConfig.from_dict(training)
+    train = _read(data["train"], data)
+    dev = _read(data["dev"], data) if data.get("dev") else None
+    clf = Classifier.train(train, dev, model_config, train_config)
+    out = clf.save(args.out)
+    print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")
+    if clf.history:
+        last = clf.history[-1]
+        print("last epoch: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items()))
+    if data.get("test"):
+        evaluation = clf.evaluate(_read(data["test"], data), source=data["test"])
+        print(evaluation.report())
+        evaluation.plot_confusion(Path(out) / "test_confusion.png")
+        (Path(out) / "test_metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from lstmkit.classification import Classifier
+
+    data = {k: v for k, v in {"format": args.format, "text_column": args.text_column,
+                              "label_column": args.label_column,
+                              "encoding": args.encoding}.items() if v is not None}
+    clf = Classifier.load(args.model)
+    evaluation = clf.evaluate(_read(args.data, data), source=args.data)
+    print(evaluation.report())
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+        evaluation.plot_confusion(out / "confusion.png")
+        evaluation.write_predictions(out / "predictions.tsv")
+        print(f"wrote {out / 'metrics.json'}, {out / 'confusion.png'}, "
+              f"{out / 'predictions.tsv'}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from lstmkit.classification import Classifier, read_raw_texts, write_predictions
+
+    clf = Classifier.load(args.model)
+    texts = read_raw_texts(args.input, args.encoding or "utf-8")
+    predictions = clf.predict(texts)
+    if args.output:
+        write_predictions(args.output, predictions, clf.label_names)
+        print(f"wrote {len(predictions)} predictions to {args.output}")
+        return 0
+    for p in predictions:
+        probs = " ".join(f"{k}:{v:.3f}" for k, v in p.probabilities.items())
+        print(f"{p.label}\t{probs}\t{p.text}")
+    return 0

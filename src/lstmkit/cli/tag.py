@@ -1,0 +1,170 @@
+"""``lstmkit tag train|evaluate|predict``: sequence tagging (NER) from the command line.
+
+Settings come from an optional YAML file with sections ``data``, ``model``
+(:class:`~lstmkit.tagging.TaggerConfig`) and ``training`` (:class:`~lstmkit.training.TrainConfig`),
+then from flags, then from ``--set SECTION.KEY=VALUE``. CoNLL-2003 in one command::
+
+    lstmkit tag train --train eng.train --dev eng.testa --test eng.testb \\
+        --tag-column 3 --scheme IOB1 --vectors glove-6b-50d --out runs/conll03
+"""
+
+from __future__ import annotations
+
+import argparse
+
+SECTIONS = ("data", "model", "training")
+FLAG_KEYS = {
+    "train": ("data", "train"), "dev": ("data", "dev"), "test": ("data", "test"),
+    "token_column": ("data", "token_column"), "tag_column": ("data", "tag_column"),
+    "scheme": ("data", "scheme"), "encoding": ("data", "encoding"),
+    "vectors": ("model", "vectors"), "char_encoder": ("model", "char_encoder"),
+    "decoder": ("model", "decoder"), "hidden_size": ("model", "hidden_size"),
+    "batch_size": ("model", "batch_size"),
+    "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
+    "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
+}
+DATA_KEYS = {"train", "dev", "test", "token_column", "tag_column", "scheme", "encoding"}
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = actions.add_parser("train", help="train a tagger and save it")
+    train.add_argument("--config", help="YAML file with sections data, model, training")
+    train.add_argument("--train", help="training CoNLL file")
+    train.add_argument("--dev", help="validation CoNLL file: early stopping on entity F1")
+    train.add_argument("--test", help="test CoNLL file: scored after training")
+    train.add_argument("--out", required=True, help="directory for the saved model")
+    _data_flags(train)
+    train.add_argument("--vectors", help="'glove-6b-50d' or a word2vec/GloVe text file")
+    train.add_argument("--char-encoder", choices=["lstm", "cnn", "none"])
+    train.add_argument("--decoder", choices=["crf", "softmax"])
+    train.add_argument("--hidden-size", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override any setting, e.g. model.lstm.layer_norm=true")
+    train.add_argument("--progress", action="store_true", help="show a progress bar")
+
+    evaluate = actions.add_parser("evaluate", help="score a saved tagger on a CoNLL file")
+    evaluate.add_argument("--model", required=True, help="saved model directory")
+    evaluate.add_argument("--data", required=True, help="labelled CoNLL file")
+    evaluate.add_argument("--out", help="write metrics.json and predictions.conll here")
+    _data_flags(evaluate)
+
+    predict = actions.add_parser("predict", help="find entities in raw text, one text a line")
+    predict.add_argument("--model", required=True, help="saved model directory")
+    predict.add_argument("--input", default="-", help="text file, one text a line; '-' for "
+                                                      "stdin (default)")
+    predict.add_argument("--encoding", default=None, help="input encoding (default utf-8)")
+    predict.add_argument("--json", action="store_true", help="print one JSON object a line")
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token-column", type=int, help="token column index (default 0)")
+    parser.add_argument("--tag-column", type=int, help="tag column index (default -1, the last)")
+    parser.add_argument("--scheme", help="the file's tag scheme: IOB1, IOB2 (default), IOE1, "
+                                         "IOE2, BIOES")
+    parser.add_argument("--encoding", help="input encoding (default utf-8)")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, dict]:
+    from lstmkit.text.io import apply_overrides, read_config_file
+
+    config = read_config_file(args.config, SECTIONS) if getattr(args, "config", None) else \
+        {name: {} for name in SECTIONS}
+    for dest, (section, key) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            config[section][key] = value
+    return apply_overrides(config, getattr(args, "set", []))
+
+
+def _read(path: str, data: dict) -> list:
+    from lstmkit.tagging import read_conll
+
+    return read_conll(path, token_column=data.get("token_column", 0),
+                      tag_column=data.get("tag_column", -1), scheme=data.get("scheme", "IOB2"),
+                      encoding=data.get("encoding", "utf-8"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "train":
+        return _train(args)
+    if args.action == "evaluate":
+        return _evaluate(args)
+    return _predict(args)
+
+
+def _report(evaluation, out) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from pathlib import Path
+
+    print(evaluation.scores.table())
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(evaluation.scores.to_dict(), indent=2))
+        evaluation.write_conll(out / "predictions.conll")
+        print(f"wrote {out / 'metrics.json'} and {out / 'predictions.conll'}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lstmkit.tagging import Tagger, TaggerConfig
+    from lstmkit.training import TrainConfig
+
+    settings = _settings(args)
+    data = settings["data"]
+    unknown = sorted(set(data) - DATA_KEYS)
+    if unknown:
+        raise ValueError(f"unknown data key(s) {unknown}; valid keys: {sorted(DATA_KEYS)}")
+    if not data.get("train"):
+        raise ValueError("training data is required: pass --train or data.train in --config")
+    model_config = TaggerConfig.from_dict(settings["model"])
+    train_config = TrainConfig.from_dict({"progress_bar": bool(args.progress),
+                                          **settings["training"]})
+    train = _read(data["train"], data)
+    dev = _read(data["dev"], data) if data.get("dev") else None
+    tagger = Tagger.train(train, dev, model_config, train_config)
+    out = tagger.save(args.out)
+    print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
+    if data.get("test"):
+        _report(tagger.evaluate(_read(data["test"], data), source=data["test"]),
+                Path(out) / "test")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from lstmkit.tagging import Tagger
+
+    data = {k: v for k, v in {"token_column": args.token_column, "tag_column": args.tag_column,
+                              "scheme": args.scheme, "encoding": args.encoding}.items()
+            if v is not None}
+    tagger = Tagger.load(args.model)
+    _report(tagger.evaluate(_read(args.data, data), source=args.data), args.out)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from lstmkit.tagging import Tagger
+    from lstmkit.text.io import read_raw_texts
+
+    tagger = Tagger.load(args.model)
+    texts = read_raw_texts(args.input, args.encoding or "utf-8")
+    for text, entities in zip(texts, tagger.predict(texts), strict=True):
+        if args.json:
+            print(json.dumps({"text": text, "entities": [asdict(e) for e in entities]},
+                             ensure_ascii=False))
+            continue
+        print(text)
+        for e in entities:
+            print(f"  {e.start}:{e.end}\t{e.type}\t{e.text}")
+    return 0

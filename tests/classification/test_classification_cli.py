@@ -1,0 +1,70 @@
+"""``lstmkit classify`` in-process: train, evaluate, predict, YAML + flags."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+
+import pytest
+
+from lstmkit.cli import classify
+
+
+def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser()
+    module.add_parser(parser)
+    return parser
+
+
+def _run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
+    return module.run(_parser(module).parse_args(argv))
+
+
+def _sst_like(path, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        positive = rng.random() < 0.5
+        cue = rng.choice(["good", "great"] if positive else ["bad", "awful"])
+        lines.append(f"{int(positive)} the film was {cue} and long")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
+    _sst_like(tmp_path / "train.txt", 80, 0)
+    _sst_like(tmp_path / "dev.txt", 20, 1)
+    config = tmp_path / "c.yaml"
+    config.write_text("model:\n  hidden_size: 8\n  embedding_dim: 8\n  lstm:\n"
+                      "    forget_bias: 1.0\ntraining:\n  max_epochs: 3\n  lr: 0.02\n",
+                      encoding="utf-8")
+    out = tmp_path / "model"
+    assert _run(classify, ["train", "--config", str(config), "--train",
+                           str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
+                           "--test", str(tmp_path / "dev.txt"), "--out", str(out),
+                           "--pooling", "mean", "--set", "training.max_epochs=2"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["pooling"] == "mean" and saved["hidden_size"] == 8
+    assert saved["lstm"] == {"forget_bias": 1.0}
+    assert len(json.loads((out / "meta.json").read_text())["history"]) == 2
+    assert (out / "test_confusion.png").is_file()
+    assert _run(classify, ["evaluate", "--model", str(out), "--data", str(tmp_path / "dev.txt"),
+                           "--out", str(tmp_path / "eval")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"] == ["0", "1"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a good film\n\nawful\n"))
+    assert _run(classify, ["predict", "--model", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].endswith("\ta good film")
+
+
+def test_classify_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="training data is required"):
+        _run(classify, ["train", "--out", str(tmp_path / "m")])
+    bad = tmp_path / "c.yaml"
+    bad.write_text("modle:\n  hidden_size: 3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"unknown section\(s\) \['modle'\]"):
+        _run(classify, ["train", "--config", str(bad), "--out", str(tmp_path / "m")])
+    with pytest.raises(ValueError, match=r"--set must look like SECTION\.KEY=VALUE"):
+        _run(classify, ["train", "--train", "x", "--out", "m", "--set", "hidden=3"])

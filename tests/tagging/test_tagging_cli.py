@@ -1,0 +1,53 @@
+"""``lstmkit tag`` in-process: train, evaluate, predict, YAML + flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import pytest
+
+from lstmkit.cli import tag
+
+
+def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser()
+    module.add_parser(parser)
+    return parser
+
+
+def _run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
+    return module.run(_parser(module).parse_args(argv))
+
+
+def test_tag_train_evaluate_predict(tmp_path, capsys) -> None:
+    rows = []
+    rng = random.Random(0)
+    for _ in range(40):
+        name = rng.choice(["Alice", "Bob"])
+        rows += [f"{name}\tB-PER", "Smith\tI-PER", "visited\tO", f"{rng.choice(['Oslo', 'Rome'])}"
+                 "\tB-LOC", "\t"]
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "tagger"
+    assert _run(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+                      "--epochs", "1", "--hidden-size", "8", "--char-encoder", "cnn",
+                      "--set", "model.embedding_dim=8", "--set", "training.lr=0.02"]) == 0
+    assert json.loads((out / "config.json").read_text())["char_encoder"] == "cnn"
+    assert _run(tag, ["evaluate", "--model", str(out), "--data", str(train), "--out",
+                      str(tmp_path / "ev")]) == 0
+    assert "overall" in capsys.readouterr().out
+    assert (tmp_path / "ev" / "predictions.conll").is_file()
+    texts = tmp_path / "raw.txt"
+    texts.write_text("Alice Smith visited Oslo\n", encoding="utf-8")
+    assert _run(tag, ["predict", "--model", str(out), "--input", str(texts), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["text"] == "Alice Smith visited Oslo" and isinstance(record["entities"], list)
+
+
+def test_tag_bad_conll_reports_file_and_line(tmp_path) -> None:
+    bad = tmp_path / "bad.conll"
+    bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
+        _run(tag, ["train", "--train", str(bad), "--out", str(tmp_path / "m")])

@@ -1,0 +1,141 @@
+"""The Tagger end to end on tiny generated data: learn, evaluate, save/load, predict spans."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from lstmkit.tagging import LSTMCRFTagger, Sentence, Tagger, TaggerConfig, span_scores
+from lstmkit.tagging.data import CASINGS, casing
+from lstmkit.training import TrainConfig
+
+PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin"]
+PLACES = ["Paris", "Oslo", "Lima", "Rome"]
+FILL = ["met", "in", "the", "today", "and", "with", "visited", "quickly"]
+FAST = TrainConfig(max_epochs=5, lr=0.03, progress_bar=False, seed=0)
+
+
+def _toy(n: int, seed: int = 0) -> list[Sentence]:
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randint(3, 7)):
+            r = rng.random()
+            if r < 0.25:
+                first, last = rng.choice(PEOPLE), rng.choice(PEOPLE) + "son"
+                tokens += [first, last]
+                tags += ["B-PER", "I-PER"]
+            elif r < 0.4:
+                tokens.append(rng.choice(PLACES))
+                tags.append("B-LOC")
+            else:
+                tokens.append(rng.choice(FILL))
+                tags.append("O")
+        sentences.append(Sentence(tokens, tags))
+    return sentences
+
+
+def test_span_scores_match_hand_count_and_seqeval() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-LOC", "O"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["B-PER", "O"]]
+    scores = span_scores(gold, pred)
+    # 3 gold, 2 predicted, 1 correct
+    assert scores.precision == pytest.approx(1 / 2)
+    assert scores.recall == pytest.approx(1 / 3)
+    assert scores.f1 == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
+    assert scores.per_type["LOC"]["recall"] == 0.0
+    assert scores.per_type["PER"]["f1"] == pytest.approx(2 / 3)  # p = 1/2, r = 1
+    # schemes do not change the score: the same entities in BIOES
+    bioes = [["B-PER", "E-PER", "O", "S-LOC"], ["S-LOC", "O"]]
+    assert span_scores(bioes, pred).f1 == pytest.approx(scores.f1)
+    assert "overall" in scores.table()
+
+
+def test_casing_feature() -> None:
+    assert [CASINGS[casing(t)] for t in ("paris", "Paris", "NASA", "iPhone", "2017", "A4",
+                                         "!!", "@bob", "#nyc", "http://t.co/x")] == [
+        "lower", "initial", "upper", "mixed", "numeric", "has_digit", "punct", "mention",
+        "hashtag", "url"]
+
+
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn", "none"])
+def test_network_shapes_and_padding_invariance(char_encoder: str) -> None:
+    net = LSTMCRFTagger(30, 8, 5, pad_index=0, unk_index=1, num_chars=12,
+                        char_encoder=char_encoder, char_dim=4, char_hidden=3,
+                        num_casings=len(CASINGS), hidden_size=6, dropout=0.0).eval()
+    words = torch.tensor([[4, 5, 6, 0]])
+    chars = torch.randint(2, 12, (1, 4, 3))
+    chars[0, 3] = 0
+    char_lengths = torch.tensor([[3, 2, 3, 0]])
+    casings = torch.tensor([[0, 1, 2, 0]])
+    out = net(words, torch.tensor([3]), chars, char_lengths, casings)
+    assert out.shape == (1, 4, 5)
+    short = net(words[:, :3], torch.tensor([3]), chars[:, :3], char_lengths[:, :3],
+                casings[:, :3])
+    assert torch.allclose(out[:, :3], short, atol=1e-6)
+
+
+def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
+    config = TaggerConfig(hidden_size=16, embedding_dim=16, char_dim=8, char_hidden=8,
+                          batch_size=8, dropout=0.1)
+    tagger = Tagger.train(_toy(120), _toy(30, seed=1), config, FAST)
+    assert "val_f1" in tagger.history[-1]
+    evaluation = tagger.evaluate(_toy(60, seed=2))
+    assert evaluation.scores.f1 > 0.9
+    evaluation.write_conll(tmp_path / "pred.conll")
+    first = (tmp_path / "pred.conll").read_text().splitlines()[0].split("\t")
+    assert len(first) == 3
+
+    tagger.save(tmp_path / "model")
+    loaded = Tagger.load(tmp_path / "model")
+    sentences = [s.tokens for s in _toy(5, seed=3)]
+    assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)
+    text = "Alice Bobson visited Paris today"
+    entities = loaded.predict([text, ""])
+    assert [(e.text, e.type, e.start, e.end) for e in entities[0]] == [
+        ("Alice Bobson", "PER", 0, 12), ("Paris", "LOC", 21, 26)]
+    assert entities[1] == []
+    # a sentence longer than any in training (<= 14 tokens) is tagged all the same
+    long_tokens = ["the"] * 300 + ["Carol", "Daveson"]
+    assert loaded.tag_tokens([long_tokens])[0][-2:] == ["B-PER", "I-PER"]
+
+
+def test_softmax_decoder_trains_one_batch() -> None:
+    config = TaggerConfig(hidden_size=4, embedding_dim=4, char_encoder="cnn", decoder="softmax",
+                          lstm={"layer_norm": True})
+    tagger = Tagger.train(_toy(20), _toy(8, seed=1), config,
+                          TrainConfig(fast_dev_run=True, progress_bar=False))
+    assert len(tagger.tag_tokens([["Alice", "met", "Bob"]])[0]) == 3
+
+
+def test_constrained_crf_never_predicts_invalid_sequences() -> None:
+    tagger = Tagger.build(_toy(20), TaggerConfig(hidden_size=4, embedding_dim=4,
+                                                 tag_scheme="BIOES"))
+    with torch.no_grad():
+        tagger.model.emit.bias.normal_(0, 5)  # untrained, random preferences
+    from lstmkit.tagging import validate
+
+    for tags in tagger.tag_tokens([s.tokens for s in _toy(30, seed=4)]):
+        validate(tags, "IOB2")
+
+
+def test_unknown_entity_type_in_test_set_is_an_error() -> None:
+    tagger = Tagger.build(_toy(20), TaggerConfig(hidden_size=4, embedding_dim=4))
+    bad = [Sentence(["Acme", "rocks"], ["B-ORG", "O"], source="test.conll", line=7)]
+    with pytest.raises(ValueError, match=r"test\.conll:7: unknown tag 'S-ORG' \(entity type "
+                                         r"'ORG' never seen in training\)"):
+        tagger.evaluate(bad)
+
+
+def test_config_and_build_errors() -> None:
+    with pytest.raises(ValueError, match="tag_scheme must be one of"):
+        TaggerConfig(tag_scheme="XYZ")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="char_encoder must be one of"):
+        TaggerConfig(char_encoder="gru")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="train holds no entities"):
+        Tagger.build([Sentence(["a"], ["O"])], TaggerConfig())
+    with pytest.raises(ValueError, match="train must hold at least one sentence"):
+        Tagger.build([], TaggerConfig())
