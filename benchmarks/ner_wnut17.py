@@ -1,0 +1,114 @@
+"""WNUT-17 emerging-entity NER with lstmkit's char+word BiLSTM-CRF.
+
+Protocol: the shared-task splits (``wnut17train.conll`` 3,394 / ``emerging.dev.conll`` 1,009 /
+``emerging.test.annotated`` 1,287 sentences), IOB2 in the files, BIOES inside the model,
+early stopping and best weights on dev entity F1, entity-level F1 on test computed as
+conlleval does (seqeval, default mode, on IOB2). Training wall time and inference speed
+(sentences per second over the test set, Viterbi included) are measured on this machine.
+Prints a table beside the published numbers and writes JSON to benchmarks/results/.
+
+    python benchmarks/ner_wnut17.py
+    python benchmarks/ner_wnut17.py --seeds 0 1 2
+    python benchmarks/ner_wnut17.py --max-epochs 1      # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lstmkit.datasets import data_dir
+from lstmkit.tagging import Tagger, TaggerConfig, read_conll
+from lstmkit.training import TrainConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET = 41.0
+PUBLISHED = [
+    ("2017 shared-task systems (SpinningBytes 2nd / Aguilar 1st)", "40.78 / ~41.9"),
+    ("Aguilar et al. 2018, multitask BiLSTM-CNN-CRF", "45.55"),
+    ("Akbik et al. 2019, BiLSTM-CRF + pooled Flair embeddings", "49.59"),
+]
+
+
+def run_one(seed: int, args: argparse.Namespace) -> dict:
+    folder = data_dir() / "ner" / "wnut17"
+    train = read_conll(folder / "wnut17train.conll")
+    dev = read_conll(folder / "emerging.dev.conll")
+    test = read_conll(folder / "emerging.test.annotated")
+    config = TaggerConfig(
+        tag_scheme="BIOES", lowercase=True, vectors=args.vectors,
+        vectors_vocab=args.vectors_vocab if args.vectors else 0,
+        char_encoder=args.char_encoder, char_dim=25, char_hidden=args.char_hidden,
+        casing=True, hidden_size=args.hidden, num_layers=1, decoder="crf",
+        dropout=args.dropout, word_dropout=args.word_dropout, batch_size=args.batch_size,
+    )
+    train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
+                               grad_clip=5.0, early_stopping_patience=args.patience, seed=seed,
+                               progress_bar=False, accelerator="cpu", devices=1)
+    start = time.perf_counter()
+    tagger = Tagger.train(train, dev, config, train_config)
+    train_time = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluation = tagger.evaluate(test, source="test")
+    infer_time = time.perf_counter() - start
+    dev_scores = tagger.evaluate(dev, source="dev").scores
+    print(evaluation.scores.table(), flush=True)
+    return {
+        "seed": seed, "test_f1": 100 * evaluation.scores.f1,
+        "test_precision": 100 * evaluation.scores.precision,
+        "test_recall": 100 * evaluation.scores.recall, "dev_f1": 100 * dev_scores.f1,
+        "per_type": evaluation.scores.per_type, "epochs": len(tagger.history),
+        "train_time_s": train_time, "inference_sent_per_s": len(test) / infer_time,
+        "history": tagger.history,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--max-epochs", type=int, default=25)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--char-encoder", default="lstm", choices=["lstm", "cnn", "none"])
+    parser.add_argument("--char-hidden", type=int, default=25)
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--word-dropout", type=float, default=0.05)
+    parser.add_argument("--vectors", default="glove-6b-50d")
+    parser.add_argument("--vectors-vocab", type=int, default=100000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=str(RESULTS / "ner_wnut17.json"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    records = []
+    for seed in args.seeds:
+        record = run_one(seed, args)
+        records.append(record)
+        print(f"seed {seed}: test F1 {record['test_f1']:.2f} (P {record['test_precision']:.2f}"
+              f" R {record['test_recall']:.2f}; dev {record['dev_f1']:.2f}), "
+              f"{record['epochs']} epochs, {record['train_time_s']:.0f} s, "
+              f"{record['inference_sent_per_s']:.0f} sent/s", flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": records},
+                                             indent=2))
+    f1s = [r["test_f1"] for r in records]
+    spread = f" ± {statistics.stdev(f1s):.2f}" if len(f1s) > 1 else ""
+    print(f"\nWNUT-17 test entity F1: {statistics.mean(f1s):.2f}{spread} over {len(f1s)} run(s)"
+          f" (target >= {TARGET}); train "
+          f"{statistics.mean(r['train_time_s'] for r in records):.0f} s, inference "
+          f"{statistics.mean(r['inference_sent_per_s'] for r in records):.0f} sentences/s")
+    print(f"{'published':60} F1")
+    for name, value in PUBLISHED:
+        print(f"{name:60} {value}")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

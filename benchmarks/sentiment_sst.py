@@ -1,0 +1,130 @@
+"""SST-2 and SST-5 sentence-level sentiment with lstmkit's BiLSTM classifier.
+
+Protocol: the sentence-level splits of Kim (2014) / Tai et al. (2015) (``stsa.binary`` 6,920 /
+872 / 1,821, ``stsa.fine`` 8,544 / 1,101 / 2,210), trained on sentences only (no phrase
+labels), early stopping and best weights on dev accuracy, test accuracy reported once per run.
+Training wall time and inference speed (sentences per second over the test set, batch 256) are
+measured on this machine. Prints a table beside the published numbers and writes JSON (and
+confusion-matrix PNGs) to benchmarks/results/.
+
+    python benchmarks/sentiment_sst.py                        # the three runs
+    python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 1 2
+    python benchmarks/sentiment_sst.py --max-epochs 1         # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lstmkit.classification import Classifier, ClassifierConfig, read_examples
+from lstmkit.datasets import data_dir
+from lstmkit.training import TrainConfig
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = {
+    # name: (file prefix, vectors, target accuracy)
+    "sst2-random": ("stsa.binary", None, 82.0),
+    "sst2-glove": ("stsa.binary", "glove-6b-50d", 85.0),
+    "sst5-glove": ("stsa.fine", "glove-6b-50d", 45.0),
+}
+PUBLISHED = {  # Tai et al. 2015 (GloVe 300d, trained on all labelled phrases)
+    "sst2-random": "LSTM 84.9 / BiLSTM 87.5 (GloVe 300d, phrases)",
+    "sst2-glove": "LSTM 84.9 / BiLSTM 87.5 / 2-layer LSTM 86.3",
+    "sst5-glove": "LSTM 46.4 / BiLSTM 49.1",
+}
+
+
+def model_config(vectors: str | None, args: argparse.Namespace) -> ClassifierConfig:
+    return ClassifierConfig(
+        tokenizer="whitespace", lowercase=True, vectors=vectors,
+        vectors_vocab=args.vectors_vocab if vectors else 0,
+        embedding_dim=None if vectors else args.embedding_dim,
+        hidden_size=args.hidden, num_layers=1, bidirectional=True, pooling=args.pooling,
+        dropout=args.dropout, embedding_dropout=args.embedding_dropout,
+        word_dropout=args.word_dropout, batch_size=args.batch_size,
+    )
+
+
+def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
+    prefix, vectors, _ = RUNS[name]
+    folder = data_dir() / "sentiment" / "sst"
+    train, dev, test = (read_examples(folder / f"{prefix}.{split}")
+                        for split in ("train", "dev", "test"))
+    train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
+                               weight_decay=args.weight_decay, grad_clip=5.0,
+                               early_stopping_patience=args.patience, seed=seed,
+                               progress_bar=False, accelerator="cpu", devices=1)
+    start = time.perf_counter()
+    clf = Classifier.train(train, dev, model_config(vectors, args), train_config)
+    train_time = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluation = clf.evaluate(test, source="test")
+    infer_time = time.perf_counter() - start
+    dev_acc = clf.evaluate(dev, source="dev").accuracy
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    evaluation.plot_confusion(RESULTS / f"sentiment_{name}_seed{seed}_confusion.png",
+                              title=f"{name} test, accuracy {evaluation.accuracy:.3f}")
+    return {
+        "run": name, "seed": seed, "vectors": vectors,
+        "test_accuracy": 100 * evaluation.accuracy, "test_macro_f1": 100 * evaluation.macro_f1,
+        "dev_accuracy": 100 * dev_acc, "epochs": len(clf.history),
+        "train_time_s": train_time, "inference_sent_per_s": len(test) / infer_time,
+        "confusion": evaluation.confusion.tolist(), "labels": evaluation.labels,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--max-epochs", type=int, default=15)
+    parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--hidden", type=int, default=150)
+    parser.add_argument("--pooling", default="max")
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--embedding-dropout", type=float, default=0.3)
+    parser.add_argument("--word-dropout", type=float, default=0.0)
+    parser.add_argument("--embedding-dim", type=int, default=100)
+    parser.add_argument("--vectors-vocab", type=int, default=100000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=str(RESULTS / "sentiment_sst.json"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    records = []
+    for name in args.runs:
+        for seed in args.seeds:
+            record = run_one(name, seed, args)
+            records.append(record)
+            print(f"{name} seed {seed}: test acc {record['test_accuracy']:.2f} "
+                  f"(dev {record['dev_accuracy']:.2f}), {record['epochs']} epochs, "
+                  f"{record['train_time_s']:.0f} s, {record['inference_sent_per_s']:.0f} sent/s",
+                  flush=True)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": records},
+                                                 indent=2))
+    print()
+    print(f"{'run':12} {'test acc (mean)':>16} {'runs':>5} {'target':>7} {'train s':>8} "
+          f"{'sent/s':>7}  published (Tai et al. 2015)")
+    for name in args.runs:
+        rows = [r for r in records if r["run"] == name]
+        accs = [r["test_accuracy"] for r in rows]
+        spread = f" ±{statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        print(f"{name:12} {statistics.mean(accs):11.2f}{spread:>5} {len(rows):5d} "
+              f"{RUNS[name][2]:7.1f} {statistics.mean(r['train_time_s'] for r in rows):8.0f} "
+              f"{statistics.mean(r['inference_sent_per_s'] for r in rows):7.0f}  "
+              f"{PUBLISHED[name]}")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
