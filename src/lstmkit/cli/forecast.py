@@ -1,0 +1,182 @@
+"""``lstmkit forecast``: train, evaluate, predict and backtest LSTM forecasters.
+
+    lstmkit forecast                                  # built-in example (statsmodels CO2)
+    lstmkit forecast train --config fc.yaml --data my.csv --out runs/my
+    lstmkit forecast evaluate --model runs/my/model --data my.csv --out runs/my
+    lstmkit forecast predict --model runs/my/model --data my.csv [--future future.csv]
+    lstmkit forecast backtest --model runs/my/model --data my.csv [--stride 24] [--refit]
+
+Flags override the YAML file; ``--set section.key=value`` overrides any key.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ACTIONS = ("run", "train", "evaluate", "predict", "backtest")
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n")[1] if __doc__ else None
+    parser.add_argument("action", nargs="?", default="run", choices=ACTIONS,
+                        help="run (default: train, evaluate, plot, save), train, evaluate, "
+                             "predict or backtest")
+    parser.add_argument("--config", help="YAML file with data/model/training/evaluation")
+    parser.add_argument("--data", help="CSV file; omitted: the built-in CO2 example")
+    parser.add_argument("--future", help="CSV of known-future covariates for predict")
+    parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
+    parser.add_argument("--out", default="forecast_run", help="output folder")
+    parser.add_argument("--target", nargs="+", help="target column(s)")
+    parser.add_argument("--time-col", help="timestamp column")
+    parser.add_argument("--series-col", help="series id column (long format)")
+    parser.add_argument("--lookback", type=int, help="past steps the model sees")
+    parser.add_argument("--horizon", type=int, help="future steps to forecast")
+    parser.add_argument("--epochs", type=int, help="training.max_epochs")
+    parser.add_argument("--lr", type=float, help="training.lr")
+    parser.add_argument("--batch-size", type=int, help="training batch size")
+    parser.add_argument("--loss", choices=("mse", "mae", "huber", "quantile"))
+    parser.add_argument("--decoder", choices=("pmf", "direct", "autoregressive"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set model.hidden_size=128 "
+                             "(value parsed as YAML); repeatable")
+    parser.add_argument("--stride", type=int, help="steps between backtest origins")
+    parser.add_argument("--start", help="backtest start: row, fraction or date")
+    parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
+    parser.add_argument("--folds", type=int, default=3, help="backtest folds with --refit")
+    parser.add_argument("--baselines", nargs="*",
+                        help="baselines to report (naive seasonal_naive ets arima)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue training from <out>/checkpoints/last.ckpt")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    import yaml
+
+    flags = {
+        "data.target": args.target, "data.time_col": args.time_col,
+        "data.series_col": args.series_col, "model.lookback": args.lookback,
+        "model.horizon": args.horizon, "training.max_epochs": args.epochs,
+        "training.lr": args.lr, "batch_size": args.batch_size, "model.loss": args.loss,
+        "model.decoder": args.decoder,
+    }
+    out: dict[str, object] = {k: v for k, v in flags.items() if v is not None}
+    if args.baselines is not None:
+        out["evaluation.baselines"] = list(args.baselines)
+    if args.no_progress:
+        out["training.progress_bar"] = False
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _config(args: argparse.Namespace) -> object:
+    from lstmkit.forecasting import ForecastConfig, load_config
+    from lstmkit.forecasting.builtin import builtin_config
+
+    if args.config:
+        config = load_config(args.config)
+    elif args.data:
+        if not args.target:
+            raise ValueError("--data needs --target (or a --config naming data.target)")
+        config = ForecastConfig.from_dict({"data": {"target": args.target}})
+    else:
+        config = builtin_config()
+    return config.with_overrides(_overrides(args))
+
+
+def _frame(args: argparse.Namespace, config: object, builtin_ok: bool) -> object:
+    from lstmkit.forecasting.builtin import builtin_frame
+    from lstmkit.forecasting.data import read_frame
+
+    path = args.data or config.data.path  # type: ignore[attr-defined]
+    if path:
+        return read_frame(path)
+    if not builtin_ok:
+        raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
+                         "config)")
+    print("no --data given: using the built-in example, weekly Mauna Loa CO2 1958-2001 "
+          "(bundled with statsmodels)")
+    return builtin_frame()
+
+
+def _report(report: object, out: object, title: str) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(f"\n{title}: {len(report.windows)} windows")  # type: ignore[attr-defined]
+        print(report.table.round(4).to_string())  # type: ignore[attr-defined]
+    for note in report.notes:  # type: ignore[attr-defined]
+        print(f"note: {note}")
+    report.save(out)  # type: ignore[attr-defined]
+    png = report.plot(out / "forecast.png")  # type: ignore[attr-defined, operator]
+    print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {png}")  # type: ignore[operator]
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+    from pathlib import Path
+
+    from lstmkit.forecasting import Forecaster
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.action in ("run", "train"):
+        config = _config(args)
+        frame = _frame(args, config, builtin_ok=not args.config and not args.data)
+        config = dataclasses.replace(config, training=config.training.replace(
+            checkpoint_dir=out / "checkpoints", log_dir=out / "logs"))
+        (out / "config.yaml").write_text(_yaml(config))
+        start = time.perf_counter()
+        forecaster = Forecaster(config).fit(frame, resume=args.resume)
+        fit = forecaster.fit_result
+        assert fit is not None
+        best = "n/a" if fit.best_score is None else f"{fit.best_score:.4f}"
+        print(f"trained {fit.epochs_run} epochs in {time.perf_counter() - start:.1f} s; "
+              f"best validation mse (scaled units) {best}")
+        model_dir = forecaster.save(out / "model")
+        print(f"saved model to {model_dir}")
+        if args.action == "train":
+            return 0
+    else:
+        if not args.model:
+            raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
+        forecaster = Forecaster.load(args.model)
+        overrides = _overrides(args)
+        fixed = sorted(k for k in overrides if not k.startswith("evaluation.")
+                       and k != "training.progress_bar")
+        if fixed:
+            raise ValueError(f"{fixed} cannot change a trained model; retrain with "
+                             "'lstmkit forecast train'")
+        forecaster.config = forecaster.config.with_overrides(overrides)
+        frame = _frame(args, forecaster.config, builtin_ok=False)
+    if args.action == "predict":
+        forecast = forecaster.predict(frame, future=args.future)
+        path = out / "forecast.csv"
+        forecast.to_csv(path, index=False)
+        print(forecast.head(min(len(forecast), 12)).to_string(index=False))
+        print(f"wrote {path} ({len(forecast)} rows)")
+        return 0
+    if args.action == "backtest":
+        start = args.start
+        if start is not None:
+            start = float(start) if "." in start and start.replace(".", "", 1).isdigit() \
+                else int(start) if start.isdigit() else start
+        report = forecaster.backtest(frame, start=start, stride=args.stride, refit=args.refit,
+                                     folds=args.folds)
+        _report(report, out, "backtest")
+        return 0
+    report = forecaster.evaluate(frame)
+    _report(report, out, "test")
+    return 0
+
+
+def _yaml(config: object) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)  # type: ignore[attr-defined]

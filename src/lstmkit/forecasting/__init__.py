@@ -1,0 +1,13 @@
+"""Time-series forecasting with LSTMs (filled in below)."""
+
+from lstmkit.forecasting.config import (
+    DataConfig,
+    EvalConfig,
+    ForecastConfig,
+    ModelConfig,
+    load_config,
+)
+from lstmkit.forecasting.forecaster import Forecaster
+
+__all__ = ["DataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ModelConfig",
+           "load_config"]

@@ -1,0 +1,98 @@
+"""Baselines forecast the same windows as the model: naive, seasonal naive, ETS and ARIMA.
+
+Every function takes one series' values ``y`` (T,) or (T, C), the window origins (W,) (the
+first forecast row of each window) and the horizon Hz, and returns (W, Hz[, C]) forecasts that
+use only rows before each origin.
+
+ETS and ARIMA are statsmodels state-space models fitted once on the training rows; at every
+origin they are *filtered* (not refitted) up to the origin, and forecasts are read off the
+filtered state with the model's time-invariant system matrices, so scoring thousands of
+origins costs one Kalman filter pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+def naive(y: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Repeat the last observed value: (W, Hz, ...)."""
+    last = y[origins - 1]  # (W, ...)
+    return np.repeat(last[:, None], horizon, axis=1)
+
+
+def seasonal_naive(y: np.ndarray, origins: np.ndarray, horizon: int,
+                   season: int) -> np.ndarray:
+    """Repeat the last observed season: ŷ[t + k] = y[t - season + (k mod season)]."""
+    if season < 1:
+        raise ValueError(f"season must be >= 1, got {season}")
+    if len(origins) and int(origins.min()) < season:
+        raise ValueError(f"seasonal naive needs {season} rows before every origin, but an "
+                         f"origin is at row {int(origins.min())}")
+    rows = origins[:, None] - season + (np.arange(horizon) % season)[None]  # (W, Hz)
+    return y[rows]
+
+
+def _matrix(ssm: object, name: str) -> np.ndarray:
+    arr = np.asarray(ssm[name])  # type: ignore[index]
+    if arr.ndim == 3:
+        if arr.shape[-1] != 1:
+            raise ValueError(f"state-space matrix {name!r} is time-varying; cannot read "
+                             "forecasts off the filtered state")
+        arr = arr[..., 0]
+    return arr
+
+
+def statespace_forecasts(results: object, y: np.ndarray, origins: np.ndarray,
+                         horizon: int) -> np.ndarray:
+    """Forecasts (W, Hz) of a fitted statsmodels state-space model at every origin.
+
+    ``results.apply(y)`` filters the full series with the fitted parameters; the predicted
+    state for row t (given rows < t) is propagated Hz steps with the system matrices.
+    """
+    full = results.apply(y)  # type: ignore[attr-defined]
+    ssm = full.model.ssm
+    Z = _matrix(ssm, "design")  # (1, k)
+    d = _matrix(ssm, "obs_intercept").reshape(-1)  # (1,)
+    Tm = _matrix(ssm, "transition")  # (k, k)
+    c = _matrix(ssm, "state_intercept").reshape(-1, 1)  # (k, 1)
+    state = np.asarray(full.predicted_state)[:, origins]  # (k, W)
+    out = np.empty((len(origins), horizon))
+    for step in range(horizon):
+        out[:, step] = (Z @ state)[0] + d[0]
+        state = Tm @ state + c
+    return out
+
+
+def _fit_quietly(model: object) -> object:
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # fitted parameters are used as they are; a non-converged optimiser is noted by
+        # statsmodels for every series and would flood the report
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return model.fit(disp=False)  # type: ignore[attr-defined]
+
+
+def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
+        season: int) -> np.ndarray:
+    """Damped-trend exponential smoothing (seasonal when ``season`` > 1 and at least two
+    seasons of training data), fitted on the first ``n_train`` rows of ``y`` (T,)."""
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+
+    seasonal = season if 1 < season <= 60 and n_train >= 2 * season else None
+    model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
+                                 seasonal=seasonal)
+    return statespace_forecasts(_fit_quietly(model), y, origins, horizon)
+
+
+def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
+          order: tuple[int, int, int]) -> np.ndarray:
+    """ARIMA(p, d, q) fitted on the first ``n_train`` rows of ``y`` (T,)."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    model = SARIMAX(y[:n_train], order=order)
+    return statespace_forecasts(_fit_quietly(model), y, origins, horizon)

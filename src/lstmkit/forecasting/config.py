@@ -1,0 +1,315 @@
+"""Forecasting configuration: data, model, evaluation and training sections.
+
+Each section is a frozen dataclass validated on construction. :func:`ForecastConfig.from_dict`
+reads the nested mapping of a YAML file and rejects unknown keys, listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from lstmkit.training import TrainConfig
+
+Fill = Literal["none", "ffill", "interpolate", "zero"]
+Decoder = Literal["pmf", "direct", "autoregressive"]
+Normalization = Literal["none", "last", "mean", "revin"]
+Loss = Literal["mse", "mae", "huber", "quantile"]
+Baseline = Literal["naive", "seasonal_naive", "ets", "arima"]
+Split = float | int | str
+
+LSTM_OPTIONS = (
+    "bias", "proj_size", "peephole", "coupled_gates", "layer_norm", "zoneout",
+    "recurrent_dropout", "weight_drop", "forget_bias", "init", "chrono_max_len",
+    "recurrent_init", "backend",
+)
+
+
+def _choice(name: str, value: object, literal: Any) -> None:
+    if value not in get_args(literal):
+        raise ValueError(f"{name} must be one of {list(get_args(literal))}, got {value!r}")
+
+
+def _positive_int(name: str, value: object, *, allow_none: bool = False,
+                  minimum: int = 1) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _str_tuple(name: str, value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a column name or a list of names, got {value!r}")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which columns are what, how gaps are handled and where the splits are.
+
+    Attributes:
+        target: target column(s); forecast jointly (or channel by channel, see ModelConfig).
+        path: CSV file the command line reads when no ``--data`` is given.
+        time_col: the timestamp column; ``None`` uses the row order (no calendar checks).
+        series_col: id column of a long table holding many series; ``None`` for one series.
+        past_covariates: columns known only up to the forecast origin (observed drivers).
+        future_covariates: columns known over the horizon too (calendar, planned prices);
+            :meth:`Forecaster.predict` needs their values for the next ``horizon`` steps.
+        static_covariates: numeric columns constant within a series (store size, region code).
+        freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series.
+        fill: what to do with missing target/covariate values and missing timestamps:
+            ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
+            value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
+            Missing timestamps are inserted (as missing values) before filling.
+        val, test: size of the validation and test parts at the end of each series: a
+            fraction in (0, 1), a number of rows, or a date string (the part starts at that
+            date). ``test=0`` keeps no test part.
+    """
+
+    target: tuple[str, ...] = ()
+    path: str | None = None
+    time_col: str | None = None
+    series_col: str | None = None
+    past_covariates: tuple[str, ...] = ()
+    future_covariates: tuple[str, ...] = ()
+    static_covariates: tuple[str, ...] = ()
+    freq: str | None = None
+    fill: Fill = "none"
+    val: Split = 0.1
+    test: Split = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("target", "past_covariates", "future_covariates", "static_covariates"):
+            object.__setattr__(self, name, _str_tuple(name, getattr(self, name)))
+        if not self.target:
+            raise ValueError("data.target must name at least one column, got none")
+        _choice("data.fill", self.fill, Fill)
+        seen: dict[str, str] = {}
+        for role in ("target", "past_covariates", "future_covariates", "static_covariates"):
+            for col in getattr(self, role):
+                if col in seen:
+                    raise ValueError(f"column {col!r} is both in data.{seen[col]} and "
+                                     f"data.{role}")
+                seen[col] = role
+        for name in ("val", "test"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError(f"data.{name} must be a fraction, a row count or a date, got "
+                                f"{value!r}")
+            if isinstance(value, float) and not 0.0 <= value < 1.0:
+                raise ValueError(f"data.{name} as a fraction must be in [0, 1), got {value}")
+            if isinstance(value, int) and value < 0:
+                raise ValueError(f"data.{name} as a row count must be >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: an LSTM encoder over the lookback window and a decoder for the horizon.
+
+    Attributes:
+        lookback: past steps the model sees.
+        horizon: future steps it forecasts.
+        segment_len: steps embedded together into one LSTM input (SegRNN); 1 for a
+            step-by-step encoder. ``lookback`` must be a multiple of it.
+        hidden_size: LSTM width (also the segment embedding width).
+        num_layers: stacked LSTM layers.
+        dropout: dropout between LSTM layers and before the output layer.
+        decoder: ``"pmf"`` (parallel multi-step: one LSTM step per output segment from the
+            encoder state, conditioned on a position and a channel embedding; SegRNN's PMF),
+            ``"direct"`` (linear head from the last state to the whole horizon) or
+            ``"autoregressive"`` (an LSTM decoder that feeds back each forecast segment).
+        channel_independent: model each target channel as its own univariate series with a
+            shared network (best for many correlated channels); ``False`` models them jointly.
+        normalization: per-window instance normalisation: subtract the ``"last"`` value or
+            the ``"mean"`` of the window, or ``"revin"`` (subtract mean, divide by std); the
+            forecast is shifted back. ``"none"`` relies on the global scaler only.
+        loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (pinball, gives intervals).
+        quantiles: quantile levels for the quantile loss (the median is the point forecast).
+        lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
+            ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
+            ``backend`` ...), so any variant of the core LSTM can be the encoder.
+    """
+
+    lookback: int = 96
+    horizon: int = 24
+    segment_len: int = 1
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.1
+    decoder: Decoder = "pmf"
+    channel_independent: bool = True
+    normalization: Normalization = "last"
+    loss: Loss = "mse"
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    lstm: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers"):
+            _positive_int(f"model.{name}", getattr(self, name))
+        if self.lookback % self.segment_len:
+            raise ValueError(f"model.lookback ({self.lookback}) must be a multiple of "
+                             f"model.segment_len ({self.segment_len})")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) \
+                or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
+        _choice("model.decoder", self.decoder, Decoder)
+        _choice("model.normalization", self.normalization, Normalization)
+        _choice("model.loss", self.loss, Loss)
+        quantiles = tuple(float(q) for q in self.quantiles)
+        object.__setattr__(self, "quantiles", quantiles)
+        if self.loss == "quantile":
+            if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
+                raise ValueError(f"model.quantiles must be levels in (0, 1), got {quantiles}")
+            if list(quantiles) != sorted(set(quantiles)):
+                raise ValueError(f"model.quantiles must be increasing and distinct, got "
+                                 f"{quantiles}")
+        if not isinstance(self.lstm, dict):
+            raise TypeError(f"model.lstm must be a mapping of LSTM options, got "
+                            f"{type(self.lstm).__name__}")
+        unknown = sorted(set(self.lstm) - set(LSTM_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown model.lstm option(s) {unknown}; valid options: "
+                             f"{sorted(LSTM_OPTIONS)}")
+
+    @property
+    def n_outputs(self) -> int:
+        """Values per forecast step: the number of quantiles, or 1 for a point loss."""
+        return len(self.quantiles) if self.loss == "quantile" else 1
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How forecasts are scored.
+
+    Attributes:
+        baselines: baselines reported beside the model.
+        season_length: seasonal period for seasonal naive, ETS, MASE; ``None`` infers it
+            from the frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4) or
+            uses 1.
+        arima_order: (p, d, q) of the ARIMA baseline.
+        stride: steps between forecast origins in evaluation and backtests.
+        max_origins: at most this many origins per series for the statistical baselines
+            (ETS/ARIMA are filtered, not refitted, at each origin).
+    """
+
+    baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")
+    season_length: int | None = None
+    arima_order: tuple[int, int, int] = (1, 1, 1)
+    stride: int = 1
+    max_origins: int = 200
+
+    def __post_init__(self) -> None:
+        baselines = _str_tuple("evaluation.baselines", self.baselines)
+        for b in baselines:
+            _choice("evaluation.baselines entry", b, Baseline)
+        object.__setattr__(self, "baselines", baselines)
+        _positive_int("evaluation.season_length", self.season_length, allow_none=True)
+        order = tuple(self.arima_order)
+        if len(order) != 3 or not all(isinstance(v, int) and v >= 0 for v in order):
+            raise ValueError(f"evaluation.arima_order must be three ints >= 0, got "
+                             f"{self.arima_order!r}")
+        object.__setattr__(self, "arima_order", order)
+        _positive_int("evaluation.stride", self.stride)
+        _positive_int("evaluation.max_origins", self.max_origins)
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Everything a forecasting run needs; ``batch_size`` is the training batch size."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name, kind in (("data", DataConfig), ("model", ModelConfig),
+                           ("training", TrainConfig), ("evaluation", EvalConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got "
+                                f"{type(getattr(self, name)).__name__}")
+        _positive_int("batch_size", self.batch_size)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ForecastConfig:
+        """Build from nested plain values (a parsed YAML file)."""
+        if not isinstance(values, dict):
+            raise TypeError(f"config must be a mapping, got {type(values).__name__}")
+        top = {"data", "model", "training", "evaluation", "batch_size"}
+        _no_unknown("config", values, top)
+        sections: dict[str, Any] = {}
+        for name, kind in (("data", DataConfig), ("model", ModelConfig),
+                           ("evaluation", EvalConfig)):
+            section = values.get(name) or {}
+            if not isinstance(section, dict):
+                raise TypeError(f"config section {name!r} must be a mapping, got "
+                                f"{type(section).__name__}")
+            _no_unknown(name, section, {f.name for f in dataclasses.fields(kind)})
+            sections[name] = kind(**section)
+        training = values.get("training") or {}
+        sections["training"] = TrainConfig.from_dict(dict(training))
+        return cls(batch_size=values.get("batch_size", 64), **sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain values (lists for tuples), the inverse of :meth:`from_dict`."""
+        def plain(obj: Any) -> Any:
+            if isinstance(obj, tuple | list):
+                return [plain(v) for v in obj]
+            if isinstance(obj, dict):
+                return {k: plain(v) for k, v in obj.items()}
+            if isinstance(obj, Path):
+                return str(obj)
+            return obj
+        return {
+            "data": plain(dataclasses.asdict(self.data)),
+            "model": plain(dataclasses.asdict(self.model)),
+            "training": plain(self.training.to_dict()),
+            "evaluation": plain(dataclasses.asdict(self.evaluation)),
+            "batch_size": self.batch_size,
+        }
+
+    def with_overrides(self, overrides: dict[str, Any]) -> ForecastConfig:
+        """A copy with dotted keys replaced: ``{"model.horizon": 48, "training.lr": 1e-3}``."""
+        values = self.to_dict()
+        for dotted, value in overrides.items():
+            parts = dotted.split(".")
+            target = values
+            for part in parts[:-1]:
+                if part not in target or not isinstance(target[part], dict):
+                    raise ValueError(f"unknown config section {part!r} in {dotted!r}; valid "
+                                     f"sections: ['data', 'evaluation', 'model', 'training']")
+                target = target[part]
+            # free-form option mappings (model.lstm) are validated by their section
+            if parts[-1] not in target and parts[-2:-1] != ["lstm"]:
+                raise ValueError(f"unknown config key {dotted!r}; valid keys: "
+                                 f"{sorted(target)}")
+            target[parts[-1]] = value
+        return ForecastConfig.from_dict(values)
+
+
+def _no_unknown(section: str, values: dict[str, Any], valid: set[str]) -> None:
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in config section {section!r}; valid "
+                         f"keys: {sorted(valid)}")
+
+
+def load_config(path: str | Path) -> ForecastConfig:
+    """Read a YAML config file (sections ``data``, ``model``, ``training``, ``evaluation``)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    values = yaml.safe_load(path.read_text()) or {}
+    return ForecastConfig.from_dict(values)

@@ -1,0 +1,282 @@
+"""Scoring: the model and the baselines on the same windows; rolling-origin backtests.
+
+``evaluate`` scores every window whose horizon lies in the test part. ``backtest`` moves the
+forecast origin through a range of the data every ``stride`` steps; it reuses the trained model
+(one batched pass over all origins) or, with ``refit=True``, trains a new model at the start of
+each fold on the data before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from lstmkit.forecasting import baselines as bl
+from lstmkit.forecasting.data import Series, read_frame, season_from_freq
+from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
+from lstmkit.forecasting.windows import WindowSet, window_origins
+
+if TYPE_CHECKING:
+    from lstmkit.forecasting.forecaster import Forecaster, Prepared
+
+MODEL_NAME = "lstmkit"
+
+
+@dataclass
+class EvalReport:
+    """Forecasts and scores over a set of windows.
+
+    Attributes:
+        table: one row per method (the model first), columns ``mse``, ``mae``, ``rmse``,
+            ``mape``, ``smape``, ``mase`` (+ ``quantile_loss``, ``coverage`` for quantile
+            models), in the targets' original units, averaged over windows, steps, channels.
+        per_origin: one row per (method, series, origin) with ``mse`` and ``mae``.
+        actual: (W, Hz, C) actual values.
+        forecasts: method -> (W, Hz, C) point forecasts.
+        quantiles: (W, Hz, C, Q) model quantiles (``None`` for point losses).
+        windows: per window: ``series`` (id), ``origin`` (row) and ``origin_time``.
+        notes: baselines that could not run and why.
+    """
+
+    table: pd.DataFrame
+    per_origin: pd.DataFrame
+    actual: np.ndarray
+    forecasts: dict[str, np.ndarray]
+    quantiles: np.ndarray | None
+    quantile_levels: tuple[float, ...]
+    windows: pd.DataFrame
+    target_names: tuple[str, ...]
+    lookback: int
+    series: list[Series] = field(repr=False, default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scores as plain values (for JSON)."""
+        return {"metrics": self.table.reset_index().to_dict(orient="records"),
+                "n_windows": len(self.windows), "notes": self.notes}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table (CSV) and scores (JSON) into folder ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.table.to_csv(path / "metrics.csv")
+        self.per_origin.to_csv(path / "per_origin.csv", index=False)
+        (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def plot(self, path: str | Path, window: int = -1, max_channels: int = 4) -> Path:
+        """PNG of one window: history, actuals, forecast, interval and naive baseline."""
+        from lstmkit.forecasting.plots import plot_window
+
+        return plot_window(self, Path(path), window=window, max_channels=max_channels)
+
+
+def _season(forecaster: Forecaster) -> int:
+    season = forecaster.config.evaluation.season_length
+    return season if season is not None else season_from_freq(forecaster.freq)
+
+
+def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
+          baselines: tuple[str, ...] | None = None,
+          predictions: np.ndarray | None = None) -> EvalReport:
+    """Score the model (or given ``predictions``) and ``baselines`` at ``origins``."""
+    cfg = forecaster.config
+    m, ev = cfg.model, cfg.evaluation
+    baselines = ev.baselines if baselines is None else tuple(baselines)
+    if sum(len(o) for o in origins) == 0:
+        raise ValueError(f"no forecast windows to score: every window needs lookback "
+                         f"({m.lookback}) rows before its origin and horizon ({m.horizon}) "
+                         "rows after it inside the scored part; enlarge data.test or "
+                         "reduce model.horizon")
+    assert forecaster.scalers is not None
+    if predictions is None:
+        windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
+        predictions = forecaster.predict_windows(windows)
+    quantiles = predictions if m.loss == "quantile" else None
+    point = predictions if quantiles is None else predictions[..., _median_index(m.quantiles)]
+    steps = np.arange(m.horizon)
+    actual = np.concatenate([s.target[o[:, None] + steps] for s, o in
+                             zip(prepared.series, origins, strict=True)])  # (W, Hz, C)
+    season = _season(forecaster)
+    scale = np.concatenate([
+        np.repeat(naive_scale(s.target[:n_train], season)[None], len(o), axis=0)
+        for s, (n_train, _, _), o in zip(prepared.series, prepared.sizes, origins, strict=True)
+    ])  # (W, C)
+    forecasts = {MODEL_NAME: point}
+    notes: list[str] = []
+    for name in baselines:
+        try:
+            forecasts[name] = _baseline(name, prepared, origins, m.horizon, season,
+                                        ev.arima_order)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            notes.append(f"{name}: not scored ({err})")
+    rows = {}
+    for name, fc in forecasts.items():
+        rows[name] = point_metrics(actual, fc, scale)
+    if quantiles is not None:
+        rows[MODEL_NAME]["quantile_loss"] = quantile_loss(actual, quantiles, m.quantiles)
+        rows[MODEL_NAME]["coverage"] = coverage(actual, quantiles[..., 0], quantiles[..., -1])
+        notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
+                     f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    windows_frame = pd.DataFrame({
+        "series": np.concatenate([[s.id] * len(o) for s, o in
+                                  zip(prepared.series, origins, strict=True)]),
+        "origin": np.concatenate(origins),
+        "origin_time": np.concatenate([np.asarray(s.time[o]) for s, o in
+                                       zip(prepared.series, origins, strict=True)]),
+    })
+    per_origin = pd.concat([
+        windows_frame.assign(method=name, mse=((fc - actual) ** 2).mean((1, 2)),
+                             mae=np.abs(fc - actual).mean((1, 2)))
+        for name, fc in forecasts.items()
+    ], ignore_index=True)
+    return EvalReport(table=table, per_origin=per_origin, actual=actual, forecasts=forecasts,
+                      quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
+                      target_names=cfg.data.target, lookback=m.lookback,
+                      series=prepared.series, notes=notes)
+
+
+def _median_index(levels: tuple[float, ...]) -> int:
+    return min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
+
+
+def _baseline(name: str, prepared: Prepared, origins: list[np.ndarray], horizon: int,
+              season: int, order: tuple[int, int, int]) -> np.ndarray:
+    parts = []
+    for s, (n_train, _, _), o in zip(prepared.series, prepared.sizes, origins, strict=True):
+        if name == "naive":
+            parts.append(bl.naive(s.target, o, horizon))
+        elif name == "seasonal_naive":
+            parts.append(bl.seasonal_naive(s.target, o, horizon, season))
+        elif name in ("ets", "arima"):
+            per_channel = []
+            for c in range(s.target.shape[1]):
+                y = s.target[:, c]
+                if name == "ets":
+                    per_channel.append(bl.ets(y, n_train, o, horizon, season))
+                else:
+                    per_channel.append(bl.arima(y, n_train, o, horizon, order))
+            parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
+        else:
+            raise ValueError(f"unknown baseline {name!r}")
+    return np.concatenate(parts)
+
+
+def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
+             split: str = "test", stride: int | None = None,
+             baselines: tuple[str, ...] | None = None) -> EvalReport:
+    """Score every window (every ``stride`` steps) whose horizon lies in ``split``
+    (``"test"`` or ``"val"``) of ``data``, the table used in :meth:`Forecaster.fit`."""
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    prepared = forecaster.prepare(data)
+    stride = stride or forecaster.config.evaluation.stride
+    m = forecaster.config.model
+    origins = []
+    for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes, strict=True):
+        start = n_train if split == "val" else n_train + n_val
+        end = n_train + n_val if split == "val" else n_train + n_val + n_test
+        origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
+    if sum(len(o) for o in origins) == 0:
+        spec = getattr(forecaster.config.data, split)
+        raise ValueError(f"the {split} part has no window: it needs at least horizon "
+                         f"({m.horizon}) rows (data.{split}={spec!r})")
+    return score(forecaster, prepared, origins, baselines)
+
+
+def _start_row(series: Series, start: float | int | str | None, default: int) -> int:
+    if start is None:
+        return default
+    if isinstance(start, str):
+        if not isinstance(series.time, pd.DatetimeIndex):
+            raise ValueError(f"start={start!r} is a date, but the data has no time column")
+        return int(series.time.searchsorted(pd.Timestamp(start)))
+    if isinstance(start, float):
+        if not 0.0 < start < 1.0:
+            raise ValueError(f"start as a fraction must be in (0, 1), got {start}")
+        return int(len(series) * start)
+    return int(start)
+
+
+def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
+             start: float | int | str | None = None, stride: int | None = None,
+             refit: bool = False, folds: int = 3,
+             baselines: tuple[str, ...] | None = None) -> EvalReport:
+    """Rolling-origin backtest from ``start`` (a row, a fraction or a date; default: the start
+    of the test part) to the end of each series, one origin every ``stride`` steps (default
+    ``horizon``, non-overlapping).
+
+    ``refit=False`` scores all origins with the trained model in one batched pass.
+    ``refit=True`` splits the origins into ``folds`` consecutive folds and, for each, trains a
+    new model (same configuration) on the rows before the fold's first origin.
+    """
+    prepared = forecaster.prepare(data)
+    m = forecaster.config.model
+    stride = stride or m.horizon
+    origins = []
+    for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
+        first = _start_row(s, start, n_train + n_val)
+        origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s), stride))
+    if not refit:
+        return score(forecaster, prepared, origins, baselines)
+    if not isinstance(folds, int) or folds < 1:
+        raise ValueError(f"folds must be an int >= 1, got {folds!r}")
+    frame = read_frame(data)
+    per_series: list[list[np.ndarray]] = [[] for _ in origins]
+    for fold, (lo, hi) in enumerate(_fold_cuts(origins, folds)):
+        fold_origins = [o[(o >= lo[i]) & (o < hi[i])] for i, o in enumerate(origins)]
+        if sum(len(o) for o in fold_origins) == 0:
+            continue
+        refit_model = _refit(forecaster, frame, prepared, lo, fold)
+        assert refit_model.scalers is not None
+        windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
+                            fold_origins)
+        preds = refit_model.predict_windows(windows)  # series-major, origins ascending
+        offset = 0
+        for i, o in enumerate(fold_origins):
+            per_series[i].append(preds[offset: offset + len(o)])
+            offset += len(o)
+    # folds are consecutive in time, so per series the fold order is the origin order
+    predictions = np.concatenate([p for parts in per_series for p in parts])
+    return score(forecaster, prepared, origins, baselines, predictions=predictions)
+
+
+def _fold_cuts(origins: list[np.ndarray], folds: int) -> list[tuple[list[int], list[int]]]:
+    """Per fold, per series: [first origin, end) of the fold."""
+    edges = [np.array_split(o, folds) for o in origins]
+    cuts = []
+    for f in range(folds):
+        lo = [int(e[f][0]) if len(e[f]) else 0 for e in edges]
+        hi = [int(e[f][-1]) + 1 if len(e[f]) else 0 for e in edges]
+        cuts.append((lo, hi))
+    return cuts
+
+
+def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: list[int],
+           fold: int) -> Forecaster:
+    from lstmkit.forecasting.forecaster import Forecaster
+
+    cfg = forecaster.config
+    dc = cfg.data
+    parts = []
+    groups = [("0", frame)] if dc.series_col is None else [
+        (str(k), g) for k, g in frame.groupby(dc.series_col, sort=False)]
+    for (_sid, group), s, cut in zip(groups, prepared.series, lo, strict=True):
+        if dc.time_col is not None:
+            parts.append(group[pd.to_datetime(group[dc.time_col]) < s.time[cut]])
+        else:
+            parts.append(group.iloc[:cut])
+    truncated = pd.concat(parts)
+    new_cfg = dataclasses.replace(cfg, data=dataclasses.replace(dc, test=0))
+    if cfg.training.checkpoint_dir is not None:
+        new_cfg = dataclasses.replace(new_cfg, training=cfg.training.replace(
+            checkpoint_dir=Path(cfg.training.checkpoint_dir) / f"fold{fold}"))
+    return Forecaster(new_cfg).fit(truncated)

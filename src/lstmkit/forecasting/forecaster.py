@@ -1,0 +1,315 @@
+"""``Forecaster``: fit on a table, predict the next horizon, evaluate, backtest, save, load."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
+from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
+from lstmkit.forecasting.metrics import make_loss
+from lstmkit.forecasting.model import ForecastNet, point_forecast
+from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
+from lstmkit.training import FitResult, fit
+
+FORMAT_VERSION = 1
+PREDICT_BATCH = 1024
+
+
+def lstmkit_version() -> str:
+    try:
+        return metadata.version("lstmkit")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@dataclass
+class Prepared:
+    """Series of one table with their split sizes (train, val, test rows)."""
+
+    series: list[Series]
+    sizes: list[tuple[int, int, int]]
+
+
+class Forecaster:
+    """An LSTM forecaster configured by one :class:`ForecastConfig`.
+
+    Example::
+
+        config = ForecastConfig(
+            data=DataConfig(target=["OT"], time_col="date", val=0.1, test=0.2),
+            model=ModelConfig(lookback=336, horizon=96, segment_len=24, hidden_size=256),
+            training=TrainConfig(max_epochs=10, early_stopping_patience=3))
+        forecaster = Forecaster(config).fit(df)
+        forecaster.predict(df)           # next `horizon` steps after the end of df
+        forecaster.evaluate(df).table    # test metrics beside the baselines
+        forecaster.save("model_dir"); Forecaster.load("model_dir")
+    """
+
+    def __init__(self, config: ForecastConfig) -> None:
+        if not isinstance(config, ForecastConfig):
+            raise TypeError(f"config must be a ForecastConfig, got {type(config).__name__}")
+        self.config = config
+        self.net: ForecastNet | None = None
+        self.scalers: Scalers | None = None
+        self.freq: str | None = None
+        self.fit_result: FitResult | None = None
+
+    # -- data ------------------------------------------------------------------------------
+    def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
+        """Parse and check a table; compute split sizes; check the window fits."""
+        frame = read_frame(data)
+        series, freq = to_series(frame, self.config.data, freq=self.freq)
+        if self.freq is None:
+            self.freq = freq
+        sizes = [split_sizes(s, self.config.data) for s in series]
+        return Prepared(series, sizes)
+
+    def _check_lengths(self, prepared: Prepared) -> None:
+        m = self.config.model
+        need = m.lookback + m.horizon
+        for s, (n_train, n_val, _n_test) in zip(prepared.series, prepared.sizes, strict=True):
+            if len(s) < need:
+                raise ValueError(
+                    f"series {s.id!r} has {len(s)} rows, but lookback ({m.lookback}) + horizon "
+                    f"({m.horizon}) = {need} rows are needed for one window; reduce "
+                    "model.lookback or model.horizon")
+            if n_train < need:
+                raise ValueError(
+                    f"the training part of series {s.id!r} has {n_train} rows, fewer than "
+                    f"lookback ({m.lookback}) + horizon ({m.horizon}) = {need}: no training "
+                    "window; reduce model.lookback, model.horizon, data.val or data.test")
+            if 0 < n_val < m.horizon:
+                raise ValueError(
+                    f"the validation part of series {s.id!r} has {n_val} rows, fewer than "
+                    f"horizon ({m.horizon}): no validation window; enlarge data.val or set "
+                    "it to 0")
+
+    def windows(self, prepared: Prepared, split: str, stride: int = 1) -> WindowSet:
+        """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``)."""
+        if self.scalers is None:
+            raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
+        m = self.config.model
+        origins = []
+        for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes, strict=True):
+            start, end = {"train": (0, n_train), "val": (n_train, n_train + n_val),
+                          "test": (n_train + n_val, n_train + n_val + n_test),
+                          "all": (0, len(s))}[split]
+            origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
+        return WindowSet(prepared.series, self.scalers, m.lookback, m.horizon, origins)
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, data: pd.DataFrame | str | Path, *, resume: bool | str | Path = False
+            ) -> Forecaster:
+        """Train on the train part of ``data``; validate (early stopping) on its val part."""
+        prepared = self.prepare(data)
+        self._check_lengths(prepared)
+        self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
+        train = self.windows(prepared, "train")
+        val = self.windows(prepared, "val")
+        first = prepared.series[0]
+        self.net = ForecastNet(self.config.model, n_targets=first.target.shape[1],
+                               n_past=first.past.shape[1] + first.future.shape[1],
+                               n_future=first.future.shape[1], n_static=first.static.shape[0])
+        cfg = self.config
+        loss = make_loss(cfg.model)
+
+        def point_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            return ((point_forecast(output, cfg.model) - target) ** 2).mean()
+
+        self.fit_result = fit(
+            self.net, loss, loader(train, cfg.batch_size, shuffle=True),
+            loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
+            cfg.training, metrics={"mse": point_mse}, resume=resume)
+        self.net.eval()
+        return self
+
+    # -- inference -------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_windows(self, windows: WindowSet) -> np.ndarray:
+        """Model output for every window, in the targets' original units:
+        (W, Hz, C) or (W, Hz, C, Q) for the quantile loss."""
+        net = self._net()
+        outs = []
+        for start in range(0, len(windows), PREDICT_BATCH):
+            inputs, _ = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
+                                                               len(windows))))
+            outs.append(net(**inputs).double().numpy())
+        if not outs:
+            return np.zeros((0, self.config.model.horizon, windows.y.shape[1]))
+        out = np.concatenate(outs)
+        assert self.scalers is not None
+        return self.scalers.target.inverse(out, axis=2)
+
+    def predict(self, data: pd.DataFrame | str | Path,
+                future: pd.DataFrame | str | Path | None = None) -> pd.DataFrame:
+        """Forecast the ``horizon`` steps after the end of each series in ``data``.
+
+        ``future`` holds the known-in-future covariates for those steps (same time and series
+        columns); it is required when ``data.future_covariates`` is set. Returns one row per
+        (series, step, target): ``time``, ``target``, ``forecast`` and, for the quantile
+        loss, one ``q<level>`` column per quantile.
+        """
+        self._net()
+        cfg = self.config
+        m, dc = cfg.model, cfg.data
+        frame = read_frame(data)
+        series, _ = to_series(frame, dc, freq=self.freq)
+        for s in series:
+            if len(s) < m.lookback:
+                raise ValueError(f"series {s.id!r} has {len(s)} rows, fewer than lookback "
+                                 f"({m.lookback}) needed to forecast")
+        future_values, times = self._future_inputs(series, future)
+        for s, fut in zip(series, future_values, strict=True):
+            # append the horizon's known-future covariates; targets there are unknown (0)
+            s.future = np.concatenate([s.future, fut])
+            s.target = np.concatenate([s.target, np.zeros((m.horizon, s.target.shape[1]))])
+            s.past = np.concatenate([s.past, np.zeros((m.horizon, s.past.shape[1]))])
+            s.time = pd.RangeIndex(len(s.future))
+        assert self.scalers is not None
+        origins = [np.array([len(s.future) - m.horizon]) for s in series]
+        windows = WindowSet(series, self.scalers, m.lookback, m.horizon, origins)
+        out = self.predict_windows(windows)
+        return self._forecast_frame(series, times, out)
+
+    def _future_inputs(self, series: list[Series], future: Any
+                       ) -> tuple[list[np.ndarray], list[pd.Index]]:
+        m, dc = self.config.model, self.config.data
+        times = [self._future_times(s) for s in series]
+        if not dc.future_covariates:
+            return [np.zeros((m.horizon, 0)) for _ in series], times
+        if future is None:
+            raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
+                             f"{m.horizon} steps after the data: pass future=<table>")
+        frame = read_frame(future)
+        fut_cfg = DataConfig(target=dc.target, time_col=dc.time_col, series_col=dc.series_col,
+                             future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
+                             val=0, test=0)
+        fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq)
+        by_id = {s.id: s for s in fut_series}
+        values = []
+        for s, t in zip(series, times, strict=True):
+            f = by_id.get(s.id)
+            if f is None:
+                raise ValueError(f"future covariates missing for series {s.id!r}")
+            if isinstance(t, pd.DatetimeIndex):
+                idx = pd.Index(f.time).get_indexer(t)
+                covered = int((idx >= 0).sum())
+            else:
+                idx = np.arange(m.horizon) if len(f) >= m.horizon else np.full(m.horizon, -1)
+                covered = min(len(f), m.horizon)
+            if covered < m.horizon:
+                raise ValueError(
+                    f"future covariates cover {covered} of the {m.horizon} steps after the end "
+                    f"of series {s.id!r} ({t[0]} .. {t[-1]}); provide all of them")
+            values.append(f.future[idx])
+        return values, times
+
+    def _future_times(self, s: Series) -> pd.Index:
+        h = self.config.model.horizon
+        if isinstance(s.time, pd.DatetimeIndex) and self.freq:
+            return pd.date_range(s.time[-1], periods=h + 1, freq=self.freq)[1:]
+        return pd.RangeIndex(len(s), len(s) + h)
+
+    def _forecast_frame(self, series: list[Series], times: list[pd.Index],
+                        out: np.ndarray) -> pd.DataFrame:
+        cfg = self.config
+        m, dc = cfg.model, cfg.data
+        rows = []
+        point = out if m.loss != "quantile" else out[..., _median(m)]
+        for i, (s, t) in enumerate(zip(series, times, strict=True)):
+            for c, name in enumerate(dc.target):
+                part: dict[str, Any] = {}
+                if dc.series_col is not None:
+                    part[dc.series_col] = s.id
+                part[dc.time_col or "time"] = t
+                part["target"] = name
+                part["forecast"] = point[i, :, c]
+                if m.loss == "quantile":
+                    for k, q in enumerate(m.quantiles):
+                        part[f"q{q:g}"] = out[i, :, c, k]
+                rows.append(pd.DataFrame(part))
+        return pd.concat(rows, ignore_index=True)
+
+    def _net(self) -> ForecastNet:
+        if self.net is None or self.scalers is None:
+            raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
+        self.net.eval()
+        return self.net
+
+    # -- evaluation (see evaluation.py) --------------------------------------------------------
+    def evaluate(self, data: pd.DataFrame | str | Path, **kwargs: Any) -> Any:
+        """Metrics on every test window, beside the baselines; see
+        :func:`lstmkit.forecasting.evaluation.evaluate`."""
+        from lstmkit.forecasting.evaluation import evaluate
+
+        return evaluate(self, data, **kwargs)
+
+    def backtest(self, data: pd.DataFrame | str | Path, **kwargs: Any) -> Any:
+        """Rolling-origin backtest; see :func:`lstmkit.forecasting.evaluation.backtest`."""
+        from lstmkit.forecasting.evaluation import backtest
+
+        return backtest(self, data, **kwargs)
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``model.pt``, ``config.yaml``, ``scalers.json`` and ``meta.json``."""
+        import yaml
+
+        net = self._net()
+        assert self.scalers is not None
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(net.state_dict(), path / "model.pt")
+        (path / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
+                                                         sort_keys=False))
+        (path / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
+        meta = {"format_version": FORMAT_VERSION, "lstmkit_version": lstmkit_version(),
+                "torch_version": torch.__version__, "freq": self.freq,
+                "dims": {"n_targets": net.n_targets,
+                         "n_past": net.embed[0].in_features // net.cfg.segment_len
+                         - net.ch_in, "n_future": net.n_future, "n_static": net.n_static}}
+        (path / "meta.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Load a directory written by :meth:`save`; checks the format version."""
+        from lstmkit.forecasting.config import ForecastConfig
+
+        path = Path(path)
+        for name in ("model.pt", "config.yaml", "scalers.json", "meta.json"):
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
+                                        "lstmkit forecaster directory")
+        meta = json.loads((path / "meta.json").read_text())
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"saved model {str(path)!r} has format_version {version!r} (written by "
+                f"lstmkit {meta.get('lstmkit_version')}), but this lstmkit "
+                f"({lstmkit_version()}) reads format_version {FORMAT_VERSION}; retrain it or "
+                "load it with the lstmkit version that wrote it")
+        import yaml
+
+        config = ForecastConfig.from_dict(yaml.safe_load((path / "config.yaml").read_text()))
+        forecaster = cls(config)
+        forecaster.freq = meta.get("freq")
+        forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))
+        dims = meta["dims"]
+        forecaster.net = ForecastNet(config.model, **dims)
+        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        forecaster.net.load_state_dict(state)
+        forecaster.net.eval()
+        return forecaster
+
+
+def _median(cfg: ModelConfig) -> int:
+    return min(range(len(cfg.quantiles)), key=lambda i: abs(cfg.quantiles[i] - 0.5))

@@ -1,0 +1,205 @@
+"""The forecasting network: segment embedding, an lstmkit LSTM encoder, and a decoder.
+
+Shapes: B windows, L lookback steps, Hz horizon steps, C target channels, Cx past-side
+covariates (past-only and the history of known-future ones), Cf known-future covariates,
+S static covariates, Q outputs per step (quantiles, or 1), N = B*C sequences in
+channel-independent mode (N = B otherwise), W = lookback / segment_len encoder steps,
+M = ceil(horizon / segment_len) decoder segments, d the LSTM width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lstmkit.forecasting.config import ModelConfig
+from lstmkit.nn import LSTM
+
+EPS = 1e-5
+
+
+class ForecastNet(nn.Module):
+    """LSTM forecaster for windows of ``WindowSet``.
+
+    ``forward(y_past, x_past, x_future, static)`` returns the forecast in the scaled units of
+    the targets: (B, Hz, C) for a point loss, (B, Hz, C, Q) for the quantile loss.
+
+    Encoder: per-window normalisation (``normalization``), then the lookback is cut into W
+    segments of ``segment_len`` steps, each embedded linearly (with its covariates) into d
+    features, plus a static-covariate embedding; an :class:`lstmkit.nn.LSTM` (any variant,
+    from ``cfg.lstm``) runs over the W segments.
+
+    Decoders:
+    - ``pmf``: for each output segment m, one step of the same LSTM from the encoder's final
+      state with input [position embedding m ; channel embedding c] (+ embedded future
+      covariates of segment m), all M segments in parallel; a linear layer maps each step to
+      ``segment_len * Q`` values.
+    - ``direct``: a linear layer from the final hidden state (and the flattened future
+      covariates) to all Hz * Q values.
+    - ``autoregressive``: a second LSTM started from the encoder state produces one segment per
+      step, fed the previous forecast segment (the median for quantile losses).
+    """
+
+    def __init__(self, cfg: ModelConfig, n_targets: int, n_past: int, n_future: int,
+                 n_static: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.n_targets = n_targets
+        self.n_future = n_future
+        self.n_static = n_static
+        seg, d = cfg.segment_len, cfg.hidden_size
+        self.ci = cfg.channel_independent
+        self.ch_in = 1 if self.ci else n_targets  # target values per step seen by one sequence
+        self.n_segments_out = math.ceil(cfg.horizon / seg)
+        self.q = cfg.n_outputs
+        out_per_step = self.ch_in * self.q
+        lstm_kwargs = dict(cfg.lstm)
+        proj = int(lstm_kwargs.get("proj_size", 0) or 0)
+        d_out = proj if proj else d
+
+        self.embed = nn.Sequential(nn.Linear(seg * (self.ch_in + n_past), d), nn.ReLU())
+        self.static_embed = nn.Linear(n_static, d) if n_static else None
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.encoder = LSTM(d, d, cfg.num_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, **lstm_kwargs)
+        if cfg.decoder == "pmf":
+            n_channels = n_targets if self.ci else 1
+            self.pos_embed = nn.Parameter(torch.randn(self.n_segments_out, d // 2))
+            self.channel_embed = nn.Parameter(torch.randn(n_channels, d - d // 2))
+            self.future_embed = nn.Linear(seg * n_future, d) if n_future else None
+            self.head = nn.Linear(d_out, seg * out_per_step)
+        elif cfg.decoder == "direct":
+            self.head = nn.Linear(d_out + cfg.horizon * n_future, cfg.horizon * out_per_step)
+        else:
+            self.dec_embed = nn.Sequential(
+                nn.Linear(seg * (self.ch_in + n_future), d), nn.ReLU())
+            self.decoder = LSTM(d, d, cfg.num_layers, batch_first=True,
+                                dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                                **lstm_kwargs)
+            self.head = nn.Linear(d_out, seg * out_per_step)
+        self.median_index = (min(range(self.q), key=lambda i: abs(cfg.quantiles[i] - 0.5))
+                             if cfg.loss == "quantile" else 0)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _normalize(self, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """y (B, L, C) -> (normalised y, shift (B, 1, C), scale (B, 1, C))."""
+        mode = self.cfg.normalization
+        ones = torch.ones_like(y[:, :1])
+        if mode == "last":
+            shift = y[:, -1:].detach()
+            return y - shift, shift, ones
+        if mode == "mean":
+            shift = y.mean(1, keepdim=True).detach()
+            return y - shift, shift, ones
+        if mode == "revin":
+            shift = y.mean(1, keepdim=True).detach()
+            scale = (y.var(1, keepdim=True, unbiased=False) + EPS).sqrt().detach()
+            return (y - shift) / scale, shift, scale
+        return y, torch.zeros_like(ones), ones
+
+    def _per_sequence(self, t: Tensor, B: int) -> Tensor:
+        """Repeat a per-window tensor (B, ...) for each channel sequence: (N, ...)."""
+        return t.repeat_interleave(self.n_targets, dim=0) if self.ci else t
+
+    def _future_segments(self, x_future: Tensor) -> Tensor:
+        """(B, Hz, Cf) -> (B, M, seg * Cf), zero-padded past the horizon."""
+        B, Hz, Cf = x_future.shape
+        seg = self.cfg.segment_len
+        pad = self.n_segments_out * seg - Hz
+        if pad:
+            x_future = torch.cat([x_future, x_future.new_zeros(B, pad, Cf)], dim=1)
+        return x_future.reshape(B, self.n_segments_out, seg * Cf)
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, y_past: Tensor, x_past: Tensor, x_future: Tensor,
+                static: Tensor) -> Tensor:
+        B, L, C = y_past.shape
+        if self.n_targets != C:
+            raise ValueError(f"y_past must have {self.n_targets} channels, got {C}")
+        cfg = self.cfg
+        seg, Hz = cfg.segment_len, cfg.horizon
+        y, shift, scale = self._normalize(y_past)
+        if self.ci:
+            y = y.permute(0, 2, 1).reshape(B * C, L, 1)  # (N, L, 1)
+        x = torch.cat([y, self._per_sequence(x_past, B)], dim=-1)  # (N, L, ch_in + Cx)
+        N = x.shape[0]
+        W = L // seg
+        segments = x.reshape(N, W, seg * x.shape[-1])  # (N, W, seg * (ch_in + Cx))
+        emb = self.embed(segments)  # (N, W, d)
+        static_emb = None
+        if self.static_embed is not None:
+            static_emb = self._per_sequence(self.static_embed(static), B)[:, None]  # (N, 1, d)
+            emb = emb + static_emb
+        _, (h, c) = self.encoder(emb)  # (layers, N, d_out), (layers, N, d)
+
+        if cfg.decoder == "pmf":
+            out = self._decode_pmf(h, c, x_future, static_emb, B, N)
+        elif cfg.decoder == "direct":
+            feats = h[-1]  # (N, d_out)
+            if self.n_future:
+                feats = torch.cat([feats, self._per_sequence(x_future.flatten(1), B)], dim=-1)
+            out = self.head(self.dropout(feats)).reshape(N, Hz, self.ch_in * self.q)
+        else:
+            out = self._decode_autoregressive(h, c, y, x_future, B, N)
+        # (N, Hz, ch_in * Q) -> (B, Hz, C, Q)
+        if self.ci:
+            out = out.reshape(B, C, Hz, self.q).permute(0, 2, 1, 3)
+        else:
+            out = out.reshape(B, Hz, C, self.q)
+        out = out * scale[..., None] + shift[..., None]
+        return out if cfg.loss == "quantile" else out[..., 0]
+
+    def _decode_pmf(self, h: Tensor, c: Tensor, x_future: Tensor, static_emb: Tensor | None,
+                    B: int, N: int) -> Tensor:
+        M, seg = self.n_segments_out, self.cfg.segment_len
+        # (N, d - d/2); in channel-independent mode N runs over channels within each window
+        channel = (self.channel_embed.repeat(B, 1) if self.ci
+                   else self.channel_embed.expand(N, -1))
+        dec_in = torch.cat([
+            self.pos_embed[None].expand(N, -1, -1),  # (N, M, d/2)
+            channel[:, None].expand(-1, M, -1),  # (N, M, d - d/2)
+        ], dim=-1)  # (N, M, d)
+        if self.future_embed is not None:
+            dec_in = dec_in + self._per_sequence(
+                self.future_embed(self._future_segments(x_future)), B)
+        if static_emb is not None:
+            dec_in = dec_in + static_emb
+        dec_in = dec_in.reshape(N * M, 1, -1)  # (N*M, 1, d)
+        hx = (h.repeat_interleave(M, dim=1), c.repeat_interleave(M, dim=1))  # (layers, N*M, .)
+        step, _ = self.decoder_lstm(dec_in, hx)  # (N*M, 1, d_out)
+        out = self.head(self.dropout(step[:, 0]))  # (N*M, seg * ch_in * Q)
+        out = out.reshape(N, M * seg, -1)  # (N, M*seg, ch_in * Q)
+        return out[:, : self.cfg.horizon]
+
+    @property
+    def decoder_lstm(self) -> LSTM:
+        """The LSTM that decodes: the encoder itself for ``pmf`` (as in SegRNN)."""
+        return self.encoder if self.cfg.decoder == "pmf" else self.decoder
+
+    def _decode_autoregressive(self, h: Tensor, c: Tensor, y: Tensor, x_future: Tensor,
+                               B: int, N: int) -> Tensor:
+        seg, M = self.cfg.segment_len, self.n_segments_out
+        prev = y[:, -seg:].reshape(N, seg * self.ch_in)  # last observed segment (normalised)
+        future = self._per_sequence(self._future_segments(x_future), B) if self.n_future \
+            else None  # (N, M, seg * Cf)
+        state = (h, c)
+        outs = []
+        for m in range(M):
+            inp = prev if future is None else torch.cat([prev, future[:, m]], dim=-1)
+            step, state = self.decoder(self.dec_embed(inp)[:, None], state)
+            seg_out = self.head(self.dropout(step[:, 0]))  # (N, seg * ch_in * Q)
+            outs.append(seg_out)
+            point = seg_out.reshape(N, seg, self.ch_in, self.q)[..., self.median_index]
+            prev = point.reshape(N, seg * self.ch_in)
+        out = torch.stack(outs, dim=1).reshape(N, M * seg, self.ch_in * self.q)
+        return out[:, : self.cfg.horizon]
+
+
+def point_forecast(output: Tensor, cfg: ModelConfig) -> Tensor:
+    """The point forecast (B, Hz, C): the output itself, or its median quantile."""
+    if cfg.loss != "quantile":
+        return output
+    index = min(range(len(cfg.quantiles)), key=lambda i: abs(cfg.quantiles[i] - 0.5))
+    return output[..., index]

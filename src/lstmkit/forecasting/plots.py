@@ -1,0 +1,60 @@
+"""Forecast pictures: history, actuals, the model's forecast with its interval, a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lstmkit.forecasting.evaluation import EvalReport
+
+
+def plot_window(report: EvalReport, path: Path, window: int = -1,
+                max_channels: int = 4) -> Path:
+    """Save a PNG of window ``window`` of ``report`` (one panel per target channel)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_windows = len(report.windows)
+    if not -n_windows <= window < n_windows:
+        raise ValueError(f"window must be in [{-n_windows}, {n_windows}), got {window}")
+    row = report.windows.iloc[window]
+    series = next(s for s in report.series if s.id == row["series"])
+    origin = int(row["origin"])
+    horizon = report.actual.shape[1]
+    history_rows = np.arange(max(0, origin - report.lookback), origin)
+    future_rows = np.arange(origin, origin + horizon)
+    time = np.asarray(series.time)
+    channels = min(report.actual.shape[2], max_channels)
+    fig, axes = plt.subplots(channels, 1, figsize=(10, 2.6 * channels), squeeze=False)
+    from lstmkit.forecasting.evaluation import MODEL_NAME
+
+    for c in range(channels):
+        ax = axes[c, 0]
+        ax.plot(time[history_rows], series.target[history_rows, c], color="0.4", lw=1,
+                label="history")
+        ax.plot(time[future_rows], report.actual[window, :, c], color="black", lw=1.2,
+                label="actual")
+        ax.plot(time[future_rows], report.forecasts[MODEL_NAME][window, :, c], color="C0",
+                lw=1.5, label="lstmkit forecast")
+        if report.quantiles is not None:
+            lo, hi = report.quantile_levels[0], report.quantile_levels[-1]
+            ax.fill_between(time[future_rows], report.quantiles[window, :, c, 0],
+                            report.quantiles[window, :, c, -1], color="C0", alpha=0.25,
+                            label=f"interval q{lo:g}-q{hi:g}")
+        for name, color in (("seasonal_naive", "C2"), ("naive", "C1")):
+            if name in report.forecasts:
+                ax.plot(time[future_rows], report.forecasts[name][window, :, c], color=color,
+                        lw=1, ls="--", label=name.replace("_", " "))
+                break
+        ax.set_title(f"{report.target_names[c]} (series {row['series']})", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
