@@ -18,7 +18,6 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("lstmkit.cli.demo", "train a small LSTM on a generated task and show its gates"),
     "forecast": ("lstmkit.cli.forecast", "train, evaluate, predict and backtest forecasters"),
-    "forecast": ("lstmkit.cli.forecast", "train, evaluate, predict and backtest forecasters"),
     "classify": ("lstmkit.cli.classify", "text classification (sentiment): train, evaluate, "
                  "predict"),
     "tag": ("lstmkit.cli.tag", "sequence tagging (NER): train, evaluate, predict"),
