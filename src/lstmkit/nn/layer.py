@@ -265,7 +265,10 @@ class LSTM(nn.Module):
 
         ``x_t`` (B, I) or (I,), ``state`` (h (L, B, R), c (L, B, H)) or None for zeros.
         Returns the top layer's output (B, R) and the new state. Evaluation semantics: no
-        dropout of any kind, zoneout as its expectation.
+        dropout of any kind, zoneout as its expectation. Under ``torch.no_grad()`` or
+        ``torch.inference_mode()`` on CPU it runs each layer in one call into the fused kernel
+        (:func:`lstmkit.kernels.step.lstm_step`); with autograd on, or ``backend="reference"``,
+        it runs the reference cell, which is differentiable.
         """
         cfg = self.config
         if cfg.bidirectional:
@@ -288,6 +291,19 @@ class LSTM(nn.Module):
             h0, c0 = check_state(state, (cfg.num_layers, batch, cfg.recurrent_size),
                                  (cfg.num_layers, batch, cfg.hidden_size), x)
         z_c, z_h = cfg.zoneout
+        if self._fused_step_serves(x):
+            from lstmkit.kernels.step import lstm_step
+
+            h_new = x.new_empty(cfg.num_layers, batch, cfg.recurrent_size)
+            c_new = x.new_empty(cfg.num_layers, batch, cfg.hidden_size)
+            h0, c0, layer_input = h0.contiguous(), c0.contiguous(), x.contiguous()
+            for layer in range(cfg.num_layers):
+                lstm_step(layer_input, h0[layer], c0[layer], self.cell_weights(layer, 0),
+                          cfg.cell_options, (z_c, z_h), out=(h_new[layer], c_new[layer]))
+                layer_input = h_new[layer]
+            if unbatched:
+                return layer_input.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))
+            return layer_input, LSTMState(h_new, c_new)
         hs, cs = [], []
         layer_input = x
         for layer in range(cfg.num_layers):
@@ -307,6 +323,14 @@ class LSTM(nn.Module):
         return layer_input, new_state
 
     # --- internals ---------------------------------------------------------------------------
+    def _fused_step_serves(self, x: Tensor) -> bool:
+        """Whether step runs on the fused kernel: inference (no autograd) on CPU, kernel built."""
+        if self.config.backend in ("reference", "torch") or torch.is_grad_enabled():
+            return False
+        from lstmkit.kernels.dispatch import fused_blockers
+
+        return not fused_blockers(x.device, x.dtype)
+
     def _prepare(self, input, hx, lengths, reset):
         """Validate the call; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B)."""
         cfg = self.config

@@ -643,46 +643,77 @@ std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const
 
 template <typename T>
 std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
-                              const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
-                              const Tensor& peep, const Tensor& lni_w, const Tensor& lni_b,
-                              const Tensor& lnh_w, const Tensor& lnh_b, const Tensor& lnc_w,
-                              const Tensor& lnc_b, const Tensor& w_hr, double zone_c,
-                              double zone_h, Options op) {
+                              const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                              const Tensor& b_hh, const Tensor& peep, const Tensor& lni_w,
+                              const Tensor& lni_b, const Tensor& lnh_w, const Tensor& lnh_b,
+                              const Tensor& lnc_w, const Tensor& lnc_b, const Tensor& w_hr,
+                              double zone_c, double zone_h, Options op, const Tensor& h_out,
+                              const Tensor& c_out) {
   const int64_t B = x.size(0), I = x.size(1), R = h.size(1), H = c.size(1);
   const int64_t GH = w_hh.size(0);
   const bool proj = w_hr.defined();
   const auto opt = x.options();
   const int64_t W = std::max({GH, R, H});
-  // scratch: gates (B, GH), LN scratch (B, GH), activations (GH), hy (B, H), chat (H), zeros, ones
-  Tensor scratch = at::empty({2 * B * GH + GH + B * H + H + 2 * W}, opt);
+  // scratch: gates (B, GH), LN scratch (B, GH), activations (GH), hy (B, H), chat (H),
+  // bias (GH), zeros, ones
+  Tensor scratch = at::empty({2 * B * GH + GH + B * H + H + GH + 2 * W}, opt);
   T* gates = scratch.data_ptr<T>();
   T* tmp = gates + B * GH;
   T* act = tmp + B * GH;
   T* hy = act + GH;
   T* chat = hy + B * H;
-  T* z0 = chat + H;
+  T* bias = chat + H;
+  T* z0 = bias + GH;
   T* one = z0 + W;
   std::fill(z0, z0 + W, T(0));
   std::fill(one, one + W, T(1));
-  Tensor h_new = at::empty({B, R}, opt), c_new = at::empty({B, H}, opt);
+  {
+    const T* bi = ptr_or<T>(b_ih, z0);
+    const T* bh = ptr_or<T>(b_hh, z0);
+#pragma omp simd
+    for (int64_t j = 0; j < GH; ++j) bias[j] = bi[j] + bh[j];
+  }
+  Tensor h_new = h_out.defined() ? h_out : at::empty({B, R}, opt);
+  Tensor c_new = c_out.defined() ? c_out : at::empty({B, H}, opt);
 
   const T* xp = x.data_ptr<T>();
   const T* hp = h.data_ptr<T>();
   const T* cp = c.data_ptr<T>();
-  const T* bias_p = ptr_or<T>(bias, z0);
+  const T* bias_p = bias;
   const T* pi = peep.defined() ? peep.data_ptr<T>() : z0;
   const T* pf = (peep.defined() && !op.coupled) ? pi + H : z0;
   const T* po = peep.defined() ? pi + (op.coupled ? 1 : 2) * H : z0;
   T* hn = h_new.data_ptr<T>();
   T* cn = c_new.data_ptr<T>();
 
-  if (op.layer_norm) {
+  const T* wih = w_ih.data_ptr<T>();
+  const T* whh = w_hh.data_ptr<T>();
+  if (B <= 4 && !op.layer_norm) {
+    // A few rows: one pass over the weights computes bias + W_ih x + W_hh h. Single-threaded:
+    // a step is too short for a fork-join to pay, and on a busy machine the join waits for a
+    // descheduled thread.
+    for (int64_t b = 0; b < B; ++b) {
+      const T* xb = xp + b * I;
+      const T* hb = hp + b * R;
+      T* gb = gates + b * GH;
+      for (int64_t j = 0; j < GH; ++j) {
+        const T* wi = wih + j * I;
+        const T* wh = whh + j * R;
+        T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1)
+        for (int64_t k = 0; k < I; ++k) s1 += wi[k] * xb[k];
+#pragma omp simd reduction(+ : s2)
+        for (int64_t k = 0; k < R; ++k) s2 += wh[k] * hb[k];
+        gb[j] = bias_p[j] + s1 + s2;
+      }
+    }
+  } else if (op.layer_norm) {
     const T* ai_w = ptr_or<T>(lni_w, one);
     const T* ai_b = ptr_or<T>(lni_b, z0);
     const T* ah_w = ptr_or<T>(lnh_w, one);
     const T* ah_b = ptr_or<T>(lnh_b, z0);
-    gemm<T>(false, true, B, GH, I, T(1), xp, I, w_ih.data_ptr<T>(), I, T(0), gates, GH);
-    gemm<T>(false, true, B, GH, R, T(1), hp, R, w_hh.data_ptr<T>(), R, T(0), tmp, GH);
+    gemm<T>(false, true, B, GH, I, T(1), xp, I, wih, I, T(0), gates, GH);
+    gemm<T>(false, true, B, GH, R, T(1), hp, R, whh, R, T(0), tmp, GH);
     for (int64_t b = 0; b < B; ++b) {
       T* g = gates + b * GH;
       T* u = tmp + b * GH;
@@ -694,8 +725,8 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
     }
   } else {
     for (int64_t b = 0; b < B; ++b) std::copy(bias_p, bias_p + GH, gates + b * GH);
-    gemm<T>(false, true, B, GH, I, T(1), xp, I, w_ih.data_ptr<T>(), I, T(1), gates, GH);
-    gemm<T>(false, true, B, GH, R, T(1), hp, R, w_hh.data_ptr<T>(), R, T(1), gates, GH);
+    gemm<T>(false, true, B, GH, I, T(1), xp, I, wih, I, T(1), gates, GH);
+    gemm<T>(false, true, B, GH, R, T(1), hp, R, whh, R, T(1), gates, GH);
   }
   const T* gc_w = ptr_or<T>(lnc_w, one);
   const T* gc_b = ptr_or<T>(lnc_b, z0);
@@ -785,25 +816,61 @@ std::vector<Tensor> scan_backward(const Tensor& g_out, const Tensor& g_hn, const
   return res;
 }
 
+void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape) {
+  if (!t.defined()) return;
+  TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), "lstmkit step: ", name, " must have shape ",
+              at::IntArrayRef(shape), ", got ", t.sizes());
+}
+
 std::vector<Tensor> step(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
-                         const Tensor& w_hh, const OptT& bias, const OptT& peep,
-                         const OptT& lni_w, const OptT& lni_b, const OptT& lnh_w,
-                         const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b,
-                         const OptT& w_hr, double zone_c, double zone_h, bool coupled,
-                         bool layer_norm, double eps) {
+                         const Tensor& w_hh, const OptT& b_ih, const OptT& b_hh,
+                         const OptT& peep, const OptT& lni_w, const OptT& lni_b,
+                         const OptT& lnh_w, const OptT& lnh_b, const OptT& lnc_w,
+                         const OptT& lnc_b, const OptT& w_hr, double zone_c, double zone_h,
+                         bool coupled, bool layer_norm, double eps, const OptT& h_out,
+                         const OptT& c_out) {
   const auto dt = x.scalar_type();
   TORCH_CHECK(x.dim() == 2 && h.dim() == 2 && c.dim() == 2,
               "lstmkit step: x_t (B, I), h (B, R) and c (B, H) must be 2-d");
-  for (const auto& [t, name] : std::vector<std::pair<Tensor, const char*>>{
-           {x, "x_t"}, {h, "h"}, {c, "c"}, {w_ih, "weight_ih"}, {w_hh, "weight_hh"}})
-    check_cpu_contiguous(t, name, dt);
+  const int64_t B = x.size(0), I = x.size(1), R = h.size(1), H = c.size(1);
+  const int64_t GH = (coupled ? 3 : 4) * H;
+  const std::vector<std::pair<Tensor, const char*>> args = {
+      {x, "x_t"}, {h, "h"}, {c, "c"}, {w_ih, "weight_ih"}, {w_hh, "weight_hh"},
+      {opt_tensor(b_ih), "bias_ih"}, {opt_tensor(b_hh), "bias_hh"},
+      {opt_tensor(peep), "weight_peephole"}, {opt_tensor(lni_w), "ln_ih_weight"},
+      {opt_tensor(lni_b), "ln_ih_bias"}, {opt_tensor(lnh_w), "ln_hh_weight"},
+      {opt_tensor(lnh_b), "ln_hh_bias"}, {opt_tensor(lnc_w), "ln_c_weight"},
+      {opt_tensor(lnc_b), "ln_c_bias"}, {opt_tensor(w_hr), "weight_hr"},
+      {opt_tensor(h_out), "h_out"}, {opt_tensor(c_out), "c_out"}};
+  for (const auto& [t, name] : args) check_cpu_contiguous(t, name, dt);
+  check_size(h, "h", {B, R});
+  check_size(c, "c", {B, H});
+  check_size(w_ih, "weight_ih", {GH, I});
+  check_size(w_hh, "weight_hh", {GH, R});
+  for (const auto& [t, name] : args) {
+    const std::string n(name);
+    if (n == "bias_ih" || n == "bias_hh" || n.rfind("ln_ih", 0) == 0 || n.rfind("ln_hh", 0) == 0)
+      check_size(t, name, {GH});
+    else if (n.rfind("ln_c", 0) == 0)
+      check_size(t, name, {H});
+  }
+  check_size(opt_tensor(peep), "weight_peephole", {coupled ? 2 : 3, H});
+  check_size(opt_tensor(h_out), "h_out", {B, R});
+  check_size(opt_tensor(c_out), "c_out", {B, H});
+  if (w_hr.has_value()) check_size(*w_hr, "weight_hr", {R, H});
+  else TORCH_CHECK(R == H, "lstmkit step: h must have H = ", H, " columns without weight_hr");
+  TORCH_CHECK(!h_out.has_value() || !h_out->is_same(h),
+              "lstmkit step: h_out must not be the input h");
+  TORCH_CHECK(!c_out.has_value() || !c_out->is_same(c),
+              "lstmkit step: c_out must not be the input c");
   Options op{coupled, layer_norm, eps};
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstmkit_step", [&] {
-    res = step_impl<scalar_t>(x, h, c, w_ih, w_hh, opt_tensor(bias), opt_tensor(peep),
-                              opt_tensor(lni_w), opt_tensor(lni_b), opt_tensor(lnh_w),
-                              opt_tensor(lnh_b), opt_tensor(lnc_w), opt_tensor(lnc_b),
-                              opt_tensor(w_hr), zone_c, zone_h, op);
+    res = step_impl<scalar_t>(x, h, c, w_ih, w_hh, opt_tensor(b_ih), opt_tensor(b_hh),
+                              opt_tensor(peep), opt_tensor(lni_w), opt_tensor(lni_b),
+                              opt_tensor(lnh_w), opt_tensor(lnh_b), opt_tensor(lnc_w),
+                              opt_tensor(lnc_b), opt_tensor(w_hr), zone_c, zone_h, op,
+                              opt_tensor(h_out), opt_tensor(c_out));
   });
   return res;
 }
