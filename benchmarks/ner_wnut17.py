@@ -51,7 +51,7 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
                                grad_clip=5.0, early_stopping_patience=args.patience, seed=seed,
                                progress_bar=False, accelerator="cpu", devices=1)
     start = time.perf_counter()
-    tagger = Tagger.train(train, dev, config, train_config)
+    tagger = Tagger(config, train_config).fit(train, dev)
     train_time = time.perf_counter() - start
     start = time.perf_counter()
     evaluation = tagger.evaluate(test, source="test")

@@ -61,7 +61,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
                                early_stopping_patience=args.patience, seed=seed,
                                progress_bar=False, accelerator="cpu", devices=1)
     start = time.perf_counter()
-    clf = Classifier.train(train, dev, model_config(vectors, args), train_config)
+    clf = Classifier(model_config(vectors, args), train_config).fit(train, dev)
     train_time = time.perf_counter() - start
     start = time.perf_counter()
     evaluation = clf.evaluate(test, source="test")

@@ -123,7 +123,7 @@ def test_config_validation_messages() -> None:
 def test_classifier_learns_saves_loads_and_predicts(tmp_path) -> None:
     config = ClassifierConfig(hidden_size=16, embedding_dim=16, batch_size=16, dropout=0.1,
                               embedding_dropout=0.0, lstm={"forget_bias": 1.0})
-    clf = Classifier.train(_toy(240), _toy(60, seed=1), config, FAST)
+    clf = Classifier(config, FAST).fit(_toy(240), _toy(60, seed=1))
     assert clf.history and "val_accuracy" in clf.history[-1]
     evaluation = clf.evaluate(_toy(100, seed=2))
     assert evaluation.accuracy > 0.9  # chance is 0.5
@@ -149,7 +149,7 @@ def test_classifier_learns_saves_loads_and_predicts(tmp_path) -> None:
 
 
 def test_unknown_label_in_test_set_is_an_error() -> None:
-    clf = Classifier.build(_toy(20), ClassifierConfig(hidden_size=4, embedding_dim=4))
+    clf = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
     with pytest.raises(ValueError, match="test: example 2: unknown label 'neutral': expected "
                                          "one of the 2 seen in training"):
         clf.evaluate([Example("fine", "pos"), Example("meh", "neutral")], source="test")
@@ -157,9 +157,9 @@ def test_unknown_label_in_test_set_is_an_error() -> None:
 
 def test_build_errors() -> None:
     with pytest.raises(ValueError, match="train must hold at least 2 labels"):
-        Classifier.build([Example("a", "x"), Example("b", "x")], ClassifierConfig())
+        Classifier().build([Example("a", "x"), Example("b", "x")])
     with pytest.raises(ValueError, match="train: example 1 has no label"):
-        Classifier.build([Example("a")], ClassifierConfig())
+        Classifier().build([Example("a")])
 
 
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:
@@ -170,13 +170,13 @@ def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:
 def test_text_vectors_file_initialises_embeddings(tmp_path) -> None:
     vec = tmp_path / "v.txt"
     vec.write_text("good 1 0 0 0\nbad 0 1 0 0\n", encoding="utf-8")
-    clf = Classifier.build(_toy(10), ClassifierConfig(vectors=str(vec), hidden_size=4))
+    clf = Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4)).build(_toy(10))
     weight = clf.model.embed.embedding.weight
     assert weight.shape[1] == 4
     if "good" in clf.words:
         assert weight[clf.words.index("good")].tolist() == [1, 0, 0, 0]
     with pytest.raises(ValueError, match="embedding_dim must equal the vectors' size 4"):
-        Classifier.build(_toy(10), ClassifierConfig(vectors=str(vec), embedding_dim=8))
+        Classifier(ClassifierConfig(vectors=str(vec), embedding_dim=8)).build(_toy(10))
 
 
 SST = Path("sentiment") / "sst"
@@ -200,3 +200,13 @@ def test_real_sst_files_read_with_expected_sizes() -> None:
     assert sizes == [6920, 872, 1821]
     fine = read_examples(folder / "stsa.fine.train")
     assert len(fine) == 8544 and {e.label for e in fine} == {"0", "1", "2", "3", "4"}
+
+
+def test_untrained_classifier_and_wrong_config_types() -> None:
+    with pytest.raises(ValueError, match=r"the classifier has no model yet: call fit\(train, "
+                                         r"dev\) or Classifier.load\(directory\) first"):
+        Classifier().predict(["x"])
+    with pytest.raises(TypeError, match="config must be a ClassifierConfig, got dict"):
+        Classifier({"hidden_size": 3})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="training must be a TrainConfig, got int"):
+        Classifier(ClassifierConfig(), 3)

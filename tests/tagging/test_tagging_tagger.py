@@ -81,7 +81,7 @@ def test_network_shapes_and_padding_invariance(char_encoder: str) -> None:
 def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
     config = TaggerConfig(hidden_size=16, embedding_dim=16, char_dim=8, char_hidden=8,
                           batch_size=8, dropout=0.1)
-    tagger = Tagger.train(_toy(120), _toy(30, seed=1), config, FAST)
+    tagger = Tagger(config, FAST).fit(_toy(120), _toy(30, seed=1))
     assert "val_f1" in tagger.history[-1]
     evaluation = tagger.evaluate(_toy(60, seed=2))
     assert evaluation.scores.f1 > 0.9
@@ -106,14 +106,14 @@ def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
 def test_softmax_decoder_trains_one_batch() -> None:
     config = TaggerConfig(hidden_size=4, embedding_dim=4, char_encoder="cnn", decoder="softmax",
                           lstm={"layer_norm": True})
-    tagger = Tagger.train(_toy(20), _toy(8, seed=1), config,
-                          TrainConfig(fast_dev_run=True, progress_bar=False))
+    fast = TrainConfig(fast_dev_run=True, progress_bar=False)
+    tagger = Tagger(config, fast).fit(_toy(20), _toy(8, seed=1))
     assert len(tagger.tag_tokens([["Alice", "met", "Bob"]])[0]) == 3
 
 
 def test_constrained_crf_never_predicts_invalid_sequences() -> None:
-    tagger = Tagger.build(_toy(20), TaggerConfig(hidden_size=4, embedding_dim=4,
-                                                 tag_scheme="BIOES"))
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, tag_scheme="BIOES")
+                    ).build(_toy(20))
     with torch.no_grad():
         tagger.model.emit.bias.normal_(0, 5)  # untrained, random preferences
     from lstmkit.tagging import validate
@@ -123,7 +123,7 @@ def test_constrained_crf_never_predicts_invalid_sequences() -> None:
 
 
 def test_unknown_entity_type_in_test_set_is_an_error() -> None:
-    tagger = Tagger.build(_toy(20), TaggerConfig(hidden_size=4, embedding_dim=4))
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
     bad = [Sentence(["Acme", "rocks"], ["B-ORG", "O"], source="test.conll", line=7)]
     with pytest.raises(ValueError, match=r"test\.conll:7: unknown tag 'S-ORG' \(entity type "
                                          r"'ORG' never seen in training\)"):
@@ -136,6 +136,6 @@ def test_config_and_build_errors() -> None:
     with pytest.raises(ValueError, match="char_encoder must be one of"):
         TaggerConfig(char_encoder="gru")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="train holds no entities"):
-        Tagger.build([Sentence(["a"], ["O"])], TaggerConfig())
+        Tagger().build([Sentence(["a"], ["O"])])
     with pytest.raises(ValueError, match="train must hold at least one sentence"):
-        Tagger.build([], TaggerConfig())
+        Tagger().build([])

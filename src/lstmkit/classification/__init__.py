@@ -1,8 +1,8 @@
 """Text classification (sentiment): readers, a BiLSTM classifier with pooling, metrics.
 
 >>> from lstmkit.classification import Classifier, ClassifierConfig, read_examples
->>> clf = Classifier.train(read_examples("train.txt"), read_examples("dev.txt"),
-...                        ClassifierConfig(vectors="glove-6b-50d", pooling="max"))
+>>> clf = Classifier(ClassifierConfig(vectors="glove-6b-50d", pooling="max"), TrainConfig())
+>>> clf.fit(read_examples("train.txt"), read_examples("dev.txt"))
 >>> clf.evaluate(read_examples("test.txt")).accuracy
 >>> clf.save("runs/sst2"); Classifier.load("runs/sst2").predict(["what a film"])
 

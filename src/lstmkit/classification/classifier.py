@@ -2,8 +2,8 @@
 
 >>> from lstmkit.classification import Classifier, ClassifierConfig, read_examples
 >>> from lstmkit.training import TrainConfig
->>> clf = Classifier.train(read_examples("stsa.binary.train"), read_examples("stsa.binary.dev"),
-...                        ClassifierConfig(vectors="glove-6b-50d"), TrainConfig(max_epochs=10))
+>>> clf = Classifier(ClassifierConfig(vectors="glove-6b-50d"), TrainConfig(max_epochs=10))
+>>> clf.fit(read_examples("stsa.binary.train"), read_examples("stsa.binary.dev"))
 >>> clf.predict(["a gorgeous , witty film"])[0].label
 '1'
 >>> clf.save("runs/sst2")
@@ -100,29 +100,49 @@ def _accuracy_metric(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 class Classifier:
-    """A trained text classifier: configuration, vocabularies and network together."""
+    """A text classifier: configuration, vocabularies and network together.
 
-    def __init__(
-        self,
-        config: ClassifierConfig,
-        words: Vocabulary,
-        labels: Vocabulary,
-        model: LSTMClassifier,
-    ) -> None:
+    ``Classifier(config, training).fit(train, dev)`` builds the vocabularies from ``train``
+    only, trains with ``lstmkit.training.fit`` (early stopping and best weights on dev
+    accuracy when ``dev`` is given) and returns the classifier, ready to ``predict``,
+    ``evaluate`` and ``save``; ``Classifier.load(directory)`` gives it back.
+    """
+
+    def __init__(self, config: ClassifierConfig | None = None, training: Any = None) -> None:
+        from lstmkit.training import TrainConfig
+
+        config = config if config is not None else ClassifierConfig()
+        training = training if training is not None else TrainConfig()
+        if not isinstance(config, ClassifierConfig):
+            raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+        if not isinstance(training, TrainConfig):
+            raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
         self.config = config
-        self.words = words
-        self.labels = labels
-        self.model = model
-        self.encoder = TextEncoder(
-            Tokenizer(config.tokenizer, lowercase=config.lowercase), words, config.max_length
-        )
+        self.training = training
+        self.words: Vocabulary | None = None
+        self.labels: Vocabulary | None = None
+        self.model: LSTMClassifier | None = None
+        self.encoder: TextEncoder | None = None
         self.history: list[dict[str, float]] = []
         self.train_time_s: float | None = None
 
+    def _set(self, words: Vocabulary, labels: Vocabulary, model: LSTMClassifier) -> None:
+        self.words, self.labels, self.model = words, labels, model
+        self.encoder = TextEncoder(Tokenizer(self.config.tokenizer,
+                                             lowercase=self.config.lowercase),
+                                   words, self.config.max_length)
+
+    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMClassifier, TextEncoder]:
+        if self.model is None or self.words is None or self.labels is None \
+                or self.encoder is None:
+            raise ValueError("the classifier has no model yet: call fit(train, dev) or "
+                             "Classifier.load(directory) first")
+        return self.words, self.labels, self.model, self.encoder
+
     # -- construction ------------------------------------------------------------------------
-    @classmethod
-    def build(cls, train: Sequence[Example], config: ClassifierConfig) -> Classifier:
-        """An untrained classifier whose vocabularies come from ``train``."""
+    def build(self, train: Sequence[Example]) -> Classifier:
+        """Vocabularies from ``train`` and an untrained network; returns ``self``."""
+        config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one example, got none")
         tokenizer = Tokenizer(config.tokenizer, lowercase=config.lowercase)
@@ -133,10 +153,8 @@ class Classifier:
         missing = [n for n, e in enumerate(train, start=1) if e.label is None]
         if missing:
             raise ValueError(f"train: example {missing[0]} has no label")
-        labels = Vocabulary.build(
-            [[e.label for e in train]], pad=None, unk=None  # type: ignore[misc]
-        )
-        labels = Vocabulary(sorted(labels.itos, key=_label_key), pad=None, unk=None)
+        seen = sorted({str(e.label) for e in train}, key=_label_key)
+        labels = Vocabulary(seen, pad=None, unk=None)
         if len(labels) < 2:
             raise ValueError(f"train must hold at least 2 labels, got {labels.itos}")
         weights = None
@@ -152,66 +170,39 @@ class Classifier:
                 words.add(word)
             embedding_dim = vectors.dim
             weights, _ = embedding_matrix(words, vectors)
-        model = cls._network(config, len(words), len(labels), embedding_dim, words, weights)
-        return cls(config, words, labels, model)
+        self._set(words, labels, _network(config, len(words), len(labels), embedding_dim,
+                                          words, weights))
+        return self
 
-    @staticmethod
-    def _network(
-        config: ClassifierConfig,
-        V: int,
-        K: int,
-        E: int,
-        words: Vocabulary,
-        weights: torch.Tensor | None = None,
-    ) -> LSTMClassifier:
-        return LSTMClassifier(
-            V, K, E,
-            pad_index=words.pad_index, unk_index=words.unk_index,
-            hidden_size=config.hidden_size, num_layers=config.num_layers,
-            bidirectional=config.bidirectional, lstm_options=config.lstm,
-            pooling=config.pooling, dropout=config.dropout,
-            embedding_dropout=config.embedding_dropout, word_dropout=config.word_dropout,
-            embedding_weights=weights, freeze=config.freeze_embeddings,
-        )
+    def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None
+            ) -> Classifier:
+        """Build from ``train`` and train; returns ``self``."""
+        from lstmkit.training import fit
 
-    @classmethod
-    def train(
-        cls,
-        train: Sequence[Example],
-        dev: Sequence[Example] | None = None,
-        config: ClassifierConfig | None = None,
-        train_config: Any = None,
-    ) -> Classifier:
-        """Build vocabularies from ``train``, train with ``lstmkit.training.fit`` (early
-        stopping and best weights on dev accuracy when ``dev`` is given) and return the
-        trained classifier."""
-        from lstmkit.training import TrainConfig, fit
-
-        config = config or ClassifierConfig()
-        train_config = train_config or TrainConfig()
+        train_config = self.training
         if dev is not None and train_config.monitor == "val_loss":
             train_config = train_config.replace(monitor="val_accuracy", monitor_mode="max")
-        clf = cls.build(train, config)
+        self.build(train)
+        _, _, model, _ = self._ready()
         seed = train_config.seed or 0
-        train_loader = clf._loader(train, "train", shuffle=True, seed=seed)
-        dev_loader = clf._loader(dev, "dev", shuffle=False) if dev is not None else None
-        result = fit(
-            clf.model, F.cross_entropy, train_loader, dev_loader, train_config,
-            metrics={"accuracy": _accuracy_metric},
-        )
-        clf.model.eval()
-        clf.history = result.history
-        clf.train_time_s = result.wall_time_s
-        return clf
+        train_loader = self._loader(train, "train", shuffle=True, seed=seed)
+        dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
+        result = fit(model, F.cross_entropy, train_loader, dev_loader, train_config,
+                     metrics={"accuracy": _accuracy_metric})
+        model.eval()
+        self.history = result.history
+        self.train_time_s = result.wall_time_s
+        return self
 
     def _loader(self, examples: Sequence[Example], source: str, *, shuffle: bool,
                 seed: int = 0) -> Any:
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
-        ids = [self.encoder.encode(e.text) for e in examples]
-        targets = encode_labels(examples, self.labels, source)
+        words, labels, _, encoder = self._ready()
+        ids = [encoder.encode(e.text) for e in examples]
+        targets = encode_labels(examples, labels, source)
         return make_loader(ids, targets, batch_size=self.config.batch_size,
-                           pad_index=self.words.pad_index, shuffle=shuffle, seed=seed)
+                           pad_index=words.pad_index, shuffle=shuffle, seed=seed)
 
     # -- inference ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -219,14 +210,15 @@ class Classifier:
         """``(N, K)`` class probabilities, columns in the order of :attr:`label_names`."""
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of str, got a single str")
-        self.model.eval()
-        ids = [self.encoder.encode(t) for t in texts]
+        words, labels, model, encoder = self._ready()
+        model.eval()
+        ids = [encoder.encode(t) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        probs = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
-            tokens, lengths = pad_sequences([ids[i] for i in rows], self.words.pad_index)
-            logits = self.model(tokens, lengths)  # (B, K)
+            tokens, lengths = pad_sequences([ids[i] for i in rows], words.pad_index)
+            logits = model(tokens, lengths)  # (B, K)
             probs[rows] = torch.softmax(logits, dim=-1).numpy()
         return probs
 
@@ -241,17 +233,18 @@ class Classifier:
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.labels.itos)
+        return list(self._ready()[1].itos)
 
     def evaluate(self, examples: Sequence[Example], source: str = "data") -> Evaluation:
         """Accuracy, macro-F1, confusion matrix and per-example predictions. A label never
         seen in training is a ValueError naming it."""
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
-        gold = encode_labels(examples, self.labels, source)
+        _, labels, _, _ = self._ready()
+        gold = encode_labels(examples, labels, source)
         predictions = self.predict([e.text for e in examples])
-        pred = [self.labels.index(p.label) for p in predictions]
-        matrix = confusion_matrix(gold, pred, len(self.labels))
+        pred = [labels.index(p.label) for p in predictions]
+        matrix = confusion_matrix(gold, pred, len(labels))
         return Evaluation(
             accuracy=accuracy(matrix), macro_f1=macro_f1(matrix), confusion=matrix,
             labels=self.label_names, predictions=predictions,
@@ -262,16 +255,18 @@ class Classifier:
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json``, ``words.json``, ``labels.json``, ``model.pt`` and
         ``meta.json`` (training history) into ``directory``."""
+        words, labels, model, _ = self._ready()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        self.words.save(directory / "words.json")
-        self.labels.save(directory / "labels.json")
-        torch.save(self.model.state_dict(), directory / "model.pt")
+        (directory / "training.json").write_text(json.dumps(self.training.to_dict(), indent=2))
+        words.save(directory / "words.json")
+        labels.save(directory / "labels.json")
+        torch.save(model.state_dict(), directory / "model.pt")
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "classifier",
-            "embedding_dim": self.model.embed.embedding.embedding_dim,
+            "embedding_dim": model.embed.embedding.embedding_dim,
             "history": self.history,
             "train_time_s": self.train_time_s,
         }
@@ -292,14 +287,39 @@ class Classifier:
         words = Vocabulary.load(directory / "words.json")
         labels = Vocabulary.load(directory / "labels.json")
         # the saved weights replace any pretrained init, so vectors are not read again
-        model = cls._network(config, len(words), len(labels), meta["embedding_dim"], words)
+        model = _network(config, len(words), len(labels), meta["embedding_dim"], words)
         state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         model.eval()
-        clf = cls(config, words, labels, model)
+        training = None
+        if (directory / "training.json").is_file():
+            from lstmkit.training import TrainConfig
+
+            training = TrainConfig.from_dict(json.loads((directory / "training.json").read_text()))
+        clf = cls(config, training)
+        clf._set(words, labels, model)
         clf.history = meta.get("history", [])
         clf.train_time_s = meta.get("train_time_s")
         return clf
+
+
+def _network(
+    config: ClassifierConfig,
+    V: int,
+    K: int,
+    E: int,
+    words: Vocabulary,
+    weights: torch.Tensor | None = None,
+) -> LSTMClassifier:
+    return LSTMClassifier(
+        V, K, E,
+        pad_index=words.pad_index, unk_index=words.unk_index,
+        hidden_size=config.hidden_size, num_layers=config.num_layers,
+        bidirectional=config.bidirectional, lstm_options=config.lstm,
+        pooling=config.pooling, dropout=config.dropout,
+        embedding_dropout=config.embedding_dropout, word_dropout=config.word_dropout,
+        embedding_weights=weights, freeze=config.freeze_embeddings,
+    )
 
 
 def _label_key(label: str) -> tuple[int, float | str]:

@@ -117,7 +117,7 @@ def _train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(training)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
-    clf = Classifier.train(train, dev, model_config, train_config)
+    clf = Classifier(model_config, train_config).fit(train, dev)
     out = clf.save(args.out)
     print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")
     if clf.history:

@@ -130,7 +130,7 @@ def _train(args: argparse.Namespace) -> int:
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
-    tagger = Tagger.train(train, dev, model_config, train_config)
+    tagger = Tagger(model_config, train_config).fit(train, dev)
     out = tagger.save(args.out)
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if data.get("test"):

@@ -1,8 +1,8 @@
 """Sequence tagging (NER): CoNLL I/O, tag schemes, a char+word BiLSTM-CRF, span metrics.
 
 >>> from lstmkit.tagging import Tagger, TaggerConfig, read_conll
->>> tagger = Tagger.train(read_conll("train.conll"), read_conll("dev.conll"),
-...                       TaggerConfig(vectors="glove-6b-50d"))
+>>> tagger = Tagger(TaggerConfig(vectors="glove-6b-50d"), TrainConfig(max_epochs=25))
+>>> tagger.fit(read_conll("train.conll"), read_conll("dev.conll"))
 >>> print(tagger.evaluate(read_conll("test.conll")).scores.table())
 >>> tagger.predict(["Jeff Bezos founded Amazon in Seattle"])
 

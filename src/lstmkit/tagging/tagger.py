@@ -2,8 +2,8 @@
 
 >>> from lstmkit.tagging import Tagger, TaggerConfig, read_conll
 >>> train = read_conll("wnut17train.conll", scheme="IOB2")
->>> tagger = Tagger.train(train, read_conll("emerging.dev.conll"),
-...                       TaggerConfig(vectors="glove-6b-50d"))
+>>> tagger = Tagger(TaggerConfig(vectors="glove-6b-50d")).fit(train,
+...                                                         read_conll("emerging.dev.conll"))
 >>> tagger.evaluate(read_conll("emerging.test.annotated")).scores.f1
 >>> tagger.predict(["Empire State Building is in New York"])[0]
 [Entity(text='Empire State Building', type='location', start=0, end=21, ...), ...]
@@ -68,24 +68,51 @@ class TagEvaluation:
 
 
 class Tagger:
-    """A trained tagger: configuration, vocabularies and network together."""
+    """A sequence tagger: configuration, vocabularies and network together.
 
-    def __init__(self, config: TaggerConfig, words: Vocabulary, chars: Vocabulary,
-                 tags: Vocabulary, model: LSTMCRFTagger) -> None:
+    ``Tagger(config, training).fit(train, dev)`` builds the vocabularies from ``train`` only,
+    trains with ``lstmkit.training.fit`` (early stopping and best weights on dev entity F1 when
+    ``dev`` is given) and returns the tagger, ready to ``predict``, ``evaluate`` and ``save``;
+    ``Tagger.load(directory)`` gives it back.
+    """
+
+    def __init__(self, config: TaggerConfig | None = None, training: Any = None) -> None:
+        from lstmkit.training import TrainConfig
+
+        config = config if config is not None else TaggerConfig()
+        training = training if training is not None else TrainConfig()
+        if not isinstance(config, TaggerConfig):
+            raise TypeError(f"config must be a TaggerConfig, got {type(config).__name__}")
+        if not isinstance(training, TrainConfig):
+            raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
         self.config = config
-        self.words = words
-        self.chars = chars
-        self.tags = tags
-        self.model = model
-        self.encoder = SentenceEncoder(words, chars, tags, config.lowercase)
+        self.training = training
         self.tokenizer = Tokenizer(config.tokenizer)
+        self.words: Vocabulary | None = None
+        self.chars: Vocabulary | None = None
+        self.tags: Vocabulary | None = None
+        self.model: LSTMCRFTagger | None = None
+        self.encoder: SentenceEncoder | None = None
         self.history: list[dict[str, float]] = []
         self.train_time_s: float | None = None
 
+    def _set(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,
+             model: LSTMCRFTagger) -> None:
+        self.words, self.chars, self.tags, self.model = words, chars, tags, model
+        self.encoder = SentenceEncoder(words, chars, tags, self.config.lowercase)
+
+    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMCRFTagger, SentenceEncoder]:
+        """``(words, tags, model, encoder)``, or a ValueError before fit/load."""
+        if self.model is None or self.words is None or self.tags is None \
+                or self.encoder is None:
+            raise ValueError("the tagger has no model yet: call fit(train, dev) or "
+                             "Tagger.load(directory) first")
+        return self.words, self.tags, self.model, self.encoder
+
     # -- construction ------------------------------------------------------------------------
-    @classmethod
-    def build(cls, train: Sequence[Sentence], config: TaggerConfig) -> Tagger:
-        """An untrained tagger whose vocabularies come from ``train`` (tags in any scheme)."""
+    def build(self, train: Sequence[Sentence]) -> Tagger:
+        """Vocabularies from ``train`` (tags in any scheme) and an untrained network."""
+        config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one sentence, got none")
         if any(s.tags is None for s in train):
@@ -108,60 +135,36 @@ class Tagger:
                 words.add(word)
             embedding_dim = vectors.dim
             weights, _ = embedding_matrix(words, vectors)
-        model = cls._network(config, words, chars, tags, embedding_dim, weights)
-        return cls(config, words, chars, tags, model)
+        self._set(words, chars, tags, _network(config, words, chars, tags, embedding_dim,
+                                               weights))
+        return self
 
-    @staticmethod
-    def _network(config: TaggerConfig, words: Vocabulary, chars: Vocabulary,
-                 tags: Vocabulary, embedding_dim: int,
-                 weights: torch.Tensor | None = None) -> LSTMCRFTagger:
-        allowed, start, end = allowed_transitions(tags.itos, config.tag_scheme)
-        return LSTMCRFTagger(
-            len(words), embedding_dim, len(tags),
-            pad_index=words.pad_index, unk_index=words.unk_index,
-            num_chars=len(chars), char_encoder=config.char_encoder, char_dim=config.char_dim,
-            char_hidden=config.char_hidden, num_casings=len(CASINGS) if config.casing else 0,
-            hidden_size=config.hidden_size, num_layers=config.num_layers,
-            bidirectional=config.bidirectional, lstm_options=config.lstm,
-            decoder=config.decoder, dropout=config.dropout, word_dropout=config.word_dropout,
-            embedding_weights=weights, freeze=config.freeze_embeddings,
-            allowed=allowed, allowed_start=start, allowed_end=end,
-        )
+    def fit(self, train: Sequence[Sentence], dev: Sequence[Sentence] | None = None) -> Tagger:
+        """Build from ``train`` and train; returns ``self``."""
+        from lstmkit.training import fit
 
-    @classmethod
-    def train(
-        cls,
-        train: Sequence[Sentence],
-        dev: Sequence[Sentence] | None = None,
-        config: TaggerConfig | None = None,
-        train_config: Any = None,
-    ) -> Tagger:
-        """Build vocabularies from ``train``, train with ``lstmkit.training.fit`` (early
-        stopping and best weights on dev entity F1 when ``dev`` is given)."""
-        from lstmkit.training import TrainConfig, fit
-
-        config = config or TaggerConfig()
-        train_config = train_config or TrainConfig()
+        train_config = self.training
         if dev is not None and train_config.monitor == "val_loss":
             train_config = train_config.replace(monitor="val_f1", monitor_mode="max")
-        tagger = cls.build(train, config)
-        train_loader = tagger._loader(train, "train", shuffle=True,
-                                      seed=train_config.seed or 0)
-        dev_loader = tagger._loader(dev, "dev", shuffle=False) if dev is not None else None
-        result = fit(tagger.model, tagger.model.loss, train_loader, dev_loader, train_config,
-                     metrics={"f1": SpanF1(tagger.model.decode, tagger.tags.itos)})
-        tagger.model.eval()
-        tagger.history = result.history
-        tagger.train_time_s = result.wall_time_s
-        return tagger
+        self.build(train)
+        _, tags, model, _ = self._ready()
+        train_loader = self._loader(train, "train", shuffle=True, seed=train_config.seed or 0)
+        dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
+        result = fit(model, model.loss, train_loader, dev_loader, train_config,
+                     metrics={"f1": SpanF1(model.decode, tags.itos)})
+        model.eval()
+        self.history = result.history
+        self.train_time_s = result.wall_time_s
+        return self
 
     def _encode_tags(self, sentence: Sentence, where: str) -> list[str]:
         """Gold tags of ``sentence`` in the model's scheme; an entity type unseen in training
         is a ValueError."""
         assert sentence.tags is not None
+        _, vocab, _, _ = self._ready()
         tags = convert(sentence.tags, "IOB2", self.config.tag_scheme, strict=False)
         for tag in tags:
-            if tag not in self.tags:
+            if tag not in vocab:
                 raise ValueError(
                     f"{where}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} never "
                     f"seen in training); known types: {sorted(self.entity_types)}"
@@ -172,18 +175,19 @@ class Tagger:
                 seed: int = 0) -> Any:
         if len(sentences) == 0:
             raise ValueError(f"{source} must hold at least one sentence, got none")
+        words, _, _, encoder = self._ready()
         items = []
         for n, s in enumerate(sentences):
             if s.tags is None:
                 raise ValueError(f"{source}: sentence {n + 1} has no tags")
             where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
-            items.append(self.encoder.encode(s.tokens, self._encode_tags(s, where)))
+            items.append(encoder.encode(s.tokens, self._encode_tags(s, where)))
         return make_loader(items, batch_size=self.config.batch_size,
-                           pad_index=self.words.pad_index, shuffle=shuffle, seed=seed)
+                           pad_index=words.pad_index, shuffle=shuffle, seed=seed)
 
     @property
     def entity_types(self) -> set[str]:
-        return {split_tag(t)[1] for t in self.tags.itos if t != "O"}
+        return {split_tag(t)[1] for t in self._ready()[1].itos if t != "O"}
 
     # -- inference ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -191,17 +195,17 @@ class Tagger:
                    ) -> list[list[str]]:
         """Predicted tags (IOB2) for pre-tokenised sentences. Sentences of any length work,
         including longer than any seen in training."""
-        self.model.eval()
-        encoded = [self.encoder.encode(tokens) for tokens in sentences]
+        words, vocab, model, encoder = self._ready()
+        model.eval()
+        encoded = [encoder.encode(tokens) for tokens in sentences]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].words))
         out: list[list[str]] = [[] for _ in encoded]
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
-            inputs, _ = collate([encoded[i] for i in rows], self.words.pad_index)
-            emissions = self.model(**inputs)  # (B, T, K)
-            for i, path in zip(rows, self.model.decode(emissions, inputs["lengths"]),
-                               strict=True):
-                tags = self.tags.decode(path)
+            inputs, _ = collate([encoded[i] for i in rows], words.pad_index)
+            emissions = model(**inputs)  # (B, T, K)
+            for i, path in zip(rows, model.decode(emissions, inputs["lengths"]), strict=True):
+                tags = vocab.decode(path)
                 out[i] = convert(tags, self.config.tag_scheme, "IOB2", strict=False)
         return out
 
@@ -239,15 +243,18 @@ class Tagger:
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json``, ``words.json``, ``chars.json``, ``tags.json``, ``model.pt``
         and ``meta.json`` into ``directory``."""
+        words, tags, model, _ = self._ready()
+        assert self.chars is not None
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        self.words.save(directory / "words.json")
+        (directory / "training.json").write_text(json.dumps(self.training.to_dict(), indent=2))
+        words.save(directory / "words.json")
         self.chars.save(directory / "chars.json")
-        self.tags.save(directory / "tags.json")
-        torch.save(self.model.state_dict(), directory / "model.pt")
+        tags.save(directory / "tags.json")
+        torch.save(model.state_dict(), directory / "model.pt")
         meta = {"format_version": FORMAT_VERSION, "kind": "tagger",
-                "embedding_dim": self.model.embed.embedding.embedding_dim,
+                "embedding_dim": model.embed.embedding.embedding_dim,
                 "history": self.history, "train_time_s": self.train_time_s}
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
         return directory
@@ -266,11 +273,33 @@ class Tagger:
         words = Vocabulary.load(directory / "words.json")
         chars = Vocabulary.load(directory / "chars.json")
         tags = Vocabulary.load(directory / "tags.json")
-        model = cls._network(config, words, chars, tags, meta["embedding_dim"])
+        model = _network(config, words, chars, tags, meta["embedding_dim"])
         model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu",
                                          weights_only=True))
         model.eval()
-        tagger = cls(config, words, chars, tags, model)
+        training = None
+        if (directory / "training.json").is_file():
+            from lstmkit.training import TrainConfig
+
+            training = TrainConfig.from_dict(json.loads((directory / "training.json").read_text()))
+        tagger = cls(config, training)
+        tagger._set(words, chars, tags, model)
         tagger.history = meta.get("history", [])
         tagger.train_time_s = meta.get("train_time_s")
         return tagger
+
+
+def _network(config: TaggerConfig, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,
+             embedding_dim: int, weights: torch.Tensor | None = None) -> LSTMCRFTagger:
+    allowed, start, end = allowed_transitions(tags.itos, config.tag_scheme)
+    return LSTMCRFTagger(
+        len(words), embedding_dim, len(tags),
+        pad_index=words.pad_index, unk_index=words.unk_index,
+        num_chars=len(chars), char_encoder=config.char_encoder, char_dim=config.char_dim,
+        char_hidden=config.char_hidden, num_casings=len(CASINGS) if config.casing else 0,
+        hidden_size=config.hidden_size, num_layers=config.num_layers,
+        bidirectional=config.bidirectional, lstm_options=config.lstm,
+        decoder=config.decoder, dropout=config.dropout, word_dropout=config.word_dropout,
+        embedding_weights=weights, freeze=config.freeze_embeddings,
+        allowed=allowed, allowed_start=start, allowed_end=end,
+    )
