@@ -22,7 +22,7 @@ from lstmkit.classification import (
 from lstmkit.classification.metrics import accuracy, plot_confusion_matrix
 from lstmkit.training import TrainConfig
 
-FAST = TrainConfig(max_epochs=6, lr=0.02, progress_bar=False, seed=0)
+FAST = TrainConfig(max_epochs=4, lr=0.03, progress_bar=False, seed=0)
 
 
 def _toy(n: int, seed: int = 0) -> list[Example]:
@@ -123,7 +123,7 @@ def test_config_validation_messages() -> None:
 def test_classifier_learns_saves_loads_and_predicts(tmp_path) -> None:
     config = ClassifierConfig(hidden_size=16, embedding_dim=16, batch_size=16, dropout=0.1,
                               embedding_dropout=0.0, lstm={"forget_bias": 1.0})
-    clf = Classifier(config, FAST).fit(_toy(240), _toy(60, seed=1))
+    clf = Classifier(config, FAST).fit(_toy(160), _toy(40, seed=1))
     assert clf.history and "val_accuracy" in clf.history[-1]
     evaluation = clf.evaluate(_toy(100, seed=2))
     assert evaluation.accuracy > 0.9  # chance is 0.5

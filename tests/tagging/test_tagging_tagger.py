@@ -14,7 +14,7 @@ from lstmkit.training import TrainConfig
 PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin"]
 PLACES = ["Paris", "Oslo", "Lima", "Rome"]
 FILL = ["met", "in", "the", "today", "and", "with", "visited", "quickly"]
-FAST = TrainConfig(max_epochs=5, lr=0.03, progress_bar=False, seed=0)
+FAST = TrainConfig(max_epochs=4, lr=0.03, progress_bar=False, seed=0)
 
 
 def _toy(n: int, seed: int = 0) -> list[Sentence]:
@@ -81,7 +81,7 @@ def test_network_shapes_and_padding_invariance(char_encoder: str) -> None:
 def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
     config = TaggerConfig(hidden_size=16, embedding_dim=16, char_dim=8, char_hidden=8,
                           batch_size=8, dropout=0.1)
-    tagger = Tagger(config, FAST).fit(_toy(120), _toy(30, seed=1))
+    tagger = Tagger(config, FAST).fit(_toy(100), _toy(20, seed=1))
     assert "val_f1" in tagger.history[-1]
     evaluation = tagger.evaluate(_toy(60, seed=2))
     assert evaluation.scores.f1 > 0.9
