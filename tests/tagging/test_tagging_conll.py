@@ -94,22 +94,21 @@ def test_single_column_and_bad_tag_column(tmp_path) -> None:
         read_conll(_write(tmp_path / "two.conll", "a O\n"), tag_column=5)
 
 
-WNUT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ner" / "wnut17"
+def _wnut_dir() -> Path | None:
+    from lstmkit.datasets import data_dir
 
-
-def _wnut_dir() -> Path:
     try:
-        from lstmkit.datasets import data_dir
-
-        return data_dir() / "ner" / "wnut17"
+        folder = data_dir() / "ner" / "wnut17"
     except FileNotFoundError:
-        return WNUT
+        return None
+    return folder if folder.is_dir() else None
 
 
-@pytest.mark.skipif(not _wnut_dir().is_dir(), reason="WNUT-17 data folder not found "
+@pytest.mark.skipif(_wnut_dir() is None, reason="WNUT-17 data folder not found "
                     "(set LSTMKIT_DATA_DIR)")
 def test_real_wnut17_counts() -> None:
     folder = _wnut_dir()
+    assert folder is not None
     counts = {name: read_conll(folder / name) for name in
               ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated")}
     assert [len(v) for v in counts.values()] == [3394, 1009, 1287]
