@@ -6,6 +6,7 @@ series, the column and the first place they occur, unless ``data.fill`` says how
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,10 @@ def infer_freq(time: pd.DatetimeIndex) -> str | None:
     """The pandas frequency of regular timestamps, else the most common step as an offset."""
     if len(time) < 3:
         return None
-    freq = pd.infer_freq(time)
+    with warnings.catch_warnings():
+        # pandas 3 announces an offset return type; the string is what we store
+        warnings.filterwarnings("ignore", message=".*infer_freq.*")
+        freq = pd.infer_freq(time)
     if freq is not None:
         return freq
     step = pd.Series(time[1:] - time[:-1]).mode().iloc[0]

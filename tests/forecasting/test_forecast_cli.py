@@ -1,0 +1,74 @@
+"""``lstmkit forecast`` in-process: train, evaluate, predict, backtest, config errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from forecast_helpers import make_frame
+
+from lstmkit.cli import forecast
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    forecast.add_parser(parser)
+    return forecast.run(parser.parse_args(list(argv)))
+
+
+@pytest.fixture
+def csv_and_config(tmp_path: Path) -> tuple[Path, Path]:
+    csv = tmp_path / "data.csv"
+    make_frame(n=200).to_csv(csv, index=False)
+    config = {"data": {"target": ["a"], "time_col": "date", "past_covariates": ["temp"]},
+              "model": {"lookback": 24, "horizon": 12, "segment_len": 6, "hidden_size": 8},
+              "training": {"max_epochs": 1, "progress_bar": False, "accelerator": "cpu",
+                           "devices": 1},
+              "evaluation": {"baselines": ["naive"]}}
+    path = tmp_path / "fc.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return csv, path
+
+
+def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    csv, config = csv_and_config
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--set", "model.hidden_size=12", "--lr", "0.01") == 0
+    saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
+    assert saved["model"]["hidden_size"] == 12 and saved["training"]["lr"] == 0.01
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert list((out / "logs").rglob("metrics.csv"))
+    model = str(out / "model")
+    assert _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out)) == 0
+    metrics = pd.read_csv(out / "metrics.csv", index_col=0)
+    assert list(metrics.index) == ["lstmkit", "naive"]
+    assert (out / "forecast.png").is_file()
+    assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
+    predicted = pd.read_csv(out / "forecast.csv")
+    assert len(predicted) == 12 and set(predicted["target"]) == {"a"}
+    assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+                "--stride", "12", "--start", "0.5") == 0
+    # origins every 12 rows anchored on the last full window (row 188) back to row 100
+    assert "backtest: 8 windows" in capsys.readouterr().out
+
+
+def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, config = csv_and_config
+    with pytest.raises(ValueError, match=r"unknown config key 'model.lookbak'; valid keys"):
+        _run("train", "--config", str(config), "--data", str(csv), "--set", "model.lookbak=3")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {target: a}\nmodel: {hidden: 3}\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['hidden'\] in config section "
+                                         r"'model'; valid keys"):
+        _run("train", "--config", str(bad), "--data", str(csv))
+    with pytest.raises(ValueError, match="forecast predict needs --model"):
+        _run("predict", "--data", str(csv))
+    with pytest.raises(ValueError, match="--data needs --target"):
+        _run("train", "--data", str(csv))
+    with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
+        _run("train", "--config", str(config), "--data", str(csv), "--set", "lr")

@@ -1,0 +1,128 @@
+"""Metrics, baselines, evaluation reports, backtests and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from forecast_helpers import make_config
+
+from lstmkit.forecasting import Forecaster
+from lstmkit.forecasting import baselines as bl
+from lstmkit.forecasting import metrics as M
+
+
+def test_metrics_by_hand() -> None:
+    actual = np.array([[[1.0], [2.0]], [[4.0], [-2.0]]])  # (W=2, Hz=2, C=1)
+    forecast = np.array([[[2.0], [2.0]], [[2.0], [-1.0]]])
+    # errors 1, 0, -2, 1
+    assert M.mse(actual, forecast) == pytest.approx(6 / 4)
+    assert M.mae(actual, forecast) == pytest.approx(4 / 4)
+    assert M.rmse(actual, forecast) == pytest.approx(np.sqrt(1.5))
+    assert M.mape(actual, forecast) == pytest.approx(100 * (1 + 0 + 0.5 + 0.5) / 4)
+    assert M.smape(actual, forecast) == pytest.approx(100 * (2 / 3 + 0 + 4 / 6 + 2 / 3) / 4)
+    assert M.mase(actual, forecast, np.array([2.0])) == pytest.approx(0.5)
+    train = np.array([[1.0], [3.0], [2.0], [6.0]])
+    assert M.naive_scale(train, 1).tolist() == [pytest.approx((2 + 1 + 4) / 3)]
+    assert M.naive_scale(train, 2).tolist() == [pytest.approx((1 + 3) / 2)]
+    q = np.stack([forecast - 1, forecast, forecast + 1], axis=-1)
+    levels = (0.1, 0.5, 0.9)
+    # actual inside [f-1, f+1] for errors 1, 0, 1 (boundary included), outside for -2
+    assert M.coverage(actual, q[..., 0], q[..., -1]) == pytest.approx(0.75)
+    diff = actual[..., None] - q
+    expected = np.mean(np.maximum(np.array(levels) * diff, (np.array(levels) - 1) * diff))
+    assert M.quantile_loss(actual, q, levels) == pytest.approx(expected)
+    loss = M.pinball_loss(torch.tensor(q), torch.tensor(actual), levels)
+    assert float(loss) == pytest.approx(expected)
+
+
+def test_naive_and_seasonal_naive() -> None:
+    y = np.arange(20.0)
+    origins = np.array([10, 15])
+    np.testing.assert_array_equal(bl.naive(y, origins, 3), [[9, 9, 9], [14, 14, 14]])
+    np.testing.assert_array_equal(bl.seasonal_naive(y, origins, 5, 4),
+                                  [[6, 7, 8, 9, 6], [11, 12, 13, 14, 11]])
+    with pytest.raises(ValueError, match="needs 12 rows before every origin"):
+        bl.seasonal_naive(y, origins, 3, 12)
+
+
+@pytest.mark.parametrize("kind", ["arima", "ets"])
+def test_filtered_state_space_forecasts_match_statsmodels(kind: str) -> None:
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.standard_normal(160)) + np.sin(np.arange(160) / 2)
+    origins = np.array([120, 131, 150])
+    if kind == "arima":
+        ours = bl.arima(y, 100, origins, 6, (1, 1, 1))
+        model = SARIMAX(y[:100], order=(1, 1, 1))
+    else:
+        ours = bl.ets(y, 100, origins, 6, 1)
+        model = ExponentialSmoothing(y[:100], trend=True, damped_trend=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = model.fit(disp=False)
+    for row, origin in enumerate(origins):
+        reference = fitted.apply(y[:origin]).forecast(6)
+        np.testing.assert_allclose(ours[row], reference, rtol=1e-8, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[Forecaster, pd.DataFrame]:
+    from forecast_helpers import make_frame
+
+    frame = make_frame(n=240)
+    config = make_config(loss="quantile")
+    config = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    return Forecaster(config).fit(frame), frame
+
+
+def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
+    forecaster, frame = trained
+    report = forecaster.evaluate(frame, baselines=("naive", "seasonal_naive", "arima"))
+    assert list(report.table.index) == ["lstmkit", "naive", "seasonal_naive", "arima"]
+    assert {"mse", "mae", "rmse", "mape", "smape", "mase", "quantile_loss",
+            "coverage"} <= set(report.table.columns)
+    # every test window: test part of 48 rows, horizon 12 -> 37 origins
+    assert len(report.windows) == 37
+    assert report.actual.shape == (37, 12, 2)
+    # the seasonal naive of a clean 12-periodic signal is nearly exact
+    assert report.table.loc["seasonal_naive", "mse"] < 0.05
+    path = report.plot(tmp_path / "fc.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report.save(tmp_path / "out")
+    assert (tmp_path / "out" / "metrics.csv").is_file()
+
+
+def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    forecaster, frame = trained
+    report = forecaster.backtest(frame, start=0.5, stride=12, baselines=("naive",))
+    # origins 120, 132, ..., 228 (the last full horizon ends at row 240)
+    assert report.windows["origin"].tolist() == list(range(120, 229, 12))
+    assert set(report.per_origin["method"]) == {"lstmkit", "naive"}
+    refit = forecaster.backtest(frame, start=0.5, stride=12, refit=True, folds=2,
+                                baselines=())
+    assert refit.windows["origin"].tolist() == report.windows["origin"].tolist()
+    # a refitted model differs from the reused one
+    assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
+    with pytest.raises(ValueError, match="folds must be an int >= 1"):
+        forecaster.backtest(frame, refit=True, folds=0)
+
+
+def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    forecaster, frame = trained
+    config = forecaster.config
+    forecaster.config = dataclasses.replace(config, data=dataclasses.replace(config.data,
+                                                                             test=5))
+    try:
+        with pytest.raises(ValueError, match=r"the test part has no window: it needs at "
+                                             r"least horizon \(12\) rows \(data.test=5\)"):
+            forecaster.evaluate(frame)
+    finally:
+        forecaster.config = config

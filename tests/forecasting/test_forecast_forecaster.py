@@ -1,0 +1,152 @@
+"""Forecaster end to end on tiny generated data: fit, predict, covariates, save/load, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from forecast_helpers import make_config, make_frame
+
+from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster
+from lstmkit.nn import LSTM
+
+
+@pytest.mark.parametrize("decoder", ["pmf", "direct", "autoregressive"])
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_fit_predict_shapes(frame: pd.DataFrame, decoder: str,
+                            channel_independent: bool) -> None:
+    config = make_config(decoder=decoder, channel_independent=channel_independent)
+    forecaster = Forecaster(config).fit(frame)
+    out = forecaster.predict(frame)
+    assert list(out.columns) == ["date", "target", "forecast"]
+    assert len(out) == 2 * 12
+    assert out["date"].iloc[0] == frame["date"].iloc[-1] + pd.Timedelta(hours=1)
+    assert np.isfinite(out["forecast"]).all()
+    assert isinstance(forecaster.net.encoder, LSTM)
+
+
+def test_quantile_forecast_has_ordered_intervals(frame: pd.DataFrame) -> None:
+    config = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9))
+    config = dataclasses.replace(config, training=config.training.replace(max_epochs=3))
+    out = Forecaster(config).fit(frame).predict(frame)
+    assert {"q0.1", "q0.5", "q0.9"} <= set(out.columns)
+    np.testing.assert_allclose(out["forecast"], out["q0.5"])
+    assert (out["q0.9"] - out["q0.1"]).mean() > 0
+
+
+def test_lstm_variants_from_config(frame: pd.DataFrame) -> None:
+    config = make_config(lstm={"peephole": True, "layer_norm": True, "forget_bias": 1.0})
+    forecaster = Forecaster(config).fit(frame)
+    names = [n for n, _ in forecaster.net.encoder.named_parameters()]
+    plain = [n for n, _ in LSTM(16, 16).named_parameters()]
+    assert len(names) > len(plain)  # peephole and layer-norm parameters exist
+    assert np.isfinite(forecaster.predict(frame)["forecast"]).all()
+
+
+def test_learns_a_seasonal_signal() -> None:
+    frame = make_frame(n=480)
+    config = make_config(hidden_size=32)
+    config = dataclasses.replace(config, training=config.training.replace(
+        max_epochs=12, lr=5e-3), batch_size=16)
+    forecaster = Forecaster(config).fit(frame)
+    table = forecaster.evaluate(frame, baselines=("naive",)).table
+    # the naive forecast cannot follow a 12-step cycle; a trained model must beat it clearly
+    assert table.loc["lstmkit", "mse"] < 0.5 * table.loc["naive", "mse"]
+
+
+def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
+    parts = []
+    for i, sid in enumerate(["s1", "s2"]):
+        f = make_frame(n=200, seed=i)
+        parts.append(f.assign(store=sid, size=float(i + 1)))
+    long = pd.concat(parts, ignore_index=True)
+    config = ForecastConfig(
+        data=DataConfig(target="a", time_col="date", series_col="store",
+                        past_covariates="temp", future_covariates="hour",
+                        static_covariates="size", val=0.2, test=0.2),
+        model=make_config().model,
+        training=make_config().training)
+    forecaster = Forecaster(config).fit(long)
+    with pytest.raises(ValueError, match=r"future covariates \['hour'\] must cover the 12 "
+                                         r"steps after the data: pass future=<table>"):
+        forecaster.predict(long)
+    future = pd.concat([
+        pd.DataFrame({"date": pd.date_range(long["date"].iloc[199], periods=13,
+                                            freq="h")[1:], "hour": np.arange(12.0),
+                      "store": sid}) for sid in ["s1", "s2"]])
+    out = forecaster.predict(long, future=future)
+    assert list(out.columns) == ["store", "date", "target", "forecast"]
+    assert sorted(out["store"].unique()) == ["s1", "s2"]
+    short = future.groupby("store").head(10)
+    with pytest.raises(ValueError, match=r"future covariates cover 10 of the 12 steps after "
+                                         r"the end of series 's1'"):
+        forecaster.predict(long, future=short)
+    # the future covariates change the forecast (they are used, not ignored)
+    shifted = future.assign(hour=future["hour"] + 5.0)
+    out2 = forecaster.predict(long, future=shifted)
+    assert not np.allclose(out["forecast"], out2["forecast"])
+    # so do the static covariates
+    out3 = forecaster.predict(long.assign(size=long["size"] * 10), future=future)
+    assert not np.allclose(out["forecast"], out3["forecast"])
+
+
+def test_window_longer_than_series(frame: pd.DataFrame) -> None:
+    config = make_config(lookback=240, segment_len=6)
+    with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "
+                                         r"horizon \(12\) = 252 rows are needed"):
+        Forecaster(config).fit(frame)
+    config = make_config(lookback=144, segment_len=6)
+    with pytest.raises(ValueError, match=r"the training part of series '0' has 144 rows, "
+                                         r"fewer than lookback \(144\) \+ horizon \(12\)"):
+        Forecaster(config).fit(frame)
+
+
+def test_empty_validation_split(frame: pd.DataFrame) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=5))
+    with pytest.raises(ValueError, match=r"the validation part of series '0' has 5 rows, "
+                                         r"fewer than horizon \(12\)"):
+        Forecaster(config).fit(frame)
+
+
+def test_nan_targets_are_an_error(frame: pd.DataFrame) -> None:
+    frame.loc[100, "b"] = np.nan
+    with pytest.raises(ValueError, match=r"1 missing value\(s\) in column 'b'"):
+        Forecaster(make_config()).fit(frame)
+
+
+def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Path) -> None:
+    config = make_config(loss="quantile")
+    forecaster = Forecaster(config).fit(frame)
+    before = forecaster.predict(frame)
+    path = forecaster.save(tmp_path / "model")
+    assert {p.name for p in path.iterdir()} == {"model.pt", "config.yaml", "scalers.json",
+                                               "meta.json"}
+    loaded = Forecaster.load(path)
+    pd.testing.assert_frame_equal(loaded.predict(frame), before)
+    meta = json.loads((path / "meta.json").read_text())
+    meta["format_version"] = 99
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 1"):
+        Forecaster.load(path)
+    with pytest.raises(FileNotFoundError, match="not a saved lstmkit forecaster"):
+        Forecaster.load(tmp_path)
+
+
+def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Forecaster(make_config()).predict(frame)
+    config = make_config()
+    config = dataclasses.replace(config, training=config.training.replace(
+        checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
+    Forecaster(config).fit(frame)
+    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+    longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    resumed = Forecaster(longer).fit(frame, resume=True)
+    assert resumed.fit_result.epochs_run == 2
+    # the history of the first run comes back with the checkpoint
+    assert [row["epoch"] for row in resumed.fit_result.history] == [0.0, 1.0]
