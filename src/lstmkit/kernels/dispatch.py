@@ -69,6 +69,13 @@ def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> li
     return blockers
 
 
+def fused_available() -> bool:
+    """Whether the fused kernel is built or can be built here (a cheap check after the first)."""
+    from lstmkit.kernels.cpu.loader import unavailable_reason
+
+    return unavailable_reason() is None
+
+
 def choose_backend(
     config: LSTMConfig,
     *,

@@ -297,9 +297,12 @@ class LSTM(nn.Module):
             h_new = x.new_empty(cfg.num_layers, batch, cfg.recurrent_size)
             c_new = x.new_empty(cfg.num_layers, batch, cfg.hidden_size)
             h0, c0, layer_input = h0.contiguous(), c0.contiguous(), x.contiguous()
+            params = self._parameters  # not cell_weights: getattr on a Module costs per call
             for layer in range(cfg.num_layers):
-                lstm_step(layer_input, h0[layer], c0[layer], self.cell_weights(layer, 0),
-                          cfg.cell_options, (z_c, z_h), out=(h_new[layer], c_new[layer]))
+                sfx = self._suffix(layer, 0)
+                w = CellWeights(*(params.get(name + sfx) for name in CellWeights._fields))
+                lstm_step(layer_input, h0[layer], c0[layer], w, cfg.cell_options, (z_c, z_h),
+                          out=(h_new[layer], c_new[layer]))
                 layer_input = h_new[layer]
             if unbatched:
                 return layer_input.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))
@@ -327,9 +330,9 @@ class LSTM(nn.Module):
         """Whether step runs on the fused kernel: inference (no autograd) on CPU, kernel built."""
         if self.config.backend in ("reference", "torch") or torch.is_grad_enabled():
             return False
-        from lstmkit.kernels.dispatch import fused_blockers
+        from lstmkit.kernels.dispatch import FUSED_DTYPES, fused_available
 
-        return not fused_blockers(x.device, x.dtype)
+        return x.device.type == "cpu" and x.dtype in FUSED_DTYPES and fused_available()
 
     def _prepare(self, input, hx, lengths, reset):
         """Validate the call; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B)."""
