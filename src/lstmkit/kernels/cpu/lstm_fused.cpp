@@ -32,6 +32,7 @@ void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
             const double* alpha, const double* a, const int* lda, const double* b,
             const int* ldb, const double* beta, double* c, const int* ldc)
     __attribute__((weak));
+int MKL_Set_Num_Threads_Local(int n) __attribute__((weak));
 }
 
 namespace {
@@ -71,6 +72,27 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   gemm_aten<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// Per-step GEMMs below this many multiply-adds run on one thread: a fork-join per step costs
+// more than it saves, and on a busy machine the join waits for a descheduled thread.
+constexpr int64_t kSerialStepMacs = int64_t(1) << 20;
+
+// Scoped single-threaded MKL for this thread (a no-op where MKL's symbol is absent).
+class SerialBlas {
+ public:
+  explicit SerialBlas(bool on) : active_(on && MKL_Set_Num_Threads_Local != nullptr) {
+    if (active_) previous_ = MKL_Set_Num_Threads_Local(1);
+  }
+  ~SerialBlas() {
+    if (active_) MKL_Set_Num_Threads_Local(previous_);
+  }
+  SerialBlas(const SerialBlas&) = delete;
+  SerialBlas& operator=(const SerialBlas&) = delete;
+
+ private:
+  bool active_;
+  int previous_ = 0;
+};
+
 template <typename T>
 inline T sigmoid(T x) {
   return T(1) / (T(1) + std::exp(-x));
@@ -87,7 +109,9 @@ T* mut_ptr(Tensor& t) {
 }
 
 // Rows of the batch per parallel task: enough work per task that the fork pays.
-int64_t grain_for(int64_t row_width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_width)); }
+int64_t grain_for(int64_t row_width) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_width));
+}
 
 // Normalise `a` (n) in place of `xhat` and return 1/std; mean and variance in two passes.
 template <typename T>
@@ -286,6 +310,7 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
 
   for (int64_t b = 0; b < B; ++b) prep_hin(0, b);
   const int64_t grain = grain_for(GH);
+  SerialBlas serial(B * GH * R < kSerialStepMacs);
 
   for (int64_t t = 0; t < Tn; ++t) {
     const int64_t ts = save ? t : 0;
@@ -595,6 +620,8 @@ std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const
 
   const int64_t grain = grain_for(GH);
   for (int64_t b = 0; b < B; ++b) pass_a(Tn - 1, b);
+  {
+  SerialBlas serial(B * GH * R < kSerialStepMacs);
   for (int64_t t = Tn - 1; t >= 0; --t) {
     if (proj) {
       // (B, H) = (B, P) @ (P, H)
@@ -612,6 +639,7 @@ std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const
       }
     });
   }
+  }  // the weight gradients below are large GEMMs: every thread again
   dh0.add_(dh);
   dc0.add_(dc);
 
@@ -688,6 +716,7 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
 
   const T* wih = w_ih.data_ptr<T>();
   const T* whh = w_hh.data_ptr<T>();
+  SerialBlas serial(B * GH * (I + R) < kSerialStepMacs);
   if (B <= 4 && !op.layer_norm) {
     // A few rows: one pass over the weights computes bias + W_ih x + W_hh h. Single-threaded:
     // a step is too short for a fork-join to pay, and on a busy machine the join waits for a
