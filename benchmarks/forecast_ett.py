@@ -21,8 +21,7 @@ import pandas as pd
 import torch
 
 from lstmkit.datasets import data_path
-from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
-from lstmkit.training import TrainConfig
+from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, recipes
 
 CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 PUBLISHED = {  # MSE at 96 / 192 / 336 / 720 (MAE where known)
@@ -38,19 +37,16 @@ PUBLISHED = {  # MSE at 96 / 192 / 336 / 720 (MAE where known)
 
 
 def recipe(horizon: int, args: argparse.Namespace) -> ForecastConfig:
-    """The built-in long-horizon recipe: SegRNN-style encoder and PMF decoder on lstmkit's
-    LSTM, channel-independent, last-value instance normalisation."""
+    """The built-in long-horizon recipe (``lstmkit.forecasting.recipes``), flags overriding."""
     return ForecastConfig(
         data=DataConfig(target=CHANNELS, time_col="date", val=2880, test=2880),
-        model=ModelConfig(lookback=args.lookback, horizon=horizon, segment_len=args.segment_len,
-                          hidden_size=args.hidden, num_layers=1, dropout=args.dropout,
-                          decoder="pmf", channel_independent=True,
-                          normalization=args.normalization, loss="mse"),
-        training=TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
-                             scheduler=args.scheduler, lr_gamma=args.lr_gamma,
-                             early_stopping_patience=args.patience,
-                             seed=args.seed, progress_bar=False, accelerator="cpu", devices=1,
-                             limit_train_batches=args.limit_train_batches),
+        model=recipes.long_horizon(horizon, lookback=args.lookback,
+                                   segment_len=args.segment_len, hidden_size=args.hidden,
+                                   dropout=args.dropout),
+        training=recipes.long_horizon_training(
+            max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma,
+            progress_bar=False, accelerator="cpu", devices=1,
+            limit_train_batches=args.limit_train_batches),
         batch_size=args.batch_size,
     )
 
@@ -85,17 +81,13 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--lookback", type=int, default=720)
     parser.add_argument("--segment-len", type=int, default=48)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--normalization", default="last")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--scheduler", default="exponential")
-    parser.add_argument("--lr-gamma", type=float, default=0.8)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--max-epochs", type=int, default=10)
-    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-gamma", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--limit-train-batches", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/forecast_ett.json")
     args = parser.parse_args()

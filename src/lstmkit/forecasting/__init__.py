@@ -1,5 +1,6 @@
 """Time-series forecasting with LSTMs (filled in below)."""
 
+from lstmkit.forecasting import recipes
 from lstmkit.forecasting.config import (
     DataConfig,
     EvalConfig,
@@ -10,4 +11,4 @@ from lstmkit.forecasting.config import (
 from lstmkit.forecasting.forecaster import Forecaster
 
 __all__ = ["DataConfig", "EvalConfig", "ForecastConfig", "Forecaster", "ModelConfig",
-           "load_config"]
+           "load_config", "recipes"]

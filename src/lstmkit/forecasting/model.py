@@ -79,6 +79,11 @@ class ForecastNet(nn.Module):
                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
                                 **lstm_kwargs)
             self.head = nn.Linear(d_out, seg * out_per_step)
+        if cfg.normalization != "none":
+            # the untrained network forecasts the window's reference value (its last value or
+            # mean): it starts from the naive forecast and learns the deviations from it
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.median_index = (min(range(self.q), key=lambda i: abs(cfg.quantiles[i] - 0.5))
                              if cfg.loss == "quantile" else 0)
 

@@ -1,0 +1,173 @@
+"""Exchange rate, MSFT daily close and Seattle weather: lstmkit against baselines.
+
+- Exchange rate (8 currencies, daily, no dates): the Autoformer/DLinear protocol: split
+  70/10/20, z-scored with training statistics, lookback 96, horizons 96/192/336/720, MSE/MAE
+  over every test window; against repeat-last (computed here on the same windows) and the
+  published numbers.
+- MSFT daily close (trading days as steps) and Seattle daily maximum temperature (with
+  precipitation, wind and minimum temperature as past covariates and the day of the year as a
+  known-future covariate): split 70/10/20; test metrics in original units beside naive,
+  seasonal naive, ETS and ARIMA from ``Forecaster.evaluate``.
+
+Prints tables and writes benchmarks/results/forecast_other.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmkit.datasets import data_path
+from lstmkit.forecasting import (
+    DataConfig,
+    EvalConfig,
+    ForecastConfig,
+    Forecaster,
+    ModelConfig,
+    recipes,
+)
+from lstmkit.forecasting.baselines import naive
+from lstmkit.training import TrainConfig
+
+EXCHANGE_PUBLISHED = {  # MSE at 96 / 192 / 336 / 720
+    "repeat-last (Zeng et al. 2023)": [0.081, 0.167, 0.305, 0.823],
+    "DLinear (Zeng et al. 2023)": [0.081, 0.157, 0.305, 0.643],
+    "LSTM (Autoformer paper)": [1.453, 1.846, 2.136, 2.984],
+}
+
+
+def exchange(horizons: list[int], epochs: int) -> list[dict[str, float]]:
+    raw = pd.read_csv(data_path("timeseries", "exchange_rate", "exchange_rate.txt.gz"),
+                      header=None)
+    raw.columns = [f"c{i}" for i in range(raw.shape[1])]
+    n = len(raw)
+    n_train, n_test = int(n * 0.7), int(n * 0.2)
+    n_val = n - n_train - n_test
+    rows = []
+    for horizon in horizons:
+        config = ForecastConfig(
+            data=DataConfig(target=tuple(raw.columns), val=n_val, test=n_test),
+            model=recipes.long_horizon(horizon, lookback=96, segment_len=24),
+            training=recipes.long_horizon_training(max_epochs=epochs, progress_bar=False,
+                                                   accelerator="cpu", devices=1),
+            batch_size=64)
+        start = time.perf_counter()
+        forecaster = Forecaster(config).fit(raw)
+        prepared = forecaster.prepare(raw)
+        windows = forecaster.windows(prepared, "test")
+        scaler = forecaster.scalers.target
+        forecast = scaler.transform(forecaster.predict_windows(windows))
+        _, target = windows.__getitems__(range(len(windows)))
+        actual = target.double().numpy()
+        origins = windows.local_origin.numpy()
+        repeat = scaler.transform(naive(prepared.series[0].target, origins, horizon))
+        rows.append({
+            "horizon": horizon, "test_windows": len(windows),
+            "mse": float(np.mean((forecast - actual) ** 2)),
+            "mae": float(np.mean(np.abs(forecast - actual))),
+            "repeat_mse": float(np.mean((repeat - actual) ** 2)),
+            "repeat_mae": float(np.mean(np.abs(repeat - actual))),
+            "epochs": forecaster.fit_result.epochs_run,
+            "wall_s": round(time.perf_counter() - start, 1),
+        })
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _table(name: str, forecaster: Forecaster, frame: pd.DataFrame, start: float
+           ) -> dict[str, object]:
+    report = forecaster.evaluate(frame)
+    print(f"\n{name}: test part, {len(report.windows)} windows, horizon "
+          f"{forecaster.config.model.horizon}, original units")
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(report.table.round(4).to_string())
+    for note in report.notes:
+        print(f"note: {note}")
+    wall = round(time.perf_counter() - start, 1)
+    print(f"wall time {wall} s")
+    return {"table": report.table.reset_index().to_dict(orient="records"),
+            "windows": len(report.windows), "wall_s": wall, "notes": report.notes}
+
+
+def msft(epochs: int) -> dict[str, object]:
+    frame = pd.read_csv(data_path("timeseries", "msft_daily", "msft.csv"))
+    # trading days are the steps (weekends and holidays are not missing data)
+    frame = frame[["Close"]]
+    config = ForecastConfig(
+        data=DataConfig(target="Close", val=0.1, test=0.2),
+        model=ModelConfig(lookback=60, horizon=20, segment_len=5, hidden_size=64,
+                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9)),
+        training=TrainConfig(max_epochs=epochs, lr=1e-3, early_stopping_patience=3,
+                             progress_bar=False, accelerator="cpu", devices=1),
+        evaluation=EvalConfig(season_length=5),
+        batch_size=64)
+    start = time.perf_counter()
+    forecaster = Forecaster(config).fit(frame)
+    return _table("MSFT daily close (USD)", forecaster, frame, start)
+
+
+def seattle(epochs: int) -> dict[str, object]:
+    frame = pd.read_csv(data_path("timeseries", "seattle_weather", "seattle-weather.csv"))
+    day = pd.to_datetime(frame["date"]).dt.dayofyear.to_numpy()
+    frame = frame.assign(doy_sin=np.sin(2 * np.pi * day / 365.25),
+                         doy_cos=np.cos(2 * np.pi * day / 365.25))
+    config = ForecastConfig(
+        data=DataConfig(target="temp_max", time_col="date",
+                        past_covariates=("precipitation", "temp_min", "wind"),
+                        future_covariates=("doy_sin", "doy_cos"), val=0.1, test=0.2),
+        model=ModelConfig(lookback=56, horizon=7, segment_len=7, hidden_size=64,
+                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9)),
+        training=TrainConfig(max_epochs=epochs, lr=1e-3, early_stopping_patience=3,
+                             progress_bar=False, accelerator="cpu", devices=1),
+        evaluation=EvalConfig(season_length=365),
+        batch_size=32)
+    start = time.perf_counter()
+    forecaster = Forecaster(config).fit(frame)
+    return _table("Seattle daily max temperature (deg C)", forecaster, frame, start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
+    parser.add_argument("--exchange-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20, help="MSFT and Seattle")
+    parser.add_argument("--only", choices=("exchange", "msft", "seattle"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results/forecast_other.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results: dict[str, object] = {}
+    if args.only in (None, "exchange"):
+        rows = exchange(args.horizons, args.exchange_epochs)
+        results["exchange"] = rows
+        print("\nExchange rate, lookback 96, test MSE / MAE (z-scored)")
+        print(f"{'model':34s}" + "".join(f"{h:>16d}" for h in args.horizons))
+        print(f"{'lstmkit (this run)':34s}"
+              + "".join(f"{r['mse']:>9.3f} /{r['mae']:.3f}" for r in rows))
+        print(f"{'repeat-last (this run)':34s}"
+              + "".join(f"{r['repeat_mse']:>9.3f} /{r['repeat_mae']:.3f}" for r in rows))
+        index = {96: 0, 192: 1, 336: 2, 720: 3}
+        for name, values in EXCHANGE_PUBLISHED.items():
+            print(f"{name:34s}" + "".join(
+                f"{values[index[h]]:>9.3f} /  -  " if h in index else f"{'-':>16s}"
+                for h in args.horizons))
+        print("wall time per horizon (s): "
+              + ", ".join(f"{r['horizon']}: {r['wall_s']}" for r in rows))
+    if args.only in (None, "msft"):
+        results["msft"] = msft(args.epochs)
+    if args.only in (None, "seattle"):
+        results["seattle"] = seattle(args.epochs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
