@@ -165,3 +165,20 @@ def test_disabled_extension_says_why(monkeypatch):
     with pytest.raises(ExtensionUnavailableError,
                        match="the fused CPU kernel cannot be built: LSTMKIT_DISABLE_FUSED is set"):
         load_extension()
+
+
+@pytest.mark.parametrize("proj", [0, P])
+def test_fused_scan_valid_mask_with_gaps(fused_ext, proj):
+    """Valid steps need not be a prefix: rows skipped at one step come back at the next."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True, layer_norm=True)
+    x, h0, c0, w, masks = make_case(options, proj, MASK_SETS["all"], torch.float64,
+                                    steps=6, batch=5)
+    valid = torch.rand(6, 5) < 0.5
+    valid[2] = False  # a step where no row is valid
+    valid[3, -1] = True
+    masks = masks._replace(valid=valid)
+    errors = max_errors(run(lstm_scan, x, h0, c0, w, options, masks),
+                        run(fused_scan, x, h0, c0, w, options, masks))
+    assert max(errors.values()) <= 1e-10, errors

@@ -193,6 +193,20 @@ inline void cell_row(const T* __restrict a, const T* __restrict cp, const T* __r
   }
 }
 
+// Rows [0, active[t]) hold every valid row of step t; the rows after it are padding at t and
+// are skipped entirely (no GEMM rows, no cell). With the batch sorted by length, as
+// lstmkit.kernels.cpu.scan does, this is the shrinking batch of a packed sequence.
+std::vector<int64_t> active_rows(const bool* valid, int64_t Tn, int64_t B) {
+  std::vector<int64_t> active(Tn, B);
+  if (valid == nullptr) return active;
+  for (int64_t t = 0; t < Tn; ++t) {
+    int64_t n = B;
+    while (n > 0 && !valid[t * B + n - 1]) --n;
+    active[t] = n;
+  }
+  return active;
+}
+
 struct Options {
   bool coupled;
   bool layer_norm;
@@ -311,14 +325,23 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
   for (int64_t b = 0; b < B; ++b) prep_hin(0, b);
   const int64_t grain = grain_for(GH);
   SerialBlas serial(B * GH * R < kSerialStepMacs);
+  const std::vector<int64_t> active = active_rows(valid_p, Tn, B);
+
+  // Padding rows after the active ones: zero output, state carried, finite saved inputs.
+  auto skip_row = [&](int64_t t, int64_t b) {
+    std::fill(out_p + (t * B + b) * R, out_p + (t * B + b + 1) * R, T(0));
+    if (proj && save) std::fill(hy_p + (t * B + b) * H, hy_p + (t * B + b + 1) * H, T(0));
+    if (t + 1 < Tn) prep_hin(t + 1, b);
+  };
 
   for (int64_t t = 0; t < Tn; ++t) {
     const int64_t ts = save ? t : 0;
+    const int64_t Ba = active[t];
     T* hin_t = hin_p + ts * B * R;
-    // (B, G*H) = (B, R) @ (R, G*H)
-    gemm<T>(false, true, B, GH, R, T(1), hin_t, R, whh, R, T(0), hh_p, GH);
+    // (Ba, G*H) = (Ba, R) @ (R, G*H)
+    gemm<T>(false, true, Ba, GH, R, T(1), hin_t, R, whh, R, T(0), hh_p, GH);
 
-    at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, Ba, grain, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = ts * B + b;
         T* a = hh_p + b * GH;
@@ -357,15 +380,16 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
     });
 
     if (proj) {
-      // (B, P) = (B, H) @ (H, P)
-      gemm<T>(false, true, B, R, H, T(1), hy_p + ts * B * H, H, whr, H, T(0), hn_p, R);
-      at::parallel_for(0, B, grain_for(R), [&](int64_t b0, int64_t b1) {
+      // (Ba, P) = (Ba, H) @ (H, P)
+      gemm<T>(false, true, Ba, R, H, T(1), hy_p + ts * B * H, H, whr, H, T(0), hn_p, R);
+      at::parallel_for(0, Ba, grain_for(R), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           update_h(t, b, hn_p + b * R);
           if (t + 1 < Tn) prep_hin(t + 1, b);
         }
       });
     }
+    for (int64_t b = Ba; b < B; ++b) skip_row(t, b);
   }
   if (!save) return {out, h, c};
   return {out, h, c, Hin, Act, Cp, Cn, TC, proj ? HY : Tensor(), XH, RH, MC, RC};
@@ -622,19 +646,24 @@ std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const
   for (int64_t b = 0; b < B; ++b) pass_a(Tn - 1, b);
   {
   SerialBlas serial(B * GH * R < kSerialStepMacs);
+  const std::vector<int64_t> active = active_rows(valid_p, Tn, B);
   for (int64_t t = Tn - 1; t >= 0; --t) {
+    const int64_t Ba = active[t];
     if (proj) {
-      // (B, H) = (B, P) @ (P, H)
-      gemm<T>(false, false, B, H, R, T(1), dhn_p + t * B * R, R, whr, H, T(0), dhy_p, H);
+      // (Ba, H) = (Ba, P) @ (P, H)
+      gemm<T>(false, false, Ba, H, R, T(1), dhn_p + t * B * R, R, whr, H, T(0), dhy_p, H);
     }
-    at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, Ba, grain, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) pass_b(t, b);
     });
-    // (B, R) = (B, G*H) @ (G*H, R)
-    gemm<T>(false, false, B, R, GH, T(1), dhh_p + t * B * GH, GH, whh, R, T(0), dhin_p, R);
+    // skipped rows: no gradient, and zeros where the weight-gradient GEMMs read them
+    std::fill(dg_p + (t * B + Ba) * GH, dg_p + (t + 1) * B * GH, T(0));
+    if (op.layer_norm) std::fill(dhh_p + (t * B + Ba) * GH, dhh_p + (t + 1) * B * GH, T(0));
+    // (Ba, R) = (Ba, G*H) @ (G*H, R)
+    gemm<T>(false, false, Ba, R, GH, T(1), dhh_p + t * B * GH, GH, whh, R, T(0), dhin_p, R);
     at::parallel_for(0, B, grain_for(R + H), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
-        pass_c(t, b);
+        if (b < Ba) pass_c(t, b);
         if (t > 0) pass_a(t - 1, b);
       }
     });

@@ -73,6 +73,17 @@ def fused_scan(
     check_inputs(x, h0, c0, w)
     T, B, _ = x.shape
     H, R = c0.shape[-1], h0.shape[-1]
+    order = None
+    if masks.valid is not None and B > 1:
+        # Longest sequences first: the kernel skips the trailing padding rows of each step, so
+        # a sorted batch shrinks step by step as a packed one does.
+        steps = masks.valid.expand(T, B).sum(0)  # (B,)
+        order = torch.argsort(steps, descending=True, stable=True)
+        if bool((steps[order] == steps).all()):
+            order = None
+    if order is not None:
+        x, h0, c0 = x.index_select(1, order), h0.index_select(0, order), c0.index_select(0, order)
+        masks = _permute_masks(masks, order, T, B)
     xg = _gate_inputs(x, w, options)  # (T, B, G*H)
 
     def mask(m: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
@@ -86,7 +97,25 @@ def fused_scan(
         mask(masks.h_dropout, (B, R), x.dtype), mask(masks.zoneout_c, (T, B, H), x.dtype),
         mask(masks.zoneout_h, (T, B, R), x.dtype), options,
     )
+    if order is not None:
+        inverse = torch.argsort(order)
+        output = output.index_select(1, inverse)  # (T, B, R) in the caller's order
+        h_n, c_n = h_n.index_select(0, inverse), c_n.index_select(0, inverse)
     return ScanResult(output, h_n, c_n, None)
+
+
+def _permute_masks(masks: StepMasks, order: Tensor, T: int, B: int) -> StepMasks:
+    """The masks with the batch in ``order``; broadcast masks are expanded first."""
+
+    def by_batch(m: Tensor | None, batch_dim: int, shape: tuple[int, ...]) -> Tensor | None:
+        return None if m is None else m.expand(*shape[:batch_dim], B, *shape[batch_dim + 1:]
+                                               ).index_select(batch_dim, order)
+
+    return StepMasks(
+        by_batch(masks.valid, 1, (T, B)), by_batch(masks.reset, 1, (T, B)),
+        by_batch(masks.h_dropout, 0, (B, -1)),
+        by_batch(masks.zoneout_c, 1, (T, B, -1)), by_batch(masks.zoneout_h, 1, (T, B, -1)),
+    )
 
 
 def _contig(t: Tensor | None) -> Tensor | None:
