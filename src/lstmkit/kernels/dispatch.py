@@ -13,8 +13,9 @@ Backends:
 
 ``"auto"`` picks the fastest backend that serves the configuration: torch's op for plain
 configurations without lengths; the fused kernel for everything else on CPU (with lengths it
-masks padded steps, which is several times faster than torch's packed op on CPU); the reference
-path where neither serves, with one warning when the reason is a missing compiler. A backend
+skips padded steps as packing does, and is several times faster than torch's packed op on
+CPU); the reference path where neither serves, with one warning when the reason is a missing
+compiler. A backend
 named explicitly that cannot serve raises a ``ValueError`` naming the condition that failed.
 
 Nothing here imports the kernels at module import time: the reference path works everywhere.
@@ -113,7 +114,7 @@ def choose_backend(
         if cannot:
             return BackendChoice("torch", "plain configuration with lengths: torch's op on a "
                                           f"packed batch ({'; '.join(cannot)})")
-        return BackendChoice("fused", "plain configuration with lengths: the fused kernel masks "
+        return BackendChoice("fused", "plain configuration with lengths: the fused kernel skips "
                                       "padded steps, faster than torch's op on a packed batch")
     if not cannot:
         return BackendChoice("fused", f"torch's fused op cannot serve {', '.join(blockers)}; "
