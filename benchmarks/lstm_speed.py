@@ -2,6 +2,7 @@
 
     python benchmarks/lstm_speed.py            # the full grid (a few minutes on 2 cores)
     python benchmarks/lstm_speed.py --quick    # 2 repetitions, for a smoke run
+    python benchmarks/lstm_speed.py --threads 1 --output benchmarks/results/lstm_speed_1t.json
 
 Measures, in one process, fp32, at (T, B, I, H) in GRID, forward+backward (training mode) and
 inference (eval, no_grad): torch.nn.LSTM (plain), a naive per-step loop over nn.LSTMCell,
@@ -252,11 +253,15 @@ def print_tables(report: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7, help="repetitions per configuration")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per configuration")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="2 repetitions, few step calls")
     parser.add_argument("--output", type=Path, default=RESULTS / "lstm_speed.json")
     args = parser.parse_args()
     reps = 2 if args.quick else args.reps
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     calls = 200 if args.quick else 1000
 
     load_before = load_average()
