@@ -126,3 +126,22 @@ def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame])
             forecaster.evaluate(frame)
     finally:
         forecaster.config = config
+
+
+def test_tuning_searches_the_space(tmp_path: Path) -> None:
+    from forecast_helpers import make_frame
+
+    from lstmkit.forecasting.tuning import tune_forecaster
+    from lstmkit.training.tuning import check_space
+
+    frame = make_frame(n=200)
+    space = {"training.lr": ("log", 1e-3, 1e-2), "model.decoder": ("choice", ["pmf", "direct"])}
+    best, study = tune_forecaster(make_config(), frame, space, n_trials=2, seed=0)
+    assert len(study.trials) == 2
+    assert best.training.lr == study.best_params["training.lr"]
+    assert best.model.decoder == study.best_params["model.decoder"]
+    assert study.best_value == min(t.value for t in study.trials)
+    with pytest.raises(ValueError, match=r"space\['lr'\] must start with one of"):
+        check_space({"lr": ("uniform", 0.1, 1.0)})
+    with pytest.raises(ValueError, match=r"low must be > 0"):
+        check_space({"lr": ("log", 0.0, 1.0)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -106,9 +107,12 @@ class Forecaster:
         return WindowSet(prepared.series, self.scalers, m.lookback, m.horizon, origins)
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, data: pd.DataFrame | str | Path, *, resume: bool | str | Path = False
-            ) -> Forecaster:
-        """Train on the train part of ``data``; validate (early stopping) on its val part."""
+    def fit(self, data: pd.DataFrame | str | Path, *, resume: bool | str | Path = False,
+            callbacks: Sequence[Any] = ()) -> Forecaster:
+        """Train on the train part of ``data``; validate (early stopping) on its val part.
+
+        ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`);
+        ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning)."""
         prepared = self.prepare(data)
         self._check_lengths(prepared)
         self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
@@ -127,7 +131,7 @@ class Forecaster:
         self.fit_result = fit(
             self.net, loss, loader(train, cfg.batch_size, shuffle=True),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
-            cfg.training, metrics={"mse": point_mse}, resume=resume)
+            cfg.training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
         self.net.eval()
         return self
 

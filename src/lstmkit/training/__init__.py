@@ -49,7 +49,11 @@ Public API:
   the epoch, for corpus-level scores such as span F1). Logged as ``val_<name>``.
 - :func:`seed_everything`; callbacks :class:`AtomicCheckpointIO`, :class:`RNGState`,
   :class:`BestWeights`, :class:`History`.
-- ``lstmkit.training.tuning`` (needs optuna): :func:`~lstmkit.training.tuning.tune`.
+- ``lstmkit.training.tuning`` (needs optuna; imported on demand): ``tune(objective, space,
+  n_trials=..., direction=..., seed=..., storage=...)`` with ``objective(params, trial) ->
+  score`` and ``space = {"training.lr": ("log", 1e-4, 1e-2), "model.hidden_size": ("int",
+  32, 256, 32), "model.decoder": ("choice", [...])}``; ``PruneOnValidation(trial)`` is a
+  callback for ``fit(..., callbacks=[...])`` that prunes hopeless trials.
 """
 
 from lstmkit.training.callbacks import AtomicCheckpointIO, BestWeights, History, RNGState
