@@ -8,6 +8,8 @@ only: under autograd it raises rather than return tensors cut from the graph.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -48,3 +50,29 @@ def lstm_step(
         options.layer_norm_eps, h_out, c_out,
     )
     return h_new, c_new
+
+
+def lstm_step_stack(
+    x_t: Tensor,
+    h: Tensor,
+    c: Tensor,
+    weights: Sequence[Tensor | None],
+    options: CellOptions,
+    zoneout: tuple[float, float] = (0.0, 0.0),
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of a unidirectional stack of L layers in one call: ``x_t`` (B, I),
+    ``h`` (L, B, R), ``c`` (L, B, H), ``weights`` the L layers' :class:`CellWeights` fields
+    concatenated (12 per layer, in field order). Returns the top layer's output (B, R) and
+    the new ``h`` (L, B, R) and ``c`` (L, B, H). Inference only, as :func:`lstm_step`.
+    """
+    global _ext
+    if torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (x_t, h, c, *weights)):
+        raise ValueError("lstm_step_stack is for inference: call it under torch.no_grad() or "
+                         "torch.inference_mode()")
+    if _ext is None:
+        _ext = load_extension()
+    y, h_new, c_new = _ext.step_stack(x_t, h, c, list(weights), zoneout[0], zoneout[1],
+                                      options.coupled_gates, options.layer_norm,
+                                      options.layer_norm_eps)
+    return y, h_new, c_new

@@ -292,21 +292,15 @@ class LSTM(nn.Module):
                                  (cfg.num_layers, batch, cfg.hidden_size), x)
         z_c, z_h = cfg.zoneout
         if self._fused_step_serves(x):
-            from lstmkit.kernels.step import lstm_step
+            from lstmkit.kernels.step import lstm_step_stack
 
-            h_new = x.new_empty(cfg.num_layers, batch, cfg.recurrent_size)
-            c_new = x.new_empty(cfg.num_layers, batch, cfg.hidden_size)
-            h0, c0, layer_input = h0.contiguous(), c0.contiguous(), x.contiguous()
             params = self._parameters  # not cell_weights: getattr on a Module costs per call
-            for layer in range(cfg.num_layers):
-                sfx = self._suffix(layer, 0)
-                w = CellWeights(*(params.get(name + sfx) for name in CellWeights._fields))
-                lstm_step(layer_input, h0[layer], c0[layer], w, cfg.cell_options, (z_c, z_h),
-                          out=(h_new[layer], c_new[layer]))
-                layer_input = h_new[layer]
+            weights = [params.get(name + self._suffix(layer, 0)) for layer in
+                       range(cfg.num_layers) for name in CellWeights._fields]
+            y, h_new, c_new = lstm_step_stack(x, h0, c0, weights, cfg.cell_options, (z_c, z_h))
             if unbatched:
-                return layer_input.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))
-            return layer_input, LSTMState(h_new, c_new)
+                return y.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))
+            return y, LSTMState(h_new, c_new)
         hs, cs = [], []
         layer_input = x
         for layer in range(cfg.num_layers):

@@ -933,9 +933,35 @@ std::vector<Tensor> step(const Tensor& x, const Tensor& h, const Tensor& c, cons
   return res;
 }
 
+// A whole unidirectional stack, one step: x (B, I), h (L, B, R), c (L, B, H); `weights` holds
+// 12 entries per layer in CellWeights' order. Returns the top output (B, R), h_new, c_new.
+std::vector<Tensor> step_stack(const Tensor& x, const Tensor& h, const Tensor& c,
+                               const std::vector<OptT>& weights, double zone_c, double zone_h,
+                               bool coupled, bool layer_norm, double eps) {
+  TORCH_CHECK(h.dim() == 3 && c.dim() == 3, "lstmkit step: h (L, B, R) and c (L, B, H)");
+  const int64_t L = h.size(0);
+  TORCH_CHECK(static_cast<int64_t>(weights.size()) == 12 * L,
+              "lstmkit step: expected 12 weight entries per layer, got ", weights.size(),
+              " for ", L, " layers");
+  const Tensor hc = h.contiguous(), cc = c.contiguous();
+  Tensor h_new = at::empty_like(hc), c_new = at::empty_like(cc);
+  Tensor input = x.contiguous();
+  for (int64_t l = 0; l < L; ++l) {
+    const OptT* w = weights.data() + 12 * l;
+    TORCH_CHECK(w[0].has_value() && w[1].has_value(),
+                "lstmkit step: weight_ih and weight_hh are required");
+    // CellWeights order: ih, hh, b_ih, b_hh, hr, peephole, ln_ih w/b, ln_hh w/b, ln_c w/b
+    step(input, hc[l], cc[l], *w[0], *w[1], w[2], w[3], w[5], w[6], w[7], w[8], w[9], w[10],
+         w[11], w[4], zone_c, zone_h, coupled, layer_norm, eps, h_new[l], c_new[l]);
+    input = h_new[l];
+  }
+  return {input, h_new, c_new};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("step_stack", &step_stack, "one step of a unidirectional stack, for inference");
   m.def("scan_forward", &scan_forward, "fused LSTM scan, forward");
   m.def("scan_backward", &scan_backward, "fused LSTM scan, backward");
   m.def("step", &step, "one LSTM step for inference");
