@@ -150,3 +150,12 @@ def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:
     assert resumed.fit_result.epochs_run == 2
     # the history of the first run comes back with the checkpoint
     assert [row["epoch"] for row in resumed.fit_result.history] == [0.0, 1.0]
+
+
+def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
+    frame = make_frame(n=200).assign(a=3.0, b=-1.0)  # constant: the naive forecast is exact
+    with pytest.warns(UserWarning, match=r"no training epoch beat the untrained network"):
+        forecaster = Forecaster(make_config()).fit(frame)
+    assert forecaster.kept_start and forecaster.fit_result.best_epoch == -1
+    out = forecaster.predict(frame)
+    np.testing.assert_allclose(out.loc[out["target"] == "a", "forecast"], 3.0, rtol=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -62,6 +63,7 @@ class Forecaster:
         self.scalers: Scalers | None = None
         self.freq: str | None = None
         self.fit_result: FitResult | None = None
+        self.kept_start = False
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
@@ -128,12 +130,41 @@ class Forecaster:
         def point_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return ((point_forecast(output, cfg.model) - target) ** 2).mean()
 
+        # with instance normalisation and the zero-initialised head, the untrained network
+        # is the naive forecast; it stays a candidate of the validation-based selection
+        start_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        start_loss = self._loss_on(val, loss) if len(val) and not resume else None
         self.fit_result = fit(
             self.net, loss, loader(train, cfg.batch_size, shuffle=True),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
             cfg.training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
+        self.kept_start = False
+        best = self.fit_result.best_score
+        if (start_loss is not None and best is not None and cfg.training.restore_best
+                and cfg.training.monitor == "val_loss" and start_loss <= best
+                and cfg.model.normalization != "none"):
+            self.net.load_state_dict(start_state)
+            self.kept_start = True
+            self.fit_result.best_score = start_loss
+            self.fit_result.best_epoch = -1
+            warnings.warn(
+                f"no training epoch beat the untrained network on validation (val_loss "
+                f"{start_loss:.4g} <= best epoch {best:.4g}); keeping it: the forecast is the "
+                f"{cfg.model.normalization!r} reference value of each window (the naive "
+                "forecast for normalization='last')", UserWarning, stacklevel=2)
         self.net.eval()
         return self
+
+    @torch.no_grad()
+    def _loss_on(self, windows: WindowSet, loss: Any) -> float:
+        net = self._net()
+        total, count = 0.0, 0
+        for start in range(0, len(windows), PREDICT_BATCH):
+            inputs, target = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
+                                                                   len(windows))))
+            total += float(loss(net(**inputs), target)) * len(target)
+            count += len(target)
+        return total / count
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
