@@ -139,3 +139,27 @@ def test_config_and_build_errors() -> None:
         Tagger().build([Sentence(["a"], ["O"])])
     with pytest.raises(ValueError, match="train must hold at least one sentence"):
         Tagger().build([])
+
+
+def test_char_lstm_runs_each_distinct_word_once_with_the_same_result() -> None:
+    from lstmkit.tagging.model import CharLSTM, unique_words
+
+    unique, lengths, inverse = unique_words(torch.tensor([[3, 4, 0, 0], [5, 0, 0, 0],
+                                                          [3, 4, 0, 0]]))
+    assert unique.tolist() == [[3, 4], [5, 0]] and lengths.tolist() == [2, 1]
+    assert inverse.tolist() == [0, 1, 0]
+    net = CharLSTM(10, 4, 3, pad_index=0).eval()
+    chars = torch.tensor([[[3, 4, 0], [5, 0, 0], [3, 4, 0]]])
+    char_lengths = torch.tensor([[2, 1, 2]])
+    _, (h_n, _) = net.lstm(net.embed(chars[0]), lengths=char_lengths[0])  # every word
+    expected = h_n.transpose(0, 1).reshape(3, -1)
+    assert torch.allclose(net(chars, char_lengths)[0], expected, atol=1e-6)
+
+
+def test_hashtags_share_the_plain_word_and_long_words_are_cut() -> None:
+    from lstmkit.tagging.data import word_key
+
+    assert word_key("#NYC", lowercase=True) == "nyc" and word_key("#", True) == "#"
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4)).build(_toy(5))
+    assert tagger.encoder is not None
+    assert len(tagger.encoder.encode(["x" * 50]).chars[0]) == 20

@@ -58,24 +58,37 @@ class EncodedSentence:
     tags: list[int]
 
 
+def word_key(token: str, lowercase: bool) -> str:
+    """The form a token is looked up by: lower-cased if asked, and a hashtag by its word
+    (``#NYC`` -> ``nyc``), so that it shares the pretrained vector of the plain word."""
+    if len(token) > 1 and token[0] == "#":
+        token = token[1:]
+    return token.lower() if lowercase else token
+
+
 class SentenceEncoder:
-    """Indexes tokens (and tags) the way the model was trained."""
+    """Indexes tokens (and tags) the way the model was trained.
+
+    Characters of a word beyond ``max_word_chars`` are dropped (URLs run past 100), which
+    bounds the character encoder's work.
+    """
 
     def __init__(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,
-                 lowercase: bool) -> None:
+                 lowercase: bool, max_word_chars: int = 20) -> None:
         self.words = words
         self.chars = chars
         self.tags = tags
         self.lowercase = lowercase
+        self.max_word_chars = max_word_chars
 
     def encode(self, tokens: Sequence[str], tags: Sequence[str] | None = None
                ) -> EncodedSentence:
         if len(tokens) == 0:
             raise ValueError("a sentence must hold at least one token, got none")
-        keys = [t.lower() for t in tokens] if self.lowercase else list(tokens)
+        keys = [word_key(t, self.lowercase) for t in tokens]
         return EncodedSentence(
             words=self.words.encode(keys),
-            chars=[self.chars.encode(token) for token in tokens],
+            chars=[self.chars.encode(token[: self.max_word_chars]) for token in tokens],
             casing=[casing(t) for t in tokens],
             tags=self.tags.encode(tags) if tags is not None else [0] * len(tokens),
         )

@@ -33,13 +33,26 @@ class CharLSTM(nn.Module):
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         B, T = chars.shape[:2]
         real = char_lengths > 0  # (B, T)
-        words = chars[real]  # (N, C)
-        x = self.embed(words)  # (N, C, char_dim)
-        _, (h_n, _) = self.lstm(x, lengths=char_lengths[real])  # h_n: (2, N, hidden)
-        vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (N, 2*hidden)
+        words, lengths, inverse = unique_words(chars[real])  # (U, C), (U,), (N,)
+        x = self.embed(words)  # (U, C, char_dim)
+        _, (h_n, _) = self.lstm(x, lengths=lengths)  # h_n: (2, U, hidden)
+        vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (U, 2*hidden)
         out = vectors.new_zeros(B, T, self.output_size)
-        out[real] = vectors
+        out[real] = vectors[inverse]  # (N, 2*hidden) into the real positions
         return out  # (B, T, 2*hidden)
+
+
+def unique_words(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each distinct word of a batch once (text repeats 'the' and ',' many times), trimmed to
+    the longest distinct word; the character encoder then runs over far fewer steps.
+
+    Shape:
+        words: (N, C) character indices, 0 = padding -> unique (U, C'), lengths (U,),
+        inverse (N,) with ``unique[inverse]`` the input rows (trimmed).
+    """
+    unique, inverse = torch.unique(words, dim=0, return_inverse=True)  # (U, C), (N,)
+    lengths = (unique != 0).sum(dim=1)  # (U,): character indices are >= 1 inside a word
+    return unique[:, : int(lengths.max())], lengths, inverse
 
 
 class CharCNN(nn.Module):

@@ -21,7 +21,7 @@ import torch
 
 from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, write_conll
-from lstmkit.tagging.data import CASINGS, SentenceEncoder, collate, make_loader
+from lstmkit.tagging.data import CASINGS, SentenceEncoder, collate, make_loader, word_key
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
 from lstmkit.tagging.model import LSTMCRFTagger
 from lstmkit.tagging.schemes import (
@@ -117,7 +117,7 @@ class Tagger:
             raise ValueError("train must hold at least one sentence, got none")
         if any(s.tags is None for s in train):
             raise ValueError("train sentences must carry tags, got an unlabelled sentence")
-        keys = ([t.lower() for t in s.tokens] if config.lowercase else s.tokens for s in train)
+        keys = ([word_key(t, config.lowercase) for t in s.tokens] for s in train)
         words = Vocabulary.build(keys, min_freq=config.min_freq, max_size=config.max_vocab)
         chars = char_vocabulary(s.tokens for s in train)
         types = {span.type for s in train for span in spans_from_tags(s.tags or [])}
