@@ -8,8 +8,9 @@ Measures, in one process, fp32, at (T, B, I, H) in GRID, forward+backward (train
 inference (eval, no_grad): torch.nn.LSTM (plain), a naive per-step loop over nn.LSTMCell,
 lstmkit plain and lstmkit with each variant (backend="auto"); lengths against padding at
 LENGTHS_SHAPE; the streaming step against nn.LSTMCell. Repetitions are interleaved across the
-configurations of a shape (so that a burst of load from other processes hits all of them), and
-the median is reported with its ratio to nn.LSTM plain at the same shape and mode. The GEMM
+configurations of a shape (so that a burst of load from other processes hits all of them),
+short runs are repeated more (at least 0.4 s of each, up to 40 times), and the median is
+reported with its ratio to nn.LSTM plain at the same shape and mode. The GEMM
 ceiling (GFLOP/s of a large fp32 matmul) is printed beside each run's achieved GFLOP/s (GEMM
 flops only: the input, recurrent and projection products, x3 for forward+backward).
 
@@ -104,16 +105,27 @@ def infer_step(model: nn.Module, x: torch.Tensor, **call) -> Callable[[], None]:
     return run
 
 
-def interleaved_medians(fns: dict[str, Callable[[], None]], reps: int) -> dict[str, float]:
-    """Median seconds of each function; repetition r of every function before r + 1 of any."""
-    for fn in fns.values():
+def interleaved_medians(fns: dict[str, Callable[[], None]], reps: int,
+                        min_seconds: float = 0.4, max_reps: int = 40) -> dict[str, float]:
+    """Median seconds of each function; repetition r of every function before r + 1 of any.
+
+    Each function runs at least ``reps`` times, and more (up to ``max_reps``) until it has
+    run for ``min_seconds`` in all: short runs are the noisiest on a busy machine.
+    """
+    counts = {}
+    for name, fn in fns.items():
         fn()  # warm-up: allocation, first-call dispatch, the extension's build
+        t0 = time.perf_counter()
+        fn()
+        once = time.perf_counter() - t0
+        counts[name] = min(max_reps, max(reps, int(min_seconds / max(once, 1e-6))))
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
+    for r in range(max(counts.values())):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            if r < counts[name]:
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
