@@ -30,7 +30,10 @@ def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"2 missing value\(s\) in column 'a' of series '0', "
                                          r"first at 2021-01-01 05:00:00; set data.fill"):
         to_series(frame, DataConfig(target="a", time_col="date"))
-    series, _ = to_series(frame, DataConfig(target="a", time_col="date", fill="interpolate"))
+    with pytest.warns(UserWarning, match=r"series '0': filled missing values \{'a': 2\} with "
+                                         r"data.fill='interpolate'"):
+        series, _ = to_series(frame, DataConfig(target="a", time_col="date",
+                                                fill="interpolate"))
     a = frame["a"].to_numpy()
     np.testing.assert_allclose(series[0].target[5, 0], a[4] + (a[7] - a[4]) / 3)
 

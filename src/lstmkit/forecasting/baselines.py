@@ -79,11 +79,13 @@ def _fit_quietly(model: object) -> object:
 
 def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
         season: int) -> np.ndarray:
-    """Damped-trend exponential smoothing (seasonal when ``season`` > 1 and at least two
+    """Damped-trend exponential smoothing (seasonal when 1 < ``season`` <= 24 and at least two
     seasons of training data), fitted on the first ``n_train`` rows of ``y`` (T,)."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
-    seasonal = season if 1 < season <= 60 and n_train >= 2 * season else None
+    # a seasonal state-space ETS carries one state per season step; beyond 24 its fit
+    # costs minutes, so longer seasons get the non-seasonal damped-trend model
+    seasonal = season if 1 < season <= 24 and n_train >= 2 * season else None
     model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
                                  seasonal=seasonal)
     return statespace_forecasts(_fit_quietly(model), y, origins, horizon)

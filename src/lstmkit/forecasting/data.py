@@ -159,6 +159,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                     f"{int(nan[col].sum())} missing value(s) in column {col!r} of series "
                     f"{sid!r}, first at {time_index[where]}; set data.fill to 'ffill', "
                     "'interpolate' or 'zero' to fill them")
+            counts = {c: int(n) for c, n in nan.sum().items() if n}
+            warnings.warn(f"series {sid!r}: filled missing values {counts} with "
+                          f"data.fill={cfg.fill!r}", UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
