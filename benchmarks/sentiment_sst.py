@@ -10,6 +10,10 @@ confusion-matrix PNGs) to benchmarks/results/.
     python benchmarks/sentiment_sst.py                        # the three runs
     python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 1 2
     python benchmarks/sentiment_sst.py --max-epochs 1         # a quick check
+
+The defaults are the best settings found (word dropout 0.2, embedding dropout 0.5, lr 2e-3);
+the reported random-init SST-2 run used ``--max-epochs 30 --patience 5``. Results of every
+run are in benchmarks/results/sentiment_*.json with their settings.
 """
 
 from __future__ import annotations
@@ -85,15 +89,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--max-epochs", type=int, default=12)
-    parser.add_argument("--patience", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--max-epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--hidden", type=int, default=150)
     parser.add_argument("--pooling", default="max")
     parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--embedding-dropout", type=float, default=0.3)
-    parser.add_argument("--word-dropout", type=float, default=0.0)
+    parser.add_argument("--embedding-dropout", type=float, default=0.5)
+    parser.add_argument("--word-dropout", type=float, default=0.2)
     parser.add_argument("--embedding-dim", type=int, default=100)
     parser.add_argument("--vectors-vocab", type=int, default=100000)
     parser.add_argument("--batch-size", type=int, default=32)
