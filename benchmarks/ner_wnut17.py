@@ -43,6 +43,7 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
     config = TaggerConfig(
         tag_scheme="BIOES", lowercase=True, vectors=args.vectors,
         vectors_vocab=args.vectors_vocab if args.vectors else 0,
+        freeze_embeddings=args.freeze_embeddings,
         char_encoder=args.char_encoder, char_dim=25, char_hidden=args.char_hidden,
         casing=True, hidden_size=args.hidden, num_layers=1, decoder="crf",
         dropout=args.dropout, word_dropout=args.word_dropout, batch_size=args.batch_size,
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--word-dropout", type=float, default=0.05)
     parser.add_argument("--vectors", default="glove-6b-50d")
     parser.add_argument("--vectors-vocab", type=int, default=100000)
+    parser.add_argument("--freeze-embeddings", action="store_true",
+                        help="keep the pretrained vectors fixed")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=str(RESULTS / "ner_wnut17.json"))
