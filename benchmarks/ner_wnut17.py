@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--char-encoder", default="lstm", choices=["lstm", "cnn", "none"])
     parser.add_argument("--char-hidden", type=int, default=25)
     parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--word-dropout", type=float, default=0.05)
+    parser.add_argument("--word-dropout", type=float, default=0.25)
     parser.add_argument("--vectors", default="glove-6b-50d")
     parser.add_argument("--vectors-vocab", type=int, default=100000)
     parser.add_argument("--freeze-embeddings", action="store_true",
