@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from lstmkit.text.config import MappingConfig, positive_int, probability
 from lstmkit.text.layers import check_lstm_options
 from lstmkit.text.tokenize import TokenizerName
 
 Pooling = Literal["last", "max", "mean", "attention"]
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
-def _probability(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-
-
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(MappingConfig):
     """Model and data settings of a text classifier.
 
     The vocabulary size and the number of classes come from the training data; the embedding
@@ -80,10 +70,10 @@ class ClassifierConfig:
             raise ValueError(
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
             )
-        _positive_int("min_freq", self.min_freq)
+        positive_int("min_freq", self.min_freq)
         for name in ("max_vocab", "embedding_dim", "max_length"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                positive_int(name, getattr(self, name))
         if self.vectors is not None and not isinstance(self.vectors, str):
             raise TypeError(f"vectors must be None or a str, got {type(self.vectors).__name__}")
         if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
@@ -91,29 +81,12 @@ class ClassifierConfig:
             raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
         if self.vectors_vocab and self.vectors is None:
             raise ValueError(f"vectors_vocab={self.vectors_vocab} needs vectors, got None")
-        _positive_int("hidden_size", self.hidden_size)
-        _positive_int("num_layers", self.num_layers)
-        _positive_int("batch_size", self.batch_size)
+        positive_int("hidden_size", self.hidden_size)
+        positive_int("num_layers", self.num_layers)
+        positive_int("batch_size", self.batch_size)
         if self.pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be one of {list(get_args(Pooling))}, "
                              f"got {self.pooling!r}")
         for name in ("dropout", "embedding_dropout", "word_dropout"):
-            _probability(name, getattr(self, name))
+            probability(name, getattr(self, name))
         object.__setattr__(self, "lstm", check_lstm_options(self.lstm))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ClassifierConfig:
-        """Build from a plain mapping (a YAML section); unknown keys list the valid ones."""
-        if not isinstance(values, Mapping):
-            raise TypeError(f"model config must be a mapping, got {type(values).__name__}")
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"unknown model config key(s) {unknown}; valid keys: {sorted(valid)}")
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> ClassifierConfig:
-        return self.from_dict({**self.to_dict(), **changes})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from lstmkit.tagging.schemes import Scheme, check_scheme
+from lstmkit.text.config import MappingConfig, positive_int, probability
 from lstmkit.text.layers import check_lstm_options
 from lstmkit.text.tokenize import TokenizerName
 
@@ -15,18 +15,8 @@ CharEncoderKind = Literal["lstm", "cnn", "none"]
 Decoder = Literal["crf", "softmax"]
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
-def _probability(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-
-
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(MappingConfig):
     """Model and data settings of a sequence tagger (BiLSTM-CRF, Lample et al. 2016).
 
     Attributes:
@@ -81,10 +71,10 @@ class TaggerConfig:
             )
         for name in ("min_freq", "char_dim", "char_hidden", "hidden_size", "num_layers",
                      "batch_size"):
-            _positive_int(name, getattr(self, name))
+            positive_int(name, getattr(self, name))
         for name in ("max_vocab", "embedding_dim"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                positive_int(name, getattr(self, name))
         if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
                 or self.vectors_vocab < 0:
             raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
@@ -95,22 +85,5 @@ class TaggerConfig:
                 raise ValueError(f"{name} must be one of {list(get_args(literal))}, "
                                  f"got {getattr(self, name)!r}")
         for name in ("dropout", "word_dropout"):
-            _probability(name, getattr(self, name))
+            probability(name, getattr(self, name))
         object.__setattr__(self, "lstm", check_lstm_options(self.lstm))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TaggerConfig:
-        """Build from a plain mapping (a YAML section); unknown keys list the valid ones."""
-        if not isinstance(values, Mapping):
-            raise TypeError(f"model config must be a mapping, got {type(values).__name__}")
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - valid)
-        if unknown:
-            raise ValueError(f"unknown model config key(s) {unknown}; valid keys: {sorted(valid)}")
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> TaggerConfig:
-        return self.from_dict({**self.to_dict(), **changes})

@@ -1,0 +1,38 @@
+"""What the text applications' configurations share: argument checks and the mapping round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Self
+
+
+def positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def probability(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+class MappingConfig:
+    """``to_dict``/``from_dict``/``replace`` for a frozen dataclass configuration."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Self:
+        """Build from a plain mapping (a YAML section); unknown keys list the valid ones."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"model config must be a mapping, got {type(values).__name__}")
+        valid = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown model config key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Self:
+        return self.from_dict({**self.to_dict(), **changes})
