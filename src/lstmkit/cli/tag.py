@@ -71,18 +71,6 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", help="input encoding (default utf-8)")
 
 
-def _settings(args: argparse.Namespace) -> dict[str, dict]:
-    from lstmkit.text.io import apply_overrides, read_config_file
-
-    config = read_config_file(args.config, SECTIONS) if getattr(args, "config", None) else \
-        {name: {} for name in SECTIONS}
-    for dest, (section, key) in FLAG_KEYS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            config[section][key] = value
-    return apply_overrides(config, getattr(args, "set", []))
-
-
 def _read(path: str, data: dict) -> list:
     from lstmkit.tagging import read_conll
 
@@ -116,9 +104,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.tagging import Tagger, TaggerConfig
+    from lstmkit.text.io import settings_from_args
     from lstmkit.training import TrainConfig
 
-    settings = _settings(args)
+    settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     unknown = sorted(set(data) - DATA_KEYS)
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = False) -> str:
@@ -98,3 +99,16 @@ def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, 
             target = target.setdefault(part, {})
         target[parts[-1]] = yaml.safe_load(raw)
     return config
+
+
+def settings_from_args(args: Any, sections: tuple[str, ...],
+                       flag_keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
+    """A CLI's settings: the ``--config`` YAML file (if given), then the flags named in
+    ``flag_keys`` (argparse dest -> (section, key)) that were set, then ``--set`` overrides."""
+    config = read_config_file(args.config, sections) if getattr(args, "config", None) else \
+        {name: {} for name in sections}
+    for dest, (section, key) in flag_keys.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            config[section][key] = value
+    return apply_overrides(config, getattr(args, "set", []))
