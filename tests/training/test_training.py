@@ -190,3 +190,20 @@ def test_config_validation_messages() -> None:
     assert TrainConfig().replace(lr=0.1).lr == 0.1
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig().replace(learning_rate=0.1)
+
+
+def test_fit_trains_in_train_mode_even_if_model_arrives_in_eval_mode() -> None:
+    import lightning.pytorch as pl
+
+    modes: list[bool] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                                 batch: object, batch_idx: int) -> None:
+            modes.append(all(m.training for m in pl_module.modules()))
+
+    train, val = _data()
+    model = _model().eval()  # e.g. scored on validation before training
+    result = fit(model, F.mse_loss, train, val, _cfg(max_epochs=2), callbacks=[Record()])
+    assert modes and all(modes)  # dropout active in every training step
+    assert not result.model.training  # handed back ready for inference

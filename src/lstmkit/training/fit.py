@@ -194,6 +194,9 @@ def fit(
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         trainer, best, history = build_trainer(
             config, has_validation=val_data is not None, callbacks=callbacks)
+        # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
+        # it, say) would train with dropout off
+        model.train()
         trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                     ckpt_path=ckpt_path)
     model.eval()
