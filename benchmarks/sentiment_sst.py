@@ -49,9 +49,10 @@ def model_config(vectors: str | None, args: argparse.Namespace) -> ClassifierCon
         tokenizer="whitespace", lowercase=True, vectors=vectors,
         vectors_vocab=args.vectors_vocab if vectors else 0,
         embedding_dim=None if vectors else args.embedding_dim,
-        hidden_size=args.hidden, num_layers=1, bidirectional=True, pooling=args.pooling,
-        dropout=args.dropout, embedding_dropout=args.embedding_dropout,
+        hidden_size=args.hidden, num_layers=args.num_layers, bidirectional=True,
+        pooling=args.pooling, dropout=args.dropout, embedding_dropout=args.embedding_dropout,
         word_dropout=args.word_dropout, batch_size=args.batch_size,
+        snapshots=args.snapshots, label_smoothing=args.label_smoothing,
     )
 
 
@@ -79,6 +80,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
         "run": name, "seed": seed, "vectors": vectors,
         "test_accuracy": 100 * evaluation.accuracy, "test_macro_f1": 100 * evaluation.macro_f1,
         "dev_accuracy": 100 * dev_acc, "epochs": len(clf.history),
+        "snapshot_epochs": clf.snapshot_epochs,
+        "dev_accuracy_per_epoch": [100 * row["val_accuracy"] for row in clf.history],
         "train_time_s": train_time, "train_cpu_s": train_cpu,
         "threads": torch.get_num_threads(), "inference_sent_per_s": len(test) / infer_time,
         "confusion": evaluation.confusion.tolist(), "labels": evaluation.labels,
@@ -94,6 +97,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--hidden", type=int, default=150)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--snapshots", type=int, default=1,
+                        help="average the probabilities of the N best dev checkpoints")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--pooling", default="max")
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--embedding-dropout", type=float, default=0.5)

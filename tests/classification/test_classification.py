@@ -210,3 +210,41 @@ def test_untrained_classifier_and_wrong_config_types() -> None:
         Classifier({"hidden_size": 3})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="training must be a TrainConfig, got int"):
         Classifier(ClassifierConfig(), 3)
+
+
+def test_snapshot_ensemble_averages_the_best_dev_checkpoints(tmp_path) -> None:
+    from lstmkit.classification.model import ProbabilityAverage
+
+    config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=16, dropout=0.1,
+                              snapshots=3, label_smoothing=0.1)
+    clf = Classifier(config, FAST).fit(_toy(80), _toy(30, seed=1))
+    assert isinstance(clf.model, ProbabilityAverage) and len(clf.model.members) == 3
+    dev_scores = [row["val_accuracy"] for row in clf.history]
+    kept = [dev_scores[e] for e in clf.snapshot_epochs]
+    assert kept == sorted(dev_scores, reverse=True)[:3]  # the three best dev checks
+    texts = ["a great film", "awful plot"]
+    tokens = [clf.encoder.encode(t) for t in texts]  # type: ignore[union-attr]
+    from lstmkit.text import pad_sequences
+
+    padded, lengths = pad_sequences(tokens, clf.words.pad_index)  # type: ignore[union-attr]
+    with torch.no_grad():
+        members = torch.stack([torch.softmax(m(padded, lengths), -1)
+                               for m in clf.model.members]).mean(0)
+    assert np.allclose(clf.predict_proba(texts), members.numpy(), atol=1e-6)
+    clf.save(tmp_path / "ens")
+    loaded = Classifier.load(tmp_path / "ens")
+    assert isinstance(loaded.model, ProbabilityAverage) and len(loaded.model.members) == 3
+    assert loaded.snapshot_epochs == clf.snapshot_epochs
+    assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
+
+
+def test_snapshot_and_label_smoothing_errors() -> None:
+    with pytest.raises(ValueError, match="snapshots must be an int >= 1, got 0"):
+        ClassifierConfig(snapshots=0)
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\), "
+                                         r"got 1.0"):
+        ClassifierConfig(label_smoothing=1.0)
+    clf = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4, snapshots=2), FAST)
+    with pytest.raises(ValueError, match="snapshots=2 picks checkpoints on dev data, got "
+                                         "dev=None"):
+        clf.fit(_toy(20))

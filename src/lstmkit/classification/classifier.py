@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,10 @@ from lstmkit.classification.metrics import (
     macro_f1,
     plot_confusion_matrix,
 )
-from lstmkit.classification.model import LSTMClassifier
+from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
+from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors
 from lstmkit.text.vocab import Vocabulary
@@ -121,18 +123,21 @@ class Classifier:
         self.training = training
         self.words: Vocabulary | None = None
         self.labels: Vocabulary | None = None
-        self.model: LSTMClassifier | None = None
+        self.model: LSTMClassifier | ProbabilityAverage | None = None
         self.encoder: TextEncoder | None = None
         self.history: list[dict[str, float]] = []
+        self.snapshot_epochs: list[int] = []
         self.train_time_s: float | None = None
 
-    def _set(self, words: Vocabulary, labels: Vocabulary, model: LSTMClassifier) -> None:
+    def _set(self, words: Vocabulary, labels: Vocabulary,
+             model: LSTMClassifier | ProbabilityAverage) -> None:
         self.words, self.labels, self.model = words, labels, model
         self.encoder = TextEncoder(Tokenizer(self.config.tokenizer,
                                              lowercase=self.config.lowercase),
                                    words, self.config.max_length)
 
-    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMClassifier, TextEncoder]:
+    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMClassifier | ProbabilityAverage,
+                              TextEncoder]:
         if self.model is None or self.words is None or self.labels is None \
                 or self.encoder is None:
             raise ValueError("the classifier has no model yet: call fit(train, dev) or "
@@ -176,21 +181,39 @@ class Classifier:
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None
             ) -> Classifier:
-        """Build from ``train`` and train; returns ``self``."""
+        """Build from ``train`` and train; returns ``self``. With ``config.snapshots`` > 1 the
+        trained model is the snapshot ensemble of the best dev checks."""
         from lstmkit.training import fit
 
         train_config = self.training
         if dev is not None and train_config.monitor == "val_loss":
             train_config = train_config.replace(monitor="val_accuracy", monitor_mode="max")
+        if self.config.snapshots > 1 and dev is None:
+            raise ValueError(f"snapshots={self.config.snapshots} picks checkpoints on dev "
+                             "data, got dev=None; pass dev or set snapshots=1")
         self.build(train)
-        _, _, model, _ = self._ready()
+        words, labels, model, _ = self._ready()
         seed = train_config.seed or 0
         train_loader = self._loader(train, "train", shuffle=True, seed=seed)
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
-        result = fit(model, F.cross_entropy, train_loader, dev_loader, train_config,
-                     metrics={"accuracy": _accuracy_metric})
+        snapshots = TopSnapshots(model, self.config.snapshots, train_config.monitor,
+                                 train_config.monitor_mode)
+        loss = partial(F.cross_entropy, label_smoothing=self.config.label_smoothing)
+        result = fit(model, loss, train_loader, dev_loader, train_config,
+                     metrics={"accuracy": _accuracy_metric},
+                     callbacks=[snapshots] if self.config.snapshots > 1 else [])
+        if len(snapshots.states) > 1:
+            members = []
+            for state in snapshots.states:
+                member = _network(self.config, len(words), len(labels),
+                                  _embedding_dim(model), words)
+                member.load_state_dict(state)
+                members.append(member)
+            model = ProbabilityAverage(members)
+            self.model = model
         model.eval()
         self.history = result.history
+        self.snapshot_epochs = snapshots.epochs
         self.train_time_s = result.wall_time_s
         return self
 
@@ -266,7 +289,9 @@ class Classifier:
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": "classifier",
-            "embedding_dim": model.embed.embedding.embedding_dim,
+            "embedding_dim": _embedding_dim(model),
+            "members": len(model.members) if isinstance(model, ProbabilityAverage) else 1,
+            "snapshot_epochs": self.snapshot_epochs,
             "history": self.history,
             "train_time_s": self.train_time_s,
         }
@@ -287,7 +312,12 @@ class Classifier:
         words = Vocabulary.load(directory / "words.json")
         labels = Vocabulary.load(directory / "labels.json")
         # the saved weights replace any pretrained init, so vectors are not read again
-        model = _network(config, len(words), len(labels), meta["embedding_dim"], words)
+        model: LSTMClassifier | ProbabilityAverage = _network(
+            config, len(words), len(labels), meta["embedding_dim"], words)
+        if meta.get("members", 1) > 1:
+            model = ProbabilityAverage(
+                [model] + [_network(config, len(words), len(labels), meta["embedding_dim"],
+                                    words) for _ in range(meta["members"] - 1)])
         state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         model.eval()
@@ -299,6 +329,7 @@ class Classifier:
         clf = cls(config, training)
         clf._set(words, labels, model)
         clf.history = meta.get("history", [])
+        clf.snapshot_epochs = meta.get("snapshot_epochs", [])
         clf.train_time_s = meta.get("train_time_s")
         return clf
 
@@ -320,6 +351,11 @@ def _network(
         embedding_dropout=config.embedding_dropout, word_dropout=config.word_dropout,
         embedding_weights=weights, freeze=config.freeze_embeddings,
     )
+
+
+def _embedding_dim(model: LSTMClassifier | ProbabilityAverage) -> int:
+    first = model.members[0] if isinstance(model, ProbabilityAverage) else model
+    return int(first.embed.embedding.embedding_dim)  # type: ignore[union-attr]
 
 
 def _label_key(label: str) -> tuple[int, float | str]:

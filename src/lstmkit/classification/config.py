@@ -44,6 +44,11 @@ class ClassifierConfig(MappingConfig):
         batch_size: examples per batch (batches hold sentences of similar length).
         max_length: truncate longer texts to this many tokens (None: keep all). Texts longer
             than any seen in training are fine: the LSTM runs over any length.
+        snapshots: predict with the mean class probabilities of the weights of this many best
+            dev checks of the run (a snapshot ensemble: no extra training, ``snapshots``
+            times the inference work); 1 keeps the best weights only. Needs dev data.
+        label_smoothing: cross-entropy against targets smoothed by this much (Szegedy et al.
+            2016); 0 is plain cross-entropy.
     """
 
     tokenizer: TokenizerName = "regex"
@@ -64,6 +69,8 @@ class ClassifierConfig(MappingConfig):
     word_dropout: float = 0.0
     batch_size: int = 32
     max_length: int | None = None
+    snapshots: int = 1
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.tokenizer not in ("regex", "whitespace"):
@@ -84,9 +91,10 @@ class ClassifierConfig(MappingConfig):
         positive_int("hidden_size", self.hidden_size)
         positive_int("num_layers", self.num_layers)
         positive_int("batch_size", self.batch_size)
+        positive_int("snapshots", self.snapshots)
         if self.pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be one of {list(get_args(Pooling))}, "
                              f"got {self.pooling!r}")
-        for name in ("dropout", "embedding_dropout", "word_dropout"):
+        for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
             probability(name, getattr(self, name))
         object.__setattr__(self, "lstm", check_lstm_options(self.lstm))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from lstmkit.text.batching import lengths_to_mask
 from lstmkit.text.layers import WordEmbedding, build_lstm
@@ -105,3 +107,26 @@ class LSTMClassifier(nn.Module):
         last = h_n[-D:].transpose(0, 1).reshape(tokens.shape[0], -1)  # (B, D*H)
         pooled = self.pool(states, lengths, last)  # (B, D*H)
         return self.head(self.dropout(pooled))  # (B, K)
+
+
+class ProbabilityAverage(nn.Module):
+    """Several classifier networks as one: the mean of their class probabilities.
+
+    The output is the log of the mean probability, so it stands where logits stand (softmax
+    of it gives the mean probabilities back; cross-entropy on it is the ensemble's loss).
+
+    Shape:
+        tokens: (B, T) long, lengths: (B,) long -> log mean probabilities (B, K)
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 1:
+            raise ValueError("members must hold at least one network, got none")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.stack(
+            [F.log_softmax(member(tokens, lengths), dim=-1) for member in self.members]
+        )  # (M, B, K)
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))  # (B, K)

@@ -1,0 +1,67 @@
+"""Snapshots of one training run: the weights of its best validation checks.
+
+A snapshot ensemble (Huang et al. 2017, here without the cyclic schedule) averages the
+predictions of several checkpoints of a single run; it costs no extra training, only inference
+time. :class:`TopSnapshots` keeps the ``k`` best checkpoints by the monitored validation score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+
+class TopSnapshots(pl.Callback):
+    """Keep copies of ``module``'s weights at the ``k`` best validation checks of ``monitor``.
+
+    Args:
+        module: the network whose ``state_dict`` is copied (the model inside the task).
+        k: how many snapshots to keep (>= 1).
+        monitor: a logged validation quantity, such as ``"val_accuracy"``.
+        mode: ``"max"`` or ``"min"``.
+
+    After training, :attr:`states` holds the kept weights best first (ties: earlier first)
+    and :attr:`epochs` / :attr:`scores` their epochs and scores.
+    """
+
+    def __init__(self, module: nn.Module, k: int, monitor: str, mode: str = "max") -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be one of ['max', 'min'], got {mode!r}")
+        self.module = module
+        self.k = k
+        self.monitor = monitor
+        self.mode = mode
+        self._kept: list[tuple[float, int, dict[str, torch.Tensor]]] = []
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        self._kept.append((score, trainer.current_epoch, state))
+        sign = -1.0 if self.mode == "max" else 1.0
+        self._kept.sort(key=lambda item: (sign * item[0], item[1]))
+        del self._kept[self.k :]
+
+    @property
+    def states(self) -> list[dict[str, torch.Tensor]]:
+        return [state for _, _, state in self._kept]
+
+    @property
+    def epochs(self) -> list[int]:
+        return [epoch for _, epoch, _ in self._kept]
+
+    @property
+    def scores(self) -> list[float]:
+        return [score for score, _, _ in self._kept]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kept": self._kept}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._kept = list(state_dict["kept"])

@@ -1,0 +1,44 @@
+"""TopSnapshots keeps the k best validation checks, best first."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from lstmkit.text.snapshots import TopSnapshots
+
+
+def _check(callback: TopSnapshots, module: nn.Module, epoch: int, score: float) -> None:
+    with torch.no_grad():
+        module.weight.fill_(float(epoch))  # type: ignore[operator]
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch,
+                              callback_metrics={"val_accuracy": torch.tensor(score)})
+    callback.on_validation_end(trainer, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("max", [3, 1]), ("min", [0, 2])])
+def test_keeps_the_k_best_checks_best_first(mode: str, expected: list[int]) -> None:
+    module = nn.Linear(2, 1, bias=False)
+    callback = TopSnapshots(module, 2, "val_accuracy", mode)
+    for epoch, score in enumerate([0.1, 0.5, 0.2, 0.9]):
+        _check(callback, module, epoch, score)
+    assert callback.epochs == expected
+    assert [float(s["weight"][0, 0]) for s in callback.states] == [float(e) for e in expected]
+    restored = TopSnapshots(module, 2, "val_accuracy", mode)
+    restored.load_state_dict(callback.state_dict())
+    assert restored.epochs == expected
+
+
+def test_ties_keep_the_earlier_check_and_errors_name_the_argument() -> None:
+    module = nn.Linear(2, 1, bias=False)
+    callback = TopSnapshots(module, 1, "val_accuracy")
+    _check(callback, module, 0, 0.5)
+    _check(callback, module, 1, 0.5)
+    assert callback.epochs == [0]
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
+        TopSnapshots(module, 0, "val_accuracy")
+    with pytest.raises(ValueError, match=r"mode must be one of \['max', 'min'\], got 'up'"):
+        TopSnapshots(module, 1, "val_accuracy", "up")
