@@ -52,7 +52,8 @@ def model_config(vectors: str | None, args: argparse.Namespace) -> ClassifierCon
         hidden_size=args.hidden, num_layers=args.num_layers, bidirectional=True,
         pooling=args.pooling, dropout=args.dropout, embedding_dropout=args.embedding_dropout,
         word_dropout=args.word_dropout, batch_size=args.batch_size,
-        snapshots=args.snapshots, label_smoothing=args.label_smoothing,
+        snapshots=args.snapshots, ensemble=args.ensemble,
+        label_smoothing=args.label_smoothing,
     )
 
 
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--num-layers", type=int, default=1)
     parser.add_argument("--snapshots", type=int, default=1,
                         help="average the probabilities of the N best dev checkpoints")
+    parser.add_argument("--ensemble", type=int, default=1,
+                        help="train N differently seeded networks and average them")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--pooling", default="max")
     parser.add_argument("--dropout", type=float, default=0.5)

@@ -248,3 +248,23 @@ def test_snapshot_and_label_smoothing_errors() -> None:
     with pytest.raises(ValueError, match="snapshots=2 picks checkpoints on dev data, got "
                                          "dev=None"):
         clf.fit(_toy(20))
+
+
+def test_ensemble_trains_differently_seeded_networks_and_round_trips(tmp_path) -> None:
+    from lstmkit.classification.model import ProbabilityAverage
+
+    config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=16, dropout=0.1,
+                              ensemble=2, snapshots=2)
+    clf = Classifier(config, FAST.replace(max_epochs=3)).fit(_toy(80), _toy(30, seed=1))
+    assert isinstance(clf.model, ProbabilityAverage) and len(clf.model.members) == 4
+    assert [row["member"] for row in clf.history] == [0.0] * 3 + [1.0] * 3
+    assert len(clf.snapshot_epochs) == 4
+    first, third = clf.model.members[0], clf.model.members[2]
+    assert not torch.equal(first.lstm.weight_hh_l0, third.lstm.weight_hh_l0)
+    assert clf.evaluate(_toy(60, seed=2)).accuracy > 0.8
+    clf.save(tmp_path / "ens")
+    texts = ["a great film", "awful plot"]
+    loaded = Classifier.load(tmp_path / "ens")
+    assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
+    with pytest.raises(ValueError, match="ensemble must be an int >= 1, got 0"):
+        ClassifierConfig(ensemble=0)

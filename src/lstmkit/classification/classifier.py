@@ -181,40 +181,60 @@ class Classifier:
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None
             ) -> Classifier:
-        """Build from ``train`` and train; returns ``self``. With ``config.snapshots`` > 1 the
-        trained model is the snapshot ensemble of the best dev checks."""
+        """Build from ``train`` and train; returns ``self``.
+
+        With ``config.snapshots`` > 1 each network contributes the snapshots of its best dev
+        checks; with ``config.ensemble`` > 1 that many networks are trained, network ``m``
+        with seed ``training.seed + m``. The model then averages their probabilities.
+        """
         from lstmkit.training import fit
 
+        config = self.config
         train_config = self.training
         if dev is not None and train_config.monitor == "val_loss":
             train_config = train_config.replace(monitor="val_accuracy", monitor_mode="max")
-        if self.config.snapshots > 1 and dev is None:
-            raise ValueError(f"snapshots={self.config.snapshots} picks checkpoints on dev "
+        if config.snapshots > 1 and dev is None:
+            raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
         self.build(train)
-        words, labels, model, _ = self._ready()
-        seed = train_config.seed or 0
-        train_loader = self._loader(train, "train", shuffle=True, seed=seed)
+        words, labels, first, _ = self._ready()
+        assert isinstance(first, LSTMClassifier)
+        # later networks start from the same (pretrained) embeddings as the first
+        initial_embed = {k: v.detach().clone() for k, v in first.embed.state_dict().items()}
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
-        snapshots = TopSnapshots(model, self.config.snapshots, train_config.monitor,
-                                 train_config.monitor_mode)
-        loss = partial(F.cross_entropy, label_smoothing=self.config.label_smoothing)
-        result = fit(model, loss, train_loader, dev_loader, train_config,
-                     metrics={"accuracy": _accuracy_metric},
-                     callbacks=[snapshots] if self.config.snapshots > 1 else [])
-        if len(snapshots.states) > 1:
-            members = []
-            for state in snapshots.states:
-                member = _network(self.config, len(words), len(labels),
-                                  _embedding_dim(model), words)
-                member.load_state_dict(state)
-                members.append(member)
-            model = ProbabilityAverage(members)
-            self.model = model
-        model.eval()
-        self.history = result.history
-        self.snapshot_epochs = snapshots.epochs
-        self.train_time_s = result.wall_time_s
+        loss = partial(F.cross_entropy, label_smoothing=config.label_smoothing)
+        members: list[LSTMClassifier] = []
+        self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
+        for m in range(config.ensemble):
+            seed = None if train_config.seed is None else train_config.seed + m
+            network = first
+            if m > 0:
+                with torch.random.fork_rng():
+                    torch.manual_seed(seed if seed is not None else m)
+                    network = _network(config, len(words), len(labels), _embedding_dim(first),
+                                       words)
+                network.embed.load_state_dict(initial_embed)
+            train_loader = self._loader(train, "train", shuffle=True, seed=seed or 0)
+            snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
+                                     train_config.monitor_mode)
+            result = fit(network, loss, train_loader, dev_loader,
+                         train_config.replace(seed=seed),
+                         metrics={"accuracy": _accuracy_metric},
+                         callbacks=[snapshots] if config.snapshots > 1 else [])
+            if len(snapshots.states) > 1:
+                for state in snapshots.states:
+                    member = _network(config, len(words), len(labels),
+                                      _embedding_dim(first), words)
+                    member.load_state_dict(state)
+                    members.append(member.eval())
+            else:
+                members.append(network.eval())
+            self.history += ([{**row, "member": float(m)} for row in result.history]
+                             if config.ensemble > 1 else result.history)
+            self.snapshot_epochs += snapshots.epochs
+            self.train_time_s += result.wall_time_s
+        model = members[0] if len(members) == 1 else ProbabilityAverage(members)
+        self.model = model.eval()
         return self
 
     def _loader(self, examples: Sequence[Example], source: str, *, shuffle: bool,

@@ -47,6 +47,9 @@ class ClassifierConfig(MappingConfig):
         snapshots: predict with the mean class probabilities of the weights of this many best
             dev checks of the run (a snapshot ensemble: no extra training, ``snapshots``
             times the inference work); 1 keeps the best weights only. Needs dev data.
+        ensemble: train this many networks (seeds ``seed``, ``seed + 1``, ...) on the same
+            data and predict with the mean of their class probabilities; training takes
+            ``ensemble`` times as long.
         label_smoothing: cross-entropy against targets smoothed by this much (Szegedy et al.
             2016); 0 is plain cross-entropy.
     """
@@ -70,6 +73,7 @@ class ClassifierConfig(MappingConfig):
     batch_size: int = 32
     max_length: int | None = None
     snapshots: int = 1
+    ensemble: int = 1
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
@@ -92,6 +96,7 @@ class ClassifierConfig(MappingConfig):
         positive_int("num_layers", self.num_layers)
         positive_int("batch_size", self.batch_size)
         positive_int("snapshots", self.snapshots)
+        positive_int("ensemble", self.ensemble)
         if self.pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be one of {list(get_args(Pooling))}, "
                              f"got {self.pooling!r}")
