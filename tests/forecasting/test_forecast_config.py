@@ -54,6 +54,7 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
     ({"loss": "quantile", "quantiles": (0.9, 0.1)}, ValueError, r"increasing"),
     ({"loss": "quantile", "quantiles": (0.0, 0.5)}, ValueError, r"levels in \(0, 1\)"),
     ({"dropout": 1.0}, ValueError, r"model.dropout must be in \[0, 1\)"),
+    ({"highway": "yes"}, TypeError, r"model.highway must be true or false, got 'yes'"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):

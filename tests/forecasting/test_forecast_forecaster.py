@@ -159,3 +159,39 @@ def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
     assert forecaster.kept_start and forecaster.fit_result.best_epoch == -1
     out = forecaster.predict(frame)
     np.testing.assert_allclose(out.loc[out["target"] == "a", "forecast"], 3.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_highway_is_a_linear_map_of_each_normalised_channel(channel_independent: bool) -> None:
+    import torch
+
+    from lstmkit.forecasting.config import ModelConfig
+    from lstmkit.forecasting.model import ForecastNet
+
+    cfg = ModelConfig(lookback=12, horizon=5, segment_len=4, hidden_size=8, highway=True,
+                      channel_independent=channel_independent, normalization="last")
+    net = ForecastNet(cfg, n_targets=3, n_past=0, n_future=0, n_static=0).eval()
+    y = torch.randn(2, 12, 3)
+    none = torch.zeros(2, 12, 0), torch.zeros(2, 5, 0), torch.zeros(2, 0)
+    last = y[:, -1:]
+    # untrained: the LSTM head and the highway start at zero, so the forecast is naive
+    torch.testing.assert_close(net(y, *none), last.expand(-1, 5, -1))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        net.highway.weight.normal_()
+        net.highway.bias.normal_()
+    expected = last + torch.einsum("hl,blc->bhc", net.highway.weight, y - last) \
+        + net.highway.bias[None, :, None]
+    torch.testing.assert_close(net(y, *none), expected)  # the LSTM head is still zero
+    net.train()
+    net(y, *none).sum().backward()
+    assert net.highway.weight.grad is not None and net.head.weight.grad.abs().sum() > 0
+
+
+def test_highway_forecaster_fits_and_reloads(frame: pd.DataFrame, tmp_path: Path) -> None:
+    config = dataclasses.replace(make_config(), model=dataclasses.replace(
+        make_config().model, highway=True))
+    forecaster = Forecaster(config).fit(frame)
+    loaded = Forecaster.load(forecaster.save(tmp_path / "m"))
+    assert loaded.config.model.highway
+    pd.testing.assert_frame_equal(forecaster.predict(frame), loaded.predict(frame))

@@ -134,6 +134,11 @@ class ModelConfig:
             forecast is shifted back. ``"none"`` relies on the global scaler only.
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (pinball, gives intervals).
         quantiles: quantile levels for the quantile loss (the median is the point forecast).
+        highway: add a linear map from the (normalised) lookback of each channel straight to
+            its horizon, shared across channels, to the LSTM's forecast: the "autoregressive
+            highway" of LSTNet (Lai et al. 2018). The LSTM then learns what a linear model of
+            the window misses; on long horizons the linear part carries the level and the
+            seasonality. Starts at zero, like the output layer.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder.
@@ -150,6 +155,7 @@ class ModelConfig:
     normalization: Normalization = "last"
     loss: Loss = "mse"
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    highway: bool = False
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -164,6 +170,8 @@ class ModelConfig:
         _choice("model.decoder", self.decoder, Decoder)
         _choice("model.normalization", self.normalization, Normalization)
         _choice("model.loss", self.loss, Loss)
+        if not isinstance(self.highway, bool):
+            raise TypeError(f"model.highway must be true or false, got {self.highway!r}")
         quantiles = tuple(float(q) for q in self.quantiles)
         object.__setattr__(self, "quantiles", quantiles)
         if self.loss == "quantile":

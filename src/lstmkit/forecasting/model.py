@@ -40,6 +40,9 @@ class ForecastNet(nn.Module):
       covariates) to all Hz * Q values.
     - ``autoregressive``: a second LSTM started from the encoder state produces one segment per
       step, fed the previous forecast segment (the median for quantile losses).
+
+    With ``highway``, a linear map of each normalised channel's lookback to its horizon is
+    added to the decoder's output (LSTNet's autoregressive highway).
     """
 
     def __init__(self, cfg: ModelConfig, n_targets: int, n_past: int, n_future: int,
@@ -79,11 +82,16 @@ class ForecastNet(nn.Module):
                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
                                 **lstm_kwargs)
             self.head = nn.Linear(d_out, seg * out_per_step)
+        # LSTNet's linear highway, per channel: (.., L) -> (.., Hz)
+        self.highway = nn.Linear(cfg.lookback, cfg.horizon) if cfg.highway else None
         if cfg.normalization != "none":
             # the untrained network forecasts the window's reference value (its last value or
             # mean): it starts from the naive forecast and learns the deviations from it
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+            if self.highway is not None:
+                nn.init.zeros_(self.highway.weight)
+                nn.init.zeros_(self.highway.bias)
         self.median_index = (min(range(self.q), key=lambda i: abs(cfg.quantiles[i] - 0.5))
                              if cfg.loss == "quantile" else 0)
 
@@ -126,6 +134,8 @@ class ForecastNet(nn.Module):
         cfg = self.cfg
         seg, Hz = cfg.segment_len, cfg.horizon
         y, shift, scale = self._normalize(y_past)
+        linear = (self.highway(y.transpose(1, 2)).transpose(1, 2)  # (B, Hz, C)
+                  if self.highway is not None else None)
         if self.ci:
             y = y.permute(0, 2, 1).reshape(B * C, L, 1)  # (N, L, 1)
         x = torch.cat([y, self._per_sequence(x_past, B)], dim=-1)  # (N, L, ch_in + Cx)
@@ -153,6 +163,8 @@ class ForecastNet(nn.Module):
             out = out.reshape(B, C, Hz, self.q).permute(0, 2, 1, 3)
         else:
             out = out.reshape(B, Hz, C, self.q)
+        if linear is not None:
+            out = out + linear[..., None]
         out = out * scale[..., None] + shift[..., None]
         return out if cfg.loss == "quantile" else out[..., 0]
 
