@@ -72,3 +72,43 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
         _run("train", "--data", str(csv))
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         _run("train", "--config", str(config), "--data", str(csv), "--set", "lr")
+
+
+def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    csv, config = csv_and_config
+    space = tmp_path / "space.yaml"
+    space.write_text("training.lr: [log, 1.0e-3, 1.0e-2]\nmodel.highway: [choice, [false, true]]\n")
+    out = tmp_path / "tuned"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--tune", "2", "--tune-space", str(space)) == 0
+    trials = pd.read_csv(out / "tuning.csv")
+    assert len(trials) == 2 and "params_training.lr" in trials.columns
+    best = trials.loc[trials["value"].idxmin()]
+    saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
+    # the final model is trained with the best trial's settings
+    assert saved["training"]["lr"] == pytest.approx(best["params_training.lr"])
+    assert saved["model"]["highway"] == bool(best["params_model.highway"])
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert "best validation loss" in capsys.readouterr().out
+
+
+def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+    from lstmkit.forecasting import ForecastConfig
+    from lstmkit.forecasting.tuning import default_space
+
+    csv, config = csv_and_config
+    with pytest.raises(ValueError, match="--tune must be a number of trials >= 1, got 0"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out",
+             str(tmp_path / "t"), "--tune", "0")
+    bad = tmp_path / "bad_space.yaml"
+    bad.write_text("training.lr: [uniform, 0.1, 1.0]\n")
+    with pytest.raises(ValueError, match=r"space\['training.lr'\] must start with one of"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out",
+             str(tmp_path / "t"), "--tune", "1", "--tune-space", str(bad))
+    with pytest.raises(ValueError, match="--tune works with train or run, not evaluate"):
+        _run("evaluate", "--model", "x", "--data", str(csv), "--tune", "3")
+    space = default_space(ForecastConfig.from_dict(
+        {"data": {"target": ["a"]}, "model": {"lookback": 24, "horizon": 12}}))
+    assert space["model.segment_len"] == ("choice", [1, 4, 6, 8, 12])
+    assert {"training.lr", "model.hidden_size", "model.dropout", "model.highway"} <= set(space)

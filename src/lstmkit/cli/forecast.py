@@ -2,6 +2,7 @@
 
     lstmkit forecast                                  # built-in example (statsmodels CO2)
     lstmkit forecast train --config fc.yaml --data my.csv --out runs/my
+    lstmkit forecast train --config fc.yaml --data my.csv --tune 20     # Optuna first
     lstmkit forecast evaluate --model runs/my/model --data my.csv --out runs/my
     lstmkit forecast predict --model runs/my/model --data my.csv [--future future.csv]
     lstmkit forecast backtest --model runs/my/model --data my.csv [--stride 24] [--refit]
@@ -47,6 +48,15 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", nargs="*",
                         help="baselines to report (naive seasonal_naive ets arima)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--tune", type=int, metavar="TRIALS",
+                        help="train/run: search the configuration with this many Optuna "
+                             "trials on the validation part first, then train the best")
+    parser.add_argument("--tune-space", metavar="YAML",
+                        help="search space for --tune: key: [kind, ...] per line, e.g. "
+                             "'training.lr: [log, 1.0e-4, 1.0e-2]'; default: learning rate, "
+                             "width, dropout, highway and segment length")
+    parser.add_argument("--tune-timeout", type=float, metavar="SECONDS",
+                        help="stop starting --tune trials after this many seconds")
     parser.add_argument("--resume", action="store_true",
                         help="continue training from <out>/checkpoints/last.ckpt")
 
@@ -131,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         frame = _frame(args, config, builtin_ok=not args.config and not args.data)
         config = dataclasses.replace(config, training=config.training.replace(
             checkpoint_dir=out / "checkpoints", log_dir=out / "logs"))
+        if args.tune is not None:
+            config = _tune(args, config, frame, out)
         (out / "config.yaml").write_text(_yaml(config))
         start = time.perf_counter()
         forecaster = Forecaster(config).fit(frame, resume=args.resume)
@@ -144,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "train":
             return 0
     else:
+        if args.tune is not None or args.tune_space:
+            raise ValueError(f"--tune works with train or run, not {args.action}")
         if not args.model:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
@@ -174,6 +188,43 @@ def run(args: argparse.Namespace) -> int:
     report = forecaster.evaluate(frame)
     _report(report, out, "test")
     return 0
+
+
+def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
+    """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from lstmkit.forecasting.tuning import default_space, tune_forecaster
+    from lstmkit.training.tuning import check_space
+
+    if args.tune < 1:
+        raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
+    if args.tune_space:
+        raw = yaml.safe_load(Path(args.tune_space).read_text())
+        if not isinstance(raw, dict):
+            raise ValueError(f"--tune-space {args.tune_space} must hold a mapping of "
+                             f"key: [kind, ...], got {type(raw).__name__}")
+        space = {key: tuple(entry) if isinstance(entry, list) else entry
+                 for key, entry in raw.items()}
+    else:
+        space = default_space(config)  # type: ignore[arg-type]
+    check_space(space)
+    # trials write no checkpoints or logs of their own; the final run does
+    trial_config = dataclasses.replace(config, training=config.training.replace(  # type: ignore
+        checkpoint_dir=None, log_dir=None, progress_bar=False))
+    print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
+    best, study = tune_forecaster(trial_config, frame, space,  # type: ignore[arg-type]
+                                  n_trials=args.tune, timeout_s=args.tune_timeout)
+    study.trials_dataframe().to_csv(out / "tuning.csv", index=False)  # type: ignore[operator]
+    print(f"best validation loss {study.best_value:.4f} with {study.best_params}; "
+          f"all trials in {out / 'tuning.csv'}")  # type: ignore[operator]
+    return dataclasses.replace(best, training=best.training.replace(
+        checkpoint_dir=config.training.checkpoint_dir,  # type: ignore[attr-defined]
+        log_dir=config.training.log_dir,  # type: ignore[attr-defined]
+        progress_bar=config.training.progress_bar))  # type: ignore[attr-defined]
 
 
 def _yaml(config: object) -> str:

@@ -12,6 +12,24 @@ from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, tune
 
 
+def default_space(config: ForecastConfig) -> dict[str, SpaceEntry]:
+    """The search space ``lstmkit forecast --tune`` uses without ``--tune-space``: learning
+    rate, width, dropout, the linear highway, and the segment length among the divisors of
+    the lookback (the lookback and horizon stay as the user set them)."""
+    lookback = config.model.lookback
+    segments = [s for s in (1, 4, 6, 8, 12, 16, 24, 32, 48, 64) if s < lookback
+                and lookback % s == 0 and lookback // s <= 512]
+    space: dict[str, SpaceEntry] = {
+        "training.lr": ("log", 1e-4, 1e-2),
+        "model.hidden_size": ("int", 32, 256, 32),
+        "model.dropout": ("float", 0.0, 0.5),
+        "model.highway": ("choice", [False, True]),
+    }
+    if len(segments) > 1:
+        space["model.segment_len"] = ("choice", segments)
+    return space
+
+
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     space: dict[str, SpaceEntry], *, n_trials: int = 20,
                     seed: int | None = 0, timeout_s: float | None = None,
