@@ -163,3 +163,56 @@ def test_hashtags_share_the_plain_word_and_long_words_are_cut() -> None:
     tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4)).build(_toy(5))
     assert tagger.encoder is not None
     assert len(tagger.encoder.encode(["x" * 50]).chars[0]) == 20
+
+
+def _aux(n: int, seed: int = 0) -> list[Sentence]:
+    """Another corpus over the same words with a different tag set (NAME only, IOB2)."""
+    return [Sentence(s.tokens, [t.replace("PER", "NAME") if "PER" in t else "O"
+                                for t in (s.tags or [])]) for s in _toy(n, seed)]
+
+
+def test_multitask_auxiliary_tag_set_trains_a_second_head_then_drops_it(tmp_path) -> None:
+    from lstmkit.tagging.data import MixedBatches
+
+    config = TaggerConfig(hidden_size=16, char_hidden=8, batch_size=8, dropout=0.1,
+                          auxiliary_weight=0.5, auxiliary_ratio=0.5)
+    tagger = Tagger(config, FAST)
+    seen: list[bool] = []
+    original = LSTMCRFTagger.loss
+
+    def spy(self, emissions, target):  # type: ignore[no-untyped-def]
+        seen.append(len(target) == 3)
+        if len(target) == 3:
+            assert emissions.shape[-1] == 5  # O + B/I/E/S-NAME
+        return original(self, emissions, target)
+
+    LSTMCRFTagger.loss = spy  # type: ignore[method-assign]
+    try:
+        tagger.fit(_toy(64), _toy(16, seed=1), auxiliary=_aux(40, seed=3))
+    finally:
+        LSTMCRFTagger.loss = original  # type: ignore[method-assign]
+    assert any(seen) and not all(seen)  # both heads were trained
+    assert tagger.model is not None and tagger.model.aux_emit is None
+    assert tagger.evaluate(_toy(30, seed=2)).scores.f1 > 0.5
+    tagger.save(tmp_path / "m")
+    loaded = Tagger.load(tmp_path / "m")
+    sentences = [s.tokens for s in _toy(5, seed=4)]
+    assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)
+    main = Tagger(TaggerConfig(hidden_size=4, char_hidden=4), FAST).build(_toy(8))._loader(
+        _toy(8), "train", shuffle=True)
+    mixed = MixedBatches(main, main, ratio=2.0)
+    assert len(mixed) == len(main) * 3 == len(list(mixed))
+
+
+def test_multitask_errors_name_the_argument() -> None:
+    with pytest.raises(ValueError, match="auxiliary_weight must be a number > 0, got 0"):
+        TaggerConfig(auxiliary_weight=0)
+    with pytest.raises(ValueError, match="auxiliary_ratio must be a number > 0, got -1"):
+        TaggerConfig(auxiliary_ratio=-1)
+    tagger = Tagger(TaggerConfig(hidden_size=4, char_hidden=4), FAST)
+    with pytest.raises(ValueError, match="auxiliary holds no entities"):
+        tagger.fit(_toy(8), auxiliary=[Sentence(["a", "b"], ["O", "O"])])
+    with pytest.raises(ValueError, match="auxiliary sentences must carry tags"):
+        tagger.fit(_toy(8), auxiliary=[Sentence(["a", "b"], None)])
+    with pytest.raises(ValueError, match="auxiliary must hold at least one sentence"):
+        tagger.fit(_toy(8), auxiliary=[])

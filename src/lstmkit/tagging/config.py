@@ -39,6 +39,10 @@ class TaggerConfig(MappingConfig):
         dropout: on the word representations and on the LSTM output.
         word_dropout: probability of replacing a training word by ``<unk>``.
         batch_size: sentences per batch.
+        auxiliary_weight: multitask training (``Tagger.fit(..., auxiliary=sentences)``): the
+            weight of the auxiliary tag set's loss.
+        auxiliary_ratio: auxiliary batches per main batch in each epoch (so an epoch does
+            ``1 + auxiliary_ratio`` times the work).
     """
 
     tag_scheme: Scheme = "BIOES"
@@ -62,6 +66,8 @@ class TaggerConfig(MappingConfig):
     dropout: float = 0.5
     word_dropout: float = 0.05
     batch_size: int = 16
+    auxiliary_weight: float = 1.0
+    auxiliary_ratio: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_scheme", check_scheme(self.tag_scheme, "tag_scheme"))
@@ -86,4 +92,8 @@ class TaggerConfig(MappingConfig):
                                  f"got {getattr(self, name)!r}")
         for name in ("dropout", "word_dropout"):
             probability(name, getattr(self, name))
+        for name in ("auxiliary_weight", "auxiliary_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
         object.__setattr__(self, "lstm", check_lstm_options(self.lstm))

@@ -6,11 +6,12 @@ A batch is ``(inputs, (tags, lengths))`` with ``inputs`` the keyword arguments o
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from lstmkit.text.batching import BucketBatchSampler, pad_characters, pad_sequences
@@ -94,20 +95,61 @@ class SentenceEncoder:
         )
 
 
-def collate(items: Sequence[EncodedSentence], pad_index: int
-            ) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def collate(items: Sequence[EncodedSentence], pad_index: int, auxiliary: bool = False
+            ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """A padded batch; an ``auxiliary`` batch (multitask training) says so in its inputs and
+    its target, so that the model uses and scores its auxiliary head."""
     words, lengths = pad_sequences([s.words for s in items], pad_index)  # (B, T), (B,)
     chars, char_lengths = pad_characters([s.chars for s in items], 0)  # (B, T, C), (B, T)
     casing_ids, _ = pad_sequences([s.casing for s in items], 0)  # (B, T)
     tags, _ = pad_sequences([s.tags for s in items], 0)  # (B, T)
-    inputs = {"words": words, "lengths": lengths, "chars": chars,
-              "char_lengths": char_lengths, "casing": casing_ids}
+    inputs: dict[str, Any] = {"words": words, "lengths": lengths, "chars": chars,
+                              "char_lengths": char_lengths, "casing": casing_ids}
+    if auxiliary:
+        inputs["auxiliary"] = True
+        return inputs, (tags, lengths, True)
     return inputs, (tags, lengths)
 
 
 def make_loader(items: Sequence[EncodedSentence], *, batch_size: int, pad_index: int,
-                shuffle: bool, seed: int = 0) -> DataLoader:
+                shuffle: bool, seed: int = 0, auxiliary: bool = False) -> DataLoader:
     sampler = BucketBatchSampler([len(s.words) for s in items], batch_size, shuffle=shuffle,
                                  seed=seed)
     return DataLoader(list(items), batch_sampler=sampler,  # type: ignore[arg-type]
-                      collate_fn=lambda batch: collate(batch, pad_index))
+                      collate_fn=lambda batch: collate(batch, pad_index, auxiliary))
+
+
+class MixedBatches:
+    """Multitask epochs: every batch of ``main`` plus ``round(ratio * len(main))`` batches of
+    ``auxiliary`` (continuing through the auxiliary data across epochs and starting it again
+    when it runs out), in a shuffled order.
+    """
+
+    def __init__(self, main: DataLoader, auxiliary: DataLoader, ratio: float,
+                 seed: int = 0) -> None:
+        self.main = main
+        self.auxiliary = auxiliary
+        self.num_auxiliary = max(1, round(ratio * len(main)))
+        self.seed = seed
+        self.epoch = 0
+        self._aux_iter: Iterator[Any] | None = None
+
+    def _next_auxiliary(self) -> Any:
+        if self._aux_iter is not None:
+            batch = next(self._aux_iter, None)
+            if batch is not None:
+                return batch
+        self._aux_iter = iter(self.auxiliary)
+        return next(self._aux_iter)
+
+    def __iter__(self) -> Iterator[Any]:
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        order = [False] * len(self.main) + [True] * self.num_auxiliary
+        rng.shuffle(order)
+        main = iter(self.main)
+        for auxiliary in order:
+            yield self._next_auxiliary() if auxiliary else next(main)
+
+    def __len__(self) -> int:
+        return len(self.main) + self.num_auxiliary

@@ -146,6 +146,11 @@ class LSTMCRFTagger(nn.Module):
         self.decoder = decoder
         self.crf = CRF(num_tags, allowed, allowed_start, allowed_end) if decoder == "crf" \
             else None
+        # multitask training (see add_auxiliary_head): a second output layer over the shared
+        # encoder for another tag set, used only during training
+        self.aux_emit: nn.Linear | None = None
+        self.aux_crf: CRF | None = None
+        self.aux_weight = 1.0
 
     def forward(
         self,
@@ -154,7 +159,9 @@ class LSTMCRFTagger(nn.Module):
         chars: torch.Tensor | None = None,
         char_lengths: torch.Tensor | None = None,
         casing: torch.Tensor | None = None,
+        auxiliary: bool = False,
     ) -> torch.Tensor:
+        """Emissions of the main tag set, or with ``auxiliary=True`` of the auxiliary one."""
         parts = [self.embed(words)]  # (B, T, E)
         if self.chars is not None:
             if chars is None or char_lengths is None:
@@ -167,16 +174,49 @@ class LSTMCRFTagger(nn.Module):
             parts.append(self.casing(casing))  # (B, T, 8)
         x = self.dropout(torch.cat(parts, dim=-1))  # (B, T, E + Fc + 8)
         states, _ = self.lstm(x, lengths=lengths)  # (B, T, D*H)
+        if auxiliary:
+            if self.aux_emit is None:
+                raise ValueError("auxiliary=True needs an auxiliary head: call "
+                                 "add_auxiliary_head first")
+            return self.aux_emit(self.dropout(states))  # (B, T, K_aux)
         return self.emit(self.dropout(states))  # (B, T, K)
 
-    def loss(self, emissions: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
+    def add_auxiliary_head(
+        self,
+        num_tags: int,
+        allowed: Sequence[Sequence[bool]] | None = None,
+        allowed_start: Sequence[bool] | None = None,
+        allowed_end: Sequence[bool] | None = None,
+        weight: float = 1.0,
+    ) -> None:
+        """A second output layer (and CRF, with the CRF decoder) for an auxiliary tag set of
+        ``num_tags`` tags, trained on the shared encoder with its loss times ``weight``."""
+        self.aux_emit = nn.Linear(self.emit.in_features, num_tags)
+        self.aux_crf = CRF(num_tags, allowed, allowed_start, allowed_end) \
+            if self.decoder == "crf" else None
+        self.aux_weight = weight
+
+    def remove_auxiliary_head(self) -> None:
+        """Drop the auxiliary head (after training: prediction needs only the main one)."""
+        self.aux_emit = None
+        self.aux_crf = None
+
+    def loss(self, emissions: torch.Tensor,
+             target: tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, bool]
              ) -> torch.Tensor:
-        """CRF negative log-likelihood, or token cross-entropy over real tokens."""
-        tags, lengths = target
-        if self.crf is not None:
-            return self.crf.nll(emissions, tags, lengths)
-        mask = lengths_to_mask(lengths, emissions.shape[1])  # (B, T)
-        return F.cross_entropy(emissions[mask], tags[mask])
+        """CRF negative log-likelihood, or token cross-entropy over real tokens. A target
+        ``(tags, lengths, True)`` is an auxiliary batch: scored by the auxiliary head's CRF
+        and weighted by its weight."""
+        tags, lengths = target[0], target[1]
+        auxiliary = len(target) == 3 and bool(target[2])
+        crf = self.aux_crf if auxiliary else self.crf
+        if self.decoder == "crf":
+            assert crf is not None
+            loss = crf.nll(emissions, tags, lengths)
+        else:
+            mask = lengths_to_mask(lengths, emissions.shape[1])  # (B, T)
+            loss = F.cross_entropy(emissions[mask], tags[mask])
+        return loss * self.aux_weight if auxiliary else loss
 
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:

@@ -21,7 +21,14 @@ import torch
 
 from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, write_conll
-from lstmkit.tagging.data import CASINGS, SentenceEncoder, collate, make_loader, word_key
+from lstmkit.tagging.data import (
+    CASINGS,
+    MixedBatches,
+    SentenceEncoder,
+    collate,
+    make_loader,
+    word_key,
+)
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
 from lstmkit.tagging.model import LSTMCRFTagger
 from lstmkit.tagging.schemes import (
@@ -139,8 +146,17 @@ class Tagger:
                                                weights))
         return self
 
-    def fit(self, train: Sequence[Sentence], dev: Sequence[Sentence] | None = None) -> Tagger:
-        """Build from ``train`` and train; returns ``self``."""
+    def fit(self, train: Sequence[Sentence], dev: Sequence[Sentence] | None = None, *,
+            auxiliary: Sequence[Sentence] | None = None) -> Tagger:
+        """Build from ``train`` and train; returns ``self``.
+
+        ``auxiliary``: sentences tagged with another tag set (say PER/LOC/ORG of another
+        corpus) for multitask training (Aguilar et al. 2017; Søgaard & Goldberg 2016): a second
+        output layer and CRF on the shared encoder learns them, with loss weight
+        ``config.auxiliary_weight`` and ``config.auxiliary_ratio`` auxiliary batches per main
+        batch. Vocabularies still come from ``train`` only; the auxiliary head is dropped after
+        training, so the saved model is an ordinary tagger.
+        """
         from lstmkit.training import fit
 
         train_config = self.training
@@ -148,14 +164,43 @@ class Tagger:
             train_config = train_config.replace(monitor="val_f1", monitor_mode="max")
         self.build(train)
         _, tags, model, _ = self._ready()
-        train_loader = self._loader(train, "train", shuffle=True, seed=train_config.seed or 0)
+        seed = train_config.seed or 0
+        train_loader: Any = self._loader(train, "train", shuffle=True, seed=seed)
+        if auxiliary is not None:
+            train_loader = self._mix_auxiliary(train_loader, auxiliary, seed)
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
         result = fit(model, model.loss, train_loader, dev_loader, train_config,
                      metrics={"f1": SpanF1(model.decode, tags.itos)})
+        model.remove_auxiliary_head()
         model.eval()
         self.history = result.history
         self.train_time_s = result.wall_time_s
         return self
+
+    def _mix_auxiliary(self, main: Any, auxiliary: Sequence[Sentence], seed: int
+                       ) -> MixedBatches:
+        """Add the auxiliary head for ``auxiliary``'s tag set; main and auxiliary batches."""
+        words, _, model, _ = self._ready()
+        assert self.chars is not None
+        if len(auxiliary) == 0:
+            raise ValueError("auxiliary must hold at least one sentence, got none")
+        if any(s.tags is None for s in auxiliary):
+            raise ValueError("auxiliary sentences must carry tags, got an unlabelled sentence")
+        types = {span.type for s in auxiliary for span in spans_from_tags(s.tags or [])}
+        if not types:
+            raise ValueError("auxiliary holds no entities (every tag is 'O')")
+        scheme = self.config.tag_scheme
+        aux_tags = Vocabulary(tag_set(types, scheme), pad=None, unk=None)
+        allowed, start, end = allowed_transitions(aux_tags.itos, scheme)
+        model.add_auxiliary_head(len(aux_tags), allowed, start, end,
+                                 weight=self.config.auxiliary_weight)
+        encoder = SentenceEncoder(words, self.chars, aux_tags, self.config.lowercase)
+        items = [encoder.encode(s.tokens, convert(s.tags or [], "IOB2", scheme, strict=False))
+                 for s in auxiliary]
+        aux_loader = make_loader(items, batch_size=self.config.batch_size,
+                                 pad_index=words.pad_index, shuffle=True, seed=seed,
+                                 auxiliary=True)
+        return MixedBatches(main, aux_loader, self.config.auxiliary_ratio, seed=seed)
 
     def _encode_tags(self, sentence: Sentence, where: str) -> list[str]:
         """Gold tags of ``sentence`` in the model's scheme; an entity type unseen in training
