@@ -51,3 +51,22 @@ def test_tag_bad_conll_reports_file_and_line(tmp_path) -> None:
     bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
         _run(tag, ["train", "--train", str(bad), "--out", str(tmp_path / "m")])
+
+
+def test_tag_train_with_an_auxiliary_corpus(tmp_path) -> None:
+    rows = ["Alice\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", ""] * 10
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    aux = tmp_path / "aux.conll"
+    aux.write_text("\n".join(["Bob\tB-NAME", "ran\tO", ""] * 10) + "\n", encoding="utf-8")
+    out = tmp_path / "tagger"
+    assert _run(tag, ["train", "--train", str(train), "--auxiliary", str(aux), "--out",
+                      str(out), "--epochs", "1", "--hidden-size", "8",
+                      "--set", "model.embedding_dim=8",
+                      "--set", "model.auxiliary_ratio=0.5"]) == 0
+    assert json.loads((out / "config.json").read_text())["auxiliary_ratio"] == 0.5
+    bad = tmp_path / "bad.conll"
+    bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
+        _run(tag, ["train", "--train", str(train), "--auxiliary", str(bad), "--out",
+                   str(tmp_path / "m")])

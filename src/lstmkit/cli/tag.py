@@ -15,6 +15,7 @@ import argparse
 SECTIONS = ("data", "model", "training")
 FLAG_KEYS = {
     "train": ("data", "train"), "dev": ("data", "dev"), "test": ("data", "test"),
+    "auxiliary": ("data", "auxiliary"),
     "token_column": ("data", "token_column"), "tag_column": ("data", "tag_column"),
     "scheme": ("data", "scheme"), "encoding": ("data", "encoding"),
     "vectors": ("model", "vectors"), "char_encoder": ("model", "char_encoder"),
@@ -23,7 +24,8 @@ FLAG_KEYS = {
     "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
 }
-DATA_KEYS = {"train", "dev", "test", "token_column", "tag_column", "scheme", "encoding"}
+DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", "scheme",
+             "encoding"}
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--train", help="training CoNLL file")
     train.add_argument("--dev", help="validation CoNLL file: early stopping on entity F1")
     train.add_argument("--test", help="test CoNLL file: scored after training")
+    train.add_argument("--auxiliary", nargs="+", metavar="FILE",
+                       help="CoNLL files with another tag set for multitask training (a "
+                            "second head, dropped after training)")
     train.add_argument("--out", required=True, help="directory for the saved model")
     _data_flags(train)
     train.add_argument("--vectors", help="'glove-6b-50d' or a word2vec/GloVe text file")
@@ -119,7 +124,11 @@ def _train(args: argparse.Namespace) -> int:
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
-    tagger = Tagger(model_config, train_config).fit(train, dev)
+    auxiliary_files = data.get("auxiliary") or []
+    if isinstance(auxiliary_files, str):
+        auxiliary_files = [auxiliary_files]
+    auxiliary = [s for path in auxiliary_files for s in _read(path, data)] or None
+    tagger = Tagger(model_config, train_config).fit(train, dev, auxiliary=auxiliary)
     out = tagger.save(args.out)
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if data.get("test"):
