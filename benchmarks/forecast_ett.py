@@ -36,23 +36,25 @@ PUBLISHED = {  # MSE at 96 / 192 / 336 / 720 (MAE where known)
 }
 
 
-def recipe(horizon: int, args: argparse.Namespace) -> ForecastConfig:
+def recipe(horizon: int, args: argparse.Namespace, seed: int = 0) -> ForecastConfig:
     """The built-in long-horizon recipe (``lstmkit.forecasting.recipes``), flags overriding."""
     return ForecastConfig(
         data=DataConfig(target=CHANNELS, time_col="date", val=2880, test=2880),
         model=recipes.long_horizon(horizon, lookback=args.lookback,
                                    segment_len=args.segment_len, hidden_size=args.hidden,
-                                   dropout=args.dropout),
+                                   dropout=args.dropout, highway=args.highway,
+                                   normalization=args.normalization),
         training=recipes.long_horizon_training(
-            max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma,
+            max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma, seed=seed,
             progress_bar=False, accelerator="cpu", devices=1,
             limit_train_batches=args.limit_train_batches),
         batch_size=args.batch_size,
     )
 
 
-def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace) -> dict[str, float]:
-    config = recipe(horizon, args)
+def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace, seed: int
+        ) -> dict[str, float]:
+    config = recipe(horizon, args, seed)
     start = time.perf_counter()
     forecaster = Forecaster(config).fit(frame)
     train_s = time.perf_counter() - start
@@ -64,6 +66,7 @@ def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace) -> dict[str
     z_forecast = forecaster.scalers.target.transform(forecast)
     result = {
         "horizon": horizon,
+        "seed": seed,
         "mse": float(np.mean((z_forecast - actual) ** 2)),
         "mae": float(np.mean(np.abs(z_forecast - actual))),
         "test_windows": len(windows),
@@ -79,27 +82,39 @@ def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--lookback", type=int, default=720)
-    parser.add_argument("--segment-len", type=int, default=48)
+    parser.add_argument("--lookback", type=int, default=512)
+    parser.add_argument("--segment-len", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--highway", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--normalization", default="last")
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lr-gamma", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-epochs", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--limit-train-batches", type=float, default=1.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="one run per seed; the table shows the mean")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/forecast_ett.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     frame = pd.read_csv(data_path("timeseries", "ett", "ETTh1.csv")).iloc[:14400]
-    results = []
+    runs, results = [], []
     for horizon in args.horizons:
-        result = run(horizon, frame, args)
-        results.append(result)
-        print(json.dumps(result), flush=True)
+        per_seed = []
+        for seed in args.seeds:
+            per_seed.append(run(horizon, frame, args, seed))
+            print(json.dumps(per_seed[-1]), flush=True)
+        runs += per_seed
+        results.append({"horizon": horizon, **{
+            key: float(np.mean([r[key] for r in per_seed]))
+            for key in ("mse", "mae", "total_wall_s")},
+            "mse_min": min(r["mse"] for r in per_seed),
+            "mse_max": max(r["mse"] for r in per_seed)})
     print()
-    print(f"ETTh1 multivariate, lookback {args.lookback}, test MSE / MAE (z-scored)")
+    print(f"ETTh1 multivariate, lookback {args.lookback}, test MSE / MAE (z-scored), mean of "
+          f"{len(args.seeds)} seed(s)")
     header = f"{'model':46s}" + "".join(f"{h:>16d}" for h in args.horizons)
     print(header)
     row = f"{'lstmkit built-in (this run)':46s}"
@@ -114,11 +129,14 @@ def main() -> None:
                                                              else f"{mae:.3f}")
             row += f"{cell:>16s}"
         print(row)
-    print("wall time per horizon (s): " + ", ".join(
-        f"{r['horizon']}: {r['total_wall_s']}" for r in results))
+    if len(args.seeds) > 1:
+        print(f"{'  seed range (min..max MSE)':46s}" + "".join(
+            f"{r['mse_min']:>9.3f}..{r['mse_max']:.3f}" for r in results))
+    print("mean wall time per run (s): " + ", ".join(
+        f"{r['horizon']}: {r['total_wall_s']:.0f}" for r in results))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": vars(args), "results": results,
+    out.write_text(json.dumps({"settings": vars(args), "results": results, "runs": runs,
                                "published": {k: {str(h): v for h, v in n.items()}
                                              for k, n in PUBLISHED.items()}}, indent=2))
     print(f"wrote {out}")
