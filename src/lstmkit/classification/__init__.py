@@ -21,7 +21,7 @@ from lstmkit.classification.metrics import (
     macro_f1,
     plot_confusion_matrix,
 )
-from lstmkit.classification.model import LSTMClassifier, Pooling
+from lstmkit.classification.model import LSTMClassifier, Pooling, ProbabilityAverage
 from lstmkit.classification.readers import (
     Example,
     read_csv_format,
@@ -39,6 +39,7 @@ __all__ = [
     "LSTMClassifier",
     "Pooling",
     "Prediction",
+    "ProbabilityAverage",
     "accuracy",
     "classification_report",
     "confusion_matrix",
