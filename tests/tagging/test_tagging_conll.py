@@ -113,3 +113,21 @@ def test_real_wnut17_counts() -> None:
               ("wnut17train.conll", "emerging.dev.conll", "emerging.test.annotated")}
     assert [len(v) for v in counts.values()] == [3394, 1009, 1287]
     assert [sum(len(s.tokens) for s in v) for v in counts.values()] == [62730, 15733, 23394]
+
+
+def test_empty_token_rows_are_an_error_or_skipped(tmp_path) -> None:
+    # the Broad Twitter Corpus has rows like "\tO" and " \tO": a token that is empty
+    path = _write(tmp_path / "btc.conll", "Hi\tO\n\tO\nBob\tB-PER\n \tO\n\nok\tO\n")
+    with pytest.raises(ValueError, match=r"btc\.conll:2: expected 2 columns \(as on line 1\), "
+                                         r"got 1: '\\tO'; the token is empty: pass "
+                                         r"empty_tokens='skip'"):
+        read_conll(path)
+    sentences = read_conll(path, empty_tokens="skip")
+    assert [s.tokens for s in sentences] == [["Hi", "Bob"], ["ok"]]
+    assert sentences[0].tags == ["O", "B-PER"]
+    # a row with a real token but a missing tag is still an error, and says nothing of tokens
+    missing = _write(tmp_path / "m.conll", "Hi\tO\nBob\n")
+    with pytest.raises(ValueError, match=r"m\.conll:2: expected 2 columns .*got 1: 'Bob'$"):
+        read_conll(missing, empty_tokens="skip")
+    with pytest.raises(ValueError, match=r"empty_tokens must be 'error' or 'skip', got 'drop'"):
+        read_conll(path, empty_tokens="drop")  # type: ignore[arg-type]

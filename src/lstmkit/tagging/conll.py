@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from lstmkit.tagging.schemes import Scheme, check_scheme, convert
 from lstmkit.text.io import read_text
@@ -40,6 +41,7 @@ def read_conll(
     scheme: Scheme = "IOB2",
     target_scheme: Scheme | None = None,
     encoding: str = "utf-8",
+    empty_tokens: Literal["error", "skip"] = "error",
 ) -> list[Sentence]:
     """Read a CoNLL file.
 
@@ -51,11 +53,16 @@ def read_conll(
             against it.
         target_scheme: convert tags to this scheme on reading (None keeps ``scheme``).
         encoding: the file's text encoding.
+        empty_tokens: what to do with a row whose token is empty or only whitespace (a line
+            that starts with the separator, e.g. ``"\tO"``; the Broad Twitter Corpus has a
+            few): ``"error"`` (the default) or ``"skip"`` the row, keeping the sentence.
 
     Raises:
         ValueError: empty file, wrong column count (file:line), invalid tag sequence
             (file:line of the sentence), undecodable bytes (names the encoding tried).
     """
+    if empty_tokens not in ("error", "skip"):
+        raise ValueError(f"empty_tokens must be 'error' or 'skip', got {empty_tokens!r}")
     scheme = check_scheme(scheme)  # type: ignore[assignment]
     target = check_scheme(target_scheme, "target_scheme") if target_scheme else scheme
     text = read_text(path, encoding)
@@ -105,9 +112,14 @@ def read_conll(
                     f"({line!r}); pass tag_column=None for unlabelled text"
                 )
         elif len(cells) != n_columns:
+            empty_token = len(cells) == n_columns - 1 and line[:1] in ("\t", " ")
+            if empty_token and empty_tokens == "skip":
+                continue
             raise ValueError(
                 f"{path}:{lineno}: expected {n_columns} columns (as on line {columns_line}), "
                 f"got {len(cells)}: {line!r}"
+                + ("; the token is empty: pass empty_tokens='skip' to drop such rows"
+                   if empty_token else "")
             )
         if not rows:
             first_line = lineno
