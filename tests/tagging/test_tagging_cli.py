@@ -53,6 +53,19 @@ def test_tag_bad_conll_reports_file_and_line(tmp_path) -> None:
         _run(tag, ["train", "--train", str(bad), "--out", str(tmp_path / "m")])
 
 
+def test_tag_empty_tokens_flag(tmp_path) -> None:
+    data = tmp_path / "btc.conll"
+    data.write_text("\n".join(["Alice\tB-PER", "\tO", "ran\tO", ""] * 6) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(ValueError, match=r"btc\.conll:2: .*pass empty_tokens='skip'"):
+        _run(tag, ["train", "--train", str(data), "--out", str(tmp_path / "m")])
+    out = tmp_path / "m2"
+    assert _run(tag, ["train", "--train", str(data), "--out", str(out), "--empty-tokens",
+                      "skip", "--epochs", "1", "--hidden-size", "8",
+                      "--set", "model.embedding_dim=8"]) == 0
+    assert (out / "config.json").is_file()
+
+
 def test_tag_train_with_an_auxiliary_corpus(tmp_path) -> None:
     rows = ["Alice\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", ""] * 10
     train = tmp_path / "train.conll"

@@ -18,6 +18,7 @@ FLAG_KEYS = {
     "auxiliary": ("data", "auxiliary"),
     "token_column": ("data", "token_column"), "tag_column": ("data", "tag_column"),
     "scheme": ("data", "scheme"), "encoding": ("data", "encoding"),
+    "empty_tokens": ("data", "empty_tokens"),
     "vectors": ("model", "vectors"), "char_encoder": ("model", "char_encoder"),
     "decoder": ("model", "decoder"), "hidden_size": ("model", "hidden_size"),
     "batch_size": ("model", "batch_size"),
@@ -25,7 +26,7 @@ FLAG_KEYS = {
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
 }
 DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", "scheme",
-             "encoding"}
+             "encoding", "empty_tokens"}
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +75,8 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", help="the file's tag scheme: IOB1, IOB2 (default), IOE1, "
                                          "IOE2, BIOES")
     parser.add_argument("--encoding", help="input encoding (default utf-8)")
+    parser.add_argument("--empty-tokens", choices=("error", "skip"),
+                        help="rows whose token is empty: error (default) or skip them")
 
 
 def _read(path: str, data: dict) -> list:
@@ -81,7 +84,8 @@ def _read(path: str, data: dict) -> list:
 
     return read_conll(path, token_column=data.get("token_column", 0),
                       tag_column=data.get("tag_column", -1), scheme=data.get("scheme", "IOB2"),
-                      encoding=data.get("encoding", "utf-8"))
+                      encoding=data.get("encoding", "utf-8"),
+                      empty_tokens=data.get("empty_tokens", "error"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +145,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from lstmkit.tagging import Tagger
 
     data = {k: v for k, v in {"token_column": args.token_column, "tag_column": args.tag_column,
-                              "scheme": args.scheme, "encoding": args.encoding}.items()
+                              "scheme": args.scheme, "encoding": args.encoding,
+                              "empty_tokens": args.empty_tokens}.items()
             if v is not None}
     tagger = Tagger.load(args.model)
     _report(tagger.evaluate(_read(args.data, data), source=args.data), args.out)
