@@ -216,3 +216,57 @@ def test_multitask_errors_name_the_argument() -> None:
         tagger.fit(_toy(8), auxiliary=[Sentence(["a", "b"], None)])
     with pytest.raises(ValueError, match="auxiliary must hold at least one sentence"):
         tagger.fit(_toy(8), auxiliary=[])
+
+
+def test_ensemble_pools_members_scores_exactly() -> None:
+    from lstmkit.tagging import TaggerEnsemble, allowed_transitions
+
+    tags = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    allowed, start, end = allowed_transitions(tags, "BIOES")
+    torch.manual_seed(0)
+    members = [LSTMCRFTagger(20, 6, 5, pad_index=0, unk_index=1, hidden_size=4, dropout=0.0,
+                             allowed=allowed, allowed_start=start, allowed_end=end).eval()
+               for _ in range(3)]
+    for member in members:  # distinct CRFs, or the pooled one is trivially any member's
+        assert member.crf is not None
+        torch.nn.init.normal_(member.crf.transitions)
+    pooled = TaggerEnsemble(members).eval()
+    words, lengths = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2])
+    emissions = pooled(words=words, lengths=lengths)
+    path = torch.tensor([[1, 2, 3, 0], [4, 0, 0, 0]])
+    assert pooled.crf is not None
+    mean_score = torch.stack([m.crf.score(m(words=words, lengths=lengths), path, lengths)
+                              for m in members if m.crf is not None]).mean(dim=0)
+    assert torch.allclose(pooled.crf.score(emissions, path, lengths), mean_score, atol=1e-5)
+    # Viterbi over the pooled scores: no allowed path scores higher than the decoded one
+    best = pooled.decode(emissions, lengths)
+    best_score = pooled.crf.score(emissions, torch.tensor([best[0], best[1] + [0, 0]]),
+                                  lengths)
+    assert bool((best_score >= pooled.crf.score(emissions, path, lengths) - 1e-5).all())
+    with pytest.raises(ValueError, match="members must hold at least one network"):
+        TaggerEnsemble([])
+
+
+def test_snapshots_and_ensemble_train_save_and_load(tmp_path) -> None:
+    config = TaggerConfig(hidden_size=16, embedding_dim=16, char_dim=8, char_hidden=8,
+                          batch_size=8, dropout=0.1, snapshots=2, ensemble=2)
+    tagger = Tagger(config, FAST).fit(_toy(80), _toy(20, seed=1), auxiliary=_aux(30, seed=3))
+    from lstmkit.tagging import TaggerEnsemble
+
+    assert isinstance(tagger.model, TaggerEnsemble) and len(tagger.model.members) == 4
+    assert len(tagger.snapshot_epochs) == 4
+    assert {row["member"] for row in tagger.history} == {0.0, 1.0}
+    # members differ (two seeds, two epochs each)
+    first, second = (m.emit.weight for m in tagger.model.members[::2])
+    assert not torch.equal(first, second)
+    assert tagger.evaluate(_toy(40, seed=2)).scores.f1 > 0.8
+    tagger.save(tmp_path / "m")
+    loaded = Tagger.load(tmp_path / "m")
+    sentences = [s.tokens for s in _toy(6, seed=4)]
+    assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)
+    assert loaded.snapshot_epochs == tagger.snapshot_epochs
+    with pytest.raises(ValueError, match="snapshots=2 picks checkpoints on dev data, got "
+                                         "dev=None"):
+        Tagger(config, FAST).fit(_toy(8))
+    with pytest.raises(ValueError, match="ensemble must be"):
+        TaggerConfig(ensemble=0)

@@ -13,7 +13,7 @@ from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, read_conll, write_conll
 from lstmkit.tagging.crf import CRF
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
-from lstmkit.tagging.model import CharCNN, CharLSTM, LSTMCRFTagger
+from lstmkit.tagging.model import CharCNN, CharLSTM, LSTMCRFTagger, TaggerEnsemble
 from lstmkit.tagging.schemes import (
     SCHEMES,
     Span,
@@ -40,6 +40,7 @@ __all__ = [
     "TagEvaluation",
     "Tagger",
     "TaggerConfig",
+    "TaggerEnsemble",
     "allowed_transitions",
     "convert",
     "read_conll",

@@ -43,6 +43,11 @@ class TaggerConfig(MappingConfig):
             weight of the auxiliary tag set's loss.
         auxiliary_ratio: auxiliary batches per main batch in each epoch (so an epoch does
             ``1 + auxiliary_ratio`` times the work).
+        snapshots: tag with the pooled scores of the weights of this many best dev checks of
+            the run (a snapshot ensemble: no extra training, ``snapshots`` times the
+            inference work; needs dev data).
+        ensemble: train this many networks (seeds ``seed``, ``seed + 1``, ...) and tag with
+            their pooled scores (see ``TaggerEnsemble``); ``ensemble`` times as long.
     """
 
     tag_scheme: Scheme = "BIOES"
@@ -68,6 +73,8 @@ class TaggerConfig(MappingConfig):
     batch_size: int = 16
     auxiliary_weight: float = 1.0
     auxiliary_ratio: float = 1.0
+    snapshots: int = 1
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_scheme", check_scheme(self.tag_scheme, "tag_scheme"))
@@ -76,7 +83,7 @@ class TaggerConfig(MappingConfig):
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
             )
         for name in ("min_freq", "char_dim", "char_hidden", "hidden_size", "num_layers",
-                     "batch_size"):
+                     "batch_size", "snapshots", "ensemble"):
             positive_int(name, getattr(self, name))
         for name in ("max_vocab", "embedding_dim"):
             if getattr(self, name) is not None:

@@ -225,3 +225,46 @@ class LSTMCRFTagger(nn.Module):
             return self.crf.decode(emissions, lengths)
         best = emissions.argmax(dim=-1).tolist()  # (B, T)
         return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]
+
+
+class TaggerEnsemble(nn.Module):
+    """Several tagger networks as one, by log-linear pooling: the mean of their emissions and,
+    for CRF members, of their transition, start and end scores. The pooled CRF scores a path
+    with the mean of the members' path scores, so Viterbi over it finds the path the members
+    agree on best (a product of experts); for softmax members the emissions are the mean
+    log-probabilities.
+
+    Shape:
+        the inputs of :class:`LSTMCRFTagger` -> emissions (B, T, K)
+    """
+
+    def __init__(self, members: Sequence[LSTMCRFTagger]) -> None:
+        super().__init__()
+        if len(members) < 1:
+            raise ValueError("members must hold at least one network, got none")
+        self.members = nn.ModuleList(members)
+        first = members[0]
+        self.decoder = first.decoder
+        self.crf: CRF | None = None
+        if first.crf is not None:
+            crfs = [m.crf for m in members]
+            self.crf = CRF(first.crf.num_tags, first.crf.allowed.tolist(),
+                           first.crf.allowed_start.tolist(), first.crf.allowed_end.tolist())
+            with torch.no_grad():
+                for name in ("transitions", "start", "end"):
+                    mean = torch.stack([getattr(c, name) for c in crfs]).mean(dim=0)
+                    getattr(self.crf, name).copy_(mean)
+
+    def forward(self, **inputs: Any) -> torch.Tensor:
+        outputs = [member(**inputs) for member in self.members]  # M x (B, T, K)
+        if self.crf is None:
+            outputs = [F.log_softmax(o, dim=-1) for o in outputs]
+        return torch.stack(outputs).mean(dim=0)  # (B, T, K)
+
+    @torch.no_grad()
+    def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Viterbi over the pooled scores (or per-token argmax for softmax members)."""
+        if self.crf is not None:
+            return self.crf.decode(emissions, lengths)
+        best = emissions.argmax(dim=-1).tolist()  # (B, T)
+        return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]

@@ -30,7 +30,7 @@ from lstmkit.tagging.data import (
     word_key,
 )
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
-from lstmkit.tagging.model import LSTMCRFTagger
+from lstmkit.tagging.model import LSTMCRFTagger, TaggerEnsemble
 from lstmkit.tagging.schemes import (
     allowed_transitions,
     convert,
@@ -38,6 +38,7 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
+from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
@@ -98,17 +99,19 @@ class Tagger:
         self.words: Vocabulary | None = None
         self.chars: Vocabulary | None = None
         self.tags: Vocabulary | None = None
-        self.model: LSTMCRFTagger | None = None
+        self.model: LSTMCRFTagger | TaggerEnsemble | None = None
         self.encoder: SentenceEncoder | None = None
         self.history: list[dict[str, float]] = []
+        self.snapshot_epochs: list[int] = []
         self.train_time_s: float | None = None
 
     def _set(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,
-             model: LSTMCRFTagger) -> None:
+             model: LSTMCRFTagger | TaggerEnsemble) -> None:
         self.words, self.chars, self.tags, self.model = words, chars, tags, model
         self.encoder = SentenceEncoder(words, chars, tags, self.config.lowercase)
 
-    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMCRFTagger, SentenceEncoder]:
+    def _ready(self) -> tuple[Vocabulary, Vocabulary, LSTMCRFTagger | TaggerEnsemble,
+                              SentenceEncoder]:
         """``(words, tags, model, encoder)``, or a ValueError before fit/load."""
         if self.model is None or self.words is None or self.tags is None \
                 or self.encoder is None:
@@ -159,28 +162,61 @@ class Tagger:
         """
         from lstmkit.training import fit
 
+        config = self.config
         train_config = self.training
         if dev is not None and train_config.monitor == "val_loss":
             train_config = train_config.replace(monitor="val_f1", monitor_mode="max")
+        if config.snapshots > 1 and dev is None:
+            raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
+                             "data, got dev=None; pass dev or set snapshots=1")
         self.build(train)
-        _, tags, model, _ = self._ready()
-        seed = train_config.seed or 0
-        train_loader: Any = self._loader(train, "train", shuffle=True, seed=seed)
-        if auxiliary is not None:
-            train_loader = self._mix_auxiliary(train_loader, auxiliary, seed)
+        words, tags, first, _ = self._ready()
+        assert isinstance(first, LSTMCRFTagger) and self.chars is not None
+        # later networks start from the same (pretrained) embeddings as the first
+        initial_embed = {k: v.detach().clone() for k, v in first.embed.state_dict().items()}
+        dim = _embedding_dim(first)
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
-        result = fit(model, model.loss, train_loader, dev_loader, train_config,
-                     metrics={"f1": SpanF1(model.decode, tags.itos)})
-        model.remove_auxiliary_head()
-        model.eval()
-        self.history = result.history
-        self.train_time_s = result.wall_time_s
+        members: list[LSTMCRFTagger] = []
+        self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
+        for m in range(config.ensemble):
+            seed = (train_config.seed or 0) + m
+            network = first
+            if m > 0:
+                with torch.random.fork_rng():
+                    torch.manual_seed(seed)
+                    network = _network(config, words, self.chars, tags, dim)
+                network.embed.load_state_dict(initial_embed)
+            train_loader: Any = self._loader(train, "train", shuffle=True, seed=seed)
+            if auxiliary is not None:
+                train_loader = self._mix_auxiliary(network, train_loader, auxiliary, seed)
+            snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
+                                     train_config.monitor_mode)
+            result = fit(network, network.loss, train_loader, dev_loader,
+                         train_config.replace(seed=None if train_config.seed is None
+                                              else seed),
+                         metrics={"f1": SpanF1(network.decode, tags.itos)},
+                         callbacks=[snapshots] if config.snapshots > 1 else [])
+            network.remove_auxiliary_head()
+            if len(snapshots.states) > 1:
+                for state in snapshots.states:
+                    member = _network(config, words, self.chars, tags, dim)
+                    member.load_state_dict({k: v for k, v in state.items()
+                                            if not k.startswith("aux_")})
+                    members.append(member.eval())
+            else:
+                members.append(network.eval())
+            self.history += ([{**row, "member": float(m)} for row in result.history]
+                             if config.ensemble > 1 else result.history)
+            self.snapshot_epochs += snapshots.epochs
+            self.train_time_s += result.wall_time_s
+        self.model = (members[0] if len(members) == 1 else TaggerEnsemble(members)).eval()
         return self
 
-    def _mix_auxiliary(self, main: Any, auxiliary: Sequence[Sentence], seed: int
-                       ) -> MixedBatches:
-        """Add the auxiliary head for ``auxiliary``'s tag set; main and auxiliary batches."""
-        words, _, model, _ = self._ready()
+    def _mix_auxiliary(self, model: LSTMCRFTagger, main: Any, auxiliary: Sequence[Sentence],
+                       seed: int) -> MixedBatches:
+        """Add the auxiliary head for ``auxiliary``'s tag set to ``model``; main and auxiliary
+        batches."""
+        words, _, _, _ = self._ready()
         assert self.chars is not None
         if len(auxiliary) == 0:
             raise ValueError("auxiliary must hold at least one sentence, got none")
@@ -299,7 +335,9 @@ class Tagger:
         tags.save(directory / "tags.json")
         torch.save(model.state_dict(), directory / "model.pt")
         meta = {"format_version": FORMAT_VERSION, "kind": "tagger",
-                "embedding_dim": model.embed.embedding.embedding_dim,
+                "embedding_dim": _embedding_dim(model),
+                "members": len(model.members) if isinstance(model, TaggerEnsemble) else 1,
+                "snapshot_epochs": self.snapshot_epochs,
                 "history": self.history, "train_time_s": self.train_time_s}
         (directory / "meta.json").write_text(json.dumps(meta, indent=2))
         return directory
@@ -318,7 +356,12 @@ class Tagger:
         words = Vocabulary.load(directory / "words.json")
         chars = Vocabulary.load(directory / "chars.json")
         tags = Vocabulary.load(directory / "tags.json")
-        model = _network(config, words, chars, tags, meta["embedding_dim"])
+        model: LSTMCRFTagger | TaggerEnsemble = _network(config, words, chars, tags,
+                                                          meta["embedding_dim"])
+        if meta.get("members", 1) > 1:
+            model = TaggerEnsemble([model] + [_network(config, words, chars, tags,
+                                                       meta["embedding_dim"])
+                                              for _ in range(meta["members"] - 1)])
         model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu",
                                          weights_only=True))
         model.eval()
@@ -330,6 +373,7 @@ class Tagger:
         tagger = cls(config, training)
         tagger._set(words, chars, tags, model)
         tagger.history = meta.get("history", [])
+        tagger.snapshot_epochs = meta.get("snapshot_epochs", [])
         tagger.train_time_s = meta.get("train_time_s")
         return tagger
 
@@ -348,3 +392,8 @@ def _network(config: TaggerConfig, words: Vocabulary, chars: Vocabulary, tags: V
         embedding_weights=weights, freeze=config.freeze_embeddings,
         allowed=allowed, allowed_start=start, allowed_end=end,
     )
+
+
+def _embedding_dim(model: LSTMCRFTagger | TaggerEnsemble) -> int:
+    first = model.members[0] if isinstance(model, TaggerEnsemble) else model
+    return int(first.embed.embedding.embedding_dim)  # type: ignore[union-attr]
