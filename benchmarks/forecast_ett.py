@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--lookback", type=int, default=512)
     parser.add_argument("--segment-len", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="LSTM width (default: the recipe's, 128, or 256 from horizon 720)")
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--highway", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--normalization", default="last")

@@ -72,3 +72,14 @@ def test_data_config_errors() -> None:
     with pytest.raises(ValueError, match=r"data.fill must be one of"):
         DataConfig(target="x", fill="drop")  # type: ignore[arg-type]
     assert DataConfig(target="x").target == ("x",)
+
+
+def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
+    from lstmkit.forecasting import recipes
+
+    assert recipes.long_horizon(96).hidden_size == 128
+    assert recipes.long_horizon(336).hidden_size == 128
+    assert recipes.long_horizon(720).hidden_size == 256
+    assert recipes.long_horizon(720, hidden_size=64).hidden_size == 64
+    model = recipes.long_horizon(192)
+    assert (model.lookback, model.segment_len, model.highway) == (512, 64, True)

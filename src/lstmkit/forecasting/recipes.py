@@ -17,10 +17,17 @@ from lstmkit.training import TrainConfig
 
 
 def long_horizon(horizon: int, *, lookback: int = 512, segment_len: int = 64,
-                 hidden_size: int = 128, dropout: float = 0.5, highway: bool = True,
+                 hidden_size: int | None = None, dropout: float = 0.5, highway: bool = True,
                  normalization: Normalization = "last",
                  lstm: dict[str, Any] | None = None) -> ModelConfig:
-    """The model half of the recipe for forecasting ``horizon`` steps."""
+    """The model half of the recipe for forecasting ``horizon`` steps.
+
+    ``hidden_size`` None picks the LSTM width by horizon: 256 from 720 steps on, else 128
+    (on ETTh1 the mean validation loss of three seeds preferred 256 at 720, 1.381 against
+    1.402, and 128 at 192 and 336).
+    """
+    if hidden_size is None:
+        hidden_size = 256 if horizon >= 720 else 128
     return ModelConfig(lookback=lookback, horizon=horizon, segment_len=segment_len,
                        hidden_size=hidden_size, num_layers=1, dropout=dropout, decoder="pmf",
                        channel_independent=True, normalization=normalization,
