@@ -268,3 +268,15 @@ def test_ensemble_trains_differently_seeded_networks_and_round_trips(tmp_path) -
     assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
     with pytest.raises(ValueError, match="ensemble must be an int >= 1, got 0"):
         ClassifierConfig(ensemble=0)
+
+
+def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
+    config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=16)
+    short = FAST.replace(max_epochs=1)
+    torch.manual_seed(123)
+    first = Classifier(config, short).fit(_toy(40), _toy(10, seed=1))
+    torch.rand(1000)  # what ran before in the process must not matter
+    second = Classifier(config, short).fit(_toy(40), _toy(10, seed=1))
+    assert first.model is not None and second.model is not None
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name

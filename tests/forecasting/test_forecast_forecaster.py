@@ -195,3 +195,15 @@ def test_highway_forecaster_fits_and_reloads(frame: pd.DataFrame, tmp_path: Path
     loaded = Forecaster.load(forecaster.save(tmp_path / "m"))
     assert loaded.config.model.highway
     pd.testing.assert_frame_equal(forecaster.predict(frame), loaded.predict(frame))
+
+
+def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
+    import torch
+
+    frame, config = make_frame(), make_config()
+    torch.manual_seed(123)
+    first = Forecaster(config).fit(frame)
+    torch.rand(1000)  # what ran before in the process must not matter
+    second = Forecaster(config).fit(frame)
+    for name, value in first.net.state_dict().items():
+        assert torch.equal(value, second.net.state_dict()[name]), name

@@ -270,3 +270,15 @@ def test_snapshots_and_ensemble_train_save_and_load(tmp_path) -> None:
         Tagger(config, FAST).fit(_toy(8))
     with pytest.raises(ValueError, match="ensemble must be"):
         TaggerConfig(ensemble=0)
+
+
+def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
+    config = TaggerConfig(hidden_size=8, embedding_dim=8, char_dim=4, char_hidden=4)
+    short = FAST.replace(max_epochs=1)
+    torch.manual_seed(123)
+    first = Tagger(config, short).fit(_toy(24), _toy(8, seed=1), auxiliary=_aux(8))
+    torch.rand(1000)  # what ran before in the process must not matter
+    second = Tagger(config, short).fit(_toy(24), _toy(8, seed=1), auxiliary=_aux(8))
+    assert first.model is not None and second.model is not None
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name

@@ -187,7 +187,7 @@ class Classifier:
         checks; with ``config.ensemble`` > 1 that many networks are trained, network ``m``
         with seed ``training.seed + m``. The model then averages their probabilities.
         """
-        from lstmkit.training import fit
+        from lstmkit.training import fit, seed_everything
 
         config = self.config
         train_config = self.training
@@ -196,6 +196,7 @@ class Classifier:
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
+        seed_everything(train_config.seed)  # the first network's initial weights too
         self.build(train)
         words, labels, first, _ = self._ready()
         assert isinstance(first, LSTMClassifier)

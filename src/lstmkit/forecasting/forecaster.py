@@ -19,7 +19,7 @@ from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
-from lstmkit.training import FitResult, fit
+from lstmkit.training import FitResult, fit, seed_everything
 
 FORMAT_VERSION = 1
 PREDICT_BATCH = 1024
@@ -121,6 +121,9 @@ class Forecaster:
         train = self.windows(prepared, "train")
         val = self.windows(prepared, "val")
         first = prepared.series[0]
+        # the seed covers the initial weights too, so a run does not depend on what the
+        # process drew from the random generators before it
+        seed_everything(self.config.training.seed)
         self.net = ForecastNet(self.config.model, n_targets=first.target.shape[1],
                                n_past=first.past.shape[1] + first.future.shape[1],
                                n_future=first.future.shape[1], n_static=first.static.shape[0])

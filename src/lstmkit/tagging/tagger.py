@@ -160,7 +160,7 @@ class Tagger:
         batch. Vocabularies still come from ``train`` only; the auxiliary head is dropped after
         training, so the saved model is an ordinary tagger.
         """
-        from lstmkit.training import fit
+        from lstmkit.training import fit, seed_everything
 
         config = self.config
         train_config = self.training
@@ -169,6 +169,7 @@ class Tagger:
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
+        seed_everything(train_config.seed)  # the first network's initial weights too
         self.build(train)
         words, tags, first, _ = self._ready()
         assert isinstance(first, LSTMCRFTagger) and self.chars is not None
