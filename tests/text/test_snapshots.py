@@ -42,3 +42,20 @@ def test_ties_keep_the_earlier_check_and_errors_name_the_argument() -> None:
         TopSnapshots(module, 0, "val_accuracy")
     with pytest.raises(ValueError, match=r"mode must be one of \['max', 'min'\], got 'up'"):
         TopSnapshots(module, 1, "val_accuracy", "up")
+
+
+def test_networks_are_the_snapshots_loaded_into_fresh_builds() -> None:
+    trained = nn.Linear(2, 1, bias=False)
+    callback = TopSnapshots(trained, 2, "val_accuracy")
+    _check(callback, trained, 0, 0.5)
+    assert callback.networks(trained, lambda: nn.Linear(2, 1, bias=False)) == [trained]
+    _check(callback, trained, 1, 0.7)
+    # a training-only head in the snapshots (the tagger's auxiliary CRF) is left out on request
+    callback._kept = [(score, epoch, {**state, "aux_head.weight": torch.ones(1, 2)})
+                      for score, epoch, state in callback._kept]
+    members = callback.networks(trained, lambda: nn.Linear(2, 1, bias=False),
+                                drop_prefix="aux_")
+    assert [float(m.weight.detach()[0, 0]) for m in members] == [1.0, 0.0]
+    assert all(not m.training for m in members)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        callback.networks(trained, lambda: nn.Linear(2, 1, bias=False))

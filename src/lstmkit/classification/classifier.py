@@ -222,14 +222,9 @@ class Classifier:
                          train_config.replace(seed=seed),
                          metrics={"accuracy": _accuracy_metric},
                          callbacks=[snapshots] if config.snapshots > 1 else [])
-            if len(snapshots.states) > 1:
-                for state in snapshots.states:
-                    member = _network(config, len(words), len(labels),
-                                      _embedding_dim(first), words)
-                    member.load_state_dict(state)
-                    members.append(member.eval())
-            else:
-                members.append(network.eval())
+            members += snapshots.networks(
+                network, lambda: _network(config, len(words), len(labels),
+                                          _embedding_dim(first), words))
             self.history += ([{**row, "member": float(m)} for row in result.history]
                              if config.ensemble > 1 else result.history)
             self.snapshot_epochs += snapshots.epochs

@@ -218,13 +218,9 @@ class LSTMCRFTagger(nn.Module):
             loss = F.cross_entropy(emissions[mask], tags[mask])
         return loss * self.aux_weight if auxiliary else loss
 
-    @torch.no_grad()
     def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Best tag indices per sentence (Viterbi, or per-token argmax for softmax)."""
-        if self.crf is not None:
-            return self.crf.decode(emissions, lengths)
-        best = emissions.argmax(dim=-1).tolist()  # (B, T)
-        return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]
+        return _decode(self.crf, emissions, lengths)
 
 
 class TaggerEnsemble(nn.Module):
@@ -261,10 +257,16 @@ class TaggerEnsemble(nn.Module):
             outputs = [F.log_softmax(o, dim=-1) for o in outputs]
         return torch.stack(outputs).mean(dim=0)  # (B, T, K)
 
-    @torch.no_grad()
     def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Viterbi over the pooled scores (or per-token argmax for softmax members)."""
-        if self.crf is not None:
-            return self.crf.decode(emissions, lengths)
-        best = emissions.argmax(dim=-1).tolist()  # (B, T)
-        return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]
+        return _decode(self.crf, emissions, lengths)
+
+
+@torch.no_grad()
+def _decode(crf: CRF | None, emissions: torch.Tensor,
+            lengths: torch.Tensor) -> list[list[int]]:
+    """Viterbi with ``crf``, or the per-token argmax without one."""
+    if crf is not None:
+        return crf.decode(emissions, lengths)
+    best = emissions.argmax(dim=-1).tolist()  # (B, T)
+    return [row[: int(n)] for row, n in zip(best, lengths, strict=True)]

@@ -198,14 +198,9 @@ class Tagger:
                          metrics={"f1": SpanF1(network.decode, tags.itos)},
                          callbacks=[snapshots] if config.snapshots > 1 else [])
             network.remove_auxiliary_head()
-            if len(snapshots.states) > 1:
-                for state in snapshots.states:
-                    member = _network(config, words, self.chars, tags, dim)
-                    member.load_state_dict({k: v for k, v in state.items()
-                                            if not k.startswith("aux_")})
-                    members.append(member.eval())
-            else:
-                members.append(network.eval())
+            members += snapshots.networks(
+                network, lambda: _network(config, words, self.chars, tags, dim),
+                drop_prefix="aux_")
             self.history += ([{**row, "member": float(m)} for row in result.history]
                              if config.ensemble > 1 else result.history)
             self.snapshot_epochs += snapshots.epochs

@@ -7,11 +7,14 @@ time. :class:`TopSnapshots` keeps the ``k`` best checkpoints by the monitored va
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import lightning.pytorch as pl
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class TopSnapshots(pl.Callback):
@@ -59,6 +62,21 @@ class TopSnapshots(pl.Callback):
     @property
     def scores(self) -> list[float]:
         return [score for score, _, _ in self._kept]
+
+    def networks(self, trained: M, build: Callable[[], M],
+                 drop_prefix: str | None = None) -> list[M]:
+        """The kept snapshots as networks in eval mode: each is a fresh ``build()`` loaded with
+        one snapshot's weights, leaving out those whose name starts with ``drop_prefix`` (a
+        head used only in training). With fewer than two snapshots: ``[trained]``."""
+        if len(self._kept) < 2:
+            return [trained.eval()]
+        members = []
+        for state in self.states:
+            member = build()
+            member.load_state_dict({k: v for k, v in state.items()
+                                    if drop_prefix is None or not k.startswith(drop_prefix)})
+            members.append(member.eval())
+        return members
 
     def state_dict(self) -> dict[str, Any]:
         return {"kept": self._kept}
