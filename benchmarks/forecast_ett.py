@@ -43,7 +43,8 @@ def recipe(horizon: int, args: argparse.Namespace, seed: int = 0) -> ForecastCon
         model=recipes.long_horizon(horizon, lookback=args.lookback,
                                    segment_len=args.segment_len, hidden_size=args.hidden,
                                    dropout=args.dropout, highway=args.highway,
-                                   normalization=args.normalization),
+                                   normalization=args.normalization,
+                                   mean_reversion=args.mean_reversion),
         training=recipes.long_horizon_training(
             max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma, seed=seed,
             progress_bar=False, accelerator="cpu", devices=1,
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--highway", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--normalization", default="last")
+    parser.add_argument("--mean-reversion", action=argparse.BooleanOptionalAction,
+                        default=False)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lr-gamma", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64)

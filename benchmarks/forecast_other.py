@@ -57,31 +57,43 @@ def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, fl
             model=recipes.long_horizon(
                 horizon, lookback=96, segment_len=args.exchange_segment,
                 hidden_size=args.exchange_hidden, dropout=args.exchange_dropout,
-                highway=args.exchange_highway),
+                highway=args.exchange_highway,
+                mean_reversion=args.exchange_mean_reversion),
             training=recipes.long_horizon_training(
                 max_epochs=args.exchange_epochs, lr=args.exchange_lr,
                 weight_decay=args.exchange_weight_decay, progress_bar=False,
+                restore_best=args.exchange_restore_best,
                 accelerator="cpu", devices=1),
             batch_size=args.exchange_batch_size)
         start = time.perf_counter()
         forecaster = Forecaster(config).fit(raw)
         prepared = forecaster.prepare(raw)
-        windows = forecaster.windows(prepared, "test")
         scaler = forecaster.scalers.target
-        forecast = scaler.transform(forecaster.predict_windows(windows))
-        _, target = windows.__getitems__(range(len(windows)))
-        actual = target.double().numpy()
-        origins = windows.local_origin.numpy()
-        repeat = scaler.transform(naive(prepared.series[0].target, origins, horizon))
-        rows.append({
-            "horizon": horizon, "test_windows": len(windows),
-            "mse": float(np.mean((forecast - actual) ** 2)),
-            "mae": float(np.mean(np.abs(forecast - actual))),
-            "repeat_mse": float(np.mean((repeat - actual) ** 2)),
-            "repeat_mae": float(np.mean(np.abs(repeat - actual))),
+        row: dict[str, float] = {"horizon": horizon}
+        for part in ("val", "test"):
+            windows = forecaster.windows(prepared, part)
+            forecast = scaler.transform(forecaster.predict_windows(windows))
+            _, target = windows.__getitems__(range(len(windows)))
+            actual = target.double().numpy()
+            repeat = scaler.transform(naive(prepared.series[0].target,
+                                            windows.local_origin.numpy(), horizon))
+            prefix = "" if part == "test" else "val_"
+            row.update({
+                f"{part}_windows": len(windows),
+                f"{prefix}mse": float(np.mean((forecast - actual) ** 2)),
+                f"{prefix}mae": float(np.mean(np.abs(forecast - actual))),
+                f"{prefix}repeat_mse": float(np.mean((repeat - actual) ** 2)),
+                f"{prefix}repeat_mae": float(np.mean(np.abs(repeat - actual))),
+            })
+        net = forecaster.net
+        row.update({
             "epochs": forecaster.fit_result.epochs_run,
+            "kept_untrained_naive_start": forecaster.kept_start,
+            **({"level_coefficients": [round(float(v), 4) for v in net.level.detach()]}
+               if net.level is not None else {}),
             "wall_s": round(time.perf_counter() - start, 1),
         })
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -154,6 +166,12 @@ def main() -> None:
     parser.add_argument("--exchange-highway", action=argparse.BooleanOptionalAction,
                         default=False)
     parser.add_argument("--epochs", type=int, default=20, help="MSFT and Seattle")
+    parser.add_argument("--exchange-mean-reversion", action=argparse.BooleanOptionalAction,
+                        default=False, help="model.mean_reversion (rejected by validation)")
+    parser.add_argument("--exchange-restore-best", action=argparse.BooleanOptionalAction,
+                        default=True, help="keep the best validation state (the untrained "
+                        "naive forecast included); --no-exchange-restore-best keeps the last "
+                        "epoch")
     parser.add_argument("--only", choices=("exchange", "msft", "seattle"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/forecast_other.json")

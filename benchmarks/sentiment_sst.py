@@ -48,6 +48,7 @@ def model_config(vectors: str | None, args: argparse.Namespace) -> ClassifierCon
     return ClassifierConfig(
         tokenizer="whitespace", lowercase=True, vectors=vectors,
         vectors_vocab=args.vectors_vocab if vectors else 0,
+        freeze_embeddings=args.freeze_embeddings,
         embedding_dim=None if vectors else args.embedding_dim,
         hidden_size=args.hidden, num_layers=args.num_layers, bidirectional=True,
         pooling=args.pooling, dropout=args.dropout, embedding_dropout=args.embedding_dropout,
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--word-dropout", type=float, default=0.2)
     parser.add_argument("--embedding-dim", type=int, default=100)
     parser.add_argument("--vectors-vocab", type=int, default=100000)
+    parser.add_argument("--freeze-embeddings", action="store_true",
+                        help="keep the pretrained vectors fixed during training")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=str(RESULTS / "sentiment_sst.json"))

@@ -55,6 +55,9 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
     ({"loss": "quantile", "quantiles": (0.0, 0.5)}, ValueError, r"levels in \(0, 1\)"),
     ({"dropout": 1.0}, ValueError, r"model.dropout must be in \[0, 1\)"),
     ({"highway": "yes"}, TypeError, r"model.highway must be true or false, got 'yes'"),
+    ({"mean_reversion": 1}, TypeError, r"model.mean_reversion must be true or false, got 1"),
+    ({"mean_reversion": True, "normalization": "none"}, ValueError,
+     r"model.mean_reversion needs a per-window level: set model.normalization .* got 'none'"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):

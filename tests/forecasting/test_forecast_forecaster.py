@@ -188,6 +188,49 @@ def test_highway_is_a_linear_map_of_each_normalised_channel(channel_independent:
     assert net.highway.weight.grad is not None and net.head.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("normalization", ["last", "mean", "revin"])
+def test_mean_reversion_scales_the_window_level_per_step(normalization: str) -> None:
+    import torch
+
+    from lstmkit.forecasting.config import ModelConfig
+    from lstmkit.forecasting.model import ForecastNet
+
+    cfg = ModelConfig(lookback=12, horizon=5, segment_len=4, hidden_size=8,
+                      normalization=normalization, mean_reversion=True)
+    net = ForecastNet(cfg, n_targets=3, n_past=0, n_future=0, n_static=0).eval()
+    y = torch.randn(2, 12, 3)
+    none = torch.zeros(2, 12, 0), torch.zeros(2, 5, 0), torch.zeros(2, 0)
+    level = y[:, -1:] if normalization == "last" else y.mean(1, keepdim=True)
+    torch.testing.assert_close(net(y, *none), level.expand(-1, 5, -1))  # untrained: naive
+    with torch.no_grad():
+        net.level.copy_(torch.tensor([0.0, -0.1, -0.2, -0.5, -1.0]))
+    # the LSTM head is still zero: step h forecasts (1 + level[h]) times the window's level
+    torch.testing.assert_close(net(y, *none), level * (1 + net.level[None, :, None]))
+    assert net.no_weight_decay() == {"level"}
+
+
+def test_weight_decay_leaves_out_what_the_model_names() -> None:
+    import torch
+
+    from lstmkit.forecasting.config import ModelConfig
+    from lstmkit.forecasting.model import ForecastNet
+    from lstmkit.training import TrainConfig
+    from lstmkit.training.task import Task
+
+    cfg = ModelConfig(lookback=12, horizon=5, segment_len=4, hidden_size=8,
+                      mean_reversion=True)
+    net = ForecastNet(cfg, n_targets=2, n_past=0, n_future=0, n_static=0)
+    task = Task(net, torch.nn.MSELoss(), TrainConfig(weight_decay=0.5, scheduler="none"))
+    decayed, kept = task.configure_optimizers().param_groups
+    assert decayed["weight_decay"] == 0.5 and kept["weight_decay"] == 0.0
+    assert kept["params"] == [net.level]
+    assert len(decayed["params"]) == len(list(net.parameters())) - 1
+    plain = ForecastNet(dataclasses.replace(cfg, mean_reversion=False), 2, 0, 0, 0)
+    groups = Task(plain, torch.nn.MSELoss(), TrainConfig(weight_decay=0.5, scheduler="none")) \
+        .configure_optimizers().param_groups
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0.5
+
+
 def test_highway_forecaster_fits_and_reloads(frame: pd.DataFrame, tmp_path: Path) -> None:
     config = dataclasses.replace(make_config(), model=dataclasses.replace(
         make_config().model, highway=True))

@@ -139,6 +139,12 @@ class ModelConfig:
             highway" of LSTNet (Lai et al. 2018). The LSTM then learns what a linear model of
             the window misses; on long horizons the linear part carries the level and the
             seasonality. Starts at zero, like the output layer.
+        mean_reversion: add a learned coefficient per forecast step times the window's level
+            (the value that ``normalization`` subtracts, in the units of the global scaler,
+            so the distance from the training mean under standard scaling): with it the
+            forecast can revert toward the training mean, which per-window normalisation
+            alone cannot see. Starts at zero and is left out of weight decay. Needs a
+            ``normalization`` other than ``"none"``.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder.
@@ -156,6 +162,7 @@ class ModelConfig:
     loss: Loss = "mse"
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     highway: bool = False
+    mean_reversion: bool = False
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -172,6 +179,12 @@ class ModelConfig:
         _choice("model.loss", self.loss, Loss)
         if not isinstance(self.highway, bool):
             raise TypeError(f"model.highway must be true or false, got {self.highway!r}")
+        if not isinstance(self.mean_reversion, bool):
+            raise TypeError(f"model.mean_reversion must be true or false, got "
+                            f"{self.mean_reversion!r}")
+        if self.mean_reversion and self.normalization == "none":
+            raise ValueError("model.mean_reversion needs a per-window level: set "
+                             "model.normalization to 'last', 'mean' or 'revin', got 'none'")
         quantiles = tuple(float(q) for q in self.quantiles)
         object.__setattr__(self, "quantiles", quantiles)
         if self.loss == "quantile":

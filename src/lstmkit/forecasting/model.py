@@ -42,7 +42,9 @@ class ForecastNet(nn.Module):
       step, fed the previous forecast segment (the median for quantile losses).
 
     With ``highway``, a linear map of each normalised channel's lookback to its horizon is
-    added to the decoder's output (LSTNet's autoregressive highway).
+    added to the decoder's output (LSTNet's autoregressive highway). With ``mean_reversion``,
+    ``level[h] * shift`` is added to forecast step h: the window's level (its normalisation
+    shift, in the scaled units) times a learned coefficient per step, kept out of weight decay.
     """
 
     def __init__(self, cfg: ModelConfig, n_targets: int, n_past: int, n_future: int,
@@ -92,8 +94,15 @@ class ForecastNet(nn.Module):
             if self.highway is not None:
                 nn.init.zeros_(self.highway.weight)
                 nn.init.zeros_(self.highway.bias)
+        # forecast step h moves by level[h] times the window's level: a negative level[h]
+        # pulls the forecast back toward zero, the training mean under standard scaling
+        self.level = nn.Parameter(torch.zeros(cfg.horizon)) if cfg.mean_reversion else None
         self.median_index = (min(range(self.q), key=lambda i: abs(cfg.quantiles[i] - 0.5))
                              if cfg.loss == "quantile" else 0)
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters the optimiser leaves out of weight decay."""
+        return {"level"} if self.level is not None else set()
 
     # -- helpers -------------------------------------------------------------------------
     def _normalize(self, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -166,6 +175,8 @@ class ForecastNet(nn.Module):
         if linear is not None:
             out = out + linear[..., None]
         out = out * scale[..., None] + shift[..., None]
+        if self.level is not None:
+            out = out + (self.level[None, :, None] * shift)[..., None]  # (B, Hz, C, 1)
         return out if cfg.loss == "quantile" else out[..., 0]
 
     def _decode_pmf(self, h: Tensor, c: Tensor, x_future: Tensor, static_emb: Tensor | None,

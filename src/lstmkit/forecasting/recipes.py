@@ -18,7 +18,7 @@ from lstmkit.training import TrainConfig
 
 def long_horizon(horizon: int, *, lookback: int = 512, segment_len: int = 64,
                  hidden_size: int | None = None, dropout: float = 0.5, highway: bool = True,
-                 normalization: Normalization = "last",
+                 normalization: Normalization = "last", mean_reversion: bool = False,
                  lstm: dict[str, Any] | None = None) -> ModelConfig:
     """The model half of the recipe for forecasting ``horizon`` steps.
 
@@ -31,7 +31,8 @@ def long_horizon(horizon: int, *, lookback: int = 512, segment_len: int = 64,
     return ModelConfig(lookback=lookback, horizon=horizon, segment_len=segment_len,
                        hidden_size=hidden_size, num_layers=1, dropout=dropout, decoder="pmf",
                        channel_independent=True, normalization=normalization,
-                       loss="mse", highway=highway, lstm=dict(lstm or {}))
+                       loss="mse", highway=highway, mean_reversion=mean_reversion,
+                       lstm=dict(lstm or {}))
 
 
 def long_horizon_training(**overrides: Any) -> TrainConfig:

@@ -76,6 +76,9 @@ class Task(pl.LightningModule):
         batch_fn: ``batch_fn(model, batch) -> (output, target)``; defaults to
             :func:`default_batch_fn`.
 
+    Parameters whose names the model returns from an optional ``no_weight_decay()`` method
+    get no weight decay.
+
     Logged: ``train_loss`` (per epoch), ``val_loss``, ``val_<metric>``, ``test_loss``,
     ``test_<metric>``, ``lr``.
     """
@@ -169,9 +172,21 @@ class Task(pl.LightningModule):
             self.log("lr", optimizer.param_groups[0]["lr"], on_step=False, on_epoch=True)
 
     # -- optimisation ----------------------------------------------------------------------
+    def _parameter_groups(self) -> list[Any]:
+        """Trainable parameters; those the model names in ``no_weight_decay()`` get none."""
+        names = getattr(self.model, "no_weight_decay", None)
+        skip = set(names()) if callable(names) else set()
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if name in skip else decay).append(param)
+        if not no_decay:
+            return decay
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
     def configure_optimizers(self) -> Any:
         cfg = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self._parameter_groups()
         if cfg.optimizer == "adam":
             optimizer: torch.optim.Optimizer = torch.optim.Adam(
                 params, lr=cfg.lr, weight_decay=cfg.weight_decay)
