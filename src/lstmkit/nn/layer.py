@@ -2,7 +2,8 @@ r"""``LSTM``: a drop-in for ``torch.nn.LSTM`` with the classic variants it lacks
 
 The cell's equations are in :mod:`lstmkit.nn.functional`; this module owns what is written once
 for every variant: layers, directions, inter-layer dropout, the dropout-family masks, lengths,
-resets, packed input, ``batch_first``, unbatched input, and the choice of backend.
+resets, packed input, ``batch_first``, unbatched input, and the choice of backend. The checks
+of a call's inputs are in :mod:`lstmkit.nn.inputs`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
@@ -26,6 +27,7 @@ from lstmkit.nn.functional import (
     lstm_cell,
     lstm_scan,
 )
+from lstmkit.nn.inputs import prepare_call
 from lstmkit.nn.state import LSTMState, check_state, zero_state
 from lstmkit.nn.trace import LSTMTrace
 
@@ -224,7 +226,8 @@ class LSTM(nn.Module):
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         packed = input if isinstance(input, PackedSequence) else None
-        x, h0, c0, lengths_t, reset_t, unbatched = self._prepare(input, hx, lengths, reset)
+        x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(self.config, input, hx,
+                                                                lengths, reset)
         choice = choose_backend(self.config, has_reset=reset_t is not None,
                                 has_lengths=lengths_t is not None, device=x.device,
                                 dtype=x.dtype)
@@ -254,7 +257,7 @@ class LSTM(nn.Module):
         """
         if isinstance(x, PackedSequence):
             raise TypeError("trace takes a padded Tensor (with lengths=), got a PackedSequence")
-        x_t, h0, c0, lengths_t, reset_t, _ = self._prepare(x, hx, lengths, reset)
+        x_t, h0, c0, lengths_t, reset_t, _ = prepare_call(self.config, x, hx, lengths, reset)
         with torch.no_grad():
             *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, lstm_scan, trace=True)
         return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()})
@@ -327,85 +330,6 @@ class LSTM(nn.Module):
         from lstmkit.kernels.dispatch import FUSED_DTYPES, fused_available
 
         return x.device.type == "cpu" and x.dtype in FUSED_DTYPES and fused_available()
-
-    def _prepare(self, input, hx, lengths, reset):
-        """Validate the call; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B)."""
-        cfg = self.config
-        unbatched = False
-        if isinstance(input, PackedSequence):
-            if lengths is not None:
-                raise ValueError("lengths must be None with a PackedSequence input (the packed "
-                                 f"sequence carries its lengths), got {lengths!r}")
-            x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
-            lengths_t = lengths_t.to(x.device)
-        else:
-            if not isinstance(input, Tensor):
-                raise TypeError(f"input must be a Tensor or PackedSequence, got "
-                                f"{type(input).__name__}")
-            if input.dim() not in (2, 3):
-                raise ValueError(
-                    f"input must be 3-D (T, B, I){' [batch_first: (B, T, I)]' * cfg.batch_first}"
-                    f" or 2-D (T, I) unbatched, got {input.dim()}-D with shape "
-                    f"{tuple(input.shape)}")
-            unbatched = input.dim() == 2
-            x = input.unsqueeze(1) if unbatched else input
-            if cfg.batch_first and not unbatched:
-                x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
-            lengths_t = None
-        if not x.is_floating_point():
-            raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
-        if x.shape[-1] != cfg.input_size:
-            raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
-                             f"last dimension, got {x.shape[-1]}")
-        steps, batch = x.shape[0], x.shape[1]
-        if steps == 0:
-            raise ValueError("input must have at least one time step, got T=0")
-        if lengths is not None:
-            lengths_t = self._check_lengths(lengths, steps, batch, x.device)
-        if reset is not None:
-            reset = self._check_reset(reset, steps, batch, unbatched, x.device)
-        n_states = cfg.num_layers * cfg.num_directions
-        h_shape = (n_states, batch, cfg.recurrent_size)
-        c_shape = (n_states, batch, cfg.hidden_size)
-        if hx is None:
-            h0, c0 = zero_state(n_states, batch, cfg.recurrent_size, cfg.hidden_size, x)
-        elif unbatched:
-            h0, c0 = check_state(hx, (n_states, cfg.recurrent_size), (n_states, cfg.hidden_size),
-                                 x)
-            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-        else:
-            h0, c0 = check_state(hx, h_shape, c_shape, x)
-        return x, h0, c0, lengths_t, reset, unbatched
-
-    @staticmethod
-    def _check_lengths(lengths, steps: int, batch: int, device: torch.device) -> Tensor:
-        lengths_t = torch.as_tensor(lengths)
-        if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
-            raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
-        if tuple(lengths_t.shape) != (batch,):
-            raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
-                             f"got {tuple(lengths_t.shape)}")
-        low, high = int(lengths_t.min()), int(lengths_t.max())
-        if low < 1 or high > steps:
-            raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
-        return lengths_t.to(device=device, dtype=torch.long)
-
-    def _check_reset(self, reset, steps: int, batch: int, unbatched: bool,
-                     device: torch.device) -> Tensor:
-        if not isinstance(reset, Tensor) or reset.dtype != torch.bool:
-            raise TypeError(f"reset must be a bool Tensor, got "
-                            f"{getattr(reset, 'dtype', type(reset).__name__)}")
-        if unbatched:
-            expected = (steps,)
-        else:
-            expected = (batch, steps) if self.config.batch_first else (steps, batch)
-        if tuple(reset.shape) != expected:
-            raise ValueError(f"reset must have shape {expected}, got {tuple(reset.shape)}")
-        if unbatched:
-            reset = reset.unsqueeze(1)
-        elif self.config.batch_first:
-            reset = reset.t()
-        return reset.to(device)  # (T, B)
 
     def _dropped_weights_hh(self) -> list[Tensor | None]:
         """Weight drop: one DropConnect mask per layer-direction for this forward call."""

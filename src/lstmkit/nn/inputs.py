@@ -1,0 +1,96 @@
+"""Checks of the inputs of :class:`lstmkit.nn.LSTM`: the input tensor or packed sequence,
+the initial state, ``lengths`` and ``reset``; each bad value is an error that names it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.state import check_state, zero_state
+
+
+def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengths: Any,
+                 reset: Tensor | None
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, bool]:
+    """Validate a call of :class:`lstmkit.nn.LSTM` (``forward``, ``trace``); return x (T, B, I),
+    h0, c0, lengths (B,) or None, reset (T, B) or None, and whether the input was unbatched."""
+    unbatched = False
+    if isinstance(input, PackedSequence):
+        if lengths is not None:
+            raise ValueError("lengths must be None with a PackedSequence input (the packed "
+                             f"sequence carries its lengths), got {lengths!r}")
+        x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
+        lengths_t = lengths_t.to(x.device)
+    else:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor or PackedSequence, got "
+                            f"{type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(
+                f"input must be 3-D (T, B, I){' [batch_first: (B, T, I)]' * cfg.batch_first}"
+                f" or 2-D (T, I) unbatched, got {input.dim()}-D with shape "
+                f"{tuple(input.shape)}")
+        unbatched = input.dim() == 2
+        x = input.unsqueeze(1) if unbatched else input
+        if cfg.batch_first and not unbatched:
+            x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
+        lengths_t = None
+    if not x.is_floating_point():
+        raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+    if x.shape[-1] != cfg.input_size:
+        raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
+                         f"last dimension, got {x.shape[-1]}")
+    steps, batch = x.shape[0], x.shape[1]
+    if steps == 0:
+        raise ValueError("input must have at least one time step, got T=0")
+    if lengths is not None:
+        lengths_t = check_lengths(lengths, steps, batch, x.device)
+    if reset is not None:
+        reset = check_reset(reset, steps, batch, unbatched, cfg.batch_first, x.device)
+    n_states = cfg.num_layers * cfg.num_directions
+    h_shape = (n_states, batch, cfg.recurrent_size)
+    c_shape = (n_states, batch, cfg.hidden_size)
+    if hx is None:
+        h0, c0 = zero_state(n_states, batch, cfg.recurrent_size, cfg.hidden_size, x)
+    elif unbatched:
+        h0, c0 = check_state(hx, (n_states, cfg.recurrent_size), (n_states, cfg.hidden_size),
+                             x)
+        h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+    else:
+        h0, c0 = check_state(hx, h_shape, c_shape, x)
+    return x, h0, c0, lengths_t, reset, unbatched
+
+def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) -> Tensor:
+    """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]."""
+    lengths_t = torch.as_tensor(lengths)
+    if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
+        raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
+    if tuple(lengths_t.shape) != (batch,):
+        raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
+                         f"got {tuple(lengths_t.shape)}")
+    low, high = int(lengths_t.min()), int(lengths_t.max())
+    if low < 1 or high > steps:
+        raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
+    return lengths_t.to(device=device, dtype=torch.long)
+
+def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first: bool,
+                device: torch.device) -> Tensor:
+    """``reset`` as a bool tensor (T, B) on ``device``."""
+    if not isinstance(reset, Tensor) or reset.dtype != torch.bool:
+        raise TypeError(f"reset must be a bool Tensor, got "
+                        f"{getattr(reset, 'dtype', type(reset).__name__)}")
+    if unbatched:
+        expected: tuple[int, ...] = (steps,)
+    else:
+        expected = (batch, steps) if batch_first else (steps, batch)
+    if tuple(reset.shape) != expected:
+        raise ValueError(f"reset must have shape {expected}, got {tuple(reset.shape)}")
+    if unbatched:
+        reset = reset.unsqueeze(1)
+    elif batch_first:
+        reset = reset.t()
+    return reset.to(device)  # (T, B)
