@@ -113,14 +113,15 @@ def _table(name: str, forecaster: Forecaster, frame: pd.DataFrame, start: float
             "windows": len(report.windows), "wall_s": wall, "notes": report.notes}
 
 
-def msft(epochs: int) -> dict[str, object]:
+def msft(epochs: int, conformal: bool) -> dict[str, object]:
     frame = pd.read_csv(data_path("timeseries", "msft_daily", "msft.csv"))
     # trading days are the steps (weekends and holidays are not missing data)
     frame = frame[["Close"]]
     config = ForecastConfig(
         data=DataConfig(target="Close", val=0.1, test=0.2),
         model=ModelConfig(lookback=60, horizon=20, segment_len=5, hidden_size=64,
-                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9)),
+                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9),
+                          conformal=conformal),
         training=TrainConfig(max_epochs=epochs, lr=1e-3, early_stopping_patience=3,
                              progress_bar=False, accelerator="cpu", devices=1),
         evaluation=EvalConfig(season_length=5),
@@ -130,7 +131,7 @@ def msft(epochs: int) -> dict[str, object]:
     return _table("MSFT daily close (USD)", forecaster, frame, start)
 
 
-def seattle(epochs: int) -> dict[str, object]:
+def seattle(epochs: int, conformal: bool) -> dict[str, object]:
     frame = pd.read_csv(data_path("timeseries", "seattle_weather", "seattle-weather.csv"))
     day = pd.to_datetime(frame["date"]).dt.dayofyear.to_numpy()
     frame = frame.assign(doy_sin=np.sin(2 * np.pi * day / 365.25),
@@ -140,7 +141,8 @@ def seattle(epochs: int) -> dict[str, object]:
                         past_covariates=("precipitation", "temp_min", "wind"),
                         future_covariates=("doy_sin", "doy_cos"), val=0.1, test=0.2),
         model=ModelConfig(lookback=56, horizon=7, segment_len=7, hidden_size=64,
-                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9)),
+                          dropout=0.2, loss="quantile", quantiles=(0.1, 0.5, 0.9),
+                          conformal=conformal),
         training=TrainConfig(max_epochs=epochs, lr=1e-3, early_stopping_patience=3,
                              progress_bar=False, accelerator="cpu", devices=1),
         evaluation=EvalConfig(season_length=365),
@@ -166,6 +168,8 @@ def main() -> None:
     parser.add_argument("--exchange-highway", action=argparse.BooleanOptionalAction,
                         default=False)
     parser.add_argument("--epochs", type=int, default=20, help="MSFT and Seattle")
+    parser.add_argument("--conformal", action=argparse.BooleanOptionalAction, default=True,
+                        help="MSFT and Seattle: conformalised intervals (model.conformal)")
     parser.add_argument("--exchange-mean-reversion", action=argparse.BooleanOptionalAction,
                         default=False, help="model.mean_reversion (rejected by validation)")
     parser.add_argument("--exchange-restore-best", action=argparse.BooleanOptionalAction,
@@ -195,9 +199,9 @@ def main() -> None:
         print("wall time per horizon (s): "
               + ", ".join(f"{r['horizon']}: {r['wall_s']}" for r in rows))
     if args.only in (None, "msft"):
-        results["msft"] = msft(args.epochs)
+        results["msft"] = msft(args.epochs, args.conformal)
     if args.only in (None, "seattle"):
-        results["seattle"] = seattle(args.epochs)
+        results["seattle"] = seattle(args.epochs, args.conformal)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

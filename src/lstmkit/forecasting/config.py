@@ -145,6 +145,11 @@ class ModelConfig:
             forecast can revert toward the training mean, which per-window normalisation
             alone cannot see. Starts at zero and is left out of weight decay. Needs a
             ``normalization`` other than ``"none"``.
+        conformal: after training, correct the quantile intervals on the validation windows
+            (conformalised quantile regression, :mod:`lstmkit.forecasting.conformal`): each
+            pair (q, 1 - q) is widened or narrowed per forecast step and target so that it
+            covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with 0.5
+            among the quantiles, and a validation part.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder.
@@ -163,6 +168,7 @@ class ModelConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     highway: bool = False
     mean_reversion: bool = False
+    conformal: bool = False
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,6 +193,12 @@ class ModelConfig:
                              "model.normalization to 'last', 'mean' or 'revin', got 'none'")
         quantiles = tuple(float(q) for q in self.quantiles)
         object.__setattr__(self, "quantiles", quantiles)
+        if not isinstance(self.conformal, bool):
+            raise TypeError(f"model.conformal must be true or false, got {self.conformal!r}")
+        if self.conformal and (self.loss != "quantile" or 0.5 not in quantiles):
+            raise ValueError(f"model.conformal corrects quantile intervals around the median: "
+                             f"it needs model.loss 'quantile' with 0.5 among model.quantiles, "
+                             f"got loss {self.loss!r} and quantiles {quantiles}")
         if self.loss == "quantile":
             if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
                 raise ValueError(f"model.quantiles must be levels in (0, 1), got {quantiles}")

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
+from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastNet, point_forecast
@@ -64,6 +65,8 @@ class Forecaster:
         self.freq: str | None = None
         self.fit_result: FitResult | None = None
         self.kept_start = False
+        # (P, Hz, C) interval corrections in original units, with model.conformal
+        self.margins: np.ndarray | None = None
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
@@ -156,7 +159,21 @@ class Forecaster:
                 f"{cfg.model.normalization!r} reference value of each window (the naive "
                 "forecast for normalization='last')", UserWarning, stacklevel=2)
         self.net.eval()
+        self.margins = None
+        if cfg.model.conformal:
+            self._calibrate(val)
         return self
+
+    def _calibrate(self, val: WindowSet) -> None:
+        """Set :attr:`margins` from the validation windows (``model.conformal``)."""
+        if len(val) == 0:
+            raise ValueError("model.conformal calibrates the intervals on the validation "
+                             "windows, but data.val gives none; enlarge data.val")
+        _, target = val.__getitems__(range(len(val)))
+        assert self.scalers is not None
+        actual = self.scalers.target.inverse(target.double().numpy(), axis=2)
+        self.margins = conformal_margins(self.predict_windows(val), actual,
+                                         self.config.model.quantiles)
 
     @torch.no_grad()
     def _loss_on(self, windows: WindowSet, loss: Any) -> float:
@@ -184,7 +201,10 @@ class Forecaster:
             return np.zeros((0, self.config.model.horizon, windows.y.shape[1]))
         out = np.concatenate(outs)
         assert self.scalers is not None
-        return self.scalers.target.inverse(out, axis=2)
+        out = self.scalers.target.inverse(out, axis=2)
+        if self.margins is not None:
+            out = widen(out, self.margins, self.config.model.quantiles)
+        return out
 
     def predict(self, data: pd.DataFrame | str | Path,
                 future: pd.DataFrame | str | Path | None = None) -> pd.DataFrame:
@@ -313,7 +333,8 @@ class Forecaster:
                 "torch_version": torch.__version__, "freq": self.freq,
                 "dims": {"n_targets": net.n_targets,
                          "n_past": net.embed[0].in_features // net.cfg.segment_len
-                         - net.ch_in, "n_future": net.n_future, "n_static": net.n_static}}
+                         - net.ch_in, "n_future": net.n_future, "n_static": net.n_static},
+                "conformal_margins": None if self.margins is None else self.margins.tolist()}
         (path / "meta.json").write_text(json.dumps(meta, indent=2))
         return path
 
@@ -346,6 +367,8 @@ class Forecaster:
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         forecaster.net.load_state_dict(state)
         forecaster.net.eval()
+        margins = meta.get("conformal_margins")
+        forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
 
 

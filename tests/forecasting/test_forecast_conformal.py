@@ -1,0 +1,103 @@
+"""Conformalised quantile intervals: the margins, their use, and the Forecaster option."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from forecast_helpers import make_config
+
+from lstmkit.forecasting import Forecaster
+from lstmkit.forecasting.config import ModelConfig
+from lstmkit.forecasting.conformal import conformal_margins, widen
+
+LEVELS = (0.1, 0.5, 0.9)
+
+
+def _too_narrow(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts whose [q0.1, q0.9] interval is +-0.5 around the truth's mean: with N(0, 1)
+    actuals it covers only about 38%, not 80%."""
+    actual = np.random.default_rng(seed).normal(size=(n, 3, 2))
+    zero = np.zeros_like(actual)
+    return np.stack([zero - 0.5, zero, zero + 0.5], axis=-1), actual
+
+
+def test_margins_make_a_too_narrow_interval_reach_its_nominal_coverage() -> None:
+    quantiles, actual = _too_narrow(4000)
+    margins = conformal_margins(quantiles, actual, LEVELS)
+    assert margins.shape == (1, 3, 2)
+    # the 80% interval of N(0, 1) is +-1.2816: the margin is what is missing from +-0.5
+    np.testing.assert_allclose(margins, 1.2816 - 0.5, atol=0.08)
+    fresh_q, fresh_actual = _too_narrow(4000, seed=1)
+    wide = widen(fresh_q, margins, LEVELS)
+    covered = (fresh_actual >= wide[..., 0]) & (fresh_actual <= wide[..., 2])
+    assert abs(covered.mean() - 0.8) < 0.03  # on data the margins never saw
+    np.testing.assert_array_equal(wide[..., 1], fresh_q[..., 1])  # the median stays
+
+
+def test_a_too_wide_interval_narrows_but_not_past_the_median() -> None:
+    actual = np.zeros((50, 2, 1))
+    quantiles = np.stack([actual - 2.0, actual, actual + 2.0], axis=-1)
+    margins = conformal_margins(quantiles, actual, LEVELS)
+    np.testing.assert_allclose(margins, -2.0)  # every actual is 2 inside both ends
+    forecast = np.stack([actual - 1.0, actual + 0.5, actual + 1.0], axis=-1)
+    narrowed = widen(forecast, margins, LEVELS)
+    assert (np.diff(narrowed, axis=-1) >= 0).all()
+    np.testing.assert_allclose(narrowed, 0.5)  # both ends stop at the median
+
+
+def test_margins_check_shapes() -> None:
+    with pytest.raises(ValueError, match=r"quantiles must have shape \(4, 3, 2, 3\)"):
+        conformal_margins(np.zeros((4, 3, 2, 2)), np.zeros((4, 3, 2)), LEVELS)
+    with pytest.raises(ValueError, match="at least one held-out window"):
+        conformal_margins(np.zeros((0, 3, 2, 3)), np.zeros((0, 3, 2)), LEVELS)
+
+
+@pytest.mark.parametrize("kwargs", [{"loss": "mse"},
+                                    {"loss": "quantile", "quantiles": (0.1, 0.9)}])
+def test_conformal_needs_quantiles_around_the_median(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match=r"model.conformal corrects quantile intervals "
+                                         r"around the median"):
+        ModelConfig(conformal=True, **kwargs)
+    with pytest.raises(TypeError, match=r"model.conformal must be true or false, got 'y'"):
+        ModelConfig(conformal="y")
+
+
+def test_forecaster_covers_the_validation_windows_and_saves_the_margins(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    config = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    forecaster = Forecaster(config).fit(frame)
+    assert forecaster.margins is not None and forecaster.margins.shape == (1, 12, 2)
+    prepared = forecaster.prepare(frame)
+    val = forecaster.windows(prepared, "val")
+    quantiles = forecaster.predict_windows(val)
+    _, target = val.__getitems__(range(len(val)))
+    actual = forecaster.scalers.target.inverse(target.double().numpy(), axis=2)
+    inside = (actual >= quantiles[..., 0]) & (actual <= quantiles[..., 2])
+    # by construction every (step, target) covers at least 80% of the validation windows
+    assert inside.mean(0).min() >= 0.8
+    loaded = Forecaster.load(forecaster.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.margins, forecaster.margins)
+    pd.testing.assert_frame_equal(loaded.predict(frame), forecaster.predict(frame))
+    assert json.loads((tmp_path / "m" / "meta.json").read_text())["conformal_margins"]
+
+
+def test_forecaster_without_conformal_saves_no_margins(frame: pd.DataFrame,
+                                                       tmp_path: Path) -> None:
+    config = make_config(loss="quantile", quantiles=LEVELS)
+    config = dataclasses.replace(config, training=config.training.replace(max_epochs=1))
+    forecaster = Forecaster(config).fit(frame)
+    assert forecaster.margins is None
+    assert Forecaster.load(forecaster.save(tmp_path / "m")).margins is None
+
+
+def test_conformal_without_validation_windows_is_an_error(frame: pd.DataFrame) -> None:
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0))
+    with pytest.raises(ValueError, match=r"model.conformal calibrates .* data.val gives none"):
+        Forecaster(config).fit(frame)
