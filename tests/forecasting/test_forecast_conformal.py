@@ -50,6 +50,14 @@ def test_a_too_wide_interval_narrows_but_not_past_the_median() -> None:
     np.testing.assert_allclose(narrowed, 0.5)  # both ends stop at the median
 
 
+def test_asymmetric_levels_are_refused_because_the_median_would_move() -> None:
+    forecast = np.array([0.0, 1.0, 2.0, 3.0]).reshape(1, 1, 1, 4)
+    with pytest.raises(ValueError, match=r"pair up as \(q, 1 - q\).* got \(0.1, 0.5, 0.8, 0.9\)"):
+        widen(forecast, np.ones((2, 1, 1)), (0.1, 0.5, 0.8, 0.9))
+    with pytest.raises(ValueError, match=r"must include 0.5"):
+        conformal_margins(np.zeros((2, 1, 1, 2)), np.zeros((2, 1, 1)), (0.2, 0.8))
+
+
 def test_margins_check_shapes() -> None:
     with pytest.raises(ValueError, match=r"quantiles must have shape \(4, 3, 2, 3\)"):
         conformal_margins(np.zeros((4, 3, 2, 2)), np.zeros((4, 3, 2)), LEVELS)
@@ -58,7 +66,8 @@ def test_margins_check_shapes() -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"loss": "mse"},
-                                    {"loss": "quantile", "quantiles": (0.1, 0.9)}])
+                                    {"loss": "quantile", "quantiles": (0.1, 0.9)},
+                                    {"loss": "quantile", "quantiles": (0.1, 0.5, 0.8, 0.9)}])
 def test_conformal_needs_quantiles_around_the_median(kwargs: dict) -> None:
     with pytest.raises(ValueError, match=r"model.conformal corrects quantile intervals "
                                          r"around the median"):

@@ -148,8 +148,8 @@ class ModelConfig:
         conformal: after training, correct the quantile intervals on the validation windows
             (conformalised quantile regression, :mod:`lstmkit.forecasting.conformal`): each
             pair (q, 1 - q) is widened or narrowed per forecast step and target so that it
-            covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with 0.5
-            among the quantiles, and a validation part.
+            covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with
+            quantiles that include 0.5 and pair up as (q, 1 - q), and a validation part.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder.
@@ -195,10 +195,8 @@ class ModelConfig:
         object.__setattr__(self, "quantiles", quantiles)
         if not isinstance(self.conformal, bool):
             raise TypeError(f"model.conformal must be true or false, got {self.conformal!r}")
-        if self.conformal and (self.loss != "quantile" or 0.5 not in quantiles):
-            raise ValueError(f"model.conformal corrects quantile intervals around the median: "
-                             f"it needs model.loss 'quantile' with 0.5 among model.quantiles, "
-                             f"got loss {self.loss!r} and quantiles {quantiles}")
+        if self.conformal:
+            _conformal_levels(self.loss, quantiles)
         if self.loss == "quantile":
             if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
                 raise ValueError(f"model.quantiles must be levels in (0, 1), got {quantiles}")
@@ -217,6 +215,20 @@ class ModelConfig:
     def n_outputs(self) -> int:
         """Values per forecast step: the number of quantiles, or 1 for a point loss."""
         return len(self.quantiles) if self.loss == "quantile" else 1
+
+
+def _conformal_levels(loss: str, quantiles: tuple[float, ...]) -> None:
+    from lstmkit.forecasting.conformal import check_levels
+
+    message = (f"model.conformal corrects quantile intervals around the median: it needs "
+               f"model.loss 'quantile' with model.quantiles that include 0.5 and pair up as "
+               f"(q, 1 - q), got loss {loss!r} and quantiles {quantiles}")
+    if loss != "quantile":
+        raise ValueError(message)
+    try:
+        check_levels(quantiles)
+    except ValueError as err:
+        raise ValueError(message) from err
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,18 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def check_levels(levels: Sequence[float]) -> None:
+    """Raise ValueError unless ``levels`` hold 0.5 and pair up around it as (q, 1 - q), which
+    is what lets each pair be corrected without moving the median."""
+    q = len(levels)
+    symmetric = all(math.isclose(levels[k] + levels[q - 1 - k], 1.0) for k in range(q // 2))
+    if 0.5 not in levels or not symmetric:
+        raise ValueError(f"quantile levels must include 0.5 and pair up as (q, 1 - q) around "
+                         f"it, such as (0.1, 0.5, 0.9), got {tuple(levels)}")
+
+
 def _pairs(levels: Sequence[float]) -> list[tuple[int, int]]:
+    check_levels(levels)
     q = len(levels)
     return [(k, q - 1 - k) for k in range(q // 2)]
 
@@ -49,8 +60,8 @@ def widen(quantiles: np.ndarray, margins: np.ndarray, levels: Sequence[float]) -
     for p, (lo, hi) in enumerate(_pairs(levels)):
         out[..., lo] -= margins[p]
         out[..., hi] += margins[p]
-    if len(levels) % 2:
-        mid = len(levels) // 2
-        out[..., :mid] = np.minimum(out[..., :mid], out[..., mid : mid + 1])
-        out[..., mid + 1 :] = np.maximum(out[..., mid + 1 :], out[..., mid : mid + 1])
+    mid = len(levels) // 2  # the median: checked levels are symmetric around 0.5
+    out[..., :mid] = np.minimum(out[..., :mid], out[..., mid : mid + 1])
+    out[..., mid + 1 :] = np.maximum(out[..., mid + 1 :], out[..., mid : mid + 1])
+    # an inner pair widened more than an outer one would cross it: restore the order
     return np.sort(out, axis=-1)
