@@ -65,7 +65,8 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
         snapshots=args.snapshots, ensemble=args.ensemble,
     )
     train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
-                               grad_clip=5.0, early_stopping_patience=args.patience, seed=seed,
+                               grad_clip=5.0, adversarial=args.adversarial,
+                               early_stopping_patience=args.patience, seed=seed,
                                progress_bar=False, accelerator="cpu", devices=1)
     start, cpu_start = time.perf_counter(), time.process_time()
     tagger = Tagger(config, train_config).fit(train, dev, auxiliary=auxiliary)
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--auxiliary-weight", type=float, default=1.0)
     parser.add_argument("--auxiliary-ratio", type=float, default=1.0,
                         help="auxiliary batches per WNUT batch in each epoch")
+    parser.add_argument("--adversarial", type=float, default=0.0,
+                        help="adversarial training: L2 norm of the word-embedding "
+                             "perturbation per sentence (TrainConfig.adversarial); 0 is off")
     parser.add_argument("--snapshots", type=int, default=3,
                         help="tag with the pooled scores of the N best dev epochs of a run")
     parser.add_argument("--ensemble", type=int, default=1,

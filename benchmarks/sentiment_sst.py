@@ -65,6 +65,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
                         for split in ("train", "dev", "test"))
     train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
                                weight_decay=args.weight_decay, grad_clip=5.0,
+                               adversarial=args.adversarial,
                                early_stopping_patience=args.patience, seed=seed,
                                progress_bar=False, accelerator="cpu", devices=1)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -105,6 +106,9 @@ def main() -> None:
     parser.add_argument("--ensemble", type=int, default=1,
                         help="train N differently seeded networks and average them")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--adversarial", type=float, default=0.0,
+                        help="adversarial training: L2 norm of the embedding perturbation "
+                             "per sentence (TrainConfig.adversarial); 0 is off")
     parser.add_argument("--pooling", default="max")
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--embedding-dropout", type=float, default=0.5)

@@ -280,3 +280,13 @@ def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
     assert first.model is not None and second.model is not None
     for name, value in first.model.state_dict().items():
         assert torch.equal(value, second.model.state_dict()[name]), name
+
+
+def test_adversarial_training_perturbs_the_word_embeddings() -> None:
+    training = FAST.replace(adversarial=0.5)
+    clf = Classifier(ClassifierConfig(hidden_size=16, embedding_dim=16, batch_size=16),
+                     training).fit(_toy(200), _toy(50, seed=1))
+    assert clf.model.adversarial_inputs() == [clf.model.embed]  # type: ignore[union-attr]
+    last = clf.history[-1]
+    assert last["train_adversarial_loss"] > last["train_loss"]
+    assert clf.evaluate(_toy(100, seed=2)).accuracy > 0.9

@@ -282,3 +282,13 @@ def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
     assert first.model is not None and second.model is not None
     for name, value in first.model.state_dict().items():
         assert torch.equal(value, second.model.state_dict()[name]), name
+
+
+def test_adversarial_training_perturbs_the_word_embeddings() -> None:
+    config = TaggerConfig(hidden_size=16, embedding_dim=16, char_dim=8, char_hidden=8,
+                          batch_size=8, dropout=0.1)
+    tagger = Tagger(config, FAST.replace(adversarial=0.5)).fit(_toy(100), _toy(20, seed=1))
+    assert tagger.model.adversarial_inputs() == [tagger.model.embed]  # type: ignore[union-attr]
+    last = tagger.history[-1]
+    assert last["train_adversarial_loss"] > last["train_loss"]
+    assert tagger.evaluate(_toy(60, seed=2)).scores.f1 > 0.9

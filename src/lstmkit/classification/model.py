@@ -100,6 +100,10 @@ class LSTMClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(D * out_size, num_classes)
 
+    def adversarial_inputs(self) -> list[nn.Module]:
+        """The word embeddings: what ``TrainConfig.adversarial`` perturbs."""
+        return [self.embed]
+
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embed(tokens)  # (B, T, E)
         states, (h_n, _) = self.lstm(x, lengths=lengths)  # (B, T, D*H), (L*D, B, H)

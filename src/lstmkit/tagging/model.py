@@ -152,6 +152,10 @@ class LSTMCRFTagger(nn.Module):
         self.aux_crf: CRF | None = None
         self.aux_weight = 1.0
 
+    def adversarial_inputs(self) -> list[nn.Module]:
+        """The word embeddings: what ``TrainConfig.adversarial`` perturbs."""
+        return [self.embed]
+
     def forward(
         self,
         words: torch.Tensor,

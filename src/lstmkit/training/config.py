@@ -55,6 +55,12 @@ class TrainConfig:
         lr_gamma: decay factor for ``plateau`` and ``exponential``.
         scheduler_patience: epochs without improvement before ``plateau`` decays.
         grad_clip: clip the global gradient norm to this value; ``None`` for no clipping.
+        adversarial: adversarial training (Miyato et al. 2017): each training batch also
+            trains on its embeddings moved by this L2 norm per example, in the direction that
+            raises the loss most; 0 turns it off. The norm is in the embeddings' own units
+            (GloVe 6B 50d word vectors have norm about 5). Needs a model with an
+            ``adversarial_inputs()`` method (see :class:`~lstmkit.training.Task`); one
+            training step then costs about two.
         early_stopping_patience: stop after this many validation checks without improvement
             of ``monitor``; ``None`` turns early stopping off. Needs validation data.
         monitor: the logged quantity that early stopping, ``plateau`` and best-weight
@@ -83,6 +89,7 @@ class TrainConfig:
     lr_gamma: float = 0.5
     scheduler_patience: int = 2
     grad_clip: float | None = None
+    adversarial: float = 0.0
     early_stopping_patience: int | None = None
     monitor: str = "val_loss"
     monitor_mode: Mode = "min"
@@ -113,6 +120,7 @@ class TrainConfig:
             raise ValueError(f"lr_gamma must be <= 1, got {self.lr_gamma!r}")
         _check_number("scheduler_patience", self.scheduler_patience, low=0, integer=True)
         _check_number("grad_clip", self.grad_clip, low=0.0, low_open=True, allow_none=True)
+        _check_number("adversarial", self.adversarial, low=0.0)
         _check_number("early_stopping_patience", self.early_stopping_patience, low=1,
                       integer=True, allow_none=True)
         if not isinstance(self.monitor, str) or not self.monitor:

@@ -77,9 +77,12 @@ class Task(pl.LightningModule):
             :func:`default_batch_fn`.
 
     Parameters whose names the model returns from an optional ``no_weight_decay()`` method
-    get no weight decay.
+    get no weight decay. With ``config.adversarial`` > 0 the model must have an
+    ``adversarial_inputs()`` method returning the modules whose outputs (batch first, such as
+    word embeddings) adversarial training perturbs; see :meth:`adversarial_loss`.
 
-    Logged: ``train_loss`` (per epoch), ``val_loss``, ``val_<metric>``, ``test_loss``,
+    Logged: ``train_loss`` (per epoch; with ``adversarial`` the clean loss, and
+    ``train_adversarial_loss`` beside it), ``val_loss``, ``val_<metric>``, ``test_loss``,
     ``test_<metric>``, ``lr``.
     """
 
@@ -108,6 +111,12 @@ class Task(pl.LightningModule):
             {k: m for k, m in self.metrics.items() if isinstance(m, nn.Module)}
         )
         self.batch_fn = batch_fn or default_batch_fn
+        if self.config.adversarial > 0 and not callable(getattr(model, "adversarial_inputs",
+                                                                  None)):
+            raise TypeError(
+                f"adversarial={self.config.adversarial} needs a model with an "
+                "adversarial_inputs() method returning the modules to perturb (its "
+                f"embeddings), got {type(model).__name__} without one; set adversarial=0")
         self._sums: dict[str, float] = {}
         self._count = 0
 
@@ -115,15 +124,70 @@ class Task(pl.LightningModule):
         return self.model(*args, **kwargs)
 
     # -- steps -----------------------------------------------------------------------------
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def _loss(self, batch: Any) -> tuple[Tensor, Any]:
         output, target = self.batch_fn(self.model, batch)
         loss = self.loss_fn(output, target)
         if not isinstance(loss, Tensor) or loss.dim() != 0:
             raise TypeError("loss must return a scalar tensor, got "
                             f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
+        return loss, target
+
+    def adversarial_loss(self, batch: Any, norm: float) -> tuple[Tensor, Tensor, Any]:
+        """``(clean loss, adversarial loss, target)`` of one batch (Miyato et al. 2017).
+
+        The outputs ``x`` of the modules in ``model.adversarial_inputs()`` are kept from the
+        clean pass; the adversarial pass replaces them by ``x + r`` with
+        ``r = norm * g / ||g||``, ``g`` the gradient of the clean loss with respect to ``x``
+        (a constant, as in the paper) and ``||g||`` the L2 norm of each example's gradients
+        over every perturbed output together. Dropout inside those modules thus keeps its
+        mask; dropout after them draws a new one.
+        """
+        modules = list(self.model.adversarial_inputs())  # type: ignore[operator]
+        kept: list[Tensor] = []
+
+        def keep(module: nn.Module, args: Any, output: Tensor) -> Tensor:
+            if not output.requires_grad:  # frozen embeddings: perturb them all the same
+                output = output.detach().requires_grad_()
+            kept.append(output)
+            return output
+
+        handles = [m.register_forward_hook(keep) for m in modules]
+        try:
+            loss, target = self._loss(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if not kept:
+            raise RuntimeError("adversarial training: the model's adversarial_inputs() "
+                               "modules were not called in its forward pass")
+        grads = torch.autograd.grad(loss, kept, retain_graph=True, allow_unused=True)
+        grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, kept,
+                                                                                 strict=True))
+        size = torch.stack([g.detach().pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+        moved = iter([x + norm * g.detach() / (size.view(-1, *[1] * (g.dim() - 1)) + 1e-12)
+                      for x, g in zip(kept, grads, strict=True)])
+
+        def replace(module: nn.Module, args: Any, output: Tensor) -> Tensor:
+            return next(moved)
+
+        handles = [m.register_forward_hook(replace) for m in modules]
+        try:
+            adversarial, _ = self._loss(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return loss, adversarial, target
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        if self.config.adversarial > 0:
+            loss, adversarial, target = self.adversarial_loss(batch, self.config.adversarial)
+            self.log("train_adversarial_loss", adversarial, on_step=False, on_epoch=True,
+                     batch_size=_batch_size(target))
+        else:
+            loss, target = self._loss(batch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=_batch_size(target))
-        return loss
+        return loss + adversarial if self.config.adversarial > 0 else loss
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
