@@ -10,6 +10,8 @@ confusion-matrix PNGs) to benchmarks/results/.
     python benchmarks/sentiment_sst.py                        # the three runs
     python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 1 2
     python benchmarks/sentiment_sst.py --max-epochs 1         # a quick check
+    python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 3 6 --adversarial 1.0 \
+        --ensemble 3 --max-epochs 15 --patience 4 --threads 2   # the SST-2 GloVe setting
 
 The defaults are the best settings found (word dropout 0.2, embedding dropout 0.5, lr 2e-3);
 the reported random-init SST-2 run used ``--max-epochs 30 --patience 5``. Results of every
