@@ -183,11 +183,13 @@ class Task(pl.LightningModule):
             loss, adversarial, target = self.adversarial_loss(batch, self.config.adversarial)
             self.log("train_adversarial_loss", adversarial, on_step=False, on_epoch=True,
                      batch_size=_batch_size(target))
+            total = loss + adversarial
         else:
             loss, target = self._loss(batch)
+            total = loss
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=_batch_size(target))
-        return loss + adversarial if self.config.adversarial > 0 else loss
+        return total
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
