@@ -64,6 +64,7 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         h0, c0 = check_state(hx, h_shape, c_shape, x)
     return x, h0, c0, lengths_t, reset, unbatched
 
+
 def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) -> Tensor:
     """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]."""
     lengths_t = torch.as_tensor(lengths)
@@ -76,6 +77,7 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) ->
     if low < 1 or high > steps:
         raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
     return lengths_t.to(device=device, dtype=torch.long)
+
 
 def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first: bool,
                 device: torch.device) -> Tensor:

@@ -132,6 +132,17 @@ class Task(pl.LightningModule):
                             f"{type(loss).__name__} of shape {getattr(loss, 'shape', None)}")
         return loss, target
 
+    def _hooked_loss(self, batch: Any, modules: list[nn.Module],
+                     hook: Callable[..., Any]) -> tuple[Tensor, Any]:
+        """:meth:`_loss` with ``hook`` as a forward hook of each of ``modules``, for this call
+        only."""
+        handles = [m.register_forward_hook(hook) for m in modules]
+        try:
+            return self._loss(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+
     def adversarial_loss(self, batch: Any, norm: float) -> tuple[Tensor, Tensor, Any]:
         """``(clean loss, adversarial loss, target)`` of one batch (Miyato et al. 2017).
 
@@ -151,12 +162,7 @@ class Task(pl.LightningModule):
             kept.append(output)
             return output
 
-        handles = [m.register_forward_hook(keep) for m in modules]
-        try:
-            loss, target = self._loss(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
+        loss, target = self._hooked_loss(batch, modules, keep)
         if not kept:
             raise RuntimeError("adversarial training: the model's adversarial_inputs() "
                                "modules were not called in its forward pass")
@@ -170,12 +176,7 @@ class Task(pl.LightningModule):
         def replace(module: nn.Module, args: Any, output: Tensor) -> Tensor:
             return next(moved)
 
-        handles = [m.register_forward_hook(replace) for m in modules]
-        try:
-            adversarial, _ = self._loss(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
+        adversarial, _ = self._hooked_loss(batch, modules, replace)
         return loss, adversarial, target
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
