@@ -78,6 +78,12 @@ def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, fl
             repeat = scaler.transform(naive(prepared.series[0].target,
                                             windows.local_origin.numpy(), horizon))
             prefix = "" if part == "test" else "val_"
+            if part == "val":
+                # the weight s minimising the validation MSE of repeat + s (forecast - repeat):
+                # below 1 would say the network should be shrunk toward repeat-last
+                deviation = forecast - repeat
+                row["val_blend_weight"] = float(-np.mean(deviation * (repeat - actual))
+                                                / np.mean(deviation ** 2))
             row.update({
                 f"{part}_windows": len(windows),
                 f"{prefix}mse": float(np.mean((forecast - actual) ** 2)),
