@@ -161,6 +161,32 @@ def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
     np.testing.assert_allclose(out.loc[out["target"] == "a", "forecast"], 3.0, rtol=1e-6)
 
 
+def test_resumed_run_weighs_the_untrained_start_like_an_uninterrupted_one(
+        tmp_path: Path) -> None:
+    import lightning.pytorch as pl
+
+    class Killed(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    frame = make_frame(n=200).assign(a=3.0, b=-1.0)  # no epoch beats the naive start
+    base = make_config()
+
+    def config(name: str) -> ForecastConfig:
+        return dataclasses.replace(base, training=base.training.replace(
+            max_epochs=2, checkpoint_dir=tmp_path / name))
+
+    with pytest.warns(UserWarning, match="untrained"):
+        whole = Forecaster(config("whole")).fit(frame)
+    with pytest.raises(RuntimeError, match="killed"):
+        Forecaster(config("cut")).fit(frame, callbacks=[Killed()])
+    with pytest.warns(UserWarning, match="untrained"):
+        resumed = Forecaster(config("cut")).fit(frame, resume=True)
+    assert whole.kept_start and resumed.kept_start
+    pd.testing.assert_frame_equal(resumed.predict(frame), whole.predict(frame))
+
+
 @pytest.mark.parametrize("channel_independent", [True, False])
 def test_highway_is_a_linear_map_of_each_normalised_channel(channel_independent: bool) -> None:
     import torch

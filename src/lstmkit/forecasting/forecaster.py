@@ -139,7 +139,7 @@ class Forecaster:
         # with instance normalisation and the zero-initialised head, the untrained network
         # is the naive forecast; it stays a candidate of the validation-based selection
         start_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        start_loss = self._loss_on(val, loss) if len(val) and not resume else None
+        start_loss = self._loss_on(val, loss) if len(val) else None
         self.fit_result = fit(
             self.net, loss, loader(train, cfg.batch_size, shuffle=True),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
