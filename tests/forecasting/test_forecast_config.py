@@ -45,6 +45,18 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    # YAML reads an unquoted date as a date object: it is a split date all the same
+    path.write_text("data: {target: y, time_col: date, val: 2020-08-01, test: 2020-09-15}\n")
+    config = load_config(path)
+    assert (config.data.val, config.data.test) == ("2020-08-01", "2020-09-15")
+    assert config.with_overrides({"data.test": "2020-09-20"}).data.test == "2020-09-20"
+    path.write_text("data: {target: y}\ntraining: 5\n")
+    with pytest.raises(TypeError, match="training config must be a mapping, got int"):
+        load_config(path)
+
+
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"lookback": 50, "segment_len": 12}, ValueError,
      r"model.lookback \(50\) must be a multiple of model.segment_len \(12\)"),
@@ -53,6 +65,8 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
     ({"decoder": "seq2seq"}, ValueError, r"model.decoder must be one of \['pmf'"),
     ({"loss": "quantile", "quantiles": (0.9, 0.1)}, ValueError, r"increasing"),
     ({"loss": "quantile", "quantiles": (0.0, 0.5)}, ValueError, r"levels in \(0, 1\)"),
+    ({"loss": "quantile", "quantiles": (0.1, 0.9)}, ValueError,
+     r"model.quantiles must include 0.5: the median is the point forecast .* got \(0.1, 0.9\)"),
     ({"dropout": 1.0}, ValueError, r"model.dropout must be in \[0, 1\)"),
     ({"highway": "yes"}, TypeError, r"model.highway must be true or false, got 'yes'"),
     ({"mean_reversion": 1}, TypeError, r"model.mean_reversion must be true or false, got 1"),

@@ -7,6 +7,7 @@ reads the nested mapping of a YAML file and rejects unknown keys, listing the va
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -102,6 +103,9 @@ class DataConfig:
                 seen[col] = role
         for name in ("val", "test"):
             value = getattr(self, name)
+            if isinstance(value, datetime.date):  # YAML reads an unquoted 2020-08-01 so
+                value = value.isoformat()
+                object.__setattr__(self, name, value)
             if isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise TypeError(f"data.{name} must be a fraction, a row count or a date, got "
                                 f"{value!r}")
@@ -133,7 +137,8 @@ class ModelConfig:
             the ``"mean"`` of the window, or ``"revin"`` (subtract mean, divide by std); the
             forecast is shifted back. ``"none"`` relies on the global scaler only.
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (pinball, gives intervals).
-        quantiles: quantile levels for the quantile loss (the median is the point forecast).
+        quantiles: quantile levels for the quantile loss, increasing and including 0.5 (the
+            median is the point forecast).
         highway: add a linear map from the (normalised) lookback of each channel straight to
             its horizon, shared across channels, to the LSTM's forecast: the "autoregressive
             highway" of LSTNet (Lai et al. 2018). The LSTM then learns what a linear model of
@@ -203,6 +208,9 @@ class ModelConfig:
             if list(quantiles) != sorted(set(quantiles)):
                 raise ValueError(f"model.quantiles must be increasing and distinct, got "
                                  f"{quantiles}")
+            if 0.5 not in quantiles:
+                raise ValueError(f"model.quantiles must include 0.5: the median is the point "
+                                 f"forecast that the point metrics score, got {quantiles}")
         if not isinstance(self.lstm, dict):
             raise TypeError(f"model.lstm must be a mapping of LSTM options, got "
                             f"{type(self.lstm).__name__}")
@@ -215,6 +223,11 @@ class ModelConfig:
     def n_outputs(self) -> int:
         """Values per forecast step: the number of quantiles, or 1 for a point loss."""
         return len(self.quantiles) if self.loss == "quantile" else 1
+
+    @property
+    def median_index(self) -> int:
+        """Where the point forecast is among the outputs: the 0.5 quantile, or 0."""
+        return self.quantiles.index(0.5) if self.loss == "quantile" else 0
 
 
 def _conformal_levels(loss: str, quantiles: tuple[float, ...]) -> None:
@@ -302,7 +315,7 @@ class ForecastConfig:
             _no_unknown(name, section, {f.name for f in dataclasses.fields(kind)})
             sections[name] = kind(**section)
         training = values.get("training") or {}
-        sections["training"] = TrainConfig.from_dict(dict(training))
+        sections["training"] = TrainConfig.from_dict(training)
         return cls(batch_size=values.get("batch_size", 64), **sections)
 
     def to_dict(self) -> dict[str, Any]:

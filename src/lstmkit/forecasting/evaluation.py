@@ -99,7 +99,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
         predictions = forecaster.predict_windows(windows)
     quantiles = predictions if m.loss == "quantile" else None
-    point = predictions if quantiles is None else predictions[..., _median_index(m.quantiles)]
+    point = predictions if quantiles is None else predictions[..., m.median_index]
     steps = np.arange(m.horizon)
     actual = np.concatenate([s.target[o[:, None] + steps] for s, o in
                              zip(prepared.series, origins, strict=True)])  # (W, Hz, C)
@@ -142,10 +142,6 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes)
-
-
-def _median_index(levels: tuple[float, ...]) -> int:
-    return min(range(len(levels)), key=lambda i: abs(levels[i] - 0.5))
 
 
 def _baseline(name: str, prepared: Prepared, origins: list[np.ndarray], horizon: int,

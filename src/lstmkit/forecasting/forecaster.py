@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
+from lstmkit.forecasting.config import DataConfig, ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
 from lstmkit.forecasting.metrics import make_loss
@@ -281,7 +281,7 @@ class Forecaster:
         cfg = self.config
         m, dc = cfg.model, cfg.data
         rows = []
-        point = out if m.loss != "quantile" else out[..., _median(m)]
+        point = out if m.loss != "quantile" else out[..., m.median_index]
         for i, (s, t) in enumerate(zip(series, times, strict=True)):
             for c, name in enumerate(dc.target):
                 part: dict[str, Any] = {}
@@ -370,7 +370,3 @@ class Forecaster:
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
-
-
-def _median(cfg: ModelConfig) -> int:
-    return min(range(len(cfg.quantiles)), key=lambda i: abs(cfg.quantiles[i] - 0.5))

@@ -97,8 +97,6 @@ class ForecastNet(nn.Module):
         # forecast step h moves by level[h] times the window's level: a negative level[h]
         # pulls the forecast back toward zero, the training mean under standard scaling
         self.level = nn.Parameter(torch.zeros(cfg.horizon)) if cfg.mean_reversion else None
-        self.median_index = (min(range(self.q), key=lambda i: abs(cfg.quantiles[i] - 0.5))
-                             if cfg.loss == "quantile" else 0)
 
     def no_weight_decay(self) -> set[str]:
         """Names of the parameters the optimiser leaves out of weight decay."""
@@ -219,7 +217,7 @@ class ForecastNet(nn.Module):
             step, state = self.decoder(self.dec_embed(inp)[:, None], state)
             seg_out = self.head(self.dropout(step[:, 0]))  # (N, seg * ch_in * Q)
             outs.append(seg_out)
-            point = seg_out.reshape(N, seg, self.ch_in, self.q)[..., self.median_index]
+            point = seg_out.reshape(N, seg, self.ch_in, self.q)[..., self.cfg.median_index]
             prev = point.reshape(N, seg * self.ch_in)
         out = torch.stack(outs, dim=1).reshape(N, M * seg, self.ch_in * self.q)
         return out[:, : self.cfg.horizon]
@@ -227,7 +225,4 @@ class ForecastNet(nn.Module):
 
 def point_forecast(output: Tensor, cfg: ModelConfig) -> Tensor:
     """The point forecast (B, Hz, C): the output itself, or its median quantile."""
-    if cfg.loss != "quantile":
-        return output
-    index = min(range(len(cfg.quantiles)), key=lambda i: abs(cfg.quantiles[i] - 0.5))
-    return output[..., index]
+    return output if cfg.loss != "quantile" else output[..., cfg.median_index]
