@@ -55,10 +55,19 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                 "--stride", "12", "--start", "0.5") == 0
     # origins every 12 rows anchored on the last full window (row 188) back to row 100
     assert "backtest: 8 windows" in capsys.readouterr().out
+    # the refits checkpoint and log under the backtest's --out, not the training run's
+    refit = tmp_path / "refit"
+    assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(refit),
+                "--stride", "12", "--start", "0.6", "--refit", "--folds", "2") == 0
+    assert {p.name for p in (refit / "checkpoints").iterdir()} == {"fold0", "fold1"}
+    assert {p.name for p in (refit / "logs").iterdir()} == {"fold0", "fold1"}
+    assert not (out / "checkpoints" / "fold0").exists()
 
 
-def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
     csv, config = csv_and_config
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"unknown config key 'model.lookbak'; valid keys"):
         _run("train", "--config", str(config), "--data", str(csv), "--set", "model.lookbak=3")
     bad = tmp_path / "bad.yaml"
@@ -72,6 +81,11 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
         _run("train", "--data", str(csv))
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         _run("train", "--config", str(config), "--data", str(csv), "--set", "lr")
+    with pytest.raises(ValueError, match=r"forecast run scores the test part, but "
+                                         r"data\.test is 0"):
+        _run("run", "--config", str(config), "--data", str(csv), "--set", "data.test=0")
+    # a command that fails its checks leaves no output folder behind
+    assert not (tmp_path / "forecast_run").exists()
 
 
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
@@ -112,3 +126,22 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
         {"data": {"target": ["a"]}, "model": {"lookback": 24, "horizon": 12}}))
     assert space["model.segment_len"] == ("choice", [1, 4, 6, 8, 12])
     assert {"training.lr", "model.hidden_size", "model.dropout", "model.highway"} <= set(space)
+
+
+def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    csv, config = csv_and_config
+    out = tmp_path / "ddp"
+    # Lightning's DDP launcher starts the second process by running the same command again,
+    # so it must be a script: the installed entry point
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("lstmkit")), "forecast", "--config", str(config), "--data", str(csv),
+         "--out", str(out), "--set", "training.strategy=ddp", "--set", "training.devices=2"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GLOBAL_RANK: 1" in done.stdout + done.stderr  # two processes trained
+    assert done.stdout.count("saved model") == 1 and done.stdout.count("wrote") == 1
+    assert (out / "model" / "model.pt").is_file() and (out / "metrics.csv").is_file()

@@ -113,6 +113,13 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
     with pytest.raises(ValueError, match="folds must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
+    for stride in (0, -7, 2.5):
+        with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
+            forecaster.backtest(frame, stride=stride)
+    with pytest.raises(ValueError, match=r"backtest refit, fold 0: the model is retrained on "
+                                         r"the rows before the fold's first origin \(24 per "
+                                         r"series\), and that failed: .* Move start later"):
+        forecaster.backtest(frame, start=24, refit=True, folds=2, baselines=())
 
 
 def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:

@@ -38,6 +38,17 @@ def test_quantile_forecast_has_ordered_intervals(frame: pd.DataFrame) -> None:
     assert (out["q0.9"] - out["q0.1"]).mean() > 0
 
 
+def test_crossing_quantiles_are_sorted(frame: pd.DataFrame) -> None:
+    import torch
+
+    config = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9))
+    forecaster = Forecaster(config).fit(frame)
+    with torch.no_grad():  # the untrained head puts every level on the window's last value
+        forecaster.net.head.bias.view(-1, 3)[:] = torch.tensor([1.0, 0.0, -1.0])
+    out = forecaster.predict(frame)
+    assert (out["q0.1"] < out["q0.5"]).all() and (out["q0.5"] < out["q0.9"]).all()
+
+
 def test_lstm_variants_from_config(frame: pd.DataFrame) -> None:
     config = make_config(lstm={"peephole": True, "layer_norm": True, "forget_bias": 1.0})
     forecaster = Forecaster(config).fit(frame)
@@ -111,6 +122,17 @@ def test_empty_validation_split(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"the validation part of series '0' has 5 rows, "
                                          r"fewer than horizon \(12\)"):
         Forecaster(config).fit(frame)
+    # found before training, not when scoring
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0.2, test=5))
+    with pytest.raises(ValueError, match=r"the test part of series '0' has 5 rows, fewer than "
+                                         r"horizon \(12\): no test window; enlarge data.test"):
+        Forecaster(config).fit(frame)
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0),
+                                 training=config.training.replace(early_stopping_patience=3))
+    with pytest.raises(ValueError, match=r"training.early_stopping_patience=3 stops on the "
+                                         r"validation windows, but data.val=0 gives none"):
+        Forecaster(config).fit(frame)
 
 
 def test_nan_targets_are_an_error(frame: pd.DataFrame) -> None:
@@ -135,6 +157,31 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
         Forecaster.load(path)
     with pytest.raises(FileNotFoundError, match="not a saved lstmkit forecaster"):
         Forecaster.load(tmp_path)
+    meta["format_version"] = 1
+    del meta["dims"]
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"does not hold together: .* \(KeyError: 'dims'\)"):
+        Forecaster.load(path)
+
+
+def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    import yaml
+
+    forecaster = Forecaster(make_config()).fit(frame)
+    path = tmp_path / "model"
+    path.mkdir()
+    (path / "stale.txt").write_text("from an earlier save")
+    forecaster.save(path)
+    assert {p.name for p in path.iterdir()} == {"model.pt", "config.yaml", "scalers.json",
+                                               "meta.json"}
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    config = yaml.safe_load((path / "config.yaml").read_text())
+    config["model"]["hidden_size"] = 32
+    (path / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"does not hold together: .* model.pt "
+                                         r"\(RuntimeError: .*size mismatch"):
+        Forecaster.load(path)
 
 
 def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:

@@ -135,12 +135,16 @@ def run(args: argparse.Namespace) -> int:
     from lstmkit.forecasting import Forecaster
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # training (and a backtest's refits) checkpoint and log under --out
+    folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
         config = _config(args)
         frame = _frame(args, config, builtin_ok=not args.config and not args.data)
-        config = dataclasses.replace(config, training=config.training.replace(
-            checkpoint_dir=out / "checkpoints", log_dir=out / "logs"))
+        if args.action == "run" and config.data.test == 0:
+            raise ValueError("forecast run scores the test part, but data.test is 0; set "
+                             "data.test or use 'forecast train'")
+        config = dataclasses.replace(config, training=config.training.replace(**folders))
+        out.mkdir(parents=True, exist_ok=True)
         if args.tune is not None:
             config = _tune(args, config, frame, out)
         (out / "config.yaml").write_text(_yaml(config))
@@ -148,9 +152,11 @@ def run(args: argparse.Namespace) -> int:
         forecaster = Forecaster(config).fit(frame, resume=args.resume)
         fit = forecaster.fit_result
         assert fit is not None
+        if fit.trainer.global_rank != 0:
+            return 0  # under DDP, the first process alone writes the model and the report
         best = "n/a" if fit.best_score is None else f"{fit.best_score:.4f}"
         print(f"trained {fit.epochs_run} epochs in {time.perf_counter() - start:.1f} s; "
-              f"best validation mse (scaled units) {best}")
+              f"best validation {config.model.loss} loss (scaled units) {best}")
         model_dir = forecaster.save(out / "model")
         print(f"saved model to {model_dir}")
         if args.action == "train":
@@ -167,8 +173,11 @@ def run(args: argparse.Namespace) -> int:
         if fixed:
             raise ValueError(f"{fixed} cannot change a trained model; retrain with "
                              "'lstmkit forecast train'")
-        forecaster.config = forecaster.config.with_overrides(overrides)
+        config = forecaster.config.with_overrides(overrides)
+        forecaster.config = dataclasses.replace(
+            config, training=config.training.replace(**folders))
         frame = _frame(args, forecaster.config, builtin_ok=False)
+        out.mkdir(parents=True, exist_ok=True)
     if args.action == "predict":
         forecast = forecaster.predict(frame, future=args.future)
         path = out / "forecast.csv"

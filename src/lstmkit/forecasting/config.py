@@ -254,16 +254,14 @@ class EvalConfig:
             from the frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4) or
             uses 1.
         arima_order: (p, d, q) of the ARIMA baseline.
-        stride: steps between forecast origins in evaluation and backtests.
-        max_origins: at most this many origins per series for the statistical baselines
-            (ETS/ARIMA are filtered, not refitted, at each origin).
+        stride: steps between forecast origins in :meth:`Forecaster.evaluate` (a backtest
+            takes its own ``stride``, by default the horizon).
     """
 
     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")
     season_length: int | None = None
     arima_order: tuple[int, int, int] = (1, 1, 1)
     stride: int = 1
-    max_origins: int = 200
 
     def __post_init__(self) -> None:
         baselines = _str_tuple("evaluation.baselines", self.baselines)
@@ -277,7 +275,6 @@ class EvalConfig:
                              f"{self.arima_order!r}")
         object.__setattr__(self, "arima_order", order)
         _positive_int("evaluation.stride", self.stride)
-        _positive_int("evaluation.max_origins", self.max_origins)
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,7 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     (``"test"`` or ``"val"``) of ``data``, the table used in :meth:`Forecaster.fit`."""
     if split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    _check_stride(stride)
     prepared = forecaster.prepare(data)
     stride = stride or forecaster.config.evaluation.stride
     m = forecaster.config.model
@@ -186,6 +187,13 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     return score(forecaster, prepared, origins, baselines)
+
+
+def _check_stride(stride: int | None) -> None:
+    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int)
+                               or stride < 1):
+        raise ValueError(f"stride must be an int >= 1 (steps between forecast origins) or "
+                         f"None, got {stride!r}")
 
 
 def _start_row(series: Series, start: float | int | str | None, default: int) -> int:
@@ -214,6 +222,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     ``refit=True`` splits the origins into ``folds`` consecutive folds and, for each, trains a
     new model (same configuration) on the rows before the fold's first origin.
     """
+    _check_stride(stride)
     prepared = forecaster.prepare(data)
     m = forecaster.config.model
     stride = stride or m.horizon
@@ -271,8 +280,14 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         else:
             parts.append(group.iloc[:cut])
     truncated = pd.concat(parts)
-    new_cfg = dataclasses.replace(cfg, data=dataclasses.replace(dc, test=0))
-    if cfg.training.checkpoint_dir is not None:
-        new_cfg = dataclasses.replace(new_cfg, training=cfg.training.replace(
-            checkpoint_dir=Path(cfg.training.checkpoint_dir) / f"fold{fold}"))
-    return Forecaster(new_cfg).fit(truncated)
+    training = cfg.training.replace(**{
+        key: Path(folder) / f"fold{fold}" for key in ("checkpoint_dir", "log_dir")
+        if (folder := getattr(cfg.training, key)) is not None})
+    new_cfg = dataclasses.replace(cfg, data=dataclasses.replace(dc, test=0), training=training)
+    try:
+        return Forecaster(new_cfg).fit(truncated)
+    except ValueError as err:
+        raise ValueError(f"backtest refit, fold {fold}: the model is retrained on the rows "
+                         f"before the fold's first origin ({', '.join(map(str, lo))} per "
+                         f"series), and that failed: {err}. Move start later or use fewer "
+                         "folds") from None

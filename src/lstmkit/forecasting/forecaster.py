@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,7 +83,7 @@ class Forecaster:
     def _check_lengths(self, prepared: Prepared) -> None:
         m = self.config.model
         need = m.lookback + m.horizon
-        for s, (n_train, n_val, _n_test) in zip(prepared.series, prepared.sizes, strict=True):
+        for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes, strict=True):
             if len(s) < need:
                 raise ValueError(
                     f"series {s.id!r} has {len(s)} rows, but lookback ({m.lookback}) + horizon "
@@ -92,11 +94,12 @@ class Forecaster:
                     f"the training part of series {s.id!r} has {n_train} rows, fewer than "
                     f"lookback ({m.lookback}) + horizon ({m.horizon}) = {need}: no training "
                     "window; reduce model.lookback, model.horizon, data.val or data.test")
-            if 0 < n_val < m.horizon:
-                raise ValueError(
-                    f"the validation part of series {s.id!r} has {n_val} rows, fewer than "
-                    f"horizon ({m.horizon}): no validation window; enlarge data.val or set "
-                    "it to 0")
+            for part, rows, key in (("validation", n_val, "val"), ("test", n_test, "test")):
+                if 0 < rows < m.horizon:
+                    raise ValueError(
+                        f"the {part} part of series {s.id!r} has {rows} rows, fewer than "
+                        f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
+                        "it to 0")
 
     def windows(self, prepared: Prepared, split: str, stride: int = 1) -> WindowSet:
         """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``)."""
@@ -123,6 +126,12 @@ class Forecaster:
         self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
         train = self.windows(prepared, "train")
         val = self.windows(prepared, "val")
+        patience = self.config.training.early_stopping_patience
+        if len(val) == 0 and patience is not None:
+            raise ValueError(f"training.early_stopping_patience={patience} stops on the "
+                             f"validation windows, but data.val={self.config.data.val!r} "
+                             "gives none; enlarge data.val or set "
+                             "training.early_stopping_patience to null")
         first = prepared.series[0]
         # the seed covers the initial weights too, so a run does not depend on what the
         # process drew from the random generators before it
@@ -202,6 +211,10 @@ class Forecaster:
         out = np.concatenate(outs)
         assert self.scalers is not None
         out = self.scalers.target.inverse(out, axis=2)
+        if self.config.model.loss == "quantile":
+            # quantiles trained separately can cross; sorting them (the rearrangement of
+            # Chernozhukov et al. 2010) never raises the pinball loss summed over the levels
+            out = np.sort(out, axis=-1)
         if self.margins is not None:
             out = widen(out, self.margins, self.config.model.quantiles)
         return out
@@ -324,18 +337,28 @@ class Forecaster:
         net = self._net()
         assert self.scalers is not None
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        torch.save(net.state_dict(), path / "model.pt")
-        (path / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
-                                                         sort_keys=False))
-        (path / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # written in a new folder that then takes the place of ``path``: a crash never
+        # leaves a half-written model there
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        torch.save(net.state_dict(), tmp / "model.pt")
+        (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
+                                                        sort_keys=False))
+        (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
         meta = {"format_version": FORMAT_VERSION, "lstmkit_version": lstmkit_version(),
                 "torch_version": torch.__version__, "freq": self.freq,
                 "dims": {"n_targets": net.n_targets,
                          "n_past": net.embed[0].in_features // net.cfg.segment_len
                          - net.ch_in, "n_future": net.n_future, "n_static": net.n_static},
                 "conformal_margins": None if self.margins is None else self.margins.tolist()}
-        (path / "meta.json").write_text(json.dumps(meta, indent=2))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        old = path.with_name(tmp.name + ".old")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
@@ -362,10 +385,16 @@ class Forecaster:
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
         forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))
-        dims = meta["dims"]
-        forecaster.net = ForecastNet(config.model, **dims)
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        forecaster.net.load_state_dict(state)
+        try:
+            forecaster.net = ForecastNet(config.model, **meta["dims"])
+            forecaster.net.load_state_dict(state)
+        except (KeyError, TypeError, RuntimeError) as err:
+            detail = " ".join(str(err).split())  # load_state_dict lists one line per tensor
+            raise ValueError(f"saved model {str(path)!r} does not hold together: the network "
+                             "that config.yaml and meta.json describe does not match the "
+                             f"weights in model.pt ({type(err).__name__}: {detail}); were these "
+                             "files edited? Save the model again from its Forecaster") from None
         forecaster.net.eval()
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
