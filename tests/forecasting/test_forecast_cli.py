@@ -137,9 +137,10 @@ def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
     out = tmp_path / "ddp"
     # Lightning's DDP launcher starts the second process by running the same command again,
     # so it must be a script: the installed entry point
+    script = str(Path(sys.executable).with_name("lstmkit"))
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("lstmkit")), "forecast", "--config", str(config), "--data", str(csv),
-         "--out", str(out), "--set", "training.strategy=ddp", "--set", "training.devices=2"],
+        [script, "forecast", "--config", str(config), "--data", str(csv), "--out", str(out),
+         "--set", "training.strategy=ddp", "--set", "training.devices=2"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GLOBAL_RANK: 1" in done.stdout + done.stderr  # two processes trained
