@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lstmkit.forecasting import DataConfig
-from lstmkit.forecasting.data import split_sizes, to_series
+from lstmkit.forecasting.data import infer_freq, season_from_freq, split_sizes, to_series
 from lstmkit.forecasting.windows import window_origins
 
 
@@ -44,12 +44,14 @@ def test_irregular_timestamps(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"series '0' is irregular: 3 timestamp\(s\) missing "
                                          r"at frequency 'h', first 2021-01-01 10:00:00"):
         to_series(gappy, cfg)
-    series, freq = to_series(gappy, DataConfig(target="a", time_col="date", freq="h",
-                                               fill="ffill"))
+    with pytest.warns(UserWarning, match=r"\{'a': 3\}"):
+        series, freq = to_series(gappy, DataConfig(target="a", time_col="date", freq="h",
+                                                   fill="ffill"))
     assert len(series[0]) == len(frame) and freq == "h"
     assert series[0].target[10, 0] == gappy["a"].iloc[9]
     # the frequency is inferred from the most common step when not given
-    series, freq = to_series(gappy, DataConfig(target="a", time_col="date", fill="zero"))
+    with pytest.warns(UserWarning, match=r"\{'a': 3\}"):
+        series, freq = to_series(gappy, DataConfig(target="a", time_col="date", fill="zero"))
     assert freq == "h" and series[0].target[50, 0] == 0.0
 
 
@@ -86,6 +88,129 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
     assert split_sizes(series[0], cfg) == (216, 12, 12)
     with pytest.raises(ValueError, match="no rows left for training"):
         split_sizes(series[0], DataConfig(target="a", val=0.5, test=0.5))
+
+
+def _gappy(dates: pd.DatetimeIndex, drop: list[int]) -> pd.DataFrame:
+    frame = pd.DataFrame({"date": dates, "a": np.arange(len(dates), dtype=float)})
+    return frame.drop(index=drop).reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("dates", "freq", "season"), [
+    (pd.date_range("2021-01-01", periods=60, freq="D"), "D", 7),
+    (pd.date_range("2021-01-03", periods=60, freq="W-SUN"), "W-SUN", 52),
+    (pd.date_range("2021-01-07", periods=60, freq="W-THU"), "W-THU", 52),
+    (pd.date_range("2010-01-31", periods=40, freq="ME"), "ME", 12),
+    (pd.date_range("2010-02-01", periods=40, freq="QS-FEB"), "QS-FEB", 4),
+    (pd.date_range("2010-03-31", periods=40, freq="QE-DEC"), "QE-DEC", 4),
+    (pd.date_range("1990-01-01", periods=30, freq="YS"), "YS-JAN", 1),
+    (pd.date_range("2021-01-01", periods=60, freq="h"), "h", 24),
+    (pd.date_range("2021-01-01", periods=60, freq="15min"), "15min", 4),
+])
+def test_freq_of_gappy_calendar_data(dates: pd.DatetimeIndex, freq: str, season: int) -> None:
+    # with gaps pandas cannot infer the frequency; a day or a week is not "24h"/"168h"
+    gappy = dates.delete([10, 20])
+    assert infer_freq(gappy) == freq
+    assert season_from_freq(freq) == season
+
+
+def test_daily_gap_filled_is_daily() -> None:
+    frame = _gappy(pd.date_range("2021-01-01", periods=60, freq="D"), [10, 20])
+    with pytest.warns(UserWarning, match="filled missing values"):
+        series, freq = to_series(frame, DataConfig(target="a", time_col="date",
+                                                   fill="interpolate"))
+    assert freq == "D" and season_from_freq(freq) == 7
+    np.testing.assert_allclose(series[0].target[:, 0], np.arange(60.0))
+
+
+def test_monthly_gap_filled_is_month_start() -> None:
+    # pandas' own inference fails here, and a "744h" grid put 139 months off it
+    frame = _gappy(pd.date_range("2010-01-01", periods=140, freq="MS"), [50])
+    with pytest.warns(UserWarning, match=r"\{'a': 1\}"):
+        series, freq = to_series(frame, DataConfig(target="a", time_col="date",
+                                                   fill="interpolate"))
+    assert freq == "MS" and season_from_freq(freq) == 12
+    assert series[0].time.equals(pd.date_range("2010-01-01", periods=140, freq="MS"))
+    np.testing.assert_allclose(series[0].target[:, 0], np.arange(140.0))
+
+
+def test_trading_days_are_business_days() -> None:
+    days = pd.bdate_range("2021-01-04", periods=40)
+    assert infer_freq(days.delete([7, 30])) == "B" and season_from_freq("B") == 5
+    frame = _gappy(days, [7, 30])  # two holidays
+    with pytest.raises(ValueError, match=r"2 timestamp\(s\) missing at frequency 'B', first "
+                                         r"2021-01-13 00:00:00; either set data.fill .* or "
+                                         r"leave data.time_col unset \(it is 'date'\) so "
+                                         r"that the row order is the time step"):
+        to_series(frame, DataConfig(target="a", time_col="date"))
+    # a weekend day makes it calendar days
+    assert infer_freq(pd.date_range("2021-01-04", periods=40, freq="D").delete([7])) == "D"
+
+
+def test_unknown_step_asks_for_freq() -> None:
+    mid_month = pd.date_range("2010-01-01", periods=40, freq="MS") + pd.Timedelta(days=14)
+    frame = _gappy(mid_month, [5])
+    with pytest.raises(ValueError, match=r"could not infer the frequency of series '0' "
+                                         r"\(time column 'date'\): steps seen 31 days "
+                                         r"\(\d+x\), 30 days .*; set data.freq"):
+        to_series(frame, DataConfig(target="a", time_col="date"))
+    with pytest.raises(ValueError, match=r"data.freq must be a pandas frequency string .* "
+                                         r"got 'fortnightly'"):
+        to_series(frame, DataConfig(target="a", time_col="date", freq="fortnightly"))
+
+
+@pytest.mark.parametrize(("freq", "season"), [
+    ("2h", 12), ("5h", 1), ("2D", 1), ("14D", 26), ("24h", 7), ("2W-SUN", 26), ("2MS", 6),
+    ("QS-JAN", 4), ("YE-DEC", 1), ("min", 60), (None, 1),
+])
+def test_season_of_multiples(freq: str | None, season: int) -> None:
+    assert season_from_freq(freq) == season
+
+
+def test_ffill_back_fills_leading_gaps(frame: pd.DataFrame) -> None:
+    frame.loc[[0, 1, 7], "a"] = np.nan
+    with pytest.warns(UserWarning, match=r"\{'a': 3\}"):
+        series, _ = to_series(frame, DataConfig(target="a", time_col="date", fill="ffill"))
+    target = series[0].target[:, 0]
+    assert target[0] == target[1] == frame["a"].iloc[2] and target[7] == frame["a"].iloc[6]
+
+
+def test_missing_series_id_is_an_error(frame: pd.DataFrame) -> None:
+    long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
+    long.loc[[300, 301], "store"] = np.nan
+    with pytest.raises(ValueError, match=r"2 row\(s\) have no series id in column 'store' "
+                                         r"\(data.series_col\), first at row position 300"):
+        to_series(long, DataConfig(target="a", time_col="date", series_col="store"))
+
+
+def test_blank_timestamp_is_an_error(frame: pd.DataFrame) -> None:
+    long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
+    long["date"] = long["date"].astype(str)
+    long.loc[[250, 260], "date"] = np.nan
+    with pytest.raises(ValueError, match=r"2 missing timestamp\(s\) in time column 'date' "
+                                         r"\(data.time_col\) of series 'y', first at row "
+                                         r"position 250; data.fill cannot fill"):
+        to_series(long, DataConfig(target="a", time_col="date", series_col="store",
+                                   fill="ffill"))
+
+
+def test_bad_split_date(frame: pd.DataFrame) -> None:
+    series, _ = to_series(frame, DataConfig(target="a", time_col="date"))
+    with pytest.raises(ValueError, match=r"data.test='2020-13-45' is not a valid date: "
+                                         r"month must be in 1..12"):
+        split_sizes(series[0], DataConfig(target="a", test="2020-13-45"))
+    with pytest.raises(ValueError, match=r"data.val='soon' is not a valid date"):
+        split_sizes(series[0], DataConfig(target="a", val="soon"))
+    with pytest.raises(ValueError, match=r"data.test='2021-01-10 00:00\+00:00' and the time "
+                                         r"column of series '0' must both have a time "
+                                         r"zone or both have none"):
+        split_sizes(series[0], DataConfig(target="a", test="2021-01-10 00:00+00:00"))
+
+
+def test_missing_column_names_the_table(frame: pd.DataFrame) -> None:
+    cfg = DataConfig(target="a", time_col="date", future_covariates=["promo"])
+    with pytest.raises(ValueError, match=r"column\(s\) \['promo'\] not found in the future "
+                                         r"table; available"):
+        to_series(frame, cfg, need_target=False, source="the future table")
 
 
 def test_window_origins() -> None:

@@ -96,6 +96,9 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"future covariates cover 10 of the 12 steps after "
                                          r"the end of series 's1'"):
         forecaster.predict(long, future=short)
+    with pytest.raises(ValueError, match=r"column\(s\) \['store'\] not found in the future "
+                                         r"table"):
+        forecaster.predict(long, future=future.drop(columns="store"))
     # the future covariates change the forecast (they are used, not ignored)
     shifted = future.assign(hour=future["hour"] + 5.0)
     out2 = forecaster.predict(long, future=shifted)

@@ -73,7 +73,7 @@ class DataConfig:
             Missing timestamps are inserted (as missing values) before filling.
         val, test: size of the validation and test parts at the end of each series: a
             fraction in (0, 1), a number of rows, or a date string (the part starts at that
-            date). ``test=0`` keeps no test part.
+            date; an unquoted YAML date is read as one). ``test=0`` keeps no test part.
     """
 
     target: tuple[str, ...] = ()

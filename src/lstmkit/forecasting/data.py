@@ -15,8 +15,19 @@ import pandas as pd
 
 from lstmkit.forecasting.config import DataConfig
 
-SEASON_BY_FREQ = {"h": 24, "d": 7, "b": 5, "w": 52, "m": 12, "ms": 12, "me": 12, "q": 4,
-                  "qs": 4, "qe": 4, "t": 60, "min": 60}
+DAY = pd.Timedelta(days=1)
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+# steps per season of a calendar frequency (by its pandas rule code before any "-anchor"):
+# a week of business days, a year of weeks, months or quarters; yearly data has none
+SEASON_BY_RULE = {"B": 5, "C": 5, "W": 52, "MS": 12, "ME": 12, "BMS": 12, "BME": 12,
+                  "WOM": 12, "LWOM": 12, "SMS": 24, "SME": 24, "QS": 4, "QE": 4, "BQS": 4,
+                  "BQE": 4, "YS": 1, "YE": 1, "BYS": 1, "BYE": 1}
+# a fixed step's season is how many steps fill the next larger unit: a step of whole weeks
+# a year of 52 weeks, whole days a week, whole hours a day, minutes an hour, seconds a minute
+SEASON_BY_UNIT = ((pd.Timedelta(weeks=1), pd.Timedelta(weeks=52)), (DAY, pd.Timedelta(weeks=1)),
+                  (pd.Timedelta(hours=1), DAY), (pd.Timedelta(minutes=1), pd.Timedelta(hours=1)),
+                  (pd.Timedelta(seconds=1), pd.Timedelta(minutes=1)))
 
 
 @dataclass
@@ -55,14 +66,17 @@ def read_frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
     raise TypeError(f"data must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
 
 
-def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool) -> None:
+def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
+                   source: str = "the data") -> None:
+    """Every configured column is in ``frame`` and numeric; ``source`` names the table in the
+    error (``"the future table"`` for the known-future covariates of a forecast)."""
     wanted = [c for c in (cfg.time_col, cfg.series_col) if c is not None]
     wanted += list(cfg.past_covariates + cfg.future_covariates + cfg.static_covariates)
     if need_target:
         wanted += list(cfg.target)
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        raise ValueError(f"column(s) {missing} not found in the data; available columns: "
+        raise ValueError(f"column(s) {missing} not found in {source}; available columns: "
                          f"{[str(c) for c in frame.columns]}")
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
@@ -75,8 +89,54 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool) -
                             f"(e.g. value {example!r})")
 
 
-def infer_freq(time: pd.DatetimeIndex) -> str | None:
-    """The pandas frequency of regular timestamps, else the most common step as an offset."""
+def _offset(freq: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"data.freq must be a pandas frequency string such as 'h', 'D', "
+                         f"'B', 'W-SUN' or 'MS', got {freq!r} ({err})") from None
+
+
+def _step_text(step: pd.Timedelta) -> str:
+    if step % DAY:
+        return str(step).removeprefix("0 days ")
+    days = step // DAY
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
+def _calendar_freq(time: pd.DatetimeIndex, step: pd.Timedelta) -> str:
+    """A frequency for timestamps whose most common step is ``step``, read on the calendar."""
+    if step % DAY:  # under a day, or not whole days: the fixed step ("h", "15min", "36h")
+        return pd.tseries.frequencies.to_offset(step).freqstr
+    days = step // DAY
+    month = time[0].month - 1
+    if days == 1:
+        return "B" if (time.day_of_week < 5).all() else "D"
+    for low, high, start, end in ((28, 31, "MS", "ME"),
+                                  (89, 92, f"QS-{MONTHS[month % 3]}",
+                                   f"QE-{MONTHS[month % 3 + 9]}"),
+                                  (365, 366, f"YS-{MONTHS[month]}", f"YE-{MONTHS[month]}")):
+        if low <= days <= high and time.is_month_start.all():
+            return start
+        if low <= days <= high and time.is_month_end.all():
+            return end
+    if days % 7 == 0:
+        weeks = days // 7
+        return f"{weeks if weeks > 1 else ''}W-{WEEKDAYS[time[0].day_of_week]}"
+    return f"{days}D"
+
+
+def infer_freq(time: pd.DatetimeIndex, *, label: str = "the timestamps") -> str | None:
+    """The pandas frequency of sorted, unique timestamps (``None`` for fewer than three).
+
+    Regular timestamps get :func:`pandas.infer_freq`'s answer. With gaps, the most common
+    step decides, read on the calendar: 1 day gives ``"D"`` (``"B"`` when no timestamp falls
+    on a weekend, e.g. trading days), 7 days ``"W-<weekday of the first timestamp>"``,
+    28-31 / 89-92 / 365-366 days months, quarters or years when every timestamp is a month
+    start (``"MS"``, ``"QS-JAN"``, ``"YS-JAN"``) or a month end (``"ME"``, ``"QE-DEC"``,
+    ``"YE-DEC"``); shorter steps stay fixed (``"h"``, ``"15min"``). Timestamps off that grid
+    are a ValueError (naming ``label``) that lists the steps seen and asks for ``data.freq``.
+    """
     if len(time) < 3:
         return None
     with warnings.catch_warnings():
@@ -85,19 +145,43 @@ def infer_freq(time: pd.DatetimeIndex) -> str | None:
         freq = pd.infer_freq(time)
     if freq is not None:
         return freq
-    step = pd.Series(time[1:] - time[:-1]).mode().iloc[0]
-    return pd.tseries.frequencies.to_offset(step).freqstr
+    steps = pd.Series(time[1:] - time[:-1])
+    freq = _calendar_freq(time, steps.mode().iloc[0])
+    if not time.isin(pd.date_range(time[0], time[-1], freq=freq)).all():
+        seen = ", ".join(f"{_step_text(step)} ({n}x)"
+                         for step, n in steps.value_counts().head(5).items())
+        raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}; "
+                         "set data.freq to a pandas frequency string (e.g. 'D', 'B', "
+                         "'W-SUN', 'MS') or resample the data")
+    return freq
 
 
 def season_from_freq(freq: str | None) -> int:
-    """A default seasonal period for a pandas frequency string (1 when unknown)."""
+    """A default seasonal period for a pandas frequency string (1 when unknown).
+
+    Hourly 24, daily 7, business days 5, weekly 52, monthly 12, quarterly 4, minutes 60,
+    seconds 60, yearly 1. A multiple of a step divides the season ("2h" 12, "2W-SUN" 26)
+    or, when it does not divide it ("2D", "5h"), gives 1.
+    """
     if not freq:
         return 1
-    base = "".join(ch for ch in freq.split("-")[0] if ch.isalpha()).lower()
-    return SEASON_BY_FREQ.get(base, 1)
+    offset = _offset(freq)
+    if isinstance(offset, pd.offsets.Tick | pd.offsets.Day):
+        step = pd.Timedelta(offset)
+        cycle = next((c for unit, c in SEASON_BY_UNIT if not step % unit), step)
+        return cycle // step if not cycle % step else 1
+    season = SEASON_BY_RULE.get(offset.rule_code.split("-")[0], 1)
+    return season // offset.n if not season % offset.n else 1
 
 
 def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
+    """Fill the missing values of ``columns`` by ``how`` (a ``data.fill`` choice).
+
+    ``"ffill"`` carries the last value forward; a series that starts with missing values
+    takes its first observed value there (back-fill). ``"interpolate"`` is linear in row
+    order (one row per time step, inserted timestamps included); leading and trailing gaps
+    take the nearest observed value. ``"zero"`` writes 0.
+    """
     part = frame[columns]
     if how == "ffill":
         part = part.ffill().bfill()
@@ -118,14 +202,23 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         except (ValueError, TypeError) as err:
             raise ValueError(f"time column {cfg.time_col!r} of series {sid!r} could not be "
                              f"parsed as dates: {err}") from None
+        blank = time.isna().to_numpy()
+        if blank.any():
+            raise ValueError(
+                f"{int(blank.sum())} missing timestamp(s) in time column {cfg.time_col!r} "
+                f"(data.time_col) of series {sid!r}, first at row position "
+                f"{frame.index[int(np.argmax(blank))]}; data.fill cannot fill a blank "
+                "timestamp: fill in or drop those rows")
         frame = frame.assign(**{cfg.time_col: time}).sort_values(cfg.time_col, kind="stable")
         dup = frame[cfg.time_col].duplicated()
         if dup.any():
             raise ValueError(f"series {sid!r} has {int(dup.sum())} duplicate timestamp(s) in "
                              f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}")
         index = pd.DatetimeIndex(frame[cfg.time_col])
-        freq = freq or cfg.freq or infer_freq(index)
+        freq = freq or cfg.freq or infer_freq(
+            index, label=f"series {sid!r} (time column {cfg.time_col!r})")
         if freq is not None and len(index) > 1:
+            _offset(freq)
             full = pd.date_range(index[0], index[-1], freq=freq)
             if len(full) != len(index) or not full.equals(index):
                 missing = full.difference(index)
@@ -137,8 +230,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 if cfg.fill == "none":
                     raise ValueError(
                         f"series {sid!r} is irregular: {len(missing)} timestamp(s) missing at "
-                        f"frequency {freq!r}, first {missing[0]}; set data.fill to 'ffill', "
-                        "'interpolate' or 'zero' to insert and fill them")
+                        f"frequency {freq!r}, first {missing[0]}; either set data.fill to "
+                        "'ffill', 'interpolate' or 'zero' to insert and fill them, or leave "
+                        f"data.time_col unset (it is {cfg.time_col!r}) so that the row order "
+                        "is the time step (e.g. trading days)")
                 frame = frame.set_index(cfg.time_col).reindex(full)
                 frame.index.name = cfg.time_col
                 frame = frame.reset_index()
@@ -181,17 +276,26 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
 
 
 def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
-              freq: str | None = None) -> tuple[list[Series], str | None]:
+              freq: str | None = None, source: str = "the data"
+              ) -> tuple[list[Series], str | None]:
     """Split ``frame`` into checked, filled :class:`Series` (one per id, in order of first
-    appearance). Returns the series and the frequency used."""
+    appearance). Returns the series and the frequency used. ``source`` names the table in
+    the missing-column error (e.g. ``"the future table"``)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
         raise ValueError("data is empty: no rows")
-    _check_columns(frame, cfg, need_target=need_target)
+    _check_columns(frame, cfg, need_target=need_target, source=source)
+    frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
     if cfg.series_col is None:
         groups = [("0", frame)]
     else:
+        no_id = frame[cfg.series_col].isna().to_numpy()
+        if no_id.any():
+            raise ValueError(
+                f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
+                f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
+                "the id or drop those rows")
         groups = [(str(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
     out = []
     for sid, group in groups:
@@ -210,7 +314,17 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             if not isinstance(series.time, pd.DatetimeIndex):
                 raise ValueError(f"data.{name}={spec!r} is a date, but the data has no "
                                  "time column (data.time_col)")
-            start = int(series.time[:end].searchsorted(pd.Timestamp(spec)))
+            try:
+                when = pd.Timestamp(spec)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"data.{name}={spec!r} is not a valid date: {err}") from None
+            if pd.isna(when):
+                raise ValueError(f"data.{name}={spec!r} is not a valid date: it is empty or NaT")
+            if (when.tz is None) != (series.time.tz is None):
+                raise ValueError(f"data.{name}={spec!r} and the time column of series "
+                                 f"{series.id!r} must both have a time zone or both have "
+                                 f"none; got {when.tz} and {series.time.tz}")
+            start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):
             return int(n * spec)

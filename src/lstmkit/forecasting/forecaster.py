@@ -263,7 +263,8 @@ class Forecaster:
         fut_cfg = DataConfig(target=dc.target, time_col=dc.time_col, series_col=dc.series_col,
                              future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
                              val=0, test=0)
-        fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq)
+        fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
+                                  source="the future table")
         by_id = {s.id: s for s in fut_series}
         values = []
         for s, t in zip(series, times, strict=True):
