@@ -39,6 +39,16 @@ def test_margins_make_a_too_narrow_interval_reach_its_nominal_coverage() -> None
     np.testing.assert_array_equal(wide[..., 1], fresh_q[..., 1])  # the median stays
 
 
+@pytest.mark.parametrize(("n", "rank"), [(10, 9), (20, 17), (50, 41), (99, 80), (3, 3)])
+def test_margin_is_the_ceil_n_plus_1_times_nominal_th_smallest_score(n: int, rank: int) -> None:
+    # scores 1..n in shuffled order: the actual lies s outside the 80% interval [0, 0]
+    scores = np.random.default_rng(0).permutation(np.arange(1.0, n + 1))
+    actual = scores.reshape(n, 1, 1)
+    quantiles = np.zeros((n, 1, 1, 3))
+    margins = conformal_margins(quantiles, actual, LEVELS)
+    assert margins.item() == rank  # ceil((n + 1) * 0.8), capped at n
+
+
 def test_a_too_wide_interval_narrows_but_not_past_the_median() -> None:
     actual = np.zeros((50, 2, 1))
     quantiles = np.stack([actual - 2.0, actual, actual + 2.0], axis=-1)

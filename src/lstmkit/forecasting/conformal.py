@@ -48,8 +48,9 @@ def conformal_margins(quantiles: np.ndarray, actual: np.ndarray,
     for lo, hi in _pairs(levels):
         scores = np.maximum(quantiles[..., lo] - actual, actual - quantiles[..., hi])  # (W,Hz,C)
         nominal = levels[hi] - levels[lo]
+        # the ceil((n + 1) nominal)-th smallest score (the largest when that exceeds n)
         rank = min(math.ceil((n + 1) * nominal) / n, 1.0)
-        margins.append(np.quantile(scores, rank, axis=0, method="higher"))
+        margins.append(np.quantile(scores, rank, axis=0, method="inverted_cdf"))
     return np.stack(margins) if margins else np.zeros((0, *actual.shape[1:]))
 
 
