@@ -92,20 +92,27 @@ def test_cosine_schedule_changes_lr() -> None:
     assert lrs[1] < lrs[0]
 
 
-def test_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+# plateau: monitoring a falling loss for a maximum decays the learning rate every epoch
+@pytest.mark.parametrize("schedule", [{"scheduler": "exponential"},
+                                      {"scheduler": "plateau", "monitor_mode": "max",
+                                       "scheduler_patience": 0, "lr_gamma": 0.5}])
+def test_resume_equals_uninterrupted_run(tmp_path: Path, schedule: dict) -> None:
     train, val = _data()
     full = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4, restore_best=False,
-                                                      scheduler="exponential"))
+                                                      **schedule))
     ckpt = tmp_path / "ckpt"
     fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=2, checkpoint_dir=ckpt,
-                                               restore_best=False, scheduler="exponential"))
+                                               restore_best=False, **schedule))
     assert (ckpt / "last.ckpt").is_file()
     # a new process would build a fresh model and call fit with resume=True
     torch.manual_seed(123)
     resumed = fit(_model(), F.mse_loss, train, val,
-                  _cfg(max_epochs=4, checkpoint_dir=ckpt, restore_best=False,
-                       scheduler="exponential"), resume=True)
+                  _cfg(max_epochs=4, checkpoint_dir=ckpt, restore_best=False, **schedule),
+                  resume=True)
     assert resumed.epochs_run == 4
+    lrs = [row["lr"] for row in full.history]
+    assert lrs[3] < lrs[2] < lrs[1]  # the schedule decays across the cut
+    assert [row["lr"] for row in resumed.history] == lrs
     a, b = full.model.state_dict(), resumed.model.state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

@@ -9,6 +9,8 @@
 - :class:`BestWeights` keeps the weights of the best validation check in memory (and in the
   checkpoint) and loads them when training ends.
 - :class:`History` records the logged values of every epoch as a list of dicts.
+- :class:`PlateauLR` runs ``ReduceLROnPlateau`` before the checkpoint of each epoch is
+  written, so that a resumed run keeps its learning-rate schedule.
 """
 
 from __future__ import annotations
@@ -133,3 +135,54 @@ class History(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs = list(state_dict["epochs"])
+
+
+class PlateauLR(pl.Callback):
+    """``ReduceLROnPlateau`` on ``monitor``, stepped where the epoch's checkpoint sees it.
+
+    Lightning steps a plateau scheduler after the epoch's checkpoint is written and skips that
+    step when it restarts from the checkpoint, so a resumed run would lose one decay. Here the
+    step comes at the end of validation (at the end of the training epoch without validation),
+    before the checkpoint callback, which Lightning always runs last, and the scheduler's state
+    travels in the checkpoint with the callback.
+    """
+
+    def __init__(self, monitor: str, mode: str, factor: float, patience: int,
+                 has_validation: bool) -> None:
+        self.monitor = monitor
+        self.mode = mode
+        self.factor = factor
+        self.patience = patience
+        self.has_validation = has_validation
+        self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self._loaded: dict[str, Any] | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the optimiser exists (and has its resumed state) from here on
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            trainer.optimizers[0], mode=self.mode,  # type: ignore[arg-type]
+            factor=self.factor, patience=self.patience)
+        if self._loaded is not None:
+            self.scheduler.load_state_dict(self._loaded)
+
+    def _step(self, trainer: pl.Trainer) -> None:
+        if self.scheduler is None or trainer.sanity_checking:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            raise ValueError(f"scheduler='plateau' monitors {self.monitor!r}, which was not "
+                             f"logged; logged: {sorted(trainer.callback_metrics)}")
+        self.scheduler.step(float(trainer.callback_metrics[self.monitor]))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.has_validation:
+            self._step(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.has_validation:
+            self._step(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scheduler.state_dict() if self.scheduler is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._loaded = state_dict or None

@@ -17,7 +17,13 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lstmkit.training.callbacks import AtomicCheckpointIO, BestWeights, History, RNGState
+from lstmkit.training.callbacks import (
+    AtomicCheckpointIO,
+    BestWeights,
+    History,
+    PlateauLR,
+    RNGState,
+)
 from lstmkit.training.config import TrainConfig
 from lstmkit.training.task import BatchFn, LossFn, MetricFn, Task
 
@@ -105,6 +111,9 @@ def build_trainer(
                        restore=config.restore_best and has_validation)
     history = History()
     all_callbacks: list[pl.Callback] = [RNGState(), best, history, *callbacks]
+    if config.scheduler == "plateau":
+        all_callbacks.append(PlateauLR(config.monitor, config.monitor_mode, config.lr_gamma,
+                                       config.scheduler_patience, has_validation))
     if config.early_stopping_patience is not None:
         all_callbacks.append(EarlyStopping(monitor=config.monitor, mode=config.monitor_mode,
                                            patience=config.early_stopping_patience))

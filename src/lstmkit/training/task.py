@@ -262,7 +262,7 @@ class Task(pl.LightningModule):
         else:
             optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9,
                                         weight_decay=cfg.weight_decay)
-        if cfg.scheduler == "none":
+        if cfg.scheduler in ("none", "plateau"):  # plateau: the PlateauLR callback
             return optimizer
         if cfg.scheduler == "cosine":
             scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -271,14 +271,9 @@ class Task(pl.LightningModule):
         if cfg.scheduler == "exponential":
             scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
             return {"optimizer": optimizer, "lr_scheduler": scheduler}
-        if cfg.scheduler == "onecycle":
-            total = int(self.trainer.estimated_stepping_batches)
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.3)
-            return {"optimizer": optimizer,
-                    "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=cfg.monitor_mode, factor=cfg.lr_gamma,
-            patience=cfg.scheduler_patience)
+        # onecycle, stepped per batch
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.3)
         return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": cfg.monitor}}
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
