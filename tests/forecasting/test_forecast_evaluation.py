@@ -102,7 +102,11 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
 
 def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
-    report = forecaster.backtest(frame, start=0.5, stride=12, baselines=("naive",))
+    # the test part starts at row 192: windows from row 120 on reach back into training
+    with pytest.warns(UserWarning, match=r"6 of 10 windows start before the test part: .* "
+                                         r"in-sample"):
+        report = forecaster.backtest(frame, start=0.5, stride=12, baselines=("naive",))
+    assert any("in-sample" in note for note in report.notes)
     # origins 120, 132, ..., 228 (the last full horizon ends at row 240)
     assert report.windows["origin"].tolist() == list(range(120, 229, 12))
     assert set(report.per_origin["method"]) == {"lstmkit", "naive"}
@@ -113,6 +117,25 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
     with pytest.raises(ValueError, match="folds must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
+
+
+def test_refit_backtest_fits_the_baselines_on_each_folds_past(
+        trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    forecaster, frame = trained
+    report = forecaster.backtest(frame, start=0.5, stride=12, refit=True, folds=2,
+                                 baselines=("arima",))
+    y = forecaster.prepare(frame).series[0].target
+    origins = report.windows["origin"].to_numpy()  # 120, 132, ..., 228
+    for first, at in ((120, origins[:5]), (180, origins[5:])):  # the two folds
+        assert at[0] == first
+        expected = np.stack([bl.arima(y[:, c], first, at, 12, (1, 1, 1)) for c in range(2)],
+                            axis=-1)
+        np.testing.assert_allclose(report.forecasts["arima"][origins >= first][:len(at)],
+                                   expected, rtol=1e-8)
+    # reusing the trained model, the baselines are fitted on its training part (154 rows)
+    with pytest.warns(UserWarning, match="in-sample"):
+        reused = forecaster.backtest(frame, start=0.5, stride=12, baselines=("arima",))
+    assert not np.allclose(reused.forecasts["arima"][:5], report.forecasts["arima"][:5])
     for stride in (0, -7, 2.5):
         with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
             forecaster.backtest(frame, stride=stride)

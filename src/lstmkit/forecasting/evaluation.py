@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,8 +85,14 @@ def _season(forecaster: Forecaster) -> int:
 
 def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
           baselines: tuple[str, ...] | None = None,
-          predictions: np.ndarray | None = None) -> EvalReport:
-    """Score the model (or given ``predictions``) and ``baselines`` at ``origins``."""
+          predictions: np.ndarray | None = None,
+          fit_rows: list[np.ndarray] | None = None) -> EvalReport:
+    """Score the model (or given ``predictions``) and ``baselines`` at ``origins``.
+
+    ``fit_rows`` gives, per series and origin, the rows that ETS and ARIMA are fitted on and
+    that scale MASE (the first rows of the series, a count that never decreases with the
+    origin); by default the training part, which the model was trained on.
+    """
     cfg = forecaster.config
     m, ev = cfg.model, cfg.evaluation
     baselines = ev.baselines if baselines is None else tuple(baselines)
@@ -104,16 +111,17 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     actual = np.concatenate([s.target[o[:, None] + steps] for s, o in
                              zip(prepared.series, origins, strict=True)])  # (W, Hz, C)
     season = _season(forecaster)
-    scale = np.concatenate([
-        np.repeat(naive_scale(s.target[:n_train], season)[None], len(o), axis=0)
-        for s, (n_train, _, _), o in zip(prepared.series, prepared.sizes, origins, strict=True)
-    ])  # (W, C)
+    if fit_rows is None:
+        fit_rows = [np.full(len(o), n_train) for (n_train, _, _), o in
+                    zip(prepared.sizes, origins, strict=True)]
+    scale = np.concatenate([_mase_scales(s, rows, season)
+                            for s, rows in zip(prepared.series, fit_rows, strict=True)])
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
     for name in baselines:
         try:
-            forecasts[name] = _baseline(name, prepared, origins, m.horizon, season,
-                                        ev.arima_order)
+            forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
+                                        season, ev.arima_order)
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
     rows = {}
@@ -144,23 +152,32 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       series=prepared.series, notes=notes)
 
 
-def _baseline(name: str, prepared: Prepared, origins: list[np.ndarray], horizon: int,
-              season: int, order: tuple[int, int, int]) -> np.ndarray:
+def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
+    """(W, C) MASE denominators: the seasonal naive MAE over the first ``fit_rows`` rows."""
+    counts, which = np.unique(fit_rows, return_inverse=True)
+    scales = np.array([naive_scale(s.target[:n], season) for n in counts])
+    return scales.reshape(len(counts), s.target.shape[1])[which]
+
+
+def _baseline(name: str, series: list[Series], origins: list[np.ndarray],
+              fit_rows: list[np.ndarray], horizon: int, season: int,
+              order: tuple[int, int, int]) -> np.ndarray:
+    """Forecasts (W, Hz, C) of baseline ``name``, series-major, origins ascending."""
     parts = []
-    for s, (n_train, _, _), o in zip(prepared.series, prepared.sizes, origins, strict=True):
+    for s, o, rows in zip(series, origins, fit_rows, strict=True):
         if name == "naive":
             parts.append(bl.naive(s.target, o, horizon))
         elif name == "seasonal_naive":
             parts.append(bl.seasonal_naive(s.target, o, horizon, season))
         elif name in ("ets", "arima"):
-            per_channel = []
-            for c in range(s.target.shape[1]):
-                y = s.target[:, c]
-                if name == "ets":
-                    per_channel.append(bl.ets(y, n_train, o, horizon, season))
-                else:
-                    per_channel.append(bl.arima(y, n_train, o, horizon, order))
-            parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
+            # one fit per distinct fit_rows, which never decrease with the origin
+            for n_fit in np.unique(rows):
+                at = o[rows == n_fit]
+                per_channel = [bl.ets(s.target[:, c], int(n_fit), at, horizon, season)
+                               if name == "ets" else
+                               bl.arima(s.target[:, c], int(n_fit), at, horizon, order)
+                               for c in range(s.target.shape[1])]
+                parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
         else:
             raise ValueError(f"unknown baseline {name!r}")
     return np.concatenate(parts)
@@ -231,15 +248,29 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         first = _start_row(s, start, n_train + n_val)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s), stride))
     if not refit:
-        return score(forecaster, prepared, origins, baselines)
+        report = score(forecaster, prepared, origins, baselines)
+        seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
+                   zip(origins, prepared.sizes, strict=True))
+        if seen:
+            note = (f"{seen} of {len(report.windows)} windows start before the test part: "
+                    "the model was trained or validated on their targets, so their scores "
+                    "are in-sample; use refit=True to backtest that period out of sample")
+            warnings.warn(note, UserWarning, stacklevel=3)
+            report.notes.append(note)
+        return report
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
     frame = read_frame(data)
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
+    # the baselines, like the refitted models, know only the rows before each fold
+    fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     for fold, (lo, hi) in enumerate(_fold_cuts(origins, folds)):
-        fold_origins = [o[(o >= lo[i]) & (o < hi[i])] for i, o in enumerate(origins)]
+        in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
+        fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
         if sum(len(o) for o in fold_origins) == 0:
             continue
+        for i, mask in enumerate(in_fold):
+            fit_rows[i][mask] = lo[i]
         refit_model = _refit(forecaster, frame, prepared, lo, fold)
         assert refit_model.scalers is not None
         windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
@@ -251,7 +282,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             offset += len(o)
     # folds are consecutive in time, so per series the fold order is the origin order
     predictions = np.concatenate([p for parts in per_series for p in parts])
-    return score(forecaster, prepared, origins, baselines, predictions=predictions)
+    return score(forecaster, prepared, origins, baselines, predictions=predictions,
+                 fit_rows=fit_rows)
 
 
 def _fold_cuts(origins: list[np.ndarray], folds: int) -> list[tuple[list[int], list[int]]]:
