@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,25 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     # so do the static covariates
     out3 = forecaster.predict(long.assign(size=long["size"] * 10), future=future)
     assert not np.allclose(out["forecast"], out3["forecast"])
+
+
+def test_fraction_splits_of_series_ending_apart_warn_of_look_ahead() -> None:
+    a = make_frame(n=200).assign(store="a")
+    b = make_frame(n=120).assign(store="b")  # same start, ends 80 hours earlier
+    config = make_config()
+    data = dataclasses.replace(config.data, series_col="store")
+    config = dataclasses.replace(config, data=data)
+    frame = pd.concat([a, b], ignore_index=True)
+    # a trains to row 119 (2021-01-05 23:00); b's test part starts at row 96
+    with pytest.warns(UserWarning, match=r"the training part of series 'a' runs to "
+                                         r"2021-01-05 23:00:00, past the start of the test "
+                                         r"part of series 'b' \(2021-01-05 00:00:00\)"):
+        Forecaster(config).fit(frame)
+    dated = dataclasses.replace(data, val="2021-01-04 00:00", test="2021-01-05 00:00")
+    with warnings.catch_warnings():
+        # cut at the same dates: no look-ahead, no warning
+        warnings.filterwarnings("error", message="the training part")
+        Forecaster(dataclasses.replace(config, data=dated)).fit(frame)
 
 
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:

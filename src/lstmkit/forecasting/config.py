@@ -130,7 +130,8 @@ class ModelConfig:
         decoder: ``"pmf"`` (parallel multi-step: one LSTM step per output segment from the
             encoder state, conditioned on a position and a channel embedding; SegRNN's PMF),
             ``"direct"`` (linear head from the last state to the whole horizon) or
-            ``"autoregressive"`` (an LSTM decoder that feeds back each forecast segment).
+            ``"autoregressive"`` (an LSTM decoder that feeds back each segment it forecast,
+            before ``highway`` and ``mean_reversion`` add their terms).
         channel_independent: model each target channel as its own univariate series with a
             shared network (best for many correlated channels); ``False`` models them jointly.
         normalization: per-window instance normalisation: subtract the ``"last"`` value or

@@ -123,6 +123,7 @@ class Forecaster:
         ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning)."""
         prepared = self.prepare(data)
         self._check_lengths(prepared)
+        _warn_if_training_overlaps_a_test_part(prepared)
         self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
         train = self.windows(prepared, "train")
         val = self.windows(prepared, "val")
@@ -400,3 +401,23 @@ class Forecaster:
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
+
+
+def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
+    """Warn when splits by fraction or row count give series that end at different times a
+    training part reaching into another series' test period (date splits never do)."""
+    if len(prepared.series) < 2 or not isinstance(prepared.series[0].time, pd.DatetimeIndex):
+        return
+    parts = list(zip(prepared.series, prepared.sizes, strict=True))
+    train_end, a = max((s.time[n_train - 1], s.id) for s, (n_train, _, _) in parts)
+    tested = [(s.time[n_train + n_val], s.id) for s, (n_train, n_val, n_test) in parts
+              if n_test]
+    if not tested:
+        return
+    test_start, b = min(tested)
+    if train_end >= test_start:
+        warnings.warn(
+            f"the training part of series {a!r} runs to {train_end}, past the start of the "
+            f"test part of series {b!r} ({test_start}): one model trained on every series "
+            "learns from dates it is then tested on; set data.val and data.test to dates to "
+            "cut every series at the same time", UserWarning, stacklevel=3)

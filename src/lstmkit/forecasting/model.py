@@ -39,7 +39,9 @@ class ForecastNet(nn.Module):
     - ``direct``: a linear layer from the final hidden state (and the flattened future
       covariates) to all Hz * Q values.
     - ``autoregressive``: a second LSTM started from the encoder state produces one segment per
-      step, fed the previous forecast segment (the median for quantile losses).
+      step, fed the previous segment of its own output (the median for quantile losses);
+      the highway and mean-reversion terms below are added afterwards, so they are not fed
+      back.
 
     With ``highway``, a linear map of each normalised channel's lookback to its horizon is
     added to the decoder's output (LSTNet's autoregressive highway). With ``mean_reversion``,
