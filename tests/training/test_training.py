@@ -118,6 +118,18 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path, schedule: dict) -> None
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
+    train, val = _data()
+    ckpt = tmp_path / "ckpt"
+    # monitoring a falling loss for a maximum: the first epoch stays the best
+    result = fit(_model(), F.mse_loss, train, val,
+                 _cfg(max_epochs=3, checkpoint_dir=ckpt, monitor_mode="max"))
+    assert result.best_epoch == 0
+    assert torch.load(ckpt / "best.ckpt", weights_only=False)["epoch"] == 0
+    assert torch.load(ckpt / "last.ckpt", weights_only=False)["epoch"] == 2
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
 def test_resume_path_must_exist(tmp_path: Path) -> None:
     train, val = _data()
     with pytest.raises(FileNotFoundError, match="does not exist"):
