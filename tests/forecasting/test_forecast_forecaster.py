@@ -128,6 +128,25 @@ def test_fraction_splits_of_series_ending_apart_warn_of_look_ahead() -> None:
         Forecaster(dataclasses.replace(config, data=dated)).fit(frame)
 
 
+def test_a_diverged_run_keeps_the_untrained_naive_start(frame: pd.DataFrame) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, training=config.training.replace(
+        optimizer="sgd", lr=1e10, max_epochs=2))
+    with pytest.warns(UserWarning, match=r"best epoch none finite\); keeping it"):
+        forecaster = Forecaster(config).fit(frame)
+    assert forecaster.kept_start
+    assert np.isfinite(forecaster.predict(frame)["forecast"]).all()
+
+
+@pytest.mark.parametrize("decoder", ["pmf", "direct", "autoregressive"])
+def test_mixed_precision_training(frame: pd.DataFrame, decoder: str) -> None:
+    config = make_config(decoder=decoder)
+    config = dataclasses.replace(config, training=config.training.replace(
+        precision="bf16-mixed"))
+    out = Forecaster(config).fit(frame).predict(frame)
+    assert np.isfinite(out["forecast"]).all()
+
+
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:
     config = make_config(lookback=240, segment_len=6)
     with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "

@@ -130,6 +130,51 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+def test_a_diverged_run_has_no_best_and_warns() -> None:
+    train, val = _data()
+
+    def nan_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output, target) * float("nan")
+
+    with pytest.warns(UserWarning, match="no validation check gave a finite val_loss"):
+        result = fit(_model(), nan_loss, train, val, _cfg())
+    assert result.best_score is None and result.best_epoch is None
+
+
+def test_a_monitor_that_is_never_logged_is_an_error() -> None:
+    train, val = _data()
+    with pytest.raises(ValueError, match=r"training.monitor 'val_los' is not among the values "
+                                         r"logged in validation: \[.*'val_loss'"):
+        fit(_model(), F.mse_loss, train, val, _cfg(monitor="val_los"))
+
+
+def test_sigterm_exits_with_status_143_and_says_how_to_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class Terminated(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            if trainer.current_epoch == 1:
+                raise SIGTERMException  # what Lightning raises on SIGTERM
+
+    train, val = _data()
+    with pytest.raises(SystemExit) as stop:
+        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
+            callbacks=[Terminated()])
+    assert stop.value.code == 143
+    assert "training stopped by SIGTERM in epoch 1; " in capsys.readouterr().err
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["epoch"] == 0
+
+
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork", "ddp_notebook"])
+def test_strategies_that_train_in_child_processes_are_refused(strategy: str) -> None:
+    train, val = _data()
+    with pytest.raises(ValueError, match=rf"training.strategy='{strategy}' trains in child "
+                                         r"processes.* use 'ddp'"):
+        fit(_model(), F.mse_loss, train, val, _cfg(strategy=strategy))
+
+
 def test_resume_path_must_exist(tmp_path: Path) -> None:
     train, val = _data()
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -156,8 +156,9 @@ class Forecaster:
             cfg.training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
         self.kept_start = False
         best = self.fit_result.best_score
-        if (start_loss is not None and best is not None and cfg.training.restore_best
-                and cfg.training.monitor == "val_loss" and start_loss <= best
+        # best is None when no validation check was finite (the run diverged)
+        if (start_loss is not None and cfg.training.restore_best
+                and cfg.training.monitor == "val_loss" and (best is None or start_loss <= best)
                 and cfg.model.normalization != "none"):
             self.net.load_state_dict(start_state)
             self.kept_start = True
@@ -165,7 +166,7 @@ class Forecaster:
             self.fit_result.best_epoch = -1
             warnings.warn(
                 f"no training epoch beat the untrained network on validation (val_loss "
-                f"{start_loss:.4g} <= best epoch {best:.4g}); keeping it: the forecast is the "
+                f"{start_loss:.4g} <= best epoch {_score(best)}); keeping it: the forecast is the "
                 f"{cfg.model.normalization!r} reference value of each window (the naive "
                 "forecast for normalization='last')", UserWarning, stacklevel=2)
         self.net.eval()
@@ -421,3 +422,7 @@ def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
             f"test part of series {b!r} ({test_start}): one model trained on every series "
             "learns from dates it is then tested on; set data.val and data.test to dates to "
             "cut every series at the same time", UserWarning, stacklevel=3)
+
+
+def _score(value: float | None) -> str:
+    return "none finite" if value is None else f"{value:.4g}"

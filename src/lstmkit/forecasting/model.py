@@ -194,7 +194,9 @@ class ForecastNet(nn.Module):
                 self.future_embed(self._future_segments(x_future)), B)
         if static_emb is not None:
             dec_in = dec_in + static_emb
-        dec_in = dec_in.reshape(N * M, 1, -1)  # (N*M, 1, d)
+        # under mixed precision the encoder state comes back in the lower precision, which the
+        # decoder's input then takes too
+        dec_in = dec_in.reshape(N * M, 1, -1).to(h.dtype)  # (N*M, 1, d)
         hx = (h.repeat_interleave(M, dim=1), c.repeat_interleave(M, dim=1))  # (layers, N*M, .)
         step, _ = self.decoder_lstm(dec_in, hx)  # (N*M, 1, d_out)
         out = self.head(self.dropout(step[:, 0]))  # (N*M, seg * ch_in * Q)

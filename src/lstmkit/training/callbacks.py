@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 from pathlib import Path
@@ -88,12 +89,20 @@ class BestWeights(pl.Callback):
         self.best_state: dict[str, torch.Tensor] | None = None
 
     def _better(self, score: float) -> bool:
+        if not math.isfinite(score):  # a diverged check is never the best
+            return False
         if self.best_score is None:
             return True
         return score < self.best_score if self.mode == "min" else score > self.best_score
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+        if trainer.sanity_checking:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            # a training value is logged at the end of the epoch, after its validation
+            if self.monitor.startswith("val"):
+                raise ValueError(f"training.monitor {self.monitor!r} is not among the values "
+                                 f"logged in validation: {sorted(trainer.callback_metrics)}")
             return
         score = float(trainer.callback_metrics[self.monitor])
         if self._better(score):

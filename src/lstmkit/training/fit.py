@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,6 +16,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -102,6 +105,12 @@ def build_trainer(
             f"early_stopping_patience={config.early_stopping_patience} needs validation data, "
             "got val_data=None; pass val_data or set early_stopping_patience=None"
         )
+    if isinstance(config.strategy, str) and any(
+            word in config.strategy for word in ("spawn", "fork", "notebook")):
+        raise ValueError(
+            f"training.strategy={config.strategy!r} trains in child processes, and the best "
+            "weights, history and early-stopping state kept by lstmkit's callbacks do not come "
+            "back from them; use 'ddp', which runs this same program once per device")
     if config.scheduler == "plateau" and not has_validation and config.monitor.startswith("val"):
         raise ValueError(
             f"scheduler='plateau' monitors {config.monitor!r}, which needs validation data; "
@@ -211,9 +220,21 @@ def fit(
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
-        trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
-                    ckpt_path=ckpt_path)
+        try:
+            trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
+                        ckpt_path=ckpt_path)
+        except SIGTERMException:
+            # Lightning's SIGTERMException is a SystemExit without a code: exit status 0
+            where = (f"; {Path(config.checkpoint_dir) / LAST_CHECKPOINT} holds the last "
+                     "finished epoch, continue with resume" if config.checkpoint_dir else "")
+            print(f"training stopped by SIGTERM in epoch {trainer.current_epoch}{where}",
+                  file=sys.stderr)
+            raise SystemExit(128 + signal.SIGTERM) from None
     model.eval()
+    if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
+        warnings.warn(f"no validation check gave a finite {config.monitor}: training "
+                      "diverged (try a lower training.lr or training.grad_clip)", UserWarning,
+                      stacklevel=2)
     last = None
     if config.checkpoint_dir is not None:
         candidate = Path(config.checkpoint_dir) / LAST_CHECKPOINT
