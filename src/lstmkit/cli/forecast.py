@@ -62,7 +62,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    import yaml
+    from lstmkit import yamlio
 
     flags = {
         "data.target": args.target, "data.time_col": args.time_col,
@@ -80,7 +80,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = yamlio.load(value)
     return out
 
 
@@ -204,15 +204,14 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object) 
     import dataclasses
     from pathlib import Path
 
-    import yaml
-
+    from lstmkit import yamlio
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
     from lstmkit.training.tuning import check_space
 
     if args.tune < 1:
         raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
     if args.tune_space:
-        raw = yaml.safe_load(Path(args.tune_space).read_text())
+        raw = yamlio.load(Path(args.tune_space).read_text())
         if not isinstance(raw, dict):
             raise ValueError(f"--tune-space {args.tune_space} must hold a mapping of "
                              f"key: [kind, ...], got {type(raw).__name__}")

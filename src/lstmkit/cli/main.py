@@ -45,9 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except _user_errors() as err:
         print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a user's mistake raises: bad values and types, files (missing, a folder where a
+    file should be, no permission), unparsable YAML, and Lightning's verdict on hardware
+    settings (a GPU accelerator on a machine without one, devices=0). Anything else is a
+    bug and keeps its traceback."""
+    kinds: list[type[Exception]] = [ValueError, TypeError, OSError]
+    for module, name in (("yaml", "YAMLError"),
+                         ("lightning.fabric.utilities.exceptions", "MisconfigurationException")):
+        loaded = sys.modules.get(module)  # imported by the command if it can raise it
+        if loaded is not None:
+            kinds.append(getattr(loaded, name))
+    return tuple(kinds)
 
 
 if __name__ == "__main__":

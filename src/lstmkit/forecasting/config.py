@@ -362,10 +362,10 @@ def _no_unknown(section: str, values: dict[str, Any], valid: set[str]) -> None:
 
 def load_config(path: str | Path) -> ForecastConfig:
     """Read a YAML config file (sections ``data``, ``model``, ``training``, ``evaluation``)."""
-    import yaml
+    from lstmkit import yamlio
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = yamlio.load(path.read_text()) or {}
     return ForecastConfig.from_dict(values)

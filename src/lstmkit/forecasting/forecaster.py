@@ -382,9 +382,9 @@ class Forecaster:
                 f"lstmkit {meta.get('lstmkit_version')}), but this lstmkit "
                 f"({lstmkit_version()}) reads format_version {FORMAT_VERSION}; retrain it or "
                 "load it with the lstmkit version that wrote it")
-        import yaml
+        from lstmkit import yamlio
 
-        config = ForecastConfig.from_dict(yaml.safe_load((path / "config.yaml").read_text()))
+        config = ForecastConfig.from_dict(yamlio.load((path / "config.yaml").read_text()))
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
         forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))

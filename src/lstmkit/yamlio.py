@@ -1,0 +1,29 @@
+"""YAML for configuration files and ``--set`` values.
+
+PyYAML follows YAML 1.1, which reads ``1e-3`` or ``1.5e3`` (an exponent without both a
+dot and a sign) as a string, so a learning rate written that way would be refused as "not
+a number". :func:`load` reads it as the float it is, as YAML 1.2 does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads every exponent float (``1e-3``, ``1.5e3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load(text: str) -> Any:
+    """Parse YAML ``text`` (safe: plain data only)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: plain data only

@@ -1,0 +1,28 @@
+"""Configuration YAML: exponent floats are numbers, everything else as in safe_load."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import yaml
+
+from lstmkit import yamlio
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1e-3", 0.001), ("1.5e3", 1500.0), ("-2E+5", -200000.0), (".5e2", 50.0),
+    ("1.0e-3", 0.001), ("10", 10), ("1_000", 1000), ("3.", 3.0), ("1e3x", "1e3x"),
+    ("v1e3", "v1e3"), ("2021-01-01", datetime.date(2021, 1, 1)), ("true", True),
+])
+def test_exponent_floats_are_numbers(text: str, value: object) -> None:
+    assert yamlio.load(f"a: {text}") == {"a": value}
+    if text in ("1e-3", "1.5e3", "-2E+5", ".5e2"):  # strings to YAML 1.1
+        assert yaml.safe_load(f"a: {text}") == {"a": text}
+    else:
+        assert yaml.safe_load(f"a: {text}") == {"a": value}  # the rest reads as before
+
+
+def test_still_safe() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError):
+        yamlio.load("!!python/object/apply:os.system ['true']")
