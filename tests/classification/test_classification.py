@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from lstmkit.classification import (
     confusion_matrix,
     macro_f1,
     read_examples,
+    read_folders_format,
     read_raw_texts,
 )
 from lstmkit.classification.metrics import accuracy, plot_confusion_matrix
@@ -83,7 +86,58 @@ def test_read_raw_texts_from_stdin(monkeypatch) -> None:
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("first text\n\nsecond\n"))
-    assert read_raw_texts("-") == ["first text", "second"]
+    assert read_raw_texts("-") == ["first text", "", "second"]
+
+
+def test_raw_texts_keep_blank_lines_and_split_on_newlines_only(tmp_path) -> None:
+    path = tmp_path / "raw.txt"
+    path.write_bytes("one\r\n\r\n  \ntwo\u2028half\x0cpage\x1cend\u0085x\n".encode())
+    # text i is line i: blank lines stay (as empty texts), U+2028 & co. do not end a line
+    assert read_raw_texts(path) == ["one", "", "  ", "two\u2028half\x0cpage\x1cend\u0085x"]
+
+
+def test_lines_reader_splits_on_newlines_only(tmp_path) -> None:
+    path = tmp_path / "sst.txt"
+    path.write_text("1 good\u2028film\r\n0 bad\x0bfilm\x1d!\n", encoding="utf-8")
+    assert read_examples(path) == [Example("good\u2028film", "1"), Example("bad\x0bfilm\x1d!", "0")]
+
+
+def test_folder_reader_skips_hidden_and_unsup_folders_or_reads_named_classes(tmp_path) -> None:
+    root = tmp_path / "aclImdb" / "train"
+    for folder, text in (("neg", "awful"), ("pos", "great"), ("unsup", "unlabelled"),
+                         (".ipynb_checkpoints", "a notebook's copy")):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "1_1.txt").write_text(text, encoding="utf-8")
+    (root / "urls_pos.txt").write_text("http://x\n", encoding="utf-8")
+    assert read_examples(root) == [Example("awful", "neg"), Example("great", "pos")]
+    assert read_folders_format(root, classes=["pos", "neg"]) == [Example("great", "pos"),
+                                                                 Example("awful", "neg")]
+    with pytest.raises(FileNotFoundError, match=r"classes: no such folder: .*neutral"):
+        read_folders_format(root, classes=["neg", "neutral"])
+    (root / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"classes: folder .*empty holds no '\*\.txt' files"):
+        read_folders_format(root, classes=["neg", "empty"])
+    with pytest.raises(TypeError, match="classes must be a sequence of folder names, got the "
+                                        "str 'pos'"):
+        read_folders_format(root, classes="pos")
+
+
+def test_csv_rows_must_match_the_header_and_hold_a_label(tmp_path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text('text,label\n"two\nlines", pos \ngreat movie, really,1\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.csv:4: expected 2 fields as in the header "
+                                         r"\['text', 'label'\], got 3: \['great movie', ' really', "
+                                         r"'1'\]; quote a field that holds the delimiter ','"):
+        read_examples(path)
+    path.write_text("text,label\nonly a text\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.csv:2: expected 2 fields .*, got 1"):
+        read_examples(path)
+    path.write_text("text,label\nfine,pos\nok, \n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.csv:3: label column 'label' is empty"):
+        read_examples(path)
+    path.write_text('text,label\n"two\nlines", pos \n\nbad,neg\n', encoding="utf-8")
+    assert read_examples(path) == [Example("two\nlines", "pos"), Example("bad", "neg")]
+    assert read_examples(path, label_column=None) == [Example("two\nlines"), Example("bad")]
 
 
 def test_metrics_against_hand_computed_values(tmp_path) -> None:
@@ -255,9 +309,9 @@ def test_ensemble_trains_differently_seeded_networks_and_round_trips(tmp_path) -
 
     config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=16, dropout=0.1,
                               ensemble=2, snapshots=2)
-    clf = Classifier(config, FAST.replace(max_epochs=3)).fit(_toy(80), _toy(30, seed=1))
+    clf = Classifier(config, FAST).fit(_toy(80), _toy(30, seed=1))
     assert isinstance(clf.model, ProbabilityAverage) and len(clf.model.members) == 4
-    assert [row["member"] for row in clf.history] == [0.0] * 3 + [1.0] * 3
+    assert [row["member"] for row in clf.history] == [0.0] * 4 + [1.0] * 4
     assert len(clf.snapshot_epochs) == 4
     first, third = clf.model.members[0], clf.model.members[2]
     assert not torch.equal(first.lstm.weight_hh_l0, third.lstm.weight_hh_l0)
@@ -290,3 +344,53 @@ def test_adversarial_training_perturbs_the_word_embeddings() -> None:
     last = clf.history[-1]
     assert last["train_adversarial_loss"] > last["train_loss"]
     assert clf.evaluate(_toy(100, seed=2)).accuracy > 0.9
+
+
+def _unk_row_after_one_epoch(config: ClassifierConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``<unk>`` embedding before and after a short seeded run (fit seeds, then builds)."""
+    from lstmkit.training import seed_everything
+
+    seed_everything(0)
+    before = Classifier(config).build(_toy(40))
+    clf = Classifier(config, FAST.replace(max_epochs=1)).fit(_toy(40))
+    unk = clf.words.unk_index  # type: ignore[union-attr]
+    return (before.model.embed.embedding.weight[unk].detach(),  # type: ignore[union-attr]
+            clf.model.embed.embedding.weight[unk].detach())  # type: ignore[union-attr]
+
+
+def test_default_word_dropout_trains_the_unk_embedding() -> None:
+    config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=8)
+    assert config.min_freq == 1 and config.word_dropout > 0
+    before, after = _unk_row_after_one_epoch(config)
+    assert not torch.equal(before, after)
+    # without word dropout no training token is <unk>: its row would stay untrained
+    before, after = _unk_row_after_one_epoch(config.replace(word_dropout=0.0))
+    assert torch.equal(before, after)
+
+
+def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> None:
+    from lstmkit import __version__
+
+    clf = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
+    saved = clf.save(tmp_path / "m")
+    meta = json.loads((saved / "meta.json").read_text())
+    assert meta["format_version"] == 1 and meta["lstmkit_version"] == __version__
+    (saved / "meta.json").write_text(json.dumps({**meta, "format_version": 99}))
+    version = re.escape(__version__)
+    with pytest.raises(ValueError, match=rf"saved classifier '{re.escape(str(saved))}' has "
+                                         rf"format_version 99 \(written by lstmkit {version}\), "
+                                         rf"but this lstmkit \({version}\) reads format_version "
+                                         "1"):
+        Classifier.load(saved)
+    damaged = clf.save(tmp_path / "d")
+    good = (damaged / "model.pt").read_bytes()
+    for broken in (b"not a model", good[: len(good) // 2], b""):
+        (damaged / "model.pt").write_bytes(broken)
+        with pytest.raises(ValueError, match=rf"saved classifier '{re.escape(str(damaged))}': "
+                                             "model.pt cannot be read"):
+            Classifier.load(damaged)
+    (damaged / "model.pt").write_bytes(good)
+    config = json.loads((damaged / "config.json").read_text())
+    (damaged / "config.json").write_text(json.dumps({**config, "hidden_size": 5}))
+    with pytest.raises(ValueError, match=r"the weights in model.pt do not fit the network"):
+        Classifier.load(damaged)

@@ -56,7 +56,15 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("a good film\n\nawful\n"))
     assert _run(classify, ["predict", "--model", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].endswith("\ta good film")
+    # one row per input line, the blank one included (an empty text)
+    assert len(lines) == 3 and lines[0].endswith("\ta good film")
+    assert lines[1].endswith("\t") and lines[2].endswith("\tawful")
+    raw = tmp_path / "raw.txt"
+    raw.write_text("awful\n\n\ngood\n", encoding="utf-8")
+    assert _run(classify, ["predict", "--model", str(out), "--input", str(raw), "--output",
+                           str(tmp_path / "pred.tsv")]) == 0
+    rows = (tmp_path / "pred.tsv").read_text(encoding="utf-8").split("\n")[1:-1]
+    assert [row.split("\t")[-1] for row in rows] == ["awful", "", "", "good"]
 
 
 def test_classify_errors(tmp_path) -> None:
@@ -68,3 +76,21 @@ def test_classify_errors(tmp_path) -> None:
         _run(classify, ["train", "--config", str(bad), "--out", str(tmp_path / "m")])
     with pytest.raises(ValueError, match=r"--set must look like SECTION\.KEY=VALUE"):
         _run(classify, ["train", "--train", "x", "--out", "m", "--set", "hidden=3"])
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x\n", encoding="utf-8")
+    missing = str(tmp_path / "missing")  # data and model that would fail later
+    with pytest.raises(ValueError, match=r"--out must be a directory to write into, got "
+                                         r"'.*a_file', an existing file"):
+        _run(classify, ["train", "--train", missing, "--out", str(a_file)])
+    with pytest.raises(ValueError, match=r"--out cannot be created: '.*a_file/m' lies under "
+                                         r"'.*a_file', which is a file"):
+        _run(classify, ["train", "--train", missing, "--out", str(a_file / "m")])
+    with pytest.raises(ValueError, match=r"--out must be a directory to write into"):
+        _run(classify, ["evaluate", "--model", missing, "--data", missing, "--out",
+                        str(a_file)])
+    with pytest.raises(ValueError, match=r"--output must be a file to write, got '.*', an "
+                                         r"existing directory"):
+        _run(classify, ["predict", "--model", missing, "--output", str(tmp_path)])

@@ -40,10 +40,23 @@ def test_tag_train_evaluate_predict(tmp_path, capsys) -> None:
     assert "overall" in capsys.readouterr().out
     assert (tmp_path / "ev" / "predictions.conll").is_file()
     texts = tmp_path / "raw.txt"
-    texts.write_text("Alice Smith visited Oslo\n", encoding="utf-8")
+    texts.write_text("Alice Smith visited Oslo\n\nBob\n", encoding="utf-8")
     assert _run(tag, ["predict", "--model", str(out), "--input", str(texts), "--json"]) == 0
-    record = json.loads(capsys.readouterr().out.splitlines()[0])
-    assert record["text"] == "Alice Smith visited Oslo" and isinstance(record["entities"], list)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # one record per input line, the blank one included (no entities)
+    assert [r["text"] for r in records] == ["Alice Smith visited Oslo", "", "Bob"]
+    assert isinstance(records[0]["entities"], list) and records[1]["entities"] == []
+
+
+def test_tag_output_paths_are_checked_before_any_work(tmp_path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x\n", encoding="utf-8")
+    missing = str(tmp_path / "missing.conll")  # data and model that would fail later
+    with pytest.raises(ValueError, match=r"--out must be a directory to write into, got "
+                                         r"'.*a_file', an existing file"):
+        _run(tag, ["train", "--train", missing, "--out", str(a_file)])
+    with pytest.raises(ValueError, match=r"--out must be a directory to write into"):
+        _run(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
 
 
 def test_tag_bad_conll_reports_file_and_line(tmp_path) -> None:

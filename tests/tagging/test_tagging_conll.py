@@ -25,6 +25,14 @@ def test_reads_tab_separated_with_whitespace_only_breaks(tmp_path) -> None:
     assert sentences[1].line == 5 and sentences[1].source == str(path)
 
 
+def test_lines_end_at_newlines_only_not_at_unicode_separators(tmp_path) -> None:
+    path = tmp_path / "u.conll"
+    path.write_bytes("a\u2028b\tO\r\nc\x0cd\tB-X\r\ne\x1ef\u0085\tI-X\r\n\r\ng\tO\r\n".encode())
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["a\u2028b", "c\x0cd", "e\x1ef\u0085"], ["g"]]
+    assert sentences[0].tags == ["O", "B-X", "I-X"] and sentences[1].line == 5
+
+
 def test_conll2003_four_columns_iob1_docstart_and_conversion(tmp_path) -> None:
     path = _write(tmp_path / "c.txt",
                   "-DOCSTART- -X- -X- O\n\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 
 import pytest
 import torch
@@ -292,3 +294,25 @@ def test_adversarial_training_perturbs_the_word_embeddings() -> None:
     last = tagger.history[-1]
     assert last["train_adversarial_loss"] > last["train_loss"]
     assert tagger.evaluate(_toy(60, seed=2)).scores.f1 > 0.9
+
+
+def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> None:
+    from lstmkit import __version__
+
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
+    saved = tagger.save(tmp_path / "m")
+    meta = json.loads((saved / "meta.json").read_text())
+    assert meta["format_version"] == 1 and meta["lstmkit_version"] == __version__
+    del meta["lstmkit_version"]  # as written before the version was recorded
+    (saved / "meta.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(ValueError, match=rf"saved tagger '{re.escape(str(saved))}' has "
+                                         r"format_version 2 \(written by lstmkit an unrecorded "
+                                         rf"version\), but this lstmkit \({re.escape(__version__)}"
+                                         r"\) reads format_version 1"):
+        Tagger.load(saved)
+    damaged = tagger.save(tmp_path / "d")
+    good = (damaged / "model.pt").read_bytes()
+    (damaged / "model.pt").write_bytes(good[: len(good) // 3])
+    with pytest.raises(ValueError, match=rf"saved tagger '{re.escape(str(damaged))}': "
+                                         "model.pt cannot be read"):
+        Tagger.load(damaged)

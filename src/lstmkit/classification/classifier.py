@@ -34,6 +34,7 @@ from lstmkit.classification.metrics import (
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
+from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors
@@ -303,8 +304,7 @@ class Classifier:
         labels.save(directory / "labels.json")
         torch.save(model.state_dict(), directory / "model.pt")
         meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": "classifier",
+            **meta_header("classifier", FORMAT_VERSION),
             "embedding_dim": _embedding_dim(model),
             "members": len(model.members) if isinstance(model, ProbabilityAverage) else 1,
             "snapshot_epochs": self.snapshot_epochs,
@@ -317,13 +317,7 @@ class Classifier:
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
         directory = Path(directory)
-        meta_path = directory / "meta.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a saved classifier (no meta.json)")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("kind") != "classifier":
-            raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, expected "
-                             "'classifier'")
+        meta = read_meta(directory, "classifier", FORMAT_VERSION)
         config = ClassifierConfig.from_dict(json.loads((directory / "config.json").read_text()))
         words = Vocabulary.load(directory / "words.json")
         labels = Vocabulary.load(directory / "labels.json")
@@ -334,8 +328,7 @@ class Classifier:
             model = ProbabilityAverage(
                 [model] + [_network(config, len(words), len(labels), meta["embedding_dim"],
                                     words) for _ in range(meta["members"] - 1)])
-        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        load_weights(model, directory, "classifier")
         model.eval()
         training = None
         if (directory / "training.json").is_file():

@@ -90,9 +90,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier, ClassifierConfig
-    from lstmkit.text.io import settings_from_args
+    from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.training import TrainConfig
 
+    check_output_path(args.out, "--out", directory=True)  # before training, not after
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     unknown = sorted(set(data) - {"train", "dev", "test", "format", "text_column",
@@ -125,7 +126,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier
+    from lstmkit.text.io import check_output_path
 
+    if args.out:
+        check_output_path(args.out, "--out", directory=True)
     data = {k: v for k, v in {"format": args.format, "text_column": args.text_column,
                               "label_column": args.label_column,
                               "encoding": args.encoding}.items() if v is not None}
@@ -145,7 +149,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, read_raw_texts, write_predictions
+    from lstmkit.text.io import check_output_path
 
+    if args.output:
+        check_output_path(args.output, "--output", directory=False)
     clf = Classifier.load(args.model)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
     predictions = clf.predict(texts)

@@ -113,9 +113,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.tagging import Tagger, TaggerConfig
-    from lstmkit.text.io import settings_from_args
+    from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.training import TrainConfig
 
+    check_output_path(args.out, "--out", directory=True)  # before training, not after
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     unknown = sorted(set(data) - DATA_KEYS)
@@ -143,7 +144,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from lstmkit.tagging import Tagger
+    from lstmkit.text.io import check_output_path
 
+    if args.out is not None:
+        check_output_path(args.out, "--out", directory=True)
     data = {k: v for k, v in {"token_column": args.token_column, "tag_column": args.tag_column,
                               "scheme": args.scheme, "encoding": args.encoding,
                               "empty_tokens": args.empty_tokens}.items()

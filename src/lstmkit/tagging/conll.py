@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from lstmkit.tagging.schemes import Scheme, check_scheme, convert
-from lstmkit.text.io import read_text
+from lstmkit.text.io import read_text, split_lines
 
 _COLUMNS = re.compile(r"[\t ]+")
 DOCSTART = "-DOCSTART-"
@@ -90,7 +90,7 @@ def read_conll(
         sentences.append(Sentence(tokens, tags, rows, str(path), first_line))
         rows = []
 
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             flush()
             continue

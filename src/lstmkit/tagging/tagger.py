@@ -38,6 +38,7 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
+from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors
@@ -330,7 +331,7 @@ class Tagger:
         self.chars.save(directory / "chars.json")
         tags.save(directory / "tags.json")
         torch.save(model.state_dict(), directory / "model.pt")
-        meta = {"format_version": FORMAT_VERSION, "kind": "tagger",
+        meta = {**meta_header("tagger", FORMAT_VERSION),
                 "embedding_dim": _embedding_dim(model),
                 "members": len(model.members) if isinstance(model, TaggerEnsemble) else 1,
                 "snapshot_epochs": self.snapshot_epochs,
@@ -341,13 +342,7 @@ class Tagger:
     @classmethod
     def load(cls, directory: str | Path) -> Tagger:
         directory = Path(directory)
-        meta_path = directory / "meta.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a saved tagger (no meta.json)")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("kind") != "tagger":
-            raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, expected "
-                             "'tagger'")
+        meta = read_meta(directory, "tagger", FORMAT_VERSION)
         config = TaggerConfig.from_dict(json.loads((directory / "config.json").read_text()))
         words = Vocabulary.load(directory / "words.json")
         chars = Vocabulary.load(directory / "chars.json")
@@ -358,8 +353,7 @@ class Tagger:
             model = TaggerEnsemble([model] + [_network(config, words, chars, tags,
                                                        meta["embedding_dim"])
                                               for _ in range(meta["members"] - 1)])
-        model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu",
-                                         weights_only=True))
+        load_weights(model, directory, "tagger")
         model.eval()
         training = None
         if (directory / "training.json").is_file():

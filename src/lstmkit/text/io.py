@@ -36,14 +36,31 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
     return text
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines of ``text`` without terminators, split on ``\n`` (and ``\r\n``) only.
+
+    Unlike ``str.splitlines`` this does not split on U+2028, U+2029, U+0085, ``\x0b``,
+    ``\x0c`` or ``\x1c``-``\x1e``, which occur inside real text (tweets, web pages) and must
+    not start a new record. A final terminator does not make an extra empty line.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
-    """Lines of a non-empty text file, without line terminators."""
-    return read_text(path, encoding).splitlines()
+    """Lines of a non-empty text file, without line terminators (see :func:`split_lines`)."""
+    return split_lines(read_text(path, encoding))
 
 
 def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str]:
-    """Unlabelled texts, one a non-blank line, from a file or (``path`` None or ``"-"``)
-    stdin."""
+    """Unlabelled texts, one a line, from a file or (``path`` None or ``"-"``) stdin.
+
+    Blank lines are kept as texts (empty or whitespace only), so that text ``i`` is input
+    line ``i`` and predictions line up with the input: a classifier reads an empty text as one
+    ``<unk>`` token, a tagger finds no entities in it.
+    """
     if path is None or str(path) == "-":
         import sys
 
@@ -52,7 +69,33 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
             raise ValueError("stdin is empty (expected one text a line)")
     else:
         text = read_text(path, encoding)
-    return [line for line in text.splitlines() if line.strip()]
+    return split_lines(text)
+
+
+def check_output_path(path: str | Path, flag: str, *, directory: bool) -> Path:
+    """Check before any work is done that ``path`` can be written: a directory to create or
+    fill (``directory=True``) or a file to create or replace. Returns ``path`` as a Path.
+
+    Raises:
+        ValueError: naming ``flag``: ``path`` is an existing file where a directory is wanted
+            (or an existing directory where a file is wanted), or one of its parents is a file.
+    """
+    path = Path(path)
+    if path.exists():
+        if directory and not path.is_dir():
+            raise ValueError(f"{flag} must be a directory to write into, got {str(path)!r}, "
+                             "an existing file")
+        if not directory and path.is_dir():
+            raise ValueError(f"{flag} must be a file to write, got {str(path)!r}, an existing "
+                             "directory")
+        return path
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} cannot be created: {str(path)!r} lies under "
+                                 f"{str(parent)!r}, which is a file, not a directory")
+            break
+    return path
 
 
 def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, dict]:
@@ -60,9 +103,11 @@ def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, d
     ``data:``. Unknown sections are an error listing the valid ones."""
     import yaml
 
+    from lstmkit import yamlio
+
     text = read_text(path)
     try:
-        values = yaml.safe_load(text)
+        values = yamlio.load(text)
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(values, dict):
@@ -83,8 +128,8 @@ def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, d
 
 def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, dict]:
     """Apply ``section.key=value`` (or ``section.key.sub=value``) overrides; values are parsed
-    as YAML (``true``, ``0.5``, ``[1, 2]``)."""
-    import yaml
+    as YAML (``true``, ``0.5``, ``1e-3``, ``[1, 2]``)."""
+    from lstmkit import yamlio
 
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -97,7 +142,7 @@ def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, 
         target = config[parts[0]]
         for part in parts[1:-1]:
             target = target.setdefault(part, {})
-        target[parts[-1]] = yaml.safe_load(raw)
+        target[parts[-1]] = yamlio.load(raw)
     return config
 
 

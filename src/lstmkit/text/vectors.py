@@ -80,10 +80,26 @@ def load_text_vectors(path: str | Path, encoding: str = "utf-8") -> WordVectors:
                     f"got {len(parts) - 1}"
                 )
             words.append(parts[0])
-            rows.append(np.asarray(parts[1:], dtype=np.float32))
+            rows.append(_numbers(parts, path, lineno))
     if not rows:
         raise ValueError(f"{path}: no vectors found (expected lines 'word v1 ... vE')")
     return WordVectors(words, np.stack(rows), source=str(path))
+
+
+def _numbers(parts: list[str], path: Path, lineno: int) -> np.ndarray:
+    """The numbers after the word on one line; a field that is not a number is a ValueError
+    naming ``path:lineno`` and the field."""
+    numbers = []
+    for n, field in enumerate(parts[1:], start=1):
+        try:
+            numbers.append(float(field))
+        except ValueError:
+            hint = " (two spaces in a row?)" if field == "" else ""
+            raise ValueError(
+                f"{path}:{lineno}: number {n} after the word {parts[0]!r} must be a float, "
+                f"got {field!r}{hint}; expected 'word v1 ... vE' separated by single spaces"
+            ) from None
+    return np.asarray(numbers, dtype=np.float32)
 
 
 def load_vectors(spec: str) -> WordVectors:

@@ -1,0 +1,88 @@
+"""Saved model directories of the text applications (classifier, tagger): the ``meta.json``
+header and the ``model.pt`` weights, read with errors that name the directory."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def meta_header(kind: str, format_version: int) -> dict[str, Any]:
+    """The first keys of ``meta.json``: kind, format version and the lstmkit version."""
+    from lstmkit import __version__
+
+    return {"format_version": format_version, "lstmkit_version": __version__, "kind": kind}
+
+
+def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]:
+    """``directory/meta.json``, checked to hold a ``kind`` model in ``format_version``.
+
+    Raises:
+        FileNotFoundError: there is no ``meta.json``.
+        ValueError: ``meta.json`` is not a JSON object, holds another kind of model, or was
+            written in another format version (the message names the saved version, the
+            lstmkit version that wrote it and the version this lstmkit reads).
+    """
+    from lstmkit import __version__
+
+    path = directory / "meta.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved {kind} (no meta.json)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); save the model again") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("kind") != kind:
+        raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, expected {kind!r}")
+    version = meta.get("format_version")
+    if version != format_version:
+        writer = meta.get("lstmkit_version", "an unrecorded version")
+        raise ValueError(
+            f"saved {kind} {str(directory)!r} has format_version {version!r} (written by "
+            f"lstmkit {writer}), but this lstmkit ({__version__}) reads format_version "
+            f"{format_version}; retrain it or load it with the lstmkit version that wrote it"
+        )
+    return meta
+
+
+def load_weights(model: nn.Module, directory: Path, kind: str) -> None:
+    """Load ``directory/model.pt`` into ``model``.
+
+    Raises:
+        FileNotFoundError: there is no ``model.pt``.
+        ValueError: naming ``directory``: ``model.pt`` is damaged (truncated, not a PyTorch
+            file) or its weights do not fit the network the configuration describes.
+    """
+    path = directory / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved {kind} (no model.pt)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
+            OSError) as err:  # what a truncated or foreign file gives, depending on where
+        raise ValueError(
+            f"saved {kind} {str(directory)!r}: model.pt cannot be read ({type(err).__name__}: "
+            f"{_one_line(err)}); the file is damaged or not a PyTorch state dict: save the "
+            "model again"
+        ) from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(
+            f"saved {kind} {str(directory)!r}: the weights in model.pt do not fit the network "
+            f"that config.json and meta.json describe ({type(err).__name__}: "
+            f"{_one_line(err)}); were these files edited? Save the model again"
+        ) from None
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:300]

@@ -1,0 +1,50 @@
+"""Line splitting, output-path checks and vectors-file errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from lstmkit.text import load_text_vectors, read_lines
+from lstmkit.text.io import check_output_path, split_lines
+
+
+def test_split_lines_ends_lines_at_newlines_only() -> None:
+    separators = "\u2028\u2029\u0085\x0b\x0c\x1c\x1d\x1e"
+    assert split_lines(f"a{separators}b\r\n\nc\n") == [f"a{separators}b", "", "c"]
+    assert split_lines("no final newline") == ["no final newline"]
+    assert split_lines("") == []
+    assert split_lines("\n") == [""]
+
+
+def test_read_lines_keeps_unicode_separators_inside_lines(tmp_path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_bytes("one\u2028two\r\nthree\n".encode())
+    assert read_lines(path) == ["one\u2028two", "three"]
+
+
+def test_check_output_path_names_the_flag(tmp_path) -> None:
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x", encoding="utf-8")
+    assert check_output_path(tmp_path / "new" / "dir", "--out", directory=True).name == "dir"
+    assert check_output_path(a_file, "--output", directory=False) == a_file
+    with pytest.raises(ValueError, match=r"--out must be a directory to write into, got "
+                                         r"'.*f\.txt', an existing file"):
+        check_output_path(a_file, "--out", directory=True)
+    with pytest.raises(ValueError, match=r"--output must be a file to write, got '.*', an "
+                                         r"existing directory"):
+        check_output_path(tmp_path, "--output", directory=False)
+    with pytest.raises(ValueError, match=r"--output cannot be created: '.*f\.txt/x/p\.tsv' lies "
+                                         r"under '.*f\.txt', which is a file"):
+        check_output_path(a_file / "x" / "p.tsv", "--output", directory=False)
+
+
+def test_vectors_file_errors_name_file_line_and_field(tmp_path) -> None:
+    bad = tmp_path / "vec.txt"
+    bad.write_text("2 3\nthe 0.1 0.2 0.3\nof 0.1 x 0.3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vec\.txt:3: number 2 after the word 'of' must be a "
+                                         r"float, got 'x'; expected 'word v1 \.\.\. vE'"):
+        load_text_vectors(bad)
+    bad.write_text("the  0.1 0.2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vec\.txt:1: number 1 after the word 'the' must be a "
+                                         r"float, got '' \(two spaces in a row\?\)"):
+        load_text_vectors(bad)
