@@ -38,7 +38,7 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     csv, config = csv_and_config
     out = tmp_path / "run"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
-                "--set", "model.hidden_size=12", "--lr", "0.01") == 0
+                "--set", "model.hidden_size=12", "--set", "training.lr=1e-2") == 0
     saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
     assert saved["model"]["hidden_size"] == 12 and saved["training"]["lr"] == 0.01
     assert (out / "checkpoints" / "last.ckpt").is_file()
@@ -47,6 +47,10 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     metrics = pd.read_csv(out / "metrics.csv", index_col=0)
     assert list(metrics.index) == ["lstmkit", "naive"]
+    assert "test: 29 windows" in capsys.readouterr().out  # 40 test rows, horizon 12
+    assert _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
+                "--stride", "7") == 0
+    assert "test: 5 windows" in capsys.readouterr().out  # every 7th, anchored on the last
     assert (out / "forecast.png").is_file()
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     predicted = pd.read_csv(out / "forecast.csv")
@@ -85,6 +89,12 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(ValueError, match=r"forecast run scores the test part, but "
                                          r"data\.test is 0"):
         _run("run", "--config", str(config), "--data", str(csv), "--set", "data.test=0")
+    with pytest.raises(ValueError, match="--refit applies to forecast backtest, not to "
+                                         "forecast evaluate"):
+        _run("evaluate", "--model", "m", "--data", str(csv), "--refit")
+    with pytest.raises(ValueError, match="--config applies to forecast run and train, not "
+                                         "to forecast predict"):
+        _run("predict", "--model", "m", "--data", str(csv), "--config", str(config))
     # a command that fails its checks leaves no output folder behind
     assert not (tmp_path / "forecast_run").exists()
 
@@ -121,7 +131,8 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"space\['training.lr'\] must start with one of"):
         _run("train", "--config", str(config), "--data", str(csv), "--out",
              str(tmp_path / "t"), "--tune", "1", "--tune-space", str(bad))
-    with pytest.raises(ValueError, match="--tune works with train or run, not evaluate"):
+    with pytest.raises(ValueError, match="--tune applies to forecast run and train, not to "
+                                         "forecast evaluate"):
         _run("evaluate", "--model", "x", "--data", str(csv), "--tune", "3")
     space = default_space(ForecastConfig.from_dict(
         {"data": {"target": ["a"]}, "model": {"lookback": 24, "horizon": 12}}))
@@ -147,3 +158,23 @@ def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
     assert "GLOBAL_RANK: 1" in done.stdout + done.stderr  # two processes trained
     assert done.stdout.count("saved model") == 1 and done.stdout.count("wrote") == 1
     assert (out / "model" / "model.pt").is_file() and (out / "metrics.csv").is_file()
+
+
+def test_user_mistakes_are_one_line_without_a_traceback(
+        csv_and_config: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lstmkit.cli.main import main
+
+    csv, config = csv_and_config
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: {target: [a}\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for argv, message in (
+            (["--config", str(broken)], "while parsing a flow"),
+            (["--config", str(config), "--out", str(afile)], "File exists"),
+            (["--config", str(config), "--set", "training.accelerator=gpu"], "gpu")):
+        assert main(["forecast", "train", "--data", str(csv), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("lstmkit forecast: error: ") and message in err
+        assert "Traceback" not in err

@@ -41,10 +41,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.hidden_size=128 "
                              "(value parsed as YAML); repeatable")
-    parser.add_argument("--stride", type=int, help="steps between backtest origins")
+    parser.add_argument("--stride", type=int, help="steps between forecast origins (evaluate: "
+                        "evaluation.stride; backtest: the horizon)")
     parser.add_argument("--start", help="backtest start: row, fraction or date")
     parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
-    parser.add_argument("--folds", type=int, default=3, help="backtest folds with --refit")
+    parser.add_argument("--folds", type=int, help="backtest folds with --refit (default 3)")
     parser.add_argument("--baselines", nargs="*",
                         help="baselines to report (naive seasonal_naive ets arima)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -127,6 +128,22 @@ def _report(report: object, out: object, title: str) -> None:
     print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {png}")  # type: ignore[operator]
 
 
+# flags that mean something to some actions only; elsewhere they are an error, not ignored
+ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("run", "train"),
+            "tune_space": ("run", "train"), "tune_timeout": ("run", "train"),
+            "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
+            "stride": ("evaluate", "backtest"), "start": ("backtest",),
+            "refit": ("backtest",), "folds": ("backtest",)}
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    for name, actions in ONLY_FOR.items():
+        if getattr(args, name) not in (None, False) and args.action not in actions:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} applies to forecast {' and '.join(actions)}, not to "
+                             f"forecast {args.action}")
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     import time
@@ -134,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lstmkit.forecasting import Forecaster
 
+    _check_flags(args)
     out = Path(args.out)
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
@@ -162,8 +180,6 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "train":
             return 0
     else:
-        if args.tune is not None or args.tune_space:
-            raise ValueError(f"--tune works with train or run, not {args.action}")
         if not args.model:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
@@ -191,10 +207,10 @@ def run(args: argparse.Namespace) -> int:
             start = float(start) if "." in start and start.replace(".", "", 1).isdigit() \
                 else int(start) if start.isdigit() else start
         report = forecaster.backtest(frame, start=start, stride=args.stride, refit=args.refit,
-                                     folds=args.folds)
+                                     folds=3 if args.folds is None else args.folds)
         _report(report, out, "backtest")
         return 0
-    report = forecaster.evaluate(frame)
+    report = forecaster.evaluate(frame, stride=args.stride)
     _report(report, out, "test")
     return 0
 
