@@ -217,7 +217,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
-    import dataclasses
     from pathlib import Path
 
     from lstmkit import yamlio
@@ -236,19 +235,14 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object) 
     else:
         space = default_space(config)  # type: ignore[arg-type]
     check_space(space)
-    # trials write no checkpoints or logs of their own; the final run does
-    trial_config = dataclasses.replace(config, training=config.training.replace(  # type: ignore
-        checkpoint_dir=None, log_dir=None, progress_bar=False))
     print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
-    best, study = tune_forecaster(trial_config, frame, space,  # type: ignore[arg-type]
+    # trials write no checkpoints or logs; the best configuration keeps this run's folders
+    best, study = tune_forecaster(config, frame, space,  # type: ignore[arg-type]
                                   n_trials=args.tune, timeout_s=args.tune_timeout)
     study.trials_dataframe().to_csv(out / "tuning.csv", index=False)  # type: ignore[operator]
     print(f"best validation loss {study.best_value:.4f} with {study.best_params}; "
           f"all trials in {out / 'tuning.csv'}")  # type: ignore[operator]
-    return dataclasses.replace(best, training=best.training.replace(
-        checkpoint_dir=config.training.checkpoint_dir,  # type: ignore[attr-defined]
-        log_dir=config.training.log_dir,  # type: ignore[attr-defined]
-        progress_bar=config.training.progress_bar))  # type: ignore[attr-defined]
+    return best
 
 
 def _yaml(config: object) -> str:

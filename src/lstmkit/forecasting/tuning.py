@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pandas as pd
 
 from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.forecaster import Forecaster
-from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, tune
+from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
 
 
 def default_space(config: ForecastConfig) -> dict[str, SpaceEntry]:
@@ -30,6 +32,26 @@ def default_space(config: ForecastConfig) -> dict[str, SpaceEntry]:
     return space
 
 
+def override_keys(config: ForecastConfig) -> list[str]:
+    """The dotted keys :meth:`ForecastConfig.with_overrides` accepts (besides the free-form
+    ``model.lstm.<option>``), sorted."""
+    keys: list[str] = []
+    for name, value in config.to_dict().items():
+        keys += [f"{name}.{key}" for key in value] if isinstance(value, dict) else [name]
+    return sorted(keys)
+
+
+def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) -> None:
+    """Raise a ValueError listing the valid keys if a key of ``space`` is not a dotted key of
+    ``config`` (as :meth:`ForecastConfig.with_overrides` takes them)."""
+    valid = override_keys(config)
+    unknown = [key for key in space if key not in valid
+               and not (key.startswith("model.lstm.") and key.count(".") == 2)]
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: {valid} "
+                         f"and model.lstm.<option>")
+
+
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     space: dict[str, SpaceEntry], *, n_trials: int = 20,
                     seed: int | None = 0, timeout_s: float | None = None,
@@ -38,18 +60,27 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     """Search ``space`` (dotted config keys, e.g. ``{"training.lr": ("log", 1e-4, 1e-2),
     "model.hidden_size": ("int", 32, 256, 32)}``) minimising the best validation loss.
 
-    The test part is never looked at. Returns the best configuration and the Optuna study.
+    The test part is never looked at. Trials write no checkpoints or logs and show no
+    progress bar; the best configuration returned keeps ``config``'s own ``checkpoint_dir``,
+    ``log_dir`` and ``progress_bar``. A trial whose values make an invalid configuration
+    (a ValueError or TypeError from the configuration or the forecaster's checks) or whose
+    validation loss is not finite fails with its reason (``trial.user_attrs["fail_reason"]``)
+    and the search goes on; a ValueError lists the reasons if no trial completes.
+    Returns the best configuration and the Optuna study.
     """
+    check_space(space)
+    check_space_keys(config, space)
     if config.data.val == 0:
         raise ValueError("tuning needs a validation part: data.val must not be 0")
     frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    quiet = dataclasses.replace(config, training=config.training.replace(
+        checkpoint_dir=None, log_dir=None, progress_bar=False))
 
     def objective(params: dict[str, Any], trial: Any) -> float:
-        trial_config = config.with_overrides(params)
+        trial_config = quiet.with_overrides(params)
         forecaster = Forecaster(trial_config).fit(
             frame, callbacks=[PruneOnValidation(trial, trial_config.training.monitor)])
-        assert forecaster.fit_result is not None
-        score = forecaster.fit_result.best_score
+        score = forecaster.fit_result.best_score if forecaster.fit_result is not None else None
         if score is None:
             raise ValueError("no validation score: the validation part has no window")
         return score

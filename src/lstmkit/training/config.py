@@ -11,6 +11,11 @@ from typing import Any, Literal, get_args
 Optimizer = Literal["adam", "adamw", "sgd"]
 Scheduler = Literal["none", "cosine", "onecycle", "plateau", "exponential"]
 Mode = Literal["min", "max"]
+# the values Lightning 2.x accepts for ``Trainer(precision=...)`` (its ``_PRECISION_INPUT``)
+PRECISIONS: tuple[int | str, ...] = (
+    64, 32, 16, "64", "32", "16", "bf16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
+    "32-true", "64-true", "transformer-engine", "transformer-engine-float16",
+)
 
 
 def _check_choice(name: str, value: object, literal: Any) -> None:
@@ -33,6 +38,43 @@ def _check_number(name: str, value: object, *, low: float, low_open: bool = Fals
     if bad:
         relation = ">" if low_open else ">="
         raise ValueError(f"{name} must be {relation} {low}, got {value!r}")
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_devices(value: object) -> None:
+    if isinstance(value, str):
+        ok = value == "auto"
+    elif _is_int(value):
+        ok = value >= 1 or value == -1  # type: ignore[operator]
+    elif isinstance(value, list):
+        ok = bool(value) and all(_is_int(i) and i >= 0 for i in value)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"devices must be an int >= 1, -1 (all devices), 'auto' or a non-empty "
+                         f"list of device indices >= 0, got {type(value).__name__} {value!r}")
+
+
+def _check_batch_limit(name: str, value: object) -> None:
+    if _is_int(value):
+        if value < 1:  # type: ignore[operator]
+            raise ValueError(f"{name} must be an int >= 1 (a count of batches) or a float in "
+                             f"(0, 1] (a fraction), got {value!r}")
+    elif isinstance(value, float):
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} must be a float in (0, 1] (a fraction of the batches) or "
+                             f"an int >= 1 (a count), got {value!r}")
+    else:
+        raise TypeError(f"{name} must be a float in (0, 1] or an int >= 1, got "
+                        f"{type(value).__name__} {value!r}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +112,9 @@ class TrainConfig:
         seed: seeds Python, NumPy and torch (and dataloader workers); ``None`` for no seeding.
         deterministic: ask torch for deterministic algorithms (slower on some GPUs).
         accelerator, devices, strategy, num_nodes, precision: passed to the Lightning Trainer.
+            ``accelerator`` is a name (``"auto"``, ``"cpu"``, ``"gpu"``, ...); ``devices`` an
+            int >= 1, -1 (all), ``"auto"`` or a list of device indices; ``precision``
+            ``None`` or one of :data:`PRECISIONS` (e.g. ``"bf16-mixed"``).
         progress_bar: show a progress bar and Lightning's start-up messages.
         log_dir: write CSV and TensorBoard logs here (``<log_dir>/csv``, ``<log_dir>/tb``);
             ``None`` for no logs.
@@ -77,8 +122,10 @@ class TrainConfig:
         checkpoint_dir: write ``last.ckpt`` every epoch (and ``best.ckpt``) here, atomically;
             ``None`` for no checkpoints.
         limit_train_batches, limit_val_batches: fraction (float) or count (int) of batches per
-            epoch; ``1.0`` for all.
-        fast_dev_run: run one batch of training and validation only (for tests).
+            epoch: a float in (0, 1] or an int >= 1; ``1.0`` for all. (To train without
+            validation pass no validation data rather than ``limit_val_batches=0``.)
+        fast_dev_run: run one batch of training and validation only (for tests); an int
+            ``n`` runs ``n`` batches.
     """
 
     max_epochs: int = 10
@@ -107,7 +154,7 @@ class TrainConfig:
     checkpoint_dir: str | Path | None = None
     limit_train_batches: int | float = 1.0
     limit_val_batches: int | float = 1.0
-    fast_dev_run: bool = False
+    fast_dev_run: bool | int = False
 
     def __post_init__(self) -> None:
         _check_number("max_epochs", self.max_epochs, low=1, integer=True)
@@ -130,7 +177,20 @@ class TrainConfig:
         _check_number("num_nodes", self.num_nodes, low=1, integer=True)
         _check_number("log_every_n_steps", self.log_every_n_steps, low=1, integer=True)
         for name in ("limit_train_batches", "limit_val_batches"):
-            _check_number(name, getattr(self, name), low=0.0, low_open=True)
+            _check_batch_limit(name, getattr(self, name))
+        for name in ("restore_best", "deterministic", "progress_bar"):
+            _check_bool(name, getattr(self, name))
+        if not isinstance(self.fast_dev_run, bool):
+            _check_number("fast_dev_run (True, False or a number of batches)",
+                          self.fast_dev_run, low=0, integer=True)
+        if not isinstance(self.accelerator, str) or not self.accelerator:
+            raise TypeError(f"accelerator must be a non-empty name such as 'auto', 'cpu' or "
+                            f"'gpu', got {type(self.accelerator).__name__} {self.accelerator!r}")
+        _check_devices(self.devices)
+        if self.precision is not None and (isinstance(self.precision, bool) or not isinstance(
+                self.precision, int | str) or self.precision not in PRECISIONS):
+            raise ValueError(f"precision must be None or one of {list(PRECISIONS)}, got "
+                             f"{type(self.precision).__name__} {self.precision!r}")
         for name in ("log_dir", "checkpoint_dir"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str | Path):

@@ -18,17 +18,27 @@ Example::
 
 Space entries: ``("float", low, high)``, ``("log", low, high)`` (log-uniform float),
 ``("int", low, high[, step])``, ``("choice", [options])``.
+
+A trial whose objective raises one of ``tune``'s ``catch`` exceptions (by default ValueError
+and TypeError: an invalid combination of values) or returns NaN or infinity is recorded as
+failed, with the reason in its user attribute ``fail_reason``, and the study goes on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
 
 SpaceEntry = tuple[Any, ...]
 KINDS = ("float", "log", "int", "choice")
+FAIL_REASON = "fail_reason"
+
+
+class NonFiniteScoreError(Exception):
+    """A trial's objective returned NaN or infinity."""
 
 
 def _optuna() -> Any:
@@ -39,41 +49,89 @@ def _optuna() -> Any:
     return optuna
 
 
-def check_space(space: Mapping[str, SpaceEntry]) -> None:
-    """Validate a search space; errors name the key and the expected form."""
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _float_bounds(key: str, entry: SpaceEntry) -> tuple[float, float]:
+    kind = entry[0]
+    try:
+        low, high = (float(v) for v in entry[1:])
+    except (TypeError, ValueError):
+        raise ValueError(f"space[{key!r}] = {entry!r}: low and high of a {kind!r} entry must be "
+                         f"numbers (or numeric strings such as '1e-4'), got {entry[1]!r} and "
+                         f"{entry[2]!r}") from None
+    if isinstance(entry[1], bool) or isinstance(entry[2], bool):
+        raise ValueError(f"space[{key!r}] = {entry!r}: low and high of a {kind!r} entry must be "
+                         f"numbers, got {entry[1]!r} and {entry[2]!r}")
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"space[{key!r}] = {entry!r}: low and high must be finite with "
+                         f"low < high, got {low!r} and {high!r}")
+    if kind == "log" and low <= 0:
+        raise ValueError(f"space[{key!r}] is log-uniform, so low must be > 0, got {low!r}")
+    return low, high
+
+
+def _int_entry(key: str, entry: SpaceEntry) -> SpaceEntry:
+    low, high = entry[1], entry[2]
+    step = entry[3] if len(entry) == 4 else 1
+    if not (_is_int(low) and _is_int(high)):
+        raise ValueError(f"space[{key!r}] = {entry!r}: low and high of an 'int' entry must be "
+                         f"ints, got {low!r} and {high!r}")
+    if low >= high:
+        raise ValueError(f"space[{key!r}] = {entry!r}: low must be < high, got {low!r} and "
+                         f"{high!r}")
+    if not _is_int(step) or not 0 < step <= high - low:
+        raise ValueError(f"space[{key!r}] = {entry!r}: step must be an int in [1, high - low] = "
+                         f"[1, {high - low}], got {step!r}")
+    return ("int", low, high, step)
+
+
+def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
+    """Validate a search space; errors name the key and the expected form.
+
+    Returns the space with every entry a tuple in its full form: the bounds of ``"float"``
+    and ``"log"`` entries converted with ``float()``, so numeric strings are accepted (YAML 1.1
+    reads ``1e-4`` as the string ``'1e-4'``), and ``"int"`` entries with their step.
+    """
     if not isinstance(space, Mapping) or not space:
         raise ValueError(f"space must be a non-empty mapping of key -> entry, got {space!r}")
+    checked: dict[str, SpaceEntry] = {}
     for key, entry in space.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"space keys must be non-empty strings, got {key!r}")
         if not isinstance(entry, tuple | list) or not entry or entry[0] not in KINDS:
             raise ValueError(f"space[{key!r}] must start with one of {list(KINDS)}, got "
                              f"{entry!r}")
         kind = entry[0]
         if kind == "choice":
-            if len(entry) != 2 or not isinstance(entry[1], Sequence) or not entry[1]:
-                raise ValueError(f"space[{key!r}] must be ('choice', [options]), got {entry!r}")
-        elif len(entry) not in ((3, 4) if kind == "int" else (3,)) or entry[1] >= entry[2]:
+            if len(entry) != 2 or not isinstance(entry[1], list | tuple) or not entry[1]:
+                raise ValueError(f"space[{key!r}] must be ('choice', [options]) with a non-empty "
+                                 f"list of options, got {entry!r}")
+            checked[key] = ("choice", list(entry[1]))
+        elif len(entry) not in ((3, 4) if kind == "int" else (3,)):
             raise ValueError(f"space[{key!r}] must be ({kind!r}, low, high"
-                             f"{'[, step]' if kind == 'int' else ''}) with low < high, got "
-                             f"{entry!r}")
-        if kind == "log" and entry[1] <= 0:
-            raise ValueError(f"space[{key!r}] is log-uniform, so low must be > 0, got "
-                             f"{entry[1]!r}")
+                             f"{'[, step]' if kind == 'int' else ''}), got {entry!r}")
+        elif kind == "int":
+            checked[key] = _int_entry(key, entry)
+        else:
+            checked[key] = (kind, *_float_bounds(key, entry))
+    return checked
 
 
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
-    """Draw one value per key of ``space`` from an Optuna trial."""
+    """Draw one value per key of ``space`` (checked by :func:`check_space`) from a trial."""
     params: dict[str, Any] = {}
-    for key, entry in space.items():
+    for key, entry in check_space(space).items():
         kind = entry[0]
         if kind == "float":
             params[key] = trial.suggest_float(key, entry[1], entry[2])
         elif kind == "log":
             params[key] = trial.suggest_float(key, entry[1], entry[2], log=True)
         elif kind == "int":
-            step = entry[3] if len(entry) == 4 else 1
-            params[key] = trial.suggest_int(key, entry[1], entry[2], step=step)
+            params[key] = trial.suggest_int(key, entry[1], entry[2], step=entry[3])
         else:
-            params[key] = trial.suggest_categorical(key, list(entry[1]))
+            params[key] = trial.suggest_categorical(key, entry[1])
     return params
 
 
@@ -105,25 +163,51 @@ def tune(
     storage: str | None = None,
     study_name: str | None = None,
     pruner: Any | None = None,
+    catch: tuple[type[Exception], ...] = (ValueError, TypeError),
 ) -> Any:
     """Run an Optuna study; ``objective(params, trial) -> score``. Returns the study.
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
     running it again continues the same study.
+
+    A trial whose objective raises one of ``catch`` (an invalid combination of values) or
+    returns NaN or infinity fails with its reason in ``trial.user_attrs["fail_reason"]``, and
+    the study goes on; other exceptions stop it. If no trial of the study completes, a
+    ValueError lists the distinct reasons.
     """
     optuna = _optuna()
-    check_space(space)
+    space = check_space(space)
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    if not isinstance(n_trials, int) or n_trials < 1:
+    if not _is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
+    if not isinstance(catch, tuple) or not all(
+            isinstance(c, type) and issubclass(c, Exception) for c in catch):
+        raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
         storage=storage, study_name=study_name, load_if_exists=storage is not None)
 
     def run_trial(trial: Any) -> float:
-        return float(objective(suggest(trial, space), trial))
+        try:
+            score = float(objective(suggest(trial, space), trial))
+        except catch as err:
+            trial.set_user_attr(FAIL_REASON, f"{type(err).__name__}: {err}")
+            raise
+        if not math.isfinite(score):
+            reason = f"the objective returned {score}"
+            trial.set_user_attr(FAIL_REASON, reason)
+            raise NonFiniteScoreError(reason)
+        return score
 
-    study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s)
+    study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s,
+                   catch=(*catch, NonFiniteScoreError))
+    states = optuna.trial.TrialState
+    if not any(t.state == states.COMPLETE for t in study.trials):
+        failed = [t for t in study.trials if t.state == states.FAIL]
+        pruned = [t for t in study.trials if t.state == states.PRUNED]
+        reasons = sorted({t.user_attrs.get(FAIL_REASON, "no reason recorded") for t in failed})
+        raise ValueError(f"no trial completed ({len(failed)} failed, {len(pruned)} pruned); "
+                         f"reasons: {reasons}")
     return study

@@ -1,0 +1,82 @@
+"""TrainConfig's checks of the fields it hands to Lightning."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import pytest
+
+from lstmkit.training import TrainConfig
+from lstmkit.training.config import PRECISIONS
+
+
+@pytest.mark.parametrize("name", ["restore_best", "progress_bar", "deterministic"])
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_flags_must_be_bools(name: str, value: object) -> None:
+    with pytest.raises(TypeError, match=rf"{name} must be True or False, got "
+                                        rf"{type(value).__name__} {value!r}"):
+        TrainConfig(**{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "error"), [("true", TypeError), (1.0, TypeError),
+                                              (-1, ValueError)])
+def test_fast_dev_run_is_a_bool_or_a_batch_count(value: object, error: type) -> None:
+    with pytest.raises(error, match=r"fast_dev_run \(True, False or a number of batches\) must "):
+        TrainConfig(fast_dev_run=value)  # type: ignore[arg-type]
+    assert TrainConfig(fast_dev_run=3).fast_dev_run == 3
+    assert TrainConfig(fast_dev_run=True).fast_dev_run is True
+
+
+@pytest.mark.parametrize("value", [-3, 0, True, "2", "0,1", "gpu", [], [-1], [0.5], (0, 1), 1.0])
+def test_bad_devices(value: object) -> None:
+    with pytest.raises(ValueError, match=r"devices must be an int >= 1, -1 \(all devices\), "
+                                         r"'auto' or a non-empty list of device indices >= 0, "
+                                         rf"got {type(value).__name__} "):
+        TrainConfig(devices=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [1, 4, -1, "auto", [0], [0, 2]])
+def test_good_devices(value: Any) -> None:
+    assert TrainConfig(devices=value).devices == value
+
+
+@pytest.mark.parametrize("value", [5, None, "", ["cpu"]])
+def test_accelerator_is_a_name(value: object) -> None:
+    with pytest.raises(TypeError, match=r"accelerator must be a non-empty name such as 'auto', "
+                                        rf"'cpu' or 'gpu', got {type(value).__name__}"):
+        TrainConfig(accelerator=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["bf15", "fp16", 8, 16.0, True, "mixed"])
+def test_bad_precision(value: object) -> None:
+    with pytest.raises(ValueError, match=rf"precision must be None or one of \[64, 32, 16, .*\], "
+                                         rf"got {type(value).__name__} "):
+        TrainConfig(precision=value)  # type: ignore[arg-type]
+
+
+def test_precisions_are_lightnings() -> None:
+    from lightning.fabric.connector import _PRECISION_INPUT
+
+    lightning = {value for literal in get_args(_PRECISION_INPUT) for value in get_args(literal)}
+    assert set(PRECISIONS) == lightning
+    for value in (None, *PRECISIONS):
+        assert TrainConfig(precision=value).precision == value
+
+
+@pytest.mark.parametrize("name", ["limit_train_batches", "limit_val_batches"])
+@pytest.mark.parametrize(("value", "error", "message"), [
+    (1.5, ValueError, r"must be a float in \(0, 1\] \(a fraction of the batches\) or an int >= 1 "
+                      r"\(a count\), got 1.5"),
+    (0.0, ValueError, r"must be a float in \(0, 1\] .* got 0.0"),
+    (float("nan"), ValueError, r"must be a float in \(0, 1\] .* got nan"),
+    (0, ValueError, r"must be an int >= 1 \(a count of batches\) or a float in \(0, 1\] "
+                    r"\(a fraction\), got 0"),
+    (-2, ValueError, r"must be an int >= 1 .* got -2"),
+    ("all", TypeError, r"must be a float in \(0, 1\] or an int >= 1, got str 'all'"),
+    (True, TypeError, r"must be a float in \(0, 1\] or an int >= 1, got bool True"),
+])
+def test_batch_limits(name: str, value: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=rf"{name} {message}"):
+        TrainConfig(**{name: value})  # type: ignore[arg-type]
+    assert getattr(TrainConfig(**{name: 0.5}), name) == 0.5  # type: ignore[arg-type]
+    assert getattr(TrainConfig(**{name: 3}), name) == 3  # type: ignore[arg-type]

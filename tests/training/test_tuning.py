@@ -1,0 +1,173 @@
+"""Tests of the Optuna search (lstmkit.training.tuning) and the forecaster's tuning on tiny data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+from lstmkit.forecasting import tuning as forecast_tuning
+from lstmkit.training import TrainConfig
+from lstmkit.training.tuning import check_space, tune
+
+optuna = pytest.importorskip("optuna")
+
+
+def _states(study: Any) -> list[str]:
+    return [t.state.name for t in study.trials]
+
+
+def test_an_invalid_trial_fails_with_its_reason_and_the_study_goes_on() -> None:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        if params["x"] == 50:
+            raise ValueError("lookback 50 is not a multiple of segment_len 8")
+        return float(params["x"])
+
+    study = tune(objective, {"x": ("choice", [56, 50])}, n_trials=8, seed=0)
+    assert set(_states(study)) == {"COMPLETE", "FAIL"}
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert all(t.params["x"] == 50 for t in failed)
+    assert failed[0].user_attrs["fail_reason"] == (
+        "ValueError: lookback 50 is not a multiple of segment_len 8")
+    assert study.best_params == {"x": 56}
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_non_finite_score_fails_the_trial(value: float) -> None:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        return value if params["x"] == 2 else float(params["x"])
+
+    study = tune(objective, {"x": ("choice", [1, 2])}, n_trials=6, seed=0)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert failed and all(t.params["x"] == 2 for t in failed)
+    assert failed[0].user_attrs["fail_reason"] == f"the objective returned {value}"
+    assert study.best_value == 1.0
+
+
+def test_no_completed_trial_is_an_error_listing_the_reasons() -> None:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        if params["x"] == 1:
+            raise TypeError("bad type")
+        raise ValueError("bad value")
+
+    with pytest.raises(ValueError, match=r"no trial completed \(6 failed, 0 pruned\); reasons: "
+                                         r"\['TypeError: bad type', 'ValueError: bad value'\]"):
+        tune(objective, {"x": ("choice", [1, 2])}, n_trials=6, seed=0)
+
+
+def test_other_exceptions_still_stop_the_study() -> None:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        raise RuntimeError("a real bug")
+
+    with pytest.raises(RuntimeError, match="a real bug"):
+        tune(objective, {"x": ("choice", [1, 2])}, n_trials=3)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    (("int", 8, 16, 0), r"step must be an int in \[1, high - low\] = \[1, 8\], got 0"),
+    (("int", 8, 16, 32), r"step must be an int in \[1, high - low\] = \[1, 8\], got 32"),
+    (("int", 8, 16, 2.0), r"step must be an int .* got 2.0"),
+    (("int", 8.5, 16), r"low and high of an 'int' entry must be ints, got 8.5 and 16"),
+    (("int", 8, "16"), r"must be ints, got 8 and '16'"),
+    (("choice", "pmf"), r"must be \('choice', \[options\]\) with a non-empty list"),
+    (("choice", []), r"must be \('choice', \[options\]\) with a non-empty list"),
+    (("log", "1e-4", "fast"), r"space\['k'\] = .*: low and high of a 'log' entry must be "
+                              r"numbers \(or numeric strings such as '1e-4'\), got '1e-4' and "
+                              r"'fast'"),
+    (("float", None, 1.0), r"must be numbers .* got None and 1.0"),
+    (("float", 0.0, math.nan), r"low and high must be finite with low < high"),
+    (("log", "1e-2", "1e-4"), r"low < high, got 0.01 and 0.0001"),
+    (("log", 0.0, 1.0), r"low must be > 0"),
+])
+def test_check_space_rejects(entry: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_space({"k": entry})
+
+
+def test_check_space_converts_numeric_strings_of_float_entries() -> None:
+    # YAML 1.1 (PyYAML) reads 1e-4 as the string '1e-4'
+    space = check_space({"lr": ["log", "1e-4", "1e-2"], "p": ("float", 0, "0.5"),
+                         "n": ("int", 8, 16), "c": ("choice", ("a", "b"))})
+    assert space == {"lr": ("log", 1e-4, 1e-2), "p": ("float", 0.0, 0.5),
+                     "n": ("int", 8, 16, 1), "c": ("choice", ["a", "b"])}
+    study = tune(lambda params, trial: params["lr"], {"lr": ("log", "1e-4", "1e-2")},
+                 n_trials=2)
+    assert 1e-4 <= study.best_value <= 1e-2
+
+
+# the forecaster's tuning ----------------------------------------------------------------------
+
+def _frame(n: int = 160) -> pd.DataFrame:
+    t = np.arange(n)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"date": pd.date_range("2021-01-01", periods=n, freq="h"),
+                         "a": np.sin(2 * np.pi * t / 12) + 0.05 * rng.standard_normal(n)})
+
+
+def _config(**training: Any) -> ForecastConfig:
+    return ForecastConfig(
+        data=DataConfig(target=("a",), time_col="date", val=0.25, test=0.2),
+        model=ModelConfig(lookback=24, horizon=6, segment_len=6, hidden_size=8),
+        training=TrainConfig(**{"max_epochs": 1, "progress_bar": False, "accelerator": "cpu",
+                                "devices": 1, **training}),
+        batch_size=32)
+
+
+class _Recording(Forecaster):
+    """A Forecaster that records the configuration of every trial."""
+
+    configs: ClassVar[list[ForecastConfig]] = []
+
+    def __init__(self, config: ForecastConfig) -> None:
+        _Recording.configs.append(config)
+        super().__init__(config)
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> list[ForecastConfig]:
+    _Recording.configs = []
+    monkeypatch.setattr(forecast_tuning, "Forecaster", _Recording)
+    return _Recording.configs
+
+
+def test_tune_forecaster_goes_on_after_an_invalid_lookback(
+        recording: list[ForecastConfig]) -> None:
+    space = {"model.lookback": ("choice", [24, 20])}  # 20 is no multiple of segment_len 6
+    best, study = forecast_tuning.tune_forecaster(_config(), _frame(), space, n_trials=4, seed=0)
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert failed and all(t.params["model.lookback"] == 20 for t in failed)
+    assert "segment_len" in failed[0].user_attrs["fail_reason"]
+    assert "COMPLETE" in _states(study)
+    assert best.model.lookback == 24
+
+
+def test_tune_forecaster_checks_the_keys_before_any_trial(
+        recording: list[ForecastConfig]) -> None:
+    space = {"model.hidden": ("int", 8, 16), "training.lr": ("log", 1e-3, 1e-2)}
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['model.hidden'\] in the search "
+                                         r"space; valid keys: \[.*'model.hidden_size'.*\]"):
+        forecast_tuning.tune_forecaster(_config(), _frame(), space, n_trials=1)
+    assert recording == []
+    forecast_tuning.check_space_keys(_config(), {"model.lstm.zoneout": ("float", 0.0, 0.2),
+                                                 "batch_size": ("int", 8, 32, 8)})
+
+
+def test_tune_forecaster_trials_write_no_checkpoints_or_logs(
+        tmp_path: Path, recording: list[ForecastConfig]) -> None:
+    config = _config(checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs",
+                     progress_bar=True)
+    best, study = forecast_tuning.tune_forecaster(
+        config, _frame(), {"training.lr": ("log", 1e-3, 1e-2)}, n_trials=2)
+    assert len(recording) == 2
+    assert all(c.training.checkpoint_dir is None and c.training.log_dir is None
+               and c.training.progress_bar is False for c in recording)
+    assert list(tmp_path.iterdir()) == []
+    assert best.training.checkpoint_dir == str(tmp_path / "ckpt")
+    assert best.training.log_dir == str(tmp_path / "logs")
+    assert best.training.progress_bar is True
+    assert best.training.lr == study.best_params["training.lr"]
