@@ -219,3 +219,16 @@ def test_window_origins() -> None:
     assert window_origins(100, 10, 5, 60, 80, stride=5).tolist() == [60, 65, 70, 75]
     assert window_origins(100, 10, 5, 60, 63).tolist() == []
     assert window_origins(100, 10, 5, 0, 100, stride=40).tolist() == [15, 55, 95]
+
+
+def test_data_off_a_trained_models_frequency_says_so(frame: pd.DataFrame) -> None:
+    cfg = DataConfig(target="a", time_col="date")
+    daily = frame.assign(date=pd.date_range("2021-01-01", periods=len(frame), freq="D"))
+    half_past = frame.copy()
+    half_past.loc[5, "date"] += pd.Timedelta("30min")
+    with pytest.raises(ValueError, match=r"off the 'h' grid, .*; the model was trained at "
+                                         r"frequency 'h': resample the data to it"):
+        to_series(half_past, cfg, freq="h")
+    with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .* trained "
+                                         r"with data.fill='none': insert and fill"):
+        to_series(daily.drop(index=[5, 6]), cfg, freq="D")

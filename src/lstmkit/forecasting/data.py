@@ -195,7 +195,7 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
-                freq: str | None) -> tuple[Series, str | None]:
+                freq: str | None, trained: bool) -> tuple[Series, str | None]:
     if cfg.time_col is not None:
         try:
             time = pd.to_datetime(frame[cfg.time_col])
@@ -215,6 +215,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             raise ValueError(f"series {sid!r} has {int(dup.sum())} duplicate timestamp(s) in "
                              f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}")
         index = pd.DatetimeIndex(frame[cfg.time_col])
+        # a trained model's frequency (and its data settings) cannot change: the data must
         freq = freq or cfg.freq or infer_freq(
             index, label=f"series {sid!r} (time column {cfg.time_col!r})")
         if freq is not None and len(index) > 1:
@@ -226,7 +227,14 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 if len(off_grid):
                     raise ValueError(
                         f"series {sid!r} has {len(off_grid)} timestamp(s) off the {freq!r} "
-                        f"grid, first {off_grid[0]}; set data.freq or resample the data")
+                        f"grid, first {off_grid[0]}; " + (
+                            f"the model was trained at frequency {freq!r}: resample the data "
+                            "to it" if trained else "set data.freq or resample the data"))
+                if cfg.fill == "none" and trained:
+                    raise ValueError(
+                        f"series {sid!r} is irregular: {len(missing)} timestamp(s) missing at "
+                        f"the model's frequency {freq!r}, first {missing[0]}; the model was "
+                        "trained with data.fill='none': insert and fill those rows first")
                 if cfg.fill == "none":
                     raise ValueError(
                         f"series {sid!r} is irregular: {len(missing)} timestamp(s) missing at "
@@ -279,8 +287,9 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
               freq: str | None = None, source: str = "the data"
               ) -> tuple[list[Series], str | None]:
     """Split ``frame`` into checked, filled :class:`Series` (one per id, in order of first
-    appearance). Returns the series and the frequency used. ``source`` names the table in
-    the missing-column error (e.g. ``"the future table"``)."""
+    appearance). Returns the series and the frequency used. ``freq`` is a fitted model's
+    frequency (the errors then say that the data must match it); ``None`` infers it.
+    ``source`` names the table in the missing-column error (e.g. ``"the future table"``)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
@@ -298,8 +307,10 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
                 "the id or drop those rows")
         groups = [(str(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
     out = []
+    trained = freq is not None  # the frequency of a fitted model, not inferred here
     for sid, group in groups:
-        series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq)
+        series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq,
+                                        trained=trained)
         freq = freq or freq_used
         out.append(series)
     return out, freq
