@@ -18,7 +18,8 @@ Quick start::
     result.best_score     # best val_loss
     evaluate(result.model, loss, test_loader, config, metrics=...)  # {"test_loss": ...}
 
-    # a killed run continues where it stopped (same result as an uninterrupted run):
+    # a killed run continues where it stopped (same result as an uninterrupted run); a run
+    # stopped by SIGTERM exits with status 143:
     fit(model, loss, train_loader, val_loader, config, resume=True)
 
 Public API:
@@ -27,7 +28,9 @@ Public API:
   ``weight_decay``, ``scheduler`` (none/cosine/onecycle/plateau/exponential), ``lr_gamma``,
   ``scheduler_patience``, ``grad_clip``, ``early_stopping_patience``, ``monitor``,
   ``monitor_mode``, ``restore_best``, ``seed``, ``deterministic``, ``accelerator``,
-  ``devices``, ``strategy``, ``num_nodes``, ``precision`` (passed to Lightning),
+  ``devices``, ``strategy``, ``num_nodes``, ``precision`` (passed to Lightning; ``ddp``
+  runs the program once per device, while strategies that train in child processes,
+  ``ddp_spawn`` and friends, are refused: the callbacks' state would not come back),
   ``progress_bar``, ``log_dir`` (CSV + TensorBoard), ``log_every_n_steps``,
   ``checkpoint_dir`` (atomic ``last.ckpt`` each epoch and ``best.ckpt``),
   ``limit_train_batches``, ``limit_val_batches``, ``fast_dev_run``.
