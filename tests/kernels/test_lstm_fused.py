@@ -73,6 +73,22 @@ def test_auto_picks_fused_for_variants_and_lengths(fused_ext):
     assert "lengths" in plain.last_backend.reason
 
 
+def test_second_derivatives_are_refused_not_lost(fused_ext):
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    model = LSTM(I, H, peephole=True).double()
+    first, = torch.autograd.grad(model(x)[0].sum(), x)  # plain backward: fine
+    assert torch.isfinite(first).all()
+    with pytest.raises(RuntimeError, match=r"fused CPU kernel has no second derivative .* "
+                                           r"use backend='reference'"):
+        torch.autograd.grad(model(x)[0].sum(), x, create_graph=True)
+    # the reference path has them
+    reference = LSTM(I, H, peephole=True, backend="reference").double()
+    reference.load_state_dict(model.state_dict())
+    g, = torch.autograd.grad(reference(x)[0].sum(), x, create_graph=True)
+    second, = torch.autograd.grad(g.pow(2).sum(), x)
+    assert second.abs().sum() > 0
+
+
 def test_without_compiler_auto_warns_once_and_fused_raises(monkeypatch):
     monkeypatch.setenv("LSTMKIT_DISABLE_FUSED", "1")
     monkeypatch.setattr(dispatch, "_warned_no_fused", False)

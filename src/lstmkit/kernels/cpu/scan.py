@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from lstmkit.nn.functional import CellOptions, CellWeights, ScanResult, StepMasks
 
@@ -143,8 +142,15 @@ class _FusedScan(torch.autograd.Function):
         return output, h_n, c_n
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_out, g_hn, g_cn):
+        # autograd runs a backward in grad mode only when it builds a graph for a second
+        # derivative (create_graph=True); the kernel's backward is not differentiable, and
+        # torch's once_differentiable guard misses paths through it (the second derivative
+        # came back None), so such a backward is refused
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the fused CPU kernel has no second derivative (a backward with "
+                "create_graph=True, e.g. for a gradient penalty); use backend='reference'")
         ext = load_extension()
         tensors = ctx.saved_tensors
         saved, rest = list(tensors[:ctx.num_saved]), tensors[ctx.num_saved:]
