@@ -79,6 +79,8 @@ def test_dropout_with_one_layer_warns():
      "reset must have shape (4, 3), got (3, 4)"),
     (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(T, B)), TypeError,
      "reset must be a bool Tensor, got torch.float32"),
+    (lambda m: m(torch.randn(T, B, I, dtype=torch.float64)), TypeError,
+     "input must have the dtype of the LSTM's parameters, torch.float32, got torch.float64"),
 ])
 def test_call_errors(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
@@ -101,6 +103,15 @@ def test_step_errors():
         LSTM(I, H, bidirectional=True).step(torch.randn(B, I))
     with pytest.raises(ValueError, match=re.escape("x_t must have 5 features (input_size), got 4")):
         LSTM(I, H).step(torch.randn(B, 4))
+    with pytest.raises(ValueError, match=re.escape("state c_0 must have shape (1, 3, 6)")):
+        LSTM(I, H).step(torch.randn(B, I), (torch.zeros(1, B, H), torch.zeros(2, B, H)))
+
+
+def test_an_empty_batch_passes_through_like_nn_lstm():
+    x = torch.randn(T, 0, I)
+    for backend in ("auto", "reference"):
+        out, (h, c) = LSTM(I, H, backend=backend)(x, lengths=torch.zeros(0, dtype=torch.long))
+        assert out.shape == (T, 0, H) and h.shape == c.shape == (1, 0, H)
 
 
 def test_cell_errors():

@@ -113,6 +113,15 @@ def test_unbatched_input_matches_torch():
             torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
 
 
+def test_all_weights_and_flatten_parameters_like_torch():
+    ours = LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P)
+    theirs = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P)
+    ours.flatten_parameters()  # code written for nn.LSTM calls it
+    assert [[tuple(p.shape) for p in cell] for cell in ours.all_weights] == \
+        [[tuple(p.shape) for p in cell] for cell in theirs.all_weights]
+    assert ours.all_weights[3][1] is ours.weight_hh_l1_reverse
+
+
 def test_state_dict_round_trip_to_torch():
     ours = LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P)
     theirs = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, proj_size=P)

@@ -14,10 +14,11 @@ from lstmkit.nn.state import check_state, zero_state
 
 
 def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengths: Any,
-                 reset: Tensor | None
+                 reset: Tensor | None, weight_dtype: torch.dtype
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, bool]:
-    """Validate a call of :class:`lstmkit.nn.LSTM` (``forward``, ``trace``); return x (T, B, I),
-    h0, c0, lengths (B,) or None, reset (T, B) or None, and whether the input was unbatched."""
+    """Validate a call of :class:`lstmkit.nn.LSTM` (``forward``, ``trace``) whose parameters
+    have ``weight_dtype``; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B) or
+    None, and whether the input was unbatched."""
     unbatched = False
     if isinstance(input, PackedSequence):
         if lengths is not None:
@@ -41,6 +42,10 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         lengths_t = None
     if not x.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+    # under autocast the kernels cast both to the lower precision themselves
+    if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"input must have the dtype of the LSTM's parameters, {weight_dtype}, "
+                        f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
     if x.shape[-1] != cfg.input_size:
         raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
                          f"last dimension, got {x.shape[-1]}")
@@ -73,6 +78,8 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) ->
     if tuple(lengths_t.shape) != (batch,):
         raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
                          f"got {tuple(lengths_t.shape)}")
+    if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
+        return lengths_t.to(device=device, dtype=torch.long)
     low, high = int(lengths_t.min()), int(lengths_t.max())
     if low < 1 or high > steps:
         raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")

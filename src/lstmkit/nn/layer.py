@@ -163,6 +163,19 @@ class LSTM(nn.Module):
     bidirectional = property(lambda self: self.config.bidirectional)
     proj_size = property(lambda self: self.config.proj_size)
 
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """The parameters of each (layer, direction), as ``nn.LSTM.all_weights`` lists them:
+        weight_ih, weight_hh, [bias_ih, bias_hh], [weight_hr], then any variant's own."""
+        return [[p for name, p in self.named_parameters(recurse=False)
+                 if name.endswith(self._suffix(layer, direction))
+                 and name.count("_reverse") == direction]
+                for layer, direction in self._layer_directions()]
+
+    def flatten_parameters(self) -> None:
+        """Does nothing: nn.LSTM compacts its weights for cuDNN here, and code written for it
+        calls this (after DataParallel, say); the lstmkit backends need no compaction."""
+
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction == 1 else "")
@@ -226,8 +239,8 @@ class LSTM(nn.Module):
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         packed = input if isinstance(input, PackedSequence) else None
-        x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(self.config, input, hx,
-                                                                lengths, reset)
+        x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(
+            self.config, input, hx, lengths, reset, self.weight_ih_l0.dtype)
         choice = choose_backend(self.config, has_reset=reset_t is not None,
                                 has_lengths=lengths_t is not None, device=x.device,
                                 dtype=x.dtype)
@@ -257,7 +270,8 @@ class LSTM(nn.Module):
         """
         if isinstance(x, PackedSequence):
             raise TypeError("trace takes a padded Tensor (with lengths=), got a PackedSequence")
-        x_t, h0, c0, lengths_t, reset_t, _ = prepare_call(self.config, x, hx, lengths, reset)
+        x_t, h0, c0, lengths_t, reset_t, _ = prepare_call(self.config, x, hx, lengths, reset,
+                                                          self.weight_ih_l0.dtype)
         with torch.no_grad():
             *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, lstm_scan, trace=True)
         return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()})
@@ -292,7 +306,7 @@ class LSTM(nn.Module):
             if unbatched:
                 state = (state[0].unsqueeze(1), state[1].unsqueeze(1))
             h0, c0 = check_state(state, (cfg.num_layers, batch, cfg.recurrent_size),
-                                 (cfg.num_layers, batch, cfg.hidden_size), x)
+                                 (cfg.num_layers, batch, cfg.hidden_size), x, name="state")
         z_c, z_h = cfg.zoneout
         if self._fused_step_serves(x):
             from lstmkit.kernels.step import lstm_step_stack

@@ -25,23 +25,24 @@ def zero_state(
 
 
 def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, ...],
-                like: Tensor) -> LSTMState:
-    """Validate a user's ``hx = (h_0, c_0)`` against the shapes, dtype and device expected."""
+                like: Tensor, name: str = "hx") -> LSTMState:
+    """Validate a user's ``hx = (h_0, c_0)`` against the shapes, dtype and device expected;
+    ``name`` is the argument's name in the messages (``state`` for :meth:`LSTM.step`)."""
     if not isinstance(hx, tuple | list) or len(hx) != 2:
         raise TypeError(
-            f"hx must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}"
+            f"{name} must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}"
         )
-    for name, value, shape in (("h_0", hx[0], expected_h), ("c_0", hx[1], expected_c)):
+    for part, value, shape in (("h_0", hx[0], expected_h), ("c_0", hx[1], expected_c)):
         if not isinstance(value, Tensor):
-            raise TypeError(f"hx {name} must be a Tensor, got {type(value).__name__}")
+            raise TypeError(f"{name} {part} must be a Tensor, got {type(value).__name__}")
         if tuple(value.shape) != shape:
             raise ValueError(
-                f"hx {name} must have shape {shape}, got {tuple(value.shape)}"
+                f"{name} {part} must have shape {shape}, got {tuple(value.shape)}"
             )
         if value.dtype != like.dtype:
-            raise TypeError(f"hx {name} must have dtype {like.dtype} (the input's), "
+            raise TypeError(f"{name} {part} must have dtype {like.dtype} (the input's), "
                             f"got {value.dtype}")
         if value.device != like.device:
-            raise ValueError(f"hx {name} must be on device {like.device} (the input's), "
+            raise ValueError(f"{name} {part} must be on device {like.device} (the input's), "
                              f"got {value.device}")
     return LSTMState(hx[0], hx[1])
