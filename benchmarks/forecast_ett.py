@@ -80,8 +80,10 @@ def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace, seed: int
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(description: str | None = None) -> None:
+    """Run the benchmark; ``description`` replaces the --help line (for scripts that reuse
+    these flags)."""
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--lookback", type=int, default=512)
     parser.add_argument("--segment-len", type=int, default=64)

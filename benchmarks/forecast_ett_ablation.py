@@ -35,4 +35,4 @@ def _frozen_head(self: model.ForecastNet, *args: object, **kwargs: object) -> No
 
 if __name__ == "__main__":
     model.ForecastNet.__init__ = _frozen_head  # type: ignore[method-assign]
-    forecast_ett.main()
+    forecast_ett.main(description=__doc__.splitlines()[0])

@@ -5,11 +5,12 @@ packed input, on each backend that serves plain configurations, in float32 and f
 largest absolute difference over outputs, h_n, c_n and the gradients of the input, h_0, c_0
 and every parameter. Prints a table and writes benchmarks/results/parity.json.
 
-    python benchmarks/parity_report.py
+    python benchmarks/parity_report.py [--out benchmarks/results/parity.json]
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from pathlib import Path
@@ -40,6 +41,10 @@ def run(module, x, hx, packed, batch_first):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).parent / "results" / "parity.json")
+    args = parser.parse_args()
     torch.manual_seed(0)
     rows = []
     grid = itertools.product([1, 2], [False, True], [0, P], [False, True], [False, True],
@@ -75,7 +80,7 @@ def main() -> None:
         worst = [r for r in rows if r["dtype"] == dtype]
         print(f"worst {dtype}: outputs {max(r['max_abs_err_outputs'] for r in worst):.2e}, "
               f"gradients {max(r['max_abs_err_grads'] for r in worst):.2e}")
-    out = Path(__file__).parent / "results" / "parity.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"wrote {out}")

@@ -76,7 +76,8 @@ class LSTM(nn.Module):
     - ``forget_bias`` b (Jozefowicz et al. 2015): forget-gate bias set to b at init.
     - ``init="chrono"`` with ``chrono_max_len`` T_max (Tallec & Ollivier 2018):
       b_f = log(U(1, T_max - 1)), b_i = -b_f.
-    - ``recurrent_init="orthogonal"``: each gate block of ``weight_hh`` orthogonal.
+    - ``recurrent_init="orthogonal"``: each gate block of ``weight_hh`` orthogonal (Saxe et al.
+      2014).
     - ``backend``: ``"auto"`` (default), ``"reference"``, ``"torch"`` or ``"fused"``; see
       :mod:`lstmkit.kernels.dispatch`. After a call, :attr:`last_backend` says which backend
       ran and why.
