@@ -95,6 +95,9 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(ValueError, match="--config applies to forecast run and train, not "
                                          "to forecast predict"):
         _run("predict", "--model", "m", "--data", str(csv), "--config", str(config))
+    with pytest.raises(ValueError, match="--stride applies to forecast run, evaluate and "
+                                         "backtest, not to forecast predict"):
+        _run("predict", "--model", "m", "--data", str(csv), "--stride", "3")
     # a command that fails its checks leaves no output folder behind
     assert not (tmp_path / "forecast_run").exists()
 

@@ -41,8 +41,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.hidden_size=128 "
                              "(value parsed as YAML); repeatable")
-    parser.add_argument("--stride", type=int, help="steps between forecast origins (evaluate: "
-                        "evaluation.stride; backtest: the horizon)")
+    parser.add_argument("--stride", type=int, help="steps between forecast origins (run and "
+                        "evaluate: evaluation.stride; backtest: the horizon)")
     parser.add_argument("--start", help="backtest start: row, fraction or date")
     parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
     parser.add_argument("--folds", type=int, help="backtest folds with --refit (default 3)")
@@ -132,7 +132,7 @@ def _report(report: object, out: object, title: str) -> None:
 ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("run", "train"),
             "tune_space": ("run", "train"), "tune_timeout": ("run", "train"),
             "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
-            "stride": ("evaluate", "backtest"), "start": ("backtest",),
+            "stride": ("run", "evaluate", "backtest"), "start": ("backtest",),
             "refit": ("backtest",), "folds": ("backtest",)}
 
 
@@ -140,7 +140,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     for name, actions in ONLY_FOR.items():
         if getattr(args, name) not in (None, False) and args.action not in actions:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} applies to forecast {' and '.join(actions)}, not to "
+            where = " and ".join(filter(None, (", ".join(actions[:-1]), actions[-1])))
+            raise ValueError(f"{flag} applies to forecast {where}, not to "
                              f"forecast {args.action}")
 
 
