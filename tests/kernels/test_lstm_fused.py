@@ -73,6 +73,15 @@ def test_auto_picks_fused_for_variants_and_lengths(fused_ext):
     assert "lengths" in plain.last_backend.reason
 
 
+def test_fused_path_under_mixed_precision_computes_in_the_input_dtype(fused_ext):
+    model = LSTM(I, H, peephole=True)
+    x, lengths = torch.randn(T, B, I), torch.tensor([T, 2, 1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = model(x, lengths=lengths)
+    assert model.last_backend.name == "fused" and out.dtype == torch.float32
+    torch.testing.assert_close(out, model(x, lengths=lengths)[0], rtol=0, atol=0)
+
+
 def test_second_derivatives_are_refused_not_lost(fused_ext):
     x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
     model = LSTM(I, H, peephole=True).double()

@@ -72,7 +72,8 @@ def test_early_stopping_stops_and_needs_validation() -> None:
                  _cfg(max_epochs=20, early_stopping_patience=1, monitor="val_const"),
                  metrics={"const": lambda out, y: torch.tensor(1.0)})
     assert len(result.history) == 2
-    with pytest.raises(ValueError, match="early_stopping_patience=1 needs validation data"):
+    with pytest.raises(ValueError, match=r"training\.early_stopping_patience=1 stops on "
+                                         "validation data, but none was given"):
         fit(_model(), F.mse_loss, train, None, _cfg(early_stopping_patience=1))
 
 
@@ -165,6 +166,23 @@ def test_sigterm_exits_with_status_143_and_says_how_to_resume(
     assert stop.value.code == 143
     assert "training stopped by SIGTERM in epoch 1; " in capsys.readouterr().err
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["epoch"] == 0
+
+
+def test_ctrl_c_exits_with_status_130_and_says_how_to_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import lightning.pytorch as pl
+
+    class Interrupted(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            if trainer.current_epoch == 1:
+                raise KeyboardInterrupt
+
+    train, val = _data()
+    with pytest.raises(SystemExit) as stop:
+        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
+            callbacks=[Interrupted()])
+    assert stop.value.code == 130
+    assert "training interrupted in epoch 1; " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork", "ddp_notebook"])

@@ -52,10 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """What a user's mistake raises: bad values and types, files (missing, a folder where a
-    file should be, no permission), unparsable YAML, and Lightning's verdict on hardware
+    file should be, no permission), a missing optional package (an accelerator's, an
+    extra's), unparsable YAML, and Lightning's verdict on hardware
     settings (a GPU accelerator on a machine without one, devices=0). Anything else is a
     bug and keeps its traceback."""
-    kinds: list[type[Exception]] = [ValueError, TypeError, OSError]
+    kinds: list[type[Exception]] = [ValueError, TypeError, OSError, ImportError]
     for module, name in (("yaml", "YAMLError"),
                          ("lightning.fabric.utilities.exceptions", "MisconfigurationException")):
         loaded = sys.modules.get(module)  # imported by the command if it can raise it

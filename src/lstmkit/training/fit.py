@@ -102,8 +102,9 @@ def build_trainer(
     """
     if config.early_stopping_patience is not None and not has_validation:
         raise ValueError(
-            f"early_stopping_patience={config.early_stopping_patience} needs validation data, "
-            "got val_data=None; pass val_data or set early_stopping_patience=None"
+            f"training.early_stopping_patience={config.early_stopping_patience} stops on "
+            "validation data, but none was given (a dev set, val_data); give some or set "
+            "training.early_stopping_patience to null"
         )
     if isinstance(config.strategy, str) and any(
             word in config.strategy for word in ("spawn", "fork", "notebook")):
@@ -223,13 +224,17 @@ def fit(
         try:
             trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                         ckpt_path=ckpt_path)
-        except SIGTERMException:
-            # Lightning's SIGTERMException is a SystemExit without a code: exit status 0
+        except SystemExit as stop:
+            # SIGTERM: Lightning's SIGTERMException is a SystemExit without a code (status 0);
+            # Ctrl-C: Lightning shuts down and exits with 1, saying so only at INFO level
+            terminated = isinstance(stop, SIGTERMException)
+            if not (terminated or trainer.interrupted):
+                raise
             where = (f"; {Path(config.checkpoint_dir) / LAST_CHECKPOINT} holds the last "
                      "finished epoch, continue with resume" if config.checkpoint_dir else "")
-            print(f"training stopped by SIGTERM in epoch {trainer.current_epoch}{where}",
-                  file=sys.stderr)
-            raise SystemExit(128 + signal.SIGTERM) from None
+            cause = "stopped by SIGTERM" if terminated else "interrupted"
+            print(f"training {cause} in epoch {trainer.current_epoch}{where}", file=sys.stderr)
+            raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
     model.eval()
     if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "

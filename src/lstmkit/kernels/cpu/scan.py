@@ -83,7 +83,10 @@ def fused_scan(
     if order is not None:
         x, h0, c0 = x.index_select(1, order), h0.index_select(0, order), c0.index_select(0, order)
         masks = _permute_masks(masks, order, T, B)
-    xg = _gate_inputs(x, w, options)  # (T, B, G*H)
+    # the kernel runs in x's dtype (float32/64): under mixed precision (autocast) the input
+    # projection stays in it too, as the recurrent state does
+    with torch.autocast(x.device.type, enabled=False):
+        xg = _gate_inputs(x, w, options)  # (T, B, G*H)
 
     def mask(m: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
         return None if m is None else m.detach().to(dtype).expand(shape).contiguous()
