@@ -20,6 +20,10 @@ def test_demo_cli_runs_and_rejects_bad_arguments(tmp_path, capsys):
     assert "forget gate f" in capsys.readouterr().out
     assert main(["demo", "--steps", "0"]) == 2
     assert "--steps must be >= 1, got 0" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["demo", "--out", str(afile)]) == 2  # before training
+    assert "--out must be a folder for the plot" in capsys.readouterr().err
 
 
 def test_cli_without_a_command_prints_help(capsys):

@@ -13,12 +13,17 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from lstmkit.demo import run_demo
 
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.seq_len < 2:
         raise ValueError(f"--seq-len must be >= 2, got {args.seq_len}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out must be a folder for the plot, got {args.out!r}, an existing "
+                         "file")
     print("Training an LSTM to output, at every step, the sum of the values since the last "
           "marked step...")
     r = run_demo(args.out, steps=args.steps, seq_len=args.seq_len, seed=args.seed)
