@@ -193,6 +193,15 @@ def test_strategies_that_train_in_child_processes_are_refused(strategy: str) -> 
         fit(_model(), F.mse_loss, train, val, _cfg(strategy=strategy))
 
 
+def test_checkpoints_without_validation_data(tmp_path: Path) -> None:
+    train, _ = _data()
+    fit(_model(), F.mse_loss, train, None, _cfg(max_epochs=2, checkpoint_dir=tmp_path))
+    assert torch.load(tmp_path / "last.ckpt", weights_only=False)["epoch"] == 1
+    resumed = fit(_model(), F.mse_loss, train, None,
+                  _cfg(max_epochs=3, checkpoint_dir=tmp_path), resume=True)
+    assert resumed.epochs_run == 3
+
+
 def test_resume_path_must_exist(tmp_path: Path) -> None:
     train, val = _data()
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -128,15 +128,20 @@ def build_trainer(
         all_callbacks.append(EarlyStopping(monitor=config.monitor, mode=config.monitor_mode,
                                            patience=config.early_stopping_patience))
     if config.checkpoint_dir is not None:
-        # best.ckpt when the monitored value improves; last.ckpt after every epoch (one
-        # checkpoint with save_last would rewrite it only when best.ckpt is rewritten)
-        all_callbacks.append(ModelCheckpoint(
-            dirpath=str(config.checkpoint_dir), filename="best",
-            monitor=config.monitor if has_validation else None, mode=config.monitor_mode,
-            save_top_k=1, enable_version_counter=False))
-        all_callbacks.append(ModelCheckpoint(
-            dirpath=str(config.checkpoint_dir), filename=Path(LAST_CHECKPOINT).stem,
-            monitor=None, save_top_k=1, enable_version_counter=False))
+        folder = str(config.checkpoint_dir)
+        if has_validation:
+            # best.ckpt when the monitored value improves; last.ckpt after every epoch (one
+            # checkpoint with save_last would rewrite it only when best.ckpt is rewritten)
+            all_callbacks.append(ModelCheckpoint(
+                dirpath=folder, filename="best", monitor=config.monitor,
+                mode=config.monitor_mode, save_top_k=1, enable_version_counter=False))
+            all_callbacks.append(ModelCheckpoint(
+                dirpath=folder, filename=Path(LAST_CHECKPOINT).stem, monitor=None,
+                save_top_k=1, enable_version_counter=False))
+        else:  # nothing to rank: best.ckpt and last.ckpt are both the latest epoch
+            all_callbacks.append(ModelCheckpoint(
+                dirpath=folder, filename="best", monitor=None, save_top_k=1, save_last=True,
+                enable_version_counter=False))
     loggers: list[Any] = []
     if config.log_dir is not None:
         loggers = [CSVLogger(str(config.log_dir), name="csv"),
