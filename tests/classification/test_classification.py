@@ -394,3 +394,56 @@ def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> No
     (damaged / "config.json").write_text(json.dumps({**config, "hidden_size": 5}))
     with pytest.raises(ValueError, match=r"the weights in model.pt do not fit the network"):
         Classifier.load(damaged)
+
+
+
+def _kill_member(monkeypatch, member: int) -> None:  # type: ignore[no-untyped-def]
+    """Make ``lstmkit.training.fit`` raise at the start of epoch 1 of network ``member``."""
+    import lightning.pytorch as pl
+
+    import lstmkit.training
+
+    class Killed(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    real = lstmkit.training.fit
+    calls = []
+
+    def fit(*args, callbacks=(), **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        extra = [Killed()] if len(calls) == member + 1 else []
+        return real(*args, callbacks=[*callbacks, *extra], **kwargs)
+
+    monkeypatch.setattr(lstmkit.training, "fit", fit)
+
+
+@pytest.mark.parametrize(("ensemble", "snapshots"), [(1, 1), (2, 1), (1, 2)])
+def test_resumed_run_predicts_like_an_uninterrupted_one(tmp_path, monkeypatch, ensemble: int,
+                                                        snapshots: int) -> None:
+    train, dev = _toy(48, seed=1), _toy(16, seed=2)
+    config = ClassifierConfig(hidden_size=8, embedding_dim=8, batch_size=8,
+                              ensemble=ensemble, snapshots=snapshots)
+
+    def training(name: str) -> TrainConfig:
+        return FAST.replace(max_epochs=3, checkpoint_dir=tmp_path / name)
+
+    whole = Classifier(config, training("whole")).fit(train, dev)
+    with monkeypatch.context() as patch:
+        _kill_member(patch, member=ensemble - 1)
+        with pytest.raises(RuntimeError, match="killed"):
+            Classifier(config, training("cut")).fit(train, dev)
+    resumed = Classifier(config, training("cut")).fit(train, dev, resume=True)
+    texts = [e.text for e in dev]
+    np.testing.assert_allclose(resumed.predict_proba(texts), whole.predict_proba(texts),
+                               rtol=1e-5, atol=1e-6)
+    assert resumed.snapshot_epochs == whole.snapshot_epochs
+    if ensemble > 1:  # each network checkpoints in its own folder
+        assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["member0", "member1"]
+        assert (tmp_path / "cut" / "member1" / "last.ckpt").is_file()
+
+
+def test_resume_needs_a_checkpoint_dir() -> None:
+    with pytest.raises(ValueError, match=r"training\.checkpoint_dir=None"):
+        Classifier(ClassifierConfig(hidden_size=8), FAST).fit(_toy(8), resume=True)

@@ -94,3 +94,67 @@ def test_output_paths_are_checked_before_any_work(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"--output must be a file to write, got '.*', an "
                                          r"existing directory"):
         _run(classify, ["predict", "--model", missing, "--output", str(tmp_path)])
+
+
+def _tiny_train(tmp_path, *extra: str) -> list[str]:  # type: ignore[no-untyped-def]
+    _sst_like(tmp_path / "train.txt", 24, 0)
+    _sst_like(tmp_path / "dev.txt", 8, 1)
+    return ["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
+            "--out", str(tmp_path / "model"), "--set", "model.hidden_size=4",
+            "--set", "model.embedding_dim=4", "--epochs", "1", *extra]
+
+
+def test_an_explicit_monitor_is_kept_and_saved(tmp_path) -> None:
+    assert _run(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_loss")) == 0
+    saved = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert (saved["monitor"], saved["monitor_mode"]) == ("val_loss", "min")
+    assert _run(classify, _tiny_train(tmp_path)) == 0  # the default: dev accuracy
+    saved = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert (saved["monitor"], saved["monitor_mode"]) == ("val_accuracy", "max")
+
+
+def test_train_checkpoints_under_out_and_resumes(tmp_path, capsys) -> None:
+    assert _run(classify, _tiny_train(tmp_path)) == 0
+    assert (tmp_path / "model" / "checkpoints" / "last.ckpt").is_file()
+    capsys.readouterr()
+    # a finished run resumes to its end at once, with the same history
+    history = json.loads((tmp_path / "model" / "meta.json").read_text())["history"]
+    assert _run(classify, _tiny_train(tmp_path, "--resume")) == 0
+    assert json.loads((tmp_path / "model" / "meta.json").read_text())["history"] == history
+
+
+def test_evaluate_out_saves_the_per_class_scores(tmp_path) -> None:
+    assert _run(classify, _tiny_train(tmp_path)) == 0
+    out = tmp_path / "eval"
+    assert _run(classify, ["evaluate", "--model", str(tmp_path / "model"), "--data",
+                           str(tmp_path / "dev.txt"), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(metrics["per_class"]) == ["0", "1"]
+    support = sum(row["support"] for row in metrics["per_class"].values())
+    assert support == 8 and set(metrics["per_class"]["1"]) == {"precision", "recall", "f1",
+                                                               "support"}
+
+
+def test_unknown_data_key_lists_the_valid_ones(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"unknown data key\(s\) \['foo'\]; valid keys: "
+                                         r"\['dev', 'encoding', 'format'"):
+        _run(classify, _tiny_train(tmp_path, "--set", "data.foo=1"))
+
+
+def test_column_flags_need_a_csv_or_tsv_file(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"--text-column and --label-column .* 'lines', which "
+                                         r"has no columns"):
+        _run(classify, _tiny_train(tmp_path, "--text-column", "foo", "--label-column", "bar"))
+    (tmp_path / "d.csv").write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
+    examples = classify._read(str(tmp_path / "d.csv"), {"text_column": "review",
+                                                        "label_column": "stars"})
+    assert [e.label for e in examples] == ["1", "0"]
+
+
+def test_training_on_several_devices_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"text training runs on one device: "
+                                         r"training\.devices=4"):
+        _run(classify, _tiny_train(tmp_path, "--set", "training.devices=4",
+                                   "--set", "training.accelerator=cpu"))
+    with pytest.raises(ValueError, match=r"training\.strategy='ddp'"):
+        _run(classify, _tiny_train(tmp_path, "--set", "training.strategy=ddp"))

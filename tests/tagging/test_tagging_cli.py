@@ -96,3 +96,22 @@ def test_tag_train_with_an_auxiliary_corpus(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
         _run(tag, ["train", "--train", str(train), "--auxiliary", str(bad), "--out",
                    str(tmp_path / "m")])
+
+
+def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path) -> None:
+    rows = []
+    for name in ["Alice", "Bob"] * 4:
+        rows += [f"{name}\tB-PER", "visited\tO", "Oslo\tB-LOC", "\t"]
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "tagger"
+    argv = ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+            "--epochs", "1", "--hidden-size", "4", "--set", "model.embedding_dim=4",
+            "--set", "training.monitor=val_loss"]
+    assert _run(tag, argv) == 0
+    saved = json.loads((out / "training.json").read_text())
+    assert (saved["monitor"], saved["monitor_mode"]) == ("val_loss", "min")
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    history = json.loads((out / "meta.json").read_text())["history"]
+    assert _run(tag, [*argv, "--resume"]) == 0  # finished: resumes to its end at once
+    assert json.loads((out / "meta.json").read_text())["history"] == history

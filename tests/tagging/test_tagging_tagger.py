@@ -316,3 +316,55 @@ def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> No
     with pytest.raises(ValueError, match=rf"saved tagger '{re.escape(str(damaged))}': "
                                          "model.pt cannot be read"):
         Tagger.load(damaged)
+
+
+def test_resumed_ensemble_tags_like_an_uninterrupted_one(tmp_path, monkeypatch) -> None:
+    import lightning.pytorch as pl
+
+    import lstmkit.training
+
+    class Killed(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            if trainer.current_epoch == 1:
+                raise RuntimeError("killed")
+
+    real, calls = lstmkit.training.fit, []
+
+    def killed_second_member(*args, callbacks=(), **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        extra = [Killed()] if len(calls) == 2 else []
+        return real(*args, callbacks=[*callbacks, *extra], **kwargs)
+
+    config = TaggerConfig(hidden_size=8, embedding_dim=8, char_dim=4, char_hidden=4,
+                          batch_size=8, ensemble=2, snapshots=2)
+    train, dev = _toy(24), _toy(8, seed=1)
+
+    def training(name: str) -> TrainConfig:
+        return FAST.replace(max_epochs=3, checkpoint_dir=tmp_path / name)
+
+    whole = Tagger(config, training("whole")).fit(train, dev)
+    with monkeypatch.context() as patch:
+        patch.setattr(lstmkit.training, "fit", killed_second_member)
+        with pytest.raises(RuntimeError, match="killed"):
+            Tagger(config, training("cut")).fit(train, dev)
+    resumed = Tagger(config, training("cut")).fit(train, dev, resume=True)
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["member0", "member1"]
+    assert resumed.history == whole.history
+    for a, b in zip(resumed.model.members, whole.model.members, strict=True):
+        for key, value in a.state_dict().items():
+            torch.testing.assert_close(value, b.state_dict()[key])
+    assert resumed.training.monitor == "val_f1"  # the monitor used, as saved
+    with pytest.raises(ValueError, match="resume=True cannot continue multitask training"):
+        Tagger(config, training("aux")).fit(train, dev, auxiliary=_aux(8), resume=True)
+
+
+def test_an_explicit_val_loss_monitor_is_kept() -> None:
+    config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4, batch_size=8)
+    tagger = Tagger(config, FAST.replace(max_epochs=1), dev_monitor=False)
+    tagger.fit(_toy(8), _toy(4, seed=1))
+    assert (tagger.training.monitor, tagger.training.monitor_mode) == ("val_loss", "min")
+    default = Tagger(config, FAST.replace(max_epochs=1)).fit(_toy(8), _toy(4, seed=1))
+    assert default.training.monitor == "val_f1"
+    with pytest.raises(ValueError, match=r"text training runs on one device: "
+                                         r"training\.devices=4"):
+        Tagger(config, FAST.replace(devices=4, accelerator="cpu")).fit(_toy(8))

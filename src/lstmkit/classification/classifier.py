@@ -29,11 +29,19 @@ from lstmkit.classification.metrics import (
     classification_report,
     confusion_matrix,
     macro_f1,
+    per_class_scores,
     plot_confusion_matrix,
 )
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
+from lstmkit.text.fitting import (
+    check_one_device,
+    check_resume,
+    effective_training,
+    epoch_batches,
+    member_training,
+)
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -73,12 +81,23 @@ class Evaluation:
         write_predictions(path, self.predictions, self.labels, gold=self.gold)
 
     def to_dict(self) -> dict[str, Any]:
+        """Accuracy, macro-F1, per-class precision/recall/F1/support (as :meth:`report`
+        prints them), labels and the confusion matrix."""
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "per_class": _per_class(self.confusion, self.labels),
             "labels": self.labels,
             "confusion": self.confusion.tolist(),
         }
+
+
+def _per_class(matrix: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    scores = per_class_scores(matrix)
+    return {label: {"precision": float(scores["precision"][k]),
+                    "recall": float(scores["recall"][k]), "f1": float(scores["f1"][k]),
+                    "support": int(scores["support"][k])}
+            for k, label in enumerate(labels)}
 
 
 def write_predictions(
@@ -111,7 +130,8 @@ class Classifier:
     ``evaluate`` and ``save``; ``Classifier.load(directory)`` gives it back.
     """
 
-    def __init__(self, config: ClassifierConfig | None = None, training: Any = None) -> None:
+    def __init__(self, config: ClassifierConfig | None = None, training: Any = None, *,
+                 dev_monitor: bool | None = None) -> None:
         from lstmkit.training import TrainConfig
 
         config = config if config is not None else ClassifierConfig()
@@ -120,8 +140,14 @@ class Classifier:
             raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
         if not isinstance(training, TrainConfig):
             raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
+        if dev_monitor is not None and not isinstance(dev_monitor, bool):
+            raise TypeError(f"dev_monitor must be True, False or None, got "
+                            f"{type(dev_monitor).__name__} {dev_monitor!r}")
         self.config = config
         self.training = training
+        # True: monitor dev accuracy when dev data is given; False: training.monitor as given;
+        # None: dev accuracy when training.monitor is left at its default 'val_loss'
+        self.dev_monitor = dev_monitor
         self.words: Vocabulary | None = None
         self.labels: Vocabulary | None = None
         self.model: LSTMClassifier | ProbabilityAverage | None = None
@@ -180,20 +206,26 @@ class Classifier:
                                           words, weights))
         return self
 
-    def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None
-            ) -> Classifier:
+    def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None, *,
+            resume: bool = False) -> Classifier:
         """Build from ``train`` and train; returns ``self``.
 
         With ``config.snapshots`` > 1 each network contributes the snapshots of its best dev
         checks; with ``config.ensemble`` > 1 that many networks are trained, network ``m``
-        with seed ``training.seed + m``. The model then averages their probabilities.
+        with seed ``training.seed + m`` (and, with ``training.checkpoint_dir`` or
+        ``training.log_dir``, its own ``member<m>`` folder there). The model then averages
+        their probabilities. ``resume=True`` continues an interrupted run from
+        ``training.checkpoint_dir`` (each network from its last checkpoint; one that has none
+        starts fresh), giving the same model as an uninterrupted run. ``self.training``
+        becomes the settings actually used (the monitor chosen for dev data).
         """
         from lstmkit.training import fit, seed_everything
 
         config = self.config
-        train_config = self.training
-        if dev is not None and train_config.monitor == "val_loss":
-            train_config = train_config.replace(monitor="val_accuracy", monitor_mode="max")
+        train_config = effective_training(self.training, has_dev=dev is not None,
+                                          dev_monitor=self.dev_monitor, metric="accuracy")
+        check_one_device(train_config)
+        check_resume(resume, train_config)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
@@ -220,9 +252,10 @@ class Classifier:
             snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
                                      train_config.monitor_mode)
             result = fit(network, loss, train_loader, dev_loader,
-                         train_config.replace(seed=seed),
-                         metrics={"accuracy": _accuracy_metric},
-                         callbacks=[snapshots] if config.snapshots > 1 else [])
+                         member_training(train_config, m, config.ensemble, seed),
+                         metrics={"accuracy": _accuracy_metric}, resume=resume,
+                         callbacks=[*epoch_batches(train_loader),
+                                    *([snapshots] if config.snapshots > 1 else [])])
             members += snapshots.networks(
                 network, lambda: _network(config, len(words), len(labels),
                                           _embedding_dim(first), words))
@@ -232,6 +265,7 @@ class Classifier:
             self.train_time_s += result.wall_time_s
         model = members[0] if len(members) == 1 else ProbabilityAverage(members)
         self.model = model.eval()
+        self.training = train_config
         return self
 
     def _loader(self, examples: Sequence[Example], source: str, *, shuffle: bool,

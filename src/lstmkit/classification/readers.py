@@ -142,6 +142,21 @@ def read_folders_format(
     return examples
 
 
+def resolve_format(path: str | Path, format: Format = "auto") -> Format:
+    """The format ``read_examples`` reads ``path`` in: ``format`` itself, or for ``"auto"``
+    ``folders`` for a folder, ``csv`` / ``tsv`` by suffix and ``lines`` otherwise."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format != "auto":
+        return format
+    path = Path(path)
+    if path.is_dir():
+        return "folders"
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return path.suffix.lower()[1:]  # type: ignore[return-value]
+    return "lines"
+
+
 def read_examples(
     path: str | Path,
     format: Format = "auto",
@@ -155,16 +170,8 @@ def read_examples(
     ``format="auto"``: a folder -> ``folders``; ``.csv`` -> ``csv``; ``.tsv`` -> ``tsv``;
     anything else -> ``lines``.
     """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     path = Path(path)
-    if format == "auto":
-        if path.is_dir():
-            format = "folders"
-        elif path.suffix.lower() in (".csv", ".tsv"):
-            format = path.suffix.lower()[1:]  # type: ignore[assignment]
-        else:
-            format = "lines"
+    format = resolve_format(path, format)
     if format == "folders":
         return read_folders_format(path, encoding=encoding)
     if format in ("csv", "tsv"):

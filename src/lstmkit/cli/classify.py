@@ -21,6 +21,7 @@ FLAG_KEYS = {
     "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
 }
+DATA_KEYS = {"train", "dev", "test", "format", "text_column", "label_column", "encoding"}
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +46,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any setting, e.g. model.lstm.zoneout=0.1")
     train.add_argument("--progress", action="store_true", help="show a progress bar")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its checkpoints "
+                            "(training.checkpoint_dir, default <out>/checkpoints)")
 
     evaluate = actions.add_parser("evaluate", help="score a saved classifier on labelled data")
     evaluate.add_argument("--model", required=True, help="saved model directory")
@@ -70,8 +74,16 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
 
 def _read(path: str, data: dict) -> list:
     from lstmkit.classification import read_examples
+    from lstmkit.classification.readers import resolve_format
 
-    return read_examples(path, data.get("format", "auto"),
+    format = resolve_format(path, data.get("format", "auto"))
+    given = [f"--{key.replace('_', '-')}" for key in ("text_column", "label_column")
+             if key in data]
+    if given and format not in ("csv", "tsv"):
+        raise ValueError(f"{' and '.join(given)} (data.text_column / data.label_column) name "
+                         f"CSV/TSV columns, but {path!r} is read as {format!r}, which has no "
+                         "columns; drop them or pass a .csv/.tsv file (or --format csv/tsv)")
+    return read_examples(path, format,
                          text_column=data.get("text_column", "text"),
                          label_column=data.get("label_column", "label"),
                          encoding=data.get("encoding", "utf-8"))
@@ -96,18 +108,21 @@ def _train(args: argparse.Namespace) -> int:
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
-    unknown = sorted(set(data) - {"train", "dev", "test", "format", "text_column",
-                                  "label_column", "encoding"})
+    unknown = sorted(set(data) - DATA_KEYS)
     if unknown:
-        raise ValueError(f"unknown data key(s) {unknown}")
+        raise ValueError(f"unknown data key(s) {unknown}; valid keys: {sorted(DATA_KEYS)}")
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = ClassifierConfig.from_dict(settings["model"])
-    training = {"progress_bar": bool(args.progress), **settings["training"]}
+    training = {"progress_bar": bool(args.progress), **_checkpoints(args.out),
+                **settings["training"]}
     train_config = TrainConfig.from_dict(training)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
-    clf = Classifier(model_config, train_config).fit(train, dev)
+    # dev accuracy is monitored unless training.monitor is set
+    clf = Classifier(model_config, train_config,
+                     dev_monitor="monitor" not in settings["training"]
+                     ).fit(train, dev, resume=args.resume)
     out = clf.save(args.out)
     print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")
     if clf.history:
@@ -119,6 +134,14 @@ def _train(args: argparse.Namespace) -> int:
         evaluation.plot_confusion(Path(out) / "test_confusion.png")
         (Path(out) / "test_metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
     return 0
+
+
+def _checkpoints(out: str) -> dict[str, str]:
+    """Checkpoints go under ``<out>/checkpoints`` (where ``--resume`` looks) unless
+    training.checkpoint_dir says otherwise."""
+    from pathlib import Path
+
+    return {"checkpoint_dir": str(Path(out) / "checkpoints")}
 
 
 def _evaluate(args: argparse.Namespace) -> int:

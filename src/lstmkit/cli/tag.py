@@ -54,6 +54,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any setting, e.g. model.lstm.layer_norm=true")
     train.add_argument("--progress", action="store_true", help="show a progress bar")
+    train.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run from its checkpoints "
+                            "(training.checkpoint_dir, default <out>/checkpoints)")
 
     evaluate = actions.add_parser("evaluate", help="score a saved tagger on a CoNLL file")
     evaluate.add_argument("--model", required=True, help="saved model directory")
@@ -125,7 +128,9 @@ def _train(args: argparse.Namespace) -> int:
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = TaggerConfig.from_dict(settings["model"])
-    train_config = TrainConfig.from_dict({"progress_bar": bool(args.progress),
+    # checkpoints under --out (where --resume looks) unless training.checkpoint_dir
+    folders = {"checkpoint_dir": str(Path(args.out) / "checkpoints")}
+    train_config = TrainConfig.from_dict({"progress_bar": bool(args.progress), **folders,
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
@@ -133,7 +138,10 @@ def _train(args: argparse.Namespace) -> int:
     if isinstance(auxiliary_files, str):
         auxiliary_files = [auxiliary_files]
     auxiliary = [s for path in auxiliary_files for s in _read(path, data)] or None
-    tagger = Tagger(model_config, train_config).fit(train, dev, auxiliary=auxiliary)
+    # dev entity F1 is monitored unless training.monitor is set
+    tagger = Tagger(model_config, train_config,
+                    dev_monitor="monitor" not in settings["training"]
+                    ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if data.get("test"):

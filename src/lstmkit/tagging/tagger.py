@@ -38,6 +38,13 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
+from lstmkit.text.fitting import (
+    check_one_device,
+    check_resume,
+    effective_training,
+    epoch_batches,
+    member_training,
+)
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -85,7 +92,8 @@ class Tagger:
     ``Tagger.load(directory)`` gives it back.
     """
 
-    def __init__(self, config: TaggerConfig | None = None, training: Any = None) -> None:
+    def __init__(self, config: TaggerConfig | None = None, training: Any = None, *,
+                 dev_monitor: bool | None = None) -> None:
         from lstmkit.training import TrainConfig
 
         config = config if config is not None else TaggerConfig()
@@ -94,8 +102,14 @@ class Tagger:
             raise TypeError(f"config must be a TaggerConfig, got {type(config).__name__}")
         if not isinstance(training, TrainConfig):
             raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
+        if dev_monitor is not None and not isinstance(dev_monitor, bool):
+            raise TypeError(f"dev_monitor must be True, False or None, got "
+                            f"{type(dev_monitor).__name__} {dev_monitor!r}")
         self.config = config
         self.training = training
+        # True: monitor dev entity F1 when dev data is given; False: training.monitor as given;
+        # None: dev F1 when training.monitor is left at its default 'val_loss'
+        self.dev_monitor = dev_monitor
         self.tokenizer = Tokenizer(config.tokenizer)
         self.words: Vocabulary | None = None
         self.chars: Vocabulary | None = None
@@ -151,7 +165,7 @@ class Tagger:
         return self
 
     def fit(self, train: Sequence[Sentence], dev: Sequence[Sentence] | None = None, *,
-            auxiliary: Sequence[Sentence] | None = None) -> Tagger:
+            auxiliary: Sequence[Sentence] | None = None, resume: bool = False) -> Tagger:
         """Build from ``train`` and train; returns ``self``.
 
         ``auxiliary``: sentences tagged with another tag set (say PER/LOC/ORG of another
@@ -160,13 +174,24 @@ class Tagger:
         ``config.auxiliary_weight`` and ``config.auxiliary_ratio`` auxiliary batches per main
         batch. Vocabularies still come from ``train`` only; the auxiliary head is dropped after
         training, so the saved model is an ordinary tagger.
+
+        With ``config.ensemble`` > 1 each network checkpoints and logs in its own
+        ``member<m>`` folder of ``training.checkpoint_dir`` / ``training.log_dir``.
+        ``resume=True`` continues an interrupted run from ``training.checkpoint_dir`` (each
+        network from its last checkpoint; one that has none starts fresh); not with
+        ``auxiliary``. ``self.training`` becomes the settings actually used.
         """
         from lstmkit.training import fit, seed_everything
 
         config = self.config
-        train_config = self.training
-        if dev is not None and train_config.monitor == "val_loss":
-            train_config = train_config.replace(monitor="val_f1", monitor_mode="max")
+        train_config = effective_training(self.training, has_dev=dev is not None,
+                                          dev_monitor=self.dev_monitor, metric="f1")
+        check_one_device(train_config)
+        check_resume(resume, train_config)
+        if resume and auxiliary is not None:
+            raise ValueError("resume=True cannot continue multitask training (auxiliary "
+                             "data): the position in the auxiliary batches is not in the "
+                             "checkpoint; train again without resume")
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
@@ -194,10 +219,11 @@ class Tagger:
             snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
                                      train_config.monitor_mode)
             result = fit(network, network.loss, train_loader, dev_loader,
-                         train_config.replace(seed=None if train_config.seed is None
-                                              else seed),
-                         metrics={"f1": SpanF1(network.decode, tags.itos)},
-                         callbacks=[snapshots] if config.snapshots > 1 else [])
+                         member_training(train_config, m, config.ensemble,
+                                         None if train_config.seed is None else seed),
+                         metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
+                         callbacks=[*epoch_batches(train_loader),
+                                    *([snapshots] if config.snapshots > 1 else [])])
             network.remove_auxiliary_head()
             members += snapshots.networks(
                 network, lambda: _network(config, words, self.chars, tags, dim),
@@ -207,6 +233,7 @@ class Tagger:
             self.snapshot_epochs += snapshots.epochs
             self.train_time_s += result.wall_time_s
         self.model = (members[0] if len(members) == 1 else TaggerEnsemble(members)).eval()
+        self.training = train_config
         return self
 
     def _mix_auxiliary(self, model: LSTMCRFTagger, main: Any, auxiliary: Sequence[Sentence],

@@ -81,6 +81,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.epoch = 0
 
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle the next pass as epoch ``epoch`` (Lightning calls this before each epoch,
+        so a resumed run batches its epochs like an uninterrupted one)."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[list[int]]:
         indices = list(range(len(self.lengths)))
         if not self.shuffle:

@@ -1,0 +1,97 @@
+"""Training settings shared by the text applications (classifier and tagger).
+
+The text applications train through :func:`lstmkit.training.fit` with the user's
+:class:`~lstmkit.training.TrainConfig`, adjusted here: the monitored quantity when dev data is
+given, one device only, and one checkpoint (and log) folder per ensemble member.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def effective_training(training: Any, *, has_dev: bool, dev_monitor: bool | None,
+                       metric: str) -> Any:
+    """``training`` with the monitor the text application trains on.
+
+    ``dev_monitor``: ``True`` monitors ``val_<metric>`` (mode ``max``) when dev data is given;
+    ``False`` keeps ``training.monitor`` as it is; ``None`` (the default) monitors
+    ``val_<metric>`` when ``training.monitor`` is the TrainConfig default ``"val_loss"``.
+    """
+    if dev_monitor is None:
+        dev_monitor = training.monitor == "val_loss"
+    if has_dev and dev_monitor:
+        return training.replace(monitor=f"val_{metric}", monitor_mode="max")
+    return training
+
+
+def check_one_device(training: Any) -> None:
+    """A ValueError unless ``training`` runs on one device: the length-bucketed batches of the
+    text applications cannot be split across devices by Lightning."""
+    import torch
+
+    devices = training.devices
+    if devices in ("auto", -1):
+        gpu = training.accelerator in ("auto", "gpu", "cuda")
+        count = torch.cuda.device_count() if gpu else 1
+        if devices == -1 and not gpu:
+            count = 2  # all CPU devices: more than one process
+    elif isinstance(devices, list):
+        count = len(devices)
+    else:
+        count = int(devices)
+    strategy = str(training.strategy)
+    if count > 1 or training.num_nodes != 1 or "ddp" in strategy or "fsdp" in strategy \
+            or "deepspeed" in strategy:
+        raise ValueError(
+            f"text training runs on one device: training.devices={devices!r} "
+            f"(here {count} device(s)), training.strategy={training.strategy!r}, "
+            f"training.num_nodes={training.num_nodes}; set training.devices=1 and "
+            "training.strategy='auto' (its length-bucketed batches cannot be split across "
+            "devices)")
+
+
+def member_training(training: Any, member: int, members: int, seed: int | None) -> Any:
+    """Settings for ensemble member ``member`` of ``members``: its seed, and with more than
+    one member its own ``member<k>`` folder of ``checkpoint_dir`` and ``log_dir`` (so that
+    members do not overwrite each other's ``last.ckpt`` and each resumes from its own)."""
+    changes: dict[str, Any] = {"seed": seed}
+    if members > 1:
+        for name in ("checkpoint_dir", "log_dir"):
+            folder = getattr(training, name)
+            if folder is not None:
+                changes[name] = Path(folder) / f"member{member}"
+    return training.replace(**changes)
+
+
+def check_resume(resume: bool, training: Any) -> None:
+    """``resume=True`` needs ``training.checkpoint_dir``."""
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {type(resume).__name__} "
+                        f"{resume!r}")
+    if resume and training.checkpoint_dir is None:
+        raise ValueError("resume=True continues from training.checkpoint_dir, got "
+                         "training.checkpoint_dir=None; set it to the folder of the "
+                         "interrupted run")
+
+
+def epoch_batches(loader: Any) -> list[Any]:
+    """A callback that numbers the training epochs of ``loader``'s
+    :class:`~lstmkit.text.batching.BucketBatchSampler` by the trainer's epoch, so that a
+    resumed run shuffles its remaining epochs as an uninterrupted one does (Lightning calls
+    ``set_epoch`` only on samplers it knows); ``[]`` for other loaders."""
+    import lightning.pytorch as pl
+
+    from lstmkit.text.batching import BucketBatchSampler
+
+    sampler = getattr(loader, "batch_sampler", None)
+    if not isinstance(sampler, BucketBatchSampler):
+        return []
+
+    class EpochBatches(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule
+                                 ) -> None:
+            sampler.set_epoch(trainer.current_epoch)
+
+    return [EpochBatches()]
