@@ -36,8 +36,8 @@ from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
 from lstmkit.text.fitting import (
+    check_dev_monitor,
     check_one_device,
-    check_resume,
     effective_training,
     epoch_batches,
     member_training,
@@ -140,9 +140,7 @@ class Classifier:
             raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
         if not isinstance(training, TrainConfig):
             raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
-        if dev_monitor is not None and not isinstance(dev_monitor, bool):
-            raise TypeError(f"dev_monitor must be True, False or None, got "
-                            f"{type(dev_monitor).__name__} {dev_monitor!r}")
+        check_dev_monitor(dev_monitor)
         self.config = config
         self.training = training
         # True: monitor dev accuracy when dev data is given; False: training.monitor as given;
@@ -225,7 +223,6 @@ class Classifier:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="accuracy")
         check_one_device(train_config)
-        check_resume(resume, train_config)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")

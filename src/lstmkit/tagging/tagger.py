@@ -39,8 +39,8 @@ from lstmkit.tagging.schemes import (
     tag_set,
 )
 from lstmkit.text.fitting import (
+    check_dev_monitor,
     check_one_device,
-    check_resume,
     effective_training,
     epoch_batches,
     member_training,
@@ -102,9 +102,7 @@ class Tagger:
             raise TypeError(f"config must be a TaggerConfig, got {type(config).__name__}")
         if not isinstance(training, TrainConfig):
             raise TypeError(f"training must be a TrainConfig, got {type(training).__name__}")
-        if dev_monitor is not None and not isinstance(dev_monitor, bool):
-            raise TypeError(f"dev_monitor must be True, False or None, got "
-                            f"{type(dev_monitor).__name__} {dev_monitor!r}")
+        check_dev_monitor(dev_monitor)
         self.config = config
         self.training = training
         # True: monitor dev entity F1 when dev data is given; False: training.monitor as given;
@@ -187,7 +185,6 @@ class Tagger:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="f1")
         check_one_device(train_config)
-        check_resume(resume, train_config)
         if resume and auxiliary is not None:
             raise ValueError("resume=True cannot continue multitask training (auxiliary "
                              "data): the position in the auxiliary batches is not in the "

@@ -65,15 +65,11 @@ def member_training(training: Any, member: int, members: int, seed: int | None) 
     return training.replace(**changes)
 
 
-def check_resume(resume: bool, training: Any) -> None:
-    """``resume=True`` needs ``training.checkpoint_dir``."""
-    if not isinstance(resume, bool):
-        raise TypeError(f"resume must be True or False, got {type(resume).__name__} "
-                        f"{resume!r}")
-    if resume and training.checkpoint_dir is None:
-        raise ValueError("resume=True continues from training.checkpoint_dir, got "
-                         "training.checkpoint_dir=None; set it to the folder of the "
-                         "interrupted run")
+def check_dev_monitor(dev_monitor: object) -> None:
+    """``dev_monitor`` (see :func:`effective_training`) is True, False or None."""
+    if dev_monitor is not None and not isinstance(dev_monitor, bool):
+        raise TypeError(f"dev_monitor must be True, False or None, got "
+                        f"{type(dev_monitor).__name__} {dev_monitor!r}")
 
 
 def epoch_batches(loader: Any) -> list[Any]:

@@ -172,11 +172,16 @@ def build_trainer(
 
 
 def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | None:
+    if not isinstance(resume, bool | str | Path):
+        raise TypeError(f"resume must be True, False or a checkpoint path, got "
+                        f"{type(resume).__name__} {resume!r}")
     if resume is False:
         return None
     if resume is True:
         if config.checkpoint_dir is None:
-            raise ValueError("resume=True needs config.checkpoint_dir, got None")
+            raise ValueError("resume=True needs config.checkpoint_dir, got "
+                             "training.checkpoint_dir=None; set it to the folder of the "
+                             "interrupted run")
         last = Path(config.checkpoint_dir) / LAST_CHECKPOINT
         return str(last) if last.exists() else None
     path = Path(resume)
