@@ -149,40 +149,31 @@ def test_a_monitor_that_is_never_logged_is_an_error() -> None:
         fit(_model(), F.mse_loss, train, val, _cfg(monitor="val_los"))
 
 
-def test_sigterm_exits_with_status_143_and_says_how_to_resume(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("signal_name", "code", "message"), [
+    ("SIGTERM", 143, "training stopped by SIGTERM in epoch 1; "),
+    ("SIGINT", 130, "training interrupted in epoch 1; "),
+])
+def test_a_signal_exits_with_its_status_and_says_how_to_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], signal_name: str, code: int,
+        message: str) -> None:
     import lightning.pytorch as pl
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    class Terminated(pl.Callback):
+    # what Lightning raises on SIGTERM, and what Python raises on Ctrl-C
+    raised = SIGTERMException if signal_name == "SIGTERM" else KeyboardInterrupt
+
+    class Signalled(pl.Callback):
         def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
             if trainer.current_epoch == 1:
-                raise SIGTERMException  # what Lightning raises on SIGTERM
+                raise raised
 
     train, val = _data()
     with pytest.raises(SystemExit) as stop:
         fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
-            callbacks=[Terminated()])
-    assert stop.value.code == 143
-    assert "training stopped by SIGTERM in epoch 1; " in capsys.readouterr().err
+            callbacks=[Signalled()])
+    assert stop.value.code == code
+    assert message in capsys.readouterr().err
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["epoch"] == 0
-
-
-def test_ctrl_c_exits_with_status_130_and_says_how_to_resume(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import lightning.pytorch as pl
-
-    class Interrupted(pl.Callback):
-        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
-            if trainer.current_epoch == 1:
-                raise KeyboardInterrupt
-
-    train, val = _data()
-    with pytest.raises(SystemExit) as stop:
-        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
-            callbacks=[Interrupted()])
-    assert stop.value.code == 130
-    assert "training interrupted in epoch 1; " in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork", "ddp_notebook"])
