@@ -8,7 +8,6 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,18 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmkit import __version__
 from lstmkit.forecasting.config import DataConfig, ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
+from lstmkit.saving import check_format_version
 from lstmkit.training import FitResult, fit, seed_everything
 
 FORMAT_VERSION = 1
 PREDICT_BATCH = 1024
-
-
-def lstmkit_version() -> str:
-    try:
-        return metadata.version("lstmkit")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 @dataclass
@@ -350,7 +344,7 @@ class Forecaster:
         (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
                                                         sort_keys=False))
         (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
-        meta = {"format_version": FORMAT_VERSION, "lstmkit_version": lstmkit_version(),
+        meta = {"format_version": FORMAT_VERSION, "lstmkit_version": __version__,
                 "torch_version": torch.__version__, "freq": self.freq,
                 "dims": {"n_targets": net.n_targets,
                          "n_past": net.embed[0].in_features // net.cfg.segment_len
@@ -375,13 +369,7 @@ class Forecaster:
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
         meta = json.loads((path / "meta.json").read_text())
-        version = meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"saved model {str(path)!r} has format_version {version!r} (written by "
-                f"lstmkit {meta.get('lstmkit_version')}), but this lstmkit "
-                f"({lstmkit_version()}) reads format_version {FORMAT_VERSION}; retrain it or "
-                "load it with the lstmkit version that wrote it")
+        check_format_version(meta, "model", path, FORMAT_VERSION)
         from lstmkit import yamlio
 
         config = ForecastConfig.from_dict(yamlio.load((path / "config.yaml").read_text()))

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lstmkit.saving import check_format_version
+
 
 def meta_header(kind: str, format_version: int) -> dict[str, Any]:
     """The first keys of ``meta.json``: kind, format version and the lstmkit version."""
@@ -28,7 +30,6 @@ def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]
             written in another format version (the message names the saved version, the
             lstmkit version that wrote it and the version this lstmkit reads).
     """
-    from lstmkit import __version__
 
     path = directory / "meta.json"
     if not path.is_file():
@@ -41,14 +42,7 @@ def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]
         raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("kind") != kind:
         raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, expected {kind!r}")
-    version = meta.get("format_version")
-    if version != format_version:
-        writer = meta.get("lstmkit_version", "an unrecorded version")
-        raise ValueError(
-            f"saved {kind} {str(directory)!r} has format_version {version!r} (written by "
-            f"lstmkit {writer}), but this lstmkit ({__version__}) reads format_version "
-            f"{format_version}; retrain it or load it with the lstmkit version that wrote it"
-        )
+    check_format_version(meta, kind, directory, format_version)
     return meta
 
 
