@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from forecast_helpers import make_config
+from forecast_helpers import make_config, make_frame
 
 from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting import baselines as bl
@@ -140,8 +141,9 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
             forecaster.backtest(frame, stride=stride)
     with pytest.raises(ValueError, match=r"backtest refit, fold 0: the model is retrained on "
-                                         r"the rows before the fold's first origin \(24 per "
-                                         r"series\), and that failed: .* Move start later"):
+                                         r"the rows before the fold's first origin "
+                                         r"\(2021-01-02 00:00:00\), and that failed: .* "
+                                         r"Move start later"):
         forecaster.backtest(frame, start=24, refit=True, folds=2, baselines=())
 
 
@@ -175,3 +177,45 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
         check_space({"lr": ("uniform", 0.1, 1.0)})
     with pytest.raises(ValueError, match=r"low must be > 0"):
         check_space({"lr": ("log", 0.0, 1.0)})
+
+
+def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # series b starts 60 hours after a and ends 60 hours later: cut row by row, a fold's
+    # model would train on b's rows dated after forecasts it is scored on in a
+    a = make_frame(240).assign(sid="a")
+    b = make_frame(240, seed=1).assign(sid="b", date=lambda f: f["date"] + pd.Timedelta("60h"))
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val="2021-01-08 00:00", test="2021-01-09 12:00"))
+    forecaster = Forecaster(config).fit(frame)
+    series = forecaster.prepare(frame).series
+    trained: dict[int, tuple[pd.Timestamp, object, tuple[int, ...]]] = {}
+    scored: dict[int, pd.Timestamp] = {}
+    fit, predict_windows = Forecaster.fit, Forecaster.predict_windows
+
+    def fit_spy(self: Forecaster, data: pd.DataFrame) -> Forecaster:
+        sizes = self.prepare(data).sizes
+        trained[id(self)] = (pd.to_datetime(data["date"]).max(), self.config.data.val,
+                             tuple(n_train for n_train, _, _ in sizes))
+        return fit(self, data)
+
+    def predict_spy(self: Forecaster, windows: Any) -> np.ndarray:
+        if id(self) in trained:
+            scored[id(self)] = min(series[int(i)].time[int(o)] for i, o in
+                                   zip(windows.series_index, windows.local_origin, strict=True))
+        return predict_windows(self, windows)
+
+    monkeypatch.setattr(Forecaster, "fit", fit_spy)
+    monkeypatch.setattr(Forecaster, "predict_windows", predict_spy)
+    forecaster.backtest(frame, start="2021-01-09 12:00", stride=12, refit=True, folds=2,
+                        baselines=())
+    assert len(trained) == len(scored) == 2
+    # every fold's model was trained only on dates before the first origin it forecasts
+    for key, (end, val, _) in trained.items():
+        assert end < scored[key]
+        # the validation date moves with the cut (36 hours before it), so training grows
+        assert end + pd.Timedelta("1h") - pd.Timestamp(val) == pd.Timedelta("36h")
+    (_, _, train0), (_, _, train1) = trained.values()
+    assert all(t1 > t0 for t0, t1 in zip(train0, train1, strict=True))

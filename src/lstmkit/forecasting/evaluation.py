@@ -264,14 +264,14 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
-    for fold, (lo, hi) in enumerate(_fold_cuts(origins, folds)):
+    for fold, (lo, hi, cut) in enumerate(_fold_cuts(prepared, origins, folds)):
         in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
         fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
         if sum(len(o) for o in fold_origins) == 0:
             continue
         for i, mask in enumerate(in_fold):
             fit_rows[i][mask] = lo[i]
-        refit_model = _refit(forecaster, frame, prepared, lo, fold)
+        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold)
         assert refit_model.scalers is not None
         windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
                             fold_origins)
@@ -286,40 +286,76 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                  fit_rows=fit_rows)
 
 
-def _fold_cuts(origins: list[np.ndarray], folds: int) -> list[tuple[list[int], list[int]]]:
-    """Per fold, per series: [first origin, end) of the fold."""
-    edges = [np.array_split(o, folds) for o in origins]
+def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
+               ) -> list[tuple[list[int], list[int], pd.Timestamp | None]]:
+    """Per fold: per series [first origin, end) of the fold, and the fold's cut date.
+
+    With a time column the folds are cut on the calendar: every series is cut at the same
+    date, so no fold's model trains on a date that the fold forecasts in another series.
+    Without one, each series' origins are split on their own and the cut date is None.
+    """
+    series = prepared.series
+    if not isinstance(series[0].time, pd.DatetimeIndex):
+        edges = [np.array_split(o, folds) for o in origins]
+        return [([int(e[f][0]) if len(e[f]) else 0 for e in edges],
+                 [int(e[f][-1]) + 1 if len(e[f]) else 0 for e in edges], None)
+                for f in range(folds)]
+    times = series[0].time[:0].append([s.time[o] for s, o in zip(series, origins,
+                                                                 strict=True)])
+    times = times.unique().sort_values()
     cuts = []
-    for f in range(folds):
-        lo = [int(e[f][0]) if len(e[f]) else 0 for e in edges]
-        hi = [int(e[f][-1]) + 1 if len(e[f]) else 0 for e in edges]
-        cuts.append((lo, hi))
+    for chunk in np.array_split(np.arange(len(times)), folds):
+        if not len(chunk):
+            continue
+        first, last = times[chunk[0]], times[chunk[-1]]
+        cuts.append(([int(s.time.searchsorted(first, "left")) for s in series],
+                     [int(s.time.searchsorted(last, "right")) for s in series], first))
     return cuts
 
 
 def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: list[int],
-           fold: int) -> Forecaster:
+           cut: pd.Timestamp | None, fold: int) -> Forecaster:
+    """A new model of the same configuration trained on the rows before the fold: before
+    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time."""
     from lstmkit.forecasting.forecaster import Forecaster
 
     cfg = forecaster.config
     dc = cfg.data
-    parts = []
     groups = [("0", frame)] if dc.series_col is None else [
         (str(k), g) for k, g in frame.groupby(dc.series_col, sort=False)]
-    for (_sid, group), s, cut in zip(groups, prepared.series, lo, strict=True):
-        if dc.time_col is not None:
-            parts.append(group[pd.to_datetime(group[dc.time_col]) < s.time[cut]])
-        else:
-            parts.append(group.iloc[:cut])
-    truncated = pd.concat(parts)
+    if cut is None:
+        truncated = pd.concat([group.iloc[:rows] for (_sid, group), rows in
+                               zip(groups, lo, strict=True)])
+        before = f"{', '.join(map(str, lo))} per series"
+    else:
+        truncated = pd.concat([group[pd.to_datetime(group[dc.time_col]) < cut]
+                               for _sid, group in groups])
+        before = str(cut)
     training = cfg.training.replace(**{
         key: Path(folder) / f"fold{fold}" for key in ("checkpoint_dir", "log_dir")
         if (folder := getattr(cfg.training, key)) is not None})
-    new_cfg = dataclasses.replace(cfg, data=dataclasses.replace(dc, test=0), training=training)
+    data = dataclasses.replace(dc, test=0, val=_refit_val(forecaster, prepared, cut))
+    new_cfg = dataclasses.replace(cfg, data=data, training=training)
     try:
         return Forecaster(new_cfg).fit(truncated)
     except ValueError as err:
         raise ValueError(f"backtest refit, fold {fold}: the model is retrained on the rows "
-                         f"before the fold's first origin ({', '.join(map(str, lo))} per "
-                         f"series), and that failed: {err}. Move start later or use fewer "
-                         "folds") from None
+                         f"before the fold's first origin ({before}), and that failed: "
+                         f"{err}. Move start later or use fewer folds") from None
+
+
+def _refit_val(forecaster: Forecaster, prepared: Prepared,
+               cut: pd.Timestamp | None) -> float | int | str:
+    """``data.val`` for a refit ending at ``cut``. A fraction or a row count applies to the
+    shorter table as it is; a date moves with the cut, so the validation period keeps its
+    length and ends where the refit's data end (a fixed date would hold every fold's
+    training part at the same rows)."""
+    val = forecaster.config.data.val
+    if not isinstance(val, str) or cut is None:
+        return val
+    # where the original validation part ended: the first test row, or past the data
+    ends = [s.time[n_train + n_val] if n_test else
+            pd.date_range(s.time[-1], periods=2, freq=forecaster.freq)[1]
+            for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes,
+                                                   strict=True)]
+    return (pd.Timestamp(val) + (cut - min(ends))).isoformat()
