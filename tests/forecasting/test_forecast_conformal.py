@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,17 @@ def test_margin_is_the_ceil_n_plus_1_times_nominal_th_smallest_score(n: int, ran
     quantiles = np.zeros((n, 1, 1, 3))
     margins = conformal_margins(quantiles, actual, LEVELS)
     assert margins.item() == rank  # ceil((n + 1) * 0.8), capped at n
+
+
+@pytest.mark.parametrize(("levels", "n"), [((0.1, 0.5, 0.9), 35), ((0.2, 0.5, 0.8), 34),
+                                           ((0.25, 0.5, 0.75), 29)])
+def test_margin_rank_survives_floating_point(levels: tuple[float, ...], n: int) -> None:
+    # 0.9 - 0.1 is 0.8 only up to rounding; the rank must still be ceil((n + 1) * nominal)
+    scores = np.random.default_rng(1).permutation(np.arange(1.0, n + 1))
+    nominal = round(levels[2] - levels[0], 6)
+    rank = min(math.ceil(round((n + 1) * nominal, 6)), n)
+    margins = conformal_margins(np.zeros((n, 1, 1, 3)), scores.reshape(n, 1, 1), levels)
+    assert margins.item() == rank
 
 
 def test_a_too_wide_interval_narrows_but_not_past_the_median() -> None:

@@ -48,9 +48,10 @@ def conformal_margins(quantiles: np.ndarray, actual: np.ndarray,
     for lo, hi in _pairs(levels):
         scores = np.maximum(quantiles[..., lo] - actual, actual - quantiles[..., hi])  # (W,Hz,C)
         nominal = levels[hi] - levels[lo]
-        # the ceil((n + 1) nominal)-th smallest score (the largest when that exceeds n)
-        rank = min(math.ceil((n + 1) * nominal) / n, 1.0)
-        margins.append(np.quantile(scores, rank, axis=0, method="inverted_cdf"))
+        # the k = ceil((n + 1) nominal)-th smallest score (the largest when k exceeds n);
+        # rounded first, as 0.8 - 0.2 is 0.6000000000000001 and 36 of it would make 22
+        k = min(math.ceil(round((n + 1) * nominal, 9)), n)
+        margins.append(np.partition(scores, k - 1, axis=0)[k - 1])
     return np.stack(margins) if margins else np.zeros((0, *actual.shape[1:]))
 
 
