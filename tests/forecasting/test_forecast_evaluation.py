@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,12 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report.save(tmp_path / "out")
     assert (tmp_path / "out" / "metrics.csv").is_file()
+    # strict JSON: a baseline has no quantile loss, which is null, not NaN
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text(),
+                       parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
+    naive = next(row for row in saved["metrics"] if row["method"] == "naive")
+    assert naive["quantile_loss"] is None
+    assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
 
 
 def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> None:

@@ -58,8 +58,10 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Scores as plain values (for JSON)."""
-        return {"metrics": self.table.reset_index().to_dict(orient="records"),
+        """Scores as plain values (for JSON): a score that does not apply (a baseline's
+        quantile loss, MAPE of all-zero actuals) is None, JSON's null."""
+        table = self.table.reset_index().astype(object)
+        return {"metrics": table.where(table.notna(), None).to_dict(orient="records"),
                 "n_windows": len(self.windows), "notes": self.notes}
 
     def save(self, path: str | Path) -> Path:
@@ -68,7 +70,7 @@ class EvalReport:
         path.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(path / "metrics.csv")
         self.per_origin.to_csv(path / "per_origin.csv", index=False)
-        (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2))
+        (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
     def plot(self, path: str | Path, window: int = -1, max_channels: int = 4) -> Path:
