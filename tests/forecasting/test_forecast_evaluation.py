@@ -117,6 +117,10 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert any("in-sample" in note for note in report.notes)
     # origins 120, 132, ..., 228 (the last full horizon ends at row 240)
     assert report.windows["origin"].tolist() == list(range(120, 229, 12))
+    # counted from start: with a stride that does not divide the span, start is an origin
+    with pytest.warns(UserWarning, match="in-sample"):
+        uneven = forecaster.backtest(frame, start=121, stride=14, baselines=())
+    assert uneven.windows["origin"].tolist() == list(range(121, 229, 14))
     assert set(report.per_origin["method"]) == {"lstmkit", "naive"}
     refit = forecaster.backtest(frame, start=0.5, stride=12, refit=True, folds=2,
                                 baselines=())

@@ -235,11 +235,13 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
              baselines: tuple[str, ...] | None = None) -> EvalReport:
     """Rolling-origin backtest from ``start`` (a row, a fraction or a date; default: the start
     of the test part) to the end of each series, one origin every ``stride`` steps (default
-    ``horizon``, non-overlapping).
+    ``horizon``, non-overlapping) counted from ``start``; the last origin is the last one
+    whose horizon fits.
 
     ``refit=False`` scores all origins with the trained model in one batched pass.
     ``refit=True`` splits the origins into ``folds`` consecutive folds and, for each, trains a
-    new model (same configuration) on the rows before the fold's first origin.
+    new model (same configuration) on the rows before the fold's first origin, cut at one
+    date for every series when there is a time column.
     """
     _check_stride(stride)
     prepared = forecaster.prepare(data)
@@ -248,7 +250,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     origins = []
     for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
         first = _start_row(s, start, n_train + n_val)
-        origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s), stride))
+        # counted forward from start (the first origin is start itself when its lookback fits)
+        origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
         seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
