@@ -232,3 +232,31 @@ def test_data_off_a_trained_models_frequency_says_so(frame: pd.DataFrame) -> Non
     with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .* trained "
                                          r"with data.fill='none': insert and fill"):
         to_series(daily.drop(index=[5, 6]), cfg, freq="D")
+
+
+def test_series_of_different_frequencies_are_an_error() -> None:
+    daily = pd.DataFrame({"date": pd.date_range("2021-01-01", periods=60, freq="D"),
+                          "y": np.arange(60.0), "sid": "A"})
+    weekly = pd.DataFrame({"date": pd.date_range("2021-01-03", periods=30, freq="W-SUN"),
+                           "y": np.arange(30.0), "sid": "B"})
+    cfg = DataConfig(target="y", time_col="date", series_col="sid", fill="ffill")
+    # filled to daily, the weekly series would be upsampled silently; in either row order
+    for frame, first, second in ((pd.concat([daily, weekly]), "A", "B"),
+                                 (pd.concat([weekly, daily]), "B", "A")):
+        with pytest.raises(ValueError, match=rf"series '{first}' has frequency '.+' and "
+                                             rf"series '{second}' has '.+' in the data; one "
+                                             r"model needs one frequency: set data.freq"):
+            to_series(frame, cfg)
+    # a frequency given is used for every series (and the gaps are filled)
+    series, freq = to_series(pd.concat([daily, weekly]),
+                             DataConfig(target="y", time_col="date", series_col="sid",
+                                        fill="ffill", freq="D"))
+    assert freq == "D" and [len(s) for s in series] == [60, 204]
+
+
+def test_whole_number_float_ids_read_as_integers(frame: pd.DataFrame) -> None:
+    cfg = DataConfig(target="a", time_col="date", series_col="sid")
+    as_int, _ = to_series(frame.assign(sid=7), cfg)
+    as_float, _ = to_series(frame.assign(sid=7.0), cfg)
+    assert as_int[0].id == as_float[0].id == "7"
+    assert to_series(frame.assign(sid=7.5), cfg)[0][0].id == "7.5"

@@ -94,9 +94,21 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     assert list(out.columns) == ["store", "date", "target", "forecast"]
     assert sorted(out["store"].unique()) == ["s1", "s2"]
     short = future.groupby("store").head(10)
-    with pytest.raises(ValueError, match=r"future covariates cover 10 of the 12 steps after "
-                                         r"the end of series 's1'"):
+    with pytest.raises(ValueError, match=r"the future table \(future=\) covers 10 of the 12 "
+                                         r"steps after the end of series 's1' .* it holds 10 "
+                                         r"row\(s\) for it, 2021-01-09 08:00:00 \.\. "
+                                         r"2021-01-09 17:00:00"):
         forecaster.predict(long, future=short)
+    with pytest.raises(ValueError, match=r"the future table \(future=\) has no rows for series "
+                                         r"'s2'; it holds series \['s1'\]"):
+        forecaster.predict(long, future=future[future["store"] == "s1"])
+    with pytest.raises(ValueError, match=r"missing value\(s\) in column 'hour' of series 's1' "
+                                         r"of the future table \(future=\)"):
+        forecaster.predict(long, future=future.assign(hour=np.where(
+            np.arange(len(future)) == 3, np.nan, future["hour"])))
+    with pytest.raises(ValueError, match=r"series 's1' of the future table \(future=\) has 1 "
+                                         r"duplicate timestamp"):
+        forecaster.predict(long, future=pd.concat([future.iloc[:1], future]))
     with pytest.raises(ValueError, match=r"column\(s\) \['store'\] not found in the future "
                                          r"table"):
         forecaster.predict(long, future=future.drop(columns="store"))

@@ -66,7 +66,8 @@ class DataConfig:
         future_covariates: columns known over the horizon too (calendar, planned prices);
             :meth:`Forecaster.predict` needs their values for the next ``horizon`` steps.
         static_covariates: numeric columns constant within a series (store size, region code).
-        freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series.
+        freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series (they
+            must agree: one model has one frequency).
         fill: what to do with missing target/covariate values and missing timestamps:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -195,29 +196,31 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
-                freq: str | None, trained: bool) -> tuple[Series, str | None]:
+                freq: str | None, trained: bool, source: str) -> tuple[Series, str | None]:
+    # errors and warnings name the series, and the table when it is not the data itself
+    name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
         try:
             time = pd.to_datetime(frame[cfg.time_col])
         except (ValueError, TypeError) as err:
-            raise ValueError(f"time column {cfg.time_col!r} of series {sid!r} could not be "
+            raise ValueError(f"time column {cfg.time_col!r} of {name} could not be "
                              f"parsed as dates: {err}") from None
         blank = time.isna().to_numpy()
         if blank.any():
             raise ValueError(
                 f"{int(blank.sum())} missing timestamp(s) in time column {cfg.time_col!r} "
-                f"(data.time_col) of series {sid!r}, first at row position "
+                f"(data.time_col) of {name}, first at row position "
                 f"{frame.index[int(np.argmax(blank))]}; data.fill cannot fill a blank "
                 "timestamp: fill in or drop those rows")
         frame = frame.assign(**{cfg.time_col: time}).sort_values(cfg.time_col, kind="stable")
         dup = frame[cfg.time_col].duplicated()
         if dup.any():
-            raise ValueError(f"series {sid!r} has {int(dup.sum())} duplicate timestamp(s) in "
+            raise ValueError(f"{name} has {int(dup.sum())} duplicate timestamp(s) in "
                              f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}")
         index = pd.DatetimeIndex(frame[cfg.time_col])
         # a trained model's frequency (and its data settings) cannot change: the data must
         freq = freq or cfg.freq or infer_freq(
-            index, label=f"series {sid!r} (time column {cfg.time_col!r})")
+            index, label=f"{name} (time column {cfg.time_col!r})")
         if freq is not None and len(index) > 1:
             _offset(freq)
             full = pd.date_range(index[0], index[-1], freq=freq)
@@ -226,18 +229,18 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 off_grid = index.difference(full)
                 if len(off_grid):
                     raise ValueError(
-                        f"series {sid!r} has {len(off_grid)} timestamp(s) off the {freq!r} "
+                        f"{name} has {len(off_grid)} timestamp(s) off the {freq!r} "
                         f"grid, first {off_grid[0]}; " + (
                             f"the model was trained at frequency {freq!r}: resample the data "
                             "to it" if trained else "set data.freq or resample the data"))
                 if cfg.fill == "none" and trained:
                     raise ValueError(
-                        f"series {sid!r} is irregular: {len(missing)} timestamp(s) missing at "
+                        f"{name} is irregular: {len(missing)} timestamp(s) missing at "
                         f"the model's frequency {freq!r}, first {missing[0]}; the model was "
                         "trained with data.fill='none': insert and fill those rows first")
                 if cfg.fill == "none":
                     raise ValueError(
-                        f"series {sid!r} is irregular: {len(missing)} timestamp(s) missing at "
+                        f"{name} is irregular: {len(missing)} timestamp(s) missing at "
                         f"frequency {freq!r}, first {missing[0]}; either set data.fill to "
                         "'ffill', 'interpolate' or 'zero' to insert and fill them, or leave "
                         f"data.time_col unset (it is {cfg.time_col!r}) so that the row order "
@@ -259,17 +262,17 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 col = nan.any().idxmax()
                 where = int(np.argmax(nan[col].to_numpy()))
                 raise ValueError(
-                    f"{int(nan[col].sum())} missing value(s) in column {col!r} of series "
-                    f"{sid!r}, first at {time_index[where]}; set data.fill to 'ffill', "
+                    f"{int(nan[col].sum())} missing value(s) in column {col!r} of {name}, "
+                    f"first at {time_index[where]}; set data.fill to 'ffill', "
                     "'interpolate' or 'zero' to fill them")
             counts = {c: int(n) for c, n in nan.sum().items() if n}
-            warnings.warn(f"series {sid!r}: filled missing values {counts} with "
+            warnings.warn(f"{name}: filled missing values {counts} with "
                           f"data.fill={cfg.fill!r}", UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
         col = cfg.static_covariates[int(np.argmax((static != static[:1]).any(0)))]
-        raise ValueError(f"static covariate {col!r} changes within series {sid!r}; static "
+        raise ValueError(f"static covariate {col!r} changes within {name}; static "
                          "covariates must be constant per series (use past_covariates)")
     n_target = len(cfg.target)
     series = Series(
@@ -305,15 +308,31 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
                 f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
                 f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
                 "the id or drop those rows")
-        groups = [(str(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
+        groups = [(_series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
     out = []
     trained = freq is not None  # the frequency of a fitted model, not inferred here
+    inferred: dict[str, str] = {}  # frequency -> the first series that has it
     for sid, group in groups:
         series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq,
-                                        trained=trained)
-        freq = freq or freq_used
+                                        trained=trained, source=source)
+        if freq_used is not None:
+            inferred.setdefault(freq_used, sid)
+        if len(inferred) > 1:
+            (f1, a), (f2, b) = inferred.items()
+            raise ValueError(f"series {a!r} has frequency {f1!r} and series {b!r} has {f2!r} "
+                             f"in {source}; one model needs one frequency: set data.freq to "
+                             "the one to use (with data.fill to fill the other series' gaps) "
+                             "or train a model per frequency")
         out.append(series)
-    return out, freq
+    return out, freq or next(iter(inferred), None)
+
+
+def _series_id(key: Any) -> str:
+    """A series id as text. Whole-number float ids (1.0, as pandas reads an id column
+    written from floats) read as the integers they are (1), so tables agree on them."""
+    if isinstance(key, float | np.floating) and float(key).is_integer():
+        return str(int(key))
+    return str(key)
 
 
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:

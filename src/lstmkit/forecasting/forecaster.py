@@ -221,8 +221,10 @@ class Forecaster:
 
         ``future`` holds the known-in-future covariates for those steps (same time and series
         columns); it is required when ``data.future_covariates`` is set. Returns one row per
-        (series, step, target): ``time``, ``target``, ``forecast`` and, for the quantile
-        loss, one ``q<level>`` column per quantile.
+        (series, step, target): the series id (column ``data.series_col``, when set), the
+        step's timestamp (column ``data.time_col``, or ``time`` numbering rows after the last
+        when there is no time column), ``target``, ``forecast`` and, for the quantile loss, one
+        ``q<level>`` column per quantile.
         """
         self._net()
         cfg = self.config
@@ -260,13 +262,14 @@ class Forecaster:
                              future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
                              val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
-                                  source="the future table")
+                                  source="the future table (future=)")
         by_id = {s.id: s for s in fut_series}
         values = []
         for s, t in zip(series, times, strict=True):
             f = by_id.get(s.id)
             if f is None:
-                raise ValueError(f"future covariates missing for series {s.id!r}")
+                raise ValueError(f"the future table (future=) has no rows for series {s.id!r}; "
+                                 f"it holds series {sorted(by_id)}")
             if isinstance(t, pd.DatetimeIndex):
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
@@ -275,8 +278,9 @@ class Forecaster:
                 covered = min(len(f), m.horizon)
             if covered < m.horizon:
                 raise ValueError(
-                    f"future covariates cover {covered} of the {m.horizon} steps after the end "
-                    f"of series {s.id!r} ({t[0]} .. {t[-1]}); provide all of them")
+                    f"the future table (future=) covers {covered} of the {m.horizon} steps "
+                    f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "
+                    f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of them")
             values.append(f.future[idx])
         return values, times
 
