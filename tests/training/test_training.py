@@ -119,6 +119,36 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path, schedule: dict) -> None
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_resuming_a_run_that_early_stopping_ended_trains_no_more(tmp_path: Path) -> None:
+    # monitoring a falling loss for a maximum runs out of patience after epoch 3
+    train, val = _data()
+    cfg = _cfg(max_epochs=8, early_stopping_patience=2, monitor_mode="max",
+               checkpoint_dir=tmp_path)
+    full = fit(_model(), F.mse_loss, train, val, cfg)
+    assert full.epochs_run == 3
+    # killed after the last checkpoint, or resumed again after it ended: the same model
+    for _ in range(2):
+        resumed = fit(_model(), F.mse_loss, train, val, cfg, resume=True)
+        assert resumed.epochs_run == 3
+        assert len(resumed.history) == 3
+        a, b = full.model.state_dict(), resumed.model.state_dict()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_true_precision_gives_the_model_back_in_its_dtype(precision: str) -> None:
+    train, val = _data()
+    cfg = _cfg(precision=precision)
+    result = fit(_model(), F.mse_loss, train, val, cfg)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}
+    # evaluation runs at the configured precision too, and leaves the dtype alone
+    assert evaluate(result.model, F.mse_loss, val, cfg)["test_loss"] > 0
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}
+    x, _ = next(iter(val))
+    result.model(x)  # float32 input, as before training
+
+
 def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
     train, val = _data()
     ckpt = tmp_path / "ckpt"

@@ -11,6 +11,8 @@
 - :class:`History` records the logged values of every epoch as a list of dicts.
 - :class:`PlateauLR` runs ``ReduceLROnPlateau`` before the checkpoint of each epoch is
   written, so that a resumed run keeps its learning-rate schedule.
+- :class:`ResumableEarlyStopping` is Lightning's ``EarlyStopping`` that also stops a resumed
+  run whose patience had already run out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import EarlyStopping
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -195,3 +198,18 @@ class PlateauLR(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._loaded = state_dict or None
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """``EarlyStopping`` whose decision to stop survives a restart.
+
+    The checkpoint holds the patience counter but not the trainer's stop flag, so a run
+    resumed after the epoch that ran out of patience (killed while it finished, or resumed
+    once more after it ended) would train on. Here a restored counter that has reached the
+    patience stops the run before its first epoch, so it ends where the uninterrupted run did.
+    """
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if self.wait_count >= self.patience:
+            trainer.should_stop = True

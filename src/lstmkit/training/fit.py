@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
@@ -25,6 +26,7 @@ from lstmkit.training.callbacks import (
     BestWeights,
     History,
     PlateauLR,
+    ResumableEarlyStopping,
     RNGState,
 )
 from lstmkit.training.config import TrainConfig
@@ -125,8 +127,9 @@ def build_trainer(
         all_callbacks.append(PlateauLR(config.monitor, config.monitor_mode, config.lr_gamma,
                                        config.scheduler_patience, has_validation))
     if config.early_stopping_patience is not None:
-        all_callbacks.append(EarlyStopping(monitor=config.monitor, mode=config.monitor_mode,
-                                           patience=config.early_stopping_patience))
+        all_callbacks.append(ResumableEarlyStopping(
+            monitor=config.monitor, mode=config.monitor_mode,
+            patience=config.early_stopping_patience))
     if config.checkpoint_dir is not None:
         folder = str(config.checkpoint_dir)
         if has_validation:
@@ -205,7 +208,8 @@ def fit(
     """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
 
     Args:
-        model: any ``nn.Module``; trained in place.
+        model: any ``nn.Module``; trained in place, and given back in the dtype it came
+            in (a ``"64"`` or ``"bf16-true"`` precision converts it while training).
         loss: ``loss(output, target) -> scalar``.
         train_data, val_data: dataloaders of batches that ``batch_fn`` understands
             (by default ``(inputs, target)`` pairs).
@@ -231,6 +235,7 @@ def fit(
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
+        dtype = _float_dtype(model)
         try:
             trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                         ckpt_path=ckpt_path)
@@ -245,6 +250,7 @@ def fit(
             cause = "stopped by SIGTERM" if terminated else "interrupted"
             print(f"training {cause} in epoch {trainer.current_epoch}{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
+    _restore_dtype(model, dtype)
     model.eval()
     if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
@@ -276,10 +282,26 @@ def evaluate(
     with _quiet(not config.progress_bar):
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         trainer = pl.Trainer(accelerator=config.accelerator, devices=config.devices,
-                             strategy=config.strategy, logger=False,
-                             enable_checkpointing=False,
+                             strategy=config.strategy, num_nodes=config.num_nodes,
+                             precision=config.precision,  # type: ignore[arg-type]
+                             logger=False, enable_checkpointing=False,
                              enable_progress_bar=config.progress_bar,
                              enable_model_summary=False)
+        dtype = _float_dtype(model)
         out = trainer.test(task, dataloaders=data, verbose=False)
+    _restore_dtype(model, dtype)
     model.eval()
     return {k: float(v) for k, v in out[0].items()}
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's floating-point parameters (None when they differ)."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    return dtypes.pop() if len(dtypes) == 1 else None
+
+
+def _restore_dtype(model: nn.Module, dtype: torch.dtype | None) -> None:
+    """A "64", "16-true" or "bf16-true" precision converts the model itself; it comes back
+    in the dtype it was given in, so that code that used it before can use it again."""
+    if dtype is not None:
+        model.to(dtype)
