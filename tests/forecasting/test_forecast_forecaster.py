@@ -159,6 +159,46 @@ def test_mixed_precision_training(frame: pd.DataFrame, decoder: str) -> None:
     assert np.isfinite(out["forecast"]).all()
 
 
+def _sign_flipped_covariate(n: int = 300) -> tuple[pd.DataFrame, DataConfig]:
+    """y = f in series A and -f in series B (static covariate st = +-1), f known ahead."""
+    rng = np.random.default_rng(0)
+    parts = [pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="D"),
+                           "sid": sid, "f": (f := rng.standard_normal(n)), "y": sign * f,
+                           "st": sign}) for sid, sign in (("A", 1.0), ("B", -1.0))]
+    data = DataConfig(target="y", time_col="date", series_col="sid", future_covariates="f",
+                      static_covariates="st", val=0.15, test=0.15)
+    return pd.concat(parts), data
+
+
+@pytest.mark.parametrize("decoder", ["pmf", "direct", "autoregressive"])
+def test_a_covariate_effect_that_depends_on_the_series_is_learned(decoder: str) -> None:
+    # one linear covariate term shared by both series can only learn 0, an MSE of var(f) = 1
+    frame, data = _sign_flipped_covariate()
+    base = make_config(lookback=8, horizon=4, segment_len=4, hidden_size=32, decoder=decoder,
+                       dropout=0.0)
+    config = dataclasses.replace(base, data=data, training=base.training.replace(
+        max_epochs=30, lr=5e-3, seed=0))
+    report = Forecaster(config).fit(frame).evaluate(frame, baselines=("naive",))
+    assert report.table.loc["lstmkit", "mse"] < 0.2
+    assert report.table.loc["naive", "mse"] > 1.5
+
+
+@pytest.mark.parametrize("channel_independent", [True, False])
+def test_direct_decoder_with_future_covariates_under_mixed_precision(
+        channel_independent: bool) -> None:
+    frame, data = _sign_flipped_covariate(120)
+    frame = frame.assign(y2=-frame["y"])
+    base = make_config(lookback=8, horizon=4, segment_len=4, decoder="direct",
+                       channel_independent=channel_independent)
+    config = dataclasses.replace(
+        base, data=dataclasses.replace(data, target=("y", "y2")),
+        training=base.training.replace(precision="bf16-mixed"))
+    out = Forecaster(config).fit(frame).predict(frame, future=pd.DataFrame({
+        "date": np.repeat(pd.date_range("2020-04-30", periods=4, freq="D"), 2),
+        "sid": ["A", "B"] * 4, "f": 1.0}))
+    assert len(out) == 2 * 4 * 2 and np.isfinite(out["forecast"]).all()
+
+
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:
     config = make_config(lookback=240, segment_len=6)
     with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "
@@ -207,11 +247,11 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
     meta = json.loads((path / "meta.json").read_text())
     meta["format_version"] = 99
     (path / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 1"):
+    with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 2"):
         Forecaster.load(path)
     with pytest.raises(FileNotFoundError, match="not a saved lstmkit forecaster"):
         Forecaster.load(tmp_path)
-    meta["format_version"] = 1
+    meta["format_version"] = 2
     del meta["dims"]
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"does not hold together: .* \(KeyError: 'dims'\)"):

@@ -130,7 +130,9 @@ class ModelConfig:
         dropout: dropout between LSTM layers and before the output layer.
         decoder: ``"pmf"`` (parallel multi-step: one LSTM step per output segment from the
             encoder state, conditioned on a position and a channel embedding; SegRNN's PMF),
-            ``"direct"`` (linear head from the last state to the whole horizon) or
+            ``"direct"`` (linear head from the last state to the whole horizon, plus, with
+            known-future covariates, MQ-RNN's local MLP on each step's covariates and the
+            state) or
             ``"autoregressive"`` (an LSTM decoder that feeds back each segment it forecast,
             before ``highway`` and ``mean_reversion`` add their terms).
         channel_independent: model each target channel as its own univariate series with a

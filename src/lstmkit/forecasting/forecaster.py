@@ -25,7 +25,8 @@ from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origi
 from lstmkit.saving import check_format_version
 from lstmkit.training import FitResult, fit, seed_everything
 
-FORMAT_VERSION = 1
+# 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
+FORMAT_VERSION = 2
 PREDICT_BATCH = 1024
 
 

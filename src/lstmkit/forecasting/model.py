@@ -36,8 +36,10 @@ class ForecastNet(nn.Module):
       state with input [position embedding m ; channel embedding c] (+ embedded future
       covariates of segment m), all M segments in parallel; a linear layer maps each step to
       ``segment_len * Q`` values.
-    - ``direct``: a linear layer from the final hidden state (and the flattened future
-      covariates) to all Hz * Q values.
+    - ``direct``: a linear layer from the final hidden state to all Hz * Q values; with
+      known-future covariates, plus MQ-RNN's local MLP (Wen et al. 2017), shared by the steps,
+      on [final state ; covariates of step t (; channel embedding c)], so that a covariate's
+      effect can depend on the series, its static covariates and the channel.
     - ``autoregressive``: a second LSTM started from the encoder state produces one segment per
       step, fed the previous segment of its own output (the median for quantile losses);
       the highway and mean-reversion terms below are added afterwards, so they are not fed
@@ -78,7 +80,13 @@ class ForecastNet(nn.Module):
             self.future_embed = nn.Linear(seg * n_future, d) if n_future else None
             self.head = nn.Linear(d_out, seg * out_per_step)
         elif cfg.decoder == "direct":
-            self.head = nn.Linear(d_out + cfg.horizon * n_future, cfg.horizon * out_per_step)
+            self.head = nn.Linear(d_out, cfg.horizon * out_per_step)
+            self.local: nn.Sequential | None = None
+            if n_future:
+                n_channel = d // 4 if self.ci else 0
+                self.local_channel = nn.Parameter(torch.randn(n_targets, n_channel))
+                self.local = nn.Sequential(nn.Linear(d_out + n_future + n_channel, d),
+                                           nn.ReLU(), nn.Linear(d, out_per_step))
         else:
             self.dec_embed = nn.Sequential(
                 nn.Linear(seg * (self.ch_in + n_future), d), nn.ReLU())
@@ -93,6 +101,9 @@ class ForecastNet(nn.Module):
             # mean): it starts from the naive forecast and learns the deviations from it
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+            if getattr(self, "local", None) is not None:
+                nn.init.zeros_(self.local[-1].weight)
+                nn.init.zeros_(self.local[-1].bias)
             if self.highway is not None:
                 nn.init.zeros_(self.highway.weight)
                 nn.init.zeros_(self.highway.bias)
@@ -161,10 +172,7 @@ class ForecastNet(nn.Module):
         if cfg.decoder == "pmf":
             out = self._decode_pmf(h, c, x_future, static_emb, B, N)
         elif cfg.decoder == "direct":
-            feats = h[-1]  # (N, d_out)
-            if self.n_future:
-                feats = torch.cat([feats, self._per_sequence(x_future.flatten(1), B)], dim=-1)
-            out = self.head(self.dropout(feats)).reshape(N, Hz, self.ch_in * self.q)
+            out = self._decode_direct(h, x_future, B, N)
         else:
             out = self._decode_autoregressive(h, c, y, x_future, B, N)
         # (N, Hz, ch_in * Q) -> (B, Hz, C, Q)
@@ -178,6 +186,19 @@ class ForecastNet(nn.Module):
         if self.level is not None:
             out = out + (self.level[None, :, None] * shift)[..., None]  # (B, Hz, C, 1)
         return out if cfg.loss == "quantile" else out[..., 0]
+
+    def _decode_direct(self, h: Tensor, x_future: Tensor, B: int, N: int) -> Tensor:
+        Hz = self.cfg.horizon
+        feats = self.dropout(h[-1])  # (N, d_out)
+        out = self.head(feats).reshape(N, Hz, self.ch_in * self.q)
+        if self.local is None:
+            return out
+        parts = [feats[:, None].expand(-1, Hz, -1),
+                 self._per_sequence(x_future, B).to(feats.dtype)]  # (N, Hz, d_out), (N, Hz, Cf)
+        if self.ci:
+            channel = self.local_channel.repeat(B, 1).to(feats.dtype)  # (N, d/4)
+            parts.append(channel[:, None].expand(-1, Hz, -1))
+        return out + self.local(torch.cat(parts, dim=-1))  # (N, Hz, ch_in * Q)
 
     def _decode_pmf(self, h: Tensor, c: Tensor, x_future: Tensor, static_emb: Tensor | None,
                     B: int, N: int) -> Tensor:
