@@ -265,11 +265,22 @@ def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(
     forecaster = Forecaster(make_config()).fit(frame)
     path = tmp_path / "model"
     path.mkdir()
-    (path / "stale.txt").write_text("from an earlier save")
-    forecaster.save(path)
+    forecaster.save(path)  # an empty folder
+    forecaster.save(path)  # a saved model is replaced whole
     assert {p.name for p in path.iterdir()} == {"model.pt", "config.yaml", "scalers.json",
                                                "meta.json"}
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    # a folder holding anything else is the user's: it is refused and left as it was
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "metrics.csv").write_text("method,mse")
+    for target in (tmp_path / "report", tmp_path / "report" / "metrics.csv"):
+        with pytest.raises(FileExistsError, match=r"cannot save the model to .* it exists and "
+                                                  r"is not a saved model or an empty folder"):
+            forecaster.save(target)
+    assert (tmp_path / "report" / "metrics.csv").read_text() == "method,mse"
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="cannot save the model"):
+        forecaster.save(path)
     config = yaml.safe_load((path / "config.yaml").read_text())
     config["model"]["hidden_size"] = 32
     (path / "config.yaml").write_text(yaml.safe_dump(config))

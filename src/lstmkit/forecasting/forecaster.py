@@ -338,7 +338,12 @@ class Forecaster:
 
         net = self._net()
         assert self.scalers is not None
-        path = Path(path)
+        path = Path(path).resolve()
+        if path.exists() and not (path.is_dir() and _replaceable(path)):
+            raise FileExistsError(
+                f"cannot save the model to {str(path)!r}: it exists and is not a saved model "
+                "or an empty folder, and saving replaces the whole folder; choose a new path "
+                "(e.g. a subfolder 'model')")
         path.parent.mkdir(parents=True, exist_ok=True)
         # written in a new folder that then takes the place of ``path``: a crash never
         # leaves a half-written model there
@@ -369,7 +374,7 @@ class Forecaster:
         from lstmkit.forecasting.config import ForecastConfig
 
         path = Path(path)
-        for name in ("model.pt", "config.yaml", "scalers.json", "meta.json"):
+        for name in sorted(SAVED_FILES):
             if not (path / name).is_file():
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
@@ -395,6 +400,15 @@ class Forecaster:
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
+
+
+SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
+
+
+def _replaceable(folder: Path) -> bool:
+    """Whether ``save`` may replace ``folder``: it is empty or holds a saved model only."""
+    names = {p.name for p in folder.iterdir()}
+    return not names or ("meta.json" in names and names <= SAVED_FILES)
 
 
 def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
