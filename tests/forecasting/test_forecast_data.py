@@ -260,3 +260,22 @@ def test_whole_number_float_ids_read_as_integers(frame: pd.DataFrame) -> None:
     as_float, _ = to_series(frame.assign(sid=7.0), cfg)
     assert as_int[0].id == as_float[0].id == "7"
     assert to_series(frame.assign(sid=7.5), cfg)[0][0].id == "7.5"
+
+
+def test_infinite_values_are_an_error_even_with_fill(frame: pd.DataFrame) -> None:
+    frame.loc[7, "a"] = np.inf
+    for fill in ("none", "ffill"):
+        with pytest.raises(ValueError, match=r"1 infinite value\(s\) in column 'a' of series "
+                                             r"'0', first at .*data.fill does not replace"):
+            to_series(frame, DataConfig(target="a", time_col="date", fill=fill))
+
+
+def test_a_column_of_tiny_values_is_still_standardised() -> None:
+    from lstmkit.forecasting.windows import Scaler
+
+    rows = np.random.default_rng(0).standard_normal((50, 1))
+    for factor in (1.0, 1e-13):
+        scaler = Scaler.fit([rows * factor])
+        np.testing.assert_allclose(scaler.transform(rows * factor).std(0), 1.0)
+    # a constant column, with float rounding in its std, keeps std 1 (stays constant)
+    assert Scaler.fit([np.full((3, 1), 0.1)]).std.tolist() == [1.0]

@@ -29,6 +29,12 @@ def test_metrics_by_hand() -> None:
     assert M.mape(actual, forecast) == pytest.approx(100 * (1 + 0 + 0.5 + 0.5) / 4)
     assert M.smape(actual, forecast) == pytest.approx(100 * (2 / 3 + 0 + 4 / 6 + 2 / 3) / 4)
     assert M.mase(actual, forecast, np.array([2.0])) == pytest.approx(0.5)
+    # a NaN forecast is no perfect score; the metrics do not depend on the units' size
+    assert np.isnan(M.smape(actual, np.full_like(forecast, np.nan)))
+    assert M.smape(actual * 1e-13, forecast * 1e-13) == pytest.approx(M.smape(actual, forecast))
+    assert M.mape(actual * 1e-13, forecast * 1e-13) == pytest.approx(M.mape(actual, forecast))
+    train_tiny = np.array([[1.0], [3.0], [2.0], [6.0]]) * 1e-13
+    assert M.naive_scale(train_tiny, 1)[0] == pytest.approx(7e-13 / 3)
     train = np.array([[1.0], [3.0], [2.0], [6.0]])
     assert M.naive_scale(train, 1).tolist() == [pytest.approx((2 + 1 + 4) / 3)]
     assert M.naive_scale(train, 2).tolist() == [pytest.approx((1 + 3) / 2)]

@@ -256,6 +256,13 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     if need_target:
         columns = list(cfg.target) + columns
     if columns:
+        inf = np.isinf(frame[columns].to_numpy(np.float64))
+        if inf.any():
+            col = columns[int(np.argmax(inf.any(0)))]
+            where = int(np.argmax(inf[:, columns.index(col)]))
+            raise ValueError(f"{int(inf[:, columns.index(col)].sum())} infinite value(s) in "
+                             f"column {col!r} of {name}, first at {time_index[where]}; "
+                             "data.fill does not replace them: fix or drop them")
         nan = frame[columns].isna()
         if nan.any().any():
             if cfg.fill == "none":

@@ -54,17 +54,18 @@ def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Mean absolute percentage error (%) over entries with a non-zero actual."""
-    nonzero = np.abs(actual) > 1e-12
+    nonzero = actual != 0
     if not nonzero.any():
         return float("nan")
     return float(100.0 * np.mean(np.abs(forecast - actual)[nonzero] / np.abs(actual[nonzero])))
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
-    """Symmetric MAPE (%) in [0, 200]; entries where both are zero count as 0."""
+    """Symmetric MAPE (%) in [0, 200]; entries where both are zero count as 0 (a NaN forecast
+    makes it NaN)."""
     denom = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(2.0 * np.abs(forecast - actual), denom, out=np.zeros_like(denom),
-                      where=denom > 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(denom == 0, 0.0, 2.0 * np.abs(forecast - actual) / denom)
     return float(100.0 * np.mean(ratio))
 
 
@@ -81,7 +82,8 @@ def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
     season = season if len(train) > season else 1
     diff = np.abs(train[season:] - train[:-season])
     scale = diff.mean(0) if len(diff) else np.ones(train.shape[1])
-    return np.where(scale > 1e-12, scale, 1.0)
+    # a constant training part has no scale: 1 leaves the errors as they are
+    return np.where(scale > 1e-12 * np.abs(train).max(0, initial=0.0), scale, 1.0)
 
 
 def quantile_loss(actual: np.ndarray, quantile_forecast: np.ndarray,

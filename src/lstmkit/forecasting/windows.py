@@ -35,7 +35,9 @@ class Scaler:
             return cls(np.zeros(0), np.ones(0))
         mean = rows.mean(0)
         std = rows.std(0)
-        std = np.where(std > 1e-12, std, 1.0)  # a constant column stays constant, not NaN
+        # a constant column (std 0, or rounding noise around its value) stays constant, not
+        # NaN; the threshold is relative, so columns of tiny values are still standardised
+        std = np.where(std > 1e-12 * np.abs(rows).max(0, initial=0.0), std, 1.0)
         return cls(mean, std)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
