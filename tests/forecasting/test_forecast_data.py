@@ -279,3 +279,17 @@ def test_a_column_of_tiny_values_is_still_standardised() -> None:
         np.testing.assert_allclose(scaler.transform(rows * factor).std(0), 1.0)
     # a constant column, with float rounding in its std, keeps std 1 (stays constant)
     assert Scaler.fit([np.full((3, 1), 0.1)]).std.tolist() == [1.0]
+
+
+def test_a_numeric_time_column_is_an_error(frame: pd.DataFrame) -> None:
+    seconds = frame.assign(date=1704067200 + 3600 * np.arange(len(frame)))
+    with pytest.raises(ValueError, match=r"time column 'date' \(data.time_col\) of series '0' "
+                                         r"holds numbers \(e.g. 1704067200\), not dates"):
+        to_series(seconds, DataConfig(target="a", time_col="date"))
+
+
+def test_a_validation_date_after_the_test_date_is_an_error(frame: pd.DataFrame) -> None:
+    series, _ = to_series(frame, DataConfig(target="a", time_col="date"))
+    with pytest.raises(ValueError, match=r"data.val='2021-01-05' must be a date before "
+                                         r"data.test='2021-01-04'"):
+        split_sizes(series[0], DataConfig(target="a", val="2021-01-05", test="2021-01-04"))

@@ -200,8 +200,16 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     # errors and warnings name the series, and the table when it is not the data itself
     name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
+        column = frame[cfg.time_col]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            raise ValueError(
+                f"time column {cfg.time_col!r} (data.time_col) of {name} holds numbers (e.g. "
+                f"{column.iloc[0]}), not dates; pandas would read them as nanoseconds after "
+                "1970. Convert them first (epoch seconds: pd.to_datetime(df[col], unit='s'); "
+                "years: pd.to_datetime(df[col].astype(str), format='%Y')) or leave "
+                "data.time_col unset so that the row order is the time step")
         try:
-            time = pd.to_datetime(frame[cfg.time_col])
+            time = pd.to_datetime(column)
         except (ValueError, TypeError) as err:
             raise ValueError(f"time column {cfg.time_col!r} of {name} could not be "
                              f"parsed as dates: {err}") from None
@@ -369,6 +377,10 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
 
     n_test = rows(cfg.test, n, "test")
     n_val = rows(cfg.val, n - n_test, "val")
+    if isinstance(cfg.val, str) and isinstance(cfg.test, str) and \
+            pd.Timestamp(cfg.val) >= pd.Timestamp(cfg.test):
+        raise ValueError(f"data.val={cfg.val!r} must be a date before data.test={cfg.test!r}: "
+                         "the validation part runs from data.val to data.test")
     n_train = n - n_val - n_test
     if n_train <= 0:
         raise ValueError(f"series {series.id!r} has {n} rows, {n_val} for validation and "
