@@ -58,8 +58,19 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     with pytest.warns(UserWarning, match="in-sample"):
         assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
                     "--stride", "12", "--start", "0.5") == 0
-    # origins every 12 rows anchored on the last full window (row 188) back to row 100
+    # origins every 12 rows from row 100 to the last full window (row 188)
     assert "backtest: 8 windows" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"start must be a row >= 0, a fraction in \(0, 1\) "
+                                         r"or a date, got -20"):
+        _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+             "--start", "-20")
+    with pytest.raises(ValueError, match=r"start='soon' is not a row, a fraction or a date"):
+        _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+             "--start", "soon")
+    with pytest.raises(ValueError, match=r"start='2021-01-05 00:00\+00:00' and the time "
+                                         r"column .* must both have a time zone or both"):
+        _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+             "--start", "2021-01-05 00:00+00:00")
     # the refits checkpoint and log under the backtest's --out, not the training run's
     refit = tmp_path / "refit"
     assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(refit),
@@ -98,6 +109,14 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(ValueError, match="--stride applies to forecast run, evaluate and "
                                          "backtest, not to forecast predict"):
         _run("predict", "--model", "m", "--data", str(csv), "--stride", "3")
+    known = tmp_path / "known"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(known),
+                "--set", "data.future_covariates=[hour]") == 0
+    with pytest.raises(ValueError, match=r"the model uses known-future covariates \['hour'\]: "
+                                         r"forecast predict needs --future <csv> with their "
+                                         r"values for the 12 steps after the data"):
+        _run("predict", "--model", str(known / "model"), "--data", str(csv),
+             "--out", str(known))
     # a command that fails its checks leaves no output folder behind
     assert not (tmp_path / "forecast_run").exists()
 

@@ -196,6 +196,11 @@ def run(args: argparse.Namespace) -> int:
         frame = _frame(args, forecaster.config, builtin_ok=False)
         out.mkdir(parents=True, exist_ok=True)
     if args.action == "predict":
+        wanted = forecaster.config.data.future_covariates
+        if wanted and not args.future:
+            raise ValueError(f"the model uses known-future covariates {list(wanted)}: forecast "
+                             f"predict needs --future <csv> with their values for the "
+                             f"{forecaster.config.model.horizon} steps after the data")
         forecast = forecaster.predict(frame, future=args.future)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)
@@ -203,17 +208,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({len(forecast)} rows)")
         return 0
     if args.action == "backtest":
-        start = args.start
-        if start is not None:
-            start = float(start) if "." in start and start.replace(".", "", 1).isdigit() \
-                else int(start) if start.isdigit() else start
-        report = forecaster.backtest(frame, start=start, stride=args.stride, refit=args.refit,
+        report = forecaster.backtest(frame, start=_start(args.start), stride=args.stride,
+                                     refit=args.refit,
                                      folds=3 if args.folds is None else args.folds)
         _report(report, out, "backtest")
         return 0
     report = forecaster.evaluate(frame, stride=args.stride)
     _report(report, out, "test")
     return 0
+
+
+def _start(text: str | None) -> int | float | str | None:
+    """--start as a row (an int), a fraction (a float) or a date (any other text)."""
+    for kind in (int, float):
+        try:
+            return kind(text)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            pass
+    return text
 
 
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:

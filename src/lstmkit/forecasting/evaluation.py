@@ -101,8 +101,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     if sum(len(o) for o in origins) == 0:
         raise ValueError(f"no forecast windows to score: every window needs lookback "
                          f"({m.lookback}) rows before its origin and horizon ({m.horizon}) "
-                         "rows after it inside the scored part; enlarge data.test or "
-                         "reduce model.horizon")
+                         "rows after it inside the scored part; enlarge data.test (or, in "
+                         "a backtest, move start earlier) or reduce model.horizon")
     assert forecaster.scalers is not None
     if predictions is None:
         windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
@@ -221,12 +221,26 @@ def _start_row(series: Series, start: float | int | str | None, default: int) ->
     if isinstance(start, str):
         if not isinstance(series.time, pd.DatetimeIndex):
             raise ValueError(f"start={start!r} is a date, but the data has no time column")
-        return int(series.time.searchsorted(pd.Timestamp(start)))
+        try:
+            when = pd.Timestamp(start)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"start={start!r} is not a row, a fraction or a date: "
+                             f"{err}") from None
+        if pd.isna(when):
+            raise ValueError(f"start={start!r} is not a valid date: it is empty or NaT")
+        if (when.tz is None) != (series.time.tz is None):
+            raise ValueError(f"start={start!r} and the time column of series {series.id!r} "
+                             f"must both have a time zone or both have none; got {when.tz} "
+                             f"and {series.time.tz}")
+        return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
             raise ValueError(f"start as a fraction must be in (0, 1), got {start}")
         return int(len(series) * start)
-    return int(start)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"start must be a row >= 0, a fraction in (0, 1) or a date, got "
+                         f"{start!r}")
+    return start
 
 
 def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
