@@ -149,6 +149,17 @@ def test_a_true_precision_gives_the_model_back_in_its_dtype(precision: str) -> N
     result.model(x)  # float32 input, as before training
 
 
+def test_resuming_another_models_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    train, val = _data()
+    cfg = _cfg(checkpoint_dir=tmp_path)
+    fit(_model(), F.mse_loss, train, val, cfg)
+    wider = nn.Sequential(nn.Linear(5, 16), nn.Dropout(0.2), nn.Linear(16, 1))
+    with pytest.raises(ValueError, match=r"resume checkpoint .*last.ckpt' was written by a "
+                                         r"different model \(model.0.bias \(8,\) there, \(16,\) "
+                                         r"here; model.0.weight \(8, 5\) there"):
+        fit(wider, F.mse_loss, train, val, cfg, resume=True)
+
+
 def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
     train, val = _data()
     ckpt = tmp_path / "ckpt"

@@ -232,6 +232,8 @@ def fit(
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         trainer, best, history = build_trainer(
             config, has_validation=val_data is not None, callbacks=callbacks)
+        if ckpt_path is not None:
+            _check_checkpoint_fits(ckpt_path, task)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
@@ -292,6 +294,22 @@ def evaluate(
     _restore_dtype(model, dtype)
     model.eval()
     return {k: float(v) for k, v in out[0].items()}
+
+
+def _check_checkpoint_fits(path: str, task: Task) -> None:
+    """A ValueError unless the checkpoint holds weights of this model's names and shapes."""
+    saved = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    own = task.state_dict()
+    missing = sorted(set(own) - set(saved))
+    extra = sorted(set(saved) - set(own))
+    shapes = [f"{k} {tuple(saved[k].shape)} there, {tuple(own[k].shape)} here"
+              for k in sorted(set(own) & set(saved)) if saved[k].shape != own[k].shape]
+    problems = ([f"missing {missing[:3]}"] if missing else []) + \
+        ([f"unexpected {extra[:3]}"] if extra else []) + shapes[:3]
+    if problems:
+        raise ValueError(f"resume checkpoint {path!r} was written by a different model "
+                         f"({'; '.join(problems)}); resume with that run's settings, or train "
+                         "afresh without resume (or with another checkpoint folder)")
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype | None:
