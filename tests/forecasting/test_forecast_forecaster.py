@@ -199,6 +199,21 @@ def test_direct_decoder_with_future_covariates_under_mixed_precision(
     assert len(out) == 2 * 4 * 2 and np.isfinite(out["forecast"]).all()
 
 
+def test_predict_refuses_trailing_rows_without_targets(frame: pd.DataFrame) -> None:
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, fill="zero"))
+    forecaster = Forecaster(config).fit(frame)
+    upcoming = frame.copy()
+    upcoming.loc[upcoming.index[-4:], ["a", "b"]] = np.nan
+    # filled with zeros, they would be history and move the forecast origin 4 steps on
+    with pytest.raises(ValueError, match=r"series '0' ends with 4 row\(s\) without target "
+                                         r"values, from 2021-01-10 20:00:00; predict"):
+        forecaster.predict(upcoming)
+    # one target known is an observed row
+    upcoming.loc[upcoming.index[-4:], "a"] = 0.5
+    assert len(forecaster.predict(upcoming)) == 2 * 12
+
+
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:
     config = make_config(lookback=240, segment_len=6)
     with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "

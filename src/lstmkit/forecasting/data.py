@@ -323,7 +323,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
                 f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
                 f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
                 "the id or drop those rows")
-        groups = [(_series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
+        groups = [(series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
     out = []
     trained = freq is not None  # the frequency of a fitted model, not inferred here
     inferred: dict[str, str] = {}  # frequency -> the first series that has it
@@ -342,7 +342,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     return out, freq or next(iter(inferred), None)
 
 
-def _series_id(key: Any) -> str:
+def series_id(key: Any) -> str:
     """A series id as text. Whole-number float ids (1.0, as pandas reads an id column
     written from floats) read as the integers they are (1), so tables agree on them."""
     if isinstance(key, float | np.floating) and float(key).is_integer():

@@ -18,7 +18,7 @@ import torch
 from lstmkit import __version__
 from lstmkit.forecasting.config import DataConfig, ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
-from lstmkit.forecasting.data import Series, read_frame, split_sizes, to_series
+from lstmkit.forecasting.data import Series, read_frame, series_id, split_sizes, to_series
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
@@ -231,6 +231,7 @@ class Forecaster:
         cfg = self.config
         m, dc = cfg.model, cfg.data
         frame = read_frame(data)
+        _check_no_trailing_unknown_targets(frame, dc)
         series, _ = to_series(frame, dc, freq=self.freq)
         for s in series:
             if len(s) < m.lookback:
@@ -400,6 +401,31 @@ class Forecaster:
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
+
+
+def _check_no_trailing_unknown_targets(frame: pd.DataFrame, dc: DataConfig) -> None:
+    """``predict`` forecasts from the last row; rows at the end without any target value (the
+    periods to forecast, say) would be filled and taken as history: refuse them."""
+    missing = [c for c in dc.target if c not in frame.columns]
+    if missing:
+        return  # to_series names the missing columns
+    groups = [("0", frame)] if dc.series_col is None or dc.series_col not in frame.columns \
+        else [(series_id(k), g) for k, g in frame.groupby(dc.series_col, sort=False)]
+    for sid, group in groups:
+        if dc.time_col is not None and dc.time_col in group.columns:
+            group = group.iloc[np.argsort(pd.to_datetime(group[dc.time_col],
+                                                         errors="coerce").to_numpy(),
+                                          kind="stable")]
+        known = group[list(dc.target)].notna().any(axis=1).to_numpy()
+        trailing = len(known) - (int(np.flatnonzero(known)[-1]) + 1 if known.any() else 0)
+        if trailing:
+            where = (f", from {group[dc.time_col].iloc[-trailing]}" if dc.time_col is not None
+                     and dc.time_col in group.columns else "")
+            raise ValueError(
+                f"series {sid!r} ends with {trailing} row(s) without target values{where}; "
+                "predict forecasts the steps after the last row, so these would be filled "
+                "and taken as history: drop them (their known-future covariates go in the "
+                "future table)")
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
