@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -293,3 +295,18 @@ def test_a_validation_date_after_the_test_date_is_an_error(frame: pd.DataFrame) 
     with pytest.raises(ValueError, match=r"data.val='2021-01-05' must be a date before "
                                          r"data.test='2021-01-04'"):
         split_sizes(series[0], DataConfig(target="a", val="2021-01-05", test="2021-01-04"))
+
+
+def test_local_time_written_across_daylight_saving_reads_in_utc(tmp_path: Path) -> None:
+    local = pd.date_range("2021-03-27", periods=72, freq="h", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": local, "a": np.arange(72.0)})
+    path = tmp_path / "berlin.csv"
+    frame.to_csv(path, index=False)  # offsets +01:00, then +02:00
+    series, freq = to_series(pd.read_csv(path), DataConfig(target="a", time_col="date"))
+    assert freq == "h" and len(series[0]) == 72
+    assert series[0].time.equals(local.tz_convert("UTC"))
+    # naive and offset timestamps mixed are still an error
+    mixed = pd.DataFrame({"date": ["2021-03-28 01:00:00+01:00", "2021-03-28 03:00:00",
+                                   "2021-03-28 04:00:00"], "a": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="could not be parsed as dates"):
+        to_series(mixed, DataConfig(target="a", time_col="date"))

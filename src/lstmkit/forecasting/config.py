@@ -61,6 +61,8 @@ class DataConfig:
         target: target column(s); forecast jointly (or channel by channel, see ModelConfig).
         path: CSV file the command line reads when no ``--data`` is given.
         time_col: the timestamp column; ``None`` uses the row order (no calendar checks).
+            Text timestamps with different UTC offsets (local time across a daylight-saving
+            change) are read in UTC; numbers (epoch seconds, years) are refused.
         series_col: id column of a long table holding many series; ``None`` for one series.
         past_covariates: columns known only up to the forecast origin (observed drivers).
         future_covariates: columns known over the horizon too (calendar, planned prices);

@@ -195,6 +195,17 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
     return frame
 
 
+def _to_datetime(column: pd.Series) -> pd.Series:
+    """Timestamps of a column. Text with different UTC offsets (local time written across a
+    daylight-saving change, as ``to_csv`` writes a tz-aware column) is read in UTC."""
+    try:
+        return pd.to_datetime(column)
+    except ValueError as err:
+        if "Mixed timezones" not in str(err):
+            raise
+        return pd.to_datetime(column, utc=True)
+
+
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 freq: str | None, trained: bool, source: str) -> tuple[Series, str | None]:
     # errors and warnings name the series, and the table when it is not the data itself
@@ -209,7 +220,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 "years: pd.to_datetime(df[col].astype(str), format='%Y')) or leave "
                 "data.time_col unset so that the row order is the time step")
         try:
-            time = pd.to_datetime(column)
+            time = _to_datetime(column)
         except (ValueError, TypeError) as err:
             raise ValueError(f"time column {cfg.time_col!r} of {name} could not be "
                              f"parsed as dates: {err}") from None
