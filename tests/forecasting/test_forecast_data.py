@@ -153,8 +153,13 @@ def test_unknown_step_asks_for_freq() -> None:
     frame = _gappy(mid_month, [5])
     with pytest.raises(ValueError, match=r"could not infer the frequency of series '0' "
                                          r"\(time column 'date'\): steps seen 31 days "
-                                         r"\(\d+x\), 30 days .*; set data.freq"):
+                                         r"\(\d+x\), 30 days .*; set data.freq.*; for "
+                                         r"steps no pandas frequency describes \(monthly on "
+                                         r"the 15th, say\), leave data.time_col unset"):
         to_series(frame, DataConfig(target="a", time_col="date"))
+    # and the row order then is the time step
+    series, freq = to_series(frame, DataConfig(target="a"))
+    assert freq is None and len(series[0]) == len(frame)
     with pytest.raises(ValueError, match=r"data.freq must be a pandas frequency string .* "
                                          r"got 'fortnightly'"):
         to_series(frame, DataConfig(target="a", time_col="date", freq="fortnightly"))
@@ -310,3 +315,17 @@ def test_local_time_written_across_daylight_saving_reads_in_utc(tmp_path: Path) 
                                    "2021-03-28 04:00:00"], "a": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="could not be parsed as dates"):
         to_series(mixed, DataConfig(target="a", time_col="date"))
+
+
+def test_csv_ids_stay_as_written_and_unreadable_files_name_themselves(tmp_path: Path) -> None:
+    from lstmkit.forecasting.data import read_frame
+
+    path = tmp_path / "stores.csv"
+    path.write_text("store,y\n007,1.0\n012,2.0\n")
+    assert read_frame(path, "store")["store"].tolist() == ["007", "012"]
+    path.write_bytes("store,y\ncaf\xe9,1.0\n".encode("cp1252"))
+    with pytest.raises(ValueError, match=r"data file '.*stores.csv' is not UTF-8 text"):
+        read_frame(path)
+    path.write_text('store,y\n"007,1.0\n')
+    with pytest.raises(ValueError, match=r"data file '.*stores.csv' could not be read as CSV"):
+        read_frame(path)

@@ -106,7 +106,7 @@ def _frame(args: argparse.Namespace, config: object, builtin_ok: bool) -> object
 
     path = args.data or config.data.path  # type: ignore[attr-defined]
     if path:
-        return read_frame(path)
+        return read_frame(path, config.data.series_col)  # type: ignore[attr-defined]
     if not builtin_ok:
         raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
                          "config)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -202,7 +203,14 @@ class ModelConfig:
         if self.mean_reversion and self.normalization == "none":
             raise ValueError("model.mean_reversion needs a per-window level: set "
                              "model.normalization to 'last', 'mean' or 'revin', got 'none'")
-        quantiles = tuple(float(q) for q in self.quantiles)
+        if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
+            raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
+                            f"got {self.quantiles!r}")
+        try:
+            quantiles = tuple(float(q) for q in self.quantiles)
+        except (TypeError, ValueError):
+            raise TypeError(f"model.quantiles must be a list of numbers, got "
+                            f"{self.quantiles!r}") from None
         object.__setattr__(self, "quantiles", quantiles)
         if not isinstance(self.conformal, bool):
             raise TypeError(f"model.conformal must be true or false, got {self.conformal!r}")

@@ -55,15 +55,23 @@ class Series:
         return len(self.time)
 
 
-def read_frame(data: pd.DataFrame | str | Path) -> pd.DataFrame:
-    """A DataFrame as given, or read from a CSV path."""
+def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None) -> pd.DataFrame:
+    """A DataFrame as given, or read from a CSV path; the ``id_col`` column of a CSV is read
+    as text, so that ids such as ``007`` stay as written."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():
             raise FileNotFoundError(f"data file {str(path)!r} does not exist")
-        return pd.read_csv(path)
+        try:
+            return pd.read_csv(path, dtype=None if id_col is None else {id_col: str})
+        except UnicodeDecodeError as err:
+            raise ValueError(f"data file {str(path)!r} is not UTF-8 text ({err}); save it as "
+                             "UTF-8 CSV") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValueError(f"data file {str(path)!r} could not be read as CSV: "
+                             f"{' '.join(str(err).split())}") from None
     raise TypeError(f"data must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
 
 
@@ -153,7 +161,9 @@ def infer_freq(time: pd.DatetimeIndex, *, label: str = "the timestamps") -> str 
                          for step, n in steps.value_counts().head(5).items())
         raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}; "
                          "set data.freq to a pandas frequency string (e.g. 'D', 'B', "
-                         "'W-SUN', 'MS') or resample the data")
+                         "'W-SUN', 'MS') or resample the data; for steps no pandas frequency "
+                         "describes (monthly on the 15th, say), leave data.time_col unset so "
+                         "that the row order is the time step")
     return freq
 
 

@@ -279,7 +279,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         return report
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
-    frame = read_frame(data)
+    frame = read_frame(data, forecaster.config.data.series_col)
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]

@@ -68,7 +68,7 @@ class Forecaster:
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
         """Parse and check a table; compute split sizes; check the window fits."""
-        frame = read_frame(data)
+        frame = read_frame(data, self.config.data.series_col)
         series, freq = to_series(frame, self.config.data, freq=self.freq)
         if self.freq is None:
             self.freq = freq
@@ -230,7 +230,7 @@ class Forecaster:
         self._net()
         cfg = self.config
         m, dc = cfg.model, cfg.data
-        frame = read_frame(data)
+        frame = read_frame(data, self.config.data.series_col)
         _check_no_trailing_unknown_targets(frame, dc)
         series, _ = to_series(frame, dc, freq=self.freq)
         for s in series:
@@ -259,7 +259,7 @@ class Forecaster:
         if future is None:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
                              f"{m.horizon} steps after the data: pass future=<table>")
-        frame = read_frame(future)
+        frame = read_frame(future, dc.series_col)
         fut_cfg = DataConfig(target=dc.target, time_col=dc.time_col, series_col=dc.series_col,
                              future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
                              val=0, test=0)
