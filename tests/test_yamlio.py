@@ -26,3 +26,10 @@ def test_exponent_floats_are_numbers(text: str, value: object) -> None:
 def test_still_safe() -> None:
     with pytest.raises(yaml.constructor.ConstructorError):
         yamlio.load("!!python/object/apply:os.system ['true']")
+
+
+def test_a_date_that_does_not_exist_stays_text() -> None:
+    with pytest.raises(ValueError, match="day is out of range"):
+        yaml.safe_load("a: 2024-02-30")
+    assert yamlio.load("a: 2024-02-30") == {"a": "2024-02-30"}
+    assert yamlio.load("a: 2024-02-29") == {"a": datetime.date(2024, 2, 29)}

@@ -14,7 +14,18 @@ import yaml
 
 
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads every exponent float (``1e-3``, ``1.5e3``)."""
+    """``yaml.SafeLoader`` that also reads every exponent float (``1e-3``, ``1.5e3``), and
+    keeps a date that does not exist (``2024-02-30``) as text, for the setting that reads it
+    to refuse by name (PyYAML raises a bare "day is out of range for month")."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 _Loader.add_implicit_resolver(
