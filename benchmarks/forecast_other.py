@@ -115,7 +115,7 @@ def _table(name: str, forecaster: Forecaster, frame: pd.DataFrame, start: float
         print(f"note: {note}")
     wall = round(time.perf_counter() - start, 1)
     print(f"wall time {wall} s")
-    return {"table": report.table.reset_index().to_dict(orient="records"),
+    return {"table": report.to_dict()["metrics"],  # scores that do not apply are null
             "windows": len(report.windows), "wall_s": wall, "notes": report.notes}
 
 
@@ -210,7 +210,7 @@ def main() -> None:
         results["seattle"] = seattle(args.epochs, args.conformal)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+    out.write_text(json.dumps(results, indent=2, default=str, allow_nan=False))
     print(f"wrote {out}")
 
 
