@@ -57,6 +57,8 @@ def torch_blockers(config: LSTMConfig, has_reset: bool) -> list[str]:
 def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> list[str]:
     """Conditions that keep the fused CPU kernel from running here (compiler included)."""
     blockers = []
+    if torch.onnx.is_in_onnx_export():
+        blockers.append("an ONNX export is running, and ONNX cannot express the fused kernel")
     if device is not None and device.type != "cpu":
         blockers.append(f"the input is on {device}, and the fused kernel is CPU-only")
     if dtype is not None and dtype not in FUSED_DTYPES:

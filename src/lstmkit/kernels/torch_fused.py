@@ -11,6 +11,9 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
+# torch.compile leaves nn.LSTM's op to eager mode (dynamo skips RNN modules); traced inside
+# lstmkit's module, it fails under inductor and aot_eager, so it is left out of the graph too
+@torch.compiler.disable
 def run_stack(
     x: Tensor,
     h0: Tensor,

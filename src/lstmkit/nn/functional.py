@@ -217,13 +217,15 @@ def lstm_scan(
     h, c = h0, c0
     outputs = []
     records: dict[str, list[Tensor]] = {k: [] for k in ("i", "f", "g", "o", "c", "h")}
-    for t in range(x.shape[0]):
+    # unbind: one backward for all steps; x_proj[t] would add a full (T, B, G*H) gradient per
+    # step, a backward quadratic in T
+    for t, x_t in enumerate(x_proj.unbind(0)):
         h_prev, c_prev = h, c
         if masks.reset is not None:
             reset_t = masks.reset[t].unsqueeze(-1)  # (B, 1)
             h_prev = torch.where(reset_t, h0, h_prev)
             c_prev = torch.where(reset_t, c0, c_prev)
-        h_new, c_new, gates = lstm_cell(x_proj[t], h_prev, c_prev, w, options, masks.h_dropout)
+        h_new, c_new, gates = lstm_cell(x_t, h_prev, c_prev, w, options, masks.h_dropout)
         if masks.zoneout_c is not None:
             c_new = torch.lerp(c_new, c_prev, masks.zoneout_c[t])
         if masks.zoneout_h is not None:

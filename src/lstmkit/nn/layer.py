@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
@@ -235,7 +236,6 @@ class LSTM(nn.Module):
         self,
         input: Tensor | PackedSequence,
         hx: tuple[Tensor, Tensor] | None = None,
-        *,
         lengths: Tensor | Sequence[int] | None = None,
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
@@ -312,9 +312,13 @@ class LSTM(nn.Module):
         if self._fused_step_serves(x):
             from lstmkit.kernels.step import lstm_step_stack
 
-            params = self._parameters  # not cell_weights: getattr on a Module costs per call
-            weights = [params.get(name + self._suffix(layer, 0)) for layer in
-                       range(cfg.num_layers) for name in CellWeights._fields]
+            if parametrize.is_parametrized(self):  # the parametrized weights, as forward's
+                weights = [w for layer in range(cfg.num_layers)
+                           for w in self.cell_weights(layer, 0)]
+            else:  # not cell_weights: getattr on a Module costs per call
+                params = self._parameters
+                weights = [params.get(name + self._suffix(layer, 0)) for layer in
+                           range(cfg.num_layers) for name in CellWeights._fields]
             y, h_new, c_new = lstm_step_stack(x, h0, c0, weights, cfg.cell_options, (z_c, z_h))
             if unbatched:
                 return y.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))

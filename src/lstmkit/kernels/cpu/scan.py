@@ -153,7 +153,9 @@ class _FusedScan(torch.autograd.Function):
         if torch.is_grad_enabled():
             raise RuntimeError(
                 "the fused CPU kernel has no second derivative (a backward with "
-                "create_graph=True, e.g. for a gradient penalty); use backend='reference'")
+                "create_graph=True, e.g. for a gradient penalty); use backend='reference', or "
+                "backend='torch' for a plain LSTM (the fused kernel serves it with lengths= or a "
+                "PackedSequence)")
         ext = load_extension()
         tensors = ctx.saved_tensors
         saved, rest = list(tensors[:ctx.num_saved]), tensors[ctx.num_saved:]

@@ -1,0 +1,94 @@
+"""What user code does with an nn.LSTM beyond calling it: export, compile, parametrize."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from lstmkit import LSTM
+from lstmkit.kernels.dispatch import choose_backend
+
+
+class _OutputOnly(nn.Module):
+    def __init__(self, lstm: nn.Module) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x)[0]
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"zoneout": 0.1}])
+def test_onnx_export_computes_what_the_module_computes(options: dict, tmp_path: Path) -> None:
+    pytest.importorskip("onnx", reason="the onnx package (dev extra) runs the exported graph")
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(0)
+    model = _OutputOnly(LSTM(5, 7, **options)).eval()
+    x = torch.randn(6, 3, 5)
+    path = tmp_path / "lstm.onnx"
+    torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
+    # the fused kernel used to be traced as constants: a graph with no input
+    runner = ReferenceEvaluator(str(path))
+    assert [i.name for i in runner.proto_.graph.input] == ["x"]
+    fresh = torch.randn(6, 3, 5)
+    (got,) = runner.run(None, {"x": fresh.numpy()})
+    torch.testing.assert_close(torch.from_numpy(got), model(fresh), atol=1e-5, rtol=1e-5)
+
+
+def test_an_onnx_export_never_picks_the_fused_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = LSTM(5, 7, peephole=True).config
+    assert choose_backend(config, has_reset=False).name == "fused"
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    choice = choose_backend(config, has_reset=False)
+    assert choice.name == "reference" and "ONNX" in choice.reason
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True}])
+def test_torch_compile_trains_like_eager(options: dict) -> None:
+    torch.manual_seed(0)
+    eager, twin = LSTM(5, 7, **options), LSTM(5, 7, **options)
+    twin.load_state_dict(eager.state_dict())
+    compiled = torch.compile(twin, backend="aot_eager")
+    x = torch.randn(4, 2, 5)
+    y_eager, y_compiled = eager(x)[0], compiled(x)[0]
+    y_eager.sum().backward()
+    y_compiled.sum().backward()
+    torch.testing.assert_close(y_compiled, y_eager)
+    torch.testing.assert_close(twin.weight_hh_l0.grad, eager.weight_hh_l0.grad)
+
+
+class _Scale(nn.Module):
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return 3.0 * w
+
+
+@pytest.mark.parametrize("name", ["bias_hh_l0", "weight_hh_l0", "weight_peephole_l0",
+                                  "weight_norm"])
+def test_step_uses_parametrized_weights_as_forward_does(name: str) -> None:
+    torch.manual_seed(0)
+    lstm = LSTM(5, 7, peephole=True).eval()
+    if name == "weight_norm":
+        nn.utils.parametrizations.weight_norm(lstm, "weight_hh_l0")
+    else:
+        parametrize.register_parametrization(lstm, name, _Scale())
+    x = torch.randn(1, 2, 5)
+    with torch.no_grad():
+        y_step, _ = lstm.step(x[0])
+        y_forward, _ = lstm(x)
+    torch.testing.assert_close(y_step, y_forward[0])
+
+
+def test_lengths_may_be_passed_by_position_after_hx() -> None:
+    torch.manual_seed(0)
+    lstm = LSTM(5, 7)
+    x = torch.randn(6, 3, 5)
+    lengths = torch.tensor([6, 4, 2])
+    torch.testing.assert_close(lstm(x, None, lengths)[0], lstm(x, lengths=lengths)[0])
+    buffer = io.BytesIO()
+    torch.save(lstm, buffer)  # the whole module pickles, as nn.LSTM does
