@@ -85,7 +85,7 @@ def test_reader_errors(tmp_path) -> None:
 def test_read_raw_texts_from_stdin(monkeypatch) -> None:
     import io
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("first text\n\nsecond\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"first text\n\nsecond\n")))
     assert read_raw_texts("-") == ["first text", "", "second"]
 
 
@@ -447,3 +447,122 @@ def test_resumed_run_predicts_like_an_uninterrupted_one(tmp_path, monkeypatch, e
 def test_resume_needs_a_checkpoint_dir() -> None:
     with pytest.raises(ValueError, match=r"training\.checkpoint_dir=None"):
         Classifier(ClassifierConfig(hidden_size=8), FAST).fit(_toy(8), resume=True)
+
+
+def test_cased_vectors_are_added_lower_cased_when_the_model_lowercases(tmp_path) -> None:
+    path = tmp_path / "cased.txt"
+    path.write_text("Great 0.5 0.5\nFilm 0.25 0.25\nthe 0.1 0.1\n", encoding="utf-8")
+    clf = Classifier(ClassifierConfig(vectors=str(path), vectors_vocab=3, hidden_size=4),
+                     FAST).build([Example("a dull plot", "neg"), Example("fine", "pos")])
+    assert "great" in clf.words and "Great" not in clf.words
+    weights = clf.model.embed.embedding.weight.detach()
+    assert weights[clf.encoder.encode("Great Film")].tolist() == [[0.5, 0.5], [0.25, 0.25]]
+
+
+@pytest.mark.parametrize("kind", [int, np.int64, str])
+def test_labels_that_are_numbers_are_known_by_their_str(kind) -> None:
+    train = [Example(e.text, kind(int(e.label == "pos"))) for e in _toy(40)]
+    clf = Classifier(ClassifierConfig(hidden_size=8, embedding_dim=8), FAST).fit(train, train)
+    assert clf.label_names == ["0", "1"]
+    evaluation = clf.evaluate(train)
+    assert evaluation.gold == [str(int(e.label)) for e in train]
+    assert evaluation.confusion.sum() == len(train)
+
+
+def test_nan_label_is_an_error_naming_the_example() -> None:
+    train = [Example("good", 1.0), Example("bad", 0.0), Example("ok", float("nan"))]
+    with pytest.raises(ValueError, match=r"train: example 3: label must not be NaN"):
+        Classifier(ClassifierConfig(hidden_size=8, embedding_dim=8), FAST).build(train)
+
+
+def test_label_order_is_deterministic_and_one_number_written_two_ways_is_an_error() -> None:
+    from lstmkit.classification.classifier import _label_key
+
+    assert sorted({"b", "10", "9", "1_0", "nan", "a"}, key=_label_key) == [
+        "9", "10", "1_0", "a", "b", "nan"]
+    train = [Example("good", "1"), Example("bad", "0"), Example("fine", "1.0")]
+    with pytest.raises(ValueError, match=r"train: labels '1' and '1.0' are the same number"):
+        Classifier(ClassifierConfig(hidden_size=8, embedding_dim=8), FAST).build(train)
+
+
+def test_tsv_fields_are_literal_quotes_included(tmp_path) -> None:
+    path = tmp_path / "quotes.tsv"
+    path.write_text('text\tlabel\n"Wow" said no one\tneg\n"Best film ever\tpos\n'
+                    'great cast\tpos\nawful " plot\tneg\n', encoding="utf-8")
+    assert read_examples(path) == [Example('"Wow" said no one', "neg"),
+                                   Example('"Best film ever', "pos"),
+                                   Example("great cast", "pos"), Example('awful " plot', "neg")]
+
+
+@pytest.mark.parametrize("content, line, message", [
+    ('text,label\n"Wow" said no one,neg\n', 2, "',' expected after '\"'"),
+    ('text,label\nfine,pos\n"Best film ever,pos\ngreat cast,pos\n', 3, "unexpected end of data"),
+    ("text,label\rgood movie,pos\rbad movie,neg\r", 1, "ends lines with CR only"),
+])
+def test_malformed_csv_is_a_value_error_naming_file_and_line(tmp_path, content, line,
+                                                              message) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8", newline="")
+    with pytest.raises(ValueError, match=rf"bad.csv:{line}: not valid CSV .*{re.escape(message)}"):
+        read_examples(path)
+
+
+def test_csv_and_tsv_fields_may_be_longer_than_the_csv_module_default(tmp_path) -> None:
+    import csv
+
+    big = " ".join(["word"] * 30000)  # 150k characters, over csv.field_size_limit()
+    (tmp_path / "big.csv").write_text(f'text,label\n"{big}",pos\nshort,neg\n', encoding="utf-8")
+    (tmp_path / "big.tsv").write_text(f"text\tlabel\n{big}\tpos\nshort\tneg\n", encoding="utf-8")
+    for name in ("big.csv", "big.tsv"):
+        assert [len(e.text) for e in read_examples(tmp_path / name)] == [len(big), 5]
+    assert csv.field_size_limit() == 131072  # left as it was
+
+
+def test_write_predictions_keeps_a_text_with_line_breaks_on_its_row(tmp_path) -> None:
+    from lstmkit.classification import Prediction, write_predictions
+
+    texts = ["line one\nline two", "cr\ronly", "tab\there", "back\\slash", "plain"]
+    predictions = [Prediction(t, "pos", {"neg": 0.25, "pos": 0.75}) for t in texts]
+    write_predictions(tmp_path / "p.tsv", predictions, ["neg", "pos"], gold=["pos"] * 5)
+    rows = (tmp_path / "p.tsv").read_bytes().decode("utf-8").split("\n")
+    assert rows[-1] == "" and len(rows) == len(texts) + 2
+    assert rows[0] == "gold\tpredicted\tp_neg\tp_pos\ttext"
+    assert [r.split("\t")[-1] for r in rows[1:-1]] == [
+        "line one\\nline two", "cr\\ronly", "tab\\there", "back\\\\slash", "plain"]
+    assert all(len(r.split("\t")) == 5 for r in rows[1:-1])
+
+
+@pytest.mark.parametrize("name", ["d.json", "d.jsonl", "d.parquet", "d.txt.gz"])
+def test_auto_format_refuses_the_suffix_of_another_format(tmp_path, name) -> None:
+    path = tmp_path / name
+    path.write_text('{"text": "good", "label": "pos"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{re.escape(name)}: \..* files cannot be read; "
+                                         r"supported: a folder .*\.csv, \.tsv, or"):
+        read_examples(path)
+    assert read_examples(path, "lines") == [Example('"good", "label": "pos"}', '{"text":')]
+
+
+def test_input_with_cr_only_line_endings_is_an_error(tmp_path) -> None:
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"great film\rawful\r")
+    with pytest.raises(ValueError, match=r"mac.txt: lines end with CR only"):
+        read_raw_texts(path)
+    path.write_bytes(b"1 great film\r0 awful\r")
+    with pytest.raises(ValueError, match=r"mac.txt: lines end with CR only"):
+        read_examples(path)
+    path.write_bytes(b"great film\r\nawful\r\n")
+    assert read_raw_texts(path) == ["great film", "awful"]
+
+
+def test_unknown_dev_label_and_non_str_text_name_where_they_are(tmp_path) -> None:
+    train = _toy(20)
+    (tmp_path / "dev.txt").write_text("pos good film\nneutral a film\n", encoding="utf-8")
+    clf = Classifier(ClassifierConfig(hidden_size=8, embedding_dim=8), FAST)
+    with pytest.raises(ValueError, match=r"dev: example 2 \(.*dev.txt:2\): unknown label "
+                                         r"'neutral'"):
+        clf.fit(train, read_examples(tmp_path / "dev.txt"))
+    with pytest.raises(TypeError, match=r"train: example 21: text must be a str, got float "
+                                        r"\(nan; an empty cell\?\)"):
+        clf.fit([*train, Example(float("nan"), "pos")])
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float"):
+        clf.fit(train).predict(["good", float("nan")])

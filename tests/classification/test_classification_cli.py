@@ -53,7 +53,7 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
                            "--out", str(tmp_path / "eval")]) == 0
     assert "accuracy" in capsys.readouterr().out
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"] == ["0", "1"]
-    monkeypatch.setattr("sys.stdin", io.StringIO("a good film\n\nawful\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"a good film\n\nawful\n")))
     assert _run(classify, ["predict", "--model", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     # one row per input line, the blank one included (an empty text)
@@ -158,3 +158,17 @@ def test_training_on_several_devices_is_a_clear_error(tmp_path) -> None:
                                    "--set", "training.accelerator=cpu"))
     with pytest.raises(ValueError, match=r"training\.strategy='ddp'"):
         _run(classify, _tiny_train(tmp_path, "--set", "training.strategy=ddp"))
+
+
+def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> None:
+    from lstmkit.classification import Classifier
+
+    def no_training(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("trained before reading --test")
+
+    monkeypatch.setattr(Classifier, "fit", no_training)
+    _sst_like(tmp_path / "train.txt", 10, 0)
+    (tmp_path / "test.txt").write_text("1 good\nbroken\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test.txt:2: expected '<label> <text>'"):
+        _run(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
+                        str(tmp_path / "test.txt"), "--out", str(tmp_path / "m")])

@@ -115,3 +115,17 @@ def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path) -> None:
     history = json.loads((out / "meta.json").read_text())["history"]
     assert _run(tag, [*argv, "--resume"]) == 0  # finished: resumes to its end at once
     assert json.loads((out / "meta.json").read_text())["history"] == history
+
+
+def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> None:
+    from lstmkit.tagging import Tagger
+
+    def no_training(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("trained before reading --test")
+
+    monkeypatch.setattr(Tagger, "fit", no_training)
+    (tmp_path / "train.conll").write_text("Paris\tB-LOC\nis\tO\n", encoding="utf-8")
+    (tmp_path / "test.conll").write_text("Paris\tB-LOC\nis\tO\tO\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test.conll:2: expected 2 columns"):
+        _run(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",
+                   str(tmp_path / "test.conll"), "--out", str(tmp_path / "m")])

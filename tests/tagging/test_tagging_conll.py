@@ -139,3 +139,25 @@ def test_empty_token_rows_are_an_error_or_skipped(tmp_path) -> None:
         read_conll(missing, empty_tokens="skip")
     with pytest.raises(ValueError, match=r"empty_tokens must be 'error' or 'skip', got 'drop'"):
         read_conll(path, empty_tokens="drop")  # type: ignore[arg-type]
+
+
+def test_bilou_file_is_read_as_bioes_and_written_back(tmp_path: Path) -> None:
+    path = tmp_path / "bilou.conll"
+    path.write_text("Barack\tB-PER\nObama\tL-PER\nvisited\tO\nParis\tU-LOC\n\n"
+                    "Angela\tB-PER\nDorothea\tI-PER\nMerkel\tL-PER\n", encoding="utf-8")
+    sentences = read_conll(path, scheme="BILOU")
+    assert sentences[0].tags == ["B-PER", "E-PER", "O", "S-LOC"]
+    assert read_conll(path, scheme="bilou", target_scheme="IOB2")[1].tags == [
+        "B-PER", "I-PER", "I-PER"]
+    write_conll(tmp_path / "out.conll", sentences, tags_scheme="BIOES", output_scheme="BILOU")
+    assert (tmp_path / "out.conll").read_text(encoding="utf-8") == path.read_text(
+        encoding="utf-8") + "\n"
+    with pytest.raises(ValueError, match=r"bilou.conll:1: .*got 'L-PER'"):
+        read_conll(path, scheme="BIOES")
+
+
+def test_conll_file_with_cr_only_line_endings_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "mac.conll"
+    path.write_bytes(b"Paris\tB-LOC\ris\tO\r")
+    with pytest.raises(ValueError, match=r"mac.conll: lines end with CR only"):
+        read_conll(path)

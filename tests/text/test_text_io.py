@@ -48,3 +48,34 @@ def test_vectors_file_errors_name_file_line_and_field(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"vec\.txt:1: number 1 after the word 'the' must be a "
                                          r"float, got '' \(two spaces in a row\?\)"):
         load_text_vectors(bad)
+
+
+def test_split_lines_drops_a_byte_order_mark_at_a_line_start(tmp_path) -> None:
+    from lstmkit.classification import read_examples
+
+    path = tmp_path / "concat.txt"  # two files saved with a BOM, concatenated
+    path.write_bytes(b"\xef\xbb\xbf1 a great film\n0 awful\n\xef\xbb\xbf1 wonderful\n0 boring\n")
+    assert [e.label for e in read_examples(path)] == ["1", "0", "1", "0"]
+    assert split_lines("a\n\ufeffb\r\n") == ["a", "b"]
+
+
+def test_stdin_is_decoded_like_a_file(monkeypatch) -> None:
+    import io
+    import sys
+
+    from lstmkit.text.io import read_raw_texts
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    stdin(b"\xef\xbb\xbfgood film\nbad\n")
+    assert read_raw_texts("-") == ["good film", "bad"]
+    stdin(b"caf\xe9 cr\xe8me\n")
+    assert read_raw_texts(None, encoding="latin-1") == ["café crème"]
+    stdin(b"caf\xe9\n")
+    with pytest.raises(ValueError, match=r"stdin: cannot decode byte b'\\xe9' at offset 3 as "
+                                         r"utf-8; .*--encoding"):
+        read_raw_texts("-")
+    stdin(b" \n")
+    with pytest.raises(ValueError, match="stdin is empty"):
+        read_raw_texts("-")

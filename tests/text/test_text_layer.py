@@ -169,3 +169,12 @@ def test_lstm_options_are_checked() -> None:
     assert check_lstm_options({"layer_norm": True}) == {"layer_norm": True}
     with pytest.raises(ValueError, match=r"unknown LSTM option\(s\) \['layernorm'\]"):
         check_lstm_options({"layernorm": True})
+
+
+def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> None:
+    text = "I don’t know, it’s John’s"
+    spans = Tokenizer("regex").spans(text)
+    assert [t.text for t in spans] == ["I", "do", "n't", "know", ",", "it", "'s", "John", "'s"]
+    assert [text[t.start:t.end] for t in spans] == [
+        "I", "do", "n’t", "know", ",", "it", "’s", "John", "’s"]
+    assert Tokenizer("regex")("‘quoted’") == ["‘", "quoted", "’"]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +24,13 @@ import torch
 from torch.nn import functional as F
 
 from lstmkit.classification.config import ClassifierConfig
-from lstmkit.classification.data import TextEncoder, encode_labels, make_loader
+from lstmkit.classification.data import (
+    TextEncoder,
+    check_texts,
+    encode_labels,
+    label_text,
+    make_loader,
+)
 from lstmkit.classification.metrics import (
     accuracy,
     classification_report,
@@ -45,7 +52,7 @@ from lstmkit.text.fitting import (
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
-from lstmkit.text.vectors import embedding_matrix, load_vectors
+from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
 from lstmkit.text.vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -106,15 +113,27 @@ def write_predictions(
     labels: Sequence[str],
     gold: Sequence[str] | None = None,
 ) -> None:
-    """TSV: ``[gold] predicted p(label_1) ... p(label_K) text`` with a header row."""
+    r"""TSV: ``[gold] predicted p(label_1) ... p(label_K) text`` with a header row, one row a
+    prediction. Cells are escaped with :func:`tsv_escape` (a backslash, tab, line feed or
+    carriage return in a text is written ``\\``, ``\t``, ``\n``, ``\r``), so that a text that
+    holds line breaks stays on its row."""
     head = (["gold"] if gold is not None else []) + ["predicted"] + [f"p_{k}" for k in labels]
-    rows = ["\t".join([*head, "text"])]
+    rows = ["\t".join(tsv_escape(c) for c in [*head, "text"])]
     for n, p in enumerate(predictions):
         cells = ([gold[n]] if gold is not None else []) + [p.label]
         cells += [f"{p.probabilities[k]:.4f}" for k in labels]
-        rows.append("\t".join([*cells, p.text.replace("\t", " ")]))
+        rows.append("\t".join(tsv_escape(c) for c in [*cells, p.text]))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def tsv_escape(cell: str) -> str:
+    r"""``cell`` with backslash, tab, line feed and carriage return written as ``\\``,
+    ``\t``, ``\n`` and ``\r``, so that it fits one TSV cell."""
+    return cell.translate(_TSV_ESCAPES)
 
 
 def _accuracy_metric(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -175,15 +194,15 @@ class Classifier:
         config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one example, got none")
+        check_texts(train, "train")
         tokenizer = Tokenizer(config.tokenizer, lowercase=config.lowercase)
         words = Vocabulary.build(
             (tokenizer(e.text) for e in train), min_freq=config.min_freq,
             max_size=config.max_vocab,
         )
-        missing = [n for n, e in enumerate(train, start=1) if e.label is None]
-        if missing:
-            raise ValueError(f"train: example {missing[0]} has no label")
-        seen = sorted({str(e.label) for e in train}, key=_label_key)
+        seen = sorted({label_text(e.label, "train", n) for n, e in enumerate(train, start=1)},
+                      key=_label_key)
+        _check_numbers_written_alike(seen)
         labels = Vocabulary(seen, pad=None, unk=None)
         if len(labels) < 2:
             raise ValueError(f"train must hold at least 2 labels, got {labels.itos}")
@@ -196,10 +215,10 @@ class Classifier:
                     f"embedding_dim must equal the vectors' size {vectors.dim} "
                     f"(or be None), got {config.embedding_dim}"
                 )
-            for word in vectors.words[: config.vectors_vocab]:
+            for word in vocabulary_words(vectors, config.vectors_vocab, config.lowercase):
                 words.add(word)
             embedding_dim = vectors.dim
-            weights, _ = embedding_matrix(words, vectors)
+            weights, _ = embedding_matrix(words, vectors, lowercase=config.lowercase)
         self._set(words, labels, _network(config, len(words), len(labels), embedding_dim,
                                           words, weights))
         return self
@@ -270,6 +289,7 @@ class Classifier:
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
         words, labels, _, encoder = self._ready()
+        check_texts(examples, source)
         ids = [encoder.encode(e.text) for e in examples]
         targets = encode_labels(examples, labels, source)
         return make_loader(ids, targets, batch_size=self.config.batch_size,
@@ -283,6 +303,10 @@ class Classifier:
             raise TypeError("texts must be a sequence of str, got a single str")
         words, labels, model, encoder = self._ready()
         model.eval()
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__} "
+                                f"({text!r})")
         ids = [encoder.encode(t) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
@@ -312,6 +336,7 @@ class Classifier:
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
         _, labels, _, _ = self._ready()
+        check_texts(examples, source)
         gold = encode_labels(examples, labels, source)
         predictions = self.predict([e.text for e in examples])
         pred = [labels.index(p.label) for p in predictions]
@@ -319,7 +344,7 @@ class Classifier:
         return Evaluation(
             accuracy=accuracy(matrix), macro_f1=macro_f1(matrix), confusion=matrix,
             labels=self.label_names, predictions=predictions,
-            gold=[e.label for e in examples],  # type: ignore[misc]
+            gold=[labels.itos[k] for k in gold],
         )
 
     # -- persistence -------------------------------------------------------------------------
@@ -398,9 +423,26 @@ def _embedding_dim(model: LSTMClassifier | ProbabilityAverage) -> int:
     return int(first.embed.embedding.embedding_dim)  # type: ignore[union-attr]
 
 
-def _label_key(label: str) -> tuple[int, float | str]:
-    """Numeric labels in numeric order (SST's 0..4), others alphabetically."""
-    try:
-        return (0, float(label))
-    except ValueError:
-        return (1, label)
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _label_key(label: str) -> tuple[int, float, str]:
+    """Numeric labels in numeric order (SST's 0..4), then the others alphabetically; ties
+    broken by the label itself, so that the order never depends on the hash seed."""
+    if _NUMBER.fullmatch(label):
+        return (0, float(label), label)
+    return (1, 0.0, label)
+
+
+def _check_numbers_written_alike(labels: Sequence[str]) -> None:
+    """Labels that are one number written two ways (``1`` and ``1.0``) are a ValueError
+    naming both: one class or two cannot be told."""
+    first: dict[float, str] = {}
+    for label in labels:
+        kind, value, _ = _label_key(label)
+        if kind == 0 and first.setdefault(value, label) != label:
+            raise ValueError(
+                f"train: labels {first[value]!r} and {label!r} are the same number written "
+                "two ways, which would make two classes; write every label one way (pandas "
+                "writes 1.0 for an int column that has an empty cell)"
+            )

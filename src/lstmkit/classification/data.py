@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -34,20 +36,45 @@ class TextEncoder:
         return self.words.encode(self.tokens(text))
 
 
+def label_text(label: object, source: str, n: int) -> str:
+    """The label of example ``n`` as the str the model knows it by: ``1``, ``np.int64(1)``
+    and ``"1"`` are all the label ``"1"``. A missing label (None, or NaN as pandas gives for
+    an empty cell) is a ValueError naming ``source`` and the example number."""
+    if label is None:
+        raise ValueError(f"{source}: example {n} has no label")
+    if isinstance(label, float | np.floating) and math.isnan(label):
+        raise ValueError(f"{source}: example {n}: label must not be NaN (an empty cell?), "
+                         "got nan")
+    return str(label)
+
+
 def encode_labels(
     examples: Sequence[Example], labels: Vocabulary, source: str = "data"
 ) -> list[int]:
-    """Label indices; an unlabelled example or an unknown label is a ValueError naming the
-    source and example number."""
+    """Label indices (labels compared as str, see :func:`label_text`); an unlabelled
+    example or an unknown label is a ValueError naming the source and example number."""
     out = []
     for n, example in enumerate(examples, start=1):
-        if example.label is None:
-            raise ValueError(f"{source}: example {n} has no label")
+        label = label_text(example.label, source, n)
         try:
-            out.append(labels.index(example.label))
+            out.append(labels.index(label))
         except ValueError as err:
-            raise ValueError(f"{source}: example {n}: {err}") from None
+            raise ValueError(f"{_where(example, source, n)}: {err}") from None
     return out
+
+
+def check_texts(examples: Sequence[Example], source: str) -> None:
+    """A TypeError, naming where, unless every example's text is a str (pandas gives a NaN
+    float for an empty cell)."""
+    for n, example in enumerate(examples, start=1):
+        if not isinstance(example.text, str):
+            raise TypeError(f"{_where(example, source, n)}: text must be a str, got "
+                            f"{type(example.text).__name__} ({example.text!r}; an empty cell?)")
+
+
+def _where(example: Example, source: str, n: int) -> str:
+    """``source: example n``, and the file and line it was read from if known."""
+    return f"{source}: example {n}" + (f" ({example.where})" if example.where else "")
 
 
 def collate(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from lstmkit.text.io import read_raw_texts, read_text, split_lines
+from lstmkit.text.io import check_line_endings, read_raw_texts, read_text, split_lines
 
 Format = Literal["auto", "lines", "csv", "tsv", "folders"]
 FORMATS: tuple[str, ...] = ("auto", "lines", "csv", "tsv", "folders")
@@ -24,17 +25,22 @@ __all__ = ["Example", "read_csv_format", "read_examples", "read_folders_format",
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled text; ``label`` is None for unlabelled text."""
+    """One labelled text; ``label`` is None for unlabelled text. The model knows a label by
+    its str: ``Example(text, 1)`` (or a NumPy integer, as from a DataFrame column) has the
+    label ``"1"``."""
 
     text: str
-    label: str | None = None
+    label: str | int | float | None = None
+    where: str = field(default="", compare=False, repr=False)
+    """Where the example was read (``file:line``, or the file), for error messages."""
 
 
 def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example]:
     """``<label> <text>`` a line (the SST ``stsa.*`` files); blank lines are skipped. Lines
     end at ``\n`` (or ``\r\n``) only."""
     examples = []
-    for lineno, line in enumerate(split_lines(read_text(path, encoding)), start=1):
+    text = check_line_endings(read_text(path, encoding), str(path))
+    for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)
@@ -42,7 +48,7 @@ def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example
             raise ValueError(
                 f"{path}:{lineno}: expected '<label> <text>', got {line.strip()[:60]!r}"
             )
-        examples.append(Example(text=parts[1], label=parts[0]))
+        examples.append(Example(text=parts[1], label=parts[0], where=f"{path}:{lineno}"))
     return examples
 
 
@@ -57,13 +63,22 @@ def read_csv_format(
     """A CSV/TSV file with a header row naming ``text_column`` and ``label_column`` (None for
     unlabelled text). Blank lines are skipped; labels lose surrounding whitespace.
 
+    With ``delimiter=","`` fields follow the CSV quoting rules, strictly: a field that holds
+    the delimiter, a quote or a line break is quoted (``"..."``, a quote inside doubled).
+    With ``delimiter="\t"`` (TSV) fields are literal: a quote is part of the text, and a field
+    cannot hold a tab or a line break. Fields may be of any length.
+
     Raises:
         ValueError: a column is not in the header; a row (``file:line``) has more or fewer
-            fields than the header (e.g. an unquoted delimiter inside the text); an empty
-            label; a header but no rows.
+            fields than the header (e.g. an unquoted delimiter inside the text), or breaks
+            the quoting rules, or the file ends lines with CR only; an empty label; a header
+            but no rows.
     """
-    reader = csv.reader(io.StringIO(read_text(path, encoding)), delimiter=delimiter)
-    header = next(reader, [])
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(read_text(path, encoding)), delimiter=delimiter,
+                        quoting=quoting, strict=True)
+    rows = _csv_rows(reader, path)
+    header = next(rows, (1, []))[1]
     for arg, column in (("text_column", text_column), ("label_column", label_column)):
         if column is not None and column not in header:
             raise ValueError(
@@ -72,16 +87,15 @@ def read_csv_format(
     text_at = header.index(text_column)
     label_at = header.index(label_column) if label_column is not None else None
     examples = []
-    first_line = reader.line_num + 1
-    for row in reader:
-        lineno, first_line = first_line, reader.line_num + 1
+    for lineno, row in rows:
         if not row:
             continue
         if len(row) != len(header):
+            hint = ("a TSV field cannot hold a tab" if delimiter == "\t" else
+                    f"quote a field that holds the delimiter {delimiter!r}")
             raise ValueError(
                 f"{path}:{lineno}: expected {len(header)} fields as in the header {header}, "
-                f"got {len(row)}: {row}; quote a field that holds the delimiter "
-                f"{delimiter!r}"
+                f"got {len(row)}: {row}; {hint}"
             )
         label = None
         if label_at is not None:
@@ -89,10 +103,36 @@ def read_csv_format(
             if not label:
                 raise ValueError(f"{path}:{lineno}: label column {label_column!r} is empty; "
                                  "expected a label")
-        examples.append(Example(text=row[text_at], label=label))
+        examples.append(Example(text=row[text_at], label=label, where=f"{path}:{lineno}"))
     if not examples:
         raise ValueError(f"{path}: the file has a header but no rows")
     return examples
+
+
+_FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
+
+
+def _csv_rows(reader: Any, path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line the row starts on, fields)`` for each row of ``reader``; any field length is
+    accepted (long documents are fine), and a ``csv.Error`` becomes a ValueError naming
+    ``path:line`` with a hint."""
+    previous_limit = csv.field_size_limit(_FIELD_SIZE_LIMIT)
+    start = 1
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as err:
+        if "new-line character" in str(err):
+            hint = ("the file ends lines with CR only (an old Mac or Excel export): save it "
+                    "with LF or CRLF line endings")
+        else:
+            hint = ('a field that holds the delimiter, a quote or a line break must be quoted '
+                    'as "...", with each quote inside doubled')
+        raise ValueError(f"{path}:{start}: not valid CSV ({err}) in the row starting on this "
+                         f"line; {hint}") from None
+    finally:
+        csv.field_size_limit(previous_limit)
 
 
 UNLABELLED_FOLDER = "unsup"
@@ -136,15 +176,25 @@ def read_folders_format(
     examples = []
     for class_dir in class_dirs:
         for file in sorted(class_dir.glob(pattern)):
-            examples.append(Example(text=read_text(file, encoding).strip(), label=class_dir.name))
+            examples.append(Example(text=read_text(file, encoding).strip(), label=class_dir.name,
+                                    where=str(file)))
     if not examples:
         raise ValueError(f"{root}: found no '{pattern}' files in sub-folders (one per class)")
     return examples
 
 
+UNSUPPORTED_SUFFIXES = frozenset({
+    ".json", ".jsonl", ".ndjson", ".parquet", ".feather", ".arrow", ".xlsx", ".xls", ".ods",
+    ".pkl", ".pickle", ".npy", ".npz", ".h5", ".hdf5", ".gz", ".bz2", ".xz", ".zip", ".tar",
+})
+"""Suffixes of other formats, which ``format="auto"`` refuses instead of reading as lines."""
+
+
 def resolve_format(path: str | Path, format: Format = "auto") -> Format:
     """The format ``read_examples`` reads ``path`` in: ``format`` itself, or for ``"auto"``
-    ``folders`` for a folder, ``csv`` / ``tsv`` by suffix and ``lines`` otherwise."""
+    ``folders`` for a folder, ``csv`` / ``tsv`` by suffix and ``lines`` otherwise; a suffix
+    of another format (``.json``, ``.jsonl``, ``.parquet``, ``.xlsx``, ``.gz``, ...; see
+    ``UNSUPPORTED_SUFFIXES``) is a ValueError listing the supported formats."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if format != "auto":
@@ -152,8 +202,15 @@ def resolve_format(path: str | Path, format: Format = "auto") -> Format:
     path = Path(path)
     if path.is_dir():
         return "folders"
-    if path.suffix.lower() in (".csv", ".tsv"):
-        return path.suffix.lower()[1:]  # type: ignore[return-value]
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return suffix[1:]  # type: ignore[return-value]
+    if suffix in UNSUPPORTED_SUFFIXES:
+        raise ValueError(
+            f"{path}: {suffix} files cannot be read; supported: a folder (one sub-folder per "
+            "class), .csv, .tsv, or '<label> <text>' lines (any other name; format='lines', "
+            "--format lines, reads a file of such lines whatever its name)"
+        )
     return "lines"
 
 
@@ -168,7 +225,8 @@ def read_examples(
     """Read labelled text in any supported format.
 
     ``format="auto"``: a folder -> ``folders``; ``.csv`` -> ``csv``; ``.tsv`` -> ``tsv``;
-    anything else -> ``lines``.
+    the suffix of another format (``.json``, ``.parquet``, ...) -> ValueError; anything else
+    -> ``lines``.
     """
     path = Path(path)
     format = resolve_format(path, format)

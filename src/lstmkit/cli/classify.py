@@ -119,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(training)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
+    test = _read(data["test"], data) if data.get("test") else None  # its errors before training
     # dev accuracy is monitored unless training.monitor is set
     clf = Classifier(model_config, train_config,
                      dev_monitor="monitor" not in settings["training"]
@@ -128,8 +129,8 @@ def _train(args: argparse.Namespace) -> int:
     if clf.history:
         last = clf.history[-1]
         print("last epoch: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items()))
-    if data.get("test"):
-        evaluation = clf.evaluate(_read(data["test"], data), source=data["test"])
+    if test is not None:
+        evaluation = clf.evaluate(test, source=data["test"])
         print(evaluation.report())
         evaluation.plot_confusion(Path(out) / "test_confusion.png")
         (Path(out) / "test_metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
@@ -172,6 +173,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, read_raw_texts, write_predictions
+    from lstmkit.classification.classifier import tsv_escape
     from lstmkit.text.io import check_output_path
 
     if args.output:
@@ -184,6 +186,6 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"wrote {len(predictions)} predictions to {args.output}")
         return 0
     for p in predictions:
-        probs = " ".join(f"{k}:{v:.3f}" for k, v in p.probabilities.items())
-        print(f"{p.label}\t{probs}\t{p.text}")
+        probs = " ".join(f"{tsv_escape(k)}:{v:.3f}" for k, v in p.probabilities.items())
+        print(f"{tsv_escape(p.label)}\t{probs}\t{tsv_escape(p.text)}")
     return 0

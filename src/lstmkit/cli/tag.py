@@ -76,7 +76,7 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-column", type=int, help="token column index (default 0)")
     parser.add_argument("--tag-column", type=int, help="tag column index (default -1, the last)")
     parser.add_argument("--scheme", help="the file's tag scheme: IOB1, IOB2 (default), IOE1, "
-                                         "IOE2, BIOES")
+                                         "IOE2, BIOES, BILOU")
     parser.add_argument("--encoding", help="input encoding (default utf-8)")
     parser.add_argument("--empty-tokens", choices=("error", "skip"),
                         help="rows whose token is empty: error (default) or skip them")
@@ -134,6 +134,7 @@ def _train(args: argparse.Namespace) -> int:
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
+    test = _read(data["test"], data) if data.get("test") else None  # its errors before training
     auxiliary_files = data.get("auxiliary") or []
     if isinstance(auxiliary_files, str):
         auxiliary_files = [auxiliary_files]
@@ -144,8 +145,8 @@ def _train(args: argparse.Namespace) -> int:
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
-    if data.get("test"):
-        _report(tagger.evaluate(_read(data["test"], data), source=data["test"]),
+    if test is not None:
+        _report(tagger.evaluate(test, source=data["test"]),
                 Path(out) / "test")
     return 0
 

@@ -15,8 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lstmkit.tagging.schemes import Scheme, check_scheme, convert
-from lstmkit.text.io import read_text, split_lines
+from lstmkit.tagging.schemes import (
+    Scheme,
+    check_scheme,
+    convert,
+    from_bilou,
+    is_bilou,
+    to_bilou,
+)
+from lstmkit.text.io import check_line_endings, read_text, split_lines
 
 _COLUMNS = re.compile(r"[\t ]+")
 DOCSTART = "-DOCSTART-"
@@ -50,8 +57,9 @@ def read_conll(
         tag_column: index of the tag column (negative counts from the end; CoNLL-2003's NER
             tags are column 3 or -1), or None for unlabelled files.
         scheme: the scheme the file's tags are written in; every sentence is validated
-            against it.
-        target_scheme: convert tags to this scheme on reading (None keeps ``scheme``).
+            against it. ``"BILOU"`` reads ``L-``/``U-`` tags as BIOES's ``E-``/``S-``.
+        target_scheme: convert tags to this scheme on reading (None keeps ``scheme``); tags
+            are always held in BIOES letters, never BILOU's.
         encoding: the file's text encoding.
         empty_tokens: what to do with a row whose token is empty or only whitespace (a line
             that starts with the separator, e.g. ``"\tO"``; the Broad Twitter Corpus has a
@@ -63,9 +71,10 @@ def read_conll(
     """
     if empty_tokens not in ("error", "skip"):
         raise ValueError(f"empty_tokens must be 'error' or 'skip', got {empty_tokens!r}")
+    bilou = is_bilou(scheme)
     scheme = check_scheme(scheme)  # type: ignore[assignment]
     target = check_scheme(target_scheme, "target_scheme") if target_scheme else scheme
-    text = read_text(path, encoding)
+    text = check_line_endings(read_text(path, encoding), str(path))
     sentences: list[Sentence] = []
     rows: list[list[str]] = []
     first_line = 0
@@ -82,7 +91,8 @@ def read_conll(
         if tag_column is not None:
             raw = [row[tag_column] for row in rows]
             try:
-                tags = convert(raw, scheme, target, where=where)  # type: ignore[arg-type]
+                tags = convert(from_bilou(raw) if bilou else raw, scheme, target,
+                               where=where)  # type: ignore[arg-type]
             except ValueError as err:
                 if where in str(err):
                     raise
@@ -139,13 +149,15 @@ def write_conll(
     output_scheme: Scheme = "IOB2",
 ) -> None:
     """Write ``token [gold] [predicted]`` lines, TAB-separated, one blank line between
-    sentences. Tags (in ``tags_scheme``) are re-encoded in ``output_scheme``."""
+    sentences. Tags (in ``tags_scheme``) are re-encoded in ``output_scheme`` (``"BILOU"``
+    writes BIOES with ``L-``/``U-`` for ``E-``/``S-``)."""
+    bilou_out = is_bilou(output_scheme)
     lines: list[str] = []
     for n, sentence in enumerate(sentences):
         gold = sentence.tags
         columns: list[Sequence[str]] = [sentence.tokens]
         if gold is not None:
-            columns.append(convert(gold, tags_scheme, output_scheme, strict=False))
+            columns.append(_encode(gold, tags_scheme, output_scheme, bilou_out))
         if predictions is not None:
             pred = predictions[n]
             if len(pred) != len(sentence.tokens):
@@ -153,9 +165,14 @@ def write_conll(
                     f"predictions[{n}] must have one tag per token ({len(sentence.tokens)}), "
                     f"got {len(pred)}"
                 )
-            columns.append(convert(pred, tags_scheme, output_scheme, strict=False))
+            columns.append(_encode(pred, tags_scheme, output_scheme, bilou_out))
         for cells in zip(*columns, strict=True):
             lines.append("\t".join(cells))
         lines.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _encode(tags: Sequence[str], source: Scheme, target: Scheme, bilou: bool) -> list[str]:
+    out = convert(tags, source, target, strict=False)
+    return to_bilou(out) if bilou else out

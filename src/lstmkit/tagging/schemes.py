@@ -1,4 +1,4 @@
-"""Tag schemes for spans: IOB1, IOB2, IOE1, IOE2 and BIOES.
+"""Tag schemes for spans: IOB1, IOB2, IOE1, IOE2 and BIOES (also read and written as BILOU).
 
 Spans are decoded with the conlleval rules (which read every scheme), so predictions that break
 a scheme still decode the way conlleval and seqeval read them. :func:`validate` is strict: a
@@ -44,6 +44,30 @@ def check_scheme(scheme: str, name: str = "scheme") -> str:
             f"{name} must be one of {list(SCHEMES)} (or {sorted(ALIASES)}), got {scheme!r}"
         )
     return canonical
+
+
+BILOU_TO_BIOES = {"L": "E", "U": "S"}
+
+
+def is_bilou(scheme: str | None) -> bool:
+    """Whether ``scheme`` names BILOU: BIOES with ``L`` (last) for ``E`` and ``U`` (unit) for
+    ``S``, read and written with those letters."""
+    return str(scheme).upper() == "BILOU"
+
+
+def from_bilou(tags: Sequence[str]) -> list[str]:
+    """BILOU tags written as BIOES: ``L-X`` -> ``E-X``, ``U-X`` -> ``S-X``."""
+    return [_swap_prefix(tag, BILOU_TO_BIOES) for tag in tags]
+
+
+def to_bilou(tags: Sequence[str]) -> list[str]:
+    """BIOES tags written as BILOU: ``E-X`` -> ``L-X``, ``S-X`` -> ``U-X``."""
+    return [_swap_prefix(tag, {v: k for k, v in BILOU_TO_BIOES.items()}) for tag in tags]
+
+
+def _swap_prefix(tag: str, prefixes: dict[str, str]) -> str:
+    prefix, sep, kind = tag.partition("-")
+    return f"{prefixes[prefix]}-{kind}" if sep and prefix in prefixes else tag
 
 
 def split_tag(tag: str) -> tuple[str, str]:

@@ -48,7 +48,7 @@ from lstmkit.text.fitting import (
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
-from lstmkit.text.vectors import embedding_matrix, load_vectors
+from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
 
 FORMAT_VERSION = 1
@@ -154,10 +154,10 @@ class Tagger:
             if config.embedding_dim is not None and config.embedding_dim != vectors.dim:
                 raise ValueError(f"embedding_dim must equal the vectors' size {vectors.dim} "
                                  f"(or be None), got {config.embedding_dim}")
-            for word in vectors.words[: config.vectors_vocab]:
+            for word in vocabulary_words(vectors, config.vectors_vocab, config.lowercase):
                 words.add(word)
             embedding_dim = vectors.dim
-            weights, _ = embedding_matrix(words, vectors)
+            weights, _ = embedding_matrix(words, vectors, lowercase=config.lowercase)
         self._set(words, chars, tags, _network(config, words, chars, tags, embedding_dim,
                                                weights))
         return self

@@ -18,21 +18,29 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    raw = path.read_bytes()
+    return decode_text(path.read_bytes(), str(path), encoding, allow_empty=allow_empty)
+
+
+def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
+                allow_empty: bool = False) -> str:
+    """``raw`` decoded as ``encoding``, a leading byte order mark dropped; errors as for
+    :func:`read_text`, naming ``source`` (a path, or ``stdin``)."""
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"{path}: cannot decode byte {raw[err.start:err.start + 1]!r} at offset {err.start} "
-            f"as {encoding}; the file is in another encoding: pass encoding= (on the command "
-            f"line --encoding), e.g. 'latin-1' or 'cp1252'"
+            f"{source}: cannot decode byte {raw[err.start:err.start + 1]!r} at offset "
+            f"{err.start} as {encoding}; the {'input' if source == 'stdin' else 'file'} is in "
+            f"another encoding: pass encoding= (on the command line --encoding), e.g. "
+            f"'latin-1' or 'cp1252'"
         ) from None
     except LookupError:
         raise ValueError(f"encoding must be a codec Python knows, got {encoding!r}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if not allow_empty and not text.strip():
-        raise ValueError(f"{path}: the file is empty (expected at least one example)")
+        what = "stdin is empty" if source == "stdin" else f"{source}: the file is empty"
+        raise ValueError(f"{what} (expected at least one example)")
     return text
 
 
@@ -41,17 +49,32 @@ def split_lines(text: str) -> list[str]:
 
     Unlike ``str.splitlines`` this does not split on U+2028, U+2029, U+0085, ``\x0b``,
     ``\x0c`` or ``\x1c``-``\x1e``, which occur inside real text (tweets, web pages) and must
-    not start a new record. A final terminator does not make an extra empty line.
+    not start a new record. A final terminator does not make an extra empty line. A byte
+    order mark (U+FEFF) that starts a line is dropped: it is left where files saved with one
+    were concatenated, and would otherwise stick to the first label or word.
     """
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return [(line[:-1] if line.endswith("\r") else line).removeprefix("\ufeff")
+            for line in lines]
+
+
+def check_line_endings(text: str, source: str) -> str:
+    """``text``, unless its lines end with CR only (``\r`` but no ``\n``: an old Mac or
+    Excel export), which :func:`split_lines` would read as one line: a ValueError naming
+    ``source``."""
+    if "\r" in text and "\n" not in text:
+        raise ValueError(f"{source}: lines end with CR only (an old Mac or Excel export), so "
+                         "the whole input would be one line; save it with LF or CRLF line "
+                         "endings")
+    return text
 
 
 def read_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
-    """Lines of a non-empty text file, without line terminators (see :func:`split_lines`)."""
-    return split_lines(read_text(path, encoding))
+    """Lines of a non-empty text file, without line terminators (see :func:`split_lines`);
+    a file whose lines end with CR only is a ValueError."""
+    return split_lines(check_line_endings(read_text(path, encoding), str(path)))
 
 
 def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str]:
@@ -59,17 +82,17 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
 
     Blank lines are kept as texts (empty or whitespace only), so that text ``i`` is input
     line ``i`` and predictions line up with the input: a classifier reads an empty text as one
-    ``<unk>`` token, a tagger finds no entities in it.
+    ``<unk>`` token, a tagger finds no entities in it. Input whose lines end with CR only is
+    a ValueError (see :func:`check_line_endings`).
     """
     if path is None or str(path) == "-":
         import sys
 
-        text = sys.stdin.read()
-        if not text.strip():
-            raise ValueError("stdin is empty (expected one text a line)")
+        # bytes, so that ``encoding`` applies and a byte order mark is dropped, as for a file
+        text = decode_text(sys.stdin.buffer.read(), "stdin", encoding)
     else:
         text = read_text(path, encoding)
-    return split_lines(text)
+    return split_lines(check_line_endings(text, "stdin" if path in (None, "-") else str(path)))
 
 
 def check_output_path(path: str | Path, flag: str, *, directory: bool) -> Path:

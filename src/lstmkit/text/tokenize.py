@@ -3,10 +3,11 @@
 Two kinds: ``"whitespace"`` for pre-tokenised data (the SST files, CoNLL columns) and
 ``"regex"`` for raw text. The regex tokeniser runs on the Rust ``tokenizers`` library (a
 ``Split`` pre-tokeniser), splits English clitics the Penn Treebank way (``can't`` -> ``ca
-n't``, ``it's`` -> ``it 's``), keeps URLs, @mentions and #hashtags whole and returns
-character offsets, so that predicted entities can be shown as spans of the user's text. On
-text that is already PTB-tokenised it is close to the identity, so a model trained on the
-SST files can be fed raw sentences.
+n't``, ``it's`` -> ``it 's``; with the typographic apostrophe ``don’t`` -> ``do n't``, the
+clitic's text written with ``'``, its span still that of ``n’t`` in the text), keeps URLs,
+@mentions and #hashtags whole and returns character offsets, so that predicted entities
+can be shown as spans of the user's text. On text that is already PTB-tokenised it is close
+to the identity, so a model trained on the SST files can be fed raw sentences.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ TOKEN_PATTERN = (
     r"(?i)https?://\S+|www\.\S+"  # URLs
     r"|[@#]\w+"  # mentions and hashtags
     r"|-[lr][rcs]b-"  # PTB bracket tokens (-lrb-, -rrb-, ...)
-    r"|\w+(?=n't\b)|n't\b"  # ca n't, do n't
-    r"|'(?:s|re|ve|ll|d|m)\b"  # it 's, we 're
+    r"|\w+(?=n['’]t\b)|n['’]t\b"  # ca n't, do n't (also with the typographic ’)
+    r"|['’](?:s|re|ve|ll|d|m)\b"  # it 's, we 're
     r"|\w+(?:[-.]\w+)*"  # words, hyphenated words, numbers 3.5
     r"|\.{2,}"  # ellipses
     r"|[^\w\s]"  # any other symbol, one at a time
 )
 _WHITESPACE = re.compile(r"\S+")
+# a clitic written with the typographic apostrophe, whose token text gets the ASCII one
+_CURLY_CLITIC = re.compile(r"(?i)n’t|’(?:s|re|ve|ll|d|m)")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class Tokenizer:
         for piece, (start, end) in pieces:
             if piece.isspace() or not piece:
                 continue
+            if _CURLY_CLITIC.fullmatch(piece):  # don’t -> do n't, as in the vocabulary
+                piece = piece.replace("’", "'")
             tokens.append(Token(piece.lower() if self.lowercase else piece, start, end))
         return tokens
 

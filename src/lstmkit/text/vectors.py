@@ -7,8 +7,12 @@ and never copied whole.
 
 from __future__ import annotations
 
+import codecs
+import gzip
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -16,6 +20,7 @@ import torch
 from lstmkit.text.vocab import Vocabulary
 
 GLOVE_PACKAGE = "glove-6b-50d"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -32,7 +37,9 @@ class WordVectors:
                 f"vectors must have shape (len(words), E) = ({len(self.words)}, E), "
                 f"got {tuple(self.vectors.shape)}"
             )
-        self.index = {w: i for i, w in enumerate(self.words)}
+        self.index: dict[str, int] = {}
+        for i, word in enumerate(self.words):
+            self.index.setdefault(word, i)  # a repeated word keeps its first row
 
     @property
     def dim(self) -> int:
@@ -58,47 +65,102 @@ def load_glove_package() -> WordVectors:
 
 def load_text_vectors(path: str | Path, encoding: str = "utf-8") -> WordVectors:
     """Vectors in word2vec text or GloVe text format (``word v1 ... vE`` a line; an optional
-    word2vec header line ``N E`` is skipped)."""
+    word2vec header line ``N E`` is checked against the rows and skipped), plain or gzipped
+    (read by content, whatever the name). A leading byte order mark is dropped; a word that
+    occurs again keeps its first row (as gensim does).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: naming ``path:line``: a line that cannot be decoded in ``encoding``, a
+            row with another count of numbers than the first, a field that is not a finite
+            number, a header whose size disagrees with the rows; or no rows at all.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such vectors file: {path}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"encoding must be a codec Python knows, got {encoding!r}") from None
     words: list[str] = []
     rows: list[np.ndarray] = []
+    seen: set[str] = set()
     dim = None
-    with path.open(encoding=encoding, errors="strict") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    header_dim = None
+    with _open_binary(path) as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}:{lineno}: cannot decode byte {raw[err.start:err.start + 1]!r} at "
+                    f"column {err.start + 1} as {encoding}; the file is in another encoding: "
+                    f"pass encoding= (e.g. 'latin-1' or 'cp1252')"
+                ) from None
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             parts = line.rstrip("\n").rstrip().split(" ")
             if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                header_dim = int(parts[1])
                 continue
             if len(parts) < 2:
                 continue
             if dim is None:
                 dim = len(parts) - 1
+                if header_dim is not None and header_dim != dim:
+                    raise ValueError(
+                        f"{path}:{lineno}: the word2vec header (line 1) says {header_dim} "
+                        f"numbers a word, but this row has {dim}"
+                    )
             if len(parts) - 1 != dim:
                 raise ValueError(
                     f"{path}:{lineno}: expected {dim} numbers after the word, "
                     f"got {len(parts) - 1}"
                 )
+            numbers = _numbers(parts, path, lineno)
+            if parts[0] in seen:
+                continue
+            seen.add(parts[0])
             words.append(parts[0])
-            rows.append(_numbers(parts, path, lineno))
+            rows.append(numbers)
     if not rows:
         raise ValueError(f"{path}: no vectors found (expected lines 'word v1 ... vE')")
     return WordVectors(words, np.stack(rows), source=str(path))
 
 
+def _open_binary(path: Path) -> IO[bytes]:
+    """``path`` opened for reading bytes, decompressed when it is gzipped."""
+    with path.open("rb") as handle:
+        magic = handle.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
 def _numbers(parts: list[str], path: Path, lineno: int) -> np.ndarray:
-    """The numbers after the word on one line; a field that is not a number is a ValueError
-    naming ``path:lineno`` and the field."""
+    """The numbers after the word on one line; a field that is not a finite number is a
+    ValueError naming ``path:lineno`` and the field."""
     numbers = []
     for n, field in enumerate(parts[1:], start=1):
         try:
-            numbers.append(float(field))
+            number = float(field)
         except ValueError:
             hint = " (two spaces in a row?)" if field == "" else ""
             raise ValueError(
                 f"{path}:{lineno}: number {n} after the word {parts[0]!r} must be a float, "
                 f"got {field!r}{hint}; expected 'word v1 ... vE' separated by single spaces"
             ) from None
+        if not math.isfinite(number):
+            raise ValueError(
+                f"{path}:{lineno}: number {n} after the word {parts[0]!r} must be finite, "
+                f"got {field!r}"
+            )
+        if abs(number) > FLOAT32_MAX:
+            raise ValueError(
+                f"{path}:{lineno}: number {n} after the word {parts[0]!r} must lie within "
+                f"the float32 range +-{FLOAT32_MAX:.4g}, got {field!r}"
+            )
+        numbers.append(number)
     return np.asarray(numbers, dtype=np.float32)
 
 
@@ -110,23 +172,24 @@ def load_vectors(spec: str) -> WordVectors:
 
 
 def embedding_matrix(
-    vocab: Vocabulary, vectors: WordVectors, *, seed: int = 0
+    vocab: Vocabulary, vectors: WordVectors, *, seed: int = 0, lowercase: bool = False
 ) -> tuple[torch.Tensor, float]:
     """``(V, E)`` initial embedding weights for ``vocab``, and the fraction of the vocabulary
-    found in ``vectors`` (exact, then lower-cased). Words not found get N(0, std of the found
-    rows); the padding row is zero."""
+    found in ``vectors``. With ``lowercase`` (the model lower-cases its words) every vector
+    word is looked up lower-cased, the first of ``Paris`` / ``paris`` in the file winning;
+    otherwise a word is looked up exactly, then lower-cased. Words not found get N(0, std of
+    the found rows); the padding row is zero."""
     gen = np.random.default_rng(seed)
-    found_rows = []
+    index = vector_index(vectors, lowercase)
     hit = np.zeros(len(vocab), dtype=bool)
     matrix = np.zeros((len(vocab), vectors.dim), dtype=np.float32)
     for i, word in enumerate(vocab.itos):
-        j = vectors.index.get(word)
+        j = index.get(word)
         if j is None:
-            j = vectors.index.get(word.lower())
+            j = index.get(word.lower())
         if j is not None:
             matrix[i] = vectors.vectors[j]
             hit[i] = True
-            found_rows.append(i)
     std = float(matrix[hit].std()) if hit.any() else 0.1
     matrix[~hit] = gen.normal(0.0, std, size=(int((~hit).sum()), vectors.dim))
     if vocab.pad is not None:
@@ -135,3 +198,20 @@ def embedding_matrix(
     regular = len(vocab) - len(specials)
     coverage = float(hit.sum()) / max(regular, 1)
     return torch.from_numpy(matrix), coverage
+
+
+def vector_index(vectors: WordVectors, lowercase: bool) -> dict[str, int]:
+    """Word -> row of ``vectors``; with ``lowercase`` keyed by the lower-cased words, the
+    first row of words that lower-case alike winning."""
+    if not lowercase:
+        return vectors.index
+    index: dict[str, int] = {}
+    for i, word in enumerate(vectors.words):
+        index.setdefault(word.lower(), i)
+    return index
+
+
+def vocabulary_words(vectors: WordVectors, n: int, lowercase: bool) -> list[str]:
+    """The first ``n`` words of ``vectors`` (the most frequent, in frequency-sorted files),
+    lower-cased when the model lower-cases its words, for adding to a vocabulary."""
+    return [w.lower() if lowercase else w for w in vectors.words[:n]]

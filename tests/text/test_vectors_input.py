@@ -1,0 +1,76 @@
+"""Reading vectors files: bad numbers, encodings, gzip, repeated words, headers, casing."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from lstmkit.text.vectors import WordVectors, embedding_matrix, load_text_vectors
+from lstmkit.text.vocab import Vocabulary
+
+
+@pytest.mark.parametrize("field", ["nan", "inf", "-Infinity", "1e39"])
+def test_vectors_file_rejects_non_finite_numbers(tmp_path, field) -> None:
+    path = tmp_path / "nanvec.txt"
+    path.write_text(f"the 0.1 0.2\nfilm {field} 0.3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"nanvec.txt:2: number 1 after the word 'film' "
+                                         rf"must .*got '{field}'"):
+        load_text_vectors(path)
+
+
+def test_vectors_file_with_a_byte_order_mark(tmp_path) -> None:
+    glove = tmp_path / "glove.txt"
+    glove.write_bytes(b"\xef\xbb\xbfthe 0.1 0.2\ngood 0.3 0.4\n")
+    assert load_text_vectors(glove).words == ["the", "good"]
+    w2v = tmp_path / "w2v.txt"
+    w2v.write_bytes(b"\xef\xbb\xbf2 2\nthe 0.1 0.2\ngood 0.3 0.4\n")
+    vectors = load_text_vectors(w2v)
+    assert vectors.words == ["the", "good"] and vectors.dim == 2
+
+
+def test_vectors_file_decode_error_names_line_and_encoding(tmp_path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"the 0.1 0.2\ncaf\xe9 0.3 0.4\n")
+    with pytest.raises(ValueError, match=r"latin1.txt:2: cannot decode byte b'\\xe9'.*utf-8.*"
+                                         r"encoding="):
+        load_text_vectors(path)
+    assert load_text_vectors(path, encoding="latin-1").words == ["the", "café"]
+
+
+def test_gzipped_vectors_file_is_read(tmp_path) -> None:
+    path = tmp_path / "w2v.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("2 2\nthe 0.1 0.2\ngood 0.3 0.4\n")
+    vectors = load_text_vectors(path)
+    assert vectors.words == ["the", "good"]
+    np.testing.assert_allclose(vectors.vectors[1], [0.3, 0.4])
+
+
+def test_repeated_vector_word_keeps_its_first_row(tmp_path) -> None:
+    path = tmp_path / "dup.txt"
+    path.write_text("the 0.1 0.2\ngood 0.3 0.4\nthe 0.9 0.9\n", encoding="utf-8")
+    vectors = load_text_vectors(path)
+    assert vectors.words == ["the", "good"]
+    np.testing.assert_allclose(vectors.vectors[vectors.index["the"]], [0.1, 0.2])
+    repeated = WordVectors(["a", "a"], np.array([[1.0], [2.0]], dtype=np.float32), "x")
+    assert repeated.index["a"] == 0
+
+
+def test_word2vec_header_must_agree_with_the_rows(tmp_path) -> None:
+    path = tmp_path / "w2v.txt"
+    path.write_text("2 3\nthe 0.1 0.2\ngood 0.3 0.4\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"w2v.txt:2: the word2vec header \(line 1\) says 3 "
+                                         r"numbers a word, but this row has 2"):
+        load_text_vectors(path)
+
+
+def test_capitalised_vector_words_serve_a_lowercasing_model() -> None:
+    vectors = WordVectors(["Great", "great", "Film"],
+                          np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], dtype=np.float32), "x")
+    vocab = Vocabulary(["great", "film", "zzz"])
+    matrix, coverage = embedding_matrix(vocab, vectors, lowercase=True)
+    assert coverage == pytest.approx(2 / 3)
+    assert matrix[vocab.index("great")].tolist() == [1.0, 1.0]  # the first of Great / great
+    assert matrix[vocab.index("film")].tolist() == [3.0, 3.0]
