@@ -329,3 +329,20 @@ def test_csv_ids_stay_as_written_and_unreadable_files_name_themselves(tmp_path: 
     path.write_text('store,y\n"007,1.0\n')
     with pytest.raises(ValueError, match=r"data file '.*stores.csv' could not be read as CSV"):
         read_frame(path)
+
+
+def test_day_first_dates_are_read_with_data_time_format() -> None:
+    months = pd.date_range("2019-01-01", periods=12, freq="MS")
+    frame = pd.DataFrame({"date": months.strftime("%d/%m/%Y"), "a": np.arange(12.0)})
+    # inferred, 01/02/2019 reads month-first: 12 days of January, not 12 months
+    inferred, _ = to_series(frame, DataConfig(target="a", time_col="date"))
+    assert inferred[0].time[-1] == pd.Timestamp("2019-01-12")
+    series, freq = to_series(frame, DataConfig(target="a", time_col="date",
+                                               time_format="%d/%m/%Y"))
+    assert freq == "MS" and series[0].time.equals(pd.DatetimeIndex(months))
+    with pytest.raises(ValueError, match=r"could not be parsed as dates \(data.time_format="
+                                         r"'%Y-%m-%d'\): .*; set data.time_format to how they "
+                                         r"are written"):
+        to_series(frame, DataConfig(target="a", time_col="date", time_format="%Y-%m-%d"))
+    with pytest.raises(TypeError, match=r"data.time_format must be a string or null, got 5"):
+        DataConfig(target="a", time_format=5)  # type: ignore[arg-type]

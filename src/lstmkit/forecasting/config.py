@@ -71,6 +71,9 @@ class DataConfig:
         static_covariates: numeric columns constant within a series (store size, region code).
         freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series (they
             must agree: one model has one frequency).
+        time_format: how ``time_col`` is written, as a ``strftime`` format (``"%d/%m/%Y"``
+            for day-first dates) or ``"ISO8601"``; ``None`` lets pandas infer it (month-first
+            when a date could be either).
         fill: what to do with missing target/covariate values and missing timestamps:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
@@ -88,6 +91,7 @@ class DataConfig:
     future_covariates: tuple[str, ...] = ()
     static_covariates: tuple[str, ...] = ()
     freq: str | None = None
+    time_format: str | None = None
     fill: Fill = "none"
     val: Split = 0.1
     test: Split = 0.2
@@ -98,6 +102,10 @@ class DataConfig:
         if not self.target:
             raise ValueError("data.target must name at least one column, got none")
         _choice("data.fill", self.fill, Fill)
+        for name in ("freq", "time_format"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise TypeError(f"data.{name} must be a string or null, got "
+                                f"{getattr(self, name)!r}")
         seen: dict[str, str] = {}
         for role in ("target", "past_covariates", "future_covariates", "static_covariates"):
             for col in getattr(self, role):

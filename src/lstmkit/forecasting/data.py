@@ -205,15 +205,16 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
     return frame
 
 
-def _to_datetime(column: pd.Series) -> pd.Series:
-    """Timestamps of a column. Text with different UTC offsets (local time written across a
-    daylight-saving change, as ``to_csv`` writes a tz-aware column) is read in UTC."""
+def _to_datetime(column: pd.Series, time_format: str | None) -> pd.Series:
+    """Timestamps of a column, written as ``time_format`` (inferred when None). Text with
+    different UTC offsets (local time written across a daylight-saving change, as ``to_csv``
+    writes a tz-aware column) is read in UTC."""
     try:
-        return pd.to_datetime(column)
+        return pd.to_datetime(column, format=time_format)
     except ValueError as err:
         if "Mixed timezones" not in str(err):
             raise
-        return pd.to_datetime(column, utc=True)
+        return pd.to_datetime(column, format=time_format, utc=True)
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
@@ -230,10 +231,13 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 "years: pd.to_datetime(df[col].astype(str), format='%Y')) or leave "
                 "data.time_col unset so that the row order is the time step")
         try:
-            time = _to_datetime(column)
+            time = _to_datetime(column, cfg.time_format)
         except (ValueError, TypeError) as err:
-            raise ValueError(f"time column {cfg.time_col!r} of {name} could not be "
-                             f"parsed as dates: {err}") from None
+            raise ValueError(
+                f"time column {cfg.time_col!r} of {name} could not be parsed as dates "
+                f"(data.time_format={cfg.time_format!r}): {' '.join(str(err).split())}; set "
+                "data.time_format to how they are written, e.g. '%d/%m/%Y' or 'ISO8601'"
+            ) from None
         blank = time.isna().to_numpy()
         if blank.any():
             raise ValueError(

@@ -262,7 +262,7 @@ class Forecaster:
         frame = read_frame(future, dc.series_col)
         fut_cfg = DataConfig(target=dc.target, time_col=dc.time_col, series_col=dc.series_col,
                              future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
-                             val=0, test=0)
+                             time_format=dc.time_format, val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
                                   source="the future table (future=)")
         by_id = {s.id: s for s in fut_series}
