@@ -92,3 +92,13 @@ def test_lengths_may_be_passed_by_position_after_hx() -> None:
     torch.testing.assert_close(lstm(x, None, lengths)[0], lstm(x, lengths=lengths)[0])
     buffer = io.BytesIO()
     torch.save(lstm, buffer)  # the whole module pickles, as nn.LSTM does
+
+
+def test_zoneout_runs_under_autocast_with_a_bfloat16_input() -> None:
+    torch.manual_seed(0)
+    lstm = LSTM(5, 7, zoneout=0.1)
+    x = torch.randn(6, 3, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, _ = lstm(x.bfloat16())  # zoneout's lerp met float32 cells and a bf16 state
+        y_step, _ = lstm.eval().step(x[0].bfloat16())
+    assert torch.isfinite(y.float()).all() and torch.isfinite(y_step.float()).all()

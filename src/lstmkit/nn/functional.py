@@ -226,10 +226,12 @@ def lstm_scan(
             h_prev = torch.where(reset_t, h0, h_prev)
             c_prev = torch.where(reset_t, c0, c_prev)
         h_new, c_new, gates = lstm_cell(x_t, h_prev, c_prev, w, options, masks.h_dropout)
+        # under autocast the cell computes in float32 while the state may be lower precision;
+        # lerp takes one dtype: the cell's
         if masks.zoneout_c is not None:
-            c_new = torch.lerp(c_new, c_prev, masks.zoneout_c[t])
+            c_new = torch.lerp(c_new, c_prev.to(c_new.dtype), masks.zoneout_c[t].to(c_new.dtype))
         if masks.zoneout_h is not None:
-            h_new = torch.lerp(h_new, h_prev, masks.zoneout_h[t])
+            h_new = torch.lerp(h_new, h_prev.to(h_new.dtype), masks.zoneout_h[t].to(h_new.dtype))
         if masks.valid is not None:
             valid_t = masks.valid[t].unsqueeze(-1)  # (B, 1)
             h = torch.where(valid_t, h_new, h)

@@ -330,9 +330,9 @@ class LSTM(nn.Module):
             x_proj = input_projection(layer_input, w, cfg.cell_options)
             h, c, _ = lstm_cell(x_proj, h0[layer], c0[layer], w, cfg.cell_options)
             if z_c > 0:
-                c = torch.lerp(c, c0[layer], z_c)
+                c = torch.lerp(c, c0[layer].to(c.dtype), z_c)  # one dtype under autocast
             if z_h > 0:
-                h = torch.lerp(h, h0[layer], z_h)
+                h = torch.lerp(h, h0[layer].to(h.dtype), z_h)
             hs.append(h)
             cs.append(c)
             layer_input = h
