@@ -346,3 +346,19 @@ def test_day_first_dates_are_read_with_data_time_format() -> None:
         to_series(frame, DataConfig(target="a", time_col="date", time_format="%Y-%m-%d"))
     with pytest.raises(TypeError, match=r"data.time_format must be a string or null, got 5"):
         DataConfig(target="a", time_format=5)  # type: ignore[arg-type]
+
+
+def test_a_short_weekday_series_beside_trading_days_takes_their_frequency() -> None:
+    days = pd.bdate_range("2021-01-04", periods=40)  # Monday on, weekends missing
+    long = pd.DataFrame({"date": days, "y": np.arange(40.0), "sid": "a"})
+    short = pd.DataFrame({"date": days[:5], "y": np.arange(5.0), "sid": "b"})  # reads "D"
+    series, freq = to_series(pd.concat([short, long]),
+                             DataConfig(target="y", time_col="date", series_col="sid"))
+    assert freq == "B" and [len(s) for s in series] == [5, 40]
+
+
+def test_whole_number_ids_written_as_text_match_integer_ids() -> None:
+    from lstmkit.forecasting.data import series_id
+
+    assert [series_id(k) for k in (1, 1.0, "1.0", "-2.00", "007", "1.5", "v1.0")] == \
+        ["1", "1", "1", "-2", "007", "1.5", "v1.0"]

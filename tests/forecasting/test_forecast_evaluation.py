@@ -111,6 +111,11 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
                        parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
     naive = next(row for row in saved["metrics"] if row["method"] == "naive")
     assert naive["quantile_loss"] is None
+    # an infinite score (a diverged model's) is null too, not a crash after metrics.csv
+    report.table.loc["naive", "rmse"] = np.inf
+    report.save(tmp_path / "inf")
+    saved = json.loads((tmp_path / "inf" / "metrics.json").read_text())
+    assert next(r for r in saved["metrics"] if r["method"] == "naive")["rmse"] is None
     assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
 
 
@@ -127,6 +132,9 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     with pytest.warns(UserWarning, match="in-sample"):
         uneven = forecaster.backtest(frame, start=121, stride=14, baselines=())
     assert uneven.windows["origin"].tolist() == list(range(121, 229, 14))
+    with pytest.warns(UserWarning, match="in-sample"):
+        assert forecaster.backtest(frame, start=np.int64(121), stride=14, baselines=()
+                                   ).windows["origin"].tolist() == list(range(121, 229, 14))
     assert set(report.per_origin["method"]) == {"lstmkit", "naive"}
     refit = forecaster.backtest(frame, start=0.5, stride=12, refit=True, folds=2,
                                 baselines=())
@@ -236,3 +244,21 @@ def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
         assert end + pd.Timedelta("1h") - pd.Timestamp(val) == pd.Timedelta("36h")
     (_, _, train0), (_, _, train1) = trained.values()
     assert all(t1 > t0 for t0, t1 in zip(train0, train1, strict=True))
+
+
+def test_predict_and_refit_read_times_as_the_data_config_says() -> None:
+    # day-first text dates and local time across a daylight-saving change: predict's checks
+    # and the refit's cuts parse the time column as to_series does
+    frame = make_frame(240)
+    local = pd.date_range("2021-03-20", periods=240, freq="h", tz="Europe/Paris")
+    for times, time_format in ((frame["date"].dt.strftime("%d/%m/%Y %H:%M"), "%d/%m/%Y %H:%M"),
+                               (pd.Series(local.astype(str)), None)):
+        base = make_config()
+        config = dataclasses.replace(base, data=dataclasses.replace(
+            base.data, time_format=time_format))
+        data = frame.assign(date=times.to_numpy())
+        forecaster = Forecaster(config).fit(data)
+        assert len(forecaster.predict(data)) == 2 * 12
+        report = forecaster.backtest(data, start=0.8, stride=12, refit=True, folds=2,
+                                     baselines=())
+        assert len(report.windows) == 4

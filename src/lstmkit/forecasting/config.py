@@ -125,6 +125,17 @@ class DataConfig:
                 raise ValueError(f"data.{name} as a fraction must be in [0, 1), got {value}")
             if isinstance(value, int) and value < 0:
                 raise ValueError(f"data.{name} as a row count must be >= 0, got {value}")
+        if isinstance(self.val, str) and isinstance(self.test, str):
+            import pandas as pd
+
+            try:
+                before = pd.Timestamp(self.val) < pd.Timestamp(self.test)
+            except (ValueError, TypeError):
+                before = True  # an unparsable date is named when the data are split
+            if not before:
+                raise ValueError(f"data.val={self.val!r} must be a date before data.test="
+                                 f"{self.test!r}: the validation part runs from data.val to "
+                                 "data.test")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ series, the column and the first place they occur, unless ``data.fill`` says how
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,7 +206,7 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
     return frame
 
 
-def _to_datetime(column: pd.Series, time_format: str | None) -> pd.Series:
+def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     """Timestamps of a column, written as ``time_format`` (inferred when None). Text with
     different UTC offsets (local time written across a daylight-saving change, as ``to_csv``
     writes a tz-aware column) is read in UTC."""
@@ -231,7 +232,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 "years: pd.to_datetime(df[col].astype(str), format='%Y')) or leave "
                 "data.time_col unset so that the row order is the time step")
         try:
-            time = _to_datetime(column, cfg.time_format)
+            time = parse_times(column, cfg.time_format)
         except (ValueError, TypeError) as err:
             raise ValueError(
                 f"time column {cfg.time_col!r} of {name} could not be parsed as dates "
@@ -339,39 +340,60 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
         raise ValueError("data is empty: no rows")
     _check_columns(frame, cfg, need_target=need_target, source=source)
     frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
-    if cfg.series_col is None:
-        groups = [("0", frame)]
-    else:
-        no_id = frame[cfg.series_col].isna().to_numpy()
-        if no_id.any():
-            raise ValueError(
-                f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
-                f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
-                "the id or drop those rows")
-        groups = [(series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
     out = []
     trained = freq is not None  # the frequency of a fitted model, not inferred here
     inferred: dict[str, str] = {}  # frequency -> the first series that has it
-    for sid, group in groups:
+    for sid, group in series_groups(frame, cfg):
         series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq,
                                         trained=trained, source=source)
         if freq_used is not None:
             inferred.setdefault(freq_used, sid)
-        if len(inferred) > 1:
-            (f1, a), (f2, b) = inferred.items()
-            raise ValueError(f"series {a!r} has frequency {f1!r} and series {b!r} has {f2!r} "
-                             f"in {source}; one model needs one frequency: set data.freq to "
-                             "the one to use (with data.fill to fill the other series' gaps) "
-                             "or train a model per frequency")
         out.append(series)
+    if freq is None and len(inferred) > 1:
+        freq = _common_freq(out, inferred, source)
     return out, freq or next(iter(inferred), None)
 
 
+def series_groups(frame: pd.DataFrame, cfg: DataConfig) -> list[tuple[str, pd.DataFrame]]:
+    """``(id, rows)`` of each series in order of first appearance (one, id "0", without
+    ``series_col``); rows without an id are an error."""
+    if cfg.series_col is None:
+        return [("0", frame)]
+    no_id = frame[cfg.series_col].isna().to_numpy()
+    if no_id.any():
+        raise ValueError(
+            f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
+            f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
+            "the id or drop those rows")
+    return [(series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
+
+
+def _common_freq(series: list[Series], inferred: dict[str, str], source: str) -> str:
+    """The frequency whose grid every series fills without a gap, when series were inferred
+    at different ones (a short Monday-to-Friday series reads as daily beside trading days);
+    an error naming two series when there is none (a weekly and a daily series)."""
+    for candidate in inferred:
+        if all(s.time.equals(pd.date_range(s.time[0], s.time[-1], freq=candidate))
+               for s in series if len(s) > 1):
+            return candidate
+    (f1, a), (f2, b) = list(inferred.items())[:2]
+    raise ValueError(f"series {a!r} has frequency {f1!r} and series {b!r} has {f2!r} in "
+                     f"{source}; one model needs one frequency: set data.freq to the one to "
+                     "use (with data.fill to fill the other series' gaps) or train a model "
+                     "per frequency")
+
+
+_WHOLE_NUMBER = re.compile(r"-?\d+\.0+")
+
+
 def series_id(key: Any) -> str:
-    """A series id as text. Whole-number float ids (1.0, as pandas reads an id column
-    written from floats) read as the integers they are (1), so tables agree on them."""
+    """A series id as text. Whole-number floats (1.0, as pandas reads an id column written
+    from floats, or the text "1.0" such a column leaves in a CSV) read as the integers they
+    are (1), so tables agree on them; other text stays as written ("007")."""
     if isinstance(key, float | np.floating) and float(key).is_integer():
         return str(int(key))
+    if isinstance(key, str) and _WHOLE_NUMBER.fullmatch(key):
+        return key.split(".")[0]
     return str(key)
 
 
@@ -402,10 +424,6 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
 
     n_test = rows(cfg.test, n, "test")
     n_val = rows(cfg.val, n - n_test, "val")
-    if isinstance(cfg.val, str) and isinstance(cfg.test, str) and \
-            pd.Timestamp(cfg.val) >= pd.Timestamp(cfg.test):
-        raise ValueError(f"data.val={cfg.val!r} must be a date before data.test={cfg.test!r}: "
-                         "the validation part runs from data.val to data.test")
     n_train = n - n_val - n_test
     if n_train <= 0:
         raise ValueError(f"series {series.id!r} has {n} rows, {n_val} for validation and "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting import baselines as bl
-from lstmkit.forecasting.data import Series, read_frame, season_from_freq
+from lstmkit.forecasting.data import (
+    Series,
+    parse_times,
+    read_frame,
+    season_from_freq,
+    series_groups,
+)
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
 
@@ -59,9 +66,12 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Scores as plain values (for JSON): a score that does not apply (a baseline's
-        quantile loss, MAPE of all-zero actuals) is None, JSON's null."""
-        table = self.table.reset_index().astype(object)
-        return {"metrics": table.where(table.notna(), None).to_dict(orient="records"),
+        quantile loss, MAPE of all-zero actuals) or is not finite is None, JSON's null."""
+        table = self.table.reset_index()
+        numbers = table.select_dtypes("number")
+        table = table.astype(object)
+        table[numbers.columns] = numbers.astype(object).where(np.isfinite(numbers), None)
+        return {"metrics": table.to_dict(orient="records"),
                 "n_windows": len(self.windows), "notes": self.notes}
 
     def save(self, path: str | Path) -> Path:
@@ -237,10 +247,10 @@ def _start_row(series: Series, start: float | int | str | None, default: int) ->
         if not 0.0 < start < 1.0:
             raise ValueError(f"start as a fraction must be in (0, 1), got {start}")
         return int(len(series) * start)
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+    if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 0:
         raise ValueError(f"start must be a row >= 0, a fraction in (0, 1) or a date, got "
                          f"{start!r}")
-    return start
+    return int(start)
 
 
 def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
@@ -340,20 +350,25 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
 
     cfg = forecaster.config
     dc = cfg.data
-    groups = [("0", frame)] if dc.series_col is None else [
-        (str(k), g) for k, g in frame.groupby(dc.series_col, sort=False)]
+    groups = series_groups(frame, dc)
     if cut is None:
-        truncated = pd.concat([group.iloc[:rows] for (_sid, group), rows in
-                               zip(groups, lo, strict=True)])
+        parts = [group.iloc[:rows] for (_sid, group), rows in zip(groups, lo, strict=True)]
         before = f"{', '.join(map(str, lo))} per series"
     else:
-        truncated = pd.concat([group[pd.to_datetime(group[dc.time_col]) < cut]
-                               for _sid, group in groups])
+        parts = [group[parse_times(group[dc.time_col], dc.time_format) < cut]
+                 for _sid, group in groups]
         before = str(cut)
+    # a series that starts shortly before the cut has no training window yet: the fold's
+    # model learns from the others (it still forecasts that series' origins)
+    need = cfg.model.lookback + cfg.model.horizon
+    parts = [part for part in parts if len(part) >= need] or parts
+    truncated = pd.concat(parts)
     training = cfg.training.replace(**{
         key: Path(folder) / f"fold{fold}" for key in ("checkpoint_dir", "log_dir")
         if (folder := getattr(cfg.training, key)) is not None})
-    data = dataclasses.replace(dc, test=0, val=_refit_val(forecaster, prepared, cut))
+    # the refit keeps the model's frequency: a cut can leave series too short to infer it
+    data = dataclasses.replace(dc, test=0, val=_refit_val(forecaster, prepared, cut),
+                               freq=dc.freq or forecaster.freq)
     new_cfg = dataclasses.replace(cfg, data=data, training=training)
     try:
         return Forecaster(new_cfg).fit(truncated)

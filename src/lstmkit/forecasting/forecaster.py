@@ -7,7 +7,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,14 @@ import torch
 from lstmkit import __version__
 from lstmkit.forecasting.config import DataConfig, ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
-from lstmkit.forecasting.data import Series, read_frame, series_id, split_sizes, to_series
+from lstmkit.forecasting.data import (
+    Series,
+    parse_times,
+    read_frame,
+    series_groups,
+    split_sizes,
+    to_series,
+)
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
@@ -260,9 +267,7 @@ class Forecaster:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
                              f"{m.horizon} steps after the data: pass future=<table>")
         frame = read_frame(future, dc.series_col)
-        fut_cfg = DataConfig(target=dc.target, time_col=dc.time_col, series_col=dc.series_col,
-                             future_covariates=dc.future_covariates, fill=dc.fill, freq=dc.freq,
-                             time_format=dc.time_format, val=0, test=0)
+        fut_cfg = replace(dc, past_covariates=(), static_covariates=(), val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
                                   source="the future table (future=)")
         by_id = {s.id: s for s in fut_series}
@@ -334,7 +339,9 @@ class Forecaster:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write ``model.pt``, ``config.yaml``, ``scalers.json`` and ``meta.json``."""
+        """Write ``model.pt``, ``config.yaml``, ``scalers.json`` and ``meta.json`` into the
+        folder ``path``, replacing a model saved there; a FileExistsError when ``path`` holds
+        anything else."""
         import yaml
 
         net = self._net()
@@ -406,16 +413,19 @@ class Forecaster:
 def _check_no_trailing_unknown_targets(frame: pd.DataFrame, dc: DataConfig) -> None:
     """``predict`` forecasts from the last row; rows at the end without any target value (the
     periods to forecast, say) would be filled and taken as history: refuse them."""
-    missing = [c for c in dc.target if c not in frame.columns]
-    if missing:
-        return  # to_series names the missing columns
-    groups = [("0", frame)] if dc.series_col is None or dc.series_col not in frame.columns \
-        else [(series_id(k), g) for k, g in frame.groupby(dc.series_col, sort=False)]
-    for sid, group in groups:
-        if dc.time_col is not None and dc.time_col in group.columns:
-            group = group.iloc[np.argsort(pd.to_datetime(group[dc.time_col],
-                                                         errors="coerce").to_numpy(),
-                                          kind="stable")]
+    needed = [*dc.target, *(c for c in (dc.series_col, dc.time_col) if c is not None)]
+    if any(c not in frame.columns for c in needed) or (
+            dc.series_col is not None and frame[dc.series_col].isna().any()):
+        return  # to_series names what is wrong with the table
+    for sid, group in series_groups(frame, dc):
+        if dc.time_col is not None:
+            try:
+                times = parse_times(group[dc.time_col], dc.time_format)
+            except (ValueError, TypeError):
+                return  # to_series names the column that cannot be read
+            if times.isna().any():
+                return  # to_series names the blank timestamps
+            group = group.iloc[np.argsort(times.to_numpy(), kind="stable")]
         known = group[list(dc.target)].notna().any(axis=1).to_numpy()
         trailing = len(known) - (int(np.flatnonzero(known)[-1]) + 1 if known.any() else 0)
         if trailing:

@@ -84,7 +84,8 @@ class ForecastNet(nn.Module):
             self.local: nn.Sequential | None = None
             if n_future:
                 n_channel = d // 4 if self.ci else 0
-                self.local_channel = nn.Parameter(torch.randn(n_targets, n_channel))
+                if self.ci:
+                    self.local_channel = nn.Parameter(torch.randn(n_targets, n_channel))
                 self.local = nn.Sequential(nn.Linear(d_out + n_future + n_channel, d),
                                            nn.ReLU(), nn.Linear(d, out_per_step))
         else:

@@ -88,11 +88,13 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
     if path is None or str(path) == "-":
         import sys
 
+        source = "stdin"
         # bytes, so that ``encoding`` applies and a byte order mark is dropped, as for a file
-        text = decode_text(sys.stdin.buffer.read(), "stdin", encoding)
+        text = decode_text(sys.stdin.buffer.read(), source, encoding)
     else:
+        source = str(path)
         text = read_text(path, encoding)
-    return split_lines(check_line_endings(text, "stdin" if path in (None, "-") else str(path)))
+    return split_lines(check_line_endings(text, source))
 
 
 def check_output_path(path: str | Path, flag: str, *, directory: bool) -> Path:
