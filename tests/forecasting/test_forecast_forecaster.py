@@ -214,6 +214,16 @@ def test_predict_refuses_trailing_rows_without_targets(frame: pd.DataFrame) -> N
     assert len(forecaster.predict(upcoming)) == 2 * 12
 
 
+def test_predict_names_series_by_their_ids_as_given(frame: pd.DataFrame) -> None:
+    long = pd.concat([frame.assign(store=7), frame.assign(store=12)], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="store"))
+    out = Forecaster(config).fit(long).predict(long)
+    # int ids stay ints, so the forecast merges with the user's table on them
+    assert out["store"].tolist()[::24] == [7, 12]
+    assert len(out.merge(long[["store"]].drop_duplicates(), on="store")) == len(out)
+
+
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:
     config = make_config(lookback=240, segment_len=6)
     with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "

@@ -23,6 +23,7 @@ from lstmkit.forecasting.data import (
     parse_times,
     read_frame,
     series_groups,
+    series_id,
     split_sizes,
     to_series,
 )
@@ -255,7 +256,10 @@ class Forecaster:
         origins = [np.array([len(s.future) - m.horizon]) for s in series]
         windows = WindowSet(series, self.scalers, m.lookback, m.horizon, origins)
         out = self.predict_windows(windows)
-        return self._forecast_frame(series, times, out)
+        # the output names each series by its id as the input holds it (an int stays an int)
+        ids = {} if dc.series_col is None else {
+            series_id(k): k for k in frame[dc.series_col].drop_duplicates()}
+        return self._forecast_frame(series, times, out, ids)
 
     def _future_inputs(self, series: list[Series], future: Any
                        ) -> tuple[list[np.ndarray], list[pd.Index]]:
@@ -298,7 +302,7 @@ class Forecaster:
         return pd.RangeIndex(len(s), len(s) + h)
 
     def _forecast_frame(self, series: list[Series], times: list[pd.Index],
-                        out: np.ndarray) -> pd.DataFrame:
+                        out: np.ndarray, ids: dict[str, Any]) -> pd.DataFrame:
         cfg = self.config
         m, dc = cfg.model, cfg.data
         rows = []
@@ -307,7 +311,7 @@ class Forecaster:
             for c, name in enumerate(dc.target):
                 part: dict[str, Any] = {}
                 if dc.series_col is not None:
-                    part[dc.series_col] = s.id
+                    part[dc.series_col] = ids.get(s.id, s.id)
                 part[dc.time_col or "time"] = t
                 part["target"] = name
                 part["forecast"] = point[i, :, c]
