@@ -219,7 +219,8 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
-                freq: str | None, trained: bool, source: str) -> tuple[Series, str | None]:
+                freq: str | None, trained: bool, source: str,
+                history: bool) -> tuple[Series, str | None]:
     # errors and warnings name the series, and the table when it is not the data itself
     name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
@@ -252,7 +253,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             raise ValueError(f"{name} has {int(dup.sum())} duplicate timestamp(s) in "
                              f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}")
         index = pd.DatetimeIndex(frame[cfg.time_col])
-        # a trained model's frequency (and its data settings) cannot change: the data must
+        # a trained model's frequency cannot change: the data must be on its grid
         freq = freq or cfg.freq or infer_freq(
             index, label=f"{name} (time column {cfg.time_col!r})")
         if freq is not None and len(index) > 1:
@@ -286,6 +287,15 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         time_index: pd.Index = index
     else:
         time_index = pd.RangeIndex(len(frame))
+    if history and need_target:
+        known = frame[list(cfg.target)].notna().any(axis=1).to_numpy()
+        trailing = len(known) - (int(np.flatnonzero(known)[-1]) + 1 if known.any() else 0)
+        if trailing:
+            where = f", from {time_index[-trailing]}" if cfg.time_col is not None else ""
+            raise ValueError(
+                f"{name} ends with {trailing} row(s) without target values{where}; predict "
+                "forecasts the steps after the last row, so these would be filled and taken "
+                "as history: drop them (their known-future covariates go in the future table)")
     columns = list(cfg.past_covariates + cfg.future_covariates + cfg.static_covariates)
     if need_target:
         columns = list(cfg.target) + columns
@@ -328,12 +338,14 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
 
 
 def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
-              freq: str | None = None, source: str = "the data"
+              freq: str | None = None, source: str = "the data", history: bool = False
               ) -> tuple[list[Series], str | None]:
     """Split ``frame`` into checked, filled :class:`Series` (one per id, in order of first
     appearance). Returns the series and the frequency used. ``freq`` is a fitted model's
     frequency (the errors then say that the data must match it); ``None`` infers it.
-    ``source`` names the table in the missing-column error (e.g. ``"the future table"``)."""
+    ``source`` names the table in the errors (e.g. ``"the future table"``). ``history``:
+    the table is the history to forecast from, so rows at its end without any target value
+    (the periods to forecast, say) are an error, not filled."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
@@ -345,7 +357,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     inferred: dict[str, str] = {}  # frequency -> the first series that has it
     for sid, group in series_groups(frame, cfg):
         series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq,
-                                        trained=trained, source=source)
+                                        trained=trained, source=source, history=history)
         if freq_used is not None:
             inferred.setdefault(freq_used, sid)
         out.append(series)
@@ -397,25 +409,34 @@ def series_id(key: Any) -> str:
     return str(key)
 
 
+def date_in(series: Series, text: str, label: str,
+            unparsable: str = "is not a valid date") -> pd.Timestamp:
+    """``text``, the value of setting ``label``, as a date comparable with ``series``' time
+    column; a ValueError naming ``label`` when the data have no time column, the text is not
+    a date (``unparsable`` says so) or only one of the two has a time zone."""
+    if not isinstance(series.time, pd.DatetimeIndex):
+        raise ValueError(f"{label}={text!r} is a date, but the data has no time column "
+                         "(data.time_col)")
+    try:
+        when = pd.Timestamp(text)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{label}={text!r} {unparsable}: {err}") from None
+    if pd.isna(when):
+        raise ValueError(f"{label}={text!r} is not a valid date: it is empty or NaT")
+    if (when.tz is None) != (series.time.tz is None):
+        raise ValueError(f"{label}={text!r} and the time column of series {series.id!r} must "
+                         f"both have a time zone or both have none; got {when.tz} and "
+                         f"{series.time.tz}")
+    return when
+
+
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     """Rows in the (train, val, test) parts of one series, in time order."""
     n = len(series)
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
         if isinstance(spec, str):
-            if not isinstance(series.time, pd.DatetimeIndex):
-                raise ValueError(f"data.{name}={spec!r} is a date, but the data has no "
-                                 "time column (data.time_col)")
-            try:
-                when = pd.Timestamp(spec)
-            except (ValueError, TypeError) as err:
-                raise ValueError(f"data.{name}={spec!r} is not a valid date: {err}") from None
-            if pd.isna(when):
-                raise ValueError(f"data.{name}={spec!r} is not a valid date: it is empty or NaT")
-            if (when.tz is None) != (series.time.tz is None):
-                raise ValueError(f"data.{name}={spec!r} and the time column of series "
-                                 f"{series.id!r} must both have a time zone or both have "
-                                 f"none; got {when.tz} and {series.time.tz}")
+            when = date_in(series, spec, f"data.{name}")
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):

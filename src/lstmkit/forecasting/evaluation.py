@@ -22,6 +22,7 @@ import pandas as pd
 from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting.data import (
     Series,
+    date_in,
     parse_times,
     read_frame,
     season_from_freq,
@@ -203,7 +204,8 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     if split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
     _check_stride(stride)
-    prepared = forecaster.prepare(data)
+    frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
+    prepared = forecaster.prepare(frame)
     stride = stride or forecaster.config.evaluation.stride
     m = forecaster.config.model
     origins = []
@@ -229,19 +231,7 @@ def _start_row(series: Series, start: float | int | str | None, default: int) ->
     if start is None:
         return default
     if isinstance(start, str):
-        if not isinstance(series.time, pd.DatetimeIndex):
-            raise ValueError(f"start={start!r} is a date, but the data has no time column")
-        try:
-            when = pd.Timestamp(start)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"start={start!r} is not a row, a fraction or a date: "
-                             f"{err}") from None
-        if pd.isna(when):
-            raise ValueError(f"start={start!r} is not a valid date: it is empty or NaT")
-        if (when.tz is None) != (series.time.tz is None):
-            raise ValueError(f"start={start!r} and the time column of series {series.id!r} "
-                             f"must both have a time zone or both have none; got {when.tz} "
-                             f"and {series.time.tz}")
+        when = date_in(series, start, "start", unparsable="is not a row, a fraction or a date")
         return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
@@ -268,7 +258,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     date for every series when there is a time column.
     """
     _check_stride(stride)
-    prepared = forecaster.prepare(data)
+    frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
+    prepared = forecaster.prepare(frame)
     m = forecaster.config.model
     stride = stride or m.horizon
     origins = []
@@ -289,7 +280,6 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         return report
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
-    frame = read_frame(data, forecaster.config.data.series_col)
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]

@@ -16,13 +16,11 @@ import pandas as pd
 import torch
 
 from lstmkit import __version__
-from lstmkit.forecasting.config import DataConfig, ForecastConfig
+from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import (
     Series,
-    parse_times,
     read_frame,
-    series_groups,
     series_id,
     split_sizes,
     to_series,
@@ -239,8 +237,7 @@ class Forecaster:
         cfg = self.config
         m, dc = cfg.model, cfg.data
         frame = read_frame(data, self.config.data.series_col)
-        _check_no_trailing_unknown_targets(frame, dc)
-        series, _ = to_series(frame, dc, freq=self.freq)
+        series, _ = to_series(frame, dc, freq=self.freq, history=True)
         for s in series:
             if len(s) < m.lookback:
                 raise ValueError(f"series {s.id!r} has {len(s)} rows, fewer than lookback "
@@ -412,34 +409,6 @@ class Forecaster:
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         return forecaster
-
-
-def _check_no_trailing_unknown_targets(frame: pd.DataFrame, dc: DataConfig) -> None:
-    """``predict`` forecasts from the last row; rows at the end without any target value (the
-    periods to forecast, say) would be filled and taken as history: refuse them."""
-    needed = [*dc.target, *(c for c in (dc.series_col, dc.time_col) if c is not None)]
-    if any(c not in frame.columns for c in needed) or (
-            dc.series_col is not None and frame[dc.series_col].isna().any()):
-        return  # to_series names what is wrong with the table
-    for sid, group in series_groups(frame, dc):
-        if dc.time_col is not None:
-            try:
-                times = parse_times(group[dc.time_col], dc.time_format)
-            except (ValueError, TypeError):
-                return  # to_series names the column that cannot be read
-            if times.isna().any():
-                return  # to_series names the blank timestamps
-            group = group.iloc[np.argsort(times.to_numpy(), kind="stable")]
-        known = group[list(dc.target)].notna().any(axis=1).to_numpy()
-        trailing = len(known) - (int(np.flatnonzero(known)[-1]) + 1 if known.any() else 0)
-        if trailing:
-            where = (f", from {group[dc.time_col].iloc[-trailing]}" if dc.time_col is not None
-                     and dc.time_col in group.columns else "")
-            raise ValueError(
-                f"series {sid!r} ends with {trailing} row(s) without target values{where}; "
-                "predict forecasts the steps after the last row, so these would be filled "
-                "and taken as history: drop them (their known-future covariates go in the "
-                "future table)")
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
