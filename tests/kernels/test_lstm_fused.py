@@ -59,6 +59,29 @@ def test_fused_stack_matches_reference(fused_ext, variant, training):
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-10, msg=key)
 
 
+@pytest.mark.parametrize("variant", ["plain", "peephole", "coupled"])
+def test_saturated_gates_stay_finite_and_nan_input_stays_nan(fused_ext, variant):
+    # gate pre-activations far below -88: exp(-x) overflows float32, and the kernel's
+    # -ffast-math build had turned that into NaN where the reference saturates the gate to 0
+    kwargs = VARIANTS[variant]
+    ref = LSTM(I, H, backend="reference", **kwargs)
+    fused = LSTM(I, H, backend="fused", **kwargs)
+    fused.load_state_dict(ref.state_dict())
+    x = torch.randn(T, B, I) * 1000
+    with torch.no_grad():
+        expected, got = ref(x), fused(x)
+        step_out, _ = fused.step(x[0])
+    assert torch.isfinite(expected[0]).all()
+    for e, g in zip([expected[0], *expected[1]], [got[0], *got[1]], strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(step_out, expected[0][0], rtol=1e-5, atol=1e-5)
+    x = torch.randn(T, B, I)
+    x[1, 0, 0] = float("nan")
+    with torch.no_grad():
+        out, _ = fused(x)
+    assert out[1:, 0].isnan().all() and not out[:, 1:].isnan().any()
+
+
 def test_auto_picks_fused_for_variants_and_lengths(fused_ext):
     x = torch.randn(T, B, I)
     variant = LSTM(I, H, peephole=True)

@@ -93,9 +93,14 @@ class SerialBlas {
   int previous_ = 0;
 };
 
+// sigmoid in its stable form: exp(-|x|) is in (0, 1] and never overflows. 1 / (1 + exp(-x))
+// overflowed below x = -88 in float, and -ffast-math (which assumes no infinities) turned that
+// into NaN instead of a gate of 0. A NaN input stays NaN: both candidates are NaN.
 template <typename T>
 inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  const T e = std::exp(-std::fabs(x));
+  const T r = T(1) / (T(1) + e);
+  return x >= T(0) ? r : e * r;
 }
 
 // tanh: exact (libm) for double; for float a rational approximation on [-7.9, 7.9] (Eigen's
