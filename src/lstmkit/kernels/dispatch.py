@@ -14,8 +14,8 @@ Backends:
 ``"auto"`` picks the fastest backend that serves the configuration: torch's op for plain
 configurations without lengths; the fused kernel for everything else on CPU (with lengths it
 skips padded steps as packing does, and is several times faster than torch's packed op on
-CPU); the reference path where neither serves, with one warning when the reason is a missing
-compiler. A backend
+CPU); the reference path where neither serves, with one warning when the reason is that the
+kernel cannot be built (no compiler or ninja, or a build that failed). A backend
 named explicitly that cannot serve raises a ``ValueError`` naming the condition that failed.
 
 Nothing here imports the kernels at module import time: the reference path works everywhere.
@@ -66,17 +66,17 @@ def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> li
     if not blockers:
         from lstmkit.kernels.cpu.loader import unavailable_reason
 
-        reason = unavailable_reason()
+        reason = unavailable_reason(build=True)
         if reason is not None:
             blockers.append(f"the fused kernel cannot be built ({reason})")
     return blockers
 
 
 def fused_available() -> bool:
-    """Whether the fused kernel is built or can be built here (a cheap check after the first)."""
+    """Whether the fused kernel is built here (building it on the first call; cheap after)."""
     from lstmkit.kernels.cpu.loader import unavailable_reason
 
-    return unavailable_reason() is None
+    return unavailable_reason(build=True) is None
 
 
 def choose_backend(

@@ -63,12 +63,23 @@ def module_name() -> str:
     return f"lstmkit_cpu_{digest.hexdigest()[:12]}"
 
 
-def unavailable_reason() -> str | None:
-    """Why the extension cannot be built here, or None when it can (or already is)."""
+_build_failure: str | None = None
+
+
+def unavailable_reason(build: bool = False) -> str | None:
+    """Why the extension cannot be used here, or None when it can.
+
+    The cheap checks (``LSTMKIT_DISABLE_FUSED``, a compiler, ninja) always run. With
+    ``build=True`` the extension is also built or loaded now, and a build that fails (a compiler
+    error, a cache folder that cannot be written) is the reason, remembered for the rest of the
+    process so a broken toolchain is not retried on every call.
+    """
     if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
         return "LSTMKIT_DISABLE_FUSED is set"
     if _load.cache_info().currsize:
         return None
+    if _build_failure is not None:
+        return _build_failure
     from torch.utils import cpp_extension
 
     compiler = os.environ.get("CXX", "c++")
@@ -76,14 +87,26 @@ def unavailable_reason() -> str | None:
         return f"no C++ compiler found (looked for {compiler!r} on PATH; set CXX to choose one)"
     if not cpp_extension.is_ninja_available():
         return "ninja is not installed (pip install ninja, or lstmkit[kernels])"
+    if build:
+        try:
+            load_extension()
+        except Exception as err:  # any failure (compiler, cache folder) is the reason
+            _remember_failure(err)
+            return _build_failure
     return None
+
+
+def _remember_failure(err: Exception) -> None:
+    global _build_failure
+    _build_failure = (f"its build failed with {type(err).__name__}: {err} (build with "
+                      "lstmkit.kernels.cpu.loader.load_extension(verbose=True) to see the log)")
 
 
 def load_extension(verbose: bool = False) -> ModuleType:
     """The compiled module; builds it on first use (tens of seconds) and reuses the cache after.
 
-    Raises :class:`ExtensionUnavailableError` when no compiler or ninja is found; a compiler that is
-    present but fails raises its own error, never swallowed.
+    Raises :class:`ExtensionUnavailableError` when no compiler or ninja is found or an earlier
+    build in this process failed; a build that fails here raises its own error.
     """
     reason = unavailable_reason()
     if reason is not None:
