@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
+from torch.nn.utils import parametrize, prune
 
 from lstmkit import LSTM
 from lstmkit.kernels.dispatch import choose_backend
@@ -69,12 +69,14 @@ class _Scale(nn.Module):
 
 
 @pytest.mark.parametrize("name", ["bias_hh_l0", "weight_hh_l0", "weight_peephole_l0",
-                                  "weight_norm"])
+                                  "weight_norm", "prune"])
 def test_step_uses_parametrized_weights_as_forward_does(name: str) -> None:
     torch.manual_seed(0)
-    lstm = LSTM(5, 7, peephole=True).eval()
+    lstm = LSTM(5, 7, num_layers=2, peephole=True).eval()
     if name == "weight_norm":
         nn.utils.parametrizations.weight_norm(lstm, "weight_hh_l0")
+    elif name == "prune":  # weight_hh_l1 becomes a plain attribute over weight_hh_l1_orig
+        prune.l1_unstructured(lstm, "weight_hh_l1", amount=0.5)
     else:
         parametrize.register_parametrization(lstm, name, _Scale())
     x = torch.randn(1, 2, 5)

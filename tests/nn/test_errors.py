@@ -18,7 +18,8 @@ T, B, I, H = 4, 3, 5, 6
     ({"num_layers": 0}, ValueError, "num_layers must be an int >= 1, got 0"),
     ({"proj_size": 6}, ValueError, "proj_size must be smaller than hidden_size (6), got 6"),
     ({"proj_size": -1}, ValueError, "proj_size must be an int >= 0, got -1"),
-    ({"dropout": 1.0, "num_layers": 2}, ValueError, "dropout must be a float in [0, 1), got 1.0"),
+    ({"dropout": 1.5, "num_layers": 2}, ValueError, "dropout must be a float in [0, 1], got 1.5"),
+    ({"zoneout": 1.0}, ValueError, "zoneout must be a float in [0, 1), got 1.0"),
     ({"zoneout": -0.1}, ValueError, "zoneout must be a float in [0, 1), got -0.1"),
     ({"zoneout": (0.1, 1.2)}, ValueError,
      "zoneout[1] (hidden) must be a float in [0, 1), got 1.2"),
@@ -27,7 +28,8 @@ T, B, I, H = 4, 3, 5, 6
     ({"recurrent_dropout": 1.5}, ValueError,
      "recurrent_dropout must be a float in [0, 1), got 1.5"),
     ({"weight_drop": "a"}, TypeError, "weight_drop must be a float in [0, 1), got str 'a'"),
-    ({"peephole": 1}, TypeError, "peephole must be a bool, got int 1"),
+    ({"peephole": 2}, TypeError, "peephole must be a bool, got int 2"),
+    ({"bidirectional": "yes"}, TypeError, "bidirectional must be a bool, got str 'yes'"),
     ({"init": "xavier"}, ValueError, "init must be one of 'default', 'chrono', got 'xavier'"),
     ({"init": "chrono"}, ValueError, "init='chrono' needs chrono_max_len"),
     ({"chrono_max_len": 50}, ValueError, "chrono_max_len is used only with init='chrono'"),
@@ -105,6 +107,17 @@ def test_step_errors():
         LSTM(I, H).step(torch.randn(B, 4))
     with pytest.raises(ValueError, match=re.escape("state c_0 must have shape (1, 3, 6)")):
         LSTM(I, H).step(torch.randn(B, I), (torch.zeros(1, B, H), torch.zeros(2, B, H)))
+    message = "state h_0 must have shape (1, 6), got (1, 3, 6)"  # an unbatched x_t
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LSTM(I, H).step(torch.randn(I), (torch.zeros(1, B, H), torch.zeros(1, B, H)))
+    for grad in (False, True):  # the fused step and the reference cell
+        with torch.set_grad_enabled(grad), pytest.raises(TypeError, match=re.escape(
+                "x_t must have the dtype of the LSTM's parameters, torch.float32, got "
+                "torch.float64")):
+            LSTM(I, H, peephole=True).step(torch.randn(B, I, dtype=torch.float64))
+        with torch.set_grad_enabled(grad), pytest.raises(TypeError, match=re.escape(
+                "x_t must be a floating-point tensor, got dtype torch.int64")):
+            LSTM(I, H).step(torch.ones(B, I, dtype=torch.long))
 
 
 def test_an_empty_batch_passes_through_like_nn_lstm():
@@ -121,3 +134,7 @@ def test_cell_errors():
         cell(torch.randn(B, 2))
     with pytest.raises(ValueError, match=re.escape("hx h_0 must have shape (3, 6), got (3, 5)")):
         cell(torch.randn(B, I), (torch.zeros(B, 5), torch.zeros(B, H)))
+    with pytest.raises(TypeError, match=re.escape(
+            "input must have the dtype of the LSTM's parameters, torch.float32, got "
+            "torch.float64")):
+        cell(torch.randn(B, I, dtype=torch.float64))

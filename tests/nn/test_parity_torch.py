@@ -120,6 +120,36 @@ def test_all_weights_and_flatten_parameters_like_torch():
     assert [[tuple(p.shape) for p in cell] for cell in ours.all_weights] == \
         [[tuple(p.shape) for p in cell] for cell in theirs.all_weights]
     assert ours.all_weights[3][1] is ours.weight_hh_l1_reverse
+    for module in (ours, theirs):  # a wrapped weight is listed as its effective tensor
+        torch.nn.utils.parametrizations.weight_norm(module, "weight_hh_l0")
+    assert [[tuple(p.shape) for p in cell] for cell in ours.all_weights] == \
+        [[tuple(p.shape) for p in cell] for cell in theirs.all_weights]
+
+
+def test_constructor_takes_what_torch_takes():
+    np = pytest.importorskip("numpy")
+    args = (I, H, np.int64(2), True, False, np.float32(0.5), 1, np.int64(2), "cpu",
+            torch.float64)
+    ours = LSTM(*args)
+    assert torch.nn.LSTM(*args).weight_hr_l0.dtype == torch.float64  # nn takes them too
+    assert ours.weight_hr_l0.dtype == torch.float64 and ours.bidirectional is True
+    assert repr(ours) == repr(torch.nn.LSTM(I, H, 2, dropout=0.5, bidirectional=True, proj_size=2))
+    assert type(ours.config.num_layers) is int and ours.dropout == 0.5
+    assert LSTM(I, H, num_layers=2, dropout=1).dropout == 1.0  # nn's range is [0, 1]
+
+
+def test_dropout_and_batch_first_can_be_set_as_on_torch():
+    torch.manual_seed(0)
+    ours = LSTM(I, H, num_layers=2, dropout=0.9).train()
+    x = torch.randn(T, B, I)
+    ours.dropout = 0.0  # code written for nn.LSTM switches it off this way
+    torch.testing.assert_close(ours(x)[0], ours(x)[0])
+    ours.batch_first = True
+    assert ours(x.transpose(0, 1))[0].shape == (B, T, H)
+    with pytest.raises(ValueError, match=r"dropout must be a float in \[0, 1\], got 2"):
+        ours.dropout = 2
+    with pytest.raises(AttributeError, match="hidden_size cannot change once the LSTM is built"):
+        ours.hidden_size = 8
 
 
 def test_state_dict_round_trip_to_torch():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -15,18 +16,33 @@ Init = Literal["default", "chrono"]
 RecurrentInit = Literal["default", "orthogonal"]
 
 
-def check_positive_int(name: str, value: object, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``; numpy integers are accepted, as nn.LSTM does."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
 
 
-def check_probability(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a float in [0, 1), got {type(value).__name__} {value!r}")
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1), got {value}")
+def probability(name: str, value: object, *, one: bool = False) -> float:
+    """``value`` as a float in [0, 1), or [0, 1] with ``one``; numpy floats are accepted."""
+    interval = "[0, 1]" if one else "[0, 1)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float in {interval}, got {type(value).__name__} "
+                        f"{value!r}")
+    if not (0.0 <= value <= 1.0 if one else 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be a float in {interval}, got {value}")
+    return float(value)
+
+
+def flag(name: str, value: object) -> bool:
+    """``value`` as a bool; 0 and 1 are accepted, as nn.LSTM accepts them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -59,10 +75,12 @@ class LSTMConfig:
     backend: Backend = "auto"
 
     def __post_init__(self) -> None:
-        check_positive_int("input_size", self.input_size)
-        check_positive_int("hidden_size", self.hidden_size)
-        check_positive_int("num_layers", self.num_layers)
-        check_positive_int("proj_size", self.proj_size, minimum=0)
+        def normalise(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        for name in ("input_size", "hidden_size", "num_layers"):
+            normalise(name, positive_int(name, getattr(self, name)))
+        normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0))
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size ({self.hidden_size}), "
@@ -70,32 +88,32 @@ class LSTMConfig:
             )
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-        check_probability("dropout", self.dropout)
-        check_probability("recurrent_dropout", self.recurrent_dropout)
-        check_probability("weight_drop", self.weight_drop)
+            normalise(name, flag(name, getattr(self, name)))
+        # dropout between layers may be 1, as in nn.LSTM; the in-cell ones need a keep rate
+        normalise("dropout", probability("dropout", self.dropout, one=True))
+        normalise("recurrent_dropout", probability("recurrent_dropout", self.recurrent_dropout))
+        normalise("weight_drop", probability("weight_drop", self.weight_drop))
         zoneout = self.zoneout
         if isinstance(zoneout, list | tuple):
             if len(zoneout) != 2:
                 raise ValueError(
                     f"zoneout must be a float or a pair (z_c, z_h), got {len(zoneout)} values"
                 )
-            check_probability("zoneout[0] (cell)", zoneout[0])
-            check_probability("zoneout[1] (hidden)", zoneout[1])
-            object.__setattr__(self, "zoneout", (float(zoneout[0]), float(zoneout[1])))
+            normalise("zoneout", (probability("zoneout[0] (cell)", zoneout[0]),
+                                  probability("zoneout[1] (hidden)", zoneout[1])))
         else:
-            check_probability("zoneout", zoneout)
-            object.__setattr__(self, "zoneout", (float(zoneout), float(zoneout)))
+            z = probability("zoneout", zoneout)
+            normalise("zoneout", (z, z))
         check_choice("init", self.init, ("default", "chrono"))
         check_choice("recurrent_init", self.recurrent_init, ("default", "orthogonal"))
         check_choice("backend", self.backend, BACKENDS)
         if self.forget_bias is not None:
-            if isinstance(self.forget_bias, bool) or not isinstance(self.forget_bias, int | float):
+            if isinstance(self.forget_bias, bool) or not isinstance(self.forget_bias,
+                                                                   numbers.Real):
                 raise TypeError(
                     f"forget_bias must be a float or None, got {type(self.forget_bias).__name__}"
                 )
+            normalise("forget_bias", float(self.forget_bias))
             if not math.isfinite(self.forget_bias):
                 raise ValueError(f"forget_bias must be finite, got {self.forget_bias}")
             if self.init == "chrono":
@@ -107,7 +125,8 @@ class LSTMConfig:
             if self.chrono_max_len is None:
                 raise ValueError("init='chrono' needs chrono_max_len (the longest dependency "
                                  "in steps, >= 2), got None")
-            check_positive_int("chrono_max_len", self.chrono_max_len, minimum=2)
+            normalise("chrono_max_len",
+                      positive_int("chrono_max_len", self.chrono_max_len, minimum=2))
         elif self.chrono_max_len is not None:
             raise ValueError(
                 f"chrono_max_len is used only with init='chrono', got init={self.init!r} "

@@ -40,12 +40,7 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         if cfg.batch_first and not unbatched:
             x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
         lengths_t = None
-    if not x.is_floating_point():
-        raise TypeError(f"input must be a floating-point tensor, got dtype {x.dtype}")
-    # under autocast the kernels cast both to the lower precision themselves
-    if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"input must have the dtype of the LSTM's parameters, {weight_dtype}, "
-                        f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
+    check_dtype("input", x, weight_dtype)
     if x.shape[-1] != cfg.input_size:
         raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
                          f"last dimension, got {x.shape[-1]}")
@@ -68,6 +63,16 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
     else:
         h0, c0 = check_state(hx, h_shape, c_shape, x)
     return x, h0, c0, lengths_t, reset, unbatched
+
+
+def check_dtype(name: str, x: Tensor, weight_dtype: torch.dtype) -> None:
+    """``x`` is floating point, in the parameters' dtype (outside autocast, which casts)."""
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    # under autocast the kernels cast both to the lower precision themselves
+    if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"{name} must have the dtype of the LSTM's parameters, {weight_dtype}, "
+                        f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
 
 
 def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) -> Tensor:

@@ -8,6 +8,7 @@ of a call's inputs are in :mod:`lstmkit.nn.inputs`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 
@@ -28,13 +29,29 @@ from lstmkit.nn.functional import (
     lstm_cell,
     lstm_scan,
 )
-from lstmkit.nn.inputs import prepare_call
+from lstmkit.nn.inputs import check_dtype, prepare_call
 from lstmkit.nn.state import LSTMState, check_state, zero_state
 from lstmkit.nn.trace import LSTMTrace
 
 logger = logging.getLogger(__name__)
 
 ScanFn = Callable[..., ScanResult]
+
+
+def _config_attribute(name: str, settable: bool = False) -> property:
+    """An nn.LSTM attribute read from the config; the settable ones replace it (validated)."""
+
+    def get(self: LSTM) -> object:
+        return getattr(self.config, name)
+
+    def set_(self: LSTM, value: object) -> None:
+        if not settable:
+            raise AttributeError(
+                f"{name} cannot change once the LSTM is built (the parameters were made for "
+                f"{name}={getattr(self.config, name)!r}); build a new LSTM, got {value!r}")
+        self.config = dataclasses.replace(self.config, **{name: value})
+
+    return property(get, set_)
 
 
 class LSTM(nn.Module):
@@ -83,7 +100,7 @@ class LSTM(nn.Module):
       :mod:`lstmkit.kernels.dispatch`. After a call, :attr:`last_backend` says which backend
       ran and why.
 
-    Call: ``output, (h_n, c_n) = lstm(input, hx=None, *, lengths=None, reset=None)``.
+    Call: ``output, (h_n, c_n) = lstm(input, hx=None, lengths=None, reset=None)``.
 
     - ``input`` (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
       ``PackedSequence`` (then ``output`` is packed too).
@@ -92,7 +109,10 @@ class LSTM(nn.Module):
       sequence's end, ``h_n``/``c_n`` are the states at each sequence's own last step, and the
       reverse direction starts at each sequence's own end.
     - ``reset`` (T, B) bool ((B, T) with ``batch_first``): where true, the state is reset to
-      h_0/c_0 before that step (episode or document boundaries within one stream).
+      h_0/c_0 before that step (episode or document boundaries within one stream), in every
+      layer. The segments are independent in both directions: the reverse direction starts
+      each segment from h_0/c_0 at that segment's last step. Flags on padded steps (past
+      ``lengths``) are ignored; with a ``PackedSequence``, rows are in the original batch order.
 
     Shape: ``output`` (T, B, D*R), ``h_n`` (L*D, B, R), ``c_n`` (L*D, B, H), where R = P with a
     projection, else H.
@@ -108,6 +128,8 @@ class LSTM(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
         *,
         peephole: bool = False,
         coupled_gates: bool = False,
@@ -120,8 +142,6 @@ class LSTM(nn.Module):
         chrono_max_len: int | None = None,
         recurrent_init: str = "default",
         backend: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.config = LSTMConfig(
@@ -156,22 +176,20 @@ class LSTM(nn.Module):
         self.reset_parameters()
 
     # --- nn.LSTM's attributes, so code written for it keeps working -------------------------
-    input_size = property(lambda self: self.config.input_size)
-    hidden_size = property(lambda self: self.config.hidden_size)
-    num_layers = property(lambda self: self.config.num_layers)
-    bias = property(lambda self: self.config.bias)
-    batch_first = property(lambda self: self.config.batch_first)
-    dropout = property(lambda self: self.config.dropout)
-    bidirectional = property(lambda self: self.config.bidirectional)
-    proj_size = property(lambda self: self.config.proj_size)
+    input_size = _config_attribute("input_size")
+    hidden_size = _config_attribute("hidden_size")
+    num_layers = _config_attribute("num_layers")
+    bias = _config_attribute("bias")
+    batch_first = _config_attribute("batch_first", settable=True)
+    dropout = _config_attribute("dropout", settable=True)  # code written for nn.LSTM anneals it
+    bidirectional = _config_attribute("bidirectional")
+    proj_size = _config_attribute("proj_size")
 
     @property
-    def all_weights(self) -> list[list[nn.Parameter]]:
+    def all_weights(self) -> list[list[Tensor]]:
         """The parameters of each (layer, direction), as ``nn.LSTM.all_weights`` lists them:
         weight_ih, weight_hh, [bias_ih, bias_hh], [weight_hr], then any variant's own."""
-        return [[p for name, p in self.named_parameters(recurse=False)
-                 if name.endswith(self._suffix(layer, direction))
-                 and name.count("_reverse") == direction]
+        return [[w for w in self.cell_weights(layer, direction) if w is not None]
                 for layer, direction in self._layer_directions()]
 
     def flatten_parameters(self) -> None:
@@ -225,9 +243,10 @@ class LSTM(nn.Module):
         cfg = self.config
         text = f"{cfg.input_size}, {cfg.hidden_size}"
         defaults = LSTMConfig(cfg.input_size, cfg.hidden_size)
-        for name in LSTMConfig.__dataclass_fields__:
-            if name not in ("input_size", "hidden_size") and getattr(cfg, name) != getattr(
-                    defaults, name):
+        names = ["proj_size"] + [name for name in LSTMConfig.__dataclass_fields__  # nn's order
+                                 if name not in ("input_size", "hidden_size", "proj_size")]
+        for name in names:
+            if getattr(cfg, name) != getattr(defaults, name):
                 text += f", {name}={getattr(cfg, name)!r}"
         return text
 
@@ -297,6 +316,7 @@ class LSTM(nn.Module):
                              f"({cfg.input_size},), got {getattr(x_t, 'shape', type(x_t))}")
         unbatched = x_t.dim() == 1
         x = x_t.unsqueeze(0) if unbatched else x_t  # (B, I)
+        check_dtype("x_t", x, self.weight_ih_l0.dtype)
         if x.shape[-1] != cfg.input_size:
             raise ValueError(f"x_t must have {cfg.input_size} features (input_size), "
                              f"got {x.shape[-1]}")
@@ -304,21 +324,24 @@ class LSTM(nn.Module):
         if state is None:
             h0, c0 = zero_state(cfg.num_layers, batch, cfg.recurrent_size, cfg.hidden_size, x)
         else:
+            batch_dim = () if unbatched else (batch,)
+            h0, c0 = check_state(state, (cfg.num_layers, *batch_dim, cfg.recurrent_size),
+                                 (cfg.num_layers, *batch_dim, cfg.hidden_size), x, name="state")
             if unbatched:
-                state = (state[0].unsqueeze(1), state[1].unsqueeze(1))
-            h0, c0 = check_state(state, (cfg.num_layers, batch, cfg.recurrent_size),
-                                 (cfg.num_layers, batch, cfg.hidden_size), x, name="state")
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
         z_c, z_h = cfg.zoneout
         if self._fused_step_serves(x):
             from lstmkit.kernels.step import lstm_step_stack
 
-            if parametrize.is_parametrized(self):  # the parametrized weights, as forward's
+            params = self._parameters  # not cell_weights: getattr on a Module costs per call
+            weights = [params.get(name + self._suffix(layer, 0)) for layer in
+                       range(cfg.num_layers) for name in CellWeights._fields]
+            stride = len(CellWeights._fields)  # weight_ih, weight_hh lead each layer's group
+            if parametrize.is_parametrized(self) or any(
+                    w is None for i, w in enumerate(weights) if i % stride < 2):
+                # parametrized or pruned (the weight is then an attribute): forward's weights
                 weights = [w for layer in range(cfg.num_layers)
                            for w in self.cell_weights(layer, 0)]
-            else:  # not cell_weights: getattr on a Module costs per call
-                params = self._parameters
-                weights = [params.get(name + self._suffix(layer, 0)) for layer in
-                           range(cfg.num_layers) for name in CellWeights._fields]
             y, h_new, c_new = lstm_step_stack(x, h0, c0, weights, cfg.cell_options, (z_c, z_h))
             if unbatched:
                 return y.squeeze(0), LSTMState(h_new.squeeze(1), c_new.squeeze(1))
