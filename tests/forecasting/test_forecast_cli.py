@@ -158,8 +158,38 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
         _run("evaluate", "--model", "x", "--data", str(csv), "--tune", "3")
     space = default_space(ForecastConfig.from_dict(
         {"data": {"target": ["a"]}, "model": {"lookback": 24, "horizon": 12}}))
-    assert space["model.segment_len"] == ("choice", [1, 4, 6, 8, 12])
+    assert space["model.segment_len"] == ("choice", [1, 2, 3, 6, 8, 12])
     assert {"training.lr", "model.hidden_size", "model.dropout", "model.highway"} <= set(space)
+
+
+@pytest.mark.parametrize(("lookback", "segment_len", "choices"), [
+    (56, 7, [1, 2, 4, 7, 8, 14, 28]),  # every divisor below 56, the configured 7 among them
+    (24, 6, [1, 2, 3, 6, 8, 12]),
+    (512, 64, [1, 4, 8, 32, 64, 256]),
+    (12, 12, [1, 2, 3, 4, 6, 12]),  # the configured length is always offered
+    (1024, 8, [2, 8, 16, 64, 128, 512]),  # none gives the LSTM more than 512 steps
+])
+def test_default_segment_lengths_are_divisors_of_the_lookback(
+        lookback: int, segment_len: int, choices: list[int]) -> None:
+    from lstmkit.forecasting import ForecastConfig
+    from lstmkit.forecasting.tuning import default_space
+
+    space = default_space(ForecastConfig.from_dict(
+        {"data": {"target": ["a"]},
+         "model": {"lookback": lookback, "horizon": 12, "segment_len": segment_len}}))
+    assert space["model.segment_len"] == ("choice", choices)
+
+
+def test_predict_refuses_future_for_a_model_without_future_covariates(
+        csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, config = csv_and_config
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
+    with pytest.raises(ValueError, match=r"--future .*future.csv was given, but the model has "
+                                         r"no data.future_covariates"):
+        _run("predict", "--model", str(out / "model"), "--data", str(csv), "--future",
+             str(tmp_path / "future.csv"), "--out", str(out))
+    assert not (out / "forecast.csv").exists()
 
 
 def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],

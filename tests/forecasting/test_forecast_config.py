@@ -104,3 +104,103 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
     assert recipes.long_horizon(720, hidden_size=64).hidden_size == 64
     model = recipes.long_horizon(192)
     assert (model.lookback, model.segment_len, model.highway) == (512, 64, True)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+@pytest.mark.parametrize("quantiles", [(0.05, 0.5, 0.95), (0.5,), [0.2, 0.5, 0.8]])
+def test_quantiles_with_a_point_loss_are_an_error(loss: str, quantiles: tuple) -> None:
+    with pytest.raises(ValueError, match=rf"model.quantiles \(.*\) are set but model.loss is "
+                                         rf"'{loss}': quantile levels need loss='quantile'"):
+        ModelConfig(loss=loss, quantiles=quantiles)  # type: ignore[arg-type]
+    # the default levels (as a saved config holds them) are no request for quantiles
+    assert ModelConfig(loss=loss, quantiles=[0.1, 0.5, 0.9]).n_outputs == 1  # type: ignore
+
+
+@pytest.mark.parametrize(("quantiles", "message"), [
+    ((0.9, 0.1), r"model.quantiles must be increasing and distinct, got \(0.9, 0.1\)"),
+    ((1.5,), r"model.quantiles must be levels in \(0, 1\), got \(1.5,\)"),
+    ((0.1, 0.9), r"model.quantiles must include 0.5: .* got \(0.1, 0.9\)"),
+])
+def test_quantile_levels_are_checked_whatever_the_loss(quantiles: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(loss="mse", quantiles=quantiles)
+
+
+@pytest.mark.parametrize("value", ["false", "no", 0, 1, None])
+def test_channel_independent_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError, match=rf"model.channel_independent must be true or false, "
+                                        rf"got {value!r}"):
+        ModelConfig(channel_independent=value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"model.channel_independent must be true or false"):
+        ForecastConfig.from_dict({"data": {"target": "y"},
+                                  "model": {"channel_independent": value}})
+    assert ModelConfig(channel_independent=False).channel_independent is False
+
+
+def test_revin_needs_a_lookback_of_at_least_two() -> None:
+    with pytest.raises(ValueError, match=r"model.normalization 'revin' divides each window by "
+                                         r"its standard deviation, which needs model.lookback "
+                                         r">= 2, got model.lookback=1; use normalization "
+                                         r"'last' or 'mean'"):
+        ModelConfig(lookback=1, horizon=3, normalization="revin")
+    assert ModelConfig(lookback=2, horizon=3, normalization="revin").lookback == 2
+    assert ModelConfig(lookback=1, horizon=3, normalization="last").lookback == 1
+
+
+@pytest.mark.parametrize(("decoder", "channel_independent", "minimum", "message"), [
+    ("pmf", True, 2, r"model.hidden_size must be >= 2 with model.decoder 'pmf' \(its position "
+                     r"embedding is hidden_size // 2 wide\), got 1"),
+    ("pmf", False, 2, r"model.hidden_size must be >= 2 with model.decoder 'pmf'"),
+    ("direct", True, 4, r"model.hidden_size must be >= 4 with model.decoder 'direct' and "
+                        r"model.channel_independent true \(its channel embedding is "
+                        r"hidden_size // 4 wide\), got 3"),
+])
+def test_decoders_refuse_a_too_narrow_lstm(decoder: str, channel_independent: bool,
+                                           minimum: int, message: str) -> None:
+    from lstmkit.forecasting.model import ForecastNet
+
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(hidden_size=minimum - 1, decoder=decoder,  # type: ignore[arg-type]
+                    channel_independent=channel_independent)
+    cfg = ModelConfig(lookback=4, horizon=2, hidden_size=minimum,
+                      decoder=decoder,  # type: ignore[arg-type]
+                      channel_independent=channel_independent)
+    # at the minimum, the embeddings the sizes are for have at least one feature
+    net = ForecastNet(cfg, n_targets=2, n_past=1, n_future=1, n_static=0)
+    if decoder == "pmf":
+        assert net.pos_embed.shape[1] >= 1 and net.channel_embed.shape[1] >= 1
+    else:
+        assert net.local_channel.shape[1] >= 1
+
+
+def test_narrow_lstms_that_lose_nothing_are_accepted() -> None:
+    assert ModelConfig(hidden_size=1, decoder="autoregressive").hidden_size == 1
+    assert ModelConfig(hidden_size=1, decoder="direct",
+                       channel_independent=False).hidden_size == 1
+
+
+def test_conformal_needs_at_least_one_pair_of_quantiles() -> None:
+    with pytest.raises(ValueError, match=r"model.conformal corrects quantile intervals around "
+                                         r"the median: .* at least one pair, got loss "
+                                         r"'quantile' and quantiles \(0.5,\)"):
+        ModelConfig(loss="quantile", quantiles=(0.5,), conformal=True)
+    assert ModelConfig(loss="quantile", quantiles=(0.5,)).n_outputs == 1
+
+
+def test_config_round_trip_is_exact_with_paths_and_tuples(tmp_path: Path) -> None:
+    import yaml
+
+    from lstmkit.training import TrainConfig
+
+    config = ForecastConfig(
+        data=DataConfig(target="y"),
+        model=ModelConfig(lstm={"zoneout": (0.1, 0.2), "layer_norm": True}),
+        training=TrainConfig(checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs"))
+    assert ForecastConfig.from_dict(config.to_dict()) == config
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    assert load_config(path) == config
+    # lists, as YAML writes a pair, are stored as tuples
+    assert ModelConfig(lstm={"zoneout": [0.1, 0.2]}).lstm == {"zoneout": (0.1, 0.2)}
+    assert config.with_overrides({"model.lstm.zoneout": [0.3, 0.4]}).model.lstm["zoneout"] \
+        == (0.3, 0.4)

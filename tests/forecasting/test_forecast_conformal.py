@@ -72,6 +72,15 @@ def test_a_too_wide_interval_narrows_but_not_past_the_median() -> None:
     np.testing.assert_allclose(narrowed, 0.5)  # both ends stop at the median
 
 
+def test_an_inner_pair_widened_past_an_outer_one_keeps_its_own_interval() -> None:
+    levels = (0.1, 0.25, 0.5, 0.75, 0.9)
+    forecast = np.array([[[[-2.0, -1.0, 0.0, 1.0, 2.0]]]])  # (W, Hz, C, Q)
+    margins = np.array([[[0.5]], [[4.0]]])  # the outer pair by 0.5, the inner one by 4
+    wide = widen(forecast, margins, levels)[0, 0, 0]
+    # the inner pair keeps its correction (-5, 5); the outer one reaches at least as far
+    np.testing.assert_allclose(wide, [-5.0, -5.0, 0.0, 5.0, 5.0])
+
+
 def test_asymmetric_levels_are_refused_because_the_median_would_move() -> None:
     forecast = np.array([0.0, 1.0, 2.0, 3.0]).reshape(1, 1, 1, 4)
     with pytest.raises(ValueError, match=r"pair up as \(q, 1 - q\).* got \(0.1, 0.5, 0.8, 0.9\)"):
@@ -132,3 +141,23 @@ def test_conformal_without_validation_windows_is_an_error(frame: pd.DataFrame) -
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0))
     with pytest.raises(ValueError, match=r"model.conformal calibrates .* data.val gives none"):
         Forecaster(config).fit(frame)
+
+
+def test_validation_coverage_meets_the_conformal_guarantee_for_every_pair(
+        frame: pd.DataFrame) -> None:
+    # each pair (q, 1 - q) covers at least ceil((n + 1)(1 - 2q)) of the n validation windows
+    # at every step and target, actuals taken as the data hold them (float64): the margins
+    # came from float32 window targets, whose rounding (1e-7) put the window that sets a margin
+    # outside its interval about half the time. The window that sets the margin lies on the
+    # bound, so the count allows float64 rounding there (1e-12), not float32's.
+    levels = (0.1, 0.25, 0.5, 0.75, 0.9)
+    config = make_config(loss="quantile", quantiles=levels, conformal=True)
+    report = Forecaster(config).fit(frame).evaluate(frame, split="val", baselines=())
+    actual, quantiles = report.actual, report.quantiles
+    n = len(actual)
+    assert n > 20
+    for lo, hi in ((0, 4), (1, 3)):
+        guaranteed = math.ceil(round((n + 1) * (levels[hi] - levels[lo]), 9)) / n
+        tol = 1e-12 * np.abs(actual).max()
+        inside = (actual >= quantiles[..., lo] - tol) & (actual <= quantiles[..., hi] + tol)
+        assert inside.mean(0).min() >= guaranteed, (levels[lo], levels[hi])

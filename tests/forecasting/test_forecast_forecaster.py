@@ -453,3 +453,28 @@ def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
     second = Forecaster(config).fit(frame)
     for name, value in first.net.state_dict().items():
         assert torch.equal(value, second.net.state_dict()[name]), name
+
+
+def test_predict_refuses_future_for_a_model_without_future_covariates(
+        frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    future = pd.DataFrame({"date": pd.date_range(frame["date"].iloc[-1], periods=13,
+                                                 freq="h")[1:], "hour": 0.0})
+    with pytest.raises(ValueError, match=r"future= was given, but the model has no "
+                                         r"data.future_covariates"):
+        forecaster.predict(frame, future=future)
+    assert len(forecaster.predict(frame)) == 2 * 12
+
+
+def test_load_gives_back_the_config_it_saved(frame: pd.DataFrame, tmp_path: Path) -> None:
+    from lstmkit.forecasting import ModelConfig
+
+    config = make_config()
+    config = dataclasses.replace(
+        config, model=ModelConfig(**{**dataclasses.asdict(config.model),
+                                     "lstm": {"zoneout": (0.1, 0.2)}}),
+        training=config.training.replace(checkpoint_dir=tmp_path / "ckpt",
+                                         log_dir=tmp_path / "logs"))
+    forecaster = Forecaster(config).fit(frame)
+    loaded = Forecaster.load(forecaster.save(tmp_path / "model"))
+    assert loaded.config == forecaster.config

@@ -80,3 +80,14 @@ def test_batch_limits(name: str, value: object, error: type, message: str) -> No
         TrainConfig(**{name: value})  # type: ignore[arg-type]
     assert getattr(TrainConfig(**{name: 0.5}), name) == 0.5  # type: ignore[arg-type]
     assert getattr(TrainConfig(**{name: 3}), name) == 3  # type: ignore[arg-type]
+
+
+def test_paths_are_stored_as_strings_so_the_config_round_trips(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    config = TrainConfig(checkpoint_dir=Path("runs") / "ckpt", log_dir=tmp_path / "logs")
+    assert config.checkpoint_dir == str(Path("runs") / "ckpt")
+    assert config.log_dir == str(tmp_path / "logs")
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.replace(log_dir=Path("other")).log_dir == "other"
+    assert TrainConfig(log_dir="x").log_dir == "x" and TrainConfig().log_dir is None

@@ -25,7 +25,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                              "predict or backtest")
     parser.add_argument("--config", help="YAML file with data/model/training/evaluation")
     parser.add_argument("--data", help="CSV file; omitted: the built-in CO2 example")
-    parser.add_argument("--future", help="CSV of known-future covariates for predict")
+    parser.add_argument("--future", help="CSV of known-future covariates for predict (only "
+                        "for a model with data.future_covariates)")
     parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
     parser.add_argument("--out", default="forecast_run", help="output folder")
     parser.add_argument("--target", nargs="+", help="target column(s)")
@@ -201,6 +202,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"the model uses known-future covariates {list(wanted)}: forecast "
                              f"predict needs --future <csv> with their values for the "
                              f"{forecaster.config.model.horizon} steps after the data")
+        if args.future and not wanted:
+            raise ValueError(f"--future {args.future} was given, but the model has no "
+                             "data.future_covariates: it was trained without known-future "
+                             "covariates and would ignore the file; leave --future out")
         forecast = forecaster.predict(frame, future=args.future)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)

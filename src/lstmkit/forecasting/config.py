@@ -22,6 +22,7 @@ Loss = Literal["mse", "mae", "huber", "quantile"]
 Baseline = Literal["naive", "seasonal_naive", "ets", "arima"]
 Split = float | int | str
 
+DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 LSTM_OPTIONS = (
     "bias", "proj_size", "peephole", "coupled_gates", "layer_norm", "zoneout",
     "recurrent_dropout", "weight_drop", "forget_bias", "init", "chrono_max_len",
@@ -147,7 +148,8 @@ class ModelConfig:
         horizon: future steps it forecasts.
         segment_len: steps embedded together into one LSTM input (SegRNN); 1 for a
             step-by-step encoder. ``lookback`` must be a multiple of it.
-        hidden_size: LSTM width (also the segment embedding width).
+        hidden_size: LSTM width (also the segment embedding width); at least 2 for the
+            ``pmf`` decoder and 4 for ``direct`` with ``channel_independent``.
         num_layers: stacked LSTM layers.
         dropout: dropout between LSTM layers and before the output layer.
         decoder: ``"pmf"`` (parallel multi-step: one LSTM step per output segment from the
@@ -162,9 +164,14 @@ class ModelConfig:
         normalization: per-window instance normalisation: subtract the ``"last"`` value or
             the ``"mean"`` of the window, or ``"revin"`` (subtract mean, divide by std); the
             forecast is shifted back. ``"none"`` relies on the global scaler only.
+            ``"revin"`` needs ``lookback >= 2``; a flat window (a run of zeros in an
+            intermittent series) has std 0, so its forecast collapses to the window's mean
+            (0 after a run of zeros) with intervals of about zero width: use ``"last"`` or
+            ``"mean"`` for such data.
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (pinball, gives intervals).
-        quantiles: quantile levels for the quantile loss, increasing and including 0.5 (the
-            median is the point forecast).
+        quantiles: quantile levels for the quantile loss, in (0, 1), increasing and
+            including 0.5 (the median is the point forecast). Checked whatever the loss; with
+            a point loss they must stay at the default (setting them is an error).
         highway: add a linear map from the (normalised) lookback of each channel straight to
             its horizon, shared across channels, to the LSTM's forecast: the "autoregressive
             highway" of LSTNet (Lai et al. 2018). The LSTM then learns what a linear model of
@@ -180,10 +187,12 @@ class ModelConfig:
             (conformalised quantile regression, :mod:`lstmkit.forecasting.conformal`): each
             pair (q, 1 - q) is widened or narrowed per forecast step and target so that it
             covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with
-            quantiles that include 0.5 and pair up as (q, 1 - q), and a validation part.
+            quantiles that include 0.5 and pair up as (q, 1 - q) (at least one pair), and a
+            validation part.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
-            ``backend`` ...), so any variant of the core LSTM can be the encoder.
+            ``backend`` ...), so any variant of the core LSTM can be the encoder. Lists in
+            the values are stored as tuples (``zoneout: [0.1, 0.2]`` reads ``(0.1, 0.2)``).
     """
 
     lookback: int = 96
@@ -196,7 +205,7 @@ class ModelConfig:
     channel_independent: bool = True
     normalization: Normalization = "last"
     loss: Loss = "mse"
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     highway: bool = False
     mean_reversion: bool = False
     conformal: bool = False
@@ -214,11 +223,25 @@ class ModelConfig:
         _choice("model.decoder", self.decoder, Decoder)
         _choice("model.normalization", self.normalization, Normalization)
         _choice("model.loss", self.loss, Loss)
-        if not isinstance(self.highway, bool):
-            raise TypeError(f"model.highway must be true or false, got {self.highway!r}")
-        if not isinstance(self.mean_reversion, bool):
-            raise TypeError(f"model.mean_reversion must be true or false, got "
-                            f"{self.mean_reversion!r}")
+        for name in ("channel_independent", "highway", "mean_reversion", "conformal"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"model.{name} must be true or false, got "
+                                f"{getattr(self, name)!r}")
+        # pmf gives hidden_size // 2 features to its position embedding; direct, channel by
+        # channel, gives hidden_size // 4 to the channel embedding of its covariate MLP
+        if self.decoder == "pmf" and self.hidden_size < 2:
+            raise ValueError(f"model.hidden_size must be >= 2 with model.decoder 'pmf' (its "
+                             f"position embedding is hidden_size // 2 wide), got "
+                             f"{self.hidden_size}")
+        if self.decoder == "direct" and self.channel_independent and self.hidden_size < 4:
+            raise ValueError(f"model.hidden_size must be >= 4 with model.decoder 'direct' and "
+                             f"model.channel_independent true (its channel embedding is "
+                             f"hidden_size // 4 wide), got {self.hidden_size}")
+        if self.normalization == "revin" and self.lookback < 2:
+            raise ValueError(f"model.normalization 'revin' divides each window by its standard "
+                             f"deviation, which needs model.lookback >= 2, got "
+                             f"model.lookback={self.lookback}; use normalization 'last' or "
+                             "'mean'")
         if self.mean_reversion and self.normalization == "none":
             raise ValueError("model.mean_reversion needs a per-window level: set "
                              "model.normalization to 'last', 'mean' or 'revin', got 'none'")
@@ -231,19 +254,21 @@ class ModelConfig:
             raise TypeError(f"model.quantiles must be a list of numbers, got "
                             f"{self.quantiles!r}") from None
         object.__setattr__(self, "quantiles", quantiles)
-        if not isinstance(self.conformal, bool):
-            raise TypeError(f"model.conformal must be true or false, got {self.conformal!r}")
         if self.conformal:
             _conformal_levels(self.loss, quantiles)
-        if self.loss == "quantile":
-            if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
-                raise ValueError(f"model.quantiles must be levels in (0, 1), got {quantiles}")
-            if list(quantiles) != sorted(set(quantiles)):
-                raise ValueError(f"model.quantiles must be increasing and distinct, got "
-                                 f"{quantiles}")
-            if 0.5 not in quantiles:
-                raise ValueError(f"model.quantiles must include 0.5: the median is the point "
-                                 f"forecast that the point metrics score, got {quantiles}")
+        if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
+            raise ValueError(f"model.quantiles must be levels in (0, 1), got {quantiles}")
+        if list(quantiles) != sorted(set(quantiles)):
+            raise ValueError(f"model.quantiles must be increasing and distinct, got "
+                             f"{quantiles}")
+        if 0.5 not in quantiles:
+            raise ValueError(f"model.quantiles must include 0.5: the median is the point "
+                             f"forecast that the point metrics score, got {quantiles}")
+        if self.loss != "quantile" and quantiles != DEFAULT_QUANTILES:
+            raise ValueError(f"model.quantiles {quantiles} are set but model.loss is "
+                             f"{self.loss!r}: quantile levels need loss='quantile' (a point "
+                             f"loss forecasts no quantiles); set model.loss to 'quantile' or "
+                             f"leave model.quantiles at its default {DEFAULT_QUANTILES}")
         if not isinstance(self.lstm, dict):
             raise TypeError(f"model.lstm must be a mapping of LSTM options, got "
                             f"{type(self.lstm).__name__}")
@@ -251,6 +276,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model.lstm option(s) {unknown}; valid options: "
                              f"{sorted(LSTM_OPTIONS)}")
+        # lists (as YAML gives them) become tuples, so a saved config reads back equal
+        object.__setattr__(self, "lstm", {k: _tuples(v) for k, v in self.lstm.items()})
 
     @property
     def n_outputs(self) -> int:
@@ -263,13 +290,18 @@ class ModelConfig:
         return self.quantiles.index(0.5) if self.loss == "quantile" else 0
 
 
+def _tuples(value: Any) -> Any:
+    """``value`` with every list, also inside tuples, turned into a tuple."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list | tuple) else value
+
+
 def _conformal_levels(loss: str, quantiles: tuple[float, ...]) -> None:
     from lstmkit.forecasting.conformal import check_levels
 
     message = (f"model.conformal corrects quantile intervals around the median: it needs "
                f"model.loss 'quantile' with model.quantiles that include 0.5 and pair up as "
-               f"(q, 1 - q), got loss {loss!r} and quantiles {quantiles}")
-    if loss != "quantile":
+               f"(q, 1 - q), at least one pair, got loss {loss!r} and quantiles {quantiles}")
+    if loss != "quantile" or len(quantiles) < 3:
         raise ValueError(message)
     try:
         check_levels(quantiles)

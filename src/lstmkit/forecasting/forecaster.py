@@ -173,17 +173,21 @@ class Forecaster:
         self.net.eval()
         self.margins = None
         if cfg.model.conformal:
-            self._calibrate(val)
+            self._calibrate(prepared, val)
         return self
 
-    def _calibrate(self, val: WindowSet) -> None:
+    def _calibrate(self, prepared: Prepared, val: WindowSet) -> None:
         """Set :attr:`margins` from the validation windows (``model.conformal``)."""
         if len(val) == 0:
             raise ValueError("model.conformal calibrates the intervals on the validation "
                              "windows, but data.val gives none; enlarge data.val")
-        _, target = val.__getitems__(range(len(val)))
-        assert self.scalers is not None
-        actual = self.scalers.target.inverse(target.double().numpy(), axis=2)
+        # the actuals as the data hold them (float64), as score() takes them: the windows'
+        # float32 targets, scaled back, would put the window that sets a margin a rounding
+        # error outside its interval
+        steps = np.arange(self.config.model.horizon)
+        actual = np.stack([prepared.series[i].target[origin + steps] for i, origin
+                           in zip(val.series_index.tolist(), val.local_origin.tolist(),
+                                  strict=True)])  # (W, Hz, C)
         self.margins = conformal_margins(self.predict_windows(val), actual,
                                          self.config.model.quantiles)
 
@@ -227,7 +231,8 @@ class Forecaster:
         """Forecast the ``horizon`` steps after the end of each series in ``data``.
 
         ``future`` holds the known-in-future covariates for those steps (same time and series
-        columns); it is required when ``data.future_covariates`` is set. Returns one row per
+        columns); it is required when ``data.future_covariates`` is set, and an error when it
+        is not (the model has no use for it). Returns one row per
         (series, step, target): the series id (column ``data.series_col``, when set), the
         step's timestamp (column ``data.time_col``, or ``time`` numbering rows after the last
         when there is no time column), ``target``, ``forecast`` and, for the quantile loss, one
@@ -263,6 +268,10 @@ class Forecaster:
         m, dc = self.config.model, self.config.data
         times = [self._future_times(s) for s in series]
         if not dc.future_covariates:
+            if future is not None:
+                raise ValueError("future= was given, but the model has no "
+                                 "data.future_covariates: it was trained without known-future "
+                                 "covariates and would ignore the table; leave future= out")
             return [np.zeros((m.horizon, 0)) for _ in series], times
         if future is None:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "

@@ -13,14 +13,28 @@ from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
 
+# at most this many segment lengths besides the configured one in the default space
+SEGMENT_CHOICES = 6
+
+
+def segment_choices(lookback: int, segment_len: int) -> list[int]:
+    """The segment lengths :func:`default_space` offers: up to :data:`SEGMENT_CHOICES`
+    divisors of ``lookback`` spread evenly (by rank) from the smallest to the largest below
+    it, leaving out those that give the LSTM more than 512 steps, plus ``segment_len``."""
+    divisors = [s for s in range(1, lookback) if lookback % s == 0 and lookback // s <= 512]
+    if len(divisors) > SEGMENT_CHOICES:
+        last = len(divisors) - 1
+        divisors = [divisors[round(i * last / (SEGMENT_CHOICES - 1))]
+                    for i in range(SEGMENT_CHOICES)]
+    return sorted({*divisors, segment_len})
+
 
 def default_space(config: ForecastConfig) -> dict[str, SpaceEntry]:
     """The search space ``lstmkit forecast --tune`` uses without ``--tune-space``: learning
     rate, width, dropout, the linear highway, and the segment length among the divisors of
-    the lookback (the lookback and horizon stay as the user set them)."""
-    lookback = config.model.lookback
-    segments = [s for s in (1, 4, 6, 8, 12, 16, 24, 32, 48, 64) if s < lookback
-                and lookback % s == 0 and lookback // s <= 512]
+    the lookback (:func:`segment_choices`; the lookback and horizon stay as the user set
+    them)."""
+    segments = segment_choices(config.model.lookback, config.model.segment_len)
     space: dict[str, SpaceEntry] = {
         "training.lr": ("log", 1e-4, 1e-2),
         "model.hidden_size": ("int", 32, 256, 32),

@@ -117,7 +117,7 @@ class TrainConfig:
             ``None`` or one of :data:`PRECISIONS` (e.g. ``"bf16-mixed"``).
         progress_bar: show a progress bar and Lightning's start-up messages.
         log_dir: write CSV and TensorBoard logs here (``<log_dir>/csv``, ``<log_dir>/tb``);
-            ``None`` for no logs.
+            ``None`` for no logs. A ``Path`` is stored as a string (so is ``checkpoint_dir``).
         log_every_n_steps: logging interval in optimisation steps.
         checkpoint_dir: write ``last.ckpt`` every epoch (and ``best.ckpt``) here, atomically;
             ``None`` for no checkpoints.
@@ -195,6 +195,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str | Path):
                 raise TypeError(f"{name} must be a path or None, got {type(value).__name__}")
+            if isinstance(value, Path):
+                # stored as text, as a saved config reads back, so that the two compare equal
+                object.__setattr__(self, name, str(value))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
@@ -221,9 +224,5 @@ class TrainConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (paths as strings), for saving next to a model."""
-        out = dataclasses.asdict(self)
-        for name in ("log_dir", "checkpoint_dir"):
-            if out[name] is not None:
-                out[name] = str(out[name])
-        return out
+        """Plain values (paths are strings already), for saving next to a model."""
+        return dataclasses.asdict(self)
