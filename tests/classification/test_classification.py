@@ -566,3 +566,66 @@ def test_unknown_dev_label_and_non_str_text_name_where_they_are(tmp_path) -> Non
         clf.fit([*train, Example(float("nan"), "pos")])
     with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float"):
         clf.fit(train).predict(["good", float("nan")])
+
+
+def _built() -> Classifier:
+    """An untrained classifier (enough for the inference checks)."""
+    return Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
+
+
+def test_predict_takes_any_iterable_of_str_once() -> None:
+    import pandas as pd
+
+    clf = _built()
+    texts = ["a great film", "awful plot", "the actors"]
+    expected = clf.predict_proba(texts)
+    predictions = clf.predict(t for t in texts)
+    assert [p.text for p in predictions] == texts
+    assert np.allclose([[p.probabilities[k] for k in clf.label_names] for p in predictions],
+                       expected)
+    assert np.allclose(clf.predict_proba(iter(texts)), expected)
+    series = pd.Series(texts, index=[7, 3, 5])  # a filtered DataFrame column
+    assert [p.text for p in clf.predict(series)] == texts
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float \(nan\)"):
+        clf.predict(t for t in ["fine", float("nan")])  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_predict_batch_size_must_be_a_positive_int(batch_size: object) -> None:
+    clf = _built()
+    message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
+    with pytest.raises(ValueError, match=message):
+        clf.predict(["a great film"], batch_size=batch_size)
+    with pytest.raises(ValueError, match=message):
+        clf.predict_proba(["a great film"], batch_size=batch_size)
+    assert clf.predict_proba(["a", "b", "c"], batch_size=1).sum(axis=1) == pytest.approx(1.0)
+
+
+def test_naming_dev_accuracy_as_the_monitor_keeps_the_best_epoch() -> None:
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=16)
+    named = FAST.replace(max_epochs=1, monitor="val_accuracy")  # monitor_mode left at "min"
+    for dev_monitor in (None, False):
+        clf = Classifier(config, named, dev_monitor=dev_monitor).fit(_toy(16), _toy(8, seed=1))
+        assert (clf.training.monitor, clf.training.monitor_mode) == ("val_accuracy", "max")
+
+
+def test_without_a_seed_the_batch_order_is_drawn_afresh(monkeypatch) -> None:
+    from lstmkit.classification import classifier as module
+
+    seeds: list[int] = []
+    make_loader = module.make_loader
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["shuffle"]:
+            seeds.append(kwargs["seed"])
+        return make_loader(*args, **kwargs)
+
+    monkeypatch.setattr(module, "make_loader", recording)
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=8, ensemble=2)
+    unseeded = FAST.replace(max_epochs=1, seed=None)
+    Classifier(config, unseeded).fit(_toy(16))
+    Classifier(config, unseeded).fit(_toy(16))
+    assert len(seeds) == 4 and len(set(seeds)) == 4  # each network of each run its own
+    seeds.clear()
+    Classifier(config, FAST.replace(max_epochs=1, seed=3)).fit(_toy(16))
+    assert seeds == [3, 4]

@@ -172,3 +172,50 @@ def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> Non
     with pytest.raises(ValueError, match=r"test.txt:2: expected '<label> <text>'"):
         _run(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
                         str(tmp_path / "test.txt"), "--out", str(tmp_path / "m")])
+
+
+def test_naming_dev_accuracy_as_the_monitor_saves_max_mode(tmp_path) -> None:
+    assert _run(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_accuracy")) == 0
+    saved = json.loads((tmp_path / "model" / "training.json").read_text())
+    assert (saved["monitor"], saved["monitor_mode"]) == ("val_accuracy", "max")
+
+
+class _StopError(Exception):
+    pass
+
+
+def _training_used(monkeypatch, argv: list[str]):  # type: ignore[no-untyped-def]
+    """The TrainConfig that ``classify train argv`` hands to the classifier (not trained)."""
+    from lstmkit.classification import Classifier
+
+    seen = []
+
+    def no_training(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(self.training)
+        raise _StopError
+
+    monkeypatch.setattr(Classifier, "fit", no_training)
+    with pytest.raises(_StopError):
+        _run(classify, argv)
+    return seen[0]
+
+
+def test_progress_flag_overrides_the_config_file(tmp_path, monkeypatch) -> None:
+    _sst_like(tmp_path / "train.txt", 8, 0)
+    base = ["train", "--train", str(tmp_path / "train.txt"), "--out", str(tmp_path / "m")]
+    off = tmp_path / "off.yaml"
+    off.write_text("training: {progress_bar: false}\n", encoding="utf-8")
+    on = tmp_path / "on.yaml"
+    on.write_text("training: {progress_bar: true}\n", encoding="utf-8")
+    assert _training_used(monkeypatch, [*base, "--config", str(off), "--progress"]).progress_bar
+    assert _training_used(monkeypatch, [*base, "--config", str(on)]).progress_bar
+    assert not _training_used(monkeypatch, base).progress_bar  # off on the command line
+    assert not _training_used(monkeypatch, [*base, "--progress", "--set",
+                                            "training.progress_bar=false"]).progress_bar
+
+
+def test_dev_help_says_early_stopping_needs_patience(capsys) -> None:
+    with pytest.raises(SystemExit):
+        _parser(classify).parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "are kept; with --patience, training also stops early" in text

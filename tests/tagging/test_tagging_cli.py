@@ -129,3 +129,50 @@ def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch) ->
     with pytest.raises(ValueError, match=r"test.conll:2: expected 2 columns"):
         _run(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",
                    str(tmp_path / "test.conll"), "--out", str(tmp_path / "m")])
+
+
+def _tiny_conll(tmp_path):  # type: ignore[no-untyped-def]
+    rows = []
+    for name in ["Alice", "Bob"] * 4:
+        rows += [f"{name}\tB-PER", "visited\tO", "Oslo\tB-LOC", "\t"]
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return train
+
+
+def test_tag_train_naming_dev_f1_as_the_monitor_saves_max_mode(tmp_path) -> None:
+    train, out = _tiny_conll(tmp_path), tmp_path / "tagger"
+    assert _run(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+                      "--epochs", "1", "--hidden-size", "4", "--set", "model.embedding_dim=4",
+                      "--set", "training.monitor=val_f1"]) == 0
+    saved = json.loads((out / "training.json").read_text())
+    assert (saved["monitor"], saved["monitor_mode"]) == ("val_f1", "max")
+
+
+def test_tag_progress_flag_overrides_the_config_file(tmp_path, monkeypatch) -> None:
+    from lstmkit.tagging import Tagger
+
+    class StopError(Exception):
+        pass
+
+    seen = []
+
+    def no_training(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(self.training)
+        raise StopError
+
+    monkeypatch.setattr(Tagger, "fit", no_training)
+    config = tmp_path / "off.yaml"
+    config.write_text("training: {progress_bar: false}\n", encoding="utf-8")
+    base = ["train", "--train", str(_tiny_conll(tmp_path)), "--out", str(tmp_path / "m")]
+    for argv in ([*base, "--config", str(config), "--progress"], base):
+        with pytest.raises(StopError):
+            _run(tag, argv)
+    assert [t.progress_bar for t in seen] == [True, False]
+
+
+def test_tag_dev_help_says_early_stopping_needs_patience(capsys) -> None:
+    with pytest.raises(SystemExit):
+        _parser(tag).parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "are kept; with --patience, training also stops early" in text

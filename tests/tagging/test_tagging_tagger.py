@@ -368,3 +368,104 @@ def test_an_explicit_val_loss_monitor_is_kept() -> None:
     with pytest.raises(ValueError, match=r"text training runs on one device: "
                                          r"training\.devices=4"):
         Tagger(config, FAST.replace(devices=4, accelerator="cpu")).fit(_toy(8))
+
+
+def _built() -> Tagger:
+    """An untrained tagger (enough for the inference checks)."""
+    return Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4)).build(_toy(8))
+
+
+def _every_token_an_entity(tagger: Tagger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Make ``tagger`` tag every token as a one-token entity, so that each entity's text
+    shows which input text it was cut from."""
+    monkeypatch.setattr(tagger, "tag_tokens", lambda sentences, batch_size=128: [
+        ["B-PER"] * len(tokens) for tokens in sentences])
+
+
+def test_predict_cuts_entities_from_the_text_at_the_same_position(monkeypatch) -> None:
+    import pandas as pd
+
+    tagger = _built()
+    _every_token_an_entity(tagger, monkeypatch)
+    texts = ["Alice met Bob", "Oslo today", "", "visited Rome"]
+    expected = [t.split() for t in texts]
+    for index in ([3, 1, 2, 0], [1, 2, 3, 4]):  # a shuffled or filtered DataFrame column
+        entities = tagger.predict(pd.Series(texts, index=index))
+        assert [[e.text for e in row] for row in entities] == expected
+    assert [[e.text for e in row] for row in tagger.predict(t for t in texts)] == expected
+
+
+def test_predict_and_tag_tokens_take_generators() -> None:
+    tagger = _built()
+    assert len(tagger.predict(t for t in ["Alice met Bob", "Oslo"])) == 2
+    tags = tagger.tag_tokens(s for s in [["Alice", "met", "Bob"], ("Oslo",)])
+    assert [len(t) for t in tags] == [3, 1]
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float \(nan\)"):
+        tagger.predict(t for t in ["Alice", float("nan")])  # type: ignore[misc]
+
+
+def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> None:
+    tagger = _built()
+    with pytest.raises(TypeError, match=r"sentences\[0\] must be a sequence of str tokens "
+                                        r"\(a list\), got str 'Alice' \(one sentence is a list "
+                                        r"of tokens"):
+        tagger.tag_tokens(["Alice", "met", "Bob"])  # one sentence, not wrapped in a list
+    with pytest.raises(TypeError, match=r"sentences must be a sequence of sentences, each a "
+                                        r"list of str tokens, got str 'Alice met'"):
+        tagger.tag_tokens("Alice met")
+    with pytest.raises(TypeError, match=r"sentences\[1\]\[1\] must be a str token, got float "
+                                        r"\(nan\)"):
+        tagger.tag_tokens([["Alice"], ["Bob", float("nan")]])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"sentences\[0\] must be a sequence of str tokens "
+                                        r"\(a list\), got set"):
+        tagger.tag_tokens([{"Alice"}])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"sentences\[1\] must hold at least one token, got "
+                                         r"an empty sentence"):
+        tagger.tag_tokens([["Alice"], []])
+    with pytest.raises(ValueError, match=r"data sentence 2: tokens must hold at least one "
+                                         r"token, got an empty sentence"):
+        tagger.evaluate([Sentence(["Alice"], ["B-PER"]), Sentence([], [])])
+    with pytest.raises(ValueError, match=r"train sentence 5: tokens must hold at least one "
+                                         r"token"):
+        Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4), FAST).fit(
+            [*_toy(4), Sentence([], [])])
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.0, False])
+def test_tagging_batch_size_must_be_a_positive_int(batch_size: object) -> None:
+    tagger = _built()
+    message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
+    with pytest.raises(ValueError, match=message):
+        tagger.tag_tokens([["Alice", "met", "Bob"]], batch_size=batch_size)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        tagger.predict(["Alice met Bob"], batch_size=batch_size)  # type: ignore[arg-type]
+    assert [len(t) for t in tagger.tag_tokens([["a", "b"], ["c"]], batch_size=1)] == [2, 1]
+
+
+def test_naming_dev_f1_as_the_monitor_keeps_the_best_epoch() -> None:
+    config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4, batch_size=8)
+    named = FAST.replace(max_epochs=1, monitor="val_f1")  # monitor_mode left at "min"
+    tagger = Tagger(config, named, dev_monitor=False).fit(_toy(8), _toy(4, seed=1))
+    assert (tagger.training.monitor, tagger.training.monitor_mode) == ("val_f1", "max")
+
+
+def test_without_a_seed_the_batch_order_is_drawn_afresh(monkeypatch) -> None:
+    from lstmkit.tagging import tagger as module
+
+    seeds: list[int] = []
+    make_loader = module.make_loader
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["shuffle"]:
+            seeds.append(kwargs["seed"])
+        return make_loader(*args, **kwargs)
+
+    monkeypatch.setattr(module, "make_loader", recording)
+    config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4, batch_size=8)
+    unseeded = FAST.replace(max_epochs=1, seed=None)
+    Tagger(config, unseeded).fit(_toy(8))
+    Tagger(config, unseeded).fit(_toy(8))
+    assert len(seeds) == 2 and seeds[0] != seeds[1]
+    seeds.clear()
+    Tagger(config, FAST.replace(max_epochs=1, seed=3)).fit(_toy(8))
+    assert seeds == [3]

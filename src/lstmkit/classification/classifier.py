@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,13 +42,16 @@ from lstmkit.classification.metrics import (
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
+from lstmkit.text.config import positive_int
 from lstmkit.text.fitting import (
     check_dev_monitor,
     check_one_device,
     effective_training,
     epoch_batches,
+    member_seed,
     member_training,
 )
+from lstmkit.text.inputs import text_list
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -144,8 +147,9 @@ class Classifier:
     """A text classifier: configuration, vocabularies and network together.
 
     ``Classifier(config, training).fit(train, dev)`` builds the vocabularies from ``train``
-    only, trains with ``lstmkit.training.fit`` (early stopping and best weights on dev
-    accuracy when ``dev`` is given) and returns the classifier, ready to ``predict``,
+    only, trains with ``lstmkit.training.fit`` (best weights, and early stopping with
+    ``training.early_stopping_patience``, on dev accuracy when ``dev`` is given) and returns
+    the classifier, ready to ``predict``,
     ``evaluate`` and ``save``; ``Classifier.load(directory)`` gives it back.
     """
 
@@ -229,8 +233,10 @@ class Classifier:
 
         With ``config.snapshots`` > 1 each network contributes the snapshots of its best dev
         checks; with ``config.ensemble`` > 1 that many networks are trained, network ``m``
-        with seed ``training.seed + m`` (and, with ``training.checkpoint_dir`` or
-        ``training.log_dir``, its own ``member<m>`` folder there). The model then averages
+        with seed ``training.seed + m`` (a fresh random one when ``training.seed`` is None,
+        so that unseeded runs differ in their batch order too; and, with
+        ``training.checkpoint_dir`` or ``training.log_dir``, its own ``member<m>`` folder
+        there). The model then averages
         their probabilities. ``resume=True`` continues an interrupted run from
         ``training.checkpoint_dir`` (each network from its last checkpoint; one that has none
         starts fresh), giving the same model as an uninterrupted run. ``self.training``
@@ -256,19 +262,20 @@ class Classifier:
         members: list[LSTMClassifier] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
         for m in range(config.ensemble):
-            seed = None if train_config.seed is None else train_config.seed + m
+            seed = member_seed(train_config.seed, m)  # a fresh random one without a seed
             network = first
             if m > 0:
                 with torch.random.fork_rng():
-                    torch.manual_seed(seed if seed is not None else m)
+                    torch.manual_seed(seed)
                     network = _network(config, len(words), len(labels), _embedding_dim(first),
                                        words)
                 network.embed.load_state_dict(initial_embed)
-            train_loader = self._loader(train, "train", shuffle=True, seed=seed or 0)
+            train_loader = self._loader(train, "train", shuffle=True, seed=seed)
             snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
                                      train_config.monitor_mode)
             result = fit(network, loss, train_loader, dev_loader,
-                         member_training(train_config, m, config.ensemble, seed),
+                         member_training(train_config, m, config.ensemble,
+                                         None if train_config.seed is None else seed),
                          metrics={"accuracy": _accuracy_metric}, resume=resume,
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else [])])
@@ -297,16 +304,15 @@ class Classifier:
 
     # -- inference ---------------------------------------------------------------------------
     @torch.inference_mode()
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """``(N, K)`` class probabilities, columns in the order of :attr:`label_names`."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of str, got a single str")
+    def predict_proba(self, texts: Iterable[str], batch_size: int = 256) -> np.ndarray:
+        """``(N, K)`` class probabilities, columns in the order of :attr:`label_names`.
+
+        ``texts``: any iterable of str (a list, a generator, a pandas Series: taken in
+        order, by position); ``batch_size``: texts per forward pass, an int >= 1."""
+        texts = text_list(texts)
+        positive_int("batch_size", batch_size)
         words, labels, model, encoder = self._ready()
         model.eval()
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{i}] must be a str, got {type(text).__name__} "
-                                f"({text!r})")
         ids = [encoder.encode(t) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
@@ -317,7 +323,10 @@ class Classifier:
             probs[rows] = torch.softmax(logits, dim=-1).numpy()
         return probs
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
+    def predict(self, texts: Iterable[str], batch_size: int = 256) -> list[Prediction]:
+        """The predicted label and probabilities of each text (arguments as for
+        :meth:`predict_proba`)."""
+        texts = text_list(texts)
         probs = self.predict_proba(texts, batch_size)
         names = self.label_names
         return [

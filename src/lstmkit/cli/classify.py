@@ -20,6 +20,7 @@ FLAG_KEYS = {
     "hidden_size": ("model", "hidden_size"), "batch_size": ("model", "batch_size"),
     "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
+    "progress": ("training", "progress_bar"),
 }
 DATA_KEYS = {"train", "dev", "test", "format", "text_column", "label_column", "encoding"}
 
@@ -31,7 +32,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--config", help="YAML file with sections data, model, training")
     train.add_argument("--train", help="training data (lines 'label text', .csv/.tsv, or a "
                                        "folder per class)")
-    train.add_argument("--dev", help="validation data: early stopping and best weights")
+    train.add_argument("--dev", help="validation data: the best epoch's weights (dev accuracy "
+                                     "unless training.monitor is set) are kept; with "
+                                     "--patience, training also stops early")
     train.add_argument("--test", help="test data: scored after training")
     train.add_argument("--out", required=True, help="directory for the saved model")
     _data_flags(train)
@@ -45,7 +48,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any setting, e.g. model.lstm.zoneout=0.1")
-    train.add_argument("--progress", action="store_true", help="show a progress bar")
+    train.add_argument("--progress", action="store_true", default=None,
+                       help="show a progress bar (training.progress_bar; off by default)")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -114,8 +118,8 @@ def _train(args: argparse.Namespace) -> int:
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = ClassifierConfig.from_dict(settings["model"])
-    training = {"progress_bar": bool(args.progress), **_checkpoints(args.out),
-                **settings["training"]}
+    # the command line's defaults; the file, flags (--progress) and --set override them
+    training = {"progress_bar": False, **_checkpoints(args.out), **settings["training"]}
     train_config = TrainConfig.from_dict(training)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None

@@ -24,6 +24,7 @@ FLAG_KEYS = {
     "batch_size": ("model", "batch_size"),
     "epochs": ("training", "max_epochs"), "lr": ("training", "lr"),
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
+    "progress": ("training", "progress_bar"),
 }
 DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", "scheme",
              "encoding", "empty_tokens"}
@@ -35,7 +36,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train = actions.add_parser("train", help="train a tagger and save it")
     train.add_argument("--config", help="YAML file with sections data, model, training")
     train.add_argument("--train", help="training CoNLL file")
-    train.add_argument("--dev", help="validation CoNLL file: early stopping on entity F1")
+    train.add_argument("--dev", help="validation CoNLL file: the best epoch's weights (dev "
+                                     "entity F1 unless training.monitor is set) are kept; "
+                                     "with --patience, training also stops early")
     train.add_argument("--test", help="test CoNLL file: scored after training")
     train.add_argument("--auxiliary", nargs="+", metavar="FILE",
                        help="CoNLL files with another tag set for multitask training (a "
@@ -53,7 +56,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any setting, e.g. model.lstm.layer_norm=true")
-    train.add_argument("--progress", action="store_true", help="show a progress bar")
+    train.add_argument("--progress", action="store_true", default=None,
+                       help="show a progress bar (training.progress_bar; off by default)")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -130,7 +134,8 @@ def _train(args: argparse.Namespace) -> int:
     model_config = TaggerConfig.from_dict(settings["model"])
     # checkpoints under --out (where --resume looks) unless training.checkpoint_dir
     folders = {"checkpoint_dir": str(Path(args.out) / "checkpoints")}
-    train_config = TrainConfig.from_dict({"progress_bar": bool(args.progress), **folders,
+    # the command line's defaults; the file, flags (--progress) and --set override them
+    train_config = TrainConfig.from_dict({"progress_bar": False, **folders,
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from lstmkit.tagging.schemes import Scheme, check_scheme
-from lstmkit.text.config import MappingConfig, positive_int, probability
+from lstmkit.text.config import (
+    MappingConfig,
+    boolean,
+    positive_int,
+    probability,
+    vector_options,
+)
 from lstmkit.text.layers import check_lstm_options
 from lstmkit.text.tokenize import TokenizerName
 
@@ -24,7 +30,8 @@ class TaggerConfig(MappingConfig):
             on reading; BIOES gives the CRF the most structure).
         tokenizer: for :meth:`Tagger.predict` on raw text: ``"regex"`` or ``"whitespace"``.
         lowercase: look words up lower-cased (casing is kept by the character encoder and
-            the casing feature).
+            the casing feature). This and the other bool options (``freeze_embeddings``,
+            ``casing``, ``bidirectional``) must be True or False.
         min_freq, max_vocab: word vocabulary cut-offs (training data only).
         vectors, vectors_vocab, embedding_dim, freeze_embeddings: as in ``ClassifierConfig``.
         char_encoder: ``"lstm"`` (a character BiLSTM per token), ``"cnn"`` (convolution and
@@ -88,11 +95,9 @@ class TaggerConfig(MappingConfig):
         for name in ("max_vocab", "embedding_dim"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
-        if isinstance(self.vectors_vocab, bool) or not isinstance(self.vectors_vocab, int) \
-                or self.vectors_vocab < 0:
-            raise ValueError(f"vectors_vocab must be an int >= 0, got {self.vectors_vocab!r}")
-        if self.vectors_vocab and self.vectors is None:
-            raise ValueError(f"vectors_vocab={self.vectors_vocab} needs vectors, got None")
+        for name in ("lowercase", "freeze_embeddings", "casing", "bidirectional"):
+            boolean(name, getattr(self, name))
+        vector_options(self.vectors, self.vectors_vocab, self.freeze_embeddings)
         for name, literal in (("char_encoder", CharEncoderKind), ("decoder", Decoder)):
             if getattr(self, name) not in get_args(literal):
                 raise ValueError(f"{name} must be one of {list(get_args(literal))}, "

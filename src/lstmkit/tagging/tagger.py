@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,10 @@ from lstmkit.tagging.data import (
     CASINGS,
     MixedBatches,
     SentenceEncoder,
+    check_tokens,
     collate,
     make_loader,
+    sentence_list,
     word_key,
 )
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
@@ -38,13 +40,16 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
+from lstmkit.text.config import positive_int
 from lstmkit.text.fitting import (
     check_dev_monitor,
     check_one_device,
     effective_training,
     epoch_batches,
+    member_seed,
     member_training,
 )
+from lstmkit.text.inputs import text_list
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -87,8 +92,9 @@ class Tagger:
     """A sequence tagger: configuration, vocabularies and network together.
 
     ``Tagger(config, training).fit(train, dev)`` builds the vocabularies from ``train`` only,
-    trains with ``lstmkit.training.fit`` (early stopping and best weights on dev entity F1 when
-    ``dev`` is given) and returns the tagger, ready to ``predict``, ``evaluate`` and ``save``;
+    trains with ``lstmkit.training.fit`` (best weights, and early stopping with
+    ``training.early_stopping_patience``, on dev entity F1 when ``dev`` is given) and returns
+    the tagger, ready to ``predict``, ``evaluate`` and ``save``;
     ``Tagger.load(directory)`` gives it back.
     """
 
@@ -203,7 +209,7 @@ class Tagger:
         members: list[LSTMCRFTagger] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
         for m in range(config.ensemble):
-            seed = (train_config.seed or 0) + m
+            seed = member_seed(train_config.seed, m)  # a fresh random one without a seed
             network = first
             if m > 0:
                 with torch.random.fork_rng():
@@ -283,6 +289,7 @@ class Tagger:
             if s.tags is None:
                 raise ValueError(f"{source}: sentence {n + 1} has no tags")
             where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
+            check_tokens(s.tokens, f"{where}: tokens")
             items.append(encoder.encode(s.tokens, self._encode_tags(s, where)))
         return make_loader(items, batch_size=self.config.batch_size,
                            pad_index=words.pad_index, shuffle=shuffle, seed=seed)
@@ -293,10 +300,14 @@ class Tagger:
 
     # -- inference ---------------------------------------------------------------------------
     @torch.inference_mode()
-    def tag_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int = 128
+    def tag_tokens(self, sentences: Iterable[Sequence[str]], batch_size: int = 128
                    ) -> list[list[str]]:
-        """Predicted tags (IOB2) for pre-tokenised sentences. Sentences of any length work,
-        including longer than any seen in training."""
+        """Predicted tags (IOB2) for pre-tokenised sentences: an iterable (a list, a
+        generator) of sentences, each a list (or other sequence) of at least one str token.
+        Sentences of any length work, including longer than any seen in training.
+        ``batch_size``: sentences per forward pass, an int >= 1."""
+        sentences = sentence_list(sentences)
+        positive_int("batch_size", batch_size)
         words, vocab, model, encoder = self._ready()
         model.eval()
         encoded = [encoder.encode(tokens) for tokens in sentences]
@@ -311,10 +322,12 @@ class Tagger:
                 out[i] = convert(tags, self.config.tag_scheme, "IOB2", strict=False)
         return out
 
-    def predict(self, texts: Sequence[str], batch_size: int = 128) -> list[list[Entity]]:
-        """Entities in raw texts, tokenised with the configured tokenizer."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a sequence of str, got a single str")
+    def predict(self, texts: Iterable[str], batch_size: int = 128) -> list[list[Entity]]:
+        """Entities in raw texts, tokenised with the configured tokenizer. ``texts``: any
+        iterable of str (a list, a generator, a pandas Series: taken in order, by position);
+        ``batch_size`` as for :meth:`tag_tokens`."""
+        texts = text_list(texts)
+        positive_int("batch_size", batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
         tagged = self.tag_tokens([[t.text for t in tokenized[n]] for n in keep], batch_size)
@@ -335,8 +348,9 @@ class Tagger:
         for n, s in enumerate(sentences):
             if s.tags is None:
                 raise ValueError(f"{source}: sentence {n + 1} has no tags")
-            self._encode_tags(s, f"{s.source}:{s.line}" if s.source else f"{source} "
-                              f"sentence {n + 1}")
+            where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
+            check_tokens(s.tokens, f"{where}: tokens")
+            self._encode_tags(s, where)
             gold.append(s.tags)
         predictions = self.tag_tokens([s.tokens for s in sentences])
         return TagEvaluation(span_scores(gold, predictions), list(sentences), predictions)

@@ -17,6 +17,30 @@ def probability(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
 
+def boolean(name: str, value: object) -> None:
+    """A ValueError unless ``value`` is True or False (a str such as ``"false"`` is truthy and
+    would turn the option on)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {type(value).__name__} "
+                         f"{value!r}")
+
+
+def vector_options(vectors: object, vectors_vocab: object, freeze_embeddings: bool) -> None:
+    """The pretrained-vector options of a model configuration: ``vectors`` None or a str,
+    ``vectors_vocab`` an int >= 0, and ``vectors_vocab`` > 0 or ``freeze_embeddings`` only
+    with ``vectors``."""
+    if vectors is not None and not isinstance(vectors, str):
+        raise TypeError(f"vectors must be None or a str, got {type(vectors).__name__}")
+    if isinstance(vectors_vocab, bool) or not isinstance(vectors_vocab, int) \
+            or vectors_vocab < 0:
+        raise ValueError(f"vectors_vocab must be an int >= 0, got {vectors_vocab!r}")
+    if vectors_vocab and vectors is None:
+        raise ValueError(f"vectors_vocab={vectors_vocab} needs vectors, got None")
+    if freeze_embeddings and vectors is None:
+        raise ValueError("freeze_embeddings=True needs vectors (it keeps pretrained embeddings "
+                         "fixed; random ones would never train), got vectors=None")
+
+
 class MappingConfig:
     """``to_dict``/``from_dict``/``replace`` for a frozen dataclass configuration."""
 

@@ -7,6 +7,7 @@ given, one device only, and one checkpoint (and log) folder per ensemble member.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,20 @@ def effective_training(training: Any, *, has_dev: bool, dev_monitor: bool | None
                        metric: str) -> Any:
     """``training`` with the monitor the text application trains on.
 
-    ``dev_monitor``: ``True`` monitors ``val_<metric>`` (mode ``max``) when dev data is given;
-    ``False`` keeps ``training.monitor`` as it is; ``None`` (the default) monitors
-    ``val_<metric>`` when ``training.monitor`` is the TrainConfig default ``"val_loss"``.
+    ``dev_monitor``: ``True`` monitors ``val_<metric>`` when dev data is given; ``False``
+    keeps ``training.monitor`` as it is; ``None`` (the default) monitors ``val_<metric>``
+    when ``training.monitor`` is the TrainConfig default ``"val_loss"``.
+
+    ``val_<metric>`` (dev accuracy, dev entity F1) is better when higher, so whenever it is
+    the monitor, chosen here or named by the user, ``monitor_mode`` is ``"max"`` (the
+    TrainConfig default ``"min"`` would keep the worst epoch).
     """
     if dev_monitor is None:
         dev_monitor = training.monitor == "val_loss"
     if has_dev and dev_monitor:
-        return training.replace(monitor=f"val_{metric}", monitor_mode="max")
+        training = training.replace(monitor=f"val_{metric}")
+    if training.monitor == f"val_{metric}" and training.monitor_mode != "max":
+        training = training.replace(monitor_mode="max")
     return training
 
 
@@ -63,6 +70,15 @@ def member_training(training: Any, member: int, members: int, seed: int | None) 
             if folder is not None:
                 changes[name] = Path(folder) / f"member{member}"
     return training.replace(**changes)
+
+
+def member_seed(seed: int | None, member: int) -> int:
+    """The seed of ensemble member ``member``'s initial weights and batch order:
+    ``seed + member``, or with ``seed`` None (no seeding) a fresh random one, so that an
+    unseeded run shuffles differently each time."""
+    if seed is None:
+        return secrets.randbits(31)
+    return seed + member
 
 
 def check_dev_monitor(dev_monitor: object) -> None:

@@ -1,0 +1,26 @@
+"""Checks of what the text applications' inference methods take."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def text_list(texts: Iterable[str], name: str = "texts") -> list[str]:
+    """``texts`` as a list, read once (so a generator works, and a pandas Series is taken by
+    position, not by its index labels).
+
+    Raises:
+        TypeError: ``texts`` is a single str (or bytes) or not iterable, or an item is not a
+            str; the message names ``name`` (``texts[i]`` for an item) and what it got.
+    """
+    if isinstance(texts, str | bytes):
+        raise TypeError(f"{name} must be a sequence of str, got a single "
+                        f"{type(texts).__name__}")
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{name} must be a sequence of str, got {type(texts).__name__}")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__} "
+                            f"({text!r})")
+    return items

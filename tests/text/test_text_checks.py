@@ -1,0 +1,86 @@
+"""What the text applications share: the monitor they train on, seeds, argument checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmkit.classification import ClassifierConfig
+from lstmkit.tagging import TaggerConfig
+from lstmkit.text.fitting import effective_training
+from lstmkit.training import TrainConfig
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1"])
+@pytest.mark.parametrize("dev_monitor", [None, True, False])
+def test_a_higher_is_better_dev_metric_is_monitored_in_max_mode(metric: str,
+                                                                dev_monitor: bool | None
+                                                                ) -> None:
+    named = TrainConfig(monitor=f"val_{metric}")  # monitor_mode left at its default "min"
+    for has_dev in (True, False):
+        used = effective_training(named, has_dev=has_dev, dev_monitor=dev_monitor,
+                                  metric=metric)
+        assert (used.monitor, used.monitor_mode) == (f"val_{metric}", "max")
+    # the default monitor, substituted with dev data
+    used = effective_training(TrainConfig(), has_dev=True, dev_monitor=None, metric=metric)
+    assert (used.monitor, used.monitor_mode) == (f"val_{metric}", "max")
+    # val_loss kept as given, in its own mode
+    kept = effective_training(TrainConfig(), has_dev=True, dev_monitor=False, metric=metric)
+    assert (kept.monitor, kept.monitor_mode) == ("val_loss", "min")
+
+
+def test_member_seeds_follow_the_seed_or_are_fresh_without_one() -> None:
+    from lstmkit.text.fitting import member_seed
+
+    assert [member_seed(5, m) for m in range(3)] == [5, 6, 7]
+    fresh = {member_seed(None, 0) for _ in range(5)}
+    assert len(fresh) > 1 and all(isinstance(s, int) and s >= 0 for s in fresh)
+
+
+def test_text_list_reads_any_iterable_once_by_position() -> None:
+    import pandas as pd
+
+    from lstmkit.text.inputs import text_list
+
+    assert text_list(t for t in ["a", "b"]) == ["a", "b"]
+    series = pd.Series(["x", "y", "z"], index=[3, 1, 2])
+    assert text_list(series) == ["x", "y", "z"]
+    with pytest.raises(TypeError, match="texts must be a sequence of str, got a single str"):
+        text_list("abc")
+    with pytest.raises(TypeError, match="texts must be a sequence of str, got int"):
+        text_list(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float \(nan\)"):
+        text_list(["a", float("nan")])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("config", "name"), [
+    (ClassifierConfig, "lowercase"), (ClassifierConfig, "freeze_embeddings"),
+    (ClassifierConfig, "bidirectional"), (TaggerConfig, "lowercase"),
+    (TaggerConfig, "freeze_embeddings"), (TaggerConfig, "casing"),
+    (TaggerConfig, "bidirectional"),
+])
+def test_boolean_model_options_must_be_true_or_false(config: type, name: str) -> None:
+    for bad in ("false", "no", 0, None):
+        with pytest.raises(ValueError, match=rf"{name} must be true or false, got "
+                                             rf"{type(bad).__name__} {bad!r}"):
+            config(**{name: bad, "vectors": "v.txt"})
+    assert getattr(config(**{name: False, "vectors": "v.txt"}), name) is False
+    with pytest.raises(ValueError, match=rf"{name} must be true or false"):
+        config.from_dict({name: "false"})
+
+
+@pytest.mark.parametrize("config", [ClassifierConfig, TaggerConfig])
+def test_freezing_embeddings_needs_vectors(config: type) -> None:
+    with pytest.raises(ValueError, match=r"freeze_embeddings=True needs vectors \(it keeps "
+                                         r"pretrained embeddings fixed; random ones would never "
+                                         r"train\), got vectors=None"):
+        config(freeze_embeddings=True)
+    assert config(freeze_embeddings=True, vectors="v.txt").freeze_embeddings is True
+
+
+def test_docs_give_each_application_its_word_dropout_default() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "text.md").read_text(encoding="utf-8")
+    assert "`word_dropout` (default 0.1)" not in docs  # shared text, but the tagger's is 0.05
+    assert (f"`word_dropout` (default {ClassifierConfig().word_dropout} for the classifier, "
+            f"{TaggerConfig().word_dropout} for the tagger)") in docs.replace("\n", " ")
