@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import warnings
@@ -117,6 +118,19 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     saved = json.loads((tmp_path / "inf" / "metrics.json").read_text())
     assert next(r for r in saved["metrics"] if r["method"] == "naive")["rmse"] is None
     assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
+
+
+def test_a_non_seasonal_ets_is_said_in_the_notes(trained: tuple[Forecaster, pd.DataFrame]
+                                                 ) -> None:
+    forecaster, frame = trained
+    report = forecaster.evaluate(frame, baselines=("ets",))  # season 12: seasonal
+    assert not any(note.startswith("ets:") for note in report.notes)
+    yearly = copy.copy(forecaster)  # a season too long for the state-space ETS
+    yearly.config = dataclasses.replace(forecaster.config, evaluation=dataclasses.replace(
+        forecaster.config.evaluation, season_length=30))
+    report = yearly.evaluate(frame, baselines=("ets",))
+    assert any(note.startswith("ets: non-seasonal") and "season_length is 30" in note
+               for note in report.notes)
 
 
 def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> None:

@@ -83,12 +83,16 @@ def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
     seasons of training data), fitted on the first ``n_train`` rows of ``y`` (T,)."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
-    # a seasonal state-space ETS carries one state per season step; beyond 24 its fit
-    # costs minutes, so longer seasons get the non-seasonal damped-trend model
-    seasonal = season if 1 < season <= 24 and n_train >= 2 * season else None
     model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
-                                 seasonal=seasonal)
+                                 seasonal=ets_season(season, n_train))
     return statespace_forecasts(_fit_quietly(model), y, origins, horizon)
+
+
+def ets_season(season: int, n_train: int) -> int | None:
+    """The season :func:`ets` models, or None for the non-seasonal model. A seasonal
+    state-space ETS carries one state per season step; beyond 24 its fit costs minutes, so
+    longer seasons (and fewer than two seasons of training rows) get the non-seasonal one."""
+    return season if 1 < season <= 24 and n_train >= 2 * season else None
 
 
 def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,

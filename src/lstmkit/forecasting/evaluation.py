@@ -137,6 +137,13 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                                         season, ev.arima_order)
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
+            continue
+        if name == "ets" and season > 1 and any(
+                bl.ets_season(season, int(fit.min())) is None for fit in fit_rows
+                if len(fit)):
+            notes.append(f"ets: non-seasonal (damped trend): a seasonal ETS is fitted for "
+                         f"seasons up to 24 with two seasons of training rows, and "
+                         f"evaluation.season_length is {season}")
     rows = {}
     for name, fc in forecasts.items():
         rows[name] = point_metrics(actual, fc, scale)
