@@ -3,7 +3,8 @@
 - Exchange rate (8 currencies, daily, no dates): the Autoformer/DLinear protocol: split
   70/10/20, z-scored with training statistics, lookback 96, horizons 96/192/336/720, MSE/MAE
   over every test window; against repeat-last (computed here on the same windows) and the
-  published numbers.
+  published numbers. lstmkit's learning rate and weight decay are chosen per horizon, among
+  the candidates, on the validation MSE.
 - MSFT daily close (trading days as steps) and Seattle daily maximum temperature (with
   precipitation, wind and minimum temperature as past covariates and the day of the year as a
   known-future covariate): split 70/10/20; test metrics in original units beside naive,
@@ -42,66 +43,80 @@ EXCHANGE_PUBLISHED = {  # MSE at 96 / 192 / 336 / 720
 }
 
 
-def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, float]]:
+def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, object]]:
+    """One row per horizon: the candidate setting (learning rate x weight decay) with the
+    lowest validation MSE, its test scores, and every candidate's validation and test MSE."""
     raw = pd.read_csv(data_path("timeseries", "exchange_rate", "exchange_rate.txt.gz"),
                       header=None)
     raw.columns = [f"c{i}" for i in range(raw.shape[1])]
+    rows = []
+    for horizon in horizons:
+        candidates = [_exchange_run(raw, horizon, lr, decay, args)
+                      for lr in args.exchange_lr for decay in args.exchange_weight_decay]
+        chosen = min(candidates, key=lambda c: c["val_mse"])  # validation only, never test
+        rows.append({**chosen, "candidates": [
+            {k: c[k] for k in ("lr", "weight_decay", "val_mse", "mse", "val_repeat_mse",
+                               "repeat_mse", "kept_untrained_naive_start")}
+            for c in candidates]})
+        print(f"horizon {horizon}: chose lr {chosen['lr']}, weight decay "
+              f"{chosen['weight_decay']} on validation MSE {chosen['val_mse']:.5f}", flush=True)
+    return rows
+
+
+def _exchange_run(raw: pd.DataFrame, horizon: int, lr: float, weight_decay: float,
+                  args: argparse.Namespace) -> dict[str, object]:
     n = len(raw)
     n_train, n_test = int(n * 0.7), int(n * 0.2)
     n_val = n - n_train - n_test
-    rows = []
-    for horizon in horizons:
-        config = ForecastConfig(
-            data=DataConfig(target=tuple(raw.columns), val=n_val, test=n_test),
-            # a near-random walk: a small network suffices and keeps four horizons cheap
-            model=recipes.long_horizon(
-                horizon, lookback=96, segment_len=args.exchange_segment,
-                hidden_size=args.exchange_hidden, dropout=args.exchange_dropout,
-                highway=args.exchange_highway,
-                mean_reversion=args.exchange_mean_reversion),
-            training=recipes.long_horizon_training(
-                max_epochs=args.exchange_epochs, lr=args.exchange_lr,
-                weight_decay=args.exchange_weight_decay, progress_bar=False,
-                restore_best=args.exchange_restore_best,
-                accelerator="cpu", devices=1),
-            batch_size=args.exchange_batch_size)
-        start = time.perf_counter()
-        forecaster = Forecaster(config).fit(raw)
-        prepared = forecaster.prepare(raw)
-        scaler = forecaster.scalers.target
-        row: dict[str, float] = {"horizon": horizon}
-        for part in ("val", "test"):
-            windows = forecaster.windows(prepared, part)
-            forecast = scaler.transform(forecaster.predict_windows(windows))
-            _, target = windows.__getitems__(range(len(windows)))
-            actual = target.double().numpy()
-            repeat = scaler.transform(naive(prepared.series[0].target,
-                                            windows.local_origin.numpy(), horizon))
-            prefix = "" if part == "test" else "val_"
-            if part == "val":
-                # the weight s minimising the validation MSE of repeat + s (forecast - repeat):
-                # below 1 would say the network should be shrunk toward repeat-last
-                deviation = forecast - repeat
-                row["val_blend_weight"] = float(-np.mean(deviation * (repeat - actual))
-                                                / np.mean(deviation ** 2))
-            row.update({
-                f"{part}_windows": len(windows),
-                f"{prefix}mse": float(np.mean((forecast - actual) ** 2)),
-                f"{prefix}mae": float(np.mean(np.abs(forecast - actual))),
-                f"{prefix}repeat_mse": float(np.mean((repeat - actual) ** 2)),
-                f"{prefix}repeat_mae": float(np.mean(np.abs(repeat - actual))),
-            })
-        net = forecaster.net
+    config = ForecastConfig(
+        data=DataConfig(target=tuple(raw.columns), val=n_val, test=n_test),
+        # a near-random walk: a small network suffices and keeps four horizons cheap
+        model=recipes.long_horizon(
+            horizon, lookback=96, segment_len=args.exchange_segment,
+            hidden_size=args.exchange_hidden, dropout=args.exchange_dropout,
+            highway=args.exchange_highway,
+            mean_reversion=args.exchange_mean_reversion),
+        training=recipes.long_horizon_training(
+            max_epochs=args.exchange_epochs, lr=lr, weight_decay=weight_decay,
+            progress_bar=False, restore_best=args.exchange_restore_best,
+            accelerator="cpu", devices=1),
+        batch_size=args.exchange_batch_size)
+    start = time.perf_counter()
+    forecaster = Forecaster(config).fit(raw)
+    prepared = forecaster.prepare(raw)
+    scaler = forecaster.scalers.target
+    row: dict[str, object] = {"horizon": horizon, "lr": lr, "weight_decay": weight_decay}
+    for part in ("val", "test"):
+        windows = forecaster.windows(prepared, part)
+        forecast = scaler.transform(forecaster.predict_windows(windows))
+        _, target = windows.__getitems__(range(len(windows)))
+        actual = target.double().numpy()
+        repeat = scaler.transform(naive(prepared.series[0].target,
+                                        windows.local_origin.numpy(), horizon))
+        prefix = "" if part == "test" else "val_"
+        if part == "val":
+            # the weight s minimising the validation MSE of repeat + s (forecast - repeat):
+            # below 1 would say the network should be shrunk toward repeat-last
+            deviation = forecast - repeat
+            row["val_blend_weight"] = float(-np.mean(deviation * (repeat - actual))
+                                            / np.mean(deviation ** 2))
         row.update({
-            "epochs": forecaster.fit_result.epochs_run,
-            "kept_untrained_naive_start": forecaster.kept_start,
-            **({"level_coefficients": [round(float(v), 4) for v in net.level.detach()]}
-               if net.level is not None else {}),
-            "wall_s": round(time.perf_counter() - start, 1),
+            f"{part}_windows": len(windows),
+            f"{prefix}mse": float(np.mean((forecast - actual) ** 2)),
+            f"{prefix}mae": float(np.mean(np.abs(forecast - actual))),
+            f"{prefix}repeat_mse": float(np.mean((repeat - actual) ** 2)),
+            f"{prefix}repeat_mae": float(np.mean(np.abs(repeat - actual))),
         })
-        rows.append(row)
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+    net = forecaster.net
+    row.update({
+        "epochs": forecaster.fit_result.epochs_run,
+        "kept_untrained_naive_start": forecaster.kept_start,
+        **({"level_coefficients": [round(float(v), 4) for v in net.level.detach()]}
+           if net.level is not None else {}),
+        "wall_s": round(time.perf_counter() - start, 1),
+    })
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def _table(name: str, forecaster: Forecaster, frame: pd.DataFrame, start: float
@@ -139,7 +154,7 @@ def msft(epochs: int, conformal: bool) -> dict[str, object]:
 
 def seattle(epochs: int, conformal: bool) -> dict[str, object]:
     frame = pd.read_csv(data_path("timeseries", "seattle_weather", "seattle-weather.csv"))
-    day = pd.to_datetime(frame["date"]).dt.dayofyear.to_numpy()
+    day = pd.to_datetime(frame["date"]).dt.day_of_year.to_numpy()
     frame = frame.assign(doy_sin=np.sin(2 * np.pi * day / 365.25),
                          doy_cos=np.cos(2 * np.pi * day / 365.25))
     config = ForecastConfig(
@@ -162,11 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--exchange-epochs", type=int, default=2)
-    parser.add_argument("--exchange-lr", type=float, default=2e-3)
-    # on this near-random walk every deviation the network learns from the 70% training part
-    # costs on the test part; strong L2 (1.0) keeps it close to repeat-last (lr 3e-4..1e-4 and
-    # weight decay 0.1 / 0.3 were tried: benchmarks/results/forecast_exchange_sweep.json)
-    parser.add_argument("--exchange-weight-decay", type=float, default=1.0)
+    # the candidates; each horizon keeps the one with the lowest validation MSE. (An earlier
+    # version fixed weight decay 1.0, chosen on how close the test figures stayed to
+    # repeat-last: benchmarks/results/forecast_exchange_sweep.json. That was selection on test.)
+    parser.add_argument("--exchange-lr", type=float, nargs="+", default=[2e-3, 3e-4])
+    parser.add_argument("--exchange-weight-decay", type=float, nargs="+",
+                        default=[0.0, 0.1, 0.3, 1.0, 3.0, 10.0])
     parser.add_argument("--exchange-hidden", type=int, default=64)
     parser.add_argument("--exchange-segment", type=int, default=48)
     parser.add_argument("--exchange-dropout", type=float, default=0.5)
@@ -191,7 +207,8 @@ def main() -> None:
     if args.only in (None, "exchange"):
         rows = exchange(args.horizons, args)
         results["exchange"] = rows
-        print("\nExchange rate, lookback 96, test MSE / MAE (z-scored)")
+        print("\nExchange rate, lookback 96, test MSE / MAE (z-scored); lstmkit's setting "
+              "chosen per horizon on validation MSE")
         print(f"{'model':34s}" + "".join(f"{h:>16d}" for h in args.horizons))
         print(f"{'lstmkit (this run)':34s}"
               + "".join(f"{r['mse']:>9.3f} /{r['mae']:.3f}" for r in rows))
@@ -202,7 +219,10 @@ def main() -> None:
             print(f"{name:34s}" + "".join(
                 f"{values[index[h]]:>9.3f} /  -  " if h in index else f"{'-':>16s}"
                 for h in args.horizons))
-        print("wall time per horizon (s): "
+        print("the published rows score fewer test windows (batch size 32, drop_last=True in "
+              "the reference code: 768 instead of 798 at horizon 720), and DLinear's used "
+              "lookback 336")
+        print("wall time per horizon, chosen setting (s): "
               + ", ".join(f"{r['horizon']}: {r['wall_s']}" for r in rows))
     if args.only in (None, "msft"):
         results["msft"] = msft(args.epochs, args.conformal)
