@@ -69,14 +69,16 @@ class _Scale(nn.Module):
 
 
 @pytest.mark.parametrize("name", ["bias_hh_l0", "weight_hh_l0", "weight_peephole_l0",
-                                  "weight_norm", "prune"])
+                                  "weight_norm", "prune weight_hh_l1", "prune bias_ih_l0",
+                                  "prune weight_peephole_l1", "prune weight_hr_l0",
+                                  "prune ln_ih_weight_l1"])
 def test_step_uses_parametrized_weights_as_forward_does(name: str) -> None:
     torch.manual_seed(0)
-    lstm = LSTM(5, 7, num_layers=2, peephole=True).eval()
+    lstm = LSTM(5, 7, num_layers=2, peephole=True, layer_norm=True, proj_size=4).eval()
     if name == "weight_norm":
         nn.utils.parametrizations.weight_norm(lstm, "weight_hh_l0")
-    elif name == "prune":  # weight_hh_l1 becomes a plain attribute over weight_hh_l1_orig
-        prune.l1_unstructured(lstm, "weight_hh_l1", amount=0.5)
+    elif name.startswith("prune"):  # the weight becomes a plain attribute over <name>_orig
+        prune.l1_unstructured(lstm, name.split()[1], amount=0.5)
     else:
         parametrize.register_parametrization(lstm, name, _Scale())
     x = torch.randn(1, 2, 5)

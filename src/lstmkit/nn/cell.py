@@ -46,18 +46,7 @@ class LSTMCell(nn.Module):
                                  coupled_gates=coupled_gates, layer_norm=layer_norm,
                                  forget_bias=forget_bias)
         factory = {"device": device, "dtype": dtype}
-        gh = self.config.num_gates * hidden_size
-        shapes: list[tuple[str, tuple[int, ...]]] = [
-            ("weight_ih", (gh, input_size)), ("weight_hh", (gh, hidden_size))]
-        if bias:
-            shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
-        if peephole:
-            shapes.append(("weight_peephole", (self.config.num_gates - 1, hidden_size)))
-        if layer_norm:
-            shapes += [("ln_ih_weight", (gh,)), ("ln_ih_bias", (gh,)), ("ln_hh_weight", (gh,)),
-                       ("ln_hh_bias", (gh,)), ("ln_c_weight", (hidden_size,)),
-                       ("ln_c_bias", (hidden_size,))]
-        for name, shape in shapes:
+        for name, shape in self.config.parameter_shapes(self.config.input_size):
             self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
 

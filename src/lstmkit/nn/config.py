@@ -37,7 +37,8 @@ def probability(name: str, value: object, *, one: bool = False) -> float:
 
 
 def flag(name: str, value: object) -> bool:
-    """``value`` as a bool; 0 and 1 are accepted, as nn.LSTM accepts them."""
+    """``value`` as a bool; 0 and 1 are accepted too (nn.LSTM takes them for
+    ``bidirectional``, and code written for it passes them)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, numbers.Integral) and value in (0, 1):
@@ -155,6 +156,23 @@ class LSTMConfig:
     def recurrent_size(self) -> int:
         """R: the width of h, P with a projection, else H."""
         return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    def parameter_shapes(self, layer_input: int) -> list[tuple[str, tuple[int, ...]]]:
+        """The parameters of one layer-direction whose input has ``layer_input`` features:
+        (name without the layer suffix, shape), in ``nn.LSTM``'s order, variants' last."""
+        gh, hidden = self.num_gates * self.hidden_size, self.hidden_size
+        shapes = [("weight_ih", (gh, layer_input)), ("weight_hh", (gh, self.recurrent_size))]
+        if self.bias:
+            shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
+        if self.proj_size > 0:
+            shapes.append(("weight_hr", (self.proj_size, hidden)))
+        if self.peephole:
+            shapes.append(("weight_peephole", (self.num_gates - 1, hidden)))
+        if self.layer_norm:
+            shapes += [("ln_ih_weight", (gh,)), ("ln_ih_bias", (gh,)), ("ln_hh_weight", (gh,)),
+                       ("ln_hh_bias", (gh,)), ("ln_c_weight", (hidden,)),
+                       ("ln_c_bias", (hidden,))]
+        return shapes
 
     @property
     def cell_options(self) -> CellOptions:

@@ -152,26 +152,12 @@ class LSTM(nn.Module):
         self.last_backend: BackendChoice | None = None
         cfg = self.config
         factory = {"device": device, "dtype": dtype}
-        gh = cfg.num_gates * hidden_size
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else cfg.recurrent_size * cfg.num_directions
+        for layer in range(cfg.num_layers):
+            layer_input = (cfg.input_size if layer == 0
+                           else cfg.recurrent_size * cfg.num_directions)
             for direction in range(cfg.num_directions):
                 sfx = self._suffix(layer, direction)
-                shapes: list[tuple[str, tuple[int, ...]]] = [
-                    ("weight_ih", (gh, layer_input)),
-                    ("weight_hh", (gh, cfg.recurrent_size)),
-                ]
-                if bias:
-                    shapes += [("bias_ih", (gh,)), ("bias_hh", (gh,))]
-                if proj_size > 0:
-                    shapes.append(("weight_hr", (proj_size, hidden_size)))
-                if peephole:
-                    shapes.append(("weight_peephole", (cfg.num_gates - 1, hidden_size)))
-                if layer_norm:
-                    shapes += [("ln_ih_weight", (gh,)), ("ln_ih_bias", (gh,)),
-                               ("ln_hh_weight", (gh,)), ("ln_hh_bias", (gh,)),
-                               ("ln_c_weight", (hidden_size,)), ("ln_c_bias", (hidden_size,))]
-                for name, shape in shapes:
+                for name, shape in cfg.parameter_shapes(layer_input):
                     self.register_parameter(name + sfx, nn.Parameter(torch.empty(shape, **factory)))
         self.reset_parameters()
 
@@ -334,12 +320,13 @@ class LSTM(nn.Module):
             from lstmkit.kernels.step import lstm_step_stack
 
             params = self._parameters  # not cell_weights: getattr on a Module costs per call
-            weights = [params.get(name + self._suffix(layer, 0)) for layer in
-                       range(cfg.num_layers) for name in CellWeights._fields]
-            stride = len(CellWeights._fields)  # weight_ih, weight_hh lead each layer's group
+            names = [name + self._suffix(layer, 0) for layer in range(cfg.num_layers)
+                     for name in CellWeights._fields]
+            weights = [params.get(name) for name in names]
             if parametrize.is_parametrized(self) or any(
-                    w is None for i, w in enumerate(weights) if i % stride < 2):
-                # parametrized or pruned (the weight is then an attribute): forward's weights
+                    w is None and name in self.__dict__ for name, w in zip(names, weights,
+                                                                           strict=True)):
+                # parametrized, or pruned (any weight is then a plain attribute): forward's
                 weights = [w for layer in range(cfg.num_layers)
                            for w in self.cell_weights(layer, 0)]
             y, h_new, c_new = lstm_step_stack(x, h0, c0, weights, cfg.cell_options, (z_c, z_h))

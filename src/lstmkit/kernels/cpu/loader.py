@@ -13,7 +13,6 @@ machine whose compiler should not be used).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import platform
@@ -63,7 +62,8 @@ def module_name() -> str:
     return f"lstmkit_cpu_{digest.hexdigest()[:12]}"
 
 
-_build_failure: str | None = None
+_module: ModuleType | None = None  # the loaded extension, once built or loaded
+_build_failure: str | None = None  # why the last build in this process failed
 
 
 def unavailable_reason(build: bool = False) -> str | None:
@@ -71,15 +71,26 @@ def unavailable_reason(build: bool = False) -> str | None:
 
     The cheap checks (``LSTMKIT_DISABLE_FUSED``, a compiler, ninja) always run. With
     ``build=True`` the extension is also built or loaded now, and a build that fails (a compiler
-    error, a cache folder that cannot be written) is the reason, remembered for the rest of the
-    process so a broken toolchain is not retried on every call.
+    error, a cache folder that cannot be written) is the reason. The failure is remembered, so
+    the dispatcher does not retry a broken toolchain on every call; an explicit
+    :func:`load_extension` tries again.
     """
     if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
         return "LSTMKIT_DISABLE_FUSED is set"
-    if _load.cache_info().currsize:
+    if _module is not None:
         return None
     if _build_failure is not None:
         return _build_failure
+    reason = _toolchain_reason()
+    if reason is None and build:
+        try:
+            load_extension()
+        except Exception:  # any failure (compiler, cache folder) is the reason, kept by load
+            return _build_failure
+    return reason
+
+
+def _toolchain_reason() -> str | None:
     from torch.utils import cpp_extension
 
     compiler = os.environ.get("CXX", "c++")
@@ -87,35 +98,38 @@ def unavailable_reason(build: bool = False) -> str | None:
         return f"no C++ compiler found (looked for {compiler!r} on PATH; set CXX to choose one)"
     if not cpp_extension.is_ninja_available():
         return "ninja is not installed (pip install ninja, or lstmkit[kernels])"
-    if build:
-        try:
-            load_extension()
-        except Exception as err:  # any failure (compiler, cache folder) is the reason
-            _remember_failure(err)
-            return _build_failure
     return None
-
-
-def _remember_failure(err: Exception) -> None:
-    global _build_failure
-    _build_failure = (f"its build failed with {type(err).__name__}: {err} (build with "
-                      "lstmkit.kernels.cpu.loader.load_extension(verbose=True) to see the log)")
 
 
 def load_extension(verbose: bool = False) -> ModuleType:
     """The compiled module; builds it on first use (tens of seconds) and reuses the cache after.
 
-    Raises :class:`ExtensionUnavailableError` when no compiler or ninja is found or an earlier
-    build in this process failed; a build that fails here raises its own error.
+    Raises :class:`ExtensionUnavailableError` when the kernel is switched off or no compiler or
+    ninja is found. Otherwise it builds (again, after an earlier failure in this process: the
+    cause may be fixed), and a build that fails raises its own error, whose first line is kept
+    as the reason the dispatcher gives.
     """
-    reason = unavailable_reason()
+    global _module, _build_failure
+    if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
+        raise ExtensionUnavailableError("the fused CPU kernel cannot be built: "
+                                        "LSTMKIT_DISABLE_FUSED is set")
+    if _module is not None:
+        return _module
+    reason = _toolchain_reason()
     if reason is not None:
         raise ExtensionUnavailableError(f"the fused CPU kernel cannot be built: {reason}")
-    return _load(verbose)
+    try:
+        _module = _build(verbose)
+    except Exception as err:
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        _build_failure = (f"its build failed with {type(err).__name__}: {first_line} (run "
+                          "lstmkit.kernels.cpu.loader.load_extension(verbose=True) for the log)")
+        raise
+    _build_failure = None
+    return _module
 
 
-@functools.lru_cache(maxsize=1)
-def _load(verbose: bool) -> ModuleType:
+def _build(verbose: bool) -> ModuleType:
     from torch.utils import cpp_extension
 
     name = module_name()
