@@ -629,3 +629,39 @@ def test_without_a_seed_the_batch_order_is_drawn_afresh(monkeypatch) -> None:
     seeds.clear()
     Classifier(config, FAST.replace(max_epochs=1, seed=3)).fit(_toy(16))
     assert seeds == [3, 4]
+
+
+def test_a_model_saved_with_freeze_embeddings_and_no_vectors_loads_with_a_warning(
+        tmp_path) -> None:
+    clf = _built()
+    saved = clf.save(tmp_path / "m")
+    config = json.loads((saved / "config.json").read_text())
+    config["freeze_embeddings"] = True  # as versions before the vectors check saved it
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match=r"config.json: freeze_embeddings=True without vectors "
+                                         r"is read as False: it only kept the random "
+                                         r"embeddings fixed in training"):
+        loaded = Classifier.load(saved)
+    assert loaded.config == clf.config
+    texts = ["a great film", "awful plot"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), clf.predict_proba(texts))
+    with pytest.raises(ValueError, match=r"freeze_embeddings=True needs vectors"):
+        ClassifierConfig.from_dict(config)  # a new configuration with it is still an error
+
+
+def test_an_unseeded_run_follows_the_global_seed_and_resumes_like_an_uninterrupted_one(
+        tmp_path) -> None:
+    train, texts = _toy(24, seed=1), ["a great film", "awful plot", "the actors were dull"]
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=4)
+
+    def run(name: str, epochs: int, global_seed: int, resume: bool = False) -> np.ndarray:
+        torch.manual_seed(global_seed)
+        training = FAST.replace(max_epochs=epochs, seed=None, checkpoint_dir=tmp_path / name)
+        return Classifier(config, training).fit(train, resume=resume).predict_proba(texts)
+
+    whole = run("whole", 3, global_seed=0)
+    # seeding torch reproduces an unseeded run, batch order included
+    np.testing.assert_array_equal(run("again", 3, global_seed=0), whole)
+    run("cut", 1, global_seed=0)
+    # resumed under another global state: the checkpoint holds the batch order's seed
+    np.testing.assert_array_equal(run("cut", 3, global_seed=5, resume=True), whole)

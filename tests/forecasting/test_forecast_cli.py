@@ -112,11 +112,12 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
     known = tmp_path / "known"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(known),
                 "--set", "data.future_covariates=[hour]") == 0
-    with pytest.raises(ValueError, match=r"the model uses known-future covariates \['hour'\]: "
-                                         r"forecast predict needs --future <csv> with their "
-                                         r"values for the 12 steps after the data"):
+    with pytest.raises(ValueError, match=r"future covariates \['hour'\] must cover the 12 "
+                                         r"steps after the data: pass future=<table> "
+                                         r"\(--future <csv>\)"):
         _run("predict", "--model", str(known / "model"), "--data", str(csv),
-             "--out", str(known))
+             "--out", str(tmp_path / "predicted"))
+    assert not (tmp_path / "predicted").exists()  # no empty output folder left behind
     # a command that fails its checks leaves no output folder behind
     assert not (tmp_path / "forecast_run").exists()
 
@@ -185,11 +186,11 @@ def test_predict_refuses_future_for_a_model_without_future_covariates(
     csv, config = csv_and_config
     out = tmp_path / "run"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
-    with pytest.raises(ValueError, match=r"--future .*future.csv was given, but the model has "
+    with pytest.raises(ValueError, match=r"future= \(--future\) was given, but the model has "
                                          r"no data.future_covariates"):
         _run("predict", "--model", str(out / "model"), "--data", str(csv), "--future",
-             str(tmp_path / "future.csv"), "--out", str(out))
-    assert not (out / "forecast.csv").exists()
+             str(tmp_path / "future.csv"), "--out", str(tmp_path / "predicted"))
+    assert not (tmp_path / "predicted").exists()  # no empty output folder left behind
 
 
 def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],

@@ -204,3 +204,18 @@ def test_config_round_trip_is_exact_with_paths_and_tuples(tmp_path: Path) -> Non
     assert ModelConfig(lstm={"zoneout": [0.1, 0.2]}).lstm == {"zoneout": (0.1, 0.2)}
     assert config.with_overrides({"model.lstm.zoneout": [0.3, 0.4]}).model.lstm["zoneout"] \
         == (0.3, 0.4)
+
+
+def test_numpy_lstm_options_are_stored_as_python_values_that_save() -> None:
+    import numpy as np
+    import yaml
+
+    model = ModelConfig(lstm={"zoneout": [np.float32(0.5), np.float64(0.25)],
+                              "chrono_max_len": np.int64(8), "init": "chrono",
+                              "peephole": np.bool_(True)})
+    assert model.lstm == {"zoneout": (0.5, 0.25), "chrono_max_len": 8, "init": "chrono",
+                          "peephole": True}
+    assert [type(v) for v in model.lstm["zoneout"]] == [float, float]
+    assert type(model.lstm["chrono_max_len"]) is int and model.lstm["peephole"] is True
+    config = ForecastConfig(data=DataConfig(target="y"), model=model)
+    assert ForecastConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict()))) == config

@@ -276,3 +276,18 @@ def test_predict_and_refit_read_times_as_the_data_config_says() -> None:
         report = forecaster.backtest(data, start=0.8, stride=12, refit=True, folds=2,
                                      baselines=())
         assert len(report.windows) == 4
+
+
+def test_the_ets_note_counts_the_fits_that_are_non_seasonal(
+        trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    from lstmkit.forecasting.evaluation import score
+
+    forecaster, frame = trained
+    prepared = forecaster.prepare(frame)
+    # as in a refit backtest: an early fold fitted on 22 rows (under two seasons of 12, so
+    # non-seasonal), a later one on 150 (seasonal)
+    report = score(forecaster, prepared, [np.array([30, 150])], ("ets",),
+                   fit_rows=[np.array([22, 150])])
+    notes = [note for note in report.notes if note.startswith("ets:")]
+    assert len(notes) == 1
+    assert notes[0].startswith("ets: non-seasonal (damped trend) in 1 of its 2 fits: ")

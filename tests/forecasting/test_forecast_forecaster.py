@@ -460,8 +460,8 @@ def test_predict_refuses_future_for_a_model_without_future_covariates(
     forecaster = Forecaster(make_config()).fit(frame)
     future = pd.DataFrame({"date": pd.date_range(frame["date"].iloc[-1], periods=13,
                                                  freq="h")[1:], "hour": 0.0})
-    with pytest.raises(ValueError, match=r"future= was given, but the model has no "
-                                         r"data.future_covariates"):
+    with pytest.raises(ValueError, match=r"future= \(--future\) was given, but the model "
+                                         r"has no data.future_covariates"):
         forecaster.predict(frame, future=future)
     assert len(forecaster.predict(frame)) == 2 * 12
 
@@ -478,3 +478,28 @@ def test_load_gives_back_the_config_it_saved(frame: pd.DataFrame, tmp_path: Path
     forecaster = Forecaster(config).fit(frame)
     loaded = Forecaster.load(forecaster.save(tmp_path / "model"))
     assert loaded.config == forecaster.config
+
+
+def test_a_model_saved_with_quantiles_and_a_point_loss_loads_with_a_warning(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    import yaml
+
+    from lstmkit.forecasting.config import DEFAULT_QUANTILES
+
+    forecaster = Forecaster(make_config(loss="mae")).fit(frame)
+    path = forecaster.save(tmp_path / "model")
+    # as versions before the quantile check saved it: levels that a point loss never used
+    saved = yaml.safe_load((path / "config.yaml").read_text())
+    saved["model"]["quantiles"] = [0.05, 0.5, 0.95]
+    (path / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.warns(UserWarning, match=r"config.yaml: model.quantiles \[0.05, 0.5, 0.95\] "
+                                         r"are read as the default \[0.1, 0.5, 0.9\]: the model "
+                                         r"has the point loss 'mae'"):
+        loaded = Forecaster.load(path)
+    assert loaded.config.model.quantiles == DEFAULT_QUANTILES
+    assert loaded.config == forecaster.config
+    pd.testing.assert_frame_equal(loaded.predict(frame), forecaster.predict(frame))
+    # a new configuration with them is still an error
+    with pytest.raises(ValueError, match=r"model.quantiles \(0.05, 0.5, 0.95\) are set but "
+                                         r"model.loss is 'mae'"):
+        ForecastConfig.from_dict(saved)

@@ -378,7 +378,7 @@ def _built() -> Tagger:
 def _every_token_an_entity(tagger: Tagger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Make ``tagger`` tag every token as a one-token entity, so that each entity's text
     shows which input text it was cut from."""
-    monkeypatch.setattr(tagger, "tag_tokens", lambda sentences, batch_size=128: [
+    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size: [
         ["B-PER"] * len(tokens) for tokens in sentences])
 
 
@@ -469,3 +469,38 @@ def test_without_a_seed_the_batch_order_is_drawn_afresh(monkeypatch) -> None:
     seeds.clear()
     Tagger(config, FAST.replace(max_epochs=1, seed=3)).fit(_toy(8))
     assert seeds == [3]
+
+
+def test_tag_tokens_takes_a_sentence_as_any_ordered_iterable_of_tokens() -> None:
+    import numpy as np
+    import pandas as pd
+
+    tagger = _built()
+    tokens = ["Alice", "met", "Bob"]
+    expected = tagger.tag_tokens([tokens, ["Oslo"]])
+    for sentence in (np.array(tokens), pd.Series(tokens, index=[5, 2, 9]), tuple(tokens),
+                     (t for t in tokens)):
+        assert tagger.tag_tokens([sentence, ["Oslo"]]) == expected
+    with pytest.raises(TypeError, match=r"sentences\[1\]\[1\] must be a str token, got "
+                                        r"NoneType \(None\)"):
+        tagger.tag_tokens([tokens, np.array(["Oslo", None], dtype=object)])
+    with pytest.raises(TypeError, match=r"sentences\[0\] must be a sequence of str tokens "
+                                        r"\(a list\), got dict"):
+        tagger.tag_tokens([{"Alice": 0}])  # type: ignore[list-item]
+
+
+def test_a_model_saved_with_freeze_embeddings_and_no_vectors_loads_with_a_warning(
+        tmp_path) -> None:
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4)).build(_toy(8))
+    saved = tagger.save(tmp_path / "m")
+    config = json.loads((saved / "config.json").read_text())
+    config["freeze_embeddings"] = True  # as versions before the vectors check saved it
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match=r"config.json: freeze_embeddings=True without vectors "
+                                         r"is read as False"):
+        loaded = Tagger.load(saved)
+    assert loaded.config == tagger.config
+    sentences = [s.tokens for s in _toy(4, seed=3)]
+    assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)
+    with pytest.raises(ValueError, match=r"freeze_embeddings=True needs vectors"):
+        TaggerConfig.from_dict(config)  # a new configuration with it is still an error

@@ -38,6 +38,33 @@ def test_member_seeds_follow_the_seed_or_are_fresh_without_one() -> None:
     assert len(fresh) > 1 and all(isinstance(s, int) and s >= 0 for s in fresh)
 
 
+def test_a_drawn_member_seed_follows_torchs_global_seed() -> None:
+    import torch
+
+    from lstmkit.text.fitting import member_seed
+
+    torch.manual_seed(3)
+    first = [member_seed(None, m) for m in range(2)]
+    torch.manual_seed(3)
+    assert [member_seed(None, m) for m in range(2)] == first
+
+
+@pytest.mark.parametrize("config_class", [ClassifierConfig, TaggerConfig])
+def test_numpy_lstm_options_are_stored_as_python_values_that_save(config_class) -> None:
+    import json
+
+    import numpy as np
+
+    config = config_class(lstm={"forget_bias": np.float32(0.5), "init": "chrono",
+                                "chrono_max_len": np.int64(8), "peephole": np.bool_(True),
+                                "zoneout": [np.float64(0.25), 0.0]})
+    assert config.lstm == {"forget_bias": 0.5, "init": "chrono", "chrono_max_len": 8,
+                           "peephole": True, "zoneout": [0.25, 0.0]}
+    assert type(config.lstm["chrono_max_len"]) is int
+    assert type(config.lstm["forget_bias"]) is float and config.lstm["peephole"] is True
+    assert config_class.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
 def test_text_list_reads_any_iterable_once_by_position() -> None:
     import pandas as pd
 

@@ -42,7 +42,7 @@ from lstmkit.classification.metrics import (
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
-from lstmkit.text.config import positive_int
+from lstmkit.text.config import positive_int, saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     check_one_device,
@@ -233,8 +233,9 @@ class Classifier:
 
         With ``config.snapshots`` > 1 each network contributes the snapshots of its best dev
         checks; with ``config.ensemble`` > 1 that many networks are trained, network ``m``
-        with seed ``training.seed + m`` (a fresh random one when ``training.seed`` is None,
-        so that unseeded runs differ in their batch order too; and, with
+        with seed ``training.seed + m`` (one drawn from torch's global generator when
+        ``training.seed`` is None, so that unseeded runs differ in their batch order too
+        unless torch is seeded; and, with
         ``training.checkpoint_dir`` or ``training.log_dir``, its own ``member<m>`` folder
         there). The model then averages
         their probabilities. ``resume=True`` continues an interrupted run from
@@ -262,7 +263,7 @@ class Classifier:
         members: list[LSTMClassifier] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
         for m in range(config.ensemble):
-            seed = member_seed(train_config.seed, m)  # a fresh random one without a seed
+            seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
             network = first
             if m > 0:
                 with torch.random.fork_rng():
@@ -303,7 +304,6 @@ class Classifier:
                            pad_index=words.pad_index, shuffle=shuffle, seed=seed)
 
     # -- inference ---------------------------------------------------------------------------
-    @torch.inference_mode()
     def predict_proba(self, texts: Iterable[str], batch_size: int = 256) -> np.ndarray:
         """``(N, K)`` class probabilities, columns in the order of :attr:`label_names`.
 
@@ -311,6 +311,11 @@ class Classifier:
         order, by position); ``batch_size``: texts per forward pass, an int >= 1."""
         texts = text_list(texts)
         positive_int("batch_size", batch_size)
+        return self._predict_proba(texts, batch_size)
+
+    @torch.inference_mode()
+    def _predict_proba(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """:meth:`predict_proba` of checked ``texts`` and ``batch_size``."""
         words, labels, model, encoder = self._ready()
         model.eval()
         ids = [encoder.encode(t) for t in texts]
@@ -327,7 +332,8 @@ class Classifier:
         """The predicted label and probabilities of each text (arguments as for
         :meth:`predict_proba`)."""
         texts = text_list(texts)
-        probs = self.predict_proba(texts, batch_size)
+        positive_int("batch_size", batch_size)
+        probs = self._predict_proba(texts, batch_size)
         names = self.label_names
         return [
             Prediction(text, names[int(p.argmax())], {k: float(v) for k, v in zip(names, p,
@@ -383,7 +389,8 @@ class Classifier:
     def load(cls, directory: str | Path) -> Classifier:
         directory = Path(directory)
         meta = read_meta(directory, "classifier", FORMAT_VERSION)
-        config = ClassifierConfig.from_dict(json.loads((directory / "config.json").read_text()))
+        config = ClassifierConfig.from_dict(saved_vector_options(
+            json.loads((directory / "config.json").read_text()), str(directory / "config.json")))
         words = Vocabulary.load(directory / "words.json")
         labels = Vocabulary.load(directory / "labels.json")
         # the saved weights replace any pretrained init, so vectors are not read again

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from lstmkit.nn.config import plain_options
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
@@ -109,4 +110,4 @@ class ClassifierConfig(MappingConfig):
                              f"got {self.pooling!r}")
         for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
             probability(name, getattr(self, name))
-        object.__setattr__(self, "lstm", check_lstm_options(self.lstm))
+        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm)))

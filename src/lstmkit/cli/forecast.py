@@ -195,23 +195,16 @@ def run(args: argparse.Namespace) -> int:
         forecaster.config = dataclasses.replace(
             config, training=config.training.replace(**folders))
         frame = _frame(args, forecaster.config, builtin_ok=False)
-        out.mkdir(parents=True, exist_ok=True)
     if args.action == "predict":
-        wanted = forecaster.config.data.future_covariates
-        if wanted and not args.future:
-            raise ValueError(f"the model uses known-future covariates {list(wanted)}: forecast "
-                             f"predict needs --future <csv> with their values for the "
-                             f"{forecaster.config.model.horizon} steps after the data")
-        if args.future and not wanted:
-            raise ValueError(f"--future {args.future} was given, but the model has no "
-                             "data.future_covariates: it was trained without known-future "
-                             "covariates and would ignore the file; leave --future out")
+        # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future)
+        out.mkdir(parents=True, exist_ok=True)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)
         print(forecast.head(min(len(forecast), 12)).to_string(index=False))
         print(f"wrote {path} ({len(forecast)} rows)")
         return 0
+    out.mkdir(parents=True, exist_ok=True)
     if args.action == "backtest":
         report = forecaster.backtest(frame, start=_start(args.start), stride=args.stride,
                                      refit=args.refit,

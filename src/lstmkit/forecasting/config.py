@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from lstmkit.nn.config import plain_options
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
@@ -192,7 +194,8 @@ class ModelConfig:
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder. Lists in
-            the values are stored as tuples (``zoneout: [0.1, 0.2]`` reads ``(0.1, 0.2)``).
+            the values are stored as tuples (``zoneout: [0.1, 0.2]`` reads ``(0.1, 0.2)``),
+            numpy scalars as Python ones (``np.int64(8)`` reads ``8``).
     """
 
     lookback: int = 96
@@ -276,8 +279,10 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model.lstm option(s) {unknown}; valid options: "
                              f"{sorted(LSTM_OPTIONS)}")
-        # lists (as YAML gives them) become tuples, so a saved config reads back equal
-        object.__setattr__(self, "lstm", {k: _tuples(v) for k, v in self.lstm.items()})
+        # lists (as YAML gives them) become tuples, so a saved config reads back equal;
+        # numpy scalars Python ones, so that it saves
+        object.__setattr__(self, "lstm", {k: _tuples(v)
+                                          for k, v in plain_options(self.lstm).items()})
 
     @property
     def n_outputs(self) -> int:
@@ -415,6 +420,27 @@ class ForecastConfig:
                                  f"{sorted(target)}")
             target[parts[-1]] = value
         return ForecastConfig.from_dict(values)
+
+
+def saved_config(values: Any, where: str) -> Any:
+    """The configuration ``values`` of a saved model (read from ``where``) as the current
+    checks accept it: ``model.quantiles`` other than the default with a point loss, which
+    older versions saved, are read as the default, with a warning (such a model forecasts no
+    quantiles: they were never used)."""
+    model = values.get("model") if isinstance(values, dict) else None
+    if not isinstance(model, dict):
+        return values  # from_dict names what is wrong
+    loss = model.get("loss", ModelConfig.loss)
+    default = list(DEFAULT_QUANTILES)
+    if loss in get_args(Loss) and loss != "quantile" \
+            and model.get("quantiles", default) != default:
+        warnings.warn(f"{where}: model.quantiles {model['quantiles']!r} are read as the "
+                      f"default {default}: the model has the point loss {loss!r}, which "
+                      "forecasts no quantiles, so they were never used (an older version "
+                      "saved them; a new configuration with them is an error)", UserWarning,
+                      stacklevel=3)
+        values = {**values, "model": {**model, "quantiles": default}}
+    return values
 
 
 def _no_unknown(section: str, values: dict[str, Any], valid: set[str]) -> None:

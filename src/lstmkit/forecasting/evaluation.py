@@ -138,12 +138,15 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
             continue
-        if name == "ets" and season > 1 and any(
-                bl.ets_season(season, int(fit.min())) is None for fit in fit_rows
-                if len(fit)):
-            notes.append(f"ets: non-seasonal (damped trend): a seasonal ETS is fitted for "
-                         f"seasons up to 24 with two seasons of training rows, and "
-                         f"evaluation.season_length is {season}")
+        if name == "ets" and season > 1:
+            # one fit per series and distinct fit_rows (a refit backtest: one per fold)
+            fits = [int(n) for rows in fit_rows for n in np.unique(rows)]
+            flat = sum(bl.ets_season(season, n) is None for n in fits)
+            if flat:
+                which = "" if flat == len(fits) else f" in {flat} of its {len(fits)} fits"
+                notes.append(f"ets: non-seasonal (damped trend){which}: a seasonal ETS is "
+                             f"fitted for seasons up to 24 with two seasons of training rows, "
+                             f"and evaluation.season_length is {season}")
     rows = {}
     for name, fc in forecasts.items():
         rows[name] = point_metrics(actual, fc, scale)

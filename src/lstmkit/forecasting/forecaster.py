@@ -269,13 +269,15 @@ class Forecaster:
         times = [self._future_times(s) for s in series]
         if not dc.future_covariates:
             if future is not None:
-                raise ValueError("future= was given, but the model has no "
+                raise ValueError("future= (--future) was given, but the model has no "
                                  "data.future_covariates: it was trained without known-future "
-                                 "covariates and would ignore the table; leave future= out")
+                                 "covariates and would ignore the table; leave future= "
+                                 "(--future) out")
             return [np.zeros((m.horizon, 0)) for _ in series], times
         if future is None:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
-                             f"{m.horizon} steps after the data: pass future=<table>")
+                             f"{m.horizon} steps after the data: pass future=<table> "
+                             "(--future <csv>)")
         frame = read_frame(future, dc.series_col)
         fut_cfg = replace(dc, past_covariates=(), static_covariates=(), val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
@@ -389,7 +391,7 @@ class Forecaster:
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Load a directory written by :meth:`save`; checks the format version."""
-        from lstmkit.forecasting.config import ForecastConfig
+        from lstmkit.forecasting.config import ForecastConfig, saved_config
 
         path = Path(path)
         for name in sorted(SAVED_FILES):
@@ -400,7 +402,8 @@ class Forecaster:
         check_format_version(meta, "model", path, FORMAT_VERSION)
         from lstmkit import yamlio
 
-        config = ForecastConfig.from_dict(yamlio.load((path / "config.yaml").read_text()))
+        config = ForecastConfig.from_dict(saved_config(
+            yamlio.load((path / "config.yaml").read_text()), str(path / "config.yaml")))
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
         forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from lstmkit.nn.functional import CellOptions
 
@@ -49,6 +52,23 @@ def flag(name: str, value: object) -> bool:
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict copy of ``options`` (LSTM keyword options) with numpy scalars (``np.int64``,
+    ``np.float32``, ``np.bool_``), also inside lists and tuples, turned into Python ones, so
+    that a configuration holding them saves as YAML or JSON."""
+    return {key: _plain(value) for key, value in options.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,24 +68,26 @@ def word_key(token: str, lowercase: bool) -> str:
 
 
 def check_tokens(tokens: object, name: str) -> list[str]:
-    """``tokens`` (one sentence) as a list, or a TypeError / ValueError naming ``name``
-    (``sentences[i]``) or ``name[j]``: it must be a sequence (a list, not a str) of at least
-    one str token."""
-    if isinstance(tokens, str | bytes) or not isinstance(tokens, Sequence):
+    """``tokens`` (one sentence) as a list, read once, or a TypeError / ValueError naming
+    ``name`` (``sentences[i]``) or ``name[j]``: it must be an ordered iterable (a list, a
+    tuple, a numpy array, a pandas Series, a generator; not a str, a set or a mapping) of at
+    least one str token."""
+    if isinstance(tokens, str | bytes | Set | Mapping) or not isinstance(tokens, Iterable):
         hint = (" (one sentence is a list of tokens: pass [['John', 'Smith']], not "
                 "['John', 'Smith'])") if isinstance(tokens, str) else ""
         raise TypeError(f"{name} must be a sequence of str tokens (a list), got "
                         f"{type(tokens).__name__} {tokens!r}{hint}")
+    tokens = list(tokens)
     if len(tokens) == 0:
         raise ValueError(f"{name} must hold at least one token, got an empty sentence")
     for j, token in enumerate(tokens):
         if not isinstance(token, str):
             raise TypeError(f"{name}[{j}] must be a str token, got {type(token).__name__} "
                             f"({token!r})")
-    return list(tokens)
+    return tokens
 
 
-def sentence_list(sentences: Iterable[Sequence[str]]) -> list[list[str]]:
+def sentence_list(sentences: Iterable[Iterable[str]]) -> list[list[str]]:
     """``sentences`` (pre-tokenised: sentences of str tokens) as lists, read once, each
     checked with :func:`check_tokens`. A single str, or a flat list of tokens (one sentence
     not wrapped in a list), is a TypeError naming ``sentences`` or ``sentences[i]``."""

@@ -40,7 +40,7 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
-from lstmkit.text.config import positive_int
+from lstmkit.text.config import positive_int, saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     check_one_device,
@@ -209,7 +209,7 @@ class Tagger:
         members: list[LSTMCRFTagger] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
         for m in range(config.ensemble):
-            seed = member_seed(train_config.seed, m)  # a fresh random one without a seed
+            seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
             network = first
             if m > 0:
                 with torch.random.fork_rng():
@@ -279,18 +279,21 @@ class Tagger:
                 )
         return tags
 
+    def _checked(self, s: Sentence, n: int, source: str) -> tuple[list[str], list[str]]:
+        """Sentence ``s`` (number ``n`` of ``source``, from 0) as its checked tokens and its
+        tags in the model's scheme; a ValueError or TypeError naming where it is when it has
+        no tags, no tokens, a token that is no str or a tag never seen in training."""
+        if s.tags is None:
+            raise ValueError(f"{source}: sentence {n + 1} has no tags")
+        where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
+        return check_tokens(s.tokens, f"{where}: tokens"), self._encode_tags(s, where)
+
     def _loader(self, sentences: Sequence[Sentence], source: str, *, shuffle: bool,
                 seed: int = 0) -> Any:
         if len(sentences) == 0:
             raise ValueError(f"{source} must hold at least one sentence, got none")
         words, _, _, encoder = self._ready()
-        items = []
-        for n, s in enumerate(sentences):
-            if s.tags is None:
-                raise ValueError(f"{source}: sentence {n + 1} has no tags")
-            where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
-            check_tokens(s.tokens, f"{where}: tokens")
-            items.append(encoder.encode(s.tokens, self._encode_tags(s, where)))
+        items = [encoder.encode(*self._checked(s, n, source)) for n, s in enumerate(sentences)]
         return make_loader(items, batch_size=self.config.batch_size,
                            pad_index=words.pad_index, shuffle=shuffle, seed=seed)
 
@@ -299,15 +302,20 @@ class Tagger:
         return {split_tag(t)[1] for t in self._ready()[1].itos if t != "O"}
 
     # -- inference ---------------------------------------------------------------------------
-    @torch.inference_mode()
-    def tag_tokens(self, sentences: Iterable[Sequence[str]], batch_size: int = 128
+    def tag_tokens(self, sentences: Iterable[Iterable[str]], batch_size: int = 128
                    ) -> list[list[str]]:
         """Predicted tags (IOB2) for pre-tokenised sentences: an iterable (a list, a
-        generator) of sentences, each a list (or other sequence) of at least one str token.
-        Sentences of any length work, including longer than any seen in training.
-        ``batch_size``: sentences per forward pass, an int >= 1."""
+        generator) of sentences, each an ordered iterable (a list, a tuple, a numpy array, a
+        pandas Series; not a str or a set) of at least one str token. Sentences of any length
+        work, including longer than any seen in training. ``batch_size``: sentences per
+        forward pass, an int >= 1."""
         sentences = sentence_list(sentences)
         positive_int("batch_size", batch_size)
+        return self._tag(sentences, batch_size)
+
+    @torch.inference_mode()
+    def _tag(self, sentences: list[list[str]], batch_size: int) -> list[list[str]]:
+        """:meth:`tag_tokens` of checked ``sentences`` and ``batch_size``."""
         words, vocab, model, encoder = self._ready()
         model.eval()
         encoded = [encoder.encode(tokens) for tokens in sentences]
@@ -330,7 +338,7 @@ class Tagger:
         positive_int("batch_size", batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
-        tagged = self.tag_tokens([[t.text for t in tokenized[n]] for n in keep], batch_size)
+        tagged = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size)
         result: list[list[Entity]] = [[] for _ in texts]
         for n, tags in zip(keep, tagged, strict=True):
             tokens = tokenized[n]
@@ -344,15 +352,9 @@ class Tagger:
         """Entity-level scores (conlleval / seqeval default mode) and the predictions."""
         if len(sentences) == 0:
             raise ValueError(f"{source} must hold at least one sentence, got none")
-        gold = []
-        for n, s in enumerate(sentences):
-            if s.tags is None:
-                raise ValueError(f"{source}: sentence {n + 1} has no tags")
-            where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
-            check_tokens(s.tokens, f"{where}: tokens")
-            self._encode_tags(s, where)
-            gold.append(s.tags)
-        predictions = self.tag_tokens([s.tokens for s in sentences])
+        tokens = [self._checked(s, n, source)[0] for n, s in enumerate(sentences)]
+        gold = [s.tags for s in sentences]
+        predictions = self._tag(tokens, 128)
         return TagEvaluation(span_scores(gold, predictions), list(sentences), predictions)
 
     # -- persistence -------------------------------------------------------------------------
@@ -381,7 +383,8 @@ class Tagger:
     def load(cls, directory: str | Path) -> Tagger:
         directory = Path(directory)
         meta = read_meta(directory, "tagger", FORMAT_VERSION)
-        config = TaggerConfig.from_dict(json.loads((directory / "config.json").read_text()))
+        config = TaggerConfig.from_dict(saved_vector_options(
+            json.loads((directory / "config.json").read_text()), str(directory / "config.json")))
         words = Vocabulary.load(directory / "words.json")
         chars = Vocabulary.load(directory / "chars.json")
         tags = Vocabulary.load(directory / "tags.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -39,6 +40,23 @@ def vector_options(vectors: object, vectors_vocab: object, freeze_embeddings: bo
     if freeze_embeddings and vectors is None:
         raise ValueError("freeze_embeddings=True needs vectors (it keeps pretrained embeddings "
                          "fixed; random ones would never train), got vectors=None")
+
+
+def saved_vector_options(values: Any, where: str) -> Any:
+    """A saved model configuration ``values`` (read from ``where``) as a dict the current
+    checks accept: ``freeze_embeddings`` true without ``vectors``, which older versions saved,
+    is read as false, with a warning (it only kept the random embeddings fixed in training: the
+    saved weights are the same either way)."""
+    if not isinstance(values, Mapping):
+        return values  # from_dict names what it is
+    values = dict(values)
+    if values.get("freeze_embeddings") is True and values.get("vectors") is None:
+        warnings.warn(f"{where}: freeze_embeddings=True without vectors is read as False: "
+                      "it only kept the random embeddings fixed in training, so the saved "
+                      "weights are the same either way (an older version saved it; a new "
+                      "configuration with it is an error)", UserWarning, stacklevel=3)
+        values["freeze_embeddings"] = False
+    return values
 
 
 class MappingConfig:

@@ -7,7 +7,6 @@ given, one device only, and one checkpoint (and log) folder per ensemble member.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +73,13 @@ def member_training(training: Any, member: int, members: int, seed: int | None) 
 
 def member_seed(seed: int | None, member: int) -> int:
     """The seed of ensemble member ``member``'s initial weights and batch order:
-    ``seed + member``, or with ``seed`` None (no seeding) a fresh random one, so that an
-    unseeded run shuffles differently each time."""
+    ``seed + member``, or with ``seed`` None (no seeding) one drawn from torch's global
+    generator, so that an unseeded run shuffles differently each time unless the caller
+    seeds torch (``torch.manual_seed``), which then reproduces it."""
     if seed is None:
-        return secrets.randbits(31)
+        import torch
+
+        return int(torch.randint(2**31 - 1, ()).item())
     return seed + member
 
 
@@ -92,7 +94,9 @@ def epoch_batches(loader: Any) -> list[Any]:
     """A callback that numbers the training epochs of ``loader``'s
     :class:`~lstmkit.text.batching.BucketBatchSampler` by the trainer's epoch, so that a
     resumed run shuffles its remaining epochs as an uninterrupted one does (Lightning calls
-    ``set_epoch`` only on samplers it knows); ``[]`` for other loaders."""
+    ``set_epoch`` only on samplers it knows); ``[]`` for other loaders. The sampler's seed is
+    saved in the checkpoints and read back on resume, so that this holds for a seed drawn
+    afresh (``training.seed`` None) too."""
     import lightning.pytorch as pl
 
     from lstmkit.text.batching import BucketBatchSampler
@@ -105,5 +109,11 @@ def epoch_batches(loader: Any) -> list[Any]:
         def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule
                                  ) -> None:
             sampler.set_epoch(trainer.current_epoch)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"seed": sampler.seed}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            sampler.seed = int(state_dict["seed"])
 
     return [EpochBatches()]
