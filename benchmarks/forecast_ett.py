@@ -99,7 +99,8 @@ def main(description: str | None = None) -> None:
     parser.add_argument("--highway", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--normalization", default="last")
     parser.add_argument("--mean-reversion", action=argparse.BooleanOptionalAction,
-                        default=False)
+                        default=True, help="model.mean_reversion (the recipe's default: "
+                        "validation preferred it at every horizon)")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lr-gamma", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64)

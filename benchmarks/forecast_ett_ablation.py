@@ -4,8 +4,9 @@ Runs ``forecast_ett.py`` (same flags) with the LSTM's output layer frozen at its
 initialisation, so the forecast is the last value plus the linear highway and only the
 highway learns (the LSTM still runs but cannot change the output). Compare with
 ``forecast_ett.py`` (highway + LSTM) and ``forecast_ett.py --no-highway`` (LSTM alone).
+The recorded ablation ran before mean reversion joined the recipe, hence its flag:
 
-    python benchmarks/forecast_ett_ablation.py --threads 1 \
+    python benchmarks/forecast_ett_ablation.py --threads 1 --no-mean-reversion \
         --out benchmarks/results/forecast_ett_highway_only.json
 """
 

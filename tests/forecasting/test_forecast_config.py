@@ -103,7 +103,8 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
     assert recipes.long_horizon(720).hidden_size == 256
     assert recipes.long_horizon(720, hidden_size=64).hidden_size == 64
     model = recipes.long_horizon(192)
-    assert (model.lookback, model.segment_len, model.highway) == (512, 64, True)
+    assert (model.lookback, model.segment_len, model.highway, model.mean_reversion) == \
+        (512, 64, True, True)  # mean reversion: validation preferred it at every horizon
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
