@@ -449,18 +449,10 @@ def test_naming_dev_f1_as_the_monitor_keeps_the_best_epoch() -> None:
     assert (tagger.training.monitor, tagger.training.monitor_mode) == ("val_f1", "max")
 
 
-def test_without_a_seed_the_batch_order_is_drawn_afresh(monkeypatch) -> None:
+def test_without_a_seed_the_batch_order_is_drawn_afresh(shuffle_seeds) -> None:
     from lstmkit.tagging import tagger as module
 
-    seeds: list[int] = []
-    make_loader = module.make_loader
-
-    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs["shuffle"]:
-            seeds.append(kwargs["seed"])
-        return make_loader(*args, **kwargs)
-
-    monkeypatch.setattr(module, "make_loader", recording)
+    seeds = shuffle_seeds(module)
     config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4, batch_size=8)
     unseeded = FAST.replace(max_epochs=1, seed=None)
     Tagger(config, unseeded).fit(_toy(8))

@@ -42,7 +42,7 @@ from lstmkit.classification.metrics import (
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
 from lstmkit.text.batching import pad_sequences
-from lstmkit.text.config import positive_int, saved_vector_options
+from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     check_one_device,
@@ -51,7 +51,7 @@ from lstmkit.text.fitting import (
     member_seed,
     member_training,
 )
-from lstmkit.text.inputs import text_list
+from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -309,9 +309,7 @@ class Classifier:
 
         ``texts``: any iterable of str (a list, a generator, a pandas Series: taken in
         order, by position); ``batch_size``: texts per forward pass, an int >= 1."""
-        texts = text_list(texts)
-        positive_int("batch_size", batch_size)
-        return self._predict_proba(texts, batch_size)
+        return self._predict_proba(predict_inputs(texts, batch_size), batch_size)
 
     @torch.inference_mode()
     def _predict_proba(self, texts: list[str], batch_size: int) -> np.ndarray:
@@ -331,8 +329,7 @@ class Classifier:
     def predict(self, texts: Iterable[str], batch_size: int = 256) -> list[Prediction]:
         """The predicted label and probabilities of each text (arguments as for
         :meth:`predict_proba`)."""
-        texts = text_list(texts)
-        positive_int("batch_size", batch_size)
+        texts = predict_inputs(texts, batch_size)
         probs = self._predict_proba(texts, batch_size)
         names = self.label_names
         return [

@@ -49,7 +49,7 @@ from lstmkit.text.fitting import (
     member_seed,
     member_training,
 )
-from lstmkit.text.inputs import text_list
+from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import load_weights, meta_header, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
@@ -57,6 +57,7 @@ from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_word
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
 
 FORMAT_VERSION = 1
+BATCH_SIZE = 128  # sentences per forward pass at inference, unless the caller says
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ class Tagger:
         return {split_tag(t)[1] for t in self._ready()[1].itos if t != "O"}
 
     # -- inference ---------------------------------------------------------------------------
-    def tag_tokens(self, sentences: Iterable[Iterable[str]], batch_size: int = 128
+    def tag_tokens(self, sentences: Iterable[Iterable[str]], batch_size: int = BATCH_SIZE
                    ) -> list[list[str]]:
         """Predicted tags (IOB2) for pre-tokenised sentences: an iterable (a list, a
         generator) of sentences, each an ordered iterable (a list, a tuple, a numpy array, a
@@ -330,12 +331,11 @@ class Tagger:
                 out[i] = convert(tags, self.config.tag_scheme, "IOB2", strict=False)
         return out
 
-    def predict(self, texts: Iterable[str], batch_size: int = 128) -> list[list[Entity]]:
+    def predict(self, texts: Iterable[str], batch_size: int = BATCH_SIZE) -> list[list[Entity]]:
         """Entities in raw texts, tokenised with the configured tokenizer. ``texts``: any
         iterable of str (a list, a generator, a pandas Series: taken in order, by position);
         ``batch_size`` as for :meth:`tag_tokens`."""
-        texts = text_list(texts)
-        positive_int("batch_size", batch_size)
+        texts = predict_inputs(texts, batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
         tagged = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size)
@@ -354,7 +354,7 @@ class Tagger:
             raise ValueError(f"{source} must hold at least one sentence, got none")
         tokens = [self._checked(s, n, source)[0] for n, s in enumerate(sentences)]
         gold = [s.tags for s in sentences]
-        predictions = self._tag(tokens, 128)
+        predictions = self._tag(tokens, BATCH_SIZE)
         return TagEvaluation(span_scores(gold, predictions), list(sentences), predictions)
 
     # -- persistence -------------------------------------------------------------------------

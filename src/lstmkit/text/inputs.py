@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from lstmkit.text.config import positive_int
+
 
 def text_list(texts: Iterable[str], name: str = "texts") -> list[str]:
     """``texts`` as a list, read once (so a generator works, and a pandas Series is taken by
@@ -23,4 +25,12 @@ def text_list(texts: Iterable[str], name: str = "texts") -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__} "
                             f"({text!r})")
+    return items
+
+
+def predict_inputs(texts: Iterable[str], batch_size: object) -> list[str]:
+    """The checked arguments of a text application's ``predict``: ``texts`` as
+    :func:`text_list` gives it, after which ``batch_size`` must be an int >= 1."""
+    items = text_list(texts)
+    positive_int("batch_size", batch_size)
     return items

@@ -75,8 +75,9 @@ def unavailable_reason(build: bool = False) -> str | None:
     the dispatcher does not retry a broken toolchain on every call; an explicit
     :func:`load_extension` tries again.
     """
-    if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
-        return "LSTMKIT_DISABLE_FUSED is set"
+    off = _switched_off()
+    if off is not None:
+        return off
     if _module is not None:
         return None
     if _build_failure is not None:
@@ -88,6 +89,12 @@ def unavailable_reason(build: bool = False) -> str | None:
         except Exception:  # any failure (compiler, cache folder) is the reason, kept by load
             return _build_failure
     return reason
+
+
+def _switched_off() -> str | None:
+    if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
+        return "LSTMKIT_DISABLE_FUSED is set"
+    return None
 
 
 def _toolchain_reason() -> str | None:
@@ -110,12 +117,10 @@ def load_extension(verbose: bool = False) -> ModuleType:
     as the reason the dispatcher gives.
     """
     global _module, _build_failure
-    if os.environ.get("LSTMKIT_DISABLE_FUSED", "") not in ("", "0"):
-        raise ExtensionUnavailableError("the fused CPU kernel cannot be built: "
-                                        "LSTMKIT_DISABLE_FUSED is set")
-    if _module is not None:
+    reason = _switched_off()
+    if reason is None and _module is not None:
         return _module
-    reason = _toolchain_reason()
+    reason = reason or _toolchain_reason()
     if reason is not None:
         raise ExtensionUnavailableError(f"the fused CPU kernel cannot be built: {reason}")
     try:
