@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +52,9 @@ def recipe(horizon: int, args: argparse.Namespace, seed: int = 0) -> ForecastCon
                                    segment_len=args.segment_len, hidden_size=args.hidden,
                                    dropout=args.dropout, highway=args.highway,
                                    normalization=args.normalization,
-                                   mean_reversion=args.mean_reversion),
+                                   mean_reversion=args.mean_reversion,
+                                   **({} if args.ensemble is None
+                                      else {"ensemble": args.ensemble})),
         training=recipes.long_horizon_training(
             max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma, seed=seed,
             progress_bar=False, accelerator="cpu", devices=1,
@@ -77,12 +81,22 @@ def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace, seed: int
         "mse": float(np.mean((z_forecast - actual) ** 2)),
         "mae": float(np.mean(np.abs(z_forecast - actual))),
         "test_windows": len(windows),
-        "epochs": forecaster.fit_result.epochs_run,
-        "best_epoch": forecaster.fit_result.best_epoch,
-        "best_val_mse": forecaster.fit_result.best_score,
+        "epochs": [r.epochs_run for r in forecaster.fit_results],
+        "best_epoch": [r.best_epoch for r in forecaster.fit_results],
+        # the validation loss of the forecast (for an ensemble, of the members' mean)
+        "best_val_mse": forecaster.val_loss,
         "train_wall_s": round(train_s, 1),
         "total_wall_s": round(time.perf_counter() - start, 1),
     }
+    return result
+
+
+def _run_pair(pair: tuple[int, int], args: argparse.Namespace) -> dict[str, float]:
+    """One (horizon, seed) run with ``args.threads`` threads (in a worker process or not)."""
+    torch.set_num_threads(args.threads)
+    frame = pd.read_csv(data_path("timeseries", "ett", "ETTh1.csv")).iloc[:14400]
+    result = run(pair[0], frame, args, pair[1])
+    print(json.dumps(result), flush=True)
     return result
 
 
@@ -101,6 +115,8 @@ def main(description: str | None = None) -> None:
     parser.add_argument("--mean-reversion", action=argparse.BooleanOptionalAction,
                         default=True, help="model.mean_reversion (the recipe's default: "
                         "validation preferred it at every horizon)")
+    parser.add_argument("--ensemble", type=int, default=None,
+                        help="model.ensemble: networks averaged (default: the recipe's)")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lr-gamma", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -108,17 +124,24 @@ def main(description: str | None = None) -> None:
     parser.add_argument("--limit-train-batches", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="one run per seed; the table shows the mean")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads per run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs (horizon, seed) at once, each in its own process")
     parser.add_argument("--out", default="benchmarks/results/forecast_ett.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    frame = pd.read_csv(data_path("timeseries", "ett", "ETTh1.csv")).iloc[:14400]
+    pairs = [(h, seed) for h in args.horizons for seed in args.seeds]
+    if args.jobs == 1:
+        done = [_run_pair(pair, args) for pair in pairs]
+    else:  # the longest horizons first, so that the processes finish together
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            order = sorted(pairs, key=lambda p: -p[0])
+            by_pair = dict(zip(order, pool.map(_run_pair, order, [args] * len(order)),
+                               strict=True))
+        done = [by_pair[pair] for pair in pairs]
     runs, results = [], []
     for horizon in args.horizons:
-        per_seed = []
-        for seed in args.seeds:
-            per_seed.append(run(horizon, frame, args, seed))
-            print(json.dumps(per_seed[-1]), flush=True)
+        per_seed = [r for r in done if r["horizon"] == horizon]
         runs += per_seed
         results.append({"horizon": horizon, **{
             key: float(np.mean([r[key] for r in per_seed]))

@@ -21,7 +21,7 @@ import numpy as np
 
 # the settings that tell the candidates apart, as forecast_ett.py records them
 SETTINGS = ("lookback", "segment_len", "hidden", "dropout", "highway", "normalization",
-            "mean_reversion", "lr", "lr_gamma", "batch_size", "max_epochs")
+            "mean_reversion", "ensemble", "lr", "lr_gamma", "batch_size", "max_epochs")
 
 
 def summarise(path: Path) -> dict[str, object]:

@@ -76,6 +76,8 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
     ({"mean_reversion": 1}, TypeError, r"model.mean_reversion must be true or false, got 1"),
     ({"mean_reversion": True, "normalization": "none"}, ValueError,
      r"model.mean_reversion needs a per-window level: set model.normalization .* got 'none'"),
+    ({"ensemble": 0}, ValueError, r"model.ensemble must be >= 1, got 0"),
+    ({"ensemble": True}, TypeError, r"model.ensemble must be an int, got bool True"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):

@@ -503,3 +503,60 @@ def test_a_model_saved_with_quantiles_and_a_point_loss_loads_with_a_warning(
     with pytest.raises(ValueError, match=r"model.quantiles \(0.05, 0.5, 0.95\) are set but "
                                          r"model.loss is 'mae'"):
         ForecastConfig.from_dict(saved)
+
+
+def test_an_ensemble_forecasts_the_mean_of_its_members_and_reloads(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    import torch
+
+    base = make_config()
+    config = dataclasses.replace(base, model=dataclasses.replace(base.model, ensemble=2),
+                                 training=base.training.replace(
+                                     seed=3, checkpoint_dir=tmp_path / "ckpt"))
+    ensemble = Forecaster(config).fit(frame)
+    # member m is the single network of seed 3 + m
+    singles = [Forecaster(dataclasses.replace(base, training=base.training.replace(seed=s)))
+               .fit(frame) for s in (3, 4)]
+    for member, single in zip(ensemble.net.members, singles, strict=True):
+        for name, value in single.net.state_dict().items():
+            assert torch.equal(value, member.state_dict()[name]), name
+    assert len(ensemble.fit_results) == 2
+    assert (tmp_path / "ckpt" / "member0" / "last.ckpt").is_file()
+    assert (tmp_path / "ckpt" / "member1" / "last.ckpt").is_file()
+    predictions = [s.predict(frame)["forecast"].to_numpy() for s in singles]
+    out = ensemble.predict(frame)
+    np.testing.assert_allclose(out["forecast"], np.mean(predictions, axis=0), rtol=1e-5,
+                               atol=1e-6)
+    # val_loss scores the mean forecast, not a member's best check
+    prepared = ensemble.prepare(frame)
+    val = ensemble.windows(prepared, "val")
+    _, target = val.__getitems__(range(len(val)))
+    scaled = ensemble.scalers.target.transform(ensemble.predict_windows(val))
+    assert ensemble.val_loss == pytest.approx(float(np.mean((scaled - target.numpy()) ** 2)),
+                                              rel=1e-4)
+    assert ensemble.val_loss not in [r.best_score for r in ensemble.fit_results]
+    loaded = Forecaster.load(ensemble.save(tmp_path / "model"))
+    assert loaded.config.model.ensemble == 2
+    pd.testing.assert_frame_equal(loaded.predict(frame), out)
+
+
+def test_an_ensemble_resumes_each_member_from_its_own_folder(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    base = make_config(ensemble=2)
+    config = dataclasses.replace(base, training=base.training.replace(
+        checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
+    Forecaster(config).fit(frame)
+    with pytest.raises(ValueError, match=r"model.ensemble=2 trains 2 networks.*resume=True"):
+        Forecaster(config).fit(frame, resume=tmp_path / "ckpt" / "member0" / "last.ckpt")
+    longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    resumed = Forecaster(longer).fit(frame, resume=True)
+    assert [r.epochs_run for r in resumed.fit_results] == [2, 2]
+    assert [[row["epoch"] for row in r.history] for r in resumed.fit_results] == [[0.0, 1.0]] * 2
+
+
+def test_an_ensemble_calibrates_the_intervals_of_its_mean_forecast(
+        frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config(ensemble=2, loss="quantile", conformal=True)).fit(frame)
+    out = forecaster.predict(frame)
+    assert (out["q0.1"] <= out["q0.5"]).all() and (out["q0.5"] <= out["q0.9"]).all()
+    assert forecaster.margins is not None

@@ -31,7 +31,7 @@ def test_a_higher_is_better_dev_metric_is_monitored_in_max_mode(metric: str,
 
 
 def test_member_seeds_follow_the_seed_or_are_fresh_without_one() -> None:
-    from lstmkit.text.fitting import member_seed
+    from lstmkit.training.members import member_seed
 
     assert [member_seed(5, m) for m in range(3)] == [5, 6, 7]
     fresh = {member_seed(None, 0) for _ in range(5)}
@@ -41,7 +41,7 @@ def test_member_seeds_follow_the_seed_or_are_fresh_without_one() -> None:
 def test_a_drawn_member_seed_follows_torchs_global_seed() -> None:
     import torch
 
-    from lstmkit.text.fitting import member_seed
+    from lstmkit.training.members import member_seed
 
     torch.manual_seed(3)
     first = [member_seed(None, m) for m in range(2)]

@@ -48,8 +48,6 @@ from lstmkit.text.fitting import (
     check_one_device,
     effective_training,
     epoch_batches,
-    member_seed,
-    member_training,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import load_weights, meta_header, read_meta
@@ -57,6 +55,7 @@ from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
 from lstmkit.text.vocab import Vocabulary
+from lstmkit.training.members import member_seed, member_training
 
 FORMAT_VERSION = 1
 

@@ -174,9 +174,13 @@ def run(args: argparse.Namespace) -> int:
         assert fit is not None
         if fit.trainer.global_rank != 0:
             return 0  # under DDP, the first process alone writes the model and the report
-        best = "n/a" if fit.best_score is None else f"{fit.best_score:.4f}"
-        print(f"trained {fit.epochs_run} epochs in {time.perf_counter() - start:.1f} s; "
-              f"best validation {config.model.loss} loss (scaled units) {best}")
+        best = "n/a" if forecaster.val_loss is None else f"{forecaster.val_loss:.4f}"
+        trained = (f"{fit.epochs_run} epochs" if len(forecaster.fit_results) == 1 else
+                   f"{len(forecaster.fit_results)} networks ("
+                   + " + ".join(str(r.epochs_run) for r in forecaster.fit_results)
+                   + " epochs)")
+        print(f"trained {trained} in {time.perf_counter() - start:.1f} s; "
+              f"validation {config.model.loss} loss (scaled units) {best}")
         model_dir = forecaster.save(out / "model")
         print(f"saved model to {model_dir}")
         if args.action == "train":

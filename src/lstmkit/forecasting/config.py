@@ -191,6 +191,10 @@ class ModelConfig:
             covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with
             quantiles that include 0.5 and pair up as (q, 1 - q) (at least one pair), and a
             validation part.
+        ensemble: train this many networks, with seeds ``training.seed``, ``seed + 1``, ...
+            (each with its own ``member<k>`` checkpoint and log folder), and forecast with the
+            mean of their outputs (quantiles averaged level by level, before ``conformal``
+            corrects the averaged intervals); ``ensemble`` times as long to train.
         lstm: keyword options of :class:`lstmkit.nn.LSTM` (``peephole``, ``layer_norm``,
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder. Lists in
@@ -212,10 +216,12 @@ class ModelConfig:
     highway: bool = False
     mean_reversion: bool = False
     conformal: bool = False
+    ensemble: int = 1
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers"):
+        for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers",
+                     "ensemble"):
             _positive_int(f"model.{name}", getattr(self, name))
         if self.lookback % self.segment_len:
             raise ValueError(f"model.lookback ({self.lookback}) must be a multiple of "

@@ -26,10 +26,11 @@ from lstmkit.forecasting.data import (
     to_series,
 )
 from lstmkit.forecasting.metrics import make_loss
-from lstmkit.forecasting.model import ForecastNet, point_forecast
+from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version
 from lstmkit.training import FitResult, fit, seed_everything
+from lstmkit.training.members import member_seed, member_training
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
 FORMAT_VERSION = 2
@@ -63,10 +64,15 @@ class Forecaster:
         if not isinstance(config, ForecastConfig):
             raise TypeError(f"config must be a ForecastConfig, got {type(config).__name__}")
         self.config = config
-        self.net: ForecastNet | None = None
+        self.net: ForecastNet | ForecastEnsemble | None = None
         self.scalers: Scalers | None = None
         self.freq: str | None = None
+        # one FitResult per network (model.ensemble); fit_result is the last of them
+        self.fit_results: list[FitResult] = []
         self.fit_result: FitResult | None = None
+        # the validation loss of the forecast (of the ensemble's mean forecast)
+        self.val_loss: float | None = None
+        # whether the network(s) kept the untrained state, the naive forecast
         self.kept_start = False
         # (P, Hz, C) interval corrections in original units, with model.conformal
         self.margins: np.ndarray | None = None
@@ -134,47 +140,77 @@ class Forecaster:
                              f"validation windows, but data.val={self.config.data.val!r} "
                              "gives none; enlarge data.val or set "
                              "training.early_stopping_patience to null")
+        cfg = self.config
+        members = cfg.model.ensemble
+        if members > 1 and not isinstance(resume, bool):
+            raise ValueError(f"resume={str(resume)!r} names one checkpoint, but "
+                             f"model.ensemble={members} trains {members} networks, each "
+                             "resuming from its own member<k> folder of "
+                             "training.checkpoint_dir; pass resume=True")
         first = prepared.series[0]
+        dims = {"n_targets": first.target.shape[1],
+                "n_past": first.past.shape[1] + first.future.shape[1],
+                "n_future": first.future.shape[1], "n_static": first.static.shape[0]}
+        loss = make_loss(cfg.model)
+        nets, kept, self.fit_results = [], [], []
+        for m in range(members):
+            training = cfg.training if members == 1 else member_training(
+                cfg.training, m, members, member_seed(cfg.training.seed, m))
+            net, result, kept_start = self._fit_member(
+                dims, training, train, val, loss, resume, callbacks,
+                "" if members == 1 else f"member {m}: ")
+            nets.append(net)
+            kept.append(kept_start)
+            self.fit_results.append(result)
+        self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
+        self.fit_result = self.fit_results[-1]
+        self.kept_start = all(kept)
+        self.val_loss = (self.fit_result.best_score if members == 1
+                         else _loss_on(self._net(), val, loss) if len(val) else None)
+        self.net.eval()
+        self.margins = None
+        if cfg.model.conformal:
+            self._calibrate(prepared, val)
+        return self
+
+    def _fit_member(self, dims: dict[str, int], training: Any, train: WindowSet,
+                    val: WindowSet, loss: Any, resume: bool | str | Path,
+                    callbacks: Sequence[Any], name: str
+                    ) -> tuple[ForecastNet, FitResult, bool]:
+        """Build and train one network with ``training``'s seed; returns it, its FitResult
+        and whether it kept its untrained state (no epoch beat it on validation)."""
         # the seed covers the initial weights too, so a run does not depend on what the
         # process drew from the random generators before it
-        seed_everything(self.config.training.seed)
-        self.net = ForecastNet(self.config.model, n_targets=first.target.shape[1],
-                               n_past=first.past.shape[1] + first.future.shape[1],
-                               n_future=first.future.shape[1], n_static=first.static.shape[0])
+        seed_everything(training.seed)
         cfg = self.config
-        loss = make_loss(cfg.model)
+        net = ForecastNet(cfg.model, **dims)
 
         def point_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return ((point_forecast(output, cfg.model) - target) ** 2).mean()
 
         # with instance normalisation and the zero-initialised head, the untrained network
         # is the naive forecast; it stays a candidate of the validation-based selection
-        start_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        start_loss = self._loss_on(val, loss) if len(val) else None
-        self.fit_result = fit(
-            self.net, loss, loader(train, cfg.batch_size, shuffle=True),
+        start_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        start_loss = _loss_on(net, val, loss) if len(val) else None
+        result = fit(
+            net, loss, loader(train, cfg.batch_size, shuffle=True),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
-            cfg.training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
-        self.kept_start = False
-        best = self.fit_result.best_score
+            training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
+        best = result.best_score
         # best is None when no validation check was finite (the run diverged)
-        if (start_loss is not None and cfg.training.restore_best
-                and cfg.training.monitor == "val_loss" and (best is None or start_loss <= best)
-                and cfg.model.normalization != "none"):
-            self.net.load_state_dict(start_state)
-            self.kept_start = True
-            self.fit_result.best_score = start_loss
-            self.fit_result.best_epoch = -1
+        kept = (start_loss is not None and training.restore_best
+                and training.monitor == "val_loss" and (best is None or start_loss <= best)
+                and cfg.model.normalization != "none")
+        if kept:
+            net.load_state_dict(start_state)
+            result.best_score = start_loss
+            result.best_epoch = -1
             warnings.warn(
-                f"no training epoch beat the untrained network on validation (val_loss "
+                f"{name}no training epoch beat the untrained network on validation (val_loss "
                 f"{start_loss:.4g} <= best epoch {_score(best)}); keeping it: the forecast is the "
                 f"{cfg.model.normalization!r} reference value of each window (the naive "
-                "forecast for normalization='last')", UserWarning, stacklevel=2)
-        self.net.eval()
-        self.margins = None
-        if cfg.model.conformal:
-            self._calibrate(prepared, val)
-        return self
+                "forecast for normalization='last')", UserWarning, stacklevel=3)
+        return net.eval(), result, kept
 
     def _calibrate(self, prepared: Prepared, val: WindowSet) -> None:
         """Set :attr:`margins` from the validation windows (``model.conformal``)."""
@@ -190,17 +226,6 @@ class Forecaster:
                                   strict=True)])  # (W, Hz, C)
         self.margins = conformal_margins(self.predict_windows(val), actual,
                                          self.config.model.quantiles)
-
-    @torch.no_grad()
-    def _loss_on(self, windows: WindowSet, loss: Any) -> float:
-        net = self._net()
-        total, count = 0.0, 0
-        for start in range(0, len(windows), PREDICT_BATCH):
-            inputs, target = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
-                                                                   len(windows))))
-            total += float(loss(net(**inputs), target)) * len(target)
-            count += len(target)
-        return total / count
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
@@ -329,7 +354,7 @@ class Forecaster:
                 rows.append(pd.DataFrame(part))
         return pd.concat(rows, ignore_index=True)
 
-    def _net(self) -> ForecastNet:
+    def _net(self) -> ForecastNet | ForecastEnsemble:
         if self.net is None or self.scalers is None:
             raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
         self.net.eval()
@@ -357,6 +382,7 @@ class Forecaster:
         import yaml
 
         net = self._net()
+        first = net.members[0] if isinstance(net, ForecastEnsemble) else net
         assert self.scalers is not None
         path = Path(path).resolve()
         if path.exists() and not (path.is_dir() and _replaceable(path)):
@@ -376,9 +402,10 @@ class Forecaster:
         (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
         meta = {"format_version": FORMAT_VERSION, "lstmkit_version": __version__,
                 "torch_version": torch.__version__, "freq": self.freq,
-                "dims": {"n_targets": net.n_targets,
-                         "n_past": net.embed[0].in_features // net.cfg.segment_len
-                         - net.ch_in, "n_future": net.n_future, "n_static": net.n_static},
+                "dims": {"n_targets": first.n_targets,
+                         "n_past": first.embed[0].in_features // first.cfg.segment_len
+                         - first.ch_in, "n_future": first.n_future,
+                         "n_static": first.n_static},
                 "conformal_margins": None if self.margins is None else self.margins.tolist()}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         old = path.with_name(tmp.name + ".old")
@@ -409,7 +436,9 @@ class Forecaster:
         forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         try:
-            forecaster.net = ForecastNet(config.model, **meta["dims"])
+            nets = [ForecastNet(config.model, **meta["dims"])
+                    for _ in range(config.model.ensemble)]
+            forecaster.net = nets[0] if len(nets) == 1 else ForecastEnsemble(nets)
             forecaster.net.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as err:
             detail = " ".join(str(err).split())  # load_state_dict lists one line per tensor
@@ -424,6 +453,21 @@ class Forecaster:
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
+
+
+@torch.no_grad()
+def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
+    """``loss`` of ``net`` (in eval mode) over ``windows``, averaged per window."""
+    training = net.training
+    net.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(windows), PREDICT_BATCH):
+        inputs, target = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
+                                                               len(windows))))
+        total += float(loss(net(**inputs), target)) * len(target)
+        count += len(target)
+    net.train(training)
+    return total / count
 
 
 def _replaceable(folder: Path) -> bool:

@@ -249,6 +249,20 @@ class ForecastNet(nn.Module):
         return out[:, : self.cfg.horizon]
 
 
+class ForecastEnsemble(nn.Module):
+    """Several :class:`ForecastNet` of one configuration, forecasting with the mean of their
+    outputs (for the quantile loss, each level averaged over the members)."""
+
+    def __init__(self, members: list[ForecastNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, y_past: Tensor, x_past: Tensor, x_future: Tensor,
+                static: Tensor) -> Tensor:
+        return torch.stack([m(y_past, x_past, x_future, static)
+                            for m in self.members]).mean(0)
+
+
 def point_forecast(output: Tensor, cfg: ModelConfig) -> Tensor:
     """The point forecast (B, Hz, C): the output itself, or its median quantile."""
     return output if cfg.loss != "quantile" else output[..., cfg.median_index]

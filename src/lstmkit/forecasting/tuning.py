@@ -72,7 +72,9 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     storage: str | None = None, study_name: str | None = None
                     ) -> tuple[ForecastConfig, Any]:
     """Search ``space`` (dotted config keys, e.g. ``{"training.lr": ("log", 1e-4, 1e-2),
-    "model.hidden_size": ("int", 32, 256, 32)}``) minimising the best validation loss.
+    "model.hidden_size": ("int", 32, 256, 32)}``) minimising the validation loss
+    (:attr:`Forecaster.val_loss`: the best validation check, or for ``model.ensemble`` the
+    loss of the members' mean forecast).
 
     The test part is never looked at. Trials write no checkpoints or logs and show no
     progress bar; the best configuration returned keeps ``config``'s own ``checkpoint_dir``,
@@ -94,7 +96,7 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
         trial_config = quiet.with_overrides(params)
         forecaster = Forecaster(trial_config).fit(
             frame, callbacks=[PruneOnValidation(trial, trial_config.training.monitor)])
-        score = forecaster.fit_result.best_score if forecaster.fit_result is not None else None
+        score = forecaster.val_loss
         if score is None:
             raise ValueError("no validation score: the validation part has no window")
         return score

@@ -2,12 +2,11 @@
 
 The text applications train through :func:`lstmkit.training.fit` with the user's
 :class:`~lstmkit.training.TrainConfig`, adjusted here: the monitored quantity when dev data is
-given, one device only, and one checkpoint (and log) folder per ensemble member.
+given and one device only (ensemble members: :mod:`lstmkit.training.members`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 
@@ -56,31 +55,6 @@ def check_one_device(training: Any) -> None:
             f"training.num_nodes={training.num_nodes}; set training.devices=1 and "
             "training.strategy='auto' (its length-bucketed batches cannot be split across "
             "devices)")
-
-
-def member_training(training: Any, member: int, members: int, seed: int | None) -> Any:
-    """Settings for ensemble member ``member`` of ``members``: its seed, and with more than
-    one member its own ``member<k>`` folder of ``checkpoint_dir`` and ``log_dir`` (so that
-    members do not overwrite each other's ``last.ckpt`` and each resumes from its own)."""
-    changes: dict[str, Any] = {"seed": seed}
-    if members > 1:
-        for name in ("checkpoint_dir", "log_dir"):
-            folder = getattr(training, name)
-            if folder is not None:
-                changes[name] = Path(folder) / f"member{member}"
-    return training.replace(**changes)
-
-
-def member_seed(seed: int | None, member: int) -> int:
-    """The seed of ensemble member ``member``'s initial weights and batch order:
-    ``seed + member``, or with ``seed`` None (no seeding) one drawn from torch's global
-    generator, so that an unseeded run shuffles differently each time unless the caller
-    seeds torch (``torch.manual_seed``), which then reproduces it."""
-    if seed is None:
-        import torch
-
-        return int(torch.randint(2**31 - 1, ()).item())
-    return seed + member
 
 
 def check_dev_monitor(dev_monitor: object) -> None:
