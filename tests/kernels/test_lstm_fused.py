@@ -175,6 +175,30 @@ def test_a_failed_build_is_a_reason_not_a_crash(fused_ext, monkeypatch, tmp_path
     assert variant.last_backend.name == "fused"
 
 
+def test_a_lock_file_left_by_a_killed_build_does_not_block_the_next_load(fused_ext, tmp_path):
+    # torch's build folder lock is a file that a build killed mid-way leaves behind; the next
+    # process to load the extension waited on it forever
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from lstmkit.kernels.cpu import loader
+
+    name = loader.module_name()
+    shutil.copytree(loader.cache_dir() / name, tmp_path / name)  # a finished build
+    (tmp_path / name / "lock").write_text("")
+    load = "from lstmkit.kernels.cpu import loader; loader.load_extension(); print('loaded')"
+    try:
+        done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True,
+                              timeout=120,
+                              env={**os.environ, "LSTMKIT_EXTENSIONS_DIR": str(tmp_path)})
+    except subprocess.TimeoutExpired:
+        pytest.fail("the load waited on the leftover lock file")
+    assert done.returncode == 0 and "loaded" in done.stdout, done.stderr[-2000:]
+    assert not (tmp_path / name / "lock").exists()
+
+
 def test_fused_rejects_half_precision():
     model = LSTM(I, H, peephole=True, backend="fused").half()
     with pytest.raises(ValueError, match=re.escape(

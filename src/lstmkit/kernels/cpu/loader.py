@@ -18,6 +18,8 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -140,11 +142,36 @@ def _build(verbose: bool) -> ModuleType:
     name = module_name()
     build_dir = cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
-    return cpp_extension.load(
-        name=name,
-        sources=[str(SOURCE)],
-        extra_cflags=list(CFLAGS),
-        extra_ldflags=list(LDFLAGS),
-        build_directory=str(build_dir),
-        verbose=verbose,
-    )
+    with _build_lock(build_dir):
+        return cpp_extension.load(
+            name=name,
+            sources=[str(SOURCE)],
+            extra_cflags=list(CFLAGS),
+            extra_ldflags=list(LDFLAGS),
+            build_directory=str(build_dir),
+            verbose=verbose,
+        )
+
+
+@contextmanager
+def _build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` while torch builds or loads the extension.
+
+    torch guards the folder with a ``lock`` file that it deletes when done; a build killed
+    mid-way leaves it behind, and every later load then waits for it forever. The lock taken
+    here (``fcntl.flock``) is released by the system when its holder dies, and every lstmkit
+    build takes it first, so a ``lock`` file found while holding it is such a leftover and is
+    removed. Where ``fcntl`` does not exist (Windows), torch's file alone guards the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(build_dir / "lstmkit.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            (build_dir / "lock").unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
