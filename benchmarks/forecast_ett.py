@@ -100,10 +100,11 @@ def _run_pair(pair: tuple[int, int], args: argparse.Namespace) -> dict[str, floa
     return result
 
 
-def main(description: str | None = None) -> None:
-    """Run the benchmark; ``description`` replaces the --help line (for scripts that reuse
-    these flags)."""
-    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
+def main(description: str | None = None, jobs: bool = True) -> None:
+    """Run the benchmark; ``description`` replaces the --help line and ``jobs=False`` leaves
+    out ``--jobs`` (for scripts that reuse these flags and patch this process)."""
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0],
+                                     allow_abbrev=False)
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--lookback", type=int, default=512)
     parser.add_argument("--segment-len", type=int, default=64)
@@ -123,14 +124,16 @@ def main(description: str | None = None) -> None:
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--limit-train-batches", type=float, default=1.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help="one run per seed; the table shows the mean")
+                        help="one run per seed; the table shows the mean (an ensemble of k "
+                        "trains seeds s .. s + k - 1: seeds k apart share no member)")
     parser.add_argument("--threads", type=int, default=2, help="threads per run")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs (horizon, seed) at once, each in its own process")
+    if jobs:
+        parser.add_argument("--jobs", type=int, default=1,
+                            help="runs (horizon, seed) at once, each in its own process")
     parser.add_argument("--out", default="benchmarks/results/forecast_ett.json")
     args = parser.parse_args()
     pairs = [(h, seed) for h in args.horizons for seed in args.seeds]
-    if args.jobs == 1:
+    if not jobs or args.jobs == 1:
         done = [_run_pair(pair, args) for pair in pairs]
     else:  # the longest horizons first, so that the processes finish together
         context = multiprocessing.get_context("spawn")

@@ -51,7 +51,7 @@ EXCHANGE_PUBLISHED = {  # MSE at 96 / 192 / 336 / 720
 def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, object]]:
     """One row per horizon: the candidate setting (learning rate x weight decay x mean
     reversion) with the lowest cross-validation score, its test scores, and every candidate's
-    scores. Horizons run in ``args.exchange_jobs`` processes of one thread each."""
+    scores. Horizons run in ``args.exchange_jobs`` processes of ``args.threads`` threads each."""
     if args.exchange_jobs == 1:
         return [_exchange_horizon(horizon, args) for horizon in horizons]
     context = multiprocessing.get_context("spawn")

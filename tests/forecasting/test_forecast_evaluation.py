@@ -218,6 +218,21 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
         check_space({"lr": ("log", 0.0, 1.0)})
 
 
+def test_tuning_an_ensemble_prunes_on_its_first_member_and_scores_its_mean() -> None:
+    from lstmkit.forecasting.tuning import tune_forecaster
+
+    base = make_config(ensemble=2)
+    config = dataclasses.replace(base, training=base.training.replace(max_epochs=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, study = tune_forecaster(config, make_frame(n=200),
+                                   {"training.lr": ("log", 1e-3, 1e-2)}, n_trials=2, seed=0)
+    # one report per epoch of the first member; later members reported the same steps again
+    assert not [w for w in caught if "already reported" in str(w.message)]
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in study.trials)
+    assert all(t.value not in t.intermediate_values.values() for t in study.trials)
+
+
 def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # series b starts 60 hours after a and ends 60 hours later: cut row by row, a fold's

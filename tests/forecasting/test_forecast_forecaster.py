@@ -560,3 +560,64 @@ def test_an_ensemble_calibrates_the_intervals_of_its_mean_forecast(
     out = forecaster.predict(frame)
     assert (out["q0.1"] <= out["q0.5"]).all() and (out["q0.5"] <= out["q0.9"]).all()
     assert forecaster.margins is not None
+
+
+def test_each_ensemble_member_gets_callbacks_in_their_state_before_training(
+        frame: pd.DataFrame) -> None:
+    import lightning.pytorch as pl
+
+    class Epochs(pl.Callback):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            self.seen += 1
+
+    base = make_config(ensemble=3)
+    config = dataclasses.replace(base, training=base.training.replace(max_epochs=2))
+    counter = Epochs()
+    Forecaster(config).fit(frame, callbacks=[counter])
+    assert counter.seen == 2  # the first member's epochs, not the later members' too
+    made: list[int] = []
+
+    def per_member(member: int) -> list[pl.Callback]:
+        made.append(member)
+        return [Epochs()]
+
+    Forecaster(config).fit(frame, callbacks=per_member)
+    assert made == [0, 1, 2]
+    with pytest.raises(TypeError, match=r"callbacks must be a sequence of Lightning callbacks "
+                                        r"or a function of the member index, got Epochs"):
+        Forecaster(config).fit(frame, callbacks=counter)  # type: ignore[arg-type]
+
+
+def test_val_loss_is_the_loss_of_the_trained_forecast_on_validation(
+        frame: pd.DataFrame) -> None:
+    import torch
+
+    from lstmkit.forecasting.metrics import make_loss
+
+    base = make_config(loss="quantile", ensemble=1)
+    for ensemble in (1, 2):
+        # a monitor other than the loss, and the last epoch kept: val_loss is still the loss
+        # of the forecast the forecaster makes
+        config = dataclasses.replace(
+            base, model=dataclasses.replace(base.model, ensemble=ensemble),
+            training=base.training.replace(max_epochs=2, monitor="val_mse",
+                                           restore_best=False))
+        forecaster = Forecaster(config).fit(frame)
+        val = forecaster.windows(forecaster.prepare(frame), "val")
+        inputs, target = val.__getitems__(range(len(val)))
+        with torch.no_grad():
+            expected = float(make_loss(config.model)(forecaster.net(**inputs), target))
+        assert forecaster.val_loss == pytest.approx(expected, rel=1e-5), ensemble
+
+
+def test_resume_of_the_wrong_type_is_refused_before_anything_changes(
+        frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    scalers = forecaster.scalers
+    with pytest.raises(TypeError, match=r"resume must be True, False or a checkpoint path, "
+                                        r"got NoneType None"):
+        forecaster.fit(frame, resume=None)  # type: ignore[arg-type]
+    assert forecaster.scalers is scalers

@@ -199,6 +199,24 @@ def test_a_lock_file_left_by_a_killed_build_does_not_block_the_next_load(fused_e
     assert not (tmp_path / name / "lock").exists()
 
 
+def test_where_no_lock_can_be_had_torchs_lock_file_alone_guards_the_build(monkeypatch,
+                                                                         tmp_path):
+    # a file system without locks (ENOLCK): build as before, leaving torch's file alone
+    import errno
+    import fcntl
+
+    from lstmkit.kernels.cpu import loader
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    (tmp_path / "lock").write_text("")  # another process's build, as far as we can tell
+    with loader._build_lock(tmp_path):
+        pass
+    assert (tmp_path / "lock").exists()
+
+
 def test_fused_rejects_half_precision():
     model = LSTM(I, H, peephole=True, backend="fused").half()
     with pytest.raises(ValueError, match=re.escape(

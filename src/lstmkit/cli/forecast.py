@@ -60,7 +60,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune-timeout", type=float, metavar="SECONDS",
                         help="stop starting --tune trials after this many seconds")
     parser.add_argument("--resume", action="store_true",
-                        help="continue training from <out>/checkpoints/last.ckpt")
+                        help="continue training from <out>/checkpoints/last.ckpt (with "
+                        "model.ensemble, each member from <out>/checkpoints/member<k>/)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,8 @@ class Forecaster:
         # one FitResult per network (model.ensemble); fit_result is the last of them
         self.fit_results: list[FitResult] = []
         self.fit_result: FitResult | None = None
-        # the validation loss of the forecast (of the ensemble's mean forecast)
+        # model.loss of the trained forecast (an ensemble's mean) on the validation windows,
+        # before any conformal correction; None without validation windows
         self.val_loss: float | None = None
         # whether the network(s) kept the untrained state, the naive forecast
         self.kept_start = False
@@ -123,11 +125,26 @@ class Forecaster:
 
     # -- training --------------------------------------------------------------------------
     def fit(self, data: pd.DataFrame | str | Path, *, resume: bool | str | Path = False,
-            callbacks: Sequence[Any] = ()) -> Forecaster:
+            callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = ()) -> Forecaster:
         """Train on the train part of ``data``; validate (early stopping) on its val part.
 
-        ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`);
-        ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning)."""
+        ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`; with
+        ``model.ensemble`` > 1 only ``True``: each member resumes from its own folder).
+        ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning): a
+        sequence, which with ``model.ensemble`` > 1 serves the first member while each later
+        member gets a deep copy made before training (so that stateful ones such as
+        ``EarlyStopping`` start afresh), or a function of the member index returning the
+        member's callbacks (for callbacks that cannot be copied)."""
+        members = self.config.model.ensemble
+        if not isinstance(resume, bool | str | Path):
+            raise TypeError(f"resume must be True, False or a checkpoint path, got "
+                            f"{type(resume).__name__} {resume!r}")
+        if members > 1 and not isinstance(resume, bool):
+            raise ValueError(f"resume={str(resume)!r} names one checkpoint, but "
+                             f"model.ensemble={members} trains {members} networks, each "
+                             "resuming from its own member<k> folder of "
+                             "training.checkpoint_dir; pass resume=True")
+        member_callbacks = _member_callbacks(callbacks, members)
         prepared = self.prepare(data)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
@@ -141,12 +158,6 @@ class Forecaster:
                              "gives none; enlarge data.val or set "
                              "training.early_stopping_patience to null")
         cfg = self.config
-        members = cfg.model.ensemble
-        if members > 1 and not isinstance(resume, bool):
-            raise ValueError(f"resume={str(resume)!r} names one checkpoint, but "
-                             f"model.ensemble={members} trains {members} networks, each "
-                             "resuming from its own member<k> folder of "
-                             "training.checkpoint_dir; pass resume=True")
         first = prepared.series[0]
         dims = {"n_targets": first.target.shape[1],
                 "n_past": first.past.shape[1] + first.future.shape[1],
@@ -157,7 +168,7 @@ class Forecaster:
             training = cfg.training if members == 1 else member_training(
                 cfg.training, m, members, member_seed(cfg.training.seed, m))
             net, result, kept_start = self._fit_member(
-                dims, training, train, val, loss, resume, callbacks,
+                dims, training, train, val, loss, resume, member_callbacks(m),
                 "" if members == 1 else f"member {m}: ")
             nets.append(net)
             kept.append(kept_start)
@@ -165,8 +176,7 @@ class Forecaster:
         self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
         self.fit_result = self.fit_results[-1]
         self.kept_start = all(kept)
-        self.val_loss = (self.fit_result.best_score if members == 1
-                         else _loss_on(self._net(), val, loss) if len(val) else None)
+        self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
         self.net.eval()
         self.margins = None
         if cfg.model.conformal:
@@ -453,6 +463,28 @@ class Forecaster:
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
+
+
+def _member_callbacks(callbacks: Sequence[Any] | Callable[[int], Sequence[Any]],
+                      members: int) -> Callable[[int], list[Any]]:
+    """Member index -> that member's callbacks: ``callbacks(m)`` for a function; for a
+    sequence, itself for member 0 and, for each later member, a deep copy made before any
+    training (so that no member starts from another's state)."""
+    if callable(callbacks):
+        return lambda m: list(callbacks(m))
+    if isinstance(callbacks, str | bytes) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"callbacks must be a sequence of Lightning callbacks or a function "
+                        f"of the member index, got {type(callbacks).__name__}")
+    if members == 1 or not callbacks:
+        return lambda m: list(callbacks)
+    try:
+        copies = [list(callbacks)] + [copy.deepcopy(list(callbacks))
+                                      for _ in range(members - 1)]
+    except Exception as err:  # any object that refuses copying
+        raise TypeError(f"model.ensemble={members} gives each member its own copy of the "
+                        f"callbacks, but they cannot be copied ({type(err).__name__}: {err}); "
+                        "pass callbacks=lambda member: [...] to build them per member") from None
+    return lambda m: copies[m]
 
 
 @torch.no_grad()

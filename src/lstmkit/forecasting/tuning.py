@@ -73,8 +73,9 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     ) -> tuple[ForecastConfig, Any]:
     """Search ``space`` (dotted config keys, e.g. ``{"training.lr": ("log", 1e-4, 1e-2),
     "model.hidden_size": ("int", 32, 256, 32)}``) minimising the validation loss
-    (:attr:`Forecaster.val_loss`: the best validation check, or for ``model.ensemble`` the
-    loss of the members' mean forecast).
+    (:attr:`Forecaster.val_loss`: ``model.loss`` of the trained forecast, for
+    ``model.ensemble`` the members' mean, on the validation windows). Trials are pruned on
+    ``training.monitor`` after each epoch (of the first member of an ensemble).
 
     The test part is never looked at. Trials write no checkpoints or logs and show no
     progress bar; the best configuration returned keeps ``config``'s own ``checkpoint_dir``,
@@ -94,8 +95,11 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial_config = quiet.with_overrides(params)
+        # with model.ensemble, the first member's curve decides pruning (the later members
+        # would report the same epochs again)
         forecaster = Forecaster(trial_config).fit(
-            frame, callbacks=[PruneOnValidation(trial, trial_config.training.monitor)])
+            frame, callbacks=lambda member: [PruneOnValidation(
+                trial, trial_config.training.monitor)] if member == 0 else [])
         score = forecaster.val_loss
         if score is None:
             raise ValueError("no validation score: the validation part has no window")

@@ -4,8 +4,8 @@ The source is one translation unit, ``lstm_fused.cpp``, compiled by
 ``torch.utils.cpp_extension.load`` (ninja and the system C++ compiler) into a cache folder:
 ``$LSTMKIT_EXTENSIONS_DIR`` if set, else ``$TORCH_EXTENSIONS_DIR/lstmkit``, else
 ``~/.cache/lstmkit/extensions``. The module name carries a digest of the source, the flags,
-the torch version and the CPU, so a changed source or another machine builds anew and a
-cached build is never stale. Within a process the module is loaded once.
+the build lock protocol, the torch version and the CPU, so a changed source or another
+machine builds anew and a cached build is never stale. Within a process the module is loaded once.
 
 ``LSTMKIT_DISABLE_FUSED=1`` marks the kernel unavailable (for testing the fallback, or for a
 machine whose compiler should not be used).
@@ -31,6 +31,9 @@ SOURCE = Path(__file__).with_name("lstm_fused.cpp")
 # runs it, hence -march=native.
 CFLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")
 LDFLAGS = ("-fopenmp",)
+# how builds take turns in a folder (see _build_lock); part of the folder's name, so that
+# versions that take turns differently never share one
+LOCK_PROTOCOL = b"flock-1"
 
 
 class ExtensionUnavailableError(RuntimeError):
@@ -58,7 +61,7 @@ def _cpu_identity() -> str:
 
 def module_name() -> str:
     digest = hashlib.sha1()
-    for part in (SOURCE.read_bytes(), " ".join(CFLAGS + LDFLAGS).encode(),
+    for part in (SOURCE.read_bytes(), " ".join(CFLAGS + LDFLAGS).encode(), LOCK_PROTOCOL,
                  torch.__version__.encode(), sys.version.encode(), _cpu_identity().encode()):
         digest.update(part)
     return f"lstmkit_cpu_{digest.hexdigest()[:12]}"
@@ -159,19 +162,38 @@ def _build_lock(build_dir: Path) -> Iterator[None]:
 
     torch guards the folder with a ``lock`` file that it deletes when done; a build killed
     mid-way leaves it behind, and every later load then waits for it forever. The lock taken
-    here (``fcntl.flock``) is released by the system when its holder dies, and every lstmkit
-    build takes it first, so a ``lock`` file found while holding it is such a leftover and is
-    removed. Where ``fcntl`` does not exist (Windows), torch's file alone guards the folder.
+    here (``fcntl.flock`` on ``lstmkit.lock``) is released by the system when its holder dies,
+    and every build of this lstmkit takes it first (older versions, which did not, build in
+    other folders: :data:`LOCK_PROTOCOL` is part of the folder name), so a ``lock`` file found
+    while holding it is such a leftover and is removed. Where the lock cannot be taken (no
+    ``fcntl`` on Windows, a file system without locks, a lock file this user cannot open),
+    torch's file alone guards the folder, as before.
     """
+    handle = _flock(build_dir / "lstmkit.lock")
+    if handle is None:
+        yield
+        return
+    try:
+        (build_dir / "lock").unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _flock(path: Path) -> int | None:
+    """A descriptor of ``path`` holding an exclusive ``flock`` (blocking until it is free), or
+    None when such a lock cannot be had here."""
     try:
         import fcntl
     except ImportError:
-        yield
-        return
-    with open(build_dir / "lstmkit.lock", "w") as handle:
+        return None
+    try:  # flock needs no write access: read-only, so another user's lock file serves too
+        handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        return None
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            (build_dir / "lock").unlink(missing_ok=True)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:  # ENOLCK, EOPNOTSUPP: some network file systems
+        os.close(handle)
+        return None
+    return handle
