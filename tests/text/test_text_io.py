@@ -79,3 +79,17 @@ def test_stdin_is_decoded_like_a_file(monkeypatch) -> None:
     stdin(b" \n")
     with pytest.raises(ValueError, match="stdin is empty"):
         read_raw_texts("-")
+
+
+def test_a_text_stdin_without_bytes_underneath_is_read_too(monkeypatch) -> None:
+    # io.StringIO, as tests and some notebooks set it, has no .buffer: its text is decoded
+    import io
+    import sys
+
+    from lstmkit.text.io import read_raw_texts
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeffgood film\r\nbad\n"))
+    assert read_raw_texts("-") == ["good film", "bad"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(" \n"))
+    with pytest.raises(ValueError, match=r"stdin is empty \(expected at least one example\)"):
+        read_raw_texts("-")

@@ -89,8 +89,15 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
         import sys
 
         source = "stdin"
-        # bytes, so that ``encoding`` applies and a byte order mark is dropped, as for a file
-        text = decode_text(sys.stdin.buffer.read(), source, encoding)
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is not None:
+            # bytes, so that ``encoding`` applies and a byte order mark is dropped, as for a
+            # file
+            text = decode_text(buffer.read(), source, encoding)
+        else:  # a text stream without bytes underneath (io.StringIO, some notebooks)
+            text = sys.stdin.read().removeprefix("\ufeff")
+            if not text.strip():
+                raise ValueError("stdin is empty (expected at least one example)")
     else:
         source = str(path)
         text = read_text(path, encoding)
