@@ -158,6 +158,14 @@ def test_resuming_another_models_checkpoint_is_a_clear_error(tmp_path: Path) -> 
                                          r"different model \(model.0.bias \(8,\) there, \(16,\) "
                                          r"here; model.0.weight \(8, 5\) there"):
         fit(wider, F.mse_loss, train, val, cfg, resume=True)
+    # a checkpoint in torch's legacy (non-zip) format cannot be memory-mapped: checked all the
+    # same
+    legacy = tmp_path / "legacy.ckpt"
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    torch.save(checkpoint, legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(ValueError, match=r"resume checkpoint .*legacy.ckpt' was written by a "
+                                         r"different model"):
+        fit(wider, F.mse_loss, train, val, cfg, resume=legacy)
 
 
 def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:

@@ -298,7 +298,13 @@ def evaluate(
 
 def _check_checkpoint_fits(path: str, task: Task) -> None:
     """A ValueError unless the checkpoint holds weights of this model's names and shapes."""
-    saved = torch.load(path, map_location="cpu", weights_only=False).get("state_dict", {})
+    # memory-mapped, so that only the shapes are read here (the trainer loads the checkpoint
+    # itself); a file in torch's legacy format cannot be mapped and is read whole
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except RuntimeError:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    saved = checkpoint.get("state_dict", {})
     own = task.state_dict()
     missing = sorted(set(own) - set(saved))
     extra = sorted(set(saved) - set(own))
