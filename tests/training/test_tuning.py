@@ -37,6 +37,40 @@ def test_an_invalid_trial_fails_with_its_reason_and_the_study_goes_on() -> None:
     assert study.best_params == {"x": 56}
 
 
+def test_a_caught_failure_is_logged_in_one_line_without_its_traceback() -> None:
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        if params["x"] == 50:
+            raise ValueError("lookback 50 is not a multiple of segment_len 8")
+        if params["x"] == 60:
+            raise KeyError("a bug")  # not caught: the study stops with its traceback
+        return float(params["x"])
+
+    handler = Keep()
+    optuna_logger = logging.getLogger("optuna")
+    optuna_logger.addHandler(handler)
+    try:
+        tune(objective, {"x": ("choice", [56, 50])}, n_trials=6, seed=0)
+        failed = [r for r in records if "failed with parameters" in r.getMessage()]
+        assert failed and "lookback 50 is not a multiple" in failed[0].getMessage()
+        assert all(r.exc_info is None for r in failed)
+        records.clear()
+        with pytest.raises(KeyError, match="a bug"):
+            tune(objective, {"x": ("choice", [60])}, n_trials=1, seed=0)
+        assert [r.exc_info is not None for r in records
+                if "failed with parameters" in r.getMessage()] == [True]
+    finally:
+        optuna_logger.removeHandler(handler)
+    assert not logging.getLogger("optuna.study._optimize").filters  # removed after the study
+
+
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_a_non_finite_score_fails_the_trial(value: float) -> None:
     def objective(params: dict[str, Any], trial: Any) -> float:

@@ -26,6 +26,7 @@ failed, with the reason in its user attribute ``fail_reason``, and the study goe
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -135,6 +136,20 @@ def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
     return params
 
 
+class _NoCaughtTraceback(logging.Filter):
+    """Drops the traceback from log records of an exception of the ``caught`` classes."""
+
+    def __init__(self, caught: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.caught = caught
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.caught):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class PruneOnValidation(pl.Callback):
     """Report ``monitor`` to the trial after each validation; stop hopeless trials."""
 
@@ -201,8 +216,16 @@ def tune(
             raise NonFiniteScoreError(reason)
         return score
 
-    study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s,
-                   catch=(*catch, NonFiniteScoreError))
+    caught = (*catch, NonFiniteScoreError)
+    # Optuna logs a failed trial's traceback; for the failures caught here the warning line
+    # already names the error (and the trial keeps it), so the traceback is left out
+    quiet = _NoCaughtTraceback(caught)
+    optimize_logger = logging.getLogger("optuna.study._optimize")
+    optimize_logger.addFilter(quiet)
+    try:
+        study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s, catch=caught)
+    finally:
+        optimize_logger.removeFilter(quiet)
     states = optuna.trial.TrialState
     if not any(t.state == states.COMPLETE for t in study.trials):
         failed = [t for t in study.trials if t.state == states.FAIL]
