@@ -36,6 +36,12 @@ def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
         ) from None
     except LookupError:
         raise ValueError(f"encoding must be a codec Python knows, got {encoding!r}") from None
+    return checked_text(text, source, allow_empty=allow_empty)
+
+
+def checked_text(text: str, source: str, *, allow_empty: bool = False) -> str:
+    """Decoded ``text`` without a leading byte order mark; unless ``allow_empty``, text with
+    nothing but whitespace is a ValueError naming ``source`` (a path, or ``stdin``)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if not allow_empty and not text.strip():
@@ -95,9 +101,7 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
             # file
             text = decode_text(buffer.read(), source, encoding)
         else:  # a text stream without bytes underneath (io.StringIO, some notebooks)
-            text = sys.stdin.read().removeprefix("\ufeff")
-            if not text.strip():
-                raise ValueError("stdin is empty (expected at least one example)")
+            text = checked_text(sys.stdin.read(), source)
     else:
         source = str(path)
         text = read_text(path, encoding)
