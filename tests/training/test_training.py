@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
@@ -338,3 +339,98 @@ def test_fit_trains_in_train_mode_even_if_model_arrives_in_eval_mode() -> None:
     result = fit(model, F.mse_loss, train, val, _cfg(max_epochs=2), callbacks=[Record()])
     assert modes and all(modes)  # dropout active in every training step
     assert not result.model.training  # handed back ready for inference
+
+
+# the moving average of the weights (training.ema_decay)
+class _Weights(pl.Callback):
+    """The trained (not averaged) weights after every optimisation step."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps.append({k: v.detach().clone() for k, v in pl_module.model.state_dict().items()})
+
+
+def test_the_trained_model_is_the_warmed_up_moving_average() -> None:
+    train, _ = _data()
+    seen = _Weights()
+    decay = 0.8
+    result = fit(_model(), F.mse_loss, train, None,
+                 _cfg(max_epochs=3, lr=0.05, ema_decay=decay), callbacks=[seen])
+    assert len(seen.steps) == 18  # 6 batches a epoch
+    expected = seen.steps[0]
+    for n, weights in enumerate(seen.steps[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        expected = {k: expected[k] + (weights[k] - expected[k]) * (1 - d) for k in expected}
+    final = result.model.state_dict()
+    for key, value in expected.items():
+        torch.testing.assert_close(final[key], value)
+        assert not torch.allclose(final[key], seen.steps[-1][key])
+
+
+def test_validation_scores_the_average_and_the_best_average_is_kept() -> None:
+    train, val = _data()
+    cfg = _cfg(max_epochs=4, lr=0.05, ema_decay=0.9)
+    result = fit(_model(), F.mse_loss, train, val, cfg)
+    score = evaluate(result.model, F.mse_loss, val, cfg)["test_loss"]
+    assert score == pytest.approx(result.best_score, rel=1e-5)
+    assert result.best_score == pytest.approx(min(r["val_loss"] for r in result.history))
+    plain = fit(_model(), F.mse_loss, train, val, cfg.replace(ema_decay=None))
+    assert plain.best_score != pytest.approx(result.best_score, rel=1e-3)
+
+
+def test_resume_with_an_average_equals_the_uninterrupted_run(tmp_path: Path) -> None:
+    train, val = _data()
+    cfg = _cfg(max_epochs=4, lr=0.05, ema_decay=0.9, restore_best=False)
+    full = fit(_model(), F.mse_loss, train, val, cfg)
+    ckpt = tmp_path / "ckpt"
+    fit(_model(), F.mse_loss, train, val, cfg.replace(max_epochs=2, checkpoint_dir=ckpt))
+    torch.manual_seed(123)
+    resumed = fit(_model(), F.mse_loss, train, val, cfg.replace(checkpoint_dir=ckpt),
+                  resume=True)
+    assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in full.history]
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_resuming_with_another_ema_setting_is_a_clear_error(tmp_path: Path) -> None:
+    train, val = _data()
+    with_ema, without = tmp_path / "with", tmp_path / "without"
+    fit(_model(), F.mse_loss, train, val, _cfg(ema_decay=0.9, checkpoint_dir=with_ema))
+    fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=without))
+    with pytest.raises(ValueError, match=r"written with a moving average of the weights, and "
+                                         r"this run has training\.ema_decay=None"):
+        fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=3, checkpoint_dir=with_ema),
+            resume=True)
+    with pytest.raises(ValueError, match=r"written without a moving average of the weights, "
+                                         r"and this run has training\.ema_decay=0\.9"):
+        fit(_model(), F.mse_loss, train, val,
+            _cfg(max_epochs=3, ema_decay=0.9, checkpoint_dir=without), resume=True)
+
+
+@pytest.mark.parametrize("precision", [None, "64"])
+def test_the_average_leaves_the_training_trajectory_alone(precision: str | None) -> None:
+    # validation swaps the average in and out: the weights being trained must come back
+    # bit for bit, also when the trainer converts the model to float64 after the average
+    # was copied from it
+    train, val = _data()
+    cfg = _cfg(max_epochs=3, lr=0.05, precision=precision)
+    plain, averaged = _Weights(), _Weights()
+    fit(_model(), F.mse_loss, train, val, cfg, callbacks=[plain])
+    fit(_model(), F.mse_loss, train, val, cfg.replace(ema_decay=0.9), callbacks=[averaged])
+    assert len(plain.steps) == len(averaged.steps) == 18
+    for a, b in zip(plain.steps, averaged.steps, strict=True):
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("value", "error", "message"), [
+    (1.0, ValueError, "ema_decay must be < 1 (or None for no average), got 1.0"),
+    (0.0, ValueError, "ema_decay must be > 0.0, got 0.0"),
+    ("0.9", TypeError, "ema_decay must be a number, got str '0.9'"),
+])
+def test_ema_decay_is_checked(value: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(ema_decay=value)  # type: ignore[arg-type]

@@ -8,6 +8,8 @@
   uninterrupted run would have drawn.
 - :class:`BestWeights` keeps the weights of the best validation check in memory (and in the
   checkpoint) and loads them when training ends.
+- :class:`WeightEMA` keeps an exponential moving average of the weights, which validation,
+  checkpoints and the end of training use in place of the weights being trained.
 - :class:`History` records the logged values of every epoch as a list of dicts.
 - :class:`PlateauLR` runs ``ReduceLROnPlateau`` before the checkpoint of each epoch is
   written, so that a resumed run keeps its learning-rate schedule.
@@ -18,9 +20,12 @@
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import math
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import EarlyStopping, WeightAveraging
+from torch import nn
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -80,13 +86,60 @@ class RNGState(pl.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class BestWeights(pl.Callback):
-    """Track ``monitor`` after each validation; load the best weights at the end of fit."""
+def _ema(decay: float, averaged: torch.Tensor, current: torch.Tensor,
+         num_averaged: torch.Tensor) -> torch.Tensor:
+    """One step of the average: ``averaged + (1 - d) (current - averaged)``, where ``d`` is
+    ``decay`` or, over the first steps, the smaller ``(1 + n) / (10 + n)`` (``n`` updates so
+    far), so that the random starting weights do not linger in the average."""
+    n = float(num_averaged)
+    return averaged + (current - averaged) * (1.0 - min(decay, (1.0 + n) / (10.0 + n)))
 
-    def __init__(self, monitor: str, mode: str = "min", restore: bool = True) -> None:
+
+def _tensors(module: nn.Module) -> Iterator[torch.Tensor]:
+    return itertools.chain(module.parameters(), module.buffers())
+
+
+class WeightEMA(WeightAveraging):
+    """An exponential moving average of the weights, updated after every optimisation step.
+
+    Lightning's ``WeightAveraging`` does the bookkeeping: validation runs on the average,
+    a checkpoint's ``state_dict`` holds the average (and ``current_model_state`` the weights
+    being trained, so a resumed run continues both), and the model ends training with the
+    average. The decay warms up as in TensorFlow's ``ExponentialMovingAverage``.
+    """
+
+    def __init__(self, decay: float) -> None:
+        super().__init__(avg_fn=functools.partial(_ema, decay))
+        self.decay = decay
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the average is copied from the module before the trainer moves the module to its
+        # device and precision: it follows, so that swapping the two loses nothing
+        if self._average_model is None:
+            return
+        for average, current in zip(_tensors(self._average_model.module), _tensors(pl_module),
+                                    strict=True):
+            average.data = average.data.to(device=current.device, dtype=current.dtype)
+        self._average_model.n_averaged = self._average_model.n_averaged.to(pl_module.device)
+
+    def averaged_state(self) -> dict[str, torch.Tensor] | None:
+        """The averaged weights under the module's names (``None`` outside of fit)."""
+        if self._average_model is None:
+            return None
+        return self._average_model.module.state_dict()
+
+
+class BestWeights(pl.Callback):
+    """Track ``monitor`` after each validation; load the best weights at the end of fit.
+
+    With ``ema`` the weights kept are the average, which is what validation scored."""
+
+    def __init__(self, monitor: str, mode: str = "min", restore: bool = True,
+                 ema: WeightEMA | None = None) -> None:
         self.monitor = monitor
         self.mode = mode
         self.restore = restore
+        self.ema = ema
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -111,8 +164,9 @@ class BestWeights(pl.Callback):
         if self._better(score):
             self.best_score = score
             self.best_epoch = trainer.current_epoch
-            self.best_state = {k: v.detach().clone()
-                               for k, v in pl_module.state_dict().items()}
+            scored = self.ema.averaged_state() if self.ema is not None else None
+            state = scored if scored is not None else pl_module.state_dict()
+            self.best_state = {k: v.detach().clone() for k, v in state.items()}
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.restore and self.best_state is not None:

@@ -97,6 +97,11 @@ class TrainConfig:
         lr_gamma: decay factor for ``plateau`` and ``exponential``.
         scheduler_patience: epochs without improvement before ``plateau`` decays.
         grad_clip: clip the global gradient norm to this value; ``None`` for no clipping.
+        ema_decay: keep an exponential moving average of the weights with this decay per
+            optimisation step (in (0, 1), e.g. 0.999: an average over about the last 1,000
+            steps; the first steps use a smaller decay, ``(1 + n) / (10 + n)``); validation,
+            early stopping, best weights, checkpoints and the trained model all use the
+            average. ``None`` (the default) trains without one.
         adversarial: adversarial training (Miyato et al. 2017): each training batch also
             trains on its embeddings moved by this L2 norm per example, in the direction that
             raises the loss most; 0 turns it off. The norm is in the embeddings' own units
@@ -136,6 +141,7 @@ class TrainConfig:
     lr_gamma: float = 0.5
     scheduler_patience: int = 2
     grad_clip: float | None = None
+    ema_decay: float | None = None
     adversarial: float = 0.0
     early_stopping_patience: int | None = None
     monitor: str = "val_loss"
@@ -167,6 +173,10 @@ class TrainConfig:
             raise ValueError(f"lr_gamma must be <= 1, got {self.lr_gamma!r}")
         _check_number("scheduler_patience", self.scheduler_patience, low=0, integer=True)
         _check_number("grad_clip", self.grad_clip, low=0.0, low_open=True, allow_none=True)
+        _check_number("ema_decay", self.ema_decay, low=0.0, low_open=True, allow_none=True)
+        if self.ema_decay is not None and self.ema_decay >= 1.0:
+            raise ValueError(f"ema_decay must be < 1 (or None for no average), got "
+                             f"{self.ema_decay!r}")
         _check_number("adversarial", self.adversarial, low=0.0)
         _check_number("early_stopping_patience", self.early_stopping_patience, low=1,
                       integer=True, allow_none=True)

@@ -28,6 +28,7 @@ from lstmkit.training.callbacks import (
     PlateauLR,
     ResumableEarlyStopping,
     RNGState,
+    WeightEMA,
 )
 from lstmkit.training.config import TrainConfig
 from lstmkit.training.task import BatchFn, LossFn, MetricFn, Task
@@ -98,8 +99,9 @@ def build_trainer(
     """A Lightning ``Trainer`` configured from ``config``.
 
     Adds early stopping (when ``early_stopping_patience`` is set and there is validation),
-    best-weight tracking, history, RNG-state checkpointing, atomic checkpoints in
-    ``checkpoint_dir`` and CSV + TensorBoard loggers in ``log_dir``.
+    a moving average of the weights (``ema_decay``), best-weight tracking, history,
+    RNG-state checkpointing, atomic checkpoints in ``checkpoint_dir`` and CSV + TensorBoard
+    loggers in ``log_dir``.
     Returns ``(trainer, best_weights_callback, history_callback)``.
     """
     if config.early_stopping_patience is not None and not has_validation:
@@ -119,10 +121,12 @@ def build_trainer(
             f"scheduler='plateau' monitors {config.monitor!r}, which needs validation data; "
             "got val_data=None"
         )
+    ema = WeightEMA(config.ema_decay) if config.ema_decay is not None else None
     best = BestWeights(config.monitor, config.monitor_mode,
-                       restore=config.restore_best and has_validation)
+                       restore=config.restore_best and has_validation, ema=ema)
     history = History()
-    all_callbacks: list[pl.Callback] = [RNGState(), best, history, *callbacks]
+    all_callbacks: list[pl.Callback] = [RNGState(), *([ema] if ema else []), best, history,
+                                        *callbacks]
     if config.scheduler == "plateau":
         all_callbacks.append(PlateauLR(config.monitor, config.monitor_mode, config.lr_gamma,
                                        config.scheduler_patience, has_validation))
@@ -233,7 +237,7 @@ def fit(
         trainer, best, history = build_trainer(
             config, has_validation=val_data is not None, callbacks=callbacks)
         if ckpt_path is not None:
-            _check_checkpoint_fits(ckpt_path, task)
+            _check_checkpoint_fits(ckpt_path, task, config)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
@@ -296,14 +300,21 @@ def evaluate(
     return {k: float(v) for k, v in out[0].items()}
 
 
-def _check_checkpoint_fits(path: str, task: Task) -> None:
-    """A ValueError unless the checkpoint holds weights of this model's names and shapes."""
+def _check_checkpoint_fits(path: str, task: Task, config: TrainConfig) -> None:
+    """A ValueError unless the checkpoint holds weights of this model's names and shapes,
+    written with a moving average of the weights exactly when ``config`` keeps one."""
     # memory-mapped, so that only the shapes are read here (the trainer loads the checkpoint
     # itself); a file in torch's legacy format cannot be mapped and is read whole
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except RuntimeError:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    averaged = "current_model_state" in checkpoint
+    if averaged != (config.ema_decay is not None):
+        written = "with" if averaged else "without"
+        raise ValueError(f"resume checkpoint {path!r} was written {written} a moving average "
+                         f"of the weights, and this run has training.ema_decay="
+                         f"{config.ema_decay}; resume with that run's training.ema_decay")
     saved = checkpoint.get("state_dict", {})
     own = task.state_dict()
     missing = sorted(set(own) - set(saved))
