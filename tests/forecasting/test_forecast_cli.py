@@ -154,6 +154,10 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"space\['training.lr'\] must start with one of"):
         _run("train", "--config", str(config), "--data", str(csv), "--out",
              str(tmp_path / "t"), "--tune", "1", "--tune-space", str(bad))
+    # a resumed run continues its own settings; a search would change them under it
+    with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out",
+             str(tmp_path / "t"), "--tune", "1", "--resume")
     with pytest.raises(ValueError, match="--tune applies to forecast run and train, not to "
                                          "forecast evaluate"):
         _run("evaluate", "--model", "x", "--data", str(csv), "--tune", "3")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -55,7 +55,7 @@ from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
 from lstmkit.text.vocab import Vocabulary
-from lstmkit.training.members import member_seed, member_training
+from lstmkit.training.members import member_callbacks, member_seed, member_training
 
 FORMAT_VERSION = 1
 
@@ -227,7 +227,8 @@ class Classifier:
         return self
 
     def fit(self, train: Sequence[Example], dev: Sequence[Example] | None = None, *,
-            resume: bool = False) -> Classifier:
+            resume: bool = False,
+            callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = ()) -> Classifier:
         """Build from ``train`` and train; returns ``self``.
 
         With ``config.snapshots`` > 1 each network contributes the snapshots of its best dev
@@ -241,6 +242,10 @@ class Classifier:
         ``training.checkpoint_dir`` (each network from its last checkpoint; one that has none
         starts fresh), giving the same model as an uninterrupted run. ``self.training``
         becomes the settings actually used (the monitor chosen for dev data).
+
+        ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning): a
+        sequence serves network 0 and each later network gets its own deep copy, or a
+        function ``member -> callbacks`` builds each network's.
         """
         from lstmkit.training import fit, seed_everything
 
@@ -248,6 +253,7 @@ class Classifier:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="accuracy")
         check_one_device(train_config)
+        callbacks_of = member_callbacks(callbacks, config.ensemble)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
@@ -278,7 +284,8 @@ class Classifier:
                                          None if train_config.seed is None else seed),
                          metrics={"accuracy": _accuracy_metric}, resume=resume,
                          callbacks=[*epoch_batches(train_loader),
-                                    *([snapshots] if config.snapshots > 1 else [])])
+                                    *([snapshots] if config.snapshots > 1 else []),
+                                    *callbacks_of(m)])
             members += snapshots.networks(
                 network, lambda: _network(config, len(words), len(labels),
                                           _embedding_dim(first), words))

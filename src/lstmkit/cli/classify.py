@@ -26,6 +26,8 @@ DATA_KEYS = {"train", "dev", "test", "format", "text_column", "label_column", "e
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
+    from lstmkit.text.tuning import add_tune_arguments
+
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     train = actions.add_parser("train", help="train a classifier and save it")
@@ -50,6 +52,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                        help="override any setting, e.g. model.lstm.zoneout=0.1")
     train.add_argument("--progress", action="store_true", default=None,
                        help="show a progress bar (training.progress_bar; off by default)")
+    add_tune_arguments(train, "dev accuracy")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -107,6 +110,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from lstmkit.classification import Classifier, ClassifierConfig
     from lstmkit.text.io import check_output_path, settings_from_args
+    from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
@@ -125,8 +129,11 @@ def _train(args: argparse.Namespace) -> int:
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
     # dev accuracy is monitored unless training.monitor is set
-    clf = Classifier(model_config, train_config,
-                     dev_monitor="monitor" not in settings["training"]
+    dev_monitor = "monitor" not in settings["training"]
+    if args.tune is not None:
+        model_config, train_config = tune_from_args(
+            args, Classifier, model_config, train_config, train, dev, dev_monitor=dev_monitor)
+    clf = Classifier(model_config, train_config, dev_monitor=dev_monitor
                      ).fit(train, dev, resume=args.resume)
     out = clf.save(args.out)
     print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")

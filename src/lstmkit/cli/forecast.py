@@ -233,24 +233,12 @@ def _start(text: str | None) -> int | float | str | None:
 
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
-    from pathlib import Path
-
-    from lstmkit import yamlio
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
-    from lstmkit.training.tuning import check_space
+    from lstmkit.training.tuning import check_tune_flags, read_space
 
-    if args.tune < 1:
-        raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
-    if args.tune_space:
-        raw = yamlio.load(Path(args.tune_space).read_text())
-        if not isinstance(raw, dict):
-            raise ValueError(f"--tune-space {args.tune_space} must hold a mapping of "
-                             f"key: [kind, ...], got {type(raw).__name__}")
-        space = {key: tuple(entry) if isinstance(entry, list) else entry
-                 for key, entry in raw.items()}
-    else:
-        space = default_space(config)  # type: ignore[arg-type]
-    check_space(space)
+    check_tune_flags(args)
+    space = read_space(args.tune_space) if args.tune_space \
+        else default_space(config)  # type: ignore[arg-type]
     print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
     # trials write no checkpoints or logs; the best configuration keeps this run's folders
     best, study = tune_forecaster(config, frame, space,  # type: ignore[arg-type]

@@ -31,6 +31,8 @@ DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", 
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
+    from lstmkit.text.tuning import add_tune_arguments
+
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     train = actions.add_parser("train", help="train a tagger and save it")
@@ -58,6 +60,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                        help="override any setting, e.g. model.lstm.layer_norm=true")
     train.add_argument("--progress", action="store_true", default=None,
                        help="show a progress bar (training.progress_bar; off by default)")
+    add_tune_arguments(train, "dev entity F1")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -121,6 +124,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from lstmkit.tagging import Tagger, TaggerConfig
     from lstmkit.text.io import check_output_path, settings_from_args
+    from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
@@ -145,8 +149,12 @@ def _train(args: argparse.Namespace) -> int:
         auxiliary_files = [auxiliary_files]
     auxiliary = [s for path in auxiliary_files for s in _read(path, data)] or None
     # dev entity F1 is monitored unless training.monitor is set
-    tagger = Tagger(model_config, train_config,
-                    dev_monitor="monitor" not in settings["training"]
+    dev_monitor = "monitor" not in settings["training"]
+    if args.tune is not None:
+        model_config, train_config = tune_from_args(
+            args, Tagger, model_config, train_config, train, dev, dev_monitor=dev_monitor,
+            fit_kwargs={"auxiliary": auxiliary})
+    tagger = Tagger(model_config, train_config, dev_monitor=dev_monitor
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")

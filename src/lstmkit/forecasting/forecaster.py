@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forec
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version
 from lstmkit.training import FitResult, fit, seed_everything
-from lstmkit.training.members import member_seed, member_training
+from lstmkit.training.members import member_callbacks, member_seed, member_training
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
 FORMAT_VERSION = 2
@@ -144,7 +143,7 @@ class Forecaster:
                              f"model.ensemble={members} trains {members} networks, each "
                              "resuming from its own member<k> folder of "
                              "training.checkpoint_dir; pass resume=True")
-        member_callbacks = _member_callbacks(callbacks, members)
+        callbacks_of = member_callbacks(callbacks, members)
         prepared = self.prepare(data)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
@@ -168,7 +167,7 @@ class Forecaster:
             training = cfg.training if members == 1 else member_training(
                 cfg.training, m, members, member_seed(cfg.training.seed, m))
             net, result, kept_start = self._fit_member(
-                dims, training, train, val, loss, resume, member_callbacks(m),
+                dims, training, train, val, loss, resume, callbacks_of(m),
                 "" if members == 1 else f"member {m}: ")
             nets.append(net)
             kept.append(kept_start)
@@ -463,28 +462,6 @@ class Forecaster:
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
-
-
-def _member_callbacks(callbacks: Sequence[Any] | Callable[[int], Sequence[Any]],
-                      members: int) -> Callable[[int], list[Any]]:
-    """Member index -> that member's callbacks: ``callbacks(m)`` for a function; for a
-    sequence, itself for member 0 and, for each later member, a deep copy made before any
-    training (so that no member starts from another's state)."""
-    if callable(callbacks):
-        return lambda m: list(callbacks(m))
-    if isinstance(callbacks, str | bytes) or not isinstance(callbacks, Sequence):
-        raise TypeError(f"callbacks must be a sequence of Lightning callbacks or a function "
-                        f"of the member index, got {type(callbacks).__name__}")
-    if members == 1 or not callbacks:
-        return lambda m: list(callbacks)
-    try:
-        copies = [list(callbacks)] + [copy.deepcopy(list(callbacks))
-                                      for _ in range(members - 1)]
-    except Exception as err:  # any object that refuses copying
-        raise TypeError(f"model.ensemble={members} gives each member its own copy of the "
-                        f"callbacks, but they cannot be copied ({type(err).__name__}: {err}); "
-                        "pass callbacks=lambda member: [...] to build them per member") from None
-    return lambda m: copies[m]
 
 
 @torch.no_grad()

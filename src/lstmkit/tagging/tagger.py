@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
-from lstmkit.training.members import member_seed, member_training
+from lstmkit.training.members import member_callbacks, member_seed, member_training
 
 FORMAT_VERSION = 1
 BATCH_SIZE = 128  # sentences per forward pass at inference, unless the caller says
@@ -169,7 +169,8 @@ class Tagger:
         return self
 
     def fit(self, train: Sequence[Sentence], dev: Sequence[Sentence] | None = None, *,
-            auxiliary: Sequence[Sentence] | None = None, resume: bool = False) -> Tagger:
+            auxiliary: Sequence[Sentence] | None = None, resume: bool = False,
+            callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = ()) -> Tagger:
         """Build from ``train`` and train; returns ``self``.
 
         ``auxiliary``: sentences tagged with another tag set (say PER/LOC/ORG of another
@@ -184,6 +185,10 @@ class Tagger:
         ``resume=True`` continues an interrupted run from ``training.checkpoint_dir`` (each
         network from its last checkpoint; one that has none starts fresh); not with
         ``auxiliary``. ``self.training`` becomes the settings actually used.
+
+        ``callbacks`` are extra Lightning callbacks (a pruning callback when tuning): a
+        sequence serves network 0 and each later network gets its own deep copy, or a
+        function ``member -> callbacks`` builds each network's.
         """
         from lstmkit.training import fit, seed_everything
 
@@ -191,6 +196,7 @@ class Tagger:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="f1")
         check_one_device(train_config)
+        callbacks_of = member_callbacks(callbacks, config.ensemble)
         if resume and auxiliary is not None:
             raise ValueError("resume=True cannot continue multitask training (auxiliary "
                              "data): the position in the auxiliary batches is not in the "
@@ -226,7 +232,8 @@ class Tagger:
                                          None if train_config.seed is None else seed),
                          metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
                          callbacks=[*epoch_batches(train_loader),
-                                    *([snapshots] if config.snapshots > 1 else [])])
+                                    *([snapshots] if config.snapshots > 1 else []),
+                                    *callbacks_of(m)])
             network.remove_auxiliary_head()
             members += snapshots.networks(
                 network, lambda: _network(config, words, self.chars, tags, dim),

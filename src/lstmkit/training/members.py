@@ -1,8 +1,11 @@
-"""Ensemble members: each trains with its own seed and, with more than one member, its own
-checkpoint and log folder. Shared by the forecaster, the classifier and the tagger."""
+"""Ensemble members: each trains with its own seed, its own callbacks and, with more than one
+member, its own checkpoint and log folder. Shared by the forecaster, the classifier and the
+tagger."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +33,25 @@ def member_seed(seed: int | None, member: int) -> int:
 
         return int(torch.randint(2**31 - 1, ()).item())
     return seed + member
+
+
+def member_callbacks(callbacks: Sequence[Any] | Callable[[int], Sequence[Any]],
+                      members: int) -> Callable[[int], list[Any]]:
+    """Member index -> that member's callbacks: ``callbacks(m)`` for a function; for a
+    sequence, itself for member 0 and, for each later member, a deep copy made before any
+    training (so that no member starts from another's state)."""
+    if callable(callbacks):
+        return lambda m: list(callbacks(m))
+    if isinstance(callbacks, str | bytes) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"callbacks must be a sequence of Lightning callbacks or a function "
+                        f"of the member index, got {type(callbacks).__name__}")
+    if members == 1 or not callbacks:
+        return lambda m: list(callbacks)
+    try:
+        copies = [list(callbacks)] + [copy.deepcopy(list(callbacks))
+                                      for _ in range(members - 1)]
+    except Exception as err:  # any object that refuses copying
+        raise TypeError(f"model.ensemble={members} gives each member its own copy of the "
+                        f"callbacks, but they cannot be copied ({type(err).__name__}: {err}); "
+                        "pass callbacks=lambda member: [...] to build them per member") from None
+    return lambda m: copies[m]

@@ -120,6 +120,36 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
     return checked
 
 
+def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
+    """A search space from a YAML file of ``key: [kind, ...]`` lines, checked by
+    :func:`check_space`; errors name ``flag`` and the file."""
+    from pathlib import Path
+
+    from lstmkit import yamlio
+
+    raw = yamlio.load(Path(path).read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{flag} {path} must hold a mapping of key: [kind, ...], got "
+                         f"{type(raw).__name__}")
+    space = {key: tuple(entry) if isinstance(entry, list) else entry
+             for key, entry in raw.items()}
+    check_space(space)
+    return space
+
+
+def check_tune_flags(args: Any) -> None:
+    """For the command lines: ``args.tune`` is a number of trials >= 1 and comes without
+    ``--resume`` (a resumed run continues the settings it was started with, which a new
+    search would change)."""
+    if args.tune < 1:
+        raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
+    if args.resume:
+        raise ValueError("--tune searches new settings and --resume continues a run with the "
+                         "settings it started with: pass one of them (to continue an "
+                         "interrupted tuned run, resume with the best settings it printed, "
+                         "given with --set or --config)")
+
+
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
     """Draw one value per key of ``space`` (checked by :func:`check_space`) from a trial."""
     params: dict[str, Any] = {}
