@@ -57,8 +57,8 @@ def recipe(horizon: int, args: argparse.Namespace, seed: int = 0) -> ForecastCon
                                    **({} if args.ensemble is None
                                       else {"ensemble": args.ensemble})),
         training=recipes.long_horizon_training(
-            max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma, seed=seed,
-            ema_decay=args.ema_decay,
+            horizon, max_epochs=args.max_epochs, lr=args.lr, lr_gamma=args.lr_gamma, seed=seed,
+            **({} if args.ema_decay is None else {"ema_decay": args.ema_decay or None}),
             progress_bar=False, accelerator="cpu", devices=1,
             limit_train_batches=args.limit_train_batches),
         batch_size=args.batch_size,
@@ -128,8 +128,8 @@ def main(description: str | None = None, jobs: bool = True) -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--lr-gamma", type=float, default=0.5)
     parser.add_argument("--ema-decay", type=float, default=None,
-                        help="training.ema_decay: a moving average of the weights (default: "
-                        "none, the recipe's)")
+                        help="training.ema_decay: a moving average of the weights; 0 for "
+                        "none (default: the recipe's, 0.999 for horizons 192 to 336)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--max-epochs", type=int, default=4)
     parser.add_argument("--limit-train-batches", type=float, default=1.0)

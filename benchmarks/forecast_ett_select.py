@@ -21,7 +21,8 @@ import numpy as np
 
 # the settings that tell the candidates apart, as forecast_ett.py records them
 SETTINGS = ("lookback", "segment_len", "hidden", "dropout", "highway", "normalization",
-            "mean_reversion", "ensemble", "lr", "lr_gamma", "batch_size", "max_epochs")
+            "mean_reversion", "ensemble", "lr", "lr_gamma", "batch_size", "max_epochs",
+            "ema_decay")
 
 
 def summarise(path: Path) -> dict[str, object]:
@@ -77,7 +78,7 @@ def main() -> None:
             f"{c['horizons'][h]['mse']:.4f}" for h in horizons)
         print(f"{Path(c['file']).name:40s}{cells}")
     result = [{"horizon": h, "chosen": candidates[i]["file"],
-               "mean_reversion": candidates[i]["settings"]["mean_reversion"],
+               "settings": candidates[i]["settings"],
                **candidates[i]["horizons"][h]} for h, i in chosen.items()]
     print("chosen: " + ", ".join(f"{r['horizon']}: test MSE {r['mse']:.3f} / MAE "
                                  f"{r['mae']:.3f}" for r in result))

@@ -109,6 +109,17 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
         (512, 64, True, True)  # mean reversion: validation preferred it at every horizon
 
 
+def test_long_horizon_training_averages_the_weights_from_horizon_192_to_336() -> None:
+    from lstmkit.forecasting import recipes
+
+    # validation preferred the average at 192 and 336, not at 96 or 720
+    assert [recipes.long_horizon_training(h).ema_decay for h in (96, 191, 192, 336, 337, 720)] \
+        == [None, None, 0.999, 0.999, None, None]
+    assert recipes.long_horizon_training().ema_decay is None
+    assert recipes.long_horizon_training(336, ema_decay=None).ema_decay is None
+    assert recipes.long_horizon_training(96, lr=1e-3).lr == 1e-3
+
+
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
 @pytest.mark.parametrize("quantiles", [(0.05, 0.5, 0.95), (0.5,), [0.2, 0.5, 0.8]])
 def test_quantiles_with_a_point_loss_are_an_error(loss: str, quantiles: tuple) -> None:
