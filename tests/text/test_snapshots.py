@@ -9,12 +9,13 @@ import torch
 from torch import nn
 
 from lstmkit.text.snapshots import TopSnapshots
+from lstmkit.training import TrainConfig, fit
 
 
 def _check(callback: TopSnapshots, module: nn.Module, epoch: int, score: float) -> None:
     with torch.no_grad():
         module.weight.fill_(float(epoch))  # type: ignore[operator]
-    trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch,
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch, callbacks=[],
                               callback_metrics={"val_accuracy": torch.tensor(score)})
     callback.on_validation_end(trainer, None)  # type: ignore[arg-type]
 
@@ -59,3 +60,25 @@ def test_networks_are_the_snapshots_loaded_into_fresh_builds() -> None:
     assert all(not m.training for m in members)
     with pytest.raises(RuntimeError, match="Unexpected key"):
         callback.networks(trained, lambda: nn.Linear(2, 1, bias=False))
+
+
+def test_with_a_moving_average_the_snapshots_are_the_averaged_weights_validation_scored() -> None:
+    from torch.nn import functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(64, 5, generator=g), torch.randn(5, 1, generator=g)
+    y = x @ w
+    train = DataLoader(TensorDataset(x[:48], y[:48]), batch_size=8, shuffle=True)
+    val = DataLoader(TensorDataset(x[48:], y[48:]), batch_size=16)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1))
+    snapshots = TopSnapshots(model, 2, "val_loss", "min")
+    fit(model, F.mse_loss, train, val,
+        TrainConfig(max_epochs=4, lr=0.05, ema_decay=0.9, progress_bar=False,
+                    accelerator="cpu", devices=1), callbacks=[snapshots])
+    assert len(snapshots.states) == 2
+    for state, score in zip(snapshots.states, snapshots.scores, strict=True):
+        model.load_state_dict(state)
+        with torch.no_grad():
+            assert F.mse_loss(model(x[48:]), y[48:]).item() == pytest.approx(score, rel=1e-5)

@@ -14,6 +14,8 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from lstmkit.training.callbacks import validated_state
+
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -45,7 +47,9 @@ class TopSnapshots(pl.Callback):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
-        state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        # the weights validation scored (a moving average's, with training.ema_decay)
+        state = {k: v.detach().clone()
+                 for k, v in validated_state(trainer, self.module).items()}
         self._kept.append((score, trainer.current_epoch, state))
         sign = -1.0 if self.mode == "max" else 1.0
         self._kept.sort(key=lambda item: (sign * item[0], item[1]))

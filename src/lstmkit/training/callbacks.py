@@ -122,24 +122,33 @@ class WeightEMA(WeightAveraging):
             average.data = average.data.to(device=current.device, dtype=current.dtype)
         self._average_model.n_averaged = self._average_model.n_averaged.to(pl_module.device)
 
-    def averaged_state(self) -> dict[str, torch.Tensor] | None:
-        """The averaged weights under the module's names (``None`` outside of fit)."""
-        if self._average_model is None:
-            return None
-        return self._average_model.module.state_dict()
+
+def validated_state(trainer: pl.Trainer, module: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of ``module`` (the task or a network inside it) that validation scored:
+    with a weight-averaging callback (:class:`WeightEMA`, or any Lightning
+    ``WeightAveraging``) the averaged copy's, which that callback has swapped out again by
+    the time ``on_validation_end`` runs; otherwise the module's own."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        average = getattr(callback, "_average_model", None)
+        if isinstance(callback, WeightAveraging) and average is not None:
+            task = trainer.lightning_module
+            name = next((n for n, m in task.named_modules() if m is module), None)
+            if name is None:
+                raise ValueError(f"{type(module).__name__} is not part of the trained module, "
+                                 "so its averaged weights cannot be found")
+            return average.module.get_submodule(name).state_dict()
+    return module.state_dict()
 
 
 class BestWeights(pl.Callback):
     """Track ``monitor`` after each validation; load the best weights at the end of fit.
 
-    With ``ema`` the weights kept are the average, which is what validation scored."""
+    The weights kept are those validation scored (:func:`validated_state`)."""
 
-    def __init__(self, monitor: str, mode: str = "min", restore: bool = True,
-                 ema: WeightEMA | None = None) -> None:
+    def __init__(self, monitor: str, mode: str = "min", restore: bool = True) -> None:
         self.monitor = monitor
         self.mode = mode
         self.restore = restore
-        self.ema = ema
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -164,9 +173,8 @@ class BestWeights(pl.Callback):
         if self._better(score):
             self.best_score = score
             self.best_epoch = trainer.current_epoch
-            scored = self.ema.averaged_state() if self.ema is not None else None
-            state = scored if scored is not None else pl_module.state_dict()
-            self.best_state = {k: v.detach().clone() for k, v in state.items()}
+            self.best_state = {k: v.detach().clone()
+                               for k, v in validated_state(trainer, pl_module).items()}
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.restore and self.best_state is not None:

@@ -123,7 +123,7 @@ def build_trainer(
         )
     ema = WeightEMA(config.ema_decay) if config.ema_decay is not None else None
     best = BestWeights(config.monitor, config.monitor_mode,
-                       restore=config.restore_best and has_validation, ema=ema)
+                       restore=config.restore_best and has_validation)
     history = History()
     all_callbacks: list[pl.Callback] = [RNGState(), *([ema] if ema else []), best, history,
                                         *callbacks]
