@@ -83,6 +83,7 @@ def run(horizon: int, frame: pd.DataFrame, args: argparse.Namespace, seed: int
         "mse": float(np.mean((z_forecast - actual) ** 2)),
         "mae": float(np.mean(np.abs(z_forecast - actual))),
         "test_windows": len(windows),
+        "ema_decay": config.training.ema_decay,  # the one used (the recipe's, by horizon)
         "epochs": [r.epochs_run for r in forecaster.fit_results],
         "best_epoch": [r.best_epoch for r in forecaster.fit_results],
         # the validation loss of the forecast (for an ensemble, of the members' mean)

@@ -496,3 +496,13 @@ def test_a_model_saved_with_freeze_embeddings_and_no_vectors_loads_with_a_warnin
     assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)
     with pytest.raises(ValueError, match=r"freeze_embeddings=True needs vectors"):
         TaggerConfig.from_dict(config)  # a new configuration with it is still an error
+
+
+def test_a_moving_average_of_the_weights_trains_the_tagger() -> None:
+    # the CRF's transition masks are bool buffers: the average must leave them as they are
+    train, dev = _toy(30, 0), _toy(10, 1)
+    tagger = Tagger(TaggerConfig(hidden_size=8, char_dim=4, char_hidden=4),
+                    FAST.replace(max_epochs=2, ema_decay=0.9)).fit(train, dev)
+    crf = tagger.model.crf
+    assert crf.allowed.dtype == torch.bool and not bool(crf.allowed.all())
+    assert tagger.evaluate(dev).scores.f1 == pytest.approx(max(r["val_f1"] for r in tagger.history))

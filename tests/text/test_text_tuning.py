@@ -67,6 +67,8 @@ def test_tuning_the_classifier_scores_trials_by_dev_accuracy() -> None:
     refit = Classifier(best_config, best_training.replace(checkpoint_dir=None)).fit(train, dev)
     assert study.best_value == pytest.approx(dev_score(refit, dev))
     assert study.best_value == max(t.value for t in study.trials)
+    # each epoch's dev accuracy reached the pruner
+    assert all(set(t.intermediate_values) == {0, 1} for t in study.trials)
 
 
 def test_tuning_the_tagger_scores_trials_by_dev_entity_f1() -> None:
@@ -109,6 +111,25 @@ def test_tuning_errors_name_what_is_wrong() -> None:
         tune_text(dict, config, QUICK, train, dev, {"training.lr": ("log", 1e-3, 1e-2)})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['data.train'\]"):
         apply_params(config, QUICK, {"data.train": "x"})
+    # a misspelt LSTM option is caught before any trial trains
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['model.lstm.zonout'\] .* an "
+                                         r"option of \[.*'zoneout'"):
+        tune_text(Classifier, config, QUICK, train, dev, {"model.lstm.zonout": ("float", 0, 1)})
+    with pytest.raises(ValueError, match="timeout_s must be None or a number of seconds > 0, "
+                                         "got 0"):
+        tune_text(Classifier, config, QUICK, train, dev, {"training.lr": ("log", 1e-3, 1e-2)},
+                  timeout_s=0)
+
+
+def test_a_subclass_of_an_application_is_tuned_as_the_application() -> None:
+    class Mine(Classifier):
+        pass
+
+    train, dev = _reviews(30, 0), _reviews(10, 1)
+    _, _, study = tune_text(Mine, ClassifierConfig(hidden_size=4, embedding_dim=4),
+                            QUICK.replace(max_epochs=1), train, dev,
+                            {"training.lr": ("log", 1e-3, 1e-2)}, n_trials=1)
+    assert 0.0 <= study.best_value <= 1.0
 
 
 def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
@@ -160,3 +181,8 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys) -> None:
         _run(tag, [*common, *dev, "--tune", "0"])
     with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
         _run(tag, [*common, *dev, "--tune", "2", "--resume"])
+    with pytest.raises(ValueError, match="--tune-timeout must be a number of seconds > 0, got 0"):
+        _run(tag, [*common, *dev, "--tune", "2", "--tune-timeout", "0"])
+    with pytest.raises(ValueError, match=r"--tune-space and --tune-timeout set\(s\) up the --tune "
+                                         r"search, but --tune is not given"):
+        _run(tag, [*common, *dev, "--tune-space", "s.yaml", "--tune-timeout", "5"])

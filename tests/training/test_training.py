@@ -426,6 +426,27 @@ def test_the_average_leaves_the_training_trajectory_alone(precision: str | None)
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_buffers_that_are_not_floating_point_take_the_current_value() -> None:
+    # a batch-norm step counter (and a CRF's bool masks) have no average; arithmetic on a
+    # bool tensor would fail, and an averaged counter would be truncated
+    train, _ = _data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    model.register_buffer("mask", torch.tensor([True, False]))
+    result = fit(model, F.mse_loss, train, None, _cfg(max_epochs=3, ema_decay=0.9))
+    assert int(result.model[1].num_batches_tracked) == 18
+    assert result.model.mask.tolist() == [True, False]
+
+
+def test_resuming_with_another_decay_is_a_clear_error(tmp_path: Path) -> None:
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val, _cfg(ema_decay=0.9, checkpoint_dir=tmp_path))
+    with pytest.raises(ValueError, match=r"written with training\.ema_decay=0\.9, and this run "
+                                         r"has training\.ema_decay=0\.5"):
+        fit(_model(), F.mse_loss, train, val,
+            _cfg(max_epochs=3, ema_decay=0.5, checkpoint_dir=tmp_path), resume=True)
+
+
 @pytest.mark.parametrize(("value", "error", "message"), [
     (1.0, ValueError, "ema_decay must be < 1 (or None for no average), got 1.0"),
     (0.0, ValueError, "ema_decay must be > 0.0, got 0.0"),
@@ -434,3 +455,12 @@ def test_the_average_leaves_the_training_trajectory_alone(precision: str | None)
 def test_ema_decay_is_checked(value: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(ema_decay=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+def test_an_average_in_16_bit_weights_is_refused(precision: str) -> None:
+    # steps of 0.001 of the difference round away in 16 bits: the average would stand still
+    with pytest.raises(ValueError, match=rf"ema_decay=0.999 needs the average kept in at least "
+                                         rf"float32, but precision='{precision}'"):
+        TrainConfig(ema_decay=0.999, precision=precision)
+    TrainConfig(ema_decay=0.999, precision="bf16-mixed")

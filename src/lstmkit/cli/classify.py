@@ -26,7 +26,7 @@ DATA_KEYS = {"train", "dev", "test", "format", "text_column", "label_column", "e
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from lstmkit.text.tuning import add_tune_arguments
+    from lstmkit.cli.common import add_tune_arguments
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -52,7 +52,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                        help="override any setting, e.g. model.lstm.zoneout=0.1")
     train.add_argument("--progress", action="store_true", default=None,
                        help="show a progress bar (training.progress_bar; off by default)")
-    add_tune_arguments(train, "dev accuracy")
+    add_tune_arguments(train, "--dev (dev accuracy)",
+                       "learning rate, width, dropout and embedding dropout")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -112,8 +113,10 @@ def _train(args: argparse.Namespace) -> int:
     from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
+    from lstmkit.training.tuning import check_tune_flags
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
+    check_tune_flags(args)  # before the data are read
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     unknown = sorted(set(data) - DATA_KEYS)

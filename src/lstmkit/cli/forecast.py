@@ -18,6 +18,8 @@ ACTIONS = ("run", "train", "evaluate", "predict", "backtest")
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
+    from lstmkit.cli.common import add_tune_arguments
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n")[1] if __doc__ else None
     parser.add_argument("action", nargs="?", default="run", choices=ACTIONS,
@@ -50,15 +52,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baselines", nargs="*",
                         help="baselines to report (naive seasonal_naive ets arima)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--tune", type=int, metavar="TRIALS",
-                        help="train/run: search the configuration with this many Optuna "
-                             "trials on the validation part first, then train the best")
-    parser.add_argument("--tune-space", metavar="YAML",
-                        help="search space for --tune: key: [kind, ...] per line, e.g. "
-                             "'training.lr: [log, 1.0e-4, 1.0e-2]'; default: learning rate, "
-                             "width, dropout, highway and segment length")
-    parser.add_argument("--tune-timeout", type=float, metavar="SECONDS",
-                        help="stop starting --tune trials after this many seconds")
+    add_tune_arguments(parser, "the validation part (train/run)",
+                       "learning rate, width, dropout, highway and segment length")
     parser.add_argument("--resume", action="store_true",
                         help="continue training from <out>/checkpoints/last.ckpt (with "
                         "model.ensemble, each member from <out>/checkpoints/member<k>/)")
@@ -153,8 +148,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.forecasting import Forecaster
+    from lstmkit.training.tuning import check_tune_flags
 
     _check_flags(args)
+    if args.action in ("run", "train"):
+        check_tune_flags(args)  # before the data are read
     out = Path(args.out)
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
@@ -234,9 +232,8 @@ def _start(text: str | None) -> int | float | str | None:
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
-    from lstmkit.training.tuning import check_tune_flags, read_space
+    from lstmkit.training.tuning import read_space
 
-    check_tune_flags(args)
     space = read_space(args.tune_space) if args.tune_space \
         else default_space(config)  # type: ignore[arg-type]
     print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")

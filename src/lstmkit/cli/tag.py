@@ -31,7 +31,7 @@ DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", 
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    from lstmkit.text.tuning import add_tune_arguments
+    from lstmkit.cli.common import add_tune_arguments
 
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -60,7 +60,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                        help="override any setting, e.g. model.lstm.layer_norm=true")
     train.add_argument("--progress", action="store_true", default=None,
                        help="show a progress bar (training.progress_bar; off by default)")
-    add_tune_arguments(train, "dev entity F1")
+    add_tune_arguments(train, "--dev (dev entity F1)",
+                       "learning rate, width, dropout and word dropout")
     train.add_argument("--resume", action="store_true",
                        help="continue an interrupted run from its checkpoints "
                             "(training.checkpoint_dir, default <out>/checkpoints)")
@@ -126,8 +127,10 @@ def _train(args: argparse.Namespace) -> int:
     from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
+    from lstmkit.training.tuning import check_tune_flags
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
+    check_tune_flags(args)  # before the data are read
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     unknown = sorted(set(data) - DATA_KEYS)

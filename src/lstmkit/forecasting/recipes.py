@@ -44,7 +44,7 @@ def long_horizon_training(horizon: int | None = None, **overrides: Any) -> Train
 
     For horizons from 192 to 336 the weights are a moving average (``ema_decay=0.999``): on
     ETTh1 the mean validation loss of three seeds preferred it there (0.8913 against 0.8916
-    at 192, 1.1328 against 1.1347 at 336) and not at 96 (0.6401 against 0.6398) or 720
+    at 192, 1.1327 against 1.1347 at 336) and not at 96 (0.6401 against 0.6398) or 720
     (1.3530 against 1.3527). The differences are small beside the spread of seeds; the rule
     was fixed before the runs (docs/forecasting.md). ``horizon`` None leaves it out.
     """

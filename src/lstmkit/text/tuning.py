@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lstmkit.text.layers import LSTM_OPTIONS
 from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
 
 CLASSIFIER_SPACE: dict[str, SpaceEntry] = {
@@ -35,9 +36,9 @@ def _metric(app: type) -> str:
     from lstmkit.classification import Classifier
     from lstmkit.tagging import Tagger
 
-    if app is Classifier:
+    if isinstance(app, type) and issubclass(app, Classifier):
         return "accuracy"
-    if app is Tagger:
+    if isinstance(app, type) and issubclass(app, Tagger):
         return "f1"
     raise TypeError(f"app must be Classifier or Tagger, got {app!r}")
 
@@ -60,11 +61,12 @@ def check_keys(config: Any, training: Any, keys: Sequence[str]) -> None:
     ``config``, ``model.lstm.<option>`` or ``training.<field>`` of ``training``."""
     model = {f"model.{f.name}" for f in dataclasses.fields(config) if f.name != "lstm"}
     train = {f"training.{f.name}" for f in dataclasses.fields(training)}
-    unknown = [key for key in keys if key not in model | train
-               and not (key.startswith("model.lstm.") and key.count(".") == 2)]
+    lstm = {f"model.lstm.{option}" for option in LSTM_OPTIONS}
+    unknown = [key for key in keys if key not in model | train | lstm]
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: "
-                         f"{sorted(model | train)} and model.lstm.<option>")
+                         f"{sorted(model | train)} and model.lstm.<option>, an option of "
+                         f"{list(LSTM_OPTIONS)}")
 
 
 def apply_params(config: Any, training: Any, params: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -129,29 +131,14 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
     return best_config, best_training, study
 
 
-def add_tune_arguments(parser: Any, metric: str) -> None:
-    """``--tune``, ``--tune-space`` and ``--tune-timeout`` of ``classify train`` and
-    ``tag train``."""
-    parser.add_argument("--tune", type=int, metavar="TRIALS",
-                        help=f"search the settings with this many Optuna trials on --dev "
-                             f"({metric}) first, then train the best")
-    parser.add_argument("--tune-space", metavar="YAML",
-                        help="search space for --tune: key: [kind, ...] per line, e.g. "
-                             "'training.lr: [log, 3.0e-4, 3.0e-3]'; default: learning rate, "
-                             "width and dropouts")
-    parser.add_argument("--tune-timeout", type=float, metavar="SECONDS",
-                        help="stop starting --tune trials after this many seconds")
-
-
 def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequence[Any],
                    dev: Sequence[Any] | None, **kwargs: Any) -> tuple[Any, Any]:
     """Run ``--tune`` for a text CLI: search, write ``<out>/tuning.csv``, print the best, and
     return the best ``(config, training)``; ``kwargs`` go to :func:`tune_text`."""
     from pathlib import Path
 
-    from lstmkit.training.tuning import check_tune_flags, read_space
+    from lstmkit.training.tuning import read_space
 
-    check_tune_flags(args)
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
                          "--config)")

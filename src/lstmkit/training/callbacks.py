@@ -86,13 +86,19 @@ class RNGState(pl.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-def _ema(decay: float, averaged: torch.Tensor, current: torch.Tensor,
-         num_averaged: torch.Tensor) -> torch.Tensor:
-    """One step of the average: ``averaged + (1 - d) (current - averaged)``, where ``d`` is
-    ``decay`` or, over the first steps, the smaller ``(1 + n) / (10 + n)`` (``n`` updates so
-    far), so that the random starting weights do not linger in the average."""
-    n = float(num_averaged)
-    return averaged + (current - averaged) * (1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+def _ema(decay: float, averaged: list[torch.Tensor], current: list[torch.Tensor],
+         num_averaged: torch.Tensor) -> None:
+    """One step of the average over tensors of one device and dtype: ``averaged += (1 - d)
+    (current - averaged)``, where ``d`` is ``decay`` or, over the first steps, the smaller
+    ``(1 + n) / (10 + n)`` (``n`` updates so far), so that the random starting weights do not
+    linger in the average. Tensors that are not floating point (counters, masks) take the
+    current value: they have no average."""
+    if not averaged[0].is_floating_point():
+        for average, value in zip(averaged, current, strict=True):
+            average.copy_(value)
+        return
+    n = float(num_averaged)  # once per group of tensors, not once per tensor
+    torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
 
 
 def _tensors(module: nn.Module) -> Iterator[torch.Tensor]:
@@ -109,8 +115,19 @@ class WeightEMA(WeightAveraging):
     """
 
     def __init__(self, decay: float) -> None:
-        super().__init__(avg_fn=functools.partial(_ema, decay))
+        super().__init__(multi_avg_fn=functools.partial(_ema, decay))
         self.decay = decay
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "decay": self.decay}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("decay", self.decay)
+        if saved != self.decay:
+            raise ValueError(f"the resume checkpoint was written with training.ema_decay="
+                             f"{saved}, and this run has training.ema_decay={self.decay}; "
+                             "resume with that run's training.ema_decay")
+        super().load_state_dict(state_dict)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the average is copied from the module before the trainer moves the module to its

@@ -177,6 +177,11 @@ class TrainConfig:
         if self.ema_decay is not None and self.ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be < 1 (or None for no average), got "
                              f"{self.ema_decay!r}")
+        if self.ema_decay is not None and str(self.precision) in ("16-true", "bf16-true"):
+            raise ValueError(f"ema_decay={self.ema_decay} needs the average kept in at least "
+                             f"float32, but precision={self.precision!r} keeps the weights in "
+                             "16 bits, where its small steps round away; use a mixed precision "
+                             "('16-mixed', 'bf16-mixed') or ema_decay=None")
         _check_number("adversarial", self.adversarial, low=0.0)
         _check_number("early_stopping_patience", self.early_stopping_patience, low=1,
                       integer=True, allow_none=True)

@@ -122,7 +122,8 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
 
 def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
     """A search space from a YAML file of ``key: [kind, ...]`` lines, checked by
-    :func:`check_space`; errors name ``flag`` and the file."""
+    :func:`check_space` (whose errors name the key); a file that holds no mapping is an error
+    that names ``flag`` and the file."""
     from pathlib import Path
 
     from lstmkit import yamlio
@@ -138,9 +139,17 @@ def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
 
 
 def check_tune_flags(args: Any) -> None:
-    """For the command lines: ``args.tune`` is a number of trials >= 1 and comes without
-    ``--resume`` (a resumed run continues the settings it was started with, which a new
-    search would change)."""
+    """For the command lines: ``--tune-space`` and ``--tune-timeout`` only with ``--tune``;
+    ``--tune`` a number of trials >= 1 and not with ``--resume`` (a resumed run continues the
+    settings it was started with, which a new search would change); ``--tune-timeout`` > 0."""
+    if args.tune is None:
+        given = [flag for flag, value in (("--tune-space", args.tune_space),
+                                          ("--tune-timeout", args.tune_timeout))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} set(s) up the --tune search, but --tune "
+                             "is not given; add --tune N (trials) or drop them")
+        return
     if args.tune < 1:
         raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
     if args.resume:
@@ -148,6 +157,9 @@ def check_tune_flags(args: Any) -> None:
                          "settings it started with: pass one of them (to continue an "
                          "interrupted tuned run, resume with the best settings it printed, "
                          "given with --set or --config)")
+    if args.tune_timeout is not None and not 0 < args.tune_timeout < math.inf:
+        raise ValueError(f"--tune-timeout must be a number of seconds > 0, got "
+                         f"{args.tune_timeout}")
 
 
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
@@ -226,6 +238,10 @@ def tune(
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     if not _is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
+    if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
+            timeout_s, int | float) or not 0 < timeout_s < math.inf):
+        raise ValueError(f"timeout_s must be None or a number of seconds > 0, got "
+                         f"{timeout_s!r}")
     if not isinstance(catch, tuple) or not all(
             isinstance(c, type) and issubclass(c, Exception) for c in catch):
         raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
