@@ -183,6 +183,6 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys) -> None:
         _run(tag, [*common, *dev, "--tune", "2", "--resume"])
     with pytest.raises(ValueError, match="--tune-timeout must be a number of seconds > 0, got 0"):
         _run(tag, [*common, *dev, "--tune", "2", "--tune-timeout", "0"])
-    with pytest.raises(ValueError, match=r"--tune-space and --tune-timeout set\(s\) up the --tune "
-                                         r"search, but --tune is not given"):
+    with pytest.raises(ValueError, match=r"--tune-space and --tune-timeout shape\(s\) the search "
+                                         r"that --tune N runs, but --tune is not given"):
         _run(tag, [*common, *dev, "--tune-space", "s.yaml", "--tune-timeout", "5"])

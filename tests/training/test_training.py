@@ -457,7 +457,8 @@ def test_ema_decay_is_checked(value: object, error: type, message: str) -> None:
         TrainConfig(ema_decay=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true", "transformer-engine",
+                                       "transformer-engine-float16"])
 def test_an_average_in_16_bit_weights_is_refused(precision: str) -> None:
     # steps of 0.001 of the difference round away in 16 bits: the average would stand still
     with pytest.raises(ValueError, match=rf"ema_decay=0.999 needs the average kept in at least "

@@ -189,6 +189,12 @@ def test_tune_forecaster_checks_the_keys_before_any_trial(
     assert recording == []
     forecast_tuning.check_space_keys(_config(), {"model.lstm.zoneout": ("float", 0.0, 0.2),
                                                  "batch_size": ("int", 8, 32, 8)})
+    # a misspelt LSTM option too, before any trial trains
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['model.lstm.zonout'\] .* an "
+                                         r"option of \[.*'zoneout'"):
+        forecast_tuning.tune_forecaster(_config(), _frame(),
+                                        {"model.lstm.zonout": ("float", 0.0, 0.2)}, n_trials=1)
+    assert recording == []
 
 
 def test_tune_forecaster_trials_write_no_checkpoints_or_logs(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import plain_options
+from lstmkit.nn.config import LSTM_OPTIONS, plain_options
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
@@ -25,11 +25,6 @@ Baseline = Literal["naive", "seasonal_naive", "ets", "arima"]
 Split = float | int | str
 
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
-LSTM_OPTIONS = (
-    "bias", "proj_size", "peephole", "coupled_gates", "layer_norm", "zoneout",
-    "recurrent_dropout", "weight_drop", "forget_bias", "init", "chrono_max_len",
-    "recurrent_init", "backend",
-)
 
 
 def _choice(name: str, value: object, literal: Any) -> None:

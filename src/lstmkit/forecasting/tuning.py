@@ -11,6 +11,7 @@ import pandas as pd
 
 from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.forecaster import Forecaster
+from lstmkit.nn.config import LSTM_OPTIONS
 from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
 
 # at most this many segment lengths besides the configured one in the default space
@@ -60,10 +61,10 @@ def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) ->
     ``config`` (as :meth:`ForecastConfig.with_overrides` takes them)."""
     valid = override_keys(config)
     unknown = [key for key in space if key not in valid
-               and not (key.startswith("model.lstm.") and key.count(".") == 2)]
+               and key not in {f"model.lstm.{option}" for option in LSTM_OPTIONS}]
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: {valid} "
-                         f"and model.lstm.<option>")
+                         f"and model.lstm.<option>, an option of {list(LSTM_OPTIONS)}")
 
 
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,

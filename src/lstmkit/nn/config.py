@@ -13,6 +13,13 @@ import numpy as np
 
 from lstmkit.nn.functional import CellOptions
 
+# the options of lstmkit.nn.LSTM that an application passes through as they are (its own
+# settings give the sizes, the depth, the direction and the dropout between layers)
+LSTM_OPTIONS: tuple[str, ...] = (
+    "bias", "proj_size", "peephole", "coupled_gates", "layer_norm", "zoneout",
+    "recurrent_dropout", "weight_drop", "forget_bias", "init", "chrono_max_len",
+    "recurrent_init", "backend",
+)
 Backend = Literal["auto", "reference", "torch", "fused"]
 BACKENDS: tuple[str, ...] = ("auto", "reference", "torch", "fused")
 Init = Literal["default", "chrono"]

@@ -9,22 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-# The keyword options of lstmkit.nn.LSTM that a text model passes through unchanged.
-LSTM_OPTIONS: tuple[str, ...] = (
-    "proj_size",
-    "bias",
-    "peephole",
-    "coupled_gates",
-    "layer_norm",
-    "zoneout",
-    "recurrent_dropout",
-    "weight_drop",
-    "forget_bias",
-    "init",
-    "chrono_max_len",
-    "recurrent_init",
-    "backend",
-)
+from lstmkit.nn.config import LSTM_OPTIONS
 
 
 def check_lstm_options(options: Mapping[str, Any], name: str = "lstm") -> dict[str, Any]:

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lstmkit.text.layers import LSTM_OPTIONS
+from lstmkit.nn.config import LSTM_OPTIONS
 from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
 
 CLASSIFIER_SPACE: dict[str, SpaceEntry] = {

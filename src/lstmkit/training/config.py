@@ -177,7 +177,8 @@ class TrainConfig:
         if self.ema_decay is not None and self.ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be < 1 (or None for no average), got "
                              f"{self.ema_decay!r}")
-        if self.ema_decay is not None and str(self.precision) in ("16-true", "bf16-true"):
+        if self.ema_decay is not None and str(self.precision) in (
+                "16-true", "bf16-true", "transformer-engine", "transformer-engine-float16"):
             raise ValueError(f"ema_decay={self.ema_decay} needs the average kept in at least "
                              f"float32, but precision={self.precision!r} keeps the weights in "
                              "16 bits, where its small steps round away; use a mixed precision "

@@ -147,8 +147,8 @@ def check_tune_flags(args: Any) -> None:
                                           ("--tune-timeout", args.tune_timeout))
                  if value is not None]
         if given:
-            raise ValueError(f"{' and '.join(given)} set(s) up the --tune search, but --tune "
-                             "is not given; add --tune N (trials) or drop them")
+            raise ValueError(f"{' and '.join(given)} shape(s) the search that --tune N runs, "
+                             "but --tune is not given; add it or drop them")
         return
     if args.tune < 1:
         raise ValueError(f"--tune must be a number of trials >= 1, got {args.tune}")
