@@ -380,10 +380,16 @@ def test_validation_scores_the_average_and_the_best_average_is_kept() -> None:
     assert plain.best_score != pytest.approx(result.best_score, rel=1e-3)
 
 
-def test_resume_with_an_average_equals_the_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("restore_best", [False, True])
+def test_resume_with_an_average_equals_the_uninterrupted_run(tmp_path: Path,
+                                                             restore_best: bool) -> None:
+    # restore_best: monitoring a falling loss for a maximum makes the first epoch the best,
+    # so its averaged weights, kept before the cut, must come back from the checkpoint
     train, val = _data()
-    cfg = _cfg(max_epochs=4, lr=0.05, ema_decay=0.9, restore_best=False)
+    cfg = _cfg(max_epochs=4, lr=0.05, ema_decay=0.9, restore_best=restore_best,
+               monitor_mode="max" if restore_best else "min")
     full = fit(_model(), F.mse_loss, train, val, cfg)
+    assert full.best_epoch == (0 if restore_best else 3)
     ckpt = tmp_path / "ckpt"
     fit(_model(), F.mse_loss, train, val, cfg.replace(max_epochs=2, checkpoint_dir=ckpt))
     torch.manual_seed(123)
