@@ -29,3 +29,18 @@ def shuffle_seeds(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-d
         return seeds
 
     return record
+
+
+@pytest.fixture
+def run_cli():  # type: ignore[no-untyped-def]
+    """``run(module, argv)``: parse ``argv`` with the parser that ``module`` (an
+    ``lstmkit.cli`` subcommand) builds and run it in-process, its errors raised rather than
+    printed as ``lstmkit``'s ``main`` does."""
+    import argparse
+
+    def run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
+        parser = argparse.ArgumentParser()
+        module.add_parser(parser)
+        return module.run(parser.parse_args(argv))
+
+    return run

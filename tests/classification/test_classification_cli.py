@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import random
@@ -10,16 +9,6 @@ import random
 import pytest
 
 from lstmkit.cli import classify
-
-
-def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
-    parser = argparse.ArgumentParser()
-    module.add_parser(parser)
-    return parser
-
-
-def _run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
-    return module.run(_parser(module).parse_args(argv))
 
 
 def _sst_like(path, n: int, seed: int) -> None:
@@ -32,7 +21,7 @@ def _sst_like(path, n: int, seed: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
+def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys, run_cli) -> None:
     _sst_like(tmp_path / "train.txt", 80, 0)
     _sst_like(tmp_path / "dev.txt", 20, 1)
     config = tmp_path / "c.yaml"
@@ -40,7 +29,7 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
                       "    forget_bias: 1.0\ntraining:\n  max_epochs: 3\n  lr: 0.02\n",
                       encoding="utf-8")
     out = tmp_path / "model"
-    assert _run(classify, ["train", "--config", str(config), "--train",
+    assert run_cli(classify, ["train", "--config", str(config), "--train",
                            str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
                            "--test", str(tmp_path / "dev.txt"), "--out", str(out),
                            "--pooling", "mean", "--set", "training.max_epochs=2"]) == 0
@@ -49,51 +38,51 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys) -> None:
     assert saved["lstm"] == {"forget_bias": 1.0}
     assert len(json.loads((out / "meta.json").read_text())["history"]) == 2
     assert (out / "test_confusion.png").is_file()
-    assert _run(classify, ["evaluate", "--model", str(out), "--data", str(tmp_path / "dev.txt"),
+    assert run_cli(classify, ["evaluate", "--model", str(out), "--data", str(tmp_path / "dev.txt"),
                            "--out", str(tmp_path / "eval")]) == 0
     assert "accuracy" in capsys.readouterr().out
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"] == ["0", "1"]
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"a good film\n\nawful\n")))
-    assert _run(classify, ["predict", "--model", str(out)]) == 0
+    assert run_cli(classify, ["predict", "--model", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     # one row per input line, the blank one included (an empty text)
     assert len(lines) == 3 and lines[0].endswith("\ta good film")
     assert lines[1].endswith("\t") and lines[2].endswith("\tawful")
     raw = tmp_path / "raw.txt"
     raw.write_text("awful\n\n\ngood\n", encoding="utf-8")
-    assert _run(classify, ["predict", "--model", str(out), "--input", str(raw), "--output",
+    assert run_cli(classify, ["predict", "--model", str(out), "--input", str(raw), "--output",
                            str(tmp_path / "pred.tsv")]) == 0
     rows = (tmp_path / "pred.tsv").read_text(encoding="utf-8").split("\n")[1:-1]
     assert [row.split("\t")[-1] for row in rows] == ["awful", "", "", "good"]
 
 
-def test_classify_errors(tmp_path) -> None:
+def test_classify_errors(tmp_path, run_cli) -> None:
     with pytest.raises(ValueError, match="training data is required"):
-        _run(classify, ["train", "--out", str(tmp_path / "m")])
+        run_cli(classify, ["train", "--out", str(tmp_path / "m")])
     bad = tmp_path / "c.yaml"
     bad.write_text("modle:\n  hidden_size: 3\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"unknown section\(s\) \['modle'\]"):
-        _run(classify, ["train", "--config", str(bad), "--out", str(tmp_path / "m")])
+        run_cli(classify, ["train", "--config", str(bad), "--out", str(tmp_path / "m")])
     with pytest.raises(ValueError, match=r"--set must look like SECTION\.KEY=VALUE"):
-        _run(classify, ["train", "--train", "x", "--out", "m", "--set", "hidden=3"])
+        run_cli(classify, ["train", "--train", "x", "--out", "m", "--set", "hidden=3"])
 
 
-def test_output_paths_are_checked_before_any_work(tmp_path) -> None:
+def test_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("x\n", encoding="utf-8")
     missing = str(tmp_path / "missing")  # data and model that would fail later
     with pytest.raises(ValueError, match=r"--out must be a directory to write into, got "
                                          r"'.*a_file', an existing file"):
-        _run(classify, ["train", "--train", missing, "--out", str(a_file)])
+        run_cli(classify, ["train", "--train", missing, "--out", str(a_file)])
     with pytest.raises(ValueError, match=r"--out cannot be created: '.*a_file/m' lies under "
                                          r"'.*a_file', which is a file"):
-        _run(classify, ["train", "--train", missing, "--out", str(a_file / "m")])
+        run_cli(classify, ["train", "--train", missing, "--out", str(a_file / "m")])
     with pytest.raises(ValueError, match=r"--out must be a directory to write into"):
-        _run(classify, ["evaluate", "--model", missing, "--data", missing, "--out",
+        run_cli(classify, ["evaluate", "--model", missing, "--data", missing, "--out",
                         str(a_file)])
     with pytest.raises(ValueError, match=r"--output must be a file to write, got '.*', an "
                                          r"existing directory"):
-        _run(classify, ["predict", "--model", missing, "--output", str(tmp_path)])
+        run_cli(classify, ["predict", "--model", missing, "--output", str(tmp_path)])
 
 
 def _tiny_train(tmp_path, *extra: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -104,29 +93,29 @@ def _tiny_train(tmp_path, *extra: str) -> list[str]:  # type: ignore[no-untyped-
             "--set", "model.embedding_dim=4", "--epochs", "1", *extra]
 
 
-def test_an_explicit_monitor_is_kept_and_saved(tmp_path) -> None:
-    assert _run(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_loss")) == 0
+def test_an_explicit_monitor_is_kept_and_saved(tmp_path, run_cli) -> None:
+    assert run_cli(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_loss")) == 0
     saved = json.loads((tmp_path / "model" / "training.json").read_text())
     assert (saved["monitor"], saved["monitor_mode"]) == ("val_loss", "min")
-    assert _run(classify, _tiny_train(tmp_path)) == 0  # the default: dev accuracy
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0  # the default: dev accuracy
     saved = json.loads((tmp_path / "model" / "training.json").read_text())
     assert (saved["monitor"], saved["monitor_mode"]) == ("val_accuracy", "max")
 
 
-def test_train_checkpoints_under_out_and_resumes(tmp_path, capsys) -> None:
-    assert _run(classify, _tiny_train(tmp_path)) == 0
+def test_train_checkpoints_under_out_and_resumes(tmp_path, capsys, run_cli) -> None:
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0
     assert (tmp_path / "model" / "checkpoints" / "last.ckpt").is_file()
     capsys.readouterr()
     # a finished run resumes to its end at once, with the same history
     history = json.loads((tmp_path / "model" / "meta.json").read_text())["history"]
-    assert _run(classify, _tiny_train(tmp_path, "--resume")) == 0
+    assert run_cli(classify, _tiny_train(tmp_path, "--resume")) == 0
     assert json.loads((tmp_path / "model" / "meta.json").read_text())["history"] == history
 
 
-def test_evaluate_out_saves_the_per_class_scores(tmp_path) -> None:
-    assert _run(classify, _tiny_train(tmp_path)) == 0
+def test_evaluate_out_saves_the_per_class_scores(tmp_path, run_cli) -> None:
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0
     out = tmp_path / "eval"
-    assert _run(classify, ["evaluate", "--model", str(tmp_path / "model"), "--data",
+    assert run_cli(classify, ["evaluate", "--model", str(tmp_path / "model"), "--data",
                            str(tmp_path / "dev.txt"), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert sorted(metrics["per_class"]) == ["0", "1"]
@@ -135,32 +124,32 @@ def test_evaluate_out_saves_the_per_class_scores(tmp_path) -> None:
                                                                "support"}
 
 
-def test_unknown_data_key_lists_the_valid_ones(tmp_path) -> None:
+def test_unknown_data_key_lists_the_valid_ones(tmp_path, run_cli) -> None:
     with pytest.raises(ValueError, match=r"unknown data key\(s\) \['foo'\]; valid keys: "
                                          r"\['dev', 'encoding', 'format'"):
-        _run(classify, _tiny_train(tmp_path, "--set", "data.foo=1"))
+        run_cli(classify, _tiny_train(tmp_path, "--set", "data.foo=1"))
 
 
-def test_column_flags_need_a_csv_or_tsv_file(tmp_path) -> None:
+def test_column_flags_need_a_csv_or_tsv_file(tmp_path, run_cli) -> None:
     with pytest.raises(ValueError, match=r"--text-column and --label-column .* 'lines', which "
                                          r"has no columns"):
-        _run(classify, _tiny_train(tmp_path, "--text-column", "foo", "--label-column", "bar"))
+        run_cli(classify, _tiny_train(tmp_path, "--text-column", "foo", "--label-column", "bar"))
     (tmp_path / "d.csv").write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
     examples = classify._read(str(tmp_path / "d.csv"), {"text_column": "review",
                                                         "label_column": "stars"})
     assert [e.label for e in examples] == ["1", "0"]
 
 
-def test_training_on_several_devices_is_a_clear_error(tmp_path) -> None:
+def test_training_on_several_devices_is_a_clear_error(tmp_path, run_cli) -> None:
     with pytest.raises(ValueError, match=r"text training runs on one device: "
                                          r"training\.devices=4"):
-        _run(classify, _tiny_train(tmp_path, "--set", "training.devices=4",
+        run_cli(classify, _tiny_train(tmp_path, "--set", "training.devices=4",
                                    "--set", "training.accelerator=cpu"))
     with pytest.raises(ValueError, match=r"training\.strategy='ddp'"):
-        _run(classify, _tiny_train(tmp_path, "--set", "training.strategy=ddp"))
+        run_cli(classify, _tiny_train(tmp_path, "--set", "training.strategy=ddp"))
 
 
-def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> None:
+def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch, run_cli) -> None:
     from lstmkit.classification import Classifier
 
     def no_training(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -170,12 +159,12 @@ def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> Non
     _sst_like(tmp_path / "train.txt", 10, 0)
     (tmp_path / "test.txt").write_text("1 good\nbroken\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"test.txt:2: expected '<label> <text>'"):
-        _run(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
+        run_cli(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
                         str(tmp_path / "test.txt"), "--out", str(tmp_path / "m")])
 
 
-def test_naming_dev_accuracy_as_the_monitor_saves_max_mode(tmp_path) -> None:
-    assert _run(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_accuracy")) == 0
+def test_naming_dev_accuracy_as_the_monitor_saves_max_mode(tmp_path, run_cli) -> None:
+    assert run_cli(classify, _tiny_train(tmp_path, "--set", "training.monitor=val_accuracy")) == 0
     saved = json.loads((tmp_path / "model" / "training.json").read_text())
     assert (saved["monitor"], saved["monitor_mode"]) == ("val_accuracy", "max")
 
@@ -184,7 +173,7 @@ class _StopError(Exception):
     pass
 
 
-def _training_used(monkeypatch, argv: list[str]):  # type: ignore[no-untyped-def]
+def _training_used(run_cli, monkeypatch, argv: list[str]):  # type: ignore[no-untyped-def]
     """The TrainConfig that ``classify train argv`` hands to the classifier (not trained)."""
     from lstmkit.classification import Classifier
 
@@ -196,26 +185,27 @@ def _training_used(monkeypatch, argv: list[str]):  # type: ignore[no-untyped-def
 
     monkeypatch.setattr(Classifier, "fit", no_training)
     with pytest.raises(_StopError):
-        _run(classify, argv)
+        run_cli(classify, argv)
     return seen[0]
 
 
-def test_progress_flag_overrides_the_config_file(tmp_path, monkeypatch) -> None:
+def test_progress_flag_overrides_the_config_file(tmp_path, monkeypatch, run_cli) -> None:
     _sst_like(tmp_path / "train.txt", 8, 0)
     base = ["train", "--train", str(tmp_path / "train.txt"), "--out", str(tmp_path / "m")]
     off = tmp_path / "off.yaml"
     off.write_text("training: {progress_bar: false}\n", encoding="utf-8")
     on = tmp_path / "on.yaml"
     on.write_text("training: {progress_bar: true}\n", encoding="utf-8")
-    assert _training_used(monkeypatch, [*base, "--config", str(off), "--progress"]).progress_bar
-    assert _training_used(monkeypatch, [*base, "--config", str(on)]).progress_bar
-    assert not _training_used(monkeypatch, base).progress_bar  # off on the command line
-    assert not _training_used(monkeypatch, [*base, "--progress", "--set",
-                                            "training.progress_bar=false"]).progress_bar
+    assert _training_used(run_cli, monkeypatch,
+                          [*base, "--config", str(off), "--progress"]).progress_bar
+    assert _training_used(run_cli, monkeypatch, [*base, "--config", str(on)]).progress_bar
+    assert not _training_used(run_cli, monkeypatch, base).progress_bar  # off on the command line
+    assert not _training_used(run_cli, monkeypatch, [*base, "--progress", "--set",
+                                                     "training.progress_bar=false"]).progress_bar
 
 
-def test_dev_help_says_early_stopping_needs_patience(capsys) -> None:
+def test_dev_help_says_early_stopping_needs_patience(capsys, run_cli) -> None:
     with pytest.raises(SystemExit):
-        _parser(classify).parse_args(["train", "--help"])
+        run_cli(classify, ["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "are kept; with --patience, training also stops early" in text

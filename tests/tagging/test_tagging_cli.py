@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 
@@ -11,17 +10,7 @@ import pytest
 from lstmkit.cli import tag
 
 
-def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
-    parser = argparse.ArgumentParser()
-    module.add_parser(parser)
-    return parser
-
-
-def _run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
-    return module.run(_parser(module).parse_args(argv))
-
-
-def test_tag_train_evaluate_predict(tmp_path, capsys) -> None:
+def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     rows = []
     rng = random.Random(0)
     for _ in range(40):
@@ -31,62 +20,62 @@ def test_tag_train_evaluate_predict(tmp_path, capsys) -> None:
     train = tmp_path / "train.conll"
     train.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "tagger"
-    assert _run(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+    assert run_cli(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
                       "--epochs", "1", "--hidden-size", "8", "--char-encoder", "cnn",
                       "--set", "model.embedding_dim=8", "--set", "training.lr=0.02"]) == 0
     assert json.loads((out / "config.json").read_text())["char_encoder"] == "cnn"
-    assert _run(tag, ["evaluate", "--model", str(out), "--data", str(train), "--out",
+    assert run_cli(tag, ["evaluate", "--model", str(out), "--data", str(train), "--out",
                       str(tmp_path / "ev")]) == 0
     assert "overall" in capsys.readouterr().out
     assert (tmp_path / "ev" / "predictions.conll").is_file()
     texts = tmp_path / "raw.txt"
     texts.write_text("Alice Smith visited Oslo\n\nBob\n", encoding="utf-8")
-    assert _run(tag, ["predict", "--model", str(out), "--input", str(texts), "--json"]) == 0
+    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts), "--json"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # one record per input line, the blank one included (no entities)
     assert [r["text"] for r in records] == ["Alice Smith visited Oslo", "", "Bob"]
     assert isinstance(records[0]["entities"], list) and records[1]["entities"] == []
 
 
-def test_tag_output_paths_are_checked_before_any_work(tmp_path) -> None:
+def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("x\n", encoding="utf-8")
     missing = str(tmp_path / "missing.conll")  # data and model that would fail later
     with pytest.raises(ValueError, match=r"--out must be a directory to write into, got "
                                          r"'.*a_file', an existing file"):
-        _run(tag, ["train", "--train", missing, "--out", str(a_file)])
+        run_cli(tag, ["train", "--train", missing, "--out", str(a_file)])
     with pytest.raises(ValueError, match=r"--out must be a directory to write into"):
-        _run(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
+        run_cli(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
 
 
-def test_tag_bad_conll_reports_file_and_line(tmp_path) -> None:
+def test_tag_bad_conll_reports_file_and_line(tmp_path, run_cli) -> None:
     bad = tmp_path / "bad.conll"
     bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
-        _run(tag, ["train", "--train", str(bad), "--out", str(tmp_path / "m")])
+        run_cli(tag, ["train", "--train", str(bad), "--out", str(tmp_path / "m")])
 
 
-def test_tag_empty_tokens_flag(tmp_path) -> None:
+def test_tag_empty_tokens_flag(tmp_path, run_cli) -> None:
     data = tmp_path / "btc.conll"
     data.write_text("\n".join(["Alice\tB-PER", "\tO", "ran\tO", ""] * 6) + "\n",
                     encoding="utf-8")
     with pytest.raises(ValueError, match=r"btc\.conll:2: .*pass empty_tokens='skip'"):
-        _run(tag, ["train", "--train", str(data), "--out", str(tmp_path / "m")])
+        run_cli(tag, ["train", "--train", str(data), "--out", str(tmp_path / "m")])
     out = tmp_path / "m2"
-    assert _run(tag, ["train", "--train", str(data), "--out", str(out), "--empty-tokens",
+    assert run_cli(tag, ["train", "--train", str(data), "--out", str(out), "--empty-tokens",
                       "skip", "--epochs", "1", "--hidden-size", "8",
                       "--set", "model.embedding_dim=8"]) == 0
     assert (out / "config.json").is_file()
 
 
-def test_tag_train_with_an_auxiliary_corpus(tmp_path) -> None:
+def test_tag_train_with_an_auxiliary_corpus(tmp_path, run_cli) -> None:
     rows = ["Alice\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", ""] * 10
     train = tmp_path / "train.conll"
     train.write_text("\n".join(rows) + "\n", encoding="utf-8")
     aux = tmp_path / "aux.conll"
     aux.write_text("\n".join(["Bob\tB-NAME", "ran\tO", ""] * 10) + "\n", encoding="utf-8")
     out = tmp_path / "tagger"
-    assert _run(tag, ["train", "--train", str(train), "--auxiliary", str(aux), "--out",
+    assert run_cli(tag, ["train", "--train", str(train), "--auxiliary", str(aux), "--out",
                       str(out), "--epochs", "1", "--hidden-size", "8",
                       "--set", "model.embedding_dim=8",
                       "--set", "model.auxiliary_ratio=0.5"]) == 0
@@ -94,11 +83,11 @@ def test_tag_train_with_an_auxiliary_corpus(tmp_path) -> None:
     bad = tmp_path / "bad.conll"
     bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.conll:2: expected 2 columns"):
-        _run(tag, ["train", "--train", str(train), "--auxiliary", str(bad), "--out",
+        run_cli(tag, ["train", "--train", str(train), "--auxiliary", str(bad), "--out",
                    str(tmp_path / "m")])
 
 
-def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path) -> None:
+def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path, run_cli) -> None:
     rows = []
     for name in ["Alice", "Bob"] * 4:
         rows += [f"{name}\tB-PER", "visited\tO", "Oslo\tB-LOC", "\t"]
@@ -108,16 +97,16 @@ def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path) -> None:
     argv = ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
             "--epochs", "1", "--hidden-size", "4", "--set", "model.embedding_dim=4",
             "--set", "training.monitor=val_loss"]
-    assert _run(tag, argv) == 0
+    assert run_cli(tag, argv) == 0
     saved = json.loads((out / "training.json").read_text())
     assert (saved["monitor"], saved["monitor_mode"]) == ("val_loss", "min")
     assert (out / "checkpoints" / "last.ckpt").is_file()
     history = json.loads((out / "meta.json").read_text())["history"]
-    assert _run(tag, [*argv, "--resume"]) == 0  # finished: resumes to its end at once
+    assert run_cli(tag, [*argv, "--resume"]) == 0  # finished: resumes to its end at once
     assert json.loads((out / "meta.json").read_text())["history"] == history
 
 
-def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch) -> None:
+def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch, run_cli) -> None:
     from lstmkit.tagging import Tagger
 
     def no_training(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -127,7 +116,7 @@ def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch) ->
     (tmp_path / "train.conll").write_text("Paris\tB-LOC\nis\tO\n", encoding="utf-8")
     (tmp_path / "test.conll").write_text("Paris\tB-LOC\nis\tO\tO\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"test.conll:2: expected 2 columns"):
-        _run(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",
+        run_cli(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",
                    str(tmp_path / "test.conll"), "--out", str(tmp_path / "m")])
 
 
@@ -140,16 +129,16 @@ def _tiny_conll(tmp_path):  # type: ignore[no-untyped-def]
     return train
 
 
-def test_tag_train_naming_dev_f1_as_the_monitor_saves_max_mode(tmp_path) -> None:
+def test_tag_train_naming_dev_f1_as_the_monitor_saves_max_mode(tmp_path, run_cli) -> None:
     train, out = _tiny_conll(tmp_path), tmp_path / "tagger"
-    assert _run(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
+    assert run_cli(tag, ["train", "--train", str(train), "--dev", str(train), "--out", str(out),
                       "--epochs", "1", "--hidden-size", "4", "--set", "model.embedding_dim=4",
                       "--set", "training.monitor=val_f1"]) == 0
     saved = json.loads((out / "training.json").read_text())
     assert (saved["monitor"], saved["monitor_mode"]) == ("val_f1", "max")
 
 
-def test_tag_progress_flag_overrides_the_config_file(tmp_path, monkeypatch) -> None:
+def test_tag_progress_flag_overrides_the_config_file(tmp_path, monkeypatch, run_cli) -> None:
     from lstmkit.tagging import Tagger
 
     class StopError(Exception):
@@ -167,12 +156,12 @@ def test_tag_progress_flag_overrides_the_config_file(tmp_path, monkeypatch) -> N
     base = ["train", "--train", str(_tiny_conll(tmp_path)), "--out", str(tmp_path / "m")]
     for argv in ([*base, "--config", str(config), "--progress"], base):
         with pytest.raises(StopError):
-            _run(tag, argv)
+            run_cli(tag, argv)
     assert [t.progress_bar for t in seen] == [True, False]
 
 
-def test_tag_dev_help_says_early_stopping_needs_patience(capsys) -> None:
+def test_tag_dev_help_says_early_stopping_needs_patience(capsys, run_cli) -> None:
     with pytest.raises(SystemExit):
-        _parser(tag).parse_args(["train", "--help"])
+        run_cli(tag, ["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "are kept; with --patience, training also stops early" in text

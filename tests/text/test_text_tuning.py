@@ -3,7 +3,6 @@ the command line."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 
@@ -132,17 +131,7 @@ def test_a_subclass_of_an_application_is_tuned_as_the_application() -> None:
     assert 0.0 <= study.best_value <= 1.0
 
 
-def _parser(module) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
-    parser = argparse.ArgumentParser()
-    module.add_parser(parser)
-    return parser
-
-
-def _run(module, argv: list[str]) -> int:  # type: ignore[no-untyped-def]
-    return module.run(_parser(module).parse_args(argv))
-
-
-def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys) -> None:
+def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys, run_cli) -> None:
     for name, n, seed in (("train", 60, 0), ("dev", 30, 1)):
         (tmp_path / f"{name}.txt").write_text(
             "".join(f"{e.label} {e.text}\n" for e in _reviews(n, seed)), encoding="utf-8")
@@ -150,7 +139,7 @@ def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys) -> 
     space.write_text("model.hidden_size: [choice, [4, 8]]\ntraining.lr: [log, 1.0e-3, 1.0e-1]\n",
                      encoding="utf-8")
     out = tmp_path / "model"
-    assert _run(classify, ["train", "--train", str(tmp_path / "train.txt"),
+    assert run_cli(classify, ["train", "--train", str(tmp_path / "train.txt"),
                            "--dev", str(tmp_path / "dev.txt"), "--out", str(out),
                            "--epochs", "2", "--set", "model.embedding_dim=8",
                            "--tune", "2", "--tune-space", str(space)]) == 0
@@ -164,7 +153,7 @@ def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys) -> 
     assert saved["hidden_size"] == best["params_model.hidden_size"]
 
 
-def test_tag_train_tune_and_its_errors(tmp_path, capsys) -> None:
+def test_tag_train_tune_and_its_errors(tmp_path, capsys, run_cli) -> None:
     for name, n, seed in (("train", 40, 0), ("dev", 20, 1)):
         text = "\n\n".join("\n".join(f"{t} {g}" for t, g in zip(s.tokens, s.tags, strict=True))
                            for s in _sentences(n, seed))
@@ -172,17 +161,17 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys) -> None:
     common = ["train", "--train", str(tmp_path / "train.conll"), "--out", str(tmp_path / "m"),
               "--epochs", "1", "--set", "model.hidden_size=8"]
     dev = ["--dev", str(tmp_path / "dev.conll")]
-    assert _run(tag, [*common, *dev, "--tune", "1"]) == 0
+    assert run_cli(tag, [*common, *dev, "--tune", "1"]) == 0
     assert "on dev entity F1" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "m" / "tuning.csv")) == 1
     with pytest.raises(ValueError, match=r"--tune scores each trial on dev data: pass --dev"):
-        _run(tag, [*common, "--tune", "1"])
+        run_cli(tag, [*common, "--tune", "1"])
     with pytest.raises(ValueError, match="--tune must be a number of trials >= 1, got 0"):
-        _run(tag, [*common, *dev, "--tune", "0"])
+        run_cli(tag, [*common, *dev, "--tune", "0"])
     with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
-        _run(tag, [*common, *dev, "--tune", "2", "--resume"])
+        run_cli(tag, [*common, *dev, "--tune", "2", "--resume"])
     with pytest.raises(ValueError, match="--tune-timeout must be a number of seconds > 0, got 0"):
-        _run(tag, [*common, *dev, "--tune", "2", "--tune-timeout", "0"])
+        run_cli(tag, [*common, *dev, "--tune", "2", "--tune-timeout", "0"])
     with pytest.raises(ValueError, match=r"--tune-space and --tune-timeout shape\(s\) the search "
                                          r"that --tune N runs, but --tune is not given"):
-        _run(tag, [*common, *dev, "--tune-space", "s.yaml", "--tune-timeout", "5"])
+        run_cli(tag, [*common, *dev, "--tune-space", "s.yaml", "--tune-timeout", "5"])
