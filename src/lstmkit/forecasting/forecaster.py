@@ -30,6 +30,7 @@ from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forec
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version
 from lstmkit.training import FitResult, fit, seed_everything
+from lstmkit.training.fit import check_resume
 from lstmkit.training.members import member_callbacks, member_seed, member_training
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
@@ -135,9 +136,7 @@ class Forecaster:
         ``EarlyStopping`` start afresh), or a function of the member index returning the
         member's callbacks (for callbacks that cannot be copied)."""
         members = self.config.model.ensemble
-        if not isinstance(resume, bool | str | Path):
-            raise TypeError(f"resume must be True, False or a checkpoint path, got "
-                            f"{type(resume).__name__} {resume!r}")
+        check_resume(resume)
         if members > 1 and not isinstance(resume, bool):
             raise ValueError(f"resume={str(resume)!r} names one checkpoint, but "
                              f"model.ensemble={members} trains {members} networks, each "

@@ -178,10 +178,16 @@ def build_trainer(
     return trainer, best, history
 
 
-def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | None:
+def check_resume(resume: object) -> None:
+    """A TypeError unless ``resume`` is True, False or a checkpoint path (for callers that
+    check it before any work of their own)."""
     if not isinstance(resume, bool | str | Path):
         raise TypeError(f"resume must be True, False or a checkpoint path, got "
                         f"{type(resume).__name__} {resume!r}")
+
+
+def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | None:
+    check_resume(resume)
     if resume is False:
         return None
     if resume is True:

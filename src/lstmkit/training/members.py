@@ -36,7 +36,7 @@ def member_seed(seed: int | None, member: int) -> int:
 
 
 def member_callbacks(callbacks: Sequence[Any] | Callable[[int], Sequence[Any]],
-                      members: int) -> Callable[[int], list[Any]]:
+                     members: int) -> Callable[[int], list[Any]]:
     """Member index -> that member's callbacks: ``callbacks(m)`` for a function; for a
     sequence, itself for member 0 and, for each later member, a deep copy made before any
     training (so that no member starts from another's state)."""
