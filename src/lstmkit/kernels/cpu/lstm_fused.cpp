@@ -139,35 +139,41 @@ T* mut_ptr(Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
-// Normalise `a` (n) in place of `xhat` and return 1/std; mean and variance in two passes.
+// Mean (into `mean`) and 1/std of `a` (n), in two passes: the mean, then the variance about it.
 template <typename T>
-inline T normalise(const T* a, T* xhat, int64_t n, double eps, T* mean_out) {
+inline T moments(const T* a, int64_t n, double eps, T* mean) {
   T s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < n; ++j) s += a[j];
-  const T mean = s / T(n);
+  const T m = s / T(n);
   T v = 0;
 #pragma omp simd reduction(+ : v)
   for (int64_t j = 0; j < n; ++j) {
-    const T d = a[j] - mean;
+    const T d = a[j] - m;
     v += d * d;
   }
-  const T rstd = T(1) / std::sqrt(v / T(n) + T(eps));
+  *mean = m;
+  return T(1) / std::sqrt(v / T(n) + T(eps));
+}
+
+// Normalise `a` (n) into `xhat` (which may be `a`).
+template <typename T>
+inline void normalise(const T* a, T* xhat, int64_t n, double eps) {
+  T mean;
+  const T rstd = moments(a, n, eps, &mean);
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) xhat[j] = (a[j] - mean) * rstd;
-  if (mean_out != nullptr) *mean_out = mean;
-  return rstd;
 }
 
 // The cell from its pre-activations `a` (G*H) and c_prev: activations into `act` (G*H), c_new,
-// tanh of the (normalised) cell `tc` and hy = o * tc. `chat` gets the normalised cell under
-// layer norm (stats into mean_c/rstd_c).
+// tanh of the (normalised) cell `tc` and hy = o * tc; under layer norm the cell's statistics
+// into mean_c/rstd_c.
 template <typename T>
 inline void cell_row(const T* __restrict a, const T* __restrict cp, const T* __restrict pi,
                      const T* __restrict pf, const T* __restrict po, bool coupled,
                      bool layer_norm, const T* lnc_w, const T* lnc_b, double eps, int64_t H,
                      T* __restrict act, T* __restrict cn, T* __restrict tc, T* __restrict hy,
-                     T* __restrict chat, T* mean_c, T* rstd_c) {
+                     T* mean_c, T* rstd_c) {
   if (coupled) {
     const T* a_i = a;
     const T* a_g = a + H;
@@ -202,10 +208,12 @@ inline void cell_row(const T* __restrict a, const T* __restrict cp, const T* __r
   }
   const T* o = act + (coupled ? 2 : 3) * H;
   if (layer_norm) {
-    *rstd_c = normalise(cn, chat, H, eps, mean_c);
+    const T rstd = moments(cn, H, eps, mean_c);
+    const T mean = *mean_c;
+    *rstd_c = rstd;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const T t = tanh_(chat[j] * lnc_w[j] + lnc_b[j]);
+      const T t = tanh_((cn[j] - mean) * rstd * lnc_w[j] + lnc_b[j]);
       tc[j] = t;
       hy[j] = o[j] * t;
     }
@@ -342,13 +350,12 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
   Tensor TC = at::empty({Ts, B, H}, opt);     // tanh(c_new) or tanh(LN_c(c_new))
   Tensor HY = at::empty({proj ? Ts : 1, B, H}, opt);  // o * TC, the projection's input
   Tensor HN = proj ? at::empty({B, R}, opt) : Tensor();  // projected h_new
-  Tensor XH, RH, MC, RC, CH;
+  Tensor XH, RH, MC, RC;
   if (op.layer_norm) {
     XH = at::empty({Ts, B, GH}, opt);  // normalised recurrent product
     RH = at::empty({Ts, B}, opt);      // its 1/std
     MC = at::empty({Ts, B}, opt);      // mean of c_new
     RC = at::empty({Ts, B}, opt);      // 1/std of c_new
-    CH = at::empty({B, H}, opt);       // normalised c_new (scratch)
   }
   const int64_t W = std::max({GH, R, H});
   Tensor zeros = at::zeros({W}, opt), ones = at::ones({W}, opt);
@@ -388,7 +395,6 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
   T* rh_p = mut_ptr<T>(RH);
   T* mc_p = mut_ptr<T>(MC);
   T* rc_p = mut_ptr<T>(RC);
-  T* ch_p = mut_ptr<T>(CH);
 
   // h_in of step t for row b, from the state after step t-1.
   auto prep_hin = [&](int64_t t, int64_t b) {
@@ -451,9 +457,15 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
         const T* xr = xg_p + (t * B + b) * GH;
         if (op.layer_norm) {
           T* xh = xh_p + row * GH;
-          rh_p[row] = normalise(a, xh, GH, op.eps, static_cast<T*>(nullptr));
+          T mean;
+          const T rstd = moments(a, GH, op.eps, &mean);
+          rh_p[row] = rstd;
 #pragma omp simd
-          for (int64_t j = 0; j < GH; ++j) a[j] = xr[j] + xh[j] * gh_w[j] + gh_b[j];
+          for (int64_t j = 0; j < GH; ++j) {
+            const T v = (a[j] - mean) * rstd;
+            xh[j] = v;
+            a[j] = xr[j] + v * gh_w[j] + gh_b[j];
+          }
         } else {
 #pragma omp simd
           for (int64_t j = 0; j < GH; ++j) a[j] += xr[j];
@@ -466,7 +478,6 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
         T* hyr = hy_p + (proj ? row : b) * H;
         cell_row<T>(a, cpr, pi, pf, po, op.coupled, op.layer_norm, gc_w, gc_b, op.eps, H,
                     act_p + row * GH, cnr, tc_p + row * H, hyr,
-                    op.layer_norm ? ch_p + b * H : nullptr,
                     op.layer_norm ? mc_p + row : nullptr, op.layer_norm ? rc_p + row : nullptr);
         const bool v = valid_p == nullptr || valid_p[t * B + b];
         if (v) {
@@ -816,15 +827,15 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
   const bool proj = w_hr.defined();
   const auto opt = x.options();
   const int64_t W = std::max({GH, R, H});
-  // scratch: gates (B, GH), LN scratch (B, GH), activations (GH), hy (B, H), chat (H),
+  // scratch: gates (B, GH), LN scratch (B, GH), activations (GH), hy (B, H), tanh(c) (H),
   // bias (GH), zeros, ones
   Tensor scratch = at::empty({2 * B * GH + GH + B * H + H + GH + 2 * W}, opt);
   T* gates = scratch.data_ptr<T>();
   T* tmp = gates + B * GH;
   T* act = tmp + B * GH;
   T* hy = act + GH;
-  T* chat = hy + B * H;
-  T* bias = chat + H;
+  T* tc = hy + B * H;  // tanh(c) is not kept: one row's scratch
+  T* bias = tc + H;
   T* z0 = bias + GH;
   T* one = z0 + W;
   std::fill(z0, z0 + W, T(0));
@@ -871,8 +882,8 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
     for (int64_t b = 0; b < B; ++b) {
       T* g = gates + b * GH;
       T* u = tmp + b * GH;
-      normalise(g, g, GH, op.eps, static_cast<T*>(nullptr));
-      normalise(u, u, GH, op.eps, static_cast<T*>(nullptr));
+      normalise(g, g, GH, op.eps);
+      normalise(u, u, GH, op.eps);
 #pragma omp simd
       for (int64_t j = 0; j < GH; ++j)
         g[j] = g[j] * ai_w[j] + ai_b[j] + u[j] * ah_w[j] + ah_b[j] + bias_p[j];
@@ -889,9 +900,8 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
     T mean_c, rstd_c;
     T* cnb = cn + b * H;
     const T* cpb = cp + b * H;
-    T* tcb = chat;  // tanh(c) is not kept; the normalised cell scratch is reused
     cell_row<T>(gates + b * GH, cpb, pi, pf, po, op.coupled, op.layer_norm, gc_w, gc_b, op.eps,
-                H, act, cnb, op.layer_norm ? tmp : tcb, hy + b * H, chat, &mean_c, &rstd_c);
+                H, act, cnb, tc, hy + b * H, &mean_c, &rstd_c);
     if (zc != T(0)) {
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) cnb[j] += zc * (cpb[j] - cnb[j]);

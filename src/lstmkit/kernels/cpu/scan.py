@@ -30,10 +30,11 @@ def _gate_inputs(x: Tensor, w: CellWeights, options: CellOptions) -> Tensor:
     biases = [b for b in (w.bias_ih, w.bias_hh) if b is not None]
     bias = None if not biases else biases[0] if len(biases) == 1 else biases[0] + biases[1]
     if options.layer_norm:
-        x_proj = F.layer_norm(x2 @ w.weight_ih.t(), (GH,), w.ln_ih_weight, w.ln_ih_bias,
+        # b_ih + b_hh join LN_ih's shift: one pass over the (T*B, G*H) product, not three
+        shift = bias if w.ln_ih_bias is None else w.ln_ih_bias if bias is None else (
+            w.ln_ih_bias + bias)
+        x_proj = F.layer_norm(x2 @ w.weight_ih.t(), (GH,), w.ln_ih_weight, shift,
                               options.layer_norm_eps)  # (T*B, G*H)
-        if bias is not None:
-            x_proj = x_proj + bias
     elif bias is not None:
         x_proj = torch.addmm(bias, x2, w.weight_ih.t())  # (T*B, G*H)
     else:
