@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,35 @@ def test_zoneout_runs_under_autocast_with_a_bfloat16_input() -> None:
         y, _ = lstm(x.bfloat16())  # zoneout's lerp met float32 cells and a bf16 state
         y_step, _ = lstm.eval().step(x[0].bfloat16())
     assert torch.isfinite(y.float()).all() and torch.isfinite(y_step.float()).all()
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_plain_lstm_under_cpu_autocast_takes_a_float32_input(with_state: bool) -> None:
+    """An nn.Embedding's float32 output into the LSTM under torch.autocast("cpu"): torch's op
+    gets its input and state in the autocast dtype, as it gets its weights, instead of
+    oneDNN's "could not create a primitive descriptor" (what nn.LSTM raises in torch 2.13)."""
+    torch.manual_seed(0)
+    lstm = LSTM(5, 7, num_layers=2, bidirectional=True)
+    x = torch.randn(6, 3, 5, requires_grad=True)
+    hx = (torch.zeros(4, 3, 7), torch.zeros(4, 3, 7)) if with_state else None
+    expected, _ = lstm(x, hx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, (h_n, c_n) = lstm(x, hx)
+    assert lstm.last_backend.name == "torch"
+    assert y.dtype == h_n.dtype == c_n.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), expected, atol=3e-2, rtol=0)
+    y.float().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert torch.isfinite(lstm.weight_hh_l0.grad).all()
+
+
+def test_state_of_another_dtype_is_cast_under_autocast_only() -> None:
+    lstm = LSTM(5, 7, peephole=True)
+    x = torch.randn(6, 3, 5).bfloat16()
+    hx = (torch.zeros(1, 3, 7), torch.zeros(1, 3, 7))  # float32, as nn.LSTM takes it there
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, _ = lstm(x, hx)
+    assert torch.isfinite(y.float()).all()
+    with pytest.raises(TypeError, match=re.escape(
+            "hx h_0 must have dtype torch.bfloat16 (the input's), got torch.float32")):
+        lstm.bfloat16()(x, hx)

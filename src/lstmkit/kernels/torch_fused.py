@@ -31,7 +31,15 @@ def run_stack(
 
     ``flat_weights`` in ``nn.LSTM``'s order: per layer and direction w_ih, w_hh, [b_ih, b_hh],
     [w_hr]. With ``lengths`` the batch is packed, so each sequence stops at its own end.
+
+    Under CPU autocast the input and state are cast to the autocast dtype here, as autocast
+    casts an op on its lower-precision list: torch 2.13's autocast casts only the weights, and
+    oneDNN then refuses a float32 input ("could not create a primitive descriptor"), which is
+    what ``nn.LSTM`` does with an ``nn.Embedding``'s output under ``torch.autocast("cpu")``.
     """
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        low = torch.get_autocast_dtype("cpu")
+        x, h0, c0 = x.to(low), h0.to(low), c0.to(low)
     if lengths is None:
         output, h_n, c_n = torch.lstm(
             x, (h0, c0), flat_weights, has_biases, num_layers, dropout, training,

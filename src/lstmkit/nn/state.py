@@ -27,7 +27,10 @@ def zero_state(
 def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, ...],
                 like: Tensor, name: str = "hx") -> LSTMState:
     """Validate a user's ``hx = (h_0, c_0)`` against the shapes, dtype and device expected;
-    ``name`` is the argument's name in the messages (``state`` for :meth:`LSTM.step`)."""
+    ``name`` is the argument's name in the messages (``state`` for :meth:`LSTM.step`).
+
+    Under autocast on ``like``'s device a floating-point state of another dtype is cast to
+    ``like``'s, as ``nn.LSTM`` takes it there; outside autocast it is an error."""
     if not isinstance(hx, tuple | list) or len(hx) != 2:
         raise TypeError(
             f"{name} must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}"
@@ -39,10 +42,11 @@ def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, 
             raise ValueError(
                 f"{name} {part} must have shape {shape}, got {tuple(value.shape)}"
             )
-        if value.dtype != like.dtype:
+        if value.dtype != like.dtype and not (
+                value.is_floating_point() and torch.is_autocast_enabled(like.device.type)):
             raise TypeError(f"{name} {part} must have dtype {like.dtype} (the input's), "
                             f"got {value.dtype}")
         if value.device != like.device:
             raise ValueError(f"{name} {part} must be on device {like.device} (the input's), "
                              f"got {value.device}")
-    return LSTMState(hx[0], hx[1])
+    return LSTMState(hx[0].to(like.dtype), hx[1].to(like.dtype))
