@@ -196,7 +196,7 @@ def restore_threads():
 def test_fused_scan_batch_split_across_threads(fused_ext, restore_threads, threads, proj):
     """With several threads each one runs the time loop of its own range of rows; ranges of
     unequal length (7 rows on 2 or 3 threads, rows of different lengths) and one thread (one
-    range, parallel inside each step) give the reference's values."""
+    range, all rows) give the reference's values."""
     from lstmkit.kernels.cpu.scan import fused_scan
 
     torch.set_num_threads(threads)
