@@ -195,15 +195,15 @@ def restore_threads():
 @pytest.mark.parametrize("proj", [0, P])
 def test_fused_scan_batch_split_across_threads(fused_ext, restore_threads, threads, proj):
     """With several threads each one runs the time loop of its own range of rows; ranges of
-    unequal length (7 rows on 2 or 3 threads, rows of different lengths) and one thread (one
+    unequal length (13 rows on 2 or 3 threads, rows of different lengths) and one thread (one
     range, all rows) give the reference's values."""
     from lstmkit.kernels.cpu.scan import fused_scan
 
     torch.set_num_threads(threads)
     options = CellOptions(peephole=True, layer_norm=True)
     x, h0, c0, w, masks = make_case(options, proj, MASK_SETS["all"], torch.float64,
-                                    steps=9, batch=7)
-    lengths = torch.tensor([9, 2, 7, 1, 9, 4, 5])
+                                    steps=9, batch=13)
+    lengths = torch.tensor([9, 2, 7, 1, 9, 4, 5, 3, 8, 6, 1, 9, 2])
     masks = masks._replace(valid=torch.arange(9).unsqueeze(1) < lengths)
     errors = max_errors(run(lstm_scan, x, h0, c0, w, options, masks),
                         run(fused_scan, x, h0, c0, w, options, masks))

@@ -241,18 +241,24 @@ std::vector<int64_t> active_rows(const bool* valid, int64_t Tn, int64_t B) {
   return active;
 }
 
+// Rows per range below which more than two ranges are not cut: each range's GEMM reads all of
+// W_hh at every step, so thin ranges on many threads would multiply the weight traffic.
+constexpr int64_t kMinRowsPerPart = 4;
+
 // Run `body(r0, r1)`, a whole time loop over the batch rows [r0, r1), for all rows [0, B).
-// Rows never exchange data, so with several threads the batch is cut into one contiguous range
-// per thread, balanced by active steps (`active` from active_rows), and each range runs its
+// Rows never exchange data, so with several threads the batch is cut into contiguous ranges,
+// one per thread, balanced by active steps (`active` from active_rows), and each range runs its
 // time loop on its own thread with single-threaded BLAS: no fork-join at every step. On 2
 // threads this beat a fork-join per step (row-parallel cell, BLAS threads for GEMMs of 2^20
 // multiply-adds and more) at every shape measured, down to one row per thread (B = 2 with
-// H = 512 and 1024). With one thread or one row (or when called inside a parallel region):
-// one range, BLAS threads only when the step's GEMM of `step_macs` multiply-adds is large.
+// H = 512 and 1024); more threads were not measured, so beyond two ranges each gets at least
+// kMinRowsPerPart rows. With one thread or one row (or inside a parallel region): one range,
+// BLAS threads only when the step's GEMM of `step_macs` multiply-adds is large.
 template <typename F>
 void for_row_parts(const std::vector<int64_t>& active, int64_t B, int64_t step_macs,
                    const F& body) {
-  const int64_t parts = std::min<int64_t>(at::get_num_threads(), B);
+  const int64_t parts = std::min<int64_t>(
+      {at::get_num_threads(), B, std::max<int64_t>(2, B / kMinRowsPerPart)});
   if (parts < 2 || at::in_parallel_region()) {
     SerialBlas serial(step_macs < kSerialStepMacs);
     body(0, B);
