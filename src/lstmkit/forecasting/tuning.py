@@ -11,8 +11,13 @@ import pandas as pd
 
 from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.forecaster import Forecaster
-from lstmkit.nn.config import LSTM_OPTIONS
-from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
+from lstmkit.training.tuning import (
+    PruneOnValidation,
+    SpaceEntry,
+    check_known_keys,
+    check_space,
+    tune,
+)
 
 # at most this many segment lengths besides the configured one in the default space
 SEGMENT_CHOICES = 6
@@ -59,12 +64,7 @@ def override_keys(config: ForecastConfig) -> list[str]:
 def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) -> None:
     """Raise a ValueError listing the valid keys if a key of ``space`` is not a dotted key of
     ``config`` (as :meth:`ForecastConfig.with_overrides` takes them)."""
-    valid = override_keys(config)
-    unknown = [key for key in space if key not in valid
-               and key not in {f"model.lstm.{option}" for option in LSTM_OPTIONS}]
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: {valid} "
-                         f"and model.lstm.<option>, an option of {list(LSTM_OPTIONS)}")
+    check_known_keys(space, override_keys(config))
 
 
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,

@@ -14,8 +14,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lstmkit.nn.config import LSTM_OPTIONS
-from lstmkit.training.tuning import PruneOnValidation, SpaceEntry, check_space, tune
+from lstmkit.training.tuning import (
+    PruneOnValidation,
+    SpaceEntry,
+    check_known_keys,
+    check_space,
+    tune,
+)
 
 CLASSIFIER_SPACE: dict[str, SpaceEntry] = {
     "training.lr": ("log", 3e-4, 3e-3),
@@ -61,12 +66,7 @@ def check_keys(config: Any, training: Any, keys: Sequence[str]) -> None:
     ``config``, ``model.lstm.<option>`` or ``training.<field>`` of ``training``."""
     model = {f"model.{f.name}" for f in dataclasses.fields(config) if f.name != "lstm"}
     train = {f"training.{f.name}" for f in dataclasses.fields(training)}
-    lstm = {f"model.lstm.{option}" for option in LSTM_OPTIONS}
-    unknown = [key for key in keys if key not in model | train | lstm]
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: "
-                         f"{sorted(model | train)} and model.lstm.<option>, an option of "
-                         f"{list(LSTM_OPTIONS)}")
+    check_known_keys(keys, sorted(model | train))
 
 
 def apply_params(config: Any, training: Any, params: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -118,6 +118,19 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
         else:
             checked[key] = (kind, *_float_bounds(key, entry))
     return checked
+
+
+def check_known_keys(keys: Iterable[str], valid: Sequence[str]) -> None:
+    """A ValueError naming the keys of a search space that are neither in ``valid`` (an
+    application's dotted keys, listed in the message) nor ``model.lstm.<option>`` for an
+    option of :data:`lstmkit.nn.config.LSTM_OPTIONS`."""
+    from lstmkit.nn.config import LSTM_OPTIONS
+
+    lstm = {f"model.lstm.{option}" for option in LSTM_OPTIONS}
+    unknown = [key for key in keys if key not in valid and key not in lstm]
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in the search space; valid keys: {valid} "
+                         f"and model.lstm.<option>, an option of {list(LSTM_OPTIONS)}")
 
 
 def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
