@@ -276,6 +276,53 @@ def test_logs_written(tmp_path: Path) -> None:
     assert "val_loss" in csvs[0].read_text()
 
 
+def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars(tag)]
+
+
+def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Path) -> None:
+    train, val = _data()
+    full = tmp_path / "full"
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4, log_dir=full / "logs"))
+    cut = tmp_path / "cut"
+    cfg = _cfg(max_epochs=2, checkpoint_dir=cut / "ckpt", log_dir=cut / "logs")
+    fit(_model(), F.mse_loss, train, val, cfg)
+    # what a run killed in epoch 2 had logged after its last checkpoint, which the resumed
+    # run logs again
+    metrics = cut / "logs" / "csv" / "version_0" / "metrics.csv"
+    with metrics.open("a") as file:
+        file.write("2,,15,,99.0\n")
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(cut / "logs" / "tb" / "version_0")) as writer:
+        writer.add_scalar("val_loss", 99.0, 15)
+    fit(_model(), F.mse_loss, train, val, cfg.replace(max_epochs=4), resume=True)
+    for name in ("csv", "tb"):
+        assert sorted(p.name for p in (cut / "logs" / name).iterdir()) == ["version_0"]
+    assert metrics.read_text() == (full / "logs" / "csv" / "version_0" / "metrics.csv"
+                                   ).read_text()
+    scalars = _scalars(cut / "logs" / "tb" / "version_0", "val_loss")
+    assert scalars == _scalars(full / "logs" / "tb" / "version_0", "val_loss")
+    assert len(scalars) == 4
+
+
+def test_a_resumed_run_whose_log_folder_is_gone_logs_in_a_new_one(tmp_path: Path) -> None:
+    train, val = _data()
+    cfg = _cfg(max_epochs=1, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    fit(_model(), F.mse_loss, train, val, cfg.replace(checkpoint_dir=None))
+    fit(_model(), F.mse_loss, train, val, cfg)  # logs in version_1
+    moved = cfg.replace(max_epochs=2, log_dir=tmp_path / "elsewhere")
+    fit(_model(), F.mse_loss, train, val, moved, resume=True)
+    for name in ("csv", "tb"):
+        assert [p.name for p in (tmp_path / "elsewhere" / name).iterdir()] == ["version_0"]
+    rows = (tmp_path / "elsewhere" / "csv" / "version_0" / "metrics.csv").read_text()
+    assert [line.split(",")[0] for line in rows.splitlines()[1:]] == ["1", "1"]
+
+
 def test_custom_batch_fn_and_dict_inputs() -> None:
     x = torch.randn(16, 5)
     y = x.sum(1, keepdim=True)

@@ -16,7 +16,6 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader
@@ -31,6 +30,7 @@ from lstmkit.training.callbacks import (
     WeightEMA,
 )
 from lstmkit.training.config import TrainConfig
+from lstmkit.training.logs import LogVersions, loggers
 from lstmkit.training.task import BatchFn, LossFn, MetricFn, Task
 
 LAST_CHECKPOINT = "last.ckpt"
@@ -95,13 +95,15 @@ def build_trainer(
     *,
     has_validation: bool,
     callbacks: Sequence[pl.Callback] = (),
+    resume_from: Mapping[str, Any] | None = None,
 ) -> tuple[pl.Trainer, BestWeights, History]:
     """A Lightning ``Trainer`` configured from ``config``.
 
     Adds early stopping (when ``early_stopping_patience`` is set and there is validation),
     a moving average of the weights (``ema_decay``), best-weight tracking, history,
     RNG-state checkpointing, atomic checkpoints in ``checkpoint_dir`` and CSV + TensorBoard
-    loggers in ``log_dir``.
+    loggers in ``log_dir``. ``resume_from``, the loaded checkpoint a run resumes from, makes
+    the loggers continue the logs of the run that wrote it (see :mod:`.logs`).
     Returns ``(trainer, best_weights_callback, history_callback)``.
     """
     if config.early_stopping_patience is not None and not has_validation:
@@ -149,10 +151,10 @@ def build_trainer(
             all_callbacks.append(ModelCheckpoint(
                 dirpath=folder, filename="best", monitor=None, save_top_k=1, save_last=True,
                 enable_version_counter=False))
-    loggers: list[Any] = []
+    run_loggers = []
     if config.log_dir is not None:
-        loggers = [CSVLogger(str(config.log_dir), name="csv"),
-                   TensorBoardLogger(str(config.log_dir), name="tb", default_hp_metric=False)]
+        run_loggers = loggers(config.log_dir, resume_from)
+        all_callbacks.append(LogVersions())
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         accelerator=config.accelerator,
@@ -163,7 +165,7 @@ def build_trainer(
         gradient_clip_val=config.grad_clip,
         deterministic=config.deterministic,
         callbacks=all_callbacks,
-        logger=loggers if loggers else False,
+        logger=run_loggers if run_loggers else False,
         enable_checkpointing=config.checkpoint_dir is not None,
         enable_progress_bar=config.progress_bar,
         enable_model_summary=config.progress_bar,
@@ -240,10 +242,13 @@ def fit(
     with _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
-        trainer, best, history = build_trainer(
-            config, has_validation=val_data is not None, callbacks=callbacks)
+        checkpoint = None
         if ckpt_path is not None:
-            _check_checkpoint_fits(ckpt_path, task, config)
+            checkpoint = _read_checkpoint(ckpt_path)
+            _check_checkpoint_fits(checkpoint, ckpt_path, task, config)
+        trainer, best, history = build_trainer(
+            config, has_validation=val_data is not None, callbacks=callbacks,
+            resume_from=checkpoint)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
@@ -306,15 +311,21 @@ def evaluate(
     return {k: float(v) for k, v in out[0].items()}
 
 
-def _check_checkpoint_fits(path: str, task: Task, config: TrainConfig) -> None:
-    """A ValueError unless the checkpoint holds weights of this model's names and shapes,
-    written with a moving average of the weights exactly when ``config`` keeps one."""
-    # memory-mapped, so that only the shapes are read here (the trainer loads the checkpoint
-    # itself); a file in torch's legacy format cannot be mapped and is read whole
+def _read_checkpoint(path: str) -> dict[str, Any]:
+    """The checkpoint at ``path``, memory-mapped, so that only what is looked at is read (the
+    trainer loads it itself); a file in torch's legacy format cannot be mapped and is read
+    whole."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except RuntimeError:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
+                           config: TrainConfig) -> None:
+    """A ValueError unless the checkpoint (read from ``path``) holds weights of this model's
+    names and shapes, written with a moving average of the weights exactly when ``config``
+    keeps one."""
     averaged = "current_model_state" in checkpoint
     if averaged != (config.ema_decay is not None):
         written = "with" if averaged else "without"

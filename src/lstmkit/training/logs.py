@@ -1,0 +1,92 @@
+"""CSV and TensorBoard loggers whose logs a resumed run continues.
+
+Lightning gives every run a new ``version_N`` folder, so a run killed and resumed would
+leave its curve in two halves. Each checkpoint here records the version folders it was
+logged in (:class:`LogVersions`), and :func:`loggers` given that checkpoint logs on in
+them: the CSV keeps its rows from before the checkpoint's step and appends after them, and
+TensorBoard hides the events from that step on (``purge_step``), which the resumed run
+logs again.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
+
+LOG_VERSIONS = "lstmkit_log_versions"  # the checkpoint's key: {logger name: version}
+
+
+class LogVersions(pl.Callback):
+    """Write each logger's version number into every checkpoint."""
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        checkpoint[LOG_VERSIONS] = {logger.name: logger.version for logger in trainer.loggers
+                                    if isinstance(logger.version, int)}
+
+
+class _CSVWriter(ExperimentWriter):
+    """Lightning's writer, which deletes an existing ``metrics.csv`` when it starts, except
+    that with ``keep_before_step`` it keeps the rows logged before that step and appends."""
+
+    def __init__(self, log_dir: str, keep_before_step: int | None) -> None:
+        self._keep_before_step = keep_before_step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:  # called by Lightning's __init__
+        if self._keep_before_step is None or not self._fs.isfile(self.metrics_file_path):
+            super()._check_log_dir_exists()
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+            reader = csv.DictReader(file)
+            keys = list(reader.fieldnames or [])
+            rows = [row for row in reader
+                    if "step" in row and int(float(row["step"])) < self._keep_before_step]
+        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = keys  # the header new rows are appended under
+
+
+class _CSVLogger(CSVLogger):
+    def __init__(self, save_dir: str, name: str, version: int | None,
+                 keep_before_step: int | None) -> None:
+        super().__init__(save_dir, name=name, version=version)
+        self._keep_before_step = keep_before_step
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _CSVWriter(self.log_dir, self._keep_before_step)
+        return self._experiment
+
+
+def loggers(log_dir: str | Path, checkpoint: Mapping[str, Any] | None = None) -> list[Logger]:
+    """A CSV logger in ``<log_dir>/csv`` and a TensorBoard logger in ``<log_dir>/tb``, each
+    in a new ``version_N`` folder, or, given the checkpoint a run resumes from, in the folder
+    that checkpoint's run logged in when it is still there."""
+    versions = checkpoint.get(LOG_VERSIONS, {}) if checkpoint is not None else {}
+    step = checkpoint.get("global_step") if checkpoint is not None else None
+
+    def resumed(name: str) -> int | None:
+        version = versions.get(name)
+        if step is None or version is None:
+            return None
+        return version if (Path(log_dir) / name / f"version_{version}").is_dir() else None
+
+    csv_version, tb_version = resumed("csv"), resumed("tb")
+    purge = {"purge_step": step} if tb_version is not None else {}
+    return [_CSVLogger(str(log_dir), "csv", csv_version,
+                       step if csv_version is not None else None),
+            TensorBoardLogger(str(log_dir), name="tb", version=tb_version,
+                              default_hp_metric=False, **purge)]
