@@ -11,6 +11,17 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
+def _autocast(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Under CPU autocast, ``tensors`` in the autocast dtype, as autocast casts an op on its
+    lower-precision list: torch 2.13's autocast casts only the weights, and oneDNN then
+    refuses a float32 input ("could not create a primitive descriptor"), which is what
+    ``nn.LSTM`` does with an ``nn.Embedding``'s output under ``torch.autocast("cpu")``."""
+    if tensors[0].device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        low = torch.get_autocast_dtype("cpu")
+        return tuple(t.to(low) for t in tensors)
+    return tensors
+
+
 # torch.compile leaves nn.LSTM's op to eager mode (dynamo skips RNN modules); traced inside
 # lstmkit's module, it fails under inductor and aot_eager, so it is left out of the graph too
 @torch.compiler.disable
@@ -31,30 +42,42 @@ def run_stack(
 
     ``flat_weights`` in ``nn.LSTM``'s order: per layer and direction w_ih, w_hh, [b_ih, b_hh],
     [w_hr]. With ``lengths`` the batch is packed, so each sequence stops at its own end.
-
-    Under CPU autocast the input and state are cast to the autocast dtype here, as autocast
-    casts an op on its lower-precision list: torch 2.13's autocast casts only the weights, and
-    oneDNN then refuses a float32 input ("could not create a primitive descriptor"), which is
-    what ``nn.LSTM`` does with an ``nn.Embedding``'s output under ``torch.autocast("cpu")``.
+    Under CPU autocast the input and state run in the autocast dtype.
     """
-    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        low = torch.get_autocast_dtype("cpu")
-        x, h0, c0 = x.to(low), h0.to(low), c0.to(low)
+    options = {"has_biases": has_biases, "num_layers": num_layers, "dropout": dropout,
+               "training": training, "bidirectional": bidirectional}
     if lengths is None:
-        output, h_n, c_n = torch.lstm(
-            x, (h0, c0), flat_weights, has_biases, num_layers, dropout, training,
-            bidirectional, False,
-        )
+        x, h0, c0 = _autocast(x, h0, c0)
+        output, h_n, c_n = torch.lstm(x, (h0, c0), flat_weights, has_biases, num_layers,
+                                      dropout, training, bidirectional, False)
         return output, h_n, c_n
-    packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-    order = packed.sorted_indices
-    data, h_n, c_n = torch.lstm(
-        packed.data, packed.batch_sizes, (h0.index_select(1, order), c0.index_select(1, order)),
-        flat_weights, has_biases, num_layers, dropout, training, bidirectional,
-    )
-    output, _ = pad_packed_sequence(
-        PackedSequence(data, packed.batch_sizes, order, packed.unsorted_indices),
-        total_length=x.shape[0],
-    )
-    unsorted = packed.unsorted_indices
-    return output, h_n.index_select(1, unsorted), c_n.index_select(1, unsorted)
+    packed, h_n, c_n = run_packed(pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False),
+                                  h0, c0, flat_weights, **options)
+    output, _ = pad_packed_sequence(packed, total_length=x.shape[0])
+    return output, h_n, c_n
+
+
+@torch.compiler.disable
+def run_packed(
+    packed: PackedSequence,
+    h0: Tensor,
+    c0: Tensor,
+    flat_weights: list[Tensor],
+    *,
+    has_biases: bool,
+    num_layers: int,
+    dropout: float,
+    training: bool,
+    bidirectional: bool,
+) -> tuple[PackedSequence, Tensor, Tensor]:
+    """:func:`run_stack` on a packed batch, as ``nn.LSTM`` runs it: ``h0``, ``c0`` and the
+    returned h_n, c_n in the batch's own order, the output packed as the input."""
+    data, h0, c0 = _autocast(packed.data, h0, c0)
+    order, unsorted = packed.sorted_indices, packed.unsorted_indices
+    if order is not None:
+        h0, c0 = h0.index_select(1, order), c0.index_select(1, order)
+    out, h_n, c_n = torch.lstm(data, packed.batch_sizes, (h0, c0), flat_weights, has_biases,
+                               num_layers, dropout, training, bidirectional)
+    if unsorted is not None:
+        h_n, c_n = h_n.index_select(1, unsorted), c_n.index_select(1, unsorted)
+    return PackedSequence(out, packed.batch_sizes, order, unsorted), h_n, c_n

@@ -14,18 +14,26 @@ from lstmkit.nn.state import check_state, zero_state
 
 
 def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengths: Any,
-                 reset: Tensor | None, weight_dtype: torch.dtype
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, bool]:
+                 reset: Tensor | None, weight_dtype: torch.dtype, *, pad: bool = True
+                 ) -> tuple[Tensor | None, Tensor, Tensor, Tensor | None, Tensor | None, bool]:
     """Validate a call of :class:`lstmkit.nn.LSTM` (``forward``, ``trace``) whose parameters
     have ``weight_dtype``; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B) or
-    None, and whether the input was unbatched."""
+    None, and whether the input was unbatched. A PackedSequence is padded, unless ``pad`` is
+    False: then x and lengths are None (for torch's op, which takes the packed batch)."""
     unbatched = False
     if isinstance(input, PackedSequence):
         if lengths is not None:
             raise ValueError("lengths must be None with a PackedSequence input (the packed "
                              f"sequence carries its lengths), got {lengths!r}")
-        x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
-        lengths_t = lengths_t.to(x.device)
+        x, lengths_t, like = None, None, input.data
+        if pad:
+            x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
+            lengths_t = lengths_t.to(x.device)
+            steps, batch = x.shape[0], x.shape[1]
+            zeros_batch: Any = batch
+        else:  # zeros of batch_sizes[0] rows, a tensor, as nn.LSTM's: a jit trace follows it
+            steps, batch = len(input.batch_sizes), int(input.batch_sizes[0])
+            zeros_batch = input.batch_sizes[0]
     else:
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a Tensor or PackedSequence, got "
@@ -39,29 +47,30 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         x = input.unsqueeze(1) if unbatched else input
         if cfg.batch_first and not unbatched:
             x = x.transpose(0, 1)  # (B, T, I) -> (T, B, I)
-        lengths_t = None
-    check_dtype("input", x, weight_dtype)
-    if x.shape[-1] != cfg.input_size:
+        lengths_t, like = None, x
+        steps, batch = x.shape[0], x.shape[1]
+        zeros_batch = batch
+    check_dtype("input", like, weight_dtype)
+    if like.shape[-1] != cfg.input_size:
         raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
-                         f"last dimension, got {x.shape[-1]}")
-    steps, batch = x.shape[0], x.shape[1]
+                         f"last dimension, got {like.shape[-1]}")
     if steps == 0:
         raise ValueError("input must have at least one time step, got T=0")
     if lengths is not None:
-        lengths_t = check_lengths(lengths, steps, batch, x.device)
+        lengths_t = check_lengths(lengths, steps, batch, like.device)
     if reset is not None:
-        reset = check_reset(reset, steps, batch, unbatched, cfg.batch_first, x.device)
+        reset = check_reset(reset, steps, batch, unbatched, cfg.batch_first, like.device)
     n_states = cfg.num_layers * cfg.num_directions
     h_shape = (n_states, batch, cfg.recurrent_size)
     c_shape = (n_states, batch, cfg.hidden_size)
     if hx is None:
-        h0, c0 = zero_state(n_states, batch, cfg.recurrent_size, cfg.hidden_size, x)
+        h0, c0 = zero_state(n_states, zeros_batch, cfg.recurrent_size, cfg.hidden_size, like)
     elif unbatched:
         h0, c0 = check_state(hx, (n_states, cfg.recurrent_size), (n_states, cfg.hidden_size),
-                             x)
+                             like)
         h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
     else:
-        h0, c0 = check_state(hx, h_shape, c_shape, x)
+        h0, c0 = check_state(hx, h_shape, c_shape, like)
     return x, h0, c0, lengths_t, reset, unbatched
 
 

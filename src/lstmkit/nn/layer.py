@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.rnn import PackedSequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
@@ -245,20 +245,35 @@ class LSTM(nn.Module):
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         packed = input if isinstance(input, PackedSequence) else None
+        choice = None if packed is None else choose_backend(
+            self.config, has_reset=reset is not None, has_lengths=True,
+            device=packed.data.device, dtype=packed.data.dtype)
+        # torch's op takes a packed batch itself, as nn.LSTM calls it (so that an ONNX export
+        # pairs the caller's packing with their unpacking around it)
+        on_packed = choice is not None and choice.name == "torch"
+        if packed is not None and not on_packed and torch.onnx.is_in_onnx_export():
+            raise ValueError(
+                "an ONNX export can take a PackedSequence only into torch's LSTM op (a plain "
+                f"LSTM on backend 'auto' or 'torch'); this one runs on the {choice.name} path "
+                f"({choice.reason}); pass the padded tensor with lengths= instead")
         x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(
-            self.config, input, hx, lengths, reset, self.weight_ih_l0.dtype)
-        choice = choose_backend(self.config, has_reset=reset_t is not None,
-                                has_lengths=lengths_t is not None, device=x.device,
-                                dtype=x.dtype)
+            self.config, input, hx, lengths, reset, self.weight_ih_l0.dtype, pad=not on_packed)
+        if choice is None:
+            choice = choose_backend(self.config, has_reset=reset_t is not None,
+                                    has_lengths=lengths_t is not None, device=x.device,
+                                    dtype=x.dtype)
         if choice != self.last_backend:
             logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
         self.last_backend = choice
+        if on_packed:
+            out, h_n, c_n = self._run_torch(packed, h0, c0)
+            return out, (h_n, c_n)
         if choice.name == "torch":
             output, h_n, c_n = self._run_torch(x, h0, c0, lengths_t)
         else:
             output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t,
                                                   scan_function(choice))
-        return self._finish(output, h_n, c_n, packed, unbatched)
+        return self._finish(output, h_n, c_n, packed, lengths_t, unbatched)
 
     def trace(
         self,
@@ -370,7 +385,8 @@ class LSTM(nn.Module):
             for layer in range(cfg.num_layers) for d in range(cfg.num_directions)
         ]
 
-    def _run_torch(self, x, h0, c0, lengths):
+    def _run_torch(self, x, h0, c0, lengths=None):
+        """torch's op on the padded ``x`` (with ``lengths``) or on a PackedSequence ``x``."""
         from lstmkit.kernels import torch_fused
 
         cfg = self.config
@@ -380,11 +396,12 @@ class LSTM(nn.Module):
             w = self.cell_weights(layer, d, dropped[idx])
             flat += [t for t in (w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, w.weight_hr)
                      if t is not None]
-        return torch_fused.run_stack(
-            x, h0, c0, flat, has_biases=cfg.bias, num_layers=cfg.num_layers,
-            dropout=cfg.dropout, training=self.training, bidirectional=cfg.bidirectional,
-            lengths=lengths,
-        )
+        options = {"has_biases": cfg.bias, "num_layers": cfg.num_layers,
+                   "dropout": cfg.dropout, "training": self.training,
+                   "bidirectional": cfg.bidirectional}
+        if isinstance(x, PackedSequence):
+            return torch_fused.run_packed(x, h0, c0, flat, **options)
+        return torch_fused.run_stack(x, h0, c0, flat, lengths=lengths, **options)
 
     def _layer_directions(self) -> list[tuple[int, int]]:
         return [(layer, d) for layer in range(self.config.num_layers)
@@ -459,13 +476,16 @@ class LSTM(nn.Module):
                     layer_input = F.dropout(layer_input, cfg.dropout, training=True)
         return layer_input, torch.stack(h_n), torch.stack(c_n), records
 
-    def _finish(self, output, h_n, c_n, packed: PackedSequence | None, unbatched: bool):
+    def _finish(self, output, h_n, c_n, packed: PackedSequence | None, lengths: Tensor | None,
+                unbatched: bool):
         if packed is not None:
-            # back to the input's packing: rows sorted by length as batch_sizes expects
+            # back to the input's packing, rows sorted by length as batch_sizes expects; by
+            # torch's packing op, so that a jit trace or an ONNX export records the packing
+            # as an op on the lengths, not as the traced call's lengths
             if packed.sorted_indices is not None:
                 output = output.index_select(1, packed.sorted_indices)  # (T, B, D*R)
-            by_length = output
-            data = torch.cat([by_length[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())])
+                lengths = lengths.index_select(0, packed.sorted_indices)
+            data = pack_padded_sequence(output, lengths.cpu()).data
             out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
                                  packed.unsorted_indices)
             return out, (h_n, c_n)
