@@ -138,6 +138,14 @@ def test_constructor_takes_what_torch_takes():
     assert LSTM(I, H, num_layers=2, dropout=1).dropout == 1.0  # nn's range is [0, 1]
 
 
+def test_cell_constructor_takes_what_torch_takes():
+    args = (I, H, False, "cpu", torch.float64)
+    ours, theirs = LSTMCell(*args), torch.nn.LSTMCell(*args)
+    assert ours.weight_ih.dtype == theirs.weight_ih.dtype == torch.float64
+    assert repr(ours) == repr(theirs) == f"LSTMCell({I}, {H}, bias=False)"
+    assert repr(LSTMCell(I, H, peephole=True)) == f"LSTMCell({I}, {H}, peephole=True)"
+
+
 def test_dropout_and_batch_first_can_be_set_as_on_torch():
     torch.manual_seed(0)
     ours = LSTM(I, H, num_layers=2, dropout=0.9).train()

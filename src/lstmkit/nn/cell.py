@@ -33,13 +33,13 @@ class LSTMCell(nn.Module):
         input_size: int,
         hidden_size: int,
         bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
         *,
         peephole: bool = False,
         coupled_gates: bool = False,
         layer_norm: bool = False,
         forget_bias: float | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.config = LSTMConfig(input_size, hidden_size, bias=bias, peephole=peephole,
@@ -53,6 +53,9 @@ class LSTMCell(nn.Module):
     input_size = property(lambda self: self.config.input_size)
     hidden_size = property(lambda self: self.config.hidden_size)
     bias = property(lambda self: self.config.bias)
+
+    def extra_repr(self) -> str:
+        return self.config.repr_args()
 
     def reset_parameters(self) -> None:
         for name, param in self.named_parameters():

@@ -214,3 +214,15 @@ class LSTMConfig:
         if self.recurrent_dropout > 0:
             found.append(f"recurrent_dropout={self.recurrent_dropout}")
         return found
+
+    def repr_args(self) -> str:
+        """The sizes and every option off its default, in ``nn.LSTM``'s order, as a module's
+        ``extra_repr``: ``"10, 20, num_layers=2, peephole=True"``."""
+        text = f"{self.input_size}, {self.hidden_size}"
+        defaults = LSTMConfig(self.input_size, self.hidden_size)
+        names = ["proj_size"] + [name for name in LSTMConfig.__dataclass_fields__
+                                 if name not in ("input_size", "hidden_size", "proj_size")]
+        for name in names:
+            if getattr(self, name) != getattr(defaults, name):
+                text += f", {name}={getattr(self, name)!r}"
+        return text

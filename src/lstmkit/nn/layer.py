@@ -226,15 +226,7 @@ class LSTM(nn.Module):
         )  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:
-        cfg = self.config
-        text = f"{cfg.input_size}, {cfg.hidden_size}"
-        defaults = LSTMConfig(cfg.input_size, cfg.hidden_size)
-        names = ["proj_size"] + [name for name in LSTMConfig.__dataclass_fields__  # nn's order
-                                 if name not in ("input_size", "hidden_size", "proj_size")]
-        for name in names:
-            if getattr(cfg, name) != getattr(defaults, name):
-                text += f", {name}={getattr(cfg, name)!r}"
-        return text
+        return self.config.repr_args()
 
     # --- the call ----------------------------------------------------------------------------
     def forward(
