@@ -30,6 +30,13 @@ def test_metrics_by_hand() -> None:
     assert M.mape(actual, forecast) == pytest.approx(100 * (1 + 0 + 0.5 + 0.5) / 4)
     assert M.smape(actual, forecast) == pytest.approx(100 * (2 / 3 + 0 + 4 / 6 + 2 / 3) / 4)
     assert M.mase(actual, forecast, np.array([2.0])) == pytest.approx(0.5)
+    # an unobserved actual (NaN) is left out of every metric
+    gap = actual.copy()
+    gap[1, 0, 0] = np.nan  # the error -2 is left out
+    assert M.mse(gap, forecast) == pytest.approx(2 / 3)
+    assert M.mape(gap, forecast) == pytest.approx(100 * (1 + 0 + 0.5) / 3)
+    assert M.coverage(gap, forecast - 1, forecast + 1) == pytest.approx(1.0)
+    assert np.isnan(M.mae(np.full_like(actual, np.nan), forecast))
     # a NaN forecast is no perfect score; the metrics do not depend on the units' size
     assert np.isnan(M.smape(actual, np.full_like(forecast, np.nan)))
     assert M.smape(actual * 1e-13, forecast * 1e-13) == pytest.approx(M.smape(actual, forecast))
@@ -118,6 +125,26 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     saved = json.loads((tmp_path / "inf" / "metrics.json").read_text())
     assert next(r for r in saved["metrics"] if r["method"] == "naive")["rmse"] is None
     assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
+
+
+def test_filled_values_are_not_scored_as_actuals() -> None:
+    frame = make_frame(n=240)
+    frame.loc[200:209, "a"] = np.nan  # in the test part (the last 48 rows)
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, fill="zero"))
+    with pytest.warns(UserWarning, match="filled missing values"):
+        forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match="filled missing values"):
+        report = forecaster.evaluate(frame, baselines=("naive",))
+    # the zeros put in by data.fill are no actuals: they are NaN in the report, unscored
+    unobserved = np.isnan(report.actual)
+    assert unobserved[..., 1].sum() == 0 and unobserved[..., 0].sum() > 0
+    for name in ("lstmkit", "naive"):
+        errors = report.forecasts[name] - report.actual
+        assert report.table.loc[name, "mse"] == pytest.approx(np.nanmean(errors ** 2))
+        assert report.table.loc[name, "mae"] == pytest.approx(np.nanmean(np.abs(errors)))
+        assert np.isfinite(report.table.loc[name]).all()
+    assert np.isfinite(report.per_origin["mse"]).all()
 
 
 def test_a_non_seasonal_ets_is_said_in_the_notes(trained: tuple[Forecaster, pd.DataFrame]

@@ -43,6 +43,8 @@ class Series:
         past: (T, Cp) past-only covariates.
         future: (T, Cf) known-in-future covariates.
         static: (S,) static covariates.
+        observed: (T, C) bool, False where a target value was not in the data (a row
+            inserted or a value filled by ``data.fill``); None when all were.
     """
 
     id: str
@@ -51,6 +53,7 @@ class Series:
     past: np.ndarray
     future: np.ndarray
     static: np.ndarray
+    observed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.time)
@@ -299,6 +302,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     columns = list(cfg.past_covariates + cfg.future_covariates + cfg.static_covariates)
     if need_target:
         columns = list(cfg.target) + columns
+    observed = None
     if columns:
         inf = np.isinf(frame[columns].to_numpy(np.float64))
         if inf.any():
@@ -308,6 +312,8 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                              f"column {col!r} of {name}, first at {time_index[where]}; "
                              "data.fill does not replace them: fix or drop them")
         nan = frame[columns].isna()
+        if need_target and nan[list(cfg.target)].any().any():
+            observed = ~nan[list(cfg.target)].to_numpy()
         if nan.any().any():
             if cfg.fill == "none":
                 col = nan.any().idxmax()
@@ -333,6 +339,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         past=frame[list(cfg.past_covariates)].to_numpy(np.float64),
         future=frame[list(cfg.future_covariates)].to_numpy(np.float64),
         static=static[0] if len(static) else np.zeros(len(cfg.static_covariates)),
+        observed=observed,
     )
     return series, freq
 

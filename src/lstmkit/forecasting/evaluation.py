@@ -121,7 +121,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     quantiles = predictions if m.loss == "quantile" else None
     point = predictions if quantiles is None else predictions[..., m.median_index]
     steps = np.arange(m.horizon)
-    actual = np.concatenate([s.target[o[:, None] + steps] for s, o in
+    # values that were not observed (inserted or filled by data.fill) are NaN: not scored
+    actual = np.concatenate([_observed_target(s)[o[:, None] + steps] for s, o in
                              zip(prepared.series, origins, strict=True)])  # (W, Hz, C)
     season = _season(forecaster)
     if fit_rows is None:
@@ -164,15 +165,23 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         "origin_time": np.concatenate([np.asarray(s.time[o]) for s, o in
                                        zip(prepared.series, origins, strict=True)]),
     })
-    per_origin = pd.concat([
-        windows_frame.assign(method=name, mse=((fc - actual) ** 2).mean((1, 2)),
-                             mae=np.abs(fc - actual).mean((1, 2)))
-        for name, fc in forecasts.items()
-    ], ignore_index=True)
+    observed = ~np.isnan(actual)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a window with nothing observed
+        per_origin = pd.concat([
+            windows_frame.assign(method=name,
+                                 mse=((fc - actual) ** 2).mean((1, 2), where=observed),
+                                 mae=np.abs(fc - actual).mean((1, 2), where=observed))
+            for name, fc in forecasts.items()
+        ], ignore_index=True)
     return EvalReport(table=table, per_origin=per_origin, actual=actual, forecasts=forecasts,
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes)
+
+
+def _observed_target(s: Series) -> np.ndarray:
+    """The series' targets, NaN where they were not observed."""
+    return s.target if s.observed is None else np.where(s.observed, s.target, np.nan)
 
 
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:

@@ -40,12 +40,26 @@ def make_loss(cfg: ModelConfig) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 # -- evaluation metrics -------------------------------------------------------------------
+# A NaN actual marks a value that was not observed (a row inserted or a value filled by
+# data.fill): the metrics leave it out, and are NaN when nothing is left.
+
+
+def _observed(actual: np.ndarray) -> np.ndarray:
+    return ~np.isnan(actual)
+
+
+def _mean(values: np.ndarray, where: np.ndarray) -> float:
+    if not where.any():
+        return float("nan")
+    return float(np.mean(values, where=where))
+
+
 def mse(actual: np.ndarray, forecast: np.ndarray) -> float:
-    return float(np.mean((forecast - actual) ** 2))
+    return _mean((forecast - actual) ** 2, _observed(actual))
 
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
-    return float(np.mean(np.abs(forecast - actual)))
+    return _mean(np.abs(forecast - actual), _observed(actual))
 
 
 def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -54,7 +68,7 @@ def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Mean absolute percentage error (%) over entries with a non-zero actual."""
-    nonzero = actual != 0
+    nonzero = _observed(actual) & (actual != 0)
     if not nonzero.any():
         return float("nan")
     return float(100.0 * np.mean(np.abs(forecast - actual)[nonzero] / np.abs(actual[nonzero])))
@@ -66,7 +80,7 @@ def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     denom = np.abs(actual) + np.abs(forecast)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(denom == 0, 0.0, 2.0 * np.abs(forecast - actual) / denom)
-    return float(100.0 * np.mean(ratio))
+    return 100.0 * _mean(ratio, _observed(actual))
 
 
 def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
@@ -74,7 +88,7 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
     in-sample MAE of the seasonal naive forecast on the training part of each series."""
     scale = np.asarray(scale, np.float64)
     scale = scale[:, None, :] if scale.ndim == 2 else scale[None, None, :]
-    return float(np.mean(np.abs(forecast - actual) / scale))
+    return _mean(np.abs(forecast - actual) / scale, _observed(actual))
 
 
 def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
@@ -91,12 +105,13 @@ def quantile_loss(actual: np.ndarray, quantile_forecast: np.ndarray,
     """Mean pinball loss of (W, Hz, C, Q) quantile forecasts."""
     q = np.asarray(quantiles)
     diff = actual[..., None] - quantile_forecast
-    return float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+    where = np.broadcast_to(_observed(actual)[..., None], diff.shape)
+    return _mean(np.maximum(q * diff, (q - 1) * diff), where)
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Fraction of actuals inside [lower, upper]."""
-    return float(np.mean((actual >= lower) & (actual <= upper)))
+    return _mean((actual >= lower) & (actual <= upper), _observed(actual))
 
 
 def point_metrics(actual: np.ndarray, forecast: np.ndarray,
