@@ -41,6 +41,8 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                 "--set", "model.hidden_size=12", "--set", "training.lr=1e-2") == 0
     saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
     assert saved["model"]["hidden_size"] == 12 and saved["training"]["lr"] == 0.01
+    # the data it was trained on, which evaluate and predict read without --data
+    assert saved["data"]["path"] == str(csv)
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert list((out / "logs").rglob("metrics.csv"))
     model = str(out / "model")

@@ -94,7 +94,10 @@ def _config(args: argparse.Namespace) -> object:
         config = ForecastConfig.from_dict({"data": {"target": args.target}})
     else:
         config = builtin_config()
-    return config.with_overrides(_overrides(args))
+    overrides = _overrides(args)
+    if args.data:  # the saved model names the data it was trained on, as evaluate reads it
+        overrides["data.path"] = str(args.data)
+    return config.with_overrides(overrides)
 
 
 def _frame(args: argparse.Namespace, config: object, builtin_ok: bool) -> object:
