@@ -213,6 +213,26 @@ def test_bad_split_date(frame: pd.DataFrame) -> None:
         split_sizes(series[0], DataConfig(target="a", test="2021-01-10 00:00+00:00"))
 
 
+def test_split_dates_are_read_as_the_time_column_is_written() -> None:
+    days = pd.date_range("2020-01-01", periods=200, freq="D")
+    frame = pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "y": np.arange(200.0)})
+    # 5 June and 4 July, day first as the data; month first they would be 6 May and 7 April
+    cfg = DataConfig(target="y", time_col="date", time_format="%d/%m/%Y", val="05/06/2020",
+                     test="04/07/2020")
+    series, _ = to_series(frame, cfg)
+    n_val = (pd.Timestamp("2020-07-04") - pd.Timestamp("2020-06-05")).days
+    n_test = len(days) - int(days.searchsorted(pd.Timestamp("2020-07-04")))
+    assert split_sizes(series[0], cfg) == (200 - n_val - n_test, n_val, n_test)
+    # ISO dates are read too
+    iso = DataConfig(target="y", time_col="date", time_format="%d/%m/%Y", val="2020-06-05",
+                     test="2020-07-04")
+    assert split_sizes(series[0], iso) == split_sizes(series[0], cfg)
+    with pytest.raises(ValueError, match=r"data.test='4 July' is not a valid date: written "
+                                         r"neither as data.time_format='%d/%m/%Y' nor in ISO"):
+        split_sizes(series[0], DataConfig(target="y", time_col="date",
+                                          time_format="%d/%m/%Y", test="4 July"))
+
+
 def test_missing_column_names_the_table(frame: pd.DataFrame) -> None:
     cfg = DataConfig(target="a", time_col="date", future_covariates=["promo"])
     with pytest.raises(ValueError, match=r"column\(s\) \['promo'\] not found in the future "

@@ -124,10 +124,11 @@ class DataConfig:
             if isinstance(value, int) and value < 0:
                 raise ValueError(f"data.{name} as a row count must be >= 0, got {value}")
         if isinstance(self.val, str) and isinstance(self.test, str):
-            import pandas as pd
+            from lstmkit.forecasting.data import parse_date
 
             try:
-                before = pd.Timestamp(self.val) < pd.Timestamp(self.test)
+                before = (parse_date(self.val, self.time_format)
+                          < parse_date(self.test, self.time_format))
             except (ValueError, TypeError):
                 before = True  # an unparsable date is named when the data are split
             if not before:

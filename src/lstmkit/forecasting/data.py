@@ -416,16 +416,33 @@ def series_id(key: Any) -> str:
     return str(key)
 
 
-def date_in(series: Series, text: str, label: str,
+def parse_date(text: str, time_format: str | None) -> pd.Timestamp:
+    """A date setting (a split, a backtest's start) written as the time column is
+    (``data.time_format``) or in ISO 8601 (2021-04-05); pandas' own reading without a format.
+    A ValueError or TypeError when it is neither."""
+    if time_format is None:
+        return pd.Timestamp(text)
+    try:
+        return pd.to_datetime(text, format=time_format)
+    except (ValueError, TypeError):
+        try:
+            return pd.to_datetime(text, format="ISO8601")
+        except (ValueError, TypeError):
+            raise ValueError(f"written neither as data.time_format={time_format!r} nor in "
+                             "ISO 8601 (YYYY-MM-DD)") from None
+
+
+def date_in(series: Series, text: str, label: str, time_format: str | None,
             unparsable: str = "is not a valid date") -> pd.Timestamp:
     """``text``, the value of setting ``label``, as a date comparable with ``series``' time
-    column; a ValueError naming ``label`` when the data have no time column, the text is not
-    a date (``unparsable`` says so) or only one of the two has a time zone."""
+    column (see :func:`parse_date`); a ValueError naming ``label`` when the data have no time
+    column, the text is not a date (``unparsable`` says so) or only one of the two has a time
+    zone."""
     if not isinstance(series.time, pd.DatetimeIndex):
         raise ValueError(f"{label}={text!r} is a date, but the data has no time column "
                          "(data.time_col)")
     try:
-        when = pd.Timestamp(text)
+        when = parse_date(text, time_format)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{label}={text!r} {unparsable}: {err}") from None
     if pd.isna(when):
@@ -443,7 +460,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
         if isinstance(spec, str):
-            when = date_in(series, spec, f"data.{name}")
+            when = date_in(series, spec, f"data.{name}", cfg.time_format)
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):

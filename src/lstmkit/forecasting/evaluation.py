@@ -23,6 +23,7 @@ from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting.data import (
     Series,
     date_in,
+    parse_date,
     parse_times,
     read_frame,
     season_from_freq,
@@ -246,11 +247,13 @@ def _check_stride(stride: int | None) -> None:
                          f"None, got {stride!r}")
 
 
-def _start_row(series: Series, start: float | int | str | None, default: int) -> int:
+def _start_row(series: Series, start: float | int | str | None, default: int,
+               time_format: str | None) -> int:
     if start is None:
         return default
     if isinstance(start, str):
-        when = date_in(series, start, "start", unparsable="is not a row, a fraction or a date")
+        when = date_in(series, start, "start", time_format,
+                       unparsable="is not a row, a fraction or a date")
         return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
@@ -283,7 +286,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     stride = stride or m.horizon
     origins = []
     for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
-        first = _start_row(s, start, n_train + n_val)
+        first = _start_row(s, start, n_train + n_val, forecaster.config.data.time_format)
         # counted forward from start (the first origin is start itself when its lookback fits)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
     if not refit:
@@ -401,4 +404,5 @@ def _refit_val(forecaster: Forecaster, prepared: Prepared,
             pd.date_range(s.time[-1], periods=2, freq=forecaster.freq)[1]
             for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes,
                                                    strict=True)]
-    return (pd.Timestamp(val) + (cut - min(ends))).isoformat()
+    return (parse_date(val, forecaster.config.data.time_format)
+            + (cut - min(ends))).isoformat()
