@@ -235,6 +235,15 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
     if sum(len(o) for o in origins) == 0:
         spec = getattr(forecaster.config.data, split)
+        # (first row, rows) of each series' part
+        parts = [(n_train, n_val) if split == "val" else (n_train + n_val, n_test)
+                 for n_train, n_val, n_test in prepared.sizes]
+        long_enough = [start for start, rows in parts if rows >= m.horizon]
+        if long_enough:  # the part holds a horizon, but no lookback fits before it
+            raise ValueError(
+                f"the {split} part has no window: each needs lookback ({m.lookback}) rows "
+                f"before its origin, and the {split} part starts at row {max(long_enough)} "
+                f"(data.{split}={spec!r}); give the data from further back")
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     return score(forecaster, prepared, origins, baselines)
