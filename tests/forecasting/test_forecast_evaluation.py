@@ -335,11 +335,14 @@ def test_the_ets_note_counts_the_fits_that_are_non_seasonal(
     assert notes[0].startswith("ets: non-seasonal (damped trend) in 1 of its 2 fits: ")
 
 
-def test_evaluate_without_the_lookback_before_the_test_part_says_so(
-        trained: tuple[Forecaster, pd.DataFrame]) -> None:
-    forecaster, frame = trained  # lookback 24, horizon 12, test 0.2
+def test_evaluate_without_the_lookback_before_the_test_part_says_so() -> None:
+    frame = make_frame(n=120)
+    forecaster = Forecaster(make_config(lookback=24, horizon=4)).fit(frame)
+    report = forecaster.evaluate(frame.tail(40))  # test rows 32-39, lookback from row 8
+    assert len(report.windows) == 5
+    # the last 27 rows: the 5 test rows hold a horizon, but only 22 rows come before them
     with pytest.raises(ValueError, match=r"the test part has no window: each needs lookback "
                                          r"\(24\) rows before its origin, and the test part "
-                                         r"starts at row 24 \(data.test=0.2\); give the data "
+                                         r"starts at row 22 \(data.test=0.2\); give the data "
                                          r"from further back"):
-        forecaster.evaluate(frame.tail(30))  # 6 rows of lookback before 24 test rows
+        forecaster.evaluate(frame.tail(27))
