@@ -57,6 +57,20 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     predicted = pd.read_csv(out / "forecast.csv")
     assert len(predicted) == 12 and set(predicted["target"]) == {"a"}
+    # a history with a gap: the model trained without data.fill, predict may fill it
+    gappy = tmp_path / "gappy.csv"
+    frame = pd.read_csv(csv)
+    frame.loc[190, "a"] = None
+    frame.to_csv(gappy, index=False)
+    with pytest.raises(ValueError, match=r"missing value\(s\) in column 'a'.*set data.fill"):
+        _run("predict", "--model", model, "--data", str(gappy), "--out", str(out))
+    with pytest.warns(UserWarning, match="filled missing values"):
+        assert _run("predict", "--model", model, "--data", str(gappy), "--out", str(out),
+                    "--set", "data.fill=ffill") == 0
+    with pytest.raises(ValueError, match=r"\['model.hidden_size'\] cannot change a trained "
+                                         r"model"):
+        _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+             "--set", "model.hidden_size=3")
     with pytest.warns(UserWarning, match="in-sample"):
         assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
                     "--stride", "12", "--start", "0.5") == 0

@@ -192,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
         overrides = _overrides(args)
+        # how the data are read may change (data.fill: a history with a gap), the model not
         fixed = sorted(k for k in overrides if not k.startswith("evaluation.")
-                       and k != "training.progress_bar")
+                       and k not in ("training.progress_bar", "data.fill"))
         if fixed:
             raise ValueError(f"{fixed} cannot change a trained model; retrain with "
                              "'lstmkit forecast train'")
