@@ -315,6 +315,18 @@ def test_a_numeric_time_column_is_an_error(frame: pd.DataFrame) -> None:
         to_series(seconds, DataConfig(target="a", time_col="date"))
 
 
+def test_dates_written_as_digits_read_with_a_time_format(tmp_path: Path) -> None:
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    path = tmp_path / "digits.csv"
+    pd.DataFrame({"date": days.strftime("%Y%m%d"), "y": np.arange(40.0)}).to_csv(path,
+                                                                                 index=False)
+    frame = pd.read_csv(path)  # read as integers
+    assert pd.api.types.is_integer_dtype(frame["date"])
+    series, freq = to_series(frame, DataConfig(target="y", time_col="date",
+                                               time_format="%Y%m%d"))
+    assert series[0].time.equals(pd.DatetimeIndex(days, name="date")) and freq == "D"
+
+
 def test_a_validation_date_after_the_test_date_is_an_error(frame: pd.DataFrame) -> None:
     series, _ = to_series(frame, DataConfig(target="a", time_col="date"))
     with pytest.raises(ValueError, match=r"data.val='2021-01-05' must be a date before "

@@ -228,13 +228,16 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
         column = frame[cfg.time_col]
-        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        if pd.api.types.is_integer_dtype(column) and cfg.time_format is not None:
+            column = column.astype(str)  # dates written as digits: 20200131, 1950
+        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             raise ValueError(
                 f"time column {cfg.time_col!r} (data.time_col) of {name} holds numbers (e.g. "
                 f"{column.iloc[0]}), not dates; pandas would read them as nanoseconds after "
-                "1970. Convert them first (epoch seconds: pd.to_datetime(df[col], unit='s'); "
-                "years: pd.to_datetime(df[col].astype(str), format='%Y')) or leave "
-                "data.time_col unset so that the row order is the time step")
+                "1970. Dates written as digits take data.time_format (20200131: '%Y%m%d', "
+                "years: '%Y'); convert others first (epoch seconds: "
+                "pd.to_datetime(df[col], unit='s')) or leave data.time_col unset so that the "
+                "row order is the time step")
         try:
             time = parse_times(column, cfg.time_format)
         except (ValueError, TypeError) as err:
