@@ -302,6 +302,22 @@ def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
     assert all(t1 > t0 for t0, t1 in zip(train0, train1, strict=True))
 
 
+def test_refit_with_a_date_val_takes_series_that_end_before_the_cut() -> None:
+    # b ends 40 hours before a; the validation date moved with the second fold's cut
+    # (2021-01-09 18:00, 12 hours before it) leaves b 2 rows of that period, fewer than a
+    # horizon: b trains on the rows before it
+    a = make_frame(240).assign(sid="a")
+    b = make_frame(200, seed=1).assign(sid="b")
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config(lookback=24, horizon=12)
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val="2021-01-08 00:00", test="2021-01-08 12:00"))
+    forecaster = Forecaster(config).fit(frame)
+    report = forecaster.backtest(frame, start="2021-01-08 12:00", stride=6, refit=True,
+                                 folds=2, baselines=())
+    assert np.isfinite(report.table.loc["lstmkit", "mse"])
+
+
 def test_predict_and_refit_read_times_as_the_data_config_says() -> None:
     # day-first text dates and local time across a daylight-saving change: predict's checks
     # and the refit's cuts parse the time column as to_series does

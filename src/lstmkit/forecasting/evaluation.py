@@ -379,6 +379,15 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         parts = [group[parse_times(group[dc.time_col], dc.time_format) < cut]
                  for _sid, group in groups]
         before = str(cut)
+    val = _refit_val(forecaster, prepared, cut)
+    if isinstance(val, str):
+        # a series that ended before the cut can hold a few rows of the moved validation
+        # period, too few for a window: it trains on the rows before that period
+        since = parse_date(val, dc.time_format)
+        for i, part in enumerate(parts):
+            after = parse_times(part[dc.time_col], dc.time_format) >= since
+            if 0 < after.sum() < cfg.model.horizon:
+                parts[i] = part[~after]
     # a series that starts shortly before the cut has no training window yet: the fold's
     # model learns from the others (it still forecasts that series' origins)
     need = cfg.model.lookback + cfg.model.horizon
@@ -388,8 +397,7 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         key: Path(folder) / f"fold{fold}" for key in ("checkpoint_dir", "log_dir")
         if (folder := getattr(cfg.training, key)) is not None})
     # the refit keeps the model's frequency: a cut can leave series too short to infer it
-    data = dataclasses.replace(dc, test=0, val=_refit_val(forecaster, prepared, cut),
-                               freq=dc.freq or forecaster.freq)
+    data = dataclasses.replace(dc, test=0, val=val, freq=dc.freq or forecaster.freq)
     new_cfg = dataclasses.replace(cfg, data=data, training=training)
     try:
         return Forecaster(new_cfg).fit(truncated)
