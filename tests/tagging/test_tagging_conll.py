@@ -139,6 +139,20 @@ def test_empty_token_rows_are_an_error_or_skipped(tmp_path) -> None:
         read_conll(missing, empty_tokens="skip")
     with pytest.raises(ValueError, match=r"empty_tokens must be 'error' or 'skip', got 'drop'"):
         read_conll(path, empty_tokens="drop")  # type: ignore[arg-type]
+    # an empty token on the first row, before the columns are counted
+    first = _write(tmp_path / "first.conll", "\tO\nJohn\tB-PER\n\nMary\tB-PER\n")
+    assert [s.tokens for s in read_conll(first, empty_tokens="skip")] == [["John"], ["Mary"]]
+
+
+def test_a_tab_separated_file_keeps_spaces_inside_tokens(tmp_path: Path) -> None:
+    # the Broad Twitter Corpus's section h has a token "ke s"
+    path = _write(tmp_path / "h.conll", "-DOCSTART- O\n\nok\tO\nke s\tO\nBob\tB-PER\n")
+    sentences = read_conll(path)
+    assert sentences[0].tokens == ["ok", "ke s", "Bob"]
+    assert sentences[0].tags == ["O", "O", "B-PER"]
+    # a file whose first row has no tab splits on spaces, as CoNLL-2003's
+    spaced = _write(tmp_path / "s.conll", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    assert read_conll(spaced)[0].tags == ["B-ORG", "O"]
 
 
 def test_bilou_file_is_read_as_bioes_and_written_back(tmp_path: Path) -> None:

@@ -25,7 +25,10 @@ from lstmkit.tagging.schemes import (
 )
 from lstmkit.text.io import check_line_endings, read_text, split_lines
 
-_COLUMNS = re.compile(r"[\t ]+")
+_COLUMNS = re.compile(r"[\t ]+")  # columns apart by spaces or tabs
+# in a file whose first row has a tab, tabs (with any spaces beside them) part the columns:
+# a token may hold a space
+_TAB_COLUMNS = re.compile(r" *\t[\t ]*")
 DOCSTART = "-DOCSTART-"
 
 
@@ -80,6 +83,7 @@ def read_conll(
     first_line = 0
     n_columns: int | None = None
     columns_line = 0
+    separator = _COLUMNS
 
     def flush() -> None:
         nonlocal rows
@@ -104,10 +108,15 @@ def read_conll(
         if not line.strip():
             flush()
             continue
-        cells = _COLUMNS.split(line.strip("\t \r\n"))
-        if cells[0] == DOCSTART:
+        stripped = line.strip("\t \r\n")
+        if stripped.split(maxsplit=1)[0] == DOCSTART:
             flush()
             continue
+        if n_columns is None:
+            if empty_tokens == "skip" and line[:1] in ("\t", " "):
+                continue  # an empty token on the first row, before the columns are counted
+            separator = _TAB_COLUMNS if "\t" in stripped else _COLUMNS
+        cells = separator.split(stripped)
         if n_columns is None:
             n_columns, columns_line = len(cells), lineno
             for arg, index in (("token_column", token_column), ("tag_column", tag_column)):
@@ -128,8 +137,8 @@ def read_conll(
             raise ValueError(
                 f"{path}:{lineno}: expected {n_columns} columns (as on line {columns_line}), "
                 f"got {len(cells)}: {line!r}"
-                + ("; the token is empty: pass empty_tokens='skip' to drop such rows"
-                   if empty_token else "")
+                + ("; the token is empty: pass empty_tokens='skip' (--empty-tokens skip) to "
+                   "drop such rows" if empty_token else "")
             )
         if not rows:
             first_line = lineno
