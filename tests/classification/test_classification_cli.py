@@ -161,6 +161,12 @@ def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch, run_cl
     with pytest.raises(ValueError, match=r"test.txt:2: expected '<label> <text>'"):
         run_cli(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
                         str(tmp_path / "test.txt"), "--out", str(tmp_path / "m")])
+    # a label the training data do not hold
+    (tmp_path / "test.txt").write_text("1 good\n2 a neutral one\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test.txt: example 2 .*unknown label '2': expected "
+                                         r"one of the 2 seen in training \('0', '1'\)"):
+        run_cli(classify, ["train", "--train", str(tmp_path / "train.txt"), "--test",
+                        str(tmp_path / "test.txt"), "--out", str(tmp_path / "m")])
 
 
 def test_naming_dev_accuracy_as_the_monitor_saves_max_mode(tmp_path, run_cli) -> None:

@@ -127,7 +127,7 @@ def test_constrained_crf_never_predicts_invalid_sequences() -> None:
 def test_unknown_entity_type_in_test_set_is_an_error() -> None:
     tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
     bad = [Sentence(["Acme", "rocks"], ["B-ORG", "O"], source="test.conll", line=7)]
-    with pytest.raises(ValueError, match=r"test\.conll:7: unknown tag 'S-ORG' \(entity type "
+    with pytest.raises(ValueError, match=r"test\.conll:7: unknown tag 'B-ORG' \(entity type "
                                          r"'ORG' never seen in training\)"):
         tagger.evaluate(bad)
 

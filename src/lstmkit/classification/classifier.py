@@ -142,6 +142,14 @@ def _accuracy_metric(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return (logits.argmax(dim=-1) == target).float().mean()
 
 
+def label_vocabulary(train: Sequence[Example]) -> Vocabulary:
+    """The labels of ``train``, in the order a classifier trained on it knows them."""
+    seen = sorted({label_text(e.label, "train", n) for n, e in enumerate(train, start=1)},
+                  key=_label_key)
+    _check_numbers_written_alike(seen)
+    return Vocabulary(seen, pad=None, unk=None)
+
+
 class Classifier:
     """A text classifier: configuration, vocabularies and network together.
 
@@ -203,10 +211,7 @@ class Classifier:
             (tokenizer(e.text) for e in train), min_freq=config.min_freq,
             max_size=config.max_vocab,
         )
-        seen = sorted({label_text(e.label, "train", n) for n, e in enumerate(train, start=1)},
-                      key=_label_key)
-        _check_numbers_written_alike(seen)
-        labels = Vocabulary(seen, pad=None, unk=None)
+        labels = label_vocabulary(train)
         if len(labels) < 2:
             raise ValueError(f"train must hold at least 2 labels, got {labels.itos}")
         weights = None

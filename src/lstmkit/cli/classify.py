@@ -110,6 +110,8 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier, ClassifierConfig
+    from lstmkit.classification.classifier import label_vocabulary
+    from lstmkit.classification.data import check_texts, encode_labels
     from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
@@ -131,6 +133,9 @@ def _train(args: argparse.Namespace) -> int:
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
+    if test is not None:  # labels the trained model will not know
+        check_texts(test, data["test"])
+        encode_labels(test, label_vocabulary(train), data["test"])
     # dev accuracy is monitored unless training.monitor is set
     dev_monitor = "monitor" not in settings["training"]
     if args.tune is not None:

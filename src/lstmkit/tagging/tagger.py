@@ -59,6 +59,20 @@ FORMAT_VERSION = 1
 BATCH_SIZE = 128  # sentences per forward pass at inference, unless the caller says
 
 
+def entity_types(sentences: Iterable[Sentence]) -> set[str]:
+    """The entity types tagged in ``sentences``: those a tagger trained on them knows."""
+    return {span.type for s in sentences for span in spans_from_tags(s.tags or [])}
+
+
+def check_entity_types(tags: Sequence[str], known: set[str], where: str) -> None:
+    """A ValueError at ``where`` naming the first of ``tags`` whose entity type is not
+    ``known`` (never seen in training)."""
+    for tag in tags:
+        if tag != "O" and split_tag(tag)[1] not in known:
+            raise ValueError(f"{where}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} "
+                             f"never seen in training); known types: {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class Entity:
     """A predicted entity: its text, type, character span ``[start, end)`` in the input
@@ -149,7 +163,7 @@ class Tagger:
         keys = ([word_key(t, config.lowercase) for t in s.tokens] for s in train)
         words = Vocabulary.build(keys, min_freq=config.min_freq, max_size=config.max_vocab)
         chars = char_vocabulary(s.tokens for s in train)
-        types = {span.type for s in train for span in spans_from_tags(s.tags or [])}
+        types = entity_types(train)
         if not types:
             raise ValueError("train holds no entities (every tag is 'O')")
         tags = Vocabulary(tag_set(types, config.tag_scheme), pad=None, unk=None)
@@ -256,7 +270,7 @@ class Tagger:
             raise ValueError("auxiliary must hold at least one sentence, got none")
         if any(s.tags is None for s in auxiliary):
             raise ValueError("auxiliary sentences must carry tags, got an unlabelled sentence")
-        types = {span.type for s in auxiliary for span in spans_from_tags(s.tags or [])}
+        types = entity_types(auxiliary)
         if not types:
             raise ValueError("auxiliary holds no entities (every tag is 'O')")
         scheme = self.config.tag_scheme
@@ -276,15 +290,8 @@ class Tagger:
         """Gold tags of ``sentence`` in the model's scheme; an entity type unseen in training
         is a ValueError."""
         assert sentence.tags is not None
-        _, vocab, _, _ = self._ready()
-        tags = convert(sentence.tags, "IOB2", self.config.tag_scheme, strict=False)
-        for tag in tags:
-            if tag not in vocab:
-                raise ValueError(
-                    f"{where}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} never "
-                    f"seen in training); known types: {sorted(self.entity_types)}"
-                )
-        return tags
+        check_entity_types(sentence.tags, self.entity_types, where)
+        return convert(sentence.tags, "IOB2", self.config.tag_scheme, strict=False)
 
     def _checked(self, s: Sentence, n: int, source: str) -> tuple[list[str], list[str]]:
         """Sentence ``s`` (number ``n`` of ``source``, from 0) as its checked tokens and its
