@@ -269,7 +269,21 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
                                                "meta.json"}
     loaded = Forecaster.load(path)
     pd.testing.assert_frame_equal(loaded.predict(frame), before)
+    # the text applications name what it is
+    from lstmkit.classification import Classifier
+
+    with pytest.raises(ValueError, match=r"is not a saved classifier: its meta.json holds a "
+                                         r"'forecaster' model"):
+        Classifier.load(path)
     meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "kind": "tagger"}))
+    with pytest.raises(ValueError, match=r"holds a 'tagger' model, expected 'forecaster'"):
+        Forecaster.load(path)
+    del meta["kind"]  # as an older forecaster wrote it: it loads, and no text model reads it
+    (path / "meta.json").write_text(json.dumps(meta))
+    pd.testing.assert_frame_equal(Forecaster.load(path).predict(frame), before)
+    with pytest.raises(ValueError, match=r"its meta.json names no kind of model"):
+        Classifier.load(path)
     meta["format_version"] = 99
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 2"):

@@ -408,7 +408,8 @@ class Forecaster:
         (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
                                                         sort_keys=False))
         (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
-        meta = {"format_version": FORMAT_VERSION, "lstmkit_version": __version__,
+        meta = {"kind": "forecaster", "format_version": FORMAT_VERSION,
+                "lstmkit_version": __version__,
                 "torch_version": torch.__version__, "freq": self.freq,
                 "dims": {"n_targets": first.n_targets,
                          "n_past": first.embed[0].in_features // first.cfg.segment_len
@@ -434,6 +435,8 @@ class Forecaster:
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
         meta = json.loads((path / "meta.json").read_text())
+        if meta.get("kind", "forecaster") != "forecaster":  # older forecasters name none
+            raise ValueError(f"{path} holds a {meta['kind']!r} model, expected 'forecaster'")
         check_format_version(meta, "model", path, FORMAT_VERSION)
         from lstmkit import yamlio
 

@@ -41,7 +41,9 @@ def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("kind") != kind:
-        raise ValueError(f"{directory} holds a {meta.get('kind')!r} model, expected {kind!r}")
+        what = "names no kind of model" if meta.get("kind") is None else \
+            f"holds a {meta['kind']!r} model"
+        raise ValueError(f"{directory} is not a saved {kind}: its meta.json {what}")
     check_format_version(meta, kind, directory, format_version)
     return meta
 
