@@ -102,6 +102,18 @@ def test_lines_reader_splits_on_newlines_only(tmp_path) -> None:
     assert read_examples(path) == [Example("good\u2028film", "1"), Example("bad\x0bfilm\x1d!", "0")]
 
 
+def test_a_tsv_file_read_as_lines_is_an_error(tmp_path) -> None:
+    # text<TAB>label read as '<label> <text>' would take each text's first word as its label
+    path = tmp_path / "swapped.txt"
+    path.write_text("a good film\t1\nbad\t0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"swapped.txt: every line holds a tab, as a TSV "
+                                         r"file's lines do.*--format tsv"):
+        read_examples(path)
+    # a tab in some lines only is text
+    path.write_text("1 a good\tfilm\n0 bad\n", encoding="utf-8")
+    assert read_examples(path) == [Example("a good\tfilm", "1"), Example("bad", "0")]
+
+
 def test_folder_reader_skips_hidden_and_unsup_folders_or_reads_named_classes(tmp_path) -> None:
     root = tmp_path / "aclImdb" / "train"
     for folder, text in (("neg", "awful"), ("pos", "great"), ("unsup", "unlabelled"),

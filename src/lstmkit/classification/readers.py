@@ -40,6 +40,7 @@ def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example
     end at ``\n`` (or ``\r\n``) only."""
     examples = []
     text = check_line_endings(read_text(path, encoding), str(path))
+    tabbed = True
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
@@ -49,6 +50,12 @@ def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example
                 f"{path}:{lineno}: expected '<label> <text>', got {line.strip()[:60]!r}"
             )
         examples.append(Example(text=parts[1], label=parts[0], where=f"{path}:{lineno}"))
+        tabbed = tabbed and "\t" in line.strip()
+    if examples and tabbed:
+        raise ValueError(
+            f"{path}: every line holds a tab, as a TSV file's lines do, but it is read as "
+            "'<label> <text>' lines, whose first word is the label; read it as TSV (format "
+            "'tsv', --format tsv, with a header naming the text and label columns)")
     return examples
 
 
