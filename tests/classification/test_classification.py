@@ -406,7 +406,13 @@ def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> No
     (damaged / "config.json").write_text(json.dumps({**config, "hidden_size": 5}))
     with pytest.raises(ValueError, match=r"the weights in model.pt do not fit the network"):
         Classifier.load(damaged)
-
+    (damaged / "config.json").write_text('{"hidden_size": 4\n')
+    with pytest.raises(ValueError, match=r"config.json: not valid JSON \(Expecting "):
+        Classifier.load(damaged)
+    (damaged / "words.json").unlink()
+    (damaged / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FileNotFoundError, match=r"is not a saved classifier \(no words.json\)"):
+        Classifier.load(damaged)
 
 
 def _kill_member(monkeypatch, member: int) -> None:  # type: ignore[no-untyped-def]

@@ -50,7 +50,7 @@ from lstmkit.text.fitting import (
     epoch_batches,
 )
 from lstmkit.text.inputs import predict_inputs
-from lstmkit.text.saving import load_weights, meta_header, read_meta
+from lstmkit.text.saving import load_weights, meta_header, read_json, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
@@ -398,9 +398,9 @@ class Classifier:
         directory = Path(directory)
         meta = read_meta(directory, "classifier", FORMAT_VERSION)
         config = ClassifierConfig.from_dict(saved_vector_options(
-            json.loads((directory / "config.json").read_text()), str(directory / "config.json")))
-        words = Vocabulary.load(directory / "words.json")
-        labels = Vocabulary.load(directory / "labels.json")
+            read_json(directory, "config.json", "classifier"), str(directory / "config.json")))
+        words = Vocabulary.from_dict(read_json(directory, "words.json", "classifier"))
+        labels = Vocabulary.from_dict(read_json(directory, "labels.json", "classifier"))
         # the saved weights replace any pretrained init, so vectors are not read again
         model: LSTMClassifier | ProbabilityAverage = _network(
             config, len(words), len(labels), meta["embedding_dim"], words)
@@ -414,7 +414,7 @@ class Classifier:
         if (directory / "training.json").is_file():
             from lstmkit.training import TrainConfig
 
-            training = TrainConfig.from_dict(json.loads((directory / "training.json").read_text()))
+            training = TrainConfig.from_dict(read_json(directory, "training.json", "classifier"))
         clf = cls(config, training)
         clf._set(words, labels, model)
         clf.history = meta.get("history", [])

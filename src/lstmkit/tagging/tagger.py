@@ -48,7 +48,7 @@ from lstmkit.text.fitting import (
     epoch_batches,
 )
 from lstmkit.text.inputs import predict_inputs
-from lstmkit.text.saving import load_weights, meta_header, read_meta
+from lstmkit.text.saving import load_weights, meta_header, read_json, read_meta
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
@@ -397,10 +397,10 @@ class Tagger:
         directory = Path(directory)
         meta = read_meta(directory, "tagger", FORMAT_VERSION)
         config = TaggerConfig.from_dict(saved_vector_options(
-            json.loads((directory / "config.json").read_text()), str(directory / "config.json")))
-        words = Vocabulary.load(directory / "words.json")
-        chars = Vocabulary.load(directory / "chars.json")
-        tags = Vocabulary.load(directory / "tags.json")
+            read_json(directory, "config.json", "tagger"), str(directory / "config.json")))
+        words = Vocabulary.from_dict(read_json(directory, "words.json", "tagger"))
+        chars = Vocabulary.from_dict(read_json(directory, "chars.json", "tagger"))
+        tags = Vocabulary.from_dict(read_json(directory, "tags.json", "tagger"))
         model: LSTMCRFTagger | TaggerEnsemble = _network(config, words, chars, tags,
                                                           meta["embedding_dim"])
         if meta.get("members", 1) > 1:
@@ -413,7 +413,7 @@ class Tagger:
         if (directory / "training.json").is_file():
             from lstmkit.training import TrainConfig
 
-            training = TrainConfig.from_dict(json.loads((directory / "training.json").read_text()))
+            training = TrainConfig.from_dict(read_json(directory, "training.json", "tagger"))
         tagger = cls(config, training)
         tagger._set(words, chars, tags, model)
         tagger.history = meta.get("history", [])

@@ -31,21 +31,32 @@ def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]
             lstmkit version that wrote it and the version this lstmkit reads).
     """
 
-    path = directory / "meta.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not a saved {kind} (no meta.json)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); save the model again") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    meta = read_json(directory, "meta.json", kind)
     if meta.get("kind") != kind:
         what = "names no kind of model" if meta.get("kind") is None else \
             f"holds a {meta['kind']!r} model"
         raise ValueError(f"{directory} is not a saved {kind}: its meta.json {what}")
     check_format_version(meta, kind, directory, format_version)
     return meta
+
+
+def read_json(directory: Path, name: str, kind: str) -> dict[str, Any]:
+    """The JSON object in ``directory/name`` of a saved ``kind``.
+
+    Raises:
+        FileNotFoundError: the file is not there.
+        ValueError: naming the file: not JSON, or not a JSON object.
+    """
+    path = directory / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved {kind} (no {name})")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); save the model again") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def load_weights(model: nn.Module, directory: Path, kind: str) -> None:
