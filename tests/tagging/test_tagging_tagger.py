@@ -422,6 +422,9 @@ def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> Non
     with pytest.raises(ValueError, match=r"sentences\[1\] must hold at least one token, got "
                                          r"an empty sentence"):
         tagger.tag_tokens([["Alice"], []])
+    with pytest.raises(ValueError, match=r"sentences\[0\]\[1\] must be a token of at least "
+                                         r"one character, got ''"):
+        tagger.tag_tokens([["Alice", ""]])
     with pytest.raises(ValueError, match=r"data sentence 2: tokens must hold at least one "
                                          r"token, got an empty sentence"):
         tagger.evaluate([Sentence(["Alice"], ["B-PER"]), Sentence([], [])])
