@@ -65,6 +65,11 @@ def test_classify_errors(tmp_path, run_cli) -> None:
         run_cli(classify, ["train", "--config", str(bad), "--out", str(tmp_path / "m")])
     with pytest.raises(ValueError, match=r"--set must look like SECTION\.KEY=VALUE"):
         run_cli(classify, ["train", "--train", "x", "--out", "m", "--set", "hidden=3"])
+    with pytest.raises(ValueError, match=r"--set 'model.hidden_size.x=1': model.hidden_size "
+                                         r"is 8, which has no keys \(set model.hidden_size="
+                                         r"VALUE\)"):
+        run_cli(classify, ["train", "--train", "x", "--out", "m", "--set",
+                           "model.hidden_size=8", "--set", "model.hidden_size.x=1"])
 
 
 def test_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:

@@ -176,8 +176,12 @@ def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, 
                 f"got {item!r}"
             )
         target = config[parts[0]]
-        for part in parts[1:-1]:
+        for depth, part in enumerate(parts[1:-1], start=2):
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                inner = ".".join(parts[:depth])
+                raise ValueError(f"--set {item!r}: {inner} is {target!r}, which has no keys "
+                                 f"(set {inner}=VALUE)")
         target[parts[-1]] = yamlio.load(raw)
     return config
 
