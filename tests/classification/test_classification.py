@@ -106,12 +106,14 @@ def test_a_tsv_file_read_as_lines_is_an_error(tmp_path) -> None:
     # text<TAB>label read as '<label> <text>' would take each text's first word as its label
     path = tmp_path / "swapped.txt"
     path.write_text("a good film\t1\nbad\t0\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"swapped.txt: every line holds a tab, as a TSV "
-                                         r"file's lines do.*--format tsv"):
+    with pytest.raises(ValueError, match=r"swapped.txt: every line is 'text<TAB>label', as "
+                                         r"a TSV file's lines are.*--format tsv"):
         read_examples(path)
-    # a tab in some lines only is text
+    # a tab in some lines only is text, and a tab after the label separates it from the text
     path.write_text("1 a good\tfilm\n0 bad\n", encoding="utf-8")
     assert read_examples(path) == [Example("a good\tfilm", "1"), Example("bad", "0")]
+    path.write_text("pos\tgreat movie\nneg\tawful film\n", encoding="utf-8")
+    assert read_examples(path) == [Example("great movie", "pos"), Example("awful film", "neg")]
 
 
 def test_folder_reader_skips_hidden_and_unsup_folders_or_reads_named_classes(tmp_path) -> None:

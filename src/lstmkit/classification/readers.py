@@ -40,7 +40,7 @@ def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example
     end at ``\n`` (or ``\r\n``) only."""
     examples = []
     text = check_line_endings(read_text(path, encoding), str(path))
-    tabbed = True
+    swapped, words_first = True, False
     for lineno, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
@@ -50,12 +50,15 @@ def read_lines_format(path: str | Path, encoding: str = "utf-8") -> list[Example
                 f"{path}:{lineno}: expected '<label> <text>', got {line.strip()[:60]!r}"
             )
         examples.append(Example(text=parts[1], label=parts[0], where=f"{path}:{lineno}"))
-        tabbed = tabbed and "\t" in line.strip()
-    if examples and tabbed:
+        # "some text<TAB>label": one word after the last tab, words before it on some line
+        first, tab, last = line.strip().rpartition("\t")
+        swapped = swapped and bool(tab) and not last.split()[1:]
+        words_first = words_first or " " in first.strip()
+    if examples and swapped and words_first:
         raise ValueError(
-            f"{path}: every line holds a tab, as a TSV file's lines do, but it is read as "
-            "'<label> <text>' lines, whose first word is the label; read it as TSV (format "
-            "'tsv', --format tsv, with a header naming the text and label columns)")
+            f"{path}: every line is 'text<TAB>label', as a TSV file's lines are, but it is "
+            "read as '<label> <text>' lines, whose first word is the label; read it as TSV "
+            "(format 'tsv', --format tsv, with a header naming the text and label columns)")
     return examples
 
 
