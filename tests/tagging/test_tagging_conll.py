@@ -150,9 +150,14 @@ def test_a_tab_separated_file_keeps_spaces_inside_tokens(tmp_path: Path) -> None
     sentences = read_conll(path)
     assert sentences[0].tokens == ["ok", "ke s", "Bob"]
     assert sentences[0].tags == ["O", "O", "B-PER"]
-    # a file whose first row has no tab splits on spaces, as CoNLL-2003's
+    # rows without a tab split on spaces, as CoNLL-2003's, in a file of their own or not
     spaced = _write(tmp_path / "s.conll", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
     assert read_conll(spaced)[0].tags == ["B-ORG", "O"]
+    mixed = _write(tmp_path / "m.conll", "EU\tB-ORG\nrejects O\n\n")
+    assert read_conll(mixed)[0].tokens == ["EU", "rejects"]
+    # an indented row is no empty token
+    indented = _write(tmp_path / "i.conll", "  EU B-ORG\n  rejects O\n\n")
+    assert read_conll(indented, empty_tokens="skip")[0].tokens == ["EU", "rejects"]
 
 
 def test_bilou_file_is_read_as_bioes_and_written_back(tmp_path: Path) -> None:

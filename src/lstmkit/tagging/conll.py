@@ -26,8 +26,8 @@ from lstmkit.tagging.schemes import (
 from lstmkit.text.io import check_line_endings, read_text, split_lines
 
 _COLUMNS = re.compile(r"[\t ]+")  # columns apart by spaces or tabs
-# in a file whose first row has a tab, tabs (with any spaces beside them) part the columns:
-# a token may hold a space
+# in a row that holds a tab, tabs (with any spaces beside them) part the columns: a token may
+# hold a space
 _TAB_COLUMNS = re.compile(r" *\t[\t ]*")
 DOCSTART = "-DOCSTART-"
 
@@ -83,7 +83,6 @@ def read_conll(
     first_line = 0
     n_columns: int | None = None
     columns_line = 0
-    separator = _COLUMNS
 
     def flush() -> None:
         nonlocal rows
@@ -112,11 +111,10 @@ def read_conll(
         if stripped.split(maxsplit=1)[0] == DOCSTART:
             flush()
             continue
-        if n_columns is None:
-            if empty_tokens == "skip" and line[:1] in ("\t", " "):
-                continue  # an empty token on the first row, before the columns are counted
-            separator = _TAB_COLUMNS if "\t" in stripped else _COLUMNS
-        cells = separator.split(stripped)
+        indent = line[: len(line) - len(line.lstrip("\t "))]
+        if n_columns is None and empty_tokens == "skip" and "\t" in indent:
+            continue  # an empty token ("\tO") on the first row, before columns are counted
+        cells = (_TAB_COLUMNS if "\t" in stripped else _COLUMNS).split(stripped)
         if n_columns is None:
             n_columns, columns_line = len(cells), lineno
             for arg, index in (("token_column", token_column), ("tag_column", tag_column)):
