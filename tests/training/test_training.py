@@ -304,8 +304,8 @@ def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Pa
     # what a run killed in epoch 2 had logged after its last checkpoint, which the resumed
     # run logs again
     metrics = cut / "logs" / "csv" / "version_0" / "metrics.csv"
-    with metrics.open("a") as file:
-        file.write("2,,15,,99.0\n")
+    with metrics.open("a") as file:  # and the partial line of a write cut short
+        file.write("2,,15,,99.0\n2,0.5")
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(str(cut / "logs" / "tb" / "version_0")) as writer:

@@ -47,13 +47,21 @@ class _CSVWriter(ExperimentWriter):
         with self._fs.open(self.metrics_file_path, "r", newline="") as file:
             reader = csv.DictReader(file)
             keys = list(reader.fieldnames or [])
-            rows = [row for row in reader
-                    if "step" in row and int(float(row["step"])) < self._keep_before_step]
+            rows = [row for row in reader if _step(row) < self._keep_before_step]
         with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=keys)
+            writer = csv.DictWriter(file, fieldnames=keys, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         self.metrics_keys = keys  # the header new rows are appended under
+
+
+def _step(row: dict[str, Any]) -> float:
+    """A metrics row's step; infinite (dropped) for a row without one, such as the partial
+    last line of a run killed while writing it."""
+    try:
+        return float(row.get("step") or "inf")
+    except ValueError:
+        return float("inf")
 
 
 class _CSVLogger(CSVLogger):
