@@ -36,6 +36,8 @@ def test_metrics_by_hand() -> None:
     assert M.mse(gap, forecast) == pytest.approx(2 / 3)
     assert M.mape(gap, forecast) == pytest.approx(100 * (1 + 0 + 0.5) / 3)
     assert M.coverage(gap, forecast - 1, forecast + 1) == pytest.approx(1.0)
+    assert M.naive_scale(np.array([[1.0], [3.0], [np.nan], [6.0], [10.0]]), 1).tolist() == [
+        pytest.approx((2 + 4) / 2)]  # the pairs with a value not observed are left out
     assert np.isnan(M.mae(np.full_like(actual, np.nan), forecast))
     # a NaN forecast is no perfect score; the metrics do not depend on the units' size
     assert np.isnan(M.smape(actual, np.full_like(forecast, np.nan)))
@@ -130,6 +132,7 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
 def test_filled_values_are_not_scored_as_actuals() -> None:
     frame = make_frame(n=240)
     frame.loc[200:209, "a"] = np.nan  # in the test part (the last 48 rows)
+    frame.loc[30:40, "b"] = np.nan  # in the training part, which scales MASE
     config = make_config()
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, fill="zero"))
     with pytest.warns(UserWarning, match="filled missing values"):
@@ -145,6 +148,14 @@ def test_filled_values_are_not_scored_as_actuals() -> None:
         assert report.table.loc[name, "mae"] == pytest.approx(np.nanmean(np.abs(errors)))
         assert np.isfinite(report.table.loc[name]).all()
     assert np.isfinite(report.per_origin["mse"]).all()
+    # MASE is scaled by the seasonal naive error over the observed training values only
+    n_train = forecaster.prepare(frame).sizes[0][0]
+    train = frame[["a", "b"]].to_numpy()[:n_train]
+    season = 24  # hourly
+    scale = np.array([np.nanmean(np.abs(train[season:, c] - train[:-season, c]))
+                      for c in range(2)])
+    errors = report.forecasts["naive"] - report.actual
+    assert report.table.loc["naive", "mase"] == pytest.approx(np.nanmean(np.abs(errors) / scale))
 
 
 def test_a_non_seasonal_ets_is_said_in_the_notes(trained: tuple[Forecaster, pd.DataFrame]

@@ -188,7 +188,8 @@ def _observed_target(s: Series) -> np.ndarray:
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
     """(W, C) MASE denominators: the seasonal naive MAE over the first ``fit_rows`` rows."""
     counts, which = np.unique(fit_rows, return_inverse=True)
-    scales = np.array([naive_scale(s.target[:n], season) for n in counts])
+    observed = _observed_target(s)  # filled values are no data to scale by
+    scales = np.array([naive_scale(observed[:n], season) for n in counts])
     return scales.reshape(len(counts), s.target.shape[1])[which]
 
 

@@ -92,12 +92,18 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
 
 
 def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
-    """The MASE denominator (C,): mean |y_t - y_{t-season}| over training rows (T, C)."""
+    """The MASE denominator (C,): mean |y_t - y_{t-season}| over training rows (T, C), over
+    the pairs where both values were observed (NaN marks one that was not)."""
     season = season if len(train) > season else 1
     diff = np.abs(train[season:] - train[:-season])
-    scale = diff.mean(0) if len(diff) else np.ones(train.shape[1])
+    observed = _observed(diff)
+    scale = np.ones(train.shape[1])
+    for c in range(train.shape[1]):
+        if observed[:, c].any():
+            scale[c] = diff[observed[:, c], c].mean()
     # a constant training part has no scale: 1 leaves the errors as they are
-    return np.where(scale > 1e-12 * np.abs(train).max(0, initial=0.0), scale, 1.0)
+    size = np.where(_observed(train), np.abs(train), 0.0).max(0, initial=0.0)
+    return np.where(scale > 1e-12 * size, scale, 1.0)
 
 
 def quantile_loss(actual: np.ndarray, quantile_forecast: np.ndarray,
