@@ -404,6 +404,17 @@ def test_predict_and_tag_tokens_take_generators() -> None:
         tagger.predict(t for t in ["Alice", float("nan")])  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("char_encoder", ["lstm", "cnn", "none"])
+def test_empty_tokens_are_tagged_even_when_a_batch_holds_no_character(char_encoder: str
+                                                                      ) -> None:
+    # an empty token has a zero character vector; a batch of only empty tokens raised
+    # torch's "Number of zero sized dimensions" (lstm) or a convolution error (cnn)
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_encoder=char_encoder)
+                    ).build(_toy(20))
+    tags = tagger.tag_tokens([[""], ["Alice", ""], ["", ""]], batch_size=1)
+    assert [len(t) for t in tags] == [1, 2, 2]
+
+
 def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> None:
     tagger = _built()
     with pytest.raises(TypeError, match=r"sentences\[0\] must be a sequence of str tokens "
@@ -422,9 +433,6 @@ def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> Non
     with pytest.raises(ValueError, match=r"sentences\[1\] must hold at least one token, got "
                                          r"an empty sentence"):
         tagger.tag_tokens([["Alice"], []])
-    with pytest.raises(ValueError, match=r"sentences\[0\]\[1\] must be a token of at least "
-                                         r"one character, got ''"):
-        tagger.tag_tokens([["Alice", ""]])
     with pytest.raises(ValueError, match=r"data sentence 2: tokens must hold at least one "
                                          r"token, got an empty sentence"):
         tagger.evaluate([Sentence(["Alice"], ["B-PER"]), Sentence([], [])])

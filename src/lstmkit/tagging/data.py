@@ -71,7 +71,7 @@ def check_tokens(tokens: object, name: str) -> list[str]:
     """``tokens`` (one sentence) as a list, read once, or a TypeError / ValueError naming
     ``name`` (``sentences[i]``) or ``name[j]``: it must be an ordered iterable (a list, a
     tuple, a numpy array, a pandas Series, a generator; not a str, a set or a mapping) of at
-    least one str token, none of them empty."""
+    least one str token."""
     if isinstance(tokens, str | bytes | Set | Mapping) or not isinstance(tokens, Iterable):
         hint = (" (one sentence is a list of tokens: pass [['John', 'Smith']], not "
                 "['John', 'Smith'])") if isinstance(tokens, str) else ""
@@ -84,8 +84,6 @@ def check_tokens(tokens: object, name: str) -> list[str]:
         if not isinstance(token, str):
             raise TypeError(f"{name}[{j}] must be a str token, got {type(token).__name__} "
                             f"({token!r})")
-        if not token:
-            raise ValueError(f"{name}[{j}] must be a token of at least one character, got ''")
     return tokens
 
 

@@ -33,11 +33,14 @@ class CharLSTM(nn.Module):
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         B, T = chars.shape[:2]
         real = char_lengths > 0  # (B, T)
+        out = chars.new_zeros(B, T, self.output_size, dtype=self.embed.weight.dtype)
+        if not real.any():  # only empty tokens: no characters to encode
+            return out
         words, lengths, inverse = unique_words(chars[real])  # (U, C), (U,), (N,)
         x = self.embed(words)  # (U, C, char_dim)
         _, (h_n, _) = self.lstm(x, lengths=lengths)  # h_n: (2, U, hidden)
         vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (U, 2*hidden)
-        out = vectors.new_zeros(B, T, self.output_size)
+        out = out.to(vectors.dtype)
         out[real] = vectors[inverse]  # (N, 2*hidden) into the real positions
         return out  # (B, T, 2*hidden)
 
@@ -70,6 +73,8 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         B, T, C = chars.shape
+        if not (char_lengths > 0).any():  # only empty tokens: no characters to encode
+            return self.embed.weight.new_zeros(B, T, self.output_size)
         x = self.embed(chars.reshape(B * T, C)).transpose(1, 2)  # (B*T, char_dim, C)
         h = self.conv(x)  # (B*T, F, C)
         mask = lengths_to_mask(char_lengths.reshape(-1), C)  # (B*T, C)
