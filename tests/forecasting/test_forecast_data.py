@@ -325,6 +325,10 @@ def test_dates_written_as_digits_read_with_a_time_format(tmp_path: Path) -> None
     series, freq = to_series(frame, DataConfig(target="y", time_col="date",
                                                time_format="%Y%m%d"))
     assert series[0].time.equals(pd.DatetimeIndex(days, name="date")) and freq == "D"
+    # a blank cell makes the column float: it is named as a missing timestamp
+    frame.loc[5, "date"] = None
+    with pytest.raises(ValueError, match=r"1 missing timestamp\(s\) in time column 'date'"):
+        to_series(frame, DataConfig(target="y", time_col="date", time_format="%Y%m%d"))
 
 
 def test_a_validation_date_after_the_test_date_is_an_error(frame: pd.DataFrame) -> None:

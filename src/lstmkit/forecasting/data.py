@@ -209,10 +209,18 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
     return frame
 
 
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     """Timestamps of a column, written as ``time_format`` (inferred when None). Text with
     different UTC offsets (local time written across a daylight-saving change, as ``to_csv``
-    writes a tz-aware column) is read in UTC."""
+    writes a tz-aware column) is read in UTC. With a format, numbers are dates written as
+    digits (20200131 for '%Y%m%d'; a blank cell, which makes the column float, stays blank)."""
+    if time_format is not None and _is_number(column):
+        column = column.map(lambda v: None if pd.isna(v) else
+                            str(int(v)) if float(v).is_integer() else str(v))
     try:
         return pd.to_datetime(column, format=time_format)
     except ValueError as err:
@@ -228,9 +236,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
         column = frame[cfg.time_col]
-        if pd.api.types.is_integer_dtype(column) and cfg.time_format is not None:
-            column = column.astype(str)  # dates written as digits: 20200131, 1950
-        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        if _is_number(column) and cfg.time_format is None:
             raise ValueError(
                 f"time column {cfg.time_col!r} (data.time_col) of {name} holds numbers (e.g. "
                 f"{column.iloc[0]}), not dates; pandas would read them as nanoseconds after "
