@@ -250,6 +250,14 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
     assert best.training.lr == study.best_params["training.lr"]
     assert best.model.decoder == study.best_params["model.decoder"]
     assert study.best_value == min(t.value for t in study.trials)
+    # from a CSV, ids such as 007 stay text, as in training: 007 and 7 are two series
+    two = pd.concat([make_frame(n=200).assign(shop="007"), make_frame(n=200).assign(shop="7")])
+    two.to_csv(tmp_path / "two.csv", index=False)
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, series_col="shop"))
+    _, study = tune_forecaster(config, str(tmp_path / "two.csv"), {"training.lr": (
+        "log", 1e-3, 1e-2)}, n_trials=1, seed=0)
+    assert study.trials[0].state.name == "COMPLETE"
     with pytest.raises(ValueError, match=r"space\['lr'\] must start with one of"):
         check_space({"lr": ("uniform", 0.1, 1.0)})
     with pytest.raises(ValueError, match=r"low must be > 0"):

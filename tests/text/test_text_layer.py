@@ -150,6 +150,8 @@ def test_read_text_errors_name_encoding_and_empty_file(tmp_path) -> None:
         read_text(empty)
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_text(tmp_path / "missing.txt")
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not a file"):
+        read_text(tmp_path)
     with pytest.raises(ValueError, match="encoding must be a codec"):
         read_text(latin, "klingon")
 

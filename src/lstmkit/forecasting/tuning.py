@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from lstmkit.forecasting.config import ForecastConfig
+from lstmkit.forecasting.data import read_frame
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.training.tuning import (
     PruneOnValidation,
@@ -90,7 +91,7 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     check_space_keys(config, space)
     if config.data.val == 0:
         raise ValueError("tuning needs a validation part: data.val must not be 0")
-    frame = data if isinstance(data, pd.DataFrame) else pd.read_csv(data)
+    frame = read_frame(data, config.data.series_col)  # ids such as 007 stay text
     quiet = dataclasses.replace(config, training=config.training.replace(
         checkpoint_dir=None, log_dir=None, progress_bar=False))
 

@@ -10,12 +10,14 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
     """The whole content of a text file.
 
     Raises:
-        FileNotFoundError: the file does not exist.
+        FileNotFoundError: the file does not exist (IsADirectoryError: it is a folder).
         ValueError: the file is not valid in ``encoding`` (the message names the encoding that
             was tried, the byte offset, and the ``encoding`` argument / ``--encoding`` flag to
             choose another), or it is empty (unless ``allow_empty``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     return decode_text(path.read_bytes(), str(path), encoding, allow_empty=allow_empty)
