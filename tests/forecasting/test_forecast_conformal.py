@@ -50,6 +50,18 @@ def test_margin_is_the_ceil_n_plus_1_times_nominal_th_smallest_score(n: int, ran
     assert margins.item() == rank  # ceil((n + 1) * 0.8), capped at n
 
 
+def test_an_unobserved_actual_is_left_out_of_the_calibration() -> None:
+    # two cells: one with every window observed, one with the largest scores unobserved
+    n = 20
+    scores = np.random.default_rng(0).permutation(np.arange(1.0, n + 1))
+    actual = np.stack([scores, scores], axis=-1).reshape(n, 1, 2)
+    actual[scores > 15, 0, 1] = np.nan  # filled values: 15 windows observed there
+    margins = conformal_margins(np.zeros((n, 1, 2, 3)), actual, LEVELS)
+    assert margins[0, 0].tolist() == [17.0, 13.0]  # ceil(21 * 0.8), ceil(16 * 0.8)
+    none = conformal_margins(np.zeros((2, 1, 1, 3)), np.full((2, 1, 1), np.nan), LEVELS)
+    assert none.item() == 0.0
+
+
 @pytest.mark.parametrize(("levels", "n"), [((0.1, 0.5, 0.9), 35), ((0.2, 0.5, 0.8), 34),
                                            ((0.25, 0.5, 0.75), 29)])
 def test_margin_rank_survives_floating_point(levels: tuple[float, ...], n: int) -> None:

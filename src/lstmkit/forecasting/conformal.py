@@ -37,21 +37,25 @@ def _pairs(levels: Sequence[float]) -> list[tuple[int, int]]:
 def conformal_margins(quantiles: np.ndarray, actual: np.ndarray,
                       levels: Sequence[float]) -> np.ndarray:
     """Margins (P, Hz, C) from held-out forecasts ``quantiles`` (W, Hz, C, Q) and ``actual``
-    (W, Hz, C): pair p = (levels[p], levels[Q-1-p]) is widened by margins[p] on both sides."""
+    (W, Hz, C): pair p = (levels[p], levels[Q-1-p]) is widened by margins[p] on both sides.
+    A NaN actual (a value not observed) is left out: each step and target is calibrated on
+    its n observed windows (a margin of 0 where there are none)."""
     if quantiles.shape[:-1] != actual.shape or quantiles.shape[-1] != len(levels):
         raise ValueError(f"quantiles must have shape {(*actual.shape, len(levels))} "
                          f"(actual's shape plus one per level), got {quantiles.shape}")
-    n = actual.shape[0]
-    if n == 0:
+    if actual.shape[0] == 0:
         raise ValueError("conformal calibration needs at least one held-out window, got none")
+    n = (~np.isnan(actual)).sum(axis=0)  # (Hz, C)
     margins = []
     for lo, hi in _pairs(levels):
         scores = np.maximum(quantiles[..., lo] - actual, actual - quantiles[..., hi])  # (W,Hz,C)
         nominal = levels[hi] - levels[lo]
         # the k = ceil((n + 1) nominal)-th smallest score (the largest when k exceeds n);
         # rounded first, as 0.8 - 0.2 is 0.6000000000000001 and 36 of it would make 22
-        k = min(math.ceil(round((n + 1) * nominal, 9)), n)
-        margins.append(np.partition(scores, k - 1, axis=0)[k - 1])
+        k = np.minimum(np.ceil(np.round((n + 1) * nominal, 9)).astype(np.int64), n)
+        ranked = np.sort(scores, axis=0)  # NaN scores last
+        margin = np.take_along_axis(ranked, np.maximum(k - 1, 0)[None], axis=0)[0]
+        margins.append(np.where(n > 0, margin, 0.0))
     return np.stack(margins) if margins else np.zeros((0, *actual.shape[1:]))
 
 

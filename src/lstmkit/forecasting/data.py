@@ -58,6 +58,11 @@ class Series:
     def __len__(self) -> int:
         return len(self.time)
 
+    def observed_target(self) -> np.ndarray:
+        """``target`` with NaN where a value was not observed: what metrics score."""
+        return self.target if self.observed is None else \
+            np.where(self.observed, self.target, np.nan)
+
 
 def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None) -> pd.DataFrame:
     """A DataFrame as given, or read from a CSV path; the ``id_col`` column of a CSV is read

@@ -123,7 +123,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     point = predictions if quantiles is None else predictions[..., m.median_index]
     steps = np.arange(m.horizon)
     # values that were not observed (inserted or filled by data.fill) are NaN: not scored
-    actual = np.concatenate([_observed_target(s)[o[:, None] + steps] for s, o in
+    actual = np.concatenate([s.observed_target()[o[:, None] + steps] for s, o in
                              zip(prepared.series, origins, strict=True)])  # (W, Hz, C)
     season = _season(forecaster)
     if fit_rows is None:
@@ -180,15 +180,10 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       series=prepared.series, notes=notes)
 
 
-def _observed_target(s: Series) -> np.ndarray:
-    """The series' targets, NaN where they were not observed."""
-    return s.target if s.observed is None else np.where(s.observed, s.target, np.nan)
-
-
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
     """(W, C) MASE denominators: the seasonal naive MAE over the first ``fit_rows`` rows."""
     counts, which = np.unique(fit_rows, return_inverse=True)
-    observed = _observed_target(s)  # filled values are no data to scale by
+    observed = s.observed_target()  # filled values are no data to scale by
     scales = np.array([naive_scale(observed[:n], season) for n in counts])
     return scales.reshape(len(counts), s.target.shape[1])[which]
 

@@ -229,7 +229,8 @@ class Forecaster:
         # float32 targets, scaled back, would put the window that sets a margin a rounding
         # error outside its interval
         steps = np.arange(self.config.model.horizon)
-        actual = np.stack([prepared.series[i].target[origin + steps] for i, origin
+        targets = [s.observed_target() for s in prepared.series]  # filled values: NaN
+        actual = np.stack([targets[i][origin + steps] for i, origin
                            in zip(val.series_index.tolist(), val.local_origin.tolist(),
                                   strict=True)])  # (W, Hz, C)
         self.margins = conformal_margins(self.predict_windows(val), actual,
