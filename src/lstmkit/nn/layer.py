@@ -388,12 +388,11 @@ class LSTM(nn.Module):
             w = self.cell_weights(layer, d, dropped[idx])
             flat += [t for t in (w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, w.weight_hr)
                      if t is not None]
-        options = {"has_biases": cfg.bias, "num_layers": cfg.num_layers,
-                   "dropout": cfg.dropout, "training": self.training,
-                   "bidirectional": cfg.bidirectional}
+        options = torch_fused.StackOptions(cfg.bias, cfg.num_layers, cfg.dropout,
+                                           self.training, cfg.bidirectional)
         if isinstance(x, PackedSequence):
-            return torch_fused.run_packed(x, h0, c0, flat, **options)
-        return torch_fused.run_stack(x, h0, c0, flat, lengths=lengths, **options)
+            return torch_fused.run_packed(x, h0, c0, flat, options)
+        return torch_fused.run_stack(x, h0, c0, flat, options, lengths)
 
     def _layer_directions(self) -> list[tuple[int, int]]:
         return [(layer, d) for layer in range(self.config.num_layers)
