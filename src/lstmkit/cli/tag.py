@@ -124,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.tagging import Tagger, TaggerConfig
-    from lstmkit.tagging.tagger import check_entity_types, entity_types
+    from lstmkit.tagging.tagger import check_gold, entity_types
     from lstmkit.text.io import check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
@@ -148,12 +148,10 @@ def _train(args: argparse.Namespace) -> int:
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
-    if test is not None:
+    if test is not None:  # entity types the trained model will not know
         known = entity_types(train)
-        for n, sentence in enumerate(test, start=1):
-            if sentence.tags is None:
-                raise ValueError(f"{data['test']}: sentence {n} has no tags")
-            check_entity_types(sentence.tags, known, f"{sentence.source}:{sentence.line}")
+        for n, sentence in enumerate(test):
+            check_gold(sentence, n, data["test"], known)
     auxiliary_files = data.get("auxiliary") or []
     if isinstance(auxiliary_files, str):
         auxiliary_files = [auxiliary_files]

@@ -64,14 +64,19 @@ def entity_types(sentences: Iterable[Sentence]) -> set[str]:
     return {span.type for s in sentences for span in spans_from_tags(s.tags or [])}
 
 
-def check_entity_types(tags: Sequence[str], known: set[str], where: str) -> None:
-    """A ValueError at ``where`` naming the first of ``tags`` whose entity type is not
-    ``known`` (never seen in training)."""
-    for tag in tags:
+def check_gold(sentence: Sentence, n: int, source: str, known: set[str]) -> str:
+    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``); a ValueError there
+    when it has no tags or a tag whose entity type is not ``known`` (never seen in training),
+    named as the file writes it."""
+    if sentence.tags is None:
+        raise ValueError(f"{source}: sentence {n + 1} has no tags")
+    where = (f"{sentence.source}:{sentence.line}" if sentence.source
+             else f"{source} sentence {n + 1}")
+    for tag in sentence.tags:
         if tag != "O" and split_tag(tag)[1] not in known:
             raise ValueError(f"{where}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} "
                              f"never seen in training); known types: {sorted(known)}")
-
+    return where
 
 @dataclass(frozen=True)
 class Entity:
@@ -286,21 +291,14 @@ class Tagger:
                                  auxiliary=True)
         return MixedBatches(main, aux_loader, self.config.auxiliary_ratio, seed=seed)
 
-    def _encode_tags(self, sentence: Sentence, where: str) -> list[str]:
-        """Gold tags of ``sentence`` in the model's scheme; an entity type unseen in training
-        is a ValueError."""
-        assert sentence.tags is not None
-        check_entity_types(sentence.tags, self.entity_types, where)
-        return convert(sentence.tags, "IOB2", self.config.tag_scheme, strict=False)
-
     def _checked(self, s: Sentence, n: int, source: str) -> tuple[list[str], list[str]]:
         """Sentence ``s`` (number ``n`` of ``source``, from 0) as its checked tokens and its
         tags in the model's scheme; a ValueError or TypeError naming where it is when it has
         no tags, no tokens, a token that is no str or a tag never seen in training."""
-        if s.tags is None:
-            raise ValueError(f"{source}: sentence {n + 1} has no tags")
-        where = f"{s.source}:{s.line}" if s.source else f"{source} sentence {n + 1}"
-        return check_tokens(s.tokens, f"{where}: tokens"), self._encode_tags(s, where)
+        where = check_gold(s, n, source, self.entity_types)
+        assert s.tags is not None
+        return (check_tokens(s.tokens, f"{where}: tokens"),
+                convert(s.tags, "IOB2", self.config.tag_scheme, strict=False))
 
     def _loader(self, sentences: Sequence[Sentence], source: str, *, shuffle: bool,
                 seed: int = 0) -> Any:
