@@ -368,22 +368,24 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
     cfg = forecaster.config
     dc = cfg.data
     groups = series_groups(frame, dc)
+    val = _refit_val(forecaster, prepared, cut)
     if cut is None:
         parts = [group.iloc[:rows] for (_sid, group), rows in zip(groups, lo, strict=True)]
         before = f"{', '.join(map(str, lo))} per series"
     else:
-        parts = [group[parse_times(group[dc.time_col], dc.time_format) < cut]
-                 for _sid, group in groups]
+        since = parse_date(val, dc.time_format) if isinstance(val, str) else None
+        parts = []
+        for _sid, group in groups:
+            times = parse_times(group[dc.time_col], dc.time_format)
+            keep = times < cut
+            if since is not None:
+                # a series that ended before the cut can hold a few rows of the moved
+                # validation period, too few for a window: it trains on the rows before it
+                late = keep & (times >= since)
+                if 0 < late.sum() < cfg.model.horizon:
+                    keep &= ~late
+            parts.append(group[keep])
         before = str(cut)
-    val = _refit_val(forecaster, prepared, cut)
-    if isinstance(val, str):
-        # a series that ended before the cut can hold a few rows of the moved validation
-        # period, too few for a window: it trains on the rows before that period
-        since = parse_date(val, dc.time_format)
-        for i, part in enumerate(parts):
-            after = parse_times(part[dc.time_col], dc.time_format) >= since
-            if 0 < after.sum() < cfg.model.horizon:
-                parts[i] = part[~after]
     # a series that starts shortly before the cut has no training window yet: the fold's
     # model learns from the others (it still forecasts that series' origins)
     need = cfg.model.lookback + cfg.model.horizon
