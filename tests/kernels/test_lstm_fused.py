@@ -121,6 +121,36 @@ def test_second_derivatives_are_refused_not_lost(fused_ext):
     assert second.abs().sum() > 0
 
 
+def _scan_operator_args(layer_norm: bool, proj: bool, peephole: bool,
+                        masks: bool) -> tuple[object, ...]:
+    """Arguments of torch.ops.lstmkit.scan for one layer-direction (float64, leaves)."""
+    gen = torch.Generator().manual_seed(0)
+
+    def leaf(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    R = 2 if proj else H
+    valid = torch.tensor([[True] * B] * 2 + [[True, False, True]] * (T - 2)) if masks else None
+    reset = (torch.rand(T, B, generator=gen) < 0.3) if masks else None
+    return (leaf(T, B, 4 * H), leaf(B, R), leaf(B, H), leaf(4 * H, R),
+            leaf(3, H) if peephole else None,
+            *((leaf(4 * H), leaf(4 * H), leaf(H), leaf(H)) if layer_norm else (None,) * 4),
+            leaf(R, H) if proj else None, valid, reset,
+            torch.rand(B, R, generator=gen, dtype=torch.float64) if masks else None,
+            torch.rand(T, B, H, generator=gen, dtype=torch.float64) if masks else None,
+            torch.rand(T, B, R, generator=gen, dtype=torch.float64) if masks else None,
+            False, layer_norm, 1e-5)
+
+
+@pytest.mark.parametrize("every_option", [False, True], ids=["plain", "every option"])
+def test_the_scan_operator_passes_torchs_custom_op_checks(fused_ext, every_option):
+    # schema, autograd registration, the Meta kernels under fake tensors, and AOT dispatch with
+    # dynamic shapes: what torch.export and torch.compile rely on
+    args = _scan_operator_args(*(every_option,) * 4)
+    result = torch.library.opcheck(torch.ops.lstmkit.scan.default, args)
+    assert set(result.values()) == {"SUCCESS"}, result
+
+
 def test_without_compiler_auto_warns_once_and_fused_raises(monkeypatch):
     monkeypatch.setenv("LSTMKIT_DISABLE_FUSED", "1")
     monkeypatch.setattr(dispatch, "_warned_no_fused", False)

@@ -107,18 +107,86 @@ def test_an_onnx_export_never_picks_the_fused_kernel(monkeypatch: pytest.MonkeyP
     assert choice.name == "reference" and "ONNX" in choice.reason
 
 
-@pytest.mark.parametrize("options", [{}, {"peephole": True}])
+@pytest.mark.parametrize("options", [{}, {"peephole": True},
+                                     {"layer_norm": True, "proj_size": 3, "coupled_gates": True}])
 def test_torch_compile_trains_like_eager(options: dict) -> None:
     torch.manual_seed(0)
     eager, twin = LSTM(5, 7, **options), LSTM(5, 7, **options)
     twin.load_state_dict(eager.state_dict())
-    compiled = torch.compile(twin, backend="aot_eager")
+    # a variant is one graph: the fused kernel is a torch operator with a Meta kernel, not a
+    # Python call (torch's own op runs outside the graph, as it does for nn.LSTM)
+    compiled = torch.compile(twin, backend="aot_eager", fullgraph=bool(options))
     x = torch.randn(4, 2, 5)
     y_eager, y_compiled = eager(x)[0], compiled(x)[0]
     y_eager.sum().backward()
     y_compiled.sum().backward()
     torch.testing.assert_close(y_compiled, y_eager)
     torch.testing.assert_close(twin.weight_hh_l0.grad, eager.weight_hh_l0.grad)
+
+
+_VARIANTS = [{"peephole": True},
+             {"layer_norm": True, "proj_size": 3, "num_layers": 2, "bidirectional": True},
+             {"coupled_gates": True, "zoneout": 0.2, "recurrent_dropout": 0.1}]
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("options", _VARIANTS)
+def test_a_jit_trace_on_the_fused_kernel_saves_and_loads(options: dict) -> None:
+    # the kernel was a Python function in the trace, which torch.jit.save refused
+    torch.manual_seed(0)
+    model = _OutputOnly(LSTM(5, 7, **options)).eval()
+    x = torch.randn(6, 3, 5)
+    assert (model(x), model.lstm.last_backend.name)[1] == "fused"
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.trace(model, (x,)), buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    fresh = torch.randn(9, 4, 5, requires_grad=True)  # other steps and batch than traced
+    got = loaded(fresh)
+    torch.testing.assert_close(got, model(fresh), rtol=0, atol=0)
+    got.square().sum().backward()  # the loaded trace differentiates through the kernel
+    want = torch.autograd.grad(model(fresh).square().sum(), fresh)[0]
+    torch.testing.assert_close(fresh.grad, want)
+
+
+@pytest.mark.parametrize("options", _VARIANTS)
+def test_torch_export_of_a_variant_follows_dynamic_steps_and_batch(options: dict) -> None:
+    torch.manual_seed(0)
+    model = _OutputOnly(LSTM(5, 7, **options)).eval()
+    steps, batch = torch.export.Dim("steps", min=2), torch.export.Dim("batch", min=2)
+    program = torch.export.export(model, (torch.randn(6, 3, 5),),
+                                  dynamic_shapes=({0: steps, 1: batch},))
+    calls = [n for n in program.graph.nodes if n.target is torch.ops.lstmkit.scan.default]
+    layers = model.lstm.num_layers * (2 if model.lstm.bidirectional else 1)
+    assert len(calls) == layers
+    fresh = torch.randn(11, 2, 5)
+    torch.testing.assert_close(program.module()(fresh), model(fresh), rtol=0, atol=0)
+
+
+def test_a_saved_trace_and_export_load_in_a_new_process_once_the_kernel_is_loaded(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    model = _OutputOnly(LSTM(5, 7, peephole=True, num_layers=2)).eval()
+    x = torch.randn(6, 3, 5)
+    with pytest.warns(torch.jit.TracerWarning):
+        torch.jit.save(torch.jit.trace(model, (x,)), str(tmp_path / "traced.pt"))
+    torch.export.save(torch.export.export(model, (x,)), str(tmp_path / "exported.pt2"))
+    torch.save((x, model(x)), tmp_path / "io.pt")
+    script = (
+        "import sys, torch\n"
+        "from lstmkit.kernels.cpu.loader import load_extension\n"
+        "load_extension()  # registers torch.ops.lstmkit\n"
+        f"x, want = torch.load({str(tmp_path / 'io.pt')!r})\n"
+        f"traced = torch.jit.load({str(tmp_path / 'traced.pt')!r})\n"
+        f"exported = torch.export.load({str(tmp_path / 'exported.pt2')!r}).module()\n"
+        "print(float((traced(x) - want).abs().max()), float((exported(x) - want).abs().max()))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["0.0", "0.0"]
 
 
 class _Scale(nn.Module):

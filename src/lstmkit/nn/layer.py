@@ -254,7 +254,8 @@ class LSTM(nn.Module):
             choice = choose_backend(self.config, has_reset=reset_t is not None,
                                     has_lengths=lengths_t is not None, device=x.device,
                                     dtype=x.dtype)
-        if choice != self.last_backend:
+        if choice != self.last_backend and not torch.compiler.is_compiling():
+            # (dynamo cannot trace a logging call: it would break the graph)
             logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
         self.last_backend = choice
         if on_packed:

@@ -986,6 +986,205 @@ std::vector<Tensor> scan_backward(const Tensor& g_out, const Tensor& g_hn, const
   return res;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The scan as torch operators
+// ---------------------------------------------------------------------------------------------
+//
+// lstmkit::scan is what Python calls: a differentiable operator whose autograd kernel runs
+// lstmkit::scan_forward (outputs and the buffers the backward needs) and lstmkit::scan_backward.
+// Registered with the dispatcher rather than called through Python, the scan is one node of a
+// torch.jit.trace (which torch.jit.save can store), and its Meta kernels give the shapes that
+// torch.export and torch.compile trace with.
+
+constexpr int kSaved = 10;  // buffers scan_forward keeps for the backward
+constexpr int kDiff = 10;   // differentiable inputs: xg, h0, c0 and seven weights
+
+// Every buffer as a tensor: one a configuration does not use is an empty tensor, as the
+// operator schema's Tensor[] holds no undefined ones.
+std::vector<Tensor> defined_or_empty(std::vector<Tensor> ts, const at::TensorOptions& opt) {
+  for (auto& t : ts) {
+    if (!t.defined()) t = at::empty({0}, opt);
+  }
+  return ts;
+}
+
+std::vector<Tensor> scan_forward_op(const Tensor& xg, const Tensor& h0, const Tensor& c0,
+                                    const Tensor& w_hh, const OptT& peep, const OptT& lnh_w,
+                                    const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b,
+                                    const OptT& w_hr, const OptT& valid, const OptT& reset,
+                                    const OptT& h_drop, const OptT& zc, const OptT& zh,
+                                    bool coupled, bool layer_norm, double eps) {
+  return defined_or_empty(scan_forward(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr,
+                                       valid, reset, h_drop, zc, zh, coupled, layer_norm, eps,
+                                       true),
+                          xg.options());
+}
+
+std::tuple<Tensor, Tensor, Tensor> scan_cpu(const Tensor& xg, const Tensor& h0, const Tensor& c0,
+                                            const Tensor& w_hh, const OptT& peep,
+                                            const OptT& lnh_w, const OptT& lnh_b,
+                                            const OptT& lnc_w, const OptT& lnc_b,
+                                            const OptT& w_hr, const OptT& valid,
+                                            const OptT& reset, const OptT& h_drop,
+                                            const OptT& zc, const OptT& zh, bool coupled,
+                                            bool layer_norm, double eps) {
+  auto res = scan_forward(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid,
+                          reset, h_drop, zc, zh, coupled, layer_norm, eps, false);
+  return {res[0], res[1], res[2]};
+}
+
+std::vector<Tensor> scan_backward_op(const Tensor& g_out, const Tensor& g_hn, const Tensor& g_cn,
+                                     at::TensorList saved, const Tensor& w_hh, const OptT& peep,
+                                     const OptT& lnh_w, const OptT& lnc_w, const OptT& w_hr,
+                                     const OptT& valid, const OptT& reset, const OptT& h_drop,
+                                     const OptT& zc, const OptT& zh, bool coupled,
+                                     bool layer_norm) {
+  return defined_or_empty(scan_backward(g_out, g_hn, g_cn, saved.vec(), w_hh, peep, lnh_w, lnc_w,
+                                        w_hr, valid, reset, h_drop, zc, zh, coupled,
+                                        layer_norm),
+                          g_out.options());
+}
+
+// Meta kernels: the shapes and dtypes alone, in symbolic sizes so that a dynamic time or batch
+// dimension stays symbolic.
+std::vector<Tensor> scan_forward_meta(const Tensor& xg, const Tensor& h0, const Tensor& c0,
+                                      const Tensor& w_hh, const OptT& peep, const OptT& lnh_w,
+                                      const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b,
+                                      const OptT& w_hr, const OptT& valid, const OptT& reset,
+                                      const OptT& h_drop, const OptT& zc, const OptT& zh,
+                                      bool coupled, bool layer_norm, double eps) {
+  const auto opt = xg.options();
+  const c10::SymInt Tn = xg.sym_size(0), B = xg.sym_size(1), GH = xg.sym_size(2);
+  const c10::SymInt R = h0.sym_size(1), H = c0.sym_size(1);
+  auto empty = [&](std::vector<c10::SymInt> shape) { return at::empty_symint(shape, opt); };
+  auto none = [&]() { return at::empty({0}, opt); };
+  return {empty({Tn, B, R}), empty({B, R}), empty({B, H}),
+          empty({Tn, B, R}), empty({Tn, B, GH}), empty({Tn, B, H}), empty({Tn, B, H}),
+          empty({Tn, B, H}), w_hr.has_value() ? empty({Tn, B, H}) : none(),
+          layer_norm ? empty({Tn, B, GH}) : none(), layer_norm ? empty({Tn, B}) : none(),
+          layer_norm ? empty({Tn, B}) : none(), layer_norm ? empty({Tn, B}) : none()};
+}
+
+std::tuple<Tensor, Tensor, Tensor> scan_meta(const Tensor& xg, const Tensor& h0,
+                                             const Tensor& c0, const Tensor& w_hh,
+                                             const OptT& peep, const OptT& lnh_w,
+                                             const OptT& lnh_b, const OptT& lnc_w,
+                                             const OptT& lnc_b, const OptT& w_hr,
+                                             const OptT& valid, const OptT& reset,
+                                             const OptT& h_drop, const OptT& zc, const OptT& zh,
+                                             bool coupled, bool layer_norm, double eps) {
+  const auto opt = xg.options();
+  const c10::SymInt Tn = xg.sym_size(0), B = xg.sym_size(1);
+  const c10::SymInt R = h0.sym_size(1), H = c0.sym_size(1);
+  return {at::empty_symint({Tn, B, R}, opt), at::empty_symint({B, R}, opt),
+          at::empty_symint({B, H}, opt)};
+}
+
+std::vector<Tensor> scan_backward_meta(const Tensor& g_out, const Tensor& g_hn,
+                                       const Tensor& g_cn, at::TensorList saved,
+                                       const Tensor& w_hh, const OptT& peep, const OptT& lnh_w,
+                                       const OptT& lnc_w, const OptT& w_hr, const OptT& valid,
+                                       const OptT& reset, const OptT& h_drop, const OptT& zc,
+                                       const OptT& zh, bool coupled, bool layer_norm) {
+  const auto opt = g_out.options();
+  auto like = [&](const OptT& t) {
+    return t.has_value() ? at::empty_symint(t->sym_sizes(), opt) : at::empty({0}, opt);
+  };
+  const c10::SymInt GH = w_hh.sym_size(0), H = saved[2].sym_size(2);
+  const OptT ln_gh = layer_norm ? OptT(at::empty_symint({GH}, opt)) : OptT();
+  const OptT ln_h = layer_norm ? OptT(at::empty_symint({H}, opt)) : OptT();
+  return {at::empty_symint(saved[1].sym_sizes(), opt), like(g_hn), like(g_cn), like(w_hh),
+          like(peep), like(ln_gh), like(ln_gh), like(ln_h), like(ln_h), like(w_hr)};
+}
+
+// The autograd kernel of lstmkit::scan.
+class ScanFunction : public torch::autograd::Function<ScanFunction> {
+ public:
+  static torch::autograd::variable_list forward(
+      torch::autograd::AutogradContext* ctx, const Tensor& xg, const Tensor& h0,
+      const Tensor& c0, const Tensor& w_hh, const OptT& peep, const OptT& lnh_w,
+      const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b, const OptT& w_hr,
+      const OptT& valid, const OptT& reset, const OptT& h_drop, const OptT& zc, const OptT& zh,
+      bool coupled, bool layer_norm, double eps) {
+    at::AutoDispatchBelowADInplaceOrView below;
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("lstmkit::scan_forward", "")
+                         .typed<decltype(scan_forward_op)>();
+    auto res = op.call(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid, reset,
+                       h_drop, zc, zh, coupled, layer_norm, eps);
+    const Tensor none = at::empty({0}, xg.options());
+    auto or_none = [&](const OptT& t) { return t.has_value() ? *t : none; };
+    std::vector<Tensor> keep(res.begin() + 3, res.end());
+    for (const OptT& t : {OptT(w_hh), peep, lnh_w, lnc_w, w_hr, valid, reset, h_drop, zc, zh})
+      keep.push_back(or_none(t));
+    ctx->save_for_backward(keep);
+    // which optional inputs were given, so that absent ones get no gradient
+    ctx->saved_data["present"] = std::vector<bool>{
+        peep.has_value(), lnh_w.has_value(), lnh_b.has_value(), lnc_w.has_value(),
+        lnc_b.has_value(), w_hr.has_value(), valid.has_value(), reset.has_value(),
+        h_drop.has_value(), zc.has_value(), zh.has_value()};
+    ctx->saved_data["coupled"] = coupled;
+    ctx->saved_data["layer_norm"] = layer_norm;
+    return {res[0], res[1], res[2]};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    // autograd runs a backward in grad mode only when it builds a graph for a second
+    // derivative (create_graph=True); the kernel's backward is not differentiable
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "the fused CPU kernel has no second derivative (a backward with "
+                "create_graph=True, e.g. for a gradient penalty); use backend='reference', or "
+                "backend='torch' for a plain LSTM (the fused kernel serves it with lengths= or a "
+                "PackedSequence)");
+    const auto saved = ctx->get_saved_variables();
+    const auto present = ctx->saved_data["present"].toBoolList().vec();
+    std::vector<Tensor> buffers(saved.begin(), saved.begin() + kSaved);
+    const Tensor* w = saved.data() + kSaved;  // w_hh, peep, lnh_w, lnc_w, w_hr, masks
+    auto opt = [&](int i, bool given) { return given ? OptT(w[i]) : OptT(); };
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("lstmkit::scan_backward", "")
+                         .typed<decltype(scan_backward_op)>();
+    auto d = op.call(grads[0], grads[1], grads[2], buffers, w[0], opt(1, present[0]),
+                     opt(2, present[1]), opt(3, present[3]), opt(4, present[5]),
+                     opt(5, present[6]), opt(6, present[7]), opt(7, present[8]),
+                     opt(8, present[9]), opt(9, present[10]),
+                     ctx->saved_data["coupled"].toBool(), ctx->saved_data["layer_norm"].toBool());
+    // d: xg, h0, c0, w_hh, then the seven optional weights (present[0..5])
+    torch::autograd::variable_list out(kDiff + 8);
+    for (int i = 0; i < 4; ++i) out[i] = d[i];
+    for (int i = 0; i < 6; ++i) out[4 + i] = present[i] ? d[4 + i] : Tensor();
+    return out;
+  }
+};
+
+bool any_requires_grad(std::initializer_list<OptT> ts) {
+  for (const OptT& t : ts) {
+    if (t.has_value() && t->requires_grad()) return true;
+  }
+  return false;
+}
+
+std::tuple<Tensor, Tensor, Tensor> scan_autograd(
+    const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const OptT& peep,
+    const OptT& lnh_w, const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b, const OptT& w_hr,
+    const OptT& valid, const OptT& reset, const OptT& h_drop, const OptT& zc, const OptT& zh,
+    bool coupled, bool layer_norm, double eps) {
+  if (!at::GradMode::is_enabled() ||
+      !any_requires_grad({xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr})) {
+    // nothing to differentiate: the outputs alone, no buffers kept
+    at::AutoDispatchBelowADInplaceOrView below;
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("lstmkit::scan", "")
+                         .typed<decltype(scan_cpu)>();
+    return op.call(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid, reset,
+                   h_drop, zc, zh, coupled, layer_norm, eps);
+  }
+  auto res = ScanFunction::apply(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid,
+                                 reset, h_drop, zc, zh, coupled, layer_norm, eps);
+  return {res[0], res[1], res[2]};
+}
+
 void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape) {
   if (!t.defined()) return;
   TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), "lstmkit step: ", name, " must have shape ",
@@ -1072,9 +1271,36 @@ std::vector<Tensor> step_stack(const Tensor& x, const Tensor& h, const Tensor& c
 
 }  // namespace
 
+#define LSTMKIT_SCAN_ARGS                                                                     \
+  "Tensor xg, Tensor h0, Tensor c0, Tensor weight_hh, Tensor? weight_peephole, "              \
+  "Tensor? ln_hh_weight, Tensor? ln_hh_bias, Tensor? ln_c_weight, Tensor? ln_c_bias, "        \
+  "Tensor? weight_hr, Tensor? valid, Tensor? reset, Tensor? h_dropout, Tensor? zoneout_c, "   \
+  "Tensor? zoneout_h, bool coupled_gates, bool layer_norm, float eps"
+
+TORCH_LIBRARY(lstmkit, m) {
+  m.def("scan(" LSTMKIT_SCAN_ARGS ") -> (Tensor output, Tensor h_n, Tensor c_n)");
+  m.def("scan_forward(" LSTMKIT_SCAN_ARGS ") -> Tensor[]");
+  m.def("scan_backward(Tensor g_out, Tensor g_hn, Tensor g_cn, Tensor[] saved, "
+        "Tensor weight_hh, Tensor? weight_peephole, Tensor? ln_hh_weight, Tensor? ln_c_weight, "
+        "Tensor? weight_hr, Tensor? valid, Tensor? reset, Tensor? h_dropout, Tensor? zoneout_c, "
+        "Tensor? zoneout_h, bool coupled_gates, bool layer_norm) -> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
+  m.impl("scan", &scan_cpu);
+  m.impl("scan_forward", &scan_forward_op);
+  m.impl("scan_backward", &scan_backward_op);
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, Meta, m) {
+  m.impl("scan", &scan_meta);
+  m.impl("scan_forward", &scan_forward_meta);
+  m.impl("scan_backward", &scan_backward_meta);
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) { m.impl("scan", &scan_autograd); }
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("step_stack", &step_stack, "one step of a unidirectional stack, for inference");
-  m.def("scan_forward", &scan_forward, "fused LSTM scan, forward");
-  m.def("scan_backward", &scan_backward, "fused LSTM scan, backward");
   m.def("step", &step, "one LSTM step for inference");
 }

@@ -4,8 +4,10 @@ Same arguments, same :class:`~lstmkit.nn.functional.ScanResult` (without trace),
 and gradients w.r.t. ``x``, ``h0``, ``c0`` and every weight; masks are constants.
 
 The input part of the gates is computed here for all steps with one GEMM (its gradients follow
-from autograd as one GEMM each); the kernel runs the time loop and a hand-written backward in a
-:class:`torch.autograd.Function`.
+from autograd as one GEMM each); the kernel runs the time loop and a hand-written backward as
+the torch operator ``torch.ops.lstmkit.scan`` (registered when the extension loads, with its
+autograd and Meta kernels in ``lstm_fused.cpp``), so that a jit trace, ``torch.export`` and
+``torch.compile`` see one operator.
 """
 
 from __future__ import annotations
@@ -92,13 +94,15 @@ def fused_scan(
     def mask(m: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
         return None if m is None else m.detach().to(dtype).expand(shape).contiguous()
 
-    output, h_n, c_n = _FusedScan.apply(
+    load_extension()  # registers torch.ops.lstmkit
+    output, h_n, c_n = torch.ops.lstmkit.scan(
         xg, h0.contiguous(), c0.contiguous(), w.weight_hh.contiguous(),
         _contig(w.weight_peephole), _contig(w.ln_hh_weight), _contig(w.ln_hh_bias),
         _contig(w.ln_c_weight), _contig(w.ln_c_bias), _contig(w.weight_hr),
         mask(masks.valid, (T, B), torch.bool), mask(masks.reset, (T, B), torch.bool),
         mask(masks.h_dropout, (B, R), x.dtype), mask(masks.zoneout_c, (T, B, H), x.dtype),
-        mask(masks.zoneout_h, (T, B, R), x.dtype), options,
+        mask(masks.zoneout_h, (T, B, R), x.dtype), options.coupled_gates, options.layer_norm,
+        options.layer_norm_eps,
     )
     if order is not None:
         inverse = torch.argsort(order)
@@ -123,50 +127,3 @@ def _permute_masks(masks: StepMasks, order: Tensor, T: int, B: int) -> StepMasks
 
 def _contig(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.contiguous()
-
-
-class _FusedScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xg, h0, c0, weight_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, weight_hr,
-                valid, reset, h_dropout, zoneout_c, zoneout_h, options: CellOptions):
-        ext = load_extension()
-        save = torch.is_grad_enabled() or any(ctx.needs_input_grad)
-        res = ext.scan_forward(xg, h0, c0, weight_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b,
-                               weight_hr, valid, reset, h_dropout, zoneout_c, zoneout_h,
-                               options.coupled_gates, options.layer_norm,
-                               options.layer_norm_eps, save)
-        output, h_n, c_n = res[:3]
-        if save:
-            empty = xg.new_empty(0)
-            saved = [empty if t is None else t for t in res[3:]]
-            ctx.num_saved = len(saved)
-            ctx.save_for_backward(*saved, weight_hh, peep, lnh_w, lnc_w, weight_hr, valid,
-                                  reset, h_dropout, zoneout_c, zoneout_h)
-        ctx.options = options
-        return output, h_n, c_n
-
-    @staticmethod
-    def backward(ctx, g_out, g_hn, g_cn):
-        # autograd runs a backward in grad mode only when it builds a graph for a second
-        # derivative (create_graph=True); the kernel's backward is not differentiable, and
-        # torch's once_differentiable guard misses paths through it (the second derivative
-        # came back None), so such a backward is refused
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                "the fused CPU kernel has no second derivative (a backward with "
-                "create_graph=True, e.g. for a gradient penalty); use backend='reference', or "
-                "backend='torch' for a plain LSTM (the fused kernel serves it with lengths= or a "
-                "PackedSequence)")
-        ext = load_extension()
-        tensors = ctx.saved_tensors
-        saved, rest = list(tensors[:ctx.num_saved]), tensors[ctx.num_saved:]
-        weight_hh, peep, lnh_w, lnc_w, weight_hr, valid, reset, h_dropout, zc, zh = rest
-        options = ctx.options
-        (d_xg, d_h0, d_c0, d_whh, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b,
-         d_whr) = ext.scan_backward(g_out, g_hn, g_cn, saved, weight_hh, peep, lnh_w, lnc_w,
-                                    weight_hr, valid, reset, h_dropout, zc, zh,
-                                    options.coupled_gates, options.layer_norm)
-        need = ctx.needs_input_grad
-        grads = (d_xg, d_h0, d_c0, d_whh, d_peep, d_lnh_w, d_lnh_b, d_lnc_w, d_lnc_b, d_whr)
-        grads = tuple(g if n else None for g, n in zip(grads, need[:10], strict=True))
-        return (*grads, None, None, None, None, None, None)
