@@ -162,6 +162,32 @@ def test_lengths_equal_running_each_sequence_alone(name):
         torch.testing.assert_close(c_n[:, b : b + 1], c_b, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+@pytest.mark.parametrize("name", ["plain", "peephole", "layer_norm", "everything"])
+def test_what_the_padding_holds_changes_nothing(name, backend):
+    # NaN or inf past a sequence's length (an unfilled buffer) made every weight gradient NaN,
+    # where nn.LSTM on the packed batch never sees the padding
+    module = LSTM(I, H, num_layers=2, bidirectional=True, backend=backend,
+                  **VARIANTS[name]).double()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    lengths = torch.tensor([4, 1, 3])
+    results = []
+    for fill in (0.0, float("nan"), float("inf")):
+        padded = x.clone()
+        padded[1:, 1], padded[3:, 2] = fill, fill
+        padded.requires_grad_()
+        torch.manual_seed(0)  # the same dropout and zoneout masks each time
+        out, (h_n, c_n) = module(padded, lengths=lengths)
+        module.zero_grad()
+        (out.sum() + h_n.sum() + c_n.sum()).backward()
+        results.append([out, h_n, c_n, padded.grad,
+                        *(p.grad for p in module.parameters())])
+    for got in results[1:]:
+        for g, want in zip(got, results[0], strict=True):
+            assert torch.isfinite(g).all()
+            torch.testing.assert_close(g, want, atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["plain", "peephole", "layer_norm", "everything"])
 def test_reset_equals_separate_sequences(name):
     module = LSTM(I, H, num_layers=2, bidirectional=True, **VARIANTS[name]).double().eval()

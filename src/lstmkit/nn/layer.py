@@ -429,6 +429,9 @@ class LSTM(nn.Module):
         if lengths is not None:
             time = torch.arange(steps, device=x.device).unsqueeze(1)  # (T, 1)
             valid = time < lengths.unsqueeze(0)  # (T, B)
+            # zero the padding: the scans read it (a NaN there reached every weight gradient
+            # through 0 * NaN), where a packed batch never holds it
+            x = x.masked_fill(~valid.unsqueeze(-1), 0)
             # position t of sequence b, read backwards within its own length; padding stays put
             reverse_index = torch.where(valid, lengths.unsqueeze(0) - 1 - time, time)  # (T, B)
         reverse_reset = None
