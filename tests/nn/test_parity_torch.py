@@ -126,6 +126,24 @@ def test_all_weights_and_flatten_parameters_like_torch():
         [[tuple(p.shape) for p in cell] for cell in theirs.all_weights]
 
 
+@pytest.mark.parametrize("options", [{"bias": False}, {"proj_size": P}])
+def test_mode_and_flat_weights_like_torch(options: dict):
+    # code that handles any torch RNN reads them
+    ours = LSTM(I, H, num_layers=2, bidirectional=True, **options)
+    theirs = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, **options)
+    assert ours.mode == theirs.mode == "LSTM"
+    assert ours._flat_weights_names == theirs._flat_weights_names
+    assert all(a is getattr(ours, n) for a, n in zip(ours._flat_weights,
+                                                      ours._flat_weights_names, strict=True))
+    torch.nn.utils.parametrizations.weight_norm(ours, "weight_hh_l1")
+    effective = ours._flat_weights[ours._flat_weights_names.index("weight_hh_l1")]
+    torch.testing.assert_close(effective, ours.weight_hh_l1)
+    assert effective.grad_fn is not None  # computed by the parametrization
+    peephole = LSTM(I, H, peephole=True)
+    assert peephole._flat_weights_names == [*torch.nn.LSTM(I, H)._flat_weights_names,
+                                            "weight_peephole_l0"]
+
+
 def test_constructor_takes_what_torch_takes():
     np = pytest.importorskip("numpy")
     args = (I, H, np.int64(2), True, False, np.float32(0.5), 1, np.int64(2), "cpu",

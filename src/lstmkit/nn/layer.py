@@ -171,6 +171,22 @@ class LSTM(nn.Module):
     bidirectional = _config_attribute("bidirectional")
     proj_size = _config_attribute("proj_size")
 
+    mode = "LSTM"  # nn.RNNBase's, which code handling any torch RNN reads
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """Every parameter's name, layer-direction by layer-direction, in nn.LSTM's order."""
+        cfg = self.config
+        return [name + self._suffix(layer, direction)
+                for layer, direction in self._layer_directions()
+                for name, _ in cfg.parameter_shapes(cfg.input_size)]
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """The tensors of :attr:`_flat_weights_names`, as nn.LSTM keeps them (a parametrized
+        weight is its effective tensor)."""
+        return [getattr(self, name) for name in self._flat_weights_names]
+
     @property
     def all_weights(self) -> list[list[Tensor]]:
         """The parameters of each (layer, direction), as ``nn.LSTM.all_weights`` lists them:
