@@ -27,6 +27,21 @@ def test_torch_round_trip():
     assert zoned.config.zoneout == (0.1, 0.1)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao
+def test_a_plain_lstm_quantizes_dynamically_through_to_torch():
+    # quantize_dynamic picks modules by type and passes over lstmkit.LSTM; the docs send a
+    # plain LSTM through to_torch first
+    torch.manual_seed(0)
+    ours = LSTM(I, H, num_layers=2).eval()
+    quantized = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(weights.to_torch(ours)), {torch.nn.LSTM}, dtype=torch.qint8)[0]
+    assert isinstance(quantized, torch.ao.nn.quantized.dynamic.LSTM)
+    x = torch.randn(T, B, I)
+    with torch.no_grad():
+        got, want = quantized(x)[0], ours(x)[0]
+    assert 0 < (got - want).abs().max() < 0.02  # int8 weights: close, not equal
+
+
 def _keras_lstm(x: np.ndarray, kernel, recurrent_kernel, bias) -> np.ndarray:
     """Keras' LSTM equations with its own layout (I, 4H) and gate order i, f, c, o."""
     h = np.zeros((x.shape[1], recurrent_kernel.shape[0]))
