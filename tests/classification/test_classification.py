@@ -134,6 +134,10 @@ def test_folder_reader_skips_hidden_and_unsup_folders_or_reads_named_classes(tmp
     with pytest.raises(TypeError, match="classes must be a sequence of folder names, got the "
                                         "str 'pos'"):
         read_folders_format(root, classes="pos")
+    # one empty review is an example with no text, as an empty CSV field is; it stopped the read
+    (root / "pos" / "2_1.txt").write_text(" \n", encoding="utf-8")
+    assert read_folders_format(root, classes=["pos"]) == [Example("great", "pos"),
+                                                          Example("", "pos")]
 
 
 def test_csv_rows_must_match_the_header_and_hold_a_label(tmp_path) -> None:

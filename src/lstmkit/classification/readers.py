@@ -186,8 +186,9 @@ def read_folders_format(
     examples = []
     for class_dir in class_dirs:
         for file in sorted(class_dir.glob(pattern)):
-            examples.append(Example(text=read_text(file, encoding).strip(), label=class_dir.name,
-                                    where=str(file)))
+            # an empty file is an example with no text, as an empty CSV text field is
+            examples.append(Example(text=read_text(file, encoding, allow_empty=True).strip(),
+                                    label=class_dir.name, where=str(file)))
     if not examples:
         raise ValueError(f"{root}: found no '{pattern}' files in sub-folders (one per class)")
     return examples
