@@ -353,6 +353,17 @@ def test_local_time_written_across_daylight_saving_reads_in_utc(tmp_path: Path) 
         to_series(mixed, DataConfig(target="a", time_col="date"))
 
 
+def test_local_dates_written_across_daylight_saving_keep_their_daily_grid(
+        tmp_path: Path) -> None:
+    # local midnights are 23 or 25 hours apart in UTC: the daily grid was refused
+    local = pd.date_range("2021-03-20", periods=14, freq="D", tz="Europe/Berlin")
+    path = tmp_path / "berlin_daily.csv"
+    pd.DataFrame({"date": local, "a": np.arange(14.0)}).to_csv(path, index=False)
+    series, freq = to_series(pd.read_csv(path), DataConfig(target="a", time_col="date"))
+    assert freq == "D"
+    assert series[0].time.equals(local.tz_localize(None))
+
+
 def test_csv_ids_stay_as_written_and_unreadable_files_name_themselves(tmp_path: Path) -> None:
     from lstmkit.forecasting.data import read_frame
 

@@ -221,8 +221,11 @@ def _is_number(column: pd.Series) -> bool:
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     """Timestamps of a column, written as ``time_format`` (inferred when None). Text with
     different UTC offsets (local time written across a daylight-saving change, as ``to_csv``
-    writes a tz-aware column) is read in UTC. With a format, numbers are dates written as
-    digits (20200131 for '%Y%m%d'; a blank cell, which makes the column float, stays blank)."""
+    writes a tz-aware column) is read in UTC, unless every time is local midnight: such dates
+    (daily or coarser data written with a zone) are read as the local dates, which keep their
+    grid where UTC times would step by 23 or 25 hours. With a format, numbers are dates written
+    as digits (20200131 for '%Y%m%d'; a blank cell, which makes the column float, stays
+    blank)."""
     if time_format is not None and _is_number(column):
         column = column.map(lambda v: None if pd.isna(v) else
                             str(int(v)) if float(v).is_integer() else str(v))
@@ -231,7 +234,12 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     except ValueError as err:
         if "Mixed timezones" not in str(err):
             raise
-        return pd.to_datetime(column, format=time_format, utc=True)
+    utc = pd.to_datetime(column, format=time_format, utc=True)
+    # each time on its own local clock: its offset dropped, its wall-clock time kept
+    local = pd.to_datetime(column.map(
+        lambda v: v if pd.isna(v) else pd.Timestamp(
+            pd.to_datetime(v, format=time_format)).tz_localize(None)))
+    return local if bool((local.dropna() == local.dropna().dt.normalize()).all()) else utc
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
