@@ -46,7 +46,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                              "(value parsed as YAML); repeatable")
     parser.add_argument("--stride", type=int, help="steps between forecast origins (run and "
                         "evaluate: evaluation.stride; backtest: the horizon)")
-    parser.add_argument("--start", help="backtest start: row, fraction or date")
+    parser.add_argument("--start", help="backtest start: a row (2000), a fraction (0.8) or a date "
+                        "(2023-01-01; digits alone, such as 2023, are a row)")
     parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
     parser.add_argument("--folds", type=int, help="backtest folds with --refit (default 3)")
     parser.add_argument("--baselines", nargs="*",
