@@ -107,17 +107,21 @@ def test_an_onnx_export_never_picks_the_fused_kernel(monkeypatch: pytest.MonkeyP
     assert choice.name == "reference" and "ONNX" in choice.reason
 
 
+@pytest.mark.parametrize("lengths", [None, [4, 2]], ids=["full", "lengths"])
 @pytest.mark.parametrize("options", [{}, {"peephole": True},
                                      {"layer_norm": True, "proj_size": 3, "coupled_gates": True}])
-def test_torch_compile_trains_like_eager(options: dict) -> None:
+def test_torch_compile_trains_like_eager(options: dict, lengths: list[int] | None) -> None:
     torch.manual_seed(0)
     eager, twin = LSTM(5, 7, **options), LSTM(5, 7, **options)
     twin.load_state_dict(eager.state_dict())
-    # a variant is one graph: the fused kernel is a torch operator with a Meta kernel, not a
-    # Python call (torch's own op runs outside the graph, as it does for nn.LSTM)
-    compiled = torch.compile(twin, backend="aot_eager", fullgraph=bool(options))
+    # a variant, or a call with lengths, is one graph: the fused kernel is a torch operator
+    # with a Meta kernel, not a Python call, and the lengths are checked in the graph (torch's
+    # own op runs outside the graph, as it does for nn.LSTM)
+    compiled = torch.compile(twin, backend="aot_eager",
+                             fullgraph=bool(options) or lengths is not None)
     x = torch.randn(4, 2, 5)
-    y_eager, y_compiled = eager(x)[0], compiled(x)[0]
+    call = {} if lengths is None else {"lengths": torch.tensor(lengths)}
+    y_eager, y_compiled = eager(x, **call)[0], compiled(x, **call)[0]
     y_eager.sum().backward()
     y_compiled.sum().backward()
     torch.testing.assert_close(y_compiled, y_eager)
@@ -161,6 +165,33 @@ def test_torch_export_of_a_variant_follows_dynamic_steps_and_batch(options: dict
     assert len(calls) == layers
     fresh = torch.randn(11, 2, 5)
     torch.testing.assert_close(program.module()(fresh), model(fresh), rtol=0, atol=0)
+
+
+class _WithLengths(nn.Module):
+    def __init__(self, lstm: nn.Module) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, (h, c) = self.lstm(x, lengths=lengths)
+        return out, h, c
+
+
+@pytest.mark.parametrize("options", [{}, _VARIANTS[1]])
+def test_torch_export_with_lengths_follows_other_lengths_and_checks_them(options: dict) -> None:
+    # the lengths were checked in Python, a data-dependent branch export could not trace
+    torch.manual_seed(0)
+    model = _WithLengths(LSTM(5, 7, **options)).eval()
+    steps, batch = torch.export.Dim("steps", min=2), torch.export.Dim("batch", min=2)
+    program = torch.export.export(model, (torch.randn(6, 3, 5), torch.tensor([6, 2, 4])),
+                                  dynamic_shapes=({0: steps, 1: batch}, {0: batch})).module()
+    x = torch.randn(8, 4, 5)
+    for lengths in ([3, 8, 1, 5], [8, 8, 8, 8], [2, 2, 1, 1]):
+        for got, want in zip(program(x, torch.tensor(lengths)), model(x, torch.tensor(lengths)),
+                             strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match=r"lengths must be in \[1, T\]"):
+        program(x, torch.tensor([3, 9, 1, 5]))
 
 
 def test_a_saved_trace_and_export_load_in_a_new_process_once_the_kernel_is_loaded(

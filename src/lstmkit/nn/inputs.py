@@ -94,10 +94,17 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) ->
                          f"got {tuple(lengths_t.shape)}")
     if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
         return lengths_t.to(device=device, dtype=torch.long)
+    lengths_t = lengths_t.to(device=device, dtype=torch.long)
+    if torch.compiler.is_compiling():
+        # torch.export and torch.compile trace the values as unknowns: the check runs in the
+        # graph, not in Python
+        torch._assert_async(((lengths_t >= 1) & (lengths_t <= steps)).all(),
+                            "lengths must be in [1, T], T the input's number of steps")
+        return lengths_t
     low, high = int(lengths_t.min()), int(lengths_t.max())
     if low < 1 or high > steps:
         raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
-    return lengths_t.to(device=device, dtype=torch.long)
+    return lengths_t
 
 
 def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first: bool,

@@ -81,8 +81,8 @@ def fused_scan(
         # a sorted batch shrinks step by step as a packed one does.
         steps = masks.valid.expand(T, B).sum(0)  # (B,)
         order = torch.argsort(steps, descending=True, stable=True)
-        if bool((steps[order] == steps).all()):
-            order = None
+        if not torch.compiler.is_compiling() and bool((steps[order] == steps).all()):
+            order = None  # already sorted (a traced graph sorts whatever it is given)
     if order is not None:
         x, h0, c0 = x.index_select(1, order), h0.index_select(0, order), c0.index_select(0, order)
         masks = _permute_masks(masks, order, T, B)
