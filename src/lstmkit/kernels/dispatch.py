@@ -64,19 +64,26 @@ def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> li
     if dtype is not None and dtype not in FUSED_DTYPES:
         blockers.append(f"the input is {dtype}, and the fused kernel takes float32 or float64")
     if not blockers:
-        from lstmkit.kernels.cpu.loader import unavailable_reason
-
-        reason = unavailable_reason(build=True)
+        reason = _fused_unavailable()
         if reason is not None:
             blockers.append(f"the fused kernel cannot be built ({reason})")
     return blockers
 
 
-def fused_available() -> bool:
-    """Whether the fused kernel is built here (building it on the first call; cheap after)."""
+@torch.compiler.assume_constant_result
+def _fused_unavailable() -> str | None:
+    """Why the fused kernel cannot be built here, or None (building it on the first call).
+
+    torch.compile and torch.export run this eagerly and keep its result as a constant: traced,
+    its file system checks and build would end the graph."""
     from lstmkit.kernels.cpu.loader import unavailable_reason
 
-    return unavailable_reason(build=True) is None
+    return unavailable_reason(build=True)
+
+
+def fused_available() -> bool:
+    """Whether the fused kernel is built here (building it on the first call; cheap after)."""
+    return _fused_unavailable() is None
 
 
 def choose_backend(
