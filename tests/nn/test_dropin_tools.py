@@ -194,6 +194,60 @@ def test_torch_export_with_lengths_follows_other_lengths_and_checks_them(options
         program(x, torch.tensor([3, 9, 1, 5]))
 
 
+def test_export_of_a_bidirectional_call_with_resets_keeps_the_steps_dynamic() -> None:
+    # the reset mask read backwards was built by slicing, and export specialised T - 1 != 1
+    torch.manual_seed(0)
+
+    class WithReset(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = LSTM(5, 7, peephole=True, bidirectional=True)
+
+        def forward(self, x: torch.Tensor, reset: torch.Tensor) -> torch.Tensor:
+            return self.lstm(x, reset=reset)[0]
+
+    model = WithReset().eval()
+    steps, batch = torch.export.Dim("steps", min=2), torch.export.Dim("batch", min=2)
+    program = torch.export.export(
+        model, (torch.randn(6, 3, 5), torch.rand(6, 3) < 0.3),
+        dynamic_shapes=({0: steps, 1: batch}, {0: steps, 1: batch})).module()
+    for t in (2, 9):
+        x, reset = torch.randn(t, 2, 5), torch.rand(t, 2) < 0.4
+        torch.testing.assert_close(program(x, reset), model(x, reset), rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+def test_a_jit_trace_of_a_variant_runs_under_autocast_in_float32() -> None:
+    # the trace does not record the caller's autocast-disabled block: the replayed input
+    # product was bfloat16 and the kernel refused it
+    torch.manual_seed(0)
+    model = _OutputOnly(LSTM(5, 7, peephole=True)).eval()
+    x = torch.randn(6, 3, 5)
+    traced = torch.jit.trace(model, (x,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = traced(x), model(x)
+    assert got.dtype == want.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-2)  # a bfloat16 input product
+
+
+def test_compile_and_strict_export_in_a_new_process_before_any_eager_call() -> None:
+    # choosing the backend checked for a compiler on the file system, which dynamo cannot
+    # trace: one graph failed until an eager call had loaded the kernel
+    import subprocess
+    import sys
+
+    script = (
+        "import torch\n"
+        "from lstmkit import LSTM\n"
+        "lstm, x = LSTM(5, 7, peephole=True), torch.randn(6, 3, 5)\n"
+        "torch.compile(lstm, backend='eager', fullgraph=True)(x)\n"
+        "torch.export.export(LSTM(5, 7, layer_norm=True), (x,), strict=True)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["ok"], done.stderr[-3000:]
+
+
 def test_a_saved_trace_and_export_load_in_a_new_process_once_the_kernel_is_loaded(
         tmp_path: Path) -> None:
     import subprocess

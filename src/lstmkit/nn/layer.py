@@ -453,7 +453,9 @@ class LSTM(nn.Module):
         reverse_reset = None
         if reset is not None and cfg.bidirectional:
             # a reset before step t is, read backwards, a reset before step t - 1
-            reverse_reset = torch.cat([reset[1:], torch.zeros_like(reset[:1])])
+            # (a roll, not a slice: an export keeps the number of steps symbolic, even 1)
+            last = torch.arange(steps, device=reset.device).unsqueeze(1) == steps - 1  # (T, 1)
+            reverse_reset = reset.roll(-1, 0) & ~last
 
         def reverse(seq: Tensor) -> Tensor:
             if reverse_index is None:

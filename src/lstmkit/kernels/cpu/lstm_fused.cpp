@@ -1185,6 +1185,28 @@ std::tuple<Tensor, Tensor, Tensor> scan_autograd(
   return {res[0], res[1], res[2]};
 }
 
+// The autocast kernel: the scan runs in float32 under mixed precision, as the Python caller
+// runs it in eager mode; a replayed jit trace, which does not record the caller's
+// autocast-disabled block, hands it a bfloat16 or float16 input product.
+std::tuple<Tensor, Tensor, Tensor> scan_autocast(
+    const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const OptT& peep,
+    const OptT& lnh_w, const OptT& lnh_b, const OptT& lnc_w, const OptT& lnc_b, const OptT& w_hr,
+    const OptT& valid, const OptT& reset, const OptT& h_drop, const OptT& zc, const OptT& zh,
+    bool coupled, bool layer_norm, double eps) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  auto f32 = [](const Tensor& t) {
+    const auto dt = t.scalar_type();
+    return dt == at::kBFloat16 || dt == at::kHalf ? t.to(at::kFloat) : t;
+  };
+  auto opt32 = [&](const OptT& t) { return t.has_value() ? OptT(f32(*t)) : t; };
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("lstmkit::scan", "")
+                       .typed<decltype(scan_cpu)>();
+  return op.call(f32(xg), f32(h0), f32(c0), f32(w_hh), opt32(peep), opt32(lnh_w), opt32(lnh_b),
+                 opt32(lnc_w), opt32(lnc_b), opt32(w_hr), valid, reset, opt32(h_drop),
+                 opt32(zc), opt32(zh), coupled, layer_norm, eps);
+}
+
 void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape) {
   if (!t.defined()) return;
   TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), "lstmkit step: ", name, " must have shape ",
@@ -1299,6 +1321,8 @@ TORCH_LIBRARY_IMPL(lstmkit, Meta, m) {
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, Autograd, m) { m.impl("scan", &scan_autograd); }
+
+TORCH_LIBRARY_IMPL(lstmkit, AutocastCPU, m) { m.impl("scan", &scan_autocast); }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("step_stack", &step_stack, "one step of a unidirectional stack, for inference");
