@@ -193,9 +193,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
         overrides = _overrides(args)
-        # how the data are read may change (data.fill: a history with a gap), the model not
+        # how the data are read may change (data.fill: a history with a gap), and where the
+        # work runs (a model trained on a GPU or under DDP is used on a laptop), the model not
         fixed = sorted(k for k in overrides if not k.startswith("evaluation.")
-                       and k not in ("training.progress_bar", "data.fill"))
+                       and k not in RUN_SETTINGS)
         if fixed:
             raise ValueError(f"{fixed} cannot change a trained model; retrain with "
                              "'lstmkit forecast train'")
@@ -222,6 +223,13 @@ def run(args: argparse.Namespace) -> int:
     report = forecaster.evaluate(frame, stride=args.stride)
     _report(report, out, "test")
     return 0
+
+
+RUN_SETTINGS = frozenset({
+    "data.fill", "training.progress_bar", "training.accelerator", "training.devices",
+    "training.strategy", "training.num_nodes", "training.precision", "training.deterministic"})
+"""Settings a trained model's evaluate, predict and backtest take: how the data are read and
+where the work runs (a refit backtest trains there), not what the model is."""
 
 
 def _start(text: str | None) -> int | float | str | None:
