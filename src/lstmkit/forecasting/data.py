@@ -187,7 +187,9 @@ def season_from_freq(freq: str | None) -> int:
         return 1
     offset = _offset(freq)
     if isinstance(offset, pd.offsets.Tick | pd.offsets.Day):
-        step = pd.Timedelta(offset)
+        # (pandas 3.0 has Day a calendar offset, which pd.Timedelta refuses)
+        step = pd.Timedelta(days=offset.n) if isinstance(offset, pd.offsets.Day) else (
+            pd.Timedelta(offset))
         cycle = next((c for unit, c in SEASON_BY_UNIT if not step % unit), step)
         return cycle // step if not cycle % step else 1
     season = SEASON_BY_RULE.get(offset.rule_code.split("-")[0], 1)
