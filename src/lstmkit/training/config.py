@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 Optimizer = Literal["adam", "adamw", "sgd"]
+RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "scheduler_patience",
+                "grad_clip", "ema_decay", "adversarial", "early_stopping_patience", "monitor",
+                "monitor_mode", "restore_best", "seed", "limit_train_batches",
+                "limit_val_batches")
+"""TrainConfig fields a resumed run keeps from its checkpoint (see resume_settings)."""
+SIZED_SCHEDULES = ("cosine", "onecycle")
+"""Schedules whose length is max_epochs: a resume cannot change it."""
 Scheduler = Literal["none", "cosine", "onecycle", "plateau", "exponential"]
 Mode = Literal["min", "max"]
 # the values Lightning 2.x accepts for ``Trainer(precision=...)`` (its ``_PRECISION_INPUT``)
@@ -214,6 +221,14 @@ class TrainConfig:
             if isinstance(value, Path):
                 # stored as text, as a saved config reads back, so that the two compare equal
                 object.__setattr__(self, name, str(value))
+
+    def resume_settings(self) -> dict[str, Any]:
+        """The settings a checkpoint records and a run resuming from it must share: what the
+        restored optimiser, schedule, early stopping and random states were built from
+        (:data:`RESUME_FIXED`), and ``max_epochs`` where the schedule's length is set by it.
+        A resume may change the rest: more epochs, the hardware, the folders, the logs."""
+        fixed = RESUME_FIXED + (("max_epochs",) if self.scheduler in SIZED_SCHEDULES else ())
+        return {name: getattr(self, name) for name in fixed}
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""

@@ -31,7 +31,7 @@ from lstmkit.training.callbacks import (
 )
 from lstmkit.training.config import TrainConfig
 from lstmkit.training.logs import LogVersions, loggers
-from lstmkit.training.task import BatchFn, LossFn, MetricFn, Task
+from lstmkit.training.task import RESUME_SETTINGS, BatchFn, LossFn, MetricFn, Task
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -332,6 +332,18 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
         raise ValueError(f"resume checkpoint {path!r} was written {written} a moving average "
                          f"of the weights, and this run has training.ema_decay="
                          f"{config.ema_decay}; resume with that run's training.ema_decay")
+    recorded = checkpoint.get(RESUME_SETTINGS)
+    if recorded is not None:  # (checkpoints before lstmkit recorded them have none)
+        current = config.resume_settings()
+        changed = [f"training.{k}: {recorded.get(k)!r} there, {current[k]!r} here"
+                   for k in sorted(set(current) | set(recorded))
+                   if k in current and recorded.get(k, current[k]) != current[k]]
+        if changed:
+            raise ValueError(
+                f"resume checkpoint {path!r} was trained with other settings "
+                f"({'; '.join(changed)}); the optimiser, schedule and early stopping "
+                "continue from the checkpoint, so resume with that run's settings, or train "
+                "afresh without resume (or with another checkpoint folder)")
     saved = checkpoint.get("state_dict", {})
     own = task.state_dict()
     missing = sorted(set(own) - set(saved))

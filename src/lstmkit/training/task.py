@@ -62,6 +62,9 @@ def _batch_size(target: Any) -> int:
     return 1
 
 
+RESUME_SETTINGS = "lstmkit_training"  # the checkpoint's key: TrainConfig.resume_settings()
+
+
 class Task(pl.LightningModule):
     """Train ``model`` to minimise ``loss(output, target)``; report ``metrics`` per epoch.
 
@@ -250,6 +253,10 @@ class Task(pl.LightningModule):
         if not no_decay:
             return decay
         return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # what a resume must share with this run (checked by fit before it resumes)
+        checkpoint[RESUME_SETTINGS] = self.config.resume_settings()
 
     def configure_optimizers(self) -> Any:
         cfg = self.config
