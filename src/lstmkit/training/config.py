@@ -193,8 +193,11 @@ class TrainConfig:
         _check_number("adversarial", self.adversarial, low=0.0)
         _check_number("early_stopping_patience", self.early_stopping_patience, low=1,
                       integer=True, allow_none=True)
-        if not isinstance(self.monitor, str) or not self.monitor:
-            raise ValueError(f"monitor must be a non-empty logged name, got {self.monitor!r}")
+        if not isinstance(self.monitor, str) or not self.monitor.startswith("val_"):
+            # a training quantity is logged after the epoch's checkpoint callbacks run: the
+            # best weights kept would be one epoch off the score reported
+            raise ValueError(f"monitor must be a validation quantity, 'val_loss' or "
+                             f"'val_<metric>', got {self.monitor!r}")
         _check_choice("monitor_mode", self.monitor_mode, Mode)
         _check_number("seed", self.seed, low=0, integer=True, allow_none=True)
         _check_number("num_nodes", self.num_nodes, low=1, integer=True)
