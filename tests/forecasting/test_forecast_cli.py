@@ -243,6 +243,15 @@ def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
     assert "GLOBAL_RANK: 1" in done.stdout + done.stderr  # two processes trained
     assert done.stdout.count("saved model") == 1 and done.stdout.count("wrote") == 1
     assert (out / "model" / "model.pt").is_file() and (out / "metrics.csv").is_file()
+    # a refit backtest trains under DDP too, and the first process alone reports (the report
+    # had been printed and written by both)
+    done = subprocess.run(
+        [script, "forecast", "backtest", "--model", str(out / "model"), "--data", str(csv),
+         "--out", str(tmp_path / "refit"), "--refit", "--folds", "1", "--stride", "12"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GLOBAL_RANK: 1" in done.stdout + done.stderr
+    assert done.stdout.count("backtest:") == 1 and done.stdout.count("wrote") == 1
 
 
 def test_user_mistakes_are_one_line_without_a_traceback(

@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.forecasting import Forecaster
+    from lstmkit.training import is_first_process
     from lstmkit.training.tuning import check_tune_flags
 
     _check_flags(args)
@@ -170,14 +171,15 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if args.tune is not None:
             config = _tune(args, config, frame, out)
-        (out / "config.yaml").write_text(_yaml(config))
+        if is_first_process():
+            (out / "config.yaml").write_text(_yaml(config))
         start = time.perf_counter()
         forecaster = Forecaster(config).fit(frame, resume=args.resume)
-        fit = forecaster.fit_result
-        assert fit is not None
-        if fit.trainer.global_rank != 0:
+        if not is_first_process():
             return 0  # under DDP, the first process alone writes the model and the report
         best = "n/a" if forecaster.val_loss is None else f"{forecaster.val_loss:.4f}"
+        fit = forecaster.fit_result
+        assert fit is not None
         trained = (f"{fit.epochs_run} epochs" if len(forecaster.fit_results) == 1 else
                    f"{len(forecaster.fit_results)} networks ("
                    + " + ".join(str(r.epochs_run) for r in forecaster.fit_results)
@@ -215,10 +217,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     if args.action == "backtest":
+        # a refit trains under the model's strategy: under DDP every process refits, and the
+        # first alone reports
         report = forecaster.backtest(frame, start=_start(args.start), stride=args.stride,
                                      refit=args.refit,
                                      folds=3 if args.folds is None else args.folds)
-        _report(report, out, "backtest")
+        if is_first_process():
+            _report(report, out, "backtest")
         return 0
     report = forecaster.evaluate(frame, stride=args.stride)
     _report(report, out, "test")
@@ -245,6 +250,7 @@ def _start(text: str | None) -> int | float | str | None:
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
+    from lstmkit.training import is_first_process
     from lstmkit.training.tuning import read_space
 
     space = read_space(args.tune_space) if args.tune_space \
@@ -253,6 +259,8 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object) 
     # trials write no checkpoints or logs; the best configuration keeps this run's folders
     best, study = tune_forecaster(config, frame, space,  # type: ignore[arg-type]
                                   n_trials=args.tune, timeout_s=args.tune_timeout)
+    if not is_first_process():  # under DDP every process ran the trials (together)
+        return best
     study.trials_dataframe().to_csv(out / "tuning.csv", index=False)  # type: ignore[operator]
     print(f"best validation loss {study.best_value:.4f} with {study.best_params}; "
           f"all trials in {out / 'tuning.csv'}")  # type: ignore[operator]

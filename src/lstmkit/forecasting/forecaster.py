@@ -387,8 +387,11 @@ class Forecaster:
     def save(self, path: str | Path) -> Path:
         """Write ``model.pt``, ``config.yaml``, ``scalers.json`` and ``meta.json`` into the
         folder ``path``, replacing a model saved there; a FileExistsError when ``path`` holds
-        anything else."""
+        anything else. Under DDP only the first process writes (the others hold the same
+        weights); each returns the path."""
         import yaml
+
+        from lstmkit.training import is_first_process
 
         net = self._net()
         first = net.members[0] if isinstance(net, ForecastEnsemble) else net
@@ -399,6 +402,8 @@ class Forecaster:
                 f"cannot save the model to {str(path)!r}: it exists and is not a saved model "
                 "or an empty folder, and saving replaces the whole folder; choose a new path "
                 "(e.g. a subfolder 'model')")
+        if not is_first_process():
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         # written in a new folder that then takes the place of ``path``: a crash never
         # leaves a half-written model there

@@ -51,6 +51,8 @@ Public API:
 - Metrics: ``{"name": fn(output, target) -> scalar}`` (averaged over batches, weighted by
   batch size) or torchmetrics-style objects with ``update/compute/reset`` (accumulated over
   the epoch, for corpus-level scores such as span F1). Logged as ``val_<name>``.
+- :func:`is_first_process`: false in the other processes of a DDP run, which train but should
+  not write (``Forecaster.save`` and the CLI's reports check it).
 - :func:`seed_everything`; callbacks :class:`AtomicCheckpointIO`, :class:`RNGState`,
   :class:`BestWeights`, :class:`History`.
 - ``lstmkit.training.tuning`` (needs optuna; imported on demand): ``tune(objective, space,
@@ -62,7 +64,14 @@ Public API:
 
 from lstmkit.training.callbacks import AtomicCheckpointIO, BestWeights, History, RNGState
 from lstmkit.training.config import TrainConfig
-from lstmkit.training.fit import FitResult, build_trainer, evaluate, fit, seed_everything
+from lstmkit.training.fit import (
+    FitResult,
+    build_trainer,
+    evaluate,
+    fit,
+    is_first_process,
+    seed_everything,
+)
 from lstmkit.training.task import Task, default_batch_fn
 
 __all__ = [
@@ -77,5 +86,6 @@ __all__ = [
     "default_batch_fn",
     "evaluate",
     "fit",
+    "is_first_process",
     "seed_everything",
 ]

@@ -285,6 +285,17 @@ def fit(
     )
 
 
+def is_first_process() -> bool:
+    """Whether this process is the first (global rank 0) of a distributed run, or the only one.
+
+    Under DDP every process runs the whole program (Lightning's launcher starts the others
+    with the same command) and trains together; the work after training, writing a model or a
+    report, is for the first process alone."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def evaluate(
     model: nn.Module,
     loss: LossFn,
