@@ -249,6 +249,25 @@ def test_a_signal_exits_with_its_status_and_says_how_to_resume(
     assert torch.load(tmp_path / "last.ckpt", weights_only=False)["epoch"] == 0
 
 
+def test_a_signal_before_the_first_checkpoint_says_there_is_nothing_to_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # it pointed to a last.ckpt that did not exist
+    import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class Signalled(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            raise SIGTERMException
+
+    train, val = _data()
+    with pytest.raises(SystemExit):
+        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
+            callbacks=[Signalled()])
+    assert ("training stopped by SIGTERM in epoch 0; no epoch finished, so there is nothing "
+            "to resume") in capsys.readouterr().err
+    assert not (tmp_path / "last.ckpt").exists()
+
+
 @pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork", "ddp_notebook"])
 def test_strategies_that_train_in_child_processes_are_refused(strategy: str) -> None:
     train, val = _data()

@@ -262,8 +262,11 @@ def fit(
             terminated = isinstance(stop, SIGTERMException)
             if not (terminated or trainer.interrupted):
                 raise
-            where = (f"; {Path(config.checkpoint_dir) / LAST_CHECKPOINT} holds the last "
-                     "finished epoch, continue with resume" if config.checkpoint_dir else "")
+            last = None if config.checkpoint_dir is None else (
+                Path(config.checkpoint_dir) / LAST_CHECKPOINT)
+            where = ("" if last is None else
+                     f"; {last} holds the last finished epoch, continue with resume"
+                     if last.exists() else "; no epoch finished, so there is nothing to resume")
             cause = "stopped by SIGTERM" if terminated else "interrupted"
             print(f"training {cause} in epoch {trainer.current_epoch}{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
