@@ -362,6 +362,14 @@ def test_local_dates_written_across_daylight_saving_keep_their_daily_grid(
     series, freq = to_series(pd.read_csv(path), DataConfig(target="a", time_col="date"))
     assert freq == "D"
     assert series[0].time.equals(local.tz_localize(None))
+    # a part that crosses no change (one offset), and a zone-aware frame, read the same dates:
+    # a future table or a second series must compare with them
+    summer = pd.read_csv(path).iloc[10:]
+    part, _ = to_series(summer, DataConfig(target="a", time_col="date"))
+    assert part[0].time.equals(local[10:].tz_localize(None))
+    framed, _ = to_series(pd.DataFrame({"date": local, "a": np.arange(14.0)}),
+                          DataConfig(target="a", time_col="date"))
+    assert framed[0].time.equals(local.tz_localize(None))
 
 
 def test_csv_ids_stay_as_written_and_unreadable_files_name_themselves(tmp_path: Path) -> None:

@@ -221,27 +221,51 @@ def _is_number(column: pd.Series) -> bool:
 
 
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
-    """Timestamps of a column, written as ``time_format`` (inferred when None). Text with
-    different UTC offsets (local time written across a daylight-saving change, as ``to_csv``
-    writes a tz-aware column) is read in UTC, unless every time is local midnight: such dates
-    (daily or coarser data written with a zone) are read as the local dates, which keep their
-    grid where UTC times would step by 23 or 25 hours. With a format, numbers are dates written
-    as digits (20200131 for '%Y%m%d'; a blank cell, which makes the column float, stays
-    blank)."""
+    """Timestamps of a column, written as ``time_format`` (inferred when None). With a format,
+    numbers are dates written as digits (20200131 for '%Y%m%d'; a blank cell, which makes the
+    column float, stays blank).
+
+    Times with a zone or UTC offsets whose every value is local midnight (daily or coarser
+    data written with a zone, as ``to_csv`` writes a tz-aware index) are read as the local
+    dates, without a zone: across a daylight-saving change their UTC times step by 23 or 25
+    hours, and a table that does or does not cross one reads the same. Other text with
+    different UTC offsets (hourly local time across a change) is read in UTC."""
     if time_format is not None and _is_number(column):
         column = column.map(lambda v: None if pd.isna(v) else
                             str(int(v)) if float(v).is_integer() else str(v))
     try:
-        return pd.to_datetime(column, format=time_format)
+        times = pd.to_datetime(column, format=time_format)
     except ValueError as err:
         if "Mixed timezones" not in str(err):
             raise
-    utc = pd.to_datetime(column, format=time_format, utc=True)
-    # each time on its own local clock: its offset dropped, its wall-clock time kept
-    local = pd.to_datetime(column.map(
-        lambda v: v if pd.isna(v) else pd.Timestamp(
-            pd.to_datetime(v, format=time_format)).tz_localize(None)))
-    return local if bool((local.dropna() == local.dropna().dt.normalize()).all()) else utc
+        times = pd.to_datetime(column, format=time_format, utc=True)
+        for rows in (slice(0, 64), slice(None)):  # a look at the first rows settles most
+            local = times.iloc[rows].dt.tz_localize(None) + _utc_offsets(column.iloc[rows])
+            # (an offset not at the end of a text leaves NaT: not read as local)
+            same_blanks = bool((local.isna() == times.iloc[rows].isna()).all())
+            if not (same_blanks and _all_midnight(local)):
+                return times
+        return local
+    if getattr(times.dt, "tz", None) is not None:
+        local = times.dt.tz_localize(None)
+        if _all_midnight(local):
+            return local
+    return times
+
+
+def _utc_offsets(column: pd.Series) -> pd.Series:
+    """The UTC offset written at the end of each text (``+02:00``, ``-0500``, ``Z``); NaT
+    where there is none, so that such a time is never read as local midnight."""
+    parts = column.astype("string").str.extract(r"(?:([+-])(\d{2}):?(\d{2})|(Z))\s*$")
+    sign = parts[0].map({"+": 1, "-": -1}).astype("float")
+    minutes = sign * (parts[1].astype("float") * 60 + parts[2].astype("float"))
+    minutes = minutes.where(parts[3].isna(), 0.0)
+    return pd.to_timedelta(minutes, unit="min")
+
+
+def _all_midnight(times: pd.Series) -> bool:
+    known = times.dropna()
+    return len(known) > 0 and bool((known == known.dt.normalize()).all())
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
