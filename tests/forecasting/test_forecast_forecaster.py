@@ -554,11 +554,13 @@ def test_an_ensemble_forecasts_the_mean_of_its_members_and_reloads(
     pd.testing.assert_frame_equal(loaded.predict(frame), out)
 
 
+@pytest.mark.parametrize("seed", [0, None])
 def test_an_ensemble_resumes_each_member_from_its_own_folder(
-        frame: pd.DataFrame, tmp_path: Path) -> None:
+        frame: pd.DataFrame, tmp_path: Path, seed: int | None) -> None:
+    # seed=None draws each member's seed anew in every run: a resume must not compare them
     base = make_config(ensemble=2)
     config = dataclasses.replace(base, training=base.training.replace(
-        checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
+        checkpoint_dir=tmp_path / "ckpt", max_epochs=1, seed=seed))
     Forecaster(config).fit(frame)
     with pytest.raises(ValueError, match=r"model.ensemble=2 trains 2 networks.*resume=True"):
         Forecaster(config).fit(frame, resume=tmp_path / "ckpt" / "member0" / "last.ckpt")

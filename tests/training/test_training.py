@@ -414,10 +414,12 @@ def test_config_validation_messages() -> None:
         TrainConfig(lr="fast")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"optimizer must be one of \['adam', 'adamw', 'sgd'\]"):
         TrainConfig(optimizer="rmsprop")  # type: ignore[arg-type]
-    # a training quantity was taken, and the best weights kept were one epoch off its score
-    with pytest.raises(ValueError, match=r"monitor must be a validation quantity, 'val_loss' "
-                                         r"or 'val_<metric>', got 'train_loss'"):
-        TrainConfig(monitor="train_loss")
+    # a training quantity was taken, and the best weights kept were one epoch off its score;
+    # refused by fit, so that a config saved with it still loads
+    train, val = _data()
+    with pytest.raises(ValueError, match=r"training\.monitor must be a validation quantity, "
+                                         r"'val_loss' or 'val_<metric>', got 'train_loss'"):
+        fit(_model(), F.mse_loss, train, val, _cfg(monitor="train_loss"))
     with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['epochs'\]; "
                                          r"valid keys: \[.*'max_epochs'"):
         TrainConfig.from_dict({"epochs": 3})

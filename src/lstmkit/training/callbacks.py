@@ -118,6 +118,19 @@ class WeightEMA(WeightAveraging):
         super().__init__(multi_avg_fn=functools.partial(_ema, decay))
         self.decay = decay
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "decay": self.decay}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # fit checks the settings a checkpoint records first; this check serves checkpoints
+        # written before they were recorded
+        saved = state_dict.get("decay", self.decay)
+        if saved != self.decay:
+            raise ValueError(f"the resume checkpoint was written with training.ema_decay="
+                             f"{saved}, and this run has training.ema_decay={self.decay}; "
+                             "resume with that run's training.ema_decay")
+        super().load_state_dict(state_dict)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the average is copied from the module before the trainer moves the module to its
         # device and precision: it follows, so that swapping the two loses nothing

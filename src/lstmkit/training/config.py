@@ -11,9 +11,10 @@ from typing import Any, Literal, get_args
 Optimizer = Literal["adam", "adamw", "sgd"]
 RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "scheduler_patience",
                 "grad_clip", "ema_decay", "adversarial", "early_stopping_patience", "monitor",
-                "monitor_mode", "restore_best", "seed", "limit_train_batches",
-                "limit_val_batches")
-"""TrainConfig fields a resumed run keeps from its checkpoint (see resume_settings)."""
+                "monitor_mode", "restore_best", "limit_train_batches", "limit_val_batches")
+"""TrainConfig fields a resumed run keeps from its checkpoint (see resume_settings). Not the
+seed: the random states themselves are restored (and an ensemble member's seed drawn anew for
+``seed=None`` differs from run to run)."""
 SIZED_SCHEDULES = ("cosine", "onecycle")
 """Schedules whose length is max_epochs: a resume cannot change it."""
 Scheduler = Literal["none", "cosine", "onecycle", "plateau", "exponential"]
@@ -193,11 +194,8 @@ class TrainConfig:
         _check_number("adversarial", self.adversarial, low=0.0)
         _check_number("early_stopping_patience", self.early_stopping_patience, low=1,
                       integer=True, allow_none=True)
-        if not isinstance(self.monitor, str) or not self.monitor.startswith("val_"):
-            # a training quantity is logged after the epoch's checkpoint callbacks run: the
-            # best weights kept would be one epoch off the score reported
-            raise ValueError(f"monitor must be a validation quantity, 'val_loss' or "
-                             f"'val_<metric>', got {self.monitor!r}")
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ValueError(f"monitor must be a non-empty logged name, got {self.monitor!r}")
         _check_choice("monitor_mode", self.monitor_mode, Mode)
         _check_number("seed", self.seed, low=0, integer=True, allow_none=True)
         _check_number("num_nodes", self.num_nodes, low=1, integer=True)

@@ -237,6 +237,12 @@ def fit(
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not config.monitor.startswith("val_"):
+        # checked here, not in TrainConfig, so that a model saved with such a setting loads:
+        # a training quantity is logged after the epoch's checkpoint callbacks run, and the
+        # best weights kept would be one epoch off the score reported
+        raise ValueError(f"training.monitor must be a validation quantity, 'val_loss' or "
+                         f"'val_<metric>', got {config.monitor!r}")
     ckpt_path = _resolve_resume(resume, config)
     start = time.perf_counter()
     with _quiet(not config.progress_bar):
