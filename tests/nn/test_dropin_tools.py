@@ -128,6 +128,17 @@ def test_torch_compile_trains_like_eager(options: dict, lengths: list[int] | Non
     torch.testing.assert_close(twin.weight_hh_l0.grad, eager.weight_hh_l0.grad)
 
 
+def test_variants_of_several_rates_compile_in_one_graph_each() -> None:
+    # once a rate changed, dynamo made it a symbolic float, and the backend choice could not
+    # format it in its reason: the second LSTM did not compile
+    x = torch.randn(4, 2, 5)
+    for options in ({"recurrent_dropout": 0.1}, {"recurrent_dropout": 0.2}, {"zoneout": 0.1},
+                    {"zoneout": (0.2, 0.3)}):
+        lstm = LSTM(5, 7, **options).eval()
+        compiled = torch.compile(lstm, backend="eager", fullgraph=True)
+        torch.testing.assert_close(compiled(x)[0], lstm(x)[0], rtol=0, atol=0)
+
+
 _VARIANTS = [{"peephole": True},
              {"layer_norm": True, "proj_size": 3, "num_layers": 2, "bidirectional": True},
              {"coupled_gates": True, "zoneout": 0.2, "recurrent_dropout": 0.1}]

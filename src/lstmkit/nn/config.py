@@ -209,10 +209,12 @@ class LSTMConfig:
         """The options that change the cell's computation away from torch.nn.LSTM's."""
         names = ("peephole", "coupled_gates", "layer_norm")
         found = [name for name in names if getattr(self, name)]
+        # (float(): under torch.compile a rate can be a symbolic float, which an f-string
+        # cannot format)
         if self.zoneout != (0.0, 0.0):
-            found.append(f"zoneout={self.zoneout}")
+            found.append(f"zoneout={tuple(float(z) for z in self.zoneout)}")
         if self.recurrent_dropout > 0:
-            found.append(f"recurrent_dropout={self.recurrent_dropout}")
+            found.append(f"recurrent_dropout={float(self.recurrent_dropout)}")
         return found
 
     def repr_args(self) -> str:
