@@ -234,10 +234,18 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
         column = column.map(lambda v: None if pd.isna(v) else
                             str(int(v)) if float(v).is_integer() else str(v))
     try:
-        times = pd.to_datetime(column, format=time_format)
+        with warnings.catch_warnings():
+            # pandas 2 warns that mixed offsets will need utc=True, and returns objects
+            warnings.filterwarnings("ignore", "In a future version of pandas, parsing "
+                                    "datetimes with mixed time zones", FutureWarning)
+            times = pd.to_datetime(column, format=time_format)
+        mixed = not pd.api.types.is_datetime64_any_dtype(times)
     except ValueError as err:
-        if "Mixed timezones" not in str(err):
+        # pandas 3 says "Mixed timezones", pandas 2.2 "... unless utc=True"
+        if "Mixed timezones" not in str(err) and "unless utc=True" not in str(err):
             raise
+        mixed = True
+    if mixed:
         times = pd.to_datetime(column, format=time_format, utc=True)
         for rows in (slice(0, 64), slice(None)):  # a look at the first rows settles most
             local = times.iloc[rows].dt.tz_localize(None) + _utc_offsets(column.iloc[rows])
