@@ -197,6 +197,21 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
         forecaster.backtest(frame, refit=True, folds=0)
 
 
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_refit_backtest_says_which_fold_it_trains_when_progress_is_shown(
+        trained: tuple[Forecaster, pd.DataFrame], progress: bool,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    forecaster, frame = trained
+    shown = copy.copy(forecaster)
+    shown.config = dataclasses.replace(forecaster.config, training=(
+        forecaster.config.training.replace(progress_bar=progress)))
+    shown.backtest(frame, start=0.8, stride=12, refit=True, folds=2, baselines=())
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("backtest refit: fold")]
+    assert said == ([f"backtest refit: fold {k} of 2, 2 windows" for k in (1, 2)]
+                    if progress else [])
+
+
 def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from lstmkit.forecasting.data import (
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
+from lstmkit.training import is_first_process
 
 if TYPE_CHECKING:
     from lstmkit.forecasting.forecaster import Forecaster, Prepared
@@ -310,11 +312,16 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
-    for fold, (lo, hi, cut) in enumerate(_fold_cuts(prepared, origins, folds)):
+    cuts = _fold_cuts(prepared, origins, folds)
+    for fold, (lo, hi, cut) in enumerate(cuts):
         in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
         fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
         if sum(len(o) for o in fold_origins) == 0:
             continue
+        if forecaster.config.training.progress_bar and is_first_process():
+            # each fold trains a model: say which, before its progress bar
+            print(f"backtest refit: fold {fold + 1} of {len(cuts)}, "
+                  f"{sum(len(o) for o in fold_origins)} windows", file=sys.stderr, flush=True)
         for i, mask in enumerate(in_fold):
             fit_rows[i][mask] = lo[i]
         refit_model = _refit(forecaster, frame, prepared, lo, cut, fold)
