@@ -241,6 +241,8 @@ def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "GLOBAL_RANK: 1" in done.stdout + done.stderr  # two processes trained
+    # train_loss is the mean over both processes (Lightning warned that it was rank 0's)
+    assert "sync_dist" not in done.stdout + done.stderr
     assert done.stdout.count("saved model") == 1 and done.stdout.count("wrote") == 1
     assert (out / "model" / "model.pt").is_file() and (out / "metrics.csv").is_file()
     # a refit backtest trains under DDP too, and the first process alone reports (the report

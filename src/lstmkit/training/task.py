@@ -186,13 +186,14 @@ class Task(pl.LightningModule):
         if self.config.adversarial > 0:
             loss, adversarial, target = self.adversarial_loss(batch, self.config.adversarial)
             self.log("train_adversarial_loss", adversarial, on_step=False, on_epoch=True,
-                     batch_size=_batch_size(target))
+                     batch_size=_batch_size(target), sync_dist=True)
             total = loss + adversarial
         else:
             loss, target = self._loss(batch)
             total = loss
+        # (sync_dist: under DDP the epoch's mean over every process, reduced once an epoch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=_batch_size(target))
+                 batch_size=_batch_size(target), sync_dist=True)
         return total
 
     def _eval_step(self, batch: Any, stage: str) -> None:
@@ -239,7 +240,8 @@ class Task(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         optimizer = self.optimizers()
         if not isinstance(optimizer, list):
-            self.log("lr", optimizer.param_groups[0]["lr"], on_step=False, on_epoch=True)
+            self.log("lr", optimizer.param_groups[0]["lr"], on_step=False, on_epoch=True,
+                     sync_dist=True)  # (the same in every process; said, so Lightning is quiet)
 
     # -- optimisation ----------------------------------------------------------------------
     def _parameter_groups(self) -> list[Any]:
