@@ -92,9 +92,9 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) ->
     if tuple(lengths_t.shape) != (batch,):
         raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
                          f"got {tuple(lengths_t.shape)}")
-    if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
-        return lengths_t.to(device=device, dtype=torch.long)
     lengths_t = lengths_t.to(device=device, dtype=torch.long)
+    if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
+        return lengths_t
     if torch.compiler.is_compiling():
         # torch.export and torch.compile trace the values as unknowns: the check runs in the
         # graph, not in Python

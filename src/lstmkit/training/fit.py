@@ -355,9 +355,8 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
     recorded = checkpoint.get(RESUME_SETTINGS)
     if recorded is not None:  # (checkpoints before lstmkit recorded them have none)
         current = config.resume_settings()
-        changed = [f"training.{k}: {recorded.get(k)!r} there, {current[k]!r} here"
-                   for k in sorted(set(current) | set(recorded))
-                   if k in current and recorded.get(k, current[k]) != current[k]]
+        changed = [f"training.{k}: {recorded[k]!r} there, {current[k]!r} here"
+                   for k in sorted(current) if k in recorded and recorded[k] != current[k]]
         if changed:
             raise ValueError(
                 f"resume checkpoint {path!r} was trained with other settings "

@@ -1158,6 +1158,14 @@ class ScanFunction : public torch::autograd::Function<ScanFunction> {
   }
 };
 
+// lstmkit::scan through the dispatcher, for the kernels that redispatch below themselves
+const c10::TypedOperatorHandle<decltype(scan_cpu)>& scan_op() {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("lstmkit::scan", "")
+                             .typed<decltype(scan_cpu)>();
+  return op;
+}
+
 bool any_requires_grad(std::initializer_list<OptT> ts) {
   for (const OptT& t : ts) {
     if (t.has_value() && t->requires_grad()) return true;
@@ -1174,11 +1182,8 @@ std::tuple<Tensor, Tensor, Tensor> scan_autograd(
       !any_requires_grad({xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr})) {
     // nothing to differentiate: the outputs alone, no buffers kept
     at::AutoDispatchBelowADInplaceOrView below;
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("lstmkit::scan", "")
-                         .typed<decltype(scan_cpu)>();
-    return op.call(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid, reset,
-                   h_drop, zc, zh, coupled, layer_norm, eps);
+    return scan_op().call(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid,
+                          reset, h_drop, zc, zh, coupled, layer_norm, eps);
   }
   auto res = ScanFunction::apply(xg, h0, c0, w_hh, peep, lnh_w, lnh_b, lnc_w, lnc_b, w_hr, valid,
                                  reset, h_drop, zc, zh, coupled, layer_norm, eps);
@@ -1199,12 +1204,9 @@ std::tuple<Tensor, Tensor, Tensor> scan_autocast(
     return dt == at::kBFloat16 || dt == at::kHalf ? t.to(at::kFloat) : t;
   };
   auto opt32 = [&](const OptT& t) { return t.has_value() ? OptT(f32(*t)) : t; };
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("lstmkit::scan", "")
-                       .typed<decltype(scan_cpu)>();
-  return op.call(f32(xg), f32(h0), f32(c0), f32(w_hh), opt32(peep), opt32(lnh_w), opt32(lnh_b),
-                 opt32(lnc_w), opt32(lnc_b), opt32(w_hr), valid, reset, opt32(h_drop),
-                 opt32(zc), opt32(zh), coupled, layer_norm, eps);
+  return scan_op().call(f32(xg), f32(h0), f32(c0), f32(w_hh), opt32(peep), opt32(lnh_w),
+                        opt32(lnh_b), opt32(lnc_w), opt32(lnc_b), opt32(w_hr), valid, reset,
+                        opt32(h_drop), opt32(zc), opt32(zh), coupled, layer_norm, eps);
 }
 
 void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape) {
