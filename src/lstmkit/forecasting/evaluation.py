@@ -316,12 +316,13 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     for fold, (lo, hi, cut) in enumerate(cuts):
         in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
         fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
-        if sum(len(o) for o in fold_origins) == 0:
+        windows_in_fold = sum(len(o) for o in fold_origins)
+        if windows_in_fold == 0:
             continue
         if forecaster.config.training.progress_bar and is_first_process():
             # each fold trains a model: say which, before its progress bar
-            print(f"backtest refit: fold {fold + 1} of {len(cuts)}, "
-                  f"{sum(len(o) for o in fold_origins)} windows", file=sys.stderr, flush=True)
+            print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
+                  file=sys.stderr, flush=True)
         for i, mask in enumerate(in_fold):
             fit_rows[i][mask] = lo[i]
         refit_model = _refit(forecaster, frame, prepared, lo, cut, fold)
