@@ -188,6 +188,14 @@ def check_resume(resume: object) -> None:
                         f"{type(resume).__name__} {resume!r}")
 
 
+def _last_checkpoint(config: TrainConfig) -> Path | None:
+    """``<checkpoint_dir>/last.ckpt`` when it exists, else ``None``."""
+    if config.checkpoint_dir is None:
+        return None
+    last = Path(config.checkpoint_dir) / LAST_CHECKPOINT
+    return last if last.exists() else None
+
+
 def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | None:
     check_resume(resume)
     if resume is False:
@@ -197,8 +205,8 @@ def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | Non
             raise ValueError("resume=True needs config.checkpoint_dir, got "
                              "training.checkpoint_dir=None; set it to the folder of the "
                              "interrupted run")
-        last = Path(config.checkpoint_dir) / LAST_CHECKPOINT
-        return str(last) if last.exists() else None
+        last = _last_checkpoint(config)
+        return None if last is None else str(last)
     path = Path(resume)
     if not path.is_file():
         raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
@@ -268,11 +276,11 @@ def fit(
             terminated = isinstance(stop, SIGTERMException)
             if not (terminated or trainer.interrupted):
                 raise
-            last = None if config.checkpoint_dir is None else (
-                Path(config.checkpoint_dir) / LAST_CHECKPOINT)
-            where = ("" if last is None else
+            last = _last_checkpoint(config)
+            where = ("" if config.checkpoint_dir is None else
                      f"; {last} holds the last finished epoch, continue with resume"
-                     if last.exists() else "; no epoch finished, so there is nothing to resume")
+                     if last is not None
+                     else "; no epoch finished, so there is nothing to resume")
             cause = "stopped by SIGTERM" if terminated else "interrupted"
             print(f"training {cause} in epoch {trainer.current_epoch}{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
@@ -282,15 +290,11 @@ def fit(
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
                       "diverged (try a lower training.lr or training.grad_clip)", UserWarning,
                       stacklevel=2)
-    last = None
-    if config.checkpoint_dir is not None:
-        candidate = Path(config.checkpoint_dir) / LAST_CHECKPOINT
-        last = candidate if candidate.exists() else None
     return FitResult(
         model=model, task=task, trainer=trainer, history=history.epochs,
         best_score=best.best_score, best_epoch=best.best_epoch,
         epochs_run=trainer.current_epoch, wall_time_s=time.perf_counter() - start,
-        last_checkpoint=last,
+        last_checkpoint=_last_checkpoint(config),
     )
 
 
