@@ -1,4 +1,4 @@
-"""Choose among ETTh1 runs of candidate settings on validation, per horizon.
+"""Choose among ETTh1 (or ETTh2) runs of candidate settings on validation, per horizon.
 
 Each input is the JSON that ``benchmarks/forecast_ett.py`` writes for one candidate setting
 (the same seeds for every candidate). For each horizon the candidate with the lowest mean
@@ -33,6 +33,7 @@ def summarise(path: Path) -> dict[str, object]:
         by_horizon.setdefault(int(run["horizon"]), []).append(run)
     return {
         "file": str(path),
+        "dataset": data["settings"].get("dataset", "ETTh1"),  # ETTh1 before --dataset
         "settings": {k: data["settings"].get(k) for k in SETTINGS},
         "horizons": {h: {"seeds": sorted(int(r["seed"]) for r in runs),
                          "val_mse": float(np.mean([r["best_val_mse"] for r in runs])),
@@ -45,6 +46,9 @@ def summarise(path: Path) -> dict[str, object]:
 
 def choose(candidates: list[dict[str, object]]) -> dict[int, int]:
     """Per horizon, the index of the candidate with the lowest mean validation MSE."""
+    datasets = sorted({c["dataset"] for c in candidates})
+    if len(datasets) != 1:
+        raise ValueError(f"the candidates must have run on one dataset, got {datasets}")
     horizons = sorted(set.intersection(*(set(c["horizons"]) for c in candidates)))
     chosen = {}
     for h in horizons:
@@ -69,8 +73,8 @@ def main() -> None:
     candidates = [summarise(path) for path in args.runs]
     chosen = choose(candidates)
     horizons = list(chosen)
-    print("ETTh1, mean over seeds: validation MSE | test MSE per horizon; * chosen on "
-          "validation")
+    print(f"{candidates[0]['dataset']}, mean over seeds: validation MSE | test MSE per horizon; "
+          "* chosen on validation")
     print(f"{'candidate':40s}" + "".join(f"{h:>22d}" for h in horizons))
     for i, c in enumerate(candidates):
         cells = "".join(
