@@ -215,11 +215,18 @@ def test_a_diverged_run_has_no_best_and_warns() -> None:
     assert result.best_score is None and result.best_epoch is None
 
 
-def test_a_monitor_that_is_never_logged_is_an_error() -> None:
+def test_a_monitor_that_is_never_logged_is_an_error_before_training() -> None:
     train, val = _data()
+    model = _model()
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
     with pytest.raises(ValueError, match=r"training.monitor 'val_los' is not among the values "
-                                         r"logged in validation: \[.*'val_loss'"):
-        fit(_model(), F.mse_loss, train, val, _cfg(monitor="val_los"))
+                                         r"logged in validation: \['val_loss', 'val_mae'\]"):
+        fit(model, F.mse_loss, train, val, _cfg(monitor="val_los"),
+            metrics={"mae": lambda out, y: (out - y).abs().mean()})
+    assert calls == []  # no epoch was spent before the typo was reported
+    # without validation data the monitor is not used
+    fit(_model(), F.mse_loss, train, None, _cfg(monitor="val_los", max_epochs=1))
 
 
 @pytest.mark.parametrize(("signal_name", "code", "message"), [

@@ -251,6 +251,11 @@ def fit(
         # best weights kept would be one epoch off the score reported
         raise ValueError(f"training.monitor must be a validation quantity, 'val_loss' or "
                          f"'val_<metric>', got {config.monitor!r}")
+    logged = ["val_loss", *(f"val_{name}" for name in metrics or {})]
+    if val_data is not None and config.monitor not in logged:
+        # Task logs exactly these in validation; said now rather than after the first epoch
+        raise ValueError(f"training.monitor {config.monitor!r} is not among the values "
+                         f"logged in validation: {logged}")
     ckpt_path = _resolve_resume(resume, config)
     start = time.perf_counter()
     with _quiet(not config.progress_bar):
