@@ -386,6 +386,33 @@ def test_default_word_dropout_trains_the_unk_embedding() -> None:
     assert torch.equal(before, after)
 
 
+def test_a_save_that_stops_part_way_leaves_a_folder_that_load_refuses(
+        tmp_path, monkeypatch) -> None:
+    first = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(_toy(20))
+    saved = first.save(tmp_path / "m")
+    (saved / "checkpoints").mkdir()  # what else the folder holds is left alone
+    other = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(
+        [Example("an entirely different vocabulary", "pos"), Example("here", "neg")])
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    # the new vocabulary is in place when writing the weights fails
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        other.save(saved)
+    monkeypatch.undo()
+    assert json.loads((saved / "words.json").read_text()) != \
+        json.loads(json.dumps(first.words.to_dict()))
+    # never the new words with the old weights: without meta.json it is not a saved model
+    with pytest.raises(FileNotFoundError, match=r"is not a saved classifier \(no meta.json\)"):
+        Classifier.load(saved)
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "checkpoints", "config.json", "labels.json", "model.pt", "training.json", "words.json"]
+    other.save(saved)  # saving again mends it
+    assert Classifier.load(saved).words == other.words
+
+
 def test_load_checks_the_format_version_and_a_damaged_model_file(tmp_path) -> None:
     from lstmkit import __version__
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,14 @@ from lstmkit.text.fitting import (
     epoch_batches,
 )
 from lstmkit.text.inputs import predict_inputs
-from lstmkit.text.saving import load_weights, meta_header, read_json, read_meta
+from lstmkit.text.saving import (
+    json_file,
+    load_weights,
+    meta_header,
+    read_json,
+    read_meta,
+    write_saved,
+)
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
@@ -373,15 +379,10 @@ class Classifier:
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json``, ``words.json``, ``labels.json``, ``model.pt`` and
-        ``meta.json`` (training history) into ``directory``."""
+        ``meta.json`` (training history) into ``directory``, ``meta.json`` last: a save that
+        stops part way leaves a folder that :meth:`load` refuses (see
+        :func:`lstmkit.text.saving.write_saved`)."""
         words, labels, model, _ = self._ready()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        (directory / "training.json").write_text(json.dumps(self.training.to_dict(), indent=2))
-        words.save(directory / "words.json")
-        labels.save(directory / "labels.json")
-        torch.save(model.state_dict(), directory / "model.pt")
         meta = {
             **meta_header("classifier", FORMAT_VERSION),
             "embedding_dim": _embedding_dim(model),
@@ -390,8 +391,11 @@ class Classifier:
             "history": self.history,
             "train_time_s": self.train_time_s,
         }
-        (directory / "meta.json").write_text(json.dumps(meta, indent=2))
-        return directory
+        return write_saved(directory, {
+            "config.json": json_file(self.config.to_dict()),
+            "training.json": json_file(self.training.to_dict()),
+            "words.json": words.save, "labels.json": labels.save,
+            "model.pt": partial(torch.save, model.state_dict())}, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:

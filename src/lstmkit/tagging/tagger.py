@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,14 @@ from lstmkit.text.fitting import (
     epoch_batches,
 )
 from lstmkit.text.inputs import predict_inputs
-from lstmkit.text.saving import load_weights, meta_header, read_json, read_meta
+from lstmkit.text.saving import (
+    json_file,
+    load_weights,
+    meta_header,
+    read_json,
+    read_meta,
+    write_saved,
+)
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
@@ -371,24 +378,20 @@ class Tagger:
     # -- persistence -------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json``, ``words.json``, ``chars.json``, ``tags.json``, ``model.pt``
-        and ``meta.json`` into ``directory``."""
+        and ``meta.json`` into ``directory``, ``meta.json`` last: a save that stops part way
+        leaves a folder that :meth:`load` refuses (see :func:`lstmkit.text.saving.write_saved`)."""
         words, tags, model, _ = self._ready()
         assert self.chars is not None
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
-        (directory / "training.json").write_text(json.dumps(self.training.to_dict(), indent=2))
-        words.save(directory / "words.json")
-        self.chars.save(directory / "chars.json")
-        tags.save(directory / "tags.json")
-        torch.save(model.state_dict(), directory / "model.pt")
         meta = {**meta_header("tagger", FORMAT_VERSION),
                 "embedding_dim": _embedding_dim(model),
                 "members": len(model.members) if isinstance(model, TaggerEnsemble) else 1,
                 "snapshot_epochs": self.snapshot_epochs,
                 "history": self.history, "train_time_s": self.train_time_s}
-        (directory / "meta.json").write_text(json.dumps(meta, indent=2))
-        return directory
+        return write_saved(directory, {
+            "config.json": json_file(self.config.to_dict()),
+            "training.json": json_file(self.training.to_dict()),
+            "words.json": words.save, "chars.json": self.chars.save, "tags.json": tags.save,
+            "model.pt": partial(torch.save, model.state_dict())}, meta)
 
     @classmethod
     def load(cls, directory: str | Path) -> Tagger:

@@ -4,7 +4,9 @@ header and the ``model.pt`` weights, read with errors that name the directory.""
 from __future__ import annotations
 
 import json
+import os
 import pickle
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,33 @@ def meta_header(kind: str, format_version: int) -> dict[str, Any]:
     from lstmkit import __version__
 
     return {"format_version": format_version, "lstmkit_version": __version__, "kind": kind}
+
+
+def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], object]],
+                meta: Mapping[str, Any]) -> Path:
+    """Write a saved model into ``directory``: ``files`` maps each file name to a function that
+    writes it to the path given, and ``meta.json`` (what loading reads first) comes last.
+
+    ``meta.json`` is removed first and each file is written beside its target and then moved
+    onto it, so a save that stops part way leaves a folder that loading refuses (no
+    ``meta.json``), never one that mixes the files of two models; other files in the folder
+    (checkpoints, reports) are left alone."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meta.json").unlink(missing_ok=True)
+    for name, write in [*files.items(), ("meta.json", json_file(dict(meta)))]:
+        tmp = directory / f".{name}.tmp-{os.getpid()}"
+        try:
+            write(tmp)
+            os.replace(tmp, directory / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return directory
+
+
+def json_file(value: Any) -> Callable[[Path], object]:
+    """A writer for :func:`write_saved`: ``value`` as indented JSON."""
+    return lambda path: path.write_text(json.dumps(value, indent=2))
 
 
 def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]:
