@@ -158,6 +158,33 @@ def test_fused_scan_rejects_other_dtypes(fused_ext):
         fused_scan(x, h0.detach().float(), c0, w, CellOptions())
 
 
+@pytest.mark.parametrize(("name", "shape"), [
+    ("h0", (1, P)),  # a state the reference path would broadcast
+    ("c0", (1, H)),
+    ("h0", (B, P + 8)),
+    ("weight_hh", (4 * H, P // 2)),
+    ("weight_hr", (P, H + 1)),
+    ("weight_peephole", (3, H // 2)),
+    ("ln_c_weight", (H + 1,)),
+])
+def test_fused_scan_checks_every_shape(fused_ext, name, shape):
+    """A wrong shape is an error naming the tensor, where the kernel read out of bounds."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True, layer_norm=True)
+    x, h0, c0, w, _ = make_case(options, P, (), torch.float64)
+    state = {"h0": h0, "c0": c0}
+    wrong = torch.zeros(shape, dtype=torch.float64)
+    if name in state:
+        state[name] = wrong
+    else:
+        w = w._replace(**{name: wrong})
+    got = ", ".join(map(str, shape))
+    with pytest.raises(RuntimeError, match=rf"lstmkit fused kernel: {name} must have shape "
+                                           rf"\[[0-9, ]+\], got \[{got}\]"):
+        fused_scan(x, state["h0"], state["c0"], w, options)
+
+
 def test_disabled_extension_says_why(monkeypatch):
     from lstmkit.kernels.cpu.loader import ExtensionUnavailableError, load_extension
 

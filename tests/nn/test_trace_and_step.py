@@ -61,6 +61,20 @@ def test_step_by_step_equals_the_whole_sequence(options):
     torch.testing.assert_close(y1, out[0, 0], atol=1e-12, rtol=0)
 
 
+def test_fused_step_takes_weights_that_are_views():
+    """A weight assigned as a transposed view: forward takes it, and so does the fused step."""
+    module = LSTM(I, H, num_layers=2, peephole=True).double().eval()
+    module.weight_ih_l1.data = module.weight_ih_l1.data.t().contiguous().t()
+    module.weight_hh_l0.data = module.weight_hh_l0.data.t().contiguous().t()
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    out, _ = module(x)
+    state = None
+    with torch.no_grad():
+        for t in range(T):
+            y, state = module.step(x[t], state)
+            torch.testing.assert_close(y, out[t], atol=1e-12, rtol=0)
+
+
 def test_auto_backend_says_what_it_picked():
     plain = LSTM(I, H)
     plain(torch.randn(T, B, I))

@@ -935,6 +935,13 @@ void check_cpu_contiguous(const Tensor& t, const char* name, at::ScalarType dtyp
               ", got ", t.scalar_type());
 }
 
+void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape,
+                const char* who = "lstmkit step") {
+  if (!t.defined()) return;
+  TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), who, ": ", name, " must have shape ",
+              at::IntArrayRef(shape), ", got ", t.sizes());
+}
+
 using OptT = c10::optional<Tensor>;
 
 std::vector<Tensor> scan_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0,
@@ -954,7 +961,32 @@ std::vector<Tensor> scan_forward(const Tensor& xg, const Tensor& h0, const Tenso
   for (const auto& [t, name] : float_args) check_cpu_contiguous(t, name, dt);
   check_cpu_contiguous(opt_tensor(valid), "valid", at::kBool);
   check_cpu_contiguous(opt_tensor(reset), "reset", at::kBool);
-  TORCH_CHECK(xg.dim() == 3 && xg.size(0) >= 1, "lstmkit fused kernel: xg must be (T, B, G*H)");
+  // every shape, before any pointer arithmetic relies on it
+  const char* who = "lstmkit fused kernel";
+  TORCH_CHECK(xg.dim() == 3 && xg.size(0) >= 1,
+              "lstmkit fused kernel: xg must be (T, B, G*H) with T >= 1, got ", xg.sizes());
+  TORCH_CHECK(c0.dim() == 2, "lstmkit fused kernel: c0 must be (B, H), got ", c0.sizes());
+  TORCH_CHECK(!w_hr.has_value() || w_hr->dim() == 2,
+              "lstmkit fused kernel: weight_hr must be (R, H), got ", opt_tensor(w_hr).sizes());
+  // H from the cell state, R (the hidden state's width) from the projection or H
+  const int64_t Tn = xg.size(0), B = xg.size(1), H = c0.size(1);
+  const int64_t R = w_hr.has_value() ? w_hr->size(0) : H;
+  const int64_t G = coupled ? 3 : 4;
+  check_size(xg, "xg", {Tn, B, G * H}, who);
+  check_size(c0, "c0", {B, H}, who);
+  check_size(h0, "h0", {B, R}, who);
+  check_size(w_hh, "weight_hh", {G * H, R}, who);
+  check_size(opt_tensor(w_hr), "weight_hr", {R, H}, who);
+  check_size(opt_tensor(peep), "weight_peephole", {coupled ? 2 : 3, H}, who);
+  check_size(opt_tensor(lnh_w), "ln_hh_weight", {G * H}, who);
+  check_size(opt_tensor(lnh_b), "ln_hh_bias", {G * H}, who);
+  check_size(opt_tensor(lnc_w), "ln_c_weight", {H}, who);
+  check_size(opt_tensor(lnc_b), "ln_c_bias", {H}, who);
+  check_size(opt_tensor(valid), "valid", {Tn, B}, who);
+  check_size(opt_tensor(reset), "reset", {Tn, B}, who);
+  check_size(opt_tensor(h_drop), "h_dropout", {B, R}, who);
+  check_size(opt_tensor(zc), "zoneout_c", {Tn, B, H}, who);
+  check_size(opt_tensor(zh), "zoneout_h", {Tn, B, R}, who);
   Options op{coupled, layer_norm, eps};
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstmkit_scan_forward", [&] {
@@ -1209,11 +1241,6 @@ std::tuple<Tensor, Tensor, Tensor> scan_autocast(
                         opt32(h_drop), opt32(zc), opt32(zh), coupled, layer_norm, eps);
 }
 
-void check_size(const Tensor& t, const char* name, std::vector<int64_t> shape) {
-  if (!t.defined()) return;
-  TORCH_CHECK(t.sizes() == at::IntArrayRef(shape), "lstmkit step: ", name, " must have shape ",
-              at::IntArrayRef(shape), ", got ", t.sizes());
-}
 
 std::vector<Tensor> step(const Tensor& x, const Tensor& h, const Tensor& c, const Tensor& w_ih,
                          const Tensor& w_hh, const OptT& b_ih, const OptT& b_hh,
@@ -1281,8 +1308,12 @@ std::vector<Tensor> step_stack(const Tensor& x, const Tensor& h, const Tensor& c
   const Tensor hc = h.contiguous(), cc = c.contiguous();
   Tensor h_new = at::empty_like(hc), c_new = at::empty_like(cc);
   Tensor input = x.contiguous();
+  // a module's weights may be views (a transposed copy assigned to .data); forward takes them
+  std::vector<OptT> dense;
+  dense.reserve(weights.size());
+  for (const auto& t : weights) dense.push_back(t.has_value() ? OptT(t->contiguous()) : t);
   for (int64_t l = 0; l < L; ++l) {
-    const OptT* w = weights.data() + 12 * l;
+    const OptT* w = dense.data() + 12 * l;
     TORCH_CHECK(w[0].has_value() && w[1].has_value(),
                 "lstmkit step: weight_ih and weight_hh are required");
     // CellWeights order: ih, hh, b_ih, b_hh, hr, peephole, ln_ih w/b, ln_hh w/b, ln_c w/b
