@@ -117,3 +117,43 @@ def test_onnx_errors():
         weights.load_onnx_(LSTM(I, H, peephole=True), **arrays)
     with pytest.raises(ValueError, match=r"W must have shape \(1, 24, 5\), got \(1, 24, 4\)"):
         weights.load_onnx_(LSTM(I, H), arrays["W"][..., :4], arrays["R"], arrays["B"])
+
+
+@pytest.mark.parametrize("export", [weights.to_torch, weights.to_keras, weights.to_onnx])
+def test_exports_refuse_zoneout_and_warn_of_training_only_regularisers(export):
+    # evaluation blends zoneout's states: an export without it would compute other outputs
+    with pytest.raises(ValueError, match=r"has no parameters for zoneout=\(0\.3, 0\.3\): "):
+        export(LSTM(I, H, zoneout=0.3))
+    with pytest.warns(UserWarning, match=r"has no recurrent_dropout=0\.2 or weight_drop=0\.5: "
+                                         r"the weights are exported \(evaluation outputs are "
+                                         r"the same\)"):
+        export(LSTM(I, H, recurrent_dropout=0.2, weight_drop=0.5))
+
+
+def test_to_torch_exports_the_effective_weights_of_a_parametrized_or_pruned_lstm():
+    from torch.nn.utils import parametrizations, prune
+
+    x = torch.randn(T, B, I)
+    normed = LSTM(I, H, num_layers=2)
+    parametrizations.weight_norm(normed, "weight_hh_l0")
+    pruned = LSTM(I, H, proj_size=3)
+    prune.l1_unstructured(pruned, "weight_ih_l0", 0.5)
+    for ours in (normed, pruned):
+        theirs = weights.to_torch(ours)
+        torch.testing.assert_close(theirs(x)[0], ours(x)[0], atol=1e-6, rtol=0)
+        assert all(not name.startswith("parametrizations") and not name.endswith("_orig")
+                   for name in theirs.state_dict())
+
+
+def test_keras_converters_check_the_direction():
+    with pytest.raises(ValueError, match=r"direction must be in \[0, 0\] "
+                                         r"\(bidirectional=False\), got 1"):
+        weights.to_keras(LSTM(I, H), direction=1)
+    both = LSTM(I, H, bidirectional=True)
+    arrays = weights.to_keras(both, direction=1)
+    for direction in (-1, 2):
+        with pytest.raises(ValueError, match=rf"direction must be in \[0, 1\] "
+                                             rf"\(bidirectional=True\), got {direction}"):
+            weights.to_keras(both, direction=direction)
+        with pytest.raises(ValueError, match="direction must be in"):
+            weights.load_keras_(both, arrays, direction=direction)

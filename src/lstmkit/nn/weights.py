@@ -20,6 +20,8 @@ outputs); exporting sums the two.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -43,7 +45,9 @@ def _inverse(order: list[int]) -> list[int]:
 
 
 def _require(lstm: LSTM, target: str, *, peephole_ok: bool = False,
-             projection_ok: bool = False) -> None:
+             projection_ok: bool = False, exporting: bool = False) -> None:
+    """Refuse what ``target`` cannot hold; when ``exporting``, also zoneout (the exported
+    layer would compute other outputs) and warn of the regularisers that act in training."""
     cfg = lstm.config
     blockers = []
     if cfg.peephole and not peephole_ok:
@@ -54,26 +58,42 @@ def _require(lstm: LSTM, target: str, *, peephole_ok: bool = False,
         blockers.append("layer_norm=True")
     if cfg.proj_size and not projection_ok:
         blockers.append(f"proj_size={cfg.proj_size}")
+    if exporting and any(cfg.zoneout):
+        # evaluation keeps the expectation of zoneout's blend with the previous state
+        blockers.append(f"zoneout={cfg.zoneout}")
     if blockers:
         raise ValueError(f"{target} has no parameters for {', '.join(blockers)}: "
                          "export a configuration without them")
+    training_only = [f"{name}={getattr(cfg, name)}" for name in ("recurrent_dropout",
+                                                                 "weight_drop")
+                     if getattr(cfg, name) > 0]
+    if exporting and training_only:
+        warnings.warn(f"{target} has no {' or '.join(training_only)}: the weights are exported "
+                      "(evaluation outputs are the same), but training the export would go "
+                      "without them", UserWarning, stacklevel=3)
 
 
-def _check_layer(lstm: LSTM, layer: int) -> None:
+def _check_layer(lstm: LSTM, layer: int, direction: int | None = None) -> None:
     if not 0 <= layer < lstm.config.num_layers:
         raise ValueError(f"layer must be in [0, {lstm.config.num_layers - 1}], got {layer}")
+    if direction is not None and direction not in range(lstm.config.num_directions):
+        raise ValueError(f"direction must be in [0, {lstm.config.num_directions - 1}] "
+                         f"(bidirectional={lstm.config.bidirectional}), got {direction}")
 
 
 # --- torch.nn.LSTM ---------------------------------------------------------------------------
 def to_torch(lstm: LSTM) -> nn.LSTM:
-    """An ``nn.LSTM`` with the same weights (plain configurations, projection included)."""
-    _require(lstm, "torch.nn.LSTM", projection_ok=True)
+    """An ``nn.LSTM`` with the same weights (plain configurations, projection included); a
+    parametrized or pruned weight is exported as its effective tensor."""
+    _require(lstm, "torch.nn.LSTM", projection_ok=True, exporting=True)
     cfg = lstm.config
     weight = next(lstm.parameters())
     module = nn.LSTM(cfg.input_size, cfg.hidden_size, cfg.num_layers, cfg.bias, cfg.batch_first,
                      cfg.dropout, cfg.bidirectional, cfg.proj_size, device=weight.device,
                      dtype=weight.dtype)
-    module.load_state_dict(lstm.state_dict())
+    with torch.no_grad():
+        module.load_state_dict(dict(zip(lstm._flat_weights_names, lstm._flat_weights,
+                                        strict=True)))
     return module
 
 
@@ -103,8 +123,8 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
 def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
     """Keras ``LSTM`` weights of one layer-direction: ``kernel`` (I, 4H),
     ``recurrent_kernel`` (H, 4H), ``bias`` (4H,), in ``layer.set_weights`` order."""
-    _require(lstm, "Keras' LSTM")
-    _check_layer(lstm, layer)
+    _require(lstm, "Keras' LSTM", exporting=True)
+    _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
     with torch.no_grad():
         bias = (w.bias_ih + w.bias_hh) if w.bias_ih is not None else None
@@ -119,7 +139,7 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
                 direction: int = 0) -> None:
     """Copy Keras weights (see :func:`to_keras`) into one layer-direction of ``lstm``."""
     _require(lstm, "Keras' LSTM")
-    _check_layer(lstm, layer)
+    _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
     expected = {"kernel": tuple(w.weight_ih.t().shape),
                 "recurrent_kernel": tuple(w.weight_hh.t().shape)}
@@ -143,7 +163,7 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
 def to_onnx(lstm: LSTM, layer: int = 0) -> dict[str, np.ndarray]:
     """Inputs of the ONNX ``LSTM`` operator for one layer (both directions):
     ``W`` (D, 4H, I), ``R`` (D, 4H, H), ``B`` (D, 8H) and, with peepholes, ``P`` (D, 3H)."""
-    _require(lstm, "the ONNX LSTM operator", peephole_ok=True)
+    _require(lstm, "the ONNX LSTM operator", peephole_ok=True, exporting=True)
     _check_layer(lstm, layer)
     arrays: dict[str, list[Tensor]] = {"W": [], "R": [], "B": [], "P": []}
     with torch.no_grad():
