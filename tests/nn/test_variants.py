@@ -300,6 +300,12 @@ def test_orthogonal_recurrent_init():
     module = LSTM(I, H, recurrent_init="orthogonal")
     for block in module.weight_hh_l0.chunk(4):
         torch.testing.assert_close(block @ block.t(), torch.eye(H), atol=1e-5, rtol=0)
+    # half precision has no QR: drawn in float32 and rounded
+    for dtype in (torch.bfloat16, torch.float16):
+        half = LSTM(I, H, recurrent_init="orthogonal", dtype=dtype)
+        assert half.weight_hh_l0.dtype == dtype
+        for block in half.weight_hh_l0.float().chunk(4):
+            torch.testing.assert_close(block @ block.t(), torch.eye(H), atol=3e-2, rtol=0)
 
 
 def test_nan_input_propagates_the_same_on_every_backend():

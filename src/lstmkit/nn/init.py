@@ -56,4 +56,7 @@ def chrono_(bias_ih: Tensor, bias_hh: Tensor, max_len: int, coupled_gates: bool)
 def orthogonal_recurrent_(weight_hh: Tensor, num_gates: int) -> None:
     """Make each gate's (H, R) block of ``weight_hh`` (semi-)orthogonal."""
     for block in weight_hh.chunk(num_gates, dim=0):
-        torch.nn.init.orthogonal_(block)
+        if torch.finfo(block.dtype).bits >= 32:
+            torch.nn.init.orthogonal_(block)
+        else:  # QR has no half-precision kernel: drawn in float32, rounded once
+            block.copy_(torch.nn.init.orthogonal_(block.float()))
