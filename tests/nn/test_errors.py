@@ -48,6 +48,16 @@ def test_constructor_errors(kwargs, error, message):
         LSTM(**args)(torch.randn(T, B, I))
 
 
+def test_backend_torch_with_a_variant_is_refused_when_made():
+    with pytest.raises(ValueError, match=re.escape(
+            "backend='torch' cannot serve this configuration: torch's fused op computes only "
+            "the plain LSTM, but peephole, zoneout=(0.1, 0.1); use backend='auto' or "
+            "'reference'")):
+        LSTM(I, H, backend="torch", peephole=True, zoneout=0.1)
+    with pytest.raises(ValueError, match="but reset= is given"):
+        LSTM(I, H, backend="torch")(torch.randn(T, B, I), reset=torch.zeros(T, B, dtype=bool))
+
+
 def test_dropout_with_one_layer_warns():
     with pytest.warns(UserWarning, match="dropout applies between layers"):
         LSTM(I, H, dropout=0.5)
@@ -68,7 +78,9 @@ def test_dropout_with_one_layer_warns():
                                         torch.zeros(1, B, H))),
      TypeError, "hx h_0 must have dtype torch.float32 (the input's), got torch.float64"),
     (lambda m: m(torch.randn(T, B, I), (torch.zeros(1, B, H),)), TypeError,
-     "hx must be a tuple (h_0, c_0) of two tensors"),
+     "hx must be a tuple (h_0, c_0) of two tensors, got a tuple of 1"),
+    (lambda m: m(torch.randn(T, B, I), torch.zeros(1, B, H)), TypeError,
+     "hx must be a tuple (h_0, c_0) of two tensors, got Tensor"),
     (lambda m: m(torch.randn(T, B, I), lengths=[4, 2]), ValueError,
      "lengths must have shape (3,) (one per sequence), got (2,)"),
     (lambda m: m(torch.randn(T, B, I), lengths=[4, 5, 1]), ValueError,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.config import LSTMConfig, torch_backend_refusal
 from lstmkit.nn.functional import ScanResult
 
 ScanFn = Callable[..., ScanResult]
@@ -100,12 +100,8 @@ def choose_backend(
     if requested == "reference":
         return BackendChoice("reference", "backend='reference' was requested")
     if requested == "torch":
-        if blockers:
-            raise ValueError(
-                "backend='torch' cannot serve this configuration: torch's fused op computes "
-                f"only the plain LSTM, but {', '.join(blockers)}; use backend='auto' or "
-                "'reference'"
-            )
+        if blockers:  # reset= alone by now: the configuration was checked when it was made
+            raise torch_backend_refusal(blockers)
         return BackendChoice("torch", "backend='torch' was requested")
     if requested == "fused":
         cannot = fused_blockers(device, dtype)

@@ -135,6 +135,8 @@ class LSTMConfig:
         check_choice("init", self.init, ("default", "chrono"))
         check_choice("recurrent_init", self.recurrent_init, ("default", "orthogonal"))
         check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "torch" and self.cell_variants():
+            raise torch_backend_refusal(self.cell_variants())
         if self.forget_bias is not None:
             if isinstance(self.forget_bias, bool) or not isinstance(self.forget_bias,
                                                                    numbers.Real):
@@ -228,3 +230,10 @@ class LSTMConfig:
             if getattr(self, name) != getattr(defaults, name):
                 text += f", {name}={getattr(self, name)!r}"
         return text
+
+
+def torch_backend_refusal(blockers: list[str]) -> ValueError:
+    """The error for ``backend='torch'`` with what keeps torch's op from computing it."""
+    return ValueError("backend='torch' cannot serve this configuration: torch's fused op "
+                      f"computes only the plain LSTM, but {', '.join(blockers)}; use "
+                      "backend='auto' or 'reference'")

@@ -32,9 +32,9 @@ def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, 
     Under autocast on ``like``'s device a floating-point state of another dtype is cast to
     ``like``'s, as ``nn.LSTM`` takes it there; outside autocast it is an error."""
     if not isinstance(hx, tuple | list) or len(hx) != 2:
-        raise TypeError(
-            f"{name} must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}"
-        )
+        got = (f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, tuple | list)
+               else type(hx).__name__)
+        raise TypeError(f"{name} must be a tuple (h_0, c_0) of two tensors, got {got}")
     for part, value, shape in (("h_0", hx[0], expected_h), ("c_0", hx[1], expected_c)):
         if not isinstance(value, Tensor):
             raise TypeError(f"{name} {part} must be a Tensor, got {type(value).__name__}")
