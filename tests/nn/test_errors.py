@@ -83,6 +83,8 @@ def test_dropout_with_one_layer_warns():
      "hx must be a tuple (h_0, c_0) of two tensors, got Tensor"),
     (lambda m: m(torch.randn(T, B, I), lengths=[4, 2]), ValueError,
      "lengths must have shape (3,) (one per sequence), got (2,)"),
+    (lambda m: m(torch.randn(T, I), lengths=[4, 2]), ValueError,
+     "lengths must be one integer or have shape (1,) for an unbatched input, got (2,)"),
     (lambda m: m(torch.randn(T, B, I), lengths=[4, 5, 1]), ValueError,
      "lengths must be in [1, 4] (T), got values in [1, 5]"),
     (lambda m: m(torch.randn(T, B, I), lengths=[4, 0, 1]), ValueError,

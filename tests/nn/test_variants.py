@@ -162,6 +162,17 @@ def test_lengths_equal_running_each_sequence_alone(name):
         torch.testing.assert_close(c_n[:, b : b + 1], c_b, atol=1e-12, rtol=0)
 
 
+def test_an_unbatched_input_takes_its_length_as_one_number():
+    # its state has no batch dimension, and neither need its length
+    module = LSTM(I, H, num_layers=2, peephole=True).double().eval()
+    x = torch.randn(T, I, dtype=torch.float64)
+    alone, (h_alone, _) = module(x[:3])
+    for lengths in (3, torch.tensor(3), [3], torch.tensor([3])):
+        out, (h_n, _) = module(x, lengths=lengths)
+        torch.testing.assert_close(out[:3], alone, atol=1e-12, rtol=0)
+        torch.testing.assert_close(h_n, h_alone, atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("backend", ["fused", "reference"])
 @pytest.mark.parametrize("name", ["plain", "peephole", "layer_norm", "everything"])
 def test_what_the_padding_holds_changes_nothing(name, backend):

@@ -57,7 +57,7 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
     if steps == 0:
         raise ValueError("input must have at least one time step, got T=0")
     if lengths is not None:
-        lengths_t = check_lengths(lengths, steps, batch, like.device)
+        lengths_t = check_lengths(lengths, steps, batch, like.device, unbatched)
     if reset is not None:
         reset = check_reset(reset, steps, batch, unbatched, cfg.batch_first, like.device)
     n_states = cfg.num_layers * cfg.num_directions
@@ -84,14 +84,19 @@ def check_dtype(name: str, x: Tensor, weight_dtype: torch.dtype) -> None:
                         f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
 
 
-def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device) -> Tensor:
-    """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]."""
+def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,
+                  unbatched: bool = False) -> Tensor:
+    """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]; for an unbatched
+    input one number (as its state has no batch dimension) or a (1,) tensor."""
     lengths_t = torch.as_tensor(lengths)
     if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
+    if unbatched and lengths_t.dim() == 0:
+        lengths_t = lengths_t.reshape(1)
     if tuple(lengths_t.shape) != (batch,):
-        raise ValueError(f"lengths must have shape ({batch},) (one per sequence), "
-                         f"got {tuple(lengths_t.shape)}")
+        expected = "be one integer or have shape (1,) for an unbatched input" if unbatched \
+            else f"have shape ({batch},) (one per sequence)"
+        raise ValueError(f"lengths must {expected}, got {tuple(lengths_t.shape)}")
     lengths_t = lengths_t.to(device=device, dtype=torch.long)
     if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
         return lengths_t

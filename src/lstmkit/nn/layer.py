@@ -105,14 +105,15 @@ class LSTM(nn.Module):
     - ``input`` (T, B, I), (B, T, I) with ``batch_first``, (T, I) unbatched, or a
       ``PackedSequence`` (then ``output`` is packed too).
     - ``hx`` = (h_0 (L*D, B, R), c_0 (L*D, B, H)), zeros if None (no B dim when unbatched).
-    - ``lengths`` (B,) ints in [1, T]: an alternative to packing. Output is zero past each
-      sequence's end, ``h_n``/``c_n`` are the states at each sequence's own last step, and the
-      reverse direction starts at each sequence's own end.
+    - ``lengths`` (B,) ints in [1, T] (one int when unbatched): an alternative to packing.
+      Output is zero past each sequence's end, ``h_n``/``c_n`` are the states at each
+      sequence's own last step, and the reverse direction starts at each sequence's own end.
     - ``reset`` (T, B) bool ((B, T) with ``batch_first``): where true, the state is reset to
       h_0/c_0 before that step (episode or document boundaries within one stream), in every
       layer. The segments are independent in both directions: the reverse direction starts
       each segment from h_0/c_0 at that segment's last step. Flags on padded steps (past
-      ``lengths``) are ignored; with a ``PackedSequence``, rows are in the original batch order.
+      ``lengths``) are ignored; with a ``PackedSequence``, rows are in the original batch order
+      and ``batch_first`` still says which of (T, B) or (B, T) ``reset`` is, as for a tensor.
 
     Shape: ``output`` (T, B, D*R), ``h_n`` (L*D, B, R), ``c_n`` (L*D, B, H), where R = P with a
     projection, else H.
