@@ -133,6 +133,7 @@ def test_mode_and_flat_weights_like_torch(options: dict):
     theirs = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, **options)
     assert ours.mode == theirs.mode == "LSTM"
     assert ours._flat_weights_names == theirs._flat_weights_names
+    assert ours._all_weights == theirs._all_weights
     assert all(a is getattr(ours, n) for a, n in zip(ours._flat_weights,
                                                       ours._flat_weights_names, strict=True))
     torch.nn.utils.parametrizations.weight_norm(ours, "weight_hh_l1")

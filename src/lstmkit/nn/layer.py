@@ -177,10 +177,15 @@ class LSTM(nn.Module):
     @property
     def _flat_weights_names(self) -> list[str]:
         """Every parameter's name, layer-direction by layer-direction, in nn.LSTM's order."""
+        return [name for names in self._all_weights for name in names]
+
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        """:attr:`_flat_weights_names` per (layer, direction), as nn.LSTM keeps them."""
         cfg = self.config
-        return [name + self._suffix(layer, direction)
-                for layer, direction in self._layer_directions()
-                for name, _ in cfg.parameter_shapes(cfg.input_size)]
+        return [[name + self._suffix(layer, direction)
+                 for name, _ in cfg.parameter_shapes(cfg.input_size)]
+                for layer, direction in self._layer_directions()]
 
     @property
     def _flat_weights(self) -> list[Tensor]:
