@@ -328,6 +328,33 @@ def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(
         Forecaster.load(path)
 
 
+def test_a_save_racing_another_process_for_the_same_path_wins_or_loses_whole(
+        frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    path = tmp_path / "model"
+    forecaster.save(path)
+    rename = Path.rename
+    raced = []
+
+    def racing_rename(self: Path, target: Path) -> Path:
+        # another process's save lands at ``path`` just before this one moves its folder in
+        if Path(target) == path.resolve() and self.name.startswith(".model.tmp-") and not raced:
+            raced.append(True)
+            rival = tmp_path / ".model.tmp-rival"
+            rival.mkdir()
+            (rival / "meta.json").write_text("{}")
+            rename(rival, path)
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", racing_rename)
+    forecaster.save(path)  # failed with "Directory not empty"
+    monkeypatch.undo()
+    assert raced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # nothing left aside
+    assert json.loads((path / "meta.json").read_text())["kind"] == "forecaster"
+    Forecaster.load(path)
+
+
 def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         Forecaster(make_config()).predict(frame)

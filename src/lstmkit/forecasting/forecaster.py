@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -423,11 +425,7 @@ class Forecaster:
                          "n_static": first.n_static},
                 "conformal_margins": None if self.margins is None else self.margins.tolist()}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        old = path.with_name(tmp.name + ".old")
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+        _replace_folder(tmp, path)
         return path
 
     @classmethod
@@ -485,6 +483,27 @@ def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
         count += len(target)
     net.train(training)
     return total / count
+
+
+def _replace_folder(new: Path, path: Path) -> None:
+    """Move the folder ``new`` to ``path``, taking the place of a folder there: a reader sees
+    the old folder or the new one, never a mix. Another process saving to ``path`` at the
+    same time can put its folder there between this one's two renames; that folder is moved
+    aside in turn (the last save wins) rather than the save failing."""
+    old = path.with_name(new.name + ".old")
+    for _ in range(100):
+        shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):  # nothing saved there yet
+            path.rename(old)
+        try:
+            new.rename(path)
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            continue  # another save took the place: move it aside and try again
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(f"cannot save the model to {str(path)!r}: other processes kept replacing it")
 
 
 def _replaceable(folder: Path) -> bool:
