@@ -181,6 +181,30 @@ def test_ffill_back_fills_leading_gaps(frame: pd.DataFrame) -> None:
     assert target[0] == target[1] == frame["a"].iloc[2] and target[7] == frame["a"].iloc[6]
 
 
+@pytest.mark.parametrize("fill", ["ffill", "interpolate", "zero"])
+def test_a_column_with_no_observed_value_is_an_error_not_filled(frame: pd.DataFrame,
+                                                                 fill: str) -> None:
+    # it gave NaN scalers, a "diverged" training and blank forecasts
+    long = pd.concat([frame.assign(store="x"), frame.iloc[:100].assign(store="y")],
+                     ignore_index=True)
+    cfg = DataConfig(target="a", time_col="date", series_col="store",
+                     past_covariates=["temp"], fill=fill)
+    empty_target = long.copy()
+    empty_target.loc[empty_target["store"] == "y", "a"] = np.nan
+    with pytest.raises(ValueError, match=rf"column 'a' of series 'y' has no observed value in "
+                                         rf"its 100 rows; data.fill='{fill}' fills gaps"):
+        to_series(empty_target, cfg)
+    long["temp"] = np.nan
+    if fill == "zero":  # a covariate of zeros is what "zero" says
+        with pytest.warns(UserWarning, match="filled missing values"):
+            series, _ = to_series(long, cfg)
+        assert (series[1].past == 0).all()
+    else:
+        with pytest.raises(ValueError, match=r"column 'temp' of series 'x' has no observed "
+                                             r"value in its 240 rows"):
+            to_series(long, cfg)
+
+
 def test_missing_series_id_is_an_error(frame: pd.DataFrame) -> None:
     long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
     long.loc[[300, 301], "store"] = np.nan

@@ -378,6 +378,16 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                     f"{int(nan[col].sum())} missing value(s) in column {col!r} of {name}, "
                     f"first at {time_index[where]}; set data.fill to 'ffill', "
                     "'interpolate' or 'zero' to fill them")
+            # a column with nothing observed has nothing to fill from (and a target with
+            # nothing observed nothing to learn or score): filling it gave NaN scalers and
+            # blank forecasts
+            empty = [c for c in columns if nan[c].all() and (
+                cfg.fill != "zero" or (need_target and c in cfg.target))]
+            if empty:
+                raise ValueError(
+                    f"column {empty[0]!r} of {name} has no observed value in its "
+                    f"{len(frame)} rows; data.fill={cfg.fill!r} fills gaps between or beside "
+                    "observed values: give it values or leave it out of this series' columns")
             counts = {c: int(n) for c, n in nan.sum().items() if n}
             warnings.warn(f"{name}: filled missing values {counts} with "
                           f"data.fill={cfg.fill!r}", UserWarning, stacklevel=3)
