@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from forecast_helpers import make_config, make_frame
+from lightning.pytorch import Callback
 
 from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster
 from lstmkit.nn import LSTM
@@ -252,6 +253,28 @@ def test_empty_validation_split(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"training.early_stopping_patience=3 stops on the "
                                          r"validation windows, but data.val=0 gives none"):
         Forecaster(config).fit(frame)
+    conformal = dataclasses.replace(
+        make_config(loss="quantile", conformal=True),
+        data=dataclasses.replace(config.data, val=0))
+    with pytest.raises(ValueError, match=r"model.conformal calibrates the intervals on the "
+                                         r"validation windows, but data.val=0 gives none"):
+        Forecaster(conformal).fit(frame, callbacks=[_FailOnTraining()])
+    # a date split past the end of the data: an empty part, found before training
+    for key in ("val", "test"):
+        late = dataclasses.replace(config, data=dataclasses.replace(
+            config.data, **{key: "2021-02-01"}), training=make_config().training)
+        with pytest.raises(ValueError, match=rf"data.{key}='2021-02-01' starts after the last "
+                                             rf"row of every series \(the latest at "
+                                             rf"2021-01-10 23:00:00\): the {key} part would "
+                                             rf"be empty"):
+            Forecaster(late).fit(frame)
+
+
+class _FailOnTraining(Callback):
+    """A callback that fails the test if training starts."""
+
+    def on_train_start(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("training started")
 
 
 def test_nan_targets_are_an_error(frame: pd.DataFrame) -> None:

@@ -111,6 +111,13 @@ class Forecaster:
                         f"the {part} part of series {s.id!r} has {rows} rows, fewer than "
                         f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
                         "it to 0")
+        for index, key in ((1, "val"), (2, "test")):
+            spec = getattr(self.config.data, key)
+            if isinstance(spec, str) and not any(size[index] for size in prepared.sizes):
+                last = max(s.time[-1] for s in prepared.series)
+                raise ValueError(f"data.{key}={spec!r} starts after the last row of every "
+                                 f"series (the latest at {last}): the {key} part would be "
+                                 f"empty; give an earlier date, or 0 for no {key} part")
 
     def windows(self, prepared: Prepared, split: str, stride: int = 1) -> WindowSet:
         """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``)."""
@@ -157,6 +164,8 @@ class Forecaster:
                              f"validation windows, but data.val={self.config.data.val!r} "
                              "gives none; enlarge data.val or set "
                              "training.early_stopping_patience to null")
+        if len(val) == 0 and self.config.model.conformal:  # said now, not after training
+            _no_calibration_windows(self.config.data.val)
         cfg = self.config
         first = prepared.series[0]
         dims = {"n_targets": first.target.shape[1],
@@ -225,8 +234,7 @@ class Forecaster:
     def _calibrate(self, prepared: Prepared, val: WindowSet) -> None:
         """Set :attr:`margins` from the validation windows (``model.conformal``)."""
         if len(val) == 0:
-            raise ValueError("model.conformal calibrates the intervals on the validation "
-                             "windows, but data.val gives none; enlarge data.val")
+            _no_calibration_windows(self.config.data.val)
         # the actuals as the data hold them (float64), as score() takes them: the windows'
         # float32 targets, scaled back, would put the window that sets a margin a rounding
         # error outside its interval
@@ -483,6 +491,11 @@ def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
         count += len(target)
     net.train(training)
     return total / count
+
+
+def _no_calibration_windows(val: object) -> None:
+    raise ValueError(f"model.conformal calibrates the intervals on the validation windows, "
+                     f"but data.val={val!r} gives none; enlarge data.val")
 
 
 def _replace_folder(new: Path, path: Path) -> None:
