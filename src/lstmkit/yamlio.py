@@ -38,3 +38,13 @@ _Loader.add_implicit_resolver(
 def load(text: str) -> Any:
     """Parse YAML ``text`` (safe: plain data only)."""
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: plain data only
+
+
+def load_value(text: str) -> Any:
+    """A ``--set KEY=VALUE`` value: YAML (``true``, ``1e-3``, ``[a, b]``), or the text itself
+    where it is not YAML, such as a date format ``%d/%m/%Y`` (``%`` starts a YAML directive).
+    The setting that reads it refuses a text it cannot take, by name."""
+    try:
+        return load(text)
+    except yaml.YAMLError:
+        return text

@@ -108,6 +108,23 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert not (out / "checkpoints" / "fold0").exists()
 
 
+def test_set_takes_a_date_format(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, config = csv_and_config
+    frame = pd.read_csv(csv)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%d/%m/%Y %H:%M")
+    frame.to_csv(csv, index=False)
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out",
+                str(tmp_path / "run"), "--set", "data.time_format=%d/%m/%Y %H:%M") == 0
+    saved = yaml.safe_load((tmp_path / "run" / "model" / "config.yaml").read_text())
+    assert saved["data"]["time_format"] == "%d/%m/%Y %H:%M"
+    # a new file that writes its dates another way: how it is read is not the model
+    iso = tmp_path / "iso.csv"
+    make_frame(n=200).to_csv(iso, index=False)
+    assert _run("predict", "--model", str(tmp_path / "run" / "model"), "--data", str(iso),
+                "--out", str(tmp_path / "pred"), "--set", "data.time_format=ISO8601") == 0
+    assert (tmp_path / "pred" / "forecast.csv").is_file()
+
+
 def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
                     monkeypatch: pytest.MonkeyPatch) -> None:
     csv, config = csv_and_config

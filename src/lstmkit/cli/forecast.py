@@ -43,7 +43,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder", choices=("pmf", "direct", "autoregressive"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.hidden_size=128 "
-                             "(value parsed as YAML); repeatable")
+                             "(value parsed as YAML, or text where it is not YAML: "
+                             "data.time_format=%%d/%%m/%%Y); repeatable")
     parser.add_argument("--stride", type=int, help="steps between forecast origins (run and "
                         "evaluate: evaluation.stride; backtest: the horizon)")
     parser.add_argument("--start", help="backtest start: a row (2000), a fraction (0.8) or a date "
@@ -79,7 +80,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        out[key.strip()] = yamlio.load(value)
+        out[key.strip()] = yamlio.load_value(value)
     return out
 
 
@@ -195,8 +196,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
         overrides = _overrides(args)
-        # how the data are read may change (data.fill: a history with a gap), and where the
-        # work runs (a model trained on a GPU or under DDP is used on a laptop), the model not
+        # how the data are read may change (data.fill: a history with a gap; data.time_format:
+        # a file that writes its dates another way), and where the work runs (a model trained
+        # on a GPU or under DDP is used on a laptop), the model not
         fixed = sorted(k for k in overrides if not k.startswith("evaluation.")
                        and k not in RUN_SETTINGS)
         if fixed:
@@ -231,8 +233,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 RUN_SETTINGS = frozenset({
-    "data.fill", "training.progress_bar", "training.accelerator", "training.devices",
-    "training.strategy", "training.num_nodes", "training.precision", "training.deterministic"})
+    "data.fill", "data.time_format", "training.progress_bar", "training.accelerator",
+    "training.devices", "training.strategy", "training.num_nodes", "training.precision",
+    "training.deterministic"})
 """Settings a trained model's evaluate, predict and backtest take: how the data are read and
 where the work runs (a refit backtest trains there), not what the model is."""
 

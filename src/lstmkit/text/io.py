@@ -184,7 +184,7 @@ def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, 
                 inner = ".".join(parts[:depth])
                 raise ValueError(f"--set {item!r}: {inner} is {target!r}, which has no keys "
                                  f"(set {inner}=VALUE)")
-        target[parts[-1]] = yamlio.load(raw)
+        target[parts[-1]] = yamlio.load_value(raw)
     return config
 
 
