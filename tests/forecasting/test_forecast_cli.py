@@ -125,6 +125,28 @@ def test_set_takes_a_date_format(csv_and_config: tuple[Path, Path], tmp_path: Pa
     assert (tmp_path / "pred" / "forecast.csv").is_file()
 
 
+def test_a_model_trained_on_the_built_in_example_is_used_without_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.forecasting import builtin
+
+    small = builtin.builtin_config(progress_bar=False)
+    small = small.with_overrides({"model.lookback": 24, "model.horizon": 12,
+                                  "model.segment_len": 6, "model.hidden_size": 8,
+                                  "training.max_epochs": 1, "evaluation.baselines": ["naive"]})
+    weekly = make_frame(n=200).rename(columns={"a": "co2"})[["date", "co2"]]
+    weekly["date"] = pd.date_range("1990-01-07", periods=200, freq="W-SUN")
+    monkeypatch.setattr(builtin, "builtin_config", lambda progress_bar=True: small)
+    monkeypatch.setattr(builtin, "builtin_frame", lambda: weekly)
+    assert _run("train", "--out", str(tmp_path / "run")) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "model" / "config.yaml").read_text())
+    assert saved["data"]["path"] == builtin.BUILTIN_PATH
+    # the saved model says where its data came from: "needs --data" before
+    for action in ("evaluate", "predict", "backtest"):
+        assert _run(action, "--model", str(tmp_path / "run" / "model"), "--out",
+                    str(tmp_path / action)) == 0
+    assert (tmp_path / "predict" / "forecast.csv").is_file()
+
+
 def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
                     monkeypatch: pytest.MonkeyPatch) -> None:
     csv, config = csv_and_config

@@ -102,19 +102,19 @@ def _config(args: argparse.Namespace) -> object:
     return config.with_overrides(overrides)
 
 
-def _frame(args: argparse.Namespace, config: object, builtin_ok: bool) -> object:
-    from lstmkit.forecasting.builtin import builtin_frame
+def _frame(args: argparse.Namespace, config: object) -> object:
+    from lstmkit.forecasting.builtin import BUILTIN_PATH, builtin_frame
     from lstmkit.forecasting.data import read_frame
 
     path = args.data or config.data.path  # type: ignore[attr-defined]
+    if path == BUILTIN_PATH:
+        print("no --data given: using the built-in example, weekly Mauna Loa CO2 1958-2001 "
+              f"(bundled with statsmodels; data.path {BUILTIN_PATH!r})")
+        return builtin_frame()
     if path:
         return read_frame(path, config.data.series_col)  # type: ignore[attr-defined]
-    if not builtin_ok:
-        raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
-                         "config)")
-    print("no --data given: using the built-in example, weekly Mauna Loa CO2 1958-2001 "
-          "(bundled with statsmodels)")
-    return builtin_frame()
+    raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
+                     "config)")
 
 
 def _report(report: object, out: object, title: str) -> None:
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
         config = _config(args)
-        frame = _frame(args, config, builtin_ok=not args.config and not args.data)
+        frame = _frame(args, config)
         if args.action == "run" and config.data.test == 0:
             raise ValueError("forecast run scores the test part, but data.test is 0; set "
                              "data.test or use 'forecast train'")
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         config = forecaster.config.with_overrides(overrides)
         forecaster.config = dataclasses.replace(
             config, training=config.training.replace(**folders))
-        frame = _frame(args, forecaster.config, builtin_ok=False)
+        frame = _frame(args, forecaster.config)
     if args.action == "predict":
         # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future)

@@ -11,6 +11,10 @@ import pandas as pd
 from lstmkit.forecasting.config import DataConfig, EvalConfig, ForecastConfig, ModelConfig
 from lstmkit.training import TrainConfig
 
+BUILTIN_PATH = "builtin:co2"
+"""``data.path`` of the built-in example: a model trained on it records where its data came
+from, and its evaluate, predict and backtest read the same data without ``--data``."""
+
 
 def builtin_frame() -> pd.DataFrame:
     """Columns ``date`` and ``co2`` (ppm), weekly, 2,284 rows, 59 missing values."""
@@ -27,7 +31,7 @@ def builtin_config(progress_bar: bool = True) -> ForecastConfig:
     """Two years of history, one year ahead, 80% intervals from a quantile loss."""
     return ForecastConfig(
         data=DataConfig(target=("co2",), time_col="date", fill="interpolate", val=0.15,
-                        test=0.15),
+                        test=0.15, path=BUILTIN_PATH),
         model=ModelConfig(lookback=104, horizon=52, segment_len=13, hidden_size=64,
                           dropout=0.1, decoder="pmf", normalization="last", loss="quantile",
                           quantiles=(0.1, 0.5, 0.9)),
