@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -318,6 +319,34 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"does not hold together: .* \(KeyError: 'dims'\)"):
         Forecaster.load(path)
+
+
+def test_a_damaged_saved_file_is_an_error_naming_the_folder_and_the_file(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    import shutil
+
+    saved = Forecaster(make_config()).fit(frame).save(tmp_path / "saved")
+    weights = (saved / "model.pt").read_bytes()
+    damages = [  # (file, content, what the error says after naming the folder and the file)
+        ("model.pt", weights[:100], r"cannot be read \(RuntimeError: .*zip archive"),
+        ("model.pt", b"", r"cannot be read \(EOFError\)"),
+        ("meta.json", b"garbage{", r"is not valid JSON \(JSONDecodeError: Expecting value"),
+        ("meta.json", b"null", r"does not hold a JSON object \(it holds null\)"),
+        ("scalers.json", b"{bad", r"is not valid JSON \(JSONDecodeError: Expecting property"),
+        ("scalers.json", b"[]", r"does not hold a JSON object \(it holds an array\)"),
+        ("scalers.json", b"{}", r"does not hold the scalers save writes \(KeyError: 'target'"),
+        ("config.yaml", b"data: [unclosed", r"is not valid YAML \(ParserError: "),
+        ("config.yaml", b"- 1", r"is not a valid forecaster configuration \(TypeError: "
+                                r"config must be a mapping, got list"),
+    ]
+    for i, (name, content, what) in enumerate(damages):
+        path = tmp_path / f"model{i}"
+        shutil.copytree(saved, path)
+        (path / name).write_bytes(content)
+        folder = re.escape(str(path))
+        with pytest.raises(ValueError, match=rf"^saved forecaster '{folder}': {name} {what}.*; "
+                                             r"the file is .*: save the model again$"):
+            Forecaster.load(path)
 
 
 def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(

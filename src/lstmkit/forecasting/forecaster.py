@@ -438,7 +438,19 @@ class Forecaster:
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """Load a directory written by :meth:`save`; checks the format version."""
+        """Load a directory written by :meth:`save`; checks the format version.
+
+        Raises:
+            FileNotFoundError: one of the saved files is missing.
+            ValueError: naming the folder and the file: a file is damaged (cut short, not
+                JSON, YAML or a PyTorch file, or not what :meth:`save` writes there), holds
+                another kind of model or format version, or the files do not fit together.
+        """
+        import pickle
+
+        import yaml
+
+        from lstmkit import yamlio
         from lstmkit.forecasting.config import ForecastConfig, saved_config
 
         path = Path(path)
@@ -446,18 +458,35 @@ class Forecaster:
             if not (path / name).is_file():
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
-        meta = json.loads((path / "meta.json").read_text())
+        meta = _read_json_object(path, "meta.json")
         if meta.get("kind", "forecaster") != "forecaster":  # older forecasters name none
             raise ValueError(f"{path} holds a {meta['kind']!r} model, expected 'forecaster'")
         check_format_version(meta, "model", path, FORMAT_VERSION)
-        from lstmkit import yamlio
-
-        config = ForecastConfig.from_dict(saved_config(
-            yamlio.load((path / "config.yaml").read_text()), str(path / "config.yaml")))
+        try:
+            values = yamlio.load((path / "config.yaml").read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise _damaged(path, "config.yaml", "is not valid YAML", err) from None
+        try:
+            config = ForecastConfig.from_dict(saved_config(values, str(path / "config.yaml")))
+        except (TypeError, ValueError) as err:  # not a mapping, unknown keys, bad values
+            raise _damaged(path, "config.yaml", "is not a valid forecaster configuration",
+                           err) from None
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
-        forecaster.scalers = Scalers.from_dict(json.loads((path / "scalers.json").read_text()))
-        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        scalers = _read_json_object(path, "scalers.json")
+        try:
+            forecaster.scalers = Scalers.from_dict(scalers)
+        except (KeyError, TypeError, ValueError) as err:  # keys missing, not numbers
+            raise _damaged(path, "scalers.json", "does not hold the scalers save writes",
+                           err) from None
+        try:
+            state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+        except PermissionError:
+            raise
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
+                OSError) as err:  # what a truncated or foreign file gives, depending on where
+            raise _damaged(path, "model.pt", "cannot be read", err,
+                           "the file is damaged or not a PyTorch state dict") from None
         try:
             nets = [ForecastNet(config.model, **meta["dims"])
                     for _ in range(config.model.ensemble)]
@@ -476,6 +505,34 @@ class Forecaster:
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
+
+
+def _damaged(path: Path, name: str, what: str, err: Exception | None = None,
+             why: str = "the file is damaged or was edited") -> ValueError:
+    """The error for a file ``name`` of the saved forecaster ``path`` that :meth:`Forecaster.load`
+    cannot use: it names both, says ``what`` is wrong (with ``err``'s type and text) and that
+    the model must be saved again."""
+    detail = ""
+    if err is not None:
+        text = " ".join(str(err).split())  # yaml's and torch's run over several lines
+        text = text if len(text) <= 300 else text[:300] + "..."
+        detail = f" ({type(err).__name__}: {text})" if text else f" ({type(err).__name__})"
+    return ValueError(f"saved forecaster {str(path)!r}: {name} {what}{detail}; {why}: save "
+                      "the model again")
+
+
+def _read_json_object(path: Path, name: str) -> dict[str, Any]:
+    """The JSON object in the file ``name`` of the saved forecaster ``path``; a ValueError
+    from :func:`_damaged` when it is not JSON or not an object."""
+    try:
+        value = json.loads((path / name).read_text(encoding="utf-8"))
+    except ValueError as err:  # json.JSONDecodeError, UnicodeDecodeError
+        raise _damaged(path, name, "is not valid JSON", err) from None
+    if not isinstance(value, dict):
+        held = {list: "an array", str: "a string", bool: "true or false",
+                type(None): "null"}.get(type(value), "a number")
+        raise _damaged(path, name, f"does not hold a JSON object (it holds {held})")
+    return value
 
 
 @torch.no_grad()
