@@ -515,7 +515,6 @@ def _damaged(path: Path, name: str, what: str, err: Exception | None = None,
     detail = ""
     if err is not None:
         text = " ".join(str(err).split())  # yaml's and torch's run over several lines
-        text = text if len(text) <= 300 else text[:300] + "..."
         detail = f" ({type(err).__name__}: {text})" if text else f" ({type(err).__name__})"
     return ValueError(f"saved forecaster {str(path)!r}: {name} {what}{detail}; {why}: save "
                       "the model again")
