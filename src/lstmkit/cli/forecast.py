@@ -103,6 +103,8 @@ def _config(args: argparse.Namespace) -> object:
 
 
 def _frame(args: argparse.Namespace, config: object) -> object:
+    from pathlib import Path
+
     from lstmkit.forecasting.builtin import BUILTIN_PATH, builtin_frame
     from lstmkit.forecasting.data import read_frame
 
@@ -111,6 +113,10 @@ def _frame(args: argparse.Namespace, config: object) -> object:
         print("no --data given: using the built-in example, weekly Mauna Loa CO2 1958-2001 "
               f"(bundled with statsmodels; data.path {BUILTIN_PATH!r})")
         return builtin_frame()
+    if path and not args.data and not Path(path).is_file():  # relative to where this runs
+        saved = "saved with the model" if getattr(args, "model", None) else "in the config"
+        raise FileNotFoundError(f"data file {path!r} (data.path {saved}) does not exist "
+                                f"from {str(Path.cwd())!r}; pass --data")
     if path:
         return read_frame(path, config.data.series_col)  # type: ignore[attr-defined]
     raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
@@ -145,6 +151,9 @@ def _check_flags(args: argparse.Namespace) -> None:
             where = " and ".join(filter(None, (", ".join(actions[:-1]), actions[-1])))
             raise ValueError(f"{flag} applies to forecast {where}, not to "
                              f"forecast {args.action}")
+    if args.folds is not None and not args.refit:  # the folds are the refits'
+        raise ValueError("--folds applies to a refit backtest: add --refit (a backtest "
+                         "without it scores the trained model once)")
 
 
 def run(args: argparse.Namespace) -> int:
