@@ -87,9 +87,18 @@ def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
 def test_data_config_errors() -> None:
     with pytest.raises(ValueError, match=r"data\.target must name at least one column"):
         DataConfig()
-    with pytest.raises(ValueError, match=r"column 'x' is both in data.target and "
+    with pytest.raises(ValueError, match=r"column 'x' is both in data.target and in "
                                          r"data.past_covariates"):
         DataConfig(target="x", past_covariates=["x"])
+    with pytest.raises(ValueError, match=r"column 'x' is named twice in data.target"):
+        DataConfig(target=["x", "x"])
+    # the time or series column as a value: it said "must be numeric" when read
+    with pytest.raises(ValueError, match=r"column 'date' is both data.time_col and in "
+                                         r"data.target"):
+        DataConfig(target="date", time_col="date")
+    with pytest.raises(ValueError, match=r"column 'store' is both data.series_col and in "
+                                         r"data.static_covariates"):
+        DataConfig(target="x", series_col="store", static_covariates=["store"])
     with pytest.raises(ValueError, match=r"data.val as a fraction must be in \[0, 1\), got 1.5"):
         DataConfig(target="x", val=1.5)
     with pytest.raises(ValueError, match=r"data.fill must be one of"):

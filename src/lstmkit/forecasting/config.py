@@ -104,13 +104,17 @@ class DataConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise TypeError(f"data.{name} must be a string or null, got "
                                 f"{getattr(self, name)!r}")
-        seen: dict[str, str] = {}
+        # where each column is named: the time and series columns, then the lists
+        seen = {getattr(self, name): f"data.{name}" for name in ("time_col", "series_col")
+                if getattr(self, name) is not None}
         for role in ("target", "past_covariates", "future_covariates", "static_covariates"):
             for col in getattr(self, role):
+                if seen.get(col) == f"in data.{role}":
+                    raise ValueError(f"column {col!r} is named twice in data.{role}")
                 if col in seen:
-                    raise ValueError(f"column {col!r} is both in data.{seen[col]} and "
+                    raise ValueError(f"column {col!r} is both {seen[col]} and in "
                                      f"data.{role}")
-                seen[col] = role
+                seen[col] = f"in data.{role}"
         for name in ("val", "test"):
             value = getattr(self, name)
             if isinstance(value, datetime.date):  # YAML reads an unquoted 2020-08-01 so
