@@ -239,6 +239,29 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         forecaster.backtest(frame, start=24, refit=True, folds=2, baselines=())
 
 
+def test_a_refit_backtest_without_windows_says_so_before_training(
+        trained: tuple[Forecaster, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+    forecaster, frame = trained
+
+    def no_fit(self: Forecaster, data: pd.DataFrame, **kwargs: Any) -> Forecaster:
+        raise AssertionError("a fold was trained")
+
+    monkeypatch.setattr(Forecaster, "fit", no_fit)
+    message = (r"no forecast windows to score: every window needs lookback \(24\) rows "
+               r"before its origin and horizon \(12\) rows after it .* move start earlier")
+    # the last 3 rows (from row 237, or from a date that late) hold no horizon of 12
+    for start in (0.99, 237, "2021-01-10 21:00"):
+        with pytest.raises(ValueError, match=message):
+            forecaster.backtest(frame, start=start, refit=True, folds=2, baselines=())
+    # without a time column the folds are cut row by row: the same message
+    config = make_config()
+    rows = Forecaster(dataclasses.replace(config, data=dataclasses.replace(
+        config.data, time_col=None)))
+    with pytest.raises(ValueError, match=message):
+        rows.backtest(frame.drop(columns="date"), start=0.99, refit=True, folds=2,
+                      baselines=())
+
+
 def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
     config = forecaster.config

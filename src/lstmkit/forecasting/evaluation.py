@@ -112,11 +112,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     cfg = forecaster.config
     m, ev = cfg.model, cfg.evaluation
     baselines = ev.baselines if baselines is None else tuple(baselines)
-    if sum(len(o) for o in origins) == 0:
-        raise ValueError(f"no forecast windows to score: every window needs lookback "
-                         f"({m.lookback}) rows before its origin and horizon ({m.horizon}) "
-                         "rows after it inside the scored part; enlarge data.test (or, in "
-                         "a backtest, move start earlier) or reduce model.horizon")
+    _check_windows(forecaster, origins)
     assert forecaster.scalers is not None
     if predictions is None:
         windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
@@ -180,6 +176,16 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes)
+
+
+def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:
+    """A ValueError when ``origins`` hold no window at all."""
+    if sum(len(o) for o in origins) == 0:
+        m = forecaster.config.model
+        raise ValueError(f"no forecast windows to score: every window needs lookback "
+                         f"({m.lookback}) rows before its origin and horizon ({m.horizon}) "
+                         "rows after it inside the scored part; enlarge data.test (or, in "
+                         "a backtest, move start earlier) or reduce model.horizon")
 
 
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
@@ -309,6 +315,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         return report
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
+    _check_windows(forecaster, origins)  # before any fold trains
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
