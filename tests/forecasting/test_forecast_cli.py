@@ -274,6 +274,25 @@ def test_predict_refuses_future_for_a_model_without_future_covariates(
     assert not (tmp_path / "predicted").exists()  # no empty output folder left behind
 
 
+def test_evaluate_notes_the_series_without_a_test_window(
+        csv_and_config: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _, config = csv_and_config
+    csv = tmp_path / "two.csv"
+    # series B ends before the test date: trained on, never scored
+    pd.concat([make_frame(n=200).assign(sid="A"), make_frame(n=120, seed=1).assign(sid="B")]
+              ).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--series-col", "sid", "--set", "data.val=2021-01-07 00:00",
+                "--set", "data.test=2021-01-07 12:00") == 0
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="series 'B' has no test window"):
+        assert _run("evaluate", "--model", str(out / "model"), "--data", str(csv),
+                    "--out", str(out)) == 0
+    assert "note: series 'B' has no test window and is not scored" in capsys.readouterr().out
+
+
 def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
                                          tmp_path: Path) -> None:
     import subprocess

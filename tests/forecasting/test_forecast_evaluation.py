@@ -262,6 +262,43 @@ def test_a_refit_backtest_without_windows_says_so_before_training(
                       baselines=())
 
 
+def test_evaluate_says_which_series_have_no_test_window() -> None:
+    # B ends before the test date (and the validation date): it trains, but has no test rows
+    a = make_frame(240).assign(sid="A")
+    b = make_frame(150, seed=1).assign(sid="B")
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val="2021-01-08 00:00", test="2021-01-09 00:00"))
+    forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match=r"^series 'B' has no test window and is not scored: "
+                                         r"a window needs horizon \(12\) rows in the test "
+                                         r"part \(data.test='2021-01-09 00:00'\) and lookback "
+                                         r"\(24\) rows before its origin$"):
+        report = forecaster.evaluate(frame, baselines=("naive",))
+    assert set(report.windows["series"]) == {"A"}
+    assert any(note.startswith("series 'B' has no test window") for note in report.notes)
+    # every series scored: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = forecaster.evaluate(a, baselines=("naive",))
+    assert not any("window" in note for note in report.notes)
+    # B and C too short for a test window of the fraction split (6 rows < horizon 12)
+    rows = copy.copy(forecaster)
+    rows.config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, val=0.2, test=0.2))
+    short = pd.concat([a, b.head(30), make_frame(30, seed=2).assign(sid="C")],
+                      ignore_index=True)
+    with pytest.warns(UserWarning, match=r"^series 'B', 'C' have no test window and are not "
+                                         r"scored: .*\(data.test=0.2\)"):
+        report = rows.evaluate(short, baselines=())
+    assert set(report.windows["series"]) == {"A"}
+    with pytest.warns(UserWarning, match=r"^series 'B', 'C' have no validation window and "
+                                         r"are not scored: .* in the validation part "
+                                         r"\(data.val=0.2\)"):
+        rows.evaluate(short, split="val", baselines=())
+
+
 def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
     config = forecaster.config

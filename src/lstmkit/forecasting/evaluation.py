@@ -250,7 +250,22 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                 f"(data.{split}={spec!r}); give the data from further back")
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
-    return score(forecaster, prepared, origins, baselines)
+    report = score(forecaster, prepared, origins, baselines)
+    left_out = [s.id for s, o in zip(prepared.series, origins, strict=True) if not len(o)]
+    if left_out:
+        # as training words it: a series too short for a part has "no test window"
+        part = "validation" if split == "val" else split
+        names = ", ".join(map(repr, left_out[:10])) + (
+            f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+        one = len(left_out) == 1
+        note = (f"series {names} {'has' if one else 'have'} no {part} window and "
+                f"{'is' if one else 'are'} not scored: a window needs horizon ({m.horizon}) "
+                f"rows in the {part} part (data.{split}="
+                f"{getattr(forecaster.config.data, split)!r}) and lookback ({m.lookback}) "
+                "rows before its origin")
+        warnings.warn(note, UserWarning, stacklevel=3)
+        report.notes.append(note)
+    return report
 
 
 def _check_stride(stride: int | None) -> None:
