@@ -299,6 +299,35 @@ def test_evaluate_says_which_series_have_no_test_window() -> None:
         rows.evaluate(short, split="val", baselines=())
 
 
+def test_a_season_of_1_for_want_of_a_time_column_is_said() -> None:
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, time_col=None))
+    frame = make_frame(n=240).drop(columns="date")
+    forecaster = Forecaster(config).fit(frame)
+    said = (r"season: 1, as the data have no time column \(data.time_col\) to take a "
+            r"frequency from: seasonal naive is the naive forecast, .* set "
+            r"evaluation.season_length to the season in steps")
+    with pytest.warns(UserWarning, match=said):
+        report = forecaster.evaluate(frame, baselines=("naive", "seasonal_naive"))
+    assert any(note.startswith("season: 1, as the data have no time column")
+               for note in report.notes)
+    np.testing.assert_array_equal(report.forecasts["seasonal_naive"], report.forecasts["naive"])
+    with pytest.warns(UserWarning, match=said):
+        forecaster.backtest(frame, start=0.8, baselines=())
+    # a season set by the user, 1 included, is no news
+    for season in (12, 1):
+        forecaster.config = dataclasses.replace(config, evaluation=dataclasses.replace(
+            config.evaluation, season_length=season))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = forecaster.evaluate(frame, baselines=("naive", "seasonal_naive"))
+        assert not [w for w in caught if "season" in str(w.message)]
+        assert not any(note.startswith("season") for note in report.notes)
+    # the frequency of a time column gives the season: no note
+    assert not any(note.startswith("season") for note in Forecaster(base).fit(
+        make_frame(n=240)).evaluate(make_frame(n=240), baselines=()).notes)
+
+
 def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
     config = forecaster.config

@@ -131,6 +131,15 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                             for s, rows in zip(prepared.series, fit_rows, strict=True)])
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
+    if ev.season_length is None and not forecaster.freq:
+        why = ("the data have no time column (data.time_col) to take a frequency from"
+               if cfg.data.time_col is None else "the frequency of the data is unknown")
+        note = (f"season: 1, as {why}: seasonal naive is the naive "
+                "forecast, ETS is non-seasonal and MASE is scaled by the naive error; set "
+                "evaluation.season_length to the season in steps (e.g. 7 for daily data; 1 "
+                "keeps this without the warning)")
+        warnings.warn(note, UserWarning, stacklevel=4)
+        notes.append(note)
     for name in baselines:
         try:
             forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
