@@ -324,6 +324,27 @@ def test_ddp_run_writes_its_outputs_once(csv_and_config: tuple[Path, Path],
     assert done.stdout.count("backtest:") == 1 and done.stdout.count("wrote") == 1
 
 
+def test_warnings_are_one_line_and_not_repeated_as_notes(
+        csv_and_config: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lstmkit.cli.main import main
+
+    csv, config = csv_and_config
+    frame = pd.read_csv(csv)
+    frame.loc[[5, 6], "a"] = None
+    frame.to_csv(csv, index=False)
+    assert main(["forecast", "run", "--config", str(config), "--data", str(csv), "--out",
+                 str(tmp_path / "run"), "--set", "data.fill=ffill",
+                 "--set", "data.time_col=null"]) == 0
+    out, err = capsys.readouterr()
+    assert "lstmkit forecast: warning: series '0': filled missing values {'a': 2}" in err
+    season = "lstmkit forecast: warning: season: 1, as the data have no time column"
+    assert err.count(season) == 1
+    # not the file, line and source of the warning, and not again among the report's notes
+    assert "UserWarning" not in err and "warnings.warn" not in err
+    assert "note: season" not in out
+
+
 def test_user_mistakes_are_one_line_without_a_traceback(
         csv_and_config: tuple[Path, Path], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

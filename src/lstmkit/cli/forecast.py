@@ -129,8 +129,11 @@ def _report(report: object, out: object, title: str) -> None:
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"\n{title}: {len(report.windows)} windows")  # type: ignore[attr-defined]
         print(report.table.round(4).to_string())  # type: ignore[attr-defined]
+    from lstmkit.cli.main import WARNED
+
     for note in report.notes:  # type: ignore[attr-defined]
-        print(f"note: {note}")
+        if note not in WARNED:  # a warning printed already
+            print(f"note: {note}")
     report.save(out)  # type: ignore[attr-defined]
     png = report.plot(out / "forecast.png")  # type: ignore[attr-defined, operator]
     print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {png}")  # type: ignore[operator]

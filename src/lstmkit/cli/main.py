@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 # subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -43,11 +46,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(args._module)
-    try:
-        return int(module.run(args) or 0)
-    except _user_errors() as err:
-        print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+        try:
+            return int(module.run(args) or 0)
+        except _user_errors() as err:
+            print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
+            return 2
+
+
+WARNED: set[str] = set()
+"""The texts of lstmkit's own warnings printed by this command (a report leaves them out of
+its notes rather than print them twice)."""
+
+
+def _one_line_warnings(command: str, default: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints lstmkit's own UserWarnings as one line, like its
+    errors (the default adds the file, line number and source line of the warning); others
+    (torch's, Lightning's) as before."""
+    package = str(Path(__file__).resolve().parents[1])
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if issubclass(category, UserWarning) and str(Path(filename).resolve()).startswith(
+                package):
+            WARNED.add(str(message))
+            print(f"lstmkit {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
