@@ -297,6 +297,15 @@ def test_evaluate_says_which_series_have_no_test_window() -> None:
                                          r"are not scored: .* in the validation part "
                                          r"\(data.val=0.2\)"):
         rows.evaluate(short, split="val", baselines=())
+    # a backtest from a date after B's end: B is named there too, reused or refitted
+    for refit in (False, True):
+        with pytest.warns(UserWarning, match=r"^series 'B' has no window from start and is "
+                                             r"not scored: a window needs lookback \(24\) "
+                                             r"rows before its origin and horizon \(12\) rows "
+                                             r"after it, from start='2021-01-09 00:00'"):
+            report = forecaster.backtest(frame, start="2021-01-09 00:00", refit=refit, folds=1,
+                                         baselines=("naive",))
+        assert set(report.windows["series"]) == {"A"}
 
 
 def test_a_season_of_1_for_want_of_a_time_column_is_said() -> None:

@@ -260,21 +260,29 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     report = score(forecaster, prepared, origins, baselines)
-    left_out = [s.id for s, o in zip(prepared.series, origins, strict=True) if not len(o)]
-    if left_out:
-        # as training words it: a series too short for a part has "no test window"
-        part = "validation" if split == "val" else split
-        names = ", ".join(map(repr, left_out[:10])) + (
-            f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
-        one = len(left_out) == 1
-        note = (f"series {names} {'has' if one else 'have'} no {part} window and "
-                f"{'is' if one else 'are'} not scored: a window needs horizon ({m.horizon}) "
-                f"rows in the {part} part (data.{split}="
-                f"{getattr(forecaster.config.data, split)!r}) and lookback ({m.lookback}) "
-                "rows before its origin")
-        warnings.warn(note, UserWarning, stacklevel=3)
-        report.notes.append(note)
+    # as training words it: a series too short for a part has "no test window"
+    part = "validation" if split == "val" else split
+    _note_unscored(report, prepared, origins, f"no {part} window",
+                   f"a window needs horizon ({m.horizon}) rows in the {part} part (data."
+                   f"{split}={getattr(forecaster.config.data, split)!r}) and lookback "
+                   f"({m.lookback}) rows before its origin")
     return report
+
+
+def _note_unscored(report: EvalReport, prepared: Prepared, origins: list[np.ndarray],
+                   what: str, why: str) -> None:
+    """Warn, and note in ``report``, which series have no window (``what``) and so are not
+    scored, and ``why``."""
+    left_out = [s.id for s, o in zip(prepared.series, origins, strict=True) if not len(o)]
+    if not left_out:
+        return
+    names = ", ".join(map(repr, left_out[:10])) + (
+        f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
+    one = len(left_out) == 1
+    note = (f"series {names} {'has' if one else 'have'} {what} and "
+            f"{'is' if one else 'are'} not scored: {why}")
+    warnings.warn(note, UserWarning, stacklevel=4)
+    report.notes.append(note)
 
 
 def _check_stride(stride: int | None) -> None:
@@ -326,8 +334,12 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         first = _start_row(s, start, n_train + n_val, forecaster.config.data.time_format)
         # counted forward from start (the first origin is start itself when its lookback fits)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
+    unscored = ("no window from start", f"a window needs lookback ({m.lookback}) rows "
+                f"before its origin and horizon ({m.horizon}) rows after it, from start="
+                f"{start!r} (default: the test part) to the series' end")
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
+        _note_unscored(report, prepared, origins, *unscored)
         seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
                    zip(origins, prepared.sizes, strict=True))
         if seen:
@@ -367,8 +379,10 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             offset += len(o)
     # folds are consecutive in time, so per series the fold order is the origin order
     predictions = np.concatenate([p for parts in per_series for p in parts])
-    return score(forecaster, prepared, origins, baselines, predictions=predictions,
-                 fit_rows=fit_rows)
+    report = score(forecaster, prepared, origins, baselines, predictions=predictions,
+                   fit_rows=fit_rows)
+    _note_unscored(report, prepared, origins, *unscored)
+    return report
 
 
 def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
@@ -453,10 +467,12 @@ def _refit_val(forecaster: Forecaster, prepared: Prepared,
     val = forecaster.config.data.val
     if not isinstance(val, str) or cut is None:
         return val
-    # where the original validation part ended: the first test row, or past the data
+    # where the original validation part ended: the first test row, or past the data; the
+    # latest of the series (one that ended early, with no test part, would move the date
+    # past the cut and leave the refit no validation part)
     ends = [s.time[n_train + n_val] if n_test else
             pd.date_range(s.time[-1], periods=2, freq=forecaster.freq)[1]
             for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes,
                                                    strict=True)]
     return (parse_date(val, forecaster.config.data.time_format)
-            + (cut - min(ends))).isoformat()
+            + (cut - max(ends))).isoformat()
