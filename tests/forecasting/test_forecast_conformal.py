@@ -151,7 +151,7 @@ def test_forecaster_without_conformal_saves_no_margins(frame: pd.DataFrame,
 def test_conformal_without_validation_windows_is_an_error(frame: pd.DataFrame) -> None:
     config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0))
-    with pytest.raises(ValueError, match=r"model.conformal calibrates .* data.val gives none"):
+    with pytest.raises(ValueError, match=r"model.conformal calibrates .* data.val=0 gives none"):
         Forecaster(config).fit(frame)
 
 
