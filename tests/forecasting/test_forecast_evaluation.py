@@ -129,6 +129,38 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
 
 
+def test_several_targets_are_also_scored_one_by_one(trained: tuple[Forecaster, pd.DataFrame],
+                                                   tmp_path: Path) -> None:
+    # a and b have different scales: the pooled table mixes them, by_target does not
+    forecaster, frame = trained
+    report = forecaster.evaluate(frame, baselines=("naive",))
+    by_target = report.by_target
+    assert by_target is not None and by_target.index.names == ["target", "method"]
+    assert list(by_target.index) == [("a", "lstmkit"), ("a", "naive"), ("b", "lstmkit"),
+                                     ("b", "naive")]
+    for c, name in enumerate(("a", "b")):
+        for method in ("lstmkit", "naive"):
+            error = report.forecasts[method][..., c] - report.actual[..., c]
+            assert by_target.loc[(name, method), "mse"] == pytest.approx((error ** 2).mean())
+    # every value observed, equal counts: the pooled MSE is the targets' mean
+    assert report.table.loc["lstmkit", "mse"] == pytest.approx(
+        by_target.xs("lstmkit", level="method")["mse"].mean())
+    assert {"quantile_loss", "coverage"} <= set(by_target.columns)
+    report.save(tmp_path / "out")
+    saved = pd.read_csv(tmp_path / "out" / "metrics_by_target.csv", index_col=[0, 1])
+    assert saved.loc[("b", "naive"), "mae"] == pytest.approx(by_target.loc[("b", "naive"), "mae"])
+    rows = json.loads((tmp_path / "out" / "metrics.json").read_text())["metrics_by_target"]
+    assert [(r["target"], r["method"]) for r in rows] == list(by_target.index)
+    # one target: nothing to break down
+    base = make_config()
+    one = Forecaster(dataclasses.replace(base, data=dataclasses.replace(
+        base.data, target=("a",)))).fit(frame)
+    report = one.evaluate(frame, baselines=())
+    assert report.by_target is None and "metrics_by_target" not in report.to_dict()
+    report.save(tmp_path / "one")
+    assert not (tmp_path / "one" / "metrics_by_target.csv").exists()
+
+
 def test_filled_values_are_not_scored_as_actuals() -> None:
     frame = make_frame(n=240)
     frame.loc[200:209, "a"] = np.nan  # in the test part (the last 48 rows)

@@ -129,6 +129,9 @@ def _report(report: object, out: object, title: str) -> None:
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"\n{title}: {len(report.windows)} windows")  # type: ignore[attr-defined]
         print(report.table.round(4).to_string())  # type: ignore[attr-defined]
+        if report.by_target is not None:  # type: ignore[attr-defined]
+            print("\nper target:")
+            print(report.by_target.round(4).to_string())  # type: ignore[attr-defined]
     from lstmkit.cli.main import WARNED
 
     for note in report.notes:  # type: ignore[attr-defined]

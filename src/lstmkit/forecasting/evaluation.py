@@ -48,6 +48,8 @@ class EvalReport:
         table: one row per method (the model first), columns ``mse``, ``mae``, ``rmse``,
             ``mape``, ``smape``, ``mase`` (+ ``quantile_loss``, ``coverage`` for quantile
             models), in the targets' original units, averaged over windows, steps, channels.
+        by_target: with several targets, the same table per target (index target, method),
+            as the pooled table mixes their units; ``None`` for one target.
         per_origin: one row per (method, series, origin) with ``mse`` and ``mae``.
         actual: (W, Hz, C) actual values.
         forecasts: method -> (W, Hz, C) point forecasts.
@@ -67,22 +69,24 @@ class EvalReport:
     lookback: int
     series: list[Series] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
+    by_target: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Scores as plain values (for JSON): a score that does not apply (a baseline's
         quantile loss, MAPE of all-zero actuals) or is not finite is None, JSON's null."""
-        table = self.table.reset_index()
-        numbers = table.select_dtypes("number")
-        table = table.astype(object)
-        table[numbers.columns] = numbers.astype(object).where(np.isfinite(numbers), None)
-        return {"metrics": table.to_dict(orient="records"),
-                "n_windows": len(self.windows), "notes": self.notes}
+        out = {"metrics": _records(self.table), "n_windows": len(self.windows),
+               "notes": self.notes}
+        if self.by_target is not None:
+            out["metrics_by_target"] = _records(self.by_target)
+        return out
 
     def save(self, path: str | Path) -> Path:
         """Write the table (CSV) and scores (JSON) into folder ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(path / "metrics.csv")
+        if self.by_target is not None:
+            self.by_target.to_csv(path / "metrics_by_target.csv")
         self.per_origin.to_csv(path / "per_origin.csv", index=False)
         (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
@@ -92,6 +96,15 @@ class EvalReport:
         from lstmkit.forecasting.plots import plot_window
 
         return plot_window(self, Path(path), window=window, max_channels=max_channels)
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """``table``'s rows, index included, with None for a score that is not finite."""
+    table = table.reset_index()
+    numbers = table.select_dtypes("number")
+    table = table.astype(object)
+    table[numbers.columns] = numbers.astype(object).where(np.isfinite(numbers), None)
+    return table.to_dict(orient="records")
 
 
 def _season(forecaster: Forecaster) -> int:
@@ -156,16 +169,18 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                 notes.append(f"ets: non-seasonal (damped trend){which}: a seasonal ETS is "
                              f"fitted for seasons up to 24 with two seasons of training rows, "
                              f"and evaluation.season_length is {season}")
-    rows = {}
-    for name, fc in forecasts.items():
-        rows[name] = point_metrics(actual, fc, scale)
     if quantiles is not None:
-        rows[MODEL_NAME]["quantile_loss"] = quantile_loss(actual, quantiles, m.quantiles)
-        rows[MODEL_NAME]["coverage"] = coverage(actual, quantiles[..., 0], quantiles[..., -1])
         notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
                      f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "method"
+    table = _metrics_table(actual, forecasts, scale, quantiles, m.quantiles)
+    by_target = None
+    if len(cfg.data.target) > 1:  # the pooled table mixes the targets' units
+        by_target = pd.concat({
+            name: _metrics_table(actual[..., [c]], {k: f[..., [c]] for k, f in forecasts.items()},
+                                 scale[..., [c]],
+                                 None if quantiles is None else quantiles[..., [c], :],
+                                 m.quantiles)
+            for c, name in enumerate(cfg.data.target)}, names=["target"])
     windows_frame = pd.DataFrame({
         "series": np.concatenate([[s.id] * len(o) for s, o in
                                   zip(prepared.series, origins, strict=True)]),
@@ -184,7 +199,19 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     return EvalReport(table=table, per_origin=per_origin, actual=actual, forecasts=forecasts,
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
-                      series=prepared.series, notes=notes)
+                      series=prepared.series, notes=notes, by_target=by_target)
+
+
+def _metrics_table(actual: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray,
+                   quantiles: np.ndarray | None, levels: tuple[float, ...]) -> pd.DataFrame:
+    """One row per method: the point metrics (and the model's quantile loss and coverage)."""
+    rows = {name: point_metrics(actual, fc, scale) for name, fc in forecasts.items()}
+    if quantiles is not None:
+        rows[MODEL_NAME]["quantile_loss"] = quantile_loss(actual, quantiles, levels)
+        rows[MODEL_NAME]["coverage"] = coverage(actual, quantiles[..., 0], quantiles[..., -1])
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    return table
 
 
 def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:
