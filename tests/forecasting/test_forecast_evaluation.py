@@ -114,6 +114,8 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert report.table.loc["seasonal_naive", "mse"] < 0.05
     path = report.plot(tmp_path / "fc.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"max_channels must be an int >= 1, got 0"):
+        report.plot(tmp_path / "none.png", max_channels=0)  # matplotlib's "Number of rows"
     report.save(tmp_path / "out")
     assert (tmp_path / "out" / "metrics.csv").is_file()
     # strict JSON: a baseline has no quantile loss, which is null, not NaN

@@ -15,6 +15,7 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
                 max_channels: int = 4) -> Path:
     """Save a PNG of window ``window`` of ``report`` (one panel per target channel)."""
     import matplotlib
+    import matplotlib.dates
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -22,6 +23,8 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
     n_windows = len(report.windows)
     if not -n_windows <= window < n_windows:
         raise ValueError(f"window must be in [{-n_windows}, {n_windows}), got {window}")
+    if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
+        raise ValueError(f"max_channels must be an int >= 1, got {max_channels!r}")
     row = report.windows.iloc[window]
     series = next(s for s in report.series if s.id == row["series"])
     origin = int(row["origin"])
@@ -53,6 +56,10 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
                 break
         ax.set_title(f"{report.target_names[c]} (series {row['series']})", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
+        if np.issubdtype(time.dtype, np.datetime64):  # dates that do not run into each other
+            locator = matplotlib.dates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
