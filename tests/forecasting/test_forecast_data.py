@@ -17,6 +17,15 @@ def test_missing_column_lists_available(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"column\(s\) \['price'\] not found in the data; "
                                          r"available columns: \['date', 'a'"):
         to_series(frame, DataConfig(target="price", time_col="date"))
+    # the times as the index, as pandas users keep them
+    indexed = frame.set_index("date")
+    with pytest.raises(ValueError, match=r"\['date'\] is the DataFrame's index: make them "
+                                         r"columns with frame.reset_index\(\)"):
+        to_series(indexed, DataConfig(target="a", time_col="date"))
+    indexed.index.name = None
+    with pytest.raises(ValueError, match=r"the times are the DataFrame's index: make them a "
+                                         r"column with frame.reset_index\(\)"):
+        to_series(indexed, DataConfig(target="a", time_col="date"))
 
 
 def test_non_numeric_target(frame: pd.DataFrame) -> None:

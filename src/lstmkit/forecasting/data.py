@@ -94,8 +94,14 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
         wanted += list(cfg.target)
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
+        index = [n for n in frame.index.names if n is not None and n in missing]
+        hint = (f"; {index} {'is' if len(index) == 1 else 'are'} the DataFrame's index: "
+                "make them columns with frame.reset_index()" if index else
+                "; the times are the DataFrame's index: make them a column with "
+                "frame.reset_index()" if cfg.time_col in missing
+                and isinstance(frame.index, pd.DatetimeIndex) else "")
         raise ValueError(f"column(s) {missing} not found in {source}; available columns: "
-                         f"{[str(c) for c in frame.columns]}")
+                         f"{[str(c) for c in frame.columns]}{hint}")
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
             continue
