@@ -298,6 +298,12 @@ def test_resume_path_must_exist(tmp_path: Path) -> None:
         fit(_model(), F.mse_loss, train, val, _cfg(), resume=tmp_path / "nope.ckpt")
     with pytest.raises(ValueError, match=r"resume=True needs config\.checkpoint_dir"):
         fit(_model(), F.mse_loss, train, val, _cfg(), resume=True)
+    # nothing to resume yet (a job that always passes resume=True, on its first run): said
+    with pytest.warns(UserWarning, match=r"resume=True: no last.ckpt in '.*fresh' yet, so "
+                                         r"training starts from its first epoch"):
+        result = fit(_model(), F.mse_loss, train, val,
+                     _cfg(checkpoint_dir=tmp_path / "fresh", max_epochs=1), resume=True)
+    assert len(result.history) == 1
 
 
 def test_atomic_checkpoint_leaves_old_file_on_crash(tmp_path: Path) -> None:

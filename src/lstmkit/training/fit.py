@@ -206,7 +206,12 @@ def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | Non
                              "training.checkpoint_dir=None; set it to the folder of the "
                              "interrupted run")
         last = _last_checkpoint(config)
-        return None if last is None else str(last)
+        if last is None:
+            warnings.warn(f"resume=True: no {LAST_CHECKPOINT} in {str(config.checkpoint_dir)!r} "
+                          "yet, so training starts from its first epoch", UserWarning,
+                          stacklevel=4)
+            return None
+        return str(last)
     path = Path(resume)
     if not path.is_file():
         raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
@@ -237,8 +242,8 @@ def fit(
         metrics: see :class:`Task`.
         batch_fn: see :class:`Task`.
         resume: ``True`` continues from ``<checkpoint_dir>/last.ckpt`` when it exists (and
-            starts fresh otherwise), a path continues from that checkpoint, ``False`` starts
-            fresh. Model, optimiser, scheduler, epoch, early-stopping state, best weights and
+            starts fresh otherwise, with a warning), a path continues from that checkpoint,
+            ``False`` starts fresh. Model, optimiser, scheduler, epoch, early-stopping state, best weights and
             random states are all restored, so the result equals an uninterrupted run.
         callbacks: extra Lightning callbacks.
     """
