@@ -243,8 +243,9 @@ def fit(
         batch_fn: see :class:`Task`.
         resume: ``True`` continues from ``<checkpoint_dir>/last.ckpt`` when it exists (and
             starts fresh otherwise, with a warning), a path continues from that checkpoint,
-            ``False`` starts fresh. Model, optimiser, scheduler, epoch, early-stopping state, best weights and
-            random states are all restored, so the result equals an uninterrupted run.
+            ``False`` starts fresh. Model, optimiser, scheduler, epoch, early-stopping state,
+            best weights and random states are all restored, so the result equals an
+            uninterrupted run.
         callbacks: extra Lightning callbacks.
     """
     config = config if config is not None else TrainConfig()
