@@ -229,6 +229,11 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
     with pytest.raises(ValueError, match="folds must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
+    # digits alone are a row: a date typed without dashes is past every series' end
+    with pytest.raises(ValueError, match=r"start=20210109 is a row, past the end of every "
+                                         r"series \(the longest has 240 rows\); a date is "
+                                         r"written with dashes"):
+        forecaster.backtest(frame, start=20210109)
 
 
 @pytest.mark.parametrize("progress", [True, False])

@@ -356,6 +356,12 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     prepared = forecaster.prepare(frame)
     m = forecaster.config.model
     stride = stride or m.horizon
+    longest = max(len(s) for s in prepared.series)
+    if isinstance(start, numbers.Integral) and not isinstance(start, bool) \
+            and start >= longest:  # 20220920 meant as a date, say
+        raise ValueError(f"start={start!r} is a row, past the end of every series (the "
+                         f"longest has {longest} rows); a date is written with dashes, e.g. "
+                         "2022-09-20")
     origins = []
     for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
         first = _start_row(s, start, n_train + n_val, forecaster.config.data.time_format)
