@@ -489,6 +489,29 @@ def test_refit_with_a_date_val_takes_series_that_end_before_the_cut() -> None:
     assert np.isfinite(report.table.loc["lstmkit", "mse"])
 
 
+def test_refit_moves_a_date_val_by_the_series_that_had_a_validation_part(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # ragged series, a date val and a fraction test: the validation parts end at each series'
+    # own test start; moving the date by the latest of them took every training row of a
+    from lstmkit.forecasting import evaluation
+
+    a = make_frame(240).assign(sid="a")  # ends 2021-01-10 23:00
+    b = make_frame(480, seed=1).assign(sid="b")  # ends 2021-01-20 23:00
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val="2021-01-07 00:00", test=0.2))
+    forecaster = Forecaster(config).fit(frame)
+    moved = []
+    refit_val = evaluation._refit_val
+    monkeypatch.setattr(evaluation, "_refit_val",
+                        lambda *args: moved.append(refit_val(*args)) or moved[-1])
+    report = forecaster.backtest(frame, refit=True, folds=2, baselines=())
+    assert len(report.windows) == 12
+    # a's test part starts 2021-01-09 00:00, the first fold's cut: the date stays
+    assert moved[0] == "2021-01-07T00:00:00"
+
+
 def test_predict_and_refit_read_times_as_the_data_config_says() -> None:
     # day-first text dates and local time across a daylight-saving change: predict's checks
     # and the refit's cuts parse the time column as to_series does

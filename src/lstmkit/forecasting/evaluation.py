@@ -500,12 +500,14 @@ def _refit_val(forecaster: Forecaster, prepared: Prepared,
     val = forecaster.config.data.val
     if not isinstance(val, str) or cut is None:
         return val
-    # where the original validation part ended: the first test row, or past the data; the
-    # latest of the series (one that ended early, with no test part, would move the date
-    # past the cut and leave the refit no validation part)
+    # where the original validation part ended: the first test row, or past the data, in the
+    # series that had one (a series that ended before the date, with no validation part,
+    # would move the date past the cut and leave the refit no validation part)
     ends = [s.time[n_train + n_val] if n_test else
             pd.date_range(s.time[-1], periods=2, freq=forecaster.freq)[1]
             for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes,
-                                                   strict=True)]
+                                                   strict=True) if n_val]
+    if not ends:  # no series had a validation part: nothing to keep the length of
+        return val
     return (parse_date(val, forecaster.config.data.time_format)
-            + (cut - max(ends))).isoformat()
+            + (cut - min(ends))).isoformat()
