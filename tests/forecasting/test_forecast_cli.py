@@ -343,6 +343,15 @@ def test_warnings_are_one_line_and_not_repeated_as_notes(
     # not the file, line and source of the warning, and not again among the report's notes
     assert "UserWarning" not in err and "warnings.warn" not in err
     assert "note: season" not in out
+    # run as a module too (its own copy of the module's globals: the notes came twice)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lstmkit.cli.main", "forecast", "run", "--config", str(config),
+         "--data", str(csv), "--out", str(tmp_path / "module"), "--set", "data.fill=ffill",
+         "--set", "data.time_col=null"], capture_output=True, text=True, check=True)
+    assert done.stderr.count(season) == 1 and "note: season" not in done.stdout
 
 
 def test_user_mistakes_are_one_line_without_a_traceback(

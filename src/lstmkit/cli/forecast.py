@@ -13,6 +13,7 @@ Flags override the YAML file; ``--set section.key=value`` overrides any key.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 
 ACTIONS = ("run", "train", "evaluate", "predict", "backtest")
 
@@ -123,7 +124,8 @@ def _frame(args: argparse.Namespace, config: object) -> object:
                      "config)")
 
 
-def _report(report: object, out: object, title: str) -> None:
+def _report(report: object, out: object, title: str, warned: Collection[str] = ()) -> None:
+    """Print and save ``report``; its notes in ``warned`` were printed as warnings already."""
     import pandas as pd
 
     with pd.option_context("display.width", 140, "display.max_columns", 20):
@@ -132,10 +134,8 @@ def _report(report: object, out: object, title: str) -> None:
         if report.by_target is not None:  # type: ignore[attr-defined]
             print("\nper target:")
             print(report.by_target.round(4).to_string())  # type: ignore[attr-defined]
-    from lstmkit.cli.main import WARNED
-
     for note in report.notes:  # type: ignore[attr-defined]
-        if note not in WARNED:  # a warning printed already
+        if note not in warned:
             print(f"note: {note}")
     report.save(out)  # type: ignore[attr-defined]
     png = report.plot(out / "forecast.png")  # type: ignore[attr-defined, operator]
@@ -240,10 +240,10 @@ def run(args: argparse.Namespace) -> int:
                                      refit=args.refit,
                                      folds=3 if args.folds is None else args.folds)
         if is_first_process():
-            _report(report, out, "backtest")
+            _report(report, out, "backtest", getattr(args, "_warned", ()))
         return 0
     report = forecaster.evaluate(frame, stride=args.stride)
-    _report(report, out, "test")
+    _report(report, out, "test", getattr(args, "_warned", ()))
     return 0
 
 

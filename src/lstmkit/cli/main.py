@@ -46,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(args._module)
+    # the texts of lstmkit's warnings printed by this command: a report leaves them out of
+    # the notes it prints rather than print them twice
+    args._warned = set()
     with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+        warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning,
+                                                  args._warned)
         try:
             return int(module.run(args) or 0)
         except _user_errors() as err:
@@ -55,12 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
 
-WARNED: set[str] = set()
-"""The texts of lstmkit's own warnings printed by this command (a report leaves them out of
-its notes rather than print them twice)."""
-
-
-def _one_line_warnings(command: str, default: Callable[..., None]) -> Callable[..., None]:
+def _one_line_warnings(command: str, default: Callable[..., None],
+                       warned: set[str]) -> Callable[..., None]:
     """``warnings.showwarning`` that prints lstmkit's own UserWarnings as one line, like its
     errors (the default adds the file, line number and source line of the warning); others
     (torch's, Lightning's) as before."""
@@ -70,7 +70,7 @@ def _one_line_warnings(command: str, default: Callable[..., None]) -> Callable[.
              file: Any = None, line: str | None = None) -> None:
         if issubclass(category, UserWarning) and str(Path(filename).resolve()).startswith(
                 package):
-            WARNED.add(str(message))
+            warned.add(str(message))
             print(f"lstmkit {command}: warning: {message}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
