@@ -164,9 +164,11 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
         _run("train", "--data", str(csv))
     with pytest.raises(ValueError, match="--set expects KEY=VALUE"):
         _run("train", "--config", str(config), "--data", str(csv), "--set", "lr")
-    with pytest.raises(ValueError, match=r"forecast run scores the test part, but "
-                                         r"data\.test is 0"):
-        _run("run", "--config", str(config), "--data", str(csv), "--set", "data.test=0")
+    for test, shown in (("0", "0"), ("2030-01-01", "'2030-01-01'")):  # before training
+        with pytest.raises(ValueError, match=rf"forecast run scores the test part, but "
+                                             rf"data\.test={shown} leaves none"):
+            _run("run", "--config", str(config), "--data", str(csv), "--set",
+                 f"data.test={test}")
     with pytest.raises(ValueError, match="--refit applies to forecast backtest, not to "
                                          "forecast evaluate"):
         _run("evaluate", "--model", "m", "--data", str(csv), "--refit")

@@ -260,15 +260,24 @@ def test_empty_validation_split(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"model.conformal calibrates the intervals on the "
                                          r"validation windows, but data.val=0 gives none"):
         Forecaster(conformal).fit(frame, callbacks=[_FailOnTraining()])
-    # a date split past the end of the data: an empty part, found before training
-    for key in ("val", "test"):
+    # a validation date that leaves no validation rows: found before training
+    for val, why in (("2021-02-01", r"it starts after the last row of every series \(the "
+                                    r"latest at 2021-01-10 23:00:00\)"),
+                     ("2021-01-08 00:00", r"the test part \(data.test=0.5\) starts before "
+                                          r"it in every series")):
         late = dataclasses.replace(config, data=dataclasses.replace(
-            config.data, **{key: "2021-02-01"}), training=make_config().training)
-        with pytest.raises(ValueError, match=rf"data.{key}='2021-02-01' starts after the last "
-                                             rf"row of every series \(the latest at "
-                                             rf"2021-01-10 23:00:00\): the {key} part would "
-                                             rf"be empty"):
-            Forecaster(late).fit(frame)
+            config.data, val=val, test=0.5), training=make_config().training)
+        with pytest.raises(ValueError, match=rf"data.val='{val}' leaves no validation rows: "
+                                             rf"{why}; give an earlier date"):
+            Forecaster(late).fit(frame, callbacks=[_FailOnTraining()])
+    # a test date after the data holds nothing out now (a later file's test part can be
+    # scored by evaluate): said, not refused
+    late = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, val=0.2, test="2021-02-01"), training=make_config().training)
+    with pytest.warns(UserWarning, match=r"data.test='2021-02-01' starts after the last row "
+                                         r"of every series \(the latest at 2021-01-10 "
+                                         r"23:00:00\): nothing is held out for testing"):
+        Forecaster(late).fit(frame)
 
 
 class _FailOnTraining(Callback):

@@ -180,9 +180,11 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("run", "train"):
         config = _config(args)
         frame = _frame(args, config)
-        if args.action == "run" and config.data.test == 0:
-            raise ValueError("forecast run scores the test part, but data.test is 0; set "
-                             "data.test or use 'forecast train'")
+        if args.action == "run" and not any(  # said before training, not after
+                n_test for *_, n_test in Forecaster(config).prepare(frame).sizes):
+            raise ValueError(f"forecast run scores the test part, but "
+                             f"data.test={config.data.test!r} leaves none; set data.test or "
+                             "use 'forecast train'")
         config = dataclasses.replace(config, training=config.training.replace(**folders))
         out.mkdir(parents=True, exist_ok=True)
         if args.tune is not None:

@@ -22,6 +22,7 @@ from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import (
     Series,
+    parse_date,
     read_frame,
     series_id,
     split_sizes,
@@ -111,13 +112,19 @@ class Forecaster:
                         f"the {part} part of series {s.id!r} has {rows} rows, fewer than "
                         f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
                         "it to 0")
-        for index, key in ((1, "val"), (2, "test")):
-            spec = getattr(self.config.data, key)
-            if isinstance(spec, str) and not any(size[index] for size in prepared.sizes):
-                last = max(s.time[-1] for s in prepared.series)
-                raise ValueError(f"data.{key}={spec!r} starts after the last row of every "
-                                 f"series (the latest at {last}): the {key} part would be "
-                                 f"empty; give an earlier date, or 0 for no {key} part")
+        data = self.config.data
+        last = max(s.time[-1] for s in prepared.series)
+        if isinstance(data.test, str) and not any(n_test for *_, n_test in prepared.sizes):
+            # a later file's test part can still be scored by evaluate: said, not refused
+            warnings.warn(f"data.test={data.test!r} starts after the last row of every series "
+                          f"(the latest at {last}): nothing is held out for testing",
+                          UserWarning, stacklevel=3)
+        if isinstance(data.val, str) and not any(n_val for _, n_val, _ in prepared.sizes):
+            why = (f"it starts after the last row of every series (the latest at {last})"
+                   if parse_date(data.val, data.time_format) > last else
+                   f"the test part (data.test={data.test!r}) starts before it in every series")
+            raise ValueError(f"data.val={data.val!r} leaves no validation rows: {why}; give "
+                             "an earlier date, or 0 for no validation part")
 
     def windows(self, prepared: Prepared, split: str, stride: int = 1) -> WindowSet:
         """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``)."""
