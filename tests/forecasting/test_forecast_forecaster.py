@@ -356,6 +356,20 @@ def test_a_damaged_saved_file_is_an_error_naming_the_folder_and_the_file(
         with pytest.raises(ValueError, match=rf"^saved forecaster '{folder}': {name} {what}.*; "
                                              r"the file is .*: save the model again$"):
             Forecaster.load(path)
+    # a setting this lstmkit does not know, written by another lstmkit: not "damaged"
+    import yaml
+
+    newer = tmp_path / "newer"
+    shutil.copytree(saved, newer)
+    config = yaml.safe_load((newer / "config.yaml").read_text())
+    config["data"]["weights_col"] = None
+    (newer / "config.yaml").write_text(yaml.safe_dump(config))
+    meta = json.loads((newer / "meta.json").read_text())
+    (newer / "meta.json").write_text(json.dumps({**meta, "lstmkit_version": "9.9.0"}))
+    with pytest.raises(ValueError, match=r"config.yaml does not fit this lstmkit \(.*; it was "
+                                         r"written by lstmkit 9.9.0\): .*'weights_col'.*; load "
+                                         r"it with the lstmkit that wrote it, or retrain$"):
+        Forecaster.load(newer)
 
 
 def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(

@@ -172,7 +172,9 @@ class Forecaster:
                              "gives none; enlarge data.val or set "
                              "training.early_stopping_patience to null")
         if len(val) == 0 and self.config.model.conformal:  # said now, not after training
-            _no_calibration_windows(self.config.data.val)
+            raise ValueError(f"model.conformal calibrates the intervals on the validation "
+                             f"windows, but data.val={self.config.data.val!r} gives none; "
+                             "enlarge data.val")
         cfg = self.config
         first = prepared.series[0]
         dims = {"n_targets": first.target.shape[1],
@@ -239,9 +241,8 @@ class Forecaster:
         return net.eval(), result, kept
 
     def _calibrate(self, prepared: Prepared, val: WindowSet) -> None:
-        """Set :attr:`margins` from the validation windows (``model.conformal``)."""
-        if len(val) == 0:
-            _no_calibration_windows(self.config.data.val)
+        """Set :attr:`margins` from the validation windows (``model.conformal``; ``fit``
+        has checked that there are some)."""
         # the actuals as the data hold them (float64), as score() takes them: the windows'
         # float32 targets, scaled back, would put the window that sets a margin a rounding
         # error outside its interval
@@ -476,6 +477,13 @@ class Forecaster:
         try:
             config = ForecastConfig.from_dict(saved_config(values, str(path / "config.yaml")))
         except (TypeError, ValueError) as err:  # not a mapping, unknown keys, bad values
+            writer = meta.get("lstmkit_version")
+            if writer is not None and writer != __version__:  # a setting of another version
+                raise ValueError(
+                    f"saved forecaster {str(path)!r}: config.yaml does not fit this lstmkit "
+                    f"({__version__}; it was written by lstmkit {writer}): "
+                    f"{' '.join(str(err).split())}; load it with the lstmkit that wrote it, "
+                    "or retrain") from None
             raise _damaged(path, "config.yaml", "is not a valid forecaster configuration",
                            err) from None
         forecaster = cls(config)
@@ -554,11 +562,6 @@ def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
         count += len(target)
     net.train(training)
     return total / count
-
-
-def _no_calibration_windows(val: object) -> None:
-    raise ValueError(f"model.conformal calibrates the intervals on the validation windows, "
-                     f"but data.val={val!r} gives none; enlarge data.val")
 
 
 def _replace_folder(new: Path, path: Path) -> None:
