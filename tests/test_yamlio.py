@@ -35,7 +35,9 @@ def test_a_date_that_does_not_exist_stays_text() -> None:
     assert yamlio.load("a: 2024-02-29") == {"a": datetime.date(2024, 2, 29)}
 
 
-def test_a_set_value_that_is_not_yaml_is_its_text() -> None:
+def test_a_set_value_starting_with_a_percent_sign_is_its_text() -> None:
     # '%' starts a YAML directive: a date format given to --set failed to parse
     assert yamlio.load_value("%d/%m/%Y") == "%d/%m/%Y"
     assert yamlio.load_value("1e-3") == 0.001 and yamlio.load_value("[a, b]") == ["a", "b"]
+    with pytest.raises(yaml.YAMLError):  # a typo is not taken as text
+        yamlio.load_value("[ckpt")

@@ -41,10 +41,9 @@ def load(text: str) -> Any:
 
 
 def load_value(text: str) -> Any:
-    """A ``--set KEY=VALUE`` value: YAML (``true``, ``1e-3``, ``[a, b]``), or the text itself
-    where it is not YAML, such as a date format ``%d/%m/%Y`` (``%`` starts a YAML directive).
-    The setting that reads it refuses a text it cannot take, by name."""
-    try:
-        return load(text)
-    except yaml.YAMLError:
+    """A ``--set KEY=VALUE`` value: YAML (``true``, ``1e-3``, ``[a, b]``), except that a value
+    starting with ``%`` (a date format, ``%d/%m/%Y``), which YAML reads as a directive, is
+    its text. Other text that is not YAML stays an error (``[ckpt`` is a typo)."""
+    if text.lstrip().startswith("%"):
         return text
+    return load(text)

@@ -44,7 +44,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder", choices=("pmf", "direct", "autoregressive"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.hidden_size=128 "
-                             "(value parsed as YAML, or text where it is not YAML: "
+                             "(value parsed as YAML; one starting with %% is text: "
                              "data.time_format=%%d/%%m/%%Y); repeatable")
     parser.add_argument("--stride", type=int, help="steps between forecast origins (run and "
                         "evaluate: evaluation.stride; backtest: the horizon)")
