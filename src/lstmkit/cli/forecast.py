@@ -111,8 +111,8 @@ def _frame(args: argparse.Namespace, config: object) -> object:
 
     path = args.data or config.data.path  # type: ignore[attr-defined]
     if path == BUILTIN_PATH:
-        print("no --data given: using the built-in example, weekly Mauna Loa CO2 1958-2001 "
-              f"(bundled with statsmodels; data.path {BUILTIN_PATH!r})")
+        print("using the built-in example, weekly Mauna Loa CO2 1958-2001 (bundled with "
+              f"statsmodels; data.path {BUILTIN_PATH!r})")
         return builtin_frame()
     if path and not args.data and not Path(path).is_file():  # relative to where this runs
         saved = "saved with the model" if getattr(args, "model", None) else "in the config"

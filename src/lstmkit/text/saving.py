@@ -30,8 +30,9 @@ def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], obje
 
     ``meta.json`` is removed first and each file is written beside its target and then moved
     onto it, so a save that stops part way leaves a folder that loading refuses (no
-    ``meta.json``), never one that mixes the files of two models; other files in the folder
-    (checkpoints, reports) are left alone."""
+    ``meta.json``), where it could load the files of two models together; other files in the
+    folder (checkpoints, reports) are left alone. Two processes saving into one folder at
+    once are not guarded against."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "meta.json").unlink(missing_ok=True)
