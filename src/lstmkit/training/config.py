@@ -119,7 +119,9 @@ class TrainConfig:
         early_stopping_patience: stop after this many validation checks without improvement
             of ``monitor``; ``None`` turns early stopping off. Needs validation data.
         monitor: the logged quantity that early stopping, ``plateau`` and best-weight
-            tracking watch (``"val_loss"`` or ``"val_<metric>"``).
+            tracking watch (``"val_loss"`` or ``"val_<metric>"`` for one of the metrics given
+            to :func:`~lstmkit.training.fit`, which refuses another name before training; a
+            value a callback logs is not a monitor).
         monitor_mode: ``"min"`` or ``"max"``.
         restore_best: at the end of training load the weights of the best validation check.
         seed: seeds Python, NumPy and torch (and dataloader workers); ``None`` for no seeding.
