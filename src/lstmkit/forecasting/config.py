@@ -104,13 +104,17 @@ class DataConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise TypeError(f"data.{name} must be a string or null, got "
                                 f"{getattr(self, name)!r}")
+        roles = ("target", "past_covariates", "future_covariates", "static_covariates")
+        for role in roles:
+            columns = getattr(self, role)
+            twice = [c for c in columns if columns.count(c) > 1]
+            if twice:
+                raise ValueError(f"column {twice[0]!r} is named twice in data.{role}")
         # where each column is named: the time and series columns, then the lists
         seen = {getattr(self, name): f"data.{name}" for name in ("time_col", "series_col")
                 if getattr(self, name) is not None}
-        for role in ("target", "past_covariates", "future_covariates", "static_covariates"):
+        for role in roles:
             for col in getattr(self, role):
-                if seen.get(col) == f"in data.{role}":
-                    raise ValueError(f"column {col!r} is named twice in data.{role}")
                 if col in seen:
                     raise ValueError(f"column {col!r} is both {seen[col]} and in "
                                      f"data.{role}")
