@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from lstmkit.nn.functional import CellOptions, CellWeights, StepMasks, lstm_scan
+from lstmkit.nn.functional import NO_MASKS, CellOptions, CellWeights, StepMasks, lstm_scan
 
 T, B, I, H, P = 4, 3, 5, 6, 4
 # float32: layer norm's backward divides by per-row standard deviations, and the two paths round
@@ -159,8 +159,6 @@ def test_fused_scan_rejects_other_dtypes(fused_ext):
 
 
 @pytest.mark.parametrize(("name", "shape"), [
-    ("h0", (1, P)),  # a state the reference path would broadcast
-    ("c0", (1, H)),
     ("h0", (B, P + 8)),
     ("weight_hh", (4 * H, P // 2)),
     ("weight_hr", (P, H + 1)),
@@ -183,6 +181,18 @@ def test_fused_scan_checks_every_shape(fused_ext, name, shape):
     with pytest.raises(RuntimeError, match=rf"lstmkit fused kernel: {name} must have shape "
                                            rf"\[[0-9, ]+\], got \[{got}\]"):
         fused_scan(x, state["h0"], state["c0"], w, options)
+
+
+def test_fused_scan_broadcasts_a_state_of_one_row_as_lstm_scan_does(fused_ext):
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True)
+    x, _, _, w, _ = make_case(options, P, (), torch.float64)
+    h0 = (torch.randn(1, P, dtype=torch.float64) * 0.5).requires_grad_()
+    c0 = (torch.randn(1, H, dtype=torch.float64) * 0.5).requires_grad_()
+    errors = max_errors(run(lstm_scan, x, h0, c0, w, options, NO_MASKS),
+                        run(fused_scan, x, h0, c0, w, options, NO_MASKS))
+    assert max(errors.values()) <= 1e-10, errors  # the (1, R) state's gradient sums the rows
 
 
 def test_disabled_extension_says_why(monkeypatch):

@@ -75,6 +75,8 @@ def fused_scan(
     check_inputs(x, h0, c0, w)
     T, B, _ = x.shape
     H, R = c0.shape[-1], h0.shape[-1]
+    # a state of one row serves every sequence, as lstm_scan broadcasts it
+    h0, c0 = h0.expand(B, R), c0.expand(B, H)
     order = None
     if masks.valid is not None and B > 1:
         # Longest sequences first: the kernel skips the trailing padding rows of each step, so
