@@ -229,6 +229,12 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
     with pytest.raises(ValueError, match="folds must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
+    # more folds than origins: the folds formed are said
+    with pytest.warns(UserWarning, match=r"folds=5 asked, 2 formed: a fold needs forecast "
+                                         r"origins of its own"):
+        few = forecaster.backtest(frame, start=0.8, stride=24, refit=True, folds=5,
+                                  baselines=())
+    assert len(few.windows) == 2 and any("2 formed" in note for note in few.notes)
     # digits alone are a row: a date typed without dashes is past every series' end
     with pytest.raises(ValueError, match=r"start=20210109 is a row, past the end of every "
                                          r"series \(the longest has 240 rows\); a date is "

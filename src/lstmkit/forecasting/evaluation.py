@@ -389,12 +389,14 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     # the baselines, like the refitted models, know only the rows before each fold
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     cuts = _fold_cuts(prepared, origins, folds)
+    trained = 0
     for fold, (lo, hi, cut) in enumerate(cuts):
         in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
         fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
         windows_in_fold = sum(len(o) for o in fold_origins)
         if windows_in_fold == 0:
             continue
+        trained += 1
         if forecaster.config.training.progress_bar and is_first_process():
             # each fold trains a model: say which, before its progress bar
             print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
@@ -415,6 +417,11 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     report = score(forecaster, prepared, origins, baselines, predictions=predictions,
                    fit_rows=fit_rows)
     _note_unscored(report, prepared, origins, *unscored)
+    if trained < folds:  # a fold needs an origin of its own
+        note = (f"folds={folds} asked, {trained} formed: a fold needs forecast origins of "
+                "its own, and the backtest has too few for more")
+        warnings.warn(note, UserWarning, stacklevel=3)
+        report.notes.append(note)
     return report
 
 
