@@ -356,8 +356,19 @@ def test_a_damaged_saved_file_is_an_error_naming_the_folder_and_the_file(
         with pytest.raises(ValueError, match=rf"^saved forecaster '{folder}': {name} {what}.*; "
                                              r"the file is .*: save the model again$"):
             Forecaster.load(path)
-    # a setting this lstmkit does not know, written by another lstmkit: not "damaged"
+    # a lookback edited in config.yaml: the weights still fit, the model would not
     import yaml
+
+    edited = tmp_path / "edited"
+    shutil.copytree(saved, edited)
+    config = yaml.safe_load((edited / "config.yaml").read_text())
+    config["model"]["lookback"] = 48
+    (edited / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"does not hold together: config.yaml has "
+                                         r"model.lookback=48, but the model was trained with "
+                                         r"24 \(meta.json\)"):
+        Forecaster.load(edited)
+    # a setting this lstmkit does not know, written by another lstmkit: not "damaged"
 
     newer = tmp_path / "newer"
     shutil.copytree(saved, newer)

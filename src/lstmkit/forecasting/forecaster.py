@@ -439,6 +439,8 @@ class Forecaster:
                          "n_past": first.embed[0].in_features // first.cfg.segment_len
                          - first.ch_in, "n_future": first.n_future,
                          "n_static": first.n_static},
+                # the weights' shapes do not depend on it: kept to check config.yaml by
+                "lookback": self.config.model.lookback,
                 "conformal_margins": None if self.margins is None else self.margins.tolist()}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         _replace_folder(tmp, path)
@@ -513,6 +515,12 @@ class Forecaster:
                              "that config.yaml and meta.json describe does not match the "
                              f"weights in model.pt ({type(err).__name__}: {detail}); were these "
                              "files edited? Save the model again from its Forecaster") from None
+        trained = meta.get("lookback")  # models saved before it was recorded have none
+        if trained is not None and trained != config.model.lookback:
+            raise ValueError(f"saved model {str(path)!r} does not hold together: config.yaml "
+                             f"has model.lookback={config.model.lookback}, but the model was "
+                             f"trained with {trained} (meta.json); were these files edited? "
+                             "Save the model again from its Forecaster")
         forecaster.net.eval()
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
