@@ -380,6 +380,14 @@ def test_a_season_of_1_for_want_of_a_time_column_is_said() -> None:
     # the frequency of a time column gives the season: no note
     assert not any(note.startswith("season") for note in Forecaster(base).fit(
         make_frame(n=240)).evaluate(make_frame(n=240), baselines=()).notes)
+    # ... unless its steps fill no season (every other day), or it is yearly (1 is right)
+    every_other_day = make_frame(n=240, freq="2D")
+    with pytest.warns(UserWarning, match=r"season: 1, as whole steps of the frequency '2D' "
+                                         r"fill no season"):
+        Forecaster(base).fit(every_other_day).evaluate(every_other_day, baselines=())
+    yearly = make_frame(n=240, freq="YS")
+    assert not any(note.startswith("season") for note in Forecaster(base).fit(
+        yearly).evaluate(yearly, baselines=()).notes)
 
 
 def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame]) -> None:

@@ -144,9 +144,13 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                             for s, rows in zip(prepared.series, fit_rows, strict=True)])
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
-    if ev.season_length is None and not forecaster.freq:
+    freq = forecaster.freq
+    yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
+    if ev.season_length is None and season == 1 and not yearly:
         why = ("the data have no time column (data.time_col) to take a frequency from"
-               if cfg.data.time_col is None else "the frequency of the data is unknown")
+               if cfg.data.time_col is None else "the frequency of the data is unknown"
+               if not freq else f"whole steps of the frequency {freq!r} fill no season "
+               "(a day, a week, a year)")
         note = (f"season: 1, as {why}: seasonal naive is the naive "
                 "forecast, ETS is non-seasonal and MASE is scaled by the naive error; set "
                 "evaluation.season_length to the season in steps (e.g. 7 for daily data; 1 "
