@@ -289,6 +289,10 @@ def test_data_off_a_trained_models_frequency_says_so(frame: pd.DataFrame) -> Non
     with pytest.raises(ValueError, match=r"off the 'h' grid, .*; the model was trained at "
                                          r"frequency 'h': resample the data to it"):
         to_series(half_past, cfg, freq="h")
+    # data.freq already set: "set data.freq" would be no help
+    with pytest.raises(ValueError, match=r"off the 'h' grid, .*; data.freq='h' is set: "
+                                         r"resample the data to it, or set the frequency"):
+        to_series(half_past, DataConfig(target="a", time_col="date", freq="h"))
     with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .* trained "
                                          r"with data.fill='none': insert and fill"):
         to_series(daily.drop(index=[5, 6]), cfg, freq="D")

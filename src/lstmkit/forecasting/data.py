@@ -332,7 +332,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                         f"{name} has {len(off_grid)} timestamp(s) off the {freq!r} "
                         f"grid, first {off_grid[0]}; " + (
                             f"the model was trained at frequency {freq!r}: resample the data "
-                            "to it" if trained else "set data.freq or resample the data"))
+                            "to it" if trained else f"data.freq={freq!r} is set: resample the "
+                            "data to it, or set the frequency the data are on" if cfg.freq
+                            else "set data.freq or resample the data"))
                 if cfg.fill == "none" and trained:
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "
