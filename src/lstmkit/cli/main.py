@@ -62,16 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line_warnings(command: str, default: Callable[..., None],
                        warned: set[str]) -> Callable[..., None]:
     """``warnings.showwarning`` that prints lstmkit's own UserWarnings as one line, like its
-    errors (the default adds the file, line number and source line of the warning); others
-    (torch's, Lightning's) as before."""
+    errors (the default adds the file, line number and source line of the warning), and each
+    text once; others (torch's, Lightning's) as before."""
     package = str(Path(__file__).resolve().parents[1])
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:
         if issubclass(category, UserWarning) and str(Path(filename).resolve()).startswith(
                 package):
-            warned.add(str(message))
-            print(f"lstmkit {command}: warning: {message}", file=file or sys.stderr)
+            if str(message) not in warned:  # the data are read by each step of a command
+                warned.add(str(message))
+                print(f"lstmkit {command}: warning: {message}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 
