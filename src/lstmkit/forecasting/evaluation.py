@@ -107,6 +107,13 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.to_dict(orient="records")
 
 
+def _warn_note(notes: list[str], note: str, stacklevel: int) -> None:
+    """Warn ``note`` (``stacklevel`` as the caller would pass it to ``warnings.warn``) and
+    keep it among a report's ``notes``."""
+    warnings.warn(note, UserWarning, stacklevel=stacklevel + 1)
+    notes.append(note)
+
+
 def _season(forecaster: Forecaster) -> int:
     season = forecaster.config.evaluation.season_length
     return season if season is not None else season_from_freq(forecaster.freq)
@@ -155,8 +162,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                 "forecast, ETS is non-seasonal and MASE is scaled by the naive error; set "
                 "evaluation.season_length to the season in steps (e.g. 7 for daily data; 1 "
                 "keeps this without the warning)")
-        warnings.warn(note, UserWarning, stacklevel=4)
-        notes.append(note)
+        _warn_note(notes, note, stacklevel=4)
     for name in baselines:
         try:
             forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
@@ -312,8 +318,7 @@ def _note_unscored(report: EvalReport, prepared: Prepared, origins: list[np.ndar
     one = len(left_out) == 1
     note = (f"series {names} {'has' if one else 'have'} {what} and "
             f"{'is' if one else 'are'} not scored: {why}")
-    warnings.warn(note, UserWarning, stacklevel=4)
-    report.notes.append(note)
+    _warn_note(report.notes, note, stacklevel=4)
 
 
 def _check_stride(stride: int | None) -> None:
@@ -383,8 +388,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             note = (f"{seen} of {len(report.windows)} windows start before the test part: "
                     "the model was trained or validated on their targets, so their scores "
                     "are in-sample; use refit=True to backtest that period out of sample")
-            warnings.warn(note, UserWarning, stacklevel=3)
-            report.notes.append(note)
+            _warn_note(report.notes, note, stacklevel=3)
         return report
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
@@ -424,8 +428,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     if trained < folds:  # a fold needs an origin of its own
         note = (f"folds={folds} asked, {trained} formed: a fold needs forecast origins of "
                 "its own, and the backtest has too few for more")
-        warnings.warn(note, UserWarning, stacklevel=3)
-        report.notes.append(note)
+        _warn_note(report.notes, note, stacklevel=3)
     return report
 
 
