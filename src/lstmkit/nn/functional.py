@@ -102,6 +102,41 @@ class StepMasks(NamedTuple):
 
 NO_MASKS = StepMasks()
 
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+_MIX_1 = 0xBF58476D1CE4E5B9
+_MIX_2 = 0x94D049BB133111EB
+
+
+def _int64(value: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _shift_right(z: Tensor, bits: int) -> Tensor:
+    """Logical right shift of int64 bits (torch's ``>>`` on int64 is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def keep_mask(seed: Tensor, size: tuple[int, ...], p: float, dtype: torch.dtype) -> Tensor:
+    """A (``size``) tensor in ``dtype`` whose elements are 1 with probability ``p``, else 0.
+
+    The zoneout masks' sampler, counter-based so that it is cheap and parallel: word ``w`` is
+    SplitMix64's ``w``-th output for the int64 ``seed`` (Steele, Lea & Flood 2014), element
+    ``k`` is 1 when the low (``k`` even) or high (``k`` odd) 32 bits of word ``k // 2`` are
+    below ``round(p * 2**32)``. Computed here with torch integer operations on ``seed``'s
+    device; the fused kernel's ``torch.ops.lstmkit.keep_mask`` draws the same stream in C++.
+    """
+    n = 1
+    for dim in size:
+        n = n * dim
+    words = torch.arange(1, (n + 1) // 2 + 1, dtype=torch.int64, device=seed.device)
+    z = seed.reshape(()) + words * _int64(_GOLDEN_GAMMA)  # wraps modulo 2**64, as in C++
+    z = (z ^ _shift_right(z, 30)) * _int64(_MIX_1)
+    z = (z ^ _shift_right(z, 27)) * _int64(_MIX_2)
+    z = z ^ _shift_right(z, 31)
+    halves = torch.stack((z & 0xFFFFFFFF, _shift_right(z, 32)), dim=-1).reshape(-1)[:n]
+    return (halves < round(p * 2**32)).to(dtype).reshape(size)
+
 
 class Gates(NamedTuple):
     """Gate activations of one step, each (B, H)."""
