@@ -103,6 +103,14 @@ def test_data_config_errors() -> None:
         DataConfig(target="x", val=1.5)
     with pytest.raises(ValueError, match=r"data.fill must be one of"):
         DataConfig(target="x", fill="drop")  # type: ignore[arg-type]
+    # without a time column there are no timestamps: a frequency or format was ignored
+    with pytest.raises(ValueError, match=r"data.freq='D' describes the timestamps of "
+                                         r"data.time_col, which is not set .* or "
+                                         r"evaluation.season_length"):
+        DataConfig(target="x", freq="D")
+    with pytest.raises(ValueError, match=r"data.time_format='%Y' describes the timestamps"):
+        DataConfig(target="x", time_format="%Y")
+    assert DataConfig(target="x", time_col="t", freq="D", time_format="%Y").freq == "D"
     assert DataConfig(target="x").target == ("x",)
 
 

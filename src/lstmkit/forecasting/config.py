@@ -104,6 +104,13 @@ class DataConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise TypeError(f"data.{name} must be a string or null, got "
                                 f"{getattr(self, name)!r}")
+            if getattr(self, name) is not None and self.time_col is None:
+                raise ValueError(
+                    f"data.{name}={getattr(self, name)!r} describes the timestamps of "
+                    "data.time_col, which is not set (without it the row order is the time "
+                    "step and nothing is read as a date): set data.time_col"
+                    + (", or evaluation.season_length for the seasonal period"
+                       if name == "freq" else ""))
         roles = ("target", "past_covariates", "future_covariates", "static_covariates")
         for role in roles:
             columns = getattr(self, role)
