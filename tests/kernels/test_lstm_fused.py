@@ -253,3 +253,23 @@ def test_fused_rejects_half_precision():
             "backend='fused' cannot serve this call: the input is torch.float16, and the fused "
             "kernel takes float32 or float64")):
         model(torch.randn(T, B, I).half())
+
+
+def test_the_cache_key_holds_the_cpus_instruction_set(tmp_path):
+    # a -march=native build is for one instruction set; the key read the model name alone
+    # (the first of the lines it looked for), so two CPUs sold under one name, one without
+    # AVX-512, would share a cached build through a shared cache folder
+    from lstmkit.kernels.cpu import loader
+
+    def identity(flags: str, model: str = "AMD EPYC") -> str:
+        path = tmp_path / f"cpuinfo_{flags.replace(' ', '_')}_{model.replace(' ', '_')}"
+        path.write_text(f"processor\t: 0\nmodel name\t: {model}\nflags\t\t: {flags}\n\n"
+                        f"processor\t: 1\nmodel name\t: other\nflags\t\t: other\n")
+        return loader._cpu_identity(str(path))
+
+    assert identity("fpu sse2 avx2") != identity("fpu sse2 avx2 avx512f")
+    assert identity("fpu sse2 avx2", "A") != identity("fpu sse2 avx2", "B")
+    assert identity("fpu sse2 avx2") == "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2"
+    arm = tmp_path / "cpuinfo_arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n")
+    assert loader._cpu_identity(str(arm)) == "Features\t: fp asimd sve"

@@ -26,7 +26,7 @@ from types import ModuleType
 import torch
 
 SOURCE = Path(__file__).with_name("lstm_fused.cpp")
-# -ffast-math lets GCC call glibc's vector exp/tanh in the `omp simd` loops; -fopenmp makes
+# -ffast-math lets GCC call glibc's vector exp in the `omp simd` loops; -fopenmp makes
 # at::parallel_for (an inline OpenMP region) parallel. The kernel is built on the machine that
 # runs it, hence -march=native.
 CFLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp")
@@ -48,14 +48,21 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "lstmkit" / "extensions"
 
 
-def _cpu_identity() -> str:
+def _cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model and instruction set (the first core's ``model name`` and ``flags``
+    lines, ``Features`` on ARM): a ``-march=native`` build is only for CPUs that match both."""
+    keys = ("model name", "flags", "Features")
+    found: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
+        with open(cpuinfo, encoding="utf-8") as f:
             for line in f:
-                if line.startswith(("model name", "flags", "Features")):
-                    return line
+                key = line.split(":", 1)[0].strip()
+                if key in keys:
+                    found.setdefault(key, line.strip())
     except OSError:
         pass
+    if found:
+        return "\n".join(found[k] for k in keys if k in found)
     return platform.processor() or platform.machine()
 
 

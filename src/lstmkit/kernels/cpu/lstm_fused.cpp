@@ -10,7 +10,7 @@
 // Gate layout in a row of G*H: i, f, g, o (coupled: i, g, o), as torch.nn.LSTM.
 // Peephole rows: i, f, o (coupled: i, o).
 //
-// Built with -ffast-math so that glibc's vector exp/tanh (libmvec) are used in `omp simd` loops;
+// Built with -ffast-math so that glibc's vector exp (libmvec) is used in `omp simd` loops;
 // there is no NaN/Inf test in this file that fast-math could remove.
 
 #include <torch/extension.h>
