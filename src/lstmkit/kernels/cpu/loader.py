@@ -116,7 +116,7 @@ def _toolchain_reason() -> str | None:
     if shutil.which(compiler) is None:
         return f"no C++ compiler found (looked for {compiler!r} on PATH; set CXX to choose one)"
     if not cpp_extension.is_ninja_available():
-        return "ninja is not installed (pip install ninja, or lstmkit[kernels])"
+        return "ninja is not installed (an lstmkit dependency: pip install ninja)"
     return None
 
 
