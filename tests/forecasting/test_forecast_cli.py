@@ -178,6 +178,9 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
     with pytest.raises(ValueError, match="--stride applies to forecast run, evaluate and "
                                          "backtest, not to forecast predict"):
         _run("predict", "--model", "m", "--data", str(csv), "--stride", "3")
+    with pytest.raises(ValueError, match="--baselines applies to forecast run, train, evaluate "
+                                         "and backtest, not to forecast predict"):
+        _run("predict", "--model", "m", "--data", str(csv), "--baselines", "naive")
     known = tmp_path / "known"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(known),
                 "--set", "data.future_covariates=[hour]") == 0

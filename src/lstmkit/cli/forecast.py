@@ -147,7 +147,9 @@ ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("ru
             "tune_space": ("run", "train"), "tune_timeout": ("run", "train"),
             "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
             "stride": ("run", "evaluate", "backtest"), "start": ("backtest",),
-            "refit": ("backtest",), "folds": ("backtest",)}
+            "refit": ("backtest",), "folds": ("backtest",),
+            # a trained model keeps them for its evaluate and backtest; predict scores nothing
+            "baselines": ("run", "train", "evaluate", "backtest")}
 
 
 def _check_flags(args: argparse.Namespace) -> None:
