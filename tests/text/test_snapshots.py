@@ -12,11 +12,15 @@ from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.training import TrainConfig, fit
 
 
-def _check(callback: TopSnapshots, module: nn.Module, epoch: int, score: float) -> None:
+def _check(callback: TopSnapshots, module: nn.Module, epoch: int, score: float,
+           loss: float | None = None) -> None:
     with torch.no_grad():
         module.weight.fill_(float(epoch))  # type: ignore[operator]
+    metrics = {"val_accuracy": torch.tensor(score)}
+    if loss is not None:
+        metrics["val_loss"] = torch.tensor(loss)
     trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch, callbacks=[],
-                              callback_metrics={"val_accuracy": torch.tensor(score)})
+                              callback_metrics=metrics)
     callback.on_validation_end(trainer, None)  # type: ignore[arg-type]
 
 
@@ -33,12 +37,21 @@ def test_keeps_the_k_best_checks_best_first(mode: str, expected: list[int]) -> N
     assert restored.epochs == expected
 
 
-def test_ties_keep_the_earlier_check_and_errors_name_the_argument() -> None:
+def test_ties_go_to_the_lower_loss_then_the_earlier_check_and_errors_name_the_argument() -> None:
     module = nn.Linear(2, 1, bias=False)
     callback = TopSnapshots(module, 1, "val_accuracy")
     _check(callback, module, 0, 0.5)
     _check(callback, module, 1, 0.5)
     assert callback.epochs == [0]
+    # with a val_loss, a tie goes to the lower loss (a flat dev score kept the first epoch)
+    callback = TopSnapshots(module, 2, "val_accuracy")
+    for epoch, loss in enumerate([0.9, 0.4, 0.6]):
+        _check(callback, module, epoch, 0.5, loss)
+    assert callback.epochs == [1, 2]
+    restored = TopSnapshots(module, 2, "val_accuracy")
+    restored.load_state_dict(callback.state_dict())
+    _check(restored, module, 3, 0.5, 0.5)
+    assert restored.epochs == [1, 3]
     with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         TopSnapshots(module, 0, "val_accuracy")
     with pytest.raises(ValueError, match=r"mode must be one of \['max', 'min'\], got 'up'"):

@@ -204,6 +204,19 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+def test_a_tie_in_a_monitored_metric_goes_to_the_lower_val_loss() -> None:
+    # an F1 of 0 over the first epochs kept the first epoch's weights, whatever the loss did
+    train, val = _data()
+    flat = {"f1": lambda out, y: torch.tensor(0.0)}
+    result = fit(_model(), F.mse_loss, train, val,
+                 _cfg(max_epochs=4, monitor="val_f1", monitor_mode="max",
+                      early_stopping_patience=None), metrics=flat)
+    losses = [row["val_loss"] for row in result.history]
+    assert losses[-1] < losses[0]  # the loss falls, so the tie goes to a later epoch
+    assert result.best_epoch == losses.index(min(losses)) > 0
+    assert result.best_score == 0.0
+
+
 def test_a_diverged_run_has_no_best_and_warns() -> None:
     train, val = _data()
 

@@ -7,6 +7,7 @@ time. :class:`TopSnapshots` keeps the ``k`` best checkpoints by the monitored va
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,8 +29,9 @@ class TopSnapshots(pl.Callback):
         monitor: a logged validation quantity, such as ``"val_accuracy"``.
         mode: ``"max"`` or ``"min"``.
 
-    After training, :attr:`states` holds the kept weights best first (ties: earlier first)
-    and :attr:`epochs` / :attr:`scores` their epochs and scores.
+    After training, :attr:`states` holds the kept weights best first (ties: the lower
+    ``val_loss`` first, then the earlier) and :attr:`epochs` / :attr:`scores` their epochs and
+    scores.
     """
 
     def __init__(self, module: nn.Module, k: int, monitor: str, mode: str = "max") -> None:
@@ -42,6 +44,7 @@ class TopSnapshots(pl.Callback):
         self.monitor = monitor
         self.mode = mode
         self._kept: list[tuple[float, int, dict[str, torch.Tensor]]] = []
+        self._losses: dict[int, float] = {}  # val_loss by epoch, to break ties
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
@@ -51,8 +54,12 @@ class TopSnapshots(pl.Callback):
         state = {k: v.detach().clone()
                  for k, v in validated_state(trainer, self.module).items()}
         self._kept.append((score, trainer.current_epoch, state))
+        loss = trainer.callback_metrics.get("val_loss")
+        if loss is not None and math.isfinite(float(loss)):
+            self._losses[trainer.current_epoch] = float(loss)
         sign = -1.0 if self.mode == "max" else 1.0
-        self._kept.sort(key=lambda item: (sign * item[0], item[1]))
+        self._kept.sort(key=lambda item: (sign * item[0], self._losses.get(item[1], math.inf),
+                                          item[1]))
         del self._kept[self.k :]
 
     @property
@@ -83,7 +90,8 @@ class TopSnapshots(pl.Callback):
         return members
 
     def state_dict(self) -> dict[str, Any]:
-        return {"kept": self._kept}
+        return {"kept": self._kept, "losses": self._losses}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._kept = list(state_dict["kept"])
+        self._losses = dict(state_dict.get("losses", {}))  # absent from older checkpoints

@@ -162,21 +162,28 @@ def validated_state(trainer: pl.Trainer, module: nn.Module) -> dict[str, torch.T
 class BestWeights(pl.Callback):
     """Track ``monitor`` after each validation; load the best weights at the end of fit.
 
-    The weights kept are those validation scored (:func:`validated_state`)."""
+    The weights kept are those validation scored (:func:`validated_state`). A tie in a
+    monitored metric other than ``val_loss`` (an F1 of 0 while a tagger learns that most
+    tokens are outside entities, an accuracy on a small dev set) goes to the lower
+    ``val_loss``: the earliest check won it, which kept the first epoch's weights."""
 
     def __init__(self, monitor: str, mode: str = "min", restore: bool = True) -> None:
         self.monitor = monitor
         self.mode = mode
         self.restore = restore
         self.best_score: float | None = None
+        self.best_loss: float | None = None  # val_loss of the best check, for ties
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
 
-    def _better(self, score: float) -> bool:
+    def _better(self, score: float, loss: float | None) -> bool:
         if not math.isfinite(score):  # a diverged check is never the best
             return False
         if self.best_score is None:
             return True
+        if score == self.best_score:
+            return (loss is not None and math.isfinite(loss)
+                    and (self.best_loss is None or loss < self.best_loss))
         return score < self.best_score if self.mode == "min" else score > self.best_score
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -189,8 +196,11 @@ class BestWeights(pl.Callback):
                                  f"logged in validation: {sorted(trainer.callback_metrics)}")
             return
         score = float(trainer.callback_metrics[self.monitor])
-        if self._better(score):
+        loss = trainer.callback_metrics.get("val_loss")
+        loss = None if loss is None or self.monitor == "val_loss" else float(loss)
+        if self._better(score, loss):
             self.best_score = score
+            self.best_loss = loss
             self.best_epoch = trainer.current_epoch
             self.best_state = {k: v.detach().clone()
                                for k, v in validated_state(trainer, pl_module).items()}
@@ -200,11 +210,12 @@ class BestWeights(pl.Callback):
             pl_module.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score, "best_epoch": self.best_epoch,
-                "best_state": self.best_state}
+        return {"best_score": self.best_score, "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch, "best_state": self.best_state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict["best_score"]
+        self.best_loss = state_dict.get("best_loss")  # absent from older checkpoints
         self.best_epoch = state_dict["best_epoch"]
         self.best_state = state_dict["best_state"]
 

@@ -121,7 +121,8 @@ class TrainConfig:
         monitor: the logged quantity that early stopping, ``plateau`` and best-weight
             tracking watch (``"val_loss"`` or ``"val_<metric>"`` for one of the metrics given
             to :func:`~lstmkit.training.fit`, which refuses another name before training; a
-            value a callback logs is not a monitor).
+            value a callback logs is not a monitor). Best-weight tracking breaks a tie in a
+            metric by the lower ``val_loss``.
         monitor_mode: ``"min"`` or ``"max"``.
         restore_best: at the end of training load the weights of the best validation check.
         seed: seeds Python, NumPy and torch (and dataloader workers); ``None`` for no seeding.
