@@ -208,13 +208,34 @@ def test_a_tie_in_a_monitored_metric_goes_to_the_lower_val_loss() -> None:
     # an F1 of 0 over the first epochs kept the first epoch's weights, whatever the loss did
     train, val = _data()
     flat = {"f1": lambda out, y: torch.tensor(0.0)}
-    result = fit(_model(), F.mse_loss, train, val,
-                 _cfg(max_epochs=4, monitor="val_f1", monitor_mode="max",
-                      early_stopping_patience=None), metrics=flat)
+    with pytest.warns(UserWarning, match=r"val_f1 was 0 at every validation check: the "
+                                         r"weights kept \(the check with the lowest val_loss"):
+        result = fit(_model(), F.mse_loss, train, val,
+                     _cfg(max_epochs=4, monitor="val_f1", monitor_mode="max",
+                          early_stopping_patience=None), metrics=flat)
     losses = [row["val_loss"] for row in result.history]
     assert losses[-1] < losses[0]  # the loss falls, so the tie goes to a later epoch
     assert result.best_epoch == losses.index(min(losses)) > 0
     assert result.best_score == 0.0
+
+
+def test_epoch_log_prints_a_line_per_epoch_and_the_check_kept(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    train, val = _data()
+    result = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=3, epoch_log=True))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith(("epoch ", "best check"))]
+    assert [line.split(":")[0] for line in lines] == [
+        "epoch 1/3", "epoch 2/3", "epoch 3/3", "best check"]
+    assert "train_loss" in lines[0] and "val_loss" in lines[0]
+    best = result.best_epoch
+    assert lines[best].endswith("(best)")
+    assert lines[-1] == (f"best check: epoch {best + 1}, val_loss {result.best_score:.4g} "
+                         "(weights kept)")
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1))
+    assert "epoch 1/1" not in capsys.readouterr().err  # off by default
+    with pytest.raises(TypeError, match="epoch_log must be True or False"):
+        _cfg(epoch_log="yes")
 
 
 def test_a_diverged_run_has_no_best_and_warns() -> None:

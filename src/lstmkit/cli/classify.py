@@ -128,7 +128,8 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = ClassifierConfig.from_dict(settings["model"])
     # the command line's defaults; the file, flags (--progress) and --set override them
-    training = {"progress_bar": False, **_checkpoints(args.out), **settings["training"]}
+    training = {"progress_bar": False, "epoch_log": True, **_checkpoints(args.out),
+                **settings["training"]}
     train_config = TrainConfig.from_dict(training)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
@@ -145,9 +146,6 @@ def _train(args: argparse.Namespace) -> int:
                      ).fit(train, dev, resume=args.resume)
     out = clf.save(args.out)
     print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")
-    if clf.history:
-        last = clf.history[-1]
-        print("last epoch: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items()))
     if test is not None:
         evaluation = clf.evaluate(test, source=data["test"])
         print(evaluation.report())

@@ -143,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
     # checkpoints under --out (where --resume looks) unless training.checkpoint_dir
     folders = {"checkpoint_dir": str(Path(args.out) / "checkpoints")}
     # the command line's defaults; the file, flags (--progress) and --set override them
-    train_config = TrainConfig.from_dict({"progress_bar": False, **folders,
+    train_config = TrainConfig.from_dict({"progress_bar": False, "epoch_log": True, **folders,
                                           **settings["training"]})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None

@@ -25,6 +25,7 @@ import itertools
 import math
 import os
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,35 @@ class History(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs = list(state_dict["epochs"])
+
+
+class EpochLog(pl.Callback):
+    """One line per finished training epoch on stderr, and the kept check at the end.
+
+    ``best`` is the run's :class:`BestWeights`, which has seen the epoch's validation by the
+    end of the training epoch (Lightning validates first)."""
+
+    def __init__(self, best: BestWeights, max_epochs: int, restore: bool) -> None:
+        self.best = best
+        self.max_epochs = max_epochs
+        self.restore = restore
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        epoch = trainer.current_epoch
+        values = ", ".join(f"{k} {float(v):.4g}"
+                           for k, v in sorted(trainer.callback_metrics.items()))
+        mark = " (best)" if self.best.best_epoch == epoch else ""
+        print(f"epoch {epoch + 1}/{self.max_epochs}: {values}{mark}", file=sys.stderr,
+              flush=True)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero or self.best.best_epoch is None:
+            return
+        what = "weights kept" if self.restore else "the last epoch's weights kept"
+        print(f"best check: epoch {self.best.best_epoch + 1}, {self.best.monitor} "
+              f"{self.best.best_score:.4g} ({what})", file=sys.stderr, flush=True)
 
 
 class PlateauLR(pl.Callback):

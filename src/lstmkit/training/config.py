@@ -132,6 +132,9 @@ class TrainConfig:
             int >= 1, -1 (all), ``"auto"`` or a list of device indices; ``precision``
             ``None`` or one of :data:`PRECISIONS` (e.g. ``"bf16-mixed"``).
         progress_bar: show a progress bar and Lightning's start-up messages.
+        epoch_log: print one line per finished epoch to stderr (the losses, the monitored
+            value, the best check so far) and, at the end, the check whose weights are kept:
+            progress without a bar (the text commands' default).
         log_dir: write CSV and TensorBoard logs here (``<log_dir>/csv``, ``<log_dir>/tb``);
             ``None`` for no logs. A ``Path`` is stored as a string (so is ``checkpoint_dir``).
         log_every_n_steps: logging interval in optimisation steps.
@@ -166,6 +169,7 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str | int | None = None
     progress_bar: bool = True
+    epoch_log: bool = False
     log_dir: str | Path | None = None
     log_every_n_steps: int = 50
     checkpoint_dir: str | Path | None = None
@@ -205,7 +209,7 @@ class TrainConfig:
         _check_number("log_every_n_steps", self.log_every_n_steps, low=1, integer=True)
         for name in ("limit_train_batches", "limit_val_batches"):
             _check_batch_limit(name, getattr(self, name))
-        for name in ("restore_best", "deterministic", "progress_bar"):
+        for name in ("restore_best", "deterministic", "progress_bar", "epoch_log"):
             _check_bool(name, getattr(self, name))
         if not isinstance(self.fast_dev_run, bool):
             _check_number("fast_dev_run (True, False or a number of batches)",

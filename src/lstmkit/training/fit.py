@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from lstmkit.training.callbacks import (
     AtomicCheckpointIO,
     BestWeights,
+    EpochLog,
     History,
     PlateauLR,
     ResumableEarlyStopping,
@@ -127,8 +128,10 @@ def build_trainer(
     best = BestWeights(config.monitor, config.monitor_mode,
                        restore=config.restore_best and has_validation)
     history = History()
+    log = ([EpochLog(best, config.max_epochs, restore=config.restore_best and has_validation)]
+           if config.epoch_log else [])
     all_callbacks: list[pl.Callback] = [RNGState(), *([ema] if ema else []), best, history,
-                                        *callbacks]
+                                        *log, *callbacks]
     if config.scheduler == "plateau":
         all_callbacks.append(PlateauLR(config.monitor, config.monitor_mode, config.lr_gamma,
                                        config.scheduler_patience, has_validation))
@@ -301,6 +304,12 @@ def fit(
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
                       "diverged (try a lower training.lr or training.grad_clip)", UserWarning,
                       stacklevel=2)
+    elif (best.best_score == 0.0 and config.monitor != "val_loss"
+          and config.monitor_mode == "max"):
+        warnings.warn(f"{config.monitor} was 0 at every validation check: the weights kept "
+                      "(the check with the lowest val_loss among them) score nothing "
+                      "on the validation data; train longer or check that data (an entity F1 "
+                      "is 0 on a dev set without entities)", UserWarning, stacklevel=2)
     return FitResult(
         model=model, task=task, trainer=trainer, history=history.epochs,
         best_score=best.best_score, best_epoch=best.best_epoch,
