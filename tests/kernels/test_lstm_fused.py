@@ -273,3 +273,22 @@ def test_the_cache_key_holds_the_cpus_instruction_set(tmp_path):
     arm = tmp_path / "cpuinfo_arm"
     arm.write_text("processor\t: 0\nFeatures\t: fp asimd sve\nCPU part\t: 0xd40\n")
     assert loader._cpu_identity(str(arm)) == "Features\t: fp asimd sve"
+
+
+def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, capsys):
+    # the first use compiled for a minute in silence, which looked like a hang (or, inside
+    # training, like a slow first epoch)
+    from types import SimpleNamespace
+
+    from torch.utils import cpp_extension
+
+    from lstmkit.kernels.cpu import loader
+
+    monkeypatch.setenv("LSTMKIT_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: SimpleNamespace(name=kw["name"]))
+    loader._build(verbose=False)
+    assert "lstmkit: building the fused CPU kernel into" in capsys.readouterr().err
+    name = loader.module_name()
+    (tmp_path / name / f"{name}.so").write_bytes(b"")
+    loader._build(verbose=False)
+    assert capsys.readouterr().err == ""

@@ -153,6 +153,10 @@ def _build(verbose: bool) -> ModuleType:
     build_dir = cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(build_dir):
+        if not verbose and not (build_dir / f"{name}.so").exists():
+            # a silent minute looks like a hang (or like slow training, whose timer it joins)
+            print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute, "
+                  "once per machine and lstmkit version)", file=sys.stderr, flush=True)
         return cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
