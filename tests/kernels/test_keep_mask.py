@@ -12,7 +12,8 @@ from lstmkit.nn.functional import keep_mask
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("size", [(1,), (7,), (4, 5, 7), (30, 3, 64), (0, 3), (2, 0)])
+@pytest.mark.parametrize("size", [(1,), (7,), (4, 5, 7), (30, 3, 64), (0, 3), (2, 0),
+                                  (70_001,)])  # the last spans several threads' chunks
 def test_kernel_sampler_draws_the_reference_stream(fused_ext, size, dtype):
     for seed in (0, 1, 12345, (1 << 62) - 1, -(1 << 62)):
         for p in (0.0, 0.1, 0.5, 0.999, 1.0):
@@ -69,3 +70,37 @@ def test_zoneout_masks_follow_torch_seed_on_every_backend(fused_ext):
         outs.append(model(x)[0])
     torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-12)
     assert not torch.allclose(outs[2], outs[1])
+
+
+def test_compiled_reference_sampler_draws_the_eager_stream():
+    # its int64 products wrap in eager torch; inlined into inductor's C++ they overflowed
+    # (undefined behaviour), and element 1216 of 1221 differed, or the process aborted
+    compiled = torch.compile(keep_mask, fullgraph=True)
+    for n in (1221, 611):
+        s = torch.tensor(5)
+        assert torch.equal(compiled(s, (n,), 0.3, torch.float32),
+                           keep_mask(s, (n,), 0.3, torch.float32))
+
+
+def _seed_whose_first_number_is_zero() -> int:
+    """Invert SplitMix64's output function: the seed whose word 0 is 2**32 (element 0 reads
+    the low half, 0)."""
+    mask = (1 << 64) - 1
+    x = 1 << 32
+    x ^= (x >> 31) ^ (x >> 62)
+    x = (x * pow(0x94D049BB133111EB, -1, 1 << 64)) & mask
+    x ^= (x >> 27) ^ (x >> 54)
+    x = (x * pow(0xBF58476D1CE4E5B9, -1, 1 << 64)) & mask
+    x ^= (x >> 30) ^ (x >> 60)
+    seed = (x - 0x9E3779B97F4A7C15) & mask
+    return seed - (1 << 64) if seed >= 1 << 63 else seed
+
+
+def test_thresholds_round_half_up_in_both_samplers(fused_ext):
+    # p * 2**32 = 1/2: Python's round() went to 0 (half to even), C++'s llround to 1
+    s = torch.tensor(_seed_whose_first_number_is_zero())
+    assert keep_mask(s, (2,), 0.0, torch.float32).tolist() == [0.0, 0.0]
+    for p in (2.0**-33, 2.0**-32):
+        ours = torch.ops.lstmkit.keep_mask(s, (2,), p, torch.float32)
+        assert torch.equal(keep_mask(s, (2,), p, torch.float32), ours)
+        assert ours[0] == 1.0  # the number 0 is below a threshold of 1

@@ -117,14 +117,18 @@ def _shift_right(z: Tensor, bits: int) -> Tensor:
     return (z >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def keep_mask(seed: Tensor, size: tuple[int, ...], p: float, dtype: torch.dtype) -> Tensor:
+@torch.library.custom_op("lstmkit_reference::keep_mask", mutates_args=())
+def keep_mask(seed: Tensor, size: list[int], p: float, dtype: torch.dtype) -> Tensor:
     """A (``size``) tensor in ``dtype`` whose elements are 1 with probability ``p``, else 0.
 
     The zoneout masks' sampler, counter-based so that it is cheap and parallel: word ``w`` is
     SplitMix64's ``w``-th output for the int64 ``seed`` (Steele, Lea & Flood 2014), element
     ``k`` is 1 when the low (``k`` even) or high (``k`` odd) 32 bits of word ``k // 2`` are
-    below ``round(p * 2**32)``. Computed here with torch integer operations on ``seed``'s
-    device; the fused kernel's ``torch.ops.lstmkit.keep_mask`` draws the same stream in C++.
+    below ``floor(p * 2**32 + 1/2)``. Computed here with torch integer operations on
+    ``seed``'s device; the fused kernel's ``torch.ops.lstmkit.keep_mask`` draws the same
+    stream in C++. A torch operator (``lstmkit_reference::keep_mask``), so that
+    ``torch.compile`` calls it as it is: the stream needs int64 products that wrap, as eager
+    torch's do, where code that inductor generates may not.
     """
     n = 1
     for dim in size:
@@ -135,7 +139,12 @@ def keep_mask(seed: Tensor, size: tuple[int, ...], p: float, dtype: torch.dtype)
     z = (z ^ _shift_right(z, 27)) * _int64(_MIX_2)
     z = z ^ _shift_right(z, 31)
     halves = torch.stack((z & 0xFFFFFFFF, _shift_right(z, 32)), dim=-1).reshape(-1)[:n]
-    return (halves < round(p * 2**32)).to(dtype).reshape(size)
+    return (halves < int(p * 2**32 + 0.5)).to(dtype).reshape(size)
+
+
+@keep_mask.register_fake
+def _(seed: Tensor, size: list[int], p: float, dtype: torch.dtype) -> Tensor:
+    return torch.empty(size, dtype=dtype, device=seed.device)
 
 
 class Gates(NamedTuple):

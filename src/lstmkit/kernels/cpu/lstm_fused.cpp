@@ -1350,7 +1350,7 @@ void keep_words(uint64_t key, uint64_t threshold, int64_t w0, int64_t w1, T* __r
 }
 
 // A tensor of `size` in `dtype`, each element 1 with probability p, else 0: element k is 1 when
-// the 32-bit number u_k < round(p * 2^32), u_k the low (k even) or high (k odd) half of word
+// the 32-bit number u_k < floor(p * 2^32 + 1/2), u_k the low (k even) or high (k odd) half of word
 // k / 2. Several times faster than torch.rand(...) < p on CPU (torch's generator is serial).
 Tensor keep_mask(const Tensor& seed, c10::SymIntArrayRef size, double p, c10::ScalarType dtype) {
   TORCH_CHECK(seed.numel() == 1 && seed.scalar_type() == at::kLong,
@@ -1358,7 +1358,8 @@ Tensor keep_mask(const Tensor& seed, c10::SymIntArrayRef size, double p, c10::Sc
               seed.sizes());
   TORCH_CHECK(p >= 0 && p <= 1, "lstmkit keep_mask: p must be in [0, 1], got ", p);
   const uint64_t key = static_cast<uint64_t>(seed.item<int64_t>());
-  const uint64_t threshold = static_cast<uint64_t>(std::llround(p * 4294967296.0));  // <= 2^32
+  // floor(p * 2^32 + 1/2), as the torch sampler computes it; <= 2^32
+  const uint64_t threshold = static_cast<uint64_t>(p * 4294967296.0 + 0.5);
   Tensor out = at::empty(C10_AS_INTARRAYREF_SLOW(size), seed.options().dtype(dtype));
   const int64_t n = out.numel();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "keep_mask", [&] {
