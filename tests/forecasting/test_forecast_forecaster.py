@@ -632,6 +632,26 @@ def test_a_model_saved_with_quantiles_and_a_point_loss_loads_with_a_warning(
         ForecastConfig.from_dict(saved)
 
 
+def test_a_model_saved_with_a_freq_but_no_time_column_loads_with_a_warning(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    import yaml
+
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, time_col=None))
+    forecaster = Forecaster(config).fit(frame.drop(columns="date"))
+    path = forecaster.save(tmp_path / "model")
+    # as versions before the check saved it: settings that no time column ever used
+    saved = yaml.safe_load((path / "config.yaml").read_text())
+    saved["data"].update(freq="h", time_format="%Y")
+    (path / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.warns(UserWarning, match=r"config.yaml: data.freq='h', data.time_format='%Y' "
+                                         r"dropped: the model has no data.time_col"):
+        loaded = Forecaster.load(path)
+    assert loaded.config == forecaster.config
+    pd.testing.assert_frame_equal(loaded.predict(frame.drop(columns="date")),
+                                  forecaster.predict(frame.drop(columns="date")))
+
+
 def test_an_ensemble_forecasts_the_mean_of_its_members_and_reloads(
         frame: pd.DataFrame, tmp_path: Path) -> None:
     import torch

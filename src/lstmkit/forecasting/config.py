@@ -441,9 +441,19 @@ class ForecastConfig:
 
 def saved_config(values: Any, where: str) -> Any:
     """The configuration ``values`` of a saved model (read from ``where``) as the current
-    checks accept it: ``model.quantiles`` other than the default with a point loss, which
-    older versions saved, are read as the default, with a warning (such a model forecasts no
-    quantiles: they were never used)."""
+    checks accept it, with a warning for what older versions saved and never used:
+    ``model.quantiles`` other than the default with a point loss are read as the default
+    (such a model forecasts no quantiles); ``data.freq`` and ``data.time_format`` without
+    ``data.time_col`` are dropped (without a time column nothing is read as a date)."""
+    data = values.get("data") if isinstance(values, dict) else None
+    if isinstance(data, dict) and data.get("time_col") is None:
+        unused = {k: data[k] for k in ("freq", "time_format") if data.get(k) is not None}
+        if unused:
+            warnings.warn(f"{where}: {', '.join(f'data.{k}={v!r}' for k, v in unused.items())} "
+                          "dropped: the model has no data.time_col, so they were never used (an "
+                          "older version saved them; a new configuration with them is an "
+                          "error)", UserWarning, stacklevel=3)
+            values = {**values, "data": {**data, **dict.fromkeys(unused)}}
     model = values.get("model") if isinstance(values, dict) else None
     if not isinstance(model, dict):
         return values  # from_dict names what is wrong
