@@ -172,3 +172,12 @@ def test_tag_dev_help_says_early_stopping_needs_patience(capsys, run_cli) -> Non
         run_cli(tag, ["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "are kept; with --patience, training also stops early" in text
+
+
+def test_tag_token_column_that_is_the_tag_column_is_an_error(tmp_path, run_cli) -> None:
+    data = tmp_path / "train.conll"
+    data.write_text("Alice\tB-PER\nran\tO\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"token_column=1 \(--token-column\) and tag_column=-1 "
+                                         r"\(--tag-column\) name the same column"):
+        run_cli(tag, ["train", "--train", str(data), "--token-column", "1",
+                      "--out", str(tmp_path / "m")])

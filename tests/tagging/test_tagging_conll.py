@@ -102,6 +102,18 @@ def test_single_column_and_bad_tag_column(tmp_path) -> None:
         read_conll(_write(tmp_path / "two.conll", "a O\n"), tag_column=5)
 
 
+def test_token_column_that_is_the_tag_column_is_an_error(tmp_path) -> None:
+    path = _write(tmp_path / "two.conll", "Paris B-LOC\nis O\n")
+    # -1 is the last column: with two columns, the same as 1
+    with pytest.raises(ValueError, match=r"two\.conll:1: token_column=1 \(--token-column\) and "
+                                         r"tag_column=-1 \(--tag-column\) name the same column "
+                                         r"\(index 1 of the 2\)"):
+        read_conll(path, token_column=1)
+    with pytest.raises(ValueError, match=r"token_column=-2 .* tag_column=0 .*\(index 0 of"):
+        read_conll(path, token_column=-2, tag_column=0)
+    assert read_conll(path, token_column=1, tag_column=None)[0].tokens == ["B-LOC", "O"]
+
+
 def _wnut_dir() -> Path | None:
     from lstmkit.datasets import data_dir
 

@@ -128,6 +128,13 @@ def read_conll(
                     f"{path}:{lineno}: expected a token and a tag column, got 1 column "
                     f"({line!r}); pass tag_column=None for unlabelled text"
                 )
+            if tag_column is not None and token_column % n_columns == tag_column % n_columns:
+                raise ValueError(
+                    f"{path}:{lineno}: token_column={token_column} (--token-column) and "
+                    f"tag_column={tag_column} (--tag-column) name the same column (index "
+                    f"{token_column % n_columns} of the {n_columns}), so the tags would be read "
+                    "as the words; pass two different columns"
+                )
         elif len(cells) != n_columns:
             empty_token = len(cells) == n_columns - 1 and line[:1] in ("\t", " ")
             if empty_token and empty_tokens == "skip":
