@@ -44,3 +44,15 @@ def run_cli():  # type: ignore[no-untyped-def]
         return module.run(parser.parse_args(argv))
 
     return run
+
+
+@pytest.fixture
+def pdf_backend():  # type: ignore[no-untyped-def]
+    """matplotlib's backend set to ``pdf`` (a caller's choice that lstmkit's plots must leave
+    alone), the one before restored afterwards."""
+    import matplotlib
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    yield
+    matplotlib.use(previous)

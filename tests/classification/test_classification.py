@@ -170,6 +170,15 @@ def test_metrics_against_hand_computed_values(tmp_path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_confusion_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path,
+                                                                      pdf_backend) -> None:
+    import matplotlib
+
+    png = plot_confusion_matrix(np.array([[2, 1], [0, 3]]), ["a", "b"], tmp_path / "cm.png")
+    assert matplotlib.get_backend() == "pdf"  # a notebook's inline plots keep working
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
 def test_network_ignores_padding(pooling: str) -> None:
     net = LSTMClassifier(20, 3, 8, pad_index=0, unk_index=1, hidden_size=6, pooling=pooling,

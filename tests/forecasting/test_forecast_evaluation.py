@@ -101,6 +101,16 @@ def trained() -> tuple[Forecaster, pd.DataFrame]:
     return Forecaster(config).fit(frame), frame
 
 
+def test_plot_leaves_the_callers_matplotlib_backend_alone(
+        trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path, pdf_backend: None) -> None:
+    import matplotlib
+
+    forecaster, frame = trained
+    path = forecaster.evaluate(frame).plot(tmp_path / "fc.png")
+    assert matplotlib.get_backend() == "pdf"  # a notebook's inline plots keep working
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
     forecaster, frame = trained
     report = forecaster.evaluate(frame, baselines=("naive", "seasonal_naive", "arima"))

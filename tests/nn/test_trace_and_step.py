@@ -45,6 +45,14 @@ def test_plot_trace_writes_a_png(tmp_path):
         plot_trace(module.trace(torch.randn(T, B, I)), tmp_path / "x.png", batch_index=3)
 
 
+def test_plot_trace_leaves_the_callers_matplotlib_backend_alone(tmp_path, pdf_backend):
+    import matplotlib
+
+    path = plot_trace(LSTM(I, H).trace(torch.randn(T, B, I)), tmp_path / "gates.png")
+    assert matplotlib.get_backend() == "pdf"  # a notebook's inline plots keep working
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("options", [{}, {"peephole": True, "layer_norm": True, "proj_size": 2},
                                      {"zoneout": 0.3, "coupled_gates": True}])
 def test_step_by_step_equals_the_whole_sequence(options):

@@ -62,15 +62,15 @@ def plot_confusion_matrix(
     matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = ""
 ) -> Path:
     """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
+    # notebook's inline one) stays as it is
+    from matplotlib.figure import Figure
 
     K = len(labels)
     rows = matrix.sum(axis=1, keepdims=True)
     norm = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * K, 1.0 + 0.7 * K))
+    fig = Figure(figsize=(1.2 + 0.7 * K, 1.0 + 0.7 * K))
+    ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(K), [str(label) for label in labels], rotation=45, ha="right")
     ax.set_yticks(range(K), [str(label) for label in labels])
@@ -85,5 +85,4 @@ def plot_confusion_matrix(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

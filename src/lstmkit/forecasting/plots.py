@@ -14,11 +14,10 @@ if TYPE_CHECKING:
 def plot_window(report: EvalReport, path: Path, window: int = -1,
                 max_channels: int = 4) -> Path:
     """Save a PNG of window ``window`` of ``report`` (one panel per target channel)."""
-    import matplotlib
+    # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
+    # notebook's inline one) stays as it is
     import matplotlib.dates
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     n_windows = len(report.windows)
     if not -n_windows <= window < n_windows:
@@ -33,7 +32,8 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
     future_rows = np.arange(origin, origin + horizon)
     time = np.asarray(series.time)
     channels = min(report.actual.shape[2], max_channels)
-    fig, axes = plt.subplots(channels, 1, figsize=(10, 2.6 * channels), squeeze=False)
+    fig = Figure(figsize=(10, 2.6 * channels))
+    axes = fig.subplots(channels, 1, squeeze=False)
     from lstmkit.forecasting.evaluation import MODEL_NAME
 
     for c in range(channels):
@@ -63,5 +63,4 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -44,10 +44,9 @@ def plot_trace(
     and when it forgets (near 0, dark). ``events`` are time steps to mark with dashed lines
     (episode boundaries, marked inputs).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
+    # notebook's inline one) stays as it is
+    from matplotlib.figure import Figure
 
     for name in fields:
         if name not in FIELDS:
@@ -57,8 +56,8 @@ def plot_trace(
         raise ValueError(f"layer_direction must be in [0, {n_ld - 1}], got {layer_direction}")
     if not 0 <= batch_index < n_batch:
         raise ValueError(f"batch_index must be in [0, {n_batch - 1}], got {batch_index}")
-    fig, axes = plt.subplots(len(fields), 1, figsize=(10, 1.8 * len(fields)), sharex=True,
-                             squeeze=False)
+    fig = Figure(figsize=(10, 1.8 * len(fields)))
+    axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):
         values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu()  # (T, H)
         gate = name in ("i", "f", "o")
@@ -77,5 +76,4 @@ def plot_trace(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
