@@ -220,3 +220,37 @@ def test_dev_help_says_early_stopping_needs_patience(capsys, run_cli) -> None:
         run_cli(classify, ["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "are kept; with --patience, training also stops early" in text
+
+
+def test_predict_into_a_pipe_closed_early_stops_quietly(tmp_path, run_cli) -> None:
+    # `lstmkit classify predict ... | head -1`: the reader goes away while rows are printed
+    import os
+    import subprocess
+    import sys
+
+    # stdout block-buffered, as it is in a pipe unless PYTHONUNBUFFERED says otherwise
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0
+    many = tmp_path / "many.txt"
+    many.write_text("a good film\n" * 20_000, encoding="utf-8")  # rows past a pipe's buffer
+    child = subprocess.Popen([sys.executable, "-m", "lstmkit.cli.main", "classify", "predict",
+                              "--model", str(tmp_path / "model"), "--input", str(many)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.readline().endswith(b"\ta good film\n")
+    child.stdout.close()
+    stderr = child.stderr.read()
+    assert child.wait(timeout=300) == 141, stderr  # as a process that SIGPIPE ends
+    assert stderr == b""
+    # a reader gone before the first row (the child is still importing torch): the rows, under
+    # a buffer's worth, meet the closed pipe when they are flushed
+    one = tmp_path / "one.txt"
+    one.write_text("a good film\n", encoding="utf-8")
+    child = subprocess.Popen([sys.executable, "-m", "lstmkit.cli.main", "classify", "predict",
+                              "--model", str(tmp_path / "model"), "--input", str(one)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    stderr = child.stderr.read()
+    assert child.wait(timeout=300) == 141, stderr
+    assert stderr == b""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -53,7 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning,
                                                   args._warned)
         try:
-            return int(module.run(args) or 0)
+            code = int(module.run(args) or 0)
+            sys.stdout.flush()  # a reader that went away is met here, not at the exit
+            return code
+        except BrokenPipeError:
+            # stdout's reader went away (`lstmkit ... | head -1`): stop quietly, with the status
+            # of a process that SIGPIPE ended (128 + 13) as `yes | head -1` does; stdout goes
+            # to devnull so that Python's own flush at the exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         except _user_errors() as err:
             print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
             return 2
