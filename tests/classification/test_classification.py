@@ -82,6 +82,21 @@ def test_reader_errors(tmp_path) -> None:
         read_examples(latin, format="json")  # type: ignore[arg-type]
 
 
+def test_a_header_that_repeats_a_column_read_is_an_error(tmp_path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("text,text,label\ntitle,body,pos\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"d\.csv: the header \['text', 'text', 'label'\] names "
+                                         r"column 'text' \(text_column\) 2 times"):
+        read_examples(path)
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text("text\tlabel\tlabel\nok\tpos\tneg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"names column 'label' \(label_column\) 2 times"):
+        read_examples(tsv)
+    # a repeated column that is not read is no ambiguity
+    path.write_text("text,label,note,note\nok,pos,a,b\n", encoding="utf-8")
+    assert read_examples(path) == [Example("ok", "pos")]
+
+
 def test_read_raw_texts_from_stdin(monkeypatch) -> None:
     import io
 

@@ -79,10 +79,10 @@ def read_csv_format(
     cannot hold a tab or a line break. Fields may be of any length.
 
     Raises:
-        ValueError: a column is not in the header; a row (``file:line``) has more or fewer
-            fields than the header (e.g. an unquoted delimiter inside the text), or breaks
-            the quoting rules, or the file ends lines with CR only; an empty label; a header
-            but no rows.
+        ValueError: a column is not in the header, or is in it more than once; a row
+            (``file:line``) has more or fewer fields than the header (e.g. an unquoted
+            delimiter inside the text), or breaks the quoting rules, or the file ends lines
+            with CR only; an empty label; a header but no rows.
     """
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(read_text(path, encoding)), delimiter=delimiter,
@@ -93,6 +93,11 @@ def read_csv_format(
         if column is not None and column not in header:
             raise ValueError(
                 f"{path}: {arg} must name a column of the header {header}, got {column!r}"
+            )
+        if column is not None and header.count(column) > 1:
+            raise ValueError(
+                f"{path}: the header {header} names column {column!r} ({arg}) "
+                f"{header.count(column)} times; rename the columns so that one is {column!r}"
             )
     text_at = header.index(text_column)
     label_at = header.index(label_column) if label_column is not None else None
