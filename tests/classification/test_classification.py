@@ -95,6 +95,9 @@ def test_a_header_that_repeats_a_column_read_is_an_error(tmp_path) -> None:
     # a repeated column that is not read is no ambiguity
     path.write_text("text,label,note,note\nok,pos,a,b\n", encoding="utf-8")
     assert read_examples(path) == [Example("ok", "pos")]
+    with pytest.raises(ValueError, match=r"text_column \(--text-column\) and label_column "
+                                         r"\(--label-column\) name the same column 'label'"):
+        read_examples(path, text_column="label")
 
 
 def test_read_raw_texts_from_stdin(monkeypatch) -> None:

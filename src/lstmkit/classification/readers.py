@@ -79,11 +79,15 @@ def read_csv_format(
     cannot hold a tab or a line break. Fields may be of any length.
 
     Raises:
-        ValueError: a column is not in the header, or is in it more than once; a row
-            (``file:line``) has more or fewer fields than the header (e.g. an unquoted
-            delimiter inside the text), or breaks the quoting rules, or the file ends lines
-            with CR only; an empty label; a header but no rows.
+        ValueError: the text and label columns are one; a column is not in the header, or
+            is in it more than once; a row (``file:line``) has more or fewer fields than the
+            header (e.g. an unquoted delimiter inside the text), or breaks the quoting rules,
+            or the file ends lines with CR only; an empty label; a header but no rows.
     """
+    if label_column is not None and text_column == label_column:
+        raise ValueError(f"text_column (--text-column) and label_column (--label-column) name "
+                         f"the same column {text_column!r}, so each label would be read as its "
+                         "text; pass two different columns")
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(read_text(path, encoding)), delimiter=delimiter,
                         quoting=quoting, strict=True)
