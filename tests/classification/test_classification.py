@@ -268,7 +268,7 @@ def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:
 
 def test_text_vectors_file_initialises_embeddings(tmp_path) -> None:
     vec = tmp_path / "v.txt"
-    vec.write_text("good 1 0 0 0\nbad 0 1 0 0\n", encoding="utf-8")
+    vec.write_text("good 1 0 0 0\nbad 0 1 0 0\nthe 0 0 1 0\nfilm 0 0 0 1\n", encoding="utf-8")
     clf = Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4)).build(_toy(10))
     weight = clf.model.embed.embedding.weight
     assert weight.shape[1] == 4
@@ -276,6 +276,25 @@ def test_text_vectors_file_initialises_embeddings(tmp_path) -> None:
         assert weight[clf.words.index("good")].tolist() == [1, 0, 0, 0]
     with pytest.raises(ValueError, match="embedding_dim must equal the vectors' size 4"):
         Classifier(ClassifierConfig(vectors=str(vec), embedding_dim=8)).build(_toy(10))
+
+
+def test_vectors_that_hold_almost_none_of_the_training_words_warn(tmp_path) -> None:
+    import warnings
+
+    vec = tmp_path / "de.txt"
+    vec.write_text("gut 1 0\nschlecht 0 1\n", encoding="utf-8")  # another language
+    train = [Example("good film", "pos"), Example("bad film", "neg")]
+    with pytest.warns(UserWarning, match=r"vectors '.*de\.txt' hold 0 of the 3 training words "
+                                         r"\(0\.0%\); the others start from random vectors"):
+        Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4)).build(train)
+    # the words a vectors_vocab adds do not count: they are found by construction
+    with pytest.warns(UserWarning, match=r"hold 0 of the 3 training words"):
+        Classifier(ClassifierConfig(vectors=str(vec), vectors_vocab=2, hidden_size=4)
+                   ).build(train)
+    vec.write_text("Good 1 0\nschlecht 0 1\n", encoding="utf-8")  # 1 of 3, looked up lower-cased
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4)).build(train)
 
 
 SST = Path("sentiment") / "sst"
@@ -530,8 +549,9 @@ def test_resume_needs_a_checkpoint_dir() -> None:
 def test_cased_vectors_are_added_lower_cased_when_the_model_lowercases(tmp_path) -> None:
     path = tmp_path / "cased.txt"
     path.write_text("Great 0.5 0.5\nFilm 0.25 0.25\nthe 0.1 0.1\n", encoding="utf-8")
-    clf = Classifier(ClassifierConfig(vectors=str(path), vectors_vocab=3, hidden_size=4),
-                     FAST).build([Example("a dull plot", "neg"), Example("fine", "pos")])
+    with pytest.warns(UserWarning, match="hold 0 of the 4 training words"):  # none of them
+        clf = Classifier(ClassifierConfig(vectors=str(path), vectors_vocab=3, hidden_size=4),
+                         FAST).build([Example("a dull plot", "neg"), Example("fine", "pos")])
     assert "great" in clf.words and "Great" not in clf.words
     weights = clf.model.embed.embedding.weight.detach()
     assert weights[clf.encoder.encode("Great Film")].tolist() == [[0.5, 0.5], [0.25, 0.25]]

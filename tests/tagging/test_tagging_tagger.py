@@ -370,6 +370,14 @@ def test_an_explicit_val_loss_monitor_is_kept() -> None:
         Tagger(config, FAST.replace(devices=4, accelerator="cpu")).fit(_toy(8))
 
 
+def test_vectors_that_hold_none_of_the_training_words_warn(tmp_path) -> None:
+    vec = tmp_path / "de.txt"
+    vec.write_text("gut 1 0 0 0\nschlecht 0 1 0 0\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"vectors '.*de\.txt' hold 0 of the \d+ training words "
+                                         r"\(0\.0%\)"):
+        Tagger(TaggerConfig(vectors=str(vec), hidden_size=4, char_hidden=4)).build(_toy(8))
+
+
 def _built() -> Tagger:
     """An untrained tagger (enough for the inference checks)."""
     return Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4)).build(_toy(8))

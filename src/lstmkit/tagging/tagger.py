@@ -58,7 +58,12 @@ from lstmkit.text.saving import (
 )
 from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
-from lstmkit.text.vectors import embedding_matrix, load_vectors, vocabulary_words
+from lstmkit.text.vectors import (
+    check_coverage,
+    embedding_matrix,
+    load_vectors,
+    vocabulary_words,
+)
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
 from lstmkit.training.members import member_callbacks, member_seed, member_training
 
@@ -186,6 +191,7 @@ class Tagger:
             if config.embedding_dim is not None and config.embedding_dim != vectors.dim:
                 raise ValueError(f"embedding_dim must equal the vectors' size {vectors.dim} "
                                  f"(or be None), got {config.embedding_dim}")
+            check_coverage(words, vectors, lowercase=config.lowercase)  # training words only
             for word in vocabulary_words(vectors, config.vectors_vocab, config.lowercase):
                 words.add(word)
             embedding_dim = vectors.dim

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -21,6 +22,9 @@ from lstmkit.text.vocab import Vocabulary
 
 GLOVE_PACKAGE = "glove-6b-50d"
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+LOW_COVERAGE = 0.1
+"""Under this fraction of the training words found in the vectors, :func:`check_coverage`
+warns."""
 
 
 @dataclass
@@ -198,6 +202,25 @@ def embedding_matrix(
     regular = len(vocab) - len(specials)
     coverage = float(hit.sum()) / max(regular, 1)
     return torch.from_numpy(matrix), coverage
+
+
+def check_coverage(vocab: Vocabulary, vectors: WordVectors, *, lowercase: bool) -> float:
+    """The fraction of ``vocab``'s words (the specials aside; pass the training vocabulary,
+    before any vector words are added) that ``vectors`` holds, looked up as
+    :func:`embedding_matrix` does. Under :data:`LOW_COVERAGE` (none at all included) is a
+    UserWarning saying how many were found: the others start from random vectors, as without
+    any, which a vectors file of another language or casing silently causes."""
+    index = vector_index(vectors, lowercase)
+    specials = {vocab.pad, vocab.unk} - {None}
+    words = [w for w in vocab.itos if w not in specials]
+    found = sum(1 for w in words if w in index or w.lower() in index)
+    coverage = found / max(len(words), 1)
+    if coverage < LOW_COVERAGE:
+        warnings.warn(f"vectors {vectors.source!r} hold {found} of the {len(words)} training "
+                      f"words ({coverage:.1%}); the others start from random vectors, as "
+                      f"without vectors: is it the file meant, in the data's language and "
+                      f"casing (lowercase={lowercase})?", UserWarning, stacklevel=2)
+    return coverage
 
 
 def vector_index(vectors: WordVectors, lowercase: bool) -> dict[str, int]:
