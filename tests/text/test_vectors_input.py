@@ -7,7 +7,12 @@ import gzip
 import numpy as np
 import pytest
 
-from lstmkit.text.vectors import WordVectors, embedding_matrix, load_text_vectors
+from lstmkit.text.vectors import (
+    WordVectors,
+    embedding_matrix,
+    load_text_vectors,
+    load_vectors,
+)
 from lstmkit.text.vocab import Vocabulary
 
 
@@ -74,3 +79,13 @@ def test_capitalised_vector_words_serve_a_lowercasing_model() -> None:
     assert coverage == pytest.approx(2 / 3)
     assert matrix[vocab.index("great")].tolist() == [1.0, 1.0]  # the first of Great / great
     assert matrix[vocab.index("film")].tolist() == [3.0, 3.0]
+
+
+def test_vectors_neither_built_in_nor_a_file_list_the_built_in_name(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"vectors must be 'glove-6b-50d' \(the built-in "
+                                                r"vectors\) or the path of a word2vec/GloVe "
+                                                r"text file, got 'glove-6b-100d': no such file"):
+        load_vectors("glove-6b-100d")
+    path = tmp_path / "v.txt"
+    path.write_text("the 0.1 0.2\n", encoding="utf-8")
+    assert load_vectors(str(path)).words == ["the"]

@@ -169,9 +169,18 @@ def _numbers(parts: list[str], path: Path, lineno: int) -> np.ndarray:
 
 
 def load_vectors(spec: str) -> WordVectors:
-    """``"glove-6b-50d"`` for the packaged GloVe, otherwise a path to a text vectors file."""
+    """``"glove-6b-50d"`` for the packaged GloVe, otherwise a path to a text vectors file.
+
+    Raises:
+        FileNotFoundError: ``spec`` is neither the built-in name nor an existing file (the
+            message lists the built-in name: ``glove-6b-100d`` is not one).
+    """
     if spec == GLOVE_PACKAGE:
         return load_glove_package()
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"vectors must be {GLOVE_PACKAGE!r} (the built-in vectors) or "
+                                f"the path of a word2vec/GloVe text file, got {spec!r}: no "
+                                "such file")
     return load_text_vectors(spec)
 
 
