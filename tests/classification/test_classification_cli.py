@@ -135,6 +135,16 @@ def test_unknown_data_key_lists_the_valid_ones(tmp_path, run_cli) -> None:
         run_cli(classify, _tiny_train(tmp_path, "--set", "data.foo=1"))
 
 
+def test_data_settings_of_another_type_name_the_key(tmp_path, run_cli) -> None:
+    # --set and the YAML file give any type; the error names the setting, not a stdlib call
+    with pytest.raises(TypeError, match=r"data\.train must be a str, got list \['a', 'b'\]"):
+        run_cli(classify, _tiny_train(tmp_path, "--set", "data.train=[a,b]"))
+    with pytest.raises(TypeError, match=r"data\.encoding must be a str, got int 5"):
+        run_cli(classify, _tiny_train(tmp_path, "--set", "data.encoding=5"))
+    with pytest.raises(TypeError, match=r"data\.dev must be a str, got int 5"):
+        run_cli(classify, _tiny_train(tmp_path, "--set", "data.dev=5"))
+
+
 def test_column_flags_need_a_csv_or_tsv_file(tmp_path, run_cli) -> None:
     with pytest.raises(ValueError, match=r"--text-column and --label-column .* 'lines', which "
                                          r"has no columns"):

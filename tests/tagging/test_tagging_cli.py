@@ -181,3 +181,17 @@ def test_tag_token_column_that_is_the_tag_column_is_an_error(tmp_path, run_cli) 
                                          r"\(--tag-column\) name the same column"):
         run_cli(tag, ["train", "--train", str(data), "--token-column", "1",
                       "--out", str(tmp_path / "m")])
+
+
+def test_tag_data_settings_of_another_type_name_the_key(tmp_path, run_cli) -> None:
+    data = tmp_path / "train.conll"
+    data.write_text("Alice\tB-PER\nran\tO\n", encoding="utf-8")
+    train = ["train", "--train", str(data), "--out", str(tmp_path / "m")]
+    cases = [("data.token_column=x", "data.token_column must be an int, got str 'x'"),
+             ("data.tag_column=true", "data.tag_column must be an int, got bool True"),
+             ("data.auxiliary=[a, 5]",
+              r"data.auxiliary must be a str or a list of str, got list \['a', 5\]"),
+             ("data.encoding=null", "data.encoding must be a str, got NoneType None")]
+    for setting, message in cases:
+        with pytest.raises(TypeError, match=message):
+            run_cli(tag, [*train, "--set", setting])

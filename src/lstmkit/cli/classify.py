@@ -22,7 +22,9 @@ FLAG_KEYS = {
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
     "progress": ("training", "progress_bar"),
 }
-DATA_KEYS = {"train", "dev", "test", "format", "text_column", "label_column", "encoding"}
+# data key -> the type of its value
+DATA_KEYS = {"train": str, "dev": str, "test": str, "format": str, "text_column": str,
+             "label_column": str, "encoding": str}
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, ClassifierConfig
     from lstmkit.classification.classifier import label_vocabulary
     from lstmkit.classification.data import check_texts, encode_labels
-    from lstmkit.text.io import check_output_path, settings_from_args
+    from lstmkit.text.io import check_data_settings, check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
     from lstmkit.training.tuning import check_tune_flags
@@ -121,9 +123,7 @@ def _train(args: argparse.Namespace) -> int:
     check_tune_flags(args)  # before the data are read
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
-    unknown = sorted(set(data) - DATA_KEYS)
-    if unknown:
-        raise ValueError(f"unknown data key(s) {unknown}; valid keys: {sorted(DATA_KEYS)}")
+    check_data_settings(data, DATA_KEYS)
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = ClassifierConfig.from_dict(settings["model"])

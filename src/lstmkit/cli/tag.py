@@ -26,8 +26,9 @@ FLAG_KEYS = {
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
     "progress": ("training", "progress_bar"),
 }
-DATA_KEYS = {"train", "dev", "test", "auxiliary", "token_column", "tag_column", "scheme",
-             "encoding", "empty_tokens"}
+# data key -> the type of its value (list: one path or a list of them)
+DATA_KEYS = {"train": str, "dev": str, "test": str, "auxiliary": list, "token_column": int,
+             "tag_column": int, "scheme": str, "encoding": str, "empty_tokens": str}
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +126,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from lstmkit.tagging import Tagger, TaggerConfig
     from lstmkit.tagging.tagger import check_gold, entity_types
-    from lstmkit.text.io import check_output_path, settings_from_args
+    from lstmkit.text.io import check_data_settings, check_output_path, settings_from_args
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
     from lstmkit.training.tuning import check_tune_flags
@@ -134,9 +135,7 @@ def _train(args: argparse.Namespace) -> int:
     check_tune_flags(args)  # before the data are read
     settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
-    unknown = sorted(set(data) - DATA_KEYS)
-    if unknown:
-        raise ValueError(f"unknown data key(s) {unknown}; valid keys: {sorted(DATA_KEYS)}")
+    check_data_settings(data, DATA_KEYS)
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
     model_config = TaggerConfig.from_dict(settings["model"])

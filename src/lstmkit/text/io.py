@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,35 @@ def apply_overrides(config: dict[str, dict], overrides: list[str]) -> dict[str, 
                                  f"(set {inner}=VALUE)")
         target[parts[-1]] = yamlio.load_value(raw)
     return config
+
+
+def check_data_settings(data: Mapping[str, Any], keys: Mapping[str, type]) -> None:
+    """The ``data`` section of a text command, which a YAML file or ``--set`` may give any
+    values: every key one of ``keys``, each value of the type ``keys`` names for it (``int``:
+    not a bool; ``list``: a list of str, or one str), or None for ``dev``, ``test`` and
+    ``auxiliary`` (not given).
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid ones).
+        TypeError: naming ``data.<key>``, the type expected and the value given.
+    """
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        raise ValueError(f"unknown data key(s) {unknown}; valid keys: {sorted(keys)}")
+    for key, value in data.items():
+        if value is None and key in ("dev", "test", "auxiliary"):
+            continue
+        kind = keys[key]
+        if kind is list:  # file paths
+            ok = isinstance(value, str) or (isinstance(value, list)
+                                            and all(isinstance(v, str) for v in value))
+            expected = "a str or a list of str"
+        else:
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            expected = "an int" if kind is int else "a str"
+        if not ok:
+            raise TypeError(f"data.{key} must be {expected}, got {type(value).__name__} "
+                            f"{value!r}")
 
 
 def settings_from_args(args: Any, sections: tuple[str, ...],
