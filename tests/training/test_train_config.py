@@ -91,3 +91,13 @@ def test_paths_are_stored_as_strings_so_the_config_round_trips(tmp_path: Any) ->
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert config.replace(log_dir=Path("other")).log_dir == "other"
     assert TrainConfig(log_dir="x").log_dir == "x" and TrainConfig().log_dir is None
+
+
+def test_seed_is_within_numpys_range() -> None:
+    # numpy's bounds message came from seeding at the start of training, naming no setting
+    with pytest.raises(ValueError, match=r"seed must be <= 4294967295 \(2\*\*32 - 1, the largest "
+                                         r"seed NumPy takes\), got 99999999999"):
+        TrainConfig(seed=99999999999)
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
+        TrainConfig(seed=-1)
+    assert TrainConfig(seed=2**32 - 1).seed == 4294967295

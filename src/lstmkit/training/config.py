@@ -15,6 +15,8 @@ RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "sch
 """TrainConfig fields a resumed run keeps from its checkpoint (see resume_settings). Not the
 seed: the random states themselves are restored (and an ensemble member's seed drawn anew for
 ``seed=None`` differs from run to run)."""
+MAX_SEED = 2**32 - 1
+"""The largest seed: NumPy's generator takes none larger."""
 SIZED_SCHEDULES = ("cosine", "onecycle")
 """Schedules whose length is max_epochs: a resume cannot change it."""
 Scheduler = Literal["none", "cosine", "onecycle", "plateau", "exponential"]
@@ -125,7 +127,8 @@ class TrainConfig:
             metric by the lower ``val_loss``.
         monitor_mode: ``"min"`` or ``"max"``.
         restore_best: at the end of training load the weights of the best validation check.
-        seed: seeds Python, NumPy and torch (and dataloader workers); ``None`` for no seeding.
+        seed: seeds Python, NumPy and torch (and dataloader workers); an int in [0, 2**32 - 1],
+            or ``None`` for no seeding.
         deterministic: ask torch for deterministic algorithms (slower on some GPUs).
         accelerator, devices, strategy, num_nodes, precision: passed to the Lightning Trainer.
             ``accelerator`` is a name (``"auto"``, ``"cpu"``, ``"gpu"``, ...); ``devices`` an
@@ -205,6 +208,9 @@ class TrainConfig:
             raise ValueError(f"monitor must be a non-empty logged name, got {self.monitor!r}")
         _check_choice("monitor_mode", self.monitor_mode, Mode)
         _check_number("seed", self.seed, low=0, integer=True, allow_none=True)
+        if self.seed is not None and self.seed > MAX_SEED:
+            raise ValueError(f"seed must be <= {MAX_SEED} (2**32 - 1, the largest seed NumPy "
+                             f"takes), got {self.seed}")
         _check_number("num_nodes", self.num_nodes, low=1, integer=True)
         _check_number("log_every_n_steps", self.log_every_n_steps, low=1, integer=True)
         for name in ("limit_train_batches", "limit_val_batches"):
