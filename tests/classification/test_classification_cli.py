@@ -135,6 +135,18 @@ def test_unknown_data_key_lists_the_valid_ones(tmp_path, run_cli) -> None:
         run_cli(classify, _tiny_train(tmp_path, "--set", "data.foo=1"))
 
 
+def test_training_without_test_data_removes_an_older_runs_test_scores(tmp_path,
+                                                                     run_cli) -> None:
+    model = tmp_path / "model"
+    assert run_cli(classify, _tiny_train(tmp_path, "--test", str(tmp_path / "dev.txt"))) == 0
+    assert (model / "test_metrics.json").is_file() and (model / "test_confusion.png").is_file()
+    (model / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0  # the same --out, no --test
+    assert not (model / "test_metrics.json").exists()
+    assert not (model / "test_confusion.png").exists()
+    assert (model / "notes.txt").is_file()  # only the files a test run writes
+
+
 def test_data_settings_of_another_type_name_the_key(tmp_path, run_cli) -> None:
     # --set and the YAML file give any type; the error names the setting, not a stdlib call
     with pytest.raises(TypeError, match=r"data\.train must be a str, got list \['a', 'b'\]"):

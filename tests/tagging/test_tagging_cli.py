@@ -195,3 +195,20 @@ def test_tag_data_settings_of_another_type_name_the_key(tmp_path, run_cli) -> No
     for setting, message in cases:
         with pytest.raises(TypeError, match=message):
             run_cli(tag, [*train, "--set", setting])
+
+
+def test_tag_training_without_test_data_removes_an_older_runs_test_scores(tmp_path,
+                                                                         run_cli) -> None:
+    data = tmp_path / "train.conll"
+    data.write_text("Alice\tB-PER\nran\tO\n\nBob\tB-PER\nsat\tO\n", encoding="utf-8")
+    model = tmp_path / "m"
+    train = ["train", "--train", str(data), "--out", str(model), "--epochs", "1",
+             "--hidden-size", "4", "--set", "model.embedding_dim=4"]
+    assert run_cli(tag, [*train, "--test", str(data)]) == 0
+    assert (model / "test" / "metrics.json").is_file()
+    assert run_cli(tag, train) == 0  # the same --out, no --test
+    assert not (model / "test").exists()
+    assert run_cli(tag, [*train, "--test", str(data)]) == 0
+    (model / "test" / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert run_cli(tag, train) == 0
+    assert sorted(p.name for p in (model / "test").iterdir()) == ["notes.txt"]

@@ -168,6 +168,12 @@ def _train(args: argparse.Namespace) -> int:
     if test is not None:
         _report(tagger.evaluate(test, source=data["test"]),
                 Path(out) / "test")
+    else:  # a previous run's test scores in --out would pass for this model's
+        folder = Path(out) / "test"
+        for name in ("metrics.json", "predictions.conll"):
+            (folder / name).unlink(missing_ok=True)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     return 0
 
 
