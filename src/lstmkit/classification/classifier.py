@@ -44,9 +44,9 @@ from lstmkit.text.batching import pad_sequences
 from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
-    check_one_device,
     effective_training,
     epoch_batches,
+    one_device,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import (
@@ -269,7 +269,7 @@ class Classifier:
         config = self.config
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="accuracy")
-        check_one_device(train_config)
+        train_config = one_device(train_config)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "

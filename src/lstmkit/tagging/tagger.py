@@ -43,9 +43,9 @@ from lstmkit.tagging.schemes import (
 from lstmkit.text.config import positive_int, saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
-    check_one_device,
     effective_training,
     epoch_batches,
+    one_device,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import (
@@ -227,7 +227,7 @@ class Tagger:
         config = self.config
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="f1")
-        check_one_device(train_config)
+        train_config = one_device(train_config)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if resume and auxiliary is not None:
             raise ValueError("resume=True cannot continue multitask training (auxiliary "

@@ -31,17 +31,20 @@ def effective_training(training: Any, *, has_dev: bool, dev_monitor: bool | None
     return training
 
 
-def check_one_device(training: Any) -> None:
-    """A ValueError unless ``training`` runs on one device: the length-bucketed batches of the
-    text applications cannot be split across devices by Lightning."""
+def one_device(training: Any) -> Any:
+    """``training`` on one device: ``devices="auto"`` becomes 1 (Lightning's ``"auto"``
+    takes every GPU of the machine); any other setting that is more than one device, or a
+    distributed strategy, is a ValueError. The length-bucketed batches of the text
+    applications cannot be split across devices by Lightning."""
     import torch
 
+    given = training.devices
+    if given == "auto":
+        training = training.replace(devices=1)
     devices = training.devices
-    if devices in ("auto", -1):
+    if devices == -1:
         gpu = training.accelerator in ("auto", "gpu", "cuda")
-        count = torch.cuda.device_count() if gpu else 1
-        if devices == -1 and not gpu:
-            count = 2  # all CPU devices: more than one process
+        count = torch.cuda.device_count() if gpu else 2  # all CPU devices: several processes
     elif isinstance(devices, list):
         count = len(devices)
     else:
@@ -50,11 +53,12 @@ def check_one_device(training: Any) -> None:
     if count > 1 or training.num_nodes != 1 or "ddp" in strategy or "fsdp" in strategy \
             or "deepspeed" in strategy:
         raise ValueError(
-            f"text training runs on one device: training.devices={devices!r} "
+            f"text training runs on one device: training.devices={given!r} "
             f"(here {count} device(s)), training.strategy={training.strategy!r}, "
-            f"training.num_nodes={training.num_nodes}; set training.devices=1 and "
+            f"training.num_nodes={training.num_nodes}; set training.devices=1 (or 'auto') and "
             "training.strategy='auto' (its length-bucketed batches cannot be split across "
             "devices)")
+    return training
 
 
 def check_dev_monitor(dev_monitor: object) -> None:
