@@ -119,8 +119,10 @@ def test_tag_train_reads_the_test_file_before_training(tmp_path, monkeypatch, ru
         run_cli(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",
                    str(tmp_path / "test.conll"), "--out", str(tmp_path / "m")])
     # an entity type the training data never tag, named as the file writes it
-    (tmp_path / "test.conll").write_text("Paris\tB-LOC\n\nAcme\tB-ORG\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"test.conll:3: unknown tag 'B-ORG' \(entity type "
+    (tmp_path / "test.conll").write_text("Paris\tB-LOC\n\nin\tO\nAcme\tB-ORG\n",
+                                         encoding="utf-8")
+    # the tag's own line, not the line its sentence starts on
+    with pytest.raises(ValueError, match=r"test.conll:4: unknown tag 'B-ORG' \(entity type "
                                          r"'ORG' never seen in training\); known types: "
                                          r"\['LOC'\]"):
         run_cli(tag, ["train", "--train", str(tmp_path / "train.conll"), "--test",

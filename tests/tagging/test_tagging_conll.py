@@ -192,3 +192,29 @@ def test_conll_file_with_cr_only_line_endings_is_an_error(tmp_path: Path) -> Non
     path.write_bytes(b"Paris\tB-LOC\ris\tO\r")
     with pytest.raises(ValueError, match=r"mac.conll: lines end with CR only"):
         read_conll(path)
+
+
+def test_a_comment_line_is_named_in_the_errors_it_causes(tmp_path) -> None:
+    # CoNLL-U style comments are not skipped: the error says the line starts with '#'
+    conllu = _write(tmp_path / "u.conll", "# sent_id = 1\nAlice B-PER x\nran O x\n")
+    with pytest.raises(ValueError, match=r"u\.conll:2: expected 4 columns \(as on line 1\), "
+                                         r"got 3: 'Alice B-PER x'; line 1 starts with '#': if it "
+                                         r"is a comment"):
+        read_conll(conllu)
+    later = _write(tmp_path / "l.conll", "Alice B-PER\n\n# newdoc id = 2\n")
+    with pytest.raises(ValueError, match=r"l\.conll:3: expected 2 columns .*; line 3 starts "
+                                         r"with '#'"):
+        read_conll(later)
+    two = _write(tmp_path / "t.conll", "# newdoc\nAlice B-PER\n")
+    with pytest.raises(ValueError, match=r"t\.conll:1: tag must be .*got 'newdoc'; line 1 "
+                                         r"starts with '#': if it is a comment"):
+        read_conll(two)
+    plain = _write(tmp_path / "p.conll", "Alice B-PER x\nran O\n")
+    with pytest.raises(ValueError, match=r"got 2: 'ran O'$"):  # no note without a '#'
+        read_conll(plain)
+
+
+def test_sentences_know_the_line_of_each_token(tmp_path) -> None:
+    path = _write(tmp_path / "s.conll", "-DOCSTART- O\n\nAlice B-PER\n\tO\nran O\n")
+    sentence = read_conll(path, empty_tokens="skip")[0]
+    assert (sentence.line, sentence.lines) == (3, [3, 5])  # the empty token's row skipped

@@ -4,7 +4,8 @@ Sentences are separated by blank or whitespace-only lines (WNUT-17's training fi
 2,394 sentences with a lone TAB); ``-DOCSTART-`` lines start a document and are skipped.
 Columns are split on TABs and spaces (not on other Unicode whitespace, which tweets contain
 inside tokens). Every token line must have the column count of the file's first token line;
-a line that does not is an error naming the file and line.
+a line that does not is an error naming the file and line. Lines starting with ``#`` are token
+rows too (a token may be ``#``), not comments: an error they cause says so.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ DOCSTART = "-DOCSTART-"
 
 @dataclass
 class Sentence:
-    """Tokens, their tags (None for unlabelled data), every column, and where they came from."""
+    """Tokens, their tags (None for unlabelled data), every column, and where they came from:
+    the file, the line the sentence starts on and the line of each token."""
 
     tokens: list[str]
     tags: list[str] | None
     columns: list[list[str]] = field(default_factory=list, repr=False)
     source: str = ""
     line: int = 0
+    lines: list[int] = field(default_factory=list, repr=False, compare=False)
 
 
 def read_conll(
@@ -80,12 +83,13 @@ def read_conll(
     text = check_line_endings(read_text(path, encoding), str(path))
     sentences: list[Sentence] = []
     rows: list[list[str]] = []
+    row_lines: list[int] = []  # the line of each row
     first_line = 0
     n_columns: int | None = None
     columns_line = 0
 
     def flush() -> None:
-        nonlocal rows
+        nonlocal rows, row_lines
         if not rows:
             return
         tokens = [row[token_column] for row in rows]
@@ -97,13 +101,17 @@ def read_conll(
                 tags = convert(from_bilou(raw) if bilou else raw, scheme, target,
                                where=where)  # type: ignore[arg-type]
             except ValueError as err:
+                hint = _comment_hint(lines[first_line - 1], first_line)
                 if where in str(err):
-                    raise
-                raise ValueError(f"{where}: {err}") from None
-        sentences.append(Sentence(tokens, tags, rows, str(path), first_line))
-        rows = []
+                    if not hint:
+                        raise
+                    raise ValueError(f"{err}{hint}") from None
+                raise ValueError(f"{where}: {err}{hint}") from None
+        sentences.append(Sentence(tokens, tags, rows, str(path), first_line, row_lines))
+        rows, row_lines = [], []
 
-    for lineno, line in enumerate(split_lines(text), start=1):
+    lines = split_lines(text)
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             flush()
             continue
@@ -144,14 +152,26 @@ def read_conll(
                 f"got {len(cells)}: {line!r}"
                 + ("; the token is empty: pass empty_tokens='skip' (--empty-tokens skip) to "
                    "drop such rows" if empty_token else "")
+                + (_comment_hint(lines[columns_line - 1], columns_line)
+                   or _comment_hint(line, lineno))
             )
         if not rows:
             first_line = lineno
         rows.append(cells)
+        row_lines.append(lineno)
     flush()
     if not sentences:
         raise ValueError(f"{path}: no sentences found (only blank or -DOCSTART- lines)")
     return sentences
+
+
+def _comment_hint(line: str, lineno: int) -> str:
+    """For an error about ``line`` (number ``lineno``): a note when it starts with ``#``, as a
+    comment line of a CoNLL-U file does, which is read as a token row like any other."""
+    if not line.lstrip("\t ").startswith("#"):
+        return ""
+    return (f"; line {lineno} starts with '#': if it is a comment (as CoNLL-U's "
+            "'# sent_id = 1'), remove it: comment lines are read as token rows, not skipped")
 
 
 def write_conll(

@@ -77,16 +77,19 @@ def entity_types(sentences: Iterable[Sentence]) -> set[str]:
 
 
 def check_gold(sentence: Sentence, n: int, source: str, known: set[str]) -> str:
-    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``); a ValueError there
-    when it has no tags or a tag whose entity type is not ``known`` (never seen in training),
-    named as the file writes it."""
+    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``); a ValueError when it
+    has no tags, or a tag whose entity type is not ``known`` (never seen in training), named
+    as the file writes it, at its own line."""
     if sentence.tags is None:
         raise ValueError(f"{source}: sentence {n + 1} has no tags")
     where = (f"{sentence.source}:{sentence.line}" if sentence.source
              else f"{source} sentence {n + 1}")
-    for tag in sentence.tags:
+    for i, tag in enumerate(sentence.tags):
         if tag != "O" and split_tag(tag)[1] not in known:
-            raise ValueError(f"{where}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} "
+            at = where  # the tag's own line where the sentence was read from a file
+            if sentence.source and len(sentence.lines) == len(sentence.tags):
+                at = f"{sentence.source}:{sentence.lines[i]}"
+            raise ValueError(f"{at}: unknown tag {tag!r} (entity type {split_tag(tag)[1]!r} "
                              f"never seen in training); known types: {sorted(known)}")
     return where
 
