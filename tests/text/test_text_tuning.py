@@ -82,6 +82,17 @@ def test_tuning_the_tagger_scores_trials_by_dev_entity_f1() -> None:
     assert study.best_value == pytest.approx(refit.evaluate(dev).scores.f1)
 
 
+def test_trials_train_quietly_under_the_command_lines_epoch_log(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # the command line turns epoch_log on; every trial printed its epochs, with no trial number
+    train, dev = _sentences(40, 0), _sentences(20, 1)
+    config = TaggerConfig(hidden_size=8, char_dim=4, char_hidden=4)
+    _, best_training, _ = tune_text(Tagger, config, QUICK.replace(epoch_log=True), train, dev,
+                                    {"training.lr": ("log", 1e-3, 1e-1)}, n_trials=2, seed=0)
+    assert "epoch 1/2" not in capsys.readouterr().err
+    assert best_training.epoch_log  # the refit is the user's run: it logs
+
+
 def test_a_trial_with_invalid_values_fails_with_its_reason_and_the_search_goes_on() -> None:
     train, dev = _reviews(40, 0), _reviews(20, 1)
     config = ClassifierConfig(hidden_size=8, embedding_dim=8)

@@ -213,10 +213,32 @@ def test_a_tie_in_a_monitored_metric_goes_to_the_lower_val_loss() -> None:
         result = fit(_model(), F.mse_loss, train, val,
                      _cfg(max_epochs=4, monitor="val_f1", monitor_mode="max",
                           early_stopping_patience=None), metrics=flat)
+    with pytest.warns(UserWarning, match=r"val_f1 was 0 at every validation check: every "
+                                         r"epoch's weights, the last one's kept, score nothing"):
+        fit(_model(), F.mse_loss, train, val,
+            _cfg(max_epochs=1, monitor="val_f1", monitor_mode="max", restore_best=False),
+            metrics=flat)
     losses = [row["val_loss"] for row in result.history]
     assert losses[-1] < losses[0]  # the loss falls, so the tie goes to a later epoch
     assert result.best_epoch == losses.index(min(losses)) > 0
     assert result.best_score == 0.0
+
+
+def test_best_weights_read_an_unknown_loss_as_the_highest_in_a_tie() -> None:
+    # a NaN val_loss stayed the best's loss, and no later tie could beat it (TopSnapshots,
+    # which reads it as infinite, kept another epoch)
+    from types import SimpleNamespace
+
+    from lstmkit.training.callbacks import BestWeights
+
+    best = BestWeights("val_f1", "max")
+    module = nn.Linear(1, 1)
+    for epoch, loss in enumerate([float("nan"), 0.5, 0.3, 0.4]):
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch, callbacks=[],
+                                  callback_metrics={"val_f1": torch.tensor(0.0),
+                                                    "val_loss": torch.tensor(loss)})
+        best.on_validation_end(trainer, module)  # type: ignore[arg-type]
+    assert best.best_epoch == 2 and best.best_loss == pytest.approx(0.3)
 
 
 def test_epoch_log_prints_a_line_per_epoch_and_the_check_kept(

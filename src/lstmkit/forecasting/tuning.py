@@ -93,7 +93,7 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
         raise ValueError("tuning needs a validation part: data.val must not be 0")
     frame = read_frame(data, config.data.series_col)  # ids such as 007 stay text
     quiet = dataclasses.replace(config, training=config.training.replace(
-        checkpoint_dir=None, log_dir=None, progress_bar=False))
+        checkpoint_dir=None, log_dir=None, progress_bar=False, epoch_log=False))
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial_config = quiet.with_overrides(params)

@@ -113,7 +113,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
         raise ValueError("tuning scores each trial on dev data: pass dev examples (--dev), "
                          "got none")
     check_keys(config, training, list(space))
-    quiet = training.replace(checkpoint_dir=None, log_dir=None, progress_bar=False)
+    quiet = training.replace(checkpoint_dir=None, log_dir=None, progress_bar=False,
+                             epoch_log=False)
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial_config, trial_training = apply_params(config, quiet, params)

@@ -182,9 +182,8 @@ class BestWeights(pl.Callback):
             return False
         if self.best_score is None:
             return True
-        if score == self.best_score:
-            return (loss is not None and math.isfinite(loss)
-                    and (self.best_loss is None or loss < self.best_loss))
+        if score == self.best_score:  # an unknown loss counts as the highest
+            return loss is not None and (self.best_loss is None or loss < self.best_loss)
         return score < self.best_score if self.mode == "min" else score > self.best_score
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -199,6 +198,8 @@ class BestWeights(pl.Callback):
         score = float(trainer.callback_metrics[self.monitor])
         loss = trainer.callback_metrics.get("val_loss")
         loss = None if loss is None or self.monitor == "val_loss" else float(loss)
+        if loss is not None and not math.isfinite(loss):
+            loss = None  # unknown, as in TopSnapshots: a later tie with a finite loss wins
         if self._better(score, loss):
             self.best_score = score
             self.best_loss = loss

@@ -306,10 +306,12 @@ def fit(
                       stacklevel=2)
     elif (best.best_score == 0.0 and config.monitor != "val_loss"
           and config.monitor_mode == "max"):
-        warnings.warn(f"{config.monitor} was 0 at every validation check: the weights kept "
-                      "(the check with the lowest val_loss among them) score nothing "
-                      "on the validation data; train longer or check that data (an entity F1 "
-                      "is 0 on a dev set without entities)", UserWarning, stacklevel=2)
+        kept = ("the weights kept (the check with the lowest val_loss among them)"
+                if config.restore_best else "every epoch's weights, the last one's kept,")
+        warnings.warn(f"{config.monitor} was 0 at every validation check: {kept} score "
+                      "nothing on the validation data; train longer or check that data (an "
+                      "entity F1 is 0 on a dev set without entities)", UserWarning,
+                      stacklevel=2)
     return FitResult(
         model=model, task=task, trainer=trainer, history=history.epochs,
         best_score=best.best_score, best_epoch=best.best_epoch,
