@@ -292,3 +292,18 @@ def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, c
     (tmp_path / name / f"{name}.so").write_bytes(b"")
     loader._build(verbose=False)
     assert capsys.readouterr().err == ""
+
+
+def test_ninja_from_the_environment_is_found_off_path(monkeypatch, tmp_path):
+    # torch looks for ninja on PATH; a Python run from a venv that is not on PATH (a Jupyter
+    # kernel, an IDE) had the ninja package and still said "ninja is not installed"
+    import os
+    import shutil
+
+    ninja = pytest.importorskip("ninja")
+    from lstmkit.kernels.cpu import loader
+
+    monkeypatch.setenv("CXX", shutil.which("c++") or "c++")
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither the venv nor /usr/bin
+    assert loader._toolchain_reason() is None
+    assert ninja.BIN_DIR in os.environ["PATH"].split(os.pathsep)

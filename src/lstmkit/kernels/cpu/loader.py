@@ -115,9 +115,26 @@ def _toolchain_reason() -> str | None:
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         return f"no C++ compiler found (looked for {compiler!r} on PATH; set CXX to choose one)"
+    _put_ninja_on_path()
     if not cpp_extension.is_ninja_available():
-        return "ninja is not installed (an lstmkit dependency: pip install ninja)"
+        return ("ninja is not on PATH, and the ninja package (an lstmkit dependency) is not "
+                "installed: pip install ninja")
     return None
+
+
+def _put_ninja_on_path() -> None:
+    """torch runs ``ninja`` from PATH; the ninja package that lstmkit installs is in the
+    environment's bin folder, which is not on PATH when Python runs from it directly (a
+    Jupyter kernel, an IDE, cron): put that folder at PATH's end."""
+    if shutil.which("ninja") is not None:
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    folder = getattr(ninja, "BIN_DIR", None)
+    if folder and shutil.which("ninja", path=folder) is not None:
+        os.environ["PATH"] = os.pathsep.join(filter(None, (os.environ.get("PATH"), folder)))
 
 
 def load_extension(verbose: bool = False) -> ModuleType:
@@ -153,10 +170,11 @@ def _build(verbose: bool) -> ModuleType:
     build_dir = cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(build_dir):
-        if not verbose and not (build_dir / f"{name}.so").exists():
+        built = any((build_dir / f"{name}{suffix}").exists() for suffix in (".so", ".pyd"))
+        if not verbose and not built:
             # a silent minute looks like a hang (or like slow training, whose timer it joins)
-            print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute, "
-                  "once per machine and lstmkit version)", file=sys.stderr, flush=True)
+            print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute; "
+                  "later processes load the build)", file=sys.stderr, flush=True)
         return cpp_extension.load(
             name=name,
             sources=[str(SOURCE)],
