@@ -87,6 +87,26 @@ def test_tag_train_with_an_auxiliary_corpus(tmp_path, run_cli) -> None:
                    str(tmp_path / "m")])
 
 
+def test_tag_auxiliary_files_take_their_own_scheme_and_columns(tmp_path, run_cli) -> None:
+    # another corpus, another layout (the tag in column 1 then a POS tag, in IOB1) where the
+    # main file is token and tag in IOB2: the auxiliary files were read with the main settings
+    rows = ["Alice\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", ""] * 10
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    aux = tmp_path / "other.txt"
+    aux.write_text("\n".join(["Bob I-PER NNP", "ran O VBD", ""] * 10) + "\n", encoding="utf-8")
+    base = ["train", "--train", str(train), "--auxiliary", str(aux), "--epochs", "1",
+            "--hidden-size", "8", "--set", "model.embedding_dim=8"]
+    with pytest.raises(ValueError, match=r"other\.txt:1: .*'NNP'"):
+        run_cli(tag, [*base, "--out", str(tmp_path / "m1")])
+    with pytest.raises(ValueError, match=r"other\.txt:1: tag sequence invalid for scheme IOB2"):
+        run_cli(tag, [*base, "--out", str(tmp_path / "m2"), "--auxiliary-tag-column", "1"])
+    out = tmp_path / "tagger"
+    assert run_cli(tag, [*base, "--out", str(out), "--auxiliary-scheme", "IOB1",
+                         "--auxiliary-tag-column", "1", "--auxiliary-token-column", "0"]) == 0
+    assert (out / "config.json").is_file()
+
+
 def test_tag_train_keeps_an_explicit_monitor_and_resumes(tmp_path, run_cli) -> None:
     rows = []
     for name in ["Alice", "Bob"] * 4:

@@ -15,7 +15,9 @@ import argparse
 SECTIONS = ("data", "model", "training")
 FLAG_KEYS = {
     "train": ("data", "train"), "dev": ("data", "dev"), "test": ("data", "test"),
-    "auxiliary": ("data", "auxiliary"),
+    "auxiliary": ("data", "auxiliary"), "auxiliary_scheme": ("data", "auxiliary_scheme"),
+    "auxiliary_token_column": ("data", "auxiliary_token_column"),
+    "auxiliary_tag_column": ("data", "auxiliary_tag_column"),
     "token_column": ("data", "token_column"), "tag_column": ("data", "tag_column"),
     "scheme": ("data", "scheme"), "encoding": ("data", "encoding"),
     "empty_tokens": ("data", "empty_tokens"),
@@ -28,7 +30,11 @@ FLAG_KEYS = {
 }
 # data key -> the type of its value (list: one path or a list of them)
 DATA_KEYS = {"train": str, "dev": str, "test": str, "auxiliary": list, "token_column": int,
-             "tag_column": int, "scheme": str, "encoding": str, "empty_tokens": str}
+             "tag_column": int, "scheme": str, "encoding": str, "empty_tokens": str,
+             "auxiliary_scheme": str, "auxiliary_token_column": int,
+             "auxiliary_tag_column": int}
+# how the auxiliary files are read where it differs from the main files (another corpus)
+AUXILIARY_KEYS = ("scheme", "token_column", "tag_column")
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +52,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--auxiliary", nargs="+", metavar="FILE",
                        help="CoNLL files with another tag set for multitask training (a "
                             "second head, dropped after training)")
+    train.add_argument("--auxiliary-scheme",
+                       help="the auxiliary files' tag scheme (default: --scheme's)")
+    train.add_argument("--auxiliary-token-column", type=int,
+                       help="the auxiliary files' token column (default: --token-column's)")
+    train.add_argument("--auxiliary-tag-column", type=int,
+                       help="the auxiliary files' tag column (default: --tag-column's)")
     train.add_argument("--out", required=True, help="directory for the saved model")
     _data_flags(train)
     train.add_argument("--vectors", help="'glove-6b-50d' or a word2vec/GloVe text file")
@@ -91,9 +103,12 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
                         help="rows whose token is empty: error (default) or skip them")
 
 
-def _read(path: str, data: dict) -> list:
+def _read(path: str, data: dict, auxiliary: bool = False) -> list:
     from lstmkit.tagging import read_conll
 
+    if auxiliary:  # the auxiliary_* settings given, the main files' for the others
+        data = {**data, **{k: data[f"auxiliary_{k}"] for k in AUXILIARY_KEYS
+                           if data.get(f"auxiliary_{k}") is not None}}
     return read_conll(path, token_column=data.get("token_column", 0),
                       tag_column=data.get("tag_column", -1), scheme=data.get("scheme", "IOB2"),
                       encoding=data.get("encoding", "utf-8"),
@@ -154,7 +169,8 @@ def _train(args: argparse.Namespace) -> int:
     auxiliary_files = data.get("auxiliary") or []
     if isinstance(auxiliary_files, str):
         auxiliary_files = [auxiliary_files]
-    auxiliary = [s for path in auxiliary_files for s in _read(path, data)] or None
+    auxiliary = [s for path in auxiliary_files for s in _read(path, data, auxiliary=True)
+                 ] or None
     # dev entity F1 is monitored unless training.monitor is set
     dev_monitor = "monitor" not in settings["training"]
     if args.tune is not None:
