@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -137,7 +139,7 @@ def test_glove_package_vectors_when_installed() -> None:
     assert max(cos, key=cos.get) == "queen"
 
 
-def test_read_text_errors_name_encoding_and_empty_file(tmp_path) -> None:
+def test_read_text_errors_name_encoding_and_empty_file(tmp_path, monkeypatch) -> None:
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9 au lait".encode("latin-1"))
     with pytest.raises(ValueError, match=r"as utf-8; .*pass encoding= \(on the command line "
@@ -150,6 +152,11 @@ def test_read_text_errors_name_encoding_and_empty_file(tmp_path) -> None:
         read_text(empty)
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_text(tmp_path / "missing.txt")
+    # a relative path (from a --config file) says where it was looked for
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"no such file: missing.txt \(looked for in "
+                                                rf"'{re.escape(str(tmp_path))}'\)"):
+        read_text("missing.txt")
     with pytest.raises(IsADirectoryError, match=r"is a folder, not a file"):
         read_text(tmp_path)
     with pytest.raises(ValueError, match="encoding must be a codec"):

@@ -20,7 +20,10 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a file")
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        # a relative path in a --config file is read from where the command runs, not from
+        # the file's folder: say where it was looked for
+        where = "" if path.is_absolute() else f" (looked for in {str(Path.cwd())!r})"
+        raise FileNotFoundError(f"no such file: {path}{where}")
     return decode_text(path.read_bytes(), str(path), encoding, allow_empty=allow_empty)
 
 
