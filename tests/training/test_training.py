@@ -260,6 +260,20 @@ def test_epoch_log_prints_a_line_per_epoch_and_the_check_kept(
         _cfg(epoch_log="yes")
 
 
+def test_a_gpu_that_torch_does_not_find_is_said_before_training(monkeypatch) -> None:
+    # Lightning said only "No supported gpu backend found!"
+    train, val = _data()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    for name in ("gpu", "cuda", "GPU"):
+        with pytest.raises(ValueError, match=rf"training.accelerator='{name}', but torch .* "
+                                             r"finds no GPU here; use 'cpu' or 'auto'"):
+            fit(_model(), F.mse_loss, train, val, _cfg(accelerator=name))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(ValueError, match=r"training.accelerator='cuda', but"):
+        fit(_model(), F.mse_loss, train, val, _cfg(accelerator="cuda"))
+
+
 def test_a_diverged_run_has_no_best_and_warns() -> None:
     train, val = _data()
 

@@ -265,6 +265,7 @@ def fit(
         # Task logs exactly these in validation; said now rather than after the first epoch
         raise ValueError(f"training.monitor {config.monitor!r} is not among the values "
                          f"logged in validation: {logged}")
+    _check_accelerator(config.accelerator)
     ckpt_path = _resolve_resume(resume, config)
     start = time.perf_counter()
     with _quiet(not config.progress_bar):
@@ -318,6 +319,19 @@ def fit(
         epochs_run=trainer.current_epoch, wall_time_s=time.perf_counter() - start,
         last_checkpoint=_last_checkpoint(config),
     )
+
+
+def _check_accelerator(accelerator: str) -> None:
+    """A GPU asked for where torch finds none is said before training, in the setting's
+    terms (Lightning's words are 'No supported gpu backend found!')."""
+    name = accelerator.lower()
+    cuda = torch.cuda.is_available()
+    gpu = cuda or torch.backends.mps.is_available()  # Lightning's "gpu" takes either
+    if (name == "cuda" and not cuda) or (name == "gpu" and not gpu):
+        build = " (a CPU-only build)" if torch.version.cuda is None else ""
+        raise ValueError(f"training.accelerator={accelerator!r}, but torch {torch.__version__}"
+                         f"{build} finds no GPU here; use 'cpu' or 'auto' (--set "
+                         "training.accelerator=cpu)")
 
 
 def is_first_process() -> bool:
