@@ -1,7 +1,9 @@
-"""What every saved lstmkit model directory shares: the format version in its ``meta.json``."""
+"""What every saved lstmkit model directory shares: the format version in its ``meta.json``,
+its ``model.pt`` and the error for a file in it that cannot be used."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -19,3 +21,31 @@ def check_format_version(meta: dict[str, Any], what: str, directory: Path,
             f"saved {what} {str(directory)!r} has format_version {version!r} (written by "
             f"lstmkit {writer}), but this lstmkit ({__version__}) reads format_version "
             f"{expected}; retrain it or load it with the lstmkit version that wrote it")
+
+
+def damaged(directory: Path, kind: str, name: str, what: str, err: Exception | None = None,
+            why: str = "the file is damaged or was edited") -> ValueError:
+    """The error for the file ``name`` of the saved ``kind`` in ``directory`` that loading
+    cannot use: it names both, says ``what`` is wrong (with ``err``'s type and text) and that
+    the model must be saved again."""
+    detail = ""
+    if err is not None:
+        text = " ".join(str(err).split())  # yaml's and torch's run over several lines
+        detail = f" ({type(err).__name__}: {text})" if text else f" ({type(err).__name__})"
+    return ValueError(f"saved {kind} {str(directory)!r}: {name} {what}{detail}; {why}: save "
+                      "the model again")
+
+
+def read_state_dict(directory: Path, kind: str) -> dict[str, Any]:
+    """The weights in ``directory/model.pt`` of a saved ``kind``, on the CPU; a ValueError from
+    :func:`damaged` when the file cannot be read (cut short, not a PyTorch file)."""
+    import torch
+
+    try:
+        return torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
+            OSError) as err:  # what a truncated or foreign file gives, depending on where
+        raise damaged(directory, kind, "model.pt", "cannot be read", err,
+                      "the file is damaged or not a PyTorch state dict") from None

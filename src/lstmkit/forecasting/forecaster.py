@@ -31,7 +31,7 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
-from lstmkit.saving import check_format_version
+from lstmkit.saving import check_format_version, damaged, read_state_dict
 from lstmkit.training import FitResult, fit, seed_everything
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import member_callbacks, member_seed, member_training
@@ -456,8 +456,6 @@ class Forecaster:
                 JSON, YAML or a PyTorch file, or not what :meth:`save` writes there), holds
                 another kind of model or format version, or the files do not fit together.
         """
-        import pickle
-
         import yaml
 
         from lstmkit import yamlio
@@ -475,7 +473,8 @@ class Forecaster:
         try:
             values = yamlio.load((path / "config.yaml").read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise _damaged(path, "config.yaml", "is not valid YAML", err) from None
+            raise damaged(path, "forecaster", "config.yaml", "is not valid YAML",
+                          err) from None
         try:
             config = ForecastConfig.from_dict(saved_config(values, str(path / "config.yaml")))
         except (TypeError, ValueError) as err:  # not a mapping, unknown keys, bad values
@@ -486,24 +485,17 @@ class Forecaster:
                     f"({__version__}; it was written by lstmkit {writer}): "
                     f"{' '.join(str(err).split())}; load it with the lstmkit that wrote it, "
                     "or retrain") from None
-            raise _damaged(path, "config.yaml", "is not a valid forecaster configuration",
-                           err) from None
+            raise damaged(path, "forecaster", "config.yaml",
+                          "is not a valid forecaster configuration", err) from None
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
         scalers = _read_json_object(path, "scalers.json")
         try:
             forecaster.scalers = Scalers.from_dict(scalers)
         except (KeyError, TypeError, ValueError) as err:  # keys missing, not numbers
-            raise _damaged(path, "scalers.json", "does not hold the scalers save writes",
-                           err) from None
-        try:
-            state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        except PermissionError:
-            raise
-        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
-                OSError) as err:  # what a truncated or foreign file gives, depending on where
-            raise _damaged(path, "model.pt", "cannot be read", err,
-                           "the file is damaged or not a PyTorch state dict") from None
+            raise damaged(path, "forecaster", "scalers.json",
+                          "does not hold the scalers save writes", err) from None
+        state = read_state_dict(path, "forecaster")
         try:
             nets = [ForecastNet(config.model, **meta["dims"])
                     for _ in range(config.model.ensemble)]
@@ -530,30 +522,18 @@ class Forecaster:
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
 
 
-def _damaged(path: Path, name: str, what: str, err: Exception | None = None,
-             why: str = "the file is damaged or was edited") -> ValueError:
-    """The error for a file ``name`` of the saved forecaster ``path`` that :meth:`Forecaster.load`
-    cannot use: it names both, says ``what`` is wrong (with ``err``'s type and text) and that
-    the model must be saved again."""
-    detail = ""
-    if err is not None:
-        text = " ".join(str(err).split())  # yaml's and torch's run over several lines
-        detail = f" ({type(err).__name__}: {text})" if text else f" ({type(err).__name__})"
-    return ValueError(f"saved forecaster {str(path)!r}: {name} {what}{detail}; {why}: save "
-                      "the model again")
-
-
 def _read_json_object(path: Path, name: str) -> dict[str, Any]:
     """The JSON object in the file ``name`` of the saved forecaster ``path``; a ValueError
-    from :func:`_damaged` when it is not JSON or not an object."""
+    from :func:`lstmkit.saving.damaged` when it is not JSON or not an object."""
     try:
         value = json.loads((path / name).read_text(encoding="utf-8"))
     except ValueError as err:  # json.JSONDecodeError, UnicodeDecodeError
-        raise _damaged(path, name, "is not valid JSON", err) from None
+        raise damaged(path, "forecaster", name, "is not valid JSON", err) from None
     if not isinstance(value, dict):
         held = {list: "an array", str: "a string", bool: "true or false",
                 type(None): "null"}.get(type(value), "a number")
-        raise _damaged(path, name, f"does not hold a JSON object (it holds {held})")
+        raise damaged(path, "forecaster", name,
+                      f"does not hold a JSON object (it holds {held})")
     return value
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from lstmkit.saving import check_format_version
+from lstmkit.saving import check_format_version, read_state_dict
 
 
 def meta_header(kind: str, format_version: int) -> dict[str, Any]:
@@ -97,20 +95,9 @@ def load_weights(model: nn.Module, directory: Path, kind: str) -> None:
         ValueError: naming ``directory``: ``model.pt`` is damaged (truncated, not a PyTorch
             file) or its weights do not fit the network the configuration describes.
     """
-    path = directory / "model.pt"
-    if not path.is_file():
+    if not (directory / "model.pt").is_file():
         raise FileNotFoundError(f"{directory} is not a saved {kind} (no model.pt)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except PermissionError:
-        raise
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
-            OSError) as err:  # what a truncated or foreign file gives, depending on where
-        raise ValueError(
-            f"saved {kind} {str(directory)!r}: model.pt cannot be read ({type(err).__name__}: "
-            f"{_one_line(err)}); the file is damaged or not a PyTorch state dict: save the "
-            "model again"
-        ) from None
+    state = read_state_dict(directory, kind)
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, AttributeError) as err:
