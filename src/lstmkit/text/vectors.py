@@ -197,9 +197,7 @@ def embedding_matrix(
     hit = np.zeros(len(vocab), dtype=bool)
     matrix = np.zeros((len(vocab), vectors.dim), dtype=np.float32)
     for i, word in enumerate(vocab.itos):
-        j = index.get(word)
-        if j is None:
-            j = index.get(word.lower())
+        j = _row(index, word)
         if j is not None:
             matrix[i] = vectors.vectors[j]
             hit[i] = True
@@ -222,7 +220,7 @@ def check_coverage(vocab: Vocabulary, vectors: WordVectors, *, lowercase: bool) 
     index = vector_index(vectors, lowercase)
     specials = {vocab.pad, vocab.unk} - {None}
     words = [w for w in vocab.itos if w not in specials]
-    found = sum(1 for w in words if w in index or w.lower() in index)
+    found = sum(1 for w in words if _row(index, w) is not None)
     coverage = found / max(len(words), 1)
     if coverage < LOW_COVERAGE:
         warnings.warn(f"vectors {vectors.source!r} hold {found} of the {len(words)} training "
@@ -230,6 +228,12 @@ def check_coverage(vocab: Vocabulary, vectors: WordVectors, *, lowercase: bool) 
                       f"without vectors: is it the file meant, in the data's language and "
                       f"casing (lowercase={lowercase})?", UserWarning, stacklevel=2)
     return coverage
+
+
+def _row(index: dict[str, int], word: str) -> int | None:
+    """The row of ``word`` in ``index`` (:func:`vector_index`): exact, else lower-cased."""
+    row = index.get(word)
+    return index.get(word.lower()) if row is None else row
 
 
 def vector_index(vectors: WordVectors, lowercase: bool) -> dict[str, int]:
