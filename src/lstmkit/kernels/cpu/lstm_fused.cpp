@@ -1338,14 +1338,25 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Word w of the stream `key`.
+inline uint64_t stream_word(uint64_t key, int64_t w) {
+  return mix64(key + static_cast<uint64_t>(w + 1) * 0x9E3779B97F4A7C15ULL);
+}
+
+// 1 when the 32-bit number u is below `threshold`, else 0.
+template <typename T>
+inline T keep(uint64_t u, uint64_t threshold) {
+  return static_cast<T>(u < threshold ? 1.0f : 0.0f);
+}
+
 // Words [w0, w1) of the stream `key` as 0/1 into o[2 * w0, 2 * w1).
 template <typename T>
 void keep_words(uint64_t key, uint64_t threshold, int64_t w0, int64_t w1, T* __restrict o) {
 #pragma omp simd
   for (int64_t w = w0; w < w1; ++w) {
-    const uint64_t r = mix64(key + static_cast<uint64_t>(w + 1) * 0x9E3779B97F4A7C15ULL);
-    o[2 * w] = static_cast<T>((r & 0xFFFFFFFFULL) < threshold ? 1.0f : 0.0f);
-    o[2 * w + 1] = static_cast<T>((r >> 32) < threshold ? 1.0f : 0.0f);
+    const uint64_t r = stream_word(key, w);
+    o[2 * w] = keep<T>(r & 0xFFFFFFFFULL, threshold);
+    o[2 * w + 1] = keep<T>(r >> 32, threshold);
   }
 }
 
@@ -1368,8 +1379,7 @@ Tensor keep_mask(const Tensor& seed, c10::SymIntArrayRef size, double p, c10::Sc
       keep_words(key, threshold, w0, w1, o);
     });
     if (n % 2 == 1) {  // the last word's low half
-      const uint64_t r = mix64(key + static_cast<uint64_t>(n / 2 + 1) * 0x9E3779B97F4A7C15ULL);
-      o[n - 1] = static_cast<scalar_t>((r & 0xFFFFFFFFULL) < threshold ? 1.0f : 0.0f);
+      o[n - 1] = keep<scalar_t>(stream_word(key, n / 2) & 0xFFFFFFFFULL, threshold);
     }
   });
   return out;
