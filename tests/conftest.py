@@ -56,3 +56,21 @@ def pdf_backend():  # type: ignore[no-untyped-def]
     matplotlib.use("pdf")
     yield
     matplotlib.use(previous)
+
+
+@pytest.fixture
+def two_gpus_fit_settings(monkeypatch: pytest.MonkeyPatch) -> list:
+    """A machine with two GPUs whose ``lstmkit.training.fit`` records the ``TrainConfig`` it
+    is handed, in the list returned, and stops there with a KeyboardInterrupt."""
+    import lstmkit.training
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    handed: list = []
+
+    def fit(network, loss, train, dev, training, **kwargs):  # type: ignore[no-untyped-def]
+        handed.append(training)
+        raise KeyboardInterrupt  # enough: the settings training would run with
+
+    monkeypatch.setattr(lstmkit.training, "fit", fit)
+    return handed

@@ -541,18 +541,8 @@ def test_resumed_run_predicts_like_an_uninterrupted_one(tmp_path, monkeypatch, e
         assert (tmp_path / "cut" / "member1" / "last.ckpt").is_file()
 
 
-def test_devices_auto_trains_on_one_of_several_gpus(monkeypatch) -> None:
-    import lstmkit.training
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    handed = []
-
-    def fit(network, loss, train, dev, training, **kwargs):  # type: ignore[no-untyped-def]
-        handed.append(training)
-        raise KeyboardInterrupt  # enough: the settings training would run with
-
-    monkeypatch.setattr(lstmkit.training, "fit", fit)
+def test_devices_auto_trains_on_one_of_several_gpus(two_gpus_fit_settings) -> None:
+    handed = two_gpus_fit_settings
     config = ClassifierConfig(hidden_size=4, embedding_dim=4)
     with pytest.raises(KeyboardInterrupt):
         Classifier(config, FAST.replace(devices="auto", accelerator="auto")).fit(_toy(8))

@@ -378,18 +378,8 @@ def test_vectors_that_hold_none_of_the_training_words_warn(tmp_path) -> None:
         Tagger(TaggerConfig(vectors=str(vec), hidden_size=4, char_hidden=4)).build(_toy(8))
 
 
-def test_devices_auto_trains_on_one_of_several_gpus(monkeypatch) -> None:
-    import lstmkit.training
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    handed = []
-
-    def fit(network, loss, train, dev, training, **kwargs):  # type: ignore[no-untyped-def]
-        handed.append(training)
-        raise KeyboardInterrupt  # enough: the settings training would run with
-
-    monkeypatch.setattr(lstmkit.training, "fit", fit)
+def test_devices_auto_trains_on_one_of_several_gpus(two_gpus_fit_settings) -> None:
+    handed = two_gpus_fit_settings
     config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4)
     with pytest.raises(KeyboardInterrupt):
         Tagger(config, FAST.replace(devices="auto", accelerator="auto")).fit(_toy(8))
