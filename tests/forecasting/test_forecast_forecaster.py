@@ -770,3 +770,18 @@ def test_resume_of_the_wrong_type_is_refused_before_anything_changes(
                                         r"got NoneType None"):
         forecaster.fit(frame, resume=None)  # type: ignore[arg-type]
     assert forecaster.scalers is scalers
+
+
+def test_a_seed_whose_last_ensemble_member_passes_the_limit_is_refused_before_training(
+        frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.training.config import MAX_SEED
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a member trained")
+
+    monkeypatch.setattr("lstmkit.forecasting.forecaster.fit", no_training)
+    base = make_config(ensemble=3)
+    config = dataclasses.replace(base, training=base.training.replace(seed=MAX_SEED - 1))
+    with pytest.raises(ValueError, match=rf"training.seed={MAX_SEED - 1} with model.ensemble=3 "
+                                         rf"gives member 2 the seed {MAX_SEED + 1}"):
+        Forecaster(config).fit(frame)

@@ -111,3 +111,31 @@ def test_docs_give_each_application_its_word_dropout_default() -> None:
     assert "`word_dropout` (default 0.1)" not in docs  # shared text, but the tagger's is 0.05
     assert (f"`word_dropout` (default {ClassifierConfig().word_dropout} for the classifier, "
             f"{TaggerConfig().word_dropout} for the tagger)") in docs.replace("\n", " ")
+
+
+
+def test_a_seed_whose_last_ensemble_member_passes_the_limit_is_refused_before_training(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import lstmkit.training
+    from lstmkit.classification import Classifier, Example
+    from lstmkit.tagging import Sentence, Tagger
+    from lstmkit.training.config import MAX_SEED
+    from lstmkit.training.members import check_member_seeds
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a member trained")
+
+    monkeypatch.setattr(lstmkit.training, "fit", no_training)
+    seed = MAX_SEED - 1  # member 1's seed is the limit itself, member 2's is past it
+    why = (rf"training.seed={seed} with model.ensemble=3 gives member 2 the seed {MAX_SEED + 1}"
+           rf", past {MAX_SEED} .*use training.seed <= {MAX_SEED - 2}")
+    training = TrainConfig(max_epochs=1, progress_bar=False, seed=seed)
+    texts = [Example(f"w{i % 3} x", str(i % 2)) for i in range(8)]
+    with pytest.raises(ValueError, match=why):
+        Classifier(ClassifierConfig(ensemble=3), training).fit(texts)
+    sentences = [Sentence(["w", "x"], ["O", "B-PER"]) for _ in range(8)]
+    with pytest.raises(ValueError, match=why):
+        Tagger(TaggerConfig(ensemble=3), training).fit(sentences)
+    check_member_seeds(MAX_SEED - 2, 3)  # the limit itself is the last member's seed
+    check_member_seeds(MAX_SEED, 1)
+    check_member_seeds(None, 3)

@@ -66,7 +66,12 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary
-from lstmkit.training.members import member_callbacks, member_seed, member_training
+from lstmkit.training.members import (
+    check_member_seeds,
+    member_callbacks,
+    member_seed,
+    member_training,
+)
 
 FORMAT_VERSION = 1
 
@@ -270,6 +275,7 @@ class Classifier:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="accuracy")
         train_config = one_device(train_config)
+        check_member_seeds(train_config.seed, config.ensemble)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "

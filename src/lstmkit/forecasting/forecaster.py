@@ -34,7 +34,12 @@ from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origi
 from lstmkit.saving import check_format_version, damaged, read_state_dict
 from lstmkit.training import FitResult, fit, seed_everything
 from lstmkit.training.fit import check_resume
-from lstmkit.training.members import member_callbacks, member_seed, member_training
+from lstmkit.training.members import (
+    check_member_seeds,
+    member_callbacks,
+    member_seed,
+    member_training,
+)
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
 FORMAT_VERSION = 2
@@ -158,6 +163,7 @@ class Forecaster:
                              f"model.ensemble={members} trains {members} networks, each "
                              "resuming from its own member<k> folder of "
                              "training.checkpoint_dir; pass resume=True")
+        check_member_seeds(self.config.training.seed, members)
         callbacks_of = member_callbacks(callbacks, members)
         prepared = self.prepare(data)
         self._check_lengths(prepared)

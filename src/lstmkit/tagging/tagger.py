@@ -65,7 +65,12 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
-from lstmkit.training.members import member_callbacks, member_seed, member_training
+from lstmkit.training.members import (
+    check_member_seeds,
+    member_callbacks,
+    member_seed,
+    member_training,
+)
 
 FORMAT_VERSION = 1
 BATCH_SIZE = 128  # sentences per forward pass at inference, unless the caller says
@@ -231,6 +236,7 @@ class Tagger:
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="f1")
         train_config = one_device(train_config)
+        check_member_seeds(train_config.seed, config.ensemble)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if resume and auxiliary is not None:
             raise ValueError("resume=True cannot continue multitask training (auxiliary "

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from lstmkit.training.config import MAX_SEED
+
 
 def member_training(training: Any, member: int, members: int, seed: int | None) -> Any:
     """Settings for ensemble member ``member`` of ``members``: its seed, and with more than
@@ -21,6 +23,16 @@ def member_training(training: Any, member: int, members: int, seed: int | None) 
             if folder is not None:
                 changes[name] = Path(folder) / f"member{member}"
     return training.replace(**changes)
+
+
+def check_member_seeds(seed: int | None, members: int) -> None:
+    """Refuse, before any member trains, a ``training.seed`` whose last member's seed
+    (``seed + members - 1``) passes ``MAX_SEED``."""
+    if seed is not None and seed + members - 1 > MAX_SEED:
+        raise ValueError(f"training.seed={seed} with model.ensemble={members} gives member "
+                         f"{members - 1} the seed {seed + members - 1}, past {MAX_SEED} "
+                         f"(2**32 - 1, the largest seed NumPy takes); use training.seed <= "
+                         f"{MAX_SEED - members + 1}")
 
 
 def member_seed(seed: int | None, member: int) -> int:
