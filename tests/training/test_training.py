@@ -659,3 +659,51 @@ def test_an_average_in_16_bit_weights_is_refused(precision: str) -> None:
                                          rf"float32, but precision='{precision}'"):
         TrainConfig(ema_decay=0.999, precision=precision)
     TrainConfig(ema_decay=0.999, precision="bf16-mixed")
+
+
+class _Seq(nn.Module):
+    """A variant LSTM (which the fused kernel serves) with a linear head."""
+
+    def __init__(self, **variant: object) -> None:
+        super().__init__()
+        from lstmkit.nn import LSTM
+
+        self.lstm = LSTM(1, 4, batch_first=True, **variant)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lstm(x)[0][:, -1])
+
+
+@pytest.mark.parametrize(("variant", "builds"), [({"peephole": True}, True), ({}, False),
+                                                  ({"peephole": True, "backend": "reference"},
+                                                   False)])
+def test_the_kernel_is_built_before_the_training_clock_starts(
+        monkeypatch: pytest.MonkeyPatch, variant: dict, builds: bool) -> None:
+    import importlib
+    import time as real_time
+
+    from lstmkit.kernels import dispatch
+
+    fit_module = importlib.import_module("lstmkit.training.fit")  # the package's fit: a function
+
+    clock = [0.0]
+
+    class Clock:  # a minute-long build moves this clock, and nothing else does
+        @staticmethod
+        def perf_counter() -> float:
+            return clock[0] + real_time.perf_counter()
+
+    def slow_build() -> bool:
+        clock[0] += 60.0
+        return True
+
+    monkeypatch.setattr(fit_module, "time", Clock)
+    monkeypatch.setattr(dispatch, "fused_available", slow_build)
+    monkeypatch.setattr(dispatch, "_fused_unavailable", lambda: "not in this test")
+    monkeypatch.setattr(dispatch, "_warned_no_fused", True)  # its one warning kept for others
+    x = torch.randn(16, 5, 1)
+    data = DataLoader(TensorDataset(x, x[:, -1]), batch_size=8)
+    result = fit(_Seq(**variant), F.mse_loss, data, None, _cfg(max_epochs=1))
+    assert clock[0] == (60.0 if builds else 0.0)
+    assert result.wall_time_s < 60.0

@@ -267,6 +267,7 @@ def fit(
                          f"logged in validation: {logged}")
     _check_accelerator(config.accelerator)
     ckpt_path = _resolve_resume(resume, config)
+    _build_kernel_first(model, config.accelerator)
     start = time.perf_counter()
     with _quiet(not config.progress_bar):
         seed_everything(config.seed)
@@ -319,6 +320,20 @@ def fit(
         epochs_run=trainer.current_epoch, wall_time_s=time.perf_counter() - start,
         last_checkpoint=_last_checkpoint(config),
     )
+
+
+def _build_kernel_first(model: nn.Module, accelerator: str) -> None:
+    """Build the fused CPU kernel (about a minute, once per machine and torch) before the clock
+    starts, for a model whose LSTMs will run on it, so that ``wall_time_s`` is training time.
+    Nothing is said here when it cannot be built: the dispatcher warns at the first call."""
+    from lstmkit.kernels import dispatch
+    from lstmkit.nn import LSTM
+
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()
+                                      and not torch.backends.mps.is_available())
+    if on_cpu and any(isinstance(m, LSTM) and m.config.backend in ("auto", "fused")
+                      and m.config.cell_variants() for m in model.modules()):
+        dispatch.fused_available()
 
 
 def _check_accelerator(accelerator: str) -> None:
