@@ -28,19 +28,38 @@ class _OutputOnly(nn.Module):
 @pytest.mark.parametrize("options", [{}, {"peephole": True}, {"zoneout": 0.1}])
 def test_onnx_export_computes_what_the_module_computes(options: dict, tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="the onnx package (dev extra) runs the exported graph")
+    import warnings
+
     from onnx.reference import ReferenceEvaluator
 
     torch.manual_seed(0)
     model = _OutputOnly(LSTM(5, 7, **options)).eval()
     x = torch.randn(6, 3, 5)
     path = tmp_path / "lstm.onnx"
-    torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "T", 1: "B"},
+                                                            "y": {0: "T", 1: "B"}})
+    said = [str(w.message) for w in caught if "ONNX export of lstmkit.LSTM" in str(w.message)]
     # the fused kernel used to be traced as constants: a graph with no input
     runner = ReferenceEvaluator(str(path))
     assert [i.name for i in runner.proto_.graph.input] == ["x"]
-    fresh = torch.randn(6, 3, 5)
-    (got,) = runner.run(None, {"x": fresh.numpy()})
-    torch.testing.assert_close(torch.from_numpy(got), model(fresh), atol=1e-5, rtol=1e-5)
+    for steps, batch in ((6, 3), (6, 2), (9, 2)):
+        fresh = torch.randn(steps, batch, 5)
+        if options and steps != 6:
+            # a variant is unrolled over the 6 steps traced: another length fails, where it
+            # was cut to 6 steps (or failed obscurely when shorter)
+            with pytest.raises(ValueError, match="reshape"):
+                runner.run(None, {"x": fresh.numpy()})
+            continue
+        (got,) = runner.run(None, {"x": fresh.numpy()})
+        torch.testing.assert_close(torch.from_numpy(got), model(fresh), atol=1e-5, rtol=1e-5)
+    if options:
+        (message,) = said
+        assert f"({next(iter(options))}" in message and "exactly 6 steps" in message
+    else:
+        assert not said  # ONNX's LSTM operator takes any length
 
 
 class _Packing(nn.Module):
