@@ -380,3 +380,27 @@ def test_state_of_another_dtype_is_cast_under_autocast_only() -> None:
     with pytest.raises(TypeError, match=re.escape(
             "hx h_0 must have dtype torch.bfloat16 (the input's), got torch.float32")):
         lstm.bfloat16()(x, hx)
+
+
+class _Head(nn.Module):
+    def __init__(self, lstm: nn.Module) -> None:
+        super().__init__()
+        self.rnn, self.head = lstm, nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                lengths: torch.Tensor) -> torch.Tensor:
+        out, (h_n, _) = self.rnn(x, (h, c), lengths=lengths)
+        return self.head(out) + h_n.sum()
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True}])
+def test_fx_symbolic_trace_keeps_the_lstm_one_module_call(options: dict) -> None:
+    # it traced into the Python forward and failed on its input check, where nn.LSTM is a leaf
+    torch.manual_seed(0)
+    model = _Head(LSTM(3, 4, **options)).eval()
+    graph = torch.fx.symbolic_trace(model)
+    calls = [n.target for n in graph.graph.nodes if n.op == "call_module"]
+    assert calls == ["rnn", "head"]
+    x, h, c = torch.randn(5, 2, 3), torch.randn(1, 2, 4), torch.randn(1, 2, 4)
+    lengths = torch.tensor([5, 3])
+    torch.testing.assert_close(graph(x, h, c, lengths), model(x, h, c, lengths), rtol=0, atol=0)

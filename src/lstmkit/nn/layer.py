@@ -258,6 +258,13 @@ class LSTM(nn.Module):
         lengths: Tensor | Sequence[int] | None = None,
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
+        fx = _fx_proxy(input, hx, lengths, reset)
+        if fx is not None:
+            # torch.fx.symbolic_trace: one call_module node, as FX records an nn.LSTM (its
+            # tracer keeps torch.nn's modules whole), not a trace through this Python
+            return fx.tracer.create_proxy(  # type: ignore[return-value]
+                "call_module", fx.tracer.path_of_module(self), (input, hx),
+                {"lengths": lengths, "reset": reset})
         packed = input if isinstance(input, PackedSequence) else None
         choice = None if packed is None else choose_backend(
             self.config, has_reset=reset is not None, has_lengths=True,
@@ -539,3 +546,12 @@ def _steps_fixed_for_export(x: Tensor, why: str) -> Tensor:
                   "you will run; a plain LSTM exports ONNX's LSTM operator, which takes any.",
                   UserWarning, stacklevel=3)
     return x.reshape(steps, x.shape[1], x.shape[2])
+
+
+def _fx_proxy(*args: object) -> torch.fx.Proxy | None:
+    """The first torch.fx Proxy among ``args`` (a state's tuple searched too), or None."""
+    for a in args:
+        for item in a if isinstance(a, tuple) else (a,):
+            if isinstance(item, torch.fx.Proxy):
+                return item
+    return None
