@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,3 +43,23 @@ def test_a_set_value_starting_with_a_percent_sign_is_its_text() -> None:
     assert yamlio.load_value("1e-3") == 0.001 and yamlio.load_value("[a, b]") == ["a", "b"]
     with pytest.raises(yaml.YAMLError):  # a typo is not taken as text
         yamlio.load_value("[ckpt")
+
+
+def test_a_key_written_twice_in_a_mapping_is_an_error_naming_the_file_and_lines(
+        tmp_path: Path) -> None:
+    from lstmkit.forecasting.config import load_config
+
+    text = "data:\n  target: [y]\nmodel:\n  lookback: 24\nmodel:\n  hidden_size: 8\n"
+    with pytest.raises(yaml.YAMLError, match=r"the key 'model' is written twice in one mapping "
+                                             r"\(lines 3 and 5\)"):
+        yamlio.load(text)
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(yaml.YAMLError, match=r'(?s)written twice.*in "' + re.escape(str(path))):
+        load_config(path)
+    with pytest.raises(yaml.YAMLError, match="'lookback' is written twice"):
+        yamlio.load("model: {lookback: 1, lookback: 2}")
+    # a merged mapping's key may be written again, as YAML allows; lists repeat freely
+    assert yamlio.load("base: &b {x: 1}\nother:\n  <<: *b\n  x: 2") == {"base": {"x": 1},
+                                                                "other": {"x": 2}}
+    assert yamlio.load("- a: 1\n- a: 2") == [{"a": 1}, {"a": 2}]

@@ -7,7 +7,9 @@ a number". :func:`load` reads it as the float it is, as YAML 1.2 does.
 
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,6 +27,23 @@ class _Loader(yaml.SafeLoader):
             return self.construct_scalar(node)
 
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        """A mapping; a key written twice in it is an error (PyYAML keeps the last one, so a
+        second ``model:`` block would drop the first one's settings without a word)."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # a key in a merged mapping (<<: *base) may be written again here
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice in one mapping (lines "
+                    f"{seen[key]} and {line}); merge them into one", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
@@ -35,9 +54,14 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load(text: str) -> Any:
-    """Parse YAML ``text`` (safe: plain data only)."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: plain data only
+def load(text: str, source: str | Path | None = None) -> Any:
+    """Parse YAML ``text`` (safe: plain data only); an error names ``source`` (the file read)
+    where given."""
+    stream: Any = text
+    if source is not None:
+        stream = io.StringIO(text)
+        stream.name = str(source)  # what PyYAML's error marks name
+    return yaml.load(stream, Loader=_Loader)  # a SafeLoader subclass: plain data only
 
 
 def load_value(text: str) -> Any:

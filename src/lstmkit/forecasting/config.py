@@ -484,5 +484,5 @@ def load_config(path: str | Path) -> ForecastConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    values = yamlio.load(path.read_text()) or {}
+    values = yamlio.load(path.read_text(), source=path) or {}
     return ForecastConfig.from_dict(values)

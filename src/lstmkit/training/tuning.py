@@ -141,7 +141,7 @@ def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
 
     from lstmkit import yamlio
 
-    raw = yamlio.load(Path(path).read_text())
+    raw = yamlio.load(Path(path).read_text(), source=path)
     if not isinstance(raw, dict):
         raise ValueError(f"{flag} {path} must hold a mapping of key: [kind, ...], got "
                          f"{type(raw).__name__}")
