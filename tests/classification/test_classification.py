@@ -766,3 +766,16 @@ def test_an_unseeded_run_follows_the_global_seed_and_resumes_like_an_uninterrupt
     run("cut", 1, global_seed=0)
     # resumed under another global state: the checkpoint holds the batch order's seed
     np.testing.assert_array_equal(run("cut", 3, global_seed=5, resume=True), whole)
+
+
+def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> None:
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=8)
+    training = FAST.replace(max_epochs=1, checkpoint_dir=tmp_path / "ckpt")
+    Classifier(config, training).fit(_toy(16))
+    smoothed = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=8,
+                                label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"other settings \(model.label_smoothing: 0.0 there, "
+                                         r"0.1 here\)"):
+        Classifier(smoothed, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
+    resumed = Classifier(config, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
+    assert len(resumed.history) == 2

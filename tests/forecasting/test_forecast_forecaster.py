@@ -785,3 +785,22 @@ def test_a_seed_whose_last_ensemble_member_passes_the_limit_is_refused_before_tr
     with pytest.raises(ValueError, match=rf"training.seed={MAX_SEED - 1} with model.ensemble=3 "
                                          rf"gives member 2 the seed {MAX_SEED + 1}"):
         Forecaster(config).fit(frame)
+
+
+def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    # it resumed, and compared epochs of one loss with the checkpoint's epochs of another
+    base = make_config()
+    config = dataclasses.replace(base, training=base.training.replace(
+        checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
+    Forecaster(config).fit(frame)
+    longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    other = dataclasses.replace(longer, model=dataclasses.replace(longer.model, loss="mae"),
+                                data=dataclasses.replace(longer.data, test=0.3))
+    with pytest.raises(ValueError, match=r"trained with other settings \(data.test: 0.2 there, "
+                                         r"0.3 here; model.loss: 'mse' there, 'mae' here\)"):
+        Forecaster(other).fit(frame, resume=True)
+    # where the data is read from, and the work after training, may change
+    moved = dataclasses.replace(longer, data=dataclasses.replace(longer.data, path="moved.csv"),
+                                evaluation=dataclasses.replace(longer.evaluation, stride=3))
+    assert Forecaster(moved).fit(frame, resume=True).fit_result.epochs_run == 2

@@ -33,6 +33,7 @@ from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forec
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version, damaged, read_state_dict
 from lstmkit.training import FitResult, fit, seed_everything
+from lstmkit.training.config import settings_of
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import (
     check_member_seeds,
@@ -229,7 +230,12 @@ class Forecaster:
         result = fit(
             net, loss, loader(train, cfg.batch_size, shuffle=True),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
-            training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks)
+            training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks,
+            # what decides the windows, the network and its loss: a resume must keep them
+            # (not where the data is read from, nor the work after training)
+            run_settings={**settings_of("data", cfg.data, leave_out=("path",)),
+                          **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
+                          "batch_size": cfg.batch_size})
         best = result.best_score
         # best is None when no validation check was finite (the run diverged)
         kept = (start_loss is not None and training.restore_best

@@ -65,6 +65,7 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
+from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     member_callbacks,
@@ -272,6 +273,7 @@ class Tagger:
                          member_training(train_config, m, config.ensemble,
                                          None if train_config.seed is None else seed),
                          metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
+                         run_settings=settings_of("model", config, leave_out=("ensemble",)),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
                                     *callbacks_of(m)])

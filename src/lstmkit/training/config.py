@@ -271,3 +271,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain values (paths are strings already), for saving next to a model."""
         return dataclasses.asdict(self)
+
+
+def settings_of(section: str, config: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dataclass config's fields as ``{"<section>.<field>": value}`` (for ``fit``'s
+    ``run_settings``), without the fields in ``leave_out``."""
+    return {f"{section}.{f.name}": getattr(config, f.name) for f in dataclasses.fields(config)
+            if f.name not in leave_out}

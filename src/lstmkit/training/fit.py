@@ -32,7 +32,7 @@ from lstmkit.training.callbacks import (
 )
 from lstmkit.training.config import TrainConfig
 from lstmkit.training.logs import LogVersions, loggers
-from lstmkit.training.task import RESUME_SETTINGS, BatchFn, LossFn, MetricFn, Task
+from lstmkit.training.task import RESUME_SETTINGS, RUN_SETTINGS, BatchFn, LossFn, MetricFn, Task
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -232,6 +232,7 @@ def fit(
     batch_fn: BatchFn | None = None,
     resume: bool | str | Path = False,
     callbacks: Sequence[pl.Callback] = (),
+    run_settings: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
 
@@ -250,6 +251,10 @@ def fit(
             best weights and random states are all restored, so the result equals an
             uninterrupted run.
         callbacks: extra Lightning callbacks.
+        run_settings: the application's own settings that decide what training computes
+            (``{"model.loss": "mae", ...}``): every checkpoint records them, and a resume
+            whose settings differ from its checkpoint's is refused, naming them, as it is
+            for the training settings.
     """
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -272,6 +277,7 @@ def fit(
     with _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
+        task.run_settings = {k: repr(v) for k, v in (run_settings or {}).items()}
         checkpoint = None
         if ckpt_path is not None:
             checkpoint = _read_checkpoint(ckpt_path)
@@ -412,6 +418,9 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
         current = config.resume_settings()
         changed = [f"training.{k}: {recorded[k]!r} there, {current[k]!r} here"
                    for k in sorted(current) if k in recorded and recorded[k] != current[k]]
+        run = checkpoint.get(RUN_SETTINGS, {})  # reprs
+        changed += [f"{k}: {run[k]} there, {v} here" for k, v in sorted(task.run_settings.items())
+                    if k in run and run[k] != v]
         if changed:
             raise ValueError(
                 f"resume checkpoint {path!r} was trained with other settings "

@@ -63,6 +63,7 @@ def _batch_size(target: Any) -> int:
 
 
 RESUME_SETTINGS = "lstmkit_training"  # the checkpoint's key: TrainConfig.resume_settings()
+RUN_SETTINGS = "lstmkit_run"  # the checkpoint's key: fit's run_settings (the application's)
 
 
 class Task(pl.LightningModule):
@@ -114,6 +115,7 @@ class Task(pl.LightningModule):
             {k: m for k, m in self.metrics.items() if isinstance(m, nn.Module)}
         )
         self.batch_fn = batch_fn or default_batch_fn
+        self.run_settings: dict[str, str] = {}  # set by fit
         if self.config.adversarial > 0 and not callable(getattr(model, "adversarial_inputs",
                                                                   None)):
             raise TypeError(
@@ -259,6 +261,7 @@ class Task(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # what a resume must share with this run (checked by fit before it resumes)
         checkpoint[RESUME_SETTINGS] = self.config.resume_settings()
+        checkpoint[RUN_SETTINGS] = self.run_settings
 
     def configure_optimizers(self) -> Any:
         cfg = self.config
