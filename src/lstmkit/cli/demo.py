@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"test MSE {r.test_mse:.4f}  (predicting the mean: {r.baseline_mse:.4f})\n")
     print(f"what the gates did: the {len(r.reacting_units)} units whose forget gate reacts most "
           f"to a mark ({r.reacting_units}) have")
-    print(f"  forget gate f = {r.forget_at_mark:.3f} at marked steps (memory thrown away)")
-    print(f"  forget gate f = {r.forget_elsewhere:.3f} elsewhere (memory kept)")
+    print(f"  forget gate f = {r.forget_at_mark:.3f} at marked steps (most of the memory "
+          "thrown away)")
+    print(f"  forget gate f = {r.forget_elsewhere:.3f} elsewhere (the share of c(t-1) kept at "
+          "each step: 1 would keep the memory whole)")
     print(f"\ngate heatmaps (forget, input, cell, hidden over time): {r.plot}")
     return 0
