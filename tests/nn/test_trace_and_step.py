@@ -92,3 +92,22 @@ def test_auto_backend_says_what_it_picked():
     variant(torch.randn(T, B, I))
     assert variant.last_backend.name != "torch"
     assert "peephole" in variant.last_backend.reason
+
+
+def test_plot_trace_centres_the_cell_and_hidden_colours_on_zero(tmp_path, monkeypatch):
+    # the c and h scales ran from their minimum to their maximum: white was their midpoint,
+    # not 0, and a learner reads red as positive
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: drawn.append(self))
+    torch.manual_seed(0)
+    module = LSTM(I, H)
+    trace = module.trace(torch.randn(T, B, I) + 2.0)
+    plot_trace(trace, tmp_path / "gates.png", fields=("f", "g", "c", "h"))
+    (figure,) = drawn
+    limits = [ax.images[0].get_clim() for ax in figure.axes if ax.images]
+    assert limits[:2] == [(0.0, 1.0), (-1.0, 1.0)]
+    for (low, high), name in zip(limits[2:], ("c", "h"), strict=True):
+        reach = getattr(trace, name)[0, :, 0].abs().max().item()
+        assert (low, high) == pytest.approx((-reach, reach))

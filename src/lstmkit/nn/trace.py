@@ -61,7 +61,9 @@ def plot_trace(
     for ax, name in zip(axes[:, 0], fields, strict=True):
         values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu()  # (T, H)
         gate = name in ("i", "f", "o")
-        limits = (0.0, 1.0) if gate else (-1.0, 1.0) if name == "g" else (None, None)
+        # c and h on a scale centred on 0 (white), so that red is positive and blue negative
+        reach = float(values.abs().max()) or 1.0
+        limits = (0.0, 1.0) if gate else (-1.0, 1.0) if name == "g" else (-reach, reach)
         image = ax.imshow(values.t().numpy(), aspect="auto", origin="lower",
                           interpolation="nearest",
                           cmap="viridis" if gate else "RdBu_r", vmin=limits[0], vmax=limits[1])
