@@ -404,3 +404,25 @@ def test_fx_symbolic_trace_keeps_the_lstm_one_module_call(options: dict) -> None
     x, h, c = torch.randn(5, 2, 3), torch.randn(1, 2, 4), torch.randn(1, 2, 4)
     lengths = torch.tensor([5, 3])
     torch.testing.assert_close(graph(x, h, c, lengths), model(x, h, c, lengths), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("options", "call"), [({"peephole": True}, {}),
+                                               ({}, {"lengths": torch.tensor([5, 3])})])
+def test_torch_func_grad_runs_where_the_fused_kernel_would(options: dict, call: dict) -> None:
+    # it failed in the kernel's C++ autograd with torch's "cannot use C++
+    # torch::autograd::Function with functorch transforms", or in torch's packed op
+    from torch.func import functional_call, grad
+
+    torch.manual_seed(0)
+    module, x = LSTM(3, 4, **options), torch.randn(5, 2, 3)
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    got = grad(lambda p: functional_call(module, p, (x,), call)[0].sum())(params)
+    assert module.last_backend.name == "reference"
+    assert "torch.func transform" in module.last_backend.reason
+    module(x, **call)[0].sum().backward()
+    for name, param in module.named_parameters():
+        torch.testing.assert_close(got[name], param.grad, rtol=1e-5, atol=1e-6)
+    fused = LSTM(3, 4, backend="fused", **options)
+    with pytest.raises(ValueError, match=r"backend='fused' cannot serve this call: a torch.func "
+                                         r"transform \(grad, vjp, jacrev, vmap\) is running"):
+        grad(lambda p: functional_call(fused, p, (x,), call)[0].sum())(params)

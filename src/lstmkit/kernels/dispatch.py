@@ -59,6 +59,9 @@ def fused_blockers(device: torch.device | None, dtype: torch.dtype | None) -> li
     blockers = []
     if torch.onnx.is_in_onnx_export():
         blockers.append("an ONNX export is running, and ONNX cannot express the fused kernel")
+    if torch._C._are_functorch_transforms_active():
+        blockers.append("a torch.func transform (grad, vjp, jacrev, vmap) is running, which "
+                        "the fused kernel's C++ autograd does not support")
     if device is not None and device.type != "cpu":
         blockers.append(f"the input is on {device}, and the fused kernel is CPU-only")
     if dtype is not None and dtype not in FUSED_DTYPES:
@@ -116,6 +119,10 @@ def choose_backend(
                                       "exactly and is the fastest path")
     cannot = fused_blockers(device, dtype)
     if not blockers:
+        if torch._C._are_functorch_transforms_active():
+            return BackendChoice("reference", "plain configuration with lengths under a "
+                                              "torch.func transform, which neither the fused "
+                                              "kernel nor torch's op on a packed batch supports")
         if cannot:
             return BackendChoice("torch", "plain configuration with lengths: torch's op on a "
                                           f"packed batch ({'; '.join(cannot)})")
