@@ -434,6 +434,13 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
     _, study = tune_forecaster(config, str(tmp_path / "two.csv"), {"training.lr": (
         "log", 1e-3, 1e-2)}, n_trials=1, seed=0)
     assert study.trials[0].state.name == "COMPLETE"
+    # a loss in other units (pinball against squared error) or other windows is no score to
+    # compare: the quantile trial won by its smaller scale
+    for key, entry in (("model.loss", ("choice", ["mse", "quantile"])),
+                       ("data.val", ("float", 0.1, 0.3)), ("model.horizon", ("int", 6, 12))):
+        with pytest.raises(ValueError, match=rf"the search space varies {key}, which changes "
+                                             r"what a trial's score, the validation loss"):
+            tune_forecaster(make_config(), frame, {key: entry}, n_trials=1)
     with pytest.raises(ValueError, match=r"space\['lr'\] must start with one of"):
         check_space({"lr": ("uniform", 0.1, 1.0)})
     with pytest.raises(ValueError, match=r"low must be > 0"):

@@ -62,10 +62,23 @@ def override_keys(config: ForecastConfig) -> list[str]:
     return sorted(keys)
 
 
+# keys that change what a trial's score, the validation loss, measures: its units (the loss),
+# the windows it is taken over (the data and its splits, the horizon) or the score itself
+INCOMPARABLE = ("model.loss", "model.quantiles", "model.horizon", "training.monitor",
+                "training.monitor_mode")
+
+
 def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) -> None:
     """Raise a ValueError listing the valid keys if a key of ``space`` is not a dotted key of
-    ``config`` (as :meth:`ForecastConfig.with_overrides` takes them)."""
+    ``config`` (as :meth:`ForecastConfig.with_overrides` takes them), or naming a key whose
+    values would make the trials' scores incomparable."""
     check_known_keys(space, override_keys(config))
+    for key in space:
+        if key in INCOMPARABLE or key.startswith("data."):
+            raise ValueError(f"the search space varies {key}, which changes what a trial's "
+                             "score, the validation loss, measures (its units or the windows "
+                             "it is taken over), so trials could not be compared; set it in "
+                             "the config and tune the other keys")
 
 
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
