@@ -66,6 +66,22 @@ def test_irregular_timestamps(frame: pd.DataFrame) -> None:
     assert freq == "h" and series[0].target[50, 0] == 0.0
 
 
+def test_day_first_dates_read_month_first_get_a_hint_to_set_the_time_format() -> None:
+    # monthly dates written 01/02/1949 (1 February) read as 2 January: days on a daily grid
+    # with most of it missing; the message proposed only data.fill, which makes most of the
+    # series up
+    months = pd.date_range("1949-01-01", periods=36, freq="MS")
+    frame = pd.DataFrame({"Month": months.strftime("%d/%m/%Y"), "y": np.arange(36.0)})
+    with pytest.raises(ValueError, match=r"more are missing than the 36 present, so the dates "
+                                         r"may have been misread .* set data.time_format"):
+        to_series(frame, DataConfig(target="y", time_col="Month"))
+    with pytest.warns(UserWarning, match=r"most of its \d+ rows: if its dates were misread"):
+        to_series(frame, DataConfig(target="y", time_col="Month", fill="ffill"))
+    series, freq = to_series(frame, DataConfig(target="y", time_col="Month",
+                                               time_format="%d/%m/%Y"))
+    assert freq == "MS" and len(series[0]) == 36
+
+
 def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
     dup = pd.concat([frame, frame.iloc[[3]]])
     with pytest.raises(ValueError, match=r"1 duplicate timestamp\(s\)"):

@@ -343,8 +343,14 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 if cfg.fill == "none":
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "
-                        f"frequency {freq!r}, first {missing[0]}; either set data.fill to "
-                        "'ffill', 'interpolate' or 'zero' to insert and fill them, or leave "
+                        f"frequency {freq!r}, first {missing[0]}; " + (
+                            f"more are missing than the {len(index)} present, so the dates "
+                            "may have been misread (day and month swapped: 01/02/1949 read "
+                            "as 2 January): set data.time_format to how they are written, "
+                            "e.g. '%d/%m/%Y'. Otherwise, " if len(missing) > len(index)
+                            else "") +
+                        "either set data.fill to 'ffill', 'interpolate' or 'zero' to insert "
+                        "and fill them, or leave "
                         f"data.time_col unset (it is {cfg.time_col!r}) so that the row order "
                         "is the time step (e.g. trading days)")
                 frame = frame.set_index(cfg.time_col).reindex(full)
@@ -397,8 +403,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                     f"{len(frame)} rows; data.fill={cfg.fill!r} fills gaps between or beside "
                     "observed values: give it values or leave it out of this series' columns")
             counts = {c: int(n) for c, n in nan.sum().items() if n}
+            most = max(counts.values()) * 2 > len(frame)
             warnings.warn(f"{name}: filled missing values {counts} with "
-                          f"data.fill={cfg.fill!r}", UserWarning, stacklevel=3)
+                          f"data.fill={cfg.fill!r}" + (
+                              f", most of its {len(frame)} rows: if its dates were misread "
+                              "(day and month swapped), set data.time_format instead"
+                              if most else ""), UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
