@@ -42,7 +42,9 @@ def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
                                          r"first at 2021-01-01 05:00:00; set data.fill"):
         to_series(frame, DataConfig(target="a", time_col="date"))
     with pytest.warns(UserWarning, match=r"series '0': filled missing values \{'a': 2\} with "
-                                         r"data.fill='interpolate'"):
+                                         r"data.fill='interpolate'; interpolate reads the value "
+                                         r"after each gap, so a forecast whose history ends in "
+                                         r"a gap sees a later value"):
         series, _ = to_series(frame, DataConfig(target="a", time_col="date",
                                                 fill="interpolate"))
     a = frame["a"].to_numpy()

@@ -408,7 +408,11 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                           f"data.fill={cfg.fill!r}" + (
                               f", most of its {len(frame)} rows: if its dates were misread "
                               "(day and month swapped), set data.time_format instead"
-                              if most else ""), UserWarning, stacklevel=3)
+                              if most else "") + (
+                              "; interpolate reads the value after each gap, so a forecast "
+                              "whose history ends in a gap sees a later value, maybe one it "
+                              "is scored on ('ffill' reads only the past)"
+                              if cfg.fill == "interpolate" else ""), UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
