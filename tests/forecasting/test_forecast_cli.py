@@ -362,8 +362,10 @@ def test_warnings_are_one_line_and_not_repeated_as_notes(
 
 def test_user_mistakes_are_one_line_without_a_traceback(
         csv_and_config: tuple[Path, Path], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from lstmkit.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # a run without --out writes forecast_run/ here, not in the repo
 
     csv, config = csv_and_config
     broken = tmp_path / "broken.yaml"
