@@ -31,9 +31,15 @@ def test_missing_column_lists_available(frame: pd.DataFrame) -> None:
 def test_non_numeric_target(frame: pd.DataFrame) -> None:
     frame = frame.assign(a=frame["a"].astype(str))
     frame.loc[3, "a"] = "n/a"
-    with pytest.raises(TypeError, match=r"column 'a' must be numeric, got dtype \w+ "
-                                        r"\(e.g. value 'n/a'\)"):
+    with pytest.raises(TypeError, match=r"column 'a' of the data must be numeric, got dtype "
+                                        r"\w+: value 'n/a' at row position 3$"):
         to_series(frame, DataConfig(target="a", time_col="date"))
+    # a category (wind directions) is said to be one, with how to use it
+    winds = frame.assign(wind=np.where(np.arange(len(frame)) % 3, "NW", "SE"))
+    with pytest.raises(TypeError, match=r"column 'wind' of the data must be numeric, got dtype "
+                                        r"\w+: value 'SE' at row position 0 \(2 distinct "
+                                        r"texts: a category\? .*pandas.get_dummies"):
+        to_series(winds, DataConfig(target="b", time_col="date", past_covariates=("wind",)))
 
 
 def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
@@ -92,6 +98,14 @@ def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"time column 'date' of series '0' could not be "
                                          r"parsed"):
         to_series(bad, DataConfig(target="a", time_col="date"))
+    # one odd value among months: its row, and no advice about pandas' arguments
+    months = pd.DataFrame({"m": [f"1957-{k:02d}" for k in range(1, 13)], "y": np.arange(12.0)})
+    months.loc[7, "m"] = "Aug 1957"
+    with pytest.raises(ValueError, match=r"could not be parsed as dates \(data.time_format=None"
+                                         r"\): .*, first at row position 7: 'Aug 1957'; set "
+                                         r"data.time_format") as caught:
+        to_series(months, DataConfig(target="y", time_col="m"))
+    assert "You might want to try" not in str(caught.value)
 
 
 def test_long_format_and_static(frame: pd.DataFrame) -> None:

@@ -107,10 +107,18 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
             continue
         if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
                 frame[col]):
-            bad = pd.to_numeric(frame[col], errors="coerce").isna() & frame[col].notna()
-            example = frame[col][bad].iloc[0] if bad.any() else frame[col].iloc[0]
-            raise TypeError(f"column {col!r} must be numeric, got dtype {frame[col].dtype} "
-                            f"(e.g. value {example!r})")
+            bad = (pd.to_numeric(frame[col], errors="coerce").isna()
+                   & frame[col].notna()).to_numpy()
+            at = int(np.argmax(bad)) if bad.any() else 0
+            # every value text (wind directions, say): a category, not a mistyped number
+            category = bad.sum() == frame[col].notna().sum() and frame[col].nunique() < len(
+                frame) // 2
+            raise TypeError(
+                f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
+                f"value {frame[col].iloc[at]!r} at row position {at}" + (
+                    f" ({frame[col].nunique()} distinct texts: a category? encode it as "
+                    "numeric columns, one per category, e.g. with pandas.get_dummies, and name "
+                    "those)" if category else ""))
 
 
 def _offset(freq: str) -> pd.DateOffset:
@@ -226,6 +234,22 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def _unparsed_row(column: pd.Series) -> str:
+    """Where a column that does not parse as dates first fails, as the first value that
+    does not read as the first one's format (", first at row position N: 'text'"), or ""."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' "could not infer format" notice
+        try:
+            parsed = pd.to_datetime(column, errors="coerce")
+        except (ValueError, TypeError):
+            return ""
+    failed = (parsed.isna() & column.notna()).to_numpy()
+    if not failed.any():
+        return ""
+    at = int(np.argmax(failed))
+    return f", first at row position {at}: {column.iloc[at]!r}"
+
+
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     """Timestamps of a column, written as ``time_format`` (inferred when None). With a format,
     numbers are dates written as digits (20200131 for '%Y%m%d'; a blank cell, which makes the
@@ -300,10 +324,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         try:
             time = parse_times(column, cfg.time_format)
         except (ValueError, TypeError) as err:
+            # pandas' own advice (format=, dayfirst) is about its arguments, not the settings
+            reason = " ".join(str(err).split()).split(" You might want to try")[0].rstrip(".")
             raise ValueError(
                 f"time column {cfg.time_col!r} of {name} could not be parsed as dates "
-                f"(data.time_format={cfg.time_format!r}): {' '.join(str(err).split())}; set "
-                "data.time_format to how they are written, e.g. '%d/%m/%Y' or 'ISO8601'"
+                f"(data.time_format={cfg.time_format!r}): {reason}{_unparsed_row(column)}; "
+                "set data.time_format to how they are written, e.g. '%d/%m/%Y' or 'ISO8601'"
             ) from None
         blank = time.isna().to_numpy()
         if blank.any():
