@@ -199,9 +199,21 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
                 str(tmp_path / "relative")) == 0
     monkeypatch.chdir(known)
     with pytest.raises(FileNotFoundError, match=r"data file 'data.csv' \(data.path saved with "
-                                                r"the model\) does not exist from '.*known'; "
-                                                r"pass --data"):
+                                                r"the model\) does not exist from '.*known' "
+                                                r"\(a relative path is read from where the "
+                                                r"command runs\); pass --data"):
         _run("evaluate", "--model", str(tmp_path / "relative" / "model"))
+    in_config = tmp_path / "sub" / "config.yaml"
+    in_config.parent.mkdir()
+    settings = yaml.safe_load(config.read_text())
+    settings["data"]["path"] = "data.csv"  # beside the config file, not where this runs
+    in_config.write_text(yaml.safe_dump(settings))
+    (in_config.parent / "data.csv").write_text(csv.read_text())
+    with pytest.raises(FileNotFoundError, match=r"data file 'data.csv' \(data.path in the "
+                                                r"config\) does not exist from '.*known' \(a "
+                                                r"relative path is read from where the command "
+                                                r"runs, not from the config file's folder\)"):
+        _run("train", "--config", str(in_config), "--out", str(tmp_path / "o"))
 
 
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,

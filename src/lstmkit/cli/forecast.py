@@ -115,9 +115,11 @@ def _frame(args: argparse.Namespace, config: object) -> object:
               f"statsmodels; data.path {BUILTIN_PATH!r})")
         return builtin_frame()
     if path and not args.data and not Path(path).is_file():  # relative to where this runs
-        saved = "saved with the model" if getattr(args, "model", None) else "in the config"
+        saved = "saved with the model" if args.model else "in the config"
+        folder = "" if args.model else ", not from the config file's folder"
         raise FileNotFoundError(f"data file {path!r} (data.path {saved}) does not exist "
-                                f"from {str(Path.cwd())!r}; pass --data")
+                                f"from {str(Path.cwd())!r} (a relative path is read from where "
+                                f"the command runs{folder}); pass --data")
     if path:
         return read_frame(path, config.data.series_col)  # type: ignore[attr-defined]
     raise ValueError(f"forecast {args.action} needs --data <csv> (or data.path in the "
