@@ -48,6 +48,10 @@ def test_metrics_by_hand() -> None:
     train = np.array([[1.0], [3.0], [2.0], [6.0]])
     assert M.naive_scale(train, 1).tolist() == [pytest.approx((2 + 1 + 4) / 3)]
     assert M.naive_scale(train, 2).tolist() == [pytest.approx((1 + 3) / 2)]
+    # no pair of observed values to scale by: the scale, and so MASE, is unknown, not 1
+    for unknown in (train[:0], train[:1], np.array([[1.0], [np.nan], [3.0]])):
+        assert np.isnan(M.naive_scale(unknown, 1)).all()
+        assert np.isnan(M.mase(actual, forecast, M.naive_scale(unknown, 1)))
     q = np.stack([forecast - 1, forecast, forecast + 1], axis=-1)
     levels = (0.1, 0.5, 0.9)
     # actual inside [f-1, f+1] for errors 1, 0, 1 (boundary included), outside for -2
@@ -289,9 +293,9 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
             forecaster.backtest(frame, stride=stride)
     with pytest.raises(ValueError, match=r"backtest refit, fold 0: the model is retrained on "
                                          r"the rows before the fold's first origin "
-                                         r"\(2021-01-02 00:00:00\), and that failed: .* "
+                                         r"\(2021-01-02 12:00:00\), and that failed: .* "
                                          r"Move start later"):
-        forecaster.backtest(frame, start=24, refit=True, folds=2, baselines=())
+        forecaster.backtest(frame, start=36, refit=True, folds=2, baselines=())
 
 
 def test_a_refit_backtest_without_windows_says_so_before_training(
@@ -315,6 +319,45 @@ def test_a_refit_backtest_without_windows_says_so_before_training(
     with pytest.raises(ValueError, match=message):
         rows.backtest(frame.drop(columns="date"), start=0.99, refit=True, folds=2,
                       baselines=())
+    # the only fold is cut at row 24: the series has fewer rows than a window before it
+    for data, model in ((frame, forecaster), (frame.drop(columns="date"), rows)):
+        with pytest.raises(ValueError, match=r"no window of the refit backtest can be scored: "
+                                             r"each fold's model .* = 36 rows there"):
+            model.backtest(data, start=24, refit=True, folds=1, baselines=())
+
+
+def test_a_refit_backtest_scores_no_window_whose_series_starts_after_its_folds_cut() -> None:
+    # b starts 10 hours after the first fold's cut (hour 120): that fold's model, ETS, ARIMA
+    # and MASE's scale would have no row of b to learn from; the second fold's cut (hour
+    # 216) leaves b 86 rows, more than a window's 36
+    a = make_frame(240).assign(sid="a")
+    b = make_frame(240, seed=1).assign(sid="b", date=lambda f: f["date"] + pd.Timedelta("130h"))
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val="2021-01-08 02:00", test="2021-01-09 08:00"))
+    forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match=r"^6 of 28 windows \(of series 'b'\) are not scored: "
+                                         r"each fold's model and baselines learn from the rows "
+                                         r"before the fold's first origin .* only when its "
+                                         r"series has lookback \(24\) \+ horizon \(12\) = 36 "
+                                         r"rows there; move start later, or use more folds"):
+        report = forecaster.backtest(frame, start="2021-01-06 00:00", stride=12, refit=True,
+                                     folds=2, baselines=("naive", "ets", "arima"))
+    assert any(note.startswith("6 of 28 windows") for note in report.notes)
+    scored_b = report.windows[report.windows["series"] == "b"]
+    assert scored_b["origin_time"].min() == pd.Timestamp("2021-01-10 10:00")  # fold 2's
+    assert len(report.windows) == 22
+    assert np.isfinite(report.table.loc[:, ["mse", "mase"]].to_numpy()).all()
+    # the baselines of b's windows are fitted on its 86 rows before the second fold's cut
+    y = forecaster.prepare(frame).series[1].target
+    at = scored_b["origin"].to_numpy()
+    expected = np.stack([bl.arima(y[:, c], 86, at, 12, (1, 1, 1)) for c in range(2)], axis=-1)
+    np.testing.assert_allclose(report.forecasts["arima"][report.windows["series"] == "b"],
+                               expected, rtol=1e-8)
+    with pytest.raises(ValueError, match=r"arima is fitted on the first n_train rows of the "
+                                         r"series, and n_train=0 gives none"):
+        bl.arima(y[:, 0], 0, at, 12, (1, 1, 1))
 
 
 def test_evaluate_says_which_series_have_no_test_window() -> None:

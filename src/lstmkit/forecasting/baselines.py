@@ -77,12 +77,21 @@ def _fit_quietly(model: object) -> object:
         return model.fit(disp=False)  # type: ignore[attr-defined]
 
 
+def _check_fit_rows(name: str, n_train: int) -> None:
+    # on no rows statsmodels fits ARIMA all the same (it forecasts its starting values) and
+    # fails inside ETS with an IndexError
+    if n_train < 1:
+        raise ValueError(f"{name} is fitted on the first n_train rows of the series, and "
+                         f"n_train={n_train} gives none")
+
+
 def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
         season: int) -> np.ndarray:
     """Damped-trend exponential smoothing (seasonal when 1 < ``season`` <= 24 and at least two
     seasons of training data), fitted on the first ``n_train`` rows of ``y`` (T,)."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
+    _check_fit_rows("ets", n_train)
     model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
                                  seasonal=ets_season(season, n_train))
     return statespace_forecasts(_fit_quietly(model), y, origins, horizon)
@@ -100,5 +109,6 @@ def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
     """ARIMA(p, d, q) fitted on the first ``n_train`` rows of ``y`` (T,)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
+    _check_fit_rows("arima", n_train)
     model = SARIMAX(y[:n_train], order=order)
     return statespace_forecasts(_fit_quietly(model), y, origins, horizon)

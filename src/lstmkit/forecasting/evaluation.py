@@ -299,26 +299,30 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     report = score(forecaster, prepared, origins, baselines)
     # as training words it: a series too short for a part has "no test window"
     part = "validation" if split == "val" else split
-    _note_unscored(report, prepared, origins, f"no {part} window",
+    _note_unscored(report.notes, prepared, origins, f"no {part} window",
                    f"a window needs horizon ({m.horizon}) rows in the {part} part (data."
                    f"{split}={getattr(forecaster.config.data, split)!r}) and lookback "
                    f"({m.lookback}) rows before its origin")
     return report
 
 
-def _note_unscored(report: EvalReport, prepared: Prepared, origins: list[np.ndarray],
+def _note_unscored(notes: list[str], prepared: Prepared, origins: list[np.ndarray],
                    what: str, why: str) -> None:
-    """Warn, and note in ``report``, which series have no window (``what``) and so are not
-    scored, and ``why``."""
+    """Warn, and add to ``notes`` (a report's), which series have no window (``what``) and
+    so are not scored, and ``why``."""
     left_out = [s.id for s, o in zip(prepared.series, origins, strict=True) if not len(o)]
     if not left_out:
         return
-    names = ", ".join(map(repr, left_out[:10])) + (
-        f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
     one = len(left_out) == 1
-    note = (f"series {names} {'has' if one else 'have'} {what} and "
+    note = (f"series {_series_names(left_out)} {'has' if one else 'have'} {what} and "
             f"{'is' if one else 'are'} not scored: {why}")
-    _warn_note(report.notes, note, stacklevel=4)
+    _warn_note(notes, note, stacklevel=4)
+
+
+def _series_names(ids: list[str]) -> str:
+    """``'a', 'b' and 3 more``: the first ten of ``ids``."""
+    return ", ".join(map(repr, ids[:10])) + (
+        f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
 def _check_stride(stride: int | None) -> None:
@@ -358,7 +362,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     ``refit=False`` scores all origins with the trained model in one batched pass.
     ``refit=True`` splits the origins into ``folds`` consecutive folds and, for each, trains a
     new model (same configuration) on the rows before the fold's first origin, cut at one
-    date for every series when there is a time column.
+    date for every series when there is a time column. A window whose series has fewer than
+    lookback + horizon rows before its fold's cut is not scored (warned and noted).
     """
     _check_stride(stride)
     frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
@@ -381,7 +386,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                 f"{start!r} (default: the test part) to the series' end")
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
-        _note_unscored(report, prepared, origins, *unscored)
+        _note_unscored(report.notes, prepared, origins, *unscored)
         seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
                    zip(origins, prepared.sizes, strict=True))
         if seen:
@@ -393,24 +398,31 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     if not isinstance(folds, int) or folds < 1:
         raise ValueError(f"folds must be an int >= 1, got {folds!r}")
     _check_windows(forecaster, origins)  # before any fold trains
-    per_series: list[list[np.ndarray]] = [[] for _ in origins]
-    # the baselines, like the refitted models, know only the rows before each fold
-    fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     cuts = _fold_cuts(prepared, origins, folds)
-    trained = 0
-    for fold, (lo, hi, cut) in enumerate(cuts):
-        in_fold = [(o >= lo[i]) & (o < hi[i]) for i, o in enumerate(origins)]
-        fold_origins = [o[mask] for o, mask in zip(origins, in_fold, strict=True)]
+    # per origin, its fold and the rows before the fold's cut: all that the fold's model,
+    # the baselines and MASE's scale know of the series
+    fold_of = [np.zeros(len(o), np.int64) for o in origins]
+    fit_rows = [np.zeros(len(o), np.int64) for o in origins]
+    for fold, (lo, hi, _) in enumerate(cuts):
+        for i, o in enumerate(origins):
+            in_fold = (o >= lo[i]) & (o < hi[i])
+            fold_of[i][in_fold], fit_rows[i][in_fold] = fold, lo[i]
+    formed = len(np.unique(np.concatenate(fold_of)))  # the folds that hold an origin
+    notes: list[str] = []  # said now, before any fold trains
+    _note_unscored(notes, prepared, origins, *unscored)
+    scored = _fitted_windows(forecaster, prepared, fit_rows, notes)
+    origins, fold_of, fit_rows = ([a[keep] for a, keep in zip(arrays, scored, strict=True)]
+                                  for arrays in (origins, fold_of, fit_rows))
+    per_series: list[list[np.ndarray]] = [[] for _ in origins]
+    for fold, (lo, _, cut) in enumerate(cuts):
+        fold_origins = [o[of == fold] for o, of in zip(origins, fold_of, strict=True)]
         windows_in_fold = sum(len(o) for o in fold_origins)
         if windows_in_fold == 0:
             continue
-        trained += 1
         if forecaster.config.training.progress_bar and is_first_process():
             # each fold trains a model: say which, before its progress bar
             print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
                   file=sys.stderr, flush=True)
-        for i, mask in enumerate(in_fold):
-            fit_rows[i][mask] = lo[i]
         refit_model = _refit(forecaster, frame, prepared, lo, cut, fold)
         assert refit_model.scalers is not None
         windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
@@ -424,12 +436,39 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     predictions = np.concatenate([p for parts in per_series for p in parts])
     report = score(forecaster, prepared, origins, baselines, predictions=predictions,
                    fit_rows=fit_rows)
-    _note_unscored(report, prepared, origins, *unscored)
-    if trained < folds:  # a fold needs an origin of its own
-        note = (f"folds={folds} asked, {trained} formed: a fold needs forecast origins of "
+    report.notes.extend(notes)
+    if formed < folds:  # a fold needs an origin of its own
+        note = (f"folds={folds} asked, {formed} formed: a fold needs forecast origins of "
                 "its own, and the backtest has too few for more")
         _warn_note(report.notes, note, stacklevel=3)
     return report
+
+
+def _fitted_windows(forecaster: Forecaster, prepared: Prepared, fit_rows: list[np.ndarray],
+                    notes: list[str]) -> list[np.ndarray]:
+    """Per series, which windows of a refit backtest are scored: those whose series has the
+    rows of one window before the fold's cut (``fit_rows``). With fewer, the fold's model
+    never trained on the series, and the baselines and MASE's scale would have (almost)
+    nothing to be fitted on. Warns, and adds to ``notes``, the windows left out; a
+    ValueError when none is left."""
+    m = forecaster.config.model
+    need = m.lookback + m.horizon
+    scored = [rows >= need for rows in fit_rows]
+    total = sum(len(rows) for rows in fit_rows)
+    dropped = total - sum(int(keep.sum()) for keep in scored)
+    if not dropped:
+        return scored
+    why = (f"each fold's model and baselines learn from the rows before the fold's first "
+           f"origin (cut at one date for every series when there is a time column), and a "
+           f"window is scored only when its series has lookback ({m.lookback}) + horizon "
+           f"({m.horizon}) = {need} rows there; move start later, or use more folds (a later "
+           "fold is cut later)")
+    if dropped == total:
+        raise ValueError(f"no window of the refit backtest can be scored: {why}")
+    short = [s.id for s, keep in zip(prepared.series, scored, strict=True) if not keep.all()]
+    _warn_note(notes, f"{dropped} of {total} windows (of series {_series_names(short)}) are "
+                      f"not scored: {why}", stacklevel=4)
+    return scored
 
 
 def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
@@ -487,7 +526,7 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
             parts.append(group[keep])
         before = str(cut)
     # a series that starts shortly before the cut has no training window yet: the fold's
-    # model learns from the others (it still forecasts that series' origins)
+    # model learns from the others (and no window of it in this fold is scored)
     need = cfg.model.lookback + cfg.model.horizon
     parts = [part for part in parts if len(part) >= need] or parts
     truncated = pd.concat(parts)

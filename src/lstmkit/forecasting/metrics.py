@@ -93,17 +93,19 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
 
 def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
     """The MASE denominator (C,): mean |y_t - y_{t-season}| over training rows (T, C), over
-    the pairs where both values were observed (NaN marks one that was not)."""
+    the pairs where both values were observed (NaN marks one that was not). NaN, unknown,
+    for a column without such a pair (a training part of one row, or none), so MASE is NaN
+    rather than the unscaled error."""
     season = season if len(train) > season else 1
     diff = np.abs(train[season:] - train[:-season])
     observed = _observed(diff)
-    scale = np.ones(train.shape[1])
+    scale = np.full(train.shape[1], np.nan)
     for c in range(train.shape[1]):
         if observed[:, c].any():
             scale[c] = diff[observed[:, c], c].mean()
     # a constant training part has no scale: 1 leaves the errors as they are
     size = np.where(_observed(train), np.abs(train), 0.0).max(0, initial=0.0)
-    return np.where(scale > 1e-12 * size, scale, 1.0)
+    return np.where(np.isnan(scale) | (scale > 1e-12 * size), scale, 1.0)
 
 
 def quantile_loss(actual: np.ndarray, quantile_forecast: np.ndarray,
