@@ -18,6 +18,7 @@ from forecast_helpers import make_config, make_frame
 from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting import metrics as M
+from lstmkit.forecasting.forecaster import Prepared
 
 
 def test_metrics_by_hand() -> None:
@@ -291,10 +292,16 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
     for stride in (0, -7, 2.5):
         with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
             forecaster.backtest(frame, stride=stride)
-    with pytest.raises(ValueError, match=r"backtest refit, fold 0: the model is retrained on "
+    # the first fold's 36 rows hold the 48 of the validation part (data.val=0.2 of 240 rows)
+    # and no training window; a backtest cannot change data.val: the advice is to move start
+    with pytest.raises(ValueError, match=r"^backtest refit, fold 0: the model is retrained on "
                                          r"the rows before the fold's first origin "
-                                         r"\(2021-01-02 12:00:00\), and that failed: .* "
-                                         r"Move start later"):
+                                         r"\(2021-01-02 12:00:00\), and no series has lookback "
+                                         r"\(24\) \+ horizon \(12\) = 36 rows there besides "
+                                         r"its validation part \(the rows data.val=0.2 gave it "
+                                         r"in the whole table\). A backtest keeps the model's "
+                                         r"settings \(retrain it to change them\): move start "
+                                         r"later to give the refits more rows$"):
         forecaster.backtest(frame, start=36, refit=True, folds=2, baselines=())
 
 
@@ -521,10 +528,9 @@ def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
     scored: dict[int, pd.Timestamp] = {}
     fit, predict_windows = Forecaster.fit, Forecaster.predict_windows
 
-    def fit_spy(self: Forecaster, data: pd.DataFrame) -> Forecaster:
-        sizes = self.prepare(data).sizes
-        trained[id(self)] = (pd.to_datetime(data["date"]).max(), self.config.data.val,
-                             tuple(n_train for n_train, _, _ in sizes))
+    def fit_spy(self: Forecaster, data: Prepared) -> Forecaster:
+        trained[id(self)] = (max(s.time[-1] for s in data.series), self.config.data.val,
+                             tuple(n_train for n_train, _, _ in data.sizes))
         return fit(self, data)
 
     def predict_spy(self: Forecaster, windows: Any) -> np.ndarray:
@@ -545,6 +551,31 @@ def test_refit_cuts_every_series_at_the_folds_date_and_moves_a_date_val(
         assert end + pd.Timedelta("1h") - pd.Timestamp(val) == pd.Timedelta("36h")
     (_, _, train0), (_, _, train1) = trained.values()
     assert all(t1 > t0 for t0, t1 in zip(train0, train1, strict=True))
+
+
+def test_a_refit_keeps_the_validation_rows_a_fraction_gave_each_series(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # data.val=0.1 gives a 24 and b 12 validation rows; of the refit's 192 and 72 rows before
+    # the test date it would give 19 and 7, fewer than a horizon (12): the refit failed
+    a = make_frame(240).assign(sid="a")
+    b = make_frame(120, seed=1).assign(sid="b", date=lambda f: f["date"] + pd.Timedelta("120h"))
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", val=0.1, test="2021-01-09 00:00"))
+    frame = pd.concat([a, b], ignore_index=True)
+    forecaster = Forecaster(config).fit(frame)
+    assert forecaster.prepare(frame).sizes == [(168, 24, 48), (60, 12, 48)]
+    sizes = []
+    check_lengths = Forecaster._check_lengths
+
+    def spy(self: Forecaster, prepared: Any) -> None:
+        sizes.append(prepared.sizes)
+        check_lengths(self, prepared)
+
+    monkeypatch.setattr(Forecaster, "_check_lengths", spy)
+    report = forecaster.backtest(frame, refit=True, folds=1, baselines=())
+    assert sizes == [[(168, 24, 0), (60, 12, 0)]]
+    assert set(report.windows["series"]) == {"a", "b"}
 
 
 def test_refit_with_a_date_val_takes_series_that_end_before_the_cut() -> None:

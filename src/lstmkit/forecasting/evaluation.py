@@ -501,55 +501,72 @@ def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
 def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: list[int],
            cut: pd.Timestamp | None, fold: int) -> Forecaster:
     """A new model of the same configuration trained on the rows before the fold: before
-    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time."""
+    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time. A
+    fraction or row count ``data.val`` keeps the validation rows it gave each series in
+    ``prepared`` (of the shorter table a fraction would give fewer, under a horizon, say); a
+    date moves with the cut (see :func:`_refit_val`)."""
     from lstmkit.forecasting.forecaster import Forecaster
 
     cfg = forecaster.config
     dc = cfg.data
-    groups = series_groups(frame, dc)
     val = _refit_val(forecaster, prepared, cut)
-    if cut is None:
-        parts = [group.iloc[:rows] for (_sid, group), rows in zip(groups, lo, strict=True)]
-        before = f"{', '.join(map(str, lo))} per series"
-    else:
-        since = parse_date(val, dc.time_format) if isinstance(val, str) else None
-        parts = []
-        for _sid, group in groups:
+    kept_val = {s.id: n_val for s, (_, n_val, _) in zip(prepared.series, prepared.sizes,
+                                                         strict=True)}
+    since = parse_date(val, dc.time_format) if isinstance(val, str) else None
+    need = cfg.model.lookback + cfg.model.horizon
+    before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
+    parts = []
+    for (sid, group), rows in zip(series_groups(frame, dc), lo, strict=True):
+        if cut is None:  # (without a time column data.val is no date)
+            part, val_rows = group.iloc[:rows], kept_val[sid]
+        else:
             times = parse_times(group[dc.time_col], dc.time_format)
             keep = times < cut
-            if since is not None:
+            val_rows = kept_val[sid] if since is None else int((keep & (times >= since)).sum())
+            if since is not None and 0 < val_rows < cfg.model.horizon:
                 # a series that ended before the cut can hold a few rows of the moved
                 # validation period, too few for a window: it trains on the rows before it
-                late = keep & (times >= since)
-                if 0 < late.sum() < cfg.model.horizon:
-                    keep &= ~late
-            parts.append(group[keep])
-        before = str(cut)
-    # a series that starts shortly before the cut has no training window yet: the fold's
-    # model learns from the others (and no window of it in this fold is scored)
-    need = cfg.model.lookback + cfg.model.horizon
-    parts = [part for part in parts if len(part) >= need] or parts
-    truncated = pd.concat(parts)
+                keep &= times < since
+                val_rows = 0
+            part = group[keep]
+        # a series that starts shortly before the cut has no training window yet: the fold's
+        # model learns from the others (and no window of it in this fold is scored)
+        if len(part) - val_rows >= need:
+            parts.append(part)
+
+    def failed(why: str) -> ValueError:
+        return ValueError(f"backtest refit, fold {fold}: the model is retrained on the rows "
+                          f"before the fold's first origin ({before}), and {why}. A backtest "
+                          "keeps the model's settings (retrain it to change them): move start "
+                          "later to give the refits more rows")
+
+    if not parts:
+        validation = (f"the rows data.val={dc.val!r} gave it in the whole table" if since is None
+                      else f"data.val={dc.val!r} moved with the cut to {val}")
+        raise failed(f"no series has lookback ({cfg.model.lookback}) + horizon "
+                     f"({cfg.model.horizon}) = {need} rows there besides its validation part "
+                     f"({validation})")
     training = cfg.training.replace(**{
         key: Path(folder) / f"fold{fold}" for key in ("checkpoint_dir", "log_dir")
         if (folder := getattr(cfg.training, key)) is not None})
     # the refit keeps the model's frequency: a cut can leave series too short to infer it
     data = dataclasses.replace(dc, test=0, val=val, freq=dc.freq or forecaster.freq)
-    new_cfg = dataclasses.replace(cfg, data=data, training=training)
+    model = Forecaster(dataclasses.replace(cfg, data=data, training=training))
     try:
-        return Forecaster(new_cfg).fit(truncated)
+        table = model.prepare(pd.concat(parts))
+        if since is None:
+            table.sizes = [(len(s) - kept_val[s.id], kept_val[s.id], 0) for s in table.series]
+        return model.fit(table)
     except ValueError as err:
-        raise ValueError(f"backtest refit, fold {fold}: the model is retrained on the rows "
-                         f"before the fold's first origin ({before}), and that failed: "
-                         f"{err}. Move start later or use fewer folds") from None
+        raise failed(f"that failed: {err}") from None
 
 
 def _refit_val(forecaster: Forecaster, prepared: Prepared,
                cut: pd.Timestamp | None) -> float | int | str:
-    """``data.val`` for a refit ending at ``cut``. A fraction or a row count applies to the
-    shorter table as it is; a date moves with the cut, so the validation period keeps its
-    length and ends where the refit's data end (a fixed date would hold every fold's
-    training part at the same rows)."""
+    """``data.val`` for a refit ending at ``cut``. A date moves with the cut, so the
+    validation period keeps its length and ends where the refit's data end (a fixed date
+    would hold every fold's training part at the same rows); a fraction or a row count is
+    returned as it is (:func:`_refit` keeps the rows it gave each series)."""
     val = forecaster.config.data.val
     if not isinstance(val, str) or cut is None:
         return val

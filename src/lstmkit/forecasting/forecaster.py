@@ -146,9 +146,12 @@ class Forecaster:
         return WindowSet(prepared.series, self.scalers, m.lookback, m.horizon, origins)
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, data: pd.DataFrame | str | Path, *, resume: bool | str | Path = False,
+    def fit(self, data: pd.DataFrame | str | Path | Prepared, *,
+            resume: bool | str | Path = False,
             callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = ()) -> Forecaster:
         """Train on the train part of ``data``; validate (early stopping) on its val part.
+        ``data`` may be a table this forecaster has prepared (:meth:`prepare`), whose split
+        sizes are then taken as they are (a refit backtest sets them).
 
         ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`; with
         ``model.ensemble`` > 1 only ``True``: each member resumes from its own folder).
@@ -166,7 +169,7 @@ class Forecaster:
                              "training.checkpoint_dir; pass resume=True")
         check_member_seeds(self.config.training.seed, members)
         callbacks_of = member_callbacks(callbacks, members)
-        prepared = self.prepare(data)
+        prepared = data if isinstance(data, Prepared) else self.prepare(data)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
         self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
