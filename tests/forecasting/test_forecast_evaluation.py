@@ -463,6 +463,22 @@ def test_evaluate_without_test_windows(trained: tuple[Forecaster, pd.DataFrame])
         forecaster.config = config
 
 
+def test_evaluate_says_when_a_split_date_lies_after_the_data() -> None:
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, val="2021-01-08 00:00", test="2021-01-09 00:00"))
+    frame = make_frame(240)
+    forecaster = Forecaster(config).fit(frame)
+    earlier = frame.head(150)  # to 2021-01-07 05:00, before both dates
+    for split in ("test", "val"):
+        with pytest.raises(ValueError, match=rf"^the {split} part has no window: data.{split}="
+                                             r"'2021-01-0\d 00:00' starts after the last row of "
+                                             r"every series \(the latest at 2021-01-07 "
+                                             r"05:00:00\); evaluate a table that runs past that "
+                                             r"date, or backtest this one from a date in it"):
+            forecaster.evaluate(earlier, split=split)
+
+
 def test_tuning_searches_the_space(tmp_path: Path) -> None:
     from forecast_helpers import make_frame
 

@@ -568,6 +568,15 @@ def date_in(series: Series, text: str, label: str, time_format: str | None,
     return when
 
 
+def past_the_end(series: list[Series], date: str, time_format: str | None) -> str | None:
+    """For a split date past the last row of every series, the words that say so ("starts
+    after the last row of every series (the latest at ...)"); None when a series reaches it."""
+    last = max(s.time[-1] for s in series)
+    if parse_date(date, time_format) <= last:
+        return None
+    return f"starts after the last row of every series (the latest at {last})"
+
+
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     """Rows in the (train, val, test) parts of one series, in time order."""
     n = len(series)

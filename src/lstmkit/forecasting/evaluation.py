@@ -26,6 +26,7 @@ from lstmkit.forecasting.data import (
     date_in,
     parse_date,
     parse_times,
+    past_the_end,
     read_frame,
     season_from_freq,
     series_groups,
@@ -294,6 +295,12 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                 f"the {split} part has no window: each needs lookback ({m.lookback}) rows "
                 f"before its origin, and the {split} part starts at row {max(long_enough)} "
                 f"(data.{split}={spec!r}); give the data from further back")
+        late = isinstance(spec, str) and past_the_end(prepared.series, spec,
+                                                      forecaster.config.data.time_format)
+        if late:  # a table from before the model's split (a trained model keeps its dates)
+            raise ValueError(f"the {split} part has no window: data.{split}={spec!r} {late}; "
+                             "evaluate a table that runs past that date, or backtest this one "
+                             "from a date in it (start=, --start)")
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     report = score(forecaster, prepared, origins, baselines)

@@ -22,7 +22,7 @@ from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import (
     Series,
-    parse_date,
+    past_the_end,
     read_frame,
     series_id,
     split_sizes,
@@ -119,15 +119,15 @@ class Forecaster:
                         f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
                         "it to 0")
         data = self.config.data
-        last = max(s.time[-1] for s in prepared.series)
-        if isinstance(data.test, str) and not any(n_test for *_, n_test in prepared.sizes):
+        late = isinstance(data.test, str) and past_the_end(prepared.series, data.test,
+                                                           data.time_format)
+        if late:
             # a later file's test part can still be scored by evaluate: said, not refused
-            warnings.warn(f"data.test={data.test!r} starts after the last row of every series "
-                          f"(the latest at {last}): nothing is held out for testing",
+            warnings.warn(f"data.test={data.test!r} {late}: nothing is held out for testing",
                           UserWarning, stacklevel=3)
         if isinstance(data.val, str) and not any(n_val for _, n_val, _ in prepared.sizes):
-            why = (f"it starts after the last row of every series (the latest at {last})"
-                   if parse_date(data.val, data.time_format) > last else
+            late = past_the_end(prepared.series, data.val, data.time_format)
+            why = (f"it {late}" if late else
                    f"the test part (data.test={data.test!r}) starts before it in every series")
             raise ValueError(f"data.val={data.val!r} leaves no validation rows: {why}; give "
                              "an earlier date, or 0 for no validation part")
