@@ -207,6 +207,27 @@ def test_filled_values_are_not_scored_as_actuals() -> None:
     assert report.table.loc["naive", "mase"] == pytest.approx(np.nanmean(np.abs(errors) / scale))
 
 
+def test_a_window_with_nothing_observed_scores_nan_without_a_runtime_warning() -> None:
+    frame = make_frame(n=240)
+    frame.loc[200:215, ["a", "b"]] = np.nan  # the horizons of origins 200-204 hold no actual
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, fill="zero"))
+    with pytest.warns(UserWarning, match="filled missing values"):
+        forecaster = Forecaster(config).fit(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = forecaster.evaluate(frame, baselines=("naive",))
+        forecaster.backtest(frame, start=0.5, stride=4, baselines=("naive",))
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    empty = report.per_origin["origin"].between(200, 204)
+    assert report.per_origin.loc[empty, ["mse", "mae"]].isna().all().all()
+    assert np.isfinite(report.per_origin.loc[~empty, ["mse", "mae"]]).all().all()
+    naive = report.per_origin["method"] == "naive"
+    errors = (report.forecasts["naive"] - report.actual)[~empty[naive].to_numpy()]
+    np.testing.assert_allclose(report.per_origin.loc[naive & ~empty, "mae"],
+                               np.nanmean(np.abs(errors), (1, 2)))
+
+
 def test_a_non_seasonal_ets_is_said_in_the_notes(trained: tuple[Forecaster, pd.DataFrame]
                                                  ) -> None:
     forecaster, frame = trained

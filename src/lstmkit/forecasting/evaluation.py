@@ -200,17 +200,24 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                                        zip(prepared.series, origins, strict=True)]),
     })
     observed = ~np.isnan(actual)
-    with np.errstate(invalid="ignore", divide="ignore"):  # a window with nothing observed
-        per_origin = pd.concat([
-            windows_frame.assign(method=name,
-                                 mse=((fc - actual) ** 2).mean((1, 2), where=observed),
-                                 mae=np.abs(fc - actual).mean((1, 2), where=observed))
-            for name, fc in forecasts.items()
-        ], ignore_index=True)
+    per_origin = pd.concat([
+        windows_frame.assign(method=name, mse=_window_means((fc - actual) ** 2, observed),
+                             mae=_window_means(np.abs(fc - actual), observed))
+        for name, fc in forecasts.items()
+    ], ignore_index=True)
     return EvalReport(table=table, per_origin=per_origin, actual=actual, forecasts=forecasts,
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes, by_target=by_target)
+
+
+def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """(W,) mean over steps and channels of each window's (W, Hz, C) ``errors`` where the
+    actual was ``observed``; NaN for a window with nothing observed (np.mean with ``where=``
+    would warn "Mean of empty slice" there)."""
+    counts = observed.sum((1, 2))
+    sums = np.where(observed, errors, 0.0).sum((1, 2))
+    return np.divide(sums, counts, out=np.full(len(counts), np.nan), where=counts > 0)
 
 
 def _metrics_table(actual: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray,
