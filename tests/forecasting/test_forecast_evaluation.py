@@ -116,6 +116,31 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone(
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_plot_draws_filled_values_as_gaps(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    frame = make_frame(n=240)
+    frame.loc[[220, 221], "a"] = np.nan  # in the history of the last window (origin 228)
+    frame.loc[230, "b"] = np.nan  # in its horizon
+    config = make_config()
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, fill="zero"))
+    with pytest.warns(UserWarning, match="filled missing values"):
+        forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match="filled missing values"):
+        report = forecaster.evaluate(frame, baselines=())
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: drawn.append(self))
+    report.plot(tmp_path / "fc.png")
+    lines = [{line.get_label(): np.asarray(line.get_ydata(), float) for line in ax.get_lines()}
+             for ax in drawn[0].axes]
+    history_a, history_b = lines[0]["history"], lines[1]["history"]  # rows 204-227
+    assert np.isnan(history_a[[16, 17]]).all() and np.isfinite(np.delete(history_a, [16, 17])).all()
+    assert np.isfinite(history_b).all()
+    actual_b = lines[1]["actual"]  # rows 228-239
+    assert np.isnan(actual_b[2]) and np.isfinite(np.delete(actual_b, 2)).all()
+
+
 def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
     forecaster, frame = trained
     report = forecaster.evaluate(frame, baselines=("naive", "seasonal_naive", "arima"))

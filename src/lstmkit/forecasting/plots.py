@@ -31,6 +31,7 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
     history_rows = np.arange(max(0, origin - report.lookback), origin)
     future_rows = np.arange(origin, origin + horizon)
     time = np.asarray(series.time)
+    history = series.observed_target()  # values filled by data.fill are gaps, as the actuals
     channels = min(report.actual.shape[2], max_channels)
     fig = Figure(figsize=(10, 2.6 * channels))
     axes = fig.subplots(channels, 1, squeeze=False)
@@ -38,7 +39,7 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
 
     for c in range(channels):
         ax = axes[c, 0]
-        ax.plot(time[history_rows], series.target[history_rows, c], color="0.4", lw=1,
+        ax.plot(time[history_rows], history[history_rows, c], color="0.4", lw=1,
                 label="history")
         ax.plot(time[future_rows], report.actual[window, :, c], color="black", lw=1.2,
                 label="actual")
