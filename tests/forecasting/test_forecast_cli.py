@@ -215,6 +215,28 @@ def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,
         _run("train", "--config", str(in_config), "--out", str(tmp_path / "o"))
 
 
+def test_train_refuses_a_model_folder_it_cannot_save_to_before_training(
+        csv_and_config: tuple[Path, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.forecasting import Forecaster
+
+    csv, config = csv_and_config
+
+    def no_fit(self: Forecaster, *args: object, **kwargs: object) -> Forecaster:
+        raise AssertionError("the model was trained")
+
+    monkeypatch.setattr(Forecaster, "fit", no_fit)
+    out = tmp_path / "run"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    for action in ("train", "run"):
+        with pytest.raises(FileExistsError, match=r"^cannot save the model to '.*model': it "
+                                                  r"exists and is not a saved model or an "
+                                                  r"empty folder, .* choose a new path"):
+            _run(action, "--config", str(config), "--data", str(csv), "--out", str(out))
+    assert [p.name for p in out.rglob("*")] == ["model", "notes.txt"]
+
+
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     csv, config = csv_and_config

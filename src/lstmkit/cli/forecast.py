@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting.forecaster import check_save_path
     from lstmkit.training import is_first_process
     from lstmkit.training.tuning import check_tune_flags
 
@@ -181,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
+        check_save_path(out / "model")  # said now, not after training
         config = _config(args)
         frame = _frame(args, config)
         if args.action == "run" and not any(  # said before training, not after

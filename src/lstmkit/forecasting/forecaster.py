@@ -429,12 +429,7 @@ class Forecaster:
         net = self._net()
         first = net.members[0] if isinstance(net, ForecastEnsemble) else net
         assert self.scalers is not None
-        path = Path(path).resolve()
-        if path.exists() and not (path.is_dir() and _replaceable(path)):
-            raise FileExistsError(
-                f"cannot save the model to {str(path)!r}: it exists and is not a saved model "
-                "or an empty folder, and saving replaces the whole folder; choose a new path "
-                "(e.g. a subfolder 'model')")
+        path = check_save_path(path)
         if not is_first_process():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -586,6 +581,18 @@ def _replace_folder(new: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
         return
     raise OSError(f"cannot save the model to {str(path)!r}: other processes kept replacing it")
+
+
+def check_save_path(path: str | Path) -> Path:
+    """``path`` resolved, where :meth:`Forecaster.save` may write: nothing, an empty folder or
+    a saved model is there; a FileExistsError otherwise (to check before training, too)."""
+    path = Path(path).resolve()
+    if path.exists() and not (path.is_dir() and _replaceable(path)):
+        raise FileExistsError(
+            f"cannot save the model to {str(path)!r}: it exists and is not a saved model "
+            "or an empty folder, and saving replaces the whole folder; choose a new path "
+            "(e.g. a subfolder 'model')")
+    return path
 
 
 def _replaceable(folder: Path) -> bool:
