@@ -133,11 +133,16 @@ def test_fused_scan_gradcheck(fused_ext):
     assert torch.autograd.gradcheck(f, (x, h0, c0, *(getattr(w, n) for n in names)))
 
 
-def test_fused_scan_without_grad_matches(fused_ext):
+@pytest.mark.parametrize("mask_set", list(MASK_SETS))
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_fused_scan_without_grad_matches(fused_ext, variant, mask_set):
+    # without grad the kernel keeps no buffers for a backward and updates the state in place
     from lstmkit.kernels.cpu.scan import fused_scan
 
-    options = CellOptions(peephole=True)
-    x, h0, c0, w, masks = make_case(options, 0, MASK_SETS["all"], torch.float64)
+    peephole, coupled, layer_norm, proj = variant
+    options = CellOptions(peephole=peephole, coupled_gates=coupled, layer_norm=layer_norm)
+    x, h0, c0, w, masks = make_case(options, P if proj else 0, MASK_SETS[mask_set],
+                                    torch.float64)
     with torch.no_grad():
         ref = lstm_scan(x, h0, c0, w, options, masks)
         out = fused_scan(x, h0, c0, w, options, masks)
