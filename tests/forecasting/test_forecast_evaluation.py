@@ -723,3 +723,24 @@ def test_evaluate_without_the_lookback_before_the_test_part_says_so() -> None:
                                          r"starts at row 22 \(data.test=0.2\); give the data "
                                          r"from further back"):
         forecaster.evaluate(frame.tail(27))
+
+
+def test_intervals_far_narrower_than_nominal_are_said() -> None:
+    # after a short training the quantiles are still close together: coverage 1% against a
+    # nominal 80%, shown only in the coverage column
+    from forecast_helpers import make_frame
+
+    base = make_config(loss="quantile")
+    brief = dataclasses.replace(base, training=base.training.replace(max_epochs=1))
+    frame = make_frame()
+    forecaster = Forecaster(brief).fit(frame)
+    with pytest.warns(UserWarning, match=r"lstmkit: its \[q0.1, q0.9\] interval held \d+% of "
+                                         r"the actuals against a nominal 80%: far too narrow"):
+        report = forecaster.evaluate(frame, baselines=())
+    assert report.table.loc["lstmkit", "coverage"] < 0.4
+    assert any("far too narrow" in note for note in report.notes)
+    calibrated = dataclasses.replace(brief, model=dataclasses.replace(brief.model,
+                                                                      conformal=True))
+    report = Forecaster(calibrated).fit(frame).evaluate(frame, baselines=())
+    assert report.table.loc["lstmkit", "coverage"] >= 0.4
+    assert not any("far too narrow" in note for note in report.notes)

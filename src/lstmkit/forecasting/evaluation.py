@@ -184,6 +184,16 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
                      f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
     table = _metrics_table(actual, forecasts, scale, quantiles, m.quantiles)
+    if quantiles is not None:
+        nominal = m.quantiles[-1] - m.quantiles[0]
+        covered = float(table.loc[MODEL_NAME, "coverage"])
+        if covered < nominal / 2:  # (NaN, nothing observed, is not below)
+            _warn_note(notes, f"{MODEL_NAME}: its [q{m.quantiles[0]:g}, q{m.quantiles[-1]:g}] "
+                              f"interval held {covered:.0%} of the actuals against a nominal "
+                              f"{nominal:.0%}: far too narrow (the quantiles start equal and "
+                              "spread as training goes on: train longer, or set "
+                              "model.conformal to widen them on the validation windows)",
+                       stacklevel=4)
     by_target = None
     if len(cfg.data.target) > 1:  # the pooled table mixes the targets' units
         by_target = pd.concat({
