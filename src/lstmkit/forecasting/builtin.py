@@ -30,7 +30,7 @@ def builtin_frame() -> pd.DataFrame:
 def builtin_config(progress_bar: bool = True) -> ForecastConfig:
     """Two years of history, one year ahead, 80% intervals from a quantile loss."""
     return ForecastConfig(
-        data=DataConfig(target=("co2",), time_col="date", fill="interpolate", val=0.15,
+        data=DataConfig(target=("co2",), time_col="date", fill="ffill", val=0.15,
                         test=0.15, path=BUILTIN_PATH),
         model=ModelConfig(lookback=104, horizon=52, segment_len=13, hidden_size=64,
                           dropout=0.1, decoder="pmf", normalization="last", loss="quantile",
