@@ -74,7 +74,7 @@ def test_naive_and_seasonal_naive() -> None:
         bl.seasonal_naive(y, origins, 3, 12)
 
 
-@pytest.mark.parametrize("kind", ["arima", "ets"])
+@pytest.mark.parametrize("kind", ["arima", "sarima", "ets"])
 def test_filtered_state_space_forecasts_match_statsmodels(kind: str) -> None:
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
     from statsmodels.tsa.statespace.sarimax import SARIMAX
@@ -85,6 +85,9 @@ def test_filtered_state_space_forecasts_match_statsmodels(kind: str) -> None:
     if kind == "arima":
         ours = bl.arima(y, 100, origins, 6, (1, 1, 1))
         model = SARIMAX(y[:100], order=(1, 1, 1))
+    elif kind == "sarima":
+        ours = bl.arima(y, 100, origins, 6, (0, 1, 1), (0, 1, 1, 4))
+        model = SARIMAX(y[:100], order=(0, 1, 1), seasonal_order=(0, 1, 1, 4))
     else:
         ours = bl.ets(y, 100, origins, 6, 1)
         model = ExponentialSmoothing(y[:100], trend=True, damped_trend=True)
@@ -744,3 +747,33 @@ def test_intervals_far_narrower_than_nominal_are_said() -> None:
     report = Forecaster(calibrated).fit(frame).evaluate(frame, baselines=())
     assert report.table.loc["lstmkit", "coverage"] >= 0.4
     assert not any("far too narrow" in note for note in report.notes)
+
+
+def test_a_seasonal_arima_baseline_is_set_by_its_seasonal_order() -> None:
+    from forecast_helpers import make_frame
+
+    from lstmkit.forecasting import EvalConfig
+
+    frame = make_frame(n=120)  # hourly, a season of 12 steps
+    base = make_config()
+    config = dataclasses.replace(base, training=base.training.replace(max_epochs=1),
+                                 data=dataclasses.replace(base.data, target=("a",)),
+                                 evaluation=EvalConfig(baselines=("arima",), season_length=12,
+                                                       arima_seasonal_order=[0, 1, 1]))
+    forecaster = Forecaster(config).fit(frame)
+    seasonal = forecaster.evaluate(frame)
+    flat = dataclasses.replace(config, evaluation=dataclasses.replace(
+        config.evaluation, arima_seasonal_order=None))
+    forecaster.config = flat
+    non_seasonal = forecaster.evaluate(frame)
+    # the series is a 12-step sine: the seasonal model forecasts it far better
+    assert seasonal.table.loc["arima", "mse"] < 0.5 * non_seasonal.table.loc["arima", "mse"]
+    forecaster.config = dataclasses.replace(config, evaluation=dataclasses.replace(
+        config.evaluation, season_length=1))
+    report = forecaster.evaluate(frame)
+    assert any("arima: non-seasonal: evaluation.arima_seasonal_order=[0, 1, 1] needs a season"
+               in note for note in report.notes)
+    for bad in ([0, 1], [0, -1, 1], "011", [0, 1.0, 1]):
+        with pytest.raises(ValueError, match=r"evaluation.arima_seasonal_order must be three "
+                                             r"ints >= 0 \(or null\), got"):
+            EvalConfig(arima_seasonal_order=bad)  # type: ignore[arg-type]

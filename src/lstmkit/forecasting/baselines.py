@@ -105,10 +105,12 @@ def ets_season(season: int, n_train: int) -> int | None:
 
 
 def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
-          order: tuple[int, int, int]) -> np.ndarray:
-    """ARIMA(p, d, q) fitted on the first ``n_train`` rows of ``y`` (T,)."""
+          order: tuple[int, int, int],
+          seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
+    """ARIMA(p, d, q) fitted on the first ``n_train`` rows of ``y`` (T,); seasonal, SARIMA
+    (p, d, q)(P, D, Q)s, with ``seasonal_order`` (P, D, Q, s)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     _check_fit_rows("arima", n_train)
-    model = SARIMAX(y[:n_train], order=order)
+    model = SARIMAX(y[:n_train], order=order, seasonal_order=seasonal_order)
     return statespace_forecasts(_fit_quietly(model), y, origins, horizon)

@@ -341,6 +341,8 @@ class EvalConfig:
             from the frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4) or
             uses 1.
         arima_order: (p, d, q) of the ARIMA baseline.
+        arima_seasonal_order: (P, D, Q) of a seasonal ARIMA baseline, SARIMA (p, d, q)(P, D,
+            Q)s with s the season (``season_length``); ``None`` for a non-seasonal one.
         stride: steps between forecast origins in :meth:`Forecaster.evaluate` (a backtest
             takes its own ``stride``, by default the horizon).
     """
@@ -348,6 +350,7 @@ class EvalConfig:
     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")
     season_length: int | None = None
     arima_order: tuple[int, int, int] = (1, 1, 1)
+    arima_seasonal_order: tuple[int, int, int] | None = None
     stride: int = 1
 
     def __post_init__(self) -> None:
@@ -356,11 +359,17 @@ class EvalConfig:
             _choice("evaluation.baselines entry", b, Baseline)
         object.__setattr__(self, "baselines", baselines)
         _positive_int("evaluation.season_length", self.season_length, allow_none=True)
-        order = tuple(self.arima_order)
-        if len(order) != 3 or not all(isinstance(v, int) and v >= 0 for v in order):
-            raise ValueError(f"evaluation.arima_order must be three ints >= 0, got "
-                             f"{self.arima_order!r}")
-        object.__setattr__(self, "arima_order", order)
+        for name in ("arima_order", "arima_seasonal_order"):
+            value = getattr(self, name)
+            if value is None and name == "arima_seasonal_order":
+                continue
+            order = tuple(value) if isinstance(value, list | tuple) else ()
+            if len(order) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                          and v >= 0 for v in order):
+                raise ValueError(f"evaluation.{name} must be three ints >= 0"
+                                 f"{' (or null)' if name != 'arima_order' else ''}, got "
+                                 f"{value!r}")
+            object.__setattr__(self, name, order)
         _positive_int("evaluation.stride", self.stride)
 
 

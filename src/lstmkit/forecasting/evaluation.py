@@ -164,10 +164,18 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                 "evaluation.season_length to the season in steps (e.g. 7 for daily data; 1 "
                 "keeps this without the warning)")
         _warn_note(notes, note, stacklevel=4)
+    seasonal = (0, 0, 0, 0)
+    if ev.arima_seasonal_order is not None and "arima" in baselines:
+        if season > 1:
+            seasonal = (*ev.arima_seasonal_order, season)
+        else:
+            notes.append(f"arima: non-seasonal: evaluation.arima_seasonal_order="
+                         f"{list(ev.arima_seasonal_order)} needs a season of 2 steps or more, "
+                         "and it is 1")
     for name in baselines:
         try:
             forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
-                                        season, ev.arima_order)
+                                        season, ev.arima_order, seasonal)
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
             continue
@@ -262,7 +270,8 @@ def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
 
 def _baseline(name: str, series: list[Series], origins: list[np.ndarray],
               fit_rows: list[np.ndarray], horizon: int, season: int,
-              order: tuple[int, int, int]) -> np.ndarray:
+              order: tuple[int, int, int], seasonal_order: tuple[int, int, int, int]
+              ) -> np.ndarray:
     """Forecasts (W, Hz, C) of baseline ``name``, series-major, origins ascending."""
     parts = []
     for s, o, rows in zip(series, origins, fit_rows, strict=True):
@@ -276,7 +285,8 @@ def _baseline(name: str, series: list[Series], origins: list[np.ndarray],
                 at = o[rows == n_fit]
                 per_channel = [bl.ets(s.target[:, c], int(n_fit), at, horizon, season)
                                if name == "ets" else
-                               bl.arima(s.target[:, c], int(n_fit), at, horizon, order)
+                               bl.arima(s.target[:, c], int(n_fit), at, horizon, order,
+                                        seasonal_order)
                                for c in range(s.target.shape[1])]
                 parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
         else:
