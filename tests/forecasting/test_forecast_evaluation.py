@@ -341,17 +341,13 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
     for stride in (0, -7, 2.5):
         with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
             forecaster.backtest(frame, stride=stride)
-    # the first fold's 36 rows hold the 48 of the validation part (data.val=0.2 of 240 rows)
-    # and no training window; a backtest cannot change data.val: the advice is to move start
-    with pytest.raises(ValueError, match=r"^backtest refit, fold 0: the model is retrained on "
-                                         r"the rows before the fold's first origin "
-                                         r"\(2021-01-02 12:00:00\), and no series has lookback "
-                                         r"\(24\) \+ horizon \(12\) = 36 rows there besides "
-                                         r"its validation part \(the rows data.val=0.2 gave it "
-                                         r"in the whole table\). A backtest keeps the model's "
-                                         r"settings \(retrain it to change them\): move start "
-                                         r"later to give the refits more rows$"):
-        forecaster.backtest(frame, start=36, refit=True, folds=2, baselines=())
+    # one fold from row 36: its 36 rows hold the 48 of the validation part (data.val=0.2 of
+    # 240 rows) and no training window, so no window can be scored: said before training
+    with pytest.raises(ValueError, match=r"^no window of the refit backtest can be scored: .* "
+                                         r"lookback \(24\) \+ horizon \(12\) = 36 rows there "
+                                         r"besides the validation rows the refit keeps "
+                                         r"\(data.val=0.2\); move start later"):
+        forecaster.backtest(frame, start=36, refit=True, folds=1, baselines=())
 
 
 def test_a_refit_backtest_without_windows_says_so_before_training(
@@ -397,7 +393,9 @@ def test_a_refit_backtest_scores_no_window_whose_series_starts_after_its_folds_c
                                          r"each fold's model and baselines learn from the rows "
                                          r"before the fold's first origin .* only when its "
                                          r"series has lookback \(24\) \+ horizon \(12\) = 36 "
-                                         r"rows there; move start later, or use more folds"):
+                                         r"rows there besides the validation rows the refit "
+                                         r"keeps \(data.val='2021-01-08 02:00'\); move start "
+                                         r"later, or use more folds"):
         report = forecaster.backtest(frame, start="2021-01-06 00:00", stride=12, refit=True,
                                      folds=2, baselines=("naive", "ets", "arima"))
     assert any(note.startswith("6 of 28 windows") for note in report.notes)
@@ -777,3 +775,25 @@ def test_a_seasonal_arima_baseline_is_set_by_its_seasonal_order() -> None:
         with pytest.raises(ValueError, match=r"evaluation.arima_seasonal_order must be three "
                                              r"ints >= 0 \(or null\), got"):
             EvalConfig(arima_seasonal_order=bad)  # type: ignore[arg-type]
+
+
+def test_a_refit_scores_no_window_of_a_series_it_did_not_train_on() -> None:
+    # 'late' has 60 rows before the cut, a window's 36, but 32 besides the 28 validation rows
+    # the refit keeps: the refit left it out of training and still scored its windows
+    from forecast_helpers import make_frame
+
+    long = make_frame(240).assign(id="long")
+    late = make_frame(140, seed=1).assign(id="late")
+    late["date"] = late["date"] + pd.Timedelta(hours=100)
+    frame = pd.concat([long, late], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="id"),
+                                 training=base.training.replace(max_epochs=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match=r"6 of 12 windows \(of series 'late'\) are not scored: "
+                                         r".* besides the validation rows the refit keeps"):
+        report = forecaster.backtest(frame, start="2021-01-07 16:00", refit=True, folds=1,
+                                     baselines=("naive",))
+    assert set(report.windows["series"]) == {"long"}

@@ -437,14 +437,17 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     # the baselines and MASE's scale know of the series
     fold_of = [np.zeros(len(o), np.int64) for o in origins]
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
-    for fold, (lo, hi, _) in enumerate(cuts):
+    val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
+    for fold, (lo, hi, cut) in enumerate(cuts):
+        kept = _refit_val_rows(forecaster, prepared, cut)
         for i, o in enumerate(origins):
             in_fold = (o >= lo[i]) & (o < hi[i])
             fold_of[i][in_fold], fit_rows[i][in_fold] = fold, lo[i]
+            val_rows[i][in_fold] = kept[i]
     formed = len(np.unique(np.concatenate(fold_of)))  # the folds that hold an origin
     notes: list[str] = []  # said now, before any fold trains
     _note_unscored(notes, prepared, origins, *unscored)
-    scored = _fitted_windows(forecaster, prepared, fit_rows, notes)
+    scored = _fitted_windows(forecaster, prepared, fit_rows, val_rows, notes)
     origins, fold_of, fit_rows = ([a[keep] for a, keep in zip(arrays, scored, strict=True)]
                                   for arrays in (origins, fold_of, fit_rows))
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
@@ -479,15 +482,16 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
 
 
 def _fitted_windows(forecaster: Forecaster, prepared: Prepared, fit_rows: list[np.ndarray],
-                    notes: list[str]) -> list[np.ndarray]:
+                    val_rows: list[np.ndarray], notes: list[str]) -> list[np.ndarray]:
     """Per series, which windows of a refit backtest are scored: those whose series has the
-    rows of one window before the fold's cut (``fit_rows``). With fewer, the fold's model
-    never trained on the series, and the baselines and MASE's scale would have (almost)
-    nothing to be fitted on. Warns, and adds to ``notes``, the windows left out; a
+    rows of one window before the fold's cut (``fit_rows``) besides the ``val_rows`` the
+    refit validates on, as :func:`_refit` trains on such a series only. With fewer, the
+    fold's model never trained on the series, and the baselines and MASE's scale would have
+    (almost) nothing to be fitted on. Warns, and adds to ``notes``, the windows left out; a
     ValueError when none is left."""
     m = forecaster.config.model
     need = m.lookback + m.horizon
-    scored = [rows >= need for rows in fit_rows]
+    scored = [rows - val >= need for rows, val in zip(fit_rows, val_rows, strict=True)]
     total = sum(len(rows) for rows in fit_rows)
     dropped = total - sum(int(keep.sum()) for keep in scored)
     if not dropped:
@@ -495,8 +499,9 @@ def _fitted_windows(forecaster: Forecaster, prepared: Prepared, fit_rows: list[n
     why = (f"each fold's model and baselines learn from the rows before the fold's first "
            f"origin (cut at one date for every series when there is a time column), and a "
            f"window is scored only when its series has lookback ({m.lookback}) + horizon "
-           f"({m.horizon}) = {need} rows there; move start later, or use more folds (a later "
-           "fold is cut later)")
+           f"({m.horizon}) = {need} rows there besides the validation rows the refit keeps "
+           f"(data.val={forecaster.config.data.val!r}); move start later, or use more folds "
+           "(a later fold is cut later)")
     if dropped == total:
         raise ValueError(f"no window of the refit backtest can be scored: {why}")
     short = [s.id for s, keep in zip(prepared.series, scored, strict=True) if not keep.all()]
@@ -593,6 +598,19 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         return model.fit(table)
     except ValueError as err:
         raise failed(f"that failed: {err}") from None
+
+
+def _refit_val_rows(forecaster: Forecaster, prepared: Prepared,
+                    cut: pd.Timestamp | None) -> list[int]:
+    """Per series, the validation rows a refit cut at ``cut`` keeps (as :func:`_refit` counts
+    them): those ``data.val`` gave the series, or with a date the rows from the moved date
+    to the cut, none when too few for a window."""
+    val = _refit_val(forecaster, prepared, cut)
+    if not isinstance(val, str) or cut is None:
+        return [n_val for _, n_val, _ in prepared.sizes]
+    since = parse_date(val, forecaster.config.data.time_format)
+    rows = [int(((s.time >= since) & (s.time < cut)).sum()) for s in prepared.series]
+    return [n if n >= forecaster.config.model.horizon else 0 for n in rows]
 
 
 def _refit_val(forecaster: Forecaster, prepared: Prepared,
