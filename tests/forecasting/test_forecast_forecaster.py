@@ -790,7 +790,7 @@ def test_a_seed_whose_last_ensemble_member_passes_the_limit_is_refused_before_tr
 def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
         frame: pd.DataFrame, tmp_path: Path) -> None:
     # it resumed, and compared epochs of one loss with the checkpoint's epochs of another
-    base = make_config()
+    base = make_config(lstm={"zoneout": 0, "peephole": True})
     config = dataclasses.replace(base, training=base.training.replace(
         checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
     Forecaster(config).fit(frame)
@@ -800,7 +800,10 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
     with pytest.raises(ValueError, match=r"trained with other settings \(data.test: 0.2 there, "
                                          r"0.3 here; model.loss: 'mse' there, 'mae' here\)"):
         Forecaster(other).fit(frame, resume=True)
-    # where the data is read from, and the work after training, may change
+    # where the data is read from, and the work after training, may change; equal values
+    # written otherwise (0.0 for 0, the options in another order) are the same settings
     moved = dataclasses.replace(longer, data=dataclasses.replace(longer.data, path="moved.csv"),
-                                evaluation=dataclasses.replace(longer.evaluation, stride=3))
+                                evaluation=dataclasses.replace(longer.evaluation, stride=3),
+                                model=dataclasses.replace(longer.model, lstm={
+                                    "peephole": True, "zoneout": 0.0}))
     assert Forecaster(moved).fit(frame, resume=True).fit_result.epochs_run == 2

@@ -46,6 +46,7 @@ from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,
     epoch_batches,
+    model_settings,
     one_device,
 )
 from lstmkit.text.inputs import predict_inputs
@@ -66,7 +67,6 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary
-from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     member_callbacks,
@@ -307,7 +307,7 @@ class Classifier:
                          member_training(train_config, m, config.ensemble,
                                          None if train_config.seed is None else seed),
                          metrics={"accuracy": _accuracy_metric}, resume=resume,
-                         run_settings=settings_of("model", config, leave_out=("ensemble",)),
+                         run_settings=model_settings(config),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
                                     *callbacks_of(m)])

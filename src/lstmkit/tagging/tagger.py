@@ -45,6 +45,7 @@ from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,
     epoch_batches,
+    model_settings,
     one_device,
 )
 from lstmkit.text.inputs import predict_inputs
@@ -65,7 +66,6 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
-from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     member_callbacks,
@@ -273,7 +273,7 @@ class Tagger:
                          member_training(train_config, m, config.ensemble,
                                          None if train_config.seed is None else seed),
                          metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
-                         run_settings=settings_of("model", config, leave_out=("ensemble",)),
+                         run_settings=model_settings(config),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
                                     *callbacks_of(m)])

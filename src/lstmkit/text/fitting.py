@@ -95,3 +95,12 @@ def epoch_batches(loader: Any) -> list[Any]:
             sampler.seed = int(state_dict["seed"])
 
     return [EpochBatches()]
+
+
+def model_settings(config: Any) -> dict[str, Any]:
+    """The model settings a resumed run must share with its checkpoint (``fit``'s
+    ``run_settings``): every ``model.*`` setting but ``ensemble`` (each network resumes from
+    its own folder) and ``vectors`` (where the vectors file is read from)."""
+    from lstmkit.training.config import settings_of
+
+    return settings_of("model", config, leave_out=("ensemble", "vectors"))

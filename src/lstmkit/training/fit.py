@@ -277,7 +277,7 @@ def fit(
     with _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
-        task.run_settings = {k: repr(v) for k, v in (run_settings or {}).items()}
+        task.run_settings = dict(run_settings or {})
         checkpoint = None
         if ckpt_path is not None:
             checkpoint = _read_checkpoint(ckpt_path)
@@ -418,9 +418,9 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
         current = config.resume_settings()
         changed = [f"training.{k}: {recorded[k]!r} there, {current[k]!r} here"
                    for k in sorted(current) if k in recorded and recorded[k] != current[k]]
-        run = checkpoint.get(RUN_SETTINGS, {})  # reprs
-        changed += [f"{k}: {run[k]} there, {v} here" for k, v in sorted(task.run_settings.items())
-                    if k in run and run[k] != v]
+        run = checkpoint.get(RUN_SETTINGS, {})  # compared as values: 0 == 0.0, dicts unordered
+        changed += [f"{k}: {run[k]!r} there, {v!r} here"
+                    for k, v in sorted(task.run_settings.items()) if k in run and run[k] != v]
         if changed:
             raise ValueError(
                 f"resume checkpoint {path!r} was trained with other settings "

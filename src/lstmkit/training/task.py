@@ -115,7 +115,7 @@ class Task(pl.LightningModule):
             {k: m for k, m in self.metrics.items() if isinstance(m, nn.Module)}
         )
         self.batch_fn = batch_fn or default_batch_fn
-        self.run_settings: dict[str, str] = {}  # set by fit
+        self.run_settings: dict[str, Any] = {}  # set by fit
         if self.config.adversarial > 0 and not callable(getattr(model, "adversarial_inputs",
                                                                   None)):
             raise TypeError(
