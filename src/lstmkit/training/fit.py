@@ -272,8 +272,9 @@ def fit(
                          f"logged in validation: {logged}")
     _check_accelerator(config.accelerator)
     ckpt_path = _resolve_resume(resume, config)
-    _build_kernel_first(model, config.accelerator)
-    start = time.perf_counter()
+    from lstmkit.kernels.cpu.loader import load_seconds
+
+    start, building = time.perf_counter(), load_seconds()
     with _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
@@ -323,23 +324,11 @@ def fit(
     return FitResult(
         model=model, task=task, trainer=trainer, history=history.epochs,
         best_score=best.best_score, best_epoch=best.best_epoch,
-        epochs_run=trainer.current_epoch, wall_time_s=time.perf_counter() - start,
+        epochs_run=trainer.current_epoch,
+        # the fused kernel's first build (about a minute) is no training time
+        wall_time_s=time.perf_counter() - start - (load_seconds() - building),
         last_checkpoint=_last_checkpoint(config),
     )
-
-
-def _build_kernel_first(model: nn.Module, accelerator: str) -> None:
-    """Build the fused CPU kernel (about a minute, once per machine and torch) before the clock
-    starts, for a model whose LSTMs will run on it, so that ``wall_time_s`` is training time.
-    Nothing is said here when it cannot be built: the dispatcher warns at the first call."""
-    from lstmkit.kernels import dispatch
-    from lstmkit.nn import LSTM
-
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()
-                                      and not torch.backends.mps.is_available())
-    if on_cpu and any(isinstance(m, LSTM) and m.config.backend in ("auto", "fused")
-                      and m.config.cell_variants() for m in model.modules()):
-        dispatch.fused_available()
 
 
 def _check_accelerator(accelerator: str) -> None:

@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,7 @@ def module_name() -> str:
 
 _module: ModuleType | None = None  # the loaded extension, once built or loaded
 _build_failure: str | None = None  # why the last build in this process failed
+_load_seconds = 0.0  # spent in load_extension's builds and loads (see load_seconds)
 
 
 def unavailable_reason(build: bool = False) -> str | None:
@@ -145,13 +147,14 @@ def load_extension(verbose: bool = False) -> ModuleType:
     cause may be fixed), and a build that fails raises its own error, whose first line is kept
     as the reason the dispatcher gives.
     """
-    global _module, _build_failure
+    global _module, _build_failure, _load_seconds
     reason = _switched_off()
     if reason is None and _module is not None:
         return _module
     reason = reason or _toolchain_reason()
     if reason is not None:
         raise ExtensionUnavailableError(f"the fused CPU kernel cannot be built: {reason}")
+    start = time.perf_counter()
     try:
         _module = _build(verbose)
     except Exception as err:
@@ -159,8 +162,16 @@ def load_extension(verbose: bool = False) -> ModuleType:
         _build_failure = (f"its build failed with {type(err).__name__}: {first_line} (run "
                           "lstmkit.kernels.cpu.loader.load_extension(verbose=True) for the log)")
         raise
+    finally:
+        _load_seconds += time.perf_counter() - start
     _build_failure = None
     return _module
+
+
+def load_seconds() -> float:
+    """Seconds this process has spent building or loading the extension (a first build is
+    about a minute): training clocks leave them out."""
+    return _load_seconds
 
 
 def _build(verbose: bool) -> ModuleType:
