@@ -106,6 +106,13 @@ def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
                                          r"data.time_format") as caught:
         to_series(months, DataConfig(target="y", time_col="m"))
     assert "You might want to try" not in str(caught.value)
+    # with a format, the row that does not read as it (not 13/01/2020, which pandas' own
+    # guess, month first, rejects)
+    days = pd.DataFrame({"d": pd.date_range("2020-01-01", periods=40).strftime("%d/%m/%Y"),
+                         "y": np.arange(40.0)})
+    days.loc[30, "d"] = "2020-01-31"
+    with pytest.raises(ValueError, match=r"first at row position 30: '2020-01-31'; set"):
+        to_series(days, DataConfig(target="y", time_col="d", time_format="%d/%m/%Y"))
 
 
 def test_long_format_and_static(frame: pd.DataFrame) -> None:

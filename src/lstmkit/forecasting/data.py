@@ -234,20 +234,31 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
-def _unparsed_row(column: pd.Series) -> str:
-    """Where a column that does not parse as dates first fails, as the first value that
-    does not read as the first one's format (", first at row position N: 'text'"), or ""."""
+def _unparsed_row(column: pd.Series, time_format: str | None) -> str:
+    """Where a column that does not parse as dates first fails: the first value that does not
+    read as ``time_format`` (inferred from the first value when None), as ", first at row
+    position N: 'text'" with N the table's row, or ""."""
+    text = _digits_as_text(column, time_format)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' "could not infer format" notice
         try:
-            parsed = pd.to_datetime(column, errors="coerce")
+            parsed = pd.to_datetime(text, format=time_format, errors="coerce")
         except (ValueError, TypeError):
             return ""
     failed = (parsed.isna() & column.notna()).to_numpy()
     if not failed.any():
         return ""
     at = int(np.argmax(failed))
-    return f", first at row position {at}: {column.iloc[at]!r}"
+    return f", first at row position {column.index[at]}: {column.iloc[at]!r}"
+
+
+def _digits_as_text(column: pd.Series, time_format: str | None) -> pd.Series:
+    """With a format, numbers are dates written as digits (20200131 for '%Y%m%d'; a blank
+    cell, which makes the column float, stays blank): their text."""
+    if time_format is None or not _is_number(column):
+        return column
+    return column.map(lambda v: None if pd.isna(v) else
+                      str(int(v)) if float(v).is_integer() else str(v))
 
 
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
@@ -260,9 +271,7 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     dates, without a zone: across a daylight-saving change their UTC times step by 23 or 25
     hours, and a table that does or does not cross one reads the same. Other text with
     different UTC offsets (hourly local time across a change) is read in UTC."""
-    if time_format is not None and _is_number(column):
-        column = column.map(lambda v: None if pd.isna(v) else
-                            str(int(v)) if float(v).is_integer() else str(v))
+    column = _digits_as_text(column, time_format)
     try:
         with warnings.catch_warnings():
             # pandas 2 warns that mixed offsets will need utc=True, and returns objects
@@ -326,9 +335,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         except (ValueError, TypeError) as err:
             # pandas' own advice (format=, dayfirst) is about its arguments, not the settings
             reason = " ".join(str(err).split()).split(" You might want to try")[0].rstrip(".")
+            where = _unparsed_row(column, cfg.time_format)
             raise ValueError(
                 f"time column {cfg.time_col!r} of {name} could not be parsed as dates "
-                f"(data.time_format={cfg.time_format!r}): {reason}{_unparsed_row(column)}; "
+                f"(data.time_format={cfg.time_format!r}): {reason}{where}; "
                 "set data.time_format to how they are written, e.g. '%d/%m/%Y' or 'ISO8601'"
             ) from None
         blank = time.isna().to_numpy()
