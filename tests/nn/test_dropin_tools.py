@@ -404,6 +404,9 @@ def test_fx_symbolic_trace_keeps_the_lstm_one_module_call(options: dict) -> None
     x, h, c = torch.randn(5, 2, 3), torch.randn(1, 2, 4), torch.randn(1, 2, 4)
     lengths = torch.tensor([5, 3])
     torch.testing.assert_close(graph(x, h, c, lengths), model(x, h, c, lengths), rtol=0, atol=0)
+    with pytest.raises(TypeError, match=r"symbolic_trace of an lstmkit.LSTM by itself: .* trace "
+                                        r"that model"):
+        torch.fx.symbolic_trace(LSTM(3, 4, **options))
 
 
 @pytest.mark.parametrize(("options", "call"), [({"peephole": True}, {}),
@@ -426,3 +429,8 @@ def test_torch_func_grad_runs_where_the_fused_kernel_would(options: dict, call: 
     with pytest.raises(ValueError, match=r"backend='fused' cannot serve this call: a torch.func "
                                          r"transform \(grad, vjp, jacrev, vmap\) is running"):
         grad(lambda p: functional_call(fused, p, (x,), call)[0].sum())(params)
+    if not options:  # torch's op takes lengths packed, which the transform cannot run through
+        packed = LSTM(3, 4, backend="torch")
+        with pytest.raises(ValueError, match=r"backend='torch' runs lengths= on a packed batch, "
+                                             r"which a torch.func transform"):
+            grad(lambda p: functional_call(packed, p, (x,), call)[0].sum())(params)

@@ -105,6 +105,10 @@ def choose_backend(
     if requested == "torch":
         if blockers:  # reset= alone by now: the configuration was checked when it was made
             raise torch_backend_refusal(blockers)
+        if has_lengths and torch._C._are_functorch_transforms_active():
+            raise ValueError("backend='torch' runs lengths= on a packed batch, which a torch.func "
+                             "transform (grad, vjp, jacrev, vmap) cannot run through; use "
+                             "backend='auto' or 'reference'")
         return BackendChoice("torch", "backend='torch' was requested")
     if requested == "fused":
         cannot = fused_blockers(device, dtype)

@@ -259,6 +259,10 @@ class LSTM(nn.Module):
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         fx = _fx_proxy(input, hx, lengths, reset)
+        if fx is not None and not fx.tracer.path_of_module(self):
+            raise TypeError("torch.fx.symbolic_trace of an lstmkit.LSTM by itself: FX records it "
+                            "as one call in a model that holds it (as it records nn.LSTM, which "
+                            "cannot be the traced root either); trace that model")
         if fx is not None:
             # torch.fx.symbolic_trace: one call_module node, as FX records an nn.LSTM (its
             # tracer keeps torch.nn's modules whole), not a trace through this Python
