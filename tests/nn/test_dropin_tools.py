@@ -25,7 +25,8 @@ class _OutputOnly(nn.Module):
         return self.lstm(x)[0]
 
 
-@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"zoneout": 0.1}])
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"zoneout": 0.1},
+                                     {"layer_norm": True}])
 def test_onnx_export_computes_what_the_module_computes(options: dict, tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="the onnx package (dev extra) runs the exported graph")
     import warnings

@@ -177,9 +177,11 @@ def input_projection(x: Tensor, w: CellWeights, options: CellOptions) -> Tensor:
     """
     x_proj = x @ w.weight_ih.t()  # (T, B, G*H)
     if options.layer_norm:
+        # (the size as a Python int: a traced one made the ONNX export with dynamic axes
+        # fail, as LayerNormalization takes a constant shape)
         return F.layer_norm(
-            x_proj, x_proj.shape[-1:], w.ln_ih_weight, w.ln_ih_bias, options.layer_norm_eps
-        )
+            x_proj, (int(x_proj.shape[-1]),), w.ln_ih_weight, w.ln_ih_bias,
+            options.layer_norm_eps)
     if w.bias_ih is not None:
         x_proj = x_proj + w.bias_ih
     return x_proj
@@ -202,8 +204,8 @@ def lstm_cell(
     h_proj = h_in @ w.weight_hh.t()  # (B, G*H)
     if options.layer_norm:
         h_proj = F.layer_norm(
-            h_proj, h_proj.shape[-1:], w.ln_hh_weight, w.ln_hh_bias, options.layer_norm_eps
-        )
+            h_proj, (int(h_proj.shape[-1]),), w.ln_hh_weight, w.ln_hh_bias,
+            options.layer_norm_eps)
         gates = x_proj + h_proj
         if w.bias_ih is not None:
             gates = gates + w.bias_ih
@@ -235,7 +237,7 @@ def lstm_cell(
 
     c_out = c_new
     if options.layer_norm:
-        c_out = F.layer_norm(c_new, c_new.shape[-1:], w.ln_c_weight, w.ln_c_bias,
+        c_out = F.layer_norm(c_new, (int(c_new.shape[-1]),), w.ln_c_weight, w.ln_c_bias,
                              options.layer_norm_eps)
     h_new = o * torch.tanh(c_out)
     if w.weight_hr is not None:
