@@ -438,12 +438,12 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     fold_of = [np.zeros(len(o), np.int64) for o in origins]
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
-    for fold, (lo, hi, cut) in enumerate(cuts):
-        kept = _refit_val_rows(forecaster, prepared, cut)
+    fold_val = [_refit_val_rows(forecaster, prepared, cut) for _, _, cut in cuts]
+    for fold, (lo, hi, _) in enumerate(cuts):
         for i, o in enumerate(origins):
             in_fold = (o >= lo[i]) & (o < hi[i])
             fold_of[i][in_fold], fit_rows[i][in_fold] = fold, lo[i]
-            val_rows[i][in_fold] = kept[i]
+            val_rows[i][in_fold] = fold_val[fold][i]
     formed = len(np.unique(np.concatenate(fold_of)))  # the folds that hold an origin
     notes: list[str] = []  # said now, before any fold trains
     _note_unscored(notes, prepared, origins, *unscored)
@@ -460,7 +460,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             # each fold trains a model: say which, before its progress bar
             print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
                   file=sys.stderr, flush=True)
-        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold)
+        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold, fold_val[fold])
         assert refit_model.scalers is not None
         windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
                             fold_origins)
@@ -538,39 +538,37 @@ def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
 
 
 def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: list[int],
-           cut: pd.Timestamp | None, fold: int) -> Forecaster:
+           cut: pd.Timestamp | None, fold: int, val_rows: list[int]) -> Forecaster:
     """A new model of the same configuration trained on the rows before the fold: before
-    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time. A
-    fraction or row count ``data.val`` keeps the validation rows it gave each series in
-    ``prepared`` (of the shorter table a fraction would give fewer, under a horizon, say); a
-    date moves with the cut (see :func:`_refit_val`)."""
+    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time,
+    validating on the last ``val_rows[i]`` of them (:func:`_refit_val_rows`: a fraction or
+    row count ``data.val`` keeps the rows it gave each series in ``prepared``, of the
+    shorter table a fraction would give fewer, under a horizon, say; a date moves with the
+    cut, see :func:`_refit_val`)."""
     from lstmkit.forecasting.forecaster import Forecaster
 
     cfg = forecaster.config
     dc = cfg.data
     val = _refit_val(forecaster, prepared, cut)
-    kept_val = {s.id: n_val for s, (_, n_val, _) in zip(prepared.series, prepared.sizes,
-                                                         strict=True)}
+    kept_val = {s.id: n for s, n in zip(prepared.series, val_rows, strict=True)}
     since = parse_date(val, dc.time_format) if isinstance(val, str) else None
     need = cfg.model.lookback + cfg.model.horizon
     before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
     parts = []
     for (sid, group), rows in zip(series_groups(frame, dc), lo, strict=True):
         if cut is None:  # (without a time column data.val is no date)
-            part, val_rows = group.iloc[:rows], kept_val[sid]
+            part = group.iloc[:rows]
         else:
             times = parse_times(group[dc.time_col], dc.time_format)
             keep = times < cut
-            val_rows = kept_val[sid] if since is None else int((keep & (times >= since)).sum())
-            if since is not None and 0 < val_rows < cfg.model.horizon:
+            if since is not None and kept_val[sid] == 0:
                 # a series that ended before the cut can hold a few rows of the moved
                 # validation period, too few for a window: it trains on the rows before it
                 keep &= times < since
-                val_rows = 0
             part = group[keep]
         # a series that starts shortly before the cut has no training window yet: the fold's
         # model learns from the others (and no window of it in this fold is scored)
-        if len(part) - val_rows >= need:
+        if len(part) - kept_val[sid] >= need:
             parts.append(part)
 
     def failed(why: str) -> ValueError:
