@@ -259,16 +259,17 @@ class LSTM(nn.Module):
         reset: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, Tensor]]:
         fx = _fx_proxy(input, hx, lengths, reset)
-        if fx is not None and not fx.tracer.path_of_module(self):
-            raise TypeError("torch.fx.symbolic_trace of an lstmkit.LSTM by itself: FX records it "
-                            "as one call in a model that holds it (as it records nn.LSTM, which "
-                            "cannot be the traced root either); trace that model")
         if fx is not None:
             # torch.fx.symbolic_trace: one call_module node, as FX records an nn.LSTM (its
             # tracer keeps torch.nn's modules whole), not a trace through this Python
+            name = fx.tracer.path_of_module(self)
+            if not name:
+                raise TypeError("torch.fx.symbolic_trace of an lstmkit.LSTM by itself: FX "
+                                "records it as one call in a model that holds it (as it records "
+                                "nn.LSTM, which cannot be the traced root either); trace that "
+                                "model")
             return fx.tracer.create_proxy(  # type: ignore[return-value]
-                "call_module", fx.tracer.path_of_module(self), (input, hx),
-                {"lengths": lengths, "reset": reset})
+                "call_module", name, (input, hx), {"lengths": lengths, "reset": reset})
         packed = input if isinstance(input, PackedSequence) else None
         choice = None if packed is None else choose_backend(
             self.config, has_reset=reset is not None, has_lengths=True,
@@ -533,7 +534,6 @@ class LSTM(nn.Module):
         if self.config.batch_first:
             output = output.transpose(0, 1)  # (T, B, ·) -> (B, T, ·)
         return output, (h_n, c_n)
-
 
 
 def _steps_fixed_for_export(x: Tensor, why: str) -> Tensor:
