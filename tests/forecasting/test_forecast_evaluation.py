@@ -291,7 +291,7 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert refit.windows["origin"].tolist() == report.windows["origin"].tolist()
     # a refitted model differs from the reused one
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
-    with pytest.raises(ValueError, match="folds must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"folds \(--folds\) must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
     # more folds than origins: the folds formed are said
     with pytest.warns(UserWarning, match=r"folds=5 asked, 2 formed: a fold needs forecast "
@@ -300,7 +300,7 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
                                   baselines=())
     assert len(few.windows) == 2 and any("2 formed" in note for note in few.notes)
     # digits alone are a row: a date typed without dashes is past every series' end
-    with pytest.raises(ValueError, match=r"start=20210109 is a row, past the end of every "
+    with pytest.raises(ValueError, match=r"start \(--start\) 20210109 is a row, past the end of every "
                                          r"series \(the longest has 240 rows\); a date is "
                                          r"written with dashes"):
         forecaster.backtest(frame, start=20210109)
@@ -321,6 +321,17 @@ def test_a_refit_backtest_says_which_fold_it_trains_when_progress_is_shown(
                     if progress else [])
 
 
+def test_evaluate_takes_the_table_as_prepared(trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    # 'forecast run' reads its table once: trains on it and scores it as prepared
+    forecaster, frame = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the narrow-interval warning of the short training
+        from_frame = forecaster.evaluate(frame, baselines=("naive",))
+        from_prepared = forecaster.evaluate(forecaster.prepare(frame), baselines=("naive",))
+    pd.testing.assert_frame_equal(from_prepared.table, from_frame.table)
+    pd.testing.assert_frame_equal(from_prepared.windows, from_frame.windows)
+
+
 def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
@@ -330,8 +341,10 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
     origins = report.windows["origin"].to_numpy()  # 120, 132, ..., 228
     for first, at in ((120, origins[:5]), (180, origins[5:])):  # the two folds
         assert at[0] == first
-        expected = np.stack([bl.arima(y[:, c], first, at, 12, (1, 1, 1)) for c in range(2)],
-                            axis=-1)
+        # as the fold's model, on the rows before the cut less the 48 the refit validates on
+        # (data.val=0.2 of 240 rows)
+        expected = np.stack([bl.arima(y[:, c], first - 48, at, 12, (1, 1, 1))
+                             for c in range(2)], axis=-1)
         np.testing.assert_allclose(report.forecasts["arima"][origins >= first][:len(at)],
                                    expected, rtol=1e-8)
     # reusing the trained model, the baselines are fitted on its training part (154 rows)
@@ -339,7 +352,7 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         reused = forecaster.backtest(frame, start=0.5, stride=12, baselines=("arima",))
     assert not np.allclose(reused.forecasts["arima"][:5], report.forecasts["arima"][:5])
     for stride in (0, -7, 2.5):
-        with pytest.raises(ValueError, match=f"stride must be an int >= 1 .* got {stride}"):
+        with pytest.raises(ValueError, match=rf"stride \(--stride\) must be an int >= 1 .* got {stride}"):
             forecaster.backtest(frame, stride=stride)
     # one fold from row 36: its 36 rows hold the 48 of the validation part (data.val=0.2 of
     # 240 rows) and no training window, so no window can be scored: said before training
@@ -403,10 +416,12 @@ def test_a_refit_backtest_scores_no_window_whose_series_starts_after_its_folds_c
     assert scored_b["origin_time"].min() == pd.Timestamp("2021-01-10 10:00")  # fold 2's
     assert len(report.windows) == 22
     assert np.isfinite(report.table.loc[:, ["mse", "mase"]].to_numpy()).all()
-    # the baselines of b's windows are fitted on its 86 rows before the second fold's cut
+    # the baselines of b's windows are fitted on its 86 rows before the second fold's cut,
+    # less the 30 the refit validates on (data.val's 30 hours before the test date, moved
+    # with the cut)
     y = forecaster.prepare(frame).series[1].target
     at = scored_b["origin"].to_numpy()
-    expected = np.stack([bl.arima(y[:, c], 86, at, 12, (1, 1, 1)) for c in range(2)], axis=-1)
+    expected = np.stack([bl.arima(y[:, c], 56, at, 12, (1, 1, 1)) for c in range(2)], axis=-1)
     np.testing.assert_allclose(report.forecasts["arima"][report.windows["series"] == "b"],
                                expected, rtol=1e-8)
     with pytest.raises(ValueError, match=r"arima is fitted on the first n_train rows of the "
@@ -454,7 +469,7 @@ def test_evaluate_says_which_series_have_no_test_window() -> None:
         with pytest.warns(UserWarning, match=r"^series 'B' has no window from start and is "
                                              r"not scored: a window needs lookback \(24\) "
                                              r"rows before its origin and horizon \(12\) rows "
-                                             r"after it, from start='2021-01-09 00:00'"):
+                                             r"after it, from start \(--start\) '2021-01-09 00:00'"):
             report = forecaster.backtest(frame, start="2021-01-09 00:00", refit=refit, folds=1,
                                          baselines=("naive",))
         assert set(report.windows["series"]) == {"A"}

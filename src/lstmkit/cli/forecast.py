@@ -185,18 +185,22 @@ def run(args: argparse.Namespace) -> int:
         check_save_path(out / "model")  # said now, not after training
         config = _config(args)
         frame = _frame(args, config)
+        config = dataclasses.replace(config, training=config.training.replace(**folders))
+        forecaster = Forecaster(config)
+        prepared = forecaster.prepare(frame)  # read once: trained on, and scored by 'run'
         if args.action == "run" and not any(  # said before training, not after
-                n_test for *_, n_test in Forecaster(config).prepare(frame).sizes):
+                n_test for *_, n_test in prepared.sizes):
             raise ValueError(f"forecast run scores the test part, but "
                              f"data.test={config.data.test!r} leaves none; set data.test or "
                              "use 'forecast train'")
-        config = dataclasses.replace(config, training=config.training.replace(**folders))
         out.mkdir(parents=True, exist_ok=True)
         if args.tune is not None:
             config = _tune(args, config, frame, out)
+            forecaster = Forecaster(config)
+            prepared = forecaster.prepare(frame)
         if is_first_process():
             (out / "config.yaml").write_text(_yaml(config))
-        forecaster = Forecaster(config).fit(frame, resume=args.resume)
+        forecaster.fit(prepared, resume=args.resume)
         if not is_first_process():
             return 0  # under DDP, the first process alone writes the model and the report
         best = "n/a" if forecaster.val_loss is None else f"{forecaster.val_loss:.4f}"
@@ -249,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
         if is_first_process():
             _report(report, out, "backtest", getattr(args, "_warned", ()))
         return 0
-    report = forecaster.evaluate(frame, stride=args.stride)
+    report = forecaster.evaluate(prepared if args.action == "run" else frame,
+                                 stride=args.stride)
     _report(report, out, "test", getattr(args, "_warned", ()))
     return 0
 

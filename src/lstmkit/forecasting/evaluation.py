@@ -294,16 +294,18 @@ def _baseline(name: str, series: list[Series], origins: list[np.ndarray],
     return np.concatenate(parts)
 
 
-def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
+def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared, *,
              split: str = "test", stride: int | None = None,
              baselines: tuple[str, ...] | None = None) -> EvalReport:
     """Score every window (every ``stride`` steps) whose horizon lies in ``split``
-    (``"test"`` or ``"val"``) of ``data``, the table used in :meth:`Forecaster.fit`."""
+    (``"test"`` or ``"val"``) of ``data``, the table used in :meth:`Forecaster.fit` (or
+    that table as this forecaster prepared it, :meth:`Forecaster.prepare`)."""
     if split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    from lstmkit.forecasting.forecaster import Prepared
+
     _check_stride(stride)
-    frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
-    prepared = forecaster.prepare(frame)
+    prepared = data if isinstance(data, Prepared) else forecaster.prepare(data)
     stride = stride or forecaster.config.evaluation.stride
     m = forecaster.config.model
     origins = []
@@ -362,8 +364,8 @@ def _series_names(ids: list[str]) -> str:
 def _check_stride(stride: int | None) -> None:
     if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int)
                                or stride < 1):
-        raise ValueError(f"stride must be an int >= 1 (steps between forecast origins) or "
-                         f"None, got {stride!r}")
+        raise ValueError(f"stride (--stride) must be an int >= 1 (steps between forecast "
+                         f"origins) or None, got {stride!r}")
 
 
 def _start_row(series: Series, start: float | int | str | None, default: int,
@@ -371,15 +373,15 @@ def _start_row(series: Series, start: float | int | str | None, default: int,
     if start is None:
         return default
     if isinstance(start, str):
-        when = date_in(series, start, "start", time_format,
+        when = date_in(series, start, "start (--start)", time_format,
                        unparsable="is not a row, a fraction or a date")
         return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
-            raise ValueError(f"start as a fraction must be in (0, 1), got {start}")
+            raise ValueError(f"start (--start) as a fraction must be in (0, 1), got {start}")
         return int(len(series) * start)
     if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 0:
-        raise ValueError(f"start must be a row >= 0, a fraction in (0, 1) or a date, got "
+        raise ValueError(f"start (--start) must be a row >= 0, a fraction in (0, 1) or a date, got "
                          f"{start!r}")
     return int(start)
 
@@ -407,7 +409,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     longest = max(len(s) for s in prepared.series)
     if isinstance(start, numbers.Integral) and not isinstance(start, bool) \
             and start >= longest:  # 20220920 meant as a date, say
-        raise ValueError(f"start={start!r} is a row, past the end of every series (the "
+        raise ValueError(f"start (--start) {start!r} is a row, past the end of every series (the "
                          f"longest has {longest} rows); a date is written with dashes, e.g. "
                          "2022-09-20")
     origins = []
@@ -416,8 +418,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         # counted forward from start (the first origin is start itself when its lookback fits)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
     unscored = ("no window from start", f"a window needs lookback ({m.lookback}) rows "
-                f"before its origin and horizon ({m.horizon}) rows after it, from start="
-                f"{start!r} (default: the test part) to the series' end")
+                f"before its origin and horizon ({m.horizon}) rows after it, from start "
+                f"(--start) {start!r} (default: the test part) to the series' end")
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
         _note_unscored(report.notes, prepared, origins, *unscored)
@@ -426,15 +428,16 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         if seen:
             note = (f"{seen} of {len(report.windows)} windows start before the test part: "
                     "the model was trained or validated on their targets, so their scores "
-                    "are in-sample; use refit=True to backtest that period out of sample")
+                    "are in-sample; use refit=True (--refit) to backtest that period out of "
+                    "sample")
             _warn_note(report.notes, note, stacklevel=3)
         return report
     if not isinstance(folds, int) or folds < 1:
-        raise ValueError(f"folds must be an int >= 1, got {folds!r}")
+        raise ValueError(f"folds (--folds) must be an int >= 1, got {folds!r}")
     _check_windows(forecaster, origins)  # before any fold trains
     cuts = _fold_cuts(prepared, origins, folds)
-    # per origin, its fold and the rows before the fold's cut: all that the fold's model,
-    # the baselines and MASE's scale know of the series
+    # per origin, its fold and the rows before the fold's cut: all that the fold's model
+    # knows of the series
     fold_of = [np.zeros(len(o), np.int64) for o in origins]
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
@@ -448,8 +451,9 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     notes: list[str] = []  # said now, before any fold trains
     _note_unscored(notes, prepared, origins, *unscored)
     scored = _fitted_windows(forecaster, prepared, fit_rows, val_rows, notes)
-    origins, fold_of, fit_rows = ([a[keep] for a, keep in zip(arrays, scored, strict=True)]
-                                  for arrays in (origins, fold_of, fit_rows))
+    origins, fold_of, fit_rows, val_rows = (
+        [a[keep] for a, keep in zip(arrays, scored, strict=True)]
+        for arrays in (origins, fold_of, fit_rows, val_rows))
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
     for fold, (lo, _, cut) in enumerate(cuts):
         fold_origins = [o[of == fold] for o, of in zip(origins, fold_of, strict=True)]
@@ -471,8 +475,10 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             offset += len(o)
     # folds are consecutive in time, so per series the fold order is the origin order
     predictions = np.concatenate([p for parts in per_series for p in parts])
+    # as in evaluate, the baselines and MASE's scale are fitted on the rows the model trains
+    # on: the fold's, less those its refit validates on
     report = score(forecaster, prepared, origins, baselines, predictions=predictions,
-                   fit_rows=fit_rows)
+                   fit_rows=[rows - val for rows, val in zip(fit_rows, val_rows, strict=True)])
     report.notes.extend(notes)
     if formed < folds:  # a fold needs an origin of its own
         note = (f"folds={folds} asked, {formed} formed: a fold needs forecast origins of "

@@ -403,7 +403,7 @@ class Forecaster:
         return self.net
 
     # -- evaluation (see evaluation.py) --------------------------------------------------------
-    def evaluate(self, data: pd.DataFrame | str | Path, **kwargs: Any) -> Any:
+    def evaluate(self, data: pd.DataFrame | str | Path | Prepared, **kwargs: Any) -> Any:
         """Metrics on every test window, beside the baselines; see
         :func:`lstmkit.forecasting.evaluation.evaluate`."""
         from lstmkit.forecasting.evaluation import evaluate
