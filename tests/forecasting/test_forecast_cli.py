@@ -87,14 +87,16 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                     "--stride", "12", "--start", "0.5") == 0
     # origins every 12 rows from row 100 to the last full window (row 188)
     assert "backtest: 8 windows" in capsys.readouterr().out
-    with pytest.raises(ValueError, match=r"start \(--start\) must be a row >= 0, a fraction in \(0, 1\) "
-                                         r"or a date, got -20"):
+    with pytest.raises(ValueError, match=r"start \(--start\) must be a row >= 0, a fraction in "
+                                         r"\(0, 1\) or a date, got -20"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "-20")
-    with pytest.raises(ValueError, match=r"start \(--start\)='soon' is not a row, a fraction or a date"):
+    with pytest.raises(ValueError, match=r"start \(--start\)='soon' is not a row, a fraction "
+                                         r"or a date"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "soon")
-    with pytest.raises(ValueError, match=r"start \(--start\)='2021-01-05 00:00\+00:00' and the time "
+    with pytest.raises(ValueError, match=r"start \(--start\)='2021-01-05 00:00\+00:00' and "
+                                         r"the time "
                                          r"column .* must both have a time zone or both"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "2021-01-05 00:00+00:00")

@@ -300,7 +300,8 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
                                   baselines=())
     assert len(few.windows) == 2 and any("2 formed" in note for note in few.notes)
     # digits alone are a row: a date typed without dashes is past every series' end
-    with pytest.raises(ValueError, match=r"start \(--start\) 20210109 is a row, past the end of every "
+    with pytest.raises(ValueError, match=r"start \(--start\) 20210109 is a row, past the end "
+                                         r"of every "
                                          r"series \(the longest has 240 rows\); a date is "
                                          r"written with dashes"):
         forecaster.backtest(frame, start=20210109)
@@ -352,7 +353,8 @@ def test_refit_backtest_fits_the_baselines_on_each_folds_past(
         reused = forecaster.backtest(frame, start=0.5, stride=12, baselines=("arima",))
     assert not np.allclose(reused.forecasts["arima"][:5], report.forecasts["arima"][:5])
     for stride in (0, -7, 2.5):
-        with pytest.raises(ValueError, match=rf"stride \(--stride\) must be an int >= 1 .* got {stride}"):
+        with pytest.raises(ValueError, match=rf"stride \(--stride\) must be an int >= 1 "
+                                             rf".* got {stride}"):
             forecaster.backtest(frame, stride=stride)
     # one fold from row 36: its 36 rows hold the 48 of the validation part (data.val=0.2 of
     # 240 rows) and no training window, so no window can be scored: said before training
@@ -429,6 +431,23 @@ def test_a_refit_backtest_scores_no_window_whose_series_starts_after_its_folds_c
         bl.arima(y[:, 0], 0, at, 12, (1, 1, 1))
 
 
+def test_a_refit_counts_a_series_rows_on_the_filled_time_grid() -> None:
+    # 20 timestamps missing early on, filled by data.fill: before the cut at row 96 the
+    # series has 96 rows on its hourly grid (48 besides the 48 the refit validates on, more
+    # than a window's 36) but only 76 in the file; the refit trains on it as the scoring
+    # counts it (counting the file's rows, it dropped the series and failed)
+    frame = make_frame(240).drop(index=range(10, 30))
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, fill="ffill"))
+    with pytest.warns(UserWarning, match="filled missing values"):
+        forecaster = Forecaster(config).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fill's, again
+        report = forecaster.backtest(frame, start=96, stride=12, refit=True, folds=1,
+                                     baselines=())
+    assert report.windows["origin"].tolist() == list(range(96, 229, 12))
+
+
 def test_evaluate_says_which_series_have_no_test_window() -> None:
     # B ends before the test date (and the validation date): it trains, but has no test rows
     a = make_frame(240).assign(sid="A")
@@ -469,7 +488,8 @@ def test_evaluate_says_which_series_have_no_test_window() -> None:
         with pytest.warns(UserWarning, match=r"^series 'B' has no window from start and is "
                                              r"not scored: a window needs lookback \(24\) "
                                              r"rows before its origin and horizon \(12\) rows "
-                                             r"after it, from start \(--start\) '2021-01-09 00:00'"):
+                                             r"after it, from start \(--start\) "
+                                             r"'2021-01-09 00:00'"):
             report = forecaster.backtest(frame, start="2021-01-09 00:00", refit=refit, folds=1,
                                          baselines=("naive",))
         assert set(report.windows["series"]) == {"A"}

@@ -561,20 +561,19 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
     need = cfg.model.lookback + cfg.model.horizon
     before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
     parts = []
-    for (sid, group), rows in zip(series_groups(frame, dc), lo, strict=True):
+    for (sid, group), s, rows in zip(series_groups(frame, dc), prepared.series, lo,
+                                     strict=True):
         if cut is None:  # (without a time column data.val is no date)
             part = group.iloc[:rows]
         else:
-            times = parse_times(group[dc.time_col], dc.time_format)
-            keep = times < cut
-            if since is not None and kept_val[sid] == 0:
-                # a series that ended before the cut can hold a few rows of the moved
-                # validation period, too few for a window: it trains on the rows before it
-                keep &= times < since
-            part = group[keep]
+            # a series that ended before the cut can hold a few rows of the moved validation
+            # period, too few for a window: it trains on the rows before it
+            end = since if since is not None and kept_val[sid] == 0 else cut
+            part = group[parse_times(group[dc.time_col], dc.time_format) < end]
+            rows = int(s.time.searchsorted(end))  # on the (filled) time grid, as scored
         # a series that starts shortly before the cut has no training window yet: the fold's
         # model learns from the others (and no window of it in this fold is scored)
-        if len(part) - kept_val[sid] >= need:
+        if rows - kept_val[sid] >= need:
             parts.append(part)
 
     def failed(why: str) -> ValueError:
