@@ -807,3 +807,27 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
                                 model=dataclasses.replace(longer.model, lstm={
                                     "peephole": True, "zoneout": 0.0}))
     assert Forecaster(moved).fit(frame, resume=True).fit_result.epochs_run == 2
+
+
+def test_without_a_time_column_the_future_table_holds_exactly_the_horizon(
+        frame: pd.DataFrame) -> None:
+    # its rows are the steps after the data in order: of a longer table, which rows are the
+    # horizon's is unknown (it took the first ones: a history-and-horizon table gave the
+    # history's covariates, silently)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, time_col=None, future_covariates=("hour",)))
+    history = frame.drop(columns="date")
+    forecaster = Forecaster(config).fit(history)
+    hours = pd.DataFrame({"hour": (np.arange(len(history) - 4, len(history) + 12) % 12)
+                          .astype(float)})
+    out = forecaster.predict(history, future=hours.iloc[4:])
+    assert out["time"].tolist() == list(range(240, 252)) * 2  # per target
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) holds 16 "
+                                         r"rows for series '0', and without a time column "
+                                         r"\(data.time_col\) its rows are the 12 steps after "
+                                         r"the data, in order: give exactly horizon \(12\) "
+                                         r"rows per series"):
+        forecaster.predict(history, future=hours)
+    with pytest.raises(ValueError, match=r"covers 11 of the 12 steps"):
+        forecaster.predict(history, future=hours.iloc[5:])

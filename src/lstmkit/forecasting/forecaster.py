@@ -360,8 +360,14 @@ class Forecaster:
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:
-                idx = np.arange(m.horizon) if len(f) >= m.horizon else np.full(m.horizon, -1)
-                covered = min(len(f), m.horizon)
+                if len(f) > m.horizon:  # which of its rows are the horizon's is unknown
+                    raise ValueError(
+                        f"the future table (future=, --future) holds {len(f)} rows for series "
+                        f"{s.id!r}, and without a time column (data.time_col) its rows are "
+                        f"the {m.horizon} steps after the data, in order: give exactly "
+                        f"horizon ({m.horizon}) rows per series")
+                idx = np.arange(m.horizon) if len(f) == m.horizon else np.full(m.horizon, -1)
+                covered = len(f)
             if covered < m.horizon:
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {m.horizon} steps "
