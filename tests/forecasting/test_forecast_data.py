@@ -130,6 +130,41 @@ def test_long_format_and_static(frame: pd.DataFrame) -> None:
         to_series(long, cfg)
 
 
+@pytest.mark.parametrize("fill", ["ffill", "interpolate", "zero"])
+def test_a_static_covariate_takes_its_series_value_in_filled_rows(frame: pd.DataFrame,
+                                                                   fill: str) -> None:
+    # two timestamps of y missing: the rows put in for them hold y's size, whatever the fill
+    # (with zero they held 0, and the series was refused as having a changing static)
+    long = pd.concat([frame.assign(store="x", size=1.0),
+                      frame.iloc[:100].drop(index=[40, 41]).assign(store="y", size=2.0)],
+                     ignore_index=True)
+    cfg = DataConfig(target="a", time_col="date", series_col="store",
+                     static_covariates=["size"], fill=fill)
+    with pytest.warns(UserWarning, match=r"series 'y': filled missing values \{'a': 2, "
+                                         r"'size': 2\}"):
+        series, _ = to_series(long, cfg)
+    assert [len(s) for s in series] == [240, 100]
+    assert [s.static.tolist() for s in series] == [[1.0], [2.0]]
+    expected = {"ffill": frame["a"][39], "zero": 0.0,
+                "interpolate": (frame["a"][39] + 2 * frame["a"][42]) / 3}[fill]
+    assert series[1].target[41, 0] == pytest.approx(expected)
+
+
+def test_boolean_covariates_are_read_as_0_and_1(frame: pd.DataFrame) -> None:
+    # what pandas.get_dummies returns, and a flag such as weekend = dow >= 5
+    flagged = frame.assign(weekend=frame["date"].dt.dayofweek >= 5,
+                           hot=frame["temp"] > 1).assign(sunny=lambda f: f["hot"])
+    cfg = DataConfig(target="a", time_col="date", past_covariates=["hot"],
+                     future_covariates=["weekend"])
+    series, _ = to_series(flagged, cfg)
+    np.testing.assert_array_equal(series[0].past[:, 0], flagged["hot"].to_numpy(float))
+    np.testing.assert_array_equal(series[0].future[:, 0], flagged["weekend"].to_numpy(float))
+    # a target is a quantity to forecast, not a flag
+    with pytest.raises(TypeError, match=r"column 'sunny' of the data must be numeric, got "
+                                        r"dtype bool: value (True|False) at row position 0"):
+        to_series(flagged, DataConfig(target="sunny", time_col="date"))
+
+
 def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
     series, _ = to_series(frame, DataConfig(target="a", time_col="date"))
     assert split_sizes(series[0], DataConfig(target="a", val=0.1, test=0.2)) == (168, 24, 48)

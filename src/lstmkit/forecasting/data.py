@@ -105,17 +105,21 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
             continue
-        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
-                frame[col]):
+        # a flag (a covariate from pandas.get_dummies, say) is read as 0 and 1; a target is a
+        # quantity to forecast
+        flag = pd.api.types.is_bool_dtype(frame[col])
+        if not pd.api.types.is_numeric_dtype(frame[col]) or (flag and col in cfg.target):
             bad = (pd.to_numeric(frame[col], errors="coerce").isna()
                    & frame[col].notna()).to_numpy()
             at = int(np.argmax(bad)) if bad.any() else 0
             # every value text (wind directions, say): a category, not a mistyped number
             category = bad.sum() == frame[col].notna().sum() and frame[col].nunique() < len(
                 frame) // 2
+            value = frame[col].iloc[at]
+            value = value.item() if isinstance(value, np.generic) else value  # not np.True_
             raise TypeError(
                 f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
-                f"value {frame[col].iloc[at]!r} at row position {at}" + (
+                f"value {value!r} at row position {at}" + (
                     f" ({frame[col].nunique()} distinct texts: a category? encode it as "
                     "numeric columns, one per category, e.g. with pandas.get_dummies, and name "
                     "those)" if category else ""))
@@ -210,15 +214,20 @@ def season_from_freq(freq: str | None) -> int:
     return season // offset.n if not season % offset.n else 1
 
 
-def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
+def _fill(frame: pd.DataFrame, columns: list[str], how: str,
+          static: tuple[str, ...] = ()) -> pd.DataFrame:
     """Fill the missing values of ``columns`` by ``how`` (a ``data.fill`` choice).
 
     ``"ffill"`` carries the last value forward; a series that starts with missing values
     takes its first observed value there (back-fill). ``"interpolate"`` is linear in row
     order (one row per time step, inserted timestamps included); leading and trailing gaps
-    take the nearest observed value. ``"zero"`` writes 0.
+    take the nearest observed value. ``"zero"`` writes 0. Columns in ``static`` (the static
+    covariates: one value per series) take the series' value whatever ``how`` says, and 0
+    with ``"zero"`` when they hold none.
     """
-    part = frame[columns]
+    varying = [c for c in columns if c not in static]
+    fixed = [c for c in columns if c in static]
+    part = frame[varying]
     if how == "ffill":
         part = part.ffill().bfill()
     elif how == "interpolate":
@@ -226,7 +235,10 @@ def _fill(frame: pd.DataFrame, columns: list[str], how: str) -> pd.DataFrame:
     elif how == "zero":
         part = part.fillna(0.0)
     frame = frame.copy()
-    frame[columns] = part
+    frame[varying] = part
+    frame[fixed] = frame[fixed].ffill().bfill()
+    if how == "zero":
+        frame[fixed] = frame[fixed].fillna(0.0)
     return frame
 
 
@@ -449,7 +461,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                               "whose history ends in a gap sees a later value, maybe one it "
                               "is scored on ('ffill' reads only the past)"
                               if cfg.fill == "interpolate" else ""), UserWarning, stacklevel=3)
-            frame = _fill(frame, columns, cfg.fill)
+            frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
         col = cfg.static_covariates[int(np.argmax((static != static[:1]).any(0)))]
