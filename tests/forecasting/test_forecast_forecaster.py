@@ -831,3 +831,49 @@ def test_without_a_time_column_the_future_table_holds_exactly_the_horizon(
         forecaster.predict(history, future=hours)
     with pytest.raises(ValueError, match=r"covers 11 of the 12 steps"):
         forecaster.predict(history, future=hours.iloc[5:])
+
+
+def test_future_context_gives_each_step_its_neighbours_covariates() -> None:
+    import torch
+
+    from lstmkit.forecasting.model import ForecastNet
+
+    base = make_config(lookback=4, horizon=3, segment_len=1, decoder="direct")
+    cfg = dataclasses.replace(base.model, future_context=1)
+    net = ForecastNet(cfg, n_targets=1, n_past=3, n_future=2, n_static=0)
+    x_past = torch.arange(24.0).reshape(1, 4, 6)[..., :3]  # past-only column, then Cf = 2
+    x_future = 100 + torch.arange(6.0).reshape(1, 3, 2)
+    wide = net._future_context(x_past, x_future)  # (1, 3, 2 * 3): per covariate, t-1 .. t+1
+    expected = torch.tensor([[[19.0, 100, 102], [20, 101, 103]],
+                             [[100, 102, 104], [101, 103, 105]],
+                             [[102, 104, 0], [103, 105, 0]]]).reshape(1, 3, 6)
+    torch.testing.assert_close(wide, expected)
+
+
+def test_future_context_learns_a_covariate_that_leads_the_target() -> None:
+    # y[t] = f[t + 1]: step t's own covariate says nothing, the next step's says everything
+    # (but at the horizon's last step, whose next covariate is not known: MSE ~1 there, so
+    # about 0.25 over 4 steps at best)
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal(801)
+    frame = pd.DataFrame({"date": pd.date_range("2021-01-01", periods=800, freq="h"),
+                          "y": f[1:], "f": f[:-1]})
+    base = make_config(lookback=8, horizon=4, segment_len=1, decoder="direct", hidden_size=32)
+    mse = {}
+    for context in (0, 1):
+        config = dataclasses.replace(
+            base, data=dataclasses.replace(base.data, target=("y",), future_covariates=("f",)),
+            model=dataclasses.replace(base.model, future_context=context),
+            training=base.training.replace(max_epochs=8))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the season note
+            report = Forecaster(config).fit(frame).evaluate(frame, baselines=())
+        mse[context] = report.table.loc["lstmkit", "mse"]
+    assert mse[0] > 0.9 and mse[1] < 0.5, mse
+    with pytest.raises(ValueError, match=r"model.future_context=1 widens the known-future "
+                                         r"covariates .* but data.future_covariates is empty"):
+        dataclasses.replace(config, data=dataclasses.replace(config.data,
+                                                             future_covariates=()))
+    with pytest.raises(ValueError, match=r"model.future_context must be an int from 0 to "
+                                         r"model.lookback \(8\), .* got 9"):
+        dataclasses.replace(config.model, future_context=9)

@@ -196,6 +196,13 @@ class ModelConfig:
             forecast can revert toward the training mean, which per-window normalisation
             alone cannot see. Starts at zero and is left out of weight decay. Needs a
             ``normalization`` other than ``"none"``.
+        future_context: give each forecast step the known-future covariates of the
+            ``future_context`` steps before and after it too (the last ones of the lookback
+            before the first step; zeros, the training mean, after the last), so that an
+            effect that leads or lags its covariate (the day before a holiday, a promotion
+            that carries over) can be learned. With 0 a step sees only its own covariates
+            (``pmf`` and ``autoregressive``: those of its segment). Needs
+            ``data.future_covariates`` and ``future_context <= lookback``.
         conformal: after training, correct the quantile intervals on the validation windows
             (conformalised quantile regression, :mod:`lstmkit.forecasting.conformal`): each
             pair (q, 1 - q) is widened or narrowed per forecast step and target so that it
@@ -226,6 +233,7 @@ class ModelConfig:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     highway: bool = False
     mean_reversion: bool = False
+    future_context: int = 0
     conformal: bool = False
     ensemble: int = 1
     lstm: dict[str, Any] = field(default_factory=dict)
@@ -262,6 +270,11 @@ class ModelConfig:
                              f"deviation, which needs model.lookback >= 2, got "
                              f"model.lookback={self.lookback}; use normalization 'last' or "
                              "'mean'")
+        if isinstance(self.future_context, bool) or not isinstance(self.future_context, int) \
+                or not 0 <= self.future_context <= self.lookback:
+            raise ValueError(f"model.future_context must be an int from 0 to model.lookback "
+                             f"({self.lookback}), the steps of known-future covariates on "
+                             f"either side of each forecast step, got {self.future_context!r}")
         if self.mean_reversion and self.normalization == "none":
             raise ValueError("model.mean_reversion needs a per-window level: set "
                              "model.normalization to 'last', 'mean' or 'revin', got 'none'")
@@ -390,6 +403,11 @@ class ForecastConfig:
                 raise TypeError(f"{name} must be a {kind.__name__}, got "
                                 f"{type(getattr(self, name)).__name__}")
         _positive_int("batch_size", self.batch_size)
+        if self.model.future_context and not self.data.future_covariates:
+            raise ValueError(f"model.future_context={self.model.future_context} widens the "
+                             "known-future covariates around each forecast step, but "
+                             "data.future_covariates is empty: set them, or future_context "
+                             "to 0")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ForecastConfig:

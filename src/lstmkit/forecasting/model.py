@@ -45,6 +45,9 @@ class ForecastNet(nn.Module):
       the highway and mean-reversion terms below are added afterwards, so they are not fed
       back.
 
+    With ``future_context`` r > 0, every decoder sees, for each forecast step, the known-future
+    covariates of the r steps before and after it as well (Cf * (2r + 1) features per step).
+
     With ``highway``, a linear map of each normalised channel's lookback to its horizon is
     added to the decoder's output (LSTNet's autoregressive highway). With ``mean_reversion``,
     ``level[h] * shift`` is added to forecast step h: the window's level (its normalisation
@@ -57,6 +60,9 @@ class ForecastNet(nn.Module):
         self.cfg = cfg
         self.n_targets = n_targets
         self.n_future = n_future
+        # known-future features per step: its own covariates and those of future_context
+        # steps on either side
+        n_future *= 2 * cfg.future_context + 1
         self.n_static = n_static
         seg, d = cfg.segment_len, cfg.hidden_size
         self.ci = cfg.channel_independent
@@ -146,6 +152,16 @@ class ForecastNet(nn.Module):
             x_future = torch.cat([x_future, x_future.new_zeros(B, pad, Cf)], dim=1)
         return x_future.reshape(B, self.n_segments_out, seg * Cf)
 
+    def _future_context(self, x_past: Tensor, x_future: Tensor) -> Tensor:
+        """(B, Hz, Cf) -> (B, Hz, Cf * (2r + 1)): step t's covariates at t - r .. t + r, from
+        the history of the known-future covariates (the last Cf columns of ``x_past``)
+        before the horizon and zeros (the training mean) after it."""
+        r, Cf = self.cfg.future_context, self.n_future
+        B, Hz, _ = x_future.shape
+        padded = torch.cat([x_past[:, -r:, -Cf:].to(x_future.dtype), x_future,
+                            x_future.new_zeros(B, r, Cf)], dim=1)  # (B, Hz + 2r, Cf)
+        return padded.unfold(1, 2 * r + 1, 1).reshape(B, Hz, Cf * (2 * r + 1))
+
     # -- forward ---------------------------------------------------------------------------
     def forward(self, y_past: Tensor, x_past: Tensor, x_future: Tensor,
                 static: Tensor) -> Tensor:
@@ -170,6 +186,8 @@ class ForecastNet(nn.Module):
             emb = emb + static_emb
         _, (h, c) = self.encoder(emb)  # (layers, N, d_out), (layers, N, d)
 
+        if cfg.future_context and self.n_future:
+            x_future = self._future_context(x_past, x_future)
         if cfg.decoder == "pmf":
             out = self._decode_pmf(h, c, x_future, static_emb, B, N)
         elif cfg.decoder == "direct":
