@@ -126,8 +126,21 @@ def test_long_format_and_static(frame: pd.DataFrame) -> None:
     assert [len(s) for s in series] == [240, 100]
     assert series[1].static.tolist() == [2.0]
     long.loc[long.index[-1], "size"] = 3.0
-    with pytest.raises(ValueError, match="static covariate 'size' changes within series 'y'"):
+    with pytest.raises(ValueError, match=r"static covariate 'size' changes within series 'y': "
+                                         r"2 at 2021-01-01 00:00:00, 3 at 2021-01-05 03:00:00; "):
         to_series(long, cfg)
+    # a long table read as one series: its timestamps repeat
+    with pytest.raises(ValueError, match=r"series '0' has 100 duplicate timestamp\(s\) in "
+                                         r"'date', first 2021-01-01 00:00:00; if the table "
+                                         r"holds several series .* data.series_col"):
+        to_series(long, DataConfig(target="a", time_col="date"))
+    # a list written as one text
+    with pytest.raises(ValueError, match=r"column\(s\) \['temp,size'\] not found in the data; "
+                                         r".* a list of columns is written \[a, b\]"):
+        to_series(long, DataConfig(target="a", time_col="date", series_col="store",
+                                   past_covariates="temp,size"))
+    with pytest.raises(ValueError, match=r"^the data is empty: no rows"):
+        to_series(long.iloc[:0], cfg)
 
 
 @pytest.mark.parametrize("fill", ["ffill", "interpolate", "zero"])

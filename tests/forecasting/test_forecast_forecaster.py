@@ -105,9 +105,22 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
                                          r"'s2'; it holds series \['s1'\]"):
         forecaster.predict(long, future=future[future["store"] == "s1"])
     with pytest.raises(ValueError, match=r"missing value\(s\) in column 'hour' of series 's1' "
-                                         r"of the future table \(future=\)"):
+                                         r"of the future table \(future=\), first at "
+                                         r"2021-01-09 11:00:00; they are covariates of the "
+                                         r"forecast's horizon: give their values \(data.fill "
+                                         r"would make them up\)"):
         forecaster.predict(long, future=future.assign(hour=np.where(
             np.arange(len(future)) == 3, np.nan, future["hour"])))
+    with pytest.raises(FileNotFoundError, match=r"^future table \(future=, --future\) file "
+                                                r"'.*nope.csv' does not exist"):
+        forecaster.predict(long, future=tmp_path / "nope.csv")
+    future.iloc[:0].to_csv(tmp_path / "header.csv", index=False)
+    with pytest.raises(ValueError, match=r"^the future table \(future=\) is empty: no rows"):
+        forecaster.predict(long, future=tmp_path / "header.csv")
+    with pytest.raises(ValueError, match=r"the future table \(future=\) and the data must "
+                                         r"both have a time zone or both have none; series "
+                                         r"'s1' has None in the data and UTC in the future"):
+        forecaster.predict(long, future=future.assign(date=future["date"].dt.tz_localize("UTC")))
     with pytest.raises(ValueError, match=r"series 's1' of the future table \(future=\) has 1 "
                                          r"duplicate timestamp"):
         forecaster.predict(long, future=pd.concat([future.iloc[:1], future]))

@@ -64,24 +64,27 @@ class Series:
             np.where(self.observed, self.target, np.nan)
 
 
-def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None) -> pd.DataFrame:
+def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None,
+               label: str = "data") -> pd.DataFrame:
     """A DataFrame as given, or read from a CSV path; the ``id_col`` column of a CSV is read
-    as text, so that ids such as ``007`` stay as written."""
+    as text, so that ids such as ``007`` stay as written. ``label`` names the table in the
+    errors (``"future table (future=, --future)"``)."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, str | Path):
         path = Path(data)
         if not path.is_file():
-            raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+            raise FileNotFoundError(f"{label} file {str(path)!r} does not exist")
         try:
             return pd.read_csv(path, dtype=None if id_col is None else {id_col: str})
         except UnicodeDecodeError as err:
-            raise ValueError(f"data file {str(path)!r} is not UTF-8 text ({err}); save it as "
-                             "UTF-8 CSV") from None
+            raise ValueError(f"{label} file {str(path)!r} is not UTF-8 text ({err}); save it "
+                             "as UTF-8 CSV") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise ValueError(f"data file {str(path)!r} could not be read as CSV: "
+            raise ValueError(f"{label} file {str(path)!r} could not be read as CSV: "
                              f"{' '.join(str(err).split())}") from None
-    raise TypeError(f"data must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
+    raise TypeError(f"{label} must be a pandas DataFrame or a CSV path, got "
+                    f"{type(data).__name__}")
 
 
 def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
@@ -99,7 +102,9 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 "make them columns with frame.reset_index()" if index else
                 "; the times are the DataFrame's index: make them a column with "
                 "frame.reset_index()" if cfg.time_col in missing
-                and isinstance(frame.index, pd.DatetimeIndex) else "")
+                and isinstance(frame.index, pd.DatetimeIndex) else
+                "; a list of columns is written [a, b] (--set 'data.past_covariates=[a, b]')"
+                if any("," in str(c) for c in missing) else "")
         raise ValueError(f"column(s) {missing} not found in {source}; available columns: "
                          f"{[str(c) for c in frame.columns]}{hint}")
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
@@ -364,7 +369,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         dup = frame[cfg.time_col].duplicated()
         if dup.any():
             raise ValueError(f"{name} has {int(dup.sum())} duplicate timestamp(s) in "
-                             f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}")
+                             f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}"
+                             + ("; if the table holds several series one under another "
+                                "(long format), name their id column in data.series_col"
+                                if cfg.series_col is None else ""))
         index = pd.DatetimeIndex(frame[cfg.time_col])
         # a trained model's frequency cannot change: the data must be on its grid
         freq = freq or cfg.freq or infer_freq(
@@ -438,8 +446,11 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 where = int(np.argmax(nan[col].to_numpy()))
                 raise ValueError(
                     f"{int(nan[col].sum())} missing value(s) in column {col!r} of {name}, "
-                    f"first at {time_index[where]}; set data.fill to 'ffill', "
-                    "'interpolate' or 'zero' to fill them")
+                    f"first at {time_index[where]}; " + (
+                        "they are covariates of the forecast's horizon: give their values "
+                        "(data.fill would make them up)" if not need_target else
+                        "set data.fill to 'ffill', 'interpolate' or 'zero' (--set "
+                        "data.fill=ffill) to fill them"))
             # a column with nothing observed has nothing to fill from (and a target with
             # nothing observed nothing to learn or score): filling it gave NaN scalers and
             # blank forecasts
@@ -464,9 +475,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
-        col = cfg.static_covariates[int(np.argmax((static != static[:1]).any(0)))]
-        raise ValueError(f"static covariate {col!r} changes within {name}; static "
-                         "covariates must be constant per series (use past_covariates)")
+        k = int(np.argmax((static != static[:1]).any(0)))
+        row = int(np.argmax(static[:, k] != static[0, k]))
+        raise ValueError(f"static covariate {cfg.static_covariates[k]!r} changes within "
+                         f"{name}: {static[0, k]:g} at {time_index[0]}, {static[row, k]:g} at "
+                         f"{time_index[row]}; static covariates must be constant per series "
+                         "(use past_covariates)")
     n_target = len(cfg.target)
     series = Series(
         id=sid, time=time_index,
@@ -492,7 +506,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
-        raise ValueError("data is empty: no rows")
+        raise ValueError(f"{source} is empty: no rows")
     _check_columns(frame, cfg, need_target=need_target, source=source)
     frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
     out = []

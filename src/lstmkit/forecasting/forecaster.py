@@ -345,7 +345,7 @@ class Forecaster:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
                              f"{m.horizon} steps after the data: pass future=<table> "
                              "(--future <csv>)")
-        frame = read_frame(future, dc.series_col)
+        frame = read_frame(future, dc.series_col, label="future table (future=, --future)")
         fut_cfg = replace(dc, past_covariates=(), static_covariates=(), val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
                                   source="the future table (future=)")
@@ -357,6 +357,11 @@ class Forecaster:
                 raise ValueError(f"the future table (future=) has no rows for series {s.id!r}; "
                                  f"it holds series {sorted(by_id)}")
             if isinstance(t, pd.DatetimeIndex):
+                if isinstance(f.time, pd.DatetimeIndex) and (t.tz is None) != (f.time.tz is None):
+                    raise ValueError(
+                        f"the future table (future=) and the data must both have a time zone "
+                        f"or both have none; series {s.id!r} has {t.tz} in the data and "
+                        f"{f.time.tz} in the future table")
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:
