@@ -779,3 +779,19 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
         Classifier(smoothed, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
     resumed = Classifier(config, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
     assert len(resumed.history) == 2
+
+
+def test_examples_of_another_type_are_refused_naming_the_argument() -> None:
+    import pandas as pd
+
+    from lstmkit.classification import Classifier, ClassifierConfig
+
+    clf = Classifier(ClassifierConfig(hidden_size=8, embedding_dim=8))
+    with pytest.raises(TypeError, match=r"^train: example 1 must be a lstmkit.classification."
+                                        r"Example\(text, label\), got tuple \('good', 'pos'\)"):
+        clf.fit([("good", "pos"), ("bad", "neg")])
+    frame = pd.DataFrame({"text": ["good", "bad"], "label": ["pos", "neg"]})
+    with pytest.raises(TypeError, match=r"^train must be a sequence of lstmkit.classification."
+                                        r"Example\(text, label\), got a DataFrame; from a "
+                                        r"DataFrame: \[Example"):
+        clf.fit(frame)

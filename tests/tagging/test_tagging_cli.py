@@ -35,6 +35,12 @@ def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     # one record per input line, the blank one included (no entities)
     assert [r["text"] for r in records] == ["Alice Smith visited Oslo", "", "Bob"]
     assert isinstance(records[0]["entities"], list) and records[1]["entities"] == []
+    # printed, a text's tab is escaped: its entity lines keep three tab-separated cells
+    texts.write_text("Alice\tSmith visited Oslo\n", encoding="utf-8")
+    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "Alice\\tSmith visited Oslo"
+    assert all(line.count("\t") == 2 for line in printed[1:])
 
 
 def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:

@@ -533,3 +533,24 @@ def test_a_moving_average_of_the_weights_trains_the_tagger() -> None:
     crf = tagger.model.crf
     assert crf.allowed.dtype == torch.bool and not bool(crf.allowed.all())
     assert tagger.evaluate(dev).scores.f1 == pytest.approx(max(r["val_f1"] for r in tagger.history))
+
+
+def test_malformed_sentences_are_refused_before_training_naming_where() -> None:
+    good = _toy(8)
+    tagger = Tagger(TaggerConfig(hidden_size=8, embedding_dim=8), training=FAST)
+    # tags not one per token: they were padded with O or used beyond the sentence, silently
+    short = Sentence(["John", "lives", "in", "Paris"], ["B-PER", "O"])
+    with pytest.raises(ValueError, match=r"^train sentence 9: 4 tokens and 2 tags; a sentence "
+                                         r"has one tag per token"):
+        tagger.fit([*good, short], good)
+    with pytest.raises(ValueError, match=r"^dev sentence 2: 4 tokens and 2 tags"):
+        tagger.fit(good, [good[0], short])
+    with pytest.raises(ValueError, match=r"^train sentence 1: tag must be 'O' or "
+                                         r"'<B\|I\|E\|S>-<type>', got 'b-PER'"):
+        tagger.fit([Sentence(["Bob"], ["b-PER"]), *good])
+    with pytest.raises(TypeError, match=r"^train\[0\] must be a lstmkit.tagging.Sentence\("
+                                        r"tokens, tags\), got tuple"):
+        tagger.fit([(["Bob"], ["B-PER"]), *good])
+    tagger.fit(good)
+    with pytest.raises(ValueError, match=r"^test sentence 1: 1 tokens and 3 tags"):
+        tagger.evaluate([Sentence(["John"], ["B-PER", "O", "B-LOC"])], source="test")

@@ -76,8 +76,12 @@ def test_stdin_is_decoded_like_a_file(monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"stdin: cannot decode byte b'\\xe9' at offset 3 as "
                                          r"utf-8; .*--encoding"):
         read_raw_texts("-")
-    stdin(b" \n")
-    with pytest.raises(ValueError, match="stdin is empty"):
+    # blank lines are texts, each predicted (output line i is input line i); no line at all
+    # is an error
+    stdin(b" \n\n")
+    assert read_raw_texts("-") == [" ", ""]
+    stdin(b"\xef\xbb\xbf")
+    with pytest.raises(ValueError, match=r"stdin is empty \(expected at least one line"):
         read_raw_texts("-")
 
 
@@ -90,6 +94,9 @@ def test_a_text_stdin_without_bytes_underneath_is_read_too(monkeypatch) -> None:
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeffgood film\r\nbad\n"))
     assert read_raw_texts("-") == ["good film", "bad"]
-    monkeypatch.setattr(sys, "stdin", io.StringIO(" \n"))
-    with pytest.raises(ValueError, match=r"stdin is empty \(expected at least one example\)"):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    assert read_raw_texts("-") == [""]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    with pytest.raises(ValueError, match=r"stdin is empty \(expected at least one line of "
+                                         r"text\)"):
         read_raw_texts("-")

@@ -64,9 +64,17 @@ def encode_labels(
 
 
 def check_texts(examples: Sequence[Example], source: str) -> None:
-    """A TypeError, naming where, unless every example's text is a str (pandas gives a NaN
-    float for an empty cell)."""
+    """A TypeError, naming where, unless every example is an :class:`Example` whose text is a
+    str (pandas gives a NaN float for an empty cell)."""
+    if isinstance(examples, str | bytes) or type(examples).__name__ == "DataFrame":
+        raise TypeError(f"{source} must be a sequence of lstmkit.classification.Example(text, "
+                        f"label), got a {type(examples).__name__}; from a DataFrame: "
+                        "[Example(t, y) for t, y in zip(df['text'], df['label'])]")
     for n, example in enumerate(examples, start=1):
+        if not isinstance(example, Example):
+            raise TypeError(f"{source}: example {n} must be a lstmkit.classification."
+                            f"Example(text, label), got {type(example).__name__} "
+                            f"{example!r:.80}")
         if not isinstance(example.text, str):
             raise TypeError(f"{_where(example, source, n)}: text must be a str, got "
                             f"{type(example.text).__name__} ({example.text!r}; an empty cell?)")

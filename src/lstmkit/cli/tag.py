@@ -212,6 +212,7 @@ def _predict(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
+    from lstmkit.classification.classifier import tsv_escape
     from lstmkit.tagging import Tagger
     from lstmkit.text.io import read_raw_texts
 
@@ -222,7 +223,7 @@ def _predict(args: argparse.Namespace) -> int:
             print(json.dumps({"text": text, "entities": [asdict(e) for e in entities]},
                              ensure_ascii=False))
             continue
-        print(text)
+        print(tsv_escape(text))
         for e in entities:
-            print(f"  {e.start}:{e.end}\t{e.type}\t{e.text}")
+            print(f"  {e.start}:{e.end}\t{tsv_escape(e.type)}\t{tsv_escape(e.text)}")
     return 0

@@ -55,7 +55,8 @@ def span_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
                          f"and {len(predicted)}")
     for n, (g, p) in enumerate(zip(gold, predicted, strict=True)):
         if len(g) != len(p):
-            raise ValueError(f"sentence {n}: gold has {len(g)} tags, predicted {len(p)}")
+            raise ValueError(f"sentence {n + 1}: gold has {len(g)} tags and predicted "
+                             f"{len(p)}; they must be as many (one per token)")
     y_true = [to_iob2(g) for g in gold]
     y_pred = [to_iob2(p) for p in predicted]
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)

@@ -82,14 +82,51 @@ def entity_types(sentences: Iterable[Sentence]) -> set[str]:
     return {span.type for s in sentences for span in spans_from_tags(s.tags or [])}
 
 
-def check_gold(sentence: Sentence, n: int, source: str, known: set[str]) -> str:
-    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``); a ValueError when it
-    has no tags, or a tag whose entity type is not ``known`` (never seen in training), named
-    as the file writes it, at its own line."""
-    if sentence.tags is None:
-        raise ValueError(f"{source}: sentence {n + 1} has no tags")
+def check_sentences(sentences: Sequence[Sentence], source: str) -> None:
+    """A TypeError or ValueError naming where (see :func:`check_sentence`) for the first
+    sentence of ``sentences`` that is malformed."""
+    for n, sentence in enumerate(sentences):
+        check_sentence(sentence, n, source)
+
+
+def check_sentence(sentence: Sentence, n: int, source: str) -> str:
+    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``, or ``source sentence
+    n + 1``); a TypeError when it is no :class:`Sentence` or a token or tag is no str, a
+    ValueError when it has no tokens, tags that are not one per token, or a tag that is not
+    ``O`` or ``<B|I|E|S>-<type>`` (at the tag's own line when read from a file)."""
+    if not isinstance(sentence, Sentence):
+        raise TypeError(f"{source}[{n}] must be a lstmkit.tagging.Sentence(tokens, tags), got "
+                        f"{type(sentence).__name__} {sentence!r:.80}")
     where = (f"{sentence.source}:{sentence.line}" if sentence.source
              else f"{source} sentence {n + 1}")
+    check_tokens(sentence.tokens, f"{where}: tokens")
+    if sentence.tags is None:
+        return where
+    tags = sentence.tags
+    if isinstance(tags, str) or len(tags) != len(sentence.tokens):
+        raise ValueError(f"{where}: {len(sentence.tokens)} tokens and "
+                         f"{'a str' if isinstance(tags, str) else len(tags)} tags; a sentence "
+                         "has one tag per token (tags=[...])")
+    for i, tag in enumerate(tags):
+        at = where  # the tag's own line where the sentence was read from a file
+        if sentence.source and len(sentence.lines) == len(tags):
+            at = f"{sentence.source}:{sentence.lines[i]}"
+        if not isinstance(tag, str):
+            raise TypeError(f"{at}: tag {i} must be a str, got {type(tag).__name__} ({tag!r})")
+        try:
+            split_tag(tag)
+        except ValueError as err:
+            raise ValueError(f"{at}: {err}") from None
+    return where
+
+
+def check_gold(sentence: Sentence, n: int, source: str, known: set[str]) -> str:
+    """Where sentence ``n`` (from 0) of ``source`` is (``file:line``); a ValueError when it
+    is malformed (:func:`check_sentence`), has no tags, or a tag whose entity type is not
+    ``known`` (never seen in training), named as the file writes it, at its own line."""
+    where = check_sentence(sentence, n, source)
+    if sentence.tags is None:
+        raise ValueError(f"{source}: sentence {n + 1} has no tags")
     for i, tag in enumerate(sentence.tags):
         if tag != "O" and split_tag(tag)[1] not in known:
             at = where  # the tag's own line where the sentence was read from a file
@@ -184,6 +221,7 @@ class Tagger:
         config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one sentence, got none")
+        check_sentences(train, "train")
         if any(s.tags is None for s in train):
             raise ValueError("train sentences must carry tags, got an unlabelled sentence")
         keys = ([word_key(t, config.lowercase) for t in s.tokens] for s in train)
@@ -297,6 +335,7 @@ class Tagger:
         assert self.chars is not None
         if len(auxiliary) == 0:
             raise ValueError("auxiliary must hold at least one sentence, got none")
+        check_sentences(auxiliary, "auxiliary")
         if any(s.tags is None for s in auxiliary):
             raise ValueError("auxiliary sentences must carry tags, got an unlabelled sentence")
         types = entity_types(auxiliary)

@@ -94,8 +94,9 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
 
     Blank lines are kept as texts (empty or whitespace only), so that text ``i`` is input
     line ``i`` and predictions line up with the input: a classifier reads an empty text as one
-    ``<unk>`` token, a tagger finds no entities in it. Input whose lines end with CR only is
-    a ValueError (see :func:`check_line_endings`).
+    ``<unk>`` token, a tagger finds no entities in it; input of blank lines alone is as many
+    texts, and input of no character at all a ValueError. Input whose lines end with CR only
+    is a ValueError (see :func:`check_line_endings`).
     """
     if path is None or str(path) == "-":
         import sys
@@ -105,12 +106,15 @@ def read_raw_texts(path: str | Path | None, encoding: str = "utf-8") -> list[str
         if buffer is not None:
             # bytes, so that ``encoding`` applies and a byte order mark is dropped, as for a
             # file
-            text = decode_text(buffer.read(), source, encoding)
+            text = decode_text(buffer.read(), source, encoding, allow_empty=True)
         else:  # a text stream without bytes underneath (io.StringIO, some notebooks)
-            text = checked_text(sys.stdin.read(), source)
+            text = checked_text(sys.stdin.read(), source, allow_empty=True)
     else:
         source = str(path)
-        text = read_text(path, encoding)
+        text = read_text(path, encoding, allow_empty=True)
+    if not text:
+        what = "stdin is empty" if source == "stdin" else f"{source}: the file is empty"
+        raise ValueError(f"{what} (expected at least one line of text)")
     return split_lines(check_line_endings(text, source))
 
 
