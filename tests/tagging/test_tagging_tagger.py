@@ -554,3 +554,18 @@ def test_malformed_sentences_are_refused_before_training_naming_where() -> None:
     tagger.fit(good)
     with pytest.raises(ValueError, match=r"^test sentence 1: 1 tokens and 3 tags"):
         tagger.evaluate([Sentence(["John"], ["B-PER", "O", "B-LOC"])], source="test")
+
+
+def test_a_resume_on_other_training_data_is_refused(tmp_path) -> None:
+    # its vocabularies differ: the checkpoint's embedding rows belong to other words
+    config = TaggerConfig(hidden_size=8, embedding_dim=8)
+    training = FAST.replace(max_epochs=1, checkpoint_dir=tmp_path / "ckpt")
+    train = _toy(12)
+    Tagger(config, training).fit(train)
+    other = [Sentence(["Kyiv" if t in PLACES else t for t in s.tokens], s.tags)
+             for s in train]
+    with pytest.raises(ValueError, match=r"other settings \(.*vocabulary.words: '\d+ entries "
+                                         r"from the training data, sha256 \w+' there"):
+        Tagger(config, training.replace(max_epochs=2)).fit(other, resume=True)
+    resumed = Tagger(config, training.replace(max_epochs=2)).fit(train, resume=True)
+    assert len(resumed.history) == 2

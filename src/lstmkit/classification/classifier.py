@@ -307,7 +307,7 @@ class Classifier:
                          member_training(train_config, m, config.ensemble,
                                          None if train_config.seed is None else seed),
                          metrics={"accuracy": _accuracy_metric}, resume=resume,
-                         run_settings=model_settings(config),
+                         run_settings=model_settings(config, words=words, labels=labels),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
                                     *callbacks_of(m)])

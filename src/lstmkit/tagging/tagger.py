@@ -311,7 +311,8 @@ class Tagger:
                          member_training(train_config, m, config.ensemble,
                                          None if train_config.seed is None else seed),
                          metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
-                         run_settings=model_settings(config),
+                         run_settings=model_settings(config, words=words,
+                                                     chars=self.chars, tags=tags),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
                                     *callbacks_of(m)])

@@ -97,10 +97,20 @@ def epoch_batches(loader: Any) -> list[Any]:
     return [EpochBatches()]
 
 
-def model_settings(config: Any) -> dict[str, Any]:
+def model_settings(config: Any, **vocabularies: Any) -> dict[str, Any]:
     """The model settings a resumed run must share with its checkpoint (``fit``'s
     ``run_settings``): every ``model.*`` setting but ``ensemble`` (each network resumes from
-    its own folder) and ``vectors`` (where the vectors file is read from)."""
+    its own folder) and ``vectors`` (where the vectors file is read from), and a digest of
+    each of the ``vocabularies`` (name: :class:`~lstmkit.text.vocab.Vocabulary`), which
+    are built from the training data: a vocabulary of the same size in another order would
+    give every row of the checkpoint's embedding to another word."""
+    import hashlib
+
     from lstmkit.training.config import settings_of
 
-    return settings_of("model", config, leave_out=("ensemble", "vectors"))
+    settings = settings_of("model", config, leave_out=("ensemble", "vectors"))
+    for name, vocabulary in sorted(vocabularies.items()):
+        digest = hashlib.sha256("\n".join(vocabulary.itos).encode()).hexdigest()[:12]
+        settings[f"vocabulary.{name}"] = (f"{len(vocabulary.itos)} entries from the training "
+                                          f"data, sha256 {digest}")
+    return settings
