@@ -41,6 +41,21 @@ def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "Alice\\tSmith visited Oslo"
     assert all(line.count("\t") == 2 for line in printed[1:])
+    # pre-tokenised: the tokens as the file gives them (the tokenizer would split U.S.), a tag
+    # each, a blank line after each sentence
+    conll = tmp_path / "raw.conll"
+    conll.write_text("Alice\tB-PER\nU.S.\tO\n\nBob\tO\n", encoding="utf-8")  # gold: unread
+    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(conll), "--conll"]) == 0
+    rows = capsys.readouterr().out.split("\n")
+    assert [r.split("\t")[0] for r in rows] == ["Alice", "U.S.", "", "Bob", "", ""]
+    assert all(r.split("\t")[1] in ("O", "B-PER", "I-PER", "B-LOC", "I-LOC") for r in rows if r)
+    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(conll), "--conll",
+                      "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["tokens"] for r in records] == [["Alice", "U.S."], ["Bob"]]
+    assert [len(r["tags"]) for r in records] == [2, 1]
+    with pytest.raises(ValueError, match=r"--conll reads a file: give it with --input FILE"):
+        run_cli(tag, ["predict", "--model", str(out), "--conll"])
 
 
 def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:

@@ -91,6 +91,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                                                       "stdin (default)")
     predict.add_argument("--encoding", default=None, help="input encoding (default utf-8)")
     predict.add_argument("--json", action="store_true", help="print one JSON object a line")
+    predict.add_argument("--conll", action="store_true",
+                         help="the input is pre-tokenised CoNLL (a token a line in its first "
+                         "column, a blank line between sentences, other columns ignored): "
+                         "tag those tokens, untouched by the tokenizer, and print "
+                         "token<TAB>tag lines (with --json, tokens and tags a sentence)")
 
 
 def _data_flags(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +221,8 @@ def _predict(args: argparse.Namespace) -> int:
     from lstmkit.tagging import Tagger
     from lstmkit.text.io import read_raw_texts
 
+    if args.conll:
+        return _predict_conll(args)
     tagger = Tagger.load(args.model)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
     for text, entities in zip(texts, tagger.predict(texts), strict=True):
@@ -226,4 +233,24 @@ def _predict(args: argparse.Namespace) -> int:
         print(tsv_escape(text))
         for e in entities:
             print(f"  {e.start}:{e.end}\t{tsv_escape(e.type)}\t{tsv_escape(e.text)}")
+    return 0
+
+
+def _predict_conll(args: argparse.Namespace) -> int:
+    """``tag predict --conll``: the tags of a pre-tokenised CoNLL file's tokens."""
+    import json
+
+    from lstmkit.tagging import Tagger, read_conll
+
+    if args.input == "-":
+        raise ValueError("--conll reads a file: give it with --input FILE (not stdin)")
+    sentences = read_conll(args.input, tag_column=None, encoding=args.encoding or "utf-8")
+    tagger = Tagger.load(args.model)
+    for sentence, tags in zip(sentences, tagger.tag_tokens(s.tokens for s in sentences),
+                              strict=True):
+        if args.json:
+            print(json.dumps({"tokens": sentence.tokens, "tags": tags}, ensure_ascii=False))
+            continue
+        print("\n".join(f"{token}\t{tag}" for token, tag in
+                        zip(sentence.tokens, tags, strict=True)) + "\n")
     return 0
