@@ -21,6 +21,11 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown model.lstm option\(s\) \['peepholes'\]; "
                                          r"valid options: \[.*'peephole'"):
         ModelConfig(lstm={"peepholes": True})
+    with pytest.raises(ValueError, match=r"^model.lstm: init='chrono' needs chrono_max_len"):
+        ModelConfig(lstm={"init": "chrono"})
+    with pytest.raises(TypeError, match=r"^model.lstm: peephole must be a bool, got str"):
+        ForecastConfig.from_dict({"data": {"target": "y"},
+                                  "model": {"lstm": {"peephole": "yes"}}})
 
 
 def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:

@@ -55,13 +55,14 @@ def test_numpy_lstm_options_are_stored_as_python_values_that_save(config_class) 
 
     import numpy as np
 
-    config = config_class(lstm={"forget_bias": np.float32(0.5), "init": "chrono",
+    # (forget_bias and chrono init do not combine: an error since the values are checked)
+    config = config_class(lstm={"recurrent_dropout": np.float32(0.5), "init": "chrono",
                                 "chrono_max_len": np.int64(8), "peephole": np.bool_(True),
                                 "zoneout": [np.float64(0.25), 0.0]})
-    assert config.lstm == {"forget_bias": 0.5, "init": "chrono", "chrono_max_len": 8,
+    assert config.lstm == {"recurrent_dropout": 0.5, "init": "chrono", "chrono_max_len": 8,
                            "peephole": True, "zoneout": [0.25, 0.0]}
     assert type(config.lstm["chrono_max_len"]) is int
-    assert type(config.lstm["forget_bias"]) is float and config.lstm["peephole"] is True
+    assert type(config.lstm["recurrent_dropout"]) is float and config.lstm["peephole"] is True
     assert config_class.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 

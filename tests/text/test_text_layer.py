@@ -178,6 +178,14 @@ def test_lstm_options_are_checked() -> None:
     assert check_lstm_options({"layer_norm": True}) == {"layer_norm": True}
     with pytest.raises(ValueError, match=r"unknown LSTM option\(s\) \['layernorm'\]"):
         check_lstm_options({"layernorm": True})
+    # the values too, when the configuration is made (they failed only when the network was)
+    with pytest.raises(TypeError, match=r"^lstm: peephole must be a bool, got str 'yes'"):
+        check_lstm_options({"peephole": "yes"})
+    with pytest.raises(ValueError, match=r"^model.lstm: zoneout must be a float in \[0, 1\), "
+                                         r"got 2"):
+        check_lstm_options({"zoneout": 2}, "model.lstm")
+    assert check_lstm_options({"proj_size": 8, "zoneout": [0.1, 0.2]}) == {
+        "proj_size": 8, "zoneout": [0.1, 0.2]}
 
 
 def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import LSTM_OPTIONS, plain_options
+from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_options
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
@@ -311,8 +311,9 @@ class ModelConfig:
                              f"{sorted(LSTM_OPTIONS)}")
         # lists (as YAML gives them) become tuples, so a saved config reads back equal;
         # numpy scalars Python ones, so that it saves
-        object.__setattr__(self, "lstm", {k: _tuples(v)
-                                          for k, v in plain_options(self.lstm).items()})
+        options = {k: _tuples(v) for k, v in plain_options(self.lstm).items()}
+        check_option_values(options, "model.lstm")
+        object.__setattr__(self, "lstm", options)
 
     @property
     def n_outputs(self) -> int:

@@ -232,6 +232,19 @@ class LSTMConfig:
         return text
 
 
+def check_option_values(options: Mapping[str, Any], name: str) -> None:
+    """A TypeError or ValueError, its message prefixed with ``name`` (``model.lstm``), when
+    a value of ``options`` (keys of :data:`LSTM_OPTIONS`) is one :class:`LSTMConfig` refuses:
+    checked with sizes that fit any ``proj_size``, so that a configuration's error comes when
+    it is made, not when its network is built."""
+    proj = options.get("proj_size", 0)
+    fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
+    try:
+        LSTMConfig(1, int(proj) + 1 if fits else 1, **options)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name}: {err}") from None
+
+
 def torch_backend_refusal(blockers: list[str]) -> ValueError:
     """The error for ``backend='torch'`` with what keeps torch's op from computing it."""
     return ValueError("backend='torch' cannot serve this configuration: torch's fused op "

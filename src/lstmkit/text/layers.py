@@ -9,11 +9,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstmkit.nn.config import LSTM_OPTIONS
+from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_options
 
 
 def check_lstm_options(options: Mapping[str, Any], name: str = "lstm") -> dict[str, Any]:
-    """A plain dict copy of ``options`` after checking every key is an LSTM variant option."""
+    """A plain dict copy of ``options`` after checking every key is an LSTM variant option and
+    every value one the LSTM takes."""
     if not isinstance(options, Mapping):
         raise TypeError(f"{name} must be a mapping of LSTM options, got {type(options).__name__}")
     unknown = sorted(set(options) - set(LSTM_OPTIONS))
@@ -22,6 +23,7 @@ def check_lstm_options(options: Mapping[str, Any], name: str = "lstm") -> dict[s
             f"{name} has unknown LSTM option(s) {unknown}; expected a subset of "
             f"{list(LSTM_OPTIONS)}"
         )
+    check_option_values(plain_options(options), name)  # numpy scalars as Python ones
     return dict(options)
 
 
