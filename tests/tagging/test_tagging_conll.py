@@ -61,6 +61,12 @@ def test_write_then_read_round_trip_in_another_scheme(tmp_path) -> None:
     assert again[0].tags == ["B-X", "I-X", "O", "B-Y"]
     with pytest.raises(ValueError, match=r"predictions\[0\] must have one tag per token"):
         write_conll(out, sentences, [["O"]])
+    # a token with a tab would write a file of the wrong column count
+    from lstmkit.tagging import Sentence
+
+    with pytest.raises(ValueError, match=r"^sentences\[1\] token 0 'a\\tb' holds a tab or a "
+                                         r"line break"):
+        write_conll(out, [*sentences, Sentence(["a\tb"], ["O"])])
 
 
 def test_wrong_column_count_names_file_and_line(tmp_path) -> None:

@@ -184,10 +184,16 @@ def write_conll(
 ) -> None:
     """Write ``token [gold] [predicted]`` lines, TAB-separated, one blank line between
     sentences. Tags (in ``tags_scheme``) are re-encoded in ``output_scheme`` (``"BILOU"``
-    writes BIOES with ``L-``/``U-`` for ``E-``/``S-``)."""
+    writes BIOES with ``L-``/``U-`` for ``E-``/``S-``). A token holding a tab or a line break
+    is a ValueError: the file would not read back."""
     bilou_out = is_bilou(output_scheme)
     lines: list[str] = []
     for n, sentence in enumerate(sentences):
+        for j, token in enumerate(sentence.tokens):
+            if any(c in token for c in "\t\n\r"):
+                raise ValueError(f"sentences[{n}] token {j} {token!r} holds a tab or a line "
+                                 "break, which a CoNLL file cannot hold (it separates columns "
+                                 "and rows): replace them in the tokens first")
         gold = sentence.tags
         columns: list[Sequence[str]] = [sentence.tokens]
         if gold is not None:
