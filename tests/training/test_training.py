@@ -369,11 +369,42 @@ def test_resume_path_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"resume=True needs config\.checkpoint_dir"):
         fit(_model(), F.mse_loss, train, val, _cfg(), resume=True)
     # nothing to resume yet (a job that always passes resume=True, on its first run): said
-    with pytest.warns(UserWarning, match=r"resume=True: no last.ckpt in '.*fresh' yet, so "
-                                         r"training starts from its first epoch"):
+    with pytest.warns(UserWarning, match=r"resume=True \(--resume\): no last.ckpt in "
+                                         r"'.*fresh' yet, so training starts from its first "
+                                         r"epoch"):
         result = fit(_model(), F.mse_loss, train, val,
                      _cfg(checkpoint_dir=tmp_path / "fresh", max_epochs=1), resume=True)
     assert len(result.history) == 1
+
+
+def test_a_damaged_or_overtrained_checkpoint_is_refused_saying_what_to_do(
+        tmp_path: Path) -> None:
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=3, checkpoint_dir=tmp_path))
+    # more epochs finished than this run's max_epochs: Lightning trained nothing (at 2) or
+    # failed in its own words (at 1)
+    for fewer in (2, 1):
+        with pytest.raises(ValueError, match=r"last.ckpt' has 3 finished epochs, more than "
+                                             r"training.max_epochs=" + str(fewer)
+                                             + r" \(--epochs\): resume with max_epochs of at "
+                                               r"least 3"):
+            fit(_model(), F.mse_loss, train, val,
+                _cfg(max_epochs=fewer, checkpoint_dir=tmp_path), resume=True)
+    # cut short, empty, text, no checkpoint: each named, with what to do (they gave an OSError,
+    # EOFError's traceback or "invalid literal for int()")
+    whole = (tmp_path / "last.ckpt").read_bytes()
+    damaged = tmp_path / "damaged.ckpt"
+    for content in (whole[: len(whole) // 2], b"", b"garbage\n"):
+        damaged.write_bytes(content)
+        with pytest.raises(ValueError, match=r"resume checkpoint '.*damaged.ckpt' cannot be read "
+                                             r"\(\w+: .*\): it is damaged or was not written "
+                                             r"whole; delete it to train afresh, or resume from "
+                                             r"another checkpoint \(such as best.ckpt"):
+            fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4), resume=damaged)
+    torch.save({"weights": 1}, damaged)
+    with pytest.raises(ValueError, match=r"damaged.ckpt' is no Lightning checkpoint \(it holds "
+                                         r"dict, without a state_dict\)"):
+        fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4), resume=damaged)
 
 
 def test_atomic_checkpoint_leaves_old_file_on_crash(tmp_path: Path) -> None:

@@ -197,6 +197,75 @@ def test_tune_forecaster_checks_the_keys_before_any_trial(
     assert recording == []
 
 
+def test_keys_that_do_not_change_what_a_trial_learns_are_not_tuned() -> None:
+    # folders and devices: the trials wrote into them and the final run kept them, outside
+    # --out; evaluation.*: no validation loss depends on it
+    for key in ("training.checkpoint_dir", "training.devices"):
+        with pytest.raises(ValueError, match=r"the search space varies \['" + key + r"'\], "
+                                             r"which say where or how a run goes"):
+            forecast_tuning.check_space_keys(_config(), {key: ("choice", ["a", "b"])})
+    with pytest.raises(ValueError, match=r"varies evaluation.stride, which scores the test part "
+                                         r"after training"):
+        forecast_tuning.check_space_keys(_config(), {"evaluation.stride": ("int", 1, 4)})
+    # the keys listed as valid are those a search may vary
+    with pytest.raises(ValueError, match=r"unknown key\(s\)") as caught:
+        forecast_tuning.check_space_keys(_config(), {"model.hidden": ("int", 8, 16)})
+    listed = str(caught.value)
+    assert "'training.lr'" in listed and "'model.hidden_size'" in listed
+    assert not any(f"'{key}" in listed for key in ("data.", "evaluation.", "model.loss",
+                                                    "training.log_dir", "training.devices"))
+
+
+def test_trials_failing_alike_stop_the_search_early() -> None:
+    calls = []
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        calls.append(params["x"])
+        raise ValueError("training.devices=2 needs training.strategy='ddp'")
+
+    with pytest.raises(ValueError, match=r"^the first 3 trials failed for one reason, which the "
+                                         r"values tried do not change: ValueError: "
+                                         r"training.devices=2 .*; fix it before tuning"):
+        tune(objective, {"x": ("int", 1, 100)}, n_trials=50, seed=0)
+    assert len(calls) == 3
+
+    def varied(params: dict[str, Any], trial: Any) -> float:  # failures of their values
+        raise ValueError(f"x={params['x']} is too small")
+
+    with pytest.raises(ValueError, match=r"^no trial completed \(6 failed"):  # all 6 ran
+        tune(varied, {"x": ("int", 1, 100)}, n_trials=6, seed=0)
+
+
+def test_the_trials_are_written_as_each_ends_and_an_interruption_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = tmp_path / "tuning.csv"
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return float(params["x"])
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0, trials_csv=csv)
+    assert pd.read_csv(csv)["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    assert capsys.readouterr().err.startswith(
+        f"tuning interrupted after 2 finished trial(s) of 5 (in {csv})")
+
+
+def test_the_end_of_a_search_stopped_by_its_timeout_is_said(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from lstmkit.training.tuning import print_tuning_end
+
+    study = SimpleNamespace(trials=[1, 2], best_params={"x": 3})
+    print_tuning_end(study, SimpleNamespace(tune=10, tune_timeout=60.0), "best loss 0.1",
+                     Path("out/tuning.csv"))
+    assert capsys.readouterr().out.splitlines() == [
+        "tuning: --tune-timeout 60 s stopped the search after 2 of 10 trials",
+        "best loss 0.1 with {'x': 3}; all trials in out/tuning.csv"]
+
+
 def test_tune_forecaster_trials_write_no_checkpoints_or_logs(
         tmp_path: Path, recording: list[ForecastConfig]) -> None:
     config = _config(checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs",

@@ -281,19 +281,21 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object) 
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import read_space
+    from lstmkit.training.tuning import print_tuning_end, read_space
 
     space = read_space(args.tune_space) if args.tune_space \
         else default_space(config)  # type: ignore[arg-type]
     print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
-    # trials write no checkpoints or logs; the best configuration keeps this run's folders
+    # trials write no checkpoints or logs; the best configuration keeps this run's folders;
+    # tuning.csv is rewritten as each trial ends, so an interrupted search keeps them
+    trials = out / "tuning.csv"  # type: ignore[operator]
     best, study = tune_forecaster(config, frame, space,  # type: ignore[arg-type]
-                                  n_trials=args.tune, timeout_s=args.tune_timeout)
+                                  n_trials=args.tune, timeout_s=args.tune_timeout,
+                                  seed=config.training.seed,  # type: ignore[attr-defined]
+                                  trials_csv=trials)
     if not is_first_process():  # under DDP every process ran the trials (together)
         return best
-    study.trials_dataframe().to_csv(out / "tuning.csv", index=False)  # type: ignore[operator]
-    print(f"best validation loss {study.best_value:.4f} with {study.best_params}; "
-          f"all trials in {out / 'tuning.csv'}")  # type: ignore[operator]
+    print_tuning_end(study, args, f"best validation loss {study.best_value:.4f}", trials)
     return best
 
 

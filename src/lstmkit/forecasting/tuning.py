@@ -72,20 +72,25 @@ def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) ->
     """Raise a ValueError listing the valid keys if a key of ``space`` is not a dotted key of
     ``config`` (as :meth:`ForecastConfig.with_overrides` takes them), or naming a key whose
     values would make the trials' scores incomparable."""
-    check_known_keys(space, override_keys(config))
     for key in space:
         if key in INCOMPARABLE or key.startswith("data."):
             raise ValueError(f"the search space varies {key}, which changes what a trial's "
                              "score, the validation loss, measures (its units or the windows "
                              "it is taken over), so trials could not be compared; set it in "
                              "the config and tune the other keys")
+        if key.startswith("evaluation."):
+            raise ValueError(f"the search space varies {key}, which scores the test part after "
+                             "training: no trial's validation loss depends on it; set it in "
+                             "the config and tune the other keys")
+    check_known_keys(space, [key for key in override_keys(config) if key not in INCOMPARABLE
+                             and not key.startswith(("data.", "evaluation."))])
 
 
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     space: dict[str, SpaceEntry], *, n_trials: int = 20,
                     seed: int | None = 0, timeout_s: float | None = None,
-                    storage: str | None = None, study_name: str | None = None
-                    ) -> tuple[ForecastConfig, Any]:
+                    storage: str | None = None, study_name: str | None = None,
+                    trials_csv: str | Path | None = None) -> tuple[ForecastConfig, Any]:
     """Search ``space`` (dotted config keys, e.g. ``{"training.lr": ("log", 1e-4, 1e-2),
     "model.hidden_size": ("int", 32, 256, 32)}``) minimising the validation loss
     (:attr:`Forecaster.val_loss`: ``model.loss`` of the trained forecast, for
@@ -98,7 +103,9 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     (a ValueError or TypeError from the configuration or the forecaster's checks) or whose
     validation loss is not finite fails with its reason (``trial.user_attrs["fail_reason"]``)
     and the search goes on; a ValueError lists the reasons if no trial completes.
-    Returns the best configuration and the Optuna study.
+    ``trials_csv`` is rewritten with the trials so far as each ends (see
+    :func:`lstmkit.training.tuning.tune`). Returns the best configuration and the Optuna
+    study.
     """
     check_space(space)
     check_space_keys(config, space)
@@ -121,5 +128,6 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
         return score
 
     study = tune(objective, space, n_trials=n_trials, direction="minimize", seed=seed,
-                 timeout_s=timeout_s, storage=storage, study_name=study_name)
+                 timeout_s=timeout_s, storage=storage, study_name=study_name,
+                 trials_csv=trials_csv)
     return config.with_overrides(study.best_params), study

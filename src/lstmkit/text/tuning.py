@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from lstmkit.training.tuning import (
@@ -94,8 +95,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
               dev: Sequence[Any], space: Mapping[str, SpaceEntry], *, n_trials: int = 20,
               seed: int | None = 0, timeout_s: float | None = None,
               storage: str | None = None, study_name: str | None = None,
-              dev_monitor: bool | None = None, fit_kwargs: Mapping[str, Any] | None = None
-              ) -> tuple[Any, Any, Any]:
+              dev_monitor: bool | None = None, fit_kwargs: Mapping[str, Any] | None = None,
+              trials_csv: str | Path | None = None) -> tuple[Any, Any, Any]:
     """Search ``space`` for the ``app`` (``Classifier`` or ``Tagger``) settings that score
     best on ``dev``; returns ``(config, training, study)``: the best settings, and the
     Optuna study (every trial's values and score in ``study.trials_dataframe()``).
@@ -106,6 +107,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
     values make an invalid setting (a ValueError or TypeError) fails with its reason in
     ``trial.user_attrs["fail_reason"]`` and the search goes on. ``fit_kwargs`` go to every
     trial's ``fit`` (the tagger's ``auxiliary``, say); ``dev_monitor`` to the application.
+    ``trials_csv`` is rewritten with the trials so far as each ends (see
+    :func:`lstmkit.training.tuning.tune`).
     """
     metric = _metric(app)
     check_space(space)
@@ -127,7 +130,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
         return dev_score(fitted, dev)
 
     study = tune(objective, space, n_trials=n_trials, direction="maximize", seed=seed,
-                 timeout_s=timeout_s, storage=storage, study_name=study_name)
+                 timeout_s=timeout_s, storage=storage, study_name=study_name,
+                 trials_csv=trials_csv)
     best_config, best_training = apply_params(config, training, study.best_params)
     return best_config, best_training, study
 
@@ -136,9 +140,7 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
                    dev: Sequence[Any] | None, **kwargs: Any) -> tuple[Any, Any]:
     """Run ``--tune`` for a text CLI: search, write ``<out>/tuning.csv``, print the best, and
     return the best ``(config, training)``; ``kwargs`` go to :func:`tune_text`."""
-    from pathlib import Path
-
-    from lstmkit.training.tuning import read_space
+    from lstmkit.training.tuning import print_tuning_end, read_space
 
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
@@ -146,12 +148,11 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
     space = read_space(args.tune_space) if args.tune_space else default_space(app)
     metric = "dev accuracy" if _metric(app) == "accuracy" else "dev entity F1"
     print(f"tuning: {args.tune} trials over {sorted(space)} on {metric}")
-    config, training, study = tune_text(app, config, training, train, dev, space,
-                                        n_trials=args.tune, timeout_s=args.tune_timeout,
-                                        **kwargs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    study.trials_dataframe().to_csv(out / "tuning.csv", index=False)
-    print(f"best {metric} {study.best_value:.4f} with {study.best_params}; all trials in "
-          f"{out / 'tuning.csv'}")
+    trials = out / "tuning.csv"  # rewritten as each trial ends: an interruption keeps them
+    config, training, study = tune_text(app, config, training, train, dev, space,
+                                        n_trials=args.tune, timeout_s=args.tune_timeout,
+                                        seed=training.seed, trials_csv=trials, **kwargs)
+    print_tuning_end(study, args, f"best {metric} {study.best_value:.4f}", trials)
     return config, training

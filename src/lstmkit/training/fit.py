@@ -210,8 +210,9 @@ def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | Non
                              "interrupted run")
         last = _last_checkpoint(config)
         if last is None:
-            warnings.warn(f"resume=True: no {LAST_CHECKPOINT} in {str(config.checkpoint_dir)!r} "
-                          "yet, so training starts from its first epoch", UserWarning,
+            warnings.warn(f"resume=True (--resume): no {LAST_CHECKPOINT} in "
+                          f"{str(config.checkpoint_dir)!r} yet, so training starts from its "
+                          "first epoch", UserWarning,
                           stacklevel=4)
             return None
         return str(last)
@@ -301,7 +302,8 @@ def fit(
                 raise
             last = _last_checkpoint(config)
             where = ("" if config.checkpoint_dir is None else
-                     f"; {last} holds the last finished epoch, continue with resume"
+                     f"; {last} holds the last finished epoch, continue with resume=True "
+                     "(--resume)"
                      if last is not None
                      else "; no epoch finished, so there is nothing to resume")
             cause = "stopped by SIGTERM" if terminated else "interrupted"
@@ -386,9 +388,21 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
     trainer loads it itself); a file in torch's legacy format cannot be mapped and is read
     whole."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except RuntimeError:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # legacy format, or damaged: read whole to tell
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:  # what a damaged file raises varies
+            raise ValueError(
+                f"resume checkpoint {path!r} cannot be read ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:200]}): it is damaged or was not written "
+                "whole; delete it to train afresh, or resume from another checkpoint (such "
+                "as best.ckpt beside it)") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"resume checkpoint {path!r} is no Lightning checkpoint (it holds "
+                         f"{type(checkpoint).__name__}, without a state_dict); delete it to "
+                         "train afresh, or resume from another checkpoint")
+    return checkpoint
 
 
 def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
@@ -396,6 +410,12 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
     """A ValueError unless the checkpoint (read from ``path``) holds weights of this model's
     names and shapes, written with a moving average of the weights exactly when ``config``
     keeps one."""
+    finished = int(checkpoint.get("epoch", -1)) + 1
+    if finished > config.max_epochs:  # (Lightning trains nothing, or fails in its own words)
+        raise ValueError(f"resume checkpoint {path!r} has {finished} finished epochs, more than "
+                         f"training.max_epochs={config.max_epochs} (--epochs): resume with "
+                         f"max_epochs of at least {finished} to train on, or use the trained "
+                         "model as it is")
     averaged = "current_model_state" in checkpoint
     if averaged != (config.ema_decay is not None):
         written = "with" if averaged else "without"

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -120,12 +122,28 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
     return checked
 
 
+NOT_TUNED = frozenset({
+    "training.checkpoint_dir", "training.log_dir", "training.progress_bar",
+    "training.epoch_log", "training.log_every_n_steps", "training.accelerator",
+    "training.devices", "training.strategy", "training.num_nodes", "training.deterministic"})
+"""Training settings that say where and how a run goes (its folders, its devices, what it
+shows), not what it learns: a search does not vary them."""
+
+
 def check_known_keys(keys: Iterable[str], valid: Sequence[str]) -> None:
-    """A ValueError naming the keys of a search space that are neither in ``valid`` (an
-    application's dotted keys, listed in the message) nor ``model.lstm.<option>`` for an
-    option of :data:`lstmkit.nn.config.LSTM_OPTIONS`."""
+    """A ValueError naming the keys of a search space that are in :data:`NOT_TUNED`, or
+    neither in ``valid`` (an application's dotted keys, listed in the message, less those
+    not tuned) nor ``model.lstm.<option>`` for an option of
+    :data:`lstmkit.nn.config.LSTM_OPTIONS`."""
     from lstmkit.nn.config import LSTM_OPTIONS
 
+    keys = list(keys)
+    fixed = [key for key in keys if key in NOT_TUNED]
+    if fixed:
+        raise ValueError(f"the search space varies {fixed}, which say where or how a run "
+                         "goes (its folders, devices or display), not what it learns: set "
+                         "them in the config or by flag, and tune the other keys")
+    valid = [key for key in valid if key not in NOT_TUNED]
     lstm = {f"model.lstm.{option}" for option in LSTM_OPTIONS}
     unknown = [key for key in keys if key not in valid and key not in lstm]
     if unknown:
@@ -222,6 +240,15 @@ class PruneOnValidation(pl.Callback):
                                         f"{self.monitor}={value:.4g}")
 
 
+ALIKE_FAILURES = 3
+"""Failed trials, all for one reason and before any completed, that stop a search."""
+
+
+class _AlikeFailuresError(RuntimeError):
+    """Raised through Optuna (which catches only ``tune``'s ``catch``) to stop a search whose
+    trials all fail alike."""
+
+
 def tune(
     objective: Callable[[dict[str, Any], Any], float],
     space: Mapping[str, SpaceEntry],
@@ -234,16 +261,21 @@ def tune(
     study_name: str | None = None,
     pruner: Any | None = None,
     catch: tuple[type[Exception], ...] = (ValueError, TypeError),
+    trials_csv: str | Path | None = None,
 ) -> Any:
     """Run an Optuna study; ``objective(params, trial) -> score``. Returns the study.
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
-    running it again continues the same study.
+    running it again continues the same study. ``trials_csv``: a CSV file rewritten with
+    every trial so far (``study.trials_dataframe()``) as each ends, so that an interrupted
+    search keeps its finished trials (under DDP, by the first process).
 
     A trial whose objective raises one of ``catch`` (an invalid combination of values) or
     returns NaN or infinity fails with its reason in ``trial.user_attrs["fail_reason"]``, and
     the study goes on; other exceptions stop it. If no trial of the study completes, a
-    ValueError lists the distinct reasons.
+    ValueError lists the distinct reasons; so it does when the first
+    :data:`ALIKE_FAILURES` trials fail for one reason, which the values tried do not decide
+    (a setting outside the space, say), rather than failing every trial alike.
     """
     optuna = _optuna()
     space = check_space(space)
@@ -263,11 +295,18 @@ def tune(
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
         storage=storage, study_name=study_name, load_if_exists=storage is not None)
 
+    reasons: list[str] = []  # of the failed trials, while none has completed
+
     def run_trial(trial: Any) -> float:
         try:
             score = float(objective(suggest(trial, space), trial))
         except catch as err:
-            trial.set_user_attr(FAIL_REASON, f"{type(err).__name__}: {err}")
+            reason = f"{type(err).__name__}: {err}"
+            trial.set_user_attr(FAIL_REASON, reason)
+            reasons.append(reason)
+            done = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+            if not done and len(reasons) >= ALIKE_FAILURES and len(set(reasons)) == 1:
+                raise _AlikeFailuresError(reason) from None
             raise
         if not math.isfinite(score):
             reason = f"the objective returned {score}"
@@ -281,8 +320,30 @@ def tune(
     quiet = _NoCaughtTraceback(caught)
     optimize_logger = logging.getLogger("optuna.study._optimize")
     optimize_logger.addFilter(quiet)
+    callbacks = []
+    if trials_csv is not None:
+        from lstmkit.training.fit import is_first_process
+
+        def write_trials(study: Any, trial: Any) -> None:
+            if is_first_process():
+                study.trials_dataframe().to_csv(trials_csv, index=False)
+
+        callbacks.append(write_trials)
     try:
-        study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s, catch=caught)
+        study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s, catch=caught,
+                       callbacks=callbacks)
+    except _AlikeFailuresError as err:
+        raise ValueError(f"the first {ALIKE_FAILURES} trials failed for one reason, which the "
+                         f"values tried do not change: {err}; fix it before tuning") from None
+    except (KeyboardInterrupt, SystemExit):
+        # (Optuna marks the interrupted trial failed, without a reason of ours)
+        states = optuna.trial.TrialState
+        finished = sum(t.state in (states.COMPLETE, states.PRUNED) or FAIL_REASON in t.user_attrs
+                       for t in study.trials)
+        kept = f" (in {trials_csv})" if trials_csv is not None and finished else ""
+        print(f"tuning interrupted after {finished} finished trial(s) of {n_trials}{kept}",
+              file=sys.stderr)
+        raise
     finally:
         optimize_logger.removeFilter(quiet)
     states = optuna.trial.TrialState
@@ -293,3 +354,14 @@ def tune(
         raise ValueError(f"no trial completed ({len(failed)} failed, {len(pruned)} pruned); "
                          f"reasons: {reasons}")
     return study
+
+
+def print_tuning_end(study: Any, args: Any, best: str, trials: Path) -> None:
+    """Say how a CLI search (``--tune`` N, ``--tune-timeout``) ended: ``best`` (the best
+    score, in words) with its values, where the trials are, and whether the timeout stopped
+    it before its N trials."""
+    ran = len(study.trials)
+    if args.tune_timeout is not None and ran < args.tune:
+        print(f"tuning: --tune-timeout {args.tune_timeout:g} s stopped the search after {ran} "
+              f"of {args.tune} trials")
+    print(f"{best} with {study.best_params}; all trials in {trials}")
