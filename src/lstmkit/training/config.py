@@ -181,6 +181,12 @@ class TrainConfig:
     fast_dev_run: bool | int = False
 
     def __post_init__(self) -> None:
+        try:
+            self._check()
+        except (TypeError, ValueError) as err:  # named as a config file and --set write it
+            raise type(err)(f"training.{err}") from None
+
+    def _check(self) -> None:
         _check_number("max_epochs", self.max_epochs, low=1, integer=True)
         _check_number("lr", self.lr, low=0.0, low_open=True)
         _check_choice("optimizer", self.optimizer, Optimizer)
