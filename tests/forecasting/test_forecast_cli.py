@@ -271,6 +271,11 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"space\['training.lr'\] must start with one of"):
         _run("train", "--config", str(config), "--data", str(csv), "--out",
              str(tmp_path / "t"), "--tune", "1", "--tune-space", str(bad))
+    # a missing space file is named by its flag, before the data are read (--data is missing)
+    with pytest.raises(FileNotFoundError, match=r"^--tune-space '.*nosuch.yaml': no such file"):
+        _run("train", "--config", str(config), "--data", str(tmp_path / "absent.csv"),
+             "--out", str(tmp_path / "t"), "--tune", "1", "--tune-space",
+             str(tmp_path / "nosuch.yaml"))
     # a resumed run continues its own settings; a search would change them under it
     with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
         _run("train", "--config", str(config), "--data", str(csv), "--out",

@@ -159,6 +159,8 @@ def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
 
     from lstmkit import yamlio
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{flag} {path!r}: no such file")
     raw = yamlio.load(Path(path).read_text(), source=path)
     if not isinstance(raw, dict):
         raise ValueError(f"{flag} {path} must hold a mapping of key: [kind, ...], got "
@@ -191,6 +193,8 @@ def check_tune_flags(args: Any) -> None:
     if args.tune_timeout is not None and not 0 < args.tune_timeout < math.inf:
         raise ValueError(f"--tune-timeout must be a number of seconds > 0, got "
                          f"{args.tune_timeout}")
+    if args.tune_space is not None:
+        read_space(args.tune_space)  # its errors now, before the data are read
 
 
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
