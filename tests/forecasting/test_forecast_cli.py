@@ -256,6 +256,16 @@ def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
     assert saved["model"]["highway"] == bool(best["params_model.highway"])
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert "best validation loss" in capsys.readouterr().out
+    # the default space leaves out what the command line gives (--lr was replaced silently)
+    out = tmp_path / "tuned_default"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--tune", "1", "--lr", "0.004", "--set", "model.highway=true") == 0
+    assert ("tuning: ['model.highway', 'training.lr'] stay as given on the command line"
+            in capsys.readouterr().out)
+    trials = pd.read_csv(out / "tuning.csv")
+    assert "params_training.lr" not in trials.columns and "params_model.dropout" in trials
+    saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
+    assert saved["training"]["lr"] == 0.004 and saved["model"]["highway"] is True
 
 
 def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:

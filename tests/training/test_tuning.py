@@ -266,6 +266,26 @@ def test_the_end_of_a_search_stopped_by_its_timeout_is_said(
         "best loss 0.1 with {'x': 3}; all trials in out/tuning.csv"]
 
 
+def test_the_default_space_keeps_what_the_command_line_gives(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from lstmkit.text.io import command_line_keys
+    from lstmkit.training.tuning import without_given
+
+    space = {"training.lr": ("log", 1e-4, 1e-2), "model.hidden_size": ("int", 32, 256, 32)}
+    # --lr 0.01 --tune 20: the search replaced the given rate, silently
+    args = SimpleNamespace(lr=0.01, hidden_size=None, set=["model.dropout=0.3"])
+    given = command_line_keys(args, {"lr": ("training", "lr"),
+                                     "hidden_size": ("model", "hidden_size")})
+    assert given == {"training.lr", "model.dropout"}
+    assert without_given(space, given) == {"model.hidden_size": ("int", 32, 256, 32)}
+    assert capsys.readouterr().out == "tuning: ['training.lr'] stay as given on the command line\n"
+    with pytest.raises(ValueError, match=r"every key of the default search space, "
+                                         r"\['model.hidden_size', 'training.lr'\], is given"):
+        without_given(space, {"training.lr", "model.hidden_size"})
+
+
 def test_tune_forecaster_trials_write_no_checkpoints_or_logs(
         tmp_path: Path, recording: list[ForecastConfig]) -> None:
     config = _config(checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs",

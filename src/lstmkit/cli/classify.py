@@ -114,7 +114,12 @@ def _train(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, ClassifierConfig
     from lstmkit.classification.classifier import label_vocabulary
     from lstmkit.classification.data import check_texts, encode_labels
-    from lstmkit.text.io import check_data_settings, check_output_path, settings_from_args
+    from lstmkit.text.io import (
+        check_data_settings,
+        check_output_path,
+        command_line_keys,
+        settings_from_args,
+    )
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
     from lstmkit.training.tuning import check_tune_flags
@@ -141,7 +146,8 @@ def _train(args: argparse.Namespace) -> int:
     dev_monitor = "monitor" not in settings["training"]
     if args.tune is not None:
         model_config, train_config = tune_from_args(
-            args, Classifier, model_config, train_config, train, dev, dev_monitor=dev_monitor)
+            args, Classifier, model_config, train_config, train, dev, dev_monitor=dev_monitor,
+            given=command_line_keys(args, FLAG_KEYS))
     clf = Classifier(model_config, train_config, dev_monitor=dev_monitor
                      ).fit(train, dev, resume=args.resume)
     out = clf.save(args.out)

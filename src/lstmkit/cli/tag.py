@@ -146,7 +146,12 @@ def _train(args: argparse.Namespace) -> int:
 
     from lstmkit.tagging import Tagger, TaggerConfig
     from lstmkit.tagging.tagger import check_gold, entity_types
-    from lstmkit.text.io import check_data_settings, check_output_path, settings_from_args
+    from lstmkit.text.io import (
+        check_data_settings,
+        check_output_path,
+        command_line_keys,
+        settings_from_args,
+    )
     from lstmkit.text.tuning import tune_from_args
     from lstmkit.training import TrainConfig
     from lstmkit.training.tuning import check_tune_flags
@@ -181,6 +186,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.tune is not None:
         model_config, train_config = tune_from_args(
             args, Tagger, model_config, train_config, train, dev, dev_monitor=dev_monitor,
+            given=command_line_keys(args, FLAG_KEYS),
             fit_kwargs={"auxiliary": auxiliary})
     tagger = Tagger(model_config, train_config, dev_monitor=dev_monitor
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)

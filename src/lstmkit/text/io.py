@@ -225,6 +225,14 @@ def check_data_settings(data: Mapping[str, Any], keys: Mapping[str, type]) -> No
                             f"{value!r}")
 
 
+def command_line_keys(args: Any, flag_keys: dict[str, tuple[str, str]]) -> set[str]:
+    """The ``section.key`` settings given on the command line: by the flags named in
+    ``flag_keys`` (argparse dest -> (section, key)) that were set, and by ``--set``."""
+    keys = {f"{section}.{key}" for dest, (section, key) in flag_keys.items()
+            if getattr(args, dest, None) is not None}
+    return keys | {item.partition("=")[0].strip() for item in getattr(args, "set", [])}
+
+
 def settings_from_args(args: Any, sections: tuple[str, ...],
                        flag_keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
     """A CLI's settings: the ``--config`` YAML file (if given), then the flags named in

@@ -11,7 +11,7 @@ The test data is never looked at.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,15 +137,18 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
 
 
 def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequence[Any],
-                   dev: Sequence[Any] | None, **kwargs: Any) -> tuple[Any, Any]:
+                   dev: Sequence[Any] | None, given: Iterable[str] = (),
+                   **kwargs: Any) -> tuple[Any, Any]:
     """Run ``--tune`` for a text CLI: search, write ``<out>/tuning.csv``, print the best, and
-    return the best ``(config, training)``; ``kwargs`` go to :func:`tune_text`."""
-    from lstmkit.training.tuning import print_tuning_end, read_space
+    return the best ``(config, training)``. The default space leaves out the keys ``given``
+    on the command line; ``kwargs`` go to :func:`tune_text`."""
+    from lstmkit.training.tuning import print_tuning_end, read_space, without_given
 
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
                          "--config)")
-    space = read_space(args.tune_space) if args.tune_space else default_space(app)
+    space = read_space(args.tune_space) if args.tune_space else without_given(
+        default_space(app), given)
     metric = "dev accuracy" if _metric(app) == "accuracy" else "dev entity F1"
     print(f"tuning: {args.tune} trials over {sorted(space)} on {metric}")
     out = Path(args.out)

@@ -330,7 +330,10 @@ def tune(
 
         def write_trials(study: Any, trial: Any) -> None:
             if is_first_process():
-                study.trials_dataframe().to_csv(trials_csv, index=False)
+                frame = study.trials_dataframe()
+                # (Optuna's own bookkeeping, such as the sampler's internal state, left out)
+                frame.drop(columns=[c for c in frame if c.startswith("system_attrs")]
+                           ).to_csv(trials_csv, index=False)
 
         callbacks.append(write_trials)
     try:
@@ -369,3 +372,20 @@ def print_tuning_end(study: Any, args: Any, best: str, trials: Path) -> None:
         print(f"tuning: --tune-timeout {args.tune_timeout:g} s stopped the search after {ran} "
               f"of {args.tune} trials")
     print(f"{best} with {study.best_params}; all trials in {trials}")
+
+
+def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
+                  ) -> dict[str, SpaceEntry]:
+    """A CLI's default search ``space`` less the keys ``given`` on the command line (a flag
+    such as ``--lr``, or ``--set KEY=VALUE``): their values stay as given, which the output
+    says; a ValueError when that leaves nothing to search."""
+    given = set(given)
+    kept = sorted(key for key in space if key in given)
+    rest = {key: entry for key, entry in space.items() if key not in given}
+    if not rest:
+        raise ValueError(f"every key of the default search space, {kept}, is given on the "
+                         "command line, so there is nothing to tune: drop some, or give "
+                         "--tune-space")
+    if kept:
+        print(f"tuning: {kept} stay as given on the command line")
+    return rest
