@@ -446,6 +446,22 @@ def test_a_refit_counts_a_series_rows_on_the_filled_time_grid() -> None:
         report = forecaster.backtest(frame, start=96, stride=12, refit=True, folds=1,
                                      baselines=())
     assert report.windows["origin"].tolist() == list(range(96, 229, 12))
+    # a gap that runs up to the cut is not filled in the refit's table (no later row is in
+    # it): b's rows there end at the gap, too few for a window besides its validation rows,
+    # so the refit leaves b out and so does the scoring (the refit counted them as filled,
+    # kept b and failed on its short table)
+    a = make_frame(240).assign(sid="a")
+    b = make_frame(240, seed=1).assign(sid="b").drop(index=range(40, 96))
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", fill="ffill"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fill's
+        forecaster = Forecaster(config).fit(pd.concat([a, b], ignore_index=True))
+    with pytest.warns(UserWarning, match=r"^12 of 24 windows \(of series 'b'\) are not "
+                                         r"scored"):
+        report = forecaster.backtest(pd.concat([a, b], ignore_index=True), start=96,
+                                     stride=12, refit=True, folds=1, baselines=())
+    assert set(report.windows["series"]) == {"a"}
 
 
 def test_evaluate_says_which_series_have_no_test_window() -> None:

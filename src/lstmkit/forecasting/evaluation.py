@@ -442,10 +442,11 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
     fold_val = [_refit_val_rows(forecaster, prepared, cut) for _, _, cut in cuts]
-    for fold, (lo, hi, _) in enumerate(cuts):
+    for fold, (lo, hi, cut) in enumerate(cuts):
+        rows = _refit_rows(forecaster, frame, prepared, lo, [cut] * len(lo))
         for i, o in enumerate(origins):
             in_fold = (o >= lo[i]) & (o < hi[i])
-            fold_of[i][in_fold], fit_rows[i][in_fold] = fold, lo[i]
+            fold_of[i][in_fold], fit_rows[i][in_fold] = fold, rows[i]
             val_rows[i][in_fold] = fold_val[fold][i]
     formed = len(np.unique(np.concatenate(fold_of)))  # the folds that hold an origin
     notes: list[str] = []  # said now, before any fold trains
@@ -560,20 +561,18 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
     since = parse_date(val, dc.time_format) if isinstance(val, str) else None
     need = cfg.model.lookback + cfg.model.horizon
     before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
+    # a series that ended before the cut can hold a few rows of the moved validation period,
+    # too few for a window: it trains on the rows before it
+    ends = [since if since is not None and kept_val[s.id] == 0 else cut
+            for s in prepared.series]
+    rows = _refit_rows(forecaster, frame, prepared, lo, ends)
     parts = []
-    for (sid, group), s, rows in zip(series_groups(frame, dc), prepared.series, lo,
-                                     strict=True):
-        if cut is None:  # (without a time column data.val is no date)
-            part = group.iloc[:rows]
-        else:
-            # a series that ended before the cut can hold a few rows of the moved validation
-            # period, too few for a window: it trains on the rows before it
-            end = since if since is not None and kept_val[sid] == 0 else cut
-            part = group[parse_times(group[dc.time_col], dc.time_format) < end]
-            rows = int(s.time.searchsorted(end))  # on the (filled) time grid, as scored
+    for (sid, group), end, n in zip(series_groups(frame, dc), ends, rows, strict=True):
+        part = group.iloc[:n] if end is None else \
+            group[parse_times(group[dc.time_col], dc.time_format) < end]
         # a series that starts shortly before the cut has no training window yet: the fold's
         # model learns from the others (and no window of it in this fold is scored)
-        if rows - kept_val[sid] >= need:
+        if n - kept_val[sid] >= need:
             parts.append(part)
 
     def failed(why: str) -> ValueError:
@@ -601,6 +600,26 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         return model.fit(table)
     except ValueError as err:
         raise failed(f"that failed: {err}") from None
+
+
+def _refit_rows(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared,
+                lo: list[int], ends: list[pd.Timestamp | None]) -> list[int]:
+    """Per series, the rows a refit's table holds of it when cut at ``ends[i]``, counted on
+    the series' (filled) time grid as the scoring counts them: up to its last row in the
+    file before the cut (missing timestamps between file rows are filled in the refit's
+    table too, but a gap that runs up to the cut is not, as no later row is in that table);
+    ``lo[i]`` rows without a time column (no date cut)."""
+    dc = forecaster.config.data
+    rows = []
+    for (_, group), s, n, end in zip(series_groups(frame, dc), prepared.series, lo, ends,
+                                     strict=True):
+        if end is None:
+            rows.append(n)
+            continue
+        times = parse_times(group[dc.time_col], dc.time_format)
+        before = times[times < end]
+        rows.append(int(s.time.searchsorted(before.max(), "right")) if len(before) else 0)
+    return rows
 
 
 def _refit_val_rows(forecaster: Forecaster, prepared: Prepared,
