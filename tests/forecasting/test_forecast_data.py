@@ -154,7 +154,8 @@ def test_a_static_covariate_takes_its_series_value_in_filled_rows(frame: pd.Data
     cfg = DataConfig(target="a", time_col="date", series_col="store",
                      static_covariates=["size"], fill=fill)
     with pytest.warns(UserWarning, match=r"series 'y': filled missing values \{'a': 2, "
-                                         r"'size': 2\}"):
+                                         r"'size': 2\} .*; static covariates take their "
+                                         r"series' value"):
         series, _ = to_series(long, cfg)
     assert [len(s) for s in series] == [240, 100]
     assert [s.static.tolist() for s in series] == [[1.0], [2.0]]
@@ -172,6 +173,23 @@ def test_boolean_covariates_are_read_as_0_and_1(frame: pd.DataFrame) -> None:
     series, _ = to_series(flagged, cfg)
     np.testing.assert_array_equal(series[0].past[:, 0], flagged["hot"].to_numpy(float))
     np.testing.assert_array_equal(series[0].future[:, 0], flagged["weekend"].to_numpy(float))
+    # missing days filled (the flag columns were text then, which no fill could fill), and a
+    # CSV's flag column with a blank cell (pandas reads it as text)
+    gappy = flagged.drop(index=[5, 6]).astype({"hot": "boolean"})
+    gappy.loc[10, "hot"] = pd.NA
+    for fill in ("interpolate", "zero", "ffill"):
+        cfg = DataConfig(target="a", time_col="date", past_covariates=["hot"],
+                         future_covariates=["weekend"], fill=fill)
+        with pytest.warns(UserWarning, match=r"filled missing values \{'a': 2, 'hot': 3, "
+                                             r"'weekend': 2\}"):
+            series, _ = to_series(gappy, cfg)
+        weekend = series[0].future[:, 0]
+        assert np.isfinite(series[0].past).all() and ((weekend >= 0) & (weekend <= 1)).all()
+    blank = flagged.astype({"hot": object})
+    blank.loc[3, "hot"] = None
+    series, _ = to_series(blank, DataConfig(target="a", time_col="date",
+                                            past_covariates=["hot"], fill="ffill"))
+    assert series[0].past[3, 0] == float(flagged["hot"][2])
     # a target is a quantity to forecast, not a flag
     with pytest.raises(TypeError, match=r"column 'sunny' of the data must be numeric, got "
                                         r"dtype bool: value (True|False) at row position 0"):

@@ -110,10 +110,9 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
             continue
-        # a flag (a covariate from pandas.get_dummies, say) is read as 0 and 1; a target is a
-        # quantity to forecast
-        flag = pd.api.types.is_bool_dtype(frame[col])
-        if not pd.api.types.is_numeric_dtype(frame[col]) or (flag and col in cfg.target):
+        # (a covariate flag is a number by now, see _flags_as_numbers; a target is not one)
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
+                frame[col]):
             bad = (pd.to_numeric(frame[col], errors="coerce").isna()
                    & frame[col].notna()).to_numpy()
             at = int(np.argmax(bad)) if bad.any() else 0
@@ -128,6 +127,24 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                     f" ({frame[col].nunique()} distinct texts: a category? encode it as "
                     "numeric columns, one per category, e.g. with pandas.get_dummies, and name "
                     "those)" if category else ""))
+
+
+def _flags_as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    """``frame`` with its covariate flags as 1.0 and 0.0, NaN where blank: a boolean column
+    (``pandas.get_dummies`` gives them), or one of True, False and blanks (a CSV's flag
+    column with an empty cell, which pandas reads as text). A target is a quantity to
+    forecast and stays as it is (a boolean target is refused)."""
+    flags = {}
+    for col in cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
+        if col not in frame.columns:
+            continue
+        values = frame[col]
+        given = values.dropna()
+        if pd.api.types.is_bool_dtype(values) or (
+                values.dtype == object and len(given)
+                and given.map(lambda v: isinstance(v, bool | np.bool_)).all()):
+            flags[col] = values.map({True: 1.0, False: 0.0}).astype("float64")
+    return frame.assign(**flags) if flags else frame
 
 
 def _offset(freq: str) -> pd.DateOffset:
@@ -471,7 +488,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                               "; interpolate reads the value after each gap, so a forecast "
                               "whose history ends in a gap sees a later value, maybe one it "
                               "is scored on ('ffill' reads only the past)"
-                              if cfg.fill == "interpolate" else ""), UserWarning, stacklevel=3)
+                              if cfg.fill == "interpolate" else "") + (
+                              "; static covariates take their series' value"
+                              if set(counts) & set(cfg.static_covariates) else ""),
+                          UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():
@@ -507,6 +527,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
         raise ValueError(f"{source} is empty: no rows")
+    frame = _flags_as_numbers(frame, cfg)
     _check_columns(frame, cfg, need_target=need_target, source=source)
     frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
     out = []
