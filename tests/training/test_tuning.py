@@ -216,18 +216,32 @@ def test_keys_that_do_not_change_what_a_trial_learns_are_not_tuned() -> None:
                                                     "training.log_dir", "training.devices"))
 
 
-def test_trials_failing_alike_stop_the_search_early() -> None:
+def test_trials_failing_alike_stop_the_search_early(tmp_path: Path) -> None:
     calls = []
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         calls.append(params["x"])
-        raise ValueError("training.devices=2 needs training.strategy='ddp'")
+        raise ValueError("training.limit_val_batches=0 leaves no validation score")
 
-    with pytest.raises(ValueError, match=r"^the first 3 trials failed for one reason, which the "
-                                         r"values tried do not change: ValueError: "
-                                         r"training.devices=2 .*; fix it before tuning"):
-        tune(objective, {"x": ("int", 1, 100)}, n_trials=50, seed=0)
-    assert len(calls) == 3
+    csv = tmp_path / "tuning.csv"
+    with pytest.raises(ValueError, match=r"^the first 3 trials failed for one reason, although "
+                                         r"each key of the space took more than one value "
+                                         r"among them, .*: ValueError: training.limit_val_"
+                                         r"batches=0 .*; fix it before tuning"):
+        tune(objective, {"x": ("int", 1, 100)}, n_trials=50, seed=0, trials_csv=csv)
+    assert len(calls) == 3 and len(pd.read_csv(csv)) == 3
+
+    # one reason, but a value of a key common to the failures may cause it (a choice the
+    # configuration refuses, with a fixed message): the search goes on and finds the rest
+    def refused(params: dict[str, Any], trial: Any) -> float:
+        if params["normalization"] == "none":
+            raise ValueError("model.mean_reversion needs a per-window level")
+        return params["lr"]
+
+    space = {"normalization": ("choice", ["none", "last"]), "lr": ("log", 1e-4, 1e-2)}
+    for seed in range(8):  # some seeds begin with three 'none' trials
+        study = tune(refused, space, n_trials=12, seed=seed)
+        assert len(study.trials) == 12
 
     def varied(params: dict[str, Any], trial: Any) -> float:  # failures of their values
         raise ValueError(f"x={params['x']} is too small")
@@ -248,6 +262,9 @@ def test_the_trials_are_written_as_each_ends_and_an_interruption_says_so(
     with pytest.raises(KeyboardInterrupt):
         tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0, trials_csv=csv)
     assert pd.read_csv(csv)["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    with pytest.raises(FileNotFoundError, match=r"trials_csv '.*nowhere.*': its folder does "
+                                                r"not exist"):
+        tune(objective, {"x": ("int", 1, 9)}, n_trials=5, trials_csv=tmp_path / "nowhere" / "t")
     assert capsys.readouterr().err.startswith(
         f"tuning interrupted after 2 finished trial(s) of 5 (in {csv})")
 

@@ -245,12 +245,30 @@ class PruneOnValidation(pl.Callback):
 
 
 ALIKE_FAILURES = 3
-"""Failed trials, all for one reason and before any completed, that stop a search."""
+"""The fewest failed trials, all for one reason and before any completed, that stop a
+search (see :func:`_alike`)."""
+
+
+def _alike(failures: list[tuple[str, dict[str, Any]]], study: Any) -> bool:
+    """Whether a search should stop: its trials so far, at least :data:`ALIKE_FAILURES` and
+    none completed, failed for one reason while every key took more than one value among
+    them (a reason that one value of a key gives, such as a choice the configuration
+    refuses, leaves that value common to the failures, and the search goes on)."""
+    if len(failures) < ALIKE_FAILURES or len({reason for reason, _ in failures}) > 1:
+        return False
+    if any(t.state.name == "COMPLETE" for t in study.trials):
+        return False
+    keys = failures[0][1]
+    return all(len({repr(values[key]) for _, values in failures}) > 1 for key in keys)
 
 
 class _AlikeFailuresError(RuntimeError):
     """Raised through Optuna (which catches only ``tune``'s ``catch``) to stop a search whose
     trials all fail alike."""
+
+    def __init__(self, trials: int, reason: str) -> None:
+        super().__init__(reason)
+        self.trials, self.reason = trials, reason
 
 
 def tune(
@@ -299,18 +317,18 @@ def tune(
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
         storage=storage, study_name=study_name, load_if_exists=storage is not None)
 
-    reasons: list[str] = []  # of the failed trials, while none has completed
+    failures: list[tuple[str, dict[str, Any]]] = []  # (reason, values) while none completed
 
     def run_trial(trial: Any) -> float:
+        params = suggest(trial, space)
         try:
-            score = float(objective(suggest(trial, space), trial))
+            score = float(objective(params, trial))
         except catch as err:
             reason = f"{type(err).__name__}: {err}"
             trial.set_user_attr(FAIL_REASON, reason)
-            reasons.append(reason)
-            done = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-            if not done and len(reasons) >= ALIKE_FAILURES and len(set(reasons)) == 1:
-                raise _AlikeFailuresError(reason) from None
+            failures.append((reason, params))
+            if _alike(failures, study):
+                raise _AlikeFailuresError(len(failures), reason) from None
             raise
         if not math.isfinite(score):
             reason = f"the objective returned {score}"
@@ -321,11 +339,15 @@ def tune(
     caught = (*catch, NonFiniteScoreError)
     # Optuna logs a failed trial's traceback; for the failures caught here the warning line
     # already names the error (and the trial keeps it), so the traceback is left out
-    quiet = _NoCaughtTraceback(caught)
+    quiet = _NoCaughtTraceback((*caught, _AlikeFailuresError))
     optimize_logger = logging.getLogger("optuna.study._optimize")
     optimize_logger.addFilter(quiet)
+    earlier = len(study.trials)  # a study resumed from storage holds its earlier runs' trials
     callbacks = []
     if trials_csv is not None:
+        if not Path(trials_csv).parent.is_dir():  # said now, not after the first trial
+            raise FileNotFoundError(f"trials_csv {str(trials_csv)!r}: its folder does not "
+                                    "exist")
         from lstmkit.training.fit import is_first_process
 
         def write_trials(study: Any, trial: Any) -> None:
@@ -340,13 +362,17 @@ def tune(
         study.optimize(run_trial, n_trials=n_trials, timeout=timeout_s, catch=caught,
                        callbacks=callbacks)
     except _AlikeFailuresError as err:
-        raise ValueError(f"the first {ALIKE_FAILURES} trials failed for one reason, which the "
-                         f"values tried do not change: {err}; fix it before tuning") from None
+        if trials_csv is not None:  # (Optuna calls no callback after such a trial)
+            callbacks[0](study, None)
+        raise ValueError(f"the first {err.trials} trials failed for one reason, although "
+                         "each key of the space took more than one value among them, so the "
+                         f"values tried do not seem to cause it: {err.reason}; fix it before "
+                         "tuning") from None
     except (KeyboardInterrupt, SystemExit):
         # (Optuna marks the interrupted trial failed, without a reason of ours)
         states = optuna.trial.TrialState
         finished = sum(t.state in (states.COMPLETE, states.PRUNED) or FAIL_REASON in t.user_attrs
-                       for t in study.trials)
+                       for t in study.trials[earlier:])
         kept = f" (in {trials_csv})" if trials_csv is not None and finished else ""
         print(f"tuning interrupted after {finished} finished trial(s) of {n_trials}{kept}",
               file=sys.stderr)
