@@ -110,4 +110,4 @@ class ClassifierConfig(MappingConfig):
                              f"got {self.pooling!r}")
         for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
             probability(name, getattr(self, name))
-        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm)))
+        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm, "model.lstm")))

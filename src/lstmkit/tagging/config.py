@@ -109,4 +109,4 @@ class TaggerConfig(MappingConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm)))
+        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm, "model.lstm")))
