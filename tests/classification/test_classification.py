@@ -295,6 +295,11 @@ def test_vectors_that_hold_almost_none_of_the_training_words_warn(tmp_path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4)).build(train)
+    clf = Classifier(ClassifierConfig(vectors=str(vec), hidden_size=4),
+                     FAST.replace(max_epochs=1)).fit(train)
+    # the coverage is kept with the model, not only in the warning
+    assert clf.vectors_coverage == pytest.approx(1 / 3)
+    assert Classifier.load(clf.save(tmp_path / "m")).vectors_coverage == pytest.approx(1 / 3)
 
 
 SST = Path("sentiment") / "sst"

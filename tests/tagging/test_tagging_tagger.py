@@ -375,7 +375,11 @@ def test_vectors_that_hold_none_of_the_training_words_warn(tmp_path) -> None:
     vec.write_text("gut 1 0 0 0\nschlecht 0 1 0 0\n", encoding="utf-8")
     with pytest.warns(UserWarning, match=r"vectors '.*de\.txt' hold 0 of the \d+ training words "
                                          r"\(0\.0%\)"):
-        Tagger(TaggerConfig(vectors=str(vec), hidden_size=4, char_hidden=4)).build(_toy(8))
+        tagger = Tagger(TaggerConfig(vectors=str(vec), hidden_size=4, char_hidden=4),
+                        FAST.replace(max_epochs=1)).fit(_toy(8))
+    # the coverage is kept with the model, not only in the warning
+    assert tagger.vectors_coverage == 0.0
+    assert Tagger.load(tagger.save(tmp_path / "m")).vectors_coverage == 0.0
 
 
 def test_devices_auto_trains_on_one_of_several_gpus(two_gpus_fit_settings) -> None:

@@ -200,6 +200,8 @@ class Classifier:
         self.history: list[dict[str, float]] = []
         self.snapshot_epochs: list[int] = []
         self.train_time_s: float | None = None
+        # share of the training words found in config.vectors (None without vectors)
+        self.vectors_coverage: float | None = None
 
     def _set(self, words: Vocabulary, labels: Vocabulary,
              model: LSTMClassifier | ProbabilityAverage) -> None:
@@ -240,7 +242,8 @@ class Classifier:
                     f"embedding_dim must equal the vectors' size {vectors.dim} "
                     f"(or be None), got {config.embedding_dim}"
                 )
-            check_coverage(words, vectors, lowercase=config.lowercase)  # training words only
+            self.vectors_coverage = check_coverage(  # training words only
+                words, vectors, lowercase=config.lowercase)
             for word in vocabulary_words(vectors, config.vectors_vocab, config.lowercase):
                 words.add(word)
             embedding_dim = vectors.dim
@@ -404,6 +407,7 @@ class Classifier:
             "snapshot_epochs": self.snapshot_epochs,
             "history": self.history,
             "train_time_s": self.train_time_s,
+            "vectors_coverage": self.vectors_coverage,
         }
         return write_saved(directory, {
             "config.json": json_file(self.config.to_dict()),
@@ -438,6 +442,7 @@ class Classifier:
         clf.history = meta.get("history", [])
         clf.snapshot_epochs = meta.get("snapshot_epochs", [])
         clf.train_time_s = meta.get("train_time_s")
+        clf.vectors_coverage = meta.get("vectors_coverage")
         return clf
 
 

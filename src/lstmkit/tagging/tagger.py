@@ -200,6 +200,8 @@ class Tagger:
         self.history: list[dict[str, float]] = []
         self.snapshot_epochs: list[int] = []
         self.train_time_s: float | None = None
+        # share of the training words found in config.vectors (None without vectors)
+        self.vectors_coverage: float | None = None
 
     def _set(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,
              model: LSTMCRFTagger | TaggerEnsemble) -> None:
@@ -238,7 +240,8 @@ class Tagger:
             if config.embedding_dim is not None and config.embedding_dim != vectors.dim:
                 raise ValueError(f"embedding_dim must equal the vectors' size {vectors.dim} "
                                  f"(or be None), got {config.embedding_dim}")
-            check_coverage(words, vectors, lowercase=config.lowercase)  # training words only
+            self.vectors_coverage = check_coverage(  # training words only
+                words, vectors, lowercase=config.lowercase)
             for word in vocabulary_words(vectors, config.vectors_vocab, config.lowercase):
                 words.add(word)
             embedding_dim = vectors.dim
@@ -443,7 +446,8 @@ class Tagger:
                 "embedding_dim": _embedding_dim(model),
                 "members": len(model.members) if isinstance(model, TaggerEnsemble) else 1,
                 "snapshot_epochs": self.snapshot_epochs,
-                "history": self.history, "train_time_s": self.train_time_s}
+                "history": self.history, "train_time_s": self.train_time_s,
+                "vectors_coverage": self.vectors_coverage}
         return write_saved(directory, {
             "config.json": json_file(self.config.to_dict()),
             "training.json": json_file(self.training.to_dict()),
@@ -477,6 +481,7 @@ class Tagger:
         tagger.history = meta.get("history", [])
         tagger.snapshot_epochs = meta.get("snapshot_epochs", [])
         tagger.train_time_s = meta.get("train_time_s")
+        tagger.vectors_coverage = meta.get("vectors_coverage")
         return tagger
 
 
