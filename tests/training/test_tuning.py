@@ -224,12 +224,19 @@ def test_trials_failing_alike_stop_the_search_early(tmp_path: Path) -> None:
         raise ValueError("training.limit_val_batches=0 leaves no validation score")
 
     csv = tmp_path / "tuning.csv"
-    with pytest.raises(ValueError, match=r"^the first 3 trials failed for one reason, although "
-                                         r"each key of the space took more than one value "
-                                         r"among them, .*: ValueError: training.limit_val_"
-                                         r"batches=0 .*; fix it before tuning"):
+    with pytest.raises(ValueError, match=r"^3 trials failed for one reason and none completed, "
+                                         r"although each key of the space that can vary took "
+                                         r"more than one value among them, .*: ValueError: "
+                                         r"training.limit_val_batches=0 .*; fix it before "
+                                         r"tuning"):
         tune(objective, {"x": ("int", 1, 100)}, n_trials=50, seed=0, trials_csv=csv)
     assert len(calls) == 3 and len(pd.read_csv(csv)) == 3
+    # a key that cannot vary does not keep the search going
+    calls.clear()
+    with pytest.raises(ValueError, match=r"^3 trials failed for one reason"):
+        tune(objective, {"x": ("int", 1, 100), "decoder": ("choice", ["pmf"])}, n_trials=50,
+             seed=0)
+    assert len(calls) == 3
 
     # one reason, but a value of a key common to the failures may cause it (a choice the
     # configuration refuses, with a fixed message): the search goes on and finds the rest
@@ -262,9 +269,12 @@ def test_the_trials_are_written_as_each_ends_and_an_interruption_says_so(
     with pytest.raises(KeyboardInterrupt):
         tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0, trials_csv=csv)
     assert pd.read_csv(csv)["state"].tolist() == ["COMPLETE", "COMPLETE"]
+    import logging
+
     with pytest.raises(FileNotFoundError, match=r"trials_csv '.*nowhere.*': its folder does "
                                                 r"not exist"):
         tune(objective, {"x": ("int", 1, 9)}, n_trials=5, trials_csv=tmp_path / "nowhere" / "t")
+    assert not logging.getLogger("optuna.study._optimize").filters  # none left behind
     assert capsys.readouterr().err.startswith(
         f"tuning interrupted after 2 finished trial(s) of 5 (in {csv})")
 

@@ -249,17 +249,20 @@ ALIKE_FAILURES = 3
 search (see :func:`_alike`)."""
 
 
-def _alike(failures: list[tuple[str, dict[str, Any]]], study: Any) -> bool:
-    """Whether a search should stop: its trials so far, at least :data:`ALIKE_FAILURES` and
-    none completed, failed for one reason while every key took more than one value among
-    them (a reason that one value of a key gives, such as a choice the configuration
-    refuses, leaves that value common to the failures, and the search goes on)."""
+def _alike(failures: list[tuple[str, dict[str, Any]]], space: Mapping[str, SpaceEntry],
+           study: Any) -> bool:
+    """Whether a search should stop: its caught failures so far, at least
+    :data:`ALIKE_FAILURES` and with no completed trial, share one reason while every key of
+    ``space`` that can take more than one value took more than one among them (a reason that
+    one value of a key gives, such as a choice the configuration refuses, leaves that value
+    common to the failures, and the search goes on)."""
     if len(failures) < ALIKE_FAILURES or len({reason for reason, _ in failures}) > 1:
         return False
     if any(t.state.name == "COMPLETE" for t in study.trials):
         return False
-    keys = failures[0][1]
-    return all(len({repr(values[key]) for _, values in failures}) > 1 for key in keys)
+    varying = [key for key, entry in space.items()
+               if (len(entry[1]) > 1 if entry[0] == "choice" else entry[1] < entry[2])]
+    return all(len({repr(values.get(key)) for _, values in failures}) > 1 for key in varying)
 
 
 class _AlikeFailuresError(RuntimeError):
@@ -289,15 +292,17 @@ def tune(
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
     running it again continues the same study. ``trials_csv``: a CSV file rewritten with
-    every trial so far (``study.trials_dataframe()``) as each ends, so that an interrupted
-    search keeps its finished trials (under DDP, by the first process).
+    every trial so far (``study.trials_dataframe()`` less Optuna's ``system_attrs``
+    columns) as each ends, so that an interrupted search keeps its finished trials (under
+    DDP, by the first process).
 
     A trial whose objective raises one of ``catch`` (an invalid combination of values) or
     returns NaN or infinity fails with its reason in ``trial.user_attrs["fail_reason"]``, and
     the study goes on; other exceptions stop it. If no trial of the study completes, a
-    ValueError lists the distinct reasons; so it does when the first
-    :data:`ALIKE_FAILURES` trials fail for one reason, which the values tried do not decide
-    (a setting outside the space, say), rather than failing every trial alike.
+    ValueError lists the distinct reasons; so it does, rather than failing every trial
+    alike, when :data:`ALIKE_FAILURES` or more trials, and no completed one, have failed for
+    one reason that no value tried seems to cause (see :func:`_alike`; a setting outside the
+    space, say).
     """
     optuna = _optuna()
     space = check_space(space)
@@ -312,6 +317,8 @@ def tune(
     if not isinstance(catch, tuple) or not all(
             isinstance(c, type) and issubclass(c, Exception) for c in catch):
         raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
+    if trials_csv is not None and not Path(trials_csv).parent.is_dir():
+        raise FileNotFoundError(f"trials_csv {str(trials_csv)!r}: its folder does not exist")
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
@@ -320,14 +327,15 @@ def tune(
     failures: list[tuple[str, dict[str, Any]]] = []  # (reason, values) while none completed
 
     def run_trial(trial: Any) -> float:
-        params = suggest(trial, space)
+        params: dict[str, Any] = {}
         try:
+            params = suggest(trial, space)
             score = float(objective(params, trial))
         except catch as err:
             reason = f"{type(err).__name__}: {err}"
             trial.set_user_attr(FAIL_REASON, reason)
             failures.append((reason, params))
-            if _alike(failures, study):
+            if _alike(failures, space, study):
                 raise _AlikeFailuresError(len(failures), reason) from None
             raise
         if not math.isfinite(score):
@@ -345,9 +353,6 @@ def tune(
     earlier = len(study.trials)  # a study resumed from storage holds its earlier runs' trials
     callbacks = []
     if trials_csv is not None:
-        if not Path(trials_csv).parent.is_dir():  # said now, not after the first trial
-            raise FileNotFoundError(f"trials_csv {str(trials_csv)!r}: its folder does not "
-                                    "exist")
         from lstmkit.training.fit import is_first_process
 
         def write_trials(study: Any, trial: Any) -> None:
@@ -364,9 +369,10 @@ def tune(
     except _AlikeFailuresError as err:
         if trials_csv is not None:  # (Optuna calls no callback after such a trial)
             callbacks[0](study, None)
-        raise ValueError(f"the first {err.trials} trials failed for one reason, although "
-                         "each key of the space took more than one value among them, so the "
-                         f"values tried do not seem to cause it: {err.reason}; fix it before "
+        raise ValueError(f"{err.trials} trials failed for one reason and none completed, "
+                         "although each key of the space that can vary took more than one "
+                         "value among them, so the values tried do not seem to cause it: "
+                         f"{err.reason}; fix it before "
                          "tuning") from None
     except (KeyboardInterrupt, SystemExit):
         # (Optuna marks the interrupted trial failed, without a reason of ours)
