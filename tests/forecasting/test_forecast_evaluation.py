@@ -462,6 +462,26 @@ def test_a_refit_counts_a_series_rows_on_the_filled_time_grid() -> None:
         report = forecaster.backtest(pd.concat([a, b], ignore_index=True), start=96,
                                      stride=12, refit=True, folds=1, baselines=())
     assert set(report.windows["series"]) == {"a"}
+    # with a date data.val, moved with the cut to row 72: b's rows in the refit's table end
+    # at row 80, 8 validation rows, too few for a window, so b trains on its 72 rows before
+    # the moved date, without validation (they were counted to the cut, and the refit failed
+    # on b's 8-row validation part)
+    b = make_frame(240, seed=1).assign(sid="b").drop(index=range(80, 110))
+    config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, val="2021-01-08 00:00", test="2021-01-09 00:00"))
+    frame = pd.concat([a, b], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the fill's
+        forecaster = Forecaster(config).fit(frame)
+        report = forecaster.backtest(frame, start=96, stride=12, refit=True, folds=1,
+                                     baselines=("arima",))
+    assert set(report.windows["series"]) == {"a", "b"}
+    # b's baselines are fitted on the rows its refit trains on: the 72 before the moved date
+    y = forecaster.prepare(frame).series[1].target
+    at = report.windows.loc[report.windows["series"] == "b", "origin"].to_numpy()
+    expected = np.stack([bl.arima(y[:, c], 72, at, 12, (1, 1, 1)) for c in range(2)], axis=-1)
+    np.testing.assert_allclose(report.forecasts["arima"][report.windows["series"] == "b"],
+                               expected, rtol=1e-8)
 
 
 def test_evaluate_says_which_series_have_no_test_window() -> None:

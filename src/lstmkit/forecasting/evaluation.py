@@ -441,9 +441,10 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     fold_of = [np.zeros(len(o), np.int64) for o in origins]
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
-    fold_val = [_refit_val_rows(forecaster, prepared, cut) for _, _, cut in cuts]
+    fold_val = [_refit_val_rows(forecaster, frame, prepared, lo, cut) for lo, _, cut in cuts]
     for fold, (lo, hi, cut) in enumerate(cuts):
-        rows = _refit_rows(forecaster, frame, prepared, lo, [cut] * len(lo))
+        rows = _refit_rows(forecaster, frame, prepared, lo,
+                           _refit_ends(forecaster, prepared, cut, fold_val[fold]))
         for i, o in enumerate(origins):
             in_fold = (o >= lo[i]) & (o < hi[i])
             fold_of[i][in_fold], fit_rows[i][in_fold] = fold, rows[i]
@@ -561,10 +562,7 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
     since = parse_date(val, dc.time_format) if isinstance(val, str) else None
     need = cfg.model.lookback + cfg.model.horizon
     before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
-    # a series that ended before the cut can hold a few rows of the moved validation period,
-    # too few for a window: it trains on the rows before it
-    ends = [since if since is not None and kept_val[s.id] == 0 else cut
-            for s in prepared.series]
+    ends = _refit_ends(forecaster, prepared, cut, val_rows)
     rows = _refit_rows(forecaster, frame, prepared, lo, ends)
     parts = []
     for (sid, group), end, n in zip(series_groups(frame, dc), ends, rows, strict=True):
@@ -602,6 +600,19 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
         raise failed(f"that failed: {err}") from None
 
 
+def _refit_ends(forecaster: Forecaster, prepared: Prepared, cut: pd.Timestamp | None,
+                val_rows: list[int]) -> list[pd.Timestamp | None]:
+    """Per series, where a refit cut at ``cut`` ends it: at the cut, or, with a date
+    ``data.val`` that leaves the series no validation rows (``val_rows[i] == 0``: it ended
+    before the cut, or a gap runs up to it, and holds a few rows of the moved validation
+    period, too few for a window), at the moved date: it trains on the rows before it."""
+    val = _refit_val(forecaster, prepared, cut)
+    if not isinstance(val, str) or cut is None:
+        return [cut] * len(prepared.series)
+    since = parse_date(val, forecaster.config.data.time_format)
+    return [since if n == 0 else cut for n in val_rows]
+
+
 def _refit_rows(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared,
                 lo: list[int], ends: list[pd.Timestamp | None]) -> list[int]:
     """Per series, the rows a refit's table holds of it when cut at ``ends[i]``, counted on
@@ -622,16 +633,19 @@ def _refit_rows(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared,
     return rows
 
 
-def _refit_val_rows(forecaster: Forecaster, prepared: Prepared,
-                    cut: pd.Timestamp | None) -> list[int]:
+def _refit_val_rows(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared,
+                    lo: list[int], cut: pd.Timestamp | None) -> list[int]:
     """Per series, the validation rows a refit cut at ``cut`` keeps (as :func:`_refit` counts
     them): those ``data.val`` gave the series, or with a date the rows from the moved date
-    to the cut, none when too few for a window."""
+    to the end of the series in the refit's table (:func:`_refit_rows`), none when too few
+    for a window."""
     val = _refit_val(forecaster, prepared, cut)
     if not isinstance(val, str) or cut is None:
         return [n_val for _, n_val, _ in prepared.sizes]
     since = parse_date(val, forecaster.config.data.time_format)
-    rows = [int(((s.time >= since) & (s.time < cut)).sum()) for s in prepared.series]
+    ends = _refit_rows(forecaster, frame, prepared, lo, [cut] * len(lo))
+    rows = [max(0, end - int(s.time.searchsorted(since)))
+            for s, end in zip(prepared.series, ends, strict=True)]
     return [n if n >= forecaster.config.model.horizon else 0 for n in rows]
 
 
