@@ -141,6 +141,9 @@ def test_long_format_and_static(frame: pd.DataFrame) -> None:
                                    past_covariates="temp,size"))
     with pytest.raises(ValueError, match=r"^the data is empty: no rows"):
         to_series(long.iloc[:0], cfg)
+    with pytest.raises(ValueError, match=r"^the data has more than one column named "
+                                         r"\['size'\]: rename or drop the copies"):
+        to_series(pd.concat([long, long[["size"]]], axis=1), cfg)
 
 
 @pytest.mark.parametrize("fill", ["ffill", "interpolate", "zero"])

@@ -527,6 +527,10 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
         raise TypeError(f"data must be a pandas DataFrame, got {type(frame).__name__}")
     if frame.empty:
         raise ValueError(f"{source} is empty: no rows")
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise ValueError(f"{source} has more than one column named {repeated}: rename or drop "
+                         "the copies")
     frame = _flags_as_numbers(frame, cfg)
     _check_columns(frame, cfg, need_target=need_target, source=source)
     frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
