@@ -106,12 +106,16 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path, schedule: dict) -> None
     fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=2, checkpoint_dir=ckpt,
                                                restore_best=False, **schedule))
     assert (ckpt / "last.ckpt").is_file()
+    before = torch.load(ckpt / "last.ckpt", weights_only=False)["callbacks"]["TrainingClock"]
     # a new process would build a fresh model and call fit with resume=True
     torch.manual_seed(123)
     resumed = fit(_model(), F.mse_loss, train, val,
                   _cfg(max_epochs=4, checkpoint_dir=ckpt, restore_best=False, **schedule),
                   resume=True)
     assert resumed.epochs_run == 4
+    # the training time of the whole run: the first two epochs' (from the checkpoint) too
+    assert resumed.total_time_s == pytest.approx(before["seconds"] + resumed.wall_time_s)
+    assert before["seconds"] > 0 and resumed.total_time_s > resumed.wall_time_s
     lrs = [row["lr"] for row in full.history]
     assert lrs[3] < lrs[2] < lrs[1]  # the schedule decays across the cut
     assert [row["lr"] for row in resumed.history] == lrs
@@ -726,8 +730,8 @@ def test_the_kernels_first_build_is_no_training_time(monkeypatch: pytest.MonkeyP
         clock[0] += 60.0
         return types.ModuleType("built")
 
-    fit_module = importlib.import_module("lstmkit.training.fit")  # the package's fit: a function
-    for module in (fit_module, loader):
+    clock_module = importlib.import_module("lstmkit.training.callbacks")  # TrainingClock's
+    for module in (clock_module, loader):
         monkeypatch.setattr(module, "time", Clock)
     monkeypatch.setattr(loader, "_build", slow_build)
     monkeypatch.setattr(loader, "_module", None)

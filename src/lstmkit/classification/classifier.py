@@ -320,7 +320,7 @@ class Classifier:
             self.history += ([{**row, "member": float(m)} for row in result.history]
                              if config.ensemble > 1 else result.history)
             self.snapshot_epochs += snapshots.epochs
-            self.train_time_s += result.wall_time_s
+            self.train_time_s += result.total_time_s  # before a resume too
         model = members[0] if len(members) == 1 else ProbabilityAverage(members)
         self.model = model.eval()
         self.training = train_config

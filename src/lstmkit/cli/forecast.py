@@ -210,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{len(forecaster.fit_results)} networks ("
                    + " + ".join(str(r.epochs_run) for r in forecaster.fit_results)
                    + " epochs)")
-        seconds = sum(r.wall_time_s for r in forecaster.fit_results)  # kernel build left out
+        # training alone (the kernel's build left out), before a resume too
+        seconds = sum(r.total_time_s for r in forecaster.fit_results)
         print(f"trained {trained} in {seconds:.1f} s; "
               f"validation {config.model.loss} loss (scaled units) {best}")
         model_dir = forecaster.save(out / "model")

@@ -326,7 +326,7 @@ class Tagger:
             self.history += ([{**row, "member": float(m)} for row in result.history]
                              if config.ensemble > 1 else result.history)
             self.snapshot_epochs += snapshots.epochs
-            self.train_time_s += result.wall_time_s
+            self.train_time_s += result.total_time_s  # before a resume too
         self.model = (members[0] if len(members) == 1 else TaggerEnsemble(members)).eval()
         self.training = train_config
         return self

@@ -26,6 +26,7 @@ import math
 import os
 import random
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         finally:
             if tmp.exists():
                 tmp.unlink()
+
+
+class TrainingClock(pl.Callback):
+    """The seconds a run has trained, kept in each checkpoint, so that a resumed run counts
+    the training before the resume (up to its checkpoint) too: :meth:`elapsed` is this
+    call's time since the clock was made, without the time spent building or loading the
+    fused kernel, and ``before`` the checkpoint's."""
+
+    def __init__(self) -> None:
+        from lstmkit.kernels.cpu.loader import load_seconds
+
+        self.before = 0.0
+        self._start, self._building = time.perf_counter(), load_seconds()
+
+    def elapsed(self) -> float:
+        from lstmkit.kernels.cpu.loader import load_seconds
+
+        return time.perf_counter() - self._start - (load_seconds() - self._building)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seconds": self.before + self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.before = float(state_dict["seconds"])
 
 
 class RNGState(pl.Callback):
