@@ -88,6 +88,10 @@ def test_auto_picks_fused_for_variants_and_lengths(fused_ext):
     variant(x)
     assert variant.last_backend.name == "fused"
     assert "peephole" in variant.last_backend.reason
+    # the reason reads as a sentence (README prints it): "cannot serve reset= is given" did not
+    variant(x, reset=torch.zeros(T, B, dtype=torch.bool))
+    assert variant.last_backend.reason.startswith(
+        "torch's fused op computes only the plain LSTM (here: peephole, reset= is given); ")
     plain = LSTM(I, H)
     plain(x)
     assert plain.last_backend.name == "torch"

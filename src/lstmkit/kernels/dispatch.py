@@ -133,10 +133,11 @@ def choose_backend(
         return BackendChoice("fused", "plain configuration with lengths: the fused kernel skips "
                                       "padded steps, faster than torch's op on a packed batch")
     if not cannot:
-        return BackendChoice("fused", f"torch's fused op cannot serve {', '.join(blockers)}; "
-                                      "the fused CPU kernel serves every variant")
-    reason = (f"torch's fused op cannot serve {', '.join(blockers)}, and {'; '.join(cannot)}, "
-              "so the reference path runs")
+        return BackendChoice("fused", "torch's fused op computes only the plain LSTM (here: "
+                                      f"{', '.join(blockers)}); the fused CPU kernel serves "
+                                      "every variant")
+    reason = (f"torch's fused op computes only the plain LSTM (here: {', '.join(blockers)}), "
+              f"and {'; '.join(cannot)}, so the reference path runs")
     if any("cannot be built" in c for c in cannot):
         _warn_once(reason)
     return BackendChoice("reference", reason)
