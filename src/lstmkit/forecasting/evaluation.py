@@ -442,12 +442,15 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     fit_rows = [np.zeros(len(o), np.int64) for o in origins]
     val_rows = [np.zeros(len(o), np.int64) for o in origins]  # of them, the refit validates on
     fold_val = [_refit_val_rows(forecaster, frame, prepared, lo, cut) for lo, _, cut in cuts]
-    for fold, (lo, hi, cut) in enumerate(cuts):
-        rows = _refit_rows(forecaster, frame, prepared, lo,
-                           _refit_ends(forecaster, prepared, cut, fold_val[fold]))
+    # per fold and series, where the refit ends it and the rows it then holds of it
+    fold_ends = [_refit_ends(forecaster, prepared, cut, val)
+                 for (_, _, cut), val in zip(cuts, fold_val, strict=True)]
+    fold_rows = [_refit_rows(forecaster, frame, prepared, lo, ends)
+                 for (lo, _, _), ends in zip(cuts, fold_ends, strict=True)]
+    for fold, (lo, hi, _) in enumerate(cuts):
         for i, o in enumerate(origins):
             in_fold = (o >= lo[i]) & (o < hi[i])
-            fold_of[i][in_fold], fit_rows[i][in_fold] = fold, rows[i]
+            fold_of[i][in_fold], fit_rows[i][in_fold] = fold, fold_rows[fold][i]
             val_rows[i][in_fold] = fold_val[fold][i]
     formed = len(np.unique(np.concatenate(fold_of)))  # the folds that hold an origin
     notes: list[str] = []  # said now, before any fold trains
@@ -466,7 +469,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             # each fold trains a model: say which, before its progress bar
             print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
                   file=sys.stderr, flush=True)
-        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold, fold_val[fold])
+        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold, fold_val[fold],
+                             fold_ends[fold], fold_rows[fold])
         assert refit_model.scalers is not None
         windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
                             fold_origins)
@@ -546,13 +550,15 @@ def _fold_cuts(prepared: Prepared, origins: list[np.ndarray], folds: int
 
 
 def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: list[int],
-           cut: pd.Timestamp | None, fold: int, val_rows: list[int]) -> Forecaster:
+           cut: pd.Timestamp | None, fold: int, val_rows: list[int],
+           ends: list[pd.Timestamp | None], rows: list[int]) -> Forecaster:
     """A new model of the same configuration trained on the rows before the fold: before
-    ``cut`` in every series, or before row ``lo[i]`` of series i when there is no time,
-    validating on the last ``val_rows[i]`` of them (:func:`_refit_val_rows`: a fraction or
-    row count ``data.val`` keeps the rows it gave each series in ``prepared``, of the
-    shorter table a fraction would give fewer, under a horizon, say; a date moves with the
-    cut, see :func:`_refit_val`)."""
+    ``ends[i]`` in series i (:func:`_refit_ends`: ``cut``, or the moved validation date),
+    ``rows[i]`` rows on its time grid (:func:`_refit_rows`), or before row ``lo[i]`` when
+    there is no time, validating on the last ``val_rows[i]`` of them
+    (:func:`_refit_val_rows`: a fraction or row count ``data.val`` keeps the rows it gave
+    each series in ``prepared``, of the shorter table a fraction would give fewer, under a
+    horizon, say; a date moves with the cut, see :func:`_refit_val`)."""
     from lstmkit.forecasting.forecaster import Forecaster
 
     cfg = forecaster.config
@@ -562,8 +568,6 @@ def _refit(forecaster: Forecaster, frame: pd.DataFrame, prepared: Prepared, lo: 
     since = parse_date(val, dc.time_format) if isinstance(val, str) else None
     need = cfg.model.lookback + cfg.model.horizon
     before = f"{', '.join(map(str, lo))} per series" if cut is None else str(cut)
-    ends = _refit_ends(forecaster, prepared, cut, val_rows)
-    rows = _refit_rows(forecaster, frame, prepared, lo, ends)
     parts = []
     for (sid, group), end, n in zip(series_groups(frame, dc), ends, rows, strict=True):
         part = group.iloc[:n] if end is None else \
