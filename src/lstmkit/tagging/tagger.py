@@ -362,10 +362,9 @@ class Tagger:
         """Sentence ``s`` (number ``n`` of ``source``, from 0) as its checked tokens and its
         tags in the model's scheme; a ValueError or TypeError naming where it is when it has
         no tags, no tokens, a token that is no str or a tag never seen in training."""
-        where = check_gold(s, n, source, self.entity_types)
+        check_gold(s, n, source, self.entity_types)  # its tokens checked too
         assert s.tags is not None
-        return (check_tokens(s.tokens, f"{where}: tokens"),
-                convert(s.tags, "IOB2", self.config.tag_scheme, strict=False))
+        return list(s.tokens), convert(s.tags, "IOB2", self.config.tag_scheme, strict=False)
 
     def _loader(self, sentences: Sequence[Sentence], source: str, *, shuffle: bool,
                 seed: int = 0) -> Any:
