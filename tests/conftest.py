@@ -47,6 +47,30 @@ def run_cli():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def run_ddp(tmp_path):  # type: ignore[no-untyped-def]
+    """``run(*argv)``: run ``lstmkit argv`` with ``training.strategy=ddp`` on two CPU
+    processes, in ``tmp_path``; returns the finished process (stdout and stderr as text),
+    checked to have started the second process when it succeeded.
+    Lightning's DDP launcher starts the second process by running the same command again, so
+    it must be a script: the installed entry point."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = str(Path(sys.executable).with_name("lstmkit"))
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [script, *argv, "--set", "training.strategy=ddp", "--set", "training.devices=2",
+             "--set", "training.accelerator=cpu"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode != 0 or "GLOBAL_RANK: 1" in done.stdout + done.stderr
+        return done
+
+    return run
+
+
+@pytest.fixture
 def pdf_backend():  # type: ignore[no-untyped-def]
     """matplotlib's backend set to ``pdf`` (a caller's choice that lstmkit's plots must leave
     alone), the one before restored afterwards."""

@@ -167,13 +167,31 @@ def test_column_flags_need_a_csv_or_tsv_file(tmp_path, run_cli) -> None:
     assert [e.label for e in examples] == ["1", "0"]
 
 
-def test_training_on_several_devices_is_a_clear_error(tmp_path, run_cli) -> None:
-    with pytest.raises(ValueError, match=r"text training runs on one device: "
-                                         r"training\.devices=4"):
-        run_cli(classify, _tiny_train(tmp_path, "--set", "training.devices=4",
-                                   "--set", "training.accelerator=cpu"))
-    with pytest.raises(ValueError, match=r"training\.strategy='ddp'"):
-        run_cli(classify, _tiny_train(tmp_path, "--set", "training.strategy=ddp"))
+def test_ddp_trains_in_two_processes_that_share_the_batches(tmp_path, run_ddp) -> None:
+    _sst_like(tmp_path / "train.txt", 40, 0)
+    _sst_like(tmp_path / "dev.txt", 12, 1)
+    common = ["classify", "train", "--train", "train.txt", "--dev", "dev.txt",
+              "--set", "model.hidden_size=4", "--set", "model.embedding_dim=4",
+              "--set", "model.batch_size=8"]
+    # a search, the best run and its test report, said and written by the first process
+    done = run_ddp(*common, "--out", "tuned", "--epochs", "1", "--tune", "2",
+                   "--test", "dev.txt")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("tuning: 2 trials") == 1 and done.stdout.count("best dev") == 1
+    assert done.stdout.count("stay as given") == 1
+    assert done.stderr.count("Trial 1 finished") == 1  # Optuna's line, once
+    assert done.stdout.count("saved to tuned") == 1 and done.stdout.count("macro F1") == 1
+    assert (tmp_path / "tuned" / "test_metrics.json").is_file()
+    assert json.loads((tmp_path / "tuned" / "training.json").read_text())["devices"] == 2
+    done = run_ddp(*common, "--out", "x", "--tune", "2", "--set", "training.seed=null")
+    assert done.returncode == 2 and "needs a seeded search" in done.stderr
+    # the shared batches resume exactly: 2 epochs, then 2 more, is 4 in one go
+    assert run_ddp(*common, "--out", "whole", "--epochs", "4").returncode == 0
+    assert run_ddp(*common, "--out", "cut", "--epochs", "2").returncode == 0
+    assert run_ddp(*common, "--out", "cut", "--epochs", "4", "--resume").returncode == 0
+    history = [json.loads((tmp_path / run / "meta.json").read_text())["history"]
+               for run in ("whole", "cut")]
+    assert history[0] == history[1] and len(history[0]) == 4
 
 
 def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch, run_cli) -> None:

@@ -108,6 +108,23 @@ def test_tag_train_with_an_auxiliary_corpus(tmp_path, run_cli) -> None:
                    str(tmp_path / "m")])
 
 
+def test_tag_train_with_an_auxiliary_corpus_under_ddp(tmp_path, run_ddp) -> None:
+    rows = ["Alice\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", ""] * 12
+    (tmp_path / "train.conll").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    aux = ["Bob\tB-NAME", "ran\tO", ""] * 12
+    (tmp_path / "aux.conll").write_text("\n".join(aux) + "\n", encoding="utf-8")
+    # a multitask batch trains one head: DDP must allow the other's parameters unused; the
+    # batches drawn without a seed are the first process's in both
+    done = run_ddp("tag", "train", "--train", "train.conll", "--dev", "train.conll",
+                   "--auxiliary", "aux.conll", "--out", "m", "--epochs", "2",
+                   "--hidden-size", "8", "--set", "model.embedding_dim=8",
+                   "--set", "model.batch_size=4", "--set", "training.seed=null")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("saved to m") == 1
+    saved = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert saved["strategy"] == "ddp_find_unused_parameters_true" and saved["devices"] == 2
+
+
 def test_tag_auxiliary_files_take_their_own_scheme_and_columns(tmp_path, run_cli) -> None:
     # another corpus, another layout (the tag in column 1 then a POS tag, in IOB1) where the
     # main file is token and tag in IOB2: the auxiliary files were read with the main settings

@@ -365,9 +365,6 @@ def test_an_explicit_val_loss_monitor_is_kept() -> None:
     assert (tagger.training.monitor, tagger.training.monitor_mode) == ("val_loss", "min")
     default = Tagger(config, FAST.replace(max_epochs=1)).fit(_toy(8), _toy(4, seed=1))
     assert default.training.monitor == "val_f1"
-    with pytest.raises(ValueError, match=r"text training runs on one device: "
-                                         r"training\.devices=4"):
-        Tagger(config, FAST.replace(devices=4, accelerator="cpu")).fit(_toy(8))
 
 
 def test_vectors_that_hold_none_of_the_training_words_warn(tmp_path) -> None:
@@ -388,6 +385,16 @@ def test_devices_auto_trains_on_one_of_several_gpus(two_gpus_fit_settings) -> No
     with pytest.raises(KeyboardInterrupt):
         Tagger(config, FAST.replace(devices="auto", accelerator="auto")).fit(_toy(8))
     assert handed[0].devices == 1
+    # more devices when asked for, and multitask batches, which train one head each, under
+    # DDP that lets a step leave parameters unused
+    for devices, strategy, auxiliary, used in [
+            (2, "auto", None, "auto"), (2, "auto", _aux(8), "ddp_find_unused_parameters_true"),
+            (1, "ddp", _aux(8), "ddp_find_unused_parameters_true"), (1, "auto", _aux(8), "auto"),
+            (2, "fsdp", _aux(8), "fsdp")]:
+        with pytest.raises(KeyboardInterrupt):
+            Tagger(config, FAST.replace(devices=devices, strategy=strategy)).fit(
+                _toy(8), auxiliary=auxiliary)
+        assert (handed[-1].devices, handed[-1].strategy) == (devices, used)
 
 
 def _built() -> Tagger:

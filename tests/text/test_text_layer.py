@@ -105,6 +105,34 @@ def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None
     assert list(sampler) != batches  # reshuffled each epoch
 
 
+@pytest.mark.parametrize("world_size", [2, 3, 20])
+def test_bucket_sampler_shares_the_batches_out_among_processes(world_size: int) -> None:
+    lengths = [int(x) for x in np.random.default_rng(0).integers(1, 50, size=103)]
+    shares = [BucketBatchSampler(lengths, batch_size=10, seed=5, rank=r, world_size=world_size)
+              for r in range(world_size)]
+    per_process = -(-11 // world_size)  # of the 11 batches of one process
+    for epoch in range(2):
+        whole = list(_at_epoch(BucketBatchSampler(lengths, batch_size=10, seed=5), epoch))
+        drawn = [list(s) for s in shares]
+        # as many in every process (DDP would wait otherwise), len() included
+        assert all(len(d) == len(s) == per_process for d, s in zip(drawn, shares, strict=True))
+        # the one-process epoch's batches, in turn, then its first ones again
+        interleaved = [drawn[k % world_size][k // world_size]
+                       for k in range(per_process * world_size)]
+        assert interleaved == [whole[k % 11] for k in range(per_process * world_size)]
+    # evaluation batches are not shared out: every process scores the whole set
+    evaluation = BucketBatchSampler(lengths, 10, shuffle=False, rank=1, world_size=2)
+    assert len(list(evaluation)) == len(evaluation) == 11
+    for bad in ({"rank": 1}, {"rank": 2, "world_size": 2}, {"rank": 0, "world_size": 0}):
+        with pytest.raises(ValueError, match="rank"):
+            BucketBatchSampler(lengths, 10, **bad)
+
+
+def _at_epoch(sampler: BucketBatchSampler, epoch: int) -> BucketBatchSampler:
+    sampler.set_epoch(epoch)
+    return sampler
+
+
 def test_text_vectors_file_and_embedding_matrix(tmp_path) -> None:
     path = tmp_path / "vec.txt"
     path.write_text("2 3\nthe 1 2 3\nParis 4 5 6\n", encoding="utf-8")

@@ -101,3 +101,18 @@ def test_seed_is_within_numpys_range() -> None:
     with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
         TrainConfig(seed=-1)
     assert TrainConfig(seed=2**32 - 1).seed == 4294967295
+
+
+@pytest.mark.parametrize(("settings", "gpus", "several"), [
+    ({}, 0, False), ({}, 1, False), ({}, 2, True),  # "auto" takes every GPU
+    ({"accelerator": "cpu"}, 2, False), ({"devices": 2}, 0, True),
+    ({"devices": [0]}, 2, False), ({"devices": [0, 1]}, 2, True),
+    ({"devices": -1, "accelerator": "gpu"}, 3, True), ({"devices": 1, "num_nodes": 2}, 0, True),
+    ({"strategy": "ddp"}, 0, True), ({"strategy": "ddp_find_unused_parameters_true"}, 0, True),
+    ({"strategy": "fsdp"}, 0, True), ({"devices": 2, "strategy": "single_device"}, 0, False)])
+def test_several_processes(settings: dict[str, Any], gpus: int, several: bool,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert TrainConfig(**settings).several_processes() is several

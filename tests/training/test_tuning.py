@@ -327,3 +327,24 @@ def test_tune_forecaster_trials_write_no_checkpoints_or_logs(
     assert best.training.log_dir == str(tmp_path / "logs")
     assert best.training.progress_bar is True
     assert best.training.lr == study.best_params["training.lr"]
+
+
+def test_tuning_in_several_processes_is_seeded_and_counted_in_trials(tmp_path: Path) -> None:
+    from lstmkit.training.tuning import check_tuning_processes
+
+    one = TrainConfig(accelerator="cpu")
+    check_tuning_processes(one, seed=None, timeout_s=5.0, storage="sqlite:///x.db")
+    several = TrainConfig(strategy="ddp", devices=2, accelerator="cpu")
+    check_tuning_processes(several, seed=0, timeout_s=None, storage=None)
+    where = r"tuning in several processes \(training\.strategy='ddp', training\.devices=2"
+    with pytest.raises(ValueError, match=where + r".*needs a seeded search.*got None"):
+        check_tuning_processes(several, seed=None, timeout_s=None, storage=None)
+    with pytest.raises(ValueError, match=r"takes no time limit \(--tune-timeout, "
+                                         r"timeout_s=5\.0\)"):
+        check_tuning_processes(several, seed=0, timeout_s=5.0, storage=None)
+    with pytest.raises(ValueError, match=r"takes no storage \('sqlite:///x\.db'\)"):
+        check_tuning_processes(several, seed=0, timeout_s=None, storage="sqlite:///x.db")
+    # said by the applications' searches before any trial
+    with pytest.raises(ValueError, match="needs a seeded search"):
+        forecast_tuning.tune_forecaster(_config(strategy="ddp", devices=2), _frame(),
+                                        {"training.lr": ("log", 1e-4, 1e-2)}, seed=None)

@@ -47,7 +47,7 @@ from lstmkit.text.fitting import (
     effective_training,
     epoch_batches,
     model_settings,
-    one_device,
+    text_devices,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import (
@@ -278,7 +278,7 @@ class Classifier:
         config = self.config
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="accuracy")
-        train_config = one_device(train_config)
+        train_config = text_devices(train_config)
         check_member_seeds(train_config.seed, config.ensemble)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if config.snapshots > 1 and dev is None:
@@ -313,7 +313,8 @@ class Classifier:
                          run_settings=model_settings(config, words=words, labels=labels),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
-                                    *callbacks_of(m)])
+                                    *callbacks_of(m)],
+                         distributed_sampler=False)  # (the bucketed batches share themselves)
             members += snapshots.networks(
                 network, lambda: _network(config, len(words), len(labels),
                                           _embedding_dim(first), words))

@@ -282,11 +282,19 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object) 
     """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
     from lstmkit.forecasting.tuning import default_space, tune_forecaster
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import print_tuning_end, read_space, without_given
+    from lstmkit.training.tuning import (
+        check_tuning_processes,
+        print_tuning_end,
+        read_space,
+        without_given,
+    )
 
     space = read_space(args.tune_space) if args.tune_space else without_given(
         default_space(config), _overrides(args))  # type: ignore[arg-type]
-    print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
+    check_tuning_processes(config.training, seed=config.training.seed,  # type: ignore[attr-defined]
+                           timeout_s=args.tune_timeout, storage=None)  # (before the line below)
+    if is_first_process():
+        print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
     # trials write no checkpoints or logs; the best configuration keeps this run's folders;
     # tuning.csv is rewritten as each trial ends, so an interrupted search keeps them
     trials = out / "tuning.csv"  # type: ignore[operator]

@@ -153,7 +153,7 @@ def _train(args: argparse.Namespace) -> int:
         settings_from_args,
     )
     from lstmkit.text.tuning import tune_from_args
-    from lstmkit.training import TrainConfig
+    from lstmkit.training import TrainConfig, is_first_process
     from lstmkit.training.tuning import check_tune_flags
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
@@ -191,6 +191,8 @@ def _train(args: argparse.Namespace) -> int:
     tagger = Tagger(model_config, train_config, dev_monitor=dev_monitor
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)
+    if not is_first_process():
+        return 0  # under DDP, the first process alone writes the model and the report
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if test is not None:
         _report(tagger.evaluate(test, source=data["test"]),

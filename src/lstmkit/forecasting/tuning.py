@@ -17,6 +17,7 @@ from lstmkit.training.tuning import (
     SpaceEntry,
     check_known_keys,
     check_space,
+    check_tuning_processes,
     tune,
 )
 
@@ -109,6 +110,7 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     """
     check_space(space)
     check_space_keys(config, space)
+    check_tuning_processes(config.training, seed=seed, timeout_s=timeout_s, storage=storage)
     if config.data.val == 0:
         raise ValueError("tuning needs a validation part: data.val must not be 0")
     frame = read_frame(data, config.data.series_col)  # ids such as 007 stay text

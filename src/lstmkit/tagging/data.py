@@ -152,17 +152,28 @@ def make_loader(items: Sequence[EncodedSentence], *, batch_size: int, pad_index:
 class MixedBatches:
     """Multitask epochs: every batch of ``main`` plus ``round(ratio * len(main))`` batches of
     ``auxiliary`` (continuing through the auxiliary data across epochs and starting it again
-    when it runs out), in a shuffled order.
+    when it runs out), in a shuffled order. In a distributed run each process mixes its own
+    share of both (``len(main)`` is then its share's).
     """
 
     def __init__(self, main: DataLoader, auxiliary: DataLoader, ratio: float,
                  seed: int = 0) -> None:
         self.main = main
         self.auxiliary = auxiliary
-        self.num_auxiliary = max(1, round(ratio * len(main)))
+        self.ratio = ratio
         self.seed = seed
         self.epoch = 0
         self._aux_iter: Iterator[Any] | None = None
+
+    def shufflers(self) -> list[Any]:
+        """What shuffles the batches: this mixing and the two loaders' samplers (each with a
+        ``seed``)."""
+        return [self, self.main.batch_sampler, self.auxiliary.batch_sampler]
+
+    @property
+    def num_auxiliary(self) -> int:
+        """Auxiliary batches an epoch (of this process)."""
+        return max(1, round(self.ratio * len(self.main)))
 
     def _next_auxiliary(self) -> Any:
         if self._aux_iter is not None:

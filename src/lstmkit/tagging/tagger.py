@@ -46,7 +46,7 @@ from lstmkit.text.fitting import (
     effective_training,
     epoch_batches,
     model_settings,
-    one_device,
+    text_devices,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import (
@@ -277,7 +277,9 @@ class Tagger:
         config = self.config
         train_config = effective_training(self.training, has_dev=dev is not None,
                                           dev_monitor=self.dev_monitor, metric="f1")
-        train_config = one_device(train_config)
+        train_config = text_devices(train_config)
+        if auxiliary is not None:
+            train_config = _unused_parameters_allowed(train_config)
         check_member_seeds(train_config.seed, config.ensemble)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if resume and auxiliary is not None:
@@ -318,7 +320,8 @@ class Tagger:
                                                      chars=self.chars, tags=tags),
                          callbacks=[*epoch_batches(train_loader),
                                     *([snapshots] if config.snapshots > 1 else []),
-                                    *callbacks_of(m)])
+                                    *callbacks_of(m)],
+                         distributed_sampler=False)  # (the bucketed batches share themselves)
             network.remove_auxiliary_head()
             members += snapshots.networks(
                 network, lambda: _network(config, words, self.chars, tags, dim),
@@ -482,6 +485,16 @@ class Tagger:
         tagger.train_time_s = meta.get("train_time_s")
         tagger.vectors_coverage = meta.get("vectors_coverage")
         return tagger
+
+
+def _unused_parameters_allowed(training: Any) -> Any:
+    """``training`` with DDP's ``find_unused_parameters`` on when it may train in several
+    processes with strategy ``ddp`` or ``auto``: a multitask batch trains one head of the
+    two, and DDP with the option off fails on the other head's parameters, which had no
+    gradient."""
+    if training.strategy in ("ddp", "auto") and training.several_processes():
+        return training.replace(strategy="ddp_find_unused_parameters_true")
+    return training
 
 
 def _network(config: TaggerConfig, words: Vocabulary, chars: Vocabulary, tags: Vocabulary,

@@ -55,12 +55,32 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
 
 
+def _process_group() -> tuple[int, int]:
+    """``(rank, number of processes)`` of the distributed run this process is in (``(0, 1)``
+    outside one)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of examples of similar length, so that little compute goes to padding.
 
     Examples are shuffled, cut into pools of ``pool_batches`` batches, each pool sorted by
     length and cut into batches; the batch order is shuffled again. With ``shuffle=False`` the
     batches are the examples sorted by length (deterministic; for evaluation).
+
+    In a distributed run (DDP: ``torch.distributed`` initialised when the batches are drawn)
+    the shuffled batches are shared out: every process draws the same batches, so its
+    sampler must have the same ``seed`` (the text applications give every process the
+    first one's), and takes every ``world_size``-th of them from its rank on, the first few
+    repeated so that every process gets as many (as ``DistributedSampler`` does).
+    An epoch then holds the same batches as on one process, split among the processes. The
+    unshuffled batches (evaluation) are not shared out: every process goes through all of
+    them, so that a score over the whole set (an entity F1) is computed whole in each.
+    ``rank`` and ``world_size`` given explicitly take the place of the process group's.
     """
 
     def __init__(
@@ -71,20 +91,37 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         pool_batches: int = 50,
         seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if (rank is None) != (world_size is None):
+            raise ValueError(f"rank and world_size must be given together, got rank={rank!r} "
+                             f"and world_size={world_size!r}")
+        if world_size is not None and not (isinstance(world_size, int) and world_size >= 1
+                                           and isinstance(rank, int)
+                                           and 0 <= rank < world_size):
+            raise ValueError(f"rank must be an int in [0, world_size) and world_size an int "
+                             f">= 1, got rank={rank!r} and world_size={world_size!r}")
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pool_batches = pool_batches
         self.seed = seed
         self.epoch = 0
+        self._given = None if world_size is None else (rank, world_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Shuffle the next pass as epoch ``epoch`` (Lightning calls this before each epoch,
         so a resumed run batches its epochs like an uninterrupted one)."""
         self.epoch = epoch
+
+    def _shares(self) -> tuple[int, int]:
+        """``(rank, world_size)`` the shuffled batches are shared out by."""
+        if not self.shuffle:
+            return 0, 1
+        return self._given if self._given is not None else _process_group()
 
     def __iter__(self) -> Iterator[list[int]]:
         indices = list(range(len(self.lengths)))
@@ -94,6 +131,7 @@ class BucketBatchSampler(Sampler[list[int]]):
                 indices[s : s + self.batch_size] for s in range(0, len(indices), self.batch_size)
             )
             return
+        rank, world_size = self._shares()
         rng = random.Random(self.seed + self.epoch)
         self.epoch += 1
         rng.shuffle(indices)
@@ -104,7 +142,12 @@ class BucketBatchSampler(Sampler[list[int]]):
             step = self.batch_size
             batches += [chunk[s : s + step] for s in range(0, len(chunk), step)]
         rng.shuffle(batches)
+        if world_size > 1:  # (every process as many: the first ones again, cyclically)
+            whole = -(-len(batches) // world_size) * world_size
+            batches = [batches[k % len(batches)] for k in range(whole)][rank::world_size]
         yield from batches
 
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        batches = (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        world_size = self._shares()[1]
+        return (batches + world_size - 1) // world_size

@@ -2,7 +2,8 @@
 
 The text applications train through :func:`lstmkit.training.fit` with the user's
 :class:`~lstmkit.training.TrainConfig`, adjusted here: the monitored quantity when dev data is
-given and one device only (ensemble members: :mod:`lstmkit.training.members`).
+given, and ``devices="auto"`` as one device (ensemble members:
+:mod:`lstmkit.training.members`).
 """
 
 from __future__ import annotations
@@ -31,33 +32,14 @@ def effective_training(training: Any, *, has_dev: bool, dev_monitor: bool | None
     return training
 
 
-def one_device(training: Any) -> Any:
-    """``training`` on one device: ``devices="auto"`` becomes 1 (Lightning's ``"auto"``
-    takes every GPU of the machine); any other setting that is more than one device, or a
-    distributed strategy, is a ValueError. The length-bucketed batches of the text
-    applications cannot be split across devices by Lightning."""
-    import torch
-
-    given = training.devices
-    if given == "auto":
+def text_devices(training: Any) -> Any:
+    """``training`` with ``devices="auto"`` read as one device: Lightning's ``"auto"`` takes
+    every GPU of the machine, which would multiply the batch size by their number unasked.
+    More devices, or machines, are for the user to ask for (``training.devices=2``,
+    ``training.strategy="ddp"``); the length-bucketed batches then share themselves out
+    among the processes (see :class:`~lstmkit.text.batching.BucketBatchSampler`)."""
+    if training.devices == "auto":
         training = training.replace(devices=1)
-    devices = training.devices
-    if devices == -1:
-        gpu = training.accelerator in ("auto", "gpu", "cuda")
-        count = torch.cuda.device_count() if gpu else 2  # all CPU devices: several processes
-    elif isinstance(devices, list):
-        count = len(devices)
-    else:
-        count = int(devices)
-    strategy = str(training.strategy)
-    if count > 1 or training.num_nodes != 1 or "ddp" in strategy or "fsdp" in strategy \
-            or "deepspeed" in strategy:
-        raise ValueError(
-            f"text training runs on one device: training.devices={given!r} "
-            f"(here {count} device(s)), training.strategy={training.strategy!r}, "
-            f"training.num_nodes={training.num_nodes}; set training.devices=1 (or 'auto') and "
-            "training.strategy='auto' (its length-bucketed batches cannot be split across "
-            "devices)")
     return training
 
 
@@ -69,30 +51,47 @@ def check_dev_monitor(dev_monitor: object) -> None:
 
 
 def epoch_batches(loader: Any) -> list[Any]:
-    """A callback that numbers the training epochs of ``loader``'s
-    :class:`~lstmkit.text.batching.BucketBatchSampler` by the trainer's epoch, so that a
-    resumed run shuffles its remaining epochs as an uninterrupted one does (Lightning calls
-    ``set_epoch`` only on samplers it knows); ``[]`` for other loaders. The sampler's seed is
-    saved in the checkpoints and read back on resume, so that this holds for a seed drawn
-    afresh (``training.seed`` None) too."""
+    """A callback for the shuffled batches of ``loader``: a DataLoader of a
+    :class:`~lstmkit.text.batching.BucketBatchSampler`, or an object whose ``shufflers()``
+    are the samplers (and the like, each with a ``seed``) that shuffle it (the tagger's
+    multitask batches); ``[]`` for other loaders.
+
+    - The training epochs of a DataLoader's sampler are numbered by the trainer's epoch, so
+      that a resumed run shuffles its remaining epochs as an uninterrupted one does
+      (Lightning calls ``set_epoch`` only on samplers it knows). The sampler's seed is saved
+      in the checkpoints and read back on resume, so that this holds for a seed drawn afresh
+      (``training.seed`` None) too.
+    - In a distributed run every process takes the first one's seeds before training, so
+      that they all draw the same batches to share out (each would draw its own without
+      ``training.seed``)."""
     import lightning.pytorch as pl
 
     from lstmkit.text.batching import BucketBatchSampler
 
     sampler = getattr(loader, "batch_sampler", None)
-    if not isinstance(sampler, BucketBatchSampler):
+    epochs = sampler if isinstance(sampler, BucketBatchSampler) else None
+    shufflers = [epochs] if epochs is not None else list(
+        getattr(loader, "shufflers", lambda: [])())
+    if not shufflers:
         return []
 
     class EpochBatches(pl.Callback):
+        def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            if trainer.world_size > 1:
+                seeds = trainer.strategy.broadcast([s.seed for s in shufflers], src=0)
+                for shuffler, seed in zip(shufflers, seeds, strict=True):
+                    shuffler.seed = seed
+
         def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule
                                  ) -> None:
-            sampler.set_epoch(trainer.current_epoch)
+            if epochs is not None:
+                epochs.set_epoch(trainer.current_epoch)
 
         def state_dict(self) -> dict[str, Any]:
-            return {"seed": sampler.seed}
+            return {"seed": shufflers[0].seed}
 
         def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-            sampler.seed = int(state_dict["seed"])
+            shufflers[0].seed = int(state_dict["seed"])
 
     return [EpochBatches()]
 

@@ -29,9 +29,14 @@ def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], obje
     ``meta.json`` is removed first and each file is written beside its target and then moved
     onto it, so a save that stops part way leaves a folder that loading refuses (no
     ``meta.json``), where it could load the files of two models together; other files in the
-    folder (checkpoints, reports) are left alone. Two processes saving into one folder at
-    once are not guarded against."""
+    folder (checkpoints, reports) are left alone. Under DDP only the first process writes
+    (the others hold the same weights); two runs saving into one folder at once are not
+    guarded against."""
+    from lstmkit.training import is_first_process
+
     directory = Path(directory)
+    if not is_first_process():
+        return directory
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "meta.json").unlink(missing_ok=True)
     for name, write in [*files.items(), ("meta.json", json_file(dict(meta)))]:

@@ -15,11 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lstmkit.text.fitting import text_devices
 from lstmkit.training.tuning import (
     PruneOnValidation,
     SpaceEntry,
     check_known_keys,
     check_space,
+    check_tuning_processes,
     tune,
 )
 
@@ -116,6 +118,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
         raise ValueError("tuning scores each trial on dev data: pass dev examples (--dev), "
                          "got none")
     check_keys(config, training, list(space))
+    check_tuning_processes(text_devices(training), seed=seed, timeout_s=timeout_s,
+                           storage=storage)
     quiet = training.replace(checkpoint_dir=None, log_dir=None, progress_bar=False,
                              epoch_log=False)
 
@@ -142,6 +146,7 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
     """Run ``--tune`` for a text CLI: search, write ``<out>/tuning.csv``, print the best, and
     return the best ``(config, training)``. The default space leaves out the keys ``given``
     on the command line; ``kwargs`` go to :func:`tune_text`."""
+    from lstmkit.training import is_first_process
     from lstmkit.training.tuning import print_tuning_end, read_space, without_given
 
     if dev is None:
@@ -150,12 +155,16 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
     space = read_space(args.tune_space) if args.tune_space else without_given(
         default_space(app), given)
     metric = "dev accuracy" if _metric(app) == "accuracy" else "dev entity F1"
-    print(f"tuning: {args.tune} trials over {sorted(space)} on {metric}")
+    check_tuning_processes(text_devices(training), seed=training.seed,
+                           timeout_s=args.tune_timeout, storage=None)  # (before the line below)
+    if is_first_process():
+        print(f"tuning: {args.tune} trials over {sorted(space)} on {metric}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     trials = out / "tuning.csv"  # rewritten as each trial ends: an interruption keeps them
     config, training, study = tune_text(app, config, training, train, dev, space,
                                         n_trials=args.tune, timeout_s=args.tune_timeout,
                                         seed=training.seed, trials_csv=trials, **kwargs)
-    print_tuning_end(study, args, f"best {metric} {study.best_value:.4f}", trials)
+    if is_first_process():  # (under DDP every process ran the trials, together)
+        print_tuning_end(study, args, f"best {metric} {study.best_value:.4f}", trials)
     return config, training

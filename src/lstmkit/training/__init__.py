@@ -38,7 +38,10 @@ Public API:
   ``TrainConfig.from_dict(d)`` rejects unknown keys and lists the valid ones;
   ``config.replace(**changes)``; ``config.to_dict()``.
 - :func:`fit` ``(model, loss, train_data, val_data=None, config=None, *, metrics=None,
-  batch_fn=None, resume=False, callbacks=()) -> FitResult``.
+  batch_fn=None, resume=False, callbacks=(), run_settings=None, distributed_sampler=True)
+  -> FitResult`` (``distributed_sampler=False`` for loaders that share their batches out
+  among DDP's processes themselves).
+- ``TrainConfig.several_processes()``: whether the settings may train in several processes.
 - :func:`evaluate` ``(model, loss, data, config=None, *, metrics=None, batch_fn=None)
   -> dict``.
 - :class:`Task` — the ``LightningModule`` (model + loss + metrics + optimiser from config),
@@ -52,7 +55,8 @@ Public API:
   batch size) or torchmetrics-style objects with ``update/compute/reset`` (accumulated over
   the epoch, for corpus-level scores such as span F1). Logged as ``val_<name>``.
 - :func:`is_first_process`: false in the other processes of a DDP run, which train but should
-  not write (``Forecaster.save`` and the CLI's reports check it).
+  not write (``Forecaster.save``, ``Classifier.save``, ``Tagger.save`` and the CLI's
+  reports check it).
 - :func:`seed_everything`; callbacks :class:`AtomicCheckpointIO`, :class:`RNGState`,
   :class:`BestWeights`, :class:`History`.
 - ``lstmkit.training.tuning`` (needs optuna; imported on demand): ``tune(objective, space,

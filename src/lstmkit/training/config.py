@@ -250,6 +250,23 @@ class TrainConfig:
         fixed = RESUME_FIXED + (("max_epochs",) if self.scheduler in SIZED_SCHEDULES else ())
         return {name: getattr(self, name) for name in fixed}
 
+    def several_processes(self) -> bool:
+        """Whether these settings may train in several processes: a distributed strategy
+        (``ddp``, ``fsdp``, ``deepspeed``), or ``auto`` on more than one device or machine
+        (``devices="auto"`` or ``-1`` where torch finds several GPUs)."""
+        import torch
+
+        strategy = str(self.strategy)
+        if any(word in strategy for word in ("ddp", "fsdp", "deepspeed")):
+            return True
+        devices = self.devices
+        if devices in ("auto", -1):
+            gpu = self.accelerator in ("auto", "gpu", "cuda")
+            count = torch.cuda.device_count() if gpu else 1
+        else:
+            count = len(devices) if isinstance(devices, list) else int(devices)
+        return strategy == "auto" and (count > 1 or self.num_nodes > 1)
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         valid = {f.name for f in dataclasses.fields(self)}

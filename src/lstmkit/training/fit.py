@@ -101,6 +101,7 @@ def build_trainer(
     has_validation: bool,
     callbacks: Sequence[pl.Callback] = (),
     resume_from: Mapping[str, Any] | None = None,
+    distributed_sampler: bool = True,
 ) -> tuple[pl.Trainer, BestWeights, History]:
     """A Lightning ``Trainer`` configured from ``config``.
 
@@ -109,6 +110,7 @@ def build_trainer(
     RNG-state checkpointing, atomic checkpoints in ``checkpoint_dir`` and CSV + TensorBoard
     loggers in ``log_dir``. ``resume_from``, the loaded checkpoint a run resumes from, makes
     the loggers continue the logs of the run that wrote it (see :mod:`.logs`).
+    ``distributed_sampler``: see :func:`fit`.
     Returns ``(trainer, best_weights_callback, history_callback)``.
     """
     if config.early_stopping_patience is not None and not has_validation:
@@ -183,6 +185,7 @@ def build_trainer(
         num_sanity_val_steps=0,
         default_root_dir=str(config.log_dir or config.checkpoint_dir or Path.cwd()),
         plugins=[AtomicCheckpointIO()] if config.checkpoint_dir is not None else None,
+        use_distributed_sampler=distributed_sampler,
     )
     return trainer, best, history
 
@@ -238,6 +241,7 @@ def fit(
     resume: bool | str | Path = False,
     callbacks: Sequence[pl.Callback] = (),
     run_settings: Mapping[str, Any] | None = None,
+    distributed_sampler: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
 
@@ -260,6 +264,12 @@ def fit(
             (``{"model.loss": "mae", ...}``): every checkpoint records them, and a resume
             whose settings differ from its checkpoint's is refused, naming them, as it is
             for the training settings.
+        distributed_sampler: under DDP, whether Lightning shares each dataloader's examples
+            out among the processes (with a ``DistributedSampler``, the default). ``False``
+            leaves the loaders as they are: for loaders whose batch sampler shares its
+            batches out itself (the text applications'
+            :class:`~lstmkit.text.batching.BucketBatchSampler`); every process then goes
+            through the whole of ``val_data``.
     """
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -288,7 +298,7 @@ def fit(
             _check_checkpoint_fits(checkpoint, ckpt_path, task, config)
         trainer, best, history = build_trainer(
             config, has_validation=val_data is not None, callbacks=[*callbacks, clock],
-            resume_from=checkpoint)
+            resume_from=checkpoint, distributed_sampler=distributed_sampler)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()

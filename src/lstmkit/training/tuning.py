@@ -319,6 +319,10 @@ def tune(
         raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
     if trials_csv is not None and not Path(trials_csv).parent.is_dir():
         raise FileNotFoundError(f"trials_csv {str(trials_csv)!r}: its folder does not exist")
+    from lstmkit.training.fit import is_first_process
+
+    if not is_first_process():  # under DDP, the first process alone says how trials end
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
@@ -395,6 +399,32 @@ def tune(
     return study
 
 
+def check_tuning_processes(training: Any, *, seed: int | None, timeout_s: float | None,
+                           storage: str | None) -> None:
+    """A ValueError when ``training`` may train in several processes (DDP) and the search
+    could run differently in them. Every process runs the whole search and trains each trial
+    together with the others, so each must draw the same values and run as many trials: the
+    sampler needs a seed (``training.seed`` from the command line), a time limit would end
+    the searches at different trials, and a shared study (``storage``) would take every
+    process's trials."""
+    if not training.several_processes():
+        return
+    where = (f"training.strategy={training.strategy!r}, training.devices="
+             f"{training.devices!r}, training.num_nodes={training.num_nodes}")
+    if seed is None:
+        raise ValueError(f"tuning in several processes ({where}) needs a seeded search, so "
+                         "that every process draws the same values; set training.seed (a "
+                         "tuning seed), got None")
+    if timeout_s is not None:
+        raise ValueError(f"tuning in several processes ({where}) takes no time limit "
+                         f"(--tune-timeout, timeout_s={timeout_s}): each process would stop "
+                         "after its own trials; give a number of trials only")
+    if storage is not None:
+        raise ValueError(f"tuning in several processes ({where}) takes no storage "
+                         f"({storage!r}): every process would add its trials to the one "
+                         "study; tune on one device, or without storage")
+
+
 def print_tuning_end(study: Any, args: Any, best: str, trials: Path) -> None:
     """Say how a CLI search (``--tune`` N, ``--tune-timeout``) ended: ``best`` (the best
     score, in words) with its values, where the trials are, and whether the timeout stopped
@@ -418,6 +448,8 @@ def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
         raise ValueError(f"every key of the default search space, {kept}, is given on the "
                          "command line, so there is nothing to tune: drop some, or give "
                          "--tune-space")
-    if kept:
+    from lstmkit.training.fit import is_first_process
+
+    if kept and is_first_process():
         print(f"tuning: {kept} stay as given on the command line")
     return rest
