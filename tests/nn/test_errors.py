@@ -109,6 +109,30 @@ def test_hx_on_wrong_device_is_named():
         LSTM(I, H)(torch.randn(T, B, I), (meta, torch.zeros(1, B, H)))
 
 
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"backend": "reference"}])
+def test_input_on_another_device_than_the_parameters_is_named(options):
+    # (nn.LSTM's own message comes only on its plain path; the variants failed in a kernel)
+    message = "input must be on the device of the LSTM's parameters, {}, got {}"
+    with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta"))):
+        LSTM(I, H, **options)(torch.randn(T, B, I, device="meta"))
+    with pytest.raises(ValueError, match=re.escape(message.format("meta", "cpu"))):
+        LSTM(I, H, device="meta", **options)(torch.randn(T, B, I), lengths=[4, 2, 1])
+    with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta"))):
+        LSTM(I, H, **options).trace(torch.randn(T, B, I, device="meta"))
+    with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta"))):
+        LSTMCell(I, H)(torch.randn(B, I, device="meta"))
+    with pytest.raises(ValueError, match=re.escape("x_t must be on the device of the LSTM's "
+                                                   "parameters, cpu, got meta")):
+        LSTM(I, H, **options).step(torch.randn(B, I, device="meta"))
+
+
+def test_an_unbatched_inputs_state_of_three_dimensions_is_explained():
+    message = ("hx h_0 must have shape (1, 6), got (1, 1, 6) (the state of an unbatched 2-D "
+               "input is 2-D too)")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LSTM(I, H)(torch.randn(T, I), (torch.zeros(1, 1, H),) * 2)
+
+
 def test_torch_backend_refuses_resets():
     with pytest.raises(ValueError, match=re.escape("but reset= is given")):
         LSTM(I, H, backend="torch")(torch.randn(T, B, I), reset=torch.zeros(T, B, dtype=bool))

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from lstmkit.nn import init as lstm_init
 from lstmkit.nn.config import LSTMConfig
 from lstmkit.nn.functional import CellWeights, input_projection, lstm_cell
-from lstmkit.nn.inputs import check_dtype
+from lstmkit.nn.inputs import check_like_weights
 from lstmkit.nn.state import check_state
 
 
@@ -79,7 +79,7 @@ class LSTMCell(nn.Module):
         if not isinstance(input, Tensor) or input.dim() not in (1, 2):
             raise ValueError(f"input must be a Tensor of shape (B, {cfg.input_size}) or "
                              f"({cfg.input_size},), got {getattr(input, 'shape', type(input))}")
-        check_dtype("input", input, self.weight_ih.dtype)
+        check_like_weights("input", input, self.weight_ih)
         if input.shape[-1] != cfg.input_size:
             raise ValueError(f"input must have {cfg.input_size} features (input_size), "
                              f"got {input.shape[-1]}")

@@ -14,12 +14,13 @@ from lstmkit.nn.state import check_state, zero_state
 
 
 def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengths: Any,
-                 reset: Tensor | None, weight_dtype: torch.dtype, *, pad: bool = True
+                 reset: Tensor | None, weight: Tensor, *, pad: bool = True
                  ) -> tuple[Tensor | None, Tensor, Tensor, Tensor | None, Tensor | None, bool]:
     """Validate a call of :class:`lstmkit.nn.LSTM` (``forward``, ``trace``) whose parameters
-    have ``weight_dtype``; return x (T, B, I), h0, c0, lengths (B,) or None, reset (T, B) or
-    None, and whether the input was unbatched. A PackedSequence is padded, unless ``pad`` is
-    False: then x and lengths are None (for torch's op, which takes the packed batch)."""
+    are like ``weight`` (dtype, device); return x (T, B, I), h0, c0, lengths (B,) or None,
+    reset (T, B) or None, and whether the input was unbatched. A PackedSequence is padded,
+    unless ``pad`` is False: then x and lengths are None (for torch's op, which takes the
+    packed batch)."""
     unbatched = False
     if isinstance(input, PackedSequence):
         if lengths is not None:
@@ -50,7 +51,7 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         lengths_t, like = None, x
         steps, batch = x.shape[0], x.shape[1]
         zeros_batch = batch
-    check_dtype("input", like, weight_dtype)
+    check_like_weights("input", like, weight)
     if like.shape[-1] != cfg.input_size:
         raise ValueError(f"input must have {cfg.input_size} features (input_size) in its "
                          f"last dimension, got {like.shape[-1]}")
@@ -67,21 +68,26 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
         h0, c0 = zero_state(n_states, zeros_batch, cfg.recurrent_size, cfg.hidden_size, like)
     elif unbatched:
         h0, c0 = check_state(hx, (n_states, cfg.recurrent_size), (n_states, cfg.hidden_size),
-                             like)
+                             like, note=" (the state of an unbatched 2-D input is 2-D too)")
         h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
     else:
         h0, c0 = check_state(hx, h_shape, c_shape, like)
     return x, h0, c0, lengths_t, reset, unbatched
 
 
-def check_dtype(name: str, x: Tensor, weight_dtype: torch.dtype) -> None:
-    """``x`` is floating point, in the parameters' dtype (outside autocast, which casts)."""
+def check_like_weights(name: str, x: Tensor, weight: Tensor) -> None:
+    """``x`` is floating point, in the dtype of the parameters (outside autocast, which casts)
+    and on their device; ``weight`` is one of them."""
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     # under autocast the kernels cast both to the lower precision themselves
-    if x.dtype != weight_dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"{name} must have the dtype of the LSTM's parameters, {weight_dtype}, "
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"{name} must have the dtype of the LSTM's parameters, {weight.dtype}, "
                         f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
+    if x.device != weight.device:
+        raise ValueError(f"{name} must be on the device of the LSTM's parameters, "
+                         f"{weight.device}, got {x.device}; move one of them (.to(device) / "
+                         "lstm.to(device))")
 
 
 def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,

@@ -28,7 +28,7 @@ from lstmkit.nn.functional import (
     keep_mask,
     lstm_cell,
 )
-from lstmkit.nn.inputs import check_dtype, prepare_call
+from lstmkit.nn.inputs import check_like_weights, prepare_call
 from lstmkit.nn.state import LSTMState, check_state, zero_state
 from lstmkit.nn.trace import LSTMTrace
 
@@ -283,7 +283,7 @@ class LSTM(nn.Module):
                 f"LSTM on backend 'auto' or 'torch'); this one runs on the {choice.name} path "
                 f"({choice.reason}); pass the padded tensor with lengths= instead")
         x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(
-            self.config, input, hx, lengths, reset, self.weight_ih_l0.dtype, pad=not on_packed)
+            self.config, input, hx, lengths, reset, self.weight_ih_l0, pad=not on_packed)
         if choice is None:
             choice = choose_backend(self.config, has_reset=reset_t is not None,
                                     has_lengths=lengths_t is not None, device=x.device,
@@ -322,7 +322,7 @@ class LSTM(nn.Module):
         if isinstance(x, PackedSequence):
             raise TypeError("trace takes a padded Tensor (with lengths=), got a PackedSequence")
         x_t, h0, c0, lengths_t, reset_t, _ = prepare_call(self.config, x, hx, lengths, reset,
-                                                          self.weight_ih_l0.dtype)
+                                                          self.weight_ih_l0)
         with torch.no_grad():
             *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, TRACE_CHOICE,
                                           trace=True)
@@ -348,7 +348,7 @@ class LSTM(nn.Module):
                              f"({cfg.input_size},), got {getattr(x_t, 'shape', type(x_t))}")
         unbatched = x_t.dim() == 1
         x = x_t.unsqueeze(0) if unbatched else x_t  # (B, I)
-        check_dtype("x_t", x, self.weight_ih_l0.dtype)
+        check_like_weights("x_t", x, self.weight_ih_l0)
         if x.shape[-1] != cfg.input_size:
             raise ValueError(f"x_t must have {cfg.input_size} features (input_size), "
                              f"got {x.shape[-1]}")

@@ -25,9 +25,10 @@ def zero_state(
 
 
 def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, ...],
-                like: Tensor, name: str = "hx") -> LSTMState:
+                like: Tensor, name: str = "hx", note: str = "") -> LSTMState:
     """Validate a user's ``hx = (h_0, c_0)`` against the shapes, dtype and device expected;
-    ``name`` is the argument's name in the messages (``state`` for :meth:`LSTM.step`).
+    ``name`` is the argument's name in the messages (``state`` for :meth:`LSTM.step`), and
+    ``note`` ends a wrong shape's message.
 
     Under autocast on ``like``'s device a floating-point state of another dtype is cast to
     ``like``'s, as ``nn.LSTM`` takes it there; outside autocast it is an error."""
@@ -40,7 +41,7 @@ def check_state(hx: object, expected_h: tuple[int, ...], expected_c: tuple[int, 
             raise TypeError(f"{name} {part} must be a Tensor, got {type(value).__name__}")
         if tuple(value.shape) != shape:
             raise ValueError(
-                f"{name} {part} must have shape {shape}, got {tuple(value.shape)}"
+                f"{name} {part} must have shape {shape}, got {tuple(value.shape)}{note}"
             )
         if value.dtype != like.dtype and not (
                 value.is_floating_point() and torch.is_autocast_enabled(like.device.type)):
