@@ -331,6 +331,21 @@ def test_step_uses_parametrized_weights_as_forward_does(name: str) -> None:
     torch.testing.assert_close(y_step, y_forward[0])
 
 
+def test_trace_and_step_run_the_pre_hook_that_recomputes_a_pruned_weight() -> None:
+    torch.manual_seed(0)
+    lstm = LSTM(3, 4)
+    prune.l1_unstructured(lstm, "weight_hh_l0", amount=0.5)
+    x = torch.randn(5, 2, 3)
+    lstm(x)[0].sum().backward()
+    torch.optim.SGD(lstm.parameters(), lr=1.0).step()  # the pruned weight is stale now
+    traced = lstm.trace(x).h[0]
+    with torch.no_grad():
+        y_step, _ = lstm.step(x[0])
+        y_forward, _ = lstm(x)
+    torch.testing.assert_close(traced, y_forward)
+    torch.testing.assert_close(y_step, y_forward[0])
+
+
 def test_lengths_may_be_passed_by_position_after_hx() -> None:
     torch.manual_seed(0)
     lstm = LSTM(5, 7)

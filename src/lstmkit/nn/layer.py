@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -321,6 +322,7 @@ class LSTM(nn.Module):
         """
         if isinstance(x, PackedSequence):
             raise TypeError("trace takes a padded Tensor (with lengths=), got a PackedSequence")
+        x, hx = self._pre_hooks(x, hx)
         x_t, h0, c0, lengths_t, reset_t, _ = prepare_call(self.config, x, hx, lengths, reset,
                                                           self.weight_ih_l0)
         with torch.no_grad():
@@ -340,6 +342,8 @@ class LSTM(nn.Module):
         it runs the reference cell, which is differentiable.
         """
         cfg = self.config
+        if self._forward_pre_hooks:
+            x_t, state = self._pre_hooks(x_t, state)
         if cfg.bidirectional:
             raise ValueError("step needs a unidirectional LSTM (the reverse direction needs the "
                              "whole sequence), got bidirectional=True")
@@ -398,6 +402,21 @@ class LSTM(nn.Module):
         return layer_input, new_state
 
     # --- internals ---------------------------------------------------------------------------
+    def _pre_hooks(self, x: Any, hx: Any) -> tuple[Any, Any]:
+        """The module's forward pre-hooks run on ``(x, hx)`` as a call runs them, for
+        :meth:`trace` and :meth:`step`, which are not calls: pruning and the old
+        ``weight_norm`` recompute their weights in one."""
+        args = (x, hx)
+        for key, hook in self._forward_pre_hooks.items():
+            if key in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, {})
+                args = args if result is None else result[0]
+            else:
+                result = hook(self, args)
+                args = args if result is None else (
+                    result if isinstance(result, tuple) else (result,))
+        return args[0], args[1] if len(args) > 1 else None
+
     def _fused_step_serves(self, x: Tensor) -> bool:
         """Whether step runs on the fused kernel: inference (no autograd) on CPU, kernel built."""
         if self.config.backend in ("reference", "torch") or torch.is_grad_enabled():
