@@ -23,7 +23,37 @@ def test_demo_cli_runs_and_rejects_bad_arguments(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert main(["demo", "--out", str(afile)]) == 2  # before training
-    assert "--out must be a folder for the plot" in capsys.readouterr().err
+    assert "--out must be a directory to write into" in capsys.readouterr().err
+    assert main(["demo", "--out", str(afile / "sub")]) == 2  # under a file: before training
+    assert "which is a file, not a directory" in capsys.readouterr().err
+    assert main(["demo", "--seed", str(2**64)]) == 2
+    assert f"--seed must be in [0, {2**32 - 1}], got {2**64}" in capsys.readouterr().err
+
+
+def test_the_demos_verdict_is_the_forget_gate_it_measured(tmp_path, capsys, monkeypatch):
+    import lstmkit.demo
+
+    def measured(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = run_demo(*args, **kwargs)
+        return result.__class__(**{**result.__dict__, "forget_at_mark": 0.75})
+
+    monkeypatch.setattr(lstmkit.demo, "run_demo", measured)
+    assert main(["demo", "--out", str(tmp_path), "--steps", "2"]) == 0
+    assert "f = 0.750 at marked steps (so 25% of the memory thrown away)" in \
+        capsys.readouterr().out
+
+
+def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path):
+    import torch
+
+    from lstmkit import LSTM, plot_trace
+
+    trace = LSTM(3, 4).trace(torch.randn(5, 2, 3))
+    for name in ("gates", "gates.v1", "gates.png"):
+        path = plot_trace(trace, tmp_path / name)
+        assert path == tmp_path / name and path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"events must be time steps in \[0, 4\], got \[5\]"):
+        plot_trace(trace, tmp_path / "x.png", events=[2, 5])
 
 
 def test_cli_without_a_command_prints_help(capsys):

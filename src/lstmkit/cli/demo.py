@@ -13,17 +13,18 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from lstmkit.demo import run_demo
+    from lstmkit.text.io import check_output_path
+    from lstmkit.training.config import MAX_SEED
 
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.seq_len < 2:
         raise ValueError(f"--seq-len must be >= 2, got {args.seq_len}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out must be a folder for the plot, got {args.out!r}, an existing "
-                         "file")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    check_output_path(args.out, "--out", directory=True)  # before training, not after
     print("Training an LSTM to output, at every step, the sum of the values since the last "
           "marked step...")
     r = run_demo(args.out, steps=args.steps, seq_len=args.seq_len, seed=args.seed)
@@ -31,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"test MSE {r.test_mse:.4f}  (predicting the mean: {r.baseline_mse:.4f})\n")
     print(f"what the gates did: the {len(r.reacting_units)} units whose forget gate reacts most "
           f"to a mark ({r.reacting_units}) have")
-    print(f"  forget gate f = {r.forget_at_mark:.3f} at marked steps (most of the memory "
-          "thrown away)")
+    print(f"  forget gate f = {r.forget_at_mark:.3f} at marked steps (so "
+          f"{1 - r.forget_at_mark:.0%} of the memory thrown away)")
     print(f"  forget gate f = {r.forget_elsewhere:.3f} elsewhere (the share of c(t-1) kept at "
           "each step: 1 would keep the memory whole)")
     print(f"\ngate heatmaps (forget, input, cell, hidden over time): {r.plot}")

@@ -38,11 +38,12 @@ def plot_trace(
     title: str | None = None,
     events: list[int] | None = None,
 ) -> Path:
-    """Draw one sequence's trace as heatmaps (one panel per field: units x time) into a PNG.
+    """Draw one sequence's trace as heatmaps (one panel per field: units x time) into a PNG
+    file at ``path`` (whatever its name ends with), and return ``path``.
 
     The forget-gate panel shows, unit by unit, when the cell keeps its memory (near 1, bright)
-    and when it forgets (near 0, dark). ``events`` are time steps to mark with dashed lines
-    (episode boundaries, marked inputs).
+    and when it forgets (near 0, dark). ``events`` are time steps in [0, T) to mark with dashed
+    lines (episode boundaries, marked inputs).
     """
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
@@ -51,7 +52,10 @@ def plot_trace(
     for name in fields:
         if name not in FIELDS:
             raise ValueError(f"fields must be among {FIELDS}, got {name!r}")
-    n_ld, _, n_batch = trace.i.shape[:3]
+    n_ld, steps, n_batch = trace.i.shape[:3]
+    outside = [t for t in events or () if not 0 <= t < steps]
+    if outside:
+        raise ValueError(f"events must be time steps in [0, {steps - 1}], got {outside}")
     if not 0 <= layer_direction < n_ld:
         raise ValueError(f"layer_direction must be in [0, {n_ld - 1}], got {layer_direction}")
     if not 0 <= batch_index < n_batch:
@@ -68,7 +72,8 @@ def plot_trace(
                           interpolation="nearest",
                           cmap="viridis" if gate else "RdBu_r", vmin=limits[0], vmax=limits[1])
         for t in events or ():
-            ax.axvline(t, color="white", linestyle="--", linewidth=0.8)
+            # (white on the gates' dark colours, black on the white-centred c, h and g)
+            ax.axvline(t, color="white" if gate else "black", linestyle="--", linewidth=0.8)
         ax.set_ylabel(f"{name}\nunit")
         fig.colorbar(image, ax=ax, pad=0.01)
     axes[-1, 0].set_xlabel("time step")
@@ -77,5 +82,5 @@ def plot_trace(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     return path
