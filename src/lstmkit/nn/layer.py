@@ -337,9 +337,9 @@ class LSTM(nn.Module):
         ``x_t`` (B, I) or (I,), ``state`` (h (L, B, R), c (L, B, H)) or None for zeros.
         Returns the top layer's output (B, R) and the new state. Evaluation semantics: no
         dropout of any kind, zoneout as its expectation. Under ``torch.no_grad()`` or
-        ``torch.inference_mode()`` on CPU it runs each layer in one call into the fused kernel
-        (:func:`lstmkit.kernels.step.lstm_step`); with autograd on, or ``backend="reference"``,
-        it runs the reference cell, which is differentiable.
+        ``torch.inference_mode()`` on CPU it runs the whole stack in one call into the fused kernel
+        (:func:`lstmkit.kernels.step.lstm_step_stack`); with autograd on, or ``backend="reference"``
+        or ``"torch"``, it runs the reference cell, which is differentiable.
         """
         cfg = self.config
         if self._forward_pre_hooks:
