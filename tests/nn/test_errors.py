@@ -39,7 +39,7 @@ T, B, I, H = 4, 3, 5, 6
     ({"backend": "cuda"}, ValueError,
      "backend must be one of 'auto', 'reference', 'torch', 'fused', got 'cuda'"),
     ({"backend": "torch", "peephole": True}, ValueError,
-     "backend='torch' cannot serve this configuration: torch's fused op computes only the plain "
+     "backend='torch' cannot serve this call: torch's fused op computes only the plain "
      "LSTM, but peephole"),
 ])
 def test_constructor_errors(kwargs, error, message):
@@ -50,7 +50,7 @@ def test_constructor_errors(kwargs, error, message):
 
 def test_backend_torch_with_a_variant_is_refused_when_made():
     with pytest.raises(ValueError, match=re.escape(
-            "backend='torch' cannot serve this configuration: torch's fused op computes only "
+            "backend='torch' cannot serve this call: torch's fused op computes only "
             "the plain LSTM, but peephole, zoneout=(0.1, 0.1); use backend='auto' or "
             "'reference'")):
         LSTM(I, H, backend="torch", peephole=True, zoneout=0.1)
@@ -92,7 +92,7 @@ def test_dropout_with_one_layer_warns():
     (lambda m: m(torch.randn(T, B, I), lengths=torch.tensor([1.0, 2.0, 3.0])), TypeError,
      "lengths must hold integers, got dtype torch.float32"),
     (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(B, T, dtype=torch.bool)), ValueError,
-     "reset must have shape (4, 3), got (3, 4)"),
+     "reset must have shape (4, 3) (T, B), got (3, 4)"),
     (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(T, B)), TypeError,
      "reset must be a bool Tensor, got torch.float32"),
     (lambda m: m(torch.randn(T, B, I, dtype=torch.float64)), TypeError,
@@ -124,6 +124,15 @@ def test_input_on_another_device_than_the_parameters_is_named(options):
     with pytest.raises(ValueError, match=re.escape("x_t must be on the device of the LSTM's "
                                                    "parameters, cpu, got meta")):
         LSTM(I, H, **options).step(torch.randn(B, I, device="meta"))
+
+
+def test_a_reset_of_the_wrong_shape_names_the_layout():
+    x = torch.randn(B, T, I)
+    with pytest.raises(ValueError, match=re.escape("reset must have shape (3, 4) (B, T), as "
+                                                   "batch_first, got (4, 3)")):
+        LSTM(I, H, batch_first=True)(x, reset=torch.zeros(T, B, dtype=torch.bool))
+    with pytest.raises(ValueError, match=re.escape("reset must have shape (4,) (T,), got (4, 1)")):
+        LSTM(I, H)(x[0], reset=torch.zeros(T, 1, dtype=torch.bool))
 
 
 def test_an_unbatched_inputs_state_of_three_dimensions_is_explained():

@@ -247,6 +247,6 @@ def check_option_values(options: Mapping[str, Any], name: str) -> None:
 
 def torch_backend_refusal(blockers: list[str]) -> ValueError:
     """The error for ``backend='torch'`` with what keeps torch's op from computing it."""
-    return ValueError("backend='torch' cannot serve this configuration: torch's fused op "
+    return ValueError("backend='torch' cannot serve this call: torch's fused op "
                       f"computes only the plain LSTM, but {', '.join(blockers)}; use "
                       "backend='auto' or 'reference'")

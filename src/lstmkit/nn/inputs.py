@@ -129,7 +129,9 @@ def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first
     else:
         expected = (batch, steps) if batch_first else (steps, batch)
     if tuple(reset.shape) != expected:
-        raise ValueError(f"reset must have shape {expected}, got {tuple(reset.shape)}")
+        layout = " (T,)" if unbatched else " (B, T), as batch_first" if batch_first else \
+            " (T, B)"
+        raise ValueError(f"reset must have shape {expected}{layout}, got {tuple(reset.shape)}")
     if unbatched:
         reset = reset.unsqueeze(1)
     elif batch_first:
