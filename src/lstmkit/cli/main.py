@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("lstmkit.cli.classify", "text classification (sentiment): train, evaluate, "
                  "predict"),
     "tag": ("lstmkit.cli.tag", "sequence tagging (NER): train, evaluate, predict"),
+    "serve": ("lstmkit.cli.serve", "answer predictions of a saved model over HTTP (JSON)"),
 }
 
 

@@ -1,0 +1,274 @@
+"""Serve a saved model over HTTP: ``lstmkit serve --model DIR`` or :func:`serve`.
+
+A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind read from its
+``meta.json``) is loaded once and answers JSON requests:
+
+- ``GET /health``: ``{"status": "ok", "kind": ..., "model": ..., ...}`` with what a client
+  needs to know (the labels, the entity types, or the forecaster's columns and horizon).
+- ``POST /predict`` with a JSON object:
+
+  - classifier: ``{"texts": [str, ...]}`` -> ``{"predictions": [{"text", "label",
+    "probabilities": {label: p}}, ...]}``;
+  - tagger: ``{"texts": [str, ...]}`` -> ``{"predictions": [{"text", "entities": [{"text",
+    "type", "start", "end", "token_start", "token_end"}, ...]}, ...]}``, or ``{"tokens":
+    [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens", "tags"}, ...]}``;
+  - forecaster: ``{"data": [row, ...], "future": [row, ...]}`` (rows as objects of column
+    -> value, the history as a CSV of it would hold; ``future`` only for a model with
+    known-future covariates) -> ``{"forecast": [row, ...]}``, the rows of
+    :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
+
+A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
+or the command line gives for the same input), an unknown path ``404``, another method
+``405``, a body over :data:`MAX_BODY_BYTES` ``413``. Requests are served on threads, one
+prediction at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+MAX_BODY_BYTES = 32 * 2**20
+"""The largest request body served (32 MiB)."""
+
+KINDS = ("forecaster", "classifier", "tagger")
+
+
+def model_kind(directory: str | Path) -> str:
+    """The kind of the model saved in ``directory`` (``"forecaster"``, ``"classifier"`` or
+    ``"tagger"``), read from its ``meta.json``."""
+    meta_path = Path(directory) / "meta.json"
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"model folder {str(directory)!r} does not exist (give the "
+                                "folder that save or `train --out` wrote)")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{str(meta_path)!r} does not exist: {str(directory)!r} is no "
+                                "saved model (or its save did not finish)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{str(meta_path)!r} is not JSON: {err}") from None
+    kind = meta.get("kind", "forecaster") if isinstance(meta, dict) else None
+    if kind not in KINDS:  # (forecasters saved before models named their kind have none)
+        raise ValueError(f"{str(meta_path)!r} names kind {kind!r}; lstmkit serves "
+                         f"{list(KINDS)}")
+    return kind
+
+
+class ModelService:
+    """A saved model and the answers to requests for it, without HTTP: :meth:`info` and
+    :meth:`predict` (a JSON-like request to a JSON-like answer; a bad request is a
+    ValueError or TypeError)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.kind = model_kind(directory)
+        if self.kind == "forecaster":
+            from lstmkit.forecasting import Forecaster
+
+            self.model: Any = Forecaster.load(directory)
+        elif self.kind == "classifier":
+            from lstmkit.classification import Classifier
+
+            self.model = Classifier.load(directory)
+        else:
+            from lstmkit.tagging import Tagger
+
+            self.model = Tagger.load(directory)
+        self._lock = threading.Lock()
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /health`` answers."""
+        from lstmkit import __version__
+
+        info: dict[str, Any] = {"status": "ok", "kind": self.kind,
+                                "model": str(self.directory), "lstmkit_version": __version__}
+        if self.kind == "classifier":
+            info["labels"] = self.model.label_names
+            info["request"] = {"texts": ["a text", "..."]}
+        elif self.kind == "tagger":
+            info["entity_types"] = sorted(self.model.entity_types)
+            info["request"] = {"texts": ["a text", "..."]}
+        else:
+            data, model = self.model.config.data, self.model.config.model
+            info.update(
+                horizon=model.horizon, lookback=model.lookback, time_col=data.time_col,
+                series_col=data.series_col, target=list(data.target),
+                past_covariates=list(data.past_covariates),
+                future_covariates=list(data.future_covariates),
+                static_covariates=list(data.static_covariates),
+                request={"data": [{"<column>": "<value>"}, "..."]})
+        return info
+
+    def predict(self, request: Any) -> dict[str, Any]:
+        """The answer to ``POST /predict`` with the decoded JSON ``request``."""
+        if not isinstance(request, dict):
+            raise TypeError(f"the request must be a JSON object, got "
+                            f"{_json_type(request)}")
+        with self._lock:
+            if self.kind == "forecaster":
+                return self._forecast(request)
+            if self.kind == "classifier":
+                return self._classify(request)
+            return self._tag(request)
+
+    def _classify(self, request: dict[str, Any]) -> dict[str, Any]:
+        texts = _list_of(request, "texts", str, allowed=("texts",))
+        return {"predictions": [
+            {"text": p.text, "label": p.label, "probabilities": p.probabilities}
+            for p in self.model.predict(texts)]}
+
+    def _tag(self, request: dict[str, Any]) -> dict[str, Any]:
+        if "tokens" in request:
+            sentences = _list_of(request, "tokens", list, allowed=("tokens",))
+            try:
+                tagged = self.model.tag_tokens(sentences)
+            except (ValueError, TypeError) as err:  # named as the request names them
+                raise type(err)(str(err).replace("sentences[", "tokens[")) from None
+            return {"predictions": [{"tokens": tokens, "tags": tags}
+                                    for tokens, tags in zip(sentences, tagged, strict=True)]}
+        texts = _list_of(request, "texts", str, allowed=("texts", "tokens"))
+        return {"predictions": [
+            {"text": text, "entities": [asdict(e) for e in entities]}
+            for text, entities in zip(texts, self.model.predict(texts), strict=True)]}
+
+    def _forecast(self, request: dict[str, Any]) -> dict[str, Any]:
+        import pandas as pd
+
+        rows = _list_of(request, "data", dict, allowed=("data", "future"))
+        future = None
+        if request.get("future") is not None:
+            future = pd.DataFrame.from_records(_list_of(request, "future", dict,
+                                                        allowed=("data", "future")))
+        forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future)
+        return {"forecast": json.loads(forecast.to_json(orient="records", date_format="iso"))}
+
+
+def _json_type(value: Any) -> str:
+    """``value``'s type as JSON names it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _list_of(request: dict[str, Any], key: str, item: type, *,
+             allowed: tuple[str, ...]) -> list[Any]:
+    """``request[key]``, checked to be a non-empty array of ``item`` (str, list, dict), and
+    ``request`` to hold no key but ``allowed``."""
+    unknown = sorted(set(request) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown request key(s) {unknown}; this model takes "
+                         f"{sorted(allowed)}")
+    if key not in request:
+        raise ValueError(f"the request must hold {key!r}, got keys {sorted(request)}")
+    value = request[key]
+    what = {str: "a string", list: "an array", dict: "an object (a row)"}[item]
+    if not isinstance(value, list) or not value:
+        raise TypeError(f"{key!r} must be a non-empty array, each item {what}, got "
+                        f"{'an empty array' if value == [] else _json_type(value)}")
+    for n, part in enumerate(value):
+        if not isinstance(part, item):
+            raise TypeError(f"{key}[{n}] must be {what}, got {_json_type(part)}")
+    return value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    service: ModelService  # set on the subclass make_server builds
+    server_version = "lstmkit"
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._answer(status, {"error": message})
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] in ("/health", "/"):
+            self._answer(HTTPStatus.OK, self.service.info())
+        elif self.path.split("?")[0] == "/predict":
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "/predict takes POST with a JSON body")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
+                        "/predict")
+
+    def do_POST(self) -> None:
+        if self.path.split("?")[0] != "/predict":
+            self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
+                        "/predict")
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+            return
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True  # (the body is not read)
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        f"the request body has {int(length)} bytes, more than the "
+                        f"{MAX_BODY_BYTES} served; send fewer items a request")
+            return
+        try:
+            request = json.loads(self.rfile.read(int(length)).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            self._error(HTTPStatus.BAD_REQUEST, f"the request body is not JSON: {err}")
+            return
+        try:
+            answer = self.service.predict(request)
+        except (ValueError, TypeError, KeyError) as err:
+            self._error(HTTPStatus.BAD_REQUEST, str(err))
+            return
+        self._answer(HTTPStatus.OK, answer)
+
+    def _not_allowed(self) -> None:
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served: GET "
+                    "/health, POST /predict")
+
+    do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 (http.server's names)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.quiet:  # type: ignore[attr-defined]
+            return
+        super().log_message(format, *args)
+
+
+def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000, *,
+                quiet: bool = False) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving: call ``serve_forever()``) for the model saved in
+    ``directory`` on ``host:port`` (port 0: any free port, then in ``server_address``);
+    ``quiet`` leaves out the request log on stderr."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
+    service = ModelService(directory)
+    handler = type("Handler", (_Handler,), {"service": service})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    server.quiet = quiet  # type: ignore[attr-defined]
+    return server
+
+
+def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the model saved in ``directory`` until interrupted (Ctrl-C)."""
+    server = make_server(directory, host, port)
+    kind = server.RequestHandlerClass.service.kind  # type: ignore[attr-defined]
+    address = f"http://{server.server_address[0]}:{server.server_address[1]}"
+    print(f"serving the {kind} in {str(directory)!r} at {address}: GET /health, POST "
+          "/predict (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.server_close()

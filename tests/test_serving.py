@@ -1,0 +1,178 @@
+"""``lstmkit serve``: saved models answer JSON requests over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmkit.training import TrainConfig
+
+ONE_EPOCH = TrainConfig(max_epochs=1, progress_bar=False, accelerator="cpu", devices=1)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny saved model of each kind."""
+    from lstmkit.classification import Classifier, ClassifierConfig, Example
+    from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+    from lstmkit.tagging import Sentence, Tagger, TaggerConfig
+
+    folder = tmp_path_factory.mktemp("models")
+    examples = [Example(text, label) for text, label in
+                [("a good film", "pos"), ("awful", "neg"), ("great", "pos"), ("bad", "neg")]]
+    Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4), ONE_EPOCH).fit(
+        examples).save(folder / "classifier")
+    sentences = [Sentence(["Alice", "visited", "Oslo"], ["B-PER", "O", "B-LOC"])] * 4
+    Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4), ONE_EPOCH).fit(
+        sentences).save(folder / "tagger")
+    Forecaster(ForecastConfig(
+        data=DataConfig(target=("y",), time_col="date", val=0.2, test=0.2),
+        model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
+        training=ONE_EPOCH)).fit(_history(80)).save(folder / "forecaster")
+    return {kind: folder / kind for kind in ("classifier", "tagger", "forecaster")}
+
+
+def _history(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"date": pd.date_range("2021-01-01", periods=n, freq="D"),
+                         "y": np.sin(np.arange(n) / 3.0)})
+
+
+@pytest.fixture
+def url(saved: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[str]:
+    """The address of a server of the model of kind ``request.param``, on a free port."""
+    from lstmkit.serving import make_server
+
+    server = make_server(saved[request.param], port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _call(url: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(
+        body).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data)) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_classifier_answers_over_http(url: str, saved: dict[str, Path]) -> None:
+    from lstmkit.classification import Classifier
+
+    status, info = _call(url, "/health")
+    assert status == 200 and info["kind"] == "classifier" and info["labels"] == ["neg", "pos"]
+    status, answer = _call(url, "/predict", {"texts": ["a good film", "awful"]})
+    expected = Classifier.load(saved["classifier"]).predict(["a good film", "awful"])
+    assert status == 200 and [p["label"] for p in answer["predictions"]] == [
+        p.label for p in expected]
+    assert answer["predictions"][1]["probabilities"] == pytest.approx(
+        expected[1].probabilities)
+    for body, code, message in [
+            ({"texts": []}, 400, "'texts' must be a non-empty array, each item a string, got "
+                                 "an empty array"),
+            ({"texts": ["ok", 3]}, 400, "texts[1] must be a string, got a number"),
+            ({"text": ["x"]}, 400, "unknown request key(s) ['text']; this model takes "
+                                   "['texts']"),
+            ([1], 400, "the request must be a JSON object, got an array"),
+            (b"{not json", 400, "the request body is not JSON")]:
+        status, answer = _call(url, "/predict", body)
+        assert status == code and answer["error"].startswith(message)
+    assert _call(url, "/nothing") == (404, {"error": "no '/nothing' here: GET /health, POST "
+                                                     "/predict"})
+    assert _call(url, "/predict")[0] == 405  # a GET
+    put = urllib.request.Request(url + "/predict", data=b"{}", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(put)
+    assert refused.value.code == 405 and json.loads(refused.value.read()) == {
+        "error": "PUT is not served: GET /health, POST /predict"}
+
+
+@pytest.mark.parametrize("url", ["tagger"], indirect=True)
+def test_a_tagger_answers_texts_and_tokens(url: str, saved: dict[str, Path]) -> None:
+    from lstmkit.tagging import Tagger
+
+    tagger = Tagger.load(saved["tagger"])
+    assert _call(url, "/health")[1]["entity_types"] == ["LOC", "PER"]
+    status, answer = _call(url, "/predict", {"texts": ["Alice visited Oslo", ""]})
+    entities = tagger.predict(["Alice visited Oslo"])[0]
+    assert status == 200 and answer["predictions"][1] == {"text": "", "entities": []}
+    assert [(e["type"], e["start"], e["end"]) for e in answer["predictions"][0]["entities"]] \
+        == [(e.type, e.start, e.end) for e in entities]
+    status, answer = _call(url, "/predict", {"tokens": [["Alice", "visited"], ["Oslo"]]})
+    assert status == 200 and [p["tags"] for p in answer["predictions"]] == tagger.tag_tokens(
+        [["Alice", "visited"], ["Oslo"]])
+    status, answer = _call(url, "/predict", {"tokens": [["Alice", 1]]})
+    assert status == 400 and answer["error"].startswith("tokens[0][1] must be a str token")
+
+
+@pytest.mark.parametrize("url", ["forecaster"], indirect=True)
+def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
+    from lstmkit.forecasting import Forecaster
+
+    info = _call(url, "/health")[1]
+    assert (info["horizon"], info["lookback"], info["target"]) == (3, 12, ["y"])
+    history = _history(30)
+    rows = json.loads(history.to_json(orient="records", date_format="iso"))
+    status, answer = _call(url, "/predict", {"data": rows})
+    expected = Forecaster.load(saved["forecaster"]).predict(history)
+    assert status == 200 and len(answer["forecast"]) == 3
+    assert [row["forecast"] for row in answer["forecast"]] == pytest.approx(
+        expected["forecast"].tolist(), rel=1e-6)
+    assert pd.Timestamp(answer["forecast"][0]["date"]) == pd.Timestamp("2021-01-31")
+    status, answer = _call(url, "/predict", {"data": rows[:5]})
+    assert status == 400 and "fewer than lookback (12)" in answer["error"]
+    status, answer = _call(url, "/predict", {"data": rows, "future": rows[:3]})
+    assert status == 400 and "no data.future_covariates" in answer["error"]
+
+
+def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:
+    from lstmkit.cli.main import main
+    from lstmkit.serving import make_server
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_server(tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match=r"meta\.json' does not exist"):
+        make_server(tmp_path)
+    (tmp_path / "meta.json").write_text('{"kind": "recipe"}')
+    with pytest.raises(ValueError, match=r"names kind 'recipe'; lstmkit serves"):
+        make_server(tmp_path)
+    with pytest.raises(ValueError, match=r"port must be an int in \[0, 65535\], got 70000"):
+        make_server(tmp_path, port=70000)
+    assert main(["serve", "--model", str(tmp_path / "none")]) == 2
+
+
+def test_lstmkit_serve_serves_until_interrupted(saved: dict[str, Path]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = str(Path(sys.executable).with_name("lstmkit"))
+    server = subprocess.Popen([script, "serve", "--model", str(saved["classifier"]),
+                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith(f"serving the classifier in {str(saved['classifier'])!r} at "
+                               "http://127.0.0.1:")
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)  # type: ignore[union-attr]
+        assert _call(url, "/predict", {"texts": ["fine"]})[0] == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0 and out.strip() == "stopped", err
+    assert '"POST /predict HTTP/1.1" 200' in err  # the request log
