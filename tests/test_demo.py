@@ -43,17 +43,30 @@ def test_the_demos_verdict_is_the_forget_gate_it_measured(tmp_path, capsys, monk
         capsys.readouterr().out
 
 
-def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path):
+def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path, monkeypatch):
+    import numpy as np
     import torch
+    from matplotlib.axes import Axes
 
     from lstmkit import LSTM, plot_trace
 
+    imshow = Axes.imshow
     trace = LSTM(3, 4).trace(torch.randn(5, 2, 3))
     for name in ("gates", "gates.v1", "gates.png"):
         path = plot_trace(trace, tmp_path / name)
         assert path == tmp_path / name and path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"events must be time steps in \[0, 4\], got \[5\]"):
         plot_trace(trace, tmp_path / "x.png", events=[2, 5])
+    # a trace keeps its lengths, and its plot leaves the padding blank (not a gate at 0)
+    assert trace.lengths is None
+    trace = LSTM(3, 4).trace(torch.randn(5, 2, 3), lengths=[5, 2])
+    assert trace.lengths.tolist() == [5, 2]
+    drawn = []
+    monkeypatch.setattr("matplotlib.axes.Axes.imshow",
+                        lambda ax, values, **kwargs: drawn.append(values) or imshow(
+                            ax, values, **kwargs))
+    plot_trace(trace, tmp_path / "padded.png", batch_index=1, fields=("f",))
+    assert np.isnan(drawn[0][:, 2:]).all() and not np.isnan(drawn[0][:, :2]).any()  # (H, T)
 
 
 def test_cli_without_a_command_prints_help(capsys):

@@ -328,7 +328,8 @@ class LSTM(nn.Module):
         with torch.no_grad():
             *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, TRACE_CHOICE,
                                           trace=True)
-        return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()})
+        return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()},
+                         lengths=None if lengths_t is None else lengths_t.cpu())
 
     def step(self, x_t: Tensor, state: LSTMState | tuple[Tensor, Tensor] | None = None
              ) -> tuple[Tensor, LSTMState]:

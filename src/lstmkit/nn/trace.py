@@ -16,7 +16,8 @@ class LSTMTrace:
 
     ``i, f, g, o, c`` are (L*D, T, B, H) and ``h`` is (L*D, T, B, R); index 0 of the first
     dimension is layer 0 forward, then layer 0 reverse (if bidirectional), layer 1, and so on.
-    Positions past a sequence's length are zero. ``c`` holds c(t) after zoneout, so without
+    Positions past a sequence's length are zero; ``lengths`` (B,) are the lengths traced
+    (None: every sequence has all T steps). ``c`` holds c(t) after zoneout, so without
     zoneout ``c[:, t] == f[:, t] * c[:, t-1] + i[:, t] * g[:, t]``.
     """
 
@@ -26,6 +27,7 @@ class LSTMTrace:
     o: Tensor
     c: Tensor
     h: Tensor
+    lengths: Tensor | None = None
 
 
 def plot_trace(
@@ -47,6 +49,7 @@ def plot_trace(
     """
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
+    import matplotlib
     from matplotlib.figure import Figure
 
     for name in fields:
@@ -64,13 +67,17 @@ def plot_trace(
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):
         values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu()  # (T, H)
+        if trace.lengths is not None:  # padding blank (grey), not a gate at 0
+            values = values.float().clone()
+            values[int(trace.lengths[batch_index]):] = float("nan")
         gate = name in ("i", "f", "o")
         # c and h on a scale centred on 0 (white), so that red is positive and blue negative
-        reach = float(values.abs().max()) or 1.0
+        reach = float(values.nan_to_num().abs().max()) or 1.0
         limits = (0.0, 1.0) if gate else (-1.0, 1.0) if name == "g" else (-reach, reach)
+        cmap = matplotlib.colormaps["viridis" if gate else "RdBu_r"].with_extremes(
+            bad="lightgrey")
         image = ax.imshow(values.t().numpy(), aspect="auto", origin="lower",
-                          interpolation="nearest",
-                          cmap="viridis" if gate else "RdBu_r", vmin=limits[0], vmax=limits[1])
+                          interpolation="nearest", cmap=cmap, vmin=limits[0], vmax=limits[1])
         for t in events or ():
             # (white on the gates' dark colours, black on the white-centred c, h and g)
             ax.axvline(t, color="white" if gate else "black", linestyle="--", linewidth=0.8)
