@@ -3,7 +3,8 @@
 Standard protocol (Informer / Autoformer / PatchTST code): the first 14,400 rows split
 8,640 / 2,880 / 2,880; z-scored with training statistics; validation and test windows start
 ``lookback`` rows before their border; MSE and MAE in z-scored units over every test window
-(stride 1). Prints a table beside published numbers and writes JSON to benchmarks/results/.
+(stride 1). Prints a table beside published numbers and writes JSON (by default
+benchmarks/results/forecast_ett.json, the file the docs cite: give a quick run its own --out).
 The published rows score fewer test windows: the reference code's test loader drops the last
 partial batch (``drop_last=True``), so PatchTST's batch of 128 scores 2,688 / 2,688 / 2,432 /
 2,048 windows at 96 / 192 / 336 / 720 where this script scores all 2,785 / 2,689 / 2,545 /
@@ -11,7 +12,8 @@ partial batch (``drop_last=True``), so PatchTST's batch of 128 scores 2,688 / 2,
 336 and 720, so the comparison is, if anything, harsh on lstmkit.
 
     python benchmarks/forecast_ett.py                    # all four horizons
-    python benchmarks/forecast_ett.py --horizons 96 --max-epochs 1   # a quick check
+    python benchmarks/forecast_ett.py --horizons 96 --max-epochs 1 --limit-train-batches 20 \
+        --out /tmp/forecast_ett_quick.json                  # a quick check
     python benchmarks/forecast_ett.py --dataset ETTh2 --out benchmarks/results/forecast_etth2.json
 
 ETTh2 is the same protocol on the second transformer's file; the recipe was built on ETTh1
@@ -24,6 +26,7 @@ import argparse
 import functools
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,6 +37,13 @@ import torch
 
 from lstmkit.datasets import data_path
 from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, recipes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import batch_limit, environment, float_in, int_at_least
+
+OUT = "benchmarks/results/forecast_ett.json"
+LABEL = "lstmkit built-in (this run)"
+TRAIN_ROWS, VAL_ROWS = 8640, 2880  # of the standard protocol's first 14,400 rows
 
 CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 PUBLISHED = {  # per dataset: MSE at 96 / 192 / 336 / 720 (MAE where known)
@@ -120,48 +130,89 @@ def _run_pair(pair: tuple[int, int], args: argparse.Namespace) -> dict[str, floa
     return result
 
 
-def main(description: str | None = None, jobs: bool = True) -> None:
-    """Run the benchmark; ``description`` replaces the --help line and ``jobs=False`` leaves
-    out ``--jobs`` (for scripts that reuse these flags and patch this process)."""
+def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT
+               ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Parse and check the flags; ``description`` replaces the --help line, ``jobs=False``
+    leaves out ``--jobs`` and ``out`` is the default of ``--out`` (for scripts that reuse
+    these flags and patch this process)."""
     parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0],
                                      allow_abbrev=False)
     parser.add_argument("--dataset", choices=sorted(PUBLISHED), default="ETTh1")
-    parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--lookback", type=int, default=512)
-    parser.add_argument("--segment-len", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=None,
+    parser.add_argument("--horizons", type=int_at_least(1), nargs="+",
+                        default=[96, 192, 336, 720])
+    parser.add_argument("--lookback", type=int_at_least(1), default=512,
+                        help="a multiple of --segment-len")
+    parser.add_argument("--segment-len", type=int_at_least(1), default=64)
+    parser.add_argument("--hidden", type=int_at_least(2), default=None,
                         help="LSTM width (default: the recipe's, 128, or 256 from horizon 720)")
-    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--dropout", type=float_in(0.0, 1.0, high_open=True), default=0.5)
     parser.add_argument("--highway", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--normalization", default="last")
+    parser.add_argument("--normalization", choices=("last", "mean", "revin", "none"),
+                        default="last")
     parser.add_argument("--mean-reversion", action=argparse.BooleanOptionalAction,
                         default=True, help="model.mean_reversion (the recipe's default: "
                         "validation preferred it at every horizon)")
-    parser.add_argument("--ensemble", type=int, default=None,
+    parser.add_argument("--ensemble", type=int_at_least(1), default=None,
                         help="model.ensemble: networks averaged (default: the recipe's)")
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--lr-gamma", type=float, default=0.5)
-    parser.add_argument("--ema-decay", type=float, default=None,
+    parser.add_argument("--lr", type=float_in(0.0, low_open=True), default=5e-4)
+    parser.add_argument("--lr-gamma", type=float_in(0.0, 1.0, low_open=True), default=0.5)
+    parser.add_argument("--ema-decay", type=float_in(0.0, 1.0, high_open=True), default=None,
                         help="training.ema_decay: a moving average of the weights; 0 for "
                         "none (default: the recipe's, 0.999 for horizons 192 to 336)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-epochs", type=int, default=4)
-    parser.add_argument("--limit-train-batches", type=float, default=1.0)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+    parser.add_argument("--batch-size", type=int_at_least(1), default=64)
+    parser.add_argument("--max-epochs", type=int_at_least(1), default=4)
+    parser.add_argument("--limit-train-batches", type=batch_limit, default=1.0,
+                        help="training batches per epoch: a count (an int >= 1) or a "
+                        "fraction in (0, 1] (default 1.0: all)")
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0],
                         help="one run per seed; the table shows the mean (an ensemble of k "
                         "trains seeds s .. s + k - 1: seeds k apart share no member)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per run")
+    parser.add_argument("--threads", type=int_at_least(1), default=2, help="threads per run")
     if jobs:
-        parser.add_argument("--jobs", type=int, default=1,
+        parser.add_argument("--jobs", type=int_at_least(1), default=1,
                             help="runs (horizon, seed) at once, each in its own process")
-    parser.add_argument("--out", default="benchmarks/results/forecast_ett.json")
+    parser.add_argument("--out", default=out,
+                        help=f"the JSON to write (default {out}; give a quick run its own)")
     args = parser.parse_args()
+    check(parser, args)
+    return parser, args
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before anything trains, settings that a later run would fail on."""
+    if args.lookback % args.segment_len:
+        parser.error(f"--lookback must be a multiple of --segment-len ({args.segment_len}), "
+                     f"got {args.lookback}")
+    if args.mean_reversion and args.normalization == "none":
+        parser.error("--mean-reversion needs a per-window level: give --normalization last, "
+                     "mean or revin, or --no-mean-reversion, got --normalization none")
+    for horizon in args.horizons:
+        if horizon > VAL_ROWS:
+            parser.error(f"--horizons must be <= {VAL_ROWS} (the rows of the validation and "
+                         f"test parts), got {horizon}")
+        if args.lookback + horizon > TRAIN_ROWS:
+            parser.error(f"--lookback + a horizon must be <= {TRAIN_ROWS} (the training rows),"
+                         f" got {args.lookback} + {horizon}")
+        try:  # what the library checks too, for every horizon before the first one trains
+            recipe(horizon, args, args.seeds[0])
+        except (TypeError, ValueError) as err:
+            parser.error(f"the settings for horizon {horizon}: {err}")
+
+
+def main(args: argparse.Namespace | None = None, label: str = LABEL,
+         ablation: str | None = None) -> None:
+    """Run the benchmark on ``args`` (None: parse this script's flags). A script that changes
+    the model passes ``label`` for its table row and ``ablation``, what it changed, recorded
+    in the JSON."""
+    if args is None:
+        args = parse_args()[1]
     pairs = [(h, seed) for h in args.horizons for seed in args.seeds]
-    if not jobs or args.jobs == 1:
+    jobs = getattr(args, "jobs", 1)  # absent where a script left --jobs out
+    if jobs == 1:
         done = [_run_pair(pair, args) for pair in pairs]
     else:  # the longest horizons first, so that the processes finish together
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
             order = sorted(pairs, key=lambda p: -p[0])
             by_pair = dict(zip(order, pool.map(_run_pair, order, [args] * len(order)),
                                strict=True))
@@ -177,11 +228,13 @@ def main(description: str | None = None, jobs: bool = True) -> None:
             "mse_max": max(r["mse"] for r in per_seed)})
     print()
     published = PUBLISHED[args.dataset]
+    if ablation is not None:
+        print(f"ablation: {ablation}")
     print(f"{args.dataset} multivariate, lookback {args.lookback}, test MSE / MAE (z-scored), "
           f"mean of {len(args.seeds)} seed(s)")
     header = f"{'model':46s}" + "".join(f"{h:>16d}" for h in args.horizons)
     print(header)
-    row = f"{'lstmkit built-in (this run)':46s}"
+    row = f"{label:46s}"
     for r in results:
         row += f"{r['mse']:>9.3f} /{r['mae']:.3f}"
     print(row)
@@ -200,9 +253,11 @@ def main(description: str | None = None, jobs: bool = True) -> None:
         f"{r['horizon']}: {r['total_wall_s']:.0f}" for r in results))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"settings": vars(args), "results": results, "runs": runs,
-                               "published": {k: {str(h): v for h, v in n.items()}
-                                             for k, n in published.items()}}, indent=2))
+    record = {"settings": vars(args), "environment": environment(),
+              **({} if ablation is None else {"ablation": ablation, "label": label}),
+              "results": results, "runs": runs,
+              "published": {k: {str(h): v for h, v in n.items()} for k, n in published.items()}}
+    out.write_text(json.dumps(record, indent=2))
     print(f"wrote {out}")
 
 

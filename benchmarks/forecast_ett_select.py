@@ -3,21 +3,27 @@
 Each input is the JSON that ``benchmarks/forecast_ett.py`` writes for one candidate setting
 (the same seeds for every candidate). For each horizon the candidate with the lowest mean
 validation MSE over the seeds is chosen, and its test MSE / MAE are the result: test plays no
-part in the choice. Prints every candidate's validation and test figures and the chosen one,
-and writes JSON.
+part in the choice; only horizons that every candidate ran are compared (the output names
+the ones left out). Prints every candidate's validation and test figures and the chosen one,
+and writes JSON (by default benchmarks/results/forecast_ett_selected.json, which the docs
+cite: give other selections their own --out).
 
     python benchmarks/forecast_ett.py --seeds 0 1 2 --out ett_recipe.json
-    python benchmarks/forecast_ett.py --seeds 0 1 2 --mean-reversion --out ett_mr.json
-    python benchmarks/forecast_ett_select.py ett_recipe.json ett_mr.json
+    python benchmarks/forecast_ett.py --seeds 0 1 2 --no-mean-reversion --out ett_no_mr.json
+    python benchmarks/forecast_ett_select.py ett_recipe.json ett_no_mr.json --out ett_selected.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment
 
 # the settings that tell the candidates apart, as forecast_ett.py records them
 SETTINGS = ("lookback", "segment_len", "hidden", "dropout", "highway", "normalization",
@@ -70,9 +76,24 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.runs) < 2:
         parser.error(f"runs: give at least two candidates, got {len(args.runs)}")
+    seen: dict[Path, Path] = {}
+    for path in args.runs:
+        if path.resolve() in seen:
+            parser.error(f"runs: each candidate once, got {seen[path.resolve()]} and {path}, "
+                         "the same file")
+        seen[path.resolve()] = path
     candidates = [summarise(path) for path in args.runs]
-    chosen = choose(candidates)
+    try:
+        chosen = choose(candidates)
+    except ValueError as err:
+        parser.error(f"runs: {err}")
     horizons = list(chosen)
+    left_out = {h: [Path(c["file"]).name for c in candidates if h in c["horizons"]]
+                for c in candidates for h in c["horizons"] if h not in chosen}
+    for h, files in sorted(left_out.items()):
+        print(f"horizon {h} left out: only {', '.join(files)} ran it, not every candidate")
+    if not horizons:
+        parser.error("runs: the candidates share no horizon, so there is nothing to choose")
     print(f"{candidates[0]['dataset']}, mean over seeds: validation MSE | test MSE per horizon; "
           "* chosen on validation")
     print(f"{'candidate':40s}" + "".join(f"{h:>22d}" for h in horizons))
@@ -87,7 +108,9 @@ def main() -> None:
     print("chosen: " + ", ".join(f"{r['horizon']}: test MSE {r['mse']:.3f} / MAE "
                                  f"{r['mae']:.3f}" for r in result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"candidates": candidates, "chosen": result}, indent=2))
+    args.out.write_text(json.dumps({"environment": environment(), "candidates": candidates,
+                                    "chosen": result,
+                                    "horizons_left_out": sorted(left_out)}, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -12,7 +12,13 @@
   known-future covariate): split 70/10/20; test metrics in original units beside naive,
   seasonal naive, ETS and ARIMA from ``Forecaster.evaluate``.
 
-Prints tables and writes benchmarks/results/forecast_other.json.
+Prints tables and writes JSON with the arguments (by default
+benchmarks/results/forecast_other.json, which the docs cite: give a quick run its own --out).
+
+    python benchmarks/forecast_other.py --threads 1        # all three (the docs' run)
+    python benchmarks/forecast_other.py --horizons 96 --exchange-epochs 1 --exchange-lr 2e-3 \
+        --exchange-weight-decay 0 --exchange-mean-reversion off --exchange-folds 1 \
+        --exchange-jobs 1 --epochs 1 --out /tmp/forecast_other_quick.json   # a quick check
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -41,6 +48,11 @@ from lstmkit.forecasting import (
 from lstmkit.forecasting.baselines import naive
 from lstmkit.training import TrainConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, float_in, int_at_least
+
+EXCHANGE_LOOKBACK = 96
+
 EXCHANGE_PUBLISHED = {  # MSE at 96 / 192 / 336 / 720
     "repeat-last (Zeng et al. 2023)": [0.081, 0.167, 0.305, 0.823],
     "DLinear (Zeng et al. 2023)": [0.081, 0.157, 0.305, 0.643],
@@ -59,6 +71,24 @@ def exchange(horizons: list[int], args: argparse.Namespace) -> list[dict[str, ob
         return list(pool.map(_exchange_horizon, horizons, [args] * len(horizons)))
 
 
+def folds(n: int) -> str:
+    return f"{n} fold" if n == 1 else f"{n} folds"
+
+
+def exchange_frame() -> pd.DataFrame:
+    """The exchange-rate table: one column per currency, one row per day."""
+    raw = pd.read_csv(data_path("timeseries", "exchange_rate", "exchange_rate.txt.gz"),
+                      header=None)
+    raw.columns = [f"c{i}" for i in range(raw.shape[1])]
+    return raw
+
+
+def exchange_parts(n: int) -> tuple[int, int, int]:
+    """Rows of the training, validation and test parts (70 / 10 / 20) of ``n`` rows."""
+    n_train, n_test = int(n * 0.7), int(n * 0.2)
+    return n_train, n - n_train - n_test, n_test
+
+
 def _exchange_horizon(horizon: int, args: argparse.Namespace) -> dict[str, object]:
     """Rolling-origin cross-validation: fold 0 is the standard split (train 70%, validation
     10%, test 20%); fold k >= 1 ends k validation lengths earlier, training on what comes
@@ -67,12 +97,8 @@ def _exchange_horizon(horizon: int, args: argparse.Namespace) -> dict[str, objec
     not outweigh the others). The test part is scored only in fold 0 and plays no part in the
     choice."""
     torch.set_num_threads(args.threads)
-    raw = pd.read_csv(data_path("timeseries", "exchange_rate", "exchange_rate.txt.gz"),
-                      header=None)
-    raw.columns = [f"c{i}" for i in range(raw.shape[1])]
-    n = len(raw)
-    n_train, n_test = int(n * 0.7), int(n * 0.2)
-    n_val = n - n_train - n_test
+    raw = exchange_frame()
+    n_train, n_val, n_test = exchange_parts(len(raw))
     reversions = {"off": [False], "on": [True], "both": [False, True]}[
         args.exchange_mean_reversion]
     candidates = []
@@ -89,7 +115,7 @@ def _exchange_horizon(horizon: int, args: argparse.Namespace) -> dict[str, objec
     chosen = min(candidates, key=lambda c: c["cv_score"])  # never test
     print(f"horizon {horizon}: chose lr {chosen['lr']}, weight decay "
           f"{chosen['weight_decay']}, mean reversion {chosen['mean_reversion']} on the "
-          f"cross-validation score {chosen['cv_score']:.4f} ({args.exchange_folds} folds)",
+          f"cross-validation score {chosen['cv_score']:.4f} ({folds(args.exchange_folds)})",
           flush=True)
     return {**chosen, "folds": args.exchange_folds, "candidates": [
         {k: c[k] for k in ("lr", "weight_decay", "mean_reversion", "cv_score", "fold_ratios",
@@ -107,7 +133,7 @@ def _exchange_run(raw: pd.DataFrame, horizon: int, lr: float, weight_decay: floa
         data=DataConfig(target=tuple(raw.columns), val=n_val, test=n_test),
         # a near-random walk: a small network suffices and keeps four horizons cheap
         model=recipes.long_horizon(
-            horizon, lookback=96, segment_len=args.exchange_segment,
+            horizon, lookback=EXCHANGE_LOOKBACK, segment_len=args.exchange_segment,
             hidden_size=args.exchange_hidden, dropout=args.exchange_dropout,
             highway=args.exchange_highway, mean_reversion=mean_reversion),
         training=recipes.long_horizon_training(
@@ -208,47 +234,73 @@ def seattle(epochs: int, conformal: bool) -> dict[str, object]:
     return _table("Seattle daily max temperature (deg C)", forecaster, frame, start)
 
 
+def check_exchange(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before anything trains, exchange settings that a later run would fail on."""
+    if EXCHANGE_LOOKBACK % args.exchange_segment:
+        parser.error(f"--exchange-segment must divide the lookback, {EXCHANGE_LOOKBACK}, got "
+                     f"{args.exchange_segment}")
+    n_train, n_val, _ = exchange_parts(len(exchange_frame()))
+    longest = max(args.horizons)
+    if longest > n_val:
+        parser.error(f"--horizons must be <= {n_val} (the rows of the validation part), got "
+                     f"{longest}")
+    # the last fold trains on the rows before its validation block, folds - 1 blocks earlier
+    train_rows = n_train - (args.exchange_folds - 1) * n_val
+    if train_rows < EXCHANGE_LOOKBACK + longest:
+        parser.error(f"--exchange-folds {args.exchange_folds} leaves the last fold "
+                     f"{train_rows} training rows, fewer than the lookback + the longest "
+                     f"horizon ({EXCHANGE_LOOKBACK} + {longest}): give fewer folds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
-    parser.add_argument("--exchange-epochs", type=int, default=2)
+    parser.add_argument("--horizons", type=int_at_least(1), nargs="+",
+                        default=[96, 192, 336, 720], help="exchange rate")
+    parser.add_argument("--exchange-epochs", type=int_at_least(1), default=2)
     # the candidates; each horizon keeps the one with the lowest validation MSE. (An earlier
     # version fixed weight decay 1.0, chosen on how close the test figures stayed to
     # repeat-last: benchmarks/results/forecast_exchange_sweep.json. That was selection on test.)
-    parser.add_argument("--exchange-lr", type=float, nargs="+", default=[2e-3, 3e-4])
-    parser.add_argument("--exchange-weight-decay", type=float, nargs="+",
+    parser.add_argument("--exchange-lr", type=float_in(0.0, low_open=True), nargs="+",
+                        default=[2e-3, 3e-4])
+    parser.add_argument("--exchange-weight-decay", type=float_in(0.0), nargs="+",
                         default=[0.0, 0.1, 0.3, 1.0, 3.0, 10.0])
-    parser.add_argument("--exchange-hidden", type=int, default=64)
-    parser.add_argument("--exchange-segment", type=int, default=48)
-    parser.add_argument("--exchange-dropout", type=float, default=0.5)
-    parser.add_argument("--exchange-batch-size", type=int, default=64)
+    parser.add_argument("--exchange-hidden", type=int_at_least(2), default=64)
+    parser.add_argument("--exchange-segment", type=int_at_least(1), default=48,
+                        help=f"a divisor of the lookback, {EXCHANGE_LOOKBACK}")
+    parser.add_argument("--exchange-dropout", type=float_in(0.0, 1.0, high_open=True),
+                        default=0.5)
+    parser.add_argument("--exchange-batch-size", type=int_at_least(1), default=64)
     parser.add_argument("--exchange-highway", action=argparse.BooleanOptionalAction,
                         default=False)
-    parser.add_argument("--epochs", type=int, default=20, help="MSFT and Seattle")
+    parser.add_argument("--epochs", type=int_at_least(1), default=20, help="MSFT and Seattle")
     parser.add_argument("--conformal", action=argparse.BooleanOptionalAction, default=True,
                         help="MSFT and Seattle: conformalised intervals (model.conformal)")
     parser.add_argument("--exchange-mean-reversion", choices=("off", "on", "both"),
                         default="both", help="model.mean_reversion among the candidates")
-    parser.add_argument("--exchange-folds", type=int, default=4,
+    parser.add_argument("--exchange-folds", type=int_at_least(1), default=4,
                         help="rolling-origin folds for choosing the setting (1: the "
                         "standard validation part alone)")
-    parser.add_argument("--exchange-jobs", type=int, default=2,
+    parser.add_argument("--exchange-jobs", type=int_at_least(1), default=2,
                         help="horizons trained at once, one process and --threads each")
     parser.add_argument("--exchange-restore-best", action=argparse.BooleanOptionalAction,
                         default=True, help="keep the best validation state (the untrained "
                         "naive forecast included); --no-exchange-restore-best keeps the last "
                         "epoch")
     parser.add_argument("--only", choices=("exchange", "msft", "seattle"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/results/forecast_other.json")
+    parser.add_argument("--threads", type=int_at_least(1), default=2)
+    parser.add_argument("--out", default="benchmarks/results/forecast_other.json",
+                        help="the JSON to write (default benchmarks/results/forecast_other.json;"
+                        " give a quick run its own)")
     args = parser.parse_args()
+    if args.only in (None, "exchange"):
+        check_exchange(parser, args)
     torch.set_num_threads(args.threads)
     results: dict[str, object] = {}
     if args.only in (None, "exchange"):
         rows = exchange(args.horizons, args)
         results["exchange"] = rows
         print("\nExchange rate, lookback 96, test MSE / MAE (z-scored); lstmkit's setting "
-              f"chosen per horizon by cross-validation ({args.exchange_folds} folds)")
+              f"chosen per horizon by cross-validation ({folds(args.exchange_folds)})")
         print(f"{'model':34s}" + "".join(f"{h:>16d}" for h in args.horizons))
         print(f"{'lstmkit (this run)':34s}"
               + "".join(f"{r['mse']:>9.3f} /{r['mae']:.3f}" for r in rows))
@@ -270,7 +322,8 @@ def main() -> None:
         results["seattle"] = seattle(args.epochs, args.conformal)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str, allow_nan=False))
+    record = {"settings": vars(args), "environment": environment(), **results}
+    out.write_text(json.dumps(record, indent=2, default=str, allow_nan=False))
     print(f"wrote {out}")
 
 

@@ -5,11 +5,12 @@ Protocol: the shared-task splits (``wnut17train.conll`` 3,394 / ``emerging.dev.c
 early stopping and best weights on dev entity F1, entity-level F1 on test computed as
 conlleval does (seqeval, default mode, on IOB2). Training wall time and inference speed
 (sentences per second over the test set, Viterbi included) are measured on this machine.
-Prints a table beside the published numbers and writes JSON to benchmarks/results/.
+Prints a table beside the published numbers and writes JSON (by default
+benchmarks/results/ner_wnut17_multitask_btc_snap3.json: give a quick run its own --out).
 
     python benchmarks/ner_wnut17.py                     # the defaults: the best setting within
     python benchmarks/ner_wnut17.py --seeds 0 1 2       # 20 minutes of training (41.40 on test)
-    python benchmarks/ner_wnut17.py --max-epochs 1      # a quick check
+    python benchmarks/ner_wnut17.py --max-epochs 1 --out /tmp/ner_wnut17_quick.json  # a quick check
     python benchmarks/ner_wnut17.py --auxiliary none --snapshots 1 --max-epochs 25  # WNUT alone
 
 ``--auxiliary btc`` (the default) trains a second CRF head on the Broad Twitter Corpus sections
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -33,6 +35,9 @@ import torch
 from lstmkit.datasets import data_dir
 from lstmkit.tagging import Tagger, TaggerConfig, read_conll
 from lstmkit.training import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BTC_SECTIONS = ("a", "b", "e", "f", "g")
@@ -91,8 +96,8 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--max-epochs", type=int, default=15)
+    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0])
+    parser.add_argument("--max-epochs", type=int_at_least(1), default=15)
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--hidden", type=int, default=100)
@@ -120,8 +125,10 @@ def main() -> None:
                         help="tag with the pooled scores of the N best dev epochs of a run")
     parser.add_argument("--ensemble", type=int, default=1,
                         help="train N networks (seeds seed..seed+N-1) and pool their scores")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=str(RESULTS / "ner_wnut17_multitask_btc_snap3.json"))
+    parser.add_argument("--threads", type=int_at_least(1), default=None)
+    parser.add_argument("--out", default=str(RESULTS / "ner_wnut17_multitask_btc_snap3.json"),
+                        help="the JSON to write (default benchmarks/results/"
+                        "ner_wnut17_multitask_btc_snap3.json; give a quick run its own)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -135,7 +142,8 @@ def main() -> None:
               f"({record['train_cpu_s']:.0f} s CPU), "
               f"{record['inference_sent_per_s']:.0f} sent/s", flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": records},
+        Path(args.out).write_text(json.dumps({"settings": vars(args),
+                                              "environment": environment(), "runs": records},
                                              indent=2))
     f1s = [r["test_f1"] for r in records]
     spread = f" ± {statistics.stdev(f1s):.2f}" if len(f1s) > 1 else ""

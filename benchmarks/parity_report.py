@@ -1,11 +1,14 @@
 """Parity figures: max abs error of lstmkit.LSTM against torch.nn.LSTM, per configuration.
 
 For every combination of layers (1, 2), directions (1, 2), projection (0, 3), batch_first and
-packed input, on each backend that serves plain configurations, in float32 and float64: the
-largest absolute difference over outputs, h_n, c_n and the gradients of the input, h_0, c_0
-and every parameter. Prints a table and writes benchmarks/results/parity.json.
+packed input, on each backend that serves plain configurations (reference, torch and the
+fused C++ kernel, built on first use), in float32 and float64: the largest absolute difference
+over outputs, h_n, c_n and the gradients of the input, h_0, c_0 and every parameter. Prints a
+table and writes JSON, ``{"environment": ..., "rows": [...]}`` (by default
+benchmarks/results/parity.json, which the docs cite).
 
-    python benchmarks/parity_report.py [--out benchmarks/results/parity.json]
+    python benchmarks/parity_report.py                         # writes parity.json
+    python benchmarks/parity_report.py --out /tmp/parity.json  # a check that leaves it alone
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmkit import LSTM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment
+
+BACKENDS = ("reference", "torch", "fused")
 
 T, B, I, H, P = 6, 4, 5, 8, 3
 LENGTHS = [6, 2, 5, 3]
@@ -48,7 +57,7 @@ def main() -> None:
     torch.manual_seed(0)
     rows = []
     grid = itertools.product([1, 2], [False, True], [0, P], [False, True], [False, True],
-                             ["reference", "torch"], [torch.float32, torch.float64])
+                             BACKENDS, [torch.float32, torch.float64])
     for layers, bidir, proj, batch_first, packed, backend, dtype in grid:
         kwargs = dict(num_layers=layers, bidirectional=bidir, proj_size=proj,
                       batch_first=batch_first)
@@ -82,7 +91,7 @@ def main() -> None:
               f"gradients {max(r['max_abs_err_grads'] for r in worst):.2e}")
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
+    out.write_text(json.dumps({"environment": environment(), "rows": rows}, indent=1))
     print(f"wrote {out}")
 
 

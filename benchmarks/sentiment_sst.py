@@ -4,14 +4,17 @@ Protocol: the sentence-level splits of Kim (2014) / Tai et al. (2015) (``stsa.bi
 872 / 1,821, ``stsa.fine`` 8,544 / 1,101 / 2,210), trained on sentences only (no phrase
 labels), early stopping and best weights on dev accuracy, test accuracy reported once per run.
 Training wall time and inference speed (sentences per second over the test set, batch 256) are
-measured on this machine. Prints a table beside the published numbers and writes JSON (and
-confusion-matrix PNGs) to benchmarks/results/.
+measured on this machine. Prints a table beside the published numbers and writes JSON (by
+default benchmarks/results/sentiment_sst.json: give a quick run its own --out) and, beside
+it, a confusion-matrix PNG per run.
 
     python benchmarks/sentiment_sst.py                        # the three runs
-    python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 1 2
-    python benchmarks/sentiment_sst.py --max-epochs 1         # a quick check
+    python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 1 2 \
+        --out benchmarks/results/sentiment_sst2_glove_seeds0-2.json
+    python benchmarks/sentiment_sst.py --max-epochs 1 --out /tmp/sst_quick.json  # a quick check
     python benchmarks/sentiment_sst.py --runs sst2-glove --seeds 0 3 6 --adversarial 1.0 \
-        --ensemble 3 --max-epochs 15 --patience 4 --threads 2   # the SST-2 GloVe setting
+        --ensemble 3 --max-epochs 15 --patience 4 --threads 2 \
+        --out benchmarks/results/sentiment_sst2_glove_adv1_ens3.json   # the SST-2 GloVe setting
 
 The defaults are the best settings found (word dropout 0.2, embedding dropout 0.5, lr 2e-3);
 the reported random-init SST-2 run used ``--max-epochs 30 --patience 5``. Results of every
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +35,9 @@ import torch
 from lstmkit.classification import Classifier, ClassifierConfig, read_examples
 from lstmkit.datasets import data_dir
 from lstmkit.training import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = {
@@ -78,8 +85,9 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
     evaluation = clf.evaluate(test, source="test")
     infer_time = time.perf_counter() - start
     dev_acc = clf.evaluate(dev, source="dev").accuracy
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    evaluation.plot_confusion(RESULTS / f"sentiment_{name}_seed{seed}_confusion.png",
+    folder = Path(args.out).parent  # beside the JSON
+    folder.mkdir(parents=True, exist_ok=True)
+    evaluation.plot_confusion(folder / f"sentiment_{name}_seed{seed}_confusion.png",
                               title=f"{name} test, accuracy {evaluation.accuracy:.3f}")
     return {
         "run": name, "seed": seed, "vectors": vectors,
@@ -96,8 +104,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--max-epochs", type=int, default=20)
+    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0])
+    parser.add_argument("--max-epochs", type=int_at_least(1), default=20)
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0)
@@ -120,8 +128,10 @@ def main() -> None:
     parser.add_argument("--freeze-embeddings", action="store_true",
                         help="keep the pretrained vectors fixed during training")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=str(RESULTS / "sentiment_sst.json"))
+    parser.add_argument("--threads", type=int_at_least(1), default=None)
+    parser.add_argument("--out", default=str(RESULTS / "sentiment_sst.json"),
+                        help="the JSON to write, the confusion PNGs beside it (default "
+                        "benchmarks/results/sentiment_sst.json; give a quick run its own)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,16 +146,19 @@ def main() -> None:
                   f"{record['inference_sent_per_s']:.0f} sent/s",
                   flush=True)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": records},
-                                                 indent=2))
+            Path(args.out).write_text(json.dumps({"settings": vars(args),
+                                                  "environment": environment(),
+                                                  "runs": records}, indent=2))
     print()
-    print(f"{'run':12} {'test acc (mean)':>16} {'runs':>5} {'target':>7} {'train s':>8} "
+    print(f"{'run':12} {'test acc (mean ± sd)':>20} {'runs':>5} {'target':>7} {'train s':>8} "
           f"{'CPU s':>6} {'sent/s':>7}  published (Tai et al. 2015)")
     for name in args.runs:
         rows = [r for r in records if r["run"] == name]
         accs = [r["test_accuracy"] for r in rows]
-        spread = f" ±{statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
-        print(f"{name:12} {statistics.mean(accs):11.2f}{spread:>5} {len(rows):5d} "
+        mean = f"{statistics.mean(accs):.2f}"
+        if len(accs) > 1:
+            mean += f" ±{statistics.stdev(accs):.2f}"
+        print(f"{name:12} {mean:>20} {len(rows):5d} "
               f"{RUNS[name][2]:7.1f} {statistics.mean(r['train_time_s'] for r in rows):8.0f} "
               f"{statistics.mean(r['train_cpu_s'] for r in rows):6.0f} "
               f"{statistics.mean(r['inference_sent_per_s'] for r in rows):7.0f}  "

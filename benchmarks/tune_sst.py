@@ -8,10 +8,12 @@ earlier sessions by comparing dev accuracy, with 20 epochs and early stopping), 
 the same epochs and the seeds ``--seeds``, which must not include the search's seed (the
 tuned row would otherwise replay its best trial, picked for its dev score); their dev and
 test accuracy are reported, as means and as the ratio tuned / hand-picked. Test plays no part
-in the search. Prints a table and writes JSON to benchmarks/results/.
+in the search. Prints a table and writes JSON (by default benchmarks/results/tune_sst2.json:
+give a quick run its own --out).
 
     python benchmarks/tune_sst.py                         # 8 trials, seeds 0 1 2
-    python benchmarks/tune_sst.py --trials 2 --epochs 1 --seeds 0   # a quick check
+    python benchmarks/tune_sst.py --trials 2 --epochs 1 --seeds 0 \
+        --out /tmp/tune_sst_quick.json                   # a quick check
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +31,9 @@ from lstmkit.classification import Classifier, ClassifierConfig, read_examples
 from lstmkit.datasets import data_dir
 from lstmkit.text.tuning import apply_params, default_space, dev_score, tune_text
 from lstmkit.training import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # benchmarks/sentiment_sst.py's defaults for SST-2 with GloVe (adversarial training off)
@@ -57,13 +63,15 @@ def train_and_score(params: dict, epochs: int, seed: int, train: list, dev: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--search-seed", type=int, default=1000,
+    parser.add_argument("--trials", type=int_at_least(1), default=8)
+    parser.add_argument("--epochs", type=int_at_least(1), default=4)
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1, 2])
+    parser.add_argument("--search-seed", type=int_at_least(0), default=1000,
                         help="the training seed of every trial (not one of --seeds)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(RESULTS / "tune_sst2.json"))
+    parser.add_argument("--threads", type=int_at_least(1), default=2)
+    parser.add_argument("--out", default=str(RESULTS / "tune_sst2.json"),
+                        help="the JSON to write (default benchmarks/results/tune_sst2.json; "
+                        "give a quick run its own)")
     args = parser.parse_args()
     if args.search_seed in args.seeds:
         parser.error(f"--seeds {args.seeds} must not include --search-seed "
@@ -100,7 +108,8 @@ def main() -> None:
           f"{ratio['test_accuracy']:.4f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
-        "settings": vars(args), "search_s": search_s, "best_trial_dev": study.best_value,
+        "settings": vars(args), "environment": environment(), "search_s": search_s,
+        "best_trial_dev": study.best_value,
         "trials": [{"number": t.number, "state": t.state.name, "value": t.value,
                     "params": t.params} for t in study.trials],
         "params": rows, "runs": runs, "summary": summary, "ratio": ratio}, indent=2))
