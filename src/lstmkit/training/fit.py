@@ -264,12 +264,16 @@ def fit(
             (``{"model.loss": "mae", ...}``): every checkpoint records them, and a resume
             whose settings differ from its checkpoint's is refused, naming them, as it is
             for the training settings.
-        distributed_sampler: under DDP, whether Lightning shares each dataloader's examples
+        distributed_sampler: under DDP, whether Lightning shares ``train_data``'s examples
             out among the processes (with a ``DistributedSampler``, the default). ``False``
-            leaves the loaders as they are: for loaders whose batch sampler shares its
-            batches out itself (the text applications'
-            :class:`~lstmkit.text.batching.BucketBatchSampler`); every process then goes
-            through the whole of ``val_data``.
+            leaves it as it is: for a loader whose batch sampler shares its batches out
+            itself (the text applications'
+            :class:`~lstmkit.text.batching.BucketBatchSampler`).
+
+    Under DDP every process goes through the whole of ``val_data`` (Lightning would share it
+    out too, repeating examples to even the shares, and average the shares' means), so that
+    the validation scores, and what early stopping and the best weights follow, are those of
+    one process on the whole set.
     """
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -303,6 +307,8 @@ def fit(
         # it, say) would train with dropout off
         model.train()
         dtype = _float_dtype(model)
+        if val_data is not None and config.several_processes():
+            val_data = _Whole(val_data)
         try:
             trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                         ckpt_path=ckpt_path)
@@ -344,6 +350,20 @@ def fit(
         last_checkpoint=_last_checkpoint(config),
         total_time_s=clock.before + wall,
     )
+
+
+class _Whole:
+    """``loader`` as an iterable that Lightning does not share out among the processes of
+    a distributed run (it shares out DataLoaders only): each process goes through all of it."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
 
 
 def _check_accelerator(accelerator: str) -> None:
