@@ -85,8 +85,10 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     with pytest.warns(UserWarning, match="in-sample"):
         assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
                     "--stride", "12", "--start", "0.5") == 0
-    # origins every 12 rows from row 100 to the last full window (row 188)
-    assert "backtest: 8 windows" in capsys.readouterr().out
+    # origins every 12 rows from row 100 to the last before the last full window (row 188):
+    # 184; said as times
+    assert "backtest: 8 windows, forecasts from 2021-01-05 04:00:00 to 2021-01-08 16:00:00" \
+        in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"start \(--start\) must be a row >= 0, a fraction in "
                                          r"\(0, 1\) or a date, got -20"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
@@ -430,3 +432,13 @@ def test_user_mistakes_are_one_line_without_a_traceback(
         err = capsys.readouterr().err
         assert err.startswith("lstmkit forecast: error: ") and message in err
         assert "Traceback" not in err
+
+
+def test_the_report_says_where_its_forecasts_start() -> None:
+    from lstmkit.cli.forecast import _origins
+
+    dated = pd.DataFrame({"origin": [5, 9],
+                          "origin_time": pd.to_datetime(["1996-05-04", "2000-01-01"])})
+    assert _origins(dated) == ", forecasts from 1996-05-04 to 2000-01-01"
+    rows = pd.DataFrame({"origin": [1999, 2010], "origin_time": [1999, 2010]})  # no time column
+    assert _origins(rows) == ", forecasts from row 1999 to row 2010"

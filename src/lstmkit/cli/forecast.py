@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Collection
+from typing import Any
 
 ACTIONS = ("run", "train", "evaluate", "predict", "backtest")
 
@@ -126,12 +127,29 @@ def _frame(args: argparse.Namespace, config: object) -> object:
                      "config)")
 
 
+def _origins(windows: Any) -> str:
+    """The span of the windows' first forecast steps, said beside their count (so that a
+    ``--start 1999`` meant as a year reads as the row it is)."""
+    import pandas as pd
+
+    if len(windows) == 0:
+        return ""
+    times = windows["origin_time"]
+    if pd.api.types.is_datetime64_any_dtype(times):
+        first, last = times.min(), times.max()
+        dated = (first.normalize() == first) and (last.normalize() == last)
+        span = [str(t.date()) if dated else str(t) for t in (first, last)]
+        return f", forecasts from {span[0]} to {span[1]}"
+    return f", forecasts from row {windows['origin'].min()} to row {windows['origin'].max()}"
+
+
 def _report(report: object, out: object, title: str, warned: Collection[str] = ()) -> None:
     """Print and save ``report``; its notes in ``warned`` were printed as warnings already."""
     import pandas as pd
 
     with pd.option_context("display.width", 140, "display.max_columns", 20):
-        print(f"\n{title}: {len(report.windows)} windows")  # type: ignore[attr-defined]
+        print(f"\n{title}: {len(report.windows)} windows"  # type: ignore[attr-defined]
+              f"{_origins(report.windows)}")  # type: ignore[attr-defined]
         print(report.table.round(4).to_string())  # type: ignore[attr-defined]
         if report.by_target is not None:  # type: ignore[attr-defined]
             print("\nper target:")
