@@ -741,3 +741,20 @@ def test_the_kernels_first_build_is_no_training_time(monkeypatch: pytest.MonkeyP
     result = fit(_FirstUse(), F.mse_loss, train, val, _cfg(max_epochs=1))
     assert clock[0] == 60.0 and loader.load_seconds() >= 60.0  # it built, during training
     assert result.wall_time_s < 60.0
+
+
+def test_a_rank_variable_alone_does_not_make_a_one_process_run_another_processes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from lstmkit.training import is_first_process
+
+    # a scheduler's SLURM_PROCID=1 (or RANK=1) around one process: Lightning reads rank 1,
+    # and that process saved nothing
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert is_first_process()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # a launched run's second process, before training
+    assert not is_first_process()
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    assert is_first_process()

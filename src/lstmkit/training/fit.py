@@ -384,9 +384,21 @@ def is_first_process() -> bool:
 
     Under DDP every process runs the whole program (Lightning's launcher starts the others
     with the same command) and trains together; the work after training, writing a model or a
-    report, is for the first process alone."""
+    report, is for the first process alone. Once training has set up the run's process group,
+    the group says; before that, the rank is read as Lightning reads it (``RANK``,
+    ``LOCAL_RANK``, ``SLURM_PROCID``) where ``WORLD_SIZE`` says the run has several processes
+    (Lightning's launcher and torchrun set it): a rank variable alone, left by a scheduler
+    around a one-process run, does not make this process another's."""
+    import os
+
+    import torch.distributed as dist
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    world = os.environ.get("WORLD_SIZE", "1")
+    if not world.isdigit() or int(world) <= 1:
+        return True
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
