@@ -170,6 +170,12 @@ def test_column_flags_need_a_csv_or_tsv_file(tmp_path, run_cli) -> None:
 def test_ddp_trains_in_two_processes_that_share_the_batches(tmp_path, run_ddp) -> None:
     _sst_like(tmp_path / "train.txt", 40, 0)
     _sst_like(tmp_path / "dev.txt", 12, 1)
+    # texts of several lengths: each process's batches then draw dropout masks of their own
+    # sizes, so that the two processes' random states differ (and a resume must restore each)
+    rng = random.Random(2)
+    lines = (tmp_path / "train.txt").read_text().splitlines()
+    (tmp_path / "train.txt").write_text(
+        "".join(f"{line}{' very' * rng.randint(0, 6)}\n" for line in lines))
     common = ["classify", "train", "--train", "train.txt", "--dev", "dev.txt",
               "--set", "model.hidden_size=4", "--set", "model.embedding_dim=4",
               "--set", "model.batch_size=8"]
@@ -192,6 +198,10 @@ def test_ddp_trains_in_two_processes_that_share_the_batches(tmp_path, run_ddp) -
     history = [json.loads((tmp_path / run / "meta.json").read_text())["history"]
                for run in ("whole", "cut")]
     assert history[0] == history[1] and len(history[0]) == 4
+    import torch
+
+    whole, cut = (torch.load(tmp_path / run / "model.pt") for run in ("whole", "cut"))
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
 
 
 def test_train_reads_the_test_file_before_training(tmp_path, monkeypatch, run_cli) -> None:

@@ -88,28 +88,57 @@ class TrainingClock(pl.Callback):
 
 
 class RNGState(pl.Callback):
-    """Save and restore the global random states with each checkpoint."""
+    """Save and restore the global random states with each checkpoint. In a distributed run
+    (DDP) each process draws its own dropout masks: the checkpoint, which the first process
+    writes, holds every process's states (``"processes"``, by rank), and each takes its own
+    back on resume (with another number of processes, each takes the first one's)."""
 
     def state_dict(self) -> dict[str, Any]:
-        name, keys, pos, gauss, cached = np.random.get_state()  # type: ignore[misc]
-        state: dict[str, Any] = {
-            "python": random.getstate(),
-            # as plain values and a tensor: checkpoints load with weights_only=True
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(gauss),
-                      float(cached)],
-            "torch": torch.get_rng_state(),
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+        state = _rng_state()
+        world = _world_size()
+        if world > 1:  # (every process builds the checkpoint; the first one writes it)
+            states: list[Any] = [None] * world
+            torch.distributed.all_gather_object(states, state)
+            state = {**states[0], "processes": states}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        random.setstate(state_dict["python"])
-        name, keys, pos, gauss, cached = state_dict["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, gauss, cached))
-        torch.set_rng_state(state_dict["torch"])
-        if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        processes = state_dict.get("processes")
+        world = _world_size()
+        if processes is not None and world > 1 and world == len(processes):
+            state_dict = processes[torch.distributed.get_rank()]
+        _set_rng_state(state_dict)
+
+
+def _world_size() -> int:
+    """The number of processes of the distributed run this process is in (1 outside one)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA) random states."""
+    name, keys, pos, gauss, cached = np.random.get_state()  # type: ignore[misc]
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        # as plain values and a tensor: checkpoints load with weights_only=True
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(gauss),
+                  float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    """Set the random states :func:`_rng_state` returned."""
+    random.setstate(state["python"])
+    name, keys, pos, gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _ema(decay: float, averaged: list[torch.Tensor], current: list[torch.Tensor],

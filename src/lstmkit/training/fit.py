@@ -360,7 +360,10 @@ class _Whole:
         self.loader = loader
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self.loader)
+        # a generator: Lightning's check that this is iterable calls iter() and starts
+        # nothing, where a DataLoader's iterator draws its seed from the random state (which
+        # a resumed run has restored by then)
+        yield from self.loader
 
     def __len__(self) -> int:
         return len(self.loader)
