@@ -206,6 +206,23 @@ def test_multitask_auxiliary_tag_set_trains_a_second_head_then_drops_it(tmp_path
     assert len(mixed) == len(main) * 3 == len(list(mixed))
 
 
+def test_multitask_batches_shared_out_keep_the_auxiliary_share() -> None:
+    from torch.utils.data import DataLoader
+
+    from lstmkit.tagging.data import MixedBatches
+    from lstmkit.text.batching import BucketBatchSampler
+
+    def loader(rank: int, world_size: int) -> DataLoader:
+        sampler = BucketBatchSampler([3] * 40, 8, rank=rank, world_size=world_size)
+        return DataLoader(list(range(40)), batch_sampler=sampler)
+
+    # 5 main batches on one process and round(0.5 * 5) = 2 auxiliary ones; on two processes
+    # 3 main batches each (one again), and 1 auxiliary each, 2 in all as on one (not 2 each)
+    assert MixedBatches(loader(0, 1), loader(0, 1), ratio=0.5).num_auxiliary == 2
+    shares = [MixedBatches(loader(r, 2), loader(r, 2), ratio=0.5) for r in (0, 1)]
+    assert [(len(m.main), m.num_auxiliary, len(list(m))) for m in shares] == [(3, 1, 4)] * 2
+
+
 def test_multitask_errors_name_the_argument() -> None:
     with pytest.raises(ValueError, match="auxiliary_weight must be a number > 0, got 0"):
         TaggerConfig(auxiliary_weight=0)

@@ -153,7 +153,7 @@ class MixedBatches:
     """Multitask epochs: every batch of ``main`` plus ``round(ratio * len(main))`` batches of
     ``auxiliary`` (continuing through the auxiliary data across epochs and starting it again
     when it runs out), in a shuffled order. In a distributed run each process mixes its own
-    share of both (``len(main)`` is then its share's).
+    share of both (see :attr:`num_auxiliary`).
     """
 
     def __init__(self, main: DataLoader, auxiliary: DataLoader, ratio: float,
@@ -172,8 +172,12 @@ class MixedBatches:
 
     @property
     def num_auxiliary(self) -> int:
-        """Auxiliary batches an epoch (of this process)."""
-        return max(1, round(self.ratio * len(self.main)))
+        """Auxiliary batches an epoch of this process: ``ratio`` times the main batches of
+        an epoch on one process (at least 1), shared out as the main batches are."""
+        sampler = self.main.batch_sampler
+        if not isinstance(sampler, BucketBatchSampler):
+            return max(1, round(self.ratio * len(self.main)))
+        return -(-max(1, round(self.ratio * sampler.whole_len)) // sampler.shared_by())
 
     def _next_auxiliary(self) -> Any:
         if self._aux_iter is not None:

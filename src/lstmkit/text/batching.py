@@ -123,6 +123,16 @@ class BucketBatchSampler(Sampler[list[int]]):
             return 0, 1
         return self._given if self._given is not None else _process_group()
 
+    def shared_by(self) -> int:
+        """The number of processes the batches are shared out among (1 outside a
+        distributed run, and for unshuffled batches)."""
+        return self._shares()[1]
+
+    @property
+    def whole_len(self) -> int:
+        """The batches of an epoch on one process, before they are shared out."""
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
     def __iter__(self) -> Iterator[list[int]]:
         indices = list(range(len(self.lengths)))
         if not self.shuffle:
@@ -148,6 +158,4 @@ class BucketBatchSampler(Sampler[list[int]]):
         yield from batches
 
     def __len__(self) -> int:
-        batches = (len(self.lengths) + self.batch_size - 1) // self.batch_size
-        world_size = self._shares()[1]
-        return (batches + world_size - 1) // world_size
+        return -(-self.whole_len // self.shared_by())
