@@ -131,13 +131,59 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
     status, answer = _call(url, "/predict", {"data": rows})
     expected = Forecaster.load(saved["forecaster"]).predict(history)
     assert status == 200 and len(answer["forecast"]) == 3
-    assert [row["forecast"] for row in answer["forecast"]] == pytest.approx(
-        expected["forecast"].tolist(), rel=1e-6)
+    # at full precision: the same numbers as the Python API's
+    assert [row["forecast"] for row in answer["forecast"]] == expected["forecast"].tolist()
     assert pd.Timestamp(answer["forecast"][0]["date"]) == pd.Timestamp("2021-01-31")
     status, answer = _call(url, "/predict", {"data": rows[:5]})
     assert status == 400 and "fewer than lookback (12)" in answer["error"]
     status, answer = _call(url, "/predict", {"data": rows, "future": rows[:3]})
     assert status == 400 and "no data.future_covariates" in answer["error"]
+    rows[2]["y"] = {"value": 1}
+    assert _call(url, "/predict", {"data": rows}) == (400, {
+        "error": "data[2]['y'] must be a string, a number, a boolean or null, got an object"})
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.client
+
+    import lstmkit.serving.http as serving
+
+    port = int(url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"texts": ["fine"]})
+    for method, path, status in [("POST", "/nothing", 404), ("PUT", "/predict", 405),
+                                 ("POST", "/predict", 200)]:
+        # one connection: an answered error left the body unread, and the next request
+        # read it as its own start
+        connection.request(method, path, body=body)
+        answer = connection.getresponse()
+        assert (answer.status, "error" in json.loads(answer.read())) == (status, status != 200)
+    connection.close()
+    for raw, message in [(b"[" * 100_000, "the request body is not JSON: it nests too deeply"),
+                         (b'{"texts": ["fine"]', "the request body is not JSON")]:
+        status, answer = _call(url, "/predict", raw)
+        assert status == 400 and answer["error"].startswith(message)
+    # a body over the limit: the client reads the 413 (its body was read and dropped)
+    monkeypatch.setattr(serving, "MAX_BODY_BYTES", 1000)
+    status, answer = _call(url, "/predict", {"texts": ["x" * 2000]})
+    assert status == 413 and answer["error"].startswith("the request body has 2015 bytes")
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_failure_of_the_model_is_a_500_naming_it(url: str, saved: dict[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    from lstmkit.classification import Classifier
+
+    def broken(self, texts):  # type: ignore[no-untyped-def]
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(Classifier, "predict", broken)
+    assert _call(url, "/predict", {"texts": ["fine"]}) == (500, {
+        "error": "the model failed on this request (RuntimeError: out of memory)"})
+    assert "Traceback" in capfd.readouterr().err  # the log has the rest
 
 
 def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:

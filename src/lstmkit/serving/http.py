@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import threading
+import traceback
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,10 @@ from typing import Any
 
 MAX_BODY_BYTES = 32 * 2**20
 """The largest request body served (32 MiB)."""
+
+DRAIN_LIMIT_BYTES = 1024 * 2**20
+"""How much of a larger body is read (and dropped) so that the client reads the 413 answer;
+past it the connection is closed."""
 
 KINDS = ("forecaster", "classifier", "tagger")
 
@@ -140,13 +145,16 @@ class ModelService:
     def _forecast(self, request: dict[str, Any]) -> dict[str, Any]:
         import pandas as pd
 
-        rows = _list_of(request, "data", dict, allowed=("data", "future"))
-        future = None
-        if request.get("future") is not None:
-            future = pd.DataFrame.from_records(_list_of(request, "future", dict,
-                                                        allowed=("data", "future")))
+        rows = _rows(request, "data")
+        future = None if request.get("future") is None else pd.DataFrame.from_records(
+            _rows(request, "future"))
         forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future)
-        return {"forecast": json.loads(forecast.to_json(orient="records", date_format="iso"))}
+        for column in forecast.columns:  # times in ISO 8601, to the nanosecond
+            if pd.api.types.is_datetime64_any_dtype(forecast[column]):
+                forecast[column] = forecast[column].map(lambda t: t.isoformat())
+        # (to_dict gives Python numbers, at full precision; a missing value is null)
+        return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
+            orient="records")}
 
 
 def _json_type(value: Any) -> str:
@@ -157,6 +165,18 @@ def _json_type(value: Any) -> str:
         return "a number"
     names = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
     return names.get(type(value), type(value).__name__)
+
+
+def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """``request[key]``: rows, each an object of column -> a JSON string, number, boolean or
+    null."""
+    rows = _list_of(request, key, dict, allowed=("data", "future"))
+    for n, row in enumerate(rows):
+        for column, value in row.items():
+            if isinstance(value, list | dict):
+                raise TypeError(f"{key}[{n}][{column!r}] must be a string, a number, a boolean "
+                                f"or null, got {_json_type(value)}")
+    return rows
 
 
 def _list_of(request: dict[str, Any], key: str, item: type, *,
@@ -184,17 +204,39 @@ class _Handler(BaseHTTPRequestHandler):
     service: ModelService  # set on the subclass make_server builds
     server_version = "lstmkit"
     protocol_version = "HTTP/1.1"
+    timeout = 120  # seconds a client may stall mid-request before its connection is closed
 
     def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._answer(status, {"error": message})
+
+    def _body(self) -> bytes | None:
+        """The request's body, read whole; None when it has none to read (no
+        Content-Length: the connection is closed after the answer)."""
+        length = self.headers.get("Content-Length")
+        if length is None or not (length.isascii() and length.isdigit()):
+            self.close_connection = True
+            return None
+        size = int(length)
+        if size > MAX_BODY_BYTES:  # read and dropped, so that the client reads the answer
+            left = min(size, DRAIN_LIMIT_BYTES)
+            while left > 0:
+                chunk = self.rfile.read(min(2**20, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            self.close_connection = True
+            return b""
+        return self.rfile.read(size)
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] in ("/health", "/"):
@@ -206,33 +248,46 @@ class _Handler(BaseHTTPRequestHandler):
                         "/predict")
 
     def do_POST(self) -> None:
+        length = self.headers.get("Content-Length", "")
+        body = self._body()  # read first, whatever the answer, so the connection stays usable
         if self.path.split("?")[0] != "/predict":
             self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
                         "/predict")
-            return
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
-            return
-        if int(length) > MAX_BODY_BYTES:
-            self.close_connection = True  # (the body is not read)
+        elif body is None:
+            self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length (a "
+                        "number of bytes)")
+        elif int(length) > MAX_BODY_BYTES:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                         f"the request body has {int(length)} bytes, more than the "
                         f"{MAX_BODY_BYTES} served; send fewer items a request")
-            return
+        elif len(body) < int(length):
+            self.close_connection = True
+            self._error(HTTPStatus.BAD_REQUEST, f"the request body has {len(body)} bytes, "
+                        f"fewer than its Content-Length ({int(length)})")
+        else:
+            self._predict(body)
+
+    def _predict(self, body: bytes) -> None:
         try:
-            request = json.loads(self.rfile.read(int(length)).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            self._error(HTTPStatus.BAD_REQUEST, f"the request body is not JSON: {err}")
+            request = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            why = "it nests too deeply" if isinstance(err, RecursionError) else str(err)
+            self._error(HTTPStatus.BAD_REQUEST, f"the request body is not JSON: {why}")
             return
         try:
             answer = self.service.predict(request)
         except (ValueError, TypeError, KeyError) as err:
             self._error(HTTPStatus.BAD_REQUEST, str(err))
             return
+        except Exception as err:  # a bug: said to the client, its traceback to the log
+            traceback.print_exc()
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
+                        f"the model failed on this request ({type(err).__name__}: {err})")
+            return
         self._answer(HTTPStatus.OK, answer)
 
     def _not_allowed(self) -> None:
+        self._body()
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served: GET "
                     "/health, POST /predict")
 
