@@ -171,6 +171,53 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
     assert status == 413 and answer["error"].startswith("the request body has 2015 bytes")
 
 
+def _raw(url: str, request: bytes) -> bytes:
+    """What the server sends back on one connection to ``request`` (raw HTTP), until it
+    closes the connection or stays quiet for a second."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        connection.settimeout(1.0)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) -> None:
+    body = b'{"texts": ["good"]}'
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    # a GET with a body: the body is read, and the next request on the connection served
+    answers = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\n\r\n"
+                   + body + health)
+    assert answers.count(b"HTTP/1.1 200 OK") == 2 and b"501" not in answers
+    # a chunked body is refused and the connection closed (it was read as the next request)
+    answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                   b"Content-Length: 5\r\n\r\n13\r\n" + body + b"\r\n0\r\n\r\n" + health)
+    assert answers.startswith(b"HTTP/1.1 411") and answers.count(b"HTTP/1.1") == 1
+    assert b"Connection: close" in answers
+    # other methods: a JSON 405 naming the allowed ones (HEAD: no body)
+    answers = _raw(url, b"OPTIONS /predict HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answers.startswith(b"HTTP/1.1 405") and b"Allow: GET, POST" in answers
+    assert answers.endswith(b'{"error": "OPTIONS is not served: GET /health, POST /predict"}')
+    answers = _raw(url, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n" + health)
+    assert answers.startswith(b"HTTP/1.1 405") and answers.count(b"HTTP/1.1 200 OK") == 1
+    # a length of thousands of digits is no length
+    answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                   + b"9" * 5000 + b"\r\n\r\n{}")
+    assert answers.startswith(b"HTTP/1.1 411")
+    # a client asking before it sends a body over the limit is told 413 at once
+    answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n"
+                   b"Expect: 100-continue\r\n\r\n")
+    assert answers.startswith(b"HTTP/1.1 413") and b"100 Continue" not in answers
+
+
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)
 def test_a_failure_of_the_model_is_a_500_naming_it(url: str, saved: dict[str, Path],
                                                    monkeypatch: pytest.MonkeyPatch,

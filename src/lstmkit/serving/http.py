@@ -151,7 +151,8 @@ class ModelService:
         forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future)
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
-                forecast[column] = forecast[column].map(lambda t: t.isoformat())
+                forecast[column] = forecast[column].map(
+                    lambda t: None if pd.isna(t) else t.isoformat())
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records")}
@@ -211,23 +212,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            self.send_header("Allow", "GET, POST")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._answer(status, {"error": message})
 
-    def _body(self) -> bytes | None:
-        """The request's body, read whole; None when it has none to read (no
-        Content-Length: the connection is closed after the answer)."""
+    def _length(self) -> int | None:
+        """The body's size from ``Content-Length``: 0 without one; None for a body that
+        cannot be read to its end (``Transfer-Encoding``, or a length that is no number of
+        bytes), after which the connection is closed."""
         length = self.headers.get("Content-Length")
-        if length is None or not (length.isascii() and length.isdigit()):
+        if self.headers.get("Transfer-Encoding") is not None or (length is not None and not (
+                length.isascii() and length.isdigit() and len(length) <= 18)):
             self.close_connection = True
             return None
-        size = int(length)
-        if size > MAX_BODY_BYTES:  # read and dropped, so that the client reads the answer
+        return 0 if length is None else int(length)
+
+    def _body(self) -> bytes | None:
+        """The request's body, read whole, so that the connection serves on whatever the
+        answer; a body over :data:`MAX_BODY_BYTES` is read and dropped (up to
+        :data:`DRAIN_LIMIT_BYTES`) and the connection closed after the answer. None where
+        :meth:`_length` is None."""
+        size = self._length()
+        if size is None:
+            return None
+        if size > MAX_BODY_BYTES:
             left = min(size, DRAIN_LIMIT_BYTES)
             while left > 0:
                 chunk = self.rfile.read(min(2**20, left))
@@ -238,32 +253,51 @@ class _Handler(BaseHTTPRequestHandler):
             return b""
         return self.rfile.read(size)
 
+    def handle_expect_100(self) -> bool:
+        """A client asking whether to send a body over the limit is told 413 at once, not
+        invited to send it."""
+        size = self._length()
+        if size is not None and size > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._too_large(size)
+            return False
+        return super().handle_expect_100()
+
+    def _too_large(self, size: int) -> None:
+        self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"the request body has {size} bytes, more than the {MAX_BODY_BYTES} "
+                    "served; send fewer items a request")
+
     def do_GET(self) -> None:
-        if self.path.split("?")[0] in ("/health", "/"):
+        body = self._body()  # (a GET's body too, so the connection stays usable)
+        path = self.path.split("?")[0]
+        if body is None:
+            self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
+                        "Content-Length (a number of bytes), not a Transfer-Encoding")
+        elif path in ("/health", "/"):
             self._answer(HTTPStatus.OK, self.service.info())
-        elif self.path.split("?")[0] == "/predict":
+        elif path == "/predict":
             self._error(HTTPStatus.METHOD_NOT_ALLOWED, "/predict takes POST with a JSON body")
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
                         "/predict")
 
     def do_POST(self) -> None:
-        length = self.headers.get("Content-Length", "")
+        size = self._length()
         body = self._body()  # read first, whatever the answer, so the connection stays usable
         if self.path.split("?")[0] != "/predict":
             self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
                         "/predict")
-        elif body is None:
+        elif body is None or "Content-Length" not in self.headers:
+            self.close_connection = True
             self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length (a "
-                        "number of bytes)")
-        elif int(length) > MAX_BODY_BYTES:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"the request body has {int(length)} bytes, more than the "
-                        f"{MAX_BODY_BYTES} served; send fewer items a request")
-        elif len(body) < int(length):
+                        "number of bytes; a Transfer-Encoding is not served)")
+        elif size is not None and size > MAX_BODY_BYTES:
+            self._too_large(size)
+        elif size is not None and len(body) < size:
             self.close_connection = True
             self._error(HTTPStatus.BAD_REQUEST, f"the request body has {len(body)} bytes, "
-                        f"fewer than its Content-Length ({int(length)})")
+                        f"fewer than its Content-Length ({size})")
         else:
             self._predict(body)
 
@@ -291,7 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served: GET "
                     "/health, POST /predict")
 
-    do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815 (http.server's names)
+    # (http.server's names)
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.quiet:  # type: ignore[attr-defined]
