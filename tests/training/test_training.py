@@ -753,8 +753,22 @@ def test_a_rank_variable_alone_does_not_make_a_one_process_run_another_processes
     # and that process saved nothing
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "1")
     assert is_first_process()
+    monkeypatch.setenv("SLURM_NTASKS", "2")  # the second task of srun -n 2
+    assert not is_first_process()
+    monkeypatch.delenv("SLURM_NTASKS")
     monkeypatch.setenv("WORLD_SIZE", "2")  # a launched run's second process, before training
     assert not is_first_process()
     monkeypatch.setattr(rank_zero_only, "rank", 0)
     assert is_first_process()
+
+
+def test_a_resume_with_another_number_of_processes_warns() -> None:
+    from lstmkit.training.callbacks import RNGState
+
+    state = RNGState().state_dict()
+    RNGState().load_state_dict(state)  # one process, a one-process checkpoint: silent
+    with pytest.warns(UserWarning, match=r"written by 2 process\(es\) and this run has 1: "
+                                         r"every process takes the first one's"):
+        RNGState().load_state_dict({**state, "processes": [state, state]})

@@ -27,6 +27,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,19 @@ class RNGState(pl.Callback):
         world = _world_size()
         if processes is not None and world > 1 and world == len(processes):
             state_dict = processes[torch.distributed.get_rank()]
+        elif max(world, len(processes or [None])) > 1 and _first_of(world):
+            warnings.warn(
+                f"the resumed checkpoint was written by {len(processes or [None])} "
+                f"process(es) and this run has {world}: every process takes the first one's "
+                "random state (dropout masks), so the run does not continue exactly as it "
+                "would have; resume with that run's number of processes for that",
+                UserWarning, stacklevel=2)
         _set_rng_state(state_dict)
+
+
+def _first_of(world: int) -> bool:
+    """Whether this process is the first of ``world`` (the only one when 1)."""
+    return world == 1 or torch.distributed.get_rank() == 0
 
 
 def _world_size() -> int:

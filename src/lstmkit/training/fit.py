@@ -389,9 +389,9 @@ def is_first_process() -> bool:
     with the same command) and trains together; the work after training, writing a model or a
     report, is for the first process alone. Once training has set up the run's process group,
     the group says; before that, the rank is read as Lightning reads it (``RANK``,
-    ``LOCAL_RANK``, ``SLURM_PROCID``) where ``WORLD_SIZE`` says the run has several processes
-    (Lightning's launcher and torchrun set it): a rank variable alone, left by a scheduler
-    around a one-process run, does not make this process another's."""
+    ``LOCAL_RANK``, ``SLURM_PROCID``) where ``WORLD_SIZE`` (set by Lightning's launcher and
+    torchrun) or ``SLURM_NTASKS`` says the run has several processes: a rank variable alone,
+    left by a scheduler around a one-process run, does not make this process another's."""
     import os
 
     import torch.distributed as dist
@@ -399,7 +399,7 @@ def is_first_process() -> bool:
 
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
-    world = os.environ.get("WORLD_SIZE", "1")
+    world = os.environ.get("WORLD_SIZE") or os.environ.get("SLURM_NTASKS") or "1"
     if not world.isdigit() or int(world) <= 1:
         return True
     return getattr(rank_zero_only, "rank", 0) == 0
