@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -130,16 +131,19 @@ def _run_pair(pair: tuple[int, int], args: argparse.Namespace) -> dict[str, floa
     return result
 
 
-def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT
+def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT,
+               horizons: tuple[int, ...] = (96, 192, 336, 720),
+               extra: Callable[[argparse.ArgumentParser], None] | None = None
                ) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     """Parse and check the flags; ``description`` replaces the --help line, ``jobs=False``
-    leaves out ``--jobs`` and ``out`` is the default of ``--out`` (for scripts that reuse
+    leaves out ``--jobs``, ``out`` and ``horizons`` are the defaults of ``--out`` and
+    ``--horizons``, and ``extra(parser)`` adds a script's own flags (for scripts that reuse
     these flags and patch this process)."""
     parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0],
                                      allow_abbrev=False)
     parser.add_argument("--dataset", choices=sorted(PUBLISHED), default="ETTh1")
     parser.add_argument("--horizons", type=int_at_least(1), nargs="+",
-                        default=[96, 192, 336, 720])
+                        default=list(horizons))
     parser.add_argument("--lookback", type=int_at_least(1), default=512,
                         help="a multiple of --segment-len")
     parser.add_argument("--segment-len", type=int_at_least(1), default=64)
@@ -173,6 +177,8 @@ def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT
                             help="runs (horizon, seed) at once, each in its own process")
     parser.add_argument("--out", default=out,
                         help=f"the JSON to write (default {out}; give a quick run its own)")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     check(parser, args)
     return parser, args
