@@ -234,12 +234,11 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return 0 if length is None else int(length)
 
-    def _body(self) -> bytes | None:
-        """The request's body, read whole, so that the connection serves on whatever the
-        answer; a body over :data:`MAX_BODY_BYTES` is read and dropped (up to
-        :data:`DRAIN_LIMIT_BYTES`) and the connection closed after the answer. None where
-        :meth:`_length` is None."""
-        size = self._length()
+    def _body(self, size: int | None) -> bytes | None:
+        """The request's body of ``size`` bytes (:meth:`_length`), read whole, so that the
+        connection serves on whatever the answer; a body over :data:`MAX_BODY_BYTES` is read
+        and dropped (up to :data:`DRAIN_LIMIT_BYTES`) and the connection closed after the
+        answer. None where ``size`` is None."""
         if size is None:
             return None
         if size > MAX_BODY_BYTES:
@@ -269,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "served; send fewer items a request")
 
     def do_GET(self) -> None:
-        body = self._body()  # (a GET's body too, so the connection stays usable)
+        body = self._body(self._length())  # (a GET's body too, so the connection serves on)
         path = self.path.split("?")[0]
         if body is None:
             self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
@@ -284,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         size = self._length()
-        body = self._body()  # read first, whatever the answer, so the connection stays usable
+        body = self._body(size)  # read first, whatever the answer, so the connection serves on
         if self.path.split("?")[0] != "/predict":
             self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
                         "/predict")
@@ -321,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(HTTPStatus.OK, answer)
 
     def _not_allowed(self) -> None:
-        self._body()
+        self._body(self._length())
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served: GET "
                     "/health, POST /predict")
 

@@ -174,9 +174,7 @@ class MixedBatches:
     def num_auxiliary(self) -> int:
         """Auxiliary batches an epoch of this process: ``ratio`` times the main batches of
         an epoch on one process (at least 1), shared out as the main batches are."""
-        sampler = self.main.batch_sampler
-        if not isinstance(sampler, BucketBatchSampler):
-            return max(1, round(self.ratio * len(self.main)))
+        sampler = self.main.batch_sampler  # a BucketBatchSampler (make_loader's)
         return -(-max(1, round(self.ratio * sampler.whole_len)) // sampler.shared_by())
 
     def _next_auxiliary(self) -> Any:

@@ -55,16 +55,6 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
 
 
-def _process_group() -> tuple[int, int]:
-    """``(rank, number of processes)`` of the distributed run this process is in (``(0, 1)``
-    outside one)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of examples of similar length, so that little compute goes to padding.
 
@@ -121,7 +111,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         """``(rank, world_size)`` the shuffled batches are shared out by."""
         if not self.shuffle:
             return 0, 1
-        return self._given if self._given is not None else _process_group()
+        if self._given is not None:
+            return self._given
+        from lstmkit.training.callbacks import process_group
+
+        return process_group()
 
     def shared_by(self) -> int:
         """The number of processes the batches are shared out among (1 outside a

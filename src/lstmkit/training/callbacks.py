@@ -96,7 +96,7 @@ class RNGState(pl.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         state = _rng_state()
-        world = _world_size()
+        _, world = process_group()
         if world > 1:  # (every process builds the checkpoint; the first one writes it)
             states: list[Any] = [None] * world
             torch.distributed.all_gather_object(states, state)
@@ -105,10 +105,10 @@ class RNGState(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         processes = state_dict.get("processes")
-        world = _world_size()
+        rank, world = process_group()
         if processes is not None and world > 1 and world == len(processes):
-            state_dict = processes[torch.distributed.get_rank()]
-        elif max(world, len(processes or [None])) > 1 and _first_of(world):
+            state_dict = processes[rank]
+        elif max(world, len(processes or [None])) > 1 and rank == 0:
             warnings.warn(
                 f"the resumed checkpoint was written by {len(processes or [None])} "
                 f"process(es) and this run has {world}: every process takes the first one's "
@@ -118,15 +118,13 @@ class RNGState(pl.Callback):
         _set_rng_state(state_dict)
 
 
-def _first_of(world: int) -> bool:
-    """Whether this process is the first of ``world`` (the only one when 1)."""
-    return world == 1 or torch.distributed.get_rank() == 0
-
-
-def _world_size() -> int:
-    """The number of processes of the distributed run this process is in (1 outside one)."""
+def process_group() -> tuple[int, int]:
+    """``(rank, number of processes)`` of the distributed run this process is in, by its
+    process group (``(0, 1)`` outside one, or before training has set one up)."""
     dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _rng_state() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from lstmkit.training.callbacks import (
     RNGState,
     TrainingClock,
     WeightEMA,
+    process_group,
 )
 from lstmkit.training.config import TrainConfig
 from lstmkit.training.logs import LogVersions, loggers
@@ -394,11 +395,11 @@ def is_first_process() -> bool:
     left by a scheduler around a one-process run, does not make this process another's."""
     import os
 
-    import torch.distributed as dist
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
+    rank, processes = process_group()
+    if processes > 1:
+        return rank == 0
     world = os.environ.get("WORLD_SIZE") or os.environ.get("SLURM_NTASKS") or "1"
     if not world.isdigit() or int(world) <= 1:
         return True
