@@ -71,6 +71,27 @@ def run_ddp(tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def ddp_script(tmp_path):  # type: ignore[no-untyped-def]
+    """``run(script)``: run the Python ``script`` in ``tmp_path`` (it trains with
+    ``strategy="ddp", devices=2`` on the CPU and writes ``rank<LOCAL_RANK>.json``), and
+    return what the two processes wrote, first process first. Lightning's launcher starts
+    the second process by running the script again."""
+    import json
+    import subprocess
+    import sys
+
+    def run(script: str) -> tuple[dict, dict]:
+        (tmp_path / "run.py").write_text(script, encoding="utf-8")
+        done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+        return first, second
+
+    return run
+
+
+@pytest.fixture
 def pdf_backend():  # type: ignore[no-untyped-def]
     """matplotlib's backend set to ``pdf`` (a caller's choice that lstmkit's plots must leave
     alone), the one before restored afterwards."""

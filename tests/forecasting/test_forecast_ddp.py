@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 SCRIPT = '''
 import json, os
 import numpy as np, pandas as pd
@@ -31,13 +26,8 @@ with open(f"rank{os.environ.get('LOCAL_RANK', '0')}.json", "w") as file:
 '''
 
 
-def test_the_validation_loss_under_ddp_is_the_whole_parts(tmp_path: Path) -> None:
-    (tmp_path / "run.py").write_text(SCRIPT, encoding="utf-8")
-    # (Lightning's launcher starts the second process by running this script again)
-    done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+def test_the_validation_loss_under_ddp_is_the_whole_parts(ddp_script) -> None:  # type: ignore[no-untyped-def]
+    first, second = ddp_script(SCRIPT)
     assert first == second
     # the best epoch's logged validation loss is the loss of its weights on every window
     # (Lightning's own sharing scored 0.004 off: one window twice, the shares' means averaged)

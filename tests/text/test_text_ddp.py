@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 SCRIPT = '''
 import json, os, random, sys
 from lstmkit.classification import Classifier, ClassifierConfig, Example
@@ -37,13 +32,8 @@ with open(f"rank{rank}.json", "w") as file:
 '''
 
 
-def test_processes_draw_the_first_ones_batches_and_share_them_out(tmp_path: Path) -> None:
-    (tmp_path / "run.py").write_text(SCRIPT, encoding="utf-8")
-    # (Lightning's launcher starts the second process by running this script again)
-    done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+def test_processes_draw_the_first_ones_batches_and_share_them_out(ddp_script) -> None:  # type: ignore[no-untyped-def]
+    first, second = ddp_script(SCRIPT)
     assert len(first["drawn"]) == len(second["drawn"]) == 2  # epochs
     for mine, theirs in zip(first["drawn"], second["drawn"], strict=True):
         # without training.seed each process drew its own seed; the first one's serves both
