@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                  "predict"),
     "tag": ("lstmkit.cli.tag", "sequence tagging (NER): train, evaluate, predict"),
     "serve": ("lstmkit.cli.serve", "answer predictions of a saved model over HTTP (JSON)"),
+    "export": ("lstmkit.cli.export", "write a saved model as an ONNX file (for onnxruntime)"),
 }
 
 

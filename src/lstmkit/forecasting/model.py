@@ -160,7 +160,10 @@ class ForecastNet(nn.Module):
         B, Hz, _ = x_future.shape
         padded = torch.cat([x_past[:, -r:, -Cf:].to(x_future.dtype), x_future,
                             x_future.new_zeros(B, r, Cf)], dim=1)  # (B, Hz + 2r, Cf)
-        return padded.unfold(1, 2 * r + 1, 1).reshape(B, Hz, Cf * (2 * r + 1))
+        # (B, Hz, Cf, 2r + 1), as padded.unfold(1, 2r + 1, 1) gives it, in shifted slices
+        # (which an ONNX export takes at any batch size)
+        windows = torch.stack([padded[:, k: k + Hz] for k in range(2 * r + 1)], dim=-1)
+        return windows.reshape(B, Hz, Cf * (2 * r + 1))
 
     # -- forward ---------------------------------------------------------------------------
     def forward(self, y_past: Tensor, x_past: Tensor, x_future: Tensor,
@@ -175,7 +178,10 @@ class ForecastNet(nn.Module):
                   if self.highway is not None else None)
         if self.ci:
             y = y.permute(0, 2, 1).reshape(B * C, L, 1)  # (N, L, 1)
-        x = torch.cat([y, self._per_sequence(x_past, B)], dim=-1)  # (N, L, ch_in + Cx)
+        # (without covariates, no zero-width concatenation: ONNX's Reshape, which an export
+        # makes of it, reads a size of 0 as 'keep this size')
+        x = torch.cat([y, self._per_sequence(x_past, B)], dim=-1) if x_past.shape[-1] \
+            else y  # (N, L, ch_in + Cx)
         N = x.shape[0]
         W = L // seg
         segments = x.reshape(N, W, seg * x.shape[-1])  # (N, W, seg * (ch_in + Cx))

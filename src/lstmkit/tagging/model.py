@@ -32,6 +32,8 @@ class CharLSTM(nn.Module):
 
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         B, T = chars.shape[:2]
+        if torch.onnx.is_in_onnx_export():
+            return self._every_position(chars, char_lengths)
         real = char_lengths > 0  # (B, T)
         out = chars.new_zeros(B, T, self.output_size, dtype=self.embed.weight.dtype)
         if not real.any():  # only empty tokens: no characters to encode
@@ -43,6 +45,18 @@ class CharLSTM(nn.Module):
         out = out.to(vectors.dtype)
         out[real] = vectors[inverse]  # (N, 2*hidden) into the real positions
         return out  # (B, T, 2*hidden)
+
+    def _every_position(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` as a graph of fixed steps for an ONNX export: every position's
+        characters through the LSTM (a padding position as one character), padding then
+        zeroed; the same vectors, without the data-dependent selection of distinct words."""
+        B, T, C = chars.shape
+        lengths = char_lengths.reshape(B * T)  # (B*T,)
+        x = self.embed(chars.reshape(B * T, C))  # (B*T, C, char_dim)
+        _, (h_n, _) = self.lstm(x, lengths=lengths.clamp(min=1))  # (2, B*T, hidden)
+        vectors = h_n.transpose(0, 1).reshape(B * T, -1)  # (B*T, 2*hidden)
+        vectors = vectors * (lengths > 0).to(vectors.dtype)[:, None]
+        return vectors.reshape(B, T, self.output_size)  # (B, T, 2*hidden)
 
 
 def unique_words(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,7 +87,8 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         B, T, C = chars.shape
-        if not (char_lengths > 0).any():  # only empty tokens: no characters to encode
+        if not torch.onnx.is_in_onnx_export() and not (char_lengths > 0).any():
+            # only empty tokens: no characters to encode (an export's graph takes any)
             return self.embed.weight.new_zeros(B, T, self.output_size)
         x = self.embed(chars.reshape(B * T, C)).transpose(1, 2)  # (B*T, char_dim, C)
         h = self.conv(x)  # (B*T, F, C)

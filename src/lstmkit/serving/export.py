@@ -1,0 +1,627 @@
+"""ONNX export of a saved forecaster, classifier or tagger: ``lstmkit export`` or
+:func:`export_onnx`.
+
+The graph holds everything between the arrays a program has and the answer it wants, so that
+onnxruntime (from Python, C++, C#, Java or JavaScript) runs it without PyTorch or lstmkit:
+
+- forecaster: inputs in the data's own units, ``past_targets`` (B, lookback, C), and where
+  the model has them ``past_covariates`` (B, lookback, Cp), ``future_covariates``
+  (B, lookback + horizon, Cf: the known-future covariates over the lookback and the horizon)
+  and ``static`` (B, S); outputs ``forecast`` (B, horizon, C) in the targets' units and, for
+  the quantile loss, ``quantiles`` (B, horizon, C, Q), sorted and widened by the conformal
+  margins as :meth:`~lstmkit.forecasting.Forecaster.predict` does. Scaling is in the graph.
+- classifier: ``tokens`` (B, T) int64 word indices padded with the pad index and ``lengths``
+  (B,) int64 -> ``probabilities`` (B, K) and ``label`` (B,) int64.
+- tagger: ``words`` (B, T) and ``lengths`` (B,), and where the model has them ``chars``
+  (B, T, C) with ``char_lengths`` (B, T) and ``casing`` (B, T), all int64 -> ``tags``
+  (B, T) int64 (the CRF's Viterbi path, or each token's best tag; -1 past each sentence's
+  length) and ``emissions`` (B, T, K). The Viterbi loops are ONNX ``Loop`` nodes, so any
+  number of tokens is taken.
+
+Tokenising (text) and reading, filling and windowing a table (forecasts) stay with the caller;
+what the caller needs for them (vocabulary, tokeniser, column names, horizon, ...) is written
+into the ONNX file's metadata as JSON under the key ``"lstmkit"``.
+
+A plain LSTM becomes ONNX's ``LSTM`` operator, which takes any number of steps. A variant
+(layer norm, peepholes, ...) is unrolled over a fixed number of steps: a forecaster's always
+are fixed, and a classifier or tagger with a variant is exported for ``steps`` tokens, to
+which every input is padded.
+
+Each export is checked: onnxruntime runs the file on example inputs and its answers are
+compared with PyTorch's (the report gives the largest difference).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+OPSET = 17
+CHECK_TOLERANCE = 1e-4
+"""The largest difference between onnxruntime's and PyTorch's answers an export accepts,
+relative to the answers' scale (the largest absolute value, at least 1)."""
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote.
+
+    Attributes:
+        path: the ONNX file.
+        kind: ``"forecaster"``, ``"classifier"`` or ``"tagger"``.
+        inputs, outputs: each name with its shape (symbolic sizes as str: ``"batch"``,
+            ``"tokens"``).
+        steps: the fixed number of tokens of an unrolled classifier or tagger, else None.
+        max_abs_diff: the largest difference between onnxruntime's outputs and PyTorch's on
+            the check's examples.
+        metadata: the JSON written under the ONNX metadata key ``"lstmkit"``.
+    """
+
+    path: Path
+    kind: str
+    inputs: dict[str, list[int | str]]
+    outputs: dict[str, list[int | str]]
+    steps: int | None
+    max_abs_diff: float
+    metadata: dict[str, Any] = field(repr=False)
+
+    def summary(self) -> str:
+        def shapes(named: dict[str, list[int | str]]) -> str:
+            return ", ".join(f"{k} ({', '.join(map(str, v))})" for k, v in named.items())
+
+        return (f"wrote {self.path} ({self.kind}): inputs {shapes(self.inputs)}; outputs "
+                f"{shapes(self.outputs)}; onnxruntime matches PyTorch within "
+                f"{self.max_abs_diff:.2g}")
+
+
+def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> ExportReport:
+    """Write ``model`` (a saved model's folder, or a fitted
+    :class:`~lstmkit.forecasting.Forecaster`, :class:`~lstmkit.classification.Classifier` or
+    :class:`~lstmkit.tagging.Tagger`) as an ONNX file at ``path``, check it with onnxruntime,
+    and say what it takes and gives.
+
+    Args:
+        steps: for a classifier or tagger, the number of tokens the graph takes when its LSTM
+            is a variant that ONNX's ``LSTM`` operator cannot express (required then; inputs
+            are padded to it); with a plain LSTM it is left out (any number is taken).
+
+    Raises:
+        ImportError: ``onnx`` or ``onnxruntime`` is not installed (``pip install
+            'lstmkit[export]'``).
+        ValueError: a bad or missing ``steps``, ``path`` a folder, or a graph whose answers
+            differ from PyTorch's.
+    """
+    onnx, ort = _export_libraries()
+    model = _loaded(model)
+    kind = _kind_of(model)
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path (--out) must be a file to write (model.onnx), got the "
+                         f"folder {str(path)!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
+                              or steps < 1):
+        raise ValueError(f"steps must be an int >= 1 (tokens a text is padded to), got "
+                         f"{steps!r}")
+    if kind == "forecaster":
+        if steps is not None:
+            raise ValueError(f"steps= is for a classifier or tagger; a forecaster's graph "
+                             f"takes its lookback ({model.config.model.lookback}) steps, got "
+                             f"steps={steps}")
+        graph, examples, dynamic, metadata = _forecaster_graph(model)
+    elif kind == "classifier":
+        graph, examples, dynamic, metadata = _classifier_graph(model, steps)
+    else:
+        graph, examples, dynamic, metadata = _tagger_graph(model, steps)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(examples)
+    output_names = list(metadata["outputs"])
+    with torch.no_grad(), warnings.catch_warnings():
+        # the unrolled-steps warning is the point of `steps` here, said in the metadata
+        warnings.filterwarnings("ignore", message="ONNX export of lstmkit.LSTM")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # (the check below runs the graph at another batch size)
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
+        torch.onnx.export(graph, tuple(examples.values()), str(path), dynamo=False,
+                          opset_version=OPSET, input_names=names, output_names=output_names,
+                          dynamic_axes=dynamic)
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "lstmkit", json.dumps(metadata)
+    onnx.save(proto, str(path))
+    diff = _check(graph, path, ort, kind, metadata)
+    return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
+                        outputs=metadata["outputs"], steps=metadata.get("steps"),
+                        max_abs_diff=diff, metadata=metadata)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON :func:`export_onnx` wrote into the ONNX file at ``path`` (key ``"lstmkit"``)."""
+    onnx, _ = _export_libraries()
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+             .metadata_props}
+    if "lstmkit" not in props:
+        raise ValueError(f"{str(path)!r} holds no lstmkit metadata: not written by "
+                         "lstmkit's export")
+    return json.loads(props["lstmkit"])
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _export_libraries() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as err:
+        raise ImportError(f"ONNX export needs onnx and onnxruntime ({err.name} is missing): "
+                          "pip install 'lstmkit[export]'") from None
+    return onnx, onnxruntime
+
+
+def _loaded(model: Any) -> Any:
+    if isinstance(model, str | Path):
+        from lstmkit.serving.http import model_kind
+
+        kind = model_kind(model)
+        if kind == "forecaster":
+            from lstmkit.forecasting import Forecaster
+
+            return Forecaster.load(model)
+        if kind == "classifier":
+            from lstmkit.classification import Classifier
+
+            return Classifier.load(model)
+        from lstmkit.tagging import Tagger
+
+        return Tagger.load(model)
+    return model
+
+
+def _kind_of(model: Any) -> str:
+    from lstmkit.classification import Classifier
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.tagging import Tagger
+
+    for cls, kind in ((Forecaster, "forecaster"), (Classifier, "classifier"),
+                      (Tagger, "tagger")):
+        if isinstance(model, cls):
+            return kind
+    raise TypeError(f"model must be a saved model's folder, a Forecaster, a Classifier or a "
+                    f"Tagger, got {type(model).__name__}")
+
+
+def _header(kind: str) -> dict[str, Any]:
+    from lstmkit import __version__
+
+    return {"kind": kind, "lstmkit_version": __version__, "opset": OPSET}
+
+
+# -- forecaster ----------------------------------------------------------------------------
+
+
+class ForecastGraph(nn.Module):
+    """A fitted forecaster from unscaled arrays to unscaled forecasts (see the module doc).
+
+    ``forward(*inputs)`` takes the inputs named in :attr:`input_names`, in that order.
+    """
+
+    def __init__(self, forecaster: Any) -> None:
+        super().__init__()
+        self.net = forecaster._net()
+        cfg = forecaster.config
+        self.lookback, self.horizon = cfg.model.lookback, cfg.model.horizon
+        self.quantiles = list(cfg.model.quantiles) if cfg.model.loss == "quantile" else None
+        self.median_index = cfg.model.median_index if self.quantiles else 0
+        scalers = forecaster.scalers
+        for role in ("target", "past", "future", "static"):
+            scaler = getattr(scalers, role)
+            self.register_buffer(f"{role}_mean", torch.as_tensor(scaler.mean, dtype=torch.float32))
+            self.register_buffer(f"{role}_std", torch.as_tensor(scaler.std, dtype=torch.float32))
+        dc = cfg.data
+        self.n_past, self.n_future = len(dc.past_covariates), len(dc.future_covariates)
+        self.n_static = len(dc.static_covariates)
+        self.input_names = ["past_targets"] + [
+            name for name, n in (("past_covariates", self.n_past),
+                                 ("future_covariates", self.n_future),
+                                 ("static", self.n_static)) if n]
+        margins = forecaster.margins
+        self.register_buffer("margins", None if margins is None
+                             else torch.as_tensor(margins, dtype=torch.float32))  # (P, Hz, C)
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        given = dict(zip(self.input_names, inputs, strict=True))
+        y = given["past_targets"]  # (B, L, C)
+        B, L = y.shape[0], self.lookback
+        y_past = (y - self.target_mean) / self.target_std
+        past = ((given["past_covariates"] - self.past_mean) / self.past_std
+                if self.n_past else y.new_zeros(B, L, 0))  # (B, L, Cp)
+        future = ((given["future_covariates"] - self.future_mean) / self.future_std
+                  if self.n_future else y.new_zeros(B, L + self.horizon, 0))  # (B, L+Hz, Cf)
+        static = ((given["static"] - self.static_mean) / self.static_std
+                  if self.n_static else y.new_zeros(B, 0))  # (B, S)
+        x_past = torch.cat([past, future[:, :L]], dim=-1)  # (B, L, Cp + Cf)
+        out = self.net(y_past, x_past, future[:, L:], static)  # (B, Hz, C[, Q]), scaled
+        if self.quantiles is None:
+            return (out * self.target_std + self.target_mean,)
+        out = out * self.target_std[:, None] + self.target_mean[:, None]  # (B, Hz, C, Q)
+        out = torch.sort(out, dim=-1).values  # as predict: crossing quantiles rearranged
+        if self.margins is not None:
+            out = self._widen(out)
+        return out[..., self.median_index], out
+
+    def _widen(self, out: Tensor) -> Tensor:
+        """:func:`lstmkit.forecasting.conformal.widen` on (B, Hz, C, Q), level by level."""
+        from lstmkit.forecasting.conformal import _pairs
+
+        levels = [out[..., k] for k in range(out.shape[-1])]
+        for p, (lo, hi) in enumerate(_pairs(self.quantiles)):
+            levels[lo] = levels[lo] - self.margins[p]
+            levels[hi] = levels[hi] + self.margins[p]
+        mid = len(levels) // 2
+        for k in range(mid - 1, -1, -1):
+            levels[k] = torch.minimum(levels[k], levels[k + 1])
+        for k in range(mid + 1, len(levels)):
+            levels[k] = torch.maximum(levels[k], levels[k - 1])
+        return torch.stack(levels, dim=-1)
+
+
+def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
+                                               dict[str, dict[int, str]], dict[str, Any]]:
+    graph = ForecastGraph(forecaster).eval()
+    cfg = forecaster.config
+    dc, m = cfg.data, cfg.model
+    L, Hz, C = m.lookback, m.horizon, len(dc.target)
+    shapes: dict[str, list[int | str]] = {"past_targets": ["batch", L, C]}
+    if graph.n_past:
+        shapes["past_covariates"] = ["batch", L, graph.n_past]
+    if graph.n_future:
+        shapes["future_covariates"] = ["batch", L + Hz, graph.n_future]
+    if graph.n_static:
+        shapes["static"] = ["batch", graph.n_static]
+    scalers = forecaster.scalers
+    means = {"past_targets": scalers.target, "past_covariates": scalers.past,
+             "future_covariates": scalers.future, "static": scalers.static}
+    generator = torch.Generator().manual_seed(0)
+    examples = {}
+    for name, shape in shapes.items():  # typical values: the training data's mean and spread
+        scaler = means[name]
+        size = [2] + [int(s) for s in shape[1:]]
+        noise = torch.randn(size, generator=generator, dtype=torch.float64)
+        examples[name] = (noise * torch.as_tensor(scaler.std)
+                          + torch.as_tensor(scaler.mean)).float()
+    outputs: dict[str, list[int | str]] = {"forecast": ["batch", Hz, C]}
+    if m.loss == "quantile":
+        outputs["quantiles"] = ["batch", Hz, C, len(m.quantiles)]
+    dynamic = {name: {0: "batch"} for name in [*shapes, *outputs]}
+    metadata = {
+        **_header("forecaster"), "inputs": shapes, "outputs": outputs,
+        "lookback": L, "horizon": Hz, "freq": forecaster.freq,
+        "time_col": dc.time_col, "series_col": dc.series_col,
+        "columns": {"past_targets": list(dc.target),
+                    "past_covariates": list(dc.past_covariates),
+                    "future_covariates": list(dc.future_covariates),
+                    "static": list(dc.static_covariates)},
+        "quantiles": list(m.quantiles) if m.loss == "quantile" else None,
+        "note": ("inputs in the data's units, rows in time order, gaps filled "
+                 "(as data.fill would); future_covariates span the lookback and the "
+                 "horizon; outputs in the targets' units"),
+    }
+    return graph, examples, dynamic, metadata
+
+
+# -- classifier ----------------------------------------------------------------------------
+
+
+class ClassifierGraph(nn.Module):
+    """A classifier network from padded word indices to class probabilities and label."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        probabilities = torch.softmax(self.network(tokens, lengths), dim=-1)  # (B, K)
+        return probabilities, probabilities.argmax(dim=-1)
+
+
+def _unrolled_lstms(network: nn.Module) -> list[str]:
+    """What keeps each LSTM of ``network`` from ONNX's LSTM operator (empty: none does)."""
+    from lstmkit.kernels.dispatch import torch_blockers
+    from lstmkit.nn import LSTM
+
+    blockers: list[str] = []
+    for module in network.modules():
+        if isinstance(module, LSTM):
+            blockers += [b for b in torch_blockers(module.config, False) if b not in blockers]
+    return blockers
+
+
+def _token_steps(kind: str, blockers: list[str], steps: int | None, item: str,
+                 longer: str) -> int | None:
+    """``steps`` checked against the LSTM: required for a variant (``blockers`` say why),
+    refused for a plain one, whose graph takes any number of tokens."""
+    if blockers and steps is None:
+        raise ValueError(
+            f"this {kind}'s LSTM is a variant ({', '.join(blockers)}) that ONNX's LSTM "
+            "operator cannot express: the export unrolls it over a fixed number of tokens. "
+            f"Pass steps= (--steps), the length every {item} is padded to ({longer}), e.g. "
+            f"the longest {item} you expect")
+    if not blockers and steps is not None:
+        raise ValueError(f"steps={steps} fixes the number of tokens of an unrolled LSTM "
+                         f"variant, but this {kind}'s LSTM is plain: ONNX's LSTM operator "
+                         f"takes any number of tokens; leave steps (--steps) out")
+    return steps
+
+
+def _classifier_graph(classifier: Any, steps: int | None
+                      ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
+                                 dict[str, Any]]:
+    from lstmkit.text.tokenize import TOKEN_PATTERN
+
+    words, labels, network, _ = classifier._ready()
+    graph = ClassifierGraph(network).eval()
+    blockers = _unrolled_lstms(network)
+    T = _token_steps("classifier", blockers, steps, "text", "longer texts are cut") or 8
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, len(words), (3, T), generator=generator)
+    lengths = torch.tensor([T, max(1, T // 2), 1])
+    tokens[torch.arange(T)[None] >= lengths[:, None]] = words.pad_index
+    token_axis: int | str = T if blockers else "tokens"
+    config = classifier.config
+    metadata = {
+        **_header("classifier"),
+        "inputs": {"tokens": ["batch", token_axis], "lengths": ["batch"]},
+        "outputs": {"probabilities": ["batch", len(labels)], "label": ["batch"]},
+        "steps": T if blockers else None,
+        "labels": list(labels.itos),
+        "tokenizer": {"name": config.tokenizer, "lowercase": config.lowercase,
+                      "pattern": TOKEN_PATTERN if config.tokenizer == "regex" else r"\S+",
+                      "max_length": config.max_length},
+        "vocabulary": list(words.itos), "pad_index": words.pad_index,
+        "unk_index": words.unk_index,
+        "note": ("tokens: each text's tokens (tokenizer; lower-cased if said) as vocabulary "
+                 "indices, unknown ones unk_index, padded with pad_index to the longest text "
+                 "(to steps when it is set); an empty text is one unk token; lengths: tokens "
+                 "per text"),
+    }
+    dynamic: dict[str, dict[int, str]] = {
+        "tokens": {0: "batch"} if blockers else {0: "batch", 1: "tokens"},
+        "lengths": {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}}
+    return graph, {"tokens": tokens, "lengths": lengths}, dynamic, metadata
+
+
+# -- tagger ---------------------------------------------------------------------------------
+
+
+def viterbi_decode(emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor,
+                   end: Tensor) -> Tensor:
+    """:meth:`lstmkit.tagging.crf.CRF.decode` as tensors, for a graph: the best tag path of
+    each sentence, ``PAD_TAG`` (-1) past its length (never a tag index). Compiled with
+    ``torch.jit.script``, its two loops over the tokens become ONNX ``Loop`` nodes, so the
+    graph takes any number of tokens. The same arithmetic in the same order as ``decode``, so
+    ties go the same way (to the first tag).
+
+    Shape:
+        emissions (B, T, K), lengths (B,) int64 in [1, T], transitions (K_from, K_to), start
+        (K,), end (K,) -> tags (B, T) int64
+    """
+    return _scripted_viterbi()(emissions, lengths, transitions, start, end)
+
+
+PAD_TAG = -1
+
+
+def _viterbi(emissions: Tensor, lengths: Tensor, transitions: Tensor, start: Tensor,
+             end: Tensor) -> Tensor:
+    T = emissions.size(1)
+    delta = start + emissions[:, 0]  # (B, K)
+    # history[t][b, k]: the best previous tag of tag k at token t (entry 0 a placeholder, so
+    # that history[t] is token t's and the list is never empty)
+    history = [torch.zeros_like(delta, dtype=torch.long)]
+    for t in range(1, T):
+        best, arg = (delta.unsqueeze(2) + transitions).max(dim=1)  # (B, K) over K_from
+        delta = torch.where((lengths > t).unsqueeze(1), best + emissions[:, t], delta)
+        history.append(arg)
+    pointers = torch.stack(history)  # (T, B, K)
+    tag = (delta + end).argmax(dim=1)  # (B,) the best last tag
+    pad = torch.full_like(tag, -1)
+    backwards = []  # token T-1 first
+    for i in range(T - 1):
+        t = T - 1 - i
+        real = lengths > t  # (B,)
+        backwards.append(torch.where(real, tag, pad))
+        previous = pointers[t].gather(1, tag.unsqueeze(1)).squeeze(1)  # (B,)
+        tag = torch.where(real, previous, tag)  # the best last tag until inside the sentence
+    backwards.append(tag)  # token 0: every sentence has one
+    return torch.stack(backwards, dim=1).flip([1])  # (B, T)
+
+
+_SCRIPTED: list[Any] = []
+
+
+def _scripted_viterbi() -> Any:
+    if not _SCRIPTED:
+        _SCRIPTED.append(torch.jit.script(_viterbi))
+    return _SCRIPTED[0]
+
+
+class TaggerGraph(nn.Module):
+    """A tagger network from word, character and casing indices to tag indices (Viterbi over
+    the CRF's scores, or each token's best tag for the softmax decoder), -1 on padding."""
+
+    def __init__(self, network: nn.Module, input_names: list[str]) -> None:
+        super().__init__()
+        self.network = network
+        self.input_names = input_names
+
+    def forward(self, *inputs: Tensor) -> tuple[Tensor, Tensor]:
+        given = dict(zip(self.input_names, inputs, strict=True))
+        emissions = self.network(**given)  # (B, T, K)
+        lengths = given["lengths"]
+        crf = self.network.crf
+        if crf is not None:
+            transitions, start, end = crf.scores()
+            return viterbi_decode(emissions, lengths, transitions, start, end), emissions
+        T = emissions.shape[1]
+        real = torch.arange(T, device=lengths.device)[None] < lengths[:, None]  # (B, T)
+        pad = torch.full_like(lengths[:, None], PAD_TAG)  # (B, 1)
+        return torch.where(real, emissions.argmax(dim=-1), pad), emissions
+
+
+def _tagger_graph(tagger: Any, steps: int | None
+                  ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
+                             dict[str, Any]]:
+    from lstmkit.tagging.data import CASINGS, collate
+    from lstmkit.text.tokenize import TOKEN_PATTERN
+
+    words, tags, network, encoder = tagger._ready()
+    first = network.members[0] if hasattr(network, "members") else network
+    names = ["words", "lengths"]
+    if first.chars is not None:
+        names += ["chars", "char_lengths"]
+    if first.casing is not None:
+        names.append("casing")
+    graph = TaggerGraph(network, names).eval()
+    blockers = _unrolled_lstms(first.lstm)
+    T = _token_steps("tagger", blockers, steps, "sentence", "longer ones must be split") or 6
+    sample = ["Alice", "visited", "Oslo", "in", "2021", "!", "@bob", "#NYC", "x1", "WHO"]
+    sentences = [[sample[(i + k) % len(sample)] for i in range(n)]
+                 for k, n in enumerate([T, max(1, T // 2), 1])]
+    batch, _ = collate([encoder.encode(s) for s in sentences], words.pad_index)
+    examples = {name: batch[name] for name in names}
+    token_axis: int | str = T if blockers else "tokens"
+    shapes: dict[str, list[int | str]] = {"words": ["batch", token_axis], "lengths": ["batch"]}
+    dynamic: dict[str, dict[int, str]] = {"words": {0: "batch"}, "lengths": {0: "batch"},
+                                          "tags": {0: "batch"}, "emissions": {0: "batch"}}
+    if not blockers:
+        for name in ("words", "tags", "emissions"):
+            dynamic[name][1] = "tokens"
+    if "chars" in names:
+        shapes["chars"] = ["batch", token_axis, "characters"]
+        shapes["char_lengths"] = ["batch", token_axis]
+        dynamic["chars"] = {0: "batch", 2: "characters"} | ({} if blockers else {1: "tokens"})
+        dynamic["char_lengths"] = {0: "batch"} | ({} if blockers else {1: "tokens"})
+    if "casing" in names:
+        shapes["casing"] = ["batch", token_axis]
+        dynamic["casing"] = {0: "batch"} | ({} if blockers else {1: "tokens"})
+    config = tagger.config
+    metadata = {
+        **_header("tagger"), "inputs": shapes,
+        "outputs": {"tags": ["batch", token_axis],
+                    "emissions": ["batch", token_axis, len(tags)]},
+        "steps": T if blockers else None,
+        "tags": list(tags.itos), "tag_scheme": config.tag_scheme,
+        "decoder": config.decoder,
+        "tokenizer": {"name": config.tokenizer, "lowercase": config.lowercase,
+                      "pattern": TOKEN_PATTERN if config.tokenizer == "regex" else r"\S+"},
+        "vocabulary": list(words.itos), "pad_index": words.pad_index,
+        "unk_index": words.unk_index,
+        "characters": list(tagger.chars.itos) if "chars" in names else None,
+        "max_word_chars": encoder.max_word_chars,
+        "casings": list(CASINGS) if "casing" in names else None,
+        "note": ("words: each token looked up (lower-cased when tokenizer.lowercase; a "
+                 "hashtag by its word without '#') in vocabulary, unknown ones unk_index, "
+                 "padded with pad_index; chars: each token's first max_word_chars characters "
+                 "as indices in characters (unknown ones its unknown entry), padded with 0, "
+                 "char_lengths their number (0 on padding); casing: the index in casings of "
+                 "the token's shape as lstmkit.tagging.data.casing gives it; tags: indices in "
+                 "tags (in tag_scheme), -1 past each sentence's length"),
+    }
+    return graph, examples, dynamic, metadata
+
+
+# -- the check -----------------------------------------------------------------------------
+
+
+def _check_inputs(graph: nn.Module, kind: str, metadata: dict[str, Any]
+                  ) -> dict[str, np.ndarray]:
+    """Examples other than the traced ones: another batch size and, where it may differ,
+    another number of tokens and characters."""
+    rng = np.random.default_rng(1)
+    if kind == "forecaster":  # the training data's mean and spread, as the traced examples
+        roles = {"past_targets": "target", "past_covariates": "past",
+                 "future_covariates": "future", "static": "static"}
+        inputs = {}
+        for name, shape in metadata["inputs"].items():
+            std = getattr(graph, f"{roles[name]}_std").numpy()
+            mean = getattr(graph, f"{roles[name]}_mean").numpy()
+            noise = rng.standard_normal([5, *shape[1:]])
+            inputs[name] = (noise * std + mean).astype(np.float32)
+        return inputs
+    T = metadata["steps"] or 11
+    lengths = np.array([T, 1, max(1, T - 3), max(1, T // 3), min(2, T)], dtype=np.int64)
+    padding = np.arange(T)[None] >= lengths[:, None]  # (B, T)
+    words = rng.integers(0, len(metadata["vocabulary"]), (len(lengths), T))
+    words[padding] = metadata["pad_index"]
+    name = "tokens" if kind == "classifier" else "words"
+    inputs = {name: words.astype(np.int64), "lengths": lengths}
+    if "chars" in metadata["inputs"]:
+        C = metadata["max_word_chars"]  # longer words than the traced ones
+        char_lengths = rng.integers(1, C + 1, (len(lengths), T))
+        char_lengths[padding] = 0
+        chars = rng.integers(1, len(metadata["characters"]), (len(lengths), T, C))
+        chars[np.arange(C)[None, None] >= char_lengths[..., None]] = 0
+        inputs["chars"], inputs["char_lengths"] = chars, char_lengths
+    if "casing" in metadata["inputs"]:
+        casing = rng.integers(0, len(metadata["casings"]), (len(lengths), T))
+        casing[padding] = 0
+        inputs["casing"] = casing
+    return {k: v.astype(np.int64) for k, v in inputs.items()}
+
+
+def _check(graph: nn.Module, path: Path, ort: Any, kind: str, metadata: dict[str, Any]
+           ) -> float:
+    """The largest difference between onnxruntime's and PyTorch's scores on examples; a
+    ValueError when it is over the tolerance or a decision (label, tags) is not the one the
+    scores onnxruntime computed give."""
+    inputs = _check_inputs(graph, kind, metadata)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(zip(metadata["outputs"], session.run(None, inputs), strict=True))
+    with torch.no_grad():
+        expected = graph(*(torch.from_numpy(v) for v in inputs.values()))
+    expected = dict(zip(metadata["outputs"], (e.numpy() for e in expected), strict=True))
+    worst = 0.0
+    for name, want in expected.items():
+        have = got[name]
+        if have.shape != want.shape:
+            raise ValueError(f"the exported graph's {name} has shape {have.shape} where "
+                             f"PyTorch's has {want.shape}: the export is wrong; please report it")
+        if have.dtype.kind in "iu":
+            continue  # decisions: checked against the graph's own scores below
+        diff = float(np.abs(have - want).max()) if have.size else 0.0
+        scale = max(1.0, float(np.abs(want).max()) if want.size else 1.0)
+        if not diff <= CHECK_TOLERANCE * scale:
+            raise ValueError(f"the exported graph's {name} differs from PyTorch's by {diff:.3g} "
+                             f"on the check's examples (tolerance {CHECK_TOLERANCE * scale:.3g}):"
+                             " the export is wrong; please report it")
+        worst = max(worst, diff)
+    # a decision between scores closer than float32's rounding may go either way, so it is
+    # checked against the decision PyTorch makes from onnxruntime's own scores
+    if kind == "classifier":
+        decided = got["probabilities"].argmax(axis=-1)
+        what = "label"
+    elif kind == "tagger":
+        decided = _reference_tags(graph, got["emissions"], inputs["lengths"])
+        what = "tags"
+    else:
+        return worst
+    if not np.array_equal(got[what], decided):
+        raise ValueError(f"the exported graph's {what} are not those its scores give on the "
+                         "check's examples: the export is wrong; please report it")
+    return worst
+
+
+def _reference_tags(graph: nn.Module, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The tags ``Tagger`` decodes from ``emissions`` (B, T, K), -1 past each length."""
+    paths = graph.network.decode(torch.from_numpy(emissions), torch.from_numpy(lengths))
+    tags = np.full(emissions.shape[:2], PAD_TAG, dtype=np.int64)
+    for b, path in enumerate(paths):
+        tags[b, : len(path)] = path
+    return tags

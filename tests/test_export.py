@@ -1,0 +1,338 @@
+"""``lstmkit export``: saved models as ONNX graphs that onnxruntime runs as PyTorch does."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("onnx", reason="ONNX export needs the export extra (onnx, onnxruntime)")
+ort = pytest.importorskip("onnxruntime", reason="ONNX export needs the export extra")
+
+from lstmkit.serving import export_onnx, read_metadata  # noqa: E402
+from lstmkit.training import TrainConfig  # noqa: E402
+
+TRAIN = TrainConfig(max_epochs=2, progress_bar=False, accelerator="cpu", devices=1)
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _run(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, inputs)
+
+
+# -- forecaster ----------------------------------------------------------------------------
+
+
+def _frame(n: int = 200, seed: int = 0, series: str | None = None) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    frame = pd.DataFrame({
+        "date": pd.date_range("2021-01-01", periods=n, freq="h"),
+        "a": 10 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.standard_normal(n),
+        "b": 0.5 * np.cos(2 * np.pi * t / 12) - 3.0 + 0.05 * rng.standard_normal(n),
+        "temp": 20 + 5 * rng.standard_normal(n),
+        "hour": (t % 12).astype(float),
+    })
+    return frame if series is None else frame.assign(store=series, size=float(seed + 2))
+
+
+def _forecaster(data: dict[str, Any], model: dict[str, Any]) -> Any:
+    from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+
+    params = {"lookback": 24, "horizon": 12, "segment_len": 6, "hidden_size": 8, **model}
+    config = ForecastConfig(
+        data=DataConfig(**{"target": ("a", "b"), "time_col": "date", "val": 0.2,
+                           "test": 0.2, **data}),
+        model=ModelConfig(**params), training=TRAIN, batch_size=32)
+    frame = pd.concat([_frame(seed=0, series="s1"), _frame(seed=1, series="s2")],
+                      ignore_index=True) if "series_col" in data else _frame()
+    return Forecaster(config).fit(frame), frame
+
+
+FORECASTERS = {
+    "plain": ({}, {}),
+    "quantiles, covariates of three kinds, two series, direct": (
+        {"series_col": "store", "past_covariates": ("temp",), "future_covariates": ("hour",),
+         "static_covariates": ("size",)},
+        {"loss": "quantile", "decoder": "direct"}),
+    "autoregressive, layer norm, channel-independent, highway, mean reversion": (
+        {"future_covariates": ("hour",)},
+        {"decoder": "autoregressive", "lstm": {"layer_norm": True}, "highway": True,
+         "channel_independent": True, "mean_reversion": True}),
+    "future context, ensemble, conformal quantiles": (
+        {"future_covariates": ("hour",)},
+        {"future_context": 2, "ensemble": 2, "loss": "quantile", "conformal": True,
+         "quantiles": (0.1, 0.25, 0.5, 0.75, 0.9)}),
+}
+
+
+@pytest.mark.parametrize("name", list(FORECASTERS))
+def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path: Path) -> None:
+    data, model = FORECASTERS[name]
+    forecaster, frame = _forecaster(data, model)
+    report = export_onnx(forecaster, tmp_path / "f.onnx")
+    assert report.max_abs_diff < 1e-4
+    meta = read_metadata(tmp_path / "f.onnx")
+    assert meta == report.metadata and meta["kind"] == "forecaster"
+    L, Hz = 24, 12
+    sids = ["s1", "s2"] if "series_col" in data else [None]
+    inputs: dict[str, list[np.ndarray]] = {name: [] for name in meta["inputs"]}
+    futures, histories = [], []
+    for sid in sids:  # each series' history up to row 150, forecast from there
+        rows = frame if sid is None else frame[frame["store"] == sid]
+        history, future = rows.iloc[:150], rows.iloc[150:150 + Hz]
+        histories.append(history)
+        futures.append(future[["date", "hour"] + (["store"] if sid else [])])
+        inputs["past_targets"].append(history[["a", "b"]].to_numpy()[-L:])
+        if "past_covariates" in inputs:
+            inputs["past_covariates"].append(history[["temp"]].to_numpy()[-L:])
+        if "future_covariates" in inputs:
+            inputs["future_covariates"].append(rows[["hour"]].to_numpy()[150 - L:150 + Hz])
+        if "static" in inputs:
+            inputs["static"].append(history[["size"]].to_numpy()[0])
+    arrays = {k: np.stack(v).astype(np.float32) for k, v in inputs.items()}
+    outputs = dict(zip(meta["outputs"], _run(tmp_path / "f.onnx", arrays), strict=True))
+    expected = forecaster.predict(pd.concat(histories),
+                                  future=pd.concat(futures) if data.get("future_covariates")
+                                  else None)
+    levels = [f"q{q:g}" for q in meta["quantiles"] or []]
+    for i, sid in enumerate(sids):
+        rows = expected if sid is None else expected[expected["store"] == sid]
+        for c, target in enumerate(["a", "b"]):
+            want = rows[rows["target"] == target]
+            np.testing.assert_allclose(outputs["forecast"][i, :, c], want["forecast"],
+                                       rtol=1e-5, atol=1e-5)
+            if levels:
+                np.testing.assert_allclose(outputs["quantiles"][i, :, c], want[levels],
+                                           rtol=1e-5, atol=1e-5)
+    if model.get("conformal"):  # the margins are in the graph, not only in predict
+        assert forecaster.margins is not None and np.abs(forecaster.margins).max() > 0
+
+
+# -- classifier ----------------------------------------------------------------------------
+
+
+def _classifier(**config: Any) -> Any:
+    from lstmkit.classification import Classifier, ClassifierConfig, Example
+
+    examples = [Example(text, label) for text, label in [
+        ("a good film", "pos"), ("awful", "neg"), ("great fun", "pos"), ("bad", "neg"),
+        ("not good at all", "neg"), ("loved it", "pos")]]
+    return Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4, **config),
+                      TRAIN).fit(examples)
+
+
+def _padded(rows: list[list[int]], pad: int, steps: int | None = None) -> np.ndarray:
+    out = np.full((len(rows), steps or max(map(len, rows))), pad, dtype=np.int64)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+@pytest.mark.parametrize(("config", "steps"), [
+    ({"pooling": "max"}, None),
+    ({"pooling": "attention", "lstm": {"layer_norm": True}}, 7),
+    ({"pooling": "last", "lstm": {"peephole": True}, "bidirectional": False}, 7),
+])
+def test_an_exported_classifier_gives_predict_probas(config: dict[str, Any], steps: int | None,
+                                                     tmp_path: Path) -> None:
+    classifier = _classifier(**config)
+    report = export_onnx(classifier, tmp_path / "c.onnx", steps=steps)
+    meta = report.metadata
+    assert report.steps == steps and meta["labels"] == classifier.label_names
+    texts = ["a good film", "awful", "not good", "great great great fun , loved it"]
+    ids = [[meta["vocabulary"].index(w) if w in meta["vocabulary"] else meta["unk_index"]
+            for w in classifier.encoder.tokens(t)] for t in texts]  # as a caller would
+    assert ids == [classifier.encoder.encode(t) for t in texts]
+    probabilities, label = _run(tmp_path / "c.onnx", {
+        "tokens": _padded(ids, meta["pad_index"], steps),
+        "lengths": np.array([len(i) for i in ids], dtype=np.int64)})
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-6)
+    assert label.tolist() == probabilities.argmax(-1).tolist()
+
+
+# -- tagger --------------------------------------------------------------------------------
+
+
+def _tagger(**config: Any) -> Any:
+    from lstmkit.tagging import Sentence, Tagger, TaggerConfig
+
+    sentences = [Sentence(["Alice", "visited", "Oslo"], ["B-PER", "O", "B-LOC"]),
+                 Sentence(["Bob", "Smith", "is", "in", "New", "York", "!"],
+                          ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"])] * 3
+    return Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4, **config),
+                  TRAIN).fit(sentences)
+
+
+@pytest.mark.parametrize(("config", "steps"), [
+    ({}, None),  # CRF, character LSTM, casing
+    ({"char_encoder": "cnn", "decoder": "softmax"}, None),
+    ({"lstm": {"layer_norm": True}, "casing": False}, 9),
+])
+def test_an_exported_tagger_tags_as_tag_tokens(config: dict[str, Any], steps: int | None,
+                                              tmp_path: Path) -> None:
+    from lstmkit.tagging.data import collate
+    from lstmkit.tagging.schemes import convert
+
+    tagger = _tagger(**config)
+    report = export_onnx(tagger, tmp_path / "t.onnx", steps=steps)
+    meta = report.metadata
+    sentences = [["Alice", "visited", "New", "York"], ["Bob"],
+                 ["Smith", "is", "in", "Copenhagen", "!", "Bob", "Smith", "@x"]]
+    batch, _ = collate([tagger.encoder.encode(s) for s in sentences], tagger.words.pad_index)
+    inputs = {name: batch[name].numpy() for name in meta["inputs"]}
+    if steps:  # pad every input to the graph's number of tokens
+        for name, value in inputs.items():
+            if value.ndim >= 2:
+                padded = np.full((value.shape[0], steps, *value.shape[2:]),
+                                 meta["pad_index"] if name == "words" else 0, value.dtype)
+                padded[:, : value.shape[1]] = value
+                inputs[name] = padded
+    tags, emissions = _run(tmp_path / "t.onnx", inputs)
+    assert emissions.shape == (3, steps or 8, len(meta["tags"]))
+    assert (tags[1, 1:] == -1).all()  # past the sentence's length
+    got = [convert([meta["tags"][k] for k in row if k >= 0], meta["tag_scheme"], "IOB2",
+                   strict=False) for row in tags]
+    assert got == tagger.tag_tokens(sentences)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_graphs_viterbi_finds_crf_decodes_paths(ties: bool, tmp_path: Path) -> None:
+    """The exported Viterbi loops take any number of tokens and sentences (one token
+    included), with forbidden moves, and break ties as CRF.decode does."""
+    from lstmkit.serving.export import viterbi_decode
+    from lstmkit.tagging.crf import CRF
+
+    K = 5
+    generator = torch.Generator().manual_seed(3)
+    allowed = (torch.rand(K, K, generator=generator) > 0.3).tolist()
+    crf = CRF(K, allowed, [True, False, True, True, True], [True, True, True, False, True])
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * (0 if ties else 3))
+
+    class Decode(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.crf = crf
+
+        def forward(self, emissions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return viterbi_decode(emissions, lengths, *self.crf.scores())
+
+    path = tmp_path / "viterbi.onnx"
+    torch.onnx.export(Decode(), (torch.randn(2, 4, K), torch.tensor([4, 2])), str(path),
+                      dynamo=False, input_names=["emissions", "lengths"],
+                      output_names=["tags"], dynamic_axes={"emissions": {0: "B", 1: "T"},
+                                                           "lengths": {0: "B"},
+                                                           "tags": {0: "B", 1: "T"}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for B in (1, 3, 7):
+        for T in (1, 2, 5, 13):
+            emissions = torch.randn(B, T, K, generator=generator)
+            if ties:
+                emissions = emissions.round()
+            lengths = torch.randint(1, T + 1, (B,), generator=generator)
+            lengths[0] = T
+            lengths[-1] = 1 if B > 1 else T
+            (tags,) = session.run(None, {"emissions": emissions.numpy(),
+                                         "lengths": lengths.numpy()})
+            expected = crf.decode(emissions, lengths)
+            for b in range(B):
+                n = int(lengths[b])
+                assert tags[b, :n].tolist() == expected[b], (B, T, b)
+                assert (tags[b, n:] == -1).all()
+
+
+# -- the command, errors -------------------------------------------------------------------
+
+
+def test_lstmkit_export_writes_a_saved_model(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from lstmkit.cli.main import main
+
+    _classifier().save(tmp_path / "model")
+    assert main(["export", "--model", str(tmp_path / "model"), "--out",
+                 str(tmp_path / "out" / "c.onnx")]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "out" / "c.onnx").is_file()
+    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "x.onnx"),
+                 "--steps", "5"]) == 2
+    assert "leave steps (--steps) out" in capsys.readouterr().err
+
+
+def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    variant = _classifier(lstm={"layer_norm": True})
+    with pytest.raises(ValueError, match=r"variant \(layer_norm\) .* Pass steps= \(--steps\)"):
+        export_onnx(variant, tmp_path / "c.onnx")
+    for steps in (0, True, 2.5):
+        with pytest.raises(ValueError, match=rf"steps must be an int >= 1 .* got {steps!r}"):
+            export_onnx(variant, tmp_path / "c.onnx", steps=steps)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"path \(--out\) must be a file"):
+        export_onnx(variant, tmp_path, steps=4)
+    forecaster, _ = _forecaster({}, {})
+    with pytest.raises(ValueError, match=r"steps= is for a classifier or tagger; a "
+                                         r"forecaster's graph takes its lookback \(24\)"):
+        export_onnx(forecaster, tmp_path / "f.onnx", steps=24)
+    with pytest.raises(TypeError, match="a Forecaster, a Classifier or a Tagger, got int"):
+        export_onnx(42, tmp_path / "n.onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ImportError, match=r"onnxruntime is missing\): pip install "
+                                          r"'lstmkit\[export\]'"):
+        export_onnx(forecaster, tmp_path / "f.onnx")
+
+
+def test_the_export_check_catches_a_graph_that_computes_otherwise(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graph written from other weights than the model's is refused, not returned."""
+    import copy
+
+    forecaster, _ = _forecaster({}, {})
+    real_export = torch.onnx.export
+
+    def off_by_a_little(graph: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        other = copy.deepcopy(graph)
+        with torch.no_grad():
+            other.net.head.bias += 0.01
+        return real_export(other, *args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", off_by_a_little)
+    with pytest.raises(ValueError, match=r"forecast differs from PyTorch's by 0.0\d+ on the "
+                                         r"check's examples .* the export is wrong"):
+        export_onnx(forecaster, tmp_path / "f.onnx")
+
+
+def test_read_metadata_refuses_another_onnx_file(tmp_path: Path) -> None:
+    torch.onnx.export(torch.nn.Linear(2, 1), (torch.zeros(1, 2),), str(tmp_path / "l.onnx"),
+                      dynamo=False)
+    with pytest.raises(ValueError, match="holds no lstmkit metadata"):
+        read_metadata(tmp_path / "l.onnx")
+
+
+def test_future_context_windows_are_each_steps_neighbours() -> None:
+    """The covariates of steps t - r .. t + r for each forecast step t (shifted slices, which
+    an export takes at any batch size)."""
+    from lstmkit.forecasting.config import ModelConfig
+    from lstmkit.forecasting.model import ForecastNet
+
+    cfg = dataclasses.replace(ModelConfig(lookback=6, horizon=4, segment_len=2, hidden_size=4),
+                              future_context=1)
+    net = ForecastNet(cfg, n_targets=1, n_past=0, n_future=2, n_static=0)
+    x_past = torch.arange(2 * 6 * 2, dtype=torch.float32).reshape(2, 6, 2)
+    x_future = 100 + torch.arange(2 * 4 * 2, dtype=torch.float32).reshape(2, 4, 2)
+    got = net._future_context(x_past, x_future).reshape(2, 4, 2, 3)  # (B, Hz, Cf, 2r + 1)
+    whole = torch.cat([x_past, x_future, torch.zeros(2, 1, 2)], dim=1)  # rows -6 .. 4
+    for t in range(4):
+        for k, row in enumerate((6 + t - 1, 6 + t, 6 + t + 1)):
+            assert torch.equal(got[:, t, :, k], whole[:, row])
