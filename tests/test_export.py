@@ -36,12 +36,13 @@ def _run(path: Path, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
 # -- forecaster ----------------------------------------------------------------------------
 
 
-def _frame(n: int = 200, seed: int = 0, series: str | None = None) -> pd.DataFrame:
+def _frame(n: int = 200, seed: int = 0, series: str | None = None,
+           level: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     frame = pd.DataFrame({
         "date": pd.date_range("2021-01-01", periods=n, freq="h"),
-        "a": 10 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.standard_normal(n),
+        "a": level + 10 + np.sin(2 * np.pi * t / 12) + 0.05 * rng.standard_normal(n),
         "b": 0.5 * np.cos(2 * np.pi * t / 12) - 3.0 + 0.05 * rng.standard_normal(n),
         "temp": 20 + 5 * rng.standard_normal(n),
         "hour": (t % 12).astype(float),
@@ -49,7 +50,7 @@ def _frame(n: int = 200, seed: int = 0, series: str | None = None) -> pd.DataFra
     return frame if series is None else frame.assign(store=series, size=float(seed + 2))
 
 
-def _forecaster(data: dict[str, Any], model: dict[str, Any]) -> Any:
+def _forecaster(data: dict[str, Any], model: dict[str, Any], level: float = 0.0) -> Any:
     from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
 
     params = {"lookback": 24, "horizon": 12, "segment_len": 6, "hidden_size": 8, **model}
@@ -58,7 +59,7 @@ def _forecaster(data: dict[str, Any], model: dict[str, Any]) -> Any:
                            "test": 0.2, **data}),
         model=ModelConfig(**params), training=TRAIN, batch_size=32)
     frame = pd.concat([_frame(seed=0, series="s1"), _frame(seed=1, series="s2")],
-                      ignore_index=True) if "series_col" in data else _frame()
+                      ignore_index=True) if "series_col" in data else _frame(level=level)
     return Forecaster(config).fit(frame), frame
 
 
@@ -103,7 +104,7 @@ def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path:
             inputs["future_covariates"].append(rows[["hour"]].to_numpy()[150 - L:150 + Hz])
         if "static" in inputs:
             inputs["static"].append(history[["size"]].to_numpy()[0])
-    arrays = {k: np.stack(v).astype(np.float32) for k, v in inputs.items()}
+    arrays = {k: np.stack(v).astype(np.float64) for k, v in inputs.items()}
     outputs = dict(zip(meta["outputs"], _run(tmp_path / "f.onnx", arrays), strict=True))
     expected = forecaster.predict(pd.concat(histories),
                                   future=pd.concat(futures) if data.get("future_covariates")
@@ -293,12 +294,17 @@ def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         export_onnx(forecaster, tmp_path / "f.onnx")
 
 
+@pytest.mark.parametrize("level", [0.0, 1e5])
 def test_the_export_check_catches_a_graph_that_computes_otherwise(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A graph written from other weights than the model's is refused, not returned."""
+        level: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A graph written from other weights than the model's is refused, not returned, and
+    leaves no file; the one at the path before stays. Forecasts are compared in the target's
+    standard deviations, so a series far from zero is held to the same standard."""
     import copy
 
-    forecaster, _ = _forecaster({}, {})
+    forecaster, _ = _forecaster({}, {}, level=level)
+    path = tmp_path / "f.onnx"
+    path.write_bytes(b"an earlier export")
     real_export = torch.onnx.export
 
     def off_by_a_little(graph: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
@@ -308,9 +314,12 @@ def test_the_export_check_catches_a_graph_that_computes_otherwise(
         return real_export(other, *args, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", off_by_a_little)
-    with pytest.raises(ValueError, match=r"forecast differs from PyTorch's by 0.0\d+ on the "
-                                         r"check's examples .* the export is wrong"):
-        export_onnx(forecaster, tmp_path / "f.onnx")
+    with pytest.raises(ValueError, match=r"forecast differs from PyTorch's by 0.01 standard "
+                                         r"deviations of the target on the check's examples "
+                                         r"\(tolerance 0.0001\): the export is wrong"):
+        export_onnx(forecaster, path)
+    assert path.read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx"]
 
 
 def test_read_metadata_refuses_another_onnx_file(tmp_path: Path) -> None:
@@ -336,3 +345,92 @@ def test_future_context_windows_are_each_steps_neighbours() -> None:
     for t in range(4):
         for k, row in enumerate((6 + t - 1, 6 + t, 6 + t + 1)):
             assert torch.equal(got[:, t, :, k], whole[:, row])
+
+
+def test_a_series_far_from_zero_keeps_its_precision(tmp_path: Path) -> None:
+    """The graph scales in float64, as predict does: a level of a million with a spread of
+    about one is forecast as predict forecasts it (in float32 the scaling was off by a
+    hundredth of a standard deviation)."""
+    forecaster, frame = _forecaster({}, {}, level=1e6)
+    export_onnx(forecaster, tmp_path / "f.onnx")
+    history = frame.iloc[:150]
+    (forecast,) = _run(tmp_path / "f.onnx", {
+        "past_targets": history[["a", "b"]].to_numpy()[-24:][None]})
+    expected = forecaster.predict(history)
+    std = forecaster.scalers.target.std
+    for c, target in enumerate(["a", "b"]):
+        diff = np.abs(forecast[0, :, c] - expected[expected["target"] == target]["forecast"])
+        assert (diff / std[c]).max() < 1e-5
+
+
+@pytest.mark.parametrize("lstm", [{"backend": "reference"}, {"backend": "fused"},
+                                  {"proj_size": 2}])
+def test_backends_and_projections_export(lstm: dict[str, Any], tmp_path: Path) -> None:
+    """The backend a model was saved with is how it ran, not what it computes: the export
+    takes auto's paths. A projection, which ONNX's LSTM operator lacks, is unrolled."""
+    classifier = _classifier(lstm=lstm)
+    classifier.save(tmp_path / "model")
+    steps = 6 if "proj_size" in lstm else None
+    if steps:
+        with pytest.raises(ValueError, match=r"variant \(proj_size\)"):
+            export_onnx(tmp_path / "model", tmp_path / "c.onnx")
+    report = export_onnx(tmp_path / "model", tmp_path / "c.onnx", steps=steps)
+    texts = ["a good film", "loved it , great fun"]
+    ids = [classifier.encoder.encode(t) for t in texts]
+    (probabilities, _) = _run(tmp_path / "c.onnx", {
+        "tokens": _padded(ids, report.metadata["pad_index"], steps),
+        "lengths": np.array([len(i) for i in ids], dtype=np.int64)})
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-6)
+    forecaster, _ = _forecaster({}, {"lstm": lstm})
+    assert export_onnx(forecaster, tmp_path / "f.onnx").max_abs_diff < 1e-4
+
+
+def test_a_tagger_graph_takes_empty_tokens(tmp_path: Path) -> None:
+    """A batch whose tokens have no characters has a chars input of width 0."""
+    from lstmkit.tagging.data import collate
+    from lstmkit.tagging.schemes import convert
+
+    for encoder in ("lstm", "cnn"):
+        tagger = _tagger(char_encoder=encoder)
+        report = export_onnx(tagger, tmp_path / "t.onnx")
+        sentences = [[""], ["", ""]]
+        batch, _ = collate([tagger.encoder.encode(s) for s in sentences],
+                           tagger.words.pad_index)
+        assert batch["chars"].shape[2] == 0
+        tags, _ = _run(tmp_path / "t.onnx", {k: batch[k].numpy() for k in report.inputs})
+        names = [convert([report.metadata["tags"][k] for k in row if k >= 0], "BIOES", "IOB2",
+                         strict=False) for row in tags]
+        assert names == tagger.tag_tokens(sentences)
+
+
+def test_out_inside_the_model_folder_is_refused(tmp_path: Path) -> None:
+    _classifier().save(tmp_path / "model")
+    before = (tmp_path / "model" / "model.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"is inside the model folder .* write the ONNX file "
+                                         r"elsewhere"):
+        export_onnx(tmp_path / "model", tmp_path / "model" / "model.pt")
+    assert (tmp_path / "model" / "model.pt").read_bytes() == before
+
+
+def test_the_metadata_says_how_to_tokenise_and_look_up(tmp_path: Path) -> None:
+    """A program that follows the metadata alone (here with Python's re) encodes a text as
+    the classifier does; the tagger's casing rules name every casing class once."""
+    import re
+
+    classifier = _classifier(tokenizer="regex", lowercase=True)
+    meta = export_onnx(classifier, tmp_path / "c.onnx").metadata
+    tok = meta["tokenizer"]
+    clitics = {"n’t", "’s", "’re", "’ve", "’ll", "’d", "’m"}
+    text = "I can’t believe it’s GOOD!!! see http://x.io/a?b=1 #Fun @bob 3.5 well-made..."
+    tokens = [m.group() for m in re.finditer(tok["pattern"], text)]
+    tokens = [t.replace("’", "'") if t.lower() in clitics else t for t in tokens]
+    tokens = [t.lower() for t in tokens] if tok["lowercase"] else tokens
+    assert tokens == classifier.encoder.tokens(text)
+    index = {w: i for i, w in enumerate(meta["vocabulary"])}
+    assert [index.get(t, meta["unk_index"]) for t in tokens] == classifier.encoder.encode(text)
+    from lstmkit.tagging.data import CASINGS
+
+    tagger_meta = export_onnx(_tagger(), tmp_path / "t.onnx").metadata
+    assert tagger_meta["casings"] == list(CASINGS)
+    assert sorted(c for c, _ in tagger_meta["casing_rules"]) == sorted(CASINGS)
+    assert tagger_meta["characters"][tagger_meta["char_unk_index"]] == "<unk>"

@@ -26,7 +26,7 @@ class _OutputOnly(nn.Module):
 
 
 @pytest.mark.parametrize("options", [{}, {"peephole": True}, {"zoneout": 0.1},
-                                     {"layer_norm": True}])
+                                     {"layer_norm": True}, {"proj_size": 3}])
 def test_onnx_export_computes_what_the_module_computes(options: dict, tmp_path: Path) -> None:
     pytest.importorskip("onnx", reason="the onnx package (dev extra) runs the exported graph")
     import warnings

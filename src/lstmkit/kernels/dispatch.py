@@ -46,6 +46,13 @@ class BackendChoice:
     reason: str
 
 
+def onnx_unrolled(config: LSTMConfig) -> list[str]:
+    """Why an ONNX export of this configuration (on backend ``"auto"``) unrolls the reference
+    path over the traced steps instead of using ONNX's ``LSTM`` operator (empty: it does
+    not)."""
+    return config.cell_variants() + (["proj_size"] if config.proj_size else [])
+
+
 def torch_blockers(config: LSTMConfig, has_reset: bool) -> list[str]:
     """Conditions that keep torch's fused op from computing this configuration exactly."""
     blockers = config.cell_variants()
@@ -100,6 +107,9 @@ def choose_backend(
     """The backend for a call with this configuration on inputs of this device and dtype."""
     requested = config.backend
     blockers = torch_blockers(config, has_reset)
+    if config.proj_size and requested != "fused" and torch.onnx.is_in_onnx_export():
+        return BackendChoice("reference", "proj_size in an ONNX export: ONNX's LSTM operator "
+                                          "has no projection")
     if requested == "reference":
         return BackendChoice("reference", "backend='reference' was requested")
     if requested == "torch":

@@ -301,7 +301,7 @@ class LSTM(nn.Module):
         else:
             if torch.onnx.is_in_onnx_export():
                 why = ", ".join(torch_blockers(self.config, reset_t is not None)
-                                or [f"backend={self.config.backend!r}"])
+                                or [choice.reason])
                 x = _steps_fixed_for_export(x, why)
             output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t, choice)
         return self._finish(output, h_n, c_n, packed, lengths_t, unbatched)

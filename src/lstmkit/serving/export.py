@@ -4,12 +4,14 @@
 The graph holds everything between the arrays a program has and the answer it wants, so that
 onnxruntime (from Python, C++, C#, Java or JavaScript) runs it without PyTorch or lstmkit:
 
-- forecaster: inputs in the data's own units, ``past_targets`` (B, lookback, C), and where
-  the model has them ``past_covariates`` (B, lookback, Cp), ``future_covariates``
+- forecaster: inputs in the data's own units, float64, ``past_targets`` (B, lookback, C), and
+  where the model has them ``past_covariates`` (B, lookback, Cp), ``future_covariates``
   (B, lookback + horizon, Cf: the known-future covariates over the lookback and the horizon)
-  and ``static`` (B, S); outputs ``forecast`` (B, horizon, C) in the targets' units and, for
-  the quantile loss, ``quantiles`` (B, horizon, C, Q), sorted and widened by the conformal
-  margins as :meth:`~lstmkit.forecasting.Forecaster.predict` does. Scaling is in the graph.
+  and ``static`` (B, S); outputs ``forecast`` (B, horizon, C) in the targets' units (float64)
+  and, for the quantile loss, ``quantiles`` (B, horizon, C, Q), sorted and widened by the
+  conformal margins as :meth:`~lstmkit.forecasting.Forecaster.predict` does. Scaling is in
+  the graph, in float64 as ``predict`` scales (a series far from zero keeps its precision);
+  the network between runs in float32.
 - classifier: ``tokens`` (B, T) int64 word indices padded with the pad index and ``lengths``
   (B,) int64 -> ``probabilities`` (B, K) and ``label`` (B,) int64.
 - tagger: ``words`` (B, T) and ``lengths`` (B,), and where the model has them ``chars``
@@ -28,12 +30,16 @@ are fixed, and a classifier or tagger with a variant is exported for ``steps`` t
 which every input is padded.
 
 Each export is checked: onnxruntime runs the file on example inputs and its answers are
-compared with PyTorch's (the report gives the largest difference).
+compared with PyTorch's (the report gives the largest difference); the file appears at its
+path only when the check passes.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +51,9 @@ from torch import Tensor, nn
 
 OPSET = 17
 CHECK_TOLERANCE = 1e-4
-"""The largest difference between onnxruntime's and PyTorch's answers an export accepts,
-relative to the answers' scale (the largest absolute value, at least 1)."""
+"""The largest difference between onnxruntime's and PyTorch's answers an export accepts: for
+a forecast in units of the target's training standard deviation, for probabilities and
+emissions relative to their largest absolute value (at least 1)."""
 
 
 @dataclass
@@ -60,7 +67,8 @@ class ExportReport:
             ``"tokens"``).
         steps: the fixed number of tokens of an unrolled classifier or tagger, else None.
         max_abs_diff: the largest difference between onnxruntime's outputs and PyTorch's on
-            the check's examples.
+            the check's examples (for a forecast, in units of the target's training standard
+            deviation).
         metadata: the JSON written under the ONNX metadata key ``"lstmkit"``.
     """
 
@@ -76,9 +84,10 @@ class ExportReport:
         def shapes(named: dict[str, list[int | str]]) -> str:
             return ", ".join(f"{k} ({', '.join(map(str, v))})" for k, v in named.items())
 
+        unit = " standard deviations" if self.kind == "forecaster" else ""
         return (f"wrote {self.path} ({self.kind}): inputs {shapes(self.inputs)}; outputs "
                 f"{shapes(self.outputs)}; onnxruntime matches PyTorch within "
-                f"{self.max_abs_diff:.2g}")
+                f"{self.max_abs_diff:.2g}{unit}")
 
 
 def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> ExportReport:
@@ -95,16 +104,20 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     Raises:
         ImportError: ``onnx`` or ``onnxruntime`` is not installed (``pip install
             'lstmkit[export]'``).
-        ValueError: a bad or missing ``steps``, ``path`` a folder, or a graph whose answers
-            differ from PyTorch's.
+        ValueError: a bad or missing ``steps``, ``path`` a folder or inside the model's
+            folder, or a graph whose answers differ from PyTorch's (nothing is written then).
     """
     onnx, ort = _export_libraries()
-    model = _loaded(model)
-    kind = _kind_of(model)
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"path (--out) must be a file to write (model.onnx), got the "
                          f"folder {str(path)!r}")
+    if isinstance(model, str | Path) and path.resolve().is_relative_to(Path(model).resolve()):
+        raise ValueError(f"path (--out) {str(path)!r} is inside the model folder {str(model)!r}, "
+                         "which holds the saved model's files (and which a new save replaces "
+                         "whole): write the ONNX file elsewhere")
+    model = _loaded(model)
+    kind = _kind_of(model)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
                               or steps < 1):
         raise ValueError(f"steps must be an int >= 1 (tokens a text is padded to), got "
@@ -119,7 +132,26 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
         graph, examples, dynamic, metadata = _classifier_graph(model, steps)
     else:
         graph, examples, dynamic, metadata = _tagger_graph(model, steps)
+    # the backend is how a call runs, not what it computes: an export takes auto's paths
+    # (ONNX's LSTM operator, or the unrolled reference path), whatever the model was saved with
+    graph = _on_auto_backends(graph)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # written and checked beside the path, then moved onto it: a refused or failed export
+    # leaves no file, and the one there before stays
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
+                        outputs=metadata["outputs"], steps=metadata.get("steps"),
+                        max_abs_diff=diff, metadata=metadata)
+
+
+def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dict[int, str]],
+           metadata: dict[str, Any], path: Path, onnx: Any, ort: Any, kind: str) -> float:
+    """Export ``graph`` to ``path`` with ``metadata``, check it, and return the difference."""
     names = list(examples)
     output_names = list(metadata["outputs"])
     with torch.no_grad(), warnings.catch_warnings():
@@ -135,10 +167,18 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     entry = proto.metadata_props.add()
     entry.key, entry.value = "lstmkit", json.dumps(metadata)
     onnx.save(proto, str(path))
-    diff = _check(graph, path, ort, kind, metadata)
-    return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
-                        outputs=metadata["outputs"], steps=metadata.get("steps"),
-                        max_abs_diff=diff, metadata=metadata)
+    return _check(graph, path, ort, kind, metadata)
+
+
+def _on_auto_backends(graph: nn.Module) -> nn.Module:
+    """A copy of ``graph`` whose LSTMs run on backend ``"auto"``."""
+    from lstmkit.nn import LSTM
+
+    graph = copy.deepcopy(graph)
+    for module in graph.modules():
+        if isinstance(module, LSTM) and module.config.backend != "auto":
+            module.config = dataclasses.replace(module.config, backend="auto")
+    return graph
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -220,10 +260,10 @@ class ForecastGraph(nn.Module):
         self.quantiles = list(cfg.model.quantiles) if cfg.model.loss == "quantile" else None
         self.median_index = cfg.model.median_index if self.quantiles else 0
         scalers = forecaster.scalers
-        for role in ("target", "past", "future", "static"):
+        for role in ("target", "past", "future", "static"):  # float64, as predict scales
             scaler = getattr(scalers, role)
-            self.register_buffer(f"{role}_mean", torch.as_tensor(scaler.mean, dtype=torch.float32))
-            self.register_buffer(f"{role}_std", torch.as_tensor(scaler.std, dtype=torch.float32))
+            self.register_buffer(f"{role}_mean", torch.as_tensor(scaler.mean, dtype=torch.float64))
+            self.register_buffer(f"{role}_std", torch.as_tensor(scaler.std, dtype=torch.float64))
         dc = cfg.data
         self.n_past, self.n_future = len(dc.past_covariates), len(dc.future_covariates)
         self.n_static = len(dc.static_covariates)
@@ -233,21 +273,25 @@ class ForecastGraph(nn.Module):
                                  ("static", self.n_static)) if n]
         margins = forecaster.margins
         self.register_buffer("margins", None if margins is None
-                             else torch.as_tensor(margins, dtype=torch.float32))  # (P, Hz, C)
+                             else torch.as_tensor(margins, dtype=torch.float64))  # (P, Hz, C)
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         given = dict(zip(self.input_names, inputs, strict=True))
-        y = given["past_targets"]  # (B, L, C)
+        y = given["past_targets"]  # (B, L, C), float64 as every input
         B, L = y.shape[0], self.lookback
-        y_past = (y - self.target_mean) / self.target_std
-        past = ((given["past_covariates"] - self.past_mean) / self.past_std
-                if self.n_past else y.new_zeros(B, L, 0))  # (B, L, Cp)
-        future = ((given["future_covariates"] - self.future_mean) / self.future_std
-                  if self.n_future else y.new_zeros(B, L + self.horizon, 0))  # (B, L+Hz, Cf)
-        static = ((given["static"] - self.static_mean) / self.static_std
-                  if self.n_static else y.new_zeros(B, 0))  # (B, S)
+
+        def scaled(name: str, role: str, shape: tuple[int, ...]) -> Tensor:
+            if name not in given:
+                return y.new_zeros(shape, dtype=torch.float32)
+            mean, std = getattr(self, f"{role}_mean"), getattr(self, f"{role}_std")
+            return ((given[name] - mean) / std).float()
+
+        y_past = scaled("past_targets", "target", ())
+        past = scaled("past_covariates", "past", (B, L, 0))  # (B, L, Cp)
+        future = scaled("future_covariates", "future", (B, L + self.horizon, 0))  # (B, L+Hz, Cf)
+        static = scaled("static", "static", (B, 0))  # (B, S)
         x_past = torch.cat([past, future[:, :L]], dim=-1)  # (B, L, Cp + Cf)
-        out = self.net(y_past, x_past, future[:, L:], static)  # (B, Hz, C[, Q]), scaled
+        out = self.net(y_past, x_past, future[:, L:], static).double()  # (B, Hz, C[, Q])
         if self.quantiles is None:
             return (out * self.target_std + self.target_mean,)
         out = out * self.target_std[:, None] + self.target_mean[:, None]  # (B, Hz, C, Q)
@@ -294,24 +338,24 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
         scaler = means[name]
         size = [2] + [int(s) for s in shape[1:]]
         noise = torch.randn(size, generator=generator, dtype=torch.float64)
-        examples[name] = (noise * torch.as_tensor(scaler.std)
-                          + torch.as_tensor(scaler.mean)).float()
+        examples[name] = noise * torch.as_tensor(scaler.std) + torch.as_tensor(scaler.mean)
     outputs: dict[str, list[int | str]] = {"forecast": ["batch", Hz, C]}
     if m.loss == "quantile":
         outputs["quantiles"] = ["batch", Hz, C, len(m.quantiles)]
     dynamic = {name: {0: "batch"} for name in [*shapes, *outputs]}
     metadata = {
         **_header("forecaster"), "inputs": shapes, "outputs": outputs,
-        "lookback": L, "horizon": Hz, "freq": forecaster.freq,
+        "lookback": L, "horizon": Hz, "freq": forecaster.freq, "fill": dc.fill,
         "time_col": dc.time_col, "series_col": dc.series_col,
         "columns": {"past_targets": list(dc.target),
                     "past_covariates": list(dc.past_covariates),
                     "future_covariates": list(dc.future_covariates),
                     "static": list(dc.static_covariates)},
         "quantiles": list(m.quantiles) if m.loss == "quantile" else None,
-        "note": ("inputs in the data's units, rows in time order, gaps filled "
-                 "(as data.fill would); future_covariates span the lookback and the "
-                 "horizon; outputs in the targets' units"),
+        "note": ("inputs float64 in the data's units, rows in time order, one a step of "
+                 "freq, missing rows and values filled as fill says (data.fill); "
+                 "future_covariates span the lookback and the horizon; outputs in the "
+                 "targets' units"),
     }
     return graph, examples, dynamic, metadata
 
@@ -333,14 +377,49 @@ class ClassifierGraph(nn.Module):
 
 def _unrolled_lstms(network: nn.Module) -> list[str]:
     """What keeps each LSTM of ``network`` from ONNX's LSTM operator (empty: none does)."""
-    from lstmkit.kernels.dispatch import torch_blockers
+    from lstmkit.kernels.dispatch import onnx_unrolled
     from lstmkit.nn import LSTM
 
     blockers: list[str] = []
     for module in network.modules():
         if isinstance(module, LSTM):
-            blockers += [b for b in torch_blockers(module.config, False) if b not in blockers]
+            blockers += [b for b in onnx_unrolled(module.config) if b not in blockers]
     return blockers
+
+
+def _tokenizer(name: str, lowercase: bool) -> dict[str, Any]:
+    """How :class:`lstmkit.text.tokenize.Tokenizer` splits a text, for a program in another
+    language to do the same."""
+    from lstmkit.text.tokenize import TOKEN_PATTERN
+
+    if name == "whitespace":
+        return {"name": name, "lowercase": lowercase, "pattern": r"\S+",
+                "rule": "every run of non-whitespace characters is a token"}
+    return {"name": name, "lowercase": lowercase, "pattern": TOKEN_PATTERN,
+            "rule": ("every match of pattern, left to right, is a token: Oniguruma regular "
+                     "expressions (the Rust tokenizers library's Regex; \\w and \\d are "
+                     "Unicode, the leading (?i) applies to the whole pattern); the text "
+                     "between matches is whitespace and dropped. A token that is exactly one "
+                     "of n’t ’s ’re ’ve ’ll ’d ’m (any case, with U+2019) is written with "
+                     "' in its place. Lower-cased (Unicode) after that when lowercase is "
+                     "true")}
+
+
+CASING_RULES = [
+    ["url", "starts with http://, https:// or www. (any case)"],
+    ["mention", "more than one character, the first @"],
+    ["hashtag", "more than one character, the first #"],
+    ["numeric", "every character a digit (Python str.isdigit: Unicode digits)"],
+    ["has_digit", "some character a digit (str.isdigit)"],
+    ["punct", "no letter or digit (str.isalnum false for every character)"],
+    ["lower", "str.islower: some cased character, none upper-case"],
+    ["upper", "str.isupper: some cased character, none lower-case"],
+    ["initial", "the first character upper-case, the rest str.islower"],
+    ["mixed", "some letter (str.isalpha)"],
+    ["other", "anything else"],
+]
+"""The casing classes of :func:`lstmkit.tagging.data.casing` with their rules, in the order
+they are tried (the first that holds is the class)."""
 
 
 def _token_steps(kind: str, blockers: list[str], steps: int | None, item: str,
@@ -363,8 +442,6 @@ def _token_steps(kind: str, blockers: list[str], steps: int | None, item: str,
 def _classifier_graph(classifier: Any, steps: int | None
                       ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
                                  dict[str, Any]]:
-    from lstmkit.text.tokenize import TOKEN_PATTERN
-
     words, labels, network, _ = classifier._ready()
     graph = ClassifierGraph(network).eval()
     blockers = _unrolled_lstms(network)
@@ -381,15 +458,14 @@ def _classifier_graph(classifier: Any, steps: int | None
         "outputs": {"probabilities": ["batch", len(labels)], "label": ["batch"]},
         "steps": T if blockers else None,
         "labels": list(labels.itos),
-        "tokenizer": {"name": config.tokenizer, "lowercase": config.lowercase,
-                      "pattern": TOKEN_PATTERN if config.tokenizer == "regex" else r"\S+",
-                      "max_length": config.max_length},
+        "tokenizer": _tokenizer(config.tokenizer, config.lowercase),
+        "max_length": config.max_length,
         "vocabulary": list(words.itos), "pad_index": words.pad_index,
         "unk_index": words.unk_index,
-        "note": ("tokens: each text's tokens (tokenizer; lower-cased if said) as vocabulary "
-                 "indices, unknown ones unk_index, padded with pad_index to the longest text "
-                 "(to steps when it is set); an empty text is one unk token; lengths: tokens "
-                 "per text"),
+        "note": ("tokens: each text's tokens (tokenizer), the first max_length of them when "
+                 "it is set, as vocabulary indices (unknown ones unk_index), padded with "
+                 "pad_index to the longest text (to steps when it is set); a text without "
+                 "tokens is the one token unk_index; lengths: tokens per text"),
     }
     dynamic: dict[str, dict[int, str]] = {
         "tokens": {0: "batch"} if blockers else {0: "batch", 1: "tokens"},
@@ -479,7 +555,6 @@ def _tagger_graph(tagger: Any, steps: int | None
                   ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
                              dict[str, Any]]:
     from lstmkit.tagging.data import CASINGS, collate
-    from lstmkit.text.tokenize import TOKEN_PATTERN
 
     words, tags, network, encoder = tagger._ready()
     first = network.members[0] if hasattr(network, "members") else network
@@ -519,20 +594,25 @@ def _tagger_graph(tagger: Any, steps: int | None
         "steps": T if blockers else None,
         "tags": list(tags.itos), "tag_scheme": config.tag_scheme,
         "decoder": config.decoder,
-        "tokenizer": {"name": config.tokenizer, "lowercase": config.lowercase,
-                      "pattern": TOKEN_PATTERN if config.tokenizer == "regex" else r"\S+"},
+        "tokenizer": _tokenizer(config.tokenizer, False),  # for raw text (Tagger.predict)
+        "lowercase": config.lowercase,
         "vocabulary": list(words.itos), "pad_index": words.pad_index,
         "unk_index": words.unk_index,
         "characters": list(tagger.chars.itos) if "chars" in names else None,
+        "char_unk_index": tagger.chars.unk_index if "chars" in names else None,
         "max_word_chars": encoder.max_word_chars,
         "casings": list(CASINGS) if "casing" in names else None,
-        "note": ("words: each token looked up (lower-cased when tokenizer.lowercase; a "
-                 "hashtag by its word without '#') in vocabulary, unknown ones unk_index, "
-                 "padded with pad_index; chars: each token's first max_word_chars characters "
-                 "as indices in characters (unknown ones its unknown entry), padded with 0, "
-                 "char_lengths their number (0 on padding); casing: the index in casings of "
-                 "the token's shape as lstmkit.tagging.data.casing gives it; tags: indices in "
-                 "tags (in tag_scheme), -1 past each sentence's length"),
+        "casing_rules": CASING_RULES if "casing" in names else None,
+        "note": ("words: each token (as written: the tokenizer keeps its case) looked up "
+                 "in vocabulary, lower-cased first when lowercase is true and, when it is "
+                 "longer than one character and starts with '#', without the '#'; unknown "
+                 "ones unk_index; padded with pad_index; chars: the token's first "
+                 "max_word_chars characters (Unicode code points, case kept) as indices in "
+                 "characters, unknown ones char_unk_index, padded with 0 (at least one "
+                 "column), char_lengths their number (0 on padding); casing: the index in "
+                 "casings of the first class in casing_rules whose rule holds for the token; "
+                 "tags: indices "
+                 "in tags (in tag_scheme), -1 past each sentence's length"),
     }
     return graph, examples, dynamic, metadata
 
@@ -552,8 +632,7 @@ def _check_inputs(graph: nn.Module, kind: str, metadata: dict[str, Any]
         for name, shape in metadata["inputs"].items():
             std = getattr(graph, f"{roles[name]}_std").numpy()
             mean = getattr(graph, f"{roles[name]}_mean").numpy()
-            noise = rng.standard_normal([5, *shape[1:]])
-            inputs[name] = (noise * std + mean).astype(np.float32)
+            inputs[name] = rng.standard_normal([5, *shape[1:]]) * std + mean  # float64
         return inputs
     T = metadata["steps"] or 11
     lengths = np.array([T, 1, max(1, T - 3), max(1, T // 3), min(2, T)], dtype=np.int64)
@@ -582,8 +661,13 @@ def _check(graph: nn.Module, path: Path, ort: Any, kind: str, metadata: dict[str
     ValueError when it is over the tolerance or a decision (label, tags) is not the one the
     scores onnxruntime computed give."""
     inputs = _check_inputs(graph, kind, metadata)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = dict(zip(metadata["outputs"], session.run(None, inputs), strict=True))
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = dict(zip(metadata["outputs"], session.run(None, inputs), strict=True))
+    except Exception as err:  # onnxruntime's own errors (its Fail, InvalidArgument, ...)
+        raise ValueError(f"onnxruntime cannot run the exported graph on the check's examples "
+                         f"({type(err).__name__}: {' '.join(str(err).split())}): the export "
+                         "is wrong; please report it") from None
     with torch.no_grad():
         expected = graph(*(torch.from_numpy(v) for v in inputs.values()))
     expected = dict(zip(metadata["outputs"], (e.numpy() for e in expected), strict=True))
@@ -595,12 +679,19 @@ def _check(graph: nn.Module, path: Path, ort: Any, kind: str, metadata: dict[str
                              f"PyTorch's has {want.shape}: the export is wrong; please report it")
         if have.dtype.kind in "iu":
             continue  # decisions: checked against the graph's own scores below
-        diff = float(np.abs(have - want).max()) if have.size else 0.0
-        scale = max(1.0, float(np.abs(want).max()) if want.size else 1.0)
-        if not diff <= CHECK_TOLERANCE * scale:
-            raise ValueError(f"the exported graph's {name} differs from PyTorch's by {diff:.3g} "
-                             f"on the check's examples (tolerance {CHECK_TOLERANCE * scale:.3g}):"
-                             " the export is wrong; please report it")
+        if kind == "forecaster":  # in the target's standard deviations (axis 2: the channel)
+            std = graph.target_std.numpy().reshape(-1, *[1] * (have.ndim - 3))
+            diff = float((np.abs(have - want) / std).max()) if have.size else 0.0
+            tolerance, unit = CHECK_TOLERANCE, " standard deviations of the target"
+        else:
+            diff = float(np.abs(have - want).max()) if have.size else 0.0
+            tolerance = CHECK_TOLERANCE * max(1.0, float(np.abs(want).max()) if want.size
+                                              else 1.0)
+            unit = ""
+        if not diff <= tolerance:
+            raise ValueError(f"the exported graph's {name} differs from PyTorch's by {diff:.3g}"
+                             f"{unit} on the check's examples (tolerance {tolerance:.3g}): the "
+                             "export is wrong; please report it")
         worst = max(worst, diff)
     # a decision between scores closer than float32's rounding may go either way, so it is
     # checked against the decision PyTorch makes from onnxruntime's own scores

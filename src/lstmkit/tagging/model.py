@@ -49,7 +49,10 @@ class CharLSTM(nn.Module):
     def _every_position(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` as a graph of fixed steps for an ONNX export: every position's
         characters through the LSTM (a padding position as one character), padding then
-        zeroed; the same vectors, without the data-dependent selection of distinct words."""
+        zeroed; the same vectors, without the data-dependent selection of distinct words. A
+        padding column is added, so that a batch of empty tokens, (B, T, 0), is no zero-width
+        tensor (ONNX's Reshape reads a size of 0 as 'keep this size')."""
+        chars = F.pad(chars, (0, 1))  # (B, T, C + 1)
         B, T, C = chars.shape
         lengths = char_lengths.reshape(B * T)  # (B*T,)
         x = self.embed(chars.reshape(B * T, C))  # (B*T, C, char_dim)
@@ -86,6 +89,10 @@ class CharCNN(nn.Module):
         self.output_size = filters
 
     def forward(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            # a padding column (the convolution's own zero padding): no zero-width tensor in
+            # the graph for a batch of empty tokens, which ONNX's Reshape would misread
+            chars = F.pad(chars, (0, 1))
         B, T, C = chars.shape
         if not torch.onnx.is_in_onnx_export() and not (char_lengths > 0).any():
             # only empty tokens: no characters to encode (an export's graph takes any)
