@@ -421,8 +421,10 @@ def test_the_metadata_says_how_to_tokenise_and_look_up(tmp_path: Path) -> None:
     meta = export_onnx(classifier, tmp_path / "c.onnx").metadata
     tok = meta["tokenizer"]
     clitics = {"n’t", "’s", "’re", "’ve", "’ll", "’d", "’m"}
-    text = "I can’t believe it’s GOOD!!! see http://x.io/a?b=1 #Fun @bob 3.5 well-made..."
+    text = ("I can’t believe it’s GOOD!!! see http://x.io/a?b=1 #Fun @bob 3.5 well-made... "
+            "x\x1cy")
     tokens = [m.group() for m in re.finditer(tok["pattern"], text)]
+    tokens = [t for t in tokens if not t.isspace()]
     tokens = [t.replace("’", "'") if t.lower() in clitics else t for t in tokens]
     tokens = [t.lower() for t in tokens] if tok["lowercase"] else tokens
     assert tokens == classifier.encoder.tokens(text)
@@ -434,3 +436,65 @@ def test_the_metadata_says_how_to_tokenise_and_look_up(tmp_path: Path) -> None:
     assert tagger_meta["casings"] == list(CASINGS)
     assert sorted(c for c, _ in tagger_meta["casing_rules"]) == sorted(CASINGS)
     assert tagger_meta["characters"][tagger_meta["char_unk_index"]] == "<unk>"
+
+
+def test_a_tagger_graph_leaves_a_text_without_tokens_untagged(tmp_path: Path) -> None:
+    """A row of length 0 (a text without tokens, which Tagger.predict leaves out) gets no
+    tag, with the CRF's Viterbi as with the softmax decoder."""
+    from lstmkit.tagging.data import collate
+
+    for decoder in ("crf", "softmax"):
+        tagger = _tagger(decoder=decoder)
+        report = export_onnx(tagger, tmp_path / "t.onnx")
+        batch, _ = collate([tagger.encoder.encode(s) for s in [["Bob", "Smith"], ["x"]]],
+                           tagger.words.pad_index)
+        feed = {k: batch[k].numpy() for k in report.inputs}
+        feed["lengths"][1] = 0
+        feed["char_lengths"][1] = 0
+        tags, _ = _run(tmp_path / "t.onnx", feed)
+        assert (tags[1] == -1).all() and (tags[0] >= 0).all()
+
+
+def test_a_pruned_model_exports_and_keeps_its_backend(tmp_path: Path) -> None:
+    """Pruning's weight is computed before the next forward pass (no copy of it can be
+    made); the export runs the model on auto's paths and gives its own backend back."""
+    from torch.nn.utils import prune
+
+    classifier = _classifier(lstm={"backend": "reference"})
+    prune.l1_unstructured(classifier.model.lstm, "weight_ih_l0", amount=0.5)
+    report = export_onnx(classifier, tmp_path / "c.onnx")
+    assert classifier.model.lstm.config.backend == "reference"
+    texts = ["a good film", "awful"]
+    ids = [classifier.encoder.encode(t) for t in texts]
+    (probabilities, _) = _run(tmp_path / "c.onnx", {
+        "tokens": _padded(ids, report.metadata["pad_index"]),
+        "lengths": np.array([len(i) for i in ids], dtype=np.int64)})
+    np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-6)
+
+
+def test_the_written_file_is_the_one_the_path_names(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link is written through (the link stays), a replaced file keeps its mode, a name
+    as long as the system takes works, and a refused export leaves no folder it made."""
+    forecaster, _ = _forecaster({}, {})
+    (tmp_path / "releases").mkdir()
+    target = tmp_path / "releases" / "v3.onnx"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    link = tmp_path / "current.onnx"
+    link.symlink_to(target)
+    export_onnx(forecaster, link)
+    assert link.is_symlink() and read_metadata(target)["kind"] == "forecaster"
+    assert target.stat().st_mode & 0o777 == 0o600
+    long_name = tmp_path / ("f" * 250 + ".onnx")
+    export_onnx(forecaster, long_name)
+    assert long_name.is_file()
+    assert not [p for p in tmp_path.rglob(".lstmkit-*")]
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the exporter failed")
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    with pytest.raises(RuntimeError, match="the exporter failed"):
+        export_onnx(forecaster, tmp_path / "new" / "deeper" / "f.onnx")
+    assert not (tmp_path / "new").exists()

@@ -36,11 +36,14 @@ path only when the check passes.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
+import shutil
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,18 +135,29 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
         graph, examples, dynamic, metadata = _classifier_graph(model, steps)
     else:
         graph, examples, dynamic, metadata = _tagger_graph(model, steps)
-    # the backend is how a call runs, not what it computes: an export takes auto's paths
-    # (ONNX's LSTM operator, or the unrolled reference path), whatever the model was saved with
-    graph = _on_auto_backends(graph)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # written and checked beside the path, then moved onto it: a refused or failed export
-    # leaves no file, and the one there before stays
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # written and checked beside the file the path names (a link's target), then moved onto
+    # it: a refused or failed export leaves no file and no folder, and the file there before
+    # stays
+    target = path.resolve()
+    made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a new name (never another export's), created with the mode a new file gets here
+    tmp = target.parent / f".lstmkit-{uuid.uuid4().hex[:12]}.onnx.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
-        os.replace(tmp, path)
-    finally:
+        # the backend is how a call runs, not what it computes: an export takes auto's
+        # paths (ONNX's LSTM operator, or the unrolled reference path)
+        with _on_auto_backends(graph):
+            diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
+        if target.exists():  # the file replaced keeps its mode
+            shutil.copymode(target, tmp)
+        os.replace(tmp, target)
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        for folder in made:  # innermost first; only what this call made, and only if empty
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
                         outputs=metadata["outputs"], steps=metadata.get("steps"),
                         max_abs_diff=diff, metadata=metadata)
@@ -170,15 +184,21 @@ def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dic
     return _check(graph, path, ort, kind, metadata)
 
 
-def _on_auto_backends(graph: nn.Module) -> nn.Module:
-    """A copy of ``graph`` whose LSTMs run on backend ``"auto"``."""
+@contextmanager
+def _on_auto_backends(graph: nn.Module) -> Iterator[None]:
+    """``graph``'s LSTMs on backend ``"auto"`` inside the block, their own after it (in place:
+    a copy of a pruned weight, which is computed, cannot be made)."""
     from lstmkit.nn import LSTM
 
-    graph = copy.deepcopy(graph)
-    for module in graph.modules():
-        if isinstance(module, LSTM) and module.config.backend != "auto":
-            module.config = dataclasses.replace(module.config, backend="auto")
-    return graph
+    saved = [(m, m.config) for m in graph.modules()
+             if isinstance(m, LSTM) and m.config.backend != "auto"]
+    try:
+        for module, config in saved:
+            module.config = dataclasses.replace(config, backend="auto")
+        yield
+    finally:
+        for module, config in saved:
+            module.config = config
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -394,12 +414,15 @@ def _tokenizer(name: str, lowercase: bool) -> dict[str, Any]:
 
     if name == "whitespace":
         return {"name": name, "lowercase": lowercase, "pattern": r"\S+",
-                "rule": "every run of non-whitespace characters is a token"}
+                "rule": ("every run of characters that are not whitespace by Python's "
+                         "str.isspace (Unicode White_Space, and U+001C..U+001F) is a token")}
     return {"name": name, "lowercase": lowercase, "pattern": TOKEN_PATTERN,
             "rule": ("every match of pattern, left to right, is a token: Oniguruma regular "
                      "expressions (the Rust tokenizers library's Regex; \\w and \\d are "
                      "Unicode, the leading (?i) applies to the whole pattern); the text "
-                     "between matches is whitespace and dropped. A token that is exactly one "
+                     "between matches, and a match that is all whitespace by Python's "
+                     "str.isspace (Unicode White_Space, and U+001C..U+001F), is dropped. A "
+                     "token that is exactly one "
                      "of n’t ’s ’re ’ve ’ll ’d ’m (any case, with U+2019) is written with "
                      "' in its place. Lower-cased (Unicode) after that when lowercase is "
                      "true")}
@@ -409,13 +432,17 @@ CASING_RULES = [
     ["url", "starts with http://, https:// or www. (any case)"],
     ["mention", "more than one character, the first @"],
     ["hashtag", "more than one character, the first #"],
-    ["numeric", "every character a digit (Python str.isdigit: Unicode digits)"],
-    ["has_digit", "some character a digit (str.isdigit)"],
-    ["punct", "no letter or digit (str.isalnum false for every character)"],
-    ["lower", "str.islower: some cased character, none upper-case"],
-    ["upper", "str.isupper: some cased character, none lower-case"],
-    ["initial", "the first character upper-case, the rest str.islower"],
-    ["mixed", "some letter (str.isalpha)"],
+    ["numeric", "Python's str.isdigit: every character of Unicode Numeric_Type Digit or "
+                "Decimal (so also ² and ①)"],
+    ["has_digit", "some character of Numeric_Type Digit or Decimal"],
+    ["punct", "no character that is Python's str.isalnum (a letter, or any Numeric_Type, "
+              "so also ½)"],
+    ["lower", "Python's str.islower: some cased character, and no character of category Lu "
+              "or Lt"],
+    ["upper", "Python's str.isupper: some cased character, and no character of category Ll "
+              "or Lt"],
+    ["initial", "the first character str.isupper (category Lu), the rest str.islower"],
+    ["mixed", "some character that is Python's str.isalpha (a letter)"],
     ["other", "anything else"],
 ]
 """The casing classes of :func:`lstmkit.tagging.data.casing` with their rules, in the order
@@ -541,14 +568,18 @@ class TaggerGraph(nn.Module):
         given = dict(zip(self.input_names, inputs, strict=True))
         emissions = self.network(**given)  # (B, T, K)
         lengths = given["lengths"]
-        crf = self.network.crf
-        if crf is not None:
-            transitions, start, end = crf.scores()
-            return viterbi_decode(emissions, lengths, transitions, start, end), emissions
         T = emissions.shape[1]
         real = torch.arange(T, device=lengths.device)[None] < lengths[:, None]  # (B, T)
         pad = torch.full_like(lengths[:, None], PAD_TAG)  # (B, 1)
-        return torch.where(real, emissions.argmax(dim=-1), pad), emissions
+        crf = self.network.crf
+        if crf is not None:
+            transitions, start, end = crf.scores()
+            best = viterbi_decode(emissions, lengths, transitions, start, end)  # (B, T)
+        else:
+            best = emissions.argmax(dim=-1)  # (B, T)
+        # (the mask also empties a row of length 0, a text without tokens, which Viterbi
+        # would give its first tag)
+        return torch.where(real, best, pad), emissions
 
 
 def _tagger_graph(tagger: Any, steps: int | None
@@ -611,7 +642,7 @@ def _tagger_graph(tagger: Any, steps: int | None
                  "characters, unknown ones char_unk_index, padded with 0 (at least one "
                  "column), char_lengths their number (0 on padding); casing: the index in "
                  "casings of the first class in casing_rules whose rule holds for the token; "
-                 "tags: indices "
+                 "a text without tokens is left out (it has no tags); tags: indices "
                  "in tags (in tag_scheme), -1 past each sentence's length"),
     }
     return graph, examples, dynamic, metadata
