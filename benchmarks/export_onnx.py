@@ -8,9 +8,11 @@ over its whole test split in the same batches:
 
 - agreement: the test score of each (MSE, accuracy, entity F1), the largest difference in
   forecasts and probabilities, and the share of equal labels and tags;
-- speed: the network alone on the same padded tensors, PyTorch (lstmkit's own path, as
+- speed: the network alone on the same padded batches, PyTorch (lstmkit's own path, as
   ``predict`` runs it, under ``inference_mode``) against onnxruntime, both on ``--threads``
-  threads, best of ``--reps``; the ratio is PyTorch's time over onnxruntime's.
+  threads, one untimed pass each and then the best of ``--reps``; the ratio is PyTorch's time
+  over onnxruntime's. (The forecaster's graph also scales its float64 inputs, which PyTorch
+  is given scaled, as ``predict_windows`` gives them to the network.)
 
 Prints a table and writes JSON (default benchmarks/results/export_onnx.json; give a quick run
 its own --out):
@@ -60,6 +62,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def best_time(run: Callable[[], object], reps: int) -> float:
+    """The best of ``reps`` timed calls of ``run``, after one untimed call (warm-up)."""
+    run()
     times = []
     for _ in range(reps):
         start = time.perf_counter()

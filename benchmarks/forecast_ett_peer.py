@@ -1,14 +1,19 @@
-"""ETTh1: lstmkit's recipe against a SegRNN-style ``torch.nn.LSTM`` script, both in one run.
+"""ETTh1: lstmkit's recipe against two ``torch.nn.LSTM`` scripts, all in one run.
 
-The peer is the script issue 4 describes, written as a user would (Lin et al. 2023's SegRNN
-idea on plain ``nn.LSTM``): channel-independent, each window minus its last value, the
-lookback of 336 cut into segments of 24 embedded linearly, the last state to a linear head;
-Adam, MSE, the best epoch on validation kept, trained for about ``--peer-minutes``. Both
-models see the standard protocol of ``forecast_ett.py`` (the first 14,400 rows split 8,640 /
-2,880 / 2,880, z-scored with training statistics, every test window) and the table gives
-their test MSE and MAE and the peer's over lstmkit's.
+The peers are the two scripts issue 4 describes, written as a user would:
 
-    python benchmarks/forecast_ett_peer.py                         # horizon 96
+- ``plain``: an ``nn.LSTM`` over the last 96 steps of all 7 channels, its last state to a
+  linear head for every channel and step, as a user would first write it;
+- ``segrnn``: Lin et al. 2023's SegRNN idea on plain ``nn.LSTM``: channel-independent, each
+  window minus its last value, the lookback of 336 cut into segments of 24 embedded linearly,
+  the last state to a linear head.
+
+Each is trained with Adam at 1e-3 on MSE for about ``--peer-minutes``, the best epoch on
+validation kept. All see the standard protocol of ``forecast_ett.py`` (the first 14,400 rows
+split 8,640 / 2,880 / 2,880, z-scored with training statistics, every test window) and the
+table gives their test MSE and MAE and each peer's over lstmkit's.
+
+    python benchmarks/forecast_ett_peer.py --horizons 96 192 336 720   # the table
     python benchmarks/forecast_ett_peer.py --horizons 96 --peer-minutes 0.5 --max-epochs 1 \
         --out /tmp/forecast_ett_peer_quick.json                     # a quick check
 """
@@ -50,6 +55,20 @@ class SegmentLSTM(nn.Module):
         return out + last
 
 
+class PlainLSTM(nn.Module):
+    """The first script a user writes: an nn.LSTM over the window, its last state to a
+    linear head for every step and channel."""
+
+    def __init__(self, channels: int, horizon: int, width: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(channels, width, batch_first=True)
+        self.head = nn.Linear(width, horizon * channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, L, C) -> (B, H, C)
+        _, (h, _) = self.lstm(x)
+        return self.head(h[-1]).reshape(x.shape[0], -1, x.shape[2])
+
+
 def windows(data: torch.Tensor, starts: range, lookback: int, horizon: int
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (W, L, C) and targets (W, H, C) of the windows whose lookback starts at
@@ -60,17 +79,23 @@ def windows(data: torch.Tensor, starts: range, lookback: int, horizon: int
     return x, y
 
 
-def peer(data: torch.Tensor, horizon: int, args: object) -> dict[str, float]:
-    """Train the peer on ``data`` (z-scored, (14400, C)) and score it on every test window."""
+def peer(name: str, data: torch.Tensor, horizon: int, args: object) -> dict[str, float]:
+    """Train the peer ``name`` on ``data`` (z-scored, (14400, C)) and score it on every test
+    window."""
     torch.manual_seed(0)
-    lookback = args.peer_lookback  # type: ignore[attr-defined]
+    if name == "plain":
+        lookback = args.plain_lookback  # type: ignore[attr-defined]
+        model: nn.Module = PlainLSTM(data.shape[1], horizon, args.plain_width)  # type: ignore
+    else:
+        lookback = args.peer_lookback  # type: ignore[attr-defined]
+        model = SegmentLSTM(lookback, horizon, args.peer_segment,  # type: ignore[attr-defined]
+                            args.peer_width)  # type: ignore[attr-defined]
     train_x, train_y = windows(data, range(0, TRAIN - lookback - horizon + 1), lookback,
                                horizon)
     val_x, val_y = windows(data, range(TRAIN - lookback, TRAIN + VAL - lookback - horizon + 1),
                            lookback, horizon)
     test_x, test_y = windows(data, range(TRAIN + VAL - lookback, len(data) - lookback - horizon
                                          + 1), lookback, horizon)
-    model = SegmentLSTM(lookback, horizon, args.peer_segment, args.peer_width)  # type: ignore
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     start, best, best_state, epochs = time.perf_counter(), float("inf"), None, 0
     while time.perf_counter() - start < 60 * args.peer_minutes:  # type: ignore[attr-defined]
@@ -87,7 +112,8 @@ def peer(data: torch.Tensor, horizon: int, args: object) -> dict[str, float]:
     assert best_state is not None
     model.load_state_dict(best_state)
     mse, mae = _score(model, test_x, test_y)
-    return {"horizon": horizon, "mse": mse, "mae": mae, "test_windows": len(test_x),
+    return {"horizon": horizon, "lookback": lookback, "mse": mse, "mae": mae,
+            "test_windows": len(test_x),
             "epochs": epochs, "best_val_mse": best,
             "wall_s": round(time.perf_counter() - start, 1)}
 
@@ -113,20 +139,26 @@ def main() -> None:
     data = torch.tensor((values - mean) / std, dtype=torch.float32)
     rows = []
     for horizon in args.horizons:
-        ours = forecast_ett.run(horizon, frame, args, args.seeds[0])
-        theirs = peer(data, horizon, args)
-        rows.append({"horizon": horizon, "lstmkit": ours, "peer": theirs,
-                     "peer_mse_over_lstmkit": theirs["mse"] / ours["mse"]})
+        row = {"horizon": horizon, "lstmkit": forecast_ett.run(horizon, frame, args,
+                                                               args.seeds[0])}
+        for name in args.peers:
+            row[name] = peer(name, data, horizon, args)
+            row[f"{name}_mse_over_lstmkit"] = row[name]["mse"] / row["lstmkit"]["mse"]
+        rows.append(row)
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{args.dataset}, test MSE / MAE (z-scored) over every test window, one run each")
-    print(f"{'horizon':>7}  {'lstmkit recipe':>16}  {'SegRNN-style nn.LSTM':>20}  "
-          f"{'peer / lstmkit MSE':>18}  wall s (lstmkit / peer)")
+    print(f"\n{args.dataset}, test MSE / MAE (z-scored) over every test window, one run each; "
+          "peer MSE over lstmkit's in brackets")
+    titles = {"plain": "plain nn.LSTM", "segrnn": "SegRNN-style nn.LSTM"}
+    print(f"{'horizon':>7}  {'lstmkit recipe':>15}  "
+          + "  ".join(f"{titles[n]:>24}" for n in args.peers) + "  wall s (lstmkit / "
+          + " / ".join(args.peers) + ")")
     for row in rows:
-        ours, theirs = row["lstmkit"], row["peer"]
-        print(f"{row['horizon']:>7}  {ours['mse']:.3f} / {ours['mae']:.3f}    "
-              f"{theirs['mse']:.3f} / {theirs['mae']:.3f}      "
-              f"{row['peer_mse_over_lstmkit']:>18.3f}  {ours['total_wall_s']:.0f} / "
-              f"{theirs['wall_s']:.0f}")
+        ours = row["lstmkit"]
+        cells = [f"{row[n]['mse']:.3f} / {row[n]['mae']:.3f} ({row[f'{n}_mse_over_lstmkit']:.2f})"
+                 for n in args.peers]
+        walls = " / ".join(f"{row[n]['wall_s']:.0f}" for n in args.peers)
+        print(f"{row['horizon']:>7}  {ours['mse']:.3f} / {ours['mae']:.3f}  "
+              + "  ".join(f"{c:>24}" for c in cells) + f"  {ours['total_wall_s']:.0f} / {walls}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"settings": vars(args), "environment": environment(),
                                           "rows": rows}, indent=2))
@@ -135,8 +167,12 @@ def main() -> None:
 
 def _peer_flags(parser: object) -> None:
     add = parser.add_argument  # type: ignore[attr-defined]
+    add("--peers", nargs="+", choices=("plain", "segrnn"), default=["plain", "segrnn"],
+        help="the nn.LSTM scripts to run beside the recipe")
     add("--peer-minutes", type=float_in(0.0, low_open=True), default=3.0,
-        help="the peer's training time per horizon (the best epoch on validation is kept)")
+        help="each peer's training time per horizon (the best epoch on validation is kept)")
+    add("--plain-lookback", type=int_at_least(1), default=96)
+    add("--plain-width", type=int_at_least(1), default=128)
     add("--peer-lookback", type=int_at_least(1), default=336)
     add("--peer-segment", type=int_at_least(1), default=24)
     add("--peer-width", type=int_at_least(1), default=256)
