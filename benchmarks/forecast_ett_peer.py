@@ -14,13 +14,17 @@ split 8,640 / 2,880 / 2,880, z-scored with training statistics, every test windo
 table gives their test MSE and MAE and each peer's over lstmkit's.
 
     python benchmarks/forecast_ett_peer.py --horizons 96 192 336 720   # the table
-    python benchmarks/forecast_ett_peer.py --horizons 96 --peer-minutes 0.5 --max-epochs 1 \
-        --out /tmp/forecast_ett_peer_quick.json                     # a quick check
+    python benchmarks/forecast_ett_peer.py --horizons 96 --peer-minutes 0.05 --max-epochs 1 \
+        --limit-train-batches 2 --out /tmp/forecast_ett_peer_quick.json   # a quick check
+
+``--limit-train-batches`` applies to the peers' epochs too; a peer's time budget is checked
+after each epoch (and its validation), so a peer may run over it by one epoch.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -100,7 +104,8 @@ def peer(name: str, data: torch.Tensor, horizon: int, args: object) -> dict[str,
     start, best, best_state, epochs = time.perf_counter(), float("inf"), None, 0
     while time.perf_counter() - start < 60 * args.peer_minutes:  # type: ignore[attr-defined]
         model.train()
-        for batch in torch.randperm(len(train_x)).split(64):
+        batches = torch.randperm(len(train_x)).split(64)
+        for batch in batches[: _batches_an_epoch(len(batches), args)]:
             loss = nn.functional.mse_loss(model(train_x[batch]), train_y[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -118,6 +123,13 @@ def peer(name: str, data: torch.Tensor, horizon: int, args: object) -> dict[str,
             "wall_s": round(time.perf_counter() - start, 1)}
 
 
+def _batches_an_epoch(total: int, args: object) -> int:
+    """``--limit-train-batches`` for a peer as for the recipe: a count, or a share of
+    ``total``."""
+    limit = args.limit_train_batches  # type: ignore[attr-defined]
+    return min(total, limit) if isinstance(limit, int) else max(1, math.ceil(limit * total))
+
+
 @torch.no_grad()
 def _score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     model.eval()
@@ -129,7 +141,7 @@ def main() -> None:
     parser, args = forecast_ett.parse_args(__doc__.splitlines()[0], jobs=False,
                                            out="benchmarks/results/forecast_ett_peer.json",
                                            horizons=(96,), extra=_peer_flags)
-    if args.peer_lookback % args.peer_segment:
+    if "segrnn" in args.peers and args.peer_lookback % args.peer_segment:
         parser.error(f"--peer-lookback must be a multiple of --peer-segment "
                      f"({args.peer_segment}), got {args.peer_lookback}")
     torch.set_num_threads(args.threads)

@@ -462,8 +462,10 @@ def test_a_pruned_model_exports_and_keeps_its_backend(tmp_path: Path) -> None:
 
     classifier = _classifier(lstm={"backend": "reference"})
     prune.l1_unstructured(classifier.model.lstm, "weight_ih_l0", amount=0.5)
+    last = classifier.model.lstm.last_backend
     report = export_onnx(classifier, tmp_path / "c.onnx")
     assert classifier.model.lstm.config.backend == "reference"
+    assert classifier.model.lstm.last_backend == last
     texts = ["a good film", "awful"]
     ids = [classifier.encoder.encode(t) for t in texts]
     (probabilities, _) = _run(tmp_path / "c.onnx", {
@@ -494,6 +496,10 @@ def test_the_written_file_is_the_one_the_path_names(tmp_path: Path,
     def fail(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the exporter failed")
 
+    with pytest.raises(OSError, match=r"cannot write the ONNX file .*m.onnx' \(--out\): "
+                                      r"File name too long"):
+        export_onnx(forecaster, tmp_path / "made" / ("x" * 300) / "m.onnx")
+    assert not (tmp_path / "made").exists()
     monkeypatch.setattr(torch.onnx, "export", fail)
     with pytest.raises(RuntimeError, match="the exporter failed"):
         export_onnx(forecaster, tmp_path / "new" / "deeper" / "f.onnx")

@@ -43,7 +43,7 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,12 +139,24 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     # it: a refused or failed export leaves no file and no folder, and the file there before
     # stays
     target = path.resolve()
-    made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a new name (never another export's), created with the mode a new file gets here
-    tmp = target.parent / f".lstmkit-{uuid.uuid4().hex[:12]}.onnx.tmp"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    made: list[Path] = []  # the folders this call creates, outermost first
+    tmp: Path | None = None
     try:
+        try:
+            for folder in reversed([target.parent, *target.parent.parents]):
+                if not folder.is_dir():
+                    try:
+                        folder.mkdir()
+                        made.append(folder)
+                    except FileExistsError:  # made by someone else meanwhile, or a file
+                        if not folder.is_dir():
+                            raise
+            # a new name (never another export's), created with the mode a new file gets
+            tmp = target.parent / f".lstmkit-{uuid.uuid4().hex[:12]}.onnx.tmp"
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as err:
+            raise type(err)(err.errno, f"cannot write the ONNX file {str(path)!r} (--out): "
+                                       f"{err.strerror} ({err.filename})") from None
         # the backend is how a call runs, not what it computes: an export takes auto's
         # paths (ONNX's LSTM operator, or the unrolled reference path)
         with _on_auto_backends(graph):
@@ -152,10 +164,12 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
         if target.exists():  # the file replaced keeps its mode
             shutil.copymode(target, tmp)
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        for folder in made:  # innermost first; only what this call made, and only if empty
-            if folder.exists() and not any(folder.iterdir()):
+    except BaseException:  # (the cleanup never hides what went wrong)
+        if tmp is not None:
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        for folder in reversed(made):  # innermost first, and only if still empty
+            with suppress(OSError):
                 folder.rmdir()
         raise
     return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
@@ -186,19 +200,20 @@ def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dic
 
 @contextmanager
 def _on_auto_backends(graph: nn.Module) -> Iterator[None]:
-    """``graph``'s LSTMs on backend ``"auto"`` inside the block, their own after it (in place:
-    a copy of a pruned weight, which is computed, cannot be made)."""
+    """``graph``'s LSTMs on backend ``"auto"`` inside the block; their own backend and
+    :attr:`~lstmkit.nn.LSTM.last_backend` after it (in place: a copy of a pruned weight,
+    which is computed, cannot be made)."""
     from lstmkit.nn import LSTM
 
-    saved = [(m, m.config) for m in graph.modules()
-             if isinstance(m, LSTM) and m.config.backend != "auto"]
+    saved = [(m, m.config, m.last_backend) for m in graph.modules() if isinstance(m, LSTM)]
     try:
-        for module, config in saved:
-            module.config = dataclasses.replace(config, backend="auto")
+        for module, config, _ in saved:
+            if config.backend != "auto":
+                module.config = dataclasses.replace(config, backend="auto")
         yield
     finally:
-        for module, config in saved:
-            module.config = config
+        for module, config, last in saved:
+            module.config, module.last_backend = config, last
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -437,11 +452,12 @@ CASING_RULES = [
     ["has_digit", "some character of Numeric_Type Digit or Decimal"],
     ["punct", "no character that is Python's str.isalnum (a letter, or any Numeric_Type, "
               "so also ½)"],
-    ["lower", "Python's str.islower: some cased character, and no character of category Lu "
-              "or Lt"],
-    ["upper", "Python's str.isupper: some cased character, and no character of category Ll "
-              "or Lt"],
-    ["initial", "the first character str.isupper (category Lu), the rest str.islower"],
+    ["lower", "Python's str.islower: some cased character (Unicode derived property Cased) "
+              "and every cased character Lowercase (derived property: Ll and "
+              "Other_Lowercase)"],
+    ["upper", "Python's str.isupper: some cased character and every cased character "
+              "Uppercase (derived property: Lu and Other_Uppercase)"],
+    ["initial", "the first character str.isupper (so also Ⓐ or Ⅻ), the rest str.islower"],
     ["mixed", "some character that is Python's str.isalpha (a letter)"],
     ["other", "anything else"],
 ]
