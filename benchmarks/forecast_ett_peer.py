@@ -24,7 +24,6 @@ after each epoch (and its validation), so a peer may run over it by one epoch.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -124,10 +123,10 @@ def peer(name: str, data: torch.Tensor, horizon: int, args: object) -> dict[str,
 
 
 def _batches_an_epoch(total: int, args: object) -> int:
-    """``--limit-train-batches`` for a peer as for the recipe: a count, or a share of
-    ``total``."""
+    """``--limit-train-batches`` for a peer as Lightning takes it for the recipe: a count, or
+    a share of ``total`` rounded down."""
     limit = args.limit_train_batches  # type: ignore[attr-defined]
-    return min(total, limit) if isinstance(limit, int) else max(1, math.ceil(limit * total))
+    return min(total, limit) if isinstance(limit, int) else max(1, int(total * limit))
 
 
 @torch.no_grad()

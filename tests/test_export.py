@@ -500,6 +500,23 @@ def test_the_written_file_is_the_one_the_path_names(tmp_path: Path,
                                       r"File name too long"):
         export_onnx(forecaster, tmp_path / "made" / ("x" * 300) / "m.onnx")
     assert not (tmp_path / "made").exists()
+    with pytest.raises(OSError, match=r"\(--out\): File name too long"):
+        export_onnx(forecaster, tmp_path / ("y" * 300 + ".onnx"))  # under a folder that exists
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(OSError, match=r"cannot write the ONNX file .*loop' \(--out\): "
+                                      r"Symlink loop"):
+        export_onnx(forecaster, tmp_path / "loop")
+    import onnx
+
+    def disk_full(proto: Any, name: str) -> None:
+        raise OSError(28, "No space left on device", name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(onnx, "save", disk_full)
+        with pytest.raises(OSError, match=r"cannot write the ONNX file .*full.onnx' "
+                                          r"\(--out\): No space left on device$"):
+            export_onnx(forecaster, tmp_path / "full.onnx")
+    assert not [p for p in tmp_path.rglob(".lstmkit-*")]
     monkeypatch.setattr(torch.onnx, "export", fail)
     with pytest.raises(RuntimeError, match="the exporter failed"):
         export_onnx(forecaster, tmp_path / "new" / "deeper" / "f.onnx")

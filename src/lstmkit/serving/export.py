@@ -37,6 +37,7 @@ path only when the check passes.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -112,10 +113,11 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     """
     onnx, ort = _export_libraries()
     path = Path(path)
-    if path.is_dir():
+    target = _resolved(path)
+    if target.is_dir():
         raise ValueError(f"path (--out) must be a file to write (model.onnx), got the "
                          f"folder {str(path)!r}")
-    if isinstance(model, str | Path) and path.resolve().is_relative_to(Path(model).resolve()):
+    if isinstance(model, str | Path) and target.is_relative_to(Path(model).resolve()):
         raise ValueError(f"path (--out) {str(path)!r} is inside the model folder {str(model)!r}, "
                          "which holds the saved model's files (and which a new save replaces "
                          "whole): write the ONNX file elsewhere")
@@ -138,7 +140,6 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     # written and checked beside the file the path names (a link's target), then moved onto
     # it: a refused or failed export leaves no file and no folder, and the file there before
     # stays
-    target = path.resolve()
     made: list[Path] = []  # the folders this call creates, outermost first
     tmp: Path | None = None
     try:
@@ -152,18 +153,18 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
                         if not folder.is_dir():
                             raise
             # a new name (never another export's), created with the mode a new file gets
-            tmp = target.parent / f".lstmkit-{uuid.uuid4().hex[:12]}.onnx.tmp"
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except OSError as err:
-            raise type(err)(err.errno, f"cannot write the ONNX file {str(path)!r} (--out): "
-                                       f"{err.strerror} ({err.filename})") from None
-        # the backend is how a call runs, not what it computes: an export takes auto's
-        # paths (ONNX's LSTM operator, or the unrolled reference path)
-        with _on_auto_backends(graph):
-            diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
-        if target.exists():  # the file replaced keeps its mode
-            shutil.copymode(target, tmp)
-        os.replace(tmp, target)
+            name = target.parent / f".lstmkit-{uuid.uuid4().hex[:12]}.onnx.tmp"
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            tmp = name
+            # the backend is how a call runs, not what it computes: an export takes auto's
+            # paths (ONNX's LSTM operator, or the unrolled reference path)
+            with _on_auto_backends(graph):
+                diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
+            if target.exists():  # the file replaced keeps its mode
+                shutil.copymode(target, tmp)
+            os.replace(tmp, target)
+        except OSError as err:  # (a full disk, a folder that cannot be written, ...)
+            raise _write_error(err, path, tmp) from err
     except BaseException:  # (the cleanup never hides what went wrong)
         if tmp is not None:
             with suppress(OSError):
@@ -175,6 +176,26 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
                         outputs=metadata["outputs"], steps=metadata.get("steps"),
                         max_abs_diff=diff, metadata=metadata)
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with links followed, or an OSError naming it (``--out``)."""
+    try:
+        target = path.resolve()
+        target.is_dir()  # (a name too long fails here, not where the file is written)
+    except RuntimeError as err:  # a loop of links, on Python 3.11
+        raise OSError(errno.ELOOP, f"cannot write the ONNX file {str(path)!r} (--out): "
+                                   f"{err}") from None
+    except OSError as err:
+        raise _write_error(err, path) from None
+    return target
+
+
+def _write_error(err: OSError, path: Path, tmp: Path | None = None) -> OSError:
+    """``err`` (its class and errno) naming the path given, not the temporary file."""
+    where = "" if err.filename in (None, str(tmp)) else f": {err.filename!r}"
+    return type(err)(err.errno, f"cannot write the ONNX file {str(path)!r} (--out): "
+                                f"{err.strerror}{where}")
 
 
 def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dict[int, str]],
