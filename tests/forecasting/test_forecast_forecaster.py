@@ -478,6 +478,22 @@ def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
     np.testing.assert_allclose(out.loc[out["target"] == "a", "forecast"], 3.0, rtol=1e-6)
 
 
+def test_only_the_first_process_says_the_untrained_start_was_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under DDP every process keeps the untrained network; the warning is said once."""
+    import warnings
+
+    import lstmkit.training
+
+    monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: False)
+    frame = make_frame(n=200).assign(a=3.0, b=-1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forecaster = Forecaster(make_config()).fit(frame)
+    assert forecaster.kept_start
+    assert not [w for w in caught if "beat the untrained network" in str(w.message)]
+
+
 def test_resumed_run_weighs_the_untrained_start_like_an_uninterrupted_one(
         tmp_path: Path) -> None:
     import lightning.pytorch as pl

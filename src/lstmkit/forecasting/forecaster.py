@@ -245,9 +245,12 @@ class Forecaster:
                 and training.monitor == "val_loss" and (best is None or start_loss <= best)
                 and cfg.model.normalization != "none")
         if kept:
+            from lstmkit.training import is_first_process
+
             net.load_state_dict(start_state)
             result.best_score = start_loss
             result.best_epoch = -1
+        if kept and is_first_process():  # (under DDP every process keeps it; one says so)
             warnings.warn(
                 f"{name}no training epoch beat the untrained network on validation (val_loss "
                 f"{start_loss:.4g} <= best epoch {_score(best)}); keeping it: the forecast is the "
