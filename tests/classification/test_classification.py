@@ -656,6 +656,19 @@ def test_auto_format_refuses_the_suffix_of_another_format(tmp_path, name) -> Non
     assert read_examples(path, "lines") == [Example('"good", "label": "pos"}', '{"text":')]
 
 
+@pytest.mark.parametrize("name", ["train.conll", "dev.CoNLLu", "t.bio"])
+def test_auto_format_refuses_a_tagging_file_and_points_to_the_tagger(tmp_path, name) -> None:
+    """A CoNLL file's 'token<TAB>tag' lines are not '<label> <text>' ones: read as lines, a
+    tagging file became thousands of one-word examples with the words as labels."""
+    path = tmp_path / name
+    path.write_text("@paulwalk\tO\nLondon\tB-location\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{re.escape(name)}: a \.\w+ file holds a tag per "
+                                         r"token .* lstmkit\.tagging\.read_conll \(`lstmkit "
+                                         r"tag`\)"):
+        read_examples(path)
+    assert read_examples(path, "lines")[0] == Example("O", "@paulwalk")  # when asked for
+
+
 def test_input_with_cr_only_line_endings_is_an_error(tmp_path) -> None:
     path = tmp_path / "mac.txt"
     path.write_bytes(b"great film\rawful\r")

@@ -209,6 +209,10 @@ UNSUPPORTED_SUFFIXES = frozenset({
 })
 """Suffixes of other formats, which ``format="auto"`` refuses instead of reading as lines."""
 
+CONLL_SUFFIXES = frozenset({".conll", ".conllu", ".conllx", ".iob", ".bio", ".bioes"})
+"""Suffixes of token-level tag files, which ``format="auto"`` refuses (pointing to the tagger)
+instead of reading their ``token<TAB>tag`` lines as ``<label> <text>`` ones."""
+
 
 def resolve_format(path: str | Path, format: Format = "auto") -> Format:
     """The format ``read_examples`` reads ``path`` in: ``format`` itself, or for ``"auto"``
@@ -225,6 +229,11 @@ def resolve_format(path: str | Path, format: Format = "auto") -> Format:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return suffix[1:]  # type: ignore[return-value]
+    if suffix in CONLL_SUFFIXES:
+        raise ValueError(
+            f"{path}: a {suffix} file holds a tag per token (sequence tagging), not a label per "
+            "text: read it with lstmkit.tagging.read_conll (`lstmkit tag`); a file of "
+            "'<label> <text>' lines of that name is read with format='lines' (--format lines)")
     if suffix in UNSUPPORTED_SUFFIXES:
         raise ValueError(
             f"{path}: {suffix} files cannot be read; supported: a folder (one sub-folder per "
