@@ -35,17 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from lstmkit.datasets import data_dir, data_path
+from lstmkit.datasets import data_dir
 from lstmkit.serving import export_onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import forecast_ett
 from _common import batch_limit, environment, int_at_least
 
 OUT = Path(__file__).resolve().parent / "results" / "export_onnx.json"
-CHANNELS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -102,9 +101,9 @@ def speed_row(name: str, unit: str, count: int, torch_s: float, onnx_s: float,
 def forecaster_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, recipes
 
-    frame = pd.read_csv(data_path("timeseries", "ett", "ETTh1.csv")).iloc[:14400]
+    frame = forecast_ett._ett_frame("ETTh1")  # the standard protocol's rows, as forecast_ett
     config = ForecastConfig(
-        data=DataConfig(target=CHANNELS, time_col="date", val=2880, test=2880),
+        data=DataConfig(target=forecast_ett.CHANNELS, time_col="date", val=2880, test=2880),
         model=recipes.long_horizon(96),
         training=recipes.long_horizon_training(
             96, max_epochs=args.max_epochs, seed=0, progress_bar=False, accelerator="cpu",

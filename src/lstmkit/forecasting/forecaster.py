@@ -250,12 +250,13 @@ class Forecaster:
             net.load_state_dict(start_state)
             result.best_score = start_loss
             result.best_epoch = -1
-        if kept and is_first_process():  # (under DDP every process keeps it; one says so)
-            warnings.warn(
-                f"{name}no training epoch beat the untrained network on validation (val_loss "
-                f"{start_loss:.4g} <= best epoch {_score(best)}); keeping it: the forecast is the "
-                f"{cfg.model.normalization!r} reference value of each window (the naive "
-                "forecast for normalization='last')", UserWarning, stacklevel=3)
+            if is_first_process():  # (under DDP every process keeps it; one says so)
+                warnings.warn(
+                    f"{name}no training epoch beat the untrained network on validation "
+                    f"(val_loss {start_loss:.4g} <= best epoch {_score(best)}); keeping it: the "
+                    f"forecast is the {cfg.model.normalization!r} reference value of each "
+                    "window (the naive forecast for normalization='last')", UserWarning,
+                    stacklevel=3)
         return net.eval(), result, kept
 
     def _calibrate(self, prepared: Prepared, val: WindowSet) -> None:

@@ -121,8 +121,12 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
         raise ValueError(f"path (--out) {str(path)!r} is inside the model folder {str(model)!r}, "
                          "which holds the saved model's files (and which a new save replaces "
                          "whole): write the ONNX file elsewhere")
-    model = _loaded(model)
-    kind = _kind_of(model)
+    if isinstance(model, str | Path):
+        from lstmkit.serving.http import load_saved
+
+        kind, model = load_saved(model)
+    else:
+        kind = _kind_of(model)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
                               or steps < 1):
         raise ValueError(f"steps must be an int >= 1 (tokens a text is padded to), got "
@@ -261,25 +265,6 @@ def _export_libraries() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _loaded(model: Any) -> Any:
-    if isinstance(model, str | Path):
-        from lstmkit.serving.http import model_kind
-
-        kind = model_kind(model)
-        if kind == "forecaster":
-            from lstmkit.forecasting import Forecaster
-
-            return Forecaster.load(model)
-        if kind == "classifier":
-            from lstmkit.classification import Classifier
-
-            return Classifier.load(model)
-        from lstmkit.tagging import Tagger
-
-        return Tagger.load(model)
-    return model
-
-
 def _kind_of(model: Any) -> str:
     from lstmkit.classification import Classifier
     from lstmkit.forecasting import Forecaster
@@ -300,6 +285,11 @@ def _header(kind: str) -> dict[str, Any]:
 
 
 # -- forecaster ----------------------------------------------------------------------------
+
+INPUT_ROLES = {"past_targets": "target", "past_covariates": "past",
+               "future_covariates": "future", "static": "static"}
+"""Each input of a forecaster's graph and the scaler (of :class:`Scalers`) it is scaled by."""
+
 
 
 class ForecastGraph(nn.Module):
@@ -336,16 +326,17 @@ class ForecastGraph(nn.Module):
         y = given["past_targets"]  # (B, L, C), float64 as every input
         B, L = y.shape[0], self.lookback
 
-        def scaled(name: str, role: str, shape: tuple[int, ...]) -> Tensor:
+        def scaled(name: str, shape: tuple[int, ...]) -> Tensor:
             if name not in given:
                 return y.new_zeros(shape, dtype=torch.float32)
+            role = INPUT_ROLES[name]
             mean, std = getattr(self, f"{role}_mean"), getattr(self, f"{role}_std")
             return ((given[name] - mean) / std).float()
 
-        y_past = scaled("past_targets", "target", ())
-        past = scaled("past_covariates", "past", (B, L, 0))  # (B, L, Cp)
-        future = scaled("future_covariates", "future", (B, L + self.horizon, 0))  # (B, L+Hz, Cf)
-        static = scaled("static", "static", (B, 0))  # (B, S)
+        y_past = scaled("past_targets", ())
+        past = scaled("past_covariates", (B, L, 0))  # (B, L, Cp)
+        future = scaled("future_covariates", (B, L + self.horizon, 0))  # (B, L+Hz, Cf)
+        static = scaled("static", (B, 0))  # (B, S)
         x_past = torch.cat([past, future[:, :L]], dim=-1)  # (B, L, Cp + Cf)
         out = self.net(y_past, x_past, future[:, L:], static).double()  # (B, Hz, C[, Q])
         if self.quantiles is None:
@@ -385,16 +376,8 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
         shapes["future_covariates"] = ["batch", L + Hz, graph.n_future]
     if graph.n_static:
         shapes["static"] = ["batch", graph.n_static]
-    scalers = forecaster.scalers
-    means = {"past_targets": scalers.target, "past_covariates": scalers.past,
-             "future_covariates": scalers.future, "static": scalers.static}
-    generator = torch.Generator().manual_seed(0)
-    examples = {}
-    for name, shape in shapes.items():  # typical values: the training data's mean and spread
-        scaler = means[name]
-        size = [2] + [int(s) for s in shape[1:]]
-        noise = torch.randn(size, generator=generator, dtype=torch.float64)
-        examples[name] = noise * torch.as_tensor(scaler.std) + torch.as_tensor(scaler.mean)
+    examples = {name: torch.from_numpy(value) for name, value
+                in _typical_inputs(graph, shapes, batch=2, seed=0).items()}
     outputs: dict[str, list[int | str]] = {"forecast": ["batch", Hz, C]}
     if m.loss == "quantile":
         outputs["quantiles"] = ["batch", Hz, C, len(m.quantiles)]
@@ -414,6 +397,20 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
                  "targets' units"),
     }
     return graph, examples, dynamic, metadata
+
+
+def _typical_inputs(graph: ForecastGraph, shapes: dict[str, list[int | str]], batch: int,
+                    seed: int) -> dict[str, np.ndarray]:
+    """Inputs of the graph's ``shapes`` with ``batch`` windows, float64 of the training data's
+    mean and spread: the traced examples, and the check's."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, shape in shapes.items():
+        role = INPUT_ROLES[name]
+        std = getattr(graph, f"{role}_std").numpy()
+        mean = getattr(graph, f"{role}_mean").numpy()
+        inputs[name] = rng.standard_normal([batch, *[int(s) for s in shape[1:]]]) * std + mean
+    return inputs
 
 
 # -- classifier ----------------------------------------------------------------------------
@@ -692,16 +689,9 @@ def _check_inputs(graph: nn.Module, kind: str, metadata: dict[str, Any]
                   ) -> dict[str, np.ndarray]:
     """Examples other than the traced ones: another batch size and, where it may differ,
     another number of tokens and characters."""
+    if kind == "forecaster":
+        return _typical_inputs(graph, metadata["inputs"], batch=5, seed=1)
     rng = np.random.default_rng(1)
-    if kind == "forecaster":  # the training data's mean and spread, as the traced examples
-        roles = {"past_targets": "target", "past_covariates": "past",
-                 "future_covariates": "future", "static": "static"}
-        inputs = {}
-        for name, shape in metadata["inputs"].items():
-            std = getattr(graph, f"{roles[name]}_std").numpy()
-            mean = getattr(graph, f"{roles[name]}_mean").numpy()
-            inputs[name] = rng.standard_normal([5, *shape[1:]]) * std + mean  # float64
-        return inputs
     T = metadata["steps"] or 11
     lengths = np.array([T, 1, max(1, T - 3), max(1, T // 3), min(2, T)], dtype=np.int64)
     padding = np.arange(T)[None] >= lengths[:, None]  # (B, T)

@@ -65,6 +65,24 @@ def model_kind(directory: str | Path) -> str:
     return kind
 
 
+def load_saved(directory: str | Path) -> tuple[str, Any]:
+    """The kind (:func:`model_kind`) and the loaded model saved in ``directory``: a
+    :class:`~lstmkit.forecasting.Forecaster`, :class:`~lstmkit.classification.Classifier` or
+    :class:`~lstmkit.tagging.Tagger`."""
+    kind = model_kind(directory)
+    if kind == "forecaster":
+        from lstmkit.forecasting import Forecaster
+
+        return kind, Forecaster.load(directory)
+    if kind == "classifier":
+        from lstmkit.classification import Classifier
+
+        return kind, Classifier.load(directory)
+    from lstmkit.tagging import Tagger
+
+    return kind, Tagger.load(directory)
+
+
 class ModelService:
     """A saved model and the answers to requests for it, without HTTP: :meth:`info` and
     :meth:`predict` (a JSON-like request to a JSON-like answer; a bad request is a
@@ -72,19 +90,7 @@ class ModelService:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.kind = model_kind(directory)
-        if self.kind == "forecaster":
-            from lstmkit.forecasting import Forecaster
-
-            self.model: Any = Forecaster.load(directory)
-        elif self.kind == "classifier":
-            from lstmkit.classification import Classifier
-
-            self.model = Classifier.load(directory)
-        else:
-            from lstmkit.tagging import Tagger
-
-            self.model = Tagger.load(directory)
+        self.kind, self.model = load_saved(directory)
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
