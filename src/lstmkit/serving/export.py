@@ -136,11 +136,11 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
             raise ValueError(f"steps= is for a classifier or tagger; a forecaster's graph "
                              f"takes its lookback ({model.config.model.lookback}) steps, got "
                              f"steps={steps}")
-        graph, examples, dynamic, metadata = _forecaster_graph(model)
+        graph, examples, metadata = _forecaster_graph(model)
     elif kind == "classifier":
-        graph, examples, dynamic, metadata = _classifier_graph(model, steps)
+        graph, examples, metadata = _classifier_graph(model, steps)
     else:
-        graph, examples, dynamic, metadata = _tagger_graph(model, steps)
+        graph, examples, metadata = _tagger_graph(model, steps)
     # written and checked beside the file the path names (a link's target), then moved onto
     # it: a refused or failed export leaves no file and no folder, and the file there before
     # stays
@@ -163,7 +163,7 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
             # the backend is how a call runs, not what it computes: an export takes auto's
             # paths (ONNX's LSTM operator, or the unrolled reference path)
             with _on_auto_backends(graph):
-                diff = _write(graph, examples, dynamic, metadata, tmp, onnx, ort, kind)
+                diff = _write(graph, examples, metadata, tmp, onnx, ort, kind)
             if target.exists():  # the file replaced keeps its mode
                 shutil.copymode(target, tmp)
             os.replace(tmp, target)
@@ -202,8 +202,8 @@ def _write_error(err: OSError, path: Path, tmp: Path | None = None) -> OSError:
                                 f"{err.strerror}{where}")
 
 
-def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dict[int, str]],
-           metadata: dict[str, Any], path: Path, onnx: Any, ort: Any, kind: str) -> float:
+def _write(graph: nn.Module, examples: dict[str, Tensor], metadata: dict[str, Any],
+           path: Path, onnx: Any, ort: Any, kind: str) -> float:
     """Export ``graph`` to ``path`` with ``metadata``, check it, and return the difference."""
     names = list(examples)
     output_names = list(metadata["outputs"])
@@ -215,12 +215,20 @@ def _write(graph: nn.Module, examples: dict[str, Tensor], dynamic: dict[str, dic
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
         torch.onnx.export(graph, tuple(examples.values()), str(path), dynamo=False,
                           opset_version=OPSET, input_names=names, output_names=output_names,
-                          dynamic_axes=dynamic)
+                          dynamic_axes=_dynamic_axes(metadata))
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = "lstmkit", json.dumps(metadata)
     onnx.save(proto, str(path))
     return _check(graph, path, ort, kind, metadata)
+
+
+def _dynamic_axes(metadata: dict[str, Any]) -> dict[str, dict[int, str]]:
+    """The sizes the graph leaves open: those named by a str in the shapes of its inputs and
+    outputs (``"batch"``, ``"tokens"``, ``"characters"``)."""
+    named = {**metadata["inputs"], **metadata["outputs"]}
+    return {name: {axis: size for axis, size in enumerate(shape) if isinstance(size, str)}
+            for name, shape in named.items()}
 
 
 @contextmanager
@@ -363,8 +371,7 @@ class ForecastGraph(nn.Module):
         return torch.stack(levels, dim=-1)
 
 
-def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
-                                               dict[str, dict[int, str]], dict[str, Any]]:
+def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
     graph = ForecastGraph(forecaster).eval()
     cfg = forecaster.config
     dc, m = cfg.data, cfg.model
@@ -381,7 +388,6 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
     outputs: dict[str, list[int | str]] = {"forecast": ["batch", Hz, C]}
     if m.loss == "quantile":
         outputs["quantiles"] = ["batch", Hz, C, len(m.quantiles)]
-    dynamic = {name: {0: "batch"} for name in [*shapes, *outputs]}
     metadata = {
         **_header("forecaster"), "inputs": shapes, "outputs": outputs,
         "lookback": L, "horizon": Hz, "freq": forecaster.freq, "fill": dc.fill,
@@ -396,7 +402,7 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor],
                  "future_covariates span the lookback and the horizon; outputs in the "
                  "targets' units"),
     }
-    return graph, examples, dynamic, metadata
+    return graph, examples, metadata
 
 
 def _typical_inputs(graph: ForecastGraph, shapes: dict[str, list[int | str]], batch: int,
@@ -501,8 +507,7 @@ def _token_steps(kind: str, blockers: list[str], steps: int | None, item: str,
 
 
 def _classifier_graph(classifier: Any, steps: int | None
-                      ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
-                                 dict[str, Any]]:
+                      ) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
     words, labels, network, _ = classifier._ready()
     graph = ClassifierGraph(network).eval()
     blockers = _unrolled_lstms(network)
@@ -528,10 +533,7 @@ def _classifier_graph(classifier: Any, steps: int | None
                  "pad_index to the longest text (to steps when it is set); a text without "
                  "tokens is the one token unk_index; lengths: tokens per text"),
     }
-    dynamic: dict[str, dict[int, str]] = {
-        "tokens": {0: "batch"} if blockers else {0: "batch", 1: "tokens"},
-        "lengths": {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}}
-    return graph, {"tokens": tokens, "lengths": lengths}, dynamic, metadata
+    return graph, {"tokens": tokens, "lengths": lengths}, metadata
 
 
 # -- tagger ---------------------------------------------------------------------------------
@@ -617,8 +619,7 @@ class TaggerGraph(nn.Module):
 
 
 def _tagger_graph(tagger: Any, steps: int | None
-                  ) -> tuple[nn.Module, dict[str, Tensor], dict[str, dict[int, str]],
-                             dict[str, Any]]:
+                  ) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
     from lstmkit.tagging.data import CASINGS, collate
 
     words, tags, network, encoder = tagger._ready()
@@ -638,19 +639,11 @@ def _tagger_graph(tagger: Any, steps: int | None
     examples = {name: batch[name] for name in names}
     token_axis: int | str = T if blockers else "tokens"
     shapes: dict[str, list[int | str]] = {"words": ["batch", token_axis], "lengths": ["batch"]}
-    dynamic: dict[str, dict[int, str]] = {"words": {0: "batch"}, "lengths": {0: "batch"},
-                                          "tags": {0: "batch"}, "emissions": {0: "batch"}}
-    if not blockers:
-        for name in ("words", "tags", "emissions"):
-            dynamic[name][1] = "tokens"
     if "chars" in names:
         shapes["chars"] = ["batch", token_axis, "characters"]
         shapes["char_lengths"] = ["batch", token_axis]
-        dynamic["chars"] = {0: "batch", 2: "characters"} | ({} if blockers else {1: "tokens"})
-        dynamic["char_lengths"] = {0: "batch"} | ({} if blockers else {1: "tokens"})
     if "casing" in names:
         shapes["casing"] = ["batch", token_axis]
-        dynamic["casing"] = {0: "batch"} | ({} if blockers else {1: "tokens"})
     config = tagger.config
     metadata = {
         **_header("tagger"), "inputs": shapes,
@@ -679,7 +672,7 @@ def _tagger_graph(tagger: Any, steps: int | None
                  "a text without tokens is left out (it has no tags); tags: indices "
                  "in tags (in tag_scheme), -1 past each sentence's length"),
     }
-    return graph, examples, dynamic, metadata
+    return graph, examples, metadata
 
 
 # -- the check -----------------------------------------------------------------------------
