@@ -56,6 +56,20 @@ def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     assert [len(r["tags"]) for r in records] == [2, 1]
     with pytest.raises(ValueError, match=r"--conll reads a file: give it with --input FILE"):
         run_cli(tag, ["predict", "--model", str(out), "--conll"])
+    # without --conll, each 'token<TAB>tag' line was tagged as a text of two words
+    with pytest.raises(ValueError, match=r"raw\.conll: every line is a token and a tag "
+                                         r"\('Alice B-PER', \.\.\.\): a CoNLL file.* pass "
+                                         r"--conll --input FILE"):
+        run_cli(tag, ["predict", "--model", str(out), "--input", str(conll)])
+    conll03 = tmp_path / "eng.testb"  # CoNLL-2003's four columns, no telling suffix
+    conll03.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n",
+                       encoding="utf-8")
+    with pytest.raises(ValueError, match=r"eng\.testb: every line is a token and a tag"):
+        run_cli(tag, ["predict", "--model", str(out), "--input", str(conll03)])
+    # texts whose words happen to look like tags are texts
+    texts.write_text("Call me O\nAlice visited Oslo\n", encoding="utf-8")
+    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts)]) == 0
+    assert capsys.readouterr().out.startswith("Call me O\n")
 
 
 def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:

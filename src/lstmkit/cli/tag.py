@@ -11,6 +11,7 @@ then from flags, then from ``--set SECTION.KEY=VALUE``. CoNLL-2003 in one comman
 from __future__ import annotations
 
 import argparse
+import re
 
 SECTIONS = ("data", "model", "training")
 FLAG_KEYS = {
@@ -231,8 +232,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.conll:
         return _predict_conll(args)
-    tagger = Tagger.load(args.model)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
+    _refuse_conll_lines(texts, args.input)
+    tagger = Tagger.load(args.model)
     for text, entities in zip(texts, tagger.predict(texts), strict=True):
         if args.json:
             print(json.dumps({"text": text, "entities": [asdict(e) for e in entities]},
@@ -242,6 +244,21 @@ def _predict(args: argparse.Namespace) -> int:
         for e in entities:
             print(f"  {e.start}:{e.end}\t{tsv_escape(e.type)}\t{tsv_escape(e.text)}")
     return 0
+
+
+_TAG = re.compile(r"O|[BIESLU]-\S+")
+
+
+def _refuse_conll_lines(texts: list[str], source: str) -> None:
+    """A ValueError when every text is a ``token tag`` line (a CoNLL file given without
+    ``--conll``), which would be tagged as a text of two words each."""
+    lines = [t.split() for t in texts if t.strip() and not t.startswith("-DOCSTART-")]
+    if len(lines) >= 2 and all(len(f) >= 2 and _TAG.fullmatch(f[-1]) for f in lines):
+        where = "stdin" if source == "-" else source
+        raise ValueError(
+            f"{where}: every line is a token and a tag ({' '.join(lines[0])!r}, ...): a CoNLL "
+            "file, which `tag predict` would read as texts of one line each; pass --conll "
+            "--input FILE to tag its tokens")
 
 
 def _predict_conll(args: argparse.Namespace) -> int:
