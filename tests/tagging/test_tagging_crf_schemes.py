@@ -139,6 +139,10 @@ def test_malformed_tags_and_unknown_scheme() -> None:
     with pytest.raises(ValueError, match=r"scheme must be one of \['IOB1'"):
         validate(["O"], "IOX")  # type: ignore[arg-type]
     assert convert(["B-X"], "BIO", "IOBES") == ["S-X"]  # type: ignore[arg-type]
+    # IOB and IOE each name two schemes (IOB meant IOB2 here, CoNLL-2003's files are IOB1)
+    for name, choices in (("iob", r"IOB1 \(CoNLL-2003's.* or IOB2"), ("IOE", r"IOE1 .* or IOE2")):
+        with pytest.raises(ValueError, match=rf"scheme '{name}' names two schemes, {choices}"):
+            validate(["O"], name)  # type: ignore[arg-type]
 
 
 def test_lenient_decoding_follows_conlleval() -> None:

@@ -16,7 +16,14 @@ from typing import Literal
 
 Scheme = Literal["IOB1", "IOB2", "IOE1", "IOE2", "BIOES"]
 SCHEMES: tuple[str, ...] = ("IOB1", "IOB2", "IOE1", "IOE2", "BIOES")
-ALIASES = {"BIO": "IOB2", "IOB": "IOB2", "IOE": "IOE2", "IOBES": "BIOES", "BILOU": "BIOES"}
+ALIASES = {"BIO": "IOB2", "IOBES": "BIOES", "BILOU": "BIOES"}
+AMBIGUOUS = {
+    "IOB": "IOB1 (CoNLL-2003's files: B- only where an entity follows one of its type) or IOB2 "
+           "(B- starts every entity; also called BIO)",
+    "IOE": "IOE1 (E- only where an entity precedes one of its type) or IOE2 (E- ends every "
+           "entity)",
+}
+"""Names used for two schemes, which ``check_scheme`` refuses instead of guessing."""
 PREFIXES = {
     "IOB1": {"I", "B"},
     "IOB2": {"B", "I"},
@@ -37,7 +44,11 @@ class Span:
 
 
 def check_scheme(scheme: str, name: str = "scheme") -> str:
-    """The canonical name of ``scheme`` (aliases BIO, IOB, IOE, IOBES, BILOU accepted)."""
+    """The canonical name of ``scheme`` (aliases BIO, IOBES, BILOU accepted; IOB and IOE,
+    which name two schemes each, refused)."""
+    if str(scheme).upper() in AMBIGUOUS:
+        raise ValueError(f"{name} {scheme!r} names two schemes, "
+                         f"{AMBIGUOUS[str(scheme).upper()]}; pass one of them")
     canonical = ALIASES.get(str(scheme).upper(), str(scheme).upper())
     if canonical not in SCHEMES:
         raise ValueError(
