@@ -42,6 +42,39 @@ def test_non_numeric_target(frame: pd.DataFrame) -> None:
         to_series(winds, DataConfig(target="b", time_col="date", past_covariates=("wind",)))
 
 
+def test_a_non_number_among_numbers_is_the_value_named(frame: pd.DataFrame) -> None:
+    # as a server's JSON rows give them: every other value a number; the error named row 0
+    cfg = DataConfig(target="a", time_col="date")
+    last = len(frame) - 1
+    for value, shown in (("371.5", r"'371\.5' at row position \d+ \(a number written as "
+                                   r"text: convert the column with pandas\.to_numeric\)$"),
+                         (True, r"True at row position \d+$"),
+                         (2**70, r"1180591620717411303424 at row position \d+$")):
+        mixed = frame.astype({"a": object})
+        mixed.loc[last, "a"] = value
+        with pytest.raises(TypeError, match=rf"column 'a' of the data must be numeric, got "
+                                            rf"dtype object: value {shown}") as raised:
+            to_series(mixed, cfg)
+        assert f"row position {last}" in str(raised.value)
+
+
+def test_a_column_of_nulls_is_missing_values(frame: pd.DataFrame) -> None:
+    # JSON's nulls make an object column of None: it was "must be numeric ... value None"
+    nulls = frame.assign(hot=[None] * len(frame))
+    cfg = DataConfig(target="a", time_col="date", past_covariates=["hot"])
+    with pytest.raises(ValueError, match=rf"{len(frame)} missing value\(s\) in column 'hot'"):
+        to_series(nulls, cfg)
+    with pytest.raises(ValueError, match=r"missing value\(s\) in column 'a'"):
+        to_series(frame.assign(a=[None] * len(frame)), DataConfig(target="a", time_col="date"))
+    # numbers and nulls in an object column are read as a CSV's column of those cells is
+    mixed = frame.astype({"a": object})
+    mixed.loc[3, "a"] = None
+    mixed.loc[4, "a"] = 7  # an int among floats
+    with pytest.warns(UserWarning, match=r"filled missing values \{'a': 1\}"):
+        series, _ = to_series(mixed, DataConfig(target="a", time_col="date", fill="ffill"))
+    assert series[0].target[3, 0] == frame["a"][2] and series[0].target[4, 0] == 7.0
+
+
 def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
     frame.loc[[5, 6], "a"] = np.nan
     with pytest.raises(ValueError, match=r"2 missing value\(s\) in column 'a' of series '0', "

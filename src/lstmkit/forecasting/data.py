@@ -6,6 +6,7 @@ series, the column and the first place they occur, unless ``data.fill`` says how
 
 from __future__ import annotations
 
+import numbers
 import re
 import warnings
 from dataclasses import dataclass
@@ -110,41 +111,63 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
             continue
-        # (a covariate flag is a number by now, see _flags_as_numbers; a target is not one)
+        # (a covariate flag is a number by now, see _as_numbers; a target is not one)
         if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(
                 frame[col]):
+            # the first value not even a number written as text ('n/a'), else the first
+            # value of another type (a text number, a bool)
             bad = (pd.to_numeric(frame[col], errors="coerce").isna()
                    & frame[col].notna()).to_numpy()
-            at = int(np.argmax(bad)) if bad.any() else 0
+            if not bad.any():
+                bad = frame[col].map(_not_a_number).to_numpy(dtype=bool)
+            at = int(np.argmax(bad))
             # every value text (wind directions, say): a category, not a mistyped number
             category = bad.sum() == frame[col].notna().sum() and frame[col].nunique() < len(
                 frame) // 2
             value = frame[col].iloc[at]
             value = value.item() if isinstance(value, np.generic) else value  # not np.True_
+            hint = ""
+            if category:
+                hint = (f" ({frame[col].nunique()} distinct texts: a category? encode it as "
+                        "numeric columns, one per category, e.g. with pandas.get_dummies, and "
+                        "name those)")
+            elif isinstance(value, str) and not np.isnan(pd.to_numeric(value, errors="coerce")):
+                hint = " (a number written as text: convert the column with pandas.to_numeric)"
             raise TypeError(
                 f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
-                f"value {value!r} at row position {at}" + (
-                    f" ({frame[col].nunique()} distinct texts: a category? encode it as "
-                    "numeric columns, one per category, e.g. with pandas.get_dummies, and name "
-                    "those)" if category else ""))
+                f"value {value!r} at row position {at}{hint}")
 
 
-def _flags_as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+def _not_a_number(value: object) -> bool:
+    """Whether a value of an object column stops it being numeric: not missing, and not a
+    real number (a text, a bool, an int too large for int64, ...)."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return False
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return True
+    return isinstance(value, int) and not -2**63 <= value < 2**63
+
+
+def _as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     """``frame`` with its covariate flags as 1.0 and 0.0, NaN where blank: a boolean column
     (``pandas.get_dummies`` gives them), or one of True, False and blanks (a CSV's flag
     column with an empty cell, which pandas reads as text). A target is a quantity to
-    forecast and stays as it is (a boolean target is refused)."""
-    flags = {}
-    for col in cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
+    forecast and stays as it is (a boolean target is refused). An object column of numbers
+    and missing values alone (as JSON rows give them, a column of nulls included) is float64,
+    as a CSV's column of the same cells is read."""
+    converted = {}
+    for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
             continue
         values = frame[col]
         given = values.dropna()
-        if pd.api.types.is_bool_dtype(values) or (
+        if values.dtype == object and not values.map(_not_a_number).any():
+            converted[col] = values.astype("float64")
+        elif col not in cfg.target and (pd.api.types.is_bool_dtype(values) or (
                 values.dtype == object and len(given)
-                and given.map(lambda v: isinstance(v, bool | np.bool_)).all()):
-            flags[col] = values.map({True: 1.0, False: 0.0}).astype("float64")
-    return frame.assign(**flags) if flags else frame
+                and given.map(lambda v: isinstance(v, bool | np.bool_)).all())):
+            converted[col] = values.map({True: 1.0, False: 0.0}).astype("float64")
+    return frame.assign(**converted) if converted else frame
 
 
 def _offset(freq: str) -> pd.DateOffset:
@@ -531,7 +554,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     if repeated:
         raise ValueError(f"{source} has more than one column named {repeated}: rename or drop "
                          "the copies")
-    frame = _flags_as_numbers(frame, cfg)
+    frame = _as_numbers(frame, cfg)
     _check_columns(frame, cfg, need_target=need_target, source=source)
     frame = frame.reset_index(drop=True)  # index labels are row positions in the errors
     out = []
