@@ -241,6 +241,23 @@ def test_train_refuses_a_model_folder_it_cannot_save_to_before_training(
     assert [p.name for p in out.rglob("*")] == ["model", "notes.txt"]
 
 
+def test_out_that_is_a_saved_model_is_refused(csv_and_config: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    # train --out run/model wrote config.yaml, checkpoints/ and logs/ into the saved model:
+    # it then failed to load ("does not hold together") and could not be saved over
+    csv, config = csv_and_config
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
+    saved = sorted(p.name for p in (out / "model").iterdir())
+    for action in ("train", "run", "evaluate", "predict", "backtest"):
+        given = (["--config", str(config)] if action in ("train", "run") else
+                 ["--model", str(out / "model")])
+        with pytest.raises(ValueError, match=rf"^--out '.*model' is a saved model's folder \(it "
+                                             rf"holds meta.json\): forecast {action} writes"):
+            _run(action, *given, "--data", str(csv), "--out", str(out / "model"))
+    assert sorted(p.name for p in (out / "model").iterdir()) == saved
+
+
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     csv, config = csv_and_config

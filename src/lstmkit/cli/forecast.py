@@ -197,6 +197,12 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("run", "train"):
         check_tune_flags(args)  # before the data are read
     out = Path(args.out)
+    if (out / "meta.json").is_file():  # config.yaml, checkpoints/ ... would go into a model
+        raise ValueError(
+            f"--out {str(out)!r} is a saved model's folder (it holds meta.json): forecast "
+            f"{args.action} writes its results, checkpoints and logs into --out (and a trained "
+            "model into --out/model), which would change that model; pass the run's folder "
+            f"({str(out.parent)!r}?) or a new one")
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
