@@ -526,8 +526,8 @@ def test_evaluate_says_which_series_have_no_test_window() -> None:
                                              r"rows before its origin and horizon \(12\) rows "
                                              r"after it, from start \(--start\) "
                                              r"'2021-01-09 00:00'"):
-            report = forecaster.backtest(frame, start="2021-01-09 00:00", refit=refit, folds=1,
-                                         baselines=("naive",))
+            report = forecaster.backtest(frame, start="2021-01-09 00:00", refit=refit,
+                                         folds=1 if refit else None, baselines=("naive",))
         assert set(report.windows["series"]) == {"A"}
 
 
@@ -868,3 +868,24 @@ def test_a_refit_scores_no_window_of_a_series_it_did_not_train_on() -> None:
         report = forecaster.backtest(frame, start="2021-01-07 16:00", refit=True, folds=1,
                                      baselines=("naive",))
     assert set(report.windows["series"]) == {"long"}
+
+
+def test_evaluate_and_backtest_check_their_arguments_first(
+        trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    forecaster, frame = trained
+    # an unfitted forecaster: it was a bare AssertionError
+    for run in (Forecaster(make_config()).evaluate, Forecaster(make_config()).backtest):
+        with pytest.raises(RuntimeError, match=r"not fitted: call fit\(\) or load\(\) first"):
+            run(frame)  # (a refit backtest trains its own: see the refit tests)
+    # a str was read one letter at a time ('n: not scored'), an unknown name became a note
+    report = forecaster.evaluate(frame, baselines="naive")
+    assert list(report.table.index) == ["lstmkit", "naive"]
+    for run in (forecaster.evaluate, forecaster.backtest):
+        with pytest.raises(ValueError, match=r"baselines must be a list of names from "
+                                             r"\['naive', 'seasonal_naive', 'ets', 'arima'\] "
+                                             r".*got \['prophet'\]"):
+            run(frame, baselines=["prophet"])
+    # folds without refit were ignored
+    with pytest.raises(ValueError, match=r"folds \(--folds\) applies to a refit backtest, got "
+                                         r"folds=2 with refit=False"):
+        forecaster.backtest(frame, folds=2)

@@ -469,6 +469,18 @@ def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:
     assert [row["epoch"] for row in resumed.fit_result.history] == [0.0, 1.0]
 
 
+def test_a_second_fit_reads_the_frequency_of_its_own_data() -> None:
+    # it kept the first data's: weekly data were put on a daily grid, 6 rows in 7 made up
+    forecaster = Forecaster(make_config())
+    forecaster.fit(make_frame(freq="D"))
+    assert forecaster.freq == "D"
+    weekly = make_frame(freq="W-SUN")
+    forecaster.fit(weekly)
+    assert forecaster.freq == "W-SUN"
+    forecast = forecaster.predict(weekly)
+    assert (forecast["date"].iloc[0] - weekly["date"].iloc[-1]) == pd.Timedelta(weeks=1)
+
+
 def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
     frame = make_frame(n=200).assign(a=3.0, b=-1.0)  # constant: the naive forecast is exact
     with pytest.warns(UserWarning, match=r"no training epoch beat the untrained network"):

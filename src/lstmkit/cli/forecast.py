@@ -179,9 +179,6 @@ def _check_flags(args: argparse.Namespace) -> None:
             where = " and ".join(filter(None, (", ".join(actions[:-1]), actions[-1])))
             raise ValueError(f"{flag} applies to forecast {where}, not to "
                              f"forecast {args.action}")
-    if args.folds is not None and not args.refit:  # the folds are the refits'
-        raise ValueError("--folds applies to a refit backtest: add --refit (a backtest "
-                         "without it scores the trained model once)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,8 +270,7 @@ def run(args: argparse.Namespace) -> int:
         # a refit trains under the model's strategy: under DDP every process refits, and the
         # first alone reports
         report = forecaster.backtest(frame, start=_start(args.start), stride=args.stride,
-                                     refit=args.refit,
-                                     folds=3 if args.folds is None else args.folds)
+                                     refit=args.refit, folds=args.folds)
         if is_first_process():
             _report(report, out, "backtest", getattr(args, "_warned", ()))
         return 0

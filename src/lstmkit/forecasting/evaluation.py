@@ -13,14 +13,16 @@ import json
 import numbers
 import sys
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting import baselines as bl
+from lstmkit.forecasting.config import Baseline
 from lstmkit.forecasting.data import (
     Series,
     date_in,
@@ -304,7 +306,9 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
     from lstmkit.forecasting.forecaster import Prepared
 
+    forecaster._net()  # not fitted: said as predict says it
     _check_stride(stride)
+    baselines = _check_baselines(baselines)
     prepared = data if isinstance(data, Prepared) else forecaster.prepare(data)
     stride = stride or forecaster.config.evaluation.stride
     m = forecaster.config.model
@@ -361,6 +365,19 @@ def _series_names(ids: list[str]) -> str:
         f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
+def _check_baselines(baselines: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``baselines`` as a tuple of known names (a str is one name); None stays None, for
+    evaluation.baselines."""
+    if baselines is None:
+        return None
+    names = (baselines,) if isinstance(baselines, str) else baselines
+    known = get_args(Baseline)
+    if not isinstance(names, list | tuple) or any(n not in known for n in names):
+        raise ValueError(f"baselines must be a list of names from {list(known)} (or None for "
+                         f"evaluation.baselines), got {baselines!r}")
+    return tuple(names)
+
+
 def _check_stride(stride: int | None) -> None:
     if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int)
                                or stride < 1):
@@ -388,7 +405,7 @@ def _start_row(series: Series, start: float | int | str | None, default: int,
 
 def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
              start: float | int | str | None = None, stride: int | None = None,
-             refit: bool = False, folds: int = 3,
+             refit: bool = False, folds: int | None = None,
              baselines: tuple[str, ...] | None = None) -> EvalReport:
     """Rolling-origin backtest from ``start`` (a row, a fraction or a date; default: the start
     of the test part) to the end of each series, one origin every ``stride`` steps (default
@@ -396,12 +413,21 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     whose horizon fits.
 
     ``refit=False`` scores all origins with the trained model in one batched pass.
-    ``refit=True`` splits the origins into ``folds`` consecutive folds and, for each, trains a
+    ``refit=True`` splits the origins into ``folds`` (default 3; given without ``refit``, an
+    error) consecutive folds and, for each, trains a
     new model (same configuration) on the rows before the fold's first origin, cut at one
     date for every series when there is a time column. A window whose series has fewer than
     lookback + horizon rows before its fold's cut is not scored (warned and noted).
     """
+    if not refit:  # (a refit backtest trains its own models from the configuration)
+        forecaster._net()  # not fitted: said as predict says it
     _check_stride(stride)
+    baselines = _check_baselines(baselines)
+    if folds is not None and not refit:  # the folds are the refits'
+        raise ValueError(f"folds (--folds) applies to a refit backtest, got folds={folds!r} "
+                         "with refit=False, which scores every origin with the trained model; "
+                         "pass refit=True (--refit) or drop folds")
+    folds = 3 if folds is None else folds
     frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
     prepared = forecaster.prepare(frame)
     m = forecaster.config.model

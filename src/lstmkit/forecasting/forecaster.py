@@ -151,7 +151,9 @@ class Forecaster:
             callbacks: Sequence[Any] | Callable[[int], Sequence[Any]] = ()) -> Forecaster:
         """Train on the train part of ``data``; validate (early stopping) on its val part.
         ``data`` may be a table this forecaster has prepared (:meth:`prepare`), whose split
-        sizes are then taken as they are (a refit backtest sets them).
+        sizes are then taken as they are (a refit backtest sets them). A table not prepared
+        is read afresh: its frequency is inferred again, as the scalers and weights are fitted
+        again (a second ``fit`` on weekly data after daily data learns weekly steps).
 
         ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`; with
         ``model.ensemble`` > 1 only ``True``: each member resumes from its own folder).
@@ -169,6 +171,8 @@ class Forecaster:
                              "training.checkpoint_dir; pass resume=True")
         check_member_seeds(self.config.training.seed, members)
         callbacks_of = member_callbacks(callbacks, members)
+        if not isinstance(data, Prepared):
+            self.freq = None  # the data's own, not an earlier fit's
         prepared = data if isinstance(data, Prepared) else self.prepare(data)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
