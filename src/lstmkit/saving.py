@@ -4,6 +4,7 @@ its ``model.pt`` and the error for a file in it that cannot be used."""
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,5 +48,8 @@ def read_state_dict(directory: Path, kind: str) -> dict[str, Any]:
         raise
     except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
             OSError) as err:  # what a truncated or foreign file gives, depending on where
+        found = re.search(r"WeightsUnpickler error: (.*?\.)(?= Please use|\n|$)", str(err))
+        if found:  # not torch's advice to load it with weights_only=False (running its code)
+            err = pickle.UnpicklingError(found.group(1))
         raise damaged(directory, kind, "model.pt", "cannot be read", err,
                       "the file is damaged or not a PyTorch state dict") from None

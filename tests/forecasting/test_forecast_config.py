@@ -104,6 +104,10 @@ def test_data_config_errors() -> None:
     with pytest.raises(ValueError, match=r"column 'store' is both data.series_col and in "
                                          r"data.static_covariates"):
         DataConfig(target="x", series_col="store", static_covariates=["store"])
+    # one column as both: fit failed later with "series '2023-01-01' has 1 rows"
+    with pytest.raises(ValueError, match=r"column 'date' is both data.time_col and "
+                                         r"data.series_col: each timestamp would be a series"):
+        DataConfig(target="x", time_col="date", series_col="date")
     with pytest.raises(ValueError, match=r"data.val as a fraction must be in \[0, 1\), got 1.5"):
         DataConfig(target="x", val=1.5)
     with pytest.raises(ValueError, match=r"data.fill must be one of"):

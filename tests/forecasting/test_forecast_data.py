@@ -75,6 +75,19 @@ def test_a_column_of_nulls_is_missing_values(frame: pd.DataFrame) -> None:
     assert series[0].target[3, 0] == frame["a"][2] and series[0].target[4, 0] == 7.0
 
 
+def test_a_column_with_no_value_is_not_sent_to_data_fill(frame: pd.DataFrame) -> None:
+    # it said "set data.fill", and with data.fill=ffill: "has no observed value under any fill"
+    frame = frame.assign(size=np.nan)
+    frame.loc[3, "b"] = np.nan  # a gap elsewhere, named after the column with no value
+    cfg = DataConfig(target="a", time_col="date", past_covariates=["b"],
+                     static_covariates=["size"])
+    with pytest.raises(ValueError, match=rf"{len(frame)} missing value\(s\) in column 'size' "
+                                         r".* that is every row, and 'ffill' and 'interpolate' "
+                                         r"fill only between or beside observed values: give "
+                                         r"it values .* \(data.fill='zero' would take 0"):
+        to_series(frame, cfg)
+
+
 def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
     frame.loc[[5, 6], "a"] = np.nan
     with pytest.raises(ValueError, match=r"2 missing value\(s\) in column 'a' of series '0', "
@@ -240,6 +253,13 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
     assert split_sizes(series[0], cfg) == (216, 12, 12)
     with pytest.raises(ValueError, match="no rows left for training"):
         split_sizes(series[0], DataConfig(target="a", val=0.5, test=0.5))
+    # a date typed without dashes is a row count: it said "240 rows, -20230661 for validation"
+    with pytest.raises(ValueError, match=r"^data\.test=20230901 is a number of rows, more than "
+                                         r"the 240 rows of series '0' it is taken from; a date "
+                                         r"is written with dashes"):
+        split_sizes(series[0], DataConfig(target="a", test=20230901))
+    with pytest.raises(ValueError, match=r"^data\.val=230 .* more than the 200 rows"):
+        split_sizes(series[0], DataConfig(target="a", val=230, test=40))
 
 
 def _gappy(dates: pd.DatetimeIndex, drop: list[int]) -> pd.DataFrame:

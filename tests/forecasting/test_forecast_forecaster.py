@@ -345,12 +345,22 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
 
 def test_a_damaged_saved_file_is_an_error_naming_the_folder_and_the_file(
         frame: pd.DataFrame, tmp_path: Path) -> None:
+    import fractions
+    import io
     import shutil
+
+    import torch
 
     saved = Forecaster(make_config()).fit(frame).save(tmp_path / "saved")
     weights = (saved / "model.pt").read_bytes()
+    foreign = io.BytesIO()
+    torch.save({"w": fractions.Fraction(1, 2)}, foreign)  # a class weights_only refuses
     damages = [  # (file, content, what the error says after naming the folder and the file)
         ("model.pt", weights[:100], r"cannot be read \(RuntimeError: .*zip archive"),
+        # the reason alone: torch's advice to load with weights_only=False would run its code
+        ("model.pt", foreign.getvalue(), r"cannot be read \(UnpicklingError: Unsupported "
+                                         r"global: GLOBAL fractions.Fraction was not an "
+                                         r"allowed global by default\.\)"),
         ("model.pt", b"", r"cannot be read \(EOFError\)"),
         ("meta.json", b"garbage{", r"is not valid JSON \(JSONDecodeError: Expecting value"),
         ("meta.json", b"null", r"does not hold a JSON object \(it holds null\)"),

@@ -117,6 +117,10 @@ class DataConfig:
             twice = [c for c in columns if columns.count(c) > 1]
             if twice:
                 raise ValueError(f"column {twice[0]!r} is named twice in data.{role}")
+        if self.time_col is not None and self.time_col == self.series_col:
+            raise ValueError(f"column {self.time_col!r} is both data.time_col and "
+                             "data.series_col: each timestamp would be a series of one row; "
+                             "name the series id column, or no series_col for one series")
         # where each column is named: the time and series columns, then the lists
         seen = {getattr(self, name): f"data.{name}" for name in ("time_col", "series_col")
                 if getattr(self, name) is not None}

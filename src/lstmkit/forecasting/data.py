@@ -482,13 +482,19 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             observed = ~nan[list(cfg.target)].to_numpy()
         if nan.any().any():
             if cfg.fill == "none":
-                col = nan.any().idxmax()
+                # a column with no value at all first: no fill but 'zero' helps it
+                col = (nan.all() if nan.all().any() else nan.any()).idxmax()
                 where = int(np.argmax(nan[col].to_numpy()))
                 raise ValueError(
                     f"{int(nan[col].sum())} missing value(s) in column {col!r} of {name}, "
                     f"first at {time_index[where]}; " + (
                         "they are covariates of the forecast's horizon: give their values "
                         "(data.fill would make them up)" if not need_target else
+                        "that is every row, and 'ffill' and 'interpolate' fill only between "
+                        "or beside observed values: give it values or leave it out of this "
+                        "series' columns" + ("" if col in cfg.target else
+                                             " (data.fill='zero' would take 0 for each)")
+                        if nan[col].all() else
                         "set data.fill to 'ffill', 'interpolate' or 'zero' (--set "
                         "data.fill=ffill) to fill them"))
             # a column with nothing observed has nothing to fill from (and a target with
@@ -672,6 +678,11 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             return end - start
         if isinstance(spec, float):
             return int(n * spec)
+        if spec > end:  # 20230901 meant as a date, say
+            raise ValueError(
+                f"data.{name}={spec!r} is a number of rows, more than the {end} rows of series "
+                f"{series.id!r} it is taken from; a date is written with dashes, e.g. "
+                "'2023-09-01', and a fraction as 0.2")
         return int(spec)
 
     n_test = rows(cfg.test, n, "test")
