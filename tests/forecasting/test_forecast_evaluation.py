@@ -889,3 +889,29 @@ def test_evaluate_and_backtest_check_their_arguments_first(
     with pytest.raises(ValueError, match=r"folds \(--folds\) applies to a refit backtest, got "
                                          r"folds=2 with refit=False"):
         forecaster.backtest(frame, folds=2)
+
+
+def test_evaluate_warns_when_another_tables_test_part_was_trained_on(
+        trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
+    # a shorter table split by fraction: its test part lies in the model's training and
+    # validation rows, which were scored without a word
+    forecaster, frame = trained
+    assert forecaster.seen_until == {"0": str(frame["date"][191].isoformat())}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        forecaster.evaluate(frame, baselines=())  # the table it was trained on
+    assert not [w for w in caught if "in-sample" in str(w.message)]
+    shorter = frame.head(200)  # test part: rows 160 to 199, the model read to row 191
+    with pytest.warns(UserWarning, match=r"^\d+ of \d+ test windows forecast targets the model "
+                                         r"was trained or validated on \(series '0' to "
+                                         r"2021-01-08 23:00:00\): this table's test part "
+                                         r"\(data.test=0.2\) is not the one the model held "
+                                         r"out, so those scores are in-sample") as caught:
+        report = forecaster.evaluate(shorter, baselines=())
+    assert caught[0].filename == __file__
+    assert any("in-sample" in note for note in report.notes)
+    # saved and loaded with the model; a backtest of the shorter table counts by it too
+    loaded = Forecaster.load(forecaster.save(tmp_path / "model"))
+    assert loaded.seen_until == forecaster.seen_until
+    with pytest.warns(UserWarning, match=r"^29 of 29 windows start before the test part"):
+        loaded.backtest(shorter, start=0.8, stride=1, baselines=())

@@ -337,6 +337,14 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     report = score(forecaster, prepared, origins, baselines)
+    seen = _seen(forecaster, prepared, origins) if split == "test" else None
+    if seen:  # another table than the training one, split by fraction or row count
+        until = _seen_until(forecaster.seen_until or {}, prepared)
+        _warn_note(report.notes, f"{seen} of {len(report.windows)} test windows forecast "
+                   f"targets the model was trained or validated on ({until}): this table's "
+                   f"test part (data.test={forecaster.config.data.test!r}) is not the one "
+                   "the model held out, so those scores are in-sample; evaluate the table it "
+                   "was trained on, or split by dates (data.val, data.test)", stacklevel=3)
     # as training words it: a series too short for a part has "no test window"
     part = "validation" if split == "val" else split
     _note_unscored(report.notes, prepared, origins, f"no {part} window",
@@ -344,6 +352,28 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
                    f"{split}={getattr(forecaster.config.data, split)!r}) and lookback "
                    f"({m.lookback}) rows before its origin")
     return report
+
+
+def _seen(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray]
+          ) -> int | None:
+    """How many windows at ``origins`` forecast a target that the model's training or
+    validation read (by the times its fit recorded, ``seen_until``); None when it recorded
+    none (no time column, or a model saved before they were recorded)."""
+    if forecaster.seen_until is None or not isinstance(prepared.series[0].time,
+                                                       pd.DatetimeIndex):
+        return None
+    count = 0
+    for s, o in zip(prepared.series, origins, strict=True):
+        if s.id in forecaster.seen_until and len(o):
+            count += int((s.time[o] <= pd.Timestamp(forecaster.seen_until[s.id])).sum())
+    return count
+
+
+def _seen_until(seen_until: dict[str, str], prepared: Prepared) -> str:
+    """``series 'A' to 2023-08-28 00:00:00, ...``: the recorded ends, of the first series."""
+    ends = [f"series {s.id!r} to {pd.Timestamp(seen_until[s.id])}"
+            for s in prepared.series if s.id in seen_until]
+    return ", ".join(ends[:3]) + (f" and {len(ends) - 3} more" if len(ends) > 3 else "")
 
 
 def _note_unscored(notes: list[str], prepared: Prepared, origins: list[np.ndarray],
@@ -449,8 +479,10 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
         _note_unscored(report.notes, prepared, origins, *unscored)
-        seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
-                   zip(origins, prepared.sizes, strict=True))
+        seen = _seen(forecaster, prepared, origins)
+        if seen is None:  # nothing recorded: the table's own split
+            seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
+                       zip(origins, prepared.sizes, strict=True))
         if seen:
             note = (f"{seen} of {len(report.windows)} windows start before the test part: "
                     "the model was trained or validated on their targets, so their scores "

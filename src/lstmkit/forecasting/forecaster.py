@@ -87,6 +87,9 @@ class Forecaster:
         self.kept_start = False
         # (P, Hz, C) interval corrections in original units, with model.conformal
         self.margins: np.ndarray | None = None
+        # per series id, the last time whose target training or validation read (ISO 8601);
+        # None before fit, without a time column, or saved by an lstmkit that kept none
+        self.seen_until: dict[str, str] | None = None
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
@@ -206,6 +209,9 @@ class Forecaster:
             kept.append(kept_start)
             self.fit_results.append(result)
         self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
+        self.seen_until = None if not isinstance(first.time, pd.DatetimeIndex) else {
+            s.id: s.time[n_train + n_val - 1].isoformat()
+            for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True)}
         self.fit_result = self.fit_results[-1]
         self.kept_start = all(kept)
         self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
@@ -470,7 +476,8 @@ class Forecaster:
                          "n_static": first.n_static},
                 # the weights' shapes do not depend on it: kept to check config.yaml by
                 "lookback": self.config.model.lookback,
-                "conformal_margins": None if self.margins is None else self.margins.tolist()}
+                "conformal_margins": None if self.margins is None else self.margins.tolist(),
+                "seen_until": self.seen_until}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         _replace_folder(tmp, path)
         return path
@@ -518,6 +525,7 @@ class Forecaster:
                           "is not a valid forecaster configuration", err) from None
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
+        forecaster.seen_until = meta.get("seen_until")
         scalers = _read_json_object(path, "scalers.json")
         try:
             forecaster.scalers = Scalers.from_dict(scalers)
