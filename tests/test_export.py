@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -410,6 +411,10 @@ def test_out_inside_the_model_folder_is_refused(tmp_path: Path) -> None:
                                          r"elsewhere"):
         export_onnx(tmp_path / "model", tmp_path / "model" / "model.pt")
     assert (tmp_path / "model" / "model.pt").read_bytes() == before
+    # a folder that holds no model is said to be none (it was "inside the model folder")
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"notes' is no saved model"):
+        export_onnx(tmp_path / "notes", tmp_path / "notes" / "x.onnx")
 
 
 def test_the_metadata_says_how_to_tokenise_and_look_up(tmp_path: Path) -> None:
@@ -517,6 +522,18 @@ def test_the_written_file_is_the_one_the_path_names(tmp_path: Path,
                                           r"\(--out\): No space left on device$"):
             export_onnx(forecaster, tmp_path / "full.onnx")
     assert not [p for p in tmp_path.rglob(".lstmkit-*")]
+    real_open = os.open
+
+    def no_new_file(name: Any, *args: Any) -> int:
+        if str(name).endswith(".onnx.tmp"):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, *args)
+
+    with monkeypatch.context() as patch:  # a folder that cannot be written: it named the
+        patch.setattr(os, "open", no_new_file)  # temporary file, not --out
+        with pytest.raises(PermissionError, match=r"cannot write the ONNX file .*locked.onnx' "
+                                                  r"\(--out\): Permission denied$"):
+            export_onnx(forecaster, tmp_path / "locked.onnx")
     monkeypatch.setattr(torch.onnx, "export", fail)
     with pytest.raises(RuntimeError, match="the exporter failed"):
         export_onnx(forecaster, tmp_path / "new" / "deeper" / "f.onnx")

@@ -117,14 +117,15 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     if target.is_dir():
         raise ValueError(f"path (--out) must be a file to write (model.onnx), got the "
                          f"folder {str(path)!r}")
-    if isinstance(model, str | Path) and target.is_relative_to(Path(model).resolve()):
-        raise ValueError(f"path (--out) {str(path)!r} is inside the model folder {str(model)!r}, "
-                         "which holds the saved model's files (and which a new save replaces "
-                         "whole): write the ONNX file elsewhere")
     if isinstance(model, str | Path):
         from lstmkit.serving.http import load_saved
 
-        kind, model = load_saved(model)
+        folder = model
+        kind, model = load_saved(folder)  # (a folder that is no model is said first)
+        if target.is_relative_to(Path(folder).resolve()):
+            raise ValueError(f"path (--out) {str(path)!r} is inside the model folder "
+                             f"{str(folder)!r}, which holds the saved model's files (and which "
+                             "a new save replaces whole): write the ONNX file elsewhere")
     else:
         kind = _kind_of(model)
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
@@ -145,7 +146,8 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     # it: a refused or failed export leaves no file and no folder, and the file there before
     # stays
     made: list[Path] = []  # the folders this call creates, outermost first
-    tmp: Path | None = None
+    tmp: Path | None = None  # the temporary file, once this call has created it
+    name: Path | None = None
     try:
         try:
             for folder in reversed([target.parent, *target.parent.parents]):
@@ -168,7 +170,7 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
                 shutil.copymode(target, tmp)
             os.replace(tmp, target)
         except OSError as err:  # (a full disk, a folder that cannot be written, ...)
-            raise _write_error(err, path, tmp) from err
+            raise _write_error(err, path, name) from err
     except BaseException:  # (the cleanup never hides what went wrong)
         if tmp is not None:
             with suppress(OSError):
