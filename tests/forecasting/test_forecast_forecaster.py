@@ -491,6 +491,18 @@ def test_a_second_fit_reads_the_frequency_of_its_own_data() -> None:
     assert (forecast["date"].iloc[0] - weekly["date"].iloc[-1]) == pd.Timedelta(weeks=1)
 
 
+def test_a_history_that_overflows_once_scaled_is_an_error_not_a_nan_forecast(
+        frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    history = frame.copy()
+    history.loc[len(history) - 1, "a"] = 1e40  # finite, but past float32 once scaled
+    with pytest.raises(ValueError, match=r"^the forecast of series '0' is not finite: its last "
+                                         r"lookback rows .* overflow float32 .* check them"):
+        forecaster.predict(history)
+    history.loc[len(history) - 1, "a"] = 1e6  # far off, but a number the network can take
+    assert np.isfinite(forecaster.predict(history)["forecast"]).all()
+
+
 def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
     frame = make_frame(n=200).assign(a=3.0, b=-1.0)  # constant: the naive forecast is exact
     with pytest.warns(UserWarning, match=r"no training epoch beat the untrained network"):

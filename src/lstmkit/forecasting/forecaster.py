@@ -339,6 +339,18 @@ class Forecaster:
         origins = [np.array([len(s.future) - m.horizon]) for s in series]
         windows = WindowSet(series, self.scalers, m.lookback, m.horizon, origins)
         out = self.predict_windows(windows)
+        blank = [i for i in range(len(series)) if not np.isfinite(out[i]).all()]
+        if blank:  # (it was a forecast of NaN, without a word)
+            inputs, _ = windows.__getitems__(blank)
+            overflow = not all(torch.isfinite(v).all() for v in inputs.values())
+            raise ValueError(
+                f"the forecast of series {', '.join(repr(series[i].id) for i in blank[:5])}"
+                f"{' and more' if len(blank) > 5 else ''} is not finite: " + (
+                    "its last lookback rows (or covariates) hold values so far from the "
+                    "training data's that, scaled, they overflow float32 (3.4e38 standard "
+                    "deviations): check them (a unit? a typo?)" if overflow else
+                    "the network gives non-finite values for its inputs (values far outside "
+                    "the training data's range?)"))
         # the output names each series by its id as the input holds it (an int stays an int)
         ids = {} if dc.series_col is None else {
             series_id(k): k for k in frame[dc.series_col].drop_duplicates()}
