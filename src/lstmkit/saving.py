@@ -24,6 +24,18 @@ def check_format_version(meta: dict[str, Any], what: str, directory: Path,
             f"{expected}; retrain it or load it with the lstmkit version that wrote it")
 
 
+def not_saved(directory: Path, kind: str) -> FileNotFoundError:
+    """The error for a ``directory`` without ``meta.json``, that is no saved ``kind``; it
+    points at the saved model in its ``model`` subfolder (a forecast run's folder holds one
+    there) when there is one."""
+    hint = ""
+    if (directory / "model" / "meta.json").is_file():
+        hint = (f"; its subfolder 'model' holds a saved model (the folder is a run's): pass "
+                f"{str(directory / 'model')!r}")
+    return FileNotFoundError(f"{str(directory)!r} is not a saved {kind}: it has no "
+                             f"meta.json{hint}")
+
+
 def damaged(directory: Path, kind: str, name: str, what: str, err: Exception | None = None,
             why: str = "the file is damaged or was edited") -> ValueError:
     """The error for the file ``name`` of the saved ``kind`` in ``directory`` that loading

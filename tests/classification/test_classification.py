@@ -474,7 +474,7 @@ def test_a_save_that_stops_part_way_leaves_a_folder_that_load_refuses(
     assert json.loads((saved / "words.json").read_text()) != \
         json.loads(json.dumps(first.words.to_dict()))
     # never the new words with the old weights: without meta.json it is not a saved model
-    with pytest.raises(FileNotFoundError, match=r"is not a saved classifier \(no meta.json\)"):
+    with pytest.raises(FileNotFoundError, match=r"is not a saved classifier: it has no meta.json"):
         Classifier.load(saved)
     assert sorted(p.name for p in saved.iterdir()) == [
         "checkpoints", "config.json", "labels.json", "model.pt", "training.json", "words.json"]

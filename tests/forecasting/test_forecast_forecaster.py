@@ -334,12 +334,22 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 2"):
         Forecaster.load(path)
-    with pytest.raises(FileNotFoundError, match="not a saved lstmkit forecaster"):
+    # the run's folder, not its model: said, and where the model is
+    with pytest.raises(FileNotFoundError, match=r"is not a saved forecaster: it has no "
+                                                r"meta.json; its subfolder 'model' holds a "
+                                                r"saved model .*: pass '.*model'$"):
         Forecaster.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"is not a saved classifier: it has no "
+                                                r"meta.json; its subfolder 'model'"):
+        Classifier.load(tmp_path)
     meta["format_version"] = 2
     del meta["dims"]
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"does not hold together: .* \(KeyError: 'dims'\)"):
+        Forecaster.load(path)
+    (path / "scalers.json").unlink()  # a classifier's folder has none: its kind said first
+    (path / "meta.json").write_text(json.dumps({**meta, "kind": "classifier"}))
+    with pytest.raises(ValueError, match=r"holds a 'classifier' model, expected 'forecaster'"):
         Forecaster.load(path)
 
 

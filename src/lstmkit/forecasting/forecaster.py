@@ -31,7 +31,7 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
-from lstmkit.saving import check_format_version, damaged, read_state_dict
+from lstmkit.saving import check_format_version, damaged, not_saved, read_state_dict
 from lstmkit.training import FitResult, fit, seed_everything
 from lstmkit.training.config import settings_of
 from lstmkit.training.fit import check_resume
@@ -510,13 +510,15 @@ class Forecaster:
         from lstmkit.forecasting.config import ForecastConfig, saved_config
 
         path = Path(path)
+        if not (path / "meta.json").is_file():
+            raise not_saved(path, "forecaster")
+        meta = _read_json_object(path, "meta.json")
+        if meta.get("kind", "forecaster") != "forecaster":  # older forecasters name none
+            raise ValueError(f"{path} holds a {meta['kind']!r} model, expected 'forecaster'")
         for name in sorted(SAVED_FILES):
             if not (path / name).is_file():
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
-        meta = _read_json_object(path, "meta.json")
-        if meta.get("kind", "forecaster") != "forecaster":  # older forecasters name none
-            raise ValueError(f"{path} holds a {meta['kind']!r} model, expected 'forecaster'")
         check_format_version(meta, "model", path, FORMAT_VERSION)
         try:
             values = yamlio.load((path / "config.yaml").read_text(encoding="utf-8"))

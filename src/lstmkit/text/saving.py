@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from lstmkit.saving import check_format_version, read_state_dict
+from lstmkit.saving import check_format_version, not_saved, read_state_dict
 
 
 def meta_header(kind: str, format_version: int) -> dict[str, Any]:
@@ -82,6 +82,8 @@ def read_json(directory: Path, name: str, kind: str) -> dict[str, Any]:
     """
     path = directory / name
     if not path.is_file():
+        if name == "meta.json":
+            raise not_saved(directory, kind)
         raise FileNotFoundError(f"{directory} is not a saved {kind} (no {name})")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
