@@ -270,6 +270,16 @@ def test_unknown_label_in_test_set_is_an_error() -> None:
     with pytest.raises(ValueError, match="test: example 2: unknown label 'neutral': expected "
                                          "one of the 2 seen in training"):
         clf.evaluate([Example("fine", "pos"), Example("meh", "neutral")], source="test")
+    # a number written another way than in training is said to be one (as training says)
+    numbers = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4)).build(
+        [Example("good", "1"), Example("bad", "0")])
+    with pytest.raises(ValueError, match=r"test: example 1: unknown label '1\.0': .*; the "
+                                         r"model's label '1' is that number written another "
+                                         r"way: write the labels as in training"):
+        numbers.evaluate([Example("fine", "1.0")], source="test")
+    with pytest.raises(ValueError, match=r"unknown label '2\.0': expected one of the 2 seen in "
+                                         r"training \('0', '1'\)$"):
+        numbers.evaluate([Example("fine", "2.0")], source="test")
 
 
 def test_build_errors() -> None:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +23,7 @@ from torch.nn import functional as F
 
 from lstmkit.classification.config import ClassifierConfig
 from lstmkit.classification.data import (
+    NUMBER,
     TextEncoder,
     check_texts,
     encode_labels,
@@ -471,13 +471,10 @@ def _embedding_dim(model: LSTMClassifier | ProbabilityAverage) -> int:
     return int(first.embed.embedding.embedding_dim)  # type: ignore[union-attr]
 
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
 def _label_key(label: str) -> tuple[int, float, str]:
     """Numeric labels in numeric order (SST's 0..4), then the others alphabetically; ties
     broken by the label itself, so that the order never depends on the hash seed."""
-    if _NUMBER.fullmatch(label):
+    if NUMBER.fullmatch(label):
         return (0, float(label), label)
     return (1, 0.0, label)
 

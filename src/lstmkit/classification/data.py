@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,10 @@ def label_text(label: object, source: str, n: int) -> str:
     return str(label)
 
 
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+"""A label that is a number (``1``, ``1.0``, ``-2e3``): sorted as one, and said to be one."""
+
+
 def encode_labels(
     examples: Sequence[Example], labels: Vocabulary, source: str = "data"
 ) -> list[int]:
@@ -59,7 +64,12 @@ def encode_labels(
         try:
             out.append(labels.index(label))
         except ValueError as err:
-            raise ValueError(f"{_where(example, source, n)}: {err}") from None
+            same = [k for k in labels.itos if NUMBER.fullmatch(label) and NUMBER.fullmatch(k)
+                    and float(k) == float(label)]
+            hint = (f"; the model's label {same[0]!r} is that number written another way: "
+                    "write the labels as in training (pandas writes 1.0 for an int column "
+                    "that has an empty cell)" if same else "")
+            raise ValueError(f"{_where(example, source, n)}: {err}{hint}") from None
     return out
 
 
