@@ -54,6 +54,14 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                 "--stride", "7") == 0
     assert "test: 5 windows" in capsys.readouterr().out  # every 7th, anchored on the last
     assert (out / "forecast.png").is_file()
+    with pytest.raises(ValueError, match=r"series \(--plot-series\) must be a scored "
+                                         r"series, one of '0'; got 'x'"):
+        _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
+             "--plot-series", "x")
+    with pytest.raises(ValueError, match=r"--plot-series applies to forecast run, evaluate "
+                                         r"and backtest, not to forecast predict"):
+        _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+             "--plot-series", "0")
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     predicted = pd.read_csv(out / "forecast.csv")
     assert len(predicted) == 12 and set(predicted["target"]) == {"a"}

@@ -915,3 +915,38 @@ def test_evaluate_warns_when_another_tables_test_part_was_trained_on(
     assert loaded.seen_until == forecaster.seen_until
     with pytest.warns(UserWarning, match=r"^29 of 29 windows start before the test part"):
         loaded.backtest(shorter, start=0.8, stride=1, baselines=())
+
+
+def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(tmp_path: Path) -> None:
+    a = make_frame(240).assign(sid=7)
+    b = make_frame(240, seed=1).assign(sid=9, a=lambda f: f["a"] * 10)  # another scale
+    frame = pd.concat([a, b], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
+    forecaster = Forecaster(config).fit(frame)
+    report = forecaster.evaluate(frame, baselines=("naive",))
+    by_series = report.by_series
+    assert by_series is not None
+    assert list(by_series.index.names) == ["series", "target", "method"]
+    for sid in ("7", "9"):  # each series' table is the pooled one over its windows alone
+        mine = (report.windows["series"] == sid).to_numpy()
+        naive = report.forecasts["naive"][mine][..., 0]
+        expected = float(np.nanmean((naive - report.actual[mine][..., 0]) ** 2))
+        assert by_series.loc[(sid, "a", "naive"), "mse"] == pytest.approx(expected)
+    assert by_series.loc[("9", "a", "naive"), "mse"] > by_series.loc[("7", "a", "naive"), "mse"]
+    report.save(tmp_path / "out")
+    assert (tmp_path / "out" / "metrics_by_series.csv").is_file()
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {r["series"] for r in saved["metrics_by_series"]} == {"7", "9"}
+    # one series: no table of its own
+    single = Forecaster(make_config()).fit(a)
+    assert single.evaluate(a, baselines=()).by_series is None
+    # the plot takes a series by its id as the data give it, an int here
+    assert report.plot(tmp_path / "seven.png", series=7).is_file()
+    with pytest.raises(ValueError, match=r"series \(--plot-series\) must be a scored series, "
+                                         r"one of '7', '9'; got 8"):
+        report.plot(tmp_path / "eight.png", series=8)
+    per_series = int((report.windows["series"] == "7").sum())
+    with pytest.raises(ValueError, match=rf"window must be an int in \[-{per_series}, "
+                                         rf"{per_series}\) \(the windows of series 7\)"):
+        report.plot(tmp_path / "late.png", series=7, window=per_series)

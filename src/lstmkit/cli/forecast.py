@@ -13,7 +13,7 @@ Flags override the YAML file; ``--set section.key=value`` overrides any key.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 ACTIONS = ("run", "train", "evaluate", "predict", "backtest")
@@ -53,6 +53,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         "(2023-01-01; digits alone, such as 2023, are a row)")
     parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
     parser.add_argument("--folds", type=int, help="backtest folds with --refit (default 3)")
+    parser.add_argument("--plot-series", metavar="ID",
+                        help="series whose last scored window forecast.png shows (run, "
+                        "evaluate, backtest; default: the last window scored)")
     parser.add_argument("--baselines", nargs="*",
                         help="baselines to report (naive seasonal_naive ets arima)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,8 +108,6 @@ def _config(args: argparse.Namespace) -> object:
 
 
 def _frame(args: argparse.Namespace, config: object) -> object:
-    from pathlib import Path
-
     from lstmkit.forecasting.builtin import BUILTIN_PATH, builtin_frame
     from lstmkit.forecasting.data import read_frame
 
@@ -143,23 +144,25 @@ def _origins(windows: Any) -> str:
     return f", forecasts from row {windows['origin'].min()} to row {windows['origin'].max()}"
 
 
-def _report(report: object, out: object, title: str, warned: Collection[str] = ()) -> None:
-    """Print and save ``report``; its notes in ``warned`` were printed as warnings already."""
+def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> None:
+    """Print and save ``report``; its notes in ``args._warned`` were printed as warnings
+    already; forecast.png shows the last window of ``--plot-series`` (or the last one)."""
     import pandas as pd
 
+    warned = getattr(args, "_warned", ())
     with pd.option_context("display.width", 140, "display.max_columns", 20):
-        print(f"\n{title}: {len(report.windows)} windows"  # type: ignore[attr-defined]
-              f"{_origins(report.windows)}")  # type: ignore[attr-defined]
-        print(report.table.round(4).to_string())  # type: ignore[attr-defined]
-        if report.by_target is not None:  # type: ignore[attr-defined]
+        print(f"\n{title}: {len(report.windows)} windows{_origins(report.windows)}")
+        print(report.table.round(4).to_string())
+        if report.by_target is not None:
             print("\nper target:")
-            print(report.by_target.round(4).to_string())  # type: ignore[attr-defined]
-    for note in report.notes:  # type: ignore[attr-defined]
+            print(report.by_target.round(4).to_string())
+    for note in report.notes:
         if note not in warned:
             print(f"note: {note}")
-    report.save(out)  # type: ignore[attr-defined]
-    png = report.plot(out / "forecast.png")  # type: ignore[attr-defined, operator]
-    print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {png}")  # type: ignore[operator]
+    report.save(out)
+    png = report.plot(out / "forecast.png", series=args.plot_series)
+    per_series = "" if report.by_series is None else f", {out / 'metrics_by_series.csv'}"
+    print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'}{per_series} and {png}")
 
 
 # flags that mean something to some actions only; elsewhere they are an error, not ignored
@@ -168,6 +171,7 @@ ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("ru
             "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
             "stride": ("run", "evaluate", "backtest"), "start": ("backtest",),
             "refit": ("backtest",), "folds": ("backtest",),
+            "plot_series": ("run", "evaluate", "backtest"),
             # a trained model keeps them for its evaluate and backtest; predict scores nothing
             "baselines": ("run", "train", "evaluate", "backtest")}
 
@@ -183,7 +187,6 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from lstmkit.forecasting import Forecaster
     from lstmkit.forecasting.forecaster import check_save_path
@@ -272,11 +275,11 @@ def run(args: argparse.Namespace) -> int:
         report = forecaster.backtest(frame, start=_start(args.start), stride=args.stride,
                                      refit=args.refit, folds=args.folds)
         if is_first_process():
-            _report(report, out, "backtest", getattr(args, "_warned", ()))
+            _report(report, out, "backtest", args)
         return 0
     report = forecaster.evaluate(prepared if args.action == "run" else frame,
                                  stride=args.stride)
-    _report(report, out, "test", getattr(args, "_warned", ()))
+    _report(report, out, "test", args)
     return 0
 
 

@@ -53,6 +53,8 @@ class EvalReport:
             models), in the targets' original units, averaged over windows, steps, channels.
         by_target: with several targets, the same table per target (index target, method),
             as the pooled table mixes their units; ``None`` for one target.
+        by_series: with several series scored, the same table per series (index series,
+            method; series, target, method with several targets); ``None`` for one.
         per_origin: one row per (method, series, origin) with ``mse`` and ``mae``.
         actual: (W, Hz, C) actual values.
         forecasts: method -> (W, Hz, C) point forecasts.
@@ -73,6 +75,7 @@ class EvalReport:
     series: list[Series] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
     by_target: pd.DataFrame | None = None
+    by_series: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Scores as plain values (for JSON): a score that does not apply (a baseline's
@@ -81,6 +84,8 @@ class EvalReport:
                "notes": self.notes}
         if self.by_target is not None:
             out["metrics_by_target"] = _records(self.by_target)
+        if self.by_series is not None:
+            out["metrics_by_series"] = _records(self.by_series)
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -90,15 +95,20 @@ class EvalReport:
         self.table.to_csv(path / "metrics.csv")
         if self.by_target is not None:
             self.by_target.to_csv(path / "metrics_by_target.csv")
+        if self.by_series is not None:
+            self.by_series.to_csv(path / "metrics_by_series.csv")
         self.per_origin.to_csv(path / "per_origin.csv", index=False)
         (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return path
 
-    def plot(self, path: str | Path, window: int = -1, max_channels: int = 4) -> Path:
-        """PNG of one window: history, actuals, forecast, interval and naive baseline."""
+    def plot(self, path: str | Path, window: int = -1, max_channels: int = 4,
+             series: Any = None) -> Path:
+        """PNG of one window: history, actuals, forecast, interval and naive baseline. With
+        ``series`` (an id), ``window`` counts that series' windows (-1: its last)."""
         from lstmkit.forecasting.plots import plot_window
 
-        return plot_window(self, Path(path), window=window, max_channels=max_channels)
+        return plot_window(self, Path(path), window=window, max_channels=max_channels,
+                           series=series)
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -204,17 +214,30 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                               "spread as training goes on: train longer, or set "
                               "model.conformal to widen them on the validation windows)",
                        stacklevel=4)
-    by_target = None
-    if len(cfg.data.target) > 1:  # the pooled table mixes the targets' units
-        by_target = pd.concat({
-            name: _metrics_table(actual[..., [c]], {k: f[..., [c]] for k, f in forecasts.items()},
-                                 scale[..., [c]],
-                                 None if quantiles is None else quantiles[..., [c], :],
-                                 m.quantiles)
-            for c, name in enumerate(cfg.data.target)}, names=["target"])
+    series_of = np.concatenate([[s.id] * len(o) for s, o in
+                                zip(prepared.series, origins, strict=True)])
+
+    def table_of(windows: Any, channels: Any) -> pd.DataFrame:
+        """The metrics table of some windows (a mask) and target channels (a list)."""
+        return _metrics_table(
+            actual[windows][..., channels],
+            {k: f[windows][..., channels] for k, f in forecasts.items()},
+            scale[windows][..., channels],
+            None if quantiles is None else quantiles[windows][..., channels, :], m.quantiles)
+
+    def by_target_of(windows: Any) -> pd.DataFrame:
+        return pd.concat({name: table_of(windows, [c])
+                          for c, name in enumerate(cfg.data.target)}, names=["target"])
+
+    several = len(cfg.data.target) > 1  # a pooled table mixes the targets' units
+    by_target = by_target_of(slice(None)) if several else None
+    scored = [s.id for s in prepared.series if (series_of == s.id).any()]
+    by_series = None if len(scored) < 2 else pd.concat({
+        sid: by_target_of(series_of == sid) if several else table_of(series_of == sid,
+                                                                      slice(None))
+        for sid in scored}, names=["series"])
     windows_frame = pd.DataFrame({
-        "series": np.concatenate([[s.id] * len(o) for s, o in
-                                  zip(prepared.series, origins, strict=True)]),
+        "series": series_of,
         "origin": np.concatenate(origins),
         "origin_time": np.concatenate([np.asarray(s.time[o]) for s, o in
                                        zip(prepared.series, origins, strict=True)]),
@@ -228,7 +251,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     return EvalReport(table=table, per_origin=per_origin, actual=actual, forecasts=forecasts,
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
-                      series=prepared.series, notes=notes, by_target=by_target)
+                      series=prepared.series, notes=notes, by_target=by_target,
+                      by_series=by_series)
 
 
 def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:

@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from lstmkit.forecasting.data import series_id
 
 if TYPE_CHECKING:
     from lstmkit.forecasting.evaluation import EvalReport
 
 
 def plot_window(report: EvalReport, path: Path, window: int = -1,
-                max_channels: int = 4) -> Path:
-    """Save a PNG of window ``window`` of ``report`` (one panel per target channel)."""
+                max_channels: int = 4, series: Any = None) -> Path:
+    """Save a PNG of window ``window`` of ``report`` (one panel per target channel); with
+    ``series`` (an id, as the data give it), ``window`` counts that series' windows."""
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
     import matplotlib.dates
     from matplotlib.figure import Figure
 
-    n_windows = len(report.windows)
-    if not -n_windows <= window < n_windows:
-        raise ValueError(f"window must be in [{-n_windows}, {n_windows}), got {window}")
+    rows = np.arange(len(report.windows))
+    if series is not None:
+        ids = report.windows["series"].drop_duplicates().tolist()
+        rows = np.flatnonzero(report.windows["series"].to_numpy() == series_id(series))
+        if not len(rows):
+            shown = ", ".join(map(repr, ids[:10])) + (" ..." if len(ids) > 10 else "")
+            raise ValueError(f"series (--plot-series) must be a scored series, one of "
+                             f"{shown}; got {series!r}")
+    n_windows = len(rows)
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or not (
+            -n_windows <= window < n_windows):
+        raise ValueError(f"window must be an int in [{-n_windows}, {n_windows})"
+                         f"{'' if series is None else f' (the windows of series {series!r})'}"
+                         f", got {window!r}")
+    window = int(rows[window])
     if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
         raise ValueError(f"max_channels must be an int >= 1, got {max_channels!r}")
     row = report.windows.iloc[window]
