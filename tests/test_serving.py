@@ -269,3 +269,173 @@ def test_lstmkit_serve_serves_until_interrupted(saved: dict[str, Path]) -> None:
         out, err = server.communicate(timeout=30)
     assert server.returncode == 0 and out.strip() == "stopped", err
     assert '"POST /predict HTTP/1.1" 200' in err  # the request log
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_hundred_clients_at_once_are_all_answered(url: str) -> None:
+    import http.client
+
+    port = int(url.rsplit(":", 1)[1])
+    start = threading.Barrier(100)
+    statuses: list[Any] = []
+
+    def client() -> None:
+        start.wait(timeout=60)
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
+            answer = connection.getresponse()
+            answer.read()
+            connection.close()
+            statuses.append(answer.status)
+        except OSError as err:  # (http.server's backlog of 5 reset them)
+            statuses.append(type(err).__name__)
+
+    threads = [threading.Thread(target=client) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 100
+
+
+_SLOW_SERVE = """
+import sys, time
+from lstmkit.classification import Classifier
+from lstmkit.cli.main import main
+
+predict = Classifier.predict
+
+def slow(self, texts):
+    print("predicting", flush=True)
+    time.sleep(1.5)
+    return predict(self, texts)
+
+Classifier.predict = slow
+sys.exit(main(["serve", "--model", sys.argv[1], "--port", "0"]))
+"""
+
+
+def test_a_stopped_server_answers_the_requests_in_flight(saved: dict[str, Path]) -> None:
+    import http.client
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    servers = {stop: subprocess.Popen(  # (both started at once: each takes seconds to start)
+        [sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"])], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for stop in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for stop, server in servers.items():
+            line = server.stdout.readline()  # type: ignore[union-attr]
+            port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+            idle = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # kept alive
+            idle.request("GET", "/health")
+            assert idle.getresponse().read()
+            answers: list[Any] = []
+
+            def slow_request(port: int = port, answers: list[Any] = answers) -> None:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
+                    answer = connection.getresponse()
+                    answers.append((answer.status, answer.getheader("Connection"),
+                                    json.loads(answer.read())["predictions"][0]["text"]))
+                except OSError as error:
+                    answers.append(repr(error))
+
+            client = threading.Thread(target=slow_request)
+            client.start()
+            assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+            stopped_at = time.monotonic()
+            server.send_signal(stop)
+            client.join(timeout=30)
+            out, err = server.communicate(timeout=30)
+            # the request in flight is answered (its connection closed after), the idle
+            # connection does not keep the server waiting, and SIGTERM stops as Ctrl-C does
+            assert answers == [(200, "close", "fine")], (stop, err)
+            assert server.returncode == 0 and out.strip() == "stopped", (stop, err)
+            assert time.monotonic() - stopped_at < 10
+            idle.close()
+    finally:
+        for server in servers.values():
+            if server.poll() is None:
+                server.kill()
+                server.communicate()
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_text_with_a_lone_surrogate_is_a_400_naming_it(url: str, saved: dict[str, Path]
+                                                         ) -> None:
+    from lstmkit.serving import ModelService
+
+    # (JSON's escapes can spell a lone surrogate, which no UTF-8 text holds)
+    assert _call(url, "/predict", b'{"texts": ["fine", "a \\ud800"]}') == (400, {
+        "error": "texts[1] must be Unicode text, got a lone surrogate '\\ud800' at character "
+                 "2"})
+    with pytest.raises(ValueError, match=r"^tokens\[0\]\[1\] must be Unicode text, got a "
+                                         r"lone surrogate '\\udfff' at character 0$"):
+        ModelService(saved["tagger"]).predict({"tokens": [["Alice", "\udfff"]]})
+    forecaster = ModelService(saved["forecaster"])
+    with pytest.raises(ValueError, match=r"^data\[1\]\['y'\] must be Unicode text, got a "):
+        forecaster.predict({"data": [{"y": 1.0}, {"y": "\ud800"}]})
+    with pytest.raises(ValueError, match=r"^a column name in data\[0\] must be Unicode text"):
+        forecaster.predict({"data": [{"y\ud800": 1.0}]})
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_an_answer_that_cannot_be_written_is_a_500(url: str, monkeypatch: pytest.MonkeyPatch,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    from lstmkit.serving import ModelService
+
+    # (not a request left unanswered)
+    monkeypatch.setattr(ModelService, "predict", lambda self, request: {"x": "\ud800"})
+    status, answer = _call(url, "/predict", {"texts": ["fine"]})
+    assert status == 500 and answer["error"].startswith(
+        "the answer cannot be written as JSON (UnicodeEncodeError: 'utf-8' codec can't encode "
+        "character '\\ud800'")
+    monkeypatch.setattr(ModelService, "predict", lambda self, request: {"x": float("nan")})
+    assert _call(url, "/predict", {"texts": ["fine"]}) == (500, {
+        "error": "the answer cannot be written as JSON (ValueError: Out of range float values "
+                 "are not JSON compliant)"})
+    assert "Traceback" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_request_with_two_content_lengths_is_refused(url: str) -> None:
+    # (a proxy in front may read the other one: request smuggling)
+    for lengths in [b"19\r\nContent-Length: 2", b"2\r\nContent-Length: 19",
+                    b"19\r\nContent-Length: 19"]:
+        for expect in [b"", b"Expect: 100-continue\r\n"]:
+            answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\n" + expect
+                           + b"Content-Length: " + lengths + b"\r\n\r\n" + b'{"texts": ["good"]}')
+            assert answers.startswith(b"HTTP/1.1 400") and answers.count(b"HTTP/1.1") == 1
+            assert b"Connection: close" in answers
+            assert json.loads(answers.split(b"\r\n\r\n", 1)[1])["error"].startswith(
+                "the request has 2 Content-Length headers (")
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_what_http_server_refuses_itself_is_answered_in_json(url: str) -> None:
+    for request, status, message in [
+            (b"GARBAGE\r\n\r\n", b"400", "Bad request syntax ('GARBAGE')"),
+            (b"GET /a b HTTP/1.1\r\n\r\n", b"400", "Bad request syntax ('GET /a b HTTP/1.1')"),
+            (b"GET / HTTP/2.0\r\n\r\n", b"505", "Invalid HTTP version (2.0)"),
+            (b"GET /health HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", b"431",
+             "Line too long"),
+            (b"BREW /predict HTTP/1.1\r\nHost: x\r\n\r\n", b"501",
+             "Unsupported method ('BREW')")]:
+        answers = _raw(url, request)
+        assert answers.startswith(b"HTTP/1.1 " + status) and b"application/json" in answers
+        assert json.loads(answers.split(b"\r\n\r\n", 1)[1])["error"].startswith(message)
+
+
+@pytest.mark.parametrize("url", ["classifier"], indirect=True)
+def test_a_request_to_an_absolute_url_is_routed_on_its_path(url: str) -> None:
+    port = url.rsplit(":", 1)[1].encode()
+    answers = _raw(url, b"POST http://127.0.0.1:" + port + b"/predict HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Length: 19\r\n\r\n" + b'{"texts": ["good"]}' + b"GET http://127.0.0.1:"
+                   + port + b"/health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answers.count(b"HTTP/1.1 200 OK") == 2 and b'"label"' in answers
+    assert b'"kind": "classifier"' in answers

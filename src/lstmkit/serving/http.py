@@ -19,13 +19,18 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
 
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
 or the command line gives for the same input), an unknown path ``404``, another method
-``405``, a body over :data:`MAX_BODY_BYTES` ``413``. Requests are served on threads, one
-prediction at a time.
+``405``, a body over :data:`MAX_BODY_BYTES` ``413``; what http.server refuses before (a
+malformed request line or header) is JSON too. Requests are served on threads, one
+prediction at a time. Stopping (Ctrl-C, SIGTERM, or ``server_close()`` after ``shutdown()``)
+lets the requests in flight finish and closes idle connections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import socket
 import threading
 import traceback
 from dataclasses import asdict
@@ -33,6 +38,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 MAX_BODY_BYTES = 32 * 2**20
 """The largest request body served (32 MiB)."""
@@ -137,6 +143,10 @@ class ModelService:
     def _tag(self, request: dict[str, Any]) -> dict[str, Any]:
         if "tokens" in request:
             sentences = _list_of(request, "tokens", list, allowed=("tokens",))
+            for n, sentence in enumerate(sentences):
+                for m, token in enumerate(sentence):
+                    if isinstance(token, str):
+                        _check_unicode(token, f"tokens[{n}][{m}]")
             try:
                 tagged = self.model.tag_tokens(sentences)
             except (ValueError, TypeError) as err:  # named as the request names them
@@ -180,6 +190,9 @@ def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
     rows = _list_of(request, key, dict, allowed=("data", "future"))
     for n, row in enumerate(rows):
         for column, value in row.items():
+            _check_unicode(column, f"a column name in {key}[{n}]")
+            if isinstance(value, str):
+                _check_unicode(value, f"{key}[{n}][{column!r}]")
             if isinstance(value, list | dict):
                 raise TypeError(f"{key}[{n}][{column!r}] must be a string, a number, a boolean "
                                 f"or null, got {_json_type(value)}")
@@ -204,17 +217,38 @@ def _list_of(request: dict[str, Any], key: str, item: type, *,
     for n, part in enumerate(value):
         if not isinstance(part, item):
             raise TypeError(f"{key}[{n}] must be {what}, got {_json_type(part)}")
+        if isinstance(part, str):
+            _check_unicode(part, f"{key}[{n}]")
     return value
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """Refuses ``text`` (named ``where``) if it holds a lone surrogate (``"\\ud800"``, which
+    JSON's escapes can spell but no Unicode text holds)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{where} must be Unicode text, got a lone surrogate "
+                         f"{text[err.start]!a} at character {err.start}") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
     service: ModelService  # set on the subclass make_server builds
+    server: _Server
     server_version = "lstmkit"
     protocol_version = "HTTP/1.1"
     timeout = 120  # seconds a client may stall mid-request before its connection is closed
 
     def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        try:
+            data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (ValueError, TypeError) as err:  # a bug: said to the client, and to the log
+            traceback.print_exc()
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            data = json.dumps({"error": f"the answer cannot be written as JSON "
+                                        f"({type(err).__name__}: {err})"}).encode("ascii")
+        if self.server.stopping:
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -228,6 +262,62 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: HTTPStatus, message: str) -> None:
         self._answer(status, {"error": message})
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """What http.server refuses itself (a malformed request line or header, an unknown
+        method, ...) is answered in JSON too, and the connection closed."""
+        status = HTTPStatus(code)
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9" and len(self.requestline.split()) != 2:
+            # (a request line that is no HTTP/0.9 `GET /path` either: answered with a status
+            # line and headers, which http.server leaves out before it read a version)
+            self.request_version = self.protocol_version
+        self._error(status, (message or status.phrase) + (f" ({explain})" if explain else ""))
+
+    def parse_request(self) -> bool:
+        return super().parse_request() and self._one_length()
+
+    def _one_length(self) -> bool:
+        """False, after a 400, for a request with more than one ``Content-Length`` (a proxy
+        in front may read another one: request smuggling)."""
+        lengths = self.headers.get_all("Content-Length", [])
+        if len(lengths) > 1:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"the request has {len(lengths)} "
+                            f"Content-Length headers ({', '.join(lengths)}); give one")
+            return False
+        return True
+
+    def handle_one_request(self) -> None:
+        """Waits for the next request on the connection as an idle one, which stopping the
+        server closes; a request that arrives is served to its end."""
+        with self.server.lock:
+            if self.server.stopping:
+                self.close_connection = True
+                return
+            self.server.idle.add(self.connection)
+        try:
+            self.rfile.peek(1)  # type: ignore[attr-defined]
+        except OSError as err:
+            if isinstance(err, TimeoutError):
+                self.log_error("Request timed out: %r", err)
+            self.close_connection = True
+            return
+        finally:
+            with self.server.lock:
+                self.server.idle.discard(self.connection)
+                stopping = self.server.stopping
+        if stopping:  # (its connection was closed)
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
+    def _route(self) -> str:
+        """The request's path, from an absolute URL too (``POST http://host/predict``, which
+        HTTP/1.1 servers take)."""
+        url = urlsplit(self.path)
+        return (url.path or "/") if url.scheme else self.path.split("?")[0]
 
     def _length(self) -> int | None:
         """The body's size from ``Content-Length``: 0 without one; None for a body that
@@ -261,6 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_expect_100(self) -> bool:
         """A client asking whether to send a body over the limit is told 413 at once, not
         invited to send it."""
+        if not self._one_length():
+            return False
         size = self._length()
         if size is not None and size > MAX_BODY_BYTES:
             self.close_connection = True
@@ -275,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         body = self._body(self._length())  # (a GET's body too, so the connection serves on)
-        path = self.path.split("?")[0]
+        path = self._route()
         if body is None:
             self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
                         "Content-Length (a number of bytes), not a Transfer-Encoding")
@@ -290,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         size = self._length()
         body = self._body(size)  # read first, whatever the answer, so the connection serves on
-        if self.path.split("?")[0] != "/predict":
+        if self._route() != "/predict":
             self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
                         "/predict")
         elif body is None or "Content-Length" not in self.headers:
@@ -334,36 +426,87 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:
-        if self.server.quiet:  # type: ignore[attr-defined]
+        if self.server.quiet:
             return
         super().log_message(format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    """http.server's threading server that waits for its requests in flight when closed."""
+
+    request_queue_size = socket.SOMAXCONN  # (http.server's 5 resets clients that come at once)
+    daemon_threads = False  # (server_close joins them: block_on_close)
+
+    def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.idle: set[socket.socket] = set()  # connections waiting for their next request
+        super().__init__(*args, **kwargs)
+
+    def server_close(self) -> None:
+        """Stops: closes the listening socket and the idle connections, and waits for the
+        requests in flight to be answered (their connections are closed after)."""
+        with self.lock:
+            self.stopping = True
+            for connection in self.idle:
+                with contextlib.suppress(OSError):  # (closed by its client already)
+                    connection.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
 
 def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000, *,
                 quiet: bool = False) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving: call ``serve_forever()``) for the model saved in
     ``directory`` on ``host:port`` (port 0: any free port, then in ``server_address``);
-    ``quiet`` leaves out the request log on stderr."""
+    ``quiet`` leaves out the request log on stderr. ``shutdown()`` stops its serving, then
+    ``server_close()`` waits for the requests in flight (and closes idle connections)."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
     service = ModelService(directory)
     handler = type("Handler", (_Handler,), {"service": service})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    server.quiet = quiet  # type: ignore[attr-defined]
-    return server
+    return _Server((host, port), handler, quiet=quiet)
+
+
+def _stop_on_signals(server: ThreadingHTTPServer) -> dict[int, Any]:
+    """Makes SIGTERM, and Ctrl-C (SIGINT) where Python's own handler takes it, stop
+    ``server`` gracefully (``serve_forever`` returns between two connections; an exception
+    raised in it, as Ctrl-C's KeyboardInterrupt, would close the connection it was handing to
+    its thread); a second signal acts as it did before. Returns the handlers to restore."""
+    previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.default_int_handler
+
+    def stop(signum: int, frame: Any) -> None:
+        _restore(previous)
+        # (shutdown waits for serve_forever to return, which runs on this thread)
+        threading.Thread(target=server.shutdown).start()
+
+    for signum in previous:
+        signal.signal(signum, stop)
+    return previous
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():  # (None: a handler set outside Python)
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the model saved in ``directory`` until interrupted (Ctrl-C)."""
+    """Serve the model saved in ``directory`` until interrupted (Ctrl-C, or SIGTERM where
+    called on the main thread), then let the requests in flight finish."""
     server = make_server(directory, host, port)
     kind = server.RequestHandlerClass.service.kind  # type: ignore[attr-defined]
     address = f"http://{server.server_address[0]}:{server.server_address[1]}"
     print(f"serving the {kind} in {str(directory)!r} at {address}: GET /health, POST "
           "/predict (Ctrl-C stops)", flush=True)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = _stop_on_signals(server) if on_main else {}
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
+    except KeyboardInterrupt:  # (where Ctrl-C's handler is not Python's own)
+        pass
     finally:
-        server.server_close()
+        _restore(previous)
+        server.server_close()  # (waits for the requests in flight)
+    print("stopped", flush=True)
