@@ -60,8 +60,10 @@ def read_state_dict(directory: Path, kind: str) -> dict[str, Any]:
         raise
     except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError,
             OSError) as err:  # what a truncated or foreign file gives, depending on where
-        found = re.search(r"WeightsUnpickler error: (.*?\.)(?= Please use|\n|$)", str(err))
-        if found:  # not torch's advice to load it with weights_only=False (running its code)
-            err = pickle.UnpicklingError(found.group(1))
+        if "weights_only" in str(err):  # not torch's advice to load it with
+            # weights_only=False, which runs the code a file holds: the reason alone
+            found = re.search(r"WeightsUnpickler error: (.*?\.)(?= Please use|\n|$)", str(err))
+            err = pickle.UnpicklingError(found.group(1) if found else "it holds objects other "
+                                         "than tensors, which loading refuses")
         raise damaged(directory, kind, "model.pt", "cannot be read", err,
                       "the file is damaged or not a PyTorch state dict") from None

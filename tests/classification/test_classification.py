@@ -86,18 +86,18 @@ def test_columns_given_for_a_file_without_columns_are_an_error(tmp_path) -> None
     # they were ignored: the lines were read as '<label> <text>' whatever the columns said
     lines = tmp_path / "reviews.txt"
     lines.write_text("1 a stirring , funny film\n0 dull\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"text_column='review' name CSV/TSV columns, but "
-                                         r"'.*reviews\.txt' is read as 'lines', which has no "
-                                         r"columns"):
+    with pytest.raises(ValueError, match=r"text_column='review' apply to the columns of a "
+                                         r"CSV/TSV file, but '.*reviews\.txt' is read as "
+                                         r"'lines', which has none \(each example has a label"):
         read_examples(lines, text_column="review")
-    with pytest.raises(ValueError, match=r"label_column=None name"):
+    with pytest.raises(ValueError, match=r"label_column=None apply to"):
         read_examples(lines, label_column=None)
     (tmp_path / "imdb" / "pos").mkdir(parents=True)
     (tmp_path / "imdb" / "pos" / "1.txt").write_text("great\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"text_column='t' and label_column='l' .* 'folders'"):
         read_examples(tmp_path / "imdb", text_column="t", label_column="l")
     # the defaults, spelt out, are no error
-    assert len(read_examples(lines, text_column=None, label_column="label")) == 2
+    assert len(read_examples(lines, text_column="text", label_column="label")) == 2
 
 
 def test_a_header_that_repeats_a_column_read_is_an_error(tmp_path) -> None:

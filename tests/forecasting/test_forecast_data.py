@@ -68,7 +68,7 @@ def test_a_column_of_nulls_is_missing_values(frame: pd.DataFrame) -> None:
         to_series(frame.assign(a=[None] * len(frame)), DataConfig(target="a", time_col="date"))
     # numbers and nulls in an object column are read as a CSV's column of those cells is
     mixed = frame.astype({"a": object})
-    mixed.loc[3, "a"] = None
+    mixed.loc[3, "a"] = pd.NA  # missing as None and NaN are
     mixed.loc[4, "a"] = 7  # an int among floats
     with pytest.warns(UserWarning, match=r"filled missing values \{'a': 1\}"):
         series, _ = to_series(mixed, DataConfig(target="a", time_col="date", fill="ffill"))
@@ -241,7 +241,7 @@ def test_boolean_covariates_are_read_as_0_and_1(frame: pd.DataFrame) -> None:
     assert series[0].past[3, 0] == float(flagged["hot"][2])
     # a target is a quantity to forecast, not a flag
     with pytest.raises(TypeError, match=r"column 'sunny' of the data must be numeric, got "
-                                        r"dtype bool: value (True|False) at row position 0"):
+                                        r"dtype bool: value (True|False) at row position 0$"):
         to_series(flagged, DataConfig(target="sunny", time_col="date"))
 
 
@@ -255,10 +255,11 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
         split_sizes(series[0], DataConfig(target="a", val=0.5, test=0.5))
     # a date typed without dashes is a row count: it said "240 rows, -20230661 for validation"
     with pytest.raises(ValueError, match=r"^data\.test=20230901 is a number of rows, more than "
-                                         r"the 240 rows of series '0' it is taken from; a date "
-                                         r"is written with dashes"):
+                                         r"the 240 rows of series '0'; a date is written with "
+                                         r"dashes"):
         split_sizes(series[0], DataConfig(target="a", test=20230901))
-    with pytest.raises(ValueError, match=r"^data\.val=230 .* more than the 200 rows"):
+    with pytest.raises(ValueError, match=r"^data\.val=230 .* more than the 200 rows before "
+                                         r"its test part of series '0'"):
         split_sizes(series[0], DataConfig(target="a", val=230, test=40))
 
 

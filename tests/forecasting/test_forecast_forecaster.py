@@ -499,6 +499,11 @@ def test_a_second_fit_reads_the_frequency_of_its_own_data() -> None:
     assert forecaster.freq == "W-SUN"
     forecast = forecaster.predict(weekly)
     assert (forecast["date"].iloc[0] - weekly["date"].iloc[-1]) == pd.Timedelta(weeks=1)
+    # data the fit refuses (too short) leave the fitted model's frequency alone
+    with pytest.raises(ValueError, match=r"has 30 rows"):
+        forecaster.fit(make_frame(n=30, freq="D"))
+    assert forecaster.freq == "W-SUN"
+    assert len(forecaster.predict(weekly)) == 24
 
 
 def test_a_history_that_overflows_once_scaled_is_an_error_not_a_nan_forecast(

@@ -67,9 +67,11 @@ def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     with pytest.raises(ValueError, match=r"eng\.testb: every line is a token and a tag"):
         run_cli(tag, ["predict", "--model", str(out), "--input", str(conll03)])
     # texts whose words happen to look like tags are texts
-    texts.write_text("Call me O\nAlice visited Oslo\n", encoding="utf-8")
-    assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts)]) == 0
-    assert capsys.readouterr().out.startswith("Call me O\n")
+    for lines in ("Call me O\nAlice visited Oslo\n", "Delays on I-95\nTraffic on I-80\n",
+                  "He flew a B-52\nShe flew a U-2\n", "Call me O\nOr call Bob O\n"):
+        texts.write_text(lines, encoding="utf-8")
+        assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts)]) == 0
+        assert capsys.readouterr().out.startswith(lines.split("\n")[0] + "\n")
 
 
 def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None:

@@ -247,7 +247,7 @@ def read_examples(
     path: str | Path,
     format: Format = "auto",
     *,
-    text_column: str | None = None,
+    text_column: str = "text",
     label_column: str | None = "label",
     encoding: str = "utf-8",
 ) -> list[Example]:
@@ -255,24 +255,26 @@ def read_examples(
 
     ``format="auto"``: a folder -> ``folders``; ``.csv`` -> ``csv``; ``.tsv`` -> ``tsv``;
     the suffix of another format (``.json``, ``.parquet``, ...) -> ValueError; anything else
-    -> ``lines``. ``text_column`` (default ``"text"``) and ``label_column`` name CSV/TSV
-    columns; given with a folder or a lines file, which have none, they are an error.
+    -> ``lines``. ``text_column`` and ``label_column`` (None: no labels) are CSV/TSV
+    columns; other than their defaults with a folder or a lines file, which have none, they
+    are an error.
     """
     path = Path(path)
     format = resolve_format(path, format)
     given = [f"{name}={value!r}" for name, value, default in
-             (("text_column", text_column, None), ("label_column", label_column, "label"))
+             (("text_column", text_column, "text"), ("label_column", label_column, "label"))
              if value != default]
     if given and format not in ("csv", "tsv"):
-        raise ValueError(f"{' and '.join(given)} name CSV/TSV columns, but {str(path)!r} is "
-                         f"read as {format!r}, which has no columns; drop them or pass a "
-                         ".csv/.tsv file (or format='csv'/'tsv')")
+        raise ValueError(f"{' and '.join(given)} apply to the columns of a CSV/TSV file, but "
+                         f"{str(path)!r} is read as {format!r}, which has none (each example "
+                         "has a label: a folder's name, a line's first word); drop them or "
+                         "pass a .csv/.tsv file (or format='csv'/'tsv')")
     if format == "folders":
         return read_folders_format(path, encoding=encoding)
     if format in ("csv", "tsv"):
         return read_csv_format(
             path,
-            text_column="text" if text_column is None else text_column,
+            text_column=text_column,
             label_column=label_column,
             delimiter="," if format == "csv" else "\t",
             encoding=encoding,

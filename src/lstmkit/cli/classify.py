@@ -94,7 +94,7 @@ def _read(path: str, data: dict) -> list:
                          f"CSV/TSV columns, but {path!r} is read as {format!r}, which has no "
                          "columns; drop them or pass a .csv/.tsv file (or --format csv/tsv)")
     return read_examples(path, format,
-                         text_column=data.get("text_column"),
+                         text_column=data.get("text_column", "text"),
                          label_column=data.get("label_column", "label"),
                          encoding=data.get("encoding", "utf-8"))
 

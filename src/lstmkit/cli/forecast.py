@@ -183,6 +183,9 @@ def _check_flags(args: argparse.Namespace) -> None:
             where = " and ".join(filter(None, (", ".join(actions[:-1]), actions[-1])))
             raise ValueError(f"{flag} applies to forecast {where}, not to "
                              f"forecast {args.action}")
+    if args.folds is not None and not args.refit:  # said before any work, as the above
+        raise ValueError("--folds applies to a refit backtest: add --refit (a backtest "
+                         "without it scores the trained model once)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -232,9 +232,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.conll:
         return _predict_conll(args)
+    tagger = Tagger.load(args.model)  # (before stdin is read to its end)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
     _refuse_conll_lines(texts, args.input)
-    tagger = Tagger.load(args.model)
     for text, entities in zip(texts, tagger.predict(texts), strict=True):
         if args.json:
             print(json.dumps({"text": text, "entities": [asdict(e) for e in entities]},
@@ -250,10 +250,13 @@ _TAG = re.compile(r"O|[BIESLU]-\S+")
 
 
 def _refuse_conll_lines(texts: list[str], source: str) -> None:
-    """A ValueError when every text is a ``token tag`` line (a CoNLL file given without
-    ``--conll``), which would be tagged as a text of two words each."""
+    """A ValueError when the texts are the columns of a CoNLL file given without ``--conll``
+    (which would tag each ``token tag`` line as a text of two words): every line has the same
+    number of fields, two or more, the last a tag, and some line's tag is ``O``. Texts vary in
+    length, and few end in a lone ``O`` ("Delays on I-95" and "Traffic on I-80" are texts)."""
     lines = [t.split() for t in texts if t.strip() and not t.startswith("-DOCSTART-")]
-    if len(lines) >= 2 and all(len(f) >= 2 and _TAG.fullmatch(f[-1]) for f in lines):
+    if (len(lines) >= 2 and len({len(f) for f in lines}) == 1 and len(lines[0]) >= 2
+            and all(_TAG.fullmatch(f[-1]) for f in lines) and any(f[-1] == "O" for f in lines)):
         where = "stdin" if source == "-" else source
         raise ValueError(
             f"{where}: every line is a token and a tag ({' '.join(lines[0])!r}, ...): a CoNLL "

@@ -122,8 +122,9 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 bad = frame[col].map(_not_a_number).to_numpy(dtype=bool)
             at = int(np.argmax(bad))
             # every value text (wind directions, say): a category, not a mistyped number
-            category = bad.sum() == frame[col].notna().sum() and frame[col].nunique() < len(
-                frame) // 2
+            category = (bad.sum() == frame[col].notna().sum()
+                        and all(isinstance(v, str) for v in frame[col][bad])
+                        and frame[col].nunique() < len(frame) // 2)
             value = frame[col].iloc[at]
             value = value.item() if isinstance(value, np.generic) else value  # not np.True_
             hint = ""
@@ -141,7 +142,8 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
 def _not_a_number(value: object) -> bool:
     """Whether a value of an object column stops it being numeric: not missing, and not a
     real number (a text, a bool, an int too large for int64, ...)."""
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+    missing = pd.isna(value)  # None, NaN, pd.NA, NaT (an array for a list: not missing)
+    if isinstance(missing, bool | np.bool_) and missing:
         return False
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         return True
@@ -162,7 +164,7 @@ def _as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
         values = frame[col]
         given = values.dropna()
         if values.dtype == object and not values.map(_not_a_number).any():
-            converted[col] = values.astype("float64")
+            converted[col] = values.where(values.notna(), np.nan).astype("float64")
         elif col not in cfg.target and (pd.api.types.is_bool_dtype(values) or (
                 values.dtype == object and len(given)
                 and given.map(lambda v: isinstance(v, bool | np.bool_)).all())):
@@ -679,10 +681,11 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
         if isinstance(spec, float):
             return int(n * spec)
         if spec > end:  # 20230901 meant as a date, say
+            rows = "rows" if end == n else "rows before its test part"
             raise ValueError(
-                f"data.{name}={spec!r} is a number of rows, more than the {end} rows of series "
-                f"{series.id!r} it is taken from; a date is written with dashes, e.g. "
-                "'2023-09-01', and a fraction as 0.2")
+                f"data.{name}={spec!r} is a number of rows, more than the {end} {rows} of "
+                f"series {series.id!r}; a date is written with dashes, e.g. '2023-09-01', and "
+                "a fraction as 0.2")
         return int(spec)
 
     n_test = rows(cfg.test, n, "test")

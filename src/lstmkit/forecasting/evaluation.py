@@ -382,14 +382,18 @@ def _seen(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray]
           ) -> int | None:
     """How many windows at ``origins`` forecast a target that the model's training or
     validation read (by the times its fit recorded, ``seen_until``); None when it recorded
-    none (no time column, or a model saved before they were recorded)."""
+    none (no time column, or a model saved before they were recorded), or when a table's
+    times and the recorded ones do not both have a time zone, or both none."""
     if forecaster.seen_until is None or not isinstance(prepared.series[0].time,
                                                        pd.DatetimeIndex):
         return None
     count = 0
     for s, o in zip(prepared.series, origins, strict=True):
         if s.id in forecaster.seen_until and len(o):
-            count += int((s.time[o] <= pd.Timestamp(forecaster.seen_until[s.id])).sum())
+            until = pd.Timestamp(forecaster.seen_until[s.id])
+            if (until.tz is None) != (s.time.tz is None):  # (no order between them)
+                return None
+            count += int((s.time[o] <= until).sum())
     return count
 
 
@@ -504,13 +508,16 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         report = score(forecaster, prepared, origins, baselines)
         _note_unscored(report.notes, prepared, origins, *unscored)
         seen = _seen(forecaster, prepared, origins)
+        which = ("forecast targets the model was trained or validated on ("
+                 f"{_seen_until(forecaster.seen_until or {}, prepared)})")
         if seen is None:  # nothing recorded: the table's own split
             seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
                        zip(origins, prepared.sizes, strict=True))
+            which = "start before the test part: the model was trained or validated on " \
+                    "their targets"
         if seen:
-            note = (f"{seen} of {len(report.windows)} windows start before the test part: "
-                    "the model was trained or validated on their targets, so their scores "
-                    "are in-sample; use refit=True (--refit) to backtest that period out of "
+            note = (f"{seen} of {len(report.windows)} windows {which}, so their scores are "
+                    "in-sample; use refit=True (--refit) to backtest that period out of "
                     "sample")
             _warn_note(report.notes, note, stacklevel=3)
         return report

@@ -49,10 +49,12 @@ PREDICT_BATCH = 1024
 
 @dataclass
 class Prepared:
-    """Series of one table with their split sizes (train, val, test rows)."""
+    """Series of one table with their split sizes (train, val, test rows) and the frequency
+    they were read at (None without a time column)."""
 
     series: list[Series]
     sizes: list[tuple[int, int, int]]
+    freq: str | None = None
 
 
 class Forecaster:
@@ -93,13 +95,15 @@ class Forecaster:
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
-        """Parse and check a table; compute split sizes; check the window fits."""
+        """Parse and check a table (at the fitted model's frequency, or the one inferred);
+        compute split sizes."""
+        return self._prepare(data, self.freq)
+
+    def _prepare(self, data: pd.DataFrame | str | Path, freq: str | None) -> Prepared:
         frame = read_frame(data, self.config.data.series_col)
-        series, freq = to_series(frame, self.config.data, freq=self.freq)
-        if self.freq is None:
-            self.freq = freq
+        series, freq = to_series(frame, self.config.data, freq=freq)
         sizes = [split_sizes(s, self.config.data) for s in series]
-        return Prepared(series, sizes)
+        return Prepared(series, sizes, freq)
 
     def _check_lengths(self, prepared: Prepared) -> None:
         m = self.config.model
@@ -156,7 +160,8 @@ class Forecaster:
         ``data`` may be a table this forecaster has prepared (:meth:`prepare`), whose split
         sizes are then taken as they are (a refit backtest sets them). A table not prepared
         is read afresh: its frequency is inferred again, as the scalers and weights are fitted
-        again (a second ``fit`` on weekly data after daily data learns weekly steps).
+        again (a second ``fit`` on weekly data after daily data learns weekly steps; data it
+        refuses leave the frequency as it was).
 
         ``resume`` continues from a checkpoint (see :func:`lstmkit.training.fit`; with
         ``model.ensemble`` > 1 only ``True``: each member resumes from its own folder).
@@ -174,9 +179,8 @@ class Forecaster:
                              "training.checkpoint_dir; pass resume=True")
         check_member_seeds(self.config.training.seed, members)
         callbacks_of = member_callbacks(callbacks, members)
-        if not isinstance(data, Prepared):
-            self.freq = None  # the data's own, not an earlier fit's
-        prepared = data if isinstance(data, Prepared) else self.prepare(data)
+        # a table not prepared is read at its own frequency, not an earlier fit's
+        prepared = data if isinstance(data, Prepared) else self._prepare(data, None)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
         self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
@@ -209,6 +213,7 @@ class Forecaster:
             kept.append(kept_start)
             self.fit_results.append(result)
         self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
+        self.freq = prepared.freq
         self.seen_until = None if not isinstance(first.time, pd.DatetimeIndex) else {
             s.id: s.time[n_train + n_val - 1].isoformat()
             for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True)}
