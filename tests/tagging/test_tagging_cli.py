@@ -40,7 +40,8 @@ def test_tag_train_evaluate_predict(tmp_path, capsys, run_cli) -> None:
     assert run_cli(tag, ["predict", "--model", str(out), "--input", str(texts)]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "Alice\\tSmith visited Oslo"
-    assert all(line.count("\t") == 2 for line in printed[1:])
+    assert all(line.count("\t") == 3 for line in printed[1:])  # span, type, text, score
+    assert all(0.0 < float(line.split("\t")[3]) <= 1.0 for line in printed[1:])
     # pre-tokenised: the tokens as the file gives them (the tokenizer would split U.S.), a tag
     # each, a blank line after each sentence
     conll = tmp_path / "raw.conll"

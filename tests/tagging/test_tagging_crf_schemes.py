@@ -60,6 +60,33 @@ def test_crf_log_partition_and_viterbi_match_brute_force(constrained: bool) -> N
             assert all(kwargs["allowed"][a][c] for a, c in itertools.pairwise(best))
 
 
+def test_crf_span_probabilities_are_the_marginals_of_brute_force() -> None:
+    # an entity's score: the probability of its tokens' tags, summed over every path
+    torch.manual_seed(2)
+    K, T = 3, 4
+    crf = CRF(K, allowed=[[1, 1, 0], [1, 1, 1], [1, 0, 1]], allowed_end=[1, 1, 0]).double()
+    with torch.no_grad():
+        crf.transitions.normal_()
+        crf.start.normal_()
+        crf.end.normal_()
+    emissions = torch.randn(2, T, K, dtype=torch.double)
+    lengths = torch.tensor([4, 3])
+    spans, expected = [], []
+    for b in range(2):
+        n = int(lengths[b])
+        scores = _brute_force(crf, emissions[b : b + 1], n)
+        total = sum(math.exp(v) for v in scores.values())
+        for start, end in ((0, 1), (1, 3), (0, n), (n - 1, n)):
+            for tags in itertools.product(range(K), repeat=end - start):
+                mass = sum(math.exp(v) for path, v in scores.items()
+                           if path[start:end] == tags)
+                if mass > 0:  # (a stretch no allowed path has is -inf)
+                    spans.append((b, start, end, list(tags)))
+                    expected.append(mass / total)
+    got = [math.exp(v) for v in crf.span_log_probs(emissions, lengths, spans)]
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
 def test_crf_nll_is_minus_log_probability_and_trains() -> None:
     torch.manual_seed(0)
     crf = CRF(4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from lstmkit.tagging import LSTMCRFTagger, Sentence, Tagger, TaggerConfig, span_scores
-from lstmkit.tagging.data import CASINGS, casing
+from lstmkit.tagging.data import CASINGS, casing, collate
 from lstmkit.training import TrainConfig
 
 PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin"]
@@ -422,8 +423,9 @@ def _built() -> Tagger:
 def _every_token_an_entity(tagger: Tagger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Make ``tagger`` tag every token as a one-token entity, so that each entity's text
     shows which input text it was cut from."""
-    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size: [
-        ["B-PER"] * len(tokens) for tokens in sentences])
+    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size: (
+        [["B-PER"] * len(tokens) for tokens in sentences],
+        [{(t, t + 1): 1.0 for t in range(len(tokens))} for tokens in sentences]))
 
 
 def test_predict_cuts_entities_from_the_text_at_the_same_position(monkeypatch) -> None:
@@ -437,6 +439,30 @@ def test_predict_cuts_entities_from_the_text_at_the_same_position(monkeypatch) -
         entities = tagger.predict(pd.Series(texts, index=index))
         assert [[e.text for e in row] for row in entities] == expected
     assert [[e.text for e in row] for row in tagger.predict(t for t in texts)] == expected
+
+
+@pytest.mark.parametrize("decoder", ["crf", "softmax"])
+def test_each_entity_has_the_probability_of_its_tags(decoder: str) -> None:
+    tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4,
+                                 decoder=decoder)).build(_toy(8))
+    torch.manual_seed(0)
+    with torch.no_grad():  # an untrained network tags entities too
+        for p in tagger._ready()[2].parameters():
+            p.normal_()
+    texts = ["Alice met Bob in Oslo", "Rome", "Bob and Alice visited Rome and Oslo"]
+    rows = tagger.predict(texts)
+    entities = [e for row in rows for e in row]
+    assert entities and all(0.0 < e.score <= 1.0 for e in entities)
+    if decoder == "softmax":  # the product of its tokens' probabilities
+        text, e = next((t, row[0]) for t, row in zip(texts, rows, strict=True) if row)
+        words, _, model, encoder = tagger._ready()
+        inputs, _ = collate([encoder.encode(text.split())], words.pad_index)
+        with torch.no_grad():
+            probs = model(**inputs)[0].softmax(-1)
+        path = model.decode(model(**inputs), inputs["lengths"])[0]
+        expected = math.prod(float(probs[t, path[t]]) for t in
+                             range(e.token_start, e.token_end))
+        assert e.score == pytest.approx(expected, rel=1e-5)
 
 
 def test_predict_and_tag_tokens_take_generators() -> None:

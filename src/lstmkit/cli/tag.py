@@ -242,7 +242,8 @@ def _predict(args: argparse.Namespace) -> int:
             continue
         print(tsv_escape(text))
         for e in entities:
-            print(f"  {e.start}:{e.end}\t{tsv_escape(e.type)}\t{tsv_escape(e.text)}")
+            print(f"  {e.start}:{e.end}\t{tsv_escape(e.type)}\t{tsv_escape(e.text)}\t"
+                  f"{e.score:.4f}")
     return 0
 
 

@@ -121,6 +121,34 @@ class CRF(nn.Module):
                 ).mean()
 
     @torch.no_grad()
+    def span_log_probs(self, emissions: torch.Tensor, lengths: torch.Tensor,
+                       spans: Sequence[tuple[int, int, int, Sequence[int]]]) -> list[float]:
+        """``log p(y_s .. y_e-1 | x)`` for each ``(b, s, e, tags)``: the probability that the
+        tokens ``[s, e)`` of sequence ``b`` bear those tags, whatever the others bear (the
+        forward-backward marginal of a stretch of the path)."""
+        mask = self._check(emissions, lengths)
+        trans, start, end = self.scores()
+        T = emissions.shape[1]
+        alphas = [start + emissions[:, 0]]  # (B, K): prefixes ending at t, t's emission in
+        for t in range(1, T):
+            step = torch.logsumexp(alphas[-1][:, :, None] + trans + emissions[:, t, None, :],
+                                   dim=1)
+            alphas.append(torch.where(mask[:, t, None], step, alphas[-1]))
+        betas = [end.expand_as(alphas[0])]  # (B, K): suffixes after t, the end score in
+        for t in range(T - 2, -1, -1):
+            step = torch.logsumexp(trans + (emissions[:, t + 1] + betas[-1])[:, None, :], dim=2)
+            betas.append(torch.where(mask[:, t + 1, None], step, end))
+        betas.reverse()
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
+        out = []
+        for b, s, e, tags in spans:
+            total = alphas[s][b, tags[0]] + betas[e - 1][b, tags[-1]] - log_z[b]
+            for t in range(s + 1, e):
+                total = total + trans[tags[t - s - 1], tags[t - s]] + emissions[b, t, tags[t - s]]
+            out.append(float(total))
+        return out
+
+    @torch.no_grad()
     def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Viterbi: the highest-scoring allowed tag path of each sequence."""
         mask = self._check(emissions, lengths)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -139,7 +140,9 @@ def check_gold(sentence: Sentence, n: int, source: str, known: set[str]) -> str:
 @dataclass(frozen=True)
 class Entity:
     """A predicted entity: its text, type, character span ``[start, end)`` in the input
-    text and token span ``[token_start, token_end)``."""
+    text, token span ``[token_start, token_end)`` and ``score``, the probability the model
+    gives its tokens' tags (with a CRF, their marginal over every tag path; in the model's
+    ``tag_scheme``, which with BIOES, the default, closes the entity at its last token)."""
 
     text: str
     type: str
@@ -147,6 +150,7 @@ class Entity:
     end: int
     token_start: int
     token_end: int
+    score: float
 
 
 @dataclass
@@ -392,24 +396,40 @@ class Tagger:
         forward pass, an int >= 1."""
         sentences = sentence_list(sentences)
         positive_int("batch_size", batch_size)
-        return self._tag(sentences, batch_size)
+        return self._tag(sentences, batch_size)[0]
 
     @torch.inference_mode()
-    def _tag(self, sentences: list[list[str]], batch_size: int) -> list[list[str]]:
-        """:meth:`tag_tokens` of checked ``sentences`` and ``batch_size``."""
+    def _tag(self, sentences: list[list[str]], batch_size: int
+             ) -> tuple[list[list[str]], list[dict[tuple[int, int], float]]]:
+        """:meth:`tag_tokens` of checked ``sentences`` and ``batch_size``, and per sentence
+        the probability of each entity's tags, by its token span ``(start, end)``: with a
+        CRF, the marginal probability that its tokens bear the tags predicted for them; with
+        softmax, the product of its tokens' probabilities."""
         words, vocab, model, encoder = self._ready()
         model.eval()
         encoded = [encoder.encode(tokens) for tokens in sentences]
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].words))
         out: list[list[str]] = [[] for _ in encoded]
+        scores: list[dict[tuple[int, int], float]] = [{} for _ in encoded]
         for s in range(0, len(order), batch_size):
             rows = order[s : s + batch_size]
             inputs, _ = collate([encoded[i] for i in rows], words.pad_index)
             emissions = model(**inputs)  # (B, T, K)
-            for i, path in zip(rows, model.decode(emissions, inputs["lengths"]), strict=True):
-                tags = vocab.decode(path)
-                out[i] = convert(tags, self.config.tag_scheme, "IOB2", strict=False)
-        return out
+            paths = model.decode(emissions, inputs["lengths"])
+            for i, path in zip(rows, paths, strict=True):
+                out[i] = convert(vocab.decode(path), self.config.tag_scheme, "IOB2",
+                                 strict=False)
+            spans = [(b, span.start, span.end, paths[b][span.start:span.end])
+                     for b, i in enumerate(rows) for span in spans_from_tags(out[i])]
+            if model.crf is not None:
+                logs = model.crf.span_log_probs(emissions, inputs["lengths"], spans)
+            else:
+                log_probs = emissions.log_softmax(-1)
+                logs = [float(log_probs[b, torch.arange(start, end), tags].sum())
+                        for b, start, end, tags in spans]
+            for (b, start, end, _), log in zip(spans, logs, strict=True):
+                scores[rows[b]][start, end] = math.exp(log)
+        return out, scores
 
     def predict(self, texts: Iterable[str], batch_size: int = BATCH_SIZE) -> list[list[Entity]]:
         """Entities in raw texts, tokenised with the configured tokenizer. ``texts``: any
@@ -418,14 +438,14 @@ class Tagger:
         texts = predict_inputs(texts, batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
-        tagged = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size)
+        tagged, scores = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size)
         result: list[list[Entity]] = [[] for _ in texts]
-        for n, tags in zip(keep, tagged, strict=True):
+        for n, tags, score in zip(keep, tagged, scores, strict=True):
             tokens = tokenized[n]
             for span in spans_from_tags(tags):
                 start, end = tokens[span.start].start, tokens[span.end - 1].end
                 result[n].append(Entity(texts[n][start:end], span.type, start, end,
-                                        span.start, span.end))
+                                        span.start, span.end, score[span.start, span.end]))
         return result
 
     def evaluate(self, sentences: Sequence[Sentence], source: str = "data") -> TagEvaluation:
@@ -434,7 +454,7 @@ class Tagger:
             raise ValueError(f"{source} must hold at least one sentence, got none")
         tokens = [self._checked(s, n, source)[0] for n, s in enumerate(sentences)]
         gold = [s.tags for s in sentences]
-        predictions = self._tag(tokens, BATCH_SIZE)
+        predictions = self._tag(tokens, BATCH_SIZE)[0]
         return TagEvaluation(span_scores(gold, predictions), list(sentences), predictions)
 
     # -- persistence -------------------------------------------------------------------------
