@@ -389,6 +389,43 @@ def test_snapshot_ensemble_averages_the_best_dev_checkpoints(tmp_path) -> None:
     assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)
 
 
+def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
+    from torch.nn import functional as F
+
+    import lstmkit.training
+
+    train = [Example("good", "pos")] * 3 + [Example("bad", "neg")] * 9 + [Example("so", "mid")]
+    taken = {}
+
+    def no_training(network, loss, *args, **kwargs):  # keeps the loss the fit would use
+        taken["loss"] = loss
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(lstmkit.training, "fit", no_training)
+    logits = torch.randn(6, 3)
+    for class_weight, expected in (("balanced", {"pos": 13 / 9, "neg": 13 / 27, "mid": 13 / 3}),
+                                   ({"mid": 5}, {"pos": 1.0, "neg": 1.0, "mid": 5.0})):
+        clf = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
+                                          class_weight=class_weight))
+        with pytest.raises(RuntimeError, match="stop"):
+            clf.fit(train)
+        labels = clf._ready()[1].itos
+        weight = torch.tensor([expected[label] for label in labels])
+        target = torch.tensor([0, 1, 2, 2, 1, 0])
+        assert float(taken["loss"](logits, target)) == pytest.approx(
+            float(F.cross_entropy(logits, target, weight=weight)))
+    assert ClassifierConfig.from_dict(ClassifierConfig(class_weight={"a": 2}).to_dict()
+                                      ).class_weight == {"a": 2.0}
+    with pytest.raises(ValueError, match=r"class_weight names labels not in the training data: "
+                                         r"\['maybe'\]"):
+        Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
+                                    class_weight={"maybe": 2.0})).fit(train)
+    assert ClassifierConfig(class_weight={1: 2}).class_weight == {"1": 2.0}  # as YAML reads 1
+    for bad in ("inverse", {"pos": 0}, {"pos": "2"}, {1.5: 2.0}, {True: 2.0}):
+        with pytest.raises(ValueError, match=r"class_weight must"):
+            ClassifierConfig(class_weight=bad)  # type: ignore[arg-type]
+
+
 def test_snapshot_and_label_smoothing_errors() -> None:
     with pytest.raises(ValueError, match="snapshots must be an int >= 1, got 0"):
         ClassifierConfig(snapshots=0)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -291,7 +291,8 @@ class Classifier:
         # later networks start from the same (pretrained) embeddings as the first
         initial_embed = {k: v.detach().clone() for k, v in first.embed.state_dict().items()}
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
-        loss = partial(F.cross_entropy, label_smoothing=config.label_smoothing)
+        loss = partial(_cross_entropy, weight=_class_weights(config.class_weight, train, labels),
+                       label_smoothing=config.label_smoothing)
         members: list[LSTMClassifier] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
         for m in range(config.ensemble):
@@ -477,6 +478,32 @@ def _label_key(label: str) -> tuple[int, float, str]:
     if NUMBER.fullmatch(label):
         return (0, float(label), label)
     return (1, 0.0, label)
+
+
+def _class_weights(class_weight: str | Mapping[str, float] | None,
+                   train: Sequence[Example], labels: Vocabulary) -> torch.Tensor | None:
+    """The loss's weight per label index for ``class_weight`` (see ClassifierConfig)."""
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        counts = np.bincount(encode_labels(train, labels, "train"), minlength=len(labels))
+        return torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)),
+                            dtype=torch.float32)
+    assert isinstance(class_weight, Mapping)
+    unknown = sorted(set(class_weight) - set(labels.itos))
+    if unknown:
+        raise ValueError(f"class_weight names labels not in the training data: {unknown}; "
+                         f"the labels are {labels.itos}")
+    return torch.tensor([class_weight.get(label, 1.0) for label in labels.itos],
+                        dtype=torch.float32)
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, *,
+                   weight: torch.Tensor | None, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy with class weights on the logits' device (a module-level function, so
+    that the loss pickles for DDP's spawned processes)."""
+    return F.cross_entropy(logits, target, label_smoothing=label_smoothing,
+                           weight=None if weight is None else weight.to(logits.device))
 
 
 def _check_numbers_written_alike(labels: Sequence[str]) -> None:

@@ -64,6 +64,10 @@ class ClassifierConfig(MappingConfig):
             ``ensemble`` times as long.
         label_smoothing: cross-entropy against targets smoothed by this much (Szegedy et al.
             2016); 0 is plain cross-entropy.
+        class_weight: weigh each class's examples in the loss, for imbalanced classes:
+            None (all 1), ``"balanced"`` (``n / (K * n_c)`` for a class of ``n_c`` of the
+            ``n`` training examples, as scikit-learn's; a rare class weighs more), or a
+            mapping from label to a weight > 0 (labels left out weigh 1).
     """
 
     tokenizer: TokenizerName = "regex"
@@ -87,6 +91,7 @@ class ClassifierConfig(MappingConfig):
     snapshots: int = 1
     ensemble: int = 1
     label_smoothing: float = 0.0
+    class_weight: str | Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.tokenizer not in ("regex", "whitespace"):
@@ -111,3 +116,17 @@ class ClassifierConfig(MappingConfig):
         for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
             probability(name, getattr(self, name))
         object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm, "model.lstm")))
+        weights = self.class_weight
+        if isinstance(weights, Mapping):
+            for label, weight in weights.items():
+                if (isinstance(label, bool) or not isinstance(label, str | int)
+                        or isinstance(weight, bool) or not isinstance(weight, int | float)
+                        or not weight > 0):
+                    raise ValueError(f"class_weight must map labels to weights > 0, got "
+                                     f"{label!r}: {weight!r}")
+            # (YAML reads the label 1 as an int: labels are text)
+            object.__setattr__(self, "class_weight",
+                               {str(k): float(v) for k, v in weights.items()})
+        elif weights not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None, 'balanced' or a mapping from label "
+                             f"to weight, got {weights!r}")
