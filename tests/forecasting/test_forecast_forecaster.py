@@ -15,6 +15,7 @@ from forecast_helpers import make_config, make_frame
 from lightning.pytorch import Callback
 
 from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster
+from lstmkit.forecasting.forecaster import Prepared
 from lstmkit.nn import LSTM
 
 
@@ -499,11 +500,24 @@ def test_a_second_fit_reads_the_frequency_of_its_own_data() -> None:
     assert forecaster.freq == "W-SUN"
     forecast = forecaster.predict(weekly)
     assert (forecast["date"].iloc[0] - weekly["date"].iloc[-1]) == pd.Timedelta(weeks=1)
-    # data the fit refuses (too short) leave the fitted model's frequency alone
+    # data the fit refuses leave the fitted model as it was: its frequency, its scalers
+    before = forecaster.predict(weekly)
     with pytest.raises(ValueError, match=r"has 30 rows"):
         forecaster.fit(make_frame(n=30, freq="D"))
+    no_val = dataclasses.replace(forecaster.config.data, val=0)
+    forecaster.config = dataclasses.replace(forecaster.config, data=no_val, training=(
+        forecaster.config.training.replace(early_stopping_patience=2)))
+    with pytest.raises(ValueError, match=r"early_stopping_patience=2 stops on the validation"):
+        forecaster.fit(make_frame(freq="D").assign(a=lambda f: f["a"] * 1000))
     assert forecaster.freq == "W-SUN"
-    assert len(forecaster.predict(weekly)) == 24
+    pd.testing.assert_frame_equal(forecaster.predict(weekly), before)
+    # a table prepared by hand, without a frequency, keeps the model's
+    prepared = forecaster.prepare(weekly)
+    forecaster.config = dataclasses.replace(forecaster.config, data=dataclasses.replace(
+        no_val, val=0.2), training=forecaster.config.training.replace(
+        early_stopping_patience=None))
+    forecaster.fit(Prepared(prepared.series, prepared.sizes))
+    assert forecaster.freq == "W-SUN"
 
 
 def test_a_history_that_overflows_once_scaled_is_an_error_not_a_nan_forecast(

@@ -255,7 +255,8 @@ def _refuse_conll_lines(texts: list[str], source: str) -> None:
     (which would tag each ``token tag`` line as a text of two words): every line has the same
     number of fields, two or more, the last a tag, and some line's tag is ``O``. Texts vary in
     length, and few end in a lone ``O`` ("Delays on I-95" and "Traffic on I-80" are texts)."""
-    lines = [t.split() for t in texts if t.strip() and not t.startswith("-DOCSTART-")]
+    lines = [t.split("\t") if "\t" in t else t.split() for t in texts
+             if t.strip() and not t.startswith("-DOCSTART-")]
     if (len(lines) >= 2 and len({len(f) for f in lines}) == 1 and len(lines[0]) >= 2
             and all(_TAG.fullmatch(f[-1]) for f in lines) and any(f[-1] == "O" for f in lines)):
         where = "stdin" if source == "-" else source

@@ -217,25 +217,33 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     series_of = np.concatenate([[s.id] * len(o) for s, o in
                                 zip(prepared.series, origins, strict=True)])
 
-    def table_of(windows: Any, channels: Any) -> pd.DataFrame:
-        """The metrics table of some windows (a mask) and target channels (a list)."""
-        return _metrics_table(
+    def rows_of(windows: slice, channels: Any) -> dict[str, dict[str, float]]:
+        """The metrics of some windows and target channels (a list), per method."""
+        return _metrics_rows(
             actual[windows][..., channels],
             {k: f[windows][..., channels] for k, f in forecasts.items()},
             scale[windows][..., channels],
             None if quantiles is None else quantiles[windows][..., channels, :], m.quantiles)
 
-    def by_target_of(windows: Any) -> pd.DataFrame:
-        return pd.concat({name: table_of(windows, [c])
-                          for c, name in enumerate(cfg.data.target)}, names=["target"])
+    # several targets are also scored one by one (a pooled table mixes their units), and
+    # several series: each series' windows are one block of them, in the order of the series
+    parts = ([("target", name, [c]) for c, name in enumerate(cfg.data.target)]
+             if len(cfg.data.target) > 1 else [])
+    ends = np.cumsum([len(o) for o in origins])
+    blocks = {s.id: slice(end - len(o), end) for s, o, end in
+              zip(prepared.series, origins, ends, strict=True) if len(o)}
 
-    several = len(cfg.data.target) > 1  # a pooled table mixes the targets' units
-    by_target = by_target_of(slice(None)) if several else None
-    scored = [s.id for s in prepared.series if (series_of == s.id).any()]
-    by_series = None if len(scored) < 2 else pd.concat({
-        sid: by_target_of(series_of == sid) if several else table_of(series_of == sid,
-                                                                      slice(None))
-        for sid in scored}, names=["series"])
+    def table_by(groups: list[tuple[dict[str, str], slice]]) -> pd.DataFrame:
+        records = [{**keys, **({"target": name} if parts else {}), "method": method, **row}
+                   for keys, rows in groups
+                   for _, name, channels in (parts or [(None, None, slice(None))])
+                   for method, row in rows_of(rows, channels).items()]
+        index = [*groups[0][0], *(["target"] if parts else []), "method"]
+        return pd.DataFrame.from_records(records).set_index(index)
+
+    by_target = table_by([({}, slice(None))]) if parts else None
+    by_series = None if len(blocks) < 2 else table_by(
+        [({"series": sid}, rows) for sid, rows in blocks.items()])
     windows_frame = pd.DataFrame({
         "series": series_of,
         "origin": np.concatenate(origins),
@@ -267,13 +275,21 @@ def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:
 def _metrics_table(actual: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray,
                    quantiles: np.ndarray | None, levels: tuple[float, ...]) -> pd.DataFrame:
     """One row per method: the point metrics (and the model's quantile loss and coverage)."""
+    table = pd.DataFrame.from_dict(_metrics_rows(actual, forecasts, scale, quantiles, levels),
+                                   orient="index")
+    table.index.name = "method"
+    return table
+
+
+def _metrics_rows(actual: np.ndarray, forecasts: dict[str, np.ndarray], scale: np.ndarray,
+                  quantiles: np.ndarray | None, levels: tuple[float, ...]
+                  ) -> dict[str, dict[str, float]]:
+    """:func:`_metrics_table`'s rows, by method."""
     rows = {name: point_metrics(actual, fc, scale) for name, fc in forecasts.items()}
     if quantiles is not None:
         rows[MODEL_NAME]["quantile_loss"] = quantile_loss(actual, quantiles, levels)
         rows[MODEL_NAME]["coverage"] = coverage(actual, quantiles[..., 0], quantiles[..., -1])
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "method"
-    return table
+    return rows
 
 
 def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:

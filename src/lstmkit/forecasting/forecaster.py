@@ -139,9 +139,12 @@ class Forecaster:
             raise ValueError(f"data.val={data.val!r} leaves no validation rows: {why}; give "
                              "an earlier date, or 0 for no validation part")
 
-    def windows(self, prepared: Prepared, split: str, stride: int = 1) -> WindowSet:
-        """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``)."""
-        if self.scalers is None:
+    def windows(self, prepared: Prepared, split: str, stride: int = 1,
+                scalers: Scalers | None = None) -> WindowSet:
+        """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``),
+        scaled by ``scalers`` (default: the fitted model's)."""
+        scalers = self.scalers if scalers is None else scalers
+        if scalers is None:
             raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
         m = self.config.model
         origins = []
@@ -150,7 +153,7 @@ class Forecaster:
                           "test": (n_train + n_val, n_train + n_val + n_test),
                           "all": (0, len(s))}[split]
             origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
-        return WindowSet(prepared.series, self.scalers, m.lookback, m.horizon, origins)
+        return WindowSet(prepared.series, scalers, m.lookback, m.horizon, origins)
 
     # -- training --------------------------------------------------------------------------
     def fit(self, data: pd.DataFrame | str | Path | Prepared, *,
@@ -183,9 +186,10 @@ class Forecaster:
         prepared = data if isinstance(data, Prepared) else self._prepare(data, None)
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
-        self.scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
-        train = self.windows(prepared, "train")
-        val = self.windows(prepared, "val")
+        # the model changes once trained (a refused or interrupted fit leaves it as it was)
+        scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
+        train = self.windows(prepared, "train", scalers=scalers)
+        val = self.windows(prepared, "val", scalers=scalers)
         patience = self.config.training.early_stopping_patience
         if len(val) == 0 and patience is not None:
             raise ValueError(f"training.early_stopping_patience={patience} stops on the "
@@ -202,7 +206,7 @@ class Forecaster:
                 "n_past": first.past.shape[1] + first.future.shape[1],
                 "n_future": first.future.shape[1], "n_static": first.static.shape[0]}
         loss = make_loss(cfg.model)
-        nets, kept, self.fit_results = [], [], []
+        nets, kept, results = [], [], []
         for m in range(members):
             training = cfg.training if members == 1 else member_training(
                 cfg.training, m, members, member_seed(cfg.training.seed, m))
@@ -211,9 +215,11 @@ class Forecaster:
                 "" if members == 1 else f"member {m}: ")
             nets.append(net)
             kept.append(kept_start)
-            self.fit_results.append(result)
+            results.append(result)
         self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
-        self.freq = prepared.freq
+        self.scalers, self.fit_results = scalers, results
+        if prepared.freq is not None or not isinstance(first.time, pd.DatetimeIndex):
+            self.freq = prepared.freq  # (a Prepared built without one keeps the model's)
         self.seen_until = None if not isinstance(first.time, pd.DatetimeIndex) else {
             s.id: s.time[n_train + n_val - 1].isoformat()
             for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True)}
