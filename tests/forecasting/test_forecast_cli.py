@@ -58,6 +58,11 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                                          r"series, one of '0'; got 'x'"):
         _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
              "--plot-series", "x")
+    with pytest.raises(ValueError, match=r"--plot-series 'x' is not a series of the data "
+                                         r"\(said before training\); its series: \['0'\]"):
+        _run("run", "--config", str(config), "--data", str(csv), "--out", str(tmp_path / "x"),
+             "--plot-series", "x")
+    assert not (tmp_path / "x").exists()
     with pytest.raises(ValueError, match=r"--plot-series applies to forecast run, evaluate "
                                          r"and backtest, not to forecast predict"):
         _run("predict", "--model", model, "--data", str(csv), "--out", str(out),

@@ -159,8 +159,8 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
     for note in report.notes:
         if note not in warned:
             print(f"note: {note}")
-    report.save(out)
-    png = report.plot(out / "forecast.png", series=args.plot_series)
+    png = report.plot(out / "forecast.png", series=args.plot_series)  # (an unknown id: no
+    report.save(out)  # metrics written beside an old picture)
     per_series = "" if report.by_series is None else f", {out / 'metrics_by_series.csv'}"
     print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'}{per_series} and {png}")
 
@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from lstmkit.forecasting import Forecaster
+    from lstmkit.forecasting.data import series_id
     from lstmkit.forecasting.forecaster import check_save_path
     from lstmkit.training import is_first_process
     from lstmkit.training.tuning import check_tune_flags
@@ -215,6 +216,11 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, training=config.training.replace(**folders))
         forecaster = Forecaster(config)
         prepared = forecaster.prepare(frame)  # read once: trained on, and scored by 'run'
+        ids = [s.id for s in prepared.series]
+        if args.plot_series is not None and series_id(args.plot_series) not in ids:
+            raise ValueError(f"--plot-series {args.plot_series!r} is not a series of the data "
+                             f"(said before training); its series: {ids[:10]}"
+                             f"{' ...' if len(ids) > 10 else ''}")
         if args.action == "run" and not any(  # said before training, not after
                 n_test for *_, n_test in prepared.sizes):
             raise ValueError(f"forecast run scores the test part, but "
