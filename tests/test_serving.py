@@ -439,3 +439,67 @@ def test_a_request_to_an_absolute_url_is_routed_on_its_path(url: str) -> None:
                    + port + b"/health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answers.count(b"HTTP/1.1 200 OK") == 2 and b'"label"' in answers
     assert b'"kind": "classifier"' in answers
+    # a malformed absolute URL: a 404 naming it (urlsplit's ValueError left it unanswered)
+    answer = _raw(url, b"GET http://[/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 404") and b"no 'http://[/health' here" in answer
+
+
+def test_a_request_already_sent_when_the_stop_begins_is_answered(saved: dict[str, Path]
+                                                                   ) -> None:
+    # the connection was accepted as the server stopped: it was closed without an answer
+    import socket
+
+    from lstmkit.serving import make_server
+
+    server = make_server(saved["classifier"], port=0, quiet=True)
+    with socket.create_connection(server.server_address, timeout=30) as client:
+        client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        server.stopping = True  # type: ignore[attr-defined]
+        server._handle_request_noblock()  # type: ignore[attr-defined]  # accepts it
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    server.server_close()
+
+
+def test_a_stop_waits_for_a_stalled_client_no_longer_than_its_timeout(
+        saved: dict[str, Path]) -> None:
+    # a client that trickles its request held the stop for as long as it kept sending
+    import socket
+    import time
+
+    from lstmkit.serving import make_server
+
+    server = make_server(saved["classifier"], port=0, quiet=True)
+    server.stop_timeout = 1.0  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with socket.create_connection(server.server_address, timeout=30) as client:
+        client.sendall(b"POST /predict HTTP/1.1\r\n")
+        time.sleep(0.3)
+        server.shutdown()
+        started = time.monotonic()
+        server.server_close()
+        assert time.monotonic() - started < 5
+        assert client.recv(65536) == b""  # cut
+
+
+def test_a_program_that_ends_with_a_connection_open_is_not_held(saved: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    # handler threads that were not daemons held the exit for the connection's 2 minutes
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "ends.py"
+    script.write_text(
+        "import http.client, threading, sys\n"
+        "from lstmkit.serving import make_server\n"
+        f"server = make_server({str(saved['classifier'])!r}, port=0, quiet=True)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "client = http.client.HTTPConnection('127.0.0.1', server.server_address[1])\n"
+        "client.request('GET', '/health'); client.getresponse().read()\n"
+        "print('answered', flush=True)\n", encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "answered\n"
+    started = time.monotonic()
+    assert process.wait(timeout=100) == 0
+    assert time.monotonic() - started < 20

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import signal
 import socket
 import threading
+import time
 import traceback
 from dataclasses import asdict
 from http import HTTPStatus
@@ -290,25 +292,24 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def handle_one_request(self) -> None:
-        """Waits for the next request on the connection as an idle one, which stopping the
-        server closes; a request that arrives is served to its end."""
+        """Waits for the next request as an idle connection, which stopping the server closes
+        unless a request is already there (sent as the connection was accepted, say); a
+        request that arrives is served to its end."""
         with self.server.lock:
-            if self.server.stopping:
+            if self.server.stopping and not _pending(self.connection):
                 self.close_connection = True
                 return
             self.server.idle.add(self.connection)
         try:
-            self.rfile.peek(1)  # type: ignore[attr-defined]
+            arrived = self.rfile.peek(1)  # type: ignore[attr-defined]
         except OSError as err:
             if isinstance(err, TimeoutError):
                 self.log_error("Request timed out: %r", err)
-            self.close_connection = True
-            return
+            arrived = b""
         finally:
             with self.server.lock:
                 self.server.idle.discard(self.connection)
-                stopping = self.server.stopping
-        if stopping:  # (its connection was closed)
+        if not arrived:  # the client closed, or the stop did
             self.close_connection = True
             return
         super().handle_one_request()
@@ -316,7 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> str:
         """The request's path, from an absolute URL too (``POST http://host/predict``, which
         HTTP/1.1 servers take)."""
-        url = urlsplit(self.path)
+        try:
+            url = urlsplit(self.path)
+        except ValueError:  # (http://[/health: no path of this server, a 404)
+            return self.path
         return (url.path or "/") if url.scheme else self.path.split("?")[0]
 
     def _length(self) -> int | None:
@@ -432,27 +436,64 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    """http.server's threading server that waits for its requests in flight when closed."""
+    """http.server's threading server that, closed, waits for its requests in flight up to
+    ``stop_timeout`` seconds. Its threads are daemons: a program that ends without closing
+    it does not wait for a connection."""
 
     request_queue_size = socket.SOMAXCONN  # (http.server's 5 resets clients that come at once)
-    daemon_threads = False  # (server_close joins them: block_on_close)
+    daemon_threads = True
+    stop_timeout = 30.0
 
     def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
         self.quiet = quiet
         self.lock = threading.Lock()
         self.stopping = False
+        self.stop_requested = False  # by a signal (serve)
         self.idle: set[socket.socket] = set()  # connections waiting for their next request
+        self.open: dict[threading.Thread, socket.socket] = {}  # each connection's thread
         super().__init__(*args, **kwargs)
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self._connection, args=(request, client_address),
+                                  daemon=True)
+        with self.lock:
+            self.open[thread] = request
+        thread.start()
+
+    def _connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self.lock:
+                self.open.pop(threading.current_thread(), None)
+
     def server_close(self) -> None:
-        """Stops: closes the listening socket and the idle connections, and waits for the
-        requests in flight to be answered (their connections are closed after)."""
+        """Stops: closes the listening socket and the idle connections, waits up to
+        ``stop_timeout`` seconds for the requests in flight to be answered (their connections
+        closed after), then cuts the connections left (a client still sending, say)."""
         with self.lock:
             self.stopping = True
             for connection in self.idle:
-                with contextlib.suppress(OSError):  # (closed by its client already)
-                    connection.shutdown(socket.SHUT_RDWR)
+                if not _pending(connection):  # (a request that came is served)
+                    with contextlib.suppress(OSError):  # (closed by its client already)
+                        connection.shutdown(socket.SHUT_RDWR)
+            threads = list(self.open)
         super().server_close()
+        deadline = time.monotonic() + self.stop_timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            for connection in self.open.values():
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+def _pending(connection: socket.socket) -> bool:
+    """Whether ``connection`` has bytes to read now (a request's, or its client's close)."""
+    try:
+        return bool(select.select([connection], [], [], 0)[0])
+    except (OSError, ValueError):  # (closed already)
+        return False
 
 
 def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000, *,
@@ -479,6 +520,7 @@ def _stop_on_signals(server: ThreadingHTTPServer) -> dict[int, Any]:
 
     def stop(signum: int, frame: Any) -> None:
         _restore(previous)
+        server.stop_requested = True  # type: ignore[attr-defined]
         # (shutdown waits for serve_forever to return, which runs on this thread)
         threading.Thread(target=server.shutdown).start()
 
@@ -504,9 +546,13 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
     previous = _stop_on_signals(server) if on_main else {}
     try:
         server.serve_forever()
-    except KeyboardInterrupt:  # (where Ctrl-C's handler is not Python's own)
-        pass
+    except KeyboardInterrupt:
+        if server.stop_requested:  # type: ignore[attr-defined]
+            # a second Ctrl-C, before serve_forever saw the first: stop at once
+            server.stop_timeout = 0  # type: ignore[attr-defined]
+            raise
+        # (the first, where Ctrl-C's handler is not Python's own): stop gracefully
     finally:
         _restore(previous)
-        server.server_close()  # (waits for the requests in flight)
+        server.server_close()  # (waits for the requests in flight; a Ctrl-C cuts it short)
     print("stopped", flush=True)
