@@ -421,7 +421,15 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
         Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
                                     class_weight={"maybe": 2.0})).fit(train)
     assert ClassifierConfig(class_weight={1: 2}).class_weight == {"1": 2.0}  # as YAML reads 1
-    for bad in ("inverse", {"pos": 0}, {"pos": "2"}, {1.5: 2.0}, {True: 2.0}):
+    # a refused class_weight leaves a trained classifier as it was (it was rebuilt first)
+    monkeypatch.undo()
+    trained = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
+                                          class_weight={"mid": 2.0}), FAST).fit(train)
+    with pytest.raises(ValueError, match=r"class_weight names labels not in the training data"):
+        trained.fit([e for e in train if e.label != "mid"])
+    assert trained.predict_proba(["good"]).shape == (1, 3)
+    for bad in ("inverse", {"pos": 0}, {"pos": "2"}, {1.5: 2.0}, {True: 2.0},
+                {"pos": float("inf")}):
         with pytest.raises(ValueError, match=r"class_weight must"):
             ClassifierConfig(class_weight=bad)  # type: ignore[arg-type]
 

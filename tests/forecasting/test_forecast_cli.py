@@ -54,12 +54,12 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                 "--stride", "7") == 0
     assert "test: 5 windows" in capsys.readouterr().out  # every 7th, anchored on the last
     assert (out / "forecast.png").is_file()
-    with pytest.raises(ValueError, match=r"series \(--plot-series\) must be a scored "
-                                         r"series, one of '0'; got 'x'"):
+    with pytest.raises(ValueError, match=r"--plot-series 'x' is not a series of the data "
+                                         r"\(said before any work\); its series: \['0'\]"):
         _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
              "--plot-series", "x")
     with pytest.raises(ValueError, match=r"--plot-series 'x' is not a series of the data "
-                                         r"\(said before training\); its series: \['0'\]"):
+                                         r"\(said before any work\); its series: \['0'\]"):
         _run("run", "--config", str(config), "--data", str(csv), "--out", str(tmp_path / "x"),
              "--plot-series", "x")
     assert not (tmp_path / "x").exists()

@@ -85,6 +85,17 @@ def test_crf_span_probabilities_are_the_marginals_of_brute_force() -> None:
                     expected.append(mass / total)
     got = [math.exp(v) for v in crf.span_log_probs(emissions, lengths, spans)]
     assert got == pytest.approx(expected, rel=1e-9)
+    # a long sentence, in float32 as the tagger runs: still a probability (it exceeded 1,
+    # log Z growing with the length as float32 rounded the small differences away)
+    long = CRF(9)
+    emissions = 20 * torch.randn(1, 2000, 9)
+    path = long.decode(emissions, torch.tensor([2000]))[0]
+    logs = long.span_log_probs(emissions, torch.tensor([2000]),
+                               [(0, t, t + 1, [path[t]]) for t in range(0, 2000, 7)])
+    reference = long.double().span_log_probs(emissions.double(), torch.tensor([2000]),
+                                             [(0, t, t + 1, [path[t]]) for t in
+                                              range(0, 2000, 7)])
+    assert max(logs) <= 0.0 and logs == pytest.approx(reference, abs=1e-9)
 
 
 def test_crf_nll_is_minus_log_probability_and_trains() -> None:

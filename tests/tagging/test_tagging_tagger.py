@@ -423,7 +423,7 @@ def _built() -> Tagger:
 def _every_token_an_entity(tagger: Tagger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Make ``tagger`` tag every token as a one-token entity, so that each entity's text
     shows which input text it was cut from."""
-    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size: (
+    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size, scored=False: (
         [["B-PER"] * len(tokens) for tokens in sentences],
         [{(t, t + 1): 1.0 for t in range(len(tokens))} for tokens in sentences]))
 

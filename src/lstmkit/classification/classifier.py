@@ -284,6 +284,9 @@ class Classifier:
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "
                              "data, got dev=None; pass dev or set snapshots=1")
+        if isinstance(config.class_weight, Mapping):  # said before anything is built
+            check_texts(train, "train")
+            check_class_weight(config.class_weight, label_vocabulary(train))
         seed_everything(train_config.seed)  # the first network's initial weights too
         self.build(train)
         words, labels, first, _ = self._ready()
@@ -490,12 +493,20 @@ def _class_weights(class_weight: str | Mapping[str, float] | None,
         return torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)),
                             dtype=torch.float32)
     assert isinstance(class_weight, Mapping)
-    unknown = sorted(set(class_weight) - set(labels.itos))
+    check_class_weight(class_weight, labels)
+    return torch.tensor([class_weight.get(label, 1.0) for label in labels.itos],
+                        dtype=torch.float32)
+
+
+def check_class_weight(class_weight: str | Mapping[str, float] | None,
+                       labels: Vocabulary) -> None:
+    """A ValueError when ``class_weight`` names a label that ``labels`` (the training data's)
+    lack; said before anything is built or trained."""
+    unknown = sorted(set(class_weight) - set(labels.itos)) if isinstance(
+        class_weight, Mapping) else []
     if unknown:
         raise ValueError(f"class_weight names labels not in the training data: {unknown}; "
                          f"the labels are {labels.itos}")
-    return torch.tensor([class_weight.get(label, 1.0) for label in labels.itos],
-                        dtype=torch.float32)
 
 
 def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, *,

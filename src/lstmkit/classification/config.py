@@ -121,9 +121,10 @@ class ClassifierConfig(MappingConfig):
             for label, weight in weights.items():
                 if (isinstance(label, bool) or not isinstance(label, str | int)
                         or isinstance(weight, bool) or not isinstance(weight, int | float)
-                        or not weight > 0):
-                    raise ValueError(f"class_weight must map labels to weights > 0, got "
-                                     f"{label!r}: {weight!r}")
+                        or not 0 < weight < float("inf")):
+                    raise ValueError(f"class_weight must map labels to finite weights > 0, got "
+                                     f"{label!r}: {weight!r} (a label YAML reads as another "
+                                     "type, yes or 1.0, is quoted: '1.0': 2)")
             # (YAML reads the label 1 as an int: labels are text)
             object.__setattr__(self, "class_weight",
                                {str(k): float(v) for k, v in weights.items()})

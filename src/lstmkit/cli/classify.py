@@ -112,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier, ClassifierConfig
-    from lstmkit.classification.classifier import label_vocabulary
+    from lstmkit.classification.classifier import check_class_weight, label_vocabulary
     from lstmkit.classification.data import check_texts, encode_labels
     from lstmkit.text.io import (
         check_data_settings,
@@ -139,6 +139,9 @@ def _train(args: argparse.Namespace) -> int:
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
+    if model_config.class_weight is not None:
+        check_texts(train, data["train"])
+        check_class_weight(model_config.class_weight, label_vocabulary(train))
     if test is not None:  # labels the trained model will not know
         check_texts(test, data["test"])
         encode_labels(test, label_vocabulary(train), data["test"])

@@ -144,6 +144,16 @@ def _origins(windows: Any) -> str:
     return f", forecasts from row {windows['origin'].min()} to row {windows['origin'].max()}"
 
 
+def _check_plot_series(args: argparse.Namespace, ids: list[str]) -> None:
+    """--plot-series that names none of the data's series ``ids``: said before any work."""
+    from lstmkit.forecasting.data import series_id
+
+    if args.plot_series is not None and series_id(args.plot_series) not in ids:
+        raise ValueError(f"--plot-series {args.plot_series!r} is not a series of the data "
+                         f"(said before any work); its series: {ids[:10]}"
+                         f"{' ...' if len(ids) > 10 else ''}")
+
+
 def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> None:
     """Print and save ``report``; its notes in ``args._warned`` were printed as warnings
     already; forecast.png shows the last window of ``--plot-series`` (or the last one)."""
@@ -216,11 +226,7 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, training=config.training.replace(**folders))
         forecaster = Forecaster(config)
         prepared = forecaster.prepare(frame)  # read once: trained on, and scored by 'run'
-        ids = [s.id for s in prepared.series]
-        if args.plot_series is not None and series_id(args.plot_series) not in ids:
-            raise ValueError(f"--plot-series {args.plot_series!r} is not a series of the data "
-                             f"(said before training); its series: {ids[:10]}"
-                             f"{' ...' if len(ids) > 10 else ''}")
+        _check_plot_series(args, [s.id for s in prepared.series])
         if args.action == "run" and not any(  # said before training, not after
                 n_test for *_, n_test in prepared.sizes):
             raise ValueError(f"forecast run scores the test part, but "
@@ -268,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
         forecaster.config = dataclasses.replace(
             config, training=config.training.replace(**folders))
         frame = _frame(args, forecaster.config)
+        series_col = forecaster.config.data.series_col
+        _check_plot_series(args, ["0"] if series_col is None or series_col not in frame else
+                           [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
         # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future)

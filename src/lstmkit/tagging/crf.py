@@ -127,7 +127,10 @@ class CRF(nn.Module):
         tokens ``[s, e)`` of sequence ``b`` bear those tags, whatever the others bear (the
         forward-backward marginal of a stretch of the path)."""
         mask = self._check(emissions, lengths)
-        trans, start, end = self.scores()
+        # in float64: log Z grows with the length, and float32 lost the small differences
+        # (scores above 1 over a few thousand tokens)
+        trans, start, end = (x.double() for x in self.scores())
+        emissions = emissions.double()
         T = emissions.shape[1]
         alphas = [start + emissions[:, 0]]  # (B, K): prefixes ending at t, t's emission in
         for t in range(1, T):
@@ -145,7 +148,7 @@ class CRF(nn.Module):
             total = alphas[s][b, tags[0]] + betas[e - 1][b, tags[-1]] - log_z[b]
             for t in range(s + 1, e):
                 total = total + trans[tags[t - s - 1], tags[t - s]] + emissions[b, t, tags[t - s]]
-            out.append(float(total))
+            out.append(min(float(total), 0.0))  # (a probability, rounding aside)
         return out
 
     @torch.no_grad()

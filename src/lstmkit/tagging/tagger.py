@@ -150,7 +150,7 @@ class Entity:
     end: int
     token_start: int
     token_end: int
-    score: float
+    score: float | None = None
 
 
 @dataclass
@@ -399,12 +399,13 @@ class Tagger:
         return self._tag(sentences, batch_size)[0]
 
     @torch.inference_mode()
-    def _tag(self, sentences: list[list[str]], batch_size: int
+    def _tag(self, sentences: list[list[str]], batch_size: int, scored: bool = False
              ) -> tuple[list[list[str]], list[dict[tuple[int, int], float]]]:
         """:meth:`tag_tokens` of checked ``sentences`` and ``batch_size``, and per sentence
-        the probability of each entity's tags, by its token span ``(start, end)``: with a
-        CRF, the marginal probability that its tokens bear the tags predicted for them; with
-        softmax, the product of its tokens' probabilities."""
+        (when ``scored``; empty otherwise) the probability of each entity's tags, by its
+        token span ``(start, end)``: with a CRF, the marginal probability that its tokens bear
+        the tags predicted for them; with softmax, the product of its tokens'
+        probabilities."""
         words, vocab, model, encoder = self._ready()
         model.eval()
         encoded = [encoder.encode(tokens) for tokens in sentences]
@@ -419,6 +420,8 @@ class Tagger:
             for i, path in zip(rows, paths, strict=True):
                 out[i] = convert(vocab.decode(path), self.config.tag_scheme, "IOB2",
                                  strict=False)
+            if not scored:
+                continue
             spans = [(b, span.start, span.end, paths[b][span.start:span.end])
                      for b, i in enumerate(rows) for span in spans_from_tags(out[i])]
             if model.crf is not None:
@@ -438,7 +441,8 @@ class Tagger:
         texts = predict_inputs(texts, batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
-        tagged, scores = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size)
+        tagged, scores = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size,
+                                   scored=True)
         result: list[list[Entity]] = [[] for _ in texts]
         for n, tags, score in zip(keep, tagged, scores, strict=True):
             tokens = tokenized[n]
