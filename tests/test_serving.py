@@ -503,3 +503,49 @@ def test_a_program_that_ends_with_a_connection_open_is_not_held(saved: dict[str,
     started = time.monotonic()
     assert process.wait(timeout=100) == 0
     assert time.monotonic() - started < 20
+
+
+def test_a_pending_request_is_seen_on_a_descriptor_past_1023() -> None:
+    # select.select fails there: _pending said no request, and the stop closed it unanswered
+    import os
+    import resource
+    import socket
+
+    from lstmkit.serving.http import _pending
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the descriptor limit {hard} leaves no room past 1023 here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    try:
+        client, served = socket.socketpair()
+        high = socket.socket(fileno=os.dup2(served.fileno(), 1500))
+        with client, served, high:
+            assert not _pending(high)
+            client.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            assert _pending(high)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_connection_whose_thread_does_not_start_leaves_the_stop_whole(
+        saved: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # its entry stayed among the open connections, and server_close failed joining it
+    import socket
+
+    from lstmkit.serving import make_server
+
+    server = make_server(saved["classifier"], port=0, quiet=True)
+    client, served = socket.socketpair()
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", no_thread)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            server.process_request(served, ("127.0.0.1", 0))
+    assert not server.open  # type: ignore[attr-defined]
+    server.server_close()
+    client.close()
+    served.close()

@@ -22,14 +22,15 @@ or the command line gives for the same input), an unknown path ``404``, another 
 ``405``, a body over :data:`MAX_BODY_BYTES` ``413``; what http.server refuses before (a
 malformed request line or header) is JSON too. Requests are served on threads, one
 prediction at a time. Stopping (Ctrl-C, SIGTERM, or ``server_close()`` after ``shutdown()``)
-lets the requests in flight finish and closes idle connections.
+lets the requests in flight finish (for up to ``stop_timeout``, 30 seconds, then cuts the
+connections left) and closes idle connections.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import select
+import selectors
 import signal
 import socket
 import threading
@@ -458,7 +459,12 @@ class _Server(ThreadingHTTPServer):
                                   daemon=True)
         with self.lock:
             self.open[thread] = request
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:  # (no thread to be had: socketserver answers for the request)
+            with self.lock:
+                self.open.pop(thread, None)
+            raise
 
     def _connection(self, request: Any, client_address: Any) -> None:
         try:
@@ -476,7 +482,9 @@ class _Server(ThreadingHTTPServer):
             for connection in self.idle:
                 if not _pending(connection):  # (a request that came is served)
                     with contextlib.suppress(OSError):  # (closed by its client already)
-                        connection.shutdown(socket.SHUT_RDWR)
+                        # the reading side alone: its thread wakes to an end of input, and
+                        # one that has just read a request can still answer it
+                        connection.shutdown(socket.SHUT_RD)
             threads = list(self.open)
         super().server_close()
         deadline = time.monotonic() + self.stop_timeout
@@ -489,9 +497,12 @@ class _Server(ThreadingHTTPServer):
 
 
 def _pending(connection: socket.socket) -> bool:
-    """Whether ``connection`` has bytes to read now (a request's, or its client's close)."""
+    """Whether ``connection`` has bytes to read now (a request's, or its client's close);
+    by the system's best selector (select.select fails past descriptor 1023)."""
     try:
-        return bool(select.select([connection], [], [], 0)[0])
+        with selectors.DefaultSelector() as selector:
+            selector.register(connection, selectors.EVENT_READ)
+            return bool(selector.select(0))
     except (OSError, ValueError):  # (closed already)
         return False
 
@@ -501,7 +512,8 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     """An HTTP server (not yet serving: call ``serve_forever()``) for the model saved in
     ``directory`` on ``host:port`` (port 0: any free port, then in ``server_address``);
     ``quiet`` leaves out the request log on stderr. ``shutdown()`` stops its serving, then
-    ``server_close()`` waits for the requests in flight (and closes idle connections)."""
+    ``server_close()`` closes idle connections and waits for the requests in flight, up to
+    ``server.stop_timeout`` seconds (30), before it cuts the connections left."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
     service = ModelService(directory)
@@ -519,8 +531,8 @@ def _stop_on_signals(server: ThreadingHTTPServer) -> dict[int, Any]:
         previous[signal.SIGINT] = signal.default_int_handler
 
     def stop(signum: int, frame: Any) -> None:
+        server.stop_requested = True  # type: ignore[attr-defined]  # (before a second can come)
         _restore(previous)
-        server.stop_requested = True  # type: ignore[attr-defined]
         # (shutdown waits for serve_forever to return, which runs on this thread)
         threading.Thread(target=server.shutdown).start()
 
