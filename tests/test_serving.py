@@ -126,6 +126,12 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
 
     info = _call(url, "/health")[1]
     assert (info["horizon"], info["lookback"], info["target"]) == (3, 12, ["y"])
+    # what a client needs to build rows on the model's grid (off-grid rows are refused)
+    model = Forecaster.load(saved["forecaster"])
+    assert model.freq is not None
+    assert (info["freq"], info["fill"], info["time_format"]) == (model.freq, "none", None)
+    assert info["quantiles"] == (list(model.config.model.quantiles)
+                                 if model.config.model.loss == "quantile" else None)
     history = _history(30)
     rows = json.loads(history.to_json(orient="records", date_format="iso"))
     status, answer = _call(url, "/predict", {"data": rows})

@@ -113,7 +113,7 @@ class ModelService:
             info["request"] = {"texts": ["a text", "..."]}
         elif self.kind == "tagger":
             info["entity_types"] = sorted(self.model.entity_types)
-            info["request"] = {"texts": ["a text", "..."]}
+            info["request"] = {"texts": ["a text", "..."], "or": {"tokens": [["a", "text"]]}}
         else:
             data, model = self.model.config.data, self.model.config.model
             info.update(
@@ -122,6 +122,9 @@ class ModelService:
                 past_covariates=list(data.past_covariates),
                 future_covariates=list(data.future_covariates),
                 static_covariates=list(data.static_covariates),
+                # what a client needs to build rows on the model's grid and read the answer
+                freq=self.model.freq, time_format=data.time_format, fill=data.fill,
+                quantiles=list(model.quantiles) if model.loss == "quantile" else None,
                 request={"data": [{"<column>": "<value>"}, "..."]})
         return info
 
