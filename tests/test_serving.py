@@ -555,3 +555,25 @@ def test_a_connection_whose_thread_does_not_start_leaves_the_stop_whole(
     server.server_close()
     client.close()
     served.close()
+
+
+def test_an_ipv6_address_is_served(saved: dict[str, Path]) -> None:
+    # --host ::1 failed with "Address family for hostname not supported"
+    import socket
+
+    from lstmkit.serving import make_server
+
+    try:
+        socket.socket(socket.AF_INET6).close()
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = make_server(saved["classifier"], host="::1", port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert _call(f"http://[::1]:{server.server_address[1]}", "/health")[1]["status"] == "ok"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -521,6 +521,9 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
         raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
     service = ModelService(directory)
     handler = type("Handler", (_Handler,), {"service": service})
+    if ":" in host:  # an IPv6 address (::1, ::)
+        return type("Server6", (_Server,), {"address_family": socket.AF_INET6})(
+            (host, port), handler, quiet=quiet)
     return _Server((host, port), handler, quiet=quiet)
 
 
@@ -554,7 +557,8 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
     called on the main thread), then let the requests in flight finish."""
     server = make_server(directory, host, port)
     kind = server.RequestHandlerClass.service.kind  # type: ignore[attr-defined]
-    address = f"http://{server.server_address[0]}:{server.server_address[1]}"
+    name = server.server_address[0]
+    address = f"http://{f'[{name}]' if ':' in name else name}:{server.server_address[1]}"
     print(f"serving the {kind} in {str(directory)!r} at {address}: GET /health, POST "
           "/predict (Ctrl-C stops)", flush=True)
     on_main = threading.current_thread() is threading.main_thread()
