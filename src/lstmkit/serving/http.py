@@ -33,6 +33,7 @@ import json
 import selectors
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -475,6 +476,17 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self.lock:
                 self.open.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection its client (or the stop) closed under a handler is one log line (not
+        ``quiet``), not a traceback; anything else is socketserver's traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            if not self.quiet:
+                sys.stderr.write(f"{client_address[0]}: the connection closed under its "
+                                 f"answer ({type(error).__name__})\n")
+            return
+        super().handle_error(request, client_address)
 
     def server_close(self) -> None:
         """Stops: closes the listening socket and the idle connections, waits up to
