@@ -107,7 +107,10 @@ def test_a_tagger_answers_texts_and_tokens(url: str, saved: dict[str, Path]) -> 
     from lstmkit.tagging import Tagger
 
     tagger = Tagger.load(saved["tagger"])
-    assert _call(url, "/health")[1]["entity_types"] == ["LOC", "PER"]
+    info = _call(url, "/health")[1]
+    assert info["entity_types"] == ["LOC", "PER"]
+    for example in (info["request"], info["request_tokens"]):  # each a request as it is
+        assert _call(url, "/predict", example)[0] == 200
     status, answer = _call(url, "/predict", {"texts": ["Alice visited Oslo", ""]})
     entities = tagger.predict(["Alice visited Oslo"])[0]
     assert status == 200 and answer["predictions"][1] == {"text": "", "entities": []}
@@ -571,11 +574,15 @@ def test_an_ipv6_address_is_served(saved: dict[str, Path]) -> None:
             probe.bind(("::1", 0))
     except OSError:
         pytest.skip("no IPv6 loopback here")
-    server = make_server(saved["classifier"], host="::1", port=0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert _call(f"http://[::1]:{server.server_address[1]}", "/health")[1]["status"] == "ok"
-    finally:
-        server.shutdown()
-        server.server_close()
+    # an address as the banner prints it, in brackets, too; :: takes IPv4 clients as well
+    for host, urls in (("::1", ["http://[::1]"]), ("[::1]", ["http://[::1]"]),
+                       ("::", ["http://[::1]", "http://127.0.0.1"])):
+        server = make_server(saved["classifier"], host=host, port=0, quiet=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            for url in urls:
+                assert _call(f"{url}:{server.server_address[1]}", "/health")[1]["status"] == "ok"
+        finally:
+            server.shutdown()
+            server.server_close()

@@ -11,7 +11,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         help="a saved forecaster, classifier or tagger (the folder train wrote)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1, this machine only; "
-                             "0.0.0.0 for every interface)")
+                             "0.0.0.0 for every interface; :: for every interface, IPv6 "
+                             "and IPv4)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 

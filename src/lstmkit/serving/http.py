@@ -114,7 +114,8 @@ class ModelService:
             info["request"] = {"texts": ["a text", "..."]}
         elif self.kind == "tagger":
             info["entity_types"] = sorted(self.model.entity_types)
-            info["request"] = {"texts": ["a text", "..."], "or": {"tokens": [["a", "text"]]}}
+            info["request"] = {"texts": ["a text", "..."]}
+            info["request_tokens"] = {"tokens": [["a", "text"], ["..."]]}  # pre-tokenised
         else:
             data, model = self.model.config.data, self.model.config.model
             info.update(
@@ -533,10 +534,24 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
         raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
     service = ModelService(directory)
     handler = type("Handler", (_Handler,), {"service": service})
-    if ":" in host:  # an IPv6 address (::1, ::)
-        return type("Server6", (_Server,), {"address_family": socket.AF_INET6})(
-            (host, port), handler, quiet=quiet)
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]
+    # the family the host resolves to: an IPv6 address or a name with IPv6 addresses only
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                flags=socket.AI_PASSIVE)[0][0]
+    if family == socket.AF_INET6:
+        return _Server6((host, port), handler, quiet=quiet)
     return _Server((host, port), handler, quiet=quiet)
+
+
+class _Server6(_Server):
+    """:class:`_Server` on IPv6; ``::`` takes IPv4 clients too, on every system."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # (no dual stack here)
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 def _stop_on_signals(server: ThreadingHTTPServer) -> dict[int, Any]:
