@@ -574,6 +574,8 @@ def test_an_ipv6_address_is_served(saved: dict[str, Path]) -> None:
             probe.bind(("::1", 0))
     except OSError:
         pytest.skip("no IPv6 loopback here")
+    with pytest.raises(OSError, match=r"host \(--host\) '::g' is no address to listen on"):
+        make_server(saved["classifier"], host="::g", port=0)  # (no name to look up)
     # an address as the banner prints it, in brackets, too; :: takes IPv4 clients as well
     for host, urls in (("::1", ["http://[::1]"]), ("[::1]", ["http://[::1]"]),
                        ("::", ["http://[::1]", "http://127.0.0.1"])):

@@ -536,8 +536,12 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     handler = type("Handler", (_Handler,), {"service": service})
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]
     # the family the host resolves to: an IPv6 address or a name with IPv6 addresses only
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                flags=socket.AI_PASSIVE)[0][0]
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+    except socket.gaierror as err:
+        raise OSError(err.errno, f"host (--host) {host!r} is no address to listen on: "
+                                 f"{err.strerror}") from None
     if family == socket.AF_INET6:
         return _Server6((host, port), handler, quiet=quiet)
     return _Server((host, port), handler, quiet=quiet)
