@@ -92,11 +92,7 @@ class CRF(nn.Module):
         """``log Z`` per sequence, ``(B,)``, by the forward algorithm."""
         mask = self._check(emissions, lengths)
         trans, start, end = self.scores()
-        alpha = start + emissions[:, 0]  # (B, K)
-        for t in range(1, emissions.shape[1]):
-            # (B, K_from, 1) + (K_from, K_to) + (B, 1, K_to) -> logsumexp over from
-            step = torch.logsumexp(alpha[:, :, None] + trans + emissions[:, t, None, :], dim=1)
-            alpha = torch.where(mask[:, t, None], step, alpha)  # (B, K)
+        alpha = _forward(emissions, mask, trans, start)[-1]
         return torch.logsumexp(alpha + end, dim=1)  # (B,)
 
     def score(
@@ -131,14 +127,9 @@ class CRF(nn.Module):
         # (scores above 1 over a few thousand tokens)
         trans, start, end = (x.double() for x in self.scores())
         emissions = emissions.double()
-        T = emissions.shape[1]
-        alphas = [start + emissions[:, 0]]  # (B, K): prefixes ending at t, t's emission in
-        for t in range(1, T):
-            step = torch.logsumexp(alphas[-1][:, :, None] + trans + emissions[:, t, None, :],
-                                   dim=1)
-            alphas.append(torch.where(mask[:, t, None], step, alphas[-1]))
+        alphas = _forward(emissions, mask, trans, start)
         betas = [end.expand_as(alphas[0])]  # (B, K): suffixes after t, the end score in
-        for t in range(T - 2, -1, -1):
+        for t in range(emissions.shape[1] - 2, -1, -1):
             step = torch.logsumexp(trans + (emissions[:, t + 1] + betas[-1])[:, None, :], dim=2)
             betas.append(torch.where(mask[:, t + 1, None], step, end))
         betas.reverse()
@@ -178,3 +169,16 @@ class CRF(nn.Module):
                 path.append(tag)
             paths.append(path[::-1])
         return paths
+
+
+def _forward(emissions: torch.Tensor, mask: torch.Tensor, trans: torch.Tensor,
+             start: torch.Tensor) -> list[torch.Tensor]:
+    """The forward algorithm's ``alpha`` at each step, (B, K) each: the log-sum of the scores
+    of the path prefixes ending in each tag at t, t's emission included (past a sequence's
+    length, its last one)."""
+    alphas = [start + emissions[:, 0]]
+    for t in range(1, emissions.shape[1]):
+        # (B, K_from, 1) + (K_from, K_to) + (B, 1, K_to) -> logsumexp over from
+        step = torch.logsumexp(alphas[-1][:, :, None] + trans + emissions[:, t, None, :], dim=1)
+        alphas.append(torch.where(mask[:, t, None], step, alphas[-1]))
+    return alphas
