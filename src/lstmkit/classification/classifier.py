@@ -492,8 +492,7 @@ def _class_weights(class_weight: str | Mapping[str, float] | None,
         counts = np.bincount(encode_labels(train, labels, "train"), minlength=len(labels))
         return torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)),
                             dtype=torch.float32)
-    assert isinstance(class_weight, Mapping)
-    check_class_weight(class_weight, labels)
+    assert isinstance(class_weight, Mapping)  # (its labels checked by fit, before build)
     return torch.tensor([class_weight.get(label, 1.0) for label in labels.itos],
                         dtype=torch.float32)
 

@@ -524,13 +524,14 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         report = score(forecaster, prepared, origins, baselines)
         _note_unscored(report.notes, prepared, origins, *unscored)
         seen = _seen(forecaster, prepared, origins)
-        which = ("forecast targets the model was trained or validated on ("
-                 f"{_seen_until(forecaster.seen_until or {}, prepared)})")
         if seen is None:  # nothing recorded: the table's own split
             seen = sum(int((o < n_train + n_val).sum()) for o, (n_train, n_val, _) in
                        zip(origins, prepared.sizes, strict=True))
             which = "start before the test part: the model was trained or validated on " \
                     "their targets"
+        else:
+            which = ("forecast targets the model was trained or validated on ("
+                     f"{_seen_until(forecaster.seen_until or {}, prepared)})")
         if seen:
             note = (f"{seen} of {len(report.windows)} windows {which}, so their scores are "
                     "in-sample; use refit=True (--refit) to backtest that period out of "

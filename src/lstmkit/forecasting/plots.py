@@ -24,9 +24,9 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
 
     rows = np.arange(len(report.windows))
     if series is not None:
-        ids = report.windows["series"].drop_duplicates().tolist()
         rows = np.flatnonzero(report.windows["series"].to_numpy() == series_id(series))
         if not len(rows):
+            ids = report.windows["series"].drop_duplicates().tolist()
             shown = ", ".join(map(repr, ids[:10])) + (" ..." if len(ids) > 10 else "")
             raise ValueError(f"series (--plot-series) must be a scored series, one of "
                              f"{shown}; got {series!r}")
