@@ -143,6 +143,19 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
     # at full precision: the same numbers as the Python API's
     assert [row["forecast"] for row in answer["forecast"]] == expected["forecast"].tolist()
     assert pd.Timestamp(answer["forecast"][0]["date"]) == pd.Timestamp("2021-01-31")
+    # steps: the horizon's first ones, or more, forecast recursively (at most 10 horizons)
+    assert info["max_steps"] == 30
+    status, answer = _call(url, "/predict", {"data": rows, "steps": 7})
+    expected = Forecaster.load(saved["forecaster"]).predict(history, steps=7)
+    assert status == 200 and [row["forecast"] for row in answer["forecast"]] == expected[
+        "forecast"].tolist() and len(expected) == 7
+    for steps, message in [(31, "'steps' must be from 1 to 30 (10 horizons of 3), got 31"),
+                           (0, "'steps' must be from 1 to 30 (10 horizons of 3), got 0"),
+                           ("7", "'steps' must be a whole number, got a string"),
+                           (7.0, "'steps' must be a whole number, got a number"),
+                           (True, "'steps' must be a whole number, got a boolean")]:
+        assert _call(url, "/predict", {"data": rows, "steps": steps}) == (
+            400, {"error": message})
     status, answer = _call(url, "/predict", {"data": rows[:5]})
     assert status == 400 and "fewer than lookback (12)" in answer["error"]
     status, answer = _call(url, "/predict", {"data": rows, "future": rows[:3]})

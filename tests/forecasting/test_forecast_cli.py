@@ -70,6 +70,16 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     predicted = pd.read_csv(out / "forecast.csv")
     assert len(predicted) == 12 and set(predicted["target"]) == {"a"}
+    assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+                "--steps", "5") == 0
+    assert pd.read_csv(out / "forecast.csv").equals(predicted.iloc[:5])
+    with pytest.raises(ValueError, match=r"steps=13 is past the model's horizon \(12\)"):
+        _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+             "--steps", "13")  # (the model reads a past-only covariate, temp)
+    with pytest.raises(ValueError, match=r"--steps applies to forecast predict, not to "
+                                         r"forecast evaluate"):
+        _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
+             "--steps", "5")
     # a history with a gap: the model trained without data.fill, predict may fill it
     gappy = tmp_path / "gappy.csv"
     frame = pd.read_csv(csv)

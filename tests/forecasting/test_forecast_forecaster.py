@@ -969,3 +969,81 @@ def test_future_context_learns_a_covariate_that_leads_the_target() -> None:
     with pytest.raises(ValueError, match=r"model.future_context must be an int from 0 to "
                                          r"model.lookback \(8\), .* got 9"):
         dataclasses.replace(config.model, future_context=9)
+
+
+def _append_forecast(history: pd.DataFrame, forecast: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """``history`` with the first ``rows`` forecast steps appended as if observed."""
+    wide = forecast.pivot(index="date", columns="target", values="forecast").iloc[:rows]
+    return pd.concat([history[["date", "a", "b"]], wide.reset_index()], ignore_index=True)
+
+
+def test_steps_past_the_horizon_are_forecast_recursively(frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)  # horizon 12
+    out = forecaster.predict(frame, steps=30)
+    assert len(out) == 30 * 2
+    dates = out["date"].drop_duplicates()
+    assert dates.tolist() == pd.date_range(
+        frame["date"].iloc[-1] + pd.Timedelta(hours=1), periods=30, freq="h").tolist()
+
+    def steps(table: pd.DataFrame, first: int, last: int) -> np.ndarray:
+        return table.set_index(["date", "target"])["forecast"].unstack().to_numpy()[first:last]
+
+    got = out.set_index(["date", "target"])["forecast"].unstack().to_numpy()
+    first = forecaster.predict(frame)
+    np.testing.assert_array_equal(got[:12], steps(first, 0, 12))
+    # each next horizon is forecast from the history with the forecasts before it appended;
+    # the last (steps 19..30) overlaps the one before and gives only its new steps 25..30
+    second = forecaster.predict(_append_forecast(frame, out, 12))
+    np.testing.assert_allclose(got[12:24], steps(second, 0, 12), rtol=1e-12, atol=1e-12)
+    last = forecaster.predict(_append_forecast(frame, out, 18))
+    np.testing.assert_allclose(got[24:30], steps(last, 6, 12), rtol=1e-12, atol=1e-12)
+    # fewer steps than the horizon: the horizon's first ones
+    np.testing.assert_array_equal(
+        steps(forecaster.predict(frame, steps=5), 0, 5), steps(first, 0, 5))
+
+
+def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> None:
+    frame = make_frame()
+    base = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9), decoder="direct")
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, future_covariates=("hour",)))
+    forecaster = Forecaster(config).fit(frame)
+    after = pd.date_range(frame["date"].iloc[-1], periods=25, freq="h")[1:]
+    future = pd.DataFrame({"date": after, "hour": (np.arange(240, 264) % 12).astype(float)})
+    with pytest.raises(ValueError, match=r"covers 12 of the 20 steps after the end of "
+                                         r"series '0'"):
+        forecaster.predict(frame, future=future.iloc[:12], steps=20)
+    with pytest.raises(ValueError, match=r"covers 5 of the 12 steps .*provide all of them "
+                                         r"\(the network reads its whole horizon, 12 steps, "
+                                         r"also to forecast 5\)"):
+        forecaster.predict(frame, future=future.iloc[:5], steps=5)
+    out = forecaster.predict(frame, future=future, steps=20)
+    assert len(out) == 20 * 2 and {"q0.1", "q0.9"} <= set(out.columns)
+    np.testing.assert_array_equal(out["forecast"], out["q0.5"])
+    # the second horizon (steps 9..20, of which 13..20 are new) reads steps 1..8's medians
+    history = _append_forecast(frame, out, 8).assign(hour=(np.arange(248) % 12).astype(float))
+    again = forecaster.predict(history, future=future.iloc[8:20])
+    for column in ("q0.1", "forecast", "q0.9"):
+        np.testing.assert_allclose(
+            out.pivot(index="date", columns="target", values=column).to_numpy()[12:20],
+            again.pivot(index="date", columns="target", values=column).to_numpy()[4:12],
+            rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [0, -3, True, 2.5, "4"])
+def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: object) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    with pytest.raises(ValueError, match=r"steps \(--steps\) must be a whole number of "
+                                         r"steps, 1 or more, got " + re.escape(repr(steps))):
+        forecaster.predict(frame, steps=steps)  # type: ignore[arg-type]
+
+
+def test_steps_past_the_horizon_refused_with_past_covariates(frame: pd.DataFrame) -> None:
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, past_covariates=("temp",)))
+    forecaster = Forecaster(config).fit(frame)
+    with pytest.raises(ValueError, match=r"steps=13 is past the model's horizon \(12\).* "
+                                         r"past-only covariates \['temp'\]"):
+        forecaster.predict(frame, steps=13)
+    assert len(forecaster.predict(frame, steps=12)) == 12 * 2

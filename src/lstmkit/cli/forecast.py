@@ -4,7 +4,7 @@
     lstmkit forecast train --config fc.yaml --data my.csv --out runs/my
     lstmkit forecast train --config fc.yaml --data my.csv --tune 20     # Optuna first
     lstmkit forecast evaluate --model runs/my/model --data my.csv --out runs/my
-    lstmkit forecast predict --model runs/my/model --data my.csv [--future future.csv]
+    lstmkit forecast predict --model runs/my/model --data my.csv [--future future.csv] [--steps 48]
     lstmkit forecast backtest --model runs/my/model --data my.csv [--stride 24] [--refit]
 
 Flags override the YAML file; ``--set section.key=value`` overrides any key.
@@ -32,6 +32,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--future", help="CSV of known-future covariates for predict (only "
                         "for a model with data.future_covariates)")
     parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
+    parser.add_argument("--steps", type=int, help="predict: steps to forecast (default: the "
+                        "horizon; more are forecast recursively, horizon by horizon)")
     parser.add_argument("--out", default="forecast_run", help="output folder")
     parser.add_argument("--target", nargs="+", help="target column(s)")
     parser.add_argument("--time-col", help="timestamp column")
@@ -179,6 +181,7 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
 ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("run", "train"),
             "tune_space": ("run", "train"), "tune_timeout": ("run", "train"),
             "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
+            "steps": ("predict",),
             "stride": ("run", "evaluate", "backtest"), "start": ("backtest",),
             "refit": ("backtest",), "folds": ("backtest",),
             "plot_series": ("run", "evaluate", "backtest"),
@@ -279,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                            [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
         # the Forecaster checks --future (future=); out is made once there is a forecast
-        forecast = forecaster.predict(frame, future=args.future)
+        forecast = forecaster.predict(frame, future=args.future, steps=args.steps)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)

@@ -319,37 +319,85 @@ class Forecaster:
         return out
 
     def predict(self, data: pd.DataFrame | str | Path,
-                future: pd.DataFrame | str | Path | None = None) -> pd.DataFrame:
-        """Forecast the ``horizon`` steps after the end of each series in ``data``.
+                future: pd.DataFrame | str | Path | None = None, *,
+                steps: int | None = None) -> pd.DataFrame:
+        """Forecast the ``steps`` steps (default ``horizon``) after the end of each series in
+        ``data``.
 
-        ``future`` holds the known-in-future covariates for those steps (same time and series
-        columns); it is required when ``data.future_covariates`` is set, and an error when it
-        is not (the model has no use for it). Returns one row per
-        (series, step, target): the series id (column ``data.series_col``, when set), the
-        step's timestamp (column ``data.time_col``, or ``time`` numbering rows after the last
-        when there is no time column), ``target``, ``forecast`` and, for the quantile loss, one
-        ``q<level>`` column per quantile.
+        ``steps`` past the horizon are forecast recursively: the network forecasts a horizon,
+        its point forecast (the median for the quantile loss) is appended to the history as if
+        observed, and it forecasts the next horizon from there; the last one may overlap the
+        one before and gives only its new steps. A model with past-only covariates cannot
+        (their values after the data are unknown). Past the first horizon the intervals are
+        each horizon's given the point forecasts before it, narrower than the truth.
+
+        ``future`` holds the known-in-future covariates for the steps forecast (same time and
+        series columns; at least ``horizon`` of them, which the network reads); it is
+        required when ``data.future_covariates`` is set, and an error when it is not (the
+        model has no use for it). Returns one row per (series, step, target): the series id
+        (column ``data.series_col``, when set), the step's timestamp (column
+        ``data.time_col``, or ``time`` numbering rows after the last when there is no time
+        column), ``target``, ``forecast`` and, for the quantile loss, one ``q<level>`` column
+        per quantile.
         """
         self._net()
         cfg = self.config
         m, dc = cfg.model, cfg.data
+        steps = self._check_steps(steps)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         for s in series:
             if len(s) < m.lookback:
                 raise ValueError(f"series {s.id!r} has {len(s)} rows, fewer than lookback "
                                  f"({m.lookback}) needed to forecast")
-        future_values, times = self._future_inputs(series, future)
+        n = max(steps, m.horizon)  # the rows the network reads after the data
+        future_values, times = self._future_inputs(series, future, n, steps)
+        ends = [len(s) for s in series]
         for s, fut in zip(series, future_values, strict=True):
-            # append the horizon's known-future covariates; targets there are unknown (0)
+            # append the known-future covariates; targets there are unknown (0) until forecast
             s.future = np.concatenate([s.future, fut])
-            s.target = np.concatenate([s.target, np.zeros((m.horizon, s.target.shape[1]))])
-            s.past = np.concatenate([s.past, np.zeros((m.horizon, s.past.shape[1]))])
+            s.target = np.concatenate([s.target, np.zeros((n, s.target.shape[1]))])
+            s.past = np.concatenate([s.past, np.zeros((n, s.past.shape[1]))])
             s.time = pd.RangeIndex(len(s.future))
         assert self.scalers is not None
-        origins = [np.array([len(s.future) - m.horizon]) for s in series]
-        windows = WindowSet(series, self.scalers, m.lookback, m.horizon, origins)
-        out = self.predict_windows(windows)
+        parts, done = [], 0
+        while done < steps:
+            start = min(done, n - m.horizon)  # the last horizon ends at the last step
+            windows = WindowSet(series, self.scalers, m.lookback, m.horizon,
+                                [np.array([end + start]) for end in ends])
+            out = self.predict_windows(windows)
+            self._check_finite(out, series, windows)
+            parts.append(out[:, done - start:])
+            point = out if m.loss != "quantile" else out[..., m.median_index]
+            for i, (s, end) in enumerate(zip(series, ends, strict=True)):
+                s.target[end + done:end + start + m.horizon] = point[i, done - start:]
+            done = start + m.horizon
+        out = np.concatenate(parts, axis=1)[:, :steps]
+        # the output names each series by its id as the input holds it (an int stays an int)
+        ids = {} if dc.series_col is None else {
+            series_id(k): k for k in frame[dc.series_col].drop_duplicates()}
+        return self._forecast_frame(series, [t[:steps] for t in times], out, ids)
+
+    def _check_steps(self, steps: int | None) -> int:
+        """``steps`` checked (default: the horizon)."""
+        m = self.config.model
+        if steps is None:
+            return m.horizon
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+            raise ValueError(f"steps (--steps) must be a whole number of steps, 1 or more, "
+                             f"got {steps!r}")
+        if steps > m.horizon and self.config.data.past_covariates:
+            raise ValueError(
+                f"steps={steps} is past the model's horizon ({m.horizon}), which it would "
+                "forecast recursively, but the model reads past-only covariates "
+                f"{list(self.config.data.past_covariates)}, whose values after the data are "
+                f"unknown: ask for at most {m.horizon} steps, or train a model without "
+                "data.past_covariates (or with them as data.future_covariates, if known)")
+        return int(steps)
+
+    @staticmethod
+    def _check_finite(out: np.ndarray, series: list[Series], windows: WindowSet) -> None:
+        """Refuse a forecast that is not finite, naming the series and why."""
         blank = [i for i in range(len(series)) if not np.isfinite(out[i]).all()]
         if blank:  # (it was a forecast of NaN, without a word)
             inputs, _ = windows.__getitems__(blank)
@@ -362,25 +410,25 @@ class Forecaster:
                     "deviations): check them (a unit? a typo?)" if overflow else
                     "the network gives non-finite values for its inputs (values far outside "
                     "the training data's range?)"))
-        # the output names each series by its id as the input holds it (an int stays an int)
-        ids = {} if dc.series_col is None else {
-            series_id(k): k for k in frame[dc.series_col].drop_duplicates()}
-        return self._forecast_frame(series, times, out, ids)
 
-    def _future_inputs(self, series: list[Series], future: Any
+    def _future_inputs(self, series: list[Series], future: Any, n: int, steps: int
                        ) -> tuple[list[np.ndarray], list[pd.Index]]:
-        m, dc = self.config.model, self.config.data
-        times = [self._future_times(s) for s in series]
+        """The known-future covariates of the ``n`` steps after each series, and their times
+        (``steps`` asked for, ``n`` >= ``steps`` read by the network)."""
+        dc = self.config.data
+        whole = (f" (the network reads its whole horizon, {n} steps, also to forecast "
+                 f"{steps})") if steps < n else ""
+        times = [self._future_times(s, n) for s in series]
         if not dc.future_covariates:
             if future is not None:
                 raise ValueError("future= (--future) was given, but the model has no "
                                  "data.future_covariates: it was trained without known-future "
                                  "covariates and would ignore the table; leave future= "
                                  "(--future) out")
-            return [np.zeros((m.horizon, 0)) for _ in series], times
+            return [np.zeros((n, 0)) for _ in series], times
         if future is None:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
-                             f"{m.horizon} steps after the data: pass future=<table> "
+                             f"{n} steps after the data{whole}: pass future=<table> "
                              "(--future <csv>)")
         frame = read_frame(future, dc.series_col, label="future table (future=, --future)")
         fut_cfg = replace(dc, past_covariates=(), static_covariates=(), val=0, test=0)
@@ -402,24 +450,25 @@ class Forecaster:
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:
-                if len(f) > m.horizon:  # which of its rows are the horizon's is unknown
+                if len(f) > n:  # which of its rows are the horizon's is unknown
                     raise ValueError(
                         f"the future table (future=, --future) holds {len(f)} rows for series "
                         f"{s.id!r}, and without a time column (data.time_col) its rows are "
-                        f"the {m.horizon} steps after the data, in order: give exactly "
-                        f"horizon ({m.horizon}) rows per series")
-                idx = np.arange(m.horizon) if len(f) == m.horizon else np.full(m.horizon, -1)
+                        f"the {n} steps after the data, in order: give exactly "
+                        f"{'horizon' if n == self.config.model.horizon else 'steps'} ({n}) "
+                        "rows per series")
+                idx = np.arange(n) if len(f) == n else np.full(n, -1)
                 covered = len(f)
-            if covered < m.horizon:
+            if covered < n:
                 raise ValueError(
-                    f"the future table (future=) covers {covered} of the {m.horizon} steps "
+                    f"the future table (future=) covers {covered} of the {n} steps "
                     f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "
-                    f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of them")
+                    f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of "
+                    f"them{whole}")
             values.append(f.future[idx])
         return values, times
 
-    def _future_times(self, s: Series) -> pd.Index:
-        h = self.config.model.horizon
+    def _future_times(self, s: Series, h: int) -> pd.Index:
         if isinstance(s.time, pd.DatetimeIndex) and self.freq:
             return pd.date_range(s.time[-1], periods=h + 1, freq=self.freq)[1:]
         return pd.RangeIndex(len(s), len(s) + h)

@@ -12,9 +12,10 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
   - tagger: ``{"texts": [str, ...]}`` -> ``{"predictions": [{"text", "entities": [{"text",
     "type", "start", "end", "token_start", "token_end"}, ...]}, ...]}``, or ``{"tokens":
     [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens", "tags"}, ...]}``;
-  - forecaster: ``{"data": [row, ...], "future": [row, ...]}`` (rows as objects of column
-    -> value, the history as a CSV of it would hold; ``future`` only for a model with
-    known-future covariates) -> ``{"forecast": [row, ...]}``, the rows of
+  - forecaster: ``{"data": [row, ...], "future": [row, ...], "steps": n}`` (rows as objects
+    of column -> value, the history as a CSV of it would hold; ``future`` only for a model
+    with known-future covariates; ``steps`` optional, the horizon by default, at most
+    :data:`MAX_HORIZONS` horizons) -> ``{"forecast": [row, ...]}``, the rows of
     :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
 
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
@@ -50,6 +51,10 @@ MAX_BODY_BYTES = 32 * 2**20
 DRAIN_LIMIT_BYTES = 1024 * 2**20
 """How much of a larger body is read (and dropped) so that the client reads the 413 answer;
 past it the connection is closed."""
+
+MAX_HORIZONS = 10
+"""A forecast request's ``steps`` are at most this many horizons (forecast recursively past
+the first: the answer's size stays a bound multiple of the model's)."""
 
 KINDS = ("forecaster", "classifier", "tagger")
 
@@ -127,6 +132,7 @@ class ModelService:
                 # what a client needs to build rows on the model's grid and read the answer
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
+                max_steps=MAX_HORIZONS * model.horizon,
                 request={"data": [{"<column>": "<value>"}, "..."]})
         return info
 
@@ -170,9 +176,17 @@ class ModelService:
         import pandas as pd
 
         rows = _rows(request, "data")
+        steps = request.get("steps")
+        most = MAX_HORIZONS * self.model.config.model.horizon
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+            raise TypeError(f"'steps' must be a whole number, got {_json_type(steps)}")
+        if steps is not None and not 1 <= steps <= most:
+            raise ValueError(f"'steps' must be from 1 to {most} ({MAX_HORIZONS} horizons of "
+                             f"{self.model.config.model.horizon}), got {steps}")
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
-        forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future)
+        forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
+                                      steps=steps)
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
@@ -195,7 +209,7 @@ def _json_type(value: Any) -> str:
 def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """``request[key]``: rows, each an object of column -> a JSON string, number, boolean or
     null."""
-    rows = _list_of(request, key, dict, allowed=("data", "future"))
+    rows = _list_of(request, key, dict, allowed=("data", "future", "steps"))
     for n, row in enumerate(rows):
         for column, value in row.items():
             _check_unicode(column, f"a column name in {key}[{n}]")
