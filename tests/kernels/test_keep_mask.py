@@ -72,6 +72,23 @@ def test_zoneout_masks_follow_torch_seed_on_every_backend(fused_ext):
     assert not torch.allclose(outs[2], outs[1])
 
 
+def test_a_unit_the_fused_kernel_zones_out_keeps_its_previous_value_exactly(fused_ext):
+    """As the reference's torch.lerp keeps it (the blend h_new + z (h_prev - h_new), at z = 1,
+    left a kept unit an ulp away from its previous value: 34% of h exactly kept, not 40%)."""
+    torch.manual_seed(0)
+    ref = LSTM(4, 50, zoneout=(0.0, 0.4), backend="reference").train()
+    fused = LSTM(4, 50, zoneout=(0.0, 0.4), backend="fused").train()
+    fused.load_state_dict(ref.state_dict())
+    x = torch.randn(60, 8, 4)
+    outs = []
+    for model in (ref, fused):
+        torch.manual_seed(1)
+        outs.append(model(x)[0])
+    kept = outs[0][1:] == outs[0][:-1]
+    assert abs(kept.float().mean().item() - 0.4) < 0.02
+    assert (outs[1][1:] == outs[1][:-1])[kept].all()
+
+
 def test_compiled_reference_sampler_draws_the_eager_stream():
     # its int64 products wrap in eager torch; inlined into inductor's C++ they overflowed
     # (undefined behaviour), and element 1216 of 1221 differed, or the process aborted

@@ -94,7 +94,11 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,
                   unbatched: bool = False) -> Tensor:
     """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]; for an unbatched
     input one number (as its state has no batch dimension) or a (1,) tensor."""
-    lengths_t = torch.as_tensor(lengths)
+    try:
+        lengths_t = torch.as_tensor(lengths)
+    except (TypeError, RuntimeError, ValueError):
+        raise TypeError("lengths must be a 1-D integer tensor or a sequence of ints (one per "
+                        f"sequence), got {type(lengths).__name__} {lengths!r:.60}") from None
     if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
     if unbatched and lengths_t.dim() == 0:

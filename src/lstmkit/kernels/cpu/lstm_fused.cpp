@@ -156,6 +156,14 @@ inline T moments(const T* a, int64_t n, double eps, T* mean) {
   return T(1) / std::sqrt(v / T(n) + T(eps));
 }
 
+// Zoneout's blend of the new value `a` and the previous `b` by the keep weight `z`, as
+// torch.lerp computes it: exactly `b` where z = 1 (a unit kept is its previous value), exactly
+// `a` where z = 0.
+template <typename T>
+inline T zone(T a, T b, T z) {
+  return z < T(0.5) ? a + z * (b - a) : b - (b - a) * (T(1) - z);
+}
+
 // Normalise `a` (n) into `xhat` (which may be `a`).
 template <typename T>
 inline void normalise(const T* a, T* xhat, int64_t n, double eps) {
@@ -430,7 +438,7 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
     const T* z = zh_p != nullptr ? zh_p + (t * B + b) * R : z0;
 #pragma omp simd
     for (int64_t j = 0; j < R; ++j) {
-      const T hz = hnew[j] + z[j] * (hp[j] - hnew[j]);
+      const T hz = zone(hnew[j], hp[j], z[j]);
       ob[j] = hz;
       hb[j] = hz;
     }
@@ -490,7 +498,7 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
           T* cb = c_p + b * H;
           const T* z = zc_p != nullptr ? zc_p + (t * B + b) * H : z0;
 #pragma omp simd
-          for (int64_t j = 0; j < H; ++j) cb[j] = cnr[j] + z[j] * (cpr[j] - cnr[j]);
+          for (int64_t j = 0; j < H; ++j) cb[j] = zone(cnr[j], cpr[j], z[j]);
         }
         if (!proj) {
           update_h(t, b, hyr);
@@ -910,7 +918,7 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
                 H, act, cnb, tc, hy + b * H, &mean_c, &rstd_c);
     if (zc != T(0)) {
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) cnb[j] += zc * (cpb[j] - cnb[j]);
+      for (int64_t j = 0; j < H; ++j) cnb[j] = zone(cnb[j], cpb[j], zc);
     }
   }
   const T* hsrc = hy;
@@ -920,7 +928,7 @@ std::vector<Tensor> step_impl(const Tensor& x, const Tensor& h, const Tensor& c,
   }
   const int64_t n = B * R;
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) hn[j] = hsrc[j] + zh * (hp[j] - hsrc[j]);
+  for (int64_t j = 0; j < n; ++j) hn[j] = zone(hsrc[j], hp[j], zh);
   return {h_new, c_new};
 }
 
