@@ -173,3 +173,24 @@ def test_validation_coverage_meets_the_conformal_guarantee_for_every_pair(
         tol = 1e-12 * np.abs(actual).max()
         inside = (actual >= quantiles[..., lo] - tol) & (actual <= quantiles[..., hi] + tol)
         assert inside.mean(0).min() >= guaranteed, (levels[lo], levels[hi])
+
+
+def test_a_fit_whose_calibration_fails_leaves_the_model_as_it_was(
+        frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    # interrupted during calibration (after training), the model kept the new network
+    # without margins: intervals neither the old model's nor calibrated
+    import lstmkit.forecasting.forecaster as forecaster_module
+
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    forecaster = Forecaster(config).fit(frame)
+    before = forecaster.predict(frame)
+    fitted = {name: getattr(forecaster, name) for name in Forecaster._FITTED}
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forecaster_module, "conformal_margins", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        forecaster.fit(frame.iloc[20:])
+    assert all(getattr(forecaster, name) is value for name, value in fitted.items())
+    pd.testing.assert_frame_equal(forecaster.predict(frame), before)

@@ -72,6 +72,10 @@ class Forecaster:
         forecaster.save("model_dir"); Forecaster.load("model_dir")
     """
 
+    # what fit sets, together
+    _FITTED = ("net", "scalers", "freq", "fit_results", "fit_result", "val_loss", "kept_start",
+               "margins", "seen_until")
+
     def __init__(self, config: ForecastConfig) -> None:
         if not isinstance(config, ForecastConfig):
             raise TypeError(f"config must be a ForecastConfig, got {type(config).__name__}")
@@ -216,20 +220,29 @@ class Forecaster:
             nets.append(net)
             kept.append(kept_start)
             results.append(result)
-        self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
-        self.scalers, self.fit_results = scalers, results
-        if prepared.freq is not None or not isinstance(first.time, pd.DatetimeIndex):
-            self.freq = prepared.freq  # (a Prepared built without one keeps the model's)
-        self.seen_until = None if not isinstance(first.time, pd.DatetimeIndex) else {
-            s.id: s.time[n_train + n_val - 1].isoformat()
-            for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True)}
-        self.fit_result = self.fit_results[-1]
-        self.kept_start = all(kept)
-        self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
-        self.net.eval()
-        self.margins = None
-        if cfg.model.conformal:
-            self._calibrate(prepared, val)
+        # the work after training (validation loss, calibration) may fail or be interrupted
+        # too: the model is then put back as it was
+        before = {name: getattr(self, name) for name in self._FITTED}
+        try:
+            self.net = nets[0] if members == 1 else ForecastEnsemble(nets)
+            self.scalers, self.fit_results = scalers, results
+            if prepared.freq is not None or not isinstance(first.time, pd.DatetimeIndex):
+                self.freq = prepared.freq  # (a Prepared built without one keeps the model's)
+            self.seen_until = None if not isinstance(first.time, pd.DatetimeIndex) else {
+                s.id: s.time[n_train + n_val - 1].isoformat()
+                for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes,
+                                                  strict=True)}
+            self.fit_result = self.fit_results[-1]
+            self.kept_start = all(kept)
+            self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
+            self.net.eval()
+            self.margins = None
+            if cfg.model.conformal:
+                self._calibrate(prepared, val)
+        except BaseException:
+            for name, value in before.items():
+                setattr(self, name, value)
+            raise
         return self
 
     def _fit_member(self, dims: dict[str, int], training: Any, train: WindowSet,
