@@ -504,8 +504,15 @@ def check_class_weight(class_weight: str | Mapping[str, float] | None,
     unknown = sorted(set(class_weight) - set(labels.itos)) if isinstance(
         class_weight, Mapping) else []
     if unknown:
+        # an unquoted YAML label 01 or 007 is read as the number 1 or 7
+        as_numbers = {label: known for label in unknown for known in labels.itos
+                      if label.isdigit() and known.isdigit() and known != label
+                      and int(known) == int(label)}
+        hint = "" if not as_numbers else "; YAML reads an unquoted " + ", ".join(
+            f"{known} as the number {label}" for label, known in as_numbers.items()) + \
+            ": quote the label (" + ", ".join(f"'{k}': 2.0" for k in as_numbers.values()) + ")"
         raise ValueError(f"class_weight names labels not in the training data: {unknown}; "
-                         f"the labels are {labels.itos}")
+                         f"the labels are {labels.itos}{hint}")
 
 
 def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, *,
