@@ -269,6 +269,22 @@ def test_a_non_seasonal_ets_is_said_in_the_notes(trained: tuple[Forecaster, pd.D
                for note in report.notes)
 
 
+def test_ets_and_arima_show_their_fits_progress(trained: tuple[Forecaster, pd.DataFrame],
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    # one fit per series and target: thousands of series fitted minutes without a word
+    forecaster, frame = trained  # two targets
+    shown = copy.copy(forecaster)
+    shown.config = dataclasses.replace(forecaster.config, training=forecaster.config.training
+                                       .replace(progress_bar=True))
+    quiet = forecaster.evaluate(frame, baselines=("naive", "ets", "arima"))
+    assert " baseline:" not in capfd.readouterr().err
+    report = shown.evaluate(frame, baselines=("naive", "ets", "arima"))
+    err = capfd.readouterr().err
+    assert "ets baseline" in err and "2/2" in err and "arima baseline" in err
+    assert "naive baseline" not in err
+    pd.testing.assert_frame_equal(report.table, quiet.table)
+
+
 def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> None:
     forecaster, frame = trained
     # the test part starts at row 192: windows from row 120 on reach back into training

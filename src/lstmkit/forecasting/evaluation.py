@@ -184,10 +184,11 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
             notes.append(f"arima: non-seasonal: evaluation.arima_seasonal_order="
                          f"{list(ev.arima_seasonal_order)} needs a season of 2 steps or more, "
                          "and it is 1")
+    progress = cfg.training.progress_bar and is_first_process()
     for name in baselines:
         try:
             forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
-                                        season, ev.arima_order, seasonal)
+                                        season, ev.arima_order, seasonal, progress=progress)
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
             continue
@@ -312,27 +313,39 @@ def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
 
 def _baseline(name: str, series: list[Series], origins: list[np.ndarray],
               fit_rows: list[np.ndarray], horizon: int, season: int,
-              order: tuple[int, int, int], seasonal_order: tuple[int, int, int, int]
-              ) -> np.ndarray:
-    """Forecasts (W, Hz, C) of baseline ``name``, series-major, origins ascending."""
+              order: tuple[int, int, int], seasonal_order: tuple[int, int, int, int], *,
+              progress: bool = False) -> np.ndarray:
+    """Forecasts (W, Hz, C) of baseline ``name``, series-major, origins ascending. ETS and
+    ARIMA fit one model per series, target and distinct fit rows: ``progress`` shows a bar
+    over those fits when there are several."""
+    from tqdm import tqdm
+
+    if name not in get_args(Baseline):
+        raise ValueError(f"unknown baseline {name!r}")
+    fitted = name in ("ets", "arima")
+    # one fit per distinct fit_rows, which never decrease with the origin
+    total = sum(len(np.unique(rows)) * s.target.shape[1]
+                for s, rows in zip(series, fit_rows, strict=True)) if fitted else 0
     parts = []
-    for s, o, rows in zip(series, origins, fit_rows, strict=True):
-        if name == "naive":
-            parts.append(bl.naive(s.target, o, horizon))
-        elif name == "seasonal_naive":
-            parts.append(bl.seasonal_naive(s.target, o, horizon, season))
-        elif name in ("ets", "arima"):
-            # one fit per distinct fit_rows, which never decrease with the origin
-            for n_fit in np.unique(rows):
-                at = o[rows == n_fit]
-                per_channel = [bl.ets(s.target[:, c], int(n_fit), at, horizon, season)
-                               if name == "ets" else
-                               bl.arima(s.target[:, c], int(n_fit), at, horizon, order,
-                                        seasonal_order)
-                               for c in range(s.target.shape[1])]
-                parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
-        else:
-            raise ValueError(f"unknown baseline {name!r}")
+    with tqdm(total=total, desc=f"{name} baseline", unit="fit", leave=False,
+              disable=not progress or total < 2) as bar:
+        for s, o, rows in zip(series, origins, fit_rows, strict=True):
+            if name == "naive":
+                parts.append(bl.naive(s.target, o, horizon))
+            elif name == "seasonal_naive":
+                parts.append(bl.seasonal_naive(s.target, o, horizon, season))
+            else:
+                for n_fit in np.unique(rows):
+                    at = o[rows == n_fit]
+                    per_channel = []
+                    for c in range(s.target.shape[1]):
+                        per_channel.append(
+                            bl.ets(s.target[:, c], int(n_fit), at, horizon, season)
+                            if name == "ets" else
+                            bl.arima(s.target[:, c], int(n_fit), at, horizon, order,
+                                     seasonal_order))
+                        bar.update()
+                    parts.append(np.stack(per_channel, axis=-1))  # (W, Hz, C)
     return np.concatenate(parts)
 
 
