@@ -309,6 +309,12 @@ def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
     assert "params_training.lr" not in trials.columns and "params_model.dropout" in trials
     saved = yaml.safe_load((out / "model" / "config.yaml").read_text())
     assert saved["training"]["lr"] == 0.004 and saved["model"]["highway"] is True
+    # a space file that varies a key the command line gives searches it, and says so
+    out = tmp_path / "tuned_over_lr"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--tune", "1", "--tune-space", str(space), "--lr", "0.05") == 0
+    assert (f"tuning: --tune-space {space} varies ['training.lr'], given on the command line "
+            "too: the search replaces the value given") in capsys.readouterr().out
 
 
 def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
@@ -329,6 +335,24 @@ def test_tune_errors(csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
         _run("train", "--config", str(config), "--data", str(tmp_path / "absent.csv"),
              "--out", str(tmp_path / "t"), "--tune", "1", "--tune-space",
              str(tmp_path / "nosuch.yaml"))
+    # a space's keys, and its folder given for the file, are said before the data are read too
+    typo = tmp_path / "typo_space.yaml"
+    typo.write_text("training.lrate: [log, 1.0e-3, 1.0e-2]\n")
+    with pytest.raises(ValueError, match=r"^--tune-space .*typo_space.yaml: unknown key\(s\) "
+                                         r"\['training.lrate'\] in the search space"):
+        _run("train", "--config", str(config), "--data", str(tmp_path / "absent.csv"),
+             "--out", str(tmp_path / "t"), "--tune", "1", "--tune-space", str(typo))
+    with pytest.raises(IsADirectoryError, match=r"^--tune-space '.*' is a folder; give the "
+                                                r"YAML file of the search space"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out",
+             str(tmp_path / "t"), "--tune", "1", "--tune-space", str(tmp_path))
+    # where the trials go is checked before the first trial trains
+    (tmp_path / "blocked" / "tuning.csv").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"trials_csv '.*tuning.csv', where the trials "
+                                                r"are written, is a folder: move it away"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out",
+             str(tmp_path / "blocked"), "--tune", "1")
+    assert not (tmp_path / "blocked" / "config.yaml").exists()
     # a resumed run continues its own settings; a search would change them under it
     with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
         _run("train", "--config", str(config), "--data", str(csv), "--out",

@@ -162,6 +162,13 @@ def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys, run
     best = trials.loc[trials["value"].idxmax()]
     saved = json.loads((out / "config.json").read_text())
     assert saved["hidden_size"] == best["params_model.hidden_size"]
+    # a space's unknown key is said before the data are read (the training file is absent)
+    space.write_text("model.hidden: [choice, [4, 8]]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--tune-space .*space.yaml: unknown key\(s\) "
+                                         r"\['model.hidden'\] in the search space"):
+        run_cli(classify, ["train", "--train", str(tmp_path / "absent.txt"),
+                           "--dev", str(tmp_path / "dev.txt"), "--out", str(out),
+                           "--tune", "2", "--tune-space", str(space)])
 
 
 def test_tag_train_tune_and_its_errors(tmp_path, capsys, run_cli) -> None:

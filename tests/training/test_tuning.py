@@ -279,6 +279,47 @@ def test_the_trials_are_written_as_each_ends_and_an_interruption_says_so(
         f"tuning interrupted after 2 finished trial(s) of 5 (in {csv})")
 
 
+def test_under_ddp_one_process_says_a_search_was_interrupted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import lstmkit.training.tuning as tuning
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "is_first_process", lambda: False)  # another process
+    with pytest.raises(KeyboardInterrupt):
+        tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0)
+    assert "tuning interrupted" not in capsys.readouterr().err
+
+
+def test_the_tuners_seed_their_sampler_with_training_seed_by_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Python tuners drew with seed 0 whatever training.seed said (the command line
+    # passed training.seed)
+    import lstmkit.text.tuning as text_tuning
+    from lstmkit.classification import Classifier, ClassifierConfig, Example
+
+    seeds: list[Any] = []
+
+    def recorded(objective: Any, space: Any, **kwargs: Any) -> None:
+        seeds.append(kwargs["seed"])
+        raise KeyboardInterrupt  # (no trial is needed)
+
+    for module in (forecast_tuning, text_tuning):
+        monkeypatch.setattr(module, "tune", recorded)
+    space = {"training.lr": ("log", 1e-3, 1e-2)}
+    for kwargs in ({}, {"seed": 3}, {"seed": None}):
+        with pytest.raises(KeyboardInterrupt):
+            forecast_tuning.tune_forecaster(_config(seed=7), _frame(), space, **kwargs)
+        with pytest.raises(KeyboardInterrupt):
+            text_tuning.tune_text(Classifier, ClassifierConfig(), TrainConfig(seed=11),
+                                  [Example("a", "x")], [Example("b", "y")], space, **kwargs)
+    assert seeds == [7, 11, 3, 3, None, None]
+    with pytest.raises(TypeError, match=r"seed must be an int or None, got 'seven'"):
+        tune(lambda params, trial: 0.0, space, seed="seven")  # type: ignore[arg-type]
+
+
 def test_the_end_of_a_search_stopped_by_its_timeout_is_said(
         capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace

@@ -225,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("run", "train"):
         check_save_path(out / "model")  # said now, not after training
         config = _config(args)
+        space = None if args.tune is None else _space(args, config)  # before the data
         frame = _frame(args, config)
         config = dataclasses.replace(config, training=config.training.replace(**folders))
         forecaster = Forecaster(config)
@@ -236,8 +237,8 @@ def run(args: argparse.Namespace) -> int:
                              f"data.test={config.data.test!r} leaves none; set data.test or "
                              "use 'forecast train'")
         out.mkdir(parents=True, exist_ok=True)
-        if args.tune is not None:
-            config = _tune(args, config, frame, out)
+        if space is not None:
+            config = _tune(args, config, frame, out, space)
             forecaster = Forecaster(config)
             prepared = forecaster.prepare(frame)
         if is_first_process():
@@ -322,19 +323,26 @@ def _start(text: str | None) -> int | float | str | None:
     return text
 
 
-def _tune(args: argparse.Namespace, config: object, frame: object, out: object) -> object:
-    """Run the Optuna search, write ``tuning.csv`` and return the best configuration."""
-    from lstmkit.forecasting.tuning import default_space, tune_forecaster
-    from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import (
-        check_tuning_processes,
-        print_tuning_end,
-        read_space,
-        without_given,
-    )
+def _space(args: argparse.Namespace, config: Any) -> dict[str, Any]:
+    """``--tune``'s search space: ``--tune-space`` (its keys checked) or the default space
+    less the keys given on the command line."""
+    from functools import partial
 
-    space = read_space(args.tune_space) if args.tune_space else without_given(
-        default_space(config), _overrides(args))  # type: ignore[arg-type]
+    from lstmkit.forecasting.tuning import check_space_keys, default_space
+    from lstmkit.training.tuning import space_from_args
+
+    return space_from_args(args, default_space(config), _overrides(args),
+                           partial(check_space_keys, config))
+
+
+def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
+          space: dict[str, Any]) -> object:
+    """Run the Optuna search over ``space``, write ``tuning.csv`` and return the best
+    configuration."""
+    from lstmkit.forecasting.tuning import tune_forecaster
+    from lstmkit.training import is_first_process
+    from lstmkit.training.tuning import check_tuning_processes, print_tuning_end
+
     check_tuning_processes(config.training, seed=config.training.seed,  # type: ignore[attr-defined]
                            timeout_s=args.tune_timeout, storage=None)  # (before the line below)
     if is_first_process():

@@ -153,7 +153,7 @@ def _train(args: argparse.Namespace) -> int:
         command_line_keys,
         settings_from_args,
     )
-    from lstmkit.text.tuning import tune_from_args
+    from lstmkit.text.tuning import space_of_args, tune_from_args
     from lstmkit.training import TrainConfig, is_first_process
     from lstmkit.training.tuning import check_tune_flags
 
@@ -170,6 +170,8 @@ def _train(args: argparse.Namespace) -> int:
     # the command line's defaults; the file, flags (--progress) and --set override them
     train_config = TrainConfig.from_dict({"progress_bar": False, "epoch_log": True, **folders,
                                           **settings["training"]})
+    space = None if args.tune is None else space_of_args(  # before the data are read
+        args, Tagger, model_config, train_config, command_line_keys(args, FLAG_KEYS))
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
@@ -184,11 +186,10 @@ def _train(args: argparse.Namespace) -> int:
                  ] or None
     # dev entity F1 is monitored unless training.monitor is set
     dev_monitor = "monitor" not in settings["training"]
-    if args.tune is not None:
+    if space is not None:
         model_config, train_config = tune_from_args(
-            args, Tagger, model_config, train_config, train, dev, dev_monitor=dev_monitor,
-            given=command_line_keys(args, FLAG_KEYS),
-            fit_kwargs={"auxiliary": auxiliary})
+            args, Tagger, model_config, train_config, train, dev, space,
+            dev_monitor=dev_monitor, fit_kwargs={"auxiliary": auxiliary})
     tagger = Tagger(model_config, train_config, dev_monitor=dev_monitor
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)

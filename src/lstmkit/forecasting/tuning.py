@@ -13,11 +13,13 @@ from lstmkit.forecasting.config import ForecastConfig
 from lstmkit.forecasting.data import read_frame
 from lstmkit.forecasting.forecaster import Forecaster
 from lstmkit.training.tuning import (
+    FROM_TRAINING,
     PruneOnValidation,
     SpaceEntry,
     check_known_keys,
     check_space,
     check_tuning_processes,
+    sampler_seed,
     tune,
 )
 
@@ -89,7 +91,7 @@ def check_space_keys(config: ForecastConfig, space: Mapping[str, SpaceEntry]) ->
 
 def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
                     space: dict[str, SpaceEntry], *, n_trials: int = 20,
-                    seed: int | None = 0, timeout_s: float | None = None,
+                    seed: int | str | None = FROM_TRAINING, timeout_s: float | None = None,
                     storage: str | None = None, study_name: str | None = None,
                     trials_csv: str | Path | None = None) -> tuple[ForecastConfig, Any]:
     """Search ``space`` (dotted config keys, e.g. ``{"training.lr": ("log", 1e-4, 1e-2),
@@ -105,9 +107,11 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     validation loss is not finite fails with its reason (``trial.user_attrs["fail_reason"]``)
     and the search goes on; a ValueError lists the reasons if no trial completes.
     ``trials_csv`` is rewritten with the trials so far as each ends (see
-    :func:`lstmkit.training.tuning.tune`). Returns the best configuration and the Optuna
-    study.
+    :func:`lstmkit.training.tuning.tune`). ``seed`` seeds the sampler: by default
+    ``config.training.seed``, as ``--tune`` does. Returns the best configuration and the
+    Optuna study.
     """
+    seed = sampler_seed(seed, config.training)
     check_space(space)
     check_space_keys(config, space)
     check_tuning_processes(config.training, seed=seed, timeout_s=timeout_s, storage=storage)

@@ -17,11 +17,14 @@ from typing import Any
 
 from lstmkit.text.fitting import text_devices
 from lstmkit.training.tuning import (
+    FROM_TRAINING,
     PruneOnValidation,
     SpaceEntry,
     check_known_keys,
     check_space,
     check_tuning_processes,
+    sampler_seed,
+    space_from_args,
     tune,
 )
 
@@ -95,7 +98,7 @@ def apply_params(config: Any, training: Any, params: Mapping[str, Any]) -> tuple
 
 def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
               dev: Sequence[Any], space: Mapping[str, SpaceEntry], *, n_trials: int = 20,
-              seed: int | None = 0, timeout_s: float | None = None,
+              seed: int | str | None = FROM_TRAINING, timeout_s: float | None = None,
               storage: str | None = None, study_name: str | None = None,
               dev_monitor: bool | None = None, fit_kwargs: Mapping[str, Any] | None = None,
               trials_csv: str | Path | None = None) -> tuple[Any, Any, Any]:
@@ -110,8 +113,10 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
     ``trial.user_attrs["fail_reason"]`` and the search goes on. ``fit_kwargs`` go to every
     trial's ``fit`` (the tagger's ``auxiliary``, say); ``dev_monitor`` to the application.
     ``trials_csv`` is rewritten with the trials so far as each ends (see
-    :func:`lstmkit.training.tuning.tune`).
+    :func:`lstmkit.training.tuning.tune`). ``seed`` seeds the sampler: by default
+    ``training.seed``, as ``--tune`` does.
     """
+    seed = sampler_seed(seed, training)
     metric = _metric(app)
     check_space(space)
     if not dev:
@@ -140,20 +145,27 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
     return best_config, best_training, study
 
 
+def space_of_args(args: Any, app: type, config: Any, training: Any,
+                  given: Iterable[str] = ()) -> dict[str, SpaceEntry]:
+    """A text CLI's ``--tune`` search space, checked before the data are read:
+    ``--tune-space`` (see :func:`lstmkit.training.tuning.space_from_args`) or the default
+    space less the keys ``given`` on the command line."""
+    return space_from_args(args, default_space(app), given,
+                           lambda space: check_keys(config, training, list(space)))
+
+
 def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequence[Any],
-                   dev: Sequence[Any] | None, given: Iterable[str] = (),
+                   dev: Sequence[Any] | None, space: Mapping[str, SpaceEntry],
                    **kwargs: Any) -> tuple[Any, Any]:
-    """Run ``--tune`` for a text CLI: search, write ``<out>/tuning.csv``, print the best, and
-    return the best ``(config, training)``. The default space leaves out the keys ``given``
-    on the command line; ``kwargs`` go to :func:`tune_text`."""
+    """Run ``--tune`` for a text CLI over ``space`` (:func:`space_of_args`): search, write
+    ``<out>/tuning.csv``, print the best, and return the best ``(config, training)``;
+    ``kwargs`` go to :func:`tune_text`."""
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import print_tuning_end, read_space, without_given
+    from lstmkit.training.tuning import print_tuning_end
 
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
                          "--config)")
-    space = read_space(args.tune_space) if args.tune_space else without_given(
-        default_space(app), given)
     metric = "dev accuracy" if _metric(app) == "accuracy" else "dev entity F1"
     check_tuning_processes(text_devices(training), seed=training.seed,
                            timeout_s=args.tune_timeout, storage=None)  # (before the line below)

@@ -35,7 +35,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from lstmkit.training.fit import is_first_process
+
 SpaceEntry = tuple[Any, ...]
+FROM_TRAINING = "training.seed"
+"""The application tuners' default ``seed``: the sampler is seeded with ``training.seed``, as
+on the command line (an unseeded search when it is None)."""
 KINDS = ("float", "log", "int", "choice")
 FAIL_REASON = "fail_reason"
 
@@ -159,6 +164,9 @@ def read_space(path: str, flag: str = "--tune-space") -> dict[str, SpaceEntry]:
 
     from lstmkit import yamlio
 
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{flag} {path!r} is a folder; give the YAML file of the "
+                                "search space")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{flag} {path!r}: no such file")
     raw = yamlio.load(Path(path).read_text(), source=path)
@@ -308,6 +316,8 @@ def tune(
     space = check_space(space)
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    if seed is not None and not _is_int(seed):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
     if not _is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
@@ -317,10 +327,8 @@ def tune(
     if not isinstance(catch, tuple) or not all(
             isinstance(c, type) and issubclass(c, Exception) for c in catch):
         raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
-    if trials_csv is not None and not Path(trials_csv).parent.is_dir():
-        raise FileNotFoundError(f"trials_csv {str(trials_csv)!r}: its folder does not exist")
-    from lstmkit.training.fit import is_first_process
-
+    if trials_csv is not None:  # said now, not when the first trial has trained
+        _check_writable(Path(trials_csv))
     if not is_first_process():  # under DDP, the first process alone says how trials end
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -357,8 +365,6 @@ def tune(
     earlier = len(study.trials)  # a study resumed from storage holds its earlier runs' trials
     callbacks = []
     if trials_csv is not None:
-        from lstmkit.training.fit import is_first_process
-
         def write_trials(study: Any, trial: Any) -> None:
             if is_first_process():
                 frame = study.trials_dataframe()
@@ -384,8 +390,9 @@ def tune(
         finished = sum(t.state in (states.COMPLETE, states.PRUNED) or FAIL_REASON in t.user_attrs
                        for t in study.trials[earlier:])
         kept = f" (in {trials_csv})" if trials_csv is not None and finished else ""
-        print(f"tuning interrupted after {finished} finished trial(s) of {n_trials}{kept}",
-              file=sys.stderr)
+        if is_first_process():  # (under DDP every process is interrupted alike)
+            print(f"tuning interrupted after {finished} finished trial(s) of {n_trials}{kept}",
+                  file=sys.stderr)
         raise
     finally:
         optimize_logger.removeFilter(quiet)
@@ -397,6 +404,25 @@ def tune(
         raise ValueError(f"no trial completed ({len(failed)} failed, {len(pruned)} pruned); "
                          f"reasons: {reasons}")
     return study
+
+
+def _check_writable(path: Path) -> None:
+    """A clear error unless the trials file ``path`` can be written."""
+    import os
+
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"trials_csv {str(path)!r}: its folder does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"trials_csv {str(path)!r}, where the trials are written, is a "
+                                "folder: move it away")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise PermissionError(f"trials_csv {str(path)!r}, where the trials are written, cannot "
+                              "be written (no permission)")
+
+
+def sampler_seed(seed: int | str | None, training: Any) -> int | None:
+    """An application tuner's ``seed``: :data:`FROM_TRAINING` is ``training.seed``."""
+    return training.seed if seed == FROM_TRAINING else seed  # type: ignore[return-value]
 
 
 def check_tuning_processes(training: Any, *, seed: int | None, timeout_s: float | None,
@@ -436,6 +462,27 @@ def print_tuning_end(study: Any, args: Any, best: str, trials: Path) -> None:
     print(f"{best} with {study.best_params}; all trials in {trials}")
 
 
+def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterable[str],
+                    check_keys: Callable[[Mapping[str, SpaceEntry]], None]
+                    ) -> dict[str, SpaceEntry]:
+    """A command line's search space, read before its data: ``--tune-space FILE`` (its keys
+    checked by ``check_keys``, whose errors then name the file; a key also ``given`` on the
+    command line is searched, and the output says that the value given is not kept), or
+    ``default`` less the keys ``given`` (:func:`without_given`)."""
+    if args.tune_space is None:
+        return without_given(default, given)
+    space = read_space(args.tune_space)
+    try:
+        check_keys(space)
+    except ValueError as err:
+        raise ValueError(f"--tune-space {args.tune_space}: {err}") from None
+    searched = sorted(set(space) & set(given))
+    if searched and is_first_process():
+        print(f"tuning: --tune-space {args.tune_space} varies {searched}, given on the command "
+              "line too: the search replaces the value given")
+    return space
+
+
 def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
                   ) -> dict[str, SpaceEntry]:
     """A CLI's default search ``space`` less the keys ``given`` on the command line (a flag
@@ -448,8 +495,6 @@ def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
         raise ValueError(f"every key of the default search space, {kept}, is given on the "
                          "command line, so there is nothing to tune: drop some, or give "
                          "--tune-space")
-    from lstmkit.training.fit import is_first_process
-
     if kept and is_first_process():
         print(f"tuning: {kept} stay as given on the command line")
     return rest
