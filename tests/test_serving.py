@@ -506,6 +506,31 @@ def test_a_stop_waits_for_a_stalled_client_no_longer_than_its_timeout(
     assert "Traceback" not in capsys.readouterr().err  # quiet: a BrokenPipeError's traceback
 
 
+def test_a_connection_reset_while_its_request_is_read_is_one_log_line(
+        saved: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # (it was said as "closed under its answer", though no answer had begun)
+    import socket
+    import struct
+    import time
+
+    from lstmkit.serving import make_server
+
+    server = make_server(saved["classifier"], port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = socket.create_connection(server.server_address, timeout=30)
+    client.sendall(b"POST /predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+    time.sleep(0.3)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # a reset
+    time.sleep(0.5)
+    server.shutdown()
+    server.server_close()
+    err = capsys.readouterr().err
+    assert "127.0.0.1: the connection closed before its answer was sent " \
+           "(ConnectionResetError)" in err and "Traceback" not in err
+
+
 def test_a_program_that_ends_with_a_connection_open_is_not_held(saved: dict[str, Path],
                                                                tmp_path: Path) -> None:
     # handler threads that were not daemons held the exit for the connection's 2 minutes

@@ -498,8 +498,8 @@ class _Server(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError):
             if not self.quiet:
-                sys.stderr.write(f"{client_address[0]}: the connection closed under its "
-                                 f"answer ({type(error).__name__})\n")
+                sys.stderr.write(f"{client_address[0]}: the connection closed before its "
+                                 f"answer was sent ({type(error).__name__})\n")
             return
         super().handle_error(request, client_address)
 
