@@ -552,10 +552,12 @@ def test_local_time_written_across_daylight_saving_reads_in_utc(tmp_path: Path) 
         to_series(mixed, DataConfig(target="a", time_col="date"))
 
 
+@pytest.mark.parametrize("start", ["2021-03-20", "2021-03-20 09:00"])
 def test_local_dates_written_across_daylight_saving_keep_their_daily_grid(
-        tmp_path: Path) -> None:
-    # local midnights are 23 or 25 hours apart in UTC: the daily grid was refused
-    local = pd.date_range("2021-03-20", periods=14, freq="D", tz="Europe/Berlin")
+        tmp_path: Path, start: str) -> None:
+    # local midnights, or 09:00 readings, are 23 or 25 hours apart in UTC: the daily grid was
+    # refused (at 09:00, after midnights were fixed, as "steps seen 1 day, 23:00:00")
+    local = pd.date_range(start, periods=14, freq="D", tz="Europe/Berlin")
     path = tmp_path / "berlin_daily.csv"
     pd.DataFrame({"date": local, "a": np.arange(14.0)}).to_csv(path, index=False)
     series, freq = to_series(pd.read_csv(path), DataConfig(target="a", time_col="date"))
