@@ -165,6 +165,27 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
         "error": "data[2]['y'] must be a string, a number, a boolean or null, got an object"})
 
 
+def test_a_forecaster_with_past_covariates_serves_at_most_its_horizon(tmp_path: Path) -> None:
+    # /health said 10 horizons, which its predict refused past the first
+    from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+    from lstmkit.serving import ModelService
+
+    history = _history(80).assign(x=np.cos(np.arange(80) / 3.0))
+    Forecaster(ForecastConfig(
+        data=DataConfig(target=("y",), time_col="date", past_covariates=("x",), val=0.2,
+                        test=0.2),
+        model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
+        training=ONE_EPOCH)).fit(history).save(tmp_path / "m")
+    service = ModelService(tmp_path / "m")
+    assert service.info()["max_steps"] == 3
+    rows = json.loads(history.to_json(orient="records", date_format="iso"))
+    assert len(service.predict({"data": rows, "steps": 3})["forecast"]) == 3
+    with pytest.raises(ValueError, match=r"^'steps' must be from 1 to 3 \(the horizon: the "
+                                         r"model reads past-only covariates \['x'\], unknown "
+                                         r"after the data\), got 4$"):
+        service.predict({"data": rows, "steps": 4})
+
+
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)
 def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:

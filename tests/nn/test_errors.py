@@ -38,7 +38,7 @@ T, B, I, H = 4, 3, 5, 6
     ({"forget_bias": 1.0, "bias": False}, ValueError,
      "forget_bias=1.0 sets the forget gate's biases and needs bias=True, got bias=False"),
     ({"init": "chrono", "chrono_max_len": 50, "bias": False}, ValueError,
-     "init='chrono' sets the forget gate's biases and needs bias=True, got bias=False"),
+     "init='chrono' sets gate biases and needs bias=True, got bias=False"),
     ({"backend": "cuda"}, ValueError,
      "backend must be one of 'auto', 'reference', 'torch', 'fused', got 'cuda'"),
     ({"backend": "torch", "peephole": True}, ValueError,
@@ -100,6 +100,8 @@ def test_dropout_with_one_layer_warns():
     (lambda m: m(torch.randn(T, B, I), lengths=[None, 2, 1]), TypeError,
      "lengths must be a 1-D integer tensor or a sequence of ints (one per sequence), got "
      "list [None, 2, 1]"),
+    (lambda m: m(torch.randn(T, I), lengths="3"), TypeError,
+     "lengths must be one integer for an unbatched input, got str '3'"),
     (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(B, T, dtype=torch.bool)), ValueError,
      "reset must have shape (4, 3) (T, B), got (3, 4)"),
     (lambda m: m(torch.randn(T, B, I), reset=torch.zeros(T, B)), TypeError,

@@ -191,7 +191,8 @@ ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("ru
 
 def _check_flags(args: argparse.Namespace) -> None:
     for name, actions in ONLY_FOR.items():
-        if getattr(args, name) not in (None, False) and args.action not in actions:
+        value = getattr(args, name)  # (0 is a value given: --steps 0)
+        if value is not None and value is not False and args.action not in actions:
             flag = "--" + name.replace("_", "-")
             where = " and ".join(filter(None, (", ".join(actions[:-1]), actions[-1])))
             raise ValueError(f"{flag} applies to forecast {where}, not to "

@@ -65,7 +65,8 @@ class DataConfig:
         series_col: id column of a long table holding many series; ``None`` for one series.
         past_covariates: columns known only up to the forecast origin (observed drivers).
         future_covariates: columns known over the horizon too (calendar, planned prices);
-            :meth:`Forecaster.predict` needs their values for the next ``horizon`` steps.
+            :meth:`Forecaster.predict` needs their values for the steps it forecasts (the
+            next ``horizon``, or ``steps`` when more).
         static_covariates: numeric columns constant within a series (store size, region code).
         freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series (they
             must agree: one model has one frequency).

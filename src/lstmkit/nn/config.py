@@ -163,10 +163,9 @@ class LSTMConfig:
                 f"and chrono_max_len={self.chrono_max_len}"
             )
         if not self.bias and (self.forget_bias is not None or self.init == "chrono"):
-            given = (f"forget_bias={self.forget_bias}" if self.forget_bias is not None
-                     else "init='chrono'")
-            raise ValueError(f"{given} sets the forget gate's biases and needs bias=True, got "
-                             "bias=False")
+            given = (f"forget_bias={self.forget_bias} sets the forget gate's biases"
+                     if self.forget_bias is not None else "init='chrono' sets gate biases")
+            raise ValueError(f"{given} and needs bias=True, got bias=False")
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(
                 "dropout applies between layers and does nothing with num_layers=1 "

@@ -97,8 +97,10 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,
     try:
         lengths_t = torch.as_tensor(lengths)
     except (TypeError, RuntimeError, ValueError):
-        raise TypeError("lengths must be a 1-D integer tensor or a sequence of ints (one per "
-                        f"sequence), got {type(lengths).__name__} {lengths!r:.60}") from None
+        expected = ("one integer for an unbatched input" if unbatched else "a 1-D integer "
+                    "tensor or a sequence of ints (one per sequence)")
+        raise TypeError(f"lengths must be {expected}, got {type(lengths).__name__} "
+                        f"{lengths!r:.60}") from None
     if lengths_t.dtype.is_floating_point or lengths_t.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers, got dtype {lengths_t.dtype}")
     if unbatched and lengths_t.dim() == 0:

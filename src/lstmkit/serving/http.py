@@ -14,8 +14,9 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
     [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens", "tags"}, ...]}``;
   - forecaster: ``{"data": [row, ...], "future": [row, ...], "steps": n}`` (rows as objects
     of column -> value, the history as a CSV of it would hold; ``future`` only for a model
-    with known-future covariates; ``steps`` optional, the horizon by default, at most
-    :data:`MAX_HORIZONS` horizons) -> ``{"forecast": [row, ...]}``, the rows of
+    with known-future covariates, over the steps forecast; ``steps`` optional, the horizon by
+    default, at most :data:`MAX_HORIZONS` horizons, or one for a model with past-only
+    covariates: ``max_steps`` in ``/health``) -> ``{"forecast": [row, ...]}``, the rows of
     :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
 
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
@@ -132,9 +133,15 @@ class ModelService:
                 # what a client needs to build rows on the model's grid and read the answer
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
-                max_steps=MAX_HORIZONS * model.horizon,
+                max_steps=self._max_steps(),
                 request={"data": [{"<column>": "<value>"}, "..."]})
         return info
+
+    def _max_steps(self) -> int:
+        """The most steps a forecast request may ask for: :data:`MAX_HORIZONS` horizons, or
+        one for a model with past-only covariates (it forecasts no further)."""
+        config = self.model.config
+        return config.model.horizon * (1 if config.data.past_covariates else MAX_HORIZONS)
 
     def predict(self, request: Any) -> dict[str, Any]:
         """The answer to ``POST /predict`` with the decoded JSON ``request``."""
@@ -177,12 +184,15 @@ class ModelService:
 
         rows = _rows(request, "data")
         steps = request.get("steps")
-        most = MAX_HORIZONS * self.model.config.model.horizon
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
             raise TypeError(f"'steps' must be a whole number, got {_json_type(steps)}")
-        if steps is not None and not 1 <= steps <= most:
-            raise ValueError(f"'steps' must be from 1 to {most} ({MAX_HORIZONS} horizons of "
-                             f"{self.model.config.model.horizon}), got {steps}")
+        if steps is not None and not 1 <= steps <= self._max_steps():
+            horizon = self.model.config.model.horizon
+            why = (f"{MAX_HORIZONS} horizons of {horizon}" if self._max_steps() > horizon else
+                   f"the horizon: the model reads past-only covariates "
+                   f"{list(self.model.config.data.past_covariates)}, unknown after the data")
+            raise ValueError(f"'steps' must be from 1 to {self._max_steps()} ({why}), got "
+                             f"{steps}")
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
         forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
