@@ -436,6 +436,22 @@ def test_logs_written(tmp_path: Path) -> None:
     assert "val_loss" in csvs[0].read_text()
 
 
+def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
+    # hparams.yaml was empty: the curves did not say what run drew them
+    import yaml
+
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs", lr=0.02),
+        run_settings={"model.hidden_size": 8, "data.target": ("a", "b")})
+    for logger in ("csv", "tb"):
+        files = list((tmp_path / "logs" / logger).rglob("hparams.yaml"))
+        assert len(files) == 1
+        settings = yaml.safe_load(files[0].read_text())  # plain YAML: lists, not tuples
+        assert settings["training.lr"] == 0.02 and settings["model.hidden_size"] == 8
+        assert settings["data.target"] == ["a", "b"]
+        assert settings["training.log_dir"] == str(tmp_path / "logs")
+
+
 def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
     """The (step, value) pairs TensorBoard shows for ``tag``: the event files read in the
     order they were written, a session restarted at step s hiding the events from s on."""

@@ -31,8 +31,9 @@ Public API:
   ``devices``, ``strategy``, ``num_nodes``, ``precision`` (passed to Lightning; ``ddp``
   runs the program once per device, while strategies that train in child processes,
   ``ddp_spawn`` and friends, are refused: the callbacks' state would not come back),
-  ``progress_bar``, ``log_dir`` (CSV + TensorBoard; a resumed run logs on in the
-  folders of the run it resumes), ``log_every_n_steps``,
+  ``progress_bar``, ``log_dir`` (CSV + TensorBoard, the run's settings in each
+  ``hparams.yaml``; a resumed run logs on in the folders of the run it resumes),
+  ``log_every_n_steps``,
   ``checkpoint_dir`` (atomic ``last.ckpt`` each epoch and ``best.ckpt``),
   ``limit_train_batches``, ``limit_val_batches``, ``fast_dev_run``.
   ``TrainConfig.from_dict(d)`` rejects unknown keys and lists the valid ones;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -304,6 +305,14 @@ def fit(
         trainer, best, history = build_trainer(
             config, has_validation=val_data is not None, callbacks=[*callbacks, clock],
             resume_from=checkpoint, distributed_sampler=distributed_sampler)
+        # the run's settings beside its curves: hparams.yaml in each log folder (written by
+        # the first process only)
+        settings = {**{f"training.{k}": v for k, v in config.to_dict().items()},
+                    **task.run_settings}
+        # as plain YAML (lists for tuples, text for paths), which yaml.safe_load reads
+        settings = json.loads(json.dumps(settings, default=str))
+        for logger in trainer.loggers:
+            logger.log_hyperparams(settings)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
