@@ -422,12 +422,13 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
         Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
                                     class_weight={"maybe": 2.0})).fit(train)
     assert ClassifierConfig(class_weight={1: 2}).class_weight == {"1": 2.0}  # as YAML reads 1
-    padded = [Example(e.text, {"pos": "01", "neg": "02", "mid": "10"}[e.label]) for e in train]
-    with pytest.raises(ValueError, match=r"not in the training data: \['1'\]; the labels are "
-                                         r"\['01', '02', '10'\]; YAML reads an unquoted 01 as "
-                                         r"the number 1: quote the label \('01': 2.0\)"):
-        Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,
-                                    class_weight=yamlio.load("{01: 2.0}"))).fit(padded)
+    padded = [Example(e.text, {"pos": "01", "neg": "010", "mid": "²"}[e.label]) for e in train]
+    with pytest.raises(ValueError, match=r"not in the training data: \['1', '8'\]; the labels "
+                                         r"are \['01', '010', '²'\]; YAML reads an unquoted 01 "
+                                         r"as the number 1, 010 as the number 8: quote the label "
+                                         r"\('01': 3, '010': 0.5\)"):
+        Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4, class_weight=yamlio.load(
+            "{01: 3.0, 010: 0.5}"))).fit(padded)  # (010 is octal in YAML 1.1)
     # a refused class_weight leaves a trained classifier as it was (it was rebuilt first)
     monkeypatch.undo()
     trained = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4,

@@ -288,8 +288,12 @@ def test_under_ddp_one_process_says_a_search_was_interrupted(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tuning, "is_first_process", lambda: False)  # another process
-    with pytest.raises(KeyboardInterrupt):
-        tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0)
+    verbosity = optuna.logging.get_verbosity()  # (which such a process lowers)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tune(objective, {"x": ("int", 1, 9)}, n_trials=5, seed=0)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     assert "tuning interrupted" not in capsys.readouterr().err
 
 
@@ -318,6 +322,9 @@ def test_the_tuners_seed_their_sampler_with_training_seed_by_default(
     assert seeds == [7, 11, 3, 3, None, None]
     with pytest.raises(TypeError, match=r"seed must be an int or None, got 'seven'"):
         tune(lambda params, trial: 0.0, space, seed="seven")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"seed must be an int, None or 'training.seed' \(the "
+                                        r"default\), got 'training_seed'"):
+        forecast_tuning.tune_forecaster(_config(), _frame(), space, seed="training_seed")
 
 
 def test_the_end_of_a_search_stopped_by_its_timeout_is_said(

@@ -504,15 +504,29 @@ def check_class_weight(class_weight: str | Mapping[str, float] | None,
     unknown = sorted(set(class_weight) - set(labels.itos)) if isinstance(
         class_weight, Mapping) else []
     if unknown:
-        # an unquoted YAML label 01 or 007 is read as the number 1 or 7
-        as_numbers = {label: known for label in unknown for known in labels.itos
-                      if label.isdigit() and known.isdigit() and known != label
-                      and int(known) == int(label)}
+        # an unquoted YAML label 01 or 010 is read as the number 1 or 8 (octal, YAML 1.1)
+        read = [(known, _yaml_number(known)) for known in labels.itos]
+        as_numbers = [(label, known) for label in unknown for known, number in read
+                      if number is not None and str(number) == label and known != label]
         hint = "" if not as_numbers else "; YAML reads an unquoted " + ", ".join(
-            f"{known} as the number {label}" for label, known in as_numbers.items()) + \
-            ": quote the label (" + ", ".join(f"'{k}': 2.0" for k in as_numbers.values()) + ")"
+            f"{known} as the number {label}" for label, known in as_numbers) + \
+            ": quote the label (" + ", ".join(
+                f"'{known}': {class_weight[label]:g}" for label, known in as_numbers) + ")"
         raise ValueError(f"class_weight names labels not in the training data: {unknown}; "
                          f"the labels are {labels.itos}{hint}")
+
+
+def _yaml_number(text: str) -> int | None:
+    """The int YAML reads ``text`` (a label) as, unquoted; None when it reads none."""
+    from lstmkit import yamlio
+
+    if not text.isascii() or not text.isdigit():
+        return None
+    try:
+        value = yamlio.load(text)
+    except Exception:  # (text YAML cannot read: not a number, then)
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, *,

@@ -325,12 +325,13 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     numbers are dates written as digits (20200131 for '%Y%m%d'; a blank cell, which makes the
     column float, stays blank).
 
-    Times with a zone or UTC offsets whose every value is at one local time of day (daily or
-    coarser data written with a zone, as ``to_csv`` writes a tz-aware index: midnight, or a
-    09:00 reading) are read as local times, without a zone: across a daylight-saving change
-    their UTC times step by 23 or 25 hours, and a table that does or does not cross one reads
-    the same. Other text with different UTC offsets (hourly local time across a change) is
-    read in UTC."""
+    Times with a zone or UTC offsets whose every value is local midnight (daily or coarser
+    data written with a zone, as ``to_csv`` writes a tz-aware index) are read as the local
+    dates, without a zone: across a daylight-saving change their UTC times step by 23 or 25
+    hours, and a table that does or does not cross one reads the same. Text with different
+    UTC offsets whose times are all at one other local time of day (a 09:00 reading across a
+    change) is read as local times too; other text with different UTC offsets (hourly local
+    time across a change) is read in UTC."""
     column = _digits_as_text(column, time_format)
     try:
         with warnings.catch_warnings():
@@ -350,12 +351,12 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
             local = times.iloc[rows].dt.tz_localize(None) + _utc_offsets(column.iloc[rows])
             # (an offset not at the end of a text leaves NaT: not read as local)
             same_blanks = bool((local.isna() == times.iloc[rows].isna()).all())
-            if not (same_blanks and _one_time_of_day(local)):
+            if not (same_blanks and (_all_midnight(local) or _one_time_of_day(local))):
                 return times
         return local
     if getattr(times.dt, "tz", None) is not None:
         local = times.dt.tz_localize(None)
-        if _one_time_of_day(local):
+        if _all_midnight(local):
             return local
     return times
 
@@ -370,11 +371,17 @@ def _utc_offsets(column: pd.Series) -> pd.Series:
     return pd.to_timedelta(minutes, unit="min")
 
 
+def _all_midnight(times: pd.Series) -> bool:
+    known = times.dropna()
+    return len(known) > 0 and bool((known == known.dt.normalize()).all())
+
+
 def _one_time_of_day(times: pd.Series) -> bool:
-    """Whether every known time is at one time of day (daily or coarser steps)."""
+    """Whether two or more times are known and all at one time of day (daily or coarser
+    steps; one time alone says nothing of its steps)."""
     known = times.dropna()
     of_day = known - known.dt.normalize()
-    return len(known) > 0 and bool((of_day == of_day.iloc[0]).all())
+    return len(known) > 1 and bool((of_day == of_day.iloc[0]).all())
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,

@@ -459,7 +459,10 @@ class Forecaster:
                     raise ValueError(
                         f"the future table (future=) and the data must both have a time zone "
                         f"or both have none; series {s.id!r} has {t.tz} in the data and "
-                        f"{f.time.tz} in the future table")
+                        f"{f.time.tz} in the future table (local times written with offsets "
+                        "that change across a daylight-saving change, at midnight or at one "
+                        "time of day, are read as local times without a zone: write the "
+                        "future table's times as the data's are written, or without offsets)")
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:

@@ -421,8 +421,14 @@ def _check_writable(path: Path) -> None:
 
 
 def sampler_seed(seed: int | str | None, training: Any) -> int | None:
-    """An application tuner's ``seed``: :data:`FROM_TRAINING` is ``training.seed``."""
-    return training.seed if seed == FROM_TRAINING else seed  # type: ignore[return-value]
+    """An application tuner's ``seed``: :data:`FROM_TRAINING` is ``training.seed``; checked
+    (before the data are read)."""
+    if seed == FROM_TRAINING:
+        return training.seed
+    if seed is not None and not _is_int(seed):
+        raise TypeError(f"seed must be an int, None or {FROM_TRAINING!r} (the default), got "
+                        f"{seed!r}")
+    return seed  # type: ignore[return-value]
 
 
 def check_tuning_processes(training: Any, *, seed: int | None, timeout_s: float | None,
