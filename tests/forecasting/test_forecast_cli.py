@@ -34,7 +34,8 @@ def csv_and_config(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                         capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     csv, config = csv_and_config
     out = tmp_path / "run"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
@@ -70,9 +71,17 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     predicted = pd.read_csv(out / "forecast.csv")
     assert len(predicted) == 12 and set(predicted["target"]) == {"a"}
+    capsys.readouterr()
     assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
                 "--steps", "5") == 0
     assert pd.read_csv(out / "forecast.csv").equals(predicted.iloc[:5])
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 + 5 + 1 and printed.endswith("forecast.csv (5 rows)\n")
+    monkeypatch.setattr(forecast, "PRINTED_ROWS", 4)  # a longer forecast: its first rows
+    assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 + 4 + 1 and printed.endswith(
+        "forecast.csv (12 rows; the first 4 printed above)\n")
     with pytest.raises(ValueError, match=r"steps=13 is past the model's horizon \(12\)"):
         _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
              "--steps", "13")  # (the model reads a past-only covariate, temp)
@@ -111,8 +120,8 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                     "--stride", "12", "--start", "0.5") == 0
     # origins every 12 rows from row 100 to the last before the last full window (row 188):
     # 184; said as times
-    assert "backtest: 8 windows, forecasts from 2021-01-05 04:00:00 to 2021-01-08 16:00:00" \
-        in capsys.readouterr().out
+    assert ("backtest: 8 windows, first forecast steps from 2021-01-05 04:00:00 to "
+            "2021-01-08 16:00:00") in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"start \(--start\) must be a row >= 0, a fraction in "
                                          r"\(0, 1\) or a date, got -20"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
@@ -505,6 +514,6 @@ def test_the_report_says_where_its_forecasts_start() -> None:
 
     dated = pd.DataFrame({"origin": [5, 9],
                           "origin_time": pd.to_datetime(["1996-05-04", "2000-01-01"])})
-    assert _origins(dated) == ", forecasts from 1996-05-04 to 2000-01-01"
+    assert _origins(dated) == ", first forecast steps from 1996-05-04 to 2000-01-01"
     rows = pd.DataFrame({"origin": [1999, 2010], "origin_time": [1999, 2010]})  # no time column
-    assert _origins(rows) == ", forecasts from row 1999 to row 2010"
+    assert _origins(rows) == ", first forecast steps from row 1999 to row 2010"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,22 @@ def test_validation_coverage_meets_the_conformal_guarantee_for_every_pair(
         tol = 1e-12 * np.abs(actual).max()
         inside = (actual >= quantiles[..., lo] - tol) & (actual <= quantiles[..., hi] + tol)
         assert inside.mean(0).min() >= guaranteed, (levels[lo], levels[hi])
+
+
+def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.DataFrame) -> None:
+    # an 80% interval calibrated on 3 windows took the largest error as its margin, without a
+    # word (the last step's margin even narrowed it)
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    few = dataclasses.replace(config, data=dataclasses.replace(config.data, val=14, test=12))
+    with pytest.warns(UserWarning, match=r"model.conformal calibrates the 80% interval \(q0.1 "
+                                         r"to q0.9\) on 3 validation window\(s\) \(at some "
+                                         r"step\), fewer than the 4 its coverage guarantee needs"):
+        Forecaster(few).fit(frame)
+    enough = dataclasses.replace(config, data=dataclasses.replace(config.data, val=15, test=12))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Forecaster(enough).fit(frame)  # 4 windows
+    assert not [w for w in caught if "model.conformal" in str(w.message)]
 
 
 def test_a_fit_whose_calibration_fails_leaves_the_model_as_it_was(

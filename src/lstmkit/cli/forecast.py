@@ -142,8 +142,10 @@ def _origins(windows: Any) -> str:
         first, last = times.min(), times.max()
         dated = (first.normalize() == first) and (last.normalize() == last)
         span = [str(t.date()) if dated else str(t) for t in (first, last)]
-        return f", forecasts from {span[0]} to {span[1]}"
-    return f", forecasts from row {windows['origin'].min()} to row {windows['origin'].max()}"
+        # (the windows' first steps, their origins: the last window forecasts past the last)
+        return f", first forecast steps from {span[0]} to {span[1]}"
+    return (f", first forecast steps from row {windows['origin'].min()} to row "
+            f"{windows['origin'].max()}")
 
 
 def _check_plot_series(args: argparse.Namespace, ids: list[str]) -> None:
@@ -175,6 +177,10 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
     report.save(out)  # metrics written beside an old picture)
     per_series = "" if report.by_series is None else f", {out / 'metrics_by_series.csv'}"
     print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'}{per_series} and {png}")
+
+
+PRINTED_ROWS = 30
+"""predict prints a forecast of this many rows or fewer whole (of more, the first ones)."""
 
 
 # flags that mean something to some actions only; elsewhere they are an error, not ignored
@@ -288,8 +294,10 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)
-        print(forecast.head(min(len(forecast), 12)).to_string(index=False))
-        print(f"wrote {path} ({len(forecast)} rows)")
+        shown = forecast.head(PRINTED_ROWS)
+        print(shown.to_string(index=False))
+        more = f"; the first {len(shown)} printed above" if len(shown) < len(forecast) else ""
+        print(f"wrote {path} ({len(forecast)} rows{more})")
         return 0
     out.mkdir(parents=True, exist_ok=True)
     if args.action == "backtest":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import warnings
@@ -304,8 +305,20 @@ class Forecaster:
         actual = np.stack([targets[i][origin + steps] for i, origin
                            in zip(val.series_index.tolist(), val.local_origin.tolist(),
                                   strict=True)])  # (W, Hz, C)
-        self.margins = conformal_margins(self.predict_windows(val), actual,
-                                         self.config.model.quantiles)
+        levels = self.config.model.quantiles
+        self.margins = conformal_margins(self.predict_windows(val), actual, levels)
+        # CQR covers 1 - 2q of new windows when ceil((n + 1)(1 - 2q)) <= n of them calibrate
+        # it; with fewer, the margin is the largest score seen, and no guarantee holds
+        n = int((~np.isnan(actual)).sum(axis=0).min())
+        widest = levels[-1] - levels[0]
+        needed = math.ceil(round(widest / (1 - widest), 9))
+        if n < needed:
+            warnings.warn(
+                f"model.conformal calibrates the {widest:.0%} interval (q{levels[0]:g} to "
+                f"q{levels[-1]:g}) on {n} validation window(s) (at some step), fewer than the "
+                f"{needed} its coverage guarantee needs: its margins are the largest errors "
+                "seen, and noisy; enlarge data.val",
+                UserWarning, stacklevel=3)
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
