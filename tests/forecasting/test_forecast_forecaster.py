@@ -543,18 +543,22 @@ def test_untrained_naive_start_kept_when_no_epoch_beats_it() -> None:
 
 def test_only_the_first_process_says_the_untrained_start_was_kept(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under DDP every process keeps the untrained network; the warning is said once."""
+    """Under DDP every process keeps the untrained network (and calibrates its intervals);
+    the warnings are said once."""
     import warnings
 
-    import lstmkit.training
+    import lstmkit.forecasting.forecaster as forecaster_module
 
-    monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: False)
+    monkeypatch.setattr(forecaster_module, "is_first_process", lambda: False)
     frame = make_frame(n=200).assign(a=3.0, b=-1.0)
+    config = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9), conformal=True)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=14))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        forecaster = Forecaster(make_config()).fit(frame)
+        forecaster = Forecaster(config).fit(frame)  # 3 validation windows
     assert forecaster.kept_start
-    assert not [w for w in caught if "beat the untrained network" in str(w.message)]
+    assert not [w for w in caught if "beat the untrained network" in str(w.message)
+                or "model.conformal" in str(w.message)]
 
 
 def test_resumed_run_weighs_the_untrained_start_like_an_uninterrupted_one(

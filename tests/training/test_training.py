@@ -494,6 +494,13 @@ def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Pa
     scalars = _scalars(cut / "logs" / "tb" / "version_0", "val_loss")
     assert scalars == _scalars(full / "logs" / "tb" / "version_0", "val_loss")
     assert len(scalars) == 4 and all(loss > 0 for _, loss in scalars)
+    # its settings are the resumed run's in both folders (TensorBoard's kept the first run's)
+    import yaml
+
+    for name in ("csv", "tb"):
+        settings = yaml.safe_load((cut / "logs" / name / "version_0" / "hparams.yaml")
+                                  .read_text())
+        assert settings["training.max_epochs"] == 4
 
 
 def test_a_resumed_run_whose_log_folder_is_gone_logs_in_a_new_one(tmp_path: Path) -> None:

@@ -320,6 +320,7 @@ def test_the_tuners_seed_their_sampler_with_training_seed_by_default(
             text_tuning.tune_text(Classifier, ClassifierConfig(), TrainConfig(seed=11),
                                   [Example("a", "x")], [Example("b", "y")], space, **kwargs)
     assert seeds == [7, 11, 3, 3, None, None]
+    monkeypatch.undo()  # (a seed not checked would run a search, not stop the session)
     with pytest.raises(TypeError, match=r"seed must be an int or None, got 'seven'"):
         tune(lambda params, trial: 0.0, space, seed="seven")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"seed must be an int, None or 'training.seed' \(the "

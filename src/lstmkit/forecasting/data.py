@@ -233,7 +233,14 @@ def infer_freq(time: pd.DatetimeIndex, *, label: str = "the timestamps") -> str 
     if not time.isin(pd.date_range(time[0], time[-1], freq=freq)).all():
         seen = ", ".join(f"{_step_text(step)} ({n}x)"
                          for step, n in steps.value_counts().head(5).items())
-        raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}; "
+        # daily readings at a fixed hour written with offsets that change are read in UTC
+        hour = pd.Timedelta(hours=1)
+        dst = (time.tz is not None and freq == "D"
+               and steps.isin([pd.Timedelta(days=1) - hour, pd.Timedelta(days=1) + hour]).any())
+        why = ("; the steps of 23 or 25 hours are a daylight-saving change in daily times "
+               "written with UTC offsets, read in UTC: write the times without offsets "
+               "(local times)" if dst else "")
+        raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}{why}; "
                          "set data.freq to a pandas frequency string (e.g. 'D', 'B', "
                          "'W-SUN', 'MS') or resample the data; for steps no pandas frequency "
                          "describes (monthly on the 15th, say), leave data.time_col unset so "
@@ -328,10 +335,8 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     Times with a zone or UTC offsets whose every value is local midnight (daily or coarser
     data written with a zone, as ``to_csv`` writes a tz-aware index) are read as the local
     dates, without a zone: across a daylight-saving change their UTC times step by 23 or 25
-    hours, and a table that does or does not cross one reads the same. Text with different
-    UTC offsets whose times are all at one other local time of day (a 09:00 reading across a
-    change) is read as local times too; other text with different UTC offsets (hourly local
-    time across a change) is read in UTC."""
+    hours, and a table that does or does not cross one reads the same. Other text with
+    different UTC offsets (hourly local time across a change) is read in UTC."""
     column = _digits_as_text(column, time_format)
     try:
         with warnings.catch_warnings():
@@ -351,7 +356,7 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
             local = times.iloc[rows].dt.tz_localize(None) + _utc_offsets(column.iloc[rows])
             # (an offset not at the end of a text leaves NaT: not read as local)
             same_blanks = bool((local.isna() == times.iloc[rows].isna()).all())
-            if not (same_blanks and (_all_midnight(local) or _one_time_of_day(local))):
+            if not (same_blanks and _all_midnight(local)):
                 return times
         return local
     if getattr(times.dt, "tz", None) is not None:
@@ -363,7 +368,7 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
 
 def _utc_offsets(column: pd.Series) -> pd.Series:
     """The UTC offset written at the end of each text (``+02:00``, ``-0500``, ``Z``); NaT
-    where there is none, so that such a time is never read as local."""
+    where there is none, so that such a time is never read as local midnight."""
     parts = column.astype("string").str.extract(r"(?:([+-])(\d{2}):?(\d{2})|(Z))\s*$")
     sign = parts[0].map({"+": 1, "-": -1}).astype("float")
     minutes = sign * (parts[1].astype("float") * 60 + parts[2].astype("float"))
@@ -374,14 +379,6 @@ def _utc_offsets(column: pd.Series) -> pd.Series:
 def _all_midnight(times: pd.Series) -> bool:
     known = times.dropna()
     return len(known) > 0 and bool((known == known.dt.normalize()).all())
-
-
-def _one_time_of_day(times: pd.Series) -> bool:
-    """Whether two or more times are known and all at one time of day (daily or coarser
-    steps; one time alone says nothing of its steps)."""
-    known = times.dropna()
-    of_day = known - known.dt.normalize()
-    return len(known) > 1 and bool((of_day == of_day.iloc[0]).all())
 
 
 def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,

@@ -33,7 +33,7 @@ from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version, damaged, not_saved, read_state_dict
-from lstmkit.training import FitResult, fit, seed_everything
+from lstmkit.training import FitResult, fit, is_first_process, seed_everything
 from lstmkit.training.config import settings_of
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import (
@@ -280,8 +280,6 @@ class Forecaster:
                 and training.monitor == "val_loss" and (best is None or start_loss <= best)
                 and cfg.model.normalization != "none")
         if kept:
-            from lstmkit.training import is_first_process
-
             net.load_state_dict(start_state)
             result.best_score = start_loss
             result.best_epoch = -1
@@ -312,7 +310,7 @@ class Forecaster:
         n = int((~np.isnan(actual)).sum(axis=0).min())
         widest = levels[-1] - levels[0]
         needed = math.ceil(round(widest / (1 - widest), 9))
-        if n < needed:
+        if n < needed and is_first_process():  # (under DDP every process calibrates)
             warnings.warn(
                 f"model.conformal calibrates the {widest:.0%} interval (q{levels[0]:g} to "
                 f"q{levels[-1]:g}) on {n} validation window(s) (at some step), fewer than the "
@@ -472,10 +470,7 @@ class Forecaster:
                     raise ValueError(
                         f"the future table (future=) and the data must both have a time zone "
                         f"or both have none; series {s.id!r} has {t.tz} in the data and "
-                        f"{f.time.tz} in the future table (local times written with offsets "
-                        "that change across a daylight-saving change, at midnight or at one "
-                        "time of day, are read as local times without a zone: write the "
-                        "future table's times as the data's are written, or without offsets)")
+                        f"{f.time.tz} in the future table")
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:
@@ -549,8 +544,6 @@ class Forecaster:
         anything else. Under DDP only the first process writes (the others hold the same
         weights); each returns the path."""
         import yaml
-
-        from lstmkit.training import is_first_process
 
         net = self._net()
         first = net.members[0] if isinstance(net, ForecastEnsemble) else net

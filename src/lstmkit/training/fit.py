@@ -16,6 +16,8 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.core.saving import save_hparams_to_yaml
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader
@@ -306,13 +308,19 @@ def fit(
             config, has_validation=val_data is not None, callbacks=[*callbacks, clock],
             resume_from=checkpoint, distributed_sampler=distributed_sampler)
         # the run's settings beside its curves: hparams.yaml in each log folder (written by
-        # the first process only)
+        # the first process only): training.* and the application's settings that a resume
+        # compares (run_settings)
         settings = {**{f"training.{k}": v for k, v in config.to_dict().items()},
                     **task.run_settings}
         # as plain YAML (lists for tuples, text for paths), which yaml.safe_load reads
         settings = json.loads(json.dumps(settings, default=str))
         for logger in trainer.loggers:
             logger.log_hyperparams(settings)
+            if isinstance(logger, TensorBoardLogger) and is_first_process():
+                # (its hparams.yaml is written only when missing: a resumed run's would keep
+                # the settings of the run it resumes)
+                Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
+                save_hparams_to_yaml(Path(logger.log_dir) / "hparams.yaml", settings)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
         # it, say) would train with dropout off
         model.train()
