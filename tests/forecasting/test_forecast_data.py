@@ -578,11 +578,24 @@ def test_daily_readings_written_across_daylight_saving_are_said_as_such(
     local = pd.date_range("2021-03-20 09:00", periods=14, freq="D", tz="Europe/Berlin")
     path = tmp_path / "berlin_readings.csv"
     pd.DataFrame({"date": local, "a": np.arange(14.0)}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"steps seen 1 day \(12x\), 23:00:00 \(1x\); the "
-                                         r"steps of 23 or 25 hours are a daylight-saving change "
-                                         r"in daily times written with UTC offsets, read in UTC: "
-                                         r"write the times without offsets \(local times\)"):
+    hint = (r"steps of whole days give or take an hour: if these are local times written with "
+            r"UTC offsets that change across a daylight-saving change \(read in UTC, so a day "
+            r"there is 23 or 25 hours\), write them without offsets, as local times")
+    with pytest.raises(ValueError, match=r"steps seen 1 day \(12x\), 23:00:00 \(1x\); " + hint):
         to_series(pd.read_csv(path), DataConfig(target="a", time_col="date"))
+    # with data.freq set, weekly, or trading days across a weekend change: the same hint
+    with pytest.raises(ValueError, match=r"off the 'D' grid, first .*; " + hint):
+        to_series(pd.read_csv(path), DataConfig(target="a", time_col="date", freq="D"))
+    for freq in ("W-SAT", "B"):
+        days = pd.date_range("2021-02-19 09:00", periods=40, freq=freq, tz="Europe/Berlin")
+        written = pd.DataFrame({"date": days.astype(str), "a": np.arange(40.0)})
+        with pytest.raises(ValueError, match=hint):
+            to_series(written, DataConfig(target="a", time_col="date"))
+    # hourly data are read in UTC whole, and no day steps: no hint
+    hours = pd.date_range("2021-03-28 00:00", periods=5, freq="2h", tz="UTC").delete(2)
+    with pytest.raises(ValueError) as refused:
+        to_series(pd.DataFrame({"date": hours, "a": 1.0}), DataConfig(target="a", time_col="date"))
+    assert "daylight" not in str(refused.value)
     written = pd.read_csv(path).assign(date=local.tz_localize(None).astype(str))
     series, freq = to_series(written, DataConfig(target="a", time_col="date"))
     assert freq == "D" and series[0].time.equals(local.tz_localize(None))

@@ -452,6 +452,18 @@ def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
         assert settings["training.log_dir"] == str(tmp_path / "logs")
 
 
+def test_a_process_lightning_does_not_log_from_writes_no_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a rank left in the environment without WORLD_SIZE: Lightning logs nothing, and the
+    # settings file made a stray version folder that later runs numbered after)
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs"))
+    assert not list((tmp_path / "logs").rglob("hparams.yaml"))
+
+
 def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
     """The (step, value) pairs TensorBoard shows for ``tag``: the event files read in the
     order they were written, a session restarted at step s hiding the events from s on."""

@@ -233,19 +233,30 @@ def infer_freq(time: pd.DatetimeIndex, *, label: str = "the timestamps") -> str 
     if not time.isin(pd.date_range(time[0], time[-1], freq=freq)).all():
         seen = ", ".join(f"{_step_text(step)} ({n}x)"
                          for step, n in steps.value_counts().head(5).items())
-        # daily readings at a fixed hour written with offsets that change are read in UTC
-        hour = pd.Timedelta(hours=1)
-        dst = (time.tz is not None and freq == "D"
-               and steps.isin([pd.Timedelta(days=1) - hour, pd.Timedelta(days=1) + hour]).any())
-        why = ("; the steps of 23 or 25 hours are a daylight-saving change in daily times "
-               "written with UTC offsets, read in UTC: write the times without offsets "
-               "(local times)" if dst else "")
-        raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}{why}; "
+        raise ValueError(f"could not infer the frequency of {label}: steps seen {seen}"
+                         f"{_daylight_saving_hint(time)}; "
                          "set data.freq to a pandas frequency string (e.g. 'D', 'B', "
                          "'W-SUN', 'MS') or resample the data; for steps no pandas frequency "
                          "describes (monthly on the 15th, say), leave data.time_col unset so "
                          "that the row order is the time step")
     return freq
+
+
+def _daylight_saving_hint(time: pd.DatetimeIndex) -> str:
+    """A hint for zoned times stepping by whole days give or take an hour (``""`` for
+    others): daily or coarser local times written with UTC offsets that change across a
+    daylight-saving change are read in UTC, where such a step is 23 or 25 hours."""
+    if time.tz is None or len(time) < 2:
+        return ""
+    day, hour = pd.Timedelta(days=1), pd.Timedelta(hours=1)
+    steps = pd.Series(time[1:] - time[:-1])
+    off = steps % day
+    if not ((off == hour) | (off == day - hour)).any() or not (
+            (off == pd.Timedelta(0)) | (off == hour) | (off == day - hour)).all():
+        return ""
+    return ("; steps of whole days give or take an hour: if these are local times written "
+            "with UTC offsets that change across a daylight-saving change (read in UTC, so "
+            "a day there is 23 or 25 hours), write them without offsets, as local times")
 
 
 def season_from_freq(freq: str | None) -> int:
@@ -435,7 +446,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 if len(off_grid):
                     raise ValueError(
                         f"{name} has {len(off_grid)} timestamp(s) off the {freq!r} "
-                        f"grid, first {off_grid[0]}; " + (
+                        f"grid, first {off_grid[0]}{_daylight_saving_hint(index)}; " + (
                             f"the model was trained at frequency {freq!r}: resample the data "
                             "to it" if trained else f"data.freq={freq!r} is set: resample the "
                             "data to it, or set the frequency the data are on" if cfg.freq

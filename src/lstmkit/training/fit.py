@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -316,9 +317,9 @@ def fit(
         settings = json.loads(json.dumps(settings, default=str))
         for logger in trainer.loggers:
             logger.log_hyperparams(settings)
-            if isinstance(logger, TensorBoardLogger) and is_first_process():
+            if isinstance(logger, TensorBoardLogger) and rank_zero_only.rank == 0:
                 # (its hparams.yaml is written only when missing: a resumed run's would keep
-                # the settings of the run it resumes)
+                # the settings of the run it resumes; on the process Lightning logs from)
                 Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
                 save_hparams_to_yaml(Path(logger.log_dir) / "hparams.yaml", settings)
         # Lightning keeps the mode a module arrives in; one left in eval mode (after scoring
