@@ -66,10 +66,10 @@ def _forecaster(data: dict[str, Any], model: dict[str, Any], level: float = 0.0)
 
 FORECASTERS = {
     "plain": ({}, {}),
-    "quantiles, covariates of three kinds, two series, direct": (
+    "quantiles, covariates of three kinds (past ones normalised), two series, direct": (
         {"series_col": "store", "past_covariates": ("temp",), "future_covariates": ("hour",),
          "static_covariates": ("size",)},
-        {"loss": "quantile", "decoder": "direct"}),
+        {"loss": "quantile", "decoder": "direct", "past_covariate_normalization": "last"}),
     "autoregressive, layer norm, channel-independent, highway, mean reversion": (
         {"future_covariates": ("hour",)},
         {"decoder": "autoregressive", "lstm": {"layer_norm": True}, "highway": True,

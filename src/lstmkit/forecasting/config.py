@@ -20,6 +20,7 @@ from lstmkit.training import TrainConfig
 Fill = Literal["none", "ffill", "interpolate", "zero"]
 Decoder = Literal["pmf", "direct", "autoregressive"]
 Normalization = Literal["none", "last", "mean", "revin"]
+CovariateNormalization = Literal["none", "last", "mean"]
 Loss = Literal["mse", "mae", "huber", "quantile"]
 Baseline = Literal["naive", "seasonal_naive", "ets", "arima"]
 Split = float | int | str
@@ -186,6 +187,12 @@ class ModelConfig:
             intermittent series) has std 0, so its forecast collapses to the window's mean
             (0 after a run of zeros) with intervals of about zero width: use ``"last"`` or
             ``"mean"`` for such data.
+        past_covariate_normalization: per-window normalisation of the past-only covariates
+            (after the global scaler): subtract each window's ``"last"`` value or ``"mean"``
+            of each, so that one that moves with the target's level (a stock's opening price
+            beside its close) is read as its moves, not as a level that strays from its
+            training range in later years; ``"none"`` (the default) keeps their levels, which
+            a covariate such as a temperature needs. Needs ``data.past_covariates``.
         loss: ``"mse"``, ``"mae"``, ``"huber"`` or ``"quantile"`` (pinball, gives intervals).
         quantiles: quantile levels for the quantile loss, in (0, 1), increasing and
             including 0.5 (the median is the point forecast). Checked whatever the loss; with
@@ -234,6 +241,7 @@ class ModelConfig:
     decoder: Decoder = "pmf"
     channel_independent: bool = True
     normalization: Normalization = "last"
+    past_covariate_normalization: CovariateNormalization = "none"
     loss: Loss = "mse"
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     highway: bool = False
@@ -255,6 +263,8 @@ class ModelConfig:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
         _choice("model.decoder", self.decoder, Decoder)
         _choice("model.normalization", self.normalization, Normalization)
+        _choice("model.past_covariate_normalization", self.past_covariate_normalization,
+                CovariateNormalization)
         _choice("model.loss", self.loss, Loss)
         for name in ("channel_independent", "highway", "mean_reversion", "conformal"):
             if not isinstance(getattr(self, name), bool):
@@ -414,6 +424,11 @@ class ForecastConfig:
                              "known-future covariates around each forecast step, but "
                              "data.future_covariates is empty: set them, or future_context "
                              "to 0")
+        if self.model.past_covariate_normalization != "none" and not self.data.past_covariates:
+            raise ValueError(f"model.past_covariate_normalization="
+                             f"{self.model.past_covariate_normalization!r} normalises the "
+                             "past-only covariates per window, but data.past_covariates is "
+                             "empty: set them, or the normalization to 'none'")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ForecastConfig:

@@ -139,6 +139,19 @@ class ForecastNet(nn.Module):
             return (y - shift) / scale, shift, scale
         return y, torch.zeros_like(ones), ones
 
+    def _normalize_past_covariates(self, x_past: Tensor) -> Tensor:
+        """x_past (B, L, Cp + Cf) with its past-only columns (the first Cp) less each
+        window's last value or mean (``past_covariate_normalization``)."""
+        mode = self.cfg.past_covariate_normalization
+        n_only = x_past.shape[-1] - self.n_future
+        if mode == "none" or n_only == 0:
+            return x_past
+        only = x_past[..., :n_only]
+        shift = only[:, -1:] if mode == "last" else only.mean(1, keepdim=True)
+        only = only - shift.detach()
+        # (without known-future columns, no zero-width concatenation: see forward)
+        return torch.cat([only, x_past[..., n_only:]], dim=-1) if self.n_future else only
+
     def _per_sequence(self, t: Tensor, B: int) -> Tensor:
         """Repeat a per-window tensor (B, ...) for each channel sequence: (N, ...)."""
         return t.repeat_interleave(self.n_targets, dim=0) if self.ci else t
@@ -174,6 +187,7 @@ class ForecastNet(nn.Module):
         cfg = self.cfg
         seg, Hz = cfg.segment_len, cfg.horizon
         y, shift, scale = self._normalize(y_past)
+        x_past = self._normalize_past_covariates(x_past)
         linear = (self.highway(y.transpose(1, 2)).transpose(1, 2)  # (B, Hz, C)
                   if self.highway is not None else None)
         if self.ci:
