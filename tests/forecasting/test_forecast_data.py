@@ -591,10 +591,18 @@ def test_daily_readings_written_across_daylight_saving_are_said_as_such(
         written = pd.DataFrame({"date": days.astype(str), "a": np.arange(40.0)})
         with pytest.raises(ValueError, match=hint):
             to_series(written, DataConfig(target="a", time_col="date"))
-    # hourly data are read in UTC whole, and no day steps: no hint
-    hours = pd.date_range("2021-03-28 00:00", periods=5, freq="2h", tz="UTC").delete(2)
+    # no hint for hourly data (steps of an hour), nor for one offset (no change to read in
+    # UTC) with a reading an hour late
+    hours = pd.date_range("2021-03-01", periods=72, freq="h", tz="UTC")
     with pytest.raises(ValueError) as refused:
-        to_series(pd.DataFrame({"date": hours, "a": 1.0}), DataConfig(target="a", time_col="date"))
+        to_series(pd.DataFrame({"date": hours, "a": 1.0}),
+                  DataConfig(target="a", time_col="date", freq="D"))
+    assert "daylight" not in str(refused.value)
+    late = pd.date_range("2021-03-01 09:00", periods=10, freq="D").strftime(
+        "%Y-%m-%d %H:%M:%S+05:00").tolist()
+    late[4] = late[4].replace("09:00", "10:00")
+    with pytest.raises(ValueError) as refused:
+        to_series(pd.DataFrame({"date": late, "a": 1.0}), DataConfig(target="a", time_col="date"))
     assert "daylight" not in str(refused.value)
     written = pd.read_csv(path).assign(date=local.tz_localize(None).astype(str))
     series, freq = to_series(written, DataConfig(target="a", time_col="date"))

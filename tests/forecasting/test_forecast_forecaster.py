@@ -1074,10 +1074,15 @@ def test_past_covariates_normalised_per_window_are_read_as_their_moves(
         level = forecaster.predict(frame, future=table)["forecast"].to_numpy()
         moved = forecaster.predict(frame.assign(temp=frame["temp"] + 50.0),
                                    future=table)["forecast"].to_numpy()
-        forecasts[mode] = (level, moved)
+        # (its moves still count: the covariate is read, not dropped)
+        wider = forecaster.predict(frame.assign(temp=frame["temp"] * 3.0),
+                                   future=table)["forecast"].to_numpy()
+        forecasts[mode] = (level, moved, wider)
     assert np.abs(forecasts["none"][0] - forecasts["none"][1]).max() > 1e-3
     for mode in ("last", "mean"):
-        np.testing.assert_allclose(forecasts[mode][1], forecasts[mode][0], rtol=0, atol=1e-4)
+        level, moved, wider = forecasts[mode]
+        np.testing.assert_allclose(moved, level, rtol=0, atol=1e-6)
+        assert np.abs(wider - level).max() > 1e-4
 
 
 def test_past_covariate_normalization_needs_past_covariates() -> None:
@@ -1089,3 +1094,29 @@ def test_past_covariate_normalization_needs_past_covariates() -> None:
 
     with pytest.raises(ValueError, match=r"model.past_covariate_normalization must be one of"):
         ModelConfig(past_covariate_normalization="revin")  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_without_a_setting_added_since_resumes_as_its_default(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    # a checkpoint written before past_covariate_normalization existed was trained without
+    # it ('none'); resumed with 'last', it went on training on re-based inputs, unchecked
+    import torch
+
+    from lstmkit.training.task import RUN_SETTINGS
+
+    def config(mode: str, epochs: int) -> ForecastConfig:
+        base = make_config()
+        return dataclasses.replace(
+            base, data=dataclasses.replace(base.data, past_covariates=("temp",)),
+            model=dataclasses.replace(base.model, past_covariate_normalization=mode),
+            training=base.training.replace(checkpoint_dir=tmp_path, max_epochs=epochs))
+
+    Forecaster(config("none", 1)).fit(frame)
+    path = tmp_path / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=False)
+    del checkpoint[RUN_SETTINGS]["model.past_covariate_normalization"]  # an older checkpoint
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match=r"model.past_covariate_normalization: 'none' there, "
+                                         r"'last' here"):
+        Forecaster(config("last", 2)).fit(frame, resume=True)
+    assert Forecaster(config("none", 2)).fit(frame, resume=True).fit_result.epochs_run == 2

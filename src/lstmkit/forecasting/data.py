@@ -246,12 +246,13 @@ def _daylight_saving_hint(time: pd.DatetimeIndex) -> str:
     """A hint for zoned times stepping by whole days give or take an hour (``""`` for
     others): daily or coarser local times written with UTC offsets that change across a
     daylight-saving change are read in UTC, where such a step is 23 or 25 hours."""
-    if time.tz is None or len(time) < 2:
+    # (text whose offsets change is read in UTC; one offset or a named zone cannot have)
+    if time.tz is None or str(time.tz) != "UTC" or len(time) < 2:
         return ""
     day, hour = pd.Timedelta(days=1), pd.Timedelta(hours=1)
     steps = pd.Series(time[1:] - time[:-1])
     off = steps % day
-    if not ((off == hour) | (off == day - hour)).any() or not (
+    if (steps < day - hour).any() or not ((off == hour) | (off == day - hour)).any() or not (
             (off == pd.Timedelta(0)) | (off == hour) | (off == day - hour)).all():
         return ""
     return ("; steps of whole days give or take an hour: if these are local times written "

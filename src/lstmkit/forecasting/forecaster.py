@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from lstmkit import __version__
-from lstmkit.forecasting.config import ForecastConfig
+from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import (
     Series,
@@ -34,7 +34,7 @@ from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forec
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.saving import check_format_version, damaged, not_saved, read_state_dict
 from lstmkit.training import FitResult, fit, is_first_process, seed_everything
-from lstmkit.training.config import settings_of
+from lstmkit.training.config import defaults_of, settings_of
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import (
     check_member_seeds,
@@ -273,7 +273,9 @@ class Forecaster:
             # (not where the data is read from, nor the work after training)
             run_settings={**settings_of("data", cfg.data, leave_out=("path",)),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
-                          "batch_size": cfg.batch_size})
+                          "batch_size": cfg.batch_size},
+            # (a setting added since a checkpoint was written: its run had the default)
+            run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)})
         best = result.best_score
         # best is None when no validation check was finite (the run diverged)
         kept = (start_loss is not None and training.restore_best

@@ -296,6 +296,18 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def defaults_of(section: str, kind: type) -> dict[str, Any]:
+    """A dataclass config class's field defaults as ``{"<section>.<field>": default}`` (for
+    ``fit``'s ``run_defaults``); fields without a default are left out."""
+    defaults = {}
+    for f in dataclasses.fields(kind):
+        if f.default is not dataclasses.MISSING:
+            defaults[f"{section}.{f.name}"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f"{section}.{f.name}"] = f.default_factory()
+    return defaults
+
+
 def settings_of(section: str, config: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
     """A dataclass config's fields as ``{"<section>.<field>": value}`` (for ``fit``'s
     ``run_settings``), without the fields in ``leave_out``."""

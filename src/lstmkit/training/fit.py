@@ -246,6 +246,7 @@ def fit(
     resume: bool | str | Path = False,
     callbacks: Sequence[pl.Callback] = (),
     run_settings: Mapping[str, Any] | None = None,
+    run_defaults: Mapping[str, Any] | None = None,
     distributed_sampler: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
@@ -269,6 +270,9 @@ def fit(
             (``{"model.loss": "mae", ...}``): every checkpoint records them, and a resume
             whose settings differ from its checkpoint's is refused, naming them, as it is
             for the training settings.
+        run_defaults: the defaults of ``run_settings``: a setting that a checkpoint lacks
+            (one added since it was written) is compared as its default, the value its run
+            had without it; a setting without one is not compared.
         distributed_sampler: under DDP, whether Lightning shares ``train_data``'s examples
             out among the processes (with a ``DistributedSampler``, the default). ``False``
             leaves it as it is: for a loader whose batch sampler shares its batches out
@@ -301,6 +305,7 @@ def fit(
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         task.run_settings = dict(run_settings or {})
+        task.run_defaults = dict(run_defaults or {})
         checkpoint = None
         if ckpt_path is not None:
             checkpoint = _read_checkpoint(ckpt_path)
@@ -494,7 +499,8 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
         current = config.resume_settings()
         changed = [f"training.{k}: {recorded[k]!r} there, {current[k]!r} here"
                    for k in sorted(current) if k in recorded and recorded[k] != current[k]]
-        run = checkpoint.get(RUN_SETTINGS, {})  # compared as values: 0 == 0.0, dicts unordered
+        # compared as values: 0 == 0.0, dicts unordered; one the checkpoint lacks as its default
+        run = {**task.run_defaults, **checkpoint.get(RUN_SETTINGS, {})}
         changed += [f"{k}: {run[k]!r} there, {v!r} here"
                     for k, v in sorted(task.run_settings.items()) if k in run and run[k] != v]
         if changed:

@@ -116,6 +116,7 @@ class Task(pl.LightningModule):
         )
         self.batch_fn = batch_fn or default_batch_fn
         self.run_settings: dict[str, Any] = {}  # set by fit
+        self.run_defaults: dict[str, Any] = {}  # set by fit
         if self.config.adversarial > 0 and not callable(getattr(model, "adversarial_inputs",
                                                                   None)):
             raise TypeError(
