@@ -1120,3 +1120,23 @@ def test_a_checkpoint_without_a_setting_added_since_resumes_as_its_default(
                                          r"'last' here"):
         Forecaster(config("last", 2)).fit(frame, resume=True)
     assert Forecaster(config("none", 2)).fit(frame, resume=True).fit_result.epochs_run == 2
+
+
+def test_a_future_table_an_offset_away_from_its_history_says_why() -> None:
+    # a winter history at +01:00 and a summer table at +02:00 are an hour apart: "covers 0 of
+    # the 6 steps ... provide all of them", though all of them were given
+    days = pd.date_range("2020-12-01 09:00", periods=100, freq="D")
+    history = pd.DataFrame({"date": days.strftime("%Y-%m-%d %H:%M:%S+01:00"),
+                            "a": np.sin(np.arange(100.0)), "dow": (np.arange(100) % 7) * 1.0})
+    base = make_config(lookback=12, horizon=6, segment_len=6)
+    config = dataclasses.replace(base, data=DataConfig(
+        target=("a",), time_col="date", future_covariates=("dow",), val=0.2, test=0.2))
+    forecaster = Forecaster(config).fit(history)
+    after = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=6, freq="D")
+    summer = pd.DataFrame({"date": after.strftime("%Y-%m-%d %H:%M:%S+02:00"), "dow": 1.0})
+    with pytest.raises(ValueError, match=r"covers 0 of the 6 steps .*; the data's times are at "
+                                         r"UTC\+01:00 and the table's at UTC\+02:00: local times "
+                                         r"written with UTC offsets that change"):
+        forecaster.predict(history, future=summer)
+    winter = summer.assign(date=after.strftime("%Y-%m-%d %H:%M:%S+01:00"))
+    assert len(forecaster.predict(history, future=winter)) == 6

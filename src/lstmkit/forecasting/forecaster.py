@@ -486,11 +486,18 @@ class Forecaster:
                 idx = np.arange(n) if len(f) == n else np.full(n, -1)
                 covered = len(f)
             if covered < n:
+                # (a winter history at +01:00 and a summer table at +02:00: an hour apart)
+                zones = (f"; the data's times are at {t.tz} and the table's at {f.time.tz}: "
+                         "local times written with UTC offsets that change across a "
+                         "daylight-saving change? write both without offsets, as local times"
+                         if isinstance(t, pd.DatetimeIndex) and t.tz is not None
+                         and isinstance(f.time, pd.DatetimeIndex)
+                         and str(f.time.tz) != str(t.tz) else "")
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {n} steps "
                     f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "
                     f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of "
-                    f"them{whole}")
+                    f"them{whole}{zones}")
             values.append(f.future[idx])
         return values, times
 
