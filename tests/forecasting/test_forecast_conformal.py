@@ -176,7 +176,8 @@ def test_validation_coverage_meets_the_conformal_guarantee_for_every_pair(
         assert inside.mean(0).min() >= guaranteed, (levels[lo], levels[hi])
 
 
-def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.DataFrame) -> None:
+def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.DataFrame,
+                                                                  tmp_path: Path) -> None:
     # an 80% interval calibrated on 3 windows took the largest error as its margin, without a
     # word (the last step's margin even narrowed it)
     config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
@@ -184,12 +185,20 @@ def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.Data
     with pytest.warns(UserWarning, match=r"model.conformal calibrates the 80% interval \(q0.1 "
                                          r"to q0.9\) on 3 validation window\(s\) \(at some "
                                          r"step\), fewer than the 4 its coverage guarantee needs"):
-        Forecaster(few).fit(frame)
+        fitted = Forecaster(few).fit(frame)
+    # a saved model keeps the count, and its reports say it (fit's warning is long gone)
+    loaded = Forecaster.load(fitted.save(tmp_path / "m"))
+    assert fitted.calibration_windows == loaded.calibration_windows == 3
+    notes = loaded.evaluate(frame, baselines=()).notes
+    assert any(note.startswith("conformal: calibrated the 80% interval (q0.1 to q0.9) on 3 "
+                               "validation window(s)") for note in notes)
     enough = dataclasses.replace(config, data=dataclasses.replace(config.data, val=15, test=12))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        Forecaster(enough).fit(frame)  # 4 windows
+        fitted = Forecaster(enough).fit(frame)  # 4 windows
     assert not [w for w in caught if "model.conformal" in str(w.message)]
+    assert fitted.calibration_windows == 4
+    assert not [n for n in fitted.evaluate(frame, baselines=()).notes if "conformal" in n]
 
 
 def test_a_fit_whose_calibration_fails_leaves_the_model_as_it_was(

@@ -204,6 +204,9 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     if quantiles is not None:
         notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
                      f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
+        too_few = forecaster.too_few_calibration_windows()
+        if too_few:  # (said by fit; a saved model's report says it again)
+            notes.append(f"conformal: calibrated {too_few}")
     table = _metrics_table(actual, forecasts, scale, quantiles, m.quantiles)
     if quantiles is not None:
         nominal = m.quantiles[-1] - m.quantiles[0]

@@ -75,7 +75,7 @@ class Forecaster:
 
     # what fit sets, together
     _FITTED = ("net", "scalers", "freq", "fit_results", "fit_result", "val_loss", "kept_start",
-               "margins", "seen_until")
+               "margins", "calibration_windows", "seen_until")
 
     def __init__(self, config: ForecastConfig) -> None:
         if not isinstance(config, ForecastConfig):
@@ -94,6 +94,8 @@ class Forecaster:
         self.kept_start = False
         # (P, Hz, C) interval corrections in original units, with model.conformal
         self.margins: np.ndarray | None = None
+        # how many validation windows calibrated them (the fewest at a step and target)
+        self.calibration_windows: int | None = None
         # per series id, the last time whose target training or validation read (ISO 8601);
         # None before fit, without a time column, or saved by an lstmkit that kept none
         self.seen_until: dict[str, str] | None = None
@@ -237,7 +239,7 @@ class Forecaster:
             self.kept_start = all(kept)
             self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
             self.net.eval()
-            self.margins = None
+            self.margins = self.calibration_windows = None
             if cfg.model.conformal:
                 self._calibrate(prepared, val)
         except BaseException:
@@ -307,18 +309,27 @@ class Forecaster:
                                   strict=True)])  # (W, Hz, C)
         levels = self.config.model.quantiles
         self.margins = conformal_margins(self.predict_windows(val), actual, levels)
-        # CQR covers 1 - 2q of new windows when ceil((n + 1)(1 - 2q)) <= n of them calibrate
-        # it; with fewer, the margin is the largest score seen, and no guarantee holds
-        n = int((~np.isnan(actual)).sum(axis=0).min())
+        self.calibration_windows = int((~np.isnan(actual)).sum(axis=0).min())
+        too_few = self.too_few_calibration_windows()
+        if too_few and is_first_process():  # (under DDP every process calibrates)
+            warnings.warn(f"model.conformal calibrates {too_few}; enlarge data.val",
+                          UserWarning, stacklevel=3)
+
+    def too_few_calibration_windows(self) -> str | None:
+        """Why the conformal margins carry no coverage guarantee, when they were calibrated
+        on too few windows; None otherwise. CQR covers 1 - 2q of new windows when
+        ceil((n + 1)(1 - 2q)) <= n of them calibrate it; with fewer, the margin is the
+        largest score seen."""
+        n, levels = self.calibration_windows, self.config.model.quantiles
+        if n is None or self.margins is None:
+            return None
         widest = levels[-1] - levels[0]
         needed = math.ceil(round(widest / (1 - widest), 9))
-        if n < needed and is_first_process():  # (under DDP every process calibrates)
-            warnings.warn(
-                f"model.conformal calibrates the {widest:.0%} interval (q{levels[0]:g} to "
-                f"q{levels[-1]:g}) on {n} validation window(s) (at some step), fewer than the "
-                f"{needed} its coverage guarantee needs: its margins are the largest errors "
-                "seen, and noisy; enlarge data.val",
-                UserWarning, stacklevel=3)
+        if n >= needed:
+            return None
+        return (f"the {widest:.0%} interval (q{levels[0]:g} to q{levels[-1]:g}) on {n} "
+                f"validation window(s) (at some step), fewer than the {needed} its coverage "
+                "guarantee needs: its margins are the largest errors seen, and noisy")
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
@@ -580,6 +591,7 @@ class Forecaster:
                 # the weights' shapes do not depend on it: kept to check config.yaml by
                 "lookback": self.config.model.lookback,
                 "conformal_margins": None if self.margins is None else self.margins.tolist(),
+                "conformal_windows": self.calibration_windows,
                 "seen_until": self.seen_until}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         _replace_folder(tmp, path)
@@ -658,6 +670,7 @@ class Forecaster:
         forecaster.net.eval()
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
+        forecaster.calibration_windows = meta.get("conformal_windows")  # (None: not saved)
         return forecaster
 
 
