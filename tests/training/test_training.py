@@ -807,3 +807,26 @@ def test_a_resume_with_another_number_of_processes_warns() -> None:
     with pytest.warns(UserWarning, match=r"written by 2 process\(es\) and this run has 1: "
                                          r"every process takes the first one's"):
         RNGState().load_state_dict({**state, "processes": [state, state]})
+
+
+def test_a_process_whose_peer_failed_says_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # under DDP, the processes of a run whose first one failed printed a 60-line gloo
+    # traceback after its error, which read as a second failure
+    import lstmkit.training
+    from lstmkit.cli import forecast
+    from lstmkit.cli.main import main
+
+    def lost(args: object) -> int:
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                           "[127.0.0.1]:57986. This is typically caused by a remote worker "
+                           "crashing.")
+
+    monkeypatch.setattr(forecast, "run", lost)
+    monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: False)
+    assert main(["forecast", "train"]) == 1
+    assert capsys.readouterr().err == ("lstmkit forecast: stopped: another process of the run "
+                                       "failed (its error is above)\n")
+    monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: True)
+    with pytest.raises(RuntimeError, match="Connection closed by peer"):  # the first's own
+        main(["forecast", "train"])

@@ -68,6 +68,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _user_errors() as err:
             print(f"lstmkit {args.command}: error: {err}", file=sys.stderr)
             return 2
+        except RuntimeError as err:
+            if not _peer_gone(err):
+                raise
+            # under DDP, the other processes of a run whose first one failed (its error is
+            # printed there) lose their connection: one line each, not a second traceback
+            print(f"lstmkit {args.command}: stopped: another process of the run failed "
+                  "(its error is above)", file=sys.stderr)
+            return 1
+
+
+def _peer_gone(err: RuntimeError) -> bool:
+    """Whether ``err`` is a collective that failed because another process of a
+    distributed run went away (gloo's and NCCL's words for it), in a process not the
+    first."""
+    from lstmkit.training import is_first_process
+
+    text = str(err)
+    return not is_first_process() and ("Connection closed by peer" in text
+                                       or "remote worker crashing" in text
+                                       or "Connection reset by peer" in text)
 
 
 def _one_line_warnings(command: str, default: Callable[..., None],
