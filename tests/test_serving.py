@@ -119,6 +119,10 @@ def test_a_tagger_answers_texts_and_tokens(url: str, saved: dict[str, Path]) -> 
     status, answer = _call(url, "/predict", {"tokens": [["Alice", "visited"], ["Oslo"]]})
     assert status == 200 and [p["tags"] for p in answer["predictions"]] == tagger.tag_tokens(
         [["Alice", "visited"], ["Oslo"]])
+    # both forms at once: "unknown request key(s) ['texts']; this model takes ['tokens']"
+    assert _call(url, "/predict", {"texts": ["Alice"], "tokens": [["Alice"]]}) == (400, {
+        "error": "a tagger request holds 'texts' (raw texts) or 'tokens' (pre-tokenised "
+                 "sentences), not both: send them apart"})
     status, answer = _call(url, "/predict", {"tokens": [["Alice", 1]]})
     assert status == 400 and answer["error"].startswith("tokens[0][1] must be a str token")
 

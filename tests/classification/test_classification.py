@@ -64,7 +64,13 @@ def test_reader_errors(tmp_path) -> None:
     csv_path = tmp_path / "d.csv"
     csv_path.write_text("review,stars\nx,1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"text_column must name a column of the header "
-                                         r"\['review', 'stars'\], got 'text'"):
+                                         r"\['review', 'stars'\], got 'text'$"):
+        read_examples(csv_path)
+    # a spreadsheet's semicolons: the one-column header is the clue, now said
+    csv_path.write_text("text;label\nx;1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"header \['text;label'\], got 'text'; the header is "
+                                         r"one field holding ';': the file seems to be "
+                                         r"delimited by ';', not ','"):
         read_examples(csv_path)
     bad = tmp_path / "bad.txt"
     bad.write_text("1 fine\nlonely\n", encoding="utf-8")

@@ -67,6 +67,14 @@ def test_write_then_read_round_trip_in_another_scheme(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"^sentences\[1\] token 0 'a\\tb' holds a tab or a "
                                          r"line break"):
         write_conll(out, [*sentences, Sentence(["a\tb"], ["O"])])
+    # the arguments swapped said "'str' object has no attribute 'tokens'"
+    with pytest.raises(TypeError, match=r"^path must be a str or Path \(the first argument: "
+                                        r"write_conll\(path, sentences\)\), got list"):
+        write_conll(sentences, out)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^sentences must be a sequence of Sentence, got list"):
+        write_conll(out, [["A", "b"]])  # type: ignore[list-item]
+    write_conll(out, (s for s in sentences))  # a generator: checked, then written
+    assert read_conll(out)[0].tokens == ["A", "b", "c", "D"]
 
 
 def test_wrong_column_count_names_file_and_line(tmp_path) -> None:

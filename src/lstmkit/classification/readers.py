@@ -95,8 +95,15 @@ def read_csv_format(
     header = next(rows, (1, []))[1]
     for arg, column in (("text_column", text_column), ("label_column", label_column)):
         if column is not None and column not in header:
+            # (a European spreadsheet's CSV: 'text;label' read as one column)
+            other = [d for d in ";,\t|" if d != delimiter and len(header) == 1
+                     and d in header[0]]
+            hint = (f"; the header is one field holding {other[0]!r}: the file seems to be "
+                    f"delimited by {other[0]!r}, not {delimiter!r} (a .csv file is read with "
+                    "',', a .tsv file with tabs: save it with those)" if other else "")
             raise ValueError(
                 f"{path}: {arg} must name a column of the header {header}, got {column!r}"
+                f"{hint}"
             )
         if column is not None and header.count(column) > 1:
             raise ValueError(

@@ -162,6 +162,9 @@ class ModelService:
             for p in self.model.predict(texts)]}
 
     def _tag(self, request: dict[str, Any]) -> dict[str, Any]:
+        if "tokens" in request and "texts" in request:
+            raise ValueError("a tagger request holds 'texts' (raw texts) or 'tokens' "
+                             "(pre-tokenised sentences), not both: send them apart")
         if "tokens" in request:
             sentences = _list_of(request, "tokens", list, allowed=("tokens",))
             for n, sentence in enumerate(sentences):

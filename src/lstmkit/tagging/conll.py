@@ -186,6 +186,17 @@ def write_conll(
     sentences. Tags (in ``tags_scheme``) are re-encoded in ``output_scheme`` (``"BILOU"``
     writes BIOES with ``L-``/``U-`` for ``E-``/``S-``). A token holding a tab or a line break
     is a ValueError: the file would not read back."""
+    if not isinstance(path, str | Path):
+        raise TypeError(f"path must be a str or Path (the first argument: write_conll(path, "
+                        f"sentences)), got {type(path).__name__}")
+    if not isinstance(sentences, str | Path):
+        sentences = list(sentences)  # (checked, then written: a generator is read once)
+    if isinstance(sentences, str | Path) or not all(
+            isinstance(s, Sentence) for s in sentences):
+        raise TypeError(f"sentences must be a sequence of Sentence, got "
+                        f"{type(sentences).__name__}" + (
+                            " (write_conll takes the path first: write_conll(path, "
+                            "sentences))" if isinstance(sentences, str | Path) else ""))
     bilou_out = is_bilou(output_scheme)
     lines: list[str] = []
     for n, sentence in enumerate(sentences):
