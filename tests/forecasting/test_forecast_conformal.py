@@ -190,8 +190,11 @@ def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.Data
     loaded = Forecaster.load(fitted.save(tmp_path / "m"))
     assert fitted.calibration_windows == loaded.calibration_windows == 3
     notes = loaded.evaluate(frame, baselines=()).notes
-    assert any(note.startswith("conformal: calibrated the 80% interval (q0.1 to q0.9) on 3 "
-                               "validation window(s)") for note in notes)
+    assert any(note.startswith("model.conformal calibrates the 80% interval (q0.1 to q0.9) "
+                               "on 3 validation window(s)") for note in notes)
+    # a refit backtest scores its folds' models, not this one: no note of this one's count
+    refit = loaded.backtest(frame, refit=True, folds=1, baselines=())
+    assert not [note for note in refit.notes if note.startswith("model.conformal")]
     enough = dataclasses.replace(config, data=dataclasses.replace(config.data, val=15, test=12))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1135,8 +1135,15 @@ def test_a_future_table_an_offset_away_from_its_history_says_why() -> None:
     after = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=6, freq="D")
     summer = pd.DataFrame({"date": after.strftime("%Y-%m-%d %H:%M:%S+02:00"), "dow": 1.0})
     with pytest.raises(ValueError, match=r"covers 0 of the 6 steps .*; the data's times are at "
-                                         r"UTC\+01:00 and the table's at UTC\+02:00: local times "
-                                         r"written with UTC offsets that change"):
+                                         r"UTC\+01:00 and the table's at UTC\+02:00, and the "
+                                         r"table holds every step at the data's clock times: "
+                                         r"local times written with UTC offsets that change"):
         forecaster.predict(history, future=summer)
     winter = summer.assign(date=after.strftime("%Y-%m-%d %H:%M:%S+01:00"))
     assert len(forecaster.predict(history, future=winter)) == 6
+    # the right instants in another zone, one day short: a missing row, no daylight saving
+    utc = summer.assign(date=(after - pd.Timedelta(hours=1)).strftime(
+        "%Y-%m-%d %H:%M:%S+00:00")).iloc[:5]
+    with pytest.raises(ValueError, match=r"covers 5 of the 6 steps") as refused:
+        forecaster.predict(history, future=utc)
+    assert "daylight" not in str(refused.value)

@@ -75,6 +75,20 @@ def test_write_then_read_round_trip_in_another_scheme(tmp_path) -> None:
         write_conll(out, [["A", "b"]])  # type: ignore[list-item]
     write_conll(out, (s for s in sentences))  # a generator: checked, then written
     assert read_conll(out)[0].tokens == ["A", "b", "c", "D"]
+    with pytest.raises(TypeError, match=r"got Sentence \(one Sentence: pass \[sentence\]\)"):
+        write_conll(out, sentences[0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^predictions must hold one tag sequence per "
+                                         r"sentence, 1, got 2"):
+        write_conll(out, sentences, [["O"] * 4, ["O"]])
+    with pytest.raises(TypeError, match=r"got a str \(the schemes are keywords"):
+        write_conll(out, sentences, "IOB2")  # type: ignore[arg-type]
+
+    class Where:  # any os.PathLike, as pytest's tmpdir
+        def __fspath__(self) -> str:
+            return str(out)
+
+    write_conll(Where(), sentences)  # type: ignore[arg-type]
+    assert read_conll(out)[0].tokens == ["A", "b", "c", "D"]
 
 
 def test_wrong_column_count_names_file_and_line(tmp_path) -> None:

@@ -826,7 +826,7 @@ def test_a_process_whose_peer_failed_says_one_line(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: False)
     assert main(["forecast", "train"]) == 1
     assert capsys.readouterr().err == ("lstmkit forecast: stopped: another process of the run "
-                                       "failed (its error is above)\n")
+                                       "failed (its error is above, if it could print one)\n")
     monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: True)
     with pytest.raises(RuntimeError, match="Connection closed by peer"):  # the first's own
         main(["forecast", "train"])

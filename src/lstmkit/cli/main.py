@@ -74,20 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             # under DDP, the other processes of a run whose first one failed (its error is
             # printed there) lose their connection: one line each, not a second traceback
             print(f"lstmkit {args.command}: stopped: another process of the run failed "
-                  "(its error is above)", file=sys.stderr)
+                  "(its error is above, if it could print one)", file=sys.stderr)
             return 1
 
 
 def _peer_gone(err: RuntimeError) -> bool:
     """Whether ``err`` is a collective that failed because another process of a
-    distributed run went away (gloo's and NCCL's words for it), in a process not the
-    first."""
+    distributed run went away (gloo's words for it, and NCCL's as its documentation gives
+    them: unchecked here, on CPU), in a process not the first."""
     from lstmkit.training import is_first_process
 
     text = str(err)
-    return not is_first_process() and ("Connection closed by peer" in text
-                                       or "remote worker crashing" in text
-                                       or "Connection reset by peer" in text)
+    return not is_first_process() and any(words in text for words in (
+        "Connection closed by peer", "remote worker crashing", "Connection reset by peer",
+        "ncclRemoteError", "remote process exited"))
 
 
 def _one_line_warnings(command: str, default: Callable[..., None],

@@ -147,6 +147,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     baselines = ev.baselines if baselines is None else tuple(baselines)
     _check_windows(forecaster, origins)
     assert forecaster.scalers is not None
+    predictions_given = predictions is not None
     if predictions is None:
         windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
         predictions = forecaster.predict_windows(windows)
@@ -204,9 +205,11 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     if quantiles is not None:
         notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
                      f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
-        too_few = forecaster.too_few_calibration_windows()
-        if too_few:  # (said by fit; a saved model's report says it again)
-            notes.append(f"conformal: calibrated {too_few}")
+        # (said by fit; a saved model's report says it again, in fit's words, which the
+        # command line prints once; a refit backtest's forecasts are its folds' models')
+        too_few = None if predictions_given else forecaster.too_few_calibration_windows()
+        if too_few:
+            notes.append(too_few)
     table = _metrics_table(actual, forecasts, scale, quantiles, m.quantiles)
     if quantiles is not None:
         nominal = m.quantiles[-1] - m.quantiles[0]

@@ -312,8 +312,7 @@ class Forecaster:
         self.calibration_windows = int((~np.isnan(actual)).sum(axis=0).min())
         too_few = self.too_few_calibration_windows()
         if too_few and is_first_process():  # (under DDP every process calibrates)
-            warnings.warn(f"model.conformal calibrates {too_few}; enlarge data.val",
-                          UserWarning, stacklevel=3)
+            warnings.warn(too_few, UserWarning, stacklevel=3)
 
     def too_few_calibration_windows(self) -> str | None:
         """Why the conformal margins carry no coverage guarantee, when they were calibrated
@@ -327,9 +326,10 @@ class Forecaster:
         needed = math.ceil(round(widest / (1 - widest), 9))
         if n >= needed:
             return None
-        return (f"the {widest:.0%} interval (q{levels[0]:g} to q{levels[-1]:g}) on {n} "
-                f"validation window(s) (at some step), fewer than the {needed} its coverage "
-                "guarantee needs: its margins are the largest errors seen, and noisy")
+        return (f"model.conformal calibrates the {widest:.0%} interval (q{levels[0]:g} to "
+                f"q{levels[-1]:g}) on {n} validation window(s) (at some step), fewer than the "
+                f"{needed} its coverage guarantee needs: its margins are the largest errors "
+                "seen, and noisy; enlarge data.val")
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
@@ -497,13 +497,17 @@ class Forecaster:
                 idx = np.arange(n) if len(f) == n else np.full(n, -1)
                 covered = len(f)
             if covered < n:
-                # (a winter history at +01:00 and a summer table at +02:00: an hour apart)
-                zones = (f"; the data's times are at {t.tz} and the table's at {f.time.tz}: "
-                         "local times written with UTC offsets that change across a "
-                         "daylight-saving change? write both without offsets, as local times"
-                         if isinstance(t, pd.DatetimeIndex) and t.tz is not None
-                         and isinstance(f.time, pd.DatetimeIndex)
-                         and str(f.time.tz) != str(t.tz) else "")
+                # (a winter history at +01:00 and a summer table at +02:00: an hour apart,
+                # whose clock times all match)
+                zones = (f"; the data's times are at {t.tz} and the table's at {f.time.tz}, "
+                         "and the table holds every step at the data's clock times: local "
+                         "times written with UTC offsets that change across a daylight-saving "
+                         "change? write both without offsets, as local times"
+                         if covered == 0 and isinstance(t, pd.DatetimeIndex)
+                         and t.tz is not None and isinstance(f.time, pd.DatetimeIndex)
+                         and f.time.tz is not None and str(f.time.tz) != str(t.tz)
+                         and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
+                         else "")
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {n} steps "
                     f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "

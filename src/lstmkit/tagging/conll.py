@@ -10,6 +10,7 @@ rows too (a token may be ``#``), not comments: an error they cause says so.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,17 +187,27 @@ def write_conll(
     sentences. Tags (in ``tags_scheme``) are re-encoded in ``output_scheme`` (``"BILOU"``
     writes BIOES with ``L-``/``U-`` for ``E-``/``S-``). A token holding a tab or a line break
     is a ValueError: the file would not read back."""
-    if not isinstance(path, str | Path):
+    if not isinstance(path, str | os.PathLike):
         raise TypeError(f"path must be a str or Path (the first argument: write_conll(path, "
                         f"sentences)), got {type(path).__name__}")
-    if not isinstance(sentences, str | Path):
+    if not isinstance(sentences, str | os.PathLike | Sentence):
         sentences = list(sentences)  # (checked, then written: a generator is read once)
-    if isinstance(sentences, str | Path) or not all(
+    if isinstance(sentences, str | os.PathLike | Sentence) or not all(
             isinstance(s, Sentence) for s in sentences):
         raise TypeError(f"sentences must be a sequence of Sentence, got "
                         f"{type(sentences).__name__}" + (
                             " (write_conll takes the path first: write_conll(path, "
-                            "sentences))" if isinstance(sentences, str | Path) else ""))
+                            "sentences))" if isinstance(sentences, str | os.PathLike) else
+                            " (one Sentence: pass [sentence])"
+                            if isinstance(sentences, Sentence) else ""))
+    if predictions is not None:
+        if isinstance(predictions, str):
+            raise TypeError("predictions must be one tag sequence per sentence, got a str "
+                            "(the schemes are keywords: tags_scheme=, output_scheme=)")
+        predictions = list(predictions)
+        if len(predictions) != len(sentences):
+            raise ValueError(f"predictions must hold one tag sequence per sentence, "
+                             f"{len(sentences)}, got {len(predictions)}")
     bilou_out = is_bilou(output_scheme)
     lines: list[str] = []
     for n, sentence in enumerate(sentences):
