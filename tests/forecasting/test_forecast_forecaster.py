@@ -1147,3 +1147,13 @@ def test_a_future_table_an_offset_away_from_its_history_says_why() -> None:
     with pytest.raises(ValueError, match=r"covers 5 of the 6 steps") as refused:
         forecaster.predict(history, future=utc)
     assert "daylight" not in str(refused.value)
+    # hourly, an hour apart: five of the six instants still fall on steps, and it is said
+    hours = pd.date_range("2020-12-01", periods=100, freq="h")
+    hourly = dataclasses.replace(config, data=dataclasses.replace(config.data, freq="h"))
+    history = history.assign(date=hours.strftime("%Y-%m-%d %H:%M:%S+01:00"))
+    forecaster = Forecaster(hourly).fit(history)
+    after = pd.date_range(hours[-1] + pd.Timedelta(hours=1), periods=6, freq="h")
+    summer = pd.DataFrame({"date": after.strftime("%Y-%m-%d %H:%M:%S+02:00"), "dow": 1.0})
+    with pytest.raises(ValueError, match=r"covers 5 of the 6 steps .*the table holds every "
+                                         r"step at the data's clock times"):
+        forecaster.predict(history, future=summer)

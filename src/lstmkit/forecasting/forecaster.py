@@ -503,7 +503,7 @@ class Forecaster:
                          "and the table holds every step at the data's clock times: local "
                          "times written with UTC offsets that change across a daylight-saving "
                          "change? write both without offsets, as local times"
-                         if covered == 0 and isinstance(t, pd.DatetimeIndex)
+                         if isinstance(t, pd.DatetimeIndex)
                          and t.tz is not None and isinstance(f.time, pd.DatetimeIndex)
                          and f.time.tz is not None and str(f.time.tz) != str(t.tz)
                          and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
