@@ -389,12 +389,14 @@ class Forecaster:
                                  f"({m.lookback}) needed to forecast")
         n = max(steps, m.horizon)  # the rows the network reads after the data
         future_values, times = self._future_inputs(series, future, n, steps)
-        ends = [len(s) for s in series]
+        L = m.lookback
+        ends = [L] * len(series)  # each series' last lookback rows are all the windows read
         for s, fut in zip(series, future_values, strict=True):
+            # (so that each horizon's windows scale L + n rows per series, not the history)
             # append the known-future covariates; targets there are unknown (0) until forecast
-            s.future = np.concatenate([s.future, fut])
-            s.target = np.concatenate([s.target, np.zeros((n, s.target.shape[1]))])
-            s.past = np.concatenate([s.past, np.zeros((n, s.past.shape[1]))])
+            s.future = np.concatenate([s.future[-L:], fut])
+            s.target = np.concatenate([s.target[-L:], np.zeros((n, s.target.shape[1]))])
+            s.past = np.concatenate([s.past[-L:], np.zeros((n, s.past.shape[1]))])
             s.time = pd.RangeIndex(len(s.future))
         assert self.scalers is not None
         parts, done = [], 0
