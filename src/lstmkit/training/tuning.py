@@ -201,8 +201,7 @@ def check_tune_flags(args: Any) -> None:
     if args.tune_timeout is not None and not 0 < args.tune_timeout < math.inf:
         raise ValueError(f"--tune-timeout must be a number of seconds > 0, got "
                          f"{args.tune_timeout}")
-    if args.tune_space is not None:
-        read_space(args.tune_space)  # its errors now, before the data are read
+    # (--tune-space is read and checked by space_from_args, also before the data are read)
 
 
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
