@@ -55,6 +55,22 @@ def test_step_sequence_matches_forward_in_float32(fused_ext):
         assert y.shape == (H,)
 
 
+@pytest.mark.parametrize("scale", [1e19, 1e25, 1e30])
+def test_fused_layer_norm_step_stays_exact_for_huge_float32_inputs(fused_ext, scale):
+    # the layer norm's variance is summed in double: squares of float32 pre-activations past
+    # about 1e19 overflowed it, and the step returned NaN
+    torch.manual_seed(0)
+    model = LSTM(I, H, num_layers=2, layer_norm=True).eval()
+    exact = LSTM(I, H, num_layers=2, layer_norm=True, backend="reference").double().eval()
+    exact.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    x = torch.randn(3, I) * scale
+    with torch.no_grad():
+        y, state = model.step(x)
+        y64, state64 = exact.step(x.double())
+    torch.testing.assert_close(y, y64.float(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(state.c, state64.c.float(), rtol=1e-5, atol=1e-6)
+
+
 def test_lstm_step_refuses_autograd(fused_ext):
     from lstmkit.kernels.step import lstm_step
 

@@ -140,20 +140,21 @@ T* mut_ptr(Tensor& t) {
 }
 
 // Mean (into `mean`) and 1/std of `a` (n), in two passes: the mean, then the variance about it.
+// Both sums are in double, so that squares of float values past about 1e19 do not overflow.
 template <typename T>
 inline T moments(const T* a, int64_t n, double eps, T* mean) {
-  T s = 0;
+  double s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t j = 0; j < n; ++j) s += a[j];
-  const T m = s / T(n);
-  T v = 0;
+  for (int64_t j = 0; j < n; ++j) s += double(a[j]);
+  const double m = s / double(n);
+  double v = 0;
 #pragma omp simd reduction(+ : v)
   for (int64_t j = 0; j < n; ++j) {
-    const T d = a[j] - m;
+    const double d = double(a[j]) - m;
     v += d * d;
   }
-  *mean = m;
-  return T(1) / std::sqrt(v / T(n) + T(eps));
+  *mean = T(m);
+  return T(1.0 / std::sqrt(v / double(n) + eps));
 }
 
 // Zoneout's blend of the new value `a` and the previous `b` by the keep weight `z`, as
