@@ -137,8 +137,16 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
              "--start", "2021-01-05 00:00+00:00")
     # the refits checkpoint and log under the backtest's --out, not the training run's
     refit = tmp_path / "refit"
+    capsys.readouterr()
     assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(refit),
                 "--stride", "12", "--start", "0.6", "--refit", "--folds", "2") == 0
+    # the model was trained without a bar (training.progress_bar: false, saved with it); a
+    # backtest shows one unless --no-progress says otherwise
+    assert "backtest refit: fold 2 of 2" in capsys.readouterr().err
+    assert _run("backtest", "--model", model, "--data", str(csv), "--out", str(refit),
+                "--stride", "12", "--start", "0.6", "--refit", "--folds", "1",
+                "--no-progress") == 0
+    assert "backtest refit" not in capsys.readouterr().err
     assert {p.name for p in (refit / "checkpoints").iterdir()} == {"fold0", "fold1"}
     assert {p.name for p in (refit / "logs").iterdir()} == {"fold0", "fold1"}
     assert not (out / "checkpoints" / "fold0").exists()

@@ -272,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
-        overrides = _overrides(args)
+        # a bar unless --no-progress, whatever the training run chose (it was saved with it)
+        overrides = {"training.progress_bar": True, **_overrides(args)}
         # how the data are read may change (data.fill: a history with a gap; data.time_format:
         # a file that writes its dates another way), and where the work runs (a model trained
         # on a GPU or under DDP is used on a laptop), the model not
