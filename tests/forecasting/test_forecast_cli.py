@@ -50,7 +50,10 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out)) == 0
     metrics = pd.read_csv(out / "metrics.csv", index_col=0)
     assert list(metrics.index) == ["lstmkit", "naive"]
-    assert "test: 29 windows" in capsys.readouterr().out  # 40 test rows, horizon 12
+    printed = capsys.readouterr().out
+    assert "test: 29 windows" in printed  # 40 test rows, horizon 12
+    assert f"wrote {out / 'metrics.csv'}, {out / 'per_origin.csv'}, {out / 'metrics.json'} " \
+           f"and {out / 'forecast.png'}" in printed  # every file written
     assert _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
                 "--stride", "7") == 0
     assert "test: 5 windows" in capsys.readouterr().out  # every 7th, anchored on the last

@@ -159,8 +159,10 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match=r"max_channels must be an int >= 1, got 0"):
         report.plot(tmp_path / "none.png", max_channels=0)  # matplotlib's "Number of rows"
-    report.save(tmp_path / "out")
-    assert (tmp_path / "out" / "metrics.csv").is_file()
+    written = report.save(tmp_path / "out")  # (two targets: a table per target too)
+    assert [p.name for p in written] == ["metrics.csv", "metrics_by_target.csv",
+                                         "per_origin.csv", "metrics.json"]
+    assert sorted(written) == sorted((tmp_path / "out").iterdir())
     # strict JSON: a baseline has no quantile loss, which is null, not NaN
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text(),
                        parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))

@@ -174,9 +174,8 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
         if note not in warned:
             print(f"note: {note}")
     png = report.plot(out / "forecast.png", series=args.plot_series)  # (an unknown id: no
-    report.save(out)  # metrics written beside an old picture)
-    per_series = "" if report.by_series is None else f", {out / 'metrics_by_series.csv'}"
-    print(f"wrote {out / 'metrics.csv'}, {out / 'metrics.json'}{per_series} and {png}")
+    written = report.save(out)  # metrics written beside an old picture)
+    print(f"wrote {', '.join(map(str, written))} and {png}")
 
 
 PRINTED_ROWS = 30

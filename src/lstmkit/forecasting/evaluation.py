@@ -88,18 +88,21 @@ class EvalReport:
             out["metrics_by_series"] = _records(self.by_series)
         return out
 
-    def save(self, path: str | Path) -> Path:
-        """Write the table (CSV) and scores (JSON) into folder ``path``."""
+    def save(self, path: str | Path) -> list[Path]:
+        """Write the tables (CSV) and scores (JSON) into folder ``path``; returns the files
+        written."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path / "metrics.csv")
-        if self.by_target is not None:
-            self.by_target.to_csv(path / "metrics_by_target.csv")
-        if self.by_series is not None:
-            self.by_series.to_csv(path / "metrics_by_series.csv")
+        tables = {"metrics.csv": self.table, "metrics_by_target.csv": self.by_target,
+                  "metrics_by_series.csv": self.by_series}
+        written = []
+        for name, table in tables.items():
+            if table is not None:
+                table.to_csv(path / name)
+                written.append(path / name)
         self.per_origin.to_csv(path / "per_origin.csv", index=False)
         (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
-        return path
+        return [*written, path / "per_origin.csv", path / "metrics.json"]
 
     def plot(self, path: str | Path, window: int = -1, max_channels: int = 4,
              series: Any = None) -> Path:
