@@ -18,6 +18,7 @@ from forecast_helpers import make_config, make_frame
 from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting import metrics as M
+from lstmkit.forecasting.data import season_from_freq
 from lstmkit.forecasting.forecaster import Prepared
 
 
@@ -49,10 +50,15 @@ def test_metrics_by_hand() -> None:
     train = np.array([[1.0], [3.0], [2.0], [6.0]])
     assert M.naive_scale(train, 1).tolist() == [pytest.approx((2 + 1 + 4) / 3)]
     assert M.naive_scale(train, 2).tolist() == [pytest.approx((1 + 3) / 2)]
-    # no pair of observed values to scale by: the scale, and so MASE, is unknown, not 1
-    for unknown in (train[:0], train[:1], np.array([[1.0], [np.nan], [3.0]])):
-        assert np.isnan(M.naive_scale(unknown, 1)).all()
-        assert np.isnan(M.mase(actual, forecast, M.naive_scale(unknown, 1)))
+    # no pair of observed values to scale by, or a seasonal naive forecast that is exact
+    # there (a constant or exactly periodic part): the scale, and so MASE, is unknown, not 1
+    for unknown, season in ((train[:0], 1), (train[:1], 1),
+                            (np.array([[1.0], [np.nan], [3.0]]), 1), (np.zeros((5, 1)), 1),
+                            (np.full((5, 1), 3.0), 1), (np.array([[1.0], [2.0], [1.0], [2.0]]), 2)):
+        assert np.isnan(M.naive_scale(unknown, season)).all()
+        assert np.isnan(M.mase(actual, forecast, M.naive_scale(unknown, season)))
+    # the errors without a scale are left out: window 0's errors 1, 0 over its scale 2
+    assert M.mase(actual, forecast, np.array([[2.0], [np.nan]])) == pytest.approx(0.25)
     q = np.stack([forecast - 1, forecast, forecast + 1], axis=-1)
     levels = (0.1, 0.5, 0.9)
     # actual inside [f-1, f+1] for errors 1, 0, 1 (boundary included), outside for -2
@@ -982,3 +988,34 @@ def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(tmp_path: P
     with pytest.raises(ValueError, match=rf"window must be an int in \[-{per_series}, "
                                          rf"{per_series}\) \(the windows of series 7\)"):
         report.plot(tmp_path / "late.png", series=7, window=per_series)
+
+
+def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
+    steady = make_frame(240).assign(sid="steady")
+    flat = make_frame(240, seed=1).assign(sid="flat")
+    flat.loc[:143, "a"] = 0.0  # 'a' is constant over the training part (60% of 240 rows)
+    frame = pd.concat([steady, flat], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
+    forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match=r"^MASE leaves out 37 of 74 windows, of series "
+                                         r"'flat' \('a'\): their training part is constant"):
+        report = forecaster.evaluate(frame, baselines=("naive",))
+    assert any(note.startswith("MASE leaves out") for note in report.notes)
+    # 'flat' has no MASE for 'a' (it was its error in the data's units, scaled by 1) ...
+    by_series = report.by_series
+    assert by_series is not None
+    assert np.isnan(by_series.loc[("flat", "a", "naive"), "mase"])
+    assert np.isfinite(by_series.loc[("flat", "b", "naive"), "mase"])
+    # ... and the pooled MASE is over the errors that have a scale
+    season = season_from_freq(forecaster.freq)  # (24: hourly)
+    errors, scales = [], []
+    for sid, (n_train, _, _) in zip(("steady", "flat"), forecaster.prepare(frame).sizes,
+                                    strict=True):
+        mine = (report.windows["series"] == sid).to_numpy()
+        errors.append(np.abs(report.forecasts["naive"][mine] - report.actual[mine]))
+        train = frame.loc[frame["sid"] == sid, ["a", "b"]].to_numpy()[:n_train]
+        scales.append(np.broadcast_to(M.naive_scale(train, season), errors[-1].shape))
+    scaled = np.concatenate(errors) / np.concatenate(scales)
+    assert report.table.loc["naive", "mase"] == pytest.approx(np.nanmean(scaled))
+    assert np.isnan(scaled).sum() == 37 * 12  # 'flat' windows x steps, target 'a'

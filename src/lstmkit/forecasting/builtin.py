@@ -1,7 +1,7 @@
 """The built-in example: weekly Mauna Loa CO2 (1958-2001), bundled with statsmodels.
 
 ``lstmkit forecast`` with no data trains on it: a real series with a trend, a yearly season
-and 59 missing weeks (filled by interpolation, with a warning that counts them).
+and 59 missing weeks (filled forward, ``data.fill: ffill``, with a warning that counts them).
 """
 
 from __future__ import annotations

@@ -164,10 +164,12 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     if fit_rows is None:
         fit_rows = [np.full(len(o), n_train) for (n_train, _, _), o in
                     zip(prepared.sizes, origins, strict=True)]
-    scale = np.concatenate([_mase_scales(s, rows, season)
-                            for s, rows in zip(prepared.series, fit_rows, strict=True)])
+    scales = [_mase_scales(s, rows, season)
+              for s, rows in zip(prepared.series, fit_rows, strict=True)]
+    scale = np.concatenate(scales)
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
+    _note_unscaled(notes, prepared, scales, cfg.data.target)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
     if ev.season_length is None and season == 1 and not yearly:
@@ -310,6 +312,24 @@ def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:
                          f"({m.lookback}) rows before its origin and horizon ({m.horizon}) "
                          "rows after it inside the scored part; enlarge data.test (or, in "
                          "a backtest, move start earlier) or reduce model.horizon")
+
+
+def _note_unscaled(notes: list[str], prepared: Prepared, scales: list[np.ndarray],
+                   targets: tuple[str, ...]) -> None:
+    """Warn, and add to ``notes``, which series (and targets) MASE leaves out for want of a
+    scale (``scales``: each series' (W, C))."""
+    unscaled = [f"{s.id!r}" + (f" ({', '.join(repr(targets[c]) for c in cols)})"
+                               if len(targets) > 1 else "")
+                for s, sc in zip(prepared.series, scales, strict=True)
+                for cols in [np.flatnonzero(np.isnan(sc).any(0))] if len(cols)]
+    if unscaled:
+        windows = sum(int(np.isnan(sc).any(1).sum()) for sc in scales)
+        _warn_note(notes, f"MASE leaves out {windows} of {sum(len(sc) for sc in scales)} "
+                   f"windows, of series {', '.join(unscaled[:5])}"
+                   f"{f' and {len(unscaled) - 5} more' if len(unscaled) > 5 else ''}: their "
+                   "training part is constant, exactly seasonal or without two observed "
+                   "values a season apart, so the seasonal naive error that scales MASE is 0 "
+                   "or unknown there; their own MASE is NaN", stacklevel=5)
 
 
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
@@ -505,8 +525,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
              baselines: tuple[str, ...] | None = None) -> EvalReport:
     """Rolling-origin backtest from ``start`` (a row, a fraction or a date; default: the start
     of the test part) to the end of each series, one origin every ``stride`` steps (default
-    ``horizon``, non-overlapping) counted from ``start``; the last origin is the last one
-    whose horizon fits.
+    ``horizon``, non-overlapping) counted from ``start``, up to the last one whose horizon
+    fits (a stride that does not divide the span may end before the series' last window).
 
     ``refit=False`` scores all origins with the trained model in one batched pass.
     ``refit=True`` splits the origins into ``folds`` (default 3; given without ``refit``, an

@@ -85,17 +85,22 @@ def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
 
 def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
     """Mean absolute scaled error: absolute errors divided by ``scale`` (W, C) (or (C,)), the
-    in-sample MAE of the seasonal naive forecast on the training part of each series."""
+    in-sample MAE of the seasonal naive forecast on the training part of each series. Entries
+    whose scale is NaN (unknown, see :func:`naive_scale`) are left out; NaN when none is
+    left."""
     scale = np.asarray(scale, np.float64)
     scale = scale[:, None, :] if scale.ndim == 2 else scale[None, None, :]
-    return _mean(np.abs(forecast - actual) / scale, _observed(actual))
+    with np.errstate(invalid="ignore"):
+        scaled = np.abs(forecast - actual) / scale
+    return _mean(scaled, _observed(actual) & ~np.isnan(np.broadcast_to(scale, actual.shape)))
 
 
 def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
     """The MASE denominator (C,): mean |y_t - y_{t-season}| over training rows (T, C), over
     the pairs where both values were observed (NaN marks one that was not). NaN, unknown,
-    for a column without such a pair (a training part of one row, or none), so MASE is NaN
-    rather than the unscaled error."""
+    for a column without such a pair (a training part of one row, or none) and for one whose
+    seasonal naive forecast is exact there (a constant, or exactly periodic, training part:
+    a scale of 0), so that MASE is never the unscaled error."""
     season = season if len(train) > season else 1
     diff = np.abs(train[season:] - train[:-season])
     observed = _observed(diff)
@@ -103,9 +108,8 @@ def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
     for c in range(train.shape[1]):
         if observed[:, c].any():
             scale[c] = diff[observed[:, c], c].mean()
-    # a constant training part has no scale: 1 leaves the errors as they are
     size = np.where(_observed(train), np.abs(train), 0.0).max(0, initial=0.0)
-    return np.where(np.isnan(scale) | (scale > 1e-12 * size), scale, 1.0)
+    return np.where(scale > 1e-12 * size, scale, np.nan)
 
 
 def quantile_loss(actual: np.ndarray, quantile_forecast: np.ndarray,
