@@ -133,6 +133,11 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                                          r"or a date"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "soon")
+    with pytest.raises(ValueError, match=r"start \(--start\) '2030-01' starts after the last "
+                                         r"row of every series \(the latest at 2021-01-09 "
+                                         r"07:00:00\): nothing is left to backtest"):
+        _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+             "--start", "2030-01")
     with pytest.raises(ValueError, match=r"start \(--start\)='2021-01-05 00:00\+00:00' and "
                                          r"the time "
                                          r"column .* must both have a time zone or both"):

@@ -559,6 +559,11 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         first = _start_row(s, start, n_train + n_val, forecaster.config.data.time_format)
         # counted forward from start (the first origin is start itself when its lookback fits)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
+    late = isinstance(start, str) and not any(len(o) for o in origins) and past_the_end(
+        prepared.series, start, forecaster.config.data.time_format)
+    if late:
+        raise ValueError(f"start (--start) {start!r} {late}: nothing is left to backtest; "
+                         "give a date in the data")
     unscored = ("no window from start", f"a window needs lookback ({m.lookback}) rows "
                 f"before its origin and horizon ({m.horizon}) rows after it, from start "
                 f"(--start) {start!r} (default: the test part) to the series' end")
