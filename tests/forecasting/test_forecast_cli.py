@@ -291,6 +291,25 @@ def test_train_refuses_a_model_folder_it_cannot_save_to_before_training(
     assert [p.name for p in out.rglob("*")] == ["model", "notes.txt"]
 
 
+def test_a_refused_resume_leaves_the_run_s_config_yaml(csv_and_config: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    # it was rewritten with the refused settings before the checkpoint was compared, so that
+    # it no longer said how the run's checkpoints and model were trained
+    csv, config = csv_and_config
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
+    written = (out / "config.yaml").read_text()
+    assert yaml.safe_load(written)["training"]["lr"] == 1e-3
+    with pytest.raises(ValueError, match=r"training.lr: 0.001 there, 0.05 here"):
+        _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+             "--resume", "--lr", "0.05")
+    assert (out / "config.yaml").read_text() == written
+    # a resume that trains writes the settings it runs with (more epochs are allowed)
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                "--resume", "--epochs", "2") == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["max_epochs"] == 2
+
+
 def test_out_that_is_a_saved_model_is_refused(csv_and_config: tuple[Path, Path],
                                               tmp_path: Path) -> None:
     # train --out run/model wrote config.yaml, checkpoints/ and logs/ into the saved model:

@@ -214,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
     from lstmkit.forecasting.data import series_id
     from lstmkit.forecasting.forecaster import check_save_path
     from lstmkit.training import is_first_process
+    from lstmkit.training.callbacks import WriteOnFitStart
     from lstmkit.training.tuning import check_tune_flags
 
     _check_flags(args)
@@ -247,9 +248,9 @@ def run(args: argparse.Namespace) -> int:
             config = _tune(args, config, frame, out, space)
             forecaster = Forecaster(config)
             prepared = forecaster.prepare(frame)
-        if is_first_process():
-            (out / "config.yaml").write_text(_yaml(config))
-        forecaster.fit(prepared, resume=args.resume)
+        # the run's settings, once training starts (a refused --resume leaves the file)
+        forecaster.fit(prepared, resume=args.resume,
+                       callbacks=[WriteOnFitStart(out / "config.yaml", _yaml(config))])
         if not is_first_process():
             return 0  # under DDP, the first process alone writes the model and the report
         best = "n/a" if forecaster.val_loss is None else f"{forecaster.val_loss:.4f}"

@@ -88,6 +88,19 @@ class TrainingClock(pl.Callback):
         self.before = float(state_dict["seconds"])
 
 
+class WriteOnFitStart(pl.Callback):
+    """Write ``text`` to ``path`` (the first process only) when training starts: after a
+    resume's checkpoint was checked against the run, so that a refused resume leaves the
+    file as it was."""
+
+    def __init__(self, path: str | Path, text: str) -> None:
+        self.path, self.text = Path(path), text
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.path.write_text(self.text)
+
+
 class RNGState(pl.Callback):
     """Save and restore the global random states with each checkpoint. In a distributed run
     (DDP) each process draws its own dropout masks: the checkpoint, which the first process
