@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -155,8 +156,12 @@ def test_resuming_a_run_that_early_stopping_ended_trains_no_more(tmp_path: Path)
     full = fit(_model(), F.mse_loss, train, val, cfg)
     assert full.epochs_run == 3
     # killed after the last checkpoint, or resumed again after it ended: the same model
-    for _ in range(2):
-        resumed = fit(_model(), F.mse_loss, train, val, cfg, resume=True)
+    for _ in range(2):  # (and it says why, more epochs or not)
+        with pytest.warns(UserWarning, match=r"^the run resumed had stopped early after "
+                                             r"epoch 3 \(2 validation checks without a better "
+                                             r"val_loss, training.early_stopping_patience\)"):
+            resumed = fit(_model(), F.mse_loss, train, val,
+                          dataclasses.replace(cfg, max_epochs=12), resume=True)
         assert resumed.epochs_run == 3
         assert len(resumed.history) == 3
         a, b = full.model.state_dict(), resumed.model.state_dict()
@@ -205,7 +210,7 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path) -> None:
     assert result.best_epoch == 0
     assert torch.load(ckpt / "best.ckpt", weights_only=False)["epoch"] == 0
     assert torch.load(ckpt / "last.ckpt", weights_only=False)["epoch"] == 2
-    assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [".lock", "best.ckpt", "last.ckpt"]
 
 
 def test_a_tie_in_a_monitored_metric_goes_to_the_lower_val_loss() -> None:
@@ -304,8 +309,8 @@ def test_a_monitor_that_is_never_logged_is_an_error_before_training() -> None:
 
 
 @pytest.mark.parametrize(("signal_name", "code", "message"), [
-    ("SIGTERM", 143, "training stopped by SIGTERM in epoch 1; "),
-    ("SIGINT", 130, "training interrupted in epoch 1; "),
+    ("SIGTERM", 143, "training stopped by SIGTERM in epoch 2/2; "),  # (the epoch log's count)
+    ("SIGINT", 130, "training interrupted in epoch 2/2; "),
 ])
 def test_a_signal_exits_with_its_status_and_says_how_to_resume(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], signal_name: str, code: int,
@@ -344,7 +349,7 @@ def test_a_signal_before_the_first_checkpoint_says_there_is_nothing_to_resume(
     with pytest.raises(SystemExit):
         fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
             callbacks=[Signalled()])
-    assert ("training stopped by SIGTERM in epoch 0; no epoch finished, so there is nothing "
+    assert ("training stopped by SIGTERM in epoch 1/2; no epoch finished, so there is nothing "
             "to resume") in capsys.readouterr().err
     assert not (tmp_path / "last.ckpt").exists()
 
@@ -402,8 +407,10 @@ def test_a_damaged_or_overtrained_checkpoint_is_refused_saying_what_to_do(
         damaged.write_bytes(content)
         with pytest.raises(ValueError, match=r"resume checkpoint '.*damaged.ckpt' cannot be read "
                                              r"\(\w+: .*\): it is damaged or was not written "
-                                             r"whole; delete it to train afresh, or resume from "
-                                             r"another checkpoint \(such as best.ckpt"):
+                                             r"whole; delete it to train afresh, or put another "
+                                             r"checkpoint in its place \(best.ckpt beside it "
+                                             r"holds the best epoch: training then goes on "
+                                             r"from that epoch, not from the last\)$"):
             fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4), resume=damaged)
     torch.save({"weights": 1}, damaged)
     with pytest.raises(ValueError, match=r"damaged.ckpt' is no Lightning checkpoint \(it holds "
@@ -830,3 +837,44 @@ def test_a_process_whose_peer_failed_says_one_line(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(lstmkit.training, "is_first_process", lambda: True)
     with pytest.raises(RuntimeError, match="Connection closed by peer"):  # the first's own
         main(["forecast", "train"])
+
+
+def test_a_second_run_into_a_checkpoint_folder_in_use_is_refused(tmp_path: Path) -> None:
+    # two runs into one --out both trained, and mixed their checkpoints
+    import fcntl
+
+    train, val = _data()
+    cfg = _cfg(max_epochs=1, checkpoint_dir=tmp_path / "ckpt")
+    (tmp_path / "ckpt").mkdir()
+    with open(tmp_path / "ckpt" / ".lock", "a+") as held:  # another run, training
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("process 4321\n")
+        held.flush()
+        with pytest.raises(BlockingIOError, match=r"^training.checkpoint_dir '.*ckpt' is in use "
+                                                  r"by another run that is training \(process "
+                                                  r"4321\): two runs in one folder would "
+                                                  r"overwrite each other's checkpoints"):
+            fit(_model(), F.mse_loss, train, val, cfg)
+        assert not (tmp_path / "ckpt" / "last.ckpt").exists()
+    # once it ends (or dies: the system then releases its lock), the folder is free
+    fit(_model(), F.mse_loss, train, val, cfg)
+    fit(_model(), F.mse_loss, train, val, dataclasses.replace(cfg, max_epochs=2), resume=True)
+    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+
+
+def test_a_checkpoint_folder_that_cannot_be_made_is_said_before_training(
+        tmp_path: Path) -> None:
+    # it was found when the first epoch's checkpoint was written, naming a temporary file
+    (tmp_path / "file").write_text("not a folder")
+    calls: list[int] = []
+
+    class Count(pl.Callback):
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: object) -> None:
+            calls.append(trainer.current_epoch)
+
+    train, val = _data()
+    with pytest.raises(OSError, match=r"^training.checkpoint_dir '.*file/ckpt' cannot be "
+                                      r"written: "):
+        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path / "file" / "ckpt"),
+            callbacks=[Count()])
+    assert calls == []

@@ -34,7 +34,8 @@ Public API:
   ``progress_bar``, ``log_dir`` (CSV + TensorBoard, the run's settings in each
   ``hparams.yaml``; a resumed run logs on in the folders of the run it resumes),
   ``log_every_n_steps``,
-  ``checkpoint_dir`` (atomic ``last.ckpt`` each epoch and ``best.ckpt``),
+  ``checkpoint_dir`` (atomic ``last.ckpt`` each epoch and ``best.ckpt``; a run holds
+  its ``.lock`` while it trains, and a second run into it meanwhile is refused),
   ``limit_train_batches``, ``limit_val_batches``, ``fast_dev_run``.
   ``TrainConfig.from_dict(d)`` rejects unknown keys and lists the valid ones;
   ``config.replace(**changes)``; ``config.to_dict()``.

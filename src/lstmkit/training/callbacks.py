@@ -414,3 +414,10 @@ class ResumableEarlyStopping(EarlyStopping):
         super().on_train_start(trainer, pl_module)
         if self.wait_count >= self.patience:
             trainer.should_stop = True
+            if trainer.is_global_zero:  # (said: more epochs asked for, and none trained)
+                warnings.warn(
+                    f"the run resumed had stopped early after epoch {trainer.current_epoch} "
+                    f"({self.patience} validation checks without a better {self.monitor}, "
+                    "training.early_stopping_patience), so it trains no further, as it "
+                    "would not have without the interruption; to train longer, start a new "
+                    "run with a larger patience", UserWarning, stacklevel=2)

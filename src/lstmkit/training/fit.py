@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -203,6 +204,52 @@ def check_resume(resume: object) -> None:
                         f"{type(resume).__name__} {resume!r}")
 
 
+LOCK_FILE = ".lock"
+"""The file in ``training.checkpoint_dir`` that a run holds locked while it trains."""
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: str | Path | None) -> Iterator[None]:
+    """Hold ``folder`` (the checkpoint folder, made if missing) for this run, so that a second
+    run into it is refused rather than overwriting its checkpoints: an advisory lock on
+    ``folder/.lock`` (released by the system if the process dies), taken by the first
+    process of a distributed run. Also says at once, in the setting's name, a folder that
+    cannot be written (found after the first epoch otherwise)."""
+    try:
+        import fcntl
+    except ImportError:  # (not on Windows: no lock there)
+        fcntl = None  # type: ignore[assignment]
+    if folder is None or fcntl is None or not is_first_process():
+        yield
+        return
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 (held for the whole run)
+    except OSError as err:  # (its own kind, a PermissionError say, with these words)
+        raise type(err)(f"training.checkpoint_dir {str(folder)!r} cannot be written: "
+                        f"{err.strerror or err}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BlockingIOError(
+                f"training.checkpoint_dir {str(folder)!r} is in use by another run that is "
+                f"training ({holder}): two runs in one folder would overwrite each other's "
+                "checkpoints; wait for that run to end, or give this one another folder "
+                "(--out)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _last_checkpoint(config: TrainConfig) -> Path | None:
     """``<checkpoint_dir>/last.ckpt`` when it exists, else ``None``."""
     if config.checkpoint_dir is None:
@@ -301,7 +348,7 @@ def fit(
     _check_accelerator(config.accelerator)
     ckpt_path = _resolve_resume(resume, config)
     clock = TrainingClock()
-    with _quiet(not config.progress_bar):
+    with _folder_lock(config.checkpoint_dir), _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         task.run_settings = dict(run_settings or {})
@@ -349,7 +396,9 @@ def fit(
                      if last is not None
                      else "; no epoch finished, so there is nothing to resume")
             cause = "stopped by SIGTERM" if terminated else "interrupted"
-            print(f"training {cause} in epoch {trainer.current_epoch}{where}", file=sys.stderr)
+            # (counted from 1, as the epoch log counts them)
+            print(f"training {cause} in epoch {trainer.current_epoch + 1}/{config.max_epochs}"
+                  f"{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
     _restore_dtype(model, dtype)
     model.eval()
@@ -468,8 +517,9 @@ def _read_checkpoint(path: str) -> dict[str, Any]:
             raise ValueError(
                 f"resume checkpoint {path!r} cannot be read ({type(err).__name__}: "
                 f"{' '.join(str(err).split())[:200]}): it is damaged or was not written "
-                "whole; delete it to train afresh, or resume from another checkpoint (such "
-                "as best.ckpt beside it)") from None
+                "whole; delete it to train afresh, or put another checkpoint in its place "
+                "(best.ckpt beside it holds the best epoch: training then goes on from that "
+                "epoch, not from the last)") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"resume checkpoint {path!r} is no Lightning checkpoint (it holds "
                          f"{type(checkpoint).__name__}, without a state_dict); delete it to "
