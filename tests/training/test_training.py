@@ -878,3 +878,19 @@ def test_a_checkpoint_folder_that_cannot_be_made_is_said_before_training(
         fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path / "file" / "ckpt"),
             callbacks=[Count()])
     assert calls == []
+
+
+def test_a_copied_run_folder_resumes_without_lightning_s_dirpath_warning(
+        tmp_path: Path) -> None:
+    import shutil
+    import warnings
+
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=2, checkpoint_dir=tmp_path / "a"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(_model(), F.mse_loss, train, val,
+                     _cfg(max_epochs=3, checkpoint_dir=tmp_path / "b"), resume=True)
+    assert result.epochs_run == 3
+    assert not [w for w in caught if "dirpath" in str(w.message)]

@@ -90,6 +90,8 @@ def _quiet(enabled: bool) -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            # a run folder moved or copied: what it means for best.ckpt is documented
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
             yield
     finally:
         logger.setLevel(level)
