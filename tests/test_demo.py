@@ -74,3 +74,16 @@ def test_cli_without_a_command_prints_help(capsys):
     assert "demo" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["no-such-command"])
+
+
+def test_ctrl_c_where_no_command_handles_it_is_one_line_and_status_130(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # (a traceback, when Ctrl-C came while a command loaded its model, say)
+    from lstmkit.cli import demo
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run", interrupted)
+    assert main(["demo"]) == 130
+    assert capsys.readouterr().err == "lstmkit: interrupted\n"

@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C where no command handles it (loading a model, say)
+        print("lstmkit: interrupted", file=sys.stderr)
+        return 130  # (128 + SIGINT, as a shell reports a process that Ctrl-C ended)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
