@@ -74,8 +74,10 @@ FORECASTERS = {
         {"future_covariates": ("hour",)},
         {"decoder": "autoregressive", "lstm": {"layer_norm": True}, "highway": True,
          "channel_independent": True, "mean_reversion": True}),
-    "future context, ensemble, conformal quantiles": (
-        {"future_covariates": ("hour",)},
+    "future context, ensemble, conformal quantiles, bounds": (
+        {"future_covariates": ("hour",),  # (the outer levels pass the data's extremes)
+         "target_bounds": {"a": [None, float(_frame()["a"].max())],
+                           "b": [float(_frame()["b"].min()), None]}},
         {"future_context": 2, "ensemble": 2, "loss": "quantile", "conformal": True,
          "quantiles": (0.1, 0.25, 0.5, 0.75, 0.9)}),
 }
@@ -122,6 +124,10 @@ def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path:
                                            rtol=1e-5, atol=1e-5)
     if model.get("conformal"):  # the margins are in the graph, not only in predict
         assert forecaster.margins is not None and np.abs(forecaster.margins).max() > 0
+    if data.get("target_bounds"):  # the bounds too: the graph's outer levels meet them
+        quantiles = outputs["quantiles"]
+        assert (quantiles[..., 0, -1] == data["target_bounds"]["a"][1]).any()
+        assert (quantiles[..., 1, 0] == data["target_bounds"]["b"][0]).any()
 
 
 # -- classifier ----------------------------------------------------------------------------

@@ -103,6 +103,10 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     with pytest.warns(UserWarning, match="filled missing values"):
         assert _run("predict", "--model", model, "--data", str(gappy), "--out", str(out),
                     "--set", "data.fill=ffill") == 0
+    # bounds only clip what the model forecasts: a trained model may be given them
+    assert _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+                "--set", "data.target_bounds=[-1.2, 1.2]") == 0
+    assert pd.read_csv(out / "forecast.csv")["forecast"].abs().max() <= 1.2
     with pytest.raises(ValueError, match=r"\['model.hidden_size'\] cannot change a trained "
                                          r"model"):
         _run("predict", "--model", model, "--data", str(csv), "--out", str(out),

@@ -259,3 +259,29 @@ def test_numpy_lstm_options_are_stored_as_python_values_that_save() -> None:
     assert type(model.lstm["chrono_max_len"]) is int and model.lstm["peephole"] is True
     config = ForecastConfig(data=DataConfig(target="y"), model=model)
     assert ForecastConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict()))) == config
+
+
+def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
+    both = DataConfig(target=("a", "b"), target_bounds=[0, None])
+    assert both.target_bounds == {"a": (0.0, None), "b": (0.0, None)}
+    assert DataConfig(target=("a", "b"), target_bounds={"b": [None, 1]}).target_bounds == {
+        "b": (None, 1.0)}
+    assert DataConfig(target=("a",), target_bounds=[None, None]).target_bounds is None
+    config = ForecastConfig(data=both)
+    assert ForecastConfig.from_dict(config.to_dict()) == config  # (saved as plain lists)
+    for bounds, error, message in [
+        ({"c": [0, 1]}, ValueError, r"data.target_bounds names \['c'\], not among "
+                                    r"data.target \['a', 'b'\]"),
+        ([0], TypeError, r"data.target_bounds of 'a' must be \[low, high\], numbers or null "
+                         r"\(unbounded\), got \[0\]"),
+        ({"a": [True, 2]}, TypeError, r"data.target_bounds of 'a' must be \[low, high\]"),
+        ({"a": ["0", 2]}, TypeError, r"data.target_bounds of 'a' must be \[low, high\]"),
+        ({"a": [2, 2]}, ValueError, r"data.target_bounds of 'a' must have low < high, got "
+                                    r"\[2, 2\]"),
+        ({"a": [float("-inf"), 2]}, ValueError, r"data.target_bounds of 'a' must be finite "
+                                                r"numbers or null"),
+        (0, TypeError, r"data.target_bounds must be \[low, high\] for every target or "
+                       r"\{column: \[low, high\]\}, got 0"),
+    ]:
+        with pytest.raises(error, match=message):
+            DataConfig(target=("a", "b"), target_bounds=bounds)

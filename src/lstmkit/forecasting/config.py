@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,38 @@ def _positive_int(name: str, value: object, *, allow_none: bool = False,
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _bounds(value: object, targets: tuple[str, ...]
+            ) -> dict[str, tuple[float | None, float | None]] | None:
+    """``data.target_bounds`` checked, as ``{target: (low, high)}`` (None when unbounded)."""
+    if value is None or value == {}:
+        return None
+    name = "data.target_bounds"
+    if isinstance(value, list | tuple):
+        value = dict.fromkeys(targets, value)
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be [low, high] for every target or {{column: [low, "
+                        f"high]}}, got {value!r}")
+    unknown = [k for k in value if k not in targets]
+    if unknown:
+        raise ValueError(f"{name} names {unknown!r}, not among data.target {list(targets)}")
+    bounds = {}
+    for column, pair in value.items():
+        where = f"{name} of {column!r}"
+        if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
+                v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                for v in pair):
+            raise TypeError(f"{where} must be [low, high], numbers or null (unbounded), "
+                            f"got {pair!r}")
+        low, high = (None if v is None else float(v) for v in pair)
+        if any(v is not None and not math.isfinite(v) for v in (low, high)):
+            raise ValueError(f"{where} must be finite numbers or null, got {pair!r}")
+        if low is not None and high is not None and not low < high:
+            raise ValueError(f"{where} must have low < high, got {pair!r}")
+        if (low, high) != (None, None):
+            bounds[column] = (low, high)
+    return bounds or None
 
 
 def _str_tuple(name: str, value: object) -> tuple[str, ...]:
@@ -81,6 +114,11 @@ class DataConfig:
         val, test: size of the validation and test parts at the end of each series: a
             fraction in (0, 1), a number of rows, or a date string (the part starts at that
             date; an unquoted YAML date is read as one). ``test=0`` keeps no test part.
+        target_bounds: the values the targets can take, ``{column: [low, high]}`` (either
+            may be null, unbounded), or one ``[low, high]`` for every target: the model's
+            forecasts, quantiles and intervals are clipped into them (a concentration or
+            sales: ``[0, null]``), and an observed target outside them is an error. Training
+            is unchanged, so a trained model may be given others.
     """
 
     target: tuple[str, ...] = ()
@@ -95,12 +133,14 @@ class DataConfig:
     fill: Fill = "none"
     val: Split = 0.1
     test: Split = 0.2
+    target_bounds: Any = None
 
     def __post_init__(self) -> None:
         for name in ("target", "past_covariates", "future_covariates", "static_covariates"):
             object.__setattr__(self, name, _str_tuple(name, getattr(self, name)))
         if not self.target:
             raise ValueError("data.target must name at least one column, got none")
+        object.__setattr__(self, "target_bounds", _bounds(self.target_bounds, self.target))
         _choice("data.fill", self.fill, Fill)
         for name in ("freq", "time_format"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):

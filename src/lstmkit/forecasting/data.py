@@ -139,6 +139,41 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 f"value {value!r} at row position {at}{hint}")
 
 
+def bounds_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """``data.target_bounds`` as lows and highs (C,), -inf and inf where unbounded; None
+    without bounds."""
+    if not cfg.target_bounds:
+        return None
+    pairs = [cfg.target_bounds.get(col, (None, None)) for col in cfg.target]
+    low = np.array([-np.inf if lo is None else lo for lo, _ in pairs])
+    high = np.array([np.inf if hi is None else hi for _, hi in pairs])
+    return low, high
+
+
+def clip_to_bounds(out: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    """Forecasts (W, Hz, C) or quantiles (W, Hz, C, Q) clipped into ``data.target_bounds``."""
+    bounds = bounds_arrays(cfg)
+    if bounds is None:
+        return out
+    low, high = (b if out.ndim == 3 else b[:, None] for b in bounds)
+    return np.clip(out, low, high)
+
+
+def _check_bounds(frame: pd.DataFrame, cfg: DataConfig, name: str, times: pd.Index) -> None:
+    """An observed target outside ``data.target_bounds`` is an error, naming the first."""
+    for col, (low, high) in (cfg.target_bounds or {}).items():
+        values = frame[col].to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            out = ((values < low) if low is not None else False) | (
+                (values > high) if high is not None else False)
+        if np.any(out):
+            at = int(np.argmax(out))
+            bounds = f"[{low}, {high}]".replace("None", "null")
+            raise ValueError(f"{int(np.sum(out))} value(s) of target {col!r} in {name} lie "
+                             f"outside data.target_bounds {bounds}, first {values[at]:g} at "
+                             f"{times[at]}: fix them, or widen the bounds")
+
+
 def _not_a_number(value: object) -> bool:
     """Whether a value of an object column stops it being numeric: not missing, and not a
     real number (a text, a bool, an int too large for int64, ...)."""
@@ -498,6 +533,8 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             raise ValueError(f"{int(inf[:, columns.index(col)].sum())} infinite value(s) in "
                              f"column {col!r} of {name}, first at {time_index[where]}; "
                              "data.fill does not replace them: fix or drop them")
+        if need_target:
+            _check_bounds(frame, cfg, name, time_index)
         nan = frame[columns].isna()
         if need_target and nan[list(cfg.target)].any().any():
             observed = ~nan[list(cfg.target)].to_numpy()

@@ -23,6 +23,7 @@ from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
 from lstmkit.forecasting.conformal import conformal_margins, widen
 from lstmkit.forecasting.data import (
     Series,
+    clip_to_bounds,
     past_the_end,
     read_frame,
     series_id,
@@ -273,7 +274,7 @@ class Forecaster:
             training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks,
             # what decides the windows, the network and its loss: a resume must keep them
             # (not where the data is read from, nor the work after training)
-            run_settings={**settings_of("data", cfg.data, leave_out=("path",)),
+            run_settings={**settings_of("data", cfg.data, leave_out=("path", "target_bounds")),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
                           "batch_size": cfg.batch_size},
             # (a setting added since a checkpoint was written: its run had the default)
@@ -353,7 +354,7 @@ class Forecaster:
             out = np.sort(out, axis=-1)
         if self.margins is not None:
             out = widen(out, self.margins, self.config.model.quantiles)
-        return out
+        return clip_to_bounds(out, self.config.data)
 
     def predict(self, data: pd.DataFrame | str | Path,
                 future: pd.DataFrame | str | Path | None = None, *,

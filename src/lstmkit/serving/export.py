@@ -330,6 +330,12 @@ class ForecastGraph(nn.Module):
         margins = forecaster.margins
         self.register_buffer("margins", None if margins is None
                              else torch.as_tensor(margins, dtype=torch.float64))  # (P, Hz, C)
+        from lstmkit.forecasting.data import bounds_arrays
+
+        bounds = bounds_arrays(dc)  # (data.target_bounds: the outputs clipped, as predict)
+        for name, values in zip(("low", "high"), bounds or (None, None), strict=True):
+            self.register_buffer(name, None if values is None
+                                 else torch.as_tensor(values, dtype=torch.float64))  # (C,)
 
     def forward(self, *inputs: Tensor) -> tuple[Tensor, ...]:
         given = dict(zip(self.input_names, inputs, strict=True))
@@ -350,12 +356,21 @@ class ForecastGraph(nn.Module):
         x_past = torch.cat([past, future[:, :L]], dim=-1)  # (B, L, Cp + Cf)
         out = self.net(y_past, x_past, future[:, L:], static).double()  # (B, Hz, C[, Q])
         if self.quantiles is None:
-            return (out * self.target_std + self.target_mean,)
+            return (self._clip(out * self.target_std + self.target_mean, per=()),)
         out = out * self.target_std[:, None] + self.target_mean[:, None]  # (B, Hz, C, Q)
         out = torch.sort(out, dim=-1).values  # as predict: crossing quantiles rearranged
         if self.margins is not None:
             out = self._widen(out)
+        out = self._clip(out, per=(None,))
         return out[..., self.median_index], out
+
+    def _clip(self, out: Tensor, per: tuple[None, ...]) -> Tensor:
+        """``out`` clipped into the targets' bounds (``low``, ``high``: (C,), indexed with
+        ``per`` to meet ``out``'s last axes)."""
+        if self.low is None:
+            return out
+        return torch.minimum(torch.maximum(out, self.low[(..., *per)]),
+                             self.high[(..., *per)])
 
     def _widen(self, out: Tensor) -> Tensor:
         """:func:`lstmkit.forecasting.conformal.widen` on (B, Hz, C, Q), level by level."""
