@@ -1186,3 +1186,33 @@ def test_target_bounds_clip_the_forecasts_and_refuse_data_outside_them(tmp_path:
                                          r"data.target_bounds \[0.0, null\], first -0.5 at "
                                          r"2021-01-09 08:00:00: fix them, or widen the bounds$"):
         bounded.predict(bad)
+
+
+def test_a_second_run_into_an_ensemble_s_or_a_refit_s_folder_is_refused_at_its_start(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    # each member (each fold) held only its own member<k> (fold<k>) folder: a second run
+    # trained its first member over the first run's and was refused only at the second
+    import fcntl
+
+    base = make_config()
+    folder = tmp_path / "ckpt"
+    config = dataclasses.replace(
+        base, model=dataclasses.replace(base.model, ensemble=2),
+        training=base.training.replace(checkpoint_dir=folder))
+    folder.mkdir()
+    with open(folder / ".lock", "a+") as held:  # the first run, training
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(BlockingIOError, match=r"training.checkpoint_dir '.*ckpt' is in "
+                                                  r"use by another run"):
+            Forecaster(config).fit(frame)
+        assert sorted(p.name for p in folder.iterdir()) == [".lock"]
+        single = Forecaster(dataclasses.replace(config, model=base.model,
+                                                training=base.training)).fit(frame)
+        single.config = dataclasses.replace(single.config, training=config.training)
+        with pytest.raises(BlockingIOError, match=r"training.checkpoint_dir '.*ckpt' is in "
+                                                  r"use by another run"):
+            single.backtest(frame, refit=True, folds=2, baselines=())
+        assert sorted(p.name for p in folder.iterdir()) == [".lock"]
+    fitted = Forecaster(config).fit(frame)  # once it ends, the folder is free
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "member0", "member1"]
+    fitted.backtest(frame, refit=True, folds=2, baselines=())

@@ -156,12 +156,14 @@ def test_resuming_a_run_that_early_stopping_ended_trains_no_more(tmp_path: Path)
     full = fit(_model(), F.mse_loss, train, val, cfg)
     assert full.epochs_run == 3
     # killed after the last checkpoint, or resumed again after it ended: the same model
-    for _ in range(2):  # (and it says why, more epochs or not)
+    for epochs in (8, 12):  # (and it says why, more epochs or not, from the caller's line)
         with pytest.warns(UserWarning, match=r"^the run resumed had stopped early after "
                                              r"epoch 3 \(2 validation checks without a better "
-                                             r"val_loss, training.early_stopping_patience\)"):
+                                             r"val_loss, training.early_stopping_patience\)"
+                          ) as caught:
             resumed = fit(_model(), F.mse_loss, train, val,
-                          dataclasses.replace(cfg, max_epochs=12), resume=True)
+                          dataclasses.replace(cfg, max_epochs=epochs), resume=True)
+        assert [w.filename for w in caught if "stopped early" in str(w.message)] == [__file__]
         assert resumed.epochs_run == 3
         assert len(resumed.history) == 3
         a, b = full.model.state_dict(), resumed.model.state_dict()
@@ -894,3 +896,24 @@ def test_a_copied_run_folder_resumes_without_lightning_s_dirpath_warning(
                      _cfg(max_epochs=3, checkpoint_dir=tmp_path / "b"), resume=True)
     assert result.epochs_run == 3
     assert not [w for w in caught if "dirpath" in str(w.message)]
+
+
+def test_where_no_lock_can_be_had_training_goes_on_and_bad_folders_are_still_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import fcntl
+    import sys
+
+    def no_locks(handle: object, operation: int) -> None:  # (NFS without lockd, say)
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    train, val = _data()
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    result = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, checkpoint_dir=tmp_path))
+    assert result.epochs_run == 1 and (tmp_path / "last.ckpt").is_file()
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # no fcntl at all: Windows
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, checkpoint_dir=tmp_path / "w"))
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError, match=r"^training.checkpoint_dir '.*file/ckpt' cannot be "
+                                      r"written: "):
+        fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path / "file" / "ckpt"))

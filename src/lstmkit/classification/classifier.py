@@ -69,6 +69,7 @@ from lstmkit.text.vectors import (
 from lstmkit.text.vocab import Vocabulary
 from lstmkit.training.members import (
     check_member_seeds,
+    hold_members,
     member_callbacks,
     member_seed,
     member_training,
@@ -298,34 +299,35 @@ class Classifier:
                        label_smoothing=config.label_smoothing)
         members: list[LSTMClassifier] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
-        for m in range(config.ensemble):
-            seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
-            network = first
-            if m > 0:
-                with torch.random.fork_rng():
-                    torch.manual_seed(seed)
-                    network = _network(config, len(words), len(labels), _embedding_dim(first),
-                                       words)
-                network.embed.load_state_dict(initial_embed)
-            train_loader = self._loader(train, "train", shuffle=True, seed=seed)
-            snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
-                                     train_config.monitor_mode)
-            result = fit(network, loss, train_loader, dev_loader,
-                         member_training(train_config, m, config.ensemble,
-                                         None if train_config.seed is None else seed),
-                         metrics={"accuracy": _accuracy_metric}, resume=resume,
-                         run_settings=model_settings(config, words=words, labels=labels),
-                         callbacks=[*epoch_batches(train_loader),
-                                    *([snapshots] if config.snapshots > 1 else []),
-                                    *callbacks_of(m)],
-                         distributed_sampler=False)  # (the bucketed batches share themselves)
-            members += snapshots.networks(
-                network, lambda: _network(config, len(words), len(labels),
-                                          _embedding_dim(first), words))
-            self.history += ([{**row, "member": float(m)} for row in result.history]
-                             if config.ensemble > 1 else result.history)
-            self.snapshot_epochs += snapshots.epochs
-            self.train_time_s += result.total_time_s  # before a resume too
+        with hold_members(train_config, config.ensemble):  # (a second run is refused)
+            for m in range(config.ensemble):
+                seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
+                network = first
+                if m > 0:
+                    with torch.random.fork_rng():
+                        torch.manual_seed(seed)
+                        network = _network(config, len(words), len(labels), _embedding_dim(first),
+                                           words)
+                    network.embed.load_state_dict(initial_embed)
+                train_loader = self._loader(train, "train", shuffle=True, seed=seed)
+                snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
+                                         train_config.monitor_mode)
+                result = fit(network, loss, train_loader, dev_loader,
+                             member_training(train_config, m, config.ensemble,
+                                             None if train_config.seed is None else seed),
+                             metrics={"accuracy": _accuracy_metric}, resume=resume,
+                             run_settings=model_settings(config, words=words, labels=labels),
+                             callbacks=[*epoch_batches(train_loader),
+                                        *([snapshots] if config.snapshots > 1 else []),
+                                        *callbacks_of(m)],
+                             distributed_sampler=False)  # (the bucketed batches share themselves)
+                members += snapshots.networks(
+                    network, lambda: _network(config, len(words), len(labels),
+                                              _embedding_dim(first), words))
+                self.history += ([{**row, "member": float(m)} for row in result.history]
+                                 if config.ensemble > 1 else result.history)
+                self.snapshot_epochs += snapshots.epochs
+                self.train_time_s += result.total_time_s  # before a resume too
         model = members[0] if len(members) == 1 else ProbabilityAverage(members)
         self.model = model.eval()
         self.training = train_config

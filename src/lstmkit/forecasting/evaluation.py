@@ -36,6 +36,7 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
 from lstmkit.training import is_first_process
+from lstmkit.training.fit import hold_folder
 
 if TYPE_CHECKING:
     from lstmkit.forecasting.forecaster import Forecaster, Prepared
@@ -613,25 +614,28 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
         [a[keep] for a, keep in zip(arrays, scored, strict=True)]
         for arrays in (origins, fold_of, fit_rows, val_rows))
     per_series: list[list[np.ndarray]] = [[] for _ in origins]
-    for fold, (lo, _, cut) in enumerate(cuts):
-        fold_origins = [o[of == fold] for o, of in zip(origins, fold_of, strict=True)]
-        windows_in_fold = sum(len(o) for o in fold_origins)
-        if windows_in_fold == 0:
-            continue
-        if forecaster.config.training.progress_bar and is_first_process():
-            # each fold trains a model: say which, before its progress bar
-            print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
-                  file=sys.stderr, flush=True)
-        refit_model = _refit(forecaster, frame, prepared, lo, cut, fold, fold_val[fold],
-                             fold_ends[fold], fold_rows[fold])
-        assert refit_model.scalers is not None
-        windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
-                            fold_origins)
-        preds = refit_model.predict_windows(windows)  # series-major, origins ascending
-        offset = 0
-        for i, o in enumerate(fold_origins):
-            per_series[i].append(preds[offset: offset + len(o)])
-            offset += len(o)
+    # the folds train in fold<k> folders of the checkpoint folder: held for them all, so
+    # that a second run into it is refused at its start
+    with hold_folder(forecaster.config.training.checkpoint_dir):
+        for fold, (lo, _, cut) in enumerate(cuts):
+            fold_origins = [o[of == fold] for o, of in zip(origins, fold_of, strict=True)]
+            windows_in_fold = sum(len(o) for o in fold_origins)
+            if windows_in_fold == 0:
+                continue
+            if forecaster.config.training.progress_bar and is_first_process():
+                # each fold trains a model: say which, before its progress bar
+                print(f"backtest refit: fold {fold + 1} of {len(cuts)}, {windows_in_fold} windows",
+                      file=sys.stderr, flush=True)
+            refit_model = _refit(forecaster, frame, prepared, lo, cut, fold, fold_val[fold],
+                                 fold_ends[fold], fold_rows[fold])
+            assert refit_model.scalers is not None
+            windows = WindowSet(prepared.series, refit_model.scalers, m.lookback, m.horizon,
+                                fold_origins)
+            preds = refit_model.predict_windows(windows)  # series-major, origins ascending
+            offset = 0
+            for i, o in enumerate(fold_origins):
+                per_series[i].append(preds[offset: offset + len(o)])
+                offset += len(o)
     # folds are consecutive in time, so per series the fold order is the origin order
     predictions = np.concatenate([p for parts in per_series for p in parts])
     # as in evaluate, the baselines and MASE's scale are fitted on the rows the model trains

@@ -39,6 +39,7 @@ from lstmkit.training.config import defaults_of, settings_of
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import (
     check_member_seeds,
+    hold_members,
     member_callbacks,
     member_seed,
     member_training,
@@ -215,15 +216,16 @@ class Forecaster:
                 "n_future": first.future.shape[1], "n_static": first.static.shape[0]}
         loss = make_loss(cfg.model)
         nets, kept, results = [], [], []
-        for m in range(members):
-            training = cfg.training if members == 1 else member_training(
-                cfg.training, m, members, member_seed(cfg.training.seed, m))
-            net, result, kept_start = self._fit_member(
-                dims, training, train, val, loss, resume, callbacks_of(m),
-                "" if members == 1 else f"member {m}: ")
-            nets.append(net)
-            kept.append(kept_start)
-            results.append(result)
+        with hold_members(cfg.training, members):  # (a second run is refused)
+            for m in range(members):
+                training = cfg.training if members == 1 else member_training(
+                    cfg.training, m, members, member_seed(cfg.training.seed, m))
+                net, result, kept_start = self._fit_member(
+                    dims, training, train, val, loss, resume, callbacks_of(m),
+                    "" if members == 1 else f"member {m}: ")
+                nets.append(net)
+                kept.append(kept_start)
+                results.append(result)
         # the work after training (validation loss, calibration) may fail or be interrupted
         # too: the model is then put back as it was
         before = {name: getattr(self, name) for name in self._FITTED}

@@ -69,6 +69,7 @@ from lstmkit.text.vectors import (
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
 from lstmkit.training.members import (
     check_member_seeds,
+    hold_members,
     member_callbacks,
     member_seed,
     member_training,
@@ -303,37 +304,38 @@ class Tagger:
         dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
         members: list[LSTMCRFTagger] = []
         self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
-        for m in range(config.ensemble):
-            seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
-            network = first
-            if m > 0:
-                with torch.random.fork_rng():
-                    torch.manual_seed(seed)
-                    network = _network(config, words, self.chars, tags, dim)
-                network.embed.load_state_dict(initial_embed)
-            train_loader: Any = self._loader(train, "train", shuffle=True, seed=seed)
-            if auxiliary is not None:
-                train_loader = self._mix_auxiliary(network, train_loader, auxiliary, seed)
-            snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
-                                     train_config.monitor_mode)
-            result = fit(network, network.loss, train_loader, dev_loader,
-                         member_training(train_config, m, config.ensemble,
-                                         None if train_config.seed is None else seed),
-                         metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
-                         run_settings=model_settings(config, words=words,
-                                                     chars=self.chars, tags=tags),
-                         callbacks=[*epoch_batches(train_loader),
-                                    *([snapshots] if config.snapshots > 1 else []),
-                                    *callbacks_of(m)],
-                         distributed_sampler=False)  # (the bucketed batches share themselves)
-            network.remove_auxiliary_head()
-            members += snapshots.networks(
-                network, lambda: _network(config, words, self.chars, tags, dim),
-                drop_prefix="aux_")
-            self.history += ([{**row, "member": float(m)} for row in result.history]
-                             if config.ensemble > 1 else result.history)
-            self.snapshot_epochs += snapshots.epochs
-            self.train_time_s += result.total_time_s  # before a resume too
+        with hold_members(train_config, config.ensemble):  # (a second run is refused)
+            for m in range(config.ensemble):
+                seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
+                network = first
+                if m > 0:
+                    with torch.random.fork_rng():
+                        torch.manual_seed(seed)
+                        network = _network(config, words, self.chars, tags, dim)
+                    network.embed.load_state_dict(initial_embed)
+                train_loader: Any = self._loader(train, "train", shuffle=True, seed=seed)
+                if auxiliary is not None:
+                    train_loader = self._mix_auxiliary(network, train_loader, auxiliary, seed)
+                snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
+                                         train_config.monitor_mode)
+                result = fit(network, network.loss, train_loader, dev_loader,
+                             member_training(train_config, m, config.ensemble,
+                                             None if train_config.seed is None else seed),
+                             metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
+                             run_settings=model_settings(config, words=words,
+                                                         chars=self.chars, tags=tags),
+                             callbacks=[*epoch_batches(train_loader),
+                                        *([snapshots] if config.snapshots > 1 else []),
+                                        *callbacks_of(m)],
+                             distributed_sampler=False)  # (the bucketed batches share themselves)
+                network.remove_auxiliary_head()
+                members += snapshots.networks(
+                    network, lambda: _network(config, words, self.chars, tags, dim),
+                    drop_prefix="aux_")
+                self.history += ([{**row, "member": float(m)} for row in result.history]
+                                 if config.ensemble > 1 else result.history)
+                self.snapshot_epochs += snapshots.epochs
+                self.train_time_s += result.total_time_s  # before a resume too
         self.model = (members[0] if len(members) == 1 else TaggerEnsemble(members)).eval()
         self.training = train_config
         return self

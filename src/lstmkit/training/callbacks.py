@@ -410,14 +410,11 @@ class ResumableEarlyStopping(EarlyStopping):
     patience stops the run before its first epoch, so it ends where the uninterrupted run did.
     """
 
+    ended_before: int | None = None
+    """The epochs of the run resumed, when it had ended by early stopping."""
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         if self.wait_count >= self.patience:
             trainer.should_stop = True
-            if trainer.is_global_zero:  # (said: more epochs asked for, and none trained)
-                warnings.warn(
-                    f"the run resumed had stopped early after epoch {trainer.current_epoch} "
-                    f"({self.patience} validation checks without a better {self.monitor}, "
-                    "training.early_stopping_patience), so it trains no further, as it "
-                    "would not have without the interruption; to train longer, start a new "
-                    "run with a larger patience", UserWarning, stacklevel=2)
+            self.ended_before = trainer.current_epoch  # (fit says so)

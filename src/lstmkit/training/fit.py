@@ -211,17 +211,14 @@ LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: str | Path | None) -> Iterator[None]:
-    """Hold ``folder`` (the checkpoint folder, made if missing) for this run, so that a second
-    run into it is refused rather than overwriting its checkpoints: an advisory lock on
-    ``folder/.lock`` (released by the system if the process dies), taken by the first
-    process of a distributed run. Also says at once, in the setting's name, a folder that
+def hold_folder(folder: str | Path | None) -> Iterator[None]:
+    """Hold the checkpoint folder ``folder`` (made if missing) for this run, so that a second
+    run into it meanwhile is refused rather than overwriting its checkpoints: an advisory
+    ``flock`` on ``folder/.lock``, which the system releases if the process dies, taken by
+    the first process of a distributed run (nothing is held where the file system or the
+    platform has no such lock). Also says at once, in the setting's name, a folder that
     cannot be written (found after the first epoch otherwise)."""
-    try:
-        import fcntl
-    except ImportError:  # (not on Windows: no lock there)
-        fcntl = None  # type: ignore[assignment]
-    if folder is None or fcntl is None or not is_first_process():
+    if folder is None or not is_first_process():
         yield
         return
     folder = Path(folder)
@@ -232,16 +229,9 @@ def _folder_lock(folder: str | Path | None) -> Iterator[None]:
         raise type(err)(f"training.checkpoint_dir {str(folder)!r} cannot be written: "
                         f"{err.strerror or err}") from None
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise BlockingIOError(
-                f"training.checkpoint_dir {str(folder)!r} is in use by another run that is "
-                f"training ({holder}): two runs in one folder would overwrite each other's "
-                "checkpoints; wait for that run to end, or give this one another folder "
-                "(--out)") from None
+        if not _lock(handle, folder):
+            yield
+            return
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}\n")
@@ -249,7 +239,32 @@ def _folder_lock(folder: str | Path | None) -> Iterator[None]:
         try:
             yield
         finally:
+            import fcntl
+
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock(handle: Any, folder: Path) -> bool:
+    """Lock ``handle`` (``folder``'s lock file) without waiting: True when held, False where
+    no lock can be had (no ``fcntl``: Windows; ENOLCK or EOPNOTSUPP: some network file
+    systems); a lock held by another run is an error naming it."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise BlockingIOError(
+            f"training.checkpoint_dir {str(folder)!r} is in use by another run that is "
+            f"training ({holder}): two runs in one folder would overwrite each other's "
+            "checkpoints; wait for that run to end, or give this one another folder "
+            "(--out)") from None
+    except OSError:
+        return False
+    return True
 
 
 def _last_checkpoint(config: TrainConfig) -> Path | None:
@@ -350,7 +365,7 @@ def fit(
     _check_accelerator(config.accelerator)
     ckpt_path = _resolve_resume(resume, config)
     clock = TrainingClock()
-    with _folder_lock(config.checkpoint_dir), _quiet(not config.progress_bar):
+    with hold_folder(config.checkpoint_dir), _quiet(not config.progress_bar):
         seed_everything(config.seed)
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         task.run_settings = dict(run_settings or {})
@@ -404,6 +419,15 @@ def fit(
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
     _restore_dtype(model, dtype)
     model.eval()
+    stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
+                    None)
+    if stopping is not None and stopping.ended_before is not None and trainer.is_global_zero:
+        warnings.warn(f"the run resumed had stopped early after epoch {stopping.ended_before} "
+                      f"({stopping.patience} validation checks without a better "
+                      f"{stopping.monitor}, training.early_stopping_patience), so it trains no "
+                      "further, as it would not have without the interruption; to train "
+                      "longer, start a new run with a larger patience", UserWarning,
+                      stacklevel=2)
     if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
                       "diverged (try a lower training.lr or training.grad_clip)", UserWarning,
@@ -503,6 +527,15 @@ def evaluate(
         out = trainer.test(task, dataloaders=data, verbose=False)
     _restore_dtype(model, dtype)
     model.eval()
+    stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
+                    None)
+    if stopping is not None and stopping.ended_before is not None and trainer.is_global_zero:
+        warnings.warn(f"the run resumed had stopped early after epoch {stopping.ended_before} "
+                      f"({stopping.patience} validation checks without a better "
+                      f"{stopping.monitor}, training.early_stopping_patience), so it trains no "
+                      "further, as it would not have without the interruption; to train "
+                      "longer, start a new run with a larger patience", UserWarning,
+                      stacklevel=2)
     return {k: float(v) for k, v in out[0].items()}
 
 

@@ -4,6 +4,7 @@ tagger."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,16 @@ def member_training(training: Any, member: int, members: int, seed: int | None) 
             if folder is not None:
                 changes[name] = Path(folder) / f"member{member}"
     return training.replace(**changes)
+
+
+def hold_members(training: Any, members: int) -> contextlib.AbstractContextManager[None]:
+    """Hold ``training.checkpoint_dir`` while an ensemble's members train, each in its own
+    ``member<k>`` folder (which each member's ``fit`` holds): a second run into the folder is
+    refused at its start, not when it reaches a member still training. One member trains in
+    the folder itself, which its ``fit`` holds."""
+    from lstmkit.training.fit import hold_folder
+
+    return hold_folder(training.checkpoint_dir if members > 1 else None)
 
 
 def check_member_seeds(seed: int | None, members: int) -> None:
