@@ -998,8 +998,10 @@ def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
     base = make_config()
     config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
     forecaster = Forecaster(config).fit(frame)
-    with pytest.warns(UserWarning, match=r"^MASE leaves out 37 of 74 windows, of series "
-                                         r"'flat' \('a'\): their training part is constant"):
+    with pytest.warns(UserWarning, match=r"^MASE leaves out the errors it cannot scale, of "
+                                         r"series 'flat' \(target 'a'\) in 37 of its 37 "
+                                         r"windows: the training part that scales them \(of "
+                                         r"a refit backtest, the fold's\) is constant"):
         report = forecaster.evaluate(frame, baselines=("naive",))
     assert any(note.startswith("MASE leaves out") for note in report.notes)
     # 'flat' has no MASE for 'a' (it was its error in the data's units, scaled by 1) ...
@@ -1019,3 +1021,21 @@ def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
     scaled = np.concatenate(errors) / np.concatenate(scales)
     assert report.table.loc["naive", "mase"] == pytest.approx(np.nanmean(scaled))
     assert np.isnan(scaled).sum() == 37 * 12  # 'flat' windows x steps, target 'a'
+
+
+def test_a_refit_backtest_leaves_out_the_folds_without_a_scale() -> None:
+    steady = make_frame(240).assign(sid="steady")
+    flat = make_frame(240, seed=1).assign(sid="flat")
+    flat.loc[:109, "a"] = 0.0  # constant over the first fold's training rows alone
+    frame = pd.concat([steady, flat], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
+    forecaster = Forecaster(config).fit(frame)
+    with pytest.warns(UserWarning, match=r"^MASE leaves out the errors it cannot scale, of "
+                                         r"series 'flat' \(target 'a'\) in 5 of its 10 "
+                                         r"windows: "):
+        report = forecaster.backtest(frame, start=0.5, refit=True, folds=2,
+                                     baselines=("naive",))
+    by_series = report.by_series
+    assert by_series is not None  # (the other fold's windows scale it)
+    assert np.isfinite(by_series.loc[("flat", "a", "naive"), "mase"])

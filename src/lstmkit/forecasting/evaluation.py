@@ -317,20 +317,22 @@ def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:
 
 def _note_unscaled(notes: list[str], prepared: Prepared, scales: list[np.ndarray],
                    targets: tuple[str, ...]) -> None:
-    """Warn, and add to ``notes``, which series (and targets) MASE leaves out for want of a
-    scale (``scales``: each series' (W, C))."""
-    unscaled = [f"{s.id!r}" + (f" ({', '.join(repr(targets[c]) for c in cols)})"
-                               if len(targets) > 1 else "")
-                for s, sc in zip(prepared.series, scales, strict=True)
-                for cols in [np.flatnonzero(np.isnan(sc).any(0))] if len(cols)]
+    """Warn, and add to ``notes``, the errors MASE leaves out for want of a scale, by series
+    (and target) and window (``scales``: each series' (W, C))."""
+    unscaled = []
+    for s, sc in zip(prepared.series, scales, strict=True):
+        for c in np.flatnonzero(np.isnan(sc).any(0)):
+            target = f" (target {targets[c]!r})" if len(targets) > 1 else ""
+            unscaled.append(f"series {s.id!r}{target} in {int(np.isnan(sc[:, c]).sum())} of "
+                            f"its {len(sc)} windows")
     if unscaled:
-        windows = sum(int(np.isnan(sc).any(1).sum()) for sc in scales)
-        _warn_note(notes, f"MASE leaves out {windows} of {sum(len(sc) for sc in scales)} "
-                   f"windows, of series {', '.join(unscaled[:5])}"
-                   f"{f' and {len(unscaled) - 5} more' if len(unscaled) > 5 else ''}: their "
-                   "training part is constant, exactly seasonal or without two observed "
-                   "values a season apart, so the seasonal naive error that scales MASE is 0 "
-                   "or unknown there; their own MASE is NaN", stacklevel=5)
+        _warn_note(notes, f"MASE leaves out the errors it cannot scale, of "
+                   f"{', '.join(unscaled[:5])}"
+                   f"{f' and {len(unscaled) - 5} more' if len(unscaled) > 5 else ''}: the "
+                   "training part that scales them (of a refit backtest, the fold's) is "
+                   "constant, exactly seasonal or without two observed values a season apart, "
+                   "so the seasonal naive error is 0 or unknown there; a series left out in "
+                   "all its windows has no MASE of its own (NaN)", stacklevel=5)
 
 
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:
