@@ -366,7 +366,7 @@ def test_resumed_ensemble_tags_like_an_uninterrupted_one(tmp_path, monkeypatch) 
         with pytest.raises(RuntimeError, match="killed"):
             Tagger(config, training("cut")).fit(train, dev)
     resumed = Tagger(config, training("cut")).fit(train, dev, resume=True)
-    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["member0", "member1"]
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == [".lock", "member0", "member1"]
     assert resumed.history == whole.history
     for a, b in zip(resumed.model.members, whole.model.members, strict=True):
         for key, value in a.state_dict().items():
