@@ -348,14 +348,19 @@ def test_a_hundred_clients_at_once_are_all_answered(url: str) -> None:
 
 _SLOW_SERVE = """
 import sys, time
+import torch
 from lstmkit.classification import Classifier
 from lstmkit.cli.main import main
+from lstmkit.serving.http import _Server
 
 predict = Classifier.predict
+_Server.stop_timeout = float(sys.argv[2])
 
-def slow(self, texts):
+def slow(self, texts):  # 1.5 seconds inside torch
     print("predicting", flush=True)
-    time.sleep(1.5)
+    x, start = torch.randn(256, 256), time.monotonic()
+    while time.monotonic() - start < 1.5:
+        x = torch.tanh(x @ x)
     return predict(self, texts)
 
 Classifier.predict = slow
@@ -371,8 +376,9 @@ def test_a_stopped_server_answers_the_requests_in_flight(saved: dict[str, Path])
     import time
 
     servers = {stop: subprocess.Popen(  # (both started at once: each takes seconds to start)
-        [sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"])], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True) for stop in (signal.SIGINT, signal.SIGTERM)}
+        [sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]), "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for stop in (signal.SIGINT, signal.SIGTERM)}
     try:
         for stop, server in servers.items():
             line = server.stdout.readline()  # type: ignore[union-attr]
@@ -410,6 +416,35 @@ def test_a_stopped_server_answers_the_requests_in_flight(saved: dict[str, Path])
             if server.poll() is None:
                 server.kill()
                 server.communicate()
+
+
+def test_a_stop_that_cuts_a_prediction_at_its_limit_exits_0(saved: dict[str, Path]) -> None:
+    # the interpreter exited under the thread still inside torch: "terminate called without
+    # an active exception", SIGABRT (status 134) after "stopped"
+    import http.client
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]),
+                               "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
+        assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+        server.send_signal(signal.SIGTERM)
+        with pytest.raises(OSError):  # cut before the prediction ended: no answer
+            connection.getresponse()
+        out, err = server.communicate(timeout=30)
+        assert server.returncode == 0 and out.strip() == "stopped", err
+        assert "terminate called" not in err
+        connection.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
 
 
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import selectors
 import signal
 import socket
@@ -484,6 +485,7 @@ class _Server(ThreadingHTTPServer):
         self.stop_requested = False  # by a signal (serve)
         self.idle: set[socket.socket] = set()  # connections waiting for their next request
         self.open: dict[threading.Thread, socket.socket] = {}  # each connection's thread
+        self.cut = False  # whether the stop cut connections whose threads still ran
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -534,6 +536,7 @@ class _Server(ThreadingHTTPServer):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self.lock:
+            self.cut = bool(self.open)
             for connection in self.open.values():
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
@@ -612,7 +615,10 @@ def _restore(handlers: dict[int, Any]) -> None:
 
 def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the model saved in ``directory`` until interrupted (Ctrl-C, or SIGTERM where
-    called on the main thread), then let the requests in flight finish."""
+    called on the main thread), then let the requests in flight finish. A stop that cuts the
+    requests still in flight at ``stop_timeout`` ends the process (``os._exit(0)``, after
+    ``stopped`` is printed): their threads cannot be stopped, and a Python that exits while
+    they run inside torch aborts."""
     server = make_server(directory, host, port)
     kind = server.RequestHandlerClass.service.kind  # type: ignore[attr-defined]
     name = server.server_address[0]
@@ -633,3 +639,8 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
         _restore(previous)
         server.server_close()  # (waits for the requests in flight; a Ctrl-C cuts it short)
     print("stopped", flush=True)
+    if server.cut:  # type: ignore[attr-defined]
+        # the threads of the connections cut may still be predicting, inside torch, and an
+        # interpreter that exits under them aborts (SIGABRT): the process ends here, at once
+        sys.stderr.flush()
+        os._exit(0)
