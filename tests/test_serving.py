@@ -209,7 +209,11 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
         assert (answer.status, "error" in json.loads(answer.read())) == (status, status != 200)
     connection.close()
     for raw, message in [(b"[" * 100_000, "the request body is not JSON: it nests too deeply"),
-                         (b'{"texts": ["fine"]', "the request body is not JSON")]:
+                         (b'{"texts": ["fine"]', "the request body is not JSON"),
+                         # (Python's limit: a traceback in the log, and no answer)
+                         (b'{"texts": ["fine"], "n": ' + b"1" * 5000 + b"}",
+                          "the request body is not JSON: a whole number has more than 4300 "
+                          "digits")]:
         status, answer = _call(url, "/predict", raw)
         assert status == 400 and answer["error"].startswith(message)
     # a body over the limit: the client reads the 413 (its body was read and dropped)

@@ -439,8 +439,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _predict(self, body: bytes) -> None:
         try:
             request = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-            why = "it nests too deeply" if isinstance(err, RecursionError) else str(err)
+        except (ValueError, RecursionError) as err:  # (UnicodeDecodeError, JSONDecodeError)
+            if isinstance(err, RecursionError):
+                why = "it nests too deeply"
+            elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError):
+                why = str(err)
+            else:  # a whole number longer than Python reads (sys.set_int_max_str_digits)
+                why = f"a whole number has more than {sys.get_int_max_str_digits()} digits"
             self._error(HTTPStatus.BAD_REQUEST, f"the request body is not JSON: {why}")
             return
         try:
