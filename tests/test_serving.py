@@ -85,7 +85,9 @@ def test_a_classifier_answers_over_http(url: str, saved: dict[str, Path]) -> Non
     for body, code, message in [
             ({"texts": []}, 400, "'texts' must be a non-empty array, each item a string, got "
                                  "an empty array"),
-            ({"texts": ["ok", 3]}, 400, "texts[1] must be a string, got a number"),
+            ({"texts": ["ok", 3]}, 400, "texts[1] must be a string, got a number (3)"),
+            ({"texts": "a text"}, 400, "'texts' must be a non-empty array, each item a "
+                                       "string, got a string ('a text')"),
             ({"text": ["x"]}, 400, "unknown request key(s) ['text']; this model takes "
                                    "['texts']"),
             ([1], 400, "the request must be a JSON object, got an array"),
@@ -123,8 +125,13 @@ def test_a_tagger_answers_texts_and_tokens(url: str, saved: dict[str, Path]) -> 
     assert _call(url, "/predict", {"texts": ["Alice"], "tokens": [["Alice"]]}) == (400, {
         "error": "a tagger request holds 'texts' (raw texts) or 'tokens' (pre-tokenised "
                  "sentences), not both: send them apart"})
-    status, answer = _call(url, "/predict", {"tokens": [["Alice", 1]]})
-    assert status == 400 and answer["error"].startswith("tokens[0][1] must be a str token")
+    # in JSON's words, as texts are (Python's "must be a str token, got int (1)")
+    for tokens, message in [([["Alice", 1]], "tokens[0][1] must be a string, got a number (1)"),
+                            ([["Alice"], [None]], "tokens[1][0] must be a string, got null"),
+                            ([[]], "tokens[0] must hold at least one token, got an empty "
+                                   "sentence")]:
+        status, answer = _call(url, "/predict", {"tokens": tokens})
+        assert status == 400 and answer["error"] == message
 
 
 @pytest.mark.parametrize("url", ["forecaster"], indirect=True)
@@ -155,9 +162,10 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
         "forecast"].tolist() and len(expected) == 7
     for steps, message in [(31, "'steps' must be from 1 to 30 (10 horizons of 3), got 31"),
                            (0, "'steps' must be from 1 to 30 (10 horizons of 3), got 0"),
-                           ("7", "'steps' must be a whole number, got a string"),
-                           (7.0, "'steps' must be a whole number, got a number"),
-                           (True, "'steps' must be a whole number, got a boolean")]:
+                           ("7", "'steps' must be a whole number, got a string ('7')"),
+                           (7.0, "'steps' must be a whole number, got a number (7.0)"),
+                           (True, "'steps' must be a whole number, got a boolean (true)"),
+                           ([7], "'steps' must be a whole number, got an array")]:
         assert _call(url, "/predict", {"data": rows, "steps": steps}) == (
             400, {"error": message})
     status, answer = _call(url, "/predict", {"data": rows[:5]})

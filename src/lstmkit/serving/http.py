@@ -148,7 +148,7 @@ class ModelService:
         """The answer to ``POST /predict`` with the decoded JSON ``request``."""
         if not isinstance(request, dict):
             raise TypeError(f"the request must be a JSON object, got "
-                            f"{_json_type(request)}")
+                            f"{_given(request)}")
         with self._lock:
             if self.kind == "forecaster":
                 return self._forecast(request)
@@ -169,9 +169,11 @@ class ModelService:
         if "tokens" in request:
             sentences = _list_of(request, "tokens", list, allowed=("tokens",))
             for n, sentence in enumerate(sentences):
-                for m, token in enumerate(sentence):
-                    if isinstance(token, str):
-                        _check_unicode(token, f"tokens[{n}][{m}]")
+                for m, token in enumerate(sentence):  # (as texts are checked: JSON's words)
+                    if not isinstance(token, str):
+                        raise TypeError(f"tokens[{n}][{m}] must be a string, got "
+                                        f"{_given(token)}")
+                    _check_unicode(token, f"tokens[{n}][{m}]")
             try:
                 tagged = self.model.tag_tokens(sentences)
             except (ValueError, TypeError) as err:  # named as the request names them
@@ -189,7 +191,7 @@ class ModelService:
         rows = _rows(request, "data")
         steps = request.get("steps")
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
-            raise TypeError(f"'steps' must be a whole number, got {_json_type(steps)}")
+            raise TypeError(f"'steps' must be a whole number, got {_given(steps)}")
         if steps is not None and not 1 <= steps <= self._max_steps():
             horizon = self.model.config.model.horizon
             why = (f"{MAX_HORIZONS} horizons of {horizon}" if self._max_steps() > horizon else
@@ -220,6 +222,15 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _given(value: Any) -> str:
+    """``value`` as an error names it: its JSON type, with a string's, number's or
+    boolean's value (cut at 40 characters)."""
+    if value is None or isinstance(value, list | dict):
+        return _json_type(value)
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    return f"{_json_type(value)} ({text if len(text) <= 40 else text[:37] + '...'})"
+
+
 def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """``request[key]``: rows, each an object of column -> a JSON string, number, boolean or
     null."""
@@ -231,7 +242,7 @@ def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
                 _check_unicode(value, f"{key}[{n}][{column!r}]")
             if isinstance(value, list | dict):
                 raise TypeError(f"{key}[{n}][{column!r}] must be a string, a number, a boolean "
-                                f"or null, got {_json_type(value)}")
+                                f"or null, got {_given(value)}")
     return rows
 
 
@@ -249,10 +260,10 @@ def _list_of(request: dict[str, Any], key: str, item: type, *,
     what = {str: "a string", list: "an array", dict: "an object (a row)"}[item]
     if not isinstance(value, list) or not value:
         raise TypeError(f"{key!r} must be a non-empty array, each item {what}, got "
-                        f"{'an empty array' if value == [] else _json_type(value)}")
+                        f"{'an empty array' if value == [] else _given(value)}")
     for n, part in enumerate(value):
         if not isinstance(part, item):
-            raise TypeError(f"{key}[{n}] must be {what}, got {_json_type(part)}")
+            raise TypeError(f"{key}[{n}] must be {what}, got {_given(part)}")
         if isinstance(part, str):
             _check_unicode(part, f"{key}[{n}]")
     return value
