@@ -303,9 +303,25 @@ def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:
     (tmp_path / "meta.json").write_text('{"kind": "recipe"}')
     with pytest.raises(ValueError, match=r"names kind 'recipe'; lstmkit serves"):
         make_server(tmp_path)
-    with pytest.raises(ValueError, match=r"port must be an int in \[0, 65535\], got 70000"):
+    with pytest.raises(ValueError, match=r"^port \(--port\) must be an int in \[0, 65535\], "
+                                         r"got 70000$"):
         make_server(tmp_path, port=70000)
     assert main(["serve", "--model", str(tmp_path / "none")]) == 2
+
+
+def test_a_port_in_use_is_named(saved: dict[str, Path]) -> None:
+    # "[Errno 98] Address already in use", naming neither --port nor the port
+    import socket
+
+    from lstmkit.serving import make_server
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"cannot listen on host \(--host\) '127\.0\.0\.1', "
+                                          rf"port \(--port\) {port}: Address already in use$"):
+            make_server(saved["classifier"], port=port)
 
 
 def test_lstmkit_serve_serves_until_interrupted(saved: dict[str, Path]) -> None:

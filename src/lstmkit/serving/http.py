@@ -577,7 +577,7 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     ``server_close()`` closes idle connections and waits for the requests in flight, up to
     ``server.stop_timeout`` seconds (30), before it cuts the connections left."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an int in [0, 65535], got {port!r}")
+        raise ValueError(f"port (--port) must be an int in [0, 65535], got {port!r}")
     service = ModelService(directory)
     handler = type("Handler", (_Handler,), {"service": service})
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]
@@ -588,9 +588,12 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     except socket.gaierror as err:
         raise OSError(err.errno, f"host (--host) {host!r} is no address to listen on: "
                                  f"{err.strerror}") from None
-    if family == socket.AF_INET6:
-        return _Server6((host, port), handler, quiet=quiet)
-    return _Server((host, port), handler, quiet=quiet)
+    try:
+        return (_Server6 if family == socket.AF_INET6 else _Server)((host, port), handler,
+                                                                    quiet=quiet)
+    except OSError as err:  # (a port in use, a privileged one, a host not of this machine)
+        raise OSError(err.errno, f"cannot listen on host (--host) {host!r}, port (--port) "
+                                 f"{port}: {err.strerror}") from None
 
 
 class _Server6(_Server):
