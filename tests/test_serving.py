@@ -39,12 +39,18 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         data=DataConfig(target=("y",), time_col="date", val=0.2, test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
         training=ONE_EPOCH)).fit(_history(80)).save(folder / "forecaster")
-    return {kind: folder / kind for kind in ("classifier", "tagger", "forecaster")}
+    Forecaster(ForecastConfig(  # with a known-future covariate
+        data=DataConfig(target=("y",), time_col="date", future_covariates=("x",), val=0.2,
+                        test=0.2),
+        model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
+        training=ONE_EPOCH)).fit(_history(80, future=True)).save(folder / "future")
+    return {kind: folder / kind for kind in ("classifier", "tagger", "forecaster", "future")}
 
 
-def _history(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"date": pd.date_range("2021-01-01", periods=n, freq="D"),
-                         "y": np.sin(np.arange(n) / 3.0)})
+def _history(n: int, future: bool = False) -> pd.DataFrame:
+    frame = pd.DataFrame({"date": pd.date_range("2021-01-01", periods=n, freq="D"),
+                          "y": np.sin(np.arange(n) / 3.0)})
+    return frame.assign(x=np.cos(np.arange(n) / 3.0)) if future else frame
 
 
 @pytest.fixture
@@ -175,6 +181,19 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
     rows[2]["y"] = {"value": 1}
     assert _call(url, "/predict", {"data": rows}) == (400, {
         "error": "data[2]['y'] must be a string, a number, a boolean or null, got an object"})
+
+
+def test_a_forecaster_with_future_covariates_shows_them_in_its_request_example(
+        saved: dict[str, Path]) -> None:
+    # /health's request example held data alone, and the request needs future too
+    from lstmkit.serving import ModelService
+
+    service = ModelService(saved["future"])
+    example = service.info()["request"]
+    assert set(example) == {"data", "future"} and example["future"][0] == {"<column>": "<value>"}
+    assert set(ModelService(saved["forecaster"]).info()["request"]) == {"data"}
+    rows = json.loads(_history(33, future=True).to_json(orient="records", date_format="iso"))
+    assert len(service.predict({"data": rows[:30], "future": rows[30:]})["forecast"]) == 3
 
 
 def test_a_forecaster_with_past_covariates_serves_at_most_its_horizon(tmp_path: Path) -> None:

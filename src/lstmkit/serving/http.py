@@ -125,6 +125,7 @@ class ModelService:
             info["request_tokens"] = {"tokens": [["a", "text"], ["..."]]}  # pre-tokenised
         else:
             data, model = self.model.config.data, self.model.config.model
+            rows = [{"<column>": "<value>"}, "..."]
             info.update(
                 horizon=model.horizon, lookback=model.lookback, time_col=data.time_col,
                 series_col=data.series_col, target=list(data.target),
@@ -135,7 +136,7 @@ class ModelService:
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
                 max_steps=self._max_steps(),
-                request={"data": [{"<column>": "<value>"}, "..."]})
+                request={"data": rows, **({"future": rows} if data.future_covariates else {})})
         return info
 
     def _max_steps(self) -> int:
