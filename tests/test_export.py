@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import sys
 import warnings
 from pathlib import Path
@@ -287,7 +288,8 @@ def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     for steps in (0, True, 2.5):
         with pytest.raises(ValueError, match=rf"steps must be an int >= 1 .* got {steps!r}"):
             export_onnx(variant, tmp_path / "c.onnx", steps=steps)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"path \(--out\) must be a file"):
+    with pytest.raises(ValueError, match=r"^path \(--out\) must be a file to write "
+                                         r"\(model\.onnx\), got '.*', a folder$"):
         export_onnx(variant, tmp_path, steps=4)
     forecaster, _ = _forecaster({}, {})
     with pytest.raises(ValueError, match=r"steps= is for a classifier or tagger; a "
@@ -299,6 +301,24 @@ def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ImportError, match=r"onnxruntime is missing\): pip install "
                                           r"'lstmkit\[export\]'"):
         export_onnx(forecaster, tmp_path / "f.onnx")
+
+
+def test_an_out_that_is_no_regular_file_is_refused_and_kept(tmp_path: Path) -> None:
+    # the file written beside it was moved onto it: --out /dev/null replaced the device
+    from lstmkit.cli.main import main
+
+    forecaster, _ = _forecaster({}, {})
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    (tmp_path / "link.onnx").symlink_to(fifo)
+    for out in (fifo, tmp_path / "link.onnx"):  # (a link: what it names)
+        with pytest.raises(ValueError, match=rf"^path \(--out\) must be a file to write "
+                                             rf"\(model\.onnx\), got '{out}', a FIFO \(named "
+                                             rf"pipe\)$"):
+            export_onnx(forecaster, out)
+    forecaster.save(tmp_path / "model")
+    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(fifo)]) == 2
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and not list(tmp_path.glob(".lstmkit-*"))
 
 
 @pytest.mark.parametrize("level", [0.0, 1e5])

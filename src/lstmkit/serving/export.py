@@ -41,6 +41,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -114,9 +115,9 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     onnx, ort = _export_libraries()
     path = Path(path)
     target = _resolved(path)
-    if target.is_dir():
-        raise ValueError(f"path (--out) must be a file to write (model.onnx), got the "
-                         f"folder {str(path)!r}")
+    if target.exists() and not target.is_file():  # (the move onto it would replace it)
+        raise ValueError(f"path (--out) must be a file to write (model.onnx), got "
+                         f"{str(path)!r}, {_file_kind(target)}")
     if isinstance(model, str | Path):
         from lstmkit.serving.http import load_saved
 
@@ -182,6 +183,17 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
     return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
                         outputs=metadata["outputs"], steps=metadata.get("steps"),
                         max_abs_diff=diff, metadata=metadata)
+
+
+def _file_kind(path: Path) -> str:
+    """What ``path``, which exists and is no regular file, is (links followed)."""
+    mode = path.stat().st_mode
+    for test, kind in [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")]:
+        if test(mode):
+            return kind
+    return "not a regular file"
 
 
 def _resolved(path: Path) -> Path:
