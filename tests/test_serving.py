@@ -177,13 +177,15 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
     status, answer = _call(url, "/predict", {"data": rows[:5]})
     assert status == 400 and "fewer than lookback (12)" in answer["error"]
     status, answer = _call(url, "/predict", {"data": rows, "future": rows[:3]})
-    assert status == 400 and "no data.future_covariates" in answer["error"]
+    assert status == 400 and answer["error"].startswith(
+        "'future' was given, but the model has no data.future_covariates")
+    assert answer["error"].endswith("leave 'future' out")
     rows[2]["y"] = {"value": 1}
     assert _call(url, "/predict", {"data": rows}) == (400, {
         "error": "data[2]['y'] must be a string, a number, a boolean or null, got an object"})
 
 
-def test_a_forecaster_with_future_covariates_shows_them_in_its_request_example(
+def test_a_forecaster_with_future_covariates_names_future_as_the_request_does(
         saved: dict[str, Path]) -> None:
     # /health's request example held data alone, and the request needs future too
     from lstmkit.serving import ModelService
@@ -194,6 +196,12 @@ def test_a_forecaster_with_future_covariates_shows_them_in_its_request_example(
     assert set(ModelService(saved["forecaster"]).info()["request"]) == {"data"}
     rows = json.loads(_history(33, future=True).to_json(orient="records", date_format="iso"))
     assert len(service.predict({"data": rows[:30], "future": rows[30:]})["forecast"]) == 3
+    # errors name the request's "future", not future= (--future)
+    with pytest.raises(ValueError, match=r"^future covariates \['x'\] must cover the 3 steps "
+                                         r"after the data: pass 'future' rows$"):
+        service.predict({"data": rows[:30]})
+    with pytest.raises(ValueError, match=r"^the future table \('future'\) covers 2 of the 3 "):
+        service.predict({"data": rows[:30], "future": rows[30:32]})
 
 
 def test_a_forecaster_with_past_covariates_serves_at_most_its_horizon(tmp_path: Path) -> None:

@@ -202,8 +202,14 @@ class ModelService:
                              f"{steps}")
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
-        forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
-                                      steps=steps)
+        try:
+            forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
+                                          steps=steps)
+        except (ValueError, TypeError) as err:  # future named as the request names it
+            message = str(err)
+            for python, request_key in _FUTURE_NAMES:
+                message = message.replace(python, request_key)
+            raise type(err)(message) from None
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
@@ -211,6 +217,13 @@ class ModelService:
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records")}
+
+
+_FUTURE_NAMES = (("future=<table> (--future <csv>)", "'future' rows"),
+                 ("future= (--future)", "'future'"), ("(future=, --future)", "('future')"),
+                 ("(future=)", "('future')"))
+"""How :meth:`~lstmkit.forecasting.Forecaster.predict`'s errors name its ``future`` table
+(Python's and the command line's names), and the request's name for it."""
 
 
 def _json_type(value: Any) -> str:
