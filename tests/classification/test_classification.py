@@ -629,7 +629,8 @@ def test_resumed_run_predicts_like_an_uninterrupted_one(tmp_path, monkeypatch, e
                                rtol=1e-5, atol=1e-6)
     assert resumed.snapshot_epochs == whole.snapshot_epochs
     if ensemble > 1:  # each network checkpoints in its own folder
-        assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == [".lock", "member0", "member1"]
+        assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == [".lock", "member0",
+                                                                        "member1"]
         assert (tmp_path / "cut" / "member1" / "last.ckpt").is_file()
 
 

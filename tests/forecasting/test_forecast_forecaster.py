@@ -1216,3 +1216,19 @@ def test_a_second_run_into_an_ensemble_s_or_a_refit_s_folder_is_refused_at_its_s
     fitted = Forecaster(config).fit(frame)  # once it ends, the folder is free
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "member0", "member1"]
     fitted.backtest(frame, refit=True, folds=2, baselines=())
+
+
+def test_the_logs_hparams_yaml_holds_every_setting_of_the_run(frame: pd.DataFrame,
+                                                             tmp_path: Path) -> None:
+    # it held the settings a resume compares alone: not data.path, model.ensemble, ...
+    import yaml
+
+    base = make_config()
+    config = dataclasses.replace(
+        base, data=dataclasses.replace(base.data, path="sales.csv"),
+        training=base.training.replace(log_dir=tmp_path / "logs"))
+    Forecaster(config).fit(frame)
+    settings = yaml.safe_load(next((tmp_path / "logs").rglob("hparams.yaml")).read_text())
+    assert settings["data.path"] == "sales.csv" and settings["model.ensemble"] == 1
+    assert settings["model.conformal"] is False and settings["data.target_bounds"] is None
+    assert settings["model.lookback"] == 24 and settings["batch_size"] == 32

@@ -451,13 +451,16 @@ def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
 
     train, val = _data()
     fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs", lr=0.02),
-        run_settings={"model.hidden_size": 8, "data.target": ("a", "b")})
+        run_settings={"model.hidden_size": 8, "data.target": ("a", "b")},
+        log_settings={"data.path": Path("a.csv"), "model.ensemble": 1})
     for logger in ("csv", "tb"):
         files = list((tmp_path / "logs" / logger).rglob("hparams.yaml"))
         assert len(files) == 1
         settings = yaml.safe_load(files[0].read_text())  # plain YAML: lists, not tuples
         assert settings["training.lr"] == 0.02 and settings["model.hidden_size"] == 8
         assert settings["data.target"] == ["a", "b"]
+        # and the settings a resume does not compare (it held those alone)
+        assert settings["data.path"] == "a.csv" and settings["model.ensemble"] == 1
         assert settings["training.log_dir"] == str(tmp_path / "logs")
 
 

@@ -67,6 +67,7 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary
+from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     hold_members,
@@ -317,6 +318,7 @@ class Classifier:
                                              None if train_config.seed is None else seed),
                              metrics={"accuracy": _accuracy_metric}, resume=resume,
                              run_settings=model_settings(config, words=words, labels=labels),
+                             log_settings=settings_of("model", config),
                              callbacks=[*epoch_batches(train_loader),
                                         *([snapshots] if config.snapshots > 1 else []),
                                         *callbacks_of(m)],

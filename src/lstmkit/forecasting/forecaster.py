@@ -280,7 +280,8 @@ class Forecaster:
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
                           "batch_size": cfg.batch_size},
             # (a setting added since a checkpoint was written: its run had the default)
-            run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)})
+            run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)},
+            log_settings={**settings_of("data", cfg.data), **settings_of("model", cfg.model)})
         best = result.best_score
         # best is None when no validation check was finite (the run diverged)
         kept = (start_loss is not None and training.restore_best

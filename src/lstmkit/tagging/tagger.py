@@ -67,6 +67,7 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
+from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     hold_members,
@@ -324,6 +325,7 @@ class Tagger:
                              metrics={"f1": SpanF1(network.decode, tags.itos)}, resume=resume,
                              run_settings=model_settings(config, words=words,
                                                          chars=self.chars, tags=tags),
+                             log_settings=settings_of("model", config),
                              callbacks=[*epoch_batches(train_loader),
                                         *([snapshots] if config.snapshots > 1 else []),
                                         *callbacks_of(m)],

@@ -40,9 +40,9 @@ Public API:
   ``TrainConfig.from_dict(d)`` rejects unknown keys and lists the valid ones;
   ``config.replace(**changes)``; ``config.to_dict()``.
 - :func:`fit` ``(model, loss, train_data, val_data=None, config=None, *, metrics=None,
-  batch_fn=None, resume=False, callbacks=(), run_settings=None, distributed_sampler=True)
-  -> FitResult`` (``distributed_sampler=False`` for loaders that share their batches out
-  among DDP's processes themselves).
+  batch_fn=None, resume=False, callbacks=(), run_settings=None, run_defaults=None,
+  log_settings=None, distributed_sampler=True) -> FitResult`` (``distributed_sampler=False``
+  for loaders that share their batches out among DDP's processes themselves).
 - ``TrainConfig.several_processes()``: whether the settings may train in several processes.
 - :func:`evaluate` ``(model, loss, data, config=None, *, metrics=None, batch_fn=None)
   -> dict``.

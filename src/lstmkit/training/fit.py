@@ -311,6 +311,7 @@ def fit(
     callbacks: Sequence[pl.Callback] = (),
     run_settings: Mapping[str, Any] | None = None,
     run_defaults: Mapping[str, Any] | None = None,
+    log_settings: Mapping[str, Any] | None = None,
     distributed_sampler: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``train_data`` and return a :class:`FitResult`.
@@ -337,6 +338,9 @@ def fit(
         run_defaults: the defaults of ``run_settings``: a setting that a checkpoint lacks
             (one added since it was written) is compared as its default, the value its run
             had without it; a setting without one is not compared.
+        log_settings: the application's other settings (which a resume does not compare:
+            where the data are read from, say), written beside the logs with
+            ``run_settings``, so that ``hparams.yaml`` holds the whole run.
         distributed_sampler: under DDP, whether Lightning shares ``train_data``'s examples
             out among the processes (with a ``DistributedSampler``, the default). ``False``
             leaves it as it is: for a loader whose batch sampler shares its batches out
@@ -378,10 +382,9 @@ def fit(
             config, has_validation=val_data is not None, callbacks=[*callbacks, clock],
             resume_from=checkpoint, distributed_sampler=distributed_sampler)
         # the run's settings beside its curves: hparams.yaml in each log folder (written by
-        # the first process only): training.* and the application's settings that a resume
-        # compares (run_settings)
+        # the first process only): training.* and the application's settings
         settings = {**{f"training.{k}": v for k, v in config.to_dict().items()},
-                    **task.run_settings}
+                    **dict(sorted({**(log_settings or {}), **task.run_settings}.items()))}
         # as plain YAML (lists for tuples, text for paths), which yaml.safe_load reads
         settings = json.loads(json.dumps(settings, default=str))
         for logger in trainer.loggers:
