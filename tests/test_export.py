@@ -125,6 +125,7 @@ def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path:
                                            rtol=1e-5, atol=1e-5)
     if model.get("conformal"):  # the margins are in the graph, not only in predict
         assert forecaster.margins is not None and np.abs(forecaster.margins).max() > 0
+    assert meta["target_bounds"] == data.get("target_bounds")  # (said, as the graph clips)
     if data.get("target_bounds"):  # the bounds too: the graph's outer levels meet them
         quantiles = outputs["quantiles"]
         assert (quantiles[..., 0, -1] == data["target_bounds"]["a"][1]).any()

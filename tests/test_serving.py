@@ -152,6 +152,7 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
     assert (info["freq"], info["fill"], info["time_format"]) == (model.freq, "none", None)
     assert info["quantiles"] == (list(model.config.model.quantiles)
                                  if model.config.model.loss == "quantile" else None)
+    assert info["target_bounds"] is None
     history = _history(30)
     rows = json.loads(history.to_json(orient="records", date_format="iso"))
     status, answer = _call(url, "/predict", {"data": rows})
@@ -741,3 +742,28 @@ def test_an_ipv6_address_is_served(saved: dict[str, Path]) -> None:
         finally:
             server.shutdown()
             server.server_close()
+
+
+def test_a_stop_that_cuts_only_a_client_still_sending_is_no_cut_prediction(
+        saved: dict[str, Path]) -> None:
+    # serve() ended the process (os._exit) whenever a stop cut a connection: a client still
+    # sending its request too, whose thread ends as soon as it is cut
+    import socket
+    import time
+
+    from lstmkit.serving import make_server
+
+    server = make_server(saved["classifier"], port=0, quiet=True)
+    server.stop_timeout = 0.2  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = socket.create_connection(server.server_address[:2])
+    try:
+        client.sendall(b"POST /predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"te")
+        time.sleep(0.2)  # (its thread is reading the rest of the body)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        client.close()
+    assert server.cut is False  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstmkit.forecasting import DataConfig, ForecastConfig, ModelConfig, load_config
@@ -267,6 +268,9 @@ def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
     assert DataConfig(target=("a", "b"), target_bounds={"b": [None, 1]}).target_bounds == {
         "b": (None, 1.0)}
     assert DataConfig(target=("a",), target_bounds=[None, None]).target_bounds is None
+    # NumPy numbers (the data's minimum, say) are read as Python floats
+    assert DataConfig(target=("a",), target_bounds=[np.float32(0), np.int64(5)]
+                      ).target_bounds == {"a": (0.0, 5.0)}
     config = ForecastConfig(data=both)
     assert ForecastConfig.from_dict(config.to_dict()) == config  # (saved as plain lists)
     for bounds, error, message in [
@@ -280,6 +284,8 @@ def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
                                     r"\[2, 2\]"),
         ({"a": [float("-inf"), 2]}, ValueError, r"data.target_bounds of 'a' must be finite "
                                                 r"numbers or null"),
+        ({"a": [0, 10**400]}, ValueError, r"data.target_bounds of 'a' must be finite numbers "
+                                          r"or null"),
         (0, TypeError, r"data.target_bounds must be \[low, high\] for every target or "
                        r"\{column: \[low, high\]\}, got 0"),
     ]:

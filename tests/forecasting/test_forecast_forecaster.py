@@ -1161,29 +1161,32 @@ def test_a_future_table_an_offset_away_from_its_history_says_why() -> None:
 
 def test_target_bounds_clip_the_forecasts_and_refuse_data_outside_them(tmp_path: Path) -> None:
     frame = make_frame(240)
-    frame["a"] = frame["a"].clip(lower=0.0)  # zero half the time: a quantity, say
-    free_config = make_config(loss="quantile")
+    frame["a"] = frame["a"].clip(-0.3, 0.3)  # a quantity that stays in bounds, say
+    free_config = make_config(loss="quantile", conformal=True)
     bounded_config = dataclasses.replace(free_config, data=dataclasses.replace(
-        free_config.data, target_bounds={"a": [0, None]}))
+        free_config.data, target_bounds={"a": [-0.3, 0.3]}))
     free = Forecaster(free_config).fit(frame)
     bounded = Forecaster(bounded_config).fit(frame)  # trained as without bounds
+    # and calibrated so: the margins are the model's, whatever bounds it is given later
+    np.testing.assert_array_equal(bounded.margins, free.margins)
     levels = ["forecast", "q0.1", "q0.5", "q0.9"]
     expected = free.predict(frame)
     on_a = expected["target"] == "a"
-    assert (expected.loc[on_a, "q0.1"] < 0).any()  # (a lower quantile below zero to clip)
-    expected.loc[on_a, levels] = expected.loc[on_a, levels].clip(lower=0.0)
+    assert (expected.loc[on_a, "q0.1"] < -0.3).any()  # (quantiles past the bounds to clip)
+    assert (expected.loc[on_a, "q0.9"] > 0.3).any()
+    expected.loc[on_a, levels] = expected.loc[on_a, levels].clip(-0.3, 0.3)
     pd.testing.assert_frame_equal(bounded.predict(frame), expected)
     # the model keeps them, and evaluate scores what predict forecasts
     loaded = Forecaster.load(bounded.save(tmp_path / "model"))
-    assert loaded.config.data.target_bounds == {"a": (0.0, None)}
+    assert loaded.config.data.target_bounds == {"a": (-0.3, 0.3)}
     pd.testing.assert_frame_equal(loaded.predict(frame), expected)
     report = bounded.evaluate(frame, baselines=())
-    assert report.forecasts["lstmkit"][..., 0].min() >= 0.0
+    assert np.abs(report.forecasts["lstmkit"][..., 0]).max() <= 0.3
     # an observed target outside them is a mistake in the data (or in the bounds)
     bad = frame.copy()
     bad.loc[200, "a"] = -0.5
     with pytest.raises(ValueError, match=r"^1 value\(s\) of target 'a' in .* lie outside "
-                                         r"data.target_bounds \[0.0, null\], first -0.5 at "
+                                         r"data.target_bounds \[-0.3, 0.3\], first -0.5 at "
                                          r"2021-01-09 08:00:00: fix them, or widen the bounds$"):
         bounded.predict(bad)
 

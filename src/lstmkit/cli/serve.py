@@ -17,7 +17,17 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+    import os
+    import sys
+
     from lstmkit.serving import serve
 
-    serve(args.model, args.host, args.port)
+    if serve(args.model, args.host, args.port):
+        # the stop cut predictions still running, inside torch: an interpreter that exits
+        # under their threads aborts (SIGABRT), so the process ends here, at once
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)
     return 0

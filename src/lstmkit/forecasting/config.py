@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import numbers
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,11 +63,14 @@ def _bounds(value: object, targets: tuple[str, ...]
     for column, pair in value.items():
         where = f"{name} of {column!r}"
         if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
-                v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
                 for v in pair):
             raise TypeError(f"{where} must be [low, high], numbers or null (unbounded), "
                             f"got {pair!r}")
-        low, high = (None if v is None else float(v) for v in pair)
+        try:  # (a NumPy number, from the data's minimum say, as a Python float)
+            low, high = (None if v is None else float(v) for v in pair)
+        except OverflowError:
+            low = high = math.inf
         if any(v is not None and not math.isfinite(v) for v in (low, high)):
             raise ValueError(f"{where} must be finite numbers or null, got {pair!r}")
         if low is not None and high is not None and not low < high:

@@ -312,7 +312,9 @@ class Forecaster:
                            in zip(val.series_index.tolist(), val.local_origin.tolist(),
                                   strict=True)])  # (W, Hz, C)
         levels = self.config.model.quantiles
-        self.margins = conformal_margins(self.predict_windows(val), actual, levels)
+        # (unclipped: the margins are the model's, whatever bounds it is later given; an
+        # observed value is inside a clipped interval exactly when inside the unclipped one)
+        self.margins = conformal_margins(self.predict_windows(val, clip=False), actual, levels)
         self.calibration_windows = int((~np.isnan(actual)).sum(axis=0).min())
         too_few = self.too_few_calibration_windows()
         if too_few and is_first_process():  # (under DDP every process calibrates)
@@ -337,9 +339,10 @@ class Forecaster:
 
     # -- inference -------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_windows(self, windows: WindowSet) -> np.ndarray:
+    def predict_windows(self, windows: WindowSet, *, clip: bool = True) -> np.ndarray:
         """Model output for every window, in the targets' original units:
-        (W, Hz, C) or (W, Hz, C, Q) for the quantile loss."""
+        (W, Hz, C) or (W, Hz, C, Q) for the quantile loss; clipped into
+        ``data.target_bounds`` unless ``clip`` is False."""
         net = self._net()
         outs = []
         for start in range(0, len(windows), PREDICT_BATCH):
@@ -357,7 +360,7 @@ class Forecaster:
             out = np.sort(out, axis=-1)
         if self.margins is not None:
             out = widen(out, self.margins, self.config.model.quantiles)
-        return clip_to_bounds(out, self.config.data)
+        return clip_to_bounds(out, self.config.data) if clip else out
 
     def predict(self, data: pd.DataFrame | str | Path,
                 future: pd.DataFrame | str | Path | None = None, *,

@@ -426,6 +426,8 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor], di
                     "future_covariates": list(dc.future_covariates),
                     "static": list(dc.static_covariates)},
         "quantiles": list(m.quantiles) if m.loss == "quantile" else None,
+        # (data.target_bounds, which the outputs are clipped into; null: unbounded)
+        "target_bounds": {k: list(v) for k, v in (dc.target_bounds or {}).items()} or None,
         "note": ("inputs float64 in the data's units, rows in time order, one a step of "
                  "freq, missing rows and values filled as fill says (data.fill); "
                  "future_covariates span the lookback and the horizon; outputs in the "

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import selectors
 import signal
 import socket
@@ -135,6 +134,8 @@ class ModelService:
                 # what a client needs to build rows on the model's grid and read the answer
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
+                target_bounds={k: list(v) for k, v in (data.target_bounds or {}).items()}
+                or None,
                 max_steps=self._max_steps(),
                 request={"data": rows, **({"future": rows} if data.future_covariates else {})})
         return info
@@ -209,7 +210,7 @@ class ModelService:
             message = str(err)
             for python, request_key in _FUTURE_NAMES:
                 message = message.replace(python, request_key)
-            raise type(err)(message) from None
+            raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from None
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
@@ -218,6 +219,9 @@ class ModelService:
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records")}
 
+
+CUT_GRACE = 1.0
+"""Seconds a stop waits for the threads of the connections it cut to end."""
 
 _FUTURE_NAMES = (("future=<table> (--future <csv>)", "'future' rows"),
                  ("future= (--future)", "'future'"), ("(future=, --future)", "('future')"),
@@ -515,7 +519,7 @@ class _Server(ThreadingHTTPServer):
         self.stop_requested = False  # by a signal (serve)
         self.idle: set[socket.socket] = set()  # connections waiting for their next request
         self.open: dict[threading.Thread, socket.socket] = {}  # each connection's thread
-        self.cut = False  # whether the stop cut connections whose threads still ran
+        self.cut = False  # whether the stop cut connections whose threads still run
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -566,10 +570,13 @@ class _Server(ThreadingHTTPServer):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self.lock:
-            self.cut = bool(self.open)
-            for connection in self.open.values():
+            left = dict(self.open)
+            for connection in left.values():
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
+        for thread in left:  # (one reading a request ends at once; one predicting does not)
+            thread.join(CUT_GRACE)
+        self.cut = any(thread.is_alive() for thread in left)
 
 
 def _pending(connection: socket.socket) -> bool:
@@ -646,12 +653,13 @@ def _restore(handlers: dict[int, Any]) -> None:
         signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> bool:
     """Serve the model saved in ``directory`` until interrupted (Ctrl-C, or SIGTERM where
-    called on the main thread), then let the requests in flight finish. A stop that cuts the
-    requests still in flight at ``stop_timeout`` ends the process (``os._exit(0)``, after
-    ``stopped`` is printed): their threads cannot be stopped, and a Python that exits while
-    they run inside torch aborts."""
+    called on the main thread), then let the requests in flight finish. Returns whether the
+    stop cut requests still being predicted at ``stop_timeout``: their threads cannot be
+    stopped, and a Python that exits while they run inside torch aborts (SIGABRT), so a
+    program that gets True should end at once (``os._exit``) once its own work is saved, as
+    ``lstmkit serve`` does."""
     server = make_server(directory, host, port)
     kind = server.RequestHandlerClass.service.kind  # type: ignore[attr-defined]
     name = server.server_address[0]
@@ -672,8 +680,4 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> N
         _restore(previous)
         server.server_close()  # (waits for the requests in flight; a Ctrl-C cuts it short)
     print("stopped", flush=True)
-    if server.cut:  # type: ignore[attr-defined]
-        # the threads of the connections cut may still be predicting, inside torch, and an
-        # interpreter that exits under them aborts (SIGABRT): the process ends here, at once
-        sys.stderr.flush()
-        os._exit(0)
+    return bool(server.cut)  # type: ignore[attr-defined]

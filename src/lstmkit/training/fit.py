@@ -530,15 +530,6 @@ def evaluate(
         out = trainer.test(task, dataloaders=data, verbose=False)
     _restore_dtype(model, dtype)
     model.eval()
-    stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
-                    None)
-    if stopping is not None and stopping.ended_before is not None and trainer.is_global_zero:
-        warnings.warn(f"the run resumed had stopped early after epoch {stopping.ended_before} "
-                      f"({stopping.patience} validation checks without a better "
-                      f"{stopping.monitor}, training.early_stopping_patience), so it trains no "
-                      "further, as it would not have without the interruption; to train "
-                      "longer, start a new run with a larger patience", UserWarning,
-                      stacklevel=2)
     return {k: float(v) for k, v in out[0].items()}
 
 
