@@ -12,6 +12,7 @@ import platform
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -100,3 +101,15 @@ def batch_limit(text: str) -> int | float:
         raise argparse.ArgumentTypeError(f"expected a count of batches (an int >= 1) or a "
                                          f"fraction in (0, 1], got {fraction}")
     return fraction
+
+
+class Distinct(argparse.Action):
+    """An argparse action for a list option whose values must differ (a seed or horizon given
+    twice would run twice and count twice in the means); a repeat is refused at parse time."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            parser.error(f"{option_string}: give each value once, got {repeated} more than once")
+        setattr(namespace, self.dest, values)

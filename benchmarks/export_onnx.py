@@ -6,8 +6,9 @@ lookback 512, all 7 channels), the SST-2 BiLSTM classifier and the WNUT-17 chara
 BiLSTM-CRF tagger. Each is exported with :func:`lstmkit.serving.export_onnx` and both run
 over its whole test split in the same batches:
 
-- agreement: the test score of each (MSE, accuracy, entity F1), the largest difference in
-  forecasts and probabilities, and the share of equal labels and tags;
+- agreement: the test score of each (MSE, accuracy, entity F1) and the share of equal labels
+  and tags in the table, and the largest difference in forecasts and probabilities in the
+  JSON (``max_abs_diff``);
 - speed: the network alone on the same padded batches, PyTorch (lstmkit's own path, as
   ``predict`` runs it, under ``inference_mode``) against onnxruntime, both on ``--threads``
   threads, one untimed pass each and then the best of ``--reps``; the ratio is PyTorch's time

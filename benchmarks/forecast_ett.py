@@ -40,7 +40,7 @@ from lstmkit.datasets import data_path
 from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, recipes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import batch_limit, environment, float_in, int_at_least
+from _common import Distinct, batch_limit, environment, float_in, int_at_least
 
 OUT = "benchmarks/results/forecast_ett.json"
 LABEL = "lstmkit built-in (this run)"
@@ -142,7 +142,7 @@ def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT
     parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0],
                                      allow_abbrev=False)
     parser.add_argument("--dataset", choices=sorted(PUBLISHED), default="ETTh1")
-    parser.add_argument("--horizons", type=int_at_least(1), nargs="+",
+    parser.add_argument("--horizons", type=int_at_least(1), nargs="+", action=Distinct,
                         default=list(horizons))
     parser.add_argument("--lookback", type=int_at_least(1), default=512,
                         help="a multiple of --segment-len")
@@ -168,7 +168,7 @@ def parse_args(description: str | None = None, jobs: bool = True, out: str = OUT
     parser.add_argument("--limit-train-batches", type=batch_limit, default=1.0,
                         help="training batches per epoch: a count (an int >= 1) or a "
                         "fraction in (0, 1] (default 1.0: all)")
-    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0],
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0], action=Distinct,
                         help="one run per seed; the table shows the mean (an ensemble of k "
                         "trains seeds s .. s + k - 1: seeds k apart share no member)")
     parser.add_argument("--threads", type=int_at_least(1), default=2, help="threads per run")
@@ -242,19 +242,19 @@ def main(args: argparse.Namespace | None = None, label: str = LABEL,
     print(header)
     row = f"{label:46s}"
     for r in results:
-        row += f"{r['mse']:>9.3f} /{r['mae']:.3f}"
+        row += f"{r['mse']:.3f} / {r['mae']:.3f}".rjust(16)
     print(row)
     for name, numbers in published.items():
         row = f"{name:46s}"
         for h in args.horizons:
             mse, mae = numbers.get(h, (None, None))
-            cell = "-" if mse is None else f"{mse:.3f} /" + ("  -  " if mae is None
-                                                             else f"{mae:.3f}")
+            cell = "-" if mse is None else f"{mse:.3f} / " + ("-" if mae is None
+                                                              else f"{mae:.3f}")
             row += f"{cell:>16s}"
         print(row)
     if len(args.seeds) > 1:
         print(f"{'  seed range (min..max MSE)':46s}" + "".join(
-            f"{r['mse_min']:>9.3f}..{r['mse_max']:.3f}" for r in results))
+            f"{r['mse_min']:.3f}..{r['mse_max']:.3f}".rjust(16) for r in results))
     print("mean wall time per run (s): " + ", ".join(
         f"{r['horizon']}: {r['total_wall_s']:.0f}" for r in results))
     out = Path(args.out)

@@ -32,8 +32,18 @@ SETTINGS = ("lookback", "segment_len", "hidden", "dropout", "highway", "normaliz
 
 
 def summarise(path: Path) -> dict[str, object]:
-    """One candidate: its settings and, per horizon, the seeds and mean scores."""
-    data = json.loads(path.read_text())
+    """One candidate: its settings and, per horizon, the seeds and mean scores; a
+    ValueError for a file that is not a forecast_ett.py result."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} cannot be read as JSON ({err})") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, list) or not isinstance(data.get("settings"), dict) or not all(
+            isinstance(r, dict) and {"horizon", "seed", "best_val_mse", "mse", "mae",
+                                     "total_wall_s"} <= set(r) for r in runs):
+        raise ValueError(f"{path} is not a forecast_ett.py result (it has no 'settings' and "
+                         "'runs' with each run's horizon, seed and scores)")
     by_horizon: dict[int, list[dict[str, float]]] = {}
     for run in data["runs"]:
         by_horizon.setdefault(int(run["horizon"]), []).append(run)
@@ -82,8 +92,8 @@ def main() -> None:
             parser.error(f"runs: each candidate once, got {seen[path.resolve()]} and {path}, "
                          "the same file")
         seen[path.resolve()] = path
-    candidates = [summarise(path) for path in args.runs]
     try:
+        candidates = [summarise(path) for path in args.runs]
         chosen = choose(candidates)
     except ValueError as err:
         parser.error(f"runs: {err}")

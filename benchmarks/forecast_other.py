@@ -49,7 +49,7 @@ from lstmkit.forecasting.baselines import naive
 from lstmkit.training import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, float_in, int_at_least
+from _common import Distinct, environment, float_in, int_at_least
 
 EXCHANGE_LOOKBACK = 96
 
@@ -254,7 +254,7 @@ def check_exchange(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--horizons", type=int_at_least(1), nargs="+",
+    parser.add_argument("--horizons", type=int_at_least(1), nargs="+", action=Distinct,
                         default=[96, 192, 336, 720], help="exchange rate")
     parser.add_argument("--exchange-epochs", type=int_at_least(1), default=2)
     # the candidates; each horizon keeps the one with the lowest validation MSE. (An earlier
@@ -303,13 +303,14 @@ def main() -> None:
               f"chosen per horizon by cross-validation ({folds(args.exchange_folds)})")
         print(f"{'model':34s}" + "".join(f"{h:>16d}" for h in args.horizons))
         print(f"{'lstmkit (this run)':34s}"
-              + "".join(f"{r['mse']:>9.3f} /{r['mae']:.3f}" for r in rows))
+              + "".join(f"{r['mse']:.3f} / {r['mae']:.3f}".rjust(16) for r in rows))
         print(f"{'repeat-last (this run)':34s}"
-              + "".join(f"{r['repeat_mse']:>9.3f} /{r['repeat_mae']:.3f}" for r in rows))
+              + "".join(f"{r['repeat_mse']:.3f} / {r['repeat_mae']:.3f}".rjust(16)
+                      for r in rows))
         index = {96: 0, 192: 1, 336: 2, 720: 3}
         for name, values in EXCHANGE_PUBLISHED.items():
             print(f"{name:34s}" + "".join(
-                f"{values[index[h]]:>9.3f} /  -  " if h in index else f"{'-':>16s}"
+                f"{values[index[h]]:.3f} / -".rjust(16) if h in index else f"{'-':>16s}"
                 for h in args.horizons))
         print("the published rows score fewer test windows (batch size 32, drop_last=True in "
               "the reference code: 768 instead of 798 at horizon 720), and DLinear's used "

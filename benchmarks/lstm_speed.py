@@ -313,6 +313,9 @@ def main() -> None:
     report["lengths"] = bench_lengths(reps)
     report["step"] = bench_step(reps, calls)
     report["load_after"] = load_average()
+    # (a one-minute load average past the cores: other work shared them with this run)
+    report["loaded"] = any(load.split()[0] != "unknown" and float(load.split()[0]) >
+                           (os.cpu_count() or 1) for load in (load_before, report["load_after"]))
     report["seconds"] = time.perf_counter() - started
     report["environment"] = environment()
     print_tables(report)
@@ -320,6 +323,10 @@ def main() -> None:
     args.output.write_text(json.dumps(report, indent=1))
     print(f"\nwrote {args.output}" + (" (a --quick run: not the committed results)"
                                       if args.quick else ""))
+    if report["loaded"]:
+        print(f"warning: the load average ({load_before} before, {report['load_after']} "
+              f"after) passed the {os.cpu_count()} cores: other processes shared them, so "
+              "these times and ratios are not usable; rerun on quiet cores")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from lstmkit.tagging import Tagger, TaggerConfig, read_conll
 from lstmkit.training import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, int_at_least
+from _common import Distinct, environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BTC_SECTIONS = ("a", "b", "e", "f", "g")
@@ -47,6 +47,26 @@ PUBLISHED = [
     ("Aguilar et al. 2018, multitask BiLSTM-CNN-CRF", "45.55"),
     ("Akbik et al. 2019, BiLSTM-CRF + pooled Flair embeddings", "49.59"),
 ]
+
+
+def tagger_config(args: argparse.Namespace) -> TaggerConfig:
+    return TaggerConfig(
+        tag_scheme="BIOES", lowercase=True, vectors=args.vectors,
+        vectors_vocab=args.vectors_vocab if args.vectors else 0,
+        freeze_embeddings=args.freeze_embeddings,
+        char_encoder=args.char_encoder, char_dim=25, char_hidden=args.char_hidden,
+        casing=True, hidden_size=args.hidden, num_layers=1, decoder="crf",
+        dropout=args.dropout, word_dropout=args.word_dropout, batch_size=args.batch_size,
+        auxiliary_weight=args.auxiliary_weight, auxiliary_ratio=args.auxiliary_ratio,
+        snapshots=args.snapshots, ensemble=args.ensemble,
+    )
+
+
+def training_config(args: argparse.Namespace, seed: int) -> TrainConfig:
+    return TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
+                       grad_clip=5.0, adversarial=args.adversarial,
+                       early_stopping_patience=args.patience, seed=seed,
+                       progress_bar=False, accelerator="cpu", devices=1)
 
 
 def run_one(seed: int, args: argparse.Namespace) -> dict:
@@ -59,22 +79,9 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
         auxiliary = [s for section in args.btc_sections
                      for s in read_conll(data_dir() / "ner" / "btc" / f"{section}.conll",
                                          empty_tokens="skip")]
-    config = TaggerConfig(
-        tag_scheme="BIOES", lowercase=True, vectors=args.vectors,
-        vectors_vocab=args.vectors_vocab if args.vectors else 0,
-        freeze_embeddings=args.freeze_embeddings,
-        char_encoder=args.char_encoder, char_dim=25, char_hidden=args.char_hidden,
-        casing=True, hidden_size=args.hidden, num_layers=1, decoder="crf",
-        dropout=args.dropout, word_dropout=args.word_dropout, batch_size=args.batch_size,
-        auxiliary_weight=args.auxiliary_weight, auxiliary_ratio=args.auxiliary_ratio,
-        snapshots=args.snapshots, ensemble=args.ensemble,
-    )
-    train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
-                               grad_clip=5.0, adversarial=args.adversarial,
-                               early_stopping_patience=args.patience, seed=seed,
-                               progress_bar=False, accelerator="cpu", devices=1)
     start, cpu_start = time.perf_counter(), time.process_time()
-    tagger = Tagger(config, train_config).fit(train, dev, auxiliary=auxiliary)
+    tagger = Tagger(tagger_config(args), training_config(args, seed)).fit(
+        train, dev, auxiliary=auxiliary)
     train_time = time.perf_counter() - start
     train_cpu = time.process_time() - cpu_start
     start = time.perf_counter()
@@ -96,7 +103,8 @@ def run_one(seed: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0],
+                        action=Distinct)
     parser.add_argument("--max-epochs", type=int_at_least(1), default=15)
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -130,6 +138,11 @@ def main() -> None:
                         help="the JSON to write (default benchmarks/results/"
                         "ner_wnut17_multitask_btc_snap3.json; give a quick run its own)")
     args = parser.parse_args()
+    try:  # every setting checked now, not in the first run's setup (with a traceback)
+        tagger_config(args)
+        training_config(args, args.seeds[0])
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
     records = []

@@ -37,7 +37,7 @@ from lstmkit.datasets import data_dir
 from lstmkit.training import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, int_at_least
+from _common import Distinct, environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = {
@@ -67,18 +67,20 @@ def model_config(vectors: str | None, args: argparse.Namespace) -> ClassifierCon
     )
 
 
+def training_config(args: argparse.Namespace, seed: int) -> TrainConfig:
+    return TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
+                       weight_decay=args.weight_decay, grad_clip=5.0,
+                       adversarial=args.adversarial, early_stopping_patience=args.patience,
+                       seed=seed, progress_bar=False, accelerator="cpu", devices=1)
+
+
 def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
     prefix, vectors, _ = RUNS[name]
     folder = data_dir() / "sentiment" / "sst"
     train, dev, test = (read_examples(folder / f"{prefix}.{split}")
                         for split in ("train", "dev", "test"))
-    train_config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, optimizer="adam",
-                               weight_decay=args.weight_decay, grad_clip=5.0,
-                               adversarial=args.adversarial,
-                               early_stopping_patience=args.patience, seed=seed,
-                               progress_bar=False, accelerator="cpu", devices=1)
     start, cpu_start = time.perf_counter(), time.process_time()
-    clf = Classifier(model_config(vectors, args), train_config).fit(train, dev)
+    clf = Classifier(model_config(vectors, args), training_config(args, seed)).fit(train, dev)
     train_time = time.perf_counter() - start
     train_cpu = time.process_time() - cpu_start
     start = time.perf_counter()
@@ -104,7 +106,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
-    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0])
+    parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0],
+                        action=Distinct)
     parser.add_argument("--max-epochs", type=int_at_least(1), default=20)
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -133,6 +136,12 @@ def main() -> None:
                         help="the JSON to write, the confusion PNGs beside it (default "
                         "benchmarks/results/sentiment_sst.json; give a quick run its own)")
     args = parser.parse_args()
+    try:  # every setting checked now, not in the first run's setup (with a traceback)
+        for name in args.runs:
+            model_config(RUNS[name][1], args)
+        training_config(args, args.seeds[0])
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
     records = []

@@ -33,7 +33,7 @@ from lstmkit.text.tuning import apply_params, default_space, dev_score, tune_tex
 from lstmkit.training import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, int_at_least
+from _common import Distinct, environment, int_at_least
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # benchmarks/sentiment_sst.py's defaults for SST-2 with GloVe (adversarial training off)
@@ -65,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int_at_least(1), default=8)
     parser.add_argument("--epochs", type=int_at_least(1), default=4)
-    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int_at_least(0), nargs="+", default=[0, 1, 2],
+                        action=Distinct)
     parser.add_argument("--search-seed", type=int_at_least(0), default=1000,
                         help="the training seed of every trial (not one of --seeds)")
     parser.add_argument("--threads", type=int_at_least(1), default=2)
