@@ -33,7 +33,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import forecast_ett
-from _common import environment, float_in, int_at_least
+from _common import Distinct, environment, float_in, int_at_least
 
 TRAIN, VAL = 8640, 2880
 
@@ -179,6 +179,7 @@ def main() -> None:
 def _peer_flags(parser: object) -> None:
     add = parser.add_argument  # type: ignore[attr-defined]
     add("--peers", nargs="+", choices=("plain", "segrnn"), default=["plain", "segrnn"],
+        action=Distinct,
         help="the nn.LSTM scripts to run beside the recipe")
     add("--peer-minutes", type=float_in(0.0, low_open=True), default=3.0,
         help="each peer's training time per horizon (the best epoch on validation is kept)")

@@ -261,9 +261,9 @@ def main() -> None:
     # version fixed weight decay 1.0, chosen on how close the test figures stayed to
     # repeat-last: benchmarks/results/forecast_exchange_sweep.json. That was selection on test.)
     parser.add_argument("--exchange-lr", type=float_in(0.0, low_open=True), nargs="+",
-                        default=[2e-3, 3e-4])
+                        default=[2e-3, 3e-4], action=Distinct)
     parser.add_argument("--exchange-weight-decay", type=float_in(0.0), nargs="+",
-                        default=[0.0, 0.1, 0.3, 1.0, 3.0, 10.0])
+                        default=[0.0, 0.1, 0.3, 1.0, 3.0, 10.0], action=Distinct)
     parser.add_argument("--exchange-hidden", type=int_at_least(2), default=64)
     parser.add_argument("--exchange-segment", type=int_at_least(1), default=48,
                         help=f"a divisor of the lookback, {EXCHANGE_LOOKBACK}")

@@ -61,8 +61,8 @@ QUICK_OUTPUT = Path(tempfile.gettempdir()) / "lstm_speed_quick.json"
 
 def load_average() -> str:
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
+        return " ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:  # (a platform without it)
         return "unknown"
 
 

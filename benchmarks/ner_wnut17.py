@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--auxiliary", default="btc", choices=["none", "btc"],
                         help="multitask: a second head on the BTC corpus (PER/LOC/ORG)")
-    parser.add_argument("--btc-sections", nargs="+", default=list(BTC_SECTIONS),
+    parser.add_argument("--btc-sections", nargs="+", default=list(BTC_SECTIONS), action=Distinct,
                         choices=["a", "b", "e", "f", "g"],
                         help="BTC sections for --auxiliary btc (h has tokens with spaces)")
     parser.add_argument("--auxiliary-weight", type=float, default=1.0)

@@ -105,7 +105,8 @@ def run_one(name: str, seed: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS),
+                        action=Distinct)
     parser.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0],
                         action=Distinct)
     parser.add_argument("--max-epochs", type=int_at_least(1), default=20)

@@ -407,10 +407,12 @@ import sys, time
 import torch
 from lstmkit.classification import Classifier
 from lstmkit.cli.main import main
+from lstmkit.serving import http
 from lstmkit.serving.http import _Server
 
 predict = Classifier.predict
 _Server.stop_timeout = float(sys.argv[2])
+http.CUT_GRACE = 0.1  # (a prediction 1.5 s long is still running when a cut stop ends)
 
 def slow(self, texts):  # 1.5 seconds inside torch
     print("predicting", flush=True)
@@ -767,3 +769,36 @@ def test_a_stop_that_cuts_only_a_client_still_sending_is_no_cut_prediction(
         server.server_close()
         client.close()
     assert server.cut is False  # type: ignore[attr-defined]
+
+
+def test_a_stop_that_cuts_several_predictions_waits_once_for_them_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # it waited CUT_GRACE for each in turn: stop_timeout plus a second per prediction cut
+    import socket
+    import time
+    from http.server import BaseHTTPRequestHandler
+
+    from lstmkit.serving import http
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(3)  # a prediction inside torch, say
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setattr(http, "CUT_GRACE", 0.5)
+    server = http._Server(("127.0.0.1", 0), Slow, quiet=True)
+    server.stop_timeout = 0.1
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    clients = [socket.create_connection(server.server_address[:2]) for _ in range(4)]
+    for client in clients:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)  # (each is being answered)
+    server.shutdown()
+    start = time.monotonic()
+    server.server_close()
+    assert server.cut is True and time.monotonic() - start < 0.1 + 0.5 + 0.5  # not 0.1 + 4 x 0.5
+    for client in clients:
+        client.close()

@@ -159,7 +159,7 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                 "--stride", "12", "--start", "0.6", "--refit", "--folds", "1",
                 "--no-progress") == 0
     assert "backtest refit" not in capsys.readouterr().err
-    assert {p.name for p in (refit / "checkpoints").iterdir()} == {"fold0", "fold1"}
+    assert {p.name for p in (refit / "checkpoints").iterdir()} == {".lock", "fold0", "fold1"}
     assert {p.name for p in (refit / "logs").iterdir()} == {"fold0", "fold1"}
     assert not (out / "checkpoints" / "fold0").exists()
 

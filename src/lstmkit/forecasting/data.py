@@ -150,6 +150,11 @@ def bounds_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
     return low, high
 
 
+def plain_bounds(cfg: DataConfig) -> dict[str, list[float | None]] | None:
+    """``data.target_bounds`` as JSON gives it: ``{target: [low, high]}``, or None."""
+    return {k: list(v) for k, v in cfg.target_bounds.items()} if cfg.target_bounds else None
+
+
 def clip_to_bounds(out: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Forecasts (W, Hz, C) or quantiles (W, Hz, C, Q) clipped into ``data.target_bounds``."""
     bounds = bounds_arrays(cfg)

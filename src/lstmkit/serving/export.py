@@ -401,6 +401,8 @@ class ForecastGraph(nn.Module):
 
 
 def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
+    from lstmkit.forecasting.data import plain_bounds
+
     graph = ForecastGraph(forecaster).eval()
     cfg = forecaster.config
     dc, m = cfg.data, cfg.model
@@ -427,7 +429,7 @@ def _forecaster_graph(forecaster: Any) -> tuple[nn.Module, dict[str, Tensor], di
                     "static": list(dc.static_covariates)},
         "quantiles": list(m.quantiles) if m.loss == "quantile" else None,
         # (data.target_bounds, which the outputs are clipped into; null: unbounded)
-        "target_bounds": {k: list(v) for k, v in (dc.target_bounds or {}).items()} or None,
+        "target_bounds": plain_bounds(dc),
         "note": ("inputs float64 in the data's units, rows in time order, one a step of "
                  "freq, missing rows and values filled as fill says (data.fill); "
                  "future_covariates span the lookback and the horizon; outputs in the "

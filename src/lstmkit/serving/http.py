@@ -123,6 +123,8 @@ class ModelService:
             info["request"] = {"texts": ["a text", "..."]}
             info["request_tokens"] = {"tokens": [["a", "text"], ["..."]]}  # pre-tokenised
         else:
+            from lstmkit.forecasting.data import plain_bounds
+
             data, model = self.model.config.data, self.model.config.model
             rows = [{"<column>": "<value>"}, "..."]
             info.update(
@@ -134,8 +136,7 @@ class ModelService:
                 # what a client needs to build rows on the model's grid and read the answer
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
-                target_bounds={k: list(v) for k, v in (data.target_bounds or {}).items()}
-                or None,
+                target_bounds=plain_bounds(data),
                 max_steps=self._max_steps(),
                 request={"data": rows, **({"future": rows} if data.future_covariates else {})})
         return info
@@ -179,7 +180,7 @@ class ModelService:
             try:
                 tagged = self.model.tag_tokens(sentences)
             except (ValueError, TypeError) as err:  # named as the request names them
-                raise type(err)(str(err).replace("sentences[", "tokens[")) from None
+                raise _plain(err, str(err).replace("sentences[", "tokens[")) from None
             return {"predictions": [{"tokens": tokens, "tags": tags}
                                     for tokens, tags in zip(sentences, tagged, strict=True)]}
         texts = _list_of(request, "texts", str, allowed=("texts", "tokens"))
@@ -210,7 +211,7 @@ class ModelService:
             message = str(err)
             for python, request_key in _FUTURE_NAMES:
                 message = message.replace(python, request_key)
-            raise (TypeError if isinstance(err, TypeError) else ValueError)(message) from None
+            raise _plain(err, message) from None
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
@@ -218,6 +219,12 @@ class ModelService:
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records")}
+
+
+def _plain(err: Exception, message: str) -> Exception:
+    """``err`` reworded as ``message``: a TypeError or a ValueError (a subclass's constructor
+    may take other arguments: UnicodeDecodeError's five)."""
+    return (TypeError if isinstance(err, TypeError) else ValueError)(message)
 
 
 CUT_GRACE = 1.0
@@ -574,8 +581,9 @@ class _Server(ThreadingHTTPServer):
             for connection in left.values():
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + CUT_GRACE  # (one wait for them all)
         for thread in left:  # (one reading a request ends at once; one predicting does not)
-            thread.join(CUT_GRACE)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self.cut = any(thread.is_alive() for thread in left)
 
 
