@@ -229,29 +229,23 @@ def hold_folder(folder: str | Path | None) -> Iterator[None]:
         raise type(err)(f"training.checkpoint_dir {str(folder)!r} cannot be written: "
                         f"{err.strerror or err}") from None
     with handle:
-        if not _lock(handle, folder):
-            yield
-            return
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}\n")
-        handle.flush()
+        fcntl = _lock(handle, folder)
         try:
             yield
         finally:
-            import fcntl
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
-
-def _lock(handle: Any, folder: Path) -> bool:
-    """Lock ``handle`` (``folder``'s lock file) without waiting: True when held, False where
-    no lock can be had (no ``fcntl``: Windows; ENOLCK or EOPNOTSUPP: some network file
-    systems); a lock held by another run is an error naming it."""
+def _lock(handle: Any, folder: Path) -> Any:
+    """Lock ``handle`` (``folder``'s lock file) without waiting and write this process into
+    it: the ``fcntl`` module when held, None where no lock can be had (no ``fcntl``: Windows;
+    ENOLCK or EOPNOTSUPP: some network file systems); a lock held by another run is an error
+    naming it."""
     try:
         import fcntl
     except ImportError:
-        return False
+        return None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -263,8 +257,12 @@ def _lock(handle: Any, folder: Path) -> bool:
             "checkpoints; wait for that run to end, or give this one another folder "
             "(--out)") from None
     except OSError:
-        return False
-    return True
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()}\n")
+    handle.flush()
+    return fcntl
 
 
 def _last_checkpoint(config: TrainConfig) -> Path | None:
