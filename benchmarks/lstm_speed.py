@@ -62,7 +62,7 @@ QUICK_OUTPUT = Path(tempfile.gettempdir()) / "lstm_speed_quick.json"
 def load_average() -> str:
     try:
         return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except OSError:  # (a platform without it)
+    except (OSError, AttributeError):  # (unknown here; Windows has no os.getloadavg)
         return "unknown"
 
 

@@ -802,3 +802,26 @@ def test_a_stop_that_cuts_several_predictions_waits_once_for_them_all(
     assert server.cut is True and time.monotonic() - start < 0.1 + 0.5 + 0.5  # not 0.1 + 4 x 0.5
     for client in clients:
         client.close()
+
+
+def test_request_errors_of_any_kind_are_reworded_as_plain_errors(
+        saved: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the server rebuilt an error as its own class: a UnicodeDecodeError, which takes five
+    # arguments, failed to be rebuilt from one; and /health says a forecaster's bounds
+    import dataclasses
+
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.serving import ModelService
+    from lstmkit.tagging import Tagger
+
+    def undecodable(self: object, sentences: object) -> object:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "in sentences[0]")
+
+    monkeypatch.setattr(Tagger, "tag_tokens", undecodable)
+    with pytest.raises(ValueError, match=r"in tokens\[0\]"):
+        ModelService(saved["tagger"]).predict({"tokens": [["Alice"]]})
+    bounded = Forecaster.load(saved["forecaster"])
+    bounded.config = dataclasses.replace(bounded.config, data=dataclasses.replace(
+        bounded.config.data, target_bounds=[0, None]))
+    info = ModelService(bounded.save(tmp_path / "bounded")).info()
+    assert info["target_bounds"] == {t: [0.0, None] for t in bounded.config.data.target}

@@ -285,7 +285,9 @@ def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
         ({"a": [float("-inf"), 2]}, ValueError, r"data.target_bounds of 'a' must be finite "
                                                 r"numbers or null"),
         ({"a": [0, 10**400]}, ValueError, r"data.target_bounds of 'a' must be finite numbers "
-                                          r"or null, got a number too large for a float$"),
+                                          r"or null, got a number too large in magnitude for a "
+                                          r"float$"),
+        ({"a": [-10**400, 0]}, ValueError, r"got a number too large in magnitude"),
         (0, TypeError, r"data.target_bounds must be \[low, high\] for every target or "
                        r"\{column: \[low, high\]\}, got 0"),
     ]:

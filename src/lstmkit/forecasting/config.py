@@ -71,7 +71,7 @@ def _bounds(value: object, targets: tuple[str, ...]
             low, high = (None if v is None else float(v) for v in pair)
         except OverflowError:
             raise ValueError(f"{where} must be finite numbers or null, got a number too "
-                             "large for a float") from None
+                             "large in magnitude for a float") from None
         if any(v is not None and not math.isfinite(v) for v in (low, high)):
             raise ValueError(f"{where} must be finite numbers or null, got {pair!r}")
         if low is not None and high is not None and not low < high:
