@@ -825,3 +825,33 @@ def test_request_errors_of_any_kind_are_reworded_as_plain_errors(
         bounded.config.data, target_bounds=[0, None]))
     info = ModelService(bounded.save(tmp_path / "bounded")).info()
     assert info["target_bounds"] == {t: [0.0, None] for t in bounded.config.data.target}
+
+
+def test_a_second_ctrl_c_during_a_prediction_ends_at_once_with_130(
+        saved: dict[str, Path]) -> None:
+    # the second Ctrl-C's KeyboardInterrupt ended Python under the thread still inside torch
+    import http.client
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]),
+                               "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
+        assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+        server.send_signal(signal.SIGINT)
+        time.sleep(0.3)  # (the first is taken: the server waits for the prediction)
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+        assert server.returncode == 130, err
+        assert "terminate called" not in err and "Traceback" not in err
+        connection.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()

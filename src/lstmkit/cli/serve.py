@@ -23,11 +23,16 @@ def run(args: argparse.Namespace) -> int:
 
     from lstmkit.serving import serve
 
-    if serve(args.model, args.host, args.port):
-        # the stop cut predictions still running, inside torch: an interpreter that exits
-        # under their threads aborts (SIGABRT), so the process ends here, at once
+    try:
+        cut, status = serve(args.model, args.host, args.port), 0
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, dropping the requests in flight
+        print("lstmkit serve: stopped at once (a second Ctrl-C)", file=sys.stderr)
+        cut, status = True, 130  # (128 + SIGINT, as a shell reports it)
+    if cut:
+        # predictions may still run, inside torch, and an interpreter that exits under
+        # their threads aborts (SIGABRT): the process ends here, at once
         sys.stdout.flush()
         sys.stderr.flush()
         logging.shutdown()
-        os._exit(0)
-    return 0
+        os._exit(status)
+    return status
