@@ -850,6 +850,7 @@ def test_a_second_ctrl_c_during_a_prediction_ends_at_once_with_130(
         _, err = server.communicate(timeout=30)
         assert server.returncode == 130, err
         assert "terminate called" not in err and "Traceback" not in err
+        assert err.rstrip().endswith("lstmkit serve: interrupted")
         connection.close()
     finally:
         if server.poll() is None:

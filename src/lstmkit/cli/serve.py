@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         cut, status = serve(args.model, args.host, args.port), 0
-    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, dropping the requests in flight
-        print("lstmkit serve: stopped at once (a second Ctrl-C)", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C (or one while the model loads): at once,
+        print("lstmkit serve: interrupted", file=sys.stderr)  # dropping requests in flight
         cut, status = True, 130  # (128 + SIGINT, as a shell reports it)
     if cut:
         # predictions may still run, inside torch, and an interpreter that exits under
