@@ -450,9 +450,9 @@ def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
     import yaml
 
     train, val = _data()
-    fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs", lr=0.02),
-        run_settings={"model.hidden_size": 8, "data.target": ("a", "b")},
-        log_settings={"data.path": Path("a.csv"), "model.ensemble": 1})
+    result = fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs", lr=0.02),
+                 run_settings={"model.hidden_size": 8, "data.target": ("a", "b")},
+                 log_settings={"data.path": Path("a.csv"), "model.ensemble": 1})
     for logger in ("csv", "tb"):
         files = list((tmp_path / "logs" / logger).rglob("hparams.yaml"))
         assert len(files) == 1
@@ -462,6 +462,17 @@ def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
         # and the settings a resume does not compare (it held those alone)
         assert settings["data.path"] == "a.csv" and settings["model.ensemble"] == 1
         assert settings["training.log_dir"] == str(tmp_path / "logs")
+    # TensorBoard's HParams tab pairs them with the best check's score (it was empty); the
+    # CSV log is left as it was
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((tmp_path / "logs" / "tb").glob("version_*"))))
+    events.Reload()
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    [best] = events.Scalars("hp/best_val_loss")
+    assert best.value == pytest.approx(result.best_score)
+    csv = next((tmp_path / "logs" / "csv").rglob("metrics.csv")).read_text()
+    assert "hp/" not in csv
 
 
 def test_a_process_lightning_does_not_log_from_writes_no_settings(

@@ -32,7 +32,8 @@ Public API:
   runs the program once per device, while strategies that train in child processes,
   ``ddp_spawn`` and friends, are refused: the callbacks' state would not come back),
   ``progress_bar``, ``log_dir`` (CSV + TensorBoard, the run's settings in each
-  ``hparams.yaml``; a resumed run logs on in the folders of the run it resumes),
+  ``hparams.yaml``, and in TensorBoard's HParams tab with the best check's score,
+  ``hp/best_<monitor>``; a resumed run logs on in the folders of the run it resumes),
   ``log_every_n_steps``,
   ``checkpoint_dir`` (atomic ``last.ckpt`` each epoch and ``best.ckpt``; a run holds
   its ``.lock`` while it trains, and a second run into it meanwhile is refused),

@@ -429,6 +429,13 @@ def fit(
                       "further, as it would not have without the interruption; to train "
                       "longer, start a new run with a larger patience", UserWarning,
                       stacklevel=2)
+    if best.best_score is not None and trainer.is_global_zero:
+        # TensorBoard's HParams tab pairs the settings with a result: the best check's
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(settings, {f"hp/best_{config.monitor}":
+                                                  float(best.best_score)})
+                logger.experiment.close()  # (written now; the run's writer had closed)
     if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
                       "diverged (try a lower training.lr or training.grad_clip)", UserWarning,
