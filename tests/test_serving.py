@@ -414,10 +414,10 @@ predict = Classifier.predict
 _Server.stop_timeout = float(sys.argv[2])
 http.CUT_GRACE = 0.1  # (a prediction 1.5 s long is still running when a cut stop ends)
 
-def slow(self, texts):  # 1.5 seconds inside torch
+def slow(self, texts):  # 1.5 seconds inside torch (or sys.argv[3])
     print("predicting", flush=True)
     x, start = torch.randn(256, 256), time.monotonic()
-    while time.monotonic() - start < 1.5:
+    while time.monotonic() - start < float(sys.argv[3] if len(sys.argv) > 3 else 1.5):
         x = torch.tanh(x @ x)
     return predict(self, texts)
 
@@ -832,26 +832,74 @@ def test_a_second_ctrl_c_during_a_prediction_ends_at_once_with_130(
     # the second Ctrl-C's KeyboardInterrupt ended Python under the thread still inside torch
     import http.client
     import signal
+    import socket
     import subprocess
     import sys
     import time
 
     server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]),
-                               "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "30", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)  # (a prediction 10 s long)
     try:
         line = server.stdout.readline()  # type: ignore[union-attr]
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
         assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+        started = time.monotonic()
         server.send_signal(signal.SIGINT)
-        time.sleep(0.3)  # (the first is taken: the server waits for the prediction)
+        while time.monotonic() - started < 5:  # the first is taken once it stops listening
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.05)
         server.send_signal(signal.SIGINT)
         _, err = server.communicate(timeout=30)
         assert server.returncode == 130, err
         assert "terminate called" not in err and "Traceback" not in err
         assert err.rstrip().endswith("lstmkit serve: interrupted")
+        assert time.monotonic() - started < 8  # at once, not after the prediction
         connection.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+
+_SLOW_LOAD = """
+import atexit, sys, time
+from lstmkit.cli.main import main
+from lstmkit.serving import http
+
+load = http.ModelService.__init__
+
+def slow(self, directory):
+    print("loading", flush=True)
+    time.sleep(10)
+    load(self, directory)
+
+http.ModelService.__init__ = slow
+atexit.register(lambda: print("exited as usual", flush=True))
+sys.exit(main(["serve", "--model", sys.argv[1], "--port", "0"]))
+"""
+
+
+def test_a_ctrl_c_while_the_model_loads_exits_as_usual(saved: dict[str, Path]) -> None:
+    # it was taken for a second Ctrl-C during predictions: the process ended at once
+    # (os._exit), past Python's exit handlers, with no thread to wait for
+    import signal
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", _SLOW_LOAD, str(saved["classifier"])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline() == "loading\n"  # type: ignore[union-attr]
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+        assert server.returncode == 130 and err.strip() == "lstmkit: interrupted", err
+        assert out.strip() == "exited as usual"
     finally:
         if server.poll() is None:
             server.kill()

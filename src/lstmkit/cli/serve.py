@@ -20,13 +20,16 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import os
     import sys
+    import threading
 
     from lstmkit.serving import serve
 
     try:
         cut, status = serve(args.model, args.host, args.port), 0
-    except KeyboardInterrupt:  # a second Ctrl-C (or one while the model loads): at once,
-        print("lstmkit serve: interrupted", file=sys.stderr)  # dropping requests in flight
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, dropping the requests in flight
+        if threading.active_count() == 1:  # (no request ran: Ctrl-C while the model loaded)
+            raise  # (said by lstmkit's main; Python exits as usual)
+        print("lstmkit serve: interrupted", file=sys.stderr)
         cut, status = True, 130  # (128 + SIGINT, as a shell reports it)
     if cut:
         # predictions may still run, inside torch, and an interpreter that exits under
