@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -476,33 +477,44 @@ def test_a_stopped_server_answers_the_requests_in_flight(saved: dict[str, Path])
                 server.communicate()
 
 
-def test_a_stop_that_cuts_a_prediction_at_its_limit_exits_0(saved: dict[str, Path]) -> None:
-    # the interpreter exited under the thread still inside torch: "terminate called without
-    # an active exception", SIGABRT (status 134) after "stopped"
+@contextlib.contextmanager
+def _predicting(classifier: Path, *argv: str) -> Iterator[tuple[Any, int, Any]]:
+    """``lstmkit serve`` of ``classifier`` in a process of its own, by ``_SLOW_SERVE`` with
+    ``argv`` (the stop timeout and how long a prediction lasts), once it is predicting a
+    request: the process, its port and the request's connection. Killed at the end if it
+    still runs."""
     import http.client
-    import signal
     import subprocess
     import sys
 
-    server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]),
-                               "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(classifier), *argv],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()  # type: ignore[union-attr]
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
         assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+        yield server, port, connection
+        connection.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+
+def test_a_stop_that_cuts_a_prediction_at_its_limit_exits_0(saved: dict[str, Path]) -> None:
+    # the interpreter exited under the thread still inside torch: "terminate called without
+    # an active exception", SIGABRT (status 134) after "stopped"
+    import signal
+
+    with _predicting(saved["classifier"], "0.2") as (server, _, connection):
         server.send_signal(signal.SIGTERM)
         with pytest.raises(OSError):  # cut before the prediction ended: no answer
             connection.getresponse()
         out, err = server.communicate(timeout=30)
         assert server.returncode == 0 and out.strip() == "stopped", err
         assert "terminate called" not in err
-        connection.close()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
 
 
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)
@@ -830,22 +842,12 @@ def test_request_errors_of_any_kind_are_reworded_as_plain_errors(
 def test_a_second_ctrl_c_during_a_prediction_ends_at_once_with_130(
         saved: dict[str, Path]) -> None:
     # the second Ctrl-C's KeyboardInterrupt ended Python under the thread still inside torch
-    import http.client
     import signal
     import socket
-    import subprocess
-    import sys
     import time
 
-    server = subprocess.Popen([sys.executable, "-c", _SLOW_SERVE, str(saved["classifier"]),
-                               "30", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # (a prediction 10 s long)
-    try:
-        line = server.stdout.readline()  # type: ignore[union-attr]
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("POST", "/predict", body=b'{"texts": ["fine"]}')
-        assert server.stdout.readline() == "predicting\n"  # type: ignore[union-attr]
+    # (a prediction 10 s long)
+    with _predicting(saved["classifier"], "30", "10") as (server, port, _):
         started = time.monotonic()
         server.send_signal(signal.SIGINT)
         while time.monotonic() - started < 5:  # the first is taken once it stops listening
@@ -860,11 +862,6 @@ def test_a_second_ctrl_c_during_a_prediction_ends_at_once_with_130(
         assert "terminate called" not in err and "Traceback" not in err
         assert err.rstrip().endswith("lstmkit serve: interrupted")
         assert time.monotonic() - started < 8  # at once, not after the prediction
-        connection.close()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
 
 
 _SLOW_LOAD = """

@@ -990,14 +990,21 @@ def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(tmp_path: P
         report.plot(tmp_path / "late.png", series=7, window=per_series)
 
 
-def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
+def _steady_and_flat(flat_rows: int) -> tuple[Forecaster, pd.DataFrame]:
+    """Two series, 'steady' and 'flat', whose target 'a' is 0 over its first ``flat_rows``
+    rows, and a forecaster fitted on them."""
     steady = make_frame(240).assign(sid="steady")
     flat = make_frame(240, seed=1).assign(sid="flat")
-    flat.loc[:143, "a"] = 0.0  # 'a' is constant over the training part (60% of 240 rows)
+    flat.loc[:flat_rows - 1, "a"] = 0.0
     frame = pd.concat([steady, flat], ignore_index=True)
     base = make_config()
     config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
-    forecaster = Forecaster(config).fit(frame)
+    return Forecaster(config).fit(frame), frame
+
+
+def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
+    # 'a' is constant over the training part (60% of 240 rows)
+    forecaster, frame = _steady_and_flat(144)
     with pytest.warns(UserWarning, match=r"^MASE leaves out the errors it cannot scale, of "
                                          r"series 'flat' \(target 'a'\) in 37 of its 37 "
                                          r"windows: the training part that scales them \(of "
@@ -1024,13 +1031,7 @@ def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
 
 
 def test_a_refit_backtest_leaves_out_the_folds_without_a_scale() -> None:
-    steady = make_frame(240).assign(sid="steady")
-    flat = make_frame(240, seed=1).assign(sid="flat")
-    flat.loc[:109, "a"] = 0.0  # constant over the first fold's training rows alone
-    frame = pd.concat([steady, flat], ignore_index=True)
-    base = make_config()
-    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
-    forecaster = Forecaster(config).fit(frame)
+    forecaster, frame = _steady_and_flat(110)  # constant over the first fold's training rows
     with pytest.warns(UserWarning, match=r"^MASE leaves out the errors it cannot scale, of "
                                          r"series 'flat' \(target 'a'\) in 5 of its 10 "
                                          r"windows: "):
