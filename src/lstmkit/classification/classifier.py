@@ -45,9 +45,9 @@ from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,
-    epoch_batches,
     model_settings,
     text_devices,
+    train_members,
 )
 from lstmkit.text.inputs import predict_inputs
 from lstmkit.text.saving import (
@@ -58,7 +58,6 @@ from lstmkit.text.saving import (
     read_meta,
     write_saved,
 )
-from lstmkit.text.snapshots import TopSnapshots
 from lstmkit.text.tokenize import Tokenizer
 from lstmkit.text.vectors import (
     check_coverage,
@@ -70,10 +69,7 @@ from lstmkit.text.vocab import Vocabulary
 from lstmkit.training.config import settings_of
 from lstmkit.training.members import (
     check_member_seeds,
-    hold_members,
     member_callbacks,
-    member_seed,
-    member_training,
 )
 
 FORMAT_VERSION = 1
@@ -275,7 +271,7 @@ class Classifier:
         sequence serves network 0 and each later network gets its own deep copy, or a
         function ``member -> callbacks`` builds each network's.
         """
-        from lstmkit.training import fit, seed_everything
+        from lstmkit.training import seed_everything
 
         config = self.config
         train_config = effective_training(self.training, has_dev=dev is not None,
@@ -293,43 +289,20 @@ class Classifier:
         self.build(train)
         words, labels, first, _ = self._ready()
         assert isinstance(first, LSTMClassifier)
-        # later networks start from the same (pretrained) embeddings as the first
-        initial_embed = {k: v.detach().clone() for k, v in first.embed.state_dict().items()}
-        dev_loader = self._loader(dev, "dev", shuffle=False) if dev is not None else None
+        dim = _embedding_dim(first)
         loss = partial(_cross_entropy, weight=_class_weights(config.class_weight, train, labels),
                        label_smoothing=config.label_smoothing)
-        members: list[LSTMClassifier] = []
-        self.history, self.snapshot_epochs, self.train_time_s = [], [], 0.0
-        with hold_members(train_config, config.ensemble):  # (a second run is refused)
-            for m in range(config.ensemble):
-                seed = member_seed(train_config.seed, m)  # drawn from torch without a seed
-                network = first
-                if m > 0:
-                    with torch.random.fork_rng():
-                        torch.manual_seed(seed)
-                        network = _network(config, len(words), len(labels), _embedding_dim(first),
-                                           words)
-                    network.embed.load_state_dict(initial_embed)
-                train_loader = self._loader(train, "train", shuffle=True, seed=seed)
-                snapshots = TopSnapshots(network, config.snapshots, train_config.monitor,
-                                         train_config.monitor_mode)
-                result = fit(network, loss, train_loader, dev_loader,
-                             member_training(train_config, m, config.ensemble,
-                                             None if train_config.seed is None else seed),
-                             metrics={"accuracy": _accuracy_metric}, resume=resume,
-                             run_settings=model_settings(config, words=words, labels=labels),
-                             log_settings=settings_of("model", config),
-                             callbacks=[*epoch_batches(train_loader),
-                                        *([snapshots] if config.snapshots > 1 else []),
-                                        *callbacks_of(m)],
-                             distributed_sampler=False)  # (the bucketed batches share themselves)
-                members += snapshots.networks(
-                    network, lambda: _network(config, len(words), len(labels),
-                                              _embedding_dim(first), words))
-                self.history += ([{**row, "member": float(m)} for row in result.history]
-                                 if config.ensemble > 1 else result.history)
-                self.snapshot_epochs += snapshots.epochs
-                self.train_time_s += result.total_time_s  # before a resume too
+        trained = train_members(
+            first, lambda: _network(config, len(words), len(labels), dim, words),
+            count=config.ensemble, snapshots=config.snapshots, training=train_config,
+            train_loader=lambda _, seed: self._loader(train, "train", shuffle=True, seed=seed),
+            dev_loader=self._loader(dev, "dev", shuffle=False) if dev is not None else None,
+            loss=lambda _: loss, metrics=lambda _: {"accuracy": _accuracy_metric},
+            run_settings=model_settings(config, words=words, labels=labels),
+            log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume)
+        members = trained.networks
+        self.history, self.snapshot_epochs = trained.history, trained.snapshot_epochs
+        self.train_time_s = trained.train_time_s
         model = members[0] if len(members) == 1 else ProbabilityAverage(members)
         self.model = model.eval()
         self.training = train_config

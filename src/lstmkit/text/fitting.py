@@ -8,7 +8,11 @@ given, and ``devices="auto"`` as one device (ensemble members:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+N = TypeVar("N")
 
 
 def effective_training(training: Any, *, has_dev: bool, dev_monitor: bool | None,
@@ -113,3 +117,72 @@ def model_settings(config: Any, **vocabularies: Any) -> dict[str, Any]:
         settings[f"vocabulary.{name}"] = (f"{len(vocabulary.itos)} entries from the training "
                                           f"data, sha256 {digest}")
     return settings
+
+
+@dataclass
+class Members(Generic[N]):
+    """What :func:`train_members` trained: the ``networks`` to average (each member's, or its
+    snapshots'), the training ``history`` (rows with a ``member`` column when there are
+    several members), the ``snapshot_epochs`` and the training time, resumed runs' earlier
+    time included."""
+
+    networks: list[N] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    snapshot_epochs: list[int] = field(default_factory=list)
+    train_time_s: float = 0.0
+
+
+def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: int,
+                  training: Any, train_loader: Callable[[N, int], Any], dev_loader: Any,
+                  loss: Callable[[N], Any], metrics: Callable[[N], dict[str, Any]],
+                  run_settings: dict[str, Any], log_settings: dict[str, Any],
+                  callbacks: Callable[[int], list[Any]], resume: bool,
+                  after: Callable[[N], None] | None = None,
+                  drop_prefix: str | None = None) -> Members[N]:
+    """Train a text application's ``count`` ensemble members, as its ``fit`` documents.
+
+    Member 0 is ``first``; member ``m`` > 0 is ``build()`` with torch seeded by its seed
+    (:func:`~lstmkit.training.members.member_seed`), starting from ``first``'s (pretrained)
+    embeddings. ``train_loader(network, seed)`` gives a member's shuffled batches, ``loss``
+    and ``metrics`` its loss and dev metrics; ``after(network)`` runs when it is trained
+    (say to drop a training-only head, whose weights, named ``drop_prefix...``, the
+    snapshots then leave out). With ``snapshots`` > 1 a member gives its ``snapshots`` best
+    dev checks."""
+    import torch
+
+    from lstmkit.text.snapshots import TopSnapshots
+    from lstmkit.training import fit
+    from lstmkit.training.members import hold_members, member_seed, member_training
+
+    initial_embed = {k: v.detach().clone()
+                     for k, v in first.embed.state_dict().items()}  # type: ignore[attr-defined]
+    done: Members[N] = Members()
+    with hold_members(training, count):  # (a second run is refused)
+        for m in range(count):
+            seed = member_seed(training.seed, m)  # drawn from torch without a seed
+            network = first
+            if m > 0:
+                with torch.random.fork_rng():
+                    torch.manual_seed(seed)
+                    network = build()
+                network.embed.load_state_dict(initial_embed)  # type: ignore[attr-defined]
+            batches = train_loader(network, seed)
+            kept = TopSnapshots(network, snapshots,  # type: ignore[arg-type]
+                                training.monitor, training.monitor_mode)
+            result = fit(network, loss(network), batches, dev_loader,
+                         member_training(training, m, count,
+                                         None if training.seed is None else seed),
+                         metrics=metrics(network), resume=resume, run_settings=run_settings,
+                         log_settings=log_settings,
+                         callbacks=[*epoch_batches(batches),
+                                    *([kept] if snapshots > 1 else []), *callbacks(m)],
+                         distributed_sampler=False)  # (the bucketed batches share themselves)
+            if after is not None:
+                after(network)
+            done.networks += kept.networks(network, build,  # type: ignore[arg-type]
+                                           drop_prefix=drop_prefix)
+            done.history += ([{**row, "member": float(m)} for row in result.history]
+                             if count > 1 else result.history)
+            done.snapshot_epochs += kept.epochs
+            done.train_time_s += result.total_time_s  # before a resume too
+    return done
