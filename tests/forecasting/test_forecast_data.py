@@ -552,6 +552,25 @@ def test_local_time_written_across_daylight_saving_reads_in_utc(tmp_path: Path) 
         to_series(mixed, DataConfig(target="a", time_col="date"))
 
 
+def test_series_read_in_different_zones_are_all_put_in_utc(tmp_path: Path) -> None:
+    crossing = pd.date_range("2021-03-27", periods=48, freq="h", tz="Europe/Berlin")
+    summer = pd.date_range("2021-06-01", periods=48, freq="h", tz="Europe/Berlin")
+    path = tmp_path / "two.csv"
+    pd.concat([pd.DataFrame({"date": crossing, "id": "a", "y": np.arange(48.0)}),
+               pd.DataFrame({"date": summer, "id": "b", "y": np.arange(48.0)})]
+              ).to_csv(path, index=False)  # a: +01:00 then +02:00 (read in UTC); b: +02:00
+    config = DataConfig(target="y", time_col="date", series_col="id")
+    (a, b), _ = to_series(pd.read_csv(path), config)
+    assert str(a.time.tz) == str(b.time.tz) == "UTC"
+    assert a.time.equals(crossing.tz_convert("UTC")) and b.time.equals(summer.tz_convert("UTC"))
+    # times with a zone in one series and without in another: said, naming both
+    bare = pd.DataFrame({"date": summer.tz_localize(None).astype(str), "id": "c",
+                         "y": np.arange(48.0)})
+    with pytest.raises(ValueError, match=r"series 'b' has times with a zone \(UTC\+02:00\), "
+                                         r"series 'c' times without one"):
+        to_series(pd.concat([pd.read_csv(path).iloc[48:], bare]), config)
+
+
 def test_local_dates_written_across_daylight_saving_keep_their_daily_grid(
         tmp_path: Path) -> None:
     # local midnights are 23 or 25 hours apart in UTC: the daily grid was refused

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -610,7 +610,8 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
               freq: str | None = None, source: str = "the data", history: bool = False
               ) -> tuple[list[Series], str | None]:
     """Split ``frame`` into checked, filled :class:`Series` (one per id, in order of first
-    appearance). Returns the series and the frequency used. ``freq`` is a fitted model's
+    appearance; their times in UTC when series were read in different zones). Returns the
+    series and the frequency used. ``freq`` is a fitted model's
     frequency (the errors then say that the data must match it); ``None`` infers it.
     ``source`` names the table in the errors (e.g. ``"the future table"``). ``history``:
     the table is the history to forecast from, so rows at its end without any target value
@@ -637,7 +638,24 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
         out.append(series)
     if freq is None and len(inferred) > 1:
         freq = _common_freq(out, inferred, source)
-    return out, freq or next(iter(inferred), None)
+    return _one_zone(out), freq or next(iter(inferred), None)
+
+
+def _one_zone(series: list[Series]) -> list[Series]:
+    """``series`` with their times in one zone: UTC when they were read in different ones
+    (say one series written in summer time, +02:00, and one crossing a daylight-saving
+    change, which is read in UTC). Times with a zone in some series and without in others
+    are an error."""
+    timed = [s for s in series if isinstance(s.time, pd.DatetimeIndex)]
+    zoned = [s for s in timed if s.time.tz is not None]
+    if zoned and len(zoned) < len(timed):
+        bare = next(s for s in timed if s.time.tz is None)
+        raise ValueError(f"series {zoned[0].id!r} has times with a zone "
+                         f"({zoned[0].time.tz}), series {bare.id!r} times without one; write "
+                         "the times of every series with a UTC offset, or of none")
+    if len({str(s.time.tz) for s in zoned}) < 2:
+        return series
+    return [replace(s, time=s.time.tz_convert("UTC")) for s in series]
 
 
 def series_groups(frame: pd.DataFrame, cfg: DataConfig) -> list[tuple[str, pd.DataFrame]]:
