@@ -678,6 +678,19 @@ def test_a_seeded_run_does_not_depend_on_earlier_random_draws() -> None:
         assert torch.equal(value, second.net.state_dict()[name]), name
 
 
+def test_the_weights_do_not_depend_on_where_each_series_is_in_the_table() -> None:
+    import torch
+
+    long = pd.concat([make_frame(n=120, seed=i).assign(store=sid)
+                      for i, sid in enumerate(["s1", "s2", "s3"])], ignore_index=True)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="store"))
+    first = Forecaster(config).fit(long)
+    second = Forecaster(config).fit(long.iloc[::-1])  # s3's rows first, each series reversed
+    for name, value in first.net.state_dict().items():
+        assert torch.equal(value, second.net.state_dict()[name]), name
+
+
 def test_predict_refuses_future_for_a_model_without_future_covariates(
         frame: pd.DataFrame) -> None:
     forecaster = Forecaster(make_config()).fit(frame)

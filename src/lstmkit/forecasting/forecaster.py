@@ -193,6 +193,11 @@ class Forecaster:
         callbacks_of = member_callbacks(callbacks, members)
         # a table not prepared is read at its own frequency, not an earlier fit's
         prepared = data if isinstance(data, Prepared) else self._prepare(data, None)
+        # the series by id, so that the batches, hence the weights, do not depend on where in
+        # the table each series' rows are
+        order = sorted(range(len(prepared.series)), key=lambda k: prepared.series[k].id)
+        prepared = replace(prepared, series=[prepared.series[k] for k in order],
+                           sizes=[prepared.sizes[k] for k in order])
         self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
         # the model changes once trained (a refused or interrupted fit leaves it as it was)
