@@ -931,3 +931,17 @@ def test_where_no_lock_can_be_had_training_goes_on_and_bad_folders_are_still_sai
     with pytest.raises(OSError, match=r"^training.checkpoint_dir '.*file/ckpt' cannot be "
                                       r"written: "):
         fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path / "file" / "ckpt"))
+
+
+def test_a_run_with_progress_shows_none_of_lightnings_notes_that_do_not_apply(
+        tmp_path: Path, recwarn: pytest.WarningsRecorder, capfd: pytest.CaptureFixture[str]
+        ) -> None:
+    # the folder holds lstmkit's own .lock, which Lightning took for earlier checkpoints; and
+    # limit_*_batches=1.0 (all batches, the default) made Lightning say that 1.0 meant all
+    train, val = _data()
+    fit(_model(), F.mse_loss, train, val,
+        _cfg(max_epochs=1, progress_bar=True, checkpoint_dir=tmp_path / "ckpt"))
+    said = [str(w.message) for w in recwarn] + [capfd.readouterr().err]
+    assert not [s for s in said if "exists and is not empty" in s or "was configured so" in s]
+    one = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, limit_train_batches=1))
+    assert one.trainer.global_step == 1  # an int 1 is still one batch, of the 6

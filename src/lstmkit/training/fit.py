@@ -77,13 +77,13 @@ class FitResult:
 
 @contextlib.contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
-    """Silence Lightning's start-up chatter and hints that do not apply to in-memory data."""
-    if not enabled:
-        yield
-        return
+    """Silence Lightning's warnings that do not apply here (in-memory data, lstmkit's own
+    ``.lock`` in the checkpoint folder, a deprecation inside Lightning) and, when
+    ``enabled``, its start-up chatter."""
     logger = logging.getLogger("lightning.pytorch")
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    if enabled:
+        logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -95,6 +95,12 @@ def _quiet(enabled: bool) -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+def _limit(batches: int | float) -> int | float | None:
+    """A ``limit_*_batches`` setting for Lightning: None for all batches (1.0), which is
+    the same without Lightning's note that 1.0 means all of them; 1 (an int) is one batch."""
+    return None if isinstance(batches, float) and batches == 1.0 else batches
 
 
 def seed_everything(seed: int | None) -> None:
@@ -187,8 +193,8 @@ def build_trainer(
         enable_progress_bar=config.progress_bar,
         enable_model_summary=config.progress_bar,
         log_every_n_steps=config.log_every_n_steps,
-        limit_train_batches=config.limit_train_batches,
-        limit_val_batches=config.limit_val_batches,
+        limit_train_batches=_limit(config.limit_train_batches),
+        limit_val_batches=_limit(config.limit_val_batches),
         fast_dev_run=config.fast_dev_run,
         num_sanity_val_steps=0,
         default_root_dir=str(config.log_dir or config.checkpoint_dir or Path.cwd()),
