@@ -691,6 +691,31 @@ def test_the_weights_do_not_depend_on_where_each_series_is_in_the_table() -> Non
         assert torch.equal(value, second.net.state_dict()[name]), name
 
 
+def test_future_rows_predict_does_not_use_are_warned_of_when_they_look_meant() -> None:
+    frame = make_frame(n=160).assign(store="s1")
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="store", future_covariates="hour"))
+    forecaster = Forecaster(config).fit(frame)
+    after = pd.date_range(frame["date"].iloc[-1], periods=13, freq="h")[1:]
+    future = pd.DataFrame({"date": after, "hour": np.arange(12.0), "store": "s1"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same values as the data's: nothing said
+        expected = forecaster.predict(frame, future=pd.concat([frame.tail(3)[list(future)],
+                                                               future]))
+    history = frame.tail(3)[list(future)].assign(hour=99.0)  # not the data's hours
+    other = future.assign(store="s2")  # a series the data does not hold
+    with pytest.warns(UserWarning) as said:
+        out = forecaster.predict(frame, future=pd.concat([history, future, other]))
+    messages = [str(w.message) for w in said]
+    assert any("holds rows for 1 series not in the data, ['s2']: they are not used" in m
+               for m in messages), messages
+    assert any("gives series 's1' other values of ['hour'] than the data at 3 time(s) the "
+               f"data covers, first {frame['date'].iloc[-3]}: [99.0] against the data's "
+               f"[{frame['hour'].iloc[-3]}]; the data's are used" in m for m in messages), messages
+    pd.testing.assert_frame_equal(out, expected)
+
+
 def test_predict_refuses_future_for_a_model_without_future_covariates(
         frame: pd.DataFrame) -> None:
     forecaster = Forecaster(make_config()).fit(frame)
