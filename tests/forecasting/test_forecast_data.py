@@ -192,6 +192,16 @@ def test_long_format_and_static(frame: pd.DataFrame) -> None:
         to_series(pd.concat([long, long[["size"]]], axis=1), cfg)
 
 
+def test_filling_a_known_future_covariate_says_to_compute_calendar_columns_after(
+        frame: pd.DataFrame) -> None:
+    gaps = frame.drop(index=[40, 41])  # the rows put in take the hour of the row before
+    cfg = DataConfig(target="a", time_col="date", future_covariates=["hour"], fill="ffill")
+    with pytest.warns(UserWarning, match=r"filled missing values \{'a': 2, 'hour': 2\} .*; "
+                                         r"known-future covariates \['hour'\] are filled as "
+                                         r"the others: a calendar column"):
+        to_series(gaps, cfg)
+
+
 @pytest.mark.parametrize("fill", ["ffill", "interpolate", "zero"])
 def test_a_static_covariate_takes_its_series_value_in_filled_rows(frame: pd.DataFrame,
                                                                    fill: str) -> None:

@@ -582,7 +582,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                               "is scored on ('ffill' reads only the past)"
                               if cfg.fill == "interpolate" else "") + (
                               "; static covariates take their series' value"
-                              if set(counts) & set(cfg.static_covariates) else ""),
+                              if set(counts) & set(cfg.static_covariates) else "") + (
+                              f"; known-future covariates "
+                              f"{[c for c in cfg.future_covariates if c in counts]} are filled "
+                              "as the others: a calendar column (a weekday, a holiday flag) "
+                              "is best computed from the dates once the gaps are filled"
+                              if set(counts) & set(cfg.future_covariates) else ""),
                           UserWarning, stacklevel=3)
             frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
