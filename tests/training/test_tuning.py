@@ -117,6 +117,10 @@ def test_other_exceptions_still_stop_the_study() -> None:
     (("float", 0.0, math.nan), r"low and high must be finite with low < high"),
     (("log", "1e-2", "1e-4"), r"low < high, got 0.01 and 0.0001"),
     (("log", 0.0, 1.0), r"low must be > 0"),
+    # Optuna cut [32, 100] step 32 to [32, 96] with a warning: 100 was never tried
+    (("int", 32, 100, 32), r"high - low = 68 is not a multiple of step 32, so 100 could never "
+                           r"be tried; use high = 96 or 128"),
+    (("choice", ["pmf", "direct", "pmf"]), r"the option 'pmf' is there more than once"),
 ])
 def test_check_space_rejects(entry: tuple[Any, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -397,3 +401,42 @@ def test_tuning_in_several_processes_is_seeded_and_counted_in_trials(tmp_path: P
     with pytest.raises(ValueError, match="needs a seeded search"):
         forecast_tuning.tune_forecaster(_config(strategy="ddp", devices=2), _frame(),
                                         {"training.lr": ("log", 1e-4, 1e-2)}, seed=None)
+
+
+def test_a_stored_study_is_continued_only_the_way_it_was_created(tmp_path: Path) -> None:
+    import warnings
+
+    store = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"a": ("float", 0.0, 1.0)}
+    tune(lambda p, t: p["a"], space, n_trials=2, storage=store, study_name="s")
+    # Optuna loaded the minimising study and went on minimising, without a word
+    with pytest.raises(ValueError, match=r"the stored study 's' was created to minimize its "
+                                         r"score, but direction='maximize' was asked"):
+        tune(lambda p, t: p["a"], space, n_trials=1, direction="maximize", storage=store,
+             study_name="s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same space: nothing said
+        study = tune(lambda p, t: p["a"], space, n_trials=1, storage=store, study_name="s")
+    assert len(study.trials) == 3
+    with pytest.warns(UserWarning, match=r"the stored study 's' has trials drawn from another "
+                                         r"search space for \['a'\]"):
+        tune(lambda p, t: p["a"], {"a": ("float", 0.0, 2.0)}, n_trials=1, storage=store,
+             study_name="s")
+
+
+def test_a_pruned_trial_says_the_epoch_counted_from_one() -> None:
+    import types
+
+    import optuna
+    import torch
+
+    from lstmkit.training.tuning import PruneOnValidation
+
+    reported: list[tuple[float, int]] = []
+    trial = types.SimpleNamespace(report=lambda v, step: reported.append((v, step)),
+                                  should_prune=lambda: True)
+    trainer = types.SimpleNamespace(sanity_checking=False, current_epoch=1,
+                                    callback_metrics={"val_loss": torch.tensor(0.5)})
+    with pytest.raises(optuna.TrialPruned, match=r"pruned after epoch 2 with val_loss=0.5"):
+        PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
+    assert reported == [(0.5, 1)]  # Optuna's steps stay the trainer's epochs

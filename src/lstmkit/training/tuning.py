@@ -92,6 +92,11 @@ def _int_entry(key: str, entry: SpaceEntry) -> SpaceEntry:
     if not _is_int(step) or not 0 < step <= high - low:
         raise ValueError(f"space[{key!r}] = {entry!r}: step must be an int in [1, high - low] = "
                          f"[1, {high - low}], got {step!r}")
+    if (high - low) % step:  # Optuna would cut the range to the last step below high
+        last = low + (high - low) // step * step
+        raise ValueError(f"space[{key!r}] = {entry!r}: high - low = {high - low} is not a "
+                         f"multiple of step {step}, so {high} could never be tried; use high "
+                         f"= {last} or {last + step}")
     return ("int", low, high, step)
 
 
@@ -116,7 +121,13 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
             if len(entry) != 2 or not isinstance(entry[1], list | tuple) or not entry[1]:
                 raise ValueError(f"space[{key!r}] must be ('choice', [options]) with a non-empty "
                                  f"list of options, got {entry!r}")
-            checked[key] = ("choice", list(entry[1]))
+            options = list(entry[1])
+            repeated = [o for k, o in enumerate(options) if _among(o, options[:k])]
+            if repeated:
+                raise ValueError(f"space[{key!r}] = {entry!r}: the option {repeated[0]!r} "
+                                 "is there more than once (it would be drawn more often); "
+                                 "give each option once")
+            checked[key] = ("choice", options)
         elif len(entry) not in ((3, 4) if kind == "int" else (3,)):
             raise ValueError(f"space[{key!r}] must be ({kind!r}, low, high"
                              f"{'[, step]' if kind == 'int' else ''}), got {entry!r}")
@@ -125,6 +136,49 @@ def check_space(space: Mapping[str, SpaceEntry]) -> dict[str, SpaceEntry]:
         else:
             checked[key] = (kind, *_float_bounds(key, entry))
     return checked
+
+
+def _among(option: object, options: list[Any]) -> bool:
+    """Whether ``option`` is one of ``options``, of the same type (1, 1.0 and True differ)."""
+    return any(type(o) is type(option) and o == option for o in options)
+
+
+def _distributions(space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
+    """The Optuna distributions :func:`suggest` draws from, by key (``space`` checked)."""
+    d = _optuna().distributions
+    out: dict[str, Any] = {}
+    for key, entry in space.items():
+        if entry[0] == "choice":
+            out[key] = d.CategoricalDistribution(entry[1])
+        elif entry[0] == "int":
+            out[key] = d.IntDistribution(entry[1], entry[2], step=entry[3])
+        else:
+            out[key] = d.FloatDistribution(entry[1], entry[2], log=entry[0] == "log")
+    return out
+
+
+def _check_stored(study: Any, space: Mapping[str, SpaceEntry], direction: str) -> None:
+    """A study loaded from storage must go the way asked (Optuna keeps the stored direction
+    without a word, and would rank the new trials the other way); a search space other than
+    its trials' is warned of."""
+    stored = study.direction.name.lower()
+    if stored != direction:
+        raise ValueError(f"the stored study {study.study_name!r} was created to {stored} "
+                         f"its score, but direction={direction!r} was asked (a study of another "
+                         "application under the same name?); use another study_name, or "
+                         f"direction={stored!r}")
+    now = _distributions(space)
+    drawn: dict[str, Any] = {}
+    for trial in study.trials:
+        drawn.update(trial.distributions)
+    changed = sorted(k for k in drawn.keys() | now.keys() if drawn.get(k) != now.get(k))
+    if drawn and changed:
+        import warnings
+
+        warnings.warn(f"the stored study {study.study_name!r} has trials drawn from another "
+                      f"search space for {changed}: the sampler reads them as they were "
+                      "drawn (use another study_name for a new search)", UserWarning,
+                      stacklevel=3)
 
 
 NOT_TUNED = frozenset({
@@ -247,7 +301,7 @@ class PruneOnValidation(pl.Callback):
         value = float(trainer.callback_metrics[self.monitor])
         self.trial.report(value, step=trainer.current_epoch)
         if self.trial.should_prune():
-            raise _optuna().TrialPruned(f"pruned at epoch {trainer.current_epoch} with "
+            raise _optuna().TrialPruned(f"pruned after epoch {trainer.current_epoch + 1} with "
                                         f"{self.monitor}={value:.4g}")
 
 
@@ -298,7 +352,8 @@ def tune(
     """Run an Optuna study; ``objective(params, trial) -> score``. Returns the study.
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
-    running it again continues the same study. ``trials_csv``: a CSV file rewritten with
+    running it again continues the same study (one stored with the other ``direction`` is an
+    error; one whose trials were drawn from another space is warned of). ``trials_csv``: a CSV file rewritten with
     every trial so far (``study.trials_dataframe()`` less Optuna's ``system_attrs``
     columns) as each ends, so that an interrupted search keeps its finished trials (under
     DDP, by the first process).
@@ -334,6 +389,8 @@ def tune(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
         storage=storage, study_name=study_name, load_if_exists=storage is not None)
+    if storage is not None:
+        _check_stored(study, space, direction)
 
     failures: list[tuple[str, dict[str, Any]]] = []  # (reason, values) while none completed
 
