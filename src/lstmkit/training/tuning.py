@@ -144,7 +144,8 @@ def _among(option: object, options: list[Any]) -> bool:
 
 
 def _distributions(space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
-    """The Optuna distributions :func:`suggest` draws from, by key (``space`` checked)."""
+    """The Optuna distribution of each key of ``space`` (checked), which :func:`suggest`
+    draws from."""
     d = _optuna().distributions
     out: dict[str, Any] = {}
     for key, entry in space.items():
@@ -171,7 +172,8 @@ def _check_stored(study: Any, space: Mapping[str, SpaceEntry], direction: str) -
     drawn: dict[str, Any] = {}
     for trial in study.trials:
         drawn.update(trial.distributions)
-    changed = sorted(k for k in drawn.keys() | now.keys() if drawn.get(k) != now.get(k))
+    # (keys the objective suggests itself, outside the space, are the objective's business)
+    changed = sorted(k for k in now if drawn.get(k) != now[k])
     if drawn and changed:
         import warnings
 
@@ -260,17 +262,15 @@ def check_tune_flags(args: Any) -> None:
 
 def suggest(trial: Any, space: Mapping[str, SpaceEntry]) -> dict[str, Any]:
     """Draw one value per key of ``space`` (checked by :func:`check_space`) from a trial."""
+    d = _optuna().distributions
     params: dict[str, Any] = {}
-    for key, entry in check_space(space).items():
-        kind = entry[0]
-        if kind == "float":
-            params[key] = trial.suggest_float(key, entry[1], entry[2])
-        elif kind == "log":
-            params[key] = trial.suggest_float(key, entry[1], entry[2], log=True)
-        elif kind == "int":
-            params[key] = trial.suggest_int(key, entry[1], entry[2], step=entry[3])
+    for key, dist in _distributions(check_space(space)).items():
+        if isinstance(dist, d.CategoricalDistribution):
+            params[key] = trial.suggest_categorical(key, dist.choices)
+        elif isinstance(dist, d.IntDistribution):
+            params[key] = trial.suggest_int(key, dist.low, dist.high, step=dist.step)
         else:
-            params[key] = trial.suggest_categorical(key, entry[1])
+            params[key] = trial.suggest_float(key, dist.low, dist.high, log=dist.log)
     return params
 
 
@@ -352,11 +352,11 @@ def tune(
     """Run an Optuna study; ``objective(params, trial) -> score``. Returns the study.
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
-    running it again continues the same study (one stored with the other ``direction`` is an
-    error; one whose trials were drawn from another space is warned of). ``trials_csv``: a CSV file rewritten with
-    every trial so far (``study.trials_dataframe()`` less Optuna's ``system_attrs``
-    columns) as each ends, so that an interrupted search keeps its finished trials (under
-    DDP, by the first process).
+    running it again continues the same study (one stored with the other ``direction`` is
+    an error; one whose trials were drawn from another space is warned of).
+    ``trials_csv``: a CSV file rewritten with every trial so far
+    (``study.trials_dataframe()`` less Optuna's ``system_attrs`` columns) as each ends, so
+    that an interrupted search keeps its finished trials (under DDP, by the first process).
 
     A trial whose objective raises one of ``catch`` (an invalid combination of values) or
     returns NaN or infinity fails with its reason in ``trial.user_attrs["fail_reason"]``, and
