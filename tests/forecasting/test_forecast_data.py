@@ -197,8 +197,8 @@ def test_filling_a_known_future_covariate_says_to_compute_calendar_columns_after
     gaps = frame.drop(index=[40, 41])  # the rows put in take the hour of the row before
     cfg = DataConfig(target="a", time_col="date", future_covariates=["hour"], fill="ffill")
     with pytest.warns(UserWarning, match=r"filled missing values \{'a': 2, 'hour': 2\} .*; "
-                                         r"known-future covariates \['hour'\] are filled as "
-                                         r"the others: a calendar column"):
+                                         r"known-future covariates \['hour'\] are filled too: "
+                                         r"a calendar column"):
         to_series(gaps, cfg)
 
 

@@ -714,6 +714,12 @@ def test_future_rows_predict_does_not_use_are_warned_of_when_they_look_meant() -
                f"data covers, first {frame['date'].iloc[-3]}: [99.0] against the data's "
                f"[{frame['hour'].iloc[-3]}]; the data's are used" in m for m in messages), messages
     pd.testing.assert_frame_equal(out, expected)
+    # with data.fill either table's values may be filled ones, which need not agree: no word
+    forecaster.config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, fill="ffill"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecaster.predict(frame, future=pd.concat([history, future]))
 
 
 def test_predict_refuses_future_for_a_model_without_future_covariates(

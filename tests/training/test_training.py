@@ -938,10 +938,22 @@ def test_a_run_with_progress_shows_none_of_lightnings_notes_that_do_not_apply(
         ) -> None:
     # the folder holds lstmkit's own .lock, which Lightning took for earlier checkpoints; and
     # limit_*_batches=1.0 (all batches, the default) made Lightning say that 1.0 meant all
+    import logging
+
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # type: ignore[method-assign]
+    lightning_log = logging.getLogger("lightning.pytorch")  # (where Lightning's notes go)
+    lightning_log.addHandler(handler)
     train, val = _data()
-    fit(_model(), F.mse_loss, train, val,
-        _cfg(max_epochs=1, progress_bar=True, checkpoint_dir=tmp_path / "ckpt"))
-    said = [str(w.message) for w in recwarn] + [capfd.readouterr().err]
+    try:
+        fit(_model(), F.mse_loss, train, val,
+            _cfg(max_epochs=1, progress_bar=True, checkpoint_dir=tmp_path / "ckpt"))
+    finally:
+        lightning_log.removeHandler(handler)
+    assert logged  # Lightning's other notes (its devices, say) still come, with progress
+    said = ([str(w.message) for w in recwarn] + [r.getMessage() for r in logged]
+            + [capfd.readouterr().err])
     assert not [s for s in said if "exists and is not empty" in s or "was configured so" in s]
     one = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, limit_train_batches=1))
     assert one.trainer.global_step == 1  # an int 1 is still one batch, of the 6

@@ -585,7 +585,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                               if set(counts) & set(cfg.static_covariates) else "") + (
                               f"; known-future covariates "
                               f"{[c for c in cfg.future_covariates if c in counts]} are filled "
-                              "as the others: a calendar column (a weekday, a holiday flag) "
+                              "too: a calendar column (a weekday, a holiday flag) "
                               "is best computed from the dates once the gaps are filled"
                               if set(counts) & set(cfg.future_covariates) else ""),
                           UserWarning, stacklevel=3)
@@ -656,8 +656,10 @@ def _one_zone(series: list[Series]) -> list[Series]:
     if zoned and len(zoned) < len(timed):
         bare = next(s for s in timed if s.time.tz is None)
         raise ValueError(f"series {zoned[0].id!r} has times with a zone "
-                         f"({zoned[0].time.tz}), series {bare.id!r} times without one; write "
-                         "the times of every series with a UTC offset, or of none")
+                         f"({zoned[0].time.tz}), series {bare.id!r} times without one (written "
+                         "without UTC offsets, or all at local midnight, which are read as "
+                         "local dates); write every series' times alike: with offsets at "
+                         "times of day that are not all midnight, or without offsets")
     if len({str(s.time.tz) for s in zoned}) < 2:
         return series
     return [replace(s, time=s.time.tz_convert("UTC")) for s in series]

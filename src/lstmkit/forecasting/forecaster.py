@@ -486,7 +486,7 @@ class Forecaster:
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
                                   source="the future table (future=)")
         by_id = {s.id: s for s in fut_series}
-        _warn_of_unused_future_rows(series, by_id, dc.future_covariates)
+        _warn_of_unused_future_rows(series, by_id, dc)
         values = []
         for s, t in zip(series, times, strict=True):
             f = by_id.get(s.id)
@@ -766,10 +766,11 @@ def _replaceable(folder: Path) -> bool:
 
 
 def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
-                                columns: Sequence[str]) -> None:
+                                data: DataConfig) -> None:
     """Warn of what a future table holds that predict does not use and the user may have
-    meant: rows for series that are not in the data (an id mistyped?), and rows at times the
-    data covers whose values differ from the data's (the data's are what the network
+    meant: rows for series that are not in the data (an id mistyped?), and, with
+    ``data.fill`` none (so that both tables hold only values given, none filled), values at
+    times the data covers that differ from the data's (the data's are what the network
     reads)."""
     ids = {s.id for s in series}
     unknown = sorted(k for k in future if k not in ids)
@@ -778,6 +779,9 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
                       f"the data, {unknown[:5]}{' ...' if len(unknown) > 5 else ''}: they are "
                       f"not used (the data holds {sorted(ids)[:5]}"
                       f"{' ...' if len(ids) > 5 else ''})", UserWarning, stacklevel=4)
+    if data.fill != "none":
+        return
+    differing = []
     for s in series:
         f = future.get(s.id)
         if f is None or not isinstance(s.time, pd.DatetimeIndex):
@@ -785,17 +789,20 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
         at = pd.Index(f.time).get_indexer(s.time)  # the table's row of each time of the data
         rows = np.flatnonzero(at >= 0)
         given, read = f.future[at[rows]], s.future[rows]
-        differ = (given != read) & ~(np.isnan(given) & np.isnan(read))
+        differ = ~np.isclose(given, read, rtol=1e-9, atol=0.0)
         if differ.any():
-            first = int(np.argmax(differ.any(axis=1)))
-            names = [c for c, d in zip(columns, differ.any(axis=0), strict=True) if d]
-            warnings.warn(
-                f"the future table (future=) gives series {s.id!r} other values of {names} "
-                f"than the data at {int(differ.any(axis=1).sum())} time(s) the data covers, "
-                f"first {s.time[rows[first]]}: {given[first].tolist()} against the data's "
-                f"{read[first].tolist()}; the data's are used (the table is read only after "
-                "the data's end)", UserWarning, stacklevel=4)
-            return
+            differing.append((s, rows, given, read, differ))
+    if differing:
+        s, rows, given, read, differ = differing[0]
+        first = int(np.argmax(differ.any(axis=1)))
+        names = [c for c, d in zip(data.future_covariates, differ.any(axis=0), strict=True) if d]
+        others = (f" (and {len(differing) - 1} other series)" if len(differing) > 1 else "")
+        warnings.warn(
+            f"the future table (future=) gives series {s.id!r}{others} other values of "
+            f"{names} than the data at {int(differ.any(axis=1).sum())} time(s) the data "
+            f"covers, first {s.time[rows[first]]}: {given[first].tolist()} against the data's "
+            f"{read[first].tolist()}; the data's are used (the table is read only after the "
+            "data's end)", UserWarning, stacklevel=4)
 
 
 def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
