@@ -78,8 +78,8 @@ class FitResult:
 @contextlib.contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
     """Silence Lightning's warnings that do not apply here (in-memory data, lstmkit's own
-    ``.lock`` in the checkpoint folder, a deprecation inside Lightning) and, when
-    ``enabled``, its start-up chatter."""
+    ``.lock`` in the checkpoint folder, training without validation data, a deprecation
+    inside Lightning) and, when ``enabled``, its start-up chatter."""
     logger = logging.getLogger("lightning.pytorch")
     level = logger.level
     if enabled:
@@ -90,6 +90,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
             # a run folder moved or copied: what it means for best.ckpt is documented
             warnings.filterwarnings("ignore", message="The dirpath has changed from")
             yield
