@@ -908,3 +908,16 @@ def test_examples_of_another_type_are_refused_naming_the_argument() -> None:
                                         r"Example\(text, label\), got a DataFrame; from a "
                                         r"DataFrame: \[Example"):
         clf.fit(frame)
+
+
+def test_the_report_shows_no_scores_for_a_class_neither_in_the_data_nor_predicted() -> None:
+    from lstmkit.classification.metrics import classification_report
+
+    # class 0 absent: its row read 0.0000 while the macro F1 (1.0) left it out, unsaid
+    report = classification_report(confusion_matrix([1, 1, 2], [1, 1, 2], 3), ["0", "1", "2"])
+    rows = report.splitlines()
+    assert rows[1].split() == ["0", "-", "-", "-", "0"]
+    assert rows[-1].split("  ", 1)[1].strip() == (
+        "1.0000  (over the 2 of 3 classes in the data or the predictions)")
+    every = classification_report(confusion_matrix([0, 1], [1, 1], 2), ["0", "1"])
+    assert every.splitlines()[-1].split() == ["macro", "F1", "0.3333"]

@@ -46,15 +46,21 @@ def macro_f1(matrix: np.ndarray) -> float:
 def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
     """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1."""
     scores = per_class_scores(matrix)
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
     width = max(len(str(label)) for label in [*labels, "macro F1"])
     lines = [f"{'':{width}}  precision  recall      f1  support"]
     for k, label in enumerate(labels):
+        if not present[k]:  # neither in the truth nor predicted: no score, none averaged
+            lines.append(f"{label:{width}}  {'-':>9}  {'-':>6}  {'-':>6}  {0:7d}")
+            continue
         lines.append(
             f"{label:{width}}  {scores['precision'][k]:9.4f}  {scores['recall'][k]:6.4f}  "
             f"{scores['f1'][k]:6.4f}  {int(scores['support'][k]):7d}"
         )
     lines.append(f"{'accuracy':{width}}  {accuracy(matrix):.4f}  (n={int(matrix.sum())})")
-    lines.append(f"{'macro F1':{width}}  {macro_f1(matrix):.4f}")
+    lines.append(f"{'macro F1':{width}}  {macro_f1(matrix):.4f}" + (
+        f"  (over the {int(present.sum())} of {len(labels)} classes in the data or the "
+        "predictions)" if 0 < present.sum() < len(labels) else ""))
     return "\n".join(lines)
 
 
