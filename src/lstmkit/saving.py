@@ -25,9 +25,15 @@ def check_format_version(meta: dict[str, Any], what: str, directory: Path,
 
 
 def not_saved(directory: Path, kind: str) -> FileNotFoundError:
-    """The error for a ``directory`` without ``meta.json``, that is no saved ``kind``; it
-    points at the saved model in its ``model`` subfolder (a forecast run's folder holds one
-    there) when there is one."""
+    """The error for a ``directory`` without ``meta.json``, that is no saved ``kind`` (or
+    that does not exist, or is a file); it points at the saved model in its ``model``
+    subfolder (a forecast run's folder holds one there) when there is one."""
+    if not directory.exists():
+        return FileNotFoundError(f"{str(directory)!r} does not exist: give the folder of a "
+                                 f"saved {kind} (the one save or `train --out` wrote)")
+    if not directory.is_dir():
+        return FileNotFoundError(f"{str(directory)!r} is a file, not the folder of a saved "
+                                 f"{kind}")
     hint = ""
     if (directory / "model" / "meta.json").is_file():
         hint = (f"; its subfolder 'model' holds a saved model (the folder is a run's): pass "

@@ -299,6 +299,14 @@ def test_build_errors() -> None:
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="is not a saved classifier"):
         Classifier.load(tmp_path)
+    # a folder that is not there, or a file, was said to have no meta.json
+    with pytest.raises(FileNotFoundError, match=r"'.*nothing' does not exist: give the folder "
+                                                r"of a saved classifier"):
+        Classifier.load(tmp_path / "nothing")
+    (tmp_path / "model.pt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"'.*model.pt' is a file, not the folder of a "
+                                                r"saved classifier"):
+        Classifier.load(tmp_path / "model.pt")
 
 
 def test_text_vectors_file_initialises_embeddings(tmp_path) -> None:
