@@ -51,6 +51,8 @@ def test_span_scores_match_hand_count_and_seqeval() -> None:
     assert scores.f1 == pytest.approx(2 * (1 / 2) * (1 / 3) / (1 / 2 + 1 / 3))
     assert scores.per_type["LOC"]["recall"] == 0.0
     assert scores.per_type["PER"]["f1"] == pytest.approx(2 / 3)  # p = 1/2, r = 1
+    support = scores.per_type["LOC"]["support"]  # a count, as the classifier's (was 2.0)
+    assert support == 2 and isinstance(support, int)
     # schemes do not change the score: the same entities in BIOES
     bioes = [["B-PER", "E-PER", "O", "S-LOC"], ["S-LOC", "O"]]
     assert span_scores(bioes, pred).f1 == pytest.approx(scores.f1)

@@ -27,7 +27,7 @@ class SpanScores:
     precision: float
     recall: float
     f1: float
-    per_type: dict[str, dict[str, float]]
+    per_type: dict[str, dict[str, float | int]]
 
     def table(self) -> str:
         """conlleval-style table: one row per entity type, then the micro average."""
@@ -62,7 +62,7 @@ def span_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
     per_type = {
         kind: {"precision": float(v["precision"]), "recall": float(v["recall"]),
-               "f1": float(v["f1-score"]), "support": float(v["support"])}
+               "f1": float(v["f1-score"]), "support": int(v["support"])}
         for kind, v in report.items() if not kind.endswith(" avg")
     }
     return SpanScores(
