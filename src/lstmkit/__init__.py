@@ -1,7 +1,27 @@
 """lstmkit: the LSTM, complete, fast and practical."""
 
+from typing import TYPE_CHECKING, Any
+
 from lstmkit.nn import LSTM, LSTMCell, LSTMState, LSTMTrace, plot_trace
+
+if TYPE_CHECKING:
+    from lstmkit.classification import Classifier
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.tagging import Tagger
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "LSTMCell", "LSTMState", "LSTMTrace", "__version__", "plot_trace"]
+# the applications, imported when first named (they bring Lightning, pandas ...)
+_APPLICATIONS = {"Forecaster": "lstmkit.forecasting", "Classifier": "lstmkit.classification",
+                 "Tagger": "lstmkit.tagging"}
+
+__all__ = ["LSTM", "Classifier", "Forecaster", "LSTMCell", "LSTMState", "LSTMTrace", "Tagger",
+           "__version__", "plot_trace"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _APPLICATIONS:
+        import importlib
+
+        return getattr(importlib.import_module(_APPLICATIONS[name]), name)
+    raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")

@@ -1,0 +1,25 @@
+"""The package's top level."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def test_the_applications_are_named_at_the_top_and_imported_only_when_named() -> None:
+    import lstmkit
+    from lstmkit.classification import Classifier
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.tagging import Tagger
+
+    assert (lstmkit.Forecaster, lstmkit.Classifier, lstmkit.Tagger) == (
+        Forecaster, Classifier, Tagger)
+    with pytest.raises(AttributeError, match="module 'lstmkit' has no attribute 'Nothing'"):
+        lstmkit.Nothing  # noqa: B018
+    # the layer alone does not bring the applications' Lightning in
+    code = "import sys, lstmkit; print('lightning' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
