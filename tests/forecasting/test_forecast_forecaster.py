@@ -1224,8 +1224,15 @@ def test_target_bounds_clip_the_forecasts_and_refuse_data_outside_them(tmp_path:
     loaded = Forecaster.load(bounded.save(tmp_path / "model"))
     assert loaded.config.data.target_bounds == {"a": (-0.3, 0.3)}
     pd.testing.assert_frame_equal(loaded.predict(frame), expected)
-    report = bounded.evaluate(frame, baselines=())
+    report = bounded.evaluate(frame, baselines=("ets", "arima"))
     assert np.abs(report.forecasts["lstmkit"][..., 0]).max() <= 0.3
+    # the baselines are clipped too: every forecaster scored knows the bounds
+    free_report = free.evaluate(frame, baselines=("ets", "arima"))
+    for name in ("ets", "arima"):
+        unclipped = free_report.forecasts[name][..., 0]
+        assert np.abs(unclipped).max() > 0.3, name
+        np.testing.assert_array_equal(report.forecasts[name][..., 0],
+                                      unclipped.clip(-0.3, 0.3))
     # an observed target outside them is a mistake in the data (or in the bounds)
     bad = frame.copy()
     bad.loc[200, "a"] = -0.5

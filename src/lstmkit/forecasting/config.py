@@ -122,8 +122,9 @@ class DataConfig:
         target_bounds: the values the targets can take, ``{column: [low, high]}`` (either
             may be null, unbounded), or one ``[low, high]`` for every target: the model's
             forecasts, quantiles and intervals are clipped into them (a concentration or
-            sales: ``[0, null]``), and an observed target outside them is an error. Training
-            is unchanged, so a trained model may be given others.
+            sales: ``[0, null]``), as are the baselines scored beside it, and an observed
+            target outside them is an error. Training is unchanged, so a trained model may
+            be given others.
     """
 
     target: tuple[str, ...] = ()

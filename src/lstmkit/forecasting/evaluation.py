@@ -25,6 +25,7 @@ from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting.config import Baseline
 from lstmkit.forecasting.data import (
     Series,
+    clip_to_bounds,
     date_in,
     parse_date,
     parse_times,
@@ -194,8 +195,10 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     progress = cfg.training.progress_bar and is_first_process()
     for name in baselines:
         try:
-            forecasts[name] = _baseline(name, prepared.series, origins, fit_rows, m.horizon,
-                                        season, ev.arima_order, seasonal, progress=progress)
+            # (clipped into data.target_bounds as the model's are: the same knowledge)
+            forecasts[name] = clip_to_bounds(
+                _baseline(name, prepared.series, origins, fit_rows, m.horizon, season,
+                          ev.arima_order, seasonal, progress=progress), cfg.data)
         except (ValueError, np.linalg.LinAlgError) as err:
             notes.append(f"{name}: not scored ({err})")
             continue
