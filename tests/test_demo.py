@@ -87,3 +87,18 @@ def test_ctrl_c_where_no_command_handles_it_is_one_line_and_status_130(
     monkeypatch.setattr(demo, "run", interrupted)
     assert main(["demo"]) == 130
     assert capsys.readouterr().err == "lstmkit: interrupted\n"
+
+
+def test_the_demo_draws_every_gate_and_state_each_named(tmp_path, monkeypatch):
+    # it drew f, i, c and h: not the output gate nor the candidate, and panels named by letter
+    from matplotlib.axes import Axes
+
+    labels: list[str] = []
+    set_ylabel = Axes.set_ylabel
+    monkeypatch.setattr(Axes, "set_ylabel",
+                        lambda self, text, **kw: labels.append(text) or set_ylabel(self, text,
+                                                                                   **kw))
+    run_demo(tmp_path, steps=2, log_every=0)
+    assert [label.split("\n")[0] for label in labels if label] == [  # ('': colour bars)
+        "f: forget gate", "i: input gate", "g: candidate", "o: output gate", "c: cell state",
+        "h: hidden state"]

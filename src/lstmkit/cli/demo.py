@@ -36,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
           f"{1 - r.forget_at_mark:.0%} of the memory thrown away)")
     print(f"  forget gate f = {r.forget_elsewhere:.3f} elsewhere (the share of c(t-1) kept at "
           "each step: 1 would keep the memory whole)")
-    print(f"\ngate heatmaps (forget, input, cell, hidden over time): {r.plot}")
+    print(f"\nheatmaps over time of the forget, input and output gates, the candidate, the "
+          f"cell and the hidden state: {r.plot}")
     return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 from torch import Tensor
 
 FIELDS = ("i", "f", "g", "o", "c", "h")
+NAMES = {"i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate",
+         "c": "cell state", "h": "hidden state"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def plot_trace(
         for t in events or ():
             # (white on the gates' dark colours, black on the white-centred c, h and g)
             ax.axvline(t, color="white" if gate else "black", linestyle="--", linewidth=0.8)
-        ax.set_ylabel(f"{name}\nunit")
+        ax.set_ylabel(f"{name}: {NAMES[name]}\nunit", fontsize=8)
         fig.colorbar(image, ax=ax, pad=0.01)
     axes[-1, 0].set_xlabel("time step")
     fig.suptitle(title or f"LSTM gates and states (layer-direction {layer_direction}, "
