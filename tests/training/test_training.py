@@ -959,27 +959,3 @@ def test_a_run_with_progress_shows_none_of_lightnings_notes_that_do_not_apply(
                 or "val_dataloader" in s]  # (training without validation data is allowed)
     one = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, limit_train_batches=1))
     assert one.trainer.global_step == 1  # an int 1 is still one batch, of the 6
-
-
-def test_each_members_warnings_are_said_of_it_even_when_another_said_the_same() -> None:
-    import warnings
-
-    from lstmkit.training.members import said_of_member
-
-    def train_one() -> None:  # the same text from the same line: Python said it once
-        warnings.warn("val_f1 was 0 at every validation check", UserWarning, stacklevel=1)
-
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("default")
-        for m in range(2):
-            with said_of_member(m, 2):
-                train_one()
-        with pytest.raises(KeyboardInterrupt), said_of_member(2, 3):  # said when cut short too
-            train_one()
-            raise KeyboardInterrupt
-        with said_of_member(0, 1):  # one member: as it is
-            warnings.warn("alone", UserWarning, stacklevel=1)
-    assert [str(w.message) for w in said] == [
-        "member 1 of 2: val_f1 was 0 at every validation check",
-        "member 2 of 2: val_f1 was 0 at every validation check",
-        "member 3 of 3: val_f1 was 0 at every validation check", "alone"]

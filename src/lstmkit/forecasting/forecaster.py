@@ -43,7 +43,6 @@ from lstmkit.training.members import (
     member_callbacks,
     member_seed,
     member_training,
-    said_of_member,
 )
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
@@ -226,9 +225,9 @@ class Forecaster:
             for m in range(members):
                 training = cfg.training if members == 1 else member_training(
                     cfg.training, m, members, member_seed(cfg.training.seed, m))
-                with said_of_member(m, members):
-                    net, result, kept_start = self._fit_member(
-                        dims, training, train, val, loss, resume, callbacks_of(m))
+                net, result, kept_start = self._fit_member(
+                    dims, training, train, val, loss, resume, callbacks_of(m),
+                    "" if members == 1 else f"member {m}: ")
                 nets.append(net)
                 kept.append(kept_start)
                 results.append(result)
@@ -259,7 +258,8 @@ class Forecaster:
 
     def _fit_member(self, dims: dict[str, int], training: Any, train: WindowSet,
                     val: WindowSet, loss: Any, resume: bool | str | Path,
-                    callbacks: Sequence[Any]) -> tuple[ForecastNet, FitResult, bool]:
+                    callbacks: Sequence[Any], name: str
+                    ) -> tuple[ForecastNet, FitResult, bool]:
         """Build and train one network with ``training``'s seed; returns it, its FitResult
         and whether it kept its untrained state (no epoch beat it on validation)."""
         # the seed covers the initial weights too, so a run does not depend on what the
@@ -298,7 +298,7 @@ class Forecaster:
             result.best_epoch = -1
             if is_first_process():  # (under DDP every process keeps it; one says so)
                 warnings.warn(
-                    "no training epoch beat the untrained network on validation "
+                    f"{name}no training epoch beat the untrained network on validation "
                     f"(val_loss {start_loss:.4g} <= best epoch {_score(best)}); keeping it: the "
                     f"forecast is the {cfg.model.normalization!r} reference value of each "
                     "window (the naive forecast for normalization='last')", UserWarning,

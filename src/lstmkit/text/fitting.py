@@ -152,12 +152,7 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
 
     from lstmkit.text.snapshots import TopSnapshots
     from lstmkit.training import fit
-    from lstmkit.training.members import (
-        hold_members,
-        member_seed,
-        member_training,
-        said_of_member,
-    )
+    from lstmkit.training.members import hold_members, member_seed, member_training
 
     initial_embed = {k: v.detach().clone()
                      for k, v in first.embed.state_dict().items()}  # type: ignore[attr-defined]
@@ -174,15 +169,14 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
             batches = train_loader(network, seed)
             kept = TopSnapshots(network, snapshots,  # type: ignore[arg-type]
                                 training.monitor, training.monitor_mode)
-            with said_of_member(m, count):
-                result = fit(network, loss(network), batches, dev_loader,
-                             member_training(training, m, count,
-                                             None if training.seed is None else seed),
-                             metrics=metrics(network), resume=resume,
-                             run_settings=run_settings, log_settings=log_settings,
-                             callbacks=[*epoch_batches(batches),
-                                        *([kept] if snapshots > 1 else []), *callbacks(m)],
-                             distributed_sampler=False)  # (the batches share themselves)
+            result = fit(network, loss(network), batches, dev_loader,
+                         member_training(training, m, count,
+                                         None if training.seed is None else seed),
+                         metrics=metrics(network), resume=resume, run_settings=run_settings,
+                         log_settings=log_settings,
+                         callbacks=[*epoch_batches(batches),
+                                    *([kept] if snapshots > 1 else []), *callbacks(m)],
+                         distributed_sampler=False)  # (the bucketed batches share themselves)
             if after is not None:
                 after(network)
             done.networks += kept.networks(network, build,  # type: ignore[arg-type]

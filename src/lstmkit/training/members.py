@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,24 +78,3 @@ def member_callbacks(callbacks: Sequence[Any] | Callable[[int], Sequence[Any]],
                         f"callbacks, but they cannot be copied ({type(err).__name__}: {err}); "
                         "pass callbacks=lambda member: [...] to build them per member") from None
     return lambda m: copies[m]
-
-
-@contextlib.contextmanager
-def said_of_member(member: int, members: int) -> Iterator[None]:
-    """With more than one member, the warnings raised inside (a member's training) are said
-    again as ``member <k> of <n>: ...``: each member's are then told apart, and one member's
-    is not hidden because another said the same text (Python says a text once)."""
-    if members == 1:
-        yield
-        return
-    said: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:  # (under the caller's filters)
-            try:
-                yield
-            finally:
-                said = list(caught)
-    finally:
-        for warning in said:
-            warnings.warn(f"member {member + 1} of {members}: {warning.message}",
-                          warning.category, stacklevel=3)
