@@ -440,7 +440,8 @@ def test_out_inside_the_model_folder_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "model.pt").read_bytes() == before
     # a folder that holds no model is said to be none (it was "inside the model folder")
     (tmp_path / "notes").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"notes' is no saved model"):
+    with pytest.raises(FileNotFoundError, match=r"notes' is not a saved model: it has no "
+                                                r"meta.json"):
         export_onnx(tmp_path / "notes", tmp_path / "notes" / "x.onnx")
 
 

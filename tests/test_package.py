@@ -16,6 +16,7 @@ def test_the_applications_are_named_at_the_top_and_imported_only_when_named() ->
 
     assert (lstmkit.Forecaster, lstmkit.Classifier, lstmkit.Tagger) == (
         Forecaster, Classifier, Tagger)
+    assert {"Forecaster", "Classifier", "Tagger", "LSTM"} <= set(dir(lstmkit))
     with pytest.raises(AttributeError, match="module 'lstmkit' has no attribute 'Nothing'"):
         lstmkit.Nothing  # noqa: B018
     # the layer alone does not bring the applications' Lightning in

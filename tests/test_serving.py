@@ -327,8 +327,16 @@ def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
         make_server(tmp_path / "none")
-    with pytest.raises(FileNotFoundError, match=r"meta\.json' does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"is not a saved model: it has no meta\.json$"):
         make_server(tmp_path)
+    # a file, and a forecast run's folder (whose model is in model/), were said not to exist
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "meta.json").write_text('{"kind": "forecaster"}')
+    with pytest.raises(FileNotFoundError, match=r"its subfolder 'model' holds a saved model"):
+        make_server(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match=r"meta.json' is a file, not the folder of a "
+                                                r"saved model"):
+        make_server(tmp_path / "run" / "model" / "meta.json")
     (tmp_path / "meta.json").write_text('{"kind": "recipe"}')
     with pytest.raises(ValueError, match=r"names kind 'recipe'; lstmkit serves"):
         make_server(tmp_path)

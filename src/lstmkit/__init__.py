@@ -25,3 +25,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_APPLICATIONS[name]), name)
     raise AttributeError(f"module 'lstmkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_APPLICATIONS})

@@ -30,7 +30,7 @@ def not_saved(directory: Path, kind: str) -> FileNotFoundError:
     subfolder (a forecast run's folder holds one there) when there is one."""
     if not directory.exists():
         return FileNotFoundError(f"{str(directory)!r} does not exist: give the folder of a "
-                                 f"saved {kind} (the one save or `train --out` wrote)")
+                                 f"saved {kind}, the one that holds its meta.json")
     if not directory.is_dir():
         return FileNotFoundError(f"{str(directory)!r} is a file, not the folder of a saved "
                                  f"{kind}")

@@ -927,5 +927,9 @@ def test_the_report_shows_no_scores_for_a_class_neither_in_the_data_nor_predicte
     assert rows[1].split() == ["0", "-", "-", "-", "0"]
     assert rows[-1].split("  ", 1)[1].strip() == (
         "1.0000  (over the 2 of 3 classes in the data or the predictions)")
+    from lstmkit.classification.classifier import _per_class  # metrics.json's, alike
+
+    assert _per_class(confusion_matrix([1, 1, 2], [1, 1, 2], 3), ["0", "1", "2"])["0"] == {
+        "precision": None, "recall": None, "f1": None, "support": 0}
     every = classification_report(confusion_matrix([0, 1], [1, 1], 2), ["0", "1"])
     assert every.splitlines()[-1].split() == ["macro", "F1", "0.3333"]

@@ -116,10 +116,14 @@ class Evaluation:
         }
 
 
-def _per_class(matrix: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
+def _per_class(matrix: np.ndarray, labels: Sequence[str]
+               ) -> dict[str, dict[str, float | int | None]]:
+    """Each class's scores; None (null) for a class neither in the data nor predicted, which
+    has none (and which the macro F1 leaves out)."""
     scores = per_class_scores(matrix)
-    return {label: {"precision": float(scores["precision"][k]),
-                    "recall": float(scores["recall"][k]), "f1": float(scores["f1"][k]),
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    return {label: {**{name: float(scores[name][k]) if present[k] else None
+                       for name in ("precision", "recall", "f1")},
                     "support": int(scores["support"][k])}
             for k, label in enumerate(labels)}
 

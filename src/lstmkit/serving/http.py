@@ -63,13 +63,11 @@ KINDS = ("forecaster", "classifier", "tagger")
 def model_kind(directory: str | Path) -> str:
     """The kind of the model saved in ``directory`` (``"forecaster"``, ``"classifier"`` or
     ``"tagger"``), read from its ``meta.json``."""
+    from lstmkit.saving import not_saved
+
     meta_path = Path(directory) / "meta.json"
-    if not Path(directory).is_dir():
-        raise FileNotFoundError(f"model folder {str(directory)!r} does not exist (give the "
-                                "folder that save or `train --out` wrote)")
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{str(meta_path)!r} does not exist: {str(directory)!r} is no "
-                                "saved model (or its save did not finish)")
+    if not meta_path.is_file():  # (no folder, a file, or a run's folder: said which)
+        raise not_saved(Path(directory), "model")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
