@@ -80,7 +80,7 @@ def run_demo(out_dir: str | Path = "lstmkit-demo", *, steps: int = 400, seq_len:
     f = trace.f[0]  # (T, B, H)
     drop = f[~flags].mean(0) - f[flags].mean(0)  # (H,): how much each unit forgets at a mark
     units = drop.topk(min(4, hidden_size)).indices
-    # every gate and state, in the order the equations compute them
+    # every gate and state, the forget gate (the demo's subject) first
     plot = plot_trace(trace, Path(out_dir) / "gates.png", fields=("f", "i", "g", "o", "c", "h"),
                       title="sum since the last reset (marks dashed): forget gates drop there",
                       events=flags[:, 0].nonzero().flatten().tolist())
