@@ -443,3 +443,27 @@ def test_a_pruned_trial_says_the_epoch_counted_from_one() -> None:
     with pytest.raises(optuna.TrialPruned, match=r"pruned after epoch 2 with val_loss=0.5"):
         PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
     assert reported == [(0.5, 1)]  # Optuna's steps stay the trainer's epochs
+
+
+def test_list_and_mapping_options_are_stored_without_optunas_warning_on_every_trial(
+        tmp_path: Path) -> None:
+    import warnings
+
+    store = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"model.lstm.zoneout": ("choice", [[0.1, 0.0], [0.0, 0.1]]),
+             "model.lstm": ("choice", [{}, {"peephole": True}])}
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        return params["model.lstm.zoneout"][0] + len(params["model.lstm"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warned dozens of times per trial
+        tune(objective, space, n_trials=2, storage=store, study_name="s")
+        study = tune(objective, space, n_trials=1, storage=store, study_name="s")  # read back
+    assert len(study.trials) == 3 and study.best_params in [
+        {"model.lstm.zoneout": z, "model.lstm": lstm}
+        for z in ([0.1, 0.0], [0.0, 0.1]) for lstm in ({}, {"peephole": True})]
+    with pytest.raises(ValueError, match=r"space\['k'\]: the option <object .*> is not JSON "
+                                         r"data .* which a study kept in storage cannot hold"):
+        tune(lambda p, t: 1.0, {"k": ("choice", [object(), 1])}, n_trials=1, storage=store,
+             study_name="t")

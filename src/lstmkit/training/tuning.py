@@ -26,9 +26,12 @@ failed, with the reason in its user attribute ``fail_reason``, and the study goe
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -335,6 +338,37 @@ class _AlikeFailuresError(RuntimeError):
         self.trials, self.reason = trials, reason
 
 
+def _stored_choices_said_here(tune: Callable[..., Any]) -> Callable[..., Any]:
+    """``tune`` without Optuna's warning, once per trial and more, that choice options other
+    than None, bool, number and text (lists and dicts: ``model.lstm.zoneout`` pairs, say)
+    are not safe for persistent storage: Optuna's storages keep them as JSON, which reads
+    them back, and ``tune`` refuses a stored study's options that JSON cannot hold."""
+
+    @functools.wraps(tune)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Choices for a categorical distribution "
+                                    "should be a tuple of None, bool, int, float and str")
+            return tune(*args, **kwargs)
+
+    return quiet
+
+
+def _check_storable(space: Mapping[str, SpaceEntry]) -> None:
+    """Every choice option of a study kept in storage must be JSON data, as storages keep
+    them."""
+    for key, entry in space.items():
+        for option in entry[1] if entry[0] == "choice" else ():
+            try:
+                json.dumps(option, allow_nan=False)
+            except (TypeError, ValueError):
+                raise ValueError(f"space[{key!r}]: the option {option!r} is not JSON data "
+                                 "(null, true/false, numbers, text, and lists and mappings "
+                                 "of them), which a study kept in storage cannot hold; use "
+                                 "options that JSON holds, or tune without storage") from None
+
+
+@_stored_choices_said_here
 def tune(
     objective: Callable[[dict[str, Any], Any], float],
     space: Mapping[str, SpaceEntry],
@@ -383,6 +417,8 @@ def tune(
         raise TypeError(f"catch must be a tuple of exception classes, got {catch!r}")
     if trials_csv is not None:  # said now, not when the first trial has trained
         _check_writable(Path(trials_csv))
+    if storage is not None:
+        _check_storable(space)
     if not is_first_process():  # under DDP, the first process alone says how trials end
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
