@@ -187,7 +187,9 @@ def test_ddp_trains_in_two_processes_that_share_the_batches(tmp_path, run_ddp) -
     assert done.stdout.count("stay as given") == 1
     assert done.stderr.count("Trial 1 finished") == 1  # Optuna's line, once
     assert done.stdout.count("saved to tuned") == 1 and done.stdout.count("macro F1") == 1
+    assert done.stdout.count("tuning: drawn in") == 1
     assert (tmp_path / "tuned" / "test_metrics.json").is_file()
+    assert (tmp_path / "tuned" / "tuning.png").is_file()
     assert json.loads((tmp_path / "tuned" / "training.json").read_text())["devices"] == 2
     done = run_ddp(*common, "--out", "x", "--tune", "2", "--set", "training.seed=null")
     assert done.returncode == 2 and "needs a seeded search" in done.stderr

@@ -347,7 +347,9 @@ def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
     assert saved["training"]["lr"] == pytest.approx(best["params_training.lr"])
     assert saved["model"]["highway"] == bool(best["params_model.highway"])
     assert (out / "checkpoints" / "last.ckpt").is_file()
-    assert "best validation loss" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "best validation loss" in said and f"tuning: drawn in {out / 'tuning.png'}" in said
+    assert (out / "tuning.png").read_bytes()[:4] == b"\x89PNG"
     # the default space leaves out what the command line gives (--lr was replaced silently)
     out = tmp_path / "tuned_default"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),

@@ -467,3 +467,26 @@ def test_list_and_mapping_options_are_stored_without_optunas_warning_on_every_tr
                                          r"data .* which a study kept in storage cannot hold"):
         tune(lambda p, t: 1.0, {"k": ("choice", [object(), 1])}, n_trials=1, storage=store,
              study_name="t")
+
+
+def test_a_search_is_drawn_with_its_best_so_far(tmp_path: Path) -> None:
+    import optuna
+
+    from lstmkit.training.tuning import best_so_far, plot_trials
+
+    nan = math.nan
+    assert best_so_far([0.5, nan, 0.7, 0.2], "maximize")[2:] == [0.7, 0.7]
+    assert best_so_far([nan, 0.5, 0.7, 0.2], "minimize")[1:] == [0.5, 0.5, 0.2]
+    assert math.isnan(best_so_far([nan], "minimize")[0])
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        trial.report(params["x"], step=0)
+        if trial.number == 1:
+            raise optuna.TrialPruned()
+        if trial.number == 2:
+            raise ValueError("an invalid combination")  # failed, counted in the title
+        return params["x"]
+
+    study = tune(objective, {"x": ("float", 0.0, 1.0)}, n_trials=5, direction="maximize")
+    path = plot_trials(study, tmp_path / "tuning.png", "dev accuracy")
+    assert path == tmp_path / "tuning.png" and path.read_bytes()[:4] == b"\x89PNG"

@@ -560,6 +560,54 @@ def print_tuning_end(study: Any, args: Any, best: str, trials: Path) -> None:
     print(f"{best} with {study.best_params}; all trials in {trials}")
 
 
+def best_so_far(scores: Sequence[float], direction: str) -> list[float]:
+    """The best of ``scores`` up to each one (NaN, a trial without a score, skipped)."""
+    best, out = math.nan, []
+    for score in scores:
+        if not math.isnan(score) and (math.isnan(best) or (
+                score > best if direction == "maximize" else score < best)):
+            best = score
+        out.append(best)
+    return out
+
+
+def plot_trials(study: Any, path: str | Path, score: str) -> Path:
+    """Draw a search into a PNG at ``path``: each completed trial's ``score`` (words for the
+    axis) by trial number, the pruned ones at the last score they reported, and the best so
+    far; failed trials are counted in the title. Returns ``path``."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    states = _optuna().trial.TrialState
+    trials = study.trials
+    done = [(t.number, t.value) for t in trials if t.state == states.COMPLETE]
+    pruned = [(t.number, t.intermediate_values[max(t.intermediate_values)])
+              for t in trials if t.state == states.PRUNED and t.intermediate_values]
+    failed = sum(t.state == states.FAIL for t in trials)
+    direction = study.direction.name.lower()
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    if done:
+        ax.plot(*zip(*done, strict=True), "o", color="tab:blue", label="completed")
+    if pruned:
+        ax.plot(*zip(*pruned, strict=True), "x", color="tab:grey",
+                label="pruned (last score reported)")
+    numbers = [t.number for t in trials]
+    scores = {n: v for n, v in done}
+    ax.step(numbers, best_so_far([scores.get(n, math.nan) for n in numbers], direction),
+            where="post", color="tab:orange", label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(score)
+    ax.set_title(f"{len(trials)} trials: {len(done)} completed, {len(pruned)} pruned, "
+                 f"{failed} failed ({direction})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100, format="png")
+    return path
+
+
 def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterable[str],
                     check_keys: Callable[[Mapping[str, SpaceEntry]], None]
                     ) -> dict[str, SpaceEntry]:
