@@ -469,7 +469,8 @@ def test_list_and_mapping_options_are_stored_without_optunas_warning_on_every_tr
              study_name="t")
 
 
-def test_a_search_is_drawn_with_its_best_so_far(tmp_path: Path) -> None:
+def test_a_search_is_drawn_with_its_best_so_far(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     import optuna
 
     from lstmkit.training.tuning import best_so_far, plot_trials
@@ -490,3 +491,19 @@ def test_a_search_is_drawn_with_its_best_so_far(tmp_path: Path) -> None:
     study = tune(objective, {"x": ("float", 0.0, 1.0)}, n_trials=5, direction="maximize")
     path = plot_trials(study, tmp_path / "tuning.png", "dev accuracy")
     assert path == tmp_path / "tuning.png" and path.read_bytes()[:4] == b"\x89PNG"
+    # a picture that cannot be written is said; the run goes on to train the best
+    from lstmkit.training.tuning import say_drawn
+
+    (tmp_path / "blocked.png").mkdir()
+    capsys.readouterr()
+    say_drawn(study, tmp_path / "blocked.png", "dev accuracy")
+    assert "tuning: the search could not be drawn in" in capsys.readouterr().err
+
+
+def test_a_stored_study_takes_only_options_that_read_back_the_same(tmp_path: Path) -> None:
+    # a tuple came back a list, a number key text: the objective's value was not the stored
+    store = f"sqlite:///{tmp_path / 'study.db'}"
+    for option in [(0.1, 0.0), {1: "a"}]:
+        with pytest.raises(ValueError, match=r"is not JSON data that reads back the same"):
+            tune(lambda p, t: 1.0, {"k": ("choice", [option, [0.0]])}, n_trials=1,
+                 storage=store, study_name="s")

@@ -352,7 +352,7 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
     configuration."""
     from lstmkit.forecasting.tuning import tune_forecaster
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import check_tuning_processes, plot_trials, print_tuning_end
+    from lstmkit.training.tuning import check_tuning_processes, print_tuning_end, say_drawn
 
     check_tuning_processes(config.training, seed=config.training.seed,  # type: ignore[attr-defined]
                            timeout_s=args.tune_timeout, storage=None)  # (before the line below)
@@ -368,8 +368,7 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
     if not is_first_process():  # under DDP every process ran the trials (together)
         return best
     print_tuning_end(study, args, f"best validation loss {study.best_value:.4f}", trials)
-    drawn = plot_trials(study, out / "tuning.png", "validation loss")  # type: ignore[operator]
-    print(f"tuning: drawn in {drawn}")
+    say_drawn(study, out / "tuning.png", "validation loss")  # type: ignore[operator]
     return best
 
 

@@ -161,7 +161,7 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
     ``<out>/tuning.csv``, print the best, and return the best ``(config, training)``;
     ``kwargs`` go to :func:`tune_text`."""
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import plot_trials, print_tuning_end
+    from lstmkit.training.tuning import print_tuning_end, say_drawn
 
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
@@ -179,5 +179,5 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
                                         seed=training.seed, trials_csv=trials, **kwargs)
     if is_first_process():  # (under DDP every process ran the trials, together)
         print_tuning_end(study, args, f"best {metric} {study.best_value:.4f}", trials)
-        print(f"tuning: drawn in {plot_trials(study, out / 'tuning.png', metric)}")
+        say_drawn(study, out / "tuning.png", metric)
     return config, training

@@ -183,7 +183,7 @@ def _check_stored(study: Any, space: Mapping[str, SpaceEntry], direction: str) -
         warnings.warn(f"the stored study {study.study_name!r} has trials drawn from another "
                       f"search space for {changed}: the sampler reads them as they were "
                       "drawn (use another study_name for a new search)", UserWarning,
-                      stacklevel=3)
+                      stacklevel=4)  # (the caller of tune, past its wrapper)
 
 
 NOT_TUNED = frozenset({
@@ -359,13 +359,16 @@ def _check_storable(space: Mapping[str, SpaceEntry]) -> None:
     them."""
     for key, entry in space.items():
         for option in entry[1] if entry[0] == "choice" else ():
-            try:
-                json.dumps(option, allow_nan=False)
+            try:  # (a tuple, or a mapping with number keys, would come back changed)
+                same = json.loads(json.dumps(option, allow_nan=False)) == option
             except (TypeError, ValueError):
+                same = False
+            if not same:
                 raise ValueError(f"space[{key!r}]: the option {option!r} is not JSON data "
-                                 "(null, true/false, numbers, text, and lists and mappings "
-                                 "of them), which a study kept in storage cannot hold; use "
-                                 "options that JSON holds, or tune without storage") from None
+                                 "that reads back the same (null, true/false, numbers, text, "
+                                 "lists and mappings with text keys), which a study kept in "
+                                 "storage cannot hold; use such options, or tune without "
+                                 "storage")
 
 
 @_stored_choices_said_here
@@ -594,18 +597,31 @@ def plot_trials(study: Any, path: str | Path, score: str) -> Path:
                 label="pruned (last score reported)")
     numbers = [t.number for t in trials]
     scores = {n: v for n, v in done}
-    ax.step(numbers, best_so_far([scores.get(n, math.nan) for n in numbers], direction),
-            where="post", color="tab:orange", label="best so far")
+    best = best_so_far([scores.get(n, math.nan) for n in numbers], direction)
+    if numbers:  # (to half a trial past the last, so that the last one's step shows)
+        ax.step([*numbers, numbers[-1] + 0.5], [*best, best[-1]], where="post",
+                color="tab:orange", label="best so far")
+        ax.set_xlim(numbers[0] - 0.5, numbers[-1] + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(score)
-    ax.set_title(f"{len(trials)} trials: {len(done)} completed, {len(pruned)} pruned, "
-                 f"{failed} failed ({direction})", fontsize=10)
+    ax.set_title(f"{len(done)} completed, {len(pruned)} pruned, {failed} failed "
+                 f"({direction})", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100, format="png")
     return path
+
+
+def say_drawn(study: Any, path: Path, score: str) -> None:
+    """Draw a CLI search (:func:`plot_trials`) and say where; a picture that cannot be
+    written is said, and the run goes on to train the best (the trials are in its CSV)."""
+    try:
+        print(f"tuning: drawn in {plot_trials(study, path, score)}")
+    except OSError as err:
+        print(f"tuning: the search could not be drawn in {path} ({type(err).__name__}: "
+              f"{err}); its trials are in {path.with_suffix('.csv')}", file=sys.stderr)
 
 
 def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterable[str],
