@@ -37,6 +37,7 @@ from lstmkit.classification.metrics import (
     macro_f1,
     per_class_scores,
     plot_confusion_matrix,
+    present_classes,
 )
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
@@ -121,7 +122,7 @@ def _per_class(matrix: np.ndarray, labels: Sequence[str]
     """Each class's scores; None (null) for a class neither in the data nor predicted, which
     has none (and which the macro F1 leaves out)."""
     scores = per_class_scores(matrix)
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    present = present_classes(matrix)
     return {label: {**{name: float(scores[name][k]) if present[k] else None
                        for name in ("precision", "recall", "f1")},
                     "support": int(scores["support"][k])}

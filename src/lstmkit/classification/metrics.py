@@ -36,9 +36,15 @@ def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+def present_classes(matrix: np.ndarray) -> np.ndarray:
+    """(K,) bool: the classes that occur in the truth or the predictions, which alone have
+    scores (the others' are undefined, left out of the macro F1)."""
+    return (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+
+
 def macro_f1(matrix: np.ndarray) -> float:
     """Unweighted mean F1 over the classes that occur in the truth or the predictions."""
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    present = present_classes(matrix)
     f1 = per_class_scores(matrix)["f1"]
     return float(f1[present].mean()) if present.any() else 0.0
 
@@ -46,7 +52,7 @@ def macro_f1(matrix: np.ndarray) -> float:
 def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
     """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1."""
     scores = per_class_scores(matrix)
-    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    present = present_classes(matrix)
     width = max(len(str(label)) for label in [*labels, "macro F1"])
     lines = [f"{'':{width}}  precision  recall      f1  support"]
     for k, label in enumerate(labels):
