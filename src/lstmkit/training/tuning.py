@@ -178,8 +178,6 @@ def _check_stored(study: Any, space: Mapping[str, SpaceEntry], direction: str) -
     # (keys the objective suggests itself, outside the space, are the objective's business)
     changed = sorted(k for k in now if drawn.get(k) != now[k])
     if drawn and changed:
-        import warnings
-
         warnings.warn(f"the stored study {study.study_name!r} has trials drawn from another "
                       f"search space for {changed}: the sampler reads them as they were "
                       "drawn (use another study_name for a new search)", UserWarning,
