@@ -57,6 +57,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int_at_least(1), default=2)
     parser.add_argument("--reps", type=int_at_least(1), default=3,
                         help="timed passes over the test split; the best is reported")
+    parser.add_argument("--lstm", type=json.loads, default={},
+                        help="options of every model's LSTM as JSON, e.g. '{\"layer_norm\": "
+                             "true}': a variant's graph is an ONNX Loop over the reference "
+                             "equations where a plain one is ONNX's LSTM operator")
     parser.add_argument("--out", default=str(OUT))
     return parser.parse_args()
 
@@ -105,7 +109,7 @@ def forecaster_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     frame = forecast_ett._ett_frame("ETTh1")  # the standard protocol's rows, as forecast_ett
     config = ForecastConfig(
         data=DataConfig(target=forecast_ett.CHANNELS, time_col="date", val=2880, test=2880),
-        model=recipes.long_horizon(96),
+        model=recipes.long_horizon(96, lstm=args.lstm),
         training=recipes.long_horizon_training(
             96, max_epochs=args.max_epochs, seed=0, progress_bar=False, accelerator="cpu",
             devices=1, limit_train_batches=args.limit_train_batches),
@@ -153,7 +157,7 @@ def classifier_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                         for split in ("train", "dev", "test"))
     classifier = Classifier(ClassifierConfig(tokenizer="whitespace", lowercase=True,
                                              embedding_dim=100, hidden_size=150,
-                                             pooling="max"),
+                                             pooling="max", lstm=args.lstm),
                             train_config(args)).fit(train, dev)
     report = export_onnx(classifier, folder / "sst2.onnx")
     texts = [e.text for e in test]
@@ -203,7 +207,7 @@ def tagger_row(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     test = read_conll(wnut / "emerging.test.annotated")
     tagger = Tagger(TaggerConfig(tag_scheme="BIOES", lowercase=True, char_encoder="lstm",
                                  casing=True, hidden_size=100, embedding_dim=100,
-                                 decoder="crf"),
+                                 decoder="crf", lstm=args.lstm),
                     train_config(args)).fit(train, dev)
     report = export_onnx(tagger, folder / "wnut17.onnx")
     names = list(report.inputs)

@@ -145,30 +145,34 @@ def _classifier(**config: Any) -> Any:
                       TRAIN).fit(examples)
 
 
-def _padded(rows: list[list[int]], pad: int, steps: int | None = None) -> np.ndarray:
-    out = np.full((len(rows), steps or max(map(len, rows))), pad, dtype=np.int64)
+def _padded(rows: list[list[int]], pad: int) -> np.ndarray:
+    out = np.full((len(rows), max(map(len, rows))), pad, dtype=np.int64)
     for i, row in enumerate(rows):
         out[i, : len(row)] = row
     return out
 
 
-@pytest.mark.parametrize(("config", "steps"), [
-    ({"pooling": "max"}, None),
-    ({"pooling": "attention", "lstm": {"layer_norm": True}}, 7),
-    ({"pooling": "last", "lstm": {"peephole": True}, "bidirectional": False}, 7),
+@pytest.mark.parametrize("config", [
+    {"pooling": "max"},
+    {"pooling": "attention", "lstm": {"layer_norm": True}},
+    {"pooling": "last", "lstm": {"peephole": True}, "bidirectional": False},
 ])
-def test_an_exported_classifier_gives_predict_probas(config: dict[str, Any], steps: int | None,
+def test_an_exported_classifier_gives_predict_probas(config: dict[str, Any],
                                                      tmp_path: Path) -> None:
+    """Any number of tokens, a variant's graph too (an ONNX Loop; it was unrolled over a
+    fixed number): the longest text here is longer than the 8 tokens the export traces."""
     classifier = _classifier(**config)
-    report = export_onnx(classifier, tmp_path / "c.onnx", steps=steps)
+    report = export_onnx(classifier, tmp_path / "c.onnx")
     meta = report.metadata
-    assert report.steps == steps and meta["labels"] == classifier.label_names
-    texts = ["a good film", "awful", "not good", "great great great fun , loved it"]
+    assert meta["labels"] == classifier.label_names
+    assert meta["inputs"]["tokens"] == ["batch", "tokens"]
+    texts = ["a good film", "awful", "not good",
+             "great great great fun , loved it , a good film , not awful at all"]
     ids = [[meta["vocabulary"].index(w) if w in meta["vocabulary"] else meta["unk_index"]
             for w in classifier.encoder.tokens(t)] for t in texts]  # as a caller would
     assert ids == [classifier.encoder.encode(t) for t in texts]
     probabilities, label = _run(tmp_path / "c.onnx", {
-        "tokens": _padded(ids, meta["pad_index"], steps),
+        "tokens": _padded(ids, meta["pad_index"]),
         "lengths": np.array([len(i) for i in ids], dtype=np.int64)})
     np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-6)
     assert label.tolist() == probabilities.argmax(-1).tolist()
@@ -187,32 +191,26 @@ def _tagger(**config: Any) -> Any:
                   TRAIN).fit(sentences)
 
 
-@pytest.mark.parametrize(("config", "steps"), [
-    ({}, None),  # CRF, character LSTM, casing
-    ({"char_encoder": "cnn", "decoder": "softmax"}, None),
-    ({"lstm": {"layer_norm": True}, "casing": False}, 9),
+@pytest.mark.parametrize("config", [
+    {},  # CRF, character LSTM, casing
+    {"char_encoder": "cnn", "decoder": "softmax"},
+    {"lstm": {"layer_norm": True}, "casing": False},
 ])
-def test_an_exported_tagger_tags_as_tag_tokens(config: dict[str, Any], steps: int | None,
-                                              tmp_path: Path) -> None:
+def test_an_exported_tagger_tags_as_tag_tokens(config: dict[str, Any], tmp_path: Path) -> None:
+    """Any number of tokens, a variant's graph too: the export traces 6, the longest
+    sentence here has 8."""
     from lstmkit.tagging.data import collate
     from lstmkit.tagging.schemes import convert
 
     tagger = _tagger(**config)
-    report = export_onnx(tagger, tmp_path / "t.onnx", steps=steps)
+    report = export_onnx(tagger, tmp_path / "t.onnx")
     meta = report.metadata
     sentences = [["Alice", "visited", "New", "York"], ["Bob"],
                  ["Smith", "is", "in", "Copenhagen", "!", "Bob", "Smith", "@x"]]
     batch, _ = collate([tagger.encoder.encode(s) for s in sentences], tagger.words.pad_index)
     inputs = {name: batch[name].numpy() for name in meta["inputs"]}
-    if steps:  # pad every input to the graph's number of tokens
-        for name, value in inputs.items():
-            if value.ndim >= 2:
-                padded = np.full((value.shape[0], steps, *value.shape[2:]),
-                                 meta["pad_index"] if name == "words" else 0, value.dtype)
-                padded[:, : value.shape[1]] = value
-                inputs[name] = padded
     tags, emissions = _run(tmp_path / "t.onnx", inputs)
-    assert emissions.shape == (3, steps or 8, len(meta["tags"]))
+    assert emissions.shape == (3, 8, len(meta["tags"]))
     assert (tags[1, 1:] == -1).all()  # past the sentence's length
     got = [convert([meta["tags"][k] for k in row if k >= 0], meta["tag_scheme"], "IOB2",
                    strict=False) for row in tags]
@@ -277,31 +275,19 @@ def test_lstmkit_export_writes_a_saved_model(tmp_path: Path,
     assert main(["export", "--model", str(tmp_path / "model"), "--out",
                  str(tmp_path / "out" / "c.onnx")]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "out" / "c.onnx").is_file()
-    assert main(["export", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "x.onnx"),
-                 "--steps", "5"]) == 2
-    assert "leave steps (--steps) out" in capsys.readouterr().err
 
 
 def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     variant = _classifier(lstm={"layer_norm": True})
-    with pytest.raises(ValueError, match=r"variant \(layer_norm\) .* Pass steps= \(--steps\)"):
-        export_onnx(variant, tmp_path / "c.onnx")
-    for steps in (0, True, 2.5):
-        with pytest.raises(ValueError, match=rf"steps must be an int >= 1 .* got {steps!r}"):
-            export_onnx(variant, tmp_path / "c.onnx", steps=steps)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^path \(--out\) must be a file to write "
                                          r"\(model\.onnx\), got '.*', a folder$"):
-        export_onnx(variant, tmp_path, steps=4)
-    forecaster, _ = _forecaster({}, {})
-    with pytest.raises(ValueError, match=r"steps= is for a classifier or tagger; a "
-                                         r"forecaster's graph takes its lookback \(24\)"):
-        export_onnx(forecaster, tmp_path / "f.onnx", steps=24)
+        export_onnx(variant, tmp_path)
     with pytest.raises(TypeError, match="a Forecaster, a Classifier or a Tagger, got int"):
         export_onnx(42, tmp_path / "n.onnx")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ImportError, match=r"onnxruntime is missing\): pip install "
                                           r"'lstmkit\[export\]'"):
-        export_onnx(forecaster, tmp_path / "f.onnx")
+        export_onnx(variant, tmp_path / "f.onnx")
 
 
 def test_an_out_that_is_no_regular_file_is_refused_and_kept(tmp_path: Path) -> None:
@@ -395,18 +381,14 @@ def test_a_series_far_from_zero_keeps_its_precision(tmp_path: Path) -> None:
                                   {"proj_size": 2}])
 def test_backends_and_projections_export(lstm: dict[str, Any], tmp_path: Path) -> None:
     """The backend a model was saved with is how it ran, not what it computes: the export
-    takes auto's paths. A projection, which ONNX's LSTM operator lacks, is unrolled."""
+    takes auto's paths. A projection, which ONNX's LSTM operator lacks, is a Loop."""
     classifier = _classifier(lstm=lstm)
     classifier.save(tmp_path / "model")
-    steps = 6 if "proj_size" in lstm else None
-    if steps:
-        with pytest.raises(ValueError, match=r"variant \(proj_size\)"):
-            export_onnx(tmp_path / "model", tmp_path / "c.onnx")
-    report = export_onnx(tmp_path / "model", tmp_path / "c.onnx", steps=steps)
-    texts = ["a good film", "loved it , great fun"]
+    report = export_onnx(tmp_path / "model", tmp_path / "c.onnx")
+    texts = ["a good film", "loved it , great fun , a good film , loved it"]
     ids = [classifier.encoder.encode(t) for t in texts]
     (probabilities, _) = _run(tmp_path / "c.onnx", {
-        "tokens": _padded(ids, report.metadata["pad_index"], steps),
+        "tokens": _padded(ids, report.metadata["pad_index"]),
         "lengths": np.array([len(i) for i in ids], dtype=np.int64)})
     np.testing.assert_allclose(probabilities, classifier.predict_proba(texts), atol=1e-6)
     forecaster, _ = _forecaster({}, {"lstm": lstm})

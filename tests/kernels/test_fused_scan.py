@@ -1,4 +1,5 @@
-"""fused_scan against the reference lstm_scan: outputs and every gradient, over the variant grid."""
+"""fused_scan, and onnx_scan (the loop an ONNX export writes), against the reference lstm_scan:
+outputs and every gradient, over the variant grid."""
 
 from __future__ import annotations
 
@@ -102,6 +103,23 @@ def test_fused_scan_matches_reference(fused_ext, variant, mask_set, dtype):
                         run(fused_scan, *case[:4], options, case[4]))
     worst = max(errors, key=errors.get)
     assert errors[worst] <= TOLERANCE[dtype], f"{worst}: max scaled error {errors[worst]:.3g}"
+
+
+@pytest.mark.parametrize("mask_set", list(MASK_SETS))
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_onnx_scan_matches_reference(variant, mask_set):
+    """The reference equations as one TorchScript loop (an ONNX Loop in an export), every
+    optional input as a flag and a tensor: the same arithmetic, so float64 agrees to
+    rounding, gradients included."""
+    from lstmkit.kernels.onnx_loop import onnx_scan
+
+    peephole, coupled, layer_norm, proj = variant
+    options = CellOptions(peephole=peephole, coupled_gates=coupled, layer_norm=layer_norm)
+    case = make_case(options, P if proj else 0, MASK_SETS[mask_set], torch.float64)
+    errors = max_errors(run(lstm_scan, *case[:4], options, case[4]),
+                        run(onnx_scan, *case[:4], options, case[4]))
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= 1e-12, f"{worst}: max scaled error {errors[worst]:.3g}"
 
 
 def test_fused_scan_wide_batch_runs_parallel_and_vectorised(fused_ext):

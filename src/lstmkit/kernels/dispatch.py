@@ -3,7 +3,8 @@
 Backends:
 
 - ``"reference"``: :func:`lstmkit.nn.functional.lstm_scan`, the equations in plain PyTorch;
-  serves every configuration.
+  serves every configuration. In an ONNX export its loop is
+  :func:`lstmkit.kernels.onnx_loop.onnx_scan`, the same equations as one ONNX ``Loop``.
 - ``"torch"``: torch's own fused LSTM op (oneDNN on CPU, cuDNN on GPU) for configurations that
   compute exactly what ``torch.nn.LSTM`` computes: no cell variant, no resets. Weight drop is
   served (it only changes the weights handed to the op); ``lengths`` are served by packing.
@@ -44,13 +45,6 @@ class BackendChoice:
 
     name: str
     reason: str
-
-
-def onnx_unrolled(config: LSTMConfig) -> list[str]:
-    """Why an ONNX export of this configuration (on backend ``"auto"``) unrolls the reference
-    path over the traced steps instead of using ONNX's ``LSTM`` operator (empty: it does
-    not)."""
-    return config.cell_variants() + (["proj_size"] if config.proj_size else [])
 
 
 def torch_blockers(config: LSTMConfig, has_reset: bool) -> list[str]:
@@ -168,6 +162,10 @@ def scan_function(choice: BackendChoice) -> ScanFn:
 
         return fused_scan
     if choice.name == "reference":
+        if torch.onnx.is_in_onnx_export():
+            from lstmkit.kernels.onnx_loop import onnx_scan
+
+            return onnx_scan
         from lstmkit.nn.functional import lstm_scan
 
         return lstm_scan

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
-from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function, torch_blockers
+from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
 from lstmkit.nn.config import LSTMConfig
 from lstmkit.nn.functional import (
@@ -299,10 +299,6 @@ class LSTM(nn.Module):
         if choice.name == "torch":
             output, h_n, c_n = self._run_torch(x, h0, c0, lengths_t)
         else:
-            if torch.onnx.is_in_onnx_export():
-                why = ", ".join(torch_blockers(self.config, reset_t is not None)
-                                or [choice.reason])
-                x = _steps_fixed_for_export(x, why)
             output, h_n, c_n, _ = self._run_stack(x, h0, c0, lengths_t, reset_t, choice)
         return self._finish(output, h_n, c_n, packed, lengths_t, unbatched)
 
@@ -554,22 +550,6 @@ class LSTM(nn.Module):
         if self.config.batch_first:
             output = output.transpose(0, 1)  # (T, B, ·) -> (B, T, ·)
         return output, (h_n, c_n)
-
-
-def _steps_fixed_for_export(x: Tensor, why: str) -> Tensor:
-    """``x`` (T, B, I) for an ONNX export of the reference path (run for ``why``), which the
-    exporter unrolls over the traced T steps: said at export, and checked in the graph, where
-    an input of another length fails to reshape instead of being cut to T steps."""
-    import warnings
-
-    steps = int(x.shape[0])  # a constant of the graph, as the unrolled loop's length is
-    warnings.warn(f"ONNX export of lstmkit.LSTM ({why}): ONNX cannot express the fused kernel, "
-                  f"so the exporter unrolls the reference path's time loop over the {steps} "
-                  f"steps traced, and the graph takes exactly {steps} steps whatever "
-                  "dynamic_axes says (another length fails at run time). Export at the length "
-                  "you will run; a plain LSTM exports ONNX's LSTM operator, which takes any.",
-                  UserWarning, stacklevel=3)
-    return x.reshape(steps, x.shape[1], x.shape[2])
 
 
 def _fx_proxy(*args: object) -> torch.fx.Proxy | None:

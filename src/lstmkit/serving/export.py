@@ -24,10 +24,10 @@ Tokenising (text) and reading, filling and windowing a table (forecasts) stay wi
 what the caller needs for them (vocabulary, tokeniser, column names, horizon, ...) is written
 into the ONNX file's metadata as JSON under the key ``"lstmkit"``.
 
-A plain LSTM becomes ONNX's ``LSTM`` operator, which takes any number of steps. A variant
-(layer norm, peepholes, ...) is unrolled over a fixed number of steps: a forecaster's always
-are fixed, and a classifier or tagger with a variant is exported for ``steps`` tokens, to
-which every input is padded.
+A plain LSTM becomes ONNX's ``LSTM`` operator; a variant (layer norm, peepholes, a
+projection, ...) becomes an ONNX ``Loop`` over the reference equations
+(:mod:`lstmkit.kernels.onnx_loop`). Either takes any number of steps, so a classifier's or
+tagger's graph takes any number of tokens.
 
 Each export is checked: onnxruntime runs the file on example inputs and its answers are
 compared with PyTorch's (the report gives the largest difference); the file appears at its
@@ -70,7 +70,6 @@ class ExportReport:
         kind: ``"forecaster"``, ``"classifier"`` or ``"tagger"``.
         inputs, outputs: each name with its shape (symbolic sizes as str: ``"batch"``,
             ``"tokens"``).
-        steps: the fixed number of tokens of an unrolled classifier or tagger, else None.
         max_abs_diff: the largest difference between onnxruntime's outputs and PyTorch's on
             the check's examples (for a forecast, in units of the target's training standard
             deviation).
@@ -81,7 +80,6 @@ class ExportReport:
     kind: str
     inputs: dict[str, list[int | str]]
     outputs: dict[str, list[int | str]]
-    steps: int | None
     max_abs_diff: float
     metadata: dict[str, Any] = field(repr=False)
 
@@ -95,22 +93,17 @@ class ExportReport:
                 f"{self.max_abs_diff:.2g}{unit}")
 
 
-def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> ExportReport:
+def export_onnx(model: Any, path: str | Path) -> ExportReport:
     """Write ``model`` (a saved model's folder, or a fitted
     :class:`~lstmkit.forecasting.Forecaster`, :class:`~lstmkit.classification.Classifier` or
     :class:`~lstmkit.tagging.Tagger`) as an ONNX file at ``path``, check it with onnxruntime,
     and say what it takes and gives.
 
-    Args:
-        steps: for a classifier or tagger, the number of tokens the graph takes when its LSTM
-            is a variant that ONNX's ``LSTM`` operator cannot express (required then; inputs
-            are padded to it); with a plain LSTM it is left out (any number is taken).
-
     Raises:
         ImportError: ``onnx`` or ``onnxruntime`` is not installed (``pip install
             'lstmkit[export]'``).
-        ValueError: a bad or missing ``steps``, ``path`` a folder or inside the model's
-            folder, or a graph whose answers differ from PyTorch's (nothing is written then).
+        ValueError: ``path`` a folder or inside the model's folder, or a graph whose answers
+            differ from PyTorch's (nothing is written then).
     """
     onnx, ort = _export_libraries()
     path = Path(path)
@@ -129,20 +122,12 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
                              "a new save replaces whole): write the ONNX file elsewhere")
     else:
         kind = _kind_of(model)
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
-                              or steps < 1):
-        raise ValueError(f"steps must be an int >= 1 (tokens a text is padded to), got "
-                         f"{steps!r}")
     if kind == "forecaster":
-        if steps is not None:
-            raise ValueError(f"steps= is for a classifier or tagger; a forecaster's graph "
-                             f"takes its lookback ({model.config.model.lookback}) steps, got "
-                             f"steps={steps}")
         graph, examples, metadata = _forecaster_graph(model)
     elif kind == "classifier":
-        graph, examples, metadata = _classifier_graph(model, steps)
+        graph, examples, metadata = _classifier_graph(model)
     else:
-        graph, examples, metadata = _tagger_graph(model, steps)
+        graph, examples, metadata = _tagger_graph(model)
     # written and checked beside the file the path names (a link's target), then moved onto
     # it: a refused or failed export leaves no file and no folder, and the file there before
     # stays
@@ -164,7 +149,7 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
             os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             tmp = name
             # the backend is how a call runs, not what it computes: an export takes auto's
-            # paths (ONNX's LSTM operator, or the unrolled reference path)
+            # paths (ONNX's LSTM operator, or the reference equations as a Loop)
             with _on_auto_backends(graph):
                 diff = _write(graph, examples, metadata, tmp, onnx, ort, kind)
             if target.exists():  # the file replaced keeps its mode
@@ -181,8 +166,7 @@ def export_onnx(model: Any, path: str | Path, *, steps: int | None = None) -> Ex
                 folder.rmdir()
         raise
     return ExportReport(path=path, kind=kind, inputs=metadata["inputs"],
-                        outputs=metadata["outputs"], steps=metadata.get("steps"),
-                        max_abs_diff=diff, metadata=metadata)
+                        outputs=metadata["outputs"], max_abs_diff=diff, metadata=metadata)
 
 
 def _file_kind(path: Path) -> str:
@@ -222,8 +206,6 @@ def _write(graph: nn.Module, examples: dict[str, Tensor], metadata: dict[str, An
     names = list(examples)
     output_names = list(metadata["outputs"])
     with torch.no_grad(), warnings.catch_warnings():
-        # the unrolled-steps warning is the point of `steps` here, said in the metadata
-        warnings.filterwarnings("ignore", message="ONNX export of lstmkit.LSTM")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         # (the check below runs the graph at another batch size)
         warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
@@ -467,18 +449,6 @@ class ClassifierGraph(nn.Module):
         return probabilities, probabilities.argmax(dim=-1)
 
 
-def _unrolled_lstms(network: nn.Module) -> list[str]:
-    """What keeps each LSTM of ``network`` from ONNX's LSTM operator (empty: none does)."""
-    from lstmkit.kernels.dispatch import onnx_unrolled
-    from lstmkit.nn import LSTM
-
-    blockers: list[str] = []
-    for module in network.modules():
-        if isinstance(module, LSTM):
-            blockers += [b for b in onnx_unrolled(module.config) if b not in blockers]
-    return blockers
-
-
 def _tokenizer(name: str, lowercase: bool) -> dict[str, Any]:
     """How :class:`lstmkit.text.tokenize.Tokenizer` splits a text, for a program in another
     language to do the same."""
@@ -522,40 +492,19 @@ CASING_RULES = [
 they are tried (the first that holds is the class)."""
 
 
-def _token_steps(kind: str, blockers: list[str], steps: int | None, item: str,
-                 longer: str) -> int | None:
-    """``steps`` checked against the LSTM: required for a variant (``blockers`` say why),
-    refused for a plain one, whose graph takes any number of tokens."""
-    if blockers and steps is None:
-        raise ValueError(
-            f"this {kind}'s LSTM is a variant ({', '.join(blockers)}) that ONNX's LSTM "
-            "operator cannot express: the export unrolls it over a fixed number of tokens. "
-            f"Pass steps= (--steps), the length every {item} is padded to ({longer}), e.g. "
-            f"the longest {item} you expect")
-    if not blockers and steps is not None:
-        raise ValueError(f"steps={steps} fixes the number of tokens of an unrolled LSTM "
-                         f"variant, but this {kind}'s LSTM is plain: ONNX's LSTM operator "
-                         f"takes any number of tokens; leave steps (--steps) out")
-    return steps
-
-
-def _classifier_graph(classifier: Any, steps: int | None
-                      ) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
+def _classifier_graph(classifier: Any) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
     words, labels, network, _ = classifier._ready()
     graph = ClassifierGraph(network).eval()
-    blockers = _unrolled_lstms(network)
-    T = _token_steps("classifier", blockers, steps, "text", "longer texts are cut") or 8
+    T = 8
     generator = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, len(words), (3, T), generator=generator)
     lengths = torch.tensor([T, max(1, T // 2), 1])
     tokens[torch.arange(T)[None] >= lengths[:, None]] = words.pad_index
-    token_axis: int | str = T if blockers else "tokens"
     config = classifier.config
     metadata = {
         **_header("classifier"),
-        "inputs": {"tokens": ["batch", token_axis], "lengths": ["batch"]},
+        "inputs": {"tokens": ["batch", "tokens"], "lengths": ["batch"]},
         "outputs": {"probabilities": ["batch", len(labels)], "label": ["batch"]},
-        "steps": T if blockers else None,
         "labels": list(labels.itos),
         "tokenizer": _tokenizer(config.tokenizer, config.lowercase),
         "max_length": config.max_length,
@@ -563,7 +512,7 @@ def _classifier_graph(classifier: Any, steps: int | None
         "unk_index": words.unk_index,
         "note": ("tokens: each text's tokens (tokenizer), the first max_length of them when "
                  "it is set, as vocabulary indices (unknown ones unk_index), padded with "
-                 "pad_index to the longest text (to steps when it is set); a text without "
+                 "pad_index to the longest text; a text without "
                  "tokens is the one token unk_index; lengths: tokens per text"),
     }
     return graph, {"tokens": tokens, "lengths": lengths}, metadata
@@ -651,8 +600,7 @@ class TaggerGraph(nn.Module):
         return torch.where(real, best, pad), emissions
 
 
-def _tagger_graph(tagger: Any, steps: int | None
-                  ) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
+def _tagger_graph(tagger: Any) -> tuple[nn.Module, dict[str, Tensor], dict[str, Any]]:
     from lstmkit.tagging.data import CASINGS, collate
 
     words, tags, network, encoder = tagger._ready()
@@ -663,14 +611,13 @@ def _tagger_graph(tagger: Any, steps: int | None
     if first.casing is not None:
         names.append("casing")
     graph = TaggerGraph(network, names).eval()
-    blockers = _unrolled_lstms(first.lstm)
-    T = _token_steps("tagger", blockers, steps, "sentence", "longer ones must be split") or 6
+    T = 6
     sample = ["Alice", "visited", "Oslo", "in", "2021", "!", "@bob", "#NYC", "x1", "WHO"]
     sentences = [[sample[(i + k) % len(sample)] for i in range(n)]
                  for k, n in enumerate([T, max(1, T // 2), 1])]
     batch, _ = collate([encoder.encode(s) for s in sentences], words.pad_index)
     examples = {name: batch[name] for name in names}
-    token_axis: int | str = T if blockers else "tokens"
+    token_axis = "tokens"
     shapes: dict[str, list[int | str]] = {"words": ["batch", token_axis], "lengths": ["batch"]}
     if "chars" in names:
         shapes["chars"] = ["batch", token_axis, "characters"]
@@ -682,7 +629,6 @@ def _tagger_graph(tagger: Any, steps: int | None
         **_header("tagger"), "inputs": shapes,
         "outputs": {"tags": ["batch", token_axis],
                     "emissions": ["batch", token_axis, len(tags)]},
-        "steps": T if blockers else None,
         "tags": list(tags.itos), "tag_scheme": config.tag_scheme,
         "decoder": config.decoder,
         "tokenizer": _tokenizer(config.tokenizer, False),  # for raw text (Tagger.predict)
@@ -718,7 +664,7 @@ def _check_inputs(graph: nn.Module, kind: str, metadata: dict[str, Any]
     if kind == "forecaster":
         return _typical_inputs(graph, metadata["inputs"], batch=5, seed=1)
     rng = np.random.default_rng(1)
-    T = metadata["steps"] or 11
+    T = 11
     lengths = np.array([T, 1, max(1, T - 3), max(1, T // 3), min(2, T)], dtype=np.int64)
     padding = np.arange(T)[None] >= lengths[:, None]  # (B, T)
     words = rng.integers(0, len(metadata["vocabulary"]), (len(lengths), T))
