@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 import sys
 import warnings
@@ -92,6 +93,11 @@ def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path:
     assert report.max_abs_diff < 1e-4
     meta = read_metadata(tmp_path / "f.onnx")
     assert meta == report.metadata and meta["kind"] == "forecaster"
+    # the graph's own signature gives the metadata's shapes (the horizon, targets and
+    # quantiles after the quantiles' sort were open, under generated names)
+    session = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    assert {o.name: o.shape for o in session.get_outputs()} == meta["outputs"]
+    assert {i.name: i.shape for i in session.get_inputs()} == meta["inputs"]
     L, Hz = 24, 12
     sids = ["s1", "s2"] if "series_col" in data else [None]
     inputs: dict[str, list[np.ndarray]] = {name: [] for name in meta["inputs"]}
@@ -282,6 +288,10 @@ def test_bad_exports_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ValueError, match=r"^path \(--out\) must be a file to write "
                                          r"\(model\.onnx\), got '.*', a folder$"):
         export_onnx(variant, tmp_path)
+    for empty in ("", " "):  # (it said "got '.', a folder")
+        with pytest.raises(ValueError, match=r"^path \(--out\) must name the ONNX file to "
+                                             rf"write \(model\.onnx\), got '{empty}'$"):
+            export_onnx(variant, empty)
     with pytest.raises(TypeError, match="a Forecaster, a Classifier or a Tagger, got int"):
         export_onnx(42, tmp_path / "n.onnx")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
@@ -341,6 +351,17 @@ def test_read_metadata_refuses_another_onnx_file(tmp_path: Path) -> None:
                       dynamo=False)
     with pytest.raises(ValueError, match="holds no lstmkit metadata"):
         read_metadata(tmp_path / "l.onnx")
+    # a file that is no ONNX model, or one cut short, is said so by its path (it was
+    # protobuf's DecodeError or ParseError, naming neither)
+    (tmp_path / "junk.onnx").write_text("hello\n")
+    (tmp_path / "cut.onnx").write_bytes((tmp_path / "l.onnx").read_bytes()[:40])
+    (tmp_path / "meta.json").write_text('{"format_version": 1}')
+    for name in ("junk.onnx", "cut.onnx", "meta.json"):
+        with pytest.raises(ValueError, match=rf"^{re.escape(repr(str(tmp_path / name)))} is "
+                                             r"not an ONNX file \(onnx cannot read it: "):
+            read_metadata(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"missing\.onnx"):
+        read_metadata(tmp_path / "missing.onnx")
 
 
 def test_future_context_windows_are_each_steps_neighbours() -> None:

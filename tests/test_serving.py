@@ -104,11 +104,17 @@ def test_a_classifier_answers_over_http(url: str, saved: dict[str, Path]) -> Non
     assert _call(url, "/nothing") == (404, {"error": "no '/nothing' here: GET /health, POST "
                                                      "/predict"})
     assert _call(url, "/predict")[0] == 405  # a GET
-    put = urllib.request.Request(url + "/predict", data=b"{}", method="PUT")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(put)
-    assert refused.value.code == 405 and json.loads(refused.value.read()) == {
-        "error": "PUT is not served: GET /health, POST /predict"}
+    # a 405 names the method the path takes, also in Allow; another method on a path this
+    # server does not have is a 404, as a GET of it is
+    for method, path, status, allow, error in [
+            ("PUT", "/predict", 405, "POST", "/predict takes POST with a JSON body, not PUT"),
+            ("POST", "/health", 405, "GET", "/health takes GET without a body, not POST"),
+            ("PUT", "/nothing", 404, None, "no '/nothing' here: GET /health, POST /predict")]:
+        request = urllib.request.Request(url + path, data=b"{}", method=method)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == status and refused.value.headers["Allow"] == allow
+        assert json.loads(refused.value.read()) == {"error": error}
 
 
 @pytest.mark.parametrize("url", ["tagger"], indirect=True)
@@ -194,7 +200,9 @@ def test_a_forecaster_with_future_covariates_names_future_as_the_request_does(
 
     service = ModelService(saved["future"])
     example = service.info()["request"]
-    assert set(example) == {"data", "future"} and example["future"][0] == {"<column>": "<value>"}
+    # (in the model's own columns: it held {"<column>": "<value>"})
+    assert example == {"data": [{"date": "<time>", "y": "<number>", "x": "<number>"}, "..."],
+                       "future": [{"date": "<time>", "x": "<number>"}, "..."]}
     assert set(ModelService(saved["forecaster"]).info()["request"]) == {"data"}
     rows = json.loads(_history(33, future=True).to_json(orient="records", date_format="iso"))
     assert len(service.predict({"data": rows[:30], "future": rows[30:]})["forecast"]) == 3
@@ -290,12 +298,13 @@ def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) 
                    b"Content-Length: 5\r\n\r\n13\r\n" + body + b"\r\n0\r\n\r\n" + health)
     assert answers.startswith(b"HTTP/1.1 411") and answers.count(b"HTTP/1.1") == 1
     assert b"Connection: close" in answers
-    # other methods: a JSON 405 naming the allowed ones (HEAD: no body)
+    # other methods: a JSON 405 naming the one the path takes (HEAD: no body)
     answers = _raw(url, b"OPTIONS /predict HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert answers.startswith(b"HTTP/1.1 405") and b"Allow: GET, POST" in answers
-    assert answers.endswith(b'{"error": "OPTIONS is not served: GET /health, POST /predict"}')
+    assert answers.startswith(b"HTTP/1.1 405") and b"Allow: POST\r\n" in answers
+    assert answers.endswith(b'{"error": "/predict takes POST with a JSON body, not OPTIONS"}')
     answers = _raw(url, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n" + health)
     assert answers.startswith(b"HTTP/1.1 405") and answers.count(b"HTTP/1.1 200 OK") == 1
+    assert b"Allow: GET\r\n" in answers
     # a length of thousands of digits is no length
     answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
                    + b"9" * 5000 + b"\r\n\r\n{}")

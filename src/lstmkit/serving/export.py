@@ -106,6 +106,9 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
             differ from PyTorch's (nothing is written then).
     """
     onnx, ort = _export_libraries()
+    if isinstance(path, str) and not path.strip():  # (Path("") is ".", the folder)
+        raise ValueError(f"path (--out) must name the ONNX file to write (model.onnx), got "
+                         f"{path!r}")
     path = Path(path)
     target = _resolved(path)
     if target.exists() and not target.is_file():  # (the move onto it would replace it)
@@ -213,10 +216,31 @@ def _write(graph: nn.Module, examples: dict[str, Tensor], metadata: dict[str, An
                           opset_version=OPSET, input_names=names, output_names=output_names,
                           dynamic_axes=_dynamic_axes(metadata))
     proto = onnx.load(str(path))
+    _declare_shapes(proto, metadata)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "lstmkit", json.dumps(metadata)
     onnx.save(proto, str(path))
     return _check(graph, path, ort, kind, metadata)
+
+
+def _declare_shapes(proto: Any, metadata: dict[str, Any]) -> None:
+    """Declare the inputs' and outputs' shapes in ``proto``'s graph as the metadata gives
+    them: a size in numbers, an open one by its name (``"batch"``). The exporter's shape
+    inference leaves some fixed sizes open under generated names (a forecaster's horizon,
+    targets and quantiles after the sort of its quantiles), and tools that read the graph's
+    own signature take them from there."""
+    named = {**metadata["inputs"], **metadata["outputs"]}
+    for value in [*proto.graph.input, *proto.graph.output]:
+        if value.name not in named:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for size in named[value.name]:
+            dim = dims.add()
+            if isinstance(size, str):
+                dim.dim_param = size
+            else:
+                dim.dim_value = size
 
 
 def _dynamic_axes(metadata: dict[str, Any]) -> dict[str, dict[int, str]]:
@@ -248,8 +272,15 @@ def _on_auto_backends(graph: nn.Module) -> Iterator[None]:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON :func:`export_onnx` wrote into the ONNX file at ``path`` (key ``"lstmkit"``)."""
     onnx, _ = _export_libraries()
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
-             .metadata_props}
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except OSError:
+        raise
+    except Exception as err:  # protobuf's DecodeError, or ParseError for a .json name
+        text = " ".join(str(err).split())
+        raise ValueError(f"{str(path)!r} is not an ONNX file (onnx cannot read it: "
+                         f"{type(err).__name__}: {text})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
     if "lstmkit" not in props:
         raise ValueError(f"{str(path)!r} holds no lstmkit metadata: not written by "
                          "lstmkit's export")
@@ -513,7 +544,8 @@ def _classifier_graph(classifier: Any) -> tuple[nn.Module, dict[str, Tensor], di
         "note": ("tokens: each text's tokens (tokenizer), the first max_length of them when "
                  "it is set, as vocabulary indices (unknown ones unk_index), padded with "
                  "pad_index to the longest text; a text without "
-                 "tokens is the one token unk_index; lengths: tokens per text"),
+                 "tokens is the one token unk_index; lengths: tokens per text, at least 1 "
+                 "(a length of 0 gives NaN probabilities)"),
     }
     return graph, {"tokens": tokens, "lengths": lengths}, metadata
 

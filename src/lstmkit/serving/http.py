@@ -10,8 +10,9 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
   - classifier: ``{"texts": [str, ...]}`` -> ``{"predictions": [{"text", "label",
     "probabilities": {label: p}}, ...]}``;
   - tagger: ``{"texts": [str, ...]}`` -> ``{"predictions": [{"text", "entities": [{"text",
-    "type", "start", "end", "token_start", "token_end"}, ...]}, ...]}``, or ``{"tokens":
-    [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens", "tags"}, ...]}``;
+    "type", "start", "end", "token_start", "token_end", "score"}, ...]}, ...]}``, or
+    ``{"tokens": [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens",
+    "tags"}, ...]}``;
   - forecaster: ``{"data": [row, ...], "future": [row, ...], "steps": n}`` (rows as objects
     of column -> value, the history as a CSV of it would hold; ``future`` only for a model
     with known-future covariates, over the steps forecast; ``steps`` optional, the horizon by
@@ -20,8 +21,9 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
     :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
 
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
-or the command line gives for the same input), an unknown path ``404``, another method
-``405``, a body over :data:`MAX_BODY_BYTES` ``413``; what http.server refuses before (a
+or the command line gives for the same input), an unknown path ``404``, a path with another
+method than its own ``405`` (its method in ``Allow``), a body over :data:`MAX_BODY_BYTES`
+``413``; what http.server refuses before (a
 malformed request line or header) is JSON too. Requests are served on threads, one
 prediction at a time. Stopping (Ctrl-C, SIGTERM, or ``server_close()`` after ``shutdown()``)
 lets the requests in flight finish (for up to ``stop_timeout``, 30 seconds, then cuts the
@@ -124,7 +126,13 @@ class ModelService:
             from lstmkit.forecasting.data import plain_bounds
 
             data, model = self.model.config.data, self.model.config.model
-            rows = [{"<column>": "<value>"}, "..."]
+            def rows(*numbers: tuple[str, ...]) -> list[Any]:
+                """Two rows of the model's own columns, placeholders for the values."""
+                row = {**({} if data.time_col is None else {data.time_col: "<time>"}),
+                       **({} if data.series_col is None else {data.series_col: "<series id>"}),
+                       **{c: "<number>" for group in numbers for c in group}}
+                return [row, "..."]
+
             info.update(
                 horizon=model.horizon, lookback=model.lookback, time_col=data.time_col,
                 series_col=data.series_col, target=list(data.target),
@@ -136,7 +144,10 @@ class ModelService:
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
                 target_bounds=plain_bounds(data),
                 max_steps=self._max_steps(),
-                request={"data": rows, **({"future": rows} if data.future_covariates else {})})
+                request={"data": rows(data.target, data.past_covariates,
+                                      data.future_covariates, data.static_covariates),
+                         **({"future": rows(data.future_covariates)}
+                            if data.future_covariates else {})})
         return info
 
     def _max_steps(self) -> int:
@@ -225,6 +236,9 @@ def _plain(err: Exception, message: str) -> Exception:
     return (TypeError if isinstance(err, TypeError) else ValueError)(message)
 
 
+_ROUTES = {"/health": "GET", "/": "GET", "/predict": "POST"}
+"""This server's paths and the method each takes."""
+
 CUT_GRACE = 1.0
 """Seconds a stop waits for the threads of the connections it cut to end."""
 
@@ -309,7 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120  # seconds a client may stall mid-request before its connection is closed
 
-    def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+    def _answer(self, status: HTTPStatus, body: dict[str, Any], allow: str | None = None
+                ) -> None:
         try:
             data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except (ValueError, TypeError) as err:  # a bug: said to the client, and to the log
@@ -322,16 +337,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
-        if status == HTTPStatus.METHOD_NOT_ALLOWED:
-            self.send_header("Allow", "GET, POST")
+        if allow is not None:  # (a 405's: the method the path takes)
+            self.send_header("Allow", allow)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._answer(status, {"error": message})
+    def _error(self, status: HTTPStatus, message: str, allow: str | None = None) -> None:
+        self._answer(status, {"error": message}, allow)
+
+    def _wrong_method_or_path(self, path: str) -> None:
+        """405 naming the method a path of this server takes (and in ``Allow``), or 404 for a
+        path it does not have."""
+        if path in _ROUTES:
+            method = _ROUTES[path]
+            what = "with a JSON body" if method == "POST" else "without a body"
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {method} {what}, not "
+                        f"{self.command}", allow=method)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
+                        "/predict")
 
     def send_error(self, code: int, message: str | None = None,
                    explain: str | None = None) -> None:
@@ -443,20 +470,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
                         "Content-Length (a number of bytes), not a Transfer-Encoding")
-        elif path in ("/health", "/"):
+        elif _ROUTES.get(path) == "GET":
             self._answer(HTTPStatus.OK, self.service.info())
-        elif path == "/predict":
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "/predict takes POST with a JSON body")
         else:
-            self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
-                        "/predict")
+            self._wrong_method_or_path(path)
 
     def do_POST(self) -> None:
         size = self._length()
         body = self._body(size)  # read first, whatever the answer, so the connection serves on
-        if self._route() != "/predict":
-            self._error(HTTPStatus.NOT_FOUND, f"no {self.path!r} here: GET /health, POST "
-                        "/predict")
+        path = self._route()
+        if _ROUTES.get(path) != "POST":
+            self._wrong_method_or_path(path)
         elif body is None or "Content-Length" not in self.headers:
             self.close_connection = True
             self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length (a "
@@ -496,8 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self._body(self._length())
-        self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not served: GET "
-                    "/health, POST /predict")
+        self._wrong_method_or_path(self._route())
 
     # (http.server's names)
     do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
