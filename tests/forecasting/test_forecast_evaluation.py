@@ -54,7 +54,9 @@ def test_metrics_by_hand() -> None:
     # there (a constant or exactly periodic part): the scale, and so MASE, is unknown, not 1
     for unknown, season in ((train[:0], 1), (train[:1], 1),
                             (np.array([[1.0], [np.nan], [3.0]]), 1), (np.zeros((5, 1)), 1),
-                            (np.full((5, 1), 3.0), 1), (np.array([[1.0], [2.0], [1.0], [2.0]]), 2)):
+                            (np.full((5, 1), 3.0), 1), (np.array([[1.0], [2.0], [1.0], [2.0]]), 2),
+                            # not longer than the season: it was scaled at lag 1, silently
+                            (train, 4), (train, 5)):
         assert np.isnan(M.naive_scale(unknown, season)).all()
         assert np.isnan(M.mase(actual, forecast, M.naive_scale(unknown, season)))
     # the errors without a scale are left out: window 0's errors 1, 0 over its scale 2
@@ -1028,6 +1030,29 @@ def test_mase_leaves_out_the_errors_it_cannot_scale_and_says_so() -> None:
     scaled = np.concatenate(errors) / np.concatenate(scales)
     assert report.table.loc["naive", "mase"] == pytest.approx(np.nanmean(scaled))
     assert np.isnan(scaled).sum() == 37 * 12  # 'flat' windows x steps, target 'a'
+
+
+def test_a_season_longer_than_a_training_part_scales_none_of_its_errors() -> None:
+    """MASE at a season of 200 steps: 'steady' and 'flat' have 144 training rows each, no
+    pair a season apart; their errors were scaled at lag 1 without a word."""
+    forecaster, frame = _steady_and_flat(0)
+    with pytest.warns(UserWarning, match=r"MASE leaves out the errors it cannot scale, of "
+                                         r"series 'steady' \(target 'a'\) in 37 of its 37 "
+                                         r".* \(not longer than the season, "
+                                         r"evaluation\.season_length\)"):
+        report = _at_season(forecaster, 200).evaluate(frame, baselines=("naive",))
+    assert np.isnan(report.table["mase"]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at a season the training parts hold, no word
+        report = _at_season(forecaster, 100).evaluate(frame, baselines=("naive",))
+    assert np.isfinite(report.table["mase"]).all()
+
+
+def _at_season(forecaster: Forecaster, season: int) -> Forecaster:
+    seasonal = copy.copy(forecaster)
+    seasonal.config = dataclasses.replace(forecaster.config, evaluation=dataclasses.replace(
+        forecaster.config.evaluation, season_length=season))
+    return seasonal
 
 
 def test_a_refit_backtest_leaves_out_the_folds_without_a_scale() -> None:

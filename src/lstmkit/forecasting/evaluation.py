@@ -333,9 +333,10 @@ def _note_unscaled(notes: list[str], prepared: Prepared, scales: list[np.ndarray
                    f"{', '.join(unscaled[:5])}"
                    f"{f' and {len(unscaled) - 5} more' if len(unscaled) > 5 else ''}: the "
                    "training part that scales them (of a refit backtest, the fold's) is "
-                   "constant, exactly seasonal or without two observed values a season apart, "
-                   "so the seasonal naive error is 0 or unknown there; a series left out in "
-                   "all its windows has no MASE of its own (NaN)", stacklevel=5)
+                   "constant, exactly seasonal or without two observed values a season apart "
+                   "(not longer than the season, evaluation.season_length), so the seasonal "
+                   "naive error is 0 or unknown there; a series left out in all its windows "
+                   "has no MASE of its own (NaN)", stacklevel=5)
 
 
 def _mase_scales(s: Series, fit_rows: np.ndarray, season: int) -> np.ndarray:

@@ -98,10 +98,12 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> float:
 def naive_scale(train: np.ndarray, season: int) -> np.ndarray:
     """The MASE denominator (C,): mean |y_t - y_{t-season}| over training rows (T, C), over
     the pairs where both values were observed (NaN marks one that was not). NaN, unknown,
-    for a column without such a pair (a training part of one row, or none) and for one whose
-    seasonal naive forecast is exact there (a constant, or exactly periodic, training part:
-    a scale of 0), so that MASE is never the unscaled error."""
-    season = season if len(train) > season else 1
+    for a column without such a pair (a training part not longer than the season: then the
+    scale is not taken at another lag) and for one whose seasonal naive forecast is exact
+    there (a constant, or exactly periodic, training part: a scale of 0), so that MASE is
+    never the unscaled error, nor one scaled at another lag than the report's season."""
+    if len(train) <= season:
+        return np.full(train.shape[1], np.nan)
     diff = np.abs(train[season:] - train[:-season])
     observed = _observed(diff)
     scale = np.full(train.shape[1], np.nan)
