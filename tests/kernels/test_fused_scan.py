@@ -134,6 +134,23 @@ def test_fused_scan_wide_batch_runs_parallel_and_vectorised(fused_ext):
     assert max(errors.values()) <= 1e-10, errors
 
 
+@pytest.mark.parametrize("hidden", [40, 37])
+def test_fused_scan_float32_over_many_panels_matches(fused_ext, hidden):
+    """float32 with gates and projections wider than one 32-column panel of the packed
+    per-step products (an exact number of panels, and a last one partly filled), rows in
+    blocks of 6, 2 and 1 on two threads."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    options = CellOptions(peephole=True, layer_norm=True)
+    case = make_case(options, 20, MASK_SETS["all"], torch.float32, steps=5, batch=17, n_in=7,
+                     hidden=hidden)
+    errors = max_errors(run(lstm_scan, *case[:4], options, case[4]),
+                        run(fused_scan, *case[:4], options, case[4]))
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= TOLERANCE[torch.float32], (
+        f"{worst}: max scaled error {errors[worst]:.3g}")
+
+
 def test_fused_scan_gradcheck(fused_ext):
     """An external oracle: finite differences on a tiny float64 problem, every option on."""
     from lstmkit.kernels.cpu.scan import fused_scan
