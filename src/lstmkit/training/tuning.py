@@ -9,7 +9,7 @@ Example::
              "model.decoder": ("choice", ["pmf", "direct"])}
 
     def objective(params, trial):
-        config = base_config.with_overrides(params)       # any config with dotted keys
+        config = base_config.with_overrides(params)       # ForecastConfig's dotted keys
         result = fit(..., callbacks=[PruneOnValidation(trial)])
         return result.best_score
 
