@@ -150,6 +150,9 @@ def test_the_plot_draws_filled_values_as_gaps(tmp_path: Path,
     assert np.isfinite(history_b).all()
     actual_b = lines[1]["actual"]  # rows 228-239
     assert np.isnan(actual_b[2]) and np.isfinite(np.delete(actual_b, 2)).all()
+    # one series without data.series_col: titled by the target alone (it read "a (series 0)",
+    # an id the data never gave)
+    assert [ax.get_title() for ax in drawn[0].axes] == ["a", "b"]
 
 
 def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
@@ -957,7 +960,10 @@ def test_evaluate_warns_when_another_tables_test_part_was_trained_on(
         forecaster.backtest(zoned, start=0.5, stride=1, baselines=())
 
 
-def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(tmp_path: Path) -> None:
+def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
     a = make_frame(240).assign(sid=7)
     b = make_frame(240, seed=1).assign(sid=9, a=lambda f: f["a"] * 10)  # another scale
     frame = pd.concat([a, b], ignore_index=True)
@@ -981,7 +987,12 @@ def test_several_series_are_also_scored_one_by_one_and_plotted_by_id(tmp_path: P
     # one series: no table of its own
     single = Forecaster(make_config()).fit(a)
     assert single.evaluate(a, baselines=()).by_series is None
-    # the plot takes a series by its id as the data give it, an int here
+    # the plot takes a series by its id as the data give it, an int here, and names it
+    drawn: list[Figure] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(Figure, "savefig", lambda self, *args, **kwargs: drawn.append(self))
+        report.plot(tmp_path / "seven.png", series=7)
+    assert drawn[0].axes[0].get_title() == "a (series 7)"
     assert report.plot(tmp_path / "seven.png", series=7).is_file()
     with pytest.raises(ValueError, match=r"series \(--plot-series\) must be a scored series, "
                                          r"one of '7', '9'; got 8"):

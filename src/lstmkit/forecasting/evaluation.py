@@ -63,6 +63,8 @@ class EvalReport:
         quantiles: (W, Hz, C, Q) model quantiles (``None`` for point losses).
         windows: per window: ``series`` (id), ``origin`` (row) and ``origin_time``.
         notes: baselines that could not run and why.
+        series_col: the data's series column (``data.series_col``); None for data of one
+            series without one, whose id ("0") titles and messages leave out.
     """
 
     table: pd.DataFrame
@@ -78,6 +80,7 @@ class EvalReport:
     notes: list[str] = field(default_factory=list)
     by_target: pd.DataFrame | None = None
     by_series: pd.DataFrame | None = None
+    series_col: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Scores as plain values (for JSON): a score that does not apply (a baseline's
@@ -108,8 +111,9 @@ class EvalReport:
 
     def plot(self, path: str | Path, window: int = -1, max_channels: int = 4,
              series: Any = None) -> Path:
-        """PNG of one window: history, actuals, forecast, interval and naive baseline. With
-        ``series`` (an id), ``window`` counts that series' windows (-1: its last)."""
+        """PNG of one window: history, actuals, forecast, interval and one baseline (seasonal
+        naive where it was scored, else naive). With ``series`` (an id), ``window`` counts that
+        series' windows (-1: its last)."""
         from lstmkit.forecasting.plots import plot_window
 
         return plot_window(self, Path(path), window=window, max_channels=max_channels,
@@ -276,7 +280,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes, by_target=by_target,
-                      by_series=by_series)
+                      by_series=by_series, series_col=cfg.data.series_col)
 
 
 def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:

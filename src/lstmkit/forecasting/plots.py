@@ -70,8 +70,10 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
                 ax.plot(time[future_rows], report.forecasts[name][window, :, c], color=color,
                         lw=1, ls="--", label=name.replace("_", " "))
                 break
-        ax.set_title(f"{report.target_names[c]} (series {row['series']})", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
+        # (data without data.series_col is one series, whose id "0" is none of the user's)
+        which = "" if report.series_col is None else f" (series {row['series']})"
+        ax.set_title(f"{report.target_names[c]}{which}", fontsize=10)
+        ax.legend(fontsize=8, loc="best")  # (upper left covered the history's start)
         if np.issubdtype(time.dtype, np.datetime64):  # dates that do not run into each other
             locator = matplotlib.dates.AutoDateLocator()
             ax.xaxis.set_major_locator(locator)
