@@ -558,3 +558,15 @@ def test_the_report_says_where_its_forecasts_start() -> None:
     assert _origins(dated) == ", first forecast steps from 1996-05-04 to 2000-01-01"
     rows = pd.DataFrame({"origin": [1999, 2010], "origin_time": [1999, 2010]})  # no time column
     assert _origins(rows) == ", first forecast steps from row 1999 to row 2010"
+
+
+def test_printed_scores_keep_four_significant_digits() -> None:
+    # rounded to 4 decimals, the errors of exchange rates all printed as 0.0001 or 0.0
+    import pandas as pd
+
+    from lstmkit.cli.forecast import table_text
+
+    table = pd.DataFrame({"mse": [6.88e-05, 7.12e-05], "mape": [12.3456, 0.5]},
+                         index=["lstmkit", "naive"])
+    text = table_text(table)
+    assert "6.88e-05" in text and "7.12e-05" in text and "12.35" in text

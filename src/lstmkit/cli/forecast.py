@@ -166,16 +166,22 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
     warned = getattr(args, "_warned", ())
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"\n{title}: {len(report.windows)} windows{_origins(report.windows)}")
-        print(report.table.round(4).to_string())
+        print(table_text(report.table))
         if report.by_target is not None:
             print("\nper target:")
-            print(report.by_target.round(4).to_string())
+            print(table_text(report.by_target))
     for note in report.notes:
         if note not in warned:
             print(f"note: {note}")
     png = report.plot(out / "forecast.png", series=args.plot_series)  # (an unknown id: no
     written = report.save(out)  # metrics written beside an old picture)
     print(f"wrote {', '.join(map(str, written))} and {png}")
+
+
+def table_text(table: Any) -> str:
+    """A table of scores as printed: four significant digits, so that errors of small-scale
+    data (exchange rates: MSE 6.9e-05 against 7.1e-05) do not all print as 0.0001."""
+    return table.to_string(float_format=lambda value: f"{value:.4g}")
 
 
 PRINTED_ROWS = 30
