@@ -507,3 +507,26 @@ def test_a_stored_study_takes_only_options_that_read_back_the_same(tmp_path: Pat
         with pytest.raises(ValueError, match=r"is not JSON data that reads back the same"):
             tune(lambda p, t: 1.0, {"k": ("choice", [option, [0.0]])}, n_trials=1,
                  storage=store, study_name="s")
+
+
+def test_log_trials_false_keeps_optunas_trial_lines_out_of_the_call(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # --no-progress left Optuna's "[I ...] Trial 0 finished" lines on stderr
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        return float(params["x"])
+
+    def said() -> bool:
+        return any("Trial 0 finished" in r.getMessage() for r in caplog.records)
+
+    space = {"x": ("int", 0, 9)}
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        with caplog.at_level("INFO", logger="optuna"):
+            tune(objective, space, n_trials=2, log_trials=False)
+            assert not said()
+            assert optuna.logging.get_verbosity() == optuna.logging.INFO  # (restored after)
+            tune(objective, space, n_trials=2)
+            assert said()
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -135,5 +135,5 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
 
     study = tune(objective, space, n_trials=n_trials, direction="minimize", seed=seed,
                  timeout_s=timeout_s, storage=storage, study_name=study_name,
-                 trials_csv=trials_csv)
+                 trials_csv=trials_csv, log_trials=config.training.progress_bar)
     return config.with_overrides(study.best_params), study

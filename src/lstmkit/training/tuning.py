@@ -383,8 +383,13 @@ def tune(
     pruner: Any | None = None,
     catch: tuple[type[Exception], ...] = (ValueError, TypeError),
     trials_csv: str | Path | None = None,
+    log_trials: bool = True,
 ) -> Any:
     """Run an Optuna study; ``objective(params, trial) -> score``. Returns the study.
+
+    ``log_trials=False`` keeps Optuna's line per trial (its INFO log) out of this call, as
+    the applications do with progress off (``--no-progress``); under DDP only the first
+    process writes them.
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
     running it again continues the same study (one stored with the other ``direction`` is
@@ -420,8 +425,23 @@ def tune(
         _check_writable(Path(trials_csv))
     if storage is not None:
         _check_storable(space)
-    if not is_first_process():  # under DDP, the first process alone says how trials end
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    verbosity = optuna.logging.get_verbosity()
+    if not log_trials or not is_first_process():  # (under DDP, the first says how trials end)
+        optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        return _run_study(objective, space, n_trials, direction, seed, timeout_s, storage,
+                          study_name, pruner, catch, trials_csv)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _run_study(objective: Callable[[dict[str, Any], Any], float],
+               space: Mapping[str, SpaceEntry], n_trials: int, direction: str,
+               seed: int | None, timeout_s: float | None, storage: str | None,
+               study_name: str | None, pruner: Any | None,
+               catch: tuple[type[Exception], ...], trials_csv: str | Path | None) -> Any:
+    """The study of :func:`tune`, its arguments checked."""
+    optuna = _optuna()
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(n_warmup_steps=1),
