@@ -1065,6 +1065,14 @@ def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> 
                                          r"\(the network reads its whole horizon, 12 steps, "
                                          r"also to forecast 5\)"):
         forecaster.predict(frame, future=future.iloc[:5], steps=5)
+    # rows between the hourly steps (at half past): said so, where it said only "covers 0"
+    halves = future.assign(date=future["date"] + pd.Timedelta(minutes=30))
+    with pytest.raises(ValueError, match=r"covers 0 of the 20 steps .*; 19 of its rows fall "
+                                         r"between the steps forecast \(2021-01-11 00:00:00, "
+                                         r"then every 0 days 01:00:00\), e\.g\. 2021-01-11 "
+                                         r"00:30:00: write them at the times of the data's "
+                                         r"grid$"):
+        forecaster.predict(frame, future=halves, steps=20)
     out = forecaster.predict(frame, future=future, steps=20)
     assert len(out) == 20 * 2 and {"q0.1", "q0.9"} <= set(out.columns)
     np.testing.assert_array_equal(out["forecast"], out["q0.5"])
