@@ -285,3 +285,25 @@ def test_fused_scan_batch_split_across_threads(fused_ext, restore_threads, threa
     errors = max_errors(run(lstm_scan, x, h0, c0, w, options, masks),
                         run(fused_scan, x, h0, c0, w, options, masks))
     assert max(errors.values()) <= 1e-10, errors
+
+
+def test_the_input_product_without_autograd_is_onednns_linear():
+    """Inference's input projection runs on oneDNN's linear (about twice MKL's sgemm where MKL
+    takes its AVX2 code); with autograd, on torch's matmul, which has a backward."""
+    from lstmkit.kernels.cpu import scan
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(37, 19, generator=gen)
+    w, b = torch.randn(40, 19, generator=gen), torch.randn(40, generator=gen)
+    with torch.no_grad():
+        for bias in (b, None):
+            got = scan._linear(x, w, bias)
+            want = x @ w.t() if bias is None else torch.addmm(bias, x, w.t())
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            if scan._ONEDNN:  # (the library's own answer, bit for bit)
+                assert torch.equal(got, torch.ops.mkldnn._linear_pointwise(
+                    x, w, bias, "none", [], ""))
+        assert torch.equal(scan._linear(x.double(), w.double(), b.double()),
+                           torch.addmm(b.double(), x.double(), w.double().t()))
+    trained = scan._linear(x, w.requires_grad_(), b)
+    assert trained.grad_fn is not None and "Addmm" in type(trained.grad_fn).__name__
