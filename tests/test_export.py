@@ -356,6 +356,9 @@ def test_read_metadata_refuses_another_onnx_file(tmp_path: Path) -> None:
     (tmp_path / "junk.onnx").write_text("hello\n")
     (tmp_path / "cut.onnx").write_bytes((tmp_path / "l.onnx").read_bytes()[:40])
     (tmp_path / "meta.json").write_text('{"format_version": 1}')
+    (tmp_path / "empty.onnx").write_bytes(b"")  # (it read as a model without metadata)
+    with pytest.raises(ValueError, match=r"is not an ONNX file: it is empty$"):
+        read_metadata(tmp_path / "empty.onnx")
     for name in ("junk.onnx", "cut.onnx", "meta.json"):
         with pytest.raises(ValueError, match=rf"^{re.escape(repr(str(tmp_path / name)))} is "
                                              r"not an ONNX file \(onnx cannot read it: "):

@@ -108,7 +108,7 @@ def test_a_classifier_answers_over_http(url: str, saved: dict[str, Path]) -> Non
     # server does not have is a 404, as a GET of it is
     for method, path, status, allow, error in [
             ("PUT", "/predict", 405, "POST", "/predict takes POST with a JSON body, not PUT"),
-            ("POST", "/health", 405, "GET", "/health takes GET without a body, not POST"),
+            ("POST", "/health", 405, "GET, HEAD", "/health takes GET without a body, not POST"),
             ("PUT", "/nothing", 404, None, "no '/nothing' here: GET /health, POST /predict")]:
         request = urllib.request.Request(url + path, data=b"{}", method=method)
         with pytest.raises(urllib.error.HTTPError) as refused:
@@ -302,9 +302,12 @@ def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) 
     answers = _raw(url, b"OPTIONS /predict HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answers.startswith(b"HTTP/1.1 405") and b"Allow: POST\r\n" in answers
     assert answers.endswith(b'{"error": "/predict takes POST with a JSON body, not OPTIONS"}')
+    # HEAD: GET's answer without the body (it was a 405), then the next request's
     answers = _raw(url, b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n" + health)
-    assert answers.startswith(b"HTTP/1.1 405") and answers.count(b"HTTP/1.1 200 OK") == 1
-    assert b"Allow: GET\r\n" in answers
+    assert answers.count(b"HTTP/1.1 200 OK") == 2 and answers.count(b'"status": "ok"') == 1
+    answers = _raw(url, b"HEAD /predict HTTP/1.1\r\nHost: x\r\n\r\n" + health)
+    assert answers.startswith(b"HTTP/1.1 405") and b"Allow: POST\r\n" in answers
+    assert answers.count(b"HTTP/1.1 200 OK") == 1 and answers.count(b'"error"') == 0
     # a length of thousands of digits is no length
     answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
                    + b"9" * 5000 + b"\r\n\r\n{}")

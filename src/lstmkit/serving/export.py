@@ -272,6 +272,8 @@ def _on_auto_backends(graph: nn.Module) -> Iterator[None]:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON :func:`export_onnx` wrote into the ONNX file at ``path`` (key ``"lstmkit"``)."""
     onnx, _ = _export_libraries()
+    if Path(path).is_file() and Path(path).stat().st_size == 0:  # (it reads as an empty model)
+        raise ValueError(f"{str(path)!r} is not an ONNX file: it is empty")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except OSError:

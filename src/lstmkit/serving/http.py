@@ -237,7 +237,7 @@ def _plain(err: Exception, message: str) -> Exception:
 
 
 _ROUTES = {"/health": "GET", "/": "GET", "/predict": "POST"}
-"""This server's paths and the method each takes."""
+"""This server's paths and the method each takes (HEAD too where it is GET)."""
 
 CUT_GRACE = 1.0
 """Seconds a stop waits for the threads of the connections it cut to end."""
@@ -337,8 +337,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
-        if allow is not None:  # (a 405's: the method the path takes)
-            self.send_header("Allow", allow)
+        if allow is not None:  # (a 405's: the methods the path takes)
+            self.send_header("Allow", "GET, HEAD" if allow == "GET" else allow)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -522,8 +522,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._body(self._length())
         self._wrong_method_or_path(self._route())
 
+    def do_HEAD(self) -> None:
+        """GET's answer without its body (RFC 9110: a server that serves GET serves HEAD)."""
+        self.do_GET()
+
     # (http.server's names)
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _not_allowed  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.quiet:

@@ -87,18 +87,34 @@ template <typename T>
 class StepGemm {
  public:
   // W holds element (n, k) of op(W)^T at W[n * K + k] when `nk` (C = A W^T, W (N, K)), else
-  // at W[k * N + n] (C = A W, W (K, N)).
-  StepGemm(const T* W, int64_t N, int64_t K, bool nk) : W_(W), N_(N), K_(K), nk_(nk) {
+  // at W[k * N + n] (C = A W, W (K, N)). `pack`: whether the products this object will
+  // compute (`rows`, the rows of all steps together) pay for packing the weight, which reads
+  // and writes all of it: packed for a few rows, a short sequence ran several times slower
+  // (see pays_to_pack).
+  StepGemm(const T* W, int64_t N, int64_t K, bool nk, bool pack)
+      : W_(W), N_(N), K_(K), nk_(nk) {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
+      if (!pack || N == 0) return;
       panels_ = (N + kCols - 1) / kCols;
-      packed_.assign(panels_ * K * kCols, 0.f);
-      for (int64_t p = 0; p < panels_; ++p)
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t j = 0; j < kCols && p * kCols + j < N; ++j) {
-            const int64_t n = p * kCols + j;
-            packed_[(p * K + k) * kCols + j] = nk ? W[n * K + k] : W[k * N + n];
+      packed_.resize(panels_ * K * kCols);
+      if (N % kCols != 0) {  // the last panel's columns past N are zeros
+        std::fill(packed_.begin() + (panels_ - 1) * K * kCols, packed_.end(), 0.f);
+      }
+      if (nk) {  // read W's rows in order
+        for (int64_t n = 0; n < N; ++n) {
+          float* to = packed_.data() + (n / kCols) * K * kCols + n % kCols;
+          const float* from = W + n * K;
+          for (int64_t k = 0; k < K; ++k) to[k * kCols] = from[k];
+        }
+      } else {
+        for (int64_t k = 0; k < K; ++k) {
+          const float* from = W + k * N;
+          for (int64_t n = 0; n < N; ++n) {
+            packed_[((n / kCols) * K + k) * kCols + n % kCols] = from[n];
           }
+        }
+      }
     }
 #endif
   }
@@ -108,6 +124,10 @@ class StepGemm {
     if (M <= 0 || N_ == 0) return;
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<T, float>) {
+      if (panels_ == 0) {  // not packed
+        gemm<T>(false, nk_, M, N_, K_, T(1), A, lda, W_, nk_ ? K_ : N_, T(0), C, ldc);
+        return;
+      }
       if (K_ == 0) {
         for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N_, 0.f);
         return;
@@ -182,6 +202,10 @@ class StepGemm {
   int64_t N_, K_;
   bool nk_;
 };
+
+// Rows (of all steps together) below which a StepGemm does not pack its weight: packing
+// reads and writes the whole weight once, which a few rows' products do not pay back.
+constexpr int64_t kPackRows = 64;
 
 // Per-step GEMMs below this many multiply-adds run on one thread: a fork-join per step costs
 // more than it saves, and on a busy machine the join waits for a descheduled thread.
@@ -374,12 +398,17 @@ constexpr int64_t kMinRowsPerPart = 4;
 // H = 512 and 1024); more threads were not measured, so beyond two ranges each gets at least
 // kMinRowsPerPart rows. With one thread or one row (or inside a parallel region): one range,
 // BLAS threads only when the step's GEMM of `step_macs` multiply-adds is large.
+inline int64_t row_parts(int64_t B) {
+  const int64_t parts = std::min<int64_t>(
+      {at::get_num_threads(), B, std::max<int64_t>(2, B / kMinRowsPerPart)});
+  return at::in_parallel_region() ? 1 : parts;
+}
+
 template <typename F>
 void for_row_parts(const std::vector<int64_t>& active, int64_t B, int64_t step_macs,
                    const F& body) {
-  const int64_t parts = std::min<int64_t>(
-      {at::get_num_threads(), B, std::max<int64_t>(2, B / kMinRowsPerPart)});
-  if (parts < 2 || at::in_parallel_region()) {
+  const int64_t parts = row_parts(B);
+  if (parts < 2) {
     SerialBlas serial(step_macs < kSerialStepMacs);
     body(0, B);
     return;
@@ -402,6 +431,17 @@ void for_row_parts(const std::vector<int64_t>& active, int64_t B, int64_t step_m
     SerialBlas serial(true);
     for (int64_t p = p0; p < p1; ++p) body(bounds[p], bounds[p + 1]);
   });
+}
+
+// Whether the per-step products of a time loop over the rows `active` (from active_rows) should
+// pack their weight (StepGemm): not for fewer than kPackRows rows in all, and not when one row
+// range on several threads runs large products, which MKL's threads share (the packed kernel
+// runs on the calling thread alone).
+inline bool pays_to_pack(const std::vector<int64_t>& active, int64_t B, int64_t step_macs) {
+  int64_t rows = 0;
+  for (const int64_t a : active) rows += a;
+  if (rows < kPackRows) return false;
+  return !(row_parts(B) < 2 && step_macs >= kSerialStepMacs && at::get_num_threads() > 1);
 }
 
 // out[j] += dot(W[j, :], v) for j < n, W (n, K) row-major. Eight rows at a time: eight
@@ -566,8 +606,9 @@ std::vector<Tensor> forward_impl(const Tensor& xg, const Tensor& h0, const Tenso
   const std::vector<int64_t> active = active_rows(valid_p, Tn, B);
   // (Ba - r0, G*H) = (Ba - r0, R) @ (R, G*H); with a projection (Ba - r0, P) = (Ba - r0, H) @
   // (H, P)
-  const StepGemm<T> recurrent(whh, GH, R, true);
-  const StepGemm<T> projection(whr, proj ? R : 0, H, true);
+  const bool pack = pays_to_pack(active, B, B * GH * R);
+  const StepGemm<T> recurrent(whh, GH, R, true, pack);
+  const StepGemm<T> projection(whr, proj ? R : 0, H, true, pack);
 
   // The whole time loop for the rows [r0, r1): rows never exchange data, so disjoint ranges
   // run on separate threads with no synchronisation per step.
@@ -887,8 +928,9 @@ std::vector<Tensor> backward_impl(const Tensor& g_out, const Tensor& g_hn, const
   const std::vector<int64_t> active = active_rows(valid_p, Tn, B);
   // (Ba - r0, R) = (Ba - r0, G*H) @ (G*H, R); with a projection (Ba - r0, H) = (Ba - r0, P) @
   // (P, H)
-  const StepGemm<T> recurrent_t(whh, R, GH, false);
-  const StepGemm<T> projection_t(whr, proj ? H : 0, R, false);
+  const bool pack = pays_to_pack(active, B, B * GH * R);
+  const StepGemm<T> recurrent_t(whh, R, GH, false, pack);
+  const StepGemm<T> projection_t(whr, proj ? H : 0, R, false, pack);
   // The time loop for the rows [r0, r1), as in the forward.
   auto run_rows = [&](int64_t r0, int64_t r1) {
     for (int64_t b = r0; b < r1; ++b) pass_a(Tn - 1, b);
