@@ -1069,7 +1069,7 @@ def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> 
     halves = future.assign(date=future["date"] + pd.Timedelta(minutes=30))
     with pytest.raises(ValueError, match=r"covers 0 of the 20 steps .*; 19 of its rows fall "
                                          r"between the steps forecast \(2021-01-11 00:00:00, "
-                                         r"then every 0 days 01:00:00\), e\.g\. 2021-01-11 "
+                                         r"frequency 'h'\), e\.g\. 2021-01-11 "
                                          r"00:30:00: write them at the times of the data's "
                                          r"grid$"):
         forecaster.predict(frame, future=halves, steps=20)

@@ -523,7 +523,7 @@ class Forecaster:
                          and f.time.tz is not None and str(f.time.tz) != str(t.tz)
                          and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
                          else "")
-                off = _off_the_steps(t, f.time) if not zones else ""
+                off = _off_the_steps(t, f.time, self.freq) if not zones else ""
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {n} steps "
                     f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "
@@ -766,17 +766,17 @@ def _replaceable(folder: Path) -> bool:
     return not names or ("meta.json" in names and names <= SAVED_FILES)
 
 
-def _off_the_steps(steps: pd.Index, times: pd.Index) -> str:
+def _off_the_steps(steps: pd.Index, times: pd.Index, freq: str | None) -> str:
     """What to add to the error for a future table that misses steps, when rows of it fall
     between the ``steps`` forecast (a daily model's table stamped at noon, say): the first
-    such time and the steps'."""
+    such time, and the steps' first time and frequency."""
     if not isinstance(steps, pd.DatetimeIndex) or not isinstance(times, pd.DatetimeIndex):
         return ""
     within = times[(times > steps[0] - (steps[-1] - steps[0]) / max(len(steps) - 1, 1))
                    & (times <= steps[-1]) & ~times.isin(steps)]
     if not len(within):
         return ""
-    every = f", then every {steps[1] - steps[0]}" if len(steps) > 1 else ""
+    every = f", frequency {freq!r}" if freq else ""  # (month ends are no fixed spacing)
     return (f"; {len(within)} of its rows fall between the steps forecast ({steps[0]}{every}), "
             f"e.g. {within[0]}: write them at the times of the data's grid")
 

@@ -140,7 +140,7 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
 
     study = tune(objective, space, n_trials=n_trials, direction="maximize", seed=seed,
                  timeout_s=timeout_s, storage=storage, study_name=study_name,
-                 trials_csv=trials_csv, log_trials=training.progress_bar)
+                 trials_csv=trials_csv)
     best_config, best_training = apply_params(config, training, study.best_params)
     return best_config, best_training, study
 

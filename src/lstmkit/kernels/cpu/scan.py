@@ -43,12 +43,17 @@ def _gate_inputs(x: Tensor, w: CellWeights, options: CellOptions) -> Tensor:
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """x weight^T + bias. Without autograd, in float32 on the CPU, by oneDNN's linear (the
-    library torch.nn.LSTM runs on): about twice MKL's sgemm, which torch's matmul calls, on
-    CPUs where MKL takes its AVX2 code and oneDNN AVX-512 (the AMD EPYC measured: 6.9 ms
-    against 15.2 for (6400, 256) x (256, 1024)). It has no backward, so training keeps
-    torch's matmul; a trace, an export and torch.compile too (eager only)."""
+    """x weight^T + bias. Without autograd, in float32 on the CPU, a product of
+    :data:`ONEDNN_MIN_MACS` multiply-adds or more runs on oneDNN's linear (the library
+    torch.nn.LSTM runs on), while torch's oneDNN switch (``torch.backends.mkldnn.enabled``)
+    is on: about twice MKL's sgemm, which torch's matmul calls, on CPUs where MKL takes its
+    AVX2 code and oneDNN AVX-512 (the AMD EPYC measured: 6.9 ms against 15.2 for
+    (6400, 256) x (256, 1024)). Smaller products stay on torch's matmul, as oneDNN's call
+    costs about 10 us more. It has no backward, so training keeps torch's matmul; a trace, an
+    export and torch.compile too (eager only)."""
     if (x.dtype == torch.float32 and x.device.type == "cpu" and _ONEDNN
+            and x.shape[0] * x.shape[1] * weight.shape[0] >= ONEDNN_MIN_MACS
+            and torch._C._get_mkldnn_enabled()
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                                   or (bias is not None and bias.requires_grad)))
             and not torch.jit.is_tracing() and not torch.compiler.is_compiling()):
@@ -57,6 +62,9 @@ def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+ONEDNN_MIN_MACS = 1 << 22
+"""The smallest input product (rows x inputs x outputs) :func:`_linear` gives oneDNN: a
+review measured oneDNN's linear slower below about (64, 128) x (128, 512), 4.2M."""
 
 
 def check_inputs(x: Tensor, h0: Tensor, c0: Tensor, w: CellWeights) -> None:
