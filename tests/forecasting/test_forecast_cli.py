@@ -511,7 +511,7 @@ def test_warnings_are_one_line_and_not_repeated_as_notes(
                  "--set", "data.time_col=null"]) == 0
     out, err = capsys.readouterr()
     # once, though training, the check before it and scoring each read the data
-    assert err.count("lstmkit forecast: warning: series '0': filled missing values {'a': 2}") == 1
+    assert err.count("lstmkit forecast: warning: the series: filled missing values {'a': 2}") == 1
     season = "lstmkit forecast: warning: season: 1, as the data have no time column"
     assert err.count(season) == 1
     # not the file, line and source of the warning, and not again among the report's notes

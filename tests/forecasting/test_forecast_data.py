@@ -90,10 +90,10 @@ def test_a_column_with_no_value_is_not_sent_to_data_fill(frame: pd.DataFrame) ->
 
 def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
     frame.loc[[5, 6], "a"] = np.nan
-    with pytest.raises(ValueError, match=r"2 missing value\(s\) in column 'a' of series '0', "
+    with pytest.raises(ValueError, match=r"2 missing value\(s\) in column 'a' of the series, "
                                          r"first at 2021-01-01 05:00:00; set data.fill"):
         to_series(frame, DataConfig(target="a", time_col="date"))
-    with pytest.warns(UserWarning, match=r"series '0': filled missing values \{'a': 2\} with "
+    with pytest.warns(UserWarning, match=r"the series: filled missing values \{'a': 2\} with "
                                          r"data.fill='interpolate'; interpolate reads the value "
                                          r"after each gap, so a forecast whose history ends in "
                                          r"a gap sees a later value"):
@@ -106,7 +106,7 @@ def test_nan_target_needs_fill(frame: pd.DataFrame) -> None:
 def test_irregular_timestamps(frame: pd.DataFrame) -> None:
     gappy = frame.drop(index=[10, 11, 50]).reset_index(drop=True)
     cfg = DataConfig(target="a", time_col="date", freq="h")
-    with pytest.raises(ValueError, match=r"series '0' is irregular: 3 timestamp\(s\) missing "
+    with pytest.raises(ValueError, match=r"the series is irregular: 3 timestamp\(s\) missing "
                                          r"at frequency 'h', first 2021-01-01 10:00:00"):
         to_series(gappy, cfg)
     with pytest.warns(UserWarning, match=r"\{'a': 3\}"):
@@ -141,7 +141,7 @@ def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"1 duplicate timestamp\(s\)"):
         to_series(dup, DataConfig(target="a", time_col="date"))
     bad = frame.assign(date="not a date")
-    with pytest.raises(ValueError, match=r"time column 'date' of series '0' could not be "
+    with pytest.raises(ValueError, match=r"time column 'date' of the series could not be "
                                          r"parsed"):
         to_series(bad, DataConfig(target="a", time_col="date"))
     # one odd value among months: its row, and no advice about pandas' arguments
@@ -176,7 +176,7 @@ def test_long_format_and_static(frame: pd.DataFrame) -> None:
                                          r"2 at 2021-01-01 00:00:00, 3 at 2021-01-05 03:00:00; "):
         to_series(long, cfg)
     # a long table read as one series: its timestamps repeat
-    with pytest.raises(ValueError, match=r"series '0' has 100 duplicate timestamp\(s\) in "
+    with pytest.raises(ValueError, match=r"the series has 100 duplicate timestamp\(s\) in "
                                          r"'date', first 2021-01-01 00:00:00; if the table "
                                          r"holds several series .* data.series_col"):
         to_series(long, DataConfig(target="a", time_col="date"))
@@ -265,11 +265,11 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
         split_sizes(series[0], DataConfig(target="a", val=0.5, test=0.5))
     # a date typed without dashes is a row count: it said "240 rows, -20230661 for validation"
     with pytest.raises(ValueError, match=r"^data\.test=20230901 is a number of rows, more than "
-                                         r"the 240 rows of series '0'; a date is written with "
+                                         r"the 240 rows of the series; a date is written with "
                                          r"dashes"):
         split_sizes(series[0], DataConfig(target="a", test=20230901))
     with pytest.raises(ValueError, match=r"^data\.val=230 .* more than the 200 rows before "
-                                         r"its test part of series '0'"):
+                                         r"its test part of the series"):
         split_sizes(series[0], DataConfig(target="a", val=230, test=40))
 
 
@@ -332,7 +332,7 @@ def test_trading_days_are_business_days() -> None:
 def test_unknown_step_asks_for_freq() -> None:
     mid_month = pd.date_range("2010-01-01", periods=40, freq="MS") + pd.Timedelta(days=14)
     frame = _gappy(mid_month, [5])
-    with pytest.raises(ValueError, match=r"could not infer the frequency of series '0' "
+    with pytest.raises(ValueError, match=r"could not infer the frequency of the series "
                                          r"\(time column 'date'\): steps seen 31 days "
                                          r"\(\d+x\), 30 days .*; set data.freq.*; for "
                                          r"steps no pandas frequency describes \(monthly on "
@@ -413,7 +413,7 @@ def test_bad_split_date(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"data.val='soon' is not a valid date"):
         split_sizes(series[0], DataConfig(target="a", val="soon"))
     with pytest.raises(ValueError, match=r"data.test='2021-01-10 00:00\+00:00' and the time "
-                                         r"column of series '0' must both have a time "
+                                         r"column of the series must both have a time "
                                          r"zone or both have none"):
         split_sizes(series[0], DataConfig(target="a", test="2021-01-10 00:00+00:00"))
 
@@ -501,8 +501,8 @@ def test_whole_number_float_ids_read_as_integers(frame: pd.DataFrame) -> None:
 def test_infinite_values_are_an_error_even_with_fill(frame: pd.DataFrame) -> None:
     frame.loc[7, "a"] = np.inf
     for fill in ("none", "ffill"):
-        with pytest.raises(ValueError, match=r"1 infinite value\(s\) in column 'a' of series "
-                                             r"'0', first at .*data.fill does not replace"):
+        with pytest.raises(ValueError, match=r"1 infinite value\(s\) in column 'a' of the "
+                                             r"series, first at .*data.fill does not replace"):
             to_series(frame, DataConfig(target="a", time_col="date", fill=fill))
 
 
@@ -519,7 +519,7 @@ def test_a_column_of_tiny_values_is_still_standardised() -> None:
 
 def test_a_numeric_time_column_is_an_error(frame: pd.DataFrame) -> None:
     seconds = frame.assign(date=1704067200 + 3600 * np.arange(len(frame)))
-    with pytest.raises(ValueError, match=r"time column 'date' \(data.time_col\) of series '0' "
+    with pytest.raises(ValueError, match=r"time column 'date' \(data.time_col\) of the series "
                                          r"holds numbers \(e.g. 1704067200\), not dates"):
         to_series(seconds, DataConfig(target="a", time_col="date"))
 
@@ -683,3 +683,12 @@ def test_whole_number_ids_written_as_text_match_integer_ids() -> None:
 
     assert [series_id(k) for k in (1, 1.0, "1.0", "-2.00", "007", "1.5", "v1.0")] == \
         ["1", "1", "1", "-2", "007", "1.5", "v1.0"]
+
+
+def test_messages_name_series_by_id_only_where_the_data_has_a_series_column() -> None:
+    # data without data.series_col is one series whose id ("0") the data never gave: messages
+    # called it "series '0'"
+    from lstmkit.forecasting.data import series_name
+
+    assert series_name("0", DataConfig(target="a")) == "the series"
+    assert series_name("0", DataConfig(target="a", series_col="store")) == "series '0'"

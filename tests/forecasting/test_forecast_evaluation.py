@@ -302,7 +302,7 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     forecaster, frame = trained
     # the test part starts at row 192: windows from row 120 on reach back into training
     with pytest.warns(UserWarning, match=r"6 of 10 windows forecast targets the model was "
-                                         r"trained or validated on \(series '0' to "
+                                         r"trained or validated on \(the series to "
                                          r"2021-01-08 23:00:00\), so their scores are "
                                          r"in-sample"):
         report = forecaster.backtest(frame, start=0.5, stride=12, baselines=("naive",))
@@ -934,7 +934,7 @@ def test_evaluate_warns_when_another_tables_test_part_was_trained_on(
     assert not [w for w in caught if "in-sample" in str(w.message)]
     shorter = frame.head(200)  # test part: rows 160 to 199, the model read to row 191
     with pytest.warns(UserWarning, match=r"^\d+ of \d+ test windows forecast targets the model "
-                                         r"was trained or validated on \(series '0' to "
+                                         r"was trained or validated on \(the series to "
                                          r"2021-01-08 23:00:00\): this table's test part "
                                          r"\(data.test=0.2\) is not the one the model held "
                                          r"out, so those scores are in-sample") as caught:
@@ -945,7 +945,7 @@ def test_evaluate_warns_when_another_tables_test_part_was_trained_on(
     loaded = Forecaster.load(forecaster.save(tmp_path / "model"))
     assert loaded.seen_until == forecaster.seen_until
     with pytest.warns(UserWarning, match=r"^29 of 29 windows forecast targets the model was "
-                                         r"trained or validated on \(series '0' to "):
+                                         r"trained or validated on \(the series to "):
         loaded.backtest(shorter, start=0.8, stride=1, baselines=())
     # times with a zone against a model's without one: not comparable, so not counted (it
     # was a TypeError); without a record, the table's own split counts

@@ -222,7 +222,7 @@ def test_predict_refuses_trailing_rows_without_targets(frame: pd.DataFrame) -> N
     upcoming = frame.copy()
     upcoming.loc[upcoming.index[-4:], ["a", "b"]] = np.nan
     # filled with zeros, they would be history and move the forecast origin 4 steps on
-    with pytest.raises(ValueError, match=r"series '0' ends with 4 row\(s\) without target "
+    with pytest.raises(ValueError, match=r"the series ends with 4 row\(s\) without target "
                                          r"values, from 2021-01-10 20:00:00; predict"):
         forecaster.predict(upcoming)
     # one target known is an observed row
@@ -242,11 +242,11 @@ def test_predict_names_series_by_their_ids_as_given(frame: pd.DataFrame) -> None
 
 def test_window_longer_than_series(frame: pd.DataFrame) -> None:
     config = make_config(lookback=240, segment_len=6)
-    with pytest.raises(ValueError, match=r"series '0' has 240 rows, but lookback \(240\) \+ "
+    with pytest.raises(ValueError, match=r"the series has 240 rows, but lookback \(240\) \+ "
                                          r"horizon \(12\) = 252 rows are needed"):
         Forecaster(config).fit(frame)
     config = make_config(lookback=144, segment_len=6)
-    with pytest.raises(ValueError, match=r"the training part of series '0' has 144 rows, "
+    with pytest.raises(ValueError, match=r"the training part of the series has 144 rows, "
                                          r"fewer than lookback \(144\) \+ horizon \(12\)"):
         Forecaster(config).fit(frame)
 
@@ -254,12 +254,12 @@ def test_window_longer_than_series(frame: pd.DataFrame) -> None:
 def test_empty_validation_split(frame: pd.DataFrame) -> None:
     config = make_config()
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=5))
-    with pytest.raises(ValueError, match=r"the validation part of series '0' has 5 rows, "
+    with pytest.raises(ValueError, match=r"the validation part of the series has 5 rows, "
                                          r"fewer than horizon \(12\)"):
         Forecaster(config).fit(frame)
     # found before training, not when scoring
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, val=0.2, test=5))
-    with pytest.raises(ValueError, match=r"the test part of series '0' has 5 rows, fewer than "
+    with pytest.raises(ValueError, match=r"the test part of the series has 5 rows, fewer than "
                                          r"horizon \(12\): no test window; enlarge data.test"):
         Forecaster(config).fit(frame)
     config = make_config()
@@ -525,7 +525,7 @@ def test_a_history_that_overflows_once_scaled_is_an_error_not_a_nan_forecast(
     forecaster = Forecaster(make_config()).fit(frame)
     history = frame.copy()
     history.loc[len(history) - 1, "a"] = 1e40  # finite, but past float32 once scaled
-    with pytest.raises(ValueError, match=r"^the forecast of series '0' is not finite: its last "
+    with pytest.raises(ValueError, match=r"^the forecast of the series is not finite: its last "
                                          r"lookback rows .* overflow float32 .* check them"):
         forecaster.predict(history)
     history.loc[len(history) - 1, "a"] = 1e6  # far off, but a number the network can take
@@ -964,7 +964,7 @@ def test_without_a_time_column_the_future_table_holds_exactly_the_horizon(
     out = forecaster.predict(history, future=hours.iloc[4:])
     assert out["time"].tolist() == list(range(240, 252)) * 2  # per target
     with pytest.raises(ValueError, match=r"the future table \(future=, --future\) holds 16 "
-                                         r"rows for series '0', and without a time column "
+                                         r"rows for the series, and without a time column "
                                          r"\(data.time_col\) its rows are the 12 steps after "
                                          r"the data, in order: give exactly horizon \(12\) "
                                          r"rows per series"):
@@ -1059,7 +1059,7 @@ def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> 
     after = pd.date_range(frame["date"].iloc[-1], periods=25, freq="h")[1:]
     future = pd.DataFrame({"date": after, "hour": (np.arange(240, 264) % 12).astype(float)})
     with pytest.raises(ValueError, match=r"covers 12 of the 20 steps after the end of "
-                                         r"series '0'"):
+                                         r"the series"):
         forecaster.predict(frame, future=future.iloc[:12], steps=20)
     with pytest.raises(ValueError, match=r"covers 5 of the 12 steps .*provide all of them "
                                          r"\(the network reads its whole horizon, 12 steps, "

@@ -437,7 +437,7 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 freq: str | None, trained: bool, source: str,
                 history: bool) -> tuple[Series, str | None]:
     # errors and warnings name the series, and the table when it is not the data itself
-    name = f"series {sid!r}" + ("" if source == "the data" else f" of {source}")
+    name = series_name(sid, cfg) + ("" if source == "the data" else f" of {source}")
     if cfg.time_col is not None:
         column = frame[cfg.time_col]
         if _is_number(column) and cfg.time_format is None:
@@ -697,6 +697,12 @@ def _common_freq(series: list[Series], inferred: dict[str, str], source: str) ->
 _WHOLE_NUMBER = re.compile(r"-?\d+\.0+")
 
 
+def series_name(sid: str, cfg: DataConfig) -> str:
+    """How messages name a series: ``series 'A'`` by its id, or ``the series`` for the one
+    series of data without ``data.series_col`` (its id, "0", is none of the user's)."""
+    return f"series {sid!r}" if cfg.series_col is not None else "the series"
+
+
 def series_id(key: Any) -> str:
     """A series id as text. Whole-number floats (1.0, as pandas reads an id column written
     from floats, or the text "1.0" such a column leaves in a CSV) read as the integers they
@@ -725,11 +731,11 @@ def parse_date(text: str, time_format: str | None) -> pd.Timestamp:
 
 
 def date_in(series: Series, text: str, label: str, time_format: str | None,
-            unparsable: str = "is not a valid date") -> pd.Timestamp:
+            unparsable: str = "is not a valid date", name: str | None = None) -> pd.Timestamp:
     """``text``, the value of setting ``label``, as a date comparable with ``series``' time
     column (see :func:`parse_date`); a ValueError naming ``label`` when the data have no time
     column, the text is not a date (``unparsable`` says so) or only one of the two has a time
-    zone."""
+    zone (naming the series as ``name``, by default by its id)."""
     if not isinstance(series.time, pd.DatetimeIndex):
         raise ValueError(f"{label}={text!r} is a date, but the data has no time column "
                          "(data.time_col)")
@@ -740,7 +746,8 @@ def date_in(series: Series, text: str, label: str, time_format: str | None,
     if pd.isna(when):
         raise ValueError(f"{label}={text!r} is not a valid date: it is empty or NaT")
     if (when.tz is None) != (series.time.tz is None):
-        raise ValueError(f"{label}={text!r} and the time column of series {series.id!r} must "
+        raise ValueError(f"{label}={text!r} and the time column of "
+                         f"{name or f'series {series.id!r}'} must "
                          f"both have a time zone or both have none; got {when.tz} and "
                          f"{series.time.tz}")
     return when
@@ -761,7 +768,8 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
         if isinstance(spec, str):
-            when = date_in(series, spec, f"data.{name}", cfg.time_format)
+            when = date_in(series, spec, f"data.{name}", cfg.time_format,
+                           name=series_name(series.id, cfg))
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):
@@ -770,7 +778,8 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             rows = "rows" if end == n else "rows before its test part"
             raise ValueError(
                 f"data.{name}={spec!r} is a number of rows, more than the {end} {rows} of "
-                f"series {series.id!r}; a date is written with dashes, e.g. '2023-09-01', and "
+                f"{series_name(series.id, cfg)}; a date is written with dashes, e.g. "
+                "'2023-09-01', and "
                 "a fraction as 0.2")
         return int(spec)
 
@@ -778,7 +787,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     n_val = rows(cfg.val, n - n_test, "val")
     n_train = n - n_val - n_test
     if n_train <= 0:
-        raise ValueError(f"series {series.id!r} has {n} rows, {n_val} for validation and "
+        raise ValueError(f"{series_name(series.id, cfg)} has {n} rows, {n_val} for validation and "
                          f"{n_test} for test: no rows left for training; reduce data.val / "
                          "data.test")
     return n_train, n_val, n_test

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting import baselines as bl
-from lstmkit.forecasting.config import Baseline
+from lstmkit.forecasting.config import Baseline, DataConfig
 from lstmkit.forecasting.data import (
     Series,
     clip_to_bounds,
@@ -33,6 +33,7 @@ from lstmkit.forecasting.data import (
     read_frame,
     season_from_freq,
     series_groups,
+    series_name,
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
@@ -175,7 +176,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     scale = np.concatenate(scales)
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
-    _note_unscaled(notes, prepared, scales, cfg.data.target)
+    _note_unscaled(notes, prepared, scales, cfg.data)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
     if ev.season_length is None and season == 1 and not yearly:
@@ -323,14 +324,15 @@ def _check_windows(forecaster: Forecaster, origins: list[np.ndarray]) -> None:
 
 
 def _note_unscaled(notes: list[str], prepared: Prepared, scales: list[np.ndarray],
-                   targets: tuple[str, ...]) -> None:
+                   data: DataConfig) -> None:
     """Warn, and add to ``notes``, the errors MASE leaves out for want of a scale, by series
     (and target) and window (``scales``: each series' (W, C))."""
     unscaled = []
     for s, sc in zip(prepared.series, scales, strict=True):
         for c in np.flatnonzero(np.isnan(sc).any(0)):
-            target = f" (target {targets[c]!r})" if len(targets) > 1 else ""
-            unscaled.append(f"series {s.id!r}{target} in {int(np.isnan(sc[:, c]).sum())} of "
+            target = f" (target {data.target[c]!r})" if len(data.target) > 1 else ""
+            unscaled.append(f"{series_name(s.id, data)}{target} in "
+                            f"{int(np.isnan(sc[:, c]).sum())} of "
                             f"its {len(sc)} windows")
     if unscaled:
         _warn_note(notes, f"MASE leaves out the errors it cannot scale, of "
@@ -432,7 +434,7 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
     report = score(forecaster, prepared, origins, baselines)
     seen = _seen(forecaster, prepared, origins) if split == "test" else None
     if seen:  # another table than the training one, split by fraction or row count
-        until = _seen_until(forecaster.seen_until or {}, prepared)
+        until = _seen_until(forecaster.seen_until or {}, prepared, forecaster.config.data)
         _warn_note(report.notes, f"{seen} of {len(report.windows)} test windows forecast "
                    f"targets the model was trained or validated on ({until}): this table's "
                    f"test part (data.test={forecaster.config.data.test!r}) is not the one "
@@ -466,9 +468,9 @@ def _seen(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray]
     return count
 
 
-def _seen_until(seen_until: dict[str, str], prepared: Prepared) -> str:
+def _seen_until(seen_until: dict[str, str], prepared: Prepared, data: DataConfig) -> str:
     """``series 'A' to 2023-08-28 00:00:00, ...``: the recorded ends, of the first series."""
-    ends = [f"series {s.id!r} to {pd.Timestamp(seen_until[s.id])}"
+    ends = [f"{series_name(s.id, data)} to {pd.Timestamp(seen_until[s.id])}"
             for s in prepared.series if s.id in seen_until]
     return ", ".join(ends[:3]) + (f" and {len(ends) - 3} more" if len(ends) > 3 else "")
 
@@ -588,8 +590,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
             which = "start before the test part: the model was trained or validated on " \
                     "their targets"
         else:
-            which = ("forecast targets the model was trained or validated on ("
-                     f"{_seen_until(forecaster.seen_until or {}, prepared)})")
+            ends = _seen_until(forecaster.seen_until or {}, prepared, forecaster.config.data)
+            which = f"forecast targets the model was trained or validated on ({ends})"
         if seen:
             note = (f"{seen} of {len(report.windows)} windows {which}, so their scores are "
                     "in-sample; use refit=True (--refit) to backtest that period out of "

@@ -27,6 +27,7 @@ from lstmkit.forecasting.data import (
     past_the_end,
     read_frame,
     series_id,
+    series_name,
     split_sizes,
     to_series,
 )
@@ -120,18 +121,21 @@ class Forecaster:
         for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes, strict=True):
             if len(s) < need:
                 raise ValueError(
-                    f"series {s.id!r} has {len(s)} rows, but lookback ({m.lookback}) + horizon "
+                    f"{series_name(s.id, self.config.data)} has {len(s)} rows, but lookback "
+                    f"({m.lookback}) + horizon "
                     f"({m.horizon}) = {need} rows are needed for one window; reduce "
                     "model.lookback or model.horizon")
             if n_train < need:
                 raise ValueError(
-                    f"the training part of series {s.id!r} has {n_train} rows, fewer than "
+                    f"the training part of {series_name(s.id, self.config.data)} has "
+                    f"{n_train} rows, fewer than "
                     f"lookback ({m.lookback}) + horizon ({m.horizon}) = {need}: no training "
                     "window; reduce model.lookback, model.horizon, data.val or data.test")
             for part, rows, key in (("validation", n_val, "val"), ("test", n_test, "test")):
                 if 0 < rows < m.horizon:
                     raise ValueError(
-                        f"the {part} part of series {s.id!r} has {rows} rows, fewer than "
+                        f"the {part} part of {series_name(s.id, self.config.data)} has {rows} "
+                        "rows, fewer than "
                         f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
                         "it to 0")
         data = self.config.data
@@ -397,8 +401,8 @@ class Forecaster:
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         for s in series:
             if len(s) < m.lookback:
-                raise ValueError(f"series {s.id!r} has {len(s)} rows, fewer than lookback "
-                                 f"({m.lookback}) needed to forecast")
+                raise ValueError(f"{series_name(s.id, dc)} has {len(s)} rows, fewer than "
+                                 f"lookback ({m.lookback}) needed to forecast")
         n = max(steps, m.horizon)  # the rows the network reads after the data
         future_values, times = self._future_inputs(series, future, n, steps)
         L = m.lookback
@@ -417,7 +421,7 @@ class Forecaster:
             windows = WindowSet(series, self.scalers, m.lookback, m.horizon,
                                 [np.array([end + start]) for end in ends])
             out = self.predict_windows(windows)
-            self._check_finite(out, series, windows)
+            self._check_finite(out, series, windows, dc)
             parts.append(out[:, done - start:])
             point = out if m.loss != "quantile" else out[..., m.median_index]
             for i, (s, end) in enumerate(zip(series, ends, strict=True)):
@@ -447,14 +451,16 @@ class Forecaster:
         return int(steps)
 
     @staticmethod
-    def _check_finite(out: np.ndarray, series: list[Series], windows: WindowSet) -> None:
+    def _check_finite(out: np.ndarray, series: list[Series], windows: WindowSet,
+                      dc: DataConfig) -> None:
         """Refuse a forecast that is not finite, naming the series and why."""
         blank = [i for i in range(len(series)) if not np.isfinite(out[i]).all()]
         if blank:  # (it was a forecast of NaN, without a word)
             inputs, _ = windows.__getitems__(blank)
             overflow = not all(torch.isfinite(v).all() for v in inputs.values())
             raise ValueError(
-                f"the forecast of series {', '.join(repr(series[i].id) for i in blank[:5])}"
+                f"the forecast of {series_name(series[blank[0]].id, dc)}"
+                f"{''.join(f', {series[i].id!r}' for i in blank[1:5])}"
                 f"{' and more' if len(blank) > 5 else ''} is not finite: " + (
                     "its last lookback rows (or covariates) hold values so far from the "
                     "training data's that, scaled, they overflow float32 (3.4e38 standard "
@@ -497,15 +503,16 @@ class Forecaster:
                 if isinstance(f.time, pd.DatetimeIndex) and (t.tz is None) != (f.time.tz is None):
                     raise ValueError(
                         f"the future table (future=) and the data must both have a time zone "
-                        f"or both have none; series {s.id!r} has {t.tz} in the data and "
+                        f"or both have none; {series_name(s.id, dc)} has {t.tz} in the data and "
                         f"{f.time.tz} in the future table")
                 idx = pd.Index(f.time).get_indexer(t)
                 covered = int((idx >= 0).sum())
             else:
                 if len(f) > n:  # which of its rows are the horizon's is unknown
                     raise ValueError(
-                        f"the future table (future=, --future) holds {len(f)} rows for series "
-                        f"{s.id!r}, and without a time column (data.time_col) its rows are "
+                        f"the future table (future=, --future) holds {len(f)} rows for "
+                        f"{series_name(s.id, dc)}, and without a time column (data.time_col) "
+                        "its rows are "
                         f"the {n} steps after the data, in order: give exactly "
                         f"{'horizon' if n == self.config.model.horizon else 'steps'} ({n}) "
                         "rows per series")
@@ -526,7 +533,7 @@ class Forecaster:
                 off = _off_the_steps(t, f.time, self.freq) if not zones else ""
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {n} steps "
-                    f"after the end of series {s.id!r} ({t[0]} .. {t[-1]}); it holds "
+                    f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}); it holds "
                     f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of "
                     f"them{whole}{zones}{off}")
             values.append(f.future[idx])
