@@ -1076,3 +1076,14 @@ def test_a_refit_backtest_leaves_out_the_folds_without_a_scale() -> None:
     by_series = report.by_series
     assert by_series is not None  # (the other fold's windows scale it)
     assert np.isfinite(by_series.loc[("flat", "a", "naive"), "mase"])
+
+
+def test_backtests_call_data_without_a_series_column_the_series(
+        trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    # its one series has the id "0", which the data never gave: these said "series '0'"
+    forecaster, frame = trained
+    with pytest.raises(ValueError, match=r"^start \(--start\)='2021-01-08 00:00\+00:00' and the "
+                                         r"time column of the series must both have a time "):
+        forecaster.backtest(frame, start="2021-01-08 00:00+00:00", baselines=())
+    with pytest.warns(UserWarning, match=r"^6 of 16 windows \(of the series\) are not scored"):
+        forecaster.backtest(frame, start=40, stride=12, refit=True, folds=3, baselines=())

@@ -720,6 +720,13 @@ def test_future_rows_predict_does_not_use_are_warned_of_when_they_look_meant() -
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         forecaster.predict(frame, future=pd.concat([history, future]))
+    # data without a series column: "the series" (it said "series '0'", an id the data
+    # never gave)
+    single = Forecaster(dataclasses.replace(config, data=dataclasses.replace(
+        config.data, series_col=None))).fit(frame.drop(columns="store"))
+    with pytest.warns(UserWarning, match=r"gives the series other values of \['hour'\]"):
+        single.predict(frame.drop(columns="store"),
+                       future=pd.concat([history, future]).drop(columns="store"))
 
 
 def test_predict_refuses_future_for_a_model_without_future_covariates(

@@ -515,12 +515,13 @@ def _check_stride(stride: int | None) -> None:
 
 
 def _start_row(series: Series, start: float | int | str | None, default: int,
-               time_format: str | None) -> int:
+               data: DataConfig) -> int:
     if start is None:
         return default
     if isinstance(start, str):
-        when = date_in(series, start, "start (--start)", time_format,
-                       unparsable="is not a row, a fraction or a date")
+        when = date_in(series, start, "start (--start)", data.time_format,
+                       unparsable="is not a row, a fraction or a date",
+                       name=series_name(series.id, data))
         return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
@@ -569,7 +570,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                          "2022-09-20")
     origins = []
     for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
-        first = _start_row(s, start, n_train + n_val, forecaster.config.data.time_format)
+        first = _start_row(s, start, n_train + n_val, forecaster.config.data)
         # counted forward from start (the first origin is start itself when its lookback fits)
         origins.append(window_origins(len(s), m.lookback, m.horizon, first, len(s))[::stride])
     late = isinstance(start, str) and not any(len(o) for o in origins) and past_the_end(
@@ -686,8 +687,10 @@ def _fitted_windows(forecaster: Forecaster, prepared: Prepared, fit_rows: list[n
     if dropped == total:
         raise ValueError(f"no window of the refit backtest can be scored: {why}")
     short = [s.id for s, keep in zip(prepared.series, scored, strict=True) if not keep.all()]
-    _warn_note(notes, f"{dropped} of {total} windows (of series {_series_names(short)}) are "
-                      f"not scored: {why}", stacklevel=4)
+    which = ("the series" if forecaster.config.data.series_col is None
+             else f"series {_series_names(short)}")
+    _warn_note(notes, f"{dropped} of {total} windows (of {which}) are not scored: {why}",
+               stacklevel=4)
     return scored
 
 

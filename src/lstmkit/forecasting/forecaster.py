@@ -821,7 +821,7 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
         names = [c for c, d in zip(data.future_covariates, differ.any(axis=0), strict=True) if d]
         others = (f" (and {len(differing) - 1} other series)" if len(differing) > 1 else "")
         warnings.warn(
-            f"the future table (future=) gives series {s.id!r}{others} other values of "
+            f"the future table (future=) gives {series_name(s.id, data)}{others} other values of "
             f"{names} than the data at {int(differ.any(axis=1).sum())} time(s) the data "
             f"covers, first {s.time[rows[first]]}: {given[first].tolist()} against the data's "
             f"{read[first].tolist()}; the data's are used (the table is read only after the "
