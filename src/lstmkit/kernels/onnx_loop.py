@@ -21,9 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit.nn.functional import CellOptions, CellWeights, ScanResult, StepMasks
-
-NO_MASKS = StepMasks()
+from lstmkit.nn.functional import (
+    NO_MASKS,
+    CellOptions,
+    CellWeights,
+    ScanResult,
+    StepMasks,
+    input_projection,
+)
 
 
 def onnx_scan(
@@ -36,8 +41,6 @@ def onnx_scan(
 ) -> ScanResult:
     """Drop-in for :func:`~lstmkit.nn.functional.lstm_scan` (``trace=False``) whose time
     loop a trace records as one TorchScript loop (an ONNX ``Loop``) instead of unrolled."""
-    from lstmkit.nn.functional import input_projection
-
     x_proj = input_projection(x, w, options)  # (T, B, G*H)
 
     def given(t: Tensor | None) -> tuple[bool, Tensor]:

@@ -16,12 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit.nn.functional import CellOptions, CellWeights, ScanResult, StepMasks
+from lstmkit.nn.functional import NO_MASKS, CellOptions, CellWeights, ScanResult, StepMasks
 
 from .loader import load_extension
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
-NO_MASKS = StepMasks()
 
 
 def _gate_inputs(x: Tensor, w: CellWeights, options: CellOptions) -> Tensor:
