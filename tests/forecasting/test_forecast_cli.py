@@ -88,6 +88,14 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     with pytest.raises(ValueError, match=r"steps=13 is past the model's horizon \(12\)"):
         _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
              "--steps", "13")  # (the model reads a past-only covariate, temp)
+    with pytest.raises(ValueError, match=r"paths \(--paths\) sample a quantile forecast "
+                                         r"past the horizon, but the model's loss is 'mse'"):
+        _run("predict", "--model", model, "--data", str(csv), "--out", str(out),
+             "--paths", "100")
+    with pytest.raises(ValueError, match=r"--paths applies to forecast predict, not to "
+                                         r"forecast evaluate"):
+        _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
+             "--paths", "100")
     for steps in ("5", "0"):  # (0 passed for a flag not given)
         with pytest.raises(ValueError, match=r"--steps applies to forecast predict, not to "
                                              r"forecast evaluate"):

@@ -7,15 +7,17 @@ import json
 import re
 import warnings
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from forecast_helpers import make_config, make_frame
 from lightning.pytorch import Callback
 
 from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster
-from lstmkit.forecasting.forecaster import Prepared
+from lstmkit.forecasting.forecaster import Prepared, from_normal_scores
 from lstmkit.nn import LSTM
 
 
@@ -1057,7 +1059,8 @@ def test_steps_past_the_horizon_are_forecast_recursively(frame: pd.DataFrame) ->
         steps(forecaster.predict(frame, steps=5), 0, 5), steps(first, 0, 5))
 
 
-def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> None:
+def test_steps_recursion_with_paths_0_feeds_back_the_median_and_reads_future_covariates(
+) -> None:
     frame = make_frame()
     base = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9), decoder="direct")
     config = dataclasses.replace(base, data=dataclasses.replace(
@@ -1080,7 +1083,7 @@ def test_steps_recursion_feeds_back_the_median_and_reads_future_covariates() -> 
                                          r"00:30:00: write them at the times of the data's "
                                          r"grid$"):
         forecaster.predict(frame, future=halves, steps=20)
-    out = forecaster.predict(frame, future=future, steps=20)
+    out = forecaster.predict(frame, future=future, steps=20, paths=0)
     assert len(out) == 20 * 2 and {"q0.1", "q0.9"} <= set(out.columns)
     np.testing.assert_array_equal(out["forecast"], out["q0.5"])
     # the second horizon (steps 9..20, of which 13..20 are new) reads steps 1..8's medians
@@ -1301,3 +1304,81 @@ def test_the_logs_hparams_yaml_holds_every_setting_of_the_run(frame: pd.DataFram
     assert settings["data.path"] == "sales.csv" and settings["model.ensemble"] == 1
     assert settings["model.conformal"] is False and settings["data.target_bounds"] is None
     assert settings["model.lookback"] == 24 and settings["batch_size"] == 32
+
+
+def test_from_normal_scores_joins_quantiles_linearly_in_normal_scores() -> None:
+    levels = (0.05, 0.25, 0.5, 0.75, 0.95)
+    knots = np.array([NormalDist().inv_cdf(q) for q in levels])
+    # a normal's quantiles are linear in normal scores: its values come back everywhere,
+    # inside the levels and past them
+    z = np.array([-3.0, -1.0, 0.0, 0.3, 2.5])
+    normal = 2.0 + 3.0 * knots
+    np.testing.assert_allclose(from_normal_scores(normal, knots, z), 2.0 + 3.0 * z,
+                               rtol=1e-12)
+    # other quantiles: joined by straight segments, the outermost extended
+    skewed = np.array([-1.0, 0.0, 1.0, 4.0, 10.0])
+    mid = (knots[2] + knots[3]) / 2
+    past = knots[4] + 1.0
+    np.testing.assert_allclose(
+        from_normal_scores(skewed, knots, np.array([knots[1], mid, past])),
+        [0.0, 2.5, 10.0 + 6.0 / (knots[4] - knots[3])], rtol=1e-12)
+
+
+class _Walk(torch.nn.Module):
+    """A random walk's quantiles (steps of 1 in the data's units), as a network scaled by
+    ``std``: the last value plus sqrt(k) times each level's normal score at step k."""
+
+    def __init__(self, std: np.ndarray, levels: tuple[float, ...], horizon: int) -> None:
+        super().__init__()
+        scores = torch.tensor([NormalDist().inv_cdf(q) for q in levels])
+        spread = torch.arange(1, horizon + 1).sqrt()[:, None, None] * scores  # (Hz, 1, Q)
+        self.register_buffer("spread", spread / torch.from_numpy(std).float()[:, None])
+
+    def forward(self, y_past: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+        return y_past[:, -1][:, None, :, None] + self.spread  # (B, Hz, C, Q)
+
+
+def test_quantiles_past_the_horizon_are_sampled_over_paths(frame: pd.DataFrame) -> None:
+    levels = (0.1, 0.25, 0.5, 0.75, 0.9)
+    forecaster = Forecaster(make_config(loss="quantile", quantiles=levels)).fit(frame)
+    assert forecaster.scalers is not None
+    forecaster.net = _Walk(forecaster.scalers.target.std, levels, 12)  # type: ignore[assignment]
+    last = frame[["a", "b"]].iloc[-1].to_numpy()
+    scores = np.array([NormalDist().inv_cdf(q) for q in levels])
+    k = np.arange(1, 37)
+    truth = last[None, :, None] + np.sqrt(k)[:, None, None] * scores  # (steps, C, Q)
+
+    def quantiles(out: pd.DataFrame) -> np.ndarray:  # (steps, C, Q)
+        return np.stack([out.pivot(index="date", columns="target", values=f"q{q:g}")
+                         .to_numpy() for q in levels], axis=-1)
+
+    out = forecaster.predict(frame, steps=36, paths=2000)
+    got = quantiles(out)
+    np.testing.assert_allclose(got[:12], truth[:12], atol=1e-5)  # the network's own
+    # past the horizon the paths carry the spread of the horizons before: a walk's sqrt(k)
+    # (appending the median gave sqrt(k - 12) and sqrt(k - 24): 37% coverage for an 80%)
+    np.testing.assert_allclose(got[12:], truth[12:], atol=0.15 * np.sqrt(36))
+    np.testing.assert_array_equal(out["forecast"], out["q0.5"])
+    assert np.all(np.diff(got, axis=-1) >= 0)
+    # seeded: the same call gives the same forecast
+    pd.testing.assert_frame_equal(forecaster.predict(frame, steps=36, paths=2000), out)
+    # paths=0: the median appended, each horizon's quantiles as if it were observed
+    got = quantiles(forecaster.predict(frame, steps=36, paths=0))
+    median = np.sqrt(np.r_[k[:12], k[:12], k[:12]])[:, None, None] * scores + last[:, None]
+    np.testing.assert_allclose(got, median, atol=1e-5)
+    assert not np.allclose(got[12:], truth[12:], atol=0.15 * np.sqrt(36))  # (told apart)
+
+
+@pytest.mark.parametrize("paths", [-1, True, 2.5, "4"])
+def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object) -> None:
+    forecaster = Forecaster(make_config(loss="quantile")).fit(frame)
+    with pytest.raises(ValueError, match=r"paths \(--paths\) must be a whole number, 0 or "
+                                         r"more, got " + re.escape(repr(paths))):
+        forecaster.predict(frame, steps=20, paths=paths)  # type: ignore[arg-type]
+
+
+def test_paths_refused_for_a_point_loss(frame: pd.DataFrame) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)
+    with pytest.raises(ValueError, match=r"paths \(--paths\) sample a quantile forecast past "
+                                         r"the horizon, but the model's loss is 'mse'"):
+        forecaster.predict(frame, steps=20, paths=100)

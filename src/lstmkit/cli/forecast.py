@@ -34,6 +34,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
     parser.add_argument("--steps", type=int, help="predict: steps to forecast (default: the "
                         "horizon; more are forecast recursively, horizon by horizon)")
+    parser.add_argument("--paths", type=int, help="predict: paths a quantile forecast past "
+                        "the horizon is sampled over (default: 500; 0 appends the median)")
     parser.add_argument("--out", default="forecast_run", help="output folder")
     parser.add_argument("--target", nargs="+", help="target column(s)")
     parser.add_argument("--time-col", help="timestamp column")
@@ -192,7 +194,7 @@ PRINTED_ROWS = 30
 ONLY_FOR = {"config": ("run", "train"), "resume": ("run", "train"), "tune": ("run", "train"),
             "tune_space": ("run", "train"), "tune_timeout": ("run", "train"),
             "model": ("evaluate", "predict", "backtest"), "future": ("predict",),
-            "steps": ("predict",),
+            "steps": ("predict",), "paths": ("predict",),
             "stride": ("run", "evaluate", "backtest"), "start": ("backtest",),
             "refit": ("backtest",), "folds": ("backtest",),
             "plot_series": ("run", "evaluate", "backtest"),
@@ -297,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
                            [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
         # the Forecaster checks --future (future=); out is made once there is a forecast
-        forecast = forecaster.predict(frame, future=args.future, steps=args.steps)
+        forecast = forecaster.predict(frame, future=args.future, steps=args.steps,
+                                      paths=args.paths)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)

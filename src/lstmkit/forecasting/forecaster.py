@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,10 @@ from lstmkit.training.members import (
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
 FORMAT_VERSION = 2
 PREDICT_BATCH = 1024
+PATHS = 500
+"""Paths :meth:`Forecaster.predict` samples a quantile forecast over past the horizon."""
+PATH_BATCH = 4096
+"""Paths sampled together (series' paths are batched up to this many)."""
 
 
 @dataclass
@@ -373,16 +378,25 @@ class Forecaster:
 
     def predict(self, data: pd.DataFrame | str | Path,
                 future: pd.DataFrame | str | Path | None = None, *,
-                steps: int | None = None) -> pd.DataFrame:
+                steps: int | None = None, paths: int | None = None) -> pd.DataFrame:
         """Forecast the ``steps`` steps (default ``horizon``) after the end of each series in
         ``data``.
 
         ``steps`` past the horizon are forecast recursively: the network forecasts a horizon,
-        its point forecast (the median for the quantile loss) is appended to the history as if
-        observed, and it forecasts the next horizon from there; the last one may overlap the
-        one before and gives only its new steps. A model with past-only covariates cannot
-        (their values after the data are unknown). Past the first horizon the intervals are
-        each horizon's given the point forecasts before it, narrower than the truth.
+        its forecast is appended to the history as if observed, and it forecasts the next
+        horizon from there; the last one may overlap the one before and gives only its new
+        steps. A model with past-only covariates cannot (their values after the data are
+        unknown). With a point loss the point forecast is appended. With the quantile loss
+        the forecast past the first horizon is sampled over ``paths`` paths (default
+        :data:`PATHS`; only the quantile loss takes them), so that its
+        intervals hold the uncertainty of the history they are forecast from: each path
+        appends a value drawn from each horizon's quantiles (one level per path, horizon
+        and target, the quantiles interpolated linearly in normal scores and extended past
+        the outermost), and the quantiles past the first horizon are those of the paths (the
+        forecast their median). The draws are seeded: the same call gives the same forecast.
+        ``paths=0`` appends the median instead, as a point loss does: faster, and deterministic,
+        but then each horizon's intervals are given the forecasts before it, as if observed,
+        narrower than the truth.
 
         ``future`` holds the known-in-future covariates for the steps forecast (same time and
         series columns; at least ``horizon`` of them, which the network reads); it is
@@ -397,6 +411,7 @@ class Forecaster:
         cfg = self.config
         m, dc = cfg.model, cfg.data
         steps = self._check_steps(steps)
+        paths = self._check_paths(paths)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         for s in series:
@@ -406,7 +421,6 @@ class Forecaster:
         n = max(steps, m.horizon)  # the rows the network reads after the data
         future_values, times = self._future_inputs(series, future, n, steps)
         L = m.lookback
-        ends = [L] * len(series)  # each series' last lookback rows are all the windows read
         for s, fut in zip(series, future_values, strict=True):
             # (so that each horizon's windows scale L + n rows per series, not the history)
             # append the known-future covariates; targets there are unknown (0) until forecast
@@ -414,24 +428,78 @@ class Forecaster:
             s.target = np.concatenate([s.target[-L:], np.zeros((n, s.target.shape[1]))])
             s.past = np.concatenate([s.past[-L:], np.zeros((n, s.past.shape[1]))])
             s.time = pd.RangeIndex(len(s.future))
-        assert self.scalers is not None
-        parts, done = [], 0
-        while done < steps:
-            start = min(done, n - m.horizon)  # the last horizon ends at the last step
-            windows = WindowSet(series, self.scalers, m.lookback, m.horizon,
-                                [np.array([end + start]) for end in ends])
-            out = self.predict_windows(windows)
-            self._check_finite(out, series, windows, dc)
-            parts.append(out[:, done - start:])
-            point = out if m.loss != "quantile" else out[..., m.median_index]
-            for i, (s, end) in enumerate(zip(series, ends, strict=True)):
-                s.target[end + done:end + start + m.horizon] = point[i, done - start:]
-            done = start + m.horizon
-        out = np.concatenate(parts, axis=1)[:, :steps]
+        if steps <= m.horizon or m.loss != "quantile" or len(m.quantiles) == 1 or not paths:
+            out = self._forecast_ahead(series, steps)
+        else:
+            rng = np.random.default_rng(0)
+            group = max(1, PATH_BATCH // int(paths))  # series forecast together
+            out = np.concatenate([self._sampled_paths(series[i:i + group], steps, int(paths),
+                                                      rng)
+                                  for i in range(0, len(series), group)])
         # the output names each series by its id as the input holds it (an int stays an int)
         ids = {} if dc.series_col is None else {
             series_id(k): k for k in frame[dc.series_col].drop_duplicates()}
         return self._forecast_frame(series, [t[:steps] for t in times], out, ids)
+
+    def _forecast_ahead(self, series: list[Series], steps: int, done: int = 0,
+                        draw: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The network's output for steps ``done`` to ``steps`` after each series' first
+        ``lookback`` rows (``predict`` has cut them so and appended the rows to forecast),
+        horizon by horizon, each appending its forecast to the series' targets: the point
+        forecast, or ``draw(out)`` of the horizon's output ``out``."""
+        m = self.config.model
+        L, n = m.lookback, len(series[0]) - m.lookback
+        parts, first = [], done
+        while done < steps:
+            start = min(done, n - m.horizon)  # the last horizon ends at the last step
+            windows = WindowSet(series, self.scalers, L, m.horizon,
+                                [np.array([L + start])] * len(series))
+            out = self.predict_windows(windows)
+            self._check_finite(out, series, windows, self.config.data)
+            out = out[:, done - start:]
+            parts.append(out)
+            values = draw(out) if draw is not None else \
+                out if m.loss != "quantile" else out[..., m.median_index]
+            for s, value in zip(series, values, strict=True):
+                s.target[L + done:L + start + m.horizon] = value
+            done = start + m.horizon
+        return np.concatenate(parts, axis=1)[:, :steps - first]
+
+    def _sampled_paths(self, series: list[Series], steps: int, paths: int,
+                       rng: np.random.Generator) -> np.ndarray:
+        """``predict``'s quantile forecast past the horizon, sampled over ``paths`` paths
+        per series: (S, steps, C, Q)."""
+        m = self.config.model
+        L, Hz = m.lookback, m.horizon
+        knots = np.array([NormalDist().inv_cdf(q) for q in m.quantiles])
+
+        def draw(out: np.ndarray) -> np.ndarray:  # (P, steps, C, Q) -> (P, steps, C)
+            z = rng.standard_normal((out.shape[0], 1, out.shape[2]))  # a level per horizon
+            return from_normal_scores(out, knots, z)
+
+        first = self._forecast_ahead(series, Hz)  # the first horizon's quantiles: exact
+        copies = [replace(s, target=s.target.copy()) for s in series for _ in range(paths)]
+        for s, value in zip(copies, draw(np.repeat(first, paths, axis=0)), strict=True):
+            s.target[L:L + Hz] = value
+        self._forecast_ahead(copies, steps, Hz, draw)
+        drawn = np.stack([s.target[L + Hz:L + steps] for s in copies])
+        drawn = drawn.reshape(len(series), paths, steps - Hz, -1)
+        later = np.moveaxis(np.quantile(drawn, m.quantiles, axis=1), 0, -1)
+        return np.concatenate([first, later], axis=1)
+
+    def _check_paths(self, paths: int | None) -> int:
+        """``paths`` checked (default: :data:`PATHS`)."""
+        if paths is None:
+            return PATHS
+        if isinstance(paths, bool) or not isinstance(paths, int | np.integer) or paths < 0:
+            raise ValueError(f"paths (--paths) must be a whole number, 0 or more, got "
+                             f"{paths!r}")
+        if self.config.model.loss != "quantile":
+            raise ValueError(f"paths (--paths) sample a quantile forecast past the horizon, "
+                             f"but the model's loss is {self.config.model.loss!r}, which "
+                             "forecasts no quantiles (its point forecast is appended): leave "
+                             "paths (--paths) out")
+        return int(paths)
 
     def _check_steps(self, steps: int | None) -> int:
         """``steps`` checked (default: the horizon)."""
@@ -699,6 +767,21 @@ class Forecaster:
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
         forecaster.calibration_windows = meta.get("conformal_windows")  # (None: not saved)
         return forecaster
+
+
+def from_normal_scores(quantiles: np.ndarray, knots: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Values at normal scores ``z`` of distributions given by their ``quantiles`` (..., Q)
+    at the levels whose normal scores are ``knots`` (Q,), increasing: the quantiles joined
+    linearly in normal scores, and extended past the outermost by the outermost segments
+    (a normal distribution's tails, for quantiles of a normal). ``z`` and
+    ``quantiles[..., 0]`` broadcast together."""
+    shape = np.broadcast_shapes(np.shape(z), quantiles.shape[:-1])
+    z = np.broadcast_to(z, shape)
+    quantiles = np.broadcast_to(quantiles, (*shape, quantiles.shape[-1]))
+    upper = np.clip(np.searchsorted(knots, z), 1, len(knots) - 1)  # each z's segment
+    lo = np.take_along_axis(quantiles, (upper - 1)[..., None], -1)[..., 0]
+    hi = np.take_along_axis(quantiles, upper[..., None], -1)[..., 0]
+    return lo + (hi - lo) * (z - knots[upper - 1]) / (knots[upper] - knots[upper - 1])
 
 
 SAVED_FILES = frozenset({"model.pt", "config.yaml", "scalers.json", "meta.json"})
