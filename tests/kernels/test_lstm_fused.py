@@ -298,6 +298,28 @@ def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, c
     assert capsys.readouterr().err == ""
 
 
+def test_the_build_compiles_a_copy_of_the_source_in_its_folder(monkeypatch, tmp_path):
+    # ninja's build file names the source's path: compiled from the package's own, two
+    # checkouts (or environments) of the same source, which share the cache folder, rebuilt
+    # it in turn, each process a minute (a served request timed out in one)
+
+    from torch.utils import cpp_extension
+
+    from lstmkit.kernels.cpu import loader
+
+    monkeypatch.setenv("LSTMKIT_EXTENSIONS_DIR", str(tmp_path))
+    sources: list[list[str]] = []
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: sources.append(kw["sources"]))
+    loader._build(verbose=False)
+    copy = tmp_path / loader.module_name() / loader.SOURCE.name
+    assert sources == [[str(copy)]] and copy.read_bytes() == loader.SOURCE.read_bytes()
+    monkeypatch.setattr(loader, "SOURCE", tmp_path / "elsewhere" / loader.SOURCE.name)
+    loader.SOURCE.parent.mkdir()
+    loader.SOURCE.write_bytes(copy.read_bytes())  # the same source in another checkout
+    loader._build(verbose=False)
+    assert sources[1] == sources[0]
+
+
 def test_ninja_from_the_environment_is_found_off_path(monkeypatch, tmp_path):
     # torch looks for ninja on PATH; a Python run from a venv that is not on PATH (a Jupyter
     # kernel, an IDE) had the ninja package and still said "ninja is not installed"

@@ -186,9 +186,15 @@ def _build(verbose: bool) -> ModuleType:
             # a silent minute looks like a hang (or like slow training, whose timer it joins)
             print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute; "
                   "later processes load the build)", file=sys.stderr, flush=True)
+        # compiled from a copy in the folder: ninja's build file names the source's path, and
+        # with the package's own, another checkout or environment of the same source (the
+        # same folder) rebuilt it, each in turn, for every process that loads it
+        source = build_dir / SOURCE.name
+        if not source.exists() or source.read_bytes() != SOURCE.read_bytes():
+            shutil.copyfile(SOURCE, source)
         return cpp_extension.load(
             name=name,
-            sources=[str(SOURCE)],
+            sources=[str(source)],
             extra_cflags=list(CFLAGS),
             extra_ldflags=list(LDFLAGS),
             build_directory=str(build_dir),
