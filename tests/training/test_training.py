@@ -445,6 +445,27 @@ def test_logs_written(tmp_path: Path) -> None:
     assert "val_loss" in csvs[0].read_text()
 
 
+def test_every_log_every_n_steps_the_steps_loss_and_lr_are_logged(tmp_path: Path) -> None:
+    # it was passed to Lightning, yet every value was logged once an epoch: no curve within
+    # epochs (and a one-cycle schedule's rate only at each epoch's start)
+    import csv
+
+    train, val = _data()  # 6 steps an epoch
+    result = fit(_model(), F.mse_loss, train, val,
+                 _cfg(max_epochs=2, log_dir=tmp_path / "logs", log_every_n_steps=4,
+                      scheduler="onecycle"))
+    with (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").open() as file:
+        rows = [row for row in csv.DictReader(file) if row["train_loss_step"]]
+    assert [int(row["step"]) for row in rows] == [4, 8, 12]
+    assert all(float(row["train_loss_step"]) > 0 for row in rows)
+    rates = [float(row["lr_step"]) for row in rows]
+    assert len(set(rates)) == 3 and rates[-1] < rates[0]  # one-cycle ends low
+    assert [step for step, _ in _scalars(tmp_path / "logs" / "tb" / "version_0",
+                                         "train_loss_step")] == [4, 8, 12]
+    # the epochs' lines and history keep their own values
+    assert all("train_loss_step" not in row for row in result.history)
+
+
 def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:
     # hparams.yaml was empty: the curves did not say what run drew them
     import yaml

@@ -140,7 +140,10 @@ class TrainConfig:
             progress without a bar (the text commands' default).
         log_dir: write CSV and TensorBoard logs here (``<log_dir>/csv``, ``<log_dir>/tb``);
             ``None`` for no logs. A ``Path`` is stored as a string (so is ``checkpoint_dir``).
-        log_every_n_steps: logging interval in optimisation steps.
+        log_every_n_steps: every this many optimisation steps the step's training loss and
+            learning rate are logged (``train_loss_step``, ``lr_step``), the curve within
+            epochs; the epoch's values (``train_loss``, ``val_loss``, ``lr``, ...) are logged
+            once an epoch.
         checkpoint_dir: write ``last.ckpt`` every epoch (and ``best.ckpt``) here, atomically;
             ``None`` for no checkpoints.
         limit_train_batches, limit_val_batches: fraction (float) or count (int) of batches per

@@ -197,7 +197,23 @@ class Task(pl.LightningModule):
         # (sync_dist: under DDP the epoch's mean over every process, reduced once an epoch)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=_batch_size(target), sync_dist=True)
+        self._step_loss = loss.detach()
         return total
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Every ``log_every_n_steps`` optimisation steps, the step's training loss and
+        learning rate (``train_loss_step``, ``lr_step``) into the logs, at that step: the
+        curve within epochs. Written to the loggers (the first process's), not with
+        ``self.log``, whose values each epoch's line and history would show."""
+        step = self.trainer.global_step
+        if not self.trainer.loggers or step % self.config.log_every_n_steps:
+            return
+        values = {"train_loss_step": float(self._step_loss)}
+        optimizer = self.optimizers()
+        if not isinstance(optimizer, list):
+            values["lr_step"] = float(optimizer.param_groups[0]["lr"])
+        for logger in self.trainer.loggers:
+            logger.log_metrics(values, step=step)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
