@@ -891,6 +891,9 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
     with pytest.raises(ValueError, match=r"other settings \(model.label_smoothing: 0.0 there, "
                                          r"0.1 here\)"):
         Classifier(smoothed, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
+    # another seed: the weights would be the checkpoint's seed's, training.json this one's
+    with pytest.raises(ValueError, match=r"other settings \(training.seed: 0 there, 4 here\)"):
+        Classifier(config, training.replace(max_epochs=2, seed=4)).fit(_toy(16), resume=True)
     # the same number of words, one of them another: each embedding row would read another
     # word (a shuffled training file gives such a vocabulary too)
     renamed = [Example(e.text.replace("plot", "story"), e.label) for e in _toy(16)]

@@ -949,6 +949,11 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
     with pytest.raises(ValueError, match=r"trained with other settings \(data.test: 0.2 there, "
                                          r"0.3 here; model.loss: 'mse' there, 'mae' here\)"):
         Forecaster(other).fit(frame, resume=True)
+    # another seed: the weights would be the checkpoint's seed's, the saved config this one's
+    reseeded = dataclasses.replace(longer, training=longer.training.replace(seed=9))
+    with pytest.raises(ValueError, match=r"trained with other settings \(training.seed: 0 "
+                                         r"there, 9 here\)"):
+        Forecaster(reseeded).fit(frame, resume=True)
     # where the data is read from, and the work after training, may change; equal values
     # written otherwise (0.0 for 0, the options in another order) are the same settings
     moved = dataclasses.replace(longer, data=dataclasses.replace(longer.data, path="moved.csv"),

@@ -289,10 +289,11 @@ class Forecaster:
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
             training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks,
             # what decides the windows, the network and its loss: a resume must keep them
-            # (not where the data is read from, nor the work after training)
+            # (not where the data is read from, nor the work after training), and the seed
+            # the run's was given, which its saved settings record
             run_settings={**settings_of("data", cfg.data, leave_out=("path", "target_bounds")),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
-                          "batch_size": cfg.batch_size},
+                          "batch_size": cfg.batch_size, "training.seed": cfg.training.seed},
             # (a setting added since a checkpoint was written: its run had the default)
             run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)},
             log_settings={**settings_of("data", cfg.data), **settings_of("model", cfg.model)})

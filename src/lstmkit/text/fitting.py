@@ -172,7 +172,9 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
             result = fit(network, loss(network), batches, dev_loader,
                          member_training(training, m, count,
                                          None if training.seed is None else seed),
-                         metrics=metrics(network), resume=resume, run_settings=run_settings,
+                         metrics=metrics(network), resume=resume,
+                         # (the seed the run was given, which its saved settings record)
+                         run_settings={**run_settings, "training.seed": training.seed},
                          log_settings=log_settings,
                          callbacks=[*epoch_batches(batches),
                                     *([kept] if snapshots > 1 else []), *callbacks(m)],

@@ -13,8 +13,10 @@ RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "sch
                 "grad_clip", "ema_decay", "adversarial", "early_stopping_patience", "monitor",
                 "monitor_mode", "restore_best", "limit_train_batches", "limit_val_batches")
 """TrainConfig fields a resumed run keeps from its checkpoint (see resume_settings). Not the
-seed: the random states themselves are restored (and an ensemble member's seed drawn anew for
-``seed=None`` differs from run to run)."""
+seed of ``fit``'s config: the random states themselves are restored (and an ensemble member's
+seed drawn anew for ``seed=None`` differs from run to run); the applications pass the seed
+they were given among ``fit``'s ``run_settings`` (``training.seed``), which their saved
+settings record."""
 MAX_SEED = 2**32 - 1
 """The largest seed: NumPy's generator takes none larger."""
 SIZED_SCHEDULES = ("cosine", "onecycle")
