@@ -427,6 +427,25 @@ def test_a_stored_study_is_continued_only_the_way_it_was_created(tmp_path: Path)
              study_name="s")
 
 
+def test_a_seeded_stored_study_continued_draws_new_trials(tmp_path: Path) -> None:
+    # its sampler was seeded as the first session's: it drew the same trials again
+    store = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"a": ("float", 0.0, 1.0), "b": ("int", 1, 1000)}
+
+    def drawn(path: str) -> list[tuple[float, int]]:
+        study = tune(lambda p, t: p["a"], space, n_trials=3, seed=0, storage=path,
+                     study_name="s")
+        return [(t.params["a"], t.params["b"]) for t in study.trials]
+
+    first = drawn(store)
+    both = drawn(store)
+    assert both[:3] == first and not set(both[3:]) & set(first)
+    # the same study continued from the same trials draws the same
+    again = f"sqlite:///{tmp_path / 'again.db'}"
+    drawn(again)
+    assert drawn(again) == both
+
+
 def test_a_pruned_trial_says_the_epoch_counted_from_one() -> None:
     import types
 

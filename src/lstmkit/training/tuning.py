@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 
 from lstmkit.training.fit import is_first_process
 
@@ -393,7 +394,8 @@ def tune(
 
     ``storage`` (e.g. ``"sqlite:///tune.db"``) with ``study_name`` makes a search resumable:
     running it again continues the same study (one stored with the other ``direction`` is
-    an error; one whose trials were drawn from another space is warned of).
+    an error; one whose trials were drawn from another space is warned of), its sampler
+    seeded by ``seed`` and the number of trials stored, so that it draws new ones.
     ``trials_csv``: a CSV file rewritten with every trial so far
     (``study.trials_dataframe()`` less Optuna's ``system_attrs`` columns) as each ends, so
     that an interrupted search keeps its finished trials (under DDP, by the first process).
@@ -448,6 +450,12 @@ def _run_study(objective: Callable[[dict[str, Any], Any], float],
         storage=storage, study_name=study_name, load_if_exists=storage is not None)
     if storage is not None:
         _check_stored(study, space, direction)
+        if seed is not None and study.trials:
+            # a sampler seeded as the first session's drew its trials again: continued, it
+            # is seeded by the seed and the trials stored (the same study continued from the
+            # same trials still draws the same)
+            study.sampler = optuna.samplers.TPESampler(
+                seed=int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0]))
 
     failures: list[tuple[str, dict[str, Any]]] = []  # (reason, values) while none completed
 
