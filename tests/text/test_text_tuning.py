@@ -193,3 +193,24 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys, run_cli) -> None:
     with pytest.raises(ValueError, match=r"--tune-space and --tune-timeout shape\(s\) the search "
                                          r"that --tune N runs, but --tune is not given"):
         run_cli(tag, [*common, *dev, "--tune-space", "s.yaml", "--tune-timeout", "5"])
+
+
+@pytest.mark.parametrize(("progress_bar", "epoch_log", "shown"),
+                         [(False, False, False), (False, True, True), (True, False, True)])
+def test_optunas_line_per_trial_follows_the_runs_progress(
+        monkeypatch, progress_bar: bool, epoch_log: bool, shown: bool) -> None:
+    # it was always shown: a quiet run (no bar, no epoch lines) had no way to leave it out
+    import lstmkit.text.tuning as text_tuning
+
+    asked: dict[str, object] = {}
+
+    def tune(*args: object, **kwargs: object) -> None:
+        asked.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(text_tuning, "tune", tune)
+    training = QUICK.replace(progress_bar=progress_bar, epoch_log=epoch_log)
+    with pytest.raises(KeyboardInterrupt):
+        tune_text(Classifier, ClassifierConfig(hidden_size=4, embedding_dim=4), training,
+                  _reviews(8, 0), _reviews(4, 1), {"training.lr": ("log", 1e-3, 1e-1)})
+    assert asked["log_trials"] is shown

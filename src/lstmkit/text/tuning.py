@@ -114,7 +114,8 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
     trial's ``fit`` (the tagger's ``auxiliary``, say); ``dev_monitor`` to the application.
     ``trials_csv`` is rewritten with the trials so far as each ends (see
     :func:`lstmkit.training.tuning.tune`). ``seed`` seeds the sampler: by default
-    ``training.seed``, as ``--tune`` does.
+    ``training.seed``, as ``--tune`` does. Optuna's line per trial is shown unless
+    ``training`` is quiet (``progress_bar`` and ``epoch_log`` both off).
     """
     seed = sampler_seed(seed, training)
     metric = _metric(app)
@@ -140,7 +141,9 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
 
     study = tune(objective, space, n_trials=n_trials, direction="maximize", seed=seed,
                  timeout_s=timeout_s, storage=storage, study_name=study_name,
-                 trials_csv=trials_csv)
+                 trials_csv=trials_csv,
+                 # Optuna's line per trial unless the run is quiet: no bar, no epoch lines
+                 log_trials=training.progress_bar or training.epoch_log)
     best_config, best_training = apply_params(config, training, study.best_params)
     return best_config, best_training, study
 
