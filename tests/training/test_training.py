@@ -436,6 +436,22 @@ def test_atomic_checkpoint_leaves_old_file_on_crash(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["last.ckpt"]
 
 
+def test_a_checkpoint_write_removes_the_temporary_files_of_dead_writers(tmp_path: Path) -> None:
+    # a process killed while writing (no finally: runs) left its temporary file for good
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    left = tmp_path / f".last.ckpt.tmp-{int(dead.stdout)}"
+    live = tmp_path / f".last.ckpt.tmp-{os.getppid()}"  # another writer still at work
+    other = tmp_path / f".best.ckpt.tmp-{int(dead.stdout)}"  # another name's: its own write
+    for path in (left, live, other):
+        path.write_bytes(b"half")
+    AtomicCheckpointIO().save_checkpoint({"a": torch.ones(2)}, tmp_path / "last.ckpt")
+    assert sorted(os.listdir(tmp_path)) == sorted(["last.ckpt", live.name, other.name])
+
+
 def test_logs_written(tmp_path: Path) -> None:
     train, val = _data()
     fit(_model(), F.mse_loss, train, val, _cfg(log_dir=tmp_path / "logs", log_every_n_steps=1))

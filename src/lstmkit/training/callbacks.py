@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import glob
 import itertools
 import math
 import os
@@ -41,7 +42,9 @@ from torch import nn
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to ``.<name>.tmp-<pid>``, fsync, then ``os.replace`` onto the target."""
+    """``torch.save`` to ``.<name>.tmp-<pid>``, fsync, then ``os.replace`` onto the target
+    and fsync its folder. The temporary file of a process that died writing (killed, or the
+    machine down) is removed at the next write of the same name."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
                         storage_options: Any | None = None) -> None:
@@ -59,9 +62,39 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
+            _fsync_folder(target.parent)
         finally:
             if tmp.exists():
                 tmp.unlink()
+        for left in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
+            pid = left.name.rsplit("-", 1)[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                left.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where folders can be opened and synced)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:  # (some file systems refuse a folder's fsync)
+        pass
+    finally:
+        os.close(handle)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
 
 
 class TrainingClock(pl.Callback):
