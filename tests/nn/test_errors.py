@@ -41,6 +41,12 @@ T, B, I, H = 4, 3, 5, 6
      "init='chrono' sets gate biases and needs bias=True, got bias=False"),
     ({"backend": "cuda"}, ValueError,
      "backend must be one of 'auto', 'reference', 'torch', 'fused', got 'cuda'"),
+    ({"dtype": torch.int64}, TypeError,  # (torch said only that ints take no gradients)
+     "dtype must be a floating-point torch dtype (torch.float32, torch.float64, ...) or "
+     "None, got torch.int64"),
+    ({"layer_norm": True, "hidden_size": 1}, ValueError,  # (its h never read the memory)
+     "layer_norm needs hidden_size >= 2: normalised over a single unit, the cell state is "
+     "its norm's bias whatever it holds"),
     ({"backend": "torch", "peephole": True}, ValueError,
      "backend='torch' cannot serve this call: torch's fused op computes only the plain "
      "LSTM, but peephole"),
@@ -130,7 +136,8 @@ def test_input_on_another_device_than_the_parameters_is_named(options):
         LSTM(I, H, device="meta", **options)(torch.randn(T, B, I), lengths=[4, 2, 1])
     with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta"))):
         LSTM(I, H, **options).trace(torch.randn(T, B, I, device="meta"))
-    with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta"))):
+    with pytest.raises(ValueError, match=re.escape(message.format("cpu", "meta").replace(
+            "LSTM's", "LSTMCell's"))):
         LSTMCell(I, H)(torch.randn(B, I, device="meta"))
     with pytest.raises(ValueError, match=re.escape("x_t must be on the device of the LSTM's "
                                                    "parameters, cpu, got meta")):
@@ -192,7 +199,30 @@ def test_cell_errors():
         cell(torch.randn(B, 2))
     with pytest.raises(ValueError, match=re.escape("hx h_0 must have shape (3, 6), got (3, 5)")):
         cell(torch.randn(B, I), (torch.zeros(B, 5), torch.zeros(B, H)))
-    with pytest.raises(TypeError, match=re.escape(
-            "input must have the dtype of the LSTM's parameters, torch.float32, got "
-            "torch.float64")):
+    with pytest.raises(TypeError, match=re.escape(  # (it said the LSTM's, lstm.to(dtype))
+            "input must have the dtype of the LSTMCell's parameters, torch.float32, got "
+            "torch.float64; convert one of them (.to(dtype) / lstmcell.to(dtype))")):
         cell(torch.randn(B, I, dtype=torch.float64))
+    with pytest.raises(TypeError, match=re.escape("dtype must be a floating-point torch "
+                                                  "dtype")):
+        LSTMCell(I, H, dtype=torch.int32)
+
+
+def test_the_functional_scan_checks_its_weights_against_its_options():
+    # peephole options with weights without peepholes failed inside: 'NoneType' object is
+    # not subscriptable
+    from lstmkit.nn.functional import CellOptions, lstm_scan
+
+    plain = LSTM(I, H).cell_weights(0, 0)
+    x, h0 = torch.randn(T, B, I), torch.zeros(B, H)
+    with pytest.raises(ValueError, match=re.escape(
+            "options.peephole needs weight_peephole of shape (3, 6), got None")):
+        lstm_scan(x, h0, h0, plain, CellOptions(peephole=True))
+    with pytest.raises(ValueError, match=re.escape(
+            "weight_ih and weight_hh must have 3 * hidden_size = 18 rows for coupled gates "
+            "of 6 units (options.coupled_gates=True, c0 of 6), got 24 and 24")):
+        lstm_scan(x, h0, h0, plain, CellOptions(coupled_gates=True))
+    peephole = LSTM(I, H, peephole=True).cell_weights(0, 0)
+    with pytest.raises(ValueError, match=r"weight_peephole is given but options.peephole is "
+                                         r"False"):
+        lstm_scan(x, h0, h0, peephole, CellOptions())

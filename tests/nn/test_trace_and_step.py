@@ -45,6 +45,18 @@ def test_plot_trace_writes_a_png(tmp_path):
         plot_trace(module.trace(torch.randn(T, B, I)), tmp_path / "x.png", batch_index=3)
 
 
+def test_plot_trace_draws_a_bfloat16_trace_and_refuses_no_fields(tmp_path):
+    # without lengths a bfloat16 trace reached NumPy, which has no bfloat16
+    module = LSTM(I, H).to(torch.bfloat16)
+    trace = module.trace(torch.randn(T, B, I, dtype=torch.bfloat16))
+    path = plot_trace(trace, tmp_path / "gates.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for fields in ((), "f"):  # (matplotlib's "Number of rows must be a positive integer")
+        with pytest.raises(ValueError, match=r"fields must be a non-empty sequence of names "
+                                             r"among \('i', 'f', 'g', 'o', 'c', 'h'\), got "):
+            plot_trace(trace, tmp_path / "x.png", fields=fields)
+
+
 def test_plot_trace_leaves_the_callers_matplotlib_backend_alone(tmp_path, pdf_backend):
     import matplotlib
 

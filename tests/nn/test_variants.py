@@ -319,6 +319,23 @@ def test_orthogonal_recurrent_init():
             torch.testing.assert_close(block @ block.t(), torch.eye(H), atol=3e-2, rtol=0)
 
 
+def test_reset_parameters_initialises_a_parametrized_weight_and_bias():
+    # the in-place init wrote into a computed copy of a weight_norm'd weight: nothing changed
+    from torch.nn.utils.parametrizations import weight_norm
+
+    module = LSTM(I, H, recurrent_init="orthogonal", forget_bias=2.0)
+    weight_norm(module, "weight_hh_l0")
+    weight_norm(module, "bias_ih_l0", dim=None)
+    with torch.no_grad():
+        module.parametrizations.weight_hh_l0.original1.normal_()
+        module.parametrizations.bias_ih_l0.original1.normal_()
+    module.reset_parameters()
+    for block in module.weight_hh_l0.detach().chunk(4):
+        torch.testing.assert_close(block @ block.t(), torch.eye(H), atol=1e-5, rtol=0)
+    bias = module.bias_ih_l0.detach() + module.bias_hh_l0.detach()
+    torch.testing.assert_close(bias[H:2 * H], torch.full((H,), 2.0))
+
+
 def test_nan_input_propagates_the_same_on_every_backend():
     x = torch.randn(T, B, I)
     x[1, 0, 2] = float("nan")

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from lstmkit.nn import init as lstm_init
 from lstmkit.nn.config import LSTMConfig
 from lstmkit.nn.functional import CellWeights, input_projection, lstm_cell
-from lstmkit.nn.inputs import check_like_weights
+from lstmkit.nn.inputs import check_dtype, check_like_weights
 from lstmkit.nn.state import check_state
 
 
@@ -45,6 +45,7 @@ class LSTMCell(nn.Module):
         self.config = LSTMConfig(input_size, hidden_size, bias=bias, peephole=peephole,
                                  coupled_gates=coupled_gates, layer_norm=layer_norm,
                                  forget_bias=forget_bias)
+        check_dtype(dtype)
         factory = {"device": device, "dtype": dtype}
         for name, shape in self.config.parameter_shapes(self.config.input_size):
             self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
@@ -79,7 +80,7 @@ class LSTMCell(nn.Module):
         if not isinstance(input, Tensor) or input.dim() not in (1, 2):
             raise ValueError(f"input must be a Tensor of shape (B, {cfg.input_size}) or "
                              f"({cfg.input_size},), got {getattr(input, 'shape', type(input))}")
-        check_like_weights("input", input, self.weight_ih)
+        check_like_weights("input", input, self.weight_ih, "LSTMCell")
         if input.shape[-1] != cfg.input_size:
             raise ValueError(f"input must have {cfg.input_size} features (input_size), "
                              f"got {input.shape[-1]}")

@@ -117,6 +117,11 @@ class LSTMConfig:
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):
             normalise(name, flag(name, getattr(self, name)))
+        if self.layer_norm and self.hidden_size < 2:
+            raise ValueError(
+                f"layer_norm needs hidden_size >= 2: normalised over a single unit, the cell "
+                f"state is its norm's bias whatever it holds, so h never reads the memory; "
+                f"got hidden_size={self.hidden_size}")
         # dropout between layers may be 1, as in nn.LSTM; the in-cell ones need a keep rate
         normalise("dropout", probability("dropout", self.dropout, one=True))
         normalise("recurrent_dropout", probability("recurrent_dropout", self.recurrent_dropout))

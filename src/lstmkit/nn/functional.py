@@ -245,6 +245,29 @@ def lstm_cell(
     return h_new, c_new, Gates(i, f, g, o)
 
 
+def check_weights(w: CellWeights, options: CellOptions, hidden: int) -> None:
+    """``w`` holds the gates and peepholes ``options`` ask for, of ``hidden`` units: G * H rows
+    of ``weight_ih`` and ``weight_hh`` (G = 3 with coupled gates, else 4), and
+    ``weight_peephole`` (G - 1, H) exactly when ``options.peephole``."""
+    gates = options.num_gates
+    rows = (w.weight_ih.shape[0], w.weight_hh.shape[0])
+    if rows != (gates * hidden,) * 2:
+        raise ValueError(
+            f"weight_ih and weight_hh must have {gates} * hidden_size = {gates * hidden} rows "
+            f"for {'coupled' if options.coupled_gates else 'four'} gates of {hidden} units "
+            f"(options.coupled_gates={options.coupled_gates}, c0 of {hidden}), got "
+            f"{rows[0]} and {rows[1]}")
+    peephole = (gates - 1, hidden)
+    if options.peephole and (w.weight_peephole is None
+                             or tuple(w.weight_peephole.shape) != peephole):
+        got = None if w.weight_peephole is None else tuple(w.weight_peephole.shape)
+        raise ValueError(f"options.peephole needs weight_peephole of shape {peephole}, "
+                         f"got {got}")
+    if not options.peephole and w.weight_peephole is not None:
+        raise ValueError("weight_peephole is given but options.peephole is False, which "
+                         "would leave it unused: set options.peephole=True or leave it out")
+
+
 def lstm_scan(
     x: Tensor,
     h0: Tensor,
@@ -259,6 +282,7 @@ def lstm_scan(
     ``x`` (T, B, I) with T >= 1, ``h0`` (B, R), ``c0`` (B, H). The reverse direction is
     obtained by the caller by reversing each sequence within its own length before and after.
     """
+    check_weights(w, options, int(c0.shape[-1]))
     x_proj = input_projection(x, w, options)  # (T, B, G*H)
     h, c = h0, c0
     outputs = []

@@ -75,19 +75,29 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
     return x, h0, c0, lengths_t, reset, unbatched
 
 
-def check_like_weights(name: str, x: Tensor, weight: Tensor) -> None:
+def check_dtype(dtype: object) -> None:
+    """A module's ``dtype`` argument: None or a floating-point torch dtype (parameters of
+    another kind cannot take gradients)."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating-point torch dtype (torch.float32, "
+                        f"torch.float64, ...) or None, got {dtype!r}")
+
+
+def check_like_weights(name: str, x: Tensor, weight: Tensor, owner: str = "LSTM") -> None:
     """``x`` is floating point, in the dtype of the parameters (outside autocast, which casts)
-    and on their device; ``weight`` is one of them."""
+    and on their device; ``weight`` is one of them, of the module ``owner`` (its class)."""
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    module = owner.lower()
     # under autocast the kernels cast both to the lower precision themselves
     if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
-        raise TypeError(f"{name} must have the dtype of the LSTM's parameters, {weight.dtype}, "
-                        f"got {x.dtype}; convert one of them (.to(dtype) / lstm.to(dtype))")
+        raise TypeError(f"{name} must have the dtype of the {owner}'s parameters, "
+                        f"{weight.dtype}, got {x.dtype}; convert one of them (.to(dtype) / "
+                        f"{module}.to(dtype))")
     if x.device != weight.device:
-        raise ValueError(f"{name} must be on the device of the LSTM's parameters, "
+        raise ValueError(f"{name} must be on the device of the {owner}'s parameters, "
                          f"{weight.device}, got {x.device}; move one of them (.to(device) / "
-                         "lstm.to(device))")
+                         f"{module}.to(device))")
 
 
 def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,

@@ -8,9 +8,10 @@ of a call's inputs are in :mod:`lstmkit.nn.inputs`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ from lstmkit.nn.functional import (
     keep_mask,
     lstm_cell,
 )
-from lstmkit.nn.inputs import check_like_weights, prepare_call
+from lstmkit.nn.inputs import check_dtype, check_like_weights, prepare_call
 from lstmkit.nn.state import LSTMState, check_state, zero_state
 from lstmkit.nn.trace import LSTMTrace
 
@@ -153,6 +154,7 @@ class LSTM(nn.Module):
         )
         self.last_backend: BackendChoice | None = None
         cfg = self.config
+        check_dtype(dtype)
         factory = {"device": device, "dtype": dtype}
         for layer in range(cfg.num_layers):
             layer_input = (cfg.input_size if layer == 0
@@ -223,15 +225,30 @@ class LSTM(nn.Module):
             for direction in range(cfg.num_directions):
                 sfx = self._suffix(layer, direction)
                 if cfg.recurrent_init == "orthogonal":
-                    lstm_init.orthogonal_recurrent_(getattr(self, "weight_hh" + sfx), cfg.num_gates)
+                    with self._initialised("weight_hh" + sfx) as (weight_hh,):
+                        lstm_init.orthogonal_recurrent_(weight_hh, cfg.num_gates)
                 if cfg.forget_bias is not None:
-                    lstm_init.forget_bias_(getattr(self, "bias_ih" + sfx),
-                                           getattr(self, "bias_hh" + sfx), cfg.forget_bias,
-                                           cfg.coupled_gates)
+                    with self._initialised("bias_ih" + sfx, "bias_hh" + sfx) as biases:
+                        lstm_init.forget_bias_(*biases, cfg.forget_bias, cfg.coupled_gates)
                 if cfg.init == "chrono":
-                    lstm_init.chrono_(getattr(self, "bias_ih" + sfx),
-                                      getattr(self, "bias_hh" + sfx),
-                                      cfg.chrono_max_len, cfg.coupled_gates)  # type: ignore[arg-type]
+                    with self._initialised("bias_ih" + sfx, "bias_hh" + sfx) as biases:
+                        lstm_init.chrono_(*biases, cfg.chrono_max_len,  # type: ignore[arg-type]
+                                          cfg.coupled_gates)
+
+    @contextlib.contextmanager
+    def _initialised(self, *names: str) -> Iterator[list[Tensor | None]]:
+        """The tensors ``names`` (None where absent) to initialise in place. A parametrized
+        one (``weight_norm``, say) is a computed copy, written back through its
+        parametrization's ``right_inverse`` after, not a write into a copy thrown away."""
+        values = [getattr(self, name, None) for name in names]
+        parametrized = [parametrize.is_parametrized(self, name) for name in names]
+        values = [v.detach().clone() if p and v is not None else v
+                  for v, p in zip(values, parametrized, strict=True)]
+        yield values
+        with torch.no_grad():
+            for name, value, p in zip(names, values, parametrized, strict=True):
+                if p:
+                    setattr(self, name, value)
 
     def cell_weights(self, layer: int, direction: int,
                      weight_hh: Tensor | None = None) -> CellWeights:

@@ -54,6 +54,9 @@ def plot_trace(
     import matplotlib
     from matplotlib.figure import Figure
 
+    if isinstance(fields, str) or not fields:
+        raise ValueError(f"fields must be a non-empty sequence of names among {FIELDS}, "
+                         f"got {fields!r}")
     for name in fields:
         if name not in FIELDS:
             raise ValueError(f"fields must be among {FIELDS}, got {name!r}")
@@ -68,9 +71,10 @@ def plot_trace(
     fig = Figure(figsize=(10, 1.8 * len(fields)))
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):
-        values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu()  # (T, H)
+        # (T, H), in float32: NumPy has no bfloat16
+        values = getattr(trace, name)[layer_direction, :, batch_index].detach().cpu().float()
         if trace.lengths is not None:  # padding blank (grey), not a gate at 0
-            values = values.float().clone()
+            values = values.clone()
             values[int(trace.lengths[batch_index]):] = float("nan")
         gate = name in ("i", "f", "o")
         # c and h on a scale centred on 0 (white), so that red is positive and blue negative
