@@ -334,6 +334,20 @@ def test_reset_parameters_initialises_a_parametrized_weight_and_bias():
         torch.testing.assert_close(block @ block.t(), torch.eye(H), atol=1e-5, rtol=0)
     bias = module.bias_ih_l0.detach() + module.bias_hh_l0.detach()
     torch.testing.assert_close(bias[H:2 * H], torch.full((H,), 2.0))
+    # one that cannot be written through is said to be so, naming the weight
+
+    class Double(torch.nn.Module):
+        def forward(self, weight: torch.Tensor) -> torch.Tensor:
+            return 2 * weight
+
+    from torch.nn.utils import parametrize
+
+    doubled = LSTM(I, H, recurrent_init="orthogonal")
+    parametrize.register_parametrization(doubled, "weight_hh_l0", Double())
+    with pytest.raises(RuntimeError, match=r"reset_parameters cannot set weight_hh_l0's initial "
+                                           r"value .*its parametrization \['Double'\] has no "
+                                           r"right_inverse"):
+        doubled.reset_parameters()
 
 
 def test_nan_input_propagates_the_same_on_every_backend():

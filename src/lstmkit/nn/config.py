@@ -245,7 +245,8 @@ def check_option_values(options: Mapping[str, Any], name: str) -> None:
     proj = options.get("proj_size", 0)
     fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
     try:
-        LSTMConfig(1, int(proj) + 1 if fits else 1, **options)
+        # (a hidden size of 2 at least: layer_norm needs it)
+        LSTMConfig(1, int(proj) + 1 if fits else 2, **options)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{name}: {err}") from None
 

@@ -247,8 +247,17 @@ class LSTM(nn.Module):
         yield values
         with torch.no_grad():
             for name, value, p in zip(names, values, parametrized, strict=True):
-                if p:
+                if not p:
+                    continue
+                try:
                     setattr(self, name, value)
+                except (RuntimeError, NotImplementedError) as err:
+                    kinds = [type(m).__name__ for m in self.parametrizations[name]]
+                    raise RuntimeError(
+                        f"reset_parameters cannot set {name}'s initial value (the "
+                        f"configuration's recurrent_init, forget_bias or chrono init): its "
+                        f"parametrization {kinds} has no right_inverse to write it through; "
+                        "add one, or register the parametrization after initialising") from err
 
     def cell_weights(self, layer: int, direction: int,
                      weight_hh: Tensor | None = None) -> CellWeights:
