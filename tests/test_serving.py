@@ -182,6 +182,15 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
                            ([7], "'steps' must be a whole number, got an array")]:
         assert _call(url, "/predict", {"data": rows, "steps": steps}) == (
             400, {"error": message})
+    # paths: predict's, checked here, and named as the request names them (a point loss)
+    for paths, message in [(2001, "'paths' must be from 0 to 2000, got 2001"),
+                           (-1, "'paths' must be from 0 to 2000, got -1"),
+                           ("9", "'paths' must be a whole number, got a string ('9')")]:
+        assert _call(url, "/predict", {"data": rows, "steps": 7, "paths": paths}) == (
+            400, {"error": message})
+    status, answer = _call(url, "/predict", {"data": rows, "steps": 7, "paths": 9})
+    assert status == 400 and answer["error"].startswith(
+        "'paths' sample a quantile forecast past the horizon, but the model's loss is 'mse'")
     status, answer = _call(url, "/predict", {"data": rows[:5]})
     assert status == 400 and "fewer than lookback (12)" in answer["error"]
     status, answer = _call(url, "/predict", {"data": rows, "future": rows[:3]})

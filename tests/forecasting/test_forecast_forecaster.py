@@ -1374,6 +1374,41 @@ def test_quantiles_past_the_horizon_are_sampled_over_paths(frame: pd.DataFrame) 
     assert not np.allclose(got[12:], truth[12:], atol=0.15 * np.sqrt(36))  # (told apart)
 
 
+def test_sampled_paths_of_a_series_do_not_depend_on_the_others_and_keep_the_bounds() -> None:
+    # one generator for the call: a series' quantiles changed with the series predicted
+    # beside it and their order; and draws past the bounds were appended as if observed
+    levels = (0.1, 0.5, 0.9)
+    frames = [make_frame(seed=k).assign(sid=name) for k, name in enumerate("xyz")]
+    both = pd.concat(frames[:2], ignore_index=True)
+    base = make_config(loss="quantile", quantiles=levels)
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", target_bounds={"a": [-1.5, None]}))
+    forecaster = Forecaster(config).fit(both)
+    assert forecaster.scalers is not None
+    seen: list[float] = []
+
+    class Recording(_Walk):
+        def forward(self, y_past: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
+            seen.append(float(y_past[..., 0].min()))
+            return super().forward(y_past)
+
+    forecaster.net = Recording(forecaster.scalers.target.std, levels, 12)  # type: ignore[assignment]
+
+    def quantiles(data: pd.DataFrame, sid: str) -> np.ndarray:
+        out = forecaster.predict(data, steps=30, paths=300)  # (the last horizon overlaps)
+        return out[out["sid"] == sid][["forecast", "q0.1", "q0.9"]].to_numpy()
+
+    alone = quantiles(frames[0], "x")
+    np.testing.assert_array_equal(quantiles(both, "x"), alone)
+    np.testing.assert_array_equal(
+        quantiles(pd.concat([frames[2], frames[1], frames[0]], ignore_index=True), "x"), alone)
+    assert not np.array_equal(quantiles(frames[1].assign(sid="x"), "x"), alone)  # (its data)
+    scale = forecaster.scalers.target
+    assert min(seen) * scale.std[0] + scale.mean[0] >= -1.5 - 1e-5  # the draws are clipped
+    low = alone[:30, 1]  # target a's q0.1 (the rows: target a's 30 steps, then b's)
+    assert low.min() == pytest.approx(-1.5) and (low >= -1.5).all()
+
+
 @pytest.mark.parametrize("paths", [-1, True, 2.5, "4"])
 def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object) -> None:
     forecaster = Forecaster(make_config(loss="quantile")).fit(frame)

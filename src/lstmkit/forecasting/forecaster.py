@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -432,10 +433,8 @@ class Forecaster:
         if steps <= m.horizon or m.loss != "quantile" or len(m.quantiles) == 1 or not paths:
             out = self._forecast_ahead(series, steps)
         else:
-            rng = np.random.default_rng(0)
-            group = max(1, PATH_BATCH // int(paths))  # series forecast together
-            out = np.concatenate([self._sampled_paths(series[i:i + group], steps, int(paths),
-                                                      rng)
+            group = max(1, PATH_BATCH // paths)  # series forecast together
+            out = np.concatenate([self._sampled_paths(series[i:i + group], steps, paths)
                                   for i in range(0, len(series), group)])
         # the output names each series by its id as the input holds it (an int stays an int)
         ids = {} if dc.series_col is None else {
@@ -466,17 +465,20 @@ class Forecaster:
             done = start + m.horizon
         return np.concatenate(parts, axis=1)[:, :steps - first]
 
-    def _sampled_paths(self, series: list[Series], steps: int, paths: int,
-                       rng: np.random.Generator) -> np.ndarray:
+    def _sampled_paths(self, series: list[Series], steps: int, paths: int) -> np.ndarray:
         """``predict``'s quantile forecast past the horizon, sampled over ``paths`` paths
-        per series: (S, steps, C, Q)."""
+        per series: (S, steps, C, Q). Each series draws from a generator seeded by its id,
+        so that its forecast does not depend on the other series predicted with it."""
         m = self.config.model
         L, Hz = m.lookback, m.horizon
         knots = np.array([NormalDist().inv_cdf(q) for q in m.quantiles])
+        generators = [np.random.default_rng(
+            list(hashlib.sha256(s.id.encode()).digest()[:8])) for s in series]
 
-        def draw(out: np.ndarray) -> np.ndarray:  # (P, steps, C, Q) -> (P, steps, C)
-            z = rng.standard_normal((out.shape[0], 1, out.shape[2]))  # a level per horizon
-            return from_normal_scores(out, knots, z)
+        def draw(out: np.ndarray) -> np.ndarray:  # (S * P, steps, C, Q) -> (S * P, steps, C)
+            z = np.concatenate([g.standard_normal((paths, 1, out.shape[2]))  # a level per
+                                for g in generators])  # path, horizon and target
+            return clip_to_bounds(from_normal_scores(out, knots, z), self.config.data)
 
         first = self._forecast_ahead(series, Hz)  # the first horizon's quantiles: exact
         copies = [replace(s, target=s.target.copy()) for s in series for _ in range(paths)]
@@ -527,10 +529,11 @@ class Forecaster:
         if blank:  # (it was a forecast of NaN, without a word)
             inputs, _ = windows.__getitems__(blank)
             overflow = not all(torch.isfinite(v).all() for v in inputs.values())
-            raise ValueError(
-                f"the forecast of {series_name(series[blank[0]].id, dc)}"
-                f"{''.join(f', {series[i].id!r}' for i in blank[1:5])}"
-                f"{' and more' if len(blank) > 5 else ''} is not finite: " + (
+            ids = list(dict.fromkeys(series[i].id for i in blank))  # (a series' sampled paths
+            raise ValueError(  # are several copies of it)
+                f"the forecast of {series_name(ids[0], dc)}"
+                f"{''.join(f', {i!r}' for i in ids[1:5])}"
+                f"{' and more' if len(ids) > 5 else ''} is not finite: " + (
                     "its last lookback rows (or covariates) hold values so far from the "
                     "training data's that, scaled, they overflow float32 (3.4e38 standard "
                     "deviations): check them (a unit? a typo?)" if overflow else

@@ -13,11 +13,13 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
     "type", "start", "end", "token_start", "token_end", "score"}, ...]}, ...]}``, or
     ``{"tokens": [[str, ...], ...]}`` (pre-tokenised) -> ``{"predictions": [{"tokens",
     "tags"}, ...]}``;
-  - forecaster: ``{"data": [row, ...], "future": [row, ...], "steps": n}`` (rows as objects
-    of column -> value, the history as a CSV of it would hold; ``future`` only for a model
-    with known-future covariates, over the steps forecast; ``steps`` optional, the horizon by
-    default, at most :data:`MAX_HORIZONS` horizons, or one for a model with past-only
-    covariates: ``max_steps`` in ``/health``) -> ``{"forecast": [row, ...]}``, the rows of
+  - forecaster: ``{"data": [row, ...], "future": [row, ...], "steps": n, "paths": p}``
+    (rows as objects of column -> value, the history as a CSV of it would hold; ``future``
+    only for a model with known-future covariates, over the steps forecast; ``steps``
+    optional, the horizon by default, at most :data:`MAX_HORIZONS` horizons, or one for a
+    model with past-only covariates: ``max_steps`` in ``/health``; ``paths`` optional, for a
+    quantile model's steps past the horizon, at most :data:`MAX_PATHS`) ->
+    ``{"forecast": [row, ...]}``, the rows of
     :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
 
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
@@ -58,6 +60,10 @@ past it the connection is closed."""
 MAX_HORIZONS = 10
 """A forecast request's ``steps`` are at most this many horizons (forecast recursively past
 the first: the answer's size stays a bound multiple of the model's)."""
+
+MAX_PATHS = 2000
+"""A forecast request's ``paths`` are at most this many (each is a window per horizon past
+the first, per series)."""
 
 KINDS = ("forecaster", "classifier", "tagger")
 
@@ -211,11 +217,16 @@ class ModelService:
                    f"{list(self.model.config.data.past_covariates)}, unknown after the data")
             raise ValueError(f"'steps' must be from 1 to {self._max_steps()} ({why}), got "
                              f"{steps}")
+        paths = request.get("paths")
+        if paths is not None and (isinstance(paths, bool) or not isinstance(paths, int)):
+            raise TypeError(f"'paths' must be a whole number, got {_given(paths)}")
+        if paths is not None and not 0 <= paths <= MAX_PATHS:
+            raise ValueError(f"'paths' must be from 0 to {MAX_PATHS}, got {paths}")
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
         try:
             forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
-                                          steps=steps)
+                                          steps=steps, paths=paths)
         except (ValueError, TypeError) as err:  # future named as the request names it
             message = str(err)
             for python, request_key in _FUTURE_NAMES:
@@ -244,9 +255,9 @@ CUT_GRACE = 1.0
 
 _FUTURE_NAMES = (("future=<table> (--future <csv>)", "'future' rows"),
                  ("future= (--future)", "'future'"), ("(future=, --future)", "('future')"),
-                 ("(future=)", "('future')"))
+                 ("(future=)", "('future')"), ("paths (--paths)", "'paths'"))
 """How :meth:`~lstmkit.forecasting.Forecaster.predict`'s errors name its ``future`` table
-(Python's and the command line's names), and the request's name for it."""
+and ``paths`` (Python's and the command line's names), and the request's names for them."""
 
 
 def _json_type(value: Any) -> str:
@@ -271,7 +282,7 @@ def _given(value: Any) -> str:
 def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """``request[key]``: rows, each an object of column -> a JSON string, number, boolean or
     null."""
-    rows = _list_of(request, key, dict, allowed=("data", "future", "steps"))
+    rows = _list_of(request, key, dict, allowed=("data", "future", "steps", "paths"))
     for n, row in enumerate(rows):
         for column, value in row.items():
             _check_unicode(column, f"a column name in {key}[{n}]")
