@@ -472,12 +472,12 @@ def test_every_log_every_n_steps_the_steps_loss_and_lr_are_logged(tmp_path: Path
                       scheduler="onecycle"))
     with (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv").open() as file:
         rows = [row for row in csv.DictReader(file) if row["train_loss_step"]]
-    assert [int(row["step"]) for row in rows] == [4, 8, 12]
+    assert [int(row["step"]) for row in rows] == [3, 7, 11]  # (steps counted from 0)
     assert all(float(row["train_loss_step"]) > 0 for row in rows)
     rates = [float(row["lr_step"]) for row in rows]
     assert len(set(rates)) == 3 and rates[-1] < rates[0]  # one-cycle ends low
     assert [step for step, _ in _scalars(tmp_path / "logs" / "tb" / "version_0",
-                                         "train_loss_step")] == [4, 8, 12]
+                                         "train_loss_step")] == [3, 7, 11]
     # the epochs' lines and history keep their own values
     assert all("train_loss_step" not in row for row in result.history)
 
@@ -545,9 +545,13 @@ def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
 def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Path) -> None:
     train, val = _data()
     full = tmp_path / "full"
-    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4, log_dir=full / "logs"))
+    # (with the step rows of log_every_n_steps: 5, at steps 4, 9, 14 and 19, the resume
+    # coming at 12)
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=4, log_dir=full / "logs",
+                                              log_every_n_steps=5))
     cut = tmp_path / "cut"
-    cfg = _cfg(max_epochs=2, checkpoint_dir=cut / "ckpt", log_dir=cut / "logs")
+    cfg = _cfg(max_epochs=2, checkpoint_dir=cut / "ckpt", log_dir=cut / "logs",
+               log_every_n_steps=5)
     fit(_model(), F.mse_loss, train, val, cfg)
     # what a run killed in epoch 2 had logged after its last checkpoint, which the resumed
     # run logs again
@@ -566,6 +570,9 @@ def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Pa
     scalars = _scalars(cut / "logs" / "tb" / "version_0", "val_loss")
     assert scalars == _scalars(full / "logs" / "tb" / "version_0", "val_loss")
     assert len(scalars) == 4 and all(loss > 0 for _, loss in scalars)
+    steps = _scalars(cut / "logs" / "tb" / "version_0", "train_loss_step")
+    assert steps == _scalars(full / "logs" / "tb" / "version_0", "train_loss_step")
+    assert [step for step, _ in steps] == [4, 9, 14, 19]
     # its settings are the resumed run's in both folders (TensorBoard's kept the first run's)
     import yaml
 

@@ -205,15 +205,15 @@ class Task(pl.LightningModule):
         learning rate (``train_loss_step``, ``lr_step``) into the logs, at that step: the
         curve within epochs. Written to the loggers (the first process's), not with
         ``self.log``, whose values each epoch's line and history would show."""
-        step = self.trainer.global_step
-        if not self.trainer.loggers or step % self.config.log_every_n_steps:
+        done = self.trainer.global_step  # optimisation steps done, this one included
+        if not self.trainer.loggers or done % self.config.log_every_n_steps:
             return
         values = {"train_loss_step": float(self._step_loss)}
         optimizer = self.optimizers()
         if not isinstance(optimizer, list):
             values["lr_step"] = float(optimizer.param_groups[0]["lr"])
-        for logger in self.trainer.loggers:
-            logger.log_metrics(values, step=step)
+        for logger in self.trainer.loggers:  # at the step's index, as Lightning logs an
+            logger.log_metrics(values, step=done - 1)  # epoch's (a resume keeps rows below)
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
