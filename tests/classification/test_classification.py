@@ -93,7 +93,7 @@ def test_columns_given_for_a_file_without_columns_are_an_error(tmp_path) -> None
     # they were ignored: the lines were read as '<label> <text>' whatever the columns said
     lines = tmp_path / "reviews.txt"
     lines.write_text("1 a stirring , funny film\n0 dull\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"text_column='review' apply to the columns of a "
+    with pytest.raises(ValueError, match=r"text_column='review' applies to the columns of a "
                                          r"CSV/TSV file, but '.*reviews\.txt' is read as "
                                          r"'lines', which has none \(each example has a label"):
         read_examples(lines, text_column="review")
@@ -294,6 +294,13 @@ def test_build_errors() -> None:
         Classifier().build([Example("a", "x"), Example("b", "x")])
     with pytest.raises(ValueError, match="train: example 1 has no label"):
         Classifier().build([Example("a")])
+    # as the file readers read them: a blank label refused, whitespace around one dropped
+    # (" pos" and "pos " were two classes, and "" one)
+    with pytest.raises(ValueError, match=r"train: example 3: label must not be empty or "
+                                         r"blank, got ' '"):
+        Classifier().build([Example("a", "x"), Example("b", "y"), Example("c", " ")])
+    built = Classifier().build([Example("a", " pos"), Example("b", "pos "), Example("c", "neg")])
+    assert sorted(built.labels.itos) == ["neg", "pos"]
 
 
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:

@@ -100,3 +100,29 @@ def test_a_text_stdin_without_bytes_underneath_is_read_too(monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"stdin is empty \(expected at least one line of "
                                          r"text\)"):
         read_raw_texts("-")
+
+
+def test_a_pipe_is_read_and_a_utf16_file_is_named_so(tmp_path) -> None:
+    # a pipe (`<(head file)`, /dev/stdin) is no regular file: it was "no such file"
+    import os
+    import threading
+
+    from lstmkit.text.io import read_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"pos good\nneg bad\n"))
+    writer.start()
+    assert read_text(fifo) == "pos good\nneg bad\n"
+    writer.join()
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_text(tmp_path / "absent.txt")
+    # Excel's "Unicode text": the hint said latin-1, which read it as mojibake
+    utf16 = tmp_path / "u.csv"
+    utf16.write_bytes("text,label\ngood,pos\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=r"u.csv: cannot decode it as utf-8: it starts with a "
+                                         r"UTF-16 byte order mark, so it is in UTF-16: pass "
+                                         r"encoding='utf-16' \(on the command line --encoding "
+                                         r"utf-16\)"):
+        read_text(utf16)
+    assert read_text(utf16, "utf-16") == "text,label\ngood,pos\n"

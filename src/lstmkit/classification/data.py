@@ -39,14 +39,20 @@ class TextEncoder:
 
 def label_text(label: object, source: str, n: int) -> str:
     """The label of example ``n`` as the str the model knows it by: ``1``, ``np.int64(1)``
-    and ``"1"`` are all the label ``"1"``. A missing label (None, or NaN as pandas gives for
-    an empty cell) is a ValueError naming ``source`` and the example number."""
+    and ``"1"`` are all the label ``"1"``, and ``" pos"`` is ``"pos"`` (surrounding
+    whitespace dropped, as the file readers drop it). A missing label (None, NaN as pandas
+    gives for an empty cell, or an empty or blank str) is a ValueError naming ``source`` and
+    the example number."""
     if label is None:
         raise ValueError(f"{source}: example {n} has no label")
     if isinstance(label, float | np.floating) and math.isnan(label):
         raise ValueError(f"{source}: example {n}: label must not be NaN (an empty cell?), "
                          "got nan")
-    return str(label)
+    text = str(label).strip()
+    if not text:
+        raise ValueError(f"{source}: example {n}: label must not be empty or blank, got "
+                         f"{label!r}")
+    return text
 
 
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")

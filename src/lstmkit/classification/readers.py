@@ -272,7 +272,8 @@ def read_examples(
              (("text_column", text_column, "text"), ("label_column", label_column, "label"))
              if value != default]
     if given and format not in ("csv", "tsv"):
-        raise ValueError(f"{' and '.join(given)} apply to the columns of a CSV/TSV file, but "
+        raise ValueError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to "
+                         f"the columns of a CSV/TSV file, but "
                          f"{str(path)!r} is read as {format!r}, which has none (each example "
                          "has a label: a folder's name, a line's first word); drop them or "
                          "pass a .csv/.tsv file (or format='csv'/'tsv')")

@@ -19,7 +19,8 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, allow_empty: bool = 
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a file")
-    if not path.is_file():
+    # (a pipe, ``<(command)`` or /dev/stdin exists without being a regular file: read once)
+    if not path.exists():
         # a relative path in a --config file is read from where the command runs, not from
         # the file's folder: say where it was looked for
         where = "" if path.is_absolute() else f" (looked for in {str(Path.cwd())!r})"
@@ -34,6 +35,11 @@ def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # (Excel's "Unicode text" export)
+            raise ValueError(
+                f"{source}: cannot decode it as {encoding}: it starts with a UTF-16 byte "
+                f"order mark, so it is in UTF-16: pass encoding='utf-16' (on the command line "
+                f"--encoding utf-16)") from None
         raise ValueError(
             f"{source}: cannot decode byte {raw[err.start:err.start + 1]!r} at offset "
             f"{err.start} as {encoding}; the {'input' if source == 'stdin' else 'file'} is in "
