@@ -111,7 +111,8 @@ def test_a_pipe_is_read_and_a_utf16_file_is_named_so(tmp_path) -> None:
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(b"pos good\nneg bad\n"))
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"pos good\nneg bad\n"),
+                              daemon=True)  # (blocked for good where the pipe is not read)
     writer.start()
     assert read_text(fifo) == "pos good\nneg bad\n"
     writer.join()
