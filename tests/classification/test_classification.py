@@ -97,7 +97,7 @@ def test_columns_given_for_a_file_without_columns_are_an_error(tmp_path) -> None
                                          r"CSV/TSV file, but '.*reviews\.txt' is read as "
                                          r"'lines', which has none \(each example has a label"):
         read_examples(lines, text_column="review")
-    with pytest.raises(ValueError, match=r"label_column=None apply to"):
+    with pytest.raises(ValueError, match=r"label_column=None applies to"):
         read_examples(lines, label_column=None)
     (tmp_path / "imdb" / "pos").mkdir(parents=True)
     (tmp_path / "imdb" / "pos" / "1.txt").write_text("great\n", encoding="utf-8")
@@ -301,6 +301,12 @@ def test_build_errors() -> None:
         Classifier().build([Example("a", "x"), Example("b", "y"), Example("c", " ")])
     built = Classifier().build([Example("a", " pos"), Example("b", "pos "), Example("c", "neg")])
     assert sorted(built.labels.itos) == ["neg", "pos"]
+    # a model trained before labels were stripped knows " pos" as it was written
+    from lstmkit.classification.data import encode_labels
+    from lstmkit.text import Vocabulary
+
+    old = Vocabulary([" neg", " pos"], pad=None, unk=None)
+    assert encode_labels([Example("a", " pos"), Example("b", " neg")], old) == [1, 0]
 
 
 def test_load_rejects_a_folder_that_is_not_a_model(tmp_path) -> None:

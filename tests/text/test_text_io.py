@@ -127,3 +127,7 @@ def test_a_pipe_is_read_and_a_utf16_file_is_named_so(tmp_path) -> None:
                                          r"utf-16\)"):
         read_text(utf16)
     assert read_text(utf16, "utf-16") == "text,label\ngood,pos\n"
+    utf32 = tmp_path / "w.csv"  # (its mark starts as UTF-16's does)
+    utf32.write_bytes("text\n".encode("utf-32"))
+    with pytest.raises(ValueError, match=r"w.csv: cannot decode byte .* e\.g\. 'latin-1'"):
+        read_text(utf32)

@@ -70,6 +70,10 @@ def encode_labels(
         try:
             out.append(labels.index(label))
         except ValueError as err:
+            raw = str(example.label)  # a model trained before labels were stripped knows
+            if raw != label and raw in labels.itos:  # " pos" as it was written
+                out.append(labels.index(raw))
+                continue
             same = [k for k in labels.itos if NUMBER.fullmatch(label) and NUMBER.fullmatch(k)
                     and float(k) == float(label)]
             hint = (f"; the model's label {same[0]!r} is that number written another way: "

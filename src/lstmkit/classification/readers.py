@@ -275,7 +275,8 @@ def read_examples(
         raise ValueError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to "
                          f"the columns of a CSV/TSV file, but "
                          f"{str(path)!r} is read as {format!r}, which has none (each example "
-                         "has a label: a folder's name, a line's first word); drop them or "
+                         "has a label: a folder's name, a line's first word); drop "
+                         f"{'them' if len(given) > 1 else 'it'} or "
                          "pass a .csv/.tsv file (or format='csv'/'tsv')")
     if format == "folders":
         return read_folders_format(path, encoding=encoding)

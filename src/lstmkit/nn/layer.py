@@ -252,7 +252,10 @@ class LSTM(nn.Module):
                 try:
                     setattr(self, name, value)
                 except (RuntimeError, NotImplementedError) as err:
-                    kinds = [type(m).__name__ for m in self.parametrizations[name]]
+                    kinds = [type(m).__name__ for m in self.parametrizations[name]
+                             if not hasattr(m, "right_inverse")]
+                    if not kinds:  # (one that has it and refused the value says why)
+                        raise
                     raise RuntimeError(
                         f"reset_parameters cannot set {name}'s initial value (the "
                         f"configuration's recurrent_init, forget_bias or chrono init): its "

@@ -46,12 +46,6 @@ class Sentence:
     line: int = 0
     lines: list[int] = field(default_factory=list, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.tags is not None and len(self.tags) != len(self.tokens):
-            where = f" ({self.source}:{self.line})" if self.source else ""
-            raise ValueError(f"a Sentence needs a tag per token{where}: tags must have "
-                             f"{len(self.tokens)} tag(s), got {len(self.tags)}")
-
 
 def read_conll(
     path: str | Path,

@@ -84,9 +84,6 @@ def check_tokens(tokens: object, name: str) -> list[str]:
         if not isinstance(token, str):
             raise TypeError(f"{name}[{j}] must be a str token, got {type(token).__name__} "
                             f"({token!r})")
-        if not token.strip():  # (as read_conll refuses it: no word, no characters to read)
-            raise ValueError(f"{name}[{j}] must be a token with a character other than "
-                             f"whitespace, got {token!r}")
     return tokens
 
 

@@ -35,7 +35,9 @@ def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
-        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # (Excel's "Unicode text" export)
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff") and raw[:4] != b"\xff\xfe\x00\x00"
+        if utf16 and not encoding.lower().replace("_", "-").startswith("utf-16"):
+            # (Excel's "Unicode text" export; not a UTF-32 one, whose mark starts alike)
             raise ValueError(
                 f"{source}: cannot decode it as {encoding}: it starts with a UTF-16 byte "
                 f"order mark, so it is in UTF-16: pass encoding='utf-16' (on the command line "
