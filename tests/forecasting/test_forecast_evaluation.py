@@ -656,6 +656,23 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=rf"the search space varies {key}, which changes "
                                              r"what a trial's score, the validation loss"):
             tune_forecaster(make_config(), frame, {key: entry}, n_trials=1)
+    # a kind the key does not take: every trial failed with it, found after training them
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a trial trained")
+
+    import lstmkit.forecasting.tuning as forecast_tuning
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forecast_tuning, "Forecaster", no_training)
+        with pytest.raises(TypeError, match=r"the search space's model.hidden_size draws 16.0, "
+                                            r"a kind of value the configuration refuses: "
+                                            r"model.hidden_size must be an int"):
+            tune_forecaster(make_config(), frame, {"model.hidden_size": ("float", 16, 64)},
+                            n_trials=1)
+        with pytest.raises(TypeError, match=r"the search space's model.lstm.peephole draws "
+                                            r"'yes'"):
+            tune_forecaster(make_config(), frame,
+                            {"model.lstm.peephole": ("choice", [False, "yes"])}, n_trials=1)
     with pytest.raises(ValueError, match=r"space\['lr'\] must start with one of"):
         check_space({"lr": ("uniform", 0.1, 1.0)})
     with pytest.raises(ValueError, match=r"low must be > 0"):

@@ -204,7 +204,8 @@ def test_tune_forecaster_checks_the_keys_before_any_trial(
 def test_keys_that_do_not_change_what_a_trial_learns_are_not_tuned() -> None:
     # folders and devices: the trials wrote into them and the final run kept them, outside
     # --out; evaluation.*: no validation loss depends on it
-    for key in ("training.checkpoint_dir", "training.devices"):
+    # (and fast_dev_run: a test run of one batch, whose scores say nothing)
+    for key in ("training.checkpoint_dir", "training.devices", "training.fast_dev_run"):
         with pytest.raises(ValueError, match=r"the search space varies \['" + key + r"'\], "
                                              r"which say where or how a run goes"):
             forecast_tuning.check_space_keys(_config(), {key: ("choice", ["a", "b"])})

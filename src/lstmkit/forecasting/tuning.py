@@ -18,6 +18,7 @@ from lstmkit.training.tuning import (
     SpaceEntry,
     check_known_keys,
     check_space,
+    check_space_kinds,
     check_tuning_processes,
     sampler_seed,
     tune,
@@ -120,6 +121,7 @@ def tune_forecaster(config: ForecastConfig, data: pd.DataFrame | str | Path,
     frame = read_frame(data, config.data.series_col)  # ids such as 007 stay text
     quiet = dataclasses.replace(config, training=config.training.replace(
         checkpoint_dir=None, log_dir=None, progress_bar=False, epoch_log=False))
+    check_space_kinds(space, quiet.with_overrides)
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial_config = quiet.with_overrides(params)

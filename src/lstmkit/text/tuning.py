@@ -22,6 +22,7 @@ from lstmkit.training.tuning import (
     SpaceEntry,
     check_known_keys,
     check_space,
+    check_space_kinds,
     check_tuning_processes,
     sampler_seed,
     space_from_args,
@@ -128,6 +129,7 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
                            storage=storage)
     quiet = training.replace(checkpoint_dir=None, log_dir=None, progress_bar=False,
                              epoch_log=False)
+    check_space_kinds(space, lambda params: apply_params(config, quiet, params))
 
     def objective(params: dict[str, Any], trial: Any) -> float:
         trial_config, trial_training = apply_params(config, quiet, params)

@@ -188,9 +188,31 @@ def _check_stored(study: Any, space: Mapping[str, SpaceEntry], direction: str) -
 NOT_TUNED = frozenset({
     "training.checkpoint_dir", "training.log_dir", "training.progress_bar",
     "training.epoch_log", "training.log_every_n_steps", "training.accelerator",
-    "training.devices", "training.strategy", "training.num_nodes", "training.deterministic"})
+    "training.devices", "training.strategy", "training.num_nodes", "training.deterministic",
+    "training.fast_dev_run"})
 """Training settings that say where and how a run goes (its folders, its devices, what it
-shows), not what it learns: a search does not vary them."""
+shows, a test run of a batch), not what it learns: a search does not vary them."""
+
+
+def check_space_kinds(space: Mapping[str, SpaceEntry],
+                      build: Callable[[dict[str, Any]], Any]) -> None:
+    """A TypeError, before any trial, where a value ``space`` draws is of a kind its key does
+    not take (an int setting drawn from a float range), which every trial drawing it would
+    fail with: each key's bounds and choices are given to ``build`` (the application's
+    configuration from dotted params) alone. A ValueError there is let pass: a value refused
+    beside the configuration's other settings may be taken beside other drawn ones."""
+    d = _optuna().distributions
+    for key, dist in _distributions(check_space(space)).items():
+        values = (dist.choices if isinstance(dist, d.CategoricalDistribution)
+                  else (dist.low, dist.high))
+        for value in values:
+            try:
+                build({key: value})
+            except TypeError as err:
+                raise TypeError(f"the search space's {key} draws {value!r}, a kind of value "
+                                f"the configuration refuses: {err}") from None
+            except ValueError:
+                pass
 
 
 def check_known_keys(keys: Iterable[str], valid: Sequence[str]) -> None:
