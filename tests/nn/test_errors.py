@@ -68,8 +68,13 @@ def test_backend_torch_with_a_variant_is_refused_when_made():
 
 
 def test_dropout_with_one_layer_warns():
-    with pytest.warns(UserWarning, match="dropout applies between layers"):
+    with pytest.warns(UserWarning, match="dropout applies between layers") as caught:
         LSTM(I, H, dropout=0.5)
+    # at the caller's line, set on a built LSTM too (that one named lstmkit's layer.py)
+    module = LSTM(I, H)
+    with pytest.warns(UserWarning, match="dropout applies between layers") as set_later:
+        module.dropout = 0.5
+    assert {w.filename for w in [*caught, *set_later]} == {__file__}
 
 
 @pytest.mark.parametrize(("call", "error", "message"), [

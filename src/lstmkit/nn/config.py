@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class LSTMConfig:
             warnings.warn(
                 "dropout applies between layers and does nothing with num_layers=1 "
                 f"(got dropout={self.dropout}); use recurrent_dropout or zoneout for one layer",
-                stacklevel=4,
+                stacklevel=_caller_level(),
             )
 
     @property
@@ -235,6 +236,18 @@ class LSTMConfig:
             if getattr(self, name) != getattr(defaults, name):
                 text += f", {name}={getattr(self, name)!r}"
         return text
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of a warning from the caller of this function that names the first
+    line outside ``lstmkit.nn``, ``dataclasses`` and torch's ``Module`` (a constructor's
+    caller, or the line that set ``lstm.dropout``: torch's ``__setattr__``, the property,
+    ``dataclasses.replace``)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+            ("lstmkit.nn", "dataclasses", "torch.nn.modules")):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_option_values(options: Mapping[str, Any], name: str) -> None:
