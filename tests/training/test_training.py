@@ -478,8 +478,11 @@ def test_every_log_every_n_steps_the_steps_loss_and_lr_are_logged(tmp_path: Path
     assert len(set(rates)) == 3 and rates[-1] < rates[0]  # one-cycle ends low
     assert [step for step, _ in _scalars(tmp_path / "logs" / "tb" / "version_0",
                                          "train_loss_step")] == [3, 7, 11]
-    # the epochs' lines and history keep their own values
+    # the epochs' lines and history keep their own values, the epoch a whole number (it was
+    # 0.0, 1.0 in meta.json)
     assert all("train_loss_step" not in row for row in result.history)
+    assert [row["epoch"] for row in result.history] == [0, 1]
+    assert all(type(row["epoch"]) is int for row in result.history)
 
 
 def test_the_runs_settings_are_written_beside_its_logs(tmp_path: Path) -> None:

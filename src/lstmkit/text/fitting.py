@@ -183,7 +183,7 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
                 after(network)
             done.networks += kept.networks(network, build,  # type: ignore[arg-type]
                                            drop_prefix=drop_prefix)
-            done.history += ([{**row, "member": float(m)} for row in result.history]
+            done.history += ([{**row, "member": m} for row in result.history]
                              if count > 1 else result.history)
             done.snapshot_epochs += kept.epochs
             done.train_time_s += result.total_time_s  # before a resume too

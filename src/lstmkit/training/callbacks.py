@@ -342,7 +342,7 @@ class History(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        row = {"epoch": float(trainer.current_epoch)}
+        row: dict[str, float] = {"epoch": trainer.current_epoch}  # (an int in JSON)
         for key, value in trainer.callback_metrics.items():
             row[key] = float(value)
         self.epochs.append(row)
