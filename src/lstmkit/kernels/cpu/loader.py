@@ -148,11 +148,6 @@ def load_extension(verbose: bool = False) -> ModuleType:
     as the reason the dispatcher gives.
     """
     global _module, _build_failure, _load_seconds
-    # the operators of lstmkit's Python (lstmkit_reference::*), which a saved program may
-    # call beside the kernel's: registered by importing the layer's functions, which
-    # `import lstmkit` no longer does by itself
-    import lstmkit.nn.functional  # noqa: F401
-
     reason = _switched_off()
     if reason is None and _module is not None:
         return _module
