@@ -692,3 +692,21 @@ def test_messages_name_series_by_id_only_where_the_data_has_a_series_column() ->
 
     assert series_name("0", DataConfig(target="a")) == "the series"
     assert series_name("0", DataConfig(target="a", series_col="store")) == "series '0'"
+
+
+def test_a_csv_is_read_from_a_pipe_and_a_folder_is_named(tmp_path) -> None:
+    # a pipe (`--data <(command)`) is no regular file: it was "does not exist"
+    import os
+    import threading
+
+    from lstmkit.forecasting.data import read_frame
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    threading.Thread(target=lambda: fifo.write_text("date,y\n2021-01-01,1.5\n"),
+                     daemon=True).start()  # (blocked for good where the pipe is not read)
+    assert read_frame(fifo)["y"].tolist() == [1.5]
+    with pytest.raises(IsADirectoryError, match=r"data file '.*' is a folder, not a CSV file"):
+        read_frame(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"data file '.*absent.csv' does not exist"):
+        read_frame(tmp_path / "absent.csv")

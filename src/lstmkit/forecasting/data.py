@@ -74,7 +74,9 @@ def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None,
         return data
     if isinstance(data, str | Path):
         path = Path(data)
-        if not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(f"{label} file {str(path)!r} is a folder, not a CSV file")
+        if not path.exists():  # (a pipe, `<(command)` or /dev/stdin is read, once)
             raise FileNotFoundError(f"{label} file {str(path)!r} does not exist")
         try:
             return pd.read_csv(path, dtype=None if id_col is None else {id_col: str})
