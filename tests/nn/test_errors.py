@@ -75,6 +75,9 @@ def test_dropout_with_one_layer_warns():
     with pytest.warns(UserWarning, match="dropout applies between layers") as set_later:
         module.dropout = 0.5
     assert {w.filename for w in [*caught, *set_later]} == {__file__}
+    # code run without a module name (exec with its own globals) builds it too (the frame
+    # walk read the name as a str; Python's warnings themselves say nothing there)
+    exec("LSTM(5, 6, dropout=0.5)", {"LSTM": LSTM, "__name__": None})
 
 
 @pytest.mark.parametrize(("call", "error", "message"), [

@@ -50,6 +50,16 @@ def test_fit_reduces_loss_and_reports_history() -> None:
     assert not result.model.training
 
 
+def test_a_history_resumed_from_an_older_checkpoint_has_whole_epochs() -> None:
+    # older checkpoints hold 0.0, 1.0: a resumed run's history mixed 0.0 and 2
+    from lstmkit.training.callbacks import History
+
+    history = History()
+    history.load_state_dict({"epochs": [{"epoch": 0.0, "val_loss": 1.0}]})
+    assert history.epochs == [{"epoch": 0, "val_loss": 1.0}]
+    assert type(history.epochs[0]["epoch"]) is int
+
+
 def test_fit_is_repeatable_with_seed() -> None:
     train, val = _data()
     a = fit(_model(), F.mse_loss, train, val, _cfg(seed=3)).model.state_dict()

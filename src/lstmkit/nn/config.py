@@ -244,10 +244,15 @@ def _caller_level() -> int:
     caller, or the line that set ``lstm.dropout``: torch's ``__setattr__``, the property,
     ``dataclasses.replace``)."""
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
-            ("lstmkit.nn", "dataclasses", "torch.nn.modules")):
+    while frame.f_back is not None and _inside(str(frame.f_globals.get("__name__")),
+                                                ("lstmkit.nn", "dataclasses", "torch.nn.modules")):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _inside(module: str, packages: tuple[str, ...]) -> bool:
+    """Whether ``module`` is one of ``packages`` or in one of them."""
+    return any(module == p or module.startswith(p + ".") for p in packages)
 
 
 def check_option_values(options: Mapping[str, Any], name: str) -> None:

@@ -14,7 +14,7 @@ Quick start::
     result = fit(model, torch.nn.functional.mse_loss, train_loader, val_loader, config,
                  metrics={"mae": lambda out, y: (out - y).abs().mean()})
     result.model          # trained, best validation weights loaded, eval mode
-    result.history        # [{"epoch": 0.0, "train_loss": ..., "val_loss": ..., ...}, ...]
+    result.history        # [{"epoch": 0, "train_loss": ..., "val_loss": ..., ...}, ...]
     result.best_score     # best val_loss
     evaluate(result.model, loss, test_loader, config, metrics=...)  # {"test_loss": ...}
 

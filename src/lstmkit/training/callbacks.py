@@ -351,7 +351,8 @@ class History(pl.Callback):
         return {"epochs": copy.deepcopy(self.epochs)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.epochs = list(state_dict["epochs"])
+        # (a checkpoint of an earlier version holds the epochs as floats: 0.0, 1.0)
+        self.epochs = [{**row, "epoch": int(row["epoch"])} for row in state_dict["epochs"]]
 
 
 class EpochLog(pl.Callback):
