@@ -830,9 +830,10 @@ def test_predict_takes_any_iterable_of_str_once() -> None:
 def test_predict_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     clf = _built()
     message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
-    with pytest.raises(ValueError, match=message):
+    error = ValueError if type(batch_size) is int else TypeError  # (a wrong kind)
+    with pytest.raises(error, match=message):
         clf.predict(["a great film"], batch_size=batch_size)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         clf.predict_proba(["a great film"], batch_size=batch_size)
     assert clf.predict_proba(["a", "b", "c"], batch_size=1).sum(axis=1) == pytest.approx(1.0)
 

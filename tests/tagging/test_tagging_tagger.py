@@ -518,9 +518,10 @@ def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> Non
 def test_tagging_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     tagger = _built()
     message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
-    with pytest.raises(ValueError, match=message):
+    error = ValueError if type(batch_size) is int else TypeError  # (a wrong kind)
+    with pytest.raises(error, match=message):
         tagger.tag_tokens([["Alice", "met", "Bob"]], batch_size=batch_size)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         tagger.predict(["Alice met Bob"], batch_size=batch_size)  # type: ignore[arg-type]
     assert [len(t) for t in tagger.tag_tokens([["a", "b"], ["c"]], batch_size=1)] == [2, 1]
 

@@ -93,12 +93,13 @@ def test_text_list_reads_any_iterable_once_by_position() -> None:
     (TaggerConfig, "bidirectional"),
 ])
 def test_boolean_model_options_must_be_true_or_false(config: type, name: str) -> None:
+    # (a TypeError, as a wrong kind of value is elsewhere: a search space's check finds it)
     for bad in ("false", "no", 0, None):
-        with pytest.raises(ValueError, match=rf"{name} must be true or false, got "
-                                             rf"{type(bad).__name__} {bad!r}"):
+        with pytest.raises(TypeError, match=rf"{name} must be true or false, got "
+                                            rf"{type(bad).__name__} {bad!r}"):
             config(**{name: bad, "vectors": "v.txt"})
     assert getattr(config(**{name: False, "vectors": "v.txt"}), name) is False
-    with pytest.raises(ValueError, match=rf"{name} must be true or false"):
+    with pytest.raises(TypeError, match=rf"{name} must be true or false"):
         config.from_dict({name: "false"})
 
 

@@ -214,3 +214,23 @@ def test_optunas_line_per_trial_follows_the_runs_progress(
         tune_text(Classifier, ClassifierConfig(hidden_size=4, embedding_dim=4), training,
                   _reviews(8, 0), _reviews(4, 1), {"training.lr": ("log", 1e-3, 1e-1)})
     assert asked["log_trials"] is shown
+
+
+def test_a_space_drawing_a_kind_its_key_does_not_take_is_refused_before_any_trial(
+        monkeypatch) -> None:
+    # the text configurations said a wrong kind with a ValueError, which the check lets pass
+    # (a value refused beside others), so every trial drawing it failed
+    import lstmkit.text.tuning as text_tuning
+
+    def tune(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a search ran")
+
+    monkeypatch.setattr(text_tuning, "tune", tune)
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4)
+    for space, message in (({"model.hidden_size": ("float", 16, 64)},
+                            r"model.hidden_size draws 16.0, a kind of value the configuration "
+                            r"refuses: hidden_size must be an int >= 1, got 16.0"),
+                           ({"model.lowercase": ("choice", [True, "no"])},
+                            r"model.lowercase draws 'no'")):
+        with pytest.raises(TypeError, match=r"the search space's " + message):
+            tune_text(Classifier, config, QUICK, _reviews(8, 0), _reviews(4, 1), space)
