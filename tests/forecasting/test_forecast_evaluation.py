@@ -673,6 +673,13 @@ def test_tuning_searches_the_space(tmp_path: Path) -> None:
                                             r"'yes'"):
             tune_forecaster(make_config(), frame,
                             {"model.lstm.peephole": ("choice", [False, "yes"])}, n_trials=1)
+        # (these two said a wrong kind with a ValueError, which the check lets pass)
+        for key, entry, drawn in (("model.dropout", ("choice", [0.1, "0.2"]), "'0.2'"),
+                                  ("model.future_context", ("float", 0.0, 2.0), "0.0")):
+            with pytest.raises(TypeError, match=rf"the search space's {key} draws {drawn}"):
+                tune_forecaster(make_config(), frame, {key: entry}, n_trials=1)
+    with pytest.raises(ValueError, match=r"model.dropout must be in \[0, 1\), got 1.5"):
+        make_config(dropout=1.5)  # (a value out of range stays a ValueError)
     with pytest.raises(ValueError, match=r"space\['lr'\] must start with one of"):
         check_space({"lr": ("uniform", 0.1, 1.0)})
     with pytest.raises(ValueError, match=r"low must be > 0"):

@@ -304,8 +304,12 @@ class ModelConfig:
         if self.lookback % self.segment_len:
             raise ValueError(f"model.lookback ({self.lookback}) must be a multiple of "
                              f"model.segment_len ({self.segment_len})")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) \
-                or not 0.0 <= self.dropout < 1.0:
+        # (a wrong kind of value is a TypeError, as in _positive_int: a search space drawing
+        # one is refused before any trial)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
+            raise TypeError(f"model.dropout must be a number in [0, 1), got "
+                            f"{type(self.dropout).__name__} {self.dropout!r}")
+        if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}")
         _choice("model.decoder", self.decoder, Decoder)
         _choice("model.normalization", self.normalization, Normalization)
@@ -331,8 +335,10 @@ class ModelConfig:
                              f"deviation, which needs model.lookback >= 2, got "
                              f"model.lookback={self.lookback}; use normalization 'last' or "
                              "'mean'")
-        if isinstance(self.future_context, bool) or not isinstance(self.future_context, int) \
-                or not 0 <= self.future_context <= self.lookback:
+        if isinstance(self.future_context, bool) or not isinstance(self.future_context, int):
+            raise TypeError(f"model.future_context must be an int, got "
+                            f"{type(self.future_context).__name__} {self.future_context!r}")
+        if not 0 <= self.future_context <= self.lookback:
             raise ValueError(f"model.future_context must be an int from 0 to model.lookback "
                              f"({self.lookback}), the steps of known-future covariates on "
                              f"either side of each forecast step, got {self.future_context!r}")
