@@ -732,24 +732,24 @@ def parse_date(text: str, time_format: str | None) -> pd.Timestamp:
                              "ISO 8601 (YYYY-MM-DD)") from None
 
 
-def date_in(series: Series, text: str, label: str, time_format: str | None,
-            unparsable: str = "is not a valid date", name: str | None = None) -> pd.Timestamp:
+def date_in(series: Series, text: str, label: str, cfg: DataConfig,
+            unparsable: str = "is not a valid date") -> pd.Timestamp:
     """``text``, the value of setting ``label``, as a date comparable with ``series``' time
-    column (see :func:`parse_date`); a ValueError naming ``label`` when the data have no time
-    column, the text is not a date (``unparsable`` says so) or only one of the two has a time
-    zone (naming the series as ``name``, by default by its id)."""
+    column (see :func:`parse_date`, with ``cfg.time_format``); a ValueError naming ``label``
+    when the data have no time column, the text is not a date (``unparsable`` says so) or
+    only one of the two has a time zone (naming the series as :func:`series_name` does)."""
     if not isinstance(series.time, pd.DatetimeIndex):
         raise ValueError(f"{label}={text!r} is a date, but the data has no time column "
                          "(data.time_col)")
     try:
-        when = parse_date(text, time_format)
+        when = parse_date(text, cfg.time_format)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{label}={text!r} {unparsable}: {err}") from None
     if pd.isna(when):
         raise ValueError(f"{label}={text!r} is not a valid date: it is empty or NaT")
     if (when.tz is None) != (series.time.tz is None):
         raise ValueError(f"{label}={text!r} and the time column of "
-                         f"{name or f'series {series.id!r}'} must "
+                         f"{series_name(series.id, cfg)} must "
                          f"both have a time zone or both have none; got {when.tz} and "
                          f"{series.time.tz}")
     return when
@@ -770,8 +770,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
         if isinstance(spec, str):
-            when = date_in(series, spec, f"data.{name}", cfg.time_format,
-                           name=series_name(series.id, cfg))
+            when = date_in(series, spec, f"data.{name}", cfg)
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):

@@ -519,9 +519,8 @@ def _start_row(series: Series, start: float | int | str | None, default: int,
     if start is None:
         return default
     if isinstance(start, str):
-        when = date_in(series, start, "start (--start)", data.time_format,
-                       unparsable="is not a row, a fraction or a date",
-                       name=series_name(series.id, data))
+        when = date_in(series, start, "start (--start)", data,
+                       unparsable="is not a row, a fraction or a date")
         return int(series.time.searchsorted(when))
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
