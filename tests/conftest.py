@@ -50,7 +50,7 @@ def run_cli():  # type: ignore[no-untyped-def]
 def run_ddp(tmp_path):  # type: ignore[no-untyped-def]
     """``run(*argv)``: run ``lstmkit argv`` with ``training.strategy=ddp`` on two CPU
     processes, in ``tmp_path``; returns the finished process (stdout and stderr as text),
-    checked to have started the second process when it succeeded.
+    checked to have started the second process when it succeeded, and not to have aborted.
     Lightning's DDP launcher starts the second process by running the same command again, so
     it must be a script: the installed entry point."""
     import subprocess
@@ -65,6 +65,7 @@ def run_ddp(tmp_path):  # type: ignore[no-untyped-def]
              "--set", "training.accelerator=cpu"],
             capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode != 0 or "GLOBAL_RANK: 1" in done.stdout + done.stderr
+        assert "terminate called" not in done.stderr, done.stderr[-2000:]  # (an abort)
         return done
 
     return run
@@ -73,9 +74,9 @@ def run_ddp(tmp_path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def ddp_script(tmp_path):  # type: ignore[no-untyped-def]
     """``run(script)``: run the Python ``script`` in ``tmp_path`` (it trains with
-    ``strategy="ddp", devices=2`` on the CPU and writes ``rank<LOCAL_RANK>.json``), and
-    return what the two processes wrote, first process first. Lightning's launcher starts
-    the second process by running the script again."""
+    ``strategy="ddp", devices=2`` on the CPU and writes ``rank<LOCAL_RANK>.json``), check
+    that neither process aborted, and return what the two processes wrote, first process
+    first. Lightning's launcher starts the second process by running the script again."""
     import json
     import subprocess
     import sys
@@ -85,6 +86,9 @@ def ddp_script(tmp_path):  # type: ignore[no-untyped-def]
         done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True,
                               timeout=300, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
+        # the second process's exit status is not the command's: an abort is seen in its
+        # output only
+        assert "terminate called" not in done.stderr, done.stderr[-2000:]
         first, second = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
         return first, second
 

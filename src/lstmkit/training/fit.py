@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -403,8 +404,10 @@ def fit(
         # it, say) would train with dropout off
         model.train()
         dtype = _float_dtype(model)
-        if val_data is not None and config.several_processes():
-            val_data = _Whole(val_data)
+        if config.several_processes():
+            _end_process_group_at_exit()
+            if val_data is not None:
+                val_data = _Whole(val_data)
         try:
             trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                         ckpt_path=ckpt_path)
@@ -464,6 +467,27 @@ def fit(
         last_checkpoint=_last_checkpoint(config),
         total_time_s=clock.before + wall,
     )
+
+
+def _end_process_group_at_exit() -> None:
+    """Destroy the distributed run's process group when Python exits, before it shuts down
+    (once, whatever the number of runs).
+
+    Lightning does so for an NCCL group only. A gloo group (DDP on the CPU) otherwise
+    outlives the program: its worker thread drops its last collective (Lightning's
+    all-reduce of a logged value) just after the program's thread goes on, and must take the
+    interpreter's lock to free that collective's tensors; a program that ends within the
+    few milliseconds before it has the lock leaves it to an interpreter shutting down, and
+    the process aborts ("terminate called without an active exception", signal 6).
+    Destroying the group joins its workers with the lock released."""
+    atexit.unregister(_end_process_group)  # (registered once)
+    atexit.register(_end_process_group)
+
+
+def _end_process_group() -> None:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class _Whole:
