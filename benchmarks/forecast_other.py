@@ -14,11 +14,14 @@
 
 Prints tables and writes JSON with the arguments (by default
 benchmarks/results/forecast_other.json, which the docs cite: give a quick run its own --out).
+With ``--only`` one dataset runs, and an existing --out keeps the others' results (the entry
+rerun holds its own settings).
 
     python benchmarks/forecast_other.py --threads 1        # all three (the docs' run)
     python benchmarks/forecast_other.py --horizons 96 --exchange-epochs 1 --exchange-lr 2e-3 \
         --exchange-weight-decay 0 --exchange-mean-reversion off --exchange-folds 1 \
         --exchange-jobs 1 --epochs 1 --out /tmp/forecast_other_quick.json   # a quick check
+    python benchmarks/forecast_other.py --threads 1 --only msft     # MSFT again, in place
 """
 
 from __future__ import annotations
@@ -324,6 +327,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"settings": vars(args), "environment": environment(), **results}
+    if args.only is not None and out.is_file():
+        # one dataset rerun: the others' results stay, and this one keeps its own settings
+        record = {**json.loads(out.read_text()), args.only: {
+            **results[args.only], "settings": vars(args), "environment": environment()}}
     out.write_text(json.dumps(record, indent=2, default=str, allow_nan=False))
     print(f"wrote {out}")
 

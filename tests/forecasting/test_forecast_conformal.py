@@ -15,7 +15,12 @@ from forecast_helpers import make_config
 
 from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting.config import ModelConfig
-from lstmkit.forecasting.conformal import conformal_margins, widen
+from lstmkit.forecasting.conformal import (
+    conformal_margins,
+    typical_scale,
+    widen,
+    window_scale,
+)
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -223,3 +228,69 @@ def test_a_fit_whose_calibration_fails_leaves_the_model_as_it_was(
         forecaster.fit(frame.iloc[20:])
     assert all(getattr(forecaster, name) is value for name, value in fitted.items())
     pd.testing.assert_frame_equal(forecaster.predict(frame), before)
+
+
+def test_margins_in_each_windows_scale_correct_windows_of_any_size_alike() -> None:
+    # windows of two sizes (1 and 100, a tenth of them small) whose intervals are too wide
+    # for their errors: one margin in the values' units, pooled, is the large windows' and
+    # closed the small ones' intervals altogether; in units of each window's scale each size
+    # covers about 80%
+    rng = np.random.default_rng(0)
+    scale = np.repeat([[1.0], [100.0]], [200, 1800], axis=0)  # (W, C)
+    actual = rng.normal(size=(2000, 1, 1)) * scale[:, None, :]
+    zero = np.zeros_like(actual)
+    wide = np.stack([zero - 3 * scale[:, None, :], zero, zero + 3 * scale[:, None, :]], -1)
+    pooled = widen(wide, conformal_margins(wide, actual, LEVELS), LEVELS)
+    assert (pooled[:200, ..., 0] == pooled[:200, ..., 2]).all()  # closed
+    margins = conformal_margins(wide, actual, LEVELS, scale)
+    scaled = widen(wide, margins, LEVELS, scale)
+    inside = (actual >= scaled[..., 0]) & (actual <= scaled[..., 2])
+    assert 0.7 <= inside[:200].mean() <= 0.9 and 0.75 <= inside[200:].mean() <= 0.85
+    # in units of the scale: the N(0, 1) errors' 80% bound, 1.28, less the 3 given
+    np.testing.assert_allclose(margins, 1.28 - 3, atol=0.1)
+
+
+def test_each_window_is_widened_by_the_margins_times_its_lookbacks_change(
+        frame: pd.DataFrame) -> None:
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    forecaster = Forecaster(config).fit(frame)
+    val = forecaster.windows(forecaster.prepare(frame), "val")
+    widened = forecaster.predict_windows(val, clip=False)
+    margins, forecaster.margins = forecaster.margins, None
+    raw = forecaster.predict_windows(val, clip=False)
+    inputs, _ = val.__getitems__(range(len(val)))
+    past = forecaster.scalers.target.inverse(inputs["y_past"].double().numpy(), axis=2)
+    scale = np.abs(np.diff(past, axis=1)).mean(axis=1)  # (W, C)
+    assert (scale.std(axis=0) > 0.02 * scale.mean(axis=0)).all()  # the windows differ
+    high = raw[..., 2] + margins[0] * scale[:, None, :]
+    low = raw[..., 0] - margins[0] * scale[:, None, :]
+    kept = (high >= raw[..., 1]) & (low <= raw[..., 1])  # (not stopped at the median)
+    assert kept.mean() > 0.5
+    np.testing.assert_allclose(widened[..., 2][kept], high[kept], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(widened[..., 0][kept], low[kept], rtol=1e-5, atol=1e-9)
+
+
+def test_window_scale_is_the_lookbacks_mean_absolute_change() -> None:
+    past = np.array([[[0.0, 5.0], [2.0, 5.0], [1.0, 5.0]]])  # (W=1, L=3, C=2)
+    np.testing.assert_allclose(window_scale(past), [[1.5, np.nan]])
+    np.testing.assert_allclose(window_scale(past, floor=np.array([9.0, 7.0])), [[1.5, 7.0]])
+    np.testing.assert_allclose(window_scale(past[:, :1], floor=np.array([9.0, 7.0])),
+                               [[9.0, 7.0]])  # one step: no change to measure
+    np.testing.assert_allclose(typical_scale(np.array([[1.0, np.nan], [3.0, 0.0]])),
+                               [2.0, 1.0])
+
+
+def test_a_model_saved_before_the_scale_keeps_its_margins_in_the_targets_units(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    path = Forecaster(config).fit(frame).save(tmp_path / "m")
+    meta = json.loads((path / "meta.json").read_text())
+    assert len(meta.pop("conformal_scale")) == 2  # (one per target)
+    (path / "meta.json").write_text(json.dumps(meta))
+    old = Forecaster.load(path)
+    assert old.margin_scale is None
+    val = old.windows(old.prepare(frame), "val")
+    widened = old.predict_windows(val, clip=False)
+    margins, old.margins = old.margins, None
+    np.testing.assert_allclose(widened, widen(old.predict_windows(val, clip=False), margins,
+                                              LEVELS))

@@ -264,7 +264,8 @@ class ModelConfig:
         conformal: after training, correct the quantile intervals on the validation windows
             (conformalised quantile regression, :mod:`lstmkit.forecasting.conformal`): each
             pair (q, 1 - q) is widened or narrowed per forecast step and target so that it
-            covers 1 - 2q of the validation windows. Needs ``loss="quantile"`` with
+            covers 1 - 2q of the validation windows, by a margin in units of each window's
+            scale (its lookback's mean absolute change). Needs ``loss="quantile"`` with
             quantiles that include 0.5 and pair up as (q, 1 - q) (at least one pair), and a
             validation part.
         ensemble: train this many networks, with seeds ``training.seed``, ``seed + 1``, ...

@@ -22,7 +22,7 @@ import torch
 
 from lstmkit import __version__
 from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
-from lstmkit.forecasting.conformal import conformal_margins, widen
+from lstmkit.forecasting.conformal import conformal_margins, typical_scale, widen, window_scale
 from lstmkit.forecasting.data import (
     Series,
     clip_to_bounds,
@@ -84,7 +84,7 @@ class Forecaster:
 
     # what fit sets, together
     _FITTED = ("net", "scalers", "freq", "fit_results", "fit_result", "val_loss", "kept_start",
-               "margins", "calibration_windows", "seen_until")
+               "margins", "margin_scale", "calibration_windows", "seen_until")
 
     def __init__(self, config: ForecastConfig) -> None:
         if not isinstance(config, ForecastConfig):
@@ -101,8 +101,11 @@ class Forecaster:
         self.val_loss: float | None = None
         # whether the network(s) kept the untrained state, the naive forecast
         self.kept_start = False
-        # (P, Hz, C) interval corrections in original units, with model.conformal
+        # (P, Hz, C) interval corrections, with model.conformal: in units of each window's
+        # scale (its lookback's mean absolute change, this (C,) where it has none), or in the
+        # targets' units where margin_scale is None (models saved by an lstmkit before it)
         self.margins: np.ndarray | None = None
+        self.margin_scale: np.ndarray | None = None
         # how many validation windows calibrated them (the fewest at a step and target)
         self.calibration_windows: int | None = None
         # per series id, the last time whose target training or validation read (ISO 8601);
@@ -257,7 +260,7 @@ class Forecaster:
             self.kept_start = all(kept)
             self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
             self.net.eval()
-            self.margins = self.calibration_windows = None
+            self.margins = self.margin_scale = self.calibration_windows = None
             if cfg.model.conformal:
                 self._calibrate(prepared, val)
         except BaseException:
@@ -328,9 +331,16 @@ class Forecaster:
                            in zip(val.series_index.tolist(), val.local_origin.tolist(),
                                   strict=True)])  # (W, Hz, C)
         levels = self.config.model.quantiles
+        # each window's errors in units of its own scale, so that a small or calm series is
+        # not given a large or volatile one's margin
+        scale = self._lookback_scale(val, floor=None)
+        floor = typical_scale(scale)
+        scale = np.where(np.isnan(scale), floor, scale)
         # (unclipped: the margins are the model's, whatever bounds it is later given; an
         # observed value is inside a clipped interval exactly when inside the unclipped one)
-        self.margins = conformal_margins(self.predict_windows(val, clip=False), actual, levels)
+        self.margins = conformal_margins(self.predict_windows(val, clip=False), actual, levels,
+                                         scale)
+        self.margin_scale = floor
         self.calibration_windows = int((~np.isnan(actual)).sum(axis=0).min())
         too_few = self.too_few_calibration_windows()
         if too_few and is_first_process():  # (under DDP every process calibrates)
@@ -375,8 +385,22 @@ class Forecaster:
             # Chernozhukov et al. 2010) never raises the pinball loss summed over the levels
             out = np.sort(out, axis=-1)
         if self.margins is not None:
-            out = widen(out, self.margins, self.config.model.quantiles)
+            scale = (None if self.margin_scale is None
+                     else self._lookback_scale(windows, self.margin_scale))
+            out = widen(out, self.margins, self.config.model.quantiles, scale)
         return clip_to_bounds(out, self.config.data) if clip else out
+
+    def _lookback_scale(self, windows: WindowSet, floor: np.ndarray | None) -> np.ndarray:
+        """Each window's scale (W, C) in the targets' units: the mean absolute change of
+        each target over its lookback (:func:`~lstmkit.forecasting.conformal.window_scale`;
+        ``floor`` where there is none)."""
+        assert self.scalers is not None
+        std = np.asarray(self.scalers.target.std, dtype=float)
+        scales = [window_scale(windows.__getitems__(range(
+            start, min(start + PREDICT_BATCH, len(windows))))[0]["y_past"].double().numpy()
+            * std, floor) for start in range(0, len(windows), PREDICT_BATCH)]
+        return (np.concatenate(scales) if scales
+                else np.zeros((0, windows.y.shape[1])))
 
     def predict(self, data: pd.DataFrame | str | Path,
                 future: pd.DataFrame | str | Path | None = None, *,
@@ -691,6 +715,9 @@ class Forecaster:
                 # the weights' shapes do not depend on it: kept to check config.yaml by
                 "lookback": self.config.model.lookback,
                 "conformal_margins": None if self.margins is None else self.margins.tolist(),
+                # the margins are in units of each window's scale, this where it has none
+                "conformal_scale": (None if self.margin_scale is None
+                                    else self.margin_scale.tolist()),
                 "conformal_windows": self.calibration_windows,
                 "seen_until": self.seen_until}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
@@ -770,6 +797,8 @@ class Forecaster:
         forecaster.net.eval()
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
+        scale = meta.get("conformal_scale")  # (None: in the targets' units, saved before it)
+        forecaster.margin_scale = None if scale is None else np.asarray(scale, dtype=float)
         forecaster.calibration_windows = meta.get("conformal_windows")  # (None: not saved)
         return forecaster
 

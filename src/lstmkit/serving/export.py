@@ -357,6 +357,9 @@ class ForecastGraph(nn.Module):
         margins = forecaster.margins
         self.register_buffer("margins", None if margins is None
                              else torch.as_tensor(margins, dtype=torch.float64))  # (P, Hz, C)
+        scale = forecaster.margin_scale  # (the margins in units of each window's scale)
+        self.register_buffer("margin_scale", None if scale is None
+                             else torch.as_tensor(scale, dtype=torch.float64))  # (C,)
         from lstmkit.forecasting.data import bounds_arrays
 
         bounds = bounds_arrays(dc)  # (data.target_bounds: the outputs clipped, as predict)
@@ -387,7 +390,7 @@ class ForecastGraph(nn.Module):
         out = out * self.target_std[:, None] + self.target_mean[:, None]  # (B, Hz, C, Q)
         out = torch.sort(out, dim=-1).values  # as predict: crossing quantiles rearranged
         if self.margins is not None:
-            out = self._widen(out)
+            out = self._widen(out, y)
         out = self._clip(out, per=(None,))
         return out[..., self.median_index], out
 
@@ -399,14 +402,20 @@ class ForecastGraph(nn.Module):
         return torch.minimum(torch.maximum(out, self.low[(..., *per)]),
                              self.high[(..., *per)])
 
-    def _widen(self, out: Tensor) -> Tensor:
-        """:func:`lstmkit.forecasting.conformal.widen` on (B, Hz, C, Q), level by level."""
+    def _widen(self, out: Tensor, y: Tensor) -> Tensor:
+        """:func:`lstmkit.forecasting.conformal.widen` on (B, Hz, C, Q), level by level, with
+        the margins times each window's scale (``window_scale`` of the past targets ``y``)."""
         from lstmkit.forecasting.conformal import _pairs
 
+        margins = self.margins  # (P, Hz, C)
+        if self.margin_scale is not None:
+            change = (y[:, 1:] - y[:, :-1]).abs().mean(dim=1)  # (B, C); NaN for one step
+            scale = torch.where(change > 0, change, self.margin_scale)
+            margins = margins[:, None] * scale[None, :, None, :]  # (P, B, Hz, C)
         levels = [out[..., k] for k in range(out.shape[-1])]
         for p, (lo, hi) in enumerate(_pairs(self.quantiles)):
-            levels[lo] = levels[lo] - self.margins[p]
-            levels[hi] = levels[hi] + self.margins[p]
+            levels[lo] = levels[lo] - margins[p]
+            levels[hi] = levels[hi] + margins[p]
         mid = len(levels) // 2
         for k in range(mid - 1, -1, -1):
             levels[k] = torch.minimum(levels[k], levels[k + 1])
