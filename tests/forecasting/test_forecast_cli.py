@@ -209,6 +209,18 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
         assert _run(action, "--model", str(tmp_path / "run" / "model"), "--out",
                     str(tmp_path / action)) == 0
     assert (tmp_path / "predict" / "forecast.csv").is_file()
+    # --paths samples past the horizon (12): within it, it did nothing, without a word
+    model = str(tmp_path / "run" / "model")
+    for steps in ((), ("--steps", "12")):
+        with pytest.raises(ValueError, match=r"--paths samples the forecast past the model's "
+                                             r"horizon \(12 steps\), and (no --steps was "
+                                             r"given|--steps 12 is within it): it applies "
+                                             r"with --steps above 12"):
+            _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
+                 *steps)
+    assert _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
+                "--steps", "13") == 0
+    assert len(pd.read_csv(tmp_path / "p" / "forecast.csv")) == 13
 
 
 def test_cli_errors(csv_and_config: tuple[Path, Path], tmp_path: Path,

@@ -298,6 +298,14 @@ def run(args: argparse.Namespace) -> int:
         _check_plot_series(args, ["0"] if series_col is None or series_col not in frame else
                            [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
+        horizon = forecaster.config.model.horizon  # (a point model's --paths: predict says)
+        if (args.paths is not None and forecaster.config.model.loss == "quantile"
+                and (args.steps is None or args.steps <= horizon)):
+            raise ValueError(f"--paths samples the forecast past the model's horizon "
+                             f"({horizon} steps), and "
+                             + ("no --steps was given" if args.steps is None else
+                                f"--steps {args.steps} is within it")
+                             + f": it applies with --steps above {horizon}; leave it out")
         # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future, steps=args.steps,
                                       paths=args.paths)
