@@ -162,7 +162,9 @@ def test_a_diverged_run_keeps_the_untrained_naive_start(frame: pd.DataFrame) -> 
     config = make_config()
     config = dataclasses.replace(config, training=config.training.replace(
         optimizer="sgd", lr=1e10, max_epochs=2))
-    with pytest.warns(UserWarning, match=r"best epoch none finite\); keeping it"):
+    # (instead of the weights training kept, which its epoch log named as kept)
+    with pytest.warns(UserWarning, match=r"best epoch none finite\); keeping it instead of "
+                                         r"the weights training kept: the forecast is"):
         forecaster = Forecaster(config).fit(frame)
     assert forecaster.kept_start
     assert np.isfinite(forecaster.predict(frame)["forecast"]).all()

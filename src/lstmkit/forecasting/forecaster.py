@@ -313,9 +313,10 @@ class Forecaster:
             if is_first_process():  # (under DDP every process keeps it; one says so)
                 warnings.warn(
                     f"{name}no training epoch beat the untrained network on validation "
-                    f"(val_loss {start_loss:.4g} <= best epoch {_score(best)}); keeping it: the "
-                    f"forecast is the {cfg.model.normalization!r} reference value of each "
-                    "window (the naive forecast for normalization='last')", UserWarning,
+                    f"(val_loss {start_loss:.4g} <= best epoch {_score(best)}); keeping it "
+                    "instead of the weights training kept: the forecast is the "
+                    f"{cfg.model.normalization!r} reference value of each window (the naive "
+                    "forecast for normalization='last')", UserWarning,
                     stacklevel=3)
         return net.eval(), result, kept
 
