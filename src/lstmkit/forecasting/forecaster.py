@@ -421,7 +421,8 @@ class Forecaster:
         and target, the quantiles interpolated linearly in normal scores and extended past
         the outermost), and the quantiles past the first horizon are those of the paths (the
         forecast their median). Each series draws from a generator seeded by its id: the same
-        history gives the same forecast, whatever else is predicted with it.
+        history gives the same forecast, whatever else is predicted with it (up to float32
+        rounding: other series in a batch change the order of the network's sums).
         ``paths=0`` appends the median instead, as a point loss does: faster, and deterministic,
         but then each horizon's intervals are given the forecasts before it, as if observed,
         narrower than the truth.
