@@ -117,6 +117,24 @@ def test_a_classifier_answers_over_http(url: str, saved: dict[str, Path]) -> Non
         assert json.loads(refused.value.read()) == {"error": error}
 
 
+@pytest.mark.parametrize("url", ["classifier", "tagger"], indirect=True)
+def test_a_request_holds_at_most_max_texts_texts(url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # two million one-letter texts (10 MB) took 2 GB and half a minute, the model held
+    import lstmkit.serving.http as http
+
+    monkeypatch.setattr(http, "MAX_TEXTS", 3)
+    bodies = [{"texts": ["a"] * 3}, {"texts": ["a"] * 4}]
+    if _call(url, "/health")[1]["kind"] == "tagger":  # (and its pre-tokenised sentences)
+        bodies += [{"tokens": [["a"]] * 3}, {"tokens": [["a"]] * 4}]
+    for fits, refused in zip(bodies[::2], bodies[1::2], strict=True):
+        key = next(iter(refused))
+        assert _call(url, "/predict", fits)[0] == 200
+        assert _call(url, "/predict", refused) == (400, {"error": (
+            f"'{key}' holds 4 items, more than the 3 a request may hold: send them in "
+            "several requests")})
+
+
 @pytest.mark.parametrize("url", ["tagger"], indirect=True)
 def test_a_tagger_answers_texts_and_tokens(url: str, saved: dict[str, Path]) -> None:
     from lstmkit.tagging import Tagger

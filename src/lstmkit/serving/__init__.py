@@ -2,7 +2,14 @@
 export of ``lstmkit export`` (:mod:`.export`)."""
 
 from lstmkit.serving.export import ExportReport, export_onnx, read_metadata
-from lstmkit.serving.http import MAX_BODY_BYTES, ModelService, make_server, model_kind, serve
+from lstmkit.serving.http import (
+    MAX_BODY_BYTES,
+    MAX_TEXTS,
+    ModelService,
+    make_server,
+    model_kind,
+    serve,
+)
 
-__all__ = ["MAX_BODY_BYTES", "ExportReport", "ModelService", "export_onnx", "make_server",
-           "model_kind", "read_metadata", "serve"]
+__all__ = ["MAX_BODY_BYTES", "MAX_TEXTS", "ExportReport", "ModelService", "export_onnx",
+           "make_server", "model_kind", "read_metadata", "serve"]

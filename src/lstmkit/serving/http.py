@@ -25,7 +25,7 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
 or the command line gives for the same input), an unknown path ``404``, a path with another
 method than its own ``405`` (its method in ``Allow``), a body over :data:`MAX_BODY_BYTES`
-``413``; what http.server refuses before (a
+``413`` (and more than :data:`MAX_TEXTS` texts ``400``); what http.server refuses before (a
 malformed request line or header) is JSON too. Requests are served on threads, one
 prediction at a time. Stopping (Ctrl-C, SIGTERM, or ``server_close()`` after ``shutdown()``)
 lets the requests in flight finish (for up to ``stop_timeout``, 30 seconds, then cuts the
@@ -64,6 +64,11 @@ the first: the answer's size stays a bound multiple of the model's)."""
 MAX_PATHS = 2000
 """A forecast request's ``paths`` are at most this many (each is a window per horizon past
 the first, per series)."""
+
+MAX_TEXTS = 10_000
+"""A classifier's or tagger's request holds at most this many texts (or sentences): the
+answer is some twenty times the request's size, and one request holds the model while it
+is answered (two million one-letter texts, 10 MB, took 2 GB and half a minute)."""
 
 KINDS = ("forecaster", "classifier", "tagger")
 
@@ -175,7 +180,7 @@ class ModelService:
             return self._tag(request)
 
     def _classify(self, request: dict[str, Any]) -> dict[str, Any]:
-        texts = _list_of(request, "texts", str, allowed=("texts",))
+        texts = _list_of(request, "texts", str, allowed=("texts",), most=MAX_TEXTS)
         return {"predictions": [
             {"text": p.text, "label": p.label, "probabilities": p.probabilities}
             for p in self.model.predict(texts)]}
@@ -185,7 +190,8 @@ class ModelService:
             raise ValueError("a tagger request holds 'texts' (raw texts) or 'tokens' "
                              "(pre-tokenised sentences), not both: send them apart")
         if "tokens" in request:
-            sentences = _list_of(request, "tokens", list, allowed=("tokens",))
+            sentences = _list_of(request, "tokens", list, allowed=("tokens",),
+                                 most=MAX_TEXTS)
             for n, sentence in enumerate(sentences):
                 for m, token in enumerate(sentence):  # (as texts are checked: JSON's words)
                     if not isinstance(token, str):
@@ -198,7 +204,7 @@ class ModelService:
                 raise _plain(err, str(err).replace("sentences[", "tokens[")) from None
             return {"predictions": [{"tokens": tokens, "tags": tags}
                                     for tokens, tags in zip(sentences, tagged, strict=True)]}
-        texts = _list_of(request, "texts", str, allowed=("texts", "tokens"))
+        texts = _list_of(request, "texts", str, allowed=("texts", "tokens"), most=MAX_TEXTS)
         return {"predictions": [
             {"text": text, "entities": [asdict(e) for e in entities]}
             for text, entities in zip(texts, self.model.predict(texts), strict=True)]}
@@ -295,9 +301,9 @@ def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 def _list_of(request: dict[str, Any], key: str, item: type, *,
-             allowed: tuple[str, ...]) -> list[Any]:
-    """``request[key]``, checked to be a non-empty array of ``item`` (str, list, dict), and
-    ``request`` to hold no key but ``allowed``."""
+             allowed: tuple[str, ...], most: int | None = None) -> list[Any]:
+    """``request[key]``, checked to be a non-empty array of ``item`` (str, list, dict), of
+    ``most`` items or fewer, and ``request`` to hold no key but ``allowed``."""
     unknown = sorted(set(request) - set(allowed))
     if unknown:
         raise ValueError(f"unknown request key(s) {unknown}; this model takes "
@@ -309,6 +315,9 @@ def _list_of(request: dict[str, Any], key: str, item: type, *,
     if not isinstance(value, list) or not value:
         raise TypeError(f"{key!r} must be a non-empty array, each item {what}, got "
                         f"{'an empty array' if value == [] else _given(value)}")
+    if most is not None and len(value) > most:
+        raise ValueError(f"{key!r} holds {len(value)} items, more than the {most} a request "
+                         "may hold: send them in several requests")
     for n, part in enumerate(value):
         if not isinstance(part, item):
             raise TypeError(f"{key}[{n}] must be {what}, got {_given(part)}")
