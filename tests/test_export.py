@@ -129,6 +129,14 @@ def test_an_exported_forecaster_forecasts_what_predict_does(name: str, tmp_path:
             if levels:
                 np.testing.assert_allclose(outputs["quantiles"][i, :, c], want[levels],
                                            rtol=1e-5, atol=1e-5)
+    # a value missing from any input: that window's outputs are NaN, the others' unchanged
+    # (onnxruntime's LSTM operator gave numbers, where PyTorch gives NaN)
+    for name in arrays:
+        holed = {**arrays, name: arrays[name].copy()}
+        holed[name][0].flat[0] = np.nan
+        for given, got in zip(outputs.values(), _run(tmp_path / "f.onnx", holed), strict=True):
+            assert np.isnan(got[0]).all(), name
+            np.testing.assert_array_equal(got[1:], given[1:])
     if model.get("conformal"):  # the margins are in the graph, not only in predict
         assert forecaster.margins is not None and np.abs(forecaster.margins).max() > 0
     assert meta["target_bounds"] == data.get("target_bounds")  # (said, as the graph clips)

@@ -385,13 +385,17 @@ class ForecastGraph(nn.Module):
         static = scaled("static", (B, 0))  # (B, S)
         x_past = torch.cat([past, future[:, :L]], dim=-1)  # (B, L, Cp + Cf)
         out = self.net(y_past, x_past, future[:, L:], static).double()  # (B, Hz, C[, Q])
+        # onnxruntime's LSTM operator turns a NaN input into numbers: a value missing from
+        # any input makes its window's outputs NaN, as the network in PyTorch gives them
+        missing = sum(x.reshape(B, -1).sum(dim=1) * 0 for x in given.values())  # (B,)
         if self.quantiles is None:
-            return (self._clip(out * self.target_std + self.target_mean, per=()),)
+            return (self._clip(out * self.target_std + self.target_mean, per=())
+                    + missing[:, None, None],)
         out = out * self.target_std[:, None] + self.target_mean[:, None]  # (B, Hz, C, Q)
         out = torch.sort(out, dim=-1).values  # as predict: crossing quantiles rearranged
         if self.margins is not None:
             out = self._widen(out, y)
-        out = self._clip(out, per=(None,))
+        out = self._clip(out, per=(None,)) + missing[:, None, None, None]
         return out[..., self.median_index], out
 
     def _clip(self, out: Tensor, per: tuple[None, ...]) -> Tensor:
