@@ -335,10 +335,21 @@ def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) 
     answers = _raw(url, b"HEAD /predict HTTP/1.1\r\nHost: x\r\n\r\n" + health)
     assert answers.startswith(b"HTTP/1.1 405") and b"Allow: POST\r\n" in answers
     assert answers.count(b"HTTP/1.1 200 OK") == 1 and answers.count(b'"error"') == 0
-    # a length of thousands of digits is no length
-    answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                   + b"9" * 5000 + b"\r\n\r\n{}")
-    assert answers.startswith(b"HTTP/1.1 411")
+    # a length that is no number of bytes is a 400 saying so (it was a 411 asking for one),
+    # and the connection closes (where the body ends is unknown)
+    for length, shown in [(b"9" * 5000, "'" + "9" * 37 + "...'"), (b"abc", "'abc'"),
+                          (b"-5", "'-5'"), (b"+15", "'+15'"), (b"1e3", "'1e3'")]:
+        answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                       + length + b"\r\n\r\n{}" + health)
+        assert answers.startswith(b"HTTP/1.1 400") and answers.count(b"HTTP/1.1") == 1
+        assert b"Connection: close" in answers
+        assert json.loads(answers.split(b"\r\n\r\n", 1)[1]) == {"error": (
+            "the request's Content-Length must be a number of bytes (digits, at most 18 of "
+            f"them), got {shown}")}
+    # spaces and tabs around it are the header's, not the length's (RFC 9110)
+    answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: \t19 \r\n\r\n"
+                   + body + health)
+    assert answers.count(b"HTTP/1.1 200 OK") == 2
     # a client asking before it sends a body over the limit is told 413 at once
     answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n"
                    b"Expect: 100-continue\r\n\r\n")

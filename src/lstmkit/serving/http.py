@@ -442,12 +442,18 @@ class _Handler(BaseHTTPRequestHandler):
         """The body's size from ``Content-Length``: 0 without one; None for a body that
         cannot be read to its end (``Transfer-Encoding``, or a length that is no number of
         bytes), after which the connection is closed."""
-        length = self.headers.get("Content-Length")
+        length = self._length_given()
         if self.headers.get("Transfer-Encoding") is not None or (length is not None and not (
                 length.isascii() and length.isdigit() and len(length) <= 18)):
             self.close_connection = True
             return None
         return 0 if length is None else int(length)
+
+    def _length_given(self) -> str | None:
+        """``Content-Length``'s value, without the spaces or tabs a field's value may have
+        around it (RFC 9110 5.5); None without one."""
+        length = self.headers.get("Content-Length")
+        return None if length is None else length.strip(" \t")
 
     def _body(self, size: int | None) -> bytes | None:
         """The request's body of ``size`` bytes (:meth:`_length`), read whole, so that the
@@ -501,6 +507,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = self._route()
         if _ROUTES.get(path) != "POST":
             self._wrong_method_or_path(path)
+        elif (body is None and self.headers.get("Transfer-Encoding") is None
+              and "Content-Length" in self.headers):
+            length = str(self._length_given())
+            self._error(HTTPStatus.BAD_REQUEST, "the request's Content-Length must be a "
+                        "number of bytes (digits, at most 18 of them), got "
+                        f"{length if len(length) <= 40 else length[:37] + '...'!r}")
         elif body is None or "Content-Length" not in self.headers:
             self.close_connection = True
             self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length (a "
