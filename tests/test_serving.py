@@ -262,6 +262,29 @@ def test_a_forecaster_with_past_covariates_serves_at_most_its_horizon(tmp_path: 
         service.predict({"data": rows, "steps": 4})
 
 
+def test_a_boolean_series_id_is_refused(tmp_path: Path) -> None:
+    # pandas read a true beside an id of 1.5 as 1.0: another series' id, without a word
+    from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+    from lstmkit.serving import ModelService
+
+    history = pd.concat([_history(60).assign(shop=name) for name in ("1.5", "a")])
+    Forecaster(ForecastConfig(
+        data=DataConfig(target=("y",), time_col="date", series_col="shop", val=0.2,
+                        test=0.2),
+        model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
+        training=ONE_EPOCH)).fit(history).save(tmp_path / "m")
+    service = ModelService(tmp_path / "m")
+    rows = json.loads(history.to_json(orient="records", date_format="iso"))
+    for row in rows:
+        row["shop"] = 1.5 if row["shop"] == "1.5" else True
+    with pytest.raises(TypeError, match=r"^data\[60\]\['shop'\], the series id, must be a "
+                                        r"string or a number, got a boolean \(true\)$"):
+        service.predict({"data": rows})
+    for row in rows:
+        row["shop"] = 1.5 if row["shop"] == 1.5 else "a"
+    assert {r["shop"] for r in service.predict({"data": rows})["forecast"]} == {1.5, "a"}
+
+
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)
 def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +308,11 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
                          # (Python's limit: a traceback in the log, and no answer)
                          (b'{"texts": ["fine"], "n": ' + b"1" * 5000 + b"}",
                           "the request body is not JSON: a whole number has more than 4300 "
-                          "digits")]:
+                          "digits"),
+                         # (they read "Expecting value: line 1 column 1 (char 0)")
+                         (b"", "the request body is not JSON: the body is empty"),
+                         (b" \n", "the request body is not JSON: the body is only white "
+                                  "space")]:
         status, answer = _call(url, "/predict", raw)
         assert status == 400 and answer["error"].startswith(message)
     # a body over the limit: the client reads the 413 (its body was read and dropped)

@@ -213,6 +213,12 @@ class ModelService:
         import pandas as pd
 
         rows = _rows(request, "data")
+        series_col = self.model.config.data.series_col
+        for key in ("data", "future"):  # (pandas would read a true beside 1.5 as 1.0)
+            for n, row in enumerate(request.get(key) or []):
+                if isinstance(row, dict) and isinstance(row.get(series_col), bool):
+                    raise TypeError(f"{key}[{n}][{series_col!r}], the series id, must be a "
+                                    f"string or a number, got {_given(row[series_col])}")
         steps = request.get("steps")
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
             raise TypeError(f"'steps' must be a whole number, got {_given(steps)}")
@@ -530,7 +536,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             request = json.loads(body.decode("utf-8"))
         except (ValueError, RecursionError) as err:  # (UnicodeDecodeError, JSONDecodeError)
-            if isinstance(err, RecursionError):
+            if not body.strip():
+                why = "the body is empty" if not body else "the body is only white space"
+            elif isinstance(err, RecursionError):
                 why = "it nests too deeply"
             elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError):
                 why = str(err)
