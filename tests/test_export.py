@@ -580,3 +580,16 @@ def test_the_written_file_is_the_one_the_path_names(tmp_path: Path,
     with pytest.raises(RuntimeError, match="the exporter failed"):
         export_onnx(forecaster, tmp_path / "new" / "deeper" / "f.onnx")
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("kind", ["tagger", "classifier"])
+def test_an_export_shows_no_warning_of_the_exporters_own(kind: str, tmp_path: Path) -> None:
+    # a tagger's export showed torch's "Constant folding - Only steps=1 can be constant
+    # folded" three times, which concern the exporter's optimisation, not the graph
+    model = _tagger() if kind == "tagger" else _classifier()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_onnx(model, tmp_path / "m.onnx")
+    # (torch's DeprecationWarnings, of its TorchScript exporter, Python shows only to
+    # __main__'s code)
+    assert [str(w.message) for w in caught if w.category is not DeprecationWarning] == []
