@@ -10,18 +10,21 @@ from typing import Any
 
 
 def check_format_version(meta: dict[str, Any], what: str, directory: Path,
-                         expected: int) -> None:
+                         expected: int, oldest: int | None = None) -> None:
     """A ValueError unless ``meta`` (a saved ``what``'s ``meta.json``) holds format version
-    ``expected``; it names the saved version, the lstmkit that wrote it and this one."""
+    ``expected`` (or one from ``oldest`` to it, which this lstmkit also reads); it names the
+    saved version, the lstmkit that wrote it and this one."""
     from lstmkit import __version__
 
     version = meta.get("format_version")
-    if version != expected:
+    read = range(expected if oldest is None else oldest, expected + 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version not in read:
         writer = meta.get("lstmkit_version", "an unrecorded version")
         raise ValueError(
             f"saved {what} {str(directory)!r} has format_version {version!r} (written by "
             f"lstmkit {writer}), but this lstmkit ({__version__}) reads format_version "
-            f"{expected}; retrain it or load it with the lstmkit version that wrote it")
+            f"{' to '.join(map(str, dict.fromkeys((read[0], expected))))}; retrain it or load "
+            "it with the lstmkit version that wrote it")
 
 
 def not_saved(directory: Path, kind: str) -> FileNotFoundError:

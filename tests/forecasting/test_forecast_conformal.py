@@ -285,8 +285,11 @@ def test_a_model_saved_before_the_scale_keeps_its_margins_in_the_targets_units(
     config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
     path = Forecaster(config).fit(frame).save(tmp_path / "m")
     meta = json.loads((path / "meta.json").read_text())
+    # format 3: an lstmkit that reads 2 refuses it rather than add the margins in the
+    # targets' units (it would ignore conformal_scale)
+    assert meta["format_version"] == 3
     assert len(meta.pop("conformal_scale")) == 2  # (one per target)
-    (path / "meta.json").write_text(json.dumps(meta))
+    (path / "meta.json").write_text(json.dumps({**meta, "format_version": 2}))
     old = Forecaster.load(path)
     assert old.margin_scale is None
     val = old.windows(old.prepare(frame), "val")

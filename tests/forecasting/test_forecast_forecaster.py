@@ -337,7 +337,8 @@ def test_save_load_roundtrip_and_version_check(frame: pd.DataFrame, tmp_path: Pa
         Classifier.load(path)
     meta["format_version"] = 99
     (path / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 2"):
+    with pytest.raises(ValueError, match=r"has format_version 99 .* reads format_version 2 "
+                                         r"to 3;"):
         Forecaster.load(path)
     # the run's folder, not its model: said, and where the model is
     with pytest.raises(FileNotFoundError, match=r"is not a saved forecaster: it has no "

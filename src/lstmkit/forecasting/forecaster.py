@@ -49,7 +49,9 @@ from lstmkit.training.members import (
 )
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
-FORMAT_VERSION = 2
+# 3: conformal margins in units of each window's scale (meta.json's conformal_scale), which
+# an lstmkit reading 2 would add in the targets' units; 2 is read, its margins as they were
+FORMAT_VERSION = 3
 PREDICT_BATCH = 1024
 PATHS = 500
 """Paths :meth:`Forecaster.predict` samples a quantile forecast over past the horizon."""
@@ -751,7 +753,7 @@ class Forecaster:
             if not (path / name).is_file():
                 raise FileNotFoundError(f"{str(path / name)!r} does not exist: not a saved "
                                         "lstmkit forecaster directory")
-        check_format_version(meta, "model", path, FORMAT_VERSION)
+        check_format_version(meta, "model", path, FORMAT_VERSION, oldest=2)
         try:
             values = yamlio.load((path / "config.yaml").read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as err:
