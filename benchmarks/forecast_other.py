@@ -14,8 +14,8 @@
 
 Prints tables and writes JSON with the arguments (by default
 benchmarks/results/forecast_other.json, which the docs cite: give a quick run its own --out).
-With ``--only`` one dataset runs, and an existing --out keeps the others' results (the entry
-rerun holds its own settings).
+With ``--only`` one dataset runs, and an existing --out keeps the others' results (the
+settings of the one rerun go beside it, under ``<name>_run``).
 
     python benchmarks/forecast_other.py --threads 1        # all three (the docs' run)
     python benchmarks/forecast_other.py --horizons 96 --exchange-epochs 1 --exchange-lr 2e-3 \
@@ -328,9 +328,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"settings": vars(args), "environment": environment(), **results}
     if args.only is not None and out.is_file():
-        # one dataset rerun: the others' results stay, and this one keeps its own settings
-        record = {**json.loads(out.read_text()), args.only: {
-            **results[args.only], "settings": vars(args), "environment": environment()}}
+        # one dataset rerun: the others' results stay, and its settings are kept beside it
+        record = {**json.loads(out.read_text()), args.only: results[args.only],
+                  f"{args.only}_run": {"settings": vars(args), "environment": environment()}}
     out.write_text(json.dumps(record, indent=2, default=str, allow_nan=False))
     print(f"wrote {out}")
 
