@@ -5,16 +5,22 @@ from __future__ import annotations
 SCRIPT = '''
 import atexit, json, os, sys
 import torch
-from torch.utils.data import DataLoader, TensorDataset
-from lstmkit.training import TrainConfig, fit
 
 found = {}
 
 @atexit.register
-def write():  # (registered before fit's own: run after it)
+def write():  # (registered before lstmkit is imported: run after its exit handler)
     found["group_at_exit"] = torch.distributed.is_initialized()
     with open(f"rank{os.environ.get('LOCAL_RANK', '0')}.json", "w") as file:
         json.dump(found, file)
+
+from torch.utils.data import DataLoader, TensorDataset
+from lstmkit.training import TrainConfig, fit
+
+@atexit.register
+def mine():  # a program's own exit handler (run before lstmkit's) may still use the group
+    torch.distributed.barrier()
+    found["barrier_at_exit"] = True
 
 # the interpreter's lock changes hands every second rather than every 5 ms, so that a gloo
 # worker that must take it to free a collective's tensors is still waiting when the
@@ -36,4 +42,5 @@ def test_the_process_group_ends_before_python_does(ddp_script) -> None:  # type:
     # a gloo process group left to the interpreter's shutdown could abort the processes
     # ("terminate called without an active exception"), which the fixture looks for
     first, second = ddp_script(SCRIPT)
-    assert first == second == {"epochs": 1, "group_at_exit": False}
+    assert first == second == {"epochs": 1, "barrier_at_exit": True, "group_at_exit": False}
+

@@ -404,10 +404,9 @@ def fit(
         # it, say) would train with dropout off
         model.train()
         dtype = _float_dtype(model)
-        if config.several_processes():
-            _end_process_group_at_exit()
-            if val_data is not None:
-                val_data = _Whole(val_data)
+        if val_data is not None and config.several_processes():
+            val_data = _Whole(val_data)
+        ours = not _group_exists()  # (Lightning makes it for a distributed run)
         try:
             trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
                         ckpt_path=ckpt_path)
@@ -428,6 +427,10 @@ def fit(
             print(f"training {cause} in epoch {trainer.current_epoch + 1}/{config.max_epochs}"
                   f"{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
+        finally:
+            if ours and _group_exists():
+                global _MADE_GROUP
+                _MADE_GROUP = True  # (destroyed at exit: see _end_process_group)
     _restore_dtype(model, dtype)
     model.eval()
     stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
@@ -469,9 +472,14 @@ def fit(
     )
 
 
-def _end_process_group_at_exit() -> None:
-    """Destroy the distributed run's process group when Python exits, before it shuts down
-    (once, whatever the number of runs).
+def _group_exists() -> bool:
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized()
+
+
+def _end_process_group() -> None:
+    """At Python's exit, before it shuts down, destroy the process group that training made
+    (Lightning, for a distributed run; a group the program made itself is left to it).
 
     Lightning does so for an NCCL group only. A gloo group (DDP on the CPU) otherwise
     outlives the program: its worker thread drops its last collective (Lightning's
@@ -479,15 +487,15 @@ def _end_process_group_at_exit() -> None:
     interpreter's lock to free that collective's tensors; a program that ends within the
     few milliseconds before it has the lock leaves it to an interpreter shutting down, and
     the process aborts ("terminate called without an active exception", signal 6).
-    Destroying the group joins its workers with the lock released."""
-    atexit.unregister(_end_process_group)  # (registered once)
-    atexit.register(_end_process_group)
+    Destroying the group joins its workers with the lock released. Registered when this
+    module is imported, so that it runs after the exit handlers the program registers (which
+    may still use the group), and does nothing if one of them destroyed it."""
+    if _MADE_GROUP and _group_exists():
+        torch.distributed.destroy_process_group()
 
 
-def _end_process_group() -> None:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+_MADE_GROUP = False  # whether a fit here made the process group
+atexit.register(_end_process_group)
 
 
 class _Whole:
