@@ -133,6 +133,16 @@ def test_a_request_holds_at_most_max_texts_texts(url: str,
         assert _call(url, "/predict", refused) == (400, {"error": (
             f"'{key}' holds 4 items, more than the 3 a request may hold: send them in "
             "several requests")})
+    monkeypatch.setattr(http, "MAX_CHARACTERS", 7)  # (a token counts one more)
+    bodies = [{"texts": ["abc", "d"]}, {"texts": ["abc", "defgh"]}]
+    if _call(url, "/health")[1]["kind"] == "tagger":
+        bodies += [{"tokens": [["ab", "c"], ["d"]]}, {"tokens": [["ab", "c"], ["de"]]}]
+    for fits, refused in zip(bodies[::2], bodies[1::2], strict=True):
+        key = next(iter(refused))
+        assert _call(url, "/predict", fits)[0] == 200
+        assert _call(url, "/predict", refused) == (400, {"error": (
+            f"'{key}' holds 8 characters, more than the 7 a request may hold: send them in "
+            "several requests")})
 
 
 @pytest.mark.parametrize("url", ["tagger"], indirect=True)

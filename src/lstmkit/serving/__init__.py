@@ -4,6 +4,7 @@ export of ``lstmkit export`` (:mod:`.export`)."""
 from lstmkit.serving.export import ExportReport, export_onnx, read_metadata
 from lstmkit.serving.http import (
     MAX_BODY_BYTES,
+    MAX_CHARACTERS,
     MAX_TEXTS,
     ModelService,
     make_server,
@@ -11,5 +12,5 @@ from lstmkit.serving.http import (
     serve,
 )
 
-__all__ = ["MAX_BODY_BYTES", "MAX_TEXTS", "ExportReport", "ModelService", "export_onnx",
-           "make_server", "model_kind", "read_metadata", "serve"]
+__all__ = ["MAX_BODY_BYTES", "MAX_CHARACTERS", "MAX_TEXTS", "ExportReport", "ModelService",
+           "export_onnx", "make_server", "model_kind", "read_metadata", "serve"]

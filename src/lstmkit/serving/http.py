@@ -25,7 +25,8 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
 A bad request is answered ``400`` with ``{"error": message}`` (the message the Python API
 or the command line gives for the same input), an unknown path ``404``, a path with another
 method than its own ``405`` (its method in ``Allow``), a body over :data:`MAX_BODY_BYTES`
-``413`` (and more than :data:`MAX_TEXTS` texts ``400``); what http.server refuses before (a
+``413`` (and more than :data:`MAX_TEXTS` texts or :data:`MAX_CHARACTERS` characters
+``400``); what http.server refuses before (a
 malformed request line or header) is JSON too. Requests are served on threads, one
 prediction at a time. Stopping (Ctrl-C, SIGTERM, or ``server_close()`` after ``shutdown()``)
 lets the requests in flight finish (for up to ``stop_timeout``, 30 seconds, then cuts the
@@ -69,6 +70,11 @@ MAX_TEXTS = 10_000
 """A classifier's or tagger's request holds at most this many texts (or sentences): the
 answer is some twenty times the request's size, and one request holds the model while it
 is answered (two million one-letter texts, 10 MB, took 2 GB and half a minute)."""
+
+MAX_CHARACTERS = 2_000_000
+"""... and at most this many characters in all (a pre-tokenised sentence's tokens counted
+one more each, as if spaced): 10,000 sentences of 250 one-letter tokens took 1 GB and
+half a minute."""
 
 KINDS = ("forecaster", "classifier", "tagger")
 
@@ -181,6 +187,7 @@ class ModelService:
 
     def _classify(self, request: dict[str, Any]) -> dict[str, Any]:
         texts = _list_of(request, "texts", str, allowed=("texts",), most=MAX_TEXTS)
+        _check_characters("texts", sum(map(len, texts)))
         return {"predictions": [
             {"text": p.text, "label": p.label, "probabilities": p.probabilities}
             for p in self.model.predict(texts)]}
@@ -198,6 +205,7 @@ class ModelService:
                         raise TypeError(f"tokens[{n}][{m}] must be a string, got "
                                         f"{_given(token)}")
                     _check_unicode(token, f"tokens[{n}][{m}]")
+            _check_characters("tokens", sum(len(t) + 1 for s in sentences for t in s))
             try:
                 tagged = self.model.tag_tokens(sentences)
             except (ValueError, TypeError) as err:  # named as the request names them
@@ -205,6 +213,7 @@ class ModelService:
             return {"predictions": [{"tokens": tokens, "tags": tags}
                                     for tokens, tags in zip(sentences, tagged, strict=True)]}
         texts = _list_of(request, "texts", str, allowed=("texts", "tokens"), most=MAX_TEXTS)
+        _check_characters("texts", sum(map(len, texts)))
         return {"predictions": [
             {"text": text, "entities": [asdict(e) for e in entities]}
             for text, entities in zip(texts, self.model.predict(texts), strict=True)]}
@@ -251,6 +260,13 @@ class ModelService:
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records")}
+
+
+def _check_characters(key: str, count: int) -> None:
+    """Refuse a request whose ``key`` holds more than :data:`MAX_CHARACTERS` characters."""
+    if count > MAX_CHARACTERS:
+        raise ValueError(f"{key!r} holds {count} characters, more than the {MAX_CHARACTERS} "
+                         "a request may hold: send them in several requests")
 
 
 def _plain(err: Exception, message: str) -> Exception:
