@@ -383,6 +383,10 @@ def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) 
         assert json.loads(answers.split(b"\r\n\r\n", 1)[1]) == {"error": (
             "the request's Content-Length must be a number of bytes (digits, at most 18 of "
             f"them), got {shown}")}
+    answers = _raw(url, b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    assert answers.startswith(b"HTTP/1.1 400") and answers.endswith(
+        b"the request's Content-Length must be a number of bytes (digits, at most 18 of "
+        b"them), got 'abc'\"}")
     # spaces and tabs around it are the header's, not the length's (RFC 9110)
     answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: \t19 \r\n\r\n"
                    + body + health)

@@ -218,6 +218,12 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
                                              r"with --steps above 12"):
             _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
                  *steps)
+    for given, message in [(("--paths", "10", "--steps", "0"), r"steps \(--steps\) must be "
+                            r"a whole number of steps, 1 or more, got 0"),
+                           (("--paths", "-1"), r"paths \(--paths\) must be a whole number, 0 "
+                            r"or more, got -1")]:  # (what they must be, first)
+        with pytest.raises(ValueError, match=message):
+            _run("predict", "--model", model, "--out", str(tmp_path / "p"), *given)
     assert _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
                 "--steps", "13") == 0
     assert len(pd.read_csv(tmp_path / "p" / "forecast.csv")) == 13

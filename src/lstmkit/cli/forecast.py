@@ -299,8 +299,10 @@ def run(args: argparse.Namespace) -> int:
                            [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
         horizon = forecaster.config.model.horizon  # (a point model's --paths: predict says)
-        if (args.paths is not None and forecaster.config.model.loss == "quantile"
-                and (args.steps is None or args.steps <= horizon)):
+        # (values predict refuses are left to it, which says what they must be)
+        if (args.paths is not None and args.paths >= 0
+                and forecaster.config.model.loss == "quantile"
+                and (args.steps is None or 1 <= args.steps <= horizon)):
             raise ValueError(f"--paths samples the forecast past the model's horizon "
                              f"({horizon} steps), and "
                              + ("no --steps was given" if args.steps is None else

@@ -389,7 +389,8 @@ class ForecastGraph(nn.Module):
         out = self.net(y_past, x_past, future[:, L:], static).double()  # (B, Hz, C[, Q])
         # onnxruntime's LSTM operator turns a NaN input into numbers: a value missing from
         # any input makes its window's outputs NaN, as the network in PyTorch gives them
-        missing = sum(x.reshape(B, -1).sum(dim=1) * 0 for x in given.values())  # (B,)
+        # (0 times each value before the sum, which a sum of large values cannot overflow)
+        missing = sum((x.reshape(B, -1) * 0).sum(dim=1) for x in given.values())  # (B,)
         if self.quantiles is None:
             return (self._clip(out * self.target_std + self.target_mean, per=())
                     + missing[:, None, None],)

@@ -471,6 +471,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return 0 if length is None else int(length)
 
+    def _bad_length(self) -> str:
+        """What is wrong with a Content-Length that is no number of bytes."""
+        length = str(self._length_given())
+        return ("the request's Content-Length must be a number of bytes (digits, at most 18 "
+                f"of them), got {length if len(length) <= 40 else length[:37] + '...'!r}")
+
     def _length_given(self) -> str | None:
         """``Content-Length``'s value, without the spaces or tabs a field's value may have
         around it (RFC 9110 5.5); None without one."""
@@ -515,7 +521,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = self._body(self._length())  # (a GET's body too, so the connection serves on)
         path = self._route()
-        if body is None:
+        if body is None and self.headers.get("Transfer-Encoding") is None:
+            self._error(HTTPStatus.BAD_REQUEST, self._bad_length())
+        elif body is None:
             self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
                         "Content-Length (a number of bytes), not a Transfer-Encoding")
         elif _ROUTES.get(path) == "GET":
@@ -531,10 +539,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._wrong_method_or_path(path)
         elif (body is None and self.headers.get("Transfer-Encoding") is None
               and "Content-Length" in self.headers):
-            length = str(self._length_given())
-            self._error(HTTPStatus.BAD_REQUEST, "the request's Content-Length must be a "
-                        "number of bytes (digits, at most 18 of them), got "
-                        f"{length if len(length) <= 40 else length[:37] + '...'!r}")
+            self._error(HTTPStatus.BAD_REQUEST, self._bad_length())
         elif body is None or "Content-Length" not in self.headers:
             self.close_connection = True
             self._error(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length (a "
