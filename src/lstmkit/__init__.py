@@ -1,5 +1,7 @@
 """lstmkit: the LSTM, complete, fast and practical."""
 
+import atexit as _atexit
+import sys as _sys
 from typing import TYPE_CHECKING, Any
 
 from lstmkit.nn import LSTM, LSTMCell, LSTMState, LSTMTrace, plot_trace
@@ -29,3 +31,14 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_APPLICATIONS})
+
+
+def _end_process_group() -> None:
+    """:func:`lstmkit.training.fit.end_process_group`, where training was loaded: registered
+    at ``import lstmkit``, so that it runs after the exit handlers the program registers."""
+    fit = _sys.modules.get("lstmkit.training.fit")
+    if fit is not None:
+        fit.end_process_group()
+
+
+_atexit.register(_end_process_group)

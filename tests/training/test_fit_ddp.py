@@ -14,13 +14,17 @@ def write():  # (registered before lstmkit is imported: run after its exit handl
     with open(f"rank{os.environ.get('LOCAL_RANK', '0')}.json", "w") as file:
         json.dump(found, file)
 
-from torch.utils.data import DataLoader, TensorDataset
-from lstmkit.training import TrainConfig, fit
+import lstmkit
 
 @atexit.register
 def mine():  # a program's own exit handler (run before lstmkit's) may still use the group
     torch.distributed.barrier()
     found["barrier_at_exit"] = True
+
+# (training is loaded after the program's handler is registered, as lstmkit.Forecaster
+# loads it)
+from torch.utils.data import DataLoader, TensorDataset
+from lstmkit.training import TrainConfig, evaluate, fit
 
 # the interpreter's lock changes hands every second rather than every 5 ms, so that a gloo
 # worker that must take it to free a collective's tensors is still waiting when the
@@ -29,9 +33,12 @@ sys.setswitchinterval(1.0)
 torch.manual_seed(0)
 x, y = torch.randn(32, 3), torch.randn(32, 1)
 loader = DataLoader(TensorDataset(x, y), batch_size=8)
-result = fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, loader, loader,
-             TrainConfig(max_epochs=1, strategy="ddp", devices=2, accelerator="cpu",
-                         progress_bar=False))
+config = TrainConfig(max_epochs=1, strategy="ddp", devices=2, accelerator="cpu",
+                     progress_bar=False)
+net = torch.nn.Linear(3, 1)
+# evaluating first makes the process group, which fit then finds
+evaluate(net, torch.nn.functional.mse_loss, loader, config)
+result = fit(net, torch.nn.functional.mse_loss, loader, loader, config)
 found["epochs"] = result.epochs_run
 # the last statement: a collective on a tensor that only the collective holds once it returns
 torch.distributed.all_reduce(torch.ones(1))

@@ -205,7 +205,8 @@ class ModelService:
                         raise TypeError(f"tokens[{n}][{m}] must be a string, got "
                                         f"{_given(token)}")
                     _check_unicode(token, f"tokens[{n}][{m}]")
-            _check_characters("tokens", sum(len(t) + 1 for s in sentences for t in s))
+            _check_characters("tokens", sum(len(t) + 1 for s in sentences for t in s),
+                              " (a token counted one more, as if spaced)")
             try:
                 tagged = self.model.tag_tokens(sentences)
             except (ValueError, TypeError) as err:  # named as the request names them
@@ -262,11 +263,12 @@ class ModelService:
             orient="records")}
 
 
-def _check_characters(key: str, count: int) -> None:
-    """Refuse a request whose ``key`` holds more than :data:`MAX_CHARACTERS` characters."""
+def _check_characters(key: str, count: int, how: str = "") -> None:
+    """Refuse a request whose ``key`` holds more than :data:`MAX_CHARACTERS` characters
+    (counted ``how``)."""
     if count > MAX_CHARACTERS:
-        raise ValueError(f"{key!r} holds {count} characters, more than the {MAX_CHARACTERS} "
-                         "a request may hold: send them in several requests")
+        raise ValueError(f"{key!r} holds {count} characters{how}, more than the "
+                         f"{MAX_CHARACTERS} a request may hold: send them in several requests")
 
 
 def _plain(err: Exception, message: str) -> Exception:

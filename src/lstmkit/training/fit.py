@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -406,10 +406,10 @@ def fit(
         dtype = _float_dtype(model)
         if val_data is not None and config.several_processes():
             val_data = _Whole(val_data)
-        ours = not _group_exists()  # (Lightning makes it for a distributed run)
         try:
-            trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
-                        ckpt_path=ckpt_path)
+            with _noting_group():
+                trainer.fit(task, train_dataloaders=train_data, val_dataloaders=val_data,
+                            ckpt_path=ckpt_path)
         except SystemExit as stop:
             # SIGTERM: Lightning's SIGTERMException is a SystemExit without a code (status 0);
             # Ctrl-C: Lightning shuts down and exits with 1, saying so only at INFO level
@@ -427,10 +427,6 @@ def fit(
             print(f"training {cause} in epoch {trainer.current_epoch + 1}/{config.max_epochs}"
                   f"{where}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
-        finally:
-            if ours and _group_exists():
-                global _MADE_GROUP
-                _MADE_GROUP = True  # (destroyed at exit: see _end_process_group)
     _restore_dtype(model, dtype)
     model.eval()
     stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
@@ -477,9 +473,27 @@ def _group_exists() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def _end_process_group() -> None:
-    """At Python's exit, before it shuts down, destroy the process group that training made
-    (Lightning, for a distributed run; a group the program made itself is left to it).
+@contextlib.contextmanager
+def _noting_group() -> Iterator[None]:
+    """Note the process group that the Lightning run inside makes (for a distributed run),
+    which :func:`end_process_group` destroys at exit."""
+    global _MADE_GROUP
+    before = _group_exists()
+    try:
+        yield
+    finally:
+        if not before and _group_exists():
+            _MADE_GROUP = torch.distributed.group.WORLD
+
+
+_MADE_GROUP: Any = None  # the process group a run here made
+
+
+def end_process_group() -> None:
+    """At Python's exit, before it shuts down, destroy the process group that training or
+    evaluation made (Lightning, for a distributed run), unless it is gone; a group the
+    program made itself is left to it. ``import lstmkit`` registers it, so that it runs after
+    the exit handlers the program registers (which may still use the group).
 
     Lightning does so for an NCCL group only. A gloo group (DDP on the CPU) otherwise
     outlives the program: its worker thread drops its last collective (Lightning's
@@ -487,15 +501,13 @@ def _end_process_group() -> None:
     interpreter's lock to free that collective's tensors; a program that ends within the
     few milliseconds before it has the lock leaves it to an interpreter shutting down, and
     the process aborts ("terminate called without an active exception", signal 6).
-    Destroying the group joins its workers with the lock released. Registered when this
-    module is imported, so that it runs after the exit handlers the program registers (which
-    may still use the group), and does nothing if one of them destroyed it."""
-    if _MADE_GROUP and _group_exists():
+    Destroying the group joins its workers with the lock released, where nothing else holds
+    the group (a run's trainer, kept by the program, holds it); a short sleep then lets a
+    worker still waiting for the lock take it and finish."""
+    if (_MADE_GROUP is not None and _group_exists()
+            and torch.distributed.group.WORLD is _MADE_GROUP):
         torch.distributed.destroy_process_group()
-
-
-_MADE_GROUP = False  # whether a fit here made the process group
-atexit.register(_end_process_group)
+        time.sleep(0.05)
 
 
 class _Whole:
@@ -571,7 +583,8 @@ def evaluate(
                              enable_progress_bar=config.progress_bar,
                              enable_model_summary=False)
         dtype = _float_dtype(model)
-        out = trainer.test(task, dataloaders=data, verbose=False)
+        with _noting_group():
+            out = trainer.test(task, dataloaders=data, verbose=False)
     _restore_dtype(model, dtype)
     model.eval()
     return {k: float(v) for k, v in out[0].items()}
