@@ -388,6 +388,11 @@ def test_requests_that_http_server_would_misread_are_answered_in_json(url: str) 
     assert answers.startswith(b"HTTP/1.1 400") and answers.endswith(
         b"the request's Content-Length must be a number of bytes (digits, at most 18 of "
         b"them), got 'abc'\"}")
+    # a path this server does not have is a 404 first, for a GET as for a POST (it was a 400)
+    for method in (b"GET", b"POST"):
+        answers = _raw(url, method + b" /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: abc"
+                       b"\r\n\r\n")
+        assert answers.startswith(b"HTTP/1.1 404") and b"Connection: close" in answers
     # spaces and tabs around it are the header's, not the length's (RFC 9110)
     answers = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: \t19 \r\n\r\n"
                    + body + health)

@@ -523,15 +523,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = self._body(self._length())  # (a GET's body too, so the connection serves on)
         path = self._route()
-        if body is None and self.headers.get("Transfer-Encoding") is None:
+        if _ROUTES.get(path) != "GET":  # (the path first, as for a POST)
+            self._wrong_method_or_path(path)
+        elif body is None and self.headers.get("Transfer-Encoding") is None:
             self._error(HTTPStatus.BAD_REQUEST, self._bad_length())
         elif body is None:
             self._error(HTTPStatus.BAD_REQUEST, "the request's body cannot be read: give a "
                         "Content-Length (a number of bytes), not a Transfer-Encoding")
-        elif _ROUTES.get(path) == "GET":
-            self._answer(HTTPStatus.OK, self.service.info())
         else:
-            self._wrong_method_or_path(path)
+            self._answer(HTTPStatus.OK, self.service.info())
 
     def do_POST(self) -> None:
         size = self._length()
