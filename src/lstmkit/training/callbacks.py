@@ -167,10 +167,15 @@ class RNGState(pl.Callback):
 def process_group() -> tuple[int, int]:
     """``(rank, number of processes)`` of the distributed run this process is in, by its
     process group (``(0, 1)`` outside one, or before training has set one up)."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
+    if in_process_group():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def in_process_group() -> bool:
+    """Whether this process has a (default) process group, which a distributed run sets up."""
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized()
 
 
 def _rng_state() -> dict[str, Any]:

@@ -35,6 +35,7 @@ from lstmkit.training.callbacks import (
     RNGState,
     TrainingClock,
     WeightEMA,
+    in_process_group,
     process_group,
 )
 from lstmkit.training.config import TrainConfig
@@ -468,21 +469,16 @@ def fit(
     )
 
 
-def _group_exists() -> bool:
-    dist = torch.distributed
-    return dist.is_available() and dist.is_initialized()
-
-
 @contextlib.contextmanager
 def _noting_group() -> Iterator[None]:
     """Note the process group that the Lightning run inside makes (for a distributed run),
     which :func:`end_process_group` destroys at exit."""
     global _MADE_GROUP
-    before = _group_exists()
+    before = in_process_group()
     try:
         yield
     finally:
-        if not before and _group_exists():
+        if not before and in_process_group():
             _MADE_GROUP = torch.distributed.group.WORLD
 
 
@@ -504,7 +500,7 @@ def end_process_group() -> None:
     Destroying the group joins its workers with the lock released, where nothing else holds
     the group (a run's trainer, kept by the program, holds it); a short sleep then lets a
     worker still waiting for the lock take it and finish."""
-    if (_MADE_GROUP is not None and _group_exists()
+    if (_MADE_GROUP is not None and in_process_group()
             and torch.distributed.group.WORLD is _MADE_GROUP):
         torch.distributed.destroy_process_group()
         time.sleep(0.05)
