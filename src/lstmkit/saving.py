@@ -17,14 +17,15 @@ def check_format_version(meta: dict[str, Any], what: str, directory: Path,
     from lstmkit import __version__
 
     version = meta.get("format_version")
-    read = range(expected if oldest is None else oldest, expected + 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version not in read:
+    oldest = expected if oldest is None else oldest
+    if isinstance(version, bool) or not isinstance(version, int) \
+            or not oldest <= version <= expected:
         writer = meta.get("lstmkit_version", "an unrecorded version")
+        reads = f"{oldest} to {expected}" if oldest < expected else f"{expected}"
         raise ValueError(
             f"saved {what} {str(directory)!r} has format_version {version!r} (written by "
             f"lstmkit {writer}), but this lstmkit ({__version__}) reads format_version "
-            f"{' to '.join(map(str, dict.fromkeys((read[0], expected))))}; retrain it or load "
-            "it with the lstmkit version that wrote it")
+            f"{reads}; retrain it or load it with the lstmkit version that wrote it")
 
 
 def not_saved(directory: Path, kind: str) -> FileNotFoundError:

@@ -306,7 +306,12 @@ def _given(value: Any) -> str:
     if value is None or isinstance(value, list | dict):
         return _json_type(value)
     text = repr(value) if isinstance(value, str) else json.dumps(value)
-    return f"{_json_type(value)} ({text if len(text) <= 40 else text[:37] + '...'})"
+    return f"{_json_type(value)} ({_cut(text)})"
+
+
+def _cut(text: str) -> str:
+    """``text`` as a message shows it: cut at 40 characters."""
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -475,9 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _bad_length(self) -> str:
         """What is wrong with a Content-Length that is no number of bytes."""
-        length = str(self._length_given())
         return ("the request's Content-Length must be a number of bytes (digits, at most 18 "
-                f"of them), got {length if len(length) <= 40 else length[:37] + '...'!r}")
+                f"of them), got {_cut(str(self._length_given()))!r}")
 
     def _length_given(self) -> str | None:
         """``Content-Length``'s value, without the spaces or tabs a field's value may have
