@@ -335,9 +335,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 RUN_SETTINGS = frozenset({
-    "data.fill", "data.time_format", "data.target_bounds", "training.progress_bar",
-    "training.accelerator", "training.devices", "training.strategy", "training.num_nodes",
-    "training.precision", "training.deterministic"})
+    "data.fill", "data.time_format", "data.short_series", "data.target_bounds",
+    "training.progress_bar", "training.accelerator", "training.devices", "training.strategy",
+    "training.num_nodes", "training.precision", "training.deterministic"})
 """Settings a trained model's evaluate, predict and backtest take: how the data are read,
 what its forecasts are clipped to, and where the work runs (a refit backtest trains there),
 not what the model is."""

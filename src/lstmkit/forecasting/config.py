@@ -20,6 +20,7 @@ from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_options
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
+ShortSeries = Literal["error", "skip"]
 Decoder = Literal["pmf", "direct", "autoregressive"]
 Normalization = Literal["none", "last", "mean", "revin"]
 CovariateNormalization = Literal["none", "last", "mean"]
@@ -116,6 +117,14 @@ class DataConfig:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
             Missing timestamps are inserted (as missing values) before filling.
+        short_series: what to do with a series too short for its part of the work:
+            ``"error"`` refuses the table, naming the series and what it lacks; ``"skip"``
+            leaves it out, with a warning that names it: training leaves out a series with
+            no training window (lookback + horizon rows in its training part) or that the
+            split leaves no training rows, a validation or test part shorter than a horizon
+            gives no window, evaluate and backtest do not score a series the split refuses,
+            and predict leaves out a series with fewer than lookback rows. Every series
+            left out is an error.
         val, test: size of the validation and test parts at the end of each series: a
             fraction in (0, 1), a number of rows, or a date string (the part starts at that
             date; an unquoted YAML date is read as one). ``test=0`` keeps no test part.
@@ -137,6 +146,7 @@ class DataConfig:
     freq: str | None = None
     time_format: str | None = None
     fill: Fill = "none"
+    short_series: ShortSeries = "error"
     val: Split = 0.1
     test: Split = 0.2
     target_bounds: Any = None
@@ -148,6 +158,7 @@ class DataConfig:
             raise ValueError("data.target must name at least one column, got none")
         object.__setattr__(self, "target_bounds", _bounds(self.target_bounds, self.target))
         _choice("data.fill", self.fill, Fill)
+        _choice("data.short_series", self.short_series, ShortSeries)
         for name in ("freq", "time_format"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise TypeError(f"data.{name} must be a string or null, got "

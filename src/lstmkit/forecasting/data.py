@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -705,6 +706,12 @@ def series_name(sid: str, cfg: DataConfig) -> str:
     return f"series {sid!r}" if cfg.series_col is not None else "the series"
 
 
+def series_names(ids: Sequence[str]) -> str:
+    """``'a', 'b' and 3 more``: the first ten of ``ids``."""
+    return ", ".join(map(repr, ids[:10])) + (
+        f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+
+
 def series_id(key: Any) -> str:
     """A series id as text. Whole-number floats (1.0, as pandas reads an id column written
     from floats, or the text "1.0" such a column leaves in a CSV) read as the integers they
@@ -764,8 +771,14 @@ def past_the_end(series: list[Series], date: str, time_format: str | None) -> st
     return f"starts after the last row of every series (the latest at {last})"
 
 
+class TooShortError(ValueError):
+    """A series too short for what is asked of it (``data.short_series`` may skip it)."""
+
+
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
-    """Rows in the (train, val, test) parts of one series, in time order."""
+    """Rows in the (train, val, test) parts of one series, in time order;
+    :class:`TooShortError` when a row count asks for more rows than it has, or the split
+    leaves none for training."""
     n = len(series)
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
@@ -777,7 +790,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             return int(n * spec)
         if spec > end:  # 20230901 meant as a date, say
             rows = "rows" if end == n else "rows before its test part"
-            raise ValueError(
+            raise TooShortError(
                 f"data.{name}={spec!r} is a number of rows, more than the {end} {rows} of "
                 f"{series_name(series.id, cfg)}; a date is written with dashes, e.g. "
                 "'2023-09-01', and "
@@ -788,7 +801,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     n_val = rows(cfg.val, n - n_test, "val")
     n_train = n - n_val - n_test
     if n_train <= 0:
-        raise ValueError(f"{series_name(series.id, cfg)} has {n} rows, {n_val} for validation and "
-                         f"{n_test} for test: no rows left for training; reduce data.val / "
-                         "data.test")
+        raise TooShortError(f"{series_name(series.id, cfg)} has {n} rows, {n_val} for "
+                            f"validation and {n_test} for test: no rows left for training; "
+                            "reduce data.val / data.test")
     return n_train, n_val, n_test

@@ -34,6 +34,7 @@ from lstmkit.forecasting.data import (
     season_from_freq,
     series_groups,
     series_name,
+    series_names,
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
@@ -176,6 +177,12 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     scale = np.concatenate(scales)
     forecasts = {MODEL_NAME: point}
     notes: list[str] = []
+    if prepared.left_out:
+        one = len(prepared.left_out) == 1
+        _warn_note(notes, f"data.short_series='skip': series "
+                   f"{series_names(list(prepared.left_out))} {'is' if one else 'are'} too "
+                   "short for the split and not scored; the first because "
+                   f"{next(iter(prepared.left_out.values()))}", stacklevel=5)
     _note_unscaled(notes, prepared, scales, cfg.data)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
@@ -483,15 +490,9 @@ def _note_unscored(notes: list[str], prepared: Prepared, origins: list[np.ndarra
     if not left_out:
         return
     one = len(left_out) == 1
-    note = (f"series {_series_names(left_out)} {'has' if one else 'have'} {what} and "
+    note = (f"series {series_names(left_out)} {'has' if one else 'have'} {what} and "
             f"{'is' if one else 'are'} not scored: {why}")
     _warn_note(notes, note, stacklevel=4)
-
-
-def _series_names(ids: list[str]) -> str:
-    """``'a', 'b' and 3 more``: the first ten of ``ids``."""
-    return ", ".join(map(repr, ids[:10])) + (
-        f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
 def _check_baselines(baselines: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -687,7 +688,7 @@ def _fitted_windows(forecaster: Forecaster, prepared: Prepared, fit_rows: list[n
         raise ValueError(f"no window of the refit backtest can be scored: {why}")
     short = [s.id for s, keep in zip(prepared.series, scored, strict=True) if not keep.all()]
     which = ("the series" if forecaster.config.data.series_col is None
-             else f"series {_series_names(short)}")
+             else f"series {series_names(short)}")
     _warn_note(notes, f"{dropped} of {total} windows (of {which}) are not scored: {why}",
                stacklevel=4)
     return scored

@@ -11,7 +11,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -25,11 +25,13 @@ from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
 from lstmkit.forecasting.conformal import conformal_margins, typical_scale, widen, window_scale
 from lstmkit.forecasting.data import (
     Series,
+    TooShortError,
     clip_to_bounds,
     past_the_end,
     read_frame,
     series_id,
     series_name,
+    series_names,
     split_sizes,
     to_series,
 )
@@ -67,6 +69,24 @@ class Prepared:
     series: list[Series]
     sizes: list[tuple[int, int, int]]
     freq: str | None = None
+    # the series of the table left out as too short (data.short_series 'skip'): id -> why
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _left_out_text(left_out: dict[str, str]) -> str:
+    """The series ``left_out`` names (id -> why), and why the first was."""
+    return (f"series {series_names(list(left_out))}; the first because "
+            f"{next(iter(left_out.values()))}")
+
+
+def _every_series_short(left_out: dict[str, str]) -> ValueError:
+    """The error for a table whose every series ``data.short_series`` 'skip' left out."""
+    return ValueError(f"data.short_series='skip' leaves out every series of the table, as "
+                      f"too short: {_left_out_text(left_out)}")
 
 
 class Forecaster:
@@ -123,33 +143,72 @@ class Forecaster:
     def _prepare(self, data: pd.DataFrame | str | Path, freq: str | None) -> Prepared:
         frame = read_frame(data, self.config.data.series_col)
         series, freq = to_series(frame, self.config.data, freq=freq)
-        sizes = [split_sizes(s, self.config.data) for s in series]
-        return Prepared(series, sizes, freq)
+        kept, sizes, left_out = [], [], {}
+        for s in series:
+            try:
+                sizes.append(split_sizes(s, self.config.data))
+            except TooShortError as err:
+                if self.config.data.short_series == "error":
+                    raise
+                left_out[s.id] = str(err)
+                continue
+            kept.append(s)
+        if not kept:
+            raise _every_series_short(left_out)
+        return Prepared(kept, sizes, freq, left_out)
 
-    def _check_lengths(self, prepared: Prepared) -> None:
-        m = self.config.model
+    def _check_lengths(self, prepared: Prepared) -> Prepared:
+        """``prepared`` checked for training: a series without a training window, or with a
+        validation or test part shorter than a horizon, is an error, or with
+        ``data.short_series`` 'skip' left out of training or without a window in that part
+        (warned). Returns the series kept, with those left out in ``left_out``."""
+        m, dc = self.config.model, self.config.data
         need = m.lookback + m.horizon
-        for s, (n_train, n_val, n_test) in zip(prepared.series, prepared.sizes, strict=True):
+        left_out = dict(prepared.left_out)
+        kept = []
+        no_window: dict[str, list[str]] = {"validation": [], "test": []}
+        for k, (s, (n_train, n_val, n_test)) in enumerate(
+                zip(prepared.series, prepared.sizes, strict=True)):
+            problem = None
             if len(s) < need:
-                raise ValueError(
-                    f"{series_name(s.id, self.config.data)} has {len(s)} rows, but lookback "
-                    f"({m.lookback}) + horizon "
-                    f"({m.horizon}) = {need} rows are needed for one window; reduce "
-                    "model.lookback or model.horizon")
-            if n_train < need:
-                raise ValueError(
-                    f"the training part of {series_name(s.id, self.config.data)} has "
-                    f"{n_train} rows, fewer than "
-                    f"lookback ({m.lookback}) + horizon ({m.horizon}) = {need}: no training "
-                    "window; reduce model.lookback, model.horizon, data.val or data.test")
+                problem = (f"{series_name(s.id, dc)} has {len(s)} rows, but lookback "
+                           f"({m.lookback}) + horizon ({m.horizon}) = {need} rows are needed "
+                           "for one window; reduce model.lookback or model.horizon")
+            elif n_train < need:
+                problem = (f"the training part of {series_name(s.id, dc)} has {n_train} rows, "
+                           f"fewer than lookback ({m.lookback}) + horizon ({m.horizon}) = "
+                           f"{need}: no training window; reduce model.lookback, "
+                           "model.horizon, data.val or data.test")
+            if problem is not None:
+                if dc.short_series == "error":
+                    raise ValueError(problem)
+                left_out[s.id] = problem
+                continue
+            kept.append(k)
             for part, rows, key in (("validation", n_val, "val"), ("test", n_test, "test")):
                 if 0 < rows < m.horizon:
-                    raise ValueError(
-                        f"the {part} part of {series_name(s.id, self.config.data)} has {rows} "
-                        "rows, fewer than "
-                        f"horizon ({m.horizon}): no {part} window; enlarge data.{key} or set "
-                        "it to 0")
-        data = self.config.data
+                    if dc.short_series == "error":
+                        raise ValueError(
+                            f"the {part} part of {series_name(s.id, dc)} has {rows} rows, "
+                            f"fewer than horizon ({m.horizon}): no {part} window; enlarge "
+                            f"data.{key} or set it to 0")
+                    no_window[part].append(s.id)
+        if not kept:
+            raise _every_series_short(left_out)
+        if left_out:
+            warnings.warn(f"data.short_series='skip': {len(left_out)} of "
+                          f"{len(left_out) + len(kept)} series {_are(len(left_out))} too short to "
+                          f"train on and left out: {_left_out_text(left_out)}", UserWarning,
+                          stacklevel=3)
+        for part, ids in no_window.items():
+            if ids:
+                warnings.warn(f"data.short_series='skip': series {series_names(ids)} "
+                              f"{'has' if len(ids) == 1 else 'have'} a {part} part shorter "
+                              f"than horizon ({m.horizon}), so no {part} window",
+                              UserWarning, stacklevel=3)
+        prepared = replace(prepared, series=[prepared.series[k] for k in kept],
+                           sizes=[prepared.sizes[k] for k in kept], left_out=left_out)
+        data = dc
         late = isinstance(data.test, str) and past_the_end(prepared.series, data.test,
                                                            data.time_format)
         if late:
@@ -162,6 +221,7 @@ class Forecaster:
                    f"the test part (data.test={data.test!r}) starts before it in every series")
             raise ValueError(f"data.val={data.val!r} leaves no validation rows: {why}; give "
                              "an earlier date, or 0 for no validation part")
+        return prepared
 
     def windows(self, prepared: Prepared, split: str, stride: int = 1,
                 scalers: Scalers | None = None) -> WindowSet:
@@ -213,7 +273,7 @@ class Forecaster:
         order = sorted(range(len(prepared.series)), key=lambda k: prepared.series[k].id)
         prepared = replace(prepared, series=[prepared.series[k] for k in order],
                            sizes=[prepared.sizes[k] for k in order])
-        self._check_lengths(prepared)
+        prepared = self._check_lengths(prepared)
         _warn_if_training_overlaps_a_test_part(prepared)
         # the model changes once trained (a refused or interrupted fit leaves it as it was)
         scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
@@ -297,7 +357,9 @@ class Forecaster:
             # what decides the windows, the network and its loss: a resume must keep them
             # (not where the data is read from, nor the work after training), and the seed
             # the run's was given, which its saved settings record
-            run_settings={**settings_of("data", cfg.data, leave_out=("path", "target_bounds")),
+            # (nor data.short_series: a table it changes has a series the other refuses)
+            run_settings={**settings_of("data", cfg.data,
+                                        leave_out=("path", "target_bounds", "short_series")),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
                           "batch_size": cfg.batch_size, "training.seed": cfg.training.seed},
             # (a setting added since a checkpoint was written: its run had the default)
@@ -445,12 +507,21 @@ class Forecaster:
         paths = self._check_paths(paths)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
-        for s in series:
-            if len(s) < m.lookback:
-                raise ValueError(f"{series_name(s.id, dc)} has {len(s)} rows, fewer than "
-                                 f"lookback ({m.lookback}) needed to forecast")
+        left_out = {s.id: f"{series_name(s.id, dc)} has {len(s)} rows, fewer than lookback "
+                          f"({m.lookback}) needed to forecast" for s in series
+                    if len(s) < m.lookback}
+        if left_out and dc.short_series == "error":
+            raise ValueError(next(iter(left_out.values())))
+        if left_out:
+            series = [s for s in series if s.id not in left_out]
+            if not series:
+                raise _every_series_short(left_out)
+            warnings.warn(f"data.short_series='skip': {len(left_out)} of "
+                          f"{len(left_out) + len(series)} series {_are(len(left_out))} too short "
+                          f"to forecast and left out: {_left_out_text(left_out)}", UserWarning,
+                          stacklevel=2)
         n = max(steps, m.horizon)  # the rows the network reads after the data
-        future_values, times = self._future_inputs(series, future, n, steps)
+        future_values, times = self._future_inputs(series, future, n, steps, set(left_out))
         L = m.lookback
         for s, fut in zip(series, future_values, strict=True):
             # (so that each horizon's windows scale L + n rows per series, not the history)
@@ -569,10 +640,12 @@ class Forecaster:
                     "the network gives non-finite values for its inputs (values far outside "
                     "the training data's range?)"))
 
-    def _future_inputs(self, series: list[Series], future: Any, n: int, steps: int
+    def _future_inputs(self, series: list[Series], future: Any, n: int, steps: int,
+                       left_out: set[str] | frozenset[str] = frozenset()
                        ) -> tuple[list[np.ndarray], list[pd.Index]]:
         """The known-future covariates of the ``n`` steps after each series, and their times
-        (``steps`` asked for, ``n`` >= ``steps`` read by the network)."""
+        (``steps`` asked for, ``n`` >= ``steps`` read by the network); the table's rows for
+        series ``left_out`` of the data are not warned of."""
         dc = self.config.data
         whole = (f" (the network reads its whole horizon, {n} steps, also to forecast "
                  f"{steps})") if steps < n else ""
@@ -593,7 +666,8 @@ class Forecaster:
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
                                   source="the future table (future=)")
         by_id = {s.id: s for s in fut_series}
-        _warn_of_unused_future_rows(series, by_id, dc)
+        _warn_of_unused_future_rows(series, {k: f for k, f in by_id.items()
+                                             if k not in left_out}, dc)
         values = []
         for s, t in zip(series, times, strict=True):
             f = by_id.get(s.id)

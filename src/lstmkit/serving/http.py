@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -158,6 +159,7 @@ class ModelService:
                 static_covariates=list(data.static_covariates),
                 # what a client needs to build rows on the model's grid and read the answer
                 freq=self.model.freq, time_format=data.time_format, fill=data.fill,
+                short_series=data.short_series,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
                 target_bounds=plain_bounds(data),
                 max_steps=self._max_steps(),
@@ -247,20 +249,33 @@ class ModelService:
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
         try:
-            forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
-                                          steps=steps, paths=paths)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
+                                              steps=steps, paths=paths)
         except (ValueError, TypeError) as err:  # future named as the request names it
-            message = str(err)
-            for python, request_key in _FUTURE_NAMES:
-                message = message.replace(python, request_key)
-            raise _plain(err, message) from None
+            raise _plain(err, _request_names(str(err))) from None
+        # what predict warned of (a series left out as too short, future rows not used) is
+        # the client's to read, and the server's log's
+        said = [_request_names(str(w.message)) for w in caught
+                if issubclass(w.category, UserWarning)]
+        for text in said:
+            warnings.warn(text, UserWarning, stacklevel=2)
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
                     lambda t: None if pd.isna(t) else t.isoformat())
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
-            orient="records")}
+            orient="records"), **({"warnings": said} if said else {})}
+
+
+def _request_names(message: str) -> str:
+    """``message`` of predict's, naming its ``future`` table and ``paths`` as the request
+    does."""
+    for python, request_key in _FUTURE_NAMES:
+        message = message.replace(python, request_key)
+    return message
 
 
 def _check_characters(key: str, count: int, how: str = "") -> None:

@@ -1,0 +1,189 @@
+"""``data.short_series``: a series too short for its part of the work is refused, or left out
+with a warning that names it."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from forecast_helpers import make_config, make_frame
+
+from lstmkit.forecasting import Forecaster
+
+
+def _long(lengths: dict[str, int]) -> pd.DataFrame:
+    """Series of the given lengths, all ending at the same time (a store opened late)."""
+    parts = []
+    for k, (sid, n) in enumerate(lengths.items()):
+        frame = make_frame(n=240, seed=k).tail(n)
+        parts.append(frame.assign(store=sid))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _config(short_series: str = "skip", **data: object) -> object:
+    base = make_config()
+    return dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="store", short_series=short_series, **data))
+
+
+def _messages(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_a_series_too_short_to_train_on_is_refused_or_left_out() -> None:
+    table = _long({"x": 240, "y": 240, "s": 40})  # s: 24 training rows, under 24 + 12
+    with pytest.raises(ValueError, match=r"^the training part of series 's' has 24 rows, "
+                                         r"fewer than lookback \(24\) \+ horizon \(12\)"):
+        Forecaster(_config("error")).fit(table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        skipped = Forecaster(_config()).fit(table)
+    said = [m for m in _messages(caught) if "short_series" in m]
+    assert said == ["data.short_series='skip': 1 of 3 series is too short to train on and "
+                    "left out: series 's'; the first because the training part of series 's' "
+                    "has 24 rows, fewer than lookback (24) + horizon (12) = 36: no training "
+                    "window; reduce model.lookback, model.horizon, data.val or data.test"]
+    # left out of everything training does: the scaling, the windows, the weights
+    without = Forecaster(_config()).fit(table[table["store"] != "s"])
+    assert skipped.scalers.to_dict() == without.scalers.to_dict()
+    assert set(skipped.seen_until) == {"x", "y"}
+    history = table[table["store"] != "s"]
+    pd.testing.assert_frame_equal(skipped.predict(history), without.predict(history))
+    # the model still forecasts the short series from its own history, as any other
+    assert set(skipped.predict(table)["store"]) == {"x", "y", "s"}
+
+
+def test_every_series_too_short_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"^data.short_series='skip' leaves out every series "
+                                         r"of the table, as too short: series 's', 't'; the "
+                                         r"first because the training part of series 's'"):
+        Forecaster(_config()).fit(_long({"s": 40, "t": 30}))
+    # a split none of them can take
+    with pytest.raises(ValueError, match=r"every series of the table, as too short: series "
+                                         r"'s', 't'; the first because data.test=50 is a "
+                                         r"number of rows, more than the 40 rows of series 's'"):
+        Forecaster(_config(test=50)).fit(_long({"s": 40, "t": 30}))
+
+
+def test_a_validation_part_shorter_than_a_horizon_gives_no_window() -> None:
+    table = _long({"x": 240, "s": 120})
+    config = _config(val=0.08)  # x: 19 validation rows, s: 9, under the horizon of 12
+    with pytest.raises(ValueError, match=r"^the validation part of series 's' has 9 rows, "
+                                         r"fewer than horizon \(12\)"):
+        Forecaster(_config("error", val=0.08)).fit(table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Forecaster(config).fit(table)
+    assert ("data.short_series='skip': series 's' has a validation part shorter than horizon "
+            "(12), so no validation window") in _messages(caught)
+    assert set(model.seen_until) == {"x", "s"}  # trained on all the same
+
+
+def test_a_series_the_split_refuses_is_left_out_of_training_and_scoring() -> None:
+    table = _long({"x": 240, "y": 240, "s": 40})
+    with pytest.raises(ValueError, match=r"^data.test=50 is a number of rows, more than the "
+                                         r"40 rows of series 's'"):
+        Forecaster(_config("error", test=50)).fit(table)
+    with pytest.warns(UserWarning, match=r"1 of 3 series is too short to train on and left "
+                                         r"out: series 's'; the first because data.test=50 is "
+                                         r"a number of rows"):
+        model = Forecaster(_config(test=50)).fit(table)
+    assert set(model.seen_until) == {"x", "y"}
+    with pytest.warns(UserWarning, match=r"series 's' is too short for the split and not "
+                                         r"scored; the first because data.test=50"):
+        report = model.evaluate(table)
+    assert set(report.windows["series"]) == {"x", "y"}
+    assert any("series 's' is too short for the split" in note for note in report.notes)
+
+
+def test_predict_leaves_out_a_series_shorter_than_the_lookback() -> None:
+    table = _long({"x": 240, "y": 240})
+    model = Forecaster(_config()).fit(table)
+    history = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")],
+                        ignore_index=True)
+    with pytest.warns(UserWarning, match=r"^data.short_series='skip': 1 of 3 series is too "
+                                         r"short to forecast and left out: series 's'; the "
+                                         r"first because series 's' has 20 rows, fewer than "
+                                         r"lookback \(24\) needed to forecast$"):
+        out = model.predict(history)
+    pd.testing.assert_frame_equal(out, model.predict(table))
+    with pytest.raises(ValueError, match=r"leaves out every series of the table, as too "
+                                         r"short: series 's'"):
+        model.predict(history[history["store"] == "s"])
+    model.config = _config("error")
+    with pytest.raises(ValueError, match=r"^series 's' has 20 rows, fewer than lookback "
+                                         r"\(24\) needed to forecast$"):
+        model.predict(history)
+
+
+def test_future_rows_of_a_series_left_out_are_not_called_unknown() -> None:
+    table = _long({"x": 240, "y": 240})
+    config = _config(future_covariates=("hour",))
+    model = Forecaster(config).fit(table)
+    history = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")],
+                        ignore_index=True)
+    later = pd.concat([make_frame(n=252, seed=k).tail(12).assign(store=sid)
+                       for k, sid in enumerate(["x", "y"])]
+                      + [make_frame(n=32, seed=5).tail(12).assign(store="s")],
+                      ignore_index=True)[["date", "store", "hour"]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.predict(history, future=later)
+    said = _messages(caught)
+    assert len(said) == 1 and "too short to forecast" in said[0]  # no "not in the data"
+    assert set(out["store"]) == {"x", "y"}
+
+
+def test_the_server_passes_predict_s_warnings_to_the_client(tmp_path: Path) -> None:
+    from lstmkit.serving import ModelService
+
+    table = _long({"x": 240, "y": 240})
+    Forecaster(_config()).fit(table).save(tmp_path / "model")
+    service = ModelService(tmp_path / "model")
+    assert service.info()["short_series"] == "skip"
+    rows = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")])[
+        ["date", "store", "a", "b"]].assign(date=lambda f: f["date"].astype(str))
+    with pytest.warns(UserWarning, match="too short to forecast"):  # the server's log
+        answer = service.predict({"data": rows.to_dict(orient="records")})
+    assert answer["warnings"] == [
+        "data.short_series='skip': 1 of 3 series is too short to forecast and left out: "
+        "series 's'; the first because series 's' has 20 rows, fewer than lookback (24) "
+        "needed to forecast"]
+    assert {row["store"] for row in answer["forecast"]} == {"x", "y"}
+    # an answer with nothing to warn of holds none
+    clean = service.predict({"data": rows[rows["store"] != "s"].to_dict(orient="records")})
+    assert "warnings" not in clean and len(clean["forecast"]) == 2 * 12 * 2
+
+
+def test_a_trained_model_is_given_the_setting_on_the_command_line(tmp_path: Path) -> None:
+    import argparse
+
+    from lstmkit.cli import forecast
+
+    table = _long({"x": 240, "y": 240})
+    Forecaster(_config("error")).fit(table).save(tmp_path / "model")
+    csv = tmp_path / "history.csv"
+    pd.concat([table, make_frame(n=20, seed=5).assign(store="s")]).to_csv(csv, index=False)
+
+    def run(*argv: str) -> int:
+        parser = argparse.ArgumentParser()
+        forecast.add_parser(parser)
+        return forecast.run(parser.parse_args(list(argv)))
+
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="series 's' has 20 rows, fewer than lookback"):
+        run("predict", "--model", str(tmp_path / "model"), "--data", str(csv), "--out",
+            str(out), "--no-progress")
+    with pytest.warns(UserWarning, match="too short to forecast and left out: series 's'"):
+        assert run("predict", "--model", str(tmp_path / "model"), "--data", str(csv),
+                   "--out", str(out), "--no-progress", "--set", "data.short_series=skip") == 0
+    assert set(pd.read_csv(out / "forecast.csv")["store"].astype(str)) == {"x", "y"}
+
+
+def test_the_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"data.short_series must be one of \['error', "
+                                         r"'skip'\], got 'drop'"):
+        _config("drop")
