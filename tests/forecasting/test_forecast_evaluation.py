@@ -757,9 +757,9 @@ def test_a_refit_keeps_the_validation_rows_a_fraction_gave_each_series(
     sizes = []
     check_lengths = Forecaster._check_lengths
 
-    def spy(self: Forecaster, prepared: Any) -> None:
+    def spy(self: Forecaster, prepared: Any) -> Any:
         sizes.append(prepared.sizes)
-        check_lengths(self, prepared)
+        return check_lengths(self, prepared)
 
     monkeypatch.setattr(Forecaster, "_check_lengths", spy)
     report = forecaster.backtest(frame, refit=True, folds=1, baselines=())

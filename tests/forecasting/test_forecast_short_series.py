@@ -97,6 +97,13 @@ def test_a_series_the_split_refuses_is_left_out_of_training_and_scoring() -> Non
         report = model.evaluate(table)
     assert set(report.windows["series"]) == {"x", "y"}
     assert any("series 's' is too short for the split" in note for note in report.notes)
+    # a backtest, refitting or not, leaves it out as well (the refits read the table too)
+    for refit in (False, True):
+        with pytest.warns(UserWarning, match="series 's' is too short for the split") as said:
+            report = model.backtest(table, refit=refit, folds=2 if refit else None)
+        assert set(report.windows["series"]) == {"x", "y"}
+        # the warning points at the caller's line
+        assert [w.filename for w in said if "too short" in str(w.message)] == [__file__]
 
 
 def test_predict_leaves_out_a_series_shorter_than_the_lookback() -> None:

@@ -33,6 +33,7 @@ from lstmkit.forecasting.data import (
     read_frame,
     season_from_freq,
     series_groups,
+    series_id,
     series_name,
     series_names,
 )
@@ -182,7 +183,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         _warn_note(notes, f"data.short_series='skip': series "
                    f"{series_names(list(prepared.left_out))} {'is' if one else 'are'} too "
                    "short for the split and not scored; the first because "
-                   f"{next(iter(prepared.left_out.values()))}", stacklevel=5)
+                   f"{next(iter(prepared.left_out.values()))}", stacklevel=4)
     _note_unscaled(notes, prepared, scales, cfg.data)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
@@ -560,6 +561,10 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     folds = 3 if folds is None else folds
     frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
     prepared = forecaster.prepare(frame)
+    if prepared.left_out:  # (data.short_series 'skip') nor do the refits read them
+        col = forecaster.config.data.series_col
+        frame = frame[frame[col].isin([k for k in frame[col].dropna().unique()
+                                       if series_id(k) not in prepared.left_out])]
     m = forecaster.config.model
     stride = stride or m.horizon
     longest = max(len(s) for s in prepared.series)
