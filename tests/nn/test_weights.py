@@ -25,6 +25,13 @@ def test_torch_round_trip():
         weights.from_torch(theirs, coupled_gates=True)
     zoned = weights.from_torch(theirs, zoneout=0.1)
     assert zoned.config.zoneout == (0.1, 0.1)
+    # options that initialise weights would be overwritten by module's: refused, not ignored
+    for options, given in [({"forget_bias": 1.0}, "forget_bias=1.0 initialises"),
+                           ({"init": "chrono", "chrono_max_len": 10}, "init='chrono' init"),
+                           ({"recurrent_init": "orthogonal"}, "recurrent_init='orthogonal'")]:
+        with pytest.raises(ValueError, match=f"^{given}.*from_torch then replaces"):
+            weights.from_torch(theirs, **options)
+    assert weights.from_torch(theirs, forget_bias=None, init="default").config.init == "default"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao

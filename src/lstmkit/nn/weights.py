@@ -102,10 +102,21 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
 
     Variants that add parameters (peephole, layer norm) keep those at their initial values
     (zero peepholes would be the exact ``nn.LSTM``; the defaults are PyTorch's uniform init).
-    ``coupled_gates`` changes the weight shapes and cannot be loaded from an ``nn.LSTM``.
+    ``coupled_gates`` changes the weight shapes and cannot be loaded from an ``nn.LSTM``;
+    ``forget_bias``, ``init='chrono'`` and ``recurrent_init='orthogonal'`` are refused: they
+    initialise weights that ``module``'s then replace.
     """
     if not isinstance(module, nn.LSTM):
         raise TypeError(f"module must be a torch.nn.LSTM, got {type(module).__name__}")
+    overwritten = {k: v for k, v in options.items()
+                   if (k == "forget_bias" and v is not None)
+                   or (k in ("init", "recurrent_init") and v != "default")}
+    if overwritten:
+        given = ", ".join(f"{k}={v!r}" for k, v in overwritten.items())
+        raise ValueError(f"{given} initialise{'s' if len(overwritten) == 1 else ''} the "
+                         "weights and biases that from_torch then replaces with module's, "
+                         "so it would change nothing; leave it out (an LSTM built with it "
+                         "and trained from scratch is another model)")
     if options.get("coupled_gates"):
         raise ValueError("coupled_gates=True has (3H, I) weights and cannot load an nn.LSTM's "
                          "(4H, I) weights")
