@@ -440,6 +440,7 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
         raise ValueError(f"the {split} part has no window: it needs at least horizon "
                          f"({m.horizon}) rows (data.{split}={spec!r})")
     report = score(forecaster, prepared, origins, baselines)
+    _note_static_outside(report.notes, forecaster, prepared, origins)
     seen = _seen(forecaster, prepared, origins) if split == "test" else None
     if seen:  # another table than the training one, split by fraction or row count
         until = _seen_until(forecaster.seen_until or {}, prepared, forecaster.config.data)
@@ -481,6 +482,18 @@ def _seen_until(seen_until: dict[str, str], prepared: Prepared, data: DataConfig
     ends = [f"{series_name(s.id, data)} to {pd.Timestamp(seen_until[s.id])}"
             for s in prepared.series if s.id in seen_until]
     return ", ".join(ends[:3]) + (f" and {len(ends) - 3} more" if len(ends) > 3 else "")
+
+
+def _note_static_outside(notes: list[str], forecaster: Forecaster, prepared: Prepared,
+                         origins: list[np.ndarray]) -> None:
+    """Warn, and add to ``notes``, of the series scored whose static covariates lie outside
+    the values the model was trained on."""
+    from lstmkit.forecasting.forecaster import static_outside
+
+    outside = static_outside(forecaster, [s for s, o in zip(prepared.series, origins,
+                                                             strict=True) if len(o)])
+    if outside:
+        _warn_note(notes, outside, stacklevel=4)
 
 
 def _note_unscored(notes: list[str], prepared: Prepared, origins: list[np.ndarray],
@@ -588,6 +601,7 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                 f"(--start) {start!r} (default: the test part) to the series' end")
     if not refit:
         report = score(forecaster, prepared, origins, baselines)
+        _note_static_outside(report.notes, forecaster, prepared, origins)
         _note_unscored(report.notes, prepared, origins, *unscored)
         seen = _seen(forecaster, prepared, origins)
         if seen is None:  # nothing recorded: the table's own split

@@ -73,6 +73,26 @@ class Prepared:
     left_out: dict[str, str] = field(default_factory=dict)
 
 
+def static_outside(forecaster: Forecaster, series: Sequence[Series]) -> str | None:
+    """Words for the static covariates of ``series`` outside the range of the series the
+    model was trained on (its forecasts for them extrapolate); None when all are inside, or
+    the model kept no range."""
+    dc = forecaster.config.data
+    ranges = forecaster.static_range or {}
+    outside = [(s, col, float(s.static[k]), ranges[col])
+               for s in series for k, col in enumerate(dc.static_covariates)
+               if col in ranges and not ranges[col][0] <= s.static[k] <= ranges[col][1]]
+    if not outside:
+        return None
+    names = sorted({s.id for s, *_ in outside})
+    listed = "; ".join(f"{series_name(s.id, dc)} {col}={value:g} (trained on {lo:g} to "
+                       f"{hi:g})" for s, col, value, (lo, hi) in outside[:5])
+    more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+    return (f"{len(names)} series {_are(len(names))} given static covariates outside the "
+            f"values of the series the model was trained on, so the model extrapolates for "
+            f"{'it' if len(names) == 1 else 'them'}: {listed}{more}")
+
+
 def _are(n: int) -> str:
     return "is" if n == 1 else "are"
 
@@ -106,7 +126,7 @@ class Forecaster:
 
     # what fit sets, together
     _FITTED = ("net", "scalers", "freq", "fit_results", "fit_result", "val_loss", "kept_start",
-               "margins", "margin_scale", "calibration_windows", "seen_until")
+               "margins", "margin_scale", "calibration_windows", "seen_until", "static_range")
 
     def __init__(self, config: ForecastConfig) -> None:
         if not isinstance(config, ForecastConfig):
@@ -133,6 +153,9 @@ class Forecaster:
         # per series id, the last time whose target training or validation read (ISO 8601);
         # None before fit, without a time column, or saved by an lstmkit that kept none
         self.seen_until: dict[str, str] | None = None
+        # per static covariate, the [lowest, highest] value of the series trained on; None
+        # before fit, or saved by an lstmkit that kept none
+        self.static_range: dict[str, list[float]] | None = None
 
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
@@ -318,6 +341,10 @@ class Forecaster:
                 s.id: s.time[n_train + n_val - 1].isoformat()
                 for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes,
                                                   strict=True)}
+            self.static_range = {
+                col: [float(min(s.static[k] for s in prepared.series)),
+                      float(max(s.static[k] for s in prepared.series))]
+                for k, col in enumerate(cfg.data.static_covariates)}
             self.fit_result = self.fit_results[-1]
             self.kept_start = all(kept)
             self.val_loss = _loss_on(self._net(), val, loss) if len(val) else None
@@ -520,6 +547,9 @@ class Forecaster:
                           f"{len(left_out) + len(series)} series {_are(len(left_out))} too short "
                           f"to forecast and left out: {_left_out_text(left_out)}", UserWarning,
                           stacklevel=2)
+        outside = static_outside(self, series)
+        if outside:
+            warnings.warn(outside, UserWarning, stacklevel=2)
         n = max(steps, m.horizon)  # the rows the network reads after the data
         future_values, times = self._future_inputs(series, future, n, steps, set(left_out))
         L = m.lookback
@@ -797,7 +827,7 @@ class Forecaster:
                 "conformal_scale": (None if self.margin_scale is None
                                     else self.margin_scale.tolist()),
                 "conformal_windows": self.calibration_windows,
-                "seen_until": self.seen_until}
+                "seen_until": self.seen_until, "static_range": self.static_range}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         _replace_folder(tmp, path)
         return path
@@ -848,6 +878,7 @@ class Forecaster:
         forecaster = cls(config)
         forecaster.freq = meta.get("freq")
         forecaster.seen_until = meta.get("seen_until")
+        forecaster.static_range = meta.get("static_range")
         scalers = _read_json_object(path, "scalers.json")
         try:
             forecaster.scalers = Scalers.from_dict(scalers)
