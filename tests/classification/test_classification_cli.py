@@ -54,6 +54,33 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys, run_cli)
                            str(tmp_path / "pred.tsv")]) == 0
     rows = (tmp_path / "pred.tsv").read_text(encoding="utf-8").split("\n")[1:-1]
     assert [row.split("\t")[-1] for row in rows] == ["awful", "", "", "good"]
+    # a table's text column, not its raw lines (the header and the gold labels were texts)
+    table = tmp_path / "reviews.csv"
+    table.write_text('label,text\n0,awful\n1,"good, and long"\n', encoding="utf-8")
+    (tmp_path / "texts.txt").write_text("awful\ngood, and long\n", encoding="utf-8")
+    capsys.readouterr()
+    printed = []
+    for argv in (["--input", str(table)], ["--input", str(tmp_path / "texts.txt")]):
+        assert run_cli(classify, ["predict", "--model", str(out), *argv]) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and len(printed[0].splitlines()) == 2
+    tsv = tmp_path / "reviews.tsv"
+    tsv.write_text("id\treview\n7\tawful\n8\tgood, and long\n", encoding="utf-8")
+    assert run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv),
+                              "--text-column", "review"]) == 0
+    assert capsys.readouterr().out == printed[0]
+    with pytest.raises(ValueError, match=r"reviews.tsv: text_column must name a column of the "
+                                         r"header \['id', 'review'\], got 'text'"):
+        run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv)])
+    for name, message in [("x.jsonl", r"\.jsonl files cannot be read; give a \.csv/\.tsv"),
+                          ("x.conll", r"holds a tag per token .* `lstmkit tag predict"),
+                          ("x.txt", r"--text-column 'review' names a column of a \.csv/\.tsv "
+                                    r"--input, but '.*x.txt' is read as raw texts")]:
+        (tmp_path / name).write_text('{"text": "awful"}\n', encoding="utf-8")
+        extra = ["--text-column", "review"] if name == "x.txt" else []
+        with pytest.raises(ValueError, match=message):
+            run_cli(classify, ["predict", "--model", str(out), "--input",
+                               str(tmp_path / name), *extra])
 
 
 def test_classify_errors(tmp_path, run_cli) -> None:

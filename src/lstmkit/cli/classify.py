@@ -67,10 +67,14 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                                         "predictions.tsv here")
     _data_flags(evaluate)
 
-    predict = actions.add_parser("predict", help="classify raw texts, one a line")
+    predict = actions.add_parser("predict", help="classify raw texts, one a line, or a "
+                                                 "CSV/TSV file's text column")
     predict.add_argument("--model", required=True, help="saved model directory")
-    predict.add_argument("--input", default="-", help="text file, one text a line; '-' for "
-                                                      "stdin (default)")
+    predict.add_argument("--input", default="-", help="text file, one text a line, or a "
+                                                      ".csv/.tsv file with a header; '-' for "
+                                                      "stdin (default), one text a line")
+    predict.add_argument("--text-column", help="the text column of a .csv/.tsv --input "
+                                               "(default 'text'; other columns are left out)")
     predict.add_argument("--output", help="write a TSV here instead of printing")
     predict.add_argument("--encoding", default=None, help="input encoding (default utf-8)")
 
@@ -205,14 +209,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from lstmkit.classification import Classifier, read_raw_texts, write_predictions
+    from lstmkit.classification import Classifier, write_predictions
     from lstmkit.classification.classifier import tsv_escape
     from lstmkit.text.io import check_output_path
 
     if args.output:
         check_output_path(args.output, "--output", directory=False)
     clf = Classifier.load(args.model)
-    texts = read_raw_texts(args.input, args.encoding or "utf-8")
+    texts = _texts_to_predict(args.input, args.text_column, args.encoding or "utf-8")
     predictions = clf.predict(texts)
     if args.output:
         write_predictions(args.output, predictions, clf.label_names)
@@ -222,3 +226,37 @@ def _predict(args: argparse.Namespace) -> int:
         probs = " ".join(f"{tsv_escape(k)}:{v:.3f}" for k, v in p.probabilities.items())
         print(f"{tsv_escape(p.label)}\t{probs}\t{tsv_escape(p.text)}")
     return 0
+
+
+def _texts_to_predict(path: str, text_column: str | None, encoding: str) -> list[str]:
+    """The texts of ``--input``: the ``text_column`` (default 'text') of a .csv/.tsv file, or
+    the lines of any other file or of stdin; a file of another format (.jsonl, .conll, ...)
+    is refused, as training refuses it, rather than read line by line as texts."""
+    from pathlib import Path
+
+    from lstmkit.classification import read_raw_texts
+    from lstmkit.classification.readers import (
+        CONLL_SUFFIXES,
+        UNSUPPORTED_SUFFIXES,
+        read_csv_format,
+    )
+
+    suffix = "" if path == "-" else Path(path).suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return [e.text for e in read_csv_format(
+            path, text_column=text_column or "text", label_column=None,
+            delimiter="," if suffix == ".csv" else "\t", encoding=encoding)]
+    if suffix in CONLL_SUFFIXES:
+        raise ValueError(f"--input {path}: a {suffix} file holds a tag per token (sequence "
+                         "tagging), not texts to classify: tag it with `lstmkit tag predict "
+                         "--conll`")
+    if suffix in UNSUPPORTED_SUFFIXES:
+        raise ValueError(f"--input {path}: {suffix} files cannot be read; give a .csv/.tsv "
+                         "file with a header (its 'text' column, or --text-column), or raw "
+                         "texts, one a line")
+    if text_column is not None:
+        raise ValueError(f"--text-column {text_column!r} names a column of a .csv/.tsv "
+                         f"--input, but {'stdin' if path == '-' else path!r} is read as raw "
+                         "texts, one a line, which have none; drop it or give a .csv/.tsv "
+                         "file")
+    return read_raw_texts(path, encoding)
