@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -123,7 +124,9 @@ def test_non_utf8_input_says_which_encoding_and_how_to_choose(tmp_path) -> None:
 
 def test_single_column_and_bad_tag_column(tmp_path) -> None:
     path = _write(tmp_path / "one.conll", "word\n")
-    with pytest.raises(ValueError, match="expected a token and a tag column, got 1 column"):
+    with pytest.raises(ValueError, match=r"expected a token and a tag column, got 1 column "
+                                         r"\('word'\): labelled CoNLL has a token and its tag a "
+                                         r"line, .* \(`lstmkit tag predict`\)$"):
         read_conll(path)
     assert read_conll(path, tag_column=None)[0].tokens == ["word"]
     with pytest.raises(ValueError, match="tag_column must index one of the 2 columns, got 5"):
@@ -211,7 +214,8 @@ def test_bilou_file_is_read_as_bioes_and_written_back(tmp_path: Path) -> None:
     write_conll(tmp_path / "out.conll", sentences, tags_scheme="BIOES", output_scheme="BILOU")
     assert (tmp_path / "out.conll").read_text(encoding="utf-8") == path.read_text(
         encoding="utf-8") + "\n"
-    with pytest.raises(ValueError, match=r"bilou.conll:1: .*got 'L-PER'"):
+    with pytest.raises(ValueError, match=r"bilou.conll:2: .*got 'L-PER'; L- and U- are "
+                                         r"BILOU's prefixes: pass scheme='BILOU'"):
         read_conll(path, scheme="BIOES")
 
 
@@ -246,3 +250,15 @@ def test_sentences_know_the_line_of_each_token(tmp_path) -> None:
     path = _write(tmp_path / "s.conll", "-DOCSTART- O\n\nAlice B-PER\n\tO\nran O\n")
     sentence = read_conll(path, empty_tokens="skip")[0]
     assert (sentence.line, sentence.lines) == (3, [3, 5])  # the empty token's row skipped
+
+
+@pytest.mark.parametrize("bad", ["0", "b-per", "B_PER", "PER", "PER-B", "B-"])
+def test_a_tag_that_is_none_is_named_at_its_own_line(tmp_path, bad: str) -> None:
+    # (it was named at the sentence's first line, nine lines above)
+    path = _write(tmp_path / "bad.conll", "a\tO\n" * 8 + f"John\tB-PER\nin\t{bad}\nx\tO\n\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}:10: tag must be 'O' or "
+                                         rf"'<B\|I\|E\|S>-<type>', got {re.escape(repr(bad))}$"):
+        read_conll(path)
+    bilou = _write(tmp_path / "bilou.conll", "John\tU-PER\nin\tO\nx\tX-PER\n\n")
+    with pytest.raises(ValueError, match=r"bilou.conll:3: tag must be .*got 'X-PER'$"):
+        read_conll(bilou, scheme="BILOU")

@@ -93,6 +93,14 @@ def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
     evaluation.write_conll(tmp_path / "pred.conll")
     first = (tmp_path / "pred.conll").read_text().splitlines()[0].split("\t")
     assert len(first) == 3
+    # in another scheme on request: every single-token entity S- in BIOES, both columns
+    evaluation.write_conll(tmp_path / "bioes.conll", output_scheme="BIOES")
+    iob2 = [line.split("\t") for line in (tmp_path / "pred.conll").read_text().splitlines()]
+    bioes = [line.split("\t") for line in (tmp_path / "bioes.conll").read_text().splitlines()]
+    singles = [k for k, row in enumerate(iob2) if len(row) == 3 and row[1].startswith("B-")
+               and not (k + 1 < len(iob2) and len(iob2[k + 1]) == 3
+                        and iob2[k + 1][1].startswith("I-"))]
+    assert singles and all(bioes[k][1].startswith("S-") for k in singles)
 
     tagger.save(tmp_path / "model")
     loaded = Tagger.load(tmp_path / "model")

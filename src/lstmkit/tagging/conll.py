@@ -23,6 +23,7 @@ from lstmkit.tagging.schemes import (
     convert,
     from_bilou,
     is_bilou,
+    split_tag,
     to_bilou,
 )
 from lstmkit.text.io import check_line_endings, read_text, split_lines
@@ -98,9 +99,15 @@ def read_conll(
         where = f"{path}:{first_line}"
         if tag_column is not None:
             raw = [row[tag_column] for row in rows]
+            readable = from_bilou(raw) if bilou else raw
+            for tag, line in zip(readable, row_lines, strict=True):
+                try:  # a tag that is none, named at its own line
+                    split_tag(tag)
+                except ValueError as err:
+                    raise ValueError(f"{path}:{line}: {err}"
+                                     f"{_comment_hint(lines[line - 1], line)}") from None
             try:
-                tags = convert(from_bilou(raw) if bilou else raw, scheme, target,
-                               where=where)  # type: ignore[arg-type]
+                tags = convert(readable, scheme, target, where=where)  # type: ignore[arg-type]
             except ValueError as err:
                 hint = _comment_hint(lines[first_line - 1], first_line)
                 if where in str(err):
@@ -135,7 +142,9 @@ def read_conll(
             if tag_column is not None and n_columns < 2:
                 raise ValueError(
                     f"{path}:{lineno}: expected a token and a tag column, got 1 column "
-                    f"({line!r}); pass tag_column=None for unlabelled text"
+                    f"({line!r}): labelled CoNLL has a token and its tag a line, separated "
+                    "by a tab or spaces; text without tags is read with tag_column=None "
+                    "(`lstmkit tag predict`)"
                 )
             if tag_column is not None and token_column % n_columns == tag_column % n_columns:
                 raise ValueError(

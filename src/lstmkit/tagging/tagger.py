@@ -35,6 +35,7 @@ from lstmkit.tagging.data import (
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
 from lstmkit.tagging.model import LSTMCRFTagger, TaggerEnsemble
 from lstmkit.tagging.schemes import (
+    Scheme,
     allowed_transitions,
     convert,
     spans_from_tags,
@@ -159,12 +160,13 @@ class TagEvaluation:
     sentences: list[Sentence] = field(repr=False)
     predictions: list[list[str]] = field(repr=False)
 
-    def write_conll(self, path: str | Path) -> None:
-        """``token gold predicted`` lines (IOB2), as conlleval reads them."""
+    def write_conll(self, path: str | Path, output_scheme: Scheme = "IOB2") -> None:
+        """``token gold predicted`` lines, as conlleval reads them, in ``output_scheme``
+        (IOB2 by default, whatever scheme the data was read in)."""
         gold_iob2 = [Sentence(s.tokens, convert(s.tags or [], "IOB2", "IOB2", strict=False)
                               if s.tags else None) for s in self.sentences]
         write_conll(path, gold_iob2, self.predictions, tags_scheme="IOB2",
-                    output_scheme="IOB2")
+                    output_scheme=output_scheme)
 
 
 class Tagger:
