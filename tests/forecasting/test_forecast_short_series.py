@@ -43,7 +43,7 @@ def test_a_series_too_short_to_train_on_is_refused_or_left_out() -> None:
         skipped = Forecaster(_config()).fit(table)
     said = [m for m in _messages(caught) if "short_series" in m]
     assert said == ["data.short_series='skip': 1 of 3 series is too short to train on and "
-                    "left out: series 's'; the first because the training part of series 's' "
+                    "left out: series 's'; because the training part of series 's' "
                     "has 24 rows, fewer than lookback (24) + horizon (12) = 36: no training "
                     "window; reduce model.lookback, model.horizon, data.val or data.test"]
     # left out of everything training does: the scaling, the windows, the weights
@@ -88,12 +88,12 @@ def test_a_series_the_split_refuses_is_left_out_of_training_and_scoring() -> Non
                                          r"40 rows of series 's'"):
         Forecaster(_config("error", test=50)).fit(table)
     with pytest.warns(UserWarning, match=r"1 of 3 series is too short to train on and left "
-                                         r"out: series 's'; the first because data.test=50 is "
+                                         r"out: series 's'; because data.test=50 is "
                                          r"a number of rows"):
         model = Forecaster(_config(test=50)).fit(table)
     assert set(model.seen_until) == {"x", "y"}
     with pytest.warns(UserWarning, match=r"series 's' is too short for the split and not "
-                                         r"scored; the first because data.test=50"):
+                                         r"scored; because data.test=50"):
         report = model.evaluate(table)
     assert set(report.windows["series"]) == {"x", "y"}
     assert any("series 's' is too short for the split" in note for note in report.notes)
@@ -112,8 +112,8 @@ def test_predict_leaves_out_a_series_shorter_than_the_lookback() -> None:
     history = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")],
                         ignore_index=True)
     with pytest.warns(UserWarning, match=r"^data.short_series='skip': 1 of 3 series is too "
-                                         r"short to forecast and left out: series 's'; the "
-                                         r"first because series 's' has 20 rows, fewer than "
+                                         r"short to forecast and left out: series 's'; "
+                                         r"because series 's' has 20 rows, fewer than "
                                          r"lookback \(24\) needed to forecast$"):
         out = model.predict(history)
     pd.testing.assert_frame_equal(out, model.predict(table))
@@ -157,7 +157,7 @@ def test_the_server_passes_predict_s_warnings_to_the_client(tmp_path: Path) -> N
         answer = service.predict({"data": rows.to_dict(orient="records")})
     assert answer["warnings"] == [
         "data.short_series='skip': 1 of 3 series is too short to forecast and left out: "
-        "series 's'; the first because series 's' has 20 rows, fewer than lookback (24) "
+        "series 's'; because series 's' has 20 rows, fewer than lookback (24) "
         "needed to forecast"]
     assert {row["store"] for row in answer["forecast"]} == {"x", "y"}
     # an answer with nothing to warn of holds none
@@ -188,6 +188,90 @@ def test_a_trained_model_is_given_the_setting_on_the_command_line(tmp_path: Path
         assert run("predict", "--model", str(tmp_path / "model"), "--data", str(csv),
                    "--out", str(out), "--no-progress", "--set", "data.short_series=skip") == 0
     assert set(pd.read_csv(out / "forecast.csv")["store"].astype(str)) == {"x", "y"}
+
+
+def test_data_of_one_series_gets_the_plain_message() -> None:
+    # without data.series_col there is one series, which messages call "the series", not
+    # by the id "0" the user never gave it
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data,
+                                                                short_series="skip"))
+    with pytest.raises(ValueError, match=r"^the training part of the series has 24 rows, "
+                                         r"fewer than lookback"):
+        Forecaster(config).fit(make_frame(n=40))
+    with pytest.raises(ValueError, match=r"^the series has 20 rows, fewer than lookback "
+                                         r"\(24\) needed to forecast$"):
+        Forecaster(config).fit(make_frame()).predict(make_frame(n=20))
+
+
+def test_the_server_s_warnings_are_its_request_s_alone(tmp_path: Path) -> None:
+    # another thread's warning while predict runs is not the client's, and the process'
+    # warnings state is left as it was
+    import threading
+
+    from lstmkit.forecasting import forecaster as module
+    from lstmkit.forecasting.data import warn
+    from lstmkit.serving import ModelService
+
+    table = _long({"x": 240, "y": 240})
+    Forecaster(_config()).fit(table).save(tmp_path / "model")
+    service = ModelService(tmp_path / "model")
+    predict = module.Forecaster.predict
+
+    def predict_beside_another_thread(self: Forecaster, *args: object, **kwargs: object):
+        other = threading.Thread(target=lambda: (warn("another thread's"),
+                                                 warnings.warn("another thread's too",
+                                                               stacklevel=1)))
+        other.start()
+        other.join()
+        return predict(self, *args, **kwargs)
+
+    rows = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")])[
+        ["date", "store", "a", "b"]].assign(date=lambda f: f["date"].astype(str))
+    filters = list(warnings.filters)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        patch.setattr(module.Forecaster, "predict", predict_beside_another_thread)
+        answer = service.predict({"data": rows.to_dict(orient="records")})
+        again = service.predict({"data": rows.to_dict(orient="records")})
+    assert len(answer["warnings"]) == 1 and "too short to forecast" in answer["warnings"][0]
+    assert again["warnings"] == answer["warnings"]  # each time, whatever the filters show
+    assert warnings.filters == filters
+
+
+def test_the_plot_of_a_series_left_out_is_said_before_the_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from lstmkit.cli import forecast
+
+    def run(*argv: str) -> int:
+        parser = argparse.ArgumentParser()
+        forecast.add_parser(parser)
+        return forecast.run(parser.parse_args(list(argv)))
+
+    table = _long({"x": 240, "y": 240, "s": 40})
+    csv = tmp_path / "data.csv"
+    table.to_csv(csv, index=False)
+    flags = ["--data", str(csv), "--target", "a", "b", "--time-col", "date", "--series-col",
+             "store", "--lookback", "24", "--horizon", "12", "--epochs", "1", "--no-progress",
+             "--baselines", "naive", "--set", "data.short_series=skip", "--set",
+             "data.test=50", "--set", "model.segment_len=6", "--set", "model.hidden_size=8"]
+    with pytest.raises(ValueError, match=r"^--plot-series 's' is left out as too short "
+                                         r"\(data.short_series='skip'; said before any work\): "
+                                         r"data.test=50 is a number of rows"):
+        run("run", *flags, "--out", str(tmp_path / "run"), "--plot-series", "s")
+    assert not (tmp_path / "run" / "model").exists()
+    assert run("run", *flags, "--out", str(tmp_path / "run")) == 0
+    # a trained model's evaluate learns of it only once the work is done: the metrics are
+    # written, and the picture shows a series scored
+    capsys.readouterr()
+    assert run("evaluate", "--model", str(tmp_path / "run" / "model"), "--data", str(csv),
+               "--out", str(tmp_path / "eval"), "--plot-series", "s", "--no-progress") == 0
+    assert ("note: --plot-series 's' has no window scored, so forecast.png shows the last "
+            "series that has") in capsys.readouterr().out
+    assert (tmp_path / "eval" / "metrics.json").is_file()
+    assert (tmp_path / "eval" / "forecast.png").is_file()
 
 
 def test_the_setting_is_checked() -> None:

@@ -32,6 +32,11 @@ def test_torch_round_trip():
         with pytest.raises(ValueError, match=f"^{given}.*from_torch then replaces"):
             weights.from_torch(theirs, **options)
     assert weights.from_torch(theirs, forget_bias=None, init="default").config.init == "default"
+    # a value that is none is the LSTM's own error
+    with pytest.raises(ValueError, match=r"^init must be one of .*got 'xavier'"):
+        weights.from_torch(theirs, init="xavier")
+    with pytest.raises(TypeError, match=r"forget_bias must be a float or None"):
+        weights.from_torch(theirs, forget_bias="1")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao

@@ -150,20 +150,30 @@ def _origins(windows: Any) -> str:
             f"{windows['origin'].max()}")
 
 
-def _check_plot_series(args: argparse.Namespace, ids: list[str]) -> None:
-    """--plot-series that names none of the data's series ``ids``: said before any work."""
+def _check_plot_series(args: argparse.Namespace, ids: list[str],
+                       left_out: dict[str, str] | None = None) -> None:
+    """--plot-series that names none of the data's series ``ids``, or one ``left_out`` (id
+    -> why) as too short: said before any work."""
     from lstmkit.forecasting.data import series_id
 
-    if args.plot_series is not None and series_id(args.plot_series) not in ids:
+    if args.plot_series is None:
+        return
+    if series_id(args.plot_series) not in ids:
         raise ValueError(f"--plot-series {args.plot_series!r} is not a series of the data "
                          f"(said before any work); its series: {ids[:10]}"
                          f"{' ...' if len(ids) > 10 else ''}")
+    why = (left_out or {}).get(series_id(args.plot_series))
+    if why is not None:
+        raise ValueError(f"--plot-series {args.plot_series!r} is left out as too short "
+                         f"(data.short_series='skip'; said before any work): {why}")
 
 
 def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> None:
     """Print and save ``report``; its notes in ``args._warned`` were printed as warnings
     already; forecast.png shows the last window of ``--plot-series`` (or the last one)."""
     import pandas as pd
+
+    from lstmkit.forecasting.data import series_id
 
     warned = getattr(args, "_warned", ())
     with pd.option_context("display.width", 140, "display.max_columns", 20):
@@ -175,7 +185,13 @@ def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> Non
     for note in report.notes:
         if note not in warned:
             print(f"note: {note}")
-    png = report.plot(out / "forecast.png", series=args.plot_series)  # (an unknown id: no
+    plot_series = args.plot_series
+    if plot_series is not None and series_id(plot_series) not in set(report.windows["series"]):
+        # (left out as too short, or no window in the part scored: the notes said why)
+        print(f"note: --plot-series {plot_series!r} has no window scored, so forecast.png "
+              "shows the last series that has")
+        plot_series = None
+    png = report.plot(out / "forecast.png", series=plot_series)  # (an unknown id: no
     written = report.save(out)  # metrics written beside an old picture)
     print(f"wrote {', '.join(map(str, written))} and {png}")
 
@@ -245,7 +261,8 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, training=config.training.replace(**folders))
         forecaster = Forecaster(config)
         prepared = forecaster.prepare(frame)  # read once: trained on, and scored by 'run'
-        _check_plot_series(args, [s.id for s in prepared.series])
+        _check_plot_series(args, [s.id for s in prepared.series] + list(prepared.left_out),
+                           prepared.left_out)
         if args.action == "run" and not any(  # said before training, not after
                 n_test for *_, n_test in prepared.sizes):
             raise ValueError(f"forecast run scores the test part, but "

@@ -6,10 +6,12 @@ series, the column and the first place they occur, unless ``data.fill`` says how
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,29 @@ SEASON_BY_UNIT = ((pd.Timedelta(weeks=1), pd.Timedelta(weeks=52)), (DAY, pd.Time
                   (pd.Timedelta(hours=1), DAY), (pd.Timedelta(minutes=1), pd.Timedelta(hours=1)),
                   (pd.Timedelta(seconds=1), pd.Timedelta(minutes=1)))
 
+_SAID: ContextVar[list[str] | None] = ContextVar("lstmkit_forecasting_said", default=None)
+
+
+def warn(message: str, stacklevel: int = 1) -> None:
+    """``warnings.warn`` a UserWarning (``stacklevel`` as given to it), and keep its text for
+    :func:`collect`'s caller in this thread, whatever the warnings filters let through."""
+    said = _SAID.get()
+    if said is not None:
+        said.append(message)
+    warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[str]]:
+    """The texts the forecasting code warns of (:func:`warn`) in this thread while the block
+    runs: a server passes them to its client. Unlike ``warnings.catch_warnings``, it leaves
+    the process' warnings state and other threads' warnings alone."""
+    said: list[str] = []
+    token = _SAID.set(said)
+    try:
+        yield said
+    finally:
+        _SAID.reset(token)
 
 @dataclass
 class Series:
@@ -575,23 +600,22 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                     "observed values: give it values or leave it out of this series' columns")
             counts = {c: int(n) for c, n in nan.sum().items() if n}
             most = max(counts.values()) * 2 > len(frame)
-            warnings.warn(f"{name}: filled missing values {counts} with "
-                          f"data.fill={cfg.fill!r}" + (
-                              f", most of its {len(frame)} rows: if its dates were misread "
-                              "(day and month swapped), set data.time_format instead"
-                              if most else "") + (
-                              "; interpolate reads the value after each gap, so a forecast "
-                              "whose history ends in a gap sees a later value, maybe one it "
-                              "is scored on ('ffill' reads only the past)"
-                              if cfg.fill == "interpolate" else "") + (
-                              "; static covariates take their series' value"
-                              if set(counts) & set(cfg.static_covariates) else "") + (
-                              f"; known-future covariates "
-                              f"{[c for c in cfg.future_covariates if c in counts]} are filled "
-                              "too: a calendar column (a weekday, a holiday flag) "
-                              "is best computed from the dates once the gaps are filled"
-                              if set(counts) & set(cfg.future_covariates) else ""),
-                          UserWarning, stacklevel=3)
+            warn(f"{name}: filled missing values {counts} with "
+                 f"data.fill={cfg.fill!r}" + (
+                     f", most of its {len(frame)} rows: if its dates were misread "
+                     "(day and month swapped), set data.time_format instead"
+                     if most else "") + (
+                     "; interpolate reads the value after each gap, so a forecast "
+                     "whose history ends in a gap sees a later value, maybe one it "
+                     "is scored on ('ffill' reads only the past)"
+                     if cfg.fill == "interpolate" else "") + (
+                     "; static covariates take their series' value"
+                     if set(counts) & set(cfg.static_covariates) else "") + (
+                     f"; known-future covariates "
+                     f"{[c for c in cfg.future_covariates if c in counts]} are filled "
+                     "too: a calendar column (a weekday, a holiday flag) "
+                     "is best computed from the dates once the gaps are filled"
+                     if set(counts) & set(cfg.future_covariates) else ""), stacklevel=3)
             frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
     static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
     if len(static) and not (static == static[:1]).all():

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import numbers
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from lstmkit.forecasting.data import (
     series_id,
     series_name,
     series_names,
+    warn,
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
@@ -135,7 +135,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
 def _warn_note(notes: list[str], note: str, stacklevel: int) -> None:
     """Warn ``note`` (``stacklevel`` as the caller would pass it to ``warnings.warn``) and
     keep it among a report's ``notes``."""
-    warnings.warn(note, UserWarning, stacklevel=stacklevel + 1)
+    warn(note, stacklevel=stacklevel + 1)
     notes.append(note)
 
 
@@ -182,7 +182,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         one = len(prepared.left_out) == 1
         _warn_note(notes, f"data.short_series='skip': series "
                    f"{series_names(list(prepared.left_out))} {'is' if one else 'are'} too "
-                   "short for the split and not scored; the first because "
+                   "short for the split and not scored; "
+                   f"{'because' if one else 'the first because'} "
                    f"{next(iter(prepared.left_out.values()))}", stacklevel=4)
     _note_unscaled(notes, prepared, scales, cfg.data)
     freq = forecaster.freq

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import shutil
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from lstmkit.forecasting.data import (
     series_names,
     split_sizes,
     to_series,
+    warn,
 )
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
@@ -99,12 +99,15 @@ def _are(n: int) -> str:
 
 def _left_out_text(left_out: dict[str, str]) -> str:
     """The series ``left_out`` names (id -> why), and why the first was."""
-    return (f"series {series_names(list(left_out))}; the first because "
-            f"{next(iter(left_out.values()))}")
+    first = "because" if len(left_out) == 1 else "the first because"
+    return f"series {series_names(list(left_out))}; {first} {next(iter(left_out.values()))}"
 
 
-def _every_series_short(left_out: dict[str, str]) -> ValueError:
-    """The error for a table whose every series ``data.short_series`` 'skip' left out."""
+def _every_series_short(left_out: dict[str, str], data: DataConfig) -> ValueError:
+    """The error for a table whose every series ``data.short_series`` 'skip' left out: why
+    the first was, for data of one series (without ``data.series_col``)."""
+    if data.series_col is None:
+        return ValueError(next(iter(left_out.values())))
     return ValueError(f"data.short_series='skip' leaves out every series of the table, as "
                       f"too short: {_left_out_text(left_out)}")
 
@@ -160,7 +163,9 @@ class Forecaster:
     # -- data ------------------------------------------------------------------------------
     def prepare(self, data: pd.DataFrame | str | Path) -> Prepared:
         """Parse and check a table (at the fitted model's frequency, or the one inferred);
-        compute split sizes."""
+        compute split sizes. With ``data.short_series`` 'skip', a series the split refuses
+        is left out into ``left_out`` (id -> why) without a warning: ``fit``, ``evaluate``
+        and ``backtest`` given the result warn of it."""
         return self._prepare(data, self.freq)
 
     def _prepare(self, data: pd.DataFrame | str | Path, freq: str | None) -> Prepared:
@@ -177,7 +182,7 @@ class Forecaster:
                 continue
             kept.append(s)
         if not kept:
-            raise _every_series_short(left_out)
+            raise _every_series_short(left_out, self.config.data)
         return Prepared(kept, sizes, freq, left_out)
 
     def _check_lengths(self, prepared: Prepared) -> Prepared:
@@ -217,18 +222,17 @@ class Forecaster:
                             f"data.{key} or set it to 0")
                     no_window[part].append(s.id)
         if not kept:
-            raise _every_series_short(left_out)
+            raise _every_series_short(left_out, dc)
         if left_out:
-            warnings.warn(f"data.short_series='skip': {len(left_out)} of "
-                          f"{len(left_out) + len(kept)} series {_are(len(left_out))} too short to "
-                          f"train on and left out: {_left_out_text(left_out)}", UserWarning,
-                          stacklevel=3)
+            warn(f"data.short_series='skip': {len(left_out)} of "
+                 f"{len(left_out) + len(kept)} series {_are(len(left_out))} too short to "
+                 f"train on and left out: {_left_out_text(left_out)}",
+                 stacklevel=3)
         for part, ids in no_window.items():
             if ids:
-                warnings.warn(f"data.short_series='skip': series {series_names(ids)} "
-                              f"{'has' if len(ids) == 1 else 'have'} a {part} part shorter "
-                              f"than horizon ({m.horizon}), so no {part} window",
-                              UserWarning, stacklevel=3)
+                warn(f"data.short_series='skip': series {series_names(ids)} "
+                     f"{'has' if len(ids) == 1 else 'have'} a {part} part shorter "
+                     f"than horizon ({m.horizon}), so no {part} window", stacklevel=3)
         prepared = replace(prepared, series=[prepared.series[k] for k in kept],
                            sizes=[prepared.sizes[k] for k in kept], left_out=left_out)
         data = dc
@@ -236,8 +240,7 @@ class Forecaster:
                                                            data.time_format)
         if late:
             # a later file's test part can still be scored by evaluate: said, not refused
-            warnings.warn(f"data.test={data.test!r} {late}: nothing is held out for testing",
-                          UserWarning, stacklevel=3)
+            warn(f"data.test={data.test!r} {late}: nothing is held out for testing", stacklevel=3)
         if isinstance(data.val, str) and not any(n_val for _, n_val, _ in prepared.sizes):
             late = past_the_end(prepared.series, data.val, data.time_format)
             why = (f"it {late}" if late else
@@ -402,12 +405,12 @@ class Forecaster:
             result.best_score = start_loss
             result.best_epoch = -1
             if is_first_process():  # (under DDP every process keeps it; one says so)
-                warnings.warn(
+                warn(
                     f"{name}no training epoch beat the untrained network on validation "
                     f"(val_loss {start_loss:.4g} <= best epoch {_score(best)}); keeping it "
                     "instead of the weights training kept: the forecast is the "
                     f"{cfg.model.normalization!r} reference value of each window (the naive "
-                    "forecast for normalization='last')", UserWarning,
+                    "forecast for normalization='last')",
                     stacklevel=3)
         return net.eval(), result, kept
 
@@ -436,7 +439,7 @@ class Forecaster:
         self.calibration_windows = int((~np.isnan(actual)).sum(axis=0).min())
         too_few = self.too_few_calibration_windows()
         if too_few and is_first_process():  # (under DDP every process calibrates)
-            warnings.warn(too_few, UserWarning, stacklevel=3)
+            warn(too_few, stacklevel=3)
 
     def too_few_calibration_windows(self) -> str | None:
         """Why the conformal margins carry no coverage guarantee, when they were calibrated
@@ -542,14 +545,14 @@ class Forecaster:
         if left_out:
             series = [s for s in series if s.id not in left_out]
             if not series:
-                raise _every_series_short(left_out)
-            warnings.warn(f"data.short_series='skip': {len(left_out)} of "
-                          f"{len(left_out) + len(series)} series {_are(len(left_out))} too short "
-                          f"to forecast and left out: {_left_out_text(left_out)}", UserWarning,
-                          stacklevel=2)
+                raise _every_series_short(left_out, dc)
+            warn(f"data.short_series='skip': {len(left_out)} of "
+                 f"{len(left_out) + len(series)} series {_are(len(left_out))} too short "
+                 f"to forecast and left out: {_left_out_text(left_out)}",
+                 stacklevel=2)
         outside = static_outside(self, series)
         if outside:
-            warnings.warn(outside, UserWarning, stacklevel=2)
+            warn(outside, stacklevel=2)
         n = max(steps, m.horizon)  # the rows the network reads after the data
         future_values, times = self._future_inputs(series, future, n, steps, set(left_out))
         L = m.lookback
@@ -1024,10 +1027,10 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
     ids = {s.id for s in series}
     unknown = sorted(k for k in future if k not in ids)
     if unknown:
-        warnings.warn(f"the future table (future=) holds rows for {len(unknown)} series not in "
-                      f"the data, {unknown[:5]}{' ...' if len(unknown) > 5 else ''}: they are "
-                      f"not used (the data holds {sorted(ids)[:5]}"
-                      f"{' ...' if len(ids) > 5 else ''})", UserWarning, stacklevel=4)
+        warn(f"the future table (future=) holds rows for {len(unknown)} series not in "
+             f"the data, {unknown[:5]}{' ...' if len(unknown) > 5 else ''}: they are "
+             f"not used (the data holds {sorted(ids)[:5]}"
+             f"{' ...' if len(ids) > 5 else ''})", stacklevel=4)
     if data.fill != "none":
         return
     differing = []
@@ -1046,12 +1049,12 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
         first = int(np.argmax(differ.any(axis=1)))
         names = [c for c, d in zip(data.future_covariates, differ.any(axis=0), strict=True) if d]
         others = (f" (and {len(differing) - 1} other series)" if len(differing) > 1 else "")
-        warnings.warn(
+        warn(
             f"the future table (future=) gives {series_name(s.id, data)}{others} other values of "
             f"{names} than the data at {int(differ.any(axis=1).sum())} time(s) the data "
             f"covers, first {s.time[rows[first]]}: {given[first].tolist()} against the data's "
             f"{read[first].tolist()}; the data's are used (the table is read only after the "
-            "data's end)", UserWarning, stacklevel=4)
+            "data's end)", stacklevel=4)
 
 
 def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
@@ -1067,11 +1070,11 @@ def _warn_if_training_overlaps_a_test_part(prepared: Prepared) -> None:
         return
     test_start, b = min(tested)
     if train_end >= test_start:
-        warnings.warn(
+        warn(
             f"the training part of series {a!r} runs to {train_end}, past the start of the "
             f"test part of series {b!r} ({test_start}): one model trained on every series "
             "learns from dates it is then tested on; set data.val and data.test to dates to "
-            "cut every series at the same time", UserWarning, stacklevel=3)
+            "cut every series at the same time", stacklevel=3)
 
 
 def _score(value: float | None) -> str:

@@ -108,15 +108,6 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
     """
     if not isinstance(module, nn.LSTM):
         raise TypeError(f"module must be a torch.nn.LSTM, got {type(module).__name__}")
-    overwritten = {k: v for k, v in options.items()
-                   if (k == "forget_bias" and v is not None)
-                   or (k in ("init", "recurrent_init") and v != "default")}
-    if overwritten:
-        given = ", ".join(f"{k}={v!r}" for k, v in overwritten.items())
-        raise ValueError(f"{given} initialise{'s' if len(overwritten) == 1 else ''} the "
-                         "weights and biases that from_torch then replaces with module's, "
-                         "so it would change nothing; leave it out (an LSTM built with it "
-                         "and trained from scratch is another model)")
     if options.get("coupled_gates"):
         raise ValueError("coupled_gates=True has (3H, I) weights and cannot load an nn.LSTM's "
                          "(4H, I) weights")
@@ -124,6 +115,17 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
     lstm = LSTM(module.input_size, module.hidden_size, module.num_layers, module.bias,
                 module.batch_first, module.dropout, module.bidirectional, module.proj_size,
                 device=weight.device, dtype=weight.dtype, **options)  # type: ignore[arg-type]
+    # (checked once the LSTM has checked the values)
+    overwritten = {k: options[k] for k, set_ in (
+        ("forget_bias", lstm.config.forget_bias is not None),
+        ("init", lstm.config.init != "default"),
+        ("recurrent_init", lstm.config.recurrent_init != "default")) if set_}
+    if overwritten:
+        given = ", ".join(f"{k}={v!r}" for k, v in overwritten.items())
+        raise ValueError(f"{given} initialise{'s' if len(overwritten) == 1 else ''} the "
+                         "weights and biases that from_torch then replaces with module's, "
+                         "so it would change nothing; leave it out (an LSTM built with it "
+                         "and trained from scratch is another model)")
     _, unexpected = lstm.load_state_dict(module.state_dict(), strict=False)
     if unexpected:
         raise ValueError(f"module has parameters lstmkit.LSTM does not: {unexpected}")

@@ -44,7 +44,6 @@ import sys
 import threading
 import time
 import traceback
-import warnings
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -224,6 +223,8 @@ class ModelService:
     def _forecast(self, request: dict[str, Any]) -> dict[str, Any]:
         import pandas as pd
 
+        from lstmkit.forecasting.data import collect
+
         rows = _rows(request, "data")
         series_col = self.model.config.data.series_col
         for key in ("data", "future"):  # (pandas would read a true beside 1.5 as 1.0)
@@ -248,19 +249,15 @@ class ModelService:
             raise ValueError(f"'paths' must be from 0 to {MAX_PATHS}, got {paths}")
         future = None if request.get("future") is None else pd.DataFrame.from_records(
             _rows(request, "future"))
+        # what predict warns of (a series left out as too short, future rows not used) is
+        # the client's to read too, not only the server's log's (where warnings go)
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UserWarning)
+            with collect() as said:
                 forecast = self.model.predict(pd.DataFrame.from_records(rows), future=future,
                                               steps=steps, paths=paths)
         except (ValueError, TypeError) as err:  # future named as the request names it
             raise _plain(err, _request_names(str(err))) from None
-        # what predict warned of (a series left out as too short, future rows not used) is
-        # the client's to read, and the server's log's
-        said = [_request_names(str(w.message)) for w in caught
-                if issubclass(w.category, UserWarning)]
-        for text in said:
-            warnings.warn(text, UserWarning, stacklevel=2)
+        said = [_request_names(text) for text in said]
         for column in forecast.columns:  # times in ISO 8601, to the nanosecond
             if pd.api.types.is_datetime64_any_dtype(forecast[column]):
                 forecast[column] = forecast[column].map(
