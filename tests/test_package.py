@@ -24,3 +24,14 @@ def test_the_applications_are_named_at_the_top_and_imported_only_when_named() ->
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_import_lstmkit_registers_its_torch_operators() -> None:
+    # a saved torch.export program that holds lstmkit's operator (zoneout's mask, in
+    # training) loads after `import lstmkit`, as the docs have it; a lazy top level broke it
+    code = ("import lstmkit, torch; "
+            "print(torch.ops.lstmkit_reference.keep_mask.default.name())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "lstmkit_reference::keep_mask"
+
