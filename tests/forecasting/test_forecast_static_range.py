@@ -8,6 +8,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from forecast_helpers import make_config, make_frame
 
@@ -66,3 +67,18 @@ def test_many_series_outside_are_listed_up_to_five() -> None:
     said = _said(lambda: _model().predict(_stores({f"s{k}": 5.0 + k for k in range(7)})))
     assert len(said) == 1 and said[0].endswith("series 's4' size=9 (trained on 1 to 2) and 2 "
                                                "more")
+
+
+def test_float32_rounding_is_no_extrapolation() -> None:
+    # trained on float32 values, predicted from the float64 ones a CSV or a request gives
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="store", static_covariates=("size",)))
+    stores = _stores({"x": 1.1, "y": 2.2e6})
+    model = Forecaster(config).fit(stores.astype({"size": "float32"}))
+    assert model.static_range == {"size": [float(np.float32(1.1)), 2.2e6]}
+    assert _said(lambda: model.predict(stores)) == []
+    # a value outside by more is named with the digits that tell it apart
+    said = _said(lambda: model.predict(_stores({"z": 2200010.0})))
+    assert said and said[0].endswith("size=2200010 (trained on 1.1 to 2200000)")
+

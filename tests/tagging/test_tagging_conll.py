@@ -215,7 +215,8 @@ def test_bilou_file_is_read_as_bioes_and_written_back(tmp_path: Path) -> None:
     assert (tmp_path / "out.conll").read_text(encoding="utf-8") == path.read_text(
         encoding="utf-8") + "\n"
     with pytest.raises(ValueError, match=r"bilou.conll:2: .*got 'L-PER'; L- and U- are "
-                                         r"BILOU's prefixes: pass scheme='BILOU'"):
+                                         r"BILOU's prefixes: read a BILOU file with "
+                                         r"scheme='BILOU'"):
         read_conll(path, scheme="BIOES")
 
 
@@ -259,6 +260,11 @@ def test_a_tag_that_is_none_is_named_at_its_own_line(tmp_path, bad: str) -> None
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}:10: tag must be 'O' or "
                                          rf"'<B\|I\|E\|S>-<type>', got {re.escape(repr(bad))}$"):
         read_conll(path)
+    # a comment read as the sentence's first token row: said, as for the other tag errors
+    commented = _write(tmp_path / "c.conll", "# O\nJohn\tB-PER\nin\tB_LOC\n\n")
+    with pytest.raises(ValueError, match=r"c.conll:3: tag must be .*got 'B_LOC'; line 1 "
+                                         r"starts with '#'"):
+        read_conll(commented)
     bilou = _write(tmp_path / "bilou.conll", "John\tU-PER\nin\tO\nx\tX-PER\n\n")
     with pytest.raises(ValueError, match=r"bilou.conll:3: tag must be .*got 'X-PER'$"):
         read_conll(bilou, scheme="BILOU")

@@ -262,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
         forecaster = Forecaster(config)
         prepared = forecaster.prepare(frame)  # read once: trained on, and scored by 'run'
         _check_plot_series(args, [s.id for s in prepared.series] + list(prepared.left_out),
-                           prepared.left_out)
+                           {**prepared.left_out, **forecaster.without_training_window(prepared)}
+                           if config.data.short_series == "skip" else {})
         if args.action == "run" and not any(  # said before training, not after
                 n_test for *_, n_test in prepared.sizes):
             raise ValueError(f"forecast run scores the test part, but "

@@ -108,8 +108,8 @@ class DataConfig:
             :meth:`Forecaster.predict` needs their values for the steps it forecasts (the
             next ``horizon``, or ``steps`` when more).
         static_covariates: numeric columns constant within a series (store size, region code);
-            predict and evaluate warn of a series whose value lies outside those of the
-            series trained on (the model extrapolates for it).
+            predict, evaluate and backtest warn of a series whose value lies outside those of
+            the series trained on (the model extrapolates for it).
         freq: pandas frequency string (``"h"``, ``"D"``); ``None`` infers it per series (they
             must agree: one model has one frequency).
         time_format: how ``time_col`` is written, as a ``strftime`` format (``"%d/%m/%Y"``

@@ -79,14 +79,20 @@ def static_outside(forecaster: Forecaster, series: Sequence[Series]) -> str | No
     the model kept no range."""
     dc = forecaster.config.data
     ranges = forecaster.static_range or {}
+    def out(value: float, lo: float, hi: float) -> bool:
+        # (by more than float32 rounding: a column trained on as float32 and read back as
+        # float64 from a CSV or a request is the same value)
+        tol = 1e-6 * max(abs(lo), abs(hi))
+        return not lo - tol <= value <= hi + tol
+
     outside = [(s, col, float(s.static[k]), ranges[col])
                for s in series for k, col in enumerate(dc.static_covariates)
-               if col in ranges and not ranges[col][0] <= s.static[k] <= ranges[col][1]]
+               if col in ranges and out(s.static[k], *ranges[col])]
     if not outside:
         return None
     names = sorted({s.id for s, *_ in outside})
-    listed = "; ".join(f"{series_name(s.id, dc)} {col}={value:g} (trained on {lo:g} to "
-                       f"{hi:g})" for s, col, value, (lo, hi) in outside[:5])
+    listed = "; ".join(f"{series_name(s.id, dc)} {col}={value:.7g} (trained on {lo:.7g} to "
+                       f"{hi:.7g})" for s, col, value, (lo, hi) in outside[:5])
     more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
     return (f"{len(names)} series {_are(len(names))} given static covariates outside the "
             f"values of the series the model was trained on, so the model extrapolates for "
@@ -185,32 +191,40 @@ class Forecaster:
             raise _every_series_short(left_out, self.config.data)
         return Prepared(kept, sizes, freq, left_out)
 
+    def without_training_window(self, prepared: Prepared) -> dict[str, str]:
+        """The series of ``prepared`` with no training window (lookback + horizon rows in
+        the training part), id -> why: what ``fit`` refuses, or with ``data.short_series``
+        'skip' leaves out."""
+        m, dc = self.config.model, self.config.data
+        need = m.lookback + m.horizon
+        out = {}
+        for s, (n_train, _, _) in zip(prepared.series, prepared.sizes, strict=True):
+            if len(s) < need:
+                out[s.id] = (f"{series_name(s.id, dc)} has {len(s)} rows, but lookback "
+                             f"({m.lookback}) + horizon ({m.horizon}) = {need} rows are "
+                             "needed for one window; reduce model.lookback or model.horizon")
+            elif n_train < need:
+                out[s.id] = (f"the training part of {series_name(s.id, dc)} has {n_train} "
+                             f"rows, fewer than lookback ({m.lookback}) + horizon "
+                             f"({m.horizon}) = {need}: no training window; reduce "
+                             "model.lookback, model.horizon, data.val or data.test")
+        return out
+
     def _check_lengths(self, prepared: Prepared) -> Prepared:
         """``prepared`` checked for training: a series without a training window, or with a
         validation or test part shorter than a horizon, is an error, or with
         ``data.short_series`` 'skip' left out of training or without a window in that part
         (warned). Returns the series kept, with those left out in ``left_out``."""
         m, dc = self.config.model, self.config.data
-        need = m.lookback + m.horizon
-        left_out = dict(prepared.left_out)
+        untrainable = self.without_training_window(prepared)
+        if untrainable and dc.short_series == "error":
+            raise ValueError(next(iter(untrainable.values())))
+        left_out = {**prepared.left_out, **untrainable}
         kept = []
         no_window: dict[str, list[str]] = {"validation": [], "test": []}
-        for k, (s, (n_train, n_val, n_test)) in enumerate(
+        for k, (s, (_, n_val, n_test)) in enumerate(
                 zip(prepared.series, prepared.sizes, strict=True)):
-            problem = None
-            if len(s) < need:
-                problem = (f"{series_name(s.id, dc)} has {len(s)} rows, but lookback "
-                           f"({m.lookback}) + horizon ({m.horizon}) = {need} rows are needed "
-                           "for one window; reduce model.lookback or model.horizon")
-            elif n_train < need:
-                problem = (f"the training part of {series_name(s.id, dc)} has {n_train} rows, "
-                           f"fewer than lookback ({m.lookback}) + horizon ({m.horizon}) = "
-                           f"{need}: no training window; reduce model.lookback, "
-                           "model.horizon, data.val or data.test")
-            if problem is not None:
-                if dc.short_series == "error":
-                    raise ValueError(problem)
-                left_out[s.id] = problem
+            if s.id in untrainable:
                 continue
             kept.append(k)
             for part, rows, key in (("validation", n_val, "val"), ("test", n_test, "test")):

@@ -104,8 +104,10 @@ def read_conll(
                 try:  # a tag that is none, named at its own line
                     split_tag(tag)
                 except ValueError as err:
-                    raise ValueError(f"{path}:{line}: {err}"
-                                     f"{_comment_hint(lines[line - 1], line)}") from None
+                    # (the hint for a comment on its line, or the sentence's first one)
+                    hint = (_comment_hint(lines[line - 1], line)
+                            or _comment_hint(lines[first_line - 1], first_line))
+                    raise ValueError(f"{path}:{line}: {err}{hint}") from None
             try:
                 tags = convert(readable, scheme, target, where=where)  # type: ignore[arg-type]
             except ValueError as err:

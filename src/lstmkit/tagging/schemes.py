@@ -87,7 +87,8 @@ def split_tag(tag: str) -> tuple[str, str]:
         return OUTSIDE, ""
     prefix, sep, kind = tag.partition("-")
     if not sep or not kind or prefix not in {"B", "I", "E", "S"}:
-        bilou = ("; L- and U- are BILOU's prefixes: pass scheme='BILOU' (--scheme BILOU)"
+        bilou = ("; L- and U- are BILOU's prefixes: read a BILOU file with scheme='BILOU', "
+                 "which gives its tags in BIOES (E- and S-)"
                  if sep and kind and prefix in ("L", "U") else "")
         raise ValueError(f"tag must be 'O' or '<B|I|E|S>-<type>', got {tag!r}{bilou}")
     return prefix, kind
