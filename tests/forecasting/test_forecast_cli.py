@@ -316,7 +316,9 @@ def test_train_refuses_a_model_folder_it_cannot_save_to_before_training(
     for action in ("train", "run"):
         with pytest.raises(FileExistsError, match=r"^cannot save the model to '.*model': it "
                                                   r"exists and is not a saved model or an "
-                                                  r"empty folder, .* choose a new path"):
+                                                  r"empty folder, .*; the command line saves "
+                                                  r"to --out's subfolder 'model': choose "
+                                                  r"another --out$"):
             _run(action, "--config", str(config), "--data", str(csv), "--out", str(out))
     assert [p.name for p in out.rglob("*")] == ["model", "notes.txt"]
 

@@ -24,7 +24,8 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
         ModelConfig(lstm={"peepholes": True})
     with pytest.raises(ValueError, match=r"^model.lstm: init='chrono' needs chrono_max_len"):
         ModelConfig(lstm={"init": "chrono"})
-    with pytest.raises(TypeError, match=r"^model.lstm: peephole must be a bool, got str"):
+    with pytest.raises(TypeError, match=r"^model.lstm: peephole must be a bool \(or 0 or 1\), "
+                                        r"got str"):
         ForecastConfig.from_dict({"data": {"target": "y"},
                                   "model": {"lstm": {"peephole": "yes"}}})
 

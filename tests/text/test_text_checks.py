@@ -57,7 +57,8 @@ def test_numpy_lstm_options_are_stored_as_python_values_that_save(config_class) 
 
     # a value the LSTM refuses is an error when the configuration is made, named as the
     # config file and --set write it
-    with pytest.raises(TypeError, match=r"^model.lstm: peephole must be a bool, got str 'yes'"):
+    with pytest.raises(TypeError, match=r"^model.lstm: peephole must be a bool \(or 0 or 1\), "
+                                        r"got str 'yes'"):
         config_class(lstm={"peephole": "yes"})
     # (forget_bias and chrono init do not combine: an error since the values are checked)
     config = config_class(lstm={"recurrent_dropout": np.float32(0.5), "init": "chrono",

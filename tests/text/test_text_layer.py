@@ -207,7 +207,8 @@ def test_lstm_options_are_checked() -> None:
     with pytest.raises(ValueError, match=r"unknown LSTM option\(s\) \['layernorm'\]"):
         check_lstm_options({"layernorm": True})
     # the values too, when the configuration is made (they failed only when the network was)
-    with pytest.raises(TypeError, match=r"^lstm: peephole must be a bool, got str 'yes'"):
+    with pytest.raises(TypeError, match=r"^lstm: peephole must be a bool \(or 0 or 1\), got "
+                                        r"str 'yes'"):
         check_lstm_options({"peephole": "yes"})
     with pytest.raises(ValueError, match=r"^model.lstm: zoneout must be a float in \[0, 1\), "
                                          r"got 2"):

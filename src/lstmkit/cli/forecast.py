@@ -254,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
-        check_save_path(out / "model")  # said now, not after training
+        check_save_path(out / "model", instead="the command line saves to --out's subfolder "
+                        "'model': choose another --out")  # said now, not after training
         config = _config(args)
         space = None if args.tune is None else _space(args, config)  # before the data
         frame = _frame(args, config)

@@ -998,15 +998,16 @@ def _replace_folder(new: Path, path: Path) -> None:
     raise OSError(f"cannot save the model to {str(path)!r}: other processes kept replacing it")
 
 
-def check_save_path(path: str | Path) -> Path:
+def check_save_path(path: str | Path, *,
+                    instead: str = "choose a new path (e.g. a subfolder 'model')") -> Path:
     """``path`` resolved, where :meth:`Forecaster.save` may write: nothing, an empty folder or
-    a saved model is there; a FileExistsError otherwise (to check before training, too)."""
+    a saved model is there; a FileExistsError otherwise, ending with what to do ``instead``
+    (to check before training, too)."""
     path = Path(path).resolve()
     if path.exists() and not (path.is_dir() and _replaceable(path)):
         raise FileExistsError(
             f"cannot save the model to {str(path)!r}: it exists and is not a saved model "
-            "or an empty folder, and saving replaces the whole folder; choose a new path "
-            "(e.g. a subfolder 'model')")
+            f"or an empty folder, and saving replaces the whole folder; {instead}")
     return path
 
 

@@ -54,7 +54,7 @@ def flag(name: str, value: object) -> bool:
         return value
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
-    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    raise TypeError(f"{name} must be a bool (or 0 or 1), got {type(value).__name__} {value!r}")
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
