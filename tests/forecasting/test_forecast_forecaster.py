@@ -949,8 +949,12 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
     longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
     other = dataclasses.replace(longer, model=dataclasses.replace(longer.model, loss="mae"),
                                 data=dataclasses.replace(longer.data, test=0.3))
-    with pytest.raises(ValueError, match=r"trained with other settings \(data.test: 0.2 there, "
-                                         r"0.3 here; model.loss: 'mse' there, 'mae' here\)"):
+    with pytest.raises(ValueError, match=r"trained with other settings \(data \(training and "
+                                         r"validation rows\): '1 series, 144 training and 48 "
+                                         r"validation rows, sha256 \w{12}' there, '1 series, 120 "
+                                         r"training and 48 validation rows, sha256 \w{12}' here; "
+                                         r"data.test: 0.2 there, 0.3 here; model.loss: 'mse' "
+                                         r"there, 'mae' here\)"):
         Forecaster(other).fit(frame, resume=True)
     # another seed: the weights would be the checkpoint's seed's, the saved config this one's
     reseeded = dataclasses.replace(longer, training=longer.training.replace(seed=9))
@@ -964,6 +968,36 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
                                 model=dataclasses.replace(longer.model, lstm={
                                     "peephole": True, "zoneout": 0.0}))
     assert Forecaster(moved).fit(frame, resume=True).fit_result.epochs_run == 2
+
+
+def test_a_resume_on_other_rows_is_refused(frame: pd.DataFrame, tmp_path: Path) -> None:
+    # the same settings, other data: it resumed, and took the new validation loss for an
+    # improvement on the checkpoint's best (the windows, the scalers and the loss changed)
+    base = make_config()
+    config = dataclasses.replace(base, training=base.training.replace(
+        checkpoint_dir=tmp_path / "ckpt", max_epochs=1))
+    Forecaster(config).fit(frame)
+    longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
+    changed = frame.assign(a=frame["a"] + 0.5)
+    with pytest.raises(ValueError, match=r"\(data \(training and validation rows\): '1 series, "
+                                         r"144 training and 48 validation rows, sha256 (\w{12})' "
+                                         r"there, '1 series, 144 training and 48 validation "
+                                         r"rows, sha256 (?!\1)\w{12}' here\)"):
+        Forecaster(longer).fit(changed, resume=True)
+    # test rows are not read in training: another test part resumes
+    later = frame.assign(a=frame["a"].where(frame.index < 192, 9.0))
+    assert Forecaster(longer).fit(later, resume=True).fit_result.epochs_run == 2
+    # a checkpoint written before the rows were recorded is not compared on them
+    import torch
+
+    from lstmkit.training.task import RUN_SETTINGS
+
+    path = tmp_path / "ckpt" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=False)
+    del checkpoint[RUN_SETTINGS]["data (training and validation rows)"]
+    torch.save(checkpoint, path)
+    longest = dataclasses.replace(config, training=config.training.replace(max_epochs=3))
+    assert Forecaster(longest).fit(changed, resume=True).fit_result.epochs_run == 3
 
 
 def test_without_a_time_column_the_future_table_holds_exactly_the_horizon(

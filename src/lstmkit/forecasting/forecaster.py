@@ -99,6 +99,24 @@ def static_outside(forecaster: Forecaster, series: Sequence[Series]) -> str | No
             f"{'it' if len(names) == 1 else 'them'}: {listed}{more}")
 
 
+def _rows_read(prepared: Prepared) -> str:
+    """The training and validation rows of ``prepared``, which make the windows, the scalers
+    and the validation loss, in words a resume compares: how many, and a digest of their
+    series ids, times and values."""
+    digest = hashlib.sha256()
+    rows = [0, 0]
+    for s, (n_train, n_val, _) in zip(prepared.series, prepared.sizes, strict=True):
+        n = n_train + n_val
+        rows[0], rows[1] = rows[0] + n_train, rows[1] + n_val
+        digest.update(s.id.encode() + b"\0")
+        for values in (s.target[:n], s.past[:n], s.future[:n], s.static):
+            digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+        if isinstance(s.time, pd.DatetimeIndex):
+            digest.update(np.asarray(s.time[:n].asi8).tobytes())
+    return (f"{len(prepared.series)} series, {rows[0]} training and {rows[1]} validation "
+            f"rows, sha256 {digest.hexdigest()[:12]}")
+
+
 def _are(n: int) -> str:
     return "is" if n == 1 else "are"
 
@@ -342,7 +360,7 @@ class Forecaster:
                     cfg.training, m, members, member_seed(cfg.training.seed, m))
                 net, result, kept_start = self._fit_member(
                     dims, training, train, val, loss, resume, callbacks_of(m),
-                    "" if members == 1 else f"member {m}: ")
+                    "" if members == 1 else f"member {m}: ", _rows_read(prepared))
                 nets.append(net)
                 kept.append(kept_start)
                 results.append(result)
@@ -377,10 +395,12 @@ class Forecaster:
 
     def _fit_member(self, dims: dict[str, int], training: Any, train: WindowSet,
                     val: WindowSet, loss: Any, resume: bool | str | Path,
-                    callbacks: Sequence[Any], name: str
+                    callbacks: Sequence[Any], name: str, rows: str
                     ) -> tuple[ForecastNet, FitResult, bool]:
         """Build and train one network with ``training``'s seed; returns it, its FitResult
-        and whether it kept its untrained state (no epoch beat it on validation)."""
+        and whether it kept its untrained state (no epoch beat it on validation). ``rows``
+        words the rows it trains and validates on (:func:`_rows_read`), which a resume
+        must share."""
         # the seed covers the initial weights too, so a run does not depend on what the
         # process drew from the random generators before it
         seed_everything(training.seed)
@@ -405,7 +425,9 @@ class Forecaster:
             run_settings={**settings_of("data", cfg.data,
                                         leave_out=("path", "target_bounds", "short_series")),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
-                          "batch_size": cfg.batch_size, "training.seed": cfg.training.seed},
+                          "batch_size": cfg.batch_size, "training.seed": cfg.training.seed,
+                          # the rows themselves (a checkpoint without them is not compared)
+                          "data (training and validation rows)": rows},
             # (a setting added since a checkpoint was written: its run had the default)
             run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)},
             log_settings={**settings_of("data", cfg.data), **settings_of("model", cfg.model)})
