@@ -33,8 +33,15 @@ def not_saved(directory: Path, kind: str) -> FileNotFoundError:
     that does not exist, or is a file); it points at the saved model in its ``model``
     subfolder (a forecast run's folder holds one there) when there is one."""
     if not directory.exists():
+        # a save that replaces a folder moves the old one aside first, to
+        # .<name>.tmp-<pid>.old: one killed between its two renames left it there
+        aside = sorted(p for p in directory.parent.glob(f".{directory.name}.tmp-*.old")
+                       if (p / "meta.json").is_file()) if directory.parent.is_dir() else []
+        hint = (f"; a save into it was cut off (killed between its two renames), and the "
+                f"{kind} saved there before is in {str(aside[-1])!r}: rename that folder to "
+                f"{str(directory)!r}" if aside else "")
         return FileNotFoundError(f"{str(directory)!r} does not exist: give the folder of a "
-                                 f"saved {kind}, the one that holds its meta.json")
+                                 f"saved {kind}, the one that holds its meta.json{hint}")
     if not directory.is_dir():
         return FileNotFoundError(f"{str(directory)!r} is a file, not the folder of a saved "
                                  f"{kind}")

@@ -453,6 +453,33 @@ def test_save_replaces_a_model_whole_and_a_mismatched_one_is_an_error(
         Forecaster.load(path)
 
 
+def test_a_save_killed_between_its_renames_is_pointed_to_by_load(
+        frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the old model is moved aside, then the new one in: killed between, neither is at path
+    forecaster = Forecaster(make_config()).fit(frame)
+    path = tmp_path / "model"
+    forecaster.save(path)
+    rename = Path.rename
+
+    def killed(self: Path, target: Path) -> Path:
+        if self.name.startswith(".model.tmp-") and not self.name.endswith(".old"):
+            raise KeyboardInterrupt  # (as a kill would stop it, after the first rename)
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", killed)
+    with pytest.raises(KeyboardInterrupt):
+        forecaster.save(path)
+    monkeypatch.undo()
+    aside = [p for p in tmp_path.iterdir() if p.name.endswith(".old")]
+    assert not path.exists() and len(aside) == 1
+    with pytest.raises(FileNotFoundError, match=rf"does not exist: .*; a save into it was cut "
+                                                rf"off .* the forecaster saved there before is "
+                                                rf"in '.*{aside[0].name}': rename that folder"):
+        Forecaster.load(path)
+    aside[0].rename(path)
+    Forecaster.load(path)
+
+
 def test_a_save_racing_another_process_for_the_same_path_wins_or_loses_whole(
         frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     forecaster = Forecaster(make_config()).fit(frame)

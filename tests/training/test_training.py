@@ -361,7 +361,8 @@ def test_a_signal_before_the_first_checkpoint_says_there_is_nothing_to_resume(
     with pytest.raises(SystemExit):
         fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=tmp_path),
             callbacks=[Signalled()])
-    assert ("training stopped by SIGTERM in epoch 1/2; no epoch finished, so there is nothing "
+    assert ("training stopped by SIGTERM in epoch 1/2; no finished epoch was checkpointed yet "
+            "(last.ckpt), so there is nothing "
             "to resume") in capsys.readouterr().err
     assert not (tmp_path / "last.ckpt").exists()
 

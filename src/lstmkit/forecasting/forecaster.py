@@ -1001,7 +1001,9 @@ def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
 
 def _replace_folder(new: Path, path: Path) -> None:
     """Move the folder ``new`` to ``path``, taking the place of a folder there: a reader sees
-    the old folder or the new one, never a mix. Another process saving to ``path`` at the
+    the old folder or the new one, never a mix (or, where the process is killed between the
+    two renames, neither: the old one is then at ``<new>.old``, which loading ``path``
+    points to). Another process saving to ``path`` at the
     same time can put its folder there between this one's two renames; that folder is moved
     aside in turn (the last save wins) rather than the save failing."""
     old = path.with_name(new.name + ".old")

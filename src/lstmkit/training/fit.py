@@ -422,7 +422,8 @@ def fit(
                      f"; {last} holds the last finished epoch, continue with resume=True "
                      "(--resume)"
                      if last is not None
-                     else "; no epoch finished, so there is nothing to resume")
+                     else "; no finished epoch was checkpointed yet (last.ckpt), so "
+                     "there is nothing to resume")
             cause = "stopped by SIGTERM" if terminated else "interrupted"
             # (counted from 1, as the epoch log counts them)
             print(f"training {cause} in epoch {trainer.current_epoch + 1}/{config.max_epochs}"
