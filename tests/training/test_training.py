@@ -587,6 +587,10 @@ def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Pa
     steps = _scalars(cut / "logs" / "tb" / "version_0", "train_loss_step")
     assert steps == _scalars(full / "logs" / "tb" / "version_0", "train_loss_step")
     assert [step for step, _ in steps] == [4, 9, 14, 19]
+    # one best score, the whole run's (the first run's stayed beside it)
+    best = _scalars(cut / "logs" / "tb" / "version_0", "hp/best_val_loss")
+    assert best == _scalars(full / "logs" / "tb" / "version_0", "hp/best_val_loss")
+    assert len(best) == 1
     # its settings are the resumed run's in both folders (TensorBoard's kept the first run's)
     import yaml
 

@@ -444,8 +444,11 @@ def fit(
         # TensorBoard's HParams tab pairs the settings with a result: the best check's
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
+                # at the run's last step, not 0: a resume purges the logs from its
+                # checkpoint's step on, this score too, which it logs again
                 logger.log_hyperparams(settings, {f"hp/best_{config.monitor}":
-                                                  float(best.best_score)})
+                                                  float(best.best_score)},
+                                       step=trainer.global_step)
                 logger.experiment.close()  # (written now; the run's writer had closed)
     if val_data is not None and best.best_score is None and config.monitor.startswith("val"):
         warnings.warn(f"no validation check gave a finite {config.monitor}: training "
