@@ -911,10 +911,18 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
     # the same number of words, one of them another: each embedding row would read another
     # word (a shuffled training file gives such a vocabulary too)
     renamed = [Example(e.text.replace("plot", "story"), e.label) for e in _toy(16)]
-    with pytest.raises(ValueError, match=r"other settings \(vocabulary.words: '\d+ entries from "
-                                         r"the training data, sha256 \w+' there, '\d+ entries "
-                                         r"from the training data, sha256 \w+' here\)"):
+    with pytest.raises(ValueError, match=r"other settings \(.*vocabulary.words: '\d+ entries "
+                                         r"from the training data, sha256 \w+' there, '\d+ "
+                                         r"entries from the training data, sha256 \w+' here\)"):
         Classifier(config, training.replace(max_epochs=2)).fit(renamed, resume=True)
+    # the same words and labels, other examples: the labels swapped (it resumed, and the
+    # checkpoint's optimiser went on with other data)
+    swapped = [Example(e.text, {"pos": "neg", "neg": "pos"}[e.label]) for e in _toy(16)]
+    with pytest.raises(ValueError, match=r"other settings \(data \(training and dev examples\): "
+                                         r"'16 training and no dev examples, sha256 (\w{12})' "
+                                         r"there, '16 training and no dev examples, sha256 "
+                                         r"(?!\1)\w{12}' here\)"):
+        Classifier(config, training.replace(max_epochs=2)).fit(swapped, resume=True)
     resumed = Classifier(config, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
     assert len(resumed.history) == 2
 

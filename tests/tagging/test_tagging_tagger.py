@@ -632,5 +632,17 @@ def test_a_resume_on_other_training_data_is_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"other settings \(.*vocabulary.words: '\d+ entries "
                                          r"from the training data, sha256 \w+' there"):
         Tagger(config, training.replace(max_epochs=2)).fit(other, resume=True)
+    # the same words and tags, other examples: a place of the first sentence that has one
+    # tagged O
+    first = next(k for k, s in enumerate(train) if "B-LOC" in s.tags)
+    tags = list(train[first].tags)
+    tags[tags.index("B-LOC")] = "O"
+    moved = [*train[:first], Sentence(train[first].tokens, tags), *train[first + 1:]]
+    assert {t for s in moved for t in s.tags} == {t for s in train for t in s.tags}
+    with pytest.raises(ValueError, match=r"other settings \(data \(training and dev examples\): "
+                                         r"'12 training and no dev examples, sha256 \w{12}' "
+                                         r"there, '12 training and no dev examples, sha256 "
+                                         r"\w{12}' here\)"):
+        Tagger(config, training.replace(max_epochs=2)).fit(moved, resume=True)
     resumed = Tagger(config, training.replace(max_epochs=2)).fit(train, resume=True)
     assert len(resumed.history) == 2

@@ -46,6 +46,7 @@ from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,
+    examples_read,
     model_settings,
     text_devices,
     train_members,
@@ -303,7 +304,9 @@ class Classifier:
             train_loader=lambda _, seed: self._loader(train, "train", shuffle=True, seed=seed),
             dev_loader=self._loader(dev, "dev", shuffle=False) if dev is not None else None,
             loss=lambda _: loss, metrics=lambda _: {"accuracy": _accuracy_metric},
-            run_settings=model_settings(config, words=words, labels=labels),
+            run_settings={**model_settings(config, words=words, labels=labels),
+                          "data (training and dev examples)": examples_read(
+                              train, dev, lambda e: f"{e.text}\0{e.label}")},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume)
         members = trained.networks
         self.history, self.snapshot_epochs = trained.history, trained.snapshot_epochs

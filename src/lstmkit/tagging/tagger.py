@@ -46,6 +46,7 @@ from lstmkit.text.config import positive_int, saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,
+    examples_read,
     model_settings,
     text_devices,
     train_members,
@@ -312,7 +313,10 @@ class Tagger:
             dev_loader=self._loader(dev, "dev", shuffle=False) if dev is not None else None,
             loss=lambda network: network.loss,
             metrics=lambda network: {"f1": SpanF1(network.decode, tags.itos)},
-            run_settings=model_settings(config, words=words, chars=self.chars, tags=tags),
+            run_settings={**model_settings(config, words=words, chars=self.chars, tags=tags),
+                          "data (training and dev examples)": examples_read(
+                              train, dev, lambda s: "\t".join(s.tokens) + "\0"
+                              + "\t".join(s.tags or ()))},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume,
             after=LSTMCRFTagger.remove_auxiliary_head, drop_prefix="aux_")
         members = trained.networks

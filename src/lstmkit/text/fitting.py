@@ -8,7 +8,7 @@ given, and ``devices="auto"`` as one device (ensemble members:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -117,6 +117,24 @@ def model_settings(config: Any, **vocabularies: Any) -> dict[str, Any]:
         settings[f"vocabulary.{name}"] = (f"{len(vocabulary.itos)} entries from the training "
                                           f"data, sha256 {digest}")
     return settings
+
+
+def examples_read(train: Sequence[Any], dev: Sequence[Any] | None,
+                  line: Callable[[Any], str]) -> str:
+    """The training and dev examples, in words a resume compares (``fit``'s
+    ``run_settings``): how many, and a digest of each one's ``line`` (its text and label, in
+    order: the batches are drawn by position), so that other data with the same
+    vocabularies (other labels, say) does not continue the checkpoint's run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in (train, dev or ()):
+        for example in part:
+            digest.update(line(example).encode("utf-8", "surrogatepass") + b"\n")
+        digest.update(b"\0")
+    dev_count = "no" if dev is None else len(dev)
+    return (f"{len(train)} training and {dev_count} dev examples, sha256 "
+            f"{digest.hexdigest()[:12]}")
 
 
 @dataclass
