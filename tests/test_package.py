@@ -35,3 +35,15 @@ def test_import_lstmkit_registers_its_torch_operators() -> None:
                           check=True)
     assert done.stdout.strip() == "lstmkit_reference::keep_mask"
 
+
+
+def test_a_model_folder_named_with_glob_characters_is_pointed_to_after_a_cut_off_save(
+        tmp_path) -> None:
+    from lstmkit.saving import not_saved
+
+    aside = tmp_path / ".run[1].tmp-42.old"
+    aside.mkdir()
+    (aside / "meta.json").write_text("{}")
+    message = str(not_saved(tmp_path / "run[1]", "forecaster"))
+    assert message.endswith(f"the forecaster saved there before is in {str(aside)!r}: rename "
+                            f"that folder to {str(tmp_path / 'run[1]')!r}")

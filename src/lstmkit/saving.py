@@ -33,15 +33,9 @@ def not_saved(directory: Path, kind: str) -> FileNotFoundError:
     that does not exist, or is a file); it points at the saved model in its ``model``
     subfolder (a forecast run's folder holds one there) when there is one."""
     if not directory.exists():
-        # a save that replaces a folder moves the old one aside first, to
-        # .<name>.tmp-<pid>.old: one killed between its two renames left it there
-        aside = sorted(p for p in directory.parent.glob(f".{directory.name}.tmp-*.old")
-                       if (p / "meta.json").is_file()) if directory.parent.is_dir() else []
-        hint = (f"; a save into it was cut off (killed between its two renames), and the "
-                f"{kind} saved there before is in {str(aside[-1])!r}: rename that folder to "
-                f"{str(directory)!r}" if aside else "")
         return FileNotFoundError(f"{str(directory)!r} does not exist: give the folder of a "
-                                 f"saved {kind}, the one that holds its meta.json{hint}")
+                                 f"saved {kind}, the one that holds its meta.json"
+                                 f"{_cut_off_save(directory, kind)}")
     if not directory.is_dir():
         return FileNotFoundError(f"{str(directory)!r} is a file, not the folder of a saved "
                                  f"{kind}")
@@ -49,8 +43,30 @@ def not_saved(directory: Path, kind: str) -> FileNotFoundError:
     if (directory / "model" / "meta.json").is_file():
         hint = (f"; its subfolder 'model' holds a saved model (the folder is a run's): pass "
                 f"{str(directory / 'model')!r}")
+    elif not (directory / "model").exists():  # a run's folder, its model's save cut off?
+        hint = _cut_off_save(directory / "model", kind)
     return FileNotFoundError(f"{str(directory)!r} is not a saved {kind}: it has no "
                              f"meta.json{hint}")
+
+
+def _cut_off_save(directory: Path, kind: str) -> str:
+    """Words for the missing ``directory`` of a save cut off between its two renames (the
+    old folder is moved aside to ``.<name>.tmp-<pid>.old`` first): where the newest such
+    folder is; ``""`` when there is none."""
+    import glob
+
+    parent = directory.parent
+    if not parent.is_dir():
+        return ""
+    aside = [p for p in parent.glob(f".{glob.escape(directory.name)}.tmp-*.old")
+             if (p / "meta.json").is_file()]
+    if not aside:
+        return ""
+    newest = max(aside, key=lambda p: (p / "meta.json").stat().st_mtime)
+    others = (f" (the newest of {len(aside)} such folders)" if len(aside) > 1 else "")
+    return (f"; a save into {str(directory)!r} was cut off (killed between its two "
+            f"renames), and the {kind} saved there before is in {str(newest)!r}{others}: "
+            f"rename that folder to {str(directory)!r}")
 
 
 def damaged(directory: Path, kind: str, name: str, what: str, err: Exception | None = None,

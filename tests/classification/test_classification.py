@@ -918,7 +918,7 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
     # the same words and labels, other examples: the labels swapped (it resumed, and the
     # checkpoint's optimiser went on with other data)
     swapped = [Example(e.text, {"pos": "neg", "neg": "pos"}[e.label]) for e in _toy(16)]
-    with pytest.raises(ValueError, match=r"other settings \(data \(training and dev examples\): "
+    with pytest.raises(ValueError, match=r"other settings \(training and dev examples: "
                                          r"'16 training and no dev examples, sha256 (\w{12})' "
                                          r"there, '16 training and no dev examples, sha256 "
                                          r"(?!\1)\w{12}' here\)"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 from statistics import NormalDist
@@ -472,9 +474,21 @@ def test_a_save_killed_between_its_renames_is_pointed_to_by_load(
     monkeypatch.undo()
     aside = [p for p in tmp_path.iterdir() if p.name.endswith(".old")]
     assert not path.exists() and len(aside) == 1
-    with pytest.raises(FileNotFoundError, match=rf"does not exist: .*; a save into it was cut "
-                                                rf"off .* the forecaster saved there before is "
+    with pytest.raises(FileNotFoundError, match=rf"does not exist: .*; a save into '.*model' "
+                                                rf"was cut off .* the forecaster saved there "
+                                                rf"before is "
                                                 rf"in '.*{aside[0].name}': rename that folder"):
+        Forecaster.load(path)
+    # the run's folder given for its model folder says so too
+    with pytest.raises(FileNotFoundError, match=r"is not a saved forecaster: it has no "
+                                                r"meta.json; a save into '.*model' was cut off"):
+        Forecaster.load(tmp_path)
+    # of several, the newest, as its meta.json was written
+    older = tmp_path / ".model.tmp-99999.old"
+    shutil.copytree(aside[0], older)
+    os.utime(older / "meta.json", (1, 1))
+    with pytest.raises(FileNotFoundError, match=rf"is in '.*{aside[0].name}' \(the newest of 2 "
+                                                rf"such folders\)"):
         Forecaster.load(path)
     aside[0].rename(path)
     Forecaster.load(path)
@@ -976,12 +990,13 @@ def test_a_resume_with_other_model_or_data_settings_is_refused_naming_them(
     longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
     other = dataclasses.replace(longer, model=dataclasses.replace(longer.model, loss="mae"),
                                 data=dataclasses.replace(longer.data, test=0.3))
-    with pytest.raises(ValueError, match=r"trained with other settings \(data \(training and "
-                                         r"validation rows\): '1 series, 144 training and 48 "
-                                         r"validation rows, sha256 \w{12}' there, '1 series, 120 "
-                                         r"training and 48 validation rows, sha256 \w{12}' here; "
-                                         r"data.test: 0.2 there, 0.3 here; model.loss: 'mse' "
-                                         r"there, 'mae' here\)"):
+    with pytest.raises(ValueError, match=r"trained with other settings \(data.test: 0.2 there, "
+                                         r"0.3 here; model.loss: 'mse' there, 'mae' here; "
+                                         r"training and validation rows: '1 series, 144 "
+                                         r"training and 48 validation rows, sha256 \w{12}' "
+                                         r"there, '1 series, 120 training and 48 validation "
+                                         r"rows, sha256 \w{12}' here\); .* resume with that "
+                                         r"run's settings and data"):
         Forecaster(other).fit(frame, resume=True)
     # another seed: the weights would be the checkpoint's seed's, the saved config this one's
     reseeded = dataclasses.replace(longer, training=longer.training.replace(seed=9))
@@ -1006,11 +1021,16 @@ def test_a_resume_on_other_rows_is_refused(frame: pd.DataFrame, tmp_path: Path) 
     Forecaster(config).fit(frame)
     longer = dataclasses.replace(config, training=config.training.replace(max_epochs=2))
     changed = frame.assign(a=frame["a"] + 0.5)
-    with pytest.raises(ValueError, match=r"\(data \(training and validation rows\): '1 series, "
+    with pytest.raises(ValueError, match=r"\(training and validation rows: '1 series, "
                                          r"144 training and 48 validation rows, sha256 (\w{12})' "
                                          r"there, '1 series, 144 training and 48 validation "
                                          r"rows, sha256 (?!\1)\w{12}' here\)"):
         Forecaster(longer).fit(changed, resume=True)
+    # the same times at another resolution (pandas 2 reads a CSV's dates in ns, pandas 3 in
+    # us) are the same rows
+    for unit in ("s", "us"):
+        same = frame.assign(date=frame["date"].astype(f"datetime64[{unit}]"))
+        assert Forecaster(longer).fit(same, resume=True).fit_result.epochs_run == 2
     # test rows are not read in training: another test part resumes
     later = frame.assign(a=frame["a"].where(frame.index < 192, 9.0))
     assert Forecaster(longer).fit(later, resume=True).fit_result.epochs_run == 2
@@ -1021,7 +1041,7 @@ def test_a_resume_on_other_rows_is_refused(frame: pd.DataFrame, tmp_path: Path) 
 
     path = tmp_path / "ckpt" / "last.ckpt"
     checkpoint = torch.load(path, weights_only=False)
-    del checkpoint[RUN_SETTINGS]["data (training and validation rows)"]
+    del checkpoint[RUN_SETTINGS]["training and validation rows"]
     torch.save(checkpoint, path)
     longest = dataclasses.replace(config, training=config.training.replace(max_epochs=3))
     assert Forecaster(longest).fit(changed, resume=True).fit_result.epochs_run == 3

@@ -639,7 +639,7 @@ def test_a_resume_on_other_training_data_is_refused(tmp_path) -> None:
     tags[tags.index("B-LOC")] = "O"
     moved = [*train[:first], Sentence(train[first].tokens, tags), *train[first + 1:]]
     assert {t for s in moved for t in s.tags} == {t for s in train for t in s.tags}
-    with pytest.raises(ValueError, match=r"other settings \(data \(training and dev examples\): "
+    with pytest.raises(ValueError, match=r"other settings \(training and dev examples: "
                                          r"'12 training and no dev examples, sha256 \w{12}' "
                                          r"there, '12 training and no dev examples, sha256 "
                                          r"\w{12}' here\)"):

@@ -305,7 +305,7 @@ class Classifier:
             dev_loader=self._loader(dev, "dev", shuffle=False) if dev is not None else None,
             loss=lambda _: loss, metrics=lambda _: {"accuracy": _accuracy_metric},
             run_settings={**model_settings(config, words=words, labels=labels),
-                          "data (training and dev examples)": examples_read(
+                          "training and dev examples": examples_read(
                               train, dev, lambda e: f"{e.text}\0{e.label}")},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume)
         members = trained.networks

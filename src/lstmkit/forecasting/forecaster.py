@@ -112,7 +112,12 @@ def _rows_read(prepared: Prepared) -> str:
         for values in (s.target[:n], s.past[:n], s.future[:n], s.static):
             digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
         if isinstance(s.time, pd.DatetimeIndex):
-            digest.update(np.asarray(s.time[:n].asi8).tobytes())
+            # in one unit (a CSV read by pandas 2 gives ns, by pandas 3 us: the same times)
+            try:
+                times = s.time[:n].as_unit("ns")
+            except ValueError:  # (out of the nanoseconds' range: years past 2262, say)
+                times = s.time[:n].as_unit("us")
+            digest.update(np.asarray(times.asi8).tobytes())
     return (f"{len(prepared.series)} series, {rows[0]} training and {rows[1]} validation "
             f"rows, sha256 {digest.hexdigest()[:12]}")
 
@@ -427,7 +432,7 @@ class Forecaster:
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
                           "batch_size": cfg.batch_size, "training.seed": cfg.training.seed,
                           # the rows themselves (a checkpoint without them is not compared)
-                          "data (training and validation rows)": rows},
+                          "training and validation rows": rows},
             # (a setting added since a checkpoint was written: its run had the default)
             run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)},
             log_settings={**settings_of("data", cfg.data), **settings_of("model", cfg.model)})

@@ -314,7 +314,7 @@ class Tagger:
             loss=lambda network: network.loss,
             metrics=lambda network: {"f1": SpanF1(network.decode, tags.itos)},
             run_settings={**model_settings(config, words=words, chars=self.chars, tags=tags),
-                          "data (training and dev examples)": examples_read(
+                          "training and dev examples": examples_read(
                               train, dev, lambda s: "\t".join(s.tokens) + "\0"
                               + "\t".join(s.tags or ()))},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume,

@@ -643,8 +643,8 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
             raise ValueError(
                 f"resume checkpoint {path!r} was trained with other settings "
                 f"({'; '.join(changed)}); the optimiser, schedule and early stopping "
-                "continue from the checkpoint, so resume with that run's settings, or train "
-                "afresh without resume (or with another checkpoint folder)")
+                "continue from the checkpoint, so resume with that run's settings and data, "
+                "or train afresh without resume (or with another checkpoint folder)")
     saved = checkpoint.get("state_dict", {})
     own = task.state_dict()
     missing = sorted(set(own) - set(saved))
