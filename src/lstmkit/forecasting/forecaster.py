@@ -272,17 +272,16 @@ class Forecaster:
                      f"than horizon ({m.horizon}), so no {part} window", stacklevel=3)
         prepared = replace(prepared, series=[prepared.series[k] for k in kept],
                            sizes=[prepared.sizes[k] for k in kept], left_out=left_out)
-        data = dc
-        late = isinstance(data.test, str) and past_the_end(prepared.series, data.test,
-                                                           data.time_format)
+        late = isinstance(dc.test, str) and past_the_end(prepared.series, dc.test,
+                                                         dc.time_format)
         if late:
             # a later file's test part can still be scored by evaluate: said, not refused
-            warn(f"data.test={data.test!r} {late}: nothing is held out for testing", stacklevel=3)
-        if isinstance(data.val, str) and not any(n_val for _, n_val, _ in prepared.sizes):
-            late = past_the_end(prepared.series, data.val, data.time_format)
+            warn(f"data.test={dc.test!r} {late}: nothing is held out for testing", stacklevel=3)
+        if isinstance(dc.val, str) and not any(n_val for _, n_val, _ in prepared.sizes):
+            late = past_the_end(prepared.series, dc.val, dc.time_format)
             why = (f"it {late}" if late else
-                   f"the test part (data.test={data.test!r}) starts before it in every series")
-            raise ValueError(f"data.val={data.val!r} leaves no validation rows: {why}; give "
+                   f"the test part (data.test={dc.test!r}) starts before it in every series")
+            raise ValueError(f"data.val={dc.val!r} leaves no validation rows: {why}; give "
                              "an earlier date, or 0 for no validation part")
         return prepared
 
@@ -359,13 +358,14 @@ class Forecaster:
                 "n_future": first.future.shape[1], "n_static": first.static.shape[0]}
         loss = make_loss(cfg.model)
         nets, kept, results = [], [], []
+        rows = _rows_read(prepared)
         with hold_members(cfg.training, members):  # (a second run is refused)
             for m in range(members):
                 training = cfg.training if members == 1 else member_training(
                     cfg.training, m, members, member_seed(cfg.training.seed, m))
                 net, result, kept_start = self._fit_member(
                     dims, training, train, val, loss, resume, callbacks_of(m),
-                    "" if members == 1 else f"member {m}: ", _rows_read(prepared))
+                    "" if members == 1 else f"member {m}: ", rows)
                 nets.append(net)
                 kept.append(kept_start)
                 results.append(result)
