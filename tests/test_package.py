@@ -47,3 +47,27 @@ def test_a_model_folder_named_with_glob_characters_is_pointed_to_after_a_cut_off
     message = str(not_saved(tmp_path / "run[1]", "forecaster"))
     assert message.endswith(f"the forecaster saved there before is in {str(aside)!r}: rename "
                             f"that folder to {str(tmp_path / 'run[1]')!r}")
+
+
+def test_a_folder_moved_aside_that_cannot_be_read_is_passed_over(tmp_path, monkeypatch) -> None:
+    # (another user's folder: reading its meta.json raised PermissionError out of the hint)
+    from pathlib import Path
+
+    from lstmkit.saving import not_saved
+
+    for name in (".model.tmp-1.old", ".model.tmp-2.old"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text("{}")
+    stat = Path.stat
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        if self == tmp_path / ".model.tmp-2.old" / "meta.json":
+            raise PermissionError(13, "Permission denied", str(self))
+        return stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", denied)
+    for given in (tmp_path / "model", tmp_path):  # the model folder, or the run's
+        message = str(not_saved(given, "forecaster"))
+        assert message.endswith(f"is in {str(tmp_path / '.model.tmp-1.old')!r}: rename that "
+                                f"folder to {str(tmp_path / 'model')!r}")
+

@@ -55,14 +55,22 @@ def _cut_off_save(directory: Path, kind: str) -> str:
     folder is; ``""`` when there is none."""
     import glob
 
-    parent = directory.parent
-    if not parent.is_dir():
+    def written(folder: Path) -> float | None:
+        """When its meta.json was written; None without one it can read."""
+        try:
+            return (folder / "meta.json").stat().st_mtime
+        except OSError:  # none, or a folder it may not read (another user's)
+            return None
+
+    try:
+        aside = {p: written(p) for p in directory.parent.glob(
+            f".{glob.escape(directory.name)}.tmp-*.old")}
+    except OSError:  # (a parent that is gone or cannot be read)
         return ""
-    aside = [p for p in parent.glob(f".{glob.escape(directory.name)}.tmp-*.old")
-             if (p / "meta.json").is_file()]
+    aside = {p: when for p, when in aside.items() if when is not None}
     if not aside:
         return ""
-    newest = max(aside, key=lambda p: (p / "meta.json").stat().st_mtime)
+    newest = max(aside, key=lambda p: aside[p])
     others = (f" (the newest of {len(aside)} such folders)" if len(aside) > 1 else "")
     return (f"; a save into {str(directory)!r} was cut off (killed between its two "
             f"renames), and the {kind} saved there before is in {str(newest)!r}{others}: "

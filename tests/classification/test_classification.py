@@ -923,6 +923,11 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
                                          r"there, '16 training and no dev examples, sha256 "
                                          r"(?!\1)\w{12}' here\)"):
         Classifier(config, training.replace(max_epochs=2)).fit(swapped, resume=True)
+    # labels written with spaces around are the same labels (a CSV reader strips them,
+    # pandas does not)
+    spaced = [Example(e.text, f" {e.label} ") for e in _toy(16)]
+    assert len(Classifier(config, training.replace(max_epochs=2)).fit(
+        spaced, resume=True).history) == 2
     resumed = Classifier(config, training.replace(max_epochs=2)).fit(_toy(16), resume=True)
     assert len(resumed.history) == 2
 
@@ -958,3 +963,13 @@ def test_the_report_shows_no_scores_for_a_class_neither_in_the_data_nor_predicte
         "precision": None, "recall": None, "f1": None, "support": 0}
     every = classification_report(confusion_matrix([0, 1], [1, 1], 2), ["0", "1"])
     assert every.splitlines()[-1].split() == ["macro", "F1", "0.3333"]
+
+
+def test_a_dev_set_may_be_any_sequence() -> None:
+    # a pandas Series or numpy array of examples: fit failed on its truth value
+    import pandas as pd
+
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, batch_size=8)
+    for dev in (pd.Series(_toy(8, seed=1)), np.array(_toy(8, seed=1), dtype=object)):
+        assert len(Classifier(config, FAST.replace(max_epochs=1)).fit(_toy(16), dev).history) == 1
+

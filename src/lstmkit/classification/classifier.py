@@ -306,7 +306,8 @@ class Classifier:
             loss=lambda _: loss, metrics=lambda _: {"accuracy": _accuracy_metric},
             run_settings={**model_settings(config, words=words, labels=labels),
                           "training and dev examples": examples_read(
-                              train, dev, lambda e: f"{e.text}\0{e.label}")},
+                              # (the label as label_text reads it: " pos" is "pos")
+                              train, dev, lambda e: f"{e.text}\0{str(e.label).strip()}")},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume)
         members = trained.networks
         self.history, self.snapshot_epochs = trained.history, trained.snapshot_epochs

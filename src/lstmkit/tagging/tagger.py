@@ -315,8 +315,10 @@ class Tagger:
             metrics=lambda network: {"f1": SpanF1(network.decode, tags.itos)},
             run_settings={**model_settings(config, words=words, chars=self.chars, tags=tags),
                           "training and dev examples": examples_read(
-                              train, dev, lambda s: "\t".join(s.tokens) + "\0"
-                              + "\t".join(s.tags or ()))},
+                              # (the tags in the model's scheme, as it trains on them)
+                              train, dev, lambda s: "\t".join(s.tokens) + "\0" + "\t".join(
+                                  convert(s.tags or [], "IOB2", config.tag_scheme,
+                                          strict=False)))},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume,
             after=LSTMCRFTagger.remove_auxiliary_head, drop_prefix="aux_")
         members = trained.networks

@@ -122,13 +122,13 @@ def model_settings(config: Any, **vocabularies: Any) -> dict[str, Any]:
 def examples_read(train: Sequence[Any], dev: Sequence[Any] | None,
                   line: Callable[[Any], str]) -> str:
     """The training and dev examples, in words a resume compares (``fit``'s
-    ``run_settings``): how many, and a digest of each one's ``line`` (its text and label, in
-    order: the batches are drawn by position), so that other data with the same
-    vocabularies (other labels, say) does not continue the checkpoint's run."""
+    ``run_settings``): how many, and a digest of each one's ``line`` (its text and label as
+    the model reads it, in order: the batches are drawn by position), so that other data
+    with the same vocabularies (other labels, say) does not continue the checkpoint's run."""
     import hashlib
 
     digest = hashlib.sha256()
-    for part in (train, dev or ()):
+    for part in (train, () if dev is None else dev):
         for example in part:
             digest.update(line(example).encode("utf-8", "surrogatepass") + b"\n")
         digest.update(b"\0")
