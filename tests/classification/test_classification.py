@@ -923,9 +923,9 @@ def test_a_resume_with_other_model_settings_is_refused_naming_them(tmp_path) -> 
                                          r"there, '16 training and no dev examples, sha256 "
                                          r"(?!\1)\w{12}' here\)"):
         Classifier(config, training.replace(max_epochs=2)).fit(swapped, resume=True)
-    # labels written with spaces around are the same labels (a CSV reader strips them,
-    # pandas does not)
-    spaced = [Example(e.text, f" {e.label} ") for e in _toy(16)]
+    # texts and labels written with spaces around are the same examples (a lines file's
+    # reader strips them, a CSV's and pandas do not)
+    spaced = [Example(f" {e.text}  ", f" {e.label} ") for e in _toy(16)]  # texts too
     assert len(Classifier(config, training.replace(max_epochs=2)).fit(
         spaced, resume=True).history) == 2
     resumed = Classifier(config, training.replace(max_epochs=2)).fit(_toy(16), resume=True)

@@ -293,7 +293,7 @@ class Classifier:
             check_class_weight(config.class_weight, label_vocabulary(train))
         seed_everything(train_config.seed)  # the first network's initial weights too
         self.build(train)
-        words, labels, first, _ = self._ready()
+        words, labels, first, encoder = self._ready()
         assert isinstance(first, LSTMClassifier)
         dim = _embedding_dim(first)
         loss = partial(_cross_entropy, weight=_class_weights(config.class_weight, train, labels),
@@ -306,8 +306,10 @@ class Classifier:
             loss=lambda _: loss, metrics=lambda _: {"accuracy": _accuracy_metric},
             run_settings={**model_settings(config, words=words, labels=labels),
                           "training and dev examples": examples_read(
-                              # (the label as label_text reads it: " pos" is "pos")
-                              train, dev, lambda e: f"{e.text}\0{str(e.label).strip()}")},
+                              # (as the model reads them: its tokens, and the label as
+                              # label_text reads it, " pos" as "pos")
+                              train, dev, lambda e: "\x1f".join(encoder.tokens(e.text))
+                              + f"\0{str(e.label).strip()}")},
             log_settings=settings_of("model", config), callbacks=callbacks_of, resume=resume)
         members = trained.networks
         self.history, self.snapshot_epochs = trained.history, trained.snapshot_epochs
