@@ -736,6 +736,13 @@ def series_names(ids: Sequence[str]) -> str:
         f" and {len(ids) - 10} more" if len(ids) > 10 else "")
 
 
+def first_reason(left_out: dict[str, str]) -> str:
+    """Why the series ``left_out`` (id -> why) were left out, in words that follow their
+    names: "because ..." for one, "the first because ..." for more."""
+    first = "because" if len(left_out) == 1 else "the first because"
+    return f"{first} {next(iter(left_out.values()))}"
+
+
 def series_id(key: Any) -> str:
     """A series id as text. Whole-number floats (1.0, as pandas reads an id column written
     from floats, or the text "1.0" such a column leaves in a CSV) read as the integers they

@@ -26,6 +26,7 @@ from lstmkit.forecasting.data import (
     Series,
     clip_to_bounds,
     date_in,
+    first_reason,
     parse_date,
     parse_times,
     past_the_end,
@@ -182,9 +183,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         one = len(prepared.left_out) == 1
         _warn_note(notes, f"data.short_series='skip': series "
                    f"{series_names(list(prepared.left_out))} {'is' if one else 'are'} too "
-                   "short for the split and not scored; "
-                   f"{'because' if one else 'the first because'} "
-                   f"{next(iter(prepared.left_out.values()))}", stacklevel=4)
+                   f"short for the split and not scored; {first_reason(prepared.left_out)}",
+                   stacklevel=4)
     _note_unscaled(notes, prepared, scales, cfg.data)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1

@@ -26,6 +26,7 @@ from lstmkit.forecasting.data import (
     Series,
     TooShortError,
     clip_to_bounds,
+    first_reason,
     past_the_end,
     read_frame,
     series_id,
@@ -128,8 +129,14 @@ def _are(n: int) -> str:
 
 def _left_out_text(left_out: dict[str, str]) -> str:
     """The series ``left_out`` names (id -> why), and why the first was."""
-    first = "because" if len(left_out) == 1 else "the first because"
-    return f"series {series_names(list(left_out))}; {first} {next(iter(left_out.values()))}"
+    return f"series {series_names(list(left_out))}; {first_reason(left_out)}"
+
+
+def _left_out_warning(left_out: dict[str, str], kept: int, what: str) -> str:
+    """The warning that ``data.short_series`` 'skip' left the series ``left_out`` (id ->
+    why) out of ``kept`` + their number, as too short ``what`` ("to train on")."""
+    return (f"data.short_series='skip': {len(left_out)} of {len(left_out) + kept} series "
+            f"{_are(len(left_out))} too short {what} and left out: {_left_out_text(left_out)}")
 
 
 def _every_series_short(left_out: dict[str, str], data: DataConfig) -> ValueError:
@@ -261,10 +268,7 @@ class Forecaster:
         if not kept:
             raise _every_series_short(left_out, dc)
         if left_out:
-            warn(f"data.short_series='skip': {len(left_out)} of "
-                 f"{len(left_out) + len(kept)} series {_are(len(left_out))} too short to "
-                 f"train on and left out: {_left_out_text(left_out)}",
-                 stacklevel=3)
+            warn(_left_out_warning(left_out, len(kept), "to train on"), stacklevel=3)
         for part, ids in no_window.items():
             if ids:
                 warn(f"data.short_series='skip': series {series_names(ids)} "
@@ -587,10 +591,7 @@ class Forecaster:
             series = [s for s in series if s.id not in left_out]
             if not series:
                 raise _every_series_short(left_out, dc)
-            warn(f"data.short_series='skip': {len(left_out)} of "
-                 f"{len(left_out) + len(series)} series {_are(len(left_out))} too short "
-                 f"to forecast and left out: {_left_out_text(left_out)}",
-                 stacklevel=2)
+            warn(_left_out_warning(left_out, len(series), "to forecast"), stacklevel=2)
         outside = static_outside(self, series)
         if outside:
             warn(outside, stacklevel=2)

@@ -187,8 +187,7 @@ class ModelService:
             return self._tag(request)
 
     def _classify(self, request: dict[str, Any]) -> dict[str, Any]:
-        texts = _list_of(request, "texts", str, allowed=("texts",), most=MAX_TEXTS)
-        _check_characters("texts", sum(map(len, texts)))
+        texts = _texts(request, allowed=("texts",))
         return {"predictions": [
             {"text": p.text, "label": p.label, "probabilities": p.probabilities}
             for p in self.model.predict(texts)]}
@@ -214,8 +213,7 @@ class ModelService:
                 raise _plain(err, str(err).replace("sentences[", "tokens[")) from None
             return {"predictions": [{"tokens": tokens, "tags": tags}
                                     for tokens, tags in zip(sentences, tagged, strict=True)]}
-        texts = _list_of(request, "texts", str, allowed=("texts", "tokens"), most=MAX_TEXTS)
-        _check_characters("texts", sum(map(len, texts)))
+        texts = _texts(request, allowed=("texts", "tokens"))
         return {"predictions": [
             {"text": text, "entities": [asdict(e) for e in entities]}
             for text, entities in zip(texts, self.model.predict(texts), strict=True)]}
@@ -273,6 +271,14 @@ def _request_names(message: str) -> str:
     for python, request_key in _FUTURE_NAMES:
         message = message.replace(python, request_key)
     return message
+
+
+def _texts(request: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
+    """The request's ``texts``: checked, at most :data:`MAX_TEXTS` of them and
+    :data:`MAX_CHARACTERS` characters, the request holding no key but ``allowed``."""
+    texts = _list_of(request, "texts", str, allowed=allowed, most=MAX_TEXTS)
+    _check_characters("texts", sum(map(len, texts)))
+    return texts
 
 
 def _check_characters(key: str, count: int, how: str = "") -> None:
