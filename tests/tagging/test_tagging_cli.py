@@ -289,3 +289,54 @@ def test_tag_training_without_test_data_removes_an_older_runs_test_scores(tmp_pa
     (model / "test" / "notes.txt").write_text("mine\n", encoding="utf-8")
     assert run_cli(tag, train) == 0
     assert sorted(p.name for p in (model / "test").iterdir()) == ["notes.txt"]
+
+
+def test_tag_output_scheme_writes_predictions_in_the_scheme_asked(tmp_path, capsys,
+                                                                   run_cli) -> None:
+    rows = []
+    for name in ["Alice", "Bob"] * 10:  # one-token and two-token entities
+        rows += [f"{name}\tB-PER", "Smith\tI-PER", "visited\tO", "Oslo\tB-LOC", "\t"]
+    train = tmp_path / "train.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "tagger"
+    with pytest.raises(ValueError, match=r"--output-scheme \(data\.output_scheme\) must be one "
+                                         r"of .*got 'BIO2'"):
+        run_cli(tag, ["train", "--train", str(train), "--out", str(out),
+                      "--output-scheme", "BIO2"])
+    assert not out.exists()  # refused before training
+    assert run_cli(tag, ["train", "--train", str(train), "--test", str(train), "--out", str(out),
+                         "--epochs", "4", "--hidden-size", "8", "--output-scheme", "BIOES",
+                         "--set", "model.embedding_dim=8", "--set", "training.lr=0.05"]) == 0
+    gold = [line.split("\t")[1] for line in
+            (out / "test" / "predictions.conll").read_text().splitlines() if line][:4]
+    assert gold == ["B-PER", "E-PER", "O", "S-LOC"]
+    capsys.readouterr()
+    for scheme, expected in (("BILOU", ["B-PER", "L-PER", "O", "U-LOC"]),
+                             ("IOE2", ["I-PER", "E-PER", "O", "E-LOC"]),
+                             (None, ["B-PER", "I-PER", "O", "B-LOC"])):
+        ev = tmp_path / f"ev_{scheme}"
+        flags = [] if scheme is None else ["--output-scheme", scheme]
+        assert run_cli(tag, ["evaluate", "--model", str(out), "--data", str(train), "--out",
+                             str(ev), *flags]) == 0
+        lines = [line.split("\t") for line in
+                 (ev / "predictions.conll").read_text().splitlines() if line]
+        assert [cells[1] for cells in lines[:4]] == expected  # gold, in the scheme asked
+        predicted = {cells[2].partition("-")[0] for cells in lines}
+        allowed = {"BILOU": set("BILUO"), "IOE2": set("IEO"), None: set("BIO")}[scheme]
+        assert predicted <= allowed, (scheme, predicted)
+    with pytest.raises(ValueError, match=r"--output-scheme must be one of .*got 'IOB3'"):
+        run_cli(tag, ["evaluate", "--model", str(out), "--data", str(train),
+                      "--output-scheme", "IOB3"])
+    conll = tmp_path / "raw.conll"
+    conll.write_text("Alice\nSmith\nvisited\nOslo\n", encoding="utf-8")
+    printed = {}
+    for scheme in ("IOB2", "BILOU"):
+        capsys.readouterr()
+        assert run_cli(tag, ["predict", "--model", str(out), "--input", str(conll), "--conll",
+                             "--output-scheme", scheme]) == 0
+        printed[scheme] = [r.split("\t")[1] for r in capsys.readouterr().out.splitlines() if r]
+    assert printed["IOB2"] == ["B-PER", "I-PER", "O", "B-LOC"]  # (trained enough to tag it)
+    assert printed["BILOU"] == ["B-PER", "L-PER", "O", "U-LOC"]
+    with pytest.raises(ValueError, match=r"--output-scheme applies to --conll's tags"):
+        run_cli(tag, ["predict", "--model", str(out), "--input", str(conll),
+                      "--output-scheme", "BIOES"])

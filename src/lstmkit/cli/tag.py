@@ -21,7 +21,7 @@ FLAG_KEYS = {
     "auxiliary_tag_column": ("data", "auxiliary_tag_column"),
     "token_column": ("data", "token_column"), "tag_column": ("data", "tag_column"),
     "scheme": ("data", "scheme"), "encoding": ("data", "encoding"),
-    "empty_tokens": ("data", "empty_tokens"),
+    "empty_tokens": ("data", "empty_tokens"), "output_scheme": ("data", "output_scheme"),
     "vectors": ("model", "vectors"), "char_encoder": ("model", "char_encoder"),
     "decoder": ("model", "decoder"), "hidden_size": ("model", "hidden_size"),
     "batch_size": ("model", "batch_size"),
@@ -33,7 +33,7 @@ FLAG_KEYS = {
 DATA_KEYS = {"train": str, "dev": str, "test": str, "auxiliary": list, "token_column": int,
              "tag_column": int, "scheme": str, "encoding": str, "empty_tokens": str,
              "auxiliary_scheme": str, "auxiliary_token_column": int,
-             "auxiliary_tag_column": int}
+             "auxiliary_tag_column": int, "output_scheme": str}
 # how the auxiliary files are read where it differs from the main files (another corpus)
 AUXILIARY_KEYS = ("scheme", "token_column", "tag_column")
 
@@ -97,6 +97,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                          "column, a blank line between sentences, other columns ignored): "
                          "tag those tokens, untouched by the tokenizer, and print "
                          "token<TAB>tag lines (with --json, tokens and tags a sentence)")
+    _output_scheme_flag(predict, "the tags --conll prints")
 
 
 def _data_flags(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +108,13 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", help="input encoding (default utf-8)")
     parser.add_argument("--empty-tokens", choices=("error", "skip"),
                         help="rows whose token is empty: error (default) or skip them")
+    _output_scheme_flag(parser, "predictions.conll's gold and predicted tags")
+
+
+def _output_scheme_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--output-scheme", metavar="NAME",
+                        help=f"the tag scheme of {what}: IOB2 (default), IOB1, IOE1, IOE2, "
+                             "BIOES, BILOU")
 
 
 def _read(path: str, data: dict, auxiliary: bool = False) -> list:
@@ -129,7 +137,17 @@ def run(args: argparse.Namespace) -> int:
     return _predict(args)
 
 
-def _report(evaluation, out) -> None:  # type: ignore[no-untyped-def]
+def _output_scheme(name: str | None, flag: str = "--output-scheme") -> str:
+    """``--output-scheme`` (``data.output_scheme``) checked: a scheme's name (IOB2 when not
+    given), BILOU kept as BILOU (written with ``L-``/``U-``)."""
+    from lstmkit.tagging.schemes import check_scheme, is_bilou
+
+    if name is None:
+        return "IOB2"
+    return "BILOU" if is_bilou(name) else check_scheme(name, flag)
+
+
+def _report(evaluation, out, scheme: str) -> None:  # type: ignore[no-untyped-def]
     import json
     from pathlib import Path
 
@@ -138,7 +156,7 @@ def _report(evaluation, out) -> None:  # type: ignore[no-untyped-def]
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(evaluation.scores.to_dict(), indent=2))
-        evaluation.write_conll(out / "predictions.conll")
+        evaluation.write_conll(out / "predictions.conll", output_scheme=scheme)
         print(f"wrote {out / 'metrics.json'} and {out / 'predictions.conll'}")
 
 
@@ -164,6 +182,8 @@ def _train(args: argparse.Namespace) -> int:
     check_data_settings(data, DATA_KEYS)
     if not data.get("train"):
         raise ValueError("training data is required: pass --train or data.train in --config")
+    output_scheme = _output_scheme(data.get("output_scheme"),  # before training, not after
+                                   "--output-scheme (data.output_scheme)")
     model_config = TaggerConfig.from_dict(settings["model"])
     # checkpoints under --out (where --resume looks) unless training.checkpoint_dir
     folders = {"checkpoint_dir": str(Path(args.out) / "checkpoints")}
@@ -197,8 +217,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0  # under DDP, the first process alone writes the model and the report
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if test is not None:
-        _report(tagger.evaluate(test, source=data["test"]),
-                Path(out) / "test")
+        _report(tagger.evaluate(test, source=data["test"]), Path(out) / "test", output_scheme)
     else:  # a previous run's test scores in --out would pass for this model's
         folder = Path(out) / "test"
         for name in ("metrics.json", "predictions.conll"):
@@ -214,12 +233,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
+    scheme = _output_scheme(args.output_scheme)
     data = {k: v for k, v in {"token_column": args.token_column, "tag_column": args.tag_column,
                               "scheme": args.scheme, "encoding": args.encoding,
                               "empty_tokens": args.empty_tokens}.items()
             if v is not None}
     tagger = Tagger.load(args.model)
-    _report(tagger.evaluate(_read(args.data, data), source=args.data), args.out)
+    _report(tagger.evaluate(_read(args.data, data), source=args.data), args.out, scheme)
     return 0
 
 
@@ -233,6 +253,9 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.conll:
         return _predict_conll(args)
+    if args.output_scheme is not None:
+        raise ValueError("--output-scheme applies to --conll's tags; without --conll, predict "
+                         "prints entities (spans), in no scheme: drop --output-scheme")
     tagger = Tagger.load(args.model)  # (before stdin is read to its end)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
     _refuse_conll_lines(texts, args.input)
@@ -272,13 +295,16 @@ def _predict_conll(args: argparse.Namespace) -> int:
     import json
 
     from lstmkit.tagging import Tagger, read_conll
+    from lstmkit.tagging.schemes import encode_tags
 
     if args.input == "-":
         raise ValueError("--conll reads a file: give it with --input FILE (not stdin)")
+    scheme = _output_scheme(args.output_scheme)
     sentences = read_conll(args.input, tag_column=None, encoding=args.encoding or "utf-8")
     tagger = Tagger.load(args.model)
     for sentence, tags in zip(sentences, tagger.tag_tokens(s.tokens for s in sentences),
                               strict=True):
+        tags = encode_tags(tags, "IOB2", scheme)
         if args.json:
             print(json.dumps({"tokens": sentence.tokens, "tags": tags}, ensure_ascii=False))
             continue

@@ -21,10 +21,10 @@ from lstmkit.tagging.schemes import (
     Scheme,
     check_scheme,
     convert,
+    encode_tags,
     from_bilou,
     is_bilou,
     split_tag,
-    to_bilou,
 )
 from lstmkit.text.io import check_line_endings, read_text, split_lines
 
@@ -219,7 +219,6 @@ def write_conll(
         if len(predictions) != len(sentences):
             raise ValueError(f"predictions must hold one tag sequence per sentence, "
                              f"{len(sentences)}, got {len(predictions)}")
-    bilou_out = is_bilou(output_scheme)
     lines: list[str] = []
     for n, sentence in enumerate(sentences):
         for j, token in enumerate(sentence.tokens):
@@ -230,7 +229,7 @@ def write_conll(
         gold = sentence.tags
         columns: list[Sequence[str]] = [sentence.tokens]
         if gold is not None:
-            columns.append(_encode(gold, tags_scheme, output_scheme, bilou_out))
+            columns.append(encode_tags(gold, tags_scheme, output_scheme))
         if predictions is not None:
             pred = predictions[n]
             if len(pred) != len(sentence.tokens):
@@ -238,14 +237,9 @@ def write_conll(
                     f"predictions[{n}] must have one tag per token ({len(sentence.tokens)}), "
                     f"got {len(pred)}"
                 )
-            columns.append(_encode(pred, tags_scheme, output_scheme, bilou_out))
+            columns.append(encode_tags(pred, tags_scheme, output_scheme))
         for cells in zip(*columns, strict=True):
             lines.append("\t".join(cells))
         lines.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _encode(tags: Sequence[str], source: Scheme, target: Scheme, bilou: bool) -> list[str]:
-    out = convert(tags, source, target, strict=False)
-    return to_bilou(out) if bilou else out

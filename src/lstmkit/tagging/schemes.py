@@ -76,6 +76,14 @@ def to_bilou(tags: Sequence[str]) -> list[str]:
     return [_swap_prefix(tag, {v: k for k, v in BILOU_TO_BIOES.items()}) for tag in tags]
 
 
+def encode_tags(tags: Sequence[str], source: Scheme, target: str) -> list[str]:
+    """``tags`` (valid in ``source``) in ``target``: a scheme, or ``"BILOU"`` (BIOES written
+    with ``L-``/``U-``)."""
+    if is_bilou(target):
+        return to_bilou(convert(tags, source, "BIOES", strict=False))
+    return convert(tags, source, check_scheme(target), strict=False)
+
+
 def _swap_prefix(tag: str, prefixes: dict[str, str]) -> str:
     prefix, sep, kind = tag.partition("-")
     return f"{prefixes[prefix]}-{kind}" if sep and prefix in prefixes else tag
