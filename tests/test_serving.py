@@ -323,9 +323,15 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
                          # (they read "Expecting value: line 1 column 1 (char 0)")
                          (b"", "the request body is not JSON: the body is empty"),
                          (b" \n", "the request body is not JSON: the body is only white "
-                                  "space")]:
+                                  "space"),
+                         # (json reads the last value: the first would be dropped unseen)
+                         (b'{"texts": ["a"], "texts": ["b"]}', "the request body is not JSON: "
+                          "an object gives the key 'texts' twice; give it once")]:
         status, answer = _call(url, "/predict", raw)
         assert status == 400 and answer["error"].startswith(message)
+    # a byte order mark, which RFC 8259 lets a reader ignore (some clients write one)
+    status, answer = _call(url, "/predict", b"\xef\xbb\xbf" + body.encode())
+    assert status == 200 and len(answer["predictions"]) == 1, answer
     # a body over the limit: the client reads the 413 (its body was read and dropped)
     monkeypatch.setattr(serving, "MAX_BODY_BYTES", 1000)
     status, answer = _call(url, "/predict", {"texts": ["x" * 2000]})

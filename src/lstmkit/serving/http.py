@@ -579,13 +579,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _predict(self, body: bytes) -> None:
         try:
-            request = json.loads(body.decode("utf-8"))
+            # (a byte order mark, which JSON's RFC 8259 lets a reader ignore, is ignored)
+            request = json.loads(body.decode("utf-8-sig"), object_pairs_hook=_unique_keys)
         except (ValueError, RecursionError) as err:  # (UnicodeDecodeError, JSONDecodeError)
             if not body.strip():
                 why = "the body is empty" if not body else "the body is only white space"
             elif isinstance(err, RecursionError):
                 why = "it nests too deeply"
-            elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError):
+            elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError | _DuplicateKeyError):
                 why = str(err)
             else:  # a whole number longer than Python reads (sys.set_int_max_str_digits)
                 why = f"a whole number has more than {sys.get_int_max_str_digits()} digits"
@@ -799,3 +800,18 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> b
         server.server_close()  # (waits for the requests in flight; a Ctrl-C cuts it short)
     print("stopped", flush=True)
     return bool(server.cut)  # type: ignore[attr-defined]
+
+
+class _DuplicateKeyError(ValueError):
+    """A JSON object of the request that gives a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (which ``json`` would
+    otherwise read as its last value, dropping the first unseen)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(f"an object gives the key {key!r} twice; give it once")
+        out[key] = value
+    return out
