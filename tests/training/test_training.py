@@ -1021,3 +1021,26 @@ def test_a_run_with_progress_shows_none_of_lightnings_notes_that_do_not_apply(
                 or "val_dataloader" in s]  # (training without validation data is allowed)
     one = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, limit_train_batches=1))
     assert one.trainer.global_step == 1  # an int 1 is still one batch, of the 6
+
+
+def test_a_run_with_a_progress_bar_prints_no_lightning_tips() -> None:
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Keep()
+    logger = logging.getLogger("lightning.pytorch")
+    logger.addHandler(handler)
+    try:
+        train, val = _data()
+        fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, progress_bar=True))
+    finally:
+        logger.removeHandler(handler)
+    # Lightning's start-up lines are shown with the progress bar, its advertising is not
+    assert any(m.startswith("GPU available") for m in records), records
+    assert not any("Tip" in m for m in records), records
+    assert not logging.getLogger("lightning.pytorch.utilities.rank_zero").filters

@@ -77,15 +77,25 @@ class FitResult:
     total_time_s: float = 0.0
 
 
+def _no_tips(record: logging.LogRecord) -> bool:
+    """Whether a Lightning log record is kept: not one of its tips advertising its cloud
+    services (``"💡 Tip: For seamless cloud logging ..."``), printed at every run."""
+    return not str(record.msg).startswith("💡 Tip")
+
+
 @contextlib.contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
     """Silence Lightning's warnings that do not apply here (in-memory data, lstmkit's own
     ``.lock`` in the checkpoint folder, training without validation data, a deprecation
-    inside Lightning) and, when ``enabled``, its start-up chatter."""
+    inside Lightning) and its tips (:func:`_no_tips`), and, when ``enabled``, its start-up
+    chatter."""
     logger = logging.getLogger("lightning.pytorch")
     level = logger.level
     if enabled:
         logger.setLevel(logging.WARNING)
+    # (Lightning's rank_zero_info logs on this logger, so its filter sees each record)
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    tips.addFilter(_no_tips)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -98,6 +108,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+        tips.removeFilter(_no_tips)
 
 
 def _limit(batches: int | float) -> int | float | None:
