@@ -157,6 +157,29 @@ def test_to_torch_exports_the_effective_weights_of_a_parametrized_or_pruned_lstm
                    for name in theirs.state_dict())
 
 
+def test_imports_write_through_a_parametrization_and_refuse_a_pruned_weight():
+    from torch.nn.utils import parametrizations, prune
+
+    x = torch.randn(T, B, I)
+    source = LSTM(I, H, bidirectional=True, peephole=True)
+    keras_source = LSTM(I, H)
+    for load, model, arrays in (
+            (weights.load_onnx_, source, weights.to_onnx(source)),
+            (weights.load_keras_, keras_source, weights.to_keras(keras_source))):
+        target = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
+        parametrizations.weight_norm(target, "weight_ih_l0")
+        if model.bidirectional:
+            parametrizations.weight_norm(target, "weight_hh_l0_reverse")
+        load(target, **arrays) if load is weights.load_onnx_ else load(target, arrays)
+        # (a write into the parametrized weight's computed copy was lost, without an error)
+        torch.testing.assert_close(target(x)[0], model(x)[0], atol=1e-6, rtol=0)
+        pruned = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
+        prune.l1_unstructured(pruned, "weight_hh_l0", 0.0)
+        with pytest.raises(ValueError, match=r"lstm's weight_hh_l0 is pruned \(torch\.nn\."
+                                             r"utils\.prune\).*prune\.remove"):
+            load(pruned, **arrays) if load is weights.load_onnx_ else load(pruned, arrays)
+
+
 def test_keras_converters_check_the_direction():
     with pytest.raises(ValueError, match=r"direction must be in \[0, 0\] "
                                          r"\(bidirectional=False\), got 1"):

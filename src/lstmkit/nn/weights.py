@@ -20,7 +20,9 @@ outputs); exporting sums the two.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -132,6 +134,26 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
     return lstm
 
 
+@contextlib.contextmanager
+def _writable(lstm: LSTM, layer: int, direction: int, *names: str
+              ) -> Iterator[list[Tensor | None]]:
+    """The tensors ``names`` of one layer-direction (None where absent), to write loaded
+    values into (under ``no_grad``): a parametrized one (``weight_norm``, say) is written back
+    through its parametrization after, as ``reset_parameters`` does, not into a computed copy
+    thrown away. A pruned one is refused: its mask would rebuild it from the weights before
+    the load at the next call."""
+    full = [name + lstm._suffix(layer, direction) for name in names]
+    pruned = [n for n in full if hasattr(lstm, n + "_orig") and hasattr(lstm, n + "_mask")]
+    if pruned:
+        raise ValueError(f"lstm's {', '.join(pruned)} {'is' if len(pruned) == 1 else 'are'} "
+                         "pruned "
+                         "(torch.nn.utils.prune): the mask rebuilds the weight from its "
+                         "values before the load at the next call; load the weights before "
+                         "pruning, or call torch.nn.utils.prune.remove(lstm, name) first")
+    with torch.no_grad(), lstm._initialised(*full) as values:
+        yield values
+
+
 # --- Keras -----------------------------------------------------------------------------------
 def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
     """Keras ``LSTM`` weights of one layer-direction: ``kernel`` (I, 4H),
@@ -164,12 +186,13 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
         if tuple(np.shape(weights[key])) != shape:
             raise ValueError(f"weights[{key!r}] must have shape {shape}, "
                              f"got {tuple(np.shape(weights[key]))}")
-    with torch.no_grad():
-        w.weight_ih.copy_(torch.as_tensor(weights["kernel"]).t())
-        w.weight_hh.copy_(torch.as_tensor(weights["recurrent_kernel"]).t())
-        if w.bias_ih is not None:
-            w.bias_ih.copy_(torch.as_tensor(weights["bias"]))
-            w.bias_hh.zero_()
+    with _writable(lstm, layer, direction, "weight_ih", "weight_hh", "bias_ih",
+                   "bias_hh") as (weight_ih, weight_hh, bias_ih, bias_hh):
+        weight_ih.copy_(torch.as_tensor(weights["kernel"]).t())
+        weight_hh.copy_(torch.as_tensor(weights["recurrent_kernel"]).t())
+        if bias_ih is not None:
+            bias_ih.copy_(torch.as_tensor(weights["bias"]))
+            bias_hh.zero_()
 
 
 # --- ONNX ------------------------------------------------------------------------------------
@@ -206,25 +229,22 @@ def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = 
                          f"got P={'None' if P is None else 'an array'}")
     back = _inverse(ONNX_FROM_TORCH)
     peephole_back = _inverse(ONNX_PEEPHOLE_FROM_LSTMKIT)
-    with torch.no_grad():
-        for direction in range(cfg.num_directions):
-            w = lstm.cell_weights(layer, direction)
-            for name, array, target in (("W", W, w.weight_ih), ("R", R, w.weight_hh)):
-                expected = (cfg.num_directions, *target.shape)
-                if tuple(np.shape(array)) != expected:
-                    raise ValueError(f"{name} must have shape {expected}, "
-                                     f"got {tuple(np.shape(array))}")
-                target.copy_(_reorder_gates(torch.as_tensor(array[direction]), back))
+    w = lstm.cell_weights(layer, 0)  # (the shapes, alike in both directions)
+    for name, array, shape in (("W", W, w.weight_ih.shape), ("R", R, w.weight_hh.shape),
+                               ("B", B, None if w.bias_ih is None else (2 * len(w.bias_ih),)),
+                               ("P", P, (3 * cfg.hidden_size,))):
+        expected = (cfg.num_directions, *shape) if shape is not None else None
+        if array is not None and tuple(np.shape(array)) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(np.shape(array))}")
+    for direction in range(cfg.num_directions):
+        with _writable(lstm, layer, direction, "weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                       "weight_peephole") as (weight_ih, weight_hh, bias_ih, bias_hh, peep):
+            weight_ih.copy_(_reorder_gates(torch.as_tensor(W[direction]), back))
+            weight_hh.copy_(_reorder_gates(torch.as_tensor(R[direction]), back))
             if B is not None:
-                expected = (cfg.num_directions, 2 * w.bias_ih.shape[0])
-                if tuple(np.shape(B)) != expected:
-                    raise ValueError(f"B must have shape {expected}, got {tuple(np.shape(B))}")
                 w_b, r_b = torch.as_tensor(B[direction]).chunk(2)
-                w.bias_ih.copy_(_reorder_gates(w_b, back))
-                w.bias_hh.copy_(_reorder_gates(r_b, back))
+                bias_ih.copy_(_reorder_gates(w_b, back))
+                bias_hh.copy_(_reorder_gates(r_b, back))
             if P is not None:
-                expected = (cfg.num_directions, 3 * cfg.hidden_size)
-                if tuple(np.shape(P)) != expected:
-                    raise ValueError(f"P must have shape {expected}, got {tuple(np.shape(P))}")
                 rows = torch.as_tensor(P[direction]).reshape(3, cfg.hidden_size)
-                w.weight_peephole.copy_(rows[peephole_back])
+                peep.copy_(rows[peephole_back])
