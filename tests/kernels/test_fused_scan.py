@@ -206,7 +206,6 @@ def test_fused_scan_rejects_other_dtypes(fused_ext):
     ("h0", (B, P + 8)),
     ("weight_hh", (4 * H, P // 2)),
     ("weight_hr", (P, H + 1)),
-    ("weight_peephole", (3, H // 2)),
     ("ln_c_weight", (H + 1,)),
 ])
 def test_fused_scan_checks_every_shape(fused_ext, name, shape):
@@ -225,6 +224,23 @@ def test_fused_scan_checks_every_shape(fused_ext, name, shape):
     with pytest.raises(RuntimeError, match=rf"lstmkit fused kernel: {name} must have shape "
                                            rf"\[[0-9, ]+\], got \[{got}\]"):
         fused_scan(x, state["h0"], state["c0"], w, options)
+
+
+def test_fused_scan_checks_the_weights_against_the_options_as_lstm_scan_does(fused_ext):
+    """The kernel reads peepholes from the weights given: weights that do not match the
+    options are the reference's error, not another cell computed."""
+    from lstmkit.kernels.cpu.scan import fused_scan
+
+    x, h0, c0, w, _ = make_case(CellOptions(peephole=True), P, (), torch.float64)
+    for weights, options, message in (
+            (w._replace(weight_peephole=None), CellOptions(peephole=True),
+             r"options.peephole needs weight_peephole of shape \(3, \d+\), got None"),
+            (w, CellOptions(), r"weight_peephole is given but options.peephole is False"),
+            (w._replace(weight_peephole=w.weight_peephole[:, :2]), CellOptions(peephole=True),
+             r"options.peephole needs weight_peephole of shape \(3, \d+\), got \(3, 2\)")):
+        for scan in (lstm_scan, fused_scan):
+            with pytest.raises(ValueError, match=message):
+                scan(x, h0, c0, weights, options)
 
 
 def test_fused_scan_broadcasts_a_state_of_one_row_as_lstm_scan_does(fused_ext):

@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit.nn.functional import NO_MASKS, CellOptions, CellWeights, ScanResult, StepMasks
+from lstmkit.nn.functional import (
+    NO_MASKS,
+    CellOptions,
+    CellWeights,
+    ScanResult,
+    StepMasks,
+    check_weights,
+)
 
 from .loader import load_extension
 
@@ -95,6 +102,8 @@ def fused_scan(
     ``h_n`` (B, R), ``c_n`` (B, H).
     """
     check_inputs(x, h0, c0, w)
+    # (the kernel reads the cell from the weights given: peepholes when weight_peephole is)
+    check_weights(w, options, int(c0.shape[-1]))
     T, B, _ = x.shape
     H, R = c0.shape[-1], h0.shape[-1]
     # a state of one row serves every sequence, as lstm_scan broadcasts it
