@@ -161,8 +161,10 @@ def test_without_compiler_auto_warns_once_and_fused_raises(monkeypatch):
     x = torch.randn(T, B, I)
     model = LSTM(I, H, layer_norm=True)
     with pytest.warns(RuntimeWarning, match="the fused kernel cannot be built "
-                                            r"\(LSTMKIT_DISABLE_FUSED is set\)"):
+                                            r"\(LSTMKIT_DISABLE_FUSED is set\)") as caught:
         model(x)
+    # at the line that called the LSTM, not inside torch's Module call
+    assert [w.filename for w in caught] == [__file__], [w.filename for w in caught]
     assert model.last_backend.name == "reference"
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmkit.nn.config import LSTMConfig, torch_backend_refusal
+from lstmkit.nn.config import LSTMConfig, _caller_level, torch_backend_refusal
 from lstmkit.nn.functional import ScanResult
 
 ScanFn = Callable[..., ScanResult]
@@ -151,8 +151,10 @@ def _warn_once(reason: str) -> None:
     global _warned_no_fused
     if not _warned_no_fused:
         _warned_no_fused = True
+        # (at the line that called the LSTM, through torch's Module call and lstmkit)
         warnings.warn(f"lstmkit backend='auto': {reason} (slower; this warning is shown once)",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=_caller_level(
+                          ("lstmkit.nn", "lstmkit.kernels", "torch.nn.modules")))
 
 
 def scan_function(choice: BackendChoice) -> ScanFn:

@@ -238,14 +238,14 @@ class LSTMConfig:
         return text
 
 
-def _caller_level() -> int:
+def _caller_level(packages: tuple[str, ...] = ("lstmkit.nn", "dataclasses",
+                                                "torch.nn.modules")) -> int:
     """The ``stacklevel`` of a warning from the caller of this function that names the first
-    line outside ``lstmkit.nn``, ``dataclasses`` and torch's ``Module`` (a constructor's
-    caller, or the line that set ``lstm.dropout``: torch's ``__setattr__``, the property,
-    ``dataclasses.replace``)."""
+    line outside ``packages``: by default ``lstmkit.nn``, ``dataclasses`` and torch's
+    ``Module`` (a constructor's caller, or the line that set ``lstm.dropout``: torch's
+    ``__setattr__``, the property, ``dataclasses.replace``)."""
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and _inside(str(frame.f_globals.get("__name__")),
-                                                ("lstmkit.nn", "dataclasses", "torch.nn.modules")):
+    while frame.f_back is not None and _inside(str(frame.f_globals.get("__name__")), packages):
         frame, level = frame.f_back, level + 1
     return level
 
