@@ -57,6 +57,23 @@ def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path, monkeypatch):
         assert path == tmp_path / name and path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"events must be time steps in \[0, 4\], got \[5\]"):
         plot_trace(trace, tmp_path / "x.png", events=[2, 5])
+    # the steps of a mask, as nonzero() gives them (N, 1), and numpy's whole numbers are taken
+    lines = []
+    monkeypatch.setattr("matplotlib.axes.Axes.axvline",
+                        lambda ax, t, **kwargs: lines.append(t))
+    flags = torch.tensor([False, True, False, True, False])
+    plot_trace(trace, tmp_path / "events.png", events=flags.nonzero(), fields=("f",))
+    plot_trace(trace, tmp_path / "events.png", events=np.array([4]), fields=("f",))
+    assert lines == [1, 3, 4] and all(type(t) is int for t in lines)
+    for events, message in ((flags, r"events must be whole time steps, got a Tensor of "
+                                     r"torch\.bool \(for a mask of steps, pass mask\.nonzero"),
+                            ([1.5], r"events must be whole time steps, got 1\.5"),
+                            (np.array([0.5]), r"events must be whole time steps, got a ndarray "
+                                              r"of float64"),
+                            (3, r"events must be a sequence of time steps, got int 3")):
+        with pytest.raises(TypeError, match=message):
+            plot_trace(trace, tmp_path / "x.png", events=events)
+    monkeypatch.undo()
     # a trace keeps its lengths, and its plot leaves the padding blank (not a gate at 0)
     assert trace.lengths is None
     trace = LSTM(3, 4).trace(torch.randn(5, 2, 3), lengths=[5, 2])

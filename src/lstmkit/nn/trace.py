@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor
 
 FIELDS = ("i", "f", "g", "o", "c", "h")
@@ -40,14 +44,15 @@ def plot_trace(
     batch_index: int = 0,
     fields: tuple[str, ...] = FIELDS,
     title: str | None = None,
-    events: list[int] | None = None,
+    events: Sequence[int] | Tensor | np.ndarray | None = None,
 ) -> Path:
     """Draw one sequence's trace as heatmaps (one panel per field: units x time) into a PNG
     file at ``path`` (whatever its name ends with), and return ``path``.
 
     The forget-gate panel shows, unit by unit, when the cell keeps its memory (near 1, bright)
     and when it forgets (near 0, dark). ``events`` are time steps in [0, T) to mark with dashed
-    lines (episode boundaries, marked inputs).
+    lines (episode boundaries, marked inputs): whole numbers, as a list, an array or an integer
+    tensor (``flags.nonzero()``, say).
     """
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
@@ -61,9 +66,7 @@ def plot_trace(
         if name not in FIELDS:
             raise ValueError(f"fields must be among {FIELDS}, got {name!r}")
     n_ld, steps, n_batch = trace.i.shape[:3]
-    outside = [t for t in events or () if not 0 <= t < steps]
-    if outside:
-        raise ValueError(f"events must be time steps in [0, {steps - 1}], got {outside}")
+    events = _event_steps(events, steps)
     if not 0 <= layer_direction < n_ld:
         raise ValueError(f"layer_direction must be in [0, {n_ld - 1}], got {layer_direction}")
     if not 0 <= batch_index < n_batch:
@@ -84,7 +87,7 @@ def plot_trace(
             bad="lightgrey")
         image = ax.imshow(values.t().numpy(), aspect="auto", origin="lower",
                           interpolation="nearest", cmap=cmap, vmin=limits[0], vmax=limits[1])
-        for t in events or ():
+        for t in events:
             # (white on the gates' dark colours, black on the white-centred c, h and g)
             ax.axvline(t, color="white" if gate else "black", linestyle="--", linewidth=0.8)
         ax.set_ylabel(f"{name}: {NAMES[name]}\nunit", fontsize=8)
@@ -97,3 +100,30 @@ def plot_trace(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, format="png")
     return path
+
+
+def _event_steps(events: Any, steps: int) -> list[int]:
+    """``events`` (None, or whole numbers in [0, ``steps``): a sequence, an array, an integer
+    tensor of any shape) as a list of ints, or the ValueError/TypeError naming ``events``."""
+    if events is None:
+        return []
+    if isinstance(events, Tensor | np.ndarray):
+        whole = (events.dtype != torch.bool and not events.is_floating_point()
+                 and not events.is_complex() if isinstance(events, Tensor)
+                 else np.issubdtype(events.dtype, np.integer))
+        if not whole:
+            raise TypeError(f"events must be whole time steps, got a {type(events).__name__} "
+                            f"of {events.dtype} (for a mask of steps, pass mask.nonzero())")
+        events = events.reshape(-1).tolist()
+    elif isinstance(events, str) or not isinstance(events, Iterable):
+        raise TypeError(f"events must be a sequence of time steps, got "
+                        f"{type(events).__name__} {events!r}")
+    out = []
+    for t in events:
+        if isinstance(t, bool) or not isinstance(t, int | np.integer):
+            raise TypeError(f"events must be whole time steps, got {t!r}")
+        out.append(int(t))
+    outside = [t for t in out if not 0 <= t < steps]
+    if outside:
+        raise ValueError(f"events must be time steps in [0, {steps - 1}], got {outside}")
+    return out
