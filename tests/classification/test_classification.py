@@ -826,6 +826,23 @@ def test_predict_takes_any_iterable_of_str_once() -> None:
         clf.predict(t for t in ["fine", float("nan")])  # type: ignore[misc]
 
 
+def test_predict_and_evaluate_show_progress_on_request(capsys) -> None:
+    clf = _built()
+    texts = ["a great film", "awful plot", "the actors"] * 3
+    expected = clf.predict_proba(texts)
+    assert capsys.readouterr().err == ""  # (off by default)
+    assert np.allclose(clf.predict_proba(texts, batch_size=2, progress=True), expected)
+    bar = capsys.readouterr().err
+    assert "0/9" in bar and "texts/s" in bar, bar  # over the texts (cleared at the end)
+    clf.predict(texts, progress=None)  # None: a bar on a terminal only (stderr is not one)
+    clf.predict(texts, batch_size=9, progress=True)  # one batch: no bar
+    assert capsys.readouterr().err == ""
+    clf.evaluate([Example(t, "pos") for t in texts], progress=True)  # (256 a batch)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match=r"progress must be True, False or None, got 'yes'"):
+        clf.predict(texts, progress="yes")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
 def test_predict_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     clf = _built()

@@ -434,7 +434,7 @@ def _built() -> Tagger:
 def _every_token_an_entity(tagger: Tagger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Make ``tagger`` tag every token as a one-token entity, so that each entity's text
     shows which input text it was cut from."""
-    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size, scored=False: (
+    monkeypatch.setattr(tagger, "_tag", lambda sentences, batch_size, scored=False, **_: (
         [["B-PER"] * len(tokens) for tokens in sentences],
         [{(t, t + 1): 1.0 for t in range(len(tokens))} for tokens in sentences]))
 
@@ -474,6 +474,25 @@ def test_each_entity_has_the_probability_of_its_tags(decoder: str) -> None:
         expected = math.prod(float(probs[t, path[t]]) for t in
                              range(e.token_start, e.token_end))
         assert e.score == pytest.approx(expected, rel=1e-5)
+
+
+def test_predict_tag_tokens_and_evaluate_show_progress_on_request(capsys) -> None:
+    tagger = _built()
+    sentences = _toy(5)
+    texts = [" ".join(s.tokens) for s in sentences]
+    expected = tagger.tag_tokens([s.tokens for s in sentences])
+    assert capsys.readouterr().err == ""  # (off by default)
+    assert tagger.tag_tokens([s.tokens for s in sentences], batch_size=2,
+                             progress=True) == expected
+    bar = capsys.readouterr().err
+    assert "0/5" in bar and "sentences/s" in bar, bar
+    tagger.predict(texts, batch_size=2, progress=True)
+    assert "0/5" in capsys.readouterr().err
+    tagger.predict(texts, batch_size=2, progress=None)  # a terminal only (stderr is not one)
+    tagger.evaluate(sentences, progress=False)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match=r"progress must be True, False or None, got 1"):
+        tagger.tag_tokens([s.tokens for s in sentences], progress=1)  # type: ignore[arg-type]
 
 
 def test_predict_and_tag_tokens_take_generators() -> None:

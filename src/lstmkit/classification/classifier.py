@@ -41,7 +41,7 @@ from lstmkit.classification.metrics import (
 )
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
-from lstmkit.text.batching import pad_sequences
+from lstmkit.text.batching import inference_batches, pad_sequences
 from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
@@ -331,33 +331,37 @@ class Classifier:
                            pad_index=words.pad_index, shuffle=shuffle, seed=seed)
 
     # -- inference ---------------------------------------------------------------------------
-    def predict_proba(self, texts: Iterable[str], batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, texts: Iterable[str], batch_size: int = 256, *,
+                      progress: bool | None = False) -> np.ndarray:
         """``(N, K)`` class probabilities, columns in the order of :attr:`label_names`.
 
         ``texts``: any iterable of str (a list, a generator, a pandas Series: taken in
-        order, by position); ``batch_size``: texts per forward pass, an int >= 1."""
-        return self._predict_proba(predict_inputs(texts, batch_size), batch_size)
+        order, by position); ``batch_size``: texts per forward pass, an int >= 1;
+        ``progress``: a bar on stderr over the texts (``None``: only when stderr is a
+        terminal)."""
+        return self._predict_proba(predict_inputs(texts, batch_size), batch_size, progress)
 
     @torch.inference_mode()
-    def _predict_proba(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def _predict_proba(self, texts: list[str], batch_size: int,
+                       progress: bool | None = False) -> np.ndarray:
         """:meth:`predict_proba` of checked ``texts`` and ``batch_size``."""
         words, labels, model, encoder = self._ready()
         model.eval()
         ids = [encoder.encode(t) for t in texts]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         probs = np.zeros((len(ids), len(labels)), dtype=np.float32)
-        for s in range(0, len(order), batch_size):
-            rows = order[s : s + batch_size]
+        for rows in inference_batches(order, batch_size, progress, "texts"):
             tokens, lengths = pad_sequences([ids[i] for i in rows], words.pad_index)
             logits = model(tokens, lengths)  # (B, K)
             probs[rows] = torch.softmax(logits, dim=-1).numpy()
         return probs
 
-    def predict(self, texts: Iterable[str], batch_size: int = 256) -> list[Prediction]:
+    def predict(self, texts: Iterable[str], batch_size: int = 256, *,
+                progress: bool | None = False) -> list[Prediction]:
         """The predicted label and probabilities of each text (arguments as for
         :meth:`predict_proba`)."""
         texts = predict_inputs(texts, batch_size)
-        probs = self._predict_proba(texts, batch_size)
+        probs = self._predict_proba(texts, batch_size, progress)
         names = self.label_names
         return [
             Prediction(text, names[int(p.argmax())], {k: float(v) for k, v in zip(names, p,
@@ -369,15 +373,17 @@ class Classifier:
     def label_names(self) -> list[str]:
         return list(self._ready()[1].itos)
 
-    def evaluate(self, examples: Sequence[Example], source: str = "data") -> Evaluation:
+    def evaluate(self, examples: Sequence[Example], source: str = "data", *,
+                 progress: bool | None = False) -> Evaluation:
         """Accuracy, macro-F1, confusion matrix and per-example predictions. A label never
-        seen in training is a ValueError naming it."""
+        seen in training is a ValueError naming it. ``progress`` as for
+        :meth:`predict_proba`."""
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
         _, labels, _, _ = self._ready()
         check_texts(examples, source)
         gold = encode_labels(examples, labels, source)
-        predictions = self.predict([e.text for e in examples])
+        predictions = self.predict([e.text for e in examples], progress=progress)
         pred = [labels.index(p.label) for p in predictions]
         matrix = confusion_matrix(gold, pred, len(labels))
         return Evaluation(

@@ -164,7 +164,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0  # under DDP, the first process alone writes the model and the report
     print(f"trained in {clf.train_time_s:.1f} s; saved to {out}")
     if test is not None:
-        evaluation = clf.evaluate(test, source=data["test"])
+        evaluation = clf.evaluate(test, source=data["test"], progress=None)
         print(evaluation.report())
         evaluation.plot_confusion(Path(out) / "test_confusion.png")
         (Path(out) / "test_metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
@@ -195,7 +195,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                               "label_column": args.label_column,
                               "encoding": args.encoding}.items() if v is not None}
     clf = Classifier.load(args.model)
-    evaluation = clf.evaluate(_read(args.data, data), source=args.data)
+    evaluation = clf.evaluate(_read(args.data, data), source=args.data, progress=None)
     print(evaluation.report())
     if args.out:
         out = Path(args.out)
@@ -217,7 +217,7 @@ def _predict(args: argparse.Namespace) -> int:
         check_output_path(args.output, "--output", directory=False)
     clf = Classifier.load(args.model)
     texts = _texts_to_predict(args.input, args.text_column, args.encoding or "utf-8")
-    predictions = clf.predict(texts)
+    predictions = clf.predict(texts, progress=None)  # (a bar on a terminal)
     if args.output:
         write_predictions(args.output, predictions, clf.label_names)
         print(f"wrote {len(predictions)} predictions to {args.output}")

@@ -217,7 +217,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0  # under DDP, the first process alone writes the model and the report
     print(f"trained in {tagger.train_time_s:.1f} s; saved to {out}")
     if test is not None:
-        _report(tagger.evaluate(test, source=data["test"]), Path(out) / "test", output_scheme)
+        evaluation = tagger.evaluate(test, source=data["test"], progress=None)
+        _report(evaluation, Path(out) / "test", output_scheme)
     else:  # a previous run's test scores in --out would pass for this model's
         folder = Path(out) / "test"
         for name in ("metrics.json", "predictions.conll"):
@@ -239,7 +240,8 @@ def _evaluate(args: argparse.Namespace) -> int:
                               "empty_tokens": args.empty_tokens}.items()
             if v is not None}
     tagger = Tagger.load(args.model)
-    _report(tagger.evaluate(_read(args.data, data), source=args.data), args.out, scheme)
+    evaluation = tagger.evaluate(_read(args.data, data), source=args.data, progress=None)
+    _report(evaluation, args.out, scheme)
     return 0
 
 
@@ -259,7 +261,7 @@ def _predict(args: argparse.Namespace) -> int:
     tagger = Tagger.load(args.model)  # (before stdin is read to its end)
     texts = read_raw_texts(args.input, args.encoding or "utf-8")
     _refuse_conll_lines(texts, args.input)
-    for text, entities in zip(texts, tagger.predict(texts), strict=True):
+    for text, entities in zip(texts, tagger.predict(texts, progress=None), strict=True):
         if args.json:
             print(json.dumps({"text": text, "entities": [asdict(e) for e in entities]},
                              ensure_ascii=False))
@@ -302,7 +304,8 @@ def _predict_conll(args: argparse.Namespace) -> int:
     scheme = _output_scheme(args.output_scheme)
     sentences = read_conll(args.input, tag_column=None, encoding=args.encoding or "utf-8")
     tagger = Tagger.load(args.model)
-    for sentence, tags in zip(sentences, tagger.tag_tokens(s.tokens for s in sentences),
+    for sentence, tags in zip(sentences, tagger.tag_tokens(
+            (s.tokens for s in sentences), progress=None),
                               strict=True):
         tags = encode_tags(tags, "IOB2", scheme)
         if args.json:

@@ -42,6 +42,7 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
+from lstmkit.text.batching import inference_batches
 from lstmkit.text.config import positive_int, saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
@@ -377,19 +378,21 @@ class Tagger:
         return {split_tag(t)[1] for t in self._ready()[1].itos if t != "O"}
 
     # -- inference ---------------------------------------------------------------------------
-    def tag_tokens(self, sentences: Iterable[Iterable[str]], batch_size: int = BATCH_SIZE
-                   ) -> list[list[str]]:
+    def tag_tokens(self, sentences: Iterable[Iterable[str]], batch_size: int = BATCH_SIZE, *,
+                   progress: bool | None = False) -> list[list[str]]:
         """Predicted tags (IOB2) for pre-tokenised sentences: an iterable (a list, a
         generator) of sentences, each an ordered iterable (a list, a tuple, a numpy array, a
         pandas Series; not a str or a set) of at least one str token. Sentences of any length
         work, including longer than any seen in training. ``batch_size``: sentences per
-        forward pass, an int >= 1."""
+        forward pass, an int >= 1. ``progress``: a bar on stderr over the sentences
+        (``None``: only when stderr is a terminal)."""
         sentences = sentence_list(sentences)
         positive_int("batch_size", batch_size)
-        return self._tag(sentences, batch_size)[0]
+        return self._tag(sentences, batch_size, progress=progress)[0]
 
     @torch.inference_mode()
-    def _tag(self, sentences: list[list[str]], batch_size: int, scored: bool = False
+    def _tag(self, sentences: list[list[str]], batch_size: int, scored: bool = False,
+             progress: bool | None = False
              ) -> tuple[list[list[str]], list[dict[tuple[int, int], float]]]:
         """:meth:`tag_tokens` of checked ``sentences`` and ``batch_size``, and per sentence
         (when ``scored``; empty otherwise) the probability of each entity's tags, by its
@@ -402,8 +405,7 @@ class Tagger:
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].words))
         out: list[list[str]] = [[] for _ in encoded]
         scores: list[dict[tuple[int, int], float]] = [{} for _ in encoded]
-        for s in range(0, len(order), batch_size):
-            rows = order[s : s + batch_size]
+        for rows in inference_batches(order, batch_size, progress, "sentences"):
             inputs, _ = collate([encoded[i] for i in rows], words.pad_index)
             emissions = model(**inputs)  # (B, T, K)
             paths = model.decode(emissions, inputs["lengths"])
@@ -424,15 +426,16 @@ class Tagger:
                 scores[rows[b]][start, end] = math.exp(log)
         return out, scores
 
-    def predict(self, texts: Iterable[str], batch_size: int = BATCH_SIZE) -> list[list[Entity]]:
+    def predict(self, texts: Iterable[str], batch_size: int = BATCH_SIZE, *,
+                progress: bool | None = False) -> list[list[Entity]]:
         """Entities in raw texts, tokenised with the configured tokenizer. ``texts``: any
         iterable of str (a list, a generator, a pandas Series: taken in order, by position);
-        ``batch_size`` as for :meth:`tag_tokens`."""
+        ``batch_size`` and ``progress`` as for :meth:`tag_tokens`."""
         texts = predict_inputs(texts, batch_size)
         tokenized = [self.tokenizer.spans(t) for t in texts]
         keep = [n for n, toks in enumerate(tokenized) if toks]
         tagged, scores = self._tag([[t.text for t in tokenized[n]] for n in keep], batch_size,
-                                   scored=True)
+                                   scored=True, progress=progress)
         result: list[list[Entity]] = [[] for _ in texts]
         for n, tags, score in zip(keep, tagged, scores, strict=True):
             tokens = tokenized[n]
@@ -442,13 +445,15 @@ class Tagger:
                                         span.start, span.end, score[span.start, span.end]))
         return result
 
-    def evaluate(self, sentences: Sequence[Sentence], source: str = "data") -> TagEvaluation:
-        """Entity-level scores (conlleval / seqeval default mode) and the predictions."""
+    def evaluate(self, sentences: Sequence[Sentence], source: str = "data", *,
+                 progress: bool | None = False) -> TagEvaluation:
+        """Entity-level scores (conlleval / seqeval default mode) and the predictions.
+        ``progress`` as for :meth:`tag_tokens`."""
         if len(sentences) == 0:
             raise ValueError(f"{source} must hold at least one sentence, got none")
         tokens = [self._checked(s, n, source)[0] for n, s in enumerate(sentences)]
         gold = [s.tags for s in sentences]
-        predictions = self._tag(tokens, BATCH_SIZE)[0]
+        predictions = self._tag(tokens, BATCH_SIZE, progress=progress)[0]
         return TagEvaluation(span_scores(gold, predictions), list(sentences), predictions)
 
     # -- persistence -------------------------------------------------------------------------

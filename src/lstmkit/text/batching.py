@@ -153,3 +153,22 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return -(-self.whole_len // self.shared_by())
+
+
+def inference_batches(order: Sequence[int], batch_size: int, progress: bool | None,
+                      what: str) -> Iterator[Sequence[int]]:
+    """``order`` in batches of ``batch_size``, for a prediction over them: with
+    ``progress`` a bar on stderr counting the ``what`` done (``None``: only when stderr is a
+    terminal, as on the command line), drawn when there is more than one batch and cleared
+    at the end."""
+    from tqdm import tqdm
+
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    # (tqdm's disable=None: shown only on a terminal)
+    disable = True if len(order) <= batch_size else None if progress is None else not progress
+    with tqdm(total=len(order), unit=what, leave=False, disable=disable) as bar:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            yield rows
+            bar.update(len(rows))
