@@ -296,6 +296,54 @@ def test_a_boolean_series_id_is_refused(tmp_path: Path) -> None:
     assert {r["shop"] for r in service.predict({"data": rows})["forecast"]} == {1.5, "a"}
 
 
+def test_a_forecast_request_is_checked_before_its_work_and_its_cost_is_bounded(
+        saved: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lstmkit.serving.http as serving
+    from lstmkit.forecasting import DataConfig, ForecastConfig, Forecaster, ModelConfig
+    from lstmkit.serving import ModelService
+
+    service = ModelService(saved["future"])
+    assert service.info()["max_windows"] == serving.MAX_WINDOWS
+    rows = json.loads(_history(20, future=True).to_json(orient="records", date_format="iso"))
+    for future, given in ((5, "a number (5)"), (True, "a boolean (true)")):
+        # (it was "'int' object is not iterable", naming no key)
+        with pytest.raises(TypeError, match=rf"^'future' must be a non-empty array, each item "
+                                            rf"an object \(a row\), got {re.escape(given)}$"):
+            service.predict({"data": rows, "future": future})
+    with pytest.raises(ValueError, match=r"^data\[1\] is an empty object: a row gives its "
+                                         r"value of each column$"):
+        service.predict({"data": [rows[0], {}]})  # (it was "the data is empty: no rows")
+    # a quantile model's steps past the horizon cost a window per path: bounded per request
+    history = pd.concat([_history(40).assign(shop=name) for name in "abcd"])
+    Forecaster(ForecastConfig(
+        data=DataConfig(target=("y",), time_col="date", series_col="shop", val=0.2,
+                        test=0.2),
+        model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8,
+                          loss="quantile", quantiles=(0.1, 0.5, 0.9)),
+        training=ONE_EPOCH)).fit(history).save(tmp_path / "q")
+    service = ModelService(tmp_path / "q")
+    rows = json.loads(history.to_json(orient="records", date_format="iso"))
+    monkeypatch.setattr(serving, "MAX_WINDOWS", 100)
+    with pytest.raises(ValueError, match=r"^the request asks for 164 forecast windows \(4 "
+                                         r"series x 5 horizons, 10 paths each past the first\),"
+                                         r" more than the 100 a request may cost: send fewer "
+                                         r"series a request, fewer 'steps' or fewer 'paths' "):
+        service.predict({"data": rows, "steps": 15, "paths": 10})
+    with pytest.raises(ValueError, match=r"asks for 8004 forecast windows \(4 series x 2 "
+                                         r"horizons, 2000 paths each"):
+        service.predict({"data": rows, "steps": 4, "paths": 2000})
+    assert len(service.predict({"data": rows, "steps": 15, "paths": 0})["forecast"]) == 60
+    assert len(service.predict({"data": rows, "steps": 6, "paths": 8})["forecast"]) == 24
+
+
+@pytest.mark.parametrize("url", ["tagger"], indirect=True)
+def test_an_empty_tagger_request_names_both_keys(url: str) -> None:
+    status, answer = _call(url, "/predict", {})
+    assert status == 400 and answer["error"] == (
+        "a tagger request holds 'texts' (raw texts) or 'tokens' (pre-tokenised sentences), "
+        "got keys []")
+
+
 @pytest.mark.parametrize("url", ["classifier"], indirect=True)
 def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
         url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,8 +153,10 @@ def test_the_server_passes_predict_s_warnings_to_the_client(tmp_path: Path) -> N
     assert service.info()["short_series"] == "skip"
     rows = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")])[
         ["date", "store", "a", "b"]].assign(date=lambda f: f["date"].astype(str))
-    with pytest.warns(UserWarning, match="too short to forecast"):  # the server's log
+    with warnings.catch_warnings(record=True) as caught:  # (the server logs them itself)
+        warnings.simplefilter("always")
         answer = service.predict({"data": rows.to_dict(orient="records")})
+    assert caught == []
     assert answer["warnings"] == [
         "data.short_series='skip': 1 of 3 series is too short to forecast and left out: "
         "series 's'; because series 's' has 20 rows, fewer than lookback (24) "
@@ -163,6 +165,38 @@ def test_the_server_passes_predict_s_warnings_to_the_client(tmp_path: Path) -> N
     # an answer with nothing to warn of holds none
     clean = service.predict({"data": rows[rows["store"] != "s"].to_dict(orient="records")})
     assert "warnings" not in clean and len(clean["forecast"]) == 2 * 12 * 2
+
+
+def test_the_server_logs_a_warning_line_at_every_request_that_gives_one(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # (Python's warnings filters showed it at the first request only)
+    import json
+    import threading
+    import urllib.request
+
+    from lstmkit.serving import make_server
+
+    table = _long({"x": 240, "y": 240})
+    Forecaster(_config()).fit(table).save(tmp_path / "model")
+    rows = pd.concat([table, make_frame(n=20, seed=5).assign(store="s")])[
+        ["date", "store", "a", "b"]].assign(date=lambda f: f["date"].astype(str))
+    server = make_server(tmp_path / "model", port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    body = json.dumps({"data": rows.to_dict(orient="records")}).encode()
+    try:
+        capfd.readouterr()
+        for _ in range(3):
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{server.server_address[1]}/predict", data=body)) as got:
+                assert len(json.loads(got.read())["warnings"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    assert len(lines) == 3 and all(line.startswith("127.0.0.1 - - [") and
+                                   "too short to forecast and left out: series 's'" in line
+                                   for line in lines), lines
 
 
 def test_a_trained_model_is_given_the_setting_on_the_command_line(tmp_path: Path) -> None:

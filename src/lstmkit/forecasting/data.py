@@ -39,19 +39,23 @@ _SAID: ContextVar[list[str] | None] = ContextVar("lstmkit_forecasting_said", def
 
 
 def warn(message: str, stacklevel: int = 1) -> None:
-    """``warnings.warn`` a UserWarning (``stacklevel`` as given to it), and keep its text for
-    :func:`collect`'s caller in this thread, whatever the warnings filters let through."""
+    """``warnings.warn`` a UserWarning (``stacklevel`` as given to it), or, inside
+    :func:`collect` in this thread, hand its text to ``collect``'s caller instead, which
+    reports it (a server, to its client and in its log, at every request: Python's warnings
+    filters would show it once)."""
     said = _SAID.get()
     if said is not None:
         said.append(message)
+        return
     warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
 @contextlib.contextmanager
 def collect() -> Iterator[list[str]]:
     """The texts the forecasting code warns of (:func:`warn`) in this thread while the block
-    runs: a server passes them to its client. Unlike ``warnings.catch_warnings``, it leaves
-    the process' warnings state and other threads' warnings alone."""
+    runs, which are then not warned of: the caller reports them (a server, to its client and
+    in its log). Unlike ``warnings.catch_warnings``, it leaves the process' warnings state and
+    other threads' warnings alone."""
     said: list[str] = []
     token = _SAID.set(said)
     try:

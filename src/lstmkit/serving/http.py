@@ -18,7 +18,8 @@ A saved forecaster, classifier or tagger (the folder ``save`` wrote, its kind re
     only for a model with known-future covariates, over the steps forecast; ``steps``
     optional, the horizon by default, at most :data:`MAX_HORIZONS` horizons, or one for a
     model with past-only covariates: ``max_steps`` in ``/health``; ``paths`` optional, for a
-    quantile model's steps past the horizon, at most :data:`MAX_PATHS`) ->
+    quantile model's steps past the horizon, at most :data:`MAX_PATHS`; the request costing
+    at most :data:`MAX_WINDOWS` windows) ->
     ``{"forecast": [row, ...]}``, the rows of
     :meth:`~lstmkit.forecasting.Forecaster.predict` (times in ISO 8601).
 
@@ -65,6 +66,11 @@ the first: the answer's size stays a bound multiple of the model's)."""
 MAX_PATHS = 2000
 """A forecast request's ``paths`` are at most this many (each is a window per horizon past
 the first, per series)."""
+
+MAX_WINDOWS = 200_000
+"""A forecast request may cost the network at most this many windows (a window is one
+series' lookback forecast over one horizon; a quantile model's steps past the horizon cost
+one per path): about 10 s of one request on 2 cores, during which the others wait."""
 
 MAX_TEXTS = 10_000
 """A classifier's or tagger's request holds at most this many texts (or sentences): the
@@ -161,7 +167,7 @@ class ModelService:
                 short_series=data.short_series,
                 quantiles=list(model.quantiles) if model.loss == "quantile" else None,
                 target_bounds=plain_bounds(data),
-                max_steps=self._max_steps(),
+                max_steps=self._max_steps(), max_windows=MAX_WINDOWS,
                 request={"data": rows(data.target, data.past_covariates,
                                       data.future_covariates, data.static_covariates),
                          **({"future": rows(data.future_covariates)}
@@ -193,6 +199,9 @@ class ModelService:
             for p in self.model.predict(texts)]}
 
     def _tag(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not request:
+            raise ValueError("a tagger request holds 'texts' (raw texts) or 'tokens' "
+                             "(pre-tokenised sentences), got keys []")
         if "tokens" in request and "texts" in request:
             raise ValueError("a tagger request holds 'texts' (raw texts) or 'tokens' "
                              "(pre-tokenised sentences), not both: send them apart")
@@ -224,10 +233,11 @@ class ModelService:
         from lstmkit.forecasting.data import collect
 
         rows = _rows(request, "data")
+        future_rows = None if request.get("future") is None else _rows(request, "future")
         series_col = self.model.config.data.series_col
-        for key in ("data", "future"):  # (pandas would read a true beside 1.5 as 1.0)
-            for n, row in enumerate(request.get(key) or []):
-                if isinstance(row, dict) and isinstance(row.get(series_col), bool):
+        for key, table in (("data", rows), ("future", future_rows or [])):
+            for n, row in enumerate(table):  # (pandas would read a true beside 1.5 as 1.0)
+                if isinstance(row.get(series_col), bool):
                     raise TypeError(f"{key}[{n}][{series_col!r}], the series id, must be a "
                                     f"string or a number, got {_given(row[series_col])}")
         steps = request.get("steps")
@@ -245,8 +255,8 @@ class ModelService:
             raise TypeError(f"'paths' must be a whole number, got {_given(paths)}")
         if paths is not None and not 0 <= paths <= MAX_PATHS:
             raise ValueError(f"'paths' must be from 0 to {MAX_PATHS}, got {paths}")
-        future = None if request.get("future") is None else pd.DataFrame.from_records(
-            _rows(request, "future"))
+        self._check_work(rows, steps, paths)
+        future = None if future_rows is None else pd.DataFrame.from_records(future_rows)
         # what predict warns of (a series left out as too short, future rows not used) is
         # the client's to read too, not only the server's log's (where warnings go)
         try:
@@ -263,6 +273,32 @@ class ModelService:
         # (to_dict gives Python numbers, at full precision; a missing value is null)
         return {"forecast": forecast.astype(object).where(forecast.notna(), None).to_dict(
             orient="records"), **({"warnings": said} if said else {})}
+
+
+    def _check_work(self, rows: list[dict[str, Any]], steps: int | None,
+                    paths: int | None) -> None:
+        """Refuse a forecast request that would cost the network more than
+        :data:`MAX_WINDOWS` windows: one per series and horizon, and one per path past the
+        first horizon when a quantile model samples paths."""
+        from lstmkit.forecasting.forecaster import PATHS
+
+        config = self.model.config
+        horizon = config.model.horizon
+        ids = {repr(row.get(config.data.series_col)) for row in rows
+               } if config.data.series_col is not None else {None}
+        horizons = -(-(steps or horizon) // horizon)
+        sampled = (horizons > 1 and config.model.loss == "quantile"
+                   and len(config.model.quantiles) > 1)
+        per_path = PATHS if paths is None else paths
+        windows = len(ids) * (1 + (horizons - 1) * (per_path if sampled and per_path else 1))
+        if windows > MAX_WINDOWS:
+            how = f"{len(ids)} series x {horizons} horizons" + (
+                f", {per_path} paths each past the first" if sampled and per_path else "")
+            raise ValueError(f"the request asks for {windows} forecast windows ({how}), more "
+                             f"than the {MAX_WINDOWS} a request may cost: send fewer series "
+                             "a request" + (", fewer 'steps' or fewer 'paths' ('paths': 0 "
+                                            "forecasts past the horizon from the median)"
+                                            if sampled and per_path else " or fewer 'steps'"))
 
 
 def _request_names(message: str) -> str:
@@ -337,6 +373,9 @@ def _rows(request: dict[str, Any], key: str) -> list[dict[str, Any]]:
     null."""
     rows = _list_of(request, key, dict, allowed=("data", "future", "steps", "paths"))
     for n, row in enumerate(rows):
+        if not row:
+            raise ValueError(f"{key}[{n}] is an empty object: a row gives its value of each "
+                             "column")
         for column, value in row.items():
             _check_unicode(column, f"a column name in {key}[{n}]")
             if isinstance(value, str):
@@ -602,6 +641,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
                         f"the model failed on this request ({type(err).__name__}: {err})")
             return
+        for text in answer.get("warnings", ()):  # (logged at every request, quiet or not)
+            BaseHTTPRequestHandler.log_message(self, "warning: %s", text)
         self._answer(HTTPStatus.OK, answer)
 
     def _not_allowed(self) -> None:
