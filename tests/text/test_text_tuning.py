@@ -182,6 +182,15 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys, run_cli) -> None:
     assert run_cli(tag, [*common, *dev, "--tune", "1"]) == 0
     assert "on dev entity F1" in capsys.readouterr().out
     assert len(pd.read_csv(tmp_path / "m" / "tuning.csv")) == 1
+    # a value the --config file gives stays as given, as one given by a flag does (the search
+    # drew another, silently)
+    config = tmp_path / "t.yaml"
+    config.write_text("model:\n  dropout: 0.1\n", encoding="utf-8")
+    assert run_cli(tag, [*common, *dev, "--tune", "1", "--config", str(config)]) == 0
+    assert ("tuning: ['model.dropout', 'model.hidden_size'] stay as given on the command line "
+            "or in --config") in capsys.readouterr().out
+    assert "params_model.dropout" not in pd.read_csv(tmp_path / "m" / "tuning.csv")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["dropout"] == 0.1
     with pytest.raises(ValueError, match=r"--tune scores each trial on dev data: pass --dev"):
         run_cli(tag, [*common, "--tune", "1"])
     with pytest.raises(ValueError, match="--tune must be a number of trials >= 1, got 0"):

@@ -361,7 +361,8 @@ def test_the_default_space_keeps_what_the_command_line_gives(
                                      "hidden_size": ("model", "hidden_size")})
     assert given == {"training.lr", "model.dropout"}
     assert without_given(space, given) == {"model.hidden_size": ("int", 32, 256, 32)}
-    assert capsys.readouterr().out == "tuning: ['training.lr'] stay as given on the command line\n"
+    assert capsys.readouterr().out == ("tuning: ['training.lr'] stay as given on the command "
+                                       "line or in --config\n")
     with pytest.raises(ValueError, match=r"every key of the default search space, "
                                          r"\['model.hidden_size', 'training.lr'\], is given"):
         without_given(space, {"training.lr", "model.hidden_size"})

@@ -374,13 +374,14 @@ def _start(text: str | None) -> int | float | str | None:
 
 def _space(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """``--tune``'s search space: ``--tune-space`` (its keys checked) or the default space
-    less the keys given on the command line."""
+    less the keys given on the command line or in ``--config``."""
     from functools import partial
 
     from lstmkit.forecasting.tuning import check_space_keys, default_space
-    from lstmkit.training.tuning import space_from_args
+    from lstmkit.training.tuning import config_file_keys, space_from_args
 
-    return space_from_args(args, default_space(config), _overrides(args),
+    given = set(_overrides(args)) | config_file_keys(args.config)
+    return space_from_args(args, default_space(config), given,
                            partial(check_space_keys, config))
 
 

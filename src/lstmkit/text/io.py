@@ -241,6 +241,14 @@ def command_line_keys(args: Any, flag_keys: dict[str, tuple[str, str]]) -> set[s
     return keys | {item.partition("=")[0].strip() for item in getattr(args, "set", [])}
 
 
+def given_keys(args: Any, flag_keys: dict[str, tuple[str, str]]) -> set[str]:
+    """The ``section.key`` settings a user gave: on the command line
+    (:func:`command_line_keys`) or in the ``--config`` file."""
+    from lstmkit.training.tuning import config_file_keys
+
+    return command_line_keys(args, flag_keys) | config_file_keys(getattr(args, "config", None))
+
+
 def settings_from_args(args: Any, sections: tuple[str, ...],
                        flag_keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
     """A CLI's settings: the ``--config`` YAML file (if given), then the flags named in

@@ -676,8 +676,9 @@ def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterabl
                     check_keys: Callable[[Mapping[str, SpaceEntry]], None]
                     ) -> dict[str, SpaceEntry]:
     """A command line's search space, read before its data: ``--tune-space FILE`` (its keys
-    checked by ``check_keys``, whose errors then name the file; a key also ``given`` on the
-    command line is searched, and the output says that the value given is not kept), or
+    checked by ``check_keys``, whose errors then name the file; a key also ``given`` (on the
+    command line or in ``--config``) is searched, and the output says that the value given is
+    not kept), or
     ``default`` less the keys ``given`` (:func:`without_given`)."""
     if args.tune_space is None:
         return without_given(default, given)
@@ -689,22 +690,43 @@ def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterabl
     searched = sorted(set(space) & set(given))
     if searched and is_first_process():
         print(f"tuning: --tune-space {args.tune_space} varies {searched}, given on the command "
-              "line too: the search replaces the value given")
+              "line or in --config too: the search replaces the value given")
     return space
 
 
 def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
                   ) -> dict[str, SpaceEntry]:
-    """A CLI's default search ``space`` less the keys ``given`` on the command line (a flag
-    such as ``--lr``, or ``--set KEY=VALUE``): their values stay as given, which the output
-    says; a ValueError when that leaves nothing to search."""
+    """A CLI's default search ``space`` less the keys ``given`` (on the command line, a flag
+    such as ``--lr`` or ``--set KEY=VALUE``, or in its ``--config`` file: see
+    :func:`config_file_keys`): their values stay as given, which the output says; a
+    ValueError when that leaves nothing to search."""
     given = set(given)
     kept = sorted(key for key in space if key in given)
     rest = {key: entry for key, entry in space.items() if key not in given}
     if not rest:
         raise ValueError(f"every key of the default search space, {kept}, is given on the "
-                         "command line, so there is nothing to tune: drop some, or give "
-                         "--tune-space")
+                         "command line or in --config, so there is nothing to tune: drop "
+                         "some, or give --tune-space")
     if kept and is_first_process():
-        print(f"tuning: {kept} stay as given on the command line")
+        print(f"tuning: {kept} stay as given on the command line or in --config")
     return rest
+
+
+def config_file_keys(path: str | Path | None) -> set[str]:
+    """The dotted keys a YAML ``--config`` file (already read and checked by its command)
+    sets: ``model.dropout`` for ``model: {dropout: 0.1}``, and each level of a nested one
+    (``model.lstm`` and ``model.lstm.zoneout``). None (no file) sets none."""
+    from lstmkit import yamlio
+
+    if path is None:
+        return set()
+    keys: set[str] = set()
+
+    def walk(mapping: Any, prefix: str) -> None:
+        if isinstance(mapping, Mapping):
+            for key, value in mapping.items():
+                keys.add(prefix + str(key))
+                walk(value, f"{prefix}{key}.")
+
+    walk(yamlio.load(Path(path).read_text(encoding="utf-8-sig")), "")
+    return keys
