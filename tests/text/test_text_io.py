@@ -131,3 +131,18 @@ def test_a_pipe_is_read_and_a_utf16_file_is_named_so(tmp_path) -> None:
     utf32.write_bytes("text\n".encode("utf-32"))
     with pytest.raises(ValueError, match=r"w.csv: cannot decode byte .* e\.g\. 'latin-1'"):
         read_text(utf32)
+
+
+def test_a_config_file_without_settings_gives_none(tmp_path) -> None:
+    # (it was "the file is empty (expected at least one example)", a data file's message)
+    from lstmkit.text.io import read_config_file
+
+    sections = ("data", "model", "training")
+    for text in ("", "# comments only\n", "\n  \n"):
+        path = tmp_path / "c.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert read_config_file(path, sections) == {"data": {}, "model": {}, "training": {}}
+    path.write_text("[1, 2]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"c\.yaml: expected a mapping of sections "
+                                         r"\['data', 'model', 'training'\], got list"):
+        read_config_file(path, sections)

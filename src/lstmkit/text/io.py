@@ -159,11 +159,13 @@ def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, d
 
     from lstmkit import yamlio
 
-    text = read_text(path)
+    text = read_text(path, allow_empty=True)
     try:
         values = yamlio.load(text)
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {err}") from None
+    if values is None:  # empty, or comments only: no settings (as a forecast config reads)
+        values = {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a mapping of sections {list(sections)}, "
                          f"got {type(values).__name__}")
