@@ -316,8 +316,12 @@ def test_a_monitor_that_is_never_logged_is_an_error_before_training() -> None:
         fit(model, F.mse_loss, train, val, _cfg(monitor="val_los"),
             metrics={"mae": lambda out, y: (out - y).abs().mean()})
     assert calls == []  # no epoch was spent before the typo was reported
-    # without validation data the monitor is not used
-    fit(_model(), F.mse_loss, train, None, _cfg(monitor="val_los", max_epochs=1))
+    # without validation data the monitor is not used, but a name that no validation could
+    # log is a mistake all the same (it was saved as the run's setting)
+    with pytest.raises(ValueError, match=r"training.monitor 'val_los' is not among"):
+        fit(_model(), F.mse_loss, train, None, _cfg(monitor="val_los", max_epochs=1))
+    fit(_model(), F.mse_loss, train, None, _cfg(monitor="val_mae", max_epochs=1),
+        metrics={"mae": lambda out, y: (out - y).abs().mean()})
 
 
 @pytest.mark.parametrize(("signal_name", "code", "message"), [

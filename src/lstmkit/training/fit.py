@@ -380,8 +380,9 @@ def fit(
         raise ValueError(f"training.monitor must be a validation quantity, 'val_loss' or "
                          f"'val_<metric>', got {config.monitor!r}")
     logged = ["val_loss", *(f"val_{name}" for name in metrics or {})]
-    if val_data is not None and config.monitor not in logged:
+    if config.monitor not in logged:
         # Task logs exactly these in validation; said now rather than after the first epoch
+        # (and without validation data too: a name no validation could log is a mistake)
         raise ValueError(f"training.monitor {config.monitor!r} is not among the values "
                          f"logged in validation: {logged}")
     _check_accelerator(config.accelerator)
