@@ -78,11 +78,12 @@ def test_restore_best_loads_best_weights() -> None:
 
 def test_early_stopping_stops_and_needs_validation() -> None:
     train, val = _data()
-    # lr tiny -> no improvement beyond noise is impossible to guarantee; use monitor on a
-    # metric that never improves: a constant metric
+    # a metric that never improves: one that grows at every call (a tie would go to the
+    # lower val_loss, as the best weights do: see the test after)
+    calls = iter(range(10_000))
     result = fit(_model(), F.mse_loss, train, val,
-                 _cfg(max_epochs=20, early_stopping_patience=1, monitor="val_const"),
-                 metrics={"const": lambda out, y: torch.tensor(1.0)})
+                 _cfg(max_epochs=20, early_stopping_patience=1, monitor="val_worse"),
+                 metrics={"worse": lambda out, y: torch.tensor(float(next(calls)))})
     assert len(result.history) == 2
     with pytest.raises(ValueError, match=r"training\.early_stopping_patience=1 stops on "
                                          "validation data, but none was given"):
@@ -243,6 +244,32 @@ def test_a_tie_in_a_monitored_metric_goes_to_the_lower_val_loss() -> None:
     assert losses[-1] < losses[0]  # the loss falls, so the tie goes to a later epoch
     assert result.best_epoch == losses.index(min(losses)) > 0
     assert result.best_score == 0.0
+
+
+def test_patience_follows_the_best_weights_tie_rule_and_the_log_says_it_stopped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # an accuracy tied at its best while the val_loss fell: each such check was marked
+    # "(best)" and kept, but counted against the patience, and the run stopped silently
+    train, val = _data()
+    flat = {"acc": lambda out, y: torch.tensor(1.0)}
+    result = fit(_model(), F.mse_loss, train, val,
+                 _cfg(max_epochs=5, monitor="val_acc", monitor_mode="max", lr=0.01,
+                      early_stopping_patience=1, epoch_log=True), metrics=flat)
+    losses = [row["val_loss"] for row in result.history]
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert len(result.history) == 5 and result.best_epoch == 4  # each tie won by the loss
+    assert "stopped early" not in capsys.readouterr().err
+    # a metric that never improves, nor wins a tie (the loss rises), still stops the run
+    result = fit(_model(), F.mse_loss, train, val,
+                 _cfg(max_epochs=20, monitor="val_acc", monitor_mode="max", lr=1.0,
+                      early_stopping_patience=2, epoch_log=True), metrics=flat)
+    err = capsys.readouterr().err.splitlines()
+    stopped = len(result.history)
+    assert stopped < 20
+    assert (f"stopped early after epoch {stopped}/20: 2 validation check(s) without a better "
+            "val_acc (training.early_stopping_patience)") in err, err
+    assert err.index(next(e for e in err if e.startswith("stopped early"))) == len(err) - 2
+    assert err[-1].startswith("best check:")
 
 
 def test_best_weights_read_an_unknown_loss_as_the_highest_in_a_tie() -> None:

@@ -382,7 +382,16 @@ class EpochLog(pl.Callback):
               flush=True)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero or self.best.best_epoch is None:
+        if not trainer.is_global_zero:
+            return
+        stopping = next((c for c in trainer.callbacks if isinstance(c, ResumableEarlyStopping)),
+                        None)
+        # (the log ends sooner than its epochs said; a resumed run that had stopped is
+        # warned of by fit)
+        if stopping is not None and stopping.stopped_by is not None:
+            print(f"stopped early after epoch {stopping.stopped_epoch + 1}/{self.max_epochs}: "
+                  f"{stopping.stopped_by}", file=sys.stderr, flush=True)
+        if self.best.best_epoch is None:
             return
         what = "weights kept" if self.restore else "the last epoch's weights kept"
         print(f"best check: epoch {self.best.best_epoch + 1}, {self.best.monitor} "
@@ -451,6 +460,34 @@ class ResumableEarlyStopping(EarlyStopping):
 
     ended_before: int | None = None
     """The epochs of the run resumed, when it had ended by early stopping."""
+
+    def __init__(self, *args: Any, best: BestWeights | None = None, **kwargs: Any) -> None:
+        """``best``: the run's :class:`BestWeights`, whose rule for a tie in the monitored
+        value (the lower ``val_loss`` wins) patience follows, so that a check the epoch log
+        marks "(best)" is an improvement here too, not a check without one."""
+        super().__init__(*args, **kwargs)
+        self.best = best
+        self._epoch: int | None = None
+        self.stopped_by: str | None = None
+        """Why this run stopped early (a resumed run that had stopped: see ended_before)."""
+
+    def _run_early_stopping_check(self, trainer: pl.Trainer) -> None:
+        self._epoch = trainer.current_epoch  # (for the criteria, which are given no trainer)
+        super()._run_early_stopping_check(trainer)
+
+    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
+        should_stop, reason = super()._evaluate_stopping_criteria(current)
+        if (self.best is not None and self.best.best_epoch == self._epoch
+                and bool(torch.isfinite(current)) and self.wait_count > 0):
+            # a tie the best weights broke by val_loss: this check's weights are kept
+            self.wait_count = 0
+            return False, None
+        if should_stop:
+            self.stopped_by = (f"{self.monitor} was not finite"
+                               if not bool(torch.isfinite(current)) else
+                               f"{self.patience} validation check(s) without a better "
+                               f"{self.monitor} (training.early_stopping_patience)")
+        return should_stop, reason
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)

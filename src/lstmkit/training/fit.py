@@ -172,7 +172,7 @@ def build_trainer(
     if config.early_stopping_patience is not None:
         all_callbacks.append(ResumableEarlyStopping(
             monitor=config.monitor, mode=config.monitor_mode,
-            patience=config.early_stopping_patience))
+            patience=config.early_stopping_patience, best=best))
     if config.checkpoint_dir is not None:
         folder = str(config.checkpoint_dir)
         if has_validation:
