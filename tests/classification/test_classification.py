@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -479,6 +480,14 @@ def test_snapshot_and_label_smoothing_errors() -> None:
     with pytest.raises(ValueError, match="snapshots=2 picks checkpoints on dev data, got "
                                          "dev=None"):
         clf.fit(_toy(20))
+    # more snapshots than the run's checks: fewer are averaged, said (it was silent)
+    config = ClassifierConfig(hidden_size=4, embedding_dim=4, snapshots=5)
+    with pytest.warns(UserWarning, match=r"^model.snapshots=5, but only 2 validation check\(s\) "
+                                         r"gave a finite val_accuracy \(of 2 epoch\(s\)\), so "
+                                         r"the snapshot ensemble averages 2"):
+        clf = Classifier(config, dataclasses.replace(FAST, max_epochs=2)).fit(
+            _toy(20), _toy(10, seed=1))
+    assert len(clf.snapshot_epochs) == 2 and len(clf.model.members) == 2
 
 
 def test_ensemble_trains_differently_seeded_networks_and_round_trips(tmp_path) -> None:

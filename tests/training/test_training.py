@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def test_patience_follows_the_best_weights_tie_rule_and_the_log_says_it_stopped(
                  _cfg(max_epochs=5, monitor="val_acc", monitor_mode="max", lr=0.01,
                       early_stopping_patience=1, epoch_log=True), metrics=flat)
     losses = [row["val_loss"] for row in result.history]
-    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
     assert len(result.history) == 5 and result.best_epoch == 4  # each tie won by the loss
     assert "stopped early" not in capsys.readouterr().err
     # a metric that never improves, nor wins a tie (the loss rises), still stops the run

@@ -8,6 +8,7 @@ given, and ``devices="auto"`` as one device (ensemble members:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -203,6 +204,13 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
                                            drop_prefix=drop_prefix)
             done.history += ([{**row, "member": m} for row in result.history]
                              if count > 1 else result.history)
+            if snapshots > 1 and len(kept.epochs) < snapshots:  # (fewer checks than asked)
+                member = f"member {m}: " if count > 1 else ""
+                warnings.warn(f"{member}model.snapshots={snapshots}, but only "
+                              f"{len(kept.epochs)} validation check(s) gave a finite "
+                              f"{training.monitor} (of {len(result.history)} epoch(s)), so the "
+                              f"snapshot ensemble averages {len(kept.epochs)}: train more "
+                              "epochs, or ask for fewer snapshots", UserWarning, stacklevel=3)
             done.snapshot_epochs += kept.epochs
             done.train_time_s += result.total_time_s  # before a resume too
     return done
