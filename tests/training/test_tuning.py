@@ -459,11 +459,17 @@ def test_a_pruned_trial_says_the_epoch_counted_from_one() -> None:
     reported: list[tuple[float, int]] = []
     trial = types.SimpleNamespace(report=lambda v, step: reported.append((v, step)),
                                   should_prune=lambda: True)
-    trainer = types.SimpleNamespace(sanity_checking=False, current_epoch=1,
+    trainer = types.SimpleNamespace(sanity_checking=False, current_epoch=1, max_epochs=3,
                                     callback_metrics={"val_loss": torch.tensor(0.5)})
     with pytest.raises(optuna.TrialPruned, match=r"pruned after epoch 2 with val_loss=0.5"):
         PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
     assert reported == [(0.5, 1)]  # Optuna's steps stay the trainer's epochs
+    # the last epoch's check is reported, not pruned: the trial is done, and pruned, its
+    # finished result was left out of the choice of the best
+    trainer.current_epoch = 2
+    trainer.callback_metrics = {"val_loss": torch.tensor(0.35)}
+    PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
+    assert reported[-1] == (0.35, 2)  # float32's 0.35 as such, not 0.3499999940395355
 
 
 def test_list_and_mapping_options_are_stored_without_optunas_warning_on_every_trial(

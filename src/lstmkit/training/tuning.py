@@ -38,6 +38,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
+import torch
 
 from lstmkit.training.fit import is_first_process
 
@@ -322,9 +323,14 @@ class PruneOnValidation(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
-        value = float(trainer.callback_metrics[self.monitor])
+        logged = trainer.callback_metrics[self.monitor]
+        # a float32 value as its shortest decimal (0.35, not 0.3499999940395355), as the
+        # completed trials' values read in tuning.csv
+        value = float(str(np.float32(logged))) if logged.dtype == torch.float32 else float(logged)
         self.trial.report(value, step=trainer.current_epoch)
-        if self.trial.should_prune():
+        last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        # (at the last epoch the trial is done: pruned, its finished result would be lost)
+        if not last and self.trial.should_prune():
             raise _optuna().TrialPruned(f"pruned after epoch {trainer.current_epoch + 1} with "
                                         f"{self.monitor}={value:.4g}")
 
