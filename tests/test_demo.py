@@ -65,14 +65,25 @@ def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path, monkeypatch):
     plot_trace(trace, tmp_path / "events.png", events=flags.nonzero(), fields=("f",))
     plot_trace(trace, tmp_path / "events.png", events=np.array([4]), fields=("f",))
     assert lines == [1, 3, 4] and all(type(t) is int for t in lines)
-    for events, message in ((flags, r"events must be whole time steps, got a Tensor of "
+    # whole numbers as floats and 0-d tensors (a list of mask.nonzero()'s items) too
+    plot_trace(trace, tmp_path / "events.png", events=[2.0, torch.tensor(0)], fields=("f",))
+    assert lines[-2:] == [2, 0]
+    for events, message in ((flags, r"events must be whole time steps, got a tensor of "
                                      r"torch\.bool \(for a mask of steps, pass mask\.nonzero"),
                             ([1.5], r"events must be whole time steps, got 1\.5"),
-                            (np.array([0.5]), r"events must be whole time steps, got a ndarray "
-                                              r"of float64"),
+                            (np.array([0.5]), r"events must be whole time steps, got an array "
+                                              r"of float64 \(for a mask of steps, pass "
+                                              r"np\.flatnonzero\(mask\)\)"),
                             (3, r"events must be a sequence of time steps, got int 3")):
         with pytest.raises(TypeError, match=message):
             plot_trace(trace, tmp_path / "x.png", events=events)
+    # a (T, B) mask's nonzero() gives (t, b) pairs: not steps (the b were drawn as steps)
+    pairs = torch.zeros(5, 2, dtype=torch.bool)
+    pairs[3, 1] = True
+    with pytest.raises(ValueError, match=r"events must be time steps, one a row, got a tensor "
+                                         r"of shape \(1, 2\) \(nonzero\(\) of a \(T, B\) "
+                                         r"mask gives \(t, b\) pairs"):
+        plot_trace(trace, tmp_path / "x.png", events=pairs.nonzero())
     monkeypatch.undo()
     # a trace keeps its lengths, and its plot leaves the padding blank (not a gate at 0)
     assert trace.lengths is None

@@ -334,6 +334,16 @@ def test_a_forecast_request_is_checked_before_its_work_and_its_cost_is_bounded(
         service.predict({"data": rows, "steps": 4, "paths": 2000})
     assert len(service.predict({"data": rows, "steps": 15, "paths": 0})["forecast"]) == 60
     assert len(service.predict({"data": rows, "steps": 6, "paths": 8})["forecast"]) == 24
+    # an ensemble runs each window once per network
+    import dataclasses
+
+    config = service.model.config
+    service.model.config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, ensemble=3))
+    with pytest.raises(ValueError, match=r"asks for 108 forecast windows \(4 series x 2 "
+                                         r"horizons, 8 paths each past the first, each window "
+                                         r"run by the ensemble's 3 networks\)"):
+        service.predict({"data": rows, "steps": 6, "paths": 8})
 
 
 @pytest.mark.parametrize("url", ["tagger"], indirect=True)
@@ -373,13 +383,20 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
                          (b" \n", "the request body is not JSON: the body is only white "
                                   "space"),
                          # (json reads the last value: the first would be dropped unseen)
-                         (b'{"texts": ["a"], "texts": ["b"]}', "the request body is not JSON: "
-                          "an object gives the key 'texts' twice; give it once")]:
+                         (b'{"texts": ["a"], "texts": ["b"]}', "the request body's JSON gives "
+                          "the key 'texts' twice in an object; give it once")]:
         status, answer = _call(url, "/predict", raw)
         assert status == 400 and answer["error"].startswith(message)
     # a byte order mark, which RFC 8259 lets a reader ignore (some clients write one)
-    status, answer = _call(url, "/predict", b"\xef\xbb\xbf" + body.encode())
+    bom = b"\xef\xbb\xbf"
+    status, answer = _call(url, "/predict", bom + body.encode())
     assert status == 200 and len(answer["predictions"]) == 1, answer
+    for raw, message in [(bom, "the request body is not JSON: the body is empty"),
+                         # (the position of the bad byte after the mark, as without one)
+                         (bom + b'{"texts": ["\xff"]}', "the request body is not JSON: 'utf-8' "
+                          "codec can't decode byte 0xff in position 12")]:
+        status, answer = _call(url, "/predict", raw)
+        assert status == 400 and answer["error"].startswith(message), answer
     # a body over the limit: the client reads the 413 (its body was read and dropped)
     monkeypatch.setattr(serving, "MAX_BODY_BYTES", 1000)
     status, answer = _call(url, "/predict", {"texts": ["x" * 2000]})

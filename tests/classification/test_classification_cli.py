@@ -333,3 +333,19 @@ def test_predict_into_a_pipe_closed_early_stops_quietly(tmp_path, run_cli) -> No
     stderr = child.stderr.read()
     assert child.wait(timeout=300) == 141, stderr
     assert stderr == b""
+
+
+def test_evaluate_and_predict_draw_a_bar_on_a_terminal(tmp_path, monkeypatch, capsys,
+                                                        run_cli) -> None:
+    import sys
+
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0
+    _sst_like(tmp_path / "big.txt", 300, 2)  # more than one batch of 256
+    capsys.readouterr()
+    for argv in (["evaluate", "--data", str(tmp_path / "big.txt")],
+                 ["predict", "--input", str(tmp_path / "big.txt")]):
+        for terminal in (False, True):
+            monkeypatch.setattr(sys.stderr, "isatty", lambda t=terminal: t)
+            assert run_cli(classify, [*argv, "--model", str(tmp_path / "model")]) == 0
+            bar = "/300 [" in capsys.readouterr().err
+            assert bar == terminal, (argv[0], terminal)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -174,10 +176,34 @@ def test_imports_write_through_a_parametrization_and_refuse_a_pruned_weight():
         # (a write into the parametrized weight's computed copy was lost, without an error)
         torch.testing.assert_close(target(x)[0], model(x)[0], atol=1e-6, rtol=0)
         pruned = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
-        prune.l1_unstructured(pruned, "weight_hh_l0", 0.0)
-        with pytest.raises(ValueError, match=r"lstm's weight_hh_l0 is pruned \(torch\.nn\."
+        last = "weight_hh_l0_reverse" if model.bidirectional else "weight_hh_l0"
+        prune.l1_unstructured(pruned, last, 0.0)
+        before = {k: v.clone() for k, v in pruned.state_dict().items()}
+        name = load.__name__
+        with pytest.raises(ValueError, match=rf"^{name}: lstm's {last} is pruned \(torch\.nn\."
                                              r"utils\.prune\).*prune\.remove"):
             load(pruned, **arrays) if load is weights.load_onnx_ else load(pruned, arrays)
+        # refused before any was written (the forward direction was, before the reverse's
+        # refusal)
+        assert all(torch.equal(v, before[k]) for k, v in pruned.state_dict().items())
+
+        class Doubled(torch.nn.Module):  # no right_inverse to write a value through
+            def forward(self, w: torch.Tensor) -> torch.Tensor:
+                return 2 * w
+
+        hooked = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # (torch deprecates the hook)
+            torch.nn.utils.weight_norm(hooked, "weight_hh_l0")
+        with pytest.raises(ValueError, match=rf"^{name}: lstm's weight_hh_l0 is normalised by "
+                                             r"torch\.nn\.utils\.weight_norm's hook"):
+            load(hooked, **arrays) if load is weights.load_onnx_ else load(hooked, arrays)
+        doubled = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
+        torch.nn.utils.parametrize.register_parametrization(doubled, "weight_ih_l0", Doubled())
+        with pytest.raises(ValueError, match=rf"^{name} cannot write lstm's weight_ih_l0: its "
+                                             r"parametrization \['Doubled'\] has no "
+                                             r"right_inverse .*load before registering"):
+            load(doubled, **arrays) if load is weights.load_onnx_ else load(doubled, arrays)
 
 
 def test_keras_converters_check_the_direction():

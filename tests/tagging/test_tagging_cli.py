@@ -304,6 +304,11 @@ def test_tag_output_scheme_writes_predictions_in_the_scheme_asked(tmp_path, caps
         run_cli(tag, ["train", "--train", str(train), "--out", str(out),
                       "--output-scheme", "BIO2"])
     assert not out.exists()  # refused before training
+    with pytest.raises(ValueError, match=r"--output-scheme \(data\.output_scheme\) is the "
+                                         r"scheme of the test predictions that --test writes"):
+        run_cli(tag, ["train", "--train", str(train), "--out", str(out),
+                      "--output-scheme", "BIOES"])  # (it was dropped without a word)
+    assert not out.exists()
     assert run_cli(tag, ["train", "--train", str(train), "--test", str(train), "--out", str(out),
                          "--epochs", "4", "--hidden-size", "8", "--output-scheme", "BIOES",
                          "--set", "model.embedding_dim=8", "--set", "training.lr=0.05"]) == 0
@@ -324,6 +329,10 @@ def test_tag_output_scheme_writes_predictions_in_the_scheme_asked(tmp_path, caps
         predicted = {cells[2].partition("-")[0] for cells in lines}
         allowed = {"BILOU": set("BILUO"), "IOE2": set("IEO"), None: set("BIO")}[scheme]
         assert predicted <= allowed, (scheme, predicted)
+    with pytest.raises(ValueError, match=r"--output-scheme is the scheme of the "
+                                         r"predictions\.conll that --out writes, but no --out"):
+        run_cli(tag, ["evaluate", "--model", str(out), "--data", str(train),
+                      "--output-scheme", "BIOES"])
     with pytest.raises(ValueError, match=r"--output-scheme must be one of .*got 'IOB3'"):
         run_cli(tag, ["evaluate", "--model", str(out), "--data", str(train),
                       "--output-scheme", "IOB3"])

@@ -1055,7 +1055,8 @@ def test_a_run_with_progress_shows_none_of_lightnings_notes_that_do_not_apply(
     assert one.trainer.global_step == 1  # an int 1 is still one batch, of the 6
 
 
-def test_a_run_with_a_progress_bar_prints_no_lightning_tips() -> None:
+def test_a_run_with_a_progress_bar_prints_no_lightning_tips(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
     records: list[str] = []
@@ -1064,15 +1065,24 @@ def test_a_run_with_a_progress_bar_prints_no_lightning_tips() -> None:
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record.getMessage())
 
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
     handler = Keep()
-    logger = logging.getLogger("lightning.pytorch")
+    logger = rank_zero_module.log  # (pytorch_lightning's, once something imports it)
     logger.addHandler(handler)
     try:
         train, val = _data()
         fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, progress_bar=True))
+        # what importing pytorch_lightning does: Lightning's log moves to its logger
+        moved = logging.getLogger("lstmkit_test.pytorch_lightning.rank_zero")
+        moved.setLevel(logging.INFO)  # (as pytorch_lightning sets its own)
+        monkeypatch.setattr(rank_zero_module, "log", moved)
+        moved.addHandler(handler)
+        fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1, progress_bar=True))
     finally:
         logger.removeHandler(handler)
+        rank_zero_module.log.removeHandler(handler)
     # Lightning's start-up lines are shown with the progress bar, its advertising is not
-    assert any(m.startswith("GPU available") for m in records), records
+    assert sum(m.startswith("GPU available") for m in records) == 2, records
     assert not any("Tip" in m for m in records), records
-    assert not logging.getLogger("lightning.pytorch.utilities.rank_zero").filters
+    assert not logger.filters and not rank_zero_module.log.filters

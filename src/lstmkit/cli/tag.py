@@ -184,6 +184,10 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError("training data is required: pass --train or data.train in --config")
     output_scheme = _output_scheme(data.get("output_scheme"),  # before training, not after
                                    "--output-scheme (data.output_scheme)")
+    if data.get("output_scheme") is not None and not data.get("test"):
+        raise ValueError("--output-scheme (data.output_scheme) is the scheme of the test "
+                         "predictions that --test writes (<out>/test/predictions.conll), but no "
+                         "--test is given: give one, or drop --output-scheme")
     model_config = TaggerConfig.from_dict(settings["model"])
     # checkpoints under --out (where --resume looks) unless training.checkpoint_dir
     folders = {"checkpoint_dir": str(Path(args.out) / "checkpoints")}
@@ -235,6 +239,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
     scheme = _output_scheme(args.output_scheme)
+    if args.output_scheme is not None and args.out is None:
+        raise ValueError("--output-scheme is the scheme of the predictions.conll that --out "
+                         "writes, but no --out is given: give one, or drop --output-scheme")
     data = {k: v for k, v in {"token_column": args.token_column, "tag_column": args.tag_column,
                               "scheme": args.scheme, "encoding": args.encoding,
                               "empty_tokens": args.empty_tokens}.items()

@@ -51,8 +51,8 @@ def plot_trace(
 
     The forget-gate panel shows, unit by unit, when the cell keeps its memory (near 1, bright)
     and when it forgets (near 0, dark). ``events`` are time steps in [0, T) to mark with dashed
-    lines (episode boundaries, marked inputs): whole numbers, as a list, an array or an integer
-    tensor (``flags.nonzero()``, say).
+    lines (episode boundaries, marked inputs): whole numbers, as a list, a 1-D array or integer
+    tensor, or the ``flags.nonzero()`` of a 1-D mask.
     """
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
@@ -103,26 +103,41 @@ def plot_trace(
 
 
 def _event_steps(events: Any, steps: int) -> list[int]:
-    """``events`` (None, or whole numbers in [0, ``steps``): a sequence, an array, an integer
-    tensor of any shape) as a list of ints, or the ValueError/TypeError naming ``events``."""
+    """``events`` (None, or whole numbers in [0, ``steps``): a sequence, a 1-D array or
+    integer tensor, or the (N, 1) indices ``nonzero()`` gives for a 1-D mask) as a list of
+    ints, or the ValueError/TypeError naming ``events``."""
     if events is None:
         return []
     if isinstance(events, Tensor | np.ndarray):
-        whole = (events.dtype != torch.bool and not events.is_floating_point()
-                 and not events.is_complex() if isinstance(events, Tensor)
-                 else np.issubdtype(events.dtype, np.integer))
+        numpy = isinstance(events, np.ndarray)
+        kind = "an array" if numpy else "a tensor"
+        whole = (np.issubdtype(events.dtype, np.integer) if numpy else
+                 events.dtype != torch.bool and not events.is_floating_point()
+                 and not events.is_complex())
         if not whole:
-            raise TypeError(f"events must be whole time steps, got a {type(events).__name__} "
-                            f"of {events.dtype} (for a mask of steps, pass mask.nonzero())")
-        events = events.reshape(-1).tolist()
+            how = "np.flatnonzero(mask)" if numpy else "mask.nonzero()"
+            raise TypeError(f"events must be whole time steps, got {kind} of {events.dtype} "
+                            f"(for a mask of steps, pass {how})")
+        if events.ndim == 2 and events.shape[1] == 1:  # (nonzero() of a 1-D mask)
+            events = events[:, 0]
+        if events.ndim > 1:
+            raise ValueError(f"events must be time steps, one a row, got {kind} of shape "
+                             f"{tuple(events.shape)} (nonzero() of "
+                             "a (T, B) mask gives (t, b) pairs: pass the steps of one "
+                             "sequence, mask[:, b].nonzero())")
+        events = events.tolist()
     elif isinstance(events, str) or not isinstance(events, Iterable):
         raise TypeError(f"events must be a sequence of time steps, got "
                         f"{type(events).__name__} {events!r}")
     out = []
     for t in events:
-        if isinstance(t, bool) or not isinstance(t, int | np.integer):
+        if isinstance(t, Tensor | np.ndarray | np.generic) and np.ndim(t) == 0:
+            t = t.item()  # (a 0-d tensor or a NumPy number, as indexing gives)
+        if isinstance(t, float) and t.is_integer():
+            t = int(t)
+        if isinstance(t, bool) or not isinstance(t, int):
             raise TypeError(f"events must be whole time steps, got {t!r}")
-        out.append(int(t))
+        out.append(t)
     outside = [t for t in out if not 0 <= t < steps]
     if outside:
         raise ValueError(f"events must be time steps in [0, {steps - 1}], got {outside}")

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from lstmkit.nn.layer import LSTM
 
@@ -134,22 +135,49 @@ def from_torch(module: nn.LSTM, **options: object) -> LSTM:
     return lstm
 
 
-@contextlib.contextmanager
-def _writable(lstm: LSTM, layer: int, direction: int, *names: str
-              ) -> Iterator[list[Tensor | None]]:
-    """The tensors ``names`` of one layer-direction (None where absent), to write loaded
-    values into (under ``no_grad``): a parametrized one (``weight_norm``, say) is written back
-    through its parametrization after, as ``reset_parameters`` does, not into a computed copy
-    thrown away. A pruned one is refused: its mask would rebuild it from the weights before
-    the load at the next call."""
-    full = [name + lstm._suffix(layer, direction) for name in names]
+LOADED = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")
+"""The tensors :func:`load_keras_` and :func:`load_onnx_` write, of each layer-direction."""
+
+
+def _check_loadable(lstm: LSTM, layer: int, directions: range, who: str) -> None:
+    """Refuse, before any is written, a tensor of :data:`LOADED` in ``directions`` of
+    ``layer`` that a load cannot write: a pruned one (its mask would rebuild it from the
+    values before the load at the next call), or a parametrized one whose parametrization has
+    no ``right_inverse`` to write the value through."""
+    full = [name + lstm._suffix(layer, d) for d in directions for name in LOADED
+            if getattr(lstm, name + lstm._suffix(layer, d), None) is not None]
     pruned = [n for n in full if hasattr(lstm, n + "_orig") and hasattr(lstm, n + "_mask")]
     if pruned:
-        raise ValueError(f"lstm's {', '.join(pruned)} {'is' if len(pruned) == 1 else 'are'} "
-                         "pruned "
+        raise ValueError(f"{who}: lstm's {', '.join(pruned)} "
+                         f"{'is' if len(pruned) == 1 else 'are'} pruned "
                          "(torch.nn.utils.prune): the mask rebuilds the weight from its "
                          "values before the load at the next call; load the weights before "
                          "pruning, or call torch.nn.utils.prune.remove(lstm, name) first")
+    hooked = [n for n in full if hasattr(lstm, n + "_g") and hasattr(lstm, n + "_v")]
+    if hooked:  # (the hook computes the weight from _g and _v before each call)
+        raise ValueError(f"{who}: lstm's {', '.join(hooked)} "
+                         f"{'is' if len(hooked) == 1 else 'are'} normalised by "
+                         "torch.nn.utils.weight_norm's hook, which rebuilds the weight from "
+                         "its _g and _v before the next call; load before applying it, or use "
+                         "torch.nn.utils.parametrizations.weight_norm, which a load writes "
+                         "through")
+    for name in full:
+        if parametrize.is_parametrized(lstm, name):
+            kinds = [type(m).__name__ for m in lstm.parametrizations[name]
+                     if not hasattr(m, "right_inverse")]
+            if kinds:
+                raise ValueError(f"{who} cannot write lstm's {name}: its parametrization "
+                                 f"{kinds} has no right_inverse to write the value through; "
+                                 "add one, or load before registering the parametrization")
+
+
+@contextlib.contextmanager
+def _writable(lstm: LSTM, layer: int, direction: int) -> Iterator[list[Tensor | None]]:
+    """The tensors of :data:`LOADED` of one layer-direction (None where absent), to write
+    loaded values into (under ``no_grad``; :func:`_check_loadable` first): a parametrized one
+    (``weight_norm``, say) is written back through its parametrization after, as
+    ``reset_parameters`` does, not into a computed copy thrown away."""
+    full = [name + lstm._suffix(layer, direction) for name in LOADED]
     with torch.no_grad(), lstm._initialised(*full) as values:
         yield values
 
@@ -186,8 +214,8 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
         if tuple(np.shape(weights[key])) != shape:
             raise ValueError(f"weights[{key!r}] must have shape {shape}, "
                              f"got {tuple(np.shape(weights[key]))}")
-    with _writable(lstm, layer, direction, "weight_ih", "weight_hh", "bias_ih",
-                   "bias_hh") as (weight_ih, weight_hh, bias_ih, bias_hh):
+    _check_loadable(lstm, layer, range(direction, direction + 1), "load_keras_")
+    with _writable(lstm, layer, direction) as (weight_ih, weight_hh, bias_ih, bias_hh, _):
         weight_ih.copy_(torch.as_tensor(weights["kernel"]).t())
         weight_hh.copy_(torch.as_tensor(weights["recurrent_kernel"]).t())
         if bias_ih is not None:
@@ -236,9 +264,10 @@ def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = 
         expected = (cfg.num_directions, *shape) if shape is not None else None
         if array is not None and tuple(np.shape(array)) != expected:
             raise ValueError(f"{name} must have shape {expected}, got {tuple(np.shape(array))}")
+    _check_loadable(lstm, layer, range(cfg.num_directions), "load_onnx_")  # (before writing)
     for direction in range(cfg.num_directions):
-        with _writable(lstm, layer, direction, "weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                       "weight_peephole") as (weight_ih, weight_hh, bias_ih, bias_hh, peep):
+        with _writable(lstm, layer, direction) as (weight_ih, weight_hh, bias_ih, bias_hh,
+                                                   peep):
             weight_ih.copy_(_reorder_gates(torch.as_tensor(W[direction]), back))
             weight_hh.copy_(_reorder_gates(torch.as_tensor(R[direction]), back))
             if B is not None:

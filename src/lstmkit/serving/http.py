@@ -36,6 +36,7 @@ connections left) and closes idle connections.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import selectors
@@ -279,7 +280,8 @@ class ModelService:
                     paths: int | None) -> None:
         """Refuse a forecast request that would cost the network more than
         :data:`MAX_WINDOWS` windows: one per series and horizon, and one per path past the
-        first horizon when a quantile model samples paths."""
+        first horizon when a quantile model samples paths; each window once per network of an
+        ensemble."""
         from lstmkit.forecasting.forecaster import PATHS
 
         config = self.model.config
@@ -290,10 +292,14 @@ class ModelService:
         sampled = (horizons > 1 and config.model.loss == "quantile"
                    and len(config.model.quantiles) > 1)
         per_path = PATHS if paths is None else paths
-        windows = len(ids) * (1 + (horizons - 1) * (per_path if sampled and per_path else 1))
+        networks = config.model.ensemble
+        windows = len(ids) * (1 + (horizons - 1) * (per_path if sampled and per_path else 1)
+                              ) * networks
         if windows > MAX_WINDOWS:
             how = f"{len(ids)} series x {horizons} horizons" + (
-                f", {per_path} paths each past the first" if sampled and per_path else "")
+                f", {per_path} paths each past the first" if sampled and per_path else "") + (
+                f", each window run by the ensemble's {networks} networks" if networks > 1
+                else "")
             raise ValueError(f"the request asks for {windows} forecast windows ({how}), more "
                              f"than the {MAX_WINDOWS} a request may cost: send fewer series "
                              "a request" + (", fewer 'steps' or fewer 'paths' ('paths': 0 "
@@ -617,15 +623,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._predict(body)
 
     def _predict(self, body: bytes) -> None:
+        # a byte order mark, which JSON's RFC 8259 lets a reader ignore, is ignored (dropped
+        # first: the errors then count the body's bytes after it, and one holding only a mark
+        # is empty)
+        body = body.removeprefix(codecs.BOM_UTF8)
         try:
-            # (a byte order mark, which JSON's RFC 8259 lets a reader ignore, is ignored)
-            request = json.loads(body.decode("utf-8-sig"), object_pairs_hook=_unique_keys)
+            request = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except _DuplicateKeyError as err:  # (valid JSON, but which value was meant?)
+            self._error(HTTPStatus.BAD_REQUEST, f"the request body's JSON {err}")
+            return
         except (ValueError, RecursionError) as err:  # (UnicodeDecodeError, JSONDecodeError)
             if not body.strip():
                 why = "the body is empty" if not body else "the body is only white space"
             elif isinstance(err, RecursionError):
                 why = "it nests too deeply"
-            elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError | _DuplicateKeyError):
+            elif isinstance(err, UnicodeDecodeError | json.JSONDecodeError):
                 why = str(err)
             else:  # a whole number longer than Python reads (sys.set_int_max_str_digits)
                 why = f"a whole number has more than {sys.get_int_max_str_digits()} digits"
@@ -754,7 +766,8 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
                 quiet: bool = False) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving: call ``serve_forever()``) for the model saved in
     ``directory`` on ``host:port`` (port 0: any free port, then in ``server_address``);
-    ``quiet`` leaves out the request log on stderr. ``shutdown()`` stops its serving, then
+    ``quiet`` leaves out the request log on stderr (not the ``warning:`` lines of a
+    forecast's warnings). ``shutdown()`` stops its serving, then
     ``server_close()`` closes idle connections and waits for the requests in flight, up to
     ``server.stop_timeout`` seconds (30), before it cuts the connections left."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -853,6 +866,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _DuplicateKeyError(f"an object gives the key {key!r} twice; give it once")
+            raise _DuplicateKeyError(f"gives the key {key!r} twice in an object; give it "
+                                     "once")
         out[key] = value
     return out

@@ -93,8 +93,11 @@ def _quiet(enabled: bool) -> Iterator[None]:
     level = logger.level
     if enabled:
         logger.setLevel(logging.WARNING)
-    # (Lightning's rank_zero_info logs on this logger, so its filter sees each record)
-    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    # the logger Lightning's rank_zero_info logs on now, whose filter sees each record
+    # ("lightning.pytorch.utilities.rank_zero", or pytorch_lightning's once that is imported)
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
+    tips = rank_zero_module.log
     tips.addFilter(_no_tips)
     try:
         with warnings.catch_warnings():
