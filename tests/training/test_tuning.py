@@ -361,8 +361,13 @@ def test_the_default_space_keeps_what_the_command_line_gives(
                                      "hidden_size": ("model", "hidden_size")})
     assert given == {"training.lr", "model.dropout"}
     assert without_given(space, given) == {"model.hidden_size": ("int", 32, 256, 32)}
-    assert capsys.readouterr().out == ("tuning: ['training.lr'] stay as given on the command "
-                                       "line or in --config\n")
+    assert capsys.readouterr().out == "tuning: ['training.lr'] stay as given on the command line\n"
+    # a key of the --config file the search varies is said (it was replaced silently)
+    without_given(space, given, {"model.hidden_size", "model", "data.train"})
+    assert capsys.readouterr().out == (
+        "tuning: ['training.lr'] stay as given on the command line\n"
+        "tuning: the search varies ['model.hidden_size'], which --config gives: its values are "
+        "replaced by the best found (give a value with a flag or --set to keep it)\n")
     with pytest.raises(ValueError, match=r"every key of the default search space, "
                                          r"\['model.hidden_size', 'training.lr'\], is given"):
         without_given(space, {"training.lr", "model.hidden_size"})

@@ -374,15 +374,17 @@ def _start(text: str | None) -> int | float | str | None:
 
 def _space(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """``--tune``'s search space: ``--tune-space`` (its keys checked) or the default space
-    less the keys given on the command line or in ``--config``."""
+    less the keys given on the command line."""
     from functools import partial
 
+    from lstmkit import yamlio
     from lstmkit.forecasting.tuning import check_space_keys, default_space
-    from lstmkit.training.tuning import config_file_keys, space_from_args
+    from lstmkit.training.tuning import dotted_keys, space_from_args
 
-    given = set(_overrides(args)) | config_file_keys(args.config)
-    return space_from_args(args, default_space(config), given,
-                           partial(check_space_keys, config))
+    # (the file was read and checked by _config: a regular file, so it reads again)
+    from_file = dotted_keys(yamlio.load(Path(args.config).read_text())) if args.config else ()
+    return space_from_args(args, default_space(config), _overrides(args),
+                           partial(check_space_keys, config), from_file)
 
 
 def _tune(args: argparse.Namespace, config: object, frame: object, out: object,

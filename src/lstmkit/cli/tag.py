@@ -168,7 +168,7 @@ def _train(args: argparse.Namespace) -> int:
     from lstmkit.text.io import (
         check_data_settings,
         check_output_path,
-        given_keys,
+        command_line_keys,
         settings_from_args,
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
@@ -177,7 +177,7 @@ def _train(args: argparse.Namespace) -> int:
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     check_tune_flags(args)  # before the data are read
-    settings = settings_from_args(args, SECTIONS, FLAG_KEYS)
+    settings, from_file = settings_from_args(args, SECTIONS, FLAG_KEYS)
     data = settings["data"]
     check_data_settings(data, DATA_KEYS)
     if not data.get("train"):
@@ -195,7 +195,8 @@ def _train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict({"progress_bar": False, "epoch_log": True, **folders,
                                           **settings["training"]})
     space = None if args.tune is None else space_of_args(  # before the data are read
-        args, Tagger, model_config, train_config, given_keys(args, FLAG_KEYS))
+        args, Tagger, model_config, train_config, command_line_keys(args, FLAG_KEYS),
+        from_file)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training

@@ -243,22 +243,19 @@ def command_line_keys(args: Any, flag_keys: dict[str, tuple[str, str]]) -> set[s
     return keys | {item.partition("=")[0].strip() for item in getattr(args, "set", [])}
 
 
-def given_keys(args: Any, flag_keys: dict[str, tuple[str, str]]) -> set[str]:
-    """The ``section.key`` settings a user gave: on the command line
-    (:func:`command_line_keys`) or in the ``--config`` file."""
-    from lstmkit.training.tuning import config_file_keys
-
-    return command_line_keys(args, flag_keys) | config_file_keys(getattr(args, "config", None))
-
-
 def settings_from_args(args: Any, sections: tuple[str, ...],
-                       flag_keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
-    """A CLI's settings: the ``--config`` YAML file (if given), then the flags named in
-    ``flag_keys`` (argparse dest -> (section, key)) that were set, then ``--set`` overrides."""
+                       flag_keys: dict[str, tuple[str, str]]) -> tuple[dict[str, dict], set[str]]:
+    """A CLI's settings: the ``--config`` YAML file (if given, read once: it may be a pipe),
+    then the flags named in ``flag_keys`` (argparse dest -> (section, key)) that were set,
+    then ``--set`` overrides; and the dotted keys the file gives (what ``--tune`` says it
+    replaces)."""
+    from lstmkit.training.tuning import dotted_keys
+
     config = read_config_file(args.config, sections) if getattr(args, "config", None) else \
         {name: {} for name in sections}
+    from_file = dotted_keys(config)
     for dest, (section, key) in flag_keys.items():
         value = getattr(args, dest, None)
         if value is not None:
             config[section][key] = value
-    return apply_overrides(config, getattr(args, "set", []))
+    return apply_overrides(config, getattr(args, "set", [])), from_file

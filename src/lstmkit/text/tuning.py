@@ -151,12 +151,15 @@ def tune_text(app: type, config: Any, training: Any, train: Sequence[Any],
 
 
 def space_of_args(args: Any, app: type, config: Any, training: Any,
-                  given: Iterable[str] = ()) -> dict[str, SpaceEntry]:
+                  given: Iterable[str] = (), config_keys: Iterable[str] = ()
+                  ) -> dict[str, SpaceEntry]:
     """A text CLI's ``--tune`` search space, checked before the data are read:
     ``--tune-space`` (see :func:`lstmkit.training.tuning.space_from_args`) or the default
-    space less the keys ``given`` on the command line."""
+    space less the keys ``given`` on the command line (the output names those it varies
+    that the ``--config`` file gives, ``config_keys``)."""
     return space_from_args(args, default_space(app), given,
-                           lambda space: check_keys(config, training, list(space)))
+                           lambda space: check_keys(config, training, list(space)),
+                           config_keys)
 
 
 def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequence[Any],

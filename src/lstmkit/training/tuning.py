@@ -679,15 +679,15 @@ def say_drawn(study: Any, path: Path, score: str) -> None:
 
 
 def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterable[str],
-                    check_keys: Callable[[Mapping[str, SpaceEntry]], None]
-                    ) -> dict[str, SpaceEntry]:
+                    check_keys: Callable[[Mapping[str, SpaceEntry]], None],
+                    config_keys: Iterable[str] = ()) -> dict[str, SpaceEntry]:
     """A command line's search space, read before its data: ``--tune-space FILE`` (its keys
-    checked by ``check_keys``, whose errors then name the file; a key also ``given`` (on the
-    command line or in ``--config``) is searched, and the output says that the value given is
-    not kept), or
-    ``default`` less the keys ``given`` (:func:`without_given`)."""
+    checked by ``check_keys``, whose errors then name the file; a key also ``given`` on the
+    command line is searched, and the output says that the value given is not kept), or
+    ``default`` less the keys ``given`` (:func:`without_given`, which says which keys of the
+    ``--config`` file, ``config_keys``, the search varies)."""
     if args.tune_space is None:
-        return without_given(default, given)
+        return without_given(default, given, config_keys)
     space = read_space(args.tune_space)
     try:
         check_keys(space)
@@ -696,43 +696,44 @@ def space_from_args(args: Any, default: Mapping[str, SpaceEntry], given: Iterabl
     searched = sorted(set(space) & set(given))
     if searched and is_first_process():
         print(f"tuning: --tune-space {args.tune_space} varies {searched}, given on the command "
-              "line or in --config too: the search replaces the value given")
+              "line too: the search replaces the value given")
     return space
 
 
-def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str]
-                  ) -> dict[str, SpaceEntry]:
-    """A CLI's default search ``space`` less the keys ``given`` (on the command line, a flag
-    such as ``--lr`` or ``--set KEY=VALUE``, or in its ``--config`` file: see
-    :func:`config_file_keys`): their values stay as given, which the output says; a
-    ValueError when that leaves nothing to search."""
+def without_given(space: Mapping[str, SpaceEntry], given: Iterable[str],
+                  config_keys: Iterable[str] = ()) -> dict[str, SpaceEntry]:
+    """A CLI's default search ``space`` less the keys ``given`` on the command line (a flag
+    such as ``--lr``, or ``--set KEY=VALUE``): their values stay as given, which the output
+    says, as it says which keys the search varies that the ``--config`` file gives
+    (``config_keys``, :func:`dotted_keys`): the search replaces their values; a ValueError
+    when nothing is left to search."""
     given = set(given)
     kept = sorted(key for key in space if key in given)
     rest = {key: entry for key, entry in space.items() if key not in given}
     if not rest:
         raise ValueError(f"every key of the default search space, {kept}, is given on the "
-                         "command line or in --config, so there is nothing to tune: drop "
-                         "some, or give --tune-space")
+                         "command line, so there is nothing to tune: drop some, or give "
+                         "--tune-space")
     if kept and is_first_process():
-        print(f"tuning: {kept} stay as given on the command line or in --config")
+        print(f"tuning: {kept} stay as given on the command line")
+    replaced = sorted(set(rest) & set(config_keys))
+    if replaced and is_first_process():
+        print(f"tuning: the search varies {replaced}, which --config gives: its values are "
+              "replaced by the best found (give a value with a flag or --set to keep it)")
     return rest
 
 
-def config_file_keys(path: str | Path | None) -> set[str]:
-    """The dotted keys a YAML ``--config`` file (already read and checked by its command)
-    sets: ``model.dropout`` for ``model: {dropout: 0.1}``, and each level of a nested one
-    (``model.lstm`` and ``model.lstm.zoneout``). None (no file) sets none."""
-    from lstmkit import yamlio
-
-    if path is None:
-        return set()
+def dotted_keys(mapping: Any) -> set[str]:
+    """The dotted keys a settings mapping (a ``--config`` file's, as read) sets:
+    ``model.dropout`` for ``{"model": {"dropout": 0.1}}``, and each level of a nested one
+    (``model.lstm`` and ``model.lstm.zoneout``)."""
     keys: set[str] = set()
 
-    def walk(mapping: Any, prefix: str) -> None:
-        if isinstance(mapping, Mapping):
-            for key, value in mapping.items():
+    def walk(values: Any, prefix: str) -> None:
+        if isinstance(values, Mapping):
+            for key, value in values.items():
                 keys.add(prefix + str(key))
                 walk(value, f"{prefix}{key}.")
 
-    walk(yamlio.load(Path(path).read_text(encoding="utf-8-sig")), "")
+    walk(mapping, "")
     return keys
