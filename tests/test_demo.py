@@ -65,15 +65,20 @@ def test_plot_trace_writes_a_png_at_the_path_it_returns(tmp_path, monkeypatch):
     plot_trace(trace, tmp_path / "events.png", events=flags.nonzero(), fields=("f",))
     plot_trace(trace, tmp_path / "events.png", events=np.array([4]), fields=("f",))
     assert lines == [1, 3, 4] and all(type(t) is int for t in lines)
-    # whole numbers as floats and 0-d tensors (a list of mask.nonzero()'s items) too
+    # whole numbers as floats, one step alone, and the items of list(mask.nonzero()) too
     plot_trace(trace, tmp_path / "events.png", events=[2.0, torch.tensor(0)], fields=("f",))
-    assert lines[-2:] == [2, 0]
+    plot_trace(trace, tmp_path / "events.png", events=torch.tensor(4), fields=("f",))
+    plot_trace(trace, tmp_path / "events.png", events=list(flags.nonzero()), fields=("f",))
+    plot_trace(trace, tmp_path / "events.png", events=np.array([2.0]), fields=("f",))
+    assert lines[-6:] == [2, 0, 4, 1, 3, 2] and all(type(t) is int for t in lines)
     for events, message in ((flags, r"events must be whole time steps, got a tensor of "
                                      r"torch\.bool \(for a mask of steps, pass mask\.nonzero"),
                             ([1.5], r"events must be whole time steps, got 1\.5"),
-                            (np.array([0.5]), r"events must be whole time steps, got an array "
-                                              r"of float64 \(for a mask of steps, pass "
-                                              r"np\.flatnonzero\(mask\)\)"),
+                            (np.array([2.0, 0.5]), r"events must be whole time steps, got an "
+                                                   r"array of float64 holding 0\.5$"),
+                            (np.zeros(2, bool), r"events must be whole time steps, got an array "
+                                                r"of bool \(for a mask of steps, pass "
+                                                r"np\.flatnonzero\(mask\)\)"),
                             (3, r"events must be a sequence of time steps, got int 3")):
         with pytest.raises(TypeError, match=message):
             plot_trace(trace, tmp_path / "x.png", events=events)

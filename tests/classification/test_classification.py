@@ -482,8 +482,8 @@ def test_snapshot_and_label_smoothing_errors() -> None:
         clf.fit(_toy(20))
     # more snapshots than the run's checks: fewer are averaged, said (it was silent)
     config = ClassifierConfig(hidden_size=4, embedding_dim=4, snapshots=5)
-    with pytest.warns(UserWarning, match=r"^model.snapshots=5, but only 2 validation check\(s\) "
-                                         r"gave a finite val_accuracy \(of 2 epoch\(s\)\), so "
+    with pytest.warns(UserWarning, match=r"^model.snapshots=5, but the run made 2 validation "
+                                         r"check\(s\) of val_accuracy \(in 2 epoch\(s\)\), so "
                                          r"the snapshot ensemble averages 2"):
         clf = Classifier(config, dataclasses.replace(FAST, max_epochs=2)).fit(
             _toy(20), _toy(10, seed=1))

@@ -195,8 +195,14 @@ def test_imports_write_through_a_parametrization_and_refuse_a_pruned_weight():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # (torch deprecates the hook)
             torch.nn.utils.weight_norm(hooked, "weight_hh_l0")
-        with pytest.raises(ValueError, match=rf"^{name}: lstm's weight_hh_l0 is normalised by "
-                                             r"torch\.nn\.utils\.weight_norm's hook"):
+        with pytest.raises(ValueError, match=rf"^{name}: lstm's weight_hh_l0 is rebuilt before "
+                                             r"each call by a hook"):
+            load(hooked, **arrays) if load is weights.load_onnx_ else load(hooked, arrays)
+        hooked = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
+        torch.nn.utils.spectral_norm(hooked, "weight_ih_l0")
+        with pytest.raises(ValueError, match=rf"^{name}: lstm's weight_ih_l0 is rebuilt before "
+                                             r"each call by a hook \(torch\.nn\.utils\."
+                                             r"weight_norm's or spectral_norm's\)"):
             load(hooked, **arrays) if load is weights.load_onnx_ else load(hooked, arrays)
         doubled = LSTM(I, H, bidirectional=model.bidirectional, peephole=model.config.peephole)
         torch.nn.utils.parametrize.register_parametrization(doubled, "weight_ih_l0", Doubled())

@@ -271,6 +271,13 @@ def test_patience_follows_the_best_weights_tie_rule_and_the_log_says_it_stopped(
             "val_acc (training.early_stopping_patience)") in err, err
     assert err.index(next(e for e in err if e.startswith("stopped early"))) == len(err) - 2
     assert err[-1].startswith("best check:")
+    # patience that runs out at the last epoch stops nothing early: no line
+    calls = iter(range(10_000))
+    fit(_model(), F.mse_loss, train, val,
+        _cfg(max_epochs=3, monitor="val_worse", early_stopping_patience=2, epoch_log=True),
+        metrics={"worse": lambda out, y: torch.tensor(float(next(calls)))})
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "stopped early" not in err, err
 
 
 def test_best_weights_read_an_unknown_loss_as_the_highest_in_a_tie() -> None:

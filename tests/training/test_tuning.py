@@ -476,6 +476,19 @@ def test_a_pruned_trial_says_the_epoch_counted_from_one() -> None:
     PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
     assert reported[-1] == (0.35, 2)  # float32's 0.35 as such, not 0.3499999940395355
 
+    class OnDevice:  # a GPU's metric, which NumPy cannot read (it is still on the device)
+        dtype = torch.float32
+
+        def item(self) -> float:
+            return float(torch.tensor(0.25, dtype=torch.float32))
+
+        def __array__(self, *args: object, **kwargs: object) -> None:
+            raise TypeError("can't convert cuda:0 device type tensor to numpy")
+
+    trainer.callback_metrics = {"val_loss": OnDevice()}
+    PruneOnValidation(trial).on_validation_end(trainer, None)  # type: ignore[arg-type]
+    assert reported[-1] == (0.25, 2)
+
 
 def test_list_and_mapping_options_are_stored_without_optunas_warning_on_every_trial(
         tmp_path: Path) -> None:

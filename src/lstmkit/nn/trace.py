@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 FIELDS = ("i", "f", "g", "o", "c", "h")
@@ -111,13 +110,19 @@ def _event_steps(events: Any, steps: int) -> list[int]:
     if isinstance(events, Tensor | np.ndarray):
         numpy = isinstance(events, np.ndarray)
         kind = "an array" if numpy else "a tensor"
-        whole = (np.issubdtype(events.dtype, np.integer) if numpy else
-                 events.dtype != torch.bool and not events.is_floating_point()
-                 and not events.is_complex())
+        values = events if numpy else events.detach().cpu().numpy()
+        whole = (values.dtype != np.bool_ and np.issubdtype(values.dtype, np.number)
+                 and not np.iscomplexobj(values)
+                 and bool(np.all(np.mod(values, 1) == 0)))  # (2.0 is step 2, as in a list)
         if not whole:
             how = "np.flatnonzero(mask)" if numpy else "mask.nonzero()"
-            raise TypeError(f"events must be whole time steps, got {kind} of {events.dtype} "
-                            f"(for a mask of steps, pass {how})")
+            why = (f" (for a mask of steps, pass {how})" if values.dtype == np.bool_ else
+                   "" if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values)
+                   else f" holding {values[np.mod(values, 1) != 0].flat[0].item()!r}")
+            raise TypeError(f"events must be whole time steps, got {kind} of {events.dtype}"
+                            f"{why}")
+        if events.ndim == 0:  # (one step)
+            events = events.reshape(1)
         if events.ndim == 2 and events.shape[1] == 1:  # (nonzero() of a 1-D mask)
             events = events[:, 0]
         if events.ndim > 1:
@@ -125,14 +130,15 @@ def _event_steps(events: Any, steps: int) -> list[int]:
                              f"{tuple(events.shape)} (nonzero() of "
                              "a (T, B) mask gives (t, b) pairs: pass the steps of one "
                              "sequence, mask[:, b].nonzero())")
-        events = events.tolist()
+        events = [int(t) for t in events.tolist()]
     elif isinstance(events, str) or not isinstance(events, Iterable):
         raise TypeError(f"events must be a sequence of time steps, got "
                         f"{type(events).__name__} {events!r}")
     out = []
     for t in events:
-        if isinstance(t, Tensor | np.ndarray | np.generic) and np.ndim(t) == 0:
-            t = t.item()  # (a 0-d tensor or a NumPy number, as indexing gives)
+        if (t.numel() if isinstance(t, Tensor) else
+                np.size(t) if isinstance(t, np.ndarray | np.generic) else 0) == 1:
+            t = t.item()  # (a NumPy number, or a tensor of one step: list(mask.nonzero()))
         if isinstance(t, float) and t.is_integer():
             t = int(t)
         if isinstance(t, bool) or not isinstance(t, int):

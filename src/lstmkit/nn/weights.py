@@ -153,14 +153,15 @@ def _check_loadable(lstm: LSTM, layer: int, directions: range, who: str) -> None
                          "(torch.nn.utils.prune): the mask rebuilds the weight from its "
                          "values before the load at the next call; load the weights before "
                          "pruning, or call torch.nn.utils.prune.remove(lstm, name) first")
-    hooked = [n for n in full if hasattr(lstm, n + "_g") and hasattr(lstm, n + "_v")]
-    if hooked:  # (the hook computes the weight from _g and _v before each call)
+    hooked = [n for n in full if (hasattr(lstm, n + "_g") and hasattr(lstm, n + "_v"))
+              or hasattr(lstm, n + "_orig")]
+    if hooked:  # (a hook computes the weight from _g and _v, or _orig, before each call)
         raise ValueError(f"{who}: lstm's {', '.join(hooked)} "
-                         f"{'is' if len(hooked) == 1 else 'are'} normalised by "
-                         "torch.nn.utils.weight_norm's hook, which rebuilds the weight from "
-                         "its _g and _v before the next call; load before applying it, or use "
-                         "torch.nn.utils.parametrizations.weight_norm, which a load writes "
-                         "through")
+                         f"{'is' if len(hooked) == 1 else 'are'} rebuilt before each call by "
+                         "a hook (torch.nn.utils.weight_norm's or spectral_norm's) from "
+                         "tensors of its own, so a load would be lost; load before applying "
+                         "it, or use torch.nn.utils.parametrizations' weight_norm or "
+                         "spectral_norm, which a load writes through")
     for name in full:
         if parametrize.is_parametrized(lstm, name):
             kinds = [type(m).__name__ for m in lstm.parametrizations[name]

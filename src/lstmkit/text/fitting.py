@@ -170,7 +170,7 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
     import torch
 
     from lstmkit.text.snapshots import TopSnapshots
-    from lstmkit.training import fit
+    from lstmkit.training import fit, is_first_process
     from lstmkit.training.members import hold_members, member_seed, member_training
 
     initial_embed = {k: v.detach().clone()
@@ -204,13 +204,14 @@ def train_members(first: N, build: Callable[[], N], *, count: int, snapshots: in
                                            drop_prefix=drop_prefix)
             done.history += ([{**row, "member": m} for row in result.history]
                              if count > 1 else result.history)
-            if snapshots > 1 and len(kept.epochs) < snapshots:  # (fewer checks than asked)
+            if (snapshots > 1 and len(kept.epochs) < snapshots  # (fewer checks than asked)
+                    and is_first_process()):
                 member = f"member {m}: " if count > 1 else ""
-                warnings.warn(f"{member}model.snapshots={snapshots}, but only "
-                              f"{len(kept.epochs)} validation check(s) gave a finite "
-                              f"{training.monitor} (of {len(result.history)} epoch(s)), so the "
-                              f"snapshot ensemble averages {len(kept.epochs)}: train more "
-                              "epochs, or ask for fewer snapshots", UserWarning, stacklevel=3)
+                warnings.warn(f"{member}model.snapshots={snapshots}, but the run made "
+                              f"{len(kept.epochs)} validation check(s) of {training.monitor} "
+                              f"(in {len(result.history)} epoch(s)), so the snapshot ensemble "
+                              f"averages {len(kept.epochs)}: train more epochs, or ask for "
+                              "fewer snapshots", UserWarning, stacklevel=3)
             done.snapshot_epochs += kept.epochs
             done.train_time_s += result.total_time_s  # before a resume too
     return done

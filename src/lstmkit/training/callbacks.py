@@ -388,7 +388,8 @@ class EpochLog(pl.Callback):
                         None)
         # (the log ends sooner than its epochs said; a resumed run that had stopped is
         # warned of by fit)
-        if stopping is not None and stopping.stopped_by is not None:
+        if (stopping is not None and stopping.stopped_by is not None
+                and stopping.stopped_epoch + 1 < self.max_epochs):  # (not at the last epoch)
             print(f"stopped early after epoch {stopping.stopped_epoch + 1}/{self.max_epochs}: "
                   f"{stopping.stopped_by}", file=sys.stderr, flush=True)
         if self.best.best_epoch is None:
@@ -481,6 +482,8 @@ class ResumableEarlyStopping(EarlyStopping):
                 and bool(torch.isfinite(current)) and self.wait_count > 0):
             # a tie the best weights broke by val_loss: this check's weights are kept
             self.wait_count = 0
+            if hasattr(self, "stopping_reason"):  # (Lightning 2.5.3 on; saved in checkpoints)
+                self.stopping_reason = type(self.stopping_reason)(0)  # NOT_STOPPED
             return False, None
         if should_stop:
             self.stopped_by = (f"{self.monitor} was not finite"

@@ -325,8 +325,11 @@ class PruneOnValidation(pl.Callback):
             return
         logged = trainer.callback_metrics[self.monitor]
         # a float32 value as its shortest decimal (0.35, not 0.3499999940395355), as the
-        # completed trials' values read in tuning.csv
-        value = float(str(np.float32(logged))) if logged.dtype == torch.float32 else float(logged)
+        # completed trials' values read in tuning.csv; read on the host first (on a GPU the
+        # metric is still on the device here, which NumPy cannot read)
+        value = logged.item()
+        if logged.dtype == torch.float32:
+            value = float(str(np.float32(value)))
         self.trial.report(value, step=trainer.current_epoch)
         last = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
         # (at the last epoch the trial is done: pruned, its finished result would be lost)
