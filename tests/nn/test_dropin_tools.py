@@ -416,6 +416,34 @@ def test_plain_lstm_under_cpu_autocast_takes_a_float32_input(with_state: bool) -
     assert torch.isfinite(lstm.weight_hh_l0.grad).all()
 
 
+@pytest.mark.parametrize("options", [{"peephole": True}, {"zoneout": 0.1},
+                                     {"layer_norm": True, "lengths": [6, 2, 4]},
+                                     {"lengths": [6, 2, 4]}])
+def test_a_half_precision_input_under_autocast_runs_the_fused_kernel(options: dict) -> None:
+    # the output of a layer autocast ran in bfloat16 (a Linear, an Embedding's projection)
+    # went to the reference loop (60 times slower), or torch's packed op with lengths
+    options = dict(options)
+    lengths = options.pop("lengths", None)
+    torch.manual_seed(0)
+    lstm = LSTM(5, 7, **options)
+    x = torch.randn(6, 3, 5).bfloat16().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, (h_n, c_n) = lstm(x, lengths=lengths)
+    assert lstm.last_backend.name == "fused", lstm.last_backend
+    assert y.dtype == h_n.dtype == c_n.dtype == torch.float32  # as with a float32 input
+    torch.manual_seed(1)
+    expected, _ = lstm(x.detach().float(), lengths=lengths)
+    if "zoneout" not in options:  # (training masks drawn anew: compared in eval below)
+        torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.bfloat16 and torch.isfinite(
+        x.grad.float()).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        y, _ = lstm.eval()(x, lengths=lengths)
+    torch.testing.assert_close(y, lstm(x.detach().float(), lengths=lengths)[0], atol=1e-6,
+                               rtol=0)
+
+
 def test_state_of_another_dtype_is_cast_under_autocast_only() -> None:
     lstm = LSTM(5, 7, peephole=True)
     x = torch.randn(6, 3, 5).bfloat16()

@@ -318,6 +318,18 @@ class LSTM(nn.Module):
             choice = choose_backend(self.config, has_reset=reset_t is not None,
                                     has_lengths=lengths_t is not None, device=x.device,
                                     dtype=x.dtype)
+            wide = self.weight_ih_l0.dtype
+            if (choice.name != "fused" and x.dtype in (torch.float16, torch.bfloat16)
+                    and wide in (torch.float32, torch.float64)
+                    and torch.is_autocast_enabled(x.device.type)):
+                # a half-precision input under autocast (the output of a layer autocast ran
+                # in it) takes the fused kernel in the parameters' dtype, as a float32 input
+                # does, rather than the reference loop or torch's packed op
+                wider = choose_backend(self.config, has_reset=reset_t is not None,
+                                       has_lengths=lengths_t is not None, device=x.device,
+                                       dtype=wide)
+                if wider.name == "fused":
+                    x, h0, c0, choice = x.to(wide), h0.to(wide), c0.to(wide), wider
         if choice != self.last_backend and not torch.compiler.is_compiling():
             # (dynamo cannot trace a logging call: it would break the graph)
             logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
