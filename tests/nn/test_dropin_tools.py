@@ -444,6 +444,19 @@ def test_a_half_precision_input_under_autocast_runs_the_fused_kernel(options: di
                                rtol=0)
 
 
+def test_under_autocast_a_variant_takes_an_input_of_another_full_dtype() -> None:
+    # a float64 input met the kernel's "weight_ih must have x's dtype torch.float64" (float32
+    # parameters), where a plain LSTM ran (autocast casts for torch's op)
+    for module_dtype, input_dtype in ((torch.float32, torch.float64),
+                                      (torch.float64, torch.float32)):
+        lstm = LSTM(5, 7, layer_norm=True).to(module_dtype)
+        x = torch.randn(6, 3, 5, dtype=input_dtype)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, _ = lstm(x)
+        assert lstm.last_backend.name == "fused" and y.dtype == module_dtype
+        torch.testing.assert_close(y, lstm(x.to(module_dtype))[0])
+
+
 def test_state_of_another_dtype_is_cast_under_autocast_only() -> None:
     lstm = LSTM(5, 7, peephole=True)
     x = torch.randn(6, 3, 5).bfloat16()

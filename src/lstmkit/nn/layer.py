@@ -319,12 +319,12 @@ class LSTM(nn.Module):
                                     has_lengths=lengths_t is not None, device=x.device,
                                     dtype=x.dtype)
             wide = self.weight_ih_l0.dtype
-            if (choice.name != "fused" and x.dtype in (torch.float16, torch.bfloat16)
-                    and wide in (torch.float32, torch.float64)
+            if (x.dtype != wide and wide in (torch.float32, torch.float64)
                     and torch.is_autocast_enabled(x.device.type)):
-                # a half-precision input under autocast (the output of a layer autocast ran
-                # in it) takes the fused kernel in the parameters' dtype, as a float32 input
-                # does, rather than the reference loop or torch's packed op
+                # under autocast an input of another dtype (half precision: the output of a
+                # layer autocast ran in it) takes the fused kernel in the parameters' dtype,
+                # as an input of theirs does, rather than the reference loop or torch's
+                # packed op (or an error of the kernel's, for a float64 input)
                 wider = choose_backend(self.config, has_reset=reset_t is not None,
                                        has_lengths=lengths_t is not None, device=x.device,
                                        dtype=wide)
