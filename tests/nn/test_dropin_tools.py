@@ -386,9 +386,10 @@ def test_lengths_may_be_passed_by_position_after_hx() -> None:
     torch.save(lstm, buffer)  # the whole module pickles, as nn.LSTM does
 
 
-def test_zoneout_runs_under_autocast_with_a_bfloat16_input() -> None:
+@pytest.mark.parametrize("backend", ["auto", "reference"])
+def test_zoneout_runs_under_autocast_with_a_bfloat16_input(backend: str) -> None:
     torch.manual_seed(0)
-    lstm = LSTM(5, 7, zoneout=0.1)
+    lstm = LSTM(5, 7, zoneout=0.1, backend=backend)  # (auto: cast for the fused kernel)
     x = torch.randn(6, 3, 5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y, _ = lstm(x.bfloat16())  # zoneout's lerp met float32 cells and a bf16 state
@@ -440,8 +441,28 @@ def test_a_half_precision_input_under_autocast_runs_the_fused_kernel(options: di
         x.grad.float()).all()
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
         y, _ = lstm.eval()(x, lengths=lengths)
-    torch.testing.assert_close(y, lstm(x.detach().float(), lengths=lengths)[0], atol=1e-6,
-                               rtol=0)
+        # a packed batch as lengths= (it ran the reference loop, or torch's op in bfloat16),
+        # an explicit backend="fused" (it refused the bfloat16 input), and step, as forward
+        lengths_or_all = lengths or [6, 6, 6]
+        packed, _ = lstm(pack_padded_sequence(
+            x.detach(), lengths_or_all, enforce_sorted=False))
+        assert lstm.last_backend.name == "fused" and packed.data.dtype == torch.float32
+        fused = LSTM(5, 7, backend="fused", **options).eval()
+        fused.load_state_dict(lstm.state_dict())
+        y_fused, _ = fused(x, lengths=lengths)
+        state, steps = None, []
+        for t in range(6):
+            out, state = lstm.step(x[t].detach(), state)
+            steps.append(out)
+    expected = lstm(x.detach().float(), lengths=lengths)[0]
+    torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(y_fused, expected, atol=1e-6, rtol=0)
+    unpacked, _ = pad_packed_sequence(packed, total_length=6)
+    torch.testing.assert_close(unpacked, lstm(x.detach().float(), lengths=lengths_or_all)[0],
+                               atol=1e-6, rtol=0)
+    if lengths is None:
+        assert steps[0].dtype == torch.float32
+        torch.testing.assert_close(torch.stack(steps), expected, atol=1e-5, rtol=0)
 
 
 def test_under_autocast_a_variant_takes_an_input_of_another_full_dtype() -> None:
@@ -457,8 +478,9 @@ def test_under_autocast_a_variant_takes_an_input_of_another_full_dtype() -> None
         torch.testing.assert_close(y, lstm(x.to(module_dtype))[0])
 
 
-def test_state_of_another_dtype_is_cast_under_autocast_only() -> None:
-    lstm = LSTM(5, 7, peephole=True)
+@pytest.mark.parametrize("backend", ["auto", "reference"])
+def test_state_of_another_dtype_is_cast_under_autocast_only(backend: str) -> None:
+    lstm = LSTM(5, 7, peephole=True, backend=backend)
     x = torch.randn(6, 3, 5).bfloat16()
     hx = (torch.zeros(1, 3, 7), torch.zeros(1, 3, 7))  # float32, as nn.LSTM takes it there
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -301,6 +301,11 @@ class LSTM(nn.Module):
             return fx.tracer.create_proxy(  # type: ignore[return-value]
                 "call_module", name, (input, hx), {"lengths": lengths, "reset": reset})
         packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            wide = self._kernel_dtype(packed.data, has_reset=reset is not None,
+                                      has_lengths=True)
+            if wide is not None:  # (as for a padded batch with lengths=)
+                input = packed = packed.to(wide)
         choice = None if packed is None else choose_backend(
             self.config, has_reset=reset is not None, has_lengths=True,
             device=packed.data.device, dtype=packed.data.dtype)
@@ -315,21 +320,13 @@ class LSTM(nn.Module):
         x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(
             self.config, input, hx, lengths, reset, self.weight_ih_l0, pad=not on_packed)
         if choice is None:
+            wide = self._kernel_dtype(x, has_reset=reset_t is not None,
+                                      has_lengths=lengths_t is not None)
+            if wide is not None:
+                x, h0, c0 = x.to(wide), h0.to(wide), c0.to(wide)
             choice = choose_backend(self.config, has_reset=reset_t is not None,
                                     has_lengths=lengths_t is not None, device=x.device,
                                     dtype=x.dtype)
-            wide = self.weight_ih_l0.dtype
-            if (x.dtype != wide and wide in (torch.float32, torch.float64)
-                    and torch.is_autocast_enabled(x.device.type)):
-                # under autocast an input of another dtype (half precision: the output of a
-                # layer autocast ran in it) takes the fused kernel in the parameters' dtype,
-                # as an input of theirs does, rather than the reference loop or torch's
-                # packed op (or an error of the kernel's, for a float64 input)
-                wider = choose_backend(self.config, has_reset=reset_t is not None,
-                                       has_lengths=lengths_t is not None, device=x.device,
-                                       dtype=wide)
-                if wider.name == "fused":
-                    x, h0, c0, choice = x.to(wide), h0.to(wide), c0.to(wide), wider
         if choice != self.last_backend and not torch.compiler.is_compiling():
             # (dynamo cannot trace a logging call: it would break the graph)
             logger.debug("lstmkit.LSTM backend: %s (%s)", choice.name, choice.reason)
@@ -391,6 +388,9 @@ class LSTM(nn.Module):
         unbatched = x_t.dim() == 1
         x = x_t.unsqueeze(0) if unbatched else x_t  # (B, I)
         check_like_weights("x_t", x, self.weight_ih_l0)
+        wide = self._kernel_dtype(x, step=True)
+        if wide is not None:  # (as forward casts it)
+            x = x.to(wide)
         if x.shape[-1] != cfg.input_size:
             raise ValueError(f"x_t must have {cfg.input_size} features (input_size), "
                              f"got {x.shape[-1]}")
@@ -455,13 +455,33 @@ class LSTM(nn.Module):
                     result if isinstance(result, tuple) else (result,))
         return args[0], args[1] if len(args) > 1 else None
 
-    def _fused_step_serves(self, x: Tensor) -> bool:
-        """Whether step runs on the fused kernel: inference (no autograd) on CPU, kernel built."""
+    def _kernel_dtype(self, x: Tensor, *, has_reset: bool = False, has_lengths: bool = False,
+                      step: bool = False) -> torch.dtype | None:
+        """Under autocast, the parameters' dtype (float32 or float64) when ``x`` has another
+        (half precision: the output of a layer autocast ran in it) and the fused kernel would
+        run this call in theirs: the call casts ``x`` and the state to it, as for an input of
+        their dtype, rather than run the reference loop or torch's packed op. None otherwise
+        (no autocast, the same dtype, or no fused kernel for this call)."""
+        if not torch.is_autocast_enabled(x.device.type) or not x.is_floating_point():
+            return None  # (the usual call: no parameter is read)
+        wide = self.weight_ih_l0.dtype
+        if x.dtype == wide or wide not in (torch.float32, torch.float64):
+            return None
+        if step:
+            return wide if self._fused_step_serves(x, wide) else None
+        return wide if choose_backend(self.config, has_reset=has_reset,
+                                      has_lengths=has_lengths, device=x.device,
+                                      dtype=wide).name == "fused" else None
+
+    def _fused_step_serves(self, x: Tensor, dtype: torch.dtype | None = None) -> bool:
+        """Whether step runs on the fused kernel: inference (no autograd) on CPU, kernel built;
+        ``x`` in ``dtype`` (default: its own)."""
         if self.config.backend in ("reference", "torch") or torch.is_grad_enabled():
             return False
         from lstmkit.kernels.dispatch import FUSED_DTYPES, fused_available
 
-        return x.device.type == "cpu" and x.dtype in FUSED_DTYPES and fused_available()
+        return (x.device.type == "cpu" and (dtype or x.dtype) in FUSED_DTYPES
+                and fused_available())
 
     def _dropped_weights_hh(self) -> list[Tensor | None]:
         """Weight drop: one DropConnect mask per layer-direction for this forward call."""
