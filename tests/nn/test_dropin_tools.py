@@ -439,30 +439,34 @@ def test_a_half_precision_input_under_autocast_runs_the_fused_kernel(options: di
     y.sum().backward()
     assert x.grad is not None and x.grad.dtype == torch.bfloat16 and torch.isfinite(
         x.grad.float()).all()
+    # a float32 state kept whole (not rounded through the input's bfloat16 first)
+    hx = (torch.randn(1, 3, 7) * 1.2345, torch.randn(1, 3, 7) * 1.2345)
     with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
-        y, _ = lstm.eval()(x, lengths=lengths)
+        y, _ = lstm.eval()(x, hx, lengths=lengths)
         # a packed batch as lengths= (it ran the reference loop, or torch's op in bfloat16),
         # an explicit backend="fused" (it refused the bfloat16 input), and step, as forward
         lengths_or_all = lengths or [6, 6, 6]
         packed, _ = lstm(pack_padded_sequence(
-            x.detach(), lengths_or_all, enforce_sorted=False))
+            x.detach(), lengths_or_all, enforce_sorted=False), hx)
         assert lstm.last_backend.name == "fused" and packed.data.dtype == torch.float32
         fused = LSTM(5, 7, backend="fused", **options).eval()
         fused.load_state_dict(lstm.state_dict())
-        y_fused, _ = fused(x, lengths=lengths)
-        state, steps = None, []
+        y_fused, _ = fused(x, hx, lengths=lengths)
+        state, steps = hx, []
         for t in range(6):
             out, state = lstm.step(x[t].detach(), state)
             steps.append(out)
-    expected = lstm(x.detach().float(), lengths=lengths)[0]
+    expected = lstm(x.detach().float(), hx, lengths=lengths)[0]
     torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(y_fused, expected, atol=1e-6, rtol=0)
     unpacked, _ = pad_packed_sequence(packed, total_length=6)
-    torch.testing.assert_close(unpacked, lstm(x.detach().float(), lengths=lengths_or_all)[0],
+    torch.testing.assert_close(unpacked, lstm(x.detach().float(), hx, lengths=lengths_or_all)[0],
                                atol=1e-6, rtol=0)
     if lengths is None:
         assert steps[0].dtype == torch.float32
         torch.testing.assert_close(torch.stack(steps), expected, atol=1e-5, rtol=0)
+    with torch.device("meta"):  # (torch has no autocast for meta: asking raised)
+        LSTM(5, 7, **options)(torch.randn(6, 3, 5))
 
 
 def test_under_autocast_a_variant_takes_an_input_of_another_full_dtype() -> None:

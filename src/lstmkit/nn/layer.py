@@ -301,11 +301,13 @@ class LSTM(nn.Module):
             return fx.tracer.create_proxy(  # type: ignore[return-value]
                 "call_module", name, (input, hx), {"lengths": lengths, "reset": reset})
         packed = input if isinstance(input, PackedSequence) else None
-        if packed is not None:
-            wide = self._kernel_dtype(packed.data, has_reset=reset is not None,
-                                      has_lengths=True)
-            if wide is not None:  # (as for a padded batch with lengths=)
-                input = packed = packed.to(wide)
+        data = packed.data if packed is not None else input
+        if isinstance(data, Tensor):  # (anything else is prepare_call's error)
+            wide = self._kernel_dtype(data, has_reset=reset is not None,
+                                      has_lengths=packed is not None or lengths is not None)
+            if wide is not None:  # (before the state is checked: it is cast to the input's)
+                input = input.to(wide)
+                packed = input if packed is not None else None
         choice = None if packed is None else choose_backend(
             self.config, has_reset=reset is not None, has_lengths=True,
             device=packed.data.device, dtype=packed.data.dtype)
@@ -320,10 +322,6 @@ class LSTM(nn.Module):
         x, h0, c0, lengths_t, reset_t, unbatched = prepare_call(
             self.config, input, hx, lengths, reset, self.weight_ih_l0, pad=not on_packed)
         if choice is None:
-            wide = self._kernel_dtype(x, has_reset=reset_t is not None,
-                                      has_lengths=lengths_t is not None)
-            if wide is not None:
-                x, h0, c0 = x.to(wide), h0.to(wide), c0.to(wide)
             choice = choose_backend(self.config, has_reset=reset_t is not None,
                                     has_lengths=lengths_t is not None, device=x.device,
                                     dtype=x.dtype)
@@ -462,7 +460,9 @@ class LSTM(nn.Module):
         run this call in theirs: the call casts ``x`` and the state to it, as for an input of
         their dtype, rather than run the reference loop or torch's packed op. None otherwise
         (no autocast, the same dtype, or no fused kernel for this call)."""
-        if not torch.is_autocast_enabled(x.device.type) or not x.is_floating_point():
+        # (the fused kernel is CPU-only; and torch has no autocast for some devices: meta)
+        if (x.device.type != "cpu" or not torch.is_autocast_enabled("cpu")
+                or not x.is_floating_point()):
             return None  # (the usual call: no parameter is read)
         wide = self.weight_ih_l0.dtype
         if x.dtype == wide or wide not in (torch.float32, torch.float64):
