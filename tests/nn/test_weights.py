@@ -224,3 +224,62 @@ def test_keras_converters_check_the_direction():
             weights.to_keras(both, direction=direction)
         with pytest.raises(ValueError, match="direction must be in"):
             weights.load_keras_(both, arrays, direction=direction)
+
+
+def test_converters_name_a_torch_lstm_and_an_index_of_the_wrong_type():
+    # a torch.nn.LSTM failed with "'LSTM' object has no attribute 'config'"
+    for convert, name in ((weights.to_keras, "to_keras"), (weights.to_onnx, "to_onnx"),
+                          (weights.to_torch, "to_torch")):
+        with pytest.raises(TypeError, match=rf"{name}: lstm must be a lstmkit\.nn\.LSTM, got "
+                                            r"LSTM \(convert a torch\.nn\.LSTM with "
+                                            r"lstmkit\.nn\.from_torch\(module\) first\)"):
+            convert(torch.nn.LSTM(I, H))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"load_onnx_: lstm must be a lstmkit\.nn\.LSTM, got "
+                                        r"str$"):
+        weights.load_onnx_("lstm", np.zeros(1), np.zeros(1))  # type: ignore[arg-type]
+    both = LSTM(I, H, num_layers=2, bidirectional=True)
+    # a bool, a float or a str index was taken as 1, or failed with "not supported between"
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match=rf"direction must be an int in \[0, 1\], got "
+                                            rf"{type(bad).__name__} {bad!r}"):
+            weights.to_keras(both, direction=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=rf"layer must be an int in \[0, 1\], got "
+                                            rf"{type(bad).__name__} {bad!r}"):
+            weights.to_onnx(both, layer=bad)  # type: ignore[arg-type]
+    # numpy integers index as ints do
+    np.testing.assert_array_equal(weights.to_keras(both, np.int64(1), np.int64(1))["kernel"],
+                                  weights.to_keras(both, 1, 1)["kernel"])
+
+
+def test_loads_refuse_arrays_that_are_not_finite_real_numbers():
+    lstm = LSTM(I, H)
+    keras = weights.to_keras(lstm)
+    onnx = weights.to_onnx(lstm)
+    before = [p.detach().clone() for p in lstm.parameters()]
+    for value, error, message in (
+            (np.full_like(keras["bias"], np.nan), ValueError,
+             r"weights\['bias'\] must hold finite numbers, got 24 NaN or infinite entries"),
+            (keras["bias"] > 0, TypeError,
+             r"weights\['bias'\] must be an array of real numbers, got dtype bool"),
+            (keras["bias"] + 0j, TypeError,
+             r"weights\['bias'\] must be an array of real numbers, got dtype complex64"),
+            (np.array(["1"] * 24), TypeError,
+             r"weights\['bias'\] must be an array of real numbers, got dtype <U1"),
+            (None, TypeError, r"weights\['bias'\] must be an array of real numbers, got "
+                              r"NoneType")):
+        with pytest.raises(error, match=message):
+            weights.load_keras_(lstm, {**keras, "bias": value})
+    with pytest.raises(TypeError, match=r"weights must be a dict of arrays with keys "
+                                        r"\['bias', 'kernel', 'recurrent_kernel'\], got list"):
+        weights.load_keras_(lstm, list(keras.values()))  # type: ignore[arg-type]
+    onnx_r = onnx["R"].copy()
+    onnx_r[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="R must hold finite numbers, got 1 NaN or infinite"):
+        weights.load_onnx_(lstm, onnx["W"], onnx_r, onnx["B"])
+    for p, q in zip(lstm.parameters(), before, strict=True):  # nothing was written
+        torch.testing.assert_close(p, q, atol=0, rtol=0)
+    # lists, tensors and float64 arrays load as arrays do
+    weights.load_keras_(lstm, {k: v.astype(np.float64).tolist() for k, v in keras.items()})
+    weights.load_onnx_(lstm, torch.as_tensor(onnx["W"]), onnx["R"], onnx["B"])
+    for p, q in zip(lstm.parameters(), before, strict=True):
+        torch.testing.assert_close(p, q)

@@ -21,8 +21,9 @@ outputs); exporting sums the two.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import torch
@@ -76,18 +77,53 @@ def _require(lstm: LSTM, target: str, *, peephole_ok: bool = False,
                       "without them", UserWarning, stacklevel=3)
 
 
-def _check_layer(lstm: LSTM, layer: int, direction: int | None = None) -> None:
-    if not 0 <= layer < lstm.config.num_layers:
-        raise ValueError(f"layer must be in [0, {lstm.config.num_layers - 1}], got {layer}")
-    if direction is not None and direction not in range(lstm.config.num_directions):
-        raise ValueError(f"direction must be in [0, {lstm.config.num_directions - 1}] "
-                         f"(bidirectional={lstm.config.bidirectional}), got {direction}")
+def _check_lstm(lstm: object, who: str) -> None:
+    """A TypeError unless ``lstm`` is an :class:`LSTM` (a ``torch.nn.LSTM`` gets a hint)."""
+    if not isinstance(lstm, LSTM):
+        hint = (" (convert a torch.nn.LSTM with lstmkit.nn.from_torch(module) first)"
+                if isinstance(lstm, nn.LSTM) else "")
+        raise TypeError(f"{who}: lstm must be a lstmkit.nn.LSTM, got "
+                        f"{type(lstm).__name__}{hint}")
+
+
+def _check_layer(lstm: LSTM, layer: object, direction: object = None) -> None:
+    for name, value, size in (("layer", layer, lstm.config.num_layers),
+                              ("direction", direction, lstm.config.num_directions)):
+        if name == "direction" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
+                            f"{type(value).__name__} {value!r}")
+        if not 0 <= value < size:
+            extra = (f" (bidirectional={lstm.config.bidirectional})" if name == "direction"
+                     else "")
+            raise ValueError(f"{name} must be in [0, {size - 1}]{extra}, got {value}")
+
+
+def _loaded_array(value: object, name: str) -> Tensor:
+    """``value`` (an array of real numbers) as a tensor, or an error naming ``name``: a
+    bool, complex, str or object array, or a NaN or infinite entry, would load nonsense."""
+    array = value.detach().cpu().numpy() if isinstance(value, Tensor) else value
+    if not isinstance(array, np.ndarray | list | tuple):
+        raise TypeError(f"{name} must be an array of real numbers, got "
+                        f"{type(value).__name__}")
+    try:
+        array = np.asarray(array)
+    except ValueError as error:  # (ragged nested lists)
+        raise ValueError(f"{name} must be an array of real numbers, got {error}") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must hold finite numbers, got "
+                         f"{int((~np.isfinite(array)).sum())} NaN or infinite entries")
+    return torch.as_tensor(array)
 
 
 # --- torch.nn.LSTM ---------------------------------------------------------------------------
 def to_torch(lstm: LSTM) -> nn.LSTM:
     """An ``nn.LSTM`` with the same weights (plain configurations, projection included); a
     parametrized or pruned weight is exported as its effective tensor."""
+    _check_lstm(lstm, "to_torch")
     _require(lstm, "torch.nn.LSTM", projection_ok=True, exporting=True)
     cfg = lstm.config
     weight = next(lstm.parameters())
@@ -187,6 +223,7 @@ def _writable(lstm: LSTM, layer: int, direction: int) -> Iterator[list[Tensor | 
 def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
     """Keras ``LSTM`` weights of one layer-direction: ``kernel`` (I, 4H),
     ``recurrent_kernel`` (H, 4H), ``bias`` (4H,), in ``layer.set_weights`` order."""
+    _check_lstm(lstm, "to_keras")
     _require(lstm, "Keras' LSTM", exporting=True)
     _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
@@ -202,6 +239,7 @@ def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.nda
 def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
                 direction: int = 0) -> None:
     """Copy Keras weights (see :func:`to_keras`) into one layer-direction of ``lstm``."""
+    _check_lstm(lstm, "load_keras_")
     _require(lstm, "Keras' LSTM")
     _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
@@ -209,18 +247,22 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
                 "recurrent_kernel": tuple(w.weight_hh.t().shape)}
     if w.bias_ih is not None:
         expected["bias"] = tuple(w.bias_ih.shape)
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"weights must be a dict of arrays with keys {sorted(expected)}, got "
+                        f"{type(weights).__name__}")
     if set(weights) != set(expected):
         raise ValueError(f"weights must have keys {sorted(expected)}, got {sorted(weights)}")
+    arrays = {key: _loaded_array(weights[key], f"weights[{key!r}]") for key in expected}
     for key, shape in expected.items():
-        if tuple(np.shape(weights[key])) != shape:
+        if tuple(arrays[key].shape) != shape:
             raise ValueError(f"weights[{key!r}] must have shape {shape}, "
-                             f"got {tuple(np.shape(weights[key]))}")
+                             f"got {tuple(arrays[key].shape)}")
     _check_loadable(lstm, layer, range(direction, direction + 1), "load_keras_")
     with _writable(lstm, layer, direction) as (weight_ih, weight_hh, bias_ih, bias_hh, _):
-        weight_ih.copy_(torch.as_tensor(weights["kernel"]).t())
-        weight_hh.copy_(torch.as_tensor(weights["recurrent_kernel"]).t())
+        weight_ih.copy_(arrays["kernel"].t())
+        weight_hh.copy_(arrays["recurrent_kernel"].t())
         if bias_ih is not None:
-            bias_ih.copy_(torch.as_tensor(weights["bias"]))
+            bias_ih.copy_(arrays["bias"])
             bias_hh.zero_()
 
 
@@ -228,6 +270,7 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
 def to_onnx(lstm: LSTM, layer: int = 0) -> dict[str, np.ndarray]:
     """Inputs of the ONNX ``LSTM`` operator for one layer (both directions):
     ``W`` (D, 4H, I), ``R`` (D, 4H, H), ``B`` (D, 8H) and, with peepholes, ``P`` (D, 3H)."""
+    _check_lstm(lstm, "to_onnx")
     _require(lstm, "the ONNX LSTM operator", peephole_ok=True, exporting=True)
     _check_layer(lstm, layer)
     arrays: dict[str, list[Tensor]] = {"W": [], "R": [], "B": [], "P": []}
@@ -247,6 +290,7 @@ def to_onnx(lstm: LSTM, layer: int = 0) -> dict[str, np.ndarray]:
 def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = None,
                P: np.ndarray | None = None, layer: int = 0) -> None:
     """Copy ONNX ``LSTM`` operator inputs (see :func:`to_onnx`) into one layer of ``lstm``."""
+    _check_lstm(lstm, "load_onnx_")
     _require(lstm, "the ONNX LSTM operator", peephole_ok=True)
     _check_layer(lstm, layer)
     cfg = lstm.config
@@ -256,6 +300,9 @@ def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = 
     if (P is None) == cfg.peephole:
         raise ValueError(f"P must be given exactly when peephole=True (peephole={cfg.peephole}), "
                          f"got P={'None' if P is None else 'an array'}")
+    W, R = _loaded_array(W, "W"), _loaded_array(R, "R")
+    B = None if B is None else _loaded_array(B, "B")
+    P = None if P is None else _loaded_array(P, "P")
     back = _inverse(ONNX_FROM_TORCH)
     peephole_back = _inverse(ONNX_PEEPHOLE_FROM_LSTMKIT)
     w = lstm.cell_weights(layer, 0)  # (the shapes, alike in both directions)
@@ -263,18 +310,18 @@ def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = 
                                ("B", B, None if w.bias_ih is None else (2 * len(w.bias_ih),)),
                                ("P", P, (3 * cfg.hidden_size,))):
         expected = (cfg.num_directions, *shape) if shape is not None else None
-        if array is not None and tuple(np.shape(array)) != expected:
-            raise ValueError(f"{name} must have shape {expected}, got {tuple(np.shape(array))}")
+        if array is not None and tuple(array.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(array.shape)}")
     _check_loadable(lstm, layer, range(cfg.num_directions), "load_onnx_")  # (before writing)
     for direction in range(cfg.num_directions):
         with _writable(lstm, layer, direction) as (weight_ih, weight_hh, bias_ih, bias_hh,
                                                    peep):
-            weight_ih.copy_(_reorder_gates(torch.as_tensor(W[direction]), back))
-            weight_hh.copy_(_reorder_gates(torch.as_tensor(R[direction]), back))
+            weight_ih.copy_(_reorder_gates(W[direction], back))
+            weight_hh.copy_(_reorder_gates(R[direction], back))
             if B is not None:
-                w_b, r_b = torch.as_tensor(B[direction]).chunk(2)
+                w_b, r_b = B[direction].chunk(2)
                 bias_ih.copy_(_reorder_gates(w_b, back))
                 bias_hh.copy_(_reorder_gates(r_b, back))
             if P is not None:
-                rows = torch.as_tensor(P[direction]).reshape(3, cfg.hidden_size)
+                rows = P[direction].reshape(3, cfg.hidden_size)
                 peep.copy_(rows[peephole_back])
