@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,6 +44,28 @@ def test_plot_trace_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match=r"batch_index must be in \[0, 2\], got 3"):
         plot_trace(module.trace(torch.randn(T, B, I)), tmp_path / "x.png", batch_index=3)
+
+
+def test_plot_trace_checks_the_trace_the_indices_and_events_types(tmp_path):
+    module = LSTM(I, H, num_layers=2)
+    trace = module.trace(torch.randn(T, B, I))
+    # None failed with "'NoneType' object has no attribute 'i'"; the (output, state) pair a
+    # forward call returns is a common slip
+    for bad in (None, module(torch.randn(T, B, I))):
+        with pytest.raises(TypeError, match=r"trace must be an LSTMTrace \(what "
+                                            r"LSTM\.trace\(x\) returns\), got "):
+            plot_trace(bad, tmp_path / "x.png")  # type: ignore[arg-type]
+    # True drew sequence 1, and 1.5 failed in torch's indexing
+    for name, size in (("batch_index", B), ("layer_direction", 2)):
+        for bad in (True, 1.5, "1"):
+            with pytest.raises(TypeError, match=rf"{name} must be an int in \[0, {size - 1}\], "
+                                                rf"got {type(bad).__name__} {bad!r}"):
+                plot_trace(trace, tmp_path / "x.png", **{name: bad})
+    # a dict's keys were taken as the steps
+    with pytest.raises(TypeError, match=r"events must be a sequence of time steps, got dict"):
+        plot_trace(trace, tmp_path / "x.png", events={1: "start"})  # type: ignore[arg-type]
+    assert plot_trace(trace, tmp_path / "ok.png", layer_direction=np.int64(1),
+                      batch_index=np.int32(2)).exists()
 
 
 def test_plot_trace_draws_a_bfloat16_trace_and_refuses_no_fields(tmp_path):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,18 @@ def plot_trace(
     for name in fields:
         if name not in FIELDS:
             raise ValueError(f"fields must be among {FIELDS}, got {name!r}")
+    if not isinstance(trace, LSTMTrace):
+        raise TypeError(f"trace must be an LSTMTrace (what LSTM.trace(x) returns), got "
+                        f"{type(trace).__name__}")
     n_ld, steps, n_batch = trace.i.shape[:3]
     events = _event_steps(events, steps)
-    if not 0 <= layer_direction < n_ld:
-        raise ValueError(f"layer_direction must be in [0, {n_ld - 1}], got {layer_direction}")
-    if not 0 <= batch_index < n_batch:
-        raise ValueError(f"batch_index must be in [0, {n_batch - 1}], got {batch_index}")
+    for name, value, size in (("layer_direction", layer_direction, n_ld),
+                              ("batch_index", batch_index, n_batch)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
+                            f"{type(value).__name__} {value!r}")
+        if not 0 <= value < size:
+            raise ValueError(f"{name} must be in [0, {size - 1}], got {value}")
     fig = Figure(figsize=(10, 1.8 * len(fields)))
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):
@@ -131,7 +138,7 @@ def _event_steps(events: Any, steps: int) -> list[int]:
                              "a (T, B) mask gives (t, b) pairs: pass the steps of one "
                              "sequence, mask[:, b].nonzero())")
         events = [int(t) for t in events.tolist()]
-    elif isinstance(events, str) or not isinstance(events, Iterable):
+    elif isinstance(events, str | Mapping) or not isinstance(events, Iterable):
         raise TypeError(f"events must be a sequence of time steps, got "
                         f"{type(events).__name__} {events!r}")
     out = []
