@@ -68,6 +68,10 @@ def test_write_then_read_round_trip_in_another_scheme(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"^sentences\[1\] token 0 'a\\tb' holds a tab or a "
                                          r"line break"):
         write_conll(out, [*sentences, Sentence(["a\tb"], ["O"])])
+    # tags fewer than the tokens failed in zip: "argument 2 is shorter than argument 1"
+    with pytest.raises(ValueError, match=r"^sentences\[1\] has 2 tokens and 1 tags; a "
+                                         r"sentence has one tag per token"):
+        write_conll(out, [*sentences, Sentence(["a", "b"], ["O"])])
     # the arguments swapped said "'str' object has no attribute 'tokens'"
     with pytest.raises(TypeError, match=r"^path must be a str or Path \(the first argument: "
                                         r"write_conll\(path, sentences\)\), got list"):

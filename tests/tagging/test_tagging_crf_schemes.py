@@ -206,3 +206,37 @@ def test_allowed_transitions_agree_with_validation_by_enumeration(scheme: str) -
             chain = start[path[0]] and end[path[-1]] and all(
                 allowed[a][b] for a, b in itertools.pairwise(path))
             assert chain == valid, (scheme, sequence)
+
+
+def test_scheme_helpers_and_span_scores_name_input_of_the_wrong_shape() -> None:
+    from lstmkit.tagging import span_scores
+    from lstmkit.tagging.schemes import spans_from_tags, tag_set, tags_from_spans
+
+    # a str was split into characters: types 'E', 'P', 'R'
+    with pytest.raises(TypeError, match=r"types must be a collection of str entity types, "
+                                        r"got str 'PER' \(one type: pass \['PER'\]\)"):
+        tag_set("PER", "IOB2")
+    assert tag_set(("PER",), "IOB2") == ["O", "B-PER", "I-PER"]
+    # -1 gave no tags and True one
+    with pytest.raises(ValueError, match=r"length must be an int >= 0 \(the number of "
+                                         r"tokens\), got int -1"):
+        tags_from_spans([], -1, "IOB2")
+    with pytest.raises(TypeError, match=r"length must be an int >= 0 .*, got bool True"):
+        tags_from_spans([], True, "IOB2")  # type: ignore[arg-type]
+    # None: "Value after * must be an iterable"; [1]: "'int' object has no attribute"
+    with pytest.raises(TypeError, match=r"tags must be a sequence of str tags \(a list\), got "
+                                        r"NoneType None"):
+        spans_from_tags(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"tags\[1\] must be a str tag, got int 1"):
+        spans_from_tags(["O", 1])  # type: ignore[list-item]
+    # [] raised seqeval's "Found input variables without list of list"
+    with pytest.raises(ValueError, match="gold and predicted must hold at least one sentence"):
+        span_scores([], [])
+    # a flat list was read as sentences of characters: "gold has 5 tags and predicted 1"
+    with pytest.raises(TypeError, match=r"gold\[0\] must be a sequence of str tags \(a list\), "
+                                        r"got str 'B-PER'"):
+        span_scores(["B-PER"], [["O"]])
+    with pytest.raises(TypeError, match=r"predicted must be a sequence of tag sequences, one "
+                                        r"per sentence, got NoneType"):
+        span_scores([["O"]], None)  # type: ignore[arg-type]
+    assert span_scores((("B-PER", "O"),), [["B-PER", "O"]]).f1 == 1.0

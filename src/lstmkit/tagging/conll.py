@@ -228,6 +228,9 @@ def write_conll(
                                  "and rows): replace them in the tokens first")
         gold = sentence.tags
         columns: list[Sequence[str]] = [sentence.tokens]
+        if gold is not None and len(gold) != len(sentence.tokens):
+            raise ValueError(f"sentences[{n}] has {len(sentence.tokens)} tokens and "
+                             f"{len(gold)} tags; a sentence has one tag per token")
         if gold is not None:
             columns.append(encode_tags(gold, tags_scheme, output_scheme))
         if predictions is not None:

@@ -7,13 +7,13 @@ not depend on the scheme the model predicts in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from lstmkit.tagging.schemes import spans_from_tags, tags_from_spans
+from lstmkit.tagging.schemes import spans_from_tags, tag_list, tags_from_spans
 
 
 def to_iob2(tags: Sequence[str]) -> list[str]:
@@ -50,9 +50,17 @@ def span_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
     """Entity-level scores of ``predicted`` against ``gold`` (tag sequences in any scheme)."""
     from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
+    for name, value in (("gold", gold), ("predicted", predicted)):
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise TypeError(f"{name} must be a sequence of tag sequences, one per sentence, "
+                            f"got {type(value).__name__} {value!r:.80}")
+    gold = [tag_list(g, f"gold[{n}]") for n, g in enumerate(gold)]
+    predicted = [tag_list(p, f"predicted[{n}]") for n, p in enumerate(predicted)]
     if len(gold) != len(predicted):
         raise ValueError(f"gold and predicted must hold as many sentences, got {len(gold)} "
                          f"and {len(predicted)}")
+    if not gold:
+        raise ValueError("gold and predicted must hold at least one sentence, got none")
     for n, (g, p) in enumerate(zip(gold, predicted, strict=True)):
         if len(g) != len(p):
             raise ValueError(f"sentence {n + 1}: gold has {len(g)} tags and predicted "

@@ -10,6 +10,7 @@ Tags are ``O`` or ``<prefix>-<type>`` (the type may itself hold ``-``: ``B-creat
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -120,8 +121,25 @@ def _starts(prev: str, tag: str, prev_type: str, kind: str) -> bool:
     return tag != "O" and prev_type != kind
 
 
+def tag_list(tags: object, name: str) -> list[str]:
+    """``tags`` (one sentence's tags: a sequence of str, not one str) as a list, or a
+    TypeError naming ``name`` or ``name[j]``."""
+    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
+        hint = (f" ({name} is one sentence's tags: pass [{tags!r}], not {tags!r})"
+                if isinstance(tags, str) else "")
+        raise TypeError(f"{name} must be a sequence of str tags (a list), got "
+                        f"{type(tags).__name__} {tags!r:.80}{hint}")
+    tags = list(tags)
+    for j, tag in enumerate(tags):
+        if not isinstance(tag, str):
+            raise TypeError(f"{name}[{j}] must be a str tag, got {type(tag).__name__} "
+                            f"{tag!r:.80}")
+    return tags
+
+
 def spans_from_tags(tags: Sequence[str]) -> list[Span]:
     """Spans of a tag sequence in any scheme, read leniently as conlleval does."""
+    tags = tag_list(tags, "tags")
     spans: list[Span] = []
     prev, prev_type, start = OUTSIDE, "", None
     for i, tag in enumerate([*tags, OUTSIDE]):
@@ -138,6 +156,11 @@ def spans_from_tags(tags: Sequence[str]) -> list[Span]:
 def tags_from_spans(spans: Iterable[Span], length: int, scheme: Scheme) -> list[str]:
     """Encode non-overlapping ``spans`` over ``length`` tokens in ``scheme``."""
     scheme = check_scheme(scheme)  # type: ignore[assignment]
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
+        raise (ValueError if isinstance(length, numbers.Integral) and not isinstance(
+            length, bool) else TypeError)(
+            f"length must be an int >= 0 (the number of tokens), got "
+            f"{type(length).__name__} {length!r}")
     tags = [OUTSIDE] * length
     ordered = sorted(spans)
     for n, span in enumerate(ordered):
@@ -196,6 +219,14 @@ def convert(tags: Sequence[str], source: Scheme, target: Scheme, *, strict: bool
 def tag_set(types: Iterable[str], scheme: Scheme) -> list[str]:
     """All tags of ``scheme`` over entity ``types``: ``O`` first, then by type."""
     scheme = check_scheme(scheme)  # type: ignore[assignment]
+    if isinstance(types, str | bytes) or not isinstance(types, Iterable):
+        hint = f" (one type: pass [{types!r}])" if isinstance(types, str) else ""
+        raise TypeError(f"types must be a collection of str entity types, got "
+                        f"{type(types).__name__} {types!r}{hint}")
+    types = list(types)
+    for kind in types:
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"types must hold non-empty str entity types, got {kind!r}")
     order = "BIES"
     prefixes = [p for p in order if p in PREFIXES[scheme]]
     return [OUTSIDE] + [f"{p}-{t}" for t in sorted(set(types)) for p in prefixes]
