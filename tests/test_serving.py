@@ -511,6 +511,11 @@ def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^port \(--port\) must be an int in \[0, 65535\], "
                                          r"got 70000$"):
         make_server(tmp_path, port=70000)
+    # None: "'NoneType' object has no attribute 'startswith'", after loading the model
+    for host in (None, "", 127001):
+        with pytest.raises(TypeError, match=r"^host \(--host\) must be a non-empty str "
+                                            r"\(an address or a name"):
+            make_server(tmp_path, host=host)  # type: ignore[arg-type]
     assert main(["serve", "--model", str(tmp_path / "none")]) == 2
 
 
