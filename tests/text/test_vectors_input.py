@@ -63,6 +63,26 @@ def test_repeated_vector_word_keeps_its_first_row(tmp_path) -> None:
     assert repeated.index["a"] == 0
 
 
+def test_word_vectors_built_in_python_are_checked() -> None:
+    # a NaN row was taken, and made every loss of a model that looked the word up NaN
+    rows = np.array([[1.0, 2.0], [np.nan, 0.0], [np.inf, 1.0]], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"vectors must hold finite numbers, got NaN or "
+                                         r"infinite values in 2 rows, the first of them the "
+                                         r"word 'b' \(row 1\)"):
+        WordVectors(["a", "b", "c"], rows, "x")
+    # a list of rows failed with "'list' object has no attribute 'ndim'"
+    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
+                                        r"\(N, E\), got list"):
+        WordVectors(["a"], [[1.0]], "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
+                                        r"\(N, E\), got an array of <U1"):
+        WordVectors(["a"], np.array([["1"]]), "x")
+    with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 2"):
+        WordVectors(["a", 2], np.ones((2, 1), dtype=np.float32), "x")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"words must be a list of str, got str"):
+        WordVectors("ab", np.ones((2, 1), dtype=np.float32), "x")  # type: ignore[arg-type]
+
+
 def test_word2vec_header_must_agree_with_the_rows(tmp_path) -> None:
     path = tmp_path / "w2v.txt"
     path.write_text("2 3\nthe 0.1 0.2\ngood 0.3 0.4\n", encoding="utf-8")

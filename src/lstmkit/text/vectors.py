@@ -36,11 +36,25 @@ class WordVectors:
     source: str
 
     def __post_init__(self) -> None:
+        if not isinstance(self.words, list):
+            raise TypeError(f"words must be a list of str, got {type(self.words).__name__}")
+        for i, word in enumerate(self.words):
+            if not isinstance(word, str):
+                raise TypeError(f"words[{i}] must be a str, got {type(word).__name__} {word!r}")
+        if not isinstance(self.vectors, np.ndarray) or self.vectors.dtype.kind not in "iuf":
+            kind = (f"an array of {self.vectors.dtype}" if isinstance(self.vectors, np.ndarray)
+                    else type(self.vectors).__name__)
+            raise TypeError(f"vectors must be a numpy array of real numbers (N, E), got {kind}")
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
             raise ValueError(
                 f"vectors must have shape (len(words), E) = ({len(self.words)}, E), "
                 f"got {tuple(self.vectors.shape)}"
             )
+        bad = np.flatnonzero(~np.isfinite(self.vectors).all(axis=1))
+        if len(bad):  # (an embedding of NaN makes every loss NaN)
+            raise ValueError(f"vectors must hold finite numbers, got NaN or infinite values in "
+                             f"{len(bad)} rows, the first of them the word "
+                             f"{self.words[bad[0]]!r} (row {bad[0]})")
         self.index: dict[str, int] = {}
         for i, word in enumerate(self.words):
             self.index.setdefault(word, i)  # a repeated word keeps its first row
