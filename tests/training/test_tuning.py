@@ -328,6 +328,15 @@ def test_the_tuners_seed_their_sampler_with_training_seed_by_default(
     monkeypatch.undo()  # (a seed not checked would run a search, not stop the session)
     with pytest.raises(TypeError, match=r"seed must be an int or None, got 'seven'"):
         tune(lambda params, trial: 0.0, space, seed="seven")  # type: ignore[arg-type]
+    # -1 failed inside Optuna's sampler, 2**32 in NumPy: "Seed must be between 0 and 2**32 - 1"
+    for seed in (-1, 2**32):
+        with pytest.raises(ValueError, match=rf"seed must be in \[0, 2\*\*32 - 1\] or None, "
+                                             rf"got {seed}$"):
+            tune(lambda params, trial: 0.0, space, seed=seed, n_trials=1)
+    # an objective that is no function failed every trial with "object is not callable"
+    with pytest.raises(TypeError, match=r"objective must be a function objective\(params, "
+                                        r"trial\) -> score, got int 5"):
+        tune(5, space, n_trials=1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"seed must be an int, None or 'training.seed' \(the "
                                         r"default\), got 'training_seed'"):
         forecast_tuning.tune_forecaster(_config(), _frame(), space, seed="training_seed")

@@ -440,11 +440,16 @@ def tune(
     space, say).
     """
     optuna = _optuna()
+    if not callable(objective):  # (each trial would fail with "object is not callable")
+        raise TypeError(f"objective must be a function objective(params, trial) -> score, "
+                        f"got {type(objective).__name__} {objective!r:.80}")
     space = check_space(space)
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     if seed is not None and not _is_int(seed):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None and not 0 <= seed < 2**32:  # (NumPy's seeds, Optuna's sampler's)
+        raise ValueError(f"seed must be in [0, 2**32 - 1] or None, got {seed}")
     if not _is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
