@@ -135,6 +135,13 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
     model = recipes.long_horizon(192)
     assert (model.lookback, model.segment_len, model.highway, model.mean_reversion) == \
         (512, 64, True, True)  # mean reversion: validation preferred it at every horizon
+    # '96' failed with "'>=' not supported between instances of 'str' and 'int'"
+    for recipe in (recipes.long_horizon, recipes.long_horizon_training):
+        with pytest.raises(TypeError, match=r"horizon must be an int, got str '96'"):
+            recipe("96")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"horizon must be an int >= 1, got 0"):
+            recipe(0)
+    assert recipes.long_horizon(np.int64(720)).horizon == 720
 
 
 def test_long_horizon_training_averages_the_weights_from_horizon_192_to_336() -> None:
