@@ -61,6 +61,20 @@ def test_read_lines_csv_tsv_and_folders(tmp_path) -> None:
     assert read_examples(tmp_path / "imdb") == [Example("awful", "neg"), Example("great", "pos")]
 
 
+def test_fit_build_and_evaluate_read_a_generator_once() -> None:
+    # "object of type 'generator' has no len()"; predict already took one
+    fast = TrainConfig(max_epochs=1, progress_bar=False, seed=0)
+    by_list = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4), fast).fit(
+        _toy(16), _toy(8, seed=1))
+    by_generator = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4), fast).fit(
+        (e for e in _toy(16)), (e for e in _toy(8, seed=1)))
+    assert by_generator.evaluate(e for e in _toy(8, seed=2)).accuracy == \
+        by_list.evaluate(_toy(8, seed=2)).accuracy
+    np.testing.assert_array_equal(by_generator.predict_proba(["good film"]),
+                                  by_list.predict_proba(["good film"]))
+    assert Classifier(ClassifierConfig()).build(e for e in _toy(4)).labels is not None
+
+
 def test_reader_errors(tmp_path) -> None:
     csv_path = tmp_path / "d.csv"
     csv_path.write_text("review,stars\nx,1\n", encoding="utf-8")

@@ -125,6 +125,19 @@ def test_softmax_decoder_trains_one_batch() -> None:
     assert len(tagger.tag_tokens([["Alice", "met", "Bob"]])[0]) == 3
 
 
+def test_fit_build_and_evaluate_read_a_generator_once() -> None:
+    # "object of type 'generator' has no len()"; tag_tokens already took one
+    fast = TrainConfig(max_epochs=1, progress_bar=False, seed=0)
+    config = TaggerConfig(hidden_size=4, embedding_dim=4, char_hidden=4)
+    by_list = Tagger(config, fast).fit(_toy(12), _toy(6, seed=1))
+    by_generator = Tagger(config, fast).fit((s for s in _toy(12)),
+                                           (s for s in _toy(6, seed=1)))
+    assert by_generator.evaluate(s for s in _toy(6, seed=2)).scores.f1 == \
+        by_list.evaluate(_toy(6, seed=2)).scores.f1
+    assert by_generator.tag_tokens([["Alice", "met"]]) == by_list.tag_tokens([["Alice", "met"]])
+    assert Tagger(config).build(s for s in _toy(4)).tags is not None
+
+
 def test_constrained_crf_never_predicts_invalid_sequences() -> None:
     tagger = Tagger(TaggerConfig(hidden_size=4, embedding_dim=4, tag_scheme="BIOES")
                     ).build(_toy(20))

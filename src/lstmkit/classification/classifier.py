@@ -51,7 +51,7 @@ from lstmkit.text.fitting import (
     text_devices,
     train_members,
 )
-from lstmkit.text.inputs import predict_inputs
+from lstmkit.text.inputs import predict_inputs, read_once
 from lstmkit.text.saving import (
     json_file,
     load_weights,
@@ -225,6 +225,7 @@ class Classifier:
     # -- construction ------------------------------------------------------------------------
     def build(self, train: Sequence[Example]) -> Classifier:
         """Vocabularies from ``train`` and an untrained network; returns ``self``."""
+        train = read_once(train)  # type: ignore[assignment]
         config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one example, got none")
@@ -277,6 +278,7 @@ class Classifier:
         sequence serves network 0 and each later network gets its own deep copy, or a
         function ``member -> callbacks`` builds each network's.
         """
+        train, dev = read_once(train), read_once(dev)  # type: ignore[assignment]
         from lstmkit.training import seed_everything
 
         config = self.config
@@ -378,6 +380,7 @@ class Classifier:
         """Accuracy, macro-F1, confusion matrix and per-example predictions. A label never
         seen in training is a ValueError naming it. ``progress`` as for
         :meth:`predict_proba`."""
+        examples = read_once(examples)  # type: ignore[assignment]
         if len(examples) == 0:
             raise ValueError(f"{source} must hold at least one example, got none")
         _, labels, _, _ = self._ready()

@@ -52,7 +52,7 @@ from lstmkit.text.fitting import (
     text_devices,
     train_members,
 )
-from lstmkit.text.inputs import predict_inputs
+from lstmkit.text.inputs import predict_inputs, read_once
 from lstmkit.text.saving import (
     json_file,
     load_weights,
@@ -226,6 +226,7 @@ class Tagger:
     # -- construction ------------------------------------------------------------------------
     def build(self, train: Sequence[Sentence]) -> Tagger:
         """Vocabularies from ``train`` (tags in any scheme) and an untrained network."""
+        train = read_once(train)  # type: ignore[assignment]
         config = self.config
         if len(train) == 0:
             raise ValueError("train must hold at least one sentence, got none")
@@ -278,6 +279,8 @@ class Tagger:
         sequence serves network 0 and each later network gets its own deep copy, or a
         function ``member -> callbacks`` builds each network's.
         """
+        train, dev = read_once(train), read_once(dev)  # type: ignore[assignment]
+        auxiliary = read_once(auxiliary)  # type: ignore[assignment]
         from lstmkit.training import seed_everything
 
         config = self.config
@@ -449,6 +452,7 @@ class Tagger:
                  progress: bool | None = False) -> TagEvaluation:
         """Entity-level scores (conlleval / seqeval default mode) and the predictions.
         ``progress`` as for :meth:`tag_tokens`."""
+        sentences = read_once(sentences)  # type: ignore[assignment]
         if len(sentences) == 0:
             raise ValueError(f"{source} must hold at least one sentence, got none")
         tokens = [self._checked(s, n, source)[0] for n, s in enumerate(sentences)]

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from lstmkit.text.config import positive_int
+
+T = TypeVar("T")
+
+
+def read_once(data: Iterable[T] | None) -> list[T] | Iterable[T] | None:
+    """``data`` (training or evaluation examples) as a list when it is a one-pass iterator
+    (a generator), which training reads more than once; anything else as it is, for the
+    caller's own checks."""
+    return list(data) if isinstance(data, Iterator) else data
 
 
 def text_list(texts: Iterable[str], name: str = "texts") -> list[str]:
