@@ -69,6 +69,26 @@ def test_fit_is_repeatable_with_seed() -> None:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_seed_everything_refuses_what_lightning_would_change() -> None:
+    import numpy as np
+
+    from lstmkit.training import seed_everything
+
+    # Lightning took True as 1 and 1.5 as 1, and seeded 0 for -1 with a warning
+    for bad in (True, 1.5, "1"):
+        with pytest.raises(TypeError, match=rf"seed must be an int or None, got "
+                                            rf"{type(bad).__name__} {bad!r}"):
+            seed_everything(bad)  # type: ignore[arg-type]
+    for bad in (-1, 2**32):
+        with pytest.raises(ValueError, match=rf"seed must be in \[0, 4294967295\] .* got "
+                                             rf"{bad}$"):
+            seed_everything(bad)
+    seed_everything(np.int64(3))
+    first = torch.rand(1)
+    seed_everything(3)
+    assert torch.equal(torch.rand(1), first)
+
+
 def test_restore_best_loads_best_weights() -> None:
     train, val = _data()
     cfg = _cfg(max_epochs=5, lr=0.05)

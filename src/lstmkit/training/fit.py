@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import os
 import signal
 import sys
@@ -38,7 +39,7 @@ from lstmkit.training.callbacks import (
     in_process_group,
     process_group,
 )
-from lstmkit.training.config import TrainConfig
+from lstmkit.training.config import MAX_SEED, TrainConfig
 from lstmkit.training.logs import LogVersions, loggers
 from lstmkit.training.task import RESUME_SETTINGS, RUN_SETTINGS, BatchFn, LossFn, MetricFn, Task
 
@@ -121,9 +122,17 @@ def _limit(batches: int | float) -> int | float | None:
 
 
 def seed_everything(seed: int | None) -> None:
-    """Seed Python, NumPy and torch (and dataloader workers); ``None`` does nothing."""
-    if seed is not None:
-        pl.seed_everything(seed, workers=True, verbose=False)
+    """Seed Python, NumPy and torch (and dataloader workers) with ``seed``, an int in
+    [0, 2**32 - 1]; ``None`` does nothing."""
+    if seed is None:
+        return
+    # (Lightning takes True as 1 and 1.5 as 1, and replaces a seed out of bounds with 0)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in [0, {MAX_SEED}] (2**32 - 1, the largest seed NumPy "
+                         f"takes) or None, got {seed}")
+    pl.seed_everything(int(seed), workers=True, verbose=False)
 
 
 def build_trainer(
