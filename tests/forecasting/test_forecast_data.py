@@ -710,3 +710,13 @@ def test_a_csv_is_read_from_a_pipe_and_a_folder_is_named(tmp_path) -> None:
         read_frame(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"data file '.*absent.csv' does not exist"):
         read_frame(tmp_path / "absent.csv")
+
+
+def test_a_fraction_split_counts_the_rows_it_says(frame: pd.DataFrame) -> None:
+    # 0.29 of 100 rows is 29 (float 100 * 0.29 is 28.999999999999996: truncated, 28), and
+    # 0.57 of them 57 (56.99999999999999)
+    series, _ = to_series(frame.head(100), DataConfig(target="a", time_col="date"))
+    assert split_sizes(series[0], DataConfig(target="a", val=0.29, test=0.57)) == (14, 29, 57)
+    # a fraction between two counts still rounds down: 0.2 of 17 rows is 3
+    series, _ = to_series(frame.head(17), DataConfig(target="a", time_col="date"))
+    assert split_sizes(series[0], DataConfig(target="a", val=0.1, test=0.2)) == (13, 1, 3)

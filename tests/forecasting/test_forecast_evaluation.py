@@ -1111,3 +1111,30 @@ def test_backtests_call_data_without_a_series_column_the_series(
         forecaster.backtest(frame, start="2021-01-08 00:00+00:00", baselines=())
     with pytest.warns(UserWarning, match=r"^6 of 16 windows \(of the series\) are not scored"):
         forecaster.backtest(frame, start=40, stride=12, refit=True, folds=3, baselines=())
+
+
+def test_backtest_takes_a_date_object_and_numpy_integers(
+        trained: tuple[Forecaster, pd.DataFrame]) -> None:
+    import datetime
+
+    forecaster, frame = trained
+    text = forecaster.backtest(frame, start="2021-01-09 00:00", stride=12, baselines=())
+    origins = text.windows["origin"].tolist()
+    assert origins == list(range(192, 229, 12))  # the test part's
+    for date in (pd.Timestamp("2021-01-09"), datetime.datetime(2021, 1, 9),
+                 datetime.date(2021, 1, 9), np.datetime64("2021-01-09T00:00")):
+        report = forecaster.backtest(frame, start=date, stride=np.int64(12), baselines=())
+        assert report.windows["origin"].tolist() == origins
+    refit = forecaster.backtest(frame, start=pd.Timestamp("2021-01-09"), stride=np.int32(24),
+                                refit=True, folds=np.int64(1), baselines=())
+    assert refit.windows["origin"].tolist() == [192, 216]
+    assert len(forecaster.evaluate(frame, stride=np.int64(12)).windows) == 4
+    # a bool is not a number here
+    with pytest.raises(ValueError, match=r"^start \(--start\) must be a row >= 0, a fraction "
+                                         r"in \(0, 1\) or a date \(text, a pd.Timestamp, "
+                                         r"datetime or np.datetime64\), got bool True$"):
+        forecaster.backtest(frame, start=True)
+    with pytest.raises(ValueError, match=r"stride \(--stride\) must be an int >= 1"):
+        forecaster.backtest(frame, stride=True)
+    with pytest.raises(ValueError, match=r"folds \(--folds\) must be an int >= 1"):
+        forecaster.backtest(frame, refit=True, folds=True)

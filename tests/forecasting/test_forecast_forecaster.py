@@ -1506,3 +1506,23 @@ def test_paths_refused_for_a_point_loss(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"paths \(--paths\) sample a quantile forecast past "
                                          r"the horizon, but the model's loss is 'mse'"):
         forecaster.predict(frame, steps=20, paths=100)
+
+
+def test_windows_checks_split_and_stride() -> None:
+    from lstmkit.forecasting.windows import Scalers
+
+    forecaster = Forecaster(make_config())
+    prepared = forecaster.prepare(make_frame(n=240))
+    scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
+    with pytest.raises(ValueError, match=r"^split must be one of \['train', 'val', 'test', "
+                                         r"'all'\], got 'validation'$"):
+        forecaster.windows(prepared, "validation", scalers=scalers)
+    for stride, shown in ((0, "int 0"), (-1, "int -1"), (1.5, "float 1.5"),
+                          (True, "bool True")):
+        with pytest.raises(ValueError, match=rf"^stride must be a whole number of steps, 1 or "
+                                             rf"more, got {shown}$"):
+            forecaster.windows(prepared, "train", stride, scalers=scalers)
+    every = forecaster.windows(prepared, "all", scalers=scalers)
+    second = forecaster.windows(prepared, "all", np.int64(2), scalers=scalers)
+    # anchored on the last origin, every other one
+    assert second.local_origin.tolist() == every.local_origin.tolist()[::-2][::-1]

@@ -320,3 +320,29 @@ def test_the_setting_is_checked() -> None:
     with pytest.raises(ValueError, match=r"data.short_series must be one of \['error', "
                                          r"'skip'\], got 'drop'"):
         _config("drop")
+
+
+def test_a_date_val_that_leaves_a_series_no_validation_rows_is_said() -> None:
+    # the test parts (the last 20%) start at 2021-01-09 00:00 in x, 2021-01-10 00:00 in s: a
+    # validation part from 2021-01-09 12:00 gives s 12 rows and x none (it said nothing)
+    table = _long({"x": 240, "s": 120})
+    split = {"val": "2021-01-09 12:00", "test": 0.2}
+    with pytest.raises(ValueError, match=r"^data.val='2021-01-09 12:00' leaves series 'x' no "
+                                         r"validation rows \(the other series have some\): "
+                                         r"it is later than every row before its test part "
+                                         r"\(data.test=0.2\), so no validation window; give "
+                                         r"an earlier date$"):
+        Forecaster(_config("error", **split)).fit(table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Forecaster(_config(**split)).fit(table)
+    assert ("data.short_series='skip': data.val='2021-01-09 12:00' leaves series 'x' no "
+            "validation rows (the other series have some): it is later than every row "
+            "before its test part (data.test=0.2), so no validation window; give an earlier "
+            "date") in _messages(caught)
+    assert set(model.seen_until) == {"x", "s"}  # trained on both all the same
+    # a date that gives every series some validation rows says nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Forecaster(_config("error", val="2021-01-08 12:00", test=0.2)).fit(table)
+    assert not [m for m in _messages(caught) if "validation" in m]

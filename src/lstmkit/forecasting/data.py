@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -813,7 +814,9 @@ class TooShortError(ValueError):
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     """Rows in the (train, val, test) parts of one series, in time order;
     :class:`TooShortError` when a row count asks for more rows than it has, or the split
-    leaves none for training."""
+    leaves none for training. A fraction is of all the series' rows, rounded down, taken
+    as written in decimal (0.29 of 100 rows is 29, not the 28 of float ``100 * 0.29``,
+    28.999999999999996)."""
     n = len(series)
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
@@ -822,7 +825,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):
-            return int(n * spec)
+            return int(n * Fraction(str(spec)))  # (str: the decimal written, 0.29)
         if spec > end:  # 20230901 meant as a date, say
             rows = "rows" if end == n else "rows before its test part"
             raise TooShortError(

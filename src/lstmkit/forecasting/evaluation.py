@@ -9,6 +9,7 @@ each fold on the data before it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import numbers
 import sys
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from lstmkit.forecasting.forecaster import Forecaster, Prepared
 
 MODEL_NAME = "lstmkit"
+Start = float | int | str | dt.date | np.datetime64 | None
+"""A backtest's ``start``: a row, a fraction, or a date (text or a date object)."""
 
 
 @dataclass
@@ -411,7 +414,7 @@ def evaluate(forecaster: Forecaster, data: pd.DataFrame | str | Path | Prepared,
     from lstmkit.forecasting.forecaster import Prepared
 
     forecaster._net()  # not fitted: said as predict says it
-    _check_stride(stride)
+    stride = _check_stride(stride)
     baselines = _check_baselines(baselines)
     prepared = data if isinstance(data, Prepared) else forecaster.prepare(data)
     stride = stride or forecaster.config.evaluation.stride
@@ -523,15 +526,28 @@ def _check_baselines(baselines: str | Sequence[str] | None) -> tuple[str, ...] |
     return tuple(names)
 
 
-def _check_stride(stride: int | None) -> None:
-    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, int)
-                               or stride < 1):
+def _whole(value: object) -> bool:
+    """Whether ``value`` is a whole number (a Python or numpy integer, not a bool)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_stride(stride: int | None) -> int | None:
+    """``stride`` checked, as an int (None stays None)."""
+    if stride is not None and (not _whole(stride) or stride < 1):
         raise ValueError(f"stride (--stride) must be an int >= 1 (steps between forecast "
                          f"origins) or None, got {stride!r}")
+    return None if stride is None else int(stride)
 
 
-def _start_row(series: Series, start: float | int | str | None, default: int,
-               data: DataConfig) -> int:
+def _date_text(start: Start) -> Start:
+    """``start`` given as a date object (a pd.Timestamp, datetime, date or np.datetime64) as
+    ISO 8601 text, which a date is read from as one written; anything else as it is."""
+    if isinstance(start, dt.date | np.datetime64):
+        return pd.Timestamp(start).isoformat()
+    return start
+
+
+def _start_row(series: Series, start: Start, default: int, data: DataConfig) -> int:
     if start is None:
         return default
     if isinstance(start, str):
@@ -543,19 +559,21 @@ def _start_row(series: Series, start: float | int | str | None, default: int,
             raise ValueError(f"start (--start) as a fraction must be in (0, 1), got {start}")
         return int(len(series) * start)
     if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 0:
-        raise ValueError(f"start (--start) must be a row >= 0, a fraction in (0, 1) or a date, got "
-                         f"{start!r}")
+        raise ValueError(f"start (--start) must be a row >= 0, a fraction in (0, 1) or a date "
+                         f"(text, a pd.Timestamp, datetime or np.datetime64), got "
+                         f"{type(start).__name__} {start!r}")
     return int(start)
 
 
 def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
-             start: float | int | str | None = None, stride: int | None = None,
+             start: Start = None, stride: int | None = None,
              refit: bool = False, folds: int | None = None,
              baselines: tuple[str, ...] | None = None) -> EvalReport:
-    """Rolling-origin backtest from ``start`` (a row, a fraction or a date; default: the start
-    of the test part) to the end of each series, one origin every ``stride`` steps (default
-    ``horizon``, non-overlapping) counted from ``start``, up to the last one whose horizon
-    fits (a stride that does not divide the span may end before the series' last window).
+    """Rolling-origin backtest from ``start`` (a row, a fraction or a date: text, a
+    pd.Timestamp, datetime or np.datetime64; default: the start of the test part) to the end
+    of each series, one origin every ``stride`` steps (default ``horizon``,
+    non-overlapping) counted from ``start``, up to the last one whose horizon fits (a
+    stride that does not divide the span may end before the series' last window).
 
     ``refit=False`` scores all origins with the trained model in one batched pass.
     ``refit=True`` splits the origins into ``folds`` (default 3; given without ``refit``, an
@@ -566,7 +584,8 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     """
     if not refit:  # (a refit backtest trains its own models from the configuration)
         forecaster._net()  # not fitted: said as predict says it
-    _check_stride(stride)
+    stride = _check_stride(stride)
+    start = _date_text(start)
     baselines = _check_baselines(baselines)
     if folds is not None and not refit:  # the folds are the refits'
         raise ValueError(f"folds (--folds) applies to a refit backtest, got folds={folds!r} "
@@ -619,8 +638,9 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
                     "sample")
             _warn_note(report.notes, note, stacklevel=3)
         return report
-    if not isinstance(folds, int) or folds < 1:
+    if not _whole(folds) or folds < 1:
         raise ValueError(f"folds (--folds) must be an int >= 1, got {folds!r}")
+    folds = int(folds)
     _check_windows(forecaster, origins)  # before any fold trains
     cuts = _fold_cuts(prepared, origins, folds)
     # per origin, its fold and the rows before the fold's cut: all that the fold's model

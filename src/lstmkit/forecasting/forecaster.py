@@ -60,6 +60,8 @@ PATHS = 500
 """Paths :meth:`Forecaster.predict` samples a quantile forecast over past the horizon."""
 PATH_BATCH = 4096
 """Paths sampled together (series' paths are batched up to this many)."""
+SPLITS = ("train", "val", "test", "all")
+"""The parts of a table :meth:`Forecaster.windows` takes windows from."""
 
 
 @dataclass
@@ -137,6 +139,27 @@ def _left_out_warning(left_out: dict[str, str], kept: int, what: str) -> str:
     why) out of ``kept`` + their number, as too short ``what`` ("to train on")."""
     return (f"data.short_series='skip': {len(left_out)} of {len(left_out) + kept} series "
             f"{_are(len(left_out))} too short {what} and left out: {_left_out_text(left_out)}")
+
+
+def _no_validation_rows(prepared: Prepared, kept: list[int], data: DataConfig) -> str | None:
+    """For a date ``data.val`` with a fraction or row-count ``data.test`` (taken from each
+    series' end), the words that name the series of ``kept`` (indices into ``prepared``)
+    whose test part starts before the date, so that it leaves them no validation rows while
+    others have some, and say why; None when there are none. (Every series without any is
+    refused as such later; a refit backtest, without a test part, ends some series before
+    its validation date on purpose.)"""
+    if not isinstance(data.val, str) or isinstance(data.test, str):
+        return None
+    sizes = [prepared.sizes[k] for k in kept]
+    ids = [prepared.series[k].id for k, (_, n_val, n_test) in zip(kept, sizes, strict=True)
+           if n_val == 0 and n_test > 0]
+    if not ids or not any(n_val for _, n_val, _ in sizes):
+        return None
+    one = len(ids) == 1
+    return (f"data.val={data.val!r} leaves series {series_names(ids)} no validation rows "
+            f"(the other series have some): it is later than every row before "
+            f"{'its' if one else 'their'} test part (data.test={data.test!r}), so no "
+            "validation window; give an earlier date")
 
 
 def _every_series_short(left_out: dict[str, str], data: DataConfig) -> ValueError:
@@ -242,7 +265,8 @@ class Forecaster:
 
     def _check_lengths(self, prepared: Prepared) -> Prepared:
         """``prepared`` checked for training: a series without a training window, or with a
-        validation or test part shorter than a horizon, is an error, or with
+        validation or test part shorter than a horizon, or whose test part leaves it no
+        validation rows where a date ``data.val`` gives others some, is an error, or with
         ``data.short_series`` 'skip' left out of training or without a window in that part
         (warned). Returns the series kept, with those left out in ``left_out``."""
         m, dc = self.config.model, self.config.data
@@ -267,6 +291,9 @@ class Forecaster:
                     no_window[part].append(s.id)
         if not kept:
             raise _every_series_short(left_out, dc)
+        no_val = _no_validation_rows(prepared, kept, dc)
+        if no_val and dc.short_series == "error":
+            raise ValueError(no_val)
         if left_out:
             warn(_left_out_warning(left_out, len(kept), "to train on"), stacklevel=3)
         for part, ids in no_window.items():
@@ -274,6 +301,8 @@ class Forecaster:
                 warn(f"data.short_series='skip': series {series_names(ids)} "
                      f"{'has' if len(ids) == 1 else 'have'} a {part} part shorter "
                      f"than horizon ({m.horizon}), so no {part} window", stacklevel=3)
+        if no_val:
+            warn(f"data.short_series='skip': {no_val}", stacklevel=3)
         prepared = replace(prepared, series=[prepared.series[k] for k in kept],
                            sizes=[prepared.sizes[k] for k in kept], left_out=left_out)
         late = isinstance(dc.test, str) and past_the_end(prepared.series, dc.test,
@@ -292,7 +321,13 @@ class Forecaster:
     def windows(self, prepared: Prepared, split: str, stride: int = 1,
                 scalers: Scalers | None = None) -> WindowSet:
         """Windows whose horizon lies in ``split`` (``train``, ``val``, ``test`` or ``all``),
-        scaled by ``scalers`` (default: the fitted model's)."""
+        one origin every ``stride`` (a whole number >= 1) rows, scaled by ``scalers``
+        (default: the fitted model's)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 1:
+            raise ValueError(f"stride must be a whole number of steps, 1 or more, got "
+                             f"{type(stride).__name__} {stride!r}")
         scalers = self.scalers if scalers is None else scalers
         if scalers is None:
             raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
@@ -302,7 +337,8 @@ class Forecaster:
             start, end = {"train": (0, n_train), "val": (n_train, n_train + n_val),
                           "test": (n_train + n_val, n_train + n_val + n_test),
                           "all": (0, len(s))}[split]
-            origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
+            origins.append(window_origins(len(s), m.lookback, m.horizon, start, end,
+                                          int(stride)))
         return WindowSet(prepared.series, scalers, m.lookback, m.horizon, origins)
 
     # -- training --------------------------------------------------------------------------
