@@ -228,6 +228,34 @@ def test_metrics_against_hand_computed_values(tmp_path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize(("y_true", "y_pred", "error", "message"), [
+    ([0, -1], [0, 1], ValueError, "y_true must hold class indices in [0, 2), got -1 at position 1"),
+    ([0, 1], [0, 2], ValueError, "y_pred must hold class indices in [0, 2), got 2 at position 1"),
+    ([0, 1.0], [0, 1], TypeError, "y_true must hold int class indices in [0, 2), got float 1.0 "
+                                  "at position 1"),
+    ([0, 1], [True, 1], TypeError, "y_pred must hold int class indices in [0, 2), got bool True "
+                                   "at position 0"),
+    (np.array([0.5, 1.0]), [0, 1], TypeError, "y_true must hold int class indices"),
+])
+def test_confusion_matrix_refuses_labels_out_of_range_or_not_int(y_true, y_pred, error,
+                                                                  message) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        confusion_matrix(y_true, y_pred, 2)
+    assert confusion_matrix(np.array([0, 1]), [np.int64(1), 1], 2).tolist() == [[0, 1], [0, 1]]
+
+
+def test_report_and_plot_refuse_fewer_label_names_than_classes(tmp_path) -> None:
+    from lstmkit.classification.metrics import classification_report
+
+    matrix = confusion_matrix([0, 1, 2], [0, 1, 2], 3)
+    message = "labels must name each of the 3 classes of the confusion matrix, got 2 labels"
+    with pytest.raises(ValueError, match=message):
+        classification_report(matrix, ["a", "b"])
+    with pytest.raises(ValueError, match=message):
+        plot_confusion_matrix(matrix, ["a", "b"], tmp_path / "cm.png")
+    assert not (tmp_path / "cm.png").exists()
+
+
 def test_confusion_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path,
                                                                       pdf_backend) -> None:
     import matplotlib

@@ -76,6 +76,48 @@ def test_vocabulary_save_load_round_trip(tmp_path) -> None:
     assert set(chars.itos[2:]) == {"a", "b"}
 
 
+def test_vocabulary_refuses_a_str_where_tokens_are_expected() -> None:
+    with pytest.raises(TypeError, match="tokens must be a sequence of str tokens, not a str"):
+        Vocabulary("the cat")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"sequences\[1\] must be a sequence of str tokens"):
+        Vocabulary.build([["a"], "the cat"])
+    vocab = Vocabulary(["the", "cat"])
+    with pytest.raises(TypeError, match=r"tokens must be .* not a str .*split it into tokens"):
+        vocab.encode("the cat")
+    assert vocab.encode(["the", "cat"]) == [2, 3]
+    chars = char_vocabulary([["ab", "ba"]])  # a character vocabulary encodes list(word)
+    assert chars.encode(list("abz")) == [chars.index("a"), chars.index("b"), 1]
+
+
+def test_vocabulary_refuses_the_same_pad_and_unk_token() -> None:
+    with pytest.raises(ValueError, match="pad and unk must be different tokens, got both 'x'"):
+        Vocabulary(["a"], pad="x", unk="x")
+    assert Vocabulary(["a"], pad=None, unk=None).itos == ["a"]
+
+
+def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
+    vocab = Vocabulary(["a", "b"])  # 4 with the specials
+    assert vocab.decode([np.int64(2), torch.tensor(3), 0]) == ["a", "b", "<pad>"]
+    for bad in (-1, 99):
+        with pytest.raises(ValueError, match=rf"in \[0, 4\).*got {bad} at position 1"):
+            vocab.decode([2, bad])
+    for bad in (1.7, True):
+        with pytest.raises(TypeError, match=rf"indices must be ints, got .*{bad} at position 0"):
+            vocab.decode([bad])
+    with pytest.raises(TypeError, match="indices must be an iterable of ints, got int 3"):
+        vocab.decode(3)  # type: ignore[arg-type]
+
+
+def test_vocabulary_index_refuses_a_token_that_is_no_str() -> None:
+    with pytest.raises(TypeError, match="token must be a str, got int 5"):
+        Vocabulary(["a"]).index(5)  # type: ignore[arg-type]
+
+
+def test_vocabulary_from_dict_names_a_missing_key() -> None:
+    with pytest.raises(ValueError, match=r"keys \['pad', 'unk', 'tokens'\], missing \['unk'\]"):
+        Vocabulary.from_dict({"pad": "<pad>", "tokens": ["a"]})
+
+
 def test_pad_sequences_and_mask() -> None:
     padded, lengths = pad_sequences([[5, 6, 7], [8]], pad_index=0)
     assert padded.tolist() == [[5, 6, 7], [8, 0, 0]]
@@ -126,6 +168,20 @@ def test_bucket_sampler_shares_the_batches_out_among_processes(world_size: int) 
     for bad in ({"rank": 1}, {"rank": 2, "world_size": 2}, {"rank": 0, "world_size": 0}):
         with pytest.raises(ValueError, match="rank"):
             BucketBatchSampler(lengths, 10, **bad)
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), [
+    ({"batch_size": True}, ValueError, "batch_size must be an int >= 1, got bool True"),
+    ({"pool_batches": 0}, ValueError, "pool_batches must be an int >= 1, got int 0"),
+    ({"pool_batches": 2.5}, ValueError, "pool_batches must be an int >= 1, got float 2.5"),
+    ({"seed": 1.5}, TypeError, "seed must be an int, got float 1.5"),
+    ({"seed": None}, TypeError, "seed must be an int, got NoneType None"),
+    ({"shuffle": "no"}, TypeError, "shuffle must be True or False, got str 'no'"),
+])
+def test_bucket_sampler_checks_its_settings(bad: dict, error: type, message: str) -> None:
+    settings = {"batch_size": 2, **bad}
+    with pytest.raises(error, match=re.escape(message)):
+        BucketBatchSampler([1, 2, 3], **settings)
 
 
 def _at_epoch(sampler: BucketBatchSampler, epoch: int) -> BucketBatchSampler:

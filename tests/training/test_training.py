@@ -51,6 +51,22 @@ def test_fit_reduces_loss_and_reports_history() -> None:
     assert not result.model.training
 
 
+@pytest.mark.parametrize("name", ["loss", ""])
+def test_a_metric_named_like_a_value_the_task_logs_is_refused_when_built(name: str) -> None:
+    from lstmkit.training import Task
+
+    train, val = _data()
+    metrics = {name: lambda out, y: (out - y).abs().mean()}
+    message = ("reserved: the metric would be logged as 'val_loss'" if name
+               else "metric names must be non-empty str, got ''")
+    with pytest.raises(ValueError, match=message):
+        Task(_model(), F.mse_loss, _cfg(), metrics=metrics)
+    with pytest.raises(ValueError, match=message):
+        fit(_model(), F.mse_loss, train, val, _cfg(), metrics=metrics)
+    with pytest.raises(ValueError, match=message):
+        evaluate(_model(), F.mse_loss, val, _cfg(), metrics=metrics)
+
+
 def test_a_history_resumed_from_an_older_checkpoint_has_whole_epochs() -> None:
     # older checkpoints hold 0.0, 1.0: a resumed run's history mixed 0.0 and 2
     from lstmkit.training.callbacks import History

@@ -8,15 +8,49 @@ from pathlib import Path
 import numpy as np
 
 
+def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.ndarray:
+    """``values`` as an int64 array, each checked to be an integer (not a bool) in
+    ``[0, num_classes)``; the error names ``name`` and the first bad value and its position."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d sequence of class indices, got shape "
+                         f"{array.shape}")
+    if isinstance(values, list | tuple) or array.dtype.kind not in "iu":  # (a bool's is b)
+        for at, value in enumerate(values):
+            if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+                raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
+                                f"got {type(value).__name__} {value!r} at position {at}")
+    bad = np.flatnonzero((array < 0) | (array >= num_classes))
+    if bad.size:
+        at = int(bad[0])
+        raise ValueError(f"{name} must hold class indices in [0, {num_classes}), got "
+                         f"{array[at]} at position {at}")
+    return array.astype(np.int64)
+
+
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
-    """``(K, K)`` counts; row = true class, column = predicted class."""
+    """``(K, K)`` counts; row = true class, column = predicted class.
+
+    ``y_true`` and ``y_pred`` hold int class indices in ``[0, num_classes)`` (numpy ints
+    too; not floats nor bools).
+    """
     if len(y_true) != len(y_pred):
         raise ValueError(
             f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
         )
+    true = _class_indices(y_true, "y_true", num_classes)
+    pred = _class_indices(y_pred, "y_pred", num_classes)
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    np.add.at(matrix, (true, pred), 1)
     return matrix
+
+
+def _check_labels(matrix: np.ndarray, labels: Sequence[str]) -> None:
+    """One label per class of the ``(K, K)`` ``matrix``: a shorter list would drop classes
+    (a longer one has names for none)."""
+    if len(labels) != len(matrix):
+        raise ValueError(f"labels must name each of the {len(matrix)} classes of the "
+                         f"confusion matrix, got {len(labels)} labels: {list(labels)!r}")
 
 
 def accuracy(matrix: np.ndarray) -> float:
@@ -50,7 +84,10 @@ def macro_f1(matrix: np.ndarray) -> float:
 
 
 def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
-    """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1."""
+    """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1.
+
+    ``labels``: the classes' names, one per row of ``matrix``."""
+    _check_labels(matrix, labels)
     scores = per_class_scores(matrix)
     present = present_classes(matrix)
     width = max(len(str(label)) for label in [*labels, "macro F1"])
@@ -73,7 +110,10 @@ def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
 def plot_confusion_matrix(
     matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = ""
 ) -> Path:
-    """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall."""
+    """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall.
+
+    ``labels``: the classes' names, one per row of ``matrix``."""
+    _check_labels(matrix, labels)
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
     from matplotlib.figure import Figure

@@ -119,7 +119,7 @@ class SentenceEncoder:
         keys = [word_key(t, self.lowercase) for t in tokens]
         return EncodedSentence(
             words=self.words.encode(keys),
-            chars=[self.chars.encode(token[: self.max_word_chars]) for token in tokens],
+            chars=[self.chars.encode(list(token[: self.max_word_chars])) for token in tokens],
             casing=[casing(t) for t in tokens],
             tags=self.tags.encode(tags) if tags is not None else [0] * len(tokens),
         )

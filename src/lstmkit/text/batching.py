@@ -84,8 +84,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        for name, size in (("batch_size", batch_size), ("pool_batches", pool_batches)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {type(size).__name__} "
+                                 f"{size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__} "
+                            f"{shuffle!r}")
         if (rank is None) != (world_size is None):
             raise ValueError(f"rank and world_size must be given together, got rank={rank!r} "
                              f"and world_size={world_size!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,6 +11,18 @@ from typing import Any
 
 PAD = "<pad>"
 UNK = "<unk>"
+KEYS = ("pad", "unk", "tokens")  # of to_dict / from_dict
+
+
+SPLIT = "split it into tokens first (text.split() or a Tokenizer), or wrap one token in a list"
+
+
+def _not_str(value: object, name: str, what: str, hint: str = SPLIT) -> None:
+    """A TypeError when ``value``, which should be a sequence of ``what``, is a str (which
+    would be taken apart into its characters)."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a sequence of {what}, not a str (it would be split "
+                        f"into its characters), got {value[:50]!r}; {hint}")
 
 
 class Vocabulary:
@@ -22,11 +35,18 @@ class Vocabulary:
         tokens: the regular tokens, in index order (after the specials).
         pad: padding token, or None for none.
         unk: unknown token, or None: then :meth:`encode` raises on unseen tokens.
+
+    A str where a sequence of tokens is expected (``tokens``, a sequence of :meth:`build`,
+    :meth:`encode`'s argument) is refused rather than split into characters: a character
+    vocabulary encodes ``list(word)``.
     """
 
     def __init__(
         self, tokens: Iterable[str] = (), pad: str | None = PAD, unk: str | None = UNK
     ) -> None:
+        _not_str(tokens, "tokens", "str tokens")
+        if pad is not None and pad == unk:
+            raise ValueError(f"pad and unk must be different tokens, got both {pad!r}")
         self.pad = pad
         self.unk = unk
         self.itos: list[str] = [s for s in (pad, unk) if s is not None]
@@ -50,8 +70,10 @@ class Vocabulary:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
             raise ValueError(f"max_size must be None or an int >= 1, got {max_size!r}")
+        _not_str(sequences, "sequences", "token sequences")
         counts: Counter[str] = Counter()
-        for seq in sequences:
+        for n, seq in enumerate(sequences):
+            _not_str(seq, f"sequences[{n}]", "str tokens")
             counts.update(seq)
         kept = [t for t, n in counts.most_common() if n >= min_freq]
         if max_size is not None:
@@ -83,6 +105,8 @@ class Vocabulary:
 
     def index(self, token: str) -> int:
         """Index of ``token``; the unknown index if unseen, or a ValueError without one."""
+        if not isinstance(token, str):
+            raise TypeError(f"token must be a str, got {type(token).__name__} {token!r}")
         idx = self.stoi.get(token)
         if idx is None:
             if self.unk is None:
@@ -95,10 +119,31 @@ class Vocabulary:
         return idx
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
+        """Indices of ``tokens`` (see :meth:`index`)."""
+        _not_str(tokens, "tokens", "str tokens")
         return [self.index(t) for t in tokens]
 
     def decode(self, indices: Iterable[int]) -> list[str]:
-        return [self.itos[int(i)] for i in indices]
+        """Tokens of ``indices``, each an int (a numpy or torch integer too) in
+        ``[0, len(self))``."""
+        _not_str(indices, "indices", "int indices", "give a list of ints")
+        if not isinstance(indices, Iterable):
+            raise TypeError(f"indices must be an iterable of ints, got "
+                            f"{type(indices).__name__} {indices!r}; for one index, give a list")
+        out = []
+        for n, i in enumerate(indices):
+            try:
+                k = operator.index(i)  # an int, a numpy or one-element torch integer
+            except TypeError:
+                k = None
+            if k is None or isinstance(i, bool):
+                raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
+                                f"position {n}")
+            if not 0 <= k < len(self.itos):
+                raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
+                                 f"size), got {k} at position {n}")
+            out.append(self.itos[k])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         specials = {self.pad, self.unk} - {None}
@@ -110,6 +155,12 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Vocabulary:
+        """The inverse of :meth:`to_dict`: ``data`` holds the keys ``pad``, ``unk`` and
+        ``tokens``."""
+        missing = [key for key in KEYS if key not in data]
+        if missing:
+            raise ValueError(f"vocabulary data must hold the keys {list(KEYS)}, missing "
+                             f"{missing}; got the keys {sorted(map(str, data))}")
         return cls(data["tokens"], pad=data["pad"], unk=data["unk"])
 
     def save(self, path: str | Path) -> None:
@@ -135,5 +186,5 @@ def char_vocabulary(
 ) -> Vocabulary:
     """Vocabulary of the characters of the tokens of ``sentences``."""
     return Vocabulary.build(
-        (token for sentence in sentences for token in sentence), min_freq=min_freq
+        (list(token) for sentence in sentences for token in sentence), min_freq=min_freq
     )

@@ -56,7 +56,8 @@ Public API:
   (a CRF) uses ``loss=lambda output, target: output``.
 - Metrics: ``{"name": fn(output, target) -> scalar}`` (averaged over batches, weighted by
   batch size) or torchmetrics-style objects with ``update/compute/reset`` (accumulated over
-  the epoch, for corpus-level scores such as span F1). Logged as ``val_<name>``.
+  the epoch, for corpus-level scores such as span F1). Logged as ``val_<name>``; a name
+  must be a non-empty str other than ``loss`` (whose ``val_loss`` the task logs itself).
 - :func:`is_first_process`: false in the other processes of a DDP run, which train but should
   not write (``Forecaster.save``, ``Classifier.save``, ``Tagger.save`` and the CLI's
   reports check it).

@@ -41,7 +41,15 @@ from lstmkit.training.callbacks import (
 )
 from lstmkit.training.config import MAX_SEED, TrainConfig
 from lstmkit.training.logs import LogVersions, loggers
-from lstmkit.training.task import RESUME_SETTINGS, RUN_SETTINGS, BatchFn, LossFn, MetricFn, Task
+from lstmkit.training.task import (
+    RESUME_SETTINGS,
+    RUN_SETTINGS,
+    BatchFn,
+    LossFn,
+    MetricFn,
+    Task,
+    check_metric_names,
+)
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -385,6 +393,7 @@ def fit(
     config = config if config is not None else TrainConfig()
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_metric_names(metrics)  # before the monitor is looked for among their names
     if not config.monitor.startswith("val_"):
         # checked here, not in TrainConfig, so that a model saved with such a setting loads:
         # a training quantity is logged after the epoch's checkpoint callbacks run, and the

@@ -62,6 +62,23 @@ def _batch_size(target: Any) -> int:
     return 1
 
 
+LOGGED = ("train_loss", "train_adversarial_loss", "train_loss_step", "val_loss", "test_loss",
+          "lr", "lr_step")  # what a Task logs itself, beside its metrics
+
+
+def check_metric_names(metrics: Mapping[str, Any] | None) -> None:
+    """Refuse a metric name that is not a non-empty str, or whose ``val_<name>`` or
+    ``test_<name>`` is a value the task logs itself (``loss``: it would replace the loss)."""
+    for name in metrics or {}:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"metric names must be non-empty str, got {name!r}")
+        taken = [key for key in (f"val_{name}", f"test_{name}") if key in LOGGED]
+        if taken:
+            raise ValueError(f"metric name {name!r} is reserved: the metric would be logged "
+                             f"as {taken[0]!r}, which the task logs itself (it logs "
+                             f"{', '.join(LOGGED)}); rename the metric")
+
+
 RESUME_SETTINGS = "lstmkit_training"  # the checkpoint's key: TrainConfig.resume_settings()
 RUN_SETTINGS = "lstmkit_run"  # the checkpoint's key: fit's run_settings (the application's)
 
@@ -76,7 +93,8 @@ class Task(pl.LightningModule):
         metrics: name -> metric. A plain callable ``metric(output, target) -> scalar`` is
             averaged over batches weighted by batch size; an object with ``update``,
             ``compute`` and ``reset`` (a torchmetrics metric) accumulates over the epoch.
-            Logged as ``val_<name>`` and ``test_<name>``.
+            Logged as ``val_<name>`` and ``test_<name>``; a name must be a non-empty str,
+            and not ``loss`` (whose ``val_loss`` and ``test_loss`` the task logs itself).
         batch_fn: ``batch_fn(model, batch) -> (output, target)``; defaults to
             :func:`default_batch_fn`.
 
@@ -106,6 +124,7 @@ class Task(pl.LightningModule):
         self.model = model
         self.loss_fn = loss
         self.config = config if config is not None else TrainConfig()
+        check_metric_names(metrics)
         self.metrics = dict(metrics or {})
         for name, metric in self.metrics.items():
             if not (callable(metric) or isinstance(metric, StatefulMetric)):
