@@ -103,10 +103,14 @@ def _check_layer(lstm: LSTM, layer: object, direction: object = None) -> None:
 def _loaded_array(value: object, name: str) -> Tensor:
     """``value`` (an array of real numbers) as a tensor, or an error naming ``name``: a
     bool, complex, str or object array, or a NaN or infinite entry, would load nonsense."""
-    array = value.detach().cpu().numpy() if isinstance(value, Tensor) else value
-    if not isinstance(array, np.ndarray | list | tuple):
+    if isinstance(value, Tensor):  # (NumPy has no bfloat16)
+        value = value.detach().cpu()
+        array = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    elif value is None or isinstance(value, str | bytes | Mapping):
         raise TypeError(f"{name} must be an array of real numbers, got "
                         f"{type(value).__name__}")
+    else:
+        array = value  # (an ndarray, a list, or an array-like: a Keras or jax array)
     try:
         array = np.asarray(array)
     except ValueError as error:  # (ragged nested lists)
