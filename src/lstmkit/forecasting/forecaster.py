@@ -159,7 +159,8 @@ def _no_validation_rows(prepared: Prepared, kept: list[int], data: DataConfig) -
     return (f"data.val={data.val!r} leaves series {series_names(ids)} no validation rows "
             f"(the other series have some): it is later than every row before "
             f"{'its' if one else 'their'} test part (data.test={data.test!r}), so no "
-            "validation window; give an earlier date")
+            "validation window; it trains without validation (give an earlier date to "
+            "validate it)")
 
 
 def _every_series_short(left_out: dict[str, str], data: DataConfig) -> ValueError:
@@ -265,10 +266,11 @@ class Forecaster:
 
     def _check_lengths(self, prepared: Prepared) -> Prepared:
         """``prepared`` checked for training: a series without a training window, or with a
-        validation or test part shorter than a horizon, or whose test part leaves it no
-        validation rows where a date ``data.val`` gives others some, is an error, or with
+        validation or test part shorter than a horizon, is an error, or with
         ``data.short_series`` 'skip' left out of training or without a window in that part
-        (warned). Returns the series kept, with those left out in ``left_out``."""
+        (warned). A series that a date ``data.val`` leaves no validation rows while others
+        have some is warned of. Returns the series kept, with those left out in
+        ``left_out``."""
         m, dc = self.config.model, self.config.data
         untrainable = self.without_training_window(prepared)
         if untrainable and dc.short_series == "error":
@@ -292,8 +294,6 @@ class Forecaster:
         if not kept:
             raise _every_series_short(left_out, dc)
         no_val = _no_validation_rows(prepared, kept, dc)
-        if no_val and dc.short_series == "error":
-            raise ValueError(no_val)
         if left_out:
             warn(_left_out_warning(left_out, len(kept), "to train on"), stacklevel=3)
         for part, ids in no_window.items():
@@ -301,8 +301,8 @@ class Forecaster:
                 warn(f"data.short_series='skip': series {series_names(ids)} "
                      f"{'has' if len(ids) == 1 else 'have'} a {part} part shorter "
                      f"than horizon ({m.horizon}), so no {part} window", stacklevel=3)
-        if no_val:
-            warn(f"data.short_series='skip': {no_val}", stacklevel=3)
+        if no_val:  # (a series that ended before the date, say: it trains unvalidated)
+            warn(no_val, stacklevel=3)
         prepared = replace(prepared, series=[prepared.series[k] for k in kept],
                            sizes=[prepared.sizes[k] for k in kept], left_out=left_out)
         late = isinstance(dc.test, str) and past_the_end(prepared.series, dc.test,
