@@ -510,6 +510,11 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
                 {"pos": float("inf")}):
         with pytest.raises(ValueError, match=r"class_weight must"):
             ClassifierConfig(class_weight=bad)  # type: ignore[arg-type]
+    # 1 and '1' are one label: one of the two weights was silently dropped
+    with pytest.raises(ValueError, match=r"class_weight names the label\(s\) \['1'\] twice, "
+                                         r"once as a number and once as text"):
+        ClassifierConfig(class_weight={1: 2.0, "1": 3.0, "0": 1.0})
+    assert ClassifierConfig(class_weight={1: 2, "0": 1.0}).class_weight == {"1": 2.0, "0": 1.0}
 
 
 def test_snapshot_and_label_smoothing_errors() -> None:

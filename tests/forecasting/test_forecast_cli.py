@@ -59,11 +59,11 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert "test: 5 windows" in capsys.readouterr().out  # every 7th, anchored on the last
     assert (out / "forecast.png").is_file()
     with pytest.raises(ValueError, match=r"--plot-series 'x' is not a series of the data "
-                                         r"\(said before any work\); its series: \['0'\]"):
+                                         r"\(nothing was run\); its series: \['0'\]"):
         _run("evaluate", "--model", model, "--data", str(csv), "--out", str(out),
              "--plot-series", "x")
     with pytest.raises(ValueError, match=r"--plot-series 'x' is not a series of the data "
-                                         r"\(said before any work\); its series: \['0'\]"):
+                                         r"\(nothing was run\); its series: \['0'\]"):
         _run("run", "--config", str(config), "--data", str(csv), "--out", str(tmp_path / "x"),
              "--plot-series", "x")
     assert not (tmp_path / "x").exists()
@@ -138,7 +138,8 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
     assert ("backtest: 8 windows, first forecast steps from 2021-01-05 04:00:00 to "
             "2021-01-08 16:00:00") in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"start \(--start\) must be a row >= 0, a fraction in "
-                                         r"\(0, 1\) or a date, got -20"):
+                                         r"\(0, 1\) or a date \(text, a pd\.Timestamp, "
+                                         r"datetime or np\.datetime64\), got int -20"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "-20")
     with pytest.raises(ValueError, match=r"start \(--start\)='soon' is not a row, a fraction "

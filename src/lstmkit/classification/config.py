@@ -126,8 +126,14 @@ class ClassifierConfig(MappingConfig):
                                      f"{label!r}: {weight!r} (a label YAML reads as another "
                                      "type, yes or 1.0, is quoted: '1.0': 2)")
             # (YAML reads the label 1 as an int: labels are text)
-            object.__setattr__(self, "class_weight",
-                               {str(k): float(v) for k, v in weights.items()})
+            texts = [str(label) for label in weights]
+            twice = sorted({t for t in texts if texts.count(t) > 1})
+            if twice:  # (1 and '1' are one label: one weight would be dropped)
+                raise ValueError(f"class_weight names the label(s) {twice} twice, once as a "
+                                 f"number and once as text (labels are text); give each "
+                                 f"once, got {dict(weights)!r}")
+            object.__setattr__(self, "class_weight", dict(zip(
+                texts, map(float, weights.values()), strict=True)))
         elif weights not in (None, "balanced"):
             raise ValueError(f"class_weight must be None, 'balanced' or a mapping from label "
                              f"to weight, got {weights!r}")

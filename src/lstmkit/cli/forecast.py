@@ -160,12 +160,12 @@ def _check_plot_series(args: argparse.Namespace, ids: list[str],
         return
     if series_id(args.plot_series) not in ids:
         raise ValueError(f"--plot-series {args.plot_series!r} is not a series of the data "
-                         f"(said before any work); its series: {ids[:10]}"
+                         f"(nothing was run); its series: {ids[:10]}"
                          f"{' ...' if len(ids) > 10 else ''}")
     why = (left_out or {}).get(series_id(args.plot_series))
     if why is not None:
         raise ValueError(f"--plot-series {args.plot_series!r} is left out as too short "
-                         f"(data.short_series='skip'; said before any work): {why}")
+                         f"(data.short_series='skip'): {why}")
 
 
 def _report(report: Any, out: Path, title: str, args: argparse.Namespace) -> None:
