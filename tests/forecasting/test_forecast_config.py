@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -301,3 +302,108 @@ def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
     ]:
         with pytest.raises(error, match=message):
             DataConfig(target=("a", "b"), target_bounds=bounds)
+
+
+def test_numpy_scalars_in_every_section_are_stored_as_python_values_that_save() -> None:
+    import yaml
+
+    from lstmkit.forecasting import EvalConfig
+    from lstmkit.training import TrainConfig
+
+    config = ForecastConfig(
+        data=DataConfig(target="y", val=np.float64(0.1), test=np.int64(5)),
+        model=ModelConfig(lookback=np.int64(24), horizon=np.int64(12),
+                          segment_len=np.int32(6), hidden_size=np.int64(16),
+                          num_layers=np.int64(1), dropout=np.float32(0.25),
+                          future_context=np.int64(0), ensemble=np.int64(1),
+                          highway=np.bool_(True)),
+        training=TrainConfig(lr=np.float64(1e-3), max_epochs=np.int64(2)),
+        evaluation=EvalConfig(season_length=np.int64(12), stride=np.int64(2),
+                              arima_order=(np.int64(1), np.int64(0), np.int64(1))),
+        batch_size=np.int64(32))
+    assert (type(config.data.val), type(config.data.test)) == (float, int)
+    model = config.model
+    assert [type(getattr(model, name)) for name in (
+        "lookback", "horizon", "segment_len", "hidden_size", "num_layers", "future_context",
+        "ensemble", "dropout", "highway")] == [int] * 7 + [float, bool]
+    assert model.dropout == 0.25 and model.highway is True
+    assert config.evaluation.arima_order == (1, 0, 1)
+    assert type(config.evaluation.season_length) is int and type(config.batch_size) is int
+    # np.float64, a float, was kept and then crashed yaml.safe_dump when the model was saved
+    saved = yaml.safe_load(yaml.safe_dump(config.to_dict()))
+    assert ForecastConfig.from_dict(saved) == config
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: ModelConfig(lookback=np.bool_(True)), r"^model.lookback must be an int, got bool "
+                                                   r"True$"),
+    (lambda: ModelConfig(dropout=np.bool_(False)), r"^model.dropout must be a number in "
+                                                   r"\[0, 1\), got bool False$"),
+    (lambda: DataConfig(target="y", val=np.bool_(True)), r"^data.val must be a fraction, a row "
+                                                         r"count or a date, got True$"),
+])
+def test_a_numpy_bool_is_still_refused_for_a_number(make: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_an_lstm_projection_as_wide_as_the_model_is_an_error() -> None:
+    # it was accepted, and nn.LSTM refused it only when the network was built
+    for proj_size in (16, np.int64(20)):
+        with pytest.raises(ValueError, match=rf"^model.lstm.proj_size must be smaller than "
+                                             rf"model.hidden_size \(16\), got {proj_size}$"):
+            ModelConfig(hidden_size=16, lstm={"proj_size": proj_size})
+    with pytest.raises(ValueError, match=r"^model.lstm.proj_size must be smaller than "
+                                         r"model.hidden_size \(8\), got 8$"):
+        ForecastConfig.from_dict({"data": {"target": "y"},
+                                  "model": {"hidden_size": 8, "lstm": {"proj_size": 8}}})
+    assert ModelConfig(hidden_size=16, lstm={"proj_size": 15}).lstm == {"proj_size": 15}
+    assert ModelConfig(hidden_size=16, lstm={"proj_size": 0}).lstm == {"proj_size": 0}
+
+
+@pytest.mark.parametrize(("settings", "error", "message"), [
+    ({"target": ""}, ValueError, r"^data.target must name columns by non-empty strings, "
+                                 r"got ''$"),
+    ({"target": ["a", ""]}, ValueError, r"^data.target must name columns by non-empty "
+                                        r"strings, got \['a', ''\]$"),
+    ({"target": 3}, TypeError, r"^data.target must be a column name or a list of names, "
+                               r"got 3$"),
+    ({"past_covariates": [""]}, ValueError, r"^data.past_covariates must name columns by "
+                                            r"non-empty strings, got \[''\]$"),
+    ({"time_col": 3}, TypeError, r"^data.time_col must be a column name \(a string\) or "
+                                 r"null, got int 3$"),
+    ({"time_col": ""}, ValueError, r"^data.time_col must be a non-empty column name or null, "
+                                   r"got ''$"),
+    ({"series_col": ["store"]}, TypeError, r"^data.series_col must be a column name \(a "
+                                           r"string\) or null, got list \['store'\]$"),
+    ({"series_col": ""}, ValueError, r"^data.series_col must be a non-empty column name or "
+                                     r"null, got ''$"),
+    ({"path": 3}, TypeError, r"^data.path must be a file path \(a string or Path\) or null, "
+                             r"got int 3$"),
+    ({"path": ""}, ValueError, r"^data.path must be a file path or null, got ''$"),
+])
+def test_data_columns_and_path_are_checked(settings: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        DataConfig(**{"target": "y", **settings})
+
+
+def test_data_columns_and_path_that_are_accepted() -> None:
+    config = DataConfig(target=["a", "b"], time_col="date", series_col="store", path="x.csv")
+    assert (config.target, config.time_col, config.series_col, config.path) == (
+        ("a", "b"), "date", "store", "x.csv")
+    assert DataConfig(target="y", path=Path("data") / "x.csv").path == Path("data") / "x.csv"
+    assert DataConfig(target=np.str_("y"), time_col=np.str_("t")).time_col == "t"
+    assert DataConfig(target="y").path is None
+
+
+def test_target_bounds_may_be_numpy_arrays() -> None:
+    # "The truth value of an array with more than one element is ambiguous"
+    assert DataConfig(target=("a", "b"), target_bounds=np.array([0.0, 10.0])).target_bounds \
+        == {"a": (0.0, 10.0), "b": (0.0, 10.0)}
+    assert DataConfig(target=("a", "b"), target_bounds={"b": np.array([0, 5])}).target_bounds \
+        == {"b": (0.0, 5.0)}
+    with pytest.raises(TypeError, match=r"^data.target_bounds of 'a' must be \[low, high\], "
+                                        r"numbers or null \(unbounded\), got \[0, 1, 2\]$"):
+        DataConfig(target="a", target_bounds=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"^data.target_bounds of 'a' must have low < high"):
+        DataConfig(target="a", target_bounds={"a": np.array([3.0, 1.0])})

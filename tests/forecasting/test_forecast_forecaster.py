@@ -521,6 +521,37 @@ def test_a_save_racing_another_process_for_the_same_path_wins_or_loses_whole(
     Forecaster.load(path)
 
 
+def test_a_config_of_numpy_numbers_saves_and_loads(frame: pd.DataFrame,
+                                                   tmp_path: Path) -> None:
+    # np.float64 (a float) was accepted, and the save then failed in yaml.safe_dump
+    config = make_config(dropout=np.float64(0.1), hidden_size=np.int64(16))
+    config = dataclasses.replace(config, training=config.training.replace(
+        lr=np.float64(1e-3), grad_clip=np.float64(1.0)))
+    forecaster = Forecaster(config).fit(frame)
+    path = forecaster.save(tmp_path / "model")
+    assert Forecaster.load(path).config == forecaster.config
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_failed_save_leaves_no_temporary_folder_and_raises(
+        frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    forecaster = Forecaster(make_config()).fit(frame)
+    path = forecaster.save(tmp_path / "model")
+
+    def fails(*args: object, **kwargs: object) -> str:
+        raise yaml.representer.RepresenterError("cannot represent an object", args[0])
+
+    monkeypatch.setattr(yaml, "safe_dump", fails)
+    with pytest.raises(yaml.representer.RepresenterError, match="cannot represent"):
+        forecaster.save(path)
+    monkeypatch.undo()
+    # the .model.tmp-<pid> folder it was writing in is removed; the model saved before stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    Forecaster.load(path)
+
+
 def test_unfitted_and_resume(frame: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         Forecaster(make_config()).predict(frame)

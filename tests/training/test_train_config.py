@@ -116,3 +116,30 @@ def test_several_processes(settings: dict[str, Any], gpus: int, several: bool,
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     assert TrainConfig(**settings).several_processes() is several
+
+
+def test_numpy_scalars_are_stored_as_python_values_that_save() -> None:
+    import numpy as np
+    import yaml
+
+    numbers = {"max_epochs": np.int64(3), "lr": np.float64(1e-3), "weight_decay": np.float32(0),
+               "lr_gamma": np.float64(0.5), "scheduler_patience": np.int32(2),
+               "grad_clip": np.float64(1.0), "ema_decay": np.float64(0.99),
+               "adversarial": np.float64(0.0), "early_stopping_patience": np.int64(3),
+               "seed": np.uint32(7), "num_nodes": np.int64(1), "log_every_n_steps": np.int64(5),
+               "limit_train_batches": np.float64(0.5), "limit_val_batches": np.int64(2)}
+    config = TrainConfig(**numbers, restore_best=np.bool_(False), devices=[np.int64(0)])
+    for name, value in numbers.items():
+        assert getattr(config, name) == value and type(getattr(config, name)) is type(
+            value.item()), name
+    assert config.restore_best is False and type(config.devices[0]) is int
+    # np.float64, a float, was kept and then crashed yaml.safe_dump when the model was saved
+    assert TrainConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize(("name", "kind"), [("lr", "a number"), ("max_epochs", "an int")])
+def test_a_numpy_bool_is_still_refused_for_a_number(name: str, kind: str) -> None:
+    import numpy as np
+
+    with pytest.raises(TypeError, match=rf"^training.{name} must be {kind}, got bool True$"):
+        TrainConfig(**{name: np.bool_(True)})

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_options
+import numpy as np
+
+from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_fields, plain_options
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
@@ -49,7 +51,9 @@ def _positive_int(name: str, value: object, *, allow_none: bool = False,
 def _bounds(value: object, targets: tuple[str, ...]
             ) -> dict[str, tuple[float | None, float | None]] | None:
     """``data.target_bounds`` checked, as ``{target: (low, high)}`` (None when unbounded)."""
-    if value is None or value == {}:
+    if isinstance(value, np.ndarray):  # [low, high] as an array
+        value = value.tolist()
+    if value is None or (isinstance(value, dict) and not value):
         return None
     name = "data.target_bounds"
     if isinstance(value, list | tuple):
@@ -63,6 +67,8 @@ def _bounds(value: object, targets: tuple[str, ...]
     bounds = {}
     for column, pair in value.items():
         where = f"{name} of {column!r}"
+        if isinstance(pair, np.ndarray):
+            pair = pair.tolist()
         if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
                 v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
                 for v in pair):
@@ -90,6 +96,16 @@ def _str_tuple(name: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise TypeError(f"{name} must be a column name or a list of names, got {value!r}")
     return tuple(value)
+
+
+def _column(name: str, value: object) -> None:
+    """A TypeError or ValueError unless ``value`` is a column name (a non-empty string) or
+    None."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a column name (a string) or null, got "
+                        f"{type(value).__name__} {value!r}")
+    if value == "":
+        raise ValueError(f"{name} must be a non-empty column name or null, got ''")
 
 
 @dataclass(frozen=True)
@@ -135,11 +151,11 @@ class DataConfig:
             forecasts, quantiles and intervals are clipped into them (a concentration or
             sales: ``[0, null]``), as are the baselines scored beside it, and an observed
             target outside them is an error. Training is unchanged, so a trained model may
-            be given others.
+            be given others. In Python a pair may also be a tuple or a NumPy array.
     """
 
     target: tuple[str, ...] = ()
-    path: str | None = None
+    path: str | Path | None = None
     time_col: str | None = None
     series_col: str | None = None
     past_covariates: tuple[str, ...] = ()
@@ -154,10 +170,23 @@ class DataConfig:
     target_bounds: Any = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.float64(0.1), np.int64(24)) as Python ones
         for name in ("target", "past_covariates", "future_covariates", "static_covariates"):
-            object.__setattr__(self, name, _str_tuple(name, getattr(self, name)))
+            value = getattr(self, name)
+            columns = _str_tuple(f"data.{name}", value)
+            if "" in columns:
+                raise ValueError(f"data.{name} must name columns by non-empty strings, got "
+                                 f"{value!r}")
+            object.__setattr__(self, name, columns)
         if not self.target:
             raise ValueError("data.target must name at least one column, got none")
+        _column("data.time_col", self.time_col)
+        _column("data.series_col", self.series_col)
+        if self.path is not None and not isinstance(self.path, str | Path):
+            raise TypeError(f"data.path must be a file path (a string or Path) or null, got "
+                            f"{type(self.path).__name__} {self.path!r}")
+        if self.path == "":
+            raise ValueError("data.path must be a file path or null, got ''")
         object.__setattr__(self, "target_bounds", _bounds(self.target_bounds, self.target))
         _choice("data.fill", self.fill, Fill)
         _choice("data.short_series", self.short_series, ShortSeries)
@@ -289,7 +318,8 @@ class ModelConfig:
             ``zoneout``, ``recurrent_dropout``, ``weight_drop``, ``forget_bias``, ``init``,
             ``backend`` ...), so any variant of the core LSTM can be the encoder. Lists in
             the values are stored as tuples (``zoneout: [0.1, 0.2]`` reads ``(0.1, 0.2)``),
-            numpy scalars as Python ones (``np.int64(8)`` reads ``8``).
+            numpy scalars as Python ones (``np.int64(8)`` reads ``8``). ``proj_size`` must be
+            smaller than ``hidden_size``.
     """
 
     lookback: int = 96
@@ -312,6 +342,7 @@ class ModelConfig:
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
         for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers",
                      "ensemble"):
             _positive_int(f"model.{name}", getattr(self, name))
@@ -394,6 +425,11 @@ class ModelConfig:
         # numpy scalars Python ones, so that it saves
         options = {k: _tuples(v) for k, v in plain_options(self.lstm).items()}
         check_option_values(options, "model.lstm")
+        # (checked there against a hidden size that fits it: the LSTM's is model.hidden_size)
+        proj_size = options.get("proj_size", 0)
+        if proj_size >= self.hidden_size:
+            raise ValueError(f"model.lstm.proj_size must be smaller than model.hidden_size "
+                             f"({self.hidden_size}), got {proj_size}")
         object.__setattr__(self, "lstm", options)
 
     @property
@@ -449,6 +485,7 @@ class EvalConfig:
     stride: int = 1
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.int64(24)) as Python ones
         baselines = _str_tuple("evaluation.baselines", self.baselines)
         for b in baselines:
             _choice("evaluation.baselines entry", b, Baseline)
@@ -479,6 +516,7 @@ class ForecastConfig:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # a numpy batch_size (np.int64(64)) as a Python int
         for name, kind in (("data", DataConfig), ("model", ModelConfig),
                            ("training", TrainConfig), ("evaluation", EvalConfig)):
             if not isinstance(getattr(self, name), kind):

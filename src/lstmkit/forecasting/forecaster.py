@@ -890,27 +890,31 @@ class Forecaster:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        torch.save(net.state_dict(), tmp / "model.pt")
-        (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
-                                                        sort_keys=False))
-        (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
-        meta = {"kind": "forecaster", "format_version": FORMAT_VERSION,
-                "lstmkit_version": __version__,
-                "torch_version": torch.__version__, "freq": self.freq,
-                "dims": {"n_targets": first.n_targets,
-                         "n_past": first.embed[0].in_features // first.cfg.segment_len
-                         - first.ch_in, "n_future": first.n_future,
-                         "n_static": first.n_static},
-                # the weights' shapes do not depend on it: kept to check config.yaml by
-                "lookback": self.config.model.lookback,
-                "conformal_margins": None if self.margins is None else self.margins.tolist(),
-                # the margins are in units of each window's scale, this where it has none
-                "conformal_scale": (None if self.margin_scale is None
-                                    else self.margin_scale.tolist()),
-                "conformal_windows": self.calibration_windows,
-                "seen_until": self.seen_until, "static_range": self.static_range}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        _replace_folder(tmp, path)
+        try:
+            torch.save(net.state_dict(), tmp / "model.pt")
+            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
+                                                            sort_keys=False))
+            (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
+            meta = {"kind": "forecaster", "format_version": FORMAT_VERSION,
+                    "lstmkit_version": __version__,
+                    "torch_version": torch.__version__, "freq": self.freq,
+                    "dims": {"n_targets": first.n_targets,
+                             "n_past": first.embed[0].in_features // first.cfg.segment_len
+                             - first.ch_in, "n_future": first.n_future,
+                             "n_static": first.n_static},
+                    # the weights' shapes do not depend on it: kept to check config.yaml by
+                    "lookback": self.config.model.lookback,
+                    "conformal_margins": None if self.margins is None else self.margins.tolist(),
+                    # the margins are in units of each window's scale, this where it has none
+                    "conformal_scale": (None if self.margin_scale is None
+                                        else self.margin_scale.tolist()),
+                    "conformal_windows": self.calibration_windows,
+                    "seen_until": self.seen_until, "static_range": self.static_range}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+            _replace_folder(tmp, path)
+        except BaseException:  # (a config that YAML cannot write, a full disk, Ctrl-C)
+            shutil.rmtree(tmp, ignore_errors=True)  # no half-written folder left beside path
+            raise
         return path
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import sys
@@ -66,17 +67,29 @@ def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """A dict copy of ``options`` (LSTM keyword options) with numpy scalars (``np.int64``,
     ``np.float32``, ``np.bool_``), also inside lists and tuples, turned into Python ones, so
     that a configuration holding them saves as YAML or JSON."""
-    return {key: _plain(value) for key, value in options.items()}
+    return {key: plain_value(value) for key, value in options.items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
+def plain_value(value: Any) -> Any:
+    """``value`` with numpy scalars, also inside lists and tuples, as Python ones: an
+    ``np.integer`` an int, an ``np.floating`` a float, an ``np.bool_`` a bool (which a number's
+    check still refuses), an ``np.str_`` a str; anything else as it is (a ``datetime64`` of
+    nanoseconds would become an int). Configurations pass each setting through it, so that a
+    numpy scalar is checked as the Python value it stands for and saves as YAML or JSON."""
+    if isinstance(value, np.bool_ | np.number | np.str_):
         return value.item()
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
+        return tuple(plain_value(v) for v in value)
     return value
+
+
+def plain_fields(config: Any) -> None:
+    """Pass every field of the frozen dataclass ``config`` through :func:`plain_value` (in
+    its ``__post_init__``, before the checks)."""
+    for f in dataclasses.fields(config):
+        object.__setattr__(config, f.name, plain_value(getattr(config, f.name)))
 
 
 @dataclass(frozen=True)

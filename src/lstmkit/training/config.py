@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from lstmkit.nn.config import plain_fields
+
 Optimizer = Literal["adam", "adamw", "sgd"]
 RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "scheduler_patience",
                 "grad_clip", "ema_decay", "adversarial", "early_stopping_patience", "monitor",
@@ -96,6 +98,8 @@ class TrainConfig:
     Every field has a default that trains on the CPU with Adam. Hardware fields are handed to
     ``lightning.pytorch.Trainer`` unchanged, so the same configuration runs on a GPU
     (``accelerator="gpu"``) or across machines (``strategy="ddp"``, ``num_nodes``).
+    A NumPy number or bool (``np.float64(1e-3)``, ``np.int64(10)``) is stored as the Python
+    value it stands for, so that the configuration saves as YAML or JSON.
 
     Attributes:
         max_epochs: upper bound on passes over the training data.
@@ -186,6 +190,7 @@ class TrainConfig:
     fast_dev_run: bool | int = False
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.float64(1e-3), np.int64(10)) as Python ones
         try:
             self._check()
         except (TypeError, ValueError) as err:  # named as a config file and --set write it
