@@ -37,6 +37,17 @@ def positive_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+def index_in(name: str, value: object, size: int, note: str = "") -> int:
+    """``value`` as an index in [0, ``size``): a TypeError unless it is an int (numpy
+    integers too; not a bool), a ValueError naming the range (and ``note``) when outside."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
+                        f"{type(value).__name__} {value!r}")
+    if not 0 <= value < size:
+        raise ValueError(f"{name} must be in [0, {size - 1}]{note}, got {value}")
+    return int(value)
+
+
 def probability(name: str, value: object, *, one: bool = False) -> float:
     """``value`` as a float in [0, 1), or [0, 1] with ``one``; numpy floats are accepted."""
     interval = "[0, 1]" if one else "[0, 1)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import numpy as np
 from torch import Tensor
+
+from lstmkit.nn.config import index_in
 
 FIELDS = ("i", "f", "g", "o", "c", "h")
 NAMES = {"i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate",
@@ -70,13 +71,8 @@ def plot_trace(
                         f"{type(trace).__name__}")
     n_ld, steps, n_batch = trace.i.shape[:3]
     events = _event_steps(events, steps)
-    for name, value, size in (("layer_direction", layer_direction, n_ld),
-                              ("batch_index", batch_index, n_batch)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
-                            f"{type(value).__name__} {value!r}")
-        if not 0 <= value < size:
-            raise ValueError(f"{name} must be in [0, {size - 1}], got {value}")
+    index_in("layer_direction", layer_direction, n_ld)
+    index_in("batch_index", batch_index, n_batch)
     fig = Figure(figsize=(10, 1.8 * len(fields)))
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):

@@ -21,7 +21,6 @@ outputs); exporting sums the two.
 from __future__ import annotations
 
 import contextlib
-import numbers
 import warnings
 from collections.abc import Iterator, Mapping
 
@@ -30,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from lstmkit.nn.config import index_in
 from lstmkit.nn.layer import LSTM
 
 TORCH_GATES = "ifgo"
@@ -87,17 +87,10 @@ def _check_lstm(lstm: object, who: str) -> None:
 
 
 def _check_layer(lstm: LSTM, layer: object, direction: object = None) -> None:
-    for name, value, size in (("layer", layer, lstm.config.num_layers),
-                              ("direction", direction, lstm.config.num_directions)):
-        if name == "direction" and value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
-                            f"{type(value).__name__} {value!r}")
-        if not 0 <= value < size:
-            extra = (f" (bidirectional={lstm.config.bidirectional})" if name == "direction"
-                     else "")
-            raise ValueError(f"{name} must be in [0, {size - 1}]{extra}, got {value}")
+    index_in("layer", layer, lstm.config.num_layers)
+    if direction is not None:
+        index_in("direction", direction, lstm.config.num_directions,
+                 f" (bidirectional={lstm.config.bidirectional})")
 
 
 def _loaded_array(value: object, name: str) -> Tensor:
