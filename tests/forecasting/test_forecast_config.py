@@ -53,6 +53,34 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize(("overrides", "error", "message"), [
+    ([("model.horizon", 3)], TypeError, r"overrides must be a mapping of dotted keys to values "
+     r"such as \{'model.horizon': 48\}, got list"),
+    ({1: 2}, TypeError, r"overrides' keys must be dotted names such as 'model.horizon', got "
+     r"int 1"),
+    # a whole section would quietly reset its other settings (--set data=3 --data x.csv)
+    ({"data": 3, "data.path": "x.csv"}, ValueError,
+     r"^'data' is a config section: set its keys one by one \('data.KEY'\); valid keys: "
+     r"\[.*'path'"),
+    ({"model": {"horizon": 3}}, ValueError, r"^'model' is a config section"),
+    ({"data.path.x": 1}, ValueError, r"^'data.path' is a setting, not a section, in "
+     r"'data.path.x'$"),
+    ({"model.lstm.zoneout.x": 1}, ValueError, r"^'model.lstm.zoneout' is a setting"),
+    ({"modl.x": 1}, ValueError, r"^unknown config section 'modl' in 'modl.x'; valid sections: "
+     r"\['data', 'evaluation', 'model', 'training'\]$"),
+    ({"model.lsmt.x": 1}, ValueError, r"^unknown config key 'model.lsmt' in 'model.lsmt.x'; "
+     r"valid keys: \[.*'lstm'"),
+])
+def test_overrides_name_what_is_wrong(overrides: Any, error: type[Exception],
+                                      message: str) -> None:
+    config = ForecastConfig.from_dict({"data": {"target": "y"}})
+    with pytest.raises(error, match=message):
+        config.with_overrides(overrides)
+    # a top-level setting and the free-form LSTM options may be set whole
+    changed = config.with_overrides({"batch_size": 8, "model.lstm": {"zoneout": 0.1}})
+    assert (changed.batch_size, changed.model.lstm) == (8, {"zoneout": 0.1})
+
+
 def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     # YAML reads an unquoted date as a date object: it is a split date all the same

@@ -11,7 +11,7 @@ import datetime
 import math
 import numbers
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -572,16 +572,36 @@ class ForecastConfig:
             "batch_size": self.batch_size,
         }
 
-    def with_overrides(self, overrides: dict[str, Any]) -> ForecastConfig:
-        """A copy with dotted keys replaced: ``{"model.horizon": 48, "training.lr": 1e-3}``."""
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ForecastConfig:
+        """A copy with dotted keys replaced: ``{"model.horizon": 48, "training.lr": 1e-3}``.
+
+        A key names one setting (``model.lstm``, the free-form mapping of LSTM options, may be
+        replaced whole); a whole section (``"data"``) is refused, so that replacing one does not
+        quietly reset its other settings."""
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"overrides must be a mapping of dotted keys to values such as "
+                            f"{{'model.horizon': 48}}, got {type(overrides).__name__}")
         values = self.to_dict()
         for dotted, value in overrides.items():
+            if not isinstance(dotted, str):
+                raise TypeError(f"overrides' keys must be dotted names such as 'model.horizon', "
+                                f"got {type(dotted).__name__} {dotted!r}")
             parts = dotted.split(".")
+            if len(parts) == 1 and isinstance(values.get(dotted), dict):
+                raise ValueError(f"{dotted!r} is a config section: set its keys one by one "
+                                 f"('{dotted}.KEY'); valid keys: {sorted(values[dotted])}")
             target = values
-            for part in parts[:-1]:
-                if part not in target or not isinstance(target[part], dict):
+            for at, part in enumerate(parts[:-1]):
+                if part not in target and not at:
+                    sections = sorted(k for k, v in target.items() if isinstance(v, dict))
                     raise ValueError(f"unknown config section {part!r} in {dotted!r}; valid "
-                                     f"sections: ['data', 'evaluation', 'model', 'training']")
+                                     f"sections: {sections}")
+                if part not in target and parts[at - 1] != "lstm":
+                    raise ValueError(f"unknown config key {'.'.join(parts[:at + 1])!r} in "
+                                     f"{dotted!r}; valid keys: {sorted(target)}")
+                if not isinstance(target.get(part), dict):  # (an LSTM option's too)
+                    raise ValueError(f"{'.'.join(parts[:at + 1])!r} is a setting, not a "
+                                     f"section, in {dotted!r}")
                 target = target[part]
             # free-form option mappings (model.lstm) are validated by their section
             if parts[-1] not in target and parts[-2:-1] != ["lstm"]:
