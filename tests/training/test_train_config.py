@@ -40,11 +40,42 @@ def test_good_devices(value: Any) -> None:
     assert TrainConfig(devices=value).devices == value
 
 
-@pytest.mark.parametrize("value", [5, None, "", ["cpu"]])
+@pytest.mark.parametrize("value", [5, None, ["cpu"]])
 def test_accelerator_is_a_name(value: object) -> None:
-    with pytest.raises(TypeError, match=r"accelerator must be a non-empty name such as 'auto', "
+    with pytest.raises(TypeError, match=r"accelerator must be a name such as 'auto', "
                                         rf"'cpu' or 'gpu', got {type(value).__name__}"):
         TrainConfig(accelerator=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("name", "value", "error", "message"), [
+    ("accelerator", "", ValueError, r"accelerator must be one of the names Lightning takes, "
+     r"\['auto', 'gpu', .*'cpu'.*\], got ''"),
+    ("accelerator", "cuda:0", ValueError, r"accelerator must be one of .* got 'cuda:0'"),
+    # (Lightning used to refuse these only when a run started, after the data was read)
+    ("strategy", "dp", ValueError, r"strategy must be one of the names Lightning takes, "
+     r"\['auto', 'ddp', .*\], got 'dp'"),
+    ("strategy", 3, TypeError, r"strategy must be a name such as 'auto' or 'ddp', got int 3"),
+    ("strategy", None, TypeError, r"strategy must be a name such as 'auto' or 'ddp', got "
+     r"NoneType None"),
+])
+def test_lightning_names_are_checked_with_the_config(name: str, value: object,
+                                                     error: type[Exception],
+                                                     message: str) -> None:
+    with pytest.raises(error, match=rf"^training\.{message}"):
+        TrainConfig(**{name: value})
+
+
+@pytest.mark.parametrize("kwargs", [{"accelerator": "cpu"}, {"accelerator": "gpu"},
+                                    {"accelerator": "cuda"}, {"strategy": "ddp_spawn"},
+                                    {"strategy": "fsdp"}, {"strategy": "single_device"}])
+def test_lightning_names_taken(kwargs: dict[str, str]) -> None:
+    assert TrainConfig(**kwargs).to_dict().items() >= kwargs.items()
+
+
+@pytest.mark.parametrize("name", ["lr", "weight_decay", "grad_clip"])
+def test_numbers_past_floats_range_are_not_finite(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"^training\.{name} must be finite, got 1000+$"):
+        TrainConfig(**{name: 10**400})
 
 
 @pytest.mark.parametrize("value", ["bf15", "fp16", 8, 16.0, True, "mixed"])

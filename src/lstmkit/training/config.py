@@ -46,7 +46,11 @@ def _check_number(name: str, value: object, *, low: float, low_open: bool = Fals
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type:
         raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
-    if not math.isfinite(float(value)):  # type: ignore[arg-type]
+    try:
+        finite = math.isfinite(float(value))  # type: ignore[arg-type]
+    except OverflowError:  # an int past float's range (10**400)
+        finite = False
+    if not finite:
         raise ValueError(f"{name} must be finite, got {value!r}")
     bad = value <= low if low_open else value < low  # type: ignore[operator]
     if bad:
@@ -75,6 +79,25 @@ def _check_devices(value: object) -> None:
     if not ok:
         raise ValueError(f"devices must be an int >= 1, -1 (all devices), 'auto' or a non-empty "
                          f"list of device indices >= 0, got {type(value).__name__} {value!r}")
+
+
+def _check_lightning_names(accelerator: object, strategy: object) -> None:
+    """``accelerator`` and ``strategy`` are names Lightning's Trainer takes: checked here, with
+    the config, rather than when a run starts."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    for name, value, examples, registered in (
+            ("accelerator", accelerator, "'auto', 'cpu' or 'gpu'",
+             ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]),
+            ("strategy", strategy, "'auto' or 'ddp'",
+             ["auto", *StrategyRegistry.available_strategies()])):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a name such as {examples}, got "
+                            f"{type(value).__name__} {value!r}")
+        if value not in registered:
+            raise ValueError(f"{name} must be one of the names Lightning takes, "
+                             f"{registered}, got {value!r}")
 
 
 def _check_batch_limit(name: str, value: object) -> None:
@@ -236,9 +259,7 @@ class TrainConfig:
         if not isinstance(self.fast_dev_run, bool):
             _check_number("fast_dev_run (True, False or a number of batches)",
                           self.fast_dev_run, low=0, integer=True)
-        if not isinstance(self.accelerator, str) or not self.accelerator:
-            raise TypeError(f"accelerator must be a non-empty name such as 'auto', 'cpu' or "
-                            f"'gpu', got {type(self.accelerator).__name__} {self.accelerator!r}")
+        _check_lightning_names(self.accelerator, self.strategy)
         _check_devices(self.devices)
         if self.precision is not None and (isinstance(self.precision, bool) or not isinstance(
                 self.precision, int | str) or self.precision not in PRECISIONS):
