@@ -811,12 +811,16 @@ class TooShortError(ValueError):
     """A series too short for what is asked of it (``data.short_series`` may skip it)."""
 
 
+def rows_of(fraction: float, n: int) -> int:
+    """``fraction`` of ``n`` rows, rounded down, the fraction taken as written in decimal:
+    0.29 of 100 rows is 29, not the 28 of float ``100 * 0.29`` (28.999999999999996)."""
+    return int(n * Fraction(str(fraction)))
+
+
 def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     """Rows in the (train, val, test) parts of one series, in time order;
     :class:`TooShortError` when a row count asks for more rows than it has, or the split
-    leaves none for training. A fraction is of all the series' rows, rounded down, taken
-    as written in decimal (0.29 of 100 rows is 29, not the 28 of float ``100 * 0.29``,
-    28.999999999999996)."""
+    leaves none for training. A fraction is of all the series' rows (:func:`rows_of`)."""
     n = len(series)
 
     def rows(spec: float | int | str, end: int, name: str) -> int:
@@ -825,7 +829,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
             start = int(series.time[:end].searchsorted(when))
             return end - start
         if isinstance(spec, float):
-            return int(n * Fraction(str(spec)))  # (str: the decimal written, 0.29)
+            return rows_of(spec, n)
         if spec > end:  # 20230901 meant as a date, say
             rows = "rows" if end == n else "rows before its test part"
             raise TooShortError(

@@ -32,6 +32,7 @@ from lstmkit.forecasting.data import (
     parse_times,
     past_the_end,
     read_frame,
+    rows_of,
     season_from_freq,
     series_groups,
     series_id,
@@ -557,7 +558,7 @@ def _start_row(series: Series, start: Start, default: int, data: DataConfig) -> 
     if isinstance(start, float):
         if not 0.0 < start < 1.0:
             raise ValueError(f"start (--start) as a fraction must be in (0, 1), got {start}")
-        return int(len(series) * start)
+        return rows_of(start, len(series))
     if isinstance(start, bool) or not isinstance(start, numbers.Integral) or start < 0:
         raise ValueError(f"start (--start) must be a row >= 0, a fraction in (0, 1) or a date "
                          f"(text, a pd.Timestamp, datetime or np.datetime64), got "
