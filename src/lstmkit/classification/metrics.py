@@ -15,7 +15,12 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-d sequence of class indices, got shape "
                          f"{array.shape}")
-    if isinstance(values, list | tuple) or array.dtype.kind not in "iu":  # (a bool's is b)
+    # a list's bools and floats may have become ints in the array; its types are checked
+    # in bulk, one by one only to name the first wrong one
+    types = set(map(type, values)) if isinstance(values, list | tuple) else set()
+    if array.dtype.kind not in "iu" or any(
+            issubclass(kind, bool | np.bool_) or not issubclass(kind, int | np.integer)
+            for kind in types):
         for at, value in enumerate(values):
             if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
