@@ -273,6 +273,24 @@ def test_lstm_options_are_checked() -> None:
         "proj_size": 8, "zoneout": [0.1, 0.2]}
 
 
+@pytest.mark.parametrize("config_class", ["ClassifierConfig", "TaggerConfig"])
+def test_lstm_options_are_checked_against_the_configs_hidden_size(config_class: str) -> None:
+    import lstmkit.classification
+    import lstmkit.tagging
+
+    make = getattr(lstmkit.classification, config_class, None) or getattr(lstmkit.tagging,
+                                                                          config_class)
+    # (accepted, and nn.LSTM refused them only when the network was built, after the data
+    # and the vocabulary were read)
+    with pytest.raises(ValueError, match=r"^model.lstm: proj_size must be smaller than "
+                                         r"hidden_size \(8\), got 8$"):
+        make(hidden_size=8, lstm={"proj_size": np.int64(8)})
+    with pytest.raises(ValueError, match=r"^model.lstm: layer_norm needs hidden_size >= 2"):
+        make(hidden_size=1, lstm={"layer_norm": True})
+    assert make(hidden_size=8, lstm={"proj_size": np.int64(7)}).lstm == {"proj_size": 7}
+    assert check_lstm_options({"proj_size": 8}, hidden_size=9) == {"proj_size": 8}
+
+
 def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> None:
     text = "I don’t know, it’s John’s"
     spans = Tokenizer("regex").spans(text)

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import plain_options
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
@@ -115,7 +114,8 @@ class ClassifierConfig(MappingConfig):
                              f"got {self.pooling!r}")
         for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
             probability(name, getattr(self, name))
-        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm, "model.lstm")))
+        object.__setattr__(self, "lstm",
+                           check_lstm_options(self.lstm, "model.lstm", self.hidden_size))
         weights = self.class_weight
         if isinstance(weights, Mapping):
             for label, weight in weights.items():

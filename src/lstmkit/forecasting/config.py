@@ -424,12 +424,7 @@ class ModelConfig:
         # lists (as YAML gives them) become tuples, so a saved config reads back equal;
         # numpy scalars Python ones, so that it saves
         options = {k: _tuples(v) for k, v in plain_options(self.lstm).items()}
-        check_option_values(options, "model.lstm")
-        # (checked there against a hidden size that fits it: the LSTM's is model.hidden_size)
-        proj_size = options.get("proj_size", 0)
-        if proj_size >= self.hidden_size:
-            raise ValueError(f"model.lstm.proj_size must be smaller than model.hidden_size "
-                             f"({self.hidden_size}), got {proj_size}")
+        check_option_values(options, "model.lstm", self.hidden_size)
         object.__setattr__(self, "lstm", options)
 
     @property

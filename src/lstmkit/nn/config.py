@@ -279,16 +279,20 @@ def _inside(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
 
-def check_option_values(options: Mapping[str, Any], name: str) -> None:
+def check_option_values(options: Mapping[str, Any], name: str,
+                        hidden_size: int | None = None) -> None:
     """A TypeError or ValueError, its message prefixed with ``name`` (``model.lstm``), when
-    a value of ``options`` (keys of :data:`LSTM_OPTIONS`) is one :class:`LSTMConfig` refuses:
-    checked with sizes that fit any ``proj_size``, so that a configuration's error comes when
-    it is made, not when its network is built."""
-    proj = options.get("proj_size", 0)
-    fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
-    try:
+    a value of ``options`` (keys of :data:`LSTM_OPTIONS`) is one :class:`LSTMConfig` refuses
+    with ``hidden_size`` (a ``proj_size`` not below it, ``layer_norm`` with 1): checked when
+    a configuration is made, not when its network is built. Without ``hidden_size``, with
+    sizes that fit any ``proj_size``."""
+    if hidden_size is None:
+        proj = options.get("proj_size", 0)
+        fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
         # (a hidden size of 2 at least: layer_norm needs it)
-        LSTMConfig(1, int(proj) + 1 if fits else 2, **options)
+        hidden_size = int(proj) + 1 if fits else 2
+    try:
+        LSTMConfig(1, hidden_size, **options)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{name}: {err}") from None
 

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import plain_options
 from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
     MappingConfig,
@@ -109,4 +108,5 @@ class TaggerConfig(MappingConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        object.__setattr__(self, "lstm", plain_options(check_lstm_options(self.lstm, "model.lstm")))
+        object.__setattr__(self, "lstm",
+                           check_lstm_options(self.lstm, "model.lstm", self.hidden_size))
