@@ -71,3 +71,25 @@ def test_a_folder_moved_aside_that_cannot_be_read_is_passed_over(tmp_path, monke
         assert message.endswith(f"is in {str(tmp_path / '.model.tmp-1.old')!r}: rename that "
                                 f"folder to {str(tmp_path / 'model')!r}")
 
+
+
+
+def _loaders() -> dict[str, tuple[object, str]]:
+    from lstmkit.classification import Classifier
+    from lstmkit.forecasting import Forecaster, load_config
+    from lstmkit.tagging import Tagger
+
+    return {"Forecaster.load": (Forecaster.load, "path"), "load_config": (load_config, "path"),
+            "Classifier.load": (Classifier.load, "directory"),
+            "Tagger.load": (Tagger.load, "directory")}
+
+
+@pytest.mark.parametrize("loader", ["Forecaster.load", "load_config", "Classifier.load",
+                                    "Tagger.load"])
+@pytest.mark.parametrize("value", [None, 3, b"model"])
+def test_a_path_that_is_no_path_is_named(loader: str, value: object) -> None:
+    load, argument = _loaders()[loader]
+    # (pathlib named it only as 'expected str, bytes or os.PathLike object, not NoneType')
+    with pytest.raises(TypeError, match=rf"^{argument} must be a file or folder name \(a str or "
+                                        rf"os.PathLike\), got {type(value).__name__} "):
+        load(value)  # type: ignore[operator]

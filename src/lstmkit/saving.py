@@ -3,10 +3,20 @@ its ``model.pt`` and the error for a file in it that cannot be used."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 from pathlib import Path
 from typing import Any
+
+
+def path_arg(name: str, value: object) -> Path:
+    """``value`` as a Path; a TypeError naming ``name`` unless it is a str or os.PathLike (not
+    None, a number or bytes, which pathlib would name only as 'expected str')."""
+    if not isinstance(value, str | os.PathLike) or isinstance(os.fspath(value), bytes):
+        raise TypeError(f"{name} must be a file or folder name (a str or os.PathLike), got "
+                        f"{type(value).__name__} {value!r}")
+    return Path(value)
 
 
 def check_format_version(meta: dict[str, Any], what: str, directory: Path,

@@ -41,6 +41,7 @@ from lstmkit.classification.metrics import (
 )
 from lstmkit.classification.model import LSTMClassifier, ProbabilityAverage
 from lstmkit.classification.readers import Example
+from lstmkit.saving import path_arg
 from lstmkit.text.batching import inference_batches, pad_sequences
 from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
@@ -419,7 +420,7 @@ class Classifier:
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
-        directory = Path(directory)
+        directory = path_arg("directory", directory)
         meta = read_meta(directory, "classifier", FORMAT_VERSION)
         config = ClassifierConfig.from_dict(saved_vector_options(
             read_json(directory, "config.json", "classifier"), str(directory / "config.json")))

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_fields, plain_options
+from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
 Fill = Literal["none", "ffill", "interpolate", "zero"]
@@ -648,7 +649,7 @@ def load_config(path: str | Path) -> ForecastConfig:
     """Read a YAML config file (sections ``data``, ``model``, ``training``, ``evaluation``)."""
     from lstmkit import yamlio
 
-    path = Path(path)
+    path = path_arg("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     values = yamlio.load(path.read_text(), source=path) or {}

@@ -42,6 +42,7 @@ from lstmkit.forecasting.data import (
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
+from lstmkit.saving import path_arg
 from lstmkit.training import is_first_process
 from lstmkit.training.fit import hold_folder
 
@@ -104,7 +105,7 @@ class EvalReport:
     def save(self, path: str | Path) -> list[Path]:
         """Write the tables (CSV) and scores (JSON) into folder ``path``; returns the files
         written."""
-        path = Path(path)
+        path = path_arg("path", path)
         path.mkdir(parents=True, exist_ok=True)
         tables = {"metrics.csv": self.table, "metrics_by_target.csv": self.by_target,
                   "metrics_by_series.csv": self.by_series}

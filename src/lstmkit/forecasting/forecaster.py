@@ -39,7 +39,13 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
-from lstmkit.saving import check_format_version, damaged, not_saved, read_state_dict
+from lstmkit.saving import (
+    check_format_version,
+    damaged,
+    not_saved,
+    path_arg,
+    read_state_dict,
+)
 from lstmkit.training import FitResult, fit, is_first_process, seed_everything
 from lstmkit.training.config import defaults_of, settings_of
 from lstmkit.training.fit import check_resume
@@ -932,7 +938,7 @@ class Forecaster:
         from lstmkit import yamlio
         from lstmkit.forecasting.config import ForecastConfig, saved_config
 
-        path = Path(path)
+        path = path_arg("path", path)
         if not (path / "meta.json").is_file():
             raise not_saved(path, "forecaster")
         meta = _read_json_object(path, "meta.json")
@@ -1073,7 +1079,7 @@ def check_save_path(path: str | Path, *,
     """``path`` resolved, where :meth:`Forecaster.save` may write: nothing, an empty folder or
     a saved model is there; a FileExistsError otherwise, ending with what to do ``instead``
     (to check before training, too)."""
-    path = Path(path).resolve()
+    path = path_arg("path", path).resolve()
     if path.exists() and not (path.is_dir() and _replaceable(path)):
         raise FileExistsError(
             f"cannot save the model to {str(path)!r}: it exists and is not a saved model "

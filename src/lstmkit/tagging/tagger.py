@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from lstmkit.saving import path_arg
 from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, write_conll
 from lstmkit.tagging.data import (
@@ -481,7 +482,7 @@ class Tagger:
 
     @classmethod
     def load(cls, directory: str | Path) -> Tagger:
-        directory = Path(directory)
+        directory = path_arg("directory", directory)
         meta = read_meta(directory, "tagger", FORMAT_VERSION)
         config = TaggerConfig.from_dict(saved_vector_options(
             read_json(directory, "config.json", "tagger"), str(directory / "config.json")))

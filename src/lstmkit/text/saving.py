@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from lstmkit.saving import check_format_version, not_saved, read_state_dict
+from lstmkit.saving import check_format_version, not_saved, path_arg, read_state_dict
 
 
 def meta_header(kind: str, format_version: int) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], obje
     guarded against."""
     from lstmkit.training import is_first_process
 
-    directory = Path(directory)
+    directory = path_arg("directory", directory)
     if not is_first_process():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
