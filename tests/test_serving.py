@@ -512,10 +512,14 @@ def test_serving_refuses_what_is_no_saved_model(tmp_path: Path) -> None:
                                          r"got 70000$"):
         make_server(tmp_path, port=70000)
     # None: "'NoneType' object has no attribute 'startswith'", after loading the model
-    for host in (None, "", 127001):
+    for host in (None, 127001):
         with pytest.raises(TypeError, match=r"^host \(--host\) must be a non-empty str "
                                             r"\(an address or a name"):
             make_server(tmp_path, host=host)  # type: ignore[arg-type]
+    # an empty host is a bad value, not a wrong type: it raised TypeError
+    with pytest.raises(ValueError, match=r"^host \(--host\) must be a non-empty str \(an "
+                                         r"address or a name, .*\), got str ''$"):
+        make_server(tmp_path, host="")
     assert main(["serve", "--model", str(tmp_path / "none")]) == 2
 
 

@@ -68,6 +68,18 @@ def test_plot_trace_checks_the_trace_the_indices_and_events_types(tmp_path):
                       batch_index=np.int32(2)).exists()
 
 
+def test_plot_trace_takes_a_0d_integer_tensor_or_array_as_an_index(tmp_path):
+    # batch_index=torch.tensor(0) was refused as "must be an int"
+    module = LSTM(I, H, num_layers=2)
+    trace = module.trace(torch.randn(T, B, I))
+    assert plot_trace(trace, tmp_path / "ok.png", layer_direction=torch.tensor(1),
+                      batch_index=np.array(2)).exists()
+    for bad in (torch.tensor(True), torch.tensor(0.0)):
+        with pytest.raises(TypeError, match=rf"batch_index must be an int in \[0, {B - 1}\], "
+                                            r"got Tensor "):
+            plot_trace(trace, tmp_path / "x.png", batch_index=bad)  # type: ignore[arg-type]
+
+
 def test_plot_trace_draws_a_bfloat16_trace_and_refuses_no_fields(tmp_path):
     # without lengths a bfloat16 trace reached NumPy, which has no bfloat16
     module = LSTM(I, H).to(torch.bfloat16)

@@ -251,6 +251,28 @@ def test_converters_name_a_torch_lstm_and_an_index_of_the_wrong_type():
                                   weights.to_keras(both, 1, 1)["kernel"])
 
 
+def test_converters_take_a_0d_integer_tensor_or_array_as_an_index():
+    # torch.tensor(1) and np.array(1) were refused as "must be an int"
+    both = LSTM(I, H, num_layers=2, bidirectional=True)
+    want = weights.to_keras(both, 1, 1)
+    for index in (torch.tensor(1), np.array(1), torch.tensor(1, dtype=torch.uint8)):
+        got = weights.to_keras(both, layer=index, direction=index)  # type: ignore[arg-type]
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+        np.testing.assert_array_equal(weights.to_onnx(both, layer=index)["W"],  # type: ignore[arg-type]
+                                      weights.to_onnx(both, layer=1)["W"])
+    fresh = LSTM(I, H, num_layers=2, bidirectional=True)
+    weights.load_keras_(fresh, want, layer=torch.tensor(1), direction=np.array(1))  # type: ignore[arg-type]
+    np.testing.assert_allclose(weights.to_keras(fresh, 1, 1)["kernel"], want["kernel"])
+    # a bool, a float or a 1-element tensor is still refused, with the value in the message
+    for bad in (torch.tensor(True), torch.tensor(1.0), np.array(1.0), torch.tensor([1])):
+        with pytest.raises(TypeError, match=r"layer must be an int in \[0, 1\], got "
+                                            rf"{type(bad).__name__} "):
+            weights.to_keras(both, layer=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"layer must be in \[0, 1\], got 2"):
+        weights.to_keras(both, layer=torch.tensor(2))  # type: ignore[arg-type]
+
+
 def test_loads_refuse_arrays_that_are_not_finite_real_numbers():
     lstm = LSTM(I, H)
     keras = weights.to_keras(lstm)
@@ -278,8 +300,18 @@ def test_loads_refuse_arrays_that_are_not_finite_real_numbers():
         weights.load_onnx_(lstm, onnx["W"], onnx_r, onnx["B"])
     for p, q in zip(lstm.parameters(), before, strict=True):  # nothing was written
         torch.testing.assert_close(p, q, atol=0, rtol=0)
-    # lists, tensors and float64 arrays load as arrays do
-    weights.load_keras_(lstm, {k: v.astype(np.float64).tolist() for k, v in keras.items()})
-    weights.load_onnx_(lstm, torch.as_tensor(onnx["W"]), onnx["R"], onnx["B"])
-    for p, q in zip(lstm.parameters(), before, strict=True):
-        torch.testing.assert_close(p, q)
+    # lists, tensors and float64 arrays load as arrays do: into fresh LSTMs of another seed
+    # (into lstm, which held these weights already, a load that wrote nothing passed)
+    x = torch.randn(T, B, I)
+    torch.manual_seed(1)
+    from_keras, from_onnx = LSTM(I, H), LSTM(I, H)
+    for fresh in (from_keras, from_onnx):
+        assert not torch.allclose(fresh(x)[0], lstm(x)[0])
+    weights.load_keras_(from_keras, {k: v.astype(np.float64).tolist() for k, v in keras.items()})
+    weights.load_onnx_(from_onnx, torch.as_tensor(onnx["W"]), onnx["R"], onnx["B"])
+    for fresh in (from_keras, from_onnx):
+        torch.testing.assert_close(fresh(x)[0], lstm(x)[0])
+    for key, value in weights.to_keras(from_keras).items():  # (Keras sums the two biases)
+        np.testing.assert_array_equal(value, keras[key])
+    for name, value in lstm.state_dict().items():
+        torch.testing.assert_close(from_onnx.state_dict()[name], value, atol=0, rtol=0)

@@ -217,6 +217,13 @@ def test_scheme_helpers_and_span_scores_name_input_of_the_wrong_shape() -> None:
                                         r"got str 'PER' \(one type: pass \['PER'\]\)"):
         tag_set("PER", "IOB2")
     assert tag_set(("PER",), "IOB2") == ["O", "B-PER", "I-PER"]
+    # an empty type is a bad value, not a wrong type: it raised TypeError
+    with pytest.raises(ValueError, match=r"types must hold non-empty str entity types, got "
+                                         r"str ''$"):
+        tag_set(["PER", ""], "IOB2")
+    with pytest.raises(TypeError, match=r"types must hold non-empty str entity types, got "
+                                        r"int 1$"):
+        tag_set(["PER", 1], "IOB2")  # type: ignore[list-item]
     # -1 gave no tags and True one
     with pytest.raises(ValueError, match=r"length must be an int >= 0 \(the number of "
                                          r"tokens\), got int -1"):

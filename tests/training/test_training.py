@@ -67,6 +67,26 @@ def test_a_metric_named_like_a_value_the_task_logs_is_refused_when_built(name: s
         evaluate(_model(), F.mse_loss, val, _cfg(), metrics=metrics)
 
 
+def test_metrics_that_are_no_mapping_or_have_a_name_that_is_no_str_are_a_type_error() -> None:
+    from lstmkit.training import Task
+
+    train, val = _data()
+    mae = lambda out, y: (out - y).abs().mean()  # noqa: E731
+    # (name, metric) pairs gave "metric names must be non-empty str, got ('mae', <function")
+    pairs = [("mae", mae)]
+    not_a_mapping = (r"^metrics must be a mapping of name -> metric, got list \[\('mae', .*"
+                     r"\(for \(name, metric\) pairs, pass dict\(pairs\)\)$")
+    # and a name that is no str gave a ValueError
+    for metrics, message in ((pairs, not_a_mapping),
+                             ({1: mae}, r"^metric names must be non-empty str, got int 1$")):
+        with pytest.raises(TypeError, match=message):
+            Task(_model(), F.mse_loss, _cfg(), metrics=metrics)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=message):
+            fit(_model(), F.mse_loss, train, val, _cfg(), metrics=metrics)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=message):
+            evaluate(_model(), F.mse_loss, val, _cfg(), metrics=metrics)  # type: ignore[arg-type]
+
+
 def test_a_history_resumed_from_an_older_checkpoint_has_whole_epochs() -> None:
     # older checkpoints hold 0.0, 1.0: a resumed run's history mixed 0.0 and 2
     from lstmkit.training.callbacks import History

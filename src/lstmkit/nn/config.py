@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import operator
 import sys
 import warnings
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from lstmkit.nn.functional import CellOptions
 
@@ -38,14 +40,20 @@ def positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 def index_in(name: str, value: object, size: int, note: str = "") -> int:
-    """``value`` as an index in [0, ``size``): a TypeError unless it is an int (numpy
-    integers too; not a bool), a ValueError naming the range (and ``note``) when outside."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    """``value`` as an int index in [0, ``size``): a TypeError unless it is an exact integer
+    (an int, a numpy integer, a 0-d integer array or tensor; not a bool), a ValueError
+    naming the range (and ``note``) when outside."""
+    try:
+        index = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        index = None
+    if (index is None or isinstance(value, bool) or getattr(value, "ndim", 0) != 0
+            or getattr(value, "dtype", None) is torch.bool):
         raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
                         f"{type(value).__name__} {value!r}")
-    if not 0 <= value < size:
+    if not 0 <= index < size:
         raise ValueError(f"{name} must be in [0, {size - 1}]{note}, got {value}")
-    return int(value)
+    return index
 
 
 def probability(name: str, value: object, *, one: bool = False) -> float:

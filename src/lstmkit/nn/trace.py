@@ -71,8 +71,8 @@ def plot_trace(
                         f"{type(trace).__name__}")
     n_ld, steps, n_batch = trace.i.shape[:3]
     events = _event_steps(events, steps)
-    index_in("layer_direction", layer_direction, n_ld)
-    index_in("batch_index", batch_index, n_batch)
+    layer_direction = index_in("layer_direction", layer_direction, n_ld)
+    batch_index = index_in("batch_index", batch_index, n_batch)
     fig = Figure(figsize=(10, 1.8 * len(fields)))
     axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)
     for ax, name in zip(axes[:, 0], fields, strict=True):

@@ -86,11 +86,11 @@ def _check_lstm(lstm: object, who: str) -> None:
                         f"{type(lstm).__name__}{hint}")
 
 
-def _check_layer(lstm: LSTM, layer: object, direction: object = None) -> None:
-    index_in("layer", layer, lstm.config.num_layers)
-    if direction is not None:
-        index_in("direction", direction, lstm.config.num_directions,
-                 f" (bidirectional={lstm.config.bidirectional})")
+def _check_layer(lstm: LSTM, layer: object, direction: object = 0) -> tuple[int, int]:
+    """``layer`` and ``direction`` as ints (see :func:`index_in`)."""
+    return (index_in("layer", layer, lstm.config.num_layers),
+            index_in("direction", direction, lstm.config.num_directions,
+                     f" (bidirectional={lstm.config.bidirectional})"))
 
 
 def _loaded_array(value: object, name: str) -> Tensor:
@@ -222,7 +222,7 @@ def to_keras(lstm: LSTM, layer: int = 0, direction: int = 0) -> dict[str, np.nda
     ``recurrent_kernel`` (H, 4H), ``bias`` (4H,), in ``layer.set_weights`` order."""
     _check_lstm(lstm, "to_keras")
     _require(lstm, "Keras' LSTM", exporting=True)
-    _check_layer(lstm, layer, direction)
+    layer, direction = _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
     with torch.no_grad():
         bias = (w.bias_ih + w.bias_hh) if w.bias_ih is not None else None
@@ -238,7 +238,7 @@ def load_keras_(lstm: LSTM, weights: dict[str, np.ndarray], layer: int = 0,
     """Copy Keras weights (see :func:`to_keras`) into one layer-direction of ``lstm``."""
     _check_lstm(lstm, "load_keras_")
     _require(lstm, "Keras' LSTM")
-    _check_layer(lstm, layer, direction)
+    layer, direction = _check_layer(lstm, layer, direction)
     w = lstm.cell_weights(layer, direction)
     expected = {"kernel": tuple(w.weight_ih.t().shape),
                 "recurrent_kernel": tuple(w.weight_hh.t().shape)}
@@ -269,7 +269,7 @@ def to_onnx(lstm: LSTM, layer: int = 0) -> dict[str, np.ndarray]:
     ``W`` (D, 4H, I), ``R`` (D, 4H, H), ``B`` (D, 8H) and, with peepholes, ``P`` (D, 3H)."""
     _check_lstm(lstm, "to_onnx")
     _require(lstm, "the ONNX LSTM operator", peephole_ok=True, exporting=True)
-    _check_layer(lstm, layer)
+    layer, _ = _check_layer(lstm, layer)
     arrays: dict[str, list[Tensor]] = {"W": [], "R": [], "B": [], "P": []}
     with torch.no_grad():
         for direction in range(lstm.config.num_directions):
@@ -289,7 +289,7 @@ def load_onnx_(lstm: LSTM, W: np.ndarray, R: np.ndarray, B: np.ndarray | None = 
     """Copy ONNX ``LSTM`` operator inputs (see :func:`to_onnx`) into one layer of ``lstm``."""
     _check_lstm(lstm, "load_onnx_")
     _require(lstm, "the ONNX LSTM operator", peephole_ok=True)
-    _check_layer(lstm, layer)
+    layer, _ = _check_layer(lstm, layer)
     cfg = lstm.config
     if (B is None) == cfg.bias:
         raise ValueError(f"B must be given exactly when bias=True (bias={cfg.bias}), "

@@ -773,8 +773,9 @@ def make_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8000
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port (--port) must be an int in [0, 65535], got {port!r}")
     if not isinstance(host, str) or not host:
-        raise TypeError(f"host (--host) must be a non-empty str (an address or a name, such "
-                        f"as '127.0.0.1' or '0.0.0.0'), got {type(host).__name__} {host!r}")
+        raise (ValueError if isinstance(host, str) else TypeError)(
+            f"host (--host) must be a non-empty str (an address or a name, such as "
+            f"'127.0.0.1' or '0.0.0.0'), got {type(host).__name__} {host!r}")
     service = ModelService(directory)
     handler = type("Handler", (_Handler,), {"service": service})
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]

@@ -226,7 +226,9 @@ def tag_set(types: Iterable[str], scheme: Scheme) -> list[str]:
     types = list(types)
     for kind in types:
         if not isinstance(kind, str) or not kind:
-            raise TypeError(f"types must hold non-empty str entity types, got {kind!r}")
+            raise (ValueError if isinstance(kind, str) else TypeError)(
+                f"types must hold non-empty str entity types, got {type(kind).__name__} "
+                f"{kind!r}")
     order = "BIES"
     prefixes = [p for p in order if p in PREFIXES[scheme]]
     return [OUTSIDE] + [f"{p}-{t}" for t in sorted(set(types)) for p in prefixes]

@@ -67,10 +67,21 @@ LOGGED = ("train_loss", "train_adversarial_loss", "train_loss_step", "val_loss",
 
 
 def check_metric_names(metrics: Mapping[str, Any] | None) -> None:
-    """Refuse a metric name that is not a non-empty str, or whose ``val_<name>`` or
-    ``test_<name>`` is a value the task logs itself (``loss``: it would replace the loss)."""
-    for name in metrics or {}:
-        if not isinstance(name, str) or not name:
+    """Refuse ``metrics`` that is not a mapping (None: no metrics), a metric name that is
+    not a non-empty str, or one whose ``val_<name>`` or ``test_<name>`` is a value the task
+    logs itself (``loss``: it would replace the loss)."""
+    if metrics is None:
+        return
+    if not isinstance(metrics, Mapping):
+        hint = (" (for (name, metric) pairs, pass dict(pairs))"
+                if isinstance(metrics, list | tuple) else "")
+        raise TypeError(f"metrics must be a mapping of name -> metric, got "
+                        f"{type(metrics).__name__} {metrics!r:.80}{hint}")
+    for name in metrics:
+        if not isinstance(name, str):
+            raise TypeError(f"metric names must be non-empty str, got {type(name).__name__} "
+                            f"{name!r}")
+        if not name:
             raise ValueError(f"metric names must be non-empty str, got {name!r}")
         taken = [key for key in (f"val_{name}", f"test_{name}") if key in LOGGED]
         if taken:
