@@ -234,14 +234,14 @@ def test_scheme_helpers_and_span_scores_name_input_of_the_wrong_shape() -> None:
     with pytest.raises(TypeError, match=r"tags must be a sequence of str tags \(a list\), got "
                                         r"NoneType None"):
         spans_from_tags(None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"tags\[1\] must be a str tag, got int 1"):
+    with pytest.raises(TypeError, match=r"tags\[1\] must be a str, got int 1"):
         spans_from_tags(["O", 1])  # type: ignore[list-item]
     # [] raised seqeval's "Found input variables without list of list"
     with pytest.raises(ValueError, match="gold and predicted must hold at least one sentence"):
         span_scores([], [])
     # a flat list was read as sentences of characters: "gold has 5 tags and predicted 1"
     with pytest.raises(TypeError, match=r"gold\[0\] must be a sequence of str tags \(a list\), "
-                                        r"got str 'B-PER'"):
+                                        r"got a single str 'B-PER'; for one, pass it in a list"):
         span_scores(["B-PER"], [["O"]])
     with pytest.raises(TypeError, match=r"predicted must be a sequence of tag sequences, one "
                                         r"per sentence, got NoneType"):

@@ -79,11 +79,12 @@ def test_text_list_reads_any_iterable_once_by_position() -> None:
     assert text_list(t for t in ["a", "b"]) == ["a", "b"]
     series = pd.Series(["x", "y", "z"], index=[3, 1, 2])
     assert text_list(series) == ["x", "y", "z"]
-    with pytest.raises(TypeError, match="texts must be a sequence of str, got a single str"):
+    with pytest.raises(TypeError, match=r"texts must be a sequence of str \(a list\), got a single "
+                                        r"str 'abc'; for one, pass it in a list"):
         text_list("abc")
-    with pytest.raises(TypeError, match="texts must be a sequence of str, got int"):
+    with pytest.raises(TypeError, match=r"texts must be a sequence of str \(a list\), got int 3"):
         text_list(3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float \(nan\)"):
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float nan"):
         text_list(["a", float("nan")])  # type: ignore[list-item]
 
 

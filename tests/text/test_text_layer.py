@@ -108,6 +108,29 @@ def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
         vocab.decode(3)  # type: ignore[arg-type]
 
 
+def test_vocabulary_decode_checks_arrays_and_generators_as_lists() -> None:
+    vocab = Vocabulary(["a", "b"])  # 4 with the specials
+    expected = ["a", "b", "<pad>", "b"]
+    for given in ([2, 3, 0, 3], (2, 3, 0, 3), np.array([2, 3, 0, 3]),
+                  np.array([2, 3, 0, 3], dtype=np.uint8), torch.tensor([2, 3, 0, 3]),
+                  (i for i in [2, 3, 0, 3]), [np.int64(2), 3, torch.tensor(0), np.int32(3)]):
+        assert vocab.decode(given) == expected
+    assert vocab.decode([]) == vocab.decode(np.array([], dtype=np.int64)) == []
+    for bad in (np.array([2, 4]), torch.tensor([2, -1]), (i for i in [2, 99])):
+        with pytest.raises(ValueError, match=r"in \[0, 4\).*at position 1"):
+            vocab.decode(bad)
+    with pytest.raises(TypeError, match=r"indices must be ints, got float.* at position 0"):
+        vocab.decode(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"indices must be ints, got ndarray .* at position 0"):
+        vocab.decode(np.array([[2, 3]]))
+
+
+def test_char_vocabulary_orders_by_frequency_then_first_seen() -> None:
+    chars = char_vocabulary([["bca", "a"], ("dd",)], min_freq=2)
+    assert chars.itos == ["<pad>", "<unk>", "a", "d"]
+    assert char_vocabulary([["ab", "ba"], ["c"]]).itos[2:] == ["a", "b", "c"]
+
+
 def test_vocabulary_index_refuses_a_token_that_is_no_str() -> None:
     with pytest.raises(TypeError, match="token must be a str, got int 5"):
         Vocabulary(["a"]).index(5)  # type: ignore[arg-type]
@@ -182,6 +205,55 @@ def test_bucket_sampler_checks_its_settings(bad: dict, error: type, message: str
     settings = {"batch_size": 2, **bad}
     with pytest.raises(error, match=re.escape(message)):
         BucketBatchSampler([1, 2, 3], **settings)
+
+
+def test_bucket_sampler_takes_numpy_integers_and_bools() -> None:
+    # np.int64 sizes, seeds, ranks and an np.bool_ shuffle were refused ("got int64"), and
+    # an np.int64 epoch failed when drawing ("The only supported seed types are ...")
+    lengths = [3, 1, 2, 5, 4, 6, 2]
+    plain = BucketBatchSampler(lengths, 2, shuffle=True, pool_batches=3, seed=7, rank=1,
+                               world_size=2)
+    given = BucketBatchSampler(lengths, np.int64(2), shuffle=np.bool_(True),
+                               pool_batches=np.int32(3), seed=np.int64(7), rank=np.int64(1),
+                               world_size=np.int64(2))
+    assert list(given) == list(plain) and len(given) == len(plain)
+    assert type(given.batch_size) is int and type(given.seed) is int and given.shuffle is True
+    plain.set_epoch(3)
+    given.set_epoch(np.int64(3))
+    assert list(given) == list(plain)
+    evaluation = BucketBatchSampler(lengths, np.uint8(3), shuffle=np.bool_(False))
+    assert list(evaluation) == [[1, 2, 6], [0, 4, 3], [5]]
+
+
+@pytest.mark.parametrize(("bad", "error", "message"), [
+    ({"batch_size": np.bool_(True)}, ValueError,
+     "batch_size must be an int >= 1, got bool True"),
+    ({"batch_size": np.float64(2.0)}, ValueError,
+     "batch_size must be an int >= 1, got float 2.0"),
+    ({"pool_batches": np.int64(0)}, ValueError, "pool_batches must be an int >= 1, got int 0"),
+    ({"seed": np.bool_(False)}, TypeError, "seed must be an int, got bool False"),
+    ({"seed": np.float32(1.0)}, TypeError, "seed must be an int, got float 1.0"),
+    ({"shuffle": np.int64(1)}, TypeError, "shuffle must be True or False, got int 1"),
+    ({"rank": True, "world_size": 2}, ValueError,
+     "rank must be an int in [0, world_size) and world_size an int >= 1, got rank=True"),
+    ({"rank": 0, "world_size": np.bool_(True)}, ValueError,
+     "rank must be an int in [0, world_size) and world_size an int >= 1, got rank=0 and "
+     "world_size=True"),
+])
+def test_bucket_sampler_still_refuses_bools_and_floats_as_ints(bad: dict, error: type,
+                                                                message: str) -> None:
+    settings = {"batch_size": 2, **bad}
+    with pytest.raises(error, match=re.escape(message)):
+        BucketBatchSampler([1, 2, 3], **settings)
+
+
+def test_bucket_sampler_set_epoch_takes_an_int_only() -> None:
+    # "1" failed only when the batches were drawn (str + int), and 1.5 or True was taken
+    sampler = BucketBatchSampler([1, 2, 3], 2)
+    for epoch in (True, 1.5, "1"):
+        with pytest.raises(TypeError, match=rf"epoch must be an int, got "
+                                            rf"{type(epoch).__name__} {epoch!r}"):
+            sampler.set_epoch(epoch)  # type: ignore[arg-type]
 
 
 def _at_epoch(sampler: BucketBatchSampler, epoch: int) -> BucketBatchSampler:

@@ -6,6 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
+import torch
 
 from lstmkit.text.vectors import (
     WordVectors,
@@ -72,15 +73,48 @@ def test_word_vectors_built_in_python_are_checked() -> None:
         WordVectors(["a", "b", "c"], rows, "x")
     # a list of rows failed with "'list' object has no attribute 'ndim'"
     with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
-                                        r"\(N, E\), got list"):
+                                        r"or a floating-point torch tensor \(N, E\), got list"):
         WordVectors(["a"], [[1.0]], "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
-                                        r"\(N, E\), got an array of <U1"):
+                                        r"or a floating-point torch tensor \(N, E\), got an array "
+                                        r"of <U1"):
         WordVectors(["a"], np.array([["1"]]), "x")
     with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 2"):
         WordVectors(["a", 2], np.ones((2, 1), dtype=np.float32), "x")  # type: ignore[list-item]
-    with pytest.raises(TypeError, match=r"words must be a list of str, got str"):
+    with pytest.raises(TypeError, match=r"words must be a sequence of str \(a list or tuple\), "
+                                        r"got str"):
         WordVectors("ab", np.ones((2, 1), dtype=np.float32), "x")  # type: ignore[arg-type]
+
+
+def test_word_vectors_take_a_tuple_of_words_and_a_tensor() -> None:
+    # a tuple was refused ("words must be a list of str, got tuple"), and so was a tensor
+    rows = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    vectors = WordVectors(("a", "b"), rows, "x")
+    assert vectors.words == ["a", "b"] and vectors.index == {"a": 0, "b": 1}
+    assert isinstance(vectors.vectors, np.ndarray) and vectors.vectors.dtype == np.float32
+    np.testing.assert_array_equal(vectors.vectors, [[1.0, 2.0], [3.0, 4.0]])
+    assert vectors.dim == 2
+    half = WordVectors(["a"], torch.ones((1, 3), dtype=torch.bfloat16), "x")
+    assert half.vectors.dtype == np.float32 and half.dim == 3
+    matrix, coverage = embedding_matrix(Vocabulary(["b"]), vectors)
+    assert matrix[2].tolist() == [3.0, 4.0] and coverage == 1.0
+    # the checks of an array hold for a tensor too
+    with pytest.raises(ValueError, match=r"vectors must hold finite numbers, got NaN or "
+                                         r"infinite values in 1 rows, the first of them the "
+                                         r"word 'b' \(row 1\)"):
+        WordVectors(("a", "b"), torch.tensor([[1.0], [float("nan")]]), "x")
+    with pytest.raises(ValueError, match=r"vectors must have shape \(len\(words\), E\) = "
+                                         r"\(2, E\), got \(2,\)"):
+        WordVectors(("a", "b"), torch.ones(2), "x")
+    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers or a "
+                                        r"floating-point torch tensor \(N, E\), got a tensor "
+                                        r"of torch.int64"):
+        WordVectors(["a"], torch.ones((1, 1), dtype=torch.long), "x")
+    with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 2"):
+        WordVectors(("a", 2), torch.ones((2, 1)), "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"words must be a sequence of str \(a list or "
+                                        r"tuple\), got set"):
+        WordVectors({"a"}, torch.ones((1, 1)), "x")  # type: ignore[arg-type]
 
 
 def test_word2vec_header_must_agree_with_the_rows(tmp_path) -> None:

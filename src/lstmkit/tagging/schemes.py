@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lstmkit.text.inputs import text_list
+
 Scheme = Literal["IOB1", "IOB2", "IOE1", "IOE2", "BIOES"]
 SCHEMES: tuple[str, ...] = ("IOB1", "IOB2", "IOE1", "IOE2", "BIOES")
 ALIASES = {"BIO": "IOB2", "IOBES": "BIOES", "BILOU": "BIOES"}
@@ -123,18 +125,8 @@ def _starts(prev: str, tag: str, prev_type: str, kind: str) -> bool:
 
 def tag_list(tags: object, name: str) -> list[str]:
     """``tags`` (one sentence's tags: a sequence of str, not one str) as a list, or a
-    TypeError naming ``name`` or ``name[j]``."""
-    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
-        hint = (f" ({name} is one sentence's tags: pass [{tags!r}], not {tags!r})"
-                if isinstance(tags, str) else "")
-        raise TypeError(f"{name} must be a sequence of str tags (a list), got "
-                        f"{type(tags).__name__} {tags!r:.80}{hint}")
-    tags = list(tags)
-    for j, tag in enumerate(tags):
-        if not isinstance(tag, str):
-            raise TypeError(f"{name}[{j}] must be a str tag, got {type(tag).__name__} "
-                            f"{tag!r:.80}")
-    return tags
+    TypeError naming ``name`` or ``name[j]`` (:func:`lstmkit.text.inputs.text_list`)."""
+    return text_list(tags, name, "str tags")
 
 
 def spans_from_tags(tags: Sequence[str]) -> list[Span]:

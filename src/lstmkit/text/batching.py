@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
+from lstmkit.nn.config import plain_value
+
 
 def pad_sequences(
     sequences: Sequence[Sequence[int]], pad_index: int = 0
@@ -55,6 +57,11 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
 
 
+def _whole(value: object) -> bool:
+    """Whether ``value`` is an int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of examples of similar length, so that little compute goes to padding.
 
@@ -71,6 +78,8 @@ class BucketBatchSampler(Sampler[list[int]]):
     unshuffled batches (evaluation) are not shared out: every process goes through all of
     them, so that a score over the whole set (an entity F1) is computed whole in each.
     ``rank`` and ``world_size`` given explicitly take the place of the process group's.
+    The int settings take numpy integers too, and ``shuffle`` an ``np.bool_``; a bool or a
+    float is refused where an int is expected.
     """
 
     def __init__(
@@ -84,11 +93,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int | None = None,
         world_size: int | None = None,
     ) -> None:
+        # numpy scalars (np.int64, np.bool_) as the Python values they stand for
+        batch_size, pool_batches, seed, shuffle, rank, world_size = map(
+            plain_value, (batch_size, pool_batches, seed, shuffle, rank, world_size))
         for name, size in (("batch_size", batch_size), ("pool_batches", pool_batches)):
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            if not _whole(size) or size < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {type(size).__name__} "
                                  f"{size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if not _whole(seed):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__} "
@@ -96,9 +108,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         if (rank is None) != (world_size is None):
             raise ValueError(f"rank and world_size must be given together, got rank={rank!r} "
                              f"and world_size={world_size!r}")
-        if world_size is not None and not (isinstance(world_size, int) and world_size >= 1
-                                           and isinstance(rank, int)
-                                           and 0 <= rank < world_size):
+        if world_size is not None and not (_whole(world_size) and world_size >= 1
+                                           and _whole(rank) and 0 <= rank < world_size):
             raise ValueError(f"rank must be an int in [0, world_size) and world_size an int "
                              f">= 1, got rank={rank!r} and world_size={world_size!r}")
         self.lengths = list(lengths)
@@ -112,6 +123,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         """Shuffle the next pass as epoch ``epoch`` (Lightning calls this before each epoch,
         so a resumed run batches its epochs like an uninterrupted one)."""
+        epoch = plain_value(epoch)
+        if not _whole(epoch):
+            raise TypeError(f"epoch must be an int, got {type(epoch).__name__} {epoch!r}")
         self.epoch = epoch
 
     def _shares(self) -> tuple[int, int]:

@@ -17,24 +17,26 @@ def read_once(data: Iterable[T] | None) -> list[T] | Iterable[T] | None:
     return list(data) if isinstance(data, Iterator) else data
 
 
-def text_list(texts: Iterable[str], name: str = "texts") -> list[str]:
+def text_list(texts: object, name: str = "texts", what: str = "str") -> list[str]:
     """``texts`` as a list, read once (so a generator works, and a pandas Series is taken by
-    position, not by its index labels).
+    position, not by its index labels). The one check of a sequence of str: the tagging
+    schemes' ``tag_list`` (one sentence's tags) is this with ``what="str tags"``.
 
     Raises:
         TypeError: ``texts`` is a single str (or bytes) or not iterable, or an item is not a
-            str; the message names ``name`` (``texts[i]`` for an item) and what it got.
+            str; the message names ``name`` (``name[i]`` for an item), a sequence of ``what``
+            expected, and what it got.
     """
-    if isinstance(texts, str | bytes):
-        raise TypeError(f"{name} must be a sequence of str, got a single "
-                        f"{type(texts).__name__}")
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"{name} must be a sequence of str, got {type(texts).__name__}")
+    if isinstance(texts, str | bytes) or not isinstance(texts, Iterable):
+        single = "a single " if isinstance(texts, str | bytes) else ""
+        hint = "; for one, pass it in a list" if single else ""
+        raise TypeError(f"{name} must be a sequence of {what} (a list), got {single}"
+                        f"{type(texts).__name__} {texts!r:.80}{hint}")
     items = list(texts)
     for i, text in enumerate(items):
         if not isinstance(text, str):
             raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__} "
-                            f"({text!r})")
+                            f"{text!r:.80}")
     return items
 
 

@@ -11,6 +11,7 @@ import codecs
 import gzip
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -29,22 +30,33 @@ warns."""
 
 @dataclass
 class WordVectors:
-    """Word -> row of ``vectors`` (``(N, E)`` float32)."""
+    """Word -> row of ``vectors`` (``(N, E)`` float32).
+
+    ``words`` may be any sequence of str (a tuple too; kept as a list) and ``vectors`` a
+    floating-point torch tensor (kept as a float32 numpy array, on the CPU).
+    """
 
     words: list[str]
     vectors: np.ndarray
     source: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.words, list):
-            raise TypeError(f"words must be a list of str, got {type(self.words).__name__}")
+        if isinstance(self.words, str | bytes) or not isinstance(self.words, Sequence):
+            raise TypeError(f"words must be a sequence of str (a list or tuple), got "
+                            f"{type(self.words).__name__}")
+        self.words = list(self.words)
         for i, word in enumerate(self.words):
             if not isinstance(word, str):
                 raise TypeError(f"words[{i}] must be a str, got {type(word).__name__} {word!r}")
+        if isinstance(self.vectors, torch.Tensor) and self.vectors.is_floating_point():
+            self.vectors = self.vectors.detach().to("cpu", torch.float32).numpy()
         if not isinstance(self.vectors, np.ndarray) or self.vectors.dtype.kind not in "iuf":
             kind = (f"an array of {self.vectors.dtype}" if isinstance(self.vectors, np.ndarray)
+                    else f"a tensor of {self.vectors.dtype}"
+                    if isinstance(self.vectors, torch.Tensor)
                     else type(self.vectors).__name__)
-            raise TypeError(f"vectors must be a numpy array of real numbers (N, E), got {kind}")
+            raise TypeError(f"vectors must be a numpy array of real numbers or a "
+                            f"floating-point torch tensor (N, E), got {kind}")
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
             raise ValueError(
                 f"vectors must have shape (len(words), E) = ({len(self.words)}, E), "
