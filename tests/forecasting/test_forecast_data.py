@@ -13,7 +13,7 @@ from lstmkit.forecasting.data import infer_freq, season_from_freq, split_sizes, 
 from lstmkit.forecasting.windows import window_origins
 
 
-def test_missing_column_lists_available(frame: pd.DataFrame) -> None:
+def test_missing_column_lists_available(frame: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"column\(s\) \['price'\] not found in the data; "
                                          r"available columns: \['date', 'a'"):
         to_series(frame, DataConfig(target="price", time_col="date"))
@@ -26,6 +26,18 @@ def test_missing_column_lists_available(frame: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match=r"the times are the DataFrame's index: make them a "
                                          r"column with frame.reset_index\(\)"):
         to_series(indexed, DataConfig(target="a", time_col="date"))
+    # a CSV without a header row: its first row became the names
+    from lstmkit.forecasting.data import read_frame
+
+    path = tmp_path / "no_header.csv"
+    path.write_text("".join(f"2021-01-{d:02d},{d}.5,-3\n" for d in range(1, 11)))
+    with pytest.raises(ValueError, match=r"available columns: \['2021-01-01', '1.5', '-3'\]; "
+                                         r"the first row looks like data, not a header: the "
+                                         r"CSV needs a first line naming its columns "
+                                         r"\(date,a, say\)$"):
+        to_series(read_frame(path), DataConfig(target="a", time_col="date"))
+    with pytest.raises(ValueError, match=r"available columns: \['date', 'a', 'b'\]$"):
+        to_series(frame[["date", "a", "b"]], DataConfig(target="price", time_col="date"))
 
 
 def test_non_numeric_target(frame: pd.DataFrame) -> None:

@@ -1548,10 +1548,12 @@ def test_windows_checks_split_and_stride() -> None:
     with pytest.raises(ValueError, match=r"^split must be one of \['train', 'val', 'test', "
                                          r"'all'\], got 'validation'$"):
         forecaster.windows(prepared, "validation", scalers=scalers)
-    for stride, shown in ((0, "int 0"), (-1, "int -1"), (1.5, "float 1.5"),
-                          (True, "bool True")):
-        with pytest.raises(ValueError, match=rf"^stride must be a whole number of steps, 1 or "
-                                             rf"more, got {shown}$"):
+    # (one check for a count, nn.config.positive_int: a float or a bool is a TypeError)
+    for stride, error, shown in ((0, ValueError, "an int >= 1, got 0"),
+                                 (-1, ValueError, "an int >= 1, got -1"),
+                                 (1.5, TypeError, "an int, got float 1.5"),
+                                 (True, TypeError, "an int, got bool True")):
+        with pytest.raises(error, match=rf"^stride must be {shown}$"):
             forecaster.windows(prepared, "train", stride, scalers=scalers)
     every = forecaster.windows(prepared, "all", scalers=scalers)
     second = forecaster.windows(prepared, "all", np.int64(2), scalers=scalers)

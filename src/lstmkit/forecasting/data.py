@@ -121,6 +121,23 @@ def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None,
                     f"{type(data).__name__}")
 
 
+def _all_values(names: pd.Index) -> bool:
+    """Whether every column name reads as a number or a date: a headerless CSV's first row."""
+    def value(name: object) -> bool:
+        text = str(name).strip()
+        try:
+            float(text)
+            return True
+        except ValueError:
+            pass
+        if not any(ch.isdigit() for ch in text):
+            return False
+        with warnings.catch_warnings():  # (pandas warns that it guesses the format)
+            warnings.simplefilter("ignore")
+            return not pd.isna(pd.to_datetime(text, errors="coerce"))
+    return len(names) > 0 and all(value(name) for name in names)
+
+
 def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                    source: str = "the data") -> None:
     """Every configured column is in ``frame`` and numeric; ``source`` names the table in the
@@ -138,7 +155,10 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 "frame.reset_index()" if cfg.time_col in missing
                 and isinstance(frame.index, pd.DatetimeIndex) else
                 "; a list of columns is written [a, b] (--set 'data.past_covariates=[a, b]')"
-                if any("," in str(c) for c in missing) else "")
+                if any("," in str(c) for c in missing) else
+                "; the first row looks like data, not a header: the CSV needs a first line "
+                f"naming its columns ({','.join(map(str, wanted))}, say)"
+                if _all_values(frame.columns) else "")
         raise ValueError(f"column(s) {missing} not found in {source}; available columns: "
                          f"{[str(c) for c in frame.columns]}{hint}")
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:

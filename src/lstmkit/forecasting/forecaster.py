@@ -39,6 +39,7 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
+from lstmkit.nn.config import positive_int
 from lstmkit.saving import (
     check_format_version,
     damaged,
@@ -331,9 +332,7 @@ class Forecaster:
         (default: the fitted model's)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        if isinstance(stride, bool) or not isinstance(stride, int | np.integer) or stride < 1:
-            raise ValueError(f"stride must be a whole number of steps, 1 or more, got "
-                             f"{type(stride).__name__} {stride!r}")
+        stride = positive_int("stride", stride)
         scalers = self.scalers if scalers is None else scalers
         if scalers is None:
             raise RuntimeError("the forecaster is not fitted: call fit() or load() first")
@@ -343,8 +342,7 @@ class Forecaster:
             start, end = {"train": (0, n_train), "val": (n_train, n_train + n_val),
                           "test": (n_train + n_val, n_train + n_val + n_test),
                           "all": (0, len(s))}[split]
-            origins.append(window_origins(len(s), m.lookback, m.horizon, start, end,
-                                          int(stride)))
+            origins.append(window_origins(len(s), m.lookback, m.horizon, start, end, stride))
         return WindowSet(prepared.series, scalers, m.lookback, m.horizon, origins)
 
     # -- training --------------------------------------------------------------------------
