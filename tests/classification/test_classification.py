@@ -624,7 +624,8 @@ def test_a_save_that_stops_part_way_leaves_a_folder_that_load_refuses(
     with pytest.raises(FileNotFoundError, match=r"is not a saved classifier: it has no meta.json"):
         Classifier.load(saved)
     assert sorted(p.name for p in saved.iterdir()) == [
-        "checkpoints", "config.json", "labels.json", "model.pt", "training.json", "words.json"]
+        ".save.lock", "checkpoints", "config.json", "labels.json", "model.pt", "training.json",
+        "words.json"]
     other.save(saved)  # saving again mends it
     assert Classifier.load(saved).words == other.words
 

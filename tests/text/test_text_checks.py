@@ -147,3 +147,46 @@ def test_a_seed_whose_last_ensemble_member_passes_the_limit_is_refused_before_tr
     check_member_seeds(MAX_SEED - 2, 3)  # the limit itself is the last member's seed
     check_member_seeds(MAX_SEED, 1)
     check_member_seeds(None, 3)
+
+
+def test_two_saves_into_one_folder_take_turns(tmp_path: Path) -> None:
+    import json
+    import threading
+    import time
+
+    from lstmkit.text.saving import write_saved
+
+    started = threading.Event()
+
+    def writer(tag: str, pause: float) -> object:
+        def write(path: Path) -> None:
+            path.write_text(tag)
+            started.set()
+            time.sleep(pause)
+        return write
+
+    def save(tag: str, pause: float) -> None:
+        write_saved(tmp_path, {name: writer(tag, pause) for name in ("a", "b", "c")},
+                    {"kind": tag})
+
+    failed: list[BaseException] = []
+
+    def save_first() -> None:
+        try:
+            save("first", 0.2)
+        except BaseException as err:
+            failed.append(err)
+
+    slow = threading.Thread(target=save_first)
+    slow.start()
+    started.wait(10)
+    # a second save while the first writes: unguarded, the two wrote over each other's
+    # files as they went (here the first failed, its file moved away under it)
+    save("second", 0.0)
+    slow.join(10)
+    assert not failed, failed
+    written = {name: (tmp_path / name).read_text() for name in ("a", "b", "c")}
+    kind = json.loads((tmp_path / "meta.json").read_text())["kind"]
+    assert set(written.values()) == {kind}, (written, kind)
+    assert kind == "second"  # it waited for the first save, then wrote all of its files
+    assert not list(tmp_path.glob(".*.tmp-*"))

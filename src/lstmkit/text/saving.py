@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +32,50 @@ def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], obje
     onto it, so a save that stops part way leaves a folder that loading refuses (no
     ``meta.json``), where it could load the files of two models together; other files in the
     folder (checkpoints, reports) are left alone. Under DDP only the first process writes
-    (the others hold the same weights); two runs saving into one folder at once are not
-    guarded against."""
+    (the others hold the same weights). Two saves into one folder at once take turns (an
+    advisory ``flock`` on its ``.save.lock``, where the file system has one), so that the
+    folder holds the files of one model, not some of each."""
     from lstmkit.training import is_first_process
 
     directory = path_arg("directory", directory)
     if not is_first_process():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "meta.json").unlink(missing_ok=True)
-    for name, write in [*files.items(), ("meta.json", json_file(dict(meta)))]:
-        tmp = directory / f".{name}.tmp-{os.getpid()}"
-        try:
-            write(tmp)
-            os.replace(tmp, directory / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with _taking_turns(directory / SAVE_LOCK):
+        (directory / "meta.json").unlink(missing_ok=True)
+        for name, write in [*files.items(), ("meta.json", json_file(dict(meta)))]:
+            tmp = directory / f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
+            try:
+                write(tmp)
+                os.replace(tmp, directory / name)
+            finally:
+                tmp.unlink(missing_ok=True)
     return directory
+
+
+SAVE_LOCK = ".save.lock"
+"""The file in a saved model's folder that saves into it lock, one at a time."""
+
+
+@contextmanager
+def _taking_turns(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (waiting for any other holder) meanwhile;
+    nothing is held where there is no such lock (Windows, some network file systems)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # (ENOLCK, EOPNOTSUPP)
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def json_file(value: Any) -> Callable[[Path], object]:
