@@ -61,7 +61,7 @@ def not_saved(directory: Path, kind: str) -> FileNotFoundError:
 
 def _cut_off_save(directory: Path, kind: str) -> str:
     """Words for the missing ``directory`` of a save cut off between its two renames (the
-    old folder is moved aside to ``.<name>.tmp-<pid>.old`` first): where the newest such
+    old folder is moved aside to ``.<name>.tmp-<pid>-<thread>.old`` first): where the newest such
     folder is; ``""`` when there is none."""
     import glob
 

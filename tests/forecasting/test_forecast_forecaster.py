@@ -521,6 +521,40 @@ def test_a_save_racing_another_process_for_the_same_path_wins_or_loses_whole(
     Forecaster.load(path)
 
 
+def test_two_threads_saving_to_one_path_each_save_whole(
+        frame: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    forecaster = Forecaster(make_config()).fit(frame)
+    path = tmp_path / "model"
+    save = torch.save
+
+    def slow_save(*args: object, **kwargs: object) -> None:
+        time.sleep(0.3)  # both threads are writing their folders at once
+        save(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", slow_save)
+    failed: list[BaseException] = []
+
+    def save_in_a_thread() -> None:
+        try:
+            forecaster.save(path)
+        except BaseException as err:
+            failed.append(err)
+
+    threads = [threading.Thread(target=save_in_a_thread) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    monkeypatch.undo()
+    # one temporary folder per process: each thread removed the other's as it began
+    assert not failed, failed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    Forecaster.load(path)
+
+
 def test_a_config_of_numpy_numbers_saves_and_loads(frame: pd.DataFrame,
                                                    tmp_path: Path) -> None:
     # np.float64 (a float) was accepted, and the save then failed in yaml.safe_dump

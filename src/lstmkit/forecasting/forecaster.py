@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -891,7 +892,8 @@ class Forecaster:
         path.parent.mkdir(parents=True, exist_ok=True)
         # written in a new folder that then takes the place of ``path``: a crash never
         # leaves a half-written model there
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        # (one per process and thread: two saves to ``path`` at once each write their own)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
