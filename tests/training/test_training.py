@@ -87,6 +87,24 @@ def test_metrics_that_are_no_mapping_or_have_a_name_that_is_no_str_are_a_type_er
             evaluate(_model(), F.mse_loss, val, _cfg(), metrics=metrics)  # type: ignore[arg-type]
 
 
+def test_a_config_that_is_no_train_config_is_a_type_error() -> None:
+    from lstmkit.training import Task
+
+    train, val = _data()
+    # a dict of settings: evaluate failed in "'dict' object has no attribute 'progress_bar'"
+    # and Task when it first read a setting
+    message = (r"^config must be a TrainConfig, got dict; make one with "
+               r"TrainConfig\(\*\*settings\)$")
+    with pytest.raises(TypeError, match=message):
+        Task(_model(), F.mse_loss, {"max_epochs": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        fit(_model(), F.mse_loss, train, val, {"max_epochs": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        evaluate(_model(), F.mse_loss, val, {"max_epochs": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^config must be a TrainConfig, got str$"):
+        evaluate(_model(), F.mse_loss, val, "fast")  # type: ignore[arg-type]
+
+
 def test_a_history_resumed_from_an_older_checkpoint_has_whole_epochs() -> None:
     # older checkpoints hold 0.0, 1.0: a resumed run's history mixed 0.0 and 2
     from lstmkit.training.callbacks import History

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -344,3 +345,14 @@ def settings_of(section: str, config: Any, leave_out: tuple[str, ...] = ()) -> d
     ``run_settings``), without the fields in ``leave_out``."""
     return {f"{section}.{f.name}": getattr(config, f.name) for f in dataclasses.fields(config)
             if f.name not in leave_out}
+
+
+def train_config(config: object) -> TrainConfig:
+    """``config``, or ``TrainConfig()`` for None; a TypeError for anything else (a dict of
+    settings, say: ``TrainConfig(**settings)`` makes one)."""
+    if config is None:
+        return TrainConfig()
+    if not isinstance(config, TrainConfig):
+        hint = "; make one with TrainConfig(**settings)" if isinstance(config, Mapping) else ""
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}{hint}")
+    return config

@@ -39,7 +39,7 @@ from lstmkit.training.callbacks import (
     in_process_group,
     process_group,
 )
-from lstmkit.training.config import MAX_SEED, TrainConfig
+from lstmkit.training.config import MAX_SEED, TrainConfig, train_config
 from lstmkit.training.logs import LogVersions, loggers
 from lstmkit.training.task import (
     RESUME_SETTINGS,
@@ -390,9 +390,7 @@ def fit(
     the validation scores, and what early stopping and the best weights follow, are those of
     one process on the whole set.
     """
-    config = config if config is not None else TrainConfig()
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config = train_config(config)
     check_metric_names(metrics)  # before the monitor is looked for among their names
     if not config.monitor.startswith("val_"):
         # checked here, not in TrainConfig, so that a model saved with such a setting loads:
@@ -606,7 +604,7 @@ def evaluate(
     batch_fn: BatchFn | None = None,
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` over ``data`` (keys ``test_loss``, ``test_<metric>``)."""
-    config = config if config is not None else TrainConfig()
+    config = train_config(config)
     with _quiet(not config.progress_bar):
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         trainer = pl.Trainer(accelerator=config.accelerator, devices=config.devices,

@@ -13,7 +13,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
-from lstmkit.training.config import TrainConfig
+from lstmkit.training.config import TrainConfig, train_config
 
 LossFn = Callable[[Any, Any], Tensor]
 BatchFn = Callable[[nn.Module, Any], tuple[Any, Any]]
@@ -134,7 +134,7 @@ class Task(pl.LightningModule):
             raise TypeError(f"loss must be callable, got {type(loss).__name__}")
         self.model = model
         self.loss_fn = loss
-        self.config = config if config is not None else TrainConfig()
+        self.config = train_config(config)
         check_metric_names(metrics)
         self.metrics = dict(metrics or {})
         for name, metric in self.metrics.items():
