@@ -51,6 +51,7 @@ def test_accelerator_is_a_name(value: object) -> None:
     ("accelerator", "", ValueError, r"accelerator must be one of the names Lightning takes, "
      r"\['auto', 'gpu', .*'cpu'.*\], got ''"),
     ("accelerator", "cuda:0", ValueError, r"accelerator must be one of .* got 'cuda:0'"),
+    ("accelerator", "GPU", ValueError, r"accelerator must be one of .* got 'GPU'"),
     # (Lightning used to refuse these only when a run started, after the data was read)
     ("strategy", "dp", ValueError, r"strategy must be one of the names Lightning takes, "
      r"\['auto', 'ddp', .*\], got 'dp'"),
@@ -70,6 +71,9 @@ def test_lightning_names_are_checked_with_the_config(name: str, value: object,
                                     {"strategy": "fsdp"}, {"strategy": "single_device"}])
 def test_lightning_names_taken(kwargs: dict[str, str]) -> None:
     assert TrainConfig(**kwargs).to_dict().items() >= kwargs.items()
+    # Lightning takes a strategy in any case, and the checks of a distributed run read it so
+    assert TrainConfig(strategy="DDP", devices=2).strategy == "ddp"
+    assert TrainConfig(strategy="DDP", devices=2).several_processes()
 
 
 @pytest.mark.parametrize("name", ["lr", "weight_decay", "grad_clip"])

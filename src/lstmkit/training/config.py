@@ -260,6 +260,8 @@ class TrainConfig:
         if not isinstance(self.fast_dev_run, bool):
             _check_number("fast_dev_run (True, False or a number of batches)",
                           self.fast_dev_run, low=0, integer=True)
+        if isinstance(self.strategy, str):  # Lightning reads 'DDP' as 'ddp'; so do the checks
+            object.__setattr__(self, "strategy", self.strategy.lower())
         _check_lightning_names(self.accelerator, self.strategy)
         _check_devices(self.devices)
         if self.precision is not None and (isinstance(self.precision, bool) or not isinstance(
