@@ -85,6 +85,14 @@ def test_metrics_that_are_no_mapping_or_have_a_name_that_is_no_str_are_a_type_er
             fit(_model(), F.mse_loss, train, val, _cfg(), metrics=metrics)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=message):
             evaluate(_model(), F.mse_loss, val, _cfg(), metrics=metrics)  # type: ignore[arg-type]
+    # a ModuleDict of metrics, as torchmetrics' MetricCollection, is a mapping of them
+    from torchmetrics import MeanAbsoluteError, MetricCollection
+
+    collection = MetricCollection({"mae": MeanAbsoluteError()})
+    result = fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=1), metrics=collection)
+    assert "val_mae" in result.history[-1]
+    assert set(evaluate(_model(), F.mse_loss, val, _cfg(), metrics=collection)) == {
+        "test_loss", "test_mae"}
 
 
 def test_a_config_that_is_no_train_config_is_a_type_error() -> None:

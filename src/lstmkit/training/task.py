@@ -67,16 +67,17 @@ LOGGED = ("train_loss", "train_adversarial_loss", "train_loss_step", "val_loss",
 
 
 def check_metric_names(metrics: Mapping[str, Any] | None) -> None:
-    """Refuse ``metrics`` that is not a mapping (None: no metrics), a metric name that is
-    not a non-empty str, or one whose ``val_<name>`` or ``test_<name>`` is a value the task
-    logs itself (``loss``: it would replace the loss)."""
+    """Refuse ``metrics`` that is not a mapping (None: no metrics; an ``nn.ModuleDict``, such
+    as torchmetrics' ``MetricCollection``, is one), a metric name that is not a non-empty
+    str, or one whose ``val_<name>`` or ``test_<name>`` is a value the task logs itself
+    (``loss``: it would replace the loss)."""
     if metrics is None:
         return
-    if not isinstance(metrics, Mapping):
-        hint = (" (for (name, metric) pairs, pass dict(pairs))"
+    if not isinstance(metrics, Mapping | nn.ModuleDict):
+        hint = (f" {metrics!r:.80} (for (name, metric) pairs, pass dict(pairs))"
                 if isinstance(metrics, list | tuple) else "")
         raise TypeError(f"metrics must be a mapping of name -> metric, got "
-                        f"{type(metrics).__name__} {metrics!r:.80}{hint}")
+                        f"{type(metrics).__name__}{hint}")
     for name in metrics:
         if not isinstance(name, str):
             raise TypeError(f"metric names must be non-empty str, got {type(name).__name__} "
