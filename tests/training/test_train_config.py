@@ -43,37 +43,71 @@ def test_good_devices(value: Any) -> None:
 @pytest.mark.parametrize("value", [5, None, ["cpu"]])
 def test_accelerator_is_a_name(value: object) -> None:
     with pytest.raises(TypeError, match=r"accelerator must be a name such as 'auto', "
-                                        rf"'cpu' or 'gpu', got {type(value).__name__}"):
+                                        r"'cpu' or 'gpu' \(or a Lightning Accelerator\), "
+                                        rf"got {type(value).__name__}"):
         TrainConfig(accelerator=value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("name", "value", "error", "message"), [
-    ("accelerator", "", ValueError, r"accelerator must be one of the names Lightning takes, "
-     r"\['auto', 'gpu', .*'cpu'.*\], got ''"),
-    ("accelerator", "cuda:0", ValueError, r"accelerator must be one of .* got 'cuda:0'"),
-    ("accelerator", "GPU", ValueError, r"accelerator must be one of .* got 'GPU'"),
-    # (Lightning used to refuse these only when a run started, after the data was read)
-    ("strategy", "dp", ValueError, r"strategy must be one of the names Lightning takes, "
-     r"\['auto', 'ddp', .*\], got 'dp'"),
-    ("strategy", 3, TypeError, r"strategy must be a name such as 'auto' or 'ddp', got int 3"),
-    ("strategy", None, TypeError, r"strategy must be a name such as 'auto' or 'ddp', got "
-     r"NoneType None"),
+@pytest.mark.parametrize("value", [3, None])
+def test_strategy_is_a_name(value: object) -> None:
+    with pytest.raises(TypeError, match=r"^training\.strategy must be a name such as 'auto' or "
+                                        r"'ddp' \(or a Lightning Strategy\), got "
+                                        rf"{type(value).__name__} {value}$"):
+        TrainConfig(strategy=value)  # type: ignore[arg-type]
+
+
+def _fit(config: TrainConfig) -> None:
+    import torch
+    from torch.nn import functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lstmkit.training import fit
+
+    data = DataLoader(TensorDataset(torch.randn(8, 2), torch.randn(8, 1)), batch_size=4)
+    fit(torch.nn.Linear(2, 1), F.mse_loss, data, data, config)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("accelerator", "", r"\['auto', 'gpu', .*'cpu'.*\], got ''"),
+    ("accelerator", "cuda:0", r".* got 'cuda:0'"),
+    ("accelerator", "GPU", r".* got 'GPU'"),
+    ("strategy", "dp", r"\['auto', 'ddp', .*\], got 'dp'"),
 ])
-def test_lightning_names_are_checked_with_the_config(name: str, value: object,
-                                                     error: type[Exception],
-                                                     message: str) -> None:
-    with pytest.raises(error, match=rf"^training\.{message}"):
-        TrainConfig(**{name: value})
+def test_lightning_names_are_checked_before_a_run(name: str, value: object,
+                                                  message: str) -> None:
+    from lstmkit.training.config import check_lightning_names
+
+    # a config holds any name, so that a model trained with a plugin's accelerator (which
+    # registers its names when imported) loads where the plugin is missing
+    config = TrainConfig(**{name: value}, max_epochs=1, progress_bar=False)
+    message = rf"^training\.{name} must be one of the names Lightning takes, {message}$"
+    with pytest.raises(ValueError, match=message):
+        check_lightning_names(config)
+    with pytest.raises(ValueError, match=message):  # (Lightning said it once the Trainer was made)
+        _fit(config)
 
 
 @pytest.mark.parametrize("kwargs", [{"accelerator": "cpu"}, {"accelerator": "gpu"},
                                     {"accelerator": "cuda"}, {"strategy": "ddp_spawn"},
                                     {"strategy": "fsdp"}, {"strategy": "single_device"}])
 def test_lightning_names_taken(kwargs: dict[str, str]) -> None:
-    assert TrainConfig(**kwargs).to_dict().items() >= kwargs.items()
+    from lstmkit.training.config import check_lightning_names
+
+    config = TrainConfig(**kwargs)
+    assert config.to_dict().items() >= kwargs.items()
+    check_lightning_names(config)
     # Lightning takes a strategy in any case, and the checks of a distributed run read it so
     assert TrainConfig(strategy="DDP", devices=2).strategy == "ddp"
     assert TrainConfig(strategy="DDP", devices=2).several_processes()
+
+
+def test_a_lightning_strategy_object_trains() -> None:
+    import torch
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    strategy = SingleDeviceStrategy(device=torch.device("cpu"))
+    _fit(TrainConfig(accelerator="cpu", devices=1, strategy=strategy, max_epochs=1,
+                     progress_bar=False))
 
 
 @pytest.mark.parametrize("name", ["lr", "weight_decay", "grad_clip"])

@@ -82,22 +82,34 @@ def _check_devices(value: object) -> None:
                          f"list of device indices >= 0, got {type(value).__name__} {value!r}")
 
 
-def _check_lightning_names(accelerator: object, strategy: object) -> None:
-    """``accelerator`` and ``strategy`` are names Lightning's Trainer takes: checked here, with
-    the config, rather than when a run starts."""
+def _check_lightning_kinds(accelerator: object, strategy: object) -> None:
+    """``accelerator`` and ``strategy`` are a name or one of Lightning's objects (the names are
+    checked against Lightning's registries when a run starts, :func:`check_lightning_names`,
+    so that a saved model trained with a plugin's accelerator loads where it is missing)."""
+    from lightning.pytorch.accelerators import Accelerator
+    from lightning.pytorch.strategies import Strategy
+
+    for name, value, kind, examples in (("accelerator", accelerator, Accelerator,
+                                         "'auto', 'cpu' or 'gpu'"),
+                                        ("strategy", strategy, Strategy, "'auto' or 'ddp'")):
+        if not isinstance(value, str | kind):
+            raise TypeError(f"{name} must be a name such as {examples} (or a Lightning "
+                            f"{kind.__name__}), got {type(value).__name__} {value!r}")
+
+
+def check_lightning_names(config: TrainConfig) -> None:
+    """A ValueError, before a run starts, for a ``training.accelerator`` or
+    ``training.strategy`` name that Lightning's registries do not hold (Lightning says so only
+    once its Trainer is made)."""
     from lightning.pytorch.accelerators import AcceleratorRegistry
     from lightning.pytorch.strategies import StrategyRegistry
 
-    for name, value, examples, registered in (
-            ("accelerator", accelerator, "'auto', 'cpu' or 'gpu'",
+    for name, value, registered in (
+            ("accelerator", config.accelerator,
              ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]),
-            ("strategy", strategy, "'auto' or 'ddp'",
-             ["auto", *StrategyRegistry.available_strategies()])):
-        if not isinstance(value, str):
-            raise TypeError(f"{name} must be a name such as {examples}, got "
-                            f"{type(value).__name__} {value!r}")
-        if value not in registered:
-            raise ValueError(f"{name} must be one of the names Lightning takes, "
+            ("strategy", config.strategy, ["auto", *StrategyRegistry.available_strategies()])):
+        if isinstance(value, str) and value not in registered:
+            raise ValueError(f"training.{name} must be one of the names Lightning takes, "
                              f"{registered}, got {value!r}")
 
 
@@ -262,7 +274,7 @@ class TrainConfig:
                           self.fast_dev_run, low=0, integer=True)
         if isinstance(self.strategy, str):  # Lightning reads 'DDP' as 'ddp'; so do the checks
             object.__setattr__(self, "strategy", self.strategy.lower())
-        _check_lightning_names(self.accelerator, self.strategy)
+        _check_lightning_kinds(self.accelerator, self.strategy)
         _check_devices(self.devices)
         if self.precision is not None and (isinstance(self.precision, bool) or not isinstance(
                 self.precision, int | str) or self.precision not in PRECISIONS):

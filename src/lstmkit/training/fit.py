@@ -39,7 +39,12 @@ from lstmkit.training.callbacks import (
     in_process_group,
     process_group,
 )
-from lstmkit.training.config import MAX_SEED, TrainConfig, train_config
+from lstmkit.training.config import (
+    MAX_SEED,
+    TrainConfig,
+    check_lightning_names,
+    train_config,
+)
 from lstmkit.training.logs import LogVersions, loggers
 from lstmkit.training.task import (
     RESUME_SETTINGS,
@@ -404,7 +409,7 @@ def fit(
         # (and without validation data too: a name no validation could log is a mistake)
         raise ValueError(f"training.monitor {config.monitor!r} is not among the values "
                          f"logged in validation: {logged}")
-    _check_accelerator(config.accelerator)
+    _check_hardware(config)
     ckpt_path = _resolve_resume(resume, config)
     clock = TrainingClock()
     with hold_folder(config.checkpoint_dir), _quiet(not config.progress_bar):
@@ -558,9 +563,14 @@ class _Whole:
         return len(self.loader)
 
 
-def _check_accelerator(accelerator: str) -> None:
-    """A GPU asked for where torch finds none is said before training, in the setting's
-    terms (Lightning's words are 'No supported gpu backend found!')."""
+def _check_hardware(config: TrainConfig) -> None:
+    """Before a run: the accelerator and strategy names (:func:`check_lightning_names`), and a
+    GPU asked for where torch finds none, in the setting's terms (Lightning's words are 'No
+    supported gpu backend found!')."""
+    check_lightning_names(config)
+    accelerator = config.accelerator
+    if not isinstance(accelerator, str):  # (a Lightning Accelerator)
+        return
     name = accelerator.lower()
     cuda = torch.cuda.is_available()
     gpu = cuda or torch.backends.mps.is_available()  # Lightning's "gpu" takes either
@@ -605,6 +615,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` over ``data`` (keys ``test_loss``, ``test_<metric>``)."""
     config = train_config(config)
+    _check_hardware(config)
     with _quiet(not config.progress_bar):
         task = Task(model, loss, config, metrics=metrics, batch_fn=batch_fn)
         trainer = pl.Trainer(accelerator=config.accelerator, devices=config.devices,
