@@ -108,6 +108,21 @@ def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
         vocab.decode(3)  # type: ignore[arg-type]
 
 
+def test_vocabulary_decode_takes_any_sequence_of_integers_and_refuses_bools() -> None:
+    import array
+
+    vocab = Vocabulary(["a", "b", "c"])
+    # decoded before the bulk check, which then failed on them (no dtype; no torch min)
+    for ids in (memoryview(array.array("q", [2, 3])), torch.tensor([2, 3], dtype=torch.uint16),
+                [np.int64(2), 3], np.array([2, 3], dtype=np.uint64)):
+        assert vocab.decode(ids) == ["a", "b"]
+    # a bool tensor was decoded as 1 and 0 (<unk>, <pad>), where a list of bools is refused
+    for bools in (torch.tensor([True, False]), [np.bool_(True)]):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got .*True.* at position "
+                                            r"0$"):
+            vocab.decode(bools)
+
+
 def test_vocabulary_decode_checks_arrays_and_generators_as_lists() -> None:
     vocab = Vocabulary(["a", "b"])  # 4 with the specials
     expected = ["a", "b", "<pad>", "b"]

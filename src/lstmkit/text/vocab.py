@@ -10,6 +10,9 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 PAD = "<pad>"
 UNK = "<unk>"
 KEYS = ("pad", "unk", "tokens")  # of to_dict / from_dict
@@ -28,21 +31,34 @@ def _not_str(value: object, name: str, what: str, hint: str = SPLIT) -> None:
 
 def _is_vector(values: object) -> bool:
     """Whether ``values`` is a 1-d numpy array or torch tensor."""
-    return getattr(values, "ndim", None) == 1 and hasattr(values, "tolist")
+    return isinstance(values, np.ndarray | torch.Tensor) and values.ndim == 1
 
 
-def _valid_in_bulk(indices: Any, size: int) -> list[int] | None:
+def _integer_kind(values: np.ndarray | torch.Tensor) -> bool:
+    """Whether the array's or tensor's elements are integers (not bools)."""
+    if isinstance(values, torch.Tensor):
+        return not (values.is_floating_point() or values.is_complex()
+                    or values.dtype == torch.bool)
+    return values.dtype.kind in "iu"
+
+
+def _valid_in_bulk(indices: list[Any] | np.ndarray | torch.Tensor, size: int
+                   ) -> list[int] | None:
     """``indices`` (a list, or a 1-d numpy array or torch tensor) as a list of ints when all
-    of them are ints in ``[0, size)``, which is checked in bulk (fast: this is the common
-    case); otherwise None, for the caller to name the first bad one."""
+    of them are ints (numpy integers too; not bools) in ``[0, size)``, which is checked in
+    bulk (fast: this is the common case); otherwise None, for the caller to name the first
+    bad one."""
     if isinstance(indices, list):
-        valid = set(map(type, indices)) <= {int} and (
-            not indices or (min(indices) >= 0 and max(indices) < size))
-        return indices if valid else None
-    if str(indices.dtype).removeprefix("torch.").startswith(("int", "uint")) and (
-            len(indices) == 0 or (int(indices.min()) >= 0 and int(indices.max()) < size)):
-        return indices.tolist()
-    return None
+        kinds = set(map(type, indices))
+        if not all(issubclass(kind, int | np.integer) and not issubclass(kind, bool)
+                   for kind in kinds):
+            return None
+        items = indices if kinds <= {int} else [int(i) for i in indices]
+    elif _integer_kind(indices):
+        items = indices.tolist()  # (Python ints: torch has no min for some unsigned types)
+    else:
+        return None
+    return items if not items or (min(items) >= 0 and max(items) < size) else None
 
 
 class Vocabulary:
@@ -161,7 +177,8 @@ class Vocabulary:
                 k = operator.index(i)  # an int, a numpy or one-element torch integer
             except TypeError:
                 k = None
-            if k is None or isinstance(i, bool):
+            if k is None or isinstance(i, bool | np.bool_) or getattr(
+                    i, "dtype", None) == torch.bool:
                 raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
                                 f"position {n}")
             if not 0 <= k < len(self.itos):
