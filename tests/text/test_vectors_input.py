@@ -72,12 +72,11 @@ def test_word_vectors_built_in_python_are_checked() -> None:
                                          r"word 'b' \(row 1\)"):
         WordVectors(["a", "b", "c"], rows, "x")
     # a list of rows failed with "'list' object has no attribute 'ndim'"
-    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
-                                        r"or a floating-point torch tensor \(N, E\), got list"):
+    with pytest.raises(TypeError, match=r"vectors must be a numpy array or torch tensor of "
+                                        r"real numbers \(N, E\), got list"):
         WordVectors(["a"], [[1.0]], "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers "
-                                        r"or a floating-point torch tensor \(N, E\), got an array "
-                                        r"of <U1"):
+    with pytest.raises(TypeError, match=r"vectors must be a numpy array or torch tensor of "
+                                        r"real numbers \(N, E\), got an array of <U1"):
         WordVectors(["a"], np.array([["1"]]), "x")
     with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 2"):
         WordVectors(["a", 2], np.ones((2, 1), dtype=np.float32), "x")  # type: ignore[list-item]
@@ -106,10 +105,13 @@ def test_word_vectors_take_a_tuple_of_words_and_a_tensor() -> None:
     with pytest.raises(ValueError, match=r"vectors must have shape \(len\(words\), E\) = "
                                          r"\(2, E\), got \(2,\)"):
         WordVectors(("a", "b"), torch.ones(2), "x")
-    with pytest.raises(TypeError, match=r"vectors must be a numpy array of real numbers or a "
-                                        r"floating-point torch tensor \(N, E\), got a tensor "
-                                        r"of torch.int64"):
-        WordVectors(["a"], torch.ones((1, 1), dtype=torch.long), "x")
+    # integers, as an integer array is taken; not bools nor complex numbers
+    assert WordVectors(["a"], torch.ones((1, 1), dtype=torch.long), "x").vectors.tolist() == [
+        [1.0]]
+    for dtype in (torch.bool, torch.complex64):
+        with pytest.raises(TypeError, match=r"vectors must be a numpy array or torch tensor of "
+                                            rf"real numbers \(N, E\), got a tensor of {dtype}"):
+            WordVectors(["a"], torch.ones((1, 1), dtype=dtype), "x")
     with pytest.raises(TypeError, match=r"words\[1\] must be a str, got int 2"):
         WordVectors(("a", 2), torch.ones((2, 1)), "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"words must be a sequence of str \(a list or "

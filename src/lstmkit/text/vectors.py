@@ -33,7 +33,7 @@ class WordVectors:
     """Word -> row of ``vectors`` (``(N, E)`` float32).
 
     ``words`` may be any sequence of str (a tuple too; kept as a list) and ``vectors`` a
-    floating-point torch tensor (kept as a float32 numpy array, on the CPU).
+    torch tensor (kept as a float32 numpy array, on the CPU).
     """
 
     words: list[str]
@@ -48,15 +48,16 @@ class WordVectors:
         for i, word in enumerate(self.words):
             if not isinstance(word, str):
                 raise TypeError(f"words[{i}] must be a str, got {type(word).__name__} {word!r}")
-        if isinstance(self.vectors, torch.Tensor) and self.vectors.is_floating_point():
+        if isinstance(self.vectors, torch.Tensor) and not (
+                self.vectors.is_complex() or self.vectors.dtype == torch.bool):
             self.vectors = self.vectors.detach().to("cpu", torch.float32).numpy()
         if not isinstance(self.vectors, np.ndarray) or self.vectors.dtype.kind not in "iuf":
             kind = (f"an array of {self.vectors.dtype}" if isinstance(self.vectors, np.ndarray)
                     else f"a tensor of {self.vectors.dtype}"
                     if isinstance(self.vectors, torch.Tensor)
                     else type(self.vectors).__name__)
-            raise TypeError(f"vectors must be a numpy array of real numbers or a "
-                            f"floating-point torch tensor (N, E), got {kind}")
+            raise TypeError(f"vectors must be a numpy array or torch tensor of real numbers "
+                            f"(N, E), got {kind}")
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
             raise ValueError(
                 f"vectors must have shape (len(words), E) = ({len(self.words)}, E), "
