@@ -38,6 +38,10 @@ def test_missing_column_lists_available(frame: pd.DataFrame, tmp_path: Path) -> 
         to_series(read_frame(path), DataConfig(target="a", time_col="date"))
     with pytest.raises(ValueError, match=r"available columns: \['date', 'a', 'b'\]$"):
         to_series(frame[["date", "a", "b"]], DataConfig(target="price", time_col="date"))
+    # a DataFrame made in Python names its columns itself, numbers or not
+    numbered = pd.DataFrame(np.ones((10, 2)), columns=["2020", "2021"])
+    with pytest.raises(ValueError, match=r"available columns: \['2020', '2021'\]$"):
+        to_series(numbered, DataConfig(target="a"))
 
 
 def test_non_numeric_target(frame: pd.DataFrame) -> None:

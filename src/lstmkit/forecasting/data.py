@@ -96,6 +96,10 @@ class Series:
             np.where(self.observed, self.target, np.nan)
 
 
+READ_FROM = "lstmkit_csv"
+"""The key of ``DataFrame.attrs`` that holds the CSV a table was read from."""
+
+
 def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None,
                label: str = "data") -> pd.DataFrame:
     """A DataFrame as given, or read from a CSV path; the ``id_col`` column of a CSV is read
@@ -110,7 +114,9 @@ def read_frame(data: pd.DataFrame | str | Path, id_col: str | None = None,
         if not path.exists():  # (a pipe, `<(command)` or /dev/stdin is read, once)
             raise FileNotFoundError(f"{label} file {str(path)!r} does not exist")
         try:
-            return pd.read_csv(path, dtype=None if id_col is None else {id_col: str})
+            frame = pd.read_csv(path, dtype=None if id_col is None else {id_col: str})
+            frame.attrs[READ_FROM] = str(path)  # (a DataFrame given has its own names)
+            return frame
         except UnicodeDecodeError as err:
             raise ValueError(f"{label} file {str(path)!r} is not UTF-8 text ({err}); save it "
                              "as UTF-8 CSV") from None
@@ -158,7 +164,7 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 if any("," in str(c) for c in missing) else
                 "; the first row looks like data, not a header: the CSV needs a first line "
                 f"naming its columns ({','.join(map(str, wanted))}, say)"
-                if _all_values(frame.columns) else "")
+                if READ_FROM in frame.attrs and _all_values(frame.columns) else "")
         raise ValueError(f"column(s) {missing} not found in {source}; available columns: "
                          f"{[str(c) for c in frame.columns]}{hint}")
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
