@@ -378,11 +378,11 @@ def test_a_numpy_bool_is_still_refused_for_a_number(make: Any, message: str) -> 
 def test_an_lstm_projection_as_wide_as_the_model_is_an_error() -> None:
     # it was accepted, and nn.LSTM refused it only when the network was built
     for proj_size in (16, np.int64(20)):
-        with pytest.raises(ValueError, match=rf"^model.lstm: proj_size must be smaller than "
-                                             rf"hidden_size \(16\), got {proj_size}$"):
+        with pytest.raises(ValueError, match=rf"^model.lstm.proj_size must be smaller than "
+                                             rf"model.hidden_size \(16\), got {proj_size}$"):
             ModelConfig(hidden_size=16, lstm={"proj_size": proj_size})
-    with pytest.raises(ValueError, match=r"^model.lstm: proj_size must be smaller than "
-                                         r"hidden_size \(8\), got 8$"):
+    with pytest.raises(ValueError, match=r"^model.lstm.proj_size must be smaller than "
+                                         r"model.hidden_size \(8\), got 8$"):
         ForecastConfig.from_dict({"data": {"target": "y"},
                                   "model": {"hidden_size": 8, "lstm": {"proj_size": 8}}})
     assert ModelConfig(hidden_size=16, lstm={"proj_size": 15}).lstm == {"proj_size": 15}

@@ -369,8 +369,8 @@ def test_lstm_options_are_checked_against_the_configs_hidden_size(config_class: 
                                                                           config_class)
     # (accepted, and nn.LSTM refused them only when the network was built, after the data
     # and the vocabulary were read)
-    with pytest.raises(ValueError, match=r"^model.lstm: proj_size must be smaller than "
-                                         r"hidden_size \(8\), got 8$"):
+    with pytest.raises(ValueError, match=r"^model.lstm.proj_size must be smaller than "
+                                         r"model.hidden_size \(8\), got 8$"):
         make(hidden_size=8, lstm={"proj_size": np.int64(8)})
     with pytest.raises(ValueError, match=r"^model.lstm: layer_norm needs hidden_size >= 2"):
         make(hidden_size=1, lstm={"layer_norm": True})

@@ -294,11 +294,16 @@ def check_option_values(options: Mapping[str, Any], name: str,
     with ``hidden_size`` (a ``proj_size`` not below it, ``layer_norm`` with 1): checked when
     a configuration is made, not when its network is built. Without ``hidden_size``, with
     sizes that fit any ``proj_size``."""
+    proj = options.get("proj_size", 0)
+    fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
     if hidden_size is None:
-        proj = options.get("proj_size", 0)
-        fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
         # (a hidden size of 2 at least: layer_norm needs it)
         hidden_size = int(proj) + 1 if fits else 2
+    elif fits and proj >= hidden_size:  # named as the config's settings, beside ``name``
+        section = name.rpartition(".")[0]
+        raise ValueError(f"{name}.proj_size must be smaller than "
+                         f"{section + '.' if section else ''}hidden_size ({hidden_size}), "
+                         f"got {proj}")
     try:
         LSTMConfig(1, hidden_size, **options)
     except (TypeError, ValueError) as err:
