@@ -111,9 +111,17 @@ def test_a_lightning_strategy_object_trains() -> None:
 
 
 @pytest.mark.parametrize("name", ["lr", "weight_decay", "grad_clip"])
-def test_numbers_past_floats_range_are_not_finite(name: str) -> None:
-    with pytest.raises(ValueError, match=rf"^training\.{name} must be finite, got 1000+$"):
+def test_numbers_past_floats_range_are_said_to_be(name: str) -> None:
+    # (an OverflowError: int too large to convert to float)
+    with pytest.raises(ValueError, match=rf"^training\.{name} must be a number within float's "
+                                         r"range, got an int of 401 digits$"):
         TrainConfig(**{name: 10**400})
+
+
+def test_a_large_int_is_checked_against_its_own_limit() -> None:
+    # (it was "must be finite", as if an int could be anything else)
+    with pytest.raises(ValueError, match=r"^training\.seed must be <= 4294967295 "):
+        TrainConfig(seed=10**400)
 
 
 @pytest.mark.parametrize("value", ["bf15", "fp16", 8, 16.0, True, "mixed"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +48,11 @@ def _check_number(name: str, value: object, *, low: float, low_open: bool = Fals
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type:
         raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
-    try:
-        finite = math.isfinite(float(value))  # type: ignore[arg-type]
-    except OverflowError:  # an int past float's range (10**400)
-        finite = False
-    if not finite:
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if not integer and isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise ValueError(f"{name} must be a number within float's range, got an int of "
+                         f"{len(str(abs(value)))} digits")  # (10**400)
     bad = value <= low if low_open else value < low  # type: ignore[operator]
     if bad:
         relation = ">" if low_open else ">="
