@@ -77,15 +77,30 @@ def test_a_folder_moved_aside_that_cannot_be_read_is_passed_over(tmp_path, monke
 def _loaders() -> dict[str, tuple[object, str]]:
     from lstmkit.classification import Classifier
     from lstmkit.forecasting import Forecaster, load_config
+    from lstmkit.serving.http import ModelService, make_server
     from lstmkit.tagging import Tagger
+    from lstmkit.text.vocab import Vocabulary
 
     return {"Forecaster.load": (Forecaster.load, "path"), "load_config": (load_config, "path"),
             "Classifier.load": (Classifier.load, "directory"),
-            "Tagger.load": (Tagger.load, "directory")}
+            "Tagger.load": (Tagger.load, "directory"),
+            "Vocabulary.load": (Vocabulary.load, "path"),
+            "Vocabulary.save": (Vocabulary(["a"]).save, "path"),
+            "ModelService": (ModelService, "directory"), "make_server": (make_server, "directory"),
+            "plot_trace": (_plot_trace, "path")}
+
+
+def _plot_trace(path: object) -> None:
+    import torch
+
+    from lstmkit import LSTM, plot_trace
+
+    plot_trace(LSTM(2, 3).trace(torch.zeros(1, 4, 2)), path)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("loader", ["Forecaster.load", "load_config", "Classifier.load",
-                                    "Tagger.load"])
+                                    "Tagger.load", "Vocabulary.load", "Vocabulary.save",
+                                    "ModelService", "make_server", "plot_trace"])
 @pytest.mark.parametrize("value", [None, 3, b"model"])
 def test_a_path_that_is_no_path_is_named(loader: str, value: object) -> None:
     load, argument = _loaders()[loader]

@@ -145,3 +145,8 @@ def test_vectors_neither_built_in_nor_a_file_list_the_built_in_name(tmp_path) ->
     path = tmp_path / "v.txt"
     path.write_text("the 0.1 0.2\n", encoding="utf-8")
     assert load_vectors(str(path)).words == ["the"]
+    # (pathlib's "expected str, bytes or os.PathLike object, not NoneType")
+    with pytest.raises(TypeError, match=r"vectors must be 'glove-6b-50d' \(the built-in "
+                                        r"vectors\) or the path of a word2vec/GloVe text file, "
+                                        r"got NoneType None$"):
+        load_vectors(None)  # type: ignore[arg-type]

@@ -125,8 +125,8 @@ class EvalReport:
         series' windows (-1: its last)."""
         from lstmkit.forecasting.plots import plot_window
 
-        return plot_window(self, Path(path), window=window, max_channels=max_channels,
-                           series=series)
+        return plot_window(self, path_arg("path", path), window=window,
+                           max_channels=max_channels, series=series)
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:

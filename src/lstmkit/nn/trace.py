@@ -11,6 +11,7 @@ import numpy as np
 from torch import Tensor
 
 from lstmkit.nn.config import index_in
+from lstmkit.saving import path_arg
 
 FIELDS = ("i", "f", "g", "o", "c", "h")
 NAMES = {"i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate",
@@ -60,6 +61,7 @@ def plot_trace(
     import matplotlib
     from matplotlib.figure import Figure
 
+    path = path_arg("path", path)
     if isinstance(fields, str) or not fields:
         raise ValueError(f"fields must be a non-empty sequence of names among {FIELDS}, "
                          f"got {fields!r}")
@@ -98,7 +100,6 @@ def plot_trace(
     fig.suptitle(title or f"LSTM gates and states (layer-direction {layer_direction}, "
                           f"sequence {batch_index})")
     fig.tight_layout()
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, format="png")
     return path

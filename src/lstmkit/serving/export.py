@@ -54,6 +54,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lstmkit.saving import path_arg
+
 OPSET = 17
 CHECK_TOLERANCE = 1e-4
 """The largest difference between onnxruntime's and PyTorch's answers an export accepts: for
@@ -109,7 +111,7 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
     if isinstance(path, str) and not path.strip():  # (Path("") is ".", the folder)
         raise ValueError(f"path (--out) must name the ONNX file to write (model.onnx), got "
                          f"{path!r}")
-    path = Path(path)
+    path = path_arg("path (--out)", path)
     target = _resolved(path)
     if target.exists() and not target.is_file():  # (the move onto it would replace it)
         raise ValueError(f"path (--out) must be a file to write (model.onnx), got "
@@ -274,7 +276,8 @@ def _on_auto_backends(graph: nn.Module) -> Iterator[None]:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The JSON :func:`export_onnx` wrote into the ONNX file at ``path`` (key ``"lstmkit"``)."""
     onnx, _ = _export_libraries()
-    if Path(path).is_file() and Path(path).stat().st_size == 0:  # (it reads as an empty model)
+    path = path_arg("path", path)
+    if path.is_file() and path.stat().st_size == 0:  # (it reads as an empty model)
         raise ValueError(f"{str(path)!r} is not an ONNX file: it is empty")
     try:
         proto = onnx.load(str(path), load_external_data=False)

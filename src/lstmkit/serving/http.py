@@ -53,6 +53,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lstmkit.saving import path_arg
+
 MAX_BODY_BYTES = 32 * 2**20
 """The largest request body served (32 MiB)."""
 
@@ -91,9 +93,10 @@ def model_kind(directory: str | Path) -> str:
     ``"tagger"``), read from its ``meta.json``."""
     from lstmkit.saving import not_saved
 
-    meta_path = Path(directory) / "meta.json"
+    directory = path_arg("directory", directory)
+    meta_path = directory / "meta.json"
     if not meta_path.is_file():  # (no folder, a file, or a run's folder: said which)
-        raise not_saved(Path(directory), "model")
+        raise not_saved(directory, "model")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -129,7 +132,7 @@ class ModelService:
     ValueError or TypeError)."""
 
     def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
+        self.directory = path_arg("directory", directory)
         self.kind, self.model = load_saved(directory)
         self._lock = threading.Lock()
 

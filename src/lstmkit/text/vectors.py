@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -202,6 +203,9 @@ def load_vectors(spec: str) -> WordVectors:
         FileNotFoundError: ``spec`` is neither the built-in name nor an existing file (the
             message lists the built-in name: ``glove-6b-100d`` is not one).
     """
+    if not isinstance(spec, str | os.PathLike):
+        raise TypeError(f"vectors must be {GLOVE_PACKAGE!r} (the built-in vectors) or the path "
+                        f"of a word2vec/GloVe text file, got {type(spec).__name__} {spec!r}")
     if spec == GLOVE_PACKAGE:
         return load_glove_package()
     if not Path(spec).is_file():

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lstmkit.saving import path_arg
+
 PAD = "<pad>"
 UNK = "<unk>"
 KEYS = ("pad", "unk", "tokens")  # of to_dict / from_dict
@@ -206,11 +208,12 @@ class Vocabulary:
         return cls(data["tokens"], pad=data["pad"], unk=data["unk"])
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        path_arg("path", path).write_text(json.dumps(self.to_dict(), ensure_ascii=False),
+                                          encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return cls.from_dict(json.loads(path_arg("path", path).read_text(encoding="utf-8")))
 
     def __eq__(self, other: object) -> bool:
         return (
