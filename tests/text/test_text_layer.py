@@ -172,6 +172,24 @@ def test_pad_characters_shapes() -> None:
     assert chars[1, 0].tolist() == [4, 5, 6]
 
 
+def test_padding_refuses_indices_that_are_no_ints() -> None:
+    # floats were cut to whole numbers without a word (1.5 read as 1), bools read as 1 and 0
+    with pytest.raises(TypeError, match=r"^sequences\[1\] must hold int indices, got "
+                                        r"torch.float32 values$"):
+        pad_sequences([[1, 2], [1.5]])
+    with pytest.raises(TypeError, match=r"^sequences\[0\] must hold int indices, got "
+                                        r"torch.bool values$"):
+        pad_sequences([[True, False]])
+    with pytest.raises(TypeError, match=r"^words\[0\]\[1\] must hold int indices"):
+        pad_characters([[[1], [2.0]]])
+    # numpy integers of any width are indices; an empty sentence or word pads to nothing
+    assert pad_sequences([np.array([1, 2], dtype=np.int32)])[0].tolist() == [[1, 2]]
+    assert pad_characters([[[]], [[1]]])[1].tolist() == [[0], [1]]
+    assert pad_characters([[]])[0].shape == (1, 0, 0)  # (max() of nothing failed)
+    with pytest.raises(ValueError, match=r"^words must hold at least one sentence, got none$"):
+        pad_characters([])
+
+
 def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:
     lengths = [int(x) for x in np.random.default_rng(0).integers(1, 50, size=103)]
     sampler = BucketBatchSampler(lengths, batch_size=10, pool_batches=100)

@@ -27,8 +27,17 @@ def pad_sequences(
         raise ValueError("every sequence must hold at least one token, got an empty one")
     padded = torch.full((len(sequences), int(lengths.max())), pad_index, dtype=torch.long)
     for row, seq in enumerate(sequences):
-        padded[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        padded[row, : len(seq)] = _indices(seq, f"sequences[{row}]")
     return padded, lengths
+
+
+def _indices(values: Sequence[int], name: str) -> torch.Tensor:
+    """``values`` as a long tensor; a TypeError naming ``name`` for floats or bools, which
+    would be cut to whole numbers silently."""
+    tensor = torch.as_tensor(values)
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold int indices, got {tensor.dtype} values")
+    return tensor.long()
 
 
 def pad_characters(
@@ -40,13 +49,16 @@ def pad_characters(
         ``(chars, char_lengths)``: ``(B, T, C)`` and ``(B, T)``; padding words have length 0.
     """
     B = len(words)
+    if B == 0:
+        raise ValueError("words must hold at least one sentence, got none")
     T = max(len(sentence) for sentence in words)
-    C = max(len(word) for sentence in words for word in sentence)
+    C = max((len(word) for sentence in words for word in sentence), default=0)
     chars = torch.full((B, T, C), pad_index, dtype=torch.long)
     char_lengths = torch.zeros((B, T), dtype=torch.long)
     for b, sentence in enumerate(words):
         for t, word in enumerate(sentence):
-            chars[b, t, : len(word)] = torch.as_tensor(word, dtype=torch.long)
+            if len(word):
+                chars[b, t, : len(word)] = _indices(word, f"words[{b}][{t}]")
             char_lengths[b, t] = len(word)
     return chars, char_lengths
 
