@@ -227,9 +227,10 @@ def test_bucket_sampler_shares_the_batches_out_among_processes(world_size: int) 
 
 
 @pytest.mark.parametrize(("bad", "error", "message"), [
-    ({"batch_size": True}, ValueError, "batch_size must be an int >= 1, got bool True"),
-    ({"pool_batches": 0}, ValueError, "pool_batches must be an int >= 1, got int 0"),
-    ({"pool_batches": 2.5}, ValueError, "pool_batches must be an int >= 1, got float 2.5"),
+    # (a wrong type is a TypeError, as elsewhere: it was a ValueError)
+    ({"batch_size": True}, TypeError, "batch_size must be an int, got bool True"),
+    ({"pool_batches": 0}, ValueError, "pool_batches must be an int >= 1, got 0"),
+    ({"pool_batches": 2.5}, TypeError, "pool_batches must be an int, got float 2.5"),
     ({"seed": 1.5}, TypeError, "seed must be an int, got float 1.5"),
     ({"seed": None}, TypeError, "seed must be an int, got NoneType None"),
     ({"shuffle": "no"}, TypeError, "shuffle must be True or False, got str 'no'"),
@@ -259,11 +260,9 @@ def test_bucket_sampler_takes_numpy_integers_and_bools() -> None:
 
 
 @pytest.mark.parametrize(("bad", "error", "message"), [
-    ({"batch_size": np.bool_(True)}, ValueError,
-     "batch_size must be an int >= 1, got bool True"),
-    ({"batch_size": np.float64(2.0)}, ValueError,
-     "batch_size must be an int >= 1, got float 2.0"),
-    ({"pool_batches": np.int64(0)}, ValueError, "pool_batches must be an int >= 1, got int 0"),
+    ({"batch_size": np.bool_(True)}, TypeError, "batch_size must be an int, got bool True"),
+    ({"batch_size": np.float64(2.0)}, TypeError, "batch_size must be an int, got float 2.0"),
+    ({"pool_batches": np.int64(0)}, ValueError, "pool_batches must be an int >= 1, got 0"),
     ({"seed": np.bool_(False)}, TypeError, "seed must be an int, got bool False"),
     ({"seed": np.float32(1.0)}, TypeError, "seed must be an int, got float 1.0"),
     ({"shuffle": np.int64(1)}, TypeError, "shuffle must be True or False, got int 1"),

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import plain_value
+from lstmkit.nn.config import plain_value, positive_int
 
 
 def pad_sequences(
@@ -108,10 +108,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         # numpy scalars (np.int64, np.bool_) as the Python values they stand for
         batch_size, pool_batches, seed, shuffle, rank, world_size = map(
             plain_value, (batch_size, pool_batches, seed, shuffle, rank, world_size))
-        for name, size in (("batch_size", batch_size), ("pool_batches", pool_batches)):
-            if not _whole(size) or size < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {type(size).__name__} "
-                                 f"{size!r}")
+        batch_size = positive_int("batch_size", batch_size)
+        pool_batches = positive_int("pool_batches", pool_batches)
         if not _whole(seed):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
         if not isinstance(shuffle, bool):
