@@ -182,8 +182,13 @@ def test_padding_refuses_indices_that_are_no_ints() -> None:
         pad_sequences([[True, False]])
     with pytest.raises(TypeError, match=r"^words\[0\]\[1\] must hold int indices"):
         pad_characters([[[1], [2.0]]])
-    # numpy integers of any width are indices; an empty sentence or word pads to nothing
+    # numpy integers of any width are indices, rows of different widths too (torch does not
+    # promote int8 and uint64 together); an empty sentence or word pads to nothing
     assert pad_sequences([np.array([1, 2], dtype=np.int32)])[0].tolist() == [[1, 2]]
+    assert pad_sequences([np.array([1, 2], dtype=np.int8), np.array([3], dtype=np.uint64)]
+                         )[0].tolist() == [[1, 2], [3, 0]]
+    assert pad_characters([[np.array([1, 2], dtype=np.int8)], [[3], np.array(
+        [4], dtype=np.uint64)]])[0].tolist() == [[[1, 2], [0, 0]], [[3, 0], [4, 0]]]
     assert pad_characters([[[]], [[1]]])[1].tolist() == [[0], [1]]
     assert pad_characters([[]])[0].shape == (1, 0, 0)  # (max() of nothing failed)
     with pytest.raises(ValueError, match=r"^words must hold at least one sentence, got none$"):
