@@ -190,3 +190,86 @@ def test_two_saves_into_one_folder_take_turns(tmp_path: Path) -> None:
     assert set(written.values()) == {kind}, (written, kind)
     assert kind == "second"  # it waited for the first save, then wrote all of its files
     assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_a_save_into_a_folder_it_is_saving_into_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    from lstmkit.text.saving import json_file, write_saved
+
+    def nested(path: Path) -> None:
+        path.write_text("x")
+        write_saved(tmp_path, {"b": json_file(2)}, {"kind": "inner"})
+
+    import threading
+
+    raised: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            write_saved(tmp_path, {"a": nested}, {"kind": "outer"})
+        except BaseException as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=save, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the lock waited for itself"
+    with pytest.raises(RuntimeError, match=r"a save into .* is already under way in this "
+                                           r"thread"):
+        raise raised[0]
+    write_saved(tmp_path, {"a": json_file(1)}, {"kind": "after"})  # the lock was let go
+
+
+def test_a_save_goes_on_unlocked_where_no_lock_can_be_had(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import fcntl
+    import json
+    import os
+
+    from lstmkit.text import saving
+
+    def no_locks(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+
+    def fails(path: Path) -> None:
+        raise ValueError("the model could not be written")
+
+    with pytest.raises(ValueError, match="could not be written") as caught:
+        saving.write_saved(tmp_path, {"a": fails}, {"kind": "x"})
+    assert caught.value.__context__ is None  # (it read as raised while handling ENOLCK)
+    monkeypatch.undo()
+    # a lock file another user made, which this one may not write: locked through a read
+    opened = os.open
+
+    def read_only(path: object, flags: int, *args: object) -> int:
+        if flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return opened(path, flags, *args)  # type: ignore[arg-type]
+
+    (tmp_path / saving.SAVE_LOCK).touch()
+    monkeypatch.setattr(os, "open", read_only)
+    saving.write_saved(tmp_path, {"a": saving.json_file(1)}, {"kind": "y"})
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "meta.json").read_text()) == {"kind": "y"}
+
+
+def test_a_value_json_cannot_write_fails_before_the_save_removes_anything(
+        tmp_path: Path) -> None:
+    import json
+
+    import torch
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    from lstmkit.text.saving import json_file, write_saved
+
+    write_saved(tmp_path, {"a": json_file(1)}, {"kind": "first"})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_saved(tmp_path, {"a": json_file({"x": object()})}, {"kind": "second"})
+    assert json.loads((tmp_path / "meta.json").read_text()) == {"kind": "first"}
+    # a Lightning object is saved as its class's name (its save failed so, and took the model
+    # saved there before with it)
+    strategy = SingleDeviceStrategy(device=torch.device("cpu"))
+    settings = TrainConfig(strategy=strategy, accelerator="cpu", devices=1).to_dict()
+    assert settings["strategy"] == "SingleDeviceStrategy"

@@ -41,9 +41,10 @@ def write_saved(directory: str | Path, files: Mapping[str, Callable[[Path], obje
     if not is_first_process():
         return directory
     directory.mkdir(parents=True, exist_ok=True)
+    meta_file = json_file(dict(meta))
     with _taking_turns(directory / SAVE_LOCK):
         (directory / "meta.json").unlink(missing_ok=True)
-        for name, write in [*files.items(), ("meta.json", json_file(dict(meta)))]:
+        for name, write in [*files.items(), ("meta.json", meta_file)]:
             tmp = directory / f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
             try:
                 write(tmp)
@@ -57,30 +58,61 @@ SAVE_LOCK = ".save.lock"
 """The file in a saved model's folder that saves into it lock, one at a time."""
 
 
+_HELD = threading.local()
+"""The lock files this thread holds (a save into a folder while saving into it: an error,
+where it would wait for itself)."""
+
+
 @contextmanager
 def _taking_turns(path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (waiting for any other holder) meanwhile;
-    nothing is held where there is no such lock (Windows, some network file systems)."""
+    nothing is held where there is no such lock (Windows, some network file systems) or the
+    file cannot be opened (another user's, in a folder shared for writing)."""
+    held: set[Path] = _HELD.__dict__.setdefault("paths", set())
+    key = path.resolve()
+    if key in held:
+        raise RuntimeError(f"a save into {str(path.parent)!r} is already under way in this "
+                           "thread (a save called from within it, by a writer or a signal "
+                           "handler): save into another folder")
+    handle = _lock_handle(path)
+    held.add(key)
+    try:
+        yield
+    finally:
+        held.discard(key)
+        if handle is not None:
+            os.close(handle)  # (which releases the lock)
+
+
+def _lock_handle(path: Path) -> int | None:
+    """A descriptor of ``path`` holding an exclusive ``flock`` on it, or None where no lock
+    can be had."""
     try:
         import fcntl
     except ImportError:
-        yield
-        return
-    with open(path, "a") as handle:
+        return None
+    handle = None
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):  # (flock needs no write permission)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:  # (ENOLCK, EOPNOTSUPP)
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle = os.open(path, flags, 0o666)
+            break
+        except OSError:
+            continue
+    if handle is None:
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError:  # (ENOLCK, EOPNOTSUPP)
+        os.close(handle)
+        return None
+    return handle
 
 
 def json_file(value: Any) -> Callable[[Path], object]:
-    """A writer for :func:`write_saved`: ``value`` as indented JSON."""
-    return lambda path: path.write_text(json.dumps(value, indent=2))
+    """A writer for :func:`write_saved`: ``value`` as indented JSON, made now, so that a value
+    JSON cannot write is an error before the save removes anything."""
+    text = json.dumps(value, indent=2)
+    return lambda path: path.write_text(text)
 
 
 def read_meta(directory: Path, kind: str, format_version: int) -> dict[str, Any]:
