@@ -120,8 +120,16 @@ def test_numbers_past_floats_range_are_said_to_be(name: str) -> None:
 
 def test_a_large_int_is_checked_against_its_own_limit() -> None:
     # (it was "must be finite", as if an int could be anything else)
-    with pytest.raises(ValueError, match=r"^training\.seed must be <= 4294967295 "):
-        TrainConfig(seed=10**400)
+    with pytest.raises(ValueError, match=r"^training\.seed must be <= 4294967295 .*, got "
+                                         r"4294967296$"):
+        TrainConfig(seed=2**32)
+    # and every int is an int64, as torch and the schedules read it (10**400 epochs failed
+    # inside fit, in the cosine schedule's float), said without its 401 digits
+    for name in ("seed", "max_epochs", "num_nodes", "log_every_n_steps"):
+        with pytest.raises(ValueError, match=rf"^training\.{name} must be an int below 2\*\*63, "
+                                             r"got an int of 401 digits$"):
+            TrainConfig(**{name: 10**400})
+    assert TrainConfig(max_epochs=2**63 - 1).max_epochs == 2**63 - 1
 
 
 @pytest.mark.parametrize("value", ["bf15", "fp16", 8, 16.0, True, "mixed"])
