@@ -228,3 +228,27 @@ def test_a_numpy_bool_is_still_refused_for_a_number(name: str, kind: str) -> Non
 
     with pytest.raises(TypeError, match=rf"^training.{name} must be {kind}, got bool True$"):
         TrainConfig(**{name: np.bool_(True)})
+
+
+@pytest.mark.parametrize("app", ["forecaster", "classifier", "tagger"])
+def test_an_application_names_a_wrong_lightning_name_before_it_reads_the_data(app: str) -> None:
+    import pandas as pd
+
+    bad = TrainConfig(accelerator="cpuu", max_epochs=1)
+    message = r"^training\.accelerator must be one of the names Lightning takes"
+    # (said only when the run started: after the data, vocabulary and vectors were read)
+    with pytest.raises(ValueError, match=message):
+        if app == "forecaster":
+            from lstmkit.forecasting import ForecastConfig, Forecaster
+
+            config = ForecastConfig.from_dict({"data": {"target": "y"},
+                                               "training": bad.to_dict()})
+            Forecaster(config).fit(pd.DataFrame({"not_y": [1.0]}))
+        elif app == "classifier":
+            from lstmkit.classification import Classifier, ClassifierConfig, Example
+
+            Classifier(ClassifierConfig(), bad).fit([Example("", "a")])
+        else:
+            from lstmkit.tagging import Sentence, Tagger, TaggerConfig
+
+            Tagger(TaggerConfig(), bad).fit([Sentence([], [])])

@@ -69,7 +69,7 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary
-from lstmkit.training.config import settings_of
+from lstmkit.training.config import check_lightning_names, settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     member_callbacks,
@@ -287,6 +287,7 @@ class Classifier:
                                           dev_monitor=self.dev_monitor, metric="accuracy")
         train_config = text_devices(train_config)
         check_member_seeds(train_config.seed, config.ensemble)
+        check_lightning_names(train_config)  # (before the vocabulary and vectors are read)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if config.snapshots > 1 and dev is None:
             raise ValueError(f"snapshots={config.snapshots} picks checkpoints on dev "

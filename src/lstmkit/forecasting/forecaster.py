@@ -49,7 +49,7 @@ from lstmkit.saving import (
     read_state_dict,
 )
 from lstmkit.training import FitResult, fit, is_first_process, seed_everything
-from lstmkit.training.config import defaults_of, settings_of
+from lstmkit.training.config import check_lightning_names, defaults_of, settings_of
 from lstmkit.training.fit import check_resume
 from lstmkit.training.members import (
     check_member_seeds,
@@ -372,6 +372,7 @@ class Forecaster:
                              "resuming from its own member<k> folder of "
                              "training.checkpoint_dir; pass resume=True")
         check_member_seeds(self.config.training.seed, members)
+        check_lightning_names(self.config.training)  # (before the data are prepared)
         callbacks_of = member_callbacks(callbacks, members)
         # a table not prepared is read at its own frequency, not an earlier fit's
         prepared = data if isinstance(data, Prepared) else self._prepare(data, None)

@@ -70,7 +70,7 @@ from lstmkit.text.vectors import (
     vocabulary_words,
 )
 from lstmkit.text.vocab import Vocabulary, char_vocabulary
-from lstmkit.training.config import settings_of
+from lstmkit.training.config import check_lightning_names, settings_of
 from lstmkit.training.members import (
     check_member_seeds,
     member_callbacks,
@@ -291,6 +291,7 @@ class Tagger:
         if auxiliary is not None:
             train_config = _unused_parameters_allowed(train_config)
         check_member_seeds(train_config.seed, config.ensemble)
+        check_lightning_names(train_config)  # (before the vocabulary and vectors are read)
         callbacks_of = member_callbacks(callbacks, config.ensemble)
         if resume and auxiliary is not None:
             raise ValueError("resume=True cannot continue multitask training (auxiliary "
