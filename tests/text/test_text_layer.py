@@ -116,6 +116,10 @@ def test_vocabulary_decode_takes_any_sequence_of_integers_and_refuses_bools() ->
     for ids in (memoryview(array.array("q", [2, 3])), torch.tensor([2, 3], dtype=torch.uint16),
                 [np.int64(2), 3], np.array([2, 3], dtype=np.uint64)):
         assert vocab.decode(ids) == ["a", "b"]
+    # (a RuntimeError: value cannot be converted to type int64_t without overflow)
+    with pytest.raises(ValueError, match=r"^indices must be in \[0, 5\) .*, got "
+                                         r"9223372036854775808 at position 1$"):
+        vocab.decode(torch.tensor([2, 2**63], dtype=torch.uint64))
     # a bool tensor was decoded as 1 and 0 (<unk>, <pad>), where a list of bools is refused
     for bools in (torch.tensor([True, False]), [np.bool_(True)]):
         with pytest.raises(TypeError, match=r"^indices must be ints, got .*True.* at position "

@@ -179,6 +179,9 @@ class Vocabulary:
                 k = operator.index(i)  # an int, a numpy or one-element torch integer
             except TypeError:
                 k = None
+            except (RuntimeError, OverflowError):  # (a uint64 tensor's 2**63: past int64)
+                raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
+                                 f"size), got {i.tolist()} at position {n}") from None
             if k is None or isinstance(i, bool | np.bool_) or getattr(
                     i, "dtype", None) == torch.bool:
                 raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
