@@ -38,6 +38,11 @@ T, B, I, H = 4, 3, 5, 6
      "forget_bias and init='chrono' cannot combine"),
     ({"forget_bias": 1.0, "bias": False}, ValueError,
      "forget_bias=1.0 sets the forget gate's biases and needs bias=True, got bias=False"),
+    # ints past float's range: an OverflowError, and an init that failed as one
+    ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got an int of 401 "
+     "digits"),
+    ({"init": "chrono", "chrono_max_len": 10**400}, ValueError,
+     "chrono_max_len must be within float's range, got an int of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 50, "bias": False}, ValueError,
      "init='chrono' sets gate biases and needs bias=True, got bias=False"),
     ({"backend": "cuda"}, ValueError,

@@ -181,7 +181,11 @@ class LSTMConfig:
                 raise TypeError(
                     f"forget_bias must be a float or None, got {type(self.forget_bias).__name__}"
                 )
-            normalise("forget_bias", float(self.forget_bias))
+            try:
+                normalise("forget_bias", float(self.forget_bias))
+            except OverflowError:  # (an int past float's range: 10**400)
+                raise ValueError(f"forget_bias must be finite, got an int of "
+                                 f"{len(str(abs(self.forget_bias)))} digits") from None
             if not math.isfinite(self.forget_bias):
                 raise ValueError(f"forget_bias must be finite, got {self.forget_bias}")
             if self.init == "chrono":
@@ -195,6 +199,9 @@ class LSTMConfig:
                                  "in steps, >= 2), got None")
             normalise("chrono_max_len",
                       positive_int("chrono_max_len", self.chrono_max_len, minimum=2))
+            if self.chrono_max_len > sys.float_info.max:  # (drawn from as a float)
+                raise ValueError(f"chrono_max_len must be within float's range, got an int "
+                                 f"of {len(str(self.chrono_max_len))} digits")
         elif self.chrono_max_len is not None:
             raise ValueError(
                 f"chrono_max_len is used only with init='chrono', got init={self.init!r} "
