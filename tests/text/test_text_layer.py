@@ -197,6 +197,11 @@ def test_padding_refuses_indices_that_are_no_ints() -> None:
     assert pad_characters([[]])[0].shape == (1, 0, 0)  # (max() of nothing failed)
     with pytest.raises(ValueError, match=r"^words must hold at least one sentence, got none$"):
         pad_characters([])
+    # a negative index failed later, in the embedding's "index out of range in self"
+    with pytest.raises(ValueError, match=r"^sequences must hold indices >= 0, got -1$"):
+        pad_sequences([[1, 2], [-1]])
+    with pytest.raises(ValueError, match=r"^words must hold indices >= 0, got -3$"):
+        pad_characters([[[1], [-3]]])
 
 
 def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:

@@ -45,6 +45,8 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
     except (TypeError, ValueError, RuntimeError, OverflowError):
         values = None  # (rows of numpy types torch does not promote together: int8, uint64)
     if values is not None and _integers(values.dtype):
+        if len(values) and int(values.min()) < 0:  # (an embedding would fail on it later)
+            raise ValueError(f"{name} must hold indices >= 0, got {int(values.min())}")
         return values.long()
     parts = []  # row by row, to name the row that is no ints
     for i, row in enumerate(rows):
@@ -54,7 +56,10 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
                 where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
             parts.append(tensor.long())
-    return torch.cat(parts)
+    values = torch.cat(parts)
+    if len(values) and int(values.min()) < 0:
+        raise ValueError(f"{name} must hold indices >= 0, got {int(values.min())}")
+    return values
 
 
 def _integers(dtype: torch.dtype) -> bool:
