@@ -180,8 +180,9 @@ class Vocabulary:
             except TypeError:
                 k = None
             except (RuntimeError, OverflowError):  # (a uint64 tensor's 2**63: past int64)
+                shown = i.tolist() if hasattr(i, "tolist") else i
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
-                                 f"size), got {i.tolist()} at position {n}") from None
+                                 f"size), got {shown} at position {n}") from None
             if k is None or isinstance(i, bool | np.bool_) or getattr(
                     i, "dtype", None) == torch.bool:
                 raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
