@@ -236,12 +236,20 @@ def test_metrics_against_hand_computed_values(tmp_path) -> None:
     ([0, 1], [True, 1], TypeError, "y_pred must hold int class indices in [0, 2), got bool True "
                                    "at position 0"),
     (np.array([0.5, 1.0]), [0, 1], TypeError, "y_true must hold int class indices"),
+    ([torch.tensor(True), 1], [0, 1], TypeError, "y_true must hold int class indices in "
+                                                 "[0, 2), got Tensor tensor(True) at position 0"),
+    # (numpy's "setting an array element with a sequence ... inhomogeneous shape")
+    ([torch.tensor([1]), 1], [0, 1], ValueError, "y_true must be a 1-d sequence of class "
+                                                 "indices, got items of different shapes"),
 ])
 def test_confusion_matrix_refuses_labels_out_of_range_or_not_int(y_true, y_pred, error,
                                                                   message) -> None:
     with pytest.raises(error, match=re.escape(message)):
         confusion_matrix(y_true, y_pred, 2)
     assert confusion_matrix(np.array([0, 1]), [np.int64(1), 1], 2).tolist() == [[0, 1], [0, 1]]
+    # each prediction's logits.argmax(): 0-d integer tensors (refused as no ints)
+    assert confusion_matrix([torch.tensor(1), torch.tensor(0)], [torch.tensor(1), 1], 2
+                            ).tolist() == [[0, 1], [0, 1]]
 
 
 def test_report_and_plot_refuse_fewer_label_names_than_classes(tmp_path) -> None:

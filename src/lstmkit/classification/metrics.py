@@ -8,10 +8,25 @@ from pathlib import Path
 import numpy as np
 
 
+def _is_index(value: object) -> bool:
+    """Whether ``value`` is an integer: an int, a numpy integer or a 0-d integer array or
+    tensor (``logits.argmax()``), not a bool."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, int | np.integer):
+        return True
+    kind = str(getattr(value, "dtype", "")).removeprefix("torch.")
+    return getattr(value, "ndim", None) == 0 and kind.startswith(("int", "uint"))
+
+
 def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.ndarray:
     """``values`` as an int64 array, each checked to be an integer (not a bool) in
     ``[0, num_classes)``; the error names ``name`` and the first bad value and its position."""
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except ValueError:  # (numpy's "inhomogeneous shape": a list holding a list)
+        raise ValueError(f"{name} must be a 1-d sequence of class indices, got items of "
+                         "different shapes") from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-d sequence of class indices, got shape "
                          f"{array.shape}")
@@ -22,7 +37,7 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
             issubclass(kind, bool | np.bool_) or not issubclass(kind, int | np.integer)
             for kind in types):
         for at, value in enumerate(values):
-            if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+            if not _is_index(value):
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
                                 f"got {type(value).__name__} {value!r} at position {at}")
     bad = np.flatnonzero((array < 0) | (array >= num_classes))
@@ -36,8 +51,8 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
     """``(K, K)`` counts; row = true class, column = predicted class.
 
-    ``y_true`` and ``y_pred`` hold int class indices in ``[0, num_classes)`` (numpy ints
-    too; not floats nor bools).
+    ``y_true`` and ``y_pred`` hold int class indices in ``[0, num_classes)`` (numpy ints and
+    0-d integer tensors too; not floats nor bools).
     """
     if len(y_true) != len(y_pred):
         raise ValueError(
