@@ -197,6 +197,20 @@ def test_padding_refuses_indices_that_are_no_ints() -> None:
     assert pad_characters([[]])[0].shape == (1, 0, 0)  # (max() of nothing failed)
     with pytest.raises(ValueError, match=r"^words must hold at least one sentence, got none$"):
         pad_characters([])
+    # a row of bools beside rows of ints (all at once, torch made them ints), and an index
+    # past int64 (a uint64's, read as negative; a Python int's, torch's "Overflow")
+    for rows in ([[True], [1]], [[1], [True, False]], [torch.tensor([True]), [1]]):
+        with pytest.raises(TypeError, match=r"^sequences\[\d\] must hold int indices, got "
+                                            r"torch.bool values$"):
+            pad_sequences(rows)
+    with pytest.raises(TypeError, match=r"^words\[0\]\[0\] must hold int indices"):
+        pad_characters([[[True], [1]]])
+    for rows in ([np.array([2**63], dtype=np.uint64)], [[2**63]]):
+        with pytest.raises(ValueError, match=r"^sequences\[0\] must hold indices below 2\*\*63, "
+                                             r"got 9223372036854775808$"):
+            pad_sequences(rows)
+    assert pad_sequences([torch.tensor([1, 2]), np.array([3]), [4]])[0].tolist() == [
+        [1, 2], [3, 0], [4, 0]]
     # a negative index failed later, in the embedding's "index out of range in self"
     with pytest.raises(ValueError, match=r"^sequences must hold indices >= 0, got -1$"):
         pad_sequences([[1, 2], [-1]])

@@ -36,28 +36,37 @@ def pad_sequences(
 def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.Tensor:
     """The indices of ``rows`` (nested ``depth`` levels below them), in order, as one long
     tensor; a TypeError naming the first row ``name[i]`` (``name[i][j]``) of floats or
-    bools, which would be cut to whole numbers without a word."""
-    flat: Any = rows
-    for _ in range(depth):
-        flat = chain.from_iterable(flat)
-    try:
-        values = torch.as_tensor(list(flat))  # (at once: fast)
-    except (TypeError, ValueError, RuntimeError, OverflowError):
-        values = None  # (rows of numpy types torch does not promote together: int8, uint64)
-    if values is not None and _integers(values.dtype):
-        if len(values) and int(values.min()) < 0:  # (an embedding would fail on it later)
-            raise ValueError(f"{name} must hold indices >= 0, got {int(values.min())}")
-        return values.long()
-    parts = []  # row by row, to name the row that is no ints
+    bools, which would be cut to whole numbers without a word, and a ValueError for a
+    negative index or one past int64."""
+    parts: Any = rows
+    for _ in range(depth - 1):
+        parts = chain.from_iterable(parts)
+    parts = list(parts)  # (the rows, or the words of all the sentences)
+    if all(isinstance(part, list | tuple | range) for part in parts):
+        flat = list(chain.from_iterable(parts))
+        if set(map(type, flat)) <= {int} and (not flat or max(flat) <= 2**63 - 1):
+            # Python ints alone: all at once, fast
+            return _not_negative(torch.tensor(flat, dtype=torch.long), name)
+    tensors = []  # row by row (an array or tensor at once), naming a row that is no ints
     for i, row in enumerate(rows):
         for j, part in enumerate(row) if depth == 2 else [(None, row)]:
+            where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
+            big = max((v for v in part if isinstance(v, int)), default=0) if isinstance(
+                part, list | tuple | range) else 0
+            if big > 2**63 - 1:  # (torch's words: "Overflow when unpacking long long")
+                raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensor = torch.as_tensor(part) if len(part) else torch.zeros(0, dtype=torch.long)
             if not _integers(tensor.dtype):
-                where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
-            parts.append(tensor.long())
-    values = torch.cat(parts)
-    if len(values) and int(values.min()) < 0:
+            if tensor.dtype == torch.uint64 and max(tensor.tolist()) > 2**63 - 1:
+                raise ValueError(f"{where} must hold indices below 2**63, got "
+                                 f"{max(tensor.tolist())}")
+            tensors.append(tensor.reshape(-1).long())
+    return _not_negative(torch.cat(tensors), name)
+
+
+def _not_negative(values: torch.Tensor, name: str) -> torch.Tensor:
+    if len(values) and int(values.min()) < 0:  # (an embedding would fail on it later)
         raise ValueError(f"{name} must hold indices >= 0, got {int(values.min())}")
     return values
 
