@@ -75,8 +75,8 @@ def _taking_turns(path: Path) -> Iterator[None]:
                            "thread (a save called from within it, by a writer or a signal "
                            "handler): save into another folder")
     handle = _lock_handle(path)
-    held.add(key)
     try:
+        held.add(key)
         yield
     finally:
         held.discard(key)
@@ -105,6 +105,9 @@ def _lock_handle(path: Path) -> int | None:
     except OSError:  # (ENOLCK, EOPNOTSUPP)
         os.close(handle)
         return None
+    except BaseException:  # (Ctrl-C while waiting: the descriptor is not left open)
+        os.close(handle)
+        raise
     return handle
 
 
