@@ -271,5 +271,31 @@ def test_a_value_json_cannot_write_fails_before_the_save_removes_anything(
     # a Lightning object is saved as its class's name (its save failed so, and took the model
     # saved there before with it)
     strategy = SingleDeviceStrategy(device=torch.device("cpu"))
-    settings = TrainConfig(strategy=strategy, accelerator="cpu", devices=1).to_dict()
-    assert settings["strategy"] == "SingleDeviceStrategy"
+    config = TrainConfig(strategy=strategy, accelerator="cpu", devices=1)
+    assert config.to_dict(written=True)["strategy"] == "SingleDeviceStrategy"
+    # kept as an object where the settings are not written: a forecaster's --set and tuning
+    # rebuild the config from them, and the class's name failed the run
+    from lstmkit.forecasting import DataConfig, ForecastConfig
+
+    forecast = ForecastConfig(data=DataConfig(target="y"), training=config)
+    assert isinstance(forecast.with_overrides({"training.lr": 0.01}).training.strategy,
+                      SingleDeviceStrategy)
+
+
+def test_a_save_interrupted_while_it_waits_for_the_lock_leaves_no_descriptor_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+    import os
+
+    from lstmkit.text.saving import json_file, write_saved
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(fcntl, "flock", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_saved(tmp_path, {"a": json_file(1)}, {"kind": "x"})
+    monkeypatch.undo()
+    # (left open, it would have held the lock for as long as the process ran)
+    assert set(os.listdir("/proc/self/fd")) <= before

@@ -415,7 +415,7 @@ class Classifier:
         }
         return write_saved(directory, {
             "config.json": json_file(self.config.to_dict()),
-            "training.json": json_file(self.training.to_dict()),
+            "training.json": json_file(self.training.to_dict(written=True)),
             "words.json": words.save, "labels.json": labels.save,
             "model.pt": partial(torch.save, model.state_dict())}, meta)
 

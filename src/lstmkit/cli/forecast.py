@@ -416,4 +416,4 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
 def _yaml(config: object) -> str:
     import yaml
 
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)  # type: ignore[attr-defined]
+    return yaml.safe_dump(config.to_dict(written=True), sort_keys=False)  # type: ignore[attr-defined]

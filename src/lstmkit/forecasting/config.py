@@ -550,8 +550,9 @@ class ForecastConfig:
         sections["training"] = TrainConfig.from_dict(training)
         return cls(batch_size=values.get("batch_size", 64), **sections)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Nested plain values (lists for tuples), the inverse of :meth:`from_dict`."""
+    def to_dict(self, *, written: bool = False) -> dict[str, Any]:
+        """Nested plain values (lists for tuples), the inverse of :meth:`from_dict`;
+        ``written=True`` for a file (see :meth:`TrainConfig.to_dict`)."""
         def plain(obj: Any) -> Any:
             if isinstance(obj, tuple | list):
                 return [plain(v) for v in obj]
@@ -563,7 +564,7 @@ class ForecastConfig:
         return {
             "data": plain(dataclasses.asdict(self.data)),
             "model": plain(dataclasses.asdict(self.model)),
-            "training": plain(self.training.to_dict()),
+            "training": plain(self.training.to_dict(written=written)),
             "evaluation": plain(dataclasses.asdict(self.evaluation)),
             "batch_size": self.batch_size,
         }

@@ -899,7 +899,7 @@ class Forecaster:
         tmp.mkdir()
         try:
             torch.save(net.state_dict(), tmp / "model.pt")
-            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(),
+            (tmp / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(written=True),
                                                             sort_keys=False))
             (tmp / "scalers.json").write_text(json.dumps(self.scalers.to_dict()))
             meta = {"kind": "forecaster", "format_version": FORMAT_VERSION,

@@ -477,7 +477,7 @@ class Tagger:
                 "vectors_coverage": self.vectors_coverage}
         return write_saved(directory, {
             "config.json": json_file(self.config.to_dict()),
-            "training.json": json_file(self.training.to_dict()),
+            "training.json": json_file(self.training.to_dict(written=True)),
             "words.json": words.save, "chars.json": self.chars.save, "tags.json": tags.save,
             "model.pt": partial(torch.save, model.state_dict())}, meta)
 

@@ -350,16 +350,16 @@ class TrainConfig:
             )
         return cls(**values)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (paths are strings already), for saving next to a model. A Lightning
-        Accelerator or Strategy object is written as its class's name, which says what the
-        run used (a run from the saved settings names one Lightning takes instead)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if isinstance(self.devices, list):
-            values["devices"] = list(self.devices)
-        for name in ("accelerator", "strategy"):
-            if not isinstance(values[name], str):
-                values[name] = type(values[name]).__name__
+    def to_dict(self, *, written: bool = False) -> dict[str, Any]:
+        """The settings as a dict (paths are strings already); a Lightning Accelerator or
+        Strategy object is copied. ``written=True``, for saving next to a model: plain values,
+        such an object as its class's name, which says what the run used (a run from the
+        saved settings names one Lightning takes instead)."""
+        values = dataclasses.asdict(self)
+        if written:
+            for name in ("accelerator", "strategy"):
+                if not isinstance(values[name], str):
+                    values[name] = type(values[name]).__name__
         return values
 
 

@@ -426,7 +426,7 @@ def fit(
             resume_from=checkpoint, distributed_sampler=distributed_sampler)
         # the run's settings beside its curves: hparams.yaml in each log folder (written by
         # the first process only): training.* and the application's settings
-        settings = {**{f"training.{k}": v for k, v in config.to_dict().items()},
+        settings = {**{f"training.{k}": v for k, v in config.to_dict(written=True).items()},
                     **dict(sorted({**(log_settings or {}), **task.run_settings}.items()))}
         # as plain YAML (lists for tuples, text for paths), which yaml.safe_load reads
         settings = json.loads(json.dumps(settings, default=str))
