@@ -7,16 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _is_index(value: object) -> bool:
-    """Whether ``value`` is an integer: an int, a numpy integer or a 0-d integer array or
-    tensor (``logits.argmax()``), not a bool."""
-    if isinstance(value, bool | np.bool_):
-        return False
-    if isinstance(value, int | np.integer):
-        return True
-    kind = str(getattr(value, "dtype", "")).removeprefix("torch.")
-    return getattr(value, "ndim", None) == 0 and kind.startswith(("int", "uint"))
+from lstmkit.nn.config import exact_int
 
 
 def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.ndarray:
@@ -37,7 +28,7 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
             issubclass(kind, bool | np.bool_) or not issubclass(kind, int | np.integer)
             for kind in types):
         for at, value in enumerate(values):
-            if not _is_index(value):
+            if exact_int(value) is None:
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
                                 f"got {type(value).__name__} {value!r} at position {at}")
     bad = np.flatnonzero((array < 0) | (array >= num_classes))

@@ -39,16 +39,29 @@ def positive_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+def is_int(value: object) -> bool:
+    """Whether ``value`` is a Python int, not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def exact_int(value: object) -> int | None:
+    """``value`` as an int when it is an exact integer: an int, a numpy integer, a 0-d
+    integer array or tensor (``logits.argmax()``); None for anything else (a bool, a float,
+    a one-element 1-d array)."""
+    if isinstance(value, bool) or getattr(value, "ndim", 0) != 0 \
+            or getattr(value, "dtype", None) is torch.bool:
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def index_in(name: str, value: object, size: int, note: str = "") -> int:
     """``value`` as an int index in [0, ``size``): a TypeError unless it is an exact integer
-    (an int, a numpy integer, a 0-d integer array or tensor; not a bool), a ValueError
-    naming the range (and ``note``) when outside."""
-    try:
-        index = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        index = None
-    if (index is None or isinstance(value, bool) or getattr(value, "ndim", 0) != 0
-            or getattr(value, "dtype", None) is torch.bool):
+    (:func:`exact_int`), a ValueError naming the range (and ``note``) when outside."""
+    index = exact_int(value)
+    if index is None:
         raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
                         f"{type(value).__name__} {value!r}")
     if not 0 <= index < size:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import plain_value, positive_int
+from lstmkit.nn.config import is_int, plain_value, positive_int
 
 
 def pad_sequences(
@@ -53,14 +53,13 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
             where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
             big = max((v for v in part if isinstance(v, int)), default=0) if isinstance(
                 part, list | tuple | range) else 0
-            if big > 2**63 - 1:  # (torch's words: "Overflow when unpacking long long")
+            if big > 2**63 - 1:  # (before torch's "Overflow when unpacking long long")
                 raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensor = torch.as_tensor(part) if len(part) else torch.zeros(0, dtype=torch.long)
             if not _integers(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
-            if tensor.dtype == torch.uint64 and max(tensor.tolist()) > 2**63 - 1:
-                raise ValueError(f"{where} must hold indices below 2**63, got "
-                                 f"{max(tensor.tolist())}")
+            if tensor.dtype == torch.uint64 and (big := max(tensor.tolist())) > 2**63 - 1:
+                raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensors.append(tensor.reshape(-1).long())
     return _not_negative(torch.cat(tensors), name)
 
@@ -105,11 +104,6 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
 
 
-def _whole(value: object) -> bool:
-    """Whether ``value`` is an int (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of examples of similar length, so that little compute goes to padding.
 
@@ -146,7 +140,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             plain_value, (batch_size, pool_batches, seed, shuffle, rank, world_size))
         batch_size = positive_int("batch_size", batch_size)
         pool_batches = positive_int("pool_batches", pool_batches)
-        if not _whole(seed):
+        if not is_int(seed):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be True or False, got {type(shuffle).__name__} "
@@ -154,8 +148,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         if (rank is None) != (world_size is None):
             raise ValueError(f"rank and world_size must be given together, got rank={rank!r} "
                              f"and world_size={world_size!r}")
-        if world_size is not None and not (_whole(world_size) and world_size >= 1
-                                           and _whole(rank) and 0 <= rank < world_size):
+        if world_size is not None and not (is_int(world_size) and world_size >= 1
+                                           and is_int(rank) and 0 <= rank < world_size):
             raise ValueError(f"rank must be an int in [0, world_size) and world_size an int "
                              f">= 1, got rank={rank!r} and world_size={world_size!r}")
         self.lengths = list(lengths)
@@ -170,7 +164,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         """Shuffle the next pass as epoch ``epoch`` (Lightning calls this before each epoch,
         so a resumed run batches its epochs like an uninterrupted one)."""
         epoch = plain_value(epoch)
-        if not _whole(epoch):
+        if not is_int(epoch):
             raise TypeError(f"epoch must be an int, got {type(epoch).__name__} {epoch!r}")
         self.epoch = epoch
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import plain_fields
+from lstmkit.nn.config import is_int, plain_fields
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "scheduler_patience",
@@ -77,17 +77,13 @@ def _check_bool(name: str, value: object) -> None:
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_devices(value: object) -> None:
     if isinstance(value, str):
         ok = value == "auto"
-    elif _is_int(value):
+    elif is_int(value):
         ok = value >= 1 or value == -1  # type: ignore[operator]
     elif isinstance(value, list):
-        ok = bool(value) and all(_is_int(i) and i >= 0 for i in value)
+        ok = bool(value) and all(is_int(i) and i >= 0 for i in value)
     else:
         ok = False
     if not ok:
@@ -127,7 +123,7 @@ def check_lightning_names(config: TrainConfig) -> None:
 
 
 def _check_batch_limit(name: str, value: object) -> None:
-    if _is_int(value):
+    if is_int(value):
         if value < 1:  # type: ignore[operator]
             raise ValueError(f"{name} must be an int >= 1 (a count of batches) or a float in "
                              f"(0, 1] (a fraction), got {value!r}")

@@ -40,6 +40,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from lstmkit.nn.config import is_int
 from lstmkit.training.fit import is_first_process
 
 SpaceEntry = tuple[Any, ...]
@@ -60,10 +61,6 @@ def _optuna() -> Any:
     except ImportError as err:
         raise ImportError("tuning needs optuna: pip install 'lstmkit[tune]'") from err
     return optuna
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _float_bounds(key: str, entry: SpaceEntry) -> tuple[float, float]:
@@ -88,13 +85,13 @@ def _float_bounds(key: str, entry: SpaceEntry) -> tuple[float, float]:
 def _int_entry(key: str, entry: SpaceEntry) -> SpaceEntry:
     low, high = entry[1], entry[2]
     step = entry[3] if len(entry) == 4 else 1
-    if not (_is_int(low) and _is_int(high)):
+    if not (is_int(low) and is_int(high)):
         raise ValueError(f"space[{key!r}] = {entry!r}: low and high of an 'int' entry must be "
                          f"ints, got {low!r} and {high!r}")
     if low >= high:
         raise ValueError(f"space[{key!r}] = {entry!r}: low must be < high, got {low!r} and "
                          f"{high!r}")
-    if not _is_int(step) or not 0 < step <= high - low:
+    if not is_int(step) or not 0 < step <= high - low:
         raise ValueError(f"space[{key!r}] = {entry!r}: step must be an int in [1, high - low] = "
                          f"[1, {high - low}], got {step!r}")
     if (high - low) % step:  # Optuna would cut the range to the last step below high
@@ -446,11 +443,11 @@ def tune(
     space = check_space(space)
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_int(seed):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if seed is not None and not 0 <= seed < 2**32:  # (NumPy's seeds, Optuna's sampler's)
         raise ValueError(f"seed must be in [0, 2**32 - 1] or None, got {seed}")
-    if not _is_int(n_trials) or n_trials < 1:
+    if not is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
             timeout_s, int | float) or not 0 < timeout_s < math.inf):
@@ -582,7 +579,7 @@ def sampler_seed(seed: int | str | None, training: Any) -> int | None:
     (before the data are read)."""
     if seed == FROM_TRAINING:
         return training.seed
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_int(seed):
         raise TypeError(f"seed must be an int, None or {FROM_TRAINING!r} (the default), got "
                         f"{seed!r}")
     return seed  # type: ignore[return-value]
