@@ -133,7 +133,7 @@ class ModelService:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = path_arg("directory", directory)
-        self.kind, self.model = load_saved(directory)
+        self.kind, self.model = load_saved(self.directory)
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
