@@ -204,6 +204,45 @@ def test_quantile_levels_are_checked_whatever_the_loss(quantiles: tuple, message
         ModelConfig(loss="mse", quantiles=quantiles)
 
 
+@pytest.mark.parametrize(("quantiles", "message"), [
+    # a quoted YAML list (["0.1", "0.5", "0.9"]) was read as numbers
+    (("0.1", "0.5", "0.9"), r"^model.quantiles must be a list of numbers, got \('0.1', '0.5', "
+     r"'0.9'\): item 0 is str '0.1', expected a number in \(0, 1\) \(write levels as "
+     r"numbers, unquoted in YAML\)$"),
+    ([0.1, b"0.5", 0.9], r"item 1 is bytes b'0.5', expected a number in \(0, 1\) \(write"),
+    ([0.1, 0.5, True], r"^model.quantiles must be a list of numbers, got \[0.1, 0.5, True\]: "
+     r"item 2 is bool True, expected a number in \(0, 1\)$"),
+    ([0.1, 0.5, np.bool_(True)], r"item 2 is bool True, expected a number in \(0, 1\)$"),
+])
+def test_quantile_levels_as_text_or_bools_are_refused(quantiles: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        ModelConfig(loss="quantile", quantiles=quantiles)
+
+
+def test_quantile_levels_quoted_in_yaml_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text('data: {target: y}\nmodel: {loss: quantile, quantiles: ["0.1", "0.5", '
+                    '"0.9"]}\n')
+    with pytest.raises(TypeError, match=r"^model.quantiles must be a list of numbers, got "
+                                        r"\['0.1', '0.5', '0.9'\]: item 0 is str '0.1'"):
+        load_config(path)
+    # written as numbers they load, as a saved model's config.yaml (floats) does
+    path.write_text("data: {target: y}\nmodel: {loss: quantile, quantiles: [0.1, 0.5, 0.9]}\n")
+    assert load_config(path).model.quantiles == (0.1, 0.5, 0.9)
+
+
+def test_quantile_levels_may_be_numpy_floats_and_ints_meet_the_range_check() -> None:
+    assert ModelConfig(loss="quantile", quantiles=np.array([0.25, 0.5, 0.75])).quantiles == (
+        0.25, 0.5, 0.75)
+    assert ModelConfig(loss="quantile", quantiles=[np.float32(0.5)]).quantiles == (0.5,)
+    with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\), got "
+                                         r"\(0.0, 0.5, 1.0\)$"):
+        ModelConfig(loss="quantile", quantiles=[0, 0.5, 1])
+    with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\)"):
+        ModelConfig(loss="quantile", quantiles=[0.5, 10**400])
+
+
+
 @pytest.mark.parametrize("value", ["false", "no", 0, 1, None])
 def test_channel_independent_must_be_a_bool(value: object) -> None:
     with pytest.raises(TypeError, match=rf"model.channel_independent must be true or false, "

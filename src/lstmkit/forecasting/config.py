@@ -394,11 +394,7 @@ class ModelConfig:
         if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
             raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
                             f"got {self.quantiles!r}")
-        try:
-            quantiles = tuple(float(q) for q in self.quantiles)
-        except (TypeError, ValueError):
-            raise TypeError(f"model.quantiles must be a list of numbers, got "
-                            f"{self.quantiles!r}") from None
+        quantiles = _levels(self.quantiles)
         object.__setattr__(self, "quantiles", quantiles)
         if self.conformal:
             _conformal_levels(self.loss, quantiles)
@@ -437,6 +433,22 @@ class ModelConfig:
     def median_index(self) -> int:
         """Where the point forecast is among the outputs: the 0.5 quantile, or 0."""
         return self.quantiles.index(0.5) if self.loss == "quantile" else 0
+
+
+def _levels(value: Iterable[Any]) -> tuple[float, ...]:
+    """``model.quantiles`` as floats: every item must be a real number (a numpy float too);
+    text such as ``"0.1"`` (a quoted YAML value) and bools are refused, not read as numbers."""
+    items = list(value)
+    for at, q in enumerate(items):
+        if isinstance(q, bool | np.bool_) or not isinstance(q, numbers.Real):
+            raise TypeError(f"model.quantiles must be a list of numbers, got {value!r}: item "
+                            f"{at} is {type(q).__name__} {q!r}, expected a number in (0, 1)"
+                            + (" (write levels as numbers, unquoted in YAML)"
+                               if isinstance(q, str | bytes) else ""))
+    try:
+        return tuple(float(q) for q in items)
+    except OverflowError:  # an int past float's range (10**400), no level either
+        raise ValueError(f"model.quantiles must be levels in (0, 1), got {value!r}") from None
 
 
 def _tuples(value: Any) -> Any:
