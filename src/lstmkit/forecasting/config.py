@@ -131,7 +131,11 @@ class DataConfig:
             must agree: one model has one frequency).
         time_format: how ``time_col`` is written, as a ``strftime`` format (``"%d/%m/%Y"``
             for day-first dates) or ``"ISO8601"``; ``None`` lets pandas infer it (month-first
-            when a date could be either).
+            when a date could be either). ``forecast.csv`` (``lstmkit forecast predict``)
+            writes its times in that format too, where each reads back as the same time
+            (:func:`lstmkit.forecasting.data.format_times`); otherwise (a format that drops
+            the hour of hourly times, say), and with ``None`` or ``"ISO8601"``, in ISO 8601,
+            with a warning when a format was given.
         fill: what to do with missing target/covariate values and missing timestamps:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
