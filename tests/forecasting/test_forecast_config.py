@@ -20,8 +20,8 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
         ForecastConfig.from_dict({"data": {"target": "y"}, "modle": {}})
     with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['epochs'\]"):
         ForecastConfig.from_dict({"data": {"target": "y"}, "training": {"epochs": 3}})
-    with pytest.raises(ValueError, match=r"unknown model.lstm option\(s\) \['peepholes'\]; "
-                                         r"valid options: \[.*'peephole'"):
+    with pytest.raises(ValueError, match=r"^model.lstm has unknown LSTM option\(s\) "
+                                         r"\['peepholes'\]; expected a subset of \[.*'peephole'"):
         ModelConfig(lstm={"peepholes": True})
     with pytest.raises(ValueError, match=r"^model.lstm: init='chrono' needs chrono_max_len"):
         ModelConfig(lstm={"init": "chrono"})
@@ -29,6 +29,26 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
                                         r"got str"):
         ForecastConfig.from_dict({"data": {"target": "y"},
                                   "model": {"lstm": {"peephole": "yes"}}})
+
+
+@pytest.mark.parametrize(("lstm", "error"), [
+    ({"peepholes": True, "zoneout": 0.1}, ValueError), (["peephole"], TypeError),
+    ({"zoneout": 2}, ValueError), ({"proj_size": 64}, ValueError)])
+def test_model_lstm_is_checked_as_the_text_applications_check_theirs(lstm: Any,
+                                                                     error: type) -> None:
+    from lstmkit.nn.config import check_lstm_options  # (the classifier's and tagger's check)
+
+    with pytest.raises(error) as shared:
+        check_lstm_options(lstm, "model.lstm", hidden_size=64)
+    with pytest.raises(error) as got:
+        ModelConfig(hidden_size=64, lstm=lstm)
+    assert str(got.value) == str(shared.value)
+    # any mapping, stored as a dict of plain values with tuples for lists (a YAML list)
+    from types import MappingProxyType
+
+    options = ModelConfig(lstm=MappingProxyType({"zoneout": [0.1, np.float64(0.2)]})).lstm
+    assert options == {"zoneout": (0.1, 0.2)} and type(options) is dict
+    assert type(options["zoneout"][1]) is float
 
 
 def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:

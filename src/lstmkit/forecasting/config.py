@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_fields, plain_options
+from lstmkit.nn.config import check_lstm_options, plain_fields
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -415,18 +415,10 @@ class ModelConfig:
                              f"{self.loss!r}: quantile levels need loss='quantile' (a point "
                              f"loss forecasts no quantiles); set model.loss to 'quantile' or "
                              f"leave model.quantiles at its default {DEFAULT_QUANTILES}")
-        if not isinstance(self.lstm, dict):
-            raise TypeError(f"model.lstm must be a mapping of LSTM options, got "
-                            f"{type(self.lstm).__name__}")
-        unknown = sorted(set(self.lstm) - set(LSTM_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown model.lstm option(s) {unknown}; valid options: "
-                             f"{sorted(LSTM_OPTIONS)}")
         # lists (as YAML gives them) become tuples, so a saved config reads back equal;
         # numpy scalars Python ones, so that it saves
-        options = {k: _tuples(v) for k, v in plain_options(self.lstm).items()}
-        check_option_values(options, "model.lstm", self.hidden_size)
-        object.__setattr__(self, "lstm", options)
+        options = check_lstm_options(self.lstm, "model.lstm", self.hidden_size)
+        object.__setattr__(self, "lstm", {k: _tuples(v) for k, v in options.items()})
 
     @property
     def n_outputs(self) -> int:
