@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -752,6 +753,16 @@ def test_times_are_written_as_the_time_format_when_they_read_back() -> None:
         text = format_times(hourly, time_format)
         assert text.iloc[0] == first
         assert parse_times(text, time_format).equals(hourly)
+    # the same instants in another unit or zone (across a daylight-saving change) read back:
+    # no warning
+    zoned = pd.Series(pd.date_range("2021-03-28", periods=4, freq="h", tz="Europe/Paris"))
+    for times, time_format in [(hourly.astype("datetime64[ns]"), "%d/%m/%Y %H:%M"),
+                               (hourly.astype("datetime64[s]"), "%d/%m/%Y %H:%M"),
+                               (zoned, "%Y-%m-%d %H:%M%z")]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert format_times(times, time_format).iloc[-1] == times.iloc[-1].strftime(
+                time_format)
     # without a format, or with pandas' read-only ones, unchanged: a CSV writes ISO 8601
     for time_format in (None, "ISO8601", "mixed"):
         assert format_times(hourly, time_format) is hourly

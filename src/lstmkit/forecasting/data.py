@@ -499,7 +499,10 @@ def format_times(times: pd.Series, time_format: str | None) -> pd.Series:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (pandas' own about the format: the check says)
             back = parse_times(text, time_format)
-        changed = (~(back == times).to_numpy() if back.dtype == times.dtype
+        # the same instants, whatever the unit (s, us, ns) or zone they are held in; a time
+        # with a zone is never one without
+        zoned = {getattr(t.dt, "tz", None) is not None for t in (back, times)}
+        changed = (~(back == times).to_numpy() if len(zoned) == 1
                    else np.ones(len(times), dtype=bool))
     except (ValueError, TypeError):  # (not text the format reads)
         back, changed = None, np.ones(len(times), dtype=bool)
@@ -512,8 +515,7 @@ def format_times(times: pd.Series, time_format: str | None) -> pd.Series:
     warnings.warn(f"times written in ISO 8601, not as data.time_format={time_format!r}: it "
                   f"writes {times.iloc[at]} as {text.iloc[at]!r}, {reads} ({int(changed.sum())} "
                   f"of {len(times)} times would change); set data.time_format to a format "
-                  "that writes every time in full", UserWarning,
-                  stacklevel=2)
+                  "that writes every time in full", UserWarning, stacklevel=2)
     return times
 
 
