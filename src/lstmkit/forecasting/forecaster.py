@@ -600,8 +600,8 @@ class Forecaster:
         horizon from there; the last one may overlap the one before and gives only its new
         steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000; more is an error, before
         the data are read). A model with past-only covariates cannot (their values after the
-        data are unknown). With a point loss the point forecast is appended. With the quantile loss
-        the forecast past the first horizon is sampled over ``paths`` paths (default
+        data are unknown). With a point loss the point forecast is appended. With the quantile
+        loss the forecast past the first horizon is sampled over ``paths`` paths (default
         :data:`PATHS`; only the quantile loss takes them), so that its
         intervals hold the uncertainty of the history they are forecast from: each path
         appends a value drawn from each horizon's quantiles (one level per path, horizon
