@@ -187,7 +187,34 @@ def test_set_takes_a_date_format(csv_and_config: tuple[Path, Path], tmp_path: Pa
     make_frame(n=200).to_csv(iso, index=False)
     assert _run("predict", "--model", str(tmp_path / "run" / "model"), "--data", str(iso),
                 "--out", str(tmp_path / "pred"), "--set", "data.time_format=ISO8601") == 0
-    assert (tmp_path / "pred" / "forecast.csv").is_file()
+    # ISO8601 (pandas reads it, no strftime format) and no format both write ISO 8601
+    written = pd.read_csv(tmp_path / "pred" / "forecast.csv", dtype=str)["date"]
+    assert written.iloc[0] == "2021-01-09 08:00:00"  # (200 hourly rows from 2021-01-01)
+    # forecast.csv writes its times as the data wrote them, for the tools that read it back
+    assert _run("predict", "--model", str(tmp_path / "run" / "model"), "--data", str(csv),
+                "--out", str(tmp_path / "pred2")) == 0
+    written = pd.read_csv(tmp_path / "pred2" / "forecast.csv", dtype=str)["date"]
+    assert written.tolist() == [f"09/01/2021 {h:02d}:00" for h in range(8, 20)]
+
+
+def test_forecast_csv_times_are_iso_with_a_warning_where_the_format_would_change_them(
+        csv_and_config: tuple[Path, Path], tmp_path: Path) -> None:
+    csv, config = csv_and_config
+    # daily dates written with their UTC offset (as to_csv writes a tz-aware index) are read
+    # as local dates, without a zone, for which %z writes nothing: they would not read back
+    frame = make_frame(n=200, freq="D")
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d") + "+0100"
+    frame.to_csv(csv, index=False)
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out",
+                str(tmp_path / "run"), "--set", "data.time_format=%Y-%m-%d%z") == 0
+    with pytest.warns(UserWarning, match=r"^times written in ISO 8601, not as "
+                                         r"data.time_format='%Y-%m-%d%z': it writes "
+                                         r"2021-07-20 00:00:00 as '2021-07-20', which does not "
+                                         r"read back with it \(12 of 12 times would change\)"):
+        assert _run("predict", "--model", str(tmp_path / "run" / "model"), "--data", str(csv),
+                    "--out", str(tmp_path / "pred")) == 0
+    written = pd.read_csv(tmp_path / "pred" / "forecast.csv", dtype=str)["date"]
+    assert written.iloc[0] == "2021-07-20"
 
 
 def test_a_model_trained_on_the_built_in_example_is_used_without_data(
@@ -222,7 +249,9 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
     for given, message in [(("--paths", "10", "--steps", "0"), r"steps \(--steps\) must be "
                             r"a whole number of steps, 1 or more, got 0"),
                            (("--paths", "-1"), r"paths \(--paths\) must be a whole number, 0 "
-                            r"or more, got -1")]:  # (what they must be, first)
+                            r"or more, got -1"),  # (what they must be, first)
+                           (("--steps", str(10**12)), r"steps \(--steps\) must be at most "
+                            r"12000 \(1000 horizons of 12\), got 1000000000000: steps past")]:
         with pytest.raises(ValueError, match=message):
             _run("predict", "--model", model, "--out", str(tmp_path / "p"), *given)
     assert _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",

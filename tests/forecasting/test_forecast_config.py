@@ -20,8 +20,8 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
         ForecastConfig.from_dict({"data": {"target": "y"}, "modle": {}})
     with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['epochs'\]"):
         ForecastConfig.from_dict({"data": {"target": "y"}, "training": {"epochs": 3}})
-    with pytest.raises(ValueError, match=r"unknown model.lstm option\(s\) \['peepholes'\]; "
-                                         r"valid options: \[.*'peephole'"):
+    with pytest.raises(ValueError, match=r"^model.lstm has unknown LSTM option\(s\) "
+                                         r"\['peepholes'\]; expected a subset of \[.*'peephole'"):
         ModelConfig(lstm={"peepholes": True})
     with pytest.raises(ValueError, match=r"^model.lstm: init='chrono' needs chrono_max_len"):
         ModelConfig(lstm={"init": "chrono"})
@@ -29,6 +29,26 @@ def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
                                         r"got str"):
         ForecastConfig.from_dict({"data": {"target": "y"},
                                   "model": {"lstm": {"peephole": "yes"}}})
+
+
+@pytest.mark.parametrize(("lstm", "error"), [
+    ({"peepholes": True, "zoneout": 0.1}, ValueError), (["peephole"], TypeError),
+    ({"zoneout": 2}, ValueError), ({"proj_size": 64}, ValueError)])
+def test_model_lstm_is_checked_as_the_text_applications_check_theirs(lstm: Any,
+                                                                     error: type) -> None:
+    from lstmkit.nn.config import check_lstm_options  # (the classifier's and tagger's check)
+
+    with pytest.raises(error) as shared:
+        check_lstm_options(lstm, "model.lstm", hidden_size=64)
+    with pytest.raises(error) as got:
+        ModelConfig(hidden_size=64, lstm=lstm)
+    assert str(got.value) == str(shared.value)
+    # any mapping, stored as a dict of plain values with tuples for lists (a YAML list)
+    from types import MappingProxyType
+
+    options = ModelConfig(lstm=MappingProxyType({"zoneout": [0.1, np.float64(0.2)]})).lstm
+    assert options == {"zoneout": (0.1, 0.2)} and type(options) is dict
+    assert type(options["zoneout"][1]) is float
 
 
 def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
@@ -202,6 +222,45 @@ def test_quantiles_with_a_point_loss_are_an_error(loss: str, quantiles: tuple) -
 def test_quantile_levels_are_checked_whatever_the_loss(quantiles: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ModelConfig(loss="mse", quantiles=quantiles)
+
+
+@pytest.mark.parametrize(("quantiles", "message"), [
+    # a quoted YAML list (["0.1", "0.5", "0.9"]) was read as numbers
+    (("0.1", "0.5", "0.9"), r"^model.quantiles must be a list of numbers, got \('0.1', '0.5', "
+     r"'0.9'\): item 0 is str '0.1', expected a number in \(0, 1\) \(write levels as "
+     r"numbers, unquoted in YAML\)$"),
+    ([0.1, b"0.5", 0.9], r"item 1 is bytes b'0.5', expected a number in \(0, 1\) \(write"),
+    ([0.1, 0.5, True], r"^model.quantiles must be a list of numbers, got \[0.1, 0.5, True\]: "
+     r"item 2 is bool True, expected a number in \(0, 1\)$"),
+    ([0.1, 0.5, np.bool_(True)], r"item 2 is bool True, expected a number in \(0, 1\)$"),
+])
+def test_quantile_levels_as_text_or_bools_are_refused(quantiles: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        ModelConfig(loss="quantile", quantiles=quantiles)
+
+
+def test_quantile_levels_quoted_in_yaml_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text('data: {target: y}\nmodel: {loss: quantile, quantiles: ["0.1", "0.5", '
+                    '"0.9"]}\n')
+    with pytest.raises(TypeError, match=r"^model.quantiles must be a list of numbers, got "
+                                        r"\['0.1', '0.5', '0.9'\]: item 0 is str '0.1'"):
+        load_config(path)
+    # written as numbers they load, as a saved model's config.yaml (floats) does
+    path.write_text("data: {target: y}\nmodel: {loss: quantile, quantiles: [0.1, 0.5, 0.9]}\n")
+    assert load_config(path).model.quantiles == (0.1, 0.5, 0.9)
+
+
+def test_quantile_levels_may_be_numpy_floats_and_ints_meet_the_range_check() -> None:
+    assert ModelConfig(loss="quantile", quantiles=np.array([0.25, 0.5, 0.75])).quantiles == (
+        0.25, 0.5, 0.75)
+    assert ModelConfig(loss="quantile", quantiles=[np.float32(0.5)]).quantiles == (0.5,)
+    with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\), got "
+                                         r"\(0.0, 0.5, 1.0\)$"):
+        ModelConfig(loss="quantile", quantiles=[0, 0.5, 1])
+    with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\)"):
+        ModelConfig(loss="quantile", quantiles=[0.5, 10**400])
+
 
 
 @pytest.mark.parametrize("value", ["false", "no", 0, 1, None])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,14 @@ import pandas as pd
 import pytest
 
 from lstmkit.forecasting import DataConfig
-from lstmkit.forecasting.data import infer_freq, season_from_freq, split_sizes, to_series
+from lstmkit.forecasting.data import (
+    format_times,
+    infer_freq,
+    parse_times,
+    season_from_freq,
+    split_sizes,
+    to_series,
+)
 from lstmkit.forecasting.windows import window_origins
 
 
@@ -736,3 +744,46 @@ def test_a_fraction_split_counts_the_rows_it_says(frame: pd.DataFrame) -> None:
     # a fraction between two counts still rounds down: 0.2 of 17 rows is 3
     series, _ = to_series(frame.head(17), DataConfig(target="a", time_col="date"))
     assert split_sizes(series[0], DataConfig(target="a", val=0.1, test=0.2)) == (13, 1, 3)
+
+
+def test_times_are_written_as_the_time_format_when_they_read_back() -> None:
+    hourly = pd.Series(pd.date_range("2021-01-30 22:00", periods=4, freq="h"))
+    for time_format, first in [("%d/%m/%Y %H:%M", "30/01/2021 22:00"),
+                               ("%Y%m%d%H", "2021013022")]:
+        text = format_times(hourly, time_format)
+        assert text.iloc[0] == first
+        assert parse_times(text, time_format).equals(hourly)
+    # the same instants in another unit or zone (across a daylight-saving change) read back:
+    # no warning
+    zoned = pd.Series(pd.date_range("2021-03-28", periods=4, freq="h", tz="Europe/Paris"))
+    for times, time_format in [(hourly.astype("datetime64[ns]"), "%d/%m/%Y %H:%M"),
+                               (hourly.astype("datetime64[s]"), "%d/%m/%Y %H:%M"),
+                               (zoned, "%Y-%m-%d %H:%M%z")]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert format_times(times, time_format).iloc[-1] == times.iloc[-1].strftime(
+                time_format)
+    # without a format, or with pandas' read-only ones, unchanged: a CSV writes ISO 8601
+    for time_format in (None, "ISO8601", "mixed"):
+        assert format_times(hourly, time_format) is hourly
+
+
+@pytest.mark.parametrize(("times", "time_format", "message"), [
+    # a date-only format for hourly times: two hours would be one date
+    (pd.date_range("2021-01-01", periods=5, freq="h"), "%Y-%m-%d",
+     r"^times written in ISO 8601, not as data.time_format='%Y-%m-%d': it writes 2021-01-01 "
+     r"01:00:00 as '2021-01-01', which reads back as 2021-01-01 00:00:00 \(4 of 5 times "
+     r"would change\); set data.time_format to a format that writes every time in full$"),
+    # two-digit years read back in 1969-2068
+    (pd.date_range("2066-01-01", periods=4, freq="YS"), "%y",
+     r"it writes 2069-01-01 00:00:00 as '69', which reads back as 1969-01-01 00:00:00 \(1 of "
+     r"4 times"),
+    # %z writes nothing for a time without a zone
+    (pd.date_range("2021-01-01", periods=3, freq="D"), "%Y-%m-%d%z",
+     r"it writes 2021-01-01 00:00:00 as '2021-01-01', which does not read back with it"),
+])
+def test_times_a_format_would_change_are_written_iso_with_a_warning(
+        times: pd.DatetimeIndex, time_format: str, message: str) -> None:
+    times = pd.Series(times)
+    with pytest.warns(UserWarning, match=message):
+        assert format_times(times, time_format) is times

@@ -1258,6 +1258,32 @@ def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: objec
         forecaster.predict(frame, steps=steps)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("steps", [10**12, np.int64(10**12), 12_001])
+def test_steps_are_at_most_a_thousand_horizons_checked_before_the_data_are_read(
+        frame: pd.DataFrame, tmp_path: Path, steps: int) -> None:
+    forecaster = Forecaster(make_config()).fit(frame)  # horizon 12
+    # (10**12 failed deep in pandas or numpy, an OverflowError or out of memory, once the data
+    # were read; 12001 ran 1001 passes of the network)
+    with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most 12000 \(1000 "
+                                         rf"horizons of 12\), got {steps}: steps past the "
+                                         r"horizon are forecast recursively, one pass of the "
+                                         r"network per horizon .* ask for fewer steps, or train "
+                                         r"a model with a longer horizon \(model.horizon\)$"):
+        forecaster.predict(tmp_path / "not_read.csv", steps=steps)
+
+
+def test_steps_past_the_last_timestamp_are_refused_by_name() -> None:
+    frame = make_frame(n=200, freq="YS")  # 2021 to 2220
+    frame["date"] = frame["date"].astype("datetime64[ns]")  # (up to 2262-04-11)
+    forecaster = Forecaster(make_config()).fit(frame)
+    assert len(forecaster.predict(frame, steps=42)) == 42 * 2  # (to 2262)
+    with pytest.raises(ValueError, match=r"^the 43 steps forecast after the end of the series "
+                                         r"\(2220-01-01 00:00:00, a step of 'YS-JAN'\) run past "
+                                         r"the last time its timestamps \(of ns\) can hold, "
+                                         r"2262-04-11: ask for fewer steps \(steps=, --steps\)$"):
+        forecaster.predict(frame, steps=43)
+
+
 def test_steps_past_the_horizon_refused_with_past_covariates(frame: pd.DataFrame) -> None:
     base = make_config()
     config = dataclasses.replace(base, data=dataclasses.replace(

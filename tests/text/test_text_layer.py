@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from lstmkit.nn.config import check_lstm_options
 from lstmkit.text import (
     BucketBatchSampler,
     Tokenizer,
@@ -21,7 +22,7 @@ from lstmkit.text import (
     pad_sequences,
     read_text,
 )
-from lstmkit.text.layers import WordEmbedding, check_lstm_options
+from lstmkit.text.layers import WordEmbedding
 
 
 def test_regex_tokenizer_splits_clitics_keeps_urls_mentions_and_offsets() -> None:

@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from lstmkit.forecasting import Forecaster
-    from lstmkit.forecasting.data import series_id
+    from lstmkit.forecasting.data import format_times, series_id
     from lstmkit.forecasting.forecaster import check_save_path
     from lstmkit.training import is_first_process
     from lstmkit.training.callbacks import WriteOnFitStart
@@ -330,6 +330,9 @@ def run(args: argparse.Namespace) -> int:
         # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future, steps=args.steps,
                                       paths=args.paths)
+        dc = forecaster.config.data
+        if dc.time_col is not None:  # written as the data are (ISO 8601 without a format)
+            forecast[dc.time_col] = format_times(forecast[dc.time_col], dc.time_format)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "forecast.csv"
         forecast.to_csv(path, index=False)

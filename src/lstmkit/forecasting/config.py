@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_fields, plain_options
+from lstmkit.nn.config import check_lstm_options, plain_fields
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -131,7 +131,11 @@ class DataConfig:
             must agree: one model has one frequency).
         time_format: how ``time_col`` is written, as a ``strftime`` format (``"%d/%m/%Y"``
             for day-first dates) or ``"ISO8601"``; ``None`` lets pandas infer it (month-first
-            when a date could be either).
+            when a date could be either). ``forecast.csv`` (``lstmkit forecast predict``)
+            writes its times in that format too, where each reads back as the same time
+            (:func:`lstmkit.forecasting.data.format_times`); otherwise (a format that drops
+            the hour of hourly times, say), and with ``None`` or ``"ISO8601"``, in ISO 8601,
+            with a warning when a format was given.
         fill: what to do with missing target/covariate values and missing timestamps:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
@@ -394,11 +398,7 @@ class ModelConfig:
         if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
             raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
                             f"got {self.quantiles!r}")
-        try:
-            quantiles = tuple(float(q) for q in self.quantiles)
-        except (TypeError, ValueError):
-            raise TypeError(f"model.quantiles must be a list of numbers, got "
-                            f"{self.quantiles!r}") from None
+        quantiles = _levels(self.quantiles)
         object.__setattr__(self, "quantiles", quantiles)
         if self.conformal:
             _conformal_levels(self.loss, quantiles)
@@ -415,18 +415,10 @@ class ModelConfig:
                              f"{self.loss!r}: quantile levels need loss='quantile' (a point "
                              f"loss forecasts no quantiles); set model.loss to 'quantile' or "
                              f"leave model.quantiles at its default {DEFAULT_QUANTILES}")
-        if not isinstance(self.lstm, dict):
-            raise TypeError(f"model.lstm must be a mapping of LSTM options, got "
-                            f"{type(self.lstm).__name__}")
-        unknown = sorted(set(self.lstm) - set(LSTM_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown model.lstm option(s) {unknown}; valid options: "
-                             f"{sorted(LSTM_OPTIONS)}")
         # lists (as YAML gives them) become tuples, so a saved config reads back equal;
         # numpy scalars Python ones, so that it saves
-        options = {k: _tuples(v) for k, v in plain_options(self.lstm).items()}
-        check_option_values(options, "model.lstm", self.hidden_size)
-        object.__setattr__(self, "lstm", options)
+        options = check_lstm_options(self.lstm, "model.lstm", self.hidden_size)
+        object.__setattr__(self, "lstm", {k: _tuples(v) for k, v in options.items()})
 
     @property
     def n_outputs(self) -> int:
@@ -437,6 +429,22 @@ class ModelConfig:
     def median_index(self) -> int:
         """Where the point forecast is among the outputs: the 0.5 quantile, or 0."""
         return self.quantiles.index(0.5) if self.loss == "quantile" else 0
+
+
+def _levels(value: Iterable[Any]) -> tuple[float, ...]:
+    """``model.quantiles`` as floats: every item must be a real number (a numpy float too);
+    text such as ``"0.1"`` (a quoted YAML value) and bools are refused, not read as numbers."""
+    items = list(value)
+    for at, q in enumerate(items):
+        if isinstance(q, bool | np.bool_) or not isinstance(q, numbers.Real):
+            raise TypeError(f"model.quantiles must be a list of numbers, got {value!r}: item "
+                            f"{at} is {type(q).__name__} {q!r}, expected a number in (0, 1)"
+                            + (" (write levels as numbers, unquoted in YAML)"
+                               if isinstance(q, str | bytes) else ""))
+    try:
+        return tuple(float(q) for q in items)
+    except OverflowError:  # an int past float's range (10**400), no level either
+        raise ValueError(f"model.quantiles must be levels in (0, 1), got {value!r}") from None
 
 
 def _tuples(value: Any) -> Any:

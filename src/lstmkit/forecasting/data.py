@@ -477,6 +477,48 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     return times
 
 
+# time_format values that are no strftime format: pandas reads them, nothing writes them
+_READ_ONLY_FORMATS = ("ISO8601", "mixed")
+
+
+def format_times(times: pd.Series, time_format: str | None) -> pd.Series:
+    """``times`` as ``data.time_format`` writes them (text), for a file (``forecast.csv``)
+    that is read back as the data were written; unchanged (a CSV writes ISO 8601) without a
+    format or with ``"ISO8601"`` or ``"mixed"``, which are no ``strftime`` formats.
+
+    The format is used only when reading its text back with it (:func:`parse_times`) gives
+    every time again: one that drops part of a time (``"%Y-%m-%d"`` for hourly times: two
+    hours would be one date) or that does not read back (``"%y"`` outside 1969-2068, ``%z``
+    for times without a zone) would write other times than the forecast's. Then ``times``
+    are returned unchanged, for ISO 8601, and a UserWarning names the format and the first
+    time it would change."""
+    if time_format is None or time_format in _READ_ONLY_FORMATS:
+        return times
+    text = times.dt.strftime(time_format)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (pandas' own about the format: the check says)
+            back = parse_times(text, time_format)
+        # the same instants, whatever the unit (s, us, ns) or zone they are held in; a time
+        # with a zone is never one without
+        zoned = {getattr(t.dt, "tz", None) is not None for t in (back, times)}
+        changed = (~(back == times).to_numpy() if len(zoned) == 1
+                   else np.ones(len(times), dtype=bool))
+    except (ValueError, TypeError):  # (not text the format reads)
+        back, changed = None, np.ones(len(times), dtype=bool)
+    changed &= times.notna().to_numpy()
+    if not changed.any():
+        return text
+    at = int(np.argmax(changed))
+    reads = ("which does not read back with it" if back is None or pd.isna(back.iloc[at])
+             else f"which reads back as {back.iloc[at]}")
+    warnings.warn(f"times written in ISO 8601, not as data.time_format={time_format!r}: it "
+                  f"writes {times.iloc[at]} as {text.iloc[at]!r}, {reads} ({int(changed.sum())} "
+                  f"of {len(times)} times would change); set data.time_format to a format "
+                  "that writes every time in full", UserWarning, stacklevel=2)
+    return times
+
+
 def _utc_offsets(column: pd.Series) -> pd.Series:
     """The UTC offset written at the end of each text (``+02:00``, ``-0500``, ``Z``); NaT
     where there is none, so that such a time is never read as local midnight."""

@@ -68,6 +68,11 @@ PATHS = 500
 """Paths :meth:`Forecaster.predict` samples a quantile forecast over past the horizon."""
 PATH_BATCH = 4096
 """Paths sampled together (series' paths are batched up to this many)."""
+MAX_HORIZONS_AHEAD = 1000
+"""Horizons :meth:`Forecaster.predict` forecasts at most (``steps`` up to this many times the
+horizon): each past the first is a pass of the network over the forecasts before it, about
+30 ms for a small model on a CPU, 100 ms with 500 sampled paths, and the series' arrays
+grow by a horizon's rows each, so that far more would run for hours or out of memory."""
 SPLITS = ("train", "val", "test", "all")
 """The parts of a table :meth:`Forecaster.windows` takes windows from."""
 
@@ -593,9 +598,10 @@ class Forecaster:
         ``steps`` past the horizon are forecast recursively: the network forecasts a horizon,
         its forecast is appended to the history as if observed, and it forecasts the next
         horizon from there; the last one may overlap the one before and gives only its new
-        steps. A model with past-only covariates cannot (their values after the data are
-        unknown). With a point loss the point forecast is appended. With the quantile loss
-        the forecast past the first horizon is sampled over ``paths`` paths (default
+        steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000; more is an error, before
+        the data are read). A model with past-only covariates cannot (their values after the
+        data are unknown). With a point loss the point forecast is appended. With the quantile
+        loss the forecast past the first horizon is sampled over ``paths`` paths (default
         :data:`PATHS`; only the quantile loss takes them), so that its
         intervals hold the uncertainty of the history they are forecast from: each path
         appends a value drawn from each horizon's quantiles (one level per path, horizon
@@ -736,6 +742,15 @@ class Forecaster:
                 f"{list(self.config.data.past_covariates)}, whose values after the data are "
                 f"unknown: ask for at most {m.horizon} steps, or train a model without "
                 "data.past_covariates (or with them as data.future_covariates, if known)")
+        most = MAX_HORIZONS_AHEAD * m.horizon
+        if steps > most:
+            raise ValueError(
+                f"steps (--steps) must be at most {most} ({MAX_HORIZONS_AHEAD} horizons of "
+                f"{m.horizon}), got {steps}: steps past the horizon are forecast recursively, "
+                "one pass of the network per horizon over the forecasts before it, and the "
+                f"error compounds with each; predict forecasts at most {MAX_HORIZONS_AHEAD} "
+                "horizons ahead (far more would run for hours or out of memory): ask for "
+                "fewer steps, or train a model with a longer horizon (model.horizon)")
         return int(steps)
 
     @staticmethod
@@ -833,7 +848,17 @@ class Forecaster:
 
     def _future_times(self, s: Series, h: int) -> pd.Index:
         if isinstance(s.time, pd.DatetimeIndex) and self.freq:
-            return pd.date_range(s.time[-1], periods=h + 1, freq=self.freq)[1:]
+            try:
+                return pd.date_range(s.time[-1], periods=h + 1, freq=self.freq)[1:]
+            except pd.errors.OutOfBoundsDatetime:
+                last = np.datetime_as_string(
+                    np.datetime64(np.iinfo(np.int64).max, s.time.unit), unit="D")
+                raise ValueError(
+                    f"the {h} steps forecast after the end of "
+                    f"{series_name(s.id, self.config.data)} ({s.time[-1]}, a step of "
+                    f"{self.freq!r}) run past the last time its timestamps (of "
+                    f"{s.time.unit}) can hold, {last}: ask for fewer steps (steps=, --steps)"
+                ) from None
         return pd.RangeIndex(len(s), len(s) + h)
 
     def _forecast_frame(self, series: list[Series], times: list[pd.Index],

@@ -330,6 +330,25 @@ def check_option_values(options: Mapping[str, Any], name: str,
         raise type(err)(f"{name}: {err}") from None
 
 
+def check_lstm_options(options: Mapping[str, Any], name: str = "lstm",
+                       hidden_size: int | None = None) -> dict[str, Any]:
+    """A plain dict copy of ``options`` (numpy scalars as Python ones) after checking every
+    key is an LSTM variant option (:data:`LSTM_OPTIONS`) and every value one the LSTM takes,
+    with ``hidden_size`` where it is given (``proj_size`` below it): the check of an
+    application's ``model.lstm`` (``name``), which passes them to :class:`lstmkit.nn.LSTM`."""
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{name} must be a mapping of LSTM options, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(LSTM_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{name} has unknown LSTM option(s) {unknown}; expected a subset of "
+            f"{list(LSTM_OPTIONS)}"
+        )
+    plain = plain_options(options)
+    check_option_values(plain, name, hidden_size)
+    return plain
+
+
 def torch_backend_refusal(blockers: list[str]) -> ValueError:
     """The error for ``backend='torch'`` with what keeps torch's op from computing it."""
     return ValueError("backend='torch' cannot serve this call: torch's fused op "

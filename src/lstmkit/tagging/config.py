@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from lstmkit.nn.config import check_lstm_options
 from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
     MappingConfig,
@@ -14,7 +15,6 @@ from lstmkit.text.config import (
     probability,
     vector_options,
 )
-from lstmkit.text.layers import check_lstm_options
 from lstmkit.text.tokenize import TokenizerName
 
 CharEncoderKind = Literal["lstm", "cnn", "none"]

@@ -9,25 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstmkit.nn.config import LSTM_OPTIONS, check_option_values, plain_options
-
-
-def check_lstm_options(options: Mapping[str, Any], name: str = "lstm",
-                       hidden_size: int | None = None) -> dict[str, Any]:
-    """A plain dict copy of ``options`` (numpy scalars as Python ones) after checking every
-    key is an LSTM variant option and every value one the LSTM takes, with ``hidden_size``
-    where it is given (``proj_size`` below it)."""
-    if not isinstance(options, Mapping):
-        raise TypeError(f"{name} must be a mapping of LSTM options, got {type(options).__name__}")
-    unknown = sorted(set(options) - set(LSTM_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"{name} has unknown LSTM option(s) {unknown}; expected a subset of "
-            f"{list(LSTM_OPTIONS)}"
-        )
-    plain = plain_options(options)
-    check_option_values(plain, name, hidden_size)
-    return plain
+from lstmkit.nn.config import check_lstm_options
 
 
 def build_lstm(
