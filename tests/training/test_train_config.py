@@ -87,6 +87,25 @@ def test_lightning_names_are_checked_before_a_run(name: str, value: object,
         _fit(config)
 
 
+def test_a_saved_lightning_object_s_class_name_says_which_names_to_set() -> None:
+    from lightning.pytorch.accelerators import CPUAccelerator
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from lstmkit.training.config import check_lightning_names
+
+    # a run given a Lightning object saves its class's name; a run from those settings is
+    # told the names Lightning registers that class under, not every name there is
+    for obj, name, names in ((CPUAccelerator(), "accelerator", r"\['cpu'\]"),
+                             (DDPStrategy(), "strategy", r"\['ddp', 'ddp_spawn', .*\]")):
+        saved = TrainConfig(**{name: obj}).to_dict(written=True)
+        config = TrainConfig(**saved)
+        with pytest.raises(ValueError, match=(
+                rf"^training\.{name} '{getattr(config, name)}' is the class of a Lightning "
+                rf"object .*: set one of the names Lightning registers it under, {names}, or "
+                r"pass the object$")):
+            check_lightning_names(config)
+
+
 @pytest.mark.parametrize("kwargs", [{"accelerator": "cpu"}, {"accelerator": "gpu"},
                                     {"accelerator": "cuda"}, {"strategy": "ddp_spawn"},
                                     {"strategy": "fsdp"}, {"strategy": "single_device"}])

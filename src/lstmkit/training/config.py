@@ -113,11 +113,20 @@ def check_lightning_names(config: TrainConfig) -> None:
     from lightning.pytorch.accelerators import AcceleratorRegistry
     from lightning.pytorch.strategies import StrategyRegistry
 
-    for name, value, registered in (
-            ("accelerator", config.accelerator,
+    for name, value, registry, registered in (
+            ("accelerator", config.accelerator, AcceleratorRegistry,
              ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]),
-            ("strategy", config.strategy, ["auto", *StrategyRegistry.available_strategies()])):
+            ("strategy", config.strategy, StrategyRegistry,
+             ["auto", *StrategyRegistry.available_strategies()])):
         if isinstance(value, str) and value not in registered:
+            # a saved run given a Lightning object wrote its class's name (to_dict(written=True))
+            names = [key for key, entry in registry.items()
+                     if entry[name].__name__.lower() == value.lower()]
+            if names:
+                raise ValueError(f"training.{name} {value!r} is the class of a Lightning "
+                                 "object (a saved run records such an object by its class): "
+                                 f"set one of the names Lightning registers it under, {names}, "
+                                 "or pass the object")
             raise ValueError(f"training.{name} must be one of the names Lightning takes, "
                              f"{registered}, got {value!r}")
 
