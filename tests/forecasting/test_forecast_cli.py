@@ -247,9 +247,9 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
             _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
                  *steps)
     for given, message in [(("--paths", "10", "--steps", "0"), r"steps \(--steps\) must be "
-                            r"a whole number of steps, 1 or more, got 0"),
-                           (("--paths", "-1"), r"paths \(--paths\) must be a whole number, 0 "
-                            r"or more, got -1"),  # (what they must be, first)
+                            r"an int >= 1, got 0"),
+                           (("--paths", "-1"), r"paths \(--paths\) must be an int >= 0, got "
+                            r"-1"),  # (what they must be, first)
                            (("--steps", str(10**12)), r"steps \(--steps\) must be at most "
                             r"12000 \(1000 horizons of 12\), got 1000000000000: steps past")]:
         with pytest.raises(ValueError, match=message):

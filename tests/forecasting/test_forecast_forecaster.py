@@ -1250,11 +1250,15 @@ def test_steps_recursion_with_paths_0_feeds_back_the_median_and_reads_future_cov
             rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("steps", [0, -3, True, 2.5, "4"])
-def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: object) -> None:
+@pytest.mark.parametrize(("steps", "error", "message"), [
+    (0, ValueError, "an int >= 1, got 0"), (-3, ValueError, "an int >= 1, got -3"),
+    (True, TypeError, "an int, got bool True"), (2.5, TypeError, "an int, got float 2.5"),
+    ("4", TypeError, "an int, got str '4'")])
+def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: object,
+                                               error: type[Exception], message: str) -> None:
     forecaster = Forecaster(make_config()).fit(frame)
-    with pytest.raises(ValueError, match=r"steps \(--steps\) must be a whole number of "
-                                         r"steps, 1 or more, got " + re.escape(repr(steps))):
+    # (a wrong type was a ValueError)
+    with pytest.raises(error, match=r"^steps \(--steps\) must be " + re.escape(message) + "$"):
         forecaster.predict(frame, steps=steps)  # type: ignore[arg-type]
 
 
@@ -1584,12 +1588,34 @@ def test_sampled_paths_of_a_series_do_not_depend_on_the_others_and_keep_the_boun
     assert low.min() == pytest.approx(-1.5) and (low >= -1.5).all()
 
 
-@pytest.mark.parametrize("paths", [-1, True, 2.5, "4"])
-def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object) -> None:
+@pytest.mark.parametrize(("paths", "error", "message"), [
+    (-1, ValueError, "an int >= 0, got -1"), (True, TypeError, "an int, got bool True"),
+    (2.5, TypeError, "an int, got float 2.5"), ("4", TypeError, "an int, got str '4'"),
+    (100_001, ValueError, "at most 100000, got 100001: a quantile of 10,000 paths")])
+def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object,
+                                      error: type[Exception], message: str) -> None:
     forecaster = Forecaster(make_config(loss="quantile")).fit(frame)
-    with pytest.raises(ValueError, match=r"paths \(--paths\) must be a whole number, 0 or "
-                                         r"more, got " + re.escape(repr(paths))):
+    # (a wrong type was a ValueError; 10**9 paths made 10**9 copies of the series)
+    with pytest.raises(error, match=r"^paths \(--paths\) must be " + re.escape(message)):
         forecaster.predict(frame, steps=20, paths=paths)  # type: ignore[arg-type]
+
+
+def test_paths_that_would_hold_more_than_a_gib_are_refused_before_sampling(
+        frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.forecasting import forecaster as module
+
+    forecaster = Forecaster(make_config(loss="quantile")).fit(frame)
+    calls = []
+    monkeypatch.setattr(Forecaster, "predict_windows", lambda self, w: calls.append(w))
+    # 100,000 paths over 12,000 steps: 100,000 x (24 + 12,000) x 2 values, 19 GB
+    with pytest.raises(ValueError, match=(
+            r"^the 100000 paths \(--paths\) sampled over the 12000 steps \(--steps\) would "
+            r"hold 2,404,800,000 values \(1 series x 100000 paths x 12024 rows \(lookback "
+            r"\+ steps\) x 2 targets\), more than the 134,217,728 \(1 GiB\) predict samples "
+            r"at once: ask for fewer paths or steps, or paths=0 \(--paths 0\)")):
+        forecaster.predict(frame, steps=12_000, paths=100_000)
+    assert calls == []  # (refused before the network ran)
+    assert module.MAX_PATH_VALUES == 2**27
 
 
 def test_paths_refused_for_a_point_loss(frame: pd.DataFrame) -> None:

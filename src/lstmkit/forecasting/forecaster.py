@@ -68,6 +68,14 @@ PATHS = 500
 """Paths :meth:`Forecaster.predict` samples a quantile forecast over past the horizon."""
 PATH_BATCH = 4096
 """Paths sampled together (series' paths are batched up to this many)."""
+MAX_PATHS = 100_000
+"""Paths :meth:`Forecaster.predict` samples at most per series: the level a quantile of
+10,000 paths stands for is already within about 0.005 of its own (a standard error of
+sqrt(q (1 - q) / paths)), so that more cost time and memory for nothing."""
+MAX_PATH_VALUES = 2**27
+"""Values the paths sampled together hold at most (paths x (lookback + steps) x targets, 1
+GiB of float64): :meth:`Forecaster.predict` refuses a forecast whose paths would hold more,
+before it starts."""
 MAX_HORIZONS_AHEAD = 1000
 """Horizons :meth:`Forecaster.predict` forecasts at most (``steps`` up to this many times the
 horizon): each past the first is a pass of the network over the forecasts before it, about
@@ -595,24 +603,25 @@ class Forecaster:
         """Forecast the ``steps`` steps (default ``horizon``) after the end of each series in
         ``data``.
 
-        ``steps`` past the horizon are forecast recursively: the network forecasts a horizon,
-        its forecast is appended to the history as if observed, and it forecasts the next
-        horizon from there; the last one may overlap the one before and gives only its new
-        steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000; more is an error, before
-        the data are read). A model with past-only covariates cannot (their values after the
-        data are unknown). With a point loss the point forecast is appended. With the quantile
-        loss the forecast past the first horizon is sampled over ``paths`` paths (default
-        :data:`PATHS`; only the quantile loss takes them), so that its
-        intervals hold the uncertainty of the history they are forecast from: each path
-        appends a value drawn from each horizon's quantiles (one level per path, horizon
-        and target, the quantiles interpolated linearly in normal scores and extended past
-        the outermost), and the quantiles past the first horizon are those of the paths (the
-        forecast their median). Each series draws from a generator seeded by its id: the same
-        history gives the same forecast, whatever else is predicted with it (up to float32
-        rounding: other series in a batch change the order of the network's sums).
-        ``paths=0`` appends the median instead, as a point loss does: faster, and deterministic,
-        but then each horizon's intervals are given the forecasts before it, as if observed,
-        narrower than the truth.
+        ``steps`` past the horizon are forecast recursively: the network forecasts a
+        horizon, its forecast is appended to the history as if observed, and it forecasts
+        the next horizon from there; the last one may overlap the one before and gives only
+        its new steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000; more is an error,
+        before the data are read). A model with past-only covariates cannot (their values
+        after the data are unknown). With a point loss the point forecast is appended. With
+        the quantile loss the forecast past the first horizon is sampled over ``paths``
+        paths (default :data:`PATHS`, at most :data:`MAX_PATHS`, and at most
+        :data:`MAX_PATH_VALUES` sampled values; only the quantile loss takes them), so that
+        its intervals hold the uncertainty of the history they are forecast from: each path
+        appends a value drawn from each horizon's quantiles (one level per path, horizon and
+        target, the quantiles interpolated linearly in normal scores and extended past the
+        outermost), and the quantiles past the first horizon are those of the paths (the
+        forecast their median). Each series draws from a generator seeded by its id: the
+        same history gives the same forecast, whatever else is predicted with it (up to
+        float32 rounding: other series in a batch change the order of the network's sums).
+        ``paths=0`` appends the median instead, as a point loss does: faster, and
+        deterministic, but then each horizon's intervals are given the forecasts before it,
+        as if observed, narrower than the truth.
 
         ``future`` holds the known-in-future covariates for the steps forecast (same time and
         series columns; at least ``horizon`` of them, which the network reads); it is
@@ -657,6 +666,15 @@ class Forecaster:
             out = self._forecast_ahead(series, steps)
         else:
             group = max(1, PATH_BATCH // paths)  # series forecast together
+            held = min(group, len(series)) * paths * (L + n) * series[0].target.shape[1]
+            if held > MAX_PATH_VALUES:  # (their copies of the targets, before it starts)
+                raise ValueError(
+                    f"the {paths} paths (--paths) sampled over the {steps} steps (--steps) "
+                    f"would hold {held:,} values ({min(group, len(series))} series x {paths} "
+                    f"paths x {L + n} rows (lookback + steps) x "
+                    f"{series[0].target.shape[1]} targets), more than the {MAX_PATH_VALUES:,} "
+                    "(1 GiB) predict samples at once: ask for fewer paths or steps, or "
+                    "paths=0 (--paths 0) to append the median instead")
             out = np.concatenate([self._sampled_paths(series[i:i + group], steps, paths)
                                   for i in range(0, len(series), group)])
         # the output names each series by its id as the input holds it (an int stays an int)
@@ -717,24 +735,24 @@ class Forecaster:
         """``paths`` checked (default: :data:`PATHS`)."""
         if paths is None:
             return PATHS
-        if isinstance(paths, bool) or not isinstance(paths, int | np.integer) or paths < 0:
-            raise ValueError(f"paths (--paths) must be a whole number, 0 or more, got "
-                             f"{paths!r}")
+        paths = positive_int("paths (--paths)", paths, minimum=0)
+        if paths > MAX_PATHS:
+            raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got {paths}: a "
+                             "quantile of 10,000 paths is already within about 0.005 of its "
+                             "level, and more paths cost time and memory for nothing")
         if self.config.model.loss != "quantile":
             raise ValueError(f"paths (--paths) sample a quantile forecast past the horizon, "
                              f"but the model's loss is {self.config.model.loss!r}, which "
                              "forecasts no quantiles (its point forecast is appended): leave "
                              "paths (--paths) out")
-        return int(paths)
+        return paths
 
     def _check_steps(self, steps: int | None) -> int:
         """``steps`` checked (default: the horizon)."""
         m = self.config.model
         if steps is None:
             return m.horizon
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-            raise ValueError(f"steps (--steps) must be a whole number of steps, 1 or more, "
-                             f"got {steps!r}")
+        steps = positive_int("steps (--steps)", steps)
         if steps > m.horizon and self.config.data.past_covariates:
             raise ValueError(
                 f"steps={steps} is past the model's horizon ({m.horizon}), which it would "
@@ -751,7 +769,7 @@ class Forecaster:
                 f"error compounds with each; predict forecasts at most {MAX_HORIZONS_AHEAD} "
                 "horizons ahead (far more would run for hours or out of memory): ask for "
                 "fewer steps, or train a model with a longer horizon (model.horizon)")
-        return int(steps)
+        return steps
 
     @staticmethod
     def _check_finite(out: np.ndarray, series: list[Series], windows: WindowSet,
