@@ -26,6 +26,40 @@ def test_the_applications_are_named_at_the_top_and_imported_only_when_named() ->
     assert done.stdout.strip() == "False"
 
 
+def _lstmkit_imports() -> dict[str, set[str]]:
+    """Each top-level part of the package (``nn``, ``text``, ``saving``...) and the other parts
+    its modules import, in functions too."""
+    import ast
+    from pathlib import Path
+
+    import lstmkit
+
+    root = Path(lstmkit.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        part = path.relative_to(root).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                     and node.level == 0 else [])
+            for name in names:
+                if name.startswith("lstmkit.") and name.split(".")[1] != part:
+                    imports.setdefault(part, set()).add(name.split(".")[1])
+    return imports
+
+
+def test_the_layers_import_only_what_is_below_them() -> None:
+    imports = _lstmkit_imports()
+    applications = {"forecasting", "classification", "tagging"}
+    # an application never imports another; the shared layers none, nor what sits on top
+    for app in applications:
+        assert not imports.get(app, set()) & (applications - {app}), app
+    for shared in ("nn", "kernels", "text", "training"):
+        assert not imports.get(shared, set()) & (applications | {"serving", "cli"}), shared
+    # nn: the kernels behind its dispatch, and the standard-library path checks of saving
+    assert imports["nn"] <= {"kernels", "saving"}
+
+
 def test_import_lstmkit_registers_its_torch_operators() -> None:
     # a saved torch.export program that holds lstmkit's operator (zoneout's mask, in
     # training) loads after `import lstmkit`, as the docs have it; a lazy top level broke it

@@ -1,10 +1,14 @@
 """Text classification (sentiment): readers, a BiLSTM classifier with pooling, metrics.
 
->>> from lstmkit.classification import Classifier, ClassifierConfig, read_examples
->>> clf = Classifier(ClassifierConfig(vectors="glove-6b-50d", pooling="max"), TrainConfig())
->>> clf.fit(read_examples("train.txt"), read_examples("dev.txt"))
->>> clf.evaluate(read_examples("test.txt")).accuracy
->>> clf.save("runs/sst2"); Classifier.load("runs/sst2").predict(["what a film"])
+Example::
+
+    from lstmkit.classification import Classifier, ClassifierConfig, read_examples
+    from lstmkit.training import TrainConfig
+
+    clf = Classifier(ClassifierConfig(vectors="glove-6b-50d", pooling="max"), TrainConfig())
+    clf.fit(read_examples("train.txt"), read_examples("dev.txt"))
+    clf.evaluate(read_examples("test.txt")).accuracy
+    clf.save("runs/sst2"); Classifier.load("runs/sst2").predict(["what a film"])
 
 Readers: ``label text`` lines (SST), CSV/TSV with named columns, one folder per class.
 The network is ``lstmkit.nn.LSTM`` over embeddings (random, a word2vec/GloVe text file or the

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -181,6 +181,9 @@ class Classifier:
     the classifier, ready to ``predict``,
     ``evaluate`` and ``save``; ``Classifier.load(directory)`` gives it back.
     """
+
+    dev_metric: ClassVar[str] = "accuracy"
+    """What tuning (``lstmkit.text.tuning``) scores on dev: ``evaluate(...).accuracy``."""
 
     def __init__(self, config: ClassifierConfig | None = None, training: Any = None, *,
                  dev_monitor: bool | None = None) -> None:

@@ -33,20 +33,26 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         "for a model with data.future_covariates)")
     parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
     parser.add_argument("--steps", type=int, help="predict: steps to forecast (default: the "
-                        "horizon; more are forecast recursively, horizon by horizon)")
+                        "horizon; more are forecast recursively, horizon by horizon, at most "
+                        "1000 horizons)")
     parser.add_argument("--paths", type=int, help="predict: paths a quantile forecast past "
-                        "the horizon is sampled over (default: 500; 0 appends the median)")
-    parser.add_argument("--out", default="forecast_run", help="output folder")
+                        "the horizon is sampled over (default: 500, at most 100,000; 0 appends the "
+                        "median)")
+    parser.add_argument("--out", default="forecast_run", help="output folder (default: "
+                        "forecast_run, in the current folder, for every action)")
     parser.add_argument("--target", nargs="+", help="target column(s)")
     parser.add_argument("--time-col", help="timestamp column")
     parser.add_argument("--series-col", help="series id column (long format)")
-    parser.add_argument("--lookback", type=int, help="past steps the model sees")
-    parser.add_argument("--horizon", type=int, help="future steps to forecast")
-    parser.add_argument("--epochs", type=int, help="training.max_epochs")
-    parser.add_argument("--lr", type=float, help="training.lr")
-    parser.add_argument("--batch-size", type=int, help="training batch size")
-    parser.add_argument("--loss", choices=("mse", "mae", "huber", "quantile"))
-    parser.add_argument("--decoder", choices=("pmf", "direct", "autoregressive"))
+    trains = "(run, train: a saved --model keeps its own, with --refit too)"
+    parser.add_argument("--lookback", type=int, help=f"past steps the model sees {trains}")
+    parser.add_argument("--horizon", type=int, help=f"future steps to forecast {trains}")
+    parser.add_argument("--epochs", type=int, help=f"training.max_epochs {trains}")
+    parser.add_argument("--lr", type=float, help=f"training.lr {trains}")
+    parser.add_argument("--batch-size", type=int, help=f"training batch size {trains}")
+    parser.add_argument("--loss", choices=("mse", "mae", "huber", "quantile"),
+                        help=f"model.loss {trains}")
+    parser.add_argument("--decoder", choices=("pmf", "direct", "autoregressive"),
+                        help=f"model.decoder {trains}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.hidden_size=128 "
                              "(value parsed as YAML; one starting with %% is text: "
@@ -55,7 +61,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         "evaluate: evaluation.stride; backtest: the horizon)")
     parser.add_argument("--start", help="backtest start: a row (2000), a fraction (0.8) or a date "
                         "(2023-01-01; digits alone, such as 2023, are a row)")
-    parser.add_argument("--refit", action="store_true", help="backtest: refit per fold")
+    parser.add_argument("--refit", action="store_true", help="backtest: refit per fold, "
+                        "with the saved model's settings")
     parser.add_argument("--folds", type=int, help="backtest folds with --refit (default 3)")
     parser.add_argument("--plot-series", metavar="ID",
                         help="series whose last scored window forecast.png shows (run, "

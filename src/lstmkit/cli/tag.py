@@ -89,14 +89,15 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     predict = actions.add_parser("predict", help="find entities in raw text, one text a line")
     predict.add_argument("--model", required=True, help="saved model directory")
     predict.add_argument("--input", default="-", help="text file, one text a line; '-' for "
-                                                      "stdin (default)")
+                                                      "stdin (default; --conll needs a file)")
     predict.add_argument("--encoding", default=None, help="input encoding (default utf-8)")
     predict.add_argument("--json", action="store_true", help="print one JSON object a line")
     predict.add_argument("--conll", action="store_true",
                          help="the input is pre-tokenised CoNLL (a token a line in its first "
                          "column, a blank line between sentences, other columns ignored): "
                          "tag those tokens, untouched by the tokenizer, and print "
-                         "token<TAB>tag lines (with --json, tokens and tags a sentence)")
+                         "token<TAB>tag lines (with --json, tokens and tags a sentence); "
+                         "it reads a file (--input FILE), not stdin")
     _output_scheme_flag(predict, "the tags --conll prints")
 
 
@@ -108,7 +109,8 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", help="input encoding (default utf-8)")
     parser.add_argument("--empty-tokens", choices=("error", "skip"),
                         help="rows whose token is empty: error (default) or skip them")
-    _output_scheme_flag(parser, "predictions.conll's gold and predicted tags")
+    _output_scheme_flag(parser, "predictions.conll's gold and predicted tags (evaluate, and "
+                        "train with --test, which write it)")
 
 
 def _output_scheme_flag(parser: argparse.ArgumentParser, what: str) -> None:

@@ -1,10 +1,14 @@
 """Sequence tagging (NER): CoNLL I/O, tag schemes, a char+word BiLSTM-CRF, span metrics.
 
->>> from lstmkit.tagging import Tagger, TaggerConfig, read_conll
->>> tagger = Tagger(TaggerConfig(vectors="glove-6b-50d"), TrainConfig(max_epochs=25))
->>> tagger.fit(read_conll("train.conll"), read_conll("dev.conll"))
->>> print(tagger.evaluate(read_conll("test.conll")).scores.table())
->>> tagger.predict(["Jeff Bezos founded Amazon in Seattle"])
+Example::
+
+    from lstmkit.tagging import Tagger, TaggerConfig, read_conll
+    from lstmkit.training import TrainConfig
+
+    tagger = Tagger(TaggerConfig(vectors="glove-6b-50d"), TrainConfig(max_epochs=25))
+    tagger.fit(read_conll("train.conll"), read_conll("dev.conll"))
+    print(tagger.evaluate(read_conll("test.conll")).scores.table())
+    tagger.predict(["Jeff Bezos founded Amazon in Seattle"])
 
 CoNLL-2003 (4 columns, IOB1 tags): ``read_conll(path, tag_column=3, scheme="IOB1")``.
 """

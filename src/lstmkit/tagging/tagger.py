@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -181,6 +181,10 @@ class Tagger:
     the tagger, ready to ``predict``, ``evaluate`` and ``save``;
     ``Tagger.load(directory)`` gives it back.
     """
+
+    dev_metric: ClassVar[str] = "f1"
+    """What tuning (``lstmkit.text.tuning``) scores on dev: the entity F1,
+    ``evaluate(...).scores.f1``."""
 
     def __init__(self, config: TaggerConfig | None = None, training: Any = None, *,
                  dev_monitor: bool | None = None) -> None:
