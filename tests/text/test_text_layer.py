@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -216,6 +217,44 @@ def test_padding_refuses_indices_that_are_no_ints() -> None:
         pad_sequences([[1, 2], [-1]])
     with pytest.raises(ValueError, match=r"^words must hold indices >= 0, got -3$"):
         pad_characters([[[1], [-3]]])
+
+
+@pytest.mark.parametrize(("pad", "rows", "message"), [
+    # (torch's own words: "object of type 'NoneType' has no len()", "Could not infer dtype
+    # of NoneType", "new(): invalid data type 'str'")
+    (pad_sequences, [[1, 2], None], r"sequences\[1\] must be a sequence of int indices >= 0, "
+                                    r"got NoneType None"),
+    (pad_sequences, [[1, None]], r"sequences\[0\]\[1\] must be an int index >= 0, got "
+                                 r"NoneType None"),
+    (pad_sequences, ["ab"], r"sequences\[0\] must be a sequence of int indices >= 0, got str "
+                            r"'ab'"),
+    (pad_sequences, [[1, 2], [3, "a"]], r"sequences\[1\]\[1\] must be an int index >= 0, got "
+                                        r"str 'a'"),
+    (pad_sequences, [torch.tensor([1]), torch.tensor(2)],
+     r"sequences\[1\] must be a sequence of int indices >= 0, got Tensor tensor\(2\)"),
+    (pad_sequences, [[[1, 2], [3, 4]]], r"sequences\[0\]\[0\] must be an int index >= 0, got "
+                                        r"list \[1, 2\]"),
+    (pad_sequences, [{1, 2}], r"sequences\[0\] must be a sequence of int indices >= 0, got set "
+                              r"\{1, 2\}"),
+    (pad_sequences, "ab", r"sequences must be a sequence of sequences, each a sequence of int "
+                          r"indices >= 0, got str 'ab'"),
+    (pad_sequences, None, r"sequences must be a sequence of sequences, each a sequence of int "
+                          r"indices >= 0, got NoneType None"),
+    (pad_characters, [[[1]], None], r"words\[1\] must be a sequence of words, each a sequence "
+                                    r"of int indices >= 0, got NoneType None"),
+    (pad_characters, ["ab"], r"words\[0\] must be a sequence of words, each a sequence of int "
+                             r"indices >= 0, got str 'ab'"),
+    (pad_characters, [[[1], None]], r"words\[0\]\[1\] must be a sequence of int indices >= 0, "
+                                    r"got NoneType None"),
+    (pad_characters, [[[1], "ab"]], r"words\[0\]\[1\] must be a sequence of int indices >= 0, "
+                                    r"got str 'ab'"),
+    (pad_characters, [[[1]], [[2, None]]], r"words\[1\]\[0\]\[1\] must be an int index >= 0, "
+                                           r"got NoneType None"),
+])
+def test_padding_names_a_row_or_item_that_is_none_or_a_str(pad: Any, rows: Any,
+                                                           message: str) -> None:
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        pad(rows)
 
 
 def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:
