@@ -39,8 +39,8 @@ T, B, I, H = 4, 3, 5, 6
     ({"forget_bias": 1.0, "bias": False}, ValueError,
      "forget_bias=1.0 sets the forget gate's biases and needs bias=True, got bias=False"),
     # ints past float's range: an OverflowError, and an init that failed as one
-    ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got an int of 401 "
-     "digits"),
+    ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got a negative int "
+     "of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 10**400}, ValueError,
      "chrono_max_len must be within float's range, got an int of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 50, "bias": False}, ValueError,
@@ -61,6 +61,70 @@ def test_constructor_errors(kwargs, error, message):
     args = {"input_size": I, "hidden_size": H, **kwargs}
     with pytest.raises(error, match=re.escape(message)):
         LSTM(**args)(torch.randn(T, B, I))
+
+
+BIG = 10**400
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    # (each printed the 401 digits whole; a size past int64 failed in torch's "Overflow when
+    # unpacking long long" when the parameters were made)
+    ({"hidden_size": BIG}, ValueError, "hidden_size must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"hidden_size": -BIG}, ValueError, "hidden_size must be an int >= 1, got a negative int "
+     "of 401 digits"),
+    ({"input_size": BIG}, ValueError, "input_size must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"num_layers": BIG}, ValueError, "num_layers must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"proj_size": BIG}, ValueError, "proj_size must be an int below 2**63, got an int of 401 "
+     "digits"),
+    ({"dropout": BIG}, ValueError, "dropout must be a float in [0, 1], got an int of 401 "
+     "digits"),
+    ({"zoneout": BIG}, ValueError, "zoneout must be a float in [0, 1), got an int of 401 "
+     "digits"),
+    ({"zoneout": (0.1, -BIG)}, ValueError, "zoneout[1] (hidden) must be a float in [0, 1), "
+     "got a negative int of 401 digits"),
+    ({"recurrent_dropout": BIG}, ValueError, "recurrent_dropout must be a float in [0, 1), "
+     "got an int of 401 digits"),
+    ({"weight_drop": BIG}, ValueError, "weight_drop must be a float in [0, 1), got an int of "
+     "401 digits"),
+    ({"forget_bias": BIG}, ValueError, "forget_bias must be finite, got an int of 401 digits"),
+    ({"chrono_max_len": BIG}, ValueError, "chrono_max_len is used only with init='chrono', "
+     "got init='default' and chrono_max_len=an int of 401 digits"),
+    ({"bias": BIG}, TypeError, "bias must be a bool (or 0 or 1), got an int of 401 digits"),
+    ({"peephole": BIG}, TypeError, "peephole must be a bool (or 0 or 1), got an int of 401 "
+     "digits"),
+    ({"init": BIG}, ValueError, "init must be one of 'default', 'chrono', got an int of 401 "
+     "digits"),
+    ({"backend": BIG}, ValueError, "backend must be one of 'auto', 'reference', 'torch', "
+     "'fused', got an int of 401 digits"),
+    # (str() of an int of more than 4300 digits is itself a ValueError)
+    ({"zoneout": 10**5000}, ValueError, "zoneout must be a float in [0, 1), got an int of "
+     "5001 digits"),
+])
+def test_huge_int_options_are_named_by_their_number_of_digits(kwargs, error, message):
+    args = {"input_size": I, "hidden_size": H, **kwargs}
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        LSTM(**args)
+
+
+def test_a_huge_int_set_on_a_built_lstm_is_named_by_its_number_of_digits():
+    module = LSTM(I, H)
+    with pytest.raises(AttributeError, match=re.escape("; build a new LSTM, got an int of 401 "
+                                                       "digits")):
+        module.hidden_size = BIG
+    with pytest.raises(ValueError, match=re.escape("dropout must be a float in [0, 1], got an "
+                                                   "int of 401 digits")):
+        module.dropout = BIG
+
+
+def test_a_huge_index_is_named_by_its_number_of_digits():
+    from lstmkit.nn.weights import to_keras
+
+    with pytest.raises(ValueError, match=re.escape("layer must be in [0, 0], got an int of 401 "
+                                                   "digits")):
+        to_keras(LSTM(I, H), layer=BIG)
 
 
 def test_backend_torch_with_a_variant_is_refused_when_made():

@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
-from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.config import LSTMConfig, shown
 from lstmkit.nn.functional import (
     CellWeights,
     StepMasks,
@@ -50,7 +50,8 @@ def _config_attribute(name: str, settable: bool = False) -> property:
         if not settable:
             raise AttributeError(
                 f"{name} cannot change once the LSTM is built (the parameters were made for "
-                f"{name}={getattr(self.config, name)!r}); build a new LSTM, got {value!r}")
+                f"{name}={getattr(self.config, name)!r}); build a new LSTM, got "
+                f"{shown(value)}")
         self.config = dataclasses.replace(self.config, **{name: value})
 
     return property(get, set_)
