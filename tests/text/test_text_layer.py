@@ -462,6 +462,23 @@ def test_lstm_options_are_checked_against_the_configs_hidden_size(config_class: 
     assert check_lstm_options({"proj_size": 8}, hidden_size=9) == {"proj_size": 8}
 
 
+@pytest.mark.parametrize("config_class", ["ClassifierConfig", "TaggerConfig"])
+def test_a_hidden_size_past_int64_is_named_as_the_configs_setting(config_class: str) -> None:
+    import lstmkit.classification
+    import lstmkit.tagging
+
+    make = getattr(lstmkit.classification, config_class, None) or getattr(lstmkit.tagging,
+                                                                          config_class)
+    # (accepted, and torch failed in its "Overflow when unpacking long long" when the
+    # network was built; checked with the LSTM options, it is named as the config's setting,
+    # not as one of model.lstm's)
+    message = r"^model.hidden_size must be an int below 2\*\*63, got an int of 401 digits$"
+    with pytest.raises(ValueError, match=message):
+        make(hidden_size=10**400)
+    with pytest.raises(ValueError, match=message):
+        check_lstm_options({"proj_size": 8}, "model.lstm", hidden_size=10**400)
+
+
 def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> None:
     text = "I don’t know, it’s John’s"
     spans = Tokenizer("regex").spans(text)

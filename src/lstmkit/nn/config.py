@@ -188,11 +188,7 @@ class LSTMConfig:
             normalise(name, positive_int(name, getattr(self, name), maximum=MAX_INT))
         normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0,
                                             maximum=MAX_INT))
-        if self.proj_size >= self.hidden_size:
-            raise ValueError(
-                f"proj_size must be smaller than hidden_size ({self.hidden_size}), "
-                f"got {self.proj_size}"
-            )
+        check_projection(self.proj_size, self.hidden_size)
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):
             normalise(name, flag(name, getattr(self, name)))
@@ -340,23 +336,36 @@ def _inside(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
 
+def check_projection(proj_size: int, hidden_size: int, proj_name: str = "proj_size",
+                     hidden_name: str = "hidden_size") -> None:
+    """A ValueError unless ``proj_size`` is below ``hidden_size`` (a projection narrows h, and
+    torch's LSTM refuses one as wide); the settings named ``proj_name`` and ``hidden_name``
+    (an application's ``model.lstm.proj_size`` and ``model.hidden_size``)."""
+    if proj_size >= hidden_size:
+        raise ValueError(f"{proj_name} must be smaller than {hidden_name} ({hidden_size}), "
+                         f"got {proj_size}")
+
+
 def check_option_values(options: Mapping[str, Any], name: str,
                         hidden_size: int | None = None) -> None:
     """A TypeError or ValueError, its message prefixed with ``name`` (``model.lstm``), when
     a value of ``options`` (keys of :data:`LSTM_OPTIONS`) is one :class:`LSTMConfig` refuses
     with ``hidden_size`` (a ``proj_size`` not below it, ``layer_norm`` with 1): checked when
     a configuration is made, not when its network is built. Without ``hidden_size``, with
-    sizes that fit any ``proj_size``."""
+    sizes that fit any ``proj_size``. A rule between ``hidden_size`` and an option is named
+    by the two settings (``model.lstm.proj_size``, ``model.hidden_size``: the section of
+    ``name``)."""
+    section = name.rpartition(".")[0]
+    hidden_name = f"{section + '.' if section else ''}hidden_size"
     proj = options.get("proj_size", 0)
     fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
     if hidden_size is None:
         # (a hidden size of 2 at least: layer_norm needs it)
         hidden_size = int(proj) + 1 if fits else 2
-    elif fits and proj >= hidden_size:  # named as the config's settings, beside ``name``
-        section = name.rpartition(".")[0]
-        raise ValueError(f"{name}.proj_size must be smaller than "
-                         f"{section + '.' if section else ''}hidden_size ({hidden_size}), "
-                         f"got {proj}")
+    else:  # (the application's setting, which LSTMConfig would name as an option's)
+        hidden_size = positive_int(hidden_name, hidden_size, maximum=MAX_INT)
+        if fits:  # (a proj_size of another kind is LSTMConfig's error, below)
+            check_projection(proj, hidden_size, f"{name}.proj_size", hidden_name)
     try:
         LSTMConfig(1, hidden_size, **options)
     except (TypeError, ValueError) as err:
