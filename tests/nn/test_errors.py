@@ -222,6 +222,70 @@ def test_input_on_another_device_than_the_parameters_is_named(options):
         LSTM(I, H, **options).step(torch.randn(B, I, device="meta"))
 
 
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"backend": "reference"},
+                                     {"bidirectional": True, "num_layers": 2}])
+def test_a_meta_input_takes_lengths_and_reset_checked_by_shape_alone(options):
+    # (the value checks raised torch's bare "Tensor.item() cannot be called on meta tensors",
+    # and the plain LSTM's packing "Cannot copy out of meta tensor; no data!")
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    lstm = LSTM(I, H, device="meta", **options)
+    cfg = lstm.config
+    x = torch.empty(T, B, I, device="meta")
+    lengths = torch.tensor([4, 2, 1], device="meta")
+    reset = torch.zeros(T, B, dtype=torch.bool, device="meta")
+    for kwargs in ({"lengths": lengths}, {"lengths": [4, 2, 1]}, {"reset": reset},
+                   {"lengths": lengths, "reset": reset}):
+        out, (h, c) = lstm(x, **kwargs)
+        assert out.is_meta and out.shape == (T, B, cfg.num_directions * H)
+        assert h.shape == c.shape == (cfg.num_layers * cfg.num_directions, B, H)
+    out, _ = lstm(x[:, 0], lengths=torch.tensor(T, device="meta"))  # unbatched
+    assert out.shape == (T, cfg.num_directions * H)
+    trace = lstm.trace(x, lengths=lengths)
+    assert trace.h.shape == (cfg.num_layers * cfg.num_directions, T, B, H)
+    packed = pack_padded_sequence(x, torch.tensor([4, 2, 1]))
+    out, _ = lstm(packed)
+    assert out.data.is_meta and out.data.shape == (7, cfg.num_directions * H)
+    # the shapes are still checked, and lengths that hold values their values
+    with pytest.raises(ValueError, match=re.escape("lengths must have shape (3,) (one per "
+                                                   "sequence), got (2,)")):
+        lstm(x, lengths=lengths[:2])
+    with pytest.raises(TypeError, match=re.escape("lengths must hold integers, got dtype "
+                                                  "torch.float32")):
+        lstm(x, lengths=lengths.float())
+    with pytest.raises(ValueError, match=re.escape("reset must have shape (4, 3) (T, B), got "
+                                                   "(3, 4)")):
+        lstm(x, reset=reset.t())
+    with pytest.raises(ValueError, match=re.escape("lengths must be in [1, 4] (T), got values "
+                                                   "in [1, 5]")):
+        lstm(x, lengths=[4, 5, 1])
+
+
+def test_meta_lengths_reset_or_packing_that_cannot_serve_are_named():
+    x = torch.randn(T, B, I)
+    for name, kwargs in (("lengths", {"lengths": torch.tensor([4, 2, 1], device="meta")}),
+                         ("reset", {"reset": torch.zeros(T, B, dtype=torch.bool,
+                                                         device="meta")})):
+        # (torch's bare "Cannot copy out of meta tensor; no data!")
+        with pytest.raises(ValueError, match=re.escape(
+                f"{name} must hold values, got a tensor on the meta device (which holds "
+                f"none) for an input on cpu; give {name} on cpu")):
+            LSTM(I, H, peephole=True)(x, **kwargs)
+    meta = torch.empty(T, B, I, device="meta")
+    with pytest.raises(ValueError, match=re.escape(
+            "backend='torch' runs lengths= on a batch packed by their values, which an input "
+            "on the meta device has none of; use backend='auto' or 'reference'")):
+        LSTM(I, H, backend="torch", device="meta")(meta, lengths=[4, 2, 1])
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    unsorted = pack_padded_sequence(meta, torch.tensor([2, 4, 1]), enforce_sorted=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "input must be a PackedSequence of sorted sequences (enforce_sorted=True) on the "
+            "meta device here, got one with unsorted_indices")):
+        LSTM(I, H, peephole=True, device="meta")(unsorted)
+    assert LSTM(I, H, device="meta")(unsorted)[0].data.shape == (7, H)  # (torch's op takes it)
+
+
 def test_a_reset_of_the_wrong_shape_names_the_layout():
     x = torch.randn(B, T, I)
     with pytest.raises(ValueError, match=re.escape("reset must have shape (3, 4) (B, T), as "
