@@ -109,6 +109,23 @@ def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
         vocab.decode(3)  # type: ignore[arg-type]
 
 
+def test_vocabulary_decode_reads_each_item_by_the_bulk_paths_rule() -> None:
+    vocab = Vocabulary(["a", "b"])
+    # a one-element 1-d tensor was an index item by item (operator.index takes it), so a
+    # (B, 1) tensor decoded where a (B, 1) array, a list of [i] and the bulk path did not
+    for bad in (torch.tensor([[2], [3]]), [torch.tensor([2])], [2, torch.tensor([3])],
+                np.array([[2], [3]]), [[2]]):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got (Tensor tensor|"
+                                            r"ndarray array|list )\(?\[[23]\]\)? at "
+                                            r"position [01]$"):
+            vocab.decode(bad)
+    # an exact integer item by item, as the bulk path's: 0-d tensors and arrays (argmax())
+    assert vocab.decode([torch.tensor(2), np.array(3), np.int8(2)]) == ["a", "b", "a"]
+    for bad in (torch.tensor(True), np.array(True), torch.tensor(2.0)):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got .* at position 0$"):
+            vocab.decode([bad])
+
+
 def test_vocabulary_decode_takes_any_sequence_of_integers_and_refuses_bools() -> None:
     import array
 
