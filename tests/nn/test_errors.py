@@ -39,8 +39,8 @@ T, B, I, H = 4, 3, 5, 6
     ({"forget_bias": 1.0, "bias": False}, ValueError,
      "forget_bias=1.0 sets the forget gate's biases and needs bias=True, got bias=False"),
     # ints past float's range: an OverflowError, and an init that failed as one
-    ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got an int of 401 "
-     "digits"),
+    ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got a negative int "
+     "of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 10**400}, ValueError,
      "chrono_max_len must be within float's range, got an int of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 50, "bias": False}, ValueError,
@@ -61,6 +61,70 @@ def test_constructor_errors(kwargs, error, message):
     args = {"input_size": I, "hidden_size": H, **kwargs}
     with pytest.raises(error, match=re.escape(message)):
         LSTM(**args)(torch.randn(T, B, I))
+
+
+BIG = 10**400
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    # (each printed the 401 digits whole; a size past int64 failed in torch's "Overflow when
+    # unpacking long long" when the parameters were made)
+    ({"hidden_size": BIG}, ValueError, "hidden_size must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"hidden_size": -BIG}, ValueError, "hidden_size must be an int >= 1, got a negative int "
+     "of 401 digits"),
+    ({"input_size": BIG}, ValueError, "input_size must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"num_layers": BIG}, ValueError, "num_layers must be an int below 2**63, got an int of "
+     "401 digits"),
+    ({"proj_size": BIG}, ValueError, "proj_size must be an int below 2**63, got an int of 401 "
+     "digits"),
+    ({"dropout": BIG}, ValueError, "dropout must be a float in [0, 1], got an int of 401 "
+     "digits"),
+    ({"zoneout": BIG}, ValueError, "zoneout must be a float in [0, 1), got an int of 401 "
+     "digits"),
+    ({"zoneout": (0.1, -BIG)}, ValueError, "zoneout[1] (hidden) must be a float in [0, 1), "
+     "got a negative int of 401 digits"),
+    ({"recurrent_dropout": BIG}, ValueError, "recurrent_dropout must be a float in [0, 1), "
+     "got an int of 401 digits"),
+    ({"weight_drop": BIG}, ValueError, "weight_drop must be a float in [0, 1), got an int of "
+     "401 digits"),
+    ({"forget_bias": BIG}, ValueError, "forget_bias must be finite, got an int of 401 digits"),
+    ({"chrono_max_len": BIG}, ValueError, "chrono_max_len is used only with init='chrono', "
+     "got init='default' and chrono_max_len=an int of 401 digits"),
+    ({"bias": BIG}, TypeError, "bias must be a bool (or 0 or 1), got an int of 401 digits"),
+    ({"peephole": BIG}, TypeError, "peephole must be a bool (or 0 or 1), got an int of 401 "
+     "digits"),
+    ({"init": BIG}, ValueError, "init must be one of 'default', 'chrono', got an int of 401 "
+     "digits"),
+    ({"backend": BIG}, ValueError, "backend must be one of 'auto', 'reference', 'torch', "
+     "'fused', got an int of 401 digits"),
+    # (str() of an int of more than 4300 digits is itself a ValueError)
+    ({"zoneout": 10**5000}, ValueError, "zoneout must be a float in [0, 1), got an int of "
+     "5001 digits"),
+])
+def test_huge_int_options_are_named_by_their_number_of_digits(kwargs, error, message):
+    args = {"input_size": I, "hidden_size": H, **kwargs}
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        LSTM(**args)
+
+
+def test_a_huge_int_set_on_a_built_lstm_is_named_by_its_number_of_digits():
+    module = LSTM(I, H)
+    with pytest.raises(AttributeError, match=re.escape("; build a new LSTM, got an int of 401 "
+                                                       "digits")):
+        module.hidden_size = BIG
+    with pytest.raises(ValueError, match=re.escape("dropout must be a float in [0, 1], got an "
+                                                   "int of 401 digits")):
+        module.dropout = BIG
+
+
+def test_a_huge_index_is_named_by_its_number_of_digits():
+    from lstmkit.nn.weights import to_keras
+
+    with pytest.raises(ValueError, match=re.escape("layer must be in [0, 0], got an int of 401 "
+                                                   "digits")):
+        to_keras(LSTM(I, H), layer=BIG)
 
 
 def test_backend_torch_with_a_variant_is_refused_when_made():
@@ -156,6 +220,70 @@ def test_input_on_another_device_than_the_parameters_is_named(options):
     with pytest.raises(ValueError, match=re.escape("x_t must be on the device of the LSTM's "
                                                    "parameters, cpu, got meta")):
         LSTM(I, H, **options).step(torch.randn(B, I, device="meta"))
+
+
+@pytest.mark.parametrize("options", [{}, {"peephole": True}, {"backend": "reference"},
+                                     {"bidirectional": True, "num_layers": 2}])
+def test_a_meta_input_takes_lengths_and_reset_checked_by_shape_alone(options):
+    # (the value checks raised torch's bare "Tensor.item() cannot be called on meta tensors",
+    # and the plain LSTM's packing "Cannot copy out of meta tensor; no data!")
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    lstm = LSTM(I, H, device="meta", **options)
+    cfg = lstm.config
+    x = torch.empty(T, B, I, device="meta")
+    lengths = torch.tensor([4, 2, 1], device="meta")
+    reset = torch.zeros(T, B, dtype=torch.bool, device="meta")
+    for kwargs in ({"lengths": lengths}, {"lengths": [4, 2, 1]}, {"reset": reset},
+                   {"lengths": lengths, "reset": reset}):
+        out, (h, c) = lstm(x, **kwargs)
+        assert out.is_meta and out.shape == (T, B, cfg.num_directions * H)
+        assert h.shape == c.shape == (cfg.num_layers * cfg.num_directions, B, H)
+    out, _ = lstm(x[:, 0], lengths=torch.tensor(T, device="meta"))  # unbatched
+    assert out.shape == (T, cfg.num_directions * H)
+    trace = lstm.trace(x, lengths=lengths)
+    assert trace.h.shape == (cfg.num_layers * cfg.num_directions, T, B, H)
+    packed = pack_padded_sequence(x, torch.tensor([4, 2, 1]))
+    out, _ = lstm(packed)
+    assert out.data.is_meta and out.data.shape == (7, cfg.num_directions * H)
+    # the shapes are still checked, and lengths that hold values their values
+    with pytest.raises(ValueError, match=re.escape("lengths must have shape (3,) (one per "
+                                                   "sequence), got (2,)")):
+        lstm(x, lengths=lengths[:2])
+    with pytest.raises(TypeError, match=re.escape("lengths must hold integers, got dtype "
+                                                  "torch.float32")):
+        lstm(x, lengths=lengths.float())
+    with pytest.raises(ValueError, match=re.escape("reset must have shape (4, 3) (T, B), got "
+                                                   "(3, 4)")):
+        lstm(x, reset=reset.t())
+    with pytest.raises(ValueError, match=re.escape("lengths must be in [1, 4] (T), got values "
+                                                   "in [1, 5]")):
+        lstm(x, lengths=[4, 5, 1])
+
+
+def test_meta_lengths_reset_or_packing_that_cannot_serve_are_named():
+    x = torch.randn(T, B, I)
+    for name, kwargs in (("lengths", {"lengths": torch.tensor([4, 2, 1], device="meta")}),
+                         ("reset", {"reset": torch.zeros(T, B, dtype=torch.bool,
+                                                         device="meta")})):
+        # (torch's bare "Cannot copy out of meta tensor; no data!")
+        with pytest.raises(ValueError, match=re.escape(
+                f"{name} must hold values, got a tensor on the meta device (which holds "
+                f"none) for an input on cpu; give {name} on cpu")):
+            LSTM(I, H, peephole=True)(x, **kwargs)
+    meta = torch.empty(T, B, I, device="meta")
+    with pytest.raises(ValueError, match=re.escape(
+            "backend='torch' runs lengths= on a batch packed by their values, which an input "
+            "on the meta device has none of; use backend='auto' or 'reference'")):
+        LSTM(I, H, backend="torch", device="meta")(meta, lengths=[4, 2, 1])
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    unsorted = pack_padded_sequence(meta, torch.tensor([2, 4, 1]), enforce_sorted=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "input must be a PackedSequence of sorted sequences (enforce_sorted=True) on the "
+            "meta device here, got one with unsorted_indices")):
+        LSTM(I, H, peephole=True, device="meta")(unsorted)
+    assert LSTM(I, H, device="meta")(unsorted)[0].data.shape == (7, H)  # (torch's op takes it)
 
 
 def test_a_reset_of_the_wrong_shape_names_the_layout():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,6 +108,23 @@ def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
             vocab.decode([bad])
     with pytest.raises(TypeError, match="indices must be an iterable of ints, got int 3"):
         vocab.decode(3)  # type: ignore[arg-type]
+
+
+def test_vocabulary_decode_reads_each_item_by_the_bulk_paths_rule() -> None:
+    vocab = Vocabulary(["a", "b"])
+    # a one-element 1-d tensor was an index item by item (operator.index takes it), so a
+    # (B, 1) tensor decoded where a (B, 1) array, a list of [i] and the bulk path did not
+    for bad in (torch.tensor([[2], [3]]), [torch.tensor([2])], [2, torch.tensor([3])],
+                np.array([[2], [3]]), [[2]]):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got (Tensor tensor|"
+                                            r"ndarray array|list )\(?\[[23]\]\)? at "
+                                            r"position [01]$"):
+            vocab.decode(bad)
+    # an exact integer item by item, as the bulk path's: 0-d tensors and arrays (argmax())
+    assert vocab.decode([torch.tensor(2), np.array(3), np.int8(2)]) == ["a", "b", "a"]
+    for bad in (torch.tensor(True), np.array(True), torch.tensor(2.0)):
+        with pytest.raises(TypeError, match=r"^indices must be ints, got .* at position 0$"):
+            vocab.decode([bad])
 
 
 def test_vocabulary_decode_takes_any_sequence_of_integers_and_refuses_bools() -> None:
@@ -217,6 +235,44 @@ def test_padding_refuses_indices_that_are_no_ints() -> None:
         pad_sequences([[1, 2], [-1]])
     with pytest.raises(ValueError, match=r"^words must hold indices >= 0, got -3$"):
         pad_characters([[[1], [-3]]])
+
+
+@pytest.mark.parametrize(("pad", "rows", "message"), [
+    # (torch's own words: "object of type 'NoneType' has no len()", "Could not infer dtype
+    # of NoneType", "new(): invalid data type 'str'")
+    (pad_sequences, [[1, 2], None], r"sequences\[1\] must be a sequence of int indices >= 0, "
+                                    r"got NoneType None"),
+    (pad_sequences, [[1, None]], r"sequences\[0\]\[1\] must be an int index >= 0, got "
+                                 r"NoneType None"),
+    (pad_sequences, ["ab"], r"sequences\[0\] must be a sequence of int indices >= 0, got str "
+                            r"'ab'"),
+    (pad_sequences, [[1, 2], [3, "a"]], r"sequences\[1\]\[1\] must be an int index >= 0, got "
+                                        r"str 'a'"),
+    (pad_sequences, [torch.tensor([1]), torch.tensor(2)],
+     r"sequences\[1\] must be a sequence of int indices >= 0, got Tensor tensor\(2\)"),
+    (pad_sequences, [[[1, 2], [3, 4]]], r"sequences\[0\]\[0\] must be an int index >= 0, got "
+                                        r"list \[1, 2\]"),
+    (pad_sequences, [{1, 2}], r"sequences\[0\] must be a sequence of int indices >= 0, got set "
+                              r"\{1, 2\}"),
+    (pad_sequences, "ab", r"sequences must be a sequence of sequences, each a sequence of int "
+                          r"indices >= 0, got str 'ab'"),
+    (pad_sequences, None, r"sequences must be a sequence of sequences, each a sequence of int "
+                          r"indices >= 0, got NoneType None"),
+    (pad_characters, [[[1]], None], r"words\[1\] must be a sequence of words, each a sequence "
+                                    r"of int indices >= 0, got NoneType None"),
+    (pad_characters, ["ab"], r"words\[0\] must be a sequence of words, each a sequence of int "
+                             r"indices >= 0, got str 'ab'"),
+    (pad_characters, [[[1], None]], r"words\[0\]\[1\] must be a sequence of int indices >= 0, "
+                                    r"got NoneType None"),
+    (pad_characters, [[[1], "ab"]], r"words\[0\]\[1\] must be a sequence of int indices >= 0, "
+                                    r"got str 'ab'"),
+    (pad_characters, [[[1]], [[2, None]]], r"words\[1\]\[0\]\[1\] must be an int index >= 0, "
+                                           r"got NoneType None"),
+])
+def test_padding_names_a_row_or_item_that_is_none_or_a_str(pad: Any, rows: Any,
+                                                           message: str) -> None:
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        pad(rows)
 
 
 def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:
@@ -422,6 +478,23 @@ def test_lstm_options_are_checked_against_the_configs_hidden_size(config_class: 
         make(hidden_size=1, lstm={"layer_norm": True})
     assert make(hidden_size=8, lstm={"proj_size": np.int64(7)}).lstm == {"proj_size": 7}
     assert check_lstm_options({"proj_size": 8}, hidden_size=9) == {"proj_size": 8}
+
+
+@pytest.mark.parametrize("config_class", ["ClassifierConfig", "TaggerConfig"])
+def test_a_hidden_size_past_int64_is_named_as_the_configs_setting(config_class: str) -> None:
+    import lstmkit.classification
+    import lstmkit.tagging
+
+    make = getattr(lstmkit.classification, config_class, None) or getattr(lstmkit.tagging,
+                                                                          config_class)
+    # (accepted, and torch failed in its "Overflow when unpacking long long" when the
+    # network was built; checked with the LSTM options, it is named as the config's setting,
+    # not as one of model.lstm's)
+    message = r"^model.hidden_size must be an int below 2\*\*63, got an int of 401 digits$"
+    with pytest.raises(ValueError, match=message):
+        make(hidden_size=10**400)
+    with pytest.raises(ValueError, match=message):
+        check_lstm_options({"proj_size": 8}, "model.lstm", hidden_size=10**400)
 
 
 def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> None:

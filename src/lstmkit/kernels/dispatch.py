@@ -97,10 +97,16 @@ def choose_backend(
     has_lengths: bool = False,
     device: torch.device | None = None,
     dtype: torch.dtype | None = None,
+    packed: bool = False,
 ) -> BackendChoice:
-    """The backend for a call with this configuration on inputs of this device and dtype."""
+    """The backend for a call with this configuration on inputs of this device and dtype;
+    ``packed``: the input is a PackedSequence (whose lengths are its batch sizes, on the CPU),
+    else ``has_lengths`` are given as ``lengths=``."""
     requested = config.backend
     blockers = torch_blockers(config, has_reset)
+    # torch's op packs a padded batch by the values of its lengths, which a meta tensor (shape
+    # inference) has none of; the reference path runs on shapes alone
+    meta_lengths = has_lengths and not packed and device is not None and device.type == "meta"
     if config.proj_size and requested != "fused" and torch.onnx.is_in_onnx_export():
         return BackendChoice("reference", "proj_size in an ONNX export: ONNX's LSTM operator "
                                           "has no projection")
@@ -112,6 +118,10 @@ def choose_backend(
         if has_lengths and torch._C._are_functorch_transforms_active():
             raise ValueError("backend='torch' runs lengths= on a packed batch, which a torch.func "
                              "transform (grad, vjp, jacrev, vmap) cannot run through; use "
+                             "backend='auto' or 'reference'")
+        if meta_lengths:
+            raise ValueError("backend='torch' runs lengths= on a batch packed by their values, "
+                             "which an input on the meta device has none of; use "
                              "backend='auto' or 'reference'")
         return BackendChoice("torch", "backend='torch' was requested")
     if requested == "fused":
@@ -131,6 +141,11 @@ def choose_backend(
             return BackendChoice("reference", "plain configuration with lengths under a "
                                               "torch.func transform, which neither the fused "
                                               "kernel nor torch's op on a packed batch supports")
+        if meta_lengths:
+            return BackendChoice("reference", "plain configuration with lengths on the meta "
+                                              "device: torch's op packs the batch by the "
+                                              "lengths' values, which meta tensors have none "
+                                              "of, and the reference path runs on shapes alone")
         if cannot:
             return BackendChoice("torch", "plain configuration with lengths: torch's op on a "
                                           f"packed batch ({'; '.join(cannot)})")

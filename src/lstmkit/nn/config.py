@@ -28,14 +28,43 @@ Backend = Literal["auto", "reference", "torch", "fused"]
 BACKENDS: tuple[str, ...] = ("auto", "reference", "torch", "fused")
 Init = Literal["default", "chrono"]
 RecurrentInit = Literal["default", "orthogonal"]
+MAX_INT = 2**63 - 1
+"""The largest int setting (torch's int64): a larger one fails inside torch."""
 
 
-def positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``; numpy integers are accepted, as nn.LSTM does."""
+def shown(value: object, text: Any = repr, typed: bool = False) -> str:
+    """``value`` for a message: an int of many digits by its number of digits (``10**400``
+    printed whole filled the screen, and one of more than 4300 digits failed in ``str``),
+    anything else as ``text`` (``repr``, or ``format`` as an f-string's ``{value}``, which
+    writes a 0-d tensor as its number) writes it, after its type's name with ``typed``
+    (``"str 'a'"``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"{'a negative' if value < 0 else 'an'} int of {_digits(abs(value))} digits"
+    return f"{type(value).__name__} {text(value)}" if typed else text(value)
+
+
+def _digits(n: int) -> int:
+    """The number of decimal digits of ``n`` > 0, without ``str`` (which refuses more than
+    ``sys.get_int_max_str_digits()`` of them): estimated from its bits, then corrected."""
+    digits = int((n.bit_length() - 1) * math.log10(2)) + 1
+    while n >= 10**digits:
+        digits += 1
+    while digits > 1 and n < 10**(digits - 1):
+        digits -= 1
+    return digits
+
+
+def positive_int(name: str, value: object, minimum: int = 1,
+                 maximum: int | None = None) -> int:
+    """``value`` as an int >= ``minimum`` (and <= ``maximum``, when given); numpy integers
+    are accepted, as nn.LSTM does."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be an int, got {shown(value, typed=True)}")
     if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be an int >= {minimum}, got {shown(value, format)}")
+    if maximum is not None and value > maximum:
+        below = "2**63" if maximum == MAX_INT else maximum + 1
+        raise ValueError(f"{name} must be an int below {below}, got {shown(value, format)}")
     return int(value)
 
 
@@ -63,9 +92,9 @@ def index_in(name: str, value: object, size: int, note: str = "") -> int:
     index = exact_int(value)
     if index is None:
         raise TypeError(f"{name} must be an int in [0, {size - 1}], got "
-                        f"{type(value).__name__} {value!r}")
+                        f"{shown(value, typed=True)}")
     if not 0 <= index < size:
-        raise ValueError(f"{name} must be in [0, {size - 1}]{note}, got {value}")
+        raise ValueError(f"{name} must be in [0, {size - 1}]{note}, got {shown(value, format)}")
     return index
 
 
@@ -73,10 +102,10 @@ def probability(name: str, value: object, *, one: bool = False) -> float:
     """``value`` as a float in [0, 1), or [0, 1] with ``one``; numpy floats are accepted."""
     interval = "[0, 1]" if one else "[0, 1)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float in {interval}, got {type(value).__name__} "
-                        f"{value!r}")
+        raise TypeError(f"{name} must be a float in {interval}, got "
+                        f"{shown(value, typed=True)}")
     if not (0.0 <= value <= 1.0 if one else 0.0 <= value < 1.0):
-        raise ValueError(f"{name} must be a float in {interval}, got {value}")
+        raise ValueError(f"{name} must be a float in {interval}, got {shown(value, format)}")
     return float(value)
 
 
@@ -87,12 +116,14 @@ def flag(name: str, value: object) -> bool:
         return value
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
-    raise TypeError(f"{name} must be a bool (or 0 or 1), got {type(value).__name__} {value!r}")
+    raise TypeError(f"{name} must be a bool (or 0 or 1), got "
+                    f"{shown(value, typed=True)}")
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got "
+                         f"{shown(value)}")
 
 
 def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,14 +183,12 @@ class LSTMConfig:
         def normalise(name: str, value: object) -> None:
             object.__setattr__(self, name, value)
 
+        # (torch's sizes are int64: a larger one failed in its "Overflow when unpacking")
         for name in ("input_size", "hidden_size", "num_layers"):
-            normalise(name, positive_int(name, getattr(self, name)))
-        normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0))
-        if self.proj_size >= self.hidden_size:
-            raise ValueError(
-                f"proj_size must be smaller than hidden_size ({self.hidden_size}), "
-                f"got {self.proj_size}"
-            )
+            normalise(name, positive_int(name, getattr(self, name), maximum=MAX_INT))
+        normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0,
+                                            maximum=MAX_INT))
+        check_projection(self.proj_size, self.hidden_size)
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):
             normalise(name, flag(name, getattr(self, name)))
@@ -197,8 +226,8 @@ class LSTMConfig:
             try:
                 normalise("forget_bias", float(self.forget_bias))
             except OverflowError:  # (an int past float's range: 10**400)
-                raise ValueError(f"forget_bias must be finite, got an int of "
-                                 f"{len(str(abs(self.forget_bias)))} digits") from None
+                raise ValueError(f"forget_bias must be finite, got "
+                                 f"{shown(self.forget_bias)}") from None
             if not math.isfinite(self.forget_bias):
                 raise ValueError(f"forget_bias must be finite, got {self.forget_bias}")
             if self.init == "chrono":
@@ -213,12 +242,12 @@ class LSTMConfig:
             normalise("chrono_max_len",
                       positive_int("chrono_max_len", self.chrono_max_len, minimum=2))
             if self.chrono_max_len > sys.float_info.max:  # (drawn from as a float)
-                raise ValueError(f"chrono_max_len must be within float's range, got an int "
-                                 f"of {len(str(self.chrono_max_len))} digits")
+                raise ValueError(f"chrono_max_len must be within float's range, got "
+                                 f"{shown(self.chrono_max_len)}")
         elif self.chrono_max_len is not None:
             raise ValueError(
                 f"chrono_max_len is used only with init='chrono', got init={self.init!r} "
-                f"and chrono_max_len={self.chrono_max_len}"
+                f"and chrono_max_len={shown(self.chrono_max_len, format)}"
             )
         if not self.bias and (self.forget_bias is not None or self.init == "chrono"):
             given = (f"forget_bias={self.forget_bias} sets the forget gate's biases"
@@ -307,23 +336,36 @@ def _inside(module: str, packages: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
 
+def check_projection(proj_size: int, hidden_size: int, proj_name: str = "proj_size",
+                     hidden_name: str = "hidden_size") -> None:
+    """A ValueError unless ``proj_size`` is below ``hidden_size`` (a projection narrows h, and
+    torch's LSTM refuses one as wide); the settings named ``proj_name`` and ``hidden_name``
+    (an application's ``model.lstm.proj_size`` and ``model.hidden_size``)."""
+    if proj_size >= hidden_size:
+        raise ValueError(f"{proj_name} must be smaller than {hidden_name} ({hidden_size}), "
+                         f"got {proj_size}")
+
+
 def check_option_values(options: Mapping[str, Any], name: str,
                         hidden_size: int | None = None) -> None:
     """A TypeError or ValueError, its message prefixed with ``name`` (``model.lstm``), when
     a value of ``options`` (keys of :data:`LSTM_OPTIONS`) is one :class:`LSTMConfig` refuses
     with ``hidden_size`` (a ``proj_size`` not below it, ``layer_norm`` with 1): checked when
     a configuration is made, not when its network is built. Without ``hidden_size``, with
-    sizes that fit any ``proj_size``."""
+    sizes that fit any ``proj_size``. A rule between ``hidden_size`` and an option is named
+    by the two settings (``model.lstm.proj_size``, ``model.hidden_size``: the section of
+    ``name``)."""
+    section = name.rpartition(".")[0]
+    hidden_name = f"{section + '.' if section else ''}hidden_size"
     proj = options.get("proj_size", 0)
     fits = isinstance(proj, numbers.Integral) and not isinstance(proj, bool) and proj > 0
     if hidden_size is None:
         # (a hidden size of 2 at least: layer_norm needs it)
         hidden_size = int(proj) + 1 if fits else 2
-    elif fits and proj >= hidden_size:  # named as the config's settings, beside ``name``
-        section = name.rpartition(".")[0]
-        raise ValueError(f"{name}.proj_size must be smaller than "
-                         f"{section + '.' if section else ''}hidden_size ({hidden_size}), "
-                         f"got {proj}")
+    else:  # (the application's setting, which LSTMConfig would name as an option's)
+        hidden_size = positive_int(hidden_name, hidden_size, maximum=MAX_INT)
+        if fits:  # (a proj_size of another kind is LSTMConfig's error, below)
+            check_projection(proj, hidden_size, f"{name}.proj_size", hidden_name)
     try:
         LSTMConfig(1, hidden_size, **options)
     except (TypeError, ValueError) as err:

@@ -27,6 +27,12 @@ def prepare_call(cfg: LSTMConfig, input: Tensor | PackedSequence, hx: Any, lengt
             raise ValueError("lengths must be None with a PackedSequence input (the packed "
                              f"sequence carries its lengths), got {lengths!r}")
         x, lengths_t, like = None, None, input.data
+        if pad and input.unsorted_indices is not None and input.data.device.type == "meta":
+            raise ValueError("input must be a PackedSequence of sorted sequences "
+                             "(enforce_sorted=True) on the meta device here, got one with "
+                             "unsorted_indices: unpacking it, torch reads the indices' values, "
+                             "which meta tensors have none of; this LSTM's options run on the "
+                             "padded batch (pass the meta tensor with lengths= instead)")
         if pad:
             x, lengths_t = pad_packed_sequence(input)  # (T, B, I), original batch order
             lengths_t = lengths_t.to(x.device)
@@ -103,7 +109,12 @@ def check_like_weights(name: str, x: Tensor, weight: Tensor, owner: str = "LSTM"
 def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,
                   unbatched: bool = False) -> Tensor:
     """``lengths`` as a long tensor (B,) on ``device``, each in [1, T]; for an unbatched
-    input one number (as its state has no batch dimension) or a (1,) tensor."""
+    input one number (as its state has no batch dimension) or a (1,) tensor.
+
+    On the meta device (shape inference, tracing) a lengths tensor has no values: with an
+    input on meta too its dtype and shape are checked and its values are not; with an input
+    that holds data it is an error (its values cannot be read). Lengths that hold values
+    are checked on their own device, before they move to ``device`` (meta too)."""
     try:
         lengths_t = torch.as_tensor(lengths)
     except (TypeError, RuntimeError, ValueError):
@@ -119,24 +130,38 @@ def check_lengths(lengths: Any, steps: int, batch: int, device: torch.device,
         expected = "be one integer or have shape (1,) for an unbatched input" if unbatched \
             else f"have shape ({batch},) (one per sequence)"
         raise ValueError(f"lengths must {expected}, got {tuple(lengths_t.shape)}")
-    lengths_t = lengths_t.to(device=device, dtype=torch.long)
+    _values_for(lengths_t, "lengths", device)
     if batch == 0:  # an empty batch, as nn.LSTM takes it: nothing to check
-        return lengths_t
+        return lengths_t.to(device=device, dtype=torch.long)
     if torch.compiler.is_compiling():
         # torch.export and torch.compile trace the values as unknowns: the check runs in the
         # graph, not in Python
+        lengths_t = lengths_t.to(device=device, dtype=torch.long)
         torch._assert_async(((lengths_t >= 1) & (lengths_t <= steps)).all(),
                             "lengths must be in [1, T], T the input's number of steps")
         return lengths_t
-    low, high = int(lengths_t.min()), int(lengths_t.max())
-    if low < 1 or high > steps:
-        raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, {high}]")
-    return lengths_t
+    lengths_t = lengths_t.long()
+    if lengths_t.device.type != "meta":  # (meta: no values to check, see above)
+        low, high = int(lengths_t.min()), int(lengths_t.max())
+        if low < 1 or high > steps:
+            raise ValueError(f"lengths must be in [1, {steps}] (T), got values in [{low}, "
+                             f"{high}]")
+    return lengths_t.to(device)
+
+
+def _values_for(tensor: Tensor, name: str, device: torch.device) -> None:
+    """A ValueError when ``tensor`` is on the meta device, which holds no values, and the
+    input on ``device`` is not (its values could neither be checked nor moved there)."""
+    if tensor.device.type == "meta" and device.type != "meta":
+        raise ValueError(f"{name} must hold values, got a tensor on the meta device (which "
+                         f"holds none) for an input on {device}; give {name} on {device} (a "
+                         f"meta {name} goes only with a meta input, for shape inference)")
 
 
 def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first: bool,
                 device: torch.device) -> Tensor:
-    """``reset`` as a bool tensor (T, B) on ``device``."""
+    """``reset`` as a bool tensor (T, B) on ``device``; one on the meta device only with an
+    input on meta (see :func:`check_lengths`)."""
     if not isinstance(reset, Tensor) or reset.dtype != torch.bool:
         raise TypeError(f"reset must be a bool Tensor, got "
                         f"{getattr(reset, 'dtype', type(reset).__name__)}")
@@ -148,6 +173,7 @@ def check_reset(reset: Any, steps: int, batch: int, unbatched: bool, batch_first
         layout = " (T,)" if unbatched else " (B, T), as batch_first" if batch_first else \
             " (T, B)"
         raise ValueError(f"reset must have shape {expected}{layout}, got {tuple(reset.shape)}")
+    _values_for(reset, "reset", device)
     if unbatched:
         reset = reset.unsqueeze(1)
     elif batch_first:

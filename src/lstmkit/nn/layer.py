@@ -22,7 +22,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from lstmkit.kernels.dispatch import BackendChoice, choose_backend, scan_function
 from lstmkit.nn import init as lstm_init
-from lstmkit.nn.config import LSTMConfig
+from lstmkit.nn.config import LSTMConfig, shown
 from lstmkit.nn.functional import (
     CellWeights,
     StepMasks,
@@ -50,7 +50,8 @@ def _config_attribute(name: str, settable: bool = False) -> property:
         if not settable:
             raise AttributeError(
                 f"{name} cannot change once the LSTM is built (the parameters were made for "
-                f"{name}={getattr(self.config, name)!r}); build a new LSTM, got {value!r}")
+                f"{name}={getattr(self.config, name)!r}); build a new LSTM, got "
+                f"{shown(value)}")
         self.config = dataclasses.replace(self.config, **{name: value})
 
     return property(get, set_)
@@ -116,6 +117,15 @@ class LSTM(nn.Module):
       each segment from h_0/c_0 at that segment's last step. Flags on padded steps (past
       ``lengths``) are ignored; with a ``PackedSequence``, rows are in the original batch order
       and ``batch_first`` still says which of (T, B) or (B, T) ``reset`` is, as for a tensor.
+
+    On the meta device (an LSTM and input made there, for shape inference or tracing) the
+    call computes shapes only: ``lengths`` and ``reset`` on meta, which hold no values, have
+    their dtype and shape checked and not their values (lengths that hold values, a list or
+    a CPU tensor, are checked); with ``lengths`` the reference path runs (torch's op packs
+    the batch by their values, so ``backend="torch"`` refuses them there), and a
+    ``PackedSequence`` must be sorted (``enforce_sorted=True``) unless torch's op takes it
+    (the plain LSTM). A meta ``lengths``, ``reset`` or state beside an input that holds data
+    is an error naming it.
 
     Shape: ``output`` (T, B, D*R), ``h_n`` (L*D, B, R), ``c_n`` (L*D, B, H), where R = P with a
     projection, else H.
@@ -310,7 +320,7 @@ class LSTM(nn.Module):
                 packed = input if packed is not None else None
         choice = None if packed is None else choose_backend(
             self.config, has_reset=reset is not None, has_lengths=True,
-            device=packed.data.device, dtype=packed.data.dtype)
+            device=packed.data.device, dtype=packed.data.dtype, packed=True)
         # torch's op takes a packed batch itself, as nn.LSTM calls it (so that an ONNX export
         # pairs the caller's packing with their unpacking around it)
         on_packed = choice is not None and choice.name == "torch"
@@ -360,8 +370,10 @@ class LSTM(nn.Module):
         with torch.no_grad():
             *_, records = self._run_stack(x_t, h0, c0, lengths_t, reset_t, TRACE_CHOICE,
                                           trace=True)
+        # (the lengths on the CPU, for the plots; a meta input's stay on meta, as its records)
+        keep = lengths_t is None or lengths_t.device.type == "meta"
         return LSTMTrace(**{k: torch.stack(v) for k, v in records.items()},
-                         lengths=None if lengths_t is None else lengths_t.cpu())
+                         lengths=lengths_t if keep else lengths_t.cpu())
 
     def step(self, x_t: Tensor, state: LSTMState | tuple[Tensor, Tensor] | None = None
              ) -> tuple[Tensor, LSTMState]:
@@ -601,6 +613,12 @@ class LSTM(nn.Module):
             # as an op on the lengths, not as the traced call's lengths
             if packed.sorted_indices is not None:
                 output = output.index_select(1, packed.sorted_indices)  # (T, B, D*R)
+            if lengths.device.type == "meta":
+                # (a meta input's hold no values: the packing's own, sorted, read from its
+                # batch sizes, which are on the CPU)
+                sizes = packed.batch_sizes
+                lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)
+            elif packed.sorted_indices is not None:
                 lengths = lengths.index_select(0, packed.sorted_indices)
             data = pack_padded_sequence(output, lengths.cpu()).data
             out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from itertools import chain
 from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import is_int, plain_value, positive_int
+from lstmkit.nn.config import exact_int, is_int, plain_value, positive_int
+
+# what a row of indices, and a sentence of them, must be (for the messages)
+INDICES = "a sequence of int indices >= 0"
+WORDS = "a sequence of words, each " + INDICES
 
 
 def pad_sequences(
     sequences: Sequence[Sequence[int]], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad index sequences (of ints: a float or bool is a TypeError).
+    """Right-pad index sequences (of ints: a float or bool is a TypeError, and so is a
+    sequence that is None or a str, or an item that is no int, each named by its position).
 
     Returns:
         ``(padded, lengths)``: a ``(B, T)`` long tensor, ``T`` the longest length, and the
         ``(B,)`` long tensor of lengths.
     """
+    _not_a_row(sequences, "sequences", "a sequence of sequences, each " + INDICES)
     if len(sequences) == 0:
         raise ValueError("sequences must hold at least one sequence, got none")
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # (B,)
+    lengths = torch.tensor(_lengths(sequences, "sequences"), dtype=torch.long)  # (B,)
     if int(lengths.min()) == 0:
         raise ValueError("every sequence must hold at least one token, got an empty one")
     padded = torch.full((len(sequences), int(lengths.max())), pad_index, dtype=torch.long)
@@ -49,19 +55,61 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
             return _not_negative(torch.tensor(flat, dtype=torch.long), name)
     tensors = []  # row by row (an array or tensor at once), naming a row that is no ints
     for i, row in enumerate(rows):
+        if depth == 2:  # (a sentence of str words would be read as its characters)
+            _not_a_row(row, f"{name}[{i}]", WORDS)
         for j, part in enumerate(row) if depth == 2 else [(None, row)]:
             where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
             big = max((v for v in part if isinstance(v, int)), default=0) if isinstance(
                 part, list | tuple | range) else 0
             if big > 2**63 - 1:  # (before torch's "Overflow when unpacking long long")
                 raise ValueError(f"{where} must hold indices below 2**63, got {big}")
-            tensor = torch.as_tensor(part) if len(part) else torch.zeros(0, dtype=torch.long)
+            tensor = _row_tensor(part, where)
             if not _integers(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
             if tensor.dtype == torch.uint64 and (big := max(tensor.tolist())) > 2**63 - 1:
                 raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensors.append(tensor.reshape(-1).long())
     return _not_negative(torch.cat(tensors), name)
+
+
+def _lengths(rows: Sequence[Any], name: str, what: str = INDICES) -> list[int]:
+    """The length of each of ``rows``; a TypeError naming the first ``name[i]`` that has
+    none (None, a number), which should be ``what``."""
+    try:
+        return [len(row) for row in rows]
+    except TypeError:  # (len of None, of a 0-d tensor: named below)
+        for i, row in enumerate(rows):
+            _not_a_row(row, f"{name}[{i}]", what)
+        raise
+
+
+def _not_a_row(row: object, where: str, what: str = INDICES) -> None:
+    """A TypeError naming ``where`` when ``row`` is no sequence: None, a number, a str (which
+    would be read as its characters), a mapping or a set (which has no order)."""
+    if isinstance(row, str | bytes | Mapping | Set) or not hasattr(row, "__len__") or (
+            getattr(row, "ndim", 1) == 0):
+        raise TypeError(f"{where} must be {what}, got {type(row).__name__} {row!r:.60}")
+
+
+def _row_tensor(part: Any, where: str) -> torch.Tensor:
+    """The indices of ``part`` as a 1-d tensor (of whatever dtype: the caller checks it); a
+    TypeError naming ``where`` when it is no sequence, or ``where[k]`` for its first item that
+    is no int (None, a str, a list), which torch refuses in words of its own."""
+    _not_a_row(part, where)
+    if not len(part):
+        return torch.zeros(0, dtype=torch.long)
+    try:
+        tensor = torch.as_tensor(part)
+    except (TypeError, RuntimeError, ValueError):
+        tensor = None
+    if tensor is not None and tensor.dim() == 1:
+        return tensor
+    for k, value in enumerate(part):  # (None, a str, a nested list: not an int of its own)
+        if exact_int(value) is None:
+            raise TypeError(f"{where}[{k}] must be an int index >= 0, got "
+                            f"{type(value).__name__} {value!r:.60}")
+    raise TypeError(f"{where} must be a 1-d sequence of int indices >= 0, got "
+                    f"{type(part).__name__} {part!r:.60}")
 
 
 def _not_negative(values: torch.Tensor, name: str) -> torch.Tensor:
@@ -77,18 +125,21 @@ def _integers(dtype: torch.dtype) -> bool:
 def pad_characters(
     words: Sequence[Sequence[Sequence[int]]], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad character indices of each word of each sentence.
+    """Pad character indices of each word of each sentence (ints: a float or bool is a
+    TypeError, and so is a sentence or word that is None or a str, or an item that is no
+    int, each named by its position).
 
     Returns:
         ``(chars, char_lengths)``: ``(B, T, C)`` and ``(B, T)``; padding words have length 0.
     """
+    _not_a_row(words, "words", "a sequence of sentences, each " + WORDS)
     B = len(words)
     if B == 0:
         raise ValueError("words must hold at least one sentence, got none")
-    T = max(len(sentence) for sentence in words)
+    T = max(_lengths(words, "words", WORDS))
     char_lengths = torch.zeros((B, T), dtype=torch.long)
     for b, sentence in enumerate(words):
-        char_lengths[b, : len(sentence)] = torch.tensor([len(word) for word in sentence],
+        char_lengths[b, : len(sentence)] = torch.tensor(_lengths(sentence, f"words[{b}]"),
                                                         dtype=torch.long)
     C = int(char_lengths.max()) if char_lengths.numel() else 0
     chars = torch.full((B, T, C), pad_index, dtype=torch.long)

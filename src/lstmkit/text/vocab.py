@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import chain
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lstmkit.nn.config import exact_int
 from lstmkit.saving import path_arg
 
 PAD = "<pad>"
@@ -162,8 +162,11 @@ class Vocabulary:
         return [self.index(t) for t in tokens]
 
     def decode(self, indices: Iterable[int]) -> list[str]:
-        """Tokens of ``indices``, each an int (a numpy or torch integer too) in
-        ``[0, len(self))``."""
+        """Tokens of ``indices``, each an int in ``[0, len(self))``: a Python or numpy
+        integer, or a 0-d integer array or tensor (``logits.argmax()``), as
+        :func:`lstmkit.nn.config.exact_int` reads one; not a bool, a float or a one-element
+        1-d array or tensor (a row of a 2-d batch), whichever path reads it. ``indices`` may
+        be a 1-d integer array or tensor, read all at once."""
         _not_str(indices, "indices", "int indices", "give a list of ints")
         if not isinstance(indices, Iterable):
             raise TypeError(f"indices must be an iterable of ints, got "
@@ -176,15 +179,14 @@ class Vocabulary:
         out = []  # (item by item, to name the first bad one)
         for n, i in enumerate(indices):
             try:
-                k = operator.index(i)  # an int, a numpy or one-element torch integer
-            except TypeError:
-                k = None
+                # the bulk path's rule: an int, never a bool, nor a one-element 1-d tensor (which
+                # operator.index took: a (B, 1) tensor decoded, a (B, 1) array did not)
+                k = exact_int(i)
             except (RuntimeError, OverflowError):  # (a uint64 tensor's 2**63: past int64)
                 shown = i.tolist() if hasattr(i, "tolist") else i
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
                                  f"size), got {shown} at position {n}") from None
-            if k is None or isinstance(i, bool | np.bool_) or getattr(
-                    i, "dtype", None) == torch.bool:
+            if k is None:
                 raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
                                 f"position {n}")
             if not 0 <= k < len(self.itos):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import is_int, plain_fields
+from lstmkit.nn.config import MAX_INT, is_int, plain_fields, shown
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 RESUME_FIXED = ("lr", "optimizer", "weight_decay", "scheduler", "lr_gamma", "scheduler_patience",
@@ -52,24 +52,13 @@ def _check_number(name: str, value: object, *, low: float, low_open: bool = Fals
         raise ValueError(f"{name} must be finite, got {value!r}")
     if not integer and isinstance(value, int) and abs(value) > sys.float_info.max:
         raise ValueError(f"{name} must be a number within float's range, got "
-                         f"{_shown(value)}")  # (10**400)
+                         f"{shown(value)}")  # (10**400)
     if integer and abs(value) > MAX_INT:  # type: ignore[arg-type]
-        raise ValueError(f"{name} must be an int below 2**63, got {_shown(value)}")
+        raise ValueError(f"{name} must be an int below 2**63, got {shown(value)}")
     bad = value <= low if low_open else value < low  # type: ignore[operator]
     if bad:
         relation = ">" if low_open else ">="
         raise ValueError(f"{name} must be {relation} {low}, got {value!r}")
-
-
-MAX_INT = 2**63 - 1
-"""The largest int setting (torch's int64): a larger one fails inside training."""
-
-
-def _shown(value: object) -> str:
-    """``value`` for a message: an int of many digits by its number of digits."""
-    if isinstance(value, int) and abs(value) >= 10**20:
-        return f"an int of {len(str(abs(value)))} digits"
-    return repr(value)
 
 
 def _check_bool(name: str, value: object) -> None:
