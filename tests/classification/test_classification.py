@@ -287,7 +287,7 @@ def test_network_ignores_padding(pooling: str) -> None:
 def test_config_validation_messages() -> None:
     with pytest.raises(ValueError, match="pooling must be one of"):
         ClassifierConfig(pooling="sum")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.5"):
+    with pytest.raises(ValueError, match=r"dropout must be a float in \[0, 1\), got 1.5"):
         ClassifierConfig(dropout=1.5)
     with pytest.raises(ValueError, match=r"unknown model config key\(s\) \['hiden_size'\]"):
         ClassifierConfig.from_dict({"hiden_size": 3})
@@ -529,7 +529,7 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
 def test_snapshot_and_label_smoothing_errors() -> None:
     with pytest.raises(ValueError, match="snapshots must be an int >= 1, got 0"):
         ClassifierConfig(snapshots=0)
-    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 1\), "
+    with pytest.raises(ValueError, match=r"label_smoothing must be a float in \[0, 1\), "
                                          r"got 1.0"):
         ClassifierConfig(label_smoothing=1.0)
     clf = Classifier(ClassifierConfig(hidden_size=4, embedding_dim=4, snapshots=2), FAST)
@@ -912,8 +912,10 @@ def test_predict_and_evaluate_show_progress_on_request(capsys) -> None:
 @pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
 def test_predict_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     clf = _built()
-    message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
     error = ValueError if type(batch_size) is int else TypeError  # (a wrong kind)
+    message = (rf"batch_size must be an int >= 1, got {batch_size}$" if error is ValueError
+               else rf"batch_size must be an int, got {type(batch_size).__name__} "
+                    rf"{re.escape(repr(batch_size))}$")
     with pytest.raises(error, match=message):
         clf.predict(["a great film"], batch_size=batch_size)
     with pytest.raises(error, match=message):

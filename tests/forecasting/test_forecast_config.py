@@ -116,7 +116,7 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"lookback": 50, "segment_len": 12}, ValueError,
      r"model.lookback \(50\) must be a multiple of model.segment_len \(12\)"),
-    ({"horizon": 0}, ValueError, r"model.horizon must be >= 1, got 0"),
+    ({"horizon": 0}, ValueError, r"model.horizon must be an int >= 1, got 0"),
     ({"hidden_size": 8.5}, TypeError, r"model.hidden_size must be an int, got float"),
     ({"decoder": "seq2seq"}, ValueError, r"model.decoder must be one of \['pmf'"),
     ({"loss": "quantile", "quantiles": (0.9, 0.1)}, ValueError, r"increasing"),
@@ -132,7 +132,7 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
     ({"mean_reversion": 1}, TypeError, r"model.mean_reversion must be true or false, got 1"),
     ({"mean_reversion": True, "normalization": "none"}, ValueError,
      r"model.mean_reversion needs a per-window level: set model.normalization .* got 'none'"),
-    ({"ensemble": 0}, ValueError, r"model.ensemble must be >= 1, got 0"),
+    ({"ensemble": 0}, ValueError, r"model.ensemble must be an int >= 1, got 0"),
     ({"ensemble": True}, TypeError, r"model.ensemble must be an int, got bool True"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:

@@ -42,7 +42,7 @@ T, B, I, H = 4, 3, 5, 6
     ({"forget_bias": -10**400}, ValueError, "forget_bias must be finite, got a negative int "
      "of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 10**400}, ValueError,
-     "chrono_max_len must be within float's range, got an int of 401 digits"),
+     "chrono_max_len must be an int below 2**63, got an int of 401 digits"),
     ({"init": "chrono", "chrono_max_len": 50, "bias": False}, ValueError,
      "init='chrono' sets gate biases and needs bias=True, got bias=False"),
     ({"backend": "cuda"}, ValueError,

@@ -558,8 +558,10 @@ def test_tag_tokens_checks_the_nesting_and_names_the_sentence_and_token() -> Non
 @pytest.mark.parametrize("batch_size", [0, -1, 2.0, False])
 def test_tagging_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     tagger = _built()
-    message = rf"batch_size must be an int >= 1, got {re.escape(repr(batch_size))}"
     error = ValueError if type(batch_size) is int else TypeError  # (a wrong kind)
+    message = (rf"batch_size must be an int >= 1, got {batch_size}$" if error is ValueError
+               else rf"batch_size must be an int, got {type(batch_size).__name__} "
+                    rf"{re.escape(repr(batch_size))}$")
     with pytest.raises(error, match=message):
         tagger.tag_tokens([["Alice", "met", "Bob"]], batch_size=batch_size)  # type: ignore[arg-type]
     with pytest.raises(error, match=message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,41 @@ def test_a_save_interrupted_while_it_waits_for_the_lock_leaves_no_descriptor_ope
     monkeypatch.undo()
     # (left open, it would have held the lock for as long as the process ran)
     assert set(os.listdir("/proc/self/fd")) <= before
+
+
+@pytest.mark.parametrize("config_class", ["ClassifierConfig", "TaggerConfig"])
+def test_a_text_config_takes_numpy_numbers_as_the_python_values_they_stand_for(
+        config_class: str) -> None:
+    import json
+
+    import numpy as np
+
+    import lstmkit.classification
+    import lstmkit.tagging
+
+    make = getattr(lstmkit.classification, config_class, None) or getattr(lstmkit.tagging,
+                                                                          config_class)
+    # (np.int64(128) was refused, "hidden_size must be an int >= 1", where the forecaster's
+    # config and nn.LSTM take it; a sweep over np.arange draws such values)
+    config = make(hidden_size=np.int64(128), num_layers=np.int32(2), dropout=np.float32(0.25),
+                  lowercase=np.bool_(True))
+    assert (config.hidden_size, config.num_layers, config.lowercase) == (128, 2, True)
+    assert type(config.hidden_size) is int and type(config.lowercase) is bool
+    assert json.loads(json.dumps(config.to_dict()))["hidden_size"] == 128  # (it saves)
+
+
+@pytest.mark.parametrize(("make", "name"), [
+    ("ClassifierConfig", "batch_size"), ("TaggerConfig", "char_hidden"),
+    ("ModelConfig", "model.horizon"), ("EvalConfig", "evaluation.stride")])
+def test_every_configs_ints_are_bounded_and_huge_ones_named_by_their_digits(
+        make: str, name: str) -> None:
+    import lstmkit.classification
+    import lstmkit.forecasting
+    import lstmkit.tagging
+
+    kind = next(getattr(m, make) for m in (lstmkit.classification, lstmkit.tagging,
+                                           lstmkit.forecasting) if hasattr(m, make))
+    # (accepted, or printed whole: one check, nn.config.positive_int, for every config)
+    with pytest.raises(ValueError, match=rf"^{re.escape(name)} must be an int below 2\*\*63, "
+                                         r"got an int of 401 digits$"):
+        kind(**{name.split(".")[-1]: 10**400})

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import check_lstm_options
+from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, probability
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
-    positive_int,
-    probability,
     vector_options,
 )
 from lstmkit.text.tokenize import TokenizerName
@@ -93,6 +91,7 @@ class ClassifierConfig(MappingConfig):
     class_weight: str | Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.int64(128), np.float64(0.3)) as Python ones
         if self.tokenizer not in ("regex", "whitespace"):
             raise ValueError(
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"

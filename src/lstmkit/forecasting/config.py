@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import check_lstm_options, plain_fields
+from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -37,16 +37,6 @@ DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 def _choice(name: str, value: object, literal: Any) -> None:
     if value not in get_args(literal):
         raise ValueError(f"{name} must be one of {list(get_args(literal))}, got {value!r}")
-
-
-def _positive_int(name: str, value: object, *, allow_none: bool = False,
-                  minimum: int = 1) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def _bounds(value: object, targets: tuple[str, ...]
@@ -350,11 +340,11 @@ class ModelConfig:
         plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
         for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers",
                      "ensemble"):
-            _positive_int(f"model.{name}", getattr(self, name))
+            positive_int(f"model.{name}", getattr(self, name))
         if self.lookback % self.segment_len:
             raise ValueError(f"model.lookback ({self.lookback}) must be a multiple of "
                              f"model.segment_len ({self.segment_len})")
-        # (a wrong kind of value is a TypeError, as in _positive_int: a search space drawing
+        # (a wrong kind of value is a TypeError, as in positive_int: a search space drawing
         # one is refused before any trial)
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
             raise TypeError(f"model.dropout must be a number in [0, 1), got "
@@ -494,7 +484,8 @@ class EvalConfig:
         for b in baselines:
             _choice("evaluation.baselines entry", b, Baseline)
         object.__setattr__(self, "baselines", baselines)
-        _positive_int("evaluation.season_length", self.season_length, allow_none=True)
+        if self.season_length is not None:
+            positive_int("evaluation.season_length", self.season_length)
         for name in ("arima_order", "arima_seasonal_order"):
             value = getattr(self, name)
             if value is None and name == "arima_seasonal_order":
@@ -506,7 +497,7 @@ class EvalConfig:
                                  f"{' (or null)' if name != 'arima_order' else ''}, got "
                                  f"{value!r}")
             object.__setattr__(self, name, order)
-        _positive_int("evaluation.stride", self.stride)
+        positive_int("evaluation.stride", self.stride)
 
 
 @dataclass(frozen=True)
@@ -526,7 +517,7 @@ class ForecastConfig:
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}, got "
                                 f"{type(getattr(self, name)).__name__}")
-        _positive_int("batch_size", self.batch_size)
+        positive_int("batch_size", self.batch_size)
         if self.model.future_context and not self.data.future_covariates:
             raise ValueError(f"model.future_context={self.model.future_context} widens the "
                              "known-future covariates around each forecast step, but "

@@ -55,9 +55,9 @@ def _digits(n: int) -> int:
 
 
 def positive_int(name: str, value: object, minimum: int = 1,
-                 maximum: int | None = None) -> int:
-    """``value`` as an int >= ``minimum`` (and <= ``maximum``, when given); numpy integers
-    are accepted, as nn.LSTM does."""
+                 maximum: int | None = MAX_INT) -> int:
+    """``value`` as an int >= ``minimum`` and <= ``maximum`` (torch's int64 unless given;
+    None: no bound); numpy integers are accepted, as nn.LSTM does."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {shown(value, typed=True)}")
     if value < minimum:
@@ -185,7 +185,7 @@ class LSTMConfig:
 
         # (torch's sizes are int64: a larger one failed in its "Overflow when unpacking")
         for name in ("input_size", "hidden_size", "num_layers"):
-            normalise(name, positive_int(name, getattr(self, name), maximum=MAX_INT))
+            normalise(name, positive_int(name, getattr(self, name)))
         normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0,
                                             maximum=MAX_INT))
         check_projection(self.proj_size, self.hidden_size)
@@ -241,9 +241,6 @@ class LSTMConfig:
                                  "in steps, >= 2), got None")
             normalise("chrono_max_len",
                       positive_int("chrono_max_len", self.chrono_max_len, minimum=2))
-            if self.chrono_max_len > sys.float_info.max:  # (drawn from as a float)
-                raise ValueError(f"chrono_max_len must be within float's range, got "
-                                 f"{shown(self.chrono_max_len)}")
         elif self.chrono_max_len is not None:
             raise ValueError(
                 f"chrono_max_len is used only with init='chrono', got init={self.init!r} "
@@ -363,7 +360,7 @@ def check_option_values(options: Mapping[str, Any], name: str,
         # (a hidden size of 2 at least: layer_norm needs it)
         hidden_size = int(proj) + 1 if fits else 2
     else:  # (the application's setting, which LSTMConfig would name as an option's)
-        hidden_size = positive_int(hidden_name, hidden_size, maximum=MAX_INT)
+        hidden_size = positive_int(hidden_name, hidden_size)
         if fits:  # (a proj_size of another kind is LSTMConfig's error, below)
             check_projection(proj, hidden_size, f"{name}.proj_size", hidden_name)
     try:

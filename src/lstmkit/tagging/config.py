@@ -6,13 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import check_lstm_options
+from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, probability
 from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
-    positive_int,
-    probability,
     vector_options,
 )
 from lstmkit.text.tokenize import TokenizerName
@@ -84,6 +82,7 @@ class TaggerConfig(MappingConfig):
     ensemble: int = 1
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.int64(128), np.float64(0.3)) as Python ones
         object.__setattr__(self, "tag_scheme", check_scheme(self.tag_scheme, "tag_scheme"))
         if self.tokenizer not in ("regex", "whitespace"):
             raise ValueError(

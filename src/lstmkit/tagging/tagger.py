@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from lstmkit.nn.config import positive_int
 from lstmkit.saving import path_arg
 from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, write_conll
@@ -44,7 +45,7 @@ from lstmkit.tagging.schemes import (
     tag_set,
 )
 from lstmkit.text.batching import inference_batches
-from lstmkit.text.config import positive_int, saved_vector_options
+from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
     effective_training,

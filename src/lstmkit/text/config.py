@@ -8,23 +8,6 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 
-def positive_int(name: str, value: object) -> None:
-    """A TypeError unless ``value`` is an int (not a bool), a ValueError unless it is >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
-def probability(name: str, value: object) -> None:
-    """A TypeError unless ``value`` is a number (not a bool), a ValueError unless it is in
-    [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number in [0, 1), got {value!r}")
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-
-
 def boolean(name: str, value: object) -> None:
     """A TypeError unless ``value`` is True or False (a str such as ``"false"`` is truthy and
     would turn the option on)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from lstmkit.text.config import positive_int
+from lstmkit.nn.config import positive_int
 
 T = TypeVar("T")
 
