@@ -28,23 +28,42 @@ def test_the_applications_are_named_at_the_top_and_imported_only_when_named() ->
 
 def _lstmkit_imports() -> dict[str, set[str]]:
     """Each top-level part of the package (``nn``, ``text``, ``saving``...) and the other parts
-    its modules import, in functions too."""
+    its modules import, in functions too, however written: ``import lstmkit.nn``, ``from
+    lstmkit.nn import LSTM``, ``from lstmkit import Classifier`` (the part that defines it,
+    lazily or not) and relative imports (``from ..cli import main``)."""
     import ast
     from pathlib import Path
 
     import lstmkit
 
     root = Path(lstmkit.__file__).parent
+
+    def part_of(module: str, name: str | None = None) -> str:
+        """The part ``module`` (``lstmkit.x.y``) is in, or with ``from lstmkit import name``
+        the part ``name`` is (a subpackage or module, or a name the top level holds)."""
+        parts = module.split(".")
+        if len(parts) > 1:
+            return parts[1]
+        if name is None or (root / name).is_dir() or (root / f"{name}.py").is_file():
+            return name or "__init__"
+        defined = lstmkit._APPLICATIONS.get(name) or getattr(
+            getattr(lstmkit, name, None), "__module__", None) or "lstmkit"
+        return part_of(defined) if defined.startswith("lstmkit.") else "__init__"
+
     imports: dict[str, set[str]] = {}
     for path in root.rglob("*.py"):
+        package = ["lstmkit", *path.relative_to(root).parts[:-1]]
         part = path.relative_to(root).parts[0].removesuffix(".py")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.module
-                     and node.level == 0 else [])
-            for name in names:
-                if name.startswith("lstmkit.") and name.split(".")[1] != part:
-                    imports.setdefault(part, set()).add(name.split(".")[1])
+            found = []
+            if isinstance(node, ast.Import):
+                found = [part_of(a.name) for a in node.names if a.name.startswith("lstmkit")]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+                module = ".".join(p for p in (base, node.module) if p)
+                if module == "lstmkit" or module.startswith("lstmkit."):
+                    found = [part_of(module, a.name) for a in node.names]
+            imports.setdefault(part, set()).update(p for p in found if p != part)
     return imports
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -258,8 +259,34 @@ def test_quantile_levels_may_be_numpy_floats_and_ints_meet_the_range_check() -> 
     with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\), got "
                                          r"\(0.0, 0.5, 1.0\)$"):
         ModelConfig(loss="quantile", quantiles=[0, 0.5, 1])
-    with pytest.raises(ValueError, match=r"^model.quantiles must be levels in \(0, 1\)"):
-        ModelConfig(loss="quantile", quantiles=[0.5, 10**400])
+    # (past 4300 digits, Python's own "Exceeds the limit" replaced the message)
+    for digits in (401, 5001):
+        with pytest.raises(ValueError, match=rf"^model.quantiles must be levels in \(0, 1\), "
+                                             rf"got \[0.5, an int of {digits} digits\]: item 1 "
+                                             rf"is an int of {digits} digits$"):
+            ModelConfig(loss="quantile", quantiles=[0.5, 10 ** (digits - 1)])
+
+
+def test_quantile_levels_may_be_any_number_float_reads() -> None:
+    import decimal
+
+    import torch
+
+    # (0-d arrays and tensors and Decimals loaded before levels as text were refused)
+    levels = [np.array(0.25), decimal.Decimal("0.5"), torch.tensor(0.75, dtype=torch.float64)]
+    assert ModelConfig(loss="quantile", quantiles=levels).quantiles == (0.25, 0.5, 0.75)
+    assert ModelConfig(loss="quantile", quantiles=(q for q in (0.5,))).quantiles == (0.5,)
+    for bad, kind in ((torch.tensor(True), "Tensor tensor(True)"),
+                      (np.array(True), "ndarray array(True)")):
+        with pytest.raises(TypeError, match=rf"^model.quantiles must be a list of numbers, got "
+                                            rf"\[0.5, True\]: item 1 is {re.escape(kind)}, "
+                                            r"expected a number in \(0, 1\)$"):
+            ModelConfig(loss="quantile", quantiles=[0.5, bad])
+    # a generator is named by its items; text that is no number gets no YAML hint
+    with pytest.raises(TypeError, match=r"^model.quantiles must be a list of numbers, got "
+                                        r"\['1/10', 0.5\]: item 0 is str '1/10', expected a "
+                                        r"number in \(0, 1\)$"):
+        ModelConfig(loss="quantile", quantiles=(q for q in ("1/10", 0.5)))
 
 
 

@@ -1262,14 +1262,15 @@ def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: objec
         forecaster.predict(frame, steps=steps)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("steps", [10**12, np.int64(10**12), 12_001])
-def test_steps_are_at_most_a_thousand_horizons_checked_before_the_data_are_read(
-        frame: pd.DataFrame, tmp_path: Path, steps: int) -> None:
+@pytest.mark.parametrize(("steps", "shown"), [
+    (10**12, "1000000000000"), (np.int64(10**12), "1000000000000"), (120_001, "120001")])
+def test_steps_are_at_most_ten_thousand_horizons_checked_before_the_data_are_read(
+        frame: pd.DataFrame, tmp_path: Path, steps: int, shown: str) -> None:
     forecaster = Forecaster(make_config()).fit(frame)  # horizon 12
     # (10**12 failed deep in pandas or numpy, an OverflowError or out of memory, once the data
-    # were read; 12001 ran 1001 passes of the network)
-    with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most 12000 \(1000 "
-                                         rf"horizons of 12\), got {steps}: steps past the "
+    # were read; 120001 ran 10001 passes of the network)
+    with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most 120000 \(10000 "
+                                         rf"horizons of 12\), got {shown}: steps past the "
                                          r"horizon are forecast recursively, one pass of the "
                                          r"network per horizon .* ask for fewer steps, or train "
                                          r"a model with a longer horizon \(model.horizon\)$"):
@@ -1284,8 +1285,17 @@ def test_steps_past_the_last_timestamp_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"^the 43 steps forecast after the end of the series "
                                          r"\(2220-01-01 00:00:00, a step of 'YS-JAN'\) run past "
                                          r"the last time its timestamps \(of ns\) can hold, "
-                                         r"2262-04-11: ask for fewer steps \(steps=, --steps\)$"):
+                                         r"2262-04-11 23:47:16.854775807: ask for fewer steps "
+                                         r"\(steps=, --steps\)$"):
         forecaster.predict(frame, steps=43)
+    # the horizon is forecast whatever fewer steps are asked for: fewer would not help
+    late = frame.assign(date=frame["date"] + pd.DateOffset(years=36))  # to 2256
+    with pytest.raises(ValueError, match=r"^the 12 steps forecast after the end of the series "
+                                         r"\(2256-01-01 00:00:00, .*can hold, 2262-04-11 "
+                                         r"23:47:16.854775807: the model forecasts its horizon "
+                                         r"of 12 steps \(fewer steps= still forecast it\), which "
+                                         r"no steps= can shorten$"):
+        forecaster.predict(late, steps=1)
 
 
 def test_steps_past_the_horizon_refused_with_past_covariates(frame: pd.DataFrame) -> None:
@@ -1610,12 +1620,36 @@ def test_paths_that_would_hold_more_than_a_gib_are_refused_before_sampling(
     # 100,000 paths over 12,000 steps: 100,000 x (24 + 12,000) x 2 values, 19 GB
     with pytest.raises(ValueError, match=(
             r"^the 100000 paths \(--paths\) sampled over the 12000 steps \(--steps\) would "
-            r"hold 2,404,800,000 values \(1 series x 100000 paths x 12024 rows \(lookback "
+            r"hold 2,404,800,000 values a series \(100000 paths x 12024 rows \(lookback "
             r"\+ steps\) x 2 targets\), more than the 134,217,728 \(1 GiB\) predict samples "
             r"at once: ask for fewer paths or steps, or paths=0 \(--paths 0\)")):
         forecaster.predict(frame, steps=12_000, paths=100_000)
     assert calls == []  # (refused before the network ran)
     assert module.MAX_PATH_VALUES == 2**27
+
+
+def test_series_whose_paths_fit_alone_are_sampled_in_smaller_groups(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.forecasting import forecaster as module
+
+    frames = [make_frame(seed=k).assign(sid=name) for k, name in enumerate("xyz")]
+    base = make_config(loss="quantile")
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, series_col="sid"))
+    forecaster = Forecaster(config).fit(pd.concat(frames, ignore_index=True))
+    together = forecaster.predict(pd.concat(frames, ignore_index=True), steps=24, paths=10)
+    sizes: list[int] = []
+    sample = Forecaster._sampled_paths
+    monkeypatch.setattr(Forecaster, "_sampled_paths", lambda self, series, *a: (
+        sizes.append(len(series)), sample(self, series, *a))[1])
+    # a series' 10 paths hold 10 x (24 + 24) x 2 = 960 values: three series together were
+    # refused, each alone fitting; now they are sampled a series at a time, as they fit
+    monkeypatch.setattr(module, "MAX_PATH_VALUES", 1000)
+    apart = forecaster.predict(pd.concat(frames, ignore_index=True), steps=24, paths=10)
+    assert sizes == [1, 1, 1]
+    pd.testing.assert_frame_equal(apart, together, atol=1e-5, rtol=0)
+    monkeypatch.setattr(module, "MAX_PATH_VALUES", 959)
+    with pytest.raises(ValueError, match=r"would hold 960 values a series \(10 paths x 48 "):
+        forecaster.predict(frames[0], steps=24, paths=10)
 
 
 def test_paths_refused_for_a_point_loss(frame: pd.DataFrame) -> None:

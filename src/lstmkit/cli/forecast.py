@@ -43,7 +43,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", nargs="+", help="target column(s)")
     parser.add_argument("--time-col", help="timestamp column")
     parser.add_argument("--series-col", help="series id column (long format)")
-    trains = "(run, train: a saved --model keeps its own, with --refit too)"
+    trains = "(run, train; an error with --model, whose settings stay, --refit too)"
     parser.add_argument("--lookback", type=int, help=f"past steps the model sees {trains}")
     parser.add_argument("--horizon", type=int, help=f"future steps to forecast {trains}")
     parser.add_argument("--epochs", type=int, help=f"training.max_epochs {trains}")
@@ -319,6 +319,10 @@ def run(args: argparse.Namespace) -> int:
         config = forecaster.config.with_overrides(overrides)
         forecaster.config = dataclasses.replace(
             config, training=config.training.replace(**folders))
+        if args.action == "predict":  # (before the data are read, as predict checks them)
+            forecaster.check_steps(args.steps)
+            if args.paths is not None:
+                forecaster.check_paths(args.paths)
         frame = _frame(args, forecaster.config)
         series_col = forecaster.config.data.series_col
         _check_plot_series(args, ["0"] if series_col is None or series_col not in frame else

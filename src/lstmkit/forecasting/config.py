@@ -6,6 +6,7 @@ reads the nested mapping of a YAML file and rejects unknown keys, listing the va
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -18,7 +19,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int
+from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, shown
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -124,8 +125,9 @@ class DataConfig:
             when a date could be either). ``forecast.csv`` (``lstmkit forecast predict``)
             writes its times in that format too, where each reads back as the same time
             (:func:`lstmkit.forecasting.data.format_times`); otherwise (a format that drops
-            the hour of hourly times, say), and with ``None`` or ``"ISO8601"``, in ISO 8601,
-            with a warning when a format was given.
+            the hour of hourly times, say), and with ``None``, ``"ISO8601"`` or ``"mixed"``
+            (which pandas reads and nothing writes), in ISO 8601, with a warning when a
+            ``strftime`` format was given.
         fill: what to do with missing target/covariate values and missing timestamps:
             ``"none"`` raises an error that says where they are; ``"ffill"`` carries the last
             value forward; ``"interpolate"`` interpolates linearly in time; ``"zero"`` writes 0.
@@ -422,19 +424,32 @@ class ModelConfig:
 
 
 def _levels(value: Iterable[Any]) -> tuple[float, ...]:
-    """``model.quantiles`` as floats: every item must be a real number (a numpy float too);
-    text such as ``"0.1"`` (a quoted YAML value) and bools are refused, not read as numbers."""
+    """``model.quantiles`` as floats: every item a number (a numpy float, a 0-d array or
+    tensor, a ``Decimal``: what ``float`` reads); text such as ``"0.1"`` (a quoted YAML
+    value) and bools are refused, not read as numbers."""
     items = list(value)
+    written = ", ".join(repr(q) if isinstance(q, str | bytes) else shown(q, format)
+                        for q in items)
+    written = f"({written})" if isinstance(value, tuple) else f"[{written}]"
+    levels = []
     for at, q in enumerate(items):
-        if isinstance(q, bool | np.bool_) or not isinstance(q, numbers.Real):
-            raise TypeError(f"model.quantiles must be a list of numbers, got {value!r}: item "
-                            f"{at} is {type(q).__name__} {q!r}, expected a number in (0, 1)"
-                            + (" (write levels as numbers, unquoted in YAML)"
-                               if isinstance(q, str | bytes) else ""))
-    try:
-        return tuple(float(q) for q in items)
-    except OverflowError:  # an int past float's range (10**400), no level either
-        raise ValueError(f"model.quantiles must be levels in (0, 1), got {value!r}") from None
+        try:
+            if isinstance(q, str | bytes | bool | np.bool_) or str(getattr(q, "dtype", "")) in (
+                    "bool", "torch.bool"):  # (0-d bool arrays and tensors too)
+                raise TypeError
+            levels.append(float(q))
+        except (TypeError, ValueError):
+            hint = ""
+            with contextlib.suppress(TypeError, ValueError):
+                if isinstance(q, str | bytes) and float(q):
+                    hint = " (write levels as numbers, unquoted in YAML)"
+            raise TypeError(f"model.quantiles must be a list of numbers, got {written}: item "
+                            f"{at} is {shown(q, typed=True)}, expected a number in (0, 1)"
+                            f"{hint}") from None
+        except OverflowError:  # an int past float's range (10**400), no level either
+            raise ValueError(f"model.quantiles must be levels in (0, 1), got {written}: item "
+                             f"{at} is {shown(q)}") from None
+    return tuple(levels)
 
 
 def _tuples(value: Any) -> Any:

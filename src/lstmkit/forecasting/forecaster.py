@@ -73,14 +73,15 @@ MAX_PATHS = 100_000
 10,000 paths stands for is already within about 0.005 of its own (a standard error of
 sqrt(q (1 - q) / paths)), so that more cost time and memory for nothing."""
 MAX_PATH_VALUES = 2**27
-"""Values the paths sampled together hold at most (paths x (lookback + steps) x targets, 1
-GiB of float64): :meth:`Forecaster.predict` refuses a forecast whose paths would hold more,
-before it starts."""
-MAX_HORIZONS_AHEAD = 1000
+"""Values the paths sampled together hold at most (1 GiB of float64): a series' paths hold
+paths x (lookback + steps) x targets values, :meth:`Forecaster.predict` refuses a forecast
+whose paths would hold more before it starts, and samples as many series together as fit."""
+MAX_HORIZONS_AHEAD = 10_000
 """Horizons :meth:`Forecaster.predict` forecasts at most (``steps`` up to this many times the
 horizon): each past the first is a pass of the network over the forecasts before it, about
-30 ms for a small model on a CPU, 100 ms with 500 sampled paths, and the series' arrays
-grow by a horizon's rows each, so that far more would run for hours or out of memory."""
+30 ms for a small model on a CPU, 100 ms with 500 sampled paths (10,000 take 5 to 20
+minutes), and the series' arrays grow by a horizon's rows each, so that far more would run
+for hours or out of memory."""
 SPLITS = ("train", "val", "test", "all")
 """The parts of a table :meth:`Forecaster.windows` takes windows from."""
 
@@ -606,7 +607,7 @@ class Forecaster:
         ``steps`` past the horizon are forecast recursively: the network forecasts a
         horizon, its forecast is appended to the history as if observed, and it forecasts
         the next horizon from there; the last one may overlap the one before and gives only
-        its new steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000; more is an error,
+        its new steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (10,000; more is an error,
         before the data are read). A model with past-only covariates cannot (their values
         after the data are unknown). With a point loss the point forecast is appended. With
         the quantile loss the forecast past the first horizon is sampled over ``paths``
@@ -635,8 +636,8 @@ class Forecaster:
         self._net()
         cfg = self.config
         m, dc = cfg.model, cfg.data
-        steps = self._check_steps(steps)
-        paths = self._check_paths(paths)
+        steps = self.check_steps(steps)
+        paths = self.check_paths(paths)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         left_out = {s.id: f"{series_name(s.id, dc)} has {len(s)} rows, fewer than lookback "
@@ -665,16 +666,17 @@ class Forecaster:
         if steps <= m.horizon or m.loss != "quantile" or len(m.quantiles) == 1 or not paths:
             out = self._forecast_ahead(series, steps)
         else:
-            group = max(1, PATH_BATCH // paths)  # series forecast together
-            held = min(group, len(series)) * paths * (L + n) * series[0].target.shape[1]
-            if held > MAX_PATH_VALUES:  # (their copies of the targets, before it starts)
+            targets = series[0].target.shape[1]
+            held = paths * (L + n) * targets  # (a series' paths' copies of its targets)
+            if held > MAX_PATH_VALUES:  # (before it starts)
                 raise ValueError(
                     f"the {paths} paths (--paths) sampled over the {steps} steps (--steps) "
-                    f"would hold {held:,} values ({min(group, len(series))} series x {paths} "
-                    f"paths x {L + n} rows (lookback + steps) x "
-                    f"{series[0].target.shape[1]} targets), more than the {MAX_PATH_VALUES:,} "
-                    "(1 GiB) predict samples at once: ask for fewer paths or steps, or "
-                    "paths=0 (--paths 0) to append the median instead")
+                    f"would hold {held:,} values a series ({paths} paths x {L + n} rows "
+                    f"(lookback + steps) x {targets} targets), more than the "
+                    f"{MAX_PATH_VALUES:,} (1 GiB) predict samples at once: ask for fewer "
+                    "paths or steps, or paths=0 (--paths 0) to append the median instead")
+            # series forecast together: up to PATH_BATCH paths, within MAX_PATH_VALUES
+            group = max(1, min(PATH_BATCH // paths, MAX_PATH_VALUES // held))
             out = np.concatenate([self._sampled_paths(series[i:i + group], steps, paths)
                                   for i in range(0, len(series), group)])
         # the output names each series by its id as the input holds it (an int stays an int)
@@ -731,24 +733,24 @@ class Forecaster:
         later = np.moveaxis(np.quantile(drawn, m.quantiles, axis=1), 0, -1)
         return np.concatenate([first, later], axis=1)
 
-    def _check_paths(self, paths: int | None) -> int:
-        """``paths`` checked (default: :data:`PATHS`)."""
+    def check_paths(self, paths: int | None) -> int:
+        """``paths`` as :meth:`predict` takes it, checked (default: :data:`PATHS`)."""
         if paths is None:
             return PATHS
         paths = positive_int("paths (--paths)", paths, minimum=0)
-        if paths > MAX_PATHS:
-            raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got {paths}: a "
-                             "quantile of 10,000 paths is already within about 0.005 of its "
-                             "level, and more paths cost time and memory for nothing")
         if self.config.model.loss != "quantile":
             raise ValueError(f"paths (--paths) sample a quantile forecast past the horizon, "
                              f"but the model's loss is {self.config.model.loss!r}, which "
                              "forecasts no quantiles (its point forecast is appended): leave "
                              "paths (--paths) out")
+        if paths > MAX_PATHS:
+            raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got {paths}: a "
+                             "quantile of 10,000 paths is already within about 0.005 of its "
+                             "level, and more paths cost time and memory for nothing")
         return paths
 
-    def _check_steps(self, steps: int | None) -> int:
-        """``steps`` checked (default: the horizon)."""
+    def check_steps(self, steps: int | None) -> int:
+        """``steps`` as :meth:`predict` takes it, checked (default: the horizon)."""
         m = self.config.model
         if steps is None:
             return m.horizon
@@ -764,11 +766,11 @@ class Forecaster:
         if steps > most:
             raise ValueError(
                 f"steps (--steps) must be at most {most} ({MAX_HORIZONS_AHEAD} horizons of "
-                f"{m.horizon}), got {steps}: steps past the horizon are forecast recursively, "
-                "one pass of the network per horizon over the forecasts before it, and the "
-                f"error compounds with each; predict forecasts at most {MAX_HORIZONS_AHEAD} "
-                "horizons ahead (far more would run for hours or out of memory): ask for "
-                "fewer steps, or train a model with a longer horizon (model.horizon)")
+                f"{m.horizon}), got {steps}: steps past the horizon are "
+                "forecast recursively, one pass of the network per horizon over the "
+                "forecasts before it (far more would run for hours or out of memory), and the "
+                "error compounds with each: ask for fewer steps, or train a model with a "
+                "longer horizon (model.horizon)")
         return steps
 
     @staticmethod
@@ -869,14 +871,17 @@ class Forecaster:
             try:
                 return pd.date_range(s.time[-1], periods=h + 1, freq=self.freq)[1:]
             except pd.errors.OutOfBoundsDatetime:
-                last = np.datetime_as_string(
-                    np.datetime64(np.iinfo(np.int64).max, s.time.unit), unit="D")
+                horizon = self.config.model.horizon
+                last = pd.Timestamp(np.datetime64(np.iinfo(np.int64).max, s.time.unit))
+                # (the network forecasts a whole horizon, whatever fewer steps are asked for)
+                fix = ("ask for fewer steps (steps=, --steps)" if h > horizon else
+                       f"the model forecasts its horizon of {horizon} steps (fewer steps= "
+                       "still forecast it), which no steps= can shorten")
                 raise ValueError(
                     f"the {h} steps forecast after the end of "
                     f"{series_name(s.id, self.config.data)} ({s.time[-1]}, a step of "
                     f"{self.freq!r}) run past the last time its timestamps (of "
-                    f"{s.time.unit}) can hold, {last}: ask for fewer steps (steps=, --steps)"
-                ) from None
+                    f"{s.time.unit}) can hold, {last}: {fix}") from None
         return pd.RangeIndex(len(s), len(s) + h)
 
     def _forecast_frame(self, series: list[Series], times: list[pd.Index],
