@@ -914,7 +914,7 @@ def test_predict_batch_size_must_be_a_positive_int(batch_size: object) -> None:
     clf = _built()
     error = ValueError if type(batch_size) is int else TypeError  # (a wrong kind)
     message = (rf"batch_size must be an int >= 1, got {batch_size}$" if error is ValueError
-               else rf"batch_size must be an int, got {type(batch_size).__name__} "
+               else rf"batch_size must be an int >= 1, got {type(batch_size).__name__} "
                     rf"{re.escape(repr(batch_size))}$")
     with pytest.raises(error, match=message):
         clf.predict(["a great film"], batch_size=batch_size)

@@ -251,7 +251,7 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
                            (("--paths", "-1"), r"paths \(--paths\) must be an int >= 0, got "
                             r"-1"),  # (what they must be, first)
                            (("--steps", str(10**12)), r"steps \(--steps\) must be at most "
-                            r"120000 \(10000 horizons of 12\), got 1000000000000: steps past"),
+                            r"12000 \(1000 horizons of 12\), got 1000000000000: steps past"),
                            # (checked before the data are read: the CSV was read whole first)
                            (("--steps", str(10**12), "--data", str(tmp_path / "unread.csv")),
                             r"steps \(--steps\) must be at most 120000"),

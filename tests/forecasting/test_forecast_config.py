@@ -118,7 +118,7 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
     ({"lookback": 50, "segment_len": 12}, ValueError,
      r"model.lookback \(50\) must be a multiple of model.segment_len \(12\)"),
     ({"horizon": 0}, ValueError, r"model.horizon must be an int >= 1, got 0"),
-    ({"hidden_size": 8.5}, TypeError, r"model.hidden_size must be an int, got float"),
+    ({"hidden_size": 8.5}, TypeError, r"model.hidden_size must be an int >= 1, got float"),
     ({"decoder": "seq2seq"}, ValueError, r"model.decoder must be one of \['pmf'"),
     ({"loss": "quantile", "quantiles": (0.9, 0.1)}, ValueError, r"increasing"),
     ({"loss": "quantile", "quantiles": (0.0, 0.5)}, ValueError, r"levels in \(0, 1\)"),
@@ -134,7 +134,7 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
     ({"mean_reversion": True, "normalization": "none"}, ValueError,
      r"model.mean_reversion needs a per-window level: set model.normalization .* got 'none'"),
     ({"ensemble": 0}, ValueError, r"model.ensemble must be an int >= 1, got 0"),
-    ({"ensemble": True}, TypeError, r"model.ensemble must be an int, got bool True"),
+    ({"ensemble": True}, TypeError, r"model.ensemble must be an int >= 1, got bool True"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
@@ -187,7 +187,7 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
         (512, 64, True, True)  # mean reversion: validation preferred it at every horizon
     # '96' failed with "'>=' not supported between instances of 'str' and 'int'"
     for recipe in (recipes.long_horizon, recipes.long_horizon_training):
-        with pytest.raises(TypeError, match=r"horizon must be an int, got str '96'"):
+        with pytest.raises(TypeError, match=r"horizon must be an int >= 1, got str '96'"):
             recipe("96")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match=r"horizon must be an int >= 1, got 0"):
             recipe(0)
@@ -449,7 +449,7 @@ def test_numpy_scalars_in_every_section_are_stored_as_python_values_that_save() 
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda: ModelConfig(lookback=np.bool_(True)), r"^model.lookback must be an int, got bool "
+    (lambda: ModelConfig(lookback=np.bool_(True)), r"^model.lookback must be an int >= 1, got bool "
                                                    r"True$"),
     (lambda: ModelConfig(dropout=np.bool_(False)), r"^model.dropout must be a number in "
                                                    r"\[0, 1\), got bool False$"),

@@ -1262,18 +1262,24 @@ def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: objec
         forecaster.predict(frame, steps=steps)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("steps", "shown"), [
-    (10**12, "1000000000000"), (np.int64(10**12), "1000000000000"), (120_001, "120001")])
-def test_steps_are_at_most_ten_thousand_horizons_checked_before_the_data_are_read(
-        frame: pd.DataFrame, tmp_path: Path, steps: int, shown: str) -> None:
-    forecaster = Forecaster(make_config()).fit(frame)  # horizon 12
+@pytest.mark.parametrize(("steps", "horizon", "most"), [
+    (10**12, 12, "12000 (1000 horizons of 12)"), (np.int64(10**12), 12, "12000 (1000 "
+                                                   "horizons of 12)"),
+    (12_001, 12, "12000 (1000 horizons of 12)"), (2**63, 12, "12000 (1000 horizons of 12)"),
+    (2001, 1, "2000 (2000 horizons of 1)")])
+def test_steps_are_at_most_a_thousand_horizons_checked_before_the_data_are_read(
+        frame: pd.DataFrame, tmp_path: Path, steps: int, horizon: int, most: str) -> None:
+    forecaster = Forecaster(make_config(horizon=horizon, segment_len=6)).fit(frame)
     # (10**12 failed deep in pandas or numpy, an OverflowError or out of memory, once the data
-    # were read; 120001 ran 10001 passes of the network)
-    with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most 120000 \(10000 "
-                                         rf"horizons of 12\), got {shown}: steps past the "
+    # were read; 12001 ran 1001 passes of the network, each over the rows before it; 2**63
+    # was told the int64 bound, not this one)
+    with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most "
+                                         rf"{re.escape(most)}, got {steps}: steps past the "
                                          r"horizon are forecast recursively, one pass of the "
-                                         r"network per horizon .* ask for fewer steps, or train "
-                                         r"a model with a longer horizon \(model.horizon\)$"):
+                                         r"network per horizon .* the time growing with the "
+                                         r"square of the horizons .* ask for fewer steps, or "
+                                         r"train a model with a longer horizon "
+                                         r"\(model.horizon\)$"):
         forecaster.predict(tmp_path / "not_read.csv", steps=steps)
 
 
@@ -1285,17 +1291,19 @@ def test_steps_past_the_last_timestamp_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"^the 43 steps forecast after the end of the series "
                                          r"\(2220-01-01 00:00:00, a step of 'YS-JAN'\) run past "
                                          r"the last time its timestamps \(of ns\) can hold, "
-                                         r"2262-04-11 23:47:16.854775807: ask for fewer steps "
-                                         r"\(steps=, --steps\)$"):
+                                         r"2262-04-11 23:47:16.854775807: ask for at most 42 "
+                                         r"steps \(steps=, --steps\)$"):
         forecaster.predict(frame, steps=43)
     # the horizon is forecast whatever fewer steps are asked for: fewer would not help
     late = frame.assign(date=frame["date"] + pd.DateOffset(years=36))  # to 2256
     with pytest.raises(ValueError, match=r"^the 12 steps forecast after the end of the series "
                                          r"\(2256-01-01 00:00:00, .*can hold, 2262-04-11 "
-                                         r"23:47:16.854775807: the model forecasts its horizon "
-                                         r"of 12 steps \(fewer steps= still forecast it\), which "
-                                         r"no steps= can shorten$"):
+                                         r"23:47:16.854775807: only 6 steps fit, fewer than the "
+                                         r"model's horizon of 12, which it forecasts whatever "
+                                         r"fewer steps= asks for$"):
         forecaster.predict(late, steps=1)
+    with pytest.raises(ValueError, match=r"only 6 steps fit, fewer than the model's horizon"):
+        forecaster.predict(late, steps=13)  # (not "ask for fewer steps")
 
 
 def test_steps_past_the_horizon_refused_with_past_covariates(frame: pd.DataFrame) -> None:

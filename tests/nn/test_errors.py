@@ -14,7 +14,7 @@ T, B, I, H = 4, 3, 5, 6
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"hidden_size": -3}, ValueError, "hidden_size must be an int >= 1, got -3"),
-    ({"hidden_size": 2.5}, TypeError, "hidden_size must be an int, got float 2.5"),
+    ({"hidden_size": 2.5}, TypeError, "hidden_size must be an int >= 1, got float 2.5"),
     ({"num_layers": 0}, ValueError, "num_layers must be an int >= 1, got 0"),
     ({"proj_size": 6}, ValueError, "proj_size must be smaller than hidden_size (6), got 6"),
     ({"proj_size": -1}, ValueError, "proj_size must be an int >= 0, got -1"),

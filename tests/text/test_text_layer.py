@@ -313,9 +313,9 @@ def test_bucket_sampler_shares_the_batches_out_among_processes(world_size: int) 
 
 @pytest.mark.parametrize(("bad", "error", "message"), [
     # (a wrong type is a TypeError, as elsewhere: it was a ValueError)
-    ({"batch_size": True}, TypeError, "batch_size must be an int, got bool True"),
+    ({"batch_size": True}, TypeError, "batch_size must be an int >= 1, got bool True"),
     ({"pool_batches": 0}, ValueError, "pool_batches must be an int >= 1, got 0"),
-    ({"pool_batches": 2.5}, TypeError, "pool_batches must be an int, got float 2.5"),
+    ({"pool_batches": 2.5}, TypeError, "pool_batches must be an int >= 1, got float 2.5"),
     ({"seed": 1.5}, TypeError, "seed must be an int, got float 1.5"),
     ({"seed": None}, TypeError, "seed must be an int, got NoneType None"),
     ({"shuffle": "no"}, TypeError, "shuffle must be True or False, got str 'no'"),
@@ -345,8 +345,8 @@ def test_bucket_sampler_takes_numpy_integers_and_bools() -> None:
 
 
 @pytest.mark.parametrize(("bad", "error", "message"), [
-    ({"batch_size": np.bool_(True)}, TypeError, "batch_size must be an int, got bool True"),
-    ({"batch_size": np.float64(2.0)}, TypeError, "batch_size must be an int, got float 2.0"),
+    ({"batch_size": np.bool_(True)}, TypeError, "batch_size must be an int >= 1, got bool True"),
+    ({"batch_size": np.float64(2.0)}, TypeError, "batch_size must be an int >= 1, got float 2.0"),
     ({"pool_batches": np.int64(0)}, ValueError, "pool_batches must be an int >= 1, got 0"),
     ({"seed": np.bool_(False)}, TypeError, "seed must be an int, got bool False"),
     ({"seed": np.float32(1.0)}, TypeError, "seed must be an int, got float 1.0"),
@@ -504,3 +504,44 @@ def test_regex_tokenizer_splits_clitics_with_the_typographic_apostrophe() -> Non
     assert [text[t.start:t.end] for t in spans] == [
         "I", "do", "n’t", "know", ",", "it", "’s", "John", "’s"]
     assert Tokenizer("regex")("‘quoted’") == ["‘", "quoted", "’"]
+
+
+def test_padding_names_a_bool_among_ints_a_column_and_a_huge_index() -> None:
+    from lstmkit.text.vocab import Vocabulary
+
+    # (a bool among ints was read as 1, which the docstring said was refused)
+    for pad, rows, where in ((pad_sequences, [[1, True]], r"sequences\[0\]\[1\]"),
+                             (pad_characters, [[[1, True]]], r"words\[0\]\[0\]\[1\]")):
+        with pytest.raises(TypeError, match=rf"^{where} must be an int index >= 0, got bool "
+                                            r"True$"):
+            pad(rows)
+    # a column of indices (n, 1) was flattened without a word; now named with its shape
+    for row in (torch.tensor([[1], [2]]), np.array([[1], [2]])):
+        with pytest.raises(TypeError, match=r"^sequences\[0\] must be a 1-d sequence of int "
+                                            r"indices >= 0, got \w+ of shape \(2, 1\) \(a "
+                                            r"column: pass it flattened\)$"):
+            pad_sequences([row])
+    # an index of 5001 digits failed in Python's str ("Exceeds the limit")
+    with pytest.raises(ValueError, match=r"^sequences\[0\] must hold indices below 2\*\*63, got "
+                                         r"an int of 5001 digits$"):
+        pad_sequences([[1, 10**5000]])
+    with pytest.raises(ValueError, match=r"got an int of 5001 digits at position 0$"):
+        Vocabulary(["a"]).decode([10**5000])
+
+
+@pytest.mark.parametrize("config_class", ["ClassifierConfig", "TaggerConfig"])
+def test_a_text_config_stores_its_checked_values(config_class: str) -> None:
+    import json
+    from fractions import Fraction
+
+    import lstmkit.classification
+    import lstmkit.tagging
+
+    make = getattr(lstmkit.classification, config_class, None) or getattr(lstmkit.tagging,
+                                                                          config_class)
+    # (a Fraction was taken and kept, and the save failed in JSON)
+    config = make(dropout=Fraction(1, 4))
+    assert type(config.dropout) is float and config.dropout == 0.25
+    assert json.loads(json.dumps(config.to_dict()))["dropout"] == 0.25
+    with pytest.raises(TypeError, match=r"^hidden_size must be an int >= 1, got float 16.0$"):
+        make(hidden_size=16.0)  # (the range is said with the type)

@@ -247,7 +247,7 @@ def test_a_space_drawing_a_kind_its_key_does_not_take_is_refused_before_any_tria
     config = ClassifierConfig(hidden_size=4, embedding_dim=4)
     for space, message in (({"model.hidden_size": ("float", 16, 64)},
                             r"model.hidden_size draws 16.0, a kind of value the configuration "
-                            r"refuses: hidden_size must be an int, got float 16.0"),
+                            r"refuses: hidden_size must be an int >= 1, got float 16.0"),
                            ({"model.lowercase": ("choice", [True, "no"])},
                             r"model.lowercase draws 'no'")):
         with pytest.raises(TypeError, match=r"the search space's " + message):

@@ -10,6 +10,7 @@ from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, pr
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
+    store_checked,
     vector_options,
 )
 from lstmkit.text.tokenize import TokenizerName
@@ -96,23 +97,18 @@ class ClassifierConfig(MappingConfig):
             raise ValueError(
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
             )
-        positive_int("min_freq", self.min_freq)
-        for name in ("max_vocab", "embedding_dim", "max_length"):
-            if getattr(self, name) is not None:
-                positive_int(name, getattr(self, name))
+        store_checked(self, positive_int, "min_freq", "hidden_size", "num_layers", "batch_size",
+                      "snapshots", "ensemble")
+        store_checked(self, positive_int, "max_vocab", "embedding_dim", "max_length",
+                      optional=True)
         for name in ("lowercase", "freeze_embeddings", "bidirectional"):
             boolean(name, getattr(self, name))
         vector_options(self.vectors, self.vectors_vocab, self.freeze_embeddings)
-        positive_int("hidden_size", self.hidden_size)
-        positive_int("num_layers", self.num_layers)
-        positive_int("batch_size", self.batch_size)
-        positive_int("snapshots", self.snapshots)
-        positive_int("ensemble", self.ensemble)
         if self.pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be one of {list(get_args(Pooling))}, "
                              f"got {self.pooling!r}")
-        for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing"):
-            probability(name, getattr(self, name))
+        store_checked(self, probability, "dropout", "embedding_dropout", "word_dropout",
+                      "label_smoothing")
         object.__setattr__(self, "lstm",
                            check_lstm_options(self.lstm, "model.lstm", self.hidden_size))
         weights = self.class_weight

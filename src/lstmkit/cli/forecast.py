@@ -34,7 +34,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="saved model directory (evaluate/predict/backtest)")
     parser.add_argument("--steps", type=int, help="predict: steps to forecast (default: the "
                         "horizon; more are forecast recursively, horizon by horizon, at most "
-                        "1000 horizons)")
+                        "1000 horizons or 2000 steps)")
     parser.add_argument("--paths", type=int, help="predict: paths a quantile forecast past "
                         "the horizon is sampled over (default: 500, at most 100,000; 0 appends the "
                         "median)")

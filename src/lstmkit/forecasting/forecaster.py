@@ -76,12 +76,15 @@ MAX_PATH_VALUES = 2**27
 """Values the paths sampled together hold at most (1 GiB of float64): a series' paths hold
 paths x (lookback + steps) x targets values, :meth:`Forecaster.predict` refuses a forecast
 whose paths would hold more before it starts, and samples as many series together as fit."""
-MAX_HORIZONS_AHEAD = 10_000
+MAX_HORIZONS_AHEAD = 1000
 """Horizons :meth:`Forecaster.predict` forecasts at most (``steps`` up to this many times the
-horizon): each past the first is a pass of the network over the forecasts before it, about
-30 ms for a small model on a CPU, 100 ms with 500 sampled paths (10,000 take 5 to 20
-minutes), and the series' arrays grow by a horizon's rows each, so that far more would run
-for hours or out of memory."""
+horizon, or :data:`MIN_STEPS_AHEAD`, when more): each past the first is a pass of the network
+over the forecasts before it, and each pass reads the rows forecast before it, so that the
+time grows with the square of the horizons: 1000 horizons of 12 with 500 sampled paths take
+about 2 minutes on two cores, 10,000 would take hours."""
+MIN_STEPS_AHEAD = 2000
+"""Steps :meth:`Forecaster.predict` forecasts at least, where 1000 horizons are fewer (a model
+of a short horizon forecasting years of days: 2000 passes of a few rows each)."""
 SPLITS = ("train", "val", "test", "all")
 """The parts of a table :meth:`Forecaster.windows` takes windows from."""
 
@@ -607,22 +610,22 @@ class Forecaster:
         ``steps`` past the horizon are forecast recursively: the network forecasts a
         horizon, its forecast is appended to the history as if observed, and it forecasts
         the next horizon from there; the last one may overlap the one before and gives only
-        its new steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (10,000; more is an error,
-        before the data are read). A model with past-only covariates cannot (their values
-        after the data are unknown). With a point loss the point forecast is appended. With
-        the quantile loss the forecast past the first horizon is sampled over ``paths``
-        paths (default :data:`PATHS`, at most :data:`MAX_PATHS`, and at most
-        :data:`MAX_PATH_VALUES` sampled values; only the quantile loss takes them), so that
-        its intervals hold the uncertainty of the history they are forecast from: each path
-        appends a value drawn from each horizon's quantiles (one level per path, horizon and
-        target, the quantiles interpolated linearly in normal scores and extended past the
-        outermost), and the quantiles past the first horizon are those of the paths (the
-        forecast their median). Each series draws from a generator seeded by its id: the
-        same history gives the same forecast, whatever else is predicted with it (up to
-        float32 rounding: other series in a batch change the order of the network's sums).
-        ``paths=0`` appends the median instead, as a point loss does: faster, and
-        deterministic, but then each horizon's intervals are given the forecasts before it,
-        as if observed, narrower than the truth.
+        its new steps, at most :data:`MAX_HORIZONS_AHEAD` horizons (1000, or 2000 steps of a
+        short horizon; more is an error, before the data are read). A model with past-only
+        covariates cannot (their values after the data are unknown). With a point loss the
+        point forecast is appended. With the quantile loss the forecast past the first
+        horizon is sampled over ``paths`` paths (default :data:`PATHS`, at most
+        :data:`MAX_PATHS`, and at most :data:`MAX_PATH_VALUES` sampled values; only the
+        quantile loss takes them), so that its intervals hold the uncertainty of the history
+        they are forecast from: each path appends a value drawn from each horizon's
+        quantiles (one level per path, horizon and target, the quantiles interpolated
+        linearly in normal scores and extended past the outermost), and the quantiles past
+        the first horizon are those of the paths (the forecast their median). Each series
+        draws from a generator seeded by its id: the same history gives the same forecast,
+        whatever else is predicted with it (up to float32 rounding: other series in a batch
+        change the order of the network's sums). ``paths=0`` appends the median instead, as
+        a point loss does: faster, and deterministic, but then each horizon's intervals are
+        given the forecasts before it, as if observed, narrower than the truth.
 
         ``future`` holds the known-in-future covariates for the steps forecast (same time and
         series columns; at least ``horizon`` of them, which the network reads); it is
@@ -737,7 +740,7 @@ class Forecaster:
         """``paths`` as :meth:`predict` takes it, checked (default: :data:`PATHS`)."""
         if paths is None:
             return PATHS
-        paths = positive_int("paths (--paths)", paths, minimum=0)
+        paths = positive_int("paths (--paths)", paths, minimum=0, maximum=None)
         if self.config.model.loss != "quantile":
             raise ValueError(f"paths (--paths) sample a quantile forecast past the horizon, "
                              f"but the model's loss is {self.config.model.loss!r}, which "
@@ -754,7 +757,7 @@ class Forecaster:
         m = self.config.model
         if steps is None:
             return m.horizon
-        steps = positive_int("steps (--steps)", steps)
+        steps = positive_int("steps (--steps)", steps, maximum=None)  # (the bound below)
         if steps > m.horizon and self.config.data.past_covariates:
             raise ValueError(
                 f"steps={steps} is past the model's horizon ({m.horizon}), which it would "
@@ -762,15 +765,15 @@ class Forecaster:
                 f"{list(self.config.data.past_covariates)}, whose values after the data are "
                 f"unknown: ask for at most {m.horizon} steps, or train a model without "
                 "data.past_covariates (or with them as data.future_covariates, if known)")
-        most = MAX_HORIZONS_AHEAD * m.horizon
+        most = max(MAX_HORIZONS_AHEAD * m.horizon, MIN_STEPS_AHEAD)
         if steps > most:
             raise ValueError(
-                f"steps (--steps) must be at most {most} ({MAX_HORIZONS_AHEAD} horizons of "
-                f"{m.horizon}), got {steps}: steps past the horizon are "
-                "forecast recursively, one pass of the network per horizon over the "
-                "forecasts before it (far more would run for hours or out of memory), and the "
-                "error compounds with each: ask for fewer steps, or train a model with a "
-                "longer horizon (model.horizon)")
+                f"steps (--steps) must be at most {most} ({most // m.horizon} horizons of "
+                f"{m.horizon}), got {steps}: steps past the horizon are forecast recursively, "
+                "one pass of the network per horizon over the forecasts before it, the time "
+                "growing with the square of the horizons (far more would run for hours or out "
+                "of memory), and the error compounds with each: ask for fewer steps, or train a "
+                "model with a longer horizon (model.horizon)")
         return steps
 
     @staticmethod
@@ -873,10 +876,18 @@ class Forecaster:
             except pd.errors.OutOfBoundsDatetime:
                 horizon = self.config.model.horizon
                 last = pd.Timestamp(np.datetime64(np.iinfo(np.int64).max, s.time.unit))
+                fit, over = 0, h  # the steps that fit: fit of them do, over do not
+                while over - fit > 1:
+                    mid = (fit + over) // 2
+                    try:
+                        pd.date_range(s.time[-1], periods=mid + 1, freq=self.freq)
+                        fit = mid
+                    except pd.errors.OutOfBoundsDatetime:
+                        over = mid
                 # (the network forecasts a whole horizon, whatever fewer steps are asked for)
-                fix = ("ask for fewer steps (steps=, --steps)" if h > horizon else
-                       f"the model forecasts its horizon of {horizon} steps (fewer steps= "
-                       "still forecast it), which no steps= can shorten")
+                fix = (f"ask for at most {fit} steps (steps=, --steps)" if fit >= horizon else
+                       f"only {fit} steps fit, fewer than the model's horizon of {horizon}, "
+                       "which it forecasts whatever fewer steps= asks for")
                 raise ValueError(
                     f"the {h} steps forecast after the end of "
                     f"{series_name(s.id, self.config.data)} ({s.time[-1]}, a step of "

@@ -11,6 +11,7 @@ from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
     MappingConfig,
     boolean,
+    store_checked,
     vector_options,
 )
 from lstmkit.text.tokenize import TokenizerName
@@ -88,12 +89,9 @@ class TaggerConfig(MappingConfig):
             raise ValueError(
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
             )
-        for name in ("min_freq", "char_dim", "char_hidden", "hidden_size", "num_layers",
-                     "batch_size", "snapshots", "ensemble"):
-            positive_int(name, getattr(self, name))
-        for name in ("max_vocab", "embedding_dim"):
-            if getattr(self, name) is not None:
-                positive_int(name, getattr(self, name))
+        store_checked(self, positive_int, "min_freq", "char_dim", "char_hidden", "hidden_size",
+                      "num_layers", "batch_size", "snapshots", "ensemble")
+        store_checked(self, positive_int, "max_vocab", "embedding_dim", optional=True)
         for name in ("lowercase", "freeze_embeddings", "casing", "bidirectional"):
             boolean(name, getattr(self, name))
         vector_options(self.vectors, self.vectors_vocab, self.freeze_embeddings)
@@ -101,8 +99,7 @@ class TaggerConfig(MappingConfig):
             if getattr(self, name) not in get_args(literal):
                 raise ValueError(f"{name} must be one of {list(get_args(literal))}, "
                                  f"got {getattr(self, name)!r}")
-        for name in ("dropout", "word_dropout"):
-            probability(name, getattr(self, name))
+        store_checked(self, probability, "dropout", "word_dropout")
         for name in ("auxiliary_weight", "auxiliary_ratio"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:

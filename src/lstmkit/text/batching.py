@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import exact_int, is_int, plain_value, positive_int
+from lstmkit.nn.config import exact_int, is_int, plain_value, positive_int, shown
 
 # what a row of indices, and a sentence of them, must be (for the messages)
 INDICES = "a sequence of int indices >= 0"
@@ -21,7 +21,8 @@ def pad_sequences(
     sequences: Sequence[Sequence[int]], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad index sequences (of ints: a float or bool is a TypeError, and so is a
-    sequence that is None or a str, or an item that is no int, each named by its position).
+    sequence that is None, a str or not 1-d (a column (n, 1) of indices), or an item that is
+    no int, each named by its position).
 
     Returns:
         ``(padded, lengths)``: a ``(B, T)`` long tensor, ``T`` the longest length, and the
@@ -62,10 +63,16 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
             big = max((v for v in part if isinstance(v, int)), default=0) if isinstance(
                 part, list | tuple | range) else 0
             if big > 2**63 - 1:  # (before torch's "Overflow when unpacking long long")
-                raise ValueError(f"{where} must hold indices below 2**63, got {big}")
+                raise ValueError(f"{where} must hold indices below 2**63, got "
+                                 f"{shown(big, format)}")
             tensor = _row_tensor(part, where)
             if not _integers(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
+            if isinstance(part, list | tuple):  # (torch reads a bool among ints as 0 or 1)
+                k = next((k for k, v in enumerate(part) if isinstance(v, bool)), None)
+                if k is not None:
+                    raise TypeError(f"{where}[{k}] must be an int index >= 0, got bool "
+                                    f"{part[k]}")
             if tensor.dtype == torch.uint64 and (big := max(tensor.tolist())) > 2**63 - 1:
                 raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensors.append(tensor.reshape(-1).long())
@@ -86,6 +93,9 @@ def _lengths(rows: Sequence[Any], name: str, what: str = INDICES) -> list[int]:
 def _not_a_row(row: object, where: str, what: str = INDICES) -> None:
     """A TypeError naming ``where`` when ``row`` is no sequence: None, a number, a str (which
     would be read as its characters), a mapping or a set (which has no order)."""
+    if isinstance(row, list | tuple | range) or (
+            isinstance(row, torch.Tensor) and row.dim() > 0):  # (the usual rows, quickly)
+        return
     if isinstance(row, str | bytes | Mapping | Set) or not hasattr(row, "__len__") or (
             getattr(row, "ndim", 1) == 0):
         raise TypeError(f"{where} must be {what}, got {type(row).__name__} {row!r:.60}")
@@ -104,6 +114,11 @@ def _row_tensor(part: Any, where: str) -> torch.Tensor:
         tensor = None
     if tensor is not None and tensor.dim() == 1:
         return tensor
+    if tensor is not None and tensor.dim() > 1 and not isinstance(part, list | tuple):
+        # (an array or tensor: a column (n, 1) of indices, say; a list's item is named below)
+        raise TypeError(f"{where} must be a 1-d sequence of int indices >= 0, got "
+                        f"{type(part).__name__} of shape {tuple(tensor.shape)}"
+                        + (" (a column: pass it flattened)" if tensor.shape[-1] == 1 else ""))
     for k, value in enumerate(part):  # (None, a str, a nested list: not an int of its own)
         if exact_int(value) is None:
             raise TypeError(f"{where}[{k}] must be an int index >= 0, got "

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Self
+
+
+def store_checked(config: Any, check: Callable[[str, Any], Any], *names: str,
+                  optional: bool = False) -> None:
+    """Each of the fields ``names`` of the frozen dataclass ``config`` through ``check(name,
+    value)`` (:func:`lstmkit.nn.config.positive_int`, ``probability``), stored as it returns
+    it (a ``Fraction`` dropout as a float, so that the configuration saves); with
+    ``optional``, None is left as it is."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None or not optional:
+            object.__setattr__(config, name, check(name, value))
 
 
 def boolean(name: str, value: object) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmkit.nn.config import exact_int
+from lstmkit.nn.config import exact_int, shown
 from lstmkit.saving import path_arg
 
 PAD = "<pad>"
@@ -183,15 +183,15 @@ class Vocabulary:
                 # operator.index took: a (B, 1) tensor decoded, a (B, 1) array did not)
                 k = exact_int(i)
             except (RuntimeError, OverflowError):  # (a uint64 tensor's 2**63: past int64)
-                shown = i.tolist() if hasattr(i, "tolist") else i
+                value = i.tolist() if hasattr(i, "tolist") else i
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
-                                 f"size), got {shown} at position {n}") from None
+                                 f"size), got {shown(value, format)} at position {n}") from None
             if k is None:
                 raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
                                 f"position {n}")
             if not 0 <= k < len(self.itos):
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
-                                 f"size), got {k} at position {n}")
+                                 f"size), got {shown(k, format)} at position {n}")
             out.append(self.itos[k])
         return out
 
