@@ -4,15 +4,16 @@ Trains nothing: give a saved tagger (``lstmkit tag train ... --out DIR`` or
 ``Tagger.save``) and either a text file (one text a line, as ``lstmkit tag predict --input``
 reads it) or nothing, for an input built from WNUT-17 (every sentence of the train, dev and
 test files as a line of its tokens joined by spaces, the whole repeated ``--repeat`` times:
-101,857 tokens a copy).
+101,857 tokens a copy, 105,671 as the regex tokenizer splits them).
 
     python benchmarks/tag_predict_speed.py --model runs/wnut/model --out /tmp/tag_speed.json
     python benchmarks/tag_predict_speed.py --model DIR --input big.txt --reps 3 --threads 2
 
 Times ``--reps`` calls of ``predict`` on the whole input (tokenisation, encoding, network,
 Viterbi and the entities' CRF marginals: everything ``predict`` does; not the reading of the
-file or the model) and reports the median, with the tokens (by the model's own tokenizer),
-texts and entities found. Prints a table and writes JSON (by default
+file or the model) and reports the median wall time, with the process's CPU time of each
+call (steadier than the wall time on a shared machine), the tokens (by the model's own
+tokenizer), texts and entities found. Prints a table and writes JSON (by default
 benchmarks/results/tag_predict_speed.json: give a quick run its own --out).
 """
 
@@ -69,21 +70,24 @@ def main() -> None:
         texts = wnut_texts(args.repeat)
         source = f"WNUT-17 train+dev+test sentences x {args.repeat}"
     tokens = sum(len(tagger.tokenizer.spans(t)) for t in texts)
-    times, entities = [], 0
+    times, cpu, entities = [], [], 0
     for _ in range(args.reps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         found = tagger.predict(texts, batch_size=args.batch_size)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         entities = sum(map(len, found))
     median = statistics.median(times)
     record = {"input": source, "texts": len(texts), "tokens": tokens, "entities": entities,
               "times_s": [round(t, 3) for t in times], "median_s": round(median, 3),
+              "cpu_times_s": [round(t, 3) for t in cpu],
               "tokens_per_s": round(tokens / median), "texts_per_s": round(len(texts) / median)}
     print(f"{'input':12} {source}")
     print(f"{'texts':12} {len(texts):,}")
     print(f"{'tokens':12} {tokens:,}")
     print(f"{'entities':12} {entities:,}")
     print(f"{'times (s)':12} {', '.join(f'{t:.2f}' for t in times)} (median {median:.2f})")
+    print(f"{'CPU (s)':12} {', '.join(f'{t:.2f}' for t in cpu)} (all threads)")
     print(f"{'tokens/s':12} {tokens / median:,.0f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"settings": vars(args), "environment": environment(),
