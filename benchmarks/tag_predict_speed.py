@@ -12,9 +12,10 @@ test files as a line of its tokens joined by spaces, the whole repeated ``--repe
 Times ``--reps`` calls of ``predict`` on the whole input (tokenisation, encoding, network,
 Viterbi and the entities' CRF marginals: everything ``predict`` does; not the reading of the
 file or the model) and reports the median wall time, with the process's CPU time of each
-call (steadier than the wall time on a shared machine), the tokens (by the model's own
-tokenizer), texts and entities found. Prints a table and writes JSON (by default
-benchmarks/results/tag_predict_speed.json: give a quick run its own --out).
+call (other load on a shared machine slows both: compare runs made together, interleaved),
+the tokens (by the model's own tokenizer), texts and entities found. Prints a table and
+writes JSON (by default benchmarks/results/tag_predict_speed.json: give a quick run its own
+--out).
 """
 
 from __future__ import annotations
