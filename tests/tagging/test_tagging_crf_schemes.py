@@ -98,6 +98,64 @@ def test_crf_span_probabilities_are_the_marginals_of_brute_force() -> None:
     assert max(logs) <= 0.0 and logs == pytest.approx(reference, abs=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_crf_fast_decode_and_span_scores_match_the_step_by_step_reference(
+        dtype: torch.dtype) -> None:
+    # decode and span_log_probs run in numpy (Viterbi traced back for all rows at once, a
+    # scaled forward-backward, only the rows that hold a span); the torch loops they replace
+    # are kept as the reference: the same paths (ties too: first tag wins) and the same scores
+    from lstmkit.text.batching import lengths_to_mask
+
+    gen = torch.Generator().manual_seed(5)
+    tags = tag_set(["PER", "LOC"], "BIOES")
+    checked = 0
+    for trial in range(40):
+        constrained = trial % 2 == 0
+        K = len(tags) if constrained else 1 + trial % 5
+        crf = CRF(K, *allowed_transitions(tags, "BIOES")) if constrained else CRF(K)
+        with torch.no_grad():
+            crf.transitions.normal_(0, [0.1, 1.0, 4.0][trial % 3], generator=gen)
+            crf.start.normal_(generator=gen)
+            crf.end.normal_(generator=gen)
+        B, T = 1 + trial % 7, 1 + (3 * trial) % 23
+        lengths = torch.randint(1, T + 1, (B,), generator=gen)
+        lengths[trial % B] = T
+        emissions = ([1, 5, 20][trial % 3] * torch.randn(B, T, K, generator=gen)).to(dtype)
+        if trial % 4 == 1:  # whole numbers: ties between paths, broken the same way
+            emissions = emissions.round()
+        mask = lengths_to_mask(lengths, T)
+        paths = crf.decode(emissions, lengths)
+        assert paths == crf._decode_reference(emissions, lengths, mask)
+        assert [len(p) for p in paths] == lengths.tolist()
+        spans = [(b, s, e, paths[b][s:e]) for b in range(B) if b % 3 != 1  # rows without
+                 for s in range(int(lengths[b])) for e in {s + 1, int(lengths[b])}]  # spans
+        got = crf.span_log_probs(emissions, lengths, spans)
+        expected = crf._span_log_probs_reference(emissions.detach(), mask, spans)
+        assert got == pytest.approx(expected, abs=1e-9)
+        checked += len(spans)
+    assert checked > 500
+    assert crf.span_log_probs(emissions, lengths, []) == []
+
+
+def test_crf_span_scores_fall_back_to_log_space_out_of_range() -> None:
+    # emissions thousands apart leave float64's range in probability space: the scores are
+    # then those of the log-space computation, not NaN or 0
+    from lstmkit.tagging.crf import _span_log_probs_scaled
+
+    crf = CRF(3)
+    emissions = torch.tensor([[[0.0, -3000.0, 10.0], [-2000.0, 0.0, 5.0], [1.0, 2.0, -900.0]]])
+    lengths = torch.tensor([3])
+    path = crf.decode(emissions, lengths)[0]
+    spans = [(0, 0, 3, path), (0, 1, 2, [0]), (0, 0, 1, [2])]
+    trans, start, end = (x.detach().double().numpy() for x in crf.scores())
+    assert _span_log_probs_scaled(emissions.double().numpy(), lengths.numpy(), trans, start,
+                                  end, spans) is None
+    got = crf.span_log_probs(emissions, lengths, spans)
+    assert got == crf._span_log_probs_reference(emissions, torch.ones(1, 3, dtype=torch.bool),
+                                                spans)
+    assert -1 < got[0] < 0 and got[1] < -1000
+
+
 def test_crf_nll_is_minus_log_probability_and_trains() -> None:
     torch.manual_seed(0)
     crf = CRF(4)

@@ -489,6 +489,76 @@ def test_each_entity_has_the_probability_of_its_tags(decoder: str) -> None:
         assert e.score == pytest.approx(expected, rel=1e-5)
 
 
+def _predict_reference(tagger: Tagger, texts: list[str]) -> list[list[tuple]]:
+    """``predict`` computed plainly, a text at a time: its own character LSTM run over the
+    padded words (the training path, with gradients), Viterbi and the span marginals as the
+    torch loops (``_decode_reference``, ``_span_log_probs_reference``)."""
+    from lstmkit.tagging import spans_from_tags
+
+    words, vocab, model, encoder = tagger._ready()
+    assert isinstance(model, LSTMCRFTagger) and model.crf is not None
+    model.eval()  # (no dropout)
+    out = []
+    for text in texts:
+        tokens = tagger.tokenizer.spans(text)
+        inputs, _ = collate([encoder.encode([t.text for t in tokens])], words.pad_index)
+        with torch.enable_grad():
+            emissions = model(**inputs).detach()  # (1, T, K)
+        mask = torch.ones(inputs["words"].shape, dtype=torch.bool)
+        path = model.crf._decode_reference(emissions, inputs["lengths"], mask)[0]
+        tags = convert([vocab.itos[k] for k in path], tagger.config.tag_scheme, "IOB2",
+                       strict=False)
+        spans = spans_from_tags(tags)
+        logs = model.crf._span_log_probs_reference(
+            emissions, mask, [(0, s.start, s.end, path[s.start:s.end]) for s in spans])
+        out.append([(text[tokens[s.start].start:tokens[s.end - 1].end], s.type, s.start,
+                     s.end, math.exp(log)) for s, log in zip(spans, logs, strict=True)])
+    return out
+
+
+def test_predict_in_batches_matches_a_text_at_a_time_reference() -> None:
+    # predict's fast paths (each distinct word's characters encoded once for all the
+    # batches, words of one length together; the numpy Viterbi and forward-backward; no
+    # span search in a sentence tagged all O) give the entities and scores of the plain
+    # computation
+    tagger = Tagger(TaggerConfig(hidden_size=8, embedding_dim=8, char_hidden=5)).build(
+        _toy(30))
+    torch.manual_seed(3)
+    with torch.no_grad():  # an untrained network tags entities too
+        for p in tagger._ready()[2].parameters():
+            p.normal_()
+    rng = random.Random(4)
+    vocabulary = [*PEOPLE, *PLACES, *FILL, "Zürich", "x" * 30, "@bob", "#Oslo", "42", "?!"]
+    texts = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 25)))
+             for _ in range(40)] + vocabulary  # (and texts of one word)
+    expected = _predict_reference(tagger, texts)
+    assert sum(map(len, expected)) > 40  # (entities to score)
+    assert sum(not row for row in expected) >= 1  # (a text without one)
+    # (a text whose only entity is one token: one tag not O)
+    assert any(len(row) == 1 and row[0][3] - row[0][2] == 1 for row in expected)
+    for batch_size in (1, 7, 128):
+        got = [[(e.text, e.type, e.token_start, e.token_end, e.score) for e in row]
+               for row in tagger.predict(texts, batch_size=batch_size)]
+        assert [[e[:4] for e in row] for row in got] == \
+            [[e[:4] for e in row] for row in expected]
+        assert [e[4] for row in got for e in row] == pytest.approx(
+            [e[4] for row in expected for e in row], abs=1e-6)
+
+
+def test_encode_many_encodes_as_encode_each_distinct_token_once() -> None:
+    tagger = _built()
+    encoder = tagger.encoder
+    assert encoder is not None
+    sentences = [["Alice", "met", "Bob"], ["Bob", "x" * 30, "Zürich", ""], ["met"]]
+    encoded, char_ids, distinct = encoder.encode_many(sentences)
+    assert encoded == [encoder.encode(s) for s in sentences]
+    assert distinct[0] == [] and len(distinct) == len({tuple(c) for c in distinct})
+    assert [[distinct[k] for k in row] for row in char_ids] == [e.chars for e in encoded]
+    assert char_ids[1][3] == 0  # (the empty token: no characters)
+    with pytest.raises(ValueError, match="at least one token"):
+        encoder.encode_many([["a"], []])
+
+
 def test_predict_tag_tokens_and_evaluate_show_progress_on_request(capsys) -> None:
     tagger = _built()
     sentences = _toy(5)

@@ -125,6 +125,35 @@ class SentenceEncoder:
         )
 
 
+    def encode_many(self, sentences: Sequence[Sequence[str]]
+                    ) -> tuple[list[EncodedSentence], list[list[int]], list[list[int]]]:
+        """:meth:`encode` of each of ``sentences`` (untagged), each distinct token encoded
+        once (text repeats its words); with each token's index among the distinct character
+        sequences, which come third (the first is ``[]``: no characters, and padding)."""
+        known: dict[str, tuple[int, list[int], int, int]] = {}
+        char_rows: dict[tuple[int, ...], int] = {(): 0}
+        distinct: list[list[int]] = [[]]
+        encoded, char_ids = [], []
+        for tokens in sentences:
+            if len(tokens) == 0:
+                raise ValueError("a sentence must hold at least one token, got none")
+            for token in tokens:
+                if token not in known:
+                    chars = self.chars.encode(list(token[: self.max_word_chars]))
+                    row = char_rows.setdefault(tuple(chars), len(distinct))
+                    if row == len(distinct):
+                        distinct.append(chars)
+                    known[token] = (self.words.index(word_key(token, self.lowercase)), chars,
+                                    casing(token), row)
+            entries = [known[token] for token in tokens]
+            encoded.append(EncodedSentence(words=[e[0] for e in entries],
+                                           chars=[e[1] for e in entries],
+                                           casing=[e[2] for e in entries],
+                                           tags=[0] * len(tokens)))
+            char_ids.append([e[3] for e in entries])
+        return encoded, char_ids, distinct
+
+
 def collate(items: Sequence[EncodedSentence], pad_index: int, auxiliary: bool = False
             ) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """A padded batch; an ``auxiliary`` batch (multitask training) says so in its inputs and

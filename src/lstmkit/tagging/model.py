@@ -39,12 +39,30 @@ class CharLSTM(nn.Module):
         if not real.any():  # only empty tokens: no characters to encode
             return out
         words, lengths, inverse = unique_words(chars[real])  # (U, C), (U,), (N,)
-        x = self.embed(words)  # (U, C, char_dim)
-        _, (h_n, _) = self.lstm(x, lengths=lengths)  # h_n: (2, U, hidden)
-        vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (U, 2*hidden)
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            x = self.embed(words)  # (U, C, char_dim)
+            _, (h_n, _) = self.lstm(x, lengths=lengths)  # h_n: (2, U, hidden)
+            vectors = h_n.transpose(0, 1).reshape(words.shape[0], -1)  # (U, 2*hidden)
+        else:  # inference: no step on padding
+            vectors = self.encode_words(words, lengths)
         out = out.to(vectors.dtype)
         out[real] = vectors[inverse]  # (N, 2*hidden) into the real positions
         return out  # (B, T, 2*hidden)
+
+    def encode_words(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The vectors of words: their characters ``(U, C)`` (padded with 0), of ``lengths``
+        ``(U,)``, each >= 1 -> ``(U, 2*hidden)``, the two final states. The words of each
+        length run together, cut to that length, so that no step goes to padding (a batch's
+        words run to its longest, a URL's 20 characters, where most words have 3 to 6)."""
+        out = self.embed.weight.new_empty(words.shape[0], self.output_size)
+        for n in torch.unique(lengths).tolist():
+            rows = (lengths == n).nonzero().squeeze(1)  # (U_n,)
+            x = self.embed(words[rows, :n])  # (U_n, n, char_dim)
+            _, (h_n, _) = self.lstm(x, lengths=lengths[rows])  # (2, U_n, hidden)
+            h_n = h_n.transpose(0, 1).reshape(rows.shape[0], -1)  # (U_n, 2*hidden)
+            out = out.to(h_n.dtype)
+            out[rows] = h_n
+        return out
 
     def _every_position(self, chars: torch.Tensor, char_lengths: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` as a graph of fixed steps for an ONNX export: every position's
@@ -191,10 +209,15 @@ class LSTMCRFTagger(nn.Module):
         char_lengths: torch.Tensor | None = None,
         casing: torch.Tensor | None = None,
         auxiliary: bool = False,
+        char_vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Emissions of the main tag set, or with ``auxiliary=True`` of the auxiliary one."""
+        """Emissions of the main tag set, or with ``auxiliary=True`` of the auxiliary one.
+        ``char_vectors`` (B, T, Fc): the character encoder's output, computed beforehand (at
+        inference, once for each distinct word of all the batches), in place of ``chars``."""
         parts = [self.embed(words)]  # (B, T, E)
-        if self.chars is not None:
+        if self.chars is not None and char_vectors is not None:
+            parts.append(char_vectors)
+        elif self.chars is not None:
             if chars is None or char_lengths is None:
                 raise ValueError("this tagger has a character encoder: pass chars and "
                                  "char_lengths, got None")

@@ -26,6 +26,7 @@ from lstmkit.tagging.config import TaggerConfig
 from lstmkit.tagging.conll import Sentence, write_conll
 from lstmkit.tagging.data import (
     CASINGS,
+    EncodedSentence,
     MixedBatches,
     SentenceEncoder,
     check_tokens,
@@ -35,7 +36,7 @@ from lstmkit.tagging.data import (
     word_key,
 )
 from lstmkit.tagging.metrics import SpanF1, SpanScores, span_scores
-from lstmkit.tagging.model import LSTMCRFTagger, TaggerEnsemble
+from lstmkit.tagging.model import CharLSTM, LSTMCRFTagger, TaggerEnsemble
 from lstmkit.tagging.schemes import (
     Scheme,
     allowed_transitions,
@@ -44,7 +45,7 @@ from lstmkit.tagging.schemes import (
     split_tag,
     tag_set,
 )
-from lstmkit.text.batching import inference_batches
+from lstmkit.text.batching import inference_batches, pad_characters, pad_sequences
 from lstmkit.text.config import saved_vector_options
 from lstmkit.text.fitting import (
     check_dev_monitor,
@@ -411,21 +412,34 @@ class Tagger:
         probabilities."""
         words, vocab, model, encoder = self._ready()
         model.eval()
-        encoded = [encoder.encode(tokens) for tokens in sentences]
+        encoded, char_ids, distinct = encoder.encode_many(sentences)
+        # a single network's character LSTM runs once over the distinct words of all the
+        # batches (each batch ran its own, mostly the same words again)
+        table = _char_table(model, distinct)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].words))
+        outside = vocab.stoi.get("O", -1)  # (a path all of it: no entity)
         out: list[list[str]] = [[] for _ in encoded]
         scores: list[dict[tuple[int, int], float]] = [{} for _ in encoded]
         for rows in inference_batches(order, batch_size, progress, "sentences"):
-            inputs, _ = collate([encoded[i] for i in rows], words.pad_index)
+            if table is None:
+                inputs, _ = collate([encoded[i] for i in rows], words.pad_index)
+            else:
+                inputs = _inputs_with_chars([encoded[i] for i in rows], words.pad_index,
+                                            table, [char_ids[i] for i in rows])
             emissions = model(**inputs)  # (B, T, K)
             paths = model.decode(emissions, inputs["lengths"])
-            for i, path in zip(rows, paths, strict=True):
-                out[i] = convert(vocab.decode(path), self.config.tag_scheme, "IOB2",
-                                 strict=False)
+            tagged = []  # (the rows with an entity: most sentences have none)
+            for b, (i, path) in enumerate(zip(rows, paths, strict=True)):
+                if path.count(outside) == len(path):
+                    out[i] = ["O"] * len(path)
+                else:
+                    out[i] = convert(vocab.decode(path), self.config.tag_scheme, "IOB2",
+                                     strict=False)
+                    tagged.append((b, i))
             if not scored:
                 continue
             spans = [(b, span.start, span.end, paths[b][span.start:span.end])
-                     for b, i in enumerate(rows) for span in spans_from_tags(out[i])]
+                     for b, i in tagged for span in spans_from_tags(out[i])]
             if model.crf is not None:
                 logs = model.crf.span_log_probs(emissions, inputs["lengths"], spans)
             else:
@@ -448,6 +462,8 @@ class Tagger:
                                    scored=True, progress=progress)
         result: list[list[Entity]] = [[] for _ in texts]
         for n, tags, score in zip(keep, tagged, scores, strict=True):
+            if not score:  # (no entity)
+                continue
             tokens = tokenized[n]
             for span in spans_from_tags(tags):
                 start, end = tokens[span.start].start, tokens[span.end - 1].end
@@ -541,6 +557,36 @@ def _network(config: TaggerConfig, words: Vocabulary, chars: Vocabulary, tags: V
         embedding_weights=weights, freeze=config.freeze_embeddings,
         allowed=allowed, allowed_start=start, allowed_end=end,
     )
+
+
+def _char_table(model: LSTMCRFTagger | TaggerEnsemble, distinct: list[list[int]]
+                ) -> torch.Tensor | None:
+    """The character LSTM's vector of each of the ``distinct`` character sequences
+    (:meth:`SentenceEncoder.encode_many`), ``(V, Fc)``, the first (no characters) zeros,
+    as the LSTM gives padding; None for another model (an ensemble, a CNN or no character
+    encoder), which encodes the characters of each batch itself."""
+    if not (isinstance(model, LSTMCRFTagger) and isinstance(model.chars, CharLSTM)):
+        return None
+    chars, lengths = pad_characters([distinct], 0)  # (1, V, C), (1, V)
+    chars, lengths = chars[0], lengths[0]
+    table = model.chars.embed.weight.new_zeros(len(distinct), model.chars.output_size)
+    real = lengths > 0
+    if real.any():
+        vectors = model.chars.encode_words(chars[real], lengths[real])
+        table = table.to(vectors.dtype)
+        table[real] = vectors
+    return table
+
+
+def _inputs_with_chars(items: list[EncodedSentence], pad_index: int, table: torch.Tensor,
+                       char_ids: list[list[int]]) -> dict[str, Any]:
+    """:func:`collate`'s inputs with the character vectors looked up in ``table`` (by each
+    token's ``char_ids``) in place of the characters."""
+    words, lengths = pad_sequences([s.words for s in items], pad_index)  # (B, T), (B,)
+    casing_ids, _ = pad_sequences([s.casing for s in items], 0)  # (B, T)
+    ids, _ = pad_sequences(char_ids, 0)  # (B, T): 0, no characters, at padding
+    return {"words": words, "lengths": lengths, "casing": casing_ids,
+            "char_vectors": table[ids]}
 
 
 def _embedding_dim(model: LSTMCRFTagger | TaggerEnsemble) -> int:

@@ -76,8 +76,8 @@ class Tokenizer:
         for piece, (start, end) in pieces:
             if piece.isspace() or not piece:
                 continue
-            if _CURLY_CLITIC.fullmatch(piece):  # don’t -> do n't, as in the vocabulary
-                piece = piece.replace("’", "'")
+            if "’" in piece and _CURLY_CLITIC.fullmatch(piece):
+                piece = piece.replace("’", "'")  # don’t -> do n't, as in the vocabulary
             tokens.append(Token(piece.lower() if self.lowercase else piece, start, end))
         return tokens
 
