@@ -254,7 +254,7 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
                             r"12000 \(1000 horizons of 12\), got 1000000000000: steps past"),
                            # (checked before the data are read: the CSV was read whole first)
                            (("--steps", str(10**12), "--data", str(tmp_path / "unread.csv")),
-                            r"steps \(--steps\) must be at most 120000"),
+                            r"steps \(--steps\) must be at most 12000 "),
                            (("--paths", "-1", "--steps", "13", "--data",
                              str(tmp_path / "unread.csv")), r"paths \(--paths\) must be an int "
                             r">= 0, got -1")]:
