@@ -1252,8 +1252,8 @@ def test_steps_recursion_with_paths_0_feeds_back_the_median_and_reads_future_cov
 
 @pytest.mark.parametrize(("steps", "error", "message"), [
     (0, ValueError, "an int >= 1, got 0"), (-3, ValueError, "an int >= 1, got -3"),
-    (True, TypeError, "an int, got bool True"), (2.5, TypeError, "an int, got float 2.5"),
-    ("4", TypeError, "an int, got str '4'")])
+    (True, TypeError, "an int >= 1, got bool True"),
+    (2.5, TypeError, "an int >= 1, got float 2.5"), ("4", TypeError, "an int >= 1, got str '4'")])
 def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: object,
                                                error: type[Exception], message: str) -> None:
     forecaster = Forecaster(make_config()).fit(frame)
@@ -1266,15 +1266,16 @@ def test_steps_must_be_a_positive_whole_number(frame: pd.DataFrame, steps: objec
     (10**12, 12, "12000 (1000 horizons of 12)"), (np.int64(10**12), 12, "12000 (1000 "
                                                    "horizons of 12)"),
     (12_001, 12, "12000 (1000 horizons of 12)"), (2**63, 12, "12000 (1000 horizons of 12)"),
-    (2001, 1, "2000 (2000 horizons of 1)")])
+    (2001, 1, "2000 (2000 horizons of 1)"), (10**400, 12, "12000 (1000 horizons of 12)")])
 def test_steps_are_at_most_a_thousand_horizons_checked_before_the_data_are_read(
         frame: pd.DataFrame, tmp_path: Path, steps: int, horizon: int, most: str) -> None:
     forecaster = Forecaster(make_config(horizon=horizon, segment_len=6)).fit(frame)
     # (10**12 failed deep in pandas or numpy, an OverflowError or out of memory, once the data
     # were read; 12001 ran 1001 passes of the network, each over the rows before it; 2**63
     # was told the int64 bound, not this one)
+    got = "an int of 401 digits" if steps == 10**400 else steps  # (printed whole)
     with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most "
-                                         rf"{re.escape(most)}, got {steps}: steps past the "
+                                         rf"{re.escape(most)}, got {got}: steps past the "
                                          r"horizon are forecast recursively, one pass of the "
                                          r"network per horizon .* the time growing with the "
                                          r"square of the horizons .* ask for fewer steps, or "
@@ -1607,8 +1608,8 @@ def test_sampled_paths_of_a_series_do_not_depend_on_the_others_and_keep_the_boun
 
 
 @pytest.mark.parametrize(("paths", "error", "message"), [
-    (-1, ValueError, "an int >= 0, got -1"), (True, TypeError, "an int, got bool True"),
-    (2.5, TypeError, "an int, got float 2.5"), ("4", TypeError, "an int, got str '4'"),
+    (-1, ValueError, "an int >= 0, got -1"), (True, TypeError, "an int >= 0, got bool True"),
+    (2.5, TypeError, "an int >= 0, got float 2.5"), ("4", TypeError, "an int >= 0, got str '4'"),
     (100_001, ValueError, "at most 100000, got 100001: a quantile of 10,000 paths")])
 def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object,
                                       error: type[Exception], message: str) -> None:
@@ -1679,8 +1680,8 @@ def test_windows_checks_split_and_stride() -> None:
     # (one check for a count, nn.config.positive_int: a float or a bool is a TypeError)
     for stride, error, shown in ((0, ValueError, "an int >= 1, got 0"),
                                  (-1, ValueError, "an int >= 1, got -1"),
-                                 (1.5, TypeError, "an int, got float 1.5"),
-                                 (True, TypeError, "an int, got bool True")):
+                                 (1.5, TypeError, "an int >= 1, got float 1.5"),
+                                 (True, TypeError, "an int >= 1, got bool True")):
         with pytest.raises(error, match=rf"^stride must be {shown}$"):
             forecaster.windows(prepared, "train", stride, scalers=scalers)
     every = forecaster.windows(prepared, "all", scalers=scalers)

@@ -368,3 +368,12 @@ def test_the_functional_scan_checks_its_weights_against_its_options():
     with pytest.raises(ValueError, match=r"weight_peephole is given but options.peephole is "
                                          r"False"):
         lstm_scan(x, h0, h0, peephole, CellOptions())
+
+
+def test_positive_int_says_its_whole_range() -> None:
+    from lstmkit.nn.config import positive_int
+
+    with pytest.raises(TypeError, match=r"^x must be an int in \[1, 10\], got float 1.5$"):
+        positive_int("x", 1.5, maximum=10)
+    with pytest.raises(TypeError, match=r"^x must be an int >= 0, got str '1'$"):
+        positive_int("x", "1", minimum=0)

@@ -545,3 +545,23 @@ def test_a_text_config_stores_its_checked_values(config_class: str) -> None:
     assert json.loads(json.dumps(config.to_dict()))["dropout"] == 0.25
     with pytest.raises(TypeError, match=r"^hidden_size must be an int >= 1, got float 16.0$"):
         make(hidden_size=16.0)  # (the range is said with the type)
+
+
+def test_padding_names_a_huge_negative_index_and_a_bool_in_any_sequence() -> None:
+    import collections
+
+    import pandas as pd
+
+    # (torch's "Overflow when unpacking long long", no position named)
+    for pad, rows, where in ((pad_sequences, [[1, -2**70]], "sequences"),
+                             (pad_sequences, [[1], (2, -2**70)], r"sequences\[1\]"),
+                             (pad_characters, [[[1, -2**70]]], "words")):
+        with pytest.raises(ValueError, match=rf"^{where}\S* must hold indices >= 0, got a "
+                                             r"negative int of 22 digits$"):
+            pad(rows)
+    # a bool in a deque or an object Series was read as 1
+    for row in (collections.deque([1, True]), pd.Series([1, True], dtype=object)):
+        with pytest.raises(TypeError, match=r"^sequences\[0\]\[1\] must be an int index >= 0, "
+                                            r"got bool True$"):
+            pad_sequences([row])
+    assert pad_sequences([collections.deque([1, 2])])[0].tolist() == [[1, 2]]

@@ -40,7 +40,7 @@ from lstmkit.forecasting.data import (
 from lstmkit.forecasting.metrics import make_loss
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
-from lstmkit.nn.config import positive_int
+from lstmkit.nn.config import positive_int, shown
 from lstmkit.saving import (
     check_format_version,
     damaged,
@@ -747,7 +747,8 @@ class Forecaster:
                              "forecasts no quantiles (its point forecast is appended): leave "
                              "paths (--paths) out")
         if paths > MAX_PATHS:
-            raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got {paths}: a "
+            raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got "
+                             f"{shown(paths, format)}: a "
                              "quantile of 10,000 paths is already within about 0.005 of its "
                              "level, and more paths cost time and memory for nothing")
         return paths
@@ -769,8 +770,9 @@ class Forecaster:
         if steps > most:
             raise ValueError(
                 f"steps (--steps) must be at most {most} ({most // m.horizon} horizons of "
-                f"{m.horizon}), got {steps}: steps past the horizon are forecast recursively, "
-                "one pass of the network per horizon over the forecasts before it, the time "
+                f"{m.horizon}), got {shown(steps, format)}: steps past the horizon are forecast "
+                "recursively, one pass of the network per horizon over the forecasts before it, "
+                "the time "
                 "growing with the square of the horizons (far more would run for hours or out "
                 "of memory), and the error compounds with each: ask for fewer steps, or train a "
                 "model with a longer horizon (model.horizon)")

@@ -59,7 +59,9 @@ def positive_int(name: str, value: object, minimum: int = 1,
     """``value`` as an int >= ``minimum`` and <= ``maximum`` (torch's int64 unless given;
     None: no bound); numpy integers are accepted, as nn.LSTM does."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {shown(value, typed=True)}")
+        within = (f">= {minimum}" if maximum is None or maximum == MAX_INT
+                  else f"in [{minimum}, {maximum}]")
+        raise TypeError(f"{name} must be an int {within}, got {shown(value, typed=True)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {shown(value, format)}")
     if maximum is not None and value > maximum:

@@ -294,12 +294,13 @@ def _span_log_probs_scaled(emissions: np.ndarray, lengths: np.ndarray, trans: np
     shift = float(trans.max())
     expt = np.exp(trans - shift)  # (K_from, K_to) in [0, 1]
     expt_t = np.ascontiguousarray(expt.T)
-    emax = emissions.max(axis=2)  # (B, T)
-    scaled = np.exp(emissions - emax[:, :, None])  # (B, T, K) in [0, 1]
     real = np.arange(T)[None, :] < lengths[:, None]  # (B, T)
     end_max = float(end.max())
     end_scaled = np.exp(end - end_max)  # (K,)
-    with np.errstate(all="ignore"):  # (padding positions may under- or overflow: unused)
+    with np.errstate(all="ignore"):  # (padding positions may under- or overflow: unused;
+        # a value that is not finite is found below, and the caller goes to log space)
+        emax = emissions.max(axis=2)  # (B, T)
+        scaled = np.exp(emissions - emax[:, :, None])  # (B, T, K) in [0, 1]
         alpha = np.empty((T, B, K))
         sums = np.ones((T, B))
         first = start + emissions[:, 0]  # (B, K)

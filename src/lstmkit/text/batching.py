@@ -51,7 +51,8 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
     parts = list(parts)  # (the rows, or the words of all the sentences)
     if all(isinstance(part, list | tuple | range) for part in parts):
         flat = list(chain.from_iterable(parts))
-        if set(map(type, flat)) <= {int} and (not flat or max(flat) <= 2**63 - 1):
+        if set(map(type, flat)) <= {int} and (
+                not flat or -2**63 <= min(flat) <= max(flat) <= 2**63 - 1):
             # Python ints alone: all at once, fast
             return _not_negative(torch.tensor(flat, dtype=torch.long), name)
     tensors = []  # row by row (an array or tensor at once), naming a row that is no ints
@@ -60,19 +61,23 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
             _not_a_row(row, f"{name}[{i}]", WORDS)
         for j, part in enumerate(row) if depth == 2 else [(None, row)]:
             where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
-            big = max((v for v in part if isinstance(v, int)), default=0) if isinstance(
-                part, list | tuple | range) else 0
-            if big > 2**63 - 1:  # (before torch's "Overflow when unpacking long long")
-                raise ValueError(f"{where} must hold indices below 2**63, got "
-                                 f"{shown(big, format)}")
+            # Python objects (a list, a deque, an object array), not an array of numbers
+            objects = isinstance(part, Sequence | range) or getattr(
+                part, "dtype", None) in (None, object)
+            ints = [v for v in part if isinstance(v, int)] if objects else []
+            if ints and not -2**63 <= min(ints) <= max(ints) <= 2**63 - 1:
+                # (before torch's "Overflow when unpacking long long")
+                bad = max(ints) if max(ints) > 2**63 - 1 else min(ints)
+                raise ValueError(f"{where} must hold indices " + (
+                    "below 2**63" if bad > 0 else ">= 0") + f", got {shown(bad, format)}")
             tensor = _row_tensor(part, where)
             if not _integers(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
-            if isinstance(part, list | tuple):  # (torch reads a bool among ints as 0 or 1)
+            if objects:  # (torch reads a bool among ints as 0 or 1)
                 k = next((k for k, v in enumerate(part) if isinstance(v, bool)), None)
                 if k is not None:
                     raise TypeError(f"{where}[{k}] must be an int index >= 0, got bool "
-                                    f"{part[k]}")
+                                    f"{list(part)[k]}")
             if tensor.dtype == torch.uint64 and (big := max(tensor.tolist())) > 2**63 - 1:
                 raise ValueError(f"{where} must hold indices below 2**63, got {big}")
             tensors.append(tensor.reshape(-1).long())
