@@ -188,8 +188,7 @@ class LSTMConfig:
         # (torch's sizes are int64: a larger one failed in its "Overflow when unpacking")
         for name in ("input_size", "hidden_size", "num_layers"):
             normalise(name, positive_int(name, getattr(self, name)))
-        normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0,
-                                            maximum=MAX_INT))
+        normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0))
         check_projection(self.proj_size, self.hidden_size)
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):

@@ -62,8 +62,9 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
         for j, part in enumerate(row) if depth == 2 else [(None, row)]:
             where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
             # Python objects (a list, a deque, an object array), not an array of numbers
-            objects = isinstance(part, Sequence | range) or getattr(
-                part, "dtype", None) in (None, object)
+            objects = not isinstance(part, torch.Tensor) and (  # (a tensor quickly)
+                isinstance(part, Sequence | range) or getattr(part, "dtype", None) in (None,
+                                                                                       object))
             ints = [v for v in part if isinstance(v, int)] if objects else []
             if ints and not -2**63 <= min(ints) <= max(ints) <= 2**63 - 1:
                 # (before torch's "Overflow when unpacking long long")
