@@ -428,9 +428,12 @@ def _levels(value: Iterable[Any]) -> tuple[float, ...]:
     tensor, a ``Decimal``: what ``float`` reads); text such as ``"0.1"`` (a quoted YAML
     value) and bools are refused, not read as numbers."""
     items = list(value)
-    written = ", ".join(repr(q) if isinstance(q, str | bytes) else shown(q, format)
-                        for q in items)
-    written = f"({written})" if isinstance(value, tuple) else f"[{written}]"
+
+    def written() -> str:  # (the levels as given, for a message)
+        text = ", ".join(repr(q) if isinstance(q, str | bytes) else shown(q, format)
+                         for q in items)
+        return f"({text})" if isinstance(value, tuple) else f"[{text}]"
+
     levels = []
     for at, q in enumerate(items):
         try:
@@ -443,11 +446,11 @@ def _levels(value: Iterable[Any]) -> tuple[float, ...]:
             with contextlib.suppress(TypeError, ValueError):
                 if isinstance(q, str | bytes) and float(q):
                     hint = " (write levels as numbers, unquoted in YAML)"
-            raise TypeError(f"model.quantiles must be a list of numbers, got {written}: item "
+            raise TypeError(f"model.quantiles must be a list of numbers, got {written()}: item "
                             f"{at} is {shown(q, typed=True)}, expected a number in (0, 1)"
                             f"{hint}") from None
         except OverflowError:  # an int past float's range (10**400), no level either
-            raise ValueError(f"model.quantiles must be levels in (0, 1), got {written}: item "
+            raise ValueError(f"model.quantiles must be levels in (0, 1), got {written()}: item "
                              f"{at} is {shown(q)}") from None
     return tuple(levels)
 

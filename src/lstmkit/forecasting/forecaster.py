@@ -748,9 +748,9 @@ class Forecaster:
                              "paths (--paths) out")
         if paths > MAX_PATHS:
             raise ValueError(f"paths (--paths) must be at most {MAX_PATHS}, got "
-                             f"{shown(paths, format)}: a "
-                             "quantile of 10,000 paths is already within about 0.005 of its "
-                             "level, and more paths cost time and memory for nothing")
+                             f"{shown(paths, format)}: a quantile of 10,000 paths is already "
+                             "within about 0.005 of its level, and more paths cost time and "
+                             "memory for nothing")
         return paths
 
     def check_steps(self, steps: int | None) -> int:
@@ -772,10 +772,9 @@ class Forecaster:
                 f"steps (--steps) must be at most {most} ({most // m.horizon} horizons of "
                 f"{m.horizon}), got {shown(steps, format)}: steps past the horizon are forecast "
                 "recursively, one pass of the network per horizon over the forecasts before it, "
-                "the time "
-                "growing with the square of the horizons (far more would run for hours or out "
-                "of memory), and the error compounds with each: ask for fewer steps, or train a "
-                "model with a longer horizon (model.horizon)")
+                "the time growing with the square of the horizons (far more would run for hours "
+                "or out of memory), and the error compounds with each: ask for fewer steps, or "
+                "train a model with a longer horizon (model.horizon)")
         return steps
 
     @staticmethod

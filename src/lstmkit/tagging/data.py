@@ -116,14 +116,17 @@ class SentenceEncoder:
                ) -> EncodedSentence:
         if len(tokens) == 0:
             raise ValueError("a sentence must hold at least one token, got none")
-        keys = [word_key(t, self.lowercase) for t in tokens]
+        words, chars, casings = zip(*map(self._encode_token, tokens), strict=True)
         return EncodedSentence(
-            words=self.words.encode(keys),
-            chars=[self.chars.encode(list(token[: self.max_word_chars])) for token in tokens],
-            casing=[casing(t) for t in tokens],
+            words=list(words), chars=list(chars), casing=list(casings),
             tags=self.tags.encode(tags) if tags is not None else [0] * len(tokens),
         )
 
+    def _encode_token(self, token: str) -> tuple[int, list[int], int]:
+        """A token's word index, character indices (the first ``max_word_chars``) and
+        casing."""
+        return (self.words.index(word_key(token, self.lowercase)),
+                self.chars.encode(list(token[: self.max_word_chars])), casing(token))
 
     def encode_many(self, sentences: Sequence[Sequence[str]]
                     ) -> tuple[list[EncodedSentence], list[list[int]], list[list[int]]]:
@@ -139,12 +142,11 @@ class SentenceEncoder:
                 raise ValueError("a sentence must hold at least one token, got none")
             for token in tokens:
                 if token not in known:
-                    chars = self.chars.encode(list(token[: self.max_word_chars]))
+                    word, chars, kind = self._encode_token(token)
                     row = char_rows.setdefault(tuple(chars), len(distinct))
                     if row == len(distinct):
                         distinct.append(chars)
-                    known[token] = (self.words.index(word_key(token, self.lowercase)), chars,
-                                    casing(token), row)
+                    known[token] = (word, chars, kind, row)
             entries = [known[token] for token in tokens]
             encoded.append(EncodedSentence(words=[e[0] for e in entries],
                                            chars=[e[1] for e in entries],
