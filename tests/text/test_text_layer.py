@@ -37,6 +37,19 @@ def test_regex_tokenizer_splits_clitics_keeps_urls_mentions_and_offsets() -> Non
         assert text[token.start : token.end] == token.text
 
 
+def test_regex_tokenizer_keeps_numbers_with_thousands_separators_whole() -> None:
+    # as the SST and CoNLL files write them ("30,000"); a comma not followed by three digits
+    # and a word end stays a token of its own
+    text = "It cost 1,000, then 4,947,486.5 or 1,0001 or 12,34 and $30,000-plus."
+    tokens = Tokenizer("regex").spans(text)
+    assert [t.text for t in tokens] == [
+        "It", "cost", "1,000", ",", "then", "4,947,486.5", "or", "1", ",", "0001", "or", "12",
+        ",", "34", "and", "$", "30,000", "-", "plus", ".",
+    ]
+    for token in tokens:
+        assert text[token.start : token.end] == token.text
+
+
 def test_regex_tokenizer_is_near_identity_on_ptb_text() -> None:
     sst = "it 's a charming and often affecting journey . -lrb- wo n't -rrb-"
     assert Tokenizer("regex")(sst) == sst.split()

@@ -5,8 +5,9 @@ Two kinds: ``"whitespace"`` for pre-tokenised data (the SST files, CoNLL columns
 ``Split`` pre-tokeniser), splits English clitics the Penn Treebank way (``can't`` -> ``ca
 n't``, ``it's`` -> ``it 's``; with the typographic apostrophe ``don’t`` -> ``do n't``, the
 clitic's text written with ``'``, its span still that of ``n’t`` in the text), keeps URLs,
-@mentions and #hashtags whole and returns character offsets, so that predicted entities
-can be shown as spans of the user's text. On text that is already PTB-tokenised it is close
+@mentions, #hashtags and numbers with thousands separators (``30,000``, as the SST and
+CoNLL files write them) whole and returns character offsets, so that predicted entities can
+be shown as spans of the user's text. On text that is already PTB-tokenised it is close
 to the identity, so a model trained on the SST files can be fed raw sentences.
 """
 
@@ -26,6 +27,7 @@ TOKEN_PATTERN = (
     r"|-[lr][rcs]b-"  # PTB bracket tokens (-lrb-, -rrb-, ...)
     r"|\w+(?=n['’]t\b)|n['’]t\b"  # ca n't, do n't (also with the typographic ’)
     r"|['’](?:s|re|ve|ll|d|m)\b"  # it 's, we 're
+    r"|\d+(?:,\d{3})+(?:\.\d+)?(?!\w|,\d)"  # numbers with thousands separators: 4,947,486.5
     r"|\w+(?:[-.]\w+)*"  # words, hyphenated words, numbers 3.5
     r"|\.{2,}"  # ellipses
     r"|[^\w\s]"  # any other symbol, one at a time
