@@ -281,6 +281,25 @@ def test_the_cache_key_holds_the_cpus_instruction_set(tmp_path):
     assert loader._cpu_identity(str(arm)) == "Features\t: fp asimd sve"
 
 
+def test_the_cache_key_holds_where_torch_and_pythons_headers_are(monkeypatch):
+    # ninja's build file names torch's and Python's include folders: two environments of the
+    # same versions shared one cache folder and each rebuilt the kernel (minutes) after the
+    # other had used it
+    import sysconfig
+
+    from lstmkit.kernels.cpu import loader
+
+    name = loader.module_name()
+    assert loader.module_name() == name
+    paths = sysconfig.get_paths()
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: {**paths, "include": "/other/include"})
+    other_python = loader.module_name()
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "__file__", "/other/env/site-packages/torch/__init__.py")
+    other_torch = loader.module_name()
+    assert len({name, other_python, other_torch}) == 3
+
+
 def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, capsys):
     # the first use compiled for a minute in silence, which looked like a hang (or, inside
     # training, like a slow first epoch)

@@ -4,8 +4,11 @@ The source is one translation unit, ``lstm_fused.cpp``, compiled by
 ``torch.utils.cpp_extension.load`` (ninja and the system C++ compiler) into a cache folder:
 ``$LSTMKIT_EXTENSIONS_DIR`` if set, else ``$TORCH_EXTENSIONS_DIR/lstmkit``, else
 ``~/.cache/lstmkit/extensions``. The module name carries a digest of the source, the flags,
-the build lock protocol, the torch version and the CPU, so a changed source or another
-machine builds anew and a cached build is never stale. Within a process the module is loaded once.
+the build lock protocol, the torch version and where torch and Python's headers are
+installed, and the CPU, so a changed source or another machine builds anew, a cached build is
+never stale, and two environments sharing the cache folder each keep a build of their own
+(ninja's build file names their include folders: with one folder between them, each rebuilt
+it after the other had used it). Within a process the module is loaded once.
 
 ``LSTMKIT_DISABLE_FUSED=1`` marks the kernel unavailable (for testing the fallback, or for a
 machine whose compiler should not be used).
@@ -18,6 +21,7 @@ import os
 import platform
 import shutil
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,9 +74,16 @@ def _cpu_identity(cpuinfo: str = "/proc/cpuinfo") -> str:
 def module_name() -> str:
     digest = hashlib.sha1()
     for part in (SOURCE.read_bytes(), " ".join(CFLAGS + LDFLAGS).encode(), LOCK_PROTOCOL,
-                 torch.__version__.encode(), sys.version.encode(), _cpu_identity().encode()):
+                 torch.__version__.encode(), sys.version.encode(), _cpu_identity().encode(),
+                 *(str(place).encode() for place in _include_roots())):
         digest.update(part)
     return f"lstmkit_cpu_{digest.hexdigest()[:12]}"
+
+
+def _include_roots() -> tuple[str, str]:
+    """Where the build's headers and libraries come from: torch's package folder and Python's
+    include folder (another environment of the same versions has other ones)."""
+    return os.path.dirname(os.path.abspath(torch.__file__)), sysconfig.get_paths()["include"]
 
 
 _module: ModuleType | None = None  # the loaded extension, once built or loaded
