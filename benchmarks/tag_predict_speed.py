@@ -21,7 +21,9 @@ The committed result (benchmarks/results/tag_predict_speed.json) is of a model m
         --dev data/ner/wnut17/emerging.dev.conll --epochs 3 --seed 0 --out MODEL
 
 (the defaults otherwise: char-LSTM + word BiLSTM-CRF, hidden 100, BIOES; ``--train-epochs 3``
-trains the same here), the JSON's ``model`` block describing it.
+trains the same here, the same losses epoch by epoch), the JSON's ``model`` block describing
+it, timed by ``--model MODEL --reps 3 --threads 1 --model-note "..."`` (niced, on the shared
+2-core machine).
 
 Two paths of ``predict`` are timed, interleaved (``--reps`` calls of each on the whole input,
 the order swapped every rep, after an untimed warm-up on the first texts):
@@ -45,9 +47,10 @@ Both paths must find the same entities (text, type, character and token offsets)
 within ``--score-tol``: the script exits non-zero, writing nothing, when they do not. Each
 path's median wall time is reported with the CPU time of each call (other load on a shared
 machine slows both: the interleaving is what makes the ratio fair), and the speed-up, the
-reference's median over the fast one's. Prints a table and writes JSON (by default
-benchmarks/results/tag_predict_speed.json: give a quick run its own --out); the model is
-recorded by its description (settings, sizes, training), its path only as given.
+reference's median over the fast one's (and the same of the CPU times). Prints a table and
+writes JSON (by default benchmarks/results/tag_predict_speed.json: give a quick run its own
+--out); the model is recorded by its description (settings, sizes, training), its path only
+as given.
 """
 
 from __future__ import annotations
@@ -232,6 +235,7 @@ def summary(times: list[float], cpu: list[float], tokens: int, texts: int) -> di
     median = statistics.median(times)
     return {"times_s": [round(t, 3) for t in times], "median_s": round(median, 3),
             "cpu_times_s": [round(t, 3) for t in cpu],
+            "cpu_median_s": round(statistics.median(cpu), 3),
             "tokens_per_s": round(tokens / median), "texts_per_s": round(texts / median)}
 
 
@@ -249,6 +253,9 @@ def main() -> None:
                        help="train a WNUT-17 tagger here for N epochs instead (as "
                        "lstmkit tag train's defaults; not saved)")
     parser.add_argument("--seed", type=int, default=0, help="--train-epochs' seed (default 0)")
+    parser.add_argument("--model-note", default=None,
+                        help="how the --model was made (its training command, say), recorded "
+                        "in the JSON's model block")
     parser.add_argument("--input", help="text file, one text a line (default: WNUT-17 "
                         "sentences, --repeat times)")
     parser.add_argument("--repeat", type=int_at_least(1), default=3,
@@ -269,7 +276,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.model is not None:
         tagger = Tagger.load(args.model)
-        source = "loaded (--model)"
+        source = "loaded (--model)" + ("" if args.model_note is None else
+                                       f": {args.model_note}")
     else:
         tagger = train_wnut(args.train_epochs, args.seed)
         source = (f"trained in this run (--train-epochs {args.train_epochs} --seed {args.seed}: "
@@ -303,8 +311,9 @@ def main() -> None:
     entities = sum(map(len, baseline))
     results = {name: summary(times[name], cpu[name], tokens, len(texts)) for name in PATHS}
     speed_up = statistics.median(times["reference"]) / statistics.median(times["fast"])
+    cpu_speed_up = statistics.median(cpu["reference"]) / statistics.median(cpu["fast"])
     record = {"input": source, "texts": len(texts), "tokens": tokens, "entities": entities,
-              **results, "speed_up": round(speed_up, 2),
+              **results, "speed_up": round(speed_up, 2), "cpu_speed_up": round(cpu_speed_up, 2),
               "check": {"same_entities": True, "max_score_diff": gap,
                         "score_tol": args.score_tol}}
 
@@ -318,13 +327,15 @@ def main() -> None:
     print(f"{'tokens':12} {tokens:,}")
     print(f"{'entities':12} {entities:,} (the same on both paths; scores within {gap:.1g})")
     print()
-    print(f"{'path':10} {'median s':>9} {'tokens/s':>9}  {'times (s)':20} {'CPU (s)':20}")
+    print(f"{'path':10} {'median s':>9} {'CPU med s':>9} {'tokens/s':>9}  {'times (s)':20} "
+          f"{'CPU (s)':20}")
     for name in PATHS:
         r = results[name]
-        print(f"{name:10} {r['median_s']:9.2f} {r['tokens_per_s']:9,}  "
+        print(f"{name:10} {r['median_s']:9.2f} {r['cpu_median_s']:9.2f} {r['tokens_per_s']:9,}  "
               f"{', '.join(f'{t:.2f}' for t in times[name]):20} "
               f"{', '.join(f'{t:.2f}' for t in cpu[name]):20}")
-    print(f"\nspeed-up (reference median / fast median): {speed_up:.2f}x")
+    print(f"\nspeed-up (reference median / fast median): {speed_up:.2f}x wall time, "
+          f"{cpu_speed_up:.2f}x CPU time")
     out = Path(args.out) if args.out is not None else RESULTS / "tag_predict_speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"settings": vars(args), "model": described,
