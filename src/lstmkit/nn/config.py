@@ -88,6 +88,14 @@ def exact_int(value: object) -> int | None:
         return None
 
 
+def integer_dtype(dtype: torch.dtype | np.dtype) -> bool:
+    """Whether ``dtype``, torch's or numpy's, holds integers (signed or unsigned; not bools,
+    which torch and numpy keep apart from them)."""
+    if isinstance(dtype, torch.dtype):
+        return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+    return dtype.kind in "iu"
+
+
 def index_in(name: str, value: object, size: int, note: str = "") -> int:
     """``value`` as an int index in [0, ``size``): a TypeError unless it is an exact integer
     (:func:`exact_int`), a ValueError naming the range (and ``note``) when outside."""

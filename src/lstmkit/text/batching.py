@@ -10,7 +10,14 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import exact_int, is_int, plain_value, positive_int, shown
+from lstmkit.nn.config import (
+    exact_int,
+    integer_dtype,
+    is_int,
+    plain_value,
+    positive_int,
+    shown,
+)
 
 # what a row of indices, and a sentence of them, must be (for the messages)
 INDICES = "a sequence of int indices >= 0"
@@ -74,7 +81,7 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
                 raise ValueError(f"{where} must hold indices " + (
                     "below 2**63" if bad > 0 else ">= 0") + f", got {shown(bad, format)}")
             tensor = _row_tensor(part, where)
-            if not _integers(tensor.dtype):
+            if not integer_dtype(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
             if objects:  # (torch reads a bool among ints as 0 or 1)
                 k = next((k for k, v in enumerate(part) if isinstance(v, bool)), None)
@@ -139,10 +146,6 @@ def _not_negative(values: torch.Tensor, name: str) -> torch.Tensor:
     if len(values) and int(values.min()) < 0:  # (an embedding would fail on it later)
         raise ValueError(f"{name} must hold indices >= 0, got {int(values.min())}")
     return values
-
-
-def _integers(dtype: torch.dtype) -> bool:
-    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
 
 
 def pad_characters(
