@@ -10,14 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import (
-    exact_int,
-    integer_dtype,
-    is_int,
-    plain_value,
-    positive_int,
-    shown,
-)
+from lstmkit.nn.config import exact_int, integer_dtype, is_int, plain_value, positive_int, shown
 
 # what a row of indices, and a sentence of them, must be (for the messages)
 INDICES = "a sequence of int indices >= 0"
