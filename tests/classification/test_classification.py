@@ -240,7 +240,8 @@ def test_metrics_against_hand_computed_values(tmp_path) -> None:
                                                  "[0, 2), got Tensor tensor(True) at position 0"),
     # (numpy's "setting an array element with a sequence ... inhomogeneous shape")
     ([torch.tensor([1]), 1], [0, 1], ValueError, "y_true must be a 1-d sequence of class "
-                                                 "indices, got items of different shapes"),
+                                                 "indices or a column (N, 1) of them, got "
+                                                 "items of different shapes"),
 ])
 def test_confusion_matrix_refuses_labels_out_of_range_or_not_int(y_true, y_pred, error,
                                                                   message) -> None:
@@ -250,6 +251,73 @@ def test_confusion_matrix_refuses_labels_out_of_range_or_not_int(y_true, y_pred,
     # each prediction's logits.argmax(): 0-d integer tensors (refused as no ints)
     assert confusion_matrix([torch.tensor(1), torch.tensor(0)], [torch.tensor(1), 1], 2
                             ).tolist() == [[0, 1], [0, 1]]
+
+
+def test_confusion_matrix_reads_a_column_of_labels_as_scikit_learn_does() -> None:
+    # (a column (N, 1) was refused; scikit-learn's metrics ravel it)
+    expected = [[1, 0], [1, 1]]
+    assert confusion_matrix(np.array([[0], [1], [1]]), [0, 0, 1], 2).tolist() == expected
+    assert confusion_matrix([[0], [1], [1]], torch.tensor([[0], [0], [1]]), 2).tolist() == \
+        expected
+    assert confusion_matrix([np.array([0]), np.array([1]), np.array([1])], (0, 0, 1), 2
+                            ).tolist() == expected
+    with pytest.raises(TypeError, match=r"^y_true must hold int class indices in \[0, 2\), got "
+                                        r"float64 .*0\.5.* at position 0$"):
+        confusion_matrix(np.array([[0.5], [1.0], [1.0]]), [0, 0, 1], 2)
+
+
+@pytest.mark.parametrize(("y_true", "error", "message"), [
+    (np.array([[0, 1, 1]]), ValueError, "y_true must be a 1-d sequence of class indices or a "
+                                        "column (N, 1) of them, got shape (1, 3)"),
+    (np.zeros((3, 2), dtype=int), ValueError, "y_true must be a 1-d sequence of class indices "
+                                              "or a column (N, 1) of them, got shape (3, 2)"),
+    ([[0], [0.5], [1]], TypeError, "y_true must hold int class indices in [0, 2), got float "
+                                   "0.5 at position 1"),
+    ([[0], [1], [True]], TypeError, "y_true must hold int class indices in [0, 2), got bool "
+                                    "True at position 2"),
+    ([[0], [1], [2]], ValueError, "y_true must hold class indices in [0, 2), got 2 at "
+                                  "position 2"),
+    ([[0], [1]], ValueError, "y_true and y_pred must have the same length, got 2 and 3"),
+])
+def test_confusion_matrix_names_what_is_wrong_in_a_column_or_row(y_true, error,
+                                                                 message) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        confusion_matrix(y_true, [0, 1, 1], 2)
+
+
+@pytest.mark.parametrize(("num_classes", "error", "message"), [
+    (0, ValueError, "num_classes must be an int >= 1, got 0"),
+    (2.0, TypeError, "num_classes must be an int >= 1, got float 2.0"),
+    (True, TypeError, "num_classes must be an int >= 1, got bool True"),
+])
+def test_confusion_matrix_checks_num_classes(num_classes, error, message) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        confusion_matrix([0], [0], num_classes)
+
+
+def test_matrix_metrics_refuse_labels_where_a_confusion_matrix_is_expected(tmp_path) -> None:
+    # (a column of labels gave accuracy 2/3 here, and other functions numpy's errors)
+    from lstmkit.classification.metrics import (
+        classification_report,
+        macro_f1,
+        per_class_scores,
+        present_classes,
+    )
+
+    for labels, shape in ((np.array([[0], [1], [1]]), "(3, 1)"), ([0, 1, 1], "(3,)")):
+        message = ("matrix must be a (K, K) confusion matrix (as confusion_matrix returns it), "
+                   f"got shape {shape}")
+        for metric in (accuracy, per_class_scores, present_classes, macro_f1):
+            with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+                metric(labels)
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            classification_report(labels, ["a", "b", "c"])
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            plot_confusion_matrix(labels, ["a", "b", "c"], tmp_path / "cm.png")
+    with pytest.raises(TypeError, match=r"^matrix must hold counts \(ints or floats\), got bool "
+                                        r"values$"):
+        accuracy(np.eye(2, dtype=bool))
+    assert accuracy(np.eye(2) / 2) == 1.0  # (a normalised matrix: floats)
 
 
 def test_report_and_plot_refuse_fewer_label_names_than_classes(tmp_path) -> None:

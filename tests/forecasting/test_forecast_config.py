@@ -135,6 +135,12 @@ def test_yaml_dates_and_sections_that_are_not_mappings(tmp_path: Path) -> None:
      r"model.mean_reversion needs a per-window level: set model.normalization .* got 'none'"),
     ({"ensemble": 0}, ValueError, r"model.ensemble must be an int >= 1, got 0"),
     ({"ensemble": True}, TypeError, r"model.ensemble must be an int >= 1, got bool True"),
+    # (accepted, and the LSTM refused it only when the forecaster was made)
+    ({"num_layers": 10_001}, ValueError,
+     r"^model.num_layers must be an int in \[1, 10000\], got 10001$"),
+    # (accepted; the model's first Linear, of this width, failed inside torch when made)
+    ({"hidden_size": 2**62}, ValueError, r"^model.hidden_size is too large: an LSTM must have "
+     r"fewer than 2\*\*60 parameters .* from input_size=1, hidden_size=4611686018427387904$"),
 ])
 def test_model_config_errors(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):

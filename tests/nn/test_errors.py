@@ -75,7 +75,7 @@ BIG = 10**400
      "of 401 digits"),
     ({"input_size": BIG}, ValueError, "input_size must be an int below 2**63, got an int of "
      "401 digits"),
-    ({"num_layers": BIG}, ValueError, "num_layers must be an int below 2**63, got an int of "
+    ({"num_layers": BIG}, ValueError, "num_layers must be an int in [1, 10000], got an int of "
      "401 digits"),
     ({"proj_size": BIG}, ValueError, "proj_size must be an int below 2**63, got an int of 401 "
      "digits"),
@@ -107,6 +107,65 @@ def test_huge_int_options_are_named_by_their_number_of_digits(kwargs, error, mes
     args = {"input_size": I, "hidden_size": H, **kwargs}
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         LSTM(**args)
+
+
+TOO_MANY = ("an LSTM must have fewer than 2**60 parameters (in float64 each tensor's bytes "
+            "must fit torch's int64 sizes), got ")
+
+
+@pytest.mark.parametrize(("module", "kwargs", "message"), [
+    # (4 * hidden_size past int64 failed in torch's "Overflow when unpacking long long")
+    (LSTM, {"input_size": 5, "hidden_size": 2**62}, TOO_MANY + "an int of 38 digits from "
+     "input_size=5, hidden_size=4611686018427387904"),
+    (LSTM, {"input_size": 2**62, "hidden_size": 6}, TOO_MANY + "an int of 21 digits from "
+     "input_size=4611686018427387904, hidden_size=6"),
+    # (torch's "Storage size calculation overflowed" in float64; a tensor of float32 made)
+    (LSTM, {"input_size": 5, "hidden_size": 2**29}, TOO_MANY + "1152921519639232512 from "
+     "input_size=5, hidden_size=536870912"),
+    (LSTM, {"input_size": 5, "hidden_size": 2**28, "num_layers": 3, "bidirectional": True,
+            "proj_size": 2**27},
+     TOO_MANY + "2233785438798086144 from input_size=5, hidden_size=268435456, num_layers=3, "
+     "proj_size=134217728, bidirectional=True"),
+    (LSTMCell, {"input_size": 5, "hidden_size": 2**62}, TOO_MANY + "an int of 38 digits from "
+     "input_size=5, hidden_size=4611686018427387904"),
+    (LSTMCell, {"input_size": 2**59, "hidden_size": 2}, TOO_MANY + "4611686018427387936 from "
+     "input_size=576460752303423488, hidden_size=2"),
+    # (the layers were made one by one, on the meta device too, for hours)
+    (LSTM, {"input_size": 5, "hidden_size": 6, "num_layers": 10_001},
+     "num_layers must be an int in [1, 10000], got 10001"),
+    (LSTM, {"input_size": 5, "hidden_size": 6, "num_layers": 2**40},
+     "num_layers must be an int in [1, 10000], got 1099511627776"),
+])
+def test_sizes_past_what_torch_can_hold_are_refused_before_any_tensor(module, kwargs,
+                                                                      message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        module(**kwargs, device="meta")
+
+
+def test_large_but_possible_sizes_are_made():
+    from lstmkit.nn.config import MAX_LAYERS, layer_count
+
+    wide = LSTM(5, 8192, device="meta")
+    assert wide.weight_hh_l0.shape == (4 * 8192, 8192)
+    assert LSTM(5, 2**28, device="meta").config.parameter_count() < 2**60  # (2**58 and more)
+    assert LSTMCell(5, 2**28, device="meta").weight_hh.shape == (2**30, 2**28)
+    assert len(LSTM(2, 2, 100).all_weights) == 100
+    assert layer_count("num_layers", MAX_LAYERS) == MAX_LAYERS == 10_000
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"num_layers": 3}, {"bias": False}, {"bidirectional": True, "num_layers": 2},
+    {"proj_size": 4, "num_layers": 2, "bidirectional": True}, {"peephole": True},
+    {"coupled_gates": True, "peephole": True}, {"layer_norm": True, "num_layers": 2},
+    {"layer_norm": True, "coupled_gates": True, "proj_size": 3, "bidirectional": True},
+])
+def test_parameter_count_is_the_parameters_the_lstm_makes(kwargs):
+    module = LSTM(I, H, **kwargs)
+    assert module.config.parameter_count() == sum(p.numel() for p in module.parameters())
+    cell_kwargs = {k: v for k, v in kwargs.items()
+                   if k in ("bias", "peephole", "coupled_gates", "layer_norm")}
+    cell = LSTMCell(I, H, **cell_kwargs)
+    assert cell.config.parameter_count() == sum(p.numel() for p in cell.parameters())
 
 
 def test_a_huge_int_set_on_a_built_lstm_is_named_by_its_number_of_digits():

@@ -72,6 +72,21 @@ def test_numpy_lstm_options_are_stored_as_python_values_that_save(config_class) 
     assert config_class.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
+@pytest.mark.parametrize("config_class", [ClassifierConfig, TaggerConfig])
+def test_sizes_past_the_lstms_bounds_are_refused_when_the_config_is_made(config_class
+                                                                          ) -> None:
+    # (accepted, and the LSTM refused it only when the model was made)
+    with pytest.raises(ValueError, match=r"^num_layers must be an int in \[1, 10000\], got "
+                                         r"10001$"):
+        config_class(num_layers=10_001)
+    assert config_class(num_layers=10_000).num_layers == 10_000
+    # (accepted; the LSTM failed inside torch when the model was made)
+    with pytest.raises(ValueError, match=r"^model.hidden_size is too large: an LSTM must have "
+                                         r"fewer than 2\*\*60 parameters .* from input_size=1, "
+                                         r"hidden_size=4611686018427387904$"):
+        config_class(hidden_size=2**62)
+
+
 def test_text_list_reads_any_iterable_once_by_position() -> None:
     import pandas as pd
 

@@ -288,6 +288,37 @@ def test_padding_names_a_row_or_item_that_is_none_or_a_str(pad: Any, rows: Any,
         pad(rows)
 
 
+@pytest.mark.parametrize(("pad", "rows", "message"), [
+    # (an empty str was "an empty one", or passed as a row without characters)
+    (pad_sequences, ["", [1]], r"sequences\[0\] must be a sequence of int indices >= 0, got "
+                               r"str ''"),
+    (pad_sequences, [[1], b""], r"sequences\[1\] must be a sequence of int indices >= 0, got "
+                                r"bytes b''"),
+    (pad_sequences, [torch.tensor([1]), ""], r"sequences\[1\] must be a sequence of int "
+                                             r"indices >= 0, got str ''"),
+    (pad_sequences, ["abc", []], r"sequences\[0\] must be a sequence of int indices >= 0, got "
+                                 r"str 'abc'"),
+    (pad_characters, ["", [[1]]], r"words\[0\] must be a sequence of words, each a sequence "
+                                  r"of int indices >= 0, got str ''"),
+    (pad_characters, [[[]], b""], r"words\[1\] must be a sequence of words, each a sequence "
+                                  r"of int indices >= 0, got bytes b''"),
+    (pad_characters, [["", ""]], r"words\[0\]\[0\] must be a sequence of int indices >= 0, "
+                                 r"got str ''"),
+    (pad_characters, [[[], b""]], r"words\[0\]\[1\] must be a sequence of int indices >= 0, "
+                                  r"got bytes b''"),
+])
+def test_padding_names_an_empty_str_row_as_no_sequence_of_indices(pad: Any, rows: Any,
+                                                                  message: str) -> None:
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        pad(rows)
+
+
+def test_pad_sequences_names_an_empty_row() -> None:
+    with pytest.raises(ValueError, match=r"^sequences\[2\] must hold at least one token, got "
+                                         r"an empty sequence$"):
+        pad_sequences([[1], torch.tensor([2]), (), []])
+
+
 def test_bucket_sampler_covers_every_example_once_with_similar_lengths() -> None:
     lengths = [int(x) for x in np.random.default_rng(0).integers(1, 50, size=103)]
     sampler = BucketBatchSampler(lengths, batch_size=10, pool_batches=100)

@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from lstmkit.nn.config import exact_int
+from lstmkit.nn.config import exact_int, positive_int
 
 
 def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.ndarray:
     """``values`` as an int64 array, each checked to be an integer (not a bool) in
-    ``[0, num_classes)``; the error names ``name`` and the first bad value and its position."""
+    ``[0, num_classes)``; the error names ``name`` and the first bad value and its position.
+    A column (N, 1) is read as its N values, as scikit-learn's metrics read it."""
     try:
         array = np.asarray(values)
     except ValueError:  # (numpy's "inhomogeneous shape": a list holding a list)
-        raise ValueError(f"{name} must be a 1-d sequence of class indices, got items of "
-                         "different shapes") from None
+        raise ValueError(f"{name} must be a 1-d sequence of class indices or a column (N, 1) "
+                         "of them, got items of different shapes") from None
+    items: Any = values  # (each one's type is checked below)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.ravel()
+        items = list(chain.from_iterable(values)) if isinstance(values, list | tuple) else array
     if array.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d sequence of class indices, got shape "
-                         f"{array.shape}")
+        raise ValueError(f"{name} must be a 1-d sequence of class indices or a column (N, 1) "
+                         f"of them, got shape {array.shape}")
     # a list's bools and floats may have become ints in the array; its types are checked
     # in bulk, one by one only to name the first wrong one
-    types = set(map(type, values)) if isinstance(values, list | tuple) else set()
+    types = set(map(type, items)) if isinstance(items, list | tuple) else set()
     if array.dtype.kind not in "iu" or any(
             issubclass(kind, bool | np.bool_) or not issubclass(kind, int | np.integer)
             for kind in types):
-        for at, value in enumerate(values):
+        for at, value in enumerate(items):
             if exact_int(value) is None:
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
                                 f"got {type(value).__name__} {value!r} at position {at}")
@@ -43,17 +50,31 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: 
     """``(K, K)`` counts; row = true class, column = predicted class.
 
     ``y_true`` and ``y_pred`` hold int class indices in ``[0, num_classes)`` (numpy ints and
-    0-d integer tensors too; not floats nor bools).
+    0-d integer tensors too; not floats nor bools), each 1-d or a column (N, 1), which is
+    read as its N values (as scikit-learn does; a row (1, N) is refused).
     """
-    if len(y_true) != len(y_pred):
-        raise ValueError(
-            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
-        )
+    num_classes = positive_int("num_classes", num_classes)
     true = _class_indices(y_true, "y_true", num_classes)
     pred = _class_indices(y_pred, "y_pred", num_classes)
+    if len(true) != len(pred):
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(true)} and {len(pred)}"
+        )
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (true, pred), 1)
     return matrix
+
+
+def _square(matrix: Any) -> np.ndarray:
+    """``matrix`` as an array, checked to be a (K, K) confusion matrix of counts: the
+    class labels themselves (1-d, or a column (N, 1)) would give a score of nothing."""
+    array = np.asarray(matrix)
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise ValueError(f"matrix must be a (K, K) confusion matrix (as confusion_matrix "
+                         f"returns it), got shape {array.shape}")
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"matrix must hold counts (ints or floats), got {array.dtype} values")
+    return array
 
 
 def _check_labels(matrix: np.ndarray, labels: Sequence[str]) -> None:
@@ -65,12 +86,16 @@ def _check_labels(matrix: np.ndarray, labels: Sequence[str]) -> None:
 
 
 def accuracy(matrix: np.ndarray) -> float:
+    """The share of the (K, K) ``matrix``'s counts on its diagonal (0 when it holds none)."""
+    matrix = _square(matrix)
     total = matrix.sum()
     return float(np.trace(matrix) / total) if total else 0.0
 
 
 def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall, F1 and support per class (0 where undefined, as scikit-learn)."""
+    """Precision, recall, F1 and support per class of the (K, K) ``matrix`` (0 where
+    undefined, as scikit-learn)."""
+    matrix = _square(matrix)
     tp = np.diag(matrix).astype(float)
     predicted = matrix.sum(axis=0)
     support = matrix.sum(axis=1)
@@ -84,11 +109,13 @@ def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
 def present_classes(matrix: np.ndarray) -> np.ndarray:
     """(K,) bool: the classes that occur in the truth or the predictions, which alone have
     scores (the others' are undefined, left out of the macro F1)."""
+    matrix = _square(matrix)
     return (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
 
 
 def macro_f1(matrix: np.ndarray) -> float:
     """Unweighted mean F1 over the classes that occur in the truth or the predictions."""
+    matrix = _square(matrix)
     present = present_classes(matrix)
     f1 = per_class_scores(matrix)["f1"]
     return float(f1[present].mean()) if present.any() else 0.0
@@ -98,6 +125,7 @@ def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
     """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1.
 
     ``labels``: the classes' names, one per row of ``matrix``."""
+    matrix = _square(matrix)
     _check_labels(matrix, labels)
     scores = per_class_scores(matrix)
     present = present_classes(matrix)
@@ -124,6 +152,7 @@ def plot_confusion_matrix(
     """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall.
 
     ``labels``: the classes' names, one per row of ``matrix``."""
+    matrix = _square(matrix)
     _check_labels(matrix, labels)
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is

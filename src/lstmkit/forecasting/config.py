@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, shown
+from lstmkit.nn.config import check_lstm_options, layer_count, plain_fields, positive_int, shown
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -340,9 +340,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
-        for name in ("lookback", "horizon", "segment_len", "hidden_size", "num_layers",
-                     "ensemble"):
+        for name in ("lookback", "horizon", "segment_len", "hidden_size", "ensemble"):
             positive_int(f"model.{name}", getattr(self, name))
+        layer_count("model.num_layers", self.num_layers)
         if self.lookback % self.segment_len:
             raise ValueError(f"model.lookback ({self.lookback}) must be a multiple of "
                              f"model.segment_len ({self.segment_len})")

@@ -30,6 +30,14 @@ Init = Literal["default", "chrono"]
 RecurrentInit = Literal["default", "orthogonal"]
 MAX_INT = 2**63 - 1
 """The largest int setting (torch's int64): a larger one fails inside torch."""
+MAX_LAYERS = 10_000
+"""The most layers an LSTM may stack: each is a step of a Python loop when the LSTM is made
+and in every call (10,000 take seconds to make; ``num_layers=2**40`` ran until memory ran
+out), and far fewer already train badly."""
+MAX_PARAMETERS = 2**60
+"""An LSTM's parameters must number below this: in float64 (a module can be cast to it
+after it is made) each tensor's bytes must fit torch's int64 sizes, which 2**60 values
+would not (``hidden_size=2**62`` failed deep inside torch)."""
 
 
 def shown(value: object, text: Any = repr, typed: bool = False) -> str:
@@ -65,9 +73,14 @@ def positive_int(name: str, value: object, minimum: int = 1,
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {shown(value, format)}")
     if maximum is not None and value > maximum:
-        below = "2**63" if maximum == MAX_INT else maximum + 1
-        raise ValueError(f"{name} must be an int below {below}, got {shown(value, format)}")
+        within = "below 2**63" if maximum == MAX_INT else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an int {within}, got {shown(value, format)}")
     return int(value)
+
+
+def layer_count(name: str, value: object) -> int:
+    """``value`` as a number of stacked LSTM layers: an int in [1, :data:`MAX_LAYERS`]."""
+    return positive_int(name, value, maximum=MAX_LAYERS)
 
 
 def is_int(value: object) -> bool:
@@ -86,6 +99,14 @@ def exact_int(value: object) -> int | None:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+def integer_dtype(dtype: torch.dtype | np.dtype) -> bool:
+    """Whether ``dtype``, torch's or numpy's, holds integers (signed or unsigned; not bools,
+    which torch and numpy keep apart from them)."""
+    if isinstance(dtype, torch.dtype):
+        return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+    return dtype.kind in "iu"
 
 
 def index_in(name: str, value: object, size: int, note: str = "") -> int:
@@ -186,13 +207,25 @@ class LSTMConfig:
             object.__setattr__(self, name, value)
 
         # (torch's sizes are int64: a larger one failed in its "Overflow when unpacking")
-        for name in ("input_size", "hidden_size", "num_layers"):
+        for name in ("input_size", "hidden_size"):
             normalise(name, positive_int(name, getattr(self, name)))
+        normalise("num_layers", layer_count("num_layers", self.num_layers))
         normalise("proj_size", positive_int("proj_size", self.proj_size, minimum=0))
         check_projection(self.proj_size, self.hidden_size)
         for name in ("bias", "batch_first", "bidirectional", "peephole", "coupled_gates",
                      "layer_norm"):
             normalise(name, flag(name, getattr(self, name)))
+        # before any tensor is made, which would fail deep inside torch (4 * hidden_size
+        # past int64) or take every byte of memory
+        if (count := self.parameter_count()) >= MAX_PARAMETERS:
+            # (the settings of a cell, and those of a stack off their defaults)
+            sizes = ["input_size", "hidden_size"] + [
+                name for name in ("num_layers", "proj_size", "bidirectional")
+                if getattr(self, name) != getattr(LSTMConfig, name)]
+            raise ValueError(
+                f"an LSTM must have fewer than 2**60 parameters (in float64 each tensor's "
+                f"bytes must fit torch's int64 sizes), got {shown(count, format)} from "
+                + ", ".join(f"{name}={shown(getattr(self, name), format)}" for name in sizes))
         if self.layer_norm and self.hidden_size < 2:
             raise ValueError(
                 f"layer_norm needs hidden_size >= 2: normalised over a single unit, the cell "
@@ -270,6 +303,16 @@ class LSTMConfig:
     def recurrent_size(self) -> int:
         """R: the width of h, P with a projection, else H."""
         return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    def parameter_count(self) -> int:
+        """The number of values of all the parameters, every layer and direction, counted
+        from their shapes (nothing is made)."""
+        def layer(layer_input: int) -> int:
+            return sum(math.prod(shape) for _, shape in self.parameter_shapes(layer_input))
+
+        above = self.recurrent_size * self.num_directions  # (the input of layers 1, 2, ...)
+        return self.num_directions * (layer(self.input_size)
+                                      + (self.num_layers - 1) * layer(above))
 
     def parameter_shapes(self, layer_input: int) -> list[tuple[str, tuple[int, ...]]]:
         """The parameters of one layer-direction whose input has ``layer_input`` features:
@@ -352,7 +395,8 @@ def check_option_values(options: Mapping[str, Any], name: str,
     a configuration is made, not when its network is built. Without ``hidden_size``, with
     sizes that fit any ``proj_size``. A rule between ``hidden_size`` and an option is named
     by the two settings (``model.lstm.proj_size``, ``model.hidden_size``: the section of
-    ``name``)."""
+    ``name``), and so is a ``hidden_size`` too large for any LSTM (its parameters counted
+    with one input feature and one layer)."""
     section = name.rpartition(".")[0]
     hidden_name = f"{section + '.' if section else ''}hidden_size"
     proj = options.get("proj_size", 0)
@@ -364,6 +408,10 @@ def check_option_values(options: Mapping[str, Any], name: str,
         hidden_size = positive_int(hidden_name, hidden_size)
         if fits:  # (a proj_size of another kind is LSTMConfig's error, below)
             check_projection(proj, hidden_size, f"{name}.proj_size", hidden_name)
+        try:  # (the size rule, on the narrowest LSTM of this width: one input, one layer)
+            LSTMConfig(1, hidden_size)
+        except ValueError as err:
+            raise ValueError(f"{hidden_name} is too large: {err}") from None
     try:
         LSTMConfig(1, hidden_size, **options)
     except (TypeError, ValueError) as err:

@@ -75,7 +75,9 @@ class LSTM(nn.Module):
 
     Args (as ``torch.nn.LSTM``): ``input_size`` I, ``hidden_size`` H, ``num_layers`` L,
     ``bias``, ``batch_first``, ``dropout`` (on each layer's output but the last, in training),
-    ``bidirectional`` (D = 2), ``proj_size`` P (h_t = W_hr h_t, Sak et al. 2014).
+    ``bidirectional`` (D = 2), ``proj_size`` P (h_t = W_hr h_t, Sak et al. 2014). Checked
+    before any tensor is made: ``num_layers`` at most 10,000 and fewer than 2**60 parameters
+    in all (:data:`lstmkit.nn.config.MAX_LAYERS`, ``MAX_PARAMETERS``).
 
     Keyword-only options, each composable with the others, with layers, directions, lengths
     and resets:

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from lstmkit.nn.config import check_lstm_options, plain_fields, positive_int, probability
+from lstmkit.nn.config import (
+    check_lstm_options,
+    layer_count,
+    plain_fields,
+    positive_int,
+    probability,
+)
 from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
     MappingConfig,
@@ -90,7 +96,8 @@ class TaggerConfig(MappingConfig):
                 f"tokenizer must be one of ['regex', 'whitespace'], got {self.tokenizer!r}"
             )
         store_checked(self, positive_int, "min_freq", "char_dim", "char_hidden", "hidden_size",
-                      "num_layers", "batch_size", "snapshots", "ensemble")
+                      "batch_size", "snapshots", "ensemble")
+        store_checked(self, layer_count, "num_layers")
         store_checked(self, positive_int, "max_vocab", "embedding_dim", optional=True)
         for name in ("lowercase", "freeze_embeddings", "casing", "bidirectional"):
             boolean(name, getattr(self, name))

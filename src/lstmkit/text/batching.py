@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from lstmkit.nn.config import exact_int, is_int, plain_value, positive_int, shown
+from lstmkit.nn.config import exact_int, integer_dtype, is_int, plain_value, positive_int, shown
 
 # what a row of indices, and a sentence of them, must be (for the messages)
 INDICES = "a sequence of int indices >= 0"
@@ -32,11 +32,15 @@ def pad_sequences(
     if len(sequences) == 0:
         raise ValueError("sequences must hold at least one sequence, got none")
     lengths = torch.tensor(_lengths(sequences, "sequences"), dtype=torch.long)  # (B,)
+    # (first: an empty str is no sequence of indices, before it is an empty row)
+    indices = _indices(sequences, "sequences")
     if int(lengths.min()) == 0:
-        raise ValueError("every sequence must hold at least one token, got an empty one")
+        empty = int((lengths == 0).nonzero()[0])
+        raise ValueError(f"sequences[{empty}] must hold at least one token, got an empty "
+                         "sequence")
     padded = torch.full((len(sequences), int(lengths.max())), pad_index, dtype=torch.long)
     # all the indices at once, into the real positions (row by row took twice as long)
-    padded[lengths_to_mask(lengths)] = _indices(sequences, "sequences")
+    padded[lengths_to_mask(lengths)] = indices
     return padded, lengths
 
 
@@ -57,8 +61,6 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
             return _not_negative(torch.tensor(flat, dtype=torch.long), name)
     tensors = []  # row by row (an array or tensor at once), naming a row that is no ints
     for i, row in enumerate(rows):
-        if depth == 2:  # (a sentence of str words would be read as its characters)
-            _not_a_row(row, f"{name}[{i}]", WORDS)
         for j, part in enumerate(row) if depth == 2 else [(None, row)]:
             where = f"{name}[{i}]" + ("" if j is None else f"[{j}]")
             # Python objects (a list, a deque, an object array), not an array of numbers
@@ -72,7 +74,7 @@ def _indices(rows: Sequence[Sequence[Any]], name: str, depth: int = 1) -> torch.
                 raise ValueError(f"{where} must hold indices " + (
                     "below 2**63" if bad > 0 else ">= 0") + f", got {shown(bad, format)}")
             tensor = _row_tensor(part, where)
-            if not _integers(tensor.dtype):
+            if not integer_dtype(tensor.dtype):
                 raise TypeError(f"{where} must hold int indices, got {tensor.dtype} values")
             if objects:  # (torch reads a bool among ints as 0 or 1)
                 k = next((k for k, v in enumerate(part) if isinstance(v, bool)), None)
@@ -139,10 +141,6 @@ def _not_negative(values: torch.Tensor, name: str) -> torch.Tensor:
     return values
 
 
-def _integers(dtype: torch.dtype) -> bool:
-    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
-
-
 def pad_characters(
     words: Sequence[Sequence[Sequence[int]]], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,13 +158,16 @@ def pad_characters(
     T = max(_lengths(words, "words", WORDS))
     char_lengths = torch.zeros((B, T), dtype=torch.long)
     for b, sentence in enumerate(words):
+        # (a sentence of str words would be read as its characters; an empty str, as none)
+        _not_a_row(sentence, f"words[{b}]", WORDS)
         char_lengths[b, : len(sentence)] = torch.tensor(_lengths(sentence, f"words[{b}]"),
                                                         dtype=torch.long)
     C = int(char_lengths.max()) if char_lengths.numel() else 0
     chars = torch.full((B, T, C), pad_index, dtype=torch.long)
-    if C:
-        mask = torch.arange(C)[None, None, :] < char_lengths[:, :, None]  # (B, T, C)
-        chars[mask] = _indices(words, "words", depth=2)
+    # (also without characters: a word that is an empty str is no sequence of indices)
+    indices = _indices(words, "words", depth=2)
+    mask = torch.arange(C)[None, None, :] < char_lengths[:, :, None]  # (B, T, C)
+    chars[mask] = indices
     return chars, char_lengths
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmkit.nn.config import exact_int, shown
+from lstmkit.nn.config import exact_int, integer_dtype, shown
 from lstmkit.saving import path_arg
 
 PAD = "<pad>"
@@ -36,14 +36,6 @@ def _is_vector(values: object) -> bool:
     return isinstance(values, np.ndarray | torch.Tensor) and values.ndim == 1
 
 
-def _integer_kind(values: np.ndarray | torch.Tensor) -> bool:
-    """Whether the array's or tensor's elements are integers (not bools)."""
-    if isinstance(values, torch.Tensor):
-        return not (values.is_floating_point() or values.is_complex()
-                    or values.dtype == torch.bool)
-    return values.dtype.kind in "iu"
-
-
 def _valid_in_bulk(indices: list[Any] | np.ndarray | torch.Tensor, size: int
                    ) -> list[int] | None:
     """``indices`` (a list, or a 1-d numpy array or torch tensor) as a list of ints when all
@@ -56,7 +48,7 @@ def _valid_in_bulk(indices: list[Any] | np.ndarray | torch.Tensor, size: int
                    for kind in kinds):
             return None
         items = indices if kinds <= {int} else [int(i) for i in indices]
-    elif _integer_kind(indices):
+    elif integer_dtype(indices.dtype):
         items = indices.tolist()  # (Python ints: torch has no min for some unsigned types)
     else:
         return None
