@@ -223,8 +223,9 @@ class LSTMConfig:
                 name for name in ("num_layers", "proj_size", "bidirectional")
                 if getattr(self, name) != getattr(LSTMConfig, name)]
             raise ValueError(
-                f"an LSTM must have fewer than 2**60 parameters (in float64 each tensor's "
-                f"bytes must fit torch's int64 sizes), got {shown(count, format)} from "
+                f"an LSTM must have fewer than 2**{MAX_PARAMETERS.bit_length() - 1} parameters "
+                f"(in float64 each tensor's bytes must fit torch's int64 sizes), got "
+                f"{shown(count, format)} from "
                 + ", ".join(f"{name}={shown(getattr(self, name), format)}" for name in sizes))
         if self.layer_norm and self.hidden_size < 2:
             raise ValueError(
