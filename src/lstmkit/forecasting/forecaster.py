@@ -776,8 +776,8 @@ class Forecaster:
                 f"steps (--steps) must be at most {most} ({most // m.horizon} horizons of "
                 f"{m.horizon}), got {shown(steps, format)}: steps past the horizon are forecast "
                 "recursively, one pass of the network per horizon over the forecasts before it, "
-                "and the error compounds with each (far more would be the model's own echo, and "
-                "run for hours): ask for fewer steps, or train a model with a longer horizon "
+                "and the error compounds with each (far more would be the model's own echo, not "
+                "the data's): ask for fewer steps, or train a model with a longer horizon "
                 "(model.horizon)")
         return steps
 
