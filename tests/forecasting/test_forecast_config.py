@@ -273,6 +273,26 @@ def test_quantile_levels_may_be_numpy_floats_and_ints_meet_the_range_check() -> 
             ModelConfig(loss="quantile", quantiles=[0.5, 10 ** (digits - 1)])
 
 
+def test_float32_quantile_levels_read_as_their_shortest_decimal() -> None:
+    import torch
+    import yaml
+
+    # (they kept float32's rounding: 0.10000000149011612 in config.yaml and the messages,
+    # and model.conformal refused (0.1, 0.5, 0.9) as levels that do not pair up)
+    for levels in (np.array([0.1, 0.5, 0.9], np.float32), torch.tensor([0.1, 0.5, 0.9]),
+                   [np.float32(0.1), np.float16(0.5), np.array(0.9, np.float32)],
+                   torch.tensor([0.1, 0.5, 0.9], dtype=torch.float16)):
+        model = ModelConfig(loss="quantile", quantiles=levels, conformal=True)
+        assert model.quantiles == (0.1, 0.5, 0.9)
+        assert [f"q{q}" for q in model.quantiles] == ["q0.1", "q0.5", "q0.9"]
+        assert yaml.safe_dump(model.quantiles) == "- 0.1\n- 0.5\n- 0.9\n"
+    # a float64 level is as given, its digits beyond float32's kept
+    assert ModelConfig(loss="quantile", quantiles=[np.float64(0.10000000149011612), 0.5]
+                       ).quantiles == (0.10000000149011612, 0.5)
+    assert ModelConfig(loss="quantile", quantiles=[np.float32(0.025), 0.5]
+                       ).quantiles == (0.025, 0.5)
+
+
 def test_quantile_levels_may_be_any_number_float_reads() -> None:
     import decimal
 

@@ -187,6 +187,32 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert naive["mse"] == pytest.approx(report.table.loc["naive", "mse"])
 
 
+def test_per_origin_csv_writes_the_origin_times_as_the_data_wrote_them(
+        trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:
+    forecaster, frame = trained
+    written_as = copy.copy(forecaster)  # (the fixture's stays as it is)
+    dc = dataclasses.replace(forecaster.config.data, time_format="%d/%m/%Y %H:%M")
+    written_as.config = dataclasses.replace(forecaster.config, data=dc)
+    report = written_as.evaluate(frame.assign(date=frame["date"].dt.strftime(dc.time_format)),
+                                 baselines=("naive",))
+    report.save(tmp_path / "out")
+    # as forecast.csv writes its times (it was ISO 8601 whatever the data's format)
+    saved = pd.read_csv(tmp_path / "out" / "per_origin.csv", dtype=str)
+    assert saved["origin_time"].iloc[:2].tolist() == ["09/01/2021 00:00", "09/01/2021 01:00"]
+    assert saved["origin_time"].tolist() == report.per_origin["origin_time"].dt.strftime(
+        dc.time_format).tolist()
+    assert pd.api.types.is_datetime64_any_dtype(report.per_origin["origin_time"])  # (kept)
+    # a format that drops part of the times: ISO 8601, and a warning, as forecast.csv's
+    with pytest.warns(UserWarning, match=r"^times written in ISO 8601, not as "
+                                         r"data.time_format='%d/%m/%Y': it writes 2021-01-09 "
+                                         r"01:00:00 as '09/01/2021', which reads back as "
+                                         r"2021-01-09 00:00:00"):
+        dataclasses.replace(report, time_format="%d/%m/%Y").save(tmp_path / "dates")
+    saved = pd.read_csv(tmp_path / "dates" / "per_origin.csv", dtype=str)
+    assert saved["origin_time"].iloc[:2].tolist() == ["2021-01-09 00:00:00",
+                                                      "2021-01-09 01:00:00"]
+
+
 def test_several_targets_are_also_scored_one_by_one(trained: tuple[Forecaster, pd.DataFrame],
                                                    tmp_path: Path) -> None:
     # a and b have different scales: the pooled table mixes them, by_target does not

@@ -10,6 +10,7 @@ import shutil
 import warnings
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1250,6 +1251,40 @@ def test_steps_recursion_with_paths_0_feeds_back_the_median_and_reads_future_cov
             rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("quantile", [False, True])
+def test_each_recursive_pass_reads_only_its_windows_rows(
+        monkeypatch: pytest.MonkeyPatch, quantile: bool) -> None:
+    from lstmkit.forecasting import forecaster as module
+
+    # each horizon past the first was a pass over every row forecast before it (the
+    # lookback, then all the steps), so that the time grew with the square of the horizons
+    frames = [make_frame(seed=k).assign(sid=name) for k, name in enumerate("xy")]
+    base = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9)) if quantile else \
+        make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(
+        base.data, series_col="sid", future_covariates=("hour",)))
+    forecaster = Forecaster(config).fit(pd.concat(frames, ignore_index=True))
+    steps = 10 * 12 + 5  # (the last horizon overlaps the one before)
+    after = pd.date_range(frames[0]["date"].iloc[-1], periods=steps + 1, freq="h")[1:]
+    future = pd.concat([pd.DataFrame({"date": after, "sid": name,
+                                      "hour": (np.arange(240, 240 + steps) % 12).astype(float)})
+                        for name in "xy"], ignore_index=True)
+    rows: list[set[int]] = []
+
+    class Counted(module.WindowSet):
+        def __init__(self, series: list[Any], *args: Any) -> None:
+            rows.append({len(s) for s in series})
+            super().__init__(series, *args)
+
+    monkeypatch.setattr(module, "WindowSet", Counted)
+    out = forecaster.predict(pd.concat(frames, ignore_index=True), future, steps=steps,
+                             **({"paths": 20} if quantile else {}))
+    assert len(out) == steps * 2 * 2
+    # 11 passes, each of a lookback (24) and a horizon (12) of rows per series (and per path
+    # past the first horizon), not of the lookback and every step (24 + 125)
+    assert rows == [{24 + 12}] * 11
+
+
 @pytest.mark.parametrize(("steps", "error", "message"), [
     (0, ValueError, "an int >= 1, got 0"), (-3, ValueError, "an int >= 1, got -3"),
     (True, TypeError, "an int >= 1, got bool True"),
@@ -1277,8 +1312,9 @@ def test_steps_are_at_most_a_thousand_horizons_checked_before_the_data_are_read(
     with pytest.raises(ValueError, match=rf"^steps \(--steps\) must be at most "
                                          rf"{re.escape(most)}, got {got}: steps past the "
                                          r"horizon are forecast recursively, one pass of the "
-                                         r"network per horizon .* the time growing with the "
-                                         r"square of the horizons .* ask for fewer steps, or "
+                                         r"network per horizon over the forecasts before it, "
+                                         r"and the error compounds with each .* ask for fewer "
+                                         r"steps, or "
                                          r"train a model with a longer horizon "
                                          r"\(model.horizon\)$"):
         forecaster.predict(tmp_path / "not_read.csv", steps=steps)

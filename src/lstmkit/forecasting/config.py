@@ -19,7 +19,14 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from lstmkit.nn.config import check_lstm_options, layer_count, plain_fields, positive_int, shown
+from lstmkit.nn.config import (
+    check_lstm_options,
+    layer_count,
+    plain_fields,
+    plain_value,
+    positive_int,
+    shown,
+)
 from lstmkit.saving import path_arg
 from lstmkit.training import TrainConfig
 
@@ -423,10 +430,16 @@ class ModelConfig:
         return self.quantiles.index(0.5) if self.loss == "quantile" else 0
 
 
+_NARROW_FLOATS = {"float32": np.float32, "float16": np.float16}
+
+
 def _levels(value: Iterable[Any]) -> tuple[float, ...]:
     """``model.quantiles`` as floats: every item a number (a numpy float, a 0-d array or
     tensor, a ``Decimal``: what ``float`` reads); text such as ``"0.1"`` (a quoted YAML
-    value) and bools are refused, not read as numbers."""
+    value) and bools are refused, not read as numbers. A float32 or float16 level is read as
+    the shortest decimal that reads back as it: ``np.float32(0.1)`` is 0.1, as the Python
+    float 0.1 is, not 0.10000000149011612 (which the saved configuration, the messages and
+    the served levels showed, and which ``model.conformal`` refused as unpaired with 0.9)."""
     items = list(value)
 
     def written() -> str:  # (the levels as given, for a message)
@@ -440,7 +453,10 @@ def _levels(value: Iterable[Any]) -> tuple[float, ...]:
             if isinstance(q, str | bytes | bool | np.bool_) or str(getattr(q, "dtype", "")) in (
                     "bool", "torch.bool"):  # (0-d bool arrays and tensors too)
                 raise TypeError
-            levels.append(float(q))
+            level = float(q)
+            # (a 0-d float32 array or tensor read as plain_value reads a float32 scalar)
+            narrow = _NARROW_FLOATS.get(str(getattr(q, "dtype", "")).removeprefix("torch."))
+            levels.append(level if narrow is None else plain_value(narrow(level)))
         except (TypeError, ValueError):
             hint = ""
             with contextlib.suppress(TypeError, ValueError):

@@ -90,6 +90,12 @@ class Series:
     def __len__(self) -> int:
         return len(self.time)
 
+    def rows(self, start: int, stop: int) -> Series:
+        """The rows ``[start, stop)`` of the series (views of its arrays)."""
+        return Series(self.id, self.time[start:stop], self.target[start:stop],
+                      self.past[start:stop], self.future[start:stop], self.static,
+                      None if self.observed is None else self.observed[start:stop])
+
     def observed_target(self) -> np.ndarray:
         """``target`` with NaN where a value was not observed: what metrics score."""
         return self.target if self.observed is None else \

@@ -28,6 +28,7 @@ from lstmkit.forecasting.data import (
     clip_to_bounds,
     date_in,
     first_reason,
+    format_times,
     parse_date,
     parse_times,
     past_the_end,
@@ -74,6 +75,8 @@ class EvalReport:
         notes: baselines that could not run and why.
         series_col: the data's series column (``data.series_col``); None for data of one
             series without one, whose id ("0") titles and messages leave out.
+        time_format: the data's ``data.time_format``, in which :meth:`save` writes the
+            origin times (as ``forecast.csv`` writes its times, :func:`format_times`).
     """
 
     table: pd.DataFrame
@@ -90,6 +93,7 @@ class EvalReport:
     by_target: pd.DataFrame | None = None
     by_series: pd.DataFrame | None = None
     series_col: str | None = None
+    time_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Scores as plain values (for JSON): a score that does not apply (a baseline's
@@ -104,7 +108,8 @@ class EvalReport:
 
     def save(self, path: str | Path) -> list[Path]:
         """Write the tables (CSV) and scores (JSON) into folder ``path``; returns the files
-        written."""
+        written. The origin times are written as the data's are: in ``data.time_format``
+        where it writes every one in full, else in ISO 8601 (:func:`format_times`)."""
         path = path_arg("path", path)
         path.mkdir(parents=True, exist_ok=True)
         tables = {"metrics.csv": self.table, "metrics_by_target.csv": self.by_target,
@@ -114,7 +119,11 @@ class EvalReport:
             if table is not None:
                 table.to_csv(path / name)
                 written.append(path / name)
-        self.per_origin.to_csv(path / "per_origin.csv", index=False)
+        per_origin = self.per_origin
+        if pd.api.types.is_datetime64_any_dtype(per_origin["origin_time"]):  # (not row numbers)
+            per_origin = per_origin.assign(origin_time=format_times(per_origin["origin_time"],
+                                                                    self.time_format))
+        per_origin.to_csv(path / "per_origin.csv", index=False)
         (path / "metrics.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
         return [*written, path / "per_origin.csv", path / "metrics.json"]
 
@@ -295,7 +304,8 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       quantiles=quantiles, quantile_levels=m.quantiles, windows=windows_frame,
                       target_names=cfg.data.target, lookback=m.lookback,
                       series=prepared.series, notes=notes, by_target=by_target,
-                      by_series=by_series, series_col=cfg.data.series_col)
+                      by_series=by_series, series_col=cfg.data.series_col,
+                      time_format=cfg.data.time_format)
 
 
 def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:

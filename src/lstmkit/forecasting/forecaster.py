@@ -79,9 +79,10 @@ whose paths would hold more before it starts, and samples as many series togethe
 MAX_HORIZONS_AHEAD = 1000
 """Horizons :meth:`Forecaster.predict` forecasts at most (``steps`` up to this many times the
 horizon, or :data:`MIN_STEPS_AHEAD`, when more): each past the first is a pass of the network
-over the forecasts before it, and each pass reads the rows forecast before it, so that the
-time grows with the square of the horizons: 1000 horizons of 12 with 500 sampled paths take
-about 2 minutes on two cores, 10,000 would take hours."""
+over the window before it (its lookback, the forecasts of the horizons before it included),
+so that the time grows with the horizons (1000 horizons of 12 with 500 sampled paths take
+about half a minute a series on two cores), but the error compounds with each: far past
+1000 horizons a forecast is the model's own echo, not the data's."""
 MIN_STEPS_AHEAD = 2000
 """Steps :meth:`Forecaster.predict` forecasts at least, where 1000 horizons are fewer (a model
 of a short horizon forecasting years of days: 2000 passes of a few rows each)."""
@@ -660,8 +661,9 @@ class Forecaster:
         future_values, times = self._future_inputs(series, future, n, steps, set(left_out))
         L = m.lookback
         for s, fut in zip(series, future_values, strict=True):
-            # (so that each horizon's windows scale L + n rows per series, not the history)
-            # append the known-future covariates; targets there are unknown (0) until forecast
+            # (so that the series, and the paths' copies of them, hold L + n rows, not the
+            # history) append the known-future covariates; targets there are unknown (0)
+            # until forecast
             s.future = np.concatenate([s.future[-L:], fut])
             s.target = np.concatenate([s.target[-L:], np.zeros((n, s.target.shape[1]))])
             s.past = np.concatenate([s.past[-L:], np.zeros((n, s.past.shape[1]))])
@@ -692,14 +694,16 @@ class Forecaster:
         """The network's output for steps ``done`` to ``steps`` after each series' first
         ``lookback`` rows (``predict`` has cut them so and appended the rows to forecast),
         horizon by horizon, each appending its forecast to the series' targets: the point
-        forecast, or ``draw(out)`` of the horizon's output ``out``."""
+        forecast, or ``draw(out)`` of the horizon's output ``out``. Each horizon's pass reads
+        the rows of its window alone (its lookback and horizon; the scalers work row by row),
+        so that the time grows with the horizons, not with their square."""
         m = self.config.model
         L, n = m.lookback, len(series[0]) - m.lookback
         parts, first = [], done
         while done < steps:
             start = min(done, n - m.horizon)  # the last horizon ends at the last step
-            windows = WindowSet(series, self.scalers, L, m.horizon,
-                                [np.array([L + start])] * len(series))
+            windows = WindowSet([s.rows(start, start + L + m.horizon) for s in series],
+                                self.scalers, L, m.horizon, [np.array([L])] * len(series))
             out = self.predict_windows(windows)
             self._check_finite(out, series, windows, self.config.data)
             out = out[:, done - start:]
@@ -772,16 +776,16 @@ class Forecaster:
                 f"steps (--steps) must be at most {most} ({most // m.horizon} horizons of "
                 f"{m.horizon}), got {shown(steps, format)}: steps past the horizon are forecast "
                 "recursively, one pass of the network per horizon over the forecasts before it, "
-                "the time growing with the square of the horizons (far more would run for hours "
-                "or out of memory), and the error compounds with each: ask for fewer steps, or "
-                "train a model with a longer horizon (model.horizon)")
+                "and the error compounds with each (far more would be the model's own echo, not "
+                "the data's): ask for fewer steps, or train a model with a longer horizon "
+                "(model.horizon)")
         return steps
 
     @staticmethod
     def _check_finite(out: np.ndarray, series: list[Series], windows: WindowSet,
                       dc: DataConfig) -> None:
         """Refuse a forecast that is not finite, naming the series and why."""
-        blank = [i for i in range(len(series)) if not np.isfinite(out[i]).all()]
+        blank = np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1)).tolist()
         if blank:  # (it was a forecast of NaN, without a word)
             inputs, _ = windows.__getitems__(blank)
             overflow = not all(torch.isfinite(v).all() for v in inputs.values())

@@ -97,16 +97,16 @@ class WindowSet(Dataset):
         self.lookback = lookback
         self.horizon = horizon
         offsets = np.cumsum([0] + [len(s) for s in series])
-        # all series end to end: (N_rows, C) etc.; windows index into them
-        self.y = torch.from_numpy(np.concatenate(
-            [scalers.target.transform(s.target) for s in series])).float()
-        past = [np.concatenate([scalers.past.transform(s.past),
-                                scalers.future.transform(s.future)], axis=1) for s in series]
-        self.x_past = torch.from_numpy(np.concatenate(past)).float()
-        self.x_future = torch.from_numpy(np.concatenate(
-            [scalers.future.transform(s.future) for s in series])).float()
-        self.static = torch.from_numpy(np.stack(
-            [scalers.static.transform(s.static[None, :])[0] for s in series])).float()
+        # all series end to end, scaled together (row by row, as each alone): (N_rows, C)
+        # etc.; windows index into them
+        self.y = torch.from_numpy(scalers.target.transform(
+            np.concatenate([s.target for s in series]))).float()
+        future = scalers.future.transform(np.concatenate([s.future for s in series]))
+        past = scalers.past.transform(np.concatenate([s.past for s in series]))
+        self.x_past = torch.from_numpy(np.concatenate([past, future], axis=1)).float()
+        self.x_future = torch.from_numpy(future).float()
+        self.static = torch.from_numpy(scalers.static.transform(
+            np.stack([s.static for s in series]))).float()
         # per window: global row of its origin and its series number
         self.origin = torch.from_numpy(np.concatenate(
             [offsets[i] + np.asarray(o, np.int64) for i, o in enumerate(origins)]
