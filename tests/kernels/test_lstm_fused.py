@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -298,6 +299,36 @@ def test_the_cache_key_holds_where_torch_and_pythons_headers_are(monkeypatch):
     monkeypatch.setattr(torch, "__file__", "/other/env/site-packages/torch/__init__.py")
     other_torch = loader.module_name()
     assert len({name, other_python, other_torch}) == 3
+
+
+def test_waiting_for_another_processs_build_says_so(tmp_path, capsys):
+    # a process that found another one building the kernel waited (minutes on a loaded
+    # machine) without a word, the build's own line printed only once the lock was its own
+    import fcntl
+    import threading
+
+    from lstmkit.kernels.cpu import loader
+
+    holder = os.open(tmp_path / "lstmkit.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # (another open file: its flock excludes ours)
+    entered = threading.Event()
+
+    def build() -> None:
+        with loader._build_lock(tmp_path):
+            entered.set()
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    assert not entered.wait(0.5)
+    os.close(holder)
+    thread.join(10)
+    assert entered.is_set()
+    assert capsys.readouterr().err == (
+        f"lstmkit: waiting for another process's build of the fused CPU kernel in {tmp_path} "
+        "(about a minute)\n")
+    with loader._build_lock(tmp_path):  # (a free lock: nothing said)
+        pass
+    assert capsys.readouterr().err == ""
 
 
 def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, capsys):

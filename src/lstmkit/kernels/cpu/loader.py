@@ -226,7 +226,9 @@ def _build_lock(build_dir: Path) -> Iterator[None]:
     ``fcntl`` on Windows, a file system without locks, a lock file this user cannot open),
     torch's file alone guards the folder, as before.
     """
-    handle = _flock(build_dir / "lstmkit.lock")
+    handle = _flock(build_dir / "lstmkit.lock", waiting=(
+        f"lstmkit: waiting for another process's build of the fused CPU kernel in {build_dir} "
+        "(about a minute)"))
     if handle is None:
         yield
         return
@@ -237,9 +239,10 @@ def _build_lock(build_dir: Path) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
-def _flock(path: Path) -> int | None:
-    """A descriptor of ``path`` holding an exclusive ``flock`` (blocking until it is free), or
-    None when such a lock cannot be had here."""
+def _flock(path: Path, waiting: str | None = None) -> int | None:
+    """A descriptor of ``path`` holding an exclusive ``flock`` (blocking until it is free, and
+    first printing ``waiting`` to stderr when another holds it: a silent wait looks like a
+    hang), or None when such a lock cannot be had here."""
     try:
         import fcntl
     except ImportError:
@@ -249,8 +252,16 @@ def _flock(path: Path) -> int | None:
     except OSError:
         return None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # (held by another process)
+            if waiting is not None:
+                print(waiting, file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
     except OSError:  # ENOLCK, EOPNOTSUPP: some network file systems
         os.close(handle)
         return None
+    except BaseException:  # (Ctrl-C while waiting: the descriptor is not left open)
+        os.close(handle)
+        raise
     return handle
