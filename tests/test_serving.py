@@ -253,6 +253,10 @@ def test_a_whole_number_is_read_as_the_float_it_is_and_one_past_float64_is_a_400
     history.loc[25, "y"] = 1.8446744073709552e19  # the Python API's forecast of the float
     expected = Forecaster.load(saved["forecaster"]).predict(history)["forecast"].tolist()
     assert status == 200 and [row["forecast"] for row in answer["forecast"]] == expected
+    rows[25]["y"] = 1.0
+    for key, most in (("steps", "1 to 30 (10 horizons of 3)"), ("paths", "0 to 2000")):
+        assert _call(url, "/predict", {"data": rows, key: 10**400}) == (400, {
+            "error": f"'{key}' must be from {most}, got an int of 401 digits"})  # (not whole)
     # a known-future covariate's future rows, and the future table named as the request does
     service = ModelService(saved["future"])
     rows = json.loads(_history(33, future=True).to_json(orient="records", date_format="iso"))
