@@ -30,6 +30,49 @@ def test_demo_cli_runs_and_rejects_bad_arguments(tmp_path, capsys):
     assert f"--seed must be in [0, {2**32 - 1}], got {2**64}" in capsys.readouterr().err
 
 
+def test_the_demos_sequence_length_is_bounded_before_any_work(tmp_path, capsys, monkeypatch):
+    # --seq-len 100000 traced 256 sequences of it and drew every step: it grew until the
+    # out-of-memory killer ended it, after minutes, without a word
+    import numpy as np
+
+    import lstmkit.demo
+    from lstmkit.demo import MAX_SEQ_LEN, check_seq_len
+
+    def no_work(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the demo started work")
+
+    monkeypatch.setattr(lstmkit.demo, "reset_sum_batch", no_work)
+    monkeypatch.setattr(lstmkit.demo, "LSTM", no_work)
+    assert MAX_SEQ_LEN == 10_000
+    why = (r": the demo traces 256 sequences of that many steps and draws every step, about "
+           r"0\.3 MB a step \(3\.4 GB at 10000\)$")
+    for seq_len, error, message in [
+            (100_000, ValueError, r"^seq_len must be an int in \[2, 10000\], got 100000" + why),
+            (MAX_SEQ_LEN + 1, ValueError, r"^seq_len must be an int in \[2, 10000\], got 10001"),
+            (np.int64(10**6), ValueError, r"^seq_len must be an int in \[2, 10000\], got "
+                                          r"1000000" + why),
+            (10**400, ValueError, r"^seq_len must be an int in \[2, 10000\], got an int of 401 "
+                                  r"digits" + why),
+            (1, ValueError, r"^seq_len must be an int >= 2, got 1$"),
+            (30.0, TypeError, r"^seq_len must be an int in \[2, 10000\], got float 30\.0$"),
+            (True, TypeError, r"^seq_len must be an int in \[2, 10000\], got bool True$")]:
+        with pytest.raises(error, match=message):
+            run_demo(tmp_path / "api", seq_len=seq_len, log_every=0)
+    with pytest.raises(ValueError, match=r"^steps must be an int >= 1, got 0$"):
+        run_demo(tmp_path / "api", steps=0, log_every=0)
+    assert check_seq_len(MAX_SEQ_LEN) == MAX_SEQ_LEN and check_seq_len(np.int64(2)) == 2
+    # the command line names its flag, before the output folder is made
+    assert main(["demo", "--out", str(tmp_path / "cli"), "--seq-len", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--seq-len must be an int in [2, 10000], got 100000: the demo traces 256" in err
+    assert main(["demo", "--out", str(tmp_path / "cli"), "--seq-len", "1"]) == 2
+    assert "--seq-len must be an int >= 2, got 1" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists() and not (tmp_path / "api").exists()
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "2 to 10000" in " ".join(capsys.readouterr().out.split())
+
+
 def test_the_demos_verdict_is_the_forget_gate_it_measured(tmp_path, capsys, monkeypatch):
     import lstmkit.demo
 

@@ -231,6 +231,44 @@ def test_a_forecaster_answers_rows(url: str, saved: dict[str, Path]) -> None:
         "error": "data[2]['y'] must be a string, a number, a boolean or null, got an object"})
 
 
+@pytest.mark.parametrize("url", ["forecaster"], indirect=True)
+def test_a_whole_number_is_read_as_the_float_it_is_and_one_past_float64_is_a_400(
+        url: str, saved: dict[str, Path]) -> None:
+    # 10**400 was a 500 "the model failed on this request (OverflowError: int too large to
+    # convert to float)"; 2**64 a 400 "must be numeric, got dtype object", where 1.8e19 is read
+    from lstmkit.forecasting import Forecaster
+    from lstmkit.serving import ModelService
+
+    history = _history(30)
+    rows = json.loads(history.to_json(orient="records", date_format="iso"))
+    for big in (10**400, -10**400):
+        rows[25]["y"] = big
+        assert _call(url, "/predict", {"data": rows}) == (400, {
+            "error": "1 infinite value(s) in column 'y' of the series, first at 2021-01-26 "
+                     "00:00:00 (inf, or a number too large in magnitude for a float64, past "
+                     "1.8e308: 1e400, an int of 309 digits or more); data.fill does not "
+                     "replace them: fix or drop them"})
+    rows[25]["y"] = 2**64
+    status, answer = _call(url, "/predict", {"data": rows})
+    history.loc[25, "y"] = 1.8446744073709552e19  # the Python API's forecast of the float
+    expected = Forecaster.load(saved["forecaster"]).predict(history)["forecast"].tolist()
+    assert status == 200 and [row["forecast"] for row in answer["forecast"]] == expected
+    rows[25]["y"] = 1.0
+    for key, most in (("steps", "1 to 30 (10 horizons of 3)"), ("paths", "0 to 2000")):
+        assert _call(url, "/predict", {"data": rows, key: 10**400}) == (400, {
+            "error": f"'{key}' must be from {most}, got an int of 401 digits"})  # (not whole)
+    # a known-future covariate's future rows, and the future table named as the request does
+    service = ModelService(saved["future"])
+    rows = json.loads(_history(33, future=True).to_json(orient="records", date_format="iso"))
+    rows[31]["x"] = 10**400
+    with pytest.raises(ValueError, match=r"^1 infinite value\(s\) in column 'x' of the series "
+                                         r"of the future table \('future'\), first at "
+                                         r"2021-02-01 00:00:00 \(inf, or a number too large"):
+        service.predict({"data": rows[:30], "future": rows[30:]})
+    rows[31]["x"] = 2**64
+    assert len(service.predict({"data": rows[:30], "future": rows[30:]})["forecast"]) == 3
+
+
 def test_a_forecaster_with_future_covariates_names_future_as_the_request_does(
         saved: dict[str, Path]) -> None:
     # /health's request example held data alone, and the request needs future too

@@ -14,6 +14,7 @@ computation, not the textbook's.
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,29 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.nn import LSTM, plot_trace
+from lstmkit.nn.config import positive_int, shown
 
 TARGET_SCALE = 1 / 3  # keeps the sums (about 3 on average) near unit scale
+
+MAX_SEQ_LEN = 10_000
+"""The longest sequence the demo takes. It traces a batch of 256 sequences (six (T, 256, 16)
+fields) and draws every step, so its memory grows with T, about 0.3 MB a step: measured peaks
+(one training step, one CPU thread) of 0.4 GB at T=30, 0.6 GB at 1,000, 1.2 GB at 3,000 and
+3.4 GB at 10,000, where tracing and drawing took 18 s and the default 400 training steps take
+some 4 minutes (0.06 s a step at 1,000). 100,000 steps would need some 30 GB: the demo grew
+until the system's out-of-memory killer ended it, after minutes, with no message."""
+
+
+def check_seq_len(value: object, name: str = "seq_len") -> int:
+    """``value`` as the demo's sequence length: an int in [2, :data:`MAX_SEQ_LEN`]; the
+    errors name it ``name`` (``--seq-len`` on the command line)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) \
+            and value > MAX_SEQ_LEN:  # (positive_int's words, and why)
+        raise ValueError(f"{name} must be an int in [2, {MAX_SEQ_LEN}], got "
+                         f"{shown(int(value), format)}: the demo traces 256 sequences of that many "
+                         "steps and draws every step, about 0.3 MB a step (3.4 GB at "
+                         f"{MAX_SEQ_LEN})")
+    return positive_int(name, value, minimum=2, maximum=MAX_SEQ_LEN)
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,11 @@ def reset_sum_batch(batch: int, steps: int, generator: torch.Generator
 
 def run_demo(out_dir: str | Path = "lstmkit-demo", *, steps: int = 400, seq_len: int = 30,
              hidden_size: int = 16, seed: int = 0, log_every: int = 50) -> DemoResult:
-    """Train on sum-since-reset, then trace the trained LSTM's gates; returns the figures."""
+    """Train on sum-since-reset (``steps`` batches of 32 sequences of ``seq_len`` steps, at
+    most :data:`MAX_SEQ_LEN`), then trace the trained LSTM's gates; returns the figures.
+    The arguments are checked before any work."""
+    steps = positive_int("steps", steps)
+    seq_len = check_seq_len(seq_len)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     lstm = LSTM(2, hidden_size)

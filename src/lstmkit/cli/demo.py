@@ -8,20 +8,21 @@ import argparse
 def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="lstmkit-demo", help="folder for the gate plot")
     parser.add_argument("--steps", type=int, default=400, help="training steps (batches of 32)")
-    parser.add_argument("--seq-len", type=int, default=30, help="sequence length T")
+    parser.add_argument("--seq-len", type=int, default=30,
+                        help="sequence length T, 2 to 10000 (memory grows with it)")
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
 
-    from lstmkit.demo import run_demo
+    from lstmkit.demo import check_seq_len, run_demo
+    from lstmkit.nn.config import shown
     from lstmkit.text.io import check_output_path
     from lstmkit.training.config import MAX_SEED
 
     if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    if args.seq_len < 2:
-        raise ValueError(f"--seq-len must be >= 2, got {args.seq_len}")
+        raise ValueError(f"--steps must be >= 1, got {shown(args.steps, format)}")
+    check_seq_len(args.seq_len, "--seq-len")
     if not 0 <= args.seed <= MAX_SEED:
         raise ValueError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
     check_output_path(args.out, "--out", directory=True)  # before training, not after

@@ -181,7 +181,7 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 frame[col]):
             # the first value not even a number written as text ('n/a'), else the first
             # value of another type (a text number, a bool)
-            bad = (pd.to_numeric(frame[col], errors="coerce").isna()
+            bad = (pd.to_numeric(frame[col].map(_read_number), errors="coerce").isna()
                    & frame[col].notna()).to_numpy()
             if not bad.any():
                 bad = frame[col].map(_not_a_number).to_numpy(dtype=bool)
@@ -246,13 +246,27 @@ def _check_bounds(frame: pd.DataFrame, cfg: DataConfig, name: str, times: pd.Ind
 
 def _not_a_number(value: object) -> bool:
     """Whether a value of an object column stops it being numeric: not missing, and not a
-    real number (a text, a bool, an int too large for int64, ...)."""
+    real number (a text, a bool, a list, ...). An int too large for int64 is a number
+    (see :func:`_read_number`)."""
     missing = pd.isna(value)  # None, NaN, pd.NA, NaT (an array for a list: not missing)
     if isinstance(missing, bool | np.bool_) and missing:
         return False
+    return isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real)
+
+
+def _read_number(value: object) -> object:
+    """A real number of an object column (not a bool) as the float64 it is, anything else
+    as it is. An int past int64 (2**64, as JSON or a CSV column of whole numbers holds it)
+    reads as pandas reads 1.8e19; one past float64's largest, about 1.8e308 (309 digits or
+    more), as +-inf, as pandas' CSV reader reads it beside a float and Python reads 1e400,
+    which the data's check of infinite values then refuses ("int too large to convert to
+    float" named no column)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        return True
-    return isinstance(value, int) and not -2**63 <= value < 2**63
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
 
 
 def _as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
@@ -261,7 +275,8 @@ def _as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     column with an empty cell, which pandas reads as text). A target is a quantity to
     forecast and stays as it is (a boolean target is refused). An object column of numbers
     and missing values alone (as JSON rows give them, a column of nulls included) is float64,
-    as a CSV's column of the same cells is read."""
+    as a CSV's column of the same cells is read (its ints as :func:`_read_number` reads
+    them)."""
     converted = {}
     for col in cfg.target + cfg.past_covariates + cfg.future_covariates + cfg.static_covariates:
         if col not in frame.columns:
@@ -269,7 +284,8 @@ def _as_numbers(frame: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
         values = frame[col]
         given = values.dropna()
         if values.dtype == object and not values.map(_not_a_number).any():
-            converted[col] = values.where(values.notna(), np.nan).astype("float64")
+            converted[col] = values.map(_read_number).where(values.notna(), np.nan).astype(
+                "float64")
         elif col not in cfg.target and (pd.api.types.is_bool_dtype(values) or (
                 values.dtype == object and len(given)
                 and given.map(lambda v: isinstance(v, bool | np.bool_)).all())):
@@ -643,8 +659,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             col = columns[int(np.argmax(inf.any(0)))]
             where = int(np.argmax(inf[:, columns.index(col)]))
             raise ValueError(f"{int(inf[:, columns.index(col)].sum())} infinite value(s) in "
-                             f"column {col!r} of {name}, first at {time_index[where]}; "
-                             "data.fill does not replace them: fix or drop them")
+                             f"column {col!r} of {name}, first at {time_index[where]} (inf, "
+                             "or a number too large in magnitude for a float64, past 1.8e308: "
+                             "1e400, an int of 309 digits or more); data.fill does not replace "
+                             "them: fix or drop them")
         if need_target:
             _check_bounds(frame, cfg, name, time_index)
         nan = frame[columns].isna()

@@ -235,6 +235,7 @@ class ModelService:
         import pandas as pd
 
         from lstmkit.forecasting.data import collect
+        from lstmkit.nn.config import shown
 
         rows = _rows(request, "data")
         future_rows = None if request.get("future") is None else _rows(request, "future")
@@ -253,12 +254,12 @@ class ModelService:
                    f"the horizon: the model reads past-only covariates "
                    f"{list(self.model.config.data.past_covariates)}, unknown after the data")
             raise ValueError(f"'steps' must be from 1 to {self._max_steps()} ({why}), got "
-                             f"{steps}")
+                             f"{shown(steps, format)}")
         paths = request.get("paths")
         if paths is not None and (isinstance(paths, bool) or not isinstance(paths, int)):
             raise TypeError(f"'paths' must be a whole number, got {_given(paths)}")
         if paths is not None and not 0 <= paths <= MAX_PATHS:
-            raise ValueError(f"'paths' must be from 0 to {MAX_PATHS}, got {paths}")
+            raise ValueError(f"'paths' must be from 0 to {MAX_PATHS}, got {shown(paths, format)}")
         self._check_work(rows, steps, paths)
         future = None if future_rows is None else pd.DataFrame.from_records(future_rows)
         # what predict warns of (a series left out as too short, future rows not used) is
