@@ -28,6 +28,9 @@ def test_demo_cli_runs_and_rejects_bad_arguments(tmp_path, capsys):
     assert "which is a file, not a directory" in capsys.readouterr().err
     assert main(["demo", "--seed", str(2**64)]) == 2
     assert f"--seed must be in [0, {2**32 - 1}], got {2**64}" in capsys.readouterr().err
+    assert main(["demo", "--seed", str(10**400)]) == 2  # (not printed whole)
+    assert f"--seed must be in [0, {2**32 - 1}], got an int of 401 digits" in \
+        capsys.readouterr().err
 
 
 def test_the_demos_sequence_length_is_bounded_before_any_work(tmp_path, capsys, monkeypatch):

@@ -145,6 +145,8 @@ def test_seed_everything_refuses_what_lightning_would_change() -> None:
         with pytest.raises(ValueError, match=rf"seed must be in \[0, 4294967295\] .* got "
                                              rf"{bad}$"):
             seed_everything(bad)
+    with pytest.raises(ValueError, match=r"got an int of 401 digits$"):  # (not printed whole)
+        seed_everything(10**400)
     seed_everything(np.int64(3))
     first = torch.rand(1)
     seed_everything(3)

@@ -333,6 +333,8 @@ def test_the_tuners_seed_their_sampler_with_training_seed_by_default(
         with pytest.raises(ValueError, match=rf"seed must be in \[0, 2\*\*32 - 1\] or None, "
                                              rf"got {seed}$"):
             tune(lambda params, trial: 0.0, space, seed=seed, n_trials=1)
+    with pytest.raises(ValueError, match=r"or None, got a negative int of 401 digits$"):
+        tune(lambda params, trial: 0.0, space, seed=-10**400, n_trials=1)
     # an objective that is no function failed every trial with "object is not callable"
     with pytest.raises(TypeError, match=r"objective must be a function objective\(params, "
                                         r"trial\) -> score, got int 5"):

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be >= 1, got {shown(args.steps, format)}")
     check_seq_len(args.seq_len, "--seq-len")
     if not 0 <= args.seed <= MAX_SEED:
-        raise ValueError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+        raise ValueError(f"--seed must be in [0, {MAX_SEED}], got {shown(args.seed, format)}")
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     print("Training an LSTM to output, at every step, the sum of the values since the last "
           "marked step...")

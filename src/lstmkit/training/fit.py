@@ -26,6 +26,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lstmkit.nn.config import shown
 from lstmkit.training.callbacks import (
     AtomicCheckpointIO,
     BestWeights,
@@ -144,7 +145,7 @@ def seed_everything(seed: int | None) -> None:
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__} {seed!r}")
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be in [0, {MAX_SEED}] (2**32 - 1, the largest seed NumPy "
-                         f"takes) or None, got {seed}")
+                         f"takes) or None, got {shown(seed, format)}")
     pl.seed_everything(int(seed), workers=True, verbose=False)
 
 

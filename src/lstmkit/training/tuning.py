@@ -40,7 +40,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from lstmkit.nn.config import is_int
+from lstmkit.nn.config import is_int, shown
 from lstmkit.training.fit import is_first_process
 
 SpaceEntry = tuple[Any, ...]
@@ -446,7 +446,7 @@ def tune(
     if seed is not None and not is_int(seed):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if seed is not None and not 0 <= seed < 2**32:  # (NumPy's seeds, Optuna's sampler's)
-        raise ValueError(f"seed must be in [0, 2**32 - 1] or None, got {seed}")
+        raise ValueError(f"seed must be in [0, 2**32 - 1] or None, got {shown(seed, format)}")
     if not is_int(n_trials) or n_trials < 1:
         raise ValueError(f"n_trials must be an int >= 1, got {n_trials!r}")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(
