@@ -293,6 +293,18 @@ def test_float32_quantile_levels_read_as_their_shortest_decimal() -> None:
                        ).quantiles == (0.025, 0.5)
 
 
+def test_a_float32_bound_from_the_data_keeps_its_exact_value() -> None:
+    # reading every float32 setting as its shortest decimal (for the quantile levels) moved
+    # a bound taken from float32 data, np.float32(x).min(), off the data's own minimum: the
+    # data's check then refused that very data as outside the bounds
+    low, high = np.float32(-1.1101755), np.float32(1.1533018)
+    data = DataConfig(target=("a",), target_bounds=[low, high])
+    assert data.target_bounds == {"a": (float(low), float(high))}
+    assert data.target_bounds["a"][0] == -1.1101754903793335
+    assert DataConfig(target=("a",), target_bounds={"a": [low, high]}).target_bounds == \
+        data.target_bounds
+
+
 def test_quantile_levels_may_be_any_number_float_reads() -> None:
     import decimal
 

@@ -346,6 +346,11 @@ class ModelConfig:
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
+            raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
+                            f"got {self.quantiles!r}")
+        # (before plain_fields, which reads a float32 level as the float64 it is)
+        object.__setattr__(self, "quantiles", _levels(self.quantiles))
         plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
         for name in ("lookback", "horizon", "segment_len", "hidden_size", "ensemble"):
             positive_int(f"model.{name}", getattr(self, name))
@@ -394,11 +399,7 @@ class ModelConfig:
         if self.mean_reversion and self.normalization == "none":
             raise ValueError("model.mean_reversion needs a per-window level: set "
                              "model.normalization to 'last', 'mean' or 'revin', got 'none'")
-        if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
-            raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
-                            f"got {self.quantiles!r}")
-        quantiles = _levels(self.quantiles)
-        object.__setattr__(self, "quantiles", quantiles)
+        quantiles = self.quantiles
         if self.conformal:
             _conformal_levels(self.loss, quantiles)
         if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
@@ -454,17 +455,17 @@ def _levels(value: Iterable[Any]) -> tuple[float, ...]:
                     "bool", "torch.bool"):  # (0-d bool arrays and tensors too)
                 raise TypeError
             level = float(q)
-            # (a 0-d float32 array or tensor read as plain_value reads a float32 scalar)
+            # (NumPy writes a float32 as the shortest decimal that reads back as it)
             narrow = _NARROW_FLOATS.get(str(getattr(q, "dtype", "")).removeprefix("torch."))
-            levels.append(level if narrow is None else plain_value(narrow(level)))
+            levels.append(level if narrow is None else float(str(narrow(level))))
         except (TypeError, ValueError):
             hint = ""
             with contextlib.suppress(TypeError, ValueError):
                 if isinstance(q, str | bytes) and float(q):
                     hint = " (write levels as numbers, unquoted in YAML)"
             raise TypeError(f"model.quantiles must be a list of numbers, got {written()}: item "
-                            f"{at} is {shown(q, typed=True)}, expected a number in (0, 1)"
-                            f"{hint}") from None
+                            f"{at} is {shown(plain_value(q), typed=True)}, expected a number "
+                            f"in (0, 1){hint}") from None
         except OverflowError:  # an int past float's range (10**400), no level either
             raise ValueError(f"model.quantiles must be levels in (0, 1), got {written()}: item "
                              f"{at} is {shown(q)}") from None

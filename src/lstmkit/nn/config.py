@@ -158,14 +158,11 @@ def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def plain_value(value: Any) -> Any:
     """``value`` with numpy scalars, also inside lists and tuples, as Python ones: an
-    ``np.integer`` an int, an ``np.floating`` a float (a float32 or float16 the shortest
-    decimal that reads back as it: ``np.float32(0.1)`` is 0.1, not 0.10000000149011612), an
-    ``np.bool_`` a bool (which a number's check still refuses), an ``np.str_`` a str; anything
-    else as it is (a ``datetime64`` of nanoseconds would become an int). Configurations pass
-    each setting through it, so that a numpy scalar is checked as the Python value it stands
-    for and saves as YAML or JSON."""
-    if isinstance(value, np.float32 | np.float16):
-        return float(str(value))  # (NumPy writes the shortest decimal that reads back)
+    ``np.integer`` an int, an ``np.floating`` the float of the same number (a float32 bound
+    taken from the data must bound that data), an ``np.bool_`` a bool (which a number's check
+    still refuses), an ``np.str_`` a str; anything else as it is (a ``datetime64`` of
+    nanoseconds would become an int). Configurations pass each setting through it, so that a
+    numpy scalar is checked as the Python value it stands for and saves as YAML or JSON."""
     if isinstance(value, np.bool_ | np.number | np.str_):
         return value.item()
     if isinstance(value, list):
