@@ -305,6 +305,15 @@ def test_a_float32_bound_from_the_data_keeps_its_exact_value() -> None:
         data.target_bounds
 
 
+def test_quantile_levels_that_would_share_a_column_name_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"^model.quantiles 0.1 and 0.1000000000000001 both "
+                                         r"name the forecast column 'q0.1': levels must "
+                                         r"differ within 15 significant digits$"):
+        ModelConfig(loss="quantile", quantiles=(0.1, 0.1000000000000001, 0.5))
+    assert ModelConfig(loss="quantile", quantiles=(0.1, 0.100000000000001, 0.5)).quantiles \
+        == (0.1, 0.100000000000001, 0.5)
+
+
 def test_quantile_levels_may_be_any_number_float_reads() -> None:
     import decimal
 

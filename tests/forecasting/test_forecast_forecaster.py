@@ -50,10 +50,13 @@ def test_quantile_forecast_has_ordered_intervals(frame: pd.DataFrame) -> None:
 def test_each_quantile_level_has_a_column_of_its_own(frame: pd.DataFrame) -> None:
     # the columns were named with 6 significant digits: 0.1 and 0.1000001 were both "q0.1",
     # and one level's forecasts silently replaced the other's
-    config = make_config(loss="quantile", quantiles=(0.025, 0.1, 0.1000001, 0.5, 0.9))
+    # (to 15 significant digits: 0.1 * 3, 0.30000000000000004, is still q0.3)
+    levels = (0.025, 0.1, 0.1000001, 0.1 * 3, 0.5, 0.7, 0.9)
+    config = make_config(loss="quantile", quantiles=levels)
     out = Forecaster(config).fit(frame).predict(frame)
     assert list(out.columns) == ["date", "target", "forecast", "q0.025", "q0.1", "q0.1000001",
-                                 "q0.5", "q0.9"]
+                                 "q0.3", "q0.5", "q0.7", "q0.9"]
+    assert levels[3] == 0.30000000000000004
 
 
 def test_crossing_quantiles_are_sorted(frame: pd.DataFrame) -> None:

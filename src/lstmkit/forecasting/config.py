@@ -407,6 +407,12 @@ class ModelConfig:
         if list(quantiles) != sorted(set(quantiles)):
             raise ValueError(f"model.quantiles must be increasing and distinct, got "
                              f"{quantiles}")
+        names = [quantile_column(q) for q in quantiles]
+        if len(set(names)) < len(names):
+            at = next(i for i in range(1, len(names)) if names[i] == names[i - 1])
+            raise ValueError(f"model.quantiles {quantiles[at - 1]!r} and {quantiles[at]!r} "
+                             f"both name the forecast column {names[at]!r}: levels must differ "
+                             "within 15 significant digits")
         if 0.5 not in quantiles:
             raise ValueError(f"model.quantiles must include 0.5: the median is the point "
                              f"forecast that the point metrics score, got {quantiles}")
@@ -429,6 +435,13 @@ class ModelConfig:
     def median_index(self) -> int:
         """Where the point forecast is among the outputs: the 0.5 quantile, or 0."""
         return self.quantiles.index(0.5) if self.loss == "quantile" else 0
+
+
+def quantile_column(level: float) -> str:
+    """The name of a quantile level's forecast column: ``q`` and the level to 15 significant
+    digits (``q0.1``, ``q0.025``, ``q0.1000001``; ``q0.3`` for 0.30000000000000004, a level
+    of ``np.linspace(0.1, 0.9, 9)``)."""
+    return f"q{level:.15g}"
 
 
 _NARROW_FLOATS = {"float32": np.float32, "float16": np.float16}

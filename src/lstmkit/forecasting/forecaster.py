@@ -21,7 +21,12 @@ import pandas as pd
 import torch
 
 from lstmkit import __version__
-from lstmkit.forecasting.config import DataConfig, ForecastConfig, ModelConfig
+from lstmkit.forecasting.config import (
+    DataConfig,
+    ForecastConfig,
+    ModelConfig,
+    quantile_column,
+)
 from lstmkit.forecasting.conformal import conformal_margins, typical_scale, widen, window_scale
 from lstmkit.forecasting.data import (
     Series,
@@ -635,7 +640,7 @@ class Forecaster:
         (column ``data.series_col``, when set), the step's timestamp (column
         ``data.time_col``, or ``time`` numbering rows after the last when there is no time
         column), ``target``, ``forecast`` and, for the quantile loss, one ``q<level>`` column
-        per quantile (the level as Python writes a float: ``q0.1``, ``q0.025``).
+        per quantile (:func:`~lstmkit.forecasting.config.quantile_column`: ``q0.1``, ``q0.025``).
         """
         self._net()
         cfg = self.config
@@ -915,8 +920,8 @@ class Forecaster:
                 part["target"] = name
                 part["forecast"] = point[i, :, c]
                 if m.loss == "quantile":
-                    for k, q in enumerate(m.quantiles):  # (repr: one name a level)
-                        part[f"q{float(q)!r}"] = out[i, :, c, k]
+                    for k, q in enumerate(m.quantiles):
+                        part[quantile_column(q)] = out[i, :, c, k]
                 rows.append(pd.DataFrame(part))
         return pd.concat(rows, ignore_index=True)
 
