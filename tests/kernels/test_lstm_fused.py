@@ -331,6 +331,35 @@ def test_waiting_for_another_processs_build_says_so(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_waiting_for_another_processs_load_of_a_finished_build_says_nothing(monkeypatch,
+                                                                            tmp_path, capsys):
+    # a load of a finished build holds the lock too (DDP ranks starting together): only a
+    # wait for a build is worth a word
+    import fcntl
+    import threading
+    from types import SimpleNamespace
+
+    from torch.utils import cpp_extension
+
+    from lstmkit.kernels.cpu import loader
+
+    monkeypatch.setenv("LSTMKIT_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: SimpleNamespace(name=kw["name"]))
+    name = loader.module_name()
+    (tmp_path / name).mkdir()
+    (tmp_path / name / f"{name}.so").write_bytes(b"")
+    holder = os.open(tmp_path / name / "lstmkit.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    thread = threading.Thread(target=loader._build, args=(False,))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # (waiting)
+    os.close(holder)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert capsys.readouterr().err == ""
+
+
 def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, capsys):
     # the first use compiled for a minute in silence, which looked like a hang (or, inside
     # training, like a slow first epoch)

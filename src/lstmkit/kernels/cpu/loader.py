@@ -191,9 +191,13 @@ def _build(verbose: bool) -> ModuleType:
     name = module_name()
     build_dir = cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
-    with _build_lock(build_dir):
-        built = any((build_dir / f"{name}{suffix}").exists() for suffix in (".so", ".pyd"))
-        if not verbose and not built:
+
+    def built() -> bool:
+        return any((build_dir / f"{name}{suffix}").exists() for suffix in (".so", ".pyd"))
+
+    # (another process's load of a finished build holds the lock too, briefly: no word then)
+    with _build_lock(build_dir, quiet=verbose or built()):
+        if not verbose and not built():
             # a silent minute looks like a hang (or like slow training, whose timer it joins)
             print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute; "
                   "later processes load the build)", file=sys.stderr, flush=True)
@@ -214,8 +218,9 @@ def _build(verbose: bool) -> ModuleType:
 
 
 @contextmanager
-def _build_lock(build_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``build_dir`` while torch builds or loads the extension.
+def _build_lock(build_dir: Path, quiet: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` while torch builds or loads the extension
+    (saying so when it waits for another process, unless ``quiet``).
 
     torch guards the folder with a ``lock`` file that it deletes when done; a build killed
     mid-way leaves it behind, and every later load then waits for it forever. The lock taken
@@ -226,7 +231,7 @@ def _build_lock(build_dir: Path) -> Iterator[None]:
     ``fcntl`` on Windows, a file system without locks, a lock file this user cannot open),
     torch's file alone guards the folder, as before.
     """
-    handle = _flock(build_dir / "lstmkit.lock", waiting=(
+    handle = _flock(build_dir / "lstmkit.lock", waiting=None if quiet else (
         f"lstmkit: waiting for another process's build of the fused CPU kernel in {build_dir} "
         "(about a minute)"))
     if handle is None:
