@@ -27,7 +27,7 @@ TOKEN_PATTERN = (
     r"|-[lr][rcs]b-"  # PTB bracket tokens (-lrb-, -rrb-, ...)
     r"|\w+(?=n['’]t\b)|n['’]t\b"  # ca n't, do n't (also with the typographic ’)
     r"|['’](?:s|re|ve|ll|d|m)\b"  # it 's, we 're
-    r"|\d+(?:,\d{3})+(?:\.\d+)?(?!\w|,\d)"  # numbers with thousands separators: 4,947,486.5
+    r"|\d+(?:,\d{3})+(?!\w|,\d)(?:[-.]\w+)*"  # 4,947,486.5, 1,000-year (as words are)
     r"|\w+(?:[-.]\w+)*"  # words, hyphenated words, numbers 3.5
     r"|\.{2,}"  # ellipses
     r"|[^\w\s]"  # any other symbol, one at a time
