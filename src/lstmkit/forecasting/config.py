@@ -130,7 +130,8 @@ class DataConfig:
         time_format: how ``time_col`` is written, as a ``strftime`` format (``"%d/%m/%Y"``
             for day-first dates) or ``"ISO8601"``; ``None`` lets pandas infer it (month-first
             when a date could be either). ``forecast.csv`` (``lstmkit forecast predict``)
-            writes its times in that format too, where each reads back as the same time
+            and ``per_origin.csv`` (``evaluate``, ``backtest``) write their times in that
+            format too, where each reads back as the same time
             (:func:`lstmkit.forecasting.data.format_times`); otherwise (a format that drops
             the hour of hourly times, say), and with ``None``, ``"ISO8601"`` or ``"mixed"``
             (which pandas reads and nothing writes), in ISO 8601, with a warning when a

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from lstmkit.nn.config import (
+    LSTMConfig,
     check_lstm_options,
     layer_count,
     plain_fields,
@@ -106,6 +107,12 @@ class TaggerConfig(MappingConfig):
             if getattr(self, name) not in get_args(literal):
                 raise ValueError(f"{name} must be one of {list(get_args(literal))}, "
                                  f"got {getattr(self, name)!r}")
+        if self.char_encoder == "lstm":  # (its size rule now, not when the network is built)
+            try:
+                LSTMConfig(self.char_dim, self.char_hidden, bidirectional=True)
+            except ValueError as err:
+                raise ValueError(f"char_dim and char_hidden are too large for the character "
+                                 f"LSTM: {err}") from None
         store_checked(self, probability, "dropout", "word_dropout")
         for name in ("auxiliary_weight", "auxiliary_ratio"):
             value = getattr(self, name)
