@@ -86,6 +86,19 @@ def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None
         run_cli(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
 
 
+def test_tag_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
+    out = tmp_path / "ev"
+    out.mkdir()
+    data = out / "predictions.conll"  # an earlier evaluation's predictions, scored again
+    data.write_text("Bob\tB-PER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--out's predictions\.conll "
+                                         r"'.*ev/predictions\.conll' is the file --data reads "
+                                         r"\('.*'\): writing it would replace the input"):
+        run_cli(tag, ["evaluate", "--model", str(tmp_path / "missing"), "--data", str(data),
+                      "--out", str(out)])
+    assert data.read_text(encoding="utf-8") == "Bob\tB-PER\n"
+
+
 def test_tag_bad_conll_reports_file_and_line(tmp_path, run_cli) -> None:
     bad = tmp_path / "bad.conll"
     bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")
