@@ -69,8 +69,9 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys, run_cli)
     assert run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv),
                               "--text-column", "review"]) == 0
     assert capsys.readouterr().out == printed[0]
-    with pytest.raises(ValueError, match=r"reviews.tsv: text_column must name a column of the "
-                                         r"header \['id', 'review'\], got 'text'"):
+    with pytest.raises(ValueError, match=r"reviews.tsv: text_column \(--text-column\) must "
+                                         r"name a column of the header \['id', 'review'\], got "
+                                         r"'text'"):
         run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv)])
     for name, message in [("x.jsonl", r"\.jsonl files cannot be read; give a \.csv/\.tsv"),
                           ("x.conll", r"holds a tag per token .* `lstmkit tag predict"),
@@ -198,6 +199,21 @@ def test_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
         run_cli(classify, ["evaluate", "--model", str(tmp_path / "missing"), "--data",
                            str(data), "--out", str(out)])
     assert data.read_text(encoding="utf-8") == "label\ttext\n1\tgood\n"
+
+
+def test_column_errors_name_the_flags(tmp_path, run_cli) -> None:
+    # they named the Python keyword (text_column), which the command line has no use for
+    table = tmp_path / "q.csv"
+    table.write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"q\.csv: text_column \(--text-column\) must name a "
+                                         r"column of the header \['review', 'stars'\], got "
+                                         r"'text'$"):
+        classify._texts_to_predict(str(table), None, "utf-8")
+    with pytest.raises(ValueError, match=r"q\.csv: label_column \(--label-column\) must name "
+                                         r"a column of the header \['review', 'stars'\], got "
+                                         r"'label'$"):
+        run_cli(classify, ["train", "--train", str(table), "--format", "csv", "--text-column",
+                           "review", "--out", str(tmp_path / "m")])
 
 
 def test_unknown_data_key_lists_the_valid_ones(tmp_path, run_cli) -> None:

@@ -51,7 +51,8 @@ def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
             f"'latin-1' or 'cp1252'"
         ) from None
     except LookupError:
-        raise ValueError(f"encoding must be a codec Python knows, got {encoding!r}") from None
+        raise ValueError(f"encoding (--encoding) must be a codec Python knows, got "
+                         f"{encoding!r}") from None
     return checked_text(text, source, allow_empty=allow_empty)
 
 
