@@ -459,6 +459,18 @@ def test_out_inside_the_model_folder_is_refused(tmp_path: Path) -> None:
         export_onnx(tmp_path / "notes", tmp_path / "notes" / "x.onnx")
 
 
+def test_out_that_names_a_folder_is_refused(tmp_path: Path) -> None:
+    # Path() drops the trailing separator: 'new/sub/' was written as a file named 'sub'
+    _classifier().save(tmp_path / "model")
+    for out in (f"{tmp_path}/new/sub/", f"{tmp_path}/new/sub/."):
+        with pytest.raises(ValueError, match=rf"^path \(--out\) must be a file to write, got "
+                                             rf"'{out}', which names a folder: give the path of "
+                                             r"the file to write in it, e\.g\. "
+                                             r"'.*new/sub/model\.onnx'$"):
+            export_onnx(str(tmp_path / "model"), out)
+    assert not (tmp_path / "new").exists()
+
+
 def test_the_metadata_says_how_to_tokenise_and_look_up(tmp_path: Path) -> None:
     """A program that follows the metadata alone (here with Python's re) encodes a text as
     the classifier does; the tagger's casing rules name every casing class once."""

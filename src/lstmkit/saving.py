@@ -19,6 +19,21 @@ def path_arg(name: str, value: object) -> Path:
     return Path(value)
 
 
+def check_outside_model(path: str | Path, folder: str | Path, flag: str,
+                        what: str = "it") -> None:
+    """A ValueError naming ``flag`` when ``path``, a file or folder to write, is the folder of
+    a saved model ``folder`` or lies inside it (links followed): the write would replace the
+    model's files or, at least, lie where a new save of the model goes (a forecaster's
+    replaces the whole folder); ``what`` names what to write elsewhere."""
+    target = Path(os.path.realpath(path))
+    model = Path(os.path.realpath(folder))
+    if target.is_relative_to(model):
+        where = "is the model folder" if target == model else "is inside the model folder"
+        raise ValueError(f"{flag} {str(path)!r} {where} {str(folder)!r}, which holds the saved "
+                         "model's files (and which a new save of the model rewrites): write "
+                         f"{what} elsewhere")
+
+
 def check_format_version(meta: dict[str, Any], what: str, directory: Path,
                          expected: int, oldest: int | None = None) -> None:
     """A ValueError unless ``meta`` (a saved ``what``'s ``meta.json``) holds format version

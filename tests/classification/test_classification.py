@@ -78,8 +78,8 @@ def test_fit_build_and_evaluate_read_a_generator_once() -> None:
 def test_reader_errors(tmp_path) -> None:
     csv_path = tmp_path / "d.csv"
     csv_path.write_text("review,stars\nx,1\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"text_column must name a column of the header "
-                                         r"\['review', 'stars'\], got 'text'$"):
+    with pytest.raises(ValueError, match=r"text_column \(--text-column\) must name a column of "
+                                         r"the header \['review', 'stars'\], got 'text'$"):
         read_examples(csv_path)
     # a spreadsheet's semicolons: the one-column header is the clue, now said
     csv_path.write_text("text;label\nx;1\n", encoding="utf-8")
@@ -126,11 +126,13 @@ def test_a_header_that_repeats_a_column_read_is_an_error(tmp_path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("text,text,label\ntitle,body,pos\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"d\.csv: the header \['text', 'text', 'label'\] names "
-                                         r"column 'text' \(text_column\) 2 times"):
+                                         r"column 'text' \(text_column, "
+                                         r"--text-column\) 2 times"):
         read_examples(path)
     tsv = tmp_path / "d.tsv"
     tsv.write_text("text\tlabel\tlabel\nok\tpos\tneg\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"names column 'label' \(label_column\) 2 times"):
+    with pytest.raises(ValueError, match=r"names column 'label' \(label_column, "
+                                         r"--label-column\) 2 times"):
         read_examples(tsv)
     # a repeated column that is not read is no ambiguity
     path.write_text("text,label,note,note\nok,pos,a,b\n", encoding="utf-8")

@@ -69,8 +69,9 @@ def test_classify_train_evaluate_predict(tmp_path, monkeypatch, capsys, run_cli)
     assert run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv),
                               "--text-column", "review"]) == 0
     assert capsys.readouterr().out == printed[0]
-    with pytest.raises(ValueError, match=r"reviews.tsv: text_column must name a column of the "
-                                         r"header \['id', 'review'\], got 'text'"):
+    with pytest.raises(ValueError, match=r"reviews.tsv: text_column \(--text-column\) must "
+                                         r"name a column of the header \['id', 'review'\], got "
+                                         r"'text'"):
         run_cli(classify, ["predict", "--model", str(out), "--input", str(tsv)])
     for name, message in [("x.jsonl", r"\.jsonl files cannot be read; give a \.csv/\.tsv"),
                           ("x.conll", r"holds a tag per token .* `lstmkit tag predict"),
@@ -154,6 +155,65 @@ def test_evaluate_out_saves_the_per_class_scores(tmp_path, run_cli) -> None:
     support = sum(row["support"] for row in metrics["per_class"].values())
     assert support == 8 and set(metrics["per_class"]["1"]) == {"precision", "recall", "f1",
                                                                "support"}
+
+
+def test_predict_never_writes_its_input_or_into_the_model(tmp_path, run_cli) -> None:
+    assert run_cli(classify, _tiny_train(tmp_path)) == 0
+    model = tmp_path / "model"
+    saved = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
+    data = tmp_path / "d.txt"
+    data.write_text("a good film\nawful\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(data)
+    predict = ["predict", "--model", str(model), "--input", str(data)]
+    # the input itself (overwritten with the predictions), also under another name
+    for output in (str(data), f"{tmp_path}/./d.txt", str(tmp_path / "link.txt")):
+        with pytest.raises(ValueError, match=r"^--output '.*' is the file --input reads "
+                                             r"\('.*d\.txt'\): writing it would replace the "
+                                             r"input; give another file to write$"):
+            run_cli(classify, [*predict, "--output", output])
+    assert data.read_text(encoding="utf-8") == "a good film\nawful\n"
+    # a file of the model (meta.json overwritten: the model was gone), or a new one beside
+    for name in ("meta.json", "model.pt", "predictions.tsv"):
+        with pytest.raises(ValueError, match=rf"^--output '.*{name}' is inside the model "
+                                             r"folder '.*model', which holds the saved model's "
+                                             r"files .*: write the predictions elsewhere$"):
+            run_cli(classify, [*predict, "--output", str(model / name)])
+    assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == saved
+    # a folder's name (it was written as a file named 'sub')
+    with pytest.raises(ValueError, match=r"^--output must be a file to write, got "
+                                         r"'.*new/sub/', which names a folder: give the path of "
+                                         r"the file to write in it, e\.g\. "
+                                         r"'.*new/sub/predictions\.tsv'$"):
+        run_cli(classify, [*predict, "--output", f"{tmp_path}/new/sub/"])
+    assert not (tmp_path / "new").exists()
+    assert run_cli(classify, [*predict, "--output", str(tmp_path / "p.tsv")]) == 0
+
+
+def test_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
+    out = tmp_path / "eval"
+    out.mkdir()
+    data = out / "predictions.tsv"  # an earlier evaluation's predictions, scored again
+    data.write_text("label\ttext\n1\tgood\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--out's predictions\.tsv '.*eval/predictions\.tsv' "
+                                         r"is the file --data reads"):
+        run_cli(classify, ["evaluate", "--model", str(tmp_path / "missing"), "--data",
+                           str(data), "--out", str(out)])
+    assert data.read_text(encoding="utf-8") == "label\ttext\n1\tgood\n"
+
+
+def test_column_errors_name_the_flags(tmp_path, run_cli) -> None:
+    # they named the Python keyword (text_column), which the command line has no use for
+    table = tmp_path / "q.csv"
+    table.write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"q\.csv: text_column \(--text-column\) must name a "
+                                         r"column of the header \['review', 'stars'\], got "
+                                         r"'text'$"):
+        classify._texts_to_predict(str(table), None, "utf-8")
+    with pytest.raises(ValueError, match=r"q\.csv: label_column \(--label-column\) must name "
+                                         r"a column of the header \['review', 'stars'\], got "
+                                         r"'label'$"):
+        run_cli(classify, ["train", "--train", str(table), "--format", "csv", "--text-column",
+                           "review", "--out", str(tmp_path / "m")])
 
 
 def test_unknown_data_key_lists_the_valid_ones(tmp_path, run_cli) -> None:

@@ -395,6 +395,45 @@ def test_out_that_is_a_saved_model_is_refused(csv_and_config: tuple[Path, Path],
     assert sorted(p.name for p in (out / "model").iterdir()) == saved
 
 
+def test_out_inside_the_model_folder_is_refused(csv_and_config: tuple[Path, Path],
+                                               tmp_path: Path) -> None:
+    # evaluate --out run/model/eval wrote into the model's folder, which a new save of the
+    # model (train --out run) then refused to replace: it held more than a saved model
+    csv, config = csv_and_config
+    out = tmp_path / "run"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
+    saved = sorted(p.name for p in (out / "model").rglob("*"))
+    for action in ("evaluate", "predict", "backtest"):
+        with pytest.raises(ValueError, match=rf"^--out '.*model/eval' is inside the model "
+                                             rf"folder '.*model', which holds the saved model's "
+                                             rf"files .*: write forecast {action}'s results "
+                                             rf"elsewhere$"):
+            _run(action, "--model", str(out / "model"), "--data", str(csv), "--out",
+                 str(out / "model" / "eval"))
+    assert sorted(p.name for p in (out / "model").rglob("*")) == saved
+
+
+def test_out_files_that_are_the_data_are_refused(csv_and_config: tuple[Path, Path],
+                                                 tmp_path: Path) -> None:
+    csv, _ = csv_and_config
+    out = tmp_path / "run"
+    out.mkdir()
+    for action, name, flag in [("predict", "forecast.csv", "--data"),
+                               ("predict", "forecast.csv", "--future"),
+                               ("evaluate", "metrics.csv", "--data"),
+                               ("backtest", "per_origin.csv", "--data")]:
+        data = out / name
+        data.write_bytes(csv.read_bytes())
+        given = {"--data": str(csv), flag: str(data)}
+        with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
+                                             rf"{flag} reads \('.*{name}'\): writing it would "
+                                             r"replace the input"):
+            _run(action, "--model", str(tmp_path / "missing"), "--out", str(out),
+                 *[item for pair in given.items() for item in pair])
+        assert data.read_bytes() == csv.read_bytes()
+        data.unlink()
+
+
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
     csv, config = csv_and_config

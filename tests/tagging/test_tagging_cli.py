@@ -86,6 +86,37 @@ def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None
         run_cli(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
 
 
+def test_tag_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
+    out = tmp_path / "ev"
+    out.mkdir()
+    data = out / "predictions.conll"  # an earlier evaluation's predictions, scored again
+    data.write_text("Bob\tB-PER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--out's predictions\.conll "
+                                         r"'.*ev/predictions\.conll' is the file --data reads "
+                                         r"\('.*'\): writing it would replace the input"):
+        run_cli(tag, ["evaluate", "--model", str(tmp_path / "missing"), "--data", str(data),
+                      "--out", str(out)])
+    assert data.read_text(encoding="utf-8") == "Bob\tB-PER\n"
+
+
+def test_tag_column_and_scheme_errors_name_the_flags(tmp_path, run_cli) -> None:
+    data = tmp_path / "d.conll"
+    data.write_text("Bob\tB-PER\n", encoding="utf-8")
+    train = ["train", "--train", str(data), "--out", str(tmp_path / "m")]
+    with pytest.raises(ValueError, match=r"d\.conll:1: tag_column \(--tag-column\) must index "
+                                         r"one of the 2 columns, got 5$"):
+        run_cli(tag, [*train, "--tag-column", "5"])
+    with pytest.raises(ValueError, match=r"d\.conll:1: token_column \(--token-column\) must "
+                                         r"index one of the 2 columns, got -3$"):
+        run_cli(tag, [*train, "--token-column", "-3"])
+    with pytest.raises(ValueError, match=r"^scheme \(--scheme\) must be one of \['IOB1'.*got "
+                                         r"'IOX'$"):
+        run_cli(tag, [*train, "--scheme", "IOX"])
+    with pytest.raises(ValueError, match=r"^empty_tokens \(--empty-tokens\) must be 'error' or "
+                                         r"'skip', got 'drop'$"):
+        run_cli(tag, [*train, "--set", "data.empty_tokens=drop"])
+
+
 def test_tag_bad_conll_reports_file_and_line(tmp_path, run_cli) -> None:
     bad = tmp_path / "bad.conll"
     bad.write_text("a\tO\nb\tO\textra\n", encoding="utf-8")

@@ -133,7 +133,8 @@ def test_single_column_and_bad_tag_column(tmp_path) -> None:
                                          r"line, .* \(`lstmkit tag predict`\)$"):
         read_conll(path)
     assert read_conll(path, tag_column=None)[0].tokens == ["word"]
-    with pytest.raises(ValueError, match="tag_column must index one of the 2 columns, got 5"):
+    with pytest.raises(ValueError, match=r"tag_column \(--tag-column\) must index one of the 2 "
+                                         r"columns, got 5"):
         read_conll(_write(tmp_path / "two.conll", "a O\n"), tag_column=5)
 
 
@@ -184,7 +185,8 @@ def test_empty_token_rows_are_an_error_or_skipped(tmp_path) -> None:
     missing = _write(tmp_path / "m.conll", "Hi\tO\nBob\n")
     with pytest.raises(ValueError, match=r"m\.conll:2: expected 2 columns .*got 1: 'Bob'$"):
         read_conll(missing, empty_tokens="skip")
-    with pytest.raises(ValueError, match=r"empty_tokens must be 'error' or 'skip', got 'drop'"):
+    with pytest.raises(ValueError, match=r"empty_tokens \(--empty-tokens\) must be 'error' or "
+                                         r"'skip', got 'drop'"):
         read_conll(path, empty_tokens="drop")  # type: ignore[arg-type]
     # an empty token on the first row, before the columns are counted
     first = _write(tmp_path / "first.conll", "\tO\nJohn\tB-PER\n\nMary\tB-PER\n")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from lstmkit.saving import check_outside_model
 from lstmkit.text import load_text_vectors, read_lines
-from lstmkit.text.io import check_output_path, split_lines
+from lstmkit.text.io import check_not_an_input, check_output_path, split_lines
 
 
 def test_split_lines_ends_lines_at_newlines_only() -> None:
@@ -36,6 +39,56 @@ def test_check_output_path_names_the_flag(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"--output cannot be created: '.*f\.txt/x/p\.tsv' lies "
                                          r"under '.*f\.txt', which is a file"):
         check_output_path(a_file / "x" / "p.tsv", "--output", directory=False)
+
+
+def test_a_file_output_that_names_a_folder_is_refused(tmp_path) -> None:
+    # Path() drops the trailing separator: 'new/sub/' was written as a file named 'sub'
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x", encoding="utf-8")
+    for given in (f"{tmp_path}/new/sub/", f"{tmp_path}/new/.", f"{a_file}/"):
+        with pytest.raises(ValueError, match=rf"^--output must be a file to write, got "
+                                             rf"'{given}', which names a folder: give the "
+                                             rf"path of the file to write in it, e\.g\. "
+                                             rf"'.*predictions\.tsv'$"):
+            check_output_path(given, "--output", directory=False)
+    assert not (tmp_path / "new").exists()
+    # a folder to write into may end with one
+    assert check_output_path(f"{tmp_path}/new/", "--out", directory=True).name == "new"
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path) -> None:
+    data = tmp_path / "d.txt"
+    data.write_text("a text\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(data)
+    os.link(data, tmp_path / "hard.txt")
+    spellings = [str(data), f"{tmp_path}/./d.txt", f"{tmp_path}/x/../d.txt",
+                 str(tmp_path / "link.txt"), str(tmp_path / "hard.txt")]
+    for output in spellings:
+        with pytest.raises(ValueError, match=rf"^--output '{output}' is the file --input reads "
+                                             rf"\('{data}'\): writing it would replace the "
+                                             r"input; give another file to write$"):
+            check_not_an_input(output, "--output", {"--input": str(data)})
+    # stdin, no input, another file (also one not written yet)
+    check_not_an_input(data, "--output", {"--input": "-", "--future": None})
+    check_not_an_input(tmp_path / "p.tsv", "--output", {"--input": str(data)})
+    assert data.read_text(encoding="utf-8") == "a text\n"
+
+
+def test_an_output_inside_a_model_folder_is_refused(tmp_path) -> None:
+    model = tmp_path / "clf"
+    model.mkdir()
+    (tmp_path / "alias").symlink_to(model)
+    for output, where in [(model / "meta.json", "inside the model folder"),
+                          (tmp_path / "alias" / "new" / "p.tsv", "inside the model folder"),
+                          (model, "the model folder")]:
+        with pytest.raises(ValueError, match=rf"^--output '{output}' is {where} '{model}', "
+                                             r"which holds the saved model's files \(and which "
+                                             r"a new save of the model rewrites\): write the "
+                                             r"predictions elsewhere$"):
+            check_outside_model(output, model, "--output", "the predictions")
+    # beside it, or the folder that holds it (a run's folder), is no part of it
+    check_outside_model(tmp_path / "clf.tsv", model, "--output")
+    check_outside_model(tmp_path, model, "--out")
 
 
 def test_vectors_file_errors_name_file_line_and_field(tmp_path) -> None:

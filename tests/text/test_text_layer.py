@@ -476,7 +476,7 @@ def test_read_text_errors_name_encoding_and_empty_file(tmp_path, monkeypatch) ->
         read_text("missing.txt")
     with pytest.raises(IsADirectoryError, match=r"is a folder, not a file"):
         read_text(tmp_path)
-    with pytest.raises(ValueError, match="encoding must be a codec"):
+    with pytest.raises(ValueError, match=r"encoding \(--encoding\) must be a codec"):
         read_text(latin, "klingon")
 
 

@@ -93,7 +93,8 @@ def read_csv_format(
                         quoting=quoting, strict=True)
     rows = _csv_rows(reader, path)
     header = next(rows, (1, []))[1]
-    for arg, column in (("text_column", text_column), ("label_column", label_column)):
+    for arg, flag, column in (("text_column", "--text-column", text_column),
+                              ("label_column", "--label-column", label_column)):
         if column is not None and column not in header:
             # (a European spreadsheet's CSV: 'text;label' read as one column)
             other = [d for d in ";,\t|" if d != delimiter and len(header) == 1
@@ -102,12 +103,13 @@ def read_csv_format(
                     f"delimited by {other[0]!r}, not {delimiter!r} (a .csv file is read with "
                     "',', a .tsv file with tabs: save it with those)" if other else "")
             raise ValueError(
-                f"{path}: {arg} must name a column of the header {header}, got {column!r}"
+                f"{path}: {arg} ({flag}) must name a column of the header {header}, got "
+                f"{column!r}"
                 f"{hint}"
             )
         if column is not None and header.count(column) > 1:
             raise ValueError(
-                f"{path}: the header {header} names column {column!r} ({arg}) "
+                f"{path}: the header {header} names column {column!r} ({arg}, {flag}) "
                 f"{header.count(column)} times; rename the columns so that one is {column!r}"
             )
     text_at = header.index(text_column)

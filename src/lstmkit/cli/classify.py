@@ -188,10 +188,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier
-    from lstmkit.text.io import check_output_path
+    from lstmkit.text.io import check_not_an_input, check_output_path
 
     if args.out:
         check_output_path(args.out, "--out", directory=True)
+        for name in ("metrics.json", "confusion.png", "predictions.tsv"):  # (written below)
+            check_not_an_input(Path(args.out) / name, f"--out's {name}", {"--data": args.data})
     data = {k: v for k, v in {"format": args.format, "text_column": args.text_column,
                               "label_column": args.label_column,
                               "encoding": args.encoding}.items() if v is not None}
@@ -212,11 +214,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, write_predictions
     from lstmkit.classification.classifier import tsv_escape
-    from lstmkit.text.io import check_output_path
+    from lstmkit.saving import check_outside_model
+    from lstmkit.text.io import check_not_an_input, check_output_path
 
     if args.output:
         check_output_path(args.output, "--output", directory=False)
+        check_not_an_input(args.output, "--output", {"--input": args.input})
     clf = Classifier.load(args.model)
+    if args.output:  # (a folder that holds no model is said to be none first)
+        check_outside_model(args.output, args.model, "--output", "the predictions")
     texts = _texts_to_predict(args.input, args.text_column, args.encoding or "utf-8")
     predictions = clf.predict(texts, progress=None)  # (a bar on a terminal)
     if args.output:

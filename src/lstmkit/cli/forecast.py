@@ -244,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
     from lstmkit.forecasting import Forecaster
     from lstmkit.forecasting.data import format_times, series_id
     from lstmkit.forecasting.forecaster import check_save_path
+    from lstmkit.saving import check_outside_model
+    from lstmkit.text.io import check_not_an_input
     from lstmkit.training import is_first_process
     from lstmkit.training.callbacks import WriteOnFitStart
     from lstmkit.training.tuning import check_tune_flags
@@ -258,6 +260,9 @@ def run(args: argparse.Namespace) -> int:
             f"{args.action} writes its results, checkpoints and logs into --out (and a trained "
             "model into --out/model), which would change that model; pass the run's folder "
             f"({str(out.parent)!r}?) or a new one")
+    for name in WRITES.get(args.action, ()):  # (the data are read before they are written)
+        check_not_an_input(out / name, f"--out's {name}", {"--data": args.data,
+                                                           "--future": args.future})
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
@@ -306,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             raise ValueError(f"forecast {args.action} needs --model <saved model directory>")
         forecaster = Forecaster.load(args.model)
+        # (its checkpoints and logs too; a folder that holds no model is said to be none first)
+        check_outside_model(out, args.model, "--out", f"forecast {args.action}'s results")
         # a bar unless --no-progress, whatever the training run chose (it was saved with it)
         overrides = {"training.progress_bar": True, **_overrides(args)}
         # how the data are read may change (data.fill: a history with a gap; data.time_format:
@@ -365,6 +372,13 @@ def run(args: argparse.Namespace) -> int:
                                  stride=args.stride)
     _report(report, out, "test", args)
     return 0
+
+
+REPORT_FILES = ("metrics.csv", "metrics_by_target.csv", "metrics_by_series.csv",
+                "per_origin.csv", "metrics.json", "forecast.png")
+WRITES = {"predict": ("forecast.csv",), "evaluate": REPORT_FILES, "backtest": REPORT_FILES,
+          "run": REPORT_FILES}
+"""The files an action writes into --out (a report's: see ForecastReport.save and plot)."""
 
 
 RUN_SETTINGS = frozenset({

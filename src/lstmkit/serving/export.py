@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lstmkit.saving import path_arg
+from lstmkit.saving import check_outside_model, path_arg
 
 OPSET = 17
 CHECK_TOLERANCE = 1e-4
@@ -104,13 +104,17 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
     Raises:
         ImportError: ``onnx`` or ``onnxruntime`` is not installed (``pip install
             'lstmkit[export]'``).
-        ValueError: ``path`` a folder or inside the model's folder, or a graph whose answers
-            differ from PyTorch's (nothing is written then).
+        ValueError: ``path`` a folder (or a str that names one: ``'out/'``) or inside the
+            model's folder, or a graph whose answers differ from PyTorch's (nothing is
+            written then).
     """
     onnx, ort = _export_libraries()
     if isinstance(path, str) and not path.strip():  # (Path("") is ".", the folder)
         raise ValueError(f"path (--out) must name the ONNX file to write (model.onnx), got "
                          f"{path!r}")
+    from lstmkit.text.io import check_file_name
+
+    check_file_name(path, "path (--out)", "model.onnx")
     path = path_arg("path (--out)", path)
     target = _resolved(path)
     if target.exists() and not target.is_file():  # (the move onto it would replace it)
@@ -121,10 +125,7 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
 
         folder = model
         kind, model = load_saved(folder)  # (a folder that is no model is said first)
-        if target.is_relative_to(Path(folder).resolve()):
-            raise ValueError(f"path (--out) {str(path)!r} is inside the model folder "
-                             f"{str(folder)!r}, which holds the saved model's files (and which "
-                             "a new save replaces whole): write the ONNX file elsewhere")
+        check_outside_model(path, folder, "path (--out)", "the ONNX file")
     else:
         kind = _kind_of(model)
     if kind == "forecaster":

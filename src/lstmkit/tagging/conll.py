@@ -78,9 +78,10 @@ def read_conll(
             (file:line of the sentence), undecodable bytes (names the encoding tried).
     """
     if empty_tokens not in ("error", "skip"):
-        raise ValueError(f"empty_tokens must be 'error' or 'skip', got {empty_tokens!r}")
+        raise ValueError(f"empty_tokens (--empty-tokens) must be 'error' or 'skip', got "
+                         f"{empty_tokens!r}")
     bilou = is_bilou(scheme)
-    scheme = check_scheme(scheme)  # type: ignore[assignment]
+    scheme = check_scheme(scheme, "scheme (--scheme)")  # type: ignore[assignment]
     target = check_scheme(target_scheme, "target_scheme") if target_scheme else scheme
     text = check_line_endings(read_text(path, encoding), str(path))
     sentences: list[Sentence] = []
@@ -135,7 +136,8 @@ def read_conll(
         cells = (_TAB_COLUMNS if "\t" in stripped else _COLUMNS).split(stripped)
         if n_columns is None:
             n_columns, columns_line = len(cells), lineno
-            for arg, index in (("token_column", token_column), ("tag_column", tag_column)):
+            for arg, index in (("token_column (--token-column)", token_column),
+                               ("tag_column (--tag-column)", tag_column)):
                 if index is not None and not -n_columns <= index < n_columns:
                     raise ValueError(
                         f"{path}:{lineno}: {arg} must index one of the {n_columns} columns, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,8 @@ def decode_text(raw: bytes, source: str, encoding: str = "utf-8", *,
             f"'latin-1' or 'cp1252'"
         ) from None
     except LookupError:
-        raise ValueError(f"encoding must be a codec Python knows, got {encoding!r}") from None
+        raise ValueError(f"encoding (--encoding) must be a codec Python knows, got "
+                         f"{encoding!r}") from None
     return checked_text(text, source, allow_empty=allow_empty)
 
 
@@ -134,6 +137,8 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool) -> Path:
         ValueError: naming ``flag``: ``path`` is an existing file where a directory is wanted
             (or an existing directory where a file is wanted), or one of its parents is a file.
     """
+    if not directory:
+        check_file_name(path, flag)
     path = Path(path)
     if path.exists():
         if directory and not path.is_dir():
@@ -150,6 +155,42 @@ def check_output_path(path: str | Path, flag: str, *, directory: bool) -> Path:
                                  f"{str(parent)!r}, which is a file, not a directory")
             break
     return path
+
+
+def check_file_name(path: str | Path, flag: str, example: str = "predictions.tsv") -> None:
+    """A ValueError naming ``flag`` when ``path``, a file to write, is a str whose last part
+    is empty, ``.`` or ``..`` (``'out/'``, ``'out/.'``, ``''``): it names a folder, and
+    ``Path``, which drops a trailing separator, would write a file named after the folder."""
+    if not isinstance(path, str):  # (a Path has dropped any trailing separator already)
+        return
+    separators = os.sep + (os.altsep or "")
+    last = re.split(f"[{re.escape(separators)}]", path)[-1]
+    if last in ("", ".", ".."):
+        folder = path.rstrip(separators) if path.rstrip(separators) else (path or ".")
+        raise ValueError(f"{flag} must be a file to write, got {path!r}, which names a folder: "
+                         f"give the path of the file to write in it, e.g. "
+                         f"{str(Path(folder) / example)!r}")
+
+
+def check_not_an_input(path: str | Path, flag: str,
+                       inputs: Mapping[str, str | Path | None]) -> None:
+    """A ValueError naming ``flag`` when ``path``, a file to write, is one of the files
+    ``inputs`` (flag -> path; None or ``"-"``, stdin, for none) reads, also under another
+    name (a link, ``./``, a hard link): writing it would replace the input."""
+    target = os.path.realpath(path)
+    for name, source in inputs.items():
+        if source is None or str(source) == "-":
+            continue
+        same = os.path.realpath(source) == target
+        if not same and os.path.exists(path) and os.path.exists(source):
+            try:
+                same = os.path.samefile(path, source)
+            except OSError:  # (one that cannot be looked at: the write will say so)
+                same = False
+        if same:
+            raise ValueError(f"{flag} {str(path)!r} is the file {name} reads "
+                             f"({str(source)!r}): writing it would replace the input; give "
+                             "another file to write")
 
 
 def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, dict]:
