@@ -8,7 +8,7 @@ on the WNUT-17 files under ``lstmkit.datasets.data_dir()``, with a progress bar;
 an epoch on one thread here). The input is a text file (one text a line, as
 ``lstmkit tag predict --input`` reads it) or by default one built from WNUT-17 (every
 sentence of the train, dev and test files as a line of its tokens joined by spaces, the whole
-repeated ``--repeat`` times: 101,857 tokens a copy, 105,671 as the regex tokenizer splits
+repeated ``--repeat`` times: 101,857 tokens a copy, 105,627 as the regex tokenizer splits
 them).
 
     python benchmarks/tag_predict_speed.py --model runs/wnut/model --out /tmp/tag_speed.json
