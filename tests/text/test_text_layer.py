@@ -39,12 +39,17 @@ def test_regex_tokenizer_splits_clitics_keeps_urls_mentions_and_offsets() -> Non
 
 def test_regex_tokenizer_keeps_numbers_with_thousands_separators_whole() -> None:
     # as the SST and CoNLL files write them ("30,000"); a comma not followed by three digits
-    # and a word end stays a token of its own; a hyphenated compound stays whole, as words do
-    text = "It cost 1,000, then 4,947,486.5 or 1,0001 or 12,34 and $30,000-plus a 1,000-year."
+    # and a word end stays a token of its own; a hyphenated compound or range stays whole,
+    # as words do
+    text = (
+        "It cost 1,000, then 4,947,486.5 or 1,0001 or 12,34 and $30,000-plus a 1,000-year, "
+        "10,000-15,000 or 10-15,000 or 1,000,0."
+    )
     tokens = Tokenizer("regex").spans(text)
     assert [t.text for t in tokens] == [
         "It", "cost", "1,000", ",", "then", "4,947,486.5", "or", "1", ",", "0001", "or", "12",
-        ",", "34", "and", "$", "30,000-plus", "a", "1,000-year", ".",
+        ",", "34", "and", "$", "30,000-plus", "a", "1,000-year", ",", "10,000-15,000", "or",
+        "10-15,000", "or", "1", ",", "000", ",", "0", ".",
     ]
     for token in tokens:
         assert text[token.start : token.end] == token.text

@@ -20,6 +20,9 @@ from typing import Literal
 TokenizerName = Literal["whitespace", "regex"]
 TOKENIZERS: tuple[str, ...] = ("whitespace", "regex")
 
+# One piece of a word: a number with thousands separators (30,000; a comma not followed by
+# three digits and a word end is not a separator) or a run of word characters.
+_PIECE = r"(?:\d+(?:,\d{3})+(?!\w|,\d)|\w+)"
 # Order matters: earlier alternatives win. Clitics are split before plain words.
 TOKEN_PATTERN = (
     r"(?i)https?://\S+|www\.\S+"  # URLs
@@ -27,8 +30,7 @@ TOKEN_PATTERN = (
     r"|-[lr][rcs]b-"  # PTB bracket tokens (-lrb-, -rrb-, ...)
     r"|\w+(?=n['’]t\b)|n['’]t\b"  # ca n't, do n't (also with the typographic ’)
     r"|['’](?:s|re|ve|ll|d|m)\b"  # it 's, we 're
-    r"|\d+(?:,\d{3})+(?!\w|,\d)(?:[-.]\w+)*"  # 4,947,486.5, 1,000-year (as words are)
-    r"|\w+(?:[-.]\w+)*"  # words, hyphenated words, numbers 3.5
+    rf"|{_PIECE}(?:[-.]{_PIECE})*"  # words, 1,000-year, 10,000-15,000, 4,947,486.5, 3.5
     r"|\.{2,}"  # ellipses
     r"|[^\w\s]"  # any other symbol, one at a time
 )
