@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from lstmkit.forecasting import DataConfig, ForecastConfig, ModelConfig, load_config
+from lstmkit.nn.config import plain_value
+from lstmkit.training import TrainConfig
 
 
 def test_unknown_keys_list_valid_ones(tmp_path: Path) -> None:
@@ -303,6 +305,17 @@ def test_a_float32_bound_from_the_data_keeps_its_exact_value() -> None:
     assert data.target_bounds["a"][0] == -1.1101754903793335
     assert DataConfig(target=("a",), target_bounds={"a": [low, high]}).target_bounds == \
         data.target_bounds
+
+
+def test_a_float32_setting_reads_as_its_shortest_decimal() -> None:
+    # np.float32(0.29) equals 0.28999999165534973, which took 28 rows of 100 for val (not
+    # the 29 written) and saved with all its digits; a bound alone keeps the exact number
+    data = DataConfig(target=("a",), val=np.float32(0.29), test=np.float16(0.2),
+                      target_bounds=[np.float32(0.29), None])
+    assert (data.val, data.test) == (0.29, 0.2)
+    assert data.target_bounds == {"a": (float(np.float32(0.29)), None)}
+    assert TrainConfig(lr=np.float32(3e-4)).lr == 3e-4
+    assert plain_value([np.float32(0.1), (np.float64(0.1000000001),)]) == [0.1, (0.1000000001,)]
 
 
 def test_quantile_levels_that_would_share_a_column_name_are_refused() -> None:

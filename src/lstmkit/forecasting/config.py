@@ -175,6 +175,9 @@ class DataConfig:
     target_bounds: Any = None
 
     def __post_init__(self) -> None:
+        # (read before plain_fields: a float32 bound from the data must bound that data, so
+        # it stays the float32 number, not the shortest decimal plain_fields writes)
+        bounds = self.target_bounds
         plain_fields(self)  # numpy scalars (np.float64(0.1), np.int64(24)) as Python ones
         for name in ("target", "past_covariates", "future_covariates", "static_covariates"):
             value = getattr(self, name)
@@ -192,7 +195,7 @@ class DataConfig:
                             f"{type(self.path).__name__} {self.path!r}")
         if self.path == "":
             raise ValueError("data.path must be a file path or null, got ''")
-        object.__setattr__(self, "target_bounds", _bounds(self.target_bounds, self.target))
+        object.__setattr__(self, "target_bounds", _bounds(bounds, self.target))
         _choice("data.fill", self.fill, Fill)
         _choice("data.short_series", self.short_series, ShortSeries)
         for name in ("freq", "time_format"):
@@ -347,12 +350,11 @@ class ModelConfig:
     lstm: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
         if isinstance(self.quantiles, str | bytes) or not isinstance(self.quantiles, Iterable):
             raise TypeError(f"model.quantiles must be a list of levels such as [0.1, 0.5, 0.9], "
                             f"got {self.quantiles!r}")
-        # (before plain_fields, which reads a float32 level as the float64 it is)
         object.__setattr__(self, "quantiles", _levels(self.quantiles))
-        plain_fields(self)  # numpy scalars (np.int64(96), np.float64(0.1)) as Python ones
         for name in ("lookback", "horizon", "segment_len", "hidden_size", "ensemble"):
             positive_int(f"model.{name}", getattr(self, name))
         layer_count("model.num_layers", self.num_layers)

@@ -158,11 +158,16 @@ def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def plain_value(value: Any) -> Any:
     """``value`` with numpy scalars, also inside lists and tuples, as Python ones: an
-    ``np.integer`` an int, an ``np.floating`` the float of the same number (a float32 bound
-    taken from the data must bound that data), an ``np.bool_`` a bool (which a number's check
-    still refuses), an ``np.str_`` a str; anything else as it is (a ``datetime64`` of
-    nanoseconds would become an int). Configurations pass each setting through it, so that a
-    numpy scalar is checked as the Python value it stands for and saves as YAML or JSON."""
+    ``np.integer`` an int, an ``np.float64`` a float, a float32 or float16 the shortest
+    decimal that reads back as it (``np.float32(0.29)`` is 0.29, as the Python float 0.29
+    is: the 0.28999999165534973 it equals took 28 rows of 100 for ``val``, and saved as
+    such), an ``np.bool_`` a bool (which a number's check still refuses), an ``np.str_`` a
+    str; anything else as it is (a ``datetime64`` of nanoseconds would become an int).
+    Configurations pass each setting through it, so that a numpy scalar is checked as the
+    Python value it stands for and saves as YAML or JSON. (A setting that must hold the
+    very float32 value, a bound taken from float32 data, is read before it.)"""
+    if isinstance(value, np.float32 | np.float16):
+        return float(str(value))  # (NumPy writes the shortest decimal that reads back)
     if isinstance(value, np.bool_ | np.number | np.str_):
         return value.item()
     if isinstance(value, list):
