@@ -34,6 +34,24 @@ def check_outside_model(path: str | Path, folder: str | Path, flag: str,
                          f"{what} elsewhere")
 
 
+def check_not_model_file(path: str | Path, folder: str | Path, files: tuple[str, ...],
+                         flag: str, what: str = "it") -> None:
+    """A ValueError naming ``flag`` when ``path``, a file to write, is one of the files of the
+    saved model in ``folder`` (links followed): ``files`` names them, a name ending in ``/`` a
+    folder of them (checkpoints). A model whose save replaces only its own files (a text
+    model's) leaves the rest of its folder to the user, an evaluation's outputs say; a
+    forecaster's save replaces the whole folder (:func:`check_outside_model`)."""
+    target = Path(os.path.realpath(path))
+    model = Path(os.path.realpath(folder))
+    for name in files:
+        own = model / name.rstrip("/")
+        if target == own or (name.endswith("/") and target.is_relative_to(own)):
+            part = f"inside the folder {name}" if target != own else f"the file {name}"
+            raise ValueError(f"{flag} {str(path)!r} is {part} of the saved model "
+                             f"{str(folder)!r}: writing it would replace the model's own "
+                             f"file; write {what} elsewhere")
+
+
 def check_format_version(meta: dict[str, Any], what: str, directory: Path,
                          expected: int, oldest: int | None = None) -> None:
     """A ValueError unless ``meta`` (a saved ``what``'s ``meta.json``) holds format version

@@ -24,6 +24,7 @@ from lstmkit.classification import (
     read_folders_format,
     read_raw_texts,
 )
+from lstmkit.classification.classifier import SAVED_FILES
 from lstmkit.classification.metrics import accuracy, plot_confusion_matrix
 from lstmkit.training import TrainConfig
 
@@ -380,6 +381,8 @@ def test_classifier_learns_saves_loads_and_predicts(tmp_path) -> None:
     assert header == "gold\tpredicted\tp_neg\tp_pos\ttext"
 
     clf.save(tmp_path / "model")
+    # what predict --output must not replace (classifier.SAVED_FILES) is what a save writes
+    assert {p.name for p in (tmp_path / "model").iterdir()} <= set(SAVED_FILES)
     loaded = Classifier.load(tmp_path / "model")
     texts = ["a great film", "awful plot", "never seen words here"]
     assert np.allclose(clf.predict_proba(texts), loaded.predict_proba(texts), atol=1e-6)

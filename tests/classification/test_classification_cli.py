@@ -172,13 +172,22 @@ def test_predict_never_writes_its_input_or_into_the_model(tmp_path, run_cli) -> 
                                              r"input; give another file to write$"):
             run_cli(classify, [*predict, "--output", output])
     assert data.read_text(encoding="utf-8") == "a good film\nawful\n"
-    # a file of the model (meta.json overwritten: the model was gone), or a new one beside
-    for name in ("meta.json", "model.pt", "predictions.tsv"):
-        with pytest.raises(ValueError, match=rf"^--output '.*{name}' is inside the model "
-                                             r"folder '.*model', which holds the saved model's "
-                                             r"files .*: write the predictions elsewhere$"):
-            run_cli(classify, [*predict, "--output", str(model / name)])
+    # a file of the model (meta.json overwritten: the model was gone), also under a link
+    (tmp_path / "alias").symlink_to(model)
+    for output in (model / "meta.json", model / "model.pt", tmp_path / "alias" / "words.json"):
+        with pytest.raises(ValueError, match=rf"^--output '{output}' is the file "
+                                             rf"{output.name} of the saved model '{model}': "
+                                             r"writing it would replace the model's own file; "
+                                             r"write the predictions elsewhere$"):
+            run_cli(classify, [*predict, "--output", str(output)])
+    with pytest.raises(ValueError, match=r"is inside the folder checkpoints/ of the saved model"):
+        run_cli(classify, [*predict, "--output", str(model / "checkpoints" / "last.ckpt")])
     assert {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()} == saved
+    # a new file beside them is the user's (a save leaves it alone), as evaluate's outputs are
+    assert run_cli(classify, [*predict, "--output", str(model / "predictions.tsv")]) == 0
+    assert (model / "predictions.tsv").read_text().count("\n") == 3  # (a header, two rows)
+    assert {p.name: p.read_bytes() for p in model.iterdir()
+            if p.is_file() and p.name != "predictions.tsv"} == saved
     # a folder's name (it was written as a file named 'sub')
     with pytest.raises(ValueError, match=r"^--output must be a file to write, got "
                                          r"'.*new/sub/', which names a folder: give the path of "

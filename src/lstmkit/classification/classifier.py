@@ -54,6 +54,7 @@ from lstmkit.text.fitting import (
 )
 from lstmkit.text.inputs import predict_inputs, read_once
 from lstmkit.text.saving import (
+    SAVE_LOCK,
     json_file,
     load_weights,
     meta_header,
@@ -76,6 +77,10 @@ from lstmkit.training.members import (
 )
 
 FORMAT_VERSION = 1
+SAVED_FILES = ("meta.json", "config.json", "training.json", "words.json", "labels.json",
+               "model.pt", SAVE_LOCK, "checkpoints/")
+"""A saved classifier's own files in its folder (and ``checkpoints/``, where ``classify
+train`` keeps checkpoints and ``--resume`` reads them); a save leaves all else there alone."""
 
 
 @dataclass(frozen=True)

@@ -213,8 +213,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from lstmkit.classification import Classifier, write_predictions
-    from lstmkit.classification.classifier import tsv_escape
-    from lstmkit.saving import check_outside_model
+    from lstmkit.classification.classifier import SAVED_FILES, tsv_escape
+    from lstmkit.saving import check_not_model_file
     from lstmkit.text.io import check_not_an_input, check_output_path
 
     if args.output:
@@ -222,7 +222,8 @@ def _predict(args: argparse.Namespace) -> int:
         check_not_an_input(args.output, "--output", {"--input": args.input})
     clf = Classifier.load(args.model)
     if args.output:  # (a folder that holds no model is said to be none first)
-        check_outside_model(args.output, args.model, "--output", "the predictions")
+        check_not_model_file(args.output, args.model, SAVED_FILES, "--output",
+                             "the predictions")
     texts = _texts_to_predict(args.input, args.text_column, args.encoding or "utf-8")
     predictions = clf.predict(texts, progress=None)  # (a bar on a terminal)
     if args.output:
