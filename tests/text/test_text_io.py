@@ -72,6 +72,12 @@ def test_an_output_that_is_an_input_is_refused(tmp_path) -> None:
     check_not_an_input(data, "--output", {"--input": "-", "--future": None})
     check_not_an_input(tmp_path / "p.tsv", "--output", {"--input": str(data)})
     assert data.read_text(encoding="utf-8") == "a text\n"
+    # no regular file: written to, not replaced (--input /dev/stdin --output /dev/stdout on a
+    # terminal name one device, as a FIFO read and written, or /dev/null, do)
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "fifo-link").symlink_to(tmp_path / "fifo")
+    check_not_an_input(tmp_path / "fifo", "--output", {"--input": str(tmp_path / "fifo-link")})
+    check_not_an_input("/dev/null", "--output", {"--input": "/dev/null"})
 
 
 def test_an_output_inside_a_model_folder_is_refused(tmp_path) -> None:

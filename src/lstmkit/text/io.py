@@ -176,7 +176,11 @@ def check_not_an_input(path: str | Path, flag: str,
                        inputs: Mapping[str, str | Path | None]) -> None:
     """A ValueError naming ``flag`` when ``path``, a file to write, is one of the files
     ``inputs`` (flag -> path; None or ``"-"``, stdin, for none) reads, also under another
-    name (a link, ``./``, a hard link): writing it would replace the input."""
+    name (a link, ``./``, a hard link): writing it would replace the input. A target that is
+    no regular file (``/dev/stdout``, a terminal, a FIFO) replaces nothing: ``--input
+    /dev/stdin --output /dev/stdout`` on a terminal, both that terminal, is allowed."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        return
     target = os.path.realpath(path)
     for name, source in inputs.items():
         if source is None or str(source) == "-":
