@@ -414,3 +414,32 @@ def test_ninja_from_the_environment_is_found_off_path(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # neither the venv nor /usr/bin
     assert loader._toolchain_reason() is None
     assert ninja.BIN_DIR in os.environ["PATH"].split(os.pathsep)
+
+
+def test_a_verbose_build_that_waits_for_another_processs_build_says_so(monkeypatch, tmp_path,
+                                                                       capsys):
+    # load_extension(verbose=True), asked for the build's log, waited without a word
+    import fcntl
+    import threading
+    from types import SimpleNamespace
+
+    from torch.utils import cpp_extension
+
+    from lstmkit.kernels.cpu import loader
+
+    monkeypatch.setenv("LSTMKIT_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: SimpleNamespace(name=kw["name"]))
+    name = loader.module_name()
+    (tmp_path / name).mkdir()  # (no build in it yet)
+    holder = os.open(tmp_path / name / "lstmkit.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    thread = threading.Thread(target=loader._build, args=(True,))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()  # (waiting)
+    os.close(holder)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert capsys.readouterr().err == (
+        f"lstmkit: waiting for another process's build of the fused CPU kernel in "
+        f"{tmp_path / name} (about a minute)\n")

@@ -196,7 +196,7 @@ def _build(verbose: bool) -> ModuleType:
         return any((build_dir / f"{name}{suffix}").exists() for suffix in (".so", ".pyd"))
 
     # (another process's load of a finished build holds the lock too, briefly: no word then)
-    with _build_lock(build_dir, quiet=verbose or built()):
+    with _build_lock(build_dir, quiet=built()):
         if not verbose and not built():
             # a silent minute looks like a hang (or like slow training, whose timer it joins)
             print(f"lstmkit: building the fused CPU kernel into {build_dir} (about a minute; "
