@@ -89,11 +89,14 @@ def test_sizes_past_the_lstms_bounds_are_refused_when_the_config_is_made(config_
 
 def test_a_character_lstm_past_the_bounds_is_refused_when_the_config_is_made() -> None:
     # (accepted, and the LSTM refused it only when the model was made)
-    with pytest.raises(ValueError, match=r"^char_dim and char_hidden are too large for the "
-                                         r"character LSTM: an LSTM must have fewer than 2\*\*60 "
+    with pytest.raises(ValueError, match=r"^char_dim=25, char_hidden=4611686018427387904 \(the "
+                                         r"character LSTM's input_size, hidden_size\) are too "
+                                         r"large: an LSTM must have fewer than 2\*\*60 "
                                          r"parameters .* from input_size=25, "
                                          r"hidden_size=4611686018427387904, bidirectional=True$"):
         TaggerConfig(char_hidden=2**62)
+    with pytest.raises(ValueError, match=r"^char_dim=4611686018427387904, char_hidden=25 "):
+        TaggerConfig(char_dim=2**62)
     assert TaggerConfig(char_encoder="cnn", char_hidden=2**40).char_hidden == 2**40
 
 

@@ -111,8 +111,9 @@ class TaggerConfig(MappingConfig):
             try:
                 LSTMConfig(self.char_dim, self.char_hidden, bidirectional=True)
             except ValueError as err:
-                raise ValueError(f"char_dim and char_hidden are too large for the character "
-                                 f"LSTM: {err}") from None
+                raise ValueError(f"char_dim={self.char_dim}, char_hidden={self.char_hidden} "
+                                 f"(the character LSTM's input_size, hidden_size) are too "
+                                 f"large: {err}") from None
         store_checked(self, probability, "dropout", "word_dropout")
         for name in ("auxiliary_weight", "auxiliary_ratio"):
             value = getattr(self, name)
