@@ -184,19 +184,24 @@ def test_validation_coverage_meets_the_conformal_guarantee_for_every_pair(
 def test_calibration_on_too_few_windows_for_the_guarantee_is_said(frame: pd.DataFrame,
                                                                   tmp_path: Path) -> None:
     # an 80% interval calibrated on 3 windows took the largest error as its margin, without a
-    # word (the last step's margin even narrowed it)
-    config = make_config(loss="quantile", quantiles=LEVELS, conformal=True)
+    # word (the last step's margin even narrowed it); levels named as their columns are (they
+    # read q0.1 and q0.9 at 6 digits)
+    levels = (0.1000001, 0.5, 0.8999999)
+    config = make_config(loss="quantile", quantiles=levels, conformal=True)
     few = dataclasses.replace(config, data=dataclasses.replace(config.data, val=14, test=12))
-    with pytest.warns(UserWarning, match=r"model.conformal calibrates the 80% interval \(q0.1 "
-                                         r"to q0.9\) on 3 validation window\(s\) \(at some "
-                                         r"step\), fewer than the 4 its coverage guarantee needs"):
+    with pytest.warns(UserWarning, match=r"model.conformal calibrates the 80% interval "
+                                         r"\(q0.1000001 to q0.8999999\) on 3 validation "
+                                         r"window\(s\) \(at some step\), fewer than the 4 its "
+                                         r"coverage guarantee needs"):
         fitted = Forecaster(few).fit(frame)
     # a saved model keeps the count, and its reports say it (fit's warning is long gone)
     loaded = Forecaster.load(fitted.save(tmp_path / "m"))
     assert fitted.calibration_windows == loaded.calibration_windows == 3
-    notes = loaded.evaluate(frame, baselines=()).notes
-    assert any(note.startswith("model.conformal calibrates the 80% interval (q0.1 to q0.9) "
-                               "on 3 validation window(s)") for note in notes)
+    report = loaded.evaluate(frame, baselines=())
+    notes = report.notes
+    assert any(note.startswith("model.conformal calibrates the 80% interval (q0.1000001 to "
+                               "q0.8999999) on 3 validation window(s)") for note in notes)
+    assert "coverage: share of actuals inside [q0.1000001, q0.8999999] (nominal 80%)" in notes
     # a refit backtest scores its folds' models, not this one: no note of this one's count
     refit = loaded.backtest(frame, refit=True, folds=1, baselines=())
     assert not [note for note in refit.notes if note.startswith("model.conformal")]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting import baselines as bl
-from lstmkit.forecasting.config import Baseline, DataConfig
+from lstmkit.forecasting.config import Baseline, DataConfig, quantile_column
 from lstmkit.forecasting.data import (
     Series,
     clip_to_bounds,
@@ -240,8 +240,9 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                              f"fitted for seasons up to 24 with two seasons of training rows, "
                              f"and evaluation.season_length is {season}")
     if quantiles is not None:
-        notes.append(f"coverage: share of actuals inside [q{m.quantiles[0]:g}, "
-                     f"q{m.quantiles[-1]:g}] (nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
+        interval = f"[{quantile_column(m.quantiles[0])}, {quantile_column(m.quantiles[-1])}]"
+        notes.append(f"coverage: share of actuals inside {interval} "
+                     f"(nominal {m.quantiles[-1] - m.quantiles[0]:.0%})")
         # (said by fit; a saved model's report says it again, in fit's words, which the
         # command line prints once; a refit backtest's forecasts are its folds' models')
         too_few = None if predictions_given else forecaster.too_few_calibration_windows()
@@ -252,7 +253,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
         nominal = m.quantiles[-1] - m.quantiles[0]
         covered = float(table.loc[MODEL_NAME, "coverage"])
         if covered < nominal / 2:  # (NaN, nothing observed, is not below)
-            _warn_note(notes, f"{MODEL_NAME}: its [q{m.quantiles[0]:g}, q{m.quantiles[-1]:g}] "
+            _warn_note(notes, f"{MODEL_NAME}: its {interval} "
                               f"interval held {covered:.0%} of the actuals against a nominal "
                               f"{nominal:.0%}: far too narrow (the quantiles start equal and "
                               "spread as training goes on: train longer, or set "

@@ -563,8 +563,9 @@ class Forecaster:
         needed = math.ceil(round(widest / (1 - widest), 9))
         if n >= needed:
             return None
-        return (f"model.conformal calibrates the {widest:.0%} interval (q{levels[0]:g} to "
-                f"q{levels[-1]:g}) on {n} validation window(s) (at some step), fewer than the "
+        return (f"model.conformal calibrates the {widest:.0%} interval "
+                f"({quantile_column(levels[0])} to {quantile_column(levels[-1])}) on {n} "
+                f"validation window(s) (at some step), fewer than the "
                 f"{needed} its coverage guarantee needs: its margins are the largest errors "
                 "seen, and noisy; enlarge data.val")
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lstmkit.forecasting.config import quantile_column
 from lstmkit.forecasting.data import series_id
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
             lo, hi = report.quantile_levels[0], report.quantile_levels[-1]
             ax.fill_between(time[future_rows], report.quantiles[window, :, c, 0],
                             report.quantiles[window, :, c, -1], color="C0", alpha=0.25,
-                            label=f"interval q{lo:g}-q{hi:g}")
+                            label=f"interval {quantile_column(lo)}-{quantile_column(hi)}")
         for name, color in (("seasonal_naive", "C2"), ("naive", "C1")):
             if name in report.forecasts:
                 ax.plot(time[future_rows], report.forecasts[name][window, :, c], color=color,
