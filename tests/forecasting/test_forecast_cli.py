@@ -415,23 +415,43 @@ def test_out_inside_the_model_folder_is_refused(csv_and_config: tuple[Path, Path
 
 def test_out_files_that_are_the_data_are_refused(csv_and_config: tuple[Path, Path],
                                                  tmp_path: Path) -> None:
-    csv, _ = csv_and_config
+    csv, config = csv_and_config
+    model = tmp_path / "trained"
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(model)) == 0
     out = tmp_path / "run"
     out.mkdir()
     for action, name, flag in [("predict", "forecast.csv", "--data"),
                                ("predict", "forecast.csv", "--future"),
                                ("evaluate", "metrics.csv", "--data"),
-                               ("backtest", "per_origin.csv", "--data")]:
+                               ("backtest", "per_origin.csv", "--data"),
+                               ("run", "metrics_by_series.csv", "--data"),
+                               ("train", "config.yaml", "--data"),
+                               ("train", "tuning.csv", "--data")]:
         data = out / name
         data.write_bytes(csv.read_bytes())
         given = {"--data": str(csv), flag: str(data)}
+        where = (["--config", str(config)] if action in ("run", "train") else
+                 ["--model", str(model / "model")])
         with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
                                              rf"{flag} reads \('.*{name}'\): writing it would "
                                              r"replace the input"):
-            _run(action, "--model", str(tmp_path / "missing"), "--out", str(out),
+            _run(action, *where, "--out", str(out),
                  *[item for pair in given.items() for item in pair])
         assert data.read_bytes() == csv.read_bytes()
         data.unlink()
+    # the data read without --data: the config's data.path, the saved model's (the report
+    # overwrote it, and a later run read a CSV of scores as its data)
+    data = out / "metrics.csv"
+    data.write_bytes(csv.read_bytes())
+    for file in (config, model / "model" / "config.yaml"):
+        settings = yaml.safe_load(file.read_text())
+        settings["data"]["path"] = str(data)
+        file.write_text(yaml.safe_dump(settings))
+    for where in (["run", "--config", str(config)], ["evaluate", "--model", str(model / "model")]):
+        with pytest.raises(ValueError, match=r"^--out's metrics.csv '.*run/metrics.csv' is the "
+                                             r"file data.path reads"):
+            _run(*where, "--out", str(out))
+    assert data.read_bytes() == csv.read_bytes()
 
 
 def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,

@@ -19,6 +19,7 @@ from lstmkit.forecasting import Forecaster
 from lstmkit.forecasting import baselines as bl
 from lstmkit.forecasting import metrics as M
 from lstmkit.forecasting.data import season_from_freq
+from lstmkit.forecasting.evaluation import REPORT_FILES
 from lstmkit.forecasting.forecaster import Prepared
 
 
@@ -174,6 +175,7 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
     assert [p.name for p in written] == ["metrics.csv", "metrics_by_target.csv",
                                          "per_origin.csv", "metrics.json"]
     assert sorted(written) == sorted((tmp_path / "out").iterdir())
+    assert {p.name for p in written} <= set(REPORT_FILES)  # (what the command line checks)
     # strict JSON: a baseline has no quantile loss, which is null, not NaN
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text(),
                        parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))

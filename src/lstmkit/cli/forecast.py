@@ -245,7 +245,6 @@ def run(args: argparse.Namespace) -> int:
     from lstmkit.forecasting.data import format_times, series_id
     from lstmkit.forecasting.forecaster import check_save_path
     from lstmkit.saving import check_outside_model
-    from lstmkit.text.io import check_not_an_input
     from lstmkit.training import is_first_process
     from lstmkit.training.callbacks import WriteOnFitStart
     from lstmkit.training.tuning import check_tune_flags
@@ -260,15 +259,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.action} writes its results, checkpoints and logs into --out (and a trained "
             "model into --out/model), which would change that model; pass the run's folder "
             f"({str(out.parent)!r}?) or a new one")
-    for name in WRITES.get(args.action, ()):  # (the data are read before they are written)
-        check_not_an_input(out / name, f"--out's {name}", {"--data": args.data,
-                                                           "--future": args.future})
     # training (and a backtest's refits) checkpoint and log under --out
     folders = {"checkpoint_dir": out / "checkpoints", "log_dir": out / "logs"}
     if args.action in ("run", "train"):
         check_save_path(out / "model", instead="the command line saves to --out's subfolder "
                         "'model': choose another --out")  # said now, not after training
         config = _config(args)
+        _check_inputs_kept(args, out, config)
         space = None if args.tune is None else _space(args, config)  # before the data
         frame = _frame(args, config)
         config = dataclasses.replace(config, training=config.training.replace(**folders))
@@ -313,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
         forecaster = Forecaster.load(args.model)
         # (its checkpoints and logs too; a folder that holds no model is said to be none first)
         check_outside_model(out, args.model, "--out", f"forecast {args.action}'s results")
+        _check_inputs_kept(args, out, forecaster.config)
         # a bar unless --no-progress, whatever the training run chose (it was saved with it)
         overrides = {"training.progress_bar": True, **_overrides(args)}
         # how the data are read may change (data.fill: a history with a gap; data.time_format:
@@ -374,11 +372,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-REPORT_FILES = ("metrics.csv", "metrics_by_target.csv", "metrics_by_series.csv",
-                "per_origin.csv", "metrics.json", "forecast.png")
-WRITES = {"predict": ("forecast.csv",), "evaluate": REPORT_FILES, "backtest": REPORT_FILES,
-          "run": REPORT_FILES}
-"""The files an action writes into --out (a report's: see ForecastReport.save and plot)."""
+def _check_inputs_kept(args: argparse.Namespace, out: Path, config: Any) -> None:
+    """A ValueError when a file the action writes into ``out`` is a file it reads: ``--data``
+    (or the ``data.path`` of the config or of the saved model, read where no --data is
+    given) or ``--future``; said before any work, since the data are read before they are
+    written."""
+    from lstmkit.forecasting.builtin import BUILTIN_PATH
+    from lstmkit.forecasting.evaluation import REPORT_FILES
+    from lstmkit.text.io import check_not_an_input
+
+    report = (*REPORT_FILES, "forecast.png")
+    training = ("config.yaml", "tuning.csv", "tuning.png")  # (the run's settings; --tune's)
+    writes = {"predict": ("forecast.csv",), "evaluate": report, "backtest": report,
+              "run": (*training, *report), "train": training}[args.action]
+    data = args.data or config.data.path
+    inputs = {"--data" if args.data else "data.path": None if data == BUILTIN_PATH else data,
+              "--future": args.future}
+    for name in writes:
+        check_not_an_input(out / name, f"--out's {name}", inputs)
 
 
 RUN_SETTINGS = frozenset({

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from lstmkit.forecasting.forecaster import Forecaster, Prepared
 
 MODEL_NAME = "lstmkit"
+REPORT_FILES = ("metrics.csv", "metrics_by_target.csv", "metrics_by_series.csv",
+                "per_origin.csv", "metrics.json")
+"""The files :meth:`EvalReport.save` writes (those of its tables that it has): the command
+line refuses an ``--out`` where one of them is the data it reads."""
 Start = float | int | str | dt.date | np.datetime64 | None
 """A backtest's ``start``: a row, a fraction, or a date (text or a date object)."""
 
