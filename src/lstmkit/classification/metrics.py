@@ -35,9 +35,10 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
             issubclass(kind, bool | np.bool_) or not issubclass(kind, int | np.integer)
             for kind in types):
         for at, value in enumerate(items):
-            if exact_int(value) is None:
+            if exact_int(value) is None:  # (a numpy scalar by its value: float64 0.5)
+                plain = value.item() if isinstance(value, np.generic) else value
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
-                                f"got {type(value).__name__} {value!r} at position {at}")
+                                f"got {type(value).__name__} {plain!r} at position {at}")
     bad = np.flatnonzero((array < 0) | (array >= num_classes))
     if bad.size:
         at = int(bad[0])
