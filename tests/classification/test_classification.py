@@ -593,6 +593,11 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
                 {"pos": float("inf")}):
         with pytest.raises(ValueError, match=r"class_weight must"):
             ClassifierConfig(class_weight=bad)  # type: ignore[arg-type]
+    # an int past float's range (it compares below inf, then float() overflowed)
+    with pytest.raises(ValueError, match=r"^class_weight must map labels to finite weights > 0, "
+                                         r"got 'pos': an int of 401 digits \(a label"):
+        ClassifierConfig(class_weight={"pos": 10**400})
+    assert ClassifierConfig(class_weight={"pos": 10**300}).class_weight == {"pos": 1e300}
     # 1 and '1' are one label: one of the two weights was silently dropped
     with pytest.raises(ValueError, match=r"class_weight names the label\(s\) \['1'\] twice, "
                                          r"once as a number and once as text"):

@@ -12,6 +12,7 @@ from lstmkit.nn.config import (
     plain_fields,
     positive_int,
     probability,
+    shown,
 )
 from lstmkit.text.config import (
     MappingConfig,
@@ -123,10 +124,11 @@ class ClassifierConfig(MappingConfig):
             for label, weight in weights.items():
                 if (isinstance(label, bool) or not isinstance(label, str | int)
                         or isinstance(weight, bool) or not isinstance(weight, int | float)
-                        or not 0 < weight < float("inf")):
+                        or not 0 < weight < float("inf")  # (an int past float: 10**400)
+                        or (isinstance(weight, int) and weight >= 2**1024)):
                     raise ValueError(f"class_weight must map labels to finite weights > 0, got "
-                                     f"{label!r}: {weight!r} (a label YAML reads as another "
-                                     "type, yes or 1.0, is quoted: '1.0': 2)")
+                                     f"{shown(label)}: {shown(weight)} (a label YAML reads as "
+                                     "another type, yes or 1.0, is quoted: '1.0': 2)")
             # (YAML reads the label 1 as an int: labels are text)
             texts = [str(label) for label in weights]
             twice = sorted({t for t in texts if texts.count(t) > 1})
