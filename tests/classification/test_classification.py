@@ -334,6 +334,18 @@ def test_report_and_plot_refuse_fewer_label_names_than_classes(tmp_path) -> None
     with pytest.raises(ValueError, match=message):
         plot_confusion_matrix(matrix, ["a", "b"], tmp_path / "cm.png")
     assert not (tmp_path / "cm.png").exists()
+    # names that are no str: a column of them failed inside the table's formatting, and one
+    # str of three letters was read as three names
+    for labels, message in [([["a"], ["b"], ["c"]], r"got list \['a'\] at position 0"),
+                            (np.array([["a"], ["b"], ["c"]]), r"got ndarray .* at position 0"),
+                            (["a", "b", 3], r"got int 3 at position 2"),
+                            ("abc", r"^labels must be a sequence of str, one per class, got a "
+                                    r"single str 'abc'$")]:
+        with pytest.raises(TypeError, match=message):
+            classification_report(matrix, labels)
+        with pytest.raises(TypeError, match=message):
+            plot_confusion_matrix(matrix, labels, tmp_path / "cm.png")
+    assert classification_report(matrix, np.array(["a", "b", "c"])).count("1.0000") == 11
 
 
 def test_confusion_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path,

@@ -80,7 +80,15 @@ def _square(matrix: Any) -> np.ndarray:
 
 def _check_labels(matrix: np.ndarray, labels: Sequence[str]) -> None:
     """One label per class of the ``(K, K)`` ``matrix``: a shorter list would drop classes
-    (a longer one has names for none)."""
+    (a longer one has names for none), each a str (a column of them, (K, 1), or one str of
+    K letters failed as it was written or read as K names)."""
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be a sequence of str, one per class, got a single str "
+                        f"{labels!r}")
+    for at, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise TypeError(f"labels must hold str class names, got {type(label).__name__} "
+                            f"{label!r} at position {at}")
     if len(labels) != len(matrix):
         raise ValueError(f"labels must name each of the {len(matrix)} classes of the "
                          f"confusion matrix, got {len(labels)} labels: {list(labels)!r}")
