@@ -59,6 +59,12 @@ def test_non_numeric_target(frame: pd.DataFrame) -> None:
     with pytest.raises(TypeError, match=r"column 'a' of the data must be numeric, got dtype "
                                         r"\w+: value 'n/a' at row position 3$"):
         to_series(frame, DataConfig(target="a", time_col="date"))
+    # a long text by its start and length (a cell of 5,000 digits, which pandas reads as
+    # text, filled the message)
+    frame.loc[3, "a"] = "9" * 5000
+    with pytest.raises(TypeError, match=r"got dtype \w+: value '9{40}'\.\.\. \(5,000 "
+                                        r"characters\) at row position 3"):
+        to_series(frame, DataConfig(target="a", time_col="date"))
     # a category (wind directions) is said to be one, with how to use it
     winds = frame.assign(wind=np.where(np.arange(len(frame)) % 3, "NW", "SE"))
     with pytest.raises(TypeError, match=r"column 'wind' of the data must be numeric, got dtype "

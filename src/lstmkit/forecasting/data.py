@@ -199,9 +199,12 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                         "name those)")
             elif isinstance(value, str) and not np.isnan(pd.to_numeric(value, errors="coerce")):
                 hint = " (a number written as text: convert the column with pandas.to_numeric)"
+            shown = repr(value)
+            if isinstance(value, str) and len(value) > 60:  # (a cell of 5,000 digits, pandas
+                shown = f"{value[:40]!r}... ({len(value):,} characters)"  # reads as text)
             raise TypeError(
                 f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
-                f"value {value!r} at row position {at}{hint}")
+                f"value {shown} at row position {at}{hint}")
 
 
 def bounds_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
