@@ -187,6 +187,17 @@ def test_tag_auxiliary_files_take_their_own_scheme_and_columns(tmp_path, run_cli
         run_cli(tag, [*base, "--out", str(tmp_path / "m1")])
     with pytest.raises(ValueError, match=r"other\.txt:1: tag sequence invalid for scheme IOB2"):
         run_cli(tag, [*base, "--out", str(tmp_path / "m2"), "--auxiliary-tag-column", "1"])
+    # their own flags named, the main ones' where the main settings apply
+    for flags, named in [(["--auxiliary-tag-column", "5"],
+                          r"tag_column \(--auxiliary-tag-column\)"),
+                         (["--tag-column", "-1", "--auxiliary-token-column", "7"],
+                          r"token_column \(--auxiliary-token-column\)"),
+                         (["--auxiliary-token-column", "-1"],
+                          r"token_column=-1 \(--auxiliary-token-column\) and tag_column=-1 "
+                          r"\(--tag-column\) name the same column"),
+                         (["--auxiliary-scheme", "IOX"], r"scheme \(--auxiliary-scheme\)")]:
+        with pytest.raises(ValueError, match=named):
+            run_cli(tag, [*base, "--out", str(tmp_path / "m3"), *flags])
     out = tmp_path / "tagger"
     assert run_cli(tag, [*base, "--out", str(out), "--auxiliary-scheme", "IOB1",
                          "--auxiliary-tag-column", "1", "--auxiliary-token-column", "0"]) == 0

@@ -122,13 +122,15 @@ def _output_scheme_flag(parser: argparse.ArgumentParser, what: str) -> None:
 def _read(path: str, data: dict, auxiliary: bool = False) -> list:
     from lstmkit.tagging import read_conll
 
+    flags = {}
     if auxiliary:  # the auxiliary_* settings given, the main files' for the others
-        data = {**data, **{k: data[f"auxiliary_{k}"] for k in AUXILIARY_KEYS
-                           if data.get(f"auxiliary_{k}") is not None}}
+        own = [k for k in AUXILIARY_KEYS if data.get(f"auxiliary_{k}") is not None]
+        data = {**data, **{k: data[f"auxiliary_{k}"] for k in own}}
+        flags = {k: "--auxiliary-" + k.replace("_", "-") for k in own}
     return read_conll(path, token_column=data.get("token_column", 0),
                       tag_column=data.get("tag_column", -1), scheme=data.get("scheme", "IOB2"),
                       encoding=data.get("encoding", "utf-8"),
-                      empty_tokens=data.get("empty_tokens", "error"))
+                      empty_tokens=data.get("empty_tokens", "error"), flags=flags)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -48,6 +48,11 @@ class Sentence:
     lines: list[int] = field(default_factory=list, repr=False, compare=False)
 
 
+FLAGS = {"token_column": "--token-column", "tag_column": "--tag-column",
+         "scheme": "--scheme", "empty_tokens": "--empty-tokens"}
+"""The command-line flag of each of :func:`read_conll`'s arguments, named in its messages."""
+
+
 def read_conll(
     path: str | Path,
     *,
@@ -57,6 +62,7 @@ def read_conll(
     target_scheme: Scheme | None = None,
     encoding: str = "utf-8",
     empty_tokens: Literal["error", "skip"] = "error",
+    flags: Mapping[str, str] = FLAGS,
 ) -> list[Sentence]:
     """Read a CoNLL file.
 
@@ -72,16 +78,20 @@ def read_conll(
         empty_tokens: what to do with a row whose token is empty or only whitespace (a line
             that starts with the separator, e.g. ``"\tO"``; the Broad Twitter Corpus has a
             few): ``"error"`` (the default) or ``"skip"`` the row, keeping the sentence.
+        flags: the command-line flag that messages name beside each argument (:data:`FLAGS`;
+            ``lstmkit tag train`` names ``--auxiliary-scheme`` and the like for the
+            auxiliary files that it reads with them).
 
     Raises:
         ValueError: empty file, wrong column count (file:line), invalid tag sequence
             (file:line of the sentence), undecodable bytes (names the encoding tried).
     """
+    flags = {**FLAGS, **flags}
     if empty_tokens not in ("error", "skip"):
-        raise ValueError(f"empty_tokens (--empty-tokens) must be 'error' or 'skip', got "
-                         f"{empty_tokens!r}")
+        raise ValueError(f"empty_tokens ({flags['empty_tokens']}) must be 'error' or 'skip', "
+                         f"got {empty_tokens!r}")
     bilou = is_bilou(scheme)
-    scheme = check_scheme(scheme, "scheme (--scheme)")  # type: ignore[assignment]
+    scheme = check_scheme(scheme, f"scheme ({flags['scheme']})")  # type: ignore[assignment]
     target = check_scheme(target_scheme, "target_scheme") if target_scheme else scheme
     text = check_line_endings(read_text(path, encoding), str(path))
     sentences: list[Sentence] = []
@@ -136,8 +146,8 @@ def read_conll(
         cells = (_TAB_COLUMNS if "\t" in stripped else _COLUMNS).split(stripped)
         if n_columns is None:
             n_columns, columns_line = len(cells), lineno
-            for arg, index in (("token_column (--token-column)", token_column),
-                               ("tag_column (--tag-column)", tag_column)):
+            for arg, index in ((f"token_column ({flags['token_column']})", token_column),
+                               (f"tag_column ({flags['tag_column']})", tag_column)):
                 if index is not None and not -n_columns <= index < n_columns:
                     raise ValueError(
                         f"{path}:{lineno}: {arg} must index one of the {n_columns} columns, "
@@ -152,8 +162,9 @@ def read_conll(
                 )
             if tag_column is not None and token_column % n_columns == tag_column % n_columns:
                 raise ValueError(
-                    f"{path}:{lineno}: token_column={token_column} (--token-column) and "
-                    f"tag_column={tag_column} (--tag-column) name the same column (index "
+                    f"{path}:{lineno}: token_column={token_column} "
+                    f"({flags['token_column']}) and tag_column={tag_column} "
+                    f"({flags['tag_column']}) name the same column (index "
                     f"{token_column % n_columns} of the {n_columns}), so the tags would be read "
                     "as the words; pass two different columns"
                 )
@@ -164,8 +175,8 @@ def read_conll(
             raise ValueError(
                 f"{path}:{lineno}: expected {n_columns} columns (as on line {columns_line}), "
                 f"got {len(cells)}: {line!r}"
-                + ("; the token is empty: pass empty_tokens='skip' (--empty-tokens skip) to "
-                   "drop such rows" if empty_token else "")
+                + (f"; the token is empty: pass empty_tokens='skip' "
+                   f"({flags['empty_tokens']} skip) to drop such rows" if empty_token else "")
                 + (_comment_hint(lines[columns_line - 1], columns_line)
                    or _comment_hint(line, lineno))
             )
