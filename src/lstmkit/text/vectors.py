@@ -127,7 +127,9 @@ def load_text_vectors(path: str | Path, encoding: str = "utf-8") -> WordVectors:
                 raise ValueError(
                     f"{path}:{lineno}: cannot decode byte {raw[err.start:err.start + 1]!r} at "
                     f"column {err.start + 1} as {encoding}; the file is in another encoding: "
-                    f"pass encoding= (e.g. 'latin-1' or 'cp1252')"
+                    f"convert it to UTF-8 (iconv -f latin-1 -t utf-8 FILE), which a model's "
+                    f"vectors setting (--vectors) reads, or pass load_text_vectors its "
+                    f"encoding= (e.g. 'latin-1' or 'cp1252')"
                 ) from None
             if lineno == 1 and line.startswith("\ufeff"):
                 line = line[1:]
