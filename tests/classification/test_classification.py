@@ -334,18 +334,23 @@ def test_report_and_plot_refuse_fewer_label_names_than_classes(tmp_path) -> None
     with pytest.raises(ValueError, match=message):
         plot_confusion_matrix(matrix, ["a", "b"], tmp_path / "cm.png")
     assert not (tmp_path / "cm.png").exists()
-    # names that are no str: a column of them failed inside the table's formatting, and one
-    # str of three letters was read as three names
+    # names that are no names: a column of them failed inside the table's formatting, and
+    # one str was read as its letters
     for labels, message in [([["a"], ["b"], ["c"]], r"got list \['a'\] at position 0"),
                             (np.array([["a"], ["b"], ["c"]]), r"got ndarray .* at position 0"),
-                            (["a", "b", 3], r"got int 3 at position 2"),
-                            ("abc", r"^labels must be a sequence of str, one per class, got a "
+                            (["a", "b", None], r"got NoneType None at position 2"),
+                            ("abc", r"^labels must be a sequence of names, one per class, got a "
                                     r"single str 'abc'$")]:
         with pytest.raises(TypeError, match=message):
             classification_report(matrix, labels)
         with pytest.raises(TypeError, match=message):
             plot_confusion_matrix(matrix, labels, tmp_path / "cm.png")
-    assert classification_report(matrix, np.array(["a", "b", "c"])).count("1.0000") == 11
+    # numbers are names too, numpy's as their values (range(K) worked before the check)
+    for labels in (range(3), np.array([0, 1, 2]), ["0", np.int64(1), np.str_("2")]):
+        assert classification_report(matrix, labels).splitlines()[1].startswith("0  ")
+    with pytest.raises(ValueError, match=r"got 2 labels: \['0', '1'\]$"):
+        classification_report(matrix, np.array([0, 1]))
+    assert plot_confusion_matrix(matrix, range(3), tmp_path / "cm.png").is_file()
 
 
 def test_confusion_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path,

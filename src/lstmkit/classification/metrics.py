@@ -78,20 +78,26 @@ def _square(matrix: Any) -> np.ndarray:
     return array
 
 
-def _check_labels(matrix: np.ndarray, labels: Sequence[str]) -> None:
-    """One label per class of the ``(K, K)`` ``matrix``: a shorter list would drop classes
-    (a longer one has names for none), each a str (a column of them, (K, 1), or one str of
-    K letters failed as it was written or read as K names)."""
+def _label_names(matrix: np.ndarray, labels: Sequence[str | int]) -> list[str]:
+    """The names of the ``(K, K)`` ``matrix``'s classes, one per class (a shorter list would
+    drop classes, a longer one has names for none): each label a str, or a number written
+    as its str (``range(K)``: ``0``, ``1``, ...); a sequence where a name is wanted (a
+    column (K, 1) of them) failed inside the table's formatting, and one str was read as
+    its letters."""
     if isinstance(labels, str):
-        raise TypeError(f"labels must be a sequence of str, one per class, got a single str "
+        raise TypeError(f"labels must be a sequence of names, one per class, got a single str "
                         f"{labels!r}")
+    names = []
     for at, label in enumerate(labels):
-        if not isinstance(label, str):
-            raise TypeError(f"labels must hold str class names, got {type(label).__name__} "
-                            f"{label!r} at position {at}")
-    if len(labels) != len(matrix):
+        plain = label.item() if isinstance(label, np.generic) else label
+        if not isinstance(plain, str | int | float):
+            raise TypeError(f"labels must hold class names (str, or numbers), got "
+                            f"{type(label).__name__} {plain!r:.60} at position {at}")
+        names.append(str(plain))
+    if len(names) != len(matrix):
         raise ValueError(f"labels must name each of the {len(matrix)} classes of the "
-                         f"confusion matrix, got {len(labels)} labels: {list(labels)!r}")
+                         f"confusion matrix, got {len(names)} labels: {names!r}")
+    return names
 
 
 def accuracy(matrix: np.ndarray) -> float:
@@ -130,15 +136,15 @@ def macro_f1(matrix: np.ndarray) -> float:
     return float(f1[present].mean()) if present.any() else 0.0
 
 
-def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
+def classification_report(matrix: np.ndarray, labels: Sequence[str | int]) -> str:
     """A plain-text table: precision, recall, F1, support per class; accuracy and macro F1.
 
-    ``labels``: the classes' names, one per row of ``matrix``."""
+    ``labels``: the classes' names (str, or numbers: ``range(K)``), one per row of ``matrix``."""
     matrix = _square(matrix)
-    _check_labels(matrix, labels)
+    labels = _label_names(matrix, labels)
     scores = per_class_scores(matrix)
     present = present_classes(matrix)
-    width = max(len(str(label)) for label in [*labels, "macro F1"])
+    width = max(len(label) for label in [*labels, "macro F1"])
     lines = [f"{'':{width}}  precision  recall      f1  support"]
     for k, label in enumerate(labels):
         if not present[k]:  # neither in the truth nor predicted: no score, none averaged
@@ -156,13 +162,13 @@ def classification_report(matrix: np.ndarray, labels: Sequence[str]) -> str:
 
 
 def plot_confusion_matrix(
-    matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = ""
+    matrix: np.ndarray, labels: Sequence[str | int], path: str | Path, *, title: str = ""
 ) -> Path:
     """Save the confusion matrix as a PNG: counts, shaded by row-normalised recall.
 
-    ``labels``: the classes' names, one per row of ``matrix``."""
+    ``labels``: the classes' names (str, or numbers: ``range(K)``), one per row of ``matrix``."""
     matrix = _square(matrix)
-    _check_labels(matrix, labels)
+    labels = _label_names(matrix, labels)
     # a Figure of its own, not pyplot's: drawing needs no backend, and the caller's (a
     # notebook's inline one) stays as it is
     from matplotlib.figure import Figure
@@ -173,8 +179,8 @@ def plot_confusion_matrix(
     fig = Figure(figsize=(1.2 + 0.7 * K, 1.0 + 0.7 * K))
     ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(K), [str(label) for label in labels], rotation=45, ha="right")
-    ax.set_yticks(range(K), [str(label) for label in labels])
+    ax.set_xticks(range(K), labels, rotation=45, ha="right")
+    ax.set_yticks(range(K), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for i in range(K):
