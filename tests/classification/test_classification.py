@@ -614,7 +614,14 @@ def test_class_weights_weigh_each_class_in_the_loss(monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"^class_weight must map labels to finite weights > 0, "
                                          r"got 'pos': an int of 401 digits \(a label"):
         ClassifierConfig(class_weight={"pos": 10**400})
+    for big in (2**1024 - 1, float("nan")):  # (the former rounds to 2**1024 as a float)
+        with pytest.raises(ValueError, match=r"^class_weight must map labels to finite"):
+            ClassifierConfig(class_weight={"pos": big})
     assert ClassifierConfig(class_weight={"pos": 10**300}).class_weight == {"pos": 1e300}
+    # numpy's labels and weights as Python's (np.int64(2) was refused as no number)
+    weights = dict(zip(np.array(["pos", "neg"]), np.float32([0.3, 2]), strict=True))
+    assert ClassifierConfig(class_weight=weights).class_weight == {"pos": 0.3, "neg": 2.0}
+    assert ClassifierConfig(class_weight={"pos": np.int64(2)}).class_weight == {"pos": 2.0}
     # 1 and '1' are one label: one of the two weights was silently dropped
     with pytest.raises(ValueError, match=r"class_weight names the label\(s\) \['1'\] twice, "
                                          r"once as a number and once as text"):

@@ -249,10 +249,16 @@ def test_multitask_batches_shared_out_keep_the_auxiliary_share() -> None:
 
 
 def test_multitask_errors_name_the_argument() -> None:
-    with pytest.raises(ValueError, match="auxiliary_weight must be a number > 0, got 0"):
+    with pytest.raises(ValueError, match="auxiliary_weight must be a finite number > 0, got 0"):
         TaggerConfig(auxiliary_weight=0)
-    with pytest.raises(ValueError, match="auxiliary_ratio must be a number > 0, got -1"):
+    with pytest.raises(ValueError, match="auxiliary_ratio must be a finite number > 0, got -1"):
         TaggerConfig(auxiliary_ratio=-1)
+    # (accepted, and training failed: round(inf * batches), float(10**400))
+    with pytest.raises(ValueError, match=r"auxiliary_ratio must be a finite number > 0, got inf"):
+        TaggerConfig(auxiliary_ratio=float("inf"))
+    with pytest.raises(ValueError, match=r"auxiliary_weight must be a finite number > 0, got an "
+                                         r"int of 401 digits"):
+        TaggerConfig(auxiliary_weight=10**400)
     tagger = Tagger(TaggerConfig(hidden_size=4, char_hidden=4), FAST)
     with pytest.raises(ValueError, match="auxiliary holds no entities"):
         tagger.fit(_toy(8), auxiliary=[Sentence(["a", "b"], ["O", "O"])])

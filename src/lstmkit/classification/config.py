@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -10,6 +11,7 @@ from lstmkit.nn.config import (
     check_lstm_options,
     layer_count,
     plain_fields,
+    plain_value,
     positive_int,
     probability,
     shown,
@@ -120,24 +122,24 @@ class ClassifierConfig(MappingConfig):
         object.__setattr__(self, "lstm",
                            check_lstm_options(self.lstm, "model.lstm", self.hidden_size))
         weights = self.class_weight
-        if isinstance(weights, Mapping):
-            for label, weight in weights.items():
+        if isinstance(weights, Mapping):  # (numpy's keys and weights as Python's)
+            pairs = [(plain_value(label), plain_value(w)) for label, w in weights.items()]
+            for label, weight in pairs:
                 if (isinstance(label, bool) or not isinstance(label, str | int)
                         or isinstance(weight, bool) or not isinstance(weight, int | float)
-                        or not 0 < weight < float("inf")  # (an int past float: 10**400)
-                        or (isinstance(weight, int) and weight >= 2**1024)):
+                        or not 0 < weight <= sys.float_info.max):  # (not 10**400, nor inf)
                     raise ValueError(f"class_weight must map labels to finite weights > 0, got "
                                      f"{shown(label)}: {shown(weight)} (a label YAML reads as "
                                      "another type, yes or 1.0, is quoted: '1.0': 2)")
             # (YAML reads the label 1 as an int: labels are text)
-            texts = [str(label) for label in weights]
+            texts = [str(label) for label, _ in pairs]
             twice = sorted({t for t in texts if texts.count(t) > 1})
             if twice:  # (1 and '1' are one label: one weight would be dropped)
                 raise ValueError(f"class_weight names the label(s) {twice} twice, once as a "
                                  f"number and once as text (labels are text); give each "
                                  f"once, got {dict(weights)!r}")
-            object.__setattr__(self, "class_weight", dict(zip(
-                texts, map(float, weights.values()), strict=True)))
+            object.__setattr__(self, "class_weight", {
+                text: float(weight) for text, (_, weight) in zip(texts, pairs, strict=True)})
         elif weights not in (None, "balanced"):
             raise ValueError(f"class_weight must be None, 'balanced' or a mapping from label "
                              f"to weight, got {weights!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -13,6 +14,7 @@ from lstmkit.nn.config import (
     plain_fields,
     positive_int,
     probability,
+    shown,
 )
 from lstmkit.tagging.schemes import Scheme, check_scheme
 from lstmkit.text.config import (
@@ -117,7 +119,9 @@ class TaggerConfig(MappingConfig):
         store_checked(self, probability, "dropout", "word_dropout")
         for name in ("auxiliary_weight", "auxiliary_ratio"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            # (inf, or an int past float's range, failed in training: round(inf * batches))
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not 0 < value <= sys.float_info.max):
+                raise ValueError(f"{name} must be a finite number > 0, got {shown(value)}")
         object.__setattr__(self, "lstm",
                            check_lstm_options(self.lstm, "model.lstm", self.hidden_size))
