@@ -465,6 +465,11 @@ def test_target_bounds_are_a_pair_for_every_target_or_one_per_target() -> None:
         ({"a": ["0", 2]}, TypeError, r"data.target_bounds of 'a' must be \[low, high\]"),
         ({"a": [2, 2]}, ValueError, r"data.target_bounds of 'a' must have low < high, got "
                                     r"\[2, 2\]"),
+        # numpy's numbers as Python's in the message (np.float64(5.0), np.True_)
+        ({"a": [np.float64(5), np.float32(1.1)]}, ValueError, r"must have low < high, got "
+                                                              r"\[5\.0, 1\.1\]$"),
+        ({"a": [np.True_, None]}, TypeError, r"must be \[low, high\], numbers or null "
+                                             r"\(unbounded\), got \[True, None\]$"),
         ({"a": [float("-inf"), 2]}, ValueError, r"data.target_bounds of 'a' must be finite "
                                                 r"numbers or null"),
         ({"a": [0, 10**400]}, ValueError, r"data.target_bounds of 'a' must be finite numbers "

@@ -124,6 +124,9 @@ def test_vocabulary_decode_names_a_bad_index_and_the_range() -> None:
     for bad in (1.7, True):
         with pytest.raises(TypeError, match=rf"indices must be ints, got .*{bad} at position 0"):
             vocab.decode([bad])
+    with pytest.raises(TypeError, match=r"^indices must be ints, got float64 0\.5 at position "
+                                        r"0$"):  # (not np.float64(0.5))
+        vocab.decode(np.array([0.5, 1.0]))
     with pytest.raises(TypeError, match="indices must be an iterable of ints, got int 3"):
         vocab.decode(3)  # type: ignore[arg-type]
 

@@ -68,20 +68,21 @@ def _bounds(value: object, targets: tuple[str, ...]
         where = f"{name} of {column!r}"
         if isinstance(pair, np.ndarray):
             pair = pair.tolist()
+        written = plain_value(pair)  # (in messages; the numbers read are the exact ones)
         if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
                 v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
                 for v in pair):
             raise TypeError(f"{where} must be [low, high], numbers or null (unbounded), "
-                            f"got {pair!r}")
+                            f"got {written!r}")
         try:  # (a NumPy number, from the data's minimum say, as a Python float)
             low, high = (None if v is None else float(v) for v in pair)
         except OverflowError:
             raise ValueError(f"{where} must be finite numbers or null, got a number too "
                              "large in magnitude for a float") from None
         if any(v is not None and not math.isfinite(v) for v in (low, high)):
-            raise ValueError(f"{where} must be finite numbers or null, got {pair!r}")
+            raise ValueError(f"{where} must be finite numbers or null, got {written!r}")
         if low is not None and high is not None and not low < high:
-            raise ValueError(f"{where} must have low < high, got {pair!r}")
+            raise ValueError(f"{where} must have low < high, got {written!r}")
         if (low, high) != (None, None):
             bounds[column] = (low, high)
     return bounds or None

@@ -43,6 +43,7 @@ from lstmkit.forecasting.data import (
 )
 from lstmkit.forecasting.metrics import coverage, naive_scale, point_metrics, quantile_loss
 from lstmkit.forecasting.windows import WindowSet, window_origins
+from lstmkit.nn.config import plain_value
 from lstmkit.saving import path_arg
 from lstmkit.training import is_first_process
 from lstmkit.training.fit import hold_folder
@@ -558,10 +559,12 @@ def _check_stride(stride: int | None) -> int | None:
 
 def _date_text(start: Start) -> Start:
     """``start`` given as a date object (a pd.Timestamp, datetime, date or np.datetime64) as
-    ISO 8601 text, which a date is read from as one written; anything else as it is."""
+    ISO 8601 text, which a date is read from as one written; a numpy number as Python's
+    (``np.float32(0.29)`` a fraction 0.29, as ``np.float64(0.29)`` was); anything else as it
+    is."""
     if isinstance(start, dt.date | np.datetime64):
         return pd.Timestamp(start).isoformat()
-    return start
+    return plain_value(start)
 
 
 def _start_row(series: Series, start: Start, default: int, data: DataConfig) -> int:

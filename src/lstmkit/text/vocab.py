@@ -178,9 +178,10 @@ class Vocabulary:
                 value = i.tolist() if hasattr(i, "tolist") else i
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
                                  f"size), got {shown(value, format)} at position {n}") from None
-            if k is None:
-                raise TypeError(f"indices must be ints, got {type(i).__name__} {i!r} at "
-                                f"position {n}")
+            if k is None:  # (a numpy scalar by its value: float64 0.5)
+                plain = i.item() if isinstance(i, np.generic) else i
+                raise TypeError(f"indices must be ints, got {type(i).__name__} {plain!r:.60} "
+                                f"at position {n}")
             if not 0 <= k < len(self.itos):
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
                                  f"size), got {shown(k, format)} at position {n}")
