@@ -182,6 +182,13 @@ def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
                                          r"data.time_format") as caught:
         to_series(months, DataConfig(target="y", time_col="m"))
     assert "You might want to try" not in str(caught.value)
+    # a long cell by its start and length, in pandas' words too (10,236 characters were said)
+    months.loc[7, "m"] = "9" * 5000
+    with pytest.raises(ValueError, match=r"time data \"9{39}\.\.\. \(5,002 characters\) .*, "
+                                         r"first at row position 7: '9{40}'\.\.\. \(5,000 "
+                                         r"characters\); set") as caught:
+        to_series(months, DataConfig(target="y", time_col="m"))
+    assert len(str(caught.value)) < 500
     # with a format, the row that does not read as it (not 13/01/2020, which pandas' own
     # guess, month first, rejects)
     days = pd.DataFrame({"d": pd.date_range("2020-01-01", periods=40).strftime("%d/%m/%Y"),

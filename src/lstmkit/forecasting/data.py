@@ -199,12 +199,9 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                         "name those)")
             elif isinstance(value, str) and not np.isnan(pd.to_numeric(value, errors="coerce")):
                 hint = " (a number written as text: convert the column with pandas.to_numeric)"
-            shown = repr(value)
-            if isinstance(value, str) and len(value) > 60:  # (a cell of 5,000 digits, pandas
-                shown = f"{value[:40]!r}... ({len(value):,} characters)"  # reads as text)
             raise TypeError(
                 f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
-                f"value {shown} at row position {at}{hint}")
+                f"value {cell_text(value)} at row position {at}{hint}")
 
 
 def bounds_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray] | None:
@@ -436,6 +433,21 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def cell_text(value: object) -> str:
+    """A cell of the data for a message: its repr, a long text by its start and length (a
+    cell of 5,000 digits, which pandas reads as text, filled the message)."""
+    if isinstance(value, str) and len(value) > 60:
+        return f"{value[:40]!r}... ({len(value):,} characters)"
+    return repr(value)
+
+
+def _shortened(text: str) -> str:
+    """``text`` (pandas' message, which quotes the cell) with each run of more than 60
+    characters without a space as its start and length."""
+    return re.sub(r"\S{61,}", lambda m: f"{m.group()[:40]}... ({len(m.group()):,} characters)",
+                  text)
+
+
 def _unparsed_row(column: pd.Series, time_format: str | None) -> str:
     """Where a column that does not parse as dates first fails: the first value that does not
     read as ``time_format`` (inferred from the first value when None), as ", first at row
@@ -451,7 +463,7 @@ def _unparsed_row(column: pd.Series, time_format: str | None) -> str:
     if not failed.any():
         return ""
     at = int(np.argmax(failed))
-    return f", first at row position {column.index[at]}: {column.iloc[at]!r}"
+    return f", first at row position {column.index[at]}: {cell_text(column.iloc[at])}"
 
 
 def _digits_as_text(column: pd.Series, time_format: str | None) -> pd.Series:
@@ -578,7 +590,8 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
             time = parse_times(column, cfg.time_format)
         except (ValueError, TypeError) as err:
             # pandas' own advice (format=, dayfirst) is about its arguments, not the settings
-            reason = " ".join(str(err).split()).split(" You might want to try")[0].rstrip(".")
+            reason = _shortened(" ".join(str(err).split()).split(" You might want to try")[0]
+                                .rstrip("."))
             where = _unparsed_row(column, cfg.time_format)
             raise ValueError(
                 f"time column {cfg.time_col!r} of {name} could not be parsed as dates "
