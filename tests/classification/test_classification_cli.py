@@ -210,6 +210,25 @@ def test_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
     assert data.read_text(encoding="utf-8") == "label\ttext\n1\tgood\n"
 
 
+def test_train_never_writes_over_what_it_reads(tmp_path, run_cli) -> None:
+    # --out run with --train run/tuning.csv: --tune replaced the training data with the
+    # trials' table (nor were the model's files or the test report checked)
+    out = tmp_path / "run"
+    out.mkdir()
+    rows = "label,text\n1,good\n0,bad\n"
+    for flag, name in [("--train", "tuning.csv"), ("--dev", "words.json"),
+                       ("--test", "test_metrics.json"), ("--train", "test_confusion.png")]:
+        data = out / name
+        data.write_text(rows, encoding="utf-8")
+        given = {"--train": str(tmp_path / "missing.csv"), flag: str(data)}
+        with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
+                                             rf"{flag} reads"):
+            run_cli(classify, ["train", "--out", str(out),
+                               *[item for pair in given.items() for item in pair]])
+        assert data.read_text(encoding="utf-8") == rows
+        data.unlink()
+
+
 def test_column_errors_name_the_flags(tmp_path, run_cli) -> None:
     # they named the Python keyword (text_column), which the command line has no use for
     table = tmp_path / "q.csv"

@@ -86,6 +86,22 @@ def test_tag_output_paths_are_checked_before_any_work(tmp_path, run_cli) -> None
         run_cli(tag, ["evaluate", "--model", missing, "--data", missing, "--out", str(a_file)])
 
 
+def test_tag_train_never_writes_over_what_it_reads(tmp_path, run_cli) -> None:
+    out = tmp_path / "run"
+    (out / "test").mkdir(parents=True)
+    for flag, name in [("--train", "tuning.csv"), ("--auxiliary", "chars.json"),
+                       ("--test", "test/predictions.conll"), ("--dev", "test/metrics.json")]:
+        data = out / name
+        data.write_text("Bob\tB-PER\n", encoding="utf-8")
+        given = {"--train": str(tmp_path / "missing.conll"), flag: str(data)}
+        with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
+                                             rf"{flag} reads"):
+            run_cli(tag, ["train", "--out", str(out),
+                          *[item for pair in given.items() for item in pair]])
+        assert data.read_text(encoding="utf-8") == "Bob\tB-PER\n"
+        data.unlink()
+
+
 def test_tag_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:
     out = tmp_path / "ev"
     out.mkdir()

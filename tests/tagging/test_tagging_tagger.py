@@ -13,6 +13,7 @@ import torch
 from lstmkit.tagging import LSTMCRFTagger, Sentence, Tagger, TaggerConfig, span_scores
 from lstmkit.tagging.data import CASINGS, casing, collate
 from lstmkit.tagging.schemes import convert
+from lstmkit.tagging.tagger import SAVED_FILES
 from lstmkit.training import TrainConfig
 
 PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin"]
@@ -104,6 +105,8 @@ def test_tagger_learns_saves_loads_and_predicts_spans(tmp_path) -> None:
     assert singles and all(bioes[k][1].startswith("S-") for k in singles)
 
     tagger.save(tmp_path / "model")
+    # what tag train checks against its inputs (tagger.SAVED_FILES) is what a save writes
+    assert {p.name for p in (tmp_path / "model").iterdir()} <= set(SAVED_FILES)
     loaded = Tagger.load(tmp_path / "model")
     sentences = [s.tokens for s in _toy(5, seed=3)]
     assert loaded.tag_tokens(sentences) == tagger.tag_tokens(sentences)

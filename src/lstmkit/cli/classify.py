@@ -23,6 +23,8 @@ FLAG_KEYS = {
     "progress": ("training", "progress_bar"),
 }
 # data key -> the type of its value
+REPORT_FILES = ("test_confusion.png", "test_metrics.json")
+"""What ``classify train --test`` writes into ``--out`` beside the model."""
 DATA_KEYS = {"train": str, "dev": str, "test": str, "format": str, "text_column": str,
              "label_column": str, "encoding": str}
 
@@ -116,17 +118,18 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier, ClassifierConfig
-    from lstmkit.classification.classifier import check_class_weight, label_vocabulary
+    from lstmkit.classification.classifier import SAVED_FILES, check_class_weight, label_vocabulary
     from lstmkit.classification.data import check_texts, encode_labels
     from lstmkit.text.io import (
         check_data_settings,
+        check_inputs_kept,
         check_output_path,
         command_line_keys,
         settings_from_args,
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
     from lstmkit.training import TrainConfig, is_first_process
-    from lstmkit.training.tuning import check_tune_flags
+    from lstmkit.training.tuning import TUNING_FILES, check_tune_flags
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     check_tune_flags(args)  # before the data are read
@@ -143,6 +146,9 @@ def _train(args: argparse.Namespace) -> int:
     space = None if args.tune is None else space_of_args(  # before the data are read
         args, Classifier, model_config, train_config, command_line_keys(args, FLAG_KEYS),
         from_file)
+    check_inputs_kept(args.out, (*SAVED_FILES, *REPORT_FILES, *TUNING_FILES), {
+        "--config": args.config, "--train": data["train"], "--dev": data.get("dev"),
+        "--test": data.get("test"), "--vectors": model_config.vectors})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
@@ -167,10 +173,11 @@ def _train(args: argparse.Namespace) -> int:
     if test is not None:
         evaluation = clf.evaluate(test, source=data["test"], progress=None)
         print(evaluation.report())
-        evaluation.plot_confusion(Path(out) / "test_confusion.png")
-        (Path(out) / "test_metrics.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+        confusion_png, metrics_json = (Path(out) / name for name in REPORT_FILES)
+        evaluation.plot_confusion(confusion_png)
+        metrics_json.write_text(json.dumps(evaluation.to_dict(), indent=2))
     else:  # a previous run's test scores in --out would pass for this model's
-        for name in ("test_metrics.json", "test_confusion.png"):
+        for name in REPORT_FILES:
             (Path(out) / name).unlink(missing_ok=True)
     return 0
 

@@ -379,17 +379,17 @@ def _check_inputs_kept(args: argparse.Namespace, out: Path, config: Any) -> None
     written."""
     from lstmkit.forecasting.builtin import BUILTIN_PATH
     from lstmkit.forecasting.evaluation import REPORT_FILES
-    from lstmkit.text.io import check_not_an_input
+    from lstmkit.text.io import check_inputs_kept
+    from lstmkit.training.tuning import TUNING_FILES
 
     report = (*REPORT_FILES, "forecast.png")
-    training = ("config.yaml", "tuning.csv", "tuning.png")  # (the run's settings; --tune's)
+    training = ("config.yaml", *TUNING_FILES)  # (the run's settings; --tune's)
     writes = {"predict": ("forecast.csv",), "evaluate": report, "backtest": report,
               "run": (*training, *report), "train": training}[args.action]
     data = args.data or config.data.path
     inputs = {"--data" if args.data else "data.path": None if data == BUILTIN_PATH else data,
               "--future": args.future}
-    for name in writes:
-        check_not_an_input(out / name, f"--out's {name}", inputs)
+    check_inputs_kept(out, writes, inputs)
 
 
 RUN_SETTINGS = frozenset({
@@ -432,7 +432,12 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
     configuration."""
     from lstmkit.forecasting.tuning import tune_forecaster
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import check_tuning_processes, print_tuning_end, say_drawn
+    from lstmkit.training.tuning import (
+        TUNING_FILES,
+        check_tuning_processes,
+        print_tuning_end,
+        say_drawn,
+    )
 
     check_tuning_processes(config.training, seed=config.training.seed,  # type: ignore[attr-defined]
                            timeout_s=args.tune_timeout, storage=None)  # (before the line below)
@@ -440,7 +445,7 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
         print(f"tuning: {args.tune} trials over {sorted(space)} on the validation part")
     # trials write no checkpoints or logs; the best configuration keeps this run's folders;
     # tuning.csv is rewritten as each trial ends, so an interrupted search keeps them
-    trials = out / "tuning.csv"  # type: ignore[operator]
+    trials, picture = (out / name for name in TUNING_FILES)  # type: ignore[operator]
     best, study = tune_forecaster(config, frame, space,  # type: ignore[arg-type]
                                   n_trials=args.tune, timeout_s=args.tune_timeout,
                                   seed=config.training.seed,  # type: ignore[attr-defined]
@@ -448,7 +453,7 @@ def _tune(args: argparse.Namespace, config: object, frame: object, out: object,
     if not is_first_process():  # under DDP every process ran the trials (together)
         return best
     print_tuning_end(study, args, f"best validation loss {study.best_value:.4f}", trials)
-    say_drawn(study, out / "tuning.png", "validation loss")  # type: ignore[operator]
+    say_drawn(study, picture, "validation loss")
     return best
 
 

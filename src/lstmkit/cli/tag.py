@@ -34,6 +34,8 @@ DATA_KEYS = {"train": str, "dev": str, "test": str, "auxiliary": list, "token_co
              "tag_column": int, "scheme": str, "encoding": str, "empty_tokens": str,
              "auxiliary_scheme": str, "auxiliary_token_column": int,
              "auxiliary_tag_column": int, "output_scheme": str}
+REPORT_FILES = ("metrics.json", "predictions.conll")
+"""What ``tag evaluate --out`` writes (and ``tag train --test`` into ``<out>/test``)."""
 # how the auxiliary files are read where it differs from the main files (another corpus)
 AUXILIARY_KEYS = ("scheme", "token_column", "tag_column")
 
@@ -159,25 +161,27 @@ def _report(evaluation, out, scheme: str) -> None:  # type: ignore[no-untyped-de
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(evaluation.scores.to_dict(), indent=2))
-        evaluation.write_conll(out / "predictions.conll", output_scheme=scheme)
-        print(f"wrote {out / 'metrics.json'} and {out / 'predictions.conll'}")
+        metrics_json, predictions = (out / name for name in REPORT_FILES)
+        metrics_json.write_text(json.dumps(evaluation.scores.to_dict(), indent=2))
+        evaluation.write_conll(predictions, output_scheme=scheme)
+        print(f"wrote {metrics_json} and {predictions}")
 
 
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.tagging import Tagger, TaggerConfig
-    from lstmkit.tagging.tagger import check_gold, entity_types
+    from lstmkit.tagging.tagger import SAVED_FILES, check_gold, entity_types
     from lstmkit.text.io import (
         check_data_settings,
+        check_inputs_kept,
         check_output_path,
         command_line_keys,
         settings_from_args,
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
     from lstmkit.training import TrainConfig, is_first_process
-    from lstmkit.training.tuning import check_tune_flags
+    from lstmkit.training.tuning import TUNING_FILES, check_tune_flags
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     check_tune_flags(args)  # before the data are read
@@ -201,6 +205,14 @@ def _train(args: argparse.Namespace) -> int:
     space = None if args.tune is None else space_of_args(  # before the data are read
         args, Tagger, model_config, train_config, command_line_keys(args, FLAG_KEYS),
         from_file)
+    auxiliary_files = data.get("auxiliary") or []
+    if isinstance(auxiliary_files, str):
+        auxiliary_files = [auxiliary_files]
+    check_inputs_kept(args.out, (*SAVED_FILES, *(f"test/{name}" for name in REPORT_FILES),
+                                 *TUNING_FILES), {
+        "--config": args.config, "--train": data["train"], "--dev": data.get("dev"),
+        "--test": data.get("test"), "--auxiliary": auxiliary_files,
+        "--vectors": model_config.vectors})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training
@@ -208,9 +220,6 @@ def _train(args: argparse.Namespace) -> int:
         known = entity_types(train)
         for n, sentence in enumerate(test):
             check_gold(sentence, n, data["test"], known)
-    auxiliary_files = data.get("auxiliary") or []
-    if isinstance(auxiliary_files, str):
-        auxiliary_files = [auxiliary_files]
     auxiliary = [s for path in auxiliary_files for s in _read(path, data, auxiliary=True)
                  ] or None
     # dev entity F1 is monitored unless training.monitor is set
@@ -230,7 +239,7 @@ def _train(args: argparse.Namespace) -> int:
         _report(evaluation, Path(out) / "test", output_scheme)
     else:  # a previous run's test scores in --out would pass for this model's
         folder = Path(out) / "test"
-        for name in ("metrics.json", "predictions.conll"):
+        for name in REPORT_FILES:
             (folder / name).unlink(missing_ok=True)
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
@@ -245,7 +254,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
-        for name in ("metrics.json", "predictions.conll"):  # (what _report writes)
+        for name in REPORT_FILES:  # (what _report writes)
             check_not_an_input(Path(args.out) / name, f"--out's {name}", {"--data": args.data})
     scheme = _output_scheme(args.output_scheme)
     if args.output_scheme is not None and args.out is None:

@@ -57,6 +57,7 @@ from lstmkit.text.fitting import (
 )
 from lstmkit.text.inputs import predict_inputs, read_once
 from lstmkit.text.saving import (
+    SAVE_LOCK,
     json_file,
     load_weights,
     meta_header,
@@ -79,6 +80,10 @@ from lstmkit.training.members import (
 )
 
 FORMAT_VERSION = 1
+SAVED_FILES = ("meta.json", "config.json", "training.json", "words.json", "chars.json",
+               "tags.json", "model.pt", SAVE_LOCK, "checkpoints/")
+"""A saved tagger's own files in its folder (and ``checkpoints/``, where ``tag train``
+keeps checkpoints); a save leaves all else there alone."""
 BATCH_SIZE = 128  # sentences per forward pass at inference, unless the caller says
 
 

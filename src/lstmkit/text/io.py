@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,21 @@ def check_not_an_input(path: str | Path, flag: str,
             raise ValueError(f"{flag} {str(path)!r} is the file {name} reads "
                              f"({str(source)!r}): writing it would replace the input; give "
                              "another file to write")
+
+
+def check_inputs_kept(out: str | Path, names: Iterable[str],
+                      inputs: Mapping[str, str | Path | Sequence[str | Path] | None]) -> None:
+    """A ValueError when a file that a command writes into the folder ``out`` (``names``; one
+    ending in ``/``, a folder, is passed over) is a file that it reads (``inputs``: flag ->
+    a path, a list of paths, or None), said before any work (the data are read before they
+    are written): ``--out run`` with ``--train run/tuning.csv`` replaced the training data
+    with the trials' table."""
+    pairs = [(flag, path) for flag, value in inputs.items()
+             for path in (value if isinstance(value, list | tuple) else [value])]
+    for name in names:
+        if not name.endswith("/"):
+            for flag, path in pairs:
+                check_not_an_input(Path(out) / name, f"--out's {name}", {flag: path})
 
 
 def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, dict]:

@@ -166,7 +166,7 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
     ``<out>/tuning.csv``, print the best, and return the best ``(config, training)``;
     ``kwargs`` go to :func:`tune_text`."""
     from lstmkit.training import is_first_process
-    from lstmkit.training.tuning import print_tuning_end, say_drawn
+    from lstmkit.training.tuning import TUNING_FILES, print_tuning_end, say_drawn
 
     if dev is None:
         raise ValueError("--tune scores each trial on dev data: pass --dev (or data.dev in "
@@ -178,11 +178,12 @@ def tune_from_args(args: Any, app: type, config: Any, training: Any, train: Sequ
         print(f"tuning: {args.tune} trials over {sorted(space)} on {metric}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    trials = out / "tuning.csv"  # rewritten as each trial ends: an interruption keeps them
+    trials, picture = (out / name for name in TUNING_FILES)  # (the table rewritten as each
+    # trial ends: an interruption keeps them)
     config, training, study = tune_text(app, config, training, train, dev, space,
                                         n_trials=args.tune, timeout_s=args.tune_timeout,
                                         seed=training.seed, trials_csv=trials, **kwargs)
     if is_first_process():  # (under DDP every process ran the trials, together)
         print_tuning_end(study, args, f"best {metric} {study.best_value:.4f}", trials)
-        say_drawn(study, out / "tuning.png", metric)
+        say_drawn(study, picture, metric)
     return config, training

@@ -48,6 +48,9 @@ FROM_TRAINING = "training.seed"
 """The application tuners' default ``seed``: the sampler is seeded with ``training.seed``, as
 on the command line (an unseeded search when it is None)."""
 KINDS = ("float", "log", "int", "choice")
+TUNING_FILES = ("tuning.csv", "tuning.png")
+"""What a command line's ``--tune`` writes into its ``--out``: the trials' table (rewritten
+as each trial ends) and their picture."""
 FAIL_REASON = "fail_reason"
 
 
