@@ -445,13 +445,22 @@ def test_a_tagger_graph_takes_empty_tokens(tmp_path: Path) -> None:
         assert names == tagger.tag_tokens(sentences)
 
 
-def test_out_inside_the_model_folder_is_refused(tmp_path: Path) -> None:
+def test_out_that_is_a_file_of_the_model_is_refused(tmp_path: Path) -> None:
     _classifier().save(tmp_path / "model")
     before = (tmp_path / "model" / "model.pt").read_bytes()
-    with pytest.raises(ValueError, match=r"is inside the model folder .* write the ONNX file "
-                                         r"elsewhere"):
+    with pytest.raises(ValueError, match=r"is the file model.pt of the saved model .* write the "
+                                         r"ONNX file elsewhere"):
         export_onnx(tmp_path / "model", tmp_path / "model" / "model.pt")
     assert (tmp_path / "model" / "model.pt").read_bytes() == before
+    # a new file beside a text model's is the user's, as classify predict's output there is
+    export_onnx(tmp_path / "model", tmp_path / "model" / "model.onnx")
+    assert (tmp_path / "model" / "model.onnx").is_file()
+    # a forecaster's save replaces its whole folder: nothing of the user's goes there
+    forecaster, _ = _forecaster({}, {})
+    forecaster.save(tmp_path / "fc")
+    with pytest.raises(ValueError, match=r"is inside the model folder .* write the ONNX file "
+                                         r"elsewhere"):
+        export_onnx(tmp_path / "fc", tmp_path / "fc" / "model.onnx")
     # a folder that holds no model is said to be none (it was "inside the model folder")
     (tmp_path / "notes").mkdir()
     with pytest.raises(FileNotFoundError, match=r"notes' is not a saved model: it has no "

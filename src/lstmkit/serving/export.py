@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lstmkit.saving import check_outside_model, path_arg
+from lstmkit.saving import check_not_model_file, check_outside_model, path_arg
 
 OPSET = 17
 CHECK_TOLERANCE = 1e-4
@@ -125,7 +125,12 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
 
         folder = model
         kind, model = load_saved(folder)  # (a folder that is no model is said first)
-        check_outside_model(path, folder, "path (--out)", "the ONNX file")
+        if kind == "forecaster":  # (whose save replaces its whole folder)
+            check_outside_model(path, folder, "path (--out)", "the ONNX file")
+        else:  # a text model's own files alone (clf/model.onnx is the user's, as
+            # classify predict's clf/predictions.tsv is)
+            check_not_model_file(path, folder, _saved_files(kind), "path (--out)",
+                                 "the ONNX file")
     else:
         kind = _kind_of(model)
     if kind == "forecaster":
@@ -306,6 +311,15 @@ def _export_libraries() -> tuple[Any, Any]:
         raise ImportError(f"ONNX export needs onnx and onnxruntime ({err.name} is missing): "
                           "pip install 'lstmkit[export]'") from None
     return onnx, onnxruntime
+
+
+def _saved_files(kind: str) -> tuple[str, ...]:
+    """The own files of a saved text model of ``kind`` (``classifier``, ``tagger``)."""
+    if kind == "classifier":
+        from lstmkit.classification.classifier import SAVED_FILES
+    else:
+        from lstmkit.tagging.tagger import SAVED_FILES
+    return SAVED_FILES
 
 
 def _kind_of(model: Any) -> str:
