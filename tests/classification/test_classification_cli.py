@@ -227,6 +227,15 @@ def test_train_never_writes_over_what_it_reads(tmp_path, run_cli) -> None:
                                *[item for pair in given.items() for item in pair]])
         assert data.read_text(encoding="utf-8") == rows
         data.unlink()
+    # named by the config's setting where the config gave the file
+    data = out / "tuning.csv"
+    data.write_text(rows, encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data:\n  train: {data}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--out's tuning.csv '.*run/tuning.csv' is the file "
+                                         r"data.train reads"):
+        run_cli(classify, ["train", "--config", str(config), "--out", str(out)])
+    assert data.read_text(encoding="utf-8") == rows
 
 
 def test_column_errors_name_the_flags(tmp_path, run_cli) -> None:

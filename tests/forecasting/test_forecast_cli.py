@@ -426,18 +426,20 @@ def test_out_files_that_are_the_data_are_refused(csv_and_config: tuple[Path, Pat
                                ("backtest", "per_origin.csv", "--data"),
                                ("run", "metrics_by_series.csv", "--data"),
                                ("train", "config.yaml", "--data"),
-                               ("train", "tuning.csv", "--data")]:
+                               ("train", "tuning.csv", "--data"),
+                               # (a run's config.yaml given back: it lost its comments)
+                               ("run", "config.yaml", "--config")]:
         data = out / name
-        data.write_bytes(csv.read_bytes())
+        data.write_bytes((config if flag == "--config" else csv).read_bytes())
         given = {"--data": str(csv), flag: str(data)}
-        where = (["--config", str(config)] if action in ("run", "train") else
-                 ["--model", str(model / "model")])
+        where = ([] if flag == "--config" else ["--config", str(config)]
+                 if action in ("run", "train") else ["--model", str(model / "model")])
         with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
                                              rf"{flag} reads \('.*{name}'\): writing it would "
                                              r"replace the input"):
             _run(action, *where, "--out", str(out),
                  *[item for pair in given.items() for item in pair])
-        assert data.read_bytes() == csv.read_bytes()
+        assert data.read_bytes() == (config if flag == "--config" else csv).read_bytes()
         data.unlink()
     # the data read without --data: the config's data.path, the saved model's (the report
     # overwrote it, and a later run read a CSV of scores as its data)

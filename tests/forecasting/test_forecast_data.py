@@ -184,7 +184,7 @@ def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
     assert "You might want to try" not in str(caught.value)
     # a long cell by its start and length, in pandas' words too (10,236 characters were said)
     months.loc[7, "m"] = "9" * 5000
-    with pytest.raises(ValueError, match=r"time data \"9{39}\.\.\. \(5,002 characters\) .*, "
+    with pytest.raises(ValueError, match=r"time data \"9{40}\"\.\.\. \(5,000 characters\) .*, "
                                          r"first at row position 7: '9{40}'\.\.\. \(5,000 "
                                          r"characters\); set") as caught:
         to_series(months, DataConfig(target="y", time_col="m"))

@@ -100,6 +100,13 @@ def test_tag_train_never_writes_over_what_it_reads(tmp_path, run_cli) -> None:
                           *[item for pair in given.items() for item in pair]])
         assert data.read_text(encoding="utf-8") == "Bob\tB-PER\n"
         data.unlink()
+    # a file where the test report's folder goes (it failed after training, no report)
+    (out / "test").rmdir()
+    (out / "test").write_text("Bob\tB-PER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^--out's test/ must be a directory to write into, "
+                                         r"got '.*run/test', an existing file"):
+        run_cli(tag, ["train", "--train", str(tmp_path / "missing.conll"), "--test",
+                      str(out / "test"), "--out", str(out)])
 
 
 def test_tag_evaluate_never_writes_over_its_data(tmp_path, run_cli) -> None:

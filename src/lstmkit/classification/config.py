@@ -137,7 +137,7 @@ class ClassifierConfig(MappingConfig):
             if twice:  # (1 and '1' are one label: one weight would be dropped)
                 raise ValueError(f"class_weight names the label(s) {twice} twice, once as a "
                                  f"number and once as text (labels are text); give each "
-                                 f"once, got {dict(weights)!r}")
+                                 f"once, got {dict(pairs)!r}")
             object.__setattr__(self, "class_weight", {
                 text: float(weight) for text, (_, weight) in zip(texts, pairs, strict=True)})
         elif weights not in (None, "balanced"):

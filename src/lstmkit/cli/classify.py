@@ -125,6 +125,8 @@ def _train(args: argparse.Namespace) -> int:
         check_inputs_kept,
         check_output_path,
         command_line_keys,
+        input_name,
+        input_names,
         settings_from_args,
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
@@ -147,8 +149,9 @@ def _train(args: argparse.Namespace) -> int:
         args, Classifier, model_config, train_config, command_line_keys(args, FLAG_KEYS),
         from_file)
     check_inputs_kept(args.out, (*SAVED_FILES, *REPORT_FILES, *TUNING_FILES), {
-        "--config": args.config, "--train": data["train"], "--dev": data.get("dev"),
-        "--test": data.get("test"), "--vectors": model_config.vectors})
+        "--config": args.config, "--tune-space": args.tune_space,
+        **input_names(args, data, ("train", "dev", "test")),
+        input_name(args, "vectors", "model.vectors"): model_config.vectors})
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training

@@ -9,8 +9,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="a saved forecaster, classifier or tagger (the folder train wrote)")
     parser.add_argument("--out", required=True,
-                        help="the ONNX file to write (e.g. model.onnx; outside the model "
-                             "folder, which a new save replaces whole)")
+                        help="the ONNX file to write (e.g. model.onnx; outside a "
+                             "forecaster's folder, which its next save replaces whole; in a "
+                             "classifier's or tagger's, beside the model's own files)")
 
 
 def run(args: argparse.Namespace) -> int:

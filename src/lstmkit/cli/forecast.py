@@ -375,8 +375,8 @@ def run(args: argparse.Namespace) -> int:
 def _check_inputs_kept(args: argparse.Namespace, out: Path, config: Any) -> None:
     """A ValueError when a file the action writes into ``out`` is a file it reads: ``--data``
     (or the ``data.path`` of the config or of the saved model, read where no --data is
-    given) or ``--future``; said before any work, since the data are read before they are
-    written."""
+    given), ``--future``, ``--config`` or ``--tune-space``; said before any work, since the
+    data are read before they are written."""
     from lstmkit.forecasting.builtin import BUILTIN_PATH
     from lstmkit.forecasting.evaluation import REPORT_FILES
     from lstmkit.text.io import check_inputs_kept
@@ -387,8 +387,11 @@ def _check_inputs_kept(args: argparse.Namespace, out: Path, config: Any) -> None
     writes = {"predict": ("forecast.csv",), "evaluate": report, "backtest": report,
               "run": (*training, *report), "train": training}[args.action]
     data = args.data or config.data.path
+    # (--config: a run's config.yaml given back as it, with the folder as --out, lost its
+    # comments and took the run's settings; pass a copy)
     inputs = {"--data" if args.data else "data.path": None if data == BUILTIN_PATH else data,
-              "--future": args.future}
+              "--future": args.future, "--config": args.config,
+              "--tune-space": args.tune_space}
     check_inputs_kept(out, writes, inputs)
 
 

@@ -177,6 +177,8 @@ def _train(args: argparse.Namespace) -> int:
         check_inputs_kept,
         check_output_path,
         command_line_keys,
+        input_name,
+        input_names,
         settings_from_args,
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
@@ -210,9 +212,12 @@ def _train(args: argparse.Namespace) -> int:
         auxiliary_files = [auxiliary_files]
     check_inputs_kept(args.out, (*SAVED_FILES, *(f"test/{name}" for name in REPORT_FILES),
                                  *TUNING_FILES), {
-        "--config": args.config, "--train": data["train"], "--dev": data.get("dev"),
-        "--test": data.get("test"), "--auxiliary": auxiliary_files,
-        "--vectors": model_config.vectors})
+        "--config": args.config, "--tune-space": args.tune_space,
+        **input_names(args, {**data, "auxiliary": auxiliary_files},
+                      ("train", "dev", "test", "auxiliary")),
+        input_name(args, "vectors", "model.vectors"): model_config.vectors})
+    if data.get("test"):  # (the report's folder: a file there failed after training)
+        check_output_path(Path(args.out) / "test", "--out's test/", directory=True)
     train = _read(data["train"], data)
     dev = _read(data["dev"], data) if data.get("dev") else None
     test = _read(data["test"], data) if data.get("test") else None  # its errors before training

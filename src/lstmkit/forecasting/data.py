@@ -442,10 +442,10 @@ def cell_text(value: object) -> str:
 
 
 def _shortened(text: str) -> str:
-    """``text`` (pandas' message, which quotes the cell) with each run of more than 60
-    characters without a space as its start and length."""
-    return re.sub(r"\S{61,}", lambda m: f"{m.group()[:40]}... ({len(m.group()):,} characters)",
-                  text)
+    """``text`` (pandas' message, which quotes the cell) with each quoted text of more than
+    60 characters as its start and length, as :func:`cell_text` gives a cell."""
+    return re.sub(r"([\"'])([^\"']{61,})\1",
+                  lambda m: f"{m[1]}{m[2][:40]}{m[1]}... ({len(m[2]):,} characters)", text)
 
 
 def _unparsed_row(column: pd.Series, time_format: str | None) -> str:

@@ -104,9 +104,9 @@ def export_onnx(model: Any, path: str | Path) -> ExportReport:
     Raises:
         ImportError: ``onnx`` or ``onnxruntime`` is not installed (``pip install
             'lstmkit[export]'``).
-        ValueError: ``path`` a folder (or a str that names one: ``'out/'``) or inside the
-            model's folder, or a graph whose answers differ from PyTorch's (nothing is
-            written then).
+        ValueError: ``path`` a folder (or a str that names one: ``'out/'``), inside a saved
+            forecaster's folder or one of a saved classifier's or tagger's own files, or a
+            graph whose answers differ from PyTorch's (nothing is written then).
     """
     onnx, ort = _export_libraries()
     if isinstance(path, str) and not path.strip():  # (Path("") is ".", the folder)

@@ -212,6 +212,18 @@ def check_inputs_kept(out: str | Path, names: Iterable[str],
                 check_not_an_input(Path(out) / name, f"--out's {name}", {flag: path})
 
 
+def input_name(args: Any, dest: str, key: str) -> str:
+    """How a message names a file read: by its flag where ``args`` (argparse's) gave it
+    (``--train``), else by the setting of the config file that did (``data.train``)."""
+    return "--" + dest.replace("_", "-") if getattr(args, dest, None) else key
+
+
+def input_names(args: Any, data: Mapping[str, Any], keys: Iterable[str]
+                ) -> dict[str, Any]:
+    """The data files read, ``data``'s ``keys``, each named by :func:`input_name`."""
+    return {input_name(args, key, f"data.{key}"): data.get(key) for key in keys}
+
+
 def read_config_file(path: str | Path, sections: tuple[str, ...]) -> dict[str, dict]:
     """A YAML file of named sections (each a mapping), e.g. ``model:``, ``training:``,
     ``data:``. Unknown sections are an error listing the valid ones."""
