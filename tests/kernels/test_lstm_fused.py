@@ -331,10 +331,12 @@ def test_waiting_for_another_processs_build_says_so(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_waiting_for_another_processs_load_of_a_finished_build_says_nothing(monkeypatch,
-                                                                            tmp_path, capsys):
+@pytest.mark.parametrize(("built", "verbose"), [(True, False), (False, True)])
+def test_a_wait_for_the_lock_is_said_for_a_build_alone(monkeypatch, tmp_path, capsys,
+                                                      built: bool, verbose: bool) -> None:
     # a load of a finished build holds the lock too (DDP ranks starting together): only a
-    # wait for a build is worth a word
+    # wait for a build is worth a word; load_extension(verbose=True), asked for the build's
+    # log, waited for one without a word
     import fcntl
     import threading
     from types import SimpleNamespace
@@ -347,17 +349,20 @@ def test_waiting_for_another_processs_load_of_a_finished_build_says_nothing(monk
     monkeypatch.setattr(cpp_extension, "load", lambda **kw: SimpleNamespace(name=kw["name"]))
     name = loader.module_name()
     (tmp_path / name).mkdir()
-    (tmp_path / name / f"{name}.so").write_bytes(b"")
+    if built:
+        (tmp_path / name / f"{name}.so").write_bytes(b"")
     holder = os.open(tmp_path / name / "lstmkit.lock", os.O_RDONLY | os.O_CREAT, 0o666)
     fcntl.flock(holder, fcntl.LOCK_EX)
-    thread = threading.Thread(target=loader._build, args=(False,))
+    thread = threading.Thread(target=loader._build, args=(verbose,))
     thread.start()
     thread.join(0.5)
     assert thread.is_alive()  # (waiting)
     os.close(holder)
     thread.join(10)
     assert not thread.is_alive()
-    assert capsys.readouterr().err == ""
+    waited = ("" if built else f"lstmkit: waiting for another process's build of the fused "
+              f"CPU kernel in {tmp_path / name} (about a minute)\n")
+    assert capsys.readouterr().err == waited
 
 
 def test_a_build_says_so_and_a_cached_load_says_nothing(monkeypatch, tmp_path, capsys):
@@ -414,32 +419,3 @@ def test_ninja_from_the_environment_is_found_off_path(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # neither the venv nor /usr/bin
     assert loader._toolchain_reason() is None
     assert ninja.BIN_DIR in os.environ["PATH"].split(os.pathsep)
-
-
-def test_a_verbose_build_that_waits_for_another_processs_build_says_so(monkeypatch, tmp_path,
-                                                                       capsys):
-    # load_extension(verbose=True), asked for the build's log, waited without a word
-    import fcntl
-    import threading
-    from types import SimpleNamespace
-
-    from torch.utils import cpp_extension
-
-    from lstmkit.kernels.cpu import loader
-
-    monkeypatch.setenv("LSTMKIT_EXTENSIONS_DIR", str(tmp_path))
-    monkeypatch.setattr(cpp_extension, "load", lambda **kw: SimpleNamespace(name=kw["name"]))
-    name = loader.module_name()
-    (tmp_path / name).mkdir()  # (no build in it yet)
-    holder = os.open(tmp_path / name / "lstmkit.lock", os.O_RDONLY | os.O_CREAT, 0o666)
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    thread = threading.Thread(target=loader._build, args=(True,))
-    thread.start()
-    thread.join(0.5)
-    assert thread.is_alive()  # (waiting)
-    os.close(holder)
-    thread.join(10)
-    assert not thread.is_alive()
-    assert capsys.readouterr().err == (
-        f"lstmkit: waiting for another process's build of the fused CPU kernel in "
-        f"{tmp_path / name} (about a minute)\n")
