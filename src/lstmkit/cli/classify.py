@@ -22,9 +22,9 @@ FLAG_KEYS = {
     "seed": ("training", "seed"), "patience": ("training", "early_stopping_patience"),
     "progress": ("training", "progress_bar"),
 }
-# data key -> the type of its value
 REPORT_FILES = ("test_confusion.png", "test_metrics.json")
 """What ``classify train --test`` writes into ``--out`` beside the model."""
+# data key -> the type of its value
 DATA_KEYS = {"train": str, "dev": str, "test": str, "format": str, "text_column": str,
              "label_column": str, "encoding": str}
 
