@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmkit.nn.config import exact_int, positive_int
+from lstmkit.nn.config import exact_int, plain_value, positive_int
 
 
 def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.ndarray:
@@ -36,9 +36,9 @@ def _class_indices(values: Sequence[int], name: str, num_classes: int) -> np.nda
             for kind in types):
         for at, value in enumerate(items):
             if exact_int(value) is None:  # (a numpy scalar by its value: float64 0.5)
-                plain = value.item() if isinstance(value, np.generic) else value
                 raise TypeError(f"{name} must hold int class indices in [0, {num_classes}), "
-                                f"got {type(value).__name__} {plain!r} at position {at}")
+                                f"got {type(value).__name__} {plain_value(value)!r} at "
+                                f"position {at}")
     bad = np.flatnonzero((array < 0) | (array >= num_classes))
     if bad.size:
         at = int(bad[0])
@@ -89,7 +89,7 @@ def _label_names(matrix: np.ndarray, labels: Sequence[str | int]) -> list[str]:
                         f"{labels!r}")
     names = []
     for at, label in enumerate(labels):
-        plain = label.item() if isinstance(label, np.generic) else label
+        plain = plain_value(label)
         if not isinstance(plain, str | int | float):
             raise TypeError(f"labels must hold class names (str, or numbers), got "
                             f"{type(label).__name__} {plain!r:.60} at position {at}")

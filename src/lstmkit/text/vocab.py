@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmkit.nn.config import exact_int, integer_dtype, shown
+from lstmkit.nn.config import exact_int, integer_dtype, plain_value, shown
 from lstmkit.saving import path_arg
 
 PAD = "<pad>"
@@ -179,9 +179,8 @@ class Vocabulary:
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
                                  f"size), got {shown(value, format)} at position {n}") from None
             if k is None:  # (a numpy scalar by its value: float64 0.5)
-                plain = i.item() if isinstance(i, np.generic) else i
-                raise TypeError(f"indices must be ints, got {type(i).__name__} {plain!r:.60} "
-                                f"at position {n}")
+                raise TypeError(f"indices must be ints, got {type(i).__name__} "
+                                f"{plain_value(i)!r:.60} at position {n}")
             if not 0 <= k < len(self.itos):
                 raise ValueError(f"indices must be in [0, {len(self.itos)}) (the vocabulary's "
                                  f"size), got {shown(k, format)} at position {n}")
