@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.forecasting.config import DataConfig
+from lstmkit.nn.config import plain_value
 
 DAY = pd.Timedelta(days=1)
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -191,7 +192,7 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                         and all(isinstance(v, str) for v in frame[col][bad])
                         and frame[col].nunique() < len(frame) // 2)
             value = frame[col].iloc[at]
-            value = value.item() if isinstance(value, np.generic) else value  # not np.True_
+            value = plain_value(value)  # (True, not np.True_)
             hint = ""
             if category:
                 hint = (f" ({frame[col].nunique()} distinct texts: a category? encode it as "
