@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from lstmkit.forecasting import DataConfig
 from lstmkit.forecasting.data import (
+    collect,
     format_times,
     infer_freq,
     parse_times,
@@ -874,3 +876,8 @@ def test_times_a_format_would_change_are_written_iso_with_a_warning(
     times = pd.Series(times)
     with pytest.warns(UserWarning, match=message):
         assert format_times(times, time_format) is times
+    # as every forecasting warning, handed to collect()'s caller (a server tells its client)
+    with warnings.catch_warnings(), collect() as said:
+        warnings.simplefilter("error")
+        assert format_times(times, time_format) is times
+    assert len(said) == 1 and re.search(message, said[0])

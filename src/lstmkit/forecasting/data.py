@@ -550,10 +550,10 @@ def format_times(times: pd.Series, time_format: str | None) -> pd.Series:
     at = int(np.argmax(changed))
     reads = ("which does not read back with it" if back is None or pd.isna(back.iloc[at])
              else f"which reads back as {back.iloc[at]}")
-    warnings.warn(f"times written in ISO 8601, not as data.time_format={time_format!r}: it "
-                  f"writes {times.iloc[at]} as {text.iloc[at]!r}, {reads} ({int(changed.sum())} "
-                  f"of {len(times)} times would change); set data.time_format to a format "
-                  "that writes every time in full", UserWarning, stacklevel=2)
+    warn(f"times written in ISO 8601, not as data.time_format={time_format!r}: it writes "
+         f"{times.iloc[at]} as {text.iloc[at]!r}, {reads} ({int(changed.sum())} of {len(times)} "
+         "times would change); set data.time_format to a format that writes every time in full",
+         stacklevel=2)
     return times
 
 
