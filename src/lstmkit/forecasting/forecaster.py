@@ -1047,6 +1047,14 @@ class Forecaster:
         except (KeyError, TypeError, ValueError) as err:  # keys missing, not numbers
             raise damaged(path, "forecaster", "scalers.json",
                           "does not hold the scalers save writes", err) from None
+        # before the weights, whose highway's shape holds the lookback: this says which
+        # setting changed (models saved before it was recorded have none)
+        trained = meta.get("lookback")
+        if trained is not None and trained != config.model.lookback:
+            raise ValueError(f"saved model {str(path)!r} does not hold together: config.yaml "
+                             f"has model.lookback={config.model.lookback}, but the model was "
+                             f"trained with {trained} (meta.json); were these files edited? "
+                             "Save the model again from its Forecaster")
         state = read_state_dict(path, "forecaster")
         try:
             nets = [ForecastNet(config.model, **meta["dims"])
@@ -1059,12 +1067,6 @@ class Forecaster:
                              "that config.yaml and meta.json describe does not match the "
                              f"weights in model.pt ({type(err).__name__}: {detail}); were these "
                              "files edited? Save the model again from its Forecaster") from None
-        trained = meta.get("lookback")  # models saved before it was recorded have none
-        if trained is not None and trained != config.model.lookback:
-            raise ValueError(f"saved model {str(path)!r} does not hold together: config.yaml "
-                             f"has model.lookback={config.model.lookback}, but the model was "
-                             f"trained with {trained} (meta.json); were these files edited? "
-                             "Save the model again from its Forecaster")
         forecaster.net.eval()
         margins = meta.get("conformal_margins")
         forecaster.margins = None if margins is None else np.asarray(margins, dtype=float)
