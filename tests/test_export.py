@@ -67,7 +67,7 @@ def _forecaster(data: dict[str, Any], model: dict[str, Any], level: float = 0.0)
 
 
 FORECASTERS = {
-    "plain": ({}, {}),
+    "plain, no highway": ({}, {"highway": False}),
     "quantiles, covariates of three kinds (past ones normalised), two series, direct": (
         {"series_col": "store", "past_covariates": ("temp",), "future_covariates": ("hour",),
          "static_covariates": ("size",)},

@@ -410,7 +410,8 @@ def test_a_damaged_saved_file_is_an_error_naming_the_folder_and_the_file(
         with pytest.raises(ValueError, match=rf"^saved forecaster '{folder}': {name} {what}.*; "
                                              r"the file is .*: save the model again$"):
             Forecaster.load(path)
-    # a lookback edited in config.yaml: the weights still fit, the model would not
+    # a lookback edited in config.yaml: named as such, before the weights (the highway's
+    # shape holds it; without a highway they would still fit, the model would not)
     import yaml
 
     edited = tmp_path / "edited"
@@ -781,12 +782,15 @@ def test_weight_decay_leaves_out_what_the_model_names() -> None:
     assert len(groups) == 1 and groups[0]["weight_decay"] == 0.5
 
 
-def test_highway_forecaster_fits_and_reloads(frame: pd.DataFrame, tmp_path: Path) -> None:
+@pytest.mark.parametrize("highway", [True, False])  # (on by default)
+def test_a_forecaster_with_or_without_the_highway_fits_and_reloads(
+        frame: pd.DataFrame, tmp_path: Path, highway: bool) -> None:
     config = dataclasses.replace(make_config(), model=dataclasses.replace(
-        make_config().model, highway=True))
+        make_config().model, highway=highway))
     forecaster = Forecaster(config).fit(frame)
     loaded = Forecaster.load(forecaster.save(tmp_path / "m"))
-    assert loaded.config.model.highway
+    assert loaded.config.model.highway is highway
+    assert (loaded.net.highway is not None) is highway
     pd.testing.assert_frame_equal(forecaster.predict(frame), loaded.predict(frame))
 
 

@@ -979,7 +979,8 @@ class Forecaster:
                              "n_past": first.embed[0].in_features // first.cfg.segment_len
                              - first.ch_in, "n_future": first.n_future,
                              "n_static": first.n_static},
-                    # the weights' shapes do not depend on it: kept to check config.yaml by
+                    # kept to check config.yaml by, before the weights (only the highway's
+                    # shape holds it, and a model without one would load another lookback)
                     "lookback": self.config.model.lookback,
                     "conformal_margins": None if self.margins is None else self.margins.tolist(),
                     # the margins are in units of each window's scale, this where it has none
