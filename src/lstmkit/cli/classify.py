@@ -198,12 +198,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lstmkit.classification import Classifier
-    from lstmkit.text.io import check_not_an_input, check_output_path
+    from lstmkit.text.io import check_inputs_kept, check_output_path
 
     if args.out:
         check_output_path(args.out, "--out", directory=True)
-        for name in ("metrics.json", "confusion.png", "predictions.tsv"):  # (written below)
-            check_not_an_input(Path(args.out) / name, f"--out's {name}", {"--data": args.data})
+        check_inputs_kept(args.out, ("metrics.json", "confusion.png", "predictions.tsv"),
+                          {"--data": args.data})  # (the files written below)
     data = {k: v for k, v in {"format": args.format, "text_column": args.text_column,
                               "label_column": args.label_column,
                               "encoding": args.encoding}.items() if v is not None}

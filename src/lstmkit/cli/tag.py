@@ -252,15 +252,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from lstmkit.tagging import Tagger
-    from lstmkit.text.io import check_not_an_input, check_output_path
+    from lstmkit.text.io import check_inputs_kept, check_output_path
 
     if args.out is not None:
         check_output_path(args.out, "--out", directory=True)
-        for name in REPORT_FILES:  # (what _report writes)
-            check_not_an_input(Path(args.out) / name, f"--out's {name}", {"--data": args.data})
+        check_inputs_kept(args.out, REPORT_FILES, {"--data": args.data})  # (_report's files)
     scheme = _output_scheme(args.output_scheme)
     if args.output_scheme is not None and args.out is None:
         raise ValueError("--output-scheme is the scheme of the predictions.conll that --out "
