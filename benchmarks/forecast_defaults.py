@@ -118,24 +118,25 @@ def main() -> None:
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    variants: list[dict[str, Any]] = [{}] + [dict([v]) for v in args.vary]
+    # (label, settings) per variant, the defaults first
+    variants: list[tuple[str, dict[str, Any]]] = [("defaults", {})] + [
+        (f"{key}={value}", {key: value}) for key, value in args.vary]
     runs = []
     for name in args.datasets:
         frame = DATASETS[name][0]()
-        for vary in variants:
+        for _, vary in variants:
             for seed in args.seeds:
                 runs.append(run(name, vary, seed, frame))
                 print(json.dumps(runs[-1]), flush=True)
-    label = {json.dumps(v): ("defaults" if not v else " ".join(f"{k}={x}" for k, x in v.items()))
-             for v in variants}
-    summary = []
+    means = {}  # (dataset, variant label) -> the means over the seeds
     for name in args.datasets:
-        for vary in variants:
+        for label, vary in variants:
             mine = [r for r in runs if r["dataset"] == name and r["vary"] == vary]
-            summary.append({"dataset": name, "variant": label[json.dumps(vary)],
-                            **{key: float(np.mean([r[key] for r in mine])) for key in (
-                                "val_loss", "test_mse", "naive_mse", "seasonal_naive_mse",
-                                "train_wall_s")}})
+            means[name, label] = {"dataset": name, "variant": label, **{
+                key: float(np.mean([r[key] for r in mine])) for key in (
+                    "val_loss", "test_mse", "naive_mse", "seasonal_naive_mse",
+                    "train_wall_s")}}
+    summary = list(means.values())
     print(f"\nmean of seeds {args.seeds}: validation loss (scaled) / test MSE (data units)")
     print(f"{'dataset':10s} {'variant':28s} {'val loss':>9s} {'test MSE':>11s} "
           f"{'naive':>11s} {'s. naive':>11s} {'train s':>8s}")
@@ -143,14 +144,11 @@ def main() -> None:
         print(f"{s['dataset']:10s} {s['variant']:28s} {s['val_loss']:9.4f} "
               f"{s['test_mse']:11.4g} {s['naive_mse']:11.4g} {s['seasonal_naive_mse']:11.4g} "
               f"{s['train_wall_s']:8.1f}")
-    for vary in variants[1:]:
+    for label, _ in variants[1:]:
         lower = [n for n in args.datasets
-                 if next(s for s in summary if s["dataset"] == n
-                         and s["variant"] == label[json.dumps(vary)])["val_loss"]
-                 < next(s for s in summary if s["dataset"] == n
-                        and s["variant"] == "defaults")["val_loss"]]
-        print(f"{label[json.dumps(vary)]}: lower validation loss on {len(lower)} of "
-              f"{len(args.datasets)} datasets ({', '.join(lower) or 'none'})")
+                 if means[n, label]["val_loss"] < means[n, "defaults"]["val_loss"]]
+        print(f"{label}: lower validation loss on {len(lower)} of {len(args.datasets)} "
+              f"datasets ({', '.join(lower) or 'none'})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # the defaults as they were in this run (a default may change: highway was off when
