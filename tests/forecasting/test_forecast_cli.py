@@ -436,7 +436,8 @@ def test_out_files_that_are_the_data_are_refused(csv_and_config: tuple[Path, Pat
                  if action in ("run", "train") else ["--model", str(model / "model")])
         with pytest.raises(ValueError, match=rf"^--out's {name} '.*run/{name}' is the file "
                                              rf"{flag} reads \('.*{name}'\): writing it would "
-                                             r"replace the input"):
+                                             r"replace the input; give --out another folder, "
+                                             rf"or let {flag} read a copy of it$"):
             _run(action, *where, "--out", str(out),
                  *[item for pair in given.items() for item in pair])
         assert data.read_bytes() == (config if flag == "--config" else csv).read_bytes()

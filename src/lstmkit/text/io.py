@@ -173,12 +173,14 @@ def check_file_name(path: str | Path, flag: str, example: str = "predictions.tsv
 
 
 def check_not_an_input(path: str | Path, flag: str,
-                       inputs: Mapping[str, str | Path | None]) -> None:
+                       inputs: Mapping[str, str | Path | None],
+                       remedy: str = "give another file to write") -> None:
     """A ValueError naming ``flag`` when ``path``, a file to write, is one of the files
     ``inputs`` (flag -> path; None or ``"-"``, stdin, for none) reads, also under another
     name (a link, ``./``, a hard link): writing it would replace the input. A target that is
     no regular file (``/dev/stdout``, a terminal, a FIFO) replaces nothing: ``--input
-    /dev/stdin --output /dev/stdout`` on a terminal, both that terminal, is allowed."""
+    /dev/stdin --output /dev/stdout`` on a terminal, both that terminal, is allowed.
+    ``remedy`` ends the message."""
     if os.path.exists(path) and not os.path.isfile(path):
         return
     target = os.path.realpath(path)
@@ -193,8 +195,7 @@ def check_not_an_input(path: str | Path, flag: str,
                 same = False
         if same:
             raise ValueError(f"{flag} {str(path)!r} is the file {name} reads "
-                             f"({str(source)!r}): writing it would replace the input; give "
-                             "another file to write")
+                             f"({str(source)!r}): writing it would replace the input; {remedy}")
 
 
 def check_inputs_kept(out: str | Path, names: Iterable[str],
@@ -209,7 +210,8 @@ def check_inputs_kept(out: str | Path, names: Iterable[str],
     for name in names:
         if not name.endswith("/"):
             for flag, path in pairs:
-                check_not_an_input(Path(out) / name, f"--out's {name}", {flag: path})
+                check_not_an_input(Path(out) / name, f"--out's {name}", {flag: path},
+                                   f"give --out another folder, or let {flag} read a copy of it")
 
 
 def input_name(args: Any, dest: str, key: str) -> str:
