@@ -586,3 +586,18 @@ def test_target_bounds_may_be_numpy_arrays() -> None:
         DataConfig(target="a", target_bounds=np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"^data.target_bounds of 'a' must have low < high"):
         DataConfig(target="a", target_bounds={"a": np.array([3.0, 1.0])})
+
+
+@pytest.mark.parametrize(("value", "error", "message"), [
+    (-1, ValueError, r"^min_epoch_batches must be an int >= 0, got -1$"),
+    (1.5, TypeError, r"^min_epoch_batches must be an int >= 0, got float 1.5$"),
+    (True, TypeError, r"^min_epoch_batches must be an int >= 0, got bool True$")])
+def test_min_epoch_batches_is_checked_and_written(value: object, error: type,
+                                                  message: str) -> None:
+    config = ForecastConfig(data=DataConfig(target=("y",)))
+    assert config.min_epoch_batches == 0
+    changed = config.with_overrides({"min_epoch_batches": 100})
+    assert changed.to_dict()["min_epoch_batches"] == 100
+    assert ForecastConfig.from_dict(changed.to_dict()) == changed
+    with pytest.raises(error, match=message):
+        config.with_overrides({"min_epoch_batches": value})

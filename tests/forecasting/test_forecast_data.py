@@ -881,3 +881,22 @@ def test_times_a_format_would_change_are_written_iso_with_a_warning(
         warnings.simplefilter("error")
         assert format_times(times, time_format) is times
     assert len(said) == 1 and re.search(message, said[0])
+
+
+def test_loader_passes_over_the_windows_again_up_to_min_batches() -> None:
+    import torch
+
+    from lstmkit.forecasting.windows import loader
+
+    torch.manual_seed(0)
+    windows = list(range(10))  # (any sized dataset; its batches come back as lists)
+    batches = list(loader(windows, 4, shuffle=True, min_batches=7))  # type: ignore[arg-type]
+    assert [len(b) for b in batches] == [4] * 7
+    drawn = [i for b in batches for i in b]
+    # two whole passes, each in its own order, and the third cut short
+    passes = [drawn[:10], drawn[10:20]]
+    assert all(sorted(p) == windows for p in passes) and passes[0] != passes[1]
+    assert len(set(drawn[20:])) == 8
+    # enough batches already, or no shuffling (validation): one pass
+    assert [len(b) for b in loader(windows, 4, shuffle=True, min_batches=3)] == [4, 4, 2]
+    assert [i for b in loader(windows, 4, shuffle=False, min_batches=7) for i in b] == windows

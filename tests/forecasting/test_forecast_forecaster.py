@@ -1740,3 +1740,49 @@ def test_windows_checks_split_and_stride() -> None:
     second = forecaster.windows(prepared, "all", np.int64(2), scalers=scalers)
     # anchored on the last origin, every other one
     assert second.local_origin.tolist() == every.local_origin.tolist()[::-2][::-1]
+
+
+def test_min_epoch_batches_passes_over_a_short_training_part_again(
+        frame: pd.DataFrame, tmp_path: Path) -> None:
+    # 144 months with a lookback of 36 are one batch of 55 windows: ten epochs were ten
+    # optimisation steps, and patience counted epochs of one step each
+    class Batches(Callback):
+        def __init__(self) -> None:
+            self.per_epoch: list[int] = []
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self.per_epoch.append(0)
+
+        def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+            self.per_epoch[-1] += 1
+
+    base = make_config()
+    config = dataclasses.replace(base, batch_size=512,
+                                 training=base.training.replace(max_epochs=2))
+    one_pass, again = Batches(), Batches()
+    Forecaster(config).fit(frame, callbacks=[one_pass])
+    Forecaster(dataclasses.replace(config, min_epoch_batches=3)).fit(frame, callbacks=[again])
+    assert one_pass.per_epoch == [1, 1] and again.per_epoch == [3, 3]
+    # an epoch that is long enough is left as it is
+    longer = Batches()
+    Forecaster(dataclasses.replace(config, batch_size=16, min_epoch_batches=3)).fit(
+        frame, callbacks=[longer])
+    assert longer.per_epoch[0] > 3 and len(set(longer.per_epoch)) == 1
+    # a resume keeps the epoch's length: it decides the steps the checkpoint's state counts
+    ckpt = dataclasses.replace(config, training=config.training.replace(
+        checkpoint_dir=tmp_path, max_epochs=1))
+    Forecaster(ckpt).fit(frame)
+    more = dataclasses.replace(ckpt, training=ckpt.training.replace(max_epochs=2))
+    with pytest.raises(ValueError, match=r"trained with other settings \(min_epoch_batches: 0 "
+                                         r"there, 3 here\)"):
+        Forecaster(dataclasses.replace(more, min_epoch_batches=3)).fit(frame, resume=True)
+    # a checkpoint from before the setting made one pass per epoch
+    from lstmkit.training.task import RUN_SETTINGS
+
+    path = tmp_path / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=False)
+    del checkpoint[RUN_SETTINGS]["min_epoch_batches"]
+    torch.save(checkpoint, path)
+    with pytest.raises(ValueError, match=r"min_epoch_batches: 0 there, 3 here"):
+        Forecaster(dataclasses.replace(more, min_epoch_batches=3)).fit(frame, resume=True)
+    assert Forecaster(more).fit(frame, resume=True).fit_result.epochs_run == 2

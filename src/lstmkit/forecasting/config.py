@@ -556,13 +556,21 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class ForecastConfig:
-    """Everything a forecasting run needs; ``batch_size`` is the training batch size."""
+    """Everything a forecasting run needs; ``batch_size`` is the training batch size.
+
+    ``min_epoch_batches``: an epoch trains on at least this many batches. A training part
+    of fewer windows is passed over more than once per epoch, each pass in a fresh order,
+    so that a short series still gets optimisation steps between validation checks (which
+    early stopping's patience and the schedules count in epochs): 144 months with a
+    lookback of 36 give 55 windows, one batch, so ten epochs would be ten steps. 0: one pass
+    per epoch whatever its length."""
 
     data: DataConfig
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     batch_size: int = 64
+    min_epoch_batches: int = 0
 
     def __post_init__(self) -> None:
         plain_fields(self)  # a numpy batch_size (np.int64(64)) as a Python int
@@ -572,6 +580,7 @@ class ForecastConfig:
                 raise TypeError(f"{name} must be a {kind.__name__}, got "
                                 f"{type(getattr(self, name)).__name__}")
         positive_int("batch_size", self.batch_size)
+        positive_int("min_epoch_batches", self.min_epoch_batches, minimum=0)
         if self.model.future_context and not self.data.future_covariates:
             raise ValueError(f"model.future_context={self.model.future_context} widens the "
                              "known-future covariates around each forecast step, but "
@@ -588,7 +597,7 @@ class ForecastConfig:
         """Build from nested plain values (a parsed YAML file)."""
         if not isinstance(values, dict):
             raise TypeError(f"config must be a mapping, got {type(values).__name__}")
-        top = {"data", "model", "training", "evaluation", "batch_size"}
+        top = {"data", "model", "training", "evaluation", "batch_size", "min_epoch_batches"}
         _no_unknown("config", values, top)
         sections: dict[str, Any] = {}
         for name, kind in (("data", DataConfig), ("model", ModelConfig),
@@ -601,7 +610,8 @@ class ForecastConfig:
             sections[name] = kind(**section)
         training = values.get("training") or {}
         sections["training"] = TrainConfig.from_dict(training)
-        return cls(batch_size=values.get("batch_size", 64), **sections)
+        return cls(**{key: values[key] for key in ("batch_size", "min_epoch_batches")
+                      if key in values}, **sections)
 
     def to_dict(self, *, written: bool = False) -> dict[str, Any]:
         """Nested plain values (lists for tuples), the inverse of :meth:`from_dict`;
@@ -620,6 +630,7 @@ class ForecastConfig:
             "training": plain(self.training.to_dict(written=written)),
             "evaluation": plain(dataclasses.asdict(self.evaluation)),
             "batch_size": self.batch_size,
+            "min_epoch_batches": self.min_epoch_batches,
         }
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ForecastConfig:

@@ -489,7 +489,8 @@ class Forecaster:
         start_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         start_loss = _loss_on(net, val, loss) if len(val) else None
         result = fit(
-            net, loss, loader(train, cfg.batch_size, shuffle=True),
+            net, loss, loader(train, cfg.batch_size, shuffle=True,
+                              min_batches=cfg.min_epoch_batches),
             loader(val, PREDICT_BATCH, shuffle=False) if len(val) else None,
             training, metrics={"mse": point_mse}, resume=resume, callbacks=callbacks,
             # what decides the windows, the network and its loss: a resume must keep them
@@ -499,11 +500,15 @@ class Forecaster:
             run_settings={**settings_of("data", cfg.data,
                                         leave_out=("path", "target_bounds", "short_series")),
                           **settings_of("model", cfg.model, leave_out=("conformal", "ensemble")),
-                          "batch_size": cfg.batch_size, "training.seed": cfg.training.seed,
+                          "batch_size": cfg.batch_size,
+                          "min_epoch_batches": cfg.min_epoch_batches,
+                          "training.seed": cfg.training.seed,
                           # the rows themselves (a checkpoint without them is not compared)
                           "training and validation rows": rows},
             # (a setting added since a checkpoint was written: its run had the default)
-            run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig)},
+            # (min_epoch_batches: one pass, what a run had before the setting)
+            run_defaults={**defaults_of("data", DataConfig), **defaults_of("model", ModelConfig),
+                          "min_epoch_batches": 0},
             log_settings={**settings_of("data", cfg.data), **settings_of("model", cfg.model)})
         best = result.best_score
         # best is None when no validation check was finite (the run diverged)

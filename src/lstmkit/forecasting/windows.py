@@ -8,6 +8,7 @@ benchmarks); windows never cross from one series into another.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from lstmkit.forecasting.data import Series
 
@@ -155,7 +156,14 @@ def window_origins(n_rows: int, lookback: int, horizon: int, start: int, end: in
     return origins.astype(np.int64)
 
 
-def loader(windows: WindowSet, batch_size: int, *, shuffle: bool) -> DataLoader:
-    """A DataLoader that fetches whole batches with one gather."""
+def loader(windows: WindowSet, batch_size: int, *, shuffle: bool,
+           min_batches: int = 0) -> DataLoader:
+    """A DataLoader that fetches whole batches with one gather. With ``shuffle``, an epoch
+    of fewer than ``min_batches`` batches is made ``min_batches`` long by passing over the
+    windows again, each pass in a fresh order (the last pass cut short)."""
+    if shuffle and len(windows) and math.ceil(len(windows) / batch_size) < min_batches:
+        sampler = RandomSampler(windows, num_samples=min_batches * batch_size)
+        return DataLoader(windows, batch_size=batch_size, sampler=sampler,
+                          collate_fn=_batch_identity, drop_last=False)
     return DataLoader(windows, batch_size=batch_size, shuffle=shuffle,
                       collate_fn=_batch_identity, drop_last=False)
