@@ -1786,3 +1786,57 @@ def test_min_epoch_batches_passes_over_a_short_training_part_again(
     with pytest.raises(ValueError, match=r"min_epoch_batches: 0 there, 3 here"):
         Forecaster(dataclasses.replace(more, min_epoch_batches=3)).fit(frame, resume=True)
     assert Forecaster(more).fit(frame, resume=True).fit_result.epochs_run == 2
+
+
+@pytest.mark.parametrize("fill", ["zero", "ffill"])
+def test_filled_targets_are_neither_trained_nor_validated_on(frame: pd.DataFrame,
+                                                             fill: str) -> None:
+    # the validation loss (early stopping, the best epoch, the untrained start, tuning)
+    # scored the values data.fill made up, which every metric leaves out: with zeros in
+    # the gaps, 13.7 against 8.2 on the values observed
+    gappy = frame.copy()
+    gappy.loc[150:190:3, "a"] = np.nan  # in the validation and test parts
+    gappy.loc[30:90:4, "b"] = np.nan  # in the training part
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, fill=fill),
+                                 training=base.training.replace(max_epochs=2))
+    forecaster = Forecaster(config).fit(gappy)
+    report = forecaster.evaluate(gappy, split="val", baselines=())
+    actual, forecast = report.actual, report.forecasts["lstmkit"]
+    scaled = (forecast - actual) / forecaster.scalers.target.std
+    observed = ~np.isnan(actual)
+    assert not observed.all()
+    assert forecaster.val_loss == pytest.approx(float(np.mean(scaled[observed] ** 2)),
+                                                rel=1e-5)
+    # the training epochs' validation loss is the same mean, so the best epoch is chosen,
+    # and weighed against the untrained start, on what the metrics score
+    assert forecaster.fit_result.best_score == pytest.approx(forecaster.val_loss, rel=1e-5)
+    # what it trains on: a network that fits the filled values exactly is not rewarded
+    from lstmkit.forecasting.metrics import make_loss
+
+    loss = make_loss(config.model)
+    target = torch.tensor([[1.0, float("nan")], [3.0, 4.0]])
+    output = torch.tensor([[0.0, 100.0], [3.0, 6.0]], requires_grad=True)
+    value = loss(output, target)
+    assert float(value) == pytest.approx((1 + 0 + 4) / 3)
+    (grad,) = torch.autograd.grad(value, output)
+    assert grad[0, 1] == 0 and torch.isfinite(grad).all()
+    # the quantile loss: each level of the observed values only
+    pinball = make_loss(make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9)).model)
+    levels = torch.tensor([[[0.0, 1.0, 2.0], [50.0, 50.0, 50.0]],
+                           [[3.0, 3.0, 3.0], [3.0, 4.0, 5.0]]])
+    # 1 above q0.1 by 1, below q0.9 by 1; 4 above q0.1 by 1, below q0.9 by 1
+    assert float(pinball(levels, target)) == pytest.approx(4 * 0.1 / 9)
+
+
+def test_a_validation_part_with_nothing_observed_is_refused(frame: pd.DataFrame) -> None:
+    gappy = frame.copy()
+    gappy.loc[130:, "a"] = np.nan  # validation and test parts of one target, all filled
+    gappy.loc[130:, "b"] = np.nan
+    gappy.loc[239, ["a", "b"]] = 1.0  # (an observed last row: a series may not end filled)
+    base = make_config()
+    config = dataclasses.replace(base, data=dataclasses.replace(base.data, fill="ffill"))
+    with pytest.raises(ValueError, match=r"^the validation windows hold no observed target "
+                                         r"value: every one of their targets was filled by "
+                                         r"data.fill='ffill'"):
+        Forecaster(config).fit(gappy)

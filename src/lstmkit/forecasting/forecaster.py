@@ -42,7 +42,7 @@ from lstmkit.forecasting.data import (
     to_series,
     warn,
 )
-from lstmkit.forecasting.metrics import make_loss
+from lstmkit.forecasting.metrics import make_loss, observed_mean
 from lstmkit.forecasting.model import ForecastEnsemble, ForecastNet, point_forecast
 from lstmkit.forecasting.windows import Scalers, WindowSet, loader, window_origins
 from lstmkit.nn.config import positive_int, shown
@@ -410,6 +410,13 @@ class Forecaster:
         scalers = Scalers.fit(prepared.series, [n for n, _, _ in prepared.sizes])
         train = self.windows(prepared, "train", scalers=scalers)
         val = self.windows(prepared, "val", scalers=scalers)
+        for split, windows in (("training", train), ("validation", val)):
+            if len(windows) and not windows.any_observed():  # (nothing to learn or score)
+                raise ValueError(f"the {split} windows hold no observed target value: every "
+                                 f"one of their targets was filled by data.fill="
+                                 f"{self.config.data.fill!r}, and filled values are not "
+                                 "trained or scored on; give the data there, or move the "
+                                 "split (data.val, data.test)")
         patience = self.config.training.early_stopping_patience
         if len(val) == 0 and patience is not None:
             raise ValueError(f"training.early_stopping_patience={patience} stops on the "
@@ -482,7 +489,9 @@ class Forecaster:
         net = ForecastNet(cfg.model, **dims)
 
         def point_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            return ((point_forecast(output, cfg.model) - target) ** 2).mean()
+            error = (point_forecast(output, cfg.model) - target) ** 2
+            observed = ~torch.isnan(target)  # (a value data.fill filled is not scored)
+            return error.mean() if bool(observed.all()) else observed_mean(error, observed)
 
         # with instance normalisation and the zero-initialised head, the untrained network
         # is the naive forecast; it stays a candidate of the validation-based selection
@@ -1117,17 +1126,21 @@ def _read_json_object(path: Path, name: str) -> dict[str, Any]:
 
 @torch.no_grad()
 def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
-    """``loss`` of ``net`` (in eval mode) over ``windows``, averaged per window."""
+    """``loss`` of ``net`` (in eval mode) over ``windows``: the mean over their observed
+    targets (per window where all are observed)."""
     training = net.training
     net.eval()
-    total, count = 0.0, 0
+    total, count = 0.0, 0.0
     for start in range(0, len(windows), PREDICT_BATCH):
         inputs, target = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
                                                                len(windows))))
-        total += float(loss(net(**inputs), target)) * len(target)
-        count += len(target)
+        # a batch weighs by its observed targets, in windows' worth (its window count when
+        # all are observed)
+        weight = int((~torch.isnan(target)).sum()) / target[0].numel()
+        total += float(loss(net(**inputs), target)) * weight
+        count += weight
     net.train(training)
-    return total / count
+    return total / count if count else float("nan")
 
 
 def _replace_folder(new: Path, path: Path) -> None:

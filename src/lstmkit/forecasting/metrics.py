@@ -18,25 +18,42 @@ from lstmkit.forecasting.config import ModelConfig
 
 def pinball_loss(output: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
     """Mean pinball loss: output (..., Q), target (...)."""
+    return _pinball(output, target, quantiles).mean()
+
+
+def _pinball(output: Tensor, target: Tensor, quantiles: Sequence[float]) -> Tensor:
     q = torch.as_tensor(quantiles, dtype=output.dtype, device=output.device)
     diff = target[..., None] - output  # (..., Q)
-    return torch.maximum(q * diff, (q - 1) * diff).mean()
+    return torch.maximum(q * diff, (q - 1) * diff)
 
 
 def make_loss(cfg: ModelConfig) -> Callable[[Tensor, Tensor], Tensor]:
-    """The training loss named by ``cfg.loss``, on scaled values."""
-    if cfg.loss == "mse":
-        return F.mse_loss
-    if cfg.loss == "mae":
-        return F.l1_loss
-    if cfg.loss == "huber":
-        return F.huber_loss
+    """The training loss named by ``cfg.loss``, on scaled values, averaged over the
+    observed targets: a NaN target (a value ``data.fill`` filled) is left out, as the
+    metrics leave it out (a batch with nothing observed has loss 0, its graph kept)."""
     quantiles = cfg.quantiles
+    elementwise: Callable[[Tensor, Tensor], Tensor] = {
+        "mse": lambda output, target: F.mse_loss(output, target, reduction="none"),
+        "mae": lambda output, target: F.l1_loss(output, target, reduction="none"),
+        "huber": lambda output, target: F.huber_loss(output, target, reduction="none"),
+        "quantile": lambda output, target: _pinball(output, target, quantiles),
+    }[cfg.loss]
 
-    def quantile_loss(output: Tensor, target: Tensor) -> Tensor:
-        return pinball_loss(output, target, quantiles)
+    def loss(output: Tensor, target: Tensor) -> Tensor:
+        observed = ~torch.isnan(target)
+        if bool(observed.all()):  # (the mean as before: fully observed data train as they did)
+            return elementwise(output, target).mean()
+        values = elementwise(output, torch.where(observed, target, 0.0))
+        if values.dim() > target.dim():  # (..., Q): each quantile of an observed target
+            observed = observed[..., None].expand_as(values)
+        return observed_mean(values, observed)
 
-    return quantile_loss
+    return loss
+
+
+def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
+    """The mean of ``values`` where ``observed`` (0, its graph kept, where nothing is)."""
+    return torch.where(observed, values, 0.0).sum() / observed.sum().clamp(min=1)
 
 
 # -- evaluation metrics -------------------------------------------------------------------

@@ -90,7 +90,9 @@ class WindowSet(Dataset):
 
     Items are batches (``__getitems__``): ``(inputs, target)`` with ``inputs`` a dict of
     ``y_past`` (B, L, C), ``x_past`` (B, L, Cp + Cf), ``x_future`` (B, Hz, Cf), ``static``
-    (B, S) and ``target`` (B, Hz, C), all float32; L is the lookback, Hz the horizon.
+    (B, S) and ``target`` (B, Hz, C), all float32; L is the lookback, Hz the horizon. A
+    target value that was not observed (filled by ``data.fill``) is NaN in ``target``, for
+    the losses to leave out, and filled in ``y_past``.
     """
 
     def __init__(self, series: Sequence[Series], scalers: Scalers, lookback: int,
@@ -102,6 +104,11 @@ class WindowSet(Dataset):
         # etc.; windows index into them
         self.y = torch.from_numpy(scalers.target.transform(
             np.concatenate([s.target for s in series]))).float()
+        # the targets scored: NaN where a value was not observed (filled by data.fill), which
+        # the losses leave out; the filled values stay in the inputs
+        self.y_scored = self.y if all(s.observed is None or s.observed.all() for s in series) \
+            else torch.from_numpy(scalers.target.transform(
+                np.concatenate([s.observed_target() for s in series]))).float()
         future = scalers.future.transform(np.concatenate([s.future for s in series]))
         past = scalers.past.transform(np.concatenate([s.past for s in series]))
         self.x_past = torch.from_numpy(np.concatenate([past, future], axis=1)).float()
@@ -122,6 +129,14 @@ class WindowSet(Dataset):
     def __len__(self) -> int:
         return len(self.origin)
 
+    def any_observed(self) -> bool:
+        """Whether some window's target holds an observed value."""
+        if self.y_scored is self.y:
+            return len(self) > 0
+        scored = ~torch.isnan(self.y_scored).any(dim=1)  # rows with an observed value
+        rows = self.origin[:, None] + self._future_steps
+        return bool(scored[rows].any())
+
     def __getitem__(self, index: int) -> tuple[dict[str, Tensor], Tensor]:
         return self.__getitems__([index])
 
@@ -136,7 +151,7 @@ class WindowSet(Dataset):
             "x_future": self.x_future[future_rows],  # (B, Hz, Cf)
             "static": self.static[self.series_index[idx]],  # (B, S)
         }
-        return inputs, self.y[future_rows]  # (B, Hz, C)
+        return inputs, self.y_scored[future_rows]  # (B, Hz, C), NaN where not observed
 
 
 def _batch_identity(batch: Any) -> Any:

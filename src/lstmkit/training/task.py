@@ -52,6 +52,17 @@ def default_batch_fn(model: nn.Module, batch: Any) -> tuple[Any, Any]:
     return model(inputs), target
 
 
+def _weight(target: Any) -> float:
+    """What a validation or test batch weighs in its epoch's mean: its size, or where a
+    float target holds NaN (values not observed, which the losses leave out) its observed
+    values in items' worth."""
+    if isinstance(target, Tensor) and target.dim() > 0 and target.is_floating_point():
+        missing = int(torch.isnan(target).sum())
+        if missing:
+            return (target.numel() - missing) / target[0].numel()
+    return _batch_size(target)
+
+
 def _batch_size(target: Any) -> int:
     if isinstance(target, Tensor) and target.dim() > 0:
         return int(target.shape[0])
@@ -248,7 +259,7 @@ class Task(pl.LightningModule):
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
-        n = _batch_size(target)
+        n = _weight(target)
         loss = self.loss_fn(output, target)
         self._sums[f"{stage}_loss"] = self._sums.get(f"{stage}_loss", 0.0) + float(loss) * n
         for name, metric in self.metrics.items():
