@@ -27,10 +27,12 @@ def test_fast_dev_run_is_a_bool_or_a_batch_count(value: object, error: type) -> 
     assert TrainConfig(fast_dev_run=True).fast_dev_run is True
 
 
-@pytest.mark.parametrize("value", [-3, 0, True, "2", "0,1", "gpu", [], [-1], [0.5], (0, 1), 1.0])
+@pytest.mark.parametrize("value", [-3, 0, True, "2", "0,1", "gpu", [], [-1], [0.5], (0, 1), 1.0,
+                                   [0, 0], [1, 2, 1]])
 def test_bad_devices(value: object) -> None:
     with pytest.raises(ValueError, match=r"devices must be an int >= 1, -1 \(all devices\), "
-                                         r"'auto' or a non-empty list of device indices >= 0, "
+                                         r"'auto' or a non-empty list of distinct device "
+                                         r"indices >= 0, "
                                          rf"got {type(value).__name__} "):
         TrainConfig(devices=value)  # type: ignore[arg-type]
 

@@ -72,12 +72,14 @@ def _check_devices(value: object) -> None:
     elif is_int(value):
         ok = value >= 1 or value == -1  # type: ignore[operator]
     elif isinstance(value, list):
-        ok = bool(value) and all(is_int(i) and i >= 0 for i in value)
+        ok = bool(value) and all(is_int(i) and i >= 0 for i in value) \
+            and len(set(value)) == len(value)  # ([0, 0]: Lightning's own words on CPU)
     else:
         ok = False
     if not ok:
         raise ValueError(f"devices must be an int >= 1, -1 (all devices), 'auto' or a non-empty "
-                         f"list of device indices >= 0, got {type(value).__name__} {value!r}")
+                         f"list of distinct device indices >= 0, got {type(value).__name__} "
+                         f"{value!r}")
 
 
 def _check_lightning_kinds(accelerator: object, strategy: object) -> None:
@@ -181,7 +183,7 @@ class TrainConfig:
         deterministic: ask torch for deterministic algorithms (slower on some GPUs).
         accelerator, devices, strategy, num_nodes, precision: passed to the Lightning Trainer.
             ``accelerator`` is a name (``"auto"``, ``"cpu"``, ``"gpu"``, ...); ``devices`` an
-            int >= 1, -1 (all), ``"auto"`` or a list of device indices; ``precision``
+            int >= 1, -1 (all), ``"auto"`` or a list of distinct device indices; ``precision``
             ``None`` or one of :data:`PRECISIONS` (e.g. ``"bf16-mixed"``).
         progress_bar: show a progress bar and Lightning's start-up messages.
         epoch_log: print one line per finished epoch to stderr (the losses, the monitored

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -337,6 +338,10 @@ def _resolve_resume(resume: bool | str | Path, config: TrainConfig) -> str | Non
             return None
         return str(last)
     path = Path(resume)
+    if path.is_dir():
+        raise IsADirectoryError(f"resume checkpoint {str(path)!r} is a folder, not a checkpoint "
+                                f"file: give the file ({str(path / LAST_CHECKPOINT)!r}), or "
+                                "resume=True with training.checkpoint_dir set to the folder")
     if not path.is_file():
         raise FileNotFoundError(f"resume checkpoint {str(path)!r} does not exist")
     return str(path)
@@ -636,19 +641,26 @@ def evaluate(
 def _read_checkpoint(path: str) -> dict[str, Any]:
     """The checkpoint at ``path``, memory-mapped, so that only what is looked at is read (the
     trainer loads it itself); a file in torch's legacy format cannot be mapped and is read
-    whole."""
+    whole. The records of a zip checkpoint (torch's format) are checked against their CRCs
+    first: damage in a tensor's bytes, which the mapping does not read, was found only in
+    the trainer's own load, after the logs had been cut back for the resumed run."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception:  # legacy format, or damaged: read whole to tell
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"record {bad!r} fails its CRC check")
         try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception:  # legacy format, or damaged: read whole to tell
             checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:  # what a damaged file raises varies
-            raise ValueError(
-                f"resume checkpoint {path!r} cannot be read ({type(err).__name__}: "
-                f"{' '.join(str(err).split())[:200]}): it is damaged or was not written "
-                "whole; delete it to train afresh, or put another checkpoint in its place "
-                "(best.ckpt beside it holds the best epoch: training then goes on from that "
-                "epoch, not from the last)") from None
+    except Exception as err:  # what a damaged file raises varies
+        raise ValueError(
+            f"resume checkpoint {path!r} cannot be read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())[:200]}): it is damaged or was not written "
+            "whole; delete it to train afresh, or put another checkpoint in its place "
+            "(best.ckpt beside it holds the best epoch: training then goes on from that "
+            "epoch, not from the last)") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"resume checkpoint {path!r} is no Lightning checkpoint (it holds "
                          f"{type(checkpoint).__name__}, without a state_dict); delete it to "
