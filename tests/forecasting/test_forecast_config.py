@@ -90,7 +90,8 @@ def test_yaml_roundtrip_and_overrides(tmp_path: Path) -> None:
      r"'data.path.x'$"),
     ({"model.lstm.zoneout.x": 1}, ValueError, r"^'model.lstm.zoneout' is a setting"),
     ({"modl.x": 1}, ValueError, r"^unknown config section 'modl' in 'modl.x'; valid sections: "
-     r"\['data', 'evaluation', 'model', 'training'\]$"),
+     r"\['data', 'evaluation', 'model', 'training'\], and settings outside them: "
+     r"\['batch_size', 'min_epoch_batches'\]$"),
     ({"model.lsmt.x": 1}, ValueError, r"^unknown config key 'model.lsmt' in 'model.lsmt.x'; "
      r"valid keys: \[.*'lstm'"),
 ])

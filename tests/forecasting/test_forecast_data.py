@@ -47,6 +47,14 @@ def test_missing_column_lists_available(frame: pd.DataFrame, tmp_path: Path) -> 
                                          r"CSV needs a first line naming its columns "
                                          r"\(date,a, say\)$"):
         to_series(read_frame(path), DataConfig(target="a", time_col="date"))
+    # a CSV separated by semicolons (many European locales' default): one column
+    path = tmp_path / "semicolons.csv"
+    path.write_text("date;units\n" + "".join(f"2021-01-{d:02d};{d}\n" for d in range(1, 11)))
+    with pytest.raises(ValueError, match=r"available columns: \['date;units'\]; the file's "
+                                         r"columns seem separated by ';', and lstmkit reads CSV "
+                                         r"separated by commas: write it with commas .* or "
+                                         r"pass a DataFrame$"):
+        to_series(read_frame(path), DataConfig(target="units", time_col="date"))
     with pytest.raises(ValueError, match=r"available columns: \['date', 'a', 'b'\]$"):
         to_series(frame[["date", "a", "b"]], DataConfig(target="price", time_col="date"))
     # a DataFrame made in Python names its columns itself, numbers or not
@@ -505,7 +513,7 @@ def test_data_off_a_trained_models_frequency_says_so(frame: pd.DataFrame) -> Non
                                          r"resample the data to it, or set the frequency"):
         to_series(half_past, DataConfig(target="a", time_col="date", freq="h"))
     with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .* trained "
-                                         r"with data.fill='none': insert and fill"):
+                                         r"with data.fill='none', which a forecast may change"):
         to_series(daily.drop(index=[5, 6]), cfg, freq="D")
 
 
@@ -900,3 +908,21 @@ def test_loader_passes_over_the_windows_again_up_to_min_batches() -> None:
     # enough batches already, or no shuffling (validation): one pass
     assert [len(b) for b in loader(windows, 4, shuffle=True, min_batches=3)] == [4, 4, 2]
     assert [i for b in loader(windows, 4, shuffle=False, min_batches=7) for i in b] == windows
+
+
+def test_a_repeated_clock_hour_suggests_utc_offsets() -> None:
+    # the hour repeated when daylight saving time ends, written without offsets: the error
+    # spoke only of long-format series
+    times = pd.date_range("2023-10-29 00:00", periods=6, freq="h").strftime("%Y-%m-%d %H:%M")
+    times = [*times[:3], times[2], *times[3:]]
+    local = pd.DataFrame({"ts": times, "load": np.arange(7.0)})
+    with pytest.raises(ValueError, match=r"1 duplicate timestamp\(s\) in 'ts', first "
+                                         r"2023-10-29 02:00:00; if the table holds several "
+                                         r".*; if they are local clock times repeated where "
+                                         r"daylight saving time ends, write the times with "
+                                         r"their UTC offsets .* or in UTC$"):
+        to_series(local, DataConfig(target="load", time_col="ts"))
+    # dates without a time of day repeat for other reasons
+    days = pd.DataFrame({"d": ["2023-01-01", "2023-01-02", "2023-01-02"], "y": [1.0, 2, 3]})
+    with pytest.raises(ValueError, match=r"data.series_col$"):
+        to_series(days, DataConfig(target="y", time_col="d"))

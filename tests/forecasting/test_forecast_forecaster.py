@@ -1840,3 +1840,18 @@ def test_a_validation_part_with_nothing_observed_is_refused(frame: pd.DataFrame)
                                          r"value: every one of their targets was filled by "
                                          r"data.fill='ffill'"):
         Forecaster(config).fit(gappy)
+
+
+def test_predict_on_gaps_says_a_forecast_may_fill_them(frame: pd.DataFrame) -> None:
+    # "insert and fill those rows first", though --set data.fill=ffill does it
+    forecaster = Forecaster(make_config()).fit(frame)
+    gappy = frame.drop(index=[200, 201])
+    with pytest.raises(ValueError, match=r"is irregular: 2 timestamp\(s\) missing at the "
+                                         r"model's frequency 'h', .*trained with "
+                                         r"data.fill='none', which a forecast may change: set "
+                                         r"data.fill for it \(--set data.fill=ffill\), or "
+                                         r"insert and fill those rows first$"):
+        forecaster.predict(gappy)
+    forecaster.config = forecaster.config.with_overrides({"data.fill": "ffill"})
+    with pytest.warns(UserWarning, match="filled missing"):
+        assert len(forecaster.predict(gappy)) == 2 * 12  # (two targets, long format)

@@ -7,6 +7,7 @@ import dataclasses
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from forecast_helpers import make_config, make_frame
@@ -35,8 +36,11 @@ def _messages(caught: list[warnings.WarningMessage]) -> list[str]:
 
 def test_a_series_too_short_to_train_on_is_refused_or_left_out() -> None:
     table = _long({"x": 240, "y": 240, "s": 40})  # s: 24 training rows, under 24 + 12
+    # (the way to leave it out named: the error spoke only of shorter windows and splits)
     with pytest.raises(ValueError, match=r"^the training part of series 's' has 24 rows, "
-                                         r"fewer than lookback \(24\) \+ horizon \(12\)"):
+                                         r"fewer than lookback \(24\) \+ horizon \(12\).*; "
+                                         r"or set data.short_series to 'skip' \(--set "
+                                         r"data.short_series=skip\) to leave such series out$"):
         Forecaster(_config("error")).fit(table)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -72,7 +76,8 @@ def test_a_validation_part_shorter_than_a_horizon_gives_no_window() -> None:
     table = _long({"x": 240, "s": 120})
     config = _config(val=0.08)  # x: 19 validation rows, s: 9, under the horizon of 12
     with pytest.raises(ValueError, match=r"^the validation part of series 's' has 9 rows, "
-                                         r"fewer than horizon \(12\)"):
+                                         r"fewer than horizon \(12\).*; or set "
+                                         r"data.short_series to 'skip'"):
         Forecaster(_config("error", val=0.08)).fit(table)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -85,7 +90,8 @@ def test_a_validation_part_shorter_than_a_horizon_gives_no_window() -> None:
 def test_a_series_the_split_refuses_is_left_out_of_training_and_scoring() -> None:
     table = _long({"x": 240, "y": 240, "s": 40})
     with pytest.raises(ValueError, match=r"^data.test=50 is a number of rows, more than the "
-                                         r"40 rows of series 's'"):
+                                         r"40 rows of series 's'.*; or set data.short_series "
+                                         r"to 'skip'"):
         Forecaster(_config("error", test=50)).fit(table)
     with pytest.warns(UserWarning, match=r"1 of 3 series is too short to train on and left "
                                          r"out: series 's'; because data.test=50 is "
@@ -122,7 +128,9 @@ def test_predict_leaves_out_a_series_shorter_than_the_lookback() -> None:
         model.predict(history[history["store"] == "s"])
     model.config = _config("error")
     with pytest.raises(ValueError, match=r"^series 's' has 20 rows, fewer than lookback "
-                                         r"\(24\) needed to forecast$"):
+                                         r"\(24\) needed to forecast; or set "
+                                         r"data.short_series to 'skip' .* to leave such series "
+                                         r"out$"):
         model.predict(history)
 
 
@@ -342,3 +350,28 @@ def test_a_date_val_that_leaves_a_series_no_validation_rows_is_said() -> None:
         warnings.simplefilter("always")
         Forecaster(_config("error", val="2021-01-08 12:00", test=0.2)).fit(table)
     assert not [m for m in _messages(caught) if "validation" in m]
+
+
+def test_one_series_too_short_is_not_told_to_skip_itself() -> None:
+    with pytest.raises(ValueError, match=r"^the training part of series 's' has 24 rows, "
+                                         r".*data.test$"):
+        Forecaster(_config("error")).fit(_long({"s": 40}))
+
+
+def test_a_series_whose_windows_are_all_filled_is_said_not_scored() -> None:
+    # its windows were counted in the report's header, its scores empty, and nothing said so
+    table = _long({"x": 240, "y": 240})
+    rows = table.index[(table["store"] == "y")][-48:]  # y's test part, both targets
+    table.loc[rows, ["a", "b"]] = np.nan
+    model = Forecaster(_config(fill="ffill")).fit(table)
+    with pytest.warns(UserWarning, match=r"^no observed target value in the windows of "
+                                         r"series 'y' \(37 windows\): every value there was "
+                                         r"filled by data.fill='ffill', so those windows are "
+                                         r"counted but not scored$"):
+        report = model.evaluate(table, baselines=())
+    assert any(note.startswith("no observed target value in the windows of series 'y'")
+               for note in report.notes)
+    with warnings.catch_warnings(record=True) as caught:  # x alone: nothing said
+        warnings.simplefilter("always")
+        model.evaluate(table[table["store"] == "x"], baselines=())
+    assert not [m for m in _messages(caught) if "no observed" in m]

@@ -655,8 +655,10 @@ class ForecastConfig:
             for at, part in enumerate(parts[:-1]):
                 if part not in target and not at:
                     sections = sorted(k for k, v in target.items() if isinstance(v, dict))
+                    tops = sorted(k for k, v in target.items() if not isinstance(v, dict))
                     raise ValueError(f"unknown config section {part!r} in {dotted!r}; valid "
-                                     f"sections: {sections}")
+                                     f"sections: {sections}, and settings outside them: "
+                                     f"{tops}")
                 if part not in target and parts[at - 1] != "lstm":
                     raise ValueError(f"unknown config key {'.'.join(parts[:at + 1])!r} in "
                                      f"{dotted!r}; valid keys: {sorted(target)}")

@@ -151,6 +151,14 @@ def _all_values(names: pd.Index) -> bool:
     return len(names) > 0 and all(value(name) for name in names)
 
 
+def _separator(columns: pd.Index) -> str | None:
+    """The separator other than a comma that the header of a CSV read as one column seems to
+    use (';' or a tab), else None."""
+    if len(columns) != 1:
+        return None
+    return next((sep for sep in (";", "\t", "|") if sep in str(columns[0])), None)
+
+
 def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                    source: str = "the data") -> None:
     """Every configured column is in ``frame`` and numeric; ``source`` names the table in the
@@ -169,6 +177,10 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 and isinstance(frame.index, pd.DatetimeIndex) else
                 "; a list of columns is written [a, b] (--set 'data.past_covariates=[a, b]')"
                 if any("," in str(c) for c in missing) else
+                f"; the file's columns seem separated by {sep!r}, and lstmkit reads CSV "
+                "separated by commas: write it with commas (in pandas: pd.read_csv(path, "
+                f"sep={sep!r}).to_csv(new_path, index=False)) or pass a DataFrame"
+                if READ_FROM in frame.attrs and (sep := _separator(frame.columns)) else
                 "; the first row looks like data, not a header: the CSV needs a first line "
                 f"naming its columns ({','.join(map(str, wanted))}, say)"
                 if READ_FROM in frame.attrs and _all_values(frame.columns) else "")
@@ -609,11 +621,17 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         frame = frame.assign(**{cfg.time_col: time}).sort_values(cfg.time_col, kind="stable")
         dup = frame[cfg.time_col].duplicated()
         if dup.any():
+            times = frame[cfg.time_col]
+            # local clock times without offsets repeat an hour when daylight saving ends
+            clock = times.dt.tz is None and bool((times != times.dt.normalize()).any())
             raise ValueError(f"{name} has {int(dup.sum())} duplicate timestamp(s) in "
-                             f"{cfg.time_col!r}, first {frame[cfg.time_col][dup].iloc[0]}"
+                             f"{cfg.time_col!r}, first {times[dup].iloc[0]}"
                              + ("; if the table holds several series one under another "
                                 "(long format), name their id column in data.series_col"
-                                if cfg.series_col is None else ""))
+                                if cfg.series_col is None else "")
+                             + ("; if they are local clock times repeated where daylight "
+                                "saving time ends, write the times with their UTC offsets "
+                                "(2023-10-29 02:00:00+01:00) or in UTC" if clock else ""))
         index = pd.DatetimeIndex(frame[cfg.time_col])
         # a trained model's frequency cannot change: the data must be on its grid
         freq = freq or cfg.freq or infer_freq(
@@ -636,7 +654,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "
                         f"the model's frequency {freq!r}, first {missing[0]}; the model was "
-                        "trained with data.fill='none': insert and fill those rows first")
+                        "trained with data.fill='none', which a forecast may change: set "
+                        "data.fill for it (--set data.fill=ffill), or insert and fill those "
+                        "rows first")
                 if cfg.fill == "none":
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "

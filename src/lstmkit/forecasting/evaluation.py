@@ -205,6 +205,7 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                    f"short for the split and not scored; {first_reason(prepared.left_out)}",
                    stacklevel=4)
     _note_unscaled(notes, prepared, scales, cfg.data)
+    _note_unobserved(notes, prepared, origins, actual, cfg.data)
     freq = forecaster.freq
     yearly = bool(freq) and freq.lstrip("0123456789").startswith(("Y", "A"))  # a season of 1
     if ev.season_length is None and season == 1 and not yearly:
@@ -312,6 +313,22 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
                       series=prepared.series, notes=notes, by_target=by_target,
                       by_series=by_series, series_col=cfg.data.series_col,
                       time_format=cfg.data.time_format)
+
+
+def _note_unobserved(notes: list[str], prepared: Prepared, origins: Sequence[np.ndarray],
+                     actual: np.ndarray, data: DataConfig) -> None:
+    """Warn of, and note, the series whose windows hold no observed target (every value
+    there filled by ``data.fill``): they count among the windows but are not scored."""
+    ends = np.cumsum([len(o) for o in origins])
+    empty = [f"{series_name(s.id, data)} ({len(o)} windows)"
+             for s, o, end in zip(prepared.series, origins, ends, strict=True)
+             if len(o) and np.isnan(actual[end - len(o):end]).all()]
+    if empty:
+        _warn_note(notes, f"no observed target value in the windows of "
+                   f"{', '.join(empty[:5])}"
+                   f"{f' and {len(empty) - 5} more' if len(empty) > 5 else ''}: every value "
+                   f"there was filled by data.fill={data.fill!r}, so those windows are "
+                   "counted but not scored", stacklevel=5)
 
 
 def _window_means(errors: np.ndarray, observed: np.ndarray) -> np.ndarray:

@@ -194,6 +194,13 @@ def _no_validation_rows(prepared: Prepared, kept: list[int], data: DataConfig) -
             "validate it)")
 
 
+def _or_skip(n_series: int) -> str:
+    """What a too-short-series error adds where the table holds other series, which
+    ``data.short_series`` 'skip' would keep."""
+    return ("; or set data.short_series to 'skip' (--set data.short_series=skip) to leave "
+            "such series out" if n_series > 1 else "")
+
+
 def _every_series_short(left_out: dict[str, str], data: DataConfig) -> ValueError:
     """The error for a table whose every series ``data.short_series`` 'skip' left out: why
     the first was, for data of one series (without ``data.series_col``)."""
@@ -268,7 +275,7 @@ class Forecaster:
                 sizes.append(split_sizes(s, self.config.data))
             except TooShortError as err:
                 if self.config.data.short_series == "error":
-                    raise
+                    raise TooShortError(f"{err}{_or_skip(len(series))}") from None
                 left_out[s.id] = str(err)
                 continue
             kept.append(s)
@@ -305,7 +312,7 @@ class Forecaster:
         m, dc = self.config.model, self.config.data
         untrainable = self.without_training_window(prepared)
         if untrainable and dc.short_series == "error":
-            raise ValueError(next(iter(untrainable.values())))
+            raise ValueError(next(iter(untrainable.values())) + _or_skip(len(prepared.series)))
         left_out = {**prepared.left_out, **untrainable}
         kept = []
         no_window: dict[str, list[str]] = {"validation": [], "test": []}
@@ -320,7 +327,7 @@ class Forecaster:
                         raise ValueError(
                             f"the {part} part of {series_name(s.id, dc)} has {rows} rows, "
                             f"fewer than horizon ({m.horizon}): no {part} window; enlarge "
-                            f"data.{key} or set it to 0")
+                            f"data.{key} or set it to 0{_or_skip(len(prepared.series))}")
                     no_window[part].append(s.id)
         if not kept:
             raise _every_series_short(left_out, dc)
@@ -668,7 +675,7 @@ class Forecaster:
                           f"({m.lookback}) needed to forecast" for s in series
                     if len(s) < m.lookback}
         if left_out and dc.short_series == "error":
-            raise ValueError(next(iter(left_out.values())))
+            raise ValueError(next(iter(left_out.values())) + _or_skip(len(series)))
         if left_out:
             series = [s for s in series if s.id not in left_out]
             if not series:
