@@ -91,7 +91,7 @@ def recipe(horizon: int, args: argparse.Namespace, seed: int = 0) -> ForecastCon
             **({} if args.ema_decay is None else {"ema_decay": args.ema_decay or None}),
             progress_bar=False, accelerator="cpu", devices=1,
             limit_train_batches=args.limit_train_batches),
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, min_epoch_batches=0,  # (one pass per epoch, as measured)
     )
 
 

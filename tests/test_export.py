@@ -60,7 +60,7 @@ def _forecaster(data: dict[str, Any], model: dict[str, Any], level: float = 0.0)
     config = ForecastConfig(
         data=DataConfig(**{"target": ("a", "b"), "time_col": "date", "val": 0.2,
                            "test": 0.2, **data}),
-        model=ModelConfig(**params), training=TRAIN, batch_size=32)
+        model=ModelConfig(**params), training=TRAIN, batch_size=32, min_epoch_batches=0)
     frame = pd.concat([_frame(seed=0, series="s1"), _frame(seed=1, series="s2")],
                       ignore_index=True) if "series_col" in data else _frame(level=level)
     return Forecaster(config).fit(frame), frame

@@ -39,12 +39,13 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     Forecaster(ForecastConfig(
         data=DataConfig(target=("y",), time_col="date", val=0.2, test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
-        training=ONE_EPOCH)).fit(_history(80)).save(folder / "forecaster")
+        training=ONE_EPOCH, min_epoch_batches=0)).fit(_history(80)).save(folder / "forecaster")
     Forecaster(ForecastConfig(  # with a known-future covariate
         data=DataConfig(target=("y",), time_col="date", future_covariates=("x",), val=0.2,
                         test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
-        training=ONE_EPOCH)).fit(_history(80, future=True)).save(folder / "future")
+        training=ONE_EPOCH, min_epoch_batches=0)).fit(_history(80, future=True)).save(
+            folder / "future")
     return {kind: folder / kind for kind in ("classifier", "tagger", "forecaster", "future")}
 
 
@@ -300,7 +301,7 @@ def test_a_forecaster_with_past_covariates_serves_at_most_its_horizon(tmp_path: 
         data=DataConfig(target=("y",), time_col="date", past_covariates=("x",), val=0.2,
                         test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
-        training=ONE_EPOCH)).fit(history).save(tmp_path / "m")
+        training=ONE_EPOCH, min_epoch_batches=0)).fit(history).save(tmp_path / "m")
     service = ModelService(tmp_path / "m")
     assert service.info()["max_steps"] == 3
     rows = json.loads(history.to_json(orient="records", date_format="iso"))
@@ -321,7 +322,7 @@ def test_a_boolean_series_id_is_refused(tmp_path: Path) -> None:
         data=DataConfig(target=("y",), time_col="date", series_col="shop", val=0.2,
                         test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8),
-        training=ONE_EPOCH)).fit(history).save(tmp_path / "m")
+        training=ONE_EPOCH, min_epoch_batches=0)).fit(history).save(tmp_path / "m")
     service = ModelService(tmp_path / "m")
     rows = json.loads(history.to_json(orient="records", date_format="iso"))
     for row in rows:
@@ -358,7 +359,7 @@ def test_a_forecast_request_is_checked_before_its_work_and_its_cost_is_bounded(
                         test=0.2),
         model=ModelConfig(lookback=12, horizon=3, segment_len=6, hidden_size=8,
                           loss="quantile", quantiles=(0.1, 0.5, 0.9)),
-        training=ONE_EPOCH)).fit(history).save(tmp_path / "q")
+        training=ONE_EPOCH, min_epoch_batches=0)).fit(history).save(tmp_path / "q")
     service = ModelService(tmp_path / "q")
     rows = json.loads(history.to_json(orient="records", date_format="iso"))
     monkeypatch.setattr(serving, "MAX_WINDOWS", 100)

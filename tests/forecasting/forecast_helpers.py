@@ -30,4 +30,5 @@ def make_config(**model: object) -> ForecastConfig:
         model=ModelConfig(**params),  # type: ignore[arg-type]
         training=TrainConfig(max_epochs=1, progress_bar=False, accelerator="cpu", devices=1),
         batch_size=32,
+        min_epoch_batches=0,  # (one pass per epoch: tests train on a few windows)
     )

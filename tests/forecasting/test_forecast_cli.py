@@ -27,7 +27,8 @@ def csv_and_config(tmp_path: Path) -> tuple[Path, Path]:
               "model": {"lookback": 24, "horizon": 12, "segment_len": 6, "hidden_size": 8},
               "training": {"max_epochs": 1, "progress_bar": False, "accelerator": "cpu",
                            "devices": 1},
-              "evaluation": {"baselines": ["naive"]}}
+              "evaluation": {"baselines": ["naive"]},
+              "min_epoch_batches": 0}  # (one pass per epoch over a few windows)
     path = tmp_path / "fc.yaml"
     path.write_text(yaml.safe_dump(config))
     return csv, path

@@ -596,7 +596,7 @@ def test_target_bounds_may_be_numpy_arrays() -> None:
 def test_min_epoch_batches_is_checked_and_written(value: object, error: type,
                                                   message: str) -> None:
     config = ForecastConfig(data=DataConfig(target=("y",)))
-    assert config.min_epoch_batches == 0
+    assert config.min_epoch_batches == 100
     changed = config.with_overrides({"min_epoch_batches": 100})
     assert changed.to_dict()["min_epoch_batches"] == 100
     assert ForecastConfig.from_dict(changed.to_dict()) == changed

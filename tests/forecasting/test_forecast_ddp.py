@@ -18,7 +18,7 @@ config = ForecastConfig(
                       normalization="none"),
     training=TrainConfig(max_epochs=2, progress_bar=False, strategy="ddp", devices=2,
                          accelerator="cpu"),
-    batch_size=16)
+    batch_size=16, min_epoch_batches=0)
 forecaster = Forecaster(config).fit(frame)
 with open(f"rank{os.environ.get('LOCAL_RANK', '0')}.json", "w") as file:
     json.dump({"best": forecaster.fit_result.best_score, "whole": forecaster.val_loss,

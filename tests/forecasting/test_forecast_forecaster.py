@@ -1855,3 +1855,19 @@ def test_predict_on_gaps_says_a_forecast_may_fill_them(frame: pd.DataFrame) -> N
     forecaster.config = forecaster.config.with_overrides({"data.fill": "ffill"})
     with pytest.warns(UserWarning, match="filled missing"):
         assert len(forecaster.predict(gappy)) == 2 * 12  # (two targets, long format)
+
+
+def test_a_model_saved_before_min_epoch_batches_reads_as_one_pass(frame: pd.DataFrame,
+                                                                  tmp_path: Path) -> None:
+    # it trained one pass per epoch; read as today's default, a refit backtest would train
+    # it otherwise
+    import yaml
+
+    config = dataclasses.replace(make_config(), min_epoch_batches=7)
+    Forecaster(config).fit(frame).save(tmp_path / "m")
+    assert Forecaster.load(tmp_path / "m").config.min_epoch_batches == 7
+    saved = yaml.safe_load((tmp_path / "m" / "config.yaml").read_text())
+    del saved["min_epoch_batches"]
+    (tmp_path / "m" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert Forecaster.load(tmp_path / "m").config.min_epoch_batches == 0
+    assert ForecastConfig.from_dict(saved).min_epoch_batches == 100  # (a new run's default)

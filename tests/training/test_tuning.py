@@ -153,7 +153,7 @@ def _config(**training: Any) -> ForecastConfig:
         model=ModelConfig(lookback=24, horizon=6, segment_len=6, hidden_size=8),
         training=TrainConfig(**{"max_epochs": 1, "progress_bar": False, "accelerator": "cpu",
                                 "devices": 1, **training}),
-        batch_size=32)
+        batch_size=32, min_epoch_batches=0)
 
 
 class _Recording(Forecaster):
