@@ -161,8 +161,7 @@ def main() -> None:
     # the defaults as they were in this run (a default may change: highway was off when
     # benchmarks/results/forecast_defaults.json was written)
     base = {"model": dataclasses.asdict(ModelConfig()), "training": TrainConfig().to_dict(),
-            **{key: ForecastConfig(data=DataConfig(target=("y",))).to_dict()[key]
-               for key in TOP}}
+            **{f.name: f.default for f in dataclasses.fields(ForecastConfig) if f.name in TOP}}
     out.write_text(json.dumps({"settings": vars(args), "defaults": base,
                                "environment": environment(),
                                "summary": summary, "runs": runs}, indent=2, default=str))

@@ -63,6 +63,7 @@ from lstmkit.training.members import (
     member_seed,
     member_training,
 )
+from lstmkit.training.task import batch_weight
 
 # 2: the direct decoder's covariate term became a local MLP (its weights changed shape)
 # 3: conformal margins in units of each window's scale (meta.json's conformal_scale), which
@@ -497,8 +498,7 @@ class Forecaster:
 
         def point_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             error = (point_forecast(output, cfg.model) - target) ** 2
-            observed = ~torch.isnan(target)  # (a value data.fill filled is not scored)
-            return error.mean() if bool(observed.all()) else observed_mean(error, observed)
+            return observed_mean(error, ~torch.isnan(target))  # (filled values: not scored)
 
         # with instance normalisation and the zero-initialised head, the untrained network
         # is the naive forecast; it stays a candidate of the validation-based selection
@@ -1141,9 +1141,7 @@ def _loss_on(net: torch.nn.Module, windows: WindowSet, loss: Any) -> float:
     for start in range(0, len(windows), PREDICT_BATCH):
         inputs, target = windows.__getitems__(range(start, min(start + PREDICT_BATCH,
                                                                len(windows))))
-        # a batch weighs by its observed targets, in windows' worth (its window count when
-        # all are observed)
-        weight = int((~torch.isnan(target)).sum()) / target[0].numel()
+        weight = batch_weight(target)  # (as an epoch's validation weighs it)
         total += float(loss(net(**inputs), target)) * weight
         count += weight
     net.train(training)

@@ -41,8 +41,6 @@ def make_loss(cfg: ModelConfig) -> Callable[[Tensor, Tensor], Tensor]:
 
     def loss(output: Tensor, target: Tensor) -> Tensor:
         observed = ~torch.isnan(target)
-        if bool(observed.all()):  # (the mean as before: fully observed data train as they did)
-            return elementwise(output, target).mean()
         values = elementwise(output, torch.where(observed, target, 0.0))
         if values.dim() > target.dim():  # (..., Q): each quantile of an observed target
             observed = observed[..., None].expand_as(values)
@@ -52,7 +50,10 @@ def make_loss(cfg: ModelConfig) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
-    """The mean of ``values`` where ``observed`` (0, its graph kept, where nothing is)."""
+    """The mean of ``values`` where ``observed`` (0, its graph kept, where nothing is);
+    ``values.mean()`` itself where all are, so that fully observed data train as before."""
+    if bool(observed.all()):
+        return values.mean()
     return torch.where(observed, values, 0.0).sum() / observed.sum().clamp(min=1)
 
 

@@ -52,7 +52,7 @@ def default_batch_fn(model: nn.Module, batch: Any) -> tuple[Any, Any]:
     return model(inputs), target
 
 
-def _weight(target: Any) -> float:
+def batch_weight(target: Any) -> float:
     """What a validation or test batch weighs in its epoch's mean: its size, or where a
     float target holds NaN (values not observed, which the losses leave out) its observed
     values in items' worth."""
@@ -259,7 +259,7 @@ class Task(pl.LightningModule):
 
     def _eval_step(self, batch: Any, stage: str) -> None:
         output, target = self.batch_fn(self.model, batch)
-        n = _weight(target)
+        n = batch_weight(target)
         loss = self.loss_fn(output, target)
         self._sums[f"{stage}_loss"] = self._sums.get(f"{stage}_loss", 0.0) + float(loss) * n
         for name, metric in self.metrics.items():
