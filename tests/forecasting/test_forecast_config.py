@@ -171,6 +171,10 @@ def test_data_config_errors() -> None:
         DataConfig(target="x", time_col="date", series_col="date")
     with pytest.raises(ValueError, match=r"data.val as a fraction must be in \[0, 1\), got 1.5"):
         DataConfig(target="x", val=1.5)
+    # 40.0 (a --set value with a point) was said to be a bad fraction, not how to count rows
+    with pytest.raises(ValueError, match=r"got 40.0; a row count is a whole number written "
+                                         r"without a point: data.test=40$"):
+        DataConfig(target="x", test=40.0)
     with pytest.raises(ValueError, match=r"data.fill must be one of"):
         DataConfig(target="x", fill="drop")  # type: ignore[arg-type]
     # without a time column there are no timestamps: a frequency or format was ignored

@@ -515,6 +515,12 @@ def test_data_off_a_trained_models_frequency_says_so(frame: pd.DataFrame) -> Non
     with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .* trained "
                                          r"with data.fill='none', which a forecast may change"):
         to_series(daily.drop(index=[5, 6]), cfg, freq="D")
+    # a day-first table read month first (01/08 as 8 January) was only called irregular
+    dates = pd.date_range("2020-08-01", periods=5, freq="D").strftime("%d/%m/%Y")
+    with pytest.raises(ValueError, match=r"missing at the model's frequency 'D', .*; more are "
+                                         r"missing than the 5 present, so the dates may have "
+                                         r"been misread .* Otherwise, the model was trained"):
+        to_series(frame.iloc[:5].assign(date=dates), cfg, freq="D")
 
 
 def test_series_of_different_frequencies_are_an_error() -> None:

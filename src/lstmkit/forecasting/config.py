@@ -238,7 +238,11 @@ class DataConfig:
                 raise TypeError(f"data.{name} must be a fraction, a row count or a date, got "
                                 f"{value!r}")
             if isinstance(value, float) and not 0.0 <= value < 1.0:
-                raise ValueError(f"data.{name} as a fraction must be in [0, 1), got {value}")
+                count = (f"; a row count is a whole number written without a point: "
+                         f"data.{name}={int(value)}" if value >= 1 and value.is_integer()
+                         else "")
+                raise ValueError(f"data.{name} as a fraction must be in [0, 1), got "
+                                 f"{value}{count}")
             if isinstance(value, int) and value < 0:
                 raise ValueError(f"data.{name} as a row count must be >= 0, got {value}")
         if isinstance(self.val, str) and isinstance(self.test, str):

@@ -650,22 +650,22 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                             "to it" if trained else f"data.freq={freq!r} is set: resample the "
                             "data to it, or set the frequency the data are on" if cfg.freq
                             else "set data.freq or resample the data"))
+                misread = (f"more are missing than the {len(index)} present, so the dates "
+                           "may have been misread (day and month swapped: 01/02/1949 read "
+                           "as 2 January): set data.time_format to how they are written, "
+                           "e.g. '%d/%m/%Y'. Otherwise, " if len(missing) > len(index)
+                           else "")
                 if cfg.fill == "none" and trained:
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "
-                        f"the model's frequency {freq!r}, first {missing[0]}; the model was "
-                        "trained with data.fill='none', which a forecast may change: set "
-                        "data.fill for it (--set data.fill=ffill), or insert and fill those "
-                        "rows first")
+                        f"the model's frequency {freq!r}, first {missing[0]}; {misread}"
+                        "the model was trained with data.fill='none', which a forecast may "
+                        "change: set data.fill for it (--set data.fill=ffill), or insert and "
+                        "fill those rows first")
                 if cfg.fill == "none":
                     raise ValueError(
                         f"{name} is irregular: {len(missing)} timestamp(s) missing at "
-                        f"frequency {freq!r}, first {missing[0]}; " + (
-                            f"more are missing than the {len(index)} present, so the dates "
-                            "may have been misread (day and month swapped: 01/02/1949 read "
-                            "as 2 January): set data.time_format to how they are written, "
-                            "e.g. '%d/%m/%Y'. Otherwise, " if len(missing) > len(index)
-                            else "") +
+                        f"frequency {freq!r}, first {missing[0]}; {misread}"
                         "either set data.fill to 'ffill', 'interpolate' or 'zero' to insert "
                         "and fill them, or leave "
                         f"data.time_col unset (it is {cfg.time_col!r}) so that the row order "
