@@ -24,8 +24,10 @@ class LSTMCell(nn.Module):
     loads an ``nn.LSTMCell`` state dict and back); ``weight_peephole`` (3, H) (rows i, f, o;
     (2, H), rows i, o, with coupled gates) and ``ln_*`` with the variants.
 
-    Call: ``h', c' = cell(input, hx=None)`` with ``input`` (B, I) or (I,), ``hx`` = (h, c) each
-    (B, H) or (H,); zeros if None.
+    Call: ``h', c' = cell(input, hx=None)``; ``hx`` = (h, c), zeros if None.
+
+    Shape: ``input`` (B, I) or (I,) unbatched; ``h``, ``c``, ``h'``, ``c'`` (B, H), or (H,)
+    with an unbatched input. G is the number of gate blocks: 4, or 3 with coupled gates.
     """
 
     def __init__(
