@@ -178,9 +178,9 @@ def score(forecaster: Forecaster, prepared: Prepared, origins: list[np.ndarray],
     m, ev = cfg.model, cfg.evaluation
     baselines = ev.baselines if baselines is None else tuple(baselines)
     _check_windows(forecaster, origins)
-    assert forecaster.scalers is not None
     predictions_given = predictions is not None
-    if predictions is None:
+    if predictions is None:  # (a refit backtest's come from its folds' models)
+        assert forecaster.scalers is not None
         windows = WindowSet(prepared.series, forecaster.scalers, m.lookback, m.horizon, origins)
         predictions = forecaster.predict_windows(windows)
     quantiles = predictions if m.loss == "quantile" else None
