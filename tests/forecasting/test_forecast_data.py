@@ -441,6 +441,23 @@ def test_missing_series_id_is_an_error(frame: pd.DataFrame) -> None:
         to_series(long, DataConfig(target="a", time_col="date", series_col="store"))
 
 
+def test_ids_read_as_one_series_are_an_error(frame: pd.DataFrame) -> None:
+    # '1' and '1.0' (or 1 and '1') were two series with one id: predict labelled both '1'
+    # and gave each the future covariates of the other
+    cfg = DataConfig(target="a", time_col="date", series_col="store")
+    for first, second in (("1", "1.0"), ("1", 1)):
+        long = pd.concat([frame.assign(store=first), frame.assign(store=second)],
+                         ignore_index=True)
+        with pytest.raises(ValueError, match=rf"series ids '1' and {second!r} in column "
+                                             r"'store' \(data.series_col\) are both read as "
+                                             r"series '1' .* rename one of them"):
+            to_series(long, cfg)
+    # a categorical id column's unused categories are no series (pandas 2 grouped them)
+    long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
+    long["store"] = pd.Categorical(long["store"], categories=["w", "x", "y", "z"])
+    assert [s.id for s in to_series(long, cfg)[0]] == ["x", "y"]
+
+
 def test_blank_timestamp_is_an_error(frame: pd.DataFrame) -> None:
     long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
     long["date"] = long["date"].astype(str)

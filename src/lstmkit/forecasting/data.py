@@ -837,7 +837,19 @@ def series_groups(frame: pd.DataFrame, cfg: DataConfig) -> list[tuple[str, pd.Da
             f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
             f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
             "the id or drop those rows")
-    return [(series_id(k), g) for k, g in frame.groupby(cfg.series_col, sort=False)]
+    # (observed: a categorical id column's unused categories are no series)
+    groups = [(k, series_id(k), g)
+              for k, g in frame.groupby(cfg.series_col, sort=False, observed=True)]
+    first: dict[str, object] = {}
+    for key, sid, _ in groups:
+        if sid in first:
+            raise ValueError(
+                f"series ids {first[sid]!r} and {key!r} in column {cfg.series_col!r} "
+                f"(data.series_col) are both read as series {sid!r} (a whole number is one "
+                "id however it is written, as tables written from floats write 1.0); "
+                "rename one of them, or write the ids of one series alike")
+        first[sid] = key
+    return [(sid, g) for _, sid, g in groups]
 
 
 def _common_freq(series: list[Series], inferred: dict[str, str], source: str) -> str:
