@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -115,7 +116,8 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     assert sorted(out["store"].unique()) == ["s1", "s2"]
     short = future.groupby("store").head(10)
     with pytest.raises(ValueError, match=r"the future table \(future=\) covers 10 of the 12 "
-                                         r"steps after the end of series 's1' .* it holds 10 "
+                                         r"steps after the end of series 's1' .*\(the first "
+                                         r"it lacks: 2021-01-09 18:00:00\); it holds 10 "
                                          r"row\(s\) for it, 2021-01-09 08:00:00 \.\. "
                                          r"2021-01-09 17:00:00"):
         forecaster.predict(long, future=short)
@@ -125,8 +127,8 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"missing value\(s\) in column 'hour' of series 's1' "
                                          r"of the future table \(future=\), first at "
                                          r"2021-01-09 11:00:00; they are covariates of the "
-                                         r"forecast's horizon: give their values \(data.fill "
-                                         r"would make them up\)"):
+                                         r"steps forecast: give their values \(data.fill "
+                                         r"makes up none of them\)"):
         forecaster.predict(long, future=future.assign(hour=np.where(
             np.arange(len(future)) == 3, np.nan, future["hour"])))
     with pytest.raises(FileNotFoundError, match=r"^future table \(future=, --future\) file "
@@ -145,6 +147,23 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"column\(s\) \['store'\] not found in the future "
                                          r"table"):
         forecaster.predict(long, future=future.drop(columns="store"))
+    # only the steps forecast are read: a calendar that runs on, with a gap and blanks after
+    # them, forecasts as the table of those steps (its NaN and its gap were refused)
+    later = pd.concat([pd.DataFrame({
+        "date": pd.date_range(long["date"].iloc[199], periods=40, freq="h")[14:],
+        "hour": np.nan, "store": sid}) for sid in ["s1", "s2"]])
+    pd.testing.assert_frame_equal(forecaster.predict(long, future=pd.concat([future, later])),
+                                  out)
+    # nor is a step the table lacks or leaves blank made up by data.fill (it filled them)
+    filling = copy.copy(forecaster)
+    filling.config = forecaster.config.with_overrides({"data.fill": "ffill"})
+    with pytest.raises(ValueError, match=r"covers 11 of the 12 steps after the end of series "
+                                         r"'s1' .*\(the first it lacks: 2021-01-09 12:00:00\)"):
+        filling.predict(long, future=future.drop(index=4))
+    with pytest.raises(ValueError, match=r"1 missing value\(s\) in column 'hour' of series "
+                                         r"'s2' of the future table"):
+        filling.predict(long, future=future.assign(hour=np.where(
+            np.arange(len(future)) == 15, np.nan, future["hour"])))
     # the future covariates change the forecast (they are used, not ignored)
     shifted = future.assign(hour=future["hour"] + 5.0)
     out2 = forecaster.predict(long, future=shifted)

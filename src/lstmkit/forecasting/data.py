@@ -636,7 +636,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         # a trained model's frequency cannot change: the data must be on its grid
         freq = freq or cfg.freq or infer_freq(
             index, label=f"{name} (time column {cfg.time_col!r})")
-        if freq is not None and len(index) > 1:
+        # (a future table is read at the forecast's times only: its other rows, gaps and
+        # all, are none of the forecast's, and a step it lacks is said where it is read)
+        if freq is not None and len(index) > 1 and need_target:
             _offset(freq)
             full = pd.date_range(index[0], index[-1], freq=freq)
             if len(full) != len(index) or not full.equals(index):
@@ -705,7 +707,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
         nan = frame[columns].isna()
         if need_target and nan[list(cfg.target)].any().any():
             observed = ~nan[list(cfg.target)].to_numpy()
-        if nan.any().any():
+        # (a future table's missing values stay NaN: those at the steps forecast are an
+        # error where they are read, whatever data.fill, which makes up none of them)
+        if nan.any().any() and need_target:
             if cfg.fill == "none":
                 # a column with no value at all first: no fill but 'zero' helps it
                 col = (nan.all() if nan.all().any() else nan.any()).idxmax()
@@ -713,8 +717,6 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                 raise ValueError(
                     f"{int(nan[col].sum())} missing value(s) in column {col!r} of {name}, "
                     f"first at {time_index[where]}; " + (
-                        "they are covariates of the forecast's horizon: give their values "
-                        "(data.fill would make them up)" if not need_target else
                         "that is every row, and 'ffill' and 'interpolate' fill only between "
                         "or beside observed values: give it values or leave it out of this "
                         "series' columns" + ("" if col in cfg.target else
@@ -779,7 +781,10 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     appearance; their times in UTC when series were read in different zones). Returns the
     series and the frequency used. ``freq`` is a fitted model's
     frequency (the errors then say that the data must match it); ``None`` infers it.
-    ``source`` names the table in the errors (e.g. ``"the future table"``). ``history``:
+    ``source`` names the table in the errors (e.g. ``"the future table"``). Without
+    ``need_target`` the table is a future table: its rows are kept as given, off the grid or
+    with gaps, and missing values stay NaN, for the caller to check at the times it reads;
+    nothing is filled. ``history``:
     the table is the history to forecast from, so rows at its end without any target value
     (the periods to forecast, say) are an error, not filled."""
     if not isinstance(frame, pd.DataFrame):

@@ -893,12 +893,24 @@ class Forecaster:
                          and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
                          else "")
                 off = _off_the_steps(t, f.time, self.freq) if not zones else ""
+                lacks = (f" (the first it lacks: {t[int(np.argmax(idx < 0))]})"
+                         if 0 < covered < n and isinstance(t, pd.DatetimeIndex) else "")
                 raise ValueError(
                     f"the future table (future=) covers {covered} of the {n} steps "
-                    f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}); it holds "
-                    f"{len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all of "
-                    f"them{whole}{zones}{off}")
-            values.append(f.future[idx])
+                    f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}){lacks}; it "
+                    f"holds {len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all "
+                    f"of them{whole}{zones}{off}")
+            given = f.future[idx]  # (n, F)
+            blank = np.isnan(given)
+            if blank.any():
+                col = int(np.argmax(blank.any(0)))
+                raise ValueError(
+                    f"{int(blank[:, col].sum())} missing value(s) in column "
+                    f"{dc.future_covariates[col]!r} of {series_name(s.id, dc)} of the future "
+                    f"table (future=), first at {t[int(np.argmax(blank[:, col]))]}; they are "
+                    f"covariates of the steps forecast{whole}: give their values (data.fill "
+                    "makes up none of them)")
+            values.append(given)
         return values, times
 
     def _future_times(self, s: Series, h: int) -> pd.Index:
@@ -1229,7 +1241,7 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
         at = pd.Index(f.time).get_indexer(s.time)  # the table's row of each time of the data
         rows = np.flatnonzero(at >= 0)
         given, read = f.future[at[rows]], s.future[rows]
-        differ = ~np.isclose(given, read, rtol=1e-9, atol=0.0)
+        differ = ~np.isclose(given, read, rtol=1e-9, atol=0.0) & ~np.isnan(given)
         if differ.any():
             differing.append((s, rows, given, read, differ))
     if differing:
