@@ -423,9 +423,14 @@ def test_the_connection_serves_on_after_an_error_and_bad_bodies_are_answered(
                                   "space"),
                          # (json reads the last value: the first would be dropped unseen)
                          (b'{"texts": ["a"], "texts": ["b"]}', "the request body's JSON gives "
-                          "the key 'texts' twice in an object; give it once")]:
+                          "the key 'texts' twice in an object; give it once"),
+                         # (json reads them as floats: a forecaster's NaN target was filled)
+                         *[(b'{"texts": ["a"], "n": ' + name + b"}", "the request body is not "
+                            f"JSON: it holds {name.decode()}, which JSON (RFC 8259) has no "
+                            "token for; send null for a missing value")
+                           for name in (b"NaN", b"Infinity", b"-Infinity")]]:
         status, answer = _call(url, "/predict", raw)
-        assert status == 400 and answer["error"].startswith(message)
+        assert status == 400 and answer["error"].startswith(message), answer
     # a byte order mark, which RFC 8259 lets a reader ignore (some clients write one)
     bom = b"\xef\xbb\xbf"
     status, answer = _call(url, "/predict", bom + body.encode())

@@ -632,9 +632,13 @@ class _Handler(BaseHTTPRequestHandler):
         # is empty)
         body = body.removeprefix(codecs.BOM_UTF8)
         try:
-            request = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+            request = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys,
+                                 parse_constant=_no_constant)
         except _DuplicateKeyError as err:  # (valid JSON, but which value was meant?)
             self._error(HTTPStatus.BAD_REQUEST, f"the request body's JSON {err}")
+            return
+        except _ConstantError as err:
+            self._error(HTTPStatus.BAD_REQUEST, f"the request body is not JSON: {err}")
             return
         except (ValueError, RecursionError) as err:  # (UnicodeDecodeError, JSONDecodeError)
             if not body.strip():
@@ -866,6 +870,18 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8000) -> b
 
 class _DuplicateKeyError(ValueError):
     """A JSON object of the request that gives a key twice."""
+
+
+class _ConstantError(ValueError):
+    """NaN, Infinity or -Infinity in the request, which Python's ``json`` reads and JSON
+    (RFC 8259) does not have."""
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse NaN, Infinity and -Infinity, which ``json`` would read as floats: a NaN target
+    was taken as a missing value and filled by ``data.fill`` without a word."""
+    raise _ConstantError(f"it holds {name}, which JSON (RFC 8259) has no token for; send "
+                         "null for a missing value")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
