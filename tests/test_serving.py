@@ -373,6 +373,13 @@ def test_a_forecast_request_is_checked_before_its_work_and_its_cost_is_bounded(
         service.predict({"data": rows, "steps": 4, "paths": 2000})
     assert len(service.predict({"data": rows, "steps": 15, "paths": 0})["forecast"]) == 60
     assert len(service.predict({"data": rows, "steps": 6, "paths": 8})["forecast"]) == 24
+    # paths within the horizon would change nothing: refused, as the command line refuses them
+    for steps in ({}, {"steps": 3}):
+        with pytest.raises(ValueError, match=r"^'paths' sample the forecast past the model's "
+                                             r"horizon \(3 steps\), and (no 'steps' were given|"
+                                             r"'steps' 3 are within it): they apply with steps "
+                                             r"above 3; leave them out"):
+            service.predict({"data": rows, "paths": 8, **steps})
     # an ensemble runs each window once per network
     import dataclasses
 

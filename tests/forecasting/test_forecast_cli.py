@@ -241,10 +241,10 @@ def test_a_model_trained_on_the_built_in_example_is_used_without_data(
     # --paths samples past the horizon (12): within it, it did nothing, without a word
     model = str(tmp_path / "run" / "model")
     for steps in ((), ("--steps", "12")):
-        with pytest.raises(ValueError, match=r"--paths samples the forecast past the model's "
-                                             r"horizon \(12 steps\), and (no --steps was "
-                                             r"given|--steps 12 is within it): it applies "
-                                             r"with --steps above 12"):
+        with pytest.raises(ValueError, match=r"paths \(--paths\) sample the forecast past the "
+                                             r"model's horizon \(12 steps\), and (no steps "
+                                             r"\(--steps\) were given|steps \(--steps\) 12 are "
+                                             r"within it): they apply with steps above 12"):
             _run("predict", "--model", model, "--out", str(tmp_path / "p"), "--paths", "10",
                  *steps)
     for given, message in [(("--paths", "10", "--steps", "0"), r"steps \(--steps\) must be "

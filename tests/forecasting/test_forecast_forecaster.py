@@ -1690,6 +1690,17 @@ def test_paths_must_be_a_whole_number(frame: pd.DataFrame, paths: object,
         forecaster.predict(frame, steps=20, paths=paths)  # type: ignore[arg-type]
 
 
+def test_paths_within_the_horizon_are_refused(frame: pd.DataFrame) -> None:
+    # they sample nothing there: the command line refused them, predict took them silently
+    forecaster = Forecaster(make_config(loss="quantile")).fit(frame)
+    for steps, said in [(None, "no steps \\(--steps\\) were given"),
+                        (12, "steps \\(--steps\\) 12 are within it")]:
+        with pytest.raises(ValueError, match=r"^paths \(--paths\) sample the forecast past the "
+                                             rf"model's horizon \(12 steps\), and {said}: they "
+                                             r"apply with steps above 12; leave them out"):
+            forecaster.predict(frame, steps=steps, paths=0)
+
+
 def test_paths_that_would_hold_more_than_a_gib_are_refused_before_sampling(
         frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     from lstmkit.forecasting import forecaster as module

@@ -325,24 +325,13 @@ def run(args: argparse.Namespace) -> int:
         forecaster.config = dataclasses.replace(
             config, training=config.training.replace(**folders))
         if args.action == "predict":  # (before the data are read, as predict checks them)
-            forecaster.check_steps(args.steps)
-            if args.paths is not None:
-                forecaster.check_paths(args.paths)
+            forecaster.check_paths(args.paths, forecaster.check_steps(args.steps)
+                                   if args.steps is not None else None)
         frame = _frame(args, forecaster.config)
         series_col = forecaster.config.data.series_col
         _check_plot_series(args, ["0"] if series_col is None or series_col not in frame else
                            [series_id(k) for k in frame[series_col].drop_duplicates()])
     if args.action == "predict":
-        horizon = forecaster.config.model.horizon  # (a point model's --paths: predict says)
-        # (values predict refuses are left to it, which says what they must be)
-        if (args.paths is not None and args.paths >= 0
-                and forecaster.config.model.loss == "quantile"
-                and (args.steps is None or 1 <= args.steps <= horizon)):
-            raise ValueError(f"--paths samples the forecast past the model's horizon "
-                             f"({horizon} steps), and "
-                             + ("no --steps was given" if args.steps is None else
-                                f"--steps {args.steps} is within it")
-                             + f": it applies with --steps above {horizon}; leave it out")
         # the Forecaster checks --future (future=); out is made once there is a forecast
         forecast = forecaster.predict(frame, future=args.future, steps=args.steps,
                                       paths=args.paths)

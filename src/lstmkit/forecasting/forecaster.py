@@ -667,8 +667,8 @@ class Forecaster:
         self._net()
         cfg = self.config
         m, dc = cfg.model, cfg.data
+        paths = self.check_paths(paths, None if steps is None else self.check_steps(steps))
         steps = self.check_steps(steps)
-        paths = self.check_paths(paths)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         left_out = {s.id: f"{series_name(s.id, dc)} has {len(s)} rows, fewer than lookback "
@@ -767,11 +767,13 @@ class Forecaster:
         later = np.moveaxis(np.quantile(drawn, m.quantiles, axis=1), 0, -1)
         return np.concatenate([first, later], axis=1)
 
-    def check_paths(self, paths: int | None) -> int:
-        """``paths`` as :meth:`predict` takes it, checked (default: :data:`PATHS`)."""
+    def check_paths(self, paths: int | None, steps: int | None = None) -> int:
+        """``paths`` as :meth:`predict` takes it with ``steps`` (default: :data:`PATHS`),
+        checked; ``steps`` is checked already (:meth:`check_steps`)."""
         if paths is None:
             return PATHS
         paths = positive_int("paths (--paths)", paths, minimum=0, maximum=None)
+        horizon = self.config.model.horizon
         if self.config.model.loss != "quantile":
             raise ValueError(f"paths (--paths) sample a quantile forecast past the horizon, "
                              f"but the model's loss is {self.config.model.loss!r}, which "
@@ -782,6 +784,12 @@ class Forecaster:
                              f"{shown(paths, format)}: a quantile of 10,000 paths is already "
                              "within about 0.005 of its level, and more paths cost time and "
                              "memory for nothing")
+        if steps is None or steps <= horizon:  # (it would change nothing)
+            raise ValueError(f"paths (--paths) sample the forecast past the model's horizon "
+                             f"({horizon} steps), and "
+                             + ("no steps (--steps) were given" if steps is None else
+                                f"steps (--steps) {steps} are within it")
+                             + f": they apply with steps above {horizon}; leave them out")
         return paths
 
     def check_steps(self, steps: int | None) -> int:
