@@ -157,6 +157,12 @@ def test_train_evaluate_predict_backtest(csv_and_config: tuple[Path, Path], tmp_
                                          r"column .* must both have a time zone or both"):
         _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
              "--start", "2021-01-05 00:00+00:00")
+    # evaluate's stride, which a backtest does not read (it was taken and ignored)
+    with pytest.raises(ValueError, match=r"evaluation.stride spaces evaluate's origins; a "
+                                         r"backtest's are one horizon apart unless --stride "
+                                         r"says otherwise: give --stride 3 instead"):
+        _run("backtest", "--model", model, "--data", str(csv), "--out", str(out),
+             "--set", "evaluation.stride=3")
     # the refits checkpoint and log under the backtest's --out, not the training run's
     refit = tmp_path / "refit"
     capsys.readouterr()

@@ -313,6 +313,10 @@ def run(args: argparse.Namespace) -> int:
         _check_inputs_kept(args, out, forecaster.config)
         # a bar unless --no-progress, whatever the training run chose (it was saved with it)
         overrides = {"training.progress_bar": True, **_overrides(args)}
+        if args.action == "backtest" and "evaluation.stride" in overrides:  # (not read there)
+            raise ValueError("evaluation.stride spaces evaluate's origins; a backtest's are "
+                             "one horizon apart unless --stride says otherwise: give --stride "
+                             f"{overrides['evaluation.stride']} instead")
         # how the data are read may change (data.fill: a history with a gap; data.time_format:
         # a file that writes its dates another way), and where the work runs (a model trained
         # on a GPU or under DDP is used on a laptop), the model not
