@@ -310,6 +310,13 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
     assert split_sizes(series[0], cfg) == (216, 12, 12)
     with pytest.raises(ValueError, match="no rows left for training"):
         split_sizes(series[0], DataConfig(target="a", val=0.5, test=0.5))
+    # a date before the series' start: "reduce data.val / data.test" was no cure
+    with pytest.raises(ValueError, match=r"no rows left for training; it starts at 2021-01-01 "
+                                         r"00:00:00, on or after data.val='2020-12-01', so "
+                                         r"that all of it is validation or test: a date after "
+                                         r"its start gives it training rows$"):
+        split_sizes(series[0], DataConfig(target="a", time_col="date", val="2020-12-01",
+                                          test="2021-01-10"))
     # a date typed without dashes is a row count: it said "240 rows, -20230661 for validation"
     with pytest.raises(ValueError, match=r"^data\.test=20230901 is a number of rows, more than "
                                          r"the 240 rows of the series; a date is written with "

@@ -989,7 +989,17 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     n_val = rows(cfg.val, n - n_test, "val")
     n_train = n - n_val - n_test
     if n_train <= 0:
+        # a date split leaves no training rows to a series that starts on or after it (not
+        # to be cured by smaller parts: a later date gives it training rows)
+        cut = ("val" if isinstance(cfg.val, str) else
+               "test" if isinstance(cfg.test, str) and n_test == n else None)
+        fix = (f"it starts at {series.time[0]}, on or after data.{cut}="
+               f"{getattr(cfg, cut)!r}, so that all of it is "
+               f"{'validation or test' if cut == 'val' else 'test'}: a date after its start "
+               "gives it training rows"
+               if cut is not None and isinstance(series.time, pd.DatetimeIndex)
+               else "reduce data.val / data.test")
         raise TooShortError(f"{series_name(series.id, cfg)} has {n} rows, {n_val} for "
                             f"validation and {n_test} for test: no rows left for training; "
-                            "reduce data.val / data.test")
+                            f"{fix}")
     return n_train, n_val, n_test
