@@ -357,11 +357,19 @@ def test_backtest_reuse_and_refit(trained: tuple[Forecaster, pd.DataFrame]) -> N
     assert refit.windows["origin"].tolist() == report.windows["origin"].tolist()
     # a refitted model differs from the reused one
     assert not np.allclose(refit.forecasts["lstmkit"], report.forecasts["lstmkit"])
-    # it trains from the configuration, so an untrained forecaster gives the same (it trained
-    # every fold and then failed on its own missing scalers)
-    fresh = Forecaster(forecaster.config).backtest(frame, start=0.5, stride=12, refit=True,
-                                                   folds=2, baselines=())
-    np.testing.assert_array_equal(fresh.forecasts["lstmkit"], refit.forecasts["lstmkit"])
+    # it trains from the configuration, so an untrained forecaster gives the same report (it
+    # trained every fold and then failed on its own missing scalers; then it scored with a
+    # season of 1, not knowing the frequency), with a date validation split too
+    dated = dataclasses.replace(forecaster.config, data=dataclasses.replace(
+        forecaster.config.data, val="2021-01-08", test=0))
+    for config in (forecaster.config, dated):
+        trained_model = (forecaster if config is forecaster.config
+                         else Forecaster(config).fit(frame))
+        fresh, again = (model.backtest(frame, start=0.5, stride=12, refit=True, folds=2,
+                                       baselines=("seasonal_naive",))
+                        for model in (Forecaster(config), trained_model))
+        pd.testing.assert_frame_equal(fresh.table, again.table)
+        np.testing.assert_array_equal(fresh.forecasts["lstmkit"], again.forecasts["lstmkit"])
     with pytest.raises(ValueError, match=r"folds \(--folds\) must be an int >= 1"):
         forecaster.backtest(frame, refit=True, folds=0)
     # more folds than origins: the folds formed are said

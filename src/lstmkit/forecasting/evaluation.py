@@ -8,6 +8,7 @@ each fold on the data before it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -631,6 +632,11 @@ def backtest(forecaster: Forecaster, data: pd.DataFrame | str | Path, *,
     folds = 3 if folds is None else folds
     frame = read_frame(data, forecaster.config.data.series_col)  # once: the refits use it too
     prepared = forecaster.prepare(frame)
+    if forecaster.freq is None and prepared.freq is not None:  # (an untrained one's refit)
+        # the frequency the data are on, as a trained model holds it: the season, MASE, the
+        # folds' validation dates and their reading of the data are the trained one's
+        forecaster = copy.copy(forecaster)
+        forecaster.freq = prepared.freq
     if prepared.left_out:  # (data.short_series 'skip') nor do the refits read them
         col = forecaster.config.data.series_col
         frame = frame[frame[col].isin([k for k in frame[col].dropna().unique()
