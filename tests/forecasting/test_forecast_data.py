@@ -317,6 +317,11 @@ def test_splits_by_fraction_rows_and_date(frame: pd.DataFrame) -> None:
                                          r"its start gives it training rows$"):
         split_sizes(series[0], DataConfig(target="a", time_col="date", val="2020-12-01",
                                           test="2021-01-10"))
+    # a test part of every row, by count: the validation date is not to blame
+    with pytest.raises(ValueError, match=r"no rows left for training; reduce data.val / "
+                                         r"data.test$"):
+        split_sizes(series[0], DataConfig(target="a", time_col="date", val="2021-01-05",
+                                          test=240))
     # a date typed without dashes is a row count: it said "240 rows, -20230661 for validation"
     with pytest.raises(ValueError, match=r"^data\.test=20230901 is a number of rows, more than "
                                          r"the 240 rows of the series; a date is written with "
@@ -444,7 +449,8 @@ def test_missing_series_id_is_an_error(frame: pd.DataFrame) -> None:
     long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
     long.loc[[300, 301], "store"] = np.nan
     with pytest.raises(ValueError, match=r"2 row\(s\) have no series id in column 'store' "
-                                         r"\(data.series_col\), first at row position 300"):
+                                         r"\(data.series_col\) of the data, first at row "
+                                         r"position 300"):
         to_series(long, DataConfig(target="a", time_col="date", series_col="store"))
 
 
@@ -456,10 +462,12 @@ def test_ids_read_as_one_series_are_an_error(frame: pd.DataFrame) -> None:
         long = pd.concat([frame.assign(store=first), frame.assign(store=second)],
                          ignore_index=True)
         with pytest.raises(ValueError, match=rf"series ids '1' and {second!r} in column "
-                                             r"'store' \(data.series_col\) are both read as "
-                                             r"series '1' .* rename one of them"):
-            to_series(long, cfg)
-    # a categorical id column's unused categories are no series (pandas 2 grouped them)
+                                             r"'store' \(data.series_col\) of the future "
+                                             r"table \(future=\) are both read as series '1' "
+                                             r".* rename one of them"):
+            to_series(long, cfg, source="the future table (future=)")
+    # a categorical id column's unused categories are no series (pandas 2 grouped them, so
+    # this holds only where pyproject's pandas>=2.0 installs a 2.x; 3.x does not group them)
     long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)
     long["store"] = pd.Categorical(long["store"], categories=["w", "x", "y", "z"])
     assert [s.id for s in to_series(long, cfg)[0]] == ["x", "y"]

@@ -154,6 +154,13 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
         "hour": np.nan, "store": sid}) for sid in ["s1", "s2"]])
     pd.testing.assert_frame_equal(forecaster.predict(long, future=pd.concat([future, later])),
                                   out)
+    # but a row off the grid between the steps is (which hour would be a daily step's?)
+    half_past = future.iloc[:1].assign(date=future["date"].iloc[0] + pd.Timedelta("30min"))
+    with pytest.raises(ValueError, match=r"the future table \(future=\) has 1 row\(s\) for "
+                                         r"series 's1' between the steps forecast .* first "
+                                         r"2021-01-09 08:30:00: write its rows at the times of "
+                                         r"the data's grid"):
+        forecaster.predict(long, future=pd.concat([future, half_past]))
     # nor is a step the table lacks or leaves blank made up by data.fill (it filled them)
     filling = copy.copy(forecaster)
     filling.config = forecaster.config.with_overrides({"data.fill": "ffill"})

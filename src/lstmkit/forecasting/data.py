@@ -801,7 +801,7 @@ def to_series(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool = True,
     out = []
     trained = freq is not None  # the frequency of a fitted model, not inferred here
     inferred: dict[str, str] = {}  # frequency -> the first series that has it
-    for sid, group in series_groups(frame, cfg):
+    for sid, group in series_groups(frame, cfg, source):
         series, freq_used = _one_series(sid, group, cfg, need_target=need_target, freq=freq,
                                         trained=trained, source=source, history=history)
         if freq_used is not None:
@@ -831,16 +831,19 @@ def _one_zone(series: list[Series]) -> list[Series]:
     return [replace(s, time=s.time.tz_convert("UTC")) for s in series]
 
 
-def series_groups(frame: pd.DataFrame, cfg: DataConfig) -> list[tuple[str, pd.DataFrame]]:
+def series_groups(frame: pd.DataFrame, cfg: DataConfig, source: str = "the data"
+                  ) -> list[tuple[str, pd.DataFrame]]:
     """``(id, rows)`` of each series in order of first appearance (one, id "0", without
-    ``series_col``); rows without an id are an error."""
+    ``series_col``); rows without an id, and ids that read as one, are an error (``source``
+    names the table in it)."""
     if cfg.series_col is None:
         return [("0", frame)]
     no_id = frame[cfg.series_col].isna().to_numpy()
     if no_id.any():
         raise ValueError(
             f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
-            f"(data.series_col), first at row position {int(np.argmax(no_id))}; fill in "
+            f"(data.series_col) of {source}, first at row position {int(np.argmax(no_id))}; "
+            "fill in "
             "the id or drop those rows")
     # (observed: a categorical id column's unused categories are no series)
     groups = [(k, series_id(k), g)
@@ -850,8 +853,9 @@ def series_groups(frame: pd.DataFrame, cfg: DataConfig) -> list[tuple[str, pd.Da
         if sid in first:
             raise ValueError(
                 f"series ids {first[sid]!r} and {key!r} in column {cfg.series_col!r} "
-                f"(data.series_col) are both read as series {sid!r} (a whole number is one "
-                "id however it is written, as tables written from floats write 1.0); "
+                f"(data.series_col) of {source} are both read as series {sid!r} (a whole "
+                "number is one id however it is written, as tables written from floats "
+                "write 1.0); "
                 "rename one of them, or write the ids of one series alike")
         first[sid] = key
     return [(sid, g) for _, sid, g in groups]
@@ -991,7 +995,7 @@ def split_sizes(series: Series, cfg: DataConfig) -> tuple[int, int, int]:
     if n_train <= 0:
         # a date split leaves no training rows to a series that starts on or after it (not
         # to be cured by smaller parts: a later date gives it training rows)
-        cut = ("val" if isinstance(cfg.val, str) else
+        cut = ("val" if isinstance(cfg.val, str) and n_test < n else
                "test" if isinstance(cfg.test, str) and n_test == n else None)
         fix = (f"it starts at {series.time[0]}, on or after data.{cut}="
                f"{getattr(cfg, cut)!r}, so that all of it is "

@@ -908,6 +908,13 @@ class Forecaster:
                     f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}){lacks}; it "
                     f"holds {len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all "
                     f"of them{whole}{zones}{off}")
+            between = _between_steps(t, f.time)
+            if len(between):  # (an hourly table for a daily model: which hour is the day's?)
+                raise ValueError(
+                    f"the future table (future=) has {len(between)} row(s) for "
+                    f"{series_name(s.id, dc)} between the steps forecast ({t[0]} .. {t[-1]}, "
+                    f"frequency {self.freq!r}), first {between[0]}: write its rows at the "
+                    "times of the data's grid")
             given = f.future[idx]  # (n, F)
             blank = np.isnan(given)
             if blank.any():
@@ -1210,14 +1217,20 @@ def _replaceable(folder: Path) -> bool:
     return not names or ("meta.json" in names and names <= SAVED_FILES)
 
 
+def _between_steps(steps: pd.Index, times: pd.Index) -> pd.Index:
+    """The ``times`` of a future table that fall between the ``steps`` forecast (from a step
+    before the first to the last), on none of them: rows off the model's grid."""
+    if not isinstance(steps, pd.DatetimeIndex) or not isinstance(times, pd.DatetimeIndex):
+        return pd.Index([])
+    return times[(times > steps[0] - (steps[-1] - steps[0]) / max(len(steps) - 1, 1))
+                 & (times <= steps[-1]) & ~times.isin(steps)]
+
+
 def _off_the_steps(steps: pd.Index, times: pd.Index, freq: str | None) -> str:
     """What to add to the error for a future table that misses steps, when rows of it fall
     between the ``steps`` forecast (a daily model's table stamped at noon, say): the first
     such time, and the steps' first time and frequency."""
-    if not isinstance(steps, pd.DatetimeIndex) or not isinstance(times, pd.DatetimeIndex):
-        return ""
-    within = times[(times > steps[0] - (steps[-1] - steps[0]) / max(len(steps) - 1, 1))
-                   & (times <= steps[-1]) & ~times.isin(steps)]
+    within = _between_steps(steps, times)
     if not len(within):
         return ""
     every = f", frequency {freq!r}" if freq else ""  # (month ends are no fixed spacing)
