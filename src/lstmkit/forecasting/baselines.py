@@ -45,14 +45,16 @@ def _matrix(ssm: object, name: str) -> np.ndarray:
     return arr
 
 
-def statespace_forecasts(results: object, y: np.ndarray, origins: np.ndarray,
-                         horizon: int) -> np.ndarray:
-    """Forecasts (W, Hz) of a fitted statsmodels state-space model at every origin.
+def statespace_forecasts(model: object, params: np.ndarray, y: np.ndarray,
+                         origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Forecasts (W, Hz) of a statsmodels state-space ``model`` with fitted ``params`` at
+    every origin.
 
-    ``results.apply(y)`` filters the full series with the fitted parameters; the predicted
-    state for row t (given rows < t) is propagated Hz steps with the system matrices.
+    The model, cloned on the full series, filters it with the fitted parameters (the Kalman
+    filter alone: nothing here reads a smoothed state); the predicted state for row t (given
+    rows < t) is propagated Hz steps with the system matrices.
     """
-    full = results.apply(y)  # type: ignore[attr-defined]
+    full = model.clone(y).filter(params)  # type: ignore[attr-defined]
     ssm = full.model.ssm
     Z = _matrix(ssm, "design")  # (1, k)
     d = _matrix(ssm, "obs_intercept").reshape(-1)  # (1,)
@@ -66,7 +68,9 @@ def statespace_forecasts(results: object, y: np.ndarray, origins: np.ndarray,
     return out
 
 
-def _fit_quietly(model: object) -> object:
+def _fit_quietly(model: object) -> np.ndarray:
+    """The fitted parameters of ``model``: the optimiser's alone, without the smoothed states
+    and the parameters' covariance that ``fit`` would compute for results nothing reads."""
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
@@ -74,7 +78,8 @@ def _fit_quietly(model: object) -> object:
         # statsmodels for every series and would flood the report
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return model.fit(disp=False)  # type: ignore[attr-defined]
+        return model.fit(disp=False, cov_type="none",  # type: ignore[attr-defined]
+                         return_params=True)
 
 
 def _check_fit_rows(name: str, n_train: int) -> None:
@@ -94,7 +99,7 @@ def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
     _check_fit_rows("ets", n_train)
     model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
                                  seasonal=ets_season(season, n_train))
-    return statespace_forecasts(_fit_quietly(model), y, origins, horizon)
+    return statespace_forecasts(model, _fit_quietly(model), y, origins, horizon)
 
 
 def ets_season(season: int, n_train: int) -> int | None:
@@ -113,4 +118,4 @@ def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
 
     _check_fit_rows("arima", n_train)
     model = SARIMAX(y[:n_train], order=order, seasonal_order=seasonal_order)
-    return statespace_forecasts(_fit_quietly(model), y, origins, horizon)
+    return statespace_forecasts(model, _fit_quietly(model), y, origins, horizon)
