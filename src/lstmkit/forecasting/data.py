@@ -692,8 +692,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     if need_target:
         columns = list(cfg.target) + columns
     observed = None
+    # the columns' values read once (T, columns): a list selection of a DataFrame costs more
+    # than the rest of a short series' checks, and a table may hold thousands of series
+    values = frame[columns].to_numpy(np.float64) if columns else np.zeros((len(frame), 0))
+    n_target = len(cfg.target) if need_target else 0
     if columns:
-        inf = np.isinf(frame[columns].to_numpy(np.float64))
+        inf = np.isinf(values)
         if inf.any():
             col = columns[int(np.argmax(inf.any(0)))]
             where = int(np.argmax(inf[:, columns.index(col)]))
@@ -704,12 +708,13 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                              "them: fix or drop them")
         if need_target:
             _check_bounds(frame, cfg, name, time_index)
-        nan = frame[columns].isna()
-        if need_target and nan[list(cfg.target)].any().any():
-            observed = ~nan[list(cfg.target)].to_numpy()
+        blank = np.isnan(values)
+        if blank[:, :n_target].any():
+            observed = ~blank[:, :n_target]
         # (a future table's missing values stay NaN: those at the steps forecast are an
         # error where they are read, whatever data.fill, which makes up none of them)
-        if nan.any().any() and need_target:
+        if blank.any() and need_target:
+            nan = pd.DataFrame(blank, columns=columns)
             if cfg.fill == "none":
                 # a column with no value at all first: no fill but 'zero' helps it
                 col = (nan.all() if nan.all().any() else nan.any()).idxmax()
@@ -753,7 +758,12 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                      "is best computed from the dates once the gaps are filled"
                      if set(counts) & set(cfg.future_covariates) else ""), stacklevel=3)
             frame = _fill(frame, columns, cfg.fill, static=cfg.static_covariates)
-    static = frame[list(cfg.static_covariates)].to_numpy(np.float64)
+            values = frame[columns].to_numpy(np.float64)
+    parts = np.cumsum([n_target, len(cfg.past_covariates), len(cfg.future_covariates)])
+    # (column-major, as a DataFrame's to_numpy gives them: reductions over time, such as the
+    # scalers' means, sum in the same order, to the last bit)
+    target, past, future, static = (np.asfortranarray(part)
+                                    for part in np.split(values, parts, axis=1))
     if len(static) and not (static == static[:1]).all():
         k = int(np.argmax((static != static[:1]).any(0)))
         row = int(np.argmax(static[:, k] != static[0, k]))
@@ -761,13 +771,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                          f"{name}: {static[0, k]:g} at {time_index[0]}, {static[row, k]:g} at "
                          f"{time_index[row]}; static covariates must be constant per series "
                          "(use past_covariates)")
-    n_target = len(cfg.target)
     series = Series(
         id=sid, time=time_index,
-        target=(frame[list(cfg.target)].to_numpy(np.float64) if need_target
-                else np.zeros((len(frame), n_target))),
-        past=frame[list(cfg.past_covariates)].to_numpy(np.float64),
-        future=frame[list(cfg.future_covariates)].to_numpy(np.float64),
+        target=target if need_target else np.zeros((len(frame), len(cfg.target))),
+        past=past, future=future,
         static=static[0] if len(static) else np.zeros(len(cfg.static_covariates)),
         observed=observed,
     )
