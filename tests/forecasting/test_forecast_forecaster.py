@@ -180,6 +180,28 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     assert not np.allclose(out["forecast"], out3["forecast"])
 
 
+# data ending on 1 June, 31 January (steps 28 February, 31 March) and a Thursday (steps Friday,
+# Monday); and one step
+@pytest.mark.parametrize(("freq", "horizon", "n"), [("MS", 2, 80), ("ME", 2, 75), ("B", 2, 82),
+                                                    ("D", 1, 80)])
+def test_a_calendar_on_the_grid_is_no_table_off_it(freq: str, horizon: int, n: int) -> None:
+    # the last row of the data and the steps, as a calendar of history and future holds them:
+    # rows off the grid were looked for from one mean step before the first step, which a
+    # shorter month or a weekend put the data's last row after (it was refused)
+    frame = make_frame(n=n, freq=freq).iloc[:-horizon]
+    config = dataclasses.replace(make_config(lookback=8, horizon=horizon, segment_len=4),
+                                 data=DataConfig(target="a", time_col="date",
+                                                 future_covariates="hour", val=0.2, test=0.2))
+    forecaster = Forecaster(config).fit(frame)
+    calendar = make_frame(n=n, freq=freq).iloc[-horizon - 1:][["date", "hour"]]
+    assert len(forecaster.predict(frame, future=calendar)) == horizon
+    # and a row off it is found between one step and the data's end (with one step too)
+    hour = calendar.iloc[-1:].assign(date=calendar["date"].iloc[-1] - pd.Timedelta("1h"))
+    with pytest.raises(ValueError, match=r"the future table \(future=\) has 1 row\(s\) for the "
+                                         r"series between the steps forecast"):
+        forecaster.predict(frame, future=pd.concat([calendar, hour]))
+
+
 def test_fraction_splits_of_series_ending_apart_warn_of_look_ahead() -> None:
     a = make_frame(n=200).assign(store="a")
     b = make_frame(n=120).assign(store="b")  # same start, ends 80 hours earlier

@@ -54,7 +54,7 @@ def statespace_forecasts(model: object, params: np.ndarray, y: np.ndarray,
     filter alone: nothing here reads a smoothed state); the predicted state for row t (given
     rows < t) is propagated Hz steps with the system matrices.
     """
-    full = model.clone(y).filter(params)  # type: ignore[attr-defined]
+    full = model.clone(y).filter(params, cov_type="none")  # type: ignore[attr-defined]
     ssm = full.model.ssm
     Z = _matrix(ssm, "design")  # (1, k)
     d = _matrix(ssm, "obs_intercept").reshape(-1)  # (1,)

@@ -900,7 +900,7 @@ class Forecaster:
                          and f.time.tz is not None and str(f.time.tz) != str(t.tz)
                          and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
                          else "")
-                off = _off_the_steps(t, f.time, self.freq) if not zones else ""
+                off = _off_the_steps(t, f.time, self.freq, s.time[-1]) if not zones else ""
                 lacks = (f" (the first it lacks: {t[int(np.argmax(idx < 0))]})"
                          if 0 < covered < n and isinstance(t, pd.DatetimeIndex) else "")
                 raise ValueError(
@@ -908,7 +908,7 @@ class Forecaster:
                     f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}){lacks}; it "
                     f"holds {len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all "
                     f"of them{whole}{zones}{off}")
-            between = _between_steps(t, f.time)
+            between = _between_steps(t, f.time, s.time[-1])
             if len(between):  # (an hourly table for a daily model: which hour is the day's?)
                 raise ValueError(
                     f"the future table (future=) has {len(between)} row(s) for "
@@ -1217,20 +1217,20 @@ def _replaceable(folder: Path) -> bool:
     return not names or ("meta.json" in names and names <= SAVED_FILES)
 
 
-def _between_steps(steps: pd.Index, times: pd.Index) -> pd.Index:
-    """The ``times`` of a future table that fall between the ``steps`` forecast (from a step
-    before the first to the last), on none of them: rows off the model's grid."""
+def _between_steps(steps: pd.Index, times: pd.Index, last: Any) -> pd.Index:
+    """The ``times`` of a future table that fall between the data's ``last`` time and the
+    last of the ``steps`` forecast after it, on none of them: rows off the model's grid (a
+    calendar's month ends or weekends are steps apart by no fixed spacing)."""
     if not isinstance(steps, pd.DatetimeIndex) or not isinstance(times, pd.DatetimeIndex):
         return pd.Index([])
-    return times[(times > steps[0] - (steps[-1] - steps[0]) / max(len(steps) - 1, 1))
-                 & (times <= steps[-1]) & ~times.isin(steps)]
+    return times[(times > last) & (times <= steps[-1]) & ~times.isin(steps)]
 
 
-def _off_the_steps(steps: pd.Index, times: pd.Index, freq: str | None) -> str:
+def _off_the_steps(steps: pd.Index, times: pd.Index, freq: str | None, last: Any) -> str:
     """What to add to the error for a future table that misses steps, when rows of it fall
-    between the ``steps`` forecast (a daily model's table stamped at noon, say): the first
-    such time, and the steps' first time and frequency."""
-    within = _between_steps(steps, times)
+    between the ``steps`` forecast after the data's ``last`` time (a daily model's table
+    stamped at noon, say): the first such time, and the steps' first time and frequency."""
+    within = _between_steps(steps, times, last)
     if not len(within):
         return ""
     every = f", frequency {freq!r}" if freq else ""  # (month ends are no fixed spacing)
