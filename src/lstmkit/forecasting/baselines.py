@@ -13,6 +13,8 @@ origins costs one Kalman filter pass.
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -68,18 +70,37 @@ def statespace_forecasts(model: object, params: np.ndarray, y: np.ndarray,
     return out
 
 
-def _fit_quietly(model: object) -> np.ndarray:
-    """The fitted parameters of ``model``: the optimiser's alone, without the smoothed states
-    and the parameters' covariance that ``fit`` would compute for results nothing reads."""
+FITS_KEPT = 256
+"""Fitted parameters kept in the process (:func:`_fit_quietly`), newest last."""
+
+_fits: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+
+def _fit_quietly(model: object, spec: tuple[Any, ...], y: np.ndarray) -> np.ndarray:
+    """The fitted parameters of ``model`` (described by ``spec``) on the rows ``y``: the
+    optimiser's alone, without the smoothed states and the parameters' covariance that
+    ``fit`` would compute for results nothing reads.
+
+    The last :data:`FITS_KEPT` fits are kept: an evaluate and a backtest of one model fit
+    the same rows (a seasonal ETS on 8,000 hourly rows takes a minute), and the optimiser is
+    deterministic, so a fit looked up is the fit it would compute, to the last bit."""
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+    key = (*spec, y.dtype.str, y.shape, y.tobytes())
+    if key in _fits:
+        _fits.move_to_end(key)
+        return _fits[key].copy()
     with warnings.catch_warnings():
         # fitted parameters are used as they are; a non-converged optimiser is noted by
         # statsmodels for every series and would flood the report
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)
-        return model.fit(disp=False, cov_type="none",  # type: ignore[attr-defined]
-                         return_params=True)
+        params = np.asarray(model.fit(disp=False, cov_type="none",  # type: ignore[attr-defined]
+                                      return_params=True))
+    _fits[key] = params.copy()
+    while len(_fits) > FITS_KEPT:
+        _fits.popitem(last=False)
+    return params
 
 
 def _check_fit_rows(name: str, n_train: int) -> None:
@@ -97,9 +118,11 @@ def ets(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
     _check_fit_rows("ets", n_train)
+    seasonal = ets_season(season, n_train)
     model = ExponentialSmoothing(y[:n_train], trend=True, damped_trend=True,
-                                 seasonal=ets_season(season, n_train))
-    return statespace_forecasts(model, _fit_quietly(model), y, origins, horizon)
+                                 seasonal=seasonal)
+    params = _fit_quietly(model, ("ets", seasonal), y[:n_train])
+    return statespace_forecasts(model, params, y, origins, horizon)
 
 
 def ets_season(season: int, n_train: int) -> int | None:
@@ -118,4 +141,5 @@ def arima(y: np.ndarray, n_train: int, origins: np.ndarray, horizon: int,
 
     _check_fit_rows("arima", n_train)
     model = SARIMAX(y[:n_train], order=order, seasonal_order=seasonal_order)
-    return statespace_forecasts(model, _fit_quietly(model), y, origins, horizon)
+    params = _fit_quietly(model, ("arima", tuple(order), tuple(seasonal_order)), y[:n_train])
+    return statespace_forecasts(model, params, y, origins, horizon)
