@@ -179,6 +179,9 @@ def test_the_plot_draws_filled_values_as_gaps(tmp_path: Path,
     # one series without data.series_col: titled by the target alone (it read "a (series 0)",
     # an id the data never gave)
     assert [ax.get_title() for ax in drawn[0].axes] == ["a", "b"]
+    # targets past max_channels are not drawn: the first panel says so (it said nothing)
+    report.plot(tmp_path / "fc.png", max_channels=1)
+    assert [ax.get_title() for ax in drawn[1].axes] == ["a (the first 1 of 2 targets drawn)"]
 
 
 def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Path) -> None:

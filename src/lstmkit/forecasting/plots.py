@@ -73,7 +73,10 @@ def plot_window(report: EvalReport, path: Path, window: int = -1,
                 break
         # (data without data.series_col is one series, whose id "0" is none of the user's)
         which = "" if report.series_col is None else f" (series {row['series']})"
-        ax.set_title(f"{report.target_names[c]}{which}", fontsize=10)
+        # (the targets past max_channels are not drawn: the first panel says so)
+        shown = (f" (the first {channels} of {report.actual.shape[2]} targets drawn)"
+                 if c == 0 and channels < report.actual.shape[2] else "")
+        ax.set_title(f"{report.target_names[c]}{which}{shown}", fontsize=10)
         ax.legend(fontsize=8, loc="best")  # (upper left covered the history's start)
         if np.issubdtype(time.dtype, np.datetime64):  # dates that do not run into each other
             locator = matplotlib.dates.AutoDateLocator()
