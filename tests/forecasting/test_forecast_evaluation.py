@@ -204,6 +204,13 @@ def test_evaluate_report(trained: tuple[Forecaster, pd.DataFrame], tmp_path: Pat
                                          "per_origin.csv", "metrics.json"]
     assert sorted(written) == sorted((tmp_path / "out").iterdir())
     assert {p.name for p in written} <= set(REPORT_FILES)  # (what the command line checks)
+    # a report without a table of an earlier one in the folder removes it (a series no
+    # longer scored stayed listed beside the new report)
+    (tmp_path / "out" / "metrics_by_series.csv").write_text("series,mse\nold,1.0\n")
+    one_target = dataclasses.replace(report, by_target=None)
+    assert len(one_target.save(tmp_path / "out")) == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "metrics.csv", "metrics.json", "per_origin.csv"]
     # strict JSON: a baseline has no quantile loss, which is null, not NaN
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text(),
                        parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))

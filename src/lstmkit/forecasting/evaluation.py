@@ -114,8 +114,10 @@ class EvalReport:
 
     def save(self, path: str | Path) -> list[Path]:
         """Write the tables (CSV) and scores (JSON) into folder ``path``; returns the files
-        written. The origin times are written as the data's are: in ``data.time_format``
-        where it writes every one in full, else in ISO 8601 (:func:`format_times`)."""
+        written. A table this report does not have (by target, by series) is removed from
+        the folder, where an earlier report's would pass for this one's. The origin times
+        are written as the data's are: in ``data.time_format`` where it writes every one in
+        full, else in ISO 8601 (:func:`format_times`)."""
         path = path_arg("path", path)
         path.mkdir(parents=True, exist_ok=True)
         tables = {"metrics.csv": self.table, "metrics_by_target.csv": self.by_target,
@@ -125,6 +127,8 @@ class EvalReport:
             if table is not None:
                 table.to_csv(path / name)
                 written.append(path / name)
+            else:
+                (path / name).unlink(missing_ok=True)
         per_origin = self.per_origin
         if pd.api.types.is_datetime64_any_dtype(per_origin["origin_time"]):  # (not row numbers)
             per_origin = per_origin.assign(origin_time=format_times(per_origin["origin_time"],
