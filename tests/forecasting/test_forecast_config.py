@@ -332,6 +332,25 @@ def test_quantile_levels_that_would_share_a_column_name_are_refused() -> None:
         == (0.1, 0.100000000000001, 0.5)
 
 
+def test_series_and_time_columns_named_as_predicts_own_are_refused() -> None:
+    # forecast.csv's own columns overwrote them: every id read 'units', the target's name
+    quantile = ModelConfig(loss="quantile", quantiles=(0.1, 0.5, 0.9))
+    for data, model, said in [
+            (DataConfig(target="y", series_col="target"), ModelConfig(), "series_col='target'"),
+            (DataConfig(target="y", time_col="forecast"), ModelConfig(), "time_col='forecast'"),
+            (DataConfig(target="y", series_col="q0.9"), quantile, "series_col='q0.9'"),
+            # without a time column the steps are numbered in 'time'
+            (DataConfig(target="y", series_col="time"), ModelConfig(), "series_col='time'")]:
+        with pytest.raises(ValueError, match=rf"^data.{re.escape(said)} is also the name of a "
+                                             r"column that predict writes beside it "
+                                             r"\(target, forecast.*\): rename the column in "
+                                             r"the data$"):
+            ForecastConfig(data=data, model=model)
+    # a name of a quantile the model does not forecast, or 'time' beside a time column, is free
+    ForecastConfig(data=DataConfig(target="y", series_col="q0.9"))
+    ForecastConfig(data=DataConfig(target="y", series_col="time", time_col="date"))
+
+
 def test_quantile_levels_may_be_any_number_float_reads() -> None:
     import decimal
 

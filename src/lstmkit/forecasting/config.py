@@ -588,6 +588,18 @@ class ForecastConfig:
                                 f"{type(getattr(self, name)).__name__}")
         positive_int("batch_size", self.batch_size)
         positive_int("min_epoch_batches", self.min_epoch_batches, minimum=0)
+        # predict's table holds the series and time columns beside its own: one of the same
+        # name was overwritten by it (every row of forecast.csv said 'units' for the id)
+        own = ["target", "forecast", *(quantile_column(q) for q in self.model.quantiles
+                                       if self.model.loss == "quantile")]
+        if self.data.time_col is None:
+            own.append("time")
+        for key in ("series_col", "time_col"):
+            name = getattr(self.data, key)
+            if name in own:
+                raise ValueError(
+                    f"data.{key}={name!r} is also the name of a column that predict writes "
+                    f"beside it ({', '.join(own)}): rename the column in the data")
         if self.model.future_context and not self.data.future_covariates:
             raise ValueError(f"model.future_context={self.model.future_context} widens the "
                              "known-future covariates around each forecast step, but "
