@@ -154,6 +154,13 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
         "hour": np.nan, "store": sid}) for sid in ["s1", "s2"]])
     pd.testing.assert_frame_equal(forecaster.predict(long, future=pd.concat([future, later])),
                                   out)
+    pd.testing.assert_frame_equal(forecaster.predict(long, future=pd.concat([
+        future, later.assign(hour=np.inf)])), out)  # (an inf there refused the table)
+    with pytest.raises(ValueError, match=r"1 infinite value\(s\) in column 'hour' of series "
+                                         r"'s1' of the future table \(future=\), first at "
+                                         r"2021-01-09 10:00:00"):
+        forecaster.predict(long, future=future.assign(hour=np.where(
+            np.arange(len(future)) == 2, np.inf, future["hour"])))
     # but a row off the grid between the steps is (which hour would be a daily step's?)
     half_past = future.iloc[:1].assign(date=future["date"].iloc[0] + pd.Timedelta("30min"))
     with pytest.raises(ValueError, match=r"the future table \(future=\) has 1 row\(s\) for "

@@ -697,7 +697,9 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     values = frame[columns].to_numpy(np.float64) if columns else np.zeros((len(frame), 0))
     n_target = len(cfg.target) if need_target else 0
     if columns:
-        inf = np.isinf(values)
+        # (a future table's are said where its steps are read: those after them are none of
+        # the forecast's)
+        inf = np.isinf(values) if need_target else np.zeros(values.shape, dtype=bool)
         if inf.any():
             col = columns[int(np.argmax(inf.any(0)))]
             where = int(np.argmax(inf[:, columns.index(col)]))
