@@ -916,23 +916,17 @@ class Forecaster:
                     f"frequency {self.freq!r}), first {between[0]}: write its rows at the "
                     "times of the data's grid")
             given = f.future[idx]  # (n, F)
-            infinite = np.isinf(given)
-            if infinite.any():
-                col = int(np.argmax(infinite.any(0)))
-                raise ValueError(
-                    f"{int(infinite[:, col].sum())} infinite value(s) in column "
-                    f"{dc.future_covariates[col]!r} of {series_name(s.id, dc)} of the future "
-                    f"table (future=), first at {t[int(np.argmax(infinite[:, col]))]} (inf, or "
-                    "a number too large in magnitude for a float64, past 1.8e308): fix them")
-            blank = np.isnan(given)
-            if blank.any():
-                col = int(np.argmax(blank.any(0)))
-                raise ValueError(
-                    f"{int(blank[:, col].sum())} missing value(s) in column "
-                    f"{dc.future_covariates[col]!r} of {series_name(s.id, dc)} of the future "
-                    f"table (future=), first at {t[int(np.argmax(blank[:, col]))]}; they are "
-                    f"covariates of the steps forecast{whole}: give their values (data.fill "
-                    "makes up none of them)")
+            for bad, what, fix in (
+                    (np.isinf(given), "infinite", " (inf, or a number too large in magnitude "
+                     "for a float64, past 1.8e308): fix them"),
+                    (np.isnan(given), "missing", f"; they are covariates of the steps "
+                     f"forecast{whole}: give their values (data.fill makes up none of them)")):
+                if bad.any():
+                    col = int(np.argmax(bad.any(0)))
+                    raise ValueError(
+                        f"{int(bad[:, col].sum())} {what} value(s) in column "
+                        f"{dc.future_covariates[col]!r} of {series_name(s.id, dc)} of the "
+                        f"future table (future=), first at {t[int(np.argmax(bad[:, col]))]}{fix}")
             values.append(given)
         return values, times
 
