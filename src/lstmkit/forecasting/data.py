@@ -153,7 +153,7 @@ def _all_values(names: pd.Index) -> bool:
 
 def _separator(columns: pd.Index) -> str | None:
     """The separator other than a comma that the header of a CSV read as one column seems to
-    use (';' or a tab), else None."""
+    use (';', a tab or '|'), else None."""
     if len(columns) != 1:
         return None
     return next((sep for sep in (";", "\t", "|") if sep in str(columns[0])), None)
@@ -696,10 +696,10 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
     # than the rest of a short series' checks, and a table may hold thousands of series
     values = frame[columns].to_numpy(np.float64) if columns else np.zeros((len(frame), 0))
     n_target = len(cfg.target) if need_target else 0
-    if columns:
-        # (a future table's are said where its steps are read: those after them are none of
-        # the forecast's)
-        inf = np.isinf(values) if need_target else np.zeros(values.shape, dtype=bool)
+    # (a future table's missing and infinite values are said where its steps are read, and
+    # nothing of it is filled: its rows after them are none of the forecast's)
+    if columns and need_target:
+        inf = np.isinf(values)
         if inf.any():
             col = columns[int(np.argmax(inf.any(0)))]
             where = int(np.argmax(inf[:, columns.index(col)]))
@@ -708,14 +708,11 @@ def _one_series(sid: str, frame: pd.DataFrame, cfg: DataConfig, *, need_target: 
                              "or a number too large in magnitude for a float64, past 1.8e308: "
                              "1e400, an int of 309 digits or more); data.fill does not replace "
                              "them: fix or drop them")
-        if need_target:
-            _check_bounds(frame, cfg, name, time_index)
+        _check_bounds(frame, cfg, name, time_index)
         blank = np.isnan(values)
         if blank[:, :n_target].any():
             observed = ~blank[:, :n_target]
-        # (a future table's missing values stay NaN: those at the steps forecast are an
-        # error where they are read, whatever data.fill, which makes up none of them)
-        if blank.any() and need_target:
+        if blank.any():
             nan = pd.DataFrame(blank, columns=columns)
             if cfg.fill == "none":
                 # a column with no value at all first: no fill but 'zero' helps it
@@ -852,8 +849,7 @@ def series_groups(frame: pd.DataFrame, cfg: DataConfig, source: str = "the data"
         raise ValueError(
             f"{int(no_id.sum())} row(s) have no series id in column {cfg.series_col!r} "
             f"(data.series_col) of {source}, first at row position {int(np.argmax(no_id))}; "
-            "fill in "
-            "the id or drop those rows")
+            "fill in the id or drop those rows")
     # (observed: a categorical id column's unused categories are no series)
     groups = [(k, series_id(k), g)
               for k, g in frame.groupby(cfg.series_col, sort=False, observed=True)]
@@ -864,8 +860,7 @@ def series_groups(frame: pd.DataFrame, cfg: DataConfig, source: str = "the data"
                 f"series ids {first[sid]!r} and {key!r} in column {cfg.series_col!r} "
                 f"(data.series_col) of {source} are both read as series {sid!r} (a whole "
                 "number is one id however it is written, as tables written from floats "
-                "write 1.0); "
-                "rename one of them, or write the ids of one series alike")
+                "write 1.0); rename one of them, or write the ids of one series alike")
         first[sid] = key
     return [(sid, g) for _, sid, g in groups]
 

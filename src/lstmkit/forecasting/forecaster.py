@@ -667,8 +667,9 @@ class Forecaster:
         self._net()
         cfg = self.config
         m, dc = cfg.model, cfg.data
-        paths = self.check_paths(paths, None if steps is None else self.check_steps(steps))
+        asked = steps  # (paths says whether steps were given)
         steps = self.check_steps(steps)
+        paths = self.check_paths(paths, None if asked is None else steps)
         frame = read_frame(data, self.config.data.series_col)
         series, _ = to_series(frame, dc, freq=self.freq, history=True)
         left_out = {s.id: f"{series_name(s.id, dc)} has {len(s)} rows, fewer than lookback "
@@ -888,6 +889,7 @@ class Forecaster:
                         "rows per series")
                 idx = np.arange(n) if len(f) == n else np.full(n, -1)
                 covered = len(f)
+            between = _between_steps(t, f.time, s.time[-1])  # rows off the model's grid
             if covered < n:
                 # (a winter history at +01:00 and a summer table at +02:00: an hour apart,
                 # whose clock times all match)
@@ -900,7 +902,7 @@ class Forecaster:
                          and f.time.tz is not None and str(f.time.tz) != str(t.tz)
                          and t.tz_localize(None).isin(f.time.tz_localize(None)).all()
                          else "")
-                off = _off_the_steps(t, f.time, self.freq, s.time[-1]) if not zones else ""
+                off = _off_the_steps(t, between, self.freq) if not zones else ""
                 lacks = (f" (the first it lacks: {t[int(np.argmax(idx < 0))]})"
                          if 0 < covered < n and isinstance(t, pd.DatetimeIndex) else "")
                 raise ValueError(
@@ -908,7 +910,6 @@ class Forecaster:
                     f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}){lacks}; it "
                     f"holds {len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all "
                     f"of them{whole}{zones}{off}")
-            between = _between_steps(t, f.time, s.time[-1])
             if len(between):  # (an hourly table for a daily model: which hour is the day's?)
                 raise ValueError(
                     f"the future table (future=) has {len(between)} row(s) for "
@@ -1228,11 +1229,10 @@ def _between_steps(steps: pd.Index, times: pd.Index, last: Any) -> pd.Index:
     return times[(times > last) & (times <= steps[-1]) & ~times.isin(steps)]
 
 
-def _off_the_steps(steps: pd.Index, times: pd.Index, freq: str | None, last: Any) -> str:
+def _off_the_steps(steps: pd.Index, within: pd.Index, freq: str | None) -> str:
     """What to add to the error for a future table that misses steps, when rows of it fall
-    between the ``steps`` forecast after the data's ``last`` time (a daily model's table
-    stamped at noon, say): the first such time, and the steps' first time and frequency."""
-    within = _between_steps(steps, times, last)
+    ``within`` the ``steps`` forecast (:func:`_between_steps`; a daily model's table stamped
+    at noon, say): the first such time, and the steps' first time and frequency."""
     if not len(within):
         return ""
     every = f", frequency {freq!r}" if freq else ""  # (month ends are no fixed spacing)

@@ -351,8 +351,9 @@ _FUTURE_NAMES = (("future=<table> (--future <csv>)", "'future' rows"),
                  ("future= (--future)", "'future'"), ("(future=, --future)", "('future')"),
                  ("(future=)", "('future')"), ("paths (--paths)", "'paths'"),
                  ("steps (--steps)", "'steps'"))
-"""How :meth:`~lstmkit.forecasting.Forecaster.predict`'s errors name its ``future`` table
-and ``paths`` (Python's and the command line's names), and the request's names for them."""
+"""How :meth:`~lstmkit.forecasting.Forecaster.predict`'s errors name its ``future`` table,
+``paths`` and ``steps`` (Python's and the command line's names), and the request's names for
+them."""
 
 
 def _json_type(value: Any) -> str:
