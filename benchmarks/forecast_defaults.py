@@ -142,20 +142,27 @@ def main() -> None:
             means[name, label] = {"dataset": name, "variant": label, **{
                 key: float(np.mean([r[key] for r in mine])) for key in (
                     "val_loss", "test_mse", "naive_mse", "seasonal_naive_mse",
-                    "train_wall_s")}}
+                    "epochs", "train_wall_s")}}
     summary = list(means.values())
     print(f"\nmean of seeds {args.seeds}: validation loss (scaled) / test MSE (data units)")
-    print(f"{'dataset':10s} {'variant':28s} {'val loss':>9s} {'test MSE':>11s} "
-          f"{'naive':>11s} {'s. naive':>11s} {'train s':>8s}")
+    print(f"{'dataset':10s} {'variant':34s} {'val loss':>9s} {'test MSE':>11s} "
+          f"{'naive':>11s} {'s. naive':>11s} {'epochs':>6s} {'train s':>8s}")
     for s in summary:
-        print(f"{s['dataset']:10s} {s['variant']:28s} {s['val_loss']:9.4f} "
+        print(f"{s['dataset']:10s} {s['variant']:34s} {s['val_loss']:9.4f} "
               f"{s['test_mse']:11.4g} {s['naive_mse']:11.4g} {s['seasonal_naive_mse']:11.4g} "
-              f"{s['train_wall_s']:8.1f}")
-    for label, _ in variants[1:]:
+              f"{s['epochs']:6.1f} {s['train_wall_s']:8.1f}")
+    for label, vary in variants[1:]:
         lower = [n for n in args.datasets
                  if means[n, label]["val_loss"] < means[n, "defaults"]["val_loss"]]
         print(f"{label}: lower validation loss on {len(lower)} of {len(args.datasets)} "
               f"datasets ({', '.join(lower) or 'none'})")
+        rise = {n: means[n, label]["val_loss"] / means[n, "defaults"]["val_loss"] - 1
+                for n in args.datasets}
+        epochs = [sum(r["epochs"] for r in runs if r["vary"] == setting)
+                  for setting in ({}, vary)]
+        print(f"{label}: validation loss at most {max(rise.values()):+.2%} against the "
+              f"defaults ({max(rise, key=rise.get)}); epochs run {epochs[1]} against "
+              f"{epochs[0]} ({epochs[1] / epochs[0] - 1:+.1%})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # the defaults as they were in this run (a default may change: highway was off when
