@@ -696,6 +696,8 @@ class Forecaster:
             s.target = np.concatenate([s.target[-L:], np.zeros((n, s.target.shape[1]))])
             s.past = np.concatenate([s.past[-L:], np.zeros((n, s.past.shape[1]))])
             s.time = pd.RangeIndex(len(s.future))
+            # (predict scores nothing; the mask of filled values was the history's length)
+            s.observed = None
         if steps <= m.horizon or m.loss != "quantile" or len(m.quantiles) == 1 or not paths:
             out = self._forecast_ahead(series, steps)
         else:
