@@ -176,6 +176,30 @@ def test_day_first_dates_read_month_first_get_a_hint_to_set_the_time_format() ->
     assert freq == "MS" and len(series[0]) == 36
 
 
+def test_dates_with_two_digit_years_that_read_otherwise_day_first_are_refused() -> None:
+    # pandas infers no format from '01/02/81' and reads each date on its own, month first
+    # unless that is no date: a year of day-first dates was shuffled, with no gap to show it
+    days = pd.date_range("1981-01-01", periods=730, freq="D")
+    for written in ("%d/%m/%y", "%m/%d/%y", "%d.%m.%y"):
+        frame = pd.DataFrame({"Date": days.strftime(written), "y": np.arange(730.0)})
+        with pytest.raises(ValueError, match=r"time column 'Date' of the series could not be "
+                                             r"parsed as dates \(data.time_format=None\): "
+                                             r"pandas could not infer their format from the "
+                                             r"first \('01.01.81'\) and read each on its own: "
+                                             r"'0\d.0\d.81' reads as .* month first and .* day "
+                                             r"first, so the times are ambiguous"):
+            to_series(frame, DataConfig(target="y", time_col="Date"))
+        series, freq = to_series(frame, DataConfig(target="y", time_col="Date",
+                                                   time_format=written))
+        assert freq == "D" and series[0].time.equals(days)
+    # dates that read the same either way are taken (pandas infers no format for these)
+    frame = pd.DataFrame({"Date": days.strftime("%d %b %y"), "y": np.arange(730.0)})
+    assert to_series(frame, DataConfig(target="y", time_col="Date"))[0][0].time.equals(days)
+    frame = pd.DataFrame({"Date": ["5 Jan 81", "Jan 6 1981", "1981-01-07"], "y": [1.0, 2, 3]})
+    series, _ = to_series(frame, DataConfig(target="y", time_col="Date"))
+    assert series[0].time.equals(days[4:7])
+
+
 def test_duplicates_and_bad_dates(frame: pd.DataFrame) -> None:
     dup = pd.concat([frame, frame.iloc[[3]]])
     with pytest.raises(ValueError, match=r"1 duplicate timestamp\(s\)"):

@@ -488,6 +488,43 @@ def _digits_as_text(column: pd.Series, time_format: str | None) -> pd.Series:
                       str(int(v)) if float(v).is_integer() else str(v))
 
 
+_YEAR_FIRST = re.compile(r"\s*\d{4}\D")
+
+
+def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> pd.Series:
+    """``pd.to_datetime``. Without a format pandas infers one from the first time; where it
+    cannot (two-digit years: '01/02/81') it reads each time on its own, month first unless
+    that is no date: '01/02/81' is 2 January and '13/01/81' 13 January, a year of day-first
+    dates shuffled with no gap to show it. Such times are refused when reading them day
+    first gives other dates."""
+    if time_format is not None:
+        return pd.to_datetime(column, format=time_format, **kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "Could not infer format", UserWarning)
+        try:
+            return pd.to_datetime(column, **kwargs)
+        except UserWarning:
+            pass
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+        times = pd.to_datetime(column, **kwargs)
+        day_first = pd.to_datetime(column, dayfirst=True, **kwargs)
+    # (dateutil reads '1981-01-07' day first as 1 July; nobody writes the year first and
+    # then the day)
+    year_first = column.map(lambda v: isinstance(v, str) and bool(_YEAR_FIRST.match(v)))
+    differ = ((times != day_first).to_numpy() & times.notna().to_numpy()
+              & ~year_first.to_numpy(dtype=bool))
+    if differ.any():
+        at = int(np.argmax(differ))
+        first = column[column.notna()].iloc[0]
+        raise ValueError(
+            f"pandas could not infer their format from the first ({cell_text(first)}) and "
+            f"read each on its own: {cell_text(column.iloc[at])} reads as "
+            f"{times.iloc[at]} month first and {day_first.iloc[at]} day first, so the "
+            "times are ambiguous (a two-digit year is written %y)")
+    return times
+
+
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
     """Timestamps of a column, written as ``time_format`` (inferred when None). With a format,
     numbers are dates written as digits (20200131 for '%Y%m%d'; a blank cell, which makes the
@@ -504,7 +541,7 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
             # pandas 2 warns that mixed offsets will need utc=True, and returns objects
             warnings.filterwarnings("ignore", "In a future version of pandas, parsing "
                                     "datetimes with mixed time zones", FutureWarning)
-            times = pd.to_datetime(column, format=time_format)
+            times = _to_datetime(column, time_format)
         mixed = not pd.api.types.is_datetime64_any_dtype(times)
     except ValueError as err:
         # pandas 3 says "Mixed timezones", pandas 2.2 "... unless utc=True"
@@ -512,7 +549,7 @@ def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
             raise
         mixed = True
     if mixed:
-        times = pd.to_datetime(column, format=time_format, utc=True)
+        times = _to_datetime(column, time_format, utc=True)
         for rows in (slice(0, 64), slice(None)):  # a look at the first rows settles most
             local = times.iloc[rows].dt.tz_localize(None) + _utc_offsets(column.iloc[rows])
             # (an offset not at the end of a text leaves NaT: not read as local)
