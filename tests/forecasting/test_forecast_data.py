@@ -83,6 +83,29 @@ def test_non_numeric_target(frame: pd.DataFrame) -> None:
         to_series(winds, DataConfig(target="b", time_col="date", past_covariates=("wind",)))
 
 
+def test_numbers_written_as_spreadsheets_write_them_say_how_to_read_them(
+        frame: pd.DataFrame) -> None:
+    # a decimal comma, a thousands separator or a percent sign was "a category?" (few
+    # distinct texts) or had no hint at all
+    cfg = DataConfig(target="a", time_col="date")
+    comma = r"\(a number written with a comma: read the CSV with pandas.read_csv\(path, " \
+        r"thousands=','\) where it separates thousands, or decimal=',' where it is the " \
+        r"decimal point\)$"
+    percent = r"\(a percentage written as text: strip the '%' and convert the column"
+    for texts, hint in ((["20,7", "18,5"], comma), (["1,120", "-12,345.5"], comma),
+                        (["20.7%", "5 %"], percent)):
+        written = frame.assign(a=np.where(np.arange(len(frame)) % 2 == 0, *texts))
+        with pytest.raises(TypeError, match=rf"column 'a' of the data must be numeric, got "
+                                            rf"dtype \w+: value '{texts[0]}' at row position "
+                                            rf"0 {hint}"):
+            to_series(written, cfg)
+    # names with spaces around them (a header 'date , a ')
+    spaced = frame.rename(columns={"date": "date ", "a": " a "})
+    with pytest.raises(ValueError, match=r"column\(s\) \['date', 'a'\] not found .*; the "
+                                         r"table's names have spaces around them: strip them"):
+        to_series(spaced, cfg)
+
+
 def test_a_non_number_among_numbers_is_the_value_named(frame: pd.DataFrame) -> None:
     # as a server's JSON rows give them: every other value a number; the error named row 0
     cfg = DataConfig(target="a", time_col="date")

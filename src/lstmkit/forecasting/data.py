@@ -159,6 +159,24 @@ def _separator(columns: pd.Index) -> str | None:
     return next((sep for sep in (";", "\t", "|") if sep in str(columns[0])), None)
 
 
+# numbers as spreadsheets write them: '1,120' or '20,7' (thousands or a decimal comma),
+# '20.7%'
+_COMMA_NUMBER = re.compile(r"\s*[+-]?\d+(,\d+)+(\.\d+)?\s*")
+_PERCENT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*%\s*")
+
+
+def _written_number_hint(value: str) -> str:
+    """What a text that is a number written as a spreadsheet writes it needs, else ''."""
+    if _COMMA_NUMBER.fullmatch(value):
+        return (" (a number written with a comma: read the CSV with pandas.read_csv(path, "
+                "thousands=',') where it separates thousands, or decimal=',' where it is the "
+                "decimal point)")
+    if _PERCENT.fullmatch(value):
+        return (" (a percentage written as text: strip the '%' and convert the column, e.g. "
+                "df[col].str.rstrip('%').astype(float))")
+    return ""
+
+
 def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                    source: str = "the data") -> None:
     """Every configured column is in ``frame`` and numeric; ``source`` names the table in the
@@ -177,6 +195,9 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 and isinstance(frame.index, pd.DatetimeIndex) else
                 "; a list of columns is written [a, b] (--set 'data.past_covariates=[a, b]')"
                 if any("," in str(c) for c in missing) else
+                "; the table's names have spaces around them: strip them (in pandas: "
+                "frame.columns = frame.columns.str.strip())"
+                if {str(c).strip() for c in frame.columns} >= set(map(str, missing)) else
                 f"; the file's columns seem separated by {sep!r}, and lstmkit reads CSV "
                 "separated by commas: write it with commas (in pandas: pd.read_csv(path, "
                 f"sep={sep!r}).to_csv(new_path, index=False)) or pass a DataFrame"
@@ -205,12 +226,13 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                         and frame[col].nunique() < len(frame) // 2)
             value = frame[col].iloc[at]
             value = plain_value(value)  # (True, not np.True_)
-            hint = ""
-            if category:
+            hint = _written_number_hint(value) if isinstance(value, str) else ""
+            if not hint and category:
                 hint = (f" ({frame[col].nunique()} distinct texts: a category? encode it as "
                         "numeric columns, one per category, e.g. with pandas.get_dummies, and "
                         "name those)")
-            elif isinstance(value, str) and not np.isnan(pd.to_numeric(value, errors="coerce")):
+            elif not hint and isinstance(value, str) and not np.isnan(
+                    pd.to_numeric(value, errors="coerce")):
                 hint = " (a number written as text: convert the column with pandas.to_numeric)"
             raise TypeError(
                 f"column {col!r} of {source} must be numeric, got dtype {frame[col].dtype}: "
