@@ -510,9 +510,10 @@ def test_ids_read_as_one_series_are_an_error(frame: pd.DataFrame) -> None:
                          ignore_index=True)
         with pytest.raises(ValueError, match=rf"series ids '1' and {second!r} in column "
                                              r"'store' \(data.series_col\) of the future "
-                                             r"table \(future=\) are both read as series '1' "
+                                             r"table \(future=, --future\) are both read as "
+                                             r"series '1' "
                                              r".* rename one of them"):
-            to_series(long, cfg, source="the future table (future=)")
+            to_series(long, cfg, source="the future table (future=, --future)")
     # a categorical id column's unused categories are no series (pandas 2 grouped them, so
     # this holds only where pyproject's pandas>=2.0 installs a 2.x; 3.x does not group them)
     long = pd.concat([frame.assign(store="x"), frame.assign(store="y")], ignore_index=True)

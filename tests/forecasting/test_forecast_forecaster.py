@@ -115,17 +115,19 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     assert list(out.columns) == ["store", "date", "target", "forecast"]
     assert sorted(out["store"].unique()) == ["s1", "s2"]
     short = future.groupby("store").head(10)
-    with pytest.raises(ValueError, match=r"the future table \(future=\) covers 10 of the 12 "
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) covers 10 of "
+                                         r"the 12 "
                                          r"steps after the end of series 's1' .*\(the first "
                                          r"it lacks: 2021-01-09 18:00:00\); it holds 10 "
                                          r"row\(s\) for it, 2021-01-09 08:00:00 \.\. "
                                          r"2021-01-09 17:00:00"):
         forecaster.predict(long, future=short)
-    with pytest.raises(ValueError, match=r"the future table \(future=\) has no rows for series "
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) has no rows "
+                                         r"for series "
                                          r"'s2'; it holds series \['s1'\]"):
         forecaster.predict(long, future=future[future["store"] == "s1"])
     with pytest.raises(ValueError, match=r"missing value\(s\) in column 'hour' of series 's1' "
-                                         r"of the future table \(future=\), first at "
+                                         r"of the future table \(future=, --future\), first at "
                                          r"2021-01-09 11:00:00; they are covariates of the "
                                          r"steps forecast: give their values \(data.fill "
                                          r"makes up none of them\)"):
@@ -135,13 +137,16 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
                                                 r"'.*nope.csv' does not exist"):
         forecaster.predict(long, future=tmp_path / "nope.csv")
     future.iloc[:0].to_csv(tmp_path / "header.csv", index=False)
-    with pytest.raises(ValueError, match=r"^the future table \(future=\) is empty: no rows"):
+    with pytest.raises(ValueError, match=r"^the future table \(future=, --future\) is empty: no "
+                                         r"rows"):
         forecaster.predict(long, future=tmp_path / "header.csv")
-    with pytest.raises(ValueError, match=r"the future table \(future=\) and the data must "
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) and the data "
+                                         r"must "
                                          r"both have a time zone or both have none; series "
                                          r"'s1' has None in the data and UTC in the future"):
         forecaster.predict(long, future=future.assign(date=future["date"].dt.tz_localize("UTC")))
-    with pytest.raises(ValueError, match=r"series 's1' of the future table \(future=\) has 1 "
+    with pytest.raises(ValueError, match=r"series 's1' of the future table \(future=, --future\) "
+                                         r"has 1 "
                                          r"duplicate timestamp"):
         forecaster.predict(long, future=pd.concat([future.iloc[:1], future]))
     with pytest.raises(ValueError, match=r"column\(s\) \['store'\] not found in the future "
@@ -157,13 +162,15 @@ def test_three_kinds_of_covariates_many_series(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(forecaster.predict(long, future=pd.concat([
         future, later.assign(hour=np.inf)])), out)  # (an inf there refused the table)
     with pytest.raises(ValueError, match=r"1 infinite value\(s\) in column 'hour' of series "
-                                         r"'s1' of the future table \(future=\), first at "
+                                         r"'s1' of the future table \(future=, --future\), first "
+                                         r"at "
                                          r"2021-01-09 10:00:00"):
         forecaster.predict(long, future=future.assign(hour=np.where(
             np.arange(len(future)) == 2, np.inf, future["hour"])))
     # but a row off the grid between the steps is (which hour would be a daily step's?)
     half_past = future.iloc[:1].assign(date=future["date"].iloc[0] + pd.Timedelta("30min"))
-    with pytest.raises(ValueError, match=r"the future table \(future=\) has 1 row\(s\) for "
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) has 1 row\(s\) "
+                                         r"for "
                                          r"series 's1' between the steps forecast .* first "
                                          r"2021-01-09 08:30:00: write its rows at the times of "
                                          r"the data's grid"):
@@ -204,7 +211,8 @@ def test_a_calendar_on_the_grid_is_no_table_off_it(freq: str, horizon: int, n: i
     assert len(forecaster.predict(frame, future=calendar)) == horizon
     # and a row off it is found between one step and the data's end (with one step too)
     hour = calendar.iloc[-1:].assign(date=calendar["date"].iloc[-1] - pd.Timedelta("1h"))
-    with pytest.raises(ValueError, match=r"the future table \(future=\) has 1 row\(s\) for the "
+    with pytest.raises(ValueError, match=r"the future table \(future=, --future\) has 1 row\(s\) "
+                                         r"for the "
                                          r"series between the steps forecast"):
         forecaster.predict(frame, future=pd.concat([calendar, hour]))
 

@@ -349,8 +349,7 @@ CUT_GRACE = 1.0
 
 _FUTURE_NAMES = (("future=<table> (--future <csv>)", "'future' rows"),
                  ("future= (--future)", "'future'"), ("(future=, --future)", "('future')"),
-                 ("(future=)", "('future')"), ("paths (--paths)", "'paths'"),
-                 ("steps (--steps)", "'steps'"))
+                 ("paths (--paths)", "'paths'"), ("steps (--steps)", "'steps'"))
 """How :meth:`~lstmkit.forecasting.Forecaster.predict`'s errors name its ``future`` table,
 ``paths`` and ``steps`` (Python's and the command line's names), and the request's names for
 them."""
