@@ -541,6 +541,20 @@ def test_a_damaged_or_overtrained_checkpoint_is_refused_saying_what_to_do(
                                                r"least 3"):
             fit(_model(), F.mse_loss, train, val,
                 _cfg(max_epochs=fewer, checkpoint_dir=tmp_path), resume=True)
+    # as many: the run had ended, which Lightning did not say (a run that stopped early
+    # was said to have)
+    with pytest.warns(UserWarning, match=r"last.ckpt' has all 3 epochs of training."
+                                         r"max_epochs=3 finished: the run had ended, so it "
+                                         r"trains no further; resume with a larger "
+                                         r"training.max_epochs \(--epochs\) to train on"):
+        result = fit(_model(), F.mse_loss, train, val,
+                     _cfg(max_epochs=3, checkpoint_dir=tmp_path), resume=True)
+    assert len(result.history) == 3
+    cosine = _cfg(max_epochs=3, scheduler="cosine", checkpoint_dir=tmp_path / "cosine")
+    fit(_model(), F.mse_loss, train, val, cosine)
+    with pytest.warns(UserWarning, match=r"its schedule \(training.scheduler='cosine'\) ends "
+                                         r"there, so a longer run is a new one"):
+        fit(_model(), F.mse_loss, train, val, cosine, resume=True)
     # cut short, empty, text, no checkpoint: each named, with what to do (they gave an OSError,
     # EOFError's traceback or "invalid literal for int()")
     whole = (tmp_path / "last.ckpt").read_bytes()
@@ -745,6 +759,65 @@ def test_a_resumed_run_logs_on_in_the_folders_of_the_run_it_resumes(tmp_path: Pa
         assert settings["training.max_epochs"] == 4
 
 
+def test_an_epoch_checkpointed_but_not_yet_logged_is_logged_by_the_resumed_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lightning writes an epoch's checkpoint before it logs the epoch's train_loss and lr:
+    # a run killed in between lost that row for good, the resumed run starting at the next
+    # epoch
+    from lightning.pytorch.trainer.connectors.logger_connector.logger_connector import (
+        _LoggerConnector,
+    )
+
+    train, val = _data()
+    full = tmp_path / "full"
+    fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=3, log_dir=full / "logs"))
+    cut = tmp_path / "cut"
+    cfg = _cfg(max_epochs=3, checkpoint_dir=cut / "ckpt", log_dir=cut / "logs")
+    logged = _LoggerConnector.update_train_epoch_metrics
+
+    def killed(self: _LoggerConnector) -> None:
+        if self.trainer.current_epoch == 1:
+            raise SystemExit("killed after the checkpoint of epoch 2")
+        logged(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_LoggerConnector, "update_train_epoch_metrics", killed)
+        with pytest.raises(SystemExit):
+            fit(_model(), F.mse_loss, train, val, cfg)
+    metrics = cut / "logs" / "csv" / "version_0" / "metrics.csv"
+    assert "train_loss" in metrics.read_text() and len(metrics.read_text().splitlines()) < 6
+    fit(_model(), F.mse_loss, train, val, cfg, resume=True)
+    assert metrics.read_text() == (full / "logs" / "csv" / "version_0" / "metrics.csv"
+                                   ).read_text()
+    for tag in ("train_loss", "lr", "val_loss"):
+        shown = _scalars(cut / "logs" / "tb" / "version_0", tag)
+        assert shown == _scalars(full / "logs" / "tb" / "version_0", tag) and len(shown) == 3
+    # a resume that finds the row (killed after it was logged) does not log it twice
+    fit(_model(), F.mse_loss, train, val, cfg.replace(max_epochs=4), resume=True)
+    rows = metrics.read_text().splitlines()
+    assert len(rows) == len(set(rows)) == 9  # (the header, and two rows an epoch)
+
+
+def test_a_resume_cut_short_while_it_trims_the_csv_log_leaves_the_log_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rows kept were written over the file itself: a run killed in between left it empty
+    train, val = _data()
+    cfg = _cfg(max_epochs=1, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
+    fit(_model(), F.mse_loss, train, val, cfg)
+    metrics = tmp_path / "logs" / "csv" / "version_0" / "metrics.csv"
+    before = metrics.read_text()
+    import csv
+
+    def cut_short(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", cut_short)  # (as the rows are written)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(), F.mse_loss, train, val, cfg.replace(max_epochs=2), resume=True)
+    assert metrics.read_text() == before
+    assert [p.name for p in metrics.parent.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_resumed_run_whose_log_folder_is_gone_logs_in_a_new_one(tmp_path: Path) -> None:
     train, val = _data()
     cfg = _cfg(max_epochs=1, checkpoint_dir=tmp_path / "ckpt", log_dir=tmp_path / "logs")
@@ -895,12 +968,13 @@ def test_resuming_with_another_ema_setting_is_a_clear_error(tmp_path: Path) -> N
     with_ema, without = tmp_path / "with", tmp_path / "without"
     fit(_model(), F.mse_loss, train, val, _cfg(ema_decay=0.9, checkpoint_dir=with_ema))
     fit(_model(), F.mse_loss, train, val, _cfg(checkpoint_dir=without))
-    with pytest.raises(ValueError, match=r"written with a moving average of the weights, and "
-                                         r"this run has training\.ema_decay=None"):
+    # both values, as every other setting a resume refuses says them (the first was not)
+    with pytest.raises(ValueError, match=r"written with a moving average of the weights "
+                                         r"\(training\.ema_decay: 0\.9 there, None here\)"):
         fit(_model(), F.mse_loss, train, val, _cfg(max_epochs=3, checkpoint_dir=with_ema),
             resume=True)
-    with pytest.raises(ValueError, match=r"written without a moving average of the weights, "
-                                         r"and this run has training\.ema_decay=0\.9"):
+    with pytest.raises(ValueError, match=r"written without a moving average of the weights "
+                                         r"\(training\.ema_decay: None there, 0\.9 here\)"):
         fit(_model(), F.mse_loss, train, val,
             _cfg(max_epochs=3, ema_decay=0.9, checkpoint_dir=without), resume=True)
 

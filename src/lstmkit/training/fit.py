@@ -43,6 +43,7 @@ from lstmkit.training.callbacks import (
 )
 from lstmkit.training.config import (
     MAX_SEED,
+    SIZED_SCHEDULES,
     TrainConfig,
     check_lightning_names,
     train_config,
@@ -679,13 +680,23 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
                          f"training.max_epochs={config.max_epochs} (--epochs): resume with "
                          f"max_epochs of at least {finished} to train on, or use the trained "
                          "model as it is")
+    if finished == config.max_epochs:  # (Lightning trains nothing without a word)
+        more = (f"its schedule (training.scheduler={config.scheduler!r}) ends there, so a "
+                "longer run is a new one" if config.scheduler in SIZED_SCHEDULES else
+                "resume with a larger training.max_epochs (--epochs) to train on")
+        warnings.warn(f"resume checkpoint {path!r} has all {finished} epochs of "
+                      f"training.max_epochs={config.max_epochs} finished: the run had ended, "
+                      f"so it trains no further; {more}", UserWarning, stacklevel=3)
     averaged = "current_model_state" in checkpoint
+    recorded = checkpoint.get(RESUME_SETTINGS)
     if averaged != (config.ema_decay is not None):
         written = "with" if averaged else "without"
+        values = (f"training.ema_decay: {recorded['ema_decay']!r} there, "
+                  f"{config.ema_decay!r} here" if recorded and "ema_decay" in recorded
+                  else f"this run has training.ema_decay={config.ema_decay}")
         raise ValueError(f"resume checkpoint {path!r} was written {written} a moving average "
-                         f"of the weights, and this run has training.ema_decay="
-                         f"{config.ema_decay}; resume with that run's training.ema_decay")
-    recorded = checkpoint.get(RESUME_SETTINGS)
+                         f"of the weights ({values}); resume with that run's "
+                         "training.ema_decay")
     if recorded is not None:  # (checkpoints before lstmkit recorded them have none)
         current = config.resume_settings()
         changed = [f"training.{k}: {recorded[k]!r} there, {current[k]!r} here"

@@ -11,6 +11,7 @@ logs again.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,17 @@ class _CSVWriter(ExperimentWriter):
             reader = csv.DictReader(file)
             keys = list(reader.fieldnames or [])
             rows = [row for row in reader if _step(row) < self._keep_before_step]
-        with self._fs.open(self.metrics_file_path, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=keys, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        # (to a new file renamed over the old: one killed while it wrote lost every row)
+        path = Path(self.metrics_file_path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=keys, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.metrics_keys = keys  # the header new rows are appended under
 
 
@@ -94,7 +102,32 @@ def loggers(log_dir: str | Path, checkpoint: Mapping[str, Any] | None = None) ->
 
     csv_version, tb_version = resumed("csv"), resumed("tb")
     purge = {"purge_step": step} if tb_version is not None else {}
-    return [_CSVLogger(str(log_dir), "csv", csv_version,
+    made = [_CSVLogger(str(log_dir), "csv", csv_version,
                        step if csv_version is not None else None),
             TensorBoardLogger(str(log_dir), name="tb", version=tb_version,
                               default_hp_metric=False, **purge)]
+    row = None if csv_version is None or checkpoint is None else _unlogged_epoch(
+        checkpoint, Path(log_dir) / "csv" / f"version_{csv_version}" / "metrics.csv")
+    if row is not None:
+        for logger in made if tb_version is not None else made[:1]:
+            logger.log_metrics(row, step=step - 1)  # (as Lightning logs an epoch's values)
+            logger.save()
+    return made
+
+
+def _unlogged_epoch(checkpoint: Mapping[str, Any], metrics: Path) -> dict[str, float] | None:
+    """The training values of the checkpoint's epoch (``train_loss``, ``lr``, ``epoch``)
+    when ``metrics`` lacks them, else None. Lightning writes the epoch's checkpoint before it
+    logs them, so a run killed in between would never log them: the resumed run starts at the
+    next epoch. The run's :class:`~lstmkit.training.callbacks.History` in the checkpoint
+    holds them."""
+    epochs = checkpoint.get("callbacks", {}).get("History", {}).get("epochs") or []
+    if not epochs or epochs[-1].get("epoch") != checkpoint.get("epoch"):
+        return None
+    row = {k: v for k, v in epochs[-1].items() if not k.startswith("val_")}
+    step = checkpoint["global_step"] - 1
+    if metrics.is_file():
+        with open(metrics, newline="") as file:
+            if any(_step(r) == step and all(r.get(k) for k in row) for r in csv.DictReader(file)):
+                return None
+    return row
