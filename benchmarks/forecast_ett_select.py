@@ -28,7 +28,7 @@ from _common import environment
 # the settings that tell the candidates apart, as forecast_ett.py records them
 SETTINGS = ("lookback", "segment_len", "hidden", "dropout", "highway", "normalization",
             "mean_reversion", "ensemble", "lr", "lr_gamma", "batch_size", "max_epochs",
-            "ema_decay")
+            "ema_decay", "loss")
 
 
 def summarise(path: Path) -> dict[str, object]:
@@ -50,7 +50,9 @@ def summarise(path: Path) -> dict[str, object]:
     return {
         "file": str(path),
         "dataset": data["settings"].get("dataset", "ETTh1"),  # ETTh1 before --dataset
-        "settings": {k: data["settings"].get(k) for k in SETTINGS},
+        # (files written before --loss trained with MSE)
+        "settings": {k: data["settings"].get(k, "mse" if k == "loss" else None)
+                     for k in SETTINGS},
         "horizons": {h: {"seeds": sorted(int(r["seed"]) for r in runs),
                          "val_mse": float(np.mean([r["best_val_mse"] for r in runs])),
                          "mse": float(np.mean([r["mse"] for r in runs])),

@@ -205,6 +205,8 @@ def test_long_horizon_recipe_widens_the_lstm_from_horizon_720() -> None:
         with pytest.raises(ValueError, match=r"horizon must be an int >= 1, got 0"):
             recipe(0)
     assert recipes.long_horizon(np.int64(720)).horizon == 720
+    assert (recipes.long_horizon(720).loss, recipes.long_horizon(720, loss="mae").loss) == \
+        ("mse", "mae")
 
 
 def test_long_horizon_training_averages_the_weights_from_horizon_192_to_336() -> None:

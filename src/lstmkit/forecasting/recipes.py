@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lstmkit.forecasting.config import ModelConfig, Normalization
+from lstmkit.forecasting.config import Loss, ModelConfig, Normalization
 from lstmkit.nn.config import positive_int
 from lstmkit.training import TrainConfig
 
@@ -21,14 +21,16 @@ from lstmkit.training import TrainConfig
 def long_horizon(horizon: int, *, lookback: int = 512, segment_len: int = 64,
                  hidden_size: int | None = None, dropout: float = 0.5, highway: bool = True,
                  normalization: Normalization = "last", mean_reversion: bool = True,
-                 ensemble: int = 1, lstm: dict[str, Any] | None = None) -> ModelConfig:
+                 ensemble: int = 1, lstm: dict[str, Any] | None = None,
+                 loss: Loss = "mse") -> ModelConfig:
     """The model half of the recipe for forecasting ``horizon`` steps.
 
     ``hidden_size`` None picks the LSTM width by horizon: 256 from 720 steps on, else 128
     (on ETTh1 the mean validation loss of three seeds preferred 256 at 720, 1.381 against
     1.402, and 128 at 192 and 336). ``mean_reversion`` is on because the mean validation loss
     of three seeds preferred it at every ETTh1 horizon (1.353 against 1.385 at 720; on test
-    it was no better, and worse at 720: docs/forecasting.md).
+    it was no better, and worse at 720: docs/forecasting.md). ``loss`` is the training loss
+    (``model.loss``).
     """
     horizon = positive_int("horizon", horizon)  # ('96' failed in the comparison below)
     if hidden_size is None:
@@ -36,7 +38,7 @@ def long_horizon(horizon: int, *, lookback: int = 512, segment_len: int = 64,
     return ModelConfig(lookback=lookback, horizon=horizon, segment_len=segment_len,
                        hidden_size=hidden_size, num_layers=1, dropout=dropout, decoder="pmf",
                        channel_independent=True, normalization=normalization,
-                       loss="mse", highway=highway, mean_reversion=mean_reversion,
+                       loss=loss, highway=highway, mean_reversion=mean_reversion,
                        ensemble=ensemble, lstm=dict(lstm or {}))
 
 
