@@ -88,12 +88,13 @@ def test_numbers_written_as_spreadsheets_write_them_say_how_to_read_them(
     # a decimal comma, a thousands separator or a percent sign was "a category?" (few
     # distinct texts) or had no hint at all
     cfg = DataConfig(target="a", time_col="date")
-    comma = r"\(a number written with a comma: read the CSV with pandas.read_csv\(path, " \
-        r"thousands=','\) where it separates thousands, or decimal=',' where it is the " \
-        r"decimal point\)$"
+    comma = r"\(a number written with separators: read the CSV with pandas.read_csv\(path, " \
+        r"thousands=','\) for 1,234.5, or decimal=',' and thousands='.' for 1.234,5 and " \
+        r"20,7\)$"
     percent = r"\(a percentage written as text: strip the '%' and convert the column"
     for texts, hint in ((["20,7", "18,5"], comma), (["1,120", "-12,345.5"], comma),
-                        (["20.7%", "5 %"], percent)):
+                        (["1.234,5", "2.345"], comma), (["20.7%", "5 %"], percent),
+                        (["3,4,5", "6,7,8"], r"\(2 distinct texts: a category\?")):
         written = frame.assign(a=np.where(np.arange(len(frame)) % 2 == 0, *texts))
         with pytest.raises(TypeError, match=rf"column 'a' of the data must be numeric, got "
                                             rf"dtype \w+: value '{texts[0]}' at row position "
@@ -104,6 +105,9 @@ def test_numbers_written_as_spreadsheets_write_them_say_how_to_read_them(
     with pytest.raises(ValueError, match=r"column\(s\) \['date', 'a'\] not found .*; the "
                                          r"table's names have spaces around them: strip them"):
         to_series(spaced, cfg)
+    numbered = frame.set_axis(["date", 0, 1, 2, 3], axis=1)  # (no name has spaces)
+    with pytest.raises(ValueError, match=r"available columns: \['date', '0', '1', '2', '3'\]$"):
+        to_series(numbered, DataConfig(target="0", time_col="date"))
 
 
 def test_a_non_number_among_numbers_is_the_value_named(frame: pd.DataFrame) -> None:
@@ -199,27 +203,50 @@ def test_day_first_dates_read_month_first_get_a_hint_to_set_the_time_format() ->
     assert freq == "MS" and len(series[0]) == 36
 
 
-def test_dates_with_two_digit_years_that_read_otherwise_day_first_are_refused() -> None:
+def test_dates_pandas_reads_one_by_one_are_read_in_time_order_or_refused() -> None:
     # pandas infers no format from '01/02/81' and reads each date on its own, month first
     # unless that is no date: a year of day-first dates was shuffled, with no gap to show it
     days = pd.date_range("1981-01-01", periods=730, freq="D")
-    for written in ("%d/%m/%y", "%m/%d/%y", "%d.%m.%y"):
-        frame = pd.DataFrame({"Date": days.strftime(written), "y": np.arange(730.0)})
-        with pytest.raises(ValueError, match=r"time column 'Date' of the series could not be "
-                                             r"parsed as dates \(data.time_format=None\): "
-                                             r"pandas could not infer their format from the "
-                                             r"first \('01.01.81'\) and read each on its own: "
-                                             r"'0\d.0\d.81' reads as .* month first and .* day "
-                                             r"first, so the times are ambiguous"):
-            to_series(frame, DataConfig(target="y", time_col="Date"))
-        series, freq = to_series(frame, DataConfig(target="y", time_col="Date",
-                                                   time_format=written))
-        assert freq == "D" and series[0].time.equals(days)
-    # dates that read the same either way are taken (pandas infers no format for these)
+    hours = pd.date_range("2020-01-01", periods=200, freq="h")  # (the first nine days)
+    cfg = DataConfig(target="y", time_col="Date")
+    for times, written, day_first in (
+            (days, "%d/%m/%y", True), (days, "%d.%m.%y", True), (days, "%m/%d/%y", False),
+            (days, "%y-%m-%d", False),  # (read year first, as dateutil reads it)
+            # both readings in time order: the one on the hourly grid
+            (hours, "%d/%m/%Y %I:%M %p", True), (hours, "%m/%d/%Y %I:%M %p", False),
+            (hours, "%Y%m%d %I:%M %p", False)):
+        frame = pd.DataFrame({"Date": times.strftime(written), "y": np.arange(len(times) * 1.0)})
+        notice = (r"time column 'Date': pandas could not infer the times' format and read each "
+                  r"on its own; read day first \('\d\d.\d\d.[^']*' as .*, not .*\) they are "
+                  r"(in time order|on a grid), month first not, so they are read day first: "
+                  r"set data.time_format" if day_first else "Could not infer format")
+        with pytest.warns(UserWarning, match=notice):
+            series, _ = to_series(frame, cfg)
+        assert series[0].time.equals(times), written
+    # rows out of time order (or on no grid) cannot tell them apart: refused
+    frame = pd.DataFrame({"Date": days.strftime("%d/%m/%y"), "y": np.arange(730.0)})
+    with pytest.raises(ValueError, match=r"time column 'Date' of the series could not be "
+                                         r"parsed as dates \(data.time_format=None\): pandas "
+                                         r"could not infer their format from the first \('\d\d/"
+                                         r"\d\d/8\d'\) and read each on its own: '\d\d/\d\d/8\d' "
+                                         r"reads as .* month first and .* day first, and "
+                                         r"neither reading puts the rows in time order, so the "
+                                         r"times are ambiguous; set data.time_format"):
+        to_series(frame.sample(frac=1, random_state=0), cfg)
+    gappy = frame.iloc[:9].drop(index=[3, 5])  # (1 to 9 January, two days missing)
+    with pytest.raises(ValueError, match=r"and both readings put the rows in time order, "
+                                         r"neither on a grid, so the times are ambiguous"):
+        to_series(gappy, cfg)
+    series, freq = to_series(frame.sample(frac=1, random_state=0), DataConfig(
+        target="y", time_col="Date", time_format="%d/%m/%y"))
+    assert freq == "D" and series[0].time.equals(days)
+    # dates that read the same either way are taken, with pandas' notice
     frame = pd.DataFrame({"Date": days.strftime("%d %b %y"), "y": np.arange(730.0)})
-    assert to_series(frame, DataConfig(target="y", time_col="Date"))[0][0].time.equals(days)
+    with pytest.warns(UserWarning, match="Could not infer format"):
+        assert to_series(frame, cfg)[0][0].time.equals(days)
     frame = pd.DataFrame({"Date": ["5 Jan 81", "Jan 6 1981", "1981-01-07"], "y": [1.0, 2, 3]})
-    series, _ = to_series(frame, DataConfig(target="y", time_col="Date"))
+    with pytest.warns(UserWarning, match="Could not infer format"):
+        series, _ = to_series(frame, cfg)
     assert series[0].time.equals(days[4:7])
 
 

@@ -1933,13 +1933,13 @@ def test_predict_on_gaps_says_a_forecast_may_fill_them(frame: pd.DataFrame) -> N
 
 def test_predict_reads_a_history_with_filled_values_past_its_end(frame: pd.DataFrame) -> None:
     # the mask of filled values kept the history's length while the rows read were cut to
-    # the lookback and the steps appended: a short history, or steps past the horizon,
-    # died in a NumPy broadcast
+    # the lookback and the steps appended: a history shorter than lookback + horizon, or
+    # than lookback + steps, died in a NumPy broadcast
     base = make_config(loss="quantile", quantiles=(0.1, 0.5, 0.9))
     forecaster = Forecaster(dataclasses.replace(
         base, data=dataclasses.replace(base.data, fill="ffill"))).fit(frame)
     for history, steps, paths in ((frame.iloc[:30], None, None),  # shorter than L + H
-                                  (frame.iloc[:100], 30, 0), (frame.iloc[:100], 30, 20)):
+                                  (frame.iloc[:50], 30, 0), (frame.iloc[:50], 30, 20)):
         gappy = history.copy()
         gappy.loc[len(history) - 3, "a"] = np.nan
         with pytest.warns(UserWarning, match="filled"):

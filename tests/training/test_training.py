@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -550,6 +551,18 @@ def test_a_damaged_or_overtrained_checkpoint_is_refused_saying_what_to_do(
         result = fit(_model(), F.mse_loss, train, val,
                      _cfg(max_epochs=3, checkpoint_dir=tmp_path), resume=True)
     assert len(result.history) == 3
+    # one that had also run out of patience: a larger max_epochs would train no further
+    patient = _cfg(max_epochs=2, lr=1e-30, early_stopping_patience=1,
+                   checkpoint_dir=tmp_path / "patient")
+    fit(_model(), F.mse_loss, train, val, patient)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(_model(), F.mse_loss, train, val, patient, resume=True)
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert [m[m.index("finished"):] for m in said if "the run had ended" in m] == [
+        "finished: the run had ended, so it trains no further; it had also run out of "
+        "patience (training.early_stopping_patience): to train longer, start a new run with "
+        "a larger patience"], said
     cosine = _cfg(max_epochs=3, scheduler="cosine", checkpoint_dir=tmp_path / "cosine")
     fit(_model(), F.mse_loss, train, val, cosine)
     with pytest.warns(UserWarning, match=r"its schedule \(training.scheduler='cosine'\) ends "

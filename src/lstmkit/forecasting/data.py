@@ -159,18 +159,22 @@ def _separator(columns: pd.Index) -> str | None:
     return next((sep for sep in (";", "\t", "|") if sep in str(columns[0])), None)
 
 
-# numbers as spreadsheets write them: '1,120' or '20,7' (thousands or a decimal comma),
-# '20.7%'
-_COMMA_NUMBER = re.compile(r"\s*[+-]?\d+(,\d+)+(\.\d+)?\s*")
-_PERCENT = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*%\s*")
+# numbers as spreadsheets write them: '1,120', '1.234,5' or '20,7' (digit groups or a
+# decimal comma), '20.7%'
+_GROUPED_NUMBER = re.compile(r"""\s*[+-]?(
+    \d{1,3}(,\d{3})+(\.\d+)?     # 1,234 and 1,234.5
+    | \d{1,3}(\.\d{3})+(,\d+)?   # 1.234 and 1.234,5 (1.234 alone is a number)
+    | \d+,\d+                     # 20,7
+    )\s*""", re.VERBOSE)
+_PERCENT = re.compile(r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)\s*%\s*")
 
 
 def _written_number_hint(value: str) -> str:
     """What a text that is a number written as a spreadsheet writes it needs, else ''."""
-    if _COMMA_NUMBER.fullmatch(value):
-        return (" (a number written with a comma: read the CSV with pandas.read_csv(path, "
-                "thousands=',') where it separates thousands, or decimal=',' where it is the "
-                "decimal point)")
+    if _GROUPED_NUMBER.fullmatch(value):
+        return (" (a number written with separators: read the CSV with pandas.read_csv(path, "
+                "thousands=',') for 1,234.5, or decimal=',' and thousands='.' for 1.234,5 and "
+                "20,7)")
     if _PERCENT.fullmatch(value):
         return (" (a percentage written as text: strip the '%' and convert the column, e.g. "
                 "df[col].str.rstrip('%').astype(float))")
@@ -197,7 +201,8 @@ def _check_columns(frame: pd.DataFrame, cfg: DataConfig, *, need_target: bool,
                 if any("," in str(c) for c in missing) else
                 "; the table's names have spaces around them: strip them (in pandas: "
                 "frame.columns = frame.columns.str.strip())"
-                if {str(c).strip() for c in frame.columns} >= set(map(str, missing)) else
+                if {c.strip() for c in frame.columns if isinstance(c, str) and c != c.strip()}
+                >= set(map(str, missing)) else
                 f"; the file's columns seem separated by {sep!r}, and lstmkit reads CSV "
                 "separated by commas: write it with commas (in pandas: pd.read_csv(path, "
                 f"sep={sep!r}).to_csv(new_path, index=False)) or pass a DataFrame"
@@ -515,36 +520,68 @@ _YEAR_FIRST = re.compile(r"\s*\d{4}\D")
 
 def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> pd.Series:
     """``pd.to_datetime``. Without a format pandas infers one from the first time; where it
-    cannot (two-digit years: '01/02/81') it reads each time on its own, month first unless
-    that is no date: '01/02/81' is 2 January and '13/01/81' 13 January, a year of day-first
-    dates shuffled with no gap to show it. Such times are refused when reading them day
-    first gives other dates."""
+    cannot (two-digit years: '01/02/81'; '1/2/2020 1:00 PM') it reads each time on its own,
+    month first unless that is no date: '01/02/81' is 2 January and '13/01/81' 13 January, a
+    year of day-first dates shuffled with no gap to show it. Where reading them day first
+    gives other dates, the reading that puts the rows in time order is taken (day first with
+    a warning); where neither or both do, the times are refused as ambiguous."""
     if time_format is not None:
         return pd.to_datetime(column, format=time_format, **kwargs)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "Could not infer format", UserWarning)
         try:
             return pd.to_datetime(column, **kwargs)
-        except UserWarning:
-            pass
+        except UserWarning as notice:
+            per_value = str(notice)  # (pandas' notice, said again below)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
         times = pd.to_datetime(column, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (pandas' other notices: said by the first reading)
         day_first = pd.to_datetime(column, dayfirst=True, **kwargs)
     # (dateutil reads '1981-01-07' day first as 1 July; nobody writes the year first and
     # then the day)
     year_first = column.map(lambda v: isinstance(v, str) and bool(_YEAR_FIRST.match(v)))
     differ = ((times != day_first).to_numpy() & times.notna().to_numpy()
               & ~year_first.to_numpy(dtype=bool))
-    if differ.any():
-        at = int(np.argmax(differ))
-        first = column[column.notna()].iloc[0]
-        raise ValueError(
-            f"pandas could not infer their format from the first ({cell_text(first)}) and "
-            f"read each on its own: {cell_text(column.iloc[at])} reads as "
-            f"{times.iloc[at]} month first and {day_first.iloc[at]} day first, so the "
-            "times are ambiguous (a two-digit year is written %y)")
-    return times
+    if not differ.any():
+        warnings.warn(per_value, UserWarning, stacklevel=2)
+        return times
+    in_order = [bool(t.dropna().is_monotonic_increasing) for t in (times, day_first)]
+    why, better = "neither reading puts the rows in time order", "in time order"
+    if all(in_order):  # (hours of a month's first 12 days: both) the one on a grid, if one is
+        in_order = [_on_grid(t) for t in (times, day_first)]
+        why = (f"both readings put the rows in time order, "
+               f"{'both' if all(in_order) else 'neither'} on a grid")
+        better = "on a grid"
+    if in_order == [True, False]:
+        warnings.warn(per_value, UserWarning, stacklevel=2)
+        return times
+    at = int(np.argmax(differ))
+    text, month, day = cell_text(column.iloc[at]), times.iloc[at], day_first.iloc[at]
+    if in_order == [False, True]:
+        warnings.warn(f"time column {column.name!r}: pandas could not infer the times' format "
+                      f"and read each on its own; read day first ({text} as {day}, not "
+                      f"{month}) they are {better}, month first not, so they are read day "
+                      "first: set data.time_format to say how they are written",
+                      UserWarning, stacklevel=2)
+        return day_first
+    first = column[column.notna()].iloc[0]
+    raise ValueError(
+        f"pandas could not infer their format from the first ({cell_text(first)}) and read "
+        f"each on its own: {text} reads as {month} month first and {day} day first, and "
+        f"{why}, so the times are ambiguous")
+
+
+def _on_grid(times: pd.Series) -> bool:
+    """Whether pandas infers a frequency for the times (three or more)."""
+    values = pd.DatetimeIndex(times.dropna())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (pandas 3: infer_freq will return an offset)
+            return len(values) >= 3 and pd.infer_freq(values) is not None
+    except (TypeError, ValueError):
+        return False
 
 
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
