@@ -483,6 +483,13 @@ def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
     said = capsys.readouterr().out
     assert "best validation loss" in said and f"tuning: drawn in {out / 'tuning.png'}" in said
     assert (out / "tuning.png").read_bytes()[:4] == b"\x89PNG"
+    # a new run without --tune has no search: the earlier one's files beside its model
+    # would read as its own (a resume, which takes the best settings, keeps them)
+    capsys.readouterr()
+    assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
+    assert not (out / "tuning.csv").exists() and not (out / "tuning.png").exists()
+    assert (f"removed tuning.csv and tuning.png from {out}: an earlier --tune run's search, "
+            "not this run's") in capsys.readouterr().out
     # the default space leaves out what the command line gives (--lr was replaced silently)
     out = tmp_path / "tuned_default"
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),

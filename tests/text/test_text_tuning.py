@@ -162,6 +162,11 @@ def test_classify_train_tune_searches_then_trains_the_best(tmp_path, capsys, run
     best = trials.loc[trials["value"].idxmax()]
     saved = json.loads((out / "config.json").read_text())
     assert saved["hidden_size"] == best["params_model.hidden_size"]
+    # a new run without --tune into the folder: the earlier search's files are not its own
+    assert run_cli(classify, ["train", "--train", str(tmp_path / "train.txt"),
+                              "--out", str(out), "--epochs", "1",
+                              "--set", "model.embedding_dim=8"]) == 0
+    assert not (out / "tuning.csv").exists() and not (out / "tuning.png").exists()
     # a space's unknown key is said before the data are read (the training file is absent)
     space.write_text("model.hidden: [choice, [4, 8]]\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"^--tune-space .*space.yaml: unknown key\(s\) "

@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     from lstmkit.saving import check_outside_model
     from lstmkit.training import is_first_process
     from lstmkit.training.callbacks import WriteOnFitStart
-    from lstmkit.training.tuning import check_tune_flags
+    from lstmkit.training.tuning import check_tune_flags, remove_stale_tuning
 
     _check_flags(args)
     if args.action in ("run", "train"):
@@ -284,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
             config = _tune(args, config, frame, out, space)
             forecaster = Forecaster(config)
             prepared = forecaster.prepare(frame)
+        if space is None and not args.resume:
+            remove_stale_tuning(out)
         # the run's settings, once training starts (a refused --resume leaves the file)
         forecaster.fit(prepared, resume=args.resume,
                        callbacks=[WriteOnFitStart(out / "config.yaml", _yaml(config))])

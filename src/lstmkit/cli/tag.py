@@ -183,7 +183,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     from lstmkit.text.tuning import space_of_args, tune_from_args
     from lstmkit.training import TrainConfig, is_first_process
-    from lstmkit.training.tuning import TUNING_FILES, check_tune_flags
+    from lstmkit.training.tuning import TUNING_FILES, check_tune_flags, remove_stale_tuning
 
     check_output_path(args.out, "--out", directory=True)  # before training, not after
     check_tune_flags(args)  # before the data are read
@@ -233,6 +233,8 @@ def _train(args: argparse.Namespace) -> int:
         model_config, train_config = tune_from_args(
             args, Tagger, model_config, train_config, train, dev, space,
             dev_monitor=dev_monitor, fit_kwargs={"auxiliary": auxiliary})
+    if space is None and not args.resume:
+        remove_stale_tuning(args.out)
     tagger = Tagger(model_config, train_config, dev_monitor=dev_monitor
                     ).fit(train, dev, auxiliary=auxiliary, resume=args.resume)
     out = tagger.save(args.out)

@@ -54,6 +54,20 @@ as each trial ends) and their picture."""
 FAIL_REASON = "fail_reason"
 
 
+def remove_stale_tuning(out: str | Path) -> None:
+    """Remove the :data:`TUNING_FILES` an earlier ``--tune`` run left in ``out``, for a run
+    without ``--tune`` that is no resume: beside its model they would read as its own
+    search (a resumed run is the run it resumes, search included)."""
+    if not is_first_process():
+        return
+    gone = [name for name in TUNING_FILES if (Path(out) / name).is_file()]
+    for name in gone:
+        (Path(out) / name).unlink()
+    if gone:
+        print(f"removed {' and '.join(gone)} from {out}: an earlier --tune run's search, not "
+              "this run's")
+
+
 class NonFiniteScoreError(Exception):
     """A trial's objective returned NaN or infinity."""
 
