@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from forecast_helpers import make_frame
 
@@ -484,7 +485,13 @@ def test_train_with_tuning(csv_and_config: tuple[Path, Path], tmp_path: Path,
     assert "best validation loss" in said and f"tuning: drawn in {out / 'tuning.png'}" in said
     assert (out / "tuning.png").read_bytes()[:4] == b"\x89PNG"
     # a new run without --tune has no search: the earlier one's files beside its model
-    # would read as its own (a resume, which takes the best settings, keeps them)
+    # would read as its own (a resume, which takes the best settings, keeps them); a run
+    # refused before it trains leaves them with the model they belong to
+    if not torch.cuda.is_available():
+        with pytest.raises((ValueError, RuntimeError), match="gpu"):
+            _run("train", "--config", str(config), "--data", str(csv), "--out", str(out),
+                 "--set", "training.accelerator=gpu")
+        assert (out / "tuning.csv").is_file() and (out / "tuning.png").is_file()
     capsys.readouterr()
     assert _run("train", "--config", str(config), "--data", str(csv), "--out", str(out)) == 0
     assert not (out / "tuning.csv").exists() and not (out / "tuning.png").exists()

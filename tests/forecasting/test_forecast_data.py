@@ -94,6 +94,7 @@ def test_numbers_written_as_spreadsheets_write_them_say_how_to_read_them(
     percent = r"\(a percentage written as text: strip the '%' and convert the column"
     for texts, hint in ((["20,7", "18,5"], comma), (["1,120", "-12,345.5"], comma),
                         (["1.234,5", "2.345"], comma), (["20.7%", "5 %"], percent),
+                        (["20,7%", "5,5%"], percent + r".*\.str\.replace\(',', '\.'\)"),
                         (["3,4,5", "6,7,8"], r"\(2 distinct texts: a category\?")):
         written = frame.assign(a=np.where(np.arange(len(frame)) % 2 == 0, *texts))
         with pytest.raises(TypeError, match=rf"column 'a' of the data must be numeric, got "
@@ -203,47 +204,40 @@ def test_day_first_dates_read_month_first_get_a_hint_to_set_the_time_format() ->
     assert freq == "MS" and len(series[0]) == 36
 
 
-def test_dates_pandas_reads_one_by_one_are_read_in_time_order_or_refused() -> None:
+def test_dates_pandas_reads_one_by_one_both_ways_are_refused() -> None:
     # pandas infers no format from '01/02/81' and reads each date on its own, month first
     # unless that is no date: a year of day-first dates was shuffled, with no gap to show it
     days = pd.date_range("1981-01-01", periods=730, freq="D")
-    hours = pd.date_range("2020-01-01", periods=200, freq="h")  # (the first nine days)
+    hours = pd.date_range("2020-01-01", periods=200, freq="h")
     cfg = DataConfig(target="y", time_col="Date")
-    for times, written, day_first in (
-            (days, "%d/%m/%y", True), (days, "%d.%m.%y", True), (days, "%m/%d/%y", False),
-            (days, "%y-%m-%d", False),  # (read year first, as dateutil reads it)
-            # both readings in time order: the one on the hourly grid
-            (hours, "%d/%m/%Y %I:%M %p", True), (hours, "%m/%d/%Y %I:%M %p", False),
-            (hours, "%Y%m%d %I:%M %p", False)):
+    for written in ("%d/%m/%y", "%d.%m.%y", "%d/%m/%y %H:%M"):
+        for times in (days, days[::-1]):  # (newest first too)
+            frame = pd.DataFrame({"Date": times.strftime(written), "y": np.arange(730.0)})
+            with pytest.raises(ValueError, match=r"time column 'Date' of the series could not "
+                                                 r"be parsed as dates \(data.time_format=None"
+                                                 r"\): pandas could not infer their format and "
+                                                 r"read each on its own, month first where it "
+                                                 r"could \('\d\d.\d\d.8\d[^']*' as .*\) and "
+                                                 r"day first where not \('(1[3-9]|2\d|3[01])."
+                                                 r"\d\d.8\d[^']*' as .*\), two readings in one "
+                                                 r"column; set data.time_format"):
+                to_series(frame, cfg)
+            series, freq = to_series(frame, DataConfig(target="y", time_col="Date",
+                                                       time_format=written))
+            assert freq == "D" and series[0].time.equals(days)
+    # one reading throughout is taken, as before, with pandas' notice: month first (US
+    # dates, with AM/PM too), year first, month names
+    for times, written in ((days, "%m/%d/%y"), (days[::-1], "%m/%d/%y"), (days, "%y-%m-%d"),
+                           (days, "%d %b %y"), (hours, "%m/%d/%Y %I:%M %p"),
+                           (hours, "%Y%m%d %I:%M %p"), (days[:12], "%d/%m/%y")):
         frame = pd.DataFrame({"Date": times.strftime(written), "y": np.arange(len(times) * 1.0)})
-        notice = (r"time column 'Date': pandas could not infer the times' format and read each "
-                  r"on its own; read day first \('\d\d.\d\d.[^']*' as .*, not .*\) they are "
-                  r"(in time order|on a grid), month first not, so they are read day first: "
-                  r"set data.time_format" if day_first else "Could not infer format")
-        with pytest.warns(UserWarning, match=notice):
+        with pytest.warns(UserWarning, match="Could not infer format"):
             series, _ = to_series(frame, cfg)
-        assert series[0].time.equals(times), written
-    # rows out of time order (or on no grid) cannot tell them apart: refused
-    frame = pd.DataFrame({"Date": days.strftime("%d/%m/%y"), "y": np.arange(730.0)})
-    with pytest.raises(ValueError, match=r"time column 'Date' of the series could not be "
-                                         r"parsed as dates \(data.time_format=None\): pandas "
-                                         r"could not infer their format from the first \('\d\d/"
-                                         r"\d\d/8\d'\) and read each on its own: '\d\d/\d\d/8\d' "
-                                         r"reads as .* month first and .* day first, and "
-                                         r"neither reading puts the rows in time order, so the "
-                                         r"times are ambiguous; set data.time_format"):
-        to_series(frame.sample(frac=1, random_state=0), cfg)
-    gappy = frame.iloc[:9].drop(index=[3, 5])  # (1 to 9 January, two days missing)
-    with pytest.raises(ValueError, match=r"and both readings put the rows in time order, "
-                                         r"neither on a grid, so the times are ambiguous"):
-        to_series(gappy, cfg)
-    series, freq = to_series(frame.sample(frac=1, random_state=0), DataConfig(
-        target="y", time_col="Date", time_format="%d/%m/%y"))
-    assert freq == "D" and series[0].time.equals(days)
-    # dates that read the same either way are taken, with pandas' notice
-    frame = pd.DataFrame({"Date": days.strftime("%d %b %y"), "y": np.arange(730.0)})
-    with pytest.warns(UserWarning, match="Could not infer format"):
-        assert to_series(frame, cfg)[0][0].time.equals(days)
+        # (the first twelve days of a day-first year read as the firsts of months: one
+        # reading, which the dates cannot tell from the other)
+        expected = times if written != "%d/%m/%y" else pd.date_range("1981-01-01", periods=12,
+                                                                     freq="MS")
+        assert series[0].time.equals(expected.sort_values()), written
     frame = pd.DataFrame({"Date": ["5 Jan 81", "Jan 6 1981", "1981-01-07"], "y": [1.0, 2, 3]})
     with pytest.warns(UserWarning, match="Could not infer format"):
         series, _ = to_series(frame, cfg)

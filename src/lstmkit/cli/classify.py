@@ -167,10 +167,10 @@ def _train(args: argparse.Namespace) -> int:
         model_config, train_config = tune_from_args(
             args, Classifier, model_config, train_config, train, dev, space,
             dev_monitor=dev_monitor)
-    if space is None and not args.resume:
-        remove_stale_tuning(args.out)
     clf = Classifier(model_config, train_config, dev_monitor=dev_monitor
                      ).fit(train, dev, resume=args.resume)
+    if space is None and not args.resume:  # (once trained: a refused run leaves them)
+        remove_stale_tuning(args.out)
     out = clf.save(args.out)
     if not is_first_process():
         return 0  # under DDP, the first process alone writes the model and the report

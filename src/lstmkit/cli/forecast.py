@@ -284,11 +284,11 @@ def run(args: argparse.Namespace) -> int:
             config = _tune(args, config, frame, out, space)
             forecaster = Forecaster(config)
             prepared = forecaster.prepare(frame)
-        if space is None and not args.resume:
-            remove_stale_tuning(out)
         # the run's settings, once training starts (a refused --resume leaves the file)
         forecaster.fit(prepared, resume=args.resume,
                        callbacks=[WriteOnFitStart(out / "config.yaml", _yaml(config))])
+        if space is None and not args.resume:  # (once trained: a refused run leaves them)
+            remove_stale_tuning(out)
         if not is_first_process():
             return 0  # under DDP, the first process alone writes the model and the report
         best = "n/a" if forecaster.val_loss is None else f"{forecaster.val_loss:.4f}"

@@ -166,7 +166,7 @@ _GROUPED_NUMBER = re.compile(r"""\s*[+-]?(
     | \d{1,3}(\.\d{3})+(,\d+)?   # 1.234 and 1.234,5 (1.234 alone is a number)
     | \d+,\d+                     # 20,7
     )\s*""", re.VERBOSE)
-_PERCENT = re.compile(r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)\s*%\s*")
+_PERCENT = re.compile(r"\s*[+-]?(\d+([.,]\d+)?)\s*%\s*")
 
 
 def _written_number_hint(value: str) -> str:
@@ -176,8 +176,9 @@ def _written_number_hint(value: str) -> str:
                 "thousands=',') for 1,234.5, or decimal=',' and thousands='.' for 1.234,5 and "
                 "20,7)")
     if _PERCENT.fullmatch(value):
+        comma = ".str.replace(',', '.')" if "," in value else ""  # (a decimal comma)
         return (" (a percentage written as text: strip the '%' and convert the column, e.g. "
-                "df[col].str.rstrip('%').astype(float))")
+                f"df[col].str.rstrip('%'){comma}.astype(float))")
     return ""
 
 
@@ -515,16 +516,16 @@ def _digits_as_text(column: pd.Series, time_format: str | None) -> pd.Series:
                       str(int(v)) if float(v).is_integer() else str(v))
 
 
-_YEAR_FIRST = re.compile(r"\s*\d{4}\D")
+# the first two numbers of a date written day and month first or month and day first
+_TWO_FIELDS = r"^\s*(\d{1,2})\D(\d{1,2})\D"
 
 
 def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> pd.Series:
     """``pd.to_datetime``. Without a format pandas infers one from the first time; where it
     cannot (two-digit years: '01/02/81'; '1/2/2020 1:00 PM') it reads each time on its own,
-    month first unless that is no date: '01/02/81' is 2 January and '13/01/81' 13 January, a
-    year of day-first dates shuffled with no gap to show it. Where reading them day first
-    gives other dates, the reading that puts the rows in time order is taken (day first with
-    a warning); where neither or both do, the times are refused as ambiguous."""
+    month first unless that is no date: '01/02/81' is 2 January but '13/01/81' 13 January, so
+    a year of day-first dates is read shuffled, with no gap to show it. A column read so,
+    month first where it could be and day first where not, is refused."""
     if time_format is not None:
         return pd.to_datetime(column, format=time_format, **kwargs)
     with warnings.catch_warnings():
@@ -536,52 +537,21 @@ def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> p
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
         times = pd.to_datetime(column, **kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # (pandas' other notices: said by the first reading)
-        day_first = pd.to_datetime(column, dayfirst=True, **kwargs)
-    # (dateutil reads '1981-01-07' day first as 1 July; nobody writes the year first and
-    # then the day)
-    year_first = column.map(lambda v: isinstance(v, str) and bool(_YEAR_FIRST.match(v)))
-    differ = ((times != day_first).to_numpy() & times.notna().to_numpy()
-              & ~year_first.to_numpy(dtype=bool))
-    if not differ.any():
-        warnings.warn(per_value, UserWarning, stacklevel=2)
-        return times
-    in_order = [bool(t.dropna().is_monotonic_increasing) for t in (times, day_first)]
-    why, better = "neither reading puts the rows in time order", "in time order"
-    if all(in_order):  # (hours of a month's first 12 days: both) the one on a grid, if one is
-        in_order = [_on_grid(t) for t in (times, day_first)]
-        why = (f"both readings put the rows in time order, "
-               f"{'both' if all(in_order) else 'neither'} on a grid")
-        better = "on a grid"
-    if in_order == [True, False]:
-        warnings.warn(per_value, UserWarning, stacklevel=2)
-        return times
-    at = int(np.argmax(differ))
-    text, month, day = cell_text(column.iloc[at]), times.iloc[at], day_first.iloc[at]
-    if in_order == [False, True]:
-        warnings.warn(f"time column {column.name!r}: pandas could not infer the times' format "
-                      f"and read each on its own; read day first ({text} as {day}, not "
-                      f"{month}) they are {better}, month first not, so they are read day "
-                      "first: set data.time_format to say how they are written",
-                      UserWarning, stacklevel=2)
-        return day_first
-    first = column[column.notna()].iloc[0]
-    raise ValueError(
-        f"pandas could not infer their format from the first ({cell_text(first)}) and read "
-        f"each on its own: {text} reads as {month} month first and {day} day first, and "
-        f"{why}, so the times are ambiguous")
-
-
-def _on_grid(times: pd.Series) -> bool:
-    """Whether pandas infers a frequency for the times (three or more)."""
-    values = pd.DatetimeIndex(times.dropna())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # (pandas 3: infer_freq will return an offset)
-            return len(values) >= 3 and pd.infer_freq(values) is not None
-    except (TypeError, ValueError):
-        return False
+    fields = column.astype("string").str.extract(_TWO_FIELDS).astype("float64")
+    first, second = fields[0].to_numpy(), fields[1].to_numpy()
+    month, day = times.dt.month.to_numpy(), times.dt.day.to_numpy()
+    differ = first != second  # ('12/12/82' reads the same either way)
+    month_first = (month == first) & (day == second) & differ
+    day_first = (month == second) & (day == first) & differ
+    if month_first.any() and day_first.any():
+        at, swapped = int(np.argmax(month_first)), int(np.argmax(day_first))
+        raise ValueError(
+            f"pandas could not infer their format and read each on its own, month first "
+            f"where it could ({cell_text(column.iloc[at])} as {times.iloc[at]}) and day "
+            f"first where not ({cell_text(column.iloc[swapped])} as {times.iloc[swapped]}), "
+            "two readings in one column")
+    warnings.warn(per_value, UserWarning, stacklevel=2)
+    return times
 
 
 def parse_times(column: pd.Series, time_format: str | None) -> pd.Series:
