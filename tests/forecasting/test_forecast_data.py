@@ -225,11 +225,19 @@ def test_dates_pandas_reads_one_by_one_both_ways_are_refused() -> None:
             series, freq = to_series(frame, DataConfig(target="y", time_col="Date",
                                                        time_format=written))
             assert freq == "D" and series[0].time.equals(days)
+    # at local midnight in a zone that changes its clocks, read in UTC: the day before
+    paris = pd.date_range("2021-01-01", periods=365, freq="D", tz="Europe/Paris")
+    frame = pd.DataFrame({"Date": paris.strftime("%d/%m/%y %H:%M %z"), "y": np.arange(365.0)})
+    with pytest.raises(ValueError, match=r"two readings in one column"):
+        to_series(frame, cfg)
     # one reading throughout is taken, as before, with pandas' notice: month first (US
-    # dates, with AM/PM too), year first, month names
+    # dates, with AM/PM too, or the time first: its hour and minute are no date), year
+    # first, month names
     for times, written in ((days, "%m/%d/%y"), (days[::-1], "%m/%d/%y"), (days, "%y-%m-%d"),
                            (days, "%d %b %y"), (hours, "%m/%d/%Y %I:%M %p"),
-                           (hours, "%Y%m%d %I:%M %p"), (days[:12], "%d/%m/%y")):
+                           (hours, "%Y%m%d %I:%M %p"), (days[:12], "%d/%m/%y"),
+                           (pd.date_range("1981-01-02", periods=1440, freq="min"),
+                            "%H:%M %m/%d/%y")):
         frame = pd.DataFrame({"Date": times.strftime(written), "y": np.arange(len(times) * 1.0)})
         with pytest.warns(UserWarning, match="Could not infer format"):
             series, _ = to_series(frame, cfg)

@@ -517,7 +517,8 @@ def _digits_as_text(column: pd.Series, time_format: str | None) -> pd.Series:
 
 
 # the first two numbers of a date written day and month first or month and day first
-_TWO_FIELDS = r"^\s*(\d{1,2})\D(\d{1,2})\D"
+# ('01/02/81', '1-2-2020 13:00', '1 2 81'; not a time before the date, '01:02 01/02/81')
+_TWO_FIELDS = r"^\s*(\d{1,2})[/.\- ](\d{1,2})[/.\- ]\d{2,4}\b"
 
 
 def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> pd.Series:
@@ -539,7 +540,11 @@ def _to_datetime(column: pd.Series, time_format: str | None, **kwargs: Any) -> p
         times = pd.to_datetime(column, **kwargs)
     fields = column.astype("string").str.extract(_TWO_FIELDS).astype("float64")
     first, second = fields[0].to_numpy(), fields[1].to_numpy()
-    month, day = times.dt.month.to_numpy(), times.dt.day.to_numpy()
+    # the dates as written: a column of mixed offsets is read in UTC (utc=True), where
+    # local midnight at +01:00 is the day before
+    written = (times.dt.tz_localize(None) + _utc_offsets(column) if kwargs.get("utc")
+               else times)
+    month, day = written.dt.month.to_numpy(), written.dt.day.to_numpy()
     differ = first != second  # ('12/12/82' reads the same either way)
     month_first = (month == first) & (day == second) & differ
     day_first = (month == second) & (day == first) & differ
