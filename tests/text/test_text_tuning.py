@@ -207,6 +207,11 @@ def test_tag_train_tune_and_its_errors(tmp_path, capsys, run_cli) -> None:
     assert "params_model.dropout" in pd.read_csv(tmp_path / "m" / "tuning.csv")
     with pytest.raises(ValueError, match=r"--tune scores each trial on dev data: pass --dev"):
         run_cli(tag, [*common, "--tune", "1"])
+    assert (tmp_path / "m" / "tuning.csv").is_file()  # (a refused run leaves the search)
+    # a new run without --tune into the folder: the earlier search's files are not its own
+    assert run_cli(tag, [*common, *dev]) == 0
+    assert not (tmp_path / "m" / "tuning.csv").exists()
+    assert not (tmp_path / "m" / "tuning.png").exists()
     with pytest.raises(ValueError, match="--tune must be a number of trials >= 1, got 0"):
         run_cli(tag, [*common, *dev, "--tune", "0"])
     with pytest.raises(ValueError, match="--tune searches new settings and --resume continues"):
