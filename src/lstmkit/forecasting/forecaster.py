@@ -94,6 +94,9 @@ MIN_STEPS_AHEAD = 2000
 of a short horizon forecasting years of days: 2000 passes of a few rows each)."""
 SPLITS = ("train", "val", "test", "all")
 """The parts of a table :meth:`Forecaster.windows` takes windows from."""
+FUTURE_TABLE = "future table (future=, --future)"
+"""How :meth:`Forecaster.predict`'s errors and warnings name its known-future covariates,
+by Python's and the command line's names (which the HTTP server maps to its request's)."""
 
 
 @dataclass
@@ -859,10 +862,10 @@ class Forecaster:
             raise ValueError(f"future covariates {list(dc.future_covariates)} must cover the "
                              f"{n} steps after the data{whole}: pass future=<table> "
                              "(--future <csv>)")
-        frame = read_frame(future, dc.series_col, label="future table (future=, --future)")
+        frame = read_frame(future, dc.series_col, label=FUTURE_TABLE)
         fut_cfg = replace(dc, past_covariates=(), static_covariates=(), val=0, test=0)
         fut_series, _ = to_series(frame, fut_cfg, need_target=False, freq=self.freq,
-                                  source="the future table (future=, --future)")
+                                  source=f"the {FUTURE_TABLE}")
         by_id = {s.id: s for s in fut_series}
         _warn_of_unused_future_rows(series, {k: f for k, f in by_id.items()
                                              if k not in left_out}, dc)
@@ -870,12 +873,12 @@ class Forecaster:
         for s, t in zip(series, times, strict=True):
             f = by_id.get(s.id)
             if f is None:
-                raise ValueError(f"the future table (future=, --future) has no rows for "
+                raise ValueError(f"the {FUTURE_TABLE} has no rows for "
                                  f"series {s.id!r}; it holds series {sorted(by_id)}")
             if isinstance(t, pd.DatetimeIndex):
                 if isinstance(f.time, pd.DatetimeIndex) and (t.tz is None) != (f.time.tz is None):
                     raise ValueError(
-                        f"the future table (future=, --future) and the data must both have a "
+                        f"the {FUTURE_TABLE} and the data must both have a "
                         f"time zone or both have none; {series_name(s.id, dc)} has {t.tz} in "
                         f"the data and {f.time.tz} in the future table")
                 idx = pd.Index(f.time).get_indexer(t)
@@ -883,7 +886,7 @@ class Forecaster:
             else:
                 if len(f) > n:  # which of its rows are the horizon's is unknown
                     raise ValueError(
-                        f"the future table (future=, --future) holds {len(f)} rows for "
+                        f"the {FUTURE_TABLE} holds {len(f)} rows for "
                         f"{series_name(s.id, dc)}, and without a time column (data.time_col) "
                         "its rows are "
                         f"the {n} steps after the data, in order: give exactly "
@@ -908,13 +911,13 @@ class Forecaster:
                 lacks = (f" (the first it lacks: {t[int(np.argmax(idx < 0))]})"
                          if 0 < covered < n and isinstance(t, pd.DatetimeIndex) else "")
                 raise ValueError(
-                    f"the future table (future=, --future) covers {covered} of the {n} steps "
+                    f"the {FUTURE_TABLE} covers {covered} of the {n} steps "
                     f"after the end of {series_name(s.id, dc)} ({t[0]} .. {t[-1]}){lacks}; it "
                     f"holds {len(f)} row(s) for it, {f.time[0]} .. {f.time[-1]}: provide all "
                     f"of them{whole}{zones}{off}")
             if len(between):  # (an hourly table for a daily model: which hour is the day's?)
                 raise ValueError(
-                    f"the future table (future=, --future) has {len(between)} row(s) for "
+                    f"the {FUTURE_TABLE} has {len(between)} row(s) for "
                     f"{series_name(s.id, dc)} between the steps forecast ({t[0]} .. {t[-1]}, "
                     f"frequency {self.freq!r}), first {between[0]}: write its rows at the "
                     "times of the data's grid")
@@ -929,7 +932,7 @@ class Forecaster:
                     raise ValueError(
                         f"{int(bad[:, col].sum())} {what} value(s) in column "
                         f"{dc.future_covariates[col]!r} of {series_name(s.id, dc)} of the "
-                        f"future table (future=, --future), first at "
+                        f"{FUTURE_TABLE}, first at "
                         f"{t[int(np.argmax(bad[:, col]))]}{fix}")
             values.append(given)
         return values, times
@@ -1253,7 +1256,7 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
     ids = {s.id for s in series}
     unknown = sorted(k for k in future if k not in ids)
     if unknown:
-        warn(f"the future table (future=, --future) holds rows for {len(unknown)} series "
+        warn(f"the {FUTURE_TABLE} holds rows for {len(unknown)} series "
              f"not in the data, {unknown[:5]}{' ...' if len(unknown) > 5 else ''}: they are "
              f"not used (the data holds {sorted(ids)[:5]}"
              f"{' ...' if len(ids) > 5 else ''})", stacklevel=4)
@@ -1276,7 +1279,7 @@ def _warn_of_unused_future_rows(series: list[Series], future: dict[str, Series],
         names = [c for c, d in zip(data.future_covariates, differ.any(axis=0), strict=True) if d]
         others = (f" (and {len(differing) - 1} other series)" if len(differing) > 1 else "")
         warn(
-            f"the future table (future=, --future) gives {series_name(s.id, data)}{others} "
+            f"the {FUTURE_TABLE} gives {series_name(s.id, data)}{others} "
             f"other values of {names} than the data at {int(differ.any(axis=1).sum())} "
             f"time(s) the data covers, first {s.time[rows[first]]}: {given[first].tolist()} "
             f"against the data's {read[first].tolist()}; the data's are used (the table is "

@@ -681,11 +681,11 @@ def _check_checkpoint_fits(checkpoint: Mapping[str, Any], path: str, task: Task,
                          f"training.max_epochs={config.max_epochs} (--epochs): resume with "
                          f"max_epochs of at least {finished} to train on, or use the trained "
                          "model as it is")
-    # (a run that ran out of patience at its last epoch would train no further either)
-    stopped = any(isinstance(state, dict) and "wait_count" in state
-                  and state["wait_count"] >= state.get("patience", math.inf)
-                  for state in checkpoint.get("callbacks", {}).values())
     if finished == config.max_epochs:  # (Lightning trains nothing, silently)
+        # (a run that ran out of patience at its last epoch would train no further either)
+        stopped = any(isinstance(state, dict) and "wait_count" in state
+                      and state["wait_count"] >= state.get("patience", math.inf)
+                      for state in checkpoint.get("callbacks", {}).values())
         more = ("it had also run out of patience (training.early_stopping_patience): to train "
                 "longer, start a new run with a larger patience" if stopped else
                 f"its schedule (training.scheduler={config.scheduler!r}) ends there, so a "
